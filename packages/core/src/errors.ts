@@ -1,0 +1,63 @@
+import { err } from './result.ts';
+
+/**
+ * Every error code Tenantry answers with, its HTTP status and its title. This is the one
+ * registry: `docs/errors.md` documents each entry and a test keeps the two in step. Codes are
+ * public API: never rename one, add a new one instead.
+ */
+export const errorCatalog = {
+  validation_failed: { status: 400, title: 'The request is not valid' },
+  malformed_request: { status: 400, title: 'The request body could not be read' },
+  missing_api_key: { status: 401, title: 'An API key is required' },
+  invalid_api_key: { status: 401, title: 'The API key is not valid' },
+  route_not_found: { status: 404, title: 'No such route' },
+  tenant_not_found: { status: 404, title: 'No such tenant' },
+  plan_not_found: { status: 404, title: 'No such plan' },
+  plan_version_not_found: { status: 404, title: 'No such plan version' },
+  api_key_not_found: { status: 404, title: 'No such API key' },
+  illegal_transition: { status: 409, title: 'The tenant cannot make that transition' },
+  slug_taken: { status: 409, title: 'The slug is already in use' },
+  tenant_deleted: { status: 409, title: 'The tenant is deleted' },
+  idempotency_key_in_progress: { status: 409, title: 'A request with this idempotency key is in progress' },
+  idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
+  payload_too_large: { status: 413, title: 'The request body is too large' },
+  unsupported_media_type: { status: 415, title: 'The request body has an unsupported media type' },
+  internal_error: { status: 500, title: 'Internal error' },
+  not_ready: { status: 503, title: 'The service is not ready' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+/** A stable, documented error code. */
+export type ErrorCode = keyof typeof errorCatalog;
+
+/** One problem with one field of the input. `path` names the field, e.g. `plans.pro.limits.seats.value`. */
+export interface FieldError {
+  readonly path: string;
+  readonly message: string;
+  /** 1-based line in the source file, for errors found in a file (plan files). */
+  readonly line?: number;
+  /** 1-based column in the source file. */
+  readonly column?: number;
+}
+
+/**
+ * An expected failure of a domain operation. The HTTP layer turns it into an RFC 9457 problem
+ * response whose `code` is {@link DomainError.code}; `details` become extension members.
+ */
+export interface DomainError {
+  readonly code: ErrorCode;
+  /** A sentence for people, specific to this occurrence. */
+  readonly detail: string;
+  /** Field errors, for `validation_failed`. */
+  readonly errors?: readonly FieldError[];
+  /** Further machine-readable members of the problem, e.g. `allowed_actions`. */
+  readonly details?: Readonly<Record<string, unknown>>;
+}
+
+/** Shorthand for a failed result carrying a {@link DomainError}. */
+export function fail(
+  code: ErrorCode,
+  detail: string,
+  extra: { errors?: readonly FieldError[]; details?: Readonly<Record<string, unknown>> } = {},
+): { readonly ok: false; readonly error: DomainError } {
+  return err({ code, detail, ...extra });
+}

@@ -1,0 +1,82 @@
+import { err, ok, type Result } from '@tenantry/core';
+import { OPERATOR_KEY_PREFIX } from './api-keys/api-key-service.ts';
+import type { DatabaseTarget } from './db/database.ts';
+
+/** Everything the control plane reads from its environment. */
+export interface Config {
+  readonly database: DatabaseTarget;
+  readonly host: string;
+  readonly port: number;
+  /** Becomes the first operator key when none exists. */
+  readonly bootstrapToken: string | undefined;
+  readonly logLevel: string;
+  /** Days between deleting a tenant and removing its data. */
+  readonly deletionRetentionDays: number;
+  /** The schema of the vendor's app tables that hold pool tenants' rows. */
+  readonly poolSchema: string;
+  /** How long another process may serve an entitlement snapshot that changed here. */
+  readonly entitlementMaxAgeMs: number;
+  readonly workerPollMs: number;
+}
+
+const BOOTSTRAP_TOKEN = new RegExp(`^${OPERATOR_KEY_PREFIX}[A-Za-z0-9_-]{22,}$`);
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+function integer(
+  env: Record<string, string | undefined>,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): Result<number, string> {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return ok(fallback);
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max)
+    return err(`${name} must be a whole number from ${min} to ${max}, not "${raw}"`);
+  return ok(value);
+}
+
+/**
+ * Reads the configuration from environment variables; the error names the variable that is wrong.
+ *
+ * | variable | default |
+ * |---|---|
+ * | `DATABASE_URL` | none: embedded PGlite in `TENANTRY_DATA_DIR` |
+ * | `TENANTRY_DATA_DIR` | `./.tenantry` |
+ * | `PORT` / `HOST` | `8080` / `0.0.0.0` |
+ * | `TENANTRY_BOOTSTRAP_TOKEN` | none: a key is generated and printed once |
+ * | `LOG_LEVEL` | `info` |
+ * | `TENANTRY_DELETION_RETENTION_DAYS` | `30` |
+ * | `TENANTRY_POOL_SCHEMA` | `public` |
+ */
+export function loadConfig(env: Record<string, string | undefined>): Result<Config, string> {
+  const port = integer(env, 'PORT', 8080, 0, 65535);
+  if (!port.ok) return port;
+  const retention = integer(env, 'TENANTRY_DELETION_RETENTION_DAYS', 30, 0, 3650);
+  if (!retention.ok) return retention;
+  const bootstrapToken = env.TENANTRY_BOOTSTRAP_TOKEN || undefined;
+  if (bootstrapToken !== undefined && !BOOTSTRAP_TOKEN.test(bootstrapToken)) {
+    return err(
+      `TENANTRY_BOOTSTRAP_TOKEN must be "${OPERATOR_KEY_PREFIX}" followed by at least 22 characters of [A-Za-z0-9_-] ` +
+        `(128 random bits), e.g. ${OPERATOR_KEY_PREFIX}$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')`,
+    );
+  }
+  const url = env.DATABASE_URL || undefined;
+  if (url !== undefined && !/^postgres(ql)?:\/\//.test(url))
+    return err('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  const poolSchema = env.TENANTRY_POOL_SCHEMA || 'public';
+  if (!IDENTIFIER.test(poolSchema))
+    return err(`TENANTRY_POOL_SCHEMA must be a plain lowercase identifier, not "${poolSchema}"`);
+  return ok({
+    database: url !== undefined ? { url } : { dataDir: env.TENANTRY_DATA_DIR || './.tenantry' },
+    host: env.HOST || '0.0.0.0',
+    port: port.value,
+    bootstrapToken,
+    logLevel: env.LOG_LEVEL || 'info',
+    deletionRetentionDays: retention.value,
+    poolSchema,
+    entitlementMaxAgeMs: 5_000,
+    workerPollMs: 1_000,
+  });
+}

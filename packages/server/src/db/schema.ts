@@ -1,0 +1,133 @@
+import type { ColumnType, Generated, Selectable } from 'kysely';
+
+/**
+ * A `jsonb` column: read as the parsed value, written as a JSON string. Writing strings keeps
+ * `pg` from turning JS arrays into Postgres arrays and makes both drivers behave alike.
+ */
+export type Json<T> = ColumnType<T, string, string>;
+
+/** A column the database fills in on insert. */
+type Timestamp = ColumnType<Date, Date | undefined, Date>;
+
+export interface ApiKeysTable {
+  id: string;
+  name: string;
+  kind: 'operator';
+  display_prefix: string;
+  secret_hash: string;
+  created_at: Generated<Date>;
+  last_used_at: Date | null;
+  revoked_at: Date | null;
+}
+
+export interface MetersTable {
+  key: string;
+  name: string;
+  unit: string | null;
+  aggregation: string;
+  unique_by: string | null;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface PlansTable {
+  id: string;
+  key: string;
+  name: string;
+  latest_version: number;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+export interface PlanVersionsTable {
+  plan_id: string;
+  version: number;
+  definition: Json<unknown>;
+  checksum: string;
+  created_at: Generated<Date>;
+}
+
+/** A plan change that waits for the end of the billing period. */
+export interface ScheduledPlanChange {
+  plan_id: string;
+  plan_version: number;
+  effective_at: string;
+}
+
+export interface TenantsTable {
+  id: string;
+  slug: string;
+  name: string;
+  state: string;
+  state_reason: string | null;
+  placement: 'pool' | 'schema' | 'database';
+  region: string | null;
+  plan_id: string;
+  plan_version: number;
+  seats: number;
+  overrides: Json<unknown>;
+  billing_anchor: Date;
+  trial_ends_at: Date | null;
+  scheduled_change: Json<ScheduledPlanChange | null> | null;
+  schema_name: string | null;
+  role_name: string | null;
+  database_name: string | null;
+  metadata: Json<Record<string, string>>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+  deleted_at: Date | null;
+  purged_at: Date | null;
+}
+
+export interface JobsTable {
+  id: string;
+  kind: string;
+  payload: Json<unknown>;
+  dedupe_key: string | null;
+  status: 'pending' | 'running' | 'succeeded' | 'failed';
+  run_at: Date;
+  attempts: Generated<number>;
+  max_attempts: number;
+  locked_until: Date | null;
+  last_error: string | null;
+  created_at: Generated<Date>;
+  finished_at: Date | null;
+}
+
+export interface IdempotencyKeysTable {
+  api_key_id: string;
+  key: string;
+  request_hash: string;
+  status_code: number | null;
+  response_body: string | null;
+  response_headers: Json<Record<string, string>> | null;
+  created_at: Generated<Date>;
+}
+
+export interface AuditEventsTable {
+  id: string;
+  occurred_at: Generated<Date>;
+  actor_type: string;
+  actor_id: string;
+  tenant_id: string | null;
+  action: string;
+  target_type: string;
+  target_id: string;
+  request_id: string | null;
+  data: Json<Record<string, unknown>>;
+}
+
+/** The control plane's tables, as Kysely sees them (unqualified: `search_path` names the schema). */
+export interface Schema {
+  api_keys: ApiKeysTable;
+  meters: MetersTable;
+  plans: PlansTable;
+  plan_versions: PlanVersionsTable;
+  tenants: TenantsTable;
+  jobs: JobsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  audit_events: AuditEventsTable;
+}
+
+export type TenantRow = Selectable<TenantsTable>;
+export type JobRow = Selectable<JobsTable>;

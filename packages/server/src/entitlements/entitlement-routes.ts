@@ -1,0 +1,63 @@
+import { TENANT_STATES } from '@tenantry/core';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { sendProblem } from '../http/problem.ts';
+import { problems, Timestamp } from '../http/schemas.ts';
+import type { Services } from '../services.ts';
+
+const ConfigValue = z.union([z.string(), z.number(), z.boolean()]);
+
+const Limit = z.object({
+  kind: z.enum(['seats', 'metered', 'gauge']),
+  limit: z.number().nullable().describe('null: unlimited'),
+  used: z.number().nullable().describe('null: not known yet'),
+  remaining: z.number().nullable(),
+  enforcement: z.enum(['hard', 'soft']),
+  thresholds: z.array(z.number()).readonly(),
+  resets_at: Timestamp.nullable(),
+});
+
+const Snapshot = z
+  .object({
+    tenant_id: z.string(),
+    state: z.enum(TENANT_STATES),
+    active: z.boolean().describe('false: the tenant may do nothing; `reason` says why'),
+    reason: z.string().nullable(),
+    plan: z.object({ key: z.string(), version: z.number().int() }).nullable(),
+    seats: z.number().int(),
+    period: z.object({ start: Timestamp, end: Timestamp }),
+    trial_ends_at: Timestamp.nullable(),
+    features: z.record(z.string(), z.boolean()),
+    limits: z.record(z.string(), Limit),
+    config: z.record(z.string(), ConfigValue),
+    version: z.string().describe('Changes whenever anything above changes; also the ETag'),
+  })
+  .meta({ id: 'EntitlementSnapshot' });
+
+/** `/v1/tenants/{id}/entitlements`: what a tenant may do now. */
+export const entitlementRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+  app.get(
+    '/tenants/:id/entitlements',
+    {
+      schema: {
+        tags: ['Entitlements'],
+        summary: "A tenant's entitlement snapshot",
+        description: 'Send the ETag back in `If-None-Match` to get 304 while nothing has changed.',
+        params: z.object({ id: z.string().describe('Tenant id or slug') }),
+        headers: z.object({ 'if-none-match': z.string().optional() }),
+        response: { 200: Snapshot, 304: z.undefined(), ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await services.entitlements.get(request.params.id);
+      if (!result.ok) return sendProblem(reply, result.error);
+      const { snapshot, etag } = result.value;
+      reply.header('etag', etag).header('cache-control', 'private, no-cache');
+      const match = request.headers['if-none-match'];
+      if (match?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) {
+        return reply.code(304).send();
+      }
+      return snapshot;
+    },
+  );
+};

@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import {
+  canonicalJson,
+  type DomainError,
+  type EntitlementSnapshot,
+  evaluateEntitlements,
+  fail,
+  ok,
+  type Result,
+  type TenantOverrides,
+  type TenantState,
+} from '@tenantry/core';
+import type { Clock } from '../clock.ts';
+import type { TenantService } from '../tenants/tenant-service.ts';
+
+/** A snapshot with its version: a hash of its content, also sent as the ETag. */
+export interface VersionedSnapshot {
+  readonly snapshot: EntitlementSnapshot & { version: string };
+  readonly etag: string;
+}
+
+interface CacheEntry {
+  readonly value: VersionedSnapshot;
+  /** The snapshot is recomputed at this time even without a change: a period or trial ends. */
+  readonly validUntil: number;
+}
+
+/** Cached snapshots kept at most; the oldest are dropped first. */
+const CACHE_LIMIT = 50_000;
+
+/**
+ * Entitlement snapshots per tenant. Reads are served from memory: a snapshot is computed once
+ * from plan, overrides and state, then kept until the tenant changes (the tenant service says so
+ * after each commit), until the period or trial it depends on ends, or until `maxAgeMs` passes —
+ * which bounds how long another control-plane process can serve a snapshot changed here.
+ */
+export class EntitlementService {
+  readonly #tenants: TenantService;
+  readonly #clock: Clock;
+  readonly #maxAgeMs: number;
+  readonly #cache = new Map<string, CacheEntry>();
+
+  constructor(tenants: TenantService, clock: Clock, maxAgeMs: number) {
+    this.#tenants = tenants;
+    this.#clock = clock;
+    this.#maxAgeMs = maxAgeMs;
+  }
+
+  /** The tenant's current snapshot, by id or slug. */
+  async get(idOrSlug: string): Promise<Result<VersionedSnapshot, DomainError>> {
+    const now = this.#clock.now();
+    const cached = this.#cache.get(idOrSlug);
+    if (cached && cached.validUntil > now.getTime()) return ok(cached.value);
+    const record = await this.#tenants.record(idOrSlug);
+    if (!record) return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
+    const snapshot = evaluateEntitlements({
+      tenantId: record.id,
+      state: record.state as TenantState,
+      seats: record.seats,
+      plan: { key: record.plan_key, version: record.plan_version, definition: record.definition },
+      overrides: record.overrides as TenantOverrides,
+      billingAnchor: record.billing_anchor,
+      trialEndsAt: record.trial_ends_at,
+      now,
+    });
+    const version = createHash('sha256').update(canonicalJson(snapshot)).digest('base64url').slice(0, 22);
+    const value: VersionedSnapshot = { snapshot: { ...snapshot, version }, etag: `"${version}"` };
+    const deadlines = [now.getTime() + this.#maxAgeMs, Date.parse(snapshot.period.end)];
+    if (record.trial_ends_at && record.trial_ends_at > now) deadlines.push(record.trial_ends_at.getTime());
+    if (this.#cache.size >= CACHE_LIMIT) this.#cache.delete(this.#cache.keys().next().value as string);
+    // Cached under the id only: a slug can pass to another tenant once its owner is deleted.
+    this.#cache.set(record.id, { value, validUntil: Math.min(...deadlines) });
+    return ok(value);
+  }
+
+  /** Forgets the tenant's snapshot; the next read computes it afresh. */
+  invalidate(tenantId: string): void {
+    this.#cache.delete(tenantId);
+  }
+}

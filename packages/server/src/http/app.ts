@@ -1,0 +1,126 @@
+import { randomUUID } from 'node:crypto';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { apiKeyRoutes } from '../api-keys/api-key-routes.ts';
+import { migrationStatus } from '../db/migrate.ts';
+import { entitlementRoutes } from '../entitlements/entitlement-routes.ts';
+import { planRoutes } from '../plans/plan-routes.ts';
+import type { Services } from '../services.ts';
+import { tenantRoutes } from '../tenants/tenant-routes.ts';
+import { requireApiKey } from './authentication.ts';
+import { idempotentPosts } from './idempotency.ts';
+import { serveMetrics } from './metrics.ts';
+import { handleError, replyProblem } from './problem.ts';
+
+/** The version reported in the OpenAPI document. */
+export const API_VERSION = '0.1.0';
+
+const REQUEST_ID = /^[\w.-]{1,128}$/;
+
+export interface AppOptions {
+  /** Pino options, or false for no logs (tests). */
+  readonly logger: NonNullable<FastifyServerOptions['logger']>;
+}
+
+/**
+ * Builds the control plane's HTTP API over built services. Everything under `/v1` needs an
+ * operator key and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
+ * `/openapi.json` and `/docs` are open.
+ */
+export async function buildApp(services: Services, options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger,
+    // A caller's request id is kept when it is sane, so a request can be followed across systems.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID()}`;
+    },
+    bodyLimit: 5 * 1024 * 1024,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) =>
+    replyProblem(reply, 'route_not_found', `no route for ${request.method} ${request.url}`),
+  );
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    return payload;
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tenantry control plane API',
+        version: API_VERSION,
+        description:
+          'Tenants, plans and entitlements. Errors are RFC 9457 problem documents with a stable `code`.',
+      },
+      components: {
+        securitySchemes: {
+          operatorKey: { type: 'http', scheme: 'bearer', description: 'An operator API key (tnt_op_…)' },
+        },
+      },
+      security: [{ operatorKey: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  serveMetrics(app);
+
+  app.get(
+    '/healthz',
+    { schema: { tags: ['Service'], security: [], response: { 200: z.object({ status: z.literal('ok') }) } } },
+    async () => ({
+      status: 'ok' as const,
+    }),
+  );
+
+  app.get('/readyz', { schema: { tags: ['Service'], security: [] } }, async (_request, reply) => {
+    try {
+      const status = await migrationStatus(services.database.db);
+      if (status.pending.length > 0 || status.unknown.length > 0) {
+        return replyProblem(
+          reply,
+          'not_ready',
+          `migrations are not current (pending: ${status.pending.length}, unknown: ${status.unknown.length})`,
+        );
+      }
+      return { status: 'ready', checks: { database: 'ok', migrations: 'current' } };
+    } catch (error) {
+      return replyProblem(
+        reply,
+        'not_ready',
+        `the database is unreachable: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+  });
+
+  await app.register(
+    async (v1) => {
+      requireApiKey(v1, services.apiKeys);
+      idempotentPosts(v1, services.database.db);
+      await v1.register(apiKeyRoutes, { services });
+      await v1.register(planRoutes, { services });
+      await v1.register(tenantRoutes, { services });
+      await v1.register(entitlementRoutes, { services });
+    },
+    { prefix: '/v1' },
+  );
+
+  return app;
+}

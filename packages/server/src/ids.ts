@@ -1,0 +1,32 @@
+import { randomBytes } from 'node:crypto';
+
+const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
+
+/** The type prefixes of Tenantry's ids: `ten_…` is always a tenant, `pln_…` a plan, and so on. */
+export type IdPrefix = 'ten' | 'pln' | 'key' | 'job' | 'aud';
+
+/**
+ * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in
+ * lowercase Crockford base32. Ids sort by creation time, which makes them stable cursors.
+ */
+export function newId(prefix: IdPrefix, now: number = Date.now()): string {
+  let time = '';
+  let t = now;
+  for (let i = 0; i < 10; i++) {
+    time = CROCKFORD.charAt(t % 32) + time;
+    t = Math.floor(t / 32);
+  }
+  const random = randomBytes(10);
+  let bits = 0;
+  let value = 0;
+  let tail = '';
+  for (const byte of random) {
+    value = (value << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      tail += CROCKFORD.charAt((value >>> (bits - 5)) & 31);
+      bits -= 5;
+    }
+  }
+  return `${prefix}_${time}${tail}`;
+}

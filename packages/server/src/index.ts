@@ -1,0 +1,8 @@
+export type { Actor, RequestContext } from './audit/audit-log.ts';
+export { type Clock, systemClock } from './clock.ts';
+export { type Config, loadConfig } from './config.ts';
+export { type Database, type DatabaseTarget, openDatabase } from './db/database.ts';
+export { type MigrationStatus, migrateToLatest, migrationStatus, SchemaTooNewError } from './db/migrate.ts';
+export { type AppOptions, buildApp } from './http/app.ts';
+export { migrateDatabase, type RunningServer, startServer } from './server.ts';
+export { createServices, type Services } from './services.ts';

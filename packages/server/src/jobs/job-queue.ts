@@ -1,0 +1,155 @@
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Clock } from '../clock.ts';
+import type { JobRow, Schema } from '../db/schema.ts';
+import { newId } from '../ids.ts';
+
+/** Work to do later, durably: written in the same transaction as the change that needs it. */
+export interface JobRequest {
+  readonly kind: string;
+  readonly payload: Record<string, unknown>;
+  /** At most one unfinished job per key; enqueueing again while one waits is a no-op. */
+  readonly dedupeKey?: string;
+  readonly runAt?: Date;
+  readonly maxAttempts?: number;
+}
+
+/** What a job kind does. Handlers must be idempotent: a job whose worker died runs again. */
+export interface JobHandler {
+  run(payload: Record<string, unknown>, job: JobRow): Promise<void>;
+  /** Called once when the last attempt has failed, to leave things in a state people can see. */
+  onExhausted?(payload: Record<string, unknown>, error: string, job: JobRow): Promise<void>;
+}
+
+const LEASE_MS = 5 * 60_000;
+
+/** Seconds to wait before attempt n+1: 1, 4, 9, … capped at an hour. */
+function backoffMs(attempts: number): number {
+  return Math.min(attempts * attempts, 3600) * 1000;
+}
+
+/**
+ * A job queue in the control-plane database. Jobs are claimed with `FOR UPDATE SKIP LOCKED`, so
+ * any number of control-plane processes can work the queue; a claimed job carries a lease, and
+ * one whose worker died is taken again when the lease runs out.
+ */
+export class JobQueue {
+  readonly #db: Kysely<Schema>;
+  readonly #clock: Clock;
+  readonly #handlers = new Map<string, JobHandler>();
+  #wake: (() => void) | null = null;
+
+  constructor(db: Kysely<Schema>, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  /** Registers what to do for `kind`. */
+  handle(kind: string, handler: JobHandler): void {
+    this.#handlers.set(kind, handler);
+  }
+
+  /** Adds a job inside the caller's transaction, so it exists exactly when the change does. */
+  async enqueue(tx: Transaction<Schema>, request: JobRequest): Promise<void> {
+    await tx
+      .insertInto('jobs')
+      .values({
+        id: newId('job'),
+        kind: request.kind,
+        payload: JSON.stringify(request.payload),
+        dedupe_key: request.dedupeKey ?? null,
+        status: 'pending',
+        run_at: request.runAt ?? this.#clock.now(),
+        max_attempts: request.maxAttempts ?? 5,
+        locked_until: null,
+        last_error: null,
+        finished_at: null,
+      })
+      .onConflict((oc) => oc.column('dedupe_key').where('status', 'in', ['pending', 'running']).doNothing())
+      .execute();
+  }
+
+  /** Tells a sleeping worker loop to look for work now rather than at its next poll. */
+  notify(): void {
+    this.#wake?.();
+  }
+
+  /** Runs every job that is due now, one after another; returns how many ran. */
+  async runDue(): Promise<number> {
+    let ran = 0;
+    for (;;) {
+      const job = await this.#claim();
+      if (!job) return ran;
+      await this.#execute(job);
+      ran++;
+    }
+  }
+
+  /** Works the queue until `signal` aborts, waking every `pollMs` or when {@link notify} is called. */
+  async work(signal: AbortSignal, pollMs: number, onError: (error: unknown) => void): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.runDue();
+      } catch (error) {
+        onError(error);
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        signal.addEventListener('abort', () => this.#wake?.(), { once: true });
+      });
+      this.#wake = null;
+    }
+  }
+
+  async #claim(): Promise<JobRow | undefined> {
+    const now = this.#clock.now();
+    const leaseEnd = new Date(now.getTime() + LEASE_MS);
+    const result = await sql<JobRow>`
+      update jobs set status = 'running', attempts = attempts + 1, locked_until = ${leaseEnd}
+      where id = (
+        select id from jobs
+        where (status = 'pending' and run_at <= ${now}) or (status = 'running' and locked_until < ${now})
+        order by run_at
+        limit 1
+        for update skip locked
+      )
+      returning *`.execute(this.#db);
+    return result.rows[0];
+  }
+
+  async #execute(job: JobRow): Promise<void> {
+    const handler = this.#handlers.get(job.kind);
+    const payload = job.payload as Record<string, unknown>;
+    try {
+      if (!handler) throw new Error(`no handler for job kind "${job.kind}"`);
+      await handler.run(payload, job);
+      await this.#db
+        .updateTable('jobs')
+        .set({ status: 'succeeded', finished_at: this.#clock.now(), locked_until: null, last_error: null })
+        .where('id', '=', job.id)
+        .execute();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const exhausted = job.attempts >= job.max_attempts;
+      const now = this.#clock.now();
+      await this.#db
+        .updateTable('jobs')
+        .set(
+          exhausted
+            ? { status: 'failed', finished_at: now, locked_until: null, last_error: message }
+            : {
+                status: 'pending',
+                run_at: new Date(now.getTime() + backoffMs(job.attempts)),
+                locked_until: null,
+                last_error: message,
+              },
+        )
+        .where('id', '=', job.id)
+        .execute();
+      if (exhausted) await handler?.onExhausted?.(payload, message, job);
+    }
+  }
+}

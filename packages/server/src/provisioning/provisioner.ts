@@ -1,0 +1,134 @@
+import { type Kysely, sql } from 'kysely';
+import type { Schema } from '../db/schema.ts';
+
+/** Where a tenant's data lives in the vendor's Postgres. */
+export type Placement = 'pool' | 'schema' | 'database';
+
+/** The database objects made for a tenant; null where its placement needs none. */
+export interface TenantResources {
+  schema_name: string | null;
+  role_name: string | null;
+  database_name: string | null;
+}
+
+/**
+ * The names of a tenant's objects, derived from its id (lowercase letters, digits and `_` only),
+ * so provisioning again finds what an earlier attempt made.
+ */
+export function resourcesFor(tenantId: string, placement: Placement): TenantResources {
+  switch (placement) {
+    case 'pool':
+      return { schema_name: null, role_name: null, database_name: null };
+    case 'schema':
+      return { schema_name: tenantId, role_name: `tenantry_${tenantId}`, database_name: null };
+    case 'database':
+      return { schema_name: null, role_name: `tenantry_${tenantId}`, database_name: `tenantry_${tenantId}` };
+  }
+}
+
+/** A provisioning step that found something it must not take over. */
+export class ProvisioningConflict extends Error {
+  override name = 'ProvisioningConflict';
+}
+
+/**
+ * Makes and removes the database objects behind each placement, on the Postgres server the
+ * control plane runs on:
+ * - `pool`: nothing to make; the tenant's rows live in the shared tables, keyed by `tenant_id`.
+ * - `schema`: a NOLOGIN role and a schema it owns; the role owns nothing else.
+ * - `database`: a NOLOGIN role and a database it owns, closed to PUBLIC.
+ *
+ * Every step is idempotent (a retry finds and keeps what an earlier attempt made) and refuses to
+ * adopt an object of the same name that belongs to someone else.
+ */
+export class Provisioner {
+  readonly #db: Kysely<Schema>;
+  /** The tables of the vendor's app that hold pool tenants' rows. */
+  readonly #poolSchema: string;
+
+  constructor(db: Kysely<Schema>, poolSchema: string) {
+    this.#db = db;
+    this.#poolSchema = poolSchema;
+  }
+
+  async provision(resources: TenantResources): Promise<void> {
+    const { role_name: role, schema_name: schema, database_name: database } = resources;
+    if (!role) return;
+    if (schema) {
+      // Role and schema in one transaction: either both exist afterwards or neither does.
+      await this.#db.transaction().execute(async (tx) => {
+        await ensureRole(tx, role);
+        const owner = await sql<{ owner: string }>`
+          select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = ${schema}`.execute(tx);
+        const existing = owner.rows[0]?.owner;
+        if (existing === undefined) {
+          await sql`create schema ${sql.id(schema)} authorization ${sql.id(role)}`.execute(tx);
+        } else if (existing !== role) {
+          throw new ProvisioningConflict(
+            `schema "${schema}" already exists and belongs to "${existing}"; refusing to take it over`,
+          );
+        }
+      });
+      return;
+    }
+    if (database) {
+      // CREATE DATABASE cannot run in a transaction, so undo the role by hand if it fails.
+      const madeRole = await this.#db.transaction().execute((tx) => ensureRole(tx, role));
+      try {
+        const owner = await sql<{ owner: string }>`
+          select pg_get_userbyid(datdba) as owner from pg_database where datname = ${database}`.execute(
+          this.#db,
+        );
+        const existing = owner.rows[0]?.owner;
+        if (existing === undefined) {
+          await sql`create database ${sql.id(database)} owner ${sql.id(role)}`.execute(this.#db);
+          await sql`revoke all on database ${sql.id(database)} from public`.execute(this.#db);
+        } else if (existing !== role) {
+          throw new ProvisioningConflict(
+            `database "${database}" already exists and belongs to "${existing}"; refusing to take it over`,
+          );
+        }
+      } catch (error) {
+        if (madeRole) await sql`drop role if exists ${sql.id(role)}`.execute(this.#db);
+        throw error;
+      }
+    }
+  }
+
+  /**
+   * Removes everything a tenant had: its database, or its schema and every object in it, or its
+   * rows in every pool table that has a `tenant_id` column; then its role. Safe to run again.
+   */
+  async deprovision(tenantId: string, resources: TenantResources): Promise<void> {
+    const { role_name: role, schema_name: schema, database_name: database } = resources;
+    if (database) await sql`drop database if exists ${sql.id(database)} with (force)`.execute(this.#db);
+    if (schema) await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(this.#db);
+    if (role) {
+      const exists = await sql`select 1 from pg_roles where rolname = ${role}`.execute(this.#db);
+      if (exists.rows.length > 0) {
+        await sql`drop owned by ${sql.id(role)}`.execute(this.#db);
+        await sql`drop role ${sql.id(role)}`.execute(this.#db);
+      }
+    }
+    if (!schema && !database) {
+      const tables = await sql<{ table_name: string }>`
+        select table_name from information_schema.columns
+        where table_schema = ${this.#poolSchema} and column_name = 'tenant_id'`.execute(this.#db);
+      for (const { table_name } of tables.rows) {
+        await sql`delete from ${sql.table(`${this.#poolSchema}.${table_name}`)} where tenant_id = ${tenantId}`.execute(
+          this.#db,
+        );
+      }
+    }
+  }
+}
+
+/** Creates the role unless it exists; returns whether it made it. */
+async function ensureRole(db: Kysely<Schema>, role: string): Promise<boolean> {
+  const exists = await sql`select 1 from pg_roles where rolname = ${role}`.execute(db);
+  if (exists.rows.length > 0) return false;
+  await sql`create role ${sql.id(role)} nologin`.execute(db);
+  // Membership lets the control plane (and the app, later) act as the tenant with SET ROLE.
+  await sql`grant ${sql.id(role)} to current_user`.execute(db);
+  return true;
+}

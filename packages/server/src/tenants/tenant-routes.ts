@@ -1,0 +1,225 @@
+import { TENANT_STATES, type TenantAction, type TenantOverrides } from '@tenantry/core';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { sendProblem } from '../http/problem.ts';
+import { PageQuery, pageOf, problems, Timestamp } from '../http/schemas.ts';
+import type { Services } from '../services.ts';
+
+const PLACEMENTS = ['pool', 'schema', 'database'] as const;
+const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const PlanRef = z.object({ id: z.string(), key: z.string(), version: z.number().int() });
+
+const Tenant = z
+  .object({
+    id: z.string().describe('`ten_…`'),
+    slug: z.string(),
+    name: z.string(),
+    state: z.enum(TENANT_STATES),
+    state_reason: z.string().nullable(),
+    placement: z.enum(PLACEMENTS),
+    region: z.string().nullable(),
+    plan: PlanRef,
+    seats: z.number().int(),
+    overrides: z
+      .custom<TenantOverrides>((value) => typeof value === 'object' && value !== null)
+      .describe('See docs/plans.md'),
+    trial_ends_at: Timestamp.nullable(),
+    billing_anchor: Timestamp,
+    current_period: z.object({ start: Timestamp, end: Timestamp }).describe('Half-open: [start, end)'),
+    scheduled_change: z.object({ plan: PlanRef, effective_at: Timestamp }).nullable(),
+    resources: z.object({
+      schema: z.string().nullable(),
+      role: z.string().nullable(),
+      database: z.string().nullable(),
+    }),
+    metadata: z.record(z.string(), z.string()),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    deleted_at: Timestamp.nullable(),
+  })
+  .meta({ id: 'Tenant' });
+
+const Metadata = z
+  .record(z.string().max(100), z.string().max(1000))
+  .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys');
+const Overrides = z
+  .record(z.string(), z.unknown())
+  .describe('Features, limits and config values that replace the plan’s; see docs/plans.md');
+
+const CreateTenant = z.strictObject({
+  slug: z
+    .string()
+    .regex(SLUG, 'must be lowercase letters, digits and hyphens, 1 to 63 characters, like a DNS label'),
+  name: z.string().trim().min(1).max(200),
+  plan: z.string().min(1).describe('Plan key'),
+  plan_version: z.number().int().min(1).optional().describe('Default: the latest'),
+  placement: z.enum(PLACEMENTS).default('pool'),
+  region: z.string().min(1).max(100).optional(),
+  trial_days: z.number().int().min(0).max(730).optional().describe("Default: the plan's"),
+  seats: z.number().int().min(0).max(1_000_000).default(1),
+  overrides: Overrides.optional(),
+  metadata: Metadata.optional(),
+});
+
+const UpdateTenant = z.strictObject({
+  name: z.string().trim().min(1).max(200).optional(),
+  region: z.string().min(1).max(100).nullable().optional(),
+  seats: z.number().int().min(0).max(1_000_000).optional(),
+  overrides: Overrides.optional(),
+  metadata: Metadata.optional(),
+});
+
+const ChangePlan = z.strictObject({
+  plan: z.string().min(1),
+  plan_version: z.number().int().min(1).optional(),
+  at: z.enum(['now', 'period_end']).default('now'),
+  overrides: Overrides.optional().describe(
+    "Replaces the tenant's overrides; needed when the old ones do not fit the new plan",
+  ),
+});
+
+const ListQuery = PageQuery.extend({
+  state: z.enum(TENANT_STATES).optional(),
+  plan: z.string().optional().describe('Plan key'),
+  placement: z.enum(PLACEMENTS).optional(),
+});
+
+const IdParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
+const Reason = z.strictObject({ reason: z.string().max(1000).optional() }).optional();
+
+/** The lifecycle actions, by the last segment of their route. */
+const ACTION_ROUTES: Record<string, TenantAction> = {
+  activate: 'activate',
+  suspend: 'suspend',
+  resume: 'resume',
+  cancel: 'cancel',
+  'retry-provisioning': 'retry_provisioning',
+};
+
+/** `/v1/tenants`: the tenant registry and lifecycle. */
+export const tenantRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+  const { tenants } = services;
+
+  app.post(
+    '/tenants',
+    {
+      schema: {
+        tags: ['Tenants'],
+        summary: 'Create a tenant',
+        body: CreateTenant,
+        response: { 201: Tenant, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await tenants.create(request.ctx, request.body);
+      return result.ok
+        ? reply.code(201).header('location', `/v1/tenants/${result.value.id}`).send(result.value)
+        : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
+    '/tenants',
+    {
+      schema: {
+        tags: ['Tenants'],
+        summary: 'List tenants',
+        querystring: ListQuery,
+        response: { 200: pageOf(Tenant), ...problems },
+      },
+    },
+    async (request, reply) => {
+      const { limit, cursor, ...filter } = request.query;
+      const result = await tenants.list(filter, { limit, cursor });
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
+    '/tenants/:id',
+    {
+      schema: {
+        tags: ['Tenants'],
+        summary: 'Show a tenant',
+        params: IdParams,
+        response: { 200: Tenant, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await tenants.get(request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.patch(
+    '/tenants/:id',
+    {
+      schema: {
+        tags: ['Tenants'],
+        summary: 'Update a tenant',
+        params: IdParams,
+        body: UpdateTenant,
+        response: { 200: Tenant, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await tenants.update(request.ctx, request.params.id, request.body);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/tenants/:id/change-plan',
+    {
+      schema: {
+        tags: ['Tenants'],
+        summary: "Change a tenant's plan, now or at the end of the billing period",
+        params: IdParams,
+        body: ChangePlan,
+        response: { 200: Tenant, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await tenants.changePlan(request.ctx, request.params.id, request.body);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  for (const [segment, action] of Object.entries(ACTION_ROUTES)) {
+    app.post(
+      `/tenants/:id/${segment}`,
+      {
+        schema: {
+          tags: ['Tenants'],
+          summary: `${segment.replace('-', ' ')} a tenant`.replace(/^./, (c) => c.toUpperCase()),
+          params: IdParams,
+          body: Reason,
+          response: { 200: Tenant, ...problems },
+        },
+      },
+      async (request, reply) => {
+        const result = await tenants.act(request.ctx, request.params.id, action, request.body?.reason);
+        return result.ok ? result.value : sendProblem(reply, result.error);
+      },
+    );
+  }
+
+  app.delete(
+    '/tenants/:id',
+    {
+      schema: {
+        tags: ['Tenants'],
+        summary: 'Delete a tenant',
+        description:
+          'The tenant must be cancelled first. Its schema, database or pool rows are removed after the retention period.',
+        params: IdParams,
+        response: { 200: Tenant, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await tenants.act(request.ctx, request.params.id, 'delete');
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+};

@@ -1,0 +1,596 @@
+import {
+  applyAction,
+  billingPeriod,
+  type DomainError,
+  type FieldError,
+  fail,
+  ok,
+  type PlanDefinition,
+  parseOverrides,
+  type Result,
+  type TenantAction,
+  type TenantOverrides,
+  type TenantState,
+} from '@tenantry/core';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
+import type { Clock } from '../clock.ts';
+import type { ScheduledPlanChange, Schema } from '../db/schema.ts';
+import { newId } from '../ids.ts';
+import type { JobQueue } from '../jobs/job-queue.ts';
+import type { PlanService, PlanVersionView } from '../plans/plan-service.ts';
+import { type Placement, type Provisioner, resourcesFor } from '../provisioning/provisioner.ts';
+import { type TenantRecord, type TenantView, tenantView } from './tenant-view.ts';
+
+/** Job kinds the tenant service owns. */
+export const TENANT_JOBS = {
+  provision: 'tenant.provision',
+  purge: 'tenant.purge',
+  scheduledPlanChange: 'tenant.scheduled_plan_change',
+} as const;
+
+const PROVISION_ATTEMPTS = 3;
+const DAY_MS = 86_400_000;
+
+export interface CreateTenantInput {
+  slug: string;
+  name: string;
+  plan: string;
+  plan_version?: number | undefined;
+  placement: Placement;
+  region?: string | undefined;
+  trial_days?: number | undefined;
+  seats: number;
+  overrides?: unknown;
+  metadata?: Record<string, string> | undefined;
+}
+
+export interface UpdateTenantInput {
+  name?: string | undefined;
+  region?: string | null | undefined;
+  seats?: number | undefined;
+  overrides?: unknown;
+  metadata?: Record<string, string> | undefined;
+}
+
+export interface ChangePlanInput {
+  plan: string;
+  plan_version?: number | undefined;
+  at: 'now' | 'period_end';
+  overrides?: unknown;
+}
+
+export interface TenantFilter {
+  state?: string | undefined;
+  plan?: string | undefined;
+  placement?: Placement | undefined;
+}
+
+/** One page of a list, with the cursor of the next page (null on the last). */
+export interface Page<T> {
+  data: T[];
+  next_cursor: string | null;
+}
+
+export interface TenantServiceOptions {
+  db: Kysely<Schema>;
+  clock: Clock;
+  plans: PlanService;
+  jobs: JobQueue;
+  provisioner: Provisioner;
+  /** Days between deleting a tenant and removing its schema, database or pool rows. */
+  deletionRetentionDays: number;
+  /** Told after every committed change to a tenant, e.g. to drop cached entitlements. */
+  onChanged: (tenantId: string) => void;
+}
+
+function withPrefix(prefix: string, errors: readonly FieldError[]): FieldError[] {
+  return errors.map((e) => ({ ...e, path: `${prefix}.${e.path}` }));
+}
+
+/** The tenant registry: onboarding, lifecycle, plan changes, provisioning and deletion. */
+export class TenantService {
+  readonly #o: TenantServiceOptions;
+
+  constructor(options: TenantServiceOptions) {
+    this.#o = options;
+    options.jobs.handle(TENANT_JOBS.provision, {
+      run: (payload) => this.#provision(String(payload.tenant_id)),
+      onExhausted: (payload, error) => this.#provisioningFailed(String(payload.tenant_id), error),
+    });
+    options.jobs.handle(TENANT_JOBS.purge, { run: (payload) => this.#purge(String(payload.tenant_id)) });
+    options.jobs.handle(TENANT_JOBS.scheduledPlanChange, {
+      run: (payload) => this.#applyScheduledChange(String(payload.tenant_id)),
+    });
+  }
+
+  /** Registers a tenant and queues the provisioning of its placement. */
+  async create(ctx: RequestContext, input: CreateTenantInput): Promise<Result<TenantView, DomainError>> {
+    const plan = await this.#planVersion('plan', input.plan, input.plan_version);
+    if (!plan.ok) return plan;
+    const overrides = this.#overrides('overrides', input.overrides ?? {}, plan.value.definition);
+    if (!overrides.ok) return overrides;
+    const seatCheck = checkSeats(input.seats, plan.value.definition, overrides.value);
+    if (!seatCheck.ok) return seatCheck;
+
+    const now = this.#o.clock.now();
+    const id = newId('ten');
+    const trialDays = input.trial_days ?? plan.value.definition.trial_days;
+    const resources = resourcesFor(id, input.placement);
+    const created = await this.#o.db.transaction().execute(async (tx) => {
+      if (await this.#slugTaken(tx, input.slug))
+        return fail('slug_taken', `a tenant with the slug "${input.slug}" exists`);
+      await tx
+        .insertInto('tenants')
+        .values({
+          id,
+          slug: input.slug,
+          name: input.name,
+          state: 'provisioning',
+          state_reason: null,
+          placement: input.placement,
+          region: input.region ?? null,
+          plan_id: plan.value.plan_id,
+          plan_version: plan.value.version,
+          seats: input.seats,
+          overrides: JSON.stringify(overrides.value),
+          billing_anchor: now,
+          trial_ends_at: trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null,
+          scheduled_change: null,
+          ...resources,
+          metadata: JSON.stringify(input.metadata ?? {}),
+          created_at: now,
+          updated_at: now,
+          deleted_at: null,
+          purged_at: null,
+        })
+        .execute();
+      await this.#o.jobs.enqueue(tx, {
+        kind: TENANT_JOBS.provision,
+        payload: { tenant_id: id },
+        dedupeKey: `provision:${id}`,
+        maxAttempts: PROVISION_ATTEMPTS,
+      });
+      await recordAudit(tx, ctx, {
+        action: 'tenant.created',
+        targetType: 'tenant',
+        targetId: id,
+        tenantId: id,
+        data: {
+          slug: input.slug,
+          plan: plan.value.key,
+          plan_version: plan.value.version,
+          placement: input.placement,
+        },
+      });
+      return ok(await this.#record(tx, id));
+    });
+    if (!created.ok) return created;
+    this.#o.jobs.notify();
+    return ok(tenantView(created.value, now));
+  }
+
+  /** A tenant by id (`ten_…`) or by the slug of a tenant that is not deleted. */
+  async get(idOrSlug: string): Promise<Result<TenantView, DomainError>> {
+    const record = await this.#find(this.#o.db, idOrSlug);
+    return record ? ok(tenantView(record, this.#o.clock.now())) : notFound(idOrSlug);
+  }
+
+  /** The stored record behind a tenant, for services that compute from it (entitlements). */
+  async record(idOrSlug: string): Promise<TenantRecord | undefined> {
+    return this.#find(this.#o.db, idOrSlug);
+  }
+
+  /** Tenants in creation order, filtered, one page at a time. */
+  async list(
+    filter: TenantFilter,
+    page: { limit: number; cursor?: string | undefined },
+  ): Promise<Result<Page<TenantView>, DomainError>> {
+    let after: string | undefined;
+    if (page.cursor !== undefined) {
+      after = decodeCursor(page.cursor);
+      if (after === undefined) {
+        return fail('validation_failed', 'the cursor is not one this API gave out', {
+          errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
+        });
+      }
+    }
+    let query = this.#select(this.#o.db)
+      .orderBy('t.id')
+      .limit(page.limit + 1);
+    if (after !== undefined) query = query.where('t.id', '>', after);
+    if (filter.state !== undefined) query = query.where('t.state', '=', filter.state);
+    if (filter.placement !== undefined) query = query.where('t.placement', '=', filter.placement);
+    if (filter.plan !== undefined) query = query.where('p.key', '=', filter.plan);
+    const rows = (await query.execute()) as TenantRecord[];
+    const more = rows.length > page.limit;
+    const data = rows.slice(0, page.limit);
+    const now = this.#o.clock.now();
+    const last = data.at(-1);
+    return ok({
+      data: data.map((r) => tenantView(r, now)),
+      next_cursor: more && last ? encodeCursor(last.id) : null,
+    });
+  }
+
+  /** Changes a tenant's name, region, seats, overrides or metadata. */
+  async update(
+    ctx: RequestContext,
+    idOrSlug: string,
+    input: UpdateTenantInput,
+  ): Promise<Result<TenantView, DomainError>> {
+    return this.#mutate(ctx, idOrSlug, async (tx, record) => {
+      if (record.state === 'deleted')
+        return fail('tenant_deleted', `tenant "${record.slug}" is deleted and cannot change`);
+      let overrides = record.overrides as TenantOverrides;
+      if (input.overrides !== undefined) {
+        const parsed = this.#overrides('overrides', input.overrides, record.definition);
+        if (!parsed.ok) return parsed;
+        overrides = parsed.value;
+      }
+      const seats = input.seats ?? record.seats;
+      const seatCheck = checkSeats(seats, record.definition, overrides);
+      if (!seatCheck.ok) return seatCheck;
+      await tx
+        .updateTable('tenants')
+        .set({
+          ...(input.name !== undefined ? { name: input.name } : {}),
+          ...(input.region !== undefined ? { region: input.region } : {}),
+          ...(input.metadata !== undefined ? { metadata: JSON.stringify(input.metadata) } : {}),
+          seats,
+          overrides: JSON.stringify(overrides),
+          updated_at: this.#o.clock.now(),
+        })
+        .where('id', '=', record.id)
+        .execute();
+      const changed = Object.keys(input).filter((k) => input[k as keyof UpdateTenantInput] !== undefined);
+      return ok({ action: 'tenant.updated', data: { fields: changed } });
+    });
+  }
+
+  /**
+   * Moves a tenant to another plan (or another version of its plan): now, or at the end of the
+   * current billing period, when a job makes the change.
+   */
+  async changePlan(
+    ctx: RequestContext,
+    idOrSlug: string,
+    input: ChangePlanInput,
+  ): Promise<Result<TenantView, DomainError>> {
+    const plan = await this.#planVersion('plan', input.plan, input.plan_version);
+    if (!plan.ok) return plan;
+    return this.#mutate(ctx, idOrSlug, async (tx, record) => {
+      if (record.state === 'deleted')
+        return fail('tenant_deleted', `tenant "${record.slug}" is deleted and cannot change plan`);
+      const overrides = this.#overrides(
+        'overrides',
+        input.overrides ?? record.overrides,
+        plan.value.definition,
+      );
+      if (!overrides.ok) {
+        return input.overrides === undefined
+          ? fail(
+              'validation_failed',
+              `the tenant's overrides do not fit plan "${plan.value.key}" v${plan.value.version}; send new overrides with the change`,
+              {
+                errors: overrides.error.errors ?? [],
+              },
+            )
+          : overrides;
+      }
+      const now = this.#o.clock.now();
+      const from = { plan: record.plan_key, version: record.plan_version };
+      const to = { plan: plan.value.key, version: plan.value.version };
+      if (input.at === 'now') {
+        await tx
+          .updateTable('tenants')
+          .set({
+            plan_id: plan.value.plan_id,
+            plan_version: plan.value.version,
+            overrides: JSON.stringify(overrides.value),
+            scheduled_change: null,
+            updated_at: now,
+          })
+          .where('id', '=', record.id)
+          .execute();
+        return ok({ action: 'tenant.plan_changed', data: { from, to } });
+      }
+      const effectiveAt = billingPeriod(record.billing_anchor, record.definition.interval, now).end;
+      const scheduled: ScheduledPlanChange = {
+        plan_id: plan.value.plan_id,
+        plan_version: plan.value.version,
+        effective_at: effectiveAt.toISOString(),
+      };
+      await tx
+        .updateTable('tenants')
+        .set({ scheduled_change: JSON.stringify(scheduled), updated_at: now })
+        .where('id', '=', record.id)
+        .execute();
+      await this.#o.jobs.enqueue(tx, {
+        kind: TENANT_JOBS.scheduledPlanChange,
+        payload: { tenant_id: record.id },
+        dedupeKey: `plan-change:${record.id}:${scheduled.effective_at}`,
+        runAt: effectiveAt,
+      });
+      return ok({
+        action: 'tenant.plan_change_scheduled',
+        data: { from, to, effective_at: scheduled.effective_at },
+      });
+    });
+  }
+
+  /** Performs a lifecycle action; an action the tenant's state does not allow is refused with the ones it does. */
+  async act(
+    ctx: RequestContext,
+    idOrSlug: string,
+    action: TenantAction,
+    reason?: string,
+  ): Promise<Result<TenantView, DomainError>> {
+    const result = await this.#mutate(ctx, idOrSlug, async (tx, record) => {
+      const next = applyAction(record.state as TenantState, action);
+      if (!next.ok) return next;
+      const now = this.#o.clock.now();
+      await tx
+        .updateTable('tenants')
+        .set({
+          state: next.value,
+          state_reason: reason ?? null,
+          updated_at: now,
+          ...(next.value === 'deleted' ? { deleted_at: now } : {}),
+        })
+        .where('id', '=', record.id)
+        .execute();
+      if (next.value === 'deleted') {
+        await this.#o.jobs.enqueue(tx, {
+          kind: TENANT_JOBS.purge,
+          payload: { tenant_id: record.id },
+          dedupeKey: `purge:${record.id}`,
+          runAt: new Date(now.getTime() + this.#o.deletionRetentionDays * DAY_MS),
+        });
+      }
+      if (action === 'retry_provisioning') {
+        await this.#o.jobs.enqueue(tx, {
+          kind: TENANT_JOBS.provision,
+          payload: { tenant_id: record.id },
+          dedupeKey: `provision:${record.id}`,
+          maxAttempts: PROVISION_ATTEMPTS,
+        });
+      }
+      return ok({
+        action: `tenant.${action}`,
+        data: { from: record.state, to: next.value, ...(reason ? { reason } : {}) },
+      });
+    });
+    if (result.ok && action === 'retry_provisioning') this.#o.jobs.notify();
+    return result;
+  }
+
+  /**
+   * Runs a change to one tenant in a transaction that locks its row, writes the audit event the
+   * change names, and tells listeners once it has committed.
+   */
+  async #mutate(
+    ctx: RequestContext,
+    idOrSlug: string,
+    change: (
+      tx: Transaction<Schema>,
+      record: TenantRecord,
+    ) => Promise<Result<{ action: string; data: Record<string, unknown> }, DomainError>>,
+  ): Promise<Result<TenantView, DomainError>> {
+    const result = await this.#o.db.transaction().execute(async (tx) => {
+      const record = await this.#find(tx, idOrSlug, true);
+      if (!record) return notFound(idOrSlug);
+      const done = await change(tx, record);
+      if (!done.ok) return done;
+      await recordAudit(tx, ctx, {
+        action: done.value.action,
+        targetType: 'tenant',
+        targetId: record.id,
+        tenantId: record.id,
+        data: done.value.data,
+      });
+      return ok(await this.#record(tx, record.id));
+    });
+    if (!result.ok) return result;
+    this.#o.onChanged(result.value.id);
+    return ok(tenantView(result.value, this.#o.clock.now()));
+  }
+
+  async #provision(tenantId: string): Promise<void> {
+    const record = await this.#find(this.#o.db, tenantId);
+    if (record?.state !== 'provisioning') return;
+    await this.#o.provisioner.provision({
+      schema_name: record.schema_name,
+      role_name: record.role_name,
+      database_name: record.database_name,
+    });
+    await this.#systemTransition(
+      tenantId,
+      'provisioning',
+      (record.trial_ends_at ?? 0) > this.#o.clock.now() ? 'trialing' : 'active',
+      null,
+    );
+  }
+
+  async #provisioningFailed(tenantId: string, error: string): Promise<void> {
+    await this.#systemTransition(tenantId, 'provisioning', 'provisioning_failed', error);
+  }
+
+  /** A transition the system makes on its own; skipped if the tenant has moved on meanwhile. */
+  async #systemTransition(tenantId: string, from: string, to: string, reason: string | null): Promise<void> {
+    const changed = await this.#o.db.transaction().execute(async (tx) => {
+      const row = await tx
+        .selectFrom('tenants')
+        .select('state')
+        .where('id', '=', tenantId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (row?.state !== from) return false;
+      await tx
+        .updateTable('tenants')
+        .set({ state: to, state_reason: reason, updated_at: this.#o.clock.now() })
+        .where('id', '=', tenantId)
+        .execute();
+      await recordAudit(tx, systemContext('provisioner'), {
+        action: to === 'provisioning_failed' ? 'tenant.provisioning_failed' : 'tenant.provisioned',
+        targetType: 'tenant',
+        targetId: tenantId,
+        tenantId,
+        data: { from, to, ...(reason ? { reason } : {}) },
+      });
+      return true;
+    });
+    if (changed) this.#o.onChanged(tenantId);
+  }
+
+  async #purge(tenantId: string): Promise<void> {
+    const record = await this.#find(this.#o.db, tenantId);
+    if (record?.state !== 'deleted' || record.purged_at) return;
+    await this.#o.provisioner.deprovision(record.id, {
+      schema_name: record.schema_name,
+      role_name: record.role_name,
+      database_name: record.database_name,
+    });
+    await this.#o.db.transaction().execute(async (tx) => {
+      await tx
+        .updateTable('tenants')
+        .set({ purged_at: this.#o.clock.now() })
+        .where('id', '=', tenantId)
+        .execute();
+      await recordAudit(tx, systemContext('retention'), {
+        action: 'tenant.purged',
+        targetType: 'tenant',
+        targetId: tenantId,
+        tenantId,
+      });
+    });
+  }
+
+  async #applyScheduledChange(tenantId: string): Promise<void> {
+    const changed = await this.#o.db.transaction().execute(async (tx) => {
+      const record = await this.#find(tx, tenantId, true);
+      const scheduled = record?.scheduled_change as ScheduledPlanChange | null | undefined;
+      if (!record || !scheduled || record.state === 'deleted') return false;
+      if (new Date(scheduled.effective_at) > this.#o.clock.now()) return false;
+      await tx
+        .updateTable('tenants')
+        .set({
+          plan_id: scheduled.plan_id,
+          plan_version: scheduled.plan_version,
+          scheduled_change: null,
+          updated_at: this.#o.clock.now(),
+        })
+        .where('id', '=', tenantId)
+        .execute();
+      await recordAudit(tx, systemContext('scheduler'), {
+        action: 'tenant.plan_changed',
+        targetType: 'tenant',
+        targetId: tenantId,
+        tenantId,
+        data: {
+          from: { plan: record.plan_key, version: record.plan_version },
+          to: { plan_id: scheduled.plan_id, version: scheduled.plan_version },
+          scheduled: true,
+        },
+      });
+      return true;
+    });
+    if (changed) this.#o.onChanged(tenantId);
+  }
+
+  async #planVersion(
+    field: string,
+    key: string,
+    version: number | undefined,
+  ): Promise<Result<PlanVersionView, DomainError>> {
+    const found = await this.#o.plans.version(key, version);
+    if (found.ok) return found;
+    const path = found.error.code === 'plan_version_not_found' ? `${field}_version` : field;
+    return fail('validation_failed', found.error.detail, { errors: [{ path, message: found.error.detail }] });
+  }
+
+  #overrides(field: string, input: unknown, plan: PlanDefinition): Result<TenantOverrides, DomainError> {
+    const parsed = parseOverrides(input, plan);
+    if (parsed.ok) return parsed;
+    return fail('validation_failed', `the overrides do not fit plan "${plan.key}"`, {
+      errors: withPrefix(field, parsed.error.errors ?? []),
+    });
+  }
+
+  async #slugTaken(tx: Transaction<Schema>, slug: string): Promise<boolean> {
+    const row = await tx
+      .selectFrom('tenants')
+      .select('id')
+      .where('slug', '=', slug)
+      .where('state', '<>', 'deleted')
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  #select(db: Kysely<Schema>) {
+    return db
+      .selectFrom('tenants as t')
+      .innerJoin('plans as p', 'p.id', 't.plan_id')
+      .innerJoin('plan_versions as v', (join) =>
+        join.onRef('v.plan_id', '=', 't.plan_id').onRef('v.version', '=', 't.plan_version'),
+      )
+      .selectAll('t')
+      .select(['p.key as plan_key', 'v.definition'])
+      .select(
+        sql<string | null>`(select sp.key from plans sp where sp.id = t.scheduled_change->>'plan_id')`.as(
+          'scheduled_plan_key',
+        ),
+      );
+  }
+
+  async #find(db: Kysely<Schema>, idOrSlug: string, lock = false): Promise<TenantRecord | undefined> {
+    let query = this.#select(db);
+    query = idOrSlug.startsWith('ten_')
+      ? query.where('t.id', '=', idOrSlug)
+      : query.where('t.slug', '=', idOrSlug).where('t.state', '<>', 'deleted');
+    if (lock) query = query.forUpdate('t');
+    return (await query.executeTakeFirst()) as TenantRecord | undefined;
+  }
+
+  async #record(db: Kysely<Schema>, id: string): Promise<TenantRecord> {
+    const record = await this.#find(db, id);
+    if (!record) throw new Error(`tenant ${id} vanished inside its own transaction`);
+    return record;
+  }
+}
+
+function notFound(idOrSlug: string): Result<never, DomainError> {
+  return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
+}
+
+/** A hard `seats` limit caps the seat count; a soft one lets it pass. */
+function checkSeats(
+  seats: number,
+  plan: PlanDefinition,
+  overrides: TenantOverrides,
+): Result<null, DomainError> {
+  const limit = { ...plan.limits.seats, ...overrides.limits?.seats };
+  if (
+    limit.value === undefined ||
+    limit.value === null ||
+    limit.enforcement === 'soft' ||
+    seats <= limit.value
+  )
+    return ok(null);
+  return fail('validation_failed', `plan "${plan.key}" allows at most ${limit.value} seats`, {
+    errors: [{ path: 'seats', message: `must be at most ${limit.value} on plan "${plan.key}"` }],
+  });
+}
+
+function encodeCursor(id: string): string {
+  return Buffer.from(JSON.stringify({ after: id })).toString('base64url');
+}
+
+function decodeCursor(cursor: string): string | undefined {
+  try {
+    const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as { after?: unknown };
+    return typeof value.after === 'string' && value.after.startsWith('ten_') ? value.after : undefined;
+  } catch {
+    return undefined;
+  }
+}

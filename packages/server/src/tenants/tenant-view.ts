@@ -1,0 +1,66 @@
+import { billingPeriod, type PlanDefinition, type TenantOverrides, type TenantState } from '@tenantry/core';
+import type { ScheduledPlanChange, TenantRow } from '../db/schema.ts';
+import type { Placement } from '../provisioning/provisioner.ts';
+
+/** A tenant as the API shows it. */
+export interface TenantView {
+  id: string;
+  slug: string;
+  name: string;
+  state: TenantState;
+  state_reason: string | null;
+  placement: Placement;
+  region: string | null;
+  plan: { id: string; key: string; version: number };
+  seats: number;
+  overrides: TenantOverrides;
+  trial_ends_at: string | null;
+  billing_anchor: string;
+  current_period: { start: string; end: string };
+  scheduled_change: { plan: { id: string; key: string; version: number }; effective_at: string } | null;
+  resources: { schema: string | null; role: string | null; database: string | null };
+  metadata: Record<string, string>;
+  created_at: string;
+  updated_at: string;
+  deleted_at: string | null;
+}
+
+/** A tenant row with what it takes to show it: its plan's key and definition. */
+export interface TenantRecord extends TenantRow {
+  plan_key: string;
+  definition: PlanDefinition;
+  scheduled_plan_key: string | null;
+}
+
+/** Builds the API's view of a tenant at `now` (the current period depends on it). */
+export function tenantView(record: TenantRecord, now: Date): TenantView {
+  const period = billingPeriod(record.billing_anchor, record.definition.interval, now);
+  const scheduled = record.scheduled_change as ScheduledPlanChange | null;
+  return {
+    id: record.id,
+    slug: record.slug,
+    name: record.name,
+    state: record.state as TenantState,
+    state_reason: record.state_reason,
+    placement: record.placement,
+    region: record.region,
+    plan: { id: record.plan_id, key: record.plan_key, version: record.plan_version },
+    seats: record.seats,
+    overrides: record.overrides as TenantOverrides,
+    trial_ends_at: record.trial_ends_at?.toISOString() ?? null,
+    billing_anchor: record.billing_anchor.toISOString(),
+    current_period: { start: period.start.toISOString(), end: period.end.toISOString() },
+    scheduled_change:
+      scheduled && record.scheduled_plan_key
+        ? {
+            plan: { id: scheduled.plan_id, key: record.scheduled_plan_key, version: scheduled.plan_version },
+            effective_at: scheduled.effective_at,
+          }
+        : null,
+    resources: { schema: record.schema_name, role: record.role_name, database: record.database_name },
+    metadata: record.metadata,
+    created_at: record.created_at.toISOString(),
+    updated_at: record.updated_at.toISOString(),
+    deleted_at: record.deleted_at?.toISOString() ?? null,
+  };
+}

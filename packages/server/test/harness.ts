@@ -1,0 +1,151 @@
+import { randomBytes } from 'node:crypto';
+import type { FastifyInstance, InjectOptions } from 'fastify';
+import pg from 'pg';
+import { systemContext } from '../src/audit/audit-log.ts';
+import type { Clock } from '../src/clock.ts';
+import { type Database, type DatabaseTarget, openDatabase } from '../src/db/database.ts';
+import { migrateToLatest } from '../src/db/migrate.ts';
+import { buildApp } from '../src/http/app.ts';
+import { createServices, type Services } from '../src/services.ts';
+
+/** Which database the suite runs against: `pglite` (embedded) or `postgres` (a real server). */
+export const backend: 'pglite' | 'postgres' =
+  process.env.TENANTRY_TEST_BACKEND === 'postgres' ? 'postgres' : 'pglite';
+
+/** The server the `postgres` backend makes its throwaway databases on. */
+export const adminUrl =
+  process.env.TENANTRY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+/** A clock the test moves by hand. */
+export class TestClock implements Clock {
+  #now: number;
+  constructor(start = Date.parse('2026-11-10T12:00:00Z')) {
+    this.#now = start;
+  }
+  now(): Date {
+    return new Date(this.#now);
+  }
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+}
+
+export interface TestDatabase {
+  readonly target: DatabaseTarget;
+  readonly database: Database;
+  /** Closes the database and removes it, with every tenant database and role made in it. */
+  drop(): Promise<void>;
+}
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new Error(
+      `the postgres test backend needs a PostgreSQL server at ${adminUrl} (set TENANTRY_TEST_DATABASE_URL): ${String(error)}`,
+    );
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** A new, empty, migrated control-plane database on the chosen backend. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  if (backend === 'pglite') {
+    const target = { dataDir: 'memory://' };
+    const database = await openDatabase(target);
+    await migrateToLatest(database.db);
+    return { target, database, drop: () => database.close() };
+  }
+  const name = `tenantry_test_${randomBytes(6).toString('hex')}`;
+  await admin((client) => client.query(`create database ${name}`));
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
+  const target = { url: url.toString() };
+  const database = await openDatabase(target);
+  await migrateToLatest(database.db);
+  return {
+    target,
+    database,
+    drop: async () => {
+      const made = await database.db.selectFrom('tenants').select(['role_name', 'database_name']).execute();
+      await database.close();
+      await admin(async (client) => {
+        await client.query(`drop database if exists ${name} with (force)`);
+        for (const row of made) {
+          if (row.database_name)
+            await client.query(`drop database if exists ${row.database_name} with (force)`);
+        }
+        for (const row of made) {
+          if (row.role_name) await client.query(`drop role if exists ${row.role_name}`);
+        }
+      });
+    },
+  };
+}
+
+/** A control plane over a fresh database, driven in-process with `inject`. */
+export interface TestApp {
+  readonly app: FastifyInstance;
+  readonly services: Services;
+  readonly clock: TestClock;
+  readonly db: TestDatabase;
+  /** A valid operator key. */
+  readonly token: string;
+  /** Sends a request with the operator key (unless `headers.authorization` says otherwise). */
+  request(
+    options: InjectOptions & { method: string; url: string },
+  ): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+export async function startTestApp(options: { deletionRetentionDays?: number } = {}): Promise<TestApp> {
+  const db = await createTestDatabase();
+  const clock = new TestClock();
+  const services = createServices(
+    db.database,
+    {
+      deletionRetentionDays: options.deletionRetentionDays ?? 30,
+      poolSchema: 'public',
+      entitlementMaxAgeMs: 5_000,
+    },
+    clock,
+  );
+  const created = await services.apiKeys.create(systemContext('test'), { name: 'test' });
+  const app = await buildApp(services, { logger: false });
+  return {
+    app,
+    services,
+    clock,
+    db,
+    token: created.secret,
+    async request(req) {
+      const response = await app.inject({
+        ...req,
+        headers: { authorization: `Bearer ${created.secret}`, ...req.headers },
+      } as InjectOptions);
+      const type = String(response.headers['content-type'] ?? '');
+      return {
+        status: response.statusCode,
+        body: type.includes('json') ? response.json() : response.body,
+        headers: response.headers as Record<string, unknown>,
+      };
+    },
+    async close() {
+      await app.close();
+      await db.drop();
+    },
+  };
+}
+
+let counter = 0;
+
+/** A slug no other test uses. */
+export function uniqueSlug(prefix = 't'): string {
+  counter += 1;
+  return `${prefix}-${randomBytes(3).toString('hex')}-${counter}`;
+}

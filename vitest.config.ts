@@ -1,0 +1,30 @@
+import { defineConfig } from 'vitest/config';
+
+// The server suite runs twice, once per backend: embedded PGlite and a real PostgreSQL server.
+// Core and CLI tests need no database and run once.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
+      { test: { name: 'cli', include: ['packages/cli/src/**/*.test.ts', 'packages/cli/test/**/*.test.ts'] } },
+      {
+        test: {
+          name: 'server:pglite',
+          include: ['packages/server/src/**/*.test.ts', 'packages/server/test/**/*.test.ts'],
+          env: { TENANTRY_TEST_BACKEND: 'pglite' },
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+      {
+        test: {
+          name: 'server:postgres',
+          include: ['packages/server/src/**/*.test.ts', 'packages/server/test/**/*.test.ts'],
+          env: { TENANTRY_TEST_BACKEND: 'postgres' },
+          testTimeout: 30_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
