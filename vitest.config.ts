@@ -10,7 +10,11 @@ export default defineConfig({
       {
         test: {
           name: 'server:pglite',
-          include: ['packages/server/src/**/*.test.ts', 'packages/server/test/**/*.test.ts'],
+          include: [
+            'packages/server/src/**/*.test.ts',
+            'packages/server/test/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+          ],
           env: { TENANTRY_TEST_BACKEND: 'pglite' },
           testTimeout: 30_000,
           hookTimeout: 60_000,
@@ -19,7 +23,11 @@ export default defineConfig({
       {
         test: {
           name: 'server:postgres',
-          include: ['packages/server/src/**/*.test.ts', 'packages/server/test/**/*.test.ts'],
+          include: [
+            'packages/server/src/**/*.test.ts',
+            'packages/server/test/**/*.test.ts',
+            'test/e2e/**/*.test.ts',
+          ],
           env: { TENANTRY_TEST_BACKEND: 'postgres' },
           testTimeout: 30_000,
           hookTimeout: 60_000,
