@@ -1,0 +1,233 @@
+import { randomUUID } from 'node:crypto';
+import { isRecord } from './is-record.ts';
+
+/** One problem with one field of a request, as the control plane reports it in `errors`. */
+export interface ProblemFieldError {
+  readonly path: string;
+  readonly message: string;
+  /** 1-based line in the submitted file (plan files only). */
+  readonly line?: number;
+  /** 1-based column in the submitted file. */
+  readonly column?: number;
+}
+
+/**
+ * A problem (RFC 9457) answered by the control plane. `code` is the stable machine-readable
+ * code; for answers that are not problem+json the CLI makes up `http_<status>` so every failure
+ * can be printed the same way.
+ */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly detail: string;
+  readonly errors: readonly ProblemFieldError[];
+  /** The whole problem body, for `--json` and for members such as `allowed_actions`. */
+  readonly problem: Readonly<Record<string, unknown>>;
+  /** The local file the request was built from, so field errors can point into it. */
+  readonly file: string | undefined;
+
+  constructor(
+    status: number,
+    code: string,
+    detail: string,
+    errors: readonly ProblemFieldError[],
+    problem: Readonly<Record<string, unknown>>,
+    file?: string,
+  ) {
+    super(`${detail} [${code}]`);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.detail = detail;
+    this.errors = errors;
+    this.problem = problem;
+    this.file = file;
+  }
+
+  /** The same error, attributed to a local file (plans apply). */
+  withFile(file: string): ApiError {
+    return new ApiError(this.status, this.code, this.detail, this.errors, this.problem, file);
+  }
+}
+
+/** The control plane could not be reached at all (refused, reset, DNS, TLS). */
+export class ConnectionError extends Error {
+  readonly url: string;
+  /** A short cause, e.g. `ECONNREFUSED`. */
+  readonly reason: string;
+
+  constructor(url: string, reason: string) {
+    super(`cannot reach the control plane at ${url} (${reason})`);
+    this.name = 'ConnectionError';
+    this.url = url;
+    this.reason = reason;
+  }
+}
+
+/** Where the control plane is and how to authenticate to it. */
+export interface ApiClientOptions {
+  readonly baseUrl: string;
+  readonly token: string;
+  /** Replaces the global `fetch`, for tests and embedding. */
+  readonly fetch?: typeof fetch;
+  /** Wait before the single retry of a request that failed to connect; default 200 ms. */
+  readonly retryDelayMs?: number;
+}
+
+/** Query parameters; `undefined` values are left out. */
+export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
+
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+/**
+ * A thin client for the control plane's `/v1` API: adds the bearer token, gives every POST an
+ * `Idempotency-Key`, retries once when the connection fails and turns problem responses into
+ * {@link ApiError}s.
+ */
+export class ApiClient {
+  readonly baseUrl: string;
+  readonly #token: string;
+  readonly #fetch: typeof fetch;
+  readonly #retryDelayMs: number;
+
+  constructor(options: ApiClientOptions) {
+    // A trailing slash would double up with the paths' leading one.
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#token = options.token;
+    this.#fetch = options.fetch ?? globalThis.fetch;
+    this.#retryDelayMs = options.retryDelayMs ?? 200;
+  }
+
+  /** GET `path` with `query`; resolves to the parsed JSON body. */
+  get<T>(path: string, query: Query = {}): Promise<T> {
+    return this.#request<T>('GET', path + queryString(query));
+  }
+
+  /** POST `body` as JSON to `path` under a fresh idempotency key. */
+  post<T>(path: string, body: unknown = {}): Promise<T> {
+    return this.#request<T>('POST', path, body);
+  }
+
+  /** PATCH `path` with a JSON `body`. */
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.#request<T>('PATCH', path, body);
+  }
+
+  /** DELETE `path`. */
+  delete<T>(path: string): Promise<T> {
+    return this.#request<T>('DELETE', path);
+  }
+
+  async #request<T>(method: Method, path: string, body?: unknown): Promise<T> {
+    const headers: Record<string, string> = {
+      accept: 'application/json, application/problem+json',
+      authorization: `Bearer ${this.#token}`,
+    };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    // One key for the request and its retry: if the first attempt reached the server before the
+    // connection dropped, the server answers the retry with the stored result instead of acting twice.
+    if (method === 'POST') headers['idempotency-key'] = randomUUID();
+    const init: RequestInit = { method, headers };
+    if (body !== undefined) init.body = JSON.stringify(body);
+
+    // Only requests that are safe to repeat are retried: reads, and POSTs thanks to their key.
+    // PATCH and DELETE carry no key, so a retry could act on a state the first attempt changed.
+    const attempts = method === 'GET' || method === 'POST' ? 2 : 1;
+    let response: Response | undefined;
+    for (let attempt = 1; response === undefined; attempt++) {
+      try {
+        response = await this.#fetch(this.baseUrl + path, init);
+      } catch (error) {
+        if (attempt >= attempts) throw new ConnectionError(this.baseUrl, connectionReason(error));
+        await new Promise((resolve) => setTimeout(resolve, this.#retryDelayMs));
+      }
+    }
+    return parseResponse<T>(response, this.baseUrl);
+  }
+}
+
+/** Encodes `query` as `?a=1&b=2`, or the empty string when nothing is set. */
+function queryString(query: Query): string {
+  const params = new URLSearchParams();
+  for (const [name, value] of Object.entries(query)) {
+    if (value !== undefined) params.set(name, String(value));
+  }
+  const text = params.toString();
+  return text === '' ? '' : `?${text}`;
+}
+
+async function parseResponse<T>(response: Response, baseUrl: string): Promise<T> {
+  let text: string;
+  try {
+    text = await response.text();
+  } catch (error) {
+    // The server hung up half-way through the body: as unreachable as never connecting.
+    throw new ConnectionError(baseUrl, connectionReason(error));
+  }
+  const contentType = response.headers.get('content-type') ?? '';
+  const parsed = contentType.includes('json') ? parseJson(text) : undefined;
+  if (response.ok) {
+    if (parsed === undefined) {
+      throw new ApiError(
+        response.status,
+        'unexpected_response',
+        `expected JSON from ${baseUrl}, got ${contentType || 'no content type'}; is this a Tenantry control plane?`,
+        [],
+        {},
+      );
+    }
+    return parsed as T;
+  }
+  if (isRecord(parsed) && typeof parsed.code === 'string') {
+    const detail =
+      typeof parsed.detail === 'string'
+        ? parsed.detail
+        : typeof parsed.title === 'string'
+          ? parsed.title
+          : `HTTP ${response.status}`;
+    throw new ApiError(response.status, parsed.code, detail, fieldErrors(parsed.errors), parsed);
+  }
+  // Not one of ours (a proxy's error page, say): still one line, named by status.
+  const reason = response.statusText ? ` ${response.statusText}` : '';
+  throw new ApiError(
+    response.status,
+    `http_${response.status}`,
+    `HTTP ${response.status}${reason} from ${baseUrl}`,
+    [],
+    isRecord(parsed) ? parsed : {},
+  );
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+function fieldErrors(value: unknown): ProblemFieldError[] {
+  if (!Array.isArray(value)) return [];
+  const result: ProblemFieldError[] = [];
+  for (const item of value) {
+    if (!isRecord(item)) continue;
+    const error: { path: string; message: string; line?: number; column?: number } = {
+      path: typeof item.path === 'string' ? item.path : '',
+      message: typeof item.message === 'string' ? item.message : 'is not valid',
+    };
+    if (typeof item.line === 'number') error.line = item.line;
+    if (typeof item.column === 'number') error.column = item.column;
+    result.push(error);
+  }
+  return result;
+}
+
+/** `fetch` hides the socket error in `cause` (sometimes an AggregateError over IPv4 and IPv6). */
+function connectionReason(error: unknown): string {
+  const cause = isRecord(error) && 'cause' in error ? error.cause : error;
+  for (const candidate of [cause, ...(cause instanceof AggregateError ? cause.errors : [])]) {
+    if (isRecord(candidate) && typeof candidate.code === 'string') return candidate.code;
+  }
+  if (cause instanceof Error && cause.message) return cause.message;
+  return error instanceof Error ? error.message : String(error);
+}

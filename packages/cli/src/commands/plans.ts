@@ -1,0 +1,221 @@
+import { readFile } from 'node:fs/promises';
+import type { LimitDefinition, PlanDefinition, PriceDefinition } from '@tenantry/core';
+import type { Command } from 'commander';
+import { ApiError } from '../api-client.ts';
+import { CliError } from '../cli-error.ts';
+import type { CommandContext } from '../command-context.ts';
+import { fetchList } from '../fetch-list.ts';
+import { isRecord } from '../is-record.ts';
+import { type Field, formatTime, formatValue, type Output } from '../output.ts';
+
+/** A plan in lists. */
+interface PlanSummary {
+  readonly id: string;
+  readonly key: string;
+  readonly name: string;
+  readonly latest_version: number;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+/** A plan with its versions and latest definition (`GET /v1/plans/{key}`). */
+interface PlanDetail extends PlanSummary {
+  readonly versions: readonly {
+    readonly version: number;
+    readonly checksum: string;
+    readonly created_at: string;
+    readonly tenants: number;
+  }[];
+  readonly definition: PlanDefinition;
+}
+
+/** What `POST /v1/plans/apply` did, or would do, to each plan in the file. */
+interface ApplyResult {
+  readonly dry_run: boolean;
+  readonly plans: readonly {
+    readonly key: string;
+    readonly id: string;
+    readonly change: 'created' | 'updated' | 'unchanged';
+    readonly version: number;
+    readonly previous_version: number | null;
+  }[];
+}
+
+/** Adds `plans apply|list|show`. */
+export function plansCommand(parent: Command, ctx: CommandContext): Command {
+  const plans = parent.command('plans').description('define and inspect plans');
+
+  plans
+    .command('apply')
+    .description('create or update the plans defined in a YAML file; a changed plan gets a new version')
+    .argument('<file>', 'the plan file (YAML)')
+    .option('--dry-run', 'show what would change without storing anything')
+    .action(async (file: string, options: { dryRun?: boolean }, command: Command) => {
+      const client = ctx.client(command);
+      const source = await readSource(file);
+      const dryRun = options.dryRun === true;
+      let result: ApplyResult;
+      try {
+        result = await client.post<ApplyResult>('/v1/plans/apply', {
+          source,
+          filename: file,
+          dry_run: dryRun,
+        });
+      } catch (error) {
+        // The server knows lines and columns; only the CLI knows which local file they are in.
+        throw error instanceof ApiError ? error.withFile(file) : error;
+      }
+      const out = ctx.output(command);
+      out.result(result, () => {
+        for (const plan of result.plans) out.line(describeChange(plan, result.dry_run));
+        if (result.plans.length === 0) out.line(`no plans in ${file}`);
+        if (result.dry_run) out.line('dry run: nothing was stored');
+      });
+    });
+
+  plans
+    .command('list')
+    .description('list plans')
+    .action(async (_options: unknown, command: Command) => {
+      // Plans are few: list them all rather than make operators page.
+      const list = await fetchList<PlanSummary>(ctx.client(command), '/v1/plans', { limit: 100 }, true);
+      const out = ctx.output(command);
+      out.result(list.raw, () =>
+        out.table(
+          list.rows,
+          [
+            { header: 'KEY', value: (p) => p.key },
+            { header: 'NAME', value: (p) => p.name },
+            { header: 'VERSION', value: (p) => `v${p.latest_version}` },
+            { header: 'UPDATED', value: (p) => formatTime(p.updated_at) },
+          ],
+          'no plans; define some with: tenantry plans apply <file>',
+        ),
+      );
+    });
+
+  plans
+    .command('show')
+    .description("show a plan's latest definition and its versions")
+    .argument('<key>', 'the plan key, e.g. pro')
+    .action(async (key: string, _options: unknown, command: Command) => {
+      const plan = await ctx.client(command).get<PlanDetail>(`/v1/plans/${encodeURIComponent(key)}`);
+      const out = ctx.output(command);
+      out.result(plan, () => printPlan(out, plan));
+    });
+
+  return plans;
+}
+
+async function readSource(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (error) {
+    const reason = isRecord(error) && typeof error.code === 'string' ? error.code : String(error);
+    throw new CliError(`cannot read ${file} (${reason})`);
+  }
+}
+
+/** `created pro v1`, `updated pro v1 → v2`, `unchanged free v1`; dry runs say what would happen. */
+function describeChange(plan: ApplyResult['plans'][number], dryRun: boolean): string {
+  const versions =
+    plan.change === 'updated' && plan.previous_version !== null
+      ? `v${plan.previous_version} → v${plan.version}`
+      : `v${plan.version}`;
+  const verb =
+    !dryRun || plan.change === 'unchanged'
+      ? plan.change
+      : plan.change === 'created'
+        ? 'would create'
+        : 'would update';
+  return `${verb} ${plan.key} ${versions}`;
+}
+
+function printPlan(out: Output, plan: PlanDetail): void {
+  const d = plan.definition;
+  const on = Object.entries(d.features)
+    .filter(([, enabled]) => enabled)
+    .map(([name]) => name);
+  out.fields([
+    ['key', plan.key],
+    ['name', plan.name],
+    ['description', d.description ?? undefined],
+    ['id', plan.id],
+    ['latest version', `v${plan.latest_version}`],
+    ['billing', `${d.currency.toUpperCase()} per ${d.interval}`],
+    ['trial', d.trial_days > 0 ? `${d.trial_days} days` : 'none'],
+    ['created', plan.created_at],
+    ['updated', plan.updated_at],
+    ['features on', on.length > 0 ? on.join(', ') : 'none'],
+  ]);
+  section(
+    out,
+    'limits',
+    Object.entries(d.limits).map(([name, limit]) => [name, describeLimit(limit)]),
+  );
+  section(
+    out,
+    'config',
+    Object.entries(d.config).map(([name, value]) => [name, formatValue(value)]),
+  );
+  section(
+    out,
+    'prices',
+    d.prices.map((price) => [price.key, describePrice(price, d.currency.toUpperCase(), d.interval)]),
+  );
+  out.line();
+  out.line('versions:');
+  out.table(
+    plan.versions,
+    [
+      { header: 'VERSION', value: (v) => `v${v.version}` },
+      { header: 'CREATED', value: (v) => formatTime(v.created_at) },
+      { header: 'TENANTS', value: (v) => formatValue(v.tenants) },
+      { header: 'CHECKSUM', value: (v) => formatValue(v.checksum) },
+    ],
+    '(none)',
+  );
+}
+
+function section(out: Output, title: string, fields: readonly Field[]): void {
+  if (fields.length === 0) {
+    out.line(`${title}: none`);
+    return;
+  }
+  out.line(`${title}:`);
+  out.fields(fields, '  ');
+}
+
+/** `100 per seat (metered, hard)`, `unlimited (gauge, soft)`. */
+function describeLimit(limit: LimitDefinition): string {
+  const value = limit.value === null ? 'unlimited' : `${limit.value}${limit.per_seat ? ' per seat' : ''}`;
+  return `${value} (${limit.kind}, ${limit.enforcement})`;
+}
+
+/** One line per price; amounts are decimal strings in major units, printed as they are. */
+function describePrice(price: PriceDefinition, currency: string, interval: string): string {
+  const label = price.name === null ? '' : ` "${price.name}"`;
+  switch (price.type) {
+    case 'flat':
+      return `${price.amount} ${currency} per ${interval}${label}`;
+    case 'per_seat':
+      return `${price.unit_amount} ${currency} per seat per ${interval}${label}`;
+    case 'minimum':
+      return `minimum ${price.amount} ${currency} per ${interval}${label}`;
+    case 'usage': {
+      const included = price.included > 0 ? `, ${price.included} included` : '';
+      if (price.tiers !== null) {
+        const tiers = price.tiers
+          .map((t) => {
+            const flat = Number(t.flat_amount) === 0 ? '' : ` + ${t.flat_amount}`;
+            return `${t.up_to === null ? 'above' : `up to ${t.up_to}`}: ${t.unit_amount}${flat}`;
+          })
+          .join('; ');
+        return `${price.tiers_mode ?? 'graduated'} tiers of ${price.meter} in ${currency} (${tiers})${included}${label}`;
+      }
+      const per =
+        price.package_size !== null && price.package_size > 1 ? `per ${price.package_size}` : 'per unit';
+      return `${price.unit_amount ?? '0'} ${currency} ${per} of ${price.meter}${included}${label}`;
+    }
+  }
+}

@@ -1,0 +1,345 @@
+import type { EntitlementSnapshot } from '@tenantry/core';
+import { type Command, Option } from 'commander';
+import { CliError } from '../cli-error.ts';
+import type { CommandContext } from '../command-context.ts';
+import { fetchList } from '../fetch-list.ts';
+import { integerArgument } from '../integer-argument.ts';
+import { isRecord } from '../is-record.ts';
+import { formatTime, formatValue, type Output } from '../output.ts';
+
+/** A tenant as the API returns it (docs/api-contract.md). */
+interface Tenant {
+  readonly id: string;
+  readonly slug: string;
+  readonly name: string;
+  readonly state: string;
+  readonly state_reason: string | null;
+  readonly placement: string;
+  readonly region: string | null;
+  readonly plan: { readonly id: string; readonly key: string; readonly version: number };
+  readonly seats: number;
+  readonly overrides: unknown;
+  readonly trial_ends_at: string | null;
+  readonly billing_anchor: string | null;
+  readonly current_period: { readonly start: string; readonly end: string } | null;
+  readonly scheduled_change: {
+    readonly plan: { readonly key: string; readonly version: number };
+    readonly effective_at: string;
+  } | null;
+  readonly resources: Readonly<Record<string, string | null>> | null;
+  readonly metadata: Readonly<Record<string, string>> | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly deleted_at: string | null;
+}
+
+/** The placements the API manages; BYOI and self-hosted tenants are not in this API yet. */
+const PLACEMENTS = ['pool', 'schema', 'database'] as const;
+/** Lifecycle actions that take only an optional reason. */
+const STATE_ACTIONS = {
+  activate: 'activate a tenant (after provisioning or a trial)',
+  suspend: 'suspend a tenant: its users are locked out, its data kept',
+  resume: 'resume a suspended tenant',
+  cancel: "cancel a tenant's subscription",
+  'retry-provisioning': 'provision a tenant again after provisioning failed',
+} as const;
+
+const TENANT_ARG = ['<tenant>', 'the tenant id (ten_…) or slug'] as const;
+
+/**
+ * Adds `tenants create|list|show|update|change-plan|activate|suspend|resume|cancel|retry-provisioning|delete|entitlements`.
+ */
+export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
+  const tenants = parent.command('tenants').description('onboard and manage tenants');
+
+  tenants
+    .command('create')
+    .description('create a tenant on a plan and provision its placement')
+    .requiredOption('--slug <slug>', 'unique short name, used in URLs')
+    .requiredOption('--name <name>', 'display name')
+    .requiredOption('--plan <key>', 'the plan key, e.g. pro')
+    .option('--plan-version <n>', 'a plan version other than the latest', integerArgument(1))
+    .addOption(new Option('--placement <placement>', 'where its data lives').choices(PLACEMENTS))
+    .option('--region <region>', 'the region its data lives in')
+    .option('--trial-days <n>', "trial length (default: the plan's)", integerArgument(0))
+    .option('--seats <n>', 'number of seats (default 1)', integerArgument(0))
+    .action(async (options: CreateOptions, command: Command) => {
+      const body: Record<string, unknown> = { slug: options.slug, name: options.name, plan: options.plan };
+      if (options.planVersion !== undefined) body.plan_version = options.planVersion;
+      if (options.placement !== undefined) body.placement = options.placement;
+      if (options.region !== undefined) body.region = options.region;
+      if (options.trialDays !== undefined) body.trial_days = options.trialDays;
+      if (options.seats !== undefined) body.seats = options.seats;
+      const tenant = await ctx.client(command).post<Tenant>('/v1/tenants', body);
+      const out = ctx.output(command);
+      out.result(tenant, () => printTenant(out, tenant));
+    });
+
+  tenants
+    .command('list')
+    .description('list tenants, newest first')
+    .option('--state <state>', 'only tenants in this state, e.g. active')
+    .option('--plan <key>', 'only tenants on this plan')
+    .addOption(new Option('--placement <placement>', 'only tenants in this placement').choices(PLACEMENTS))
+    .option('--limit <n>', 'page size, 1 to 100 (default 20)', integerArgument(1, 100))
+    .option('--cursor <cursor>', 'continue from the cursor a previous page printed')
+    .option('--all', 'follow every page')
+    .action(async (options: ListOptions, command: Command) => {
+      const query = {
+        state: options.state,
+        plan: options.plan,
+        placement: options.placement,
+        limit: options.limit,
+        cursor: options.cursor,
+      };
+      const list = await fetchList<Tenant>(ctx.client(command), '/v1/tenants', query, options.all === true);
+      const out = ctx.output(command);
+      out.result(list.raw, () => {
+        out.table(
+          list.rows,
+          [
+            { header: 'ID', value: (t) => t.id },
+            { header: 'SLUG', value: (t) => t.slug },
+            { header: 'NAME', value: (t) => t.name },
+            { header: 'STATE', value: (t) => t.state },
+            { header: 'PLAN', value: (t) => planLabel(t.plan) },
+            { header: 'PLACEMENT', value: (t) => t.placement },
+            { header: 'REGION', value: (t) => formatValue(t.region) },
+            { header: 'CREATED', value: (t) => formatTime(t.created_at) },
+          ],
+          'no tenants',
+        );
+        // On stderr so that the table on stdout stays clean for `| grep` and friends.
+        if (list.nextCursor !== null) {
+          ctx.io.stderr.write(`more tenants: pass --all, or --cursor ${list.nextCursor}\n`);
+        }
+      });
+    });
+
+  tenants
+    .command('show')
+    .description('show a tenant')
+    .argument(...TENANT_ARG)
+    .action(async (ref: string, _options: unknown, command: Command) => {
+      const tenant = await ctx.client(command).get<Tenant>(tenantPath(ref));
+      const out = ctx.output(command);
+      out.result(tenant, () => printTenant(out, tenant));
+    });
+
+  tenants
+    .command('update')
+    .description("change a tenant's name, region or seats")
+    .argument(...TENANT_ARG)
+    .option('--name <name>', 'new display name')
+    .option('--region <region>', 'new region')
+    .option('--seats <n>', 'new number of seats', integerArgument(0))
+    .action(async (ref: string, options: UpdateOptions, command: Command) => {
+      const body: Record<string, unknown> = {};
+      if (options.name !== undefined) body.name = options.name;
+      if (options.region !== undefined) body.region = options.region;
+      if (options.seats !== undefined) body.seats = options.seats;
+      // An empty PATCH would succeed and change nothing, which hides a forgotten flag.
+      if (Object.keys(body).length === 0)
+        throw new CliError('nothing to update; pass --name, --region or --seats');
+      const tenant = await ctx.client(command).patch<Tenant>(tenantPath(ref), body);
+      const out = ctx.output(command);
+      out.result(tenant, () => printTenant(out, tenant));
+    });
+
+  tenants
+    .command('change-plan')
+    .description('move a tenant to another plan or plan version')
+    .argument(...TENANT_ARG)
+    .requiredOption('--plan <key>', 'the new plan key')
+    .option('--plan-version <n>', 'a plan version other than the latest', integerArgument(1))
+    .addOption(
+      new Option('--at <when>', 'now, or at the end of the current billing period')
+        .choices(['now', 'period_end'])
+        .default('now'),
+    )
+    .action(async (ref: string, options: ChangePlanOptions, command: Command) => {
+      const body: Record<string, unknown> = { plan: options.plan, at: options.at };
+      if (options.planVersion !== undefined) body.plan_version = options.planVersion;
+      const tenant = await ctx.client(command).post<Tenant>(`${tenantPath(ref)}/change-plan`, body);
+      const out = ctx.output(command);
+      out.result(tenant, () => {
+        const change = tenant.scheduled_change;
+        out.line(
+          options.at === 'period_end' && change
+            ? `${label(tenant)} moves to ${planLabel(change.plan)} at ${change.effective_at}`
+            : `${label(tenant)} is now on ${planLabel(tenant.plan)}`,
+        );
+      });
+    });
+
+  for (const [action, description] of Object.entries(STATE_ACTIONS)) {
+    tenants
+      .command(action)
+      .description(description)
+      .argument(...TENANT_ARG)
+      .option('--reason <text>', 'why, kept with the tenant and in the audit log')
+      .action(async (ref: string, options: { reason?: string }, command: Command) => {
+        const body = options.reason === undefined ? {} : { reason: options.reason };
+        const tenant = await ctx.client(command).post<Tenant>(`${tenantPath(ref)}/${action}`, body);
+        const out = ctx.output(command);
+        out.result(tenant, () => out.line(`${label(tenant)} is now ${stateLabel(tenant)}`));
+      });
+  }
+
+  tenants
+    .command('delete')
+    .description('delete a tenant; its data is purged after the retention period')
+    .argument(...TENANT_ARG)
+    .action(async (ref: string, _options: unknown, command: Command) => {
+      const tenant = await ctx.client(command).delete<Tenant>(tenantPath(ref));
+      const out = ctx.output(command);
+      out.result(tenant, () =>
+        out.line(`deleted ${label(tenant)}; its data is purged after the retention period`),
+      );
+    });
+
+  tenants
+    .command('entitlements')
+    .description('show what a tenant may do now: features, limits with usage, config values')
+    .argument(...TENANT_ARG)
+    .action(async (ref: string, _options: unknown, command: Command) => {
+      const snapshot = await ctx.client(command).get<Snapshot>(`${tenantPath(ref)}/entitlements`);
+      const out = ctx.output(command);
+      out.result(snapshot, () => printEntitlements(out, snapshot));
+    });
+
+  return tenants;
+}
+
+interface CreateOptions {
+  readonly slug: string;
+  readonly name: string;
+  readonly plan: string;
+  readonly planVersion?: number;
+  readonly placement?: string;
+  readonly region?: string;
+  readonly trialDays?: number;
+  readonly seats?: number;
+}
+
+interface ListOptions {
+  readonly state?: string;
+  readonly plan?: string;
+  readonly placement?: string;
+  readonly limit?: number;
+  readonly cursor?: string;
+  readonly all?: boolean;
+}
+
+interface UpdateOptions {
+  readonly name?: string;
+  readonly region?: string;
+  readonly seats?: number;
+}
+
+interface ChangePlanOptions {
+  readonly plan: string;
+  readonly planVersion?: number;
+  readonly at: 'now' | 'period_end';
+}
+
+function tenantPath(ref: string): string {
+  return `/v1/tenants/${encodeURIComponent(ref)}`;
+}
+
+function label(tenant: Tenant): string {
+  return `${tenant.slug} (${tenant.id})`;
+}
+
+function planLabel(plan: { readonly key: string; readonly version: number } | null | undefined): string {
+  return plan ? `${plan.key} v${plan.version}` : '-';
+}
+
+function stateLabel(tenant: Tenant): string {
+  return tenant.state_reason ? `${tenant.state} (${tenant.state_reason})` : tenant.state;
+}
+
+function printTenant(out: Output, tenant: Tenant): void {
+  const resources = Object.entries(tenant.resources ?? {}).filter(([, value]) => value !== null);
+  const metadata = Object.entries(tenant.metadata ?? {});
+  const change = tenant.scheduled_change;
+  out.fields([
+    ['id', tenant.id],
+    ['slug', tenant.slug],
+    ['name', tenant.name],
+    ['state', stateLabel(tenant)],
+    ['placement', tenant.placement],
+    ['region', formatValue(tenant.region)],
+    ['plan', planLabel(tenant.plan)],
+    ['seats', formatValue(tenant.seats)],
+    ['trial ends', tenant.trial_ends_at ?? undefined],
+    [
+      'period',
+      tenant.current_period ? `${tenant.current_period.start} → ${tenant.current_period.end}` : undefined,
+    ],
+    ['scheduled', change ? `${planLabel(change.plan)} at ${change.effective_at}` : undefined],
+    ['resources', resources.length > 0 ? resources.map(([k, v]) => `${k}=${v}`).join(', ') : undefined],
+    ['metadata', metadata.length > 0 ? metadata.map(([k, v]) => `${k}=${v}`).join(', ') : undefined],
+    [
+      'overrides',
+      isRecord(tenant.overrides) && Object.keys(tenant.overrides).length > 0
+        ? formatValue(tenant.overrides)
+        : undefined,
+    ],
+    ['created', tenant.created_at],
+    ['updated', tenant.updated_at],
+    ['deleted', tenant.deleted_at ?? undefined],
+  ]);
+}
+
+/** The snapshot plus the version the endpoint adds (also sent as the ETag). */
+type Snapshot = EntitlementSnapshot & { readonly version?: unknown };
+
+function printEntitlements(out: Output, snapshot: Snapshot): void {
+  out.fields([
+    ['tenant', snapshot.tenant_id],
+    ['state', snapshot.reason === null ? snapshot.state : `${snapshot.state} (${snapshot.reason})`],
+    ['plan', planLabel(snapshot.plan)],
+    ['seats', String(snapshot.seats)],
+    ['period', `${snapshot.period.start} → ${snapshot.period.end}`],
+    ['trial ends', snapshot.trial_ends_at ?? undefined],
+    ['version', snapshot.version === undefined ? undefined : formatValue(snapshot.version)],
+  ]);
+  // An inactive tenant's snapshot is empty by design; say why rather than print empty tables.
+  if (!snapshot.active) {
+    out.line();
+    out.line('not active: no features, limits or config apply');
+    return;
+  }
+  out.line();
+  out.table(
+    Object.entries(snapshot.features),
+    [
+      { header: 'FEATURE', value: ([name]) => name },
+      { header: 'STATE', value: ([, on]) => (on ? 'on' : 'off') },
+    ],
+    'no features',
+  );
+  out.line();
+  out.table(
+    Object.entries(snapshot.limits),
+    [
+      { header: 'LIMIT', value: ([name]) => name },
+      { header: 'KIND', value: ([, l]) => `${l.kind} (${l.enforcement})` },
+      { header: 'ALLOWED', value: ([, l]) => (l.limit === null ? 'unlimited' : String(l.limit)) },
+      { header: 'USED', value: ([, l]) => formatValue(l.used) },
+      { header: 'REMAINING', value: ([, l]) => (l.limit === null ? 'unlimited' : formatValue(l.remaining)) },
+      { header: 'RESETS', value: ([, l]) => formatTime(l.resets_at) },
+    ],
+    'no limits',
+  );
+  out.line();
+  out.table(
+    Object.entries(snapshot.config),
+    [
+      { header: 'CONFIG', value: ([name]) => name },
+      { header: 'VALUE', value: ([, value]) => formatValue(value) },
+    ],
+    'no config values',
+  );
+}

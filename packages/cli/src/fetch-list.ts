@@ -1,0 +1,56 @@
+import type { ApiClient, Query } from './api-client.ts';
+import { CliError } from './cli-error.ts';
+import { isRecord } from './is-record.ts';
+
+/** The API's list shape: one page of rows and the cursor of the next page, if any. */
+export interface Page<T> {
+  readonly data: T[];
+  readonly next_cursor: string | null;
+}
+
+/** A list as a command prints it: the rows, where to continue, and the JSON for `--json`. */
+export interface ListResult<T> {
+  readonly rows: T[];
+  readonly nextCursor: string | null;
+  /** The API's body; with `all`, one page in the API's shape holding every row. */
+  readonly raw: unknown;
+}
+
+/**
+ * GETs a paginated list. With `all`, follows `next_cursor` until the last page, so that
+ * `--all` lists everything whatever the page size.
+ */
+export async function fetchList<T>(
+  client: ApiClient,
+  path: string,
+  query: Query,
+  all: boolean,
+): Promise<ListResult<T>> {
+  const first = await client.get<unknown>(path, query);
+  const page = asPage<T>(first);
+  if (!all) return { rows: page.data, nextCursor: page.next_cursor, raw: first };
+  const rows = [...page.data];
+  const seen = new Set<string>();
+  let cursor = page.next_cursor;
+  // A cursor seen twice would loop forever; stop rather than trust a misbehaving server.
+  while (cursor !== null && !seen.has(cursor)) {
+    seen.add(cursor);
+    const next = asPage<T>(await client.get<unknown>(path, { ...query, cursor }));
+    rows.push(...next.data);
+    cursor = next.next_cursor;
+  }
+  const merged: Page<T> = { data: rows, next_cursor: null };
+  return { rows, nextCursor: null, raw: merged };
+}
+
+/** Accepts the documented `{data, next_cursor}` and, defensively, a bare array. */
+function asPage<T>(body: unknown): Page<T> {
+  if (Array.isArray(body)) return { data: body as T[], next_cursor: null };
+  if (isRecord(body) && Array.isArray(body.data)) {
+    return {
+      data: body.data as T[],
+      next_cursor: typeof body.next_cursor === 'string' ? body.next_cursor : null,
+    };
+  }
+  throw new CliError('the control plane answered a list request with something that is not a list');
+}
