@@ -1,0 +1,43 @@
+import type { LimitKind } from '../plans/limit-kind.ts';
+import type { ConfigValue, Enforcement } from '../plans/plan-definition.ts';
+import type { TenantState } from '../tenants/lifecycle.ts';
+
+/** One limit as it applies to a tenant now. */
+export interface LimitEntitlement {
+  readonly kind: LimitKind;
+  /** The effective limit: the plan's (or override's) value, × seats when per seat; `null` = unlimited. */
+  readonly limit: number | null;
+  /** Current usage: the seat count for seats, the period total for metered, the level for gauges; `null` = not known. */
+  readonly used: number | null;
+  /** `limit - used`, never below 0; `null` when either is `null`. */
+  readonly remaining: number | null;
+  readonly enforcement: Enforcement;
+  readonly thresholds: readonly number[];
+  /** When a metered limit starts again (the period end, ISO 8601 UTC); `null` for seats and gauges. */
+  readonly resets_at: string | null;
+}
+
+/**
+ * Everything a tenant may do now. Apps cache it and check it locally (see {@link hasFeature}),
+ * so it carries everything a check needs and nothing that requires a call back.
+ */
+export interface EntitlementSnapshot {
+  readonly tenant_id: string;
+  readonly state: TenantState;
+  /** True while the tenant may use the app: `trialing`, `active` and `past_due`. */
+  readonly active: boolean;
+  /** Why the tenant is not active (`tenant_<state>`), or `null` when it is. */
+  readonly reason: string | null;
+  /** The plan version in force, or `null` when not active. */
+  readonly plan: { readonly key: string; readonly version: number } | null;
+  readonly seats: number;
+  /** The current billing period, ISO 8601 UTC, half-open. */
+  readonly period: { readonly start: string; readonly end: string };
+  readonly trial_ends_at: string | null;
+  /** Every feature of the plan, after overrides; `{}` when not active. */
+  readonly features: Readonly<Record<string, boolean>>;
+  /** Every limit of the plan, after overrides; `{}` when not active. */
+  readonly limits: Readonly<Record<string, LimitEntitlement>>;
+  /** Every config value of the plan, after overrides; `{}` when not active. */
+  readonly config: Readonly<Record<string, ConfigValue>>;
+}

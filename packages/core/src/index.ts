@@ -1,0 +1,79 @@
+/**
+ * Tenantry's domain logic, shared by the control plane and the SDK: plan files and definitions,
+ * overrides, the tenant lifecycle, billing periods, money and entitlement evaluation. Pure: no
+ * I/O, no clock, no randomness, so the SDK evaluates exactly what the server would.
+ *
+ * @packageDocumentation
+ */
+
+export { billingPeriod, type Period } from './billing/billing-period.ts';
+export { canonicalJson } from './canonical-json.ts';
+export type { EntitlementSnapshot, LimitEntitlement } from './entitlements/entitlement-snapshot.ts';
+export { type EntitlementInput, evaluateEntitlements } from './entitlements/evaluate-entitlements.ts';
+export { configValue, hasFeature, limitOf } from './entitlements/local-checks.ts';
+export { type DomainError, type ErrorCode, errorCatalog, type FieldError, fail } from './errors.ts';
+export {
+  CURRENCIES,
+  type Currency,
+  CurrencyCode,
+  isCurrency,
+  minorUnitDigits,
+  normaliseCurrency,
+} from './money/currencies.ts';
+export {
+  canonicalDecimal,
+  DecimalAmount,
+  MAX_FRACTION_DIGITS,
+  toMinorUnits,
+} from './money/decimal-amount.ts';
+export { AGGREGATIONS, type Aggregation } from './plans/aggregations.ts';
+export { CONFIG_TYPES, type ConfigType, configTypeOf, matchesConfigType } from './plans/config-type.ts';
+export { type LimitKind, limitKind } from './plans/limit-kind.ts';
+export {
+  applyOverrides,
+  type LimitOverride,
+  parseOverrides,
+  type TenantOverrides,
+  TenantOverridesSchema,
+} from './plans/overrides.ts';
+export { type PlanFileIssue, parsePlanFile } from './plans/parse-plan-file.ts';
+export type {
+  BillingInterval,
+  ConfigValue,
+  Enforcement,
+  FlatPriceDefinition,
+  LimitDefinition,
+  MeterDefinition,
+  MinimumPriceDefinition,
+  PerSeatPriceDefinition,
+  PlanDefinition,
+  PriceDefinition,
+  TierDefinition,
+  TiersMode,
+  UsagePriceDefinition,
+} from './plans/plan-definition.ts';
+export {
+  DEFAULT_THRESHOLDS,
+  KEY_PATTERN,
+  type PlanFile,
+  PlanFileSchema,
+  PlanFileStructureSchema,
+  SEATS,
+} from './plans/plan-file-schema.ts';
+export { priceKey } from './plans/price-key.ts';
+export { resolvePlans } from './plans/resolve-plans.ts';
+export { err, ok, type Result } from './result.ts';
+export {
+  ACTION_RULES,
+  allowedActions,
+  applyAction,
+  canTransition,
+  isTenantAction,
+  isTenantState,
+  TENANT_ACTIONS,
+  TENANT_STATES,
+  TENANT_TRANSITIONS,
+  type TenantAction,
+  type TenantState,
+} from './tenants/lifecycle.ts';
+export { dottedPath, toFieldErrors, type ValidationIssue } from './validation-issue.ts';
