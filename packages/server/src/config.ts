@@ -21,6 +21,8 @@ export interface Config {
 
 const BOOTSTRAP_TOKEN = new RegExp(`^${OPERATOR_KEY_PREFIX}[A-Za-z0-9_-]{22,}$`);
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+/** Pino's levels; another name would make the logger throw at start-up. */
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 function integer(
   env: Record<string, string | undefined>,
@@ -31,7 +33,8 @@ function integer(
 ): Result<number, string> {
   const raw = env[name];
   if (raw === undefined || raw === '') return ok(fallback);
-  const value = Number(raw);
+  // Digits only: Number() would also take "0x50", "1e3" and " 80 ".
+  const value = /^\d{1,10}$/.test(raw) ? Number(raw) : Number.NaN;
   if (!Number.isInteger(value) || value < min || value > max)
     return err(`${name} must be a whole number from ${min} to ${max}, not "${raw}"`);
   return ok(value);
@@ -63,8 +66,13 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     );
   }
   const url = env.DATABASE_URL || undefined;
-  if (url !== undefined && !/^postgres(ql)?:\/\//.test(url))
-    return err('DATABASE_URL must be a postgres:// or postgresql:// URL');
+  if (url !== undefined && (!/^postgres(ql)?:\/\//.test(url) || !URL.canParse(url)))
+    return err(
+      'DATABASE_URL must be a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/db',
+    );
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel))
+    return err(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`);
   const poolSchema = env.TENANTRY_POOL_SCHEMA || 'public';
   if (!IDENTIFIER.test(poolSchema))
     return err(`TENANTRY_POOL_SCHEMA must be a plain lowercase identifier, not "${poolSchema}"`);
@@ -73,7 +81,7 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     host: env.HOST || '0.0.0.0',
     port: port.value,
     bootstrapToken,
-    logLevel: env.LOG_LEVEL || 'info',
+    logLevel,
     deletionRetentionDays: retention.value,
     poolSchema,
     entitlementMaxAgeMs: 5_000,

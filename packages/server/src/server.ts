@@ -4,6 +4,7 @@ import type { Config } from './config.ts';
 import { openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { buildApp } from './http/app.ts';
+import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
 import { createServices } from './services.ts';
 
 /** A control plane that is listening. */
@@ -15,6 +16,7 @@ export interface RunningServer {
 }
 
 const BOOTSTRAP: RequestContext = systemContext('bootstrap');
+const IDEMPOTENCY_PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 /**
  * Starts the control plane: opens the database, applies pending migrations (refusing a schema
@@ -26,6 +28,12 @@ export async function startServer(
   print: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
 ): Promise<RunningServer> {
   const database = await openDatabase(config.database);
+  // What has been started so far, stopped in reverse if start-up fails half-way (a port in use
+  // must not leave a worker polling a closed database).
+  const stops: Array<() => Promise<void> | void> = [() => database.close()];
+  const stopAll = async () => {
+    for (const stop of stops.splice(0).reverse()) await stop();
+  };
   try {
     const applied = await migrateToLatest(database.db);
     for (const name of applied) print(`applied migration ${name}`);
@@ -37,30 +45,40 @@ export async function startServer(
       print(`  TENANTRY_TOKEN=${first.generatedSecret}`);
     } else if (first.created) {
       print(`TENANTRY_BOOTSTRAP_TOKEN is now the first operator API key (${first.key.id})`);
+    } else if (first.revokedBootstrapToken) {
+      print(
+        'TENANTRY_BOOTSTRAP_TOKEN was revoked and stays revoked, and no other key is active: ' +
+          'unset it and restart to have a new key generated',
+      );
     }
 
     const app = await buildApp(services, {
       logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
     });
+    stops.push(() => app.close());
     const stopWorker = new AbortController();
     const worker = services.jobs.work(stopWorker.signal, config.workerPollMs, (error) =>
       app.log.error({ err: error }, 'job worker failed'),
     );
+    stops.push(async () => {
+      stopWorker.abort();
+      await worker;
+    });
+    // Stored idempotent responses are kept for a day; expired ones are ignored, this removes them.
+    const purge = setInterval(() => {
+      purgeExpiredIdempotencyKeys(database.db).catch((error: unknown) =>
+        app.log.error({ err: error }, 'purging expired idempotency keys failed'),
+      );
+    }, IDEMPOTENCY_PURGE_INTERVAL_MS);
+    purge.unref();
+    stops.push(() => clearInterval(purge));
     const address = await app.listen({ host: config.host, port: config.port });
     const url = address.replace('0.0.0.0', 'localhost').replace('[::]', 'localhost');
     const where = 'url' in config.database ? 'PostgreSQL' : `embedded PGlite in ${config.database.dataDir}`;
     print(`Tenantry control plane listening on ${url} (database: ${where})`);
-    return {
-      url,
-      close: async () => {
-        await app.close();
-        stopWorker.abort();
-        await worker;
-        await database.close();
-      },
-    };
+    return { url, close: stopAll };
   } catch (error) {
-    await database.close();
+    await stopAll();
     throw error;
   }
 }

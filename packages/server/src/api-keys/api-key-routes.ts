@@ -15,7 +15,15 @@ const ApiKey = z
   })
   .meta({ id: 'ApiKey' });
 
-const CreatedApiKey = ApiKey.extend({ secret: z.string().describe('Shown once, never again') }).meta({
+const CreatedApiKey = ApiKey.extend({
+  secret: z
+    .string()
+    .nullable()
+    .describe(
+      'Shown once, never again. Null when the answer is the replay of an earlier request with the same ' +
+        'Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost',
+    ),
+}).meta({
   id: 'CreatedApiKey',
 });
 
@@ -24,6 +32,8 @@ export const apiKeyRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.post(
     '/api-keys',
     {
+      // The secret must not be kept in the idempotency store, in clear, for a day.
+      config: { idempotencyRedact: ['secret'] },
       schema: {
         tags: ['API keys'],
         summary: 'Create an operator API key',

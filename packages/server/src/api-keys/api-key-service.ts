@@ -89,11 +89,18 @@ export class ApiKeyService {
    * given) becomes the first key; otherwise a key is generated. Returns the secret only when it
    * was generated here, so the caller prints it once. Several processes starting together make
    * one key: the check and the insert hold an advisory lock.
+   *
+   * A bootstrap token that was once a key and has been revoked is never brought back to life (it
+   * may have leaked; that is why it was revoked): nothing is created and `revokedBootstrapToken`
+   * says why, so the caller can tell the operator to remove the variable.
    */
   async ensureFirstKey(
     ctx: RequestContext,
     bootstrapToken: string | undefined,
-  ): Promise<{ created: false } | { created: true; key: ApiKeyView; generatedSecret: string | null }> {
+  ): Promise<
+    | { created: false; revokedBootstrapToken: boolean }
+    | { created: true; key: ApiKeyView; generatedSecret: string | null }
+  > {
     return this.#db.transaction().execute(async (tx) => {
       await sql`select pg_advisory_xact_lock(hashtext('tenantry.first_key'))`.execute(tx);
       const existing = await tx
@@ -101,7 +108,15 @@ export class ApiKeyService {
         .select('id')
         .where('revoked_at', 'is', null)
         .executeTakeFirst();
-      if (existing) return { created: false };
+      if (existing) return { created: false, revokedBootstrapToken: false };
+      if (bootstrapToken !== undefined) {
+        const revoked = await tx
+          .selectFrom('api_keys')
+          .select('id')
+          .where('secret_hash', '=', hashSecret(bootstrapToken))
+          .executeTakeFirst();
+        if (revoked) return { created: false, revokedBootstrapToken: true };
+      }
       const secret = bootstrapToken ?? generateSecret();
       const key = await this.#insertIn(tx, ctx, 'bootstrap', secret);
       return { created: true, key, generatedSecret: bootstrapToken ? null : secret };

@@ -9,22 +9,41 @@ const MIGRATIONS_DIR = fileURLToPath(new URL('./migrations/', import.meta.url));
 const MIGRATION_TABLE = 'schema_migrations';
 const LOCK_TABLE = 'schema_migrations_lock';
 
+async function readMigrations(): Promise<Record<string, Migration>> {
+  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
+  const migrations: Record<string, Migration> = {};
+  for (const file of files) {
+    const text = await readFile(MIGRATIONS_DIR + file, 'utf8');
+    migrations[file.replace(/\.sql$/, '')] = {
+      up: (db) =>
+        sql
+          .raw(text)
+          .execute(db)
+          .then(() => undefined),
+    };
+  }
+  return migrations;
+}
+
+/**
+ * The migrations shipped with this build, read once: they cannot change while the process runs,
+ * and `/readyz` asks for them on every probe. A failed read is not remembered, so it is retried.
+ */
+let shipped: Promise<Record<string, Migration>> | undefined;
+function shippedMigrations(): Promise<Record<string, Migration>> {
+  if (!shipped) {
+    shipped = readMigrations();
+    shipped.catch(() => {
+      shipped = undefined;
+    });
+  }
+  return shipped;
+}
+
 /** Reads the SQL migrations shipped with the server; one file is one migration, run in a transaction. */
 class SqlFileMigrationProvider implements MigrationProvider {
-  async getMigrations(): Promise<Record<string, Migration>> {
-    const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort();
-    const migrations: Record<string, Migration> = {};
-    for (const file of files) {
-      const text = await readFile(MIGRATIONS_DIR + file, 'utf8');
-      migrations[file.replace(/\.sql$/, '')] = {
-        up: (db) =>
-          sql
-            .raw(text)
-            .execute(db)
-            .then(() => undefined),
-      };
-    }
-    return migrations;
+  getMigrations(): Promise<Record<string, Migration>> {
+    return shippedMigrations();
   }
 }
 
@@ -48,7 +67,7 @@ export interface MigrationStatus {
 
 /** Reads the migration status without changing anything. */
 export async function migrationStatus(db: Kysely<Schema>): Promise<MigrationStatus> {
-  const known = Object.keys(await new SqlFileMigrationProvider().getMigrations());
+  const known = Object.keys(await shippedMigrations());
   const exists = await sql<{ present: boolean }>`
     select to_regclass(${`${CONTROL_SCHEMA}.${MIGRATION_TABLE}`}) is not null as present`.execute(db);
   const applied = exists.rows[0]?.present

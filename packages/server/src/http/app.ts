@@ -20,6 +20,7 @@ import { requireApiKey } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { serveMetrics } from './metrics.ts';
 import { handleError, replyProblem } from './problem.ts';
+import { rejectUnstorableText } from './text-guard.ts';
 
 /** The version reported in the OpenAPI document. */
 export const API_VERSION = '0.1.0';
@@ -45,11 +46,18 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : `req_${randomUUID()}`;
     },
     bodyLimit: 5 * 1024 * 1024,
+    // Errors Fastify meets before routing (a URL that is not valid percent-encoding, a path
+    // parameter that is too long) get a problem document too, not Fastify's own JSON.
+    frameworkErrors: (error, request, reply) => {
+      handleError(error, request, reply);
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
+  // Fastify parses text/plain bodies by default; the API takes JSON only, so text is a 415.
+  app.removeContentTypeParser('text/plain');
   app.setNotFoundHandler((request, reply) =>
     replyProblem(reply, 'route_not_found', `no route for ${request.method} ${request.url}`),
   );
@@ -113,6 +121,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   await app.register(
     async (v1) => {
       requireApiKey(v1, services.apiKeys);
+      rejectUnstorableText(v1);
       idempotentPosts(v1, services.database.db);
       await v1.register(apiKeyRoutes, { services });
       await v1.register(planRoutes, { services });

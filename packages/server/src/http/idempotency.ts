@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Schema } from '../db/schema.ts';
 import { replyProblem } from './problem.ts';
 
@@ -8,16 +8,70 @@ declare module 'fastify' {
   interface FastifyRequest {
     idempotencyKey: string | null;
   }
+  interface FastifyContextConfig {
+    /**
+     * Top-level members of this route's response that must never be stored for an idempotent
+     * replay (secrets): they are stored as null, so a replay answers them as null.
+     */
+    idempotencyRedact?: readonly string[];
+  }
 }
 
 const HEADER = 'idempotency-key';
 const KEPT_HEADERS = ['content-type', 'location', 'etag'] as const;
 
+/** How long a stored response is replayed; after that the key may be used afresh. */
+export const IDEMPOTENCY_KEY_TTL_HOURS = 24;
+
+/**
+ * How long a first request may stay unfinished before a retry takes its key over. A process that
+ * dies mid-request leaves its row without a response; without this, every retry of that key would
+ * be refused as "in progress" until the row expired. A retry that takes over runs the request again:
+ * if the dead process had already committed its change, the retry meets that change (for example,
+ * `slug_taken`) rather than creating a duplicate, because every mutation is its own transaction.
+ */
+export const IDEMPOTENCY_IN_PROGRESS_TIMEOUT_SECONDS = 300;
+
+const expired = sql<boolean>`idempotency_keys.created_at < now() - make_interval(hours => ${IDEMPOTENCY_KEY_TTL_HOURS})`;
+const abandoned = sql<boolean>`(idempotency_keys.status_code is null
+  and idempotency_keys.request_hash = excluded.request_hash
+  and idempotency_keys.created_at < now() - make_interval(secs => ${IDEMPOTENCY_IN_PROGRESS_TIMEOUT_SECONDS}))`;
+
+/**
+ * Deletes stored responses older than {@link IDEMPOTENCY_KEY_TTL_HOURS}; returns how many. Expired
+ * rows are already ignored on lookup, so this only keeps the table small; the server runs it
+ * hourly.
+ */
+export async function purgeExpiredIdempotencyKeys(db: Kysely<Schema>): Promise<number> {
+  const result = await db
+    .deleteFrom('idempotency_keys')
+    .where(sql<boolean>`created_at < now() - make_interval(hours => ${IDEMPOTENCY_KEY_TTL_HOURS})`)
+    .executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+function redact(payload: string, fields: readonly string[]): string {
+  try {
+    const body: unknown = JSON.parse(payload);
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return payload;
+    const copy: Record<string, unknown> = { ...body };
+    for (const field of fields) if (field in copy) copy[field] = null;
+    return JSON.stringify(copy);
+  } catch {
+    return payload;
+  }
+}
+
 /**
  * Makes POSTs that carry an `Idempotency-Key` safe to retry, the way Stripe's API does: the first
- * response is stored under (API key, idempotency key) and replayed for every retry with the same
- * body; the same key with another body is refused, and so is a retry while the first is still
- * running. Server errors are not stored, so the retry runs again.
+ * response is stored under (API key, idempotency key) for {@link IDEMPOTENCY_KEY_TTL_HOURS} hours
+ * and replayed, with `idempotent-replayed: true`, for every retry with the same method, URL and
+ * body; the same key with another request is refused (`idempotency_key_reused`), and so is a retry
+ * while the first is still running (`idempotency_key_in_progress`).
+ *
+ * Not stored, so a retry runs again: requests refused before the handler ran (invalid fields,
+ * unreadable body: the hook runs after validation) and server errors (5xx). Responses of routes
+ * with `config.idempotencyRedact` are stored without those members (secrets are never stored).
  */
 export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): void {
   scope.decorateRequest('idempotencyKey', null);
@@ -34,7 +88,8 @@ export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): voi
     const requestHash = createHash('sha256')
       .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
       .digest('hex');
-    const inserted = await db
+    // Claim the key: a new row, or an old one that expired or whose first request was abandoned.
+    const claimed = await db
       .insertInto('idempotency_keys')
       .values({
         api_key_id: apiKeyId,
@@ -44,10 +99,21 @@ export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): voi
         response_body: null,
         response_headers: null,
       })
-      .onConflict((oc) => oc.doNothing())
+      .onConflict((oc) =>
+        oc
+          .columns(['api_key_id', 'key'])
+          .doUpdateSet({
+            request_hash: (eb) => eb.ref('excluded.request_hash'),
+            status_code: null,
+            response_body: null,
+            response_headers: null,
+            created_at: sql<Date>`now()`,
+          })
+          .where((eb) => eb.or([expired, abandoned])),
+      )
       .returning('key')
       .executeTakeFirst();
-    if (inserted) {
+    if (claimed) {
       request.idempotencyKey = key;
       return;
     }
@@ -96,10 +162,13 @@ export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): voi
       const value = reply.getHeader(name);
       if (value !== undefined) headers[name] = String(value);
     }
+    const text =
+      typeof payload === 'string' ? payload : Buffer.isBuffer(payload) ? payload.toString('utf8') : '';
+    const secretFields = request.routeOptions.config.idempotencyRedact;
     await row
       .set({
         status_code: reply.statusCode,
-        response_body: typeof payload === 'string' ? payload : '',
+        response_body: secretFields && secretFields.length > 0 ? redact(text, secretFields) : text,
         response_headers: JSON.stringify(headers),
       })
       .execute();

@@ -51,7 +51,13 @@ export function problemOf(error: DomainError, request: FastifyRequest): Problem 
 /** Answers the request with the problem for `error`. */
 export function sendProblem(reply: FastifyReply, error: DomainError): FastifyReply {
   const body = problemOf(error, reply.request);
-  return reply.code(body.status).type('application/problem+json').serializer(JSON.stringify).send(body);
+  // Also set here, not only in the app's onSend hook, for errors Fastify meets before routing.
+  return reply
+    .code(body.status)
+    .header('x-request-id', reply.request.id)
+    .type('application/problem+json')
+    .serializer(JSON.stringify)
+    .send(body);
 }
 
 /** Shorthand for {@link sendProblem} with a code and a detail. */
@@ -73,12 +79,21 @@ const LOCATIONS: Record<string, string> = {
 
 function fieldErrorsOf(error: FastifyError): FieldError[] {
   const prefix = LOCATIONS[error.validationContext ?? 'body'] ?? '';
-  return (error.validation ?? []).map((v) => {
-    const path = v.instancePath.replace(/^\//, '').replaceAll('/', '.');
-    return {
-      path: prefix + path || prefix.replace(/\.$/, '') || '(body)',
-      message: v.message ?? 'is not valid',
-    };
+  const at = (segments: readonly string[]): string => {
+    const path = prefix + segments.join('.');
+    return path.replace(/\.$/, '') || '(body)';
+  };
+  return (error.validation ?? []).flatMap((v): FieldError[] => {
+    const segments = v.instancePath.split('/').filter((s) => s !== '');
+    // An unknown member has no path of its own: name each one, e.g. `query.foo`.
+    const unknownKeys = (v.params as { keys?: unknown } | undefined)?.keys;
+    if (v.keyword === 'unrecognized_keys' && Array.isArray(unknownKeys) && unknownKeys.length > 0) {
+      return unknownKeys.map((key) => ({
+        path: at([...segments, String(key)]),
+        message: 'is not a known field',
+      }));
+    }
+    return [{ path: at(segments), message: v.message ?? 'is not valid' }];
   });
 }
 
@@ -106,8 +121,22 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
       return replyProblem(reply, 'malformed_request', 'the body is empty but its content-type says JSON');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return replyProblem(reply, 'malformed_request', `the body is not valid JSON: ${error.message}`);
+    case 'FST_ERR_BAD_URL':
+      return replyProblem(reply, 'malformed_request', 'the URL is not validly percent-encoded');
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return replyProblem(reply, 'validation_failed', 'a path parameter is too long', [
+        {
+          path: 'params',
+          message: `must be at most ${request.server.initialConfig.maxParamLength} characters`,
+        },
+      ]);
   }
-  if (error instanceof SyntaxError || error.statusCode === 400) {
+  // Any other mistake Fastify found in the request (a bad Content-Length, an unknown encoding…)
+  // is the caller's, not ours: answer 4xx, never 500.
+  const status = error.statusCode ?? 500;
+  if (status === 413) return replyProblem(reply, 'payload_too_large', error.message);
+  if (status === 415) return replyProblem(reply, 'unsupported_media_type', error.message);
+  if (error instanceof SyntaxError || (status >= 400 && status < 500)) {
     return replyProblem(reply, 'malformed_request', `the request could not be read: ${error.message}`);
   }
   request.log.error({ err: error }, 'unhandled error');

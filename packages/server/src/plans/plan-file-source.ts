@@ -21,13 +21,10 @@ export function readPlanFileSource(
   if (doc.errors.length > 0) {
     return {
       ok: false,
+      // With prettyErrors off the parser leaves `linePos` unset; the offset in `pos` is always there.
       errors: doc.errors.map((e) => {
-        const pos = e.linePos?.[0];
-        return {
-          path: '(file)',
-          message: e.message.split('\n')[0] ?? e.message,
-          ...(pos ? { line: pos.line, column: pos.col } : {}),
-        };
+        const { line, col } = lineCounter.linePos(e.pos[0]);
+        return { path: '(file)', message: e.message.split('\n')[0] ?? e.message, line, column: col };
       }),
     };
   }

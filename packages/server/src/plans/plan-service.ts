@@ -114,6 +114,16 @@ export class PlanService {
                 'because usage already recorded would be read differently. Declare a new meter instead',
             ),
           );
+        } else if (stored && stored.unique_by !== (meter.unique_by ?? null)) {
+          // unique_by decides what a unique_count counts: changing it rereads recorded usage too.
+          meterErrors.push(
+            read.source.locate(
+              ['meters', key, 'unique_by'],
+              `meter "${key}" is stored with unique_by ${stored.unique_by === null ? 'unset' : `"${stored.unique_by}"`}; ` +
+                "a meter's unique_by cannot change because usage already recorded would be counted differently. " +
+                'Declare a new meter instead',
+            ),
+          );
         }
       }
       if (meterErrors.length > 0) return invalid(input.filename, meterErrors);
@@ -278,7 +288,14 @@ export class PlanService {
   }
 }
 
-function invalid(filename: string | undefined, errors: FieldError[]): Result<never, DomainError> {
+/** Errors in file order (those without a position last), so they read top to bottom. */
+function byPosition(a: FieldError, b: FieldError): number {
+  const line = (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER);
+  return line !== 0 ? line : (a.column ?? 0) - (b.column ?? 0);
+}
+
+function invalid(filename: string | undefined, unsorted: FieldError[]): Result<never, DomainError> {
+  const errors = [...unsorted].sort(byPosition);
   const where = filename ? ` in ${filename}` : '';
   return fail(
     'validation_failed',

@@ -1,0 +1,260 @@
+import { createHash } from 'node:crypto';
+import { sql } from 'kysely';
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { createTestDatabase, startTestApp, type TestApp, type TestDatabase } from '../../test/harness.ts';
+import { systemContext } from '../audit/audit-log.ts';
+import { ApiKeyService } from './api-key-service.ts';
+
+/** `tnt_op_` and at least 22 base64url characters: 128 random bits or more. */
+const SECRET = /^tnt_op_[A-Za-z0-9_-]{22,}$/;
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+});
+afterAll(() => t.close());
+
+function createKey(name: string, headers: Record<string, string> = {}) {
+  return t.request({ method: 'POST', url: '/v1/api-keys', payload: { name }, headers });
+}
+
+describe('operator API keys over HTTP', () => {
+  test('create returns the secret once; the database keeps only its SHA-256', async () => {
+    const created = await createKey('ci');
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { secret, ...key } = created.body;
+    expect(secret).toMatch(SECRET);
+    expect(secret.slice('tnt_op_'.length).length).toBeGreaterThanOrEqual(22);
+    expect(key).toMatchObject({ name: 'ci', kind: 'operator', revoked_at: null });
+    expect(key.id).toMatch(/^key_[0-9a-z]{26}$/);
+    expect(secret.startsWith(key.display_prefix)).toBe(true);
+    expect(key.display_prefix.length).toBeLessThan(secret.length / 2);
+
+    const row = await t.db.database.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('id', '=', key.id)
+      .executeTakeFirstOrThrow();
+    expect(row.secret_hash).toBe(createHash('sha256').update(secret).digest('hex'));
+    const stored = JSON.stringify(row);
+    expect(stored).not.toContain(secret);
+    expect(stored).not.toContain(secret.slice('tnt_op_'.length));
+
+    // The secret works, and the audit trail records the creation without it.
+    const listed = await t.request({
+      method: 'GET',
+      url: '/v1/api-keys',
+      headers: { authorization: `Bearer ${secret}` },
+    });
+    expect(listed.status).toBe(200);
+    const audit = await t.db.database.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('target_id', '=', key.id)
+      .execute();
+    expect(audit.map((e) => e.action)).toEqual(['api_key.created']);
+    expect(JSON.stringify(audit)).not.toContain(secret);
+  });
+
+  test('two keys never share a secret', async () => {
+    const a = await createKey('a');
+    const b = await createKey('b');
+    expect(a.body.secret).not.toBe(b.body.secret);
+  });
+
+  test('the list never shows a secret or a hash', async () => {
+    const created = await createKey('listed');
+    const listed = await t.request({ method: 'GET', url: '/v1/api-keys' });
+    expect(listed.status).toBe(200);
+    const item = listed.body.data.find((k: any) => k.id === created.body.id);
+    expect(Object.keys(item).sort()).toEqual(
+      ['created_at', 'display_prefix', 'id', 'kind', 'name', 'revoked_at'].sort(),
+    );
+    const text = JSON.stringify(listed.body);
+    expect(text).not.toContain(created.body.secret);
+    expect(text).not.toContain(createHash('sha256').update(created.body.secret).digest('hex'));
+    expect(text).not.toMatch(/secret/);
+  });
+
+  test('a revoked key is refused at once', async () => {
+    const created = await createKey('doomed');
+    const auth = { authorization: `Bearer ${created.body.secret}` };
+    expect((await t.request({ method: 'GET', url: '/v1/plans', headers: auth })).status).toBe(200);
+
+    const revoked = await t.request({ method: 'POST', url: `/v1/api-keys/${created.body.id}/revoke` });
+    expect(revoked.status, JSON.stringify(revoked.body)).toBe(200);
+    expect(revoked.body.revoked_at).toEqual(expect.any(String));
+    expect(revoked.body.secret).toBeUndefined();
+
+    const refused = await t.request({ method: 'GET', url: '/v1/plans', headers: auth });
+    expect(refused.status).toBe(401);
+    expect(refused.body.code).toBe('invalid_api_key');
+
+    const again = await t.request({ method: 'POST', url: `/v1/api-keys/${created.body.id}/revoke` });
+    expect(again.status).toBe(200);
+    const events = await t.db.database.db
+      .selectFrom('audit_events')
+      .select('action')
+      .where('target_id', '=', created.body.id)
+      .orderBy('occurred_at')
+      .execute();
+    expect(events.map((e) => e.action)).toEqual(['api_key.created', 'api_key.revoked']);
+  });
+
+  test('a key can revoke itself, and is refused on its next request', async () => {
+    const created = await createKey('self');
+    const auth = { authorization: `Bearer ${created.body.secret}` };
+    const revoked = await t.request({
+      method: 'POST',
+      url: `/v1/api-keys/${created.body.id}/revoke`,
+      headers: auth,
+    });
+    expect(revoked.status).toBe(200);
+    expect((await t.request({ method: 'GET', url: '/v1/api-keys', headers: auth })).status).toBe(401);
+  });
+
+  test('revoking an unknown key is 404 api_key_not_found', async () => {
+    const missing = await t.request({ method: 'POST', url: '/v1/api-keys/key_nope/revoke' });
+    expect(missing.status).toBe(404);
+    expect(missing.body.code).toBe('api_key_not_found');
+  });
+
+  test('a request without a key is 401 missing_api_key', async () => {
+    const response = await t.app.inject({ method: 'GET', url: '/v1/plans' });
+    expect(response.statusCode).toBe(401);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect(response.json().code).toBe('missing_api_key');
+  });
+
+  test.each([
+    ['Basic credentials', (token: string) => `Basic ${Buffer.from(`x:${token}`).toString('base64')}`],
+    ['Bearer without a token', () => 'Bearer'],
+    ['Bearer with spaces only', () => 'Bearer    '],
+    ['the bare token', (token: string) => token],
+    ['two tokens', (token: string) => `Bearer ${token} ${token}`],
+    ['an unknown key', () => `Bearer tnt_op_${'A'.repeat(43)}`],
+    ['a key without the prefix', (token: string) => `Bearer ${token.slice('tnt_op_'.length)}`],
+    ['a truncated key', (token: string) => `Bearer ${token.slice(0, -1)}`],
+    ['a key with another prefix', (token: string) => `Bearer tnt_xx_${token.slice('tnt_op_'.length)}`],
+  ])('%s is 401 invalid_api_key', async (_name, header) => {
+    const response = await t.request({
+      method: 'GET',
+      url: '/v1/plans',
+      headers: { authorization: header(t.token) },
+    });
+    expect(response.status).toBe(401);
+    expect(response.headers['content-type']).toBe('application/problem+json');
+    expect(response.body.code).toBe('invalid_api_key');
+    expect(JSON.stringify(response.body)).not.toContain(t.token.slice(8));
+  });
+
+  test('the bearer scheme is case-insensitive', async () => {
+    const response = await t.request({
+      method: 'GET',
+      url: '/v1/plans',
+      headers: { authorization: `bearer ${t.token}` },
+    });
+    expect(response.status).toBe(200);
+  });
+
+  test('a replay of a key creation does not hand out the secret, which is stored nowhere', async () => {
+    const headers = { 'idempotency-key': 'create-key-once' };
+    const first = await createKey('idempotent', headers);
+    expect(first.status).toBe(201);
+    expect(first.body.secret).toMatch(SECRET);
+    const replay = await createKey('idempotent', headers);
+    expect(replay.status).toBe(201);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual({ ...first.body, secret: null });
+
+    const keys = await t.db.database.db
+      .selectFrom('api_keys')
+      .selectAll()
+      .where('name', '=', 'idempotent')
+      .execute();
+    expect(keys).toHaveLength(1);
+    const stored = await t.db.database.db.selectFrom('idempotency_keys').selectAll().execute();
+    expect(JSON.stringify(stored)).not.toContain(first.body.secret);
+  });
+});
+
+describe('ensureFirstKey', () => {
+  let db: TestDatabase;
+  let service: ApiKeyService;
+  const ctx = systemContext('bootstrap');
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    service = new ApiKeyService(db.database.db);
+  });
+  afterAll(() => db.drop());
+  beforeEach(async () => {
+    await sql`truncate tenantry.api_keys, tenantry.audit_events`.execute(db.database.db);
+  });
+
+  async function keyCount(): Promise<number> {
+    const rows = await db.database.db.selectFrom('api_keys').select('id').execute();
+    return rows.length;
+  }
+
+  test('with no key, the bootstrap token becomes the first key and is not returned', async () => {
+    const token = `tnt_op_${'b'.repeat(30)}`;
+    const first = await service.ensureFirstKey(ctx, token);
+    expect(first.created).toBe(true);
+    if (!first.created) return;
+    expect(first.generatedSecret).toBeNull();
+    expect(JSON.stringify(first)).not.toContain(token);
+    expect(await service.authenticate(token)).toBe(first.key.id);
+    const audit = await db.database.db.selectFrom('audit_events').selectAll().execute();
+    expect(audit).toEqual([expect.objectContaining({ action: 'api_key.created', actor_type: 'system' })]);
+  });
+
+  test('with no key and no token, a secret is generated and returned once', async () => {
+    const first = await service.ensureFirstKey(ctx, undefined);
+    expect(first.created).toBe(true);
+    if (!first.created) return;
+    expect(first.generatedSecret).toMatch(SECRET);
+    expect(await service.authenticate(first.generatedSecret ?? '')).toBe(first.key.id);
+    const again = await service.ensureFirstKey(ctx, undefined);
+    expect(again).toEqual({ created: false, revokedBootstrapToken: false });
+  });
+
+  test('when a key exists, nothing is created, with or without a token', async () => {
+    await service.create(ctx, { name: 'existing' });
+    expect(await service.ensureFirstKey(ctx, undefined)).toMatchObject({ created: false });
+    const token = `tnt_op_${'c'.repeat(30)}`;
+    expect(await service.ensureFirstKey(ctx, token)).toMatchObject({ created: false });
+    expect(await keyCount()).toBe(1);
+    expect(await service.authenticate(token)).toBeNull();
+  });
+
+  test('concurrent calls create exactly one key', async () => {
+    const results = await Promise.all(
+      Array.from({ length: 5 }, () => service.ensureFirstKey(ctx, undefined)),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(await keyCount()).toBe(1);
+  });
+
+  test('concurrent calls from separate services (processes) create exactly one key', async () => {
+    const others = Array.from({ length: 3 }, () => new ApiKeyService(db.database.db));
+    const token = `tnt_op_${'d'.repeat(30)}`;
+    const results = await Promise.all(others.map((s) => s.ensureFirstKey(ctx, token)));
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(await keyCount()).toBe(1);
+  });
+
+  test('a revoked bootstrap token is not brought back', async () => {
+    const token = `tnt_op_${'e'.repeat(30)}`;
+    const first = await service.ensureFirstKey(ctx, token);
+    if (!first.created) throw new Error('expected a key');
+    await service.revoke(ctx, first.key.id);
+    expect(await service.authenticate(token)).toBeNull();
+    // Restarting with the same environment must not revive the revoked (perhaps leaked) token.
+    expect(await service.ensureFirstKey(ctx, token)).toEqual({ created: false, revokedBootstrapToken: true });
+    expect(await service.authenticate(token)).toBeNull();
+    // Without the token, a new key is generated so the operator is not locked out.
+    const fresh = await service.ensureFirstKey(ctx, undefined);
+    expect(fresh.created).toBe(true);
+  });
+});

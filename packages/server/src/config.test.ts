@@ -1,0 +1,109 @@
+import { describe, expect, test } from 'vitest';
+import { loadConfig } from './config.ts';
+
+const TOKEN = `tnt_op_${'A1b2_-'.repeat(4)}`;
+
+function errorOf(env: Record<string, string>): string {
+  const result = loadConfig(env);
+  expect(result.ok).toBe(false);
+  return result.ok ? '' : result.error;
+}
+
+describe('loadConfig', () => {
+  test('defaults: embedded PGlite in ./.tenantry on port 8080, no bootstrap token', () => {
+    const result = loadConfig({});
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.value).toMatchObject({
+      database: { dataDir: './.tenantry' },
+      host: '0.0.0.0',
+      port: 8080,
+      bootstrapToken: undefined,
+      logLevel: 'info',
+      deletionRetentionDays: 30,
+      poolSchema: 'public',
+    });
+  });
+
+  test('empty variables count as unset', () => {
+    const result = loadConfig({
+      DATABASE_URL: '',
+      PORT: '',
+      TENANTRY_BOOTSTRAP_TOKEN: '',
+      TENANTRY_DATA_DIR: '',
+    });
+    expect(result.ok && result.value).toMatchObject({ database: { dataDir: './.tenantry' }, port: 8080 });
+  });
+
+  test('TENANTRY_DATA_DIR moves the embedded database', () => {
+    const result = loadConfig({ TENANTRY_DATA_DIR: '/var/lib/tenantry' });
+    expect(result.ok && result.value.database).toEqual({ dataDir: '/var/lib/tenantry' });
+  });
+
+  test('DATABASE_URL selects PostgreSQL', () => {
+    for (const url of [
+      'postgres://u:p@db:5432/tenantry',
+      'postgresql://localhost/tenantry?sslmode=require',
+    ]) {
+      const result = loadConfig({ DATABASE_URL: url, TENANTRY_DATA_DIR: '/ignored' });
+      expect(result.ok && result.value.database).toEqual({ url });
+    }
+  });
+
+  test('PORT, HOST, LOG_LEVEL and a valid bootstrap token are taken', () => {
+    const result = loadConfig({
+      PORT: '3000',
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'debug',
+      TENANTRY_BOOTSTRAP_TOKEN: TOKEN,
+    });
+    expect(result.ok && result.value).toMatchObject({
+      port: 3000,
+      host: '127.0.0.1',
+      logLevel: 'debug',
+      bootstrapToken: TOKEN,
+    });
+  });
+
+  test.each(['abc', '-1', '65536', '80.5', '0x50', '1e3', ' 80', '99999999999'])(
+    'PORT=%j is refused',
+    (port) => {
+      const error = errorOf({ PORT: port });
+      expect(error).toContain('PORT');
+      expect(error).toContain(port);
+    },
+  );
+
+  test.each(['mysql://db/x', 'localhost:5432', 'postgres//db', 'postgres://[bad'])(
+    'DATABASE_URL=%j is refused',
+    (url) => {
+      expect(errorOf({ DATABASE_URL: url })).toContain('DATABASE_URL');
+    },
+  );
+
+  test.each([
+    ['without the prefix', 'A'.repeat(40)],
+    ['with another prefix', `tnt_xx_${'A'.repeat(40)}`],
+    ['too short', `tnt_op_${'A'.repeat(21)}`],
+    ['with characters outside base64url', `tnt_op_${'A'.repeat(30)}+/=`],
+    ['with a space', `tnt_op_${'A'.repeat(30)} `],
+  ])('a bootstrap token %s is refused', (_name, token) => {
+    const error = errorOf({ TENANTRY_BOOTSTRAP_TOKEN: token });
+    expect(error).toContain('TENANTRY_BOOTSTRAP_TOKEN');
+    expect(error).toContain('tnt_op_');
+    // The error names the variable but never repeats the (perhaps real) secret.
+    expect(error).not.toContain(token);
+  });
+
+  test('a bootstrap token of exactly 22 random characters is accepted', () => {
+    expect(loadConfig({ TENANTRY_BOOTSTRAP_TOKEN: `tnt_op_${'A'.repeat(22)}` }).ok).toBe(true);
+  });
+
+  test('other bad values name their variable', () => {
+    expect(errorOf({ LOG_LEVEL: 'verbose' })).toContain('LOG_LEVEL');
+    expect(errorOf({ TENANTRY_POOL_SCHEMA: 'Public; drop' })).toContain('TENANTRY_POOL_SCHEMA');
+    expect(errorOf({ TENANTRY_DELETION_RETENTION_DAYS: 'soon' })).toContain(
+      'TENANTRY_DELETION_RETENTION_DAYS',
+    );
+  });
+});

@@ -1,0 +1,52 @@
+import type { FieldError } from '@tenantry/core';
+import type { FastifyInstance } from 'fastify';
+import { replyProblem } from './problem.ts';
+
+/** Why PostgreSQL cannot store a string, or null when it can. */
+function unstorable(text: string): string | null {
+  if (text.includes('\u0000')) return 'must not contain the NUL character (\\u0000)';
+  // A lone UTF-16 surrogate has no UTF-8 form: `text` would store a replacement character and
+  // `jsonb` refuses the escape outright.
+  if (!text.isWellFormed()) return 'must be well-formed Unicode (it contains a lone surrogate)';
+  return null;
+}
+
+function find(value: unknown, path: string[], errors: FieldError[], prefix: string): void {
+  if (errors.length >= 20) return;
+  const at = (segments: string[]) => prefix + segments.join('.') || '(body)';
+  if (typeof value === 'string') {
+    const why = unstorable(value);
+    if (why) errors.push({ path: at(path), message: why });
+    return;
+  }
+  if (typeof value !== 'object' || value === null) return;
+  for (const [key, member] of Object.entries(value)) {
+    const why = unstorable(key);
+    if (why)
+      errors.push({ path: at([...path, key.replaceAll('\u0000', '\\u0000')]), message: `its name ${why}` });
+    find(member, [...path, key], errors, prefix);
+  }
+}
+
+/**
+ * Refuses, before validation, any request whose path parameters, query or body hold a string that
+ * PostgreSQL cannot store (a NUL character, a lone surrogate). Left through, such a string makes the
+ * database raise an error and the caller get a 500 for what is their mistake; here they get a 400
+ * `validation_failed` naming the field.
+ */
+export function rejectUnstorableText(scope: FastifyInstance): void {
+  scope.addHook('preValidation', async (request, reply) => {
+    const errors: FieldError[] = [];
+    find(request.params, [], errors, 'params.');
+    find(request.query, [], errors, 'query.');
+    find(request.body, [], errors, '');
+    if (errors.length > 0) {
+      return replyProblem(
+        reply,
+        'validation_failed',
+        `invalid fields: ${errors.map((e) => e.path).join(', ')}`,
+        errors,
+      );
+    }
+  });
+}
