@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { JobRow, Schema } from '../db/schema.ts';
 import { newId } from '../ids.ts';
@@ -37,6 +37,8 @@ export class JobQueue {
   readonly #clock: Clock;
   readonly #handlers = new Map<string, JobHandler>();
   #wake: (() => void) | null = null;
+  /** Set by {@link notify} while the worker is busy, so the wake-up is not lost. */
+  #notified = false;
 
   constructor(db: Kysely<Schema>, clock: Clock) {
     this.#db = db;
@@ -70,7 +72,8 @@ export class JobQueue {
 
   /** Tells a sleeping worker loop to look for work now rather than at its next poll. */
   notify(): void {
-    this.#wake?.();
+    if (this.#wake) this.#wake();
+    else this.#notified = true;
   }
 
   /** Runs every job that is due now, one after another; returns how many ran. */
@@ -87,20 +90,26 @@ export class JobQueue {
   /** Works the queue until `signal` aborts, waking every `pollMs` or when {@link notify} is called. */
   async work(signal: AbortSignal, pollMs: number, onError: (error: unknown) => void): Promise<void> {
     while (!signal.aborted) {
+      // A notify that arrives while the queue is being worked means work came in after the
+      // queue was last looked at: look again at once instead of sleeping through it.
+      this.#notified = false;
       try {
         await this.runDue();
       } catch (error) {
         onError(error);
       }
+      if (this.#notified || signal.aborted) continue;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        this.#wake = () => {
+        const wake = () => {
           clearTimeout(timer);
+          signal.removeEventListener('abort', wake);
+          this.#wake = null;
           resolve();
         };
-        signal.addEventListener('abort', () => this.#wake?.(), { once: true });
+        const timer = setTimeout(wake, pollMs);
+        this.#wake = wake;
+        signal.addEventListener('abort', wake, { once: true });
       });
-      this.#wake = null;
     }
   }
 
@@ -123,21 +132,24 @@ export class JobQueue {
   async #execute(job: JobRow): Promise<void> {
     const handler = this.#handlers.get(job.kind);
     const payload = job.payload as Record<string, unknown>;
+    // The outcome is written only while this claim still holds the job: a worker that outlived
+    // its lease finds the job claimed again (attempts moved on) and must not overwrite the result.
+    const stillOurs = (update: UpdateQueryBuilder<Schema, 'jobs', 'jobs', UpdateResult>) =>
+      update.where('id', '=', job.id).where('status', '=', 'running').where('attempts', '=', job.attempts);
     try {
       if (!handler) throw new Error(`no handler for job kind "${job.kind}"`);
       await handler.run(payload, job);
-      await this.#db
-        .updateTable('jobs')
-        .set({ status: 'succeeded', finished_at: this.#clock.now(), locked_until: null, last_error: null })
-        .where('id', '=', job.id)
-        .execute();
+      await stillOurs(
+        this.#db
+          .updateTable('jobs')
+          .set({ status: 'succeeded', finished_at: this.#clock.now(), locked_until: null, last_error: null }),
+      ).execute();
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const exhausted = job.attempts >= job.max_attempts;
       const now = this.#clock.now();
-      await this.#db
-        .updateTable('jobs')
-        .set(
+      const written = await stillOurs(
+        this.#db.updateTable('jobs').set(
           exhausted
             ? { status: 'failed', finished_at: now, locked_until: null, last_error: message }
             : {
@@ -146,10 +158,9 @@ export class JobQueue {
                 locked_until: null,
                 last_error: message,
               },
-        )
-        .where('id', '=', job.id)
-        .execute();
-      if (exhausted) await handler?.onExhausted?.(payload, message, job);
+        ),
+      ).executeTakeFirst();
+      if (exhausted && written.numUpdatedRows > 0n) await handler?.onExhausted?.(payload, message, job);
     }
   }
 }

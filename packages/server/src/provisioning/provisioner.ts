@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import { CONTROL_SCHEMA } from '../db/database.ts';
 import type { Schema } from '../db/schema.ts';
 
 /** Where a tenant's data lives in the vendor's Postgres. */
@@ -47,6 +48,11 @@ export class Provisioner {
   readonly #poolSchema: string;
 
   constructor(db: Kysely<Schema>, poolSchema: string) {
+    // Purging a pool tenant deletes its rows from every table of the pool schema with a
+    // `tenant_id` column; pointed at the control plane's own schema, that would erase the
+    // tenant's audit trail.
+    if (poolSchema === CONTROL_SCHEMA)
+      throw new Error(`the pool schema cannot be "${CONTROL_SCHEMA}", the control plane's own schema`);
     this.#db = db;
     this.#poolSchema = poolSchema;
   }
@@ -58,9 +64,7 @@ export class Provisioner {
       // Role and schema in one transaction: either both exist afterwards or neither does.
       await this.#db.transaction().execute(async (tx) => {
         await ensureRole(tx, role);
-        const owner = await sql<{ owner: string }>`
-          select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = ${schema}`.execute(tx);
-        const existing = owner.rows[0]?.owner;
+        const existing = await this.#schemaOwner(schema, tx);
         if (existing === undefined) {
           await sql`create schema ${sql.id(schema)} authorization ${sql.id(role)}`.execute(tx);
         } else if (existing !== role) {
@@ -75,11 +79,7 @@ export class Provisioner {
       // CREATE DATABASE cannot run in a transaction, so undo the role by hand if it fails.
       const madeRole = await this.#db.transaction().execute((tx) => ensureRole(tx, role));
       try {
-        const owner = await sql<{ owner: string }>`
-          select pg_get_userbyid(datdba) as owner from pg_database where datname = ${database}`.execute(
-          this.#db,
-        );
-        const existing = owner.rows[0]?.owner;
+        const existing = await this.#databaseOwner(database);
         if (existing === undefined) {
           await sql`create database ${sql.id(database)} owner ${sql.id(role)}`.execute(this.#db);
           await sql`revoke all on database ${sql.id(database)} from public`.execute(this.#db);
@@ -95,14 +95,28 @@ export class Provisioner {
     }
   }
 
+  #schemaOwner(schema: string, db: Kysely<Schema> = this.#db): Promise<string | undefined> {
+    return schemaOwnerIn(db, schema);
+  }
+
+  async #databaseOwner(database: string): Promise<string | undefined> {
+    const owner = await sql<{ owner: string }>`
+      select pg_get_userbyid(datdba) as owner from pg_database where datname = ${database}`.execute(this.#db);
+    return owner.rows[0]?.owner;
+  }
+
   /**
    * Removes everything a tenant had: its database, or its schema and every object in it, or its
    * rows in every pool table that has a `tenant_id` column; then its role. Safe to run again.
+   * A schema or database of the tenant's name that its role does not own was never the tenant's
+   * (provisioning refused to adopt it), so it is left alone.
    */
   async deprovision(tenantId: string, resources: TenantResources): Promise<void> {
     const { role_name: role, schema_name: schema, database_name: database } = resources;
-    if (database) await sql`drop database if exists ${sql.id(database)} with (force)`.execute(this.#db);
-    if (schema) await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(this.#db);
+    if (database && role && (await this.#databaseOwner(database)) === role)
+      await sql`drop database if exists ${sql.id(database)} with (force)`.execute(this.#db);
+    if (schema && role && (await this.#schemaOwner(schema)) === role)
+      await sql`drop schema if exists ${sql.id(schema)} cascade`.execute(this.#db);
     if (role) {
       const exists = await sql`select 1 from pg_roles where rolname = ${role}`.execute(this.#db);
       if (exists.rows.length > 0) {
@@ -111,16 +125,28 @@ export class Provisioner {
       }
     }
     if (!schema && !database) {
+      // Tables only: a view over them has no rows of its own, and most views cannot be deleted from.
       const tables = await sql<{ table_name: string }>`
-        select table_name from information_schema.columns
-        where table_schema = ${this.#poolSchema} and column_name = 'tenant_id'`.execute(this.#db);
+        select c.relname as table_name from pg_class c
+        join pg_namespace n on n.oid = c.relnamespace
+        join pg_attribute a on a.attrelid = c.oid and a.attname = 'tenant_id' and not a.attisdropped
+        where n.nspname = ${this.#poolSchema} and c.relkind in ('r', 'p') and not c.relispartition`.execute(
+        this.#db,
+      );
       for (const { table_name } of tables.rows) {
-        await sql`delete from ${sql.table(`${this.#poolSchema}.${table_name}`)} where tenant_id = ${tenantId}`.execute(
+        await sql`delete from ${sql.id(this.#poolSchema, table_name)} where tenant_id = ${tenantId}`.execute(
           this.#db,
         );
       }
     }
   }
+}
+
+/** The owner of a schema in the control-plane database, or undefined when there is none. */
+async function schemaOwnerIn(db: Kysely<Schema>, schema: string): Promise<string | undefined> {
+  const owner = await sql<{ owner: string }>`
+    select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = ${schema}`.execute(db);
+  return owner.rows[0]?.owner;
 }
 
 /** Creates the role unless it exists; returns whether it made it. */

@@ -86,7 +86,8 @@ const ListQuery = PageQuery.extend({
 });
 
 const IdParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
-const Reason = z.strictObject({ reason: z.string().max(1000).optional() }).optional();
+// A POST without a body reaches the validator as null, so both null and undefined mean "no reason".
+const Reason = z.strictObject({ reason: z.string().max(1000).optional() }).nullish();
 
 /** The lifecycle actions, by the last segment of their route. */
 const ACTION_ROUTES: Record<string, TenantAction> = {

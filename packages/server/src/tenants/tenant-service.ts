@@ -29,6 +29,20 @@ export const TENANT_JOBS = {
   scheduledPlanChange: 'tenant.scheduled_plan_change',
 } as const;
 
+/** A scheduled plan change, with the overrides that come with it when the request sent some. */
+type ScheduledChange = ScheduledPlanChange & { overrides?: TenantOverrides };
+
+/** The audit action of each lifecycle action: `<object>.<past participle>`, like `tenant.created`. */
+const AUDIT_ACTIONS: Record<TenantAction, string> = {
+  activate: 'tenant.activated',
+  suspend: 'tenant.suspended',
+  resume: 'tenant.resumed',
+  cancel: 'tenant.cancelled',
+  delete: 'tenant.deleted',
+  retry_provisioning: 'tenant.provisioning_retried',
+  mark_past_due: 'tenant.marked_past_due',
+};
+
 const PROVISION_ATTEMPTS = 3;
 const DAY_MS = 86_400_000;
 
@@ -117,54 +131,62 @@ export class TenantService {
     const id = newId('ten');
     const trialDays = input.trial_days ?? plan.value.definition.trial_days;
     const resources = resourcesFor(id, input.placement);
-    const created = await this.#o.db.transaction().execute(async (tx) => {
-      if (await this.#slugTaken(tx, input.slug))
-        return fail('slug_taken', `a tenant with the slug "${input.slug}" exists`);
-      await tx
-        .insertInto('tenants')
-        .values({
-          id,
-          slug: input.slug,
-          name: input.name,
-          state: 'provisioning',
-          state_reason: null,
-          placement: input.placement,
-          region: input.region ?? null,
-          plan_id: plan.value.plan_id,
-          plan_version: plan.value.version,
-          seats: input.seats,
-          overrides: JSON.stringify(overrides.value),
-          billing_anchor: now,
-          trial_ends_at: trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null,
-          scheduled_change: null,
-          ...resources,
-          metadata: JSON.stringify(input.metadata ?? {}),
-          created_at: now,
-          updated_at: now,
-          deleted_at: null,
-          purged_at: null,
-        })
-        .execute();
-      await this.#o.jobs.enqueue(tx, {
-        kind: TENANT_JOBS.provision,
-        payload: { tenant_id: id },
-        dedupeKey: `provision:${id}`,
-        maxAttempts: PROVISION_ATTEMPTS,
+    const slugTaken = fail('slug_taken', `a tenant with the slug "${input.slug}" exists`);
+    const created = await this.#o.db
+      .transaction()
+      .execute(async (tx) => {
+        if (await this.#slugTaken(tx, input.slug)) return slugTaken;
+        await tx
+          .insertInto('tenants')
+          .values({
+            id,
+            slug: input.slug,
+            name: input.name,
+            state: 'provisioning',
+            state_reason: null,
+            placement: input.placement,
+            region: input.region ?? null,
+            plan_id: plan.value.plan_id,
+            plan_version: plan.value.version,
+            seats: input.seats,
+            overrides: JSON.stringify(overrides.value),
+            billing_anchor: now,
+            trial_ends_at: trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null,
+            scheduled_change: null,
+            ...resources,
+            metadata: JSON.stringify(input.metadata ?? {}),
+            created_at: now,
+            updated_at: now,
+            deleted_at: null,
+            purged_at: null,
+          })
+          .execute();
+        await this.#o.jobs.enqueue(tx, {
+          kind: TENANT_JOBS.provision,
+          payload: { tenant_id: id },
+          dedupeKey: `provision:${id}`,
+          maxAttempts: PROVISION_ATTEMPTS,
+        });
+        await recordAudit(tx, ctx, {
+          action: 'tenant.created',
+          targetType: 'tenant',
+          targetId: id,
+          tenantId: id,
+          data: {
+            slug: input.slug,
+            plan: plan.value.key,
+            plan_version: plan.value.version,
+            placement: input.placement,
+          },
+        });
+        return ok(await this.#record(tx, id));
+      })
+      // Two creations of one slug at once both pass the check above; the unique index stops the
+      // second, which is the same conflict as a slug already taken, not a server error.
+      .catch((error: unknown) => {
+        if (isUniqueViolation(error, 'tenants_slug_live')) return slugTaken;
+        throw error;
       });
-      await recordAudit(tx, ctx, {
-        action: 'tenant.created',
-        targetType: 'tenant',
-        targetId: id,
-        tenantId: id,
-        data: {
-          slug: input.slug,
-          plan: plan.value.key,
-          plan_version: plan.value.version,
-          placement: input.placement,
-        },
-      });
-      return ok(await this.#record(tx, id));
-    });
     if (!created.ok) return created;
     this.#o.jobs.notify();
     return ok(tenantView(created.value, now));
@@ -278,6 +300,9 @@ export class TenantService {
             )
           : overrides;
       }
+      // The new plan's hard seats limit holds from the change on, whenever it takes effect.
+      const seatCheck = checkSeats(record.seats, plan.value.definition, overrides.value);
+      if (!seatCheck.ok) return seatCheck;
       const now = this.#o.clock.now();
       const from = { plan: record.plan_key, version: record.plan_version };
       const to = { plan: plan.value.key, version: plan.value.version };
@@ -296,10 +321,12 @@ export class TenantService {
         return ok({ action: 'tenant.plan_changed', data: { from, to } });
       }
       const effectiveAt = billingPeriod(record.billing_anchor, record.definition.interval, now).end;
-      const scheduled: ScheduledPlanChange = {
+      const scheduled: ScheduledChange = {
         plan_id: plan.value.plan_id,
         plan_version: plan.value.version,
         effective_at: effectiveAt.toISOString(),
+        // Overrides sent with the change replace the tenant's when it takes effect, not before.
+        ...(input.overrides !== undefined ? { overrides: overrides.value } : {}),
       };
       await tx
         .updateTable('tenants')
@@ -357,7 +384,7 @@ export class TenantService {
         });
       }
       return ok({
-        action: `tenant.${action}`,
+        action: AUDIT_ACTIONS[action],
         data: { from: record.state, to: next.value, ...(reason ? { reason } : {}) },
       });
     });
@@ -469,7 +496,7 @@ export class TenantService {
   async #applyScheduledChange(tenantId: string): Promise<void> {
     const changed = await this.#o.db.transaction().execute(async (tx) => {
       const record = await this.#find(tx, tenantId, true);
-      const scheduled = record?.scheduled_change as ScheduledPlanChange | null | undefined;
+      const scheduled = record?.scheduled_change as ScheduledChange | null | undefined;
       if (!record || !scheduled || record.state === 'deleted') return false;
       if (new Date(scheduled.effective_at) > this.#o.clock.now()) return false;
       await tx
@@ -477,6 +504,7 @@ export class TenantService {
         .set({
           plan_id: scheduled.plan_id,
           plan_version: scheduled.plan_version,
+          ...(scheduled.overrides !== undefined ? { overrides: JSON.stringify(scheduled.overrides) } : {}),
           scheduled_change: null,
           updated_at: this.#o.clock.now(),
         })
@@ -580,6 +608,13 @@ function checkSeats(
   return fail('validation_failed', `plan "${plan.key}" allows at most ${limit.value} seats`, {
     errors: [{ path: 'seats', message: `must be at most ${limit.value} on plan "${plan.key}"` }],
   });
+}
+
+/** Whether `error` is Postgres's unique_violation on `constraint` (from `pg` or PGlite alike). */
+function isUniqueViolation(error: unknown, constraint: string): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  const e = error as { code?: unknown; constraint?: unknown };
+  return e.code === '23505' && e.constraint === constraint;
 }
 
 function encodeCursor(id: string): string {

@@ -1,0 +1,338 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from '../../test/harness.ts';
+import {
+  act,
+  applyPlans,
+  auditRows,
+  blockSchema,
+  createTenant,
+  DAY_MS,
+  getTenant,
+  provisionedTenant,
+  query,
+  runWithRetries,
+  tenantRow,
+} from '../../test/tenant-support.ts';
+import { Provisioner, resourcesFor } from './provisioner.ts';
+
+let t: TestApp;
+beforeAll(async () => {
+  t = await startTestApp();
+  await applyPlans(t);
+});
+afterAll(() => t.close());
+
+async function roleExists(role: string): Promise<boolean> {
+  return (await query(t, `select 1 from pg_roles where rolname = '${role}'`)).length > 0;
+}
+
+async function schemaOwner(schema: string): Promise<string | undefined> {
+  const rows = await query<{ owner: string }>(
+    t,
+    `select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = '${schema}'`,
+  );
+  return rows[0]?.owner;
+}
+
+async function databaseOwner(database: string): Promise<string | undefined> {
+  const rows = await query<{ owner: string }>(
+    t,
+    `select pg_get_userbyid(datdba) as owner from pg_database where datname = '${database}'`,
+  );
+  return rows[0]?.owner;
+}
+
+/** Everything `role` owns in this database and on the server, as readable names. */
+async function ownedBy(role: string): Promise<string[]> {
+  const rows = await query<{ what: string }>(
+    t,
+    `select 'schema ' || nspname as what from pg_namespace where nspowner = (select oid from pg_roles where rolname = '${role}')
+     union all
+     select 'relation ' || relname from pg_class where relowner = (select oid from pg_roles where rolname = '${role}')
+     union all
+     select 'database ' || datname from pg_database where datdba = (select oid from pg_roles where rolname = '${role}')
+     union all
+     select 'function ' || proname from pg_proc where proowner = (select oid from pg_roles where rolname = '${role}')
+     union all
+     select 'type ' || typname from pg_type where typowner = (select oid from pg_roles where rolname = '${role}')`,
+  );
+  return rows.map((r) => r.what).sort();
+}
+
+/** Walks a tenant to deleted through the API. */
+async function deleteTenant(id: string): Promise<any> {
+  expect((await act(t, id, 'cancel')).status).toBe(200);
+  const deleted = await t.request({ method: 'DELETE', url: `/v1/tenants/${id}` });
+  expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+  expect(deleted.body.state).toBe('deleted');
+  return deleted.body;
+}
+
+describe('schema placement', () => {
+  it('creates schema <tenant id> owned by role tenantry_<tenant id>, which owns nothing else', async () => {
+    const created = await createTenant(t, { placement: 'schema' });
+    const role = `tenantry_${created.id}`;
+    expect(created.resources).toEqual({ schema: created.id, role, database: null });
+    expect(await schemaOwner(created.id)).toBeUndefined();
+    expect(await roleExists(role)).toBe(false);
+
+    await t.services.jobs.runDue();
+    const tenant = await getTenant(t, created.id);
+    expect(tenant.state).toBe('active');
+    expect(await schemaOwner(created.id)).toBe(role);
+    expect(await ownedBy(role)).toEqual([`schema ${created.id}`]);
+    const [attributes] = await query<Record<string, boolean>>(
+      t,
+      `select rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb from pg_roles where rolname = '${role}'`,
+    );
+    expect(attributes).toEqual({
+      rolcanlogin: false,
+      rolsuper: false,
+      rolbypassrls: false,
+      rolcreaterole: false,
+      rolcreatedb: false,
+    });
+    const audit = (await auditRows(t, created.id)).map((r) => r.action);
+    expect(audit).toEqual(['tenant.created', 'tenant.provisioned']);
+  });
+
+  it('is idempotent: provisioning again keeps what exists', async () => {
+    const tenant = await provisionedTenant(t, { placement: 'schema' });
+    const role = `tenantry_${tenant.id}`;
+    await query(t, `create table "${tenant.id}".notes (id text primary key)`);
+    await query(t, `alter table "${tenant.id}".notes owner to "${role}"`);
+    await query(t, `insert into "${tenant.id}".notes values ('kept')`);
+    const provisioner = new Provisioner(t.services.database.db, 'public');
+    const resources = resourcesFor(tenant.id, 'schema');
+    await provisioner.provision(resources);
+    await provisioner.provision(resources);
+    expect(await schemaOwner(tenant.id)).toBe(role);
+    expect(await query(t, `select id from "${tenant.id}".notes`)).toEqual([{ id: 'kept' }]);
+  });
+
+  it('fails after three attempts when a schema of its name belongs to someone else, leaving no role', async () => {
+    const created = await createTenant(t, { placement: 'schema' });
+    const role = `tenantry_${created.id}`;
+    await blockSchema(t, created.id);
+
+    await t.services.jobs.runDue();
+    expect((await getTenant(t, created.id)).state).toBe('provisioning');
+    expect(await roleExists(role)).toBe(false);
+    const job = () =>
+      t.services.database.db
+        .selectFrom('jobs')
+        .selectAll()
+        .where('dedupe_key', '=', `provision:${created.id}`)
+        .orderBy('created_at')
+        .execute();
+    expect((await job())[0]).toMatchObject({ status: 'pending', attempts: 1 });
+
+    await runWithRetries(t, 2);
+    const failed = await getTenant(t, created.id);
+    expect(failed.state).toBe('provisioning_failed');
+    expect(failed.state_reason).toContain(`schema "${created.id}" already exists`);
+    expect(failed.state_reason).toContain('pg_database_owner');
+    expect((await job())[0]).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(await roleExists(role)).toBe(false);
+    expect(await schemaOwner(created.id)).toBe('pg_database_owner');
+    const audit = (await auditRows(t, created.id)).map((r) => r.action);
+    expect(audit).toEqual(['tenant.created', 'tenant.provisioning_failed']);
+    const ent = await t.request({ method: 'GET', url: `/v1/tenants/${created.id}/entitlements` });
+    expect(ent.body).toMatchObject({ active: false, reason: 'tenant_provisioning_failed', features: {} });
+
+    // Still refused while the conflict stands…
+    expect((await act(t, created.id, 'retry-provisioning')).body.state).toBe('provisioning');
+    await runWithRetries(t, 2);
+    expect((await getTenant(t, created.id)).state).toBe('provisioning_failed');
+    expect(await roleExists(role)).toBe(false);
+
+    // …and provisioned once it is gone.
+    await query(t, `drop schema "${created.id}"`);
+    const retried = await act(t, created.id, 'retry-provisioning', { reason: 'conflict removed' });
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    expect(retried.body).toMatchObject({ state: 'provisioning', state_reason: 'conflict removed' });
+    await t.services.jobs.runDue();
+    const active = await getTenant(t, created.id);
+    expect(active).toMatchObject({ state: 'active', state_reason: null });
+    expect((await auditRows(t, created.id)).map((r) => `${r.actor_type}:${r.action}`)).toEqual([
+      'api_key:tenant.created',
+      'system:tenant.provisioning_failed',
+      'api_key:tenant.provisioning_retried',
+      'system:tenant.provisioning_failed',
+      'api_key:tenant.provisioning_retried',
+      'system:tenant.provisioned',
+    ]);
+    expect(await schemaOwner(created.id)).toBe(role);
+    expect(await ownedBy(role)).toEqual([`schema ${created.id}`]);
+  });
+});
+
+describe('database placement', () => {
+  it('creates database tenantry_<id> owned by role tenantry_<id>, closed to PUBLIC', async () => {
+    const created = await createTenant(t, { placement: 'database' });
+    const name = `tenantry_${created.id}`;
+    expect(created.resources).toEqual({ schema: null, role: name, database: name });
+    await t.services.jobs.runDue();
+    expect((await getTenant(t, created.id)).state).toBe('active');
+    expect(await databaseOwner(name)).toBe(name);
+    expect(await ownedBy(name)).toEqual([`database ${name}`]);
+    const [acl] = await query<{ public_connect: boolean }>(
+      t,
+      `select has_database_privilege('public', '${name}', 'CONNECT') as public_connect`,
+    );
+    expect(acl?.public_connect).toBe(false);
+    expect(await schemaOwner(created.id)).toBeUndefined();
+  });
+
+  it('is idempotent', async () => {
+    const tenant = await provisionedTenant(t, { placement: 'database' });
+    const provisioner = new Provisioner(t.services.database.db, 'public');
+    await provisioner.provision(resourcesFor(tenant.id, 'database'));
+    await provisioner.provision(resourcesFor(tenant.id, 'database'));
+    expect(await databaseOwner(`tenantry_${tenant.id}`)).toBe(`tenantry_${tenant.id}`);
+  });
+
+  it('fails when a database of its name belongs to someone else, leaving no role behind', async () => {
+    const created = await createTenant(t, { placement: 'database' });
+    const name = `tenantry_${created.id}`;
+    await query(t, `create database "${name}"`);
+    const owner = await databaseOwner(name);
+    await runWithRetries(t, 2);
+    const failed = await getTenant(t, created.id);
+    expect(failed.state).toBe('provisioning_failed');
+    expect(failed.state_reason).toContain(`database "${name}" already exists`);
+    expect(await roleExists(name)).toBe(false);
+    expect(await databaseOwner(name)).toBe(owner);
+
+    await query(t, `drop database "${name}"`);
+    expect((await act(t, created.id, 'retry-provisioning')).status).toBe(200);
+    await t.services.jobs.runDue();
+    expect((await getTenant(t, created.id)).state).toBe('active');
+    expect(await databaseOwner(name)).toBe(name);
+  });
+});
+
+describe('pool placement', () => {
+  it('creates no schema, role or database', async () => {
+    const rolesBefore = await query(t, 'select rolname from pg_roles order by rolname');
+    const schemasBefore = await query(t, 'select nspname from pg_namespace order by nspname');
+    const databasesBefore = await query(t, 'select datname from pg_database order by datname');
+    const tenant = await provisionedTenant(t, { placement: 'pool', plan: 'pro' });
+    expect(tenant.state).toBe('active');
+    expect(tenant.resources).toEqual({ schema: null, role: null, database: null });
+    expect(await query(t, 'select rolname from pg_roles order by rolname')).toEqual(rolesBefore);
+    expect(await query(t, 'select nspname from pg_namespace order by nspname')).toEqual(schemasBefore);
+    expect(await query(t, 'select datname from pg_database order by datname')).toEqual(databasesBefore);
+  });
+});
+
+describe('deletion and retention', () => {
+  it("refuses to treat the control plane's own schema as the pool schema", () => {
+    expect(() => new Provisioner(t.services.database.db, 'tenantry')).toThrow(/pool schema/);
+  });
+
+  it('keeps a deleted schema tenant’s schema for the retention period, then removes schema and role', async () => {
+    const tenant = await provisionedTenant(t, { placement: 'schema' });
+    const role = `tenantry_${tenant.id}`;
+    await query(t, `create table "${tenant.id}".notes (id text primary key)`);
+    const deleted = await deleteTenant(tenant.id);
+    await t.services.jobs.runDue();
+    expect(await schemaOwner(tenant.id)).toBe(role);
+
+    t.clock.advance(Date.parse(deleted.deleted_at) + 30 * DAY_MS - t.clock.now().getTime() - 60_000);
+    await t.services.jobs.runDue();
+    expect(await schemaOwner(tenant.id)).toBe(role);
+    expect((await tenantRow(t, tenant.id)).purged_at).toBeNull();
+
+    t.clock.advance(2 * 60_000);
+    await t.services.jobs.runDue();
+    expect(await schemaOwner(tenant.id)).toBeUndefined();
+    expect(await roleExists(role)).toBe(false);
+    const row = await tenantRow(t, tenant.id);
+    expect(row.state).toBe('deleted');
+    expect(row.purged_at).not.toBeNull();
+    const last = (await auditRows(t, tenant.id)).at(-1);
+    expect(last).toMatchObject({ action: 'tenant.purged', actor_type: 'system', target_id: tenant.id });
+    // The record stays readable for the audit trail.
+    expect((await getTenant(t, tenant.id)).state).toBe('deleted');
+  });
+
+  it('removes a deleted database tenant’s database and role after the retention period', async () => {
+    const tenant = await provisionedTenant(t, { placement: 'database' });
+    const name = `tenantry_${tenant.id}`;
+    await deleteTenant(tenant.id);
+    await t.services.jobs.runDue();
+    expect(await databaseOwner(name)).toBe(name);
+    t.clock.advance(30 * DAY_MS + 60_000);
+    await t.services.jobs.runDue();
+    expect(await databaseOwner(name)).toBeUndefined();
+    expect(await roleExists(name)).toBe(false);
+  });
+
+  it('removes only the deleted pool tenant’s rows', async () => {
+    const gone = await provisionedTenant(t, { placement: 'pool' });
+    const kept = await provisionedTenant(t, { placement: 'pool' });
+    const table = `app_items_${randomBytes(4).toString('hex')}`;
+    await query(t, `create table public.${table} (tenant_id text, id text, primary key (tenant_id, id))`);
+    await query(
+      t,
+      `insert into public.${table} values ('${gone.id}', 'a'), ('${gone.id}', 'b'), ('${kept.id}', 'a'), ('${kept.id}', 'c')`,
+    );
+    // Views over the pool table hold no rows of their own; the purge must neither need nor trip on them.
+    await query(
+      t,
+      `create view public.${table}_counts as select tenant_id, count(*) as n from public.${table} group by tenant_id`,
+    );
+    await query(
+      t,
+      `create table public."${table}_Mixed" (tenant_id text, id text, primary key (tenant_id, id))`,
+    );
+    await query(t, `insert into public."${table}_Mixed" values ('${gone.id}', 'x'), ('${kept.id}', 'y')`);
+    await deleteTenant(gone.id);
+    t.clock.advance(29 * DAY_MS);
+    await t.services.jobs.runDue();
+    expect(await query(t, `select count(*)::int as n from public.${table}`)).toEqual([{ n: 4 }]);
+    t.clock.advance(DAY_MS + 60_000);
+    await t.services.jobs.runDue();
+    expect(await query(t, `select tenant_id, id from public.${table} order by tenant_id, id`)).toEqual([
+      { tenant_id: kept.id, id: 'a' },
+      { tenant_id: kept.id, id: 'c' },
+    ]);
+    expect(await query(t, `select tenant_id, id from public."${table}_Mixed"`)).toEqual([
+      { tenant_id: kept.id, id: 'y' },
+    ]);
+    expect((await tenantRow(t, gone.id)).purged_at).not.toBeNull();
+    expect((await tenantRow(t, kept.id)).purged_at).toBeNull();
+  });
+
+  it('deletes a tenant whose provisioning failed, and purges without touching the blocking schema', async () => {
+    const created = await createTenant(t, { placement: 'schema' });
+    await blockSchema(t, created.id);
+    await runWithRetries(t, 2);
+    expect((await getTenant(t, created.id)).state).toBe('provisioning_failed');
+    const deleted = await t.request({ method: 'DELETE', url: `/v1/tenants/${created.id}` });
+    expect(deleted.status, JSON.stringify(deleted.body)).toBe(200);
+    t.clock.advance(30 * DAY_MS + 60_000);
+    await t.services.jobs.runDue();
+    expect((await tenantRow(t, created.id)).purged_at).not.toBeNull();
+    // The schema was never the tenant's: someone else owns it, so the purge must leave it.
+    expect(await schemaOwner(created.id)).toBe('pg_database_owner');
+    await query(t, `drop schema "${created.id}"`);
+  });
+
+  it('purges a database tenant whose provisioning failed without dropping the database in the way', async () => {
+    const created = await createTenant(t, { placement: 'database' });
+    const name = `tenantry_${created.id}`;
+    await query(t, `create database "${name}"`);
+    const owner = await databaseOwner(name);
+    await runWithRetries(t, 2);
+    expect((await getTenant(t, created.id)).state).toBe('provisioning_failed');
+    expect((await t.request({ method: 'DELETE', url: `/v1/tenants/${created.id}` })).status).toBe(200);
+    t.clock.advance(30 * DAY_MS + 60_000);
+    await t.services.jobs.runDue();
+    expect((await tenantRow(t, created.id)).purged_at).not.toBeNull();
+    expect(await databaseOwner(name)).toBe(owner);
+    await query(t, `drop database "${name}"`);
+  });
+});
