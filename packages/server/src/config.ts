@@ -84,7 +84,8 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     logLevel,
     deletionRetentionDays: retention.value,
     poolSchema,
-    entitlementMaxAgeMs: 5_000,
+    // A safety net only: changes reach every process through NOTIFY within moments.
+    entitlementMaxAgeMs: 60_000,
     workerPollMs: 1_000,
   });
 }

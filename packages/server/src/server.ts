@@ -1,4 +1,5 @@
 import { type RequestContext, systemContext } from './audit/audit-log.ts';
+import { followTenantChanges } from './changes/tenant-changes.ts';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { openDatabase } from './db/database.ts';
@@ -38,6 +39,8 @@ export async function startServer(
     const applied = await migrateToLatest(database.db);
     for (const name of applied) print(`applied migration ${name}`);
     const services = createServices(database, config, systemClock);
+    // Other control-plane processes change tenants too: drop their cached entitlements here.
+    stops.push(await followTenantChanges(database, (tenantId) => services.entitlements.invalidate(tenantId)));
 
     const first = await services.apiKeys.ensureFirstKey(BOOTSTRAP, config.bootstrapToken);
     if (first.created && first.generatedSecret) {

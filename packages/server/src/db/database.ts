@@ -14,41 +14,103 @@ export type DatabaseTarget = { readonly url: string } | { readonly dataDir: stri
 export interface Database {
   readonly db: Kysely<Schema>;
   readonly backend: 'postgres' | 'pglite';
+  /**
+   * Calls `handler` with the payload of every `NOTIFY` on `channel`, from any process on the
+   * same database, until the returned function is called. Notifications are sent on commit, so
+   * a listener never hears of a change that rolled back.
+   */
+  listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
 const INT8_OID = 20;
+const RECONNECT_MS = 1_000;
 
 /**
  * Opens the control-plane database: PostgreSQL through `pg` when a URL is given, otherwise
  * embedded PGlite in `dataDir` (`memory://` keeps it in memory). Both return `bigint` columns as
- * numbers and timestamps as `Date`, so the code above cannot tell them apart.
+ * numbers and timestamps as `Date`, and both run sessions in UTC (usage is bucketed by UTC hour
+ * and day), so the code above cannot tell them apart.
  */
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
-  if ('url' in target) {
-    const pool = new pg.Pool({
-      connectionString: target.url,
-      max: 20,
-      options: `-c search_path=${CONTROL_SCHEMA},public`,
-      types: {
-        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID
-            ? Number
-            : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
-      },
-    });
-    const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-    return { db, backend: 'postgres', close: () => db.destroy() };
-  }
+  if ('url' in target) return openPostgres(target.url);
   const pglite = await PGlite.create(target.dataDir);
-  await pglite.exec(`SET search_path TO ${CONTROL_SCHEMA}, public`);
+  await pglite.exec(`SET search_path TO ${CONTROL_SCHEMA}, public; SET TimeZone TO 'UTC'`);
   const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
   return {
     db,
     backend: 'pglite',
+    listen: async (channel, handler) => {
+      const unlisten = await pglite.listen(channel, handler);
+      return async () => unlisten();
+    },
     close: async () => {
       await db.destroy();
       await pglite.close();
+    },
+  };
+}
+
+function openPostgres(url: string): Database {
+  const config = {
+    connectionString: url,
+    options: `-c search_path=${CONTROL_SCHEMA},public -c TimeZone=UTC`,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID
+          ? Number
+          : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+    },
+  };
+  const pool = new pg.Pool({ ...config, max: 20 });
+  // An idle connection that the server closes (a restart, a terminated backend) is dropped by
+  // the pool and replaced on demand; without a listener its error would end the process.
+  pool.on('error', () => {});
+  const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
+  const listeners = new Set<{ stop(): Promise<void> }>();
+  return {
+    db,
+    backend: 'postgres',
+    listen: async (channel, handler) => {
+      const listener = listenOn(config, channel, handler);
+      listeners.add(listener);
+      await listener.ready;
+      return async () => {
+        listeners.delete(listener);
+        await listener.stop();
+      };
+    },
+    close: async () => {
+      await Promise.all([...listeners].map((l) => l.stop()));
+      await db.destroy();
+    },
+  };
+}
+
+/** A dedicated connection that LISTENs on `channel` and reconnects when it is lost. */
+function listenOn(config: pg.ClientConfig, channel: string, handler: (payload: string) => void) {
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async (): Promise<void> => {
+    const next = new pg.Client(config);
+    next.on('notification', (message) => {
+      if (message.channel === channel) handler(message.payload ?? '');
+    });
+    next.on('error', () => {
+      next.end().catch(() => {});
+      if (!stopped) retry = setTimeout(() => connect().catch(() => {}), RECONNECT_MS);
+    });
+    await next.connect();
+    await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    client = next;
+  };
+  return {
+    ready: connect(),
+    stop: async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => {});
     },
   };
 }

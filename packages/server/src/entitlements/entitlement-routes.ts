@@ -57,7 +57,9 @@ export const entitlementRoutes: FastifyPluginAsyncZod<{ services: Services }> = 
       if (match?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === etag)) {
         return reply.code(304).send();
       }
-      return snapshot;
+      // The snapshot is built by typed code from stored, validated data; checking it against the
+      // schema again on every read is the largest cost of this hot path, so it is sent as is.
+      return reply.type('application/json; charset=utf-8').serializer(JSON.stringify).send(snapshot);
     },
   );
 };

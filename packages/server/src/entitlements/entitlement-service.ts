@@ -30,15 +30,22 @@ const CACHE_LIMIT = 50_000;
 
 /**
  * Entitlement snapshots per tenant. Reads are served from memory: a snapshot is computed once
- * from plan, overrides and state, then kept until the tenant changes (the tenant service says so
- * after each commit), until the period or trial it depends on ends, or until `maxAgeMs` passes —
- * which bounds how long another control-plane process can serve a snapshot changed here.
+ * from plan, overrides and state, then kept until the tenant changes, until the period or trial
+ * it depends on ends, or until `maxAgeMs` passes. Changes made in this process drop the entry at
+ * once; changes made by another process arrive as a notification a moment after they commit
+ * ({@link followTenantChanges}), and `maxAgeMs` bounds the staleness should one be missed while
+ * the listening connection was down. Entries expire at jittered times, so snapshots cached
+ * together are not all rebuilt together, and concurrent reads of a missing snapshot share one
+ * rebuild.
  */
 export class EntitlementService {
   readonly #tenants: TenantService;
   readonly #clock: Clock;
   readonly #maxAgeMs: number;
   readonly #cache = new Map<string, CacheEntry>();
+  readonly #building = new Map<string, Promise<Result<VersionedSnapshot, DomainError>>>();
+  /** Bumped by every invalidation, so a rebuild that read the tenant before a change is not kept. */
+  readonly #generation = new Map<string, number>();
 
   constructor(tenants: TenantService, clock: Clock, maxAgeMs: number) {
     this.#tenants = tenants;
@@ -48,9 +55,20 @@ export class EntitlementService {
 
   /** The tenant's current snapshot, by id or slug. */
   async get(idOrSlug: string): Promise<Result<VersionedSnapshot, DomainError>> {
-    const now = this.#clock.now();
     const cached = this.#cache.get(idOrSlug);
-    if (cached && cached.validUntil > now.getTime()) return ok(cached.value);
+    if (cached && cached.validUntil > this.#clock.now().getTime()) return ok(cached.value);
+    const pending = this.#building.get(idOrSlug);
+    if (pending) return pending;
+    const build = this.#build(idOrSlug).finally(() => {
+      if (this.#building.get(idOrSlug) === build) this.#building.delete(idOrSlug);
+    });
+    this.#building.set(idOrSlug, build);
+    return build;
+  }
+
+  async #build(idOrSlug: string): Promise<Result<VersionedSnapshot, DomainError>> {
+    const now = this.#clock.now();
+    const generation = this.#generation.get(idOrSlug) ?? 0;
     const record = await this.#tenants.record(idOrSlug);
     if (!record) return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
     const snapshot = evaluateEntitlements({
@@ -65,8 +83,10 @@ export class EntitlementService {
     });
     const version = createHash('sha256').update(canonicalJson(snapshot)).digest('base64url').slice(0, 22);
     const value: VersionedSnapshot = { snapshot: { ...snapshot, version }, etag: `"${version}"` };
-    const deadlines = [now.getTime() + this.#maxAgeMs, Date.parse(snapshot.period.end)];
+    const jitter = 0.8 + Math.random() * 0.2;
+    const deadlines = [now.getTime() + this.#maxAgeMs * jitter, Date.parse(snapshot.period.end)];
     if (record.trial_ends_at && record.trial_ends_at > now) deadlines.push(record.trial_ends_at.getTime());
+    if ((this.#generation.get(record.id) ?? 0) !== generation) return ok(value);
     if (this.#cache.size >= CACHE_LIMIT) this.#cache.delete(this.#cache.keys().next().value as string);
     // Cached under the id only: a slug can pass to another tenant once its owner is deleted.
     this.#cache.set(record.id, { value, validUntil: Math.min(...deadlines) });
@@ -76,5 +96,8 @@ export class EntitlementService {
   /** Forgets the tenant's snapshot; the next read computes it afresh. */
   invalidate(tenantId: string): void {
     this.#cache.delete(tenantId);
+    this.#generation.set(tenantId, (this.#generation.get(tenantId) ?? 0) + 1);
+    // A rebuild under way may have read the tenant before the change: later reads start afresh.
+    this.#building.delete(tenantId);
   }
 }

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, applyPlans, createTenant, provisionedTenant } from '../../test/tenant-support.ts';
 import { systemContext } from '../audit/audit-log.ts';
+import { followTenantChanges } from '../changes/tenant-changes.ts';
 import { createServices } from '../services.ts';
 
 let t: TestApp;
@@ -300,6 +301,31 @@ describe('GET /v1/tenants/{id}/entitlements', () => {
     const after = await entitlements(tenant.id);
     expect(after.body).toMatchObject({ active: false, reason: 'tenant_suspended' });
     expect(after.body.version).not.toBe(before.body.version);
+  });
+
+  it('hears at once, through NOTIFY, of a change another control-plane process committed', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'pro' });
+    expect((await entitlements(tenant.id)).body.active).toBe(true);
+    const unfollow = await followTenantChanges(t.services.database, (id) =>
+      t.services.entitlements.invalidate(id),
+    );
+    try {
+      const other = createServices(
+        t.services.database,
+        { deletionRetentionDays: 30, poolSchema: 'public', entitlementMaxAgeMs: 5_000 },
+        t.clock,
+      );
+      expect((await other.tenants.act(systemContext('other-process'), tenant.id, 'suspend')).ok).toBe(true);
+      // The clock stands still, so only the notification can refresh this process's snapshot.
+      let seen: any;
+      for (let i = 0; i < 200 && seen?.active !== false; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        seen = (await entitlements(tenant.id)).body;
+      }
+      expect(seen).toMatchObject({ active: false, reason: 'tenant_suspended' });
+    } finally {
+      await unfollow();
+    }
   });
 
   it('moves to the next period when the period ends', async () => {

@@ -14,6 +14,7 @@ import {
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
+import { announceTenantChange } from '../changes/tenant-changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ScheduledPlanChange, Schema } from '../db/schema.ts';
 import { newId } from '../ids.ts';
@@ -416,6 +417,7 @@ export class TenantService {
         tenantId: record.id,
         data: done.value.data,
       });
+      await announceTenantChange(tx, record.id);
       return ok(await this.#record(tx, record.id));
     });
     if (!result.ok) return result;
@@ -465,6 +467,7 @@ export class TenantService {
         tenantId,
         data: { from, to, ...(reason ? { reason } : {}) },
       });
+      await announceTenantChange(tx, tenantId);
       return true;
     });
     if (changed) this.#o.onChanged(tenantId);
@@ -521,6 +524,7 @@ export class TenantService {
           scheduled: true,
         },
       });
+      await announceTenantChange(tx, tenantId);
       return true;
     });
     if (changed) this.#o.onChanged(tenantId);
