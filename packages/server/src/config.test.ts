@@ -102,6 +102,7 @@ describe('loadConfig', () => {
   test('other bad values name their variable', () => {
     expect(errorOf({ LOG_LEVEL: 'verbose' })).toContain('LOG_LEVEL');
     expect(errorOf({ TENANTRY_POOL_SCHEMA: 'Public; drop' })).toContain('TENANTRY_POOL_SCHEMA');
+    expect(errorOf({ TENANTRY_POOL_SCHEMA: 'tenantry' })).toContain("the control plane's own tables");
     expect(errorOf({ TENANTRY_DELETION_RETENTION_DAYS: 'soon' })).toContain(
       'TENANTRY_DELETION_RETENTION_DAYS',
     );

@@ -1,6 +1,6 @@
 import { err, ok, type Result } from '@tenantry/core';
 import { OPERATOR_KEY_PREFIX } from './api-keys/api-key-service.ts';
-import type { DatabaseTarget } from './db/database.ts';
+import { CONTROL_SCHEMA, type DatabaseTarget } from './db/database.ts';
 
 /** Everything the control plane reads from its environment. */
 export interface Config {
@@ -76,6 +76,11 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
   const poolSchema = env.TENANTRY_POOL_SCHEMA || 'public';
   if (!IDENTIFIER.test(poolSchema))
     return err(`TENANTRY_POOL_SCHEMA must be a plain lowercase identifier, not "${poolSchema}"`);
+  if (poolSchema === CONTROL_SCHEMA) {
+    return err(
+      `TENANTRY_POOL_SCHEMA cannot be "${CONTROL_SCHEMA}": that schema holds the control plane's own tables`,
+    );
+  }
   return ok({
     database: url !== undefined ? { url } : { dataDir: env.TENANTRY_DATA_DIR || './.tenantry' },
     host: env.HOST || '0.0.0.0',

@@ -42,6 +42,7 @@ const STATE_ACTIONS = {
   resume: 'resume a suspended tenant',
   cancel: "cancel a tenant's subscription",
   'retry-provisioning': 'provision a tenant again after provisioning failed',
+  'mark-past-due': 'mark an active tenant past due (a payment failed)',
 } as const;
 
 const TENANT_ARG = ['<tenant>', 'the tenant id (ten_…) or slug'] as const;

@@ -11,6 +11,7 @@ const ApiKey = z
     kind: z.literal('operator'),
     display_prefix: z.string().describe('The start of the secret, to tell keys apart'),
     created_at: Timestamp,
+    last_used_at: Timestamp.nullable().describe('When the key was last used, to within a minute'),
     revoked_at: Timestamp.nullable(),
   })
   .meta({ id: 'ApiKey' });

@@ -8,6 +8,9 @@ import { newId } from '../ids.ts';
 /** Operator keys start with this, so a leaked one is recognisable (secret scanners match on it). */
 export const OPERATOR_KEY_PREFIX = 'tnt_op_';
 
+/** How precisely `last_used_at` follows the key's use. */
+const LAST_USED_RESOLUTION_MS = 60_000;
+
 /** How long a verified key is trusted without asking the database again. */
 const AUTH_CACHE_MS = 10_000;
 
@@ -18,6 +21,8 @@ export interface ApiKeyView {
   kind: 'operator';
   display_prefix: string;
   created_at: string;
+  /** When the key was last presented, to within a minute; null if never. */
+  last_used_at: string | null;
   revoked_at: string | null;
 }
 
@@ -41,6 +46,7 @@ function view(row: Selectable<ApiKeysTable>): ApiKeyView {
     kind: row.kind,
     display_prefix: row.display_prefix,
     created_at: row.created_at.toISOString(),
+    last_used_at: row.last_used_at?.toISOString() ?? null,
     revoked_at: row.revoked_at?.toISOString() ?? null,
   };
 }
@@ -67,13 +73,21 @@ export class ApiKeyService {
     if (cached && cached.until > now) return cached.keyId;
     const row = await this.#db
       .selectFrom('api_keys')
-      .select('id')
+      .select(['id', 'last_used_at'])
       .where('secret_hash', '=', hash)
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     if (!row) {
       this.#verified.delete(hash);
       return null;
+    }
+    // Written at most once a minute per key, so that `last_used_at` costs reads nothing.
+    if (!row.last_used_at || row.last_used_at.getTime() < now - LAST_USED_RESOLUTION_MS) {
+      await this.#db
+        .updateTable('api_keys')
+        .set({ last_used_at: new Date(now) })
+        .where('id', '=', row.id)
+        .execute();
     }
     this.#verified.set(hash, { keyId: row.id, until: now + AUTH_CACHE_MS });
     return row.id;
@@ -131,7 +145,7 @@ export class ApiKeyService {
 
   /** Revokes a key; requests that present it are refused from now on. Revoking twice is harmless. */
   async revoke(ctx: RequestContext, id: string): Promise<Result<ApiKeyView, DomainError>> {
-    return this.#db.transaction().execute(async (tx) => {
+    const result = await this.#db.transaction().execute(async (tx) => {
       const row = await tx
         .selectFrom('api_keys')
         .selectAll()
@@ -147,11 +161,14 @@ export class ApiKeyService {
         .returningAll()
         .executeTakeFirstOrThrow();
       await recordAudit(tx, ctx, { action: 'api_key.revoked', targetType: 'api_key', targetId: id });
-      this.#verified.forEach((entry, hash) => {
-        if (entry.keyId === id) this.#verified.delete(hash);
-      });
       return ok(view(revoked));
     });
+    // Forgotten after the commit: a request verified in between would otherwise cache the key
+    // again from a row that still looked active.
+    if (result.ok) {
+      for (const [hash, entry] of this.#verified) if (entry.keyId === id) this.#verified.delete(hash);
+    }
+    return result;
   }
 
   async #insert(ctx: RequestContext, name: string, secret: string): Promise<CreatedApiKey> {

@@ -56,6 +56,24 @@ describe('operator API keys over HTTP', () => {
     expect(JSON.stringify(audit)).not.toContain(secret);
   });
 
+  test('records when a key was last used', async () => {
+    const created = await createKey('last-used');
+    const listed = async () =>
+      (await t.request({ method: 'GET', url: '/v1/api-keys' })).body.data.find(
+        (k: { id: string }) => k.id === created.body.id,
+      );
+    expect((await listed()).last_used_at).toBeNull();
+    const used = await t.request({
+      method: 'GET',
+      url: '/v1/plans',
+      headers: { authorization: `Bearer ${created.body.secret}` },
+    });
+    expect(used.status).toBe(200);
+    expect(Date.parse((await listed()).last_used_at)).toBeGreaterThan(
+      Date.parse(created.body.created_at) - 1,
+    );
+  });
+
   test('two keys never share a secret', async () => {
     const a = await createKey('a');
     const b = await createKey('b');
@@ -68,7 +86,7 @@ describe('operator API keys over HTTP', () => {
     expect(listed.status).toBe(200);
     const item = listed.body.data.find((k: any) => k.id === created.body.id);
     expect(Object.keys(item).sort()).toEqual(
-      ['created_at', 'display_prefix', 'id', 'kind', 'name', 'revoked_at'].sort(),
+      ['created_at', 'display_prefix', 'id', 'kind', 'last_used_at', 'name', 'revoked_at'].sort(),
     );
     const text = JSON.stringify(listed.body);
     expect(text).not.toContain(created.body.secret);

@@ -194,6 +194,40 @@ describe('JobQueue', () => {
     expect(job).toMatchObject({ status: 'succeeded', attempts: 2 });
   });
 
+  it('ends a job whose worker died during its last attempt, calling onExhausted once', async () => {
+    const k = kind();
+    const exhausted: string[] = [];
+    let started: () => void = () => {};
+    const running = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    // The dying worker: it takes the last attempt and never reports back.
+    const dying = new JobQueue(t.services.database.db, t.clock);
+    dying.handle(k, {
+      run: () => {
+        started();
+        return new Promise<void>(() => {});
+      },
+    });
+    let ran = 0;
+    t.services.jobs.handle(k, {
+      run: async () => void ran++,
+      onExhausted: async (_payload, error) => void exhausted.push(error),
+    });
+    await enqueue({ kind: k, payload: {}, maxAttempts: 1 });
+    void dying.runDue();
+    await running;
+    const [claimed] = await jobsOf(k);
+    t.clock.advance((claimed?.locked_until?.getTime() ?? 0) - t.clock.now().getTime() + 1);
+    await t.services.jobs.runDue();
+    const [job] = await jobsOf(k);
+    expect(ran).toBe(0);
+    expect(job).toMatchObject({ status: 'failed', last_error: 'the worker stopped during the last attempt' });
+    expect(exhausted).toEqual(['the worker stopped during the last attempt']);
+    await t.services.jobs.runDue();
+    expect(exhausted).toHaveLength(1);
+  });
+
   it('gives each due job to exactly one of several workers running at once', async () => {
     const k = kind();
     const runs = new Map<number, number>();

@@ -136,6 +136,18 @@ export class JobQueue {
     // its lease finds the job claimed again (attempts moved on) and must not overwrite the result.
     const stillOurs = (update: UpdateQueryBuilder<Schema, 'jobs', 'jobs', UpdateResult>) =>
       update.where('id', '=', job.id).where('status', '=', 'running').where('attempts', '=', job.attempts);
+    if (job.attempts > job.max_attempts) {
+      // The worker of the last attempt stopped without a word (its lease ran out): that attempt
+      // failed too, and the job must end rather than be claimed again for ever.
+      const message = 'the worker stopped during the last attempt';
+      const written = await stillOurs(
+        this.#db
+          .updateTable('jobs')
+          .set({ status: 'failed', finished_at: this.#clock.now(), locked_until: null, last_error: message }),
+      ).executeTakeFirst();
+      if (written.numUpdatedRows > 0n) await handler?.onExhausted?.(payload, message, job);
+      return;
+    }
     try {
       if (!handler) throw new Error(`no handler for job kind "${job.kind}"`);
       await handler.run(payload, job);

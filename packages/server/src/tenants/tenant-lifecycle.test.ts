@@ -28,6 +28,7 @@ const ACTIONS: Record<string, { to: TenantState; core: string }> = {
   resume: { to: 'active', core: 'resume' },
   cancel: { to: 'cancelled', core: 'cancel' },
   'retry-provisioning': { to: 'provisioning', core: 'retry_provisioning' },
+  'mark-past-due': { to: 'past_due', core: 'mark_past_due' },
   delete: { to: 'deleted', core: 'delete' },
 };
 
@@ -36,7 +37,7 @@ const ALLOWED: Record<TenantState, string[]> = {
   provisioning: [],
   provisioning_failed: ['retry-provisioning', 'delete'],
   trialing: ['activate', 'suspend', 'cancel'],
-  active: ['suspend', 'cancel'],
+  active: ['suspend', 'cancel', 'mark-past-due'],
   past_due: ['activate', 'suspend', 'cancel'],
   suspended: ['resume', 'cancel'],
   cancelled: ['delete'],
@@ -166,14 +167,14 @@ describe('the state machine through the API', () => {
     }
   }
 
-  it('keeps past_due internal: the API has no route to it', async () => {
+  it('marks an active tenant past due on request, and refuses it from any other state', async () => {
     const tenant = await tenantIn('active');
-    for (const segment of ['mark-past-due', 'mark_past_due', 'past-due']) {
-      const response = await act(t, tenant.id, segment);
-      expect(response.status).toBe(404);
-      expect(response.body.code).toBe('route_not_found');
-    }
-    await expectState(tenant.id, 'active');
+    const marked = await act(t, tenant.id, 'mark-past-due', { reason: 'card declined' });
+    expect(marked.status, JSON.stringify(marked.body)).toBe(200);
+    expect(marked.body).toMatchObject({ state: 'past_due', state_reason: 'card declined' });
+    const again = await act(t, tenant.id, 'mark-past-due');
+    expect(again.status).toBe(409);
+    expect(again.body.allowed_actions).toEqual(['activate', 'suspend', 'cancel']);
   });
 });
 

@@ -96,6 +96,8 @@ const ACTION_ROUTES: Record<string, TenantAction> = {
   resume: 'resume',
   cancel: 'cancel',
   'retry-provisioning': 'retry_provisioning',
+  // For vendors who collect payment outside Tenantry; Tenantry's own billing does it by itself.
+  'mark-past-due': 'mark_past_due',
 };
 
 /** `/v1/tenants`: the tenant registry and lifecycle. */
