@@ -103,9 +103,12 @@ export class ApiClient {
     return this.#request<T>('GET', path + queryString(query));
   }
 
-  /** POST `body` as JSON to `path` under a fresh idempotency key. */
-  post<T>(path: string, body: unknown = {}): Promise<T> {
-    return this.#request<T>('POST', path, body);
+  /**
+   * POST `body` as JSON to `path` under an idempotency key: a fresh one unless the caller gives
+   * its own, to retry the same request across several calls.
+   */
+  post<T>(path: string, body: unknown = {}, idempotencyKey: string = randomUUID()): Promise<T> {
+    return this.#request<T>('POST', path, body, idempotencyKey);
   }
 
   /** PATCH `path` with a JSON `body`. */
@@ -118,7 +121,7 @@ export class ApiClient {
     return this.#request<T>('DELETE', path);
   }
 
-  async #request<T>(method: Method, path: string, body?: unknown): Promise<T> {
+  async #request<T>(method: Method, path: string, body?: unknown, idempotencyKey?: string): Promise<T> {
     const headers: Record<string, string> = {
       accept: 'application/json, application/problem+json',
       authorization: `Bearer ${this.#token}`,
@@ -126,7 +129,7 @@ export class ApiClient {
     if (body !== undefined) headers['content-type'] = 'application/json';
     // One key for the request and its retry: if the first attempt reached the server before the
     // connection dropped, the server answers the retry with the stored result instead of acting twice.
-    if (method === 'POST') headers['idempotency-key'] = randomUUID();
+    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     const init: RequestInit = { method, headers };
     if (body !== undefined) init.body = JSON.stringify(body);
 

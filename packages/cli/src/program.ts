@@ -6,6 +6,7 @@ import { migrateCommand } from './commands/migrate.ts';
 import { plansCommand } from './commands/plans.ts';
 import { serveCommand } from './commands/serve.ts';
 import { tenantsCommand } from './commands/tenants.ts';
+import { usageCommand } from './commands/usage.ts';
 import { errorLines } from './error-lines.ts';
 
 /** The exit code of every failure: bad arguments, API problems, an unreachable server. */
@@ -38,6 +39,7 @@ export function buildProgram(io: CliIo): Command {
   keysCommand(program, ctx);
   plansCommand(program, ctx);
   tenantsCommand(program, ctx);
+  usageCommand(program, ctx);
   return program;
 }
 

@@ -76,4 +76,13 @@ export {
   type TenantAction,
   type TenantState,
 } from './tenants/lifecycle.ts';
+export {
+  CloudUsageEvent,
+  fromCloudEvent,
+  hourOf,
+  MAX_CLOCK_SKEW_MS,
+  type RejectedEvent,
+  timeOutOfRange,
+  UsageEventInput,
+} from './usage/usage-event.ts';
 export { dottedPath, toFieldErrors, type ValidationIssue } from './validation-issue.ts';

@@ -17,6 +17,8 @@ export interface Config {
   /** How long another process may serve an entitlement snapshot that changed here. */
   readonly entitlementMaxAgeMs: number;
   readonly workerPollMs: number;
+  /** How far back a usage event's time may lie when it arrives. */
+  readonly usageLateWindowDays: number;
 }
 
 const BOOTSTRAP_TOKEN = new RegExp(`^${OPERATOR_KEY_PREFIX}[A-Za-z0-9_-]{22,}$`);
@@ -52,12 +54,15 @@ function integer(
  * | `LOG_LEVEL` | `info` |
  * | `TENANTRY_DELETION_RETENTION_DAYS` | `30` |
  * | `TENANTRY_POOL_SCHEMA` | `public` |
+ * | `TENANTRY_USAGE_LATE_WINDOW_DAYS` | `35` |
  */
 export function loadConfig(env: Record<string, string | undefined>): Result<Config, string> {
   const port = integer(env, 'PORT', 8080, 0, 65535);
   if (!port.ok) return port;
   const retention = integer(env, 'TENANTRY_DELETION_RETENTION_DAYS', 30, 0, 3650);
   if (!retention.ok) return retention;
+  const lateWindow = integer(env, 'TENANTRY_USAGE_LATE_WINDOW_DAYS', 35, 1, 400);
+  if (!lateWindow.ok) return lateWindow;
   const bootstrapToken = env.TENANTRY_BOOTSTRAP_TOKEN || undefined;
   if (bootstrapToken !== undefined && !BOOTSTRAP_TOKEN.test(bootstrapToken)) {
     return err(
@@ -92,5 +97,6 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     // A safety net only: changes reach every process through NOTIFY within moments.
     entitlementMaxAgeMs: 60_000,
     workerPollMs: 1_000,
+    usageLateWindowDays: lateWindow.value,
   });
 }

@@ -7,6 +7,11 @@ import { JobQueue } from './jobs/job-queue.ts';
 import { PlanService } from './plans/plan-service.ts';
 import { Provisioner } from './provisioning/provisioner.ts';
 import { TenantService } from './tenants/tenant-service.ts';
+import { LeaseService } from './usage/leases.ts';
+import { MeterCatalog } from './usage/meter-catalog.ts';
+import { TenantDirectory } from './usage/tenant-directory.ts';
+import { UsageIngest } from './usage/usage-ingest.ts';
+import { UsageService } from './usage/usage-service.ts';
 
 /** The control plane's services, built once and handed to the routes and the job worker. */
 export interface Services {
@@ -17,18 +22,26 @@ export interface Services {
   readonly plans: PlanService;
   readonly tenants: TenantService;
   readonly entitlements: EntitlementService;
+  readonly usage: {
+    readonly ingest: UsageIngest;
+    readonly service: UsageService;
+    readonly leases: LeaseService;
+  };
 }
 
+/** The settings the services read; {@link loadConfig} gives them from the environment. */
+export type ServiceSettings = Pick<
+  Config,
+  'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays'
+>;
+
 /** Wires the services over an open, migrated database. */
-export function createServices(
-  database: Database,
-  config: Pick<Config, 'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs'>,
-  clock: Clock,
-): Services {
+export function createServices(database: Database, config: ServiceSettings, clock: Clock): Services {
   const { db } = database;
   const jobs = new JobQueue(db, clock);
   const plans = new PlanService(db);
-  let entitlements: EntitlementService | undefined;
+  // Entitlements are built from tenants, and tenants tell them of changes: tied once both exist.
+  let invalidate = (_tenantId: string): void => {};
   const tenants = new TenantService({
     db,
     clock,
@@ -36,8 +49,26 @@ export function createServices(
     jobs,
     provisioner: new Provisioner(db, config.poolSchema),
     deletionRetentionDays: config.deletionRetentionDays,
-    onChanged: (tenantId) => entitlements?.invalidate(tenantId),
+    onChanged: (tenantId) => invalidate(tenantId),
   });
-  entitlements = new EntitlementService(tenants, clock, config.entitlementMaxAgeMs);
-  return { database, clock, jobs, apiKeys: new ApiKeyService(db), plans, tenants, entitlements };
+  const entitlements = new EntitlementService(db, tenants, clock, config.entitlementMaxAgeMs);
+  invalidate = (tenantId) => entitlements.invalidate(tenantId);
+  const meters = new MeterCatalog(db);
+  // New usage changes the `used` of a tenant's limits.
+  const onUsage = (tenantIds: ReadonlySet<string>) => {
+    for (const id of tenantIds) entitlements.invalidate(id);
+  };
+  const usage = {
+    ingest: new UsageIngest({
+      db,
+      clock,
+      meters,
+      tenants: new TenantDirectory(db),
+      lateWindowMs: config.usageLateWindowDays * 86_400_000,
+      onUsage,
+    }),
+    service: new UsageService(db, clock, tenants, meters, onUsage),
+    leases: new LeaseService(db, clock),
+  };
+  return { database, clock, jobs, apiKeys: new ApiKeyService(db), plans, tenants, entitlements, usage };
 }

@@ -112,6 +112,7 @@ export async function startTestApp(options: { deletionRetentionDays?: number } =
       deletionRetentionDays: options.deletionRetentionDays ?? 30,
       poolSchema: 'public',
       entitlementMaxAgeMs: 5_000,
+      usageLateWindowDays: 35,
     },
     clock,
   );

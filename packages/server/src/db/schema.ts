@@ -127,7 +127,81 @@ export interface Schema {
   jobs: JobsTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_events: AuditEventsTable;
+  usage_events: UsageEventsTable;
+  usage_rollups: UsageRollupsTable;
+  usage_uniques: UsageUniquesTable;
+  usage_leases: UsageLeasesTable;
+  usage_thresholds: UsageThresholdsTable;
+  domain_events: DomainEventsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
 export type JobRow = Selectable<JobsTable>;
+
+export interface UsageEventsTable {
+  tenant_id: string;
+  id: string;
+  meter: string;
+  /** numeric: read as a decimal string, exact. */
+  value: string;
+  time: Date;
+  subject: string;
+  unique_value: string | null;
+  properties: Json<Record<string, unknown> | null> | null;
+  received_at: Date;
+  voided_at: Date | null;
+  void_reason: string | null;
+}
+
+export interface UsageRollupsTable {
+  tenant_id: string;
+  meter: string;
+  hour: Date;
+  subject: string;
+  sum: string;
+  count: number;
+  max: string | null;
+  latest_time: Date | null;
+  latest_id: string | null;
+  latest_value: string | null;
+}
+
+export interface UsageUniquesTable {
+  tenant_id: string;
+  meter: string;
+  hour: Date;
+  subject: string;
+  value: string;
+}
+
+export interface UsageLeasesTable {
+  tenant_id: string;
+  id: string;
+  meter: string;
+  instance_id: string;
+  period_start: Date;
+  granted: string;
+  consumed: string;
+  expires_at: Date;
+  released_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface UsageThresholdsTable {
+  tenant_id: string;
+  meter: string;
+  period_start: Date;
+  threshold: number;
+  limit_value: string;
+  used: string;
+  reached_at: Date;
+}
+
+export interface DomainEventsTable {
+  id: string;
+  type: string;
+  tenant_id: string | null;
+  data: Json<Record<string, unknown>>;
+  occurred_at: Date;
+}

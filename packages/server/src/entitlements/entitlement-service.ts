@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  billingPeriod,
   canonicalJson,
   type DomainError,
   type EntitlementSnapshot,
@@ -10,8 +11,12 @@ import {
   type TenantOverrides,
   type TenantState,
 } from '@tenantry/core';
+import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
+import type { Schema } from '../db/schema.ts';
 import type { TenantService } from '../tenants/tenant-service.ts';
+import type { TenantRecord } from '../tenants/tenant-view.ts';
+import { periodUsage, usageKey } from '../usage/period-usage.ts';
 
 /** A snapshot with its version: a hash of its content, also sent as the ETag. */
 export interface VersionedSnapshot {
@@ -39,6 +44,7 @@ const CACHE_LIMIT = 50_000;
  * rebuild.
  */
 export class EntitlementService {
+  readonly #db: Kysely<Schema>;
   readonly #tenants: TenantService;
   readonly #clock: Clock;
   readonly #maxAgeMs: number;
@@ -47,7 +53,8 @@ export class EntitlementService {
   /** Bumped by every invalidation, so a rebuild that read the tenant before a change is not kept. */
   readonly #generation = new Map<string, number>();
 
-  constructor(tenants: TenantService, clock: Clock, maxAgeMs: number) {
+  constructor(db: Kysely<Schema>, tenants: TenantService, clock: Clock, maxAgeMs: number) {
+    this.#db = db;
     this.#tenants = tenants;
     this.#clock = clock;
     this.#maxAgeMs = maxAgeMs;
@@ -72,6 +79,7 @@ export class EntitlementService {
     const record = await this.#tenants.record(idOrSlug);
     if (!record) return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
     const snapshot = evaluateEntitlements({
+      usage: await this.#usage(record, now),
       tenantId: record.id,
       state: record.state as TenantState,
       seats: record.seats,
@@ -91,6 +99,32 @@ export class EntitlementService {
     // Cached under the id only: a slug can pass to another tenant once its owner is deleted.
     this.#cache.set(record.id, { value, validUntil: Math.min(...deadlines) });
     return ok(value);
+  }
+
+  /** The current-period usage of every meter the tenant's plan or overrides limit. */
+  async #usage(record: TenantRecord, now: Date): Promise<Record<string, number>> {
+    const period = billingPeriod(record.billing_anchor, record.definition.interval, now);
+    const limited = new Set([
+      ...Object.keys(record.definition.limits),
+      ...Object.keys((record.overrides as TenantOverrides).limits ?? {}),
+    ]);
+    const requests = [...limited].flatMap((key) => {
+      const meter = record.definition.meters[key];
+      return meter
+        ? [
+            {
+              tenantId: record.id,
+              meter: key,
+              aggregation: meter.aggregation,
+              start: period.start,
+              end: period.end,
+            },
+          ]
+        : [];
+    });
+    if (requests.length === 0) return {};
+    const usage = await periodUsage(this.#db, requests);
+    return Object.fromEntries(requests.map((r) => [r.meter, usage.get(usageKey(r.tenantId, r.meter)) ?? 0]));
   }
 
   /** Forgets the tenant's snapshot; the next read computes it afresh. */

@@ -16,6 +16,7 @@ import { entitlementRoutes } from '../entitlements/entitlement-routes.ts';
 import { planRoutes } from '../plans/plan-routes.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/tenant-routes.ts';
+import { usageRoutes } from '../usage/usage-routes.ts';
 import { requireApiKey } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { serveMetrics } from './metrics.ts';
@@ -127,6 +128,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(planRoutes, { services });
       await v1.register(tenantRoutes, { services });
       await v1.register(entitlementRoutes, { services });
+      await v1.register(usageRoutes, { services });
     },
     { prefix: '/v1' },
   );

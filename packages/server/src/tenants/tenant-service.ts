@@ -4,6 +4,7 @@ import {
   type DomainError,
   type FieldError,
   fail,
+  hourOf,
   ok,
   type PlanDefinition,
   parseOverrides,
@@ -151,7 +152,8 @@ export class TenantService {
             plan_version: plan.value.version,
             seats: input.seats,
             overrides: JSON.stringify(overrides.value),
-            billing_anchor: now,
+            // On the hour: usage is rolled up by hour, so periods then match the rollups exactly.
+          billing_anchor: hourOf(now),
             trial_ends_at: trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null,
             scheduled_change: null,
             ...resources,

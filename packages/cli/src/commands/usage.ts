@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { type ApiClient, ApiError, ConnectionError } from '../api-client.ts';
+import { CliError } from '../cli-error.ts';
+import type { CommandContext } from '../command-context.ts';
+import { integerArgument } from '../integer-argument.ts';
+import { formatTime } from '../output.ts';
+
+/** The control plane's answer to a batch. */
+interface IngestResult {
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly rejected: readonly {
+    readonly index: number;
+    readonly id: string | null;
+    readonly reason: string;
+  }[];
+}
+
+/** What a whole file came to; `rejected` carries the file's line numbers. */
+interface IngestSummary {
+  file: string;
+  events: number;
+  accepted: number;
+  duplicates: number;
+  rejected: { line: number; id: string | null; reason: string }[];
+}
+
+interface UsageReport {
+  readonly meter: string;
+  readonly aggregation: string;
+  readonly from: string;
+  readonly to: string;
+  readonly series: readonly { readonly start: string; readonly value: number; readonly subject?: string }[];
+  readonly total: number;
+  readonly subjects?: readonly { readonly subject: string; readonly value: number }[];
+}
+
+/** How long a batch is retried while the control plane is unreachable or restarting. */
+const GIVE_UP_MS = 5 * 60_000;
+/** Rejections printed one per line before the rest are counted. */
+const SHOWN_REJECTIONS = 20;
+
+/** Adds `usage ingest|show`. */
+export function usageCommand(parent: Command, ctx: CommandContext): Command {
+  const usage = parent.command('usage').description('record and read usage');
+
+  usage
+    .command('ingest')
+    .description('send the usage events of a JSON Lines file, one event per line, in batches')
+    .argument(
+      '<file>',
+      'a .jsonl file: {"id","tenant","meter","value","time","subject"?,"properties"?} per line',
+    )
+    .option('--batch-size <n>', 'events per request (at most 10000)', integerArgument(1), 1000)
+    .action(async (file: string, options: { batchSize: number }, command: Command) => {
+      if (options.batchSize > 10_000) throw new CliError('--batch-size must be at most 10000');
+      const client = ctx.client(command);
+      const out = ctx.output(command);
+      const size = await stat(file).then(
+        (s) => s.size,
+        (error: NodeJS.ErrnoException) => {
+          throw new CliError(`cannot read ${file}: ${error.code ?? error.message}`);
+        },
+      );
+      const progress = await progressBar(ctx.io.stderr, size);
+      let bytes = 0;
+      const summary: IngestSummary = { file, events: 0, accepted: 0, duplicates: 0, rejected: [] };
+      let batch: { line: number; event: unknown }[] = [];
+      const flush = async () => {
+        if (batch.length === 0) return;
+        const sent = batch;
+        batch = [];
+        const result = await sendBatch(
+          client,
+          sent.map((b) => b.event),
+        );
+        summary.accepted += result.accepted;
+        summary.duplicates += result.duplicates;
+        for (const r of result.rejected)
+          summary.rejected.push({ line: sent[r.index]?.line ?? 0, id: r.id, reason: r.reason });
+        progress?.update(bytes, summary);
+      };
+      const lines = createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY });
+      let lineNumber = 0;
+      progress?.start(summary);
+      for await (const text of lines) {
+        lineNumber++;
+        bytes += Buffer.byteLength(text) + 1;
+        if (text.trim() === '') continue;
+        summary.events++;
+        try {
+          batch.push({ line: lineNumber, event: JSON.parse(text) as unknown });
+        } catch {
+          summary.rejected.push({ line: lineNumber, id: null, reason: 'not valid JSON' });
+          continue;
+        }
+        if (batch.length >= options.batchSize) await flush();
+      }
+      await flush();
+      progress?.update(size, summary);
+      progress?.stop();
+      summary.rejected.sort((a, b) => a.line - b.line);
+      out.result(summary, () => {
+        out.line(
+          `${file}: ${summary.events} events: ${summary.accepted} accepted, ${summary.duplicates} duplicates, ${summary.rejected.length} rejected`,
+        );
+      });
+      if (summary.rejected.length > 0) {
+        for (const r of summary.rejected.slice(0, SHOWN_REJECTIONS))
+          ctx.io.stderr.write(`${file}:${r.line}: ${r.reason}\n`);
+        const more = summary.rejected.length - SHOWN_REJECTIONS;
+        if (more > 0) ctx.io.stderr.write(`${file}: and ${more} more rejected events\n`);
+        // Scripts must notice events that were not recorded: a failure, after the report.
+        throw new CliError(`${summary.rejected.length} of ${summary.events} events were rejected`);
+      }
+    });
+
+  usage
+    .command('show')
+    .description("a tenant's usage of one meter (default: the current billing period)")
+    .argument('<tenant>', 'the tenant id (ten_…) or slug')
+    .requiredOption('--meter <key>', 'the meter')
+    .option('--from <time>', 'start, a whole hour (ISO 8601)')
+    .option('--to <time>', 'end, a whole hour (ISO 8601)')
+    .option('--window <window>', 'hour, day or month (billing periods)', 'day')
+    .option('--by-subject', 'break the usage down by subject, largest first')
+    .action(
+      async (
+        tenant: string,
+        options: { meter: string; from?: string; to?: string; window: string; bySubject?: boolean },
+        command: Command,
+      ) => {
+        const report = await ctx
+          .client(command)
+          .get<UsageReport>(`/v1/tenants/${encodeURIComponent(tenant)}/usage`, {
+            meter: options.meter,
+            from: options.from,
+            to: options.to,
+            window: options.window,
+            group_by: options.bySubject ? 'subject' : undefined,
+          });
+        const out = ctx.output(command);
+        out.result(report, () => {
+          out.fields([
+            ['meter', `${report.meter} (${report.aggregation})`],
+            ['range', `${formatTime(report.from)} → ${formatTime(report.to)}`],
+            ['total', String(report.total)],
+          ]);
+          out.line();
+          if (report.subjects) {
+            out.table(
+              report.subjects,
+              [
+                { header: 'SUBJECT', value: (s) => s.subject || '-' },
+                { header: 'USAGE', value: (s) => String(s.value) },
+              ],
+              'no usage',
+            );
+          } else {
+            out.table(
+              report.series,
+              [
+                { header: 'FROM', value: (p) => formatTime(p.start) },
+                { header: 'USAGE', value: (p) => String(p.value) },
+              ],
+              'no usage',
+            );
+          }
+        });
+      },
+    );
+
+  return usage;
+}
+
+/**
+ * Sends one batch until the control plane acknowledges it, retrying with the same idempotency
+ * key through connection failures, restarts (503) and a first attempt still in progress (409), so
+ * a batch is counted once and its answer is the first attempt's. A problem that retrying cannot
+ * fix (a bad key, an unreadable batch) ends the command.
+ */
+async function sendBatch(client: ApiClient, events: unknown[]): Promise<IngestResult> {
+  const key = randomUUID();
+  const started = Date.now();
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.post<IngestResult>('/v1/events', events, key);
+    } catch (error) {
+      if (
+        error instanceof ApiError &&
+        error.code === 'validation_failed' &&
+        Array.isArray(error.problem.rejected)
+      ) {
+        // Every event of the batch was rejected: that is an answer, not a failure.
+        return { accepted: 0, duplicates: 0, rejected: error.problem.rejected as IngestResult['rejected'] };
+      }
+      const transient =
+        error instanceof ConnectionError ||
+        (error instanceof ApiError && (error.status >= 500 || error.code === 'idempotency_key_in_progress'));
+      if (!transient || Date.now() - started > GIVE_UP_MS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** attempt, 5_000)));
+    }
+  }
+}
+
+/** A progress bar on stderr when it is a terminal; nothing otherwise. */
+async function progressBar(stderr: CommandContext['io']['stderr'], totalBytes: number) {
+  if (!(stderr as { isTTY?: boolean }).isTTY) return undefined;
+  const { default: progress } = await import('cli-progress');
+  const bar = new progress.SingleBar(
+    {
+      format:
+        'ingesting {bar} {percentage}% | {accepted} accepted, {duplicates} duplicates, {rejectedCount} rejected',
+      stream: stderr as NodeJS.WritableStream,
+      hideCursor: true,
+    },
+    progress.Presets.shades_classic,
+  );
+  return {
+    start: (s: IngestSummary) => bar.start(Math.max(totalBytes, 1), 0, payload(s)),
+    update: (bytes: number, s: IngestSummary) => bar.update(bytes, payload(s)),
+    stop: () => bar.stop(),
+  };
+}
+
+function payload(s: IngestSummary) {
+  return { accepted: s.accepted, duplicates: s.duplicates, rejectedCount: s.rejected.length };
+}

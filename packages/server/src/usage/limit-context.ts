@@ -1,0 +1,64 @@
+import {
+  type EntitlementSnapshot,
+  evaluateEntitlements,
+  type PlanDefinition,
+  type TenantOverrides,
+  type TenantState,
+} from '@tenantry/core';
+import type { Kysely, Transaction } from 'kysely';
+import type { Schema } from '../db/schema.ts';
+
+/** What it takes to know a tenant's limits now. */
+export interface LimitContext {
+  readonly tenantId: string;
+  readonly definition: PlanDefinition;
+  readonly snapshot: EntitlementSnapshot;
+}
+
+/**
+ * Loads the tenants' plans and overrides and evaluates their entitlements without usage: the
+ * limits, periods and thresholds that usage is then checked against.
+ */
+export async function loadLimitContexts(
+  db: Kysely<Schema> | Transaction<Schema>,
+  tenantIds: readonly string[],
+  now: Date,
+): Promise<LimitContext[]> {
+  if (tenantIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('tenants as t')
+    .innerJoin('plans as p', 'p.id', 't.plan_id')
+    .innerJoin('plan_versions as v', (join) =>
+      join.onRef('v.plan_id', '=', 't.plan_id').onRef('v.version', '=', 't.plan_version'),
+    )
+    .select([
+      't.id',
+      't.state',
+      't.seats',
+      't.overrides',
+      't.billing_anchor',
+      't.trial_ends_at',
+      't.plan_version',
+      'p.key',
+      'v.definition',
+    ])
+    .where('t.id', 'in', tenantIds)
+    .execute();
+  return rows.map((row) => {
+    const definition = row.definition as PlanDefinition;
+    return {
+      tenantId: row.id,
+      definition,
+      snapshot: evaluateEntitlements({
+        tenantId: row.id,
+        state: row.state as TenantState,
+        seats: row.seats,
+        plan: { key: row.key, version: row.plan_version, definition },
+        overrides: row.overrides as TenantOverrides,
+        billingAnchor: row.billing_anchor,
+        trialEndsAt: row.trial_ends_at,
+        now,
+      }),
+    };
+  });
+}

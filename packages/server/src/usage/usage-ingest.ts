@@ -1,0 +1,249 @@
+import {
+  CloudUsageEvent,
+  fromCloudEvent,
+  type RejectedEvent,
+  timeOutOfRange,
+  UsageEventInput,
+} from '@tenantry/core';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Clock } from '../clock.ts';
+import type { Schema } from '../db/schema.ts';
+import { withRetry } from '../db/with-retry.ts';
+import type { MeterCatalog } from './meter-catalog.ts';
+import { recomputeGaugeSeries } from './rollups.ts';
+import type { TenantDirectory } from './tenant-directory.ts';
+import { recordThresholds } from './thresholds.ts';
+
+/** The most events one request may carry. */
+export const MAX_BATCH = 10_000;
+
+/** What became of a batch: every event is accepted, a duplicate, or rejected with its reason. */
+export interface IngestResult {
+  accepted: number;
+  duplicates: number;
+  rejected: RejectedEvent[];
+}
+
+/** An event that passed validation, in the shape the database stores. */
+interface ValidEvent {
+  tenantId: string;
+  id: string;
+  meter: string;
+  value: string;
+  time: Date;
+  subject: string;
+  uniqueValue: string | null;
+  properties: string | null;
+  gauge: boolean;
+}
+
+export interface UsageIngestOptions {
+  db: Kysely<Schema>;
+  clock: Clock;
+  meters: MeterCatalog;
+  tenants: TenantDirectory;
+  /** How far back an event's time may lie. */
+  lateWindowMs: number;
+  /** Told, after commit, which tenants got new usage (their entitlements changed). */
+  onUsage: (tenantIds: ReadonlySet<string>) => void;
+}
+
+function firstIssue(error: { issues: { path: PropertyKey[]; message: string }[] }): string {
+  const issue = error.issues[0];
+  if (!issue) return 'is not a valid event';
+  const path = issue.path.map(String).join('.');
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+/**
+ * Takes usage events in, exactly once. A batch is answered only after it is durable: the events
+ * and the hourly rollups they change commit in one transaction, so the rollups always equal the
+ * events. Valid events of a partly bad batch are kept; each bad one is reported by its index.
+ */
+export class UsageIngest {
+  readonly #o: UsageIngestOptions;
+
+  constructor(options: UsageIngestOptions) {
+    this.#o = options;
+  }
+
+  /** Ingests a batch in Tenantry's event shape, or CloudEvents when `format` says so. */
+  async ingest(inputs: readonly unknown[], format: 'tenantry' | 'cloudevents'): Promise<IngestResult> {
+    const rejected: RejectedEvent[] = [];
+    const parsed: { index: number; event: UsageEventInput }[] = [];
+    inputs.forEach((input, index) => {
+      let candidate: unknown = input;
+      if (format === 'cloudevents') {
+        const cloud = CloudUsageEvent.safeParse(input);
+        if (!cloud.success) {
+          rejected.push({ index, id: idOf(input), reason: firstIssue(cloud.error) });
+          return;
+        }
+        candidate = fromCloudEvent(cloud.data);
+      }
+      const result = UsageEventInput.safeParse(candidate);
+      if (result.success) parsed.push({ index, event: result.data });
+      else rejected.push({ index, id: idOf(input), reason: firstIssue(result.error) });
+    });
+
+    const tenants = await this.#o.tenants.resolve(new Set(parsed.map((p) => p.event.tenant)));
+    const now = this.#o.clock.now();
+    const valid: ValidEvent[] = [];
+    for (const { index, event } of parsed) {
+      const reason = await this.#check(event, tenants, now, valid);
+      if (reason) rejected.push({ index, id: event.id, reason });
+    }
+    rejected.sort((a, b) => a.index - b.index);
+    if (valid.length === 0) return { accepted: 0, duplicates: 0, rejected };
+
+    // A fixed order for every batch, so two batches that touch the same keys lock them in the
+    // same order and cannot deadlock.
+    valid.sort((a, b) =>
+      a.tenantId === b.tenantId ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.tenantId < b.tenantId ? -1 : 1,
+    );
+    const accepted = await withRetry(() =>
+      this.#o.db.transaction().execute((tx) => this.#store(tx, valid, now)),
+    );
+    this.#o.onUsage(new Set(valid.map((e) => e.tenantId)));
+    return { accepted, duplicates: valid.length - accepted, rejected };
+  }
+
+  async #check(
+    event: UsageEventInput,
+    tenants: ReadonlyMap<string, { id: string; deleted: boolean }>,
+    now: Date,
+    valid: ValidEvent[],
+  ): Promise<string | null> {
+    const tenant = tenants.get(event.tenant);
+    if (!tenant) return `unknown tenant "${event.tenant}"`;
+    if (tenant.deleted) return `tenant "${event.tenant}" is deleted`;
+    const meter = await this.#o.meters.get(event.meter);
+    if (!meter) return `unknown meter "${event.meter}"`;
+    if (event.value === undefined && meter.aggregation !== 'count')
+      return `value is required for ${meter.aggregation} meter "${meter.key}"`;
+    const time = new Date(event.time);
+    const outOfRange = timeOutOfRange(time, now, this.#o.lateWindowMs);
+    if (outOfRange) return outOfRange;
+    let uniqueValue: string | null = null;
+    if (meter.aggregation === 'unique_count') {
+      const by = meter.unique_by ?? 'subject';
+      const raw = by === 'subject' ? event.subject : event.properties?.[by.slice('properties.'.length)];
+      if (raw === undefined || raw === null || raw === '')
+        return `meter "${meter.key}" counts unique ${by}, which this event lacks`;
+      uniqueValue = typeof raw === 'string' ? raw : JSON.stringify(raw);
+    }
+    valid.push({
+      tenantId: tenant.id,
+      id: event.id,
+      meter: meter.key,
+      value: String(event.value ?? 1),
+      time,
+      subject: event.subject ?? '',
+      uniqueValue,
+      properties: event.properties ? JSON.stringify(event.properties) : null,
+      gauge: meter.aggregation === 'time_weighted',
+    });
+    return null;
+  }
+
+  /** Stores the events and updates the rollups; returns how many were new. */
+  async #store(tx: Transaction<Schema>, events: ValidEvent[], now: Date): Promise<number> {
+    const additive = events.filter((e) => !e.gauge);
+    const gauges = events.filter((e) => e.gauge);
+    let accepted = 0;
+    if (additive.length > 0) {
+      // One statement: insert what is new, then fold exactly those rows into the rollups.
+      const result = await sql<{ accepted: number }>`
+        with inserted as (
+          insert into usage_events (tenant_id, id, meter, value, time, subject, unique_value, properties, received_at)
+          select t, i, m, v, ts, s, u, p, ${now}
+          from unnest(${col(additive, (e) => e.tenantId)}::text[], ${col(additive, (e) => e.id)}::text[],
+                      ${col(additive, (e) => e.meter)}::text[], ${col(additive, (e) => e.value)}::numeric[],
+                      ${col(additive, (e) => e.time)}::timestamptz[], ${col(additive, (e) => e.subject)}::text[],
+                      ${col(additive, (e) => e.uniqueValue)}::text[], ${col(additive, (e) => e.properties)}::jsonb[])
+               as e(t, i, m, v, ts, s, u, p)
+          on conflict (tenant_id, id) do nothing
+          returning tenant_id, id, meter, value, time, subject, unique_value
+        ),
+        folded as (
+          insert into usage_rollups as r (tenant_id, meter, hour, subject, sum, count, max, latest_time, latest_id, latest_value)
+          select tenant_id, meter, date_trunc('hour', time), subject, sum(value), count(*), max(value),
+                 (array_agg(time order by time desc, id desc))[1],
+                 (array_agg(id order by time desc, id desc))[1],
+                 (array_agg(value order by time desc, id desc))[1]
+          from inserted
+          group by tenant_id, meter, date_trunc('hour', time), subject
+          order by tenant_id, meter, date_trunc('hour', time), subject
+          on conflict (tenant_id, meter, hour, subject) do update set
+            sum = r.sum + excluded.sum,
+            count = r.count + excluded.count,
+            max = greatest(r.max, excluded.max),
+            latest_time = case when (excluded.latest_time, excluded.latest_id) > (r.latest_time, r.latest_id)
+                               then excluded.latest_time else r.latest_time end,
+            latest_id = case when (excluded.latest_time, excluded.latest_id) > (r.latest_time, r.latest_id)
+                             then excluded.latest_id else r.latest_id end,
+            latest_value = case when (excluded.latest_time, excluded.latest_id) > (r.latest_time, r.latest_id)
+                                then excluded.latest_value else r.latest_value end
+          returning 1
+        ),
+        uniques as (
+          insert into usage_uniques (tenant_id, meter, hour, subject, value)
+          select distinct tenant_id, meter, date_trunc('hour', time), subject, unique_value
+          from inserted where unique_value is not null
+          order by 1, 2, 3, 4, 5
+          on conflict do nothing
+          returning 1
+        )
+        -- The rollup and unique CTEs run whether or not they are read; counting them keeps that plain.
+        select (select count(*) from inserted)::int as accepted,
+               (select count(*) from folded)::int as folded,
+               (select count(*) from uniques)::int as uniques`.execute(tx);
+      accepted += result.rows[0]?.accepted ?? 0;
+    }
+    if (gauges.length > 0) {
+      const inserted = await sql<{
+        tenant_id: string;
+        meter: string;
+        subject: string;
+        since: Date;
+        n: number;
+      }>`
+        with inserted as (
+          insert into usage_events (tenant_id, id, meter, value, time, subject, unique_value, properties, received_at)
+          select t, i, m, v, ts, s, null, p, ${now}
+          from unnest(${col(gauges, (e) => e.tenantId)}::text[], ${col(gauges, (e) => e.id)}::text[],
+                      ${col(gauges, (e) => e.meter)}::text[], ${col(gauges, (e) => e.value)}::numeric[],
+                      ${col(gauges, (e) => e.time)}::timestamptz[], ${col(gauges, (e) => e.subject)}::text[],
+                      ${col(gauges, (e) => e.properties)}::jsonb[])
+               as e(t, i, m, v, ts, s, p)
+          on conflict (tenant_id, id) do nothing
+          returning tenant_id, meter, subject, time
+        )
+        select tenant_id, meter, subject, min(time) as since, count(*)::int as n from inserted
+        group by tenant_id, meter, subject order by tenant_id, meter, subject`.execute(tx);
+      for (const series of inserted.rows) {
+        await recomputeGaugeSeries(tx, series.tenant_id, series.meter, series.subject, series.since);
+        accepted += series.n;
+      }
+    }
+    if (accepted > 0) {
+      await recordThresholds(
+        tx,
+        new Set(events.map((e) => e.tenantId)),
+        new Set(events.map((e) => e.meter)),
+        now,
+      );
+    }
+    return accepted;
+  }
+}
+
+function col<T>(events: readonly ValidEvent[], pick: (e: ValidEvent) => T): T[] {
+  return events.map(pick);
+}
+
+function idOf(input: unknown): string | null {
+  return typeof input === 'object' && input !== null && typeof (input as { id?: unknown }).id === 'string'
+    ? (input as { id: string }).id
+    : null;
+}

@@ -1,0 +1,188 @@
+import { type Aggregation, billingPeriod } from '@tenantry/core';
+import { type Kysely, sql } from 'kysely';
+import type { Schema } from '../db/schema.ts';
+
+/** How usage is cut into a series: UTC hours, UTC days, or the tenant's billing periods. */
+export type UsageWindow = 'hour' | 'day' | 'month';
+
+/** One bucket of a series. */
+export interface UsagePoint {
+  start: string;
+  end: string;
+  value: number;
+  subject?: string;
+}
+
+/** Usage of one meter for one tenant over `[from, to)`. */
+export interface UsageReport {
+  tenant_id: string;
+  meter: string;
+  aggregation: Aggregation;
+  from: string;
+  to: string;
+  window: UsageWindow;
+  series: UsagePoint[];
+  /** Over the whole range: a sum of sums, but the max of maxes and the distinct count of uniques. */
+  total: number;
+  /** With `group_by=subject`: each subject's total over the range. */
+  subjects?: { subject: string; value: number }[];
+}
+
+export interface UsageQuery {
+  tenantId: string;
+  meter: string;
+  aggregation: Aggregation;
+  from: Date;
+  to: Date;
+  window: UsageWindow;
+  groupBySubject: boolean;
+  billingAnchor: Date;
+  interval: 'month' | 'year';
+  now: Date;
+}
+
+const HOUR = 3_600_000;
+
+/** The buckets of `[from, to)`: whole UTC hours or days, or billing periods, clipped to the range. */
+export function buckets(
+  query: Pick<UsageQuery, 'from' | 'to' | 'window' | 'billingAnchor' | 'interval'>,
+): { start: Date; end: Date }[] {
+  const out: { start: Date; end: Date }[] = [];
+  let start = query.from;
+  while (start < query.to) {
+    let end: Date;
+    if (query.window === 'hour') end = new Date(start.getTime() + HOUR);
+    else if (query.window === 'day')
+      end = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate() + 1));
+    else end = billingPeriod(query.billingAnchor, query.interval, start).end;
+    if (end > query.to) end = query.to;
+    out.push({ start, end });
+    start = end;
+  }
+  return out;
+}
+
+interface Row {
+  i: number;
+  subject: string | null;
+  value: string | null;
+}
+
+/**
+ * Reads usage from the hourly rollups, never from raw events (apart from the open segment of
+ * time-weighted gauges: the level since their last event, up to `now`). `from` and `to` must be
+ * whole hours.
+ */
+export async function queryUsage(db: Kysely<Schema>, query: UsageQuery): Promise<UsageReport> {
+  const cut = buckets(query);
+  const series = await aggregateBuckets(db, query, cut, query.groupBySubject);
+  const totals = await aggregateBuckets(
+    db,
+    query,
+    [{ start: query.from, end: query.to }],
+    query.groupBySubject,
+  );
+  const report: UsageReport = {
+    tenant_id: query.tenantId,
+    meter: query.meter,
+    aggregation: query.aggregation,
+    from: query.from.toISOString(),
+    to: query.to.toISOString(),
+    window: query.window,
+    series: series.map((p) => ({
+      start: cut[p.i]?.start.toISOString() ?? '',
+      end: cut[p.i]?.end.toISOString() ?? '',
+      value: p.value,
+      ...(query.groupBySubject ? { subject: p.subject } : {}),
+    })),
+    total: 0,
+  };
+  if (query.groupBySubject) {
+    report.subjects = totals
+      .map((t) => ({ subject: t.subject, value: t.value }))
+      .sort((a, b) => b.value - a.value);
+    const overall = await aggregateBuckets(db, query, [{ start: query.from, end: query.to }], false);
+    report.total = overall[0]?.value ?? 0;
+  } else {
+    report.total = totals[0]?.value ?? 0;
+  }
+  return report;
+}
+
+async function aggregateBuckets(
+  db: Kysely<Schema>,
+  query: UsageQuery,
+  cut: { start: Date; end: Date }[],
+  bySubject: boolean,
+): Promise<{ i: number; subject: string; value: number }[]> {
+  if (cut.length === 0) return [];
+  const starts = cut.map((b) => b.start);
+  const ends = cut.map((b) => b.end);
+  const subject = bySubject ? sql`r.subject` : sql`''`;
+  const bucketsSql = sql`unnest(${starts}::timestamptz[], ${ends}::timestamptz[]) with ordinality as b(start, stop, i)`;
+  let rows: Row[];
+  if (query.aggregation === 'unique_count') {
+    const uSubject = bySubject ? sql`u.subject` : sql`''`;
+    rows = (
+      await sql<Row>`
+        select (b.i - 1)::int as i, ${uSubject} as subject, count(distinct u.value)::text as value
+        from ${bucketsSql}
+        join usage_uniques u on u.tenant_id = ${query.tenantId} and u.meter = ${query.meter} and u.hour >= b.start and u.hour < b.stop
+        group by 1, 2 order by 1, 2`.execute(db)
+    ).rows;
+  } else {
+    const measure = {
+      sum: sql`sum(r.sum)`,
+      count: sql`sum(r.count)`,
+      max: sql`max(r.max)`,
+      latest: sql`(array_agg(r.latest_value order by r.latest_time desc, r.latest_id desc))[1]`,
+      time_weighted: sql`sum(r.sum) / 3600`,
+    }[query.aggregation];
+    rows = (
+      await sql<Row>`
+        select (b.i - 1)::int as i, ${subject} as subject, (${measure})::text as value
+        from ${bucketsSql}
+        join usage_rollups r on r.tenant_id = ${query.tenantId} and r.meter = ${query.meter} and r.hour >= b.start and r.hour < b.stop
+        group by 1, 2 order by 1, 2`.execute(db)
+    ).rows;
+  }
+  const points = new Map<string, { i: number; subject: string; value: number }>();
+  for (const row of rows) {
+    points.set(`${row.i}/${row.subject ?? ''}`, {
+      i: row.i,
+      subject: row.subject ?? '',
+      value: Number(row.value ?? 0),
+    });
+  }
+  if (query.aggregation === 'time_weighted') await addOpenSegments(db, query, cut, bySubject, points);
+  return [...points.values()].sort((a, b) => a.i - b.i || (a.subject < b.subject ? -1 : 1));
+}
+
+/** Adds, per bucket, each gauge's level since its last event up to `now` (not yet in the rollups). */
+async function addOpenSegments(
+  db: Kysely<Schema>,
+  query: UsageQuery,
+  cut: { start: Date; end: Date }[],
+  bySubject: boolean,
+  points: Map<string, { i: number; subject: string; value: number }>,
+): Promise<void> {
+  const last = await sql<{ subject: string; time: Date; value: string }>`
+    select s.subject, e.time, e.value::text as value
+    from (select distinct subject from usage_rollups where tenant_id = ${query.tenantId} and meter = ${query.meter}) s
+    cross join lateral (
+      select time, value from usage_events
+      where tenant_id = ${query.tenantId} and meter = ${query.meter} and subject = s.subject and voided_at is null
+      order by time desc, id desc limit 1
+    ) e`.execute(db);
+  for (const series of last.rows) {
+    cut.forEach((bucket, i) => {
+      const from = Math.max(series.time.getTime(), bucket.start.getTime());
+      const to = Math.min(query.now.getTime(), bucket.end.getTime());
+      if (to <= from) return;
+      const key = `${i}/${bySubject ? series.subject : ''}`;
+      const point = points.get(key) ?? { i, subject: bySubject ? series.subject : '', value: 0 };
+      point.value += (Number(series.value) * (to - from)) / HOUR;
+      points.set(key, point);
+    });
+  }
+}
