@@ -52,8 +52,8 @@ describe('GET /v1/tenants/{id}/entitlements', () => {
         meetings: {
           kind: 'metered',
           limit: 1000,
-          used: null,
-          remaining: null,
+          used: 0,
+          remaining: 1000,
           enforcement: 'soft',
           thresholds: expect.any(Array),
           resets_at: tenant.current_period.end,
@@ -61,8 +61,8 @@ describe('GET /v1/tenants/{id}/entitlements', () => {
         concurrent_sessions: {
           kind: 'gauge',
           limit: 15,
-          used: null,
-          remaining: null,
+          used: 0,
+          remaining: 15,
           enforcement: 'hard',
           thresholds: expect.any(Array),
           resets_at: null,

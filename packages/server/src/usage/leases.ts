@@ -60,6 +60,10 @@ function view(
  * of units, spends it locally and reports what it consumed when it renews or releases. A grant
  * never lets usage plus the units still out on open leases pass a hard limit. Leases expire, so
  * a crashed instance cannot hold units for ever. Grants for one tenant and meter take turns.
+ *
+ * An instance must store the usage it spent (ingest its events) before it reports it consumed:
+ * until then its units count twice, as used and as outstanding, which only grants less, while
+ * the other order would for a moment count them nowhere and could let a grant pass the limit.
  */
 export class LeaseService {
   readonly #db: Kysely<Schema>;
@@ -76,7 +80,7 @@ export class LeaseService {
   ): Promise<Result<LeaseView, DomainError>> {
     return this.#db.transaction().execute(async (tx) => {
       const now = this.#clock.now();
-      const state = await this.#state(tx, tenantId, input.meter, now);
+      const state = await this.#state(tx, tenantId, input.meter, now, 'use');
       if (!state.ok) return state;
       const { granted, overage } = await this.#available(tx, state.value, input.units, now);
       const row = await tx
@@ -109,15 +113,17 @@ export class LeaseService {
     leaseId: string,
     input: { consumed: number; units: number; ttl_seconds: number },
   ): Promise<Result<LeaseView, DomainError>> {
-    return this.#change(tenantId, leaseId, input.consumed, async (tx, _row, state, now) => {
+    return this.#change(tenantId, leaseId, input.consumed, 'use', async (tx, _row, state, now) => {
       const lease = tx
         .updateTable('usage_leases')
         .where('tenant_id', '=', tenantId)
         .where('id', '=', leaseId);
       // Record the consumption first, so the grant below counts this lease's own outstanding units.
+      // A lease renewed in a later period than it was granted in now holds units of this one.
       await lease
         .set({
           consumed: String(input.consumed),
+          period_start: new Date(state.period.start),
           expires_at: new Date(now.getTime() + Math.min(input.ttl_seconds, MAX_TTL_S) * 1000),
           updated_at: now,
         })
@@ -132,13 +138,16 @@ export class LeaseService {
     });
   }
 
-  /** Closes a lease with what it consumed; the rest goes back to the tenant's limit at once. */
+  /**
+   * Closes a lease with what it consumed; the rest goes back to the tenant's limit at once. Units
+   * may always be handed back, also by a tenant that is no longer active.
+   */
   async release(
     tenantId: string,
     leaseId: string,
     input: { consumed: number },
   ): Promise<Result<LeaseView, DomainError>> {
-    return this.#change(tenantId, leaseId, input.consumed, async (tx, _row, state, now) => {
+    return this.#change(tenantId, leaseId, input.consumed, 'release', async (tx, _row, state, now) => {
       const updated = await tx
         .updateTable('usage_leases')
         .set({ consumed: String(input.consumed), released_at: now, updated_at: now })
@@ -154,6 +163,7 @@ export class LeaseService {
     tenantId: string,
     leaseId: string,
     consumed: number,
+    purpose: Purpose,
     apply: (
       tx: Transaction<Schema>,
       row: Selectable<UsageLeasesTable>,
@@ -186,45 +196,58 @@ export class LeaseService {
           },
         );
       }
-      const state = await this.#state(tx, tenantId, row.meter, now);
+      const state = await this.#state(tx, tenantId, row.meter, now, purpose);
       if (!state.ok) return state;
       return ok(await apply(tx, row, state.value, now));
     });
   }
 
+  /**
+   * The tenant's limit on `meter` now. To take units (`use`), grants for one tenant and meter are
+   * decided one at a time, each seeing the ones before, and the tenant must be active and its plan
+   * must declare the meter; handing units back (`release`) needs neither.
+   */
   async #state(
     tx: Transaction<Schema>,
     tenantId: string,
     meter: string,
     now: Date,
+    purpose: Purpose,
   ): Promise<Result<LeaseState, DomainError>> {
-    // Grants for one tenant and meter are decided one at a time, each seeing the ones before.
-    await sql`select pg_advisory_xact_lock(hashtext(${`lease:${tenantId}:${meter}`}))`.execute(tx);
+    if (purpose === 'use') {
+      await sql`select pg_advisory_xact_lock(hashtext(${`lease:${tenantId}:${meter}`}))`.execute(tx);
+    }
     const [context] = await loadLimitContexts(tx, [tenantId], now);
     if (!context) return fail('tenant_not_found', `no tenant has the id "${tenantId}"`);
     const definition = context.definition.meters[meter];
-    if (!definition) {
-      return fail('validation_failed', `plan "${context.definition.key}" has no meter "${meter}"`, {
-        errors: [{ path: 'meter', message: `is not a meter of plan "${context.definition.key}"` }],
-      });
+    if (purpose === 'use') {
+      if (!definition) {
+        return fail('validation_failed', `plan "${context.definition.key}" has no meter "${meter}"`, {
+          errors: [{ path: 'meter', message: `is not a meter of plan "${context.definition.key}"` }],
+        });
+      }
+      if (!context.snapshot.active) {
+        return fail(
+          'tenant_inactive',
+          `tenant ${tenantId} is ${context.snapshot.state} and may not use "${meter}"`,
+        );
+      }
     }
-    if (!context.snapshot.active) {
-      return fail(
-        'tenant_inactive',
-        `tenant ${tenantId} is ${context.snapshot.state} and may not use "${meter}"`,
-      );
-    }
-    const limit = context.snapshot.limits[meter];
+    const limit = definition ? context.limits[meter] : undefined;
     return ok({
       tenantId,
       meter,
-      aggregation: definition.aggregation as Aggregation,
+      aggregation: (definition?.aggregation ?? 'sum') as Aggregation,
       period: context.snapshot.period,
       limit: { limit: limit?.limit ?? null, enforcement: limit?.enforcement ?? 'soft' },
     });
   }
 
-  /** How many of `units` may be granted now, counting usage and the units out on other open leases. */
+  /**
+   * How many of `units` may be granted now, counting usage and the units out on open leases. A
+   * lease granted in an earlier period that is still open counts too: its units can be spent now,
+   * and they would count against this period.
+   */
   async #available(
     tx: Transaction<Schema>,
     state: LeaseState,
@@ -248,7 +271,6 @@ export class LeaseService {
       .select(sql<string>`coalesce(sum(granted - consumed), 0)::text`.as('outstanding'))
       .where('tenant_id', '=', state.tenantId)
       .where('meter', '=', state.meter)
-      .where('period_start', '=', start)
       .where('released_at', 'is', null)
       .where('expires_at', '>', now)
       .executeTakeFirstOrThrow();
@@ -257,6 +279,8 @@ export class LeaseService {
     return { granted: Math.min(units, available), overage: false };
   }
 }
+
+type Purpose = 'use' | 'release';
 
 interface LeaseState {
   tenantId: string;

@@ -13,6 +13,12 @@ export interface LimitContext {
   readonly tenantId: string;
   readonly definition: PlanDefinition;
   readonly snapshot: EntitlementSnapshot;
+  /**
+   * The limits as they apply while the tenant is active: the snapshot's own when it is, and when
+   * it is not (an inactive snapshot has no limits), what they would be — for the answers about
+   * units handed back by a tenant that is suspended.
+   */
+  readonly limits: EntitlementSnapshot['limits'];
 }
 
 /**
@@ -46,19 +52,20 @@ export async function loadLimitContexts(
     .execute();
   return rows.map((row) => {
     const definition = row.definition as PlanDefinition;
-    return {
+    const input = {
       tenantId: row.id,
-      definition,
-      snapshot: evaluateEntitlements({
-        tenantId: row.id,
-        state: row.state as TenantState,
-        seats: row.seats,
-        plan: { key: row.key, version: row.plan_version, definition },
-        overrides: row.overrides as TenantOverrides,
-        billingAnchor: row.billing_anchor,
-        trialEndsAt: row.trial_ends_at,
-        now,
-      }),
+      state: row.state as TenantState,
+      seats: row.seats,
+      plan: { key: row.key, version: row.plan_version, definition },
+      overrides: row.overrides as TenantOverrides,
+      billingAnchor: row.billing_anchor,
+      trialEndsAt: row.trial_ends_at,
+      now,
     };
+    const snapshot = evaluateEntitlements(input);
+    const limits = snapshot.active
+      ? snapshot.limits
+      : evaluateEntitlements({ ...input, state: 'active' }).limits;
+    return { tenantId: row.id, definition, snapshot, limits };
   });
 }

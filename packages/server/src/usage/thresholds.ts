@@ -18,8 +18,11 @@ export interface ThresholdReached {
 /**
  * Checks the limits on `meters` of `tenantIds` against their current-period usage and records
  * each threshold reached for the first time, with a `usage.threshold_reached` event. Runs in the
- * transaction that stored the usage, and the (tenant, meter, period, threshold) key is unique,
- * so every threshold is raised exactly once however many batches cross it at once.
+ * transaction that stored the usage, after it; the (tenant, meter, period, threshold) key is
+ * unique, so every threshold is raised exactly once however many batches cross it at once, and
+ * the checks of one tenant and meter take turns, so that batches crossing it together do not
+ * each miss it. Read committed isolation (the default) is assumed: each statement sees what
+ * committed before it.
  */
 export async function recordThresholds(
   tx: Transaction<Schema>,
@@ -46,6 +49,12 @@ export async function recordThresholds(
     }
   }
   if (requests.length === 0) return [];
+  // Concurrent batches that cross a threshold together may each see only its own usage (the
+  // others are not committed yet) and none of them the total. So the checks of one tenant and
+  // meter take turns, each after its batch is stored and until its commit: the later one reads
+  // after the earlier committed, and sees both. Taken in one order, so batches cannot deadlock.
+  const keys = [...new Set(requests.map((r) => `threshold:${r.tenantId}:${r.meter}`))].sort();
+  for (const key of keys) await sql`select pg_advisory_xact_lock(hashtext(${key}))`.execute(tx);
   const usage = await periodUsage(tx, requests);
   const reached: ThresholdReached[] = [];
   for (const r of requests) {
