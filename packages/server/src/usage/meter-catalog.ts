@@ -28,10 +28,24 @@ export class MeterCatalog {
   }
 
   async get(key: string): Promise<MeterInfo | undefined> {
-    const known = this.#meters.get(key);
-    if (known && Date.now() - this.#loadedAt < REFRESH_MS) return known;
-    await this.#reload();
-    return this.#meters.get(key);
+    return (await this.resolve([key])).get(key);
+  }
+
+  /**
+   * The meters of `keys` that exist. Reloads the catalogue at most once, when one of them is not
+   * known or the catalogue is stale, so a batch naming an unknown meter in every event costs one
+   * query, not one per event.
+   */
+  async resolve(keys: Iterable<string>): Promise<Map<string, MeterInfo>> {
+    const wanted = [...new Set(keys)];
+    const fresh = Date.now() - this.#loadedAt < REFRESH_MS;
+    if (!fresh || wanted.some((key) => !this.#meters.has(key))) await this.#reload();
+    const found = new Map<string, MeterInfo>();
+    for (const key of wanted) {
+      const meter = this.#meters.get(key);
+      if (meter) found.set(key, meter);
+    }
+    return found;
   }
 
   async #reload(): Promise<void> {

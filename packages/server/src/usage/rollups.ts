@@ -16,7 +16,7 @@ export async function recomputeGaugeSeries(
   subject: string,
   since: Date,
 ): Promise<void> {
-  await sql`select pg_advisory_xact_lock(hashtext(${`usage:${tenantId}:${meter}:${subject}`}))`.execute(tx);
+  await lockSeries(tx, tenantId, meter, subject);
   const start = await sql<{ hour: Date }>`
     select date_trunc('hour', coalesce(
       (select time from usage_events
@@ -56,8 +56,21 @@ export async function recomputeGaugeSeries(
 }
 
 /**
+ * Locks one series (tenant, meter, subject) until the transaction ends, so that the recomputes
+ * of a series take turns: each one's statements, run after the lock is granted, see what the one
+ * before committed. Without it, two recomputes that delete and re-insert the same rollup row
+ * would both insert it, and the second would fail on the primary key.
+ */
+async function lockSeries(tx: Transaction<Schema>, tenantId: string, meter: string, subject: string) {
+  await sql`select pg_advisory_xact_lock(hashtext(${`usage:${tenantId}:${meter}:${subject}`}))`.execute(tx);
+}
+
+/**
  * Recomputes one hour of one series of an additive meter (sum, count, max, latest,
- * unique_count) from its raw events; used when an event in it is voided.
+ * unique_count) from its raw events; used when an event in it is voided. Ingestion adding to the
+ * same hour meanwhile is safe: it locks the rollup row (and the unique values) it adds to, so
+ * either it waits for the recompute to commit and adds to its result, or the recompute waits for
+ * it and counts its events.
  */
 export async function recomputeHour(
   tx: Transaction<Schema>,
@@ -66,6 +79,7 @@ export async function recomputeHour(
   subject: string,
   hour: Date,
 ): Promise<void> {
+  await lockSeries(tx, tenantId, meter, subject);
   await sql`
     delete from usage_rollups where tenant_id = ${tenantId} and meter = ${meter} and subject = ${subject} and hour = ${hour}`.execute(
     tx,

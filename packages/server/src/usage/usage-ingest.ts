@@ -9,7 +9,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
-import type { MeterCatalog } from './meter-catalog.ts';
+import type { MeterCatalog, MeterInfo } from './meter-catalog.ts';
 import { recomputeGaugeSeries } from './rollups.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
 import { recordThresholds } from './thresholds.ts';
@@ -87,39 +87,54 @@ export class UsageIngest {
     });
 
     const tenants = await this.#o.tenants.resolve(new Set(parsed.map((p) => p.event.tenant)));
+    const meters = await this.#o.meters.resolve(parsed.map((p) => p.event.meter));
     const now = this.#o.clock.now();
     const valid: ValidEvent[] = [];
     for (const { index, event } of parsed) {
-      const reason = await this.#check(event, tenants, now, valid);
+      const reason = this.#check(event, tenants, meters, now, valid);
       if (reason) rejected.push({ index, id: event.id, reason });
     }
     rejected.sort((a, b) => a.index - b.index);
-    if (valid.length === 0) return { accepted: 0, duplicates: 0, rejected };
+    // An id sent twice in one batch is stored as its first occurrence, as it would be across
+    // batches; the later ones are duplicates without reaching the database (where the additive
+    // and gauge events are inserted by separate statements, so batch order would be lost).
+    const seen = new Set<string>();
+    const unique = valid.filter((e) => {
+      const key = `${e.tenantId}\u0000${e.id}`;
+      if (seen.has(key)) return false;
+      seen.add(key);
+      return true;
+    });
+    const repeated = valid.length - unique.length;
+    if (unique.length === 0) return { accepted: 0, duplicates: repeated, rejected };
 
     // A fixed order for every batch, so two batches that touch the same keys lock them in the
     // same order and cannot deadlock.
-    valid.sort((a, b) =>
+    unique.sort((a, b) =>
       a.tenantId === b.tenantId ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.tenantId < b.tenantId ? -1 : 1,
     );
     const accepted = await withRetry(() =>
-      this.#o.db.transaction().execute((tx) => this.#store(tx, valid, now)),
+      this.#o.db.transaction().execute((tx) => this.#store(tx, unique, now)),
     );
-    this.#o.onUsage(new Set(valid.map((e) => e.tenantId)));
+    if (accepted > 0) this.#o.onUsage(new Set(unique.map((e) => e.tenantId)));
     return { accepted, duplicates: valid.length - accepted, rejected };
   }
 
-  async #check(
+  #check(
     event: UsageEventInput,
     tenants: ReadonlyMap<string, { id: string; deleted: boolean }>,
+    meters: ReadonlyMap<string, MeterInfo>,
     now: Date,
     valid: ValidEvent[],
-  ): Promise<string | null> {
+  ): string | null {
     const tenant = tenants.get(event.tenant);
     if (!tenant) return `unknown tenant "${event.tenant}"`;
     if (tenant.deleted) return `tenant "${event.tenant}" is deleted`;
-    const meter = await this.#o.meters.get(event.meter);
+    const meter = meters.get(event.meter);
     if (!meter) return `unknown meter "${event.meter}"`;
-    if (event.value === undefined && meter.aggregation !== 'count')
+    // Count and unique_count meters do not read the value (count counts events, unique_count
+    // distinct subjects or properties), so it may be left out; the others need it.
+    if (event.value === undefined && meter.aggregation !== 'count' && meter.aggregation !== 'unique_count')
       return `value is required for ${meter.aggregation} meter "${meter.key}"`;
     const time = new Date(event.time);
     const outOfRange = timeOutOfRange(time, now, this.#o.lateWindowMs);
@@ -191,7 +206,9 @@ export class UsageIngest {
           select distinct tenant_id, meter, date_trunc('hour', time), subject, unique_value
           from inserted where unique_value is not null
           order by 1, 2, 3, 4, 5
-          on conflict do nothing
+          -- Locks a value already there without writing it (the update's condition is false), so
+          -- that a void recomputing this hour cannot drop it from under an event being added.
+          on conflict (tenant_id, meter, hour, subject, value) do update set value = excluded.value where false
           returning 1
         )
         -- The rollup and unique CTEs run whether or not they are read; counting them keeps that plain.

@@ -54,12 +54,41 @@ export function buckets(
     if (query.window === 'hour') end = new Date(start.getTime() + HOUR);
     else if (query.window === 'day')
       end = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate() + 1));
-    else end = billingPeriod(query.billingAnchor, query.interval, start).end;
+    else end = periodEndAfter(query.billingAnchor, query.interval, start);
     if (end > query.to) end = query.to;
     out.push({ start, end });
     start = end;
   }
   return out;
+}
+
+/**
+ * The end of the billing period holding `at`. From the anchor on, that is {@link billingPeriod}'s;
+ * before it (late events may precede a tenant's creation) periods run on backwards from the
+ * anchor, so the months before the first period are cut at the same day and hour, and never
+ * merged into the first period.
+ */
+function periodEndAfter(anchor: Date, interval: 'month' | 'year', at: Date): Date {
+  if (at >= anchor) return billingPeriod(anchor, interval, at).end;
+  const step = interval === 'year' ? 12 : 1;
+  let end = anchor;
+  for (let months = step; ; months += step) {
+    const start = shiftMonths(anchor, -months);
+    if (start <= at) return end;
+    end = start;
+  }
+}
+
+/** `anchor` moved `months` months on (or back), its day clamped to the month's length. */
+function shiftMonths(anchor: Date, months: number): Date {
+  const monthIndex = anchor.getUTCFullYear() * 12 + anchor.getUTCMonth() + months;
+  const year = Math.floor(monthIndex / 12);
+  const month = monthIndex - year * 12;
+  const date = new Date(anchor.getTime());
+  date.setUTCFullYear(year, month + 1, 0);
+  const lastDay = date.getUTCDate();
+  date.setUTCFullYear(year, month, Math.min(anchor.getUTCDate(), lastDay));
+  return date;
 }
 
 interface Row {

@@ -99,7 +99,9 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
           `CloudEvents are accepted as \`${CLOUDEVENT}\` or \`${CLOUDEVENTS_BATCH}\` (\`source\` is the tenant, \`type\` the meter, ` +
           '`data.value` the value). `(tenant, id)` is counted once, however often it is sent. The answer comes once the batch is ' +
           'durable; valid events of a partly bad batch are kept and each bad one is listed by its index.',
-        body: z.union([z.array(z.unknown()).max(MAX_BATCH), z.record(z.string(), z.unknown())]),
+        // The size of a batch is checked by the handler, which can say what is wrong: a union
+        // that fails both ways only says "Invalid input".
+        body: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]),
         response: { 200: IngestResult, ...problems },
       },
     },
@@ -107,6 +109,18 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       const type = String(request.headers['content-type'] ?? '');
       const format = type.startsWith('application/cloudevents') ? 'cloudevents' : 'tenantry';
       const batch = Array.isArray(request.body) ? request.body : [request.body];
+      if (batch.length > MAX_BATCH) {
+        return sendProblem(reply, {
+          code: 'validation_failed',
+          detail: `a batch holds at most ${MAX_BATCH} events; nothing was stored`,
+          errors: [
+            {
+              path: '(body)',
+              message: `a batch holds at most ${MAX_BATCH} events, and this one has ${batch.length}`,
+            },
+          ],
+        });
+      }
       const result = await services.usage.ingest.ingest(batch, format);
       if (result.rejected.length > 0 && result.accepted + result.duplicates === 0) {
         return sendProblem(reply, {

@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
+import { withRetry } from '../db/with-retry.ts';
 import type { TenantService } from '../tenants/tenant-service.ts';
 import type { MeterCatalog } from './meter-catalog.ts';
 import { recomputeGaugeSeries, recomputeHour } from './rollups.ts';
@@ -113,45 +114,49 @@ export class UsageService {
   ): Promise<Result<UsageEventView, DomainError>> {
     const record = await this.#tenants.record(idOrSlug);
     if (!record) return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
-    const result = await this.#db.transaction().execute(async (tx) => {
-      const event = await tx
-        .selectFrom('usage_events')
-        .selectAll()
-        .where('tenant_id', '=', record.id)
-        .where('id', '=', eventId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!event) return fail('usage_event_not_found', `tenant ${record.id} has no usage event "${eventId}"`);
-      if (event.voided_at) return ok(eventView(event));
-      const now = this.#clock.now();
-      const voided = await tx
-        .updateTable('usage_events')
-        .set({ voided_at: now, void_reason: reason })
-        .where('tenant_id', '=', record.id)
-        .where('id', '=', eventId)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-      const meter = await this.#meters.get(event.meter);
-      if ((meter?.aggregation as Aggregation | undefined) === 'time_weighted') {
-        await recomputeGaugeSeries(tx, record.id, event.meter, event.subject, event.time);
-      } else {
-        await recomputeHour(
-          tx,
-          record.id,
-          event.meter,
-          event.subject,
-          new Date(Math.floor(event.time.getTime() / HOUR) * HOUR),
-        );
-      }
-      await recordAudit(tx, ctx, {
-        action: 'usage_event.voided',
-        targetType: 'usage_event',
-        targetId: eventId,
-        tenantId: record.id,
-        data: { meter: event.meter, value: Number(event.value), time: event.time.toISOString(), reason },
-      });
-      return ok(eventView(voided));
-    });
+    // Retried like ingestion when Postgres resolves a deadlock with a concurrent batch.
+    const result = await withRetry(() =>
+      this.#db.transaction().execute(async (tx) => {
+        const event = await tx
+          .selectFrom('usage_events')
+          .selectAll()
+          .where('tenant_id', '=', record.id)
+          .where('id', '=', eventId)
+          .forUpdate()
+          .executeTakeFirst();
+        if (!event)
+          return fail('usage_event_not_found', `tenant ${record.id} has no usage event "${eventId}"`);
+        if (event.voided_at) return ok(eventView(event));
+        const now = this.#clock.now();
+        const voided = await tx
+          .updateTable('usage_events')
+          .set({ voided_at: now, void_reason: reason })
+          .where('tenant_id', '=', record.id)
+          .where('id', '=', eventId)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+        const meter = await this.#meters.get(event.meter);
+        if ((meter?.aggregation as Aggregation | undefined) === 'time_weighted') {
+          await recomputeGaugeSeries(tx, record.id, event.meter, event.subject, event.time);
+        } else {
+          await recomputeHour(
+            tx,
+            record.id,
+            event.meter,
+            event.subject,
+            new Date(Math.floor(event.time.getTime() / HOUR) * HOUR),
+          );
+        }
+        await recordAudit(tx, ctx, {
+          action: 'usage_event.voided',
+          targetType: 'usage_event',
+          targetId: eventId,
+          tenantId: record.id,
+          data: { meter: event.meter, value: Number(event.value), time: event.time.toISOString(), reason },
+        });
+        return ok(eventView(voided));
+      }),
+    );
     if (result.ok) this.#onUsage(new Set([record.id]));
     return result;
   }
