@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { applyPlans, fixture, provisionedTenant } from '../../test/tenant-support.ts';
+import { followTenantChanges } from '../changes/tenant-changes.ts';
+import { createServices } from '../services.ts';
 
 // `used` and `remaining` of the limits in a tenant's entitlement snapshot, from its usage.
 
@@ -177,5 +179,48 @@ describe('used and remaining in entitlement snapshots', () => {
     expect((await limits(tenant.id)).meetings).toMatchObject({ used: 0, remaining: 100 });
     await spend(tenant.id, 5);
     expect((await limits(tenant.id)).meetings).toMatchObject({ used: 5, remaining: 95 });
+  });
+});
+
+describe('usage recorded by another control-plane process', () => {
+  it('reaches this process through NOTIFY, long before the snapshot would expire', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'starter' });
+    t.clock.advance(60_000);
+    const read = async () =>
+      (await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/entitlements` })).body;
+    expect((await read()).limits.meetings.used).toBe(0);
+    const unfollow = await followTenantChanges(t.services.database, (id) =>
+      t.services.entitlements.invalidate(id),
+    );
+    try {
+      // Another process over the same database: its ingestion cannot touch this process's cache.
+      const other = createServices(
+        t.services.database,
+        {
+          deletionRetentionDays: 30,
+          poolSchema: 'public',
+          entitlementMaxAgeMs: 5_000,
+          usageLateWindowDays: 35,
+        },
+        t.clock,
+      );
+      const time = t.clock.now().toISOString();
+      const batch = [1, 2, 3].map((n) => ({
+        id: `other-${tenant.id}-${n}`,
+        tenant: tenant.id,
+        meter: 'meetings',
+        time,
+      }));
+      expect(await other.usage.ingest.ingest(batch, 'tenantry')).toMatchObject({ accepted: 3 });
+      // The clock stands still, so only the notification can refresh this process's snapshot.
+      let used = 0;
+      for (let i = 0; i < 200 && used !== 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        used = (await read()).limits.meetings.used;
+      }
+      expect(used).toBe(3);
+    } finally {
+      await unfollow();
+    }
   });
 });

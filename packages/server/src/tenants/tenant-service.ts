@@ -15,7 +15,7 @@ import {
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
-import { announceTenantChange } from '../changes/tenant-changes.ts';
+import { announceTenantChanges } from '../changes/tenant-changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ScheduledPlanChange, Schema } from '../db/schema.ts';
 import { newId } from '../ids.ts';
@@ -153,7 +153,7 @@ export class TenantService {
             seats: input.seats,
             overrides: JSON.stringify(overrides.value),
             // On the hour: usage is rolled up by hour, so periods then match the rollups exactly.
-          billing_anchor: hourOf(now),
+            billing_anchor: hourOf(now),
             trial_ends_at: trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null,
             scheduled_change: null,
             ...resources,
@@ -419,7 +419,7 @@ export class TenantService {
         tenantId: record.id,
         data: done.value.data,
       });
-      await announceTenantChange(tx, record.id);
+      await announceTenantChanges(tx, [record.id]);
       return ok(await this.#record(tx, record.id));
     });
     if (!result.ok) return result;
@@ -469,7 +469,7 @@ export class TenantService {
         tenantId,
         data: { from, to, ...(reason ? { reason } : {}) },
       });
-      await announceTenantChange(tx, tenantId);
+      await announceTenantChanges(tx, [tenantId]);
       return true;
     });
     if (changed) this.#o.onChanged(tenantId);
@@ -526,7 +526,7 @@ export class TenantService {
           scheduled: true,
         },
       });
-      await announceTenantChange(tx, tenantId);
+      await announceTenantChanges(tx, [tenantId]);
       return true;
     });
     if (changed) this.#o.onChanged(tenantId);

@@ -6,6 +6,7 @@ import {
   UsageEventInput,
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { announceTenantChanges } from '../changes/tenant-changes.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
@@ -244,12 +245,10 @@ export class UsageIngest {
       }
     }
     if (accepted > 0) {
-      await recordThresholds(
-        tx,
-        new Set(events.map((e) => e.tenantId)),
-        new Set(events.map((e) => e.meter)),
-        now,
-      );
+      const tenantIds = new Set(events.map((e) => e.tenantId));
+      await recordThresholds(tx, tenantIds, new Set(events.map((e) => e.meter)), now);
+      // Their entitlements' `used` changed: other control-plane processes drop their snapshots.
+      await announceTenantChanges(tx, tenantIds);
     }
     return accepted;
   }

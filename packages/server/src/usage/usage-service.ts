@@ -1,6 +1,7 @@
 import { type Aggregation, billingPeriod, type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Kysely } from 'kysely';
 import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
+import { announceTenantChanges } from '../changes/tenant-changes.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
@@ -154,6 +155,7 @@ export class UsageService {
           tenantId: record.id,
           data: { meter: event.meter, value: Number(event.value), time: event.time.toISOString(), reason },
         });
+        await announceTenantChanges(tx, [record.id]);
         return ok(eventView(voided));
       }),
     );
