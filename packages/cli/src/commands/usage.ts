@@ -41,6 +41,8 @@ interface UsageReport {
 
 /** How long a batch is retried while the control plane is unreachable or restarting. */
 const GIVE_UP_MS = 5 * 60_000;
+/** How long a batch waits for an attempt the control plane says is still running. */
+const IN_PROGRESS_PATIENCE_MS = 30_000;
 /** Rejections printed one per line before the rest are counted. */
 const SHOWN_REJECTIONS = 20;
 
@@ -179,13 +181,22 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
 
 /**
  * Sends one batch until the control plane acknowledges it, retrying with the same idempotency
- * key through connection failures, restarts (503) and a first attempt still in progress (409), so
- * a batch is counted once and its answer is the first attempt's. A problem that retrying cannot
- * fix (a bad key, an unreadable batch) ends the command.
+ * key through connection failures, restarts (5xx) and a first attempt still in progress (409), so
+ * a batch is normally counted once and its answer is the first attempt's. A problem that retrying
+ * cannot fix (a bad key, an unreadable batch) ends the command.
+ *
+ * One exception: a control plane that dies in the middle of a request leaves that request's key
+ * "in progress" on the server for minutes. When a key is reported in progress after a connection
+ * to the control plane failed, or stays in progress for {@link IN_PROGRESS_PATIENCE_MS}, the batch
+ * is sent again under a fresh key. That cannot count an event twice — `(tenant, id)` is what
+ * deduplicates events, not the key — but the events the lost attempt stored come back as
+ * duplicates in the summary.
  */
 async function sendBatch(client: ApiClient, events: unknown[]): Promise<IngestResult> {
-  const key = randomUUID();
+  let key = randomUUID();
   const started = Date.now();
+  let connectionLost = false;
+  let inProgressSince: number | null = null;
   for (let attempt = 1; ; attempt++) {
     try {
       return await client.post<IngestResult>('/v1/events', events, key);
@@ -198,11 +209,23 @@ async function sendBatch(client: ApiClient, events: unknown[]): Promise<IngestRe
         // Every event of the batch was rejected: that is an answer, not a failure.
         return { accepted: 0, duplicates: 0, rejected: error.problem.rejected as IngestResult['rejected'] };
       }
+      const inProgress = error instanceof ApiError && error.code === 'idempotency_key_in_progress';
       const transient =
-        error instanceof ConnectionError ||
-        (error instanceof ApiError && (error.status >= 500 || error.code === 'idempotency_key_in_progress'));
+        error instanceof ConnectionError || (error instanceof ApiError && error.status >= 500) || inProgress;
       if (!transient || Date.now() - started > GIVE_UP_MS) throw error;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(200 * 2 ** attempt, 5_000)));
+      if (error instanceof ConnectionError) connectionLost = true;
+      if (inProgress) {
+        inProgressSince ??= Date.now();
+        if (connectionLost || Date.now() - inProgressSince > IN_PROGRESS_PATIENCE_MS) {
+          key = randomUUID();
+          connectionLost = false;
+          inProgressSince = null;
+          continue;
+        }
+      } else {
+        inProgressSince = null;
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(100 * 2 ** attempt, 2_000)));
     }
   }
 }

@@ -1,0 +1,756 @@
+/**
+ * `npm run bench:ingest` — usage ingestion and usage queries, beside this run's ceilings.
+ *
+ * 1. Ingestion: a plan file with `sum` meters is applied over the API and N pool tenants are
+ *    created over the API. Then BENCH_EVENTS events over those tenants are POSTed to
+ *    `/v1/events` in batches of BENCH_BATCH by BENCH_CONCURRENCY clients in a child process
+ *    (bench/ingest-load.ts), each batch with an Idempotency-Key as `tenantry usage ingest` sends it.
+ *    Ceiling: the same events COPYed (pg-copy-streams, the same number of parallel streams) into a
+ *    scratch table made `LIKE usage_events INCLUDING ALL` (same columns, key and index). The
+ *    ceiling stores raw events only; Tenantry also validates, deduplicates and keeps the hourly
+ *    rollups current in the same transaction.
+ * 2. The same with half of every batch replayed: as many new events again, each batch completed
+ *    with events of run 1 sent again unchanged. Afterwards the rollups must count every distinct
+ *    event exactly once, and equal an exact recompute from the raw events.
+ * 3. Usage queries: BENCH_QUERY_EVENTS events over a 30-day month are written straight into
+ *    usage_events (INSERT … SELECT generate_series) under their own meter, and their rollups built
+ *    with one INSERT … SELECT … GROUP BY using the expressions ingestion uses (that this SQL
+ *    reproduces ingestion's rollups exactly is checked on the events of runs 1 and 2). Then
+ *    `GET /v1/tenants/{id}/usage?meter=…&from=…&to=…&window=day|hour` for random tenants, one
+ *    request at a time from the child process. Ceiling: the statements the server runs for that
+ *    query, sent from the child process over one `pg` connection, timed the same way.
+ *
+ * The server runs in this process; the load in a child process. Everything lives in a throwaway
+ * database `tenantry_bench_<random>`, dropped at the end with the tenant databases and roles it made.
+ *
+ * Settings (environment): BENCH_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres),
+ * BENCH_TENANTS (1000), BENCH_EVENTS (1000000), BENCH_BATCH (1000), BENCH_CONCURRENCY (4),
+ * BENCH_IDEMPOTENCY_KEYS (1; 0 sends none), BENCH_QUERY_EVENTS (10000000), BENCH_QUERY_SUBJECTS (3),
+ * BENCH_QUERY_N (300 per window), BENCH_LIMIT (1; 0 plans no limit on the ingested meter),
+ * BENCH_ONLY (ingest | query), BENCH_KEEP_DB (0), BENCH_OUT (bench/results/ingest.json).
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { fileURLToPath } from 'node:url';
+import {
+  buildApp,
+  createServices,
+  type Database,
+  loadConfig,
+  migrateToLatest,
+  openDatabase,
+  systemClock,
+} from '@tenantry/server';
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import { type EventSeries, eventAt, valueSum } from './ingest-events.ts';
+import type { HttpSpec, IngestLoadResult, IngestSpec, LoadJob, SqlSpec, TimedResult } from './ingest-load.ts';
+
+function setting(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number >= 0, not "${raw}"`);
+  return value;
+}
+
+const settings = {
+  adminUrl: process.env.BENCH_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+  tenants: setting('BENCH_TENANTS', 1000),
+  events: setting('BENCH_EVENTS', 1_000_000),
+  batch: setting('BENCH_BATCH', 1000),
+  concurrency: setting('BENCH_CONCURRENCY', 4),
+  idempotencyKeys: setting('BENCH_IDEMPOTENCY_KEYS', 1) !== 0,
+  limit: setting('BENCH_LIMIT', 1) !== 0,
+  warmupBatches: setting('BENCH_WARMUP_BATCHES', 20),
+  queryEvents: setting('BENCH_QUERY_EVENTS', 10_000_000),
+  querySubjects: setting('BENCH_QUERY_SUBJECTS', 3),
+  queryN: setting('BENCH_QUERY_N', 300),
+  only: process.env.BENCH_ONLY || 'all',
+  /** Keep the database at the end, for EXPLAIN ANALYZE; drop it by hand. */
+  keepDatabase: process.env.BENCH_KEEP_DB === '1',
+  out: process.env.BENCH_OUT || fileURLToPath(new URL('./results/ingest.json', import.meta.url)),
+};
+
+const targets = { eventsPerSec: 30_000, stretchEventsPerSec: 100_000, duplicateRatio: 0.8, queryP99Ms: 50 };
+
+const INGEST_METER = 'api_calls';
+const QUERY_METER = 'bench_query';
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+/**
+ * One plan with two `sum` meters; `api_calls` has a soft limit (unless BENCH_LIMIT=0), so every
+ * batch also checks the tenants' thresholds, as it would for a vendor who limits what it meters.
+ */
+const planFile = () => `currency: usd
+meters:
+  ${INGEST_METER}:
+    name: API calls
+    aggregation: sum
+  ${QUERY_METER}:
+    name: Query benchmark
+    aggregation: sum
+plans:
+  metered:
+    name: Metered
+    limits: ${settings.limit ? `{ ${INGEST_METER}: { value: 1000000000000, enforcement: soft } }` : '{}'}
+    prices:
+      - type: usage
+        meter: ${INGEST_METER}
+        unit_amount: "0.001"
+`;
+
+const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
+const loadavg = () => os.loadavg().map((v) => round(v)) as [number, number, number];
+
+function log(message: string): void {
+  console.error(`[bench:ingest] ${message}`);
+}
+
+function urlOf(name: string): string {
+  const url = new URL(settings.adminUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+/** A `pg` client on `url` with the server's session settings (UTC: rollups are UTC hours). */
+async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({
+    connectionString: url,
+    options: '-c search_path=tenantry,public -c TimeZone=UTC',
+  });
+  await client.connect();
+  return client;
+}
+
+async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = await connect(url);
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The load generator (a child process)
+
+class LoadGenerator {
+  readonly #child: ChildProcess;
+
+  constructor() {
+    this.#child = fork(fileURLToPath(new URL('./ingest-load.ts', import.meta.url)), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+  }
+
+  run(job: IngestSpec): Promise<IngestLoadResult>;
+  run(job: HttpSpec | SqlSpec): Promise<TimedResult>;
+  run(job: LoadJob): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const onMessage = (
+        message: { type: 'result'; result: unknown } | { type: 'error'; message: string },
+      ) => {
+        this.#child.off('exit', onExit);
+        if (message.type === 'result') resolve(message.result);
+        else reject(new Error(`load generator: ${message.message}`));
+      };
+      const onExit = (code: number | null) => {
+        this.#child.off('message', onMessage);
+        reject(new Error(`load generator exited with ${code}`));
+      };
+      this.#child.once('message', onMessage);
+      this.#child.once('exit', onExit);
+      this.#child.send({ type: 'run', job });
+    });
+  }
+
+  close(): void {
+    if (this.#child.connected) this.#child.send({ type: 'exit' });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The control plane under test
+
+type ApiBody = Record<string, unknown> | null;
+
+interface Tenantry {
+  readonly name: string;
+  readonly url: string;
+  readonly database: Database;
+  readonly app: FastifyInstance;
+  readonly origin: string;
+  readonly token: string;
+  readonly runJobs: () => Promise<number>;
+  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: ApiBody }>;
+}
+
+async function startTenantry(): Promise<Tenantry> {
+  const name = `tenantry_bench_${randomBytes(6).toString('hex')}`;
+  await withClient(settings.adminUrl, (client) => client.query(`create database ${name}`));
+  const url = urlOf(name);
+  const database = await openDatabase({ url });
+  await migrateToLatest(database.db);
+  const config = loadConfig({});
+  if (!config.ok) throw new Error(config.error);
+  const services = createServices(database, config.value, systemClock);
+  const { secret } = await services.apiKeys.create(
+    { actor: { type: 'system', id: 'bench' }, requestId: null },
+    { name: 'bench' },
+  );
+  const app = await buildApp(services, { logger: false });
+  const origin = await app.listen({ port: 0, host: '127.0.0.1' });
+  return {
+    name,
+    url,
+    database,
+    app,
+    origin,
+    token: secret,
+    runJobs: () => services.jobs.runDue(),
+    async api(method, path, body) {
+      const response = await fetch(origin + path, {
+        method,
+        headers: {
+          authorization: `Bearer ${secret}`,
+          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+        },
+        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+      });
+      const text = await response.text();
+      return { status: response.status, body: text ? (JSON.parse(text) as ApiBody) : null };
+    },
+  };
+}
+
+async function dropTenantry(t: Tenantry): Promise<void> {
+  if (settings.keepDatabase) {
+    await t.app.close();
+    await t.database.close();
+    log(`kept ${t.url} (BENCH_KEEP_DB=1): drop it and its tenants' roles by hand`);
+    return;
+  }
+  const made = await t.database.db.selectFrom('tenants').select(['role_name', 'database_name']).execute();
+  await t.app.close();
+  await t.database.close();
+  await withClient(settings.adminUrl, async (client) => {
+    await client.query(`drop database if exists ${t.name} with (force)`);
+    for (const row of made)
+      if (row.database_name) await client.query(`drop database if exists ${row.database_name} with (force)`);
+    for (const row of made) if (row.role_name) await client.query(`drop role if exists ${row.role_name}`);
+  });
+  log(`dropped ${t.name} and the roles of its ${made.length} tenants`);
+}
+
+async function inParallel<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: limit }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        results[i] = await fn(items[i] as T);
+      }
+    }),
+  );
+  return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checks
+
+/**
+ * The rollups of `meter` as ingestion keeps them, recomputed from the raw events: the
+ * expressions of UsageIngest's fold (sum, count, max, latest by time then id) per tenant, meter,
+ * UTC hour and subject. Used both to check ingestion and to build the query benchmark's rollups.
+ */
+function recomputeSql(meter: string): string {
+  return `select tenant_id, meter, date_trunc('hour', time) as hour, subject, sum(value) as sum, count(*) as count,
+         max(value) as max, (array_agg(time order by time desc, id desc))[1] as latest_time,
+         (array_agg(id order by time desc, id desc))[1] as latest_id,
+         (array_agg(value order by time desc, id desc))[1] as latest_value
+    from usage_events where meter = '${meter}' and voided_at is null
+    group by tenant_id, meter, date_trunc('hour', time), subject`;
+}
+
+interface Totals {
+  events: number;
+  eventValue: number;
+  rollupCount: number;
+  rollupSum: number;
+  /** Rollup rows that differ from the recompute, either way. */
+  mismatchedRollups: number;
+}
+
+async function totals(url: string, meter: string): Promise<Totals> {
+  return withClient(url, async (client) => {
+    await client.query(`set work_mem = '256MB'`);
+    const { rows } = await client.query<{ [k: string]: string }>(
+      `select (select count(*) from usage_events where meter = $1) as events,
+              (select coalesce(sum(value), 0) from usage_events where meter = $1) as event_value,
+              (select coalesce(sum(count), 0) from usage_rollups where meter = $1) as rollup_count,
+              (select coalesce(sum(sum), 0) from usage_rollups where meter = $1) as rollup_sum`,
+      [meter],
+    );
+    const stored = `select tenant_id, meter, hour, subject, sum, count, max, latest_time, latest_id, latest_value
+                      from usage_rollups where meter = '${meter}'`;
+    const diff = await client.query<{ n: string }>(
+      `select count(*) as n from ((${recomputeSql(meter)} except all ${stored})
+                                  union all (${stored} except all ${recomputeSql(meter)})) d`,
+    );
+    const row = rows[0] ?? {};
+    return {
+      events: Number(row.events),
+      eventValue: Number(row.event_value),
+      rollupCount: Number(row.rollup_count),
+      rollupSum: Number(row.rollup_sum),
+      mismatchedRollups: Number(diff.rows[0]?.n),
+    };
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1 and 2. Ingestion
+
+/** The ceiling: the same events COPYed into a scratch table shaped like usage_events. */
+async function copyCeiling(t: Tenantry, series: EventSeries, n: number) {
+  await withClient(t.url, (c) =>
+    c.query('create table tenantry.bench_copy_events (like tenantry.usage_events including all)'),
+  );
+  const streams = settings.concurrency;
+  const per = Math.ceil(n / streams);
+  const receivedAt = new Date().toISOString();
+  const clients = await Promise.all(Array.from({ length: streams }, () => connect(t.url)));
+  const started = performance.now();
+  try {
+    await Promise.all(
+      clients.map(async (client, s) => {
+        const stream = client.query(
+          copyFrom(
+            'copy bench_copy_events (tenant_id, id, meter, value, time, subject, unique_value, properties, received_at) from stdin',
+          ),
+        );
+        async function* rows() {
+          const end = Math.min(n, (s + 1) * per);
+          for (let from = s * per; from < end; from += 1000) {
+            let chunk = '';
+            for (let i = from; i < Math.min(end, from + 1000); i++) {
+              const e = eventAt(series, i);
+              chunk += `${e.tenant}\t${e.id}\t${e.meter}\t${e.value}\t${e.time}\t\t\\N\t\\N\t${receivedAt}\n`;
+            }
+            yield chunk;
+          }
+        }
+        await pipeline(rows, stream);
+      }),
+    );
+  } finally {
+    await Promise.all(clients.map((c) => c.end()));
+  }
+  const elapsedS = (performance.now() - started) / 1000;
+  const stored = await withClient(t.url, async (c) => {
+    const { rows } = await c.query<{ n: string }>('select count(*) as n from bench_copy_events');
+    await c.query('drop table bench_copy_events');
+    return Number(rows[0]?.n);
+  });
+  if (stored !== n) throw new Error(`the COPY ceiling stored ${stored} rows, not ${n}`);
+  return { events: n, streams, elapsedS: round(elapsedS, 3), eventsPerSec: Math.round(n / elapsedS) };
+}
+
+async function ingestRun(
+  t: Tenantry,
+  load: LoadGenerator,
+  spec: Omit<IngestSpec, 'type' | 'origin' | 'token'>,
+) {
+  const before = process.cpuUsage();
+  const loadavgBefore = loadavg();
+  const result = await load.run({ type: 'ingest', origin: t.origin, token: t.token, ...spec });
+  const cpu = process.cpuUsage(before);
+  if (result.failures.length > 0) throw new Error(`ingestion failed: ${result.failures.join('\n')}`);
+  return {
+    ...result,
+    loadavgBefore,
+    /** CPU of the server process (this one) per 1,000 events, milliseconds. */
+    serverCpuMsPer1000: round((cpu.user + cpu.system) / 1000 / (result.events / 1000)),
+  };
+}
+
+async function benchIngest(t: Tenantry, load: LoadGenerator, tenants: string[]) {
+  const n = Math.floor(settings.events / settings.batch) * settings.batch;
+  const batches = n / settings.batch;
+  const half = Math.floor(settings.batch / 2);
+  const endMs = Math.floor(Date.now() / 1000) * 1000 - 60_000;
+  const series = (prefix: string): EventSeries => ({
+    prefix,
+    tenants,
+    meter: INGEST_METER,
+    endMs,
+    spanS: 24 * 3600,
+  });
+  const common = { concurrency: settings.concurrency, idempotencyKeys: settings.idempotencyKeys };
+
+  log(`warm-up: ${settings.warmupBatches} batches of ${settings.batch}`);
+  const warm = series('w');
+  const warmN = settings.warmupBatches * settings.batch;
+  await ingestRun(t, load, {
+    ...common,
+    series: warm,
+    fresh: settings.batch,
+    batches: settings.warmupBatches,
+  });
+  // A control plane that has been running has planner statistics for its tables; a fresh bench
+  // database has none until autovacuum gets to it, and plans the threshold check badly meanwhile.
+  await withClient(t.url, (c) => c.query('analyze'));
+
+  log(`ceiling: COPY of ${n} events in ${settings.concurrency} streams into a table like usage_events`);
+  const first = series('a');
+  const ceiling = await copyCeiling(t, first, n);
+  log(`  ${ceiling.eventsPerSec} events/s`);
+
+  log(`run 1: ${n} new events in ${batches} batches of ${settings.batch}, ${settings.concurrency} clients`);
+  const unique = await ingestRun(t, load, { ...common, series: first, fresh: settings.batch, batches });
+  log(`  ${unique.eventsPerSec} events/s`);
+  const afterUnique = await totals(t.url, INGEST_METER);
+
+  log(`run 2: ${batches} batches of ${half} new + ${settings.batch - half} replayed events`);
+  const second = series('b');
+  const replayed = await ingestRun(t, load, {
+    ...common,
+    series: second,
+    fresh: half,
+    replays: { series: first, count: settings.batch - half },
+    batches,
+  });
+  log(`  ${replayed.eventsPerSec} events/s`);
+  const afterReplayed = await totals(t.url, INGEST_METER);
+
+  const distinct = warmN + n + half * batches;
+  const expectedValue = valueSum(0, warmN) + valueSum(0, n) + valueSum(0, half * batches);
+  const checks = {
+    run1Accepted: unique.accepted === n && unique.duplicates === 0 && unique.rejected === 0,
+    run2Accepted:
+      replayed.accepted === half * batches &&
+      replayed.duplicates === (settings.batch - half) * batches &&
+      replayed.rejected === 0,
+    eventsStoredOnce: afterReplayed.events === distinct,
+    rollupCountEqualsDistinct: afterReplayed.rollupCount === distinct,
+    rollupSumEqualsDistinctValues:
+      afterReplayed.rollupSum === expectedValue && afterReplayed.eventValue === expectedValue,
+    rollupsEqualRecompute: afterUnique.mismatchedRollups === 0 && afterReplayed.mismatchedRollups === 0,
+  };
+  return {
+    events: n,
+    batch: settings.batch,
+    concurrency: settings.concurrency,
+    idempotencyKeys: settings.idempotencyKeys,
+    ceiling,
+    unique: { ...unique, ratio: round(unique.eventsPerSec / ceiling.eventsPerSec, 3) },
+    replayed: {
+      ...replayed,
+      ratio: round(replayed.eventsPerSec / ceiling.eventsPerSec, 3),
+      vsUnique: round(replayed.eventsPerSec / unique.eventsPerSec, 3),
+    },
+    expected: { distinct, value: expectedValue },
+    afterUnique,
+    afterReplayed,
+    checks,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Usage queries
+
+/** The statements UsageQuery runs for a report without group_by: the series, then the total. */
+function rollupStatements(tenantId: string, from: Date, to: Date, window: 'day' | 'hour') {
+  const step = window === 'day' ? DAY : HOUR;
+  const starts: string[] = [];
+  const ends: string[] = [];
+  for (let at = from.getTime(); at < to.getTime(); at += step) {
+    starts.push(new Date(at).toISOString());
+    ends.push(new Date(Math.min(at + step, to.getTime())).toISOString());
+  }
+  const text = `select (b.i - 1)::int as i, '' as subject, (sum(r.sum))::text as value
+    from unnest($1::timestamptz[], $2::timestamptz[]) with ordinality as b(start, stop, i)
+    join usage_rollups r on r.tenant_id = $3 and r.meter = $4 and r.hour >= b.start and r.hour < b.stop
+    group by 1, 2 order by 1, 2`;
+  return [
+    { text, values: [starts, ends, tenantId, QUERY_METER] },
+    { text, values: [[from.toISOString()], [to.toISOString()], tenantId, QUERY_METER] },
+  ];
+}
+
+async function benchQuery(t: Tenantry, load: LoadGenerator, tenants: string[]) {
+  const n = settings.queryEvents;
+  const to = new Date(Math.floor(Date.now() / DAY) * DAY);
+  const from = new Date(to.getTime() - 30 * DAY);
+  const perTenant = Math.ceil(n / tenants.length);
+  log(
+    `loading ${n} events (${perTenant} per tenant, ${settings.querySubjects} subjects) over ${from.toISOString()} → ${to.toISOString()}`,
+  );
+  const load10m = await withClient(t.url, async (client) => {
+    await client.query(`create temporary table bench_tenants as
+      select row_number() over (order by id) - 1 as n, id from tenantry.tenants`);
+    const started = performance.now();
+    const chunk = 1_000_000;
+    for (let lo = 0; lo < n; lo += chunk) {
+      const hi = Math.min(n, lo + chunk) - 1;
+      // Events in (tenant, id) order, so the primary key grows at the right-hand edge.
+      await client.query(
+        `insert into usage_events (tenant_id, id, meter, value, time, subject, unique_value, properties, received_at)
+         select t.id, 'q' || lpad(g::text, 9, '0'), $1, (g % 100) + 1,
+                $2::timestamptz + ((g::bigint * 7919) % 2592000) * interval '1 second',
+                'user-' || (g % $3), null, null, now()
+         from generate_series($4::bigint, $5::bigint) g join bench_tenants t on t.n = g / $6`,
+        [QUERY_METER, from.toISOString(), settings.querySubjects, lo, hi, perTenant],
+      );
+      log(`  ${hi + 1} events`);
+    }
+    const eventsS = (performance.now() - started) / 1000;
+    const rolled = performance.now();
+    await client.query(`set work_mem = '1GB'`);
+    const built = await client.query(
+      `insert into usage_rollups (tenant_id, meter, hour, subject, sum, count, max, latest_time, latest_id, latest_value)
+       ${recomputeSql(QUERY_METER)}`,
+    );
+    const rollupsS = (performance.now() - rolled) / 1000;
+    await client.query('analyze usage_events; analyze usage_rollups');
+    const { rows } = await client.query<{ n: string; size: string }>(
+      `select count(*) as n, pg_size_pretty(pg_total_relation_size('usage_events')) as size from usage_events`,
+    );
+    return {
+      eventsS: round(eventsS, 1),
+      rollupsS: round(rollupsS, 1),
+      rollupRows: built.rowCount ?? 0,
+      storedEvents: Number(rows[0]?.n),
+      usageEventsSize: rows[0]?.size ?? '',
+    };
+  });
+  log(
+    `  events in ${load10m.eventsS} s, ${load10m.rollupRows} rollup rows in ${load10m.rollupsS} s; usage_events holds ${load10m.storedEvents} events (${load10m.usageEventsSize})`,
+  );
+
+  const pick = (i: number) => tenants[(i * 7919) % tenants.length] as string;
+  const total = settings.queryN + 20;
+  const results: Record<string, { tenantry: TimedResult; raw: TimedResult; rollupRowsPerTenant: number }> =
+    {};
+  for (const window of ['day', 'hour'] as const) {
+    log(`GET usage, window=${window}: ${settings.queryN} requests after 20 warm-up`);
+    const range = `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
+    const tenantry = await load.run({
+      type: 'http',
+      origin: t.origin,
+      token: t.token,
+      paths: Array.from(
+        { length: total },
+        (_, i) => `/v1/tenants/${pick(i)}/usage?meter=${QUERY_METER}&${range}&window=${window}`,
+      ),
+      warmup: 20,
+    });
+    if (tenantry.failures.length > 0) throw new Error(`usage query failed: ${tenantry.failures.join('\n')}`);
+    const sample = tenantry.sample as { series: unknown[]; total: number };
+    const expectedBuckets = window === 'day' ? 30 : 720;
+    if (sample.series.length !== expectedBuckets || !(sample.total > 0))
+      throw new Error(`unexpected usage report: ${sample.series.length} buckets, total ${sample.total}`);
+    log(`raw SQL of the same query (ceiling), window=${window}`);
+    const raw = await load.run({
+      type: 'sql',
+      url: t.url,
+      requests: Array.from({ length: total }, (_, i) => rollupStatements(pick(i), from, to, window)),
+      warmup: 20,
+    });
+    if (raw.failures.length > 0) throw new Error(`raw query failed: ${raw.failures.join('\n')}`);
+    results[window] = { tenantry, raw, rollupRowsPerTenant: Math.round(load10m.rollupRows / tenants.length) };
+  }
+  return { events: n, from: from.toISOString(), to: to.toISOString(), load: load10m, windows: results };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+interface Row {
+  figure: string;
+  value: string;
+  target: string;
+  ceiling: string;
+  pass: boolean | null;
+}
+
+type IngestResults = Awaited<ReturnType<typeof benchIngest>>;
+type QueryResults = Awaited<ReturnType<typeof benchQuery>>;
+
+function rows(ingest: IngestResults | null, query: QueryResults | null): Row[] {
+  const out: Row[] = [];
+  if (ingest) {
+    const { unique, replayed, ceiling, checks } = ingest;
+    out.push({
+      figure: `ingest ${ingest.events} new events, batches of ${ingest.batch}, ${ingest.concurrency} clients`,
+      value: `${unique.eventsPerSec} events/s (${unique.ratio}x)`,
+      target: `>= ${targets.eventsPerSec} (stretch ${targets.stretchEventsPerSec})`,
+      ceiling: `${ceiling.eventsPerSec} events/s COPY, ${ceiling.streams} streams`,
+      pass: unique.eventsPerSec >= targets.eventsPerSec && checks.run1Accepted,
+    });
+    out.push({
+      figure: '  batch latency p50 / p99; server CPU per 1,000 events',
+      value: `${unique.latencyMs.p50} / ${unique.latencyMs.p99} ms; ${unique.serverCpuMsPer1000} ms`,
+      target: '-',
+      ceiling: '-',
+      pass: null,
+    });
+    out.push({
+      figure: `ingest with half of every batch replayed`,
+      value: `${replayed.eventsPerSec} events/s (${replayed.vsUnique}x run 1)`,
+      target: `>= ${targets.duplicateRatio}x run 1`,
+      ceiling: `${ceiling.eventsPerSec} events/s COPY (${replayed.ratio}x)`,
+      pass: replayed.vsUnique >= targets.duplicateRatio && checks.run2Accepted,
+    });
+    out.push({
+      figure: '  double counts (rollups vs distinct events; rollups vs recompute)',
+      value: `${ingest.afterReplayed.rollupCount - ingest.expected.distinct} of ${ingest.expected.distinct}; ${ingest.afterReplayed.mismatchedRollups} rows differ`,
+      target: '0; 0',
+      ceiling: '-',
+      pass:
+        checks.eventsStoredOnce &&
+        checks.rollupCountEqualsDistinct &&
+        checks.rollupSumEqualsDistinctValues &&
+        checks.rollupsEqualRecompute,
+    });
+  }
+  if (query) {
+    for (const window of ['day', 'hour'] as const) {
+      const w = query.windows[window];
+      if (!w) continue;
+      out.push({
+        figure: `usage query, 1 tenant, 30 days, window=${window}, p50 / p99 (${query.events} events stored)`,
+        value: `${w.tenantry.latencyMs.p50} / ${w.tenantry.latencyMs.p99} ms`,
+        target: `p99 <= ${targets.queryP99Ms} ms`,
+        ceiling: `${w.raw.latencyMs.p50} / ${w.raw.latencyMs.p99} ms raw SQL`,
+        pass: w.tenantry.latencyMs.p99 <= targets.queryP99Ms,
+      });
+    }
+  }
+  return out;
+}
+
+function printTable(table: Row[]): void {
+  const header = ['figure', 'value', 'target', 'ceiling (same run)', 'result'];
+  const cells = table.map((r) => [
+    r.figure,
+    r.value,
+    r.target,
+    r.ceiling,
+    r.pass === null ? '' : r.pass ? 'PASS' : 'FAIL',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
+  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i] as number)).join(' | ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
+  for (const c of cells) console.log(line(c));
+}
+
+/** JSON as the repository's formatter (Biome) writes it: arrays of numbers or strings on one line. */
+function toJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(
+    /\[\n\s*([^[\]{}]*?)\n\s*\]/g,
+    (_, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const loadavgStart = loadavg();
+  const postgres = await withClient(settings.adminUrl, (c) =>
+    c.query<{ server_version: string }>('show server_version'),
+  );
+  const t = await startTenantry();
+  log(`control plane on ${t.origin}, database ${t.name}`);
+  const load = new LoadGenerator();
+  let ingest: IngestResults | null = null;
+  let query: QueryResults | null = null;
+  try {
+    const applied = await t.api('POST', '/v1/plans/apply', { source: planFile() });
+    if (applied.status !== 200)
+      throw new Error(`plans/apply: ${applied.status} ${JSON.stringify(applied.body)}`);
+    log(`creating ${settings.tenants} pool tenants over the API`);
+    const tenants = await inParallel(
+      Array.from({ length: settings.tenants }, (_, i) => `meter-${i}`),
+      8,
+      async (slug) => {
+        const created = await t.api('POST', '/v1/tenants', {
+          slug,
+          name: slug,
+          plan: 'metered',
+          placement: 'pool',
+        });
+        if (created.status !== 201)
+          throw new Error(`create tenant: ${created.status} ${JSON.stringify(created.body)}`);
+        return String(created.body?.id);
+      },
+    );
+    log(`provisioned: ${await t.runJobs()} jobs ran`);
+    if (settings.only !== 'query') ingest = await benchIngest(t, load, tenants);
+    if (settings.only !== 'ingest') query = await benchQuery(t, load, tenants);
+  } finally {
+    load.close();
+    await dropTenantry(t);
+  }
+  const loadavgEnd = loadavg();
+  const table = rows(ingest, query);
+  const cpus = os.cpus();
+  const machine = {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? 'unknown',
+    memoryGb: round(os.totalmem() / 2 ** 30, 1),
+    platform: `${os.platform()} ${os.release()}`,
+    node: process.version,
+    postgres: postgres.rows[0]?.server_version ?? 'unknown',
+    loadavgStart,
+    loadavgEnd,
+  };
+  console.log('');
+  console.log(
+    `bench:ingest — ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, PostgreSQL ${machine.postgres}`,
+  );
+  console.log(`load average (1/5/15 min): start ${loadavgStart.join(' ')}, end ${loadavgEnd.join(' ')}`);
+  console.log(
+    `server in this process, clients in a child process; ${settings.tenants} tenants; Idempotency-Key ${settings.idempotencyKeys ? 'on every batch' : 'not sent'}`,
+  );
+  console.log('');
+  printTable(table);
+  const results = {
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    machine,
+    settings: { ...settings, out: undefined },
+    targets,
+    ingest,
+    query,
+    table,
+  };
+  mkdirSync(dirname(settings.out), { recursive: true });
+  writeFileSync(settings.out, `${toJson(results)}\n`);
+  console.log('');
+  console.log(`results written to ${settings.out}`);
+  // A missed target is a figure to report; a double count or a lost event is a failure.
+  if (ingest && !Object.values(ingest.checks).every(Boolean)) {
+    console.error(`correctness checks failed: ${JSON.stringify(ingest.checks)}`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
