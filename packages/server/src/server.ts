@@ -63,9 +63,12 @@ export async function startServer(
     const worker = services.jobs.work(stopWorker.signal, config.workerPollMs, (error) =>
       app.log.error({ err: error }, 'job worker failed'),
     );
+    const checker = services.usage.thresholds.work(stopWorker.signal, config.workerPollMs, (error) =>
+      app.log.error({ err: error }, 'threshold checker failed'),
+    );
     stops.push(async () => {
       stopWorker.abort();
-      await worker;
+      await Promise.all([worker, checker]);
     });
     // Stored idempotent responses are kept for a day; expired ones are ignored, this removes them.
     const purge = setInterval(() => {

@@ -10,6 +10,7 @@ import { TenantService } from './tenants/tenant-service.ts';
 import { LeaseService } from './usage/leases.ts';
 import { MeterCatalog } from './usage/meter-catalog.ts';
 import { TenantDirectory } from './usage/tenant-directory.ts';
+import { ThresholdChecker } from './usage/thresholds.ts';
 import { UsageIngest } from './usage/usage-ingest.ts';
 import { UsageService } from './usage/usage-service.ts';
 
@@ -26,6 +27,7 @@ export interface Services {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
     readonly leases: LeaseService;
+    readonly thresholds: ThresholdChecker;
   };
 }
 
@@ -54,9 +56,11 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   const entitlements = new EntitlementService(db, tenants, clock, config.entitlementMaxAgeMs);
   invalidate = (tenantId) => entitlements.invalidate(tenantId);
   const meters = new MeterCatalog(db);
-  // New usage changes the `used` of a tenant's limits.
+  const thresholds = new ThresholdChecker(db, clock);
+  // New usage changes the `used` of a tenant's limits, and may cross their thresholds.
   const onUsage = (tenantIds: ReadonlySet<string>) => {
     for (const id of tenantIds) entitlements.invalidate(id);
+    thresholds.wake();
   };
   const usage = {
     ingest: new UsageIngest({
@@ -69,6 +73,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     }),
     service: new UsageService(db, clock, tenants, meters, onUsage),
     leases: new LeaseService(db, clock),
+    thresholds,
   };
   return { database, clock, jobs, apiKeys: new ApiKeyService(db), plans, tenants, entitlements, usage };
 }

@@ -132,6 +132,7 @@ export interface Schema {
   usage_uniques: UsageUniquesTable;
   usage_leases: UsageLeasesTable;
   usage_thresholds: UsageThresholdsTable;
+  usage_threshold_queue: UsageThresholdQueueTable;
   domain_events: DomainEventsTable;
 }
 
@@ -196,6 +197,13 @@ export interface UsageThresholdsTable {
   limit_value: string;
   used: string;
   reached_at: Date;
+}
+
+export interface UsageThresholdQueueTable {
+  id: Generated<number>;
+  tenant_id: string;
+  meter: string;
+  at: Date;
 }
 
 export interface DomainEventsTable {

@@ -124,7 +124,7 @@ export class EntitlementService {
     });
     if (requests.length === 0) return {};
     const usage = await periodUsage(this.#db, requests);
-    return Object.fromEntries(requests.map((r) => [r.meter, usage.get(usageKey(r.tenantId, r.meter)) ?? 0]));
+    return Object.fromEntries(requests.map((r) => [r.meter, usage.get(usageKey(r)) ?? 0]));
   }
 
   /** Forgets the tenant's snapshot; the next read computes it afresh. */

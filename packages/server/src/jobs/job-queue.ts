@@ -2,6 +2,7 @@ import { type Kysely, sql, type Transaction, type UpdateQueryBuilder, type Updat
 import type { Clock } from '../clock.ts';
 import type { JobRow, Schema } from '../db/schema.ts';
 import { newId } from '../ids.ts';
+import { WakeLoop } from './wake-loop.ts';
 
 /** Work to do later, durably: written in the same transaction as the change that needs it. */
 export interface JobRequest {
@@ -36,9 +37,7 @@ export class JobQueue {
   readonly #db: Kysely<Schema>;
   readonly #clock: Clock;
   readonly #handlers = new Map<string, JobHandler>();
-  #wake: (() => void) | null = null;
-  /** Set by {@link notify} while the worker is busy, so the wake-up is not lost. */
-  #notified = false;
+  readonly #loop = new WakeLoop();
 
   constructor(db: Kysely<Schema>, clock: Clock) {
     this.#db = db;
@@ -72,8 +71,7 @@ export class JobQueue {
 
   /** Tells a sleeping worker loop to look for work now rather than at its next poll. */
   notify(): void {
-    if (this.#wake) this.#wake();
-    else this.#notified = true;
+    this.#loop.wake();
   }
 
   /** Runs every job that is due now, one after another; returns how many ran. */
@@ -89,28 +87,7 @@ export class JobQueue {
 
   /** Works the queue until `signal` aborts, waking every `pollMs` or when {@link notify} is called. */
   async work(signal: AbortSignal, pollMs: number, onError: (error: unknown) => void): Promise<void> {
-    while (!signal.aborted) {
-      // A notify that arrives while the queue is being worked means work came in after the
-      // queue was last looked at: look again at once instead of sleeping through it.
-      this.#notified = false;
-      try {
-        await this.runDue();
-      } catch (error) {
-        onError(error);
-      }
-      if (this.#notified || signal.aborted) continue;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', wake);
-          this.#wake = null;
-          resolve();
-        };
-        const timer = setTimeout(wake, pollMs);
-        this.#wake = wake;
-        signal.addEventListener('abort', wake, { once: true });
-      });
-    }
+    await this.#loop.run(signal, pollMs, () => this.runDue(), onError);
   }
 
   async #claim(): Promise<JobRow | undefined> {

@@ -167,6 +167,7 @@ it(`never lets ${CLIENTS} concurrent clients pass a hard limit of ${LIMIT}, and 
 
   // Each threshold of the limit that usage reached was recorded once, however the batches raced.
   const reached = [50, 90, 100].filter((threshold) => consumed * 100 >= LIMIT * threshold);
+  await t.services.usage.thresholds.drain();
   const thresholds = await db
     .selectFrom('usage_thresholds')
     .select('threshold')

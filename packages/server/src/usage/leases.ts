@@ -265,7 +265,7 @@ export class LeaseService {
         end: new Date(state.period.end),
       },
     ]);
-    const used = usage.get(usageKey(state.tenantId, state.meter)) ?? 0;
+    const used = usage.get(usageKey({ tenantId: state.tenantId, meter: state.meter, start })) ?? 0;
     const { outstanding } = await tx
       .selectFrom('usage_leases')
       .select(sql<string>`coalesce(sum(granted - consumed), 0)::text`.as('outstanding'))

@@ -12,6 +12,7 @@ import type { Schema } from '../db/schema.ts';
 export interface LimitContext {
   readonly tenantId: string;
   readonly definition: PlanDefinition;
+  readonly billingAnchor: Date;
   readonly snapshot: EntitlementSnapshot;
   /**
    * The limits as they apply while the tenant is active: the snapshot's own when it is, and when
@@ -66,6 +67,6 @@ export async function loadLimitContexts(
     const limits = snapshot.active
       ? snapshot.limits
       : evaluateEntitlements({ ...input, state: 'active' }).limits;
-    return { tenantId: row.id, definition, snapshot, limits };
+    return { tenantId: row.id, definition, billingAnchor: row.billing_anchor, snapshot, limits };
   });
 }

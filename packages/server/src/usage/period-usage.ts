@@ -14,8 +14,12 @@ export interface UsageRequest {
 type Db = Kysely<Schema> | Transaction<Schema>;
 
 /** The key of a request in the answer of {@link periodUsage}. */
-export function usageKey(tenantId: string, meter: string): string {
-  return `${tenantId}\u0000${meter}`;
+export function usageKey(request: {
+  readonly tenantId: string;
+  readonly meter: string;
+  readonly start: Date;
+}): string {
+  return `${request.tenantId}\u0000${request.meter}\u0000${request.start.getTime()}`;
 }
 
 /**
@@ -25,7 +29,7 @@ export function usageKey(tenantId: string, meter: string): string {
  */
 export async function periodUsage(db: Db, requests: readonly UsageRequest[]): Promise<Map<string, number>> {
   const usage = new Map<string, number>();
-  for (const r of requests) usage.set(usageKey(r.tenantId, r.meter), 0);
+  for (const r of requests) usage.set(usageKey(r), 0);
   const additive = requests.filter(
     (r) => limitKind(r.aggregation) === 'metered' && r.aggregation !== 'unique_count',
   );
@@ -36,25 +40,27 @@ export async function periodUsage(db: Db, requests: readonly UsageRequest[]): Pr
       ${list.map((r) => r.start)}::timestamptz[], ${list.map((r) => r.end)}::timestamptz[]) as q(t, m, s, e)`;
 
   if (additive.length > 0) {
-    const rows = await sql<{ t: string; m: string; sum: string; count: string; max: string | null }>`
-      select q.t, q.m, sum(r.sum)::text as sum, sum(r.count)::text as count, max(r.max)::text as max
+    const rows = await sql<{ t: string; m: string; s: Date; sum: string; count: string; max: string | null }>`
+      select q.t, q.m, q.s, sum(r.sum)::text as sum, sum(r.count)::text as count, max(r.max)::text as max
       from ${keys(additive)}
       join usage_rollups r on r.tenant_id = q.t and r.meter = q.m and r.hour >= q.s and r.hour < q.e
-      group by q.t, q.m`.execute(db);
-    const byKey = new Map(rows.rows.map((row) => [usageKey(row.t, row.m), row]));
+      group by q.t, q.m, q.s`.execute(db);
+    const byKey = new Map(
+      rows.rows.map((row) => [usageKey({ tenantId: row.t, meter: row.m, start: row.s }), row]),
+    );
     for (const r of additive) {
-      const row = byKey.get(usageKey(r.tenantId, r.meter));
+      const row = byKey.get(usageKey(r));
       const value = r.aggregation === 'sum' ? row?.sum : r.aggregation === 'count' ? row?.count : row?.max;
-      usage.set(usageKey(r.tenantId, r.meter), Number(value ?? 0));
+      usage.set(usageKey(r), Number(value ?? 0));
     }
   }
   if (uniques.length > 0) {
-    const rows = await sql<{ t: string; m: string; n: number }>`
-      select q.t, q.m, count(distinct u.value)::int as n
+    const rows = await sql<{ t: string; m: string; s: Date; n: number }>`
+      select q.t, q.m, q.s, count(distinct u.value)::int as n
       from ${keys(uniques)}
       join usage_uniques u on u.tenant_id = q.t and u.meter = q.m and u.hour >= q.s and u.hour < q.e
-      group by q.t, q.m`.execute(db);
-    for (const row of rows.rows) usage.set(usageKey(row.t, row.m), row.n);
+      group by q.t, q.m, q.s`.execute(db);
+    for (const row of rows.rows) usage.set(usageKey({ tenantId: row.t, meter: row.m, start: row.s }), row.n);
   }
   if (gauges.length > 0) {
     const rows = await sql<{ t: string; m: string; level: string }>`
@@ -67,7 +73,9 @@ export async function periodUsage(db: Db, requests: readonly UsageRequest[]): Pr
         order by time desc, id desc limit 1
       ) e
       group by s.t, s.m`.execute(db);
-    for (const row of rows.rows) usage.set(usageKey(row.t, row.m), Number(row.level));
+    // A gauge's level is now, whatever period is asked for.
+    const levels = new Map(rows.rows.map((row) => [`${row.t}\u0000${row.m}`, Number(row.level)]));
+    for (const r of gauges) usage.set(usageKey(r), levels.get(`${r.tenantId}\u0000${r.meter}`) ?? 0);
   }
   return usage;
 }

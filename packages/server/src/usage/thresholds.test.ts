@@ -34,14 +34,17 @@ function events(tenant: string, n: number, spec: EventSpec = {}): Record<string,
   });
 }
 
+/** Ingests a batch, then lets the threshold checker run, as a server's worker does on each commit. */
 async function ingest(batch: Record<string, unknown>[], accepted = batch.length): Promise<void> {
   const result = await t.services.usage.ingest.ingest(batch, 'tenantry');
   expect(result.rejected).toEqual([]);
   expect(result.accepted).toBe(accepted);
+  await t.services.usage.thresholds.drain();
 }
 
 /** The recorded thresholds of the tenant, by meter and period, in order. */
 async function recorded(tenantId: string) {
+  await t.services.usage.thresholds.drain();
   const rows = await t.db.database.db
     .selectFrom('usage_thresholds')
     .selectAll()
@@ -61,6 +64,7 @@ async function recorded(tenantId: string) {
 
 /** The `usage.threshold_reached` events raised for the tenant, oldest first. */
 async function raised(tenantId: string) {
+  await t.services.usage.thresholds.drain();
   const rows = await t.db.database.db
     .selectFrom('domain_events')
     .selectAll()
@@ -295,6 +299,19 @@ describe('usage thresholds', () => {
     expect(all.map((e) => [e.period.start, e.threshold])).toEqual([
       [tenant.current_period.start, 80],
       [tenant.current_period.end, 80],
+    ]);
+  });
+
+  it('checks usage against the period it belongs to: late events, and a check that runs after the period ended', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'starter' });
+    // 85 meetings in the first period, not yet checked when the period ends.
+    const late = events(tenant.id, 85);
+    expect((await t.services.usage.ingest.ingest(late.slice(0, 40), 'tenantry')).accepted).toBe(40);
+    t.clock.advance(Date.parse(tenant.current_period.end) - t.clock.now().getTime() + 3_600_000);
+    // The rest arrive late, in the next period, still timed in the first.
+    expect((await t.services.usage.ingest.ingest(late.slice(40), 'tenantry')).accepted).toBe(45);
+    expect((await recorded(tenant.id)).map((r) => [r.period_start, r.threshold, r.used])).toEqual([
+      [tenant.current_period.start, 80, 85],
     ]);
   });
 });

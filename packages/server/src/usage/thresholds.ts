@@ -1,7 +1,10 @@
-import type { Aggregation } from '@tenantry/core';
-import { sql, type Transaction } from 'kysely';
+import { type Aggregation, billingPeriod } from '@tenantry/core';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
+import { withRetry } from '../db/with-retry.ts';
 import { newId } from '../ids.ts';
+import { WakeLoop } from '../jobs/wake-loop.ts';
 import { loadLimitContexts } from './limit-context.ts';
 import { periodUsage, type UsageRequest, usageKey } from './period-usage.ts';
 
@@ -15,50 +18,101 @@ export interface ThresholdReached {
   period: { start: string; end: string };
 }
 
+/** How many queued checks one transaction of the checker takes. */
+const DRAIN_BATCH = 5_000;
+
 /**
- * Checks the limits on `meters` of `tenantIds` against their current-period usage and records
- * each threshold reached for the first time, with a `usage.threshold_reached` event. Runs in the
- * transaction that stored the usage, after it; the (tenant, meter, period, threshold) key is
- * unique, so every threshold is raised exactly once however many batches cross it at once, and
- * the checks of one tenant and meter take turns, so that batches crossing it together do not
- * each miss it. Read committed isolation (the default) is assumed: each statement sees what
- * committed before it.
+ * Raises limit thresholds, after usage has committed and off the ingestion path. Ingestion
+ * queues each (tenant, meter) whose usage changed in the transaction that stores the usage; the
+ * checker takes queued entries (`FOR UPDATE SKIP LOCKED`, so several processes share the work),
+ * reads the committed usage and records every threshold reached, and deletes the entries, all
+ * in one transaction: a checker that dies leaves them queued for the next. The
+ * (tenant, meter, period, threshold) key is unique, so every threshold is raised exactly once.
+ * No crossing is missed: an entry is taken only once its batch has committed, and the usage is
+ * read after that, so it includes the batch.
+ */
+export class ThresholdChecker {
+  readonly #db: Kysely<Schema>;
+  readonly #clock: Clock;
+  readonly #loop = new WakeLoop();
+
+  constructor(db: Kysely<Schema>, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  /** Checks everything queued now; returns the thresholds it raised. */
+  async drain(): Promise<ThresholdReached[]> {
+    const raised: ThresholdReached[] = [];
+    for (;;) {
+      const round = await withRetry(() =>
+        this.#db.transaction().execute(async (tx) => {
+          const taken = await sql<{ tenant_id: string; meter: string; at: Date }>`
+            delete from usage_threshold_queue
+            where id in (select id from usage_threshold_queue order by id limit ${DRAIN_BATCH} for update skip locked)
+            returning tenant_id, meter, at`.execute(tx);
+          if (taken.rows.length === 0) return null;
+          return recordThresholds(tx, taken.rows, this.#clock.now());
+        }),
+      );
+      if (round === null) return raised;
+      raised.push(...round);
+    }
+  }
+
+  /** Makes a sleeping {@link work} loop check now. */
+  wake(): void {
+    this.#loop.wake();
+  }
+
+  /** Checks queued usage until `signal` aborts, every `pollMs` or when woken. */
+  work(signal: AbortSignal, pollMs: number, onError: (error: unknown) => void): Promise<void> {
+    return this.#loop.run(signal, pollMs, () => this.drain(), onError);
+  }
+}
+
+/**
+ * Checks the limits of these tenants and meters against their usage in the billing period that
+ * holds `at` (when the usage happened: a late event counts in its own period) and records each
+ * threshold reached for the first time, with a `usage.threshold_reached` event.
  */
 export async function recordThresholds(
   tx: Transaction<Schema>,
-  tenantIds: ReadonlySet<string>,
-  meters: ReadonlySet<string>,
+  changes: readonly { tenant_id: string; meter: string; at: Date }[],
   now: Date,
 ): Promise<ThresholdReached[]> {
-  const contexts = await loadLimitContexts(tx, [...tenantIds], now);
-  const requests: (UsageRequest & { limit: number; thresholds: readonly number[] })[] = [];
-  for (const { tenantId, definition, snapshot } of contexts) {
+  const byTenant = new Map<string, { meter: string; at: Date }[]>();
+  for (const { tenant_id, meter, at } of changes) {
+    const list = byTenant.get(tenant_id) ?? [];
+    list.push({ meter, at });
+    byTenant.set(tenant_id, list);
+  }
+  const contexts = await loadLimitContexts(tx, [...byTenant.keys()], now);
+  const requests = new Map<string, UsageRequest & { limit: number; thresholds: readonly number[] }>();
+  for (const { tenantId, definition, billingAnchor, snapshot } of contexts) {
     if (!snapshot.active) continue;
-    for (const [key, limit] of Object.entries(snapshot.limits)) {
+    for (const { meter: key, at } of byTenant.get(tenantId) ?? []) {
+      const limit = snapshot.limits[key];
       const meter = definition.meters[key];
-      if (!meter || !meters.has(key) || limit.limit === null || limit.kind === 'seats') continue;
-      requests.push({
+      if (!meter || !limit || limit.limit === null || limit.kind === 'seats') continue;
+      const period = billingPeriod(billingAnchor, definition.interval, at);
+      const request = {
         tenantId,
         meter: key,
         aggregation: meter.aggregation as Aggregation,
-        start: new Date(snapshot.period.start),
-        end: new Date(snapshot.period.end),
+        start: period.start,
+        end: period.end,
         limit: limit.limit,
         thresholds: limit.thresholds,
-      });
+      };
+      requests.set(usageKey(request), request);
     }
   }
-  if (requests.length === 0) return [];
-  // Concurrent batches that cross a threshold together may each see only its own usage (the
-  // others are not committed yet) and none of them the total. So the checks of one tenant and
-  // meter take turns, each after its batch is stored and until its commit: the later one reads
-  // after the earlier committed, and sees both. Taken in one order, so batches cannot deadlock.
-  const keys = [...new Set(requests.map((r) => `threshold:${r.tenantId}:${r.meter}`))].sort();
-  for (const key of keys) await sql`select pg_advisory_xact_lock(hashtext(${key}))`.execute(tx);
-  const usage = await periodUsage(tx, requests);
+  if (requests.size === 0) return [];
+  const usage = await periodUsage(tx, [...requests.values()]);
   const reached: ThresholdReached[] = [];
-  for (const r of requests) {
-    const used = usage.get(usageKey(r.tenantId, r.meter)) ?? 0;
+  for (const r of requests.values()) {
+    const used = usage.get(usageKey(r)) ?? 0;
     for (const threshold of r.thresholds) {
       if (used > 0 && used * 100 >= r.limit * threshold) {
         reached.push({
@@ -73,7 +127,7 @@ export async function recordThresholds(
     }
   }
   if (reached.length === 0) return [];
-  const inserted = await sql<{ tenant_id: string; meter: string; threshold: number }>`
+  const inserted = await sql<{ tenant_id: string; meter: string; period_start: Date; threshold: number }>`
     insert into usage_thresholds (tenant_id, meter, period_start, threshold, limit_value, used, reached_at)
     select t, m, ps, th, l, u, ${now}
     from unnest(${reached.map((r) => r.tenant_id)}::text[], ${reached.map((r) => r.meter)}::text[],
@@ -82,10 +136,14 @@ export async function recordThresholds(
          as x(t, m, ps, th, l, u)
     order by t, m, th
     on conflict do nothing
-    returning tenant_id, meter, threshold`.execute(tx);
+    returning tenant_id, meter, period_start, threshold`.execute(tx);
   const fresh = reached.filter((r) =>
     inserted.rows.some(
-      (row) => row.tenant_id === r.tenant_id && row.meter === r.meter && row.threshold === r.threshold,
+      (row) =>
+        row.tenant_id === r.tenant_id &&
+        row.meter === r.meter &&
+        row.threshold === r.threshold &&
+        row.period_start.toISOString() === r.period.start,
     ),
   );
   if (fresh.length > 0) {

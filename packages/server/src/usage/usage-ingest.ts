@@ -1,6 +1,7 @@
 import {
   CloudUsageEvent,
   fromCloudEvent,
+  hourOf,
   type RejectedEvent,
   timeOutOfRange,
   UsageEventInput,
@@ -13,7 +14,6 @@ import { withRetry } from '../db/with-retry.ts';
 import type { MeterCatalog, MeterInfo } from './meter-catalog.ts';
 import { recomputeGaugeSeries } from './rollups.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
-import { recordThresholds } from './thresholds.ts';
 
 /** The most events one request may carry. */
 export const MAX_BATCH = 10_000;
@@ -245,10 +245,18 @@ export class UsageIngest {
       }
     }
     if (accepted > 0) {
-      const tenantIds = new Set(events.map((e) => e.tenantId));
-      await recordThresholds(tx, tenantIds, new Set(events.map((e) => e.meter)), now);
+      const changed = [
+        ...new Map(
+          events.map((e) => [`${e.tenantId}\u0000${e.meter}\u0000${hourOf(e.time).getTime()}`, e]),
+        ).values(),
+      ];
+      // Their limits' thresholds are checked after the commit, off this path (ThresholdChecker).
+      await sql`
+        insert into usage_threshold_queue (tenant_id, meter, at)
+        select * from unnest(${changed.map((e) => e.tenantId)}::text[], ${changed.map((e) => e.meter)}::text[],
+                             ${changed.map((e) => hourOf(e.time))}::timestamptz[])`.execute(tx);
       // Their entitlements' `used` changed: other control-plane processes drop their snapshots.
-      await announceTenantChanges(tx, tenantIds);
+      await announceTenantChanges(tx, new Set(events.map((e) => e.tenantId)));
     }
     return accepted;
   }
