@@ -145,18 +145,22 @@ async function aggregateBuckets(
   bySubject: boolean,
 ): Promise<{ i: number; subject: string; value: number }[]> {
   if (cut.length === 0) return [];
+  // The buckets are contiguous, so one index range scan over [from, to) and each row's bucket
+  // by width_bucket over their starts; a join against the list of buckets made the planner
+  // filter the whole range once per bucket.
   const starts = cut.map((b) => b.start);
-  const ends = cut.map((b) => b.end);
+  const from = cut[0]?.start ?? query.from;
+  const to = cut.at(-1)?.end ?? query.to;
   const subject = bySubject ? sql`r.subject` : sql`''`;
-  const bucketsSql = sql`unnest(${starts}::timestamptz[], ${ends}::timestamptz[]) with ordinality as b(start, stop, i)`;
   let rows: Row[];
   if (query.aggregation === 'unique_count') {
     const uSubject = bySubject ? sql`u.subject` : sql`''`;
     rows = (
       await sql<Row>`
-        select (b.i - 1)::int as i, ${uSubject} as subject, count(distinct u.value)::text as value
-        from ${bucketsSql}
-        join usage_uniques u on u.tenant_id = ${query.tenantId} and u.meter = ${query.meter} and u.hour >= b.start and u.hour < b.stop
+        select (width_bucket(u.hour, ${starts}::timestamptz[]) - 1)::int as i, ${uSubject} as subject,
+               count(distinct u.value)::text as value
+        from usage_uniques u
+        where u.tenant_id = ${query.tenantId} and u.meter = ${query.meter} and u.hour >= ${from} and u.hour < ${to}
         group by 1, 2 order by 1, 2`.execute(db)
     ).rows;
   } else {
@@ -169,9 +173,10 @@ async function aggregateBuckets(
     }[query.aggregation];
     rows = (
       await sql<Row>`
-        select (b.i - 1)::int as i, ${subject} as subject, (${measure})::text as value
-        from ${bucketsSql}
-        join usage_rollups r on r.tenant_id = ${query.tenantId} and r.meter = ${query.meter} and r.hour >= b.start and r.hour < b.stop
+        select (width_bucket(r.hour, ${starts}::timestamptz[]) - 1)::int as i, ${subject} as subject,
+               (${measure})::text as value
+        from usage_rollups r
+        where r.tenant_id = ${query.tenantId} and r.meter = ${query.meter} and r.hour >= ${from} and r.hour < ${to}
         group by 1, 2 order by 1, 2`.execute(db)
     ).rows;
   }
