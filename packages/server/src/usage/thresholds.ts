@@ -47,11 +47,16 @@ export class ThresholdChecker {
     for (;;) {
       const round = await withRetry(() =>
         this.#db.transaction().execute(async (tx) => {
-          const taken = await sql<{ tenant_id: string; meter: string; at: Date }>`
-            delete from usage_threshold_queue
-            where id in (select id from usage_threshold_queue order by id limit ${DRAIN_BATCH} for update skip locked)
-            returning tenant_id, meter, at`.execute(tx);
+          // Two plain statements rather than a DELETE joined to its locking scan: with statistics
+          // taken while this fast-growing queue was empty, the planner joins them by scanning the
+          // whole table once per taken row.
+          const taken = await sql<{ id: string; tenant_id: string; meter: string; at: Date }>`
+            select id, tenant_id, meter, at from usage_threshold_queue
+            order by id limit ${DRAIN_BATCH} for update skip locked`.execute(tx);
           if (taken.rows.length === 0) return null;
+          await sql`delete from usage_threshold_queue where id = any(${taken.rows.map((r) => r.id)}::bigint[])`.execute(
+            tx,
+          );
           return recordThresholds(tx, taken.rows, this.#clock.now());
         }),
       );
