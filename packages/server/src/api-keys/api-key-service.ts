@@ -51,13 +51,33 @@ function view(row: Selectable<ApiKeysTable>): ApiKeyView {
   };
 }
 
+/** How many verified secrets are remembered before expired ones are swept out. */
+const AUTH_CACHE_SWEEP_AT = 1_000;
+
 /** Operator API keys: creating, listing, revoking, and checking a presented secret. */
 export class ApiKeyService {
   readonly #db: Kysely<Schema>;
+  /**
+   * Secrets verified lately, by the secret itself (the same secret the request holds in memory
+   * anyway), so that a cached check costs a map lookup and no hashing. Only active keys are put
+   * here; revoking on this process removes them at once.
+   */
   readonly #verified = new Map<string, { keyId: string; until: number }>();
+  /** Bumped by every revocation, so that a check that read the key before it was revoked is not cached. */
+  #revocations = 0;
 
   constructor(db: Kysely<Schema>) {
     this.#db = db;
+  }
+
+  /**
+   * The id of the active key whose secret this is, when it was verified within the last
+   * {@link AUTH_CACHE_MS} and not revoked on this process since; otherwise undefined, and the
+   * caller asks {@link authenticate}. Synchronous, for the request path.
+   */
+  cachedKeyId(secret: string): string | undefined {
+    const cached = this.#verified.get(secret);
+    return cached !== undefined && cached.until > Date.now() ? cached.keyId : undefined;
   }
 
   /**
@@ -67,20 +87,20 @@ export class ApiKeyService {
    */
   async authenticate(secret: string): Promise<string | null> {
     if (!secret.startsWith(OPERATOR_KEY_PREFIX)) return null;
-    const hash = hashSecret(secret);
-    const cached = this.#verified.get(hash);
-    const now = Date.now();
-    if (cached && cached.until > now) return cached.keyId;
+    const cached = this.cachedKeyId(secret);
+    if (cached !== undefined) return cached;
+    const revocations = this.#revocations;
     const row = await this.#db
       .selectFrom('api_keys')
       .select(['id', 'last_used_at'])
-      .where('secret_hash', '=', hash)
+      .where('secret_hash', '=', hashSecret(secret))
       .where('revoked_at', 'is', null)
       .executeTakeFirst();
     if (!row) {
-      this.#verified.delete(hash);
+      this.#verified.delete(secret);
       return null;
     }
+    const now = Date.now();
     // Written at most once a minute per key, so that `last_used_at` costs reads nothing.
     if (!row.last_used_at || row.last_used_at.getTime() < now - LAST_USED_RESOLUTION_MS) {
       await this.#db
@@ -89,8 +109,17 @@ export class ApiKeyService {
         .where('id', '=', row.id)
         .execute();
     }
-    this.#verified.set(hash, { keyId: row.id, until: now + AUTH_CACHE_MS });
+    // A key revoked on this process while the query ran may have been read as active: it is
+    // answered (the request raced the revocation) but not remembered.
+    if (this.#revocations === revocations) this.#remember(secret, row.id, now);
     return row.id;
+  }
+
+  #remember(secret: string, keyId: string, now: number): void {
+    if (this.#verified.size >= AUTH_CACHE_SWEEP_AT) {
+      for (const [known, entry] of this.#verified) if (entry.until <= now) this.#verified.delete(known);
+    }
+    this.#verified.set(secret, { keyId, until: now + AUTH_CACHE_MS });
   }
 
   /** Creates an operator key; the secret is in the answer and nowhere else. */
@@ -164,9 +193,11 @@ export class ApiKeyService {
       return ok(view(revoked));
     });
     // Forgotten after the commit: a request verified in between would otherwise cache the key
-    // again from a row that still looked active.
+    // again from a row that still looked active. The counter keeps a check whose query read the
+    // row before the commit from caching it once it finishes.
     if (result.ok) {
-      for (const [hash, entry] of this.#verified) if (entry.keyId === id) this.#verified.delete(hash);
+      this.#revocations++;
+      for (const [secret, entry] of this.#verified) if (entry.keyId === id) this.#verified.delete(secret);
     }
     return result;
   }

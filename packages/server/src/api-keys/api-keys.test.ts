@@ -275,4 +275,25 @@ describe('ensureFirstKey', () => {
     const fresh = await service.ensureFirstKey(ctx, undefined);
     expect(fresh.created).toBe(true);
   });
+
+  test('a check under way while the key is revoked does not leave it trusted', async () => {
+    const key = await service.create(ctx, { name: 'racing' });
+    // Not verified yet, so both checks go to the database while the revocation runs.
+    const racing = Promise.all([service.authenticate(key.secret), service.authenticate(key.secret)]);
+    expect((await service.revoke(ctx, key.id)).ok).toBe(true);
+    await racing; // either answer is right for a check that raced the revocation
+    expect(service.cachedKeyId(key.secret)).toBeUndefined();
+    expect(await service.authenticate(key.secret)).toBeNull();
+  });
+
+  test('a verified key is answered from memory until it is revoked', async () => {
+    const key = await service.create(ctx, { name: 'cached' });
+    expect(service.cachedKeyId(key.secret)).toBeUndefined();
+    expect(await service.authenticate(key.secret)).toBe(key.id);
+    expect(service.cachedKeyId(key.secret)).toBe(key.id);
+    expect(service.cachedKeyId(`${key.secret}x`)).toBeUndefined();
+    await service.revoke(ctx, key.id);
+    expect(service.cachedKeyId(key.secret)).toBeUndefined();
+    expect(await service.authenticate(key.secret)).toBeNull();
+  });
 });

@@ -288,7 +288,12 @@ describe('GET /v1/tenants/{id}/entitlements', () => {
     // A second process over the same database; its changes cannot tell this process's cache.
     const other = createServices(
       t.services.database,
-      { deletionRetentionDays: 30, poolSchema: 'public', entitlementMaxAgeMs: 5_000, usageLateWindowDays: 35 },
+      {
+        deletionRetentionDays: 30,
+        poolSchema: 'public',
+        entitlementMaxAgeMs: 5_000,
+        usageLateWindowDays: 35,
+      },
       t.clock,
     );
     const suspended = await other.tenants.act(systemContext('other-process'), tenant.id, 'suspend');
@@ -312,7 +317,12 @@ describe('GET /v1/tenants/{id}/entitlements', () => {
     try {
       const other = createServices(
         t.services.database,
-        { deletionRetentionDays: 30, poolSchema: 'public', entitlementMaxAgeMs: 5_000, usageLateWindowDays: 35 },
+        {
+          deletionRetentionDays: 30,
+          poolSchema: 'public',
+          entitlementMaxAgeMs: 5_000,
+          usageLateWindowDays: 35,
+        },
         t.clock,
       );
       expect((await other.tenants.act(systemContext('other-process'), tenant.id, 'suspend')).ok).toBe(true);

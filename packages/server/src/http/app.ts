@@ -62,9 +62,10 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   app.setNotFoundHandler((request, reply) =>
     replyProblem(reply, 'route_not_found', `no route for ${request.method} ${request.url}`),
   );
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Synchronous, with a callback: it runs on every response, and an async hook costs a promise.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
-    return payload;
+    done(null, payload);
   });
 
   await app.register(fastifySwagger, {

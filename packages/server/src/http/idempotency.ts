@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onSendAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import type { Schema } from '../db/schema.ts';
 import { replyProblem } from './problem.ts';
@@ -76,7 +76,7 @@ function redact(payload: string, fields: readonly string[]): string {
 export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): void {
   scope.decorateRequest('idempotencyKey', null);
 
-  scope.addHook('preHandler', async (request, reply) => {
+  const claim: preHandlerAsyncHookHandler = async (request, reply) => {
     const key = request.headers[HEADER];
     if (request.method !== 'POST' || key === undefined) return;
     if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
@@ -142,9 +142,9 @@ export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): voi
       .headers({ ...stored.response_headers, 'idempotent-replayed': 'true' })
       .serializer((body: unknown) => body as string)
       .send(stored.response_body);
-  });
+  };
 
-  scope.addHook('onSend', async (request, reply, payload) => {
+  const store: onSendAsyncHookHandler = async (request, reply, payload) => {
     const key = request.idempotencyKey;
     if (key === null) return payload;
     const apiKeyId = request.ctx.actor.id;
@@ -173,5 +173,19 @@ export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): voi
       })
       .execute();
     return payload;
+  };
+
+  // Attached to the POST routes only, as route hooks: the other methods (reads, the hot path) do
+  // not pay for two hooks that would return at once. They run before any hook of the route itself,
+  // as they did as hooks of the scope.
+  scope.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.includes('POST')) return;
+    route.preHandler = [claim, ...asArray(route.preHandler)];
+    route.onSend = [store, ...asArray(route.onSend)];
   });
+}
+
+function asArray<T>(value: T | T[] | undefined): T[] {
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
 }

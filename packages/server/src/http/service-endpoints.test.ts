@@ -88,6 +88,35 @@ describe('/metrics', () => {
     expect(text).not.toContain('/v1/tenants/acme');
     expect(text).toContain('http_request_duration_seconds_bucket');
   });
+
+  test('the duration histogram agrees with the request counter', async () => {
+    for (let i = 0; i < 3; i++) await t.request({ method: 'GET', url: '/v1/plans' });
+    const text = (await open('/metrics')).body;
+    const series = 'method="GET",route="/v1/plans",status_code="200"';
+    const value = (line: string | undefined) => Number(line?.split(' ').at(-1));
+    const lines = text.split('\n');
+    const buckets = lines.filter(
+      (l) => l.startsWith('http_request_duration_seconds_bucket{le=') && l.includes(series),
+    );
+    expect(buckets.map((l) => l.slice(0, l.indexOf(',')))).toEqual(
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, '+Inf'].map(
+        (le) => `http_request_duration_seconds_bucket{le="${le}"`,
+      ),
+    );
+    const counts = buckets.map(value);
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    const total = value(lines.find((l) => l.startsWith(`http_requests_total{${series}}`)));
+    expect(total).toBeGreaterThanOrEqual(3);
+    expect(counts.at(-1)).toBe(total);
+    expect(value(lines.find((l) => l.startsWith(`http_request_duration_seconds_count{${series}}`)))).toBe(
+      total,
+    );
+    expect(
+      value(lines.find((l) => l.startsWith(`http_request_duration_seconds_sum{${series}}`))),
+    ).toBeGreaterThan(0);
+    expect(text).toContain('# TYPE http_requests_total counter');
+    expect(text).toContain('# TYPE http_request_duration_seconds histogram');
+  });
 });
 
 /** The member names a JSON schema documents, through `$ref`s and `anyOf`/`oneOf` variants. */

@@ -11,6 +11,7 @@ function unstorable(text: string): string | null {
   return null;
 }
 
+/** Walks `value`, naming in `errors` every string (value or member name) PostgreSQL cannot store. */
 function find(value: unknown, path: string[], errors: FieldError[], prefix: string): void {
   if (errors.length >= 20) return;
   const at = (segments: string[]) => prefix + segments.join('.') || '(body)';
@@ -20,11 +21,15 @@ function find(value: unknown, path: string[], errors: FieldError[], prefix: stri
     return;
   }
   if (typeof value !== 'object' || value === null) return;
-  for (const [key, member] of Object.entries(value)) {
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue;
     const why = unstorable(key);
     if (why)
       errors.push({ path: at([...path, key.replaceAll('\u0000', '\\u0000')]), message: `its name ${why}` });
-    find(member, [...path, key], errors, prefix);
+    // One path array for the whole walk: a request without a bad string allocates nothing here.
+    path.push(key);
+    find((value as Record<string, unknown>)[key], path, errors, prefix);
+    path.pop();
   }
 }
 
@@ -32,21 +37,24 @@ function find(value: unknown, path: string[], errors: FieldError[], prefix: stri
  * Refuses, before validation, any request whose path parameters, query or body hold a string that
  * PostgreSQL cannot store (a NUL character, a lone surrogate). Left through, such a string makes the
  * database raise an error and the caller get a 500 for what is their mistake; here they get a 400
- * `validation_failed` naming the field.
+ * `validation_failed` naming the field. Synchronous, with a callback: it runs on every `/v1`
+ * request, and an async hook costs a promise.
  */
 export function rejectUnstorableText(scope: FastifyInstance): void {
-  scope.addHook('preValidation', async (request, reply) => {
+  scope.addHook('preValidation', (request, reply, done) => {
     const errors: FieldError[] = [];
     find(request.params, [], errors, 'params.');
     find(request.query, [], errors, 'query.');
-    find(request.body, [], errors, '');
+    if (request.body !== undefined) find(request.body, [], errors, '');
     if (errors.length > 0) {
-      return replyProblem(
+      replyProblem(
         reply,
         'validation_failed',
         `invalid fields: ${errors.map((e) => e.path).join(', ')}`,
         errors,
       );
+      return;
     }
+    done();
   });
 }
