@@ -2,10 +2,9 @@
 // control plane (`tenantry serve`, its own process) is killed with SIGKILL again and again and
 // restarted on the same port. The CLI retries what was not acknowledged; afterwards every event of
 // the file is stored exactly once and the hourly rollups equal a recompute from the raw events.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,10 +13,9 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Database, openDatabase } from '../../packages/server/src/db/database.ts';
 import type { Schema } from '../../packages/server/src/db/schema.ts';
 import { createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
+import { bin, freePort, type ServeProcess, startServe } from './tenantry-process.ts';
 
 const run = promisify(execFile);
-const repo = join(import.meta.dirname, '..', '..');
-const bin = join(repo, 'packages', 'cli', 'src', 'bin.ts');
 
 const EVENTS = 200_000;
 /** Every this many events, a line of the file repeats an earlier one. */
@@ -39,50 +37,9 @@ plans:
 let dir: string;
 let database: TestDatabase | undefined;
 let serverEnv: Record<string, string>;
-let server: { child: ChildProcess; output: () => string } | undefined;
+let server: ServeProcess | undefined;
 let url: string;
 const token = `tnt_op_${randomBytes(24).toString('base64url')}`;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-/** Starts `tenantry serve` and waits for its "listening" line; rejects if it exits first. */
-async function startServe(): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [bin, 'serve'], {
-    env: { ...process.env, ...serverEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const check = setInterval(() => {
-      if (output.includes('control plane listening on')) {
-        clearInterval(check);
-        child.off('exit', onExit);
-        resolve();
-      }
-    }, 20);
-    const onExit = (code: number | null) => {
-      clearInterval(check);
-      reject(new Error(`tenantry serve exited with ${code}:\n${output}`));
-    };
-    child.once('exit', onExit);
-  });
-  return { child, output: () => output };
-}
 
 async function kill(signal: NodeJS.Signals): Promise<void> {
   const running = server;
@@ -151,7 +108,7 @@ afterAll(async () => {
 test('every event is stored exactly once, and the rollups equal a recompute, while the server is killed again and again', {
   timeout: 15 * 60_000,
 }, async () => {
-  server = await startServe();
+  server = await startServe(serverEnv);
   const planFile = join(dir, 'plans.yaml');
   writeFileSync(planFile, PLANS);
   expect((await cli('plans', 'apply', planFile)).code).toBe(0);
@@ -193,7 +150,7 @@ test('every event is stored exactly once, and the rollups equal a recompute, whi
     await kill('SIGKILL');
     kills++;
     // Restart on the same port. A server that cannot start again is the finding: fail with its output.
-    server = await startServe();
+    server = await startServe(serverEnv);
   }
   const result = await finished;
   expect(result.stderr).toBe('');

@@ -1,64 +1,23 @@
 // Tenantry used the way a new user would: `tenantry serve` in its own process on a free port
 // with an empty database, driven with the `tenantry` CLI, then restarted.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
+import { bin, freePort, type ServeProcess, startServe } from './tenantry-process.ts';
 
 const run = promisify(execFile);
-const repo = join(import.meta.dirname, '..', '..');
-const bin = join(repo, 'packages', 'cli', 'src', 'bin.ts');
-const planFile = join(repo, 'examples', 'plans', 'remote-desktop.yaml');
+const planFile = join(import.meta.dirname, '..', '..', 'examples', 'plans', 'remote-desktop.yaml');
 
 let dataDir: string;
 let database: TestDatabase | undefined;
 let serverEnv: Record<string, string>;
-let server: { child: ChildProcess; output: () => string } | undefined;
+let server: ServeProcess | undefined;
 let url: string;
 let token: string;
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
-
-/** Starts `tenantry serve` and waits for its "listening" line. */
-async function startServe(): Promise<{ child: ChildProcess; output: () => string }> {
-  const child = spawn(process.execPath, [bin, 'serve'], {
-    env: { ...process.env, ...serverEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
-  await new Promise<void>((resolve, reject) => {
-    const check = setInterval(() => {
-      if (output.includes('control plane listening on')) {
-        clearInterval(check);
-        resolve();
-      }
-    }, 50);
-    child.once('exit', (code) => {
-      clearInterval(check);
-      reject(new Error(`tenantry serve exited with ${code}:\n${output}`));
-    });
-  });
-  return { child, output: () => output };
-}
 
 async function stopServe(): Promise<void> {
   const running = server;
@@ -122,7 +81,7 @@ afterAll(async () => {
 });
 
 test('a new user runs Tenantry from an empty database to tenants in every placement, and a restart keeps it all', async () => {
-  server = await startServe();
+  server = await startServe(serverEnv);
   const printed = /TENANTRY_TOKEN=(tnt_op_\S+)/.exec(server.output());
   expect(printed, 'the first start prints a generated operator key').not.toBeNull();
   token = printed?.[1] ?? '';
@@ -179,7 +138,7 @@ test('a new user runs Tenantry from an empty database to tenants in every placem
   expect((await json('tenants', 'resume', 'acme-pool')).state).toBe('active');
 
   await stopServe();
-  server = await startServe();
+  server = await startServe(serverEnv);
   expect(server.output()).not.toContain('TENANTRY_TOKEN=');
 
   const listed = await json('tenants', 'list');

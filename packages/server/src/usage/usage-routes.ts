@@ -1,3 +1,4 @@
+import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { sendProblem } from '../http/problem.ts';
@@ -210,11 +211,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
     },
     async (request, reply) => {
       const tenant = await services.tenants.record(request.params.id);
-      if (!tenant)
-        return sendProblem(reply, {
-          code: 'tenant_not_found',
-          detail: `no tenant has the id or slug "${request.params.id}"`,
-        });
+      if (!tenant) return tenantNotFound(reply, request.params.id);
       const result = await services.usage.leases.grant(tenant.id, request.body);
       return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
     },
@@ -237,11 +234,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
     },
     async (request, reply) => {
       const tenant = await services.tenants.record(request.params.id);
-      if (!tenant)
-        return sendProblem(reply, {
-          code: 'tenant_not_found',
-          detail: `no tenant has the id or slug "${request.params.id}"`,
-        });
+      if (!tenant) return tenantNotFound(reply, request.params.id);
       const result = await services.usage.leases.renew(tenant.id, request.params.lease_id, request.body);
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
@@ -260,13 +253,13 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
     },
     async (request, reply) => {
       const tenant = await services.tenants.record(request.params.id);
-      if (!tenant)
-        return sendProblem(reply, {
-          code: 'tenant_not_found',
-          detail: `no tenant has the id or slug "${request.params.id}"`,
-        });
+      if (!tenant) return tenantNotFound(reply, request.params.id);
       const result = await services.usage.leases.release(tenant.id, request.params.lease_id, request.body);
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
 };
+
+function tenantNotFound(reply: FastifyReply, ref: string): FastifyReply {
+  return sendProblem(reply, { code: 'tenant_not_found', detail: `no tenant has the id or slug "${ref}"` });
+}

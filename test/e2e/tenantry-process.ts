@@ -1,0 +1,56 @@
+// Running Tenantry as a user does, for the end-to-end tests: `tenantry serve` in a process of
+// its own, on a free port.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+/** The `tenantry` executable of this checkout. */
+export const bin = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'bin.ts');
+
+/** A `tenantry serve` process and what it has printed so far. */
+export interface ServeProcess {
+  readonly child: ChildProcess;
+  output(): string;
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+/** Starts `tenantry serve` with `env` and waits for its "listening" line; rejects if it exits first. */
+export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
+  const child = spawn(process.execPath, [bin, 'serve'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on('data', (chunk) => {
+    output += chunk;
+  });
+  await new Promise<void>((resolve, reject) => {
+    const check = setInterval(() => {
+      if (output.includes('control plane listening on')) {
+        clearInterval(check);
+        child.off('exit', onExit);
+        resolve();
+      }
+    }, 20);
+    const onExit = (code: number | null) => {
+      clearInterval(check);
+      reject(new Error(`tenantry serve exited with ${code}:\n${output}`));
+    };
+    child.once('exit', onExit);
+  });
+  return { child, output: () => output };
+}
