@@ -6,7 +6,7 @@ import type { Clock } from '../src/clock.ts';
 import { type Database, type DatabaseTarget, openDatabase } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { buildApp } from '../src/http/app.ts';
-import { createServices, type Services } from '../src/services.ts';
+import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
 
 /** Which database the suite runs against: `pglite` (embedded) or `postgres` (a real server). */
 export const backend: 'pglite' | 'postgres' =
@@ -103,17 +103,28 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+/** The settings of the test app's services (those of `loadConfig`, with a shorter max age). */
+const SETTINGS: ServiceSettings = {
+  deletionRetentionDays: 30,
+  poolSchema: 'public',
+  entitlementMaxAgeMs: 5_000,
+  usageLateWindowDays: 35,
+};
+
+/**
+ * The services of a second control-plane process over the test app's database and clock: what
+ * it changes cannot reach the test app's in-memory caches except through the database.
+ */
+export function otherProcess(t: TestApp): Services {
+  return createServices(t.services.database, SETTINGS, t.clock);
+}
+
 export async function startTestApp(options: { deletionRetentionDays?: number } = {}): Promise<TestApp> {
   const db = await createTestDatabase();
   const clock = new TestClock();
   const services = createServices(
     db.database,
-    {
-      deletionRetentionDays: options.deletionRetentionDays ?? 30,
-      poolSchema: 'public',
-      entitlementMaxAgeMs: 5_000,
-      usageLateWindowDays: 35,
-    },
+    { ...SETTINGS, deletionRetentionDays: options.deletionRetentionDays ?? SETTINGS.deletionRetentionDays },
     clock,
   );
   const created = await services.apiKeys.create(systemContext('test'), { name: 'test' });

@@ -5,7 +5,6 @@ import {
   type DomainError,
   type EntitlementSnapshot,
   evaluateEntitlements,
-  fail,
   ok,
   type Result,
   type TenantOverrides,
@@ -14,7 +13,7 @@ import {
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
-import type { TenantService } from '../tenants/tenant-service.ts';
+import { type TenantService, tenantNotFound } from '../tenants/tenant-service.ts';
 import type { TenantRecord } from '../tenants/tenant-view.ts';
 import { periodUsage, usageKey } from '../usage/period-usage.ts';
 
@@ -77,7 +76,7 @@ export class EntitlementService {
     const now = this.#clock.now();
     const generation = this.#generation.get(idOrSlug) ?? 0;
     const record = await this.#tenants.record(idOrSlug);
-    if (!record) return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
+    if (!record) return tenantNotFound(idOrSlug);
     const snapshot = evaluateEntitlements({
       usage: await this.#usage(record, now),
       tenantId: record.id,

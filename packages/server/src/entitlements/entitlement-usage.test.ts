@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
 import { applyPlans, fixture, provisionedTenant } from '../../test/tenant-support.ts';
 import { followTenantChanges } from '../changes/tenant-changes.ts';
-import { createServices } from '../services.ts';
 
 // `used` and `remaining` of the limits in a tenant's entitlement snapshot, from its usage.
 
@@ -194,16 +193,7 @@ describe('usage recorded by another control-plane process', () => {
     );
     try {
       // Another process over the same database: its ingestion cannot touch this process's cache.
-      const other = createServices(
-        t.services.database,
-        {
-          deletionRetentionDays: 30,
-          poolSchema: 'public',
-          entitlementMaxAgeMs: 5_000,
-          usageLateWindowDays: 35,
-        },
-        t.clock,
-      );
+      const other = otherProcess(t);
       const time = t.clock.now().toISOString();
       const batch = [1, 2, 3].map((n) => ({
         id: `other-${tenant.id}-${n}`,

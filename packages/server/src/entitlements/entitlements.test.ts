@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, applyPlans, createTenant, provisionedTenant } from '../../test/tenant-support.ts';
 import { systemContext } from '../audit/audit-log.ts';
 import { followTenantChanges } from '../changes/tenant-changes.ts';
-import { createServices } from '../services.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -286,16 +285,7 @@ describe('GET /v1/tenants/{id}/entitlements', () => {
     const before = await entitlements(tenant.id);
     expect(before.body.active).toBe(true);
     // A second process over the same database; its changes cannot tell this process's cache.
-    const other = createServices(
-      t.services.database,
-      {
-        deletionRetentionDays: 30,
-        poolSchema: 'public',
-        entitlementMaxAgeMs: 5_000,
-        usageLateWindowDays: 35,
-      },
-      t.clock,
-    );
+    const other = otherProcess(t);
     const suspended = await other.tenants.act(systemContext('other-process'), tenant.id, 'suspend');
     expect(suspended.ok).toBe(true);
     expect(await other.entitlements.get(tenant.id)).toMatchObject({
@@ -315,16 +305,7 @@ describe('GET /v1/tenants/{id}/entitlements', () => {
       t.services.entitlements.invalidate(id),
     );
     try {
-      const other = createServices(
-        t.services.database,
-        {
-          deletionRetentionDays: 30,
-          poolSchema: 'public',
-          entitlementMaxAgeMs: 5_000,
-          usageLateWindowDays: 35,
-        },
-        t.clock,
-      );
+      const other = otherProcess(t);
       expect((await other.tenants.act(systemContext('other-process'), tenant.id, 'suspend')).ok).toBe(true);
       // The clock stands still, so only the notification can refresh this process's snapshot.
       let seen: any;

@@ -198,7 +198,7 @@ export class TenantService {
   /** A tenant by id (`ten_…`) or by the slug of a tenant that is not deleted. */
   async get(idOrSlug: string): Promise<Result<TenantView, DomainError>> {
     const record = await this.#find(this.#o.db, idOrSlug);
-    return record ? ok(tenantView(record, this.#o.clock.now())) : notFound(idOrSlug);
+    return record ? ok(tenantView(record, this.#o.clock.now())) : tenantNotFound(idOrSlug);
   }
 
   /** The stored record behind a tenant, for services that compute from it (entitlements). */
@@ -409,7 +409,7 @@ export class TenantService {
   ): Promise<Result<TenantView, DomainError>> {
     const result = await this.#o.db.transaction().execute(async (tx) => {
       const record = await this.#find(tx, idOrSlug, true);
-      if (!record) return notFound(idOrSlug);
+      if (!record) return tenantNotFound(idOrSlug);
       const done = await change(tx, record);
       if (!done.ok) return done;
       await recordAudit(tx, ctx, {
@@ -593,7 +593,8 @@ export class TenantService {
   }
 }
 
-function notFound(idOrSlug: string): Result<never, DomainError> {
+/** The answer to a tenant id or slug that names no tenant, wherever a tenant is looked up. */
+export function tenantNotFound(idOrSlug: string): { readonly ok: false; readonly error: DomainError } {
   return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
 }
 

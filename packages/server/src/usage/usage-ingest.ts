@@ -173,10 +173,10 @@ export class UsageIngest {
         with inserted as (
           insert into usage_events (tenant_id, id, meter, value, time, subject, unique_value, properties, received_at)
           select t, i, m, v, ts, s, u, p, ${now}
-          from unnest(${col(additive, (e) => e.tenantId)}::text[], ${col(additive, (e) => e.id)}::text[],
-                      ${col(additive, (e) => e.meter)}::text[], ${col(additive, (e) => e.value)}::numeric[],
-                      ${col(additive, (e) => e.time)}::timestamptz[], ${col(additive, (e) => e.subject)}::text[],
-                      ${col(additive, (e) => e.uniqueValue)}::text[], ${col(additive, (e) => e.properties)}::jsonb[])
+          from unnest(${additive.map((e) => e.tenantId)}::text[], ${additive.map((e) => e.id)}::text[],
+                      ${additive.map((e) => e.meter)}::text[], ${additive.map((e) => e.value)}::numeric[],
+                      ${additive.map((e) => e.time)}::timestamptz[], ${additive.map((e) => e.subject)}::text[],
+                      ${additive.map((e) => e.uniqueValue)}::text[], ${additive.map((e) => e.properties)}::jsonb[])
                as e(t, i, m, v, ts, s, u, p)
           on conflict (tenant_id, id) do nothing
           returning tenant_id, id, meter, value, time, subject, unique_value
@@ -229,10 +229,10 @@ export class UsageIngest {
         with inserted as (
           insert into usage_events (tenant_id, id, meter, value, time, subject, unique_value, properties, received_at)
           select t, i, m, v, ts, s, null, p, ${now}
-          from unnest(${col(gauges, (e) => e.tenantId)}::text[], ${col(gauges, (e) => e.id)}::text[],
-                      ${col(gauges, (e) => e.meter)}::text[], ${col(gauges, (e) => e.value)}::numeric[],
-                      ${col(gauges, (e) => e.time)}::timestamptz[], ${col(gauges, (e) => e.subject)}::text[],
-                      ${col(gauges, (e) => e.properties)}::jsonb[])
+          from unnest(${gauges.map((e) => e.tenantId)}::text[], ${gauges.map((e) => e.id)}::text[],
+                      ${gauges.map((e) => e.meter)}::text[], ${gauges.map((e) => e.value)}::numeric[],
+                      ${gauges.map((e) => e.time)}::timestamptz[], ${gauges.map((e) => e.subject)}::text[],
+                      ${gauges.map((e) => e.properties)}::jsonb[])
                as e(t, i, m, v, ts, s, p)
           on conflict (tenant_id, id) do nothing
           returning tenant_id, meter, subject, time
@@ -260,10 +260,6 @@ export class UsageIngest {
     }
     return accepted;
   }
-}
-
-function col<T>(events: readonly ValidEvent[], pick: (e: ValidEvent) => T): T[] {
-  return events.map(pick);
 }
 
 function idOf(input: unknown): string | null {

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { sendProblem } from '../http/problem.ts';
 import { problems, Timestamp } from '../http/schemas.ts';
 import type { Services } from '../services.ts';
+import { tenantNotFound as tenantNotFoundError } from '../tenants/tenant-service.ts';
 import { MAX_BATCH } from './usage-ingest.ts';
 
 const CLOUDEVENT = 'application/cloudevents+json';
@@ -261,5 +262,5 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
 };
 
 function tenantNotFound(reply: FastifyReply, ref: string): FastifyReply {
-  return sendProblem(reply, { code: 'tenant_not_found', detail: `no tenant has the id or slug "${ref}"` });
+  return sendProblem(reply, tenantNotFoundError(ref).error);
 }

@@ -1,11 +1,11 @@
 import { type Aggregation, billingPeriod, type DomainError, fail, ok, type Result } from '@tenantry/core';
-import type { Kysely } from 'kysely';
+import type { Kysely, Selectable } from 'kysely';
 import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
 import { announceTenantChanges } from '../changes/tenant-changes.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
+import type { Schema, UsageEventsTable } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
-import type { TenantService } from '../tenants/tenant-service.ts';
+import { type TenantService, tenantNotFound } from '../tenants/tenant-service.ts';
 import type { MeterCatalog } from './meter-catalog.ts';
 import { recomputeGaugeSeries, recomputeHour } from './rollups.ts';
 import { queryUsage, type UsageReport, type UsageWindow } from './usage-query.ts';
@@ -63,7 +63,7 @@ export class UsageService {
     },
   ): Promise<Result<UsageReport, DomainError>> {
     const record = await this.#tenants.record(idOrSlug);
-    if (!record) return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
+    if (!record) return tenantNotFound(idOrSlug);
     const meter = await this.#meters.get(input.meter);
     if (!meter) {
       return fail('validation_failed', `unknown meter "${input.meter}"`, {
@@ -114,7 +114,7 @@ export class UsageService {
     reason: string,
   ): Promise<Result<UsageEventView, DomainError>> {
     const record = await this.#tenants.record(idOrSlug);
-    if (!record) return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
+    if (!record) return tenantNotFound(idOrSlug);
     // Retried like ingestion when Postgres resolves a deadlock with a concurrent batch.
     const result = await withRetry(() =>
       this.#db.transaction().execute(async (tx) => {
@@ -164,18 +164,7 @@ export class UsageService {
   }
 }
 
-function eventView(row: {
-  tenant_id: string;
-  id: string;
-  meter: string;
-  value: string;
-  time: Date;
-  subject: string;
-  properties: unknown;
-  received_at: Date;
-  voided_at: Date | null;
-  void_reason: string | null;
-}): UsageEventView {
+function eventView(row: Selectable<UsageEventsTable>): UsageEventView {
   return {
     tenant_id: row.tenant_id,
     id: row.id,
