@@ -1,25 +1,3 @@
-/**
- * `npm run bench:api` — the control plane's HTTP API under load, beside this run's ceilings.
- *
- * 1. Entitlement reads: N pool tenants are created over the API and provisioned, then
- *    `GET /v1/tenants/{random tenant}/entitlements` is driven first as fast as the server answers
- *    (autocannon, closed loop), then at a fixed rate (an open-loop generator in bench/load.ts,
- *    latency from the time each request was due). The ceiling is a bare Fastify app (no plugins,
- *    one route returning a small JSON object) driven the same way, by the same load generator.
- * 2. Provisioning: for each placement, the time from `POST /v1/tenants` until the tenant is active
- *    (the create request, then the provisioning job run with `jobs.runDue()`). The ceiling is raw
- *    Postgres doing the minimum the placement needs, over one `pg` connection.
- *
- * The load generator runs in a child process (bench/load.ts); the servers run in this process.
- * Everything lives in a throwaway database `tenantry_bench_<random>`, dropped at the end with the
- * tenant databases and roles it made.
- *
- * Settings (environment): BENCH_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_TENANTS (1000), BENCH_CONNECTIONS (50), BENCH_DURATION_S (10), BENCH_WARMUP_S (3),
- * BENCH_RATE (2000), BENCH_RATE_CONNECTIONS (16), BENCH_ROUNDS (5), BENCH_PROVISION_N (100), BENCH_RAW_N (50),
- * BENCH_ONLY (reads | provisioning), BENCH_OUT (bench/results/api.json).
- */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -37,6 +15,7 @@ import {
 } from '@tenantry/server';
 import Fastify, { type FastifyInstance } from 'fastify';
 import pg from 'pg';
+import { ChildRunner } from './child-runner.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { type Summary, summarize } from './stats.ts';
 
@@ -98,40 +77,6 @@ function urlOf(name: string): string {
 
 // ---------------------------------------------------------------------------------------------
 // The load generator (a child process)
-
-class LoadGenerator {
-  readonly #child: ChildProcess;
-
-  constructor() {
-    this.#child = fork(fileURLToPath(new URL('./load.ts', import.meta.url)), [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      serialization: 'advanced',
-    });
-  }
-
-  run(spec: LoadSpec): Promise<LoadResult> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (
-        message: { type: 'result'; result: LoadResult } | { type: 'error'; message: string },
-      ) => {
-        this.#child.off('exit', onExit);
-        if (message.type === 'result') resolve(message.result);
-        else reject(new Error(`load generator: ${message.message}`));
-      };
-      const onExit = (code: number | null) => {
-        this.#child.off('message', onMessage);
-        reject(new Error(`load generator exited with ${code}`));
-      };
-      this.#child.once('message', onMessage);
-      this.#child.once('exit', onExit);
-      this.#child.send({ type: 'run', spec });
-    });
-  }
-
-  close(): void {
-    if (this.#child.connected) this.#child.send({ type: 'exit' });
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The control plane under test
@@ -260,7 +205,7 @@ type Measured = Omit<LoadResult, 'samples' | 'autocannon'> & {
  * time, rather than one getting a quiet ten seconds and the other a busy one.
  */
 async function measurePair(
-  load: LoadGenerator,
+  load: ChildRunner<LoadSpec>,
   spec: Omit<LoadSpec, 'origin'>,
   origins: { bare: string; tenantry: string },
 ): Promise<{ bare: Measured; tenantry: Measured }> {
@@ -271,13 +216,18 @@ async function measurePair(
   const warmups = { bare: 0, tenantry: 0 };
   for (const kind of kinds) {
     if (spec.warmupS <= 0) break;
-    const warm = await load.run({ ...spec, origin: origins[kind], durationS: spec.warmupS, warmupS: 0 });
+    const warm = await load.run<LoadResult>({
+      ...spec,
+      origin: origins[kind],
+      durationS: spec.warmupS,
+      warmupS: 0,
+    });
     warmups[kind] = warm.ok;
   }
   for (let round = 0; round < rounds; round++) {
     for (const kind of round % 2 === 0 ? kinds : [...kinds].reverse()) {
       const before = process.cpuUsage();
-      const result = await load.run({
+      const result = await load.run<LoadResult>({
         ...spec,
         origin: origins[kind],
         durationS: spec.durationS / rounds,
@@ -339,7 +289,7 @@ interface ReadResults {
   fixedRate: { rate: number; tenantry: Measured; bare: Measured };
 }
 
-async function benchReads(t: Tenantry, load: LoadGenerator): Promise<ReadResults> {
+async function benchReads(t: Tenantry, load: ChildRunner<LoadSpec>): Promise<ReadResults> {
   log(`creating ${settings.tenants} pool tenants over the API`);
   const slugs = Array.from({ length: settings.tenants }, (_, i) => `read-${i}`);
   const ids = await inParallel(slugs, 8, (slug) => createTenant(t, 'pool', slug));
@@ -607,7 +557,7 @@ async function main(): Promise<void> {
   const postgres = await admin((c) => c.query<{ server_version: string }>('show server_version'));
   const t = await startTenantry();
   log(`control plane on ${t.origin}, database ${t.name}`);
-  const load = new LoadGenerator();
+  const load = new ChildRunner<LoadSpec>(new URL('./load.ts', import.meta.url));
   const rawMade = { databases: [] as string[], roles: [] as string[] };
   let reads: ReadResults | null = null;
   let provisioning: ProvisioningResults | null = null;

@@ -1,35 +1,3 @@
-/**
- * `npm run bench:ingest` — usage ingestion and usage queries, beside this run's ceilings.
- *
- * 1. Ingestion: a plan file with `sum` meters is applied over the API and N pool tenants are
- *    created over the API. Then BENCH_EVENTS events over those tenants are POSTed to
- *    `/v1/events` in batches of BENCH_BATCH by BENCH_CONCURRENCY clients in a child process
- *    (bench/ingest-load.ts), each batch with an Idempotency-Key as `tenantry usage ingest` sends it.
- *    Ceiling: the same events COPYed (pg-copy-streams, the same number of parallel streams) into a
- *    scratch table made `LIKE usage_events INCLUDING ALL` (same columns, key and index). The
- *    ceiling stores raw events only; Tenantry also validates, deduplicates and keeps the hourly
- *    rollups current in the same transaction.
- * 2. The same with half of every batch replayed: as many new events again, each batch completed
- *    with events of run 1 sent again unchanged. Afterwards the rollups must count every distinct
- *    event exactly once, and equal an exact recompute from the raw events.
- * 3. Usage queries: BENCH_QUERY_EVENTS events over a 30-day month are written straight into
- *    usage_events (INSERT … SELECT generate_series) under their own meter, and their rollups built
- *    with one INSERT … SELECT … GROUP BY using the expressions ingestion uses (that this SQL
- *    reproduces ingestion's rollups exactly is checked on the events of runs 1 and 2). Then
- *    `GET /v1/tenants/{id}/usage?meter=…&from=…&to=…&window=day|hour` for random tenants, one
- *    request at a time from the child process. Ceiling: the statements the server runs for that
- *    query, sent from the child process over one `pg` connection, timed the same way.
- *
- * The server runs in this process; the load in a child process. Everything lives in a throwaway
- * database `tenantry_bench_<random>`, dropped at the end with the tenant databases and roles it made.
- *
- * Settings (environment): BENCH_ADMIN_URL (postgres://postgres@127.0.0.1:5432/postgres),
- * BENCH_TENANTS (1000), BENCH_EVENTS (1000000), BENCH_BATCH (1000), BENCH_CONCURRENCY (4),
- * BENCH_IDEMPOTENCY_KEYS (1; 0 sends none), BENCH_QUERY_EVENTS (10000000), BENCH_QUERY_SUBJECTS (3),
- * BENCH_QUERY_N (300 per window), BENCH_LIMIT (1; 0 plans no limit on the ingested meter),
- * BENCH_ONLY (ingest | query), BENCH_KEEP_DB (0), BENCH_OUT (bench/results/ingest.json).
- */
-import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -48,8 +16,9 @@ import {
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { ChildRunner } from './child-runner.ts';
 import { type EventSeries, eventAt, valueSum } from './ingest-events.ts';
-import type { HttpSpec, IngestLoadResult, IngestSpec, LoadJob, SqlSpec, TimedResult } from './ingest-load.ts';
+import type { IngestLoadResult, IngestSpec, LoadJob, TimedResult } from './ingest-load.ts';
 
 function setting(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -140,41 +109,6 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
 
 // ---------------------------------------------------------------------------------------------
 // The load generator (a child process)
-
-class LoadGenerator {
-  readonly #child: ChildProcess;
-
-  constructor() {
-    this.#child = fork(fileURLToPath(new URL('./ingest-load.ts', import.meta.url)), [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-  }
-
-  run(job: IngestSpec): Promise<IngestLoadResult>;
-  run(job: HttpSpec | SqlSpec): Promise<TimedResult>;
-  run(job: LoadJob): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const onMessage = (
-        message: { type: 'result'; result: unknown } | { type: 'error'; message: string },
-      ) => {
-        this.#child.off('exit', onExit);
-        if (message.type === 'result') resolve(message.result);
-        else reject(new Error(`load generator: ${message.message}`));
-      };
-      const onExit = (code: number | null) => {
-        this.#child.off('message', onMessage);
-        reject(new Error(`load generator exited with ${code}`));
-      };
-      this.#child.once('message', onMessage);
-      this.#child.once('exit', onExit);
-      this.#child.send({ type: 'run', job });
-    });
-  }
-
-  close(): void {
-    if (this.#child.connected) this.#child.send({ type: 'exit' });
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // The control plane under test
@@ -380,12 +314,17 @@ async function copyCeiling(t: Tenantry, series: EventSeries, n: number) {
 
 async function ingestRun(
   t: Tenantry,
-  load: LoadGenerator,
+  load: ChildRunner<LoadJob>,
   spec: Omit<IngestSpec, 'type' | 'origin' | 'token'>,
 ) {
   const before = process.cpuUsage();
   const loadavgBefore = loadavg();
-  const result = await load.run({ type: 'ingest', origin: t.origin, token: t.token, ...spec });
+  const result = await load.run<IngestLoadResult>({
+    type: 'ingest',
+    origin: t.origin,
+    token: t.token,
+    ...spec,
+  });
   const cpu = process.cpuUsage(before);
   if (result.failures.length > 0) throw new Error(`ingestion failed: ${result.failures.join('\n')}`);
   return {
@@ -396,7 +335,7 @@ async function ingestRun(
   };
 }
 
-async function benchIngest(t: Tenantry, load: LoadGenerator, tenants: string[]) {
+async function benchIngest(t: Tenantry, load: ChildRunner<LoadJob>, tenants: string[]) {
   const n = Math.floor(settings.events / settings.batch) * settings.batch;
   const batches = n / settings.batch;
   const half = Math.floor(settings.batch / 2);
@@ -509,7 +448,7 @@ function rollupStatements(tenantId: string, from: Date, to: Date, window: 'day' 
   ];
 }
 
-async function benchQuery(t: Tenantry, load: LoadGenerator, tenants: string[]) {
+async function benchQuery(t: Tenantry, load: ChildRunner<LoadJob>, tenants: string[]) {
   const n = settings.queryEvents;
   const to = new Date(Math.floor(Date.now() / DAY) * DAY);
   const from = new Date(to.getTime() - 30 * DAY);
@@ -566,7 +505,7 @@ async function benchQuery(t: Tenantry, load: LoadGenerator, tenants: string[]) {
   for (const window of ['day', 'hour'] as const) {
     log(`GET usage, window=${window}: ${settings.queryN} requests after 20 warm-up`);
     const range = `from=${encodeURIComponent(from.toISOString())}&to=${encodeURIComponent(to.toISOString())}`;
-    const tenantry = await load.run({
+    const tenantry = await load.run<TimedResult>({
       type: 'http',
       origin: t.origin,
       token: t.token,
@@ -582,7 +521,7 @@ async function benchQuery(t: Tenantry, load: LoadGenerator, tenants: string[]) {
     if (sample.series.length !== expectedBuckets || !(sample.total > 0))
       throw new Error(`unexpected usage report: ${sample.series.length} buckets, total ${sample.total}`);
     log(`raw SQL of the same query (ceiling), window=${window}`);
-    const raw = await load.run({
+    const raw = await load.run<TimedResult>({
       type: 'sql',
       url: t.url,
       requests: Array.from({ length: total }, (_, i) => rollupStatements(pick(i), from, to, window)),
@@ -695,7 +634,7 @@ async function main(): Promise<void> {
   );
   const t = await startTenantry();
   log(`control plane on ${t.origin}, database ${t.name}`);
-  const load = new LoadGenerator();
+  const load = new ChildRunner<LoadJob>(new URL('./ingest-load.ts', import.meta.url));
   let ingest: IngestResults | null = null;
   let query: QueryResults | null = null;
   try {

@@ -350,12 +350,12 @@ function run(spec: LoadSpec): Promise<LoadResult> {
   return spec.rate === undefined ? runMax(spec) : runFixedRate(spec, spec.rate);
 }
 
-process.on('message', (message: { type: 'run'; spec: LoadSpec } | { type: 'exit' }) => {
+process.on('message', (message: { type: 'run'; job: LoadSpec } | { type: 'exit' }) => {
   if (message.type === 'exit') {
     process.disconnect?.();
     return;
   }
-  run(message.spec).then(
+  run(message.job).then(
     (result) => process.send?.({ type: 'result', result }),
     (error: unknown) => process.send?.({ type: 'error', message: String(error) }),
   );
