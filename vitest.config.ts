@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 // The server suite runs twice, once per backend: embedded PGlite and a real PostgreSQL server.
-// Core and CLI tests need no database and run once.
+// Core and CLI tests need no database and run once. The SDK's tests run beside a control plane,
+// so they run on both backends too.
 export default defineConfig({
   test: {
     projects: [
@@ -13,6 +14,7 @@ export default defineConfig({
           include: [
             'packages/server/src/**/*.test.ts',
             'packages/server/test/**/*.test.ts',
+            'packages/sdk/src/**/*.test.ts',
             'test/e2e/**/*.test.ts',
           ],
           env: { TENANTRY_TEST_BACKEND: 'pglite' },
@@ -26,6 +28,7 @@ export default defineConfig({
           include: [
             'packages/server/src/**/*.test.ts',
             'packages/server/test/**/*.test.ts',
+            'packages/sdk/src/**/*.test.ts',
             'test/e2e/**/*.test.ts',
           ],
           env: { TENANTRY_TEST_BACKEND: 'postgres' },
