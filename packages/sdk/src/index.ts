@@ -7,6 +7,13 @@
  */
 
 export {
+  currentTenant,
+  NoTenantContextError,
+  runAsTenant,
+  type TenantContext,
+  tenantOrUndefined,
+} from './context/tenant-context.ts';
+export {
   ControlPlaneClient,
   ControlPlaneError,
   type ControlPlaneOptions,
