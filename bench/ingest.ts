@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -318,6 +318,7 @@ async function ingestRun(
   spec: Omit<IngestSpec, 'type' | 'origin' | 'token'>,
 ) {
   const before = process.cpuUsage();
+  const databaseBefore = await databaseCpuMs(t);
   const loadavgBefore = loadavg();
   const result = await load.run<IngestLoadResult>({
     type: 'ingest',
@@ -326,13 +327,55 @@ async function ingestRun(
     ...spec,
   });
   const cpu = process.cpuUsage(before);
+  const databaseCpu = cpuBetween(databaseBefore, await databaseCpuMs(t));
   if (result.failures.length > 0) throw new Error(`ingestion failed: ${result.failures.join('\n')}`);
   return {
     ...result,
     loadavgBefore,
     /** CPU of the server process (this one) per 1,000 events, milliseconds. */
     serverCpuMsPer1000: round((cpu.user + cpu.system) / 1000 / (result.events / 1000)),
+    /**
+     * CPU of the PostgreSQL backends serving the bench database per 1,000 events, milliseconds;
+     * null where /proc cannot be read. Unlike events/s, it does not depend on what else the
+     * machine is doing. The server's shared background processes (WAL writer, checkpointer) are
+     * not in it.
+     */
+    databaseCpuMsPer1000: databaseCpu === null ? null : round(databaseCpu / (result.events / 1000)),
   };
+}
+
+/**
+ * The CPU time, in milliseconds, each PostgreSQL backend connected to the bench database has
+ * used so far, by pid; null when /proc cannot be read (not Linux, or PostgreSQL elsewhere).
+ */
+async function databaseCpuMs(t: Tenantry): Promise<Map<number, number> | null> {
+  const rows = await withClient(t.url, async (c) => {
+    const result = await c.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+    );
+    return result.rows;
+  });
+  const ticksPerSecond = 100;
+  const used = new Map<number, number>();
+  for (const { pid } of rows) {
+    try {
+      // utime and stime: fields 14 and 15 of /proc/PID/stat, the 12th and 13th after the command.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      used.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1000) / ticksPerSecond);
+    } catch {
+      return null;
+    }
+  }
+  return used;
+}
+
+/** The CPU the backends used between two readings of {@link databaseCpuMs}. */
+function cpuBetween(before: Map<number, number> | null, after: Map<number, number> | null): number | null {
+  if (!before || !after) return null;
+  let total = 0;
+  for (const [pid, ms] of after) total += ms - (before.get(pid) ?? 0);
+  return total;
 }
 
 async function benchIngest(t: Tenantry, load: ChildRunner<LoadJob>, tenants: string[]) {
@@ -391,7 +434,9 @@ async function benchIngest(t: Tenantry, load: ChildRunner<LoadJob>, tenants: str
     .selectFrom('usage_thresholds')
     .select((eb) => eb.fn.countAll<number>().as('n'))
     .executeTakeFirstOrThrow();
-  log(`  threshold checker: ${raised.n} thresholds raised, ${backlog.n} checks still queued at the end`);
+  log(
+    `  threshold checker: ${raised.n} thresholds raised, ${backlog.n} batches still queued for threshold checks at the end`,
+  );
 
   const distinct = warmN + n + half * batches;
   const expectedValue = valueSum(0, warmN) + valueSum(0, n) + valueSum(0, half * batches);
@@ -559,8 +604,8 @@ function rows(ingest: IngestResults | null, query: QueryResults | null): Row[] {
       pass: unique.eventsPerSec >= targets.eventsPerSec && checks.run1Accepted,
     });
     out.push({
-      figure: '  batch latency p50 / p99; server CPU per 1,000 events',
-      value: `${unique.latencyMs.p50} / ${unique.latencyMs.p99} ms; ${unique.serverCpuMsPer1000} ms`,
+      figure: '  batch latency p50 / p99; server CPU, database CPU per 1,000 events',
+      value: `${unique.latencyMs.p50} / ${unique.latencyMs.p99} ms; ${unique.serverCpuMsPer1000} ms; ${unique.databaseCpuMsPer1000 ?? 'n/a'} ms`,
       target: '-',
       ceiling: '-',
       pass: null,

@@ -201,9 +201,8 @@ export interface UsageThresholdsTable {
 
 export interface UsageThresholdQueueTable {
   id: Generated<number>;
-  tenant_id: string;
-  meter: string;
-  at: Date;
+  /** Every (tenant, meter, hour) one batch changed: `[{t, m, at}]`. */
+  changes: Json<{ t: string; m: string; at: string }[]>;
 }
 
 export interface DomainEventsTable {

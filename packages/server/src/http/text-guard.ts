@@ -11,26 +11,46 @@ function unstorable(text: string): string | null {
   return null;
 }
 
-/** Walks `value`, naming in `errors` every string (value or member name) PostgreSQL cannot store. */
+/**
+ * Walks `value`, naming in `errors` every string (value or member name) PostgreSQL cannot store.
+ * It runs over every request body, batches of 10,000 events included: arrays are walked by index
+ * (`for…in` would make a string of every index) and the path is only joined once something is wrong.
+ */
 function find(value: unknown, path: string[], errors: FieldError[], prefix: string): void {
   if (errors.length >= 20) return;
-  const at = (segments: string[]) => prefix + segments.join('.') || '(body)';
   if (typeof value === 'string') {
     const why = unstorable(value);
-    if (why) errors.push({ path: at(path), message: why });
+    if (why) errors.push({ path: pathOf(prefix, path), message: why });
     return;
   }
   if (typeof value !== 'object' || value === null) return;
-  for (const key in value) {
-    if (!Object.hasOwn(value, key)) continue;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i];
+      // Numbers, booleans and null hold no text: skip the call.
+      if (typeof item !== 'string' && (typeof item !== 'object' || item === null)) continue;
+      path.push(String(i));
+      find(item, path, errors, prefix);
+      path.pop();
+    }
+    return;
+  }
+  for (const key of Object.keys(value)) {
     const why = unstorable(key);
     if (why)
-      errors.push({ path: at([...path, key.replaceAll('\u0000', '\\u0000')]), message: `its name ${why}` });
+      errors.push({
+        path: pathOf(prefix, [...path, key.replaceAll('\u0000', '\\u0000')]),
+        message: `its name ${why}`,
+      });
     // One path array for the whole walk: a request without a bad string allocates nothing here.
     path.push(key);
     find((value as Record<string, unknown>)[key], path, errors, prefix);
     path.pop();
   }
+}
+
+function pathOf(prefix: string, segments: readonly string[]): string {
+  return prefix + segments.join('.') || '(body)';
 }
 
 /**

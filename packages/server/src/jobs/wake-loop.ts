@@ -1,11 +1,20 @@
 /**
- * Runs a step again and again until aborted: every `pollMs`, or at once when {@link wake} is
+ * Runs a step again and again until aborted: every `pollMs`, or soon after {@link wake} is
  * called. A wake-up that arrives while the step runs is remembered, so work that came in after
  * the step looked is never left for the next poll.
  */
 export class WakeLoop {
+  readonly #settleMs: number;
   #wake: (() => void) | null = null;
   #woken = false;
+
+  /**
+   * @param settleMs How long a wake-up waits before the step runs, so that a burst of wake-ups
+   * (one per ingested batch, say) runs it once over all their work; 0 runs it at once.
+   */
+  constructor(options: { settleMs?: number } = {}) {
+    this.#settleMs = options.settleMs ?? 0;
+  }
 
   /** Makes a sleeping loop run its step now, or a running one run it again right after. */
   wake(): void {
@@ -27,18 +36,29 @@ export class WakeLoop {
       } catch (error) {
         onError(error);
       }
-      if (this.#woken || signal.aborted) continue;
-      await new Promise<void>((resolve) => {
-        const wake = () => {
-          clearTimeout(timer);
-          signal.removeEventListener('abort', wake);
-          this.#wake = null;
-          resolve();
-        };
-        const timer = setTimeout(wake, pollMs);
-        this.#wake = wake;
-        signal.addEventListener('abort', wake, { once: true });
-      });
+      if (signal.aborted) break;
+      if (this.#woken) {
+        await this.#sleep(signal, this.#settleMs, false);
+        continue;
+      }
+      if (await this.#sleep(signal, pollMs, true)) await this.#sleep(signal, this.#settleMs, false);
     }
+  }
+
+  /** Sleeps `ms` or until aborted (or woken, when `wakeable`); resolves to whether it was woken. */
+  #sleep(signal: AbortSignal, ms: number, wakeable: boolean): Promise<boolean> {
+    if (ms <= 0 || signal.aborted) return Promise.resolve(false);
+    return new Promise<boolean>((resolve) => {
+      const done = (woken: boolean) => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', abort);
+        if (wakeable) this.#wake = null;
+        resolve(woken);
+      };
+      const abort = () => done(false);
+      const timer = setTimeout(() => done(false), ms);
+      if (wakeable) this.#wake = () => done(true);
+      signal.addEventListener('abort', abort, { once: true });
+    });
   }
 }

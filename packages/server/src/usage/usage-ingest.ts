@@ -30,13 +30,35 @@ interface ValidEvent {
   tenantId: string;
   id: string;
   meter: string;
-  value: string;
+  value: number;
   time: Date;
   subject: string;
   uniqueValue: string | null;
-  properties: string | null;
+  properties: Record<string, unknown> | null;
   gauge: boolean;
 }
+
+/**
+ * The events as one JSON array for `json_to_recordset`: one `JSON.stringify` per batch instead of
+ * a Postgres array literal per column, which the driver builds by escaping every element.
+ */
+function eventRows(events: readonly ValidEvent[]): string {
+  return JSON.stringify(
+    events.map((e) => ({
+      t: e.tenantId,
+      i: e.id,
+      m: e.meter,
+      v: e.value,
+      ts: e.time.toISOString(),
+      s: e.subject,
+      u: e.uniqueValue,
+      p: e.properties,
+    })),
+  );
+}
+
+/** The columns of {@link eventRows}, for `json_to_recordset(…) as e(…)`. */
+const EVENT_COLUMNS = sql`e(t text, i text, m text, v numeric, ts timestamptz, s text, u text, p jsonb)`;
 
 export interface UsageIngestOptions {
   db: Kysely<Schema>;
@@ -152,11 +174,11 @@ export class UsageIngest {
       tenantId: tenant.id,
       id: event.id,
       meter: meter.key,
-      value: String(event.value ?? 1),
+      value: event.value ?? 1,
       time,
       subject: event.subject ?? '',
       uniqueValue,
-      properties: event.properties ? JSON.stringify(event.properties) : null,
+      properties: event.properties ?? null,
       gauge: meter.aggregation === 'time_weighted',
     });
     return null;
@@ -173,11 +195,7 @@ export class UsageIngest {
         with inserted as (
           insert into usage_events (tenant_id, id, meter, value, time, subject, unique_value, properties, received_at)
           select t, i, m, v, ts, s, u, p, ${now}
-          from unnest(${additive.map((e) => e.tenantId)}::text[], ${additive.map((e) => e.id)}::text[],
-                      ${additive.map((e) => e.meter)}::text[], ${additive.map((e) => e.value)}::numeric[],
-                      ${additive.map((e) => e.time)}::timestamptz[], ${additive.map((e) => e.subject)}::text[],
-                      ${additive.map((e) => e.uniqueValue)}::text[], ${additive.map((e) => e.properties)}::jsonb[])
-               as e(t, i, m, v, ts, s, u, p)
+          from json_to_recordset(${eventRows(additive)}::json) as ${EVENT_COLUMNS}
           on conflict (tenant_id, id) do nothing
           returning tenant_id, id, meter, value, time, subject, unique_value
         ),
@@ -229,11 +247,7 @@ export class UsageIngest {
         with inserted as (
           insert into usage_events (tenant_id, id, meter, value, time, subject, unique_value, properties, received_at)
           select t, i, m, v, ts, s, null, p, ${now}
-          from unnest(${gauges.map((e) => e.tenantId)}::text[], ${gauges.map((e) => e.id)}::text[],
-                      ${gauges.map((e) => e.meter)}::text[], ${gauges.map((e) => e.value)}::numeric[],
-                      ${gauges.map((e) => e.time)}::timestamptz[], ${gauges.map((e) => e.subject)}::text[],
-                      ${gauges.map((e) => e.properties)}::jsonb[])
-               as e(t, i, m, v, ts, s, p)
+          from json_to_recordset(${eventRows(gauges)}::json) as ${EVENT_COLUMNS}
           on conflict (tenant_id, id) do nothing
           returning tenant_id, meter, subject, time
         )
@@ -251,10 +265,8 @@ export class UsageIngest {
         ).values(),
       ];
       // Their limits' thresholds are checked after the commit, off this path (ThresholdChecker).
-      await sql`
-        insert into usage_threshold_queue (tenant_id, meter, at)
-        select * from unnest(${changed.map((e) => e.tenantId)}::text[], ${changed.map((e) => e.meter)}::text[],
-                             ${changed.map((e) => hourOf(e.time))}::timestamptz[])`.execute(tx);
+      const queued = JSON.stringify(changed.map((e) => ({ t: e.tenantId, m: e.meter, at: hourOf(e.time) })));
+      await sql`insert into usage_threshold_queue (changes) values (${queued}::jsonb)`.execute(tx);
       // Their entitlements' `used` changed: other control-plane processes drop their snapshots.
       await announceTenantChanges(tx, new Set(events.map((e) => e.tenantId)));
     }
