@@ -314,4 +314,22 @@ describe('usage thresholds', () => {
       [tenant.current_period.start, 80, 85],
     ]);
   });
+
+  it('checks each period a drain finds for a tenant: late usage in the last one and new usage in this one', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'starter' });
+    const inFirst = events(tenant.id, 60);
+    t.clock.advance(Date.parse(tenant.current_period.end) - t.clock.now().getTime() + 3_600_000);
+    // Both batches are queued before the checker runs, so one drain sees hours in two periods.
+    for (const batch of [
+      events(tenant.id, 85),
+      inFirst,
+      events(tenant.id, 25, { subject: 'late' }).map((e) => ({ ...e, time: inFirst[0]?.time })),
+    ]) {
+      expect((await t.services.usage.ingest.ingest(batch, 'tenantry')).accepted).toBe(batch.length);
+    }
+    expect((await recorded(tenant.id)).map((r) => [r.period_start, r.threshold, r.used])).toEqual([
+      [tenant.current_period.start, 80, 85],
+      [tenant.current_period.end, 80, 85],
+    ]);
+  });
 });

@@ -61,20 +61,22 @@ export class ThresholdChecker {
         this.#db.transaction().execute(async (tx) => {
           // Two plain statements rather than a DELETE joined to its locking scan: with statistics
           // taken while this fast-growing queue was empty, the planner joins them by scanning the
-          // whole table once per taken row. Each distinct (tenant, meter, hour) comes to Node once.
+          // whole table once per taken row.
           const taken = await sql<{ id: string }>`
             select id from usage_threshold_queue order by id limit ${DRAIN_BATCH} for update skip locked`.execute(
             tx,
           );
           if (taken.rows.length === 0) return null;
-          const changes = await sql<{ tenant_id: string; meter: string; at: Date }>`
+          // The hours as epoch milliseconds, sorted: parsing thousands of timestamps into Dates
+          // was a good part of a drain's time.
+          const changes = await sql<{ tenant_id: string; meter: string; hours: number[] }>`
             with gone as (
               delete from usage_threshold_queue where id = any(${taken.rows.map((r) => r.id)}::bigint[]) returning changes
             )
-            select distinct c.t as tenant_id, c.m as meter, c.at
-            from gone cross join lateral jsonb_to_recordset(gone.changes) as c(t text, m text, at timestamptz)`.execute(
-            tx,
-          );
+            select c.t as tenant_id, c.m as meter,
+                   array_agg(distinct extract(epoch from c.at)::float8 * 1000 order by extract(epoch from c.at)::float8 * 1000) as hours
+            from gone cross join lateral jsonb_to_recordset(gone.changes) as c(t text, m text, at timestamptz)
+            group by c.t, c.m`.execute(tx);
           return recordThresholds(tx, changes.rows, this.#clock.now());
         }),
       );
@@ -95,40 +97,47 @@ export class ThresholdChecker {
 }
 
 /**
- * Checks the limits of these tenants and meters against their usage in the billing period that
- * holds `at` (when the usage happened: a late event counts in its own period) and records each
- * threshold reached for the first time, with a `usage.threshold_reached` event.
+ * Checks the limits of these tenants and meters against their usage in the billing periods that
+ * hold the hours when it changed (a late event counts in its own period), and records each
+ * threshold reached for the first time, with a `usage.threshold_reached` event. `hours` are epoch
+ * milliseconds in ascending order.
  */
 export async function recordThresholds(
   tx: Transaction<Schema>,
-  changes: readonly { tenant_id: string; meter: string; at: Date }[],
+  changes: readonly { tenant_id: string; meter: string; hours: readonly number[] }[],
   now: Date,
 ): Promise<ThresholdReached[]> {
-  const byTenant = new Map<string, { meter: string; at: Date }[]>();
-  for (const { tenant_id, meter, at } of changes) {
+  const byTenant = new Map<string, { meter: string; hours: readonly number[] }[]>();
+  for (const { tenant_id, meter, hours } of changes) {
     const list = byTenant.get(tenant_id) ?? [];
-    list.push({ meter, at });
+    list.push({ meter, hours });
     byTenant.set(tenant_id, list);
   }
   const contexts = await loadLimitContexts(tx, [...byTenant.keys()], now);
   const requests = new Map<string, UsageRequest & { limit: number; thresholds: readonly number[] }>();
   for (const { tenantId, definition, billingAnchor, snapshot } of contexts) {
     if (!snapshot.active) continue;
-    for (const { meter: key, at } of byTenant.get(tenantId) ?? []) {
+    for (const { meter: key, hours } of byTenant.get(tenantId) ?? []) {
       const limit = snapshot.limits[key];
       const meter = definition.meters[key];
       if (!meter || !limit || limit.limit === null || limit.kind === 'seats') continue;
-      const period = billingPeriod(billingAnchor, definition.interval, at);
-      const request = {
-        tenantId,
-        meter: key,
-        aggregation: meter.aggregation as Aggregation,
-        start: period.start,
-        end: period.end,
-        limit: limit.limit,
-        thresholds: limit.thresholds,
-      };
-      requests.set(usageKey(request), request);
+      // The hours are sorted, so each period is worked out once, at the first hour past the last.
+      let periodEnd = Number.NEGATIVE_INFINITY;
+      for (const hour of hours) {
+        if (hour < periodEnd) continue;
+        const period = billingPeriod(billingAnchor, definition.interval, new Date(hour));
+        periodEnd = period.end.getTime();
+        const request = {
+          tenantId,
+          meter: key,
+          aggregation: meter.aggregation as Aggregation,
+          start: period.start,
+          end: period.end,
+          limit: limit.limit,
+          thresholds: limit.thresholds,
+        };
+        requests.set(usageKey(request), request);
+      }
     }
   }
   if (requests.size === 0) return [];
