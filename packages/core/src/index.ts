@@ -81,6 +81,7 @@ export {
   fromCloudEvent,
   hourOf,
   MAX_CLOCK_SKEW_MS,
+  MAX_USAGE_BATCH,
   type RejectedEvent,
   timeOutOfRange,
   UsageEventInput,

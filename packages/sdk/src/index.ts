@@ -6,6 +6,7 @@
  * @packageDocumentation
  */
 
+export { MAX_USAGE_BATCH } from '@tenantry/core';
 export {
   currentTenant,
   NoTenantContextError,
@@ -21,3 +22,25 @@ export {
   ControlPlaneUnreachableError,
   type RequestOptions,
 } from './control-plane/control-plane-client.ts';
+export {
+  DEFAULT_RETRY_POLICY,
+  type RetryPolicy,
+  type SendUsageBatchOptions,
+  sendUsageBatch,
+  type UsageBatchOutcome,
+  type UsageBatchResult,
+} from './usage/send-usage-batch.ts';
+export {
+  InvalidUsageRecordError,
+  type UsageEvent,
+  type UsageRecord,
+} from './usage/usage-record.ts';
+export {
+  type RejectedUsageEvent,
+  type Timers,
+  UsageRecorder,
+  UsageRecorderClosedError,
+  type UsageRecorderOptions,
+  type UsageRecorderStats,
+} from './usage/usage-recorder.ts';
+export { CorruptSpoolFileError } from './usage/usage-spool.ts';

@@ -3,6 +3,9 @@ import { z } from 'zod';
 /** How far ahead of the receiver's clock an event's time may be, for clocks that drift. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
+/** The most events one request to `POST /v1/events` may carry. */
+export const MAX_USAGE_BATCH = 10_000;
+
 /** The longest event id and subject accepted; ids are idempotency keys, not documents. */
 const MAX_ID = 200;
 

@@ -7,13 +7,31 @@ export class ControlPlaneError extends Error {
   readonly code: string;
   /** The whole problem body, for members such as `errors` or `allowed_actions`. */
   readonly problem: Readonly<Record<string, unknown>>;
+  /** The answer's headers, e.g. `retry-after` on a 429 or 503. */
+  readonly headers: Headers;
 
-  constructor(status: number, code: string, detail: string, problem: Readonly<Record<string, unknown>>) {
+  constructor(
+    status: number,
+    code: string,
+    detail: string,
+    problem: Readonly<Record<string, unknown>>,
+    headers: Headers = new Headers(),
+  ) {
     super(`${detail} [${code}]`);
     this.name = 'ControlPlaneError';
     this.status = status;
     this.code = code;
     this.problem = problem;
+    this.headers = headers;
+  }
+
+  /** The error for an answer with this status and (parsed) body; `http_<status>` when it is not a problem. */
+  static fromAnswer(status: number, body: unknown, headers?: Headers): ControlPlaneError {
+    const problem = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+    const code = typeof problem.code === 'string' ? problem.code : `http_${status}`;
+    const detail =
+      typeof problem.detail === 'string' ? problem.detail : `the control plane answered ${status}`;
+    return new ControlPlaneError(status, code, detail, problem, headers);
   }
 }
 
@@ -92,7 +110,7 @@ export class ControlPlaneClient {
     const text = await response.text();
     const body = text.length > 0 && isJson(response) ? (JSON.parse(text) as unknown) : text;
     if (!response.ok && !(options.accept ?? []).includes(response.status))
-      throw toProblem(response.status, body);
+      throw ControlPlaneError.fromAnswer(response.status, body, response.headers);
     return { status: response.status, headers: response.headers, body: body as T };
   }
 
@@ -121,15 +139,4 @@ export class ControlPlaneClient {
 
 function isJson(response: Response): boolean {
   return (response.headers.get('content-type') ?? '').includes('json');
-}
-
-function toProblem(status: number, body: unknown): ControlPlaneError {
-  if (typeof body === 'object' && body !== null) {
-    const problem = body as Record<string, unknown>;
-    const code = typeof problem.code === 'string' ? problem.code : `http_${status}`;
-    const detail =
-      typeof problem.detail === 'string' ? problem.detail : `the control plane answered ${status}`;
-    return new ControlPlaneError(status, code, detail, problem);
-  }
-  return new ControlPlaneError(status, `http_${status}`, `the control plane answered ${status}`, {});
 }

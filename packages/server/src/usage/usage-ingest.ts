@@ -15,9 +15,6 @@ import type { MeterCatalog, MeterInfo } from './meter-catalog.ts';
 import { recomputeGaugeSeries } from './rollups.ts';
 import type { TenantDirectory } from './tenant-directory.ts';
 
-/** The most events one request may carry. */
-export const MAX_BATCH = 10_000;
-
 /** What became of a batch: every event is accepted, a duplicate, or rejected with its reason. */
 export interface IngestResult {
   accepted: number;

@@ -1,3 +1,4 @@
+import { MAX_USAGE_BATCH } from '@tenantry/core';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -5,7 +6,6 @@ import { sendProblem } from '../http/problem.ts';
 import { problems, Timestamp } from '../http/schemas.ts';
 import type { Services } from '../services.ts';
 import { tenantNotFound as tenantNotFoundError } from '../tenants/tenant-service.ts';
-import { MAX_BATCH } from './usage-ingest.ts';
 
 const CLOUDEVENT = 'application/cloudevents+json';
 const CLOUDEVENTS_BATCH = 'application/cloudevents-batch+json';
@@ -97,7 +97,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
         tags: ['Usage'],
         summary: 'Ingest usage events',
         description:
-          `One event or a JSON array of up to ${MAX_BATCH}: \`{id, tenant, meter, value, time, subject?, properties?}\`. ` +
+          `One event or a JSON array of up to ${MAX_USAGE_BATCH}: \`{id, tenant, meter, value, time, subject?, properties?}\`. ` +
           `CloudEvents are accepted as \`${CLOUDEVENT}\` or \`${CLOUDEVENTS_BATCH}\` (\`source\` is the tenant, \`type\` the meter, ` +
           '`data.value` the value). `(tenant, id)` is counted once, however often it is sent. The answer comes once the batch is ' +
           'durable; valid events of a partly bad batch are kept and each bad one is listed by its index.',
@@ -111,14 +111,14 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       const type = String(request.headers['content-type'] ?? '');
       const format = type.startsWith('application/cloudevents') ? 'cloudevents' : 'tenantry';
       const batch = Array.isArray(request.body) ? request.body : [request.body];
-      if (batch.length > MAX_BATCH) {
+      if (batch.length > MAX_USAGE_BATCH) {
         return sendProblem(reply, {
           code: 'validation_failed',
-          detail: `a batch holds at most ${MAX_BATCH} events; nothing was stored`,
+          detail: `a batch holds at most ${MAX_USAGE_BATCH} events; nothing was stored`,
           errors: [
             {
               path: '(body)',
-              message: `a batch holds at most ${MAX_BATCH} events, and this one has ${batch.length}`,
+              message: `a batch holds at most ${MAX_USAGE_BATCH} events, and this one has ${batch.length}`,
             },
           ],
         });
