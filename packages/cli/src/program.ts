@@ -1,11 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import { type CliIo, CommandContext, DEFAULT_URL } from './command-context.ts';
+import { appCommand } from './commands/app.ts';
 import { keysCommand } from './commands/keys.ts';
 import { migrateCommand } from './commands/migrate.ts';
 import { plansCommand } from './commands/plans.ts';
 import { serveCommand } from './commands/serve.ts';
 import { tenantsCommand } from './commands/tenants.ts';
+import { signingKeysCommand, tokensCommand } from './commands/tokens.ts';
 import { usageCommand } from './commands/usage.ts';
 import { errorLines } from './error-lines.ts';
 
@@ -40,6 +42,9 @@ export function buildProgram(io: CliIo): Command {
   plansCommand(program, ctx);
   tenantsCommand(program, ctx);
   usageCommand(program, ctx);
+  tokensCommand(program, ctx);
+  signingKeysCommand(program, ctx);
+  appCommand(program, ctx);
   return program;
 }
 

@@ -10,6 +10,8 @@ export const errorCatalog = {
   malformed_request: { status: 400, title: 'The request body could not be read' },
   missing_api_key: { status: 401, title: 'An API key is required' },
   invalid_api_key: { status: 401, title: 'The API key is not valid' },
+  missing_access_token: { status: 401, title: 'An access token is required' },
+  invalid_access_token: { status: 401, title: 'The access token is not valid' },
   route_not_found: { status: 404, title: 'No such route' },
   tenant_not_found: { status: 404, title: 'No such tenant' },
   plan_not_found: { status: 404, title: 'No such plan' },

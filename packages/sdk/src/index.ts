@@ -8,6 +8,21 @@
 
 export { MAX_USAGE_BATCH } from '@tenantry/core';
 export {
+  type AccessTokenProblem,
+  type Authentication,
+  authenticateRequest,
+  type TenantContextOptions,
+} from './adapters/authenticate-request.ts';
+export { expressTenantContext } from './adapters/express.ts';
+export { fastifyTenantContext } from './adapters/fastify.ts';
+export {
+  AccessTokenError,
+  type AccessTokenErrorReason,
+  type AccessTokenVerifier,
+  type AccessTokenVerifierOptions,
+  createAccessTokenVerifier,
+} from './context/access-token-verifier.ts';
+export {
   currentTenant,
   NoTenantContextError,
   runAsTenant,
@@ -22,6 +37,75 @@ export {
   ControlPlaneUnreachableError,
   type RequestOptions,
 } from './control-plane/control-plane-client.ts';
+export {
+  DATA_STATES,
+  type DataPlacement,
+  PlacementDirectory,
+  type PlacementDirectoryOptions,
+  type TenantPlacement,
+  TenantUnavailableError,
+  UnsupportedPlacementError,
+} from './data/placement-directory.ts';
+export {
+  type CheckOptions,
+  checkRowLevelSecurity,
+  type Queryable,
+  type RoleFinding,
+  type RowLevelSecurityOptions,
+  type RowLevelSecurityReport,
+  rowLevelSecuritySql,
+  SHARED_TABLES,
+  type TableFinding,
+  TENANT_POLICY,
+  TENANT_SETTING,
+} from './data/row-level-security.ts';
+export {
+  RowLevelSecurityError,
+  type TenantClient,
+  TenantData,
+  type TenantDataOptions,
+  type TransactionOptions,
+  TransactionRolledBackError,
+} from './data/tenant-data.ts';
+export {
+  ConnectionBudgetTimeoutError,
+  TenantDatabasePools,
+  type TenantDatabasePoolsOptions,
+  type TenantDatabasePoolsStats,
+} from './data/tenant-database-pools.ts';
+export { EntitlementsStaleError, TenantNotLoadedError } from './entitlements/entitlement-errors.ts';
+export {
+  Entitlements,
+  type EntitlementsEvents,
+  type EntitlementsOptions,
+  type EntitlementsStatus,
+  type SnapshotChange,
+  type VersionedSnapshot,
+} from './entitlements/entitlements.ts';
+export type { ConsumeRefusal, ConsumeResult, LeaseOptions } from './entitlements/quota-leases.ts';
+export { listFleetTargets, MIGRATED_STATES } from './migrations/list-fleet-targets.ts';
+export {
+  DEFAULT_CONCURRENCY,
+  type FleetProgress,
+  type FleetReport,
+  type FleetSession,
+  type MigrateFleetOptions,
+  migrateFleet,
+  type RunFleetOptions,
+  runFleet,
+} from './migrations/migrate-fleet.ts';
+export {
+  type AppliedMigration,
+  MIGRATIONS_TABLE,
+  type MigrationTarget,
+  migrateTarget,
+  type SqlSession,
+  type TargetError,
+  type TargetPlacement,
+  type TargetResult,
+  type TargetStatus,
+} from './migrations/migrate-target.ts';
+export { type Migration, MigrationFolderError, readMigrations } from './migrations/read-migrations.ts';
 export {
   DEFAULT_RETRY_POLICY,
   type RetryPolicy,

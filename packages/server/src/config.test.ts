@@ -99,6 +99,52 @@ describe('loadConfig', () => {
     expect(loadConfig({ TENANTRY_BOOTSTRAP_TOKEN: `tnt_op_${'A'.repeat(22)}` }).ok).toBe(true);
   });
 
+  test('TENANTRY_APP_ROLE is optional and names a plain role', () => {
+    const unset = loadConfig({ TENANTRY_APP_ROLE: '' });
+    expect(unset.ok && 'appRole' in unset.value).toBe(false);
+    const set = loadConfig({ TENANTRY_APP_ROLE: 'minutes_app' });
+    expect(set.ok && set.value.appRole).toBe('minutes_app');
+    for (const role of ['Minutes', 'app; drop role x', 'pg_read_all_data', 'a-b']) {
+      const error = errorOf({ TENANTRY_APP_ROLE: role });
+      expect(error).toContain('TENANTRY_APP_ROLE');
+      expect(error).toContain(role);
+    }
+  });
+
+  test('TENANTRY_APP_MIGRATIONS is optional and names the folder of the app migrations', () => {
+    const unset = loadConfig({ TENANTRY_APP_MIGRATIONS: '' });
+    expect(unset.ok && 'appMigrationsDir' in unset.value).toBe(false);
+    const set = loadConfig({ TENANTRY_APP_MIGRATIONS: '/srv/minutes/migrations' });
+    expect(set.ok && set.value.appMigrationsDir).toBe('/srv/minutes/migrations');
+  });
+
+  test('TENANTRY_PUBLIC_URL defaults to localhost on PORT and loses a trailing slash', () => {
+    const defaults = loadConfig({});
+    expect(defaults.ok && defaults.value).toMatchObject({ publicUrl: 'http://localhost:8080' });
+    const onPort = loadConfig({ PORT: '3000' });
+    expect(onPort.ok && onPort.value.publicUrl).toBe('http://localhost:3000');
+    for (const [given, kept] of [
+      ['https://tenantry.example.com/', 'https://tenantry.example.com'],
+      ['https://example.com/tenantry//', 'https://example.com/tenantry'],
+      ['http://10.0.0.5:8080', 'http://10.0.0.5:8080'],
+    ] as const) {
+      const result = loadConfig({ TENANTRY_PUBLIC_URL: given });
+      expect(result.ok && result.value.publicUrl).toBe(kept);
+    }
+  });
+
+  test.each([
+    'tenantry.example.com',
+    'ftp://example.com',
+    'https://example.com/?a=1',
+    'https://example.com/#x',
+    'https://user:pass@example.com',
+  ])('TENANTRY_PUBLIC_URL=%j is refused', (url) => {
+    const error = errorOf({ TENANTRY_PUBLIC_URL: url });
+    expect(error).toContain('TENANTRY_PUBLIC_URL');
+    expect(error).not.toContain('pass@');
+  });
+
   test('other bad values name their variable', () => {
     expect(errorOf({ LOG_LEVEL: 'verbose' })).toContain('LOG_LEVEL');
     expect(errorOf({ TENANTRY_POOL_SCHEMA: 'Public; drop' })).toContain('TENANTRY_POOL_SCHEMA');

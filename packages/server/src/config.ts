@@ -19,6 +19,18 @@ export interface Config {
   readonly workerPollMs: number;
   /** How far back a usage event's time may lie when it arrives. */
   readonly usageLateWindowDays: number;
+  /**
+   * The login role the vendor's app connects to its data with; each `schema` and `database`
+   * tenant's role is granted to it, so the app can act as the tenant with `SET ROLE`.
+   */
+  readonly appRole?: string | undefined;
+  /** Where apps reach this control plane: the `iss` of the access tokens it signs. */
+  readonly publicUrl: string;
+  /**
+   * The folder of the vendor app's SQL migrations (`NNNN_name.sql`); when set, each new `schema`
+   * and `database` tenant has them applied while it is provisioned, before it becomes active.
+   */
+  readonly appMigrationsDir?: string;
 }
 
 const BOOTSTRAP_TOKEN = new RegExp(`^${OPERATOR_KEY_PREFIX}[A-Za-z0-9_-]{22,}$`);
@@ -55,6 +67,9 @@ function integer(
  * | `TENANTRY_DELETION_RETENTION_DAYS` | `30` |
  * | `TENANTRY_POOL_SCHEMA` | `public` |
  * | `TENANTRY_USAGE_LATE_WINDOW_DAYS` | `35` |
+ * | `TENANTRY_APP_ROLE` | none: tenant roles are granted to no app role |
+ * | `TENANTRY_PUBLIC_URL` | `http://localhost:<PORT>` |
+ * | `TENANTRY_APP_MIGRATIONS` | none: new tenants get no app tables from the control plane |
  */
 export function loadConfig(env: Record<string, string | undefined>): Result<Config, string> {
   const port = integer(env, 'PORT', 8080, 0, 65535);
@@ -75,6 +90,21 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     return err(
       'DATABASE_URL must be a postgres:// or postgresql:// URL, e.g. postgres://user:password@host:5432/db',
     );
+  const publicUrl = parsePublicUrl(env.TENANTRY_PUBLIC_URL || `http://localhost:${port.value}`);
+  if (publicUrl === undefined) {
+    return err(
+      'TENANTRY_PUBLIC_URL must be the http:// or https:// URL apps reach the control plane at, without ' +
+        'credentials, query or fragment, e.g. https://tenantry.example.com',
+    );
+  }
+  const appRole = env.TENANTRY_APP_ROLE || undefined;
+  // The roles named pg_* are the server's own: granting tenant roles to one would be a mistake.
+  if (appRole !== undefined && (!IDENTIFIER.test(appRole) || appRole.startsWith('pg_')))
+    return err(
+      `TENANTRY_APP_ROLE must be the app's login role, a plain lowercase identifier not starting with pg_, not "${appRole}"`,
+    );
+  // A folder, read when a tenant is provisioned: a bad one fails that provisioning with the reason.
+  const appMigrationsDir = env.TENANTRY_APP_MIGRATIONS || undefined;
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel))
     return err(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`);
@@ -98,5 +128,20 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     entitlementMaxAgeMs: 60_000,
     workerPollMs: 1_000,
     usageLateWindowDays: lateWindow.value,
+    ...(appRole !== undefined ? { appRole } : {}),
+    publicUrl,
+    ...(appMigrationsDir !== undefined ? { appMigrationsDir } : {}),
   });
+}
+
+/**
+ * The public URL without a trailing slash, or undefined when it is not one. It becomes the `iss`
+ * that apps compare byte for byte, so it is normalised here once.
+ */
+function parsePublicUrl(raw: string): string | undefined {
+  if (!URL.canParse(raw)) return undefined;
+  const url = new URL(raw);
+  if (!['http:', 'https:'].includes(url.protocol) || url.search || url.hash || url.username || url.password)
+    return undefined;
+  return url.href.replace(/\/+$/, '');
 }

@@ -3,10 +3,14 @@ import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
 import { EntitlementService } from './entitlements/entitlement-service.ts';
+import { EntitlementStream } from './entitlements/entitlement-stream.ts';
 import { JobQueue } from './jobs/job-queue.ts';
 import { PlanService } from './plans/plan-service.ts';
+import { AppMigratingProvisioner, AppMigrations } from './provisioning/app-migrations.ts';
 import { Provisioner } from './provisioning/provisioner.ts';
 import { TenantService } from './tenants/tenant-service.ts';
+import { SigningKeyService } from './tokens/signing-key-service.ts';
+import { TokenService } from './tokens/token-service.ts';
 import { LeaseService } from './usage/leases.ts';
 import { MeterCatalog } from './usage/meter-catalog.ts';
 import { TenantDirectory } from './usage/tenant-directory.ts';
@@ -23,6 +27,12 @@ export interface Services {
   readonly plans: PlanService;
   readonly tenants: TenantService;
   readonly entitlements: EntitlementService;
+  /** The keys that sign access tokens, and the JWKS that publishes them. */
+  readonly signingKeys: SigningKeyService;
+  /** Mints the access tokens apps take the tenant from. */
+  readonly tokens: TokenService;
+  /** Pushes every tenant's changed snapshot to the app instances that follow the stream. */
+  readonly entitlementStream: EntitlementStream;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -34,8 +44,13 @@ export interface Services {
 /** The settings the services read; {@link loadConfig} gives them from the environment. */
 export type ServiceSettings = Pick<
   Config,
-  'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays'
->;
+  'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays' | 'appRole'
+> &
+  // Optional so that tests need not invent one; the server always passes loadConfig's.
+  Partial<Pick<Config, 'publicUrl'>> &
+  // The app's migrations for new tenants, and the server that holds their databases (tests
+  // that migrate no app leave both out).
+  Partial<Pick<Config, 'appMigrationsDir' | 'database'>>;
 
 /** Wires the services over an open, migrated database. */
 export function createServices(database: Database, config: ServiceSettings, clock: Clock): Services {
@@ -44,12 +59,23 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   const plans = new PlanService(db);
   // Entitlements are built from tenants, and tenants tell them of changes: tied once both exist.
   let invalidate = (_tenantId: string): void => {};
+  const provisionerArgs = [db, config.poolSchema, { appRole: config.appRole }] as const;
   const tenants = new TenantService({
     db,
     clock,
     plans,
     jobs,
-    provisioner: new Provisioner(db, config.poolSchema),
+    provisioner:
+      config.appMigrationsDir === undefined
+        ? new Provisioner(...provisionerArgs)
+        : new AppMigratingProvisioner(
+            new AppMigrations({
+              dir: config.appMigrationsDir,
+              db,
+              databaseUrl: config.database && 'url' in config.database ? config.database.url : undefined,
+            }),
+            ...provisionerArgs,
+          ),
     deletionRetentionDays: config.deletionRetentionDays,
     onChanged: (tenantId) => invalidate(tenantId),
   });
@@ -75,5 +101,25 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     leases: new LeaseService(db, clock),
     thresholds,
   };
-  return { database, clock, jobs, apiKeys: new ApiKeyService(db), plans, tenants, entitlements, usage };
+  const entitlementStream = new EntitlementStream(database, entitlements);
+  const signingKeys = new SigningKeyService(db, clock);
+  const tokens = new TokenService({
+    db,
+    clock,
+    signingKeys,
+    issuer: config.publicUrl ?? 'http://localhost:8080',
+  });
+  return {
+    database,
+    clock,
+    jobs,
+    apiKeys: new ApiKeyService(db),
+    plans,
+    tenants,
+    entitlements,
+    entitlementStream,
+    signingKeys,
+    tokens,
+    usage,
+  };
 }

@@ -119,12 +119,18 @@ export function otherProcess(t: TestApp): Services {
   return createServices(t.services.database, SETTINGS, t.clock);
 }
 
-export async function startTestApp(options: { deletionRetentionDays?: number } = {}): Promise<TestApp> {
+export async function startTestApp(
+  options: { deletionRetentionDays?: number; appRole?: string } = {},
+): Promise<TestApp> {
   const db = await createTestDatabase();
   const clock = new TestClock();
   const services = createServices(
     db.database,
-    { ...SETTINGS, deletionRetentionDays: options.deletionRetentionDays ?? SETTINGS.deletionRetentionDays },
+    {
+      ...SETTINGS,
+      deletionRetentionDays: options.deletionRetentionDays ?? SETTINGS.deletionRetentionDays,
+      appRole: options.appRole,
+    },
     clock,
   );
   const created = await services.apiKeys.create(systemContext('test'), { name: 'test' });

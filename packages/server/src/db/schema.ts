@@ -134,6 +134,7 @@ export interface Schema {
   usage_thresholds: UsageThresholdsTable;
   usage_threshold_queue: UsageThresholdQueueTable;
   domain_events: DomainEventsTable;
+  signing_keys: SigningKeysTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -211,4 +212,16 @@ export interface DomainEventsTable {
   tenant_id: string | null;
   data: Json<Record<string, unknown>>;
   occurred_at: Date;
+}
+
+/** A key that signs access tokens; see migration 0004 for its life: next, active, retired. */
+export interface SigningKeysTable {
+  kid: string;
+  algorithm: 'ES256';
+  public_jwk: Json<Record<string, unknown>>;
+  /** Erased (null) when the key is retired. */
+  private_jwk: ColumnType<Record<string, unknown> | null, string | null, string | null>;
+  created_at: Date;
+  activated_at: Date | null;
+  retired_at: Date | null;
 }

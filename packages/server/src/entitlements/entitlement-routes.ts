@@ -17,7 +17,8 @@ const Limit = z.object({
   resets_at: Timestamp.nullable(),
 });
 
-const Snapshot = z
+/** A tenant's entitlement snapshot, as the API answers it. */
+export const Snapshot = z
   .object({
     tenant_id: z.string(),
     state: z.enum(TENANT_STATES),

@@ -13,9 +13,11 @@ import { z } from 'zod';
 import { apiKeyRoutes } from '../api-keys/api-key-routes.ts';
 import { migrationStatus } from '../db/migrate.ts';
 import { entitlementRoutes } from '../entitlements/entitlement-routes.ts';
+import { entitlementStreamRoutes } from '../entitlements/entitlement-stream-routes.ts';
 import { planRoutes } from '../plans/plan-routes.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/tenant-routes.ts';
+import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
 import { usageRoutes } from '../usage/usage-routes.ts';
 import { requireApiKey } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
@@ -129,10 +131,14 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(planRoutes, { services });
       await v1.register(tenantRoutes, { services });
       await v1.register(entitlementRoutes, { services });
+      await v1.register(entitlementStreamRoutes, { services });
       await v1.register(usageRoutes, { services });
+      await v1.register(tokenRoutes, { services });
     },
     { prefix: '/v1' },
   );
+  // Open: apps fetch the public keys that verify access tokens without any credential.
+  await app.register(jwksRoute, { services });
 
   return app;
 }

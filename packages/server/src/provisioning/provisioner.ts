@@ -32,12 +32,29 @@ export class ProvisioningConflict extends Error {
   override name = 'ProvisioningConflict';
 }
 
+/** The app role named by `TENANTRY_APP_ROLE` cannot be given tenant roles: it is missing or does not inherit. */
+export class AppRoleError extends Error {
+  override name = 'AppRoleError';
+}
+
+/** How the provisioner treats the vendor's app. */
+export interface ProvisionerOptions {
+  /**
+   * The login role the app connects with. Each tenant role is granted to it, so the app can run
+   * as the tenant with `SET ROLE` and, as a member of a `database` tenant's owner, connect to it.
+   */
+  readonly appRole?: string | undefined;
+}
+
 /**
  * Makes and removes the database objects behind each placement, on the Postgres server the
  * control plane runs on:
  * - `pool`: nothing to make; the tenant's rows live in the shared tables, keyed by `tenant_id`.
  * - `schema`: a NOLOGIN role and a schema it owns; the role owns nothing else.
  * - `database`: a NOLOGIN role and a database it owns, closed to PUBLIC.
+ *
+ * Each tenant role is granted to the control plane's own user and, when one is configured, to
+ * the app role: the app acts as a tenant only through membership, never as an owner of its own.
  *
  * Every step is idempotent (a retry finds and keeps what an earlier attempt made) and refuses to
  * adopt an object of the same name that belongs to someone else.
@@ -46,8 +63,9 @@ export class Provisioner {
   readonly #db: Kysely<Schema>;
   /** The tables of the vendor's app that hold pool tenants' rows. */
   readonly #poolSchema: string;
+  readonly #appRole: string | undefined;
 
-  constructor(db: Kysely<Schema>, poolSchema: string) {
+  constructor(db: Kysely<Schema>, poolSchema: string, options: ProvisionerOptions = {}) {
     // Purging a pool tenant deletes its rows from every table of the pool schema with a
     // `tenant_id` column; pointed at the control plane's own schema, that would erase the
     // tenant's audit trail.
@@ -55,6 +73,7 @@ export class Provisioner {
       throw new Error(`the pool schema cannot be "${CONTROL_SCHEMA}", the control plane's own schema`);
     this.#db = db;
     this.#poolSchema = poolSchema;
+    this.#appRole = options.appRole;
   }
 
   async provision(resources: TenantResources): Promise<void> {
@@ -63,7 +82,7 @@ export class Provisioner {
     if (schema) {
       // Role and schema in one transaction: either both exist afterwards or neither does.
       await this.#db.transaction().execute(async (tx) => {
-        await ensureRole(tx, role);
+        await ensureRole(tx, role, this.#appRole);
         const existing = await this.#schemaOwner(schema, tx);
         if (existing === undefined) {
           await sql`create schema ${sql.id(schema)} authorization ${sql.id(role)}`.execute(tx);
@@ -77,7 +96,7 @@ export class Provisioner {
     }
     if (database) {
       // CREATE DATABASE cannot run in a transaction, so undo the role by hand if it fails.
-      const madeRole = await this.#db.transaction().execute((tx) => ensureRole(tx, role));
+      const madeRole = await this.#db.transaction().execute((tx) => ensureRole(tx, role, this.#appRole));
       try {
         const existing = await this.#databaseOwner(database);
         if (existing === undefined) {
@@ -149,12 +168,39 @@ async function schemaOwnerIn(db: Kysely<Schema>, schema: string): Promise<string
   return owner.rows[0]?.owner;
 }
 
-/** Creates the role unless it exists; returns whether it made it. */
-async function ensureRole(db: Kysely<Schema>, role: string): Promise<boolean> {
+/**
+ * Creates the role unless it exists, and grants it to the app role when there is one; returns
+ * whether it made the role. The grant is repeated on every run, so provisioning a tenant again
+ * (e.g. after TENANTRY_APP_ROLE was set) gives an older tenant's role to the app too.
+ */
+async function ensureRole(db: Kysely<Schema>, role: string, appRole: string | undefined): Promise<boolean> {
+  if (appRole !== undefined) {
+    const app = await sql<{ inherits: boolean }>`
+      select rolinherit as inherits from pg_roles where rolname = ${appRole}`.execute(db);
+    if (app.rows[0] === undefined)
+      throw new AppRoleError(
+        `the app role "${appRole}" (TENANTRY_APP_ROLE) does not exist on the server; create it (create role ${appRole} login) or unset TENANTRY_APP_ROLE`,
+      );
+    // Without INHERIT the app could SET ROLE but not use the owner's CONNECT on a tenant database.
+    if (!app.rows[0].inherits)
+      throw new AppRoleError(
+        `the app role "${appRole}" (TENANTRY_APP_ROLE) is NOINHERIT, so it cannot connect to tenant databases through membership; alter role ${appRole} inherit`,
+      );
+  }
   const exists = await sql`select 1 from pg_roles where rolname = ${role}`.execute(db);
-  if (exists.rows.length > 0) return false;
-  await sql`create role ${sql.id(role)} nologin`.execute(db);
-  // Membership lets the control plane (and the app, later) act as the tenant with SET ROLE.
-  await sql`grant ${sql.id(role)} to current_user`.execute(db);
-  return true;
+  const made = exists.rows.length === 0;
+  if (made) {
+    await sql`create role ${sql.id(role)} nologin`.execute(db);
+    // Membership lets the control plane act as the tenant with SET ROLE.
+    await sql`grant ${sql.id(role)} to current_user`.execute(db);
+  }
+  if (appRole !== undefined) {
+    const member = await sql`
+      select 1 from pg_auth_members m
+      where m.roleid = (select oid from pg_roles where rolname = ${role})
+        and m.member = (select oid from pg_roles where rolname = ${appRole})`.execute(db);
+    // Inherited, so the app holds the owner's CONNECT on a database tenant's database.
+    if (member.rows.length === 0) await sql`grant ${sql.id(role)} to ${sql.id(appRole)}`.execute(db);
+  }
+  return made;
 }

@@ -23,8 +23,8 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-async function roleExists(role: string): Promise<boolean> {
-  return (await query(t, `select 1 from pg_roles where rolname = '${role}'`)).length > 0;
+async function roleExists(role: string, app: TestApp = t): Promise<boolean> {
+  return (await query(app, `select 1 from pg_roles where rolname = '${role}'`)).length > 0;
 }
 
 async function schemaOwner(schema: string): Promise<string | undefined> {
@@ -44,9 +44,9 @@ async function databaseOwner(database: string): Promise<string | undefined> {
 }
 
 /** Everything `role` owns in this database and on the server, as readable names. */
-async function ownedBy(role: string): Promise<string[]> {
+async function ownedBy(role: string, app: TestApp = t): Promise<string[]> {
   const rows = await query<{ what: string }>(
-    t,
+    app,
     `select 'schema ' || nspname as what from pg_namespace where nspowner = (select oid from pg_roles where rolname = '${role}')
      union all
      select 'relation ' || relname from pg_class where relowner = (select oid from pg_roles where rolname = '${role}')
@@ -334,5 +334,125 @@ describe('deletion and retention', () => {
     expect((await tenantRow(t, created.id)).purged_at).not.toBeNull();
     expect(await databaseOwner(name)).toBe(owner);
     await query(t, `drop database "${name}"`);
+  });
+});
+
+describe('the app role (TENANTRY_APP_ROLE)', () => {
+  const appRole = `tenantry_test_app_${randomBytes(4).toString('hex')}`;
+  let withApp: TestApp;
+  // Roles belong to the whole PostgreSQL server, but each PGlite is a server of its own.
+  const createAppRole = (app: TestApp) =>
+    query(
+      app,
+      `do $$ begin if not exists (select from pg_roles where rolname = '${appRole}') then create role ${appRole} login; end if; end $$`,
+    );
+  beforeAll(async () => {
+    withApp = await startTestApp({ appRole });
+    await createAppRole(withApp);
+    await createAppRole(t);
+    await applyPlans(withApp);
+  });
+  afterAll(async () => {
+    await withApp?.close();
+    await query(t, `drop role if exists ${appRole}`);
+  });
+
+  async function isMember(role: string, app: TestApp = withApp): Promise<boolean> {
+    const rows = await query(
+      app,
+      `select 1 from pg_auth_members where roleid = (select oid from pg_roles where rolname = '${role}')
+         and member = (select oid from pg_roles where rolname = '${appRole}')`,
+    );
+    return rows.length > 0;
+  }
+
+  it('is granted each schema tenant’s role, and owns nothing of the tenant’s', async () => {
+    const tenant = await provisionedTenant(withApp, { placement: 'schema' });
+    const role = `tenantry_${tenant.id}`;
+    expect(tenant.state).toBe('active');
+    expect(await isMember(role)).toBe(true);
+    // MEMBER is what SET ROLE checks; the real SET ROLE from the app's own login is in the SDK's tests.
+    const [membership] = await query<{ member: boolean; other: boolean }>(
+      withApp,
+      `select pg_has_role('${appRole}', '${role}', 'MEMBER') as member,
+              pg_has_role('${role}', '${appRole}', 'MEMBER') as other`,
+    );
+    expect(membership).toEqual({ member: true, other: false });
+    expect(await ownedBy(appRole, withApp)).toEqual([]);
+    expect(await ownedBy(role, withApp)).toEqual([`schema ${tenant.id}`]);
+  });
+
+  it('may connect to a database tenant’s database through membership alone', async () => {
+    const tenant = await provisionedTenant(withApp, { placement: 'database' });
+    const database = `tenantry_${tenant.id}`;
+    expect(await isMember(database)).toBe(true);
+    const [privileges] = await query<{ app: boolean; public: boolean }>(
+      withApp,
+      `select has_database_privilege('${appRole}', '${database}', 'CONNECT') as app,
+              has_database_privilege('public', '${database}', 'CONNECT') as public`,
+    );
+    // CONNECT is the owner's, held by the app only as an (inheriting) member of the owner role.
+    expect(privileges).toEqual({ app: true, public: false });
+    const [grants] = await query<{ acl: string | null }>(
+      withApp,
+      `select datacl::text as acl from pg_database where datname = '${database}'`,
+    );
+    expect(grants?.acl ?? '').not.toContain(appRole);
+  });
+
+  it('is granted an existing tenant role when provisioning runs again', async () => {
+    const tenant = await provisionedTenant(t, { placement: 'schema' });
+    const role = `tenantry_${tenant.id}`;
+    expect(await isMember(role, t)).toBe(false);
+    await new Provisioner(t.services.database.db, 'public', { appRole }).provision(
+      resourcesFor(tenant.id, 'schema'),
+    );
+    expect(await isMember(role, t)).toBe(true);
+  });
+
+  it('loses the membership, and nothing else, when a tenant is purged', async () => {
+    const tenant = await provisionedTenant(withApp, { placement: 'database' });
+    const role = `tenantry_${tenant.id}`;
+    expect(await isMember(role)).toBe(true);
+    expect((await act(withApp, tenant.id, 'cancel')).status).toBe(200);
+    expect((await withApp.request({ method: 'DELETE', url: `/v1/tenants/${tenant.id}` })).status).toBe(200);
+    withApp.clock.advance(30 * DAY_MS + 60_000);
+    await withApp.services.jobs.runDue();
+    expect((await tenantRow(withApp, tenant.id)).purged_at).not.toBeNull();
+    expect(await roleExists(role, withApp)).toBe(false);
+    expect(await roleExists(appRole, withApp)).toBe(true);
+  });
+
+  it('fails provisioning, leaving no role, when the app role does not exist', async () => {
+    const missing = `tenantry_test_missing_${randomBytes(4).toString('hex')}`;
+    const other = await startTestApp({ appRole: missing });
+    try {
+      await applyPlans(other);
+      for (const placement of ['schema', 'database']) {
+        const created = await createTenant(other, { placement });
+        await runWithRetries(other, 2);
+        const failed = await getTenant(other, created.id);
+        expect(failed.state).toBe('provisioning_failed');
+        expect(failed.state_reason).toContain(`the app role "${missing}" (TENANTRY_APP_ROLE) does not exist`);
+        expect(await roleExists(`tenantry_${created.id}`, other)).toBe(false);
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('refuses an app role that does not inherit: it could not connect to tenant databases', async () => {
+    const noInherit = `tenantry_test_noinherit_${randomBytes(4).toString('hex')}`;
+    await query(t, `create role ${noInherit} login noinherit`);
+    try {
+      const provisioner = new Provisioner(t.services.database.db, 'public', { appRole: noInherit });
+      const created = await createTenant(t, { placement: 'database' });
+      await expect(provisioner.provision(resourcesFor(created.id, 'database'))).rejects.toThrow(
+        `the app role "${noInherit}" (TENANTRY_APP_ROLE) is NOINHERIT`,
+      );
+      expect(await roleExists(`tenantry_${created.id}`)).toBe(false);
+    } finally {
+      await query(t, `drop role if exists ${noInherit}`);
+    }
   });
 });

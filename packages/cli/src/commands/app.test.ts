@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { json, LocalApi } from '../../test/local-api.ts';
+import { runCli } from '../program.ts';
+
+/**
+ * `app migrate` needs a real PostgreSQL (the same server the server suite uses) for the targets;
+ * the control plane that lists them is the CLI tests' local stand-in.
+ */
+const adminUrl = process.env.TENANTRY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+let api: LocalApi;
+let apiUrl: string;
+let dir: string;
+let database: string;
+let databaseUrl: string;
+/** Two `schema` tenants made as the provisioner makes them: a NOLOGIN role owning a schema. */
+let tenants: Array<{ id: string; slug: string; role: string }>;
+
+async function admin<T>(fn: (client: pg.Client) => Promise<T>, url = adminUrl): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+beforeEach(async () => {
+  const suffix = randomBytes(5).toString('hex');
+  database = `tenantry_cli_${suffix}`;
+  await admin((c) => c.query(`create database ${database}`));
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  databaseUrl = url.toString();
+  tenants = ['a', 'b'].map((n) => ({
+    id: `ten_cli${suffix}${n}`,
+    slug: `acme-${n}`,
+    role: `tenantry_ten_cli${suffix}${n}`,
+  }));
+  await admin(async (c) => {
+    for (const t of tenants) {
+      await c.query(`create role ${t.role} nologin`);
+      await c.query(`grant ${t.role} to current_user`);
+      await c.query(`create schema ${t.id} authorization ${t.role}`);
+    }
+  }, databaseUrl);
+  api = new LocalApi();
+  api.handler = (req, res) => {
+    const query = new URL(req.url, 'http://x').searchParams;
+    if (req.headers.authorization !== 'Bearer tk_secret') return json(res, 401, {});
+    const data =
+      query.get('placement') === 'schema'
+        ? tenants.map((t) => ({
+            id: t.id,
+            slug: t.slug,
+            state: 'active',
+            placement: 'schema',
+            resources: { schema: t.id, role: t.role, database: null },
+          }))
+        : [];
+    json(res, 200, { data, next_cursor: null });
+  };
+  apiUrl = await api.start();
+  dir = await mkdtemp(join(tmpdir(), 'tenantry-cli-app-'));
+  await writeFile(join(dir, '0001_meetings.sql'), 'create table meetings (id bigint primary key);\n');
+  await writeFile(join(dir, '0002_minutes.sql'), 'create table minutes (id bigint primary key);\n');
+});
+
+afterEach(async () => {
+  await api.stop();
+  await rm(dir, { recursive: true, force: true });
+  await admin(async (c) => {
+    await c.query(`drop database if exists ${database} with (force)`);
+    for (const t of tenants) await c.query(`drop role if exists ${t.role}`);
+  });
+});
+
+/** Runs the CLI; `tty` makes stdout a terminal, as a person running it would have. */
+async function run(args: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: { write: (s: string) => (stdout += s), ...(options.tty ? { isTTY: true } : {}) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: { TENANTRY_URL: apiUrl, TENANTRY_TOKEN: 'tk_secret', ...options.env },
+  });
+  return { code, stdout, stderr };
+}
+
+async function migrate(extra: string[] = [], options: { tty?: boolean; env?: Record<string, string> } = {}) {
+  return run(['app', 'migrate', '--dir', dir, '--database-url', databaseUrl, ...extra], options);
+}
+
+function lines(stdout: string): any[] {
+  return stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+}
+
+async function tablesOf(schema: string): Promise<string[]> {
+  const rows = await admin(
+    (c) => c.query(`select tablename from pg_tables where schemaname = '${schema}' order by 1`),
+    databaseUrl,
+  );
+  return rows.rows.map((r) => r.tablename);
+}
+
+describe('app migrate', () => {
+  it('prints one JSON line per target as it finishes, then the report, when stdout is not a terminal', async () => {
+    const result = await migrate();
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const [pool, a, b, report] = lines(result.stdout);
+    expect(pool).toMatchObject({
+      type: 'target',
+      target: 'pool',
+      slug: null,
+      placement: 'pool',
+      schema: 'public',
+      status: 'applied',
+      dry_run: false,
+      from_version: 0,
+      to_version: 2,
+      error: null,
+    });
+    expect(pool.applied.map((m: { name: string }) => m.name)).toEqual(['0001_meetings', '0002_minutes']);
+    expect([a.target, b.target].sort()).toEqual(tenants.map((t) => t.id).sort());
+    expect(a).toMatchObject({
+      slug: expect.stringMatching(/^acme-/),
+      placement: 'schema',
+      status: 'applied',
+    });
+    expect(report).toMatchObject({
+      type: 'report',
+      dry_run: false,
+      migrations: 2,
+      latest_version: 2,
+      targets: 3,
+      applied: 3,
+      up_to_date: 0,
+      failed: 0,
+      skipped: 0,
+      migrations_applied: 6,
+    });
+    for (const t of tenants)
+      expect(await tablesOf(t.id)).toEqual(['meetings', 'minutes', 'tenantry_migrations']);
+    expect(api.seen.map((s) => new URL(s.url, 'http://x').searchParams.get('placement'))).toEqual([
+      'schema',
+      'database',
+    ]);
+  });
+
+  it('prints a report for people on a terminal', async () => {
+    expect((await migrate()).code).toBe(0);
+    const again = await migrate([], { tty: true });
+    expect(again.code).toBe(0);
+    expect(again.stdout).toMatch(
+      /^3 targets, latest version 2, in \d+\.\d s: 0 applied \(0 migrations\), 3 up to date, 0 failed, 0 skipped\n$/,
+    );
+  });
+
+  it('--dry-run reports what would apply and changes nothing', async () => {
+    const result = await migrate(['--dry-run', '--json']);
+    expect(result.code).toBe(0);
+    const all = lines(result.stdout);
+    expect(all.at(-1)).toMatchObject({ type: 'report', dry_run: true, applied: 3, migrations_applied: 6 });
+    expect(all.slice(0, 3).every((l) => l.dry_run === true && l.to_version === 0)).toBe(true);
+    for (const t of tenants) expect(await tablesOf(t.id)).toEqual([]);
+    expect(await tablesOf('public')).toEqual([]);
+  });
+
+  describe('a failing target', () => {
+    /** The first tenant in the run's order already has a `minutes` table. */
+    async function breakFirstTenant(): Promise<string> {
+      const first = [...tenants].sort((x, y) => x.id.localeCompare(y.id))[0] as (typeof tenants)[number];
+      await admin((c) => c.query(`create table ${first.id}.minutes (id int)`), databaseUrl);
+      return first.id;
+    }
+
+    it('exits 2 after the report; by default the targets after it are not started', async () => {
+      const broken = await breakFirstTenant();
+      const result = await migrate(['--concurrency', '1']);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe('error: 1 of 3 targets failed, 1 not started\n');
+      const [pool, failed, skipped, report] = lines(result.stdout);
+      expect(pool.status).toBe('applied');
+      expect(failed).toMatchObject({
+        target: broken,
+        status: 'failed',
+        from_version: 0,
+        to_version: 0,
+        error: {
+          code: 'migration_failed',
+          message: '0002_minutes.sql: relation "minutes" already exists',
+          migration: { version: 2, name: '0002_minutes' },
+        },
+      });
+      expect(skipped).toMatchObject({ status: 'skipped', from_version: null });
+      expect(report).toMatchObject({ applied: 1, failed: 1, skipped: 1 });
+      // Rolled back whole: the tenant has only the table that was in its way.
+      expect(await tablesOf(broken)).toEqual(['minutes']);
+    });
+
+    it('shows the failures as a table on a terminal, and --keep-going migrates the rest', async () => {
+      const broken = await breakFirstTenant();
+      const result = await migrate(['--concurrency', '1', '--keep-going'], { tty: true });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toBe('error: 1 of 3 targets failed\n');
+      const slug = tenants.find((t) => t.id === broken)?.slug;
+      const text = result.stdout.split('\n');
+      expect(text[0]).toMatch(
+        /^3 targets, latest version 2, in \d+\.\d s: 2 applied \(4 migrations\), 0 up to date, 1 failed, 0 skipped$/,
+      );
+      expect(text.slice(1)).toEqual([
+        '',
+        `FAILED${' '.repeat(`${slug} (${broken})`.length - 4)}VERSION  ERROR`,
+        `${slug} (${broken})  0        0002_minutes.sql: relation "minutes" already exists`,
+        '',
+      ]);
+      const other = tenants.find((t) => t.id !== broken)?.id ?? '';
+      expect(await tablesOf(other)).toEqual(['meetings', 'minutes', 'tenantry_migrations']);
+    });
+  });
+
+  it('refuses what it cannot run with one line on stderr and exit code 2', async () => {
+    const noUrl = await run(['app', 'migrate', '--dir', dir]);
+    expect(noUrl).toMatchObject({ code: 2, stdout: '' });
+    expect(noUrl.stderr).toBe('error: no database to migrate; pass --database-url or set DATABASE_URL\n');
+
+    const fromEnv = await run(['app', 'migrate', '--dir', dir, '--dry-run'], {
+      env: { DATABASE_URL: databaseUrl },
+    });
+    expect(fromEnv.code).toBe(0);
+
+    const zero = await migrate(['--concurrency', '0']);
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toContain("option '--concurrency <n>' argument '0' is invalid");
+
+    await writeFile(join(dir, '0004_gap.sql'), 'select 1;');
+    const gap = await migrate();
+    expect(gap.code).toBe(2);
+    expect(gap.stderr).toContain('0004_gap.sql: version 3 is missing');
+    expect(gap.stdout).toBe('');
+
+    const noToken = await migrate([], { env: { TENANTRY_TOKEN: '' } });
+    expect(noToken.code).toBe(2);
+    expect(noToken.stderr).toBe('error: no API token; set TENANTRY_TOKEN or pass --token\n');
+    expect(await tablesOf('public')).toEqual([]);
+  });
+});

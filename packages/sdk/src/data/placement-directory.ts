@@ -1,0 +1,214 @@
+import type { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+
+/** The placements whose data the SDK reaches: the vendor's shared tables, a schema, a database. */
+export type DataPlacement = 'pool' | 'schema' | 'database';
+
+/**
+ * The tenant states whose data the app may use. A tenant still provisioning has nothing yet; a
+ * suspended, cancelled or deleted one is locked out until the control plane says otherwise.
+ */
+export const DATA_STATES: readonly string[] = ['trialing', 'active', 'past_due'];
+
+/** Where a tenant's data lives, as the control plane says (`GET /v1/tenants/{id}`). */
+export interface TenantPlacement {
+  readonly tenantId: string;
+  readonly placement: DataPlacement;
+  /** The tenant's lifecycle state when it was looked up. */
+  readonly state: string;
+  /** The tenant's schema (`schema` placement), else null. */
+  readonly schema: string | null;
+  /** The NOLOGIN role that owns the tenant's schema or database, else null. */
+  readonly role: string | null;
+  /** The tenant's database (`database` placement), else null. */
+  readonly database: string | null;
+}
+
+/** The tenant exists but its state keeps its data closed (suspended, cancelled, still provisioning…). */
+export class TenantUnavailableError extends Error {
+  readonly tenantId: string;
+  readonly state: string;
+
+  constructor(tenantId: string, state: string) {
+    super(
+      `tenant ${tenantId} is ${state}: its data can be used only while it is ${DATA_STATES.join(', ').replace(/, ([^,]+)$/, ' or $1')}`,
+    );
+    this.name = 'TenantUnavailableError';
+    this.tenantId = tenantId;
+    this.state = state;
+  }
+}
+
+/** The control plane placed the tenant somewhere this SDK cannot reach (e.g. a newer placement). */
+export class UnsupportedPlacementError extends Error {
+  readonly tenantId: string;
+  readonly placement: string;
+
+  constructor(tenantId: string, placement: string, detail: string) {
+    super(`tenant ${tenantId} has placement "${placement}": ${detail}`);
+    this.name = 'UnsupportedPlacementError';
+    this.tenantId = tenantId;
+    this.placement = placement;
+  }
+}
+
+/** Options of a {@link PlacementDirectory}. */
+export interface PlacementDirectoryOptions {
+  /** The control plane to ask. */
+  readonly controlPlane: ControlPlaneClient;
+  /**
+   * How long a looked-up placement is trusted without word from the control plane; default 30 s.
+   * {@link PlacementDirectory.invalidate} drops one sooner.
+   */
+  readonly maxAgeMs?: number;
+  /** Milliseconds since the epoch; replaces `Date.now` for tests. */
+  readonly now?: () => number;
+}
+
+interface TenantAnswer {
+  readonly id?: unknown;
+  readonly placement?: unknown;
+  readonly state?: unknown;
+  readonly resources?: { readonly schema?: unknown; readonly role?: unknown; readonly database?: unknown };
+}
+
+interface Entry {
+  readonly placement: TenantPlacement;
+  readonly until: number;
+}
+
+/**
+ * Where each tenant's data lives and whether it may be used, looked up from the control plane and
+ * kept for `maxAgeMs`. Concurrent misses for one tenant share one request. When the control plane
+ * moves, suspends or deletes a tenant, the entitlement stream calls {@link invalidate}, so the
+ * next transaction looks again.
+ *
+ * @example
+ * ```ts
+ * const directory = new PlacementDirectory({ controlPlane });
+ * const where = await directory.usable('ten_123'); // throws TenantUnavailableError when suspended
+ * ```
+ */
+export class PlacementDirectory {
+  readonly #controlPlane: ControlPlaneClient;
+  readonly #maxAgeMs: number;
+  readonly #now: () => number;
+  readonly #entries = new Map<string, Entry>();
+  readonly #pending = new Map<string, Promise<TenantPlacement>>();
+  /**
+   * Bumped by {@link invalidate}: a lookup that was under way when its tenant was invalidated
+   * answers its caller but is not kept, since it may describe the tenant as it was before.
+   */
+  readonly #generation = new Map<string, number>();
+  #pruneAt = 1_000;
+
+  constructor(options: PlacementDirectoryOptions) {
+    this.#controlPlane = options.controlPlane;
+    this.#maxAgeMs = options.maxAgeMs ?? 30_000;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** The tenant's placement, from memory when fresh; throws the control plane's errors (e.g. not found). */
+  lookup(tenantId: string): Promise<TenantPlacement> {
+    const now = this.#now();
+    const entry = this.#entries.get(tenantId);
+    if (entry !== undefined && entry.until > now) return Promise.resolve(entry.placement);
+    const pending = this.#pending.get(tenantId);
+    if (pending !== undefined) return pending;
+    const generation = this.#generation.get(tenantId) ?? 0;
+    const settle = () => {
+      // An invalidation may have started a newer lookup meanwhile; that one stays.
+      if (this.#pending.get(tenantId) === lookup) this.#pending.delete(tenantId);
+    };
+    const lookup: Promise<TenantPlacement> = this.#fetch(tenantId).then(
+      (placement) => {
+        settle();
+        if ((this.#generation.get(tenantId) ?? 0) === generation) {
+          this.#prune(now);
+          this.#entries.set(tenantId, { placement, until: this.#now() + this.#maxAgeMs });
+        }
+        return placement;
+      },
+      (error: unknown) => {
+        settle();
+        throw error;
+      },
+    );
+    this.#pending.set(tenantId, lookup);
+    return lookup;
+  }
+
+  /** The tenant's placement; throws {@link TenantUnavailableError} unless its state lets its data be used. */
+  async usable(tenantId: string): Promise<TenantPlacement> {
+    const placement = await this.lookup(tenantId);
+    if (!DATA_STATES.includes(placement.state)) throw new TenantUnavailableError(tenantId, placement.state);
+    return placement;
+  }
+
+  /** Forgets what is known of the tenant: its next lookup asks the control plane. */
+  invalidate(tenantId: string): void {
+    this.#entries.delete(tenantId);
+    this.#pending.delete(tenantId);
+    this.#generation.set(tenantId, (this.#generation.get(tenantId) ?? 0) + 1);
+  }
+
+  /** Forgets every tenant, e.g. after the stream from the control plane was lost for a while. */
+  invalidateAll(): void {
+    for (const tenantId of [...this.#entries.keys(), ...this.#pending.keys()]) this.invalidate(tenantId);
+  }
+
+  async #fetch(tenantId: string): Promise<TenantPlacement> {
+    const { body } = await this.#controlPlane.request<TenantAnswer>(
+      'GET',
+      `/v1/tenants/${encodeURIComponent(tenantId)}`,
+    );
+    return toPlacement(tenantId, body);
+  }
+
+  /** Drops expired entries now and then, so tenants seen once do not stay in memory for ever. */
+  #prune(now: number): void {
+    if (this.#entries.size < this.#pruneAt) return;
+    for (const [tenantId, entry] of this.#entries) if (entry.until <= now) this.#entries.delete(tenantId);
+    // A generation matters only to a lookup under way.
+    for (const tenantId of this.#generation.keys())
+      if (!this.#pending.has(tenantId)) this.#generation.delete(tenantId);
+    this.#pruneAt = Math.max(1_000, this.#entries.size * 2);
+  }
+}
+
+function text(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value : null;
+}
+
+function toPlacement(tenantId: string, body: TenantAnswer): TenantPlacement {
+  // The tenant is looked up by id; an answer for another tenant (a proxy's cache, a slug that
+  // happens to match) must never scope a transaction.
+  if (body.id !== tenantId)
+    throw new Error(`the control plane answered for tenant ${String(body.id)} when asked for ${tenantId}`);
+  const placement = String(body.placement);
+  const state = String(body.state);
+  const schema = text(body.resources?.schema);
+  const role = text(body.resources?.role);
+  const database = text(body.resources?.database);
+  switch (placement) {
+    case 'pool':
+      return { tenantId, placement, state, schema: null, role: null, database: null };
+    case 'schema':
+      if (schema === null || role === null)
+        throw new UnsupportedPlacementError(tenantId, placement, 'the control plane names no schema or role');
+      return { tenantId, placement, state, schema, role, database: null };
+    case 'database':
+      if (database === null || role === null)
+        throw new UnsupportedPlacementError(
+          tenantId,
+          placement,
+          'the control plane names no database or role',
+        );
+      return { tenantId, placement, state, schema: null, role, database };
+    default:
+      throw new UnsupportedPlacementError(
+        tenantId,
+        placement,
+        'this SDK reaches pool, schema and database only',
+      );
+  }
+}

@@ -1,0 +1,514 @@
+import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminUrl, startTestApp, type TestApp } from '../../../server/test/harness.ts';
+import { act, applyPlans, provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { NoTenantContextError, runAsTenant } from '../context/tenant-context.ts';
+import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import { PlacementDirectory, TenantUnavailableError } from './placement-directory.ts';
+import { rowLevelSecuritySql, TENANT_POLICY } from './row-level-security.ts';
+import {
+  RowLevelSecurityError,
+  type TenantClient,
+  TenantData,
+  TransactionRolledBackError,
+} from './tenant-data.ts';
+
+// The data plane is the control plane's own PostgreSQL server, as in a default install: pool
+// tables in `public` of its database, schema tenants beside them, database tenants next to it.
+// The app connects as one login role that the control plane grants every tenant role to.
+const appRole = `tenantry_sdk_app_${randomBytes(4).toString('hex')}`;
+
+let t: TestApp;
+let dbUrl: string; // the control plane's database, as the admin
+let admin: pg.Client; // superuser on that database
+let placements: PlacementDirectory;
+let data: TenantData;
+const opened: { end(): Promise<void> }[] = [];
+const tenants = {} as Record<'poolA' | 'poolB' | 'schemaA' | 'schemaB' | 'databaseA' | 'databaseB', string>;
+
+function urlAs(user: string, database?: string): string {
+  const url = new URL(dbUrl);
+  url.username = user;
+  url.password = '';
+  if (database !== undefined) url.pathname = `/${database}`;
+  return url.toString();
+}
+
+async function connect(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  opened.push(client);
+  return client;
+}
+
+function as<T>(tenantId: string, fn: () => Promise<T>): Promise<T> {
+  return runAsTenant({ tenantId, subject: 'user_1', roles: [] }, fn);
+}
+
+/** The ids the tenant sees in its notes table, through the SDK. */
+function ids(tenantId: string, from = 'notes'): Promise<string[]> {
+  return as(tenantId, () =>
+    data.transaction(async (db) =>
+      (await db.query(`select id from ${from} order by id`)).rows.map((r) => r.id),
+    ),
+  );
+}
+
+/** Runs `sql` as the tenant through the SDK and returns the error it fails with. */
+async function failure(tenantId: string, sql: string): Promise<Error> {
+  const error = await as(tenantId, () => data.transaction((db) => db.query(sql))).catch((e: unknown) => e);
+  expect(error).toBeInstanceOf(Error);
+  return error as Error;
+}
+
+beforeAll(async () => {
+  const server = new pg.Client({ connectionString: adminUrl });
+  await server.connect();
+  await server.query(`create role ${appRole} login`);
+  await server.end();
+
+  t = await startTestApp({ appRole });
+  await applyPlans(t);
+  await t.app.listen({ port: 0, host: '127.0.0.1' });
+  const controlPlaneUrl = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
+  if (!('url' in t.db.target)) throw new Error('the postgres backend gives a database URL');
+  dbUrl = t.db.target.url;
+  admin = await connect(dbUrl);
+
+  // The vendor's pool table, owned by the admin (its migrations' role), protected, and open to
+  // the app role for DML only.
+  await admin.query(`
+    create table public.notes (tenant_id text not null, id text not null, body text, primary key (tenant_id, id));
+    ${rowLevelSecuritySql('notes')}
+    grant select, insert, update, delete on public.notes to ${appRole};`);
+
+  for (const [key, placement] of [
+    ['poolA', 'pool'],
+    ['poolB', 'pool'],
+    ['schemaA', 'schema'],
+    ['schemaB', 'schema'],
+    ['databaseA', 'database'],
+    ['databaseB', 'database'],
+  ] as const) {
+    const tenant = await provisionedTenant(t, { placement });
+    expect(tenant.state).toBe('active');
+    tenants[key] = tenant.id;
+  }
+  const { poolA, poolB, schemaA, schemaB, databaseA, databaseB } = tenants;
+  await admin.query(
+    `insert into public.notes values ($1, 'a1', 'pool A'), ($1, 'a2', 'pool A'), ($2, 'b1', 'pool B')`,
+    [poolA, poolB],
+  );
+  // Each tenant's own table, made as its role (as the fleet migrations do), with its own rows.
+  for (const [tenantId, row] of [
+    [schemaA, 'sa1'],
+    [schemaB, 'sb1'],
+  ] as const) {
+    await admin.query(`set role "tenantry_${tenantId}"`);
+    await admin.query(`create table "${tenantId}".notes (id text primary key, body text)`);
+    await admin.query(`insert into "${tenantId}".notes values ('${row}', 'schema')`);
+    await admin.query('reset role');
+  }
+  for (const [tenantId, row] of [
+    [databaseA, 'da1'],
+    [databaseB, 'db1'],
+  ] as const) {
+    const tenantDb = await connect(urlAs(new URL(dbUrl).username, `tenantry_${tenantId}`));
+    await tenantDb.query(`set role "tenantry_${tenantId}"`);
+    await tenantDb.query(`create table notes (id text primary key, body text)`);
+    await tenantDb.query(`insert into notes values ('${row}', 'database')`);
+    await tenantDb.end();
+    opened.pop();
+  }
+
+  placements = new PlacementDirectory({
+    controlPlane: new ControlPlaneClient({ url: controlPlaneUrl, token: t.token }),
+  });
+  // One connection to the shared database: every pool and schema transaction reuses it in turn.
+  data = new TenantData({ url: urlAs(appRole), placements, max: 1 });
+  await data.start();
+});
+
+afterAll(async () => {
+  await data?.close();
+  for (const client of opened) await client.end().catch(() => {});
+  await t?.close();
+  const server = new pg.Client({ connectionString: adminUrl });
+  await server.connect();
+  await server.query(`drop role if exists ${appRole}`);
+  await server.end();
+});
+
+describe('pool placement', () => {
+  it('sees only its own rows', async () => {
+    expect(await ids(tenants.poolA)).toEqual(['a1', 'a2']);
+    expect(await ids(tenants.poolB)).toEqual(['b1']);
+  });
+
+  it('cannot read, update or delete another tenant’s rows, even by naming its id', async () => {
+    const { poolA, poolB } = tenants;
+    const result = await as(poolA, () =>
+      data.transaction(async (db) => ({
+        read: (await db.query('select id from notes where tenant_id = $1', [poolB])).rows,
+        updated: (await db.query(`update notes set body = 'overwritten' where tenant_id = $1`, [poolB]))
+          .rowCount,
+        deleted: (await db.query('delete from notes where tenant_id = $1', [poolB])).rowCount,
+      })),
+    );
+    expect(result).toEqual({ read: [], updated: 0, deleted: 0 });
+    expect(
+      (await admin.query('select tenant_id, body from public.notes where id = $1', ['b1'])).rows,
+    ).toEqual([{ tenant_id: poolB, body: 'pool B' }]);
+  });
+
+  it('cannot move its row to another tenant with UPDATE, nor INSERT a row with another tenant’s id', async () => {
+    const { poolA, poolB } = tenants;
+    const moved = await failure(poolA, `update notes set tenant_id = '${poolB}' where id = 'a1'`);
+    expect(moved.message).toMatch(/new row violates row-level security policy for table "notes"/);
+    const planted = await failure(poolA, `insert into notes values ('${poolB}', 'planted', 'from A')`);
+    expect(planted.message).toMatch(/new row violates row-level security policy for table "notes"/);
+    expect(await ids(poolB)).toEqual(['b1']);
+    expect(await ids(poolA)).toEqual(['a1', 'a2']);
+  });
+
+  it('writes its own rows, which only it sees', async () => {
+    const { poolA, poolB } = tenants;
+    await as(poolB, () =>
+      data.transaction((db) => db.query(`insert into notes values ($1, 'b2', 'written by B')`, [poolB])),
+    );
+    expect(await ids(poolB)).toEqual(['b1', 'b2']);
+    expect(await ids(poolA)).toEqual(['a1', 'a2']);
+    await admin.query(`delete from public.notes where id = 'b2'`);
+  });
+
+  it('one pooled connection, used by two tenants in turn, shows each only its rows', async () => {
+    const { poolA, poolB } = tenants;
+    const turn = (tenantId: string) =>
+      as(tenantId, () =>
+        data.transaction(async (db) => ({
+          pid: (await db.query('select pg_backend_pid() as pid')).rows[0].pid as number,
+          ids: (await db.query('select id from notes order by id')).rows.map((r) => r.id),
+          setting: (await db.query(`select current_setting('tenantry.tenant_id', true) as s`)).rows[0].s,
+        })),
+      );
+    const turns = [await turn(poolA), await turn(poolB), await turn(poolA)];
+    // A transaction that fails half-way leaves nothing behind on the connection either.
+    await as(poolB, () =>
+      data.transaction(async (db) => {
+        await db.query('select 1');
+        throw new Error('the handler failed');
+      }),
+    ).catch(() => {});
+    turns.push(await turn(poolB));
+    expect(new Set(turns.map((x) => x.pid)).size).toBe(1);
+    expect(turns.map(({ ids, setting }) => ({ ids, setting }))).toEqual([
+      { ids: ['a1', 'a2'], setting: poolA },
+      { ids: ['b1'], setting: poolB },
+      { ids: ['a1', 'a2'], setting: poolA },
+      { ids: ['b1'], setting: poolB },
+    ]);
+  });
+
+  it('data.query() (one round trip) is scoped the same way: own rows only, no other tenant’s id written', async () => {
+    const { poolA, poolB } = tenants;
+    const read = await as(poolA, () => data.query<{ id: string }>('select id from notes order by id'));
+    expect(read.rows.map((r) => r.id)).toEqual(['a1', 'a2']);
+    const other = await as(poolA, () => data.query('select id from notes where tenant_id = $1', [poolB]));
+    expect(other.rows).toEqual([]);
+    await expect(
+      as(poolA, () => data.query(`insert into notes values ($1, 'planted', 'from A')`, [poolB])),
+    ).rejects.toThrow(/new row violates row-level security policy/);
+    await expect(
+      as(poolA, () => data.query(`update notes set tenant_id = $1 where id = 'a1'`, [poolB])),
+    ).rejects.toThrow(/new row violates row-level security policy/);
+    // Its write commits, and the failed ones left the connection clean for the next tenant.
+    await as(poolA, () => data.query(`insert into notes values ($1, 'a3', 'via query')`, [poolA]));
+    expect(await ids(poolA)).toEqual(['a1', 'a2', 'a3']);
+    expect((await as(poolB, () => data.query('select id from notes'))).rows).toEqual([{ id: 'b1' }]);
+    await admin.query(`delete from public.notes where id = 'a3'`);
+  });
+
+  it('with the policy removed (a scratch copy of the table), the same SDK read leaks: the tests can see a leak', async () => {
+    const { poolA } = tenants;
+    await admin.query(`
+      create table public.notes_unprotected (like public.notes including all);
+      insert into public.notes_unprotected select * from public.notes;
+      grant select on public.notes_unprotected to ${appRole};
+      ${rowLevelSecuritySql('notes_unprotected')}`);
+    try {
+      expect(await ids(poolA, 'notes_unprotected')).toEqual(['a1', 'a2']);
+      await admin.query(`alter table public.notes_unprotected disable row level security`);
+      expect(await ids(poolA, 'notes_unprotected')).toEqual(['a1', 'a2', 'b1']);
+      await admin.query(`alter table public.notes_unprotected enable row level security`);
+      await admin.query(`drop policy ${TENANT_POLICY} on public.notes_unprotected`);
+      await admin.query(`create policy ${TENANT_POLICY} on public.notes_unprotected using (true)`);
+      expect(await ids(poolA, 'notes_unprotected')).toEqual(['a1', 'a2', 'b1']);
+    } finally {
+      await admin.query('drop table public.notes_unprotected');
+    }
+  });
+});
+
+describe('schema placement', () => {
+  it('sees its own schema’s tables by their plain names, as its own role', async () => {
+    const { schemaA } = tenants;
+    const seen = await as(schemaA, () =>
+      data.transaction(async (db) => ({
+        ids: (await db.query('select id from notes')).rows.map((r) => r.id),
+        who: (await db.query('select current_user as u, session_user as s')).rows[0],
+        path: (await db.query('show search_path')).rows[0].search_path,
+      })),
+    );
+    expect(seen).toEqual({
+      ids: ['sa1'],
+      who: { u: `tenantry_${schemaA}`, s: appRole },
+      path: schemaA,
+    });
+    expect(await ids(tenants.schemaB)).toEqual(['sb1']);
+  });
+
+  it('data.query() runs in the tenant’s schema as its role too', async () => {
+    const { schemaA, schemaB } = tenants;
+    expect((await as(schemaA, () => data.query('select id from notes'))).rows).toEqual([{ id: 'sa1' }]);
+    await expect(as(schemaA, () => data.query(`select * from "${schemaB}".notes`))).rejects.toThrow(
+      `permission denied for schema ${schemaB}`,
+    );
+  });
+
+  it('cannot read or write another tenant’s schema, nor the pool tables', async () => {
+    const { schemaA, schemaB } = tenants;
+    for (const sql of [
+      `select * from "${schemaB}".notes`,
+      `insert into "${schemaB}".notes values ('planted', 'from A')`,
+      `update "${schemaB}".notes set body = 'overwritten'`,
+      `delete from "${schemaB}".notes`,
+    ])
+      expect((await failure(schemaA, sql)).message).toBe(`permission denied for schema ${schemaB}`);
+    expect((await failure(schemaA, 'select * from public.notes')).message).toBe(
+      'permission denied for table notes',
+    );
+    expect((await admin.query(`select id, body from "${schemaB}".notes`)).rows).toEqual([
+      { id: 'sb1', body: 'schema' },
+    ]);
+  });
+
+  it('owns, as the tenant role, the tables it creates', async () => {
+    const { schemaA } = tenants;
+    await as(schemaA, () => data.transaction((db) => db.query('create table scratch (id int)')));
+    const owner = await admin.query(
+      `select pg_get_userbyid(relowner) as owner from pg_class where oid = '"${schemaA}".scratch'::regclass`,
+    );
+    expect(owner.rows).toEqual([{ owner: `tenantry_${schemaA}` }]);
+    await admin.query(`drop table "${schemaA}".scratch`);
+  });
+
+  it('without SET ROLE, the app role (a member of every tenant role) would read another schema: the role is the protection', async () => {
+    const app = await connect(urlAs(appRole));
+    const leaked = await app.query(`select id from "${tenants.schemaB}".notes`);
+    expect(leaked.rows).toEqual([{ id: 'sb1' }]);
+  });
+});
+
+describe('database placement', () => {
+  it('reaches its own database, as its own role, connected as the app role through membership', async () => {
+    const { databaseA } = tenants;
+    const seen = await as(databaseA, () =>
+      data.transaction(async (db) => ({
+        ids: (await db.query('select id from notes')).rows.map((r) => r.id),
+        where: (await db.query('select current_database() as d, current_user as u, session_user as s'))
+          .rows[0],
+      })),
+    );
+    expect(seen).toEqual({
+      ids: ['da1'],
+      where: { d: `tenantry_${databaseA}`, u: `tenantry_${databaseA}`, s: appRole },
+    });
+    expect(await ids(tenants.databaseB)).toEqual(['db1']);
+  });
+
+  it('writes land in its own database only; its role cannot even connect to another tenant’s', async () => {
+    const { databaseA, databaseB } = tenants;
+    const canConnect = await as(databaseA, () =>
+      data.transaction(async (db) => {
+        await db.query(`insert into notes values ('da2', 'written by A')`);
+        return (
+          await db.query(`select has_database_privilege(current_user, $1, 'CONNECT') as other`, [
+            `tenantry_${databaseB}`,
+          ])
+        ).rows[0].other;
+      }),
+    );
+    expect(canConnect).toBe(false);
+    expect(await ids(databaseA)).toEqual(['da1', 'da2']);
+    expect(await ids(databaseB)).toEqual(['db1']);
+    await as(databaseA, () => data.query(`delete from notes where id = 'da2'`));
+    expect(await ids(databaseA)).toEqual(['da1']);
+  });
+
+  it('a login role that is not a member of the tenant role is refused at CONNECT', async () => {
+    const stranger = `tenantry_sdk_stranger_${randomBytes(4).toString('hex')}`;
+    await admin.query(`create role ${stranger} login`);
+    try {
+      const client = new pg.Client({ connectionString: urlAs(stranger, `tenantry_${tenants.databaseA}`) });
+      await expect(client.connect()).rejects.toThrow(
+        `permission denied for database "tenantry_${tenants.databaseA}"`,
+      );
+    } finally {
+      await admin.query(`drop role ${stranger}`);
+    }
+  });
+
+  it('keeps one pool per tenant database', async () => {
+    expect(data.databaseStats().databases).toEqual(
+      expect.arrayContaining([`tenantry_${tenants.databaseA}`, `tenantry_${tenants.databaseB}`]),
+    );
+  });
+});
+
+describe('every placement at once', () => {
+  it('concurrent transactions of six tenants over three shared connections each see only their own data', async () => {
+    const busy = new TenantData({
+      url: urlAs(appRole),
+      placements,
+      max: 3,
+      databases: { connectionBudget: 3 },
+    });
+    try {
+      const expected: Record<string, string[]> = {
+        [tenants.poolA]: ['a1', 'a2'],
+        [tenants.poolB]: ['b1'],
+        [tenants.schemaA]: ['sa1'],
+        [tenants.schemaB]: ['sb1'],
+        [tenants.databaseA]: ['da1'],
+        [tenants.databaseB]: ['db1'],
+      };
+      const order = Array.from({ length: 60 }, (_, i) => Object.keys(expected)[i % 6] as string);
+      const seen = await Promise.all(
+        order.map((tenantId, i) =>
+          as(tenantId, () =>
+            i % 2 === 0
+              ? busy.transaction(async (db) =>
+                  (await db.query('select id from notes order by id')).rows.map((r) => r.id),
+                )
+              : busy
+                  .query<{ id: string }>('select id from notes order by id')
+                  .then((r) => r.rows.map((row) => row.id)),
+          ).then((ids) => [tenantId, ids] as const),
+        ),
+      );
+      for (const [tenantId, ids] of seen) expect(ids, tenantId).toEqual(expected[tenantId]);
+      expect(busy.databaseStats().connections).toBeLessThanOrEqual(3);
+    } finally {
+      await busy.close();
+    }
+  });
+});
+
+describe('the tenant context', () => {
+  it('is required: without one, no transaction starts', async () => {
+    await expect(data.transaction((db) => db.query('select 1'))).rejects.toBeInstanceOf(NoTenantContextError);
+    await expect(data.query('select 1')).rejects.toThrow(
+      'data.query() ran without a tenant context: resolve the tenant',
+    );
+  });
+
+  it('without the tenant setting, a raw query as the app role sees no pool rows', async () => {
+    const app = await connect(urlAs(appRole));
+    expect((await app.query('select * from public.notes')).rows).toEqual([]);
+    expect((await app.query(`select current_setting('tenantry.tenant_id', true) as s`)).rows[0].s ?? '').toBe(
+      '',
+    );
+  });
+
+  it('a client kept past its transaction refuses to run, so it cannot reach the next tenant on its connection', async () => {
+    let kept: TenantClient | undefined;
+    await as(tenants.poolA, () =>
+      data.transaction(async (db) => {
+        kept = db;
+      }),
+    );
+    expect(() => kept?.query('select id from notes')).toThrow(
+      `a tenant client was used after its transaction ended (tenant ${tenants.poolA})`,
+    );
+  });
+});
+
+describe('transactions', () => {
+  it('roll back when the callback throws', async () => {
+    const { poolA } = tenants;
+    await as(poolA, () =>
+      data.transaction(async (db) => {
+        await db.query(`insert into notes values ($1, 'a9', 'rolled back')`, [poolA]);
+        throw new Error('no');
+      }),
+    ).catch(() => {});
+    expect(await ids(poolA)).toEqual(['a1', 'a2']);
+  });
+
+  it('say so when Postgres rolled back at COMMIT because a caught statement had failed', async () => {
+    const { poolA } = tenants;
+    const error = await as(poolA, () =>
+      data.transaction(async (db) => {
+        await db.query(`insert into notes values ($1, 'a9', 'lost')`, [poolA]);
+        await db.query('select 1/0').catch(() => {});
+      }),
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransactionRolledBackError);
+    expect(await ids(poolA)).toEqual(['a1', 'a2']);
+  });
+
+  it('take an isolation level and read only, and refuse anything else', async () => {
+    const seen = await as(tenants.poolA, () =>
+      data.transaction(
+        async (db) => (await db.query('show transaction_isolation')).rows[0].transaction_isolation,
+        { isolation: 'serializable', readOnly: true },
+      ),
+    );
+    expect(seen).toBe('serializable');
+    const readOnly = await as(tenants.poolA, () =>
+      data.transaction((db) => db.query('delete from notes'), { readOnly: true }),
+    ).catch((e: unknown) => e);
+    expect((readOnly as Error).message).toBe('cannot execute DELETE in a read-only transaction');
+    expect(await ids(tenants.poolA)).toEqual(['a1', 'a2']);
+    await expect(
+      as(tenants.poolA, () =>
+        data.transaction((db) => db.query('select 1'), {
+          isolation: 'snapshot; drop table notes' as 'serializable',
+        }),
+      ),
+    ).rejects.toThrow('isolation must be one of read committed, repeatable read, serializable');
+  });
+});
+
+describe('tenant state', () => {
+  it('refuses a suspended tenant, naming its state, once the control plane’s change is known', async () => {
+    const { schemaB } = tenants;
+    expect((await act(t, schemaB, 'suspend', { reason: 'unpaid' })).status).toBe(200);
+    placements.invalidate(schemaB);
+    const error = await as(schemaB, () => data.transaction((db) => db.query('select 1'))).catch(
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(TenantUnavailableError);
+    expect((error as Error).message).toContain(`tenant ${schemaB} is suspended`);
+    expect((await act(t, schemaB, 'resume')).status).toBe(200);
+    placements.invalidate(schemaB);
+    expect(await ids(schemaB)).toEqual(['sb1']);
+  });
+});
+
+describe('the start-up check', () => {
+  it('refuses to run any transaction as a role that bypasses row-level security', async () => {
+    const superuser = new TenantData({ url: dbUrl, placements });
+    try {
+      const error = await as(tenants.poolA, () =>
+        superuser.transaction((db) => db.query('select * from notes')),
+      ).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RowLevelSecurityError);
+      expect((error as Error).message).toContain('is a superuser, which no row-level security policy binds');
+    } finally {
+      await superuser.close();
+    }
+  });
+});

@@ -1,0 +1,313 @@
+import pg from 'pg';
+import { currentTenant } from '../context/tenant-context.ts';
+import type { PlacementDirectory, TenantPlacement } from './placement-directory.ts';
+import {
+  type CheckOptions,
+  checkRowLevelSecurity,
+  type RowLevelSecurityReport,
+  TENANT_SETTING,
+} from './row-level-security.ts';
+import { TenantDatabasePools, type TenantDatabasePoolsOptions } from './tenant-database-pools.ts';
+
+/** What a transaction's callback gets: pg's `query`, already scoped to the current tenant. */
+export interface TenantClient {
+  readonly query: pg.ClientBase['query'];
+}
+
+/** How a transaction runs. */
+export interface TransactionOptions {
+  readonly isolation?: 'read committed' | 'repeatable read' | 'serializable';
+  readonly readOnly?: boolean;
+}
+
+/** Options of {@link TenantData}. */
+export interface TenantDataOptions {
+  /**
+   * The app's one login role on the shared database, e.g. `postgres://minutes_app:…@db/minutes`:
+   * the database the control plane provisions in (its DATABASE_URL's), holding the pool tables
+   * and the schema tenants' schemas. Database tenants are reached on the same server with the
+   * database name replaced. The role must be neither superuser, BYPASSRLS nor the owner of the
+   * pool tables, and must be granted each schema and database tenant's role (the control
+   * plane's TENANTRY_APP_ROLE does that).
+   */
+  readonly url: string;
+  /** Where each tenant lives; its `invalidate` is what the entitlement stream calls. */
+  readonly placements: PlacementDirectory;
+  /** The schema of the pool tables; default `public` (the control plane's TENANTRY_POOL_SCHEMA). */
+  readonly poolSchema?: string;
+  /** Connections to the shared database; default 10. */
+  readonly max?: number;
+  /**
+   * Pipeline mode on the shared database's connections, which lets {@link TenantData.query} send
+   * a pool tenant's BEGIN, statement and COMMIT in one round trip; default true. pg refuses
+   * cursors (pg-cursor, pg-query-stream) and the `rows` option in this mode: set false to use them.
+   */
+  readonly pipeline?: boolean;
+  /**
+   * Also refuse to start while a pool table lacks row-level security (see
+   * {@link checkRowLevelSecurity}); default true. The role is always checked.
+   */
+  readonly requireRowLevelSecurity?: boolean;
+  /** Tables of the pool schema that hold no tenant's rows, for that check. */
+  readonly sharedTables?: readonly string[];
+  /** The pools of `database` tenants: connection budget, pools kept, idle time. */
+  readonly databases?: Omit<TenantDatabasePoolsOptions, 'config'>;
+  /** The URL of a tenant database, when it is not `url` with the database name replaced. */
+  readonly tenantDatabaseUrl?: (database: string) => string;
+}
+
+/** The app's database role or pool tables would let one tenant's rows reach another. */
+export class RowLevelSecurityError extends Error {
+  readonly report: RowLevelSecurityReport;
+
+  constructor(report: RowLevelSecurityReport) {
+    super(
+      `refusing to run tenant transactions: row-level security would not keep tenants apart in schema ${report.schema}:\n- ${report.problems.join('\n- ')}`,
+    );
+    this.name = 'RowLevelSecurityError';
+    this.report = report;
+  }
+}
+
+/** A statement of the transaction failed and Postgres rolled it back at COMMIT. */
+export class TransactionRolledBackError extends Error {
+  constructor() {
+    super(
+      'the transaction was rolled back: a statement in it failed (and its error was caught), so COMMIT could not keep anything',
+    );
+    this.name = 'TransactionRolledBackError';
+  }
+}
+
+/**
+ * Tenant-scoped data, one call for every placement: {@link transaction} takes the tenant from the
+ * tenant context, finds where its data lives, and hands the callback a client already scoped to
+ * it, inside one transaction:
+ *
+ * - `pool`: the shared database as the app's role, with `tenantry.tenant_id` set for the
+ *   transaction only (`set_config(…, true)`); row-level security does the rest.
+ * - `schema`: the shared database, `search_path` set to the tenant's schema and the role to the
+ *   tenant's (`SET LOCAL`), so another tenant's schema is out of reach.
+ * - `database`: the tenant's own database, from a bounded LRU of pools, as the tenant's role.
+ *
+ * Everything it sets is local to the transaction, so a connection goes back to its pool as it
+ * came. Do not COMMIT, ROLLBACK or `SET ROLE` (without LOCAL) inside the callback: the scoping
+ * lives only as long as the transaction.
+ *
+ * @example
+ * ```ts
+ * const data = new TenantData({ url: process.env.APP_DATABASE_URL!, placements });
+ * await data.start(); // refuses a role or pool tables that would leak
+ * // in a request handler, inside runAsTenant() (the Fastify and Express adapters do that):
+ * const meetings = await data.transaction(async (db) => (await db.query('select * from meetings')).rows);
+ * ```
+ */
+export class TenantData {
+  readonly #placements: PlacementDirectory;
+  readonly #poolSchema: string;
+  readonly #shared: pg.Pool;
+  readonly #databases: TenantDatabasePools;
+  readonly #check: CheckOptions;
+  readonly #requireTables: boolean;
+  readonly #pipeline: boolean;
+  #started: Promise<void> | undefined;
+
+  constructor(options: TenantDataOptions) {
+    this.#placements = options.placements;
+    this.#poolSchema = options.poolSchema ?? 'public';
+    this.#pipeline = options.pipeline ?? true;
+    this.#shared = new pg.Pool({
+      connectionString: options.url,
+      max: options.max ?? 10,
+      pipeline: this.#pipeline,
+    });
+    // An idle connection ended by the server is reported here and dropped by pg; unheard, the
+    // event would crash the process.
+    this.#shared.on('error', () => {});
+    const databaseUrl =
+      options.tenantDatabaseUrl ?? ((database: string) => withDatabase(options.url, database));
+    this.#databases = new TenantDatabasePools({
+      ...options.databases,
+      config: (database) => ({ connectionString: databaseUrl(database) }),
+    });
+    this.#check = {
+      schema: this.#poolSchema,
+      ...(options.sharedTables !== undefined ? { shared: options.sharedTables } : {}),
+    };
+    this.#requireTables = options.requireRowLevelSecurity ?? true;
+  }
+
+  /**
+   * Checks, once, that the app's role cannot bypass row-level security (not a superuser, not
+   * BYPASSRLS, owner of no pool table) and, unless told otherwise, that every pool table has it;
+   * throws {@link RowLevelSecurityError} otherwise. The first transaction calls it when the app
+   * did not; a failed check fails every transaction.
+   */
+  start(): Promise<void> {
+    this.#started ??= this.checkRowLevelSecurity().then((report) => {
+      const unsafe = this.#requireTables ? !report.ok : report.role.problems.length > 0;
+      if (unsafe) throw new RowLevelSecurityError(report);
+    });
+    // A failure to reach the database is not a verdict: the next call checks again.
+    this.#started.catch((error: unknown) => {
+      if (!(error instanceof RowLevelSecurityError)) this.#started = undefined;
+    });
+    return this.#started;
+  }
+
+  /** Runs the catalog check of the pool schema as the app's role, on the shared database. */
+  checkRowLevelSecurity(): Promise<RowLevelSecurityReport> {
+    return checkRowLevelSecurity(this.#shared, this.#check);
+  }
+
+  /**
+   * Runs `fn` in one transaction on the current tenant's data and commits when it resolves (rolls
+   * back when it throws). Throws {@link NoTenantContextError} outside a tenant context,
+   * {@link TenantUnavailableError} when the tenant's state closes its data,
+   * {@link RowLevelSecurityError} when the start-up check failed, and
+   * {@link TransactionRolledBackError} when a statement failed but `fn` caught the error.
+   */
+  async transaction<T>(fn: (db: TenantClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    const { tenantId } = currentTenant('data.transaction()');
+    await this.start();
+    const where = await this.#placements.usable(tenantId);
+    return this.#withClient(where, async (client) => {
+      // One round trip: the simple query protocol runs the statements in one message.
+      await client.query(beginStatements(where, options));
+      let open = true;
+      const query = ((...args: Parameters<pg.ClientBase['query']>) => {
+        if (!open)
+          throw new Error(
+            `a tenant client was used after its transaction ended (tenant ${tenantId}); use it only inside the callback`,
+          );
+        return (client.query as (...a: unknown[]) => unknown)(...args);
+      }) as pg.ClientBase['query'];
+      let result: T;
+      try {
+        result = await fn({ query });
+      } finally {
+        open = false;
+      }
+      await commit(client);
+      return result;
+    });
+  }
+
+  /**
+   * One statement in its own transaction as the current tenant, like
+   * `transaction((db) => db.query(text, values))`. For a pool tenant it takes one round trip:
+   * BEGIN with the tenant setting, the statement and COMMIT are written together before any
+   * answer is read. That is safe without waiting for the first: had the setting failed, the
+   * statement would run with no tenant set, and row-level security would show and accept nothing.
+   */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    text: string,
+    values?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    const { tenantId } = currentTenant('data.query()');
+    await this.start();
+    const where = await this.#placements.usable(tenantId);
+    if (where.placement !== 'pool' || !this.#pipeline)
+      return this.transaction((db) => db.query<R>(text, values));
+    return this.#withClient(where, async (client) => {
+      const [begun, result, committed] = await Promise.allSettled([
+        client.query(beginStatements(where, {})),
+        client.query<R>(text, values),
+        client.query('commit'),
+      ]);
+      if (begun.status === 'rejected') throw begun.reason;
+      if (result.status === 'rejected') throw result.reason;
+      if (committed.status === 'rejected') throw committed.reason;
+      if (committed.value.command === 'ROLLBACK') throw new TransactionRolledBackError();
+      return result.value;
+    });
+  }
+
+  /**
+   * Checks out a client for the tenant's placement, runs `fn` with it, and gives it back:
+   * rolled back if `fn` failed, closed if even that failed.
+   */
+  async #withClient<T>(where: TenantPlacement, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client =
+      where.placement === 'database'
+        ? await this.#databases.connect(where.database as string)
+        : await this.#shared.connect();
+    let broken: Error | undefined;
+    // A connection lost between two statements is reported as an event on the client; unheard,
+    // it would crash the process. The statement that follows fails, and the client is closed.
+    const lost = (error: Error) => {
+      broken = error;
+    };
+    client.on('error', lost);
+    try {
+      return await fn(client);
+    } catch (error) {
+      try {
+        await client.query('rollback');
+      } catch (rollbackError) {
+        // The connection is unusable (gone, or mid-protocol): close it rather than pool it.
+        broken = rollbackError instanceof Error ? rollbackError : new Error(String(rollbackError));
+      }
+      throw error;
+    } finally {
+      client.off('error', lost);
+      client.release(broken);
+    }
+  }
+
+  /** What the pools of `database` tenants hold now. */
+  databaseStats() {
+    return this.#databases.stats();
+  }
+
+  /** Closes every connection, once the transactions under way have released theirs. */
+  async close(): Promise<void> {
+    await Promise.all([this.#databases.end(), this.#shared.end()]);
+  }
+}
+
+/** Commits; Postgres answers ROLLBACK instead when a statement of the transaction had failed. */
+async function commit(client: pg.PoolClient): Promise<void> {
+  const committed = await client.query('commit');
+  if (committed.command === 'ROLLBACK') throw new TransactionRolledBackError();
+}
+
+/**
+ * The statements that open a tenant's transaction. Everything is LOCAL, so it ends with the
+ * transaction. The values are quoted here because the simple query protocol that runs them in
+ * one round trip takes no parameters.
+ */
+function beginStatements(where: TenantPlacement, options: TransactionOptions): string {
+  let begin = 'begin';
+  if (options.isolation !== undefined) {
+    // Spelled into SQL, so only the three levels pass, whatever a JavaScript caller sends.
+    if (!ISOLATION_LEVELS.includes(options.isolation))
+      throw new TypeError(
+        `isolation must be one of ${ISOLATION_LEVELS.join(', ')}, not ${String(options.isolation)}`,
+      );
+    begin += ` isolation level ${options.isolation}`;
+  }
+  if (options.readOnly === true) begin += ' read only';
+  const statements = [
+    begin,
+    `select set_config(${pg.escapeLiteral(TENANT_SETTING)}, ${pg.escapeLiteral(where.tenantId)}, true)`,
+  ];
+  if (where.placement === 'schema') {
+    statements.push(`set local search_path to ${pg.escapeIdentifier(where.schema as string)}`);
+    statements.push(`set local role ${pg.escapeIdentifier(where.role as string)}`);
+  } else if (where.placement === 'database') {
+    // The app's tables in a tenant database live in its public schema, owned by the tenant role.
+    statements.push('set local search_path to public');
+    statements.push(`set local role ${pg.escapeIdentifier(where.role as string)}`);
+  }
+  return statements.join('; ');
+}
+
+const ISOLATION_LEVELS: readonly string[] = ['read committed', 'repeatable read', 'serializable'];
+
+/** `url` with its database replaced. */
+function withDatabase(url: string, database: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${encodeURIComponent(database)}`;
+  return parsed.toString();
+}

@@ -1,0 +1,254 @@
+import { createHash } from 'node:crypto';
+import type { Migration } from './read-migrations.ts';
+
+/**
+ * The little the runner needs of a database connection: one session (the same connection for
+ * every call), running a statement with `$n` parameters or, without parameters, a script of
+ * several statements. A `pg.Client`, a client from a `pg.Pool` and a Kysely connection all fit
+ * with a one-line adapter.
+ */
+export interface SqlSession {
+  query(text: string, params?: unknown[]): Promise<{ readonly rows: readonly Record<string, unknown>[] }>;
+}
+
+/** Where a target's app tables live in the vendor's Postgres. */
+export type TargetPlacement = 'pool' | 'schema' | 'database';
+
+/** One place the app's migrations are applied to: the pool schema, or one tenant's schema or database. */
+export interface MigrationTarget {
+  readonly placement: TargetPlacement;
+  /** The tenant's id (`ten_…`); null for the pool. */
+  readonly tenantId: string | null;
+  /** The tenant's slug, for people reading reports; null for the pool. */
+  readonly slug: string | null;
+  /** The schema the app's tables and the migrations table go in (`public` in a tenant database). */
+  readonly schema: string;
+  /** The tenant's role, which owns what the migrations create; null for the pool. */
+  readonly role: string | null;
+  /** The tenant's database; null unless the placement is `database`. */
+  readonly database: string | null;
+}
+
+/** What happened to one target. */
+export type TargetStatus = 'applied' | 'up_to_date' | 'failed' | 'skipped';
+
+/** One migration applied to a target (or, in a dry run, run and rolled back). */
+export interface AppliedMigration {
+  readonly version: number;
+  readonly name: string;
+  readonly durationMs: number;
+}
+
+/** Why a target failed. Its transaction was rolled back: it stays at its previous version. */
+export interface TargetError {
+  /**
+   * - `checksum_mismatch`: an applied migration's file has changed since;
+   * - `unknown_migration`: the target has a migration applied that the folder does not hold;
+   * - `migration_failed`: a migration's SQL failed;
+   * - `connection_failed`: the target's database could not be reached;
+   * - `error`: anything else (the runner's own statements failed, e.g. for lack of privileges).
+   */
+  readonly code:
+    | 'checksum_mismatch'
+    | 'unknown_migration'
+    | 'migration_failed'
+    | 'connection_failed'
+    | 'error';
+  readonly message: string;
+  /** The migration at fault, where one is. */
+  readonly migration: { readonly version: number; readonly name: string } | null;
+}
+
+/** The outcome for one target. */
+export interface TargetResult {
+  readonly target: MigrationTarget;
+  readonly status: TargetStatus;
+  /** Migrations ran and were rolled back: nothing changed. */
+  readonly dryRun: boolean;
+  /** The target's version before the run; null when it was never read (skipped, unreachable). */
+  readonly fromVersion: number | null;
+  /** Its version afterwards (unchanged by a dry run or a failure); null when never read. */
+  readonly toVersion: number | null;
+  /** The migrations applied, in order (in a dry run: those that would be). */
+  readonly applied: readonly AppliedMigration[];
+  readonly error: TargetError | null;
+  readonly durationMs: number;
+}
+
+/** The table in each target's schema that records the migrations applied to it. */
+export const MIGRATIONS_TABLE = 'tenantry_migrations';
+
+/** First key of the advisory lock that keeps two runners off one target at once ('tent'). */
+const LOCK_CLASS = 0x74656e74;
+
+/** Double-quotes an identifier for SQL text; names come from the control plane and configuration. */
+function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+async function schemaExists(session: SqlSession, schema: string): Promise<boolean> {
+  const found = await session.query('select 1 from pg_namespace where nspname = $1', [schema]);
+  return found.rows.length > 0;
+}
+
+/** The advisory lock's second key: the schema's name hashed to a 32-bit integer. */
+function lockKey(schema: string): number {
+  return createHash('sha256').update(schema).digest().readInt32BE(0);
+}
+
+/** A target's failure, carried from where it is found to the result. */
+class TargetFailure extends Error {
+  readonly error: TargetError;
+  constructor(error: TargetError) {
+    super(error.message);
+    this.error = error;
+  }
+}
+
+/**
+ * Brings one target up to the latest migration in ONE transaction on `session`:
+ * - the pool: `search_path` is the pool schema (made if missing), as the connecting user;
+ * - a `schema` or `database` tenant: `SET LOCAL ROLE` to the tenant's role first, so every object
+ *   the migrations create (and the migrations table) belongs to the tenant, and `search_path` is
+ *   its schema (`public` in its own database).
+ *
+ * Already applied migrations are checked against their files (checksum), the pending ones run in
+ * order and are recorded in `<schema>.tenantry_migrations` (version, name, checksum, applied_at,
+ * duration_ms). Any failure rolls the whole transaction back, so the target stays at its previous
+ * version. A dry run runs the pending migrations and rolls back. An advisory lock per schema keeps
+ * two runners (a fleet run and a tenant's provisioning) from migrating one target at once.
+ *
+ * Never throws for the target's own failures: they are in the result's `error`.
+ */
+export async function migrateTarget(
+  session: SqlSession,
+  target: MigrationTarget,
+  migrations: readonly Migration[],
+  options: { readonly dryRun?: boolean } = {},
+): Promise<TargetResult> {
+  const dryRun = options.dryRun === true;
+  const started = performance.now();
+  const table = `${ident(target.schema)}.${ident(MIGRATIONS_TABLE)}`;
+  let fromVersion: number | null = null;
+  const applied: AppliedMigration[] = [];
+  const result = (status: TargetStatus, error: TargetError | null): TargetResult => ({
+    target,
+    status,
+    dryRun,
+    fromVersion,
+    toVersion: fromVersion === null ? null : dryRun || error ? fromVersion : fromVersion + applied.length,
+    applied: error ? [] : applied,
+    error,
+    durationMs: round(performance.now() - started),
+  });
+  let open = false;
+  try {
+    // The pool schema is made when missing; CREATE SCHEMA IF NOT EXISTS would need the right to
+    // create schemas even when it exists. A tenant's schema exists from provisioning.
+    const makeSchema = target.placement === 'pool' && !(await schemaExists(session, target.schema));
+    // One round trip for the set-up: a fleet run does it for every tenant.
+    open = true;
+    await session.query(
+      [
+        'begin',
+        // The "already exists, skipping" notices of IF NOT EXISTS are noise here.
+        'set local client_min_messages to warning',
+        ...(target.role !== null ? [`set local role ${ident(target.role)}`] : []),
+        ...(makeSchema ? [`create schema ${ident(target.schema)}`] : []),
+        `set local search_path to ${ident(target.schema)}`,
+        `select pg_advisory_xact_lock(${LOCK_CLASS}, ${lockKey(target.schema)})`,
+        `create table if not exists ${table} (
+          version integer primary key,
+          name text not null,
+          checksum text not null,
+          applied_at timestamptz not null,
+          duration_ms double precision not null
+        )`,
+      ].join(';\n'),
+    );
+    const rows = (await session.query(`select version, name, checksum from ${table} order by version`)).rows;
+    fromVersion = rows.length === 0 ? 0 : Number(rows.at(-1)?.version);
+    checkApplied(rows, migrations);
+    for (const migration of migrations) {
+      if (migration.version <= fromVersion) continue;
+      const at = performance.now();
+      try {
+        await session.query(migration.sql);
+      } catch (error) {
+        throw new TargetFailure({
+          code: 'migration_failed',
+          message: sqlErrorMessage(migration, error),
+          migration: { version: migration.version, name: migration.name },
+        });
+      }
+      applied.push({
+        version: migration.version,
+        name: migration.name,
+        durationMs: round(performance.now() - at),
+      });
+    }
+    if (applied.length > 0) {
+      const params: unknown[] = [];
+      const values = applied.map((a, i) => {
+        const checksum = migrations.find((m) => m.version === a.version)?.checksum;
+        params.push(a.version, a.name, checksum, a.durationMs);
+        return `($${4 * i + 1}::integer, $${4 * i + 2}, $${4 * i + 3}, clock_timestamp(), $${4 * i + 4}::double precision)`;
+      });
+      await session.query(
+        `insert into ${table} (version, name, checksum, applied_at, duration_ms) values ${values.join(', ')}`,
+        params,
+      );
+    }
+    open = false;
+    await session.query(dryRun ? 'rollback' : 'commit');
+    return result(applied.length > 0 ? 'applied' : 'up_to_date', null);
+  } catch (error) {
+    // The session may be broken as well; its owner throws it away after a failure.
+    if (open) await session.query('rollback').catch(() => {});
+    if (error instanceof TargetFailure) return result('failed', error.error);
+    return result('failed', { code: 'error', message: errorText(error), migration: null });
+  }
+}
+
+/** Refuses a target whose applied migrations are not the folder's first ones, unchanged. */
+function checkApplied(rows: readonly Record<string, unknown>[], migrations: readonly Migration[]): void {
+  for (const row of rows) {
+    const version = Number(row.version);
+    const name = String(row.name);
+    const migration = migrations.find((m) => m.version === version);
+    if (!migration) {
+      throw new TargetFailure({
+        code: 'unknown_migration',
+        message: `migration ${name} (version ${version}) is applied here but is not in the migrations folder; a newer set of migrations was applied, or a file was removed`,
+        migration: { version, name },
+      });
+    }
+    if (migration.checksum !== row.checksum) {
+      throw new TargetFailure({
+        code: 'checksum_mismatch',
+        message: `${migration.file} was changed after it was applied here as ${name} (checksum ${String(row.checksum).slice(0, 12)}…, the file's is ${migration.checksum.slice(0, 12)}…); add a new migration instead of editing an applied one`,
+        migration: { version, name },
+      });
+    }
+  }
+}
+
+/** `0002_add_index.sql, line 3: relation "meetings" already exists`. */
+function sqlErrorMessage(migration: Migration, error: unknown): string {
+  // Postgres reports where the failing statement went wrong as a 1-based character offset into
+  // the text sent, which is the whole file.
+  const position = Number((error as { position?: unknown }).position);
+  const where =
+    Number.isInteger(position) && position > 0
+      ? `, line ${migration.sql.slice(0, position - 1).split('\n').length}`
+      : '';
+  return `${migration.file}${where}: ${errorText(error)}`;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}

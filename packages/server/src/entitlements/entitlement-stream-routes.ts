@@ -1,0 +1,160 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { replyProblem } from '../http/problem.ts';
+import { problems } from '../http/schemas.ts';
+import type { Services } from '../services.ts';
+import { Snapshot } from './entitlement-routes.ts';
+import type { VersionedSnapshot } from './entitlement-service.ts';
+
+/** Tenants one revalidation may name. */
+export const MAX_REVALIDATE = 1000;
+
+/** Snapshots rebuilt at once for one revalidation. */
+const REVALIDATE_CONCURRENCY = 8;
+
+const BEARER = /^Bearer\s+(\S+)\s*$/i;
+
+const Revalidate = z.strictObject({
+  tenants: z
+    .record(z.string().min(1).max(200), z.string().max(200).describe('The version (ETag) held; "" when none'))
+    .refine((tenants) => Object.keys(tenants).length <= MAX_REVALIDATE, {
+      message: `at most ${MAX_REVALIDATE} tenants per request`,
+    })
+    .describe('Tenant id → the version of its snapshot the caller holds'),
+});
+
+const Revalidated = z
+  .object({
+    changed: z.array(Snapshot).describe('The current snapshot of each tenant whose version differs'),
+    missing: z.array(z.string()).describe('Tenants named that no longer exist'),
+  })
+  .meta({ id: 'EntitlementRevalidation' });
+
+const STREAM_DESCRIPTION = [
+  'Server-Sent Events (send `Accept: text/event-stream`). For every tenant change the stream sends',
+  "`event: entitlements` whose `data` is the tenant's new snapshot (an `EntitlementSnapshot`), or",
+  '`event: removed` with `{"tenant_id": …}` for a tenant that no longer exists. Each event has an',
+  '`id` (`<stream>-<sequence>`). Many changes of one tenant within a short window are sent once. A',
+  'comment line (`: heartbeat`) comes every 15 s. The stream does not replay what a client missed',
+  'while disconnected: after reconnecting, revalidate held snapshots with',
+  '`POST /v1/entitlements/revalidate`.',
+].join(' ');
+
+/** Whether an ETag (`"v"`, `W/"v"` or the bare version) names `version`. */
+function sameVersion(etag: string, version: string): boolean {
+  return (
+    etag
+      .trim()
+      .replace(/^W\//, '')
+      .replace(/^"(.*)"$/, '$1') === version
+  );
+}
+
+/** `/v1/entitlements/stream` and `/v1/entitlements/revalidate`: entitlements pushed to apps. */
+export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
+  app,
+  { services },
+) => {
+  const stream = services.entitlementStream;
+  // Open streams would keep the server from closing: end them first.
+  app.addHook('preClose', async () => {
+    await stream.close();
+  });
+
+  app.get(
+    '/entitlements/stream',
+    {
+      schema: {
+        tags: ['Entitlements'],
+        summary: 'Entitlement changes of every tenant, pushed as Server-Sent Events',
+        description: STREAM_DESCRIPTION,
+        headers: z.object({
+          accept: z
+            .string()
+            .refine((accept) => accept.includes('text/event-stream'), {
+              message: 'must accept text/event-stream',
+            })
+            .describe('text/event-stream'),
+        }),
+        querystring: z.strictObject({}),
+        response: {
+          200: z.string().describe('text/event-stream: `entitlements` and `removed` events, heartbeats'),
+          ...problems,
+          503: problems[400],
+        },
+      },
+    },
+    async (request, reply) => {
+      try {
+        await stream.start();
+      } catch (error) {
+        return replyProblem(
+          reply,
+          'not_ready',
+          `cannot follow tenant changes: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+      // Authenticated by the /v1 hook; kept to check, at every heartbeat, that it still may read.
+      const token = BEARER.exec(request.headers.authorization ?? '')?.[1] ?? '';
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-store',
+        connection: 'keep-alive',
+        // Proxies such as nginx would otherwise hold events back in their buffers.
+        'x-accel-buffering': 'no',
+        'x-request-id': request.id,
+      });
+      res.write('retry: 2000\n: connected\n\n');
+      const remove = stream.add({
+        write: (chunk) => res.write(chunk),
+        get buffered() {
+          return res.writableLength;
+        },
+        end: () => res.end(),
+        allowed: async () => (await services.apiKeys.authenticate(token)) !== null,
+      });
+      res.on('close', remove);
+    },
+  );
+
+  app.post(
+    '/entitlements/revalidate',
+    {
+      schema: {
+        tags: ['Entitlements'],
+        summary: 'The snapshots that changed among those a client holds',
+        description:
+          'Send the version (ETag) of each snapshot held, e.g. after reconnecting to the stream; the answer ' +
+          `holds only the snapshots whose version differs, and the tenants that no longer exist. At most ${MAX_REVALIDATE} tenants.`,
+        body: Revalidate,
+        response: { 200: Revalidated, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const held = Object.entries(request.body.tenants);
+      const changed: VersionedSnapshot['snapshot'][] = [];
+      const missing: string[] = [];
+      let next = 0;
+      const work = async () => {
+        while (next < held.length) {
+          const [id, etag] = held[next++] as [string, string];
+          const result = await services.entitlements.get(id);
+          if (!result.ok) {
+            if (result.error.code !== 'tenant_not_found') throw new Error(result.error.detail);
+            missing.push(id);
+          } else if (!sameVersion(etag, result.value.snapshot.version)) {
+            changed.push(result.value.snapshot);
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(REVALIDATE_CONCURRENCY, held.length) }, work));
+      // Built by typed code from stored data, like the single snapshot's route: sent as is.
+      return reply
+        .type('application/json; charset=utf-8')
+        .serializer(JSON.stringify)
+        .send({ changed, missing });
+    },
+  );
+};

@@ -1,0 +1,268 @@
+import {
+  type CryptoKey,
+  calculateJwkThumbprint,
+  exportJWK,
+  generateKeyPair,
+  importJWK,
+  type JWK,
+} from 'jose';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
+import type { Clock } from '../clock.ts';
+import type { Schema, SigningKeysTable } from '../db/schema.ts';
+
+/** The one algorithm access tokens are signed with (ECDSA P-256, SHA-256). */
+export const SIGNING_ALGORITHM = 'ES256';
+
+/** The longest an access token may live, in seconds; a retired key is published this long. */
+export const MAX_TOKEN_TTL_SECONDS = 3600;
+
+/** A public key as `/.well-known/jwks.json` publishes it: never a private member. */
+export interface PublicSigningJwk {
+  readonly kty: 'EC';
+  readonly crv: 'P-256';
+  readonly x: string;
+  readonly y: string;
+  readonly kid: string;
+  readonly alg: typeof SIGNING_ALGORITHM;
+  readonly use: 'sig';
+}
+
+/**
+ * Where a key is in its life: `next` is published and waits to sign, `active` signs every token,
+ * `retired` signs nothing more and is published until the tokens it signed have expired.
+ */
+export type SigningKeyStatus = 'next' | 'active' | 'retired';
+
+/** A signing key as the API shows it: its public half and its dates. */
+export interface SigningKeyView {
+  kid: string;
+  algorithm: typeof SIGNING_ALGORITHM;
+  status: SigningKeyStatus;
+  /** Whether `/.well-known/jwks.json` lists it now. */
+  published: boolean;
+  created_at: string;
+  activated_at: string | null;
+  retired_at: string | null;
+  /** For a retired key, when it leaves the JWKS: its retirement plus the longest token life. */
+  published_until: string | null;
+  public_jwk: PublicSigningJwk;
+}
+
+/** The key that signs now, ready to sign. */
+export interface ActiveSigningKey {
+  readonly kid: string;
+  readonly key: CryptoKey;
+}
+
+/** What a rotation changed. */
+export interface SigningKeyRotation {
+  /** The key that signs from now on (it was published as `next` before). */
+  active: SigningKeyView;
+  /** The key that signed until now; published until `published_until`. */
+  retired: SigningKeyView;
+  /** The key the next rotation will activate, published from now on. */
+  next: SigningKeyView;
+}
+
+const KEYS_LOCK = sql`select pg_advisory_xact_lock(hashtext('tenantry.signing_keys'))`;
+const SYSTEM = systemContext('signing_keys');
+
+type KeyRow = Selectable<SigningKeysTable>;
+
+/**
+ * The keys the control plane signs access tokens with, and the JWKS apps verify them against.
+ *
+ * Two keys are always published beside any retired ones: the `active` key, which signs, and the
+ * `next` key, which a rotation makes active. An app that has fetched the JWKS since the last
+ * rotation therefore already holds the key of the tokens minted after the next one, and does not
+ * depend on refetching in time. The first keys are made on first use (several processes starting
+ * together make one pair: the check holds an advisory lock, and unique indexes back it up).
+ */
+export class SigningKeyService {
+  readonly #db: Kysely<Schema>;
+  readonly #clock: Clock;
+  /** Set once this process has seen an active key: keys are never deleted, so one always exists after. */
+  #ensured: Promise<void> | undefined;
+  /** The imported private key of the last active key used, by kid. */
+  #imported: ActiveSigningKey | undefined;
+
+  constructor(db: Kysely<Schema>, clock: Clock) {
+    this.#db = db;
+    this.#clock = clock;
+  }
+
+  /**
+   * Makes the first active and next keys when there are none. Cheap after the first call in a
+   * process; a failed attempt is retried by the next call.
+   */
+  ensureKeys(): Promise<void> {
+    if (!this.#ensured) {
+      this.#ensured = this.#ensure();
+      this.#ensured.catch(() => {
+        this.#ensured = undefined;
+      });
+    }
+    return this.#ensured;
+  }
+
+  async #ensure(): Promise<void> {
+    await this.#db.transaction().execute(async (tx) => {
+      await KEYS_LOCK.execute(tx);
+      const rows = await tx.selectFrom('signing_keys').selectAll().where('retired_at', 'is', null).execute();
+      const now = this.#clock.now();
+      let next = rows.find((r) => r.activated_at === null);
+      if (!rows.some((r) => r.activated_at !== null)) {
+        // Only a key that was published as next may sign at once; with none, a fresh one must.
+        next ??= await this.#insertKey(tx, now);
+        await tx.updateTable('signing_keys').set({ activated_at: now }).where('kid', '=', next.kid).execute();
+        next = undefined;
+      }
+      if (!next) await this.#insertKey(tx, now);
+    });
+  }
+
+  /**
+   * The active key, locked against rotation (`FOR KEY SHARE`) until `tx` ends: a rotation waits
+   * for the tokens being signed with the old key, so none is signed after the key's retirement
+   * time and the JWKS keeps it long enough. Call {@link ensureKeys} before opening `tx`.
+   */
+  async activeKey(tx: Transaction<Schema>): Promise<ActiveSigningKey> {
+    const row = await tx
+      .selectFrom('signing_keys')
+      .select(['kid', 'private_jwk'])
+      .where('activated_at', 'is not', null)
+      .where('retired_at', 'is', null)
+      .forKeyShare()
+      .executeTakeFirst();
+    if (!row?.private_jwk) throw new Error('no active signing key: ensureKeys() was not called first');
+    if (this.#imported?.kid !== row.kid) {
+      const key = await importJWK(row.private_jwk as JWK, SIGNING_ALGORITHM);
+      this.#imported = { kid: row.kid, key: key as CryptoKey };
+    }
+    return this.#imported;
+  }
+
+  /** The JSON Web Key Set apps verify tokens with: the next and active keys, and retired ones still in use. */
+  async jwks(): Promise<{ keys: PublicSigningJwk[] }> {
+    await this.ensureKeys();
+    const since = new Date(this.#clock.now().getTime() - MAX_TOKEN_TTL_SECONDS * 1000);
+    const rows = await this.#db
+      .selectFrom('signing_keys')
+      .select(['public_jwk'])
+      .where((eb) => eb.or([eb('retired_at', 'is', null), eb('retired_at', '>', since)]))
+      .orderBy('created_at', 'desc')
+      .orderBy('kid')
+      .execute();
+    return { keys: rows.map((r) => r.public_jwk as unknown as PublicSigningJwk) };
+  }
+
+  /** Every key ever made, newest first, without private halves. */
+  async list(): Promise<SigningKeyView[]> {
+    await this.ensureKeys();
+    const rows = await this.#db
+      .selectFrom('signing_keys')
+      .selectAll()
+      .orderBy('created_at', 'desc')
+      .orderBy('kid')
+      .execute();
+    const now = this.#clock.now();
+    return rows.map((r) => view(r, now));
+  }
+
+  /**
+   * Retires the active key (erasing its private half), makes the next key active and publishes a
+   * new next key, in one audited transaction. Tokens signed before stay valid: the retired key is
+   * published until {@link MAX_TOKEN_TTL_SECONDS} after its retirement.
+   */
+  async rotate(ctx: RequestContext, reason?: string): Promise<SigningKeyRotation> {
+    await this.ensureKeys();
+    const rotation = await this.#db.transaction().execute(async (tx) => {
+      await KEYS_LOCK.execute(tx);
+      // FOR UPDATE waits for every mint holding the active key FOR KEY SHARE; the clock is read
+      // after, so the retirement time follows every token the key signed.
+      const current = await tx
+        .selectFrom('signing_keys')
+        .selectAll()
+        .where('retired_at', 'is', null)
+        .forUpdate()
+        .execute();
+      const active = current.find((r) => r.activated_at !== null);
+      if (!active) throw new Error('no active signing key to rotate');
+      const now = this.#clock.now();
+      const retired = await tx
+        .updateTable('signing_keys')
+        .set({ retired_at: now, private_jwk: null })
+        .where('kid', '=', active.kid)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const waiting = current.find((r) => r.activated_at === null) ?? (await this.#insertKey(tx, now, ctx));
+      const activated = await tx
+        .updateTable('signing_keys')
+        .set({ activated_at: now })
+        .where('kid', '=', waiting.kid)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      const next = await this.#insertKey(tx, now, ctx);
+      await recordAudit(tx, ctx, {
+        action: 'signing_key.rotated',
+        targetType: 'signing_key',
+        targetId: activated.kid,
+        data: { retired: retired.kid, next: next.kid, ...(reason === undefined ? {} : { reason }) },
+      });
+      return { active: view(activated, now), retired: view(retired, now), next: view(next, now) };
+    });
+    // The retired key's private half is gone from the database; let it go from memory too.
+    if (this.#imported?.kid === rotation.retired.kid) this.#imported = undefined;
+    return rotation;
+  }
+
+  /** Generates a key pair and stores it as the next key, audited. */
+  async #insertKey(tx: Transaction<Schema>, now: Date, ctx: RequestContext = SYSTEM): Promise<KeyRow> {
+    const pair = await generateKeyPair(SIGNING_ALGORITHM, { extractable: true });
+    const { kty, crv, x, y } = await exportJWK(pair.publicKey);
+    const privateJwk = await exportJWK(pair.privateKey);
+    if (kty !== 'EC' || crv !== 'P-256' || !x || !y)
+      throw new Error('generateKeyPair gave an unexpected key');
+    const kid = await calculateJwkThumbprint({ kty, crv, x, y });
+    const publicJwk: PublicSigningJwk = {
+      kty: 'EC',
+      crv: 'P-256',
+      x,
+      y,
+      kid,
+      alg: SIGNING_ALGORITHM,
+      use: 'sig',
+    };
+    const row = await tx
+      .insertInto('signing_keys')
+      .values({
+        kid,
+        algorithm: SIGNING_ALGORITHM,
+        public_jwk: JSON.stringify(publicJwk),
+        private_jwk: JSON.stringify(privateJwk),
+        created_at: now,
+        activated_at: null,
+        retired_at: null,
+      })
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    await recordAudit(tx, ctx, { action: 'signing_key.created', targetType: 'signing_key', targetId: kid });
+    return row;
+  }
+}
+
+function view(row: KeyRow, now: Date): SigningKeyView {
+  const until = row.retired_at ? new Date(row.retired_at.getTime() + MAX_TOKEN_TTL_SECONDS * 1000) : null;
+  return {
+    kid: row.kid,
+    algorithm: row.algorithm,
+    status: row.retired_at ? 'retired' : row.activated_at ? 'active' : 'next',
+    published: until === null || until > now,
+    created_at: row.created_at.toISOString(),
+    activated_at: row.activated_at?.toISOString() ?? null,
+    retired_at: row.retired_at?.toISOString() ?? null,
+    published_until: until?.toISOString() ?? null,
+    public_jwk: row.public_jwk as unknown as PublicSigningJwk,
+  };
+}
