@@ -106,6 +106,7 @@ export {
   type TargetStatus,
 } from './migrations/migrate-target.ts';
 export { type Migration, MigrationFolderError, readMigrations } from './migrations/read-migrations.ts';
+export { Tenantry, type TenantryOptions } from './tenantry.ts';
 export {
   DEFAULT_RETRY_POLICY,
   type RetryPolicy,

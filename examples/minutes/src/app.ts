@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import { currentTenant, fastifyTenantContext, type Tenantry } from '@tenantry/sdk';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+
+/** The meter a new meeting spends, and the plan feature the analytics need (see ../plans.yaml). */
+const MEETINGS = 'meetings';
+const ANALYTICS = 'advanced_analytics';
+
+/** Answers an RFC 9457 problem, the way the control plane does. */
+function problem(reply: FastifyReply, status: number, code: string, detail: string) {
+  return reply
+    .code(status)
+    .type('application/problem+json')
+    .send({
+      type: `https://github.com/tenantry/tenantry/tree/main/examples/minutes#${code}`,
+      title: code.replaceAll('_', ' '),
+      status,
+      code,
+      detail,
+    });
+}
+
+const MeetingBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['title'],
+  properties: {
+    title: { type: 'string', minLength: 1, maxLength: 200 },
+    held_at: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+const MinutesBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['body'],
+  properties: { body: { type: 'string', maxLength: 100_000 } },
+} as const;
+
+const ActionItemBody = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['description'],
+  properties: {
+    description: { type: 'string', minLength: 1, maxLength: 2_000 },
+    assignee: { type: 'string', maxLength: 200 },
+    due: { type: 'string', format: 'date' },
+  },
+} as const;
+
+const IdParams = {
+  type: 'object',
+  required: ['id'],
+  properties: { id: { type: 'string', maxLength: 100 } },
+} as const;
+
+/**
+ * The meeting-minutes app: meetings, their minutes and action items, for the tenant named by each
+ * request's access token. Everything tenant-related goes through the SDK: the tenant context, the
+ * data (one call whatever the tenant's placement), the meetings-per-month limit (a leased quota,
+ * recorded as usage) and the analytics feature.
+ */
+export function buildMinutesApp(tenantry: Tenantry): FastifyInstance {
+  const app = Fastify({ logger: false });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.register(async (api) => {
+    // Every route below runs as the tenant of the request's access token, and nothing else.
+    await api.register(fastifyTenantContext, tenantry.requestContext);
+
+    api.get('/v1/me', async () => {
+      const { tenantId, subject, roles } = currentTenant();
+      return {
+        tenant_id: tenantId,
+        subject,
+        roles,
+        plan: tenantry.entitlements.snapshot(tenantId).plan,
+        meetings: tenantry.limit(MEETINGS) ?? null,
+      };
+    });
+
+    api.post<{ Body: { title: string; held_at?: string } }>(
+      '/v1/meetings',
+      { schema: { body: MeetingBody } },
+      async (request, reply) => {
+        const { subject } = currentTenant();
+        // Spent from a local lease, no call per meeting; the SDK records the meeting as usage.
+        const answer = await tenantry.consume(MEETINGS);
+        if (!answer.allowed) {
+          const limit = tenantry.limit(MEETINGS);
+          if (answer.reason === 'limit_exhausted' && limit?.resets_at)
+            reply.header('retry-after', retryAfter(limit.resets_at));
+          return problem(
+            reply,
+            answer.reason === 'limit_exhausted' ? 429 : 503,
+            answer.reason === 'limit_exhausted' ? 'meeting_limit_reached' : answer.reason,
+            answer.reason === 'limit_exhausted'
+              ? `your plan allows ${limit?.limit ?? 'no more'} meetings a month and they are used up; the count starts again at ${limit?.resets_at ?? 'the next period'} — or upgrade your plan`
+              : answer.detail,
+          );
+        }
+        const meeting = {
+          id: randomUUID(),
+          title: request.body.title,
+          held_at: request.body.held_at ?? new Date().toISOString(),
+          created_by: subject,
+        };
+        await tenantry.data.transaction(async (db) => {
+          await db.query('insert into users (id, name) values ($1, $1) on conflict do nothing', [subject]);
+          await db.query('insert into meetings (id, title, held_at, created_by) values ($1, $2, $3, $4)', [
+            meeting.id,
+            meeting.title,
+            meeting.held_at,
+            meeting.created_by,
+          ]);
+        });
+        return reply.code(201).send({ ...meeting, overage: answer.overage });
+      },
+    );
+
+    api.get('/v1/meetings', async () => {
+      const { rows } = await tenantry.data.query(
+        'select id, title, held_at, created_by from meetings order by held_at desc, id limit 100',
+      );
+      return { meetings: rows };
+    });
+
+    api.get<{ Params: { id: string } }>(
+      '/v1/meetings/:id',
+      { schema: { params: IdParams } },
+      async (request, reply) => {
+        const found = await tenantry.data.transaction(async (db) => {
+          const meeting = await db.query(
+            'select id, title, held_at, created_by from meetings where id = $1',
+            [request.params.id],
+          );
+          if (meeting.rows.length === 0) return null;
+          const minutes = await db.query(
+            'select body, updated_by, updated_at from minutes where meeting_id = $1',
+            [request.params.id],
+          );
+          const items = await db.query(
+            'select id, description, assignee, due, done from action_items where meeting_id = $1 order by created_at, id',
+            [request.params.id],
+          );
+          return { ...meeting.rows[0], minutes: minutes.rows[0] ?? null, action_items: items.rows };
+        });
+        return (
+          found ?? problem(reply, 404, 'meeting_not_found', `there is no meeting "${request.params.id}"`)
+        );
+      },
+    );
+
+    api.put<{ Params: { id: string }; Body: { body: string } }>(
+      '/v1/meetings/:id/minutes',
+      { schema: { params: IdParams, body: MinutesBody } },
+      async (request, reply) => {
+        const { subject } = currentTenant();
+        const saved = await tenantry.data.transaction(async (db) => {
+          const meeting = await db.query('select 1 from meetings where id = $1', [request.params.id]);
+          if (meeting.rows.length === 0) return false;
+          await db.query(
+            `insert into minutes (meeting_id, body, updated_by) values ($1, $2, $3)
+             on conflict (tenant_id, meeting_id) do update set body = excluded.body, updated_by = excluded.updated_by, updated_at = now()`,
+            [request.params.id, request.body.body, subject],
+          );
+          return true;
+        });
+        return saved
+          ? { meeting_id: request.params.id, body: request.body.body, updated_by: subject }
+          : problem(reply, 404, 'meeting_not_found', `there is no meeting "${request.params.id}"`);
+      },
+    );
+
+    api.post<{ Params: { id: string }; Body: { description: string; assignee?: string; due?: string } }>(
+      '/v1/meetings/:id/action-items',
+      { schema: { params: IdParams, body: ActionItemBody } },
+      async (request, reply) => {
+        const item = {
+          id: randomUUID(),
+          meeting_id: request.params.id,
+          description: request.body.description,
+          assignee: request.body.assignee ?? null,
+          due: request.body.due ?? null,
+          done: false,
+        };
+        const saved = await tenantry.data.transaction(async (db) => {
+          const meeting = await db.query('select 1 from meetings where id = $1', [request.params.id]);
+          if (meeting.rows.length === 0) return false;
+          await db.query(
+            'insert into action_items (id, meeting_id, description, assignee, due) values ($1, $2, $3, $4, $5)',
+            [item.id, item.meeting_id, item.description, item.assignee, item.due],
+          );
+          return true;
+        });
+        return saved
+          ? reply.code(201).send(item)
+          : problem(reply, 404, 'meeting_not_found', `there is no meeting "${request.params.id}"`);
+      },
+    );
+
+    api.get('/v1/analytics', async (_request, reply) => {
+      // A plan feature, checked in memory: the snapshot was loaded when the request came in.
+      if (!tenantry.can(ANALYTICS)) {
+        return problem(
+          reply,
+          403,
+          'feature_not_in_plan',
+          `meeting analytics ("${ANALYTICS}") are not in your plan`,
+        );
+      }
+      const { rows } = await tenantry.data.query<{ month: string; meetings: number; open_items: number }>(
+        `select to_char(date_trunc('month', m.held_at), 'YYYY-MM') as month,
+                count(distinct m.id)::int as meetings,
+                count(a.id) filter (where not a.done)::int as open_items
+         from meetings m left join action_items a on a.meeting_id = m.id
+         group by 1 order by 1`,
+      );
+      return { retention_days: tenantry.config('retention_days') ?? null, months: rows };
+    });
+  });
+
+  return app;
+}
+
+/** Seconds from now until `at`, at least 1: the Retry-After of a used-up monthly limit. */
+function retryAfter(at: string): string {
+  return String(Math.max(1, Math.ceil((Date.parse(at) - Date.now()) / 1000)));
+}
