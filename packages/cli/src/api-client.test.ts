@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { json, LocalApi, problem } from '../test/local-api.ts';
+import { runCaptured } from '../test/run-captured.ts';
 import { ApiClient, ApiError } from './api-client.ts';
-import { runCli } from './program.ts';
 
 const TENANT = {
   id: 'ten_01ACME',
@@ -54,18 +54,11 @@ afterEach(async () => {
   await api.stop();
 });
 
-async function run(
+function run(
   args: string[],
   env: Record<string, string> = { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' },
 ) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env,
-  });
-  return { code, stdout, stderr };
+  return runCaptured(args, env);
 }
 
 describe('requests', () => {

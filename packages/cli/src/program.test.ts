@@ -1,22 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { runCli } from './program.ts';
+import { runCaptured } from '../test/run-captured.ts';
 
 /** Runs the CLI in-process with a `fetch` that records calls, so tests can prove none was made. */
 async function run(args: string[], env: Record<string, string> = { TENANTRY_TOKEN: 'tk_test' }) {
-  let stdout = '';
-  let stderr = '';
   const calls: string[] = [];
   const fetch = async (input: string | URL | Request): Promise<Response> => {
     calls.push(String(input));
     return new Response('{}', { status: 500 });
   };
-  const code = await runCli(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env,
-    fetch,
-  });
-  return { code, stdout, stderr, calls };
+  return { ...(await runCaptured(args, env, { fetch })), calls };
 }
 
 /** Asserts the run failed with exactly one line on stderr, exit code 2 and no request. */

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { json, LocalApi } from '../../test/local-api.ts';
-import { runCli } from '../program.ts';
+import { runCaptured } from '../../test/run-captured.ts';
 
 /**
  * `app migrate` needs a real PostgreSQL (the same server the server suite uses) for the targets;
@@ -82,15 +82,8 @@ afterEach(async () => {
 });
 
 /** Runs the CLI; `tty` makes stdout a terminal, as a person running it would have. */
-async function run(args: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: { write: (s: string) => (stdout += s), ...(options.tty ? { isTTY: true } : {}) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { TENANTRY_URL: apiUrl, TENANTRY_TOKEN: 'tk_secret', ...options.env },
-  });
-  return { code, stdout, stderr };
+function run(args: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) {
+  return runCaptured(args, { TENANTRY_URL: apiUrl, TENANTRY_TOKEN: 'tk_secret', ...options.env }, options);
 }
 
 async function migrate(extra: string[] = [], options: { tty?: boolean; env?: Record<string, string> } = {}) {
@@ -117,7 +110,13 @@ describe('app migrate', () => {
     const result = await migrate();
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
-    const [pool, a, b, report] = lines(result.stdout);
+    const printed = lines(result.stdout);
+    const report = printed.at(-1);
+    // Targets run concurrently: each line comes when its target finishes, in no fixed order.
+    const targets = printed.slice(0, -1);
+    expect(targets).toHaveLength(3);
+    const pool = targets.find((line) => line.target === 'pool');
+    const [a, b] = targets.filter((line) => line.target !== 'pool');
     expect(pool).toMatchObject({
       type: 'target',
       target: 'pool',

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { json, LocalApi, problem } from '../../test/local-api.ts';
-import { runCli } from '../program.ts';
+import { runCaptured } from '../../test/run-captured.ts';
 
 let api: LocalApi;
 let url: string;
@@ -14,15 +14,8 @@ afterEach(async () => {
   await api.stop();
 });
 
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' },
-  });
-  return { code, stdout, stderr };
+function run(args: string[]) {
+  return runCaptured(args, { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' });
 }
 
 const TOKEN = {
@@ -189,12 +182,7 @@ describe('signing-keys', () => {
   });
 
   it('without a token, says so and asks nothing', async () => {
-    let stderr = '';
-    const code = await runCli(['signing-keys', 'rotate'], {
-      stdout: { write: () => true },
-      stderr: { write: (s: string) => (stderr += s) },
-      env: { TENANTRY_URL: url },
-    });
+    const { code, stderr } = await runCaptured(['signing-keys', 'rotate'], { TENANTRY_URL: url });
     expect(code).toBe(2);
     expect(stderr).toContain('TENANTRY_TOKEN');
     expect(api.seen).toHaveLength(0);

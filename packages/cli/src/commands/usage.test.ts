@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { json, LocalApi, problem } from '../../test/local-api.ts';
-import { runCli } from '../program.ts';
+import { runCaptured } from '../../test/run-captured.ts';
 
 /** Answers a batch the way the control plane does: `reject` says which events it refuses, and why. */
 type Sent = { id?: unknown; tenant?: unknown };
@@ -33,15 +33,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function run(args: string[]) {
-  let stdout = '';
-  let stderr = '';
-  const code = await runCli(args, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-    env: { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' },
-  });
-  return { code, stdout, stderr };
+function run(args: string[]) {
+  return runCaptured(args, { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' });
 }
 
 function event(i: number) {
