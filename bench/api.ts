@@ -1,20 +1,28 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  buildApp,
-  createServices,
-  type Database,
-  loadConfig,
-  migrateToLatest,
-  openDatabase,
-  type Services,
-  systemClock,
-} from '@tenantry/server';
 import Fastify, { type FastifyInstance } from 'fastify';
-import pg from 'pg';
+import type pg from 'pg';
+import {
+  ADMIN_URL,
+  admin,
+  applyPlans,
+  type ControlPlane,
+  createTenant as create,
+  describeMachine,
+  dropControlPlane,
+  inParallel,
+  loadavg,
+  logger,
+  postgresVersion,
+  printHeader,
+  printTable,
+  type Row,
+  round,
+  runBench,
+  setting,
+  startControlPlane,
+  writeResults,
+} from './bench-support.ts';
 import { ChildRunner } from './child-runner.ts';
 import type { LoadResult, LoadSpec } from './load.ts';
 import { type Summary, summarize } from './stats.ts';
@@ -22,17 +30,8 @@ import { type Summary, summarize } from './stats.ts';
 type Placement = 'pool' | 'schema' | 'database';
 const PLACEMENTS: readonly Placement[] = ['pool', 'schema', 'database'];
 
-function setting(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`${name} must be a positive number, not "${raw}"`);
-  return value;
-}
-
 const settings = {
-  adminUrl: process.env.BENCH_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
+  adminUrl: ADMIN_URL,
   tenants: setting('BENCH_TENANTS', 1000),
   connections: setting('BENCH_CONNECTIONS', 50),
   durationS: setting('BENCH_DURATION_S', 10),
@@ -52,28 +51,7 @@ const targets = {
   provisionMs: { pool: 20, schema: 300, database: 1500 } satisfies Record<Placement, number>,
 };
 
-const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
-const loadavg = () => os.loadavg().map((v) => round(v)) as [number, number, number];
-
-function log(message: string): void {
-  console.error(`[bench:api] ${message}`);
-}
-
-async function admin<T>(fn: (client: pg.Client) => Promise<T>, database = settings.adminUrl): Promise<T> {
-  const client = new pg.Client({ connectionString: database });
-  await client.connect();
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
-}
-
-function urlOf(name: string): string {
-  const url = new URL(settings.adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+const log = logger('api');
 
 // ---------------------------------------------------------------------------------------------
 // The load generator (a child process)
@@ -81,96 +59,10 @@ function urlOf(name: string): string {
 // ---------------------------------------------------------------------------------------------
 // The control plane under test
 
-type ApiBody = Record<string, unknown> | null;
+type Tenantry = ControlPlane;
 
-interface Tenantry {
-  readonly name: string;
-  readonly database: Database;
-  readonly services: Services;
-  readonly app: FastifyInstance;
-  readonly origin: string;
-  readonly token: string;
-  readonly entitlementMaxAgeMs: number;
-  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: ApiBody }>;
-}
-
-async function startTenantry(): Promise<Tenantry> {
-  const name = `tenantry_bench_${randomBytes(6).toString('hex')}`;
-  await admin((client) => client.query(`create database ${name}`));
-  const database = await openDatabase({ url: urlOf(name) });
-  await migrateToLatest(database.db);
-  // The production defaults (entitlement cache age, pool schema, retention).
-  const config = loadConfig({});
-  if (!config.ok) throw new Error(config.error);
-  const services = createServices(database, config.value, systemClock);
-  const { secret } = await services.apiKeys.create(
-    { actor: { type: 'system', id: 'bench' }, requestId: null },
-    { name: 'bench' },
-  );
-  const app = await buildApp(services, { logger: false });
-  const origin = await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    name,
-    database,
-    services,
-    app,
-    origin,
-    token: secret,
-    entitlementMaxAgeMs: config.value.entitlementMaxAgeMs,
-    async api(method, path, body) {
-      const response = await fetch(origin + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${secret}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await response.text();
-      return { status: response.status, body: text ? (JSON.parse(text) as ApiBody) : null };
-    },
-  };
-}
-
-/** Drops the bench database and every tenant database and role made in it. */
-async function dropTenantry(t: Tenantry, extraDatabases: string[], extraRoles: string[]): Promise<void> {
-  const made = await t.database.db.selectFrom('tenants').select(['role_name', 'database_name']).execute();
-  await t.app.close();
-  await t.database.close();
-  await admin(async (client) => {
-    await client.query(`drop database if exists ${t.name} with (force)`);
-    const databases = [...made.map((r) => r.database_name), ...extraDatabases].filter(Boolean) as string[];
-    for (const name of databases) await client.query(`drop database if exists ${name} with (force)`);
-    const roles = [...made.map((r) => r.role_name), ...extraRoles].filter(Boolean) as string[];
-    for (const role of roles) await client.query(`drop role if exists ${role}`);
-  });
-  log(`dropped ${t.name}, ${made.filter((r) => r.database_name).length} tenant databases, roles`);
-}
-
-async function createTenant(t: Tenantry, placement: Placement, slug: string): Promise<string> {
-  const created = await t.api('POST', '/v1/tenants', { slug, name: slug, plan: 'pro', placement });
-  if (created.status !== 201)
-    throw new Error(`create tenant: ${created.status} ${JSON.stringify(created.body)}`);
-  return String(created.body?.id);
-}
-
-/** Runs `fn` over `items` with at most `limit` at a time. */
-async function inParallel<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return results;
+function createTenant(t: Tenantry, placement: Placement, slug: string): Promise<string> {
+  return create(t, { slug, name: slug, plan: 'pro', placement });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,7 +213,7 @@ async function benchReads(t: Tenantry, load: ChildRunner<LoadSpec>): Promise<Rea
     const { bare: bareRate, tenantry: tenantryRate } = await measurePair(load, atRate, origins);
     return {
       tenants: settings.tenants,
-      entitlementMaxAgeMs: t.entitlementMaxAgeMs,
+      entitlementMaxAgeMs: t.config.entitlementMaxAgeMs,
       loadavgBefore,
       max: {
         tenantry: tenantryMax,
@@ -422,7 +314,7 @@ async function benchProvisioning(t: Tenantry, rawMade: { databases: string[]; ro
     // The raw schemas live in the bench database, dropped with it; their roles own them.
     for (let i = 0; i < settings.rawN; i++) await client.query(`drop schema ${RAW_PREFIX}_s${i}`);
     await client.query('drop table bench_raw_pool');
-  }, urlOf(t.name));
+  }, t.url);
   const placements = Object.fromEntries(
     PLACEMENTS.map((p) => [
       p,
@@ -444,14 +336,6 @@ async function benchProvisioning(t: Tenantry, rawMade: { databases: string[]; ro
 
 // ---------------------------------------------------------------------------------------------
 // Report
-
-interface Row {
-  figure: string;
-  value: string;
-  target: string;
-  ceiling: string;
-  pass: boolean | null;
-}
 
 function rows(reads: ReadResults | null, provisioning: ProvisioningResults | null): Row[] {
   const out: Row[] = [];
@@ -525,96 +409,44 @@ function rows(reads: ReadResults | null, provisioning: ProvisioningResults | nul
   return out;
 }
 
-function printTable(table: Row[]): void {
-  const header = ['figure', 'value', 'target', 'ceiling (same run)', 'result'];
-  const cells = table.map((r) => [
-    r.figure,
-    r.value,
-    r.target,
-    r.ceiling,
-    r.pass === null ? '' : r.pass ? 'PASS' : 'FAIL',
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
-  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i] as number)).join(' | ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const c of cells) console.log(line(c));
-}
-
-/** JSON as the repository's formatter (Biome) writes it: arrays of numbers or strings on one line. */
-function toJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(
-    /\[\n\s*([^[\]{}]*?)\n\s*\]/g,
-    (_, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`,
-  );
-}
-
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const startedAt = new Date();
   const loadavgStart = loadavg();
-  const postgres = await admin((c) => c.query<{ server_version: string }>('show server_version'));
-  const t = await startTenantry();
+  const postgres = await postgresVersion();
+  // The production defaults (entitlement cache age, pool schema, retention).
+  const t = await startControlPlane();
   log(`control plane on ${t.origin}, database ${t.name}`);
   const load = new ChildRunner<LoadSpec>(new URL('./load.ts', import.meta.url));
   const rawMade = { databases: [] as string[], roles: [] as string[] };
   let reads: ReadResults | null = null;
   let provisioning: ProvisioningResults | null = null;
   try {
-    const source = readFileSync(
-      fileURLToPath(new URL('../packages/server/test/fixtures/plans.yaml', import.meta.url)),
-      'utf8',
-    );
-    const applied = await t.api('POST', '/v1/plans/apply', { source });
-    if (applied.status !== 200)
-      throw new Error(`plans/apply: ${applied.status} ${JSON.stringify(applied.body)}`);
+    await applyPlans(t);
     if (settings.only !== 'provisioning') reads = await benchReads(t, load);
     if (settings.only !== 'reads') provisioning = await benchProvisioning(t, rawMade);
   } finally {
     load.close();
-    await dropTenantry(t, rawMade.databases, rawMade.roles);
+    const dropped = await dropControlPlane(t, rawMade);
+    log(`dropped ${t.name}, ${dropped.tenantDatabases} tenant databases, roles`);
   }
-  const loadavgEnd = loadavg();
+  const machine = describeMachine(postgres, loadavgStart);
   const table = rows(reads, provisioning);
-  const cpus = os.cpus();
-  const machine = {
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    memoryGb: round(os.totalmem() / 2 ** 30, 1),
-    platform: `${os.platform()} ${os.release()}`,
-    node: process.version,
-    postgres: postgres.rows[0]?.server_version ?? 'unknown',
-    loadavgStart,
-    loadavgEnd,
-  };
-  console.log('');
-  console.log(
-    `bench:api — ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, PostgreSQL ${machine.postgres}`,
-  );
-  console.log(`load average (1/5/15 min): start ${loadavgStart.join(' ')}, end ${loadavgEnd.join(' ')}`);
+  printHeader('api', machine);
   console.log(
     `servers in this process, load generator in a child process (autocannon at max throughput, open loop at a fixed rate); ${settings.warmupS} s warm-up, then ${settings.durationS} s measured per server in ${settings.rounds} interleaved segments`,
   );
   console.log('');
   printTable(table);
-  const results = {
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    machine,
-    settings: { ...settings, out: undefined },
-    targets,
-    reads,
-    provisioning,
-    table,
-  };
-  mkdirSync(dirname(settings.out), { recursive: true });
-  writeFileSync(settings.out, `${toJson(results)}\n`);
-  console.log('');
-  console.log(`results written to ${settings.out}`);
+  writeResults(
+    { startedAt, machine, settings, targets },
+    {
+      reads,
+      provisioning,
+      table,
+    },
+  );
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runBench(main);

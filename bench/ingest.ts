@@ -1,45 +1,45 @@
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
-import {
-  buildApp,
-  createServices,
-  type Database,
-  loadConfig,
-  migrateToLatest,
-  openDatabase,
-  systemClock,
-} from '@tenantry/server';
-import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import {
+  ADMIN_URL,
+  applyPlans,
+  type ControlPlane,
+  closeControlPlane,
+  createTenant,
+  describeMachine,
+  dropControlPlane,
+  inParallel,
+  loadavg,
+  logger,
+  postgresVersion,
+  printHeader,
+  printTable,
+  type Row,
+  round,
+  runBench,
+  setting,
+  startControlPlane,
+  writeResults,
+} from './bench-support.ts';
 import { ChildRunner } from './child-runner.ts';
 import { type EventSeries, eventAt, valueSum } from './ingest-events.ts';
 import type { IngestLoadResult, IngestSpec, LoadJob, TimedResult } from './ingest-load.ts';
 
-function setting(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!Number.isFinite(value) || value < 0) throw new Error(`${name} must be a number >= 0, not "${raw}"`);
-  return value;
-}
-
 const settings = {
-  adminUrl: process.env.BENCH_ADMIN_URL || 'postgres://postgres@127.0.0.1:5432/postgres',
-  tenants: setting('BENCH_TENANTS', 1000),
-  events: setting('BENCH_EVENTS', 1_000_000),
-  batch: setting('BENCH_BATCH', 1000),
-  concurrency: setting('BENCH_CONCURRENCY', 4),
-  idempotencyKeys: setting('BENCH_IDEMPOTENCY_KEYS', 1) !== 0,
-  limit: setting('BENCH_LIMIT', 1) !== 0,
-  warmupBatches: setting('BENCH_WARMUP_BATCHES', 20),
-  queryEvents: setting('BENCH_QUERY_EVENTS', 10_000_000),
-  querySubjects: setting('BENCH_QUERY_SUBJECTS', 3),
-  queryN: setting('BENCH_QUERY_N', 300),
+  adminUrl: ADMIN_URL,
+  tenants: setting('BENCH_TENANTS', 1000, 'non-negative'),
+  events: setting('BENCH_EVENTS', 1_000_000, 'non-negative'),
+  batch: setting('BENCH_BATCH', 1000, 'non-negative'),
+  concurrency: setting('BENCH_CONCURRENCY', 4, 'non-negative'),
+  idempotencyKeys: setting('BENCH_IDEMPOTENCY_KEYS', 1, 'non-negative') !== 0,
+  limit: setting('BENCH_LIMIT', 1, 'non-negative') !== 0,
+  warmupBatches: setting('BENCH_WARMUP_BATCHES', 20, 'non-negative'),
+  queryEvents: setting('BENCH_QUERY_EVENTS', 10_000_000, 'non-negative'),
+  querySubjects: setting('BENCH_QUERY_SUBJECTS', 3, 'non-negative'),
+  queryN: setting('BENCH_QUERY_N', 300, 'non-negative'),
   only: process.env.BENCH_ONLY || 'all',
   /** Keep the database at the end, for EXPLAIN ANALYZE; drop it by hand. */
   keepDatabase: process.env.BENCH_KEEP_DB === '1',
@@ -75,18 +75,7 @@ plans:
         unit_amount: "0.001"
 `;
 
-const round = (value: number, digits = 2) => Math.round(value * 10 ** digits) / 10 ** digits;
-const loadavg = () => os.loadavg().map((v) => round(v)) as [number, number, number];
-
-function log(message: string): void {
-  console.error(`[bench:ingest] ${message}`);
-}
-
-function urlOf(name: string): string {
-  const url = new URL(settings.adminUrl);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
+const log = logger('ingest');
 
 /** A `pg` client on `url` with the server's session settings (UTC: rollups are UTC hours). */
 async function connect(url: string): Promise<pg.Client> {
@@ -108,107 +97,35 @@ async function withClient<T>(url: string, fn: (client: pg.Client) => Promise<T>)
 }
 
 // ---------------------------------------------------------------------------------------------
-// The load generator (a child process)
-
-// ---------------------------------------------------------------------------------------------
 // The control plane under test
 
-type ApiBody = Record<string, unknown> | null;
+type Tenantry = ControlPlane;
 
-interface Tenantry {
-  readonly name: string;
-  readonly url: string;
-  readonly database: Database;
-  readonly app: FastifyInstance;
-  readonly origin: string;
-  readonly token: string;
-  readonly runJobs: () => Promise<number>;
-  api(method: string, path: string, body?: unknown): Promise<{ status: number; body: ApiBody }>;
-}
-
-async function startTenantry(): Promise<Tenantry> {
-  const name = `tenantry_bench_${randomBytes(6).toString('hex')}`;
-  await withClient(settings.adminUrl, (client) => client.query(`create database ${name}`));
-  const url = urlOf(name);
-  const database = await openDatabase({ url });
-  await migrateToLatest(database.db);
-  const config = loadConfig({});
-  if (!config.ok) throw new Error(config.error);
-  const services = createServices(database, config.value, systemClock);
-  const { secret } = await services.apiKeys.create(
-    { actor: { type: 'system', id: 'bench' }, requestId: null },
-    { name: 'bench' },
-  );
-  const app = await buildApp(services, { logger: false });
-  // As in `tenantry serve`: the threshold checker drains what ingestion queues, in this process,
-  // so its cost is part of the figures.
-  const stopChecker = new AbortController();
-  const checker = services.usage.thresholds.work(stopChecker.signal, config.value.workerPollMs, (error) =>
-    log(`threshold checker failed: ${String(error)}`),
-  );
-  app.addHook('onClose', async () => {
-    stopChecker.abort();
-    await checker;
-  });
-  const origin = await app.listen({ port: 0, host: '127.0.0.1' });
-  return {
-    name,
-    url,
-    database,
-    app,
-    origin,
-    token: secret,
-    runJobs: () => services.jobs.runDue(),
-    async api(method, path, body) {
-      const response = await fetch(origin + path, {
-        method,
-        headers: {
-          authorization: `Bearer ${secret}`,
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+function startTenantry(): Promise<Tenantry> {
+  return startControlPlane({
+    // As in `tenantry serve`: the threshold checker drains what ingestion queues, in this process,
+    // so its cost is part of the figures.
+    beforeListen(app, services, config) {
+      const stopChecker = new AbortController();
+      const checker = services.usage.thresholds.work(stopChecker.signal, config.workerPollMs, (error) =>
+        log(`threshold checker failed: ${String(error)}`),
+      );
+      app.addHook('onClose', async () => {
+        stopChecker.abort();
+        await checker;
       });
-      const text = await response.text();
-      return { status: response.status, body: text ? (JSON.parse(text) as ApiBody) : null };
     },
-  };
+  });
 }
 
 async function dropTenantry(t: Tenantry): Promise<void> {
   if (settings.keepDatabase) {
-    await t.app.close();
-    await t.database.close();
+    await closeControlPlane(t);
     log(`kept ${t.url} (BENCH_KEEP_DB=1): drop it and its tenants' roles by hand`);
     return;
   }
-  const made = await t.database.db.selectFrom('tenants').select(['role_name', 'database_name']).execute();
-  await t.app.close();
-  await t.database.close();
-  await withClient(settings.adminUrl, async (client) => {
-    await client.query(`drop database if exists ${t.name} with (force)`);
-    for (const row of made)
-      if (row.database_name) await client.query(`drop database if exists ${row.database_name} with (force)`);
-    for (const row of made) if (row.role_name) await client.query(`drop role if exists ${row.role_name}`);
-  });
-  log(`dropped ${t.name} and the roles of its ${made.length} tenants`);
-}
-
-async function inParallel<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: limit }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        results[i] = await fn(items[i] as T);
-      }
-    }),
-  );
-  return results;
+  const dropped = await dropControlPlane(t);
+  log(`dropped ${t.name} and the roles of its ${dropped.tenants} tenants`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -581,14 +498,6 @@ async function benchQuery(t: Tenantry, load: ChildRunner<LoadJob>, tenants: stri
 // ---------------------------------------------------------------------------------------------
 // Report
 
-interface Row {
-  figure: string;
-  value: string;
-  target: string;
-  ceiling: string;
-  pass: boolean | null;
-}
-
 type IngestResults = Awaited<ReturnType<typeof benchIngest>>;
 type QueryResults = Awaited<ReturnType<typeof benchQuery>>;
 
@@ -645,107 +554,48 @@ function rows(ingest: IngestResults | null, query: QueryResults | null): Row[] {
   return out;
 }
 
-function printTable(table: Row[]): void {
-  const header = ['figure', 'value', 'target', 'ceiling (same run)', 'result'];
-  const cells = table.map((r) => [
-    r.figure,
-    r.value,
-    r.target,
-    r.ceiling,
-    r.pass === null ? '' : r.pass ? 'PASS' : 'FAIL',
-  ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
-  const line = (c: string[]) => c.map((v, i) => v.padEnd(widths[i] as number)).join(' | ');
-  console.log(line(header));
-  console.log(widths.map((w) => '-'.repeat(w)).join('-|-'));
-  for (const c of cells) console.log(line(c));
-}
-
-/** JSON as the repository's formatter (Biome) writes it: arrays of numbers or strings on one line. */
-function toJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(
-    /\[\n\s*([^[\]{}]*?)\n\s*\]/g,
-    (_, items: string) => `[${items.split(/,\n\s*/).join(', ')}]`,
-  );
-}
-
 // ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const startedAt = new Date();
   const loadavgStart = loadavg();
-  const postgres = await withClient(settings.adminUrl, (c) =>
-    c.query<{ server_version: string }>('show server_version'),
-  );
+  const postgres = await postgresVersion();
   const t = await startTenantry();
   log(`control plane on ${t.origin}, database ${t.name}`);
   const load = new ChildRunner<LoadJob>(new URL('./ingest-load.ts', import.meta.url));
   let ingest: IngestResults | null = null;
   let query: QueryResults | null = null;
   try {
-    const applied = await t.api('POST', '/v1/plans/apply', { source: planFile() });
-    if (applied.status !== 200)
-      throw new Error(`plans/apply: ${applied.status} ${JSON.stringify(applied.body)}`);
+    await applyPlans(t, planFile());
     log(`creating ${settings.tenants} pool tenants over the API`);
     const tenants = await inParallel(
       Array.from({ length: settings.tenants }, (_, i) => `meter-${i}`),
       8,
-      async (slug) => {
-        const created = await t.api('POST', '/v1/tenants', {
-          slug,
-          name: slug,
-          plan: 'metered',
-          placement: 'pool',
-        });
-        if (created.status !== 201)
-          throw new Error(`create tenant: ${created.status} ${JSON.stringify(created.body)}`);
-        return String(created.body?.id);
-      },
+      (slug) => createTenant(t, { slug, name: slug, plan: 'metered', placement: 'pool' }),
     );
-    log(`provisioned: ${await t.runJobs()} jobs ran`);
+    log(`provisioned: ${await t.services.jobs.runDue()} jobs ran`);
     if (settings.only !== 'query') ingest = await benchIngest(t, load, tenants);
     if (settings.only !== 'ingest') query = await benchQuery(t, load, tenants);
   } finally {
     load.close();
     await dropTenantry(t);
   }
-  const loadavgEnd = loadavg();
+  const machine = describeMachine(postgres, loadavgStart);
   const table = rows(ingest, query);
-  const cpus = os.cpus();
-  const machine = {
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model ?? 'unknown',
-    memoryGb: round(os.totalmem() / 2 ** 30, 1),
-    platform: `${os.platform()} ${os.release()}`,
-    node: process.version,
-    postgres: postgres.rows[0]?.server_version ?? 'unknown',
-    loadavgStart,
-    loadavgEnd,
-  };
-  console.log('');
-  console.log(
-    `bench:ingest — ${machine.cpus} × ${machine.cpuModel}, Node ${machine.node}, PostgreSQL ${machine.postgres}`,
-  );
-  console.log(`load average (1/5/15 min): start ${loadavgStart.join(' ')}, end ${loadavgEnd.join(' ')}`);
+  printHeader('ingest', machine);
   console.log(
     `server in this process, clients in a child process; ${settings.tenants} tenants; Idempotency-Key ${settings.idempotencyKeys ? 'on every batch' : 'not sent'}`,
   );
   console.log('');
   printTable(table);
-  const results = {
-    startedAt: startedAt.toISOString(),
-    finishedAt: new Date().toISOString(),
-    machine,
-    settings: { ...settings, out: undefined },
-    targets,
-    ingest,
-    query,
-    table,
-  };
-  mkdirSync(dirname(settings.out), { recursive: true });
-  writeFileSync(settings.out, `${toJson(results)}\n`);
-  console.log('');
-  console.log(`results written to ${settings.out}`);
+  writeResults(
+    { startedAt, machine, settings, targets },
+    {
+      ingest,
+      query,
+      table,
+    },
+  );
   // A missed target is a figure to report; a double count or a lost event is a failure.
   if (ingest && !Object.values(ingest.checks).every(Boolean)) {
     console.error(`correctness checks failed: ${JSON.stringify(ingest.checks)}`);
@@ -753,7 +603,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exitCode = 1;
-});
+runBench(main);
