@@ -24,6 +24,7 @@ export const errorCatalog = {
   tenant_deleted: { status: 409, title: 'The tenant is deleted' },
   tenant_inactive: { status: 409, title: 'The tenant may not use anything now' },
   lease_closed: { status: 409, title: 'The lease was released or has expired' },
+  currency_mismatch: { status: 409, title: 'The plans are priced in different currencies' },
   idempotency_key_in_progress: { status: 409, title: 'A request with this idempotency key is in progress' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
   payload_too_large: { status: 413, title: 'The request body is too large' },

@@ -7,6 +7,21 @@
  */
 
 export { billingPeriod, type Period } from './billing/billing-period.ts';
+export { formatMinorUnits } from './billing/format-minor-units.ts';
+export { ratePeriod } from './billing/rate-period.ts';
+export type {
+  InvoiceLine,
+  InvoiceLineKind,
+  IsoPeriod,
+  LinePlan,
+  MinimumDetail,
+  Proration,
+  RatedInvoice,
+  RatingInput,
+  SubscriptionSegment,
+  TierCharge,
+  UsageDetail,
+} from './billing/rating.ts';
 export { canonicalJson } from './canonical-json.ts';
 export type { EntitlementSnapshot, LimitEntitlement } from './entitlements/entitlement-snapshot.ts';
 export { type EntitlementInput, evaluateEntitlements } from './entitlements/evaluate-entitlements.ts';
