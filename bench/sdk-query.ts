@@ -33,9 +33,9 @@ import {
 } from './bench-support.ts';
 import { type Summary, summarize } from './stats.ts';
 
-// A tenant-scoped point query through the SDK (pool placement: TenantData.query, one pipelined
-// round trip of BEGIN + set_config, the statement and COMMIT, row-level security choosing the
-// tenant's row) against the same query with a hand-written `WHERE tenant_id = …` over a plain
+// A tenant-scoped point query through the SDK (pool placement: TenantData.query, one round trip
+// of set_config and the statement under a single Sync, row-level security choosing the tenant's
+// row) against the same query with a hand-written `WHERE tenant_id = …` over a plain
 // pg.Pool as a role row-level security does not bind, in the same run, on the local PostgreSQL.
 // TenantData.transaction (three round trips) is measured beside them for information.
 

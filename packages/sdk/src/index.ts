@@ -64,6 +64,7 @@ export {
   type TenantClient,
   TenantData,
   type TenantDataOptions,
+  TransactionLeftOpenError,
   type TransactionOptions,
   TransactionRolledBackError,
 } from './data/tenant-data.ts';

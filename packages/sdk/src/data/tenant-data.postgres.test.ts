@@ -12,6 +12,7 @@ import {
   RowLevelSecurityError,
   type TenantClient,
   TenantData,
+  TransactionLeftOpenError,
   TransactionRolledBackError,
 } from './tenant-data.ts';
 
@@ -228,6 +229,87 @@ describe('pool placement', () => {
     expect(await ids(poolA)).toEqual(['a1', 'a2', 'a3']);
     expect((await as(poolB, () => data.query('select id from notes'))).rows).toEqual([{ id: 'b1' }]);
     await admin.query(`delete from public.notes where id = 'a3'`);
+  });
+
+  it('data.query() runs its statement with its tenant set, and the next tenant on the connection with its own', async () => {
+    const { poolA, poolB } = tenants;
+    const seen = (tenantId: string) =>
+      as(tenantId, () =>
+        data.query<{ pid: number; tenant: string; ids: string[] }>(
+          `select pg_backend_pid() as pid, current_setting('tenantry.tenant_id', true) as tenant,
+                  (select array_agg(id order by id) from notes) as ids`,
+        ),
+      ).then((r) => r.rows[0]);
+    const turns = [await seen(poolA), await seen(poolB), await seen(poolA)];
+    expect(new Set(turns.map((turn) => turn?.pid)).size).toBe(1);
+    expect(turns.map((turn) => ({ tenant: turn?.tenant, ids: turn?.ids }))).toEqual([
+      { tenant: poolA, ids: ['a1', 'a2'] },
+      { tenant: poolB, ids: ['b1'] },
+      { tenant: poolA, ids: ['a1', 'a2'] },
+    ]);
+  });
+
+  it('data.query() never runs its statement when the tenant setting fails', async () => {
+    const { poolA } = tenants;
+    // A sequence keeps its advance even when rolled back: untouched, it shows nothing ran at all.
+    await admin.query(
+      `create sequence public.query_probe; grant usage on sequence public.query_probe to ${appRole}`,
+    );
+    await admin.query('revoke execute on function pg_catalog.set_config(text, text, boolean) from public');
+    try {
+      const error = await as(poolA, () =>
+        data.query(`insert into notes values ($1, 'p' || nextval('query_probe'), 'never')`, [poolA]),
+      ).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(pg.DatabaseError);
+      expect((error as Error).message).toBe('permission denied for function set_config');
+    } finally {
+      await admin.query('grant execute on function pg_catalog.set_config(text, text, boolean) to public');
+    }
+    try {
+      expect((await admin.query('select is_called from public.query_probe')).rows).toEqual([
+        { is_called: false },
+      ]);
+      expect(await ids(poolA)).toEqual(['a1', 'a2']);
+    } finally {
+      await admin.query('drop sequence public.query_probe');
+    }
+  });
+
+  it('data.query(): a failed statement leaves its one connection idle, and the next tenant sees only its rows', async () => {
+    const { poolA, poolB } = tenants;
+    const pid = (await as(poolA, () => data.query<{ pid: number }>('select pg_backend_pid() as pid'))).rows[0]
+      ?.pid;
+    await expect(as(poolA, () => data.query('select 1/0'))).rejects.toThrow('division by zero');
+    await expect(as(poolA, () => data.query('select * from no_such_table'))).rejects.toThrow(
+      'relation "no_such_table" does not exist',
+    );
+    const state = await admin.query('select state from pg_stat_activity where pid = $1', [pid]);
+    expect(state.rows).toEqual([{ state: 'idle' }]);
+    const next = await as(poolB, () =>
+      data.query(
+        `select pg_backend_pid() as pid, current_setting('tenantry.tenant_id', true) as tenant, id from notes`,
+      ),
+    );
+    expect(next.rows).toEqual([{ pid, tenant: poolB, id: 'b1' }]);
+  });
+
+  it('data.query() refuses a statement that leaves a transaction open, and rolls it back before the next tenant', async () => {
+    const { poolA, poolB } = tenants;
+    const pid = (await as(poolA, () => data.query<{ pid: number }>('select pg_backend_pid() as pid'))).rows[0]
+      ?.pid;
+    const error = await as(poolA, () => data.query('begin')).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransactionLeftOpenError);
+    expect((error as Error).message).toContain(
+      'data.query() ran a statement that left a transaction open ("begin")',
+    );
+    const state = await admin.query('select state from pg_stat_activity where pid = $1', [pid]);
+    expect(state.rows).toEqual([{ state: 'idle' }]);
+    // A write of the next tenant commits on its own, not in the transaction BEGIN opened.
+    await as(poolB, () => data.query(`insert into notes values ($1, 'b7', 'after begin')`, [poolB]));
+    expect((await admin.query(`select tenant_id from public.notes where id = 'b7'`)).rows).toEqual([
+      { tenant_id: poolB },
+    ]);
+    await admin.query(`delete from public.notes where id = 'b7'`);
   });
 
   it('with the policy removed (a scratch copy of the table), the same SDK read leaks: the tests can see a leak', async () => {

@@ -7,6 +7,7 @@ import {
   type RowLevelSecurityReport,
   TENANT_SETTING,
 } from './row-level-security.ts';
+import { ScopedStatement } from './scoped-statement.ts';
 import { TenantDatabasePools, type TenantDatabasePoolsOptions } from './tenant-database-pools.ts';
 
 /** What a transaction's callback gets: pg's `query`, already scoped to the current tenant. */
@@ -37,12 +38,6 @@ export interface TenantDataOptions {
   readonly poolSchema?: string;
   /** Connections to the shared database; default 10. */
   readonly max?: number;
-  /**
-   * Pipeline mode on the shared database's connections, which lets {@link TenantData.query} send
-   * a pool tenant's BEGIN, statement and COMMIT in one round trip; default true. pg refuses
-   * cursors (pg-cursor, pg-query-stream) and the `rows` option in this mode: set false to use them.
-   */
-  readonly pipeline?: boolean;
   /**
    * Also refuse to start while a pool table lacks row-level security (see
    * {@link checkRowLevelSecurity}); default true. The role is always checked.
@@ -79,6 +74,16 @@ export class TransactionRolledBackError extends Error {
   }
 }
 
+/** A statement run by {@link TenantData.query} opened a transaction (BEGIN); it was rolled back. */
+export class TransactionLeftOpenError extends Error {
+  constructor(text: string) {
+    super(
+      `data.query() ran a statement that left a transaction open (${JSON.stringify(text.slice(0, 60))}), so it was rolled back: use data.transaction() for several statements in one transaction`,
+    );
+    this.name = 'TransactionLeftOpenError';
+  }
+}
+
 /**
  * Tenant-scoped data, one call for every placement: {@link transaction} takes the tenant from the
  * tenant context, finds where its data lives, and hands the callback a client already scoped to
@@ -109,17 +114,16 @@ export class TenantData {
   readonly #databases: TenantDatabasePools;
   readonly #check: CheckOptions;
   readonly #requireTables: boolean;
-  readonly #pipeline: boolean;
   #started: Promise<void> | undefined;
+  /** The start-up check passed: calls skip waiting for it. */
+  #ready = false;
 
   constructor(options: TenantDataOptions) {
     this.#placements = options.placements;
     this.#poolSchema = options.poolSchema ?? 'public';
-    this.#pipeline = options.pipeline ?? true;
     this.#shared = new pg.Pool({
       connectionString: options.url,
       max: options.max ?? 10,
-      pipeline: this.#pipeline,
     });
     // An idle connection ended by the server is reported here and dropped by pg; unheard, the
     // event would crash the process.
@@ -147,6 +151,7 @@ export class TenantData {
     this.#started ??= this.checkRowLevelSecurity().then((report) => {
       const unsafe = this.#requireTables ? !report.ok : report.role.problems.length > 0;
       if (unsafe) throw new RowLevelSecurityError(report);
+      this.#ready = true;
     });
     // A failure to reach the database is not a verdict: the next call checks again.
     this.#started.catch((error: unknown) => {
@@ -169,7 +174,7 @@ export class TenantData {
    */
   async transaction<T>(fn: (db: TenantClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const { tenantId } = currentTenant('data.transaction()');
-    await this.start();
+    if (!this.#ready) await this.start();
     const where = await this.#placements.usable(tenantId);
     return this.#withClient(where, async (client) => {
       // One round trip: the simple query protocol runs the statements in one message.
@@ -195,39 +200,43 @@ export class TenantData {
 
   /**
    * One statement in its own transaction as the current tenant, like
-   * `transaction((db) => db.query(text, values))`. For a pool tenant it takes one round trip:
-   * BEGIN with the tenant setting, the statement and COMMIT are written together before any
-   * answer is read. That is safe without waiting for the first: had the setting failed, the
-   * statement would run with no tenant set, and row-level security would show and accept nothing.
+   * `transaction((db) => db.query(text, values))`. For a pool tenant it takes one round trip and
+   * two statements, without BEGIN or COMMIT: the tenant setting and the statement are sent before
+   * one Sync, which PostgreSQL runs as one implicit transaction (see {@link ScopedStatement}). So
+   * the setting holds for the statement and for nothing after it, and had it failed, the server
+   * would have skipped the statement. The statement may not open a transaction (BEGIN): that
+   * throws {@link TransactionLeftOpenError}, after rolling it back.
    */
   async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
     const { tenantId } = currentTenant('data.query()');
-    await this.start();
+    if (!this.#ready) await this.start();
     const where = await this.#placements.usable(tenantId);
-    if (where.placement !== 'pool' || !this.#pipeline)
-      return this.transaction((db) => db.query<R>(text, values));
-    return this.#withClient(where, async (client) => {
-      const [begun, result, committed] = await Promise.allSettled([
-        client.query(beginStatements(where, {})),
-        client.query<R>(text, values),
-        client.query('commit'),
-      ]);
-      if (begun.status === 'rejected') throw begun.reason;
-      if (result.status === 'rejected') throw result.reason;
-      if (committed.status === 'rejected') throw committed.reason;
-      if (committed.value.command === 'ROLLBACK') throw new TransactionRolledBackError();
-      return result.value;
-    });
+    if (where.placement !== 'pool') return this.transaction((db) => db.query<R>(text, values));
+    return this.#withClient(
+      where,
+      async (client) => {
+        const result = await ScopedStatement.run<R>(client, TENANT_SETTING, where.tenantId, text, values);
+        // The connection goes back to the pool only as it came: with no transaction, so no setting.
+        if (client.getTransactionStatus() !== 'I') throw new TransactionLeftOpenError(text);
+        return result;
+      },
+      // A failed statement ended its implicit transaction at the Sync: nothing to roll back.
+      false,
+    );
   }
 
   /**
    * Checks out a client for the tenant's placement, runs `fn` with it, and gives it back:
    * rolled back if `fn` failed, closed if even that failed.
    */
-  async #withClient<T>(where: TenantPlacement, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  async #withClient<T>(
+    where: TenantPlacement,
+    fn: (client: pg.PoolClient) => Promise<T>,
+    rollbackOnError = true,
+  ): Promise<T> {
     const client =
       where.placement === 'database'
         ? await this.#databases.connect(where.database as string)
@@ -242,6 +251,7 @@ export class TenantData {
     try {
       return await fn(client);
     } catch (error) {
+      if (!rollbackOnError && !(error instanceof TransactionLeftOpenError)) throw error;
       try {
         await client.query('rollback');
       } catch (rollbackError) {
