@@ -68,8 +68,11 @@ export type {
   UsagePriceDefinition,
 } from './plans/plan-definition.ts';
 export {
+  DEFAULT_GRACE_PERIOD_DAYS,
+  DEFAULT_PAYMENT_RETRY_DAYS,
   DEFAULT_THRESHOLDS,
   KEY_PATTERN,
+  MAX_DUNNING_DAYS,
   type PlanFile,
   PlanFileSchema,
   PlanFileStructureSchema,

@@ -2,6 +2,8 @@ import { describe, expect, test } from 'vitest';
 import { loadConfig } from './config.ts';
 
 const TOKEN = `tnt_op_${'A1b2_-'.repeat(4)}`;
+const STRIPE_KEY = 'sk_test_51AbCdEfGhIjKlMnOpQr';
+const WEBHOOK_SECRET = 'whsec_0123456789abcdefABCDEF';
 
 function errorOf(env: Record<string, string>): string {
   const result = loadConfig(env);
@@ -143,6 +145,35 @@ describe('loadConfig', () => {
     const error = errorOf({ TENANTRY_PUBLIC_URL: url });
     expect(error).toContain('TENANTRY_PUBLIC_URL');
     expect(error).not.toContain('pass@');
+  });
+
+  test('Stripe is off without STRIPE_SECRET_KEY, and on with both of its secrets', () => {
+    const off = loadConfig({});
+    expect(off.ok && off.value.stripe).toBeUndefined();
+    const on = loadConfig({ STRIPE_SECRET_KEY: STRIPE_KEY, STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET });
+    expect(on.ok && on.value.stripe).toEqual({ secretKey: STRIPE_KEY, webhookSecret: WEBHOOK_SECRET });
+    const restricted = loadConfig({
+      STRIPE_SECRET_KEY: 'rk_live_51AbCdEfGhIjKlMn',
+      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+    });
+    expect(restricted.ok).toBe(true);
+  });
+
+  test.each([
+    [{ STRIPE_SECRET_KEY: STRIPE_KEY }, 'STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY'],
+    [{ STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET }, 'STRIPE_SECRET_KEY is not'],
+    [
+      { STRIPE_SECRET_KEY: 'pk_test_51AbCdEfGhIjKlMn', STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET },
+      'STRIPE_SECRET_KEY must',
+    ],
+    [
+      { STRIPE_SECRET_KEY: STRIPE_KEY, STRIPE_WEBHOOK_SECRET: 'sk_test_not_a_whsec' },
+      'STRIPE_WEBHOOK_SECRET must',
+    ],
+  ])('a wrong Stripe setting is refused by name, without repeating a secret: %j', (env, message) => {
+    const error = errorOf(env);
+    expect(error).toContain(message);
+    for (const secret of Object.values(env)) expect(error).not.toContain(secret);
   });
 
   test('other bad values name their variable', () => {

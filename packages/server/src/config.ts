@@ -31,10 +31,19 @@ export interface Config {
    * and `database` tenant has them applied while it is provisioned, before it becomes active.
    */
   readonly appMigrationsDir?: string;
+  /**
+   * Stripe, when `STRIPE_SECRET_KEY` is set: tenants get Stripe customers, finalized invoices are
+   * sent to Stripe to collect, and Stripe's webhooks mark them paid or failed. Without it,
+   * invoices are settled through the API or the CLI.
+   */
+  readonly stripe?: { readonly secretKey: string; readonly webhookSecret: string };
 }
 
 const BOOTSTRAP_TOKEN = new RegExp(`^${OPERATOR_KEY_PREFIX}[A-Za-z0-9_-]{22,}$`);
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+/** A secret (`sk_`) or restricted (`rk_`) Stripe API key, test or live. */
+const STRIPE_SECRET_KEY = /^[sr]k_(test|live)_[A-Za-z0-9]{10,}$/;
+const STRIPE_WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/=]{10,}$/;
 /** Pino's levels; another name would make the logger throw at start-up. */
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -70,6 +79,8 @@ function integer(
  * | `TENANTRY_APP_ROLE` | none: tenant roles are granted to no app role |
  * | `TENANTRY_PUBLIC_URL` | `http://localhost:<PORT>` |
  * | `TENANTRY_APP_MIGRATIONS` | none: new tenants get no app tables from the control plane |
+ * | `STRIPE_SECRET_KEY` | none: no Stripe; invoices are settled through the API or the CLI |
+ * | `STRIPE_WEBHOOK_SECRET` | none; required with `STRIPE_SECRET_KEY` (the signing secret of the webhook endpoint) |
  */
 export function loadConfig(env: Record<string, string | undefined>): Result<Config, string> {
   const port = integer(env, 'PORT', 8080, 0, 65535);
@@ -116,6 +127,8 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
       `TENANTRY_POOL_SCHEMA cannot be "${CONTROL_SCHEMA}": that schema holds the control plane's own tables`,
     );
   }
+  const stripe = stripeSettings(env);
+  if (!stripe.ok) return stripe;
   return ok({
     database: url !== undefined ? { url } : { dataDir: env.TENANTRY_DATA_DIR || './.tenantry' },
     host: env.HOST || '0.0.0.0',
@@ -131,7 +144,34 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     ...(appRole !== undefined ? { appRole } : {}),
     publicUrl,
     ...(appMigrationsDir !== undefined ? { appMigrationsDir } : {}),
+    ...(stripe.value !== undefined ? { stripe: stripe.value } : {}),
   });
+}
+
+/**
+ * Stripe's two secrets, both or neither: a key without the webhook secret would send invoices to
+ * Stripe that Tenantry could never learn were paid. The errors never repeat a secret.
+ */
+function stripeSettings(env: Record<string, string | undefined>): Result<Config['stripe'], string> {
+  const secretKey = env.STRIPE_SECRET_KEY || undefined;
+  const webhookSecret = env.STRIPE_WEBHOOK_SECRET || undefined;
+  if (secretKey === undefined && webhookSecret === undefined) return ok(undefined);
+  if (secretKey === undefined)
+    return err(
+      'STRIPE_WEBHOOK_SECRET is set but STRIPE_SECRET_KEY is not: set both to use Stripe, or neither',
+    );
+  if (!STRIPE_SECRET_KEY.test(secretKey))
+    return err(
+      'STRIPE_SECRET_KEY must be a Stripe secret or restricted API key (sk_test_…, sk_live_…, rk_…)',
+    );
+  if (webhookSecret === undefined) {
+    return err(
+      "STRIPE_WEBHOOK_SECRET must be set with STRIPE_SECRET_KEY: it is the signing secret (whsec_…) of the webhook endpoint /v1/stripe/webhooks, without which Stripe's payments cannot reach Tenantry",
+    );
+  }
+  if (!STRIPE_WEBHOOK_SECRET.test(webhookSecret))
+    return err("STRIPE_WEBHOOK_SECRET must be the webhook endpoint's signing secret (whsec_…)");
+  return ok({ secretKey, webhookSecret });
 }
 
 /**

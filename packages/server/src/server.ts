@@ -59,6 +59,11 @@ export async function startServer(
       logger: { level: config.logLevel, redact: ['req.headers.authorization'] },
     });
     stops.push(() => app.close());
+    // Trials end by a job that reschedules itself; this starts it the first time (and again if it
+    // ever gave up), and does nothing while one is pending.
+    await services.trials.schedule();
+    // Invoices are finalized by a job that reschedules itself at the next period end.
+    await services.invoices.ensureScheduled();
     const stopWorker = new AbortController();
     const worker = services.jobs.work(stopWorker.signal, config.workerPollMs, (error) =>
       app.log.error({ err: error }, 'job worker failed'),

@@ -1,4 +1,10 @@
 import { ApiKeyService } from './api-keys/api-key-service.ts';
+import { Dunning } from './billing/dunning.ts';
+import { InvoiceService } from './billing/invoice-service.ts';
+import { PaymentMethodService } from './billing/payment-method-service.ts';
+import { createStripeBilling, invoiceSide, type StripeBilling } from './billing/stripe-billing.ts';
+import type { StripeSettings } from './billing/stripe-client.ts';
+import { Trials } from './billing/trials.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/database.ts';
@@ -33,6 +39,16 @@ export interface Services {
   readonly tokens: TokenService;
   /** Pushes every tenant's changed snapshot to the app instances that follow the stream. */
   readonly entitlementStream: EntitlementStream;
+  /** A tenant's payment method on file. */
+  readonly paymentMethods: PaymentMethodService;
+  /** Ends trials: converts or suspends the tenant, and reminds it first. */
+  readonly trials: Trials;
+  /** What failed and succeeded payments do to tenants; the invoices service reports them to it. */
+  readonly dunning: Dunning;
+  /** Stripe, when `STRIPE_SECRET_KEY` is set: customers and finalized invoices synced, webhooks consumed. */
+  readonly stripe: StripeBilling | undefined;
+  /** Invoices: previews, finalization (scheduled and on demand), settlement, credit notes. */
+  readonly invoices: InvoiceService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -50,7 +66,10 @@ export type ServiceSettings = Pick<
   Partial<Pick<Config, 'publicUrl'>> &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
-  Partial<Pick<Config, 'appMigrationsDir' | 'database'>>;
+  Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
+    // Tests also point it at a local stand-in for Stripe's API.
+    readonly stripe?: StripeSettings | undefined;
+  };
 
 /** Wires the services over an open, migrated database. */
 export function createServices(database: Database, config: ServiceSettings, clock: Clock): Services {
@@ -81,6 +100,36 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   });
   const entitlements = new EntitlementService(db, tenants, clock, config.entitlementMaxAgeMs);
   invalidate = (tenantId) => entitlements.invalidate(tenantId);
+  const onTenantChanged = (tenantId: string) => entitlements.invalidate(tenantId);
+  const paymentMethods = new PaymentMethodService({ db, clock, onChanged: onTenantChanged });
+  const trials = new Trials({ db, clock, jobs, onChanged: onTenantChanged });
+  // The invoices service takes it as its PaymentEvents and calls it inside its transactions.
+  const dunning = new Dunning({ db, clock, jobs, onChanged: onTenantChanged });
+  // Stripe and the invoice service know each other: the service tells Stripe of each invoice it
+  // finalizes, and Stripe's webhooks settle invoices through the service (only once both exist).
+  const stripe =
+    config.stripe === undefined
+      ? undefined
+      : createStripeBilling({
+          db,
+          clock,
+          jobs,
+          settings: config.stripe,
+          invoices: invoiceSide({
+            get: (ref, tenantRef) => invoices.get(ref, tenantRef),
+            settleIn: (...args) => invoices.settleIn(...args),
+          }),
+          paymentMethods,
+          onChanged: onTenantChanged,
+        });
+  const invoices = new InvoiceService({
+    db,
+    clock,
+    jobs,
+    payments: dunning,
+    listener: stripe?.sync,
+    lateWindowMs: config.usageLateWindowDays * 86_400_000,
+  });
   const meters = new MeterCatalog(db);
   const thresholds = new ThresholdChecker(db, clock);
   // New usage changes the `used` of a tenant's limits, and may cross their thresholds.
@@ -120,6 +169,11 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     entitlementStream,
     signingKeys,
     tokens,
+    paymentMethods,
+    trials,
+    dunning,
+    invoices,
+    stripe,
     usage,
   };
 }

@@ -61,7 +61,9 @@ interface Example {
 
 function examples(): Example[] {
   const sections = DOC.split(/^### Example /m).slice(1);
-  return sections.map((section) => {
+  return sections.map((whole) => {
+    // An example ends where the next heading of any level starts.
+    const section = whole.split(/^#{1,3} /m)[0] ?? whole;
     const name = section.slice(0, 1);
     const yaml = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
     const json = /```json\n([\s\S]*?)```/.exec(section)?.[1];

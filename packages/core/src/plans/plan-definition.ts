@@ -105,6 +105,19 @@ export interface PlanDefinition {
   readonly interval: BillingInterval;
   readonly trial_days: number;
   readonly requires_payment_method: boolean;
+  /**
+   * Days from a failed payment until a tenant that still has not paid is suspended. Present only
+   * when the plan file sets it, unlike every other default: versions stored before the field
+   * existed lack it anyway, and filling it in would change the checksum of every plan, so that
+   * applying an unchanged file would make a new version of each. Absent means
+   * `DEFAULT_GRACE_PERIOD_DAYS`.
+   */
+  readonly grace_period_days?: number;
+  /**
+   * Days after a failed payment on which it is retried, ascending. Present only when the plan
+   * file sets it, like {@link grace_period_days}; absent means `DEFAULT_PAYMENT_RETRY_DAYS`.
+   */
+  readonly payment_retry_days?: readonly number[];
   /** Every feature the file declares; `true` for those the plan enables. */
   readonly features: Readonly<Record<string, boolean>>;
   /** Only the limits the plan sets; a meter without a limit is not limited. */

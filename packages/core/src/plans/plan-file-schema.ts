@@ -35,6 +35,34 @@ export const ThresholdsSchema = z.array(z.int().min(1).max(1000)).superRefine((t
   }
 });
 
+/** Days from a failed payment to the suspension of a tenant that has not paid, when a plan sets none. */
+export const DEFAULT_GRACE_PERIOD_DAYS = 7;
+
+/** Days after a failed payment on which the payment is retried, when a plan sets none. */
+export const DEFAULT_PAYMENT_RETRY_DAYS: readonly number[] = [1, 3, 5];
+
+/** The furthest a grace period or a payment retry may lie after the failed payment. */
+export const MAX_DUNNING_DAYS = 365;
+
+/** Days after a failed payment to retry it: 1–365, strictly ascending, at most 20 of them. */
+export const PaymentRetryDaysSchema = z
+  .array(z.int().min(1).max(MAX_DUNNING_DAYS))
+  .max(20)
+  .superRefine((days, ctx) => {
+    for (let i = 1; i < days.length; i++) {
+      const previous = days[i - 1] ?? 0;
+      const current = days[i] ?? 0;
+      if (current <= previous) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [i],
+          input: current,
+          message: `retry days must be strictly ascending, but ${current} follows ${previous}`,
+        });
+      }
+    }
+  });
+
 /** A config value as written: a number, a string or a boolean. */
 export const ConfigValueSchema = z.union([z.number(), z.string(), z.boolean()], {
   error: 'must be a number, a string, or true or false',
@@ -198,6 +226,9 @@ const PlanSchema = z.strictObject({
   interval: z.enum(['month', 'year']).default('month'),
   trial_days: z.int().min(0).default(0),
   requires_payment_method: z.boolean().default(false),
+  // Optional rather than defaulted: see PlanDefinition.grace_period_days for why.
+  grace_period_days: z.int().min(0).max(MAX_DUNNING_DAYS).optional(),
+  payment_retry_days: PaymentRetryDaysSchema.optional(),
   features: z
     .array(Key)
     .superRefine((features, ctx) => {

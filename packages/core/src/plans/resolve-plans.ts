@@ -64,6 +64,8 @@ export function resolvePlans(file: PlanFile): PlanDefinition[] {
       interval: plan.interval,
       trial_days: plan.trial_days,
       requires_payment_method: plan.requires_payment_method,
+      ...(plan.grace_period_days === undefined ? {} : { grace_period_days: plan.grace_period_days }),
+      ...(plan.payment_retry_days === undefined ? {} : { payment_retry_days: [...plan.payment_retry_days] }),
       features,
       limits,
       config,

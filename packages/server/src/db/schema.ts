@@ -135,6 +135,18 @@ export interface Schema {
   usage_threshold_queue: UsageThresholdQueueTable;
   domain_events: DomainEventsTable;
   signing_keys: SigningKeysTable;
+  payment_methods: PaymentMethodsTable;
+  trial_notices: TrialNoticesTable;
+  dunning_cases: DunningCasesTable;
+  stripe_customers: StripeCustomersTable;
+  stripe_invoices: StripeInvoicesTable;
+  stripe_events: StripeEventsTable;
+  subscriptions: SubscriptionsTable;
+  subscription_segments: SubscriptionSegmentsTable;
+  billing_counters: BillingCountersTable;
+  invoices: InvoicesTable;
+  invoice_lines: InvoiceLinesTable;
+  billed_periods: BilledPeriodsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -224,4 +236,150 @@ export interface SigningKeysTable {
   created_at: Date;
   activated_at: Date | null;
   retired_at: Date | null;
+}
+
+/** The Stripe customer made for a tenant (migration 0008). */
+export interface StripeCustomersTable {
+  tenant_id: string;
+  stripe_customer_id: string;
+  created_at: Date;
+}
+
+/** The Stripe invoice of a finalized Tenantry invoice, and how far its sync has gone. */
+export interface StripeInvoicesTable {
+  tenant_id: string;
+  invoice_id: string;
+  stripe_invoice_id: string;
+  lines_added_at: Date | null;
+  finalized_at: Date | null;
+  /** When the Stripe invoice was voided (or deleted as a draft) after the Tenantry one was. */
+  voided_at: Date | null;
+  created_at: Date;
+}
+
+/** A Stripe webhook event acted on, so that a replay of it changes nothing. */
+export interface StripeEventsTable {
+  id: string;
+  type: string;
+  tenant_id: string | null;
+  outcome: 'applied' | 'ignored';
+  detail: string;
+  received_at: Date;
+}
+
+/** A tenant's payment method on file (migration 0007): at most one per tenant. */
+export interface PaymentMethodsTable {
+  tenant_id: string;
+  /** The payment provider's id of the method (Stripe's `pm_…`), or the vendor's own reference. */
+  reference: string;
+  brand: string | null;
+  last4: string | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** A trial notice raised once per tenant, kind and trial end (migration 0007). */
+export interface TrialNoticesTable {
+  tenant_id: string;
+  kind: 'will_end' | 'ended';
+  trial_ends_at: Date;
+  sent_at: Date;
+}
+
+/** One unpaid invoice in dunning, from its first failed payment to its payment (migration 0007). */
+export interface DunningCasesTable {
+  tenant_id: string;
+  invoice_id: string;
+  /** 1 when first opened, one more each time a paid invoice's payment fails again. */
+  round: number;
+  opened_at: Date;
+  /** When each retry falls due, ISO 8601, ascending. */
+  retry_at: Json<string[]>;
+  retries_raised: number;
+  suspend_at: Date;
+  suspended_at: Date | null;
+  resolved_at: Date | null;
+}
+
+/** A tenant's subscription: when billing started and ended, and how far invoicing has gone (0006). */
+export interface SubscriptionsTable {
+  tenant_id: string;
+  started_at: Date;
+  billing_starts_at: Date;
+  ended_at: Date | null;
+  invoiced_until: Date;
+  next_due_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The plan version and seats in force over `[valid_from, valid_to)`; `valid_to` null while in force. */
+export interface SubscriptionSegmentsTable {
+  tenant_id: string;
+  valid_from: Date;
+  valid_to: Date | null;
+  plan_id: string;
+  plan_version: number;
+  seats: number;
+  billing_anchor: Date;
+}
+
+/** The gap-free counters that number invoices and credit notes. */
+export interface BillingCountersTable {
+  name: 'invoice' | 'credit_note';
+  value: number;
+}
+
+/** A finalized invoice or credit note; only its payment columns ever change (a trigger holds them). */
+export interface InvoicesTable {
+  tenant_id: string;
+  id: string;
+  type: 'invoice' | 'credit_note';
+  number: string;
+  reason: 'period' | 'late_usage' | 'void';
+  adjusts_id: string | null;
+  status: 'open' | 'paid' | 'void' | 'uncollectible' | 'issued';
+  currency: string;
+  period_start: Date;
+  period_end: Date;
+  /** numeric: read as a decimal string. */
+  subtotal: string;
+  total: string;
+  issued_at: Date;
+  paid_at: Date | null;
+  voided_at: Date | null;
+  uncollectible_at: Date | null;
+  payment_reference: string | null;
+  payment_failures: Generated<number>;
+  last_payment_failure: string | null;
+  last_payment_failed_at: Date | null;
+  credit_note_id: string | null;
+}
+
+/** One line of a finalized document; never updated or deleted. */
+export interface InvoiceLinesTable {
+  tenant_id: string;
+  invoice_id: string;
+  position: number;
+  key: string;
+  kind: string;
+  description: string;
+  period_start: Date;
+  period_end: Date;
+  quantity: string;
+  unit_amount: string | null;
+  amount: string;
+  detail: Json<Record<string, unknown>>;
+}
+
+/** A billed period: its invoice, what was charged line by line, and until when late usage may come. */
+export interface BilledPeriodsTable {
+  tenant_id: string;
+  period_start: Date;
+  period_end: Date;
+  invoice_id: string;
+  /** What was charged for the period line by line; see billing/late-usage.ts. */
+  billed: Json<Record<string, unknown>>;
+  late_until: Date;
+  checked_at: Date;
 }

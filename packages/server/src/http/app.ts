@@ -11,6 +11,9 @@ import {
 } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { apiKeyRoutes } from '../api-keys/api-key-routes.ts';
+import { invoiceRoutes } from '../billing/invoice-routes.ts';
+import { paymentMethodRoutes } from '../billing/payment-method-routes.ts';
+import { stripeCustomerRoutes, stripeWebhookRoutes } from '../billing/stripe-routes.ts';
 import { migrationStatus } from '../db/migrate.ts';
 import { entitlementRoutes } from '../entitlements/entitlement-routes.ts';
 import { entitlementStreamRoutes } from '../entitlements/entitlement-stream-routes.ts';
@@ -134,11 +137,16 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(entitlementStreamRoutes, { services });
       await v1.register(usageRoutes, { services });
       await v1.register(tokenRoutes, { services });
+      await v1.register(invoiceRoutes, { services });
+      await v1.register(paymentMethodRoutes, { services });
+      await v1.register(stripeCustomerRoutes, { services });
     },
     { prefix: '/v1' },
   );
   // Open: apps fetch the public keys that verify access tokens without any credential.
   await app.register(jwksRoute, { services });
+  // Outside the operator-key scope: Stripe's signature over the raw body authenticates it.
+  if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
 
   return app;
 }

@@ -73,7 +73,12 @@ const UpdateTenant = z.strictObject({
 const ChangePlan = z.strictObject({
   plan: z.string().min(1),
   plan_version: z.number().int().min(1).optional(),
-  at: z.enum(['now', 'period_end']).default('now'),
+  at: z
+    .enum(['now', 'period_end', 'auto'])
+    .default('now')
+    .describe(
+      '`auto`: an upgrade (a recurring price at least the current one) now, a downgrade at the period end',
+    ),
   overrides: Overrides.optional().describe(
     "Replaces the tenant's overrides; needed when the old ones do not fit the new plan",
   ),

@@ -15,6 +15,8 @@ import {
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
+import { type PlanChangeRequest, planChangeTiming } from '../billing/plan-change-timing.ts';
+import { changeSubscription, followTenantState, startSubscription } from '../billing/subscription-changes.ts';
 import { announceTenantChanges } from '../changes/tenant-changes.ts';
 import type { Clock } from '../clock.ts';
 import type { ScheduledPlanChange, Schema } from '../db/schema.ts';
@@ -72,7 +74,8 @@ export interface UpdateTenantInput {
 export interface ChangePlanInput {
   plan: string;
   plan_version?: number | undefined;
-  at: 'now' | 'period_end';
+  /** `auto`: an upgrade now, a downgrade at the period end (see planChangeTiming). */
+  at: PlanChangeRequest;
   overrides?: unknown;
 }
 
@@ -164,6 +167,14 @@ export class TenantService {
             purged_at: null,
           })
           .execute();
+        await startSubscription(tx, {
+          tenantId: id,
+          startedAt: hourOf(now),
+          trialEndsAt: trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null,
+          terms: { planId: plan.value.plan_id, planVersion: plan.value.version, seats: input.seats },
+          interval: plan.value.definition.interval,
+          now,
+        });
         await this.#o.jobs.enqueue(tx, {
           kind: TENANT_JOBS.provision,
           payload: { tenant_id: id },
@@ -268,6 +279,14 @@ export class TenantService {
         })
         .where('id', '=', record.id)
         .execute();
+      if (seats !== record.seats) {
+        await changeSubscription(tx, {
+          tenantId: record.id,
+          at: this.#o.clock.now(),
+          terms: { planId: record.plan_id, planVersion: record.plan_version, seats },
+          now: this.#o.clock.now(),
+        });
+      }
       const changed = Object.keys(input).filter((k) => input[k as keyof UpdateTenantInput] !== undefined);
       return ok({ action: 'tenant.updated', data: { fields: changed } });
     });
@@ -309,7 +328,9 @@ export class TenantService {
       const now = this.#o.clock.now();
       const from = { plan: record.plan_key, version: record.plan_version };
       const to = { plan: plan.value.key, version: plan.value.version };
-      if (input.at === 'now') {
+      const timing = planChangeTiming(record.definition, plan.value.definition, record.seats, input.at);
+      if (!timing.ok) return timing;
+      if (timing.value === 'now') {
         await tx
           .updateTable('tenants')
           .set({
@@ -321,6 +342,12 @@ export class TenantService {
           })
           .where('id', '=', record.id)
           .execute();
+        await changeSubscription(tx, {
+          tenantId: record.id,
+          at: now,
+          terms: { planId: plan.value.plan_id, planVersion: plan.value.version, seats: record.seats },
+          now,
+        });
         return ok({ action: 'tenant.plan_changed', data: { from, to } });
       }
       const effectiveAt = billingPeriod(record.billing_anchor, record.definition.interval, now).end;
@@ -370,6 +397,12 @@ export class TenantService {
         })
         .where('id', '=', record.id)
         .execute();
+      await followTenantState(tx, {
+        tenantId: record.id,
+        from: record.state as TenantState,
+        to: next.value,
+        now,
+      });
       if (next.value === 'deleted') {
         await this.#o.jobs.enqueue(tx, {
           kind: TENANT_JOBS.purge,
@@ -515,6 +548,12 @@ export class TenantService {
         })
         .where('id', '=', tenantId)
         .execute();
+      await changeSubscription(tx, {
+        tenantId,
+        at: new Date(scheduled.effective_at),
+        terms: { planId: scheduled.plan_id, planVersion: scheduled.plan_version, seats: record.seats },
+        now: this.#o.clock.now(),
+      });
       await recordAudit(tx, systemContext('scheduler'), {
         action: 'tenant.plan_changed',
         targetType: 'tenant',

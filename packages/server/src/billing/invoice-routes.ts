@@ -1,0 +1,410 @@
+import type { DomainError, Result } from '@tenantry/core';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { sendProblem } from '../http/problem.ts';
+import { PageQuery, pageOf, problems, Timestamp } from '../http/schemas.ts';
+import type { Services } from '../services.ts';
+import { BILLING_MONTH, type BillingMonth, parseBillingMonth } from './billing-month.ts';
+import { INVOICE_ACTIONS, type InvoiceAction } from './invoice-actions.ts';
+import { invoiceHtml } from './invoice-html.ts';
+import type { InvoiceView } from './invoice-view.ts';
+import { showback } from './showback.ts';
+import { showbackCsv } from './showback-csv.ts';
+
+const Money = z.string().describe('Decimal in major units with the currency’s digits, e.g. "343.00"');
+const Month = z
+  .string()
+  .regex(BILLING_MONTH, 'must be a month written YYYY-MM, e.g. 2026-11')
+  .describe('The billing period that starts in this month (UTC), `YYYY-MM`');
+const IsoPeriod = z.object({ start: Timestamp, end: Timestamp });
+const Ref = z.object({ id: z.string(), number: z.string() });
+
+const InvoiceLine = z.object({
+  key: z.string(),
+  kind: z.string().describe('flat, per_seat, usage or minimum'),
+  price_key: z.string(),
+  description: z.string(),
+  period: IsoPeriod,
+  quantity: z.string(),
+  unit_amount: z.string().nullable(),
+  amount: Money.describe('Negative only on a late-usage document, for a line that went down'),
+  tiers: z
+    .array(
+      z.object({
+        tier: z.number().int(),
+        up_to: z.number().nullable(),
+        quantity: z.string(),
+        unit_amount: z.string(),
+        flat_amount: z.string(),
+        amount: z.string(),
+      }),
+    )
+    .nullable(),
+  usage: z
+    .object({
+      meter: z.string(),
+      usage: z.string(),
+      included: z.number(),
+      billable: z.string(),
+      package_size: z.number().nullable(),
+      tiers_mode: z.string().nullable(),
+    })
+    .nullable(),
+  proration: z.object({ seconds: z.number().int(), period_seconds: z.number().int() }).nullable(),
+  minimum: z.object({ commitment: z.string(), charges: z.string() }).nullable(),
+  plan: z.object({ key: z.string(), version: z.number().int() }),
+  adjustment: z
+    .object({
+      previous_quantity: z.string().nullable(),
+      previous_amount: z.string(),
+      rated_amount: z.string(),
+    })
+    .nullable(),
+});
+
+const Invoice = z
+  .object({
+    id: z.string().nullable().describe('`inv_…` or `cn_…`; null on a draft'),
+    object: z.enum(['invoice', 'credit_note']),
+    number: z
+      .string()
+      .nullable()
+      .describe('`INV-000042`, `CN-000007`: sequential without gaps; null on a draft'),
+    status: z.enum(['draft', 'open', 'paid', 'void', 'uncollectible', 'issued']),
+    reason: z.enum(['period', 'late_usage', 'void']),
+    tenant: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
+    adjusts: Ref.nullable(),
+    credit_note: Ref.nullable(),
+    currency: z.string(),
+    period: IsoPeriod,
+    lines: z.array(InvoiceLine),
+    subtotal: Money,
+    total: Money,
+    amount_due: Money,
+    issued_at: Timestamp.nullable(),
+    paid_at: Timestamp.nullable(),
+    voided_at: Timestamp.nullable(),
+    marked_uncollectible_at: Timestamp.nullable(),
+    payment: z.object({
+      reference: z.string().nullable(),
+      failures: z.number().int(),
+      last_failure: z.string().nullable(),
+      last_failed_at: Timestamp.nullable(),
+    }),
+    allowed_actions: z.array(z.enum(INVOICE_ACTIONS)),
+  })
+  .meta({ id: 'Invoice' });
+
+const Subscription = z
+  .object({
+    tenant_id: z.string(),
+    started_at: Timestamp,
+    billing_starts_at: Timestamp.describe('The end of the trial, or the start: nothing before is charged'),
+    ended_at: Timestamp.nullable().describe('When the subscription was cancelled'),
+    current_period: IsoPeriod,
+    invoiced_until: Timestamp,
+    next_invoice_at: Timestamp.nullable(),
+    segments: z.array(
+      z.object({
+        from: Timestamp,
+        to: Timestamp.nullable(),
+        plan: z.object({ id: z.string(), key: z.string(), version: z.number().int() }),
+        seats: z.number().int(),
+      }),
+    ),
+  })
+  .meta({ id: 'Subscription' });
+
+const RunSummary = z
+  .object({
+    tenants: z.number().int(),
+    invoices: z.number().int(),
+    late_usage_invoices: z.number().int(),
+    credit_notes: z.number().int(),
+    numbers: z.object({ first: z.string(), last: z.string() }).nullable(),
+    failed: z.array(
+      z.object({ tenant_id: z.string(), period: IsoPeriod, code: z.string(), detail: z.string() }),
+    ),
+  })
+  .meta({ id: 'InvoiceRun' });
+
+const ShowbackLine = z.object({
+  category: z.enum(['subscription', 'usage', 'storage']),
+  description: z.string(),
+  meter: z.string().nullable(),
+  quantity: z.string(),
+  unit_amount: z.string().nullable(),
+  amount: Money,
+});
+
+const Showback = z
+  .object({
+    tenant: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
+    period: IsoPeriod,
+    currency: z.string(),
+    source: z.enum(['invoice', 'preview']),
+    invoice: Ref.nullable(),
+    total: Money,
+    totals: z.object({ subscription: Money, usage: Money, storage: Money }),
+    lines: z.array(ShowbackLine),
+    consumers: z.array(
+      z.object({
+        subject: z.string(),
+        amount: Money,
+        share: z.string().describe('Percent of the usage and storage charges'),
+        usage: z.array(
+          z.object({
+            meter: z.string(),
+            description: z.string(),
+            quantity: z.string(),
+            amount: Money,
+            share: z.string().describe('Percent of the line’s usage'),
+          }),
+        ),
+      }),
+    ),
+    other_consumers: z.object({ count: z.number().int(), amount: Money, share: z.string() }).nullable(),
+  })
+  .meta({ id: 'Showback' });
+
+const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
+const TenantInvoiceParams = TenantParams.extend({
+  invoice_id: z.string().describe('Invoice id (`inv_…`, `cn_…`) or number (`INV-000042`)'),
+});
+const InvoiceParams = z.object({
+  id: z.string().describe('Invoice id (`inv_…`, `cn_…`) or number (`INV-000042`)'),
+});
+const ListFilter = PageQuery.extend({
+  status: z.enum(['open', 'paid', 'void', 'uncollectible', 'issued']).optional(),
+  object: z.enum(['invoice', 'credit_note']).optional(),
+});
+const PeriodQuery = z.strictObject({ period: Month.optional() });
+const ShowbackQuery = z.strictObject({
+  period: Month.optional(),
+  top: z.coerce.number().int().min(1).max(1000).default(10).describe('Consumers listed by name'),
+  format: z.enum(['json', 'csv']).optional().describe('Or send `Accept: text/csv`'),
+});
+const RunBody = z
+  .strictObject({
+    period: Month.optional().describe(
+      'Finalize only the periods that start in this month (and earlier ones not yet invoiced); each must have ended',
+    ),
+    tenant: z.string().min(1).max(200).optional().describe('One tenant (id or slug); all when left out'),
+  })
+  .nullish();
+const Text = z.string().min(1).max(1000);
+const PayBody = z.strictObject({ reference: Text.optional().describe('The payment’s reference') }).nullish();
+const ReasonBody = z.strictObject({ reason: Text.optional() }).nullish();
+
+/** The settlement routes: `/v1/invoices/{id}/<segment>`. */
+const SETTLEMENTS: Record<string, { action: InvoiceAction; summary: string; body: 'pay' | 'reason' }> = {
+  pay: { action: 'pay', summary: 'Record that an invoice was paid', body: 'pay' },
+  'payment-failed': {
+    action: 'payment_failed',
+    summary: 'Record that a payment of an invoice failed',
+    body: 'reason',
+  },
+  void: { action: 'void', summary: 'Void an invoice; a credit note for it is issued', body: 'reason' },
+  'mark-uncollectible': {
+    action: 'mark_uncollectible',
+    summary: 'Write an invoice off as uncollectible (it may still be paid)',
+    body: 'reason',
+  },
+};
+
+function month(text: string | undefined): BillingMonth | undefined {
+  return text === undefined ? undefined : (parseBillingMonth(text) ?? undefined);
+}
+
+/** HTML when the client asks for it (`Accept: text/html`, as a browser does), JSON otherwise. */
+function wantsHtml(request: FastifyRequest): boolean {
+  return /\btext\/html\b/.test(String(request.headers.accept ?? ''));
+}
+
+function sendInvoice(request: FastifyRequest, reply: FastifyReply, result: Result<InvoiceView, DomainError>) {
+  if (!result.ok) return sendProblem(reply, result.error);
+  if (!wantsHtml(request)) return reply.send(result.value);
+  return reply
+    .type('text/html; charset=utf-8')
+    .serializer((payload: unknown) => String(payload))
+    .send(invoiceHtml(result.value));
+}
+
+const HTML_NOTE = 'With `Accept: text/html` the answer is a printable HTML page of the invoice.';
+
+/** `/v1/invoices…` and `/v1/tenants/{id}/invoices|showback|subscription`: billing. */
+export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+  const { invoices } = services;
+
+  app.get(
+    '/tenants/:id/subscription',
+    {
+      schema: {
+        tags: ['Billing'],
+        summary: "A tenant's subscription: start and cancel dates, and the history of its plan and seats",
+        params: TenantParams,
+        response: { 200: Subscription, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await invoices.subscription(request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
+    '/tenants/:id/invoices/upcoming',
+    {
+      schema: {
+        tags: ['Billing'],
+        summary:
+          "Preview a tenant's invoice: a draft for the current period, or for the one that starts in `period`",
+        description: `The recurring prices as the subscription stands and the usage recorded so far; nothing is stored. ${HTML_NOTE}`,
+        params: TenantParams,
+        querystring: PeriodQuery,
+        response: { 200: Invoice, ...problems },
+      },
+    },
+    async (request, reply) =>
+      sendInvoice(request, reply, await invoices.preview(request.params.id, month(request.query.period))),
+  );
+
+  app.get(
+    '/tenants/:id/invoices',
+    {
+      schema: {
+        tags: ['Billing'],
+        summary: "List a tenant's invoices and credit notes",
+        params: TenantParams,
+        querystring: ListFilter,
+        response: { 200: pageOf(Invoice), ...problems },
+      },
+    },
+    async (request, reply) => {
+      const { limit, cursor, status, object } = request.query;
+      const result = await invoices.list({ tenant: request.params.id, status, object }, { limit, cursor });
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
+    '/tenants/:id/invoices/:invoice_id',
+    {
+      schema: {
+        tags: ['Billing'],
+        summary: "Show one of a tenant's invoices or credit notes",
+        description: HTML_NOTE,
+        params: TenantInvoiceParams,
+        response: { 200: Invoice, ...problems },
+      },
+    },
+    async (request, reply) =>
+      sendInvoice(request, reply, await invoices.get(request.params.invoice_id, request.params.id)),
+  );
+
+  app.get(
+    '/tenants/:id/showback',
+    {
+      schema: {
+        tags: ['Billing'],
+        summary: "A tenant's costs for a period, broken down, with its top consumers",
+        description:
+          'From the final invoice when the period has one, from a preview otherwise. CSV with `format=csv` or `Accept: text/csv`.',
+        params: TenantParams,
+        querystring: ShowbackQuery,
+        response: { 200: Showback, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await showback(services.database.db, invoices, request.params.id, {
+        month: month(request.query.period),
+        top: request.query.top,
+        now: services.clock.now(),
+      });
+      if (!result.ok) return sendProblem(reply, result.error);
+      const csv =
+        request.query.format === 'csv' ||
+        (request.query.format === undefined && /\btext\/csv\b/.test(String(request.headers.accept ?? '')));
+      if (!csv) return result.value;
+      const name = `showback-${result.value.tenant.slug}-${result.value.period.start.slice(0, 10)}.csv`;
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header('content-disposition', `attachment; filename="${name}"`)
+        .serializer((payload: unknown) => String(payload))
+        .send(showbackCsv(result.value) as never);
+    },
+  );
+
+  app.get(
+    '/invoices',
+    {
+      schema: {
+        tags: ['Billing'],
+        summary: 'List invoices and credit notes',
+        querystring: ListFilter.extend({ tenant: z.string().optional().describe('Tenant id or slug') }),
+        response: { 200: pageOf(Invoice), ...problems },
+      },
+    },
+    async (request, reply) => {
+      const { limit, cursor, ...filter } = request.query;
+      const result = await invoices.list(filter, { limit, cursor });
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
+    '/invoices/:id',
+    {
+      schema: {
+        tags: ['Billing'],
+        summary: 'Show an invoice or credit note',
+        description: HTML_NOTE,
+        params: InvoiceParams,
+        response: { 200: Invoice, ...problems },
+      },
+    },
+    async (request, reply) => sendInvoice(request, reply, await invoices.get(request.params.id)),
+  );
+
+  app.post(
+    '/invoices/run',
+    {
+      schema: {
+        tags: ['Billing'],
+        summary: 'Finalize the invoices of the billing periods that have ended',
+        description:
+          'What the scheduled run does at each period end, on demand. Idempotent: a period is invoiced once. Usage that came (or was voided) after a period was invoiced is settled with an invoice or credit note for the difference.',
+        body: RunBody,
+        response: { 200: RunSummary, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await invoices.run(request.ctx, {
+        month: month(request.body?.period),
+        tenant: request.body?.tenant,
+      });
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  for (const [segment, { action, summary, body }] of Object.entries(SETTLEMENTS)) {
+    app.post(
+      `/invoices/:id/${segment}`,
+      {
+        schema: {
+          tags: ['Billing'],
+          summary,
+          params: InvoiceParams,
+          body: body === 'pay' ? PayBody : ReasonBody,
+          response: { 200: Invoice, ...problems },
+        },
+      },
+      async (request, reply) => {
+        const input = (request.body ?? {}) as { reference?: string; reason?: string };
+        const result = await invoices.settle(request.ctx, request.params.id, action, input);
+        return result.ok ? result.value : sendProblem(reply, result.error);
+      },
+    );
+  }
+};

@@ -1,0 +1,257 @@
+import { type DomainError, fail, ok, type Result, toFieldErrors } from '@tenantry/core';
+import type { Kysely, Selectable, Transaction } from 'kysely';
+import { z } from 'zod';
+import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
+import type { Clock } from '../clock.ts';
+import type { PaymentMethodsTable, Schema } from '../db/schema.ts';
+import { tenantNotFound } from '../tenants/tenant-service.ts';
+import {
+  BILLING_REASONS,
+  type LockedTenant,
+  lockTenant,
+  raiseDomainEvent,
+  transitionTenant,
+} from './dunning-transition.ts';
+
+/** No control characters: the values end up in audit rows and on invoices. */
+const PRINTABLE = /^[^\p{Cc}]*$/u;
+
+/** A payment method to put on file, as the API and {@link PaymentMethodService.set} take it. */
+export const PaymentMethodInput = z.strictObject({
+  reference: z
+    .string()
+    .trim()
+    .min(1)
+    .max(255)
+    .regex(PRINTABLE, 'must not hold control characters')
+    .describe("The payment provider's id of the method (Stripe's `pm_…`) or your own reference"),
+  brand: z
+    .string()
+    .trim()
+    .min(1)
+    .max(50)
+    .regex(PRINTABLE, 'must not hold control characters')
+    .optional()
+    .describe('E.g. `visa`, `sepa_debit`, `invoice`'),
+  last4: z
+    .string()
+    .regex(/^[0-9]{4}$/, 'must be the last four digits of the card or account')
+    .optional(),
+});
+
+/** The input of {@link PaymentMethodService.set}. */
+export type PaymentMethodInput = z.input<typeof PaymentMethodInput>;
+
+/** A tenant's payment method on file, as the API shows it. */
+export interface PaymentMethodView {
+  tenant_id: string;
+  reference: string;
+  brand: string | null;
+  last4: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+/** What {@link PaymentMethodService} needs. */
+export interface PaymentMethodServiceOptions {
+  readonly db: Kysely<Schema>;
+  readonly clock: Clock;
+  /** Told after a committed change to a tenant's state, e.g. to drop cached entitlements. */
+  readonly onChanged: (tenantId: string) => void;
+}
+
+/** What {@link PaymentMethodService.attach} did. */
+export interface Attached {
+  readonly paymentMethod: PaymentMethodView;
+  /** Whether the tenant, suspended because its trial ended without a payment method, was resumed. */
+  readonly resumed: boolean;
+}
+
+/**
+ * The payment method a tenant has on file: one or none. Stripe's adapter sets it from Stripe;
+ * vendors who settle invoices by API set it by hand. Trials read it: a trial on a plan that
+ * requires a payment method ends in suspension without one, and putting one on file lifts that
+ * suspension. Every change is audited and raises a domain event in its transaction.
+ */
+export class PaymentMethodService {
+  readonly #o: PaymentMethodServiceOptions;
+
+  constructor(options: PaymentMethodServiceOptions) {
+    this.#o = options;
+  }
+
+  /** The tenant's payment method; `payment_method_not_found` when it has none. */
+  async get(idOrSlug: string): Promise<Result<PaymentMethodView, DomainError>> {
+    let query = this.#o.db
+      .selectFrom('tenants as t')
+      .leftJoin('payment_methods as m', 'm.tenant_id', 't.id')
+      .select(['t.id', 't.slug', 'm.reference', 'm.brand', 'm.last4', 'm.created_at', 'm.updated_at']);
+    query = idOrSlug.startsWith('ten_')
+      ? query.where('t.id', '=', idOrSlug)
+      : query.where('t.slug', '=', idOrSlug).where('t.state', '<>', 'deleted');
+    const row = await query.executeTakeFirst();
+    if (!row) return tenantNotFound(idOrSlug);
+    if (row.reference === null || row.created_at === null || row.updated_at === null) return none(row.slug);
+    return ok(
+      view({
+        tenant_id: row.id,
+        reference: row.reference,
+        brand: row.brand,
+        last4: row.last4,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+      }),
+    );
+  }
+
+  /**
+   * Puts a payment method on file for the tenant, replacing the one it had. Refuses bad input
+   * (`validation_failed`), an unknown tenant and a deleted one (`tenant_deleted`).
+   */
+  async set(
+    ctx: RequestContext,
+    idOrSlug: string,
+    input: PaymentMethodInput,
+  ): Promise<Result<PaymentMethodView, DomainError>> {
+    const parsed = PaymentMethodInput.safeParse(input);
+    if (!parsed.success) {
+      const errors = toFieldErrors(
+        parsed.error.issues.map((issue) => ({
+          path: issue.path.filter((p): p is string | number => typeof p !== 'symbol'),
+          message: issue.message,
+        })),
+      );
+      return fail('validation_failed', `invalid fields: ${errors.map((e) => e.path).join(', ')}`, { errors });
+    }
+    const result = await this.#o.db
+      .transaction()
+      .execute((tx) => this.attach(tx, ctx, idOrSlug, parsed.data, this.#o.clock.now()));
+    if (!result.ok) return result;
+    if (result.value.resumed) this.#o.onChanged(result.value.paymentMethod.tenant_id);
+    return ok(result.value.paymentMethod);
+  }
+
+  /**
+   * {@link set} inside the caller's transaction, for the Stripe adapter, with input already
+   * checked against {@link PaymentMethodInput}. Entitlements cached in other processes are told
+   * on commit; a caller that resumed the tenant (`resumed`) tells its own process's listeners.
+   */
+  async attach(
+    tx: Transaction<Schema>,
+    ctx: RequestContext,
+    idOrSlug: string,
+    input: z.output<typeof PaymentMethodInput>,
+    now: Date,
+  ): Promise<Result<Attached, DomainError>> {
+    const tenant = await this.#changeable(tx, idOrSlug);
+    if (!tenant.ok) return tenant;
+    const previous = await tx
+      .selectFrom('payment_methods')
+      .select('reference')
+      .where('tenant_id', '=', tenant.value.id)
+      .executeTakeFirst();
+    const values = { reference: input.reference, brand: input.brand ?? null, last4: input.last4 ?? null };
+    const row = await tx
+      .insertInto('payment_methods')
+      .values({ tenant_id: tenant.value.id, ...values, created_at: now, updated_at: now })
+      .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ ...values, created_at: now, updated_at: now }))
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    const data = { ...values, replaced: previous?.reference ?? null };
+    await recordAudit(tx, ctx, {
+      action: 'payment_method.attached',
+      targetType: 'tenant',
+      targetId: tenant.value.id,
+      tenantId: tenant.value.id,
+      data,
+    });
+    await raiseDomainEvent(tx, {
+      type: 'payment_method.attached',
+      tenantId: tenant.value.id,
+      data,
+      occurredAt: now,
+    });
+    const resumed =
+      tenant.value.state === 'suspended' &&
+      tenant.value.state_reason === BILLING_REASONS.trialEndedWithoutPaymentMethod;
+    if (resumed) {
+      await transitionTenant(tx, ctx, tenant.value, {
+        to: 'active',
+        reason: null,
+        auditAction: 'tenant.resumed',
+        eventType: 'tenant.reactivated',
+        data: { cause: 'payment_method_attached' },
+        now,
+      });
+    }
+    return ok({ paymentMethod: view(row), resumed });
+  }
+
+  /**
+   * Takes the tenant's payment method off file. Refuses a tenant without one
+   * (`payment_method_not_found`), an unknown tenant and a deleted one (`tenant_deleted`).
+   */
+  async remove(ctx: RequestContext, idOrSlug: string): Promise<Result<PaymentMethodView, DomainError>> {
+    return this.#o.db.transaction().execute(async (tx) => {
+      const tenant = await this.#changeable(tx, idOrSlug);
+      if (!tenant.ok) return tenant;
+      const removed = await tx
+        .deleteFrom('payment_methods')
+        .where('tenant_id', '=', tenant.value.id)
+        .returningAll()
+        .executeTakeFirst();
+      if (!removed) return none(tenant.value.slug);
+      const now = this.#o.clock.now();
+      const data = { reference: removed.reference, brand: removed.brand, last4: removed.last4 };
+      await recordAudit(tx, ctx, {
+        action: 'payment_method.removed',
+        targetType: 'tenant',
+        targetId: tenant.value.id,
+        tenantId: tenant.value.id,
+        data,
+      });
+      await raiseDomainEvent(tx, {
+        type: 'payment_method.removed',
+        tenantId: tenant.value.id,
+        data,
+        occurredAt: now,
+      });
+      return ok(view(removed));
+    });
+  }
+
+  /** The locked tenant, if it exists and may still change. */
+  async #changeable(tx: Transaction<Schema>, idOrSlug: string): Promise<Result<LockedTenant, DomainError>> {
+    const tenant = await lockTenant(tx, idOrSlug);
+    if (!tenant) return tenantNotFound(idOrSlug);
+    if (tenant.state === 'deleted') {
+      return fail('tenant_deleted', `tenant "${tenant.slug}" is deleted: its payment method cannot change`);
+    }
+    return ok(tenant);
+  }
+}
+
+/** Whether the tenant has a payment method on file, read in the caller's transaction. */
+export async function hasPaymentMethod(tx: Transaction<Schema>, tenantId: string): Promise<boolean> {
+  const row = await tx
+    .selectFrom('payment_methods')
+    .select('tenant_id')
+    .where('tenant_id', '=', tenantId)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+function none(slug: string): { readonly ok: false; readonly error: DomainError } {
+  return fail('payment_method_not_found', `tenant "${slug}" has no payment method on file`);
+}
+
+function view(row: Selectable<PaymentMethodsTable>): PaymentMethodView {
+  return {
+    tenant_id: row.tenant_id,
+    reference: row.reference,
+    brand: row.brand,
+    last4: row.last4,
+    created_at: row.created_at.toISOString(),
+    updated_at: row.updated_at.toISOString(),
+  };
+}
