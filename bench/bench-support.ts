@@ -5,6 +5,7 @@ import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   buildApp,
+  type Clock,
   type Config,
   createServices,
   type Database,
@@ -131,6 +132,8 @@ export interface ControlPlaneOptions {
   readonly env?: Readonly<Record<string, string>>;
   /** Called once the app is built and before it listens, e.g. to start a background worker. */
   readonly beforeListen?: (app: FastifyInstance, services: Services, config: Config) => void;
+  /** The control plane's clock; default the system's. A bench that lives through billing periods moves its own. */
+  readonly clock?: Clock;
 }
 
 /**
@@ -145,7 +148,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   await migrateToLatest(database.db);
   const config = loadConfig({ DATABASE_URL: url, ...options.env });
   if (!config.ok) throw new Error(config.error);
-  const services = createServices(database, config.value, systemClock);
+  const services = createServices(database, config.value, options.clock ?? systemClock);
   const { secret } = await services.apiKeys.create(
     { actor: { type: 'system', id: 'bench' }, requestId: null },
     { name: 'bench' },
@@ -223,6 +226,22 @@ export async function dropControlPlane(
       await client.query(`drop role if exists ${role}`);
   });
   return { tenants: made.length, tenantDatabases: tenantDatabases.length, tenantRoles: tenantRoles.length };
+}
+
+/**
+ * The rollups of `meters` as ingestion keeps them, recomputed from the raw events: the
+ * expressions of UsageIngest's fold (sum, count, max, latest by time then id) per tenant, meter,
+ * UTC hour and subject. Run it in a session whose TimeZone is UTC (rollups are UTC hours). Used to
+ * check ingestion and to build the rollups of events a bench writes straight into usage_events.
+ */
+export function recomputeRollupsSql(meters: string | readonly string[]): string {
+  const list = (typeof meters === 'string' ? [meters] : meters).map((m) => `'${m.replaceAll("'", "''")}'`);
+  return `select tenant_id, meter, date_trunc('hour', time) as hour, subject, sum(value) as sum, count(*) as count,
+         max(value) as max, (array_agg(time order by time desc, id desc))[1] as latest_time,
+         (array_agg(id order by time desc, id desc))[1] as latest_id,
+         (array_agg(value order by time desc, id desc))[1] as latest_value
+    from usage_events where meter in (${list.join(', ')}) and voided_at is null
+    group by tenant_id, meter, date_trunc('hour', time), subject`;
 }
 
 /** The plans of the server's test fixtures (starter, pro, …), as YAML. */

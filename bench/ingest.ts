@@ -18,6 +18,7 @@ import {
   printHeader,
   printTable,
   type Row,
+  recomputeRollupsSql,
   round,
   runBench,
   setting,
@@ -131,20 +132,6 @@ async function dropTenantry(t: Tenantry): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Checks
 
-/**
- * The rollups of `meter` as ingestion keeps them, recomputed from the raw events: the
- * expressions of UsageIngest's fold (sum, count, max, latest by time then id) per tenant, meter,
- * UTC hour and subject. Used both to check ingestion and to build the query benchmark's rollups.
- */
-function recomputeSql(meter: string): string {
-  return `select tenant_id, meter, date_trunc('hour', time) as hour, subject, sum(value) as sum, count(*) as count,
-         max(value) as max, (array_agg(time order by time desc, id desc))[1] as latest_time,
-         (array_agg(id order by time desc, id desc))[1] as latest_id,
-         (array_agg(value order by time desc, id desc))[1] as latest_value
-    from usage_events where meter = '${meter}' and voided_at is null
-    group by tenant_id, meter, date_trunc('hour', time), subject`;
-}
-
 interface Totals {
   events: number;
   eventValue: number;
@@ -167,8 +154,8 @@ async function totals(url: string, meter: string): Promise<Totals> {
     const stored = `select tenant_id, meter, hour, subject, sum, count, max, latest_time, latest_id, latest_value
                       from usage_rollups where meter = '${meter}'`;
     const diff = await client.query<{ n: string }>(
-      `select count(*) as n from ((${recomputeSql(meter)} except all ${stored})
-                                  union all (${stored} except all ${recomputeSql(meter)})) d`,
+      `select count(*) as n from ((${recomputeRollupsSql(meter)} except all ${stored})
+                                  union all (${stored} except all ${recomputeRollupsSql(meter)})) d`,
     );
     const row = rows[0] ?? {};
     return {
@@ -441,7 +428,7 @@ async function benchQuery(t: Tenantry, load: ChildRunner<LoadJob>, tenants: stri
     await client.query(`set work_mem = '1GB'`);
     const built = await client.query(
       `insert into usage_rollups (tenant_id, meter, hour, subject, sum, count, max, latest_time, latest_id, latest_value)
-       ${recomputeSql(QUERY_METER)}`,
+       ${recomputeRollupsSql(QUERY_METER)}`,
     );
     const rollupsS = (performance.now() - rolled) / 1000;
     await client.query('analyze usage_events; analyze usage_rollups');
