@@ -103,6 +103,11 @@ export class ApiClient {
     return this.#request<T>('GET', path + queryString(query));
   }
 
+  /** GET `path` with `query` as `type` (e.g. `text/csv`); resolves to the body's text. */
+  getText(path: string, query: Query, type: string): Promise<string> {
+    return this.#request<string>('GET', path + queryString(query), undefined, undefined, type);
+  }
+
   /**
    * POST `body` as JSON to `path` under an idempotency key: a fresh one unless the caller gives
    * its own, to retry the same request across several calls.
@@ -121,9 +126,15 @@ export class ApiClient {
     return this.#request<T>('DELETE', path);
   }
 
-  async #request<T>(method: Method, path: string, body?: unknown, idempotencyKey?: string): Promise<T> {
+  async #request<T>(
+    method: Method,
+    path: string,
+    body?: unknown,
+    idempotencyKey?: string,
+    textType?: string,
+  ): Promise<T> {
     const headers: Record<string, string> = {
-      accept: 'application/json, application/problem+json',
+      accept: `${textType ?? 'application/json'}, application/problem+json`,
       authorization: `Bearer ${this.#token}`,
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -145,7 +156,7 @@ export class ApiClient {
         await new Promise((resolve) => setTimeout(resolve, this.#retryDelayMs));
       }
     }
-    return parseResponse<T>(response, this.baseUrl);
+    return parseResponse<T>(response, this.baseUrl, textType);
   }
 }
 
@@ -159,7 +170,7 @@ function queryString(query: Query): string {
   return text === '' ? '' : `?${text}`;
 }
 
-async function parseResponse<T>(response: Response, baseUrl: string): Promise<T> {
+async function parseResponse<T>(response: Response, baseUrl: string, textType?: string): Promise<T> {
   let text: string;
   try {
     text = await response.text();
@@ -168,6 +179,7 @@ async function parseResponse<T>(response: Response, baseUrl: string): Promise<T>
     throw new ConnectionError(baseUrl, connectionReason(error));
   }
   const contentType = response.headers.get('content-type') ?? '';
+  if (response.ok && textType !== undefined && contentType.startsWith(textType)) return text as T;
   const parsed = contentType.includes('json') ? parseJson(text) : undefined;
   if (response.ok) {
     if (parsed === undefined) {

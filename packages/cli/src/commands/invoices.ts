@@ -236,17 +236,15 @@ export function invoicesCommand(parent: Command, ctx: CommandContext): Command {
     .option('--csv', 'print CSV (the API also answers it: format=csv)')
     .action(
       async (options: { tenant: string; period?: string; top?: number; csv?: boolean }, command: Command) => {
-        const report = await ctx
-          .client(command)
-          .get<Showback>(`/v1/tenants/${encodeURIComponent(options.tenant)}/showback`, {
-            period: options.period,
-            top: options.top,
-          });
+        const path = `/v1/tenants/${encodeURIComponent(options.tenant)}/showback`;
+        const query = { period: options.period, top: options.top };
         const out = ctx.output(command);
         if (options.csv === true && !out.json) {
-          ctx.io.stdout.write(showbackCsv(report));
+          // The control plane writes the CSV: one writer of it, whoever asks.
+          ctx.io.stdout.write(await ctx.client(command).getText(path, query, 'text/csv'));
           return;
         }
+        const report = await ctx.client(command).get<Showback>(path, query);
         out.result(report, () => printShowback(out, report));
       },
     );
@@ -348,39 +346,4 @@ function printShowback(out: Output, report: Showback): void {
     ],
     'no usage by subject',
   );
-}
-
-/** The same CSV as the API's `format=csv`: see docs/billing.md. */
-function showbackCsv(report: Showback): string {
-  const rows: (string | null)[][] = [
-    ['category', 'description', 'meter', 'subject', 'quantity', 'unit_amount', 'amount', 'share'],
-  ];
-  for (const l of report.lines)
-    rows.push([l.category, l.description, l.meter, null, l.quantity, l.unit_amount, l.amount, null]);
-  rows.push([
-    'total',
-    `${report.period.start} to ${report.period.end} (${report.currency})`,
-    null,
-    null,
-    null,
-    null,
-    report.total,
-    null,
-  ]);
-  for (const c of report.consumers) {
-    rows.push(['consumer', null, null, c.subject, null, null, c.amount, c.share]);
-    for (const u of c.usage)
-      rows.push(['consumer_usage', u.description, u.meter, c.subject, u.quantity, null, u.amount, u.share]);
-  }
-  const other = report.other_consumers;
-  if (other)
-    rows.push(['other_consumers', `${other.count} more`, null, null, null, null, other.amount, other.share]);
-  return `${rows.map((row) => row.map(csvCell).join(',')).join('\r\n')}\r\n`;
-}
-
-/** A CSV field, quoted when needed; text a spreadsheet would run as a formula gets a leading `'`. */
-function csvCell(value: string | null): string {
-  if (value === null) return '';
-  const safe = !/^-?\d+(\.\d+)?$/.test(value) && /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
 }
