@@ -119,7 +119,11 @@ test('a new user runs Tenantry from an empty database to tenants in every placem
   expect(before.limits.concurrent_sessions.limit).toBe(80);
   expect(before.config.recording_retention_days).toBe(90);
 
-  await json('tenants', 'change-plan', 'acme-schema', '--plan', 'professional');
+  // A downgrade waits for the end of the billing period unless asked otherwise.
+  const scheduled = await json('tenants', 'change-plan', 'acme-schema', '--plan', 'professional');
+  expect(scheduled.plan.key).toBe('business');
+  expect(scheduled.scheduled_change.plan.key).toBe('professional');
+  await json('tenants', 'change-plan', 'acme-schema', '--plan', 'professional', '--at', 'now');
   const after = await json('tenants', 'entitlements', 'acme-schema');
   expect(after.plan).toEqual({ key: 'professional', version: 1 });
   expect(after.features.sso).toBe(false);

@@ -154,9 +154,12 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     .requiredOption('--plan <key>', 'the new plan key')
     .option('--plan-version <n>', 'a plan version other than the latest', integerArgument(1))
     .addOption(
-      new Option('--at <when>', 'now, or at the end of the current billing period')
-        .choices(['now', 'period_end'])
-        .default('now'),
+      new Option(
+        '--at <when>',
+        'auto (an upgrade now, a downgrade at the end of the billing period), now, or period_end',
+      )
+        .choices(['auto', 'now', 'period_end'])
+        .default('auto'),
     )
     .action(async (ref: string, options: ChangePlanOptions, command: Command) => {
       const body: Record<string, unknown> = { plan: options.plan, at: options.at };
@@ -166,7 +169,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
       out.result(tenant, () => {
         const change = tenant.scheduled_change;
         out.line(
-          options.at === 'period_end' && change
+          change
             ? `${label(tenant)} moves to ${planLabel(change.plan)} at ${change.effective_at}`
             : `${label(tenant)} is now on ${planLabel(tenant.plan)}`,
         );
@@ -241,7 +244,7 @@ interface UpdateOptions {
 interface ChangePlanOptions {
   readonly plan: string;
   readonly planVersion?: number;
-  readonly at: 'now' | 'period_end';
+  readonly at: 'auto' | 'now' | 'period_end';
 }
 
 function tenantPath(ref: string): string {

@@ -183,7 +183,9 @@ describe('docs/billing.md worked examples', () => {
       });
 
       it('prints the invoice table the document shows', () => {
-        expect(example.table.map((line) => line.replace(/ {2,}/g, ' '))).toEqual(table(invoice));
+        // The formatter pads the document's columns (spaces, and dashes in the separator row).
+        const unpadded = example.table.map((line) => line.replace(/ {2,}/g, ' ').replace(/-{3,}/g, '---'));
+        expect(unpadded).toEqual(table(invoice));
       });
     });
   }

@@ -114,7 +114,7 @@ describe(`Entitlements against a live control plane (${backend})`, () => {
     const changed = await cp.t.request({
       method: 'POST',
       url: `/v1/tenants/${tenant.id}/change-plan`,
-      payload: { plan: 'starter' },
+      payload: { plan: 'starter', at: 'now' },
     });
     expect(changed.status, JSON.stringify(changed.body)).toBe(200);
     const change = await toStarter;
@@ -157,7 +157,7 @@ describe(`Entitlements when the control plane goes away (${backend})`, () => {
         method: 'POST',
         url: `/v1/tenants/${moved.id}/change-plan`,
         headers: { authorization: `Bearer ${t.token}` },
-        payload: { plan: 'starter' },
+        payload: { plan: 'starter', at: 'now' },
       });
       expect(changed.statusCode, changed.body).toBe(200);
       const caughtUp = nextChange(sdk, moved.id, (c) => c.snapshot?.plan?.key === 'starter');

@@ -73,17 +73,17 @@ describe(`subscriptions (${backend})`, () => {
     ]);
   });
 
-  it('applies an upgrade now and a downgrade at the period end with at: auto', async () => {
+  it('applies an upgrade now and a downgrade at the period end unless asked otherwise (at: auto, the default)', async () => {
     setClock(t, '2026-11-01T00:00:00Z');
     const tenant = await billedTenant(t, { plan: 'starter', seats: 3 });
     setClock(t, '2026-11-03T00:00:00Z');
-    const up = await changePlan(tenant.id, { plan: 'pro', at: 'auto' });
+    const up = await changePlan(tenant.id, { plan: 'pro' });
     expect(up.status, JSON.stringify(up.body)).toBe(200);
     expect(up.body.plan.key).toBe('pro');
     expect(up.body.scheduled_change).toBeNull();
 
     setClock(t, '2026-11-04T00:00:00Z');
-    const down = await changePlan(tenant.id, { plan: 'starter', at: 'auto' });
+    const down = await changePlan(tenant.id, { plan: 'starter' });
     expect(down.status, JSON.stringify(down.body)).toBe(200);
     expect(down.body.plan.key).toBe('pro');
     expect(down.body.scheduled_change).toMatchObject({

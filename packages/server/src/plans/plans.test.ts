@@ -28,10 +28,10 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-/** Every test starts with no plans, meters, tenants or audit events. */
+/** Every test starts with no plans, meters, tenants or audit events (nor what refers to them). */
 beforeEach(async () => {
   await sql`truncate tenantry.jobs, tenantry.tenants, tenantry.plan_versions, tenantry.plans,
-    tenantry.meters, tenantry.audit_events, tenantry.idempotency_keys`.execute(t.db.database.db);
+    tenantry.meters, tenantry.audit_events, tenantry.idempotency_keys cascade`.execute(t.db.database.db);
 });
 
 function apply(source: string, extra: Record<string, unknown> = {}) {

@@ -75,9 +75,9 @@ const ChangePlan = z.strictObject({
   plan_version: z.number().int().min(1).optional(),
   at: z
     .enum(['now', 'period_end', 'auto'])
-    .default('now')
+    .default('auto')
     .describe(
-      '`auto`: an upgrade (a recurring price at least the current one) now, a downgrade at the period end',
+      '`auto` (default): an upgrade (a recurring price at least the current one) now, a downgrade at the period end',
     ),
   overrides: Overrides.optional().describe(
     "Replaces the tenant's overrides; needed when the old ones do not fit the new plan",
