@@ -141,6 +141,14 @@ test('a new user runs Tenantry from an empty database to tenants in every placem
   expect(refused.stderr).toContain('illegal_transition');
   expect((await json('tenants', 'resume', 'acme-pool')).state).toBe('active');
 
+  // The draft invoice of the current period: 4 seats of the Business plan at 29.00.
+  const draft = await json('invoices', 'preview', '--tenant', 'acme-db');
+  expect(draft).toMatchObject({ status: 'draft', currency: 'usd', number: null });
+  expect(draft.lines.find((line: { kind: string }) => line.kind === 'per_seat')).toMatchObject({
+    quantity: '4',
+    amount: '116.00',
+  });
+
   await stopServe();
   server = await startServe(serverEnv);
   expect(server.output()).not.toContain('TENANTRY_TOKEN=');
