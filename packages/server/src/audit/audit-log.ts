@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Schema } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 
@@ -28,26 +28,31 @@ export interface AuditEntry {
 }
 
 /**
- * Writes an audit event. It takes a transaction, not a database, on purpose: the event must
- * commit or roll back together with the change it records.
+ * Writes audit events, one statement however many. It takes a transaction, not a database, on
+ * purpose: each event must commit or roll back together with the change it records.
  */
 export async function recordAudit(
   tx: Transaction<Schema>,
   ctx: RequestContext,
-  entry: AuditEntry,
+  ...entries: readonly AuditEntry[]
 ): Promise<void> {
-  await tx
-    .insertInto('audit_events')
-    .values({
-      id: newId('aud'),
-      actor_type: ctx.actor.type,
-      actor_id: ctx.actor.id,
-      tenant_id: entry.tenantId ?? null,
-      action: entry.action,
-      target_type: entry.targetType,
-      target_id: entry.targetId,
-      request_id: ctx.requestId,
-      data: JSON.stringify(entry.data ?? {}),
-    })
-    .execute();
+  if (entries.length === 0) return;
+  const rows = entries.map((entry) => ({
+    id: newId('aud'),
+    actor_type: ctx.actor.type,
+    actor_id: ctx.actor.id,
+    tenant_id: entry.tenantId ?? null,
+    action: entry.action,
+    target_type: entry.targetType,
+    target_id: entry.targetId,
+    request_id: ctx.requestId,
+    data: entry.data ?? {},
+  }));
+  await sql`
+    insert into audit_events (id, actor_type, actor_id, tenant_id, action, target_type, target_id, request_id, data)
+    select id, actor_type, actor_id, tenant_id, action, target_type, target_id, request_id, data
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as x(id text, actor_type text, actor_id text,
+      tenant_id text, action text, target_type text, target_id text, request_id text, data jsonb)`.execute(
+    tx,
+  );
 }

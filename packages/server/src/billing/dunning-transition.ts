@@ -3,7 +3,7 @@ import type { Transaction } from 'kysely';
 import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
 import { announceTenantChanges } from '../changes/tenant-changes.ts';
 import type { Schema } from '../db/schema.ts';
-import { newId } from '../ids.ts';
+import { recordDomainEvents } from '../events/domain-events.ts';
 
 /**
  * The `state_reason`s billing writes. They are how billing later tells its own changes from an
@@ -48,28 +48,6 @@ export async function lockTenant(
     ? query.where('t.id', '=', idOrSlug)
     : query.where('t.slug', '=', idOrSlug).where('t.state', '<>', 'deleted');
   return (await query.forUpdate('t').executeTakeFirst()) as LockedTenant | undefined;
-}
-
-/** A domain event, written in the transaction of the change it reports. */
-export interface DomainEvent {
-  readonly type: string;
-  readonly tenantId: string;
-  readonly data: Record<string, unknown>;
-  readonly occurredAt: Date;
-}
-
-/** Writes a domain event (webhooks deliver them in a later issue). */
-export async function raiseDomainEvent(tx: Transaction<Schema>, event: DomainEvent): Promise<void> {
-  await tx
-    .insertInto('domain_events')
-    .values({
-      id: newId('evt'),
-      type: event.type,
-      tenant_id: event.tenantId,
-      data: JSON.stringify(event.data),
-      occurred_at: event.occurredAt,
-    })
-    .execute();
 }
 
 /** A state change billing makes to a locked tenant. */
@@ -119,6 +97,6 @@ export async function transitionTenant(
     tenantId: tenant.id,
     data,
   });
-  await raiseDomainEvent(tx, { type: change.eventType, tenantId: tenant.id, data, occurredAt: change.now });
+  await recordDomainEvents(tx, { type: change.eventType, tenantId: tenant.id, data, occurredAt: change.now });
   await announceTenantChanges(tx, [tenant.id]);
 }

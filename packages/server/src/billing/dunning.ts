@@ -10,15 +10,10 @@ import type { Kysely, Selectable, Transaction } from 'kysely';
 import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import type { DunningCasesTable, Schema } from '../db/schema.ts';
+import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import { tenantNotFound } from '../tenants/tenant-service.ts';
-import {
-  BILLING_REASONS,
-  type LockedTenant,
-  lockTenant,
-  raiseDomainEvent,
-  transitionTenant,
-} from './dunning-transition.ts';
+import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './dunning-transition.ts';
 import type { PaymentEvents } from './payment-events.ts';
 
 /** Job kinds dunning owns. */
@@ -181,7 +176,7 @@ export class Dunning implements PaymentEvents {
       tenantId: tenant.id,
       data,
     });
-    await raiseDomainEvent(tx, { type: 'dunning.started', tenantId: tenant.id, data, occurredAt: e.now });
+    await recordDomainEvents(tx, { type: 'dunning.started', tenantId: tenant.id, data, occurredAt: e.now });
     if (tenant.state === 'active') {
       await transitionTenant(tx, DUNNING, tenant, {
         to: 'past_due',
@@ -266,7 +261,7 @@ export class Dunning implements PaymentEvents {
       tenantId: tenant.id,
       data,
     });
-    await raiseDomainEvent(tx, { type: 'dunning.resolved', tenantId: tenant.id, data, occurredAt: e.now });
+    await recordDomainEvents(tx, { type: 'dunning.resolved', tenantId: tenant.id, data, occurredAt: e.now });
     if (!reactivate) return;
     await transitionTenant(tx, DUNNING, tenant, {
       to: 'active',
@@ -340,7 +335,7 @@ export class Dunning implements PaymentEvents {
         tenantId,
         data,
       });
-      await raiseDomainEvent(tx, { type: 'invoice.payment_retry', tenantId, data, occurredAt: now });
+      await recordDomainEvents(tx, { type: 'invoice.payment_retry', tenantId, data, occurredAt: now });
     });
   }
 

@@ -8,8 +8,9 @@ import type {
   UsageDetail,
 } from '@tenantry/core';
 import { sql, type Transaction } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
+import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
 import type { Schema } from '../db/schema.ts';
+import { recordDomainEvents } from '../events/domain-events.ts';
 import { newId } from '../ids.ts';
 import { minorOf, moneyOf } from './decimal-text.ts';
 
@@ -228,37 +229,26 @@ export async function recordBillingEvents(
   events: readonly BillingEvent[],
   now: Date,
 ): Promise<void> {
-  if (events.length === 0) return;
-  const audit = events.map((e) => ({
-    id: newId('aud'),
-    actor_type: ctx.actor.type,
-    actor_id: ctx.actor.id,
-    tenant_id: e.tenantId,
-    action: e.type,
-    target_type: e.targetType,
-    target_id: e.targetId,
-    request_id: ctx.requestId,
-    data: { ...e.data },
-  }));
-  await sql`
-    insert into audit_events (id, actor_type, actor_id, tenant_id, action, target_type, target_id, request_id, data)
-    select id, actor_type, actor_id, tenant_id, action, target_type, target_id, request_id, data
-    from jsonb_to_recordset(${JSON.stringify(audit)}::jsonb) as x(id text, actor_type text, actor_id text,
-      tenant_id text, action text, target_type text, target_id text, request_id text, data jsonb)`.execute(
+  await recordAudit(
     tx,
+    ctx,
+    ...events.map((e) => ({
+      action: e.type,
+      targetType: e.targetType,
+      targetId: e.targetId,
+      tenantId: e.tenantId,
+      data: e.data,
+    })),
   );
-  const domain = events.map((e) => ({
-    id: newId('evt'),
-    type: e.type,
-    tenant_id: e.tenantId,
-    data: { [e.targetType]: e.targetId, ...e.data },
-    occurred_at: now.toISOString(),
-  }));
-  await sql`
-    insert into domain_events (id, type, tenant_id, data, occurred_at)
-    select id, type, tenant_id, data, occurred_at
-    from jsonb_to_recordset(${JSON.stringify(domain)}::jsonb) as x(id text, type text, tenant_id text,
-      data jsonb, occurred_at timestamptz)`.execute(tx);
+  await recordDomainEvents(
+    tx,
+    ...events.map((e) => ({
+      type: e.type,
+      tenantId: e.tenantId,
+      data: { [e.targetType]: e.targetId, ...e.data },
+      occurredAt: now,
+    })),
+  );
 }
 
 /** The sum of `amounts` (each with the currency's digits), with the currency's digits. */

@@ -4,14 +4,9 @@ import { z } from 'zod';
 import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import type { PaymentMethodsTable, Schema } from '../db/schema.ts';
+import { recordDomainEvents } from '../events/domain-events.ts';
 import { tenantNotFound } from '../tenants/tenant-service.ts';
-import {
-  BILLING_REASONS,
-  type LockedTenant,
-  lockTenant,
-  raiseDomainEvent,
-  transitionTenant,
-} from './dunning-transition.ts';
+import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './dunning-transition.ts';
 
 /** No control characters: the values end up in audit rows and on invoices. */
 const PRINTABLE = /^[^\p{Cc}]*$/u;
@@ -165,7 +160,7 @@ export class PaymentMethodService {
       tenantId: tenant.value.id,
       data,
     });
-    await raiseDomainEvent(tx, {
+    await recordDomainEvents(tx, {
       type: 'payment_method.attached',
       tenantId: tenant.value.id,
       data,
@@ -210,7 +205,7 @@ export class PaymentMethodService {
         tenantId: tenant.value.id,
         data,
       });
-      await raiseDomainEvent(tx, {
+      await recordDomainEvents(tx, {
         type: 'payment_method.removed',
         tenantId: tenant.value.id,
         data,

@@ -4,7 +4,7 @@ import type Stripe from 'stripe';
 import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
-import { newId } from '../ids.ts';
+import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 
 /** Job kinds the Stripe adapter owns. */
@@ -322,7 +322,12 @@ export class StripeSync {
           tenantId,
           data,
         });
-        await domainEvent(tx, 'invoice.sent_to_stripe', tenantId, data, this.#clock.now());
+        await recordDomainEvents(tx, {
+          type: 'invoice.sent_to_stripe',
+          tenantId,
+          data,
+          occurredAt: this.#clock.now(),
+        });
       });
     }
     return { invoiceId, stripeInvoiceId, stripeCustomerId: customer };
@@ -399,7 +404,7 @@ export class StripeSync {
         tenantId,
         data,
       });
-      await domainEvent(tx, action, tenantId, data, this.#clock.now());
+      await recordDomainEvents(tx, { type: action, tenantId, data, occurredAt: this.#clock.now() });
     });
   }
 
@@ -414,7 +419,7 @@ export class StripeSync {
         tenantId,
         data,
       });
-      await domainEvent(tx, type, tenantId, data, this.#clock.now());
+      await recordDomainEvents(tx, { type: type, tenantId, data, occurredAt: this.#clock.now() });
     });
   }
 }
@@ -492,18 +497,4 @@ async function stripeCall<T>(step: string, call: () => Promise<T>): Promise<T> {
       { cause: error },
     );
   }
-}
-
-/** Writes a domain event in the caller's transaction. */
-async function domainEvent(
-  tx: Transaction<Schema>,
-  type: string,
-  tenantId: string | null,
-  data: Record<string, unknown>,
-  at: Date,
-): Promise<void> {
-  await tx
-    .insertInto('domain_events')
-    .values({ id: newId('evt'), type, tenant_id: tenantId, data: JSON.stringify(data), occurred_at: at })
-    .execute();
 }

@@ -2,14 +2,9 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import { type RequestContext, systemContext } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import type { JobRow, Schema } from '../db/schema.ts';
+import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
-import {
-  BILLING_REASONS,
-  type LockedTenant,
-  lockTenant,
-  raiseDomainEvent,
-  transitionTenant,
-} from './dunning-transition.ts';
+import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './dunning-transition.ts';
 import { hasPaymentMethod } from './payment-method-service.ts';
 
 /** The job kind of the trial sweep. */
@@ -142,7 +137,7 @@ export class Trials {
     if (!(await this.#notice(tx, tenant.id, 'will_end', endsAt, now))) return false;
     const onFile = await hasPaymentMethod(tx, tenant.id);
     const required = tenant.definition.requires_payment_method;
-    await raiseDomainEvent(tx, {
+    await recordDomainEvents(tx, {
       type: 'trial.will_end',
       tenantId: tenant.id,
       data: {

@@ -3,7 +3,7 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
-import { newId } from '../ids.ts';
+import { recordDomainEvents } from '../events/domain-events.ts';
 import { WakeLoop } from '../jobs/wake-loop.ts';
 import { loadLimitContexts } from './limit-context.ts';
 import { periodUsage, type UsageRequest, usageKey } from './period-usage.ts';
@@ -178,19 +178,14 @@ export async function recordThresholds(
         row.period_start.toISOString() === r.period.start,
     ),
   );
-  if (fresh.length > 0) {
-    await tx
-      .insertInto('domain_events')
-      .values(
-        fresh.map((r) => ({
-          id: newId('evt'),
-          type: 'usage.threshold_reached',
-          tenant_id: r.tenant_id,
-          data: JSON.stringify(r),
-          occurred_at: now,
-        })),
-      )
-      .execute();
-  }
+  await recordDomainEvents(
+    tx,
+    ...fresh.map((r) => ({
+      type: 'usage.threshold_reached',
+      tenantId: r.tenant_id,
+      data: { ...r },
+      occurredAt: now,
+    })),
+  );
   return fresh;
 }
