@@ -4,6 +4,7 @@ import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
 import { announceTenantChanges } from '../changes/tenant-changes.ts';
 import type { Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
+import { followTenantState } from './subscription-changes.ts';
 
 /**
  * The `state_reason`s billing writes. They are how billing later tells its own changes from an
@@ -65,8 +66,8 @@ export interface TenantTransition {
 }
 
 /**
- * Moves a locked tenant to another state and writes, in the same transaction, its audit row, its
- * domain event and the announcement that drops every process's cached entitlements on commit.
+ * Moves a locked tenant to another state and writes, in the same transaction, the subscription's
+ * follow-up, its audit row, its domain event and the announcement that drops every process's cached entitlements on commit.
  * Billing decides which transitions it makes; one the lifecycle does not allow is a bug here,
  * so it throws rather than returning a result.
  */
@@ -84,6 +85,9 @@ export async function transitionTenant(
     .set({ state: change.to, state_reason: change.reason, updated_at: change.now })
     .where('id', '=', tenant.id)
     .execute();
+  // The subscription follows every lifecycle change the way it does the operator's (a trial
+  // ended by billing starts the charges like one ended by hand).
+  await followTenantState(tx, { tenantId: tenant.id, from: tenant.state, to: change.to, now: change.now });
   const data = {
     from: tenant.state,
     to: change.to,
