@@ -4,6 +4,7 @@ import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
 import { integerArgument } from '../integer-argument.ts';
 import type { Output, Writer } from '../output.ts';
+import { progressBar } from '../progress-bar.ts';
 
 interface MigrateOptions {
   readonly dir: string;
@@ -48,7 +49,7 @@ export function appCommand(parent: Command, ctx: CommandContext): Command {
       // JSON lines for machines (a pipe, a file, --json); text for people at a terminal.
       const jsonLines = out.json || !stdoutTty;
       const bar =
-        isTty(ctx.io.stderr) && !(jsonLines && stdoutTty) ? await progressBar(ctx.io.stderr) : undefined;
+        isTty(ctx.io.stderr) && !(jsonLines && stdoutTty) ? await targetsBar(ctx.io.stderr) : undefined;
       const onProgress = (event: FleetProgress) => {
         if (event.type !== 'finished') return;
         bar?.update(event);
@@ -162,16 +163,10 @@ function printReport(out: Output, report: FleetReport): void {
 }
 
 /** A progress bar on stderr, counting targets. */
-async function progressBar(stderr: Writer) {
-  const { default: progress } = await import('cli-progress');
-  const bar = new progress.SingleBar(
-    {
-      format:
-        'migrating {bar} {value}/{total} targets | {applied} applied, {failed} failed, {skipped} skipped',
-      stream: stderr as NodeJS.WritableStream,
-      hideCursor: true,
-    },
-    progress.Presets.shades_classic,
+async function targetsBar(stderr: Writer) {
+  const bar = await progressBar(
+    stderr,
+    'migrating {bar} {value}/{total} targets | {applied} applied, {failed} failed, {skipped} skipped',
   );
   const counts = { applied: 0, failed: 0, skipped: 0 };
   let started = false;

@@ -8,6 +8,7 @@ import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
 import { integerArgument } from '../integer-argument.ts';
 import { formatTime } from '../output.ts';
+import { progressBar } from '../progress-bar.ts';
 
 /** The control plane's answer to a batch. */
 interface IngestResult {
@@ -68,7 +69,7 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
           throw new CliError(`cannot read ${file}: ${error.code ?? error.message}`);
         },
       );
-      const progress = await progressBar(ctx.io.stderr, size);
+      const progress = await ingestBar(ctx.io.stderr, size);
       let bytes = 0;
       const summary: IngestSummary = { file, events: 0, accepted: 0, duplicates: 0, rejected: [] };
       let batch: { line: number; event: unknown }[] = [];
@@ -231,17 +232,11 @@ async function sendBatch(client: ApiClient, events: unknown[]): Promise<IngestRe
 }
 
 /** A progress bar on stderr when it is a terminal; nothing otherwise. */
-async function progressBar(stderr: CommandContext['io']['stderr'], totalBytes: number) {
+async function ingestBar(stderr: CommandContext['io']['stderr'], totalBytes: number) {
   if (!(stderr as { isTTY?: boolean }).isTTY) return undefined;
-  const { default: progress } = await import('cli-progress');
-  const bar = new progress.SingleBar(
-    {
-      format:
-        'ingesting {bar} {percentage}% | {accepted} accepted, {duplicates} duplicates, {rejectedCount} rejected',
-      stream: stderr as NodeJS.WritableStream,
-      hideCursor: true,
-    },
-    progress.Presets.shades_classic,
+  const bar = await progressBar(
+    stderr,
+    'ingesting {bar} {percentage}% | {accepted} accepted, {duplicates} duplicates, {rejectedCount} rejected',
   );
   return {
     start: (s: IngestSummary) => bar.start(Math.max(totalBytes, 1), 0, payload(s)),
