@@ -5,10 +5,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { type AccessTokenVerifier, createAccessTokenVerifier } from '../context/access-token-verifier.ts';
-import { currentTenant, type TenantContext, tenantOrUndefined } from '../context/tenant-context.ts';
-import { ControlPlaneUnreachableError } from '../control-plane/control-plane-client.ts';
-import type { TenantContextOptions } from './authenticate-request.ts';
 import {
   type ControlPlaneFixture,
   claimsFor,
@@ -17,7 +13,11 @@ import {
   signedByControlPlane,
   startControlPlane,
   unsignedToken,
-} from './control-plane-fixture.ts';
+} from '../../test/control-plane-fixture.ts';
+import { type AccessTokenVerifier, createAccessTokenVerifier } from '../context/access-token-verifier.ts';
+import { currentTenant, type TenantContext, tenantOrUndefined } from '../context/tenant-context.ts';
+import { ControlPlaneUnreachableError } from '../control-plane/control-plane-client.ts';
+import type { TenantContextOptions } from './authenticate-request.ts';
 import { expressTenantContext } from './express.ts';
 import { fastifyTenantContext } from './fastify.ts';
 

@@ -8,7 +8,7 @@ import {
   signedByControlPlane,
   startControlPlane,
   unsignedToken,
-} from '../adapters/control-plane-fixture.ts';
+} from '../../test/control-plane-fixture.ts';
 import { ControlPlaneUnreachableError } from '../control-plane/control-plane-client.ts';
 import {
   AccessTokenError,

@@ -1,8 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../../test/harness.ts';
-import { act, provisionedTenant } from '../../test/tenant-support.ts';
-import { recordAudit, systemContext } from '../audit/audit-log.ts';
-import { PaymentEventError } from './dunning.ts';
 import {
   applyBillingPlans,
   billingCounts,
@@ -10,7 +6,11 @@ import {
   eventsOf,
   stateOfTenant,
   systemAudit,
-} from './dunning-test-support.ts';
+} from '../../test/dunning-support.ts';
+import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { act, provisionedTenant } from '../../test/tenant-support.ts';
+import { recordAudit, systemContext } from '../audit/audit-log.ts';
+import { PaymentEventError } from './dunning.ts';
 
 let t: TestApp;
 beforeAll(async () => {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
 import {
   applyBillingPlans,
   billedTenant,
@@ -8,7 +7,8 @@ import {
   invoicesOf,
   runInvoices,
   setClock,
-} from './billing-test-support.ts';
+} from '../../test/billing-support.ts';
+import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
 
 let t: TestApp;
 

@@ -1,8 +1,5 @@
 import { sql, type Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
-import type { Schema } from '../db/schema.ts';
-import { JobQueue } from '../jobs/job-queue.ts';
 import {
   applyBillingPlans,
   billedTenant,
@@ -11,7 +8,10 @@ import {
   invoicesOf,
   runInvoices,
   setClock,
-} from './billing-test-support.ts';
+} from '../../test/billing-support.ts';
+import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
+import type { Schema } from '../db/schema.ts';
+import { JobQueue } from '../jobs/job-queue.ts';
 import { InvoiceService } from './invoice-service.ts';
 import type { PaymentEvents } from './payment-events.ts';
 

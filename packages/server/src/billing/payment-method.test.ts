@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyBillingPlans, billingCounts, eventsOf } from '../../test/dunning-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, auditRows, operatorKeyId, provisionedTenant, stateOf } from '../../test/tenant-support.ts';
 import { systemContext } from '../audit/audit-log.ts';
-import { applyBillingPlans, billingCounts, eventsOf } from './dunning-test-support.ts';
 
 let t: TestApp;
 beforeAll(async () => {

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
 import {
   applyBillingPlans,
   billedTenant,
@@ -7,7 +6,8 @@ import {
   ingest,
   runInvoices,
   setClock,
-} from './billing-test-support.ts';
+} from '../../test/billing-support.ts';
+import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
 import { allocate } from './showback.ts';
 
 let t: TestApp;

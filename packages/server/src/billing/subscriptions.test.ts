@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
-import { act, createTenant } from '../../test/tenant-support.ts';
 import {
   applyBillingPlans,
   billedTenant,
@@ -8,7 +6,9 @@ import {
   invoicesOf,
   runInvoices,
   setClock,
-} from './billing-test-support.ts';
+} from '../../test/billing-support.ts';
+import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
+import { act, createTenant } from '../../test/tenant-support.ts';
 
 let t: TestApp;
 

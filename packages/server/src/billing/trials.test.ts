@@ -1,6 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApp, type TestApp } from '../../test/harness.ts';
-import { act, provisionedTenant } from '../../test/tenant-support.ts';
 import {
   applyBillingPlans,
   billingCounts,
@@ -8,7 +6,9 @@ import {
   eventsOf,
   stateOfTenant,
   systemAudit,
-} from './dunning-test-support.ts';
+} from '../../test/dunning-support.ts';
+import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { act, provisionedTenant } from '../../test/tenant-support.ts';
 import { TRIAL_SWEEP_JOB } from './trials.ts';
 
 let t: TestApp;

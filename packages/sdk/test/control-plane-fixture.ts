@@ -10,8 +10,8 @@ import {
   SignJWT,
   UnsecuredJWT,
 } from 'jose';
-import { startTestApp, type TestApp } from '../../../server/test/harness.ts';
-import { applyPlans, provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { startTestApp, type TestApp } from '../../server/test/harness.ts';
+import { applyPlans, provisionedTenant } from '../../server/test/tenant-support.ts';
 
 /** A control plane listening on a real port, with two active tenants. */
 export interface ControlPlaneFixture {

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import type { TestApp } from '../../test/harness.ts';
+import type { TestApp } from './harness.ts';
 
 /** Days, in milliseconds, for moving the test clock. */
 export const DAY = 86_400_000;

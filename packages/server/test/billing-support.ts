@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
-import type { TestApp } from '../../test/harness.ts';
-import { applyPlans, createTenant } from '../../test/tenant-support.ts';
+import type { TestApp } from './harness.ts';
+import { applyPlans, createTenant } from './tenant-support.ts';
 
 /*
  * Helpers of the billing tests: a plan file with every kind of price, a clock set to a date, and
