@@ -550,17 +550,11 @@ export class Entitlements {
 /** The error of a stream request the control plane refused. */
 async function problemOf(response: Response): Promise<Error> {
   const text = await response.text().catch(() => '');
-  let problem: Record<string, unknown> = {};
+  let body: unknown = null;
   try {
-    const parsed = JSON.parse(text) as unknown;
-    if (typeof parsed === 'object' && parsed !== null) problem = parsed as Record<string, unknown>;
+    body = JSON.parse(text);
   } catch {
     // Not a problem document: the status says enough.
   }
-  const code = typeof problem.code === 'string' ? problem.code : `http_${response.status}`;
-  const detail =
-    typeof problem.detail === 'string'
-      ? problem.detail
-      : `the control plane answered ${response.status} to the entitlement stream`;
-  return new ControlPlaneError(response.status, code, detail, problem);
+  return ControlPlaneError.fromAnswer(response.status, body, response.headers);
 }
