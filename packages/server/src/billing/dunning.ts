@@ -13,8 +13,8 @@ import type { DunningCasesTable, Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import { tenantNotFound } from '../tenants/tenant-service.ts';
-import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './dunning-transition.ts';
 import type { PaymentEvents } from './payment-events.ts';
+import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './tenant-transition.ts';
 
 /** Job kinds dunning owns. */
 export const DUNNING_JOBS = {

@@ -6,7 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { PaymentMethodsTable, Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
 import { tenantNotFound } from '../tenants/tenant-service.ts';
-import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './dunning-transition.ts';
+import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './tenant-transition.ts';
 
 /** No control characters: the values end up in audit rows and on invoices. */
 const PRINTABLE = /^[^\p{Cc}]*$/u;

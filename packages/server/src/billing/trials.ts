@@ -4,8 +4,8 @@ import type { Clock } from '../clock.ts';
 import type { JobRow, Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
-import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './dunning-transition.ts';
 import { hasPaymentMethod } from './payment-method-service.ts';
+import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './tenant-transition.ts';
 
 /** The job kind of the trial sweep. */
 export const TRIAL_SWEEP_JOB = 'trials.sweep';
