@@ -233,3 +233,100 @@ describe('ScopedStatement', () => {
     await expect(asTenant('ten_a', 'select 1', [], piped)).rejects.toThrow('not supported in pipeline mode');
   });
 });
+
+describe('ScopedStatement, keeping statements prepared', () => {
+  /** The app statements prepared on `on`'s session, by text. */
+  async function preparedOn(on: pg.Client): Promise<string[]> {
+    const listed = await on.query<{ statement: string }>(
+      `select statement from pg_prepared_statements
+       where name like 'tenantry_scoped_%' and name <> 'tenantry_scoped_setting' order by statement`,
+    );
+    return listed.rows.map((r) => r.statement);
+  }
+
+  function asTenantPrepared<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    on: pg.Client,
+    tenant: string,
+    text: string,
+    values?: unknown[],
+    prepare = 10,
+  ): Promise<pg.QueryResult<R>> {
+    return ScopedStatement.run<R>(on, TENANT_SETTING, tenant, text, values, { prepare });
+  }
+
+  it('prepares a statement once per connection; under a generic plan each tenant still sees only its rows', async () => {
+    const on = await connectAs(app);
+    // A generic plan is made once, before any tenant is set: the tenant must be read at each run.
+    await on.query('set plan_cache_mode = force_generic_plan');
+    const text = 'select id from notes where id like $1 order by id';
+    for (let round = 0; round < 3; round++) {
+      expect((await asTenantPrepared(on, 'ten_a', text, ['%'])).rows).toEqual([{ id: 'a1' }, { id: 'a2' }]);
+      expect((await asTenantPrepared(on, 'ten_b', text, ['%'])).rows).toEqual([{ id: 'b1' }]);
+      expect((await asTenantPrepared(on, 'ten_c', text, ['%'])).rows).toEqual([]);
+    }
+    const plans = await on.query<{ generic_plans: string; custom_plans: string }>(
+      'select generic_plans, custom_plans from pg_prepared_statements where statement = $1',
+      [text],
+    );
+    expect(plans.rows).toEqual([{ generic_plans: '9', custom_plans: '0' }]);
+    // No setting outlives its statement, prepared or not.
+    expect((await on.query('select id from notes')).rows).toEqual([]);
+  });
+
+  it('closes the least recently used statement beyond its share', async () => {
+    const on = await connectAs(app);
+    for (const text of ['select 1 as a', 'select 2 as b', 'select 1 as a', 'select 3 as c'])
+      await asTenantPrepared(on, 'ten_a', text, [], 2);
+    expect(await preparedOn(on)).toEqual(['select 1 as a', 'select 3 as c']);
+  });
+
+  it('prepares a statement again when the app deallocated it, or all, and answers the statement', async () => {
+    const on = await connectAs(app);
+    const text = 'select array_agg(id order by id) as ids from notes';
+    expect((await asTenantPrepared(on, 'ten_a', text)).rows).toEqual([{ ids: ['a1', 'a2'] }]);
+    await asTenantPrepared(on, 'ten_a', 'deallocate all');
+    expect((await asTenantPrepared(on, 'ten_b', text)).rows).toEqual([{ ids: ['b1'] }]);
+    // Only this statement gone, the setting's kept: the statement's own Bind is refused.
+    const { name } = (
+      await on.query<{ name: string }>('select name from pg_prepared_statements where statement = $1', [text])
+    ).rows[0] as { name: string };
+    await on.query(`deallocate ${pg.escapeIdentifier(name)}`);
+    expect((await asTenantPrepared(on, 'ten_a', text)).rows).toEqual([{ ids: ['a1', 'a2'] }]);
+    expect(await preparedOn(on)).toEqual([text]);
+  });
+
+  it('prepares a statement again when a table it reads changed its columns', async () => {
+    const on = await connectAs(app);
+    await admin.query(`
+      create table public.shapes (tenant_id text not null, name text not null);
+      ${rowLevelSecuritySql('shapes')}
+      grant select on public.shapes to ${app};
+      insert into public.shapes values ('ten_a', 'circle'), ('ten_b', 'square');`);
+    try {
+      expect((await asTenantPrepared(on, 'ten_a', 'select * from shapes')).rows).toEqual([
+        { tenant_id: 'ten_a', name: 'circle' },
+      ]);
+      await admin.query(`alter table public.shapes add column sides int not null default 0`);
+      // Bound as prepared, the statement fails with "cached plan must not change result type".
+      expect((await asTenantPrepared(on, 'ten_b', 'select * from shapes')).rows).toEqual([
+        { tenant_id: 'ten_b', name: 'square', sides: 0 },
+      ]);
+    } finally {
+      await admin.query('drop table public.shapes');
+    }
+  });
+
+  it('leaves no statement of a failed round trip prepared, and the connection goes on', async () => {
+    const on = await connectAs(app);
+    await expect(asTenantPrepared(on, 'ten_a', 'select 1/0 as x')).rejects.toThrow('division by zero');
+    await expect(asTenantPrepared(on, 'ten_a', 'select * from no_such_table')).rejects.toThrow(
+      'relation "no_such_table" does not exist',
+    );
+    await expect(asTenantPrepared(on, 'ten_a\u0000', 'select 2 as y')).rejects.toThrow(
+      'invalid byte sequence',
+    );
+    expect((await asTenantPrepared(on, 'ten_b', 'select id from notes')).rows).toEqual([{ id: 'b1' }]);
+    expect(await preparedOn(on)).toEqual(['select id from notes']);
+    expect(on.getTransactionStatus()).toBe('I');
+  });
+});

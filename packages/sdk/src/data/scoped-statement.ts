@@ -34,15 +34,54 @@ const SETTING_SQL = 'select set_config($1, $2, true)';
 
 /** SQLSTATE invalid_sql_statement_name: `prepared statement "…" does not exist`. */
 const UNDEFINED_PREPARED_STATEMENT = '26000';
+/**
+ * SQLSTATE feature_not_supported, raised by this server routine when a prepared statement's
+ * result columns changed under it (`cached plan must not change result type`, after DDL).
+ */
+const STALE_PLAN = { code: '0A000', routine: 'RevalidateCachedQuery' } as const;
 
-/** Connections on which {@link SETTING_STATEMENT} is known to exist (its first use succeeded). */
-const prepared = new WeakSet<object>();
+/** What is prepared on one connection, as far as scoped statements know. */
+interface ConnectionStatements {
+  /** Whether {@link SETTING_STATEMENT} exists (its last use succeeded). */
+  setting: boolean;
+  /** The statements prepared for their text, least recently used first. */
+  readonly byText: Map<string, string>;
+  /**
+   * Names that may exist or not, left by a failed round trip (the server skips what follows an
+   * error): closed at the next one, which is harmless when they do not exist.
+   */
+  readonly doubtful: Set<string>;
+  /** Numbers the next statement's name, so a name is never used for two texts. */
+  next: number;
+}
+
+const connections = new WeakMap<object, ConnectionStatements>();
+
+function statementsOf(connection: object): ConnectionStatements {
+  let statements = connections.get(connection);
+  if (statements === undefined) {
+    statements = { setting: false, byText: new Map(), doubtful: new Set(), next: 0 };
+    connections.set(connection, statements);
+  }
+  return statements;
+}
+
+/** Options of {@link ScopedStatement}. */
+export interface ScopedStatementOptions {
+  /**
+   * How many statements to keep prepared on each connection, by text, least recently used
+   * evicted: a statement run again costs only its Bind and Execute on the server, no parse or
+   * plan. 0 sends each statement unnamed, to be parsed and planned every time. Default 0.
+   */
+  readonly prepare?: number;
+}
 
 /**
  * One statement run with a transaction-local setting, in one round trip and one transaction,
  * without BEGIN or COMMIT. A pg submittable: it writes Bind/Execute of
  * `select set_config(setting, value, true)` (a statement prepared once per connection), then
- * Parse/Bind/Describe/Execute of the statement, then a single Sync.
+ * Parse/Bind/Describe/Execute of the statement (only Bind/Describe/Execute when it is kept
+ * prepared, see {@link ScopedStatementOptions.prepare}), then a single Sync.
  *
  * PostgreSQL runs everything before a Sync in one implicit transaction. So the setting holds for
  * the statement and ends at the Sync, before anything else runs on the connection; when the
@@ -66,26 +105,40 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
   readonly #value: string;
   readonly #text: string;
   readonly #values: readonly unknown[];
-  #connection: object | undefined;
+  readonly #prepare: number;
+  #statements: ConnectionStatements | undefined;
   /** Whether the setting's statement was taken as prepared on the connection, not parsed again. */
-  #assumedPrepared = false;
+  #settingAssumed = false;
+  /** The name the statement was taken as prepared under, or parsed under now. */
+  #reused: string | undefined;
+  #parsed: string | undefined;
+  /** The name of a statement closed to make room. */
+  #evicted: string | undefined;
   /** Whether the setting's answers (its row and CommandComplete) have been read. */
   #settled = false;
   /** An error parsing a row: reported once the server is done with the statement, as pg's Query does. */
   #rowError: Error | undefined;
   #done = false;
   /**
-   * The setting's statement, taken as prepared, was gone (an app statement ran `DEALLOCATE ALL`):
-   * the server ran nothing up to the Sync, so the whole can be sent again, parsing it anew.
+   * A statement taken as prepared was gone (an app statement ran `DEALLOCATE ALL`) or its plan
+   * no longer fits the tables: the server ran nothing of the statement before refusing it, and
+   * rolled back the setting, so the whole can be sent again, parsing it anew.
    */
   retryable = false;
 
   /** `text` with its `values` (converted as pg converts them), run with `setting` = `value`. */
-  constructor(setting: string, value: string, text: string, values: readonly unknown[] = []) {
+  constructor(
+    setting: string,
+    value: string,
+    text: string,
+    values: readonly unknown[] = [],
+    options: ScopedStatementOptions = {},
+  ) {
     this.#setting = setting;
     this.#value = value;
     this.#text = text;
     this.#values = values;
+    this.#prepare = options.prepare ?? 0;
     // The client fills in its type parsers (pg's typings want both arguments).
     this._result = new pg.Result(
       undefined as unknown as string,
@@ -95,29 +148,50 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
 
   /**
    * Runs `text` with `setting` set to `value` on `client` (not in pipeline mode) and answers its
-   * result. A setting statement found missing on the connection is prepared again and the whole
-   * sent once more: the server had run nothing of it.
+   * result. A statement taken as prepared on the connection but found gone or stale is prepared
+   * again and the whole sent once more: the server had run nothing of it.
    */
-  static async run<R extends pg.QueryResultRow>(
+  static run<R extends pg.QueryResultRow>(
     client: pg.ClientBase,
     setting: string,
     value: string,
     text: string,
     values?: readonly unknown[],
+    options?: ScopedStatementOptions,
   ): Promise<pg.QueryResult<R>> {
-    const attempt = (statement: ScopedStatement<R>) =>
-      new Promise<pg.QueryResult<R>>((resolve, reject) => {
-        statement.callback = (error, result) =>
-          error ? reject(error) : resolve(result as pg.QueryResult<R>);
+    return new Promise((resolve, reject) => {
+      ScopedStatement.send<R>(client, setting, value, text, values, options, (error, result) =>
+        error ? reject(error) : resolve(result as pg.QueryResult<R>),
+      );
+    });
+  }
+
+  /**
+   * {@link run} with a callback, called once: for callers on a hot path that would otherwise
+   * wrap a promise in another.
+   */
+  static send<R extends pg.QueryResultRow>(
+    client: pg.ClientBase,
+    setting: string,
+    value: string,
+    text: string,
+    values: readonly unknown[] | undefined,
+    options: ScopedStatementOptions | undefined,
+    callback: (error: Error | null, result?: pg.QueryResult<R>) => void,
+  ): void {
+    const attempt = (retried: boolean) => {
+      const statement = new ScopedStatement<R>(setting, value, text, values, options);
+      statement.callback = (error, result) => {
+        if (error !== null && statement.retryable && !retried) attempt(true);
+        else callback(error, result);
+      };
+      try {
         client.query(statement);
-      });
-    const first = new ScopedStatement<R>(setting, value, text, values);
-    try {
-      return await attempt(first);
-    } catch (error) {
-      if (!first.retryable) throw error;
-      return attempt(new ScopedStatement<R>(setting, value, text, values));
-    }
+      } catch (error) {
+        callback(error instanceof Error ? error : new Error(String(error)));
+      }
+    };
+    attempt(false);
   }
 
   /** Writes every message at once; answers an error instead, writing nothing, when a value cannot be converted. */
@@ -129,20 +203,28 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
     } catch (error) {
       return error instanceof Error ? error : new Error(String(error));
     }
-    this.#connection = connection;
-    this.#assumedPrepared = prepared.has(connection);
+    const statements = statementsOf(connection);
+    this.#statements = statements;
+    this.#settingAssumed = statements.setting;
     wire.stream.cork?.();
     try {
-      if (!this.#assumedPrepared) {
-        // A first use that failed leaves it unknown whether its Parse took; closing a statement
-        // that does not exist is no error, so close it and parse it again.
+      for (const name of statements.doubtful) wire.close({ type: 'S', name });
+      statements.doubtful.clear();
+      if (!this.#settingAssumed) {
+        // A use that failed leaves it unknown whether its Parse took; closing a statement that
+        // does not exist is no error, so close it and parse it again.
         wire.close({ type: 'S', name: SETTING_STATEMENT });
         wire.parse({ name: SETTING_STATEMENT, text: SETTING_SQL });
       }
       wire.bind({ statement: SETTING_STATEMENT, values: [this.#setting, this.#value] });
       wire.execute({});
-      wire.parse({ text: this.#text });
-      wire.bind({ values, binary: this.binary });
+      const name = this.#prepare > 0 ? this.#named(wire, statements) : undefined;
+      if (name === undefined) wire.parse({ text: this.#text });
+      wire.bind(
+        name === undefined
+          ? { values, binary: this.binary }
+          : { statement: name, values, binary: this.binary },
+      );
       wire.describe({ type: 'P' });
       wire.execute({});
       wire.sync();
@@ -150,6 +232,34 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
       wire.stream.uncork?.();
     }
     return undefined;
+  }
+
+  /**
+   * The name the statement is prepared under on the connection: the one it has, or a new one,
+   * parsed now after closing the least recently used when the connection holds its share.
+   * Counted as done at once; a failure corrects it.
+   */
+  #named(wire: Wire, statements: ConnectionStatements): string {
+    const { byText } = statements;
+    const reused = byText.get(this.#text);
+    if (reused !== undefined) {
+      // Most recently used goes last.
+      byText.delete(this.#text);
+      byText.set(this.#text, reused);
+      this.#reused = reused;
+      return reused;
+    }
+    if (byText.size >= this.#prepare) {
+      const [oldest, evicted] = byText.entries().next().value as [string, string];
+      byText.delete(oldest);
+      wire.close({ type: 'S', name: evicted });
+      this.#evicted = evicted;
+    }
+    const name = `tenantry_scoped_${statements.next++}`;
+    wire.parse({ name, text: this.#text });
+    byText.set(this.#text, name);
+    this.#parsed = name;
+    return name;
   }
 
   /** The statement's columns: the setting is executed without a Describe, so only the statement sends any. */
@@ -190,22 +300,42 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
 
   /** A server error (the client delivers no ReadyForQuery after it) or a lost connection. */
   handleError(error: Error): void {
-    if (this.#connection !== undefined) {
-      // Whether the statement survives is unknown: the next use prepares it again.
-      prepared.delete(this.#connection);
-      this.retryable =
-        this.#assumedPrepared &&
-        !this.#settled &&
-        error instanceof pg.DatabaseError &&
-        error.code === UNDEFINED_PREPARED_STATEMENT;
+    const statements = this.#statements;
+    if (statements !== undefined) {
+      // The server skipped everything after the failing message: what this round trip prepared
+      // or closed may or may not have happened.
+      statements.setting = false;
+      if (this.#evicted !== undefined) statements.doubtful.add(this.#evicted);
+      if (this.#parsed !== undefined) this.#forget(statements, this.#parsed);
+      const code = error instanceof pg.DatabaseError ? error.code : undefined;
+      if (code === UNDEFINED_PREPARED_STATEMENT) {
+        // Gone, most likely by DEALLOCATE ALL: nothing taken as prepared here can be trusted.
+        for (const name of statements.byText.values()) statements.doubtful.add(name);
+        statements.byText.clear();
+        this.retryable = this.#settled ? this.#reused !== undefined : this.#settingAssumed;
+      } else if (
+        this.#reused !== undefined &&
+        this.#settled &&
+        code === STALE_PLAN.code &&
+        (error as pg.DatabaseError).routine === STALE_PLAN.routine
+      ) {
+        this.#forget(statements, this.#reused);
+        this.retryable = true;
+      }
     }
     this.#finish(this.#rowError ?? error);
   }
 
   /** The Sync's answer: the transaction is over, the result complete. */
   handleReadyForQuery(): void {
-    if (this.#connection !== undefined) prepared.add(this.#connection);
+    if (this.#statements !== undefined) this.#statements.setting = true;
     this.#finish(this.#rowError ?? null);
+  }
+
+  /** Drops `name` from what the connection is known to hold, to be closed at the next round trip. */
+  #forget(statements: ConnectionStatements, name: string): void {
+    if (statements.byText.get(this.#text) === name) statements.byText.delete(this.#text);
+    statements.doubtful.add(name);
   }
 
   #finish(error: Error | null): void {

@@ -249,6 +249,23 @@ describe('pool placement', () => {
     ]);
   });
 
+  it('data.query() keeps its statements prepared on its connection, unless told to parse each anew', async () => {
+    const { poolA } = tenants;
+    const listed = `select count(*)::int as n from pg_prepared_statements where statement = 'select id from notes'`;
+    await as(poolA, () => data.query('select id from notes'));
+    expect((await as(poolA, () => data.query(listed))).rows).toEqual([{ n: 1 }]);
+    const parsing = new TenantData({ url: urlAs(appRole), placements, max: 1, preparedStatements: 0 });
+    try {
+      expect((await as(poolA, () => parsing.query('select id from notes'))).rows).toHaveLength(2);
+      expect((await as(poolA, () => parsing.query(listed))).rows).toEqual([{ n: 0 }]);
+    } finally {
+      await parsing.close();
+    }
+    expect(() => new TenantData({ url: urlAs(appRole), placements, preparedStatements: -1 })).toThrow(
+      'preparedStatements must be a whole number of 0 or more, not -1',
+    );
+  });
+
   it('data.query() never runs its statement when the tenant setting fails', async () => {
     const { poolA } = tenants;
     // A sequence keeps its advance even when rolled back: untouched, it shows nothing ran at all.

@@ -7,7 +7,7 @@ import {
   type RowLevelSecurityReport,
   TENANT_SETTING,
 } from './row-level-security.ts';
-import { ScopedStatement } from './scoped-statement.ts';
+import { ScopedStatement, type ScopedStatementOptions } from './scoped-statement.ts';
 import { TenantDatabasePools, type TenantDatabasePoolsOptions } from './tenant-database-pools.ts';
 
 /** What a transaction's callback gets: pg's `query`, already scoped to the current tenant. */
@@ -49,6 +49,14 @@ export interface TenantDataOptions {
   readonly databases?: Omit<TenantDatabasePoolsOptions, 'config'>;
   /** The URL of a tenant database, when it is not `url` with the database name replaced. */
   readonly tenantDatabaseUrl?: (database: string) => string;
+  /**
+   * How many of {@link TenantData.query}'s statements each shared connection keeps prepared, by
+   * text, the least recently used closed first; default 100. A statement run again is then
+   * neither parsed nor planned by the server. 0 parses every statement anew. Behind a connection
+   * pooler in transaction mode, the pooler must carry prepared statements (PgBouncer 1.21+ with
+   * `max_prepared_statements`), as the tenant setting's own statement needs anyway.
+   */
+  readonly preparedStatements?: number;
 }
 
 /** The app's database role or pool tables would let one tenant's rows reach another. */
@@ -114,6 +122,7 @@ export class TenantData {
   readonly #databases: TenantDatabasePools;
   readonly #check: CheckOptions;
   readonly #requireTables: boolean;
+  readonly #prepare: ScopedStatementOptions;
   #started: Promise<void> | undefined;
   /** The start-up check passed: calls skip waiting for it. */
   #ready = false;
@@ -139,6 +148,10 @@ export class TenantData {
       ...(options.sharedTables !== undefined ? { shared: options.sharedTables } : {}),
     };
     this.#requireTables = options.requireRowLevelSecurity ?? true;
+    const prepare = options.preparedStatements ?? 100;
+    if (!Number.isSafeInteger(prepare) || prepare < 0)
+      throw new RangeError(`preparedStatements must be a whole number of 0 or more, not ${String(prepare)}`);
+    this.#prepare = { prepare };
   }
 
   /**
@@ -207,36 +220,84 @@ export class TenantData {
    * would have skipped the statement. The statement may not open a transaction (BEGIN): that
    * throws {@link TransactionLeftOpenError}, after rolling it back.
    */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     text: string,
     values?: unknown[],
   ): Promise<pg.QueryResult<R>> {
-    const { tenantId } = currentTenant('data.query()');
+    let where: TenantPlacement | undefined;
+    try {
+      const { tenantId } = currentTenant('data.query()');
+      // Started and the placement in memory, as for nearly every call: no promise but the
+      // statement's own, since this path is what a request pays on every query.
+      where = this.#ready ? this.#placements.usableNow(tenantId) : undefined;
+      if (where === undefined) return this.#queryAfterLookup<R>(tenantId, text, values);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#queryAt<R>(where, text, values);
+  }
+
+  async #queryAfterLookup<R extends pg.QueryResultRow>(
+    tenantId: string,
+    text: string,
+    values: unknown[] | undefined,
+  ): Promise<pg.QueryResult<R>> {
     if (!this.#ready) await this.start();
-    const where = await this.#placements.usable(tenantId);
+    return this.#queryAt<R>(await this.#placements.usable(tenantId), text, values);
+  }
+
+  #queryAt<R extends pg.QueryResultRow>(
+    where: TenantPlacement,
+    text: string,
+    values: unknown[] | undefined,
+  ): Promise<pg.QueryResult<R>> {
     if (where.placement !== 'pool') return this.transaction((db) => db.query<R>(text, values));
-    return this.#withClient(
-      where,
-      async (client) => {
-        const result = await ScopedStatement.run<R>(client, TENANT_SETTING, where.tenantId, text, values);
-        // The connection goes back to the pool only as it came: with no transaction, so no setting.
-        if (client.getTransactionStatus() !== 'I') throw new TransactionLeftOpenError(text);
-        return result;
-      },
-      // A failed statement ended its implicit transaction at the Sync: nothing to roll back.
-      false,
-    );
+    return new Promise((resolve, reject) => {
+      this.#shared.connect((connectError, client, release) => {
+        if (connectError !== undefined || client === undefined) {
+          reject(connectError ?? new Error('the pool answered no client'));
+          return;
+        }
+        let broken: Error | undefined;
+        // As in #withClient: a connection lost mid-statement is an event on the client.
+        const lost = (error: Error) => {
+          broken = error;
+        };
+        client.on('error', lost);
+        const done = (error: Error | null, result?: pg.QueryResult<R>) => {
+          client.off('error', lost);
+          release(broken);
+          if (error !== null) reject(error);
+          else resolve(result as pg.QueryResult<R>);
+        };
+        ScopedStatement.send<R>(
+          client,
+          TENANT_SETTING,
+          where.tenantId,
+          text,
+          values,
+          this.#prepare,
+          (error, result) => {
+            // A failed statement ended its implicit transaction at the Sync: nothing to roll back.
+            if (error !== null) return done(error);
+            // The connection goes back to the pool only as it came: with no transaction, so no setting.
+            if (client.getTransactionStatus() === 'I') return done(null, result);
+            client.query('rollback', (rollbackError: Error | null) => {
+              // The connection is unusable (gone, or mid-protocol): close it rather than pool it.
+              if (rollbackError !== null) broken = rollbackError;
+              done(new TransactionLeftOpenError(text));
+            });
+          },
+        );
+      });
+    });
   }
 
   /**
    * Checks out a client for the tenant's placement, runs `fn` with it, and gives it back:
    * rolled back if `fn` failed, closed if even that failed.
    */
-  async #withClient<T>(
-    where: TenantPlacement,
-    fn: (client: pg.PoolClient) => Promise<T>,
-    rollbackOnError = true,
-  ): Promise<T> {
+  async #withClient<T>(where: TenantPlacement, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     const client =
       where.placement === 'database'
         ? await this.#databases.connect(where.database as string)
@@ -251,7 +312,6 @@ export class TenantData {
     try {
       return await fn(client);
     } catch (error) {
-      if (!rollbackOnError && !(error instanceof TransactionLeftOpenError)) throw error;
       try {
         await client.query('rollback');
       } catch (rollbackError) {
