@@ -35,9 +35,11 @@ import { type Summary, summarize } from './stats.ts';
 
 // A tenant-scoped point query through the SDK (pool placement: TenantData.query, one round trip
 // of set_config and the statement under a single Sync, row-level security choosing the tenant's
-// row) against the same query with a hand-written `WHERE tenant_id = …` over a plain
-// pg.Pool as a role row-level security does not bind, in the same run, on the local PostgreSQL.
-// TenantData.transaction (three round trips) is measured beside them for information.
+// row, the statement kept prepared as the SDK does by default) against the same query with a
+// hand-written `WHERE tenant_id = …` over a plain pg.Pool, as pg sends it by default (parsed and
+// planned each time), as a role row-level security does not bind, in the same run, on the local
+// PostgreSQL. For information, beside them: both sides prepared, both sides parsed each time
+// (`preparedStatements: 0`), and TenantData.transaction (three round trips).
 
 const settings = {
   adminUrl: ADMIN_URL,
@@ -66,7 +68,7 @@ const BASELINE_SQL = 'select body from notes where tenant_id = $1 and id = $2';
 
 const log = logger('sdk-query');
 
-type Kind = 'sdk' | 'baseline' | 'transaction';
+type Kind = 'sdk' | 'baseline' | 'baselinePrepared' | 'sdkUnprepared' | 'transaction';
 
 /** Runs one point query for the tenant and row; answers the rows it returned. */
 type PointQuery = (tenantId: string, id: string) => Promise<{ body: string }[]>;
@@ -139,9 +141,9 @@ function merge(segments: readonly Segment[]): Measured {
 }
 
 /**
- * A warm-up of each side, then {@link settings.rounds} rounds of each in turn: SDK, baseline,
- * transaction in even rounds and the reverse in odd ones, so all share whatever else the machine
- * does and neither the SDK nor the baseline always goes first.
+ * A warm-up of each side, then {@link settings.rounds} rounds of each in turn, in one order in
+ * even rounds and the reverse in odd ones, so all share whatever else the machine does and
+ * neither the SDK nor the baseline always goes first.
  */
 async function measure(
   queries: Partial<Record<Kind, PointQuery>>,
@@ -220,6 +222,12 @@ async function main(): Promise<void> {
     placements,
     max: settings.concurrency,
   });
+  const unprepared = new TenantData({
+    url: databaseUrl(cp.name, appRole),
+    placements,
+    max: settings.concurrency,
+    preparedStatements: 0,
+  });
   // The baseline: the same database as the superuser, whom row-level security does not bind.
   const baseline = new pg.Pool({ connectionString: cp.url, max: settings.concurrency });
   baseline.on('error', () => {});
@@ -244,7 +252,7 @@ async function main(): Promise<void> {
       `plans: SDK ${plans.sdk.join(' ').replace(/\s+/g, ' ')}; baseline ${plans.baseline.join(' ').replace(/\s+/g, ' ')}`,
     );
     // Refuses to go on if the app role or the table would let rows through.
-    await data.start();
+    await Promise.all([data.start(), unprepared.start()]);
     await inParallel(tenantIds, 8, (id) => placements.usable(id));
     log(`${tenantIds.length} placements cached (${lookups} lookups)`);
 
@@ -254,6 +262,16 @@ async function main(): Promise<void> {
         (await runAsTenant(context(tenantId), () => data.query<{ body: string }>(SDK_SQL, [id]))).rows,
       baseline: async (tenantId, id) =>
         (await baseline.query<{ body: string }>(BASELINE_SQL, [tenantId, id])).rows,
+      baselinePrepared: async (tenantId, id) =>
+        (
+          await baseline.query<{ body: string }>({
+            name: 'bench_point',
+            text: BASELINE_SQL,
+            values: [tenantId, id],
+          })
+        ).rows,
+      sdkUnprepared: async (tenantId, id) =>
+        (await runAsTenant(context(tenantId), () => unprepared.query<{ body: string }>(SDK_SQL, [id]))).rows,
     };
     if (settings.transaction)
       queries.transaction = async (tenantId, id) =>
@@ -265,7 +283,7 @@ async function main(): Promise<void> {
     results = await measure(queries, fixture);
     lookupsMeasured = lookups - before;
   } finally {
-    await data.close();
+    await Promise.all([data.close(), unprepared.close()]);
     await baseline.end();
     const dropped = await dropControlPlane(cp, { roles: [appRole] });
     log(`dropped ${cp.name}, the role ${appRole} and ${dropped.tenantRoles} tenant roles`);
@@ -273,12 +291,19 @@ async function main(): Promise<void> {
 
   const sdk = results.sdk as Measured;
   const base = results.baseline as Measured;
+  const basePrepared = results.baselinePrepared as Measured;
+  const sdkUnprepared = results.sdkUnprepared as Measured;
   const tx = results.transaction;
+  /** Time per query of `side` over `over`'s, at the same concurrency, and the same for latency. */
+  const ratio = (side: Measured, over: Measured) => ({
+    throughput: round(over.queriesPerSec / side.queriesPerSec, 3),
+    p50: round(side.latencyUs.p50 / over.latencyUs.p50, 3),
+    p99: round(side.latencyUs.p99 / over.latencyUs.p99, 3),
+  });
   const ratios = {
-    /** Time per query through the SDK over the baseline's, at the same concurrency. */
-    throughput: round(base.queriesPerSec / sdk.queriesPerSec, 3),
-    p50: round(sdk.latencyUs.p50 / base.latencyUs.p50, 3),
-    p99: round(sdk.latencyUs.p99 / base.latencyUs.p99, 3),
+    ...ratio(sdk, base),
+    bothPrepared: ratio(sdk, basePrepared),
+    neitherPrepared: ratio(sdkUnprepared, base),
   };
   const machine = describeMachine(postgres, loadavgStart);
   const baselineCeiling = `${base.queriesPerSec.toLocaleString('en-US')} q/s hand-written WHERE tenant_id`;
@@ -298,6 +323,22 @@ async function main(): Promise<void> {
       pass: ratios.p50 <= targets.ratio,
     },
   ];
+  table.push(
+    {
+      figure: '  both sides prepared (pg named statement), for information',
+      value: `${ratios.bothPrepared.throughput}x time, p50 ${ratios.bothPrepared.p50}x`,
+      target: '-',
+      ceiling: `${basePrepared.queriesPerSec.toLocaleString('en-US')} q/s hand-written, prepared`,
+      pass: null,
+    },
+    {
+      figure: '  neither side prepared (preparedStatements: 0), for information',
+      value: `${sdkUnprepared.queriesPerSec.toLocaleString('en-US')} q/s: ${ratios.neitherPrepared.throughput}x time, p50 ${ratios.neitherPrepared.p50}x`,
+      target: '-',
+      ceiling: baselineCeiling,
+      pass: null,
+    },
+  );
   if (tx)
     table.push({
       figure: '  the same via transaction() (3 round trips), for information',
@@ -311,8 +352,8 @@ async function main(): Promise<void> {
     `${settings.concurrency} queries in flight on a pool of ${settings.concurrency} connections per side, random tenant and row per query, ` +
       `in this process beside the control plane; ${settings.warmupS} s warm-up each, then ${settings.durationS} s measured per side ` +
       `in ${settings.rounds} interleaved rounds. SDK: runAsTenant + TenantData.query('${SDK_SQL}') as a login role ` +
-      `row-level security binds (${lookupsMeasured} placement lookups while measuring). ` +
-      `Baseline: pg.Pool.query('${BASELINE_SQL}') as the superuser.`,
+      `row-level security binds, the statement kept prepared (the default; ${lookupsMeasured} placement lookups while measuring). ` +
+      `Baseline: pg.Pool.query('${BASELINE_SQL}') as the superuser, parsed and planned each time (pg's default).`,
   );
   console.log('');
   printTable(table);
@@ -325,6 +366,8 @@ async function main(): Promise<void> {
       placementLookupsWhileMeasuring: lookupsMeasured,
       sdk,
       baseline: base,
+      baselinePrepared: basePrepared,
+      sdkUnprepared,
       transaction: tx ?? null,
       ratios,
       table,
