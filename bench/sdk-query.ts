@@ -50,7 +50,7 @@ const settings = {
   /** Measured seconds per side, split over the rounds. */
   durationS: setting('BENCH_DURATION_S', 10),
   warmupS: setting('BENCH_WARMUP_S', 2),
-  rounds: setting('BENCH_ROUNDS', 5, 'whole'),
+  rounds: setting('BENCH_ROUNDS', 10, 'whole'),
   transaction: process.env.BENCH_TRANSACTION !== '0',
   /**
    * How long the SDK trusts a looked-up placement. Long enough by default that the measured

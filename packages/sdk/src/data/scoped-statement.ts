@@ -28,9 +28,13 @@ interface Wire {
   sendCopyFail(message: string): void;
 }
 
-/** The setting's statement, prepared once per connection: Bind and Execute are all it costs after that. */
+/**
+ * The setting's statement, prepared once per connection: Bind and Execute are all it costs after
+ * that. It answers no row (set_config is volatile, so it runs once all the same): a row would be
+ * one more message for the server to send and the client to read, on every query.
+ */
 const SETTING_STATEMENT = 'tenantry_scoped_setting';
-const SETTING_SQL = 'select set_config($1, $2, true)';
+const SETTING_SQL = 'select where set_config($1, $2, true) is null';
 
 /** SQLSTATE invalid_sql_statement_name: `prepared statement "…" does not exist`. */
 const UNDEFINED_PREPARED_STATEMENT = '26000';
@@ -79,7 +83,7 @@ export interface ScopedStatementOptions {
 /**
  * One statement run with a transaction-local setting, in one round trip and one transaction,
  * without BEGIN or COMMIT. A pg submittable: it writes Bind/Execute of
- * `select set_config(setting, value, true)` (a statement prepared once per connection), then
+ * `set_config(setting, value, true)` (a statement prepared once per connection), then
  * Parse/Bind/Describe/Execute of the statement (only Bind/Describe/Execute when it is kept
  * prepared, see {@link ScopedStatementOptions.prepare}), then a single Sync.
  *
@@ -114,7 +118,7 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
   #parsed: string | undefined;
   /** The name of a statement closed to make room. */
   #evicted: string | undefined;
-  /** Whether the setting's answers (its row and CommandComplete) have been read. */
+  /** Whether the setting's CommandComplete has been read: what follows is the statement's. */
   #settled = false;
   /** An error parsing a row: reported once the server is done with the statement, as pg's Query does. */
   #rowError: Error | undefined;
@@ -267,10 +271,9 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
     this._result.addFields(message.fields);
   }
 
-  /** A row: the statement's, parsed and kept, once the setting's own row has gone by. */
+  /** A row of the statement, parsed and kept. */
   handleDataRow(message: { fields: unknown }): void {
-    // Before the setting's CommandComplete, the row is set_config's answer, not the caller's.
-    if (!this.#settled || this.#rowError !== undefined) return;
+    if (this.#rowError !== undefined) return;
     try {
       this._result.addRow(this._result.parseRow(message.fields));
     } catch (error) {
