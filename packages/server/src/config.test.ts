@@ -24,7 +24,27 @@ describe('loadConfig', () => {
       logLevel: 'info',
       deletionRetentionDays: 30,
       poolSchema: 'public',
+      dataDir: './.tenantry',
+      masterKeys: undefined,
     });
+  });
+
+  test('TENANTRY_MASTER_KEY: one key or several, newest first, each 32 bytes of base64 or base64url', () => {
+    const one = Buffer.alloc(32, 7);
+    const two = Buffer.alloc(32, 250);
+    const result = loadConfig({
+      TENANTRY_MASTER_KEY: `${one.toString('base64')}, ${two.toString('base64url')}`,
+    });
+    expect(result.ok && result.value.masterKeys?.map((k) => Buffer.from(k).toString('hex'))).toEqual([
+      one.toString('hex'),
+      two.toString('hex'),
+    ]);
+    expect(errorOf({ TENANTRY_MASTER_KEY: 'c2hvcnQ=' })).toBe(
+      'TENANTRY_MASTER_KEY must be 32 random bytes in base64, 44 characters (`openssl rand -base64 32`): it has 8 characters',
+    );
+    expect(errorOf({ TENANTRY_MASTER_KEY: `${one.toString('base64')},${'!'.repeat(44)}` })).toBe(
+      'key 2 of TENANTRY_MASTER_KEY must be 32 random bytes in base64, 44 characters (`openssl rand -base64 32`): it holds characters that are not base64',
+    );
   });
 
   test('empty variables count as unset', () => {

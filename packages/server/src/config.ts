@@ -1,10 +1,18 @@
 import { err, ok, type Result } from '@tenantry/core';
 import { OPERATOR_KEY_PREFIX } from './api-keys/api-key-service.ts';
 import { CONTROL_SCHEMA, type DatabaseTarget } from './db/database.ts';
+import { parseMasterKeys } from './secrets/secret-box.ts';
 
 /** Everything the control plane reads from its environment. */
 export interface Config {
   readonly database: DatabaseTarget;
+  /** Where the control plane keeps its files: the embedded database, and the master key when not given. */
+  readonly dataDir: string;
+  /**
+   * `TENANTRY_MASTER_KEY`: the keys that seal secrets at rest, newest first (see SecretBox). When
+   * not set, the server keeps one in `dataDir`.
+   */
+  readonly masterKeys: readonly Uint8Array[] | undefined;
   readonly host: string;
   readonly port: number;
   /** Becomes the first operator key when none exists. */
@@ -70,6 +78,7 @@ function integer(
  * |---|---|
  * | `DATABASE_URL` | none: embedded PGlite in `TENANTRY_DATA_DIR` |
  * | `TENANTRY_DATA_DIR` | `./.tenantry` |
+ * | `TENANTRY_MASTER_KEY` | none: a key kept in `TENANTRY_DATA_DIR/master.key`, generated on first start |
  * | `PORT` / `HOST` | `8080` / `0.0.0.0` |
  * | `TENANTRY_BOOTSTRAP_TOKEN` | none: a key is generated and printed once |
  * | `LOG_LEVEL` | `info` |
@@ -129,8 +138,13 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
   }
   const stripe = stripeSettings(env);
   if (!stripe.ok) return stripe;
+  const masterKeys = env.TENANTRY_MASTER_KEY ? parseMasterKeys(env.TENANTRY_MASTER_KEY) : undefined;
+  if (masterKeys !== undefined && !masterKeys.ok) return masterKeys;
+  const dataDir = env.TENANTRY_DATA_DIR || './.tenantry';
   return ok({
-    database: url !== undefined ? { url } : { dataDir: env.TENANTRY_DATA_DIR || './.tenantry' },
+    database: url !== undefined ? { url } : { dataDir },
+    dataDir,
+    masterKeys: masterKeys?.value,
     host: env.HOST || '0.0.0.0',
     port: port.value,
     bootstrapToken,
