@@ -10,8 +10,10 @@ import {
   createServices,
   type Database,
   loadConfig,
+  MASTER_KEY_BYTES,
   migrateToLatest,
   openDatabase,
+  SecretBox,
   type Services,
   systemClock,
 } from '@tenantry/server';
@@ -148,7 +150,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   await migrateToLatest(database.db);
   const config = loadConfig({ DATABASE_URL: url, ...options.env });
   if (!config.ok) throw new Error(config.error);
-  const services = createServices(database, config.value, options.clock ?? systemClock);
+  const services = createServices(
+    database,
+    { ...config.value, secrets: new SecretBox([randomBytes(MASTER_KEY_BYTES)]) },
+    options.clock ?? systemClock,
+  );
   const { secret } = await services.apiKeys.create(
     { actor: { type: 'system', id: 'bench' }, requestId: null },
     { name: 'bench' },

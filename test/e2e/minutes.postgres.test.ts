@@ -95,6 +95,8 @@ beforeAll(async () => {
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
     DATABASE_URL: databaseUrl,
+    // As a deployment on PostgreSQL gives it: the key that seals secrets at rest.
+    TENANTRY_MASTER_KEY: randomBytes(32).toString('base64'),
     TENANTRY_BOOTSTRAP_TOKEN: token,
     TENANTRY_PUBLIC_URL: url,
     TENANTRY_APP_ROLE: appRole,

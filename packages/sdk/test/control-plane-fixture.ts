@@ -1,15 +1,7 @@
 // Test support for the access-token tests (not exported by the SDK): a real control plane on a
 // real port, two tenants, and ways to make tokens the control plane would never mint.
 import { createServer } from 'node:net';
-import {
-  type CryptoKey,
-  generateKeyPair,
-  importJWK,
-  type JWK,
-  type JWTPayload,
-  SignJWT,
-  UnsecuredJWT,
-} from 'jose';
+import { generateKeyPair, type JWTPayload, SignJWT, UnsecuredJWT } from 'jose';
 import { startTestApp, type TestApp } from '../../server/test/harness.ts';
 import { applyPlans, provisionedTenant } from '../../server/test/tenant-support.ts';
 
@@ -106,7 +98,7 @@ export function unsignedToken(claims: JWTPayload): string {
 }
 
 /**
- * A token signed with the control plane's own active key, read from its database: for tokens the
+ * A token signed with the control plane's own active key: for tokens the
  * API would never mint (claims missing or of the wrong shape, another `typ`).
  */
 export async function signedByControlPlane(
@@ -114,14 +106,10 @@ export async function signedByControlPlane(
   claims: JWTPayload,
   header: { typ?: string } = { typ: 'at+jwt' },
 ): Promise<string> {
-  const row = await fixture.t.services.database.db
-    .selectFrom('signing_keys')
-    .select(['kid', 'private_jwk'])
-    .where('activated_at', 'is not', null)
-    .where('retired_at', 'is', null)
-    .executeTakeFirstOrThrow();
-  const key = (await importJWK(row.private_jwk as JWK, 'ES256')) as CryptoKey;
-  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid: row.kid, ...header }).sign(key);
+  const { signingKeys, database } = fixture.t.services;
+  await signingKeys.ensureKeys();
+  const { kid, key } = await database.db.transaction().execute((tx) => signingKeys.activeKey(tx));
+  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', kid, ...header }).sign(key);
 }
 
 /** A URL on which nothing listens: connections are refused. */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { type RequestContext, systemContext } from './audit/audit-log.ts';
 import { followTenantChanges } from './changes/tenant-changes.ts';
 import { systemClock } from './clock.ts';
@@ -6,6 +7,8 @@ import { openDatabase } from './db/database.ts';
 import { migrateToLatest } from './db/migrate.ts';
 import { buildApp } from './http/app.ts';
 import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
+import { masterKeyFromFile } from './secrets/master-key-file.ts';
+import { MASTER_KEY_BYTES, SecretBox } from './secrets/secret-box.ts';
 import { createServices } from './services.ts';
 
 /** A control plane that is listening. */
@@ -38,7 +41,11 @@ export async function startServer(
   try {
     const applied = await migrateToLatest(database.db);
     for (const name of applied) print(`applied migration ${name}`);
-    const services = createServices(database, config, systemClock);
+    const services = createServices(
+      database,
+      { ...config, secrets: await secretBox(config, print) },
+      systemClock,
+    );
     // Other control-plane processes change tenants too: drop their cached entitlements here.
     stops.push(await followTenantChanges(database, (tenantId) => services.entitlements.invalidate(tenantId)));
 
@@ -92,6 +99,26 @@ export async function startServer(
     await stopAll();
     throw error;
   }
+}
+
+/**
+ * The box that seals secrets: `TENANTRY_MASTER_KEY`'s keys, or else the key kept in the data
+ * directory (generated on first start). The second is fine for one process on its own machine;
+ * processes sharing a database must share the key, which the file cannot do for them.
+ */
+async function secretBox(config: Config, print: (line: string) => void): Promise<SecretBox> {
+  if (config.masterKeys !== undefined) return new SecretBox(config.masterKeys);
+  // An embedded database in memory outlives nothing, and neither need its secrets' key.
+  if (config.dataDir.startsWith('memory://')) return new SecretBox([randomBytes(MASTER_KEY_BYTES)]);
+  const file = await masterKeyFromFile(config.dataDir);
+  if (file.created)
+    print(`generated a master key in ${file.path}: secrets at rest are sealed with it, keep it safe`);
+  if ('url' in config.database)
+    print(
+      `TENANTRY_MASTER_KEY is not set: secrets are sealed with the key in ${file.path}; ` +
+        'set TENANTRY_MASTER_KEY to that key on every control-plane process that shares this database',
+    );
+  return new SecretBox([file.key]);
 }
 
 /** Applies pending migrations and returns their names; refuses a schema newer than this build. */

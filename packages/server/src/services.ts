@@ -14,6 +14,7 @@ import { JobQueue } from './jobs/job-queue.ts';
 import { PlanService } from './plans/plan-service.ts';
 import { AppMigratingProvisioner, AppMigrations } from './provisioning/app-migrations.ts';
 import { Provisioner } from './provisioning/provisioner.ts';
+import type { SecretBox } from './secrets/secret-box.ts';
 import { TenantService } from './tenants/tenant-service.ts';
 import { SigningKeyService } from './tokens/signing-key-service.ts';
 import { TokenService } from './tokens/token-service.ts';
@@ -69,6 +70,8 @@ export type ServiceSettings = Pick<
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
     // Tests also point it at a local stand-in for Stripe's API.
     readonly stripe?: StripeSettings | undefined;
+    /** Seals secrets at rest with the master key; every process on one database needs the same keys. */
+    readonly secrets: SecretBox;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -151,7 +154,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     thresholds,
   };
   const entitlementStream = new EntitlementStream(database, entitlements);
-  const signingKeys = new SigningKeyService(db, clock);
+  const signingKeys = new SigningKeyService(db, clock, config.secrets);
   const tokens = new TokenService({
     db,
     clock,

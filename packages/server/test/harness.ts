@@ -6,6 +6,7 @@ import type { Clock } from '../src/clock.ts';
 import { type Database, type DatabaseTarget, openDatabase } from '../src/db/database.ts';
 import { migrateToLatest } from '../src/db/migrate.ts';
 import { buildApp } from '../src/http/app.ts';
+import { MASTER_KEY_BYTES, SecretBox } from '../src/secrets/secret-box.ts';
 import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
 
 /** Which database the suite runs against: `pglite` (embedded) or `postgres` (a real server). */
@@ -103,12 +104,16 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
-/** The settings of the test app's services (those of `loadConfig`, with a shorter max age). */
-const SETTINGS: ServiceSettings = {
+/**
+ * The settings of the test app's services: those of `loadConfig`, with a shorter max age, and one
+ * master key for every service of this test process, as processes sharing a database share it.
+ */
+export const SETTINGS: ServiceSettings = {
   deletionRetentionDays: 30,
   poolSchema: 'public',
   entitlementMaxAgeMs: 5_000,
   usageLateWindowDays: 35,
+  secrets: new SecretBox([randomBytes(MASTER_KEY_BYTES)]),
 };
 
 /**

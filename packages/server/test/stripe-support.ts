@@ -7,7 +7,7 @@ import type { FinalizedInvoices } from '../src/billing/stripe-sync.ts';
 import type { InvoiceSettlement } from '../src/billing/stripe-webhooks.ts';
 import { buildApp } from '../src/http/app.ts';
 import { createServices, type Services } from '../src/services.ts';
-import { createTestDatabase, type TestApp, TestClock } from './harness.ts';
+import { createTestDatabase, SETTINGS, type TestApp, TestClock } from './harness.ts';
 import { StripeFake, stripeEvent } from './stripe-fake.ts';
 
 /** The secrets of the test Stripe account. */
@@ -47,17 +47,7 @@ export async function startStripeTestApp(
     // The job queue retries; the library's own retries would only slow the tests.
     maxNetworkRetries: 0,
   };
-  const base = createServices(
-    db.database,
-    {
-      deletionRetentionDays: 30,
-      poolSchema: 'public',
-      entitlementMaxAgeMs: 5_000,
-      usageLateWindowDays: 35,
-      stripe: settings,
-    },
-    clock,
-  );
+  const base = createServices(db.database, { ...SETTINGS, stripe: settings }, clock);
   const stripe =
     options.invoices === undefined
       ? base.stripe

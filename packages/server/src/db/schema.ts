@@ -231,8 +231,10 @@ export interface SigningKeysTable {
   kid: string;
   algorithm: 'ES256';
   public_jwk: Json<Record<string, unknown>>;
-  /** Erased (null) when the key is retired. */
+  /** The private JWK in clear, as keys were stored before migration 0009; sealed and erased since. */
   private_jwk: ColumnType<Record<string, unknown> | null, string | null, string | null>;
+  /** The private JWK sealed with the master key (a compact JWE); erased (null) when the key is retired. */
+  private_key_sealed: string | null;
   created_at: Date;
   activated_at: Date | null;
   retired_at: Date | null;

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { backend, createTestDatabase, TestClock, type TestDatabase, uniqueSlug } from '../../test/harness.ts';
+import {
+  backend,
+  createTestDatabase,
+  SETTINGS,
+  TestClock,
+  type TestDatabase,
+  uniqueSlug,
+} from '../../test/harness.ts';
 import { fixture } from '../../test/tenant-support.ts';
 import { systemContext } from '../audit/audit-log.ts';
 import { createServices, type Services } from '../services.ts';
@@ -25,18 +32,7 @@ beforeAll(async () => {
   db = await createTestDatabase();
   clock = new TestClock();
   // What loadConfig gives with TENANTRY_APP_MIGRATIONS set.
-  services = createServices(
-    db.database,
-    {
-      deletionRetentionDays: 30,
-      poolSchema: 'public',
-      entitlementMaxAgeMs: 5_000,
-      usageLateWindowDays: 35,
-      appMigrationsDir: dir,
-      database: db.target,
-    },
-    clock,
-  );
+  services = createServices(db.database, { ...SETTINGS, appMigrationsDir: dir, database: db.target }, clock);
   const applied = await services.plans.apply(CTX, { source: fixture('plans.yaml'), dryRun: false });
   expect(applied.ok).toBe(true);
 });

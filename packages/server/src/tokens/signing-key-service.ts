@@ -10,6 +10,7 @@ import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema, SigningKeysTable } from '../db/schema.ts';
+import type { SecretBox } from '../secrets/secret-box.ts';
 
 /** The one algorithm access tokens are signed with (ECDSA P-256, SHA-256). */
 export const SIGNING_ALGORITHM = 'ES256';
@@ -82,19 +83,24 @@ type KeyRow = Selectable<SigningKeysTable>;
 export class SigningKeyService {
   readonly #db: Kysely<Schema>;
   readonly #clock: Clock;
+  readonly #secrets: SecretBox;
   /** Set once this process has seen an active key: keys are never deleted, so one always exists after. */
   #ensured: Promise<void> | undefined;
   /** The imported private key of the last active key used, by kid. */
   #imported: ActiveSigningKey | undefined;
 
-  constructor(db: Kysely<Schema>, clock: Clock) {
+  /** `secrets` seals the private halves: the database holds none in clear. */
+  constructor(db: Kysely<Schema>, clock: Clock, secrets: SecretBox) {
     this.#db = db;
     this.#clock = clock;
+    this.#secrets = secrets;
   }
 
   /**
-   * Makes the first active and next keys when there are none. Cheap after the first call in a
-   * process; a failed attempt is retried by the next call.
+   * Makes the first active and next keys when there are none, and seals with the current master
+   * key every private half that is in clear (stored before keys were sealed) or sealed with an
+   * older master key. Cheap after the first call in a process; a failed attempt is retried by the
+   * next call.
    */
   ensureKeys(): Promise<void> {
     if (!this.#ensured) {
@@ -111,6 +117,7 @@ export class SigningKeyService {
       await KEYS_LOCK.execute(tx);
       const rows = await tx.selectFrom('signing_keys').selectAll().where('retired_at', 'is', null).execute();
       const now = this.#clock.now();
+      for (const row of rows) await this.#reseal(tx, row);
       let next = rows.find((r) => r.activated_at === null);
       if (!rows.some((r) => r.activated_at !== null)) {
         // Only a key that was published as next may sign at once; with none, a fresh one must.
@@ -130,14 +137,15 @@ export class SigningKeyService {
   async activeKey(tx: Transaction<Schema>): Promise<ActiveSigningKey> {
     const row = await tx
       .selectFrom('signing_keys')
-      .select(['kid', 'private_jwk'])
+      .select(['kid', 'private_key_sealed'])
       .where('activated_at', 'is not', null)
       .where('retired_at', 'is', null)
       .forKeyShare()
       .executeTakeFirst();
-    if (!row?.private_jwk) throw new Error('no active signing key: ensureKeys() was not called first');
+    if (!row?.private_key_sealed) throw new Error('no active signing key: ensureKeys() was not called first');
     if (this.#imported?.kid !== row.kid) {
-      const key = await importJWK(row.private_jwk as JWK, SIGNING_ALGORITHM);
+      const jwk = JSON.parse(await this.#secrets.open(purpose(row.kid), row.private_key_sealed)) as JWK;
+      const key = await importJWK(jwk, SIGNING_ALGORITHM);
       this.#imported = { kid: row.kid, key: key as CryptoKey };
     }
     return this.#imported;
@@ -192,7 +200,7 @@ export class SigningKeyService {
       const now = this.#clock.now();
       const retired = await tx
         .updateTable('signing_keys')
-        .set({ retired_at: now, private_jwk: null })
+        .set({ retired_at: now, private_jwk: null, private_key_sealed: null })
         .where('kid', '=', active.kid)
         .returningAll()
         .executeTakeFirstOrThrow();
@@ -240,7 +248,7 @@ export class SigningKeyService {
         kid,
         algorithm: SIGNING_ALGORITHM,
         public_jwk: JSON.stringify(publicJwk),
-        private_jwk: JSON.stringify(privateJwk),
+        private_key_sealed: await this.#secrets.seal(purpose(kid), JSON.stringify(privateJwk)),
         created_at: now,
         activated_at: null,
         retired_at: null,
@@ -250,6 +258,35 @@ export class SigningKeyService {
     await recordAudit(tx, ctx, { action: 'signing_key.created', targetType: 'signing_key', targetId: kid });
     return row;
   }
+
+  /** Seals `row`'s private half with the current master key, if it is in clear or under an older one. */
+  async #reseal(tx: Transaction<Schema>, row: KeyRow): Promise<void> {
+    let jwk: string;
+    let action: string;
+    if (row.private_jwk !== null) {
+      jwk = JSON.stringify(row.private_jwk);
+      action = 'signing_key.sealed';
+    } else if (row.private_key_sealed !== null && !this.#secrets.isCurrent(row.private_key_sealed)) {
+      jwk = await this.#secrets.open(purpose(row.kid), row.private_key_sealed);
+      action = 'signing_key.resealed';
+    } else return;
+    await tx
+      .updateTable('signing_keys')
+      .set({ private_jwk: null, private_key_sealed: await this.#secrets.seal(purpose(row.kid), jwk) })
+      .where('kid', '=', row.kid)
+      .execute();
+    await recordAudit(tx, SYSTEM, {
+      action,
+      targetType: 'signing_key',
+      targetId: row.kid,
+      data: { master_key: this.#secrets.currentKeyId },
+    });
+  }
+}
+
+/** What a signing key's sealed private half is for: it opens for that key's row only. */
+function purpose(kid: string): string {
+  return `signing_key:${kid}`;
 }
 
 function view(row: KeyRow, now: Date): SigningKeyView {

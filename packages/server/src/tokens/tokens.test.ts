@@ -1,8 +1,17 @@
+import { randomBytes } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createTestDatabase, otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
+import {
+  createTestDatabase,
+  otherProcess,
+  SETTINGS,
+  startTestApp,
+  type TestApp,
+  type TestDatabase,
+} from '../../test/harness.ts';
 import { act, applyPlans, auditCount, auditRows, provisionedTenant } from '../../test/tenant-support.ts';
 import { systemContext } from '../audit/audit-log.ts';
+import { MASTER_KEY_BYTES, SecretBox } from '../secrets/secret-box.ts';
 import { createServices } from '../services.ts';
 import { MAX_TOKEN_TTL_SECONDS } from './signing-key-service.ts';
 
@@ -294,13 +303,7 @@ describe('signing keys', () => {
   test('several processes starting together make one active key and one next key', async () => {
     const db = await createTestDatabase();
     try {
-      const settings = {
-        deletionRetentionDays: 30,
-        poolSchema: 'public',
-        entitlementMaxAgeMs: 5_000,
-        usageLateWindowDays: 35,
-      };
-      const processes = Array.from({ length: 6 }, () => createServices(db.database, settings, t.clock));
+      const processes = Array.from({ length: 6 }, () => createServices(db.database, SETTINGS, t.clock));
       await Promise.all(processes.map((p) => p.signingKeys.jwks()));
       const rows = await db.database.db.selectFrom('signing_keys').selectAll().execute();
       expect(rows).toHaveLength(2);
@@ -315,7 +318,7 @@ describe('signing keys', () => {
             kid: 'second-active',
             algorithm: 'ES256',
             public_jwk: JSON.stringify(active?.public_jwk),
-            private_jwk: JSON.stringify({}),
+            private_key_sealed: 'sealed',
             created_at: t.clock.now(),
             activated_at: t.clock.now(),
             retired_at: null,
@@ -365,6 +368,7 @@ describe('signing keys', () => {
       .where('kid', '=', oldActive.kid)
       .executeTakeFirstOrThrow();
     expect(row.private_jwk).toBeNull();
+    expect(row.private_key_sealed).toBeNull();
     const audit = (await auditRows(t)).filter((r) => r.action === 'signing_key.rotated').at(-1);
     expect(audit).toMatchObject({
       actor_type: 'api_key',
@@ -399,6 +403,104 @@ describe('signing keys', () => {
     });
     expect(response.status).toBe(400);
     expect(response.body.errors.map((e: { path: string }) => e.path)).toEqual(['kid']);
+  });
+});
+
+describe('private signing keys at rest', () => {
+  const box = (...keys: Buffer[]) => new SecretBox(keys);
+  const masterA = randomBytes(MASTER_KEY_BYTES);
+  const masterB = randomBytes(MASTER_KEY_BYTES);
+
+  /** Runs `fn` with the services of a process whose TENANTRY_MASTER_KEY holds `secrets`, on `db`. */
+  async function signingKid(db: TestDatabase, secrets: SecretBox): Promise<string> {
+    const { signingKeys } = createServices(db.database, { ...SETTINGS, secrets }, t.clock);
+    await signingKeys.ensureKeys();
+    return db.database.db.transaction().execute(async (tx) => (await signingKeys.activeKey(tx)).kid);
+  }
+
+  async function rows(db: TestDatabase) {
+    return db.database.db.selectFrom('signing_keys').selectAll().orderBy('kid').execute();
+  }
+
+  test('are sealed with the master key, each for its own row: no private member lies in the database', async () => {
+    const stored = await t.services.database.db.selectFrom('signing_keys').selectAll().execute();
+    expect(stored.length).toBeGreaterThanOrEqual(2);
+    for (const row of stored.filter((r) => r.retired_at === null)) {
+      expect(row.private_jwk).toBeNull();
+      const sealed = row.private_key_sealed as string;
+      expect(decodeProtectedHeader(sealed)).toEqual({
+        alg: 'dir',
+        enc: 'A256GCM',
+        kid: SETTINGS.secrets.currentKeyId,
+        purpose: `signing_key:${row.kid}`,
+      });
+      const { d } = JSON.parse(await SETTINGS.secrets.open(`signing_key:${row.kid}`, sealed)) as {
+        d: string;
+      };
+      expect(d).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(JSON.stringify(row)).not.toContain(d);
+    }
+  });
+
+  test('a key stored in clear before is sealed, a new master key reseals, and a process without the key cannot sign', async () => {
+    const db = await createTestDatabase();
+    try {
+      const kid = await signingKid(db, box(masterA));
+      // As migration 0009 found keys made before it: the private half in clear.
+      for (const row of await rows(db))
+        await db.database.db
+          .updateTable('signing_keys')
+          .set({
+            private_key_sealed: null,
+            private_jwk: await box(masterA).open(`signing_key:${row.kid}`, row.private_key_sealed as string),
+          })
+          .where('kid', '=', row.kid)
+          .execute();
+      expect(await signingKid(db, box(masterA))).toBe(kid);
+      for (const row of await rows(db)) {
+        expect(row.private_jwk).toBeNull();
+        expect(decodeProtectedHeader(row.private_key_sealed as string).kid).toBe(box(masterA).currentKeyId);
+      }
+      // The new master key in front, the old one behind it: every key is sealed again with the new.
+      expect(await signingKid(db, box(masterB, masterA))).toBe(kid);
+      for (const row of await rows(db))
+        expect(decodeProtectedHeader(row.private_key_sealed as string).kid).toBe(box(masterB).currentKeyId);
+      expect(await signingKid(db, box(masterB))).toBe(kid);
+      await expect(signingKid(db, box(masterA))).rejects.toThrow(
+        new RegExp(
+          `sealed with master key ${box(masterB).currentKeyId}, which TENANTRY_MASTER_KEY does not hold`,
+        ),
+      );
+      const actions = await db.database.db
+        .selectFrom('audit_events')
+        .select(['action', 'target_id'])
+        .where('action', 'in', ['signing_key.sealed', 'signing_key.resealed'])
+        .execute();
+      expect(actions.filter((a) => a.action === 'signing_key.sealed')).toHaveLength(2);
+      expect(actions.filter((a) => a.action === 'signing_key.resealed')).toHaveLength(2);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  test('a sealed key copied onto another key’s row is refused', async () => {
+    const db = await createTestDatabase();
+    try {
+      await signingKid(db, box(masterA));
+      const [first, second] = await rows(db);
+      const active = first?.activated_at !== null ? first : second;
+      const next = active === first ? second : first;
+      await db.database.db
+        .updateTable('signing_keys')
+        .set({ private_key_sealed: next?.private_key_sealed ?? null })
+        .where('kid', '=', active?.kid as string)
+        .execute();
+      await expect(signingKid(db, box(masterA))).rejects.toThrow(
+        `it was sealed for "signing_key:${next?.kid}", not "signing_key:${active?.kid}"`,
+      );
+    } finally {
+      await db.drop();
+    }
   });
 });
 
