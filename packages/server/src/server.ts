@@ -49,6 +49,13 @@ export async function startServer(
     // Other control-plane processes change tenants too: drop their cached entitlements here.
     stops.push(await followTenantChanges(database, (tenantId) => services.entitlements.invalidate(tenantId)));
 
+    // Tenants provisioned before TENANTRY_APP_ROLE was set would stay out of the app's reach.
+    const granted = await services.provisioner.grantAppRoleToTenants();
+    if (granted.length > 0)
+      print(
+        `granted the app role ${config.appRole} (TENANTRY_APP_ROLE) the roles of ${granted.length} existing tenants`,
+      );
+
     const first = await services.apiKeys.ensureFirstKey(BOOTSTRAP, config.bootstrapToken);
     if (first.created && first.generatedSecret) {
       print(`created the first operator API key (${first.key.id}); it is shown once, keep it:`);

@@ -33,6 +33,8 @@ export interface Services {
   readonly apiKeys: ApiKeyService;
   readonly plans: PlanService;
   readonly tenants: TenantService;
+  /** Makes and removes each tenant's database objects; the tenant service drives it. */
+  readonly provisioner: Provisioner;
   readonly entitlements: EntitlementService;
   /** The keys that sign access tokens, and the JWKS that publishes them. */
   readonly signingKeys: SigningKeyService;
@@ -82,22 +84,23 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   // Entitlements are built from tenants, and tenants tell them of changes: tied once both exist.
   let invalidate = (_tenantId: string): void => {};
   const provisionerArgs = [db, config.poolSchema, { appRole: config.appRole }] as const;
+  const provisioner =
+    config.appMigrationsDir === undefined
+      ? new Provisioner(...provisionerArgs)
+      : new AppMigratingProvisioner(
+          new AppMigrations({
+            dir: config.appMigrationsDir,
+            db,
+            databaseUrl: config.database && 'url' in config.database ? config.database.url : undefined,
+          }),
+          ...provisionerArgs,
+        );
   const tenants = new TenantService({
     db,
     clock,
     plans,
     jobs,
-    provisioner:
-      config.appMigrationsDir === undefined
-        ? new Provisioner(...provisionerArgs)
-        : new AppMigratingProvisioner(
-            new AppMigrations({
-              dir: config.appMigrationsDir,
-              db,
-              databaseUrl: config.database && 'url' in config.database ? config.database.url : undefined,
-            }),
-            ...provisionerArgs,
-          ),
+    provisioner,
     deletionRetentionDays: config.deletionRetentionDays,
     onChanged: (tenantId) => invalidate(tenantId),
   });
@@ -168,6 +171,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     apiKeys: new ApiKeyService(db),
     plans,
     tenants,
+    provisioner,
     entitlements,
     entitlementStream,
     signingKeys,

@@ -114,6 +114,34 @@ export class Provisioner {
     }
   }
 
+  /**
+   * Grants the app role each tenant role not yet granted to it: the roles of tenants provisioned
+   * before TENANTRY_APP_ROLE was set, or while it named another role. The server runs it at
+   * start; answers the roles it granted. Throws {@link AppRoleError} when the app role is unfit.
+   */
+  async grantAppRoleToTenants(): Promise<string[]> {
+    const appRole = this.#appRole;
+    if (appRole === undefined) return [];
+    return this.#db.transaction().execute(async (tx) => {
+      await checkAppRole(tx, appRole);
+      const tenants = await tx
+        .selectFrom('tenants')
+        .select('role_name')
+        .where('role_name', 'is not', null)
+        .where('purged_at', 'is', null)
+        .execute();
+      const missing = await sql<{ role: string }>`
+        select r.rolname as role from pg_roles r
+        where r.rolname = any(${tenants.map((t) => t.role_name)}::text[])
+          and not exists (
+            select 1 from pg_auth_members m
+            where m.roleid = r.oid and m.member = (select oid from pg_roles where rolname = ${appRole}))
+        order by r.rolname`.execute(tx);
+      for (const { role } of missing.rows) await sql`grant ${sql.id(role)} to ${sql.id(appRole)}`.execute(tx);
+      return missing.rows.map((r) => r.role);
+    });
+  }
+
   #schemaOwner(schema: string, db: Kysely<Schema> = this.#db): Promise<string | undefined> {
     return schemaOwnerIn(db, schema);
   }
@@ -168,25 +196,28 @@ async function schemaOwnerIn(db: Kysely<Schema>, schema: string): Promise<string
   return owner.rows[0]?.owner;
 }
 
+/** Throws {@link AppRoleError} unless the app role exists and inherits what it is granted. */
+async function checkAppRole(db: Kysely<Schema>, appRole: string): Promise<void> {
+  const app = await sql<{ inherits: boolean }>`
+    select rolinherit as inherits from pg_roles where rolname = ${appRole}`.execute(db);
+  if (app.rows[0] === undefined)
+    throw new AppRoleError(
+      `the app role "${appRole}" (TENANTRY_APP_ROLE) does not exist on the server; create it (create role ${appRole} login) or unset TENANTRY_APP_ROLE`,
+    );
+  // Without INHERIT the app could SET ROLE but not use the owner's CONNECT on a tenant database.
+  if (!app.rows[0].inherits)
+    throw new AppRoleError(
+      `the app role "${appRole}" (TENANTRY_APP_ROLE) is NOINHERIT, so it cannot connect to tenant databases through membership; alter role ${appRole} inherit`,
+    );
+}
+
 /**
  * Creates the role unless it exists, and grants it to the app role when there is one; returns
  * whether it made the role. The grant is repeated on every run, so provisioning a tenant again
  * (e.g. after TENANTRY_APP_ROLE was set) gives an older tenant's role to the app too.
  */
 async function ensureRole(db: Kysely<Schema>, role: string, appRole: string | undefined): Promise<boolean> {
-  if (appRole !== undefined) {
-    const app = await sql<{ inherits: boolean }>`
-      select rolinherit as inherits from pg_roles where rolname = ${appRole}`.execute(db);
-    if (app.rows[0] === undefined)
-      throw new AppRoleError(
-        `the app role "${appRole}" (TENANTRY_APP_ROLE) does not exist on the server; create it (create role ${appRole} login) or unset TENANTRY_APP_ROLE`,
-      );
-    // Without INHERIT the app could SET ROLE but not use the owner's CONNECT on a tenant database.
-    if (!app.rows[0].inherits)
-      throw new AppRoleError(
-        `the app role "${appRole}" (TENANTRY_APP_ROLE) is NOINHERIT, so it cannot connect to tenant databases through membership; alter role ${appRole} inherit`,
-      );
-  }
+  if (appRole !== undefined) await checkAppRole(db, appRole);
   const exists = await sql`select 1 from pg_roles where rolname = ${role}`.execute(db);
   const made = exists.rows.length === 0;
   if (made) {

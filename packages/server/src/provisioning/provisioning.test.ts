@@ -410,6 +410,26 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
     expect(await isMember(role, t)).toBe(true);
   });
 
+  it('is granted, once, the roles of tenants provisioned before it was set, as the server does at start', async () => {
+    const tenants = [
+      await provisionedTenant(t, { placement: 'schema' }),
+      await provisionedTenant(t, { placement: 'database' }),
+    ];
+    const roles = tenants.map((tenant) => `tenantry_${tenant.id}`);
+    for (const role of roles) expect(await isMember(role, t)).toBe(false);
+    const provisioner = new Provisioner(t.services.database.db, 'public', { appRole });
+    expect(await provisioner.grantAppRoleToTenants()).toEqual(expect.arrayContaining(roles));
+    for (const role of roles) expect(await isMember(role, t)).toBe(true);
+    expect(await provisioner.grantAppRoleToTenants()).toEqual([]);
+    await expect(
+      new Provisioner(t.services.database.db, 'public', {
+        appRole: 'tenantry_test_no_such_app',
+      }).grantAppRoleToTenants(),
+    ).rejects.toThrow(
+      'the app role "tenantry_test_no_such_app" (TENANTRY_APP_ROLE) does not exist on the server',
+    );
+  });
+
   it('loses the membership, and nothing else, when a tenant is purged', async () => {
     const tenant = await provisionedTenant(withApp, { placement: 'database' });
     const role = `tenantry_${tenant.id}`;
