@@ -102,8 +102,8 @@ describe(`Entitlements against a live control plane (${backend})`, () => {
     await sdk.whenLive();
     expect(sdk.status()).toEqual({ state: 'live', staleSince: null, failsClosedAt: null, error: null });
     const announced = new Promise<string>((resolve) => {
-      const stop = sdk.on('tenant', (id, snapshot) => {
-        if (id === tenant.id && snapshot?.plan?.key === 'starter') {
+      const stop = sdk.on('tenant', (id) => {
+        if (id === tenant.id) {
           stop();
           resolve(id);
         }
@@ -130,6 +130,53 @@ describe(`Entitlements against a live control plane (${backend})`, () => {
     expect(sdk.can(tenant.id, 'sso')).toBe(false);
     const server = await cp.t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/entitlements` });
     expect(sdk.snapshot(tenant.id)).toEqual(server.body);
+  });
+});
+
+describe(`Entitlements and the tenants the stream sends (${backend})`, () => {
+  it('sends the snapshot of a tenant held when it connected, a notice of one loaded since, and revalidates that one', async () => {
+    const cp = await controlPlane();
+    const sdk = new Entitlements(client(cp.url, cp.t.token), QUICK);
+    try {
+      const [first, later, other] = [
+        await provisionedTenant(cp.t, { plan: 'pro' }),
+        await provisionedTenant(cp.t, { plan: 'pro' }),
+        await provisionedTenant(cp.t, { plan: 'pro' }),
+      ];
+      await sdk.load(first.id);
+      await sdk.whenLive();
+      await sdk.load(later.id);
+      const announced = new Map<string, unknown>();
+      sdk.on('tenant', (id, snapshot) => {
+        if (!announced.has(id)) announced.set(id, snapshot === undefined ? 'notice' : snapshot?.plan?.key);
+      });
+      const changes = [first, later].map((tenant) =>
+        nextChange(sdk, tenant.id, (c) => c.snapshot?.plan?.key === 'starter'),
+      );
+      for (const tenant of [first, later, other]) {
+        const changed = await cp.t.request({
+          method: 'POST',
+          url: `/v1/tenants/${tenant.id}/change-plan`,
+          payload: { plan: 'starter', at: 'now' },
+        });
+        expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+      }
+      await Promise.all(changes);
+      expect(sdk.can(later.id, 'sso')).toBe(false);
+      await new Promise<void>((resolve) => {
+        if (announced.has(other.id)) resolve();
+        else sdk.on('tenant', (id) => id === other.id && resolve());
+      });
+      expect(Object.fromEntries(announced)).toEqual({
+        [first.id]: 'starter',
+        [later.id]: 'notice',
+        [other.id]: 'notice',
+      });
+      expect(() => sdk.snapshot(other.id)).toThrow(TenantNotLoadedError);
+    } finally {
+      await sdk.close();
+      await cp.t.close();
+    }
   });
 });
 

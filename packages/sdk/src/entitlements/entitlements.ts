@@ -47,12 +47,14 @@ export interface EntitlementsEvents {
   /** A held snapshot changed, through the stream or a revalidation. */
   change: (change: SnapshotChange) => void;
   /**
-   * The stream announced a change of any tenant, held or not (`snapshot` null: it no longer
-   * exists): the hook for caches keyed by tenant, such as placements, which may change without
-   * the snapshot changing. Events missed while disconnected are not replayed: drop such caches
-   * when the status becomes `live` again.
+   * The stream announced a change of any tenant, held or not: the hook for caches keyed by
+   * tenant, such as placements, which may change without the snapshot changing. `snapshot` is the
+   * new one for a tenant held when the stream connected, null when the tenant no longer exists,
+   * undefined for a tenant whose change came as a notice (held ones are then revalidated).
+   * Events missed while disconnected are not replayed: drop such caches when the status becomes
+   * `live` again.
    */
-  tenant: (tenantId: string, snapshot: VersionedSnapshot | null) => void;
+  tenant: (tenantId: string, snapshot: VersionedSnapshot | null | undefined) => void;
 }
 
 /** Options of {@link Entitlements}. */
@@ -80,14 +82,23 @@ export interface EntitlementsOptions {
 /** Tenants per revalidation request (the control plane's limit). */
 const REVALIDATE_BATCH = 1000;
 
+/**
+ * The most tenants a stream names as held (the control plane's limit); an instance holding more
+ * asks for every tenant's snapshot.
+ */
+const MAX_STREAM_TENANTS = 50_000;
+
 const UNLIMITED: ConsumeResult = Object.freeze({ allowed: true, overage: false });
 
 /**
  * Each active tenant's entitlements, held in memory and checked locally: {@link can},
  * {@link limit} and {@link config} are synchronous and make no network call. Snapshots are
  * loaded on first use ({@link load}) and kept current by the control plane's push stream
- * (`GET /v1/entitlements/stream`), which is followed with reconnection (backoff with jitter);
- * after each reconnection every held snapshot is revalidated by its ETag.
+ * (`POST /v1/entitlements/stream`, naming the tenants held), which is followed with reconnection
+ * (backoff with jitter); after each reconnection every held snapshot is revalidated by its ETag.
+ * The stream sends the snapshots of the tenants held when it connected, and a notice of any other
+ * tenant's change: a tenant loaded since is revalidated on its notice, so an instance is sent the
+ * snapshots it uses rather than the whole fleet's.
  *
  * When the control plane cannot be reached, the last snapshots stay in force for
  * `maxStalenessMs`, and the app is told ({@link on} `status`, {@link status}); past it, local
@@ -119,6 +130,9 @@ export class Entitlements {
   /** The stream's last word on each tenant, by a counter: a revalidation sent before it does not override it. */
   readonly #streamed = new Map<string, number>();
   #streamCount = 0;
+  /** Tenants the stream announced by a notice, to revalidate once held (or once their load ends). */
+  readonly #noticed = new Set<string>();
+  #noticeTimer: NodeJS.Timeout | undefined;
   /** Stream connections made, so a load that spans one knows to revalidate. */
   #connections = 0;
   readonly #listeners: { [E in keyof EntitlementsEvents]: Set<EntitlementsEvents[E]> } = {
@@ -227,12 +241,13 @@ export class Entitlements {
     if (held !== undefined) return Promise.resolve(held);
     let loading = this.#loading.get(tenantId);
     if (loading === undefined) {
-      this.#start();
       loading = this.#fetch(tenantId).finally(() => {
         this.#loading.delete(tenantId);
         this.#early.delete(tenantId);
       });
       this.#loading.set(tenantId, loading);
+      // After the tenant is known to be loading: a stream started now names it as held.
+      this.#start();
     }
     return loading;
   }
@@ -254,7 +269,9 @@ export class Entitlements {
     // The stream (re)connected during the fetch: a change between the fetch's read and the
     // stream's start may have been missed, and the reconnection's revalidation did not know this
     // tenant yet.
-    if (this.#connections !== connections) this.#revalidate([tenantId]).catch(() => {});
+    // Likewise when a notice of the tenant came while the fetch was under way.
+    if (this.#noticed.delete(tenantId) || this.#connections !== connections)
+      this.#revalidate([tenantId]).catch(() => {});
     return snapshot;
   }
 
@@ -334,10 +351,16 @@ export class Entitlements {
       let lastData = this.#now();
       let connected = false;
       try {
-        const response = await this.#client.raw('GET', '/v1/entitlements/stream', {
-          headers: { accept: 'text/event-stream' },
-          signal: abort.signal,
-        });
+        const held = [...new Set([...this.#snapshots.keys(), ...this.#loading.keys()])];
+        const response = await this.#client.raw(
+          held.length > MAX_STREAM_TENANTS ? 'GET' : 'POST',
+          '/v1/entitlements/stream',
+          {
+            headers: { accept: 'text/event-stream' },
+            signal: abort.signal,
+            ...(held.length > MAX_STREAM_TENANTS ? {} : { body: { tenants: held } }),
+          },
+        );
         if (!response.ok || response.body === null) throw await problemOf(response);
         // The control plane follows changes for this stream from here on: revalidating now
         // catches whatever changed before, and the stream brings the rest.
@@ -401,6 +424,10 @@ export class Entitlements {
       } else if (this.#loading.has(id)) {
         this.#early.set(id, snapshot);
       }
+    } else if (event === 'changed') {
+      const { tenant_id: id } = JSON.parse(data) as { tenant_id: string };
+      this.#emit('tenant', id, undefined);
+      if (this.#snapshots.has(id) || this.#loading.has(id)) this.#notice(id);
     } else if (event === 'removed') {
       const { tenant_id: id } = JSON.parse(data) as { tenant_id: string };
       this.#emit('tenant', id, null);
@@ -409,6 +436,20 @@ export class Entitlements {
         this.#remove(id);
       }
     }
+  }
+
+  /**
+   * Revalidates a held tenant the stream announced by a notice, with the others of the same
+   * moment in one request; a tenant still loading is left to its load, which revalidates it.
+   */
+  #notice(tenantId: string): void {
+    this.#noticed.add(tenantId);
+    this.#noticeTimer ??= setTimeout(() => {
+      this.#noticeTimer = undefined;
+      const held = [...this.#noticed].filter((id) => this.#snapshots.has(id));
+      for (const id of held) this.#noticed.delete(id);
+      if (held.length > 0) this.#revalidate(held).catch(() => {});
+    }, 0);
   }
 
   /** The stream is lost: the snapshots are stale from `since` (the last word heard), or from now. */
@@ -538,6 +579,7 @@ export class Entitlements {
     this.#wake?.();
     await this.#running;
     clearTimeout(this.#expiryTimer);
+    clearTimeout(this.#noticeTimer);
     await this.#leases.close();
     if (this.#staleSince === null) {
       this.#staleSince = this.#now();

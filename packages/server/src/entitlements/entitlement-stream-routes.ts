@@ -1,3 +1,4 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { replyProblem } from '../http/problem.ts';
@@ -8,6 +9,9 @@ import type { VersionedSnapshot } from './entitlement-service.ts';
 
 /** Tenants one revalidation may name. */
 export const MAX_REVALIDATE = 1000;
+
+/** Tenants a stream may name as those whose snapshots it wants. */
+export const MAX_STREAM_TENANTS = 50_000;
 
 /** Snapshots rebuilt at once for one revalidation. */
 const REVALIDATE_CONCURRENCY = 8;
@@ -40,6 +44,26 @@ const STREAM_DESCRIPTION = [
   '`POST /v1/entitlements/revalidate`.',
 ].join(' ');
 
+const Accept = z.object({
+  accept: z
+    .string()
+    .refine((accept) => accept.includes('text/event-stream'), {
+      message: 'must accept text/event-stream',
+    })
+    .describe('text/event-stream'),
+});
+
+const StreamOf = z.strictObject({
+  tenants: z
+    .array(z.string().min(1).max(200))
+    .max(MAX_STREAM_TENANTS)
+    .describe(
+      `The tenants whose snapshots the caller holds (at most ${MAX_STREAM_TENANTS}): their changes come as ` +
+        '`entitlements` events, any other tenant\'s as `event: changed` with `{"tenant_id": …}` (fetch or ' +
+        'revalidate it if it is needed since)',
+    ),
+});
+
 /** Whether an ETag (`"v"`, `W/"v"` or the bare version) names `version`. */
 function sameVersion(etag: string, version: string): boolean {
   return (
@@ -61,6 +85,43 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services
     await stream.close();
   });
 
+  /** Answers the request with the stream: every tenant's snapshots, or those of `tenants` only. */
+  async function follow(request: FastifyRequest, reply: FastifyReply, tenants?: ReadonlySet<string>) {
+    try {
+      await stream.start();
+    } catch (error) {
+      return replyProblem(
+        reply,
+        'not_ready',
+        `cannot follow tenant changes: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    // Authenticated by the /v1 hook; kept to check, at every heartbeat, that it still may read.
+    const token = BEARER.exec(request.headers.authorization ?? '')?.[1] ?? '';
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      // Proxies such as nginx would otherwise hold events back in their buffers.
+      'x-accel-buffering': 'no',
+      'x-request-id': request.id,
+    });
+    res.write('retry: 2000\n: connected\n\n');
+    const remove = stream.add({
+      write: (chunk) => res.write(chunk),
+      get buffered() {
+        return res.writableLength;
+      },
+      end: () => res.end(),
+      allowed: async () => (await services.apiKeys.authenticate(token)) !== null,
+      tenants,
+    });
+    res.on('close', remove);
+    return reply;
+  }
+
   app.get(
     '/entitlements/stream',
     {
@@ -68,14 +129,7 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services
         tags: ['Entitlements'],
         summary: 'Entitlement changes of every tenant, pushed as Server-Sent Events',
         description: STREAM_DESCRIPTION,
-        headers: z.object({
-          accept: z
-            .string()
-            .refine((accept) => accept.includes('text/event-stream'), {
-              message: 'must accept text/event-stream',
-            })
-            .describe('text/event-stream'),
-        }),
+        headers: Accept,
         querystring: z.strictObject({}),
         response: {
           200: z.string().describe('text/event-stream: `entitlements` and `removed` events, heartbeats'),
@@ -84,39 +138,31 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services
         },
       },
     },
-    async (request, reply) => {
-      try {
-        await stream.start();
-      } catch (error) {
-        return replyProblem(
-          reply,
-          'not_ready',
-          `cannot follow tenant changes: ${error instanceof Error ? error.message : String(error)}`,
-        );
-      }
-      // Authenticated by the /v1 hook; kept to check, at every heartbeat, that it still may read.
-      const token = BEARER.exec(request.headers.authorization ?? '')?.[1] ?? '';
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, {
-        'content-type': 'text/event-stream; charset=utf-8',
-        'cache-control': 'no-store',
-        connection: 'keep-alive',
-        // Proxies such as nginx would otherwise hold events back in their buffers.
-        'x-accel-buffering': 'no',
-        'x-request-id': request.id,
-      });
-      res.write('retry: 2000\n: connected\n\n');
-      const remove = stream.add({
-        write: (chunk) => res.write(chunk),
-        get buffered() {
-          return res.writableLength;
+    (request, reply) => follow(request, reply),
+  );
+
+  app.post(
+    '/entitlements/stream',
+    {
+      // 50,000 tenant ids of up to ~40 bytes each, as JSON.
+      bodyLimit: 4 * 1024 * 1024,
+      schema: {
+        tags: ['Entitlements'],
+        summary:
+          'Entitlement changes, pushed as Server-Sent Events: snapshots of the tenants named, notices of the rest',
+        description: `${STREAM_DESCRIPTION} Only the tenants named in the body are sent as snapshots; a change of any other tenant comes as \`event: changed\` with \`{"tenant_id": …}\`, which costs the control plane no snapshot.`,
+        headers: Accept,
+        body: StreamOf,
+        response: {
+          200: z
+            .string()
+            .describe('text/event-stream: `entitlements`, `removed` and `changed` events, heartbeats'),
+          ...problems,
+          503: problems[400],
         },
-        end: () => res.end(),
-        allowed: async () => (await services.apiKeys.authenticate(token)) !== null,
-      });
-      res.on('close', remove);
+      },
     },
+    (request, reply) => follow(request, reply, new Set(request.body.tenants)),
   );
 
   app.post(

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, applyPlans, fixture, provisionedTenant } from '../../test/tenant-support.ts';
+import { MAX_STREAM_TENANTS } from './entitlement-stream-routes.ts';
 
 interface StreamEvent {
   readonly event: string;
@@ -12,10 +13,21 @@ interface StreamEvent {
  * A test client of the stream: collects events and comments as they arrive, and lets a test wait
  * for the first one that matches.
  */
-async function openStream(url: string, token: string) {
+async function openStream(url: string, token: string, tenants?: string[]) {
   const controller = new AbortController();
   const response = await fetch(`${url}/v1/entitlements/stream`, {
-    headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+    ...(tenants === undefined
+      ? {}
+      : {
+          method: 'POST',
+          body: JSON.stringify({ tenants }),
+          headers: { 'content-type': 'application/json' },
+        }),
+    headers: {
+      authorization: `Bearer ${token}`,
+      accept: 'text/event-stream',
+      ...(tenants === undefined ? {} : { 'content-type': 'application/json' }),
+    },
     signal: controller.signal,
   });
   expect(response.status).toBe(200);
@@ -199,6 +211,56 @@ describe(`GET /v1/entitlements/stream (${backend})`, () => {
       kept.close();
       revokedStream.close();
     }
+  });
+
+  it('naming the tenants held, sends their snapshots and only a notice of any other tenant’s change', async () => {
+    const [held, other] = [await provisionedTenant(t, { plan: 'starter' }), await provisionedTenant(t)];
+    const named = await openStream(url, t.token, [held.id, 'ten_gone']);
+    const every = await openStream(url, t.token);
+    try {
+      for (const tenant of [other, held]) {
+        const changed = await t.request({
+          method: 'POST',
+          url: `/v1/tenants/${tenant.id}/change-plan`,
+          payload: { plan: 'pro', at: 'now' },
+        });
+        expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+      }
+      t.services.entitlementStream.changed('ten_gone');
+      await named.next((e) => e.event === 'removed' && e.data.tenant_id === 'ten_gone');
+      const snapshot = await named.next(ofTenant(held.id, (s) => s.plan?.key === 'pro'));
+      const notice = await named.next((e) => e.event === 'changed');
+      expect(notice.data).toEqual({ tenant_id: other.id });
+      expect(named.events.filter(ofTenant(other.id))).toEqual([]);
+      // Every snapshot, and no notice, for a stream that names none.
+      const same = await every.next(ofTenant(held.id, (s) => s.plan?.key === 'pro'));
+      expect(same.data).toEqual(snapshot.data);
+      await every.next(ofTenant(other.id, (s) => s.plan?.key === 'pro'));
+      expect(every.events.filter((e) => e.event === 'changed')).toEqual([]);
+    } finally {
+      named.close();
+      every.close();
+    }
+  });
+
+  it('refuses a list of tenants of the wrong shape, or too long, naming it', async () => {
+    for (const [payload, path] of [
+      [{ tenants: 'ten_1' }, 'tenants'],
+      [{ tenants: [''] }, 'tenants.0'],
+      [{ tenants: Array.from({ length: MAX_STREAM_TENANTS + 1 }, (_, i) => `ten_${i}`) }, 'tenants'],
+      [{ tenants: [], extra: true }, 'extra'],
+    ] as const) {
+      const refused = await t.request({
+        method: 'POST',
+        url: '/v1/entitlements/stream',
+        payload,
+        headers: { accept: 'text/event-stream' },
+      });
+      expect(refused.status, JSON.stringify(payload).slice(0, 80)).toBe(400);
+      expect(refused.body.code).toBe('validation_failed');
+      expect(refused.body.errors.map((e: { path: string }) => e.path)).toEqual([path]);
+    }
+    expect(t.services.entitlementStream.size).toBe(0);
   });
 
   it('refuses a caller without a key, or one that does not accept an event stream', async () => {

@@ -13,6 +13,11 @@ export interface StreamSink {
   end(): void;
   /** Whether the caller may still read the stream (its key is not revoked); asked on every heartbeat. */
   allowed(): Promise<boolean>;
+  /**
+   * The tenants whose snapshots the caller holds: their changes come as snapshots, any other
+   * tenant's as a `changed` notice naming it. Undefined: every tenant's snapshot.
+   */
+  readonly tenants?: ReadonlySet<string> | undefined;
 }
 
 /** Timing of the stream. */
@@ -30,10 +35,12 @@ const FLUSH_CONCURRENCY = 8;
 
 /**
  * The push side of local entitlements: every tenant change any control-plane process announces
- * ({@link followTenantChanges}) is sent to every subscriber as the tenant's new snapshot, in
- * Server-Sent Events. Bursts are coalesced (usage ingestion announces the same tenants many times
- * a second): a tenant is sent at most once per `coalesceMs`. A tenant that no longer exists is
- * sent as `removed`. The stream does not replay what a subscriber missed while disconnected; it
+ * ({@link followTenantChanges}) is sent to every subscriber, in Server-Sent Events: as the
+ * tenant's new snapshot to a subscriber that holds it (or holds every tenant), as a `changed`
+ * notice naming the tenant to the others, so that an app instance is sent the snapshots it uses
+ * and not those of the whole fleet. A snapshot no subscriber wants is not built. Bursts are
+ * coalesced (usage ingestion announces the same tenants many times a second): a tenant is sent at
+ * most once per `coalesceMs`. A tenant that no longer exists is sent as `removed`. The stream does not replay what a subscriber missed while disconnected; it
  * revalidates its snapshots by ETag instead (`POST /v1/entitlements/revalidate`).
  *
  * The change feed is listened to from the first subscriber until {@link close}, which ends every
@@ -126,25 +133,35 @@ export class EntitlementStream {
     const work = async () => {
       while (next < ids.length) {
         const id = ids[next++] as string;
+        const holders = new Set([...this.#sinks].filter((s) => s.tenants === undefined || s.tenants.has(id)));
+        if (holders.size < this.#sinks.size)
+          this.#broadcast('changed', { tenant_id: id }, (s) => !holders.has(s));
+        if (holders.size === 0) continue;
         const result = await this.#entitlements.get(id).catch(() => undefined);
         // A failed rebuild (the database is down) is tried again with the next change; clients
         // that care revalidate.
         if (result === undefined) continue;
-        if (result.ok) this.#broadcast('entitlements', JSON.stringify(result.value.snapshot));
+        const wants = (sink: StreamSink) => holders.has(sink);
+        if (result.ok) this.#broadcast('entitlements', result.value.snapshot, wants);
         else if (result.error.code === 'tenant_not_found')
-          this.#broadcast('removed', JSON.stringify({ tenant_id: id }));
+          this.#broadcast('removed', { tenant_id: id }, wants);
       }
     };
     await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, ids.length) }, work));
   }
 
-  #broadcast(event: string, data: string): void {
+  /** Sends one event to the sinks `to` picks. */
+  #broadcast(event: string, data: unknown, to: (sink: StreamSink) => boolean): void {
     this.#sequence += 1;
-    this.#send(`event: ${event}\nid: ${this.#epoch}-${this.#sequence}\ndata: ${data}\n\n`);
+    this.#send(
+      `event: ${event}\nid: ${this.#epoch}-${this.#sequence}\ndata: ${JSON.stringify(data)}\n\n`,
+      to,
+    );
   }
 
-  #send(chunk: string): void {
+  #send(chunk: string, to: (sink: StreamSink) => boolean = () => true): void {
     for (const sink of this.#sinks) {
+      if (!to(sink)) continue;
       if (sink.buffered > this.#maxBuffered) {
         this.#drop(sink);
         continue;
