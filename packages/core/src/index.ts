@@ -73,6 +73,7 @@ export {
   DEFAULT_THRESHOLDS,
   KEY_PATTERN,
   MAX_DUNNING_DAYS,
+  MAX_TRIAL_DAYS,
   type PlanFile,
   PlanFileSchema,
   PlanFileStructureSchema,

@@ -107,6 +107,16 @@ describe('parsePlanFile', () => {
     ]);
   });
 
+  it('bounds a trial at two years, as creating a tenant does', () => {
+    const file = validFile();
+    plan(file).trial_days = 731;
+    expect(issuesOf(file)).toEqual([
+      { path: 'plans.pro.trial_days', message: expect.stringContaining('730') },
+    ]);
+    plan(file).trial_days = 730;
+    expect(issuesOf(file)).toEqual([]);
+  });
+
   it('requires a plan name', () => {
     const file = validFile();
     delete plan(file).name;

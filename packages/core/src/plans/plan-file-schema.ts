@@ -44,6 +44,9 @@ export const DEFAULT_PAYMENT_RETRY_DAYS: readonly number[] = [1, 3, 5];
 /** The furthest a grace period or a payment retry may lie after the failed payment. */
 export const MAX_DUNNING_DAYS = 365;
 
+/** The longest trial, in a plan file or when a tenant is created: two years. */
+export const MAX_TRIAL_DAYS = 730;
+
 /** Days after a failed payment to retry it: 1–365, strictly ascending, at most 20 of them. */
 export const PaymentRetryDaysSchema = z
   .array(z.int().min(1).max(MAX_DUNNING_DAYS))
@@ -224,7 +227,7 @@ const PlanSchema = z.strictObject({
   description: z.string().optional(),
   currency: CurrencyCode.optional(),
   interval: z.enum(['month', 'year']).default('month'),
-  trial_days: z.int().min(0).default(0),
+  trial_days: z.int().min(0).max(MAX_TRIAL_DAYS).default(0),
   requires_payment_method: z.boolean().default(false),
   // Optional rather than defaulted: see PlanDefinition.grace_period_days for why.
   grace_period_days: z.int().min(0).max(MAX_DUNNING_DAYS).optional(),

@@ -1,4 +1,4 @@
-import { TENANT_STATES, type TenantAction, type TenantOverrides } from '@tenantry/core';
+import { MAX_TRIAL_DAYS, TENANT_STATES, type TenantAction, type TenantOverrides } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { sendProblem } from '../http/problem.ts';
@@ -56,7 +56,7 @@ const CreateTenant = z.strictObject({
   plan_version: z.number().int().min(1).optional().describe('Default: the latest'),
   placement: z.enum(PLACEMENTS).default('pool'),
   region: z.string().min(1).max(100).optional(),
-  trial_days: z.number().int().min(0).max(730).optional().describe("Default: the plan's"),
+  trial_days: z.number().int().min(0).max(MAX_TRIAL_DAYS).optional().describe("Default: the plan's"),
   seats: z.number().int().min(0).max(1_000_000).default(1),
   overrides: Overrides.optional(),
   metadata: Metadata.optional(),
