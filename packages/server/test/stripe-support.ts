@@ -114,13 +114,22 @@ export async function startStripeTestApp(
   };
 }
 
-/** The event Stripe sends when the Stripe invoice `stripeInvoiceId` is paid (or its payment fails). */
+/**
+ * The event Stripe sends when the Stripe invoice `stripeInvoiceId` is paid, its payment fails, or
+ * someone voids it or marks it uncollectible in Stripe's dashboard.
+ */
 export function invoiceEvent(
   fake: StripeFake,
-  type: 'invoice.paid' | 'invoice.payment_failed',
+  type: 'invoice.paid' | 'invoice.payment_failed' | 'invoice.voided' | 'invoice.marked_uncollectible',
   stripeInvoiceId: string,
 ): Record<string, unknown> {
   const invoice =
-    type === 'invoice.paid' ? fake.markPaid(stripeInvoiceId) : fake.failPayment(stripeInvoiceId);
+    type === 'invoice.paid'
+      ? fake.markPaid(stripeInvoiceId)
+      : type === 'invoice.payment_failed'
+        ? fake.failPayment(stripeInvoiceId)
+        : Object.assign(fake.invoices.get(stripeInvoiceId) ?? {}, {
+            status: type === 'invoice.voided' ? 'void' : 'uncollectible',
+          });
   return stripeEvent(type, structuredClone(invoice));
 }

@@ -190,29 +190,50 @@ export class PaymentMethodService {
     return this.#o.db.transaction().execute(async (tx) => {
       const tenant = await this.#changeable(tx, idOrSlug);
       if (!tenant.ok) return tenant;
-      const removed = await tx
-        .deleteFrom('payment_methods')
-        .where('tenant_id', '=', tenant.value.id)
-        .returningAll()
-        .executeTakeFirst();
-      if (!removed) return none(tenant.value.slug);
-      const now = this.#o.clock.now();
-      const data = { reference: removed.reference, brand: removed.brand, last4: removed.last4 };
-      await recordAudit(tx, ctx, {
-        action: 'payment_method.removed',
-        targetType: 'tenant',
-        targetId: tenant.value.id,
-        tenantId: tenant.value.id,
-        data,
-      });
-      await recordDomainEvents(tx, {
-        type: 'payment_method.removed',
-        tenantId: tenant.value.id,
-        data,
-        occurredAt: now,
-      });
-      return ok(view(removed));
+      const removed = await this.#removeIn(tx, ctx, tenant.value.id, this.#o.clock.now());
+      return removed ? ok(removed) : none(tenant.value.slug);
     });
+  }
+
+  /**
+   * Takes `reference` off file inside the caller's transaction, for the Stripe adapter when the
+   * method is detached from the customer: only if it is still the tenant's method on file.
+   */
+  async detach(
+    tx: Transaction<Schema>,
+    ctx: RequestContext,
+    tenantId: string,
+    reference: string,
+    now: Date,
+  ): Promise<Result<PaymentMethodView, DomainError>> {
+    const tenant = await this.#changeable(tx, tenantId);
+    if (!tenant.ok) return tenant;
+    const removed = await this.#removeIn(tx, ctx, tenant.value.id, now, reference);
+    return removed ? ok(removed) : none(tenant.value.slug);
+  }
+
+  /** Deletes the (locked) tenant's method, or only `reference`, audited; undefined when there was none. */
+  async #removeIn(
+    tx: Transaction<Schema>,
+    ctx: RequestContext,
+    tenantId: string,
+    now: Date,
+    reference?: string,
+  ): Promise<PaymentMethodView | undefined> {
+    let deleting = tx.deleteFrom('payment_methods').where('tenant_id', '=', tenantId);
+    if (reference !== undefined) deleting = deleting.where('reference', '=', reference);
+    const removed = await deleting.returningAll().executeTakeFirst();
+    if (!removed) return undefined;
+    const data = { reference: removed.reference, brand: removed.brand, last4: removed.last4 };
+    await recordAudit(tx, ctx, {
+      action: 'payment_method.removed',
+      targetType: 'tenant',
+      targetId: tenantId,
+      tenantId,
+      data,
+    });
+    await recordDomainEvents(tx, { type: 'payment_method.removed', tenantId, data, occurredAt: now });
+    return view(removed);
   }
 
   /** The locked tenant, if it exists and may still change. */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stripeEvent } from '../../test/stripe-fake.ts';
 import { invoiceEvent, type StripeTestApp, startStripeTestApp } from '../../test/stripe-support.ts';
 import { applyPlans, auditCount, DAY_MS, getTenant, provisionedTenant } from '../../test/tenant-support.ts';
 import { STRIPE_JOBS } from './stripe-sync.ts';
@@ -97,6 +98,72 @@ describe('Stripe with the invoice service', () => {
     expect(paid.body.outcome).toBe('applied');
     expect((await invoiceNow(invoice.id)).status).toBe('paid');
     expect((await getTenant(t, tenant.id)).state).toBe('active');
+  });
+
+  it('invoice.voided in Stripe voids the invoice with its credit note and ends dunning; Stripe is not called again', async () => {
+    const { tenant, invoice, stripeInvoiceId } = await invoicedTenant();
+    expect(
+      (await t.deliver(invoiceEvent(t.fake, 'invoice.payment_failed', stripeInvoiceId))).body.outcome,
+    ).toBe('applied');
+    expect((await getTenant(t, tenant.id)).state).toBe('past_due');
+    const answer = await t.deliver(invoiceEvent(t.fake, 'invoice.voided', stripeInvoiceId));
+    expect(answer.body).toMatchObject({ outcome: 'applied' });
+    const voided = await invoiceNow(invoice.id);
+    expect(voided.status).toBe('void');
+    expect(voided.credit_note).toMatchObject({ number: expect.stringMatching(/^CN-/) });
+    expect((await getTenant(t, tenant.id)).state).toBe('active');
+    // The void Tenantry queues for Stripe finds it done: no call to read or void the invoice.
+    const calls = t.fake.calls.length;
+    await t.services.jobs.runDue();
+    expect(t.fake.calls.slice(calls).filter((c) => c.path.includes(stripeInvoiceId))).toEqual([]);
+    const row = await t.services.database.db
+      .selectFrom('stripe_invoices')
+      .select('voided_at')
+      .where('invoice_id', '=', invoice.id)
+      .executeTakeFirstOrThrow();
+    expect(row.voided_at).not.toBeNull();
+  });
+
+  it('invoice.marked_uncollectible in Stripe writes the invoice off; a paid invoice stays paid', async () => {
+    const { invoice, stripeInvoiceId } = await invoicedTenant();
+    const answer = await t.deliver(invoiceEvent(t.fake, 'invoice.marked_uncollectible', stripeInvoiceId));
+    expect(answer.body).toMatchObject({ outcome: 'applied' });
+    expect((await invoiceNow(invoice.id)).status).toBe('uncollectible');
+
+    const other = await invoicedTenant();
+    expect((await t.deliver(invoiceEvent(t.fake, 'invoice.paid', other.stripeInvoiceId))).body.outcome).toBe(
+      'applied',
+    );
+    const late = await t.deliver(invoiceEvent(t.fake, 'invoice.marked_uncollectible', other.stripeInvoiceId));
+    expect(late.body.outcome).toBe('ignored');
+    expect(late.body.detail).toContain(other.invoice.number);
+    expect((await invoiceNow(other.invoice.id)).status).toBe('paid');
+  });
+
+  it('payment_method.detached takes the card off file if it is the one on file, and only then', async () => {
+    const tenant = await provisionedTenant(t);
+    const customer = await t.stripe.sync.ensureCustomer(tenant.id);
+    const card = (id: string, owner: string | null) => ({
+      id,
+      object: 'payment_method',
+      type: 'card',
+      card: { brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2030 },
+      customer: owner,
+    });
+    expect(
+      (await t.deliver(stripeEvent('payment_method.attached', card('pm_1OnFile', customer)))).body.outcome,
+    ).toBe('applied');
+    const other = await t.deliver(stripeEvent('payment_method.detached', card('pm_1NotOnFile', null)));
+    expect(other.body).toMatchObject({
+      outcome: 'ignored',
+      detail: 'payment method pm_1NotOnFile is on file for no tenant',
+    });
+    const shown = () => t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/payment-method` });
+    expect((await shown()).body).toMatchObject({ reference: 'pm_1OnFile' });
+
+    const detached = await t.deliver(stripeEvent('payment_method.detached', card('pm_1OnFile', null)));
+    expect(detached.body.outcome).toBe('applied');
+    expect((await shown()).body.code).toBe('payment_method_not_found');
   });
 
   it('a Stripe payment of an invoice voided meanwhile is acknowledged and ignored, with the reason', async () => {

@@ -79,6 +79,14 @@ export function paymentMethodRecorder(service: PaymentMethodService): PaymentMet
         detail: `payment method ${e.reference} is on file for tenant ${e.tenantId}${attached.value.resumed ? ', which was resumed' : ''}`,
       };
     },
+    async detached(tx, e) {
+      const detached = await service.detach(tx, e.ctx, e.tenantId, e.reference, e.now);
+      if (!detached.ok) return { outcome: 'ignored', detail: detached.error.detail };
+      return {
+        outcome: 'applied',
+        detail: `payment method ${e.reference} was detached in Stripe: tenant ${e.tenantId} has none on file`,
+      };
+    },
   };
 }
 
@@ -119,6 +127,26 @@ export function invoiceSide(
       return {
         outcome: 'applied',
         detail: `invoice ${e.invoiceId} is paid (Stripe invoice ${e.stripeInvoiceId})`,
+      };
+    },
+    async voided(tx, e) {
+      const settled = await service.settleIn(tx, e.ctx, e.tenantId, e.invoiceId, 'void', {
+        reason: `voided in Stripe (Stripe invoice ${e.stripeInvoiceId})`,
+      });
+      if (!settled.ok) return { outcome: 'ignored', detail: settled.error.detail };
+      return {
+        outcome: 'applied',
+        detail: `invoice ${e.invoiceId} is void, as Stripe invoice ${e.stripeInvoiceId} is`,
+      };
+    },
+    async uncollectible(tx, e) {
+      const settled = await service.settleIn(tx, e.ctx, e.tenantId, e.invoiceId, 'mark_uncollectible', {
+        reason: `marked uncollectible in Stripe (Stripe invoice ${e.stripeInvoiceId})`,
+      });
+      if (!settled.ok) return { outcome: 'ignored', detail: settled.error.detail };
+      return {
+        outcome: 'applied',
+        detail: `invoice ${e.invoiceId} is uncollectible, as Stripe invoice ${e.stripeInvoiceId} is`,
       };
     },
     async paymentFailed(tx, e) {

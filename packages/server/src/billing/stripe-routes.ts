@@ -42,8 +42,10 @@ export const stripeWebhookRoutes: FastifyPluginAsyncZod<{ webhooks: StripeWebhoo
         description:
           'Stripe calls it with its events; the `Stripe-Signature` header, checked against the raw body and ' +
           '`STRIPE_WEBHOOK_SECRET`, is the authentication (no operator key). `invoice.paid` marks the invoice ' +
-          'paid, `invoice.payment_failed` records a failed payment, `payment_method.attached` and ' +
-          '`customer.updated` record a payment method on file; other events are acknowledged and ignored. ' +
+          'paid, `invoice.payment_failed` records a failed payment, `invoice.voided` and ' +
+          '`invoice.marked_uncollectible` void the invoice or write it off, `payment_method.attached` and ' +
+          '`customer.updated` record a payment method on file and `payment_method.detached` takes it off; ' +
+          'other events are acknowledged and ignored. ' +
           'A replayed event (same id) changes nothing.',
         security: [],
         response: { 200: WebhookReceipt, 400: ProblemSchema },

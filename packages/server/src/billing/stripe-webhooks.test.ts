@@ -14,13 +14,15 @@ import type { Schema } from '../db/schema.ts';
 import type { FinalizedInvoice, FinalizedInvoices } from './stripe-sync.ts';
 import type { InvoiceSettlement, SettlementEvent, WebhookEffect } from './stripe-webhooks.ts';
 
+type Settlement = 'paid' | 'payment_failed' | 'voided' | 'uncollectible';
+
 /**
  * The invoice side as the adapter sees it: final invoices in memory, and payments recorded as
  * audit rows in the webhook's transaction (so that a rollback or a replay shows in the database).
  */
 class InvoiceLedger implements FinalizedInvoices, InvoiceSettlement {
   readonly invoices = new Map<string, FinalizedInvoice>();
-  readonly settled: Array<{ kind: 'paid' | 'payment_failed'; e: SettlementEvent }> = [];
+  readonly settled: Array<{ kind: Settlement; e: SettlementEvent }> = [];
   /** Set to make the next settlement throw, as a database failure would. */
   failNext: Error | undefined;
 
@@ -34,11 +36,13 @@ class InvoiceLedger implements FinalizedInvoices, InvoiceSettlement {
   paymentFailed(tx: Transaction<Schema>, e: SettlementEvent): Promise<WebhookEffect> {
     return this.#record(tx, 'payment_failed', e);
   }
-  async #record(
-    tx: Transaction<Schema>,
-    kind: 'paid' | 'payment_failed',
-    e: SettlementEvent,
-  ): Promise<WebhookEffect> {
+  voided(tx: Transaction<Schema>, e: SettlementEvent): Promise<WebhookEffect> {
+    return this.#record(tx, 'voided', e);
+  }
+  uncollectible(tx: Transaction<Schema>, e: SettlementEvent): Promise<WebhookEffect> {
+    return this.#record(tx, 'uncollectible', e);
+  }
+  async #record(tx: Transaction<Schema>, kind: Settlement, e: SettlementEvent): Promise<WebhookEffect> {
     await recordAudit(tx, e.ctx, {
       action: `invoice.${kind}`,
       targetType: 'invoice',

@@ -33,7 +33,19 @@ export interface InvoiceSettlement {
   paid(tx: Transaction<Schema>, e: SettlementEvent): Promise<WebhookEffect>;
   /** A payment of the invoice failed in Stripe; the invoice stays open (Stripe retries on its schedule). */
   paymentFailed(tx: Transaction<Schema>, e: SettlementEvent): Promise<WebhookEffect>;
+  /** The invoice was voided in Stripe (e.g. in its dashboard): it is void in Tenantry too, with its credit note. */
+  voided(tx: Transaction<Schema>, e: SettlementEvent): Promise<WebhookEffect>;
+  /** The invoice was marked uncollectible in Stripe: written off in Tenantry too. */
+  uncollectible(tx: Transaction<Schema>, e: SettlementEvent): Promise<WebhookEffect>;
 }
+
+/** Which settlement each Stripe invoice event is. */
+const INVOICE_EVENTS = {
+  'invoice.paid': 'paid',
+  'invoice.payment_failed': 'paymentFailed',
+  'invoice.voided': 'voided',
+  'invoice.marked_uncollectible': 'uncollectible',
+} as const satisfies Record<string, keyof InvoiceSettlement>;
 
 /** A payment method of a tenant's Stripe customer, as the webhook saw it. */
 export interface PaymentMethodEvent {
@@ -49,6 +61,8 @@ export interface PaymentMethodEvent {
 /** The tenant side: whether a payment method is on file (trials that need one convert only then). */
 export interface PaymentMethodRecorder {
   onFile(tx: Transaction<Schema>, e: PaymentMethodEvent): Promise<WebhookEffect>;
+  /** The method was detached from the customer in Stripe: off file, if it is the one on file. */
+  detached(tx: Transaction<Schema>, e: PaymentMethodEvent): Promise<WebhookEffect>;
 }
 
 /** What `POST /v1/stripe/webhooks` answers for a verified event. */
@@ -186,7 +200,9 @@ export class StripeWebhooks {
   ): Promise<{ effect: WebhookEffect; tenantId: string | null }> {
     switch (event.type) {
       case 'invoice.paid':
-      case 'invoice.payment_failed': {
+      case 'invoice.payment_failed':
+      case 'invoice.voided':
+      case 'invoice.marked_uncollectible': {
         const { id: stripeInvoiceId, attempt_count: attempt } = event.data.object;
         const known = await tx
           .selectFrom('stripe_invoices')
@@ -210,10 +226,15 @@ export class StripeWebhooks {
           now,
           ctx,
         };
-        const effect =
-          event.type === 'invoice.paid'
-            ? await this.#invoices.paid(tx, e)
-            : await this.#invoices.paymentFailed(tx, e);
+        const effect = await this.#invoices[INVOICE_EVENTS[event.type]](tx, e);
+        // Voided in Stripe already: the void Tenantry queues for Stripe has nothing left to do.
+        if (event.type === 'invoice.voided' && effect.outcome === 'applied')
+          await tx
+            .updateTable('stripe_invoices')
+            .set({ voided_at: now })
+            .where('stripe_invoice_id', '=', String(stripeInvoiceId))
+            .where('voided_at', 'is', null)
+            .execute();
         return { effect, tenantId: known.tenant_id };
       }
       case 'payment_method.attached': {
@@ -226,6 +247,30 @@ export class StripeWebhooks {
           now,
           ctx,
         });
+      }
+      case 'payment_method.detached': {
+        // Detached, the method names no customer any more; its id is what Tenantry has on file.
+        const method = event.data.object;
+        const onFile = await tx
+          .selectFrom('payment_methods')
+          .select('tenant_id')
+          .where('reference', '=', method.id)
+          .executeTakeFirst();
+        if (!onFile || !this.#paymentMethods) {
+          return {
+            effect: { outcome: 'ignored', detail: `payment method ${method.id} is on file for no tenant` },
+            tenantId: null,
+          };
+        }
+        const detached = {
+          reference: method.id,
+          brand: null,
+          last4: null,
+          now,
+          ctx,
+          tenantId: onFile.tenant_id,
+        };
+        return { effect: await this.#paymentMethods.detached(tx, detached), tenantId: onFile.tenant_id };
       }
       case 'customer.updated': {
         const customer = event.data.object;
