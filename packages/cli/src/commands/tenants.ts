@@ -48,7 +48,7 @@ const STATE_ACTIONS = {
 const TENANT_ARG = ['<tenant>', 'the tenant id (ten_…) or slug'] as const;
 
 /**
- * Adds `tenants create|list|show|update|change-plan|activate|suspend|resume|cancel|retry-provisioning|delete|entitlements`.
+ * Adds `tenants create|list|show|update|change-plan|activate|suspend|resume|cancel|retry-provisioning|delete|dunning|payment-method|entitlements`.
  */
 export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
   const tenants = parent.command('tenants').description('onboard and manage tenants');
@@ -203,6 +203,48 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     });
 
   tenants
+    .command('dunning')
+    .description("show a tenant's dunning: its unpaid invoices, their retries and when it would be suspended")
+    .argument(...TENANT_ARG)
+    .action(async (ref: string, _options: unknown, command: Command) => {
+      const status = await ctx.client(command).get<DunningStatus>(`${tenantPath(ref)}/dunning`);
+      const out = ctx.output(command);
+      out.result(status, () => printDunning(out, status));
+    });
+
+  tenants
+    .command('payment-method')
+    .description("show a tenant's payment method on file, or set or remove it")
+    .argument(...TENANT_ARG)
+    .option('--set <reference>', "put this method on file (the provider's id, e.g. Stripe's pm_…)")
+    .option('--brand <brand>', 'with --set: the card brand, e.g. visa')
+    .option('--last4 <digits>', 'with --set: the last four digits of the card')
+    .option('--remove', 'take the method on file off')
+    .action(async (ref: string, options: PaymentMethodOptions, command: Command) => {
+      if (options.set !== undefined && options.remove === true)
+        throw new CliError('--set and --remove cannot be given together');
+      if (options.set === undefined && (options.brand !== undefined || options.last4 !== undefined))
+        throw new CliError('--brand and --last4 go with --set');
+      const client = ctx.client(command);
+      const path = `${tenantPath(ref)}/payment-method`;
+      const method =
+        options.set !== undefined
+          ? await client.post<PaymentMethod>(path, {
+              reference: options.set,
+              ...(options.brand !== undefined ? { brand: options.brand } : {}),
+              ...(options.last4 !== undefined ? { last4: options.last4 } : {}),
+            })
+          : options.remove === true
+            ? await client.delete<PaymentMethod>(path)
+            : await client.get<PaymentMethod>(path);
+      const out = ctx.output(command);
+      out.result(method, () => {
+        if (options.remove === true) out.line(`removed ${method.reference} from tenant ${method.tenant_id}`);
+        else printPaymentMethod(out, method);
+      });
+    });
+
+  tenants
     .command('entitlements')
     .description('show what a tenant may do now: features, limits with usage, config values')
     .argument(...TENANT_ARG)
@@ -213,6 +255,42 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     });
 
   return tenants;
+}
+
+interface PaymentMethodOptions {
+  readonly set?: string;
+  readonly brand?: string;
+  readonly last4?: string;
+  readonly remove?: boolean;
+}
+
+/** A payment method on file, as `/v1/tenants/{id}/payment-method` answers it. */
+interface PaymentMethod {
+  readonly tenant_id: string;
+  readonly reference: string;
+  readonly brand: string | null;
+  readonly last4: string | null;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+
+/** A tenant's dunning, as `/v1/tenants/{id}/dunning` answers it. */
+interface DunningStatus {
+  readonly tenant_id: string;
+  readonly tenant_state: string;
+  readonly in_dunning: boolean;
+  readonly cases: readonly {
+    readonly invoice_id: string;
+    readonly invoice_number: string | null;
+    readonly round: number;
+    readonly opened_at: string;
+    readonly retries_raised: number;
+    readonly retry_at: readonly string[];
+    readonly next_retry_at: string | null;
+    readonly suspend_at: string;
+    readonly suspended_at: string | null;
+    readonly resolved_at: string | null;
+  }[];
 }
 
 interface CreateOptions {
@@ -294,6 +372,48 @@ function printTenant(out: Output, tenant: Tenant): void {
     ['updated', tenant.updated_at],
     ['deleted', tenant.deleted_at ?? undefined],
   ]);
+}
+
+function printPaymentMethod(out: Output, method: PaymentMethod): void {
+  out.fields([
+    ['tenant', method.tenant_id],
+    ['reference', method.reference],
+    [
+      'card',
+      method.brand !== null || method.last4 !== null
+        ? `${method.brand ?? 'card'} •••• ${method.last4 ?? '????'}`
+        : undefined,
+    ],
+    ['on file since', method.created_at],
+    ['updated', method.updated_at],
+  ]);
+}
+
+function printDunning(out: Output, status: DunningStatus): void {
+  out.fields([
+    ['tenant', status.tenant_id],
+    ['state', status.tenant_state],
+    ['in dunning', status.in_dunning ? 'yes' : 'no'],
+  ]);
+  if (status.cases.length === 0) return;
+  out.line();
+  out.table(
+    status.cases,
+    [
+      { header: 'INVOICE', value: (c) => c.invoice_number ?? c.invoice_id },
+      { header: 'ROUND', value: (c) => String(c.round) },
+      { header: 'FAILED', value: (c) => formatTime(c.opened_at) },
+      { header: 'RETRIES', value: (c) => `${c.retries_raised}/${c.retry_at.length}` },
+      { header: 'NEXT RETRY', value: (c) => (c.next_retry_at === null ? '-' : formatTime(c.next_retry_at)) },
+      {
+        header: 'SUSPENDS',
+        value: (c) =>
+          c.suspended_at !== null ? `done ${formatTime(c.suspended_at)}` : formatTime(c.suspend_at),
+      },
+      { header: 'RESOLVED', value: (c) => (c.resolved_at === null ? 'open' : formatTime(c.resolved_at)) },
+    ],
+    'no dunning',
+  );
 }
 
 /** The snapshot plus the version the endpoint adds (also sent as the ETag). */

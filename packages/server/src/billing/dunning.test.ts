@@ -144,6 +144,26 @@ describe('a failed payment', () => {
       [3, iso(start, 8), null],
     ]);
     expect(await stateOfTenant(t, tenantId)).toEqual({ state: 'past_due', reason: 'payment_failed' });
+    const open = await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/dunning` });
+    expect(open.body).toEqual({
+      tenant_id: tenantId,
+      tenant_state: 'past_due',
+      in_dunning: true,
+      cases: [
+        {
+          invoice_id: invoice,
+          invoice_number: null,
+          round: 1,
+          opened_at: iso(start, 0),
+          retry_at: [iso(start, 2), iso(start, 4), iso(start, 8)],
+          retries_raised: 3,
+          next_retry_at: null,
+          suspend_at: iso(start, 10),
+          suspended_at: null,
+          resolved_at: null,
+        },
+      ],
+    });
 
     // The grace period ends.
     await advance(2 * DAY - 120_000);
@@ -196,9 +216,18 @@ describe('a failed payment', () => {
       'dunning.resolved',
       'tenant.resumed',
     ]);
-    const [stored] = await t.services.dunning.cases(tenantId);
-    expect(stored).toMatchObject({ retries_raised: 3, resolved_at: t.clock.now() });
-    expect(stored?.suspended_at?.toISOString()).toBe(iso(start, 10));
+    const shown = await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/dunning` });
+    expect(shown.status, JSON.stringify(shown.body)).toBe(200);
+    expect(shown.body).toMatchObject({ tenant_id: tenantId, tenant_state: 'active', in_dunning: false });
+    expect(shown.body.cases).toEqual([
+      expect.objectContaining({
+        invoice_id: invoice,
+        retries_raised: 3,
+        next_retry_at: null,
+        suspended_at: iso(start, 10),
+        resolved_at: t.clock.now().toISOString(),
+      }),
+    ]);
     // The payment is reported twice (a replayed webhook): nothing more happens.
     const after = await billingCounts(t);
     await paymentSucceeded(tenantId, invoice);
@@ -253,6 +282,14 @@ describe('a failed payment', () => {
     expect((await stateOfTenant(t, tenantId)).state).toBe('past_due');
     const [resolved] = await eventsOf(t, tenantId, 'dunning.resolved');
     expect(resolved?.data).toMatchObject({ invoice_id: first, reactivated: false, still_unpaid: [second] });
+    const shown = await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}/dunning` });
+    expect(shown.body.in_dunning).toBe(true);
+    expect(
+      shown.body.cases.map((c: any) => [c.invoice_id, c.resolved_at === null, c.next_retry_at !== null]),
+    ).toEqual([
+      [first, false, false],
+      [second, true, true],
+    ]);
 
     await paymentSucceeded(tenantId, second);
     expect(await stateOfTenant(t, tenantId)).toEqual({ state: 'active', reason: null });
@@ -322,6 +359,25 @@ describe('an invoice in dunning that will not be collected', () => {
     await days(8);
     expect(await eventsOf(t, tenantId, 'invoice.payment_retry', 'tenant.suspended')).toEqual([]);
     expect(await stateOfTenant(t, tenantId)).toEqual({ state: 'past_due', reason: 'payment_failed' });
+  });
+});
+
+describe('GET /v1/tenants/{id}/dunning', () => {
+  it('shows a tenant that never failed a payment out of dunning, by id or slug; an unknown tenant is 404', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'basic' });
+    for (const key of [tenant.id, tenant.slug]) {
+      const shown = await t.request({ method: 'GET', url: `/v1/tenants/${key}/dunning` });
+      expect(shown.status).toBe(200);
+      expect(shown.body).toEqual({
+        tenant_id: tenant.id,
+        tenant_state: 'active',
+        in_dunning: false,
+        cases: [],
+      });
+    }
+    const unknown = await t.request({ method: 'GET', url: '/v1/tenants/ten_nobody/dunning' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body.code).toBe('tenant_not_found');
   });
 });
 

@@ -3,7 +3,9 @@ import {
   DEFAULT_PAYMENT_RETRY_DAYS,
   type DomainError,
   fail,
+  ok,
   type PlanDefinition,
+  type Result,
   type TenantState,
 } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
@@ -74,6 +76,35 @@ export interface DunningOptions {
 
 /** An unpaid invoice in dunning, as the jobs and tests read it. */
 export type DunningCase = Selectable<DunningCasesTable>;
+
+/** One invoice's dunning, as `GET /v1/tenants/{id}/dunning` shows it. */
+export interface DunningCaseView {
+  invoice_id: string;
+  /** The invoice's number, when it is a Tenantry invoice (payments reported by API may name others). */
+  invoice_number: string | null;
+  /** 1 for the invoice's first failed payment; a failure after a payment opens the next round. */
+  round: number;
+  opened_at: string;
+  /** When each retry falls due. */
+  retry_at: string[];
+  /** Retries raised so far. */
+  retries_raised: number;
+  /** The next retry still to come, or null. */
+  next_retry_at: string | null;
+  /** When the tenant is suspended if the invoice is still unpaid. */
+  suspend_at: string;
+  suspended_at: string | null;
+  /** When the invoice was paid, voided or written off, ending its dunning; null while open. */
+  resolved_at: string | null;
+}
+
+/** A tenant's dunning: whether an unpaid invoice holds it, and every case, oldest first. */
+export interface DunningStatus {
+  tenant_id: string;
+  tenant_state: string;
+  in_dunning: boolean;
+  cases: DunningCaseView[];
+}
 
 /** The payment outcome the invoices service reports. */
 interface PaymentEvent {
@@ -274,16 +305,49 @@ export class Dunning implements PaymentEvents {
     });
   }
 
-  /** The tenant's dunning cases, oldest first: open ones and those since paid. */
-  async cases(tenantId: string): Promise<DunningCase[]> {
+  /**
+   * The tenant's dunning: its cases, oldest first, open ones and those since resolved. Answers
+   * `tenant_not_found` for an unknown tenant.
+   */
+  async status(idOrSlug: string): Promise<Result<DunningStatus, DomainError>> {
+    let tenantQuery = this.#o.db.selectFrom('tenants').select(['id', 'state']);
+    tenantQuery = idOrSlug.startsWith('ten_')
+      ? tenantQuery.where('id', '=', idOrSlug)
+      : tenantQuery.where('slug', '=', idOrSlug).where('state', '<>', 'deleted');
+    const tenant = await tenantQuery.executeTakeFirst();
+    if (!tenant) return tenantNotFound(idOrSlug);
     const rows = await this.#o.db
-      .selectFrom('dunning_cases')
-      .selectAll()
-      .where('tenant_id', '=', tenantId)
-      .orderBy('opened_at')
-      .orderBy('invoice_id')
+      .selectFrom('dunning_cases as d')
+      .leftJoin('invoices as i', (join) =>
+        join.onRef('i.tenant_id', '=', 'd.tenant_id').onRef('i.id', '=', 'd.invoice_id'),
+      )
+      .selectAll('d')
+      .select('i.number as invoice_number')
+      .where('d.tenant_id', '=', tenant.id)
+      .orderBy('d.opened_at')
+      .orderBy('d.invoice_id')
       .execute();
-    return rows;
+    const cases = rows.map((row): DunningCaseView => {
+      const retryAt = row.retry_at;
+      return {
+        invoice_id: row.invoice_id,
+        invoice_number: row.invoice_number,
+        round: row.round,
+        opened_at: row.opened_at.toISOString(),
+        retry_at: retryAt,
+        retries_raised: row.retries_raised,
+        next_retry_at: row.resolved_at === null ? (retryAt[row.retries_raised] ?? null) : null,
+        suspend_at: row.suspend_at.toISOString(),
+        suspended_at: row.suspended_at?.toISOString() ?? null,
+        resolved_at: row.resolved_at?.toISOString() ?? null,
+      };
+    });
+    return ok({
+      tenant_id: tenant.id,
+      tenant_state: tenant.state,
+      in_dunning: cases.some((c) => c.resolved_at === null),
+      cases,
+    });
   }
 
   async #tenant(tx: Transaction<Schema>, e: PaymentEvent): Promise<LockedTenant> {

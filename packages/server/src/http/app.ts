@@ -11,6 +11,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { apiKeyRoutes } from '../api-keys/api-key-routes.ts';
+import { dunningRoutes } from '../billing/dunning-routes.ts';
 import { invoiceRoutes } from '../billing/invoice-routes.ts';
 import { paymentMethodRoutes } from '../billing/payment-method-routes.ts';
 import { stripeCustomerRoutes, stripeWebhookRoutes } from '../billing/stripe-routes.ts';
@@ -139,6 +140,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(tokenRoutes, { services });
       await v1.register(invoiceRoutes, { services });
       await v1.register(paymentMethodRoutes, { services });
+      await v1.register(dunningRoutes, { services });
       await v1.register(stripeCustomerRoutes, { services });
     },
     { prefix: '/v1' },
