@@ -123,14 +123,15 @@ export class StripeSync {
     tx: Transaction<Schema>,
     invoices: readonly { tenantId: string; invoiceId: string }[],
   ): Promise<void> {
-    for (const e of invoices) {
-      await this.#jobs.enqueue(tx, {
+    await this.#jobs.enqueue(
+      tx,
+      ...invoices.map((e) => ({
         kind: STRIPE_JOBS.syncInvoice,
         payload: { tenant_id: e.tenantId, invoice_id: e.invoiceId },
         dedupeKey: `${STRIPE_JOBS.syncInvoice}:${e.invoiceId}`,
         maxAttempts: STRIPE_SYNC_ATTEMPTS,
-      });
-    }
+      })),
+    );
   }
 
   /**
@@ -141,14 +142,15 @@ export class StripeSync {
     tx: Transaction<Schema>,
     invoices: readonly { tenantId: string; invoiceId: string }[],
   ): Promise<void> {
-    for (const e of invoices) {
-      await this.#jobs.enqueue(tx, {
+    await this.#jobs.enqueue(
+      tx,
+      ...invoices.map((e) => ({
         kind: STRIPE_JOBS.voidInvoice,
         payload: { tenant_id: e.tenantId, invoice_id: e.invoiceId },
         dedupeKey: `${STRIPE_JOBS.voidInvoice}:${e.invoiceId}`,
         maxAttempts: STRIPE_SYNC_ATTEMPTS,
-      });
-    }
+      })),
+    );
   }
 
   /** Tells the job worker that invoices were queued, once the caller's transaction has committed. */

@@ -59,6 +59,23 @@ describe('JobQueue', () => {
     expect(await jobsOf(k)).toHaveLength(4);
   });
 
+  it('adds many jobs in one call, past one statement’s worth, each dedupe key once', async () => {
+    const k = kind();
+    // Due in a year: no other test's runDue meets them.
+    const runAt = new Date(t.clock.now().getTime() + 365 * 86_400_000);
+    const requests = Array.from({ length: 2_500 }, (_, i) => ({
+      kind: k,
+      payload: { i },
+      dedupeKey: `batch:${k}:${i % 2_400}`,
+      runAt,
+    }));
+    await t.services.database.db.transaction().execute((tx) => t.services.jobs.enqueue(tx, ...requests));
+    const stored = await jobsOf(k);
+    expect(stored).toHaveLength(2_400);
+    expect(new Set(stored.map((job) => job.dedupe_key)).size).toBe(2_400);
+    expect(stored.every((job) => job.status === 'pending')).toBe(true);
+  });
+
   it('enqueues nothing when the transaction that enqueued rolls back', async () => {
     const k = kind();
     await expect(

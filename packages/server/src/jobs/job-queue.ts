@@ -28,6 +28,9 @@ function backoffMs(attempts: number): number {
   return Math.min(attempts * attempts, 3600) * 1000;
 }
 
+/** Jobs per INSERT: ten parameters each, well under PostgreSQL's 65,535 per statement. */
+const ENQUEUE_BATCH = 1000;
+
 /**
  * A job queue in the control-plane database. Jobs are claimed with `FOR UPDATE SKIP LOCKED`, so
  * any number of control-plane processes can work the queue; a claimed job carries a lease, and
@@ -49,24 +52,33 @@ export class JobQueue {
     this.#handlers.set(kind, handler);
   }
 
-  /** Adds a job inside the caller's transaction, so it exists exactly when the change does. */
-  async enqueue(tx: Transaction<Schema>, request: JobRequest): Promise<void> {
-    await tx
-      .insertInto('jobs')
-      .values({
-        id: newId('job'),
-        kind: request.kind,
-        payload: JSON.stringify(request.payload),
-        dedupe_key: request.dedupeKey ?? null,
-        status: 'pending',
-        run_at: request.runAt ?? this.#clock.now(),
-        max_attempts: request.maxAttempts ?? 5,
-        locked_until: null,
-        last_error: null,
-        finished_at: null,
-      })
-      .onConflict((oc) => oc.column('dedupe_key').where('status', 'in', ['pending', 'running']).doNothing())
-      .execute();
+  /**
+   * Adds jobs inside the caller's transaction, so they exist exactly when the change does: one
+   * statement per {@link ENQUEUE_BATCH} jobs (an invoice run queues one per invoice). A job whose
+   * `dedupeKey` is pending or running already is not added again.
+   */
+  async enqueue(tx: Transaction<Schema>, ...requests: readonly JobRequest[]): Promise<void> {
+    const now = this.#clock.now();
+    for (let i = 0; i < requests.length; i += ENQUEUE_BATCH) {
+      await tx
+        .insertInto('jobs')
+        .values(
+          requests.slice(i, i + ENQUEUE_BATCH).map((request) => ({
+            id: newId('job'),
+            kind: request.kind,
+            payload: JSON.stringify(request.payload),
+            dedupe_key: request.dedupeKey ?? null,
+            status: 'pending' as const,
+            run_at: request.runAt ?? now,
+            max_attempts: request.maxAttempts ?? 5,
+            locked_until: null,
+            last_error: null,
+            finished_at: null,
+          })),
+        )
+        .onConflict((oc) => oc.column('dedupe_key').where('status', 'in', ['pending', 'running']).doNothing())
+        .execute();
+    }
   }
 
   /** Tells a sleeping worker loop to look for work now rather than at its next poll. */
