@@ -1,5 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach } from 'vitest';
+import { type CapturedRun, runCaptured } from './run-captured.ts';
 
 /** What the local server saw of one request. */
 export interface Seen {
@@ -17,7 +19,7 @@ export type Handler = (request: Seen, response: ServerResponse) => void;
  */
 export class LocalApi {
   readonly seen: Seen[] = [];
-  handler: Handler = (_request, response) => json(response, 404, {});
+  handler: Handler = NOT_FOUND;
   readonly #server: Server;
 
   constructor() {
@@ -32,16 +34,47 @@ export class LocalApi {
     });
   }
 
+  /** Listens on a new port (again, after {@link stop}). */
   async start(): Promise<string> {
     await new Promise<void>((resolve) => this.#server.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
   }
 
-  /** Idempotent: a test may stop the server early to play an unreachable control plane. */
+  /**
+   * Idempotent: a test may stop the server early to play an unreachable control plane. Forgets
+   * what it saw and was told to answer, so that a next start begins afresh.
+   */
   async stop(): Promise<void> {
     this.#server.closeAllConnections();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.seen.length = 0;
+    this.handler = NOT_FOUND;
   }
+}
+
+const NOT_FOUND: Handler = (_request, response) => json(response, 404, {});
+
+/**
+ * For a command's tests: one {@link LocalApi}, started afresh before each test of the calling file
+ * and stopped after it, and `run`, the CLI run against it with an operator token.
+ */
+export function localApiPerTest(): {
+  readonly api: LocalApi;
+  run(args: readonly string[]): Promise<CapturedRun>;
+  /** Where this test's server listens. */
+  url(): string;
+} {
+  const api = new LocalApi();
+  let url = '';
+  beforeEach(async () => {
+    url = await api.start();
+  });
+  afterEach(() => api.stop());
+  return {
+    api,
+    run: (args) => runCaptured(args, { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' }),
+    url: () => url,
+  };
 }
 
 export function json(

@@ -1,22 +1,7 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { json, LocalApi, problem } from '../../test/local-api.ts';
-import { runCaptured } from '../../test/run-captured.ts';
+import { describe, expect, it } from 'vitest';
+import { json, localApiPerTest, problem } from '../../test/local-api.ts';
 
-let api: LocalApi;
-let url: string;
-
-beforeEach(async () => {
-  api = new LocalApi();
-  url = await api.start();
-});
-
-afterEach(async () => {
-  await api.stop();
-});
-
-function run(args: string[]) {
-  return runCaptured(args, { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' });
-}
+const { api, run } = localApiPerTest();
 
 const METHOD = {
   tenant_id: 'ten_1',

@@ -1,22 +1,8 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { json, LocalApi, problem } from '../../test/local-api.ts';
+import { describe, expect, it } from 'vitest';
+import { json, localApiPerTest, problem } from '../../test/local-api.ts';
 import { runCaptured } from '../../test/run-captured.ts';
 
-let api: LocalApi;
-let url: string;
-
-beforeEach(async () => {
-  api = new LocalApi();
-  url = await api.start();
-});
-
-afterEach(async () => {
-  await api.stop();
-});
-
-function run(args: string[]) {
-  return runCaptured(args, { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' });
-}
+const { api, run, url } = localApiPerTest();
 
 const TOKEN = {
   access_token: 'eyJhbGciOiJFUzI1NiJ9.eyJ0aWQiOiJ0ZW5fMSJ9.c2ln',
@@ -182,7 +168,7 @@ describe('signing-keys', () => {
   });
 
   it('without a token, says so and asks nothing', async () => {
-    const { code, stderr } = await runCaptured(['signing-keys', 'rotate'], { TENANTRY_URL: url });
+    const { code, stderr } = await runCaptured(['signing-keys', 'rotate'], { TENANTRY_URL: url() });
     expect(code).toBe(2);
     expect(stderr).toContain('TENANTRY_TOKEN');
     expect(api.seen).toHaveLength(0);

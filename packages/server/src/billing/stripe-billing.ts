@@ -1,8 +1,9 @@
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
-import type { InvoiceService } from './invoice-service.ts';
+import type { InvoiceAction } from './invoice-actions.ts';
+import type { InvoiceService, SettleInput } from './invoice-service.ts';
 import {
   type PaymentMethodInput,
   PaymentMethodInput as PaymentMethodSchema,
@@ -10,7 +11,13 @@ import {
 } from './payment-method-service.ts';
 import { createStripeClient, type StripeSettings } from './stripe-client.ts';
 import { type FinalizedInvoices, StripeSync } from './stripe-sync.ts';
-import { type InvoiceSettlement, type PaymentMethodRecorder, StripeWebhooks } from './stripe-webhooks.ts';
+import {
+  type InvoiceSettlement,
+  type PaymentMethodRecorder,
+  type SettlementEvent,
+  StripeWebhooks,
+  type WebhookEffect,
+} from './stripe-webhooks.ts';
 
 /** The Stripe adapter, present when `STRIPE_SECRET_KEY` is set. */
 export interface StripeBilling {
@@ -99,6 +106,19 @@ export function paymentMethodRecorder(service: PaymentMethodService): PaymentMet
 export function invoiceSide(
   service: Pick<InvoiceService, 'get' | 'settleIn'>,
 ): FinalizedInvoices & InvoiceSettlement {
+  /** Settles the invoice as Stripe says; `done` ends the sentence "invoice <id> …". */
+  const settle = async (
+    tx: Transaction<Schema>,
+    e: SettlementEvent,
+    action: InvoiceAction,
+    input: SettleInput,
+    done: string,
+  ): Promise<WebhookEffect> => {
+    const settled = await service.settleIn(tx, e.ctx, e.tenantId, e.invoiceId, action, input);
+    return settled.ok
+      ? { outcome: 'applied', detail: `invoice ${e.invoiceId} ${done}` }
+      : { outcome: 'ignored', detail: settled.error.detail };
+  };
   return {
     async finalized(tenantId, invoiceId) {
       const found = await service.get(invoiceId, tenantId);
@@ -119,45 +139,33 @@ export function invoiceSide(
         total,
       };
     },
-    async paid(tx, e) {
-      const settled = await service.settleIn(tx, e.ctx, e.tenantId, e.invoiceId, 'pay', {
-        reference: e.stripeInvoiceId,
-      });
-      if (!settled.ok) return { outcome: 'ignored', detail: settled.error.detail };
-      return {
-        outcome: 'applied',
-        detail: `invoice ${e.invoiceId} is paid (Stripe invoice ${e.stripeInvoiceId})`,
-      };
-    },
-    async voided(tx, e) {
-      const settled = await service.settleIn(tx, e.ctx, e.tenantId, e.invoiceId, 'void', {
-        reason: `voided in Stripe (Stripe invoice ${e.stripeInvoiceId})`,
-      });
-      if (!settled.ok) return { outcome: 'ignored', detail: settled.error.detail };
-      return {
-        outcome: 'applied',
-        detail: `invoice ${e.invoiceId} is void, as Stripe invoice ${e.stripeInvoiceId} is`,
-      };
-    },
-    async uncollectible(tx, e) {
-      const settled = await service.settleIn(tx, e.ctx, e.tenantId, e.invoiceId, 'mark_uncollectible', {
-        reason: `marked uncollectible in Stripe (Stripe invoice ${e.stripeInvoiceId})`,
-      });
-      if (!settled.ok) return { outcome: 'ignored', detail: settled.error.detail };
-      return {
-        outcome: 'applied',
-        detail: `invoice ${e.invoiceId} is uncollectible, as Stripe invoice ${e.stripeInvoiceId} is`,
-      };
-    },
-    async paymentFailed(tx, e) {
-      const settled = await service.settleIn(tx, e.ctx, e.tenantId, e.invoiceId, 'payment_failed', {
-        reason: `Stripe could not collect invoice ${e.stripeInvoiceId}${e.attempt !== undefined ? ` (attempt ${e.attempt})` : ''}`,
-      });
-      if (!settled.ok) return { outcome: 'ignored', detail: settled.error.detail };
-      return {
-        outcome: 'applied',
-        detail: `a failed payment of invoice ${e.invoiceId} is recorded (Stripe invoice ${e.stripeInvoiceId})`,
-      };
-    },
+    paid: (tx, e) =>
+      settle(tx, e, 'pay', { reference: e.stripeInvoiceId }, `is paid (Stripe invoice ${e.stripeInvoiceId})`),
+    voided: (tx, e) =>
+      settle(
+        tx,
+        e,
+        'void',
+        { reason: `voided in Stripe (Stripe invoice ${e.stripeInvoiceId})` },
+        `is void, as Stripe invoice ${e.stripeInvoiceId} is`,
+      ),
+    uncollectible: (tx, e) =>
+      settle(
+        tx,
+        e,
+        'mark_uncollectible',
+        { reason: `marked uncollectible in Stripe (Stripe invoice ${e.stripeInvoiceId})` },
+        `is uncollectible, as Stripe invoice ${e.stripeInvoiceId} is`,
+      ),
+    paymentFailed: (tx, e) =>
+      settle(
+        tx,
+        e,
+        'payment_failed',
+        {
+          reason: `Stripe could not collect invoice ${e.stripeInvoiceId}${e.attempt !== undefined ? ` (attempt ${e.attempt})` : ''}`,
+        },
+        `has a failed payment recorded (Stripe invoice ${e.stripeInvoiceId})`,
+      ),
   };
 }
