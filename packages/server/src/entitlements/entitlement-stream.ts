@@ -40,8 +40,9 @@ const FLUSH_CONCURRENCY = 8;
  * notice naming the tenant to the others, so that an app instance is sent the snapshots it uses
  * and not those of the whole fleet. A snapshot no subscriber wants is not built. Bursts are
  * coalesced (usage ingestion announces the same tenants many times a second): a tenant is sent at
- * most once per `coalesceMs`. A tenant that no longer exists is sent as `removed`. The stream does not replay what a subscriber missed while disconnected; it
- * revalidates its snapshots by ETag instead (`POST /v1/entitlements/revalidate`).
+ * most once per `coalesceMs`. A tenant that no longer exists is sent as `removed`. The stream does
+ * not replay what a subscriber missed while disconnected; it revalidates its snapshots by ETag
+ * instead (`POST /v1/entitlements/revalidate`).
  *
  * The change feed is listened to from the first subscriber until {@link close}, which ends every
  * stream; a later subscriber starts it again.
