@@ -254,7 +254,8 @@ export class TenantData {
     if (where.placement !== 'pool') return this.transaction((db) => db.query<R>(text, values));
     return new Promise((resolve, reject) => {
       this.#shared.connect((connectError, client, release) => {
-        if (connectError !== undefined || client === undefined) {
+        // pg-pool passes undefined on success; null would be no error either.
+        if (connectError || client === undefined) {
           reject(connectError ?? new Error('the pool answered no client'));
           return;
         }
