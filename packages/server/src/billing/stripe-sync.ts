@@ -7,6 +7,12 @@ import type { Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 
+/** An invoice by its tenant and id, as the invoice service reports it. */
+interface InvoiceRef {
+  readonly tenantId: string;
+  readonly invoiceId: string;
+}
+
 /** Job kinds the Stripe adapter owns. */
 export const STRIPE_JOBS = {
   syncInvoice: 'stripe.sync_invoice',
@@ -119,35 +125,26 @@ export class StripeSync {
    * exists exactly when its final invoice does; the jobs run after the commit and are retried
    * for days if Stripe is down.
    */
-  async invoicesFinalized(
-    tx: Transaction<Schema>,
-    invoices: readonly { tenantId: string; invoiceId: string }[],
-  ): Promise<void> {
-    await this.#jobs.enqueue(
-      tx,
-      ...invoices.map((e) => ({
-        kind: STRIPE_JOBS.syncInvoice,
-        payload: { tenant_id: e.tenantId, invoice_id: e.invoiceId },
-        dedupeKey: `${STRIPE_JOBS.syncInvoice}:${e.invoiceId}`,
-        maxAttempts: STRIPE_SYNC_ATTEMPTS,
-      })),
-    );
+  invoicesFinalized(tx: Transaction<Schema>, invoices: readonly InvoiceRef[]): Promise<void> {
+    return this.#enqueue(tx, STRIPE_JOBS.syncInvoice, invoices);
   }
 
   /**
    * Queues the void in Stripe of each invoice voided in Tenantry, so that Stripe stops collecting
    * it. The invoice service calls it inside the transaction that voids the invoices.
    */
-  async invoicesVoided(
-    tx: Transaction<Schema>,
-    invoices: readonly { tenantId: string; invoiceId: string }[],
-  ): Promise<void> {
-    await this.#jobs.enqueue(
+  invoicesVoided(tx: Transaction<Schema>, invoices: readonly InvoiceRef[]): Promise<void> {
+    return this.#enqueue(tx, STRIPE_JOBS.voidInvoice, invoices);
+  }
+
+  /** One job of `kind` per invoice, at most one unfinished per invoice. */
+  #enqueue(tx: Transaction<Schema>, kind: string, invoices: readonly InvoiceRef[]): Promise<void> {
+    return this.#jobs.enqueue(
       tx,
       ...invoices.map((e) => ({
-        kind: STRIPE_JOBS.voidInvoice,
+        kind,
         payload: { tenant_id: e.tenantId, invoice_id: e.invoiceId },
-        dedupeKey: `${STRIPE_JOBS.voidInvoice}:${e.invoiceId}`,
+        dedupeKey: `${kind}:${e.invoiceId}`,
         maxAttempts: STRIPE_SYNC_ATTEMPTS,
       })),
     );
