@@ -7,6 +7,7 @@
  */
 
 export { billingPeriod, type Period } from './billing/billing-period.ts';
+export { type Decimal, formatDecimal, parseDecimal } from './billing/decimal.ts';
 export { formatMinorUnits } from './billing/format-minor-units.ts';
 export { ratePeriod } from './billing/rate-period.ts';
 export type {
@@ -22,6 +23,7 @@ export type {
   TierCharge,
   UsageDetail,
 } from './billing/rating.ts';
+export { roundHalfEven } from './billing/round-half-even.ts';
 export { canonicalJson } from './canonical-json.ts';
 export type { EntitlementSnapshot, LimitEntitlement } from './entitlements/entitlement-snapshot.ts';
 export { type EntitlementInput, evaluateEntitlements } from './entitlements/evaluate-entitlements.ts';

@@ -1,7 +1,7 @@
 import type { Aggregation } from '@tenantry/core';
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { Schema } from '../db/schema.ts';
-import { canonicalText, parseDecimalText, scaleRatio } from './decimal-text.ts';
+import { canonicalText, formatScaled, parseDecimalText, scaleRatio } from './decimal-text.ts';
 
 /** Fraction digits of a time-weighted quantity once converted to its billing unit. */
 export const TIME_WEIGHTED_DIGITS = 6;
@@ -232,7 +232,7 @@ function addText(a: string, b: string): string {
   const scale = Math.max(x.scale, y.scale);
   const coefficient =
     x.coefficient * 10n ** BigInt(scale - x.scale) + y.coefficient * 10n ** BigInt(scale - y.scale);
-  return canonicalText(formatAt(coefficient, scale));
+  return formatScaled({ coefficient, scale });
 }
 
 function compareText(a: string, b: string): number {
@@ -242,11 +242,4 @@ function compareText(a: string, b: string): number {
   const difference =
     x.coefficient * 10n ** BigInt(scale - x.scale) - y.coefficient * 10n ** BigInt(scale - y.scale);
   return difference > 0n ? 1 : difference < 0n ? -1 : 0;
-}
-
-function formatAt(coefficient: bigint, scale: number): string {
-  const negative = coefficient < 0n;
-  const digits = (negative ? -coefficient : coefficient).toString().padStart(scale + 1, '0');
-  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-  return negative ? `-${text}` : text;
 }

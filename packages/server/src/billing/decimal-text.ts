@@ -1,37 +1,31 @@
-import { minorUnitDigits } from '@tenantry/core';
+import {
+  type Decimal,
+  formatDecimal,
+  formatMinorUnits,
+  parseDecimal,
+  roundHalfEven,
+  toMinorUnits,
+} from '@tenantry/core';
 
 /*
  * Exact decimal text as Postgres `numeric::text` and the rating engine write it ("-12.50", "0",
  * "412.500"), as scaled bigints. Billing never computes money or quantities in floating point.
  */
 
-/** `coefficient / 10^scale`, exactly; the coefficient carries the sign. */
-export interface ScaledDecimal {
-  readonly coefficient: bigint;
-  readonly scale: number;
-}
-
-const DECIMAL = /^(-?)(\d+)(?:\.(\d+))?$/;
-
-/** The decimal `text` denotes; throws a `TypeError` for anything else (a programming error). */
-export function parseDecimalText(text: string): ScaledDecimal {
-  const match = DECIMAL.exec(text.trim());
-  if (match === null) throw new TypeError(`not a decimal: ${JSON.stringify(text)}`);
-  const fraction = match[3] ?? '';
-  const magnitude = BigInt((match[2] ?? '0') + fraction);
-  return { coefficient: match[1] === '-' ? -magnitude : magnitude, scale: fraction.length };
+/** The decimal `text` denotes, signed (core's `Decimal` with a sign); throws a `TypeError` for anything else (a programming error). */
+export function parseDecimalText(text: string): Decimal {
+  const trimmed = text.trim();
+  const negative = trimmed.startsWith('-');
+  const parsed = parseDecimal(negative ? trimmed.slice(1) : trimmed);
+  if (parsed === null) throw new TypeError(`not a decimal: ${JSON.stringify(text)}`);
+  return negative ? { coefficient: -parsed.coefficient, scale: parsed.scale } : parsed;
 }
 
 /** `value` as canonical text: no trailing fraction zeros, `"0"` for zero. */
-export function formatScaled(value: ScaledDecimal): string {
-  const negative = value.coefficient < 0n;
-  const digits = (negative ? -value.coefficient : value.coefficient)
-    .toString()
-    .padStart(value.scale + 1, '0');
-  const whole = digits.slice(0, digits.length - value.scale);
-  const fraction = digits.slice(digits.length - value.scale).replace(/0+$/, '');
-  const text = fraction === '' ? whole : `${whole}.${fraction}`;
-  return negative && text !== '0' ? `-${text}` : text;
+export function formatScaled(value: Decimal): string {
+  if (value.coefficient >= 0n) return formatDecimal(value);
+  const text = formatDecimal({ coefficient: -value.coefficient, scale: value.scale });
+  return `-${text}`;
 }
 
 /** Canonical text of a decimal text (`"412.500"` → `"412.5"`). */
@@ -45,34 +39,26 @@ export function canonicalText(text: string): string {
  */
 export function scaleRatio(value: string, numerator: bigint, denominator: bigint, scale: number): string {
   const parsed = parseDecimalText(value);
-  const top = parsed.coefficient * numerator * 10n ** BigInt(scale);
-  const bottom = denominator * 10n ** BigInt(parsed.scale);
-  const quotient = top / bottom;
-  const twice = 2n * (top % bottom);
-  const rounded = twice > bottom || (twice === bottom && quotient % 2n === 1n) ? quotient + 1n : quotient;
+  const rounded = roundHalfEven(
+    parsed.coefficient * numerator * 10n ** BigInt(scale),
+    denominator * 10n ** BigInt(parsed.scale),
+  );
   return formatScaled({ coefficient: rounded, scale });
 }
 
 /**
- * A charged amount (`"343.00"`, `"-1.50"`) in integer minor units of `currency`. The amount must
- * already be rounded to the currency's digits, as every charged amount is.
+ * A charged amount (`"343.00"`, `"-1.50"`) in integer minor units of `currency`: core's
+ * `toMinorUnits`, with a sign. The amount must already be rounded to the currency's digits, as
+ * every charged amount is.
  */
 export function minorOf(amount: string, currency: string): bigint {
-  const digits = minorUnitDigits(currency) ?? 2;
-  const value = parseDecimalText(amount);
-  if (value.scale > digits && value.coefficient % 10n ** BigInt(value.scale - digits) !== 0n) {
-    throw new RangeError(`${amount} has more digits than ${currency} has minor units`);
-  }
-  return value.scale > digits
-    ? value.coefficient / 10n ** BigInt(value.scale - digits)
-    : value.coefficient * 10n ** BigInt(digits - value.scale);
+  const negative = amount.startsWith('-');
+  const minor = toMinorUnits(negative ? amount.slice(1) : amount, currency);
+  if (minor === null) throw new RangeError(`${amount} is not an amount in ${currency}'s minor units`);
+  return negative ? -minor : minor;
 }
 
-/** Integer minor units of `currency` as a major-unit amount with exactly its digits; may be negative. */
+/** Integer minor units of `currency` as a major-unit amount with exactly its digits: core's `formatMinorUnits`, with a sign. */
 export function moneyOf(minor: bigint, currency: string): string {
-  const digits = minorUnitDigits(currency) ?? 2;
-  const negative = minor < 0n;
-  const text = (negative ? -minor : minor).toString().padStart(digits + 1, '0');
-  const body = digits === 0 ? text : `${text.slice(0, -digits)}.${text.slice(-digits)}`;
-  return negative ? `-${body}` : body;
+  return minor < 0n ? `-${formatMinorUnits(-minor, currency)}` : formatMinorUnits(minor, currency);
 }
