@@ -4,7 +4,7 @@ import type { Schema } from '../db/schema.ts';
 import { canonicalText, formatScaled, parseDecimalText, scaleRatio } from './decimal-text.ts';
 
 /** Fraction digits of a time-weighted quantity once converted to its billing unit. */
-export const TIME_WEIGHTED_DIGITS = 6;
+const TIME_WEIGHTED_DIGITS = 6;
 
 /** One tenant's usage of one meter over one billing window, as an invoice needs it. */
 export interface BillingUsageRequest {

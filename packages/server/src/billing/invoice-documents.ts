@@ -12,7 +12,6 @@ import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
 import type { Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
 import { newId } from '../ids.ts';
-import { minorOf, moneyOf } from './decimal-text.ts';
 
 /** What a late-usage line adjusts: the line as billed before and as rated now. */
 export interface LineAdjustment {
@@ -248,13 +247,5 @@ export async function recordBillingEvents(
       data: { [e.targetType]: e.targetId, ...e.data },
       occurredAt: now,
     })),
-  );
-}
-
-/** The sum of `amounts` (each with the currency's digits), with the currency's digits. */
-export function sumAmounts(amounts: readonly string[], currency: string): string {
-  return moneyOf(
-    amounts.reduce((sum, amount) => sum + minorOf(amount, currency), 0n),
-    currency,
   );
 }

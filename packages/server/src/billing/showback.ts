@@ -1,4 +1,4 @@
-import { type DomainError, ok, type Result } from '@tenantry/core';
+import { type DomainError, ok, type Result, roundHalfEven } from '@tenantry/core';
 import type { Kysely } from 'kysely';
 import type { Schema } from '../db/schema.ts';
 import type { BillingMonth } from './billing-month.ts';
@@ -217,12 +217,7 @@ export function allocate(amount: bigint, scaled: readonly bigint[]): bigint[] {
 
 /** `part / whole` as a percentage with two decimals, half to even; `"0.00"` when whole is 0. */
 function percent(part: bigint, whole: bigint): string {
-  if (whole === 0n) return '0.00';
-  const top = part * 10_000n;
-  const quotient = top / whole;
-  const twice = 2n * (top % whole);
-  const rounded = twice > whole || (twice === whole && quotient % 2n === 1n) ? quotient + 1n : quotient;
-  return moneyOf(rounded, 'usd');
+  return whole === 0n ? '0.00' : moneyOf(roundHalfEven(part * 10_000n, whole), 'usd');
 }
 
 /** Decimal texts as integers at one scale, so that their ratios are exact. */

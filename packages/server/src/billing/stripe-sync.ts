@@ -1,4 +1,3 @@
-import { toMinorUnits } from '@tenantry/core';
 import type { Kysely, Transaction } from 'kysely';
 import type Stripe from 'stripe';
 import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
@@ -6,6 +5,7 @@ import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
+import { minorOf } from './decimal-text.ts';
 
 /** An invoice by its tenant and id, as the invoice service reports it. */
 interface InvoiceRef {
@@ -461,12 +461,13 @@ function stripeLines(invoice: FinalizedInvoice): {
   return { lines, total: safeNumber(total, invoice.id) };
 }
 
+/** {@link minorOf}, its refusal naming what the amount is. */
 function signedMinorUnits(amount: string, currency: string, what: string): bigint {
-  const negative = amount.startsWith('-');
-  const minor = toMinorUnits(negative ? amount.slice(1) : amount, currency);
-  if (minor === null)
+  try {
+    return minorOf(amount, currency);
+  } catch {
     throw new Error(`${what} is "${amount}", which is not a whole number of ${currency} minor units`);
-  return negative ? -minor : minor;
+  }
 }
 
 function safeNumber(minor: bigint, invoiceId: string): number {

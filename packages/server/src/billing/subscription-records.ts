@@ -74,7 +74,7 @@ export async function loadSubscriptions(
 }
 
 /** The segment in force at `at`: the first one for instants before the subscription, the last after. */
-export function segmentAt(subscription: SubscriptionRecord, at: Date): SegmentRecord {
+function segmentAt(subscription: SubscriptionRecord, at: Date): SegmentRecord {
   const { segments } = subscription;
   let found = segments[0];
   for (const segment of segments) {
