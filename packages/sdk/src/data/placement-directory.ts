@@ -110,8 +110,8 @@ export class PlacementDirectory {
   /** The tenant's placement, from memory when fresh; throws the control plane's errors (e.g. not found). */
   lookup(tenantId: string): Promise<TenantPlacement> {
     const now = this.#now();
-    const entry = this.#entries.get(tenantId);
-    if (entry !== undefined && entry.until > now) return Promise.resolve(entry.placement);
+    const fresh = this.#fresh(tenantId, now);
+    if (fresh !== undefined) return Promise.resolve(fresh);
     const pending = this.#pending.get(tenantId);
     if (pending !== undefined) return pending;
     const generation = this.#generation.get(tenantId) ?? 0;
@@ -139,7 +139,7 @@ export class PlacementDirectory {
 
   /** The tenant's placement; throws {@link TenantUnavailableError} unless its state lets its data be used. */
   async usable(tenantId: string): Promise<TenantPlacement> {
-    return this.usableNow(tenantId) ?? usableAt(await this.lookup(tenantId));
+    return usableAt(await this.lookup(tenantId));
   }
 
   /**
@@ -147,8 +147,14 @@ export class PlacementDirectory {
    * when only the control plane can say. Lets a caller's hot path skip a promise.
    */
   usableNow(tenantId: string): TenantPlacement | undefined {
+    const fresh = this.#fresh(tenantId, this.#now());
+    return fresh === undefined ? undefined : usableAt(fresh);
+  }
+
+  /** The placement held for the tenant, if it is still trusted at `now`. */
+  #fresh(tenantId: string, now: number): TenantPlacement | undefined {
     const entry = this.#entries.get(tenantId);
-    return entry !== undefined && entry.until > this.#now() ? usableAt(entry.placement) : undefined;
+    return entry !== undefined && entry.until > now ? entry.placement : undefined;
   }
 
   /** Forgets what is known of the tenant: its next lookup asks the control plane. */

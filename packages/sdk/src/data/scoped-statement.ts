@@ -306,8 +306,8 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
     const statements = this.#statements;
     if (statements !== undefined) {
       // The server skipped everything after the failing message: what this round trip prepared
-      // or closed may or may not have happened.
-      statements.setting = false;
+      // or closed may or may not have happened. The setting's statement ran if the error came after it.
+      if (!this.#settled) statements.setting = false;
       if (this.#evicted !== undefined) statements.doubtful.add(this.#evicted);
       if (this.#parsed !== undefined) this.#forget(statements, this.#parsed);
       const code = error instanceof pg.DatabaseError ? error.code : undefined;

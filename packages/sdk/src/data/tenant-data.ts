@@ -188,7 +188,15 @@ export class TenantData {
   async transaction<T>(fn: (db: TenantClient) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     const { tenantId } = currentTenant('data.transaction()');
     if (!this.#ready) await this.start();
-    const where = await this.#placements.usable(tenantId);
+    return this.#transactionAt(await this.#placements.usable(tenantId), fn, options);
+  }
+
+  /** {@link transaction} where the tenant's placement is known. */
+  #transactionAt<T>(
+    where: TenantPlacement,
+    fn: (db: TenantClient) => Promise<T>,
+    options: TransactionOptions,
+  ): Promise<T> {
     return this.#withClient(where, async (client) => {
       // One round trip: the simple query protocol runs the statements in one message.
       await client.query(beginStatements(where, options));
@@ -196,7 +204,7 @@ export class TenantData {
       const query = ((...args: Parameters<pg.ClientBase['query']>) => {
         if (!open)
           throw new Error(
-            `a tenant client was used after its transaction ended (tenant ${tenantId}); use it only inside the callback`,
+            `a tenant client was used after its transaction ended (tenant ${where.tenantId}); use it only inside the callback`,
           );
         return (client.query as (...a: unknown[]) => unknown)(...args);
       }) as pg.ClientBase['query'];
@@ -251,7 +259,7 @@ export class TenantData {
     text: string,
     values: unknown[] | undefined,
   ): Promise<pg.QueryResult<R>> {
-    if (where.placement !== 'pool') return this.transaction((db) => db.query<R>(text, values));
+    if (where.placement !== 'pool') return this.#transactionAt(where, (db) => db.query<R>(text, values), {});
     return new Promise((resolve, reject) => {
       this.#shared.connect((connectError, client, release) => {
         // pg-pool passes undefined on success; null would be no error either.
