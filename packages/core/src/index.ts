@@ -25,7 +25,11 @@ export type {
 } from './billing/rating.ts';
 export { roundHalfEven } from './billing/round-half-even.ts';
 export { canonicalJson } from './canonical-json.ts';
-export type { EntitlementSnapshot, LimitEntitlement } from './entitlements/entitlement-snapshot.ts';
+export {
+  type EntitlementSnapshot,
+  type LimitEntitlement,
+  MAX_STREAM_TENANTS,
+} from './entitlements/entitlement-snapshot.ts';
 export { type EntitlementInput, evaluateEntitlements } from './entitlements/evaluate-entitlements.ts';
 export { configValue, hasFeature, limitOf } from './entitlements/local-checks.ts';
 export { type DomainError, type ErrorCode, errorCatalog, type FieldError, fail } from './errors.ts';
@@ -74,7 +78,6 @@ export {
   DEFAULT_PAYMENT_RETRY_DAYS,
   DEFAULT_THRESHOLDS,
   KEY_PATTERN,
-  MAX_DUNNING_DAYS,
   MAX_TRIAL_DAYS,
   type PlanFile,
   PlanFileSchema,

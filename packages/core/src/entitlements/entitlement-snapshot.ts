@@ -41,3 +41,9 @@ export interface EntitlementSnapshot {
   /** Every config value of the plan, after overrides; `{}` when not active. */
   readonly config: Readonly<Record<string, ConfigValue>>;
 }
+
+/**
+ * The most tenants an entitlement stream may name as those whose snapshots it holds
+ * (`POST /v1/entitlements/stream`); an SDK holding more follows every tenant's snapshots.
+ */
+export const MAX_STREAM_TENANTS = 50_000;

@@ -5,6 +5,7 @@ import {
   hasFeature,
   type LimitEntitlement,
   limitOf,
+  MAX_STREAM_TENANTS,
 } from '@tenantry/core';
 import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/control-plane-client.ts';
 import { EntitlementsStaleError, TenantNotLoadedError } from './entitlement-errors.ts';
@@ -81,12 +82,6 @@ export interface EntitlementsOptions {
 
 /** Tenants per revalidation request (the control plane's limit). */
 const REVALIDATE_BATCH = 1000;
-
-/**
- * The most tenants a stream names as held (the control plane's limit); an instance holding more
- * asks for every tenant's snapshot.
- */
-const MAX_STREAM_TENANTS = 50_000;
 
 const UNLIMITED: ConsumeResult = Object.freeze({ allowed: true, overage: false });
 
@@ -244,6 +239,7 @@ export class Entitlements {
       loading = this.#fetch(tenantId).finally(() => {
         this.#loading.delete(tenantId);
         this.#early.delete(tenantId);
+        this.#noticed.delete(tenantId);
       });
       this.#loading.set(tenantId, loading);
       // After the tenant is known to be loading: a stream started now names it as held.
@@ -352,15 +348,12 @@ export class Entitlements {
       let connected = false;
       try {
         const held = [...new Set([...this.#snapshots.keys(), ...this.#loading.keys()])];
-        const response = await this.#client.raw(
-          held.length > MAX_STREAM_TENANTS ? 'GET' : 'POST',
-          '/v1/entitlements/stream',
-          {
-            headers: { accept: 'text/event-stream' },
-            signal: abort.signal,
-            ...(held.length > MAX_STREAM_TENANTS ? {} : { body: { tenants: held } }),
-          },
-        );
+        const named = held.length <= MAX_STREAM_TENANTS;
+        const response = await this.#client.raw(named ? 'POST' : 'GET', '/v1/entitlements/stream', {
+          headers: { accept: 'text/event-stream' },
+          signal: abort.signal,
+          ...(named ? { body: { tenants: held } } : {}),
+        });
         if (!response.ok || response.body === null) throw await problemOf(response);
         // The control plane follows changes for this stream from here on: revalidating now
         // catches whatever changed before, and the stream brings the rest.

@@ -1,3 +1,4 @@
+import { MAX_STREAM_TENANTS } from '@tenantry/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -9,9 +10,6 @@ import type { VersionedSnapshot } from './entitlement-service.ts';
 
 /** Tenants one revalidation may name. */
 export const MAX_REVALIDATE = 1000;
-
-/** Tenants a stream may name as those whose snapshots it wants. */
-export const MAX_STREAM_TENANTS = 50_000;
 
 /** Snapshots rebuilt at once for one revalidation. */
 const REVALIDATE_CONCURRENCY = 8;

@@ -1,7 +1,7 @@
+import { MAX_STREAM_TENANTS } from '@tenantry/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, applyPlans, fixture, provisionedTenant } from '../../test/tenant-support.ts';
-import { MAX_STREAM_TENANTS } from './entitlement-stream-routes.ts';
 
 interface StreamEvent {
   readonly event: string;

@@ -134,18 +134,16 @@ export class EntitlementStream {
     const work = async () => {
       while (next < ids.length) {
         const id = ids[next++] as string;
-        const holders = new Set([...this.#sinks].filter((s) => s.tenants === undefined || s.tenants.has(id)));
-        if (holders.size < this.#sinks.size)
-          this.#broadcast('changed', { tenant_id: id }, (s) => !holders.has(s));
-        if (holders.size === 0) continue;
+        const holds = (sink: StreamSink) => sink.tenants === undefined || sink.tenants.has(id);
+        this.#broadcast('changed', { tenant_id: id }, (sink) => !holds(sink));
+        if (![...this.#sinks].some(holds)) continue;
         const result = await this.#entitlements.get(id).catch(() => undefined);
         // A failed rebuild (the database is down) is tried again with the next change; clients
         // that care revalidate.
         if (result === undefined) continue;
-        const wants = (sink: StreamSink) => holders.has(sink);
-        if (result.ok) this.#broadcast('entitlements', result.value.snapshot, wants);
+        if (result.ok) this.#broadcast('entitlements', result.value.snapshot, holds);
         else if (result.error.code === 'tenant_not_found')
-          this.#broadcast('removed', { tenant_id: id }, wants);
+          this.#broadcast('removed', { tenant_id: id }, holds);
       }
     };
     await Promise.all(Array.from({ length: Math.min(FLUSH_CONCURRENCY, ids.length) }, work));
@@ -153,6 +151,7 @@ export class EntitlementStream {
 
   /** Sends one event to the sinks `to` picks. */
   #broadcast(event: string, data: unknown, to: (sink: StreamSink) => boolean): void {
+    if (![...this.#sinks].some(to)) return;
     this.#sequence += 1;
     this.#send(
       `event: ${event}\nid: ${this.#epoch}-${this.#sequence}\ndata: ${JSON.stringify(data)}\n\n`,
