@@ -4,6 +4,6 @@ export { type Config, loadConfig } from './config.ts';
 export { type Database, type DatabaseTarget, openDatabase } from './db/database.ts';
 export { type MigrationStatus, migrateToLatest, migrationStatus, SchemaTooNewError } from './db/migrate.ts';
 export { type AppOptions, buildApp } from './http/app.ts';
-export { MASTER_KEY_BYTES, SecretBox, SecretUnreadableError } from './secrets/secret-box.ts';
+export { MASTER_KEY_BYTES, SecretBox } from './secrets/secret-box.ts';
 export { migrateDatabase, type RunningServer, startServer } from './server.ts';
 export { createServices, type ServiceSettings, type Services } from './services.ts';

@@ -83,6 +83,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   const plans = new PlanService(db);
   // Entitlements are built from tenants, and tenants tell them of changes: tied once both exist.
   let invalidate = (_tenantId: string): void => {};
+  const onTenantChanged = (tenantId: string) => invalidate(tenantId);
   const provisionerArgs = [db, config.poolSchema, { appRole: config.appRole }] as const;
   const provisioner =
     config.appMigrationsDir === undefined
@@ -102,11 +103,10 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     jobs,
     provisioner,
     deletionRetentionDays: config.deletionRetentionDays,
-    onChanged: (tenantId) => invalidate(tenantId),
+    onChanged: onTenantChanged,
   });
   const entitlements = new EntitlementService(db, tenants, clock, config.entitlementMaxAgeMs);
   invalidate = (tenantId) => entitlements.invalidate(tenantId);
-  const onTenantChanged = (tenantId: string) => entitlements.invalidate(tenantId);
   const paymentMethods = new PaymentMethodService({ db, clock, onChanged: onTenantChanged });
   const trials = new Trials({ db, clock, jobs, onChanged: onTenantChanged });
   // The invoices service takes it as its PaymentEvents and calls it inside its transactions.

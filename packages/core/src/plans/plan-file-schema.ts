@@ -48,7 +48,7 @@ export const MAX_DUNNING_DAYS = 365;
 export const MAX_TRIAL_DAYS = 730;
 
 /** Days after a failed payment to retry it: 1–365, strictly ascending, at most 20 of them. */
-export const PaymentRetryDaysSchema = z
+const PaymentRetryDaysSchema = z
   .array(z.int().min(1).max(MAX_DUNNING_DAYS))
   .max(20)
   .superRefine((days, ctx) => {

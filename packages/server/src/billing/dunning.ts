@@ -179,20 +179,16 @@ export class Dunning implements PaymentEvents {
       .execute();
     const job = { tenant_id: tenant.id, invoice_id: e.invoiceId, round };
     const key = `${tenant.id}:${e.invoiceId}:${round}`;
-    for (const [index, runAt] of retryAt.entries()) {
-      await this.#o.jobs.enqueue(tx, {
+    await this.#o.jobs.enqueue(
+      tx,
+      ...retryAt.map((runAt, index) => ({
         kind: DUNNING_JOBS.retry,
         payload: { ...job, attempt: index + 1 },
         dedupeKey: `dunning-retry:${key}:${index + 1}`,
         runAt,
-      });
-    }
-    await this.#o.jobs.enqueue(tx, {
-      kind: DUNNING_JOBS.suspend,
-      payload: job,
-      dedupeKey: `dunning-suspend:${key}`,
-      runAt: suspendAt,
-    });
+      })),
+      { kind: DUNNING_JOBS.suspend, payload: job, dedupeKey: `dunning-suspend:${key}`, runAt: suspendAt },
+    );
 
     const data = {
       invoice_id: e.invoiceId,

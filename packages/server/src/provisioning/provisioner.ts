@@ -124,15 +124,10 @@ export class Provisioner {
     if (appRole === undefined) return [];
     return this.#db.transaction().execute(async (tx) => {
       await checkAppRole(tx, appRole);
-      const tenants = await tx
-        .selectFrom('tenants')
-        .select('role_name')
-        .where('role_name', 'is not', null)
-        .where('purged_at', 'is', null)
-        .execute();
       const missing = await sql<{ role: string }>`
-        select r.rolname as role from pg_roles r
-        where r.rolname = any(${tenants.map((t) => t.role_name)}::text[])
+        select r.rolname as role from ${sql.table('tenants')} t
+        join pg_roles r on r.rolname = t.role_name
+        where t.purged_at is null
           and not exists (
             select 1 from pg_auth_members m
             where m.roleid = r.oid and m.member = (select oid from pg_roles where rolname = ${appRole}))
