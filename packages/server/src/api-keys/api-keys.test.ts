@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
+import { ALL_SCOPES } from '@tenantry/core';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { createTestDatabase, startTestApp, type TestApp, type TestDatabase } from '../../test/harness.ts';
 import { systemContext } from '../audit/audit-log.ts';
+import { systemClock } from '../clock.ts';
 import { ApiKeyService } from './api-key-service.ts';
 
-/** `tnt_op_` and at least 22 base64url characters: 128 random bits or more. */
-const SECRET = /^tnt_op_[A-Za-z0-9_-]{22,}$/;
+/** An operator key: `tnt_sk_`, 30 random base62 characters (178 bits) and a 6-character checksum. */
+const SECRET = /^tnt_sk_[0-9A-Za-z]{36}$/;
 
 let t: TestApp;
 beforeAll(async () => {
@@ -24,8 +26,7 @@ describe('operator API keys over HTTP', () => {
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const { secret, ...key } = created.body;
     expect(secret).toMatch(SECRET);
-    expect(secret.slice('tnt_op_'.length).length).toBeGreaterThanOrEqual(22);
-    expect(key).toMatchObject({ name: 'ci', kind: 'operator', revoked_at: null });
+    expect(key).toMatchObject({ name: 'ci', kind: 'operator', scopes: [...ALL_SCOPES], revoked_at: null });
     expect(key.id).toMatch(/^key_[0-9a-z]{26}$/);
     expect(secret.startsWith(key.display_prefix)).toBe(true);
     expect(key.display_prefix.length).toBeLessThan(secret.length / 2);
@@ -38,7 +39,7 @@ describe('operator API keys over HTTP', () => {
     expect(row.secret_hash).toBe(createHash('sha256').update(secret).digest('hex'));
     const stored = JSON.stringify(row);
     expect(stored).not.toContain(secret);
-    expect(stored).not.toContain(secret.slice('tnt_op_'.length));
+    expect(stored).not.toContain(secret.slice('tnt_sk_'.length));
 
     // The secret works, and the audit trail records the creation without it.
     const listed = await t.request({
@@ -86,7 +87,18 @@ describe('operator API keys over HTTP', () => {
     expect(listed.status).toBe(200);
     const item = listed.body.data.find((k: any) => k.id === created.body.id);
     expect(Object.keys(item).sort()).toEqual(
-      ['created_at', 'display_prefix', 'id', 'kind', 'last_used_at', 'name', 'revoked_at'].sort(),
+      [
+        'created_at',
+        'display_prefix',
+        'expires_at',
+        'id',
+        'kind',
+        'last_used_at',
+        'name',
+        'revoked_at',
+        'rolled_to',
+        'scopes',
+      ].sort(),
     );
     const text = JSON.stringify(listed.body);
     expect(text).not.toContain(created.body.secret);
@@ -151,9 +163,13 @@ describe('operator API keys over HTTP', () => {
     ['the bare token', (token: string) => token],
     ['two tokens', (token: string) => `Bearer ${token} ${token}`],
     ['an unknown key', () => `Bearer tnt_op_${'A'.repeat(43)}`],
-    ['a key without the prefix', (token: string) => `Bearer ${token.slice('tnt_op_'.length)}`],
+    ['a key without the prefix', (token: string) => `Bearer ${token.slice('tnt_sk_'.length)}`],
     ['a truncated key', (token: string) => `Bearer ${token.slice(0, -1)}`],
-    ['a key with another prefix', (token: string) => `Bearer tnt_xx_${token.slice('tnt_op_'.length)}`],
+    ['a key with another prefix', (token: string) => `Bearer tnt_xx_${token.slice('tnt_sk_'.length)}`],
+    [
+      'an operator key presented as restricted',
+      (token: string) => `Bearer tnt_rk_${token.slice('tnt_sk_'.length)}`,
+    ],
   ])('%s is 401 invalid_api_key', async (_name, header) => {
     const response = await t.request({
       method: 'GET',
@@ -203,7 +219,7 @@ describe('ensureFirstKey', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    service = new ApiKeyService(db.database.db);
+    service = new ApiKeyService(db.database.db, systemClock);
   });
   afterAll(() => db.drop());
   beforeEach(async () => {
@@ -222,7 +238,7 @@ describe('ensureFirstKey', () => {
     if (!first.created) return;
     expect(first.generatedSecret).toBeNull();
     expect(JSON.stringify(first)).not.toContain(token);
-    expect(await service.authenticate(token)).toBe(first.key.id);
+    expect((await service.authenticate(token))?.id).toBe(first.key.id);
     const audit = await db.database.db.selectFrom('audit_events').selectAll().execute();
     expect(audit).toEqual([expect.objectContaining({ action: 'api_key.created', actor_type: 'system' })]);
   });
@@ -232,7 +248,7 @@ describe('ensureFirstKey', () => {
     expect(first.created).toBe(true);
     if (!first.created) return;
     expect(first.generatedSecret).toMatch(SECRET);
-    expect(await service.authenticate(first.generatedSecret ?? '')).toBe(first.key.id);
+    expect((await service.authenticate(first.generatedSecret ?? ''))?.id).toBe(first.key.id);
     const again = await service.ensureFirstKey(ctx, undefined);
     expect(again).toEqual({ created: false, revokedBootstrapToken: false });
   });
@@ -255,7 +271,7 @@ describe('ensureFirstKey', () => {
   });
 
   test('concurrent calls from separate services (processes) create exactly one key', async () => {
-    const others = Array.from({ length: 3 }, () => new ApiKeyService(db.database.db));
+    const others = Array.from({ length: 3 }, () => new ApiKeyService(db.database.db, systemClock));
     const token = `tnt_op_${'d'.repeat(30)}`;
     const results = await Promise.all(others.map((s) => s.ensureFirstKey(ctx, token)));
     expect(results.filter((r) => r.created)).toHaveLength(1);
@@ -282,18 +298,18 @@ describe('ensureFirstKey', () => {
     const racing = Promise.all([service.authenticate(key.secret), service.authenticate(key.secret)]);
     expect((await service.revoke(ctx, key.id)).ok).toBe(true);
     await racing; // either answer is right for a check that raced the revocation
-    expect(service.cachedKeyId(key.secret)).toBeUndefined();
+    expect(service.cached(key.secret)).toBeUndefined();
     expect(await service.authenticate(key.secret)).toBeNull();
   });
 
   test('a verified key is answered from memory until it is revoked', async () => {
     const key = await service.create(ctx, { name: 'cached' });
-    expect(service.cachedKeyId(key.secret)).toBeUndefined();
-    expect(await service.authenticate(key.secret)).toBe(key.id);
-    expect(service.cachedKeyId(key.secret)).toBe(key.id);
-    expect(service.cachedKeyId(`${key.secret}x`)).toBeUndefined();
+    expect(service.cached(key.secret)).toBeUndefined();
+    expect((await service.authenticate(key.secret))?.id).toBe(key.id);
+    expect(service.cached(key.secret)?.id).toBe(key.id);
+    expect(service.cached(`${key.secret}x`)).toBeUndefined();
     await service.revoke(ctx, key.id);
-    expect(service.cachedKeyId(key.secret)).toBeUndefined();
+    expect(service.cached(key.secret)).toBeUndefined();
     expect(await service.authenticate(key.secret)).toBeNull();
   });
 });

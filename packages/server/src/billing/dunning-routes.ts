@@ -35,6 +35,7 @@ export const dunningRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/dunning',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "Show a tenant's dunning: its unpaid invoices, their retries and the suspension date",

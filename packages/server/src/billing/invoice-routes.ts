@@ -240,6 +240,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/subscription',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "A tenant's subscription: start and cancel dates, and the history of its plan and seats",
@@ -256,6 +257,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/invoices/upcoming',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary:
@@ -273,6 +275,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/invoices',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "List a tenant's invoices and credit notes",
@@ -291,6 +294,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/invoices/:invoice_id',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "Show one of a tenant's invoices or credit notes",
@@ -306,6 +310,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/showback',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "A tenant's costs for a period, broken down, with its top consumers",
@@ -339,6 +344,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/invoices',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: 'List invoices and credit notes',
@@ -356,6 +362,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/invoices/:id',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: 'Show an invoice or credit note',
@@ -370,6 +377,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.post(
     '/invoices/run',
     {
+      config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
         summary: 'Finalize the invoices of the billing periods that have ended',
@@ -392,6 +400,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
     app.post(
       `/invoices/:id/${segment}`,
       {
+        config: { scope: 'billing:write' },
         schema: {
           tags: ['Billing'],
           summary,

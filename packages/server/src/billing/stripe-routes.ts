@@ -36,6 +36,8 @@ export const stripeWebhookRoutes: FastifyPluginAsyncZod<{ webhooks: StripeWebhoo
   app.post(
     '/v1/stripe/webhooks',
     {
+      // No API key: Stripe's signature over the raw body authenticates the request.
+      config: { scope: 'public' },
       schema: {
         tags: ['Billing'],
         summary: "Stripe's webhook endpoint",
@@ -86,6 +88,7 @@ export const stripeCustomerRoutes: FastifyPluginAsyncZod<{ services: Services }>
   app.post(
     '/tenants/:id/stripe-customer',
     {
+      config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
         summary: "The tenant's Stripe customer, made if it has none",

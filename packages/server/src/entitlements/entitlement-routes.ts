@@ -52,6 +52,7 @@ export const entitlementRoutes: FastifyPluginAsyncZod<{ services: Services }> = 
   app.get(
     '/tenants/:id/entitlements',
     {
+      config: { scope: 'entitlements:read' },
       schema: {
         tags: ['Entitlements'],
         summary: "A tenant's entitlement snapshot",

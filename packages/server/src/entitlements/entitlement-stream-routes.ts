@@ -123,6 +123,7 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services
   app.get(
     '/entitlements/stream',
     {
+      config: { scope: 'entitlements:read' },
       schema: {
         tags: ['Entitlements'],
         summary: 'Entitlement changes of every tenant, pushed as Server-Sent Events',
@@ -142,6 +143,7 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services
   app.post(
     '/entitlements/stream',
     {
+      config: { scope: 'entitlements:read' },
       // 50,000 tenant ids of up to ~40 bytes each, as JSON.
       bodyLimit: 4 * 1024 * 1024,
       schema: {
@@ -166,6 +168,7 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services
   app.post(
     '/entitlements/revalidate',
     {
+      config: { scope: 'entitlements:read' },
       schema: {
         tags: ['Entitlements'],
         summary: 'The snapshots that changed among those a client holds',

@@ -23,7 +23,7 @@ import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/tenant-routes.ts';
 import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
 import { usageRoutes } from '../usage/usage-routes.ts';
-import { requireApiKey } from './authentication.ts';
+import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { serveMetrics } from './metrics.ts';
 import { handleError, replyProblem } from './problem.ts';
@@ -41,7 +41,7 @@ export interface AppOptions {
 
 /**
  * Builds the control plane's HTTP API over built services. Everything under `/v1` needs an
- * operator key and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
+ * API key holding the scope the route declares, and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
  * `/openapi.json` and `/docs` are open.
  */
 export async function buildApp(services: Services, options: AppOptions): Promise<FastifyInstance> {
@@ -60,6 +60,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     },
   }).withTypeProvider<ZodTypeProvider>();
 
+  requireScopeDeclarations(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
@@ -85,10 +86,14 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       },
       components: {
         securitySchemes: {
-          operatorKey: { type: 'http', scheme: 'bearer', description: 'An operator API key (tnt_op_…)' },
+          [API_KEY_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'An API key (tnt_sk_… operator, tnt_rk_… restricted). Each operation lists the one scope the key must hold.',
+          },
         },
       },
-      security: [{ operatorKey: [] }],
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
@@ -147,7 +152,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   );
   // Open: apps fetch the public keys that verify access tokens without any credential.
   await app.register(jwksRoute, { services });
-  // Outside the operator-key scope: Stripe's signature over the raw body authenticates it.
+  // Outside the API-key scope: Stripe's signature over the raw body authenticates it.
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
 
   return app;

@@ -90,7 +90,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
     '/tenants/:id/tokens',
     {
       // A bearer credential must not sit in the idempotency store, in clear, for a day.
-      config: { idempotencyRedact: ['access_token'] },
+      config: { scope: 'tokens:write', idempotencyRedact: ['access_token'] },
       schema: {
         tags: ['Access tokens'],
         summary: 'Mint an access token for a tenant',
@@ -112,6 +112,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.get(
     '/signing-keys',
     {
+      config: { scope: 'signing-keys:read' },
       schema: {
         tags: ['Access tokens'],
         summary: 'List the keys that sign access tokens',
@@ -125,6 +126,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/signing-keys/rotate',
     {
+      config: { scope: 'signing-keys:write' },
       schema: {
         tags: ['Access tokens'],
         summary: 'Rotate the signing key',

@@ -92,6 +92,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/events',
     {
+      config: { scope: 'usage:write' },
       bodyLimit: 32 * 1024 * 1024,
       schema: {
         tags: ['Usage'],
@@ -139,6 +140,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/tenants/:id/events/:event_id/void',
     {
+      config: { scope: 'usage:void' },
       schema: {
         tags: ['Usage'],
         summary: 'Void a usage event',
@@ -162,6 +164,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.get(
     '/tenants/:id/usage',
     {
+      config: { scope: 'usage:read' },
       schema: {
         tags: ['Usage'],
         summary: "A tenant's usage of a meter",
@@ -194,6 +197,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/tenants/:id/leases',
     {
+      config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
         summary: 'Lease units of a limit',
@@ -221,6 +225,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/tenants/:id/leases/:lease_id/renew',
     {
+      config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
         summary: 'Report consumption, extend a lease, and optionally take more units',
@@ -244,6 +249,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/tenants/:id/leases/:lease_id/release',
     {
+      config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
         summary: 'Release a lease, returning the units it did not consume',
