@@ -154,7 +154,7 @@ export class ApiKeyService {
    * anyway), so that a cached check costs a map lookup and no hashing. Only active keys are put
    * here; revoking or rolling on this process removes them at once.
    */
-  readonly #verified = new Map<string, { key: AuthenticatedKey; until: number }>();
+  readonly #verified = new Map<string, { key: AuthenticatedKey; until: number; expiresAt: number | null }>();
   /** Bumped by every revocation and roll, so that a check that read the key before it is not cached. */
   #revocations = 0;
 
@@ -170,7 +170,11 @@ export class ApiKeyService {
    */
   cached(secret: string): AuthenticatedKey | undefined {
     const cached = this.#verified.get(secret);
-    return cached !== undefined && cached.until > Date.now() ? cached.key : undefined;
+    if (cached === undefined || cached.until <= Date.now()) return undefined;
+    // A rolled key's overlap ends by the service's clock, which tests move by hand.
+    return cached.expiresAt === null || cached.expiresAt > this.#clock.now().getTime()
+      ? cached.key
+      : undefined;
   }
 
   /**
@@ -208,19 +212,16 @@ export class ApiKeyService {
     const key = authenticated(row);
     // A key revoked on this process while the query ran may have been read as active: it is
     // answered (the request raced the revocation) but not remembered.
-    if (this.#revocations === revocations) {
-      const left = row.expires_at ? row.expires_at.getTime() - now.getTime() : AUTH_CACHE_MS;
-      this.#remember(secret, key, Math.min(AUTH_CACHE_MS, left));
-    }
+    if (this.#revocations === revocations) this.#remember(secret, key, row.expires_at?.getTime() ?? null);
     return key;
   }
 
-  #remember(secret: string, key: AuthenticatedKey, forMs: number): void {
+  #remember(secret: string, key: AuthenticatedKey, expiresAt: number | null): void {
     const now = Date.now();
     if (this.#verified.size >= AUTH_CACHE_SWEEP_AT) {
       for (const [known, entry] of this.#verified) if (entry.until <= now) this.#verified.delete(known);
     }
-    this.#verified.set(secret, { key, until: now + forMs });
+    this.#verified.set(secret, { key, until: now + AUTH_CACHE_MS, expiresAt });
   }
 
   #forget(keyId: string): void {
