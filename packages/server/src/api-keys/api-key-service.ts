@@ -142,6 +142,15 @@ function authenticated(row: Pick<Selectable<ApiKeysTable>, 'id' | 'kind' | 'scop
   };
 }
 
+/** Key `id`'s row, locked for the rest of the transaction. */
+async function lockedRow(
+  tx: Transaction<Schema>,
+  id: string,
+): Promise<Result<Selectable<ApiKeysTable>, DomainError>> {
+  const row = await tx.selectFrom('api_keys').selectAll().where('id', '=', id).forUpdate().executeTakeFirst();
+  return row ? ok(row) : fail('api_key_not_found', `no API key has the id "${id}"`);
+}
+
 /** How many verified secrets are remembered before expired ones are swept out. */
 const AUTH_CACHE_SWEEP_AT = 1_000;
 
@@ -313,18 +322,15 @@ export class ApiKeyService {
     overlapSeconds: number,
   ): Promise<Result<CreatedApiKey, DomainError>> {
     const result = await this.#db.transaction().execute(async (tx) => {
-      const row = await tx
-        .selectFrom('api_keys')
-        .selectAll()
-        .where('id', '=', id)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!row) return fail('api_key_not_found', `no API key has the id "${id}"`);
+      const found = await lockedRow(tx, id);
+      if (!found.ok) return found;
+      const row = found.value;
       const grant = grantOfRow(row);
       const refused = escalation(grantor, grant, 'roll');
       if (refused) return refused;
       const now = this.#clock.now();
-      if (row.revoked_at || row.rolled_to || (row.expires_at && row.expires_at <= now)) {
+      // Only a roll sets expires_at, and it sets rolled_to with it.
+      if (row.revoked_at || row.rolled_to) {
         const why = row.revoked_at ? 'revoked' : `already rolled to ${row.rolled_to}`;
         return fail('api_key_inactive', `the API key "${id}" is ${why}`);
       }
@@ -351,13 +357,9 @@ export class ApiKeyService {
   /** Revokes a key; requests that present it are refused from now on. Revoking twice is harmless. */
   async revoke(ctx: RequestContext, id: string): Promise<Result<ApiKeyView, DomainError>> {
     const result = await this.#db.transaction().execute(async (tx) => {
-      const row = await tx
-        .selectFrom('api_keys')
-        .selectAll()
-        .where('id', '=', id)
-        .forUpdate()
-        .executeTakeFirst();
-      if (!row) return fail('api_key_not_found', `no API key has the id "${id}"`);
+      const found = await lockedRow(tx, id);
+      if (!found.ok) return found;
+      const row = found.value;
       if (row.revoked_at) return ok(view(row));
       const revoked = await tx
         .updateTable('api_keys')
