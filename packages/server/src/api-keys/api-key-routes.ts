@@ -62,7 +62,7 @@ const CreateApiKey = z
 const IdParams = z.object({ id: z.string() });
 
 /** `/v1/api-keys`: operator and restricted keys. */
-export const apiKeyRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const apiKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'apiKeys'>> = async (app, services) => {
   app.post(
     '/api-keys',
     {

@@ -31,7 +31,7 @@ const DunningStatus = z
   .meta({ id: 'DunningStatus' });
 
 /** `/v1/tenants/{id}/dunning`: why a tenant is past due, and what happens next. */
-export const dunningRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const dunningRoutes: FastifyPluginAsyncZod<Pick<Services, 'dunning'>> = async (app, services) => {
   app.get(
     '/tenants/:id/dunning',
     {

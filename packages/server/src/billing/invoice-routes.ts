@@ -234,7 +234,10 @@ function sendInvoice(request: FastifyRequest, reply: FastifyReply, result: Resul
 const HTML_NOTE = 'With `Accept: text/html` the answer is a printable HTML page of the invoice.';
 
 /** `/v1/invoices…` and `/v1/tenants/{id}/invoices|showback|subscription`: billing. */
-export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'database' | 'clock'>> = async (
+  app,
+  services,
+) => {
   const { invoices } = services;
 
   app.get(

@@ -19,9 +19,9 @@ const PaymentMethod = z
 const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
 
 /** `/v1/tenants/{id}/payment-method`: the one payment method a tenant may have on file. */
-export const paymentMethodRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
+export const paymentMethodRoutes: FastifyPluginAsyncZod<Pick<Services, 'paymentMethods'>> = async (
   app,
-  { services },
+  services,
 ) => {
   const { paymentMethods } = services;
 

@@ -79,9 +79,9 @@ const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) o
  * Stripe customer, made now if it has none. The vendor's app needs its id before the first
  * invoice, to let the tenant put a card on file in Stripe (Checkout, the customer portal).
  */
-export const stripeCustomerRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
+export const stripeCustomerRoutes: FastifyPluginAsyncZod<Pick<Services, 'stripe' | 'tenants'>> = async (
   app,
-  { services },
+  services,
 ) => {
   const stripe = services.stripe;
   if (!stripe) return;

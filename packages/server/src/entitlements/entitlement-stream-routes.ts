@@ -73,10 +73,9 @@ function sameVersion(etag: string, version: string): boolean {
 }
 
 /** `/v1/entitlements/stream` and `/v1/entitlements/revalidate`: entitlements pushed to apps. */
-export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
-  app,
-  { services },
-) => {
+export const entitlementStreamRoutes: FastifyPluginAsyncZod<
+  Pick<Services, 'apiKeys' | 'entitlementStream' | 'entitlements'>
+> = async (app, services) => {
   const stream = services.entitlementStream;
   // Open streams would keep the server from closing: end them first.
   app.addHook('preClose', async () => {

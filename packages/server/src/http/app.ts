@@ -136,22 +136,31 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       requireApiKey(v1, services.apiKeys);
       rejectUnstorableText(v1);
       idempotentPosts(v1, services.database.db);
-      await v1.register(apiKeyRoutes, { services });
-      await v1.register(planRoutes, { services });
-      await v1.register(tenantRoutes, { services });
-      await v1.register(entitlementRoutes, { services });
-      await v1.register(entitlementStreamRoutes, { services });
-      await v1.register(usageRoutes, { services });
-      await v1.register(tokenRoutes, { services });
-      await v1.register(invoiceRoutes, { services });
-      await v1.register(paymentMethodRoutes, { services });
-      await v1.register(dunningRoutes, { services });
-      await v1.register(stripeCustomerRoutes, { services });
+      // Each route plugin is handed the services it uses and no others.
+      await v1.register(apiKeyRoutes, { apiKeys: services.apiKeys });
+      await v1.register(planRoutes, { plans: services.plans });
+      await v1.register(tenantRoutes, { tenants: services.tenants });
+      await v1.register(entitlementRoutes, { entitlements: services.entitlements });
+      await v1.register(entitlementStreamRoutes, {
+        apiKeys: services.apiKeys,
+        entitlements: services.entitlements,
+        entitlementStream: services.entitlementStream,
+      });
+      await v1.register(usageRoutes, { tenants: services.tenants, usage: services.usage });
+      await v1.register(tokenRoutes, { signingKeys: services.signingKeys, tokens: services.tokens });
+      await v1.register(invoiceRoutes, {
+        invoices: services.invoices,
+        database: services.database,
+        clock: services.clock,
+      });
+      await v1.register(paymentMethodRoutes, { paymentMethods: services.paymentMethods });
+      await v1.register(dunningRoutes, { dunning: services.dunning });
+      await v1.register(stripeCustomerRoutes, { stripe: services.stripe, tenants: services.tenants });
     },
     { prefix: '/v1' },
   );
   // Open: apps fetch the public keys that verify access tokens without any credential.
-  await app.register(jwksRoute, { services });
+  await app.register(jwksRoute, { signingKeys: services.signingKeys });
   // Outside the API-key scope: Stripe's signature over the raw body authenticates it.
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
 

@@ -60,7 +60,7 @@ const ApplyResult = z
   .meta({ id: 'PlanApplyResult' });
 
 /** `/v1/plans`: plans as code. */
-export const planRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const planRoutes: FastifyPluginAsyncZod<Pick<Services, 'plans'>> = async (app, services) => {
   app.post(
     '/plans/apply',
     {

@@ -106,7 +106,7 @@ const ACTION_ROUTES: Record<string, TenantAction> = {
 };
 
 /** `/v1/tenants`: the tenant registry and lifecycle. */
-export const tenantRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = async (app, services) => {
   const { tenants } = services;
 
   app.post(

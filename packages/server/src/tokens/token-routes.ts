@@ -63,7 +63,7 @@ const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) o
 const Reason = z.strictObject({ reason: z.string().max(1000).optional() }).nullish();
 
 /** `GET /.well-known/jwks.json`: the public keys apps verify access tokens with. Open, like a health check. */
-export const jwksRoute: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const jwksRoute: FastifyPluginAsyncZod<Pick<Services, 'signingKeys'>> = async (app, services) => {
   app.get(
     '/.well-known/jwks.json',
     {
@@ -85,7 +85,10 @@ export const jwksRoute: FastifyPluginAsyncZod<{ services: Services }> = async (a
 };
 
 /** `/v1/tenants/{id}/tokens` and `/v1/signing-keys`: access tokens and the keys that sign them. */
-export const tokenRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const tokenRoutes: FastifyPluginAsyncZod<Pick<Services, 'signingKeys' | 'tokens'>> = async (
+  app,
+  services,
+) => {
   app.post(
     '/tenants/:id/tokens',
     {

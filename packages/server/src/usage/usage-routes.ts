@@ -79,7 +79,10 @@ const Ttl = z
   .describe('Seconds until the lease expires unless renewed');
 
 /** `/v1/events` (ingestion) and `/v1/tenants/{id}/usage|leases|events`: metering. */
-export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usage'>> = async (
+  app,
+  services,
+) => {
   app.addContentTypeParser([CLOUDEVENT, CLOUDEVENTS_BATCH], { parseAs: 'string' }, (_request, body, done) => {
     try {
       done(null, JSON.parse(body as string));
