@@ -1,8 +1,9 @@
 import { ALL_SCOPES, APP_KEY_SCOPES, isScope, type Scope } from '@tenantry/core';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { systemContext } from '../audit/audit-log.ts';
-import { API_KEY_SCHEME } from './authentication.ts';
+import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
 
 /**
  * The attack on scopes: every `/v1` operation of the app's own route table (its OpenAPI
@@ -122,3 +123,51 @@ test('an app key reaches what the SDK calls and nothing else', async () => {
 function byCatalogue(a: Scope, b: Scope): number {
   return ALL_SCOPES.indexOf(a) - ALL_SCOPES.indexOf(b);
 }
+
+describe('a /v1 route cannot be added unscoped', () => {
+  /** Builds an app the way buildApp does, with one more route registered by `add`. */
+  async function build(add: (v1: ReturnType<typeof Fastify>) => void, inKeyScope = true): Promise<void> {
+    const app = Fastify();
+    requireScopeDeclarations(app);
+    try {
+      await app.register(
+        async (v1) => {
+          if (inKeyScope) requireApiKey(v1, t.services.apiKeys);
+          add(v1);
+        },
+        { prefix: '/v1' },
+      );
+      await app.ready();
+    } finally {
+      await app.close();
+    }
+  }
+  const ok = async () => ({ ok: true });
+
+  test('a route declaring a scope of the catalogue is registered', async () => {
+    await expect(
+      build((v1) => v1.get('/things', { config: { scope: 'plans:read' } }, ok)),
+    ).resolves.toBeUndefined();
+  });
+
+  test('a route without a scope makes registration throw, naming the route', async () => {
+    await expect(build((v1) => v1.get('/things', ok))).rejects.toThrow('GET /v1/things declares no scope');
+    // Outside the key-checking scope too: a /v1 route must say how it is authenticated.
+    await expect(build((v1) => v1.post('/hooks', ok), false)).rejects.toThrow('declares no scope');
+  });
+
+  test.each([
+    ['public', 'public'],
+    ['a scope the catalogue lacks', 'plans:delete'],
+  ])('a key-checked route declaring %s makes registration throw', async (_name, scope) => {
+    await expect(
+      build((v1) => v1.get('/things', { config: { scope: scope as 'public' } }, ok)),
+    ).rejects.toThrow('must be a scope of SCOPES');
+  });
+
+  test('a /v1 route hidden from the OpenAPI document makes registration throw', async () => {
+    await expect(
+      build((v1) => v1.get('/things', { config: { scope: 'plans:read' }, schema: { hide: true } }, ok)),
+    ).rejects.toThrow('may not be hidden');
+  });
+});
