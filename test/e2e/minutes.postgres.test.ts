@@ -25,6 +25,8 @@ let minutes: ChildProcess | undefined;
 let spool: string;
 let url: string;
 let appUrl: string;
+// The operator's key, in the earlier (checksum-less) format a person makes with openssl: such
+// bootstrap tokens stay valid. The app itself runs on an app key made from it below.
 const token = `tnt_op_${randomBytes(24).toString('base64url')}`;
 
 async function cli(...args: string[]): Promise<any> {
@@ -156,6 +158,26 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
     tenants[placement] = { id: tenant.id, token: minted.access_token };
   }
 
+  // The app holds an app key, not the operator's: only what the SDK calls.
+  const appKey = await cli('keys', 'create', '--name', 'minutes', '--preset', 'app');
+  expect(appKey).toMatchObject({
+    kind: 'restricted',
+    scopes: ['tenants:read', 'entitlements:read', 'usage:write', 'leases:write'],
+  });
+  const asApp = (path: string, init: RequestInit = {}) =>
+    fetch(`${url}${path}`, {
+      ...init,
+      headers: { authorization: `Bearer ${appKey.secret}`, ...init.headers },
+    });
+  const escalation = await asApp('/v1/api-keys', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'more' }),
+  });
+  expect(escalation.status).toBe(403);
+  expect(((await escalation.json()) as { code: string }).code).toBe('insufficient_scope');
+  expect((await asApp(`/v1/tenants/${tenants.pool?.id}/invoices`)).status).toBe(403);
+
   const appPort = await freePort();
   appUrl = `http://127.0.0.1:${appPort}`;
   minutes = spawn(process.execPath, [join(example, 'src', 'server.ts')], {
@@ -163,7 +185,7 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
       ...process.env,
       PORT: String(appPort),
       TENANTRY_URL: url,
-      TENANTRY_TOKEN: token,
+      TENANTRY_TOKEN: appKey.secret,
       MINUTES_DATABASE_URL: asAppRole(databaseUrl),
       MINUTES_SPOOL_DIR: spool,
     },

@@ -82,7 +82,7 @@ afterAll(async () => {
 
 test('a new user runs Tenantry from an empty database to tenants in every placement, and a restart keeps it all', async () => {
   server = await startServe(serverEnv);
-  const printed = /TENANTRY_TOKEN=(tnt_op_\S+)/.exec(server.output());
+  const printed = /TENANTRY_TOKEN=(tnt_sk_[0-9A-Za-z]{36})\b/.exec(server.output());
   expect(printed, 'the first start prints a generated operator key').not.toBeNull();
   token = printed?.[1] ?? '';
 

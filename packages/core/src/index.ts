@@ -6,6 +6,15 @@
  * @packageDocumentation
  */
 
+export {
+  ALL_SCOPES,
+  APP_KEY_SCOPES,
+  isScope,
+  KEY_PRESETS,
+  type KeyPreset,
+  SCOPES,
+  type Scope,
+} from './api-keys/scopes.ts';
 export { billingPeriod, type Period } from './billing/billing-period.ts';
 export { type Decimal, formatDecimal, parseDecimal } from './billing/decimal.ts';
 export { formatMinorUnits } from './billing/format-minor-units.ts';

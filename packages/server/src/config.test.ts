@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'vitest';
+import { generateSecret } from './api-keys/key-format.ts';
 import { loadConfig } from './config.ts';
 
 const TOKEN = `tnt_op_${'A1b2_-'.repeat(4)}`;
@@ -109,6 +110,8 @@ describe('loadConfig', () => {
     ['too short', `tnt_op_${'A'.repeat(21)}`],
     ['with characters outside base64url', `tnt_op_${'A'.repeat(30)}+/=`],
     ['with a space', `tnt_op_${'A'.repeat(30)} `],
+    ['with a checksum that fails', `tnt_sk_${'A'.repeat(36)}`],
+    ['that is a restricted key', generateSecret('restricted')],
   ])('a bootstrap token %s is refused', (_name, token) => {
     const error = errorOf({ TENANTRY_BOOTSTRAP_TOKEN: token });
     expect(error).toContain('TENANTRY_BOOTSTRAP_TOKEN');
@@ -119,6 +122,10 @@ describe('loadConfig', () => {
 
   test('a bootstrap token of exactly 22 random characters is accepted', () => {
     expect(loadConfig({ TENANTRY_BOOTSTRAP_TOKEN: `tnt_op_${'A'.repeat(22)}` }).ok).toBe(true);
+  });
+
+  test('a checksummed operator key is accepted as the bootstrap token', () => {
+    expect(loadConfig({ TENANTRY_BOOTSTRAP_TOKEN: generateSecret('operator') }).ok).toBe(true);
   });
 
   test('TENANTRY_APP_ROLE is optional and names a plain role', () => {

@@ -1,5 +1,5 @@
 import { err, ok, type Result } from '@tenantry/core';
-import { OPERATOR_KEY_PREFIX } from './api-keys/api-key-service.ts';
+import { KEY_PREFIXES, LEGACY_KEY_PREFIX, secretFormat } from './api-keys/key-format.ts';
 import { CONTROL_SCHEMA, type DatabaseTarget } from './db/database.ts';
 import { parseMasterKeys } from './secrets/secret-box.ts';
 
@@ -47,7 +47,6 @@ export interface Config {
   readonly stripe?: { readonly secretKey: string; readonly webhookSecret: string };
 }
 
-const BOOTSTRAP_TOKEN = new RegExp(`^${OPERATOR_KEY_PREFIX}[A-Za-z0-9_-]{22,}$`);
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
 /** A secret (`sk_`) or restricted (`rk_`) Stripe API key, test or live. */
 const STRIPE_SECRET_KEY = /^[sr]k_(test|live)_[A-Za-z0-9]{10,}$/;
@@ -99,10 +98,17 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
   const lateWindow = integer(env, 'TENANTRY_USAGE_LATE_WINDOW_DAYS', 35, 1, 400);
   if (!lateWindow.ok) return lateWindow;
   const bootstrapToken = env.TENANTRY_BOOTSTRAP_TOKEN || undefined;
-  if (bootstrapToken !== undefined && !BOOTSTRAP_TOKEN.test(bootstrapToken)) {
+  // An operator key in the checksummed format (`tenantry keys generate`), or one made by hand in
+  // the earlier format: a prefix and 128 random bits or more.
+  const bootstrapFormat = bootstrapToken === undefined ? undefined : secretFormat(bootstrapToken);
+  if (
+    bootstrapFormat === 'invalid' ||
+    (bootstrapFormat === 'current' && !bootstrapToken?.startsWith(KEY_PREFIXES.operator))
+  ) {
     return err(
-      `TENANTRY_BOOTSTRAP_TOKEN must be "${OPERATOR_KEY_PREFIX}" followed by at least 22 characters of [A-Za-z0-9_-] ` +
-        `(128 random bits), e.g. ${OPERATOR_KEY_PREFIX}$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')`,
+      `TENANTRY_BOOTSTRAP_TOKEN must be an operator key: the output of \`tenantry keys generate\`, or "${LEGACY_KEY_PREFIX}" ` +
+        'followed by at least 22 characters of [A-Za-z0-9_-] (128 random bits), e.g. ' +
+        `${LEGACY_KEY_PREFIX}$(openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')`,
     );
   }
   const url = env.DATABASE_URL || undefined;

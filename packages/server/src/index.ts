@@ -1,3 +1,4 @@
+export { generateSecret, secretFormat } from './api-keys/key-format.ts';
 export type { Actor, RequestContext } from './audit/audit-log.ts';
 export { type Clock, systemClock } from './clock.ts';
 export { type Config, loadConfig } from './config.ts';

@@ -63,6 +63,7 @@ export async function startServer(
     if (first.created && first.generatedSecret) {
       print(`created the first operator API key (${first.key.id}); it is shown once, keep it:`);
       print(`  TENANTRY_TOKEN=${first.generatedSecret}`);
+      print('  give each app instance an app key instead: tenantry keys create --name <app> --preset app');
     } else if (first.created) {
       print(`TENANTRY_BOOTSTRAP_TOKEN is now the first operator API key (${first.key.id})`);
     } else if (first.revokedBootstrapToken) {

@@ -168,7 +168,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     database,
     clock,
     jobs,
-    apiKeys: new ApiKeyService(db),
+    apiKeys: new ApiKeyService(db, clock),
     plans,
     tenants,
     provisioner,

@@ -52,7 +52,10 @@ export class ControlPlaneUnreachableError extends Error {
 export interface ControlPlaneOptions {
   /** The control plane's base URL, e.g. `http://localhost:8080`. */
   readonly url: string;
-  /** An API key of the control plane (`tnt_op_…`). */
+  /**
+   * An API key of the control plane: an app key (`tnt_rk_…`, `tenantry keys create --preset app`),
+   * which holds only the scopes the SDK calls, rather than an operator key.
+   */
   readonly token: string;
   /** Replaces the global `fetch`, for embedding. */
   readonly fetch?: typeof fetch;

@@ -31,10 +31,11 @@ const DunningStatus = z
   .meta({ id: 'DunningStatus' });
 
 /** `/v1/tenants/{id}/dunning`: why a tenant is past due, and what happens next. */
-export const dunningRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const dunningRoutes: FastifyPluginAsyncZod<Pick<Services, 'dunning'>> = async (app, services) => {
   app.get(
     '/tenants/:id/dunning',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "Show a tenant's dunning: its unpaid invoices, their retries and the suspension date",

@@ -234,12 +234,16 @@ function sendInvoice(request: FastifyRequest, reply: FastifyReply, result: Resul
 const HTML_NOTE = 'With `Accept: text/html` the answer is a printable HTML page of the invoice.';
 
 /** `/v1/invoices…` and `/v1/tenants/{id}/invoices|showback|subscription`: billing. */
-export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'database' | 'clock'>> = async (
+  app,
+  services,
+) => {
   const { invoices } = services;
 
   app.get(
     '/tenants/:id/subscription',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "A tenant's subscription: start and cancel dates, and the history of its plan and seats",
@@ -256,6 +260,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/invoices/upcoming',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary:
@@ -273,6 +278,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/invoices',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "List a tenant's invoices and credit notes",
@@ -291,6 +297,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/invoices/:invoice_id',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "Show one of a tenant's invoices or credit notes",
@@ -306,6 +313,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/tenants/:id/showback',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "A tenant's costs for a period, broken down, with its top consumers",
@@ -339,6 +347,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/invoices',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: 'List invoices and credit notes',
@@ -356,6 +365,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.get(
     '/invoices/:id',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: 'Show an invoice or credit note',
@@ -370,6 +380,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
   app.post(
     '/invoices/run',
     {
+      config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
         summary: 'Finalize the invoices of the billing periods that have ended',
@@ -392,6 +403,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<{ services: Services }> = asyn
     app.post(
       `/invoices/:id/${segment}`,
       {
+        config: { scope: 'billing:write' },
         schema: {
           tags: ['Billing'],
           summary,

@@ -19,15 +19,16 @@ const PaymentMethod = z
 const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
 
 /** `/v1/tenants/{id}/payment-method`: the one payment method a tenant may have on file. */
-export const paymentMethodRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
+export const paymentMethodRoutes: FastifyPluginAsyncZod<Pick<Services, 'paymentMethods'>> = async (
   app,
-  { services },
+  services,
 ) => {
   const { paymentMethods } = services;
 
   app.get(
     '/tenants/:id/payment-method',
     {
+      config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
         summary: "Show a tenant's payment method",
@@ -44,6 +45,7 @@ export const paymentMethodRoutes: FastifyPluginAsyncZod<{ services: Services }> 
   app.post(
     '/tenants/:id/payment-method',
     {
+      config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
         summary: "Put a payment method on a tenant's file",
@@ -65,6 +67,7 @@ export const paymentMethodRoutes: FastifyPluginAsyncZod<{ services: Services }> 
   app.delete(
     '/tenants/:id/payment-method',
     {
+      config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
         summary: "Take a tenant's payment method off file",

@@ -36,6 +36,8 @@ export const stripeWebhookRoutes: FastifyPluginAsyncZod<{ webhooks: StripeWebhoo
   app.post(
     '/v1/stripe/webhooks',
     {
+      // No API key: Stripe's signature over the raw body authenticates the request.
+      config: { scope: 'public' },
       schema: {
         tags: ['Billing'],
         summary: "Stripe's webhook endpoint",
@@ -77,15 +79,16 @@ const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) o
  * Stripe customer, made now if it has none. The vendor's app needs its id before the first
  * invoice, to let the tenant put a card on file in Stripe (Checkout, the customer portal).
  */
-export const stripeCustomerRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
+export const stripeCustomerRoutes: FastifyPluginAsyncZod<Pick<Services, 'stripe' | 'tenants'>> = async (
   app,
-  { services },
+  services,
 ) => {
   const stripe = services.stripe;
   if (!stripe) return;
   app.post(
     '/tenants/:id/stripe-customer',
     {
+      config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
         summary: "The tenant's Stripe customer, made if it has none",

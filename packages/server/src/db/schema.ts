@@ -12,12 +12,17 @@ type Timestamp = ColumnType<Date, Date | undefined, Date>;
 export interface ApiKeysTable {
   id: string;
   name: string;
-  kind: 'operator';
+  kind: 'operator' | 'restricted';
+  /** Null for an operator key, which holds every scope; the scopes of a restricted key. */
+  scopes: string[] | null;
   display_prefix: string;
   secret_hash: string;
   created_at: Generated<Date>;
   last_used_at: Date | null;
   revoked_at: Date | null;
+  /** Set when the key is rolled: it is refused from then on. */
+  expires_at: Date | null;
+  rolled_to: string | null;
 }
 
 export interface MetersTable {

@@ -36,7 +36,10 @@ export const Snapshot = z
   .meta({ id: 'EntitlementSnapshot' });
 
 /** `/v1/tenants/{id}/entitlements`: what a tenant may do now. */
-export const entitlementRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const entitlementRoutes: FastifyPluginAsyncZod<Pick<Services, 'entitlements'>> = async (
+  app,
+  services,
+) => {
   // The JSON of each snapshot, made once: the service hands out the same cached object until the
   // snapshot changes, and a changed snapshot is a new object (the old one's entry goes with it).
   const json = new WeakMap<object, string>();
@@ -52,6 +55,7 @@ export const entitlementRoutes: FastifyPluginAsyncZod<{ services: Services }> = 
   app.get(
     '/tenants/:id/entitlements',
     {
+      config: { scope: 'entitlements:read' },
       schema: {
         tags: ['Entitlements'],
         summary: "A tenant's entitlement snapshot",

@@ -73,10 +73,9 @@ function sameVersion(etag: string, version: string): boolean {
 }
 
 /** `/v1/entitlements/stream` and `/v1/entitlements/revalidate`: entitlements pushed to apps. */
-export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
-  app,
-  { services },
-) => {
+export const entitlementStreamRoutes: FastifyPluginAsyncZod<
+  Pick<Services, 'apiKeys' | 'entitlementStream' | 'entitlements'>
+> = async (app, services) => {
   const stream = services.entitlementStream;
   // Open streams would keep the server from closing: end them first.
   app.addHook('preClose', async () => {
@@ -123,6 +122,7 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services
   app.get(
     '/entitlements/stream',
     {
+      config: { scope: 'entitlements:read' },
       schema: {
         tags: ['Entitlements'],
         summary: 'Entitlement changes of every tenant, pushed as Server-Sent Events',
@@ -142,6 +142,7 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services
   app.post(
     '/entitlements/stream',
     {
+      config: { scope: 'entitlements:read' },
       // 50,000 tenant ids of up to ~40 bytes each, as JSON.
       bodyLimit: 4 * 1024 * 1024,
       schema: {
@@ -166,6 +167,7 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<{ services: Services
   app.post(
     '/entitlements/revalidate',
     {
+      config: { scope: 'entitlements:read' },
       schema: {
         tags: ['Entitlements'],
         summary: 'The snapshots that changed among those a client holds',

@@ -23,7 +23,7 @@ import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/tenant-routes.ts';
 import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
 import { usageRoutes } from '../usage/usage-routes.ts';
-import { requireApiKey } from './authentication.ts';
+import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { serveMetrics } from './metrics.ts';
 import { handleError, replyProblem } from './problem.ts';
@@ -41,7 +41,7 @@ export interface AppOptions {
 
 /**
  * Builds the control plane's HTTP API over built services. Everything under `/v1` needs an
- * operator key and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
+ * API key holding the scope the route declares, and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
  * `/openapi.json` and `/docs` are open.
  */
 export async function buildApp(services: Services, options: AppOptions): Promise<FastifyInstance> {
@@ -60,6 +60,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     },
   }).withTypeProvider<ZodTypeProvider>();
 
+  requireScopeDeclarations(app);
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(handleError);
@@ -85,10 +86,14 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       },
       components: {
         securitySchemes: {
-          operatorKey: { type: 'http', scheme: 'bearer', description: 'An operator API key (tnt_op_…)' },
+          [API_KEY_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'An API key (tnt_sk_… operator, tnt_rk_… restricted). Each operation lists the one scope the key must hold.',
+          },
         },
       },
-      security: [{ operatorKey: [] }],
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
@@ -131,23 +136,32 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       requireApiKey(v1, services.apiKeys);
       rejectUnstorableText(v1);
       idempotentPosts(v1, services.database.db);
-      await v1.register(apiKeyRoutes, { services });
-      await v1.register(planRoutes, { services });
-      await v1.register(tenantRoutes, { services });
-      await v1.register(entitlementRoutes, { services });
-      await v1.register(entitlementStreamRoutes, { services });
-      await v1.register(usageRoutes, { services });
-      await v1.register(tokenRoutes, { services });
-      await v1.register(invoiceRoutes, { services });
-      await v1.register(paymentMethodRoutes, { services });
-      await v1.register(dunningRoutes, { services });
-      await v1.register(stripeCustomerRoutes, { services });
+      // Each route plugin is handed the services it uses and no others.
+      await v1.register(apiKeyRoutes, { apiKeys: services.apiKeys });
+      await v1.register(planRoutes, { plans: services.plans });
+      await v1.register(tenantRoutes, { tenants: services.tenants });
+      await v1.register(entitlementRoutes, { entitlements: services.entitlements });
+      await v1.register(entitlementStreamRoutes, {
+        apiKeys: services.apiKeys,
+        entitlements: services.entitlements,
+        entitlementStream: services.entitlementStream,
+      });
+      await v1.register(usageRoutes, { tenants: services.tenants, usage: services.usage });
+      await v1.register(tokenRoutes, { signingKeys: services.signingKeys, tokens: services.tokens });
+      await v1.register(invoiceRoutes, {
+        invoices: services.invoices,
+        database: services.database,
+        clock: services.clock,
+      });
+      await v1.register(paymentMethodRoutes, { paymentMethods: services.paymentMethods });
+      await v1.register(dunningRoutes, { dunning: services.dunning });
+      await v1.register(stripeCustomerRoutes, { stripe: services.stripe, tenants: services.tenants });
     },
     { prefix: '/v1' },
   );
   // Open: apps fetch the public keys that verify access tokens without any credential.
-  await app.register(jwksRoute, { services });
-  // Outside the operator-key scope: Stripe's signature over the raw body authenticates it.
+  await app.register(jwksRoute, { signingKeys: services.signingKeys });
+  // Outside the API-key scope: Stripe's signature over the raw body authenticates it.
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
 
   return app;

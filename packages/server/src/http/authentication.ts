@@ -1,34 +1,83 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ApiKeyService } from '../api-keys/api-key-service.ts';
+import { isScope, type Scope } from '@tenantry/core';
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
+import type { ApiKeyService, AuthenticatedKey } from '../api-keys/api-key-service.ts';
 import type { RequestContext } from '../audit/audit-log.ts';
-import { replyProblem } from './problem.ts';
+import { replyProblem, sendProblem } from './problem.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** Who is calling and in which request; set by {@link requireApiKey} on every `/v1` route. */
     ctx: RequestContext;
+    /** The key the request presented, with its scopes; set by {@link requireApiKey}. */
+    apiKey: AuthenticatedKey;
+  }
+  interface FastifyContextConfig {
+    /**
+     * The one scope (see `SCOPES` in @tenantry/core) a key must hold to call this route. Every
+     * `/v1` route declares it; `'public'` only for a `/v1` route outside the API-key scope that
+     * authenticates otherwise (the Stripe webhook, by its signature).
+     */
+    scope?: Scope | 'public';
   }
 }
 
+/** The OpenAPI security scheme of API keys; each operation lists the scope it needs under it. */
+export const API_KEY_SCHEME = 'apiKey';
+
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
 
+function routeName(route: RouteOptions): string {
+  return `${String(route.method)} ${route.url}`;
+}
+
 /**
- * Refuses every request in the scope it is registered in unless it carries a valid operator key
- * as a bearer token. Identity comes from the verified key only, never from anything else the
- * caller sends.
+ * Makes every `/v1` route declare its scope: registering one without `config.scope` throws, so a
+ * route cannot be added to the API unscoped by forgetting, nor hidden from the OpenAPI document
+ * (where each operation shows its scope). Registered on the root, before any route.
+ */
+export function requireScopeDeclarations(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    if (!route.url?.startsWith('/v1/')) return;
+    if (route.config?.scope === undefined) {
+      throw new Error(
+        `${routeName(route)} declares no scope: add config: { scope: '<scope>' } (see SCOPES in @tenantry/core)`,
+      );
+    }
+    if (route.schema?.hide)
+      throw new Error(`${routeName(route)}: a /v1 route may not be hidden from OpenAPI`);
+  });
+}
+
+/**
+ * Refuses every request in the scope it is registered in unless it carries an active API key as
+ * a bearer token (401) holding the scope the route declares (403 `insufficient_scope`, naming
+ * it). Identity comes from the verified key only, never from anything else the caller sends.
+ * Registering a route in this scope without a scope of the catalogue throws.
  *
  * The hook takes a callback rather than returning a promise: a key verified lately is checked
- * synchronously ({@link ApiKeyService.cachedKeyId}), so most requests go on without a promise or a
+ * synchronously ({@link ApiKeyService.cached}), so most requests go on without a promise or a
  * microtask turn; only a key not seen lately waits for the database.
  */
 export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService): void {
   scope.decorateRequest('ctx', null as unknown as RequestContext);
+  scope.decorateRequest('apiKey', null as unknown as AuthenticatedKey);
+  scope.addHook('onRoute', (route) => {
+    const needed = route.config?.scope;
+    if (needed === undefined || !isScope(needed)) {
+      throw new Error(
+        `${routeName(route)} needs an API key, so its config.scope must be a scope of SCOPES in @tenantry/core, not ${JSON.stringify(needed)}`,
+      );
+    }
+    // The OpenAPI document shows each operation's scope (OpenAPI 3.1 lets a bearer scheme list
+    // the roles it needs). A new schema object: the route file's may be shared between routes.
+    route.schema = { ...route.schema, security: [{ [API_KEY_SCHEME]: [needed] }] };
+  });
   scope.addHook(
     'onRequest',
     (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
       const header = request.headers.authorization;
       if (!header) {
-        replyProblem(reply, 'missing_api_key', 'send an operator API key as "Authorization: Bearer <key>"');
+        replyProblem(reply, 'missing_api_key', 'send an API key as "Authorization: Bearer <key>"');
         return;
       }
       const token = BEARER.exec(header)?.[1];
@@ -36,24 +85,44 @@ export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService): v
         refuse(reply);
         return;
       }
-      const cached = apiKeys.cachedKeyId(token);
+      const cached = apiKeys.cached(token);
       if (cached !== undefined) {
-        request.ctx = { actor: { type: 'api_key', id: cached }, requestId: request.id };
-        done();
+        admit(request, reply, cached, done);
         return;
       }
-      apiKeys.authenticate(token).then((keyId) => {
-        if (!keyId) {
+      apiKeys.authenticate(token).then((key) => {
+        if (!key) {
           refuse(reply);
           return;
         }
-        request.ctx = { actor: { type: 'api_key', id: keyId }, requestId: request.id };
-        done();
+        admit(request, reply, key, done);
       }, done);
     },
   );
 }
 
+/** Lets the request on when its key holds the route's scope; answers 403 otherwise. */
+function admit(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  key: AuthenticatedKey,
+  done: (error?: Error) => void,
+): void {
+  // Undefined only when no route matched: the not-found answer needs no scope.
+  const needed = request.routeOptions.config.scope;
+  if (needed !== undefined && needed !== 'public' && !key.scopes.has(needed)) {
+    sendProblem(reply, {
+      code: 'insufficient_scope',
+      detail: `this route needs an API key with the scope ${needed}`,
+      details: { required_scope: needed },
+    });
+    return;
+  }
+  request.apiKey = key;
+  request.ctx = { actor: { type: 'api_key', id: key.id }, requestId: request.id };
+  done();
+}
+
 function refuse(reply: FastifyReply): void {
-  replyProblem(reply, 'invalid_api_key', 'the API key is unknown, revoked or malformed');
+  replyProblem(reply, 'invalid_api_key', 'the API key is unknown, revoked, expired or malformed');
 }

@@ -16,6 +16,7 @@ export function pageOf<T extends z.ZodType>(item: T) {
 export const problems = {
   400: ProblemSchema,
   401: ProblemSchema,
+  403: ProblemSchema,
   404: ProblemSchema,
   409: ProblemSchema,
   422: ProblemSchema,

@@ -135,8 +135,7 @@ describe('/openapi.json and /docs', () => {
     expect(response.statusCode).toBe(200);
     const spec = response.json();
     expect(spec.openapi).toMatch(/^3\.1\.\d+$/);
-    expect(spec.components.securitySchemes.operatorKey).toMatchObject({ type: 'http', scheme: 'bearer' });
-    expect(spec.security).toEqual([{ operatorKey: [] }]);
+    expect(spec.components.securitySchemes.apiKey).toMatchObject({ type: 'http', scheme: 'bearer' });
     const problem = spec.components.schemas.Problem;
     expect(problem).toBeDefined();
     expect(problem.required).toEqual(
@@ -147,6 +146,7 @@ describe('/openapi.json and /docs', () => {
     const expected: Array<[string, string, boolean]> = [
       ['post', '/v1/api-keys', true],
       ['get', '/v1/api-keys', false],
+      ['post', '/v1/api-keys/{id}/roll', false],
       ['post', '/v1/api-keys/{id}/revoke', false],
       ['post', '/v1/plans/apply', true],
       ['get', '/v1/plans', false],
@@ -171,7 +171,8 @@ describe('/openapi.json and /docs', () => {
         expect(given, `${method.toUpperCase()} ${path} documents its body`).toBeDefined();
         expect(membersOf(given, spec).length, `${path} body members`).toBeGreaterThan(0);
       }
-      expect(operation.security ?? spec.security).toEqual([{ operatorKey: [] }]);
+      // Each operation names the one scope its key must hold (scopes.test.ts walks them all).
+      expect(operation.security).toEqual([{ apiKey: [expect.stringMatching(/^[a-z-]+:[a-z]+$/)] }]);
       const refs = JSON.stringify(operation.responses);
       expect(refs).toContain('#/components/schemas/Problem');
     }

@@ -60,10 +60,11 @@ const ApplyResult = z
   .meta({ id: 'PlanApplyResult' });
 
 /** `/v1/plans`: plans as code. */
-export const planRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const planRoutes: FastifyPluginAsyncZod<Pick<Services, 'plans'>> = async (app, services) => {
   app.post(
     '/plans/apply',
     {
+      config: { scope: 'plans:write' },
       schema: {
         tags: ['Plans'],
         summary: 'Apply a plan file',
@@ -88,6 +89,7 @@ export const planRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
   app.get(
     '/plans',
     {
+      config: { scope: 'plans:read' },
       schema: {
         tags: ['Plans'],
         summary: 'List plans',
@@ -100,6 +102,7 @@ export const planRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
   app.get(
     '/plans/:key',
     {
+      config: { scope: 'plans:read' },
       schema: {
         tags: ['Plans'],
         summary: 'Show a plan with its versions',
@@ -116,6 +119,7 @@ export const planRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (
   app.get(
     '/plans/:key/versions/:version',
     {
+      config: { scope: 'plans:read' },
       schema: {
         tags: ['Plans'],
         summary: 'Show one version of a plan',

@@ -75,7 +75,7 @@ describe('POST /v1/plans/apply', () => {
       .selectAll()
       .orderBy('target_id')
       .execute();
-    const keyId = (await t.services.apiKeys.authenticate(t.token)) ?? '';
+    const keyId = (await t.services.apiKeys.authenticate(t.token))?.id ?? '';
     for (const event of audit) {
       expect(event).toMatchObject({ action: 'plan.created', target_type: 'plan', actor_type: 'api_key' });
       expect(event.actor_id).toBe(keyId);

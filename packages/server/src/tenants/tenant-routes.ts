@@ -106,12 +106,13 @@ const ACTION_ROUTES: Record<string, TenantAction> = {
 };
 
 /** `/v1/tenants`: the tenant registry and lifecycle. */
-export const tenantRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = async (app, services) => {
   const { tenants } = services;
 
   app.post(
     '/tenants',
     {
+      config: { scope: 'tenants:write' },
       schema: {
         tags: ['Tenants'],
         summary: 'Create a tenant',
@@ -130,6 +131,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.get(
     '/tenants',
     {
+      config: { scope: 'tenants:read' },
       schema: {
         tags: ['Tenants'],
         summary: 'List tenants',
@@ -147,6 +149,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.get(
     '/tenants/:id',
     {
+      config: { scope: 'tenants:read' },
       schema: {
         tags: ['Tenants'],
         summary: 'Show a tenant',
@@ -163,6 +166,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.patch(
     '/tenants/:id',
     {
+      config: { scope: 'tenants:write' },
       schema: {
         tags: ['Tenants'],
         summary: 'Update a tenant',
@@ -180,6 +184,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.post(
     '/tenants/:id/change-plan',
     {
+      config: { scope: 'tenants:write' },
       schema: {
         tags: ['Tenants'],
         summary: "Change a tenant's plan, now or at the end of the billing period",
@@ -198,6 +203,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
     app.post(
       `/tenants/:id/${segment}`,
       {
+        config: { scope: 'tenants:write' },
         schema: {
           tags: ['Tenants'],
           summary: `${segment.replace('-', ' ')} a tenant`.replace(/^./, (c) => c.toUpperCase()),
@@ -216,6 +222,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<{ services: Services }> = async
   app.delete(
     '/tenants/:id',
     {
+      config: { scope: 'tenants:write' },
       schema: {
         tags: ['Tenants'],
         summary: 'Delete a tenant',

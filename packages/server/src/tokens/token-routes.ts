@@ -63,7 +63,7 @@ const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) o
 const Reason = z.strictObject({ reason: z.string().max(1000).optional() }).nullish();
 
 /** `GET /.well-known/jwks.json`: the public keys apps verify access tokens with. Open, like a health check. */
-export const jwksRoute: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const jwksRoute: FastifyPluginAsyncZod<Pick<Services, 'signingKeys'>> = async (app, services) => {
   app.get(
     '/.well-known/jwks.json',
     {
@@ -85,12 +85,15 @@ export const jwksRoute: FastifyPluginAsyncZod<{ services: Services }> = async (a
 };
 
 /** `/v1/tenants/{id}/tokens` and `/v1/signing-keys`: access tokens and the keys that sign them. */
-export const tokenRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const tokenRoutes: FastifyPluginAsyncZod<Pick<Services, 'signingKeys' | 'tokens'>> = async (
+  app,
+  services,
+) => {
   app.post(
     '/tenants/:id/tokens',
     {
       // A bearer credential must not sit in the idempotency store, in clear, for a day.
-      config: { idempotencyRedact: ['access_token'] },
+      config: { scope: 'tokens:write', idempotencyRedact: ['access_token'] },
       schema: {
         tags: ['Access tokens'],
         summary: 'Mint an access token for a tenant',
@@ -112,6 +115,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.get(
     '/signing-keys',
     {
+      config: { scope: 'signing-keys:read' },
       schema: {
         tags: ['Access tokens'],
         summary: 'List the keys that sign access tokens',
@@ -125,6 +129,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/signing-keys/rotate',
     {
+      config: { scope: 'signing-keys:write' },
       schema: {
         tags: ['Access tokens'],
         summary: 'Rotate the signing key',

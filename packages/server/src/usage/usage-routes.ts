@@ -79,7 +79,10 @@ const Ttl = z
   .describe('Seconds until the lease expires unless renewed');
 
 /** `/v1/events` (ingestion) and `/v1/tenants/{id}/usage|leases|events`: metering. */
-export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
+export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usage'>> = async (
+  app,
+  services,
+) => {
   app.addContentTypeParser([CLOUDEVENT, CLOUDEVENTS_BATCH], { parseAs: 'string' }, (_request, body, done) => {
     try {
       done(null, JSON.parse(body as string));
@@ -92,6 +95,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/events',
     {
+      config: { scope: 'usage:write' },
       bodyLimit: 32 * 1024 * 1024,
       schema: {
         tags: ['Usage'],
@@ -139,6 +143,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/tenants/:id/events/:event_id/void',
     {
+      config: { scope: 'usage:void' },
       schema: {
         tags: ['Usage'],
         summary: 'Void a usage event',
@@ -162,6 +167,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.get(
     '/tenants/:id/usage',
     {
+      config: { scope: 'usage:read' },
       schema: {
         tags: ['Usage'],
         summary: "A tenant's usage of a meter",
@@ -194,6 +200,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/tenants/:id/leases',
     {
+      config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
         summary: 'Lease units of a limit',
@@ -221,6 +228,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/tenants/:id/leases/:lease_id/renew',
     {
+      config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
         summary: 'Report consumption, extend a lease, and optionally take more units',
@@ -244,6 +252,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
   app.post(
     '/tenants/:id/leases/:lease_id/release',
     {
+      config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
         summary: 'Release a lease, returning the units it did not consume',

@@ -1,0 +1,54 @@
+/**
+ * What an API key may do, one scope per kind of action. Every `/v1` route declares the one scope
+ * it needs; a key holds a set of them. This is the one list: `docs/api-keys.md` documents each
+ * entry (a test keeps the two in step) and the server refuses to register a `/v1` route whose
+ * scope is not here. Scopes are public API: never rename one, add a new one instead.
+ *
+ * A `:write` scope does not include its `:read`: each route needs exactly the scope it names.
+ */
+export const SCOPES = {
+  'keys:manage': 'Create, list, roll and revoke API keys',
+  'plans:read': 'Read plans and their versions',
+  'plans:write': 'Apply plan files',
+  'tenants:read': "Read tenants, including where each tenant's data lives",
+  'tenants:write': 'Create, update, change the plan of, suspend, resume, cancel and delete tenants',
+  'entitlements:read': "Read tenants' entitlements, follow their stream and revalidate held snapshots",
+  'usage:write': 'Record usage events',
+  'usage:read': "Read tenants' usage",
+  'usage:void': 'Void recorded usage events',
+  'leases:write': 'Take, renew and release quota leases and gauge slots',
+  'tokens:write': "Mint access tokens for a tenant's users",
+  'signing-keys:read': 'List the keys that sign access tokens',
+  'signing-keys:write': 'Rotate the keys that sign access tokens',
+  'billing:read': 'Read subscriptions, invoices, showback, dunning and payment methods',
+  'billing:write': 'Run and settle invoices, link Stripe customers, attach and remove payment methods',
+} as const satisfies Record<string, string>;
+
+/** One scope of {@link SCOPES}. */
+export type Scope = keyof typeof SCOPES;
+
+/** Every scope, in the catalogue's order. */
+export const ALL_SCOPES = Object.keys(SCOPES) as readonly Scope[];
+
+/** Whether `value` names a scope of the catalogue. */
+export function isScope(value: string): value is Scope {
+  return Object.hasOwn(SCOPES, value);
+}
+
+/**
+ * The scopes of an app key: what `@tenantry/sdk` calls and nothing else. Entitlements (fetch,
+ * stream, revalidate), usage events, quota leases and gauge slots, and tenant reads (the data
+ * layer looks up where a tenant's data lives; fleet migrations list tenants).
+ */
+export const APP_KEY_SCOPES = [
+  'entitlements:read',
+  'usage:write',
+  'leases:write',
+  'tenants:read',
+] as const satisfies readonly Scope[];
+
+/** Named scope sets a key can be created with. */
+export const KEY_PRESETS = { app: APP_KEY_SCOPES } as const satisfies Record<string, readonly Scope[]>;
+
+/** A name of {@link KEY_PRESETS}. */
+export type KeyPreset = keyof typeof KEY_PRESETS;
