@@ -1,4 +1,14 @@
-import { type Aggregation, type DomainError, fail, ok, type Result } from '@tenantry/core';
+import {
+  type Aggregation,
+  type DomainError,
+  err,
+  fail,
+  limitExhausted,
+  limitKind,
+  meterUseRefusal,
+  ok,
+  type Result,
+} from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema, UsageLeasesTable } from '../db/schema.ts';
@@ -82,7 +92,20 @@ export class LeaseService {
       const now = this.#clock.now();
       const state = await this.#state(tx, tenantId, input.meter, now, 'use');
       if (!state.ok) return state;
-      const { granted, overage } = await this.#available(tx, state.value, input.units, now);
+      const { granted, overage, used } = await this.#available(tx, state.value, input.units, now);
+      // A grant of nothing is a refusal, with what the tenant has used: not a lease to renew.
+      if (granted === 0) {
+        return err(
+          limitExhausted({
+            tenantId,
+            meter: input.meter,
+            limit: state.value.limit.limit ?? 0,
+            used,
+            scope: 'tenant',
+            kind: 'metered',
+          }),
+        );
+      }
       const row = await tx
         .insertInto('usage_leases')
         .values({
@@ -129,7 +152,9 @@ export class LeaseService {
         })
         .execute();
       const more =
-        input.units > 0 ? await this.#available(tx, state, input.units, now) : { granted: 0, overage: false };
+        input.units > 0
+          ? await this.#available(tx, state, input.units, now)
+          : { granted: 0, overage: false, used: 0 };
       const updated = await lease
         .set({ granted: sql<string>`granted + ${String(more.granted)}::numeric` })
         .returningAll()
@@ -226,12 +251,18 @@ export class LeaseService {
           errors: [{ path: 'meter', message: `is not a meter of plan "${context.definition.key}"` }],
         });
       }
-      if (!context.snapshot.active) {
-        return fail(
-          'tenant_inactive',
-          `tenant ${tenantId} is ${context.snapshot.state} and may not use "${meter}"`,
-        );
+      if (limitKind(definition.aggregation) === 'gauge') {
+        return fail('validation_failed', `"${meter}" is a gauge: hold it with slots, not leases`, {
+          errors: [
+            {
+              path: 'meter',
+              message: `is aggregated by ${definition.aggregation}: a level is held with POST /v1/tenants/{id}/slots, not spent as units`,
+            },
+          ],
+        });
       }
+      const refusal = meterUseRefusal(context.snapshot, meter);
+      if (refusal) return err(refusal);
     }
     const limit = definition ? context.limits[meter] : undefined;
     return ok({
@@ -253,18 +284,22 @@ export class LeaseService {
     state: LeaseState,
     units: number,
     now: Date,
-  ): Promise<{ granted: number; overage: boolean }> {
-    if (state.limit.limit === null) return { granted: units, overage: false };
+  ): Promise<{ granted: number; overage: boolean; used: number }> {
+    if (state.limit.limit === null) return { granted: units, overage: false, used: 0 };
     const start = new Date(state.period.start);
-    const usage = await periodUsage(tx, [
-      {
-        tenantId: state.tenantId,
-        meter: state.meter,
-        aggregation: state.aggregation,
-        start,
-        end: new Date(state.period.end),
-      },
-    ]);
+    const usage = await periodUsage(
+      tx,
+      [
+        {
+          tenantId: state.tenantId,
+          meter: state.meter,
+          aggregation: state.aggregation,
+          start,
+          end: new Date(state.period.end),
+        },
+      ],
+      now,
+    );
     const used = usage.get(usageKey({ tenantId: state.tenantId, meter: state.meter, start })) ?? 0;
     const { outstanding } = await tx
       .selectFrom('usage_leases')
@@ -274,9 +309,11 @@ export class LeaseService {
       .where('released_at', 'is', null)
       .where('expires_at', '>', now)
       .executeTakeFirstOrThrow();
-    const available = Math.max(0, state.limit.limit - used - Number(outstanding));
-    if (state.limit.enforcement === 'soft') return { granted: units, overage: units > available };
-    return { granted: Math.min(units, available), overage: false };
+    const taken = used + Number(outstanding);
+    const available = Math.max(0, state.limit.limit - taken);
+    if (state.limit.enforcement === 'soft')
+      return { granted: units, overage: units > available, used: taken };
+    return { granted: Math.min(units, available), overage: false, used: taken };
   }
 }
 
