@@ -92,19 +92,28 @@ export class LeaseService {
       const now = this.#clock.now();
       const state = await this.#state(tx, tenantId, input.meter, now, 'use');
       if (!state.ok) return state;
-      const { granted, overage, used } = await this.#available(tx, state.value, input.units, now);
+      const { granted, overage, used, outstanding } = await this.#available(
+        tx,
+        state.value,
+        input.units,
+        now,
+      );
       // A grant of nothing is a refusal, with what the tenant has used: not a lease to renew.
       if (granted === 0) {
-        return err(
-          limitExhausted({
-            tenantId,
-            meter: input.meter,
-            limit: state.value.limit.limit ?? 0,
-            used,
-            scope: 'tenant',
-            kind: 'metered',
-          }),
-        );
+        const refusal = limitExhausted({
+          tenantId,
+          meter: input.meter,
+          limit: state.value.limit.limit ?? 0,
+          used,
+          scope: 'tenant',
+          kind: 'metered',
+        });
+        // Units leased and not yet reported count too: name them, or "used" would not explain it.
+        return err({
+          ...refusal,
+          detail: `${refusal.detail}, and ${outstanding} more are leased to instances`,
+          details: { ...refusal.details, outstanding },
+        });
       }
       const row = await tx
         .insertInto('usage_leases')
@@ -154,7 +163,7 @@ export class LeaseService {
       const more =
         input.units > 0
           ? await this.#available(tx, state, input.units, now)
-          : { granted: 0, overage: false, used: 0 };
+          : { granted: 0, overage: false, used: 0, outstanding: 0 };
       const updated = await lease
         .set({ granted: sql<string>`granted + ${String(more.granted)}::numeric` })
         .returningAll()
@@ -284,8 +293,8 @@ export class LeaseService {
     state: LeaseState,
     units: number,
     now: Date,
-  ): Promise<{ granted: number; overage: boolean; used: number }> {
-    if (state.limit.limit === null) return { granted: units, overage: false, used: 0 };
+  ): Promise<{ granted: number; overage: boolean; used: number; outstanding: number }> {
+    if (state.limit.limit === null) return { granted: units, overage: false, used: 0, outstanding: 0 };
     const start = new Date(state.period.start);
     const usage = await periodUsage(
       tx,
@@ -301,7 +310,7 @@ export class LeaseService {
       now,
     );
     const used = usage.get(usageKey({ tenantId: state.tenantId, meter: state.meter, start })) ?? 0;
-    const { outstanding } = await tx
+    const open = await tx
       .selectFrom('usage_leases')
       .select(sql<string>`coalesce(sum(granted - consumed), 0)::text`.as('outstanding'))
       .where('tenant_id', '=', state.tenantId)
@@ -309,11 +318,12 @@ export class LeaseService {
       .where('released_at', 'is', null)
       .where('expires_at', '>', now)
       .executeTakeFirstOrThrow();
-    const taken = used + Number(outstanding);
-    const available = Math.max(0, state.limit.limit - taken);
-    if (state.limit.enforcement === 'soft')
-      return { granted: units, overage: units > available, used: taken };
-    return { granted: Math.min(units, available), overage: false, used: taken };
+    const outstanding = Number(open.outstanding);
+    const available = Math.max(0, state.limit.limit - used - outstanding);
+    if (state.limit.enforcement === 'soft') {
+      return { granted: units, overage: units > available, used, outstanding };
+    }
+    return { granted: Math.min(units, available), overage: false, used, outstanding };
   }
 }
 
