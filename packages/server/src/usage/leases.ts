@@ -111,7 +111,10 @@ export class LeaseService {
         // Units leased and not yet reported count too: name them, or "used" would not explain it.
         return err({
           ...refusal,
-          detail: `${refusal.detail}, and ${outstanding} more are leased to instances`,
+          detail:
+            outstanding > 0
+              ? `${refusal.detail}, and ${outstanding} more are leased to instances`
+              : refusal.detail,
           details: { ...refusal.details, outstanding },
         });
       }
