@@ -549,16 +549,9 @@ export class Entitlements {
     if (!Number.isFinite(units) || units <= 0) {
       throw new RangeError(`consume() takes a positive number of units, not ${units}`);
     }
-    const snapshot = this.#snapshots.has(tenantId) ? this.#held(tenantId) : await this.load(tenantId);
-    const refusal = meterUseRefusal(snapshot, meter);
-    if (refusal) {
-      return {
-        allowed: false,
-        reason: refusal.code as 'tenant_inactive' | 'feature_disabled',
-        detail: refusal.detail,
-      };
-    }
-    const limit = limitOf(snapshot, meter);
+    const usable = await this.#usable(tenantId, meter);
+    if (!usable.ok) return usable.refusal;
+    const limit = limitOf(usable.snapshot, meter);
     if (limit?.kind === 'gauge') {
       throw new TypeError(
         `"${meter}" is a gauge: hold it with acquire(), which a release gives back, not consume()`,
@@ -571,6 +564,27 @@ export class Entitlements {
       units,
       limit.enforcement === 'soft' ? limit.remaining : null,
     );
+  }
+
+  /**
+   * The tenant's snapshot (loaded if needed), or the refusal of any use of `meter`: the tenant is
+   * inactive, or the meter's feature is off.
+   */
+  async #usable(
+    tenantId: string,
+    meter: string,
+  ): Promise<
+    | { ok: true; snapshot: VersionedSnapshot }
+    | {
+        ok: false;
+        refusal: { allowed: false; reason: 'tenant_inactive' | 'feature_disabled'; detail: string };
+      }
+  > {
+    const snapshot = this.#snapshots.has(tenantId) ? this.#held(tenantId) : await this.load(tenantId);
+    const refusal = meterUseRefusal(snapshot, meter);
+    if (refusal === null) return { ok: true, snapshot };
+    const reason = refusal.code === 'feature_disabled' ? 'feature_disabled' : 'tenant_inactive';
+    return { ok: false, refusal: { allowed: false, reason, detail: refusal.detail } };
   }
 
   /**
@@ -594,15 +608,8 @@ export class Entitlements {
     meter: string,
     options: { readonly subject?: string } = {},
   ): Promise<AcquireResult> {
-    const snapshot = this.#snapshots.has(tenantId) ? this.#held(tenantId) : await this.load(tenantId);
-    const refusal = meterUseRefusal(snapshot, meter);
-    if (refusal) {
-      return {
-        allowed: false,
-        reason: refusal.code as 'tenant_inactive' | 'feature_disabled',
-        detail: refusal.detail,
-      };
-    }
+    const usable = await this.#usable(tenantId, meter);
+    if (!usable.ok) return usable.refusal;
     return this.#slots.acquire(tenantId, meter, options.subject ?? null);
   }
 

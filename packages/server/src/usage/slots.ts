@@ -330,15 +330,12 @@ export class SlotService {
 }
 
 /** A slot as it was when released. */
-export interface ReleasedSlot {
-  id: string;
-  tenant_id: string;
-  meter: string;
-  subject: string | null;
-  holder_id: string;
-  acquired_at: string;
+export type ReleasedSlot = Pick<
+  SlotView,
+  'id' | 'tenant_id' | 'meter' | 'subject' | 'holder_id' | 'acquired_at'
+> & {
   released_at: string;
-}
+};
 
 /**
  * Deletes one holder, or every holder lapsed before a time, with their slots; announces the

@@ -1,4 +1,4 @@
-import { MAX_USAGE_BATCH } from '@tenantry/core';
+import { type DomainError, MAX_USAGE_BATCH, type Result } from '@tenantry/core';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -106,16 +106,15 @@ const Slot = z
   })
   .meta({ id: 'Slot' });
 
-const ReleasedSlot = z
-  .object({
-    id: z.string(),
-    tenant_id: z.string(),
-    meter: z.string(),
-    subject: z.string().nullable(),
-    holder_id: z.string(),
-    acquired_at: Timestamp,
-    released_at: Timestamp,
-  })
+const ReleasedSlot = Slot.pick({
+  id: true,
+  tenant_id: true,
+  meter: true,
+  subject: true,
+  holder_id: true,
+  acquired_at: true,
+})
+  .extend({ released_at: Timestamp })
   .meta({ id: 'ReleasedSlot' });
 
 const TenantParams = z.object({ id: z.string().describe('Tenant id or slug') });
@@ -270,10 +269,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       },
     },
     async (request, reply) => {
-      const tenant = await services.tenants.record(request.params.id);
-      if (!tenant) return tenantNotFound(reply, request.params.id);
-      const result = await services.usage.leases.grant(tenant.id, request.body);
-      return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
+      return forTenant(reply, request.params.id, 201, (id) => services.usage.leases.grant(id, request.body));
     },
   );
 
@@ -293,10 +289,9 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       },
     },
     async (request, reply) => {
-      const tenant = await services.tenants.record(request.params.id);
-      if (!tenant) return tenantNotFound(reply, request.params.id);
-      const result = await services.usage.leases.renew(tenant.id, request.params.lease_id, request.body);
-      return result.ok ? result.value : sendProblem(reply, result.error);
+      return forTenant(reply, request.params.id, 200, (id) =>
+        services.usage.leases.renew(id, request.params.lease_id, request.body),
+      );
     },
   );
 
@@ -312,10 +307,9 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       },
     },
     async (request, reply) => {
-      const tenant = await services.tenants.record(request.params.id);
-      if (!tenant) return tenantNotFound(reply, request.params.id);
-      const result = await services.usage.leases.release(tenant.id, request.params.lease_id, request.body);
-      return result.ok ? result.value : sendProblem(reply, result.error);
+      return forTenant(reply, request.params.id, 200, (id) =>
+        services.usage.leases.release(id, request.params.lease_id, request.body),
+      );
     },
   );
 
@@ -406,10 +400,7 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       },
     },
     async (request, reply) => {
-      const tenant = await services.tenants.record(request.params.id);
-      if (!tenant) return tenantNotFound(reply, request.params.id);
-      const result = await services.usage.slots.acquire(tenant.id, request.body);
-      return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
+      return forTenant(reply, request.params.id, 201, (id) => services.usage.slots.acquire(id, request.body));
     },
   );
 
@@ -426,12 +417,27 @@ export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async 
       },
     },
     async (request, reply) => {
-      const tenant = await services.tenants.record(request.params.id);
-      if (!tenant) return tenantNotFound(reply, request.params.id);
-      const result = await services.usage.slots.release(tenant.id, request.params.slot_id);
-      return result.ok ? result.value : sendProblem(reply, result.error);
+      return forTenant(reply, request.params.id, 200, (id) =>
+        services.usage.slots.release(id, request.params.slot_id),
+      );
     },
   );
+
+  /**
+   * Runs `run` with the id of the tenant `ref` names (an id or a slug), and answers its result
+   * with `status`, or its error as a problem.
+   */
+  async function forTenant<T>(
+    reply: FastifyReply,
+    ref: string,
+    status: 200 | 201,
+    run: (tenantId: string) => Promise<Result<T, DomainError>>,
+  ): Promise<FastifyReply> {
+    const tenant = await services.tenants.record(ref);
+    if (!tenant) return tenantNotFound(reply, ref);
+    const result = await run(tenant.id);
+    return result.ok ? reply.code(status).send(result.value) : sendProblem(reply, result.error);
+  }
 };
 
 function tenantNotFound(reply: FastifyReply, ref: string): FastifyReply {
