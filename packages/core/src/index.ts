@@ -41,6 +41,13 @@ export {
 } from './entitlements/entitlement-snapshot.ts';
 export { type EntitlementInput, evaluateEntitlements } from './entitlements/evaluate-entitlements.ts';
 export { configValue, hasFeature, limitOf } from './entitlements/local-checks.ts';
+export {
+  admitSlot,
+  type LimitScope,
+  limitExhausted,
+  meterUseRefusal,
+  type OpenSlots,
+} from './entitlements/meter-use.ts';
 export { type DomainError, type ErrorCode, errorCatalog, type FieldError, fail } from './errors.ts';
 export {
   CURRENCIES,

@@ -84,6 +84,7 @@ export {
   type VersionedSnapshot,
 } from './entitlements/entitlements.ts';
 export type { ConsumeRefusal, ConsumeResult, LeaseOptions } from './entitlements/quota-leases.ts';
+export type { AcquireRefusal, AcquireResult, Slot, SlotOptions } from './entitlements/slots.ts';
 export { listFleetTargets, MIGRATED_STATES } from './migrations/list-fleet-targets.ts';
 export {
   DEFAULT_CONCURRENCY,

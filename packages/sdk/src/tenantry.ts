@@ -11,6 +11,7 @@ import { PlacementDirectory, type PlacementDirectoryOptions } from './data/place
 import { TenantData, type TenantDataOptions } from './data/tenant-data.ts';
 import { Entitlements, type EntitlementsOptions } from './entitlements/entitlements.ts';
 import type { ConsumeResult } from './entitlements/quota-leases.ts';
+import type { AcquireResult } from './entitlements/slots.ts';
 import type { UsageRecord } from './usage/usage-record.ts';
 import { UsageRecorder, type UsageRecorderOptions } from './usage/usage-recorder.ts';
 
@@ -164,6 +165,14 @@ export class Tenantry {
    */
   consume(meter: string, units = 1): Promise<ConsumeResult> {
     return this.entitlements.consume(currentTenant('consume()').tenantId, meter, units);
+  }
+
+  /**
+   * Opens a slot of the current tenant's gauge `meter` (a session, a connected device), counted
+   * across every instance until `slot.release()`; see {@link Entitlements.acquire}.
+   */
+  acquire(meter: string, options: { readonly subject?: string } = {}): Promise<AcquireResult> {
+    return this.entitlements.acquire(currentTenant('acquire()').tenantId, meter, options);
   }
 
   /** Records usage of the current tenant (unless `record.tenant` names another); returns the event's id. */

@@ -20,6 +20,7 @@ import { SigningKeyService } from './tokens/signing-key-service.ts';
 import { TokenService } from './tokens/token-service.ts';
 import { LeaseService } from './usage/leases.ts';
 import { MeterCatalog } from './usage/meter-catalog.ts';
+import { SlotService } from './usage/slots.ts';
 import { TenantDirectory } from './usage/tenant-directory.ts';
 import { ThresholdChecker } from './usage/thresholds.ts';
 import { UsageIngest } from './usage/usage-ingest.ts';
@@ -56,6 +57,7 @@ export interface Services {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
     readonly leases: LeaseService;
+    readonly slots: SlotService;
     readonly thresholds: ThresholdChecker;
   };
 }
@@ -154,6 +156,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     }),
     service: new UsageService(db, clock, tenants, meters, onUsage),
     leases: new LeaseService(db, clock),
+    slots: new SlotService(db, clock, onUsage),
     thresholds,
   };
   const entitlementStream = new EntitlementStream(database, entitlements);

@@ -15,6 +15,8 @@ export interface LimitEntitlement {
   readonly thresholds: readonly number[];
   /** When a metered limit starts again (the period end, ISO 8601 UTC); `null` for seats and gauges. */
   readonly resets_at: string | null;
+  /** For a gauge capped per subject: the most one subject may hold at once. Absent when not capped. */
+  readonly per_subject?: number;
 }
 
 /**
@@ -40,6 +42,11 @@ export interface EntitlementSnapshot {
   readonly limits: Readonly<Record<string, LimitEntitlement>>;
   /** Every config value of the plan, after overrides; `{}` when not active. */
   readonly config: Readonly<Record<string, ConfigValue>>;
+  /**
+   * The feature each meter tied to one needs (`meter → feature`), so that a check can refuse a
+   * meter whose feature is off without a call; absent when no meter is tied or not active.
+   */
+  readonly meter_features?: Readonly<Record<string, string>>;
 }
 
 /**

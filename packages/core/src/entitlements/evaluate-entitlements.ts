@@ -67,7 +67,12 @@ export function evaluateEntitlements(input: EntitlementInput): EntitlementSnapsh
       enforcement: limit.enforcement,
       thresholds: [...limit.thresholds],
       resets_at: limit.kind === 'metered' ? base.period.end : null,
+      ...(limit.per_subject === undefined ? {} : { per_subject: limit.per_subject }),
     };
+  }
+  const meterFeatures: Record<string, string> = {};
+  for (const [key, meter] of Object.entries(definition.meters)) {
+    if (meter.feature !== undefined) meterFeatures[key] = meter.feature;
   }
   return {
     ...base,
@@ -77,5 +82,6 @@ export function evaluateEntitlements(input: EntitlementInput): EntitlementSnapsh
     features: { ...effective.features },
     limits,
     config: { ...effective.config },
+    ...(Object.keys(meterFeatures).length === 0 ? {} : { meter_features: meterFeatures }),
   };
 }

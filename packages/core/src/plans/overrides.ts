@@ -162,6 +162,8 @@ export function applyOverrides(plan: PlanDefinition, overrides: TenantOverrides)
       enforcement: override.enforcement ?? base?.enforcement ?? 'hard',
       thresholds: [...(override.thresholds ?? base?.thresholds ?? DEFAULT_THRESHOLDS)],
       kind: meter === undefined ? 'seats' : limitKind(meter.aggregation),
+      // A deal changes the pool; the plan's cap per subject stays.
+      ...(base?.per_subject === undefined ? {} : { per_subject: base.per_subject }),
     };
   }
 

@@ -23,6 +23,12 @@ export interface MeterDefinition {
   readonly aggregation: Aggregation;
   /** For `unique_count`: `subject` or `properties.<name>`; `null` for other aggregations. */
   readonly unique_by: string | null;
+  /**
+   * The feature a tenant's plan must enable for the meter to be used (leases, slots). Present
+   * only when the file ties the meter to one: absent keeps the checksum of every plan stored
+   * before the field existed.
+   */
+  readonly feature?: string;
 }
 
 /** A limit a plan (or an override) sets; see {@link LimitKind} for `kind`. */
@@ -35,6 +41,12 @@ export interface LimitDefinition {
   /** Usage percentages (1–1000, ascending) at which the tenant is notified. */
   readonly thresholds: readonly number[];
   readonly kind: LimitKind;
+  /**
+   * For a gauge: the most one subject (a user, a workspace) may hold at once, whatever the pool
+   * (`value`) still allows. Present only when the plan sets it, for the reason given on
+   * {@link MeterDefinition.feature}.
+   */
+  readonly per_subject?: number;
 }
 
 /** One tier of a tiered usage price. Amounts are canonical decimal strings in major units. */

@@ -10,7 +10,7 @@ type Path = (string | number)[];
  * The plan-file rules that relate one part of the file to another: declared features, meters
  * and config keys, config values of the declared type, a currency for every plan, amounts in
  * whole minor units of that currency, `per_seat` not on seats, no meter named `seats`, unique
- * price keys. Reads unvalidated input defensively and skips whatever the shape check already
+ * price keys, a declared feature for a meter tied to one, `per_subject` only on gauges. Reads unvalidated input defensively and skips whatever the shape check already
  * rejects, so that it can run alongside that check and report the rest.
  */
 export function planFileReferenceIssues(file: unknown): ValidationIssue[] {
@@ -29,6 +29,16 @@ export function planFileReferenceIssues(file: unknown): ValidationIssue[] {
     );
   }
   const fileCurrency = currencyField(file.currency);
+  const gauges = new Set<string>();
+  if (isRecord(file.meters)) {
+    for (const [meterKey, meter] of Object.entries(file.meters)) {
+      if (!isRecord(meter)) continue;
+      if (meter.aggregation === 'latest' || meter.aggregation === 'time_weighted') gauges.add(meterKey);
+      if (typeof meter.feature === 'string' && features !== null && !features.has(meter.feature)) {
+        add(['meters', meterKey, 'feature'], `feature "${meter.feature}" is not declared under features`);
+      }
+    }
+  }
 
   if (!isRecord(file.plans)) return issues;
   for (const [planKey, plan] of Object.entries(file.plans)) {
@@ -65,6 +75,12 @@ export function planFileReferenceIssues(file: unknown): ValidationIssue[] {
           add(
             at('limits', limitKey),
             `limit "${limitKey}" is neither seats nor a meter declared under meters`,
+          );
+        }
+        if (isRecord(limit) && limit.per_subject !== undefined && meters !== null && !gauges.has(limitKey)) {
+          add(
+            at('limits', limitKey, 'per_subject'),
+            `per_subject applies only to gauges (meters aggregated by latest or time_weighted), which "${limitKey}" is not: a cap per subject limits what each subject holds at once`,
           );
         }
       }

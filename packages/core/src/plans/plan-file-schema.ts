@@ -82,6 +82,7 @@ const MeterSchema = z
       .string()
       .regex(UNIQUE_BY_PATTERN, { error: 'write "subject" or "properties.<name>"' })
       .optional(),
+    feature: Key.optional(),
   })
   .superRefine((meter, ctx) => {
     if (meter.unique_by !== undefined && meter.aggregation !== 'unique_count') {
@@ -125,6 +126,7 @@ const LimitSchema = z.strictObject({
   per_seat: z.boolean().default(false),
   enforcement: z.enum(['hard', 'soft']).default('hard'),
   thresholds: ThresholdsSchema.default(() => [...DEFAULT_THRESHOLDS]),
+  per_subject: z.int({ error: 'must be a whole number of at least 1' }).min(1).optional(),
 });
 
 const TierSchema = z

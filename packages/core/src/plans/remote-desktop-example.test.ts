@@ -41,13 +41,13 @@ describe('examples/plans/remote-desktop.yaml', () => {
     });
   });
 
-  it('limits concurrent sessions 1 / 5 per seat / 20 per seat / unlimited, as gauges', () => {
+  it('limits concurrent sessions 1 / 5 per seat / 20 per seat / unlimited, and 1 / 5 / 20 per user, as gauges', () => {
     const sessions = plans.map((plan) => plan.limits.concurrent_sessions);
-    expect(sessions.map((limit) => [limit?.value, limit?.per_seat])).toEqual([
-      [1, false],
-      [5, true],
-      [20, true],
-      [null, false],
+    expect(sessions.map((limit) => [limit?.value, limit?.per_seat, limit?.per_subject])).toEqual([
+      [1, false, 1],
+      [5, true, 5],
+      [20, true, 20],
+      [null, false, undefined],
     ]);
     expect(sessions.every((limit) => limit?.kind === 'gauge')).toBe(true);
   });

@@ -29,6 +29,7 @@ export function resolvePlans(file: PlanFile): PlanDefinition[] {
       unit: meter.unit ?? null,
       aggregation: meter.aggregation,
       unique_by: meter.aggregation === 'unique_count' ? (meter.unique_by ?? 'subject') : null,
+      ...(meter.feature === undefined ? {} : { feature: meter.feature }),
     };
   }
   return Object.entries(file.plans).map(([key, plan]) => {
@@ -44,6 +45,7 @@ export function resolvePlans(file: PlanFile): PlanDefinition[] {
         enforcement: limit.enforcement,
         thresholds: [...limit.thresholds],
         kind: limitKey === SEATS || meter === undefined ? 'seats' : limitKind(meter.aggregation),
+        ...(limit.per_subject === undefined ? {} : { per_subject: limit.per_subject }),
       };
     }
 

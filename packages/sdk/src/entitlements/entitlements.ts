@@ -6,11 +6,13 @@ import {
   type LimitEntitlement,
   limitOf,
   MAX_STREAM_TENANTS,
+  meterUseRefusal,
 } from '@tenantry/core';
 import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/control-plane-client.ts';
 import { EntitlementsStaleError, TenantNotLoadedError } from './entitlement-errors.ts';
 import { type ConsumeResult, type LeaseOptions, QuotaLeases } from './quota-leases.ts';
 import { ServerSentEventParser } from './server-sent-event-parser.ts';
+import { type AcquireResult, type SlotOptions, Slots } from './slots.ts';
 
 /** A tenant's entitlement snapshot as the control plane sends it: with its version (the ETag). */
 export type VersionedSnapshot = EntitlementSnapshot & { readonly version: string };
@@ -76,6 +78,8 @@ export interface EntitlementsOptions {
   readonly revalidateEveryMs?: number;
   /** How `consume()` leases units of limited meters. */
   readonly leases?: LeaseOptions;
+  /** How `acquire()` holds slots of gauges. */
+  readonly slots?: SlotOptions;
   /** Milliseconds since the epoch; replaces `Date.now` for staleness, for tests. */
   readonly now?: () => number;
 }
@@ -118,6 +122,7 @@ export class Entitlements {
   readonly #idleTimeoutMs: number;
   readonly #revalidateEveryMs: number;
   readonly #leases: QuotaLeases;
+  readonly #slots: Slots;
   readonly #snapshots = new Map<string, VersionedSnapshot>();
   readonly #loading = new Map<string, Promise<VersionedSnapshot>>();
   /** Stream snapshots of tenants whose load was under way: newer than what the load may answer. */
@@ -155,6 +160,7 @@ export class Entitlements {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 45_000;
     this.#revalidateEveryMs = options.revalidateEveryMs ?? 60_000;
     this.#leases = new QuotaLeases(client, options.leases);
+    this.#slots = new Slots(client, options.slots);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -543,15 +549,14 @@ export class Entitlements {
     if (!Number.isFinite(units) || units <= 0) {
       throw new RangeError(`consume() takes a positive number of units, not ${units}`);
     }
-    const snapshot = this.#snapshots.has(tenantId) ? this.#held(tenantId) : await this.load(tenantId);
-    if (!snapshot.active) {
-      return {
-        allowed: false,
-        reason: 'tenant_inactive',
-        detail: `tenant ${tenantId} is ${snapshot.state} and may not use "${meter}"`,
-      };
+    const usable = await this.#usable(tenantId, meter);
+    if (!usable.ok) return usable.refusal;
+    const limit = limitOf(usable.snapshot, meter);
+    if (limit?.kind === 'gauge') {
+      throw new TypeError(
+        `"${meter}" is a gauge: hold it with acquire(), which a release gives back, not consume()`,
+      );
     }
-    const limit = limitOf(snapshot, meter);
     if (limit === undefined || limit.limit === null) return UNLIMITED;
     return this.#leases.consume(
       tenantId,
@@ -562,8 +567,55 @@ export class Entitlements {
   }
 
   /**
-   * Stops following the stream and releases every lease (the units not consumed go back to the
-   * tenant's limits). The snapshots held stay readable, stale from now.
+   * The tenant's snapshot (loaded if needed), or the refusal of any use of `meter`: the tenant is
+   * inactive, or the meter's feature is off.
+   */
+  async #usable(
+    tenantId: string,
+    meter: string,
+  ): Promise<
+    | { ok: true; snapshot: VersionedSnapshot }
+    | {
+        ok: false;
+        refusal: { allowed: false; reason: 'tenant_inactive' | 'feature_disabled'; detail: string };
+      }
+  > {
+    const snapshot = this.#snapshots.has(tenantId) ? this.#held(tenantId) : await this.load(tenantId);
+    const refusal = meterUseRefusal(snapshot, meter);
+    if (refusal === null) return { ok: true, snapshot };
+    const reason = refusal.code === 'feature_disabled' ? 'feature_disabled' : 'tenant_inactive';
+    return { ok: false, refusal: { allowed: false, reason, detail: refusal.detail } };
+  }
+
+  /**
+   * Opens a slot of the tenant's gauge `meter` (a session, a connected device) for as long as the
+   * app holds it: `{ allowed: true, slot }` until `slot.release()`, or a refusal. The control plane
+   * counts every instance's slots against the tenant's limit and, when the plan caps each subject
+   * (`per_subject`), against the subject's cap — which then needs `subject`. This instance's slots
+   * are kept by heartbeats (`slots.ttlSeconds`, 30 s); if the instance dies they stop counting
+   * once that runs out. Refusals:
+   * - `limit_exhausted`: the tenant's pool (`scope: 'tenant'`) or the subject's cap
+   *   (`scope: 'subject'`) is full;
+   * - `feature_disabled`: the plan ties the meter to a feature the tenant does not have;
+   * - `tenant_inactive`; `control_plane_unreachable`: a slot cannot be counted, so it fails closed.
+   *
+   * @throws {ControlPlaneError} `validation_failed` for a meter that is not a gauge of the plan or
+   *   a bad subject; `tenant_not_found` for an unknown tenant.
+   * @throws {EntitlementsStaleError} stale for longer than `maxStalenessMs`.
+   */
+  async acquire(
+    tenantId: string,
+    meter: string,
+    options: { readonly subject?: string } = {},
+  ): Promise<AcquireResult> {
+    const usable = await this.#usable(tenantId, meter);
+    if (!usable.ok) return usable.refusal;
+    return this.#slots.acquire(tenantId, meter, options.subject ?? null);
+  }
+
+  /**
+   * Stops following the stream, releases every lease (the units not consumed go back to the
+   * tenant's limits) and every slot. The snapshots held stay readable, stale from now.
    */
   async close(): Promise<void> {
     if (this.#closed) return;
@@ -573,7 +625,7 @@ export class Entitlements {
     await this.#running;
     clearTimeout(this.#expiryTimer);
     clearTimeout(this.#noticeTimer);
-    await this.#leases.close();
+    await Promise.all([this.#leases.close(), this.#slots.close()]);
     if (this.#staleSince === null) {
       this.#staleSince = this.#now();
       this.#failAt = this.#staleSince + this.#maxStalenessMs;

@@ -7,7 +7,11 @@ import {
 } from '../control-plane/control-plane-client.ts';
 
 /** Why {@link QuotaLeases.consume} refused. */
-export type ConsumeRefusal = 'limit_exhausted' | 'tenant_inactive' | 'control_plane_unreachable';
+export type ConsumeRefusal =
+  | 'limit_exhausted'
+  | 'feature_disabled'
+  | 'tenant_inactive'
+  | 'control_plane_unreachable';
 
 /**
  * The answer of `consume()`: allowed (past a soft limit: with `overage`), or refused with the
@@ -163,7 +167,7 @@ export class QuotaLeases {
       if (attempt >= 2 || now < lease.refusedUntil || this.#closed) {
         const refusal = lease.refusal ?? {
           reason: 'limit_exhausted' as const,
-          detail: `tenant ${tenantId} has no "${meter}" units left for this instance in this period`,
+          detail: `tenant ${tenantId} has no "${meter}" units left this period, across every instance`,
         };
         return { allowed: false, ...refusal };
       }
@@ -331,8 +335,11 @@ export class QuotaLeases {
 }
 
 function refusalOf(error: unknown, lease: Lease): { reason: ConsumeRefusal; detail: string } {
-  if (error instanceof ControlPlaneError && error.code === 'tenant_inactive') {
-    return { reason: 'tenant_inactive', detail: error.message };
+  if (
+    error instanceof ControlPlaneError &&
+    (error.code === 'tenant_inactive' || error.code === 'feature_disabled')
+  ) {
+    return { reason: error.code, detail: String(error.problem.detail ?? error.message) };
   }
   if (error instanceof ControlPlaneUnreachableError) {
     return {
@@ -340,9 +347,15 @@ function refusalOf(error: unknown, lease: Lease): { reason: ConsumeRefusal; deta
       detail: `no "${lease.meter}" units are left in this instance's lease of tenant ${lease.tenantId}, and ${error.message}`,
     };
   }
-  // Anything else (a meter the plan lost, a problem answer): refuse, with the control plane's words.
+  // limit_exhausted names the limit and what is used; anything else (a meter the plan lost, a
+  // problem answer): refuse all the same, with the control plane's words.
   return {
     reason: 'limit_exhausted',
-    detail: error instanceof Error ? error.message : String(error),
+    detail:
+      error instanceof ControlPlaneError
+        ? String(error.problem.detail ?? error.message)
+        : error instanceof Error
+          ? error.message
+          : String(error),
   };
 }

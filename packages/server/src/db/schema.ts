@@ -136,6 +136,8 @@ export interface Schema {
   usage_rollups: UsageRollupsTable;
   usage_uniques: UsageUniquesTable;
   usage_leases: UsageLeasesTable;
+  slot_holders: SlotHoldersTable;
+  usage_slots: UsageSlotsTable;
   usage_thresholds: UsageThresholdsTable;
   usage_threshold_queue: UsageThresholdQueueTable;
   domain_events: DomainEventsTable;
@@ -205,6 +207,24 @@ export interface UsageLeasesTable {
   released_at: Date | null;
   created_at: Date;
   updated_at: Date;
+}
+
+export interface SlotHoldersTable {
+  id: string;
+  instance_id: string;
+  ttl_seconds: number;
+  expires_at: Date;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface UsageSlotsTable {
+  tenant_id: string;
+  id: string;
+  meter: string;
+  subject: string;
+  holder_id: string;
+  acquired_at: Date;
 }
 
 export interface UsageThresholdsTable {

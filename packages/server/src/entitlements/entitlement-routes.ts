@@ -15,6 +15,11 @@ const Limit = z.object({
   enforcement: z.enum(['hard', 'soft']),
   thresholds: z.array(z.number()).readonly(),
   resets_at: Timestamp.nullable(),
+  per_subject: z
+    .number()
+    .int()
+    .optional()
+    .describe('Gauges capped per subject: the most one subject may hold at once'),
 });
 
 /** A tenant's entitlement snapshot, as the API answers it. */
@@ -31,6 +36,10 @@ export const Snapshot = z
     features: z.record(z.string(), z.boolean()),
     limits: z.record(z.string(), Limit),
     config: z.record(z.string(), ConfigValue),
+    meter_features: z
+      .record(z.string(), z.string())
+      .optional()
+      .describe('The feature each meter tied to one needs; absent when none is tied'),
     version: z.string().describe('Changes whenever anything above changes; also the ETag'),
   })
   .meta({ id: 'EntitlementSnapshot' });

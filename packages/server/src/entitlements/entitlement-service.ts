@@ -16,6 +16,7 @@ import type { Schema } from '../db/schema.ts';
 import { type TenantService, tenantNotFound } from '../tenants/tenant-service.ts';
 import type { TenantRecord } from '../tenants/tenant-view.ts';
 import { periodUsage, usageKey } from '../usage/period-usage.ts';
+import { nextSlotLapse } from '../usage/slots.ts';
 
 /** A snapshot with its version: a hash of its content, also sent as the ETag. */
 export interface VersionedSnapshot {
@@ -93,6 +94,11 @@ export class EntitlementService {
     const jitter = 0.8 + Math.random() * 0.2;
     const deadlines = [now.getTime() + this.#maxAgeMs * jitter, Date.parse(snapshot.period.end)];
     if (record.trial_ends_at && record.trial_ends_at > now) deadlines.push(record.trial_ends_at.getTime());
+    // Slots stop counting when their holder misses its heartbeat, with nothing announced then.
+    if (Object.values(snapshot.limits).some((limit) => limit.kind === 'gauge')) {
+      const lapse = await nextSlotLapse(this.#db, record.id, now);
+      if (lapse !== null) deadlines.push(lapse.getTime());
+    }
     if ((this.#generation.get(record.id) ?? 0) !== generation) return ok(value);
     if (this.#cache.size >= CACHE_LIMIT) this.#cache.delete(this.#cache.keys().next().value as string);
     // Cached under the id only: a slug can pass to another tenant once its owner is deleted.
@@ -122,7 +128,7 @@ export class EntitlementService {
         : [];
     });
     if (requests.length === 0) return {};
-    const usage = await periodUsage(this.#db, requests);
+    const usage = await periodUsage(this.#db, requests, now);
     return Object.fromEntries(requests.map((r) => [r.meter, usage.get(usageKey(r)) ?? 0]));
   }
 

@@ -40,9 +40,25 @@ function release(tenant: string, leaseId: string, body: Record<string, unknown>)
   return t.request({ method: 'POST', url: `/v1/tenants/${tenant}/leases/${leaseId}/release`, payload: body });
 }
 
-/** Leases `units` of meetings and expects `granted` of them. */
+/**
+ * Leases `units` of meetings and expects `granted` of them; a grant of nothing is a 409
+ * `limit_exhausted` problem naming the meter, the limit and what is used (with open leases).
+ */
 async function granted(tenant: string, units: number, expected: number, ttl_seconds = 60): Promise<any> {
   const response = await lease(tenant, { meter: 'meetings', units, ttl_seconds });
+  if (expected === 0) {
+    expect(response.status, JSON.stringify(response.body)).toBe(409);
+    expect(response.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(response.body).toMatchObject({
+      code: 'limit_exhausted',
+      meter: 'meetings',
+      limit: 100,
+      scope: 'tenant',
+    });
+    expect(response.body.used + response.body.outstanding).toBeGreaterThanOrEqual(100);
+    expect(response.body.detail).toMatch(/across every instance/);
+    return response.body;
+  }
   expect(response.status, JSON.stringify(response.body)).toBe(201);
   expect(response.body.granted).toBe(expected);
   return response.body;
@@ -90,14 +106,16 @@ describe('POST /v1/tenants/{id}/leases', () => {
       .where('tenant_id', '=', tenant.id)
       .orderBy('created_at')
       .execute();
-    expect(rows.map((r) => Number(r.granted)).sort((a, b) => b - a)).toEqual([50, 20, 0]);
+    // The refused request stored no lease.
+    expect(rows.map((r) => Number(r.granted)).sort((a, b) => b - a)).toEqual([50, 20]);
   });
 
   it('answers by slug as by id, and grants nothing once usage alone reaches the limit', async () => {
     const tenant = await starter();
     await spend(tenant.slug, 100);
     const none = await granted(tenant.slug, 10, 0);
-    expect(none.tenant_id).toBe(tenant.id);
+    expect(none).toMatchObject({ used: 100, limit: 100 });
+    expect(none.detail).toContain(tenant.id);
   });
 
   it('grants everything under a soft limit and flags the overage', async () => {
@@ -365,9 +383,13 @@ describe('POST /v1/tenants/{id}/leases', () => {
         lease(tenant.id, { meter: 'meetings', units: 7, instance_id: `i${i}` }),
       ),
     );
-    for (const answer of answers) expect(answer.status, JSON.stringify(answer.body)).toBe(201);
-    const total = answers.reduce((sum, a) => sum + a.body.granted, 0);
+    for (const answer of answers) expect([201, 409], JSON.stringify(answer.body)).toContain(answer.status);
+    const total = answers.reduce((sum, a) => sum + (a.status === 201 ? a.body.granted : 0), 0);
     expect(total).toBe(90);
+    // 90 / 7: twelve full grants and one of 6; the other eleven find nothing left.
+    expect(answers.filter((a) => a.status === 409).every((a) => a.body.code === 'limit_exhausted')).toBe(
+      true,
+    );
   });
 
   it('never grants past a hard limit when many renewals of one lease race', async () => {

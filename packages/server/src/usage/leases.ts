@@ -1,4 +1,14 @@
-import { type Aggregation, type DomainError, fail, ok, type Result } from '@tenantry/core';
+import {
+  type Aggregation,
+  type DomainError,
+  err,
+  fail,
+  limitExhausted,
+  limitKind,
+  meterUseRefusal,
+  ok,
+  type Result,
+} from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema, UsageLeasesTable } from '../db/schema.ts';
@@ -82,7 +92,32 @@ export class LeaseService {
       const now = this.#clock.now();
       const state = await this.#state(tx, tenantId, input.meter, now, 'use');
       if (!state.ok) return state;
-      const { granted, overage } = await this.#available(tx, state.value, input.units, now);
+      const { granted, overage, used, outstanding } = await this.#available(
+        tx,
+        state.value,
+        input.units,
+        now,
+      );
+      // A grant of nothing is a refusal, with what the tenant has used: not a lease to renew.
+      if (granted === 0) {
+        const refusal = limitExhausted({
+          tenantId,
+          meter: input.meter,
+          limit: state.value.limit.limit ?? 0,
+          used,
+          scope: 'tenant',
+          kind: 'metered',
+        });
+        // Units leased and not yet reported count too: name them, or "used" would not explain it.
+        return err({
+          ...refusal,
+          detail:
+            outstanding > 0
+              ? `${refusal.detail}, and ${outstanding} more are leased to instances`
+              : refusal.detail,
+          details: { ...refusal.details, outstanding },
+        });
+      }
       const row = await tx
         .insertInto('usage_leases')
         .values({
@@ -129,7 +164,9 @@ export class LeaseService {
         })
         .execute();
       const more =
-        input.units > 0 ? await this.#available(tx, state, input.units, now) : { granted: 0, overage: false };
+        input.units > 0
+          ? await this.#available(tx, state, input.units, now)
+          : { granted: 0, overage: false, used: 0, outstanding: 0 };
       const updated = await lease
         .set({ granted: sql<string>`granted + ${String(more.granted)}::numeric` })
         .returningAll()
@@ -226,12 +263,18 @@ export class LeaseService {
           errors: [{ path: 'meter', message: `is not a meter of plan "${context.definition.key}"` }],
         });
       }
-      if (!context.snapshot.active) {
-        return fail(
-          'tenant_inactive',
-          `tenant ${tenantId} is ${context.snapshot.state} and may not use "${meter}"`,
-        );
+      if (limitKind(definition.aggregation) === 'gauge') {
+        return fail('validation_failed', `"${meter}" is a gauge: hold it with slots, not leases`, {
+          errors: [
+            {
+              path: 'meter',
+              message: `is aggregated by ${definition.aggregation}: a level is held with POST /v1/tenants/{id}/slots, not spent as units`,
+            },
+          ],
+        });
       }
+      const refusal = meterUseRefusal(context.snapshot, meter);
+      if (refusal) return err(refusal);
     }
     const limit = definition ? context.limits[meter] : undefined;
     return ok({
@@ -253,20 +296,24 @@ export class LeaseService {
     state: LeaseState,
     units: number,
     now: Date,
-  ): Promise<{ granted: number; overage: boolean }> {
-    if (state.limit.limit === null) return { granted: units, overage: false };
+  ): Promise<{ granted: number; overage: boolean; used: number; outstanding: number }> {
+    if (state.limit.limit === null) return { granted: units, overage: false, used: 0, outstanding: 0 };
     const start = new Date(state.period.start);
-    const usage = await periodUsage(tx, [
-      {
-        tenantId: state.tenantId,
-        meter: state.meter,
-        aggregation: state.aggregation,
-        start,
-        end: new Date(state.period.end),
-      },
-    ]);
+    const usage = await periodUsage(
+      tx,
+      [
+        {
+          tenantId: state.tenantId,
+          meter: state.meter,
+          aggregation: state.aggregation,
+          start,
+          end: new Date(state.period.end),
+        },
+      ],
+      now,
+    );
     const used = usage.get(usageKey({ tenantId: state.tenantId, meter: state.meter, start })) ?? 0;
-    const { outstanding } = await tx
+    const open = await tx
       .selectFrom('usage_leases')
       .select(sql<string>`coalesce(sum(granted - consumed), 0)::text`.as('outstanding'))
       .where('tenant_id', '=', state.tenantId)
@@ -274,9 +321,12 @@ export class LeaseService {
       .where('released_at', 'is', null)
       .where('expires_at', '>', now)
       .executeTakeFirstOrThrow();
-    const available = Math.max(0, state.limit.limit - used - Number(outstanding));
-    if (state.limit.enforcement === 'soft') return { granted: units, overage: units > available };
-    return { granted: Math.min(units, available), overage: false };
+    const outstanding = Number(open.outstanding);
+    const available = Math.max(0, state.limit.limit - used - outstanding);
+    if (state.limit.enforcement === 'soft') {
+      return { granted: units, overage: units > available, used, outstanding };
+    }
+    return { granted: Math.min(units, available), overage: false, used, outstanding };
   }
 }
 

@@ -24,10 +24,15 @@ export function usageKey(request: {
 
 /**
  * The usage that limits are checked against: for metered limits the total over the period, for
- * gauges the level now (the sum of every subject's last value). Read from the rollups in at most
- * three queries however many tenants and meters are asked for.
+ * gauges the level at `now` (the sum of every subject's last value, plus the slots open then:
+ * those of holders whose heartbeat has not lapsed). Read from the rollups and slots in at most
+ * four queries however many tenants and meters are asked for.
  */
-export async function periodUsage(db: Db, requests: readonly UsageRequest[]): Promise<Map<string, number>> {
+export async function periodUsage(
+  db: Db,
+  requests: readonly UsageRequest[],
+  now: Date,
+): Promise<Map<string, number>> {
   const usage = new Map<string, number>();
   for (const r of requests) usage.set(usageKey(r), 0);
   const additive = requests.filter(
@@ -73,8 +78,19 @@ export async function periodUsage(db: Db, requests: readonly UsageRequest[]): Pr
         order by time desc, id desc limit 1
       ) e
       group by s.t, s.m`.execute(db);
+    const slots = await sql<{ t: string; m: string; n: number }>`
+      select s.tenant_id as t, s.meter as m, count(*)::int as n
+      from (select distinct t, m from unnest(
+              ${gauges.map((r) => r.tenantId)}::text[], ${gauges.map((r) => r.meter)}::text[]) as q(t, m)) q
+      join usage_slots s on s.tenant_id = q.t and s.meter = q.m
+      join slot_holders h on h.id = s.holder_id and h.expires_at > ${now}
+      group by s.tenant_id, s.meter`.execute(db);
     // A gauge's level is now, whatever period is asked for.
     const levels = new Map(rows.rows.map((row) => [`${row.t}\u0000${row.m}`, Number(row.level)]));
+    for (const row of slots.rows) {
+      const key = `${row.t}\u0000${row.m}`;
+      levels.set(key, (levels.get(key) ?? 0) + row.n);
+    }
     for (const r of gauges) usage.set(usageKey(r), levels.get(`${r.tenantId}\u0000${r.meter}`) ?? 0);
   }
   return usage;

@@ -141,7 +141,7 @@ export async function recordThresholds(
     }
   }
   if (requests.size === 0) return [];
-  const usage = await periodUsage(tx, [...requests.values()]);
+  const usage = await periodUsage(tx, [...requests.values()], now);
   const reached: ThresholdReached[] = [];
   for (const r of requests.values()) {
     const used = usage.get(usageKey(r)) ?? 0;

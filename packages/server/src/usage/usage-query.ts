@@ -26,6 +26,8 @@ export interface UsageReport {
   total: number;
   /** With `group_by=subject`: each subject's total over the range. */
   subjects?: { subject: string; value: number }[];
+  /** For gauges: the level now, as limits count it (every subject's last value plus the open slots). */
+  level?: number;
 }
 
 export interface UsageQuery {

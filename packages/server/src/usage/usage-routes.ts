@@ -1,4 +1,4 @@
-import { MAX_USAGE_BATCH } from '@tenantry/core';
+import { type DomainError, MAX_USAGE_BATCH, type Result } from '@tenantry/core';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -6,6 +6,7 @@ import { sendProblem } from '../http/problem.ts';
 import { problems, Timestamp } from '../http/schemas.ts';
 import type { Services } from '../services.ts';
 import { tenantNotFound as tenantNotFoundError } from '../tenants/tenant-service.ts';
+import { SLOT_HOLDER_TTL } from './slots.ts';
 
 const CLOUDEVENT = 'application/cloudevents+json';
 const CLOUDEVENTS_BATCH = 'application/cloudevents-batch+json';
@@ -46,6 +47,12 @@ const UsageReport = z
     ),
     total: z.number(),
     subjects: z.array(z.object({ subject: z.string(), value: z.number() })).optional(),
+    level: z
+      .number()
+      .optional()
+      .describe(
+        "Gauges only: the level now, as limits count it (every subject's last value plus the open slots)",
+      ),
   })
   .meta({ id: 'UsageReport' });
 
@@ -67,7 +74,57 @@ const Lease = z
   })
   .meta({ id: 'Lease' });
 
+const SlotHolder = z
+  .object({
+    id: z.string(),
+    instance_id: z.string(),
+    ttl_seconds: z.number().int(),
+    expires_at: Timestamp,
+  })
+  .meta({ id: 'SlotHolder' });
+
+const Slot = z
+  .object({
+    id: z.string(),
+    tenant_id: z.string(),
+    meter: z.string(),
+    subject: z.string().nullable(),
+    holder_id: z.string(),
+    acquired_at: Timestamp,
+    expires_at: Timestamp.describe(
+      "The holder's expiry: the slot stops counting then unless a heartbeat renews it",
+    ),
+    limit: z.number().nullable().describe("The tenant's pool; null when unlimited"),
+    per_subject: z
+      .number()
+      .nullable()
+      .describe('The most one subject may hold at once; null when not capped'),
+    used: z.number().describe("The gauge's level with this slot"),
+    subject_used: z.number().nullable().describe("The subject's open slots with this one"),
+    enforcement: z.enum(['hard', 'soft']),
+    overage: z.boolean(),
+  })
+  .meta({ id: 'Slot' });
+
+const ReleasedSlot = Slot.pick({
+  id: true,
+  tenant_id: true,
+  meter: true,
+  subject: true,
+  holder_id: true,
+  acquired_at: true,
+})
+  .extend({ released_at: Timestamp })
+  .meta({ id: 'ReleasedSlot' });
+
 const TenantParams = z.object({ id: z.string().describe('Tenant id or slug') });
+const HolderParams = z.object({ holder_id: z.string() });
+// Subjects are stored as usage events store them; no control characters, so logs stay readable.
+const Subject = z
+  .string()
+  .min(1)
+  .max(200)
+  .regex(/^[^\p{Cc}]+$/u, { error: 'must not contain control characters' });
 const LeaseParams = TenantParams.extend({ lease_id: z.string() });
 const Units = z.number().finite().min(0).max(1e12);
 const Ttl = z
@@ -78,7 +135,7 @@ const Ttl = z
   .default(60)
   .describe('Seconds until the lease expires unless renewed');
 
-/** `/v1/events` (ingestion) and `/v1/tenants/{id}/usage|leases|events`: metering. */
+/** `/v1/events` (ingestion), `/v1/tenants/{id}/usage|leases|slots|events` and `/v1/slot-holders`: metering. */
 export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usage'>> = async (
   app,
   services,
@@ -205,12 +262,13 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
         tags: ['Usage'],
         summary: 'Lease units of a limit',
         description:
-          'An app instance takes a block of units to spend locally; with a hard limit the grant never lets usage plus ' +
-          'the units on open leases pass the limit (it may grant fewer than asked, down to 0).',
+          'An app instance takes a block of units of a metered limit to spend locally; with a hard limit the grant never ' +
+          'lets usage plus the units on open leases pass the limit. It may grant fewer than asked; when nothing is left ' +
+          'the answer is 409 `limit_exhausted` with `meter`, `limit` and `used`. Gauges are held with slots instead.',
         params: TenantParams,
         body: z.strictObject({
           meter: z.string().min(1),
-          units: Units,
+          units: Units.positive(),
           instance_id: z.string().min(1).max(200),
           ttl_seconds: Ttl,
         }),
@@ -218,10 +276,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       },
     },
     async (request, reply) => {
-      const tenant = await services.tenants.record(request.params.id);
-      if (!tenant) return tenantNotFound(reply, request.params.id);
-      const result = await services.usage.leases.grant(tenant.id, request.body);
-      return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
+      return forTenant(reply, request.params.id, 201, (id) => services.usage.leases.grant(id, request.body));
     },
   );
 
@@ -242,10 +297,9 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       },
     },
     async (request, reply) => {
-      const tenant = await services.tenants.record(request.params.id);
-      if (!tenant) return tenantNotFound(reply, request.params.id);
-      const result = await services.usage.leases.renew(tenant.id, request.params.lease_id, request.body);
-      return result.ok ? result.value : sendProblem(reply, result.error);
+      return forTenant(reply, request.params.id, 200, (id) =>
+        services.usage.leases.renew(id, request.params.lease_id, request.body),
+      );
     },
   );
 
@@ -262,12 +316,142 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       },
     },
     async (request, reply) => {
-      const tenant = await services.tenants.record(request.params.id);
-      if (!tenant) return tenantNotFound(reply, request.params.id);
-      const result = await services.usage.leases.release(tenant.id, request.params.lease_id, request.body);
+      return forTenant(reply, request.params.id, 200, (id) =>
+        services.usage.leases.release(id, request.params.lease_id, request.body),
+      );
+    },
+  );
+
+  app.post(
+    '/slot-holders',
+    {
+      config: { scope: 'leases:write' },
+      schema: {
+        tags: ['Usage'],
+        summary: 'Create a slot holder',
+        description:
+          'An app instance holds its slots under a holder and keeps it alive with heartbeats. When a holder misses its ' +
+          'heartbeat for `ttl_seconds`, its slots stop counting at once (an instance that died gives its slots back).',
+        body: z.strictObject({
+          instance_id: z.string().min(1).max(200).describe('The instance, for people reading the slots'),
+          ttl_seconds: z
+            .number()
+            .int()
+            .min(SLOT_HOLDER_TTL.min)
+            .max(SLOT_HOLDER_TTL.max)
+            .default(SLOT_HOLDER_TTL.default)
+            .describe('Seconds the holder lives without a heartbeat'),
+        }),
+        response: { 201: SlotHolder, ...problems },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await services.usage.slots.createHolder(request.body)),
+  );
+
+  app.post(
+    '/slot-holders/:holder_id/heartbeat',
+    {
+      config: { scope: 'leases:write' },
+      schema: {
+        tags: ['Usage'],
+        summary: "Keep a slot holder's slots for another TTL",
+        description:
+          'A holder that has already lapsed is not revived (its slots may have gone to others): the answer is 409 ' +
+          '`slot_holder_expired`, its slots are released, and the instance creates a new holder.',
+        params: HolderParams,
+        response: { 200: SlotHolder, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await services.usage.slots.heartbeat(request.params.holder_id);
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
+
+  app.delete(
+    '/slot-holders/:holder_id',
+    {
+      config: { scope: 'leases:write' },
+      schema: {
+        tags: ['Usage'],
+        summary: 'Delete a slot holder, releasing every slot it holds',
+        params: HolderParams,
+        response: {
+          200: z
+            .object({ id: z.string(), released_slots: z.number().int() })
+            .meta({ id: 'DeletedSlotHolder' }),
+          ...problems,
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await services.usage.slots.deleteHolder(request.params.holder_id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/tenants/:id/slots',
+    {
+      config: { scope: 'leases:write' },
+      schema: {
+        tags: ['Usage'],
+        summary: 'Acquire a slot of a gauge',
+        description:
+          'Opens one unit of a gauge limit (a session, a connected device) for the tenant, counted across every app ' +
+          "instance. With a hard limit it is refused (409 `limit_exhausted`) when the tenant's open slots reached the " +
+          "limit, or the subject's reached the plan's cap per subject; a soft limit admits it with `overage`.",
+        params: TenantParams,
+        body: z.strictObject({
+          meter: z.string().min(1),
+          subject: Subject.optional().describe(
+            'Who holds the slot (a user, a workspace); required when capped per subject',
+          ),
+          holder_id: z.string().min(1),
+        }),
+        response: { 201: Slot, ...problems },
+      },
+    },
+    async (request, reply) => {
+      return forTenant(reply, request.params.id, 201, (id) => services.usage.slots.acquire(id, request.body));
+    },
+  );
+
+  app.delete(
+    '/tenants/:id/slots/:slot_id',
+    {
+      config: { scope: 'leases:write' },
+      schema: {
+        tags: ['Usage'],
+        summary: 'Release a slot',
+        description:
+          'The level drops at once. A slot already released, or reclaimed with its lapsed holder, is 404.',
+        params: TenantParams.extend({ slot_id: z.string() }),
+        response: { 200: ReleasedSlot, ...problems },
+      },
+    },
+    async (request, reply) => {
+      return forTenant(reply, request.params.id, 200, (id) =>
+        services.usage.slots.release(id, request.params.slot_id),
+      );
+    },
+  );
+
+  /**
+   * Runs `run` with the id of the tenant `ref` names (an id or a slug), and answers its result
+   * with `status`, or its error as a problem.
+   */
+  async function forTenant<T>(
+    reply: FastifyReply,
+    ref: string,
+    status: 200 | 201,
+    run: (tenantId: string) => Promise<Result<T, DomainError>>,
+  ): Promise<FastifyReply> {
+    const tenant = await services.tenants.record(ref);
+    if (!tenant) return tenantNotFound(reply, ref);
+    const result = await run(tenant.id);
+    return result.ok ? reply.code(status).send(result.value) : sendProblem(reply, result.error);
+  }
 };
 
 function tenantNotFound(reply: FastifyReply, ref: string): FastifyReply {

@@ -1,4 +1,12 @@
-import { type Aggregation, billingPeriod, type DomainError, fail, ok, type Result } from '@tenantry/core';
+import {
+  type Aggregation,
+  billingPeriod,
+  type DomainError,
+  fail,
+  limitKind,
+  ok,
+  type Result,
+} from '@tenantry/core';
 import type { Kysely, Selectable } from 'kysely';
 import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
 import { announceTenantChanges } from '../changes/tenant-changes.ts';
@@ -7,6 +15,7 @@ import type { Schema, UsageEventsTable } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
 import { type TenantService, tenantNotFound } from '../tenants/tenant-service.ts';
 import type { MeterCatalog } from './meter-catalog.ts';
+import { periodUsage, usageKey } from './period-usage.ts';
 import { recomputeGaugeSeries, recomputeHour } from './rollups.ts';
 import { queryUsage, type UsageReport, type UsageWindow } from './usage-query.ts';
 
@@ -87,20 +96,29 @@ export class UsageService {
         : []),
     ];
     if (errors.length > 0) return fail('validation_failed', 'the usage range is not valid', { errors });
-    return ok(
-      await queryUsage(this.#db, {
+    const report = await queryUsage(this.#db, {
+      tenantId: record.id,
+      meter: meter.key,
+      aggregation: meter.aggregation,
+      from,
+      to,
+      window: input.window,
+      groupBySubject: input.groupBy === 'subject',
+      billingAnchor: record.billing_anchor,
+      interval: record.definition.interval,
+      now,
+    });
+    if (limitKind(meter.aggregation as Aggregation) === 'gauge') {
+      const request = {
         tenantId: record.id,
         meter: meter.key,
-        aggregation: meter.aggregation,
-        from,
-        to,
-        window: input.window,
-        groupBySubject: input.groupBy === 'subject',
-        billingAnchor: record.billing_anchor,
-        interval: record.definition.interval,
-        now,
-      }),
-    );
+        aggregation: meter.aggregation as Aggregation,
+        start: period.start,
+        end: period.end,
+      };
+      report.level = (await periodUsage(this.#db, [request], now)).get(usageKey(request)) ?? 0;
+    }
+    return ok(report);
   }
 
   /**
