@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 /** The `tenantry` executable of this checkout. */
-export const bin = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'bin.ts');
+export const bin = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'bin', 'tenantry.js');
 
 /** A `tenantry serve` process and what it has printed so far. */
 export interface ServeProcess {
