@@ -17,10 +17,13 @@ declare module 'vitest' {
   interface ProvidedContext {
     /** A migrated database to copy, on the postgres backend. */
     templateDatabase?: string;
-    /** A file holding a dump (tar) of a migrated PGlite data directory, on the pglite backend. */
-    pgliteDump?: string;
+    /** Files holding dumps (tar) of PGlite data directories, on the pglite backend: fresh from initdb, and migrated. */
+    pgliteDumps?: Record<PgliteDump, string>;
   }
 }
+
+/** The PGlite data directories the setup dumps: as initdb leaves it, and migrated. */
+export type PgliteDump = 'initdb' | 'migrated';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   if (project.config.env.TENANTRY_TEST_BACKEND === 'postgres') {
@@ -38,22 +41,28 @@ export default async function setup(project: TestProject): Promise<() => Promise
       await withAdmin((client) => client.query(`drop database if exists ${name} with (force)`));
     };
   }
-  // Migrated the way the server does it, on disk; then dumped as PGlite loads it.
   const dir = await mkdtemp(join(tmpdir(), 'tenantry-test-pglite-'));
   const dataDir = join(dir, 'data');
+  const dumps = { initdb: join(dir, 'initdb.tar'), migrated: join(dir, 'migrated.tar') };
+  await dump(dataDir, dumps.initdb);
+  // Migrated the way the server does it, through openDatabase.
   const database = await openDatabase({ dataDir });
   try {
     await migrateToLatest(database.db);
   } finally {
     await database.close();
   }
+  await dump(dataDir, dumps.migrated);
+  project.provide('pgliteDumps', dumps);
+  return () => rm(dir, { recursive: true, force: true });
+}
+
+/** Writes a dump of the PGlite data directory `dataDir` (made by initdb when empty) to `file`. */
+async function dump(dataDir: string, file: string): Promise<void> {
   const pglite = await PGlite.create(dataDir);
   try {
-    const dump = join(dir, 'migrated.tar');
-    await writeFile(dump, Buffer.from(await (await pglite.dumpDataDir('none')).arrayBuffer()));
-    project.provide('pgliteDump', dump);
+    await writeFile(file, Buffer.from(await (await pglite.dumpDataDir('none')).arrayBuffer()));
   } finally {
     await pglite.close();
   }
-  return () => rm(dir, { recursive: true, force: true });
 }

@@ -9,6 +9,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { buildApp } from '../src/http/app.ts';
 import { MASTER_KEY_BYTES, SecretBox } from '../src/secrets/secret-box.ts';
 import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
+import type { PgliteDump } from './global-setup.ts';
 import { databaseUrl, withAdmin } from './postgres-admin.ts';
 
 /** The server the `postgres` backend makes its throwaway databases on. */
@@ -39,7 +40,22 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-let migratedDump: Promise<Blob> | undefined;
+const dumps = new Map<PgliteDump, Promise<Blob>>();
+
+/**
+ * Where a new in-memory PGlite database starts: from the run's dump (global-setup.ts) of a data
+ * directory fresh from initdb or migrated, or, run without that setup, from its own initdb.
+ */
+export async function pgliteTarget(from: PgliteDump): Promise<DatabaseTarget> {
+  const file = inject('pgliteDumps')?.[from];
+  if (!file) return { dataDir: 'memory://' };
+  let dump = dumps.get(from);
+  if (!dump) {
+    dump = readFile(file).then((bytes) => new Blob([bytes]));
+    dumps.set(from, dump);
+  }
+  return { dataDir: 'memory://', loadDataDir: await dump };
+}
 
 /**
  * A new, empty, migrated control-plane database on the chosen backend: a copy of the run's
@@ -48,10 +64,7 @@ let migratedDump: Promise<Blob> | undefined;
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (backend === 'pglite') {
-    const dumpFile = inject('pgliteDump');
-    if (dumpFile) migratedDump ??= readFile(dumpFile).then((bytes) => new Blob([bytes]));
-    const loadDataDir = await migratedDump;
-    const target = loadDataDir ? { dataDir: 'memory://', loadDataDir } : { dataDir: 'memory://' };
+    const target = await pgliteTarget('migrated');
     const database = await openDatabase(target);
     await migrateToLatest(database.db);
     return { target, database, drop: () => database.close() };
