@@ -32,25 +32,41 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
   await new Promise<void>((resolve, reject) => {
-    const check = setInterval(() => {
+    const onData = (chunk: Buffer) => {
+      output += chunk;
       if (output.includes('control plane listening on')) {
-        clearInterval(check);
         child.off('exit', onExit);
         resolve();
       }
-    }, 20);
-    const onExit = (code: number | null) => {
-      clearInterval(check);
-      reject(new Error(`tenantry serve exited with ${code}:\n${output}`));
     };
+    const onExit = (code: number | null) =>
+      reject(new Error(`tenantry serve exited with ${code}:\n${output}`));
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
     child.once('exit', onExit);
   });
   return { child, output: () => output };
 }
+
+/**
+ * Calls `check` every `intervalMs` until it returns something other than `undefined`, and returns
+ * that. Outcomes follow the state `check` observes, however slow the machine: `timeoutMs` is only
+ * a safety net for a state that never comes. An error from `check` ends the wait at once.
+ */
+export async function until<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  { intervalMs = 100, timeoutMs = 5 * 60_000 }: { intervalMs?: number; timeoutMs?: number } = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** How long an end-to-end test may run at most: a safety net, never what decides its outcome. */
+export const E2E_TIMEOUT_MS = 15 * 60_000;
