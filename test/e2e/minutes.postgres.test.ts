@@ -113,152 +113,143 @@ afterAll(async () => {
   rmSync(spool, { recursive: true, force: true });
 });
 
-test(
-  'the minutes app keeps every placement’s tenants apart, gates a feature, enforces its monthly limit and records meetings as usage',
-  {
-    timeout: E2E_TIMEOUT_MS,
-  },
-  async () => {
-    await run(process.execPath, [bin, 'plans', 'apply', join(example, 'plans.yaml')], {
-      env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token },
-    });
-    // Before any tenant exists, so the one target is the pool schema; later tenants are migrated as
-    // they are provisioned. The last JSON line is the run's report.
-    const migrated = await run(
-      process.execPath,
-      [bin, 'app', 'migrate', '--dir', join(example, 'migrations'), '--database-url', databaseUrl, '--json'],
-      { env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token } },
+test('the minutes app keeps every placement’s tenants apart, gates a feature, enforces its monthly limit and records meetings as usage', async () => {
+  await run(process.execPath, [bin, 'plans', 'apply', join(example, 'plans.yaml')], {
+    env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token },
+  });
+  // Before any tenant exists, so the one target is the pool schema; later tenants are migrated as
+  // they are provisioned. The last JSON line is the run's report.
+  const migrated = await run(
+    process.execPath,
+    [bin, 'app', 'migrate', '--dir', join(example, 'migrations'), '--database-url', databaseUrl, '--json'],
+    { env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token } },
+  );
+  const report = JSON.parse(migrated.stdout.trim().split('\n').at(-1) ?? '{}');
+  expect(report).toMatchObject({ type: 'report', targets: 1, applied: 1, failed: 0 });
+
+  const tenants: Record<string, { id: string; token: string }> = {};
+  for (const [placement, plan] of [
+    ['pool', 'free'],
+    ['schema', 'team'],
+    ['database', 'free'],
+  ] as const) {
+    const slug = `minutes-${placement}-${randomBytes(3).toString('hex')}`;
+    const created = await cli(
+      'tenants',
+      'create',
+      '--slug',
+      slug,
+      '--name',
+      slug,
+      '--plan',
+      plan,
+      '--placement',
+      placement,
     );
-    const report = JSON.parse(migrated.stdout.trim().split('\n').at(-1) ?? '{}');
-    expect(report).toMatchObject({ type: 'report', targets: 1, applied: 1, failed: 0 });
-
-    const tenants: Record<string, { id: string; token: string }> = {};
-    for (const [placement, plan] of [
-      ['pool', 'free'],
-      ['schema', 'team'],
-      ['database', 'free'],
-    ] as const) {
-      const slug = `minutes-${placement}-${randomBytes(3).toString('hex')}`;
-      const created = await cli(
-        'tenants',
-        'create',
-        '--slug',
-        slug,
-        '--name',
-        slug,
-        '--plan',
-        plan,
-        '--placement',
-        placement,
-      );
-      const tenant =
-        created.state === 'provisioning'
-          ? await until(`${slug} leaves provisioning`, async () => {
-              const shown = await cli('tenants', 'show', slug);
-              return shown.state === 'provisioning' ? undefined : shown;
-            })
-          : created;
-      expect(tenant.state, JSON.stringify(tenant)).toBe('active');
-      const minted = await cli('tokens', 'mint', '--tenant', slug, '--subject', `alice@${placement}`);
-      tenants[placement] = { id: tenant.id, token: minted.access_token };
-    }
-
-    const appPort = await freePort();
-    appUrl = `http://127.0.0.1:${appPort}`;
-    minutes = spawn(process.execPath, [join(example, 'src', 'server.ts')], {
-      env: {
-        ...process.env,
-        PORT: String(appPort),
-        TENANTRY_URL: url,
-        TENANTRY_TOKEN: token,
-        MINUTES_DATABASE_URL: asAppRole(databaseUrl),
-        MINUTES_SPOOL_DIR: spool,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    minutes.stdout?.on('data', (chunk) => (output += chunk));
-    minutes.stderr?.on('data', (chunk) => (output += chunk));
-    await until('the minutes app listens', async () => {
-      expect(minutes?.exitCode, output).toBeNull();
-      return output.includes('minutes listening on') || undefined;
-    });
-
-    // The tenant comes from the token only.
-    expect((await call(null, 'GET', '/v1/meetings')).status).toBe(401);
-    const forged = await fetch(`${appUrl}/v1/meetings`, {
-      headers: { 'x-tenant-id': tenants.pool?.id ?? '' },
-    });
-    expect(forged.status).toBe(401);
-
-    const ids: Record<string, string> = {};
-    for (const [placement, { id, token: accessToken }] of Object.entries(tenants)) {
-      const me = await call(accessToken, 'GET', '/v1/me');
-      expect(me.body).toMatchObject({ tenant_id: id, subject: `alice@${placement}` });
-      const meeting = await call(accessToken, 'POST', '/v1/meetings', { title: `Kick-off (${placement})` });
-      expect(meeting.status, JSON.stringify(meeting.body)).toBe(201);
-      ids[placement] = meeting.body.id;
-      expect(
-        (await call(accessToken, 'PUT', `/v1/meetings/${meeting.body.id}/minutes`, { body: 'We agreed.' }))
-          .status,
-      ).toBe(200);
-      expect(
-        (
-          await call(accessToken, 'POST', `/v1/meetings/${meeting.body.id}/action-items`, {
-            description: 'Send the notes',
-            assignee: 'bob',
+    const tenant =
+      created.state === 'provisioning'
+        ? await until(`${slug} leaves provisioning`, async () => {
+            const shown = await cli('tenants', 'show', slug);
+            return shown.state === 'provisioning' ? undefined : shown;
           })
-        ).status,
-      ).toBe(201);
+        : created;
+    expect(tenant.state, JSON.stringify(tenant)).toBe('active');
+    const minted = await cli('tokens', 'mint', '--tenant', slug, '--subject', `alice@${placement}`);
+    tenants[placement] = { id: tenant.id, token: minted.access_token };
+  }
+
+  const appPort = await freePort();
+  appUrl = `http://127.0.0.1:${appPort}`;
+  minutes = spawn(process.execPath, [join(example, 'src', 'server.ts')], {
+    env: {
+      ...process.env,
+      PORT: String(appPort),
+      TENANTRY_URL: url,
+      TENANTRY_TOKEN: token,
+      MINUTES_DATABASE_URL: asAppRole(databaseUrl),
+      MINUTES_SPOOL_DIR: spool,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  minutes.stdout?.on('data', (chunk) => (output += chunk));
+  minutes.stderr?.on('data', (chunk) => (output += chunk));
+  await until('the minutes app listens', async () => {
+    expect(minutes?.exitCode, output).toBeNull();
+    return output.includes('minutes listening on') || undefined;
+  });
+
+  // The tenant comes from the token only.
+  expect((await call(null, 'GET', '/v1/meetings')).status).toBe(401);
+  const forged = await fetch(`${appUrl}/v1/meetings`, { headers: { 'x-tenant-id': tenants.pool?.id ?? '' } });
+  expect(forged.status).toBe(401);
+
+  const ids: Record<string, string> = {};
+  for (const [placement, { id, token: accessToken }] of Object.entries(tenants)) {
+    const me = await call(accessToken, 'GET', '/v1/me');
+    expect(me.body).toMatchObject({ tenant_id: id, subject: `alice@${placement}` });
+    const meeting = await call(accessToken, 'POST', '/v1/meetings', { title: `Kick-off (${placement})` });
+    expect(meeting.status, JSON.stringify(meeting.body)).toBe(201);
+    ids[placement] = meeting.body.id;
+    expect(
+      (await call(accessToken, 'PUT', `/v1/meetings/${meeting.body.id}/minutes`, { body: 'We agreed.' }))
+        .status,
+    ).toBe(200);
+    expect(
+      (
+        await call(accessToken, 'POST', `/v1/meetings/${meeting.body.id}/action-items`, {
+          description: 'Send the notes',
+          assignee: 'bob',
+        })
+      ).status,
+    ).toBe(201);
+  }
+
+  // Each tenant sees its own meeting and nobody else's, whatever the placement.
+  for (const [placement, { token: accessToken }] of Object.entries(tenants)) {
+    const list = await call(accessToken, 'GET', '/v1/meetings');
+    expect(list.body.meetings.map((m: { id: string }) => m.id)).toEqual([ids[placement]]);
+    for (const [other, otherId] of Object.entries(ids)) {
+      if (other === placement) continue;
+      const peek = await call(accessToken, 'GET', `/v1/meetings/${otherId}`);
+      expect(peek.status).toBe(404);
+      expect(peek.body.code).toBe('meeting_not_found');
     }
+    const own = await call(accessToken, 'GET', `/v1/meetings/${ids[placement]}`);
+    expect(own.body).toMatchObject({
+      minutes: { body: 'We agreed.' },
+      action_items: [{ description: 'Send the notes' }],
+    });
+  }
 
-    // Each tenant sees its own meeting and nobody else's, whatever the placement.
-    for (const [placement, { token: accessToken }] of Object.entries(tenants)) {
-      const list = await call(accessToken, 'GET', '/v1/meetings');
-      expect(list.body.meetings.map((m: { id: string }) => m.id)).toEqual([ids[placement]]);
-      for (const [other, otherId] of Object.entries(ids)) {
-        if (other === placement) continue;
-        const peek = await call(accessToken, 'GET', `/v1/meetings/${otherId}`);
-        expect(peek.status).toBe(404);
-        expect(peek.body.code).toBe('meeting_not_found');
-      }
-      const own = await call(accessToken, 'GET', `/v1/meetings/${ids[placement]}`);
-      expect(own.body).toMatchObject({
-        minutes: { body: 'We agreed.' },
-        action_items: [{ description: 'Send the notes' }],
-      });
-    }
+  // The plan feature: the Team plan has analytics, the Free plan does not.
+  const free = tenants.pool as { id: string; token: string };
+  const team = tenants.schema as { id: string; token: string };
+  const denied = await call(free.token, 'GET', '/v1/analytics');
+  expect(denied.status).toBe(403);
+  expect(denied.body.code).toBe('feature_not_in_plan');
+  const analytics = await call(team.token, 'GET', '/v1/analytics');
+  expect(analytics.status).toBe(200);
+  expect(analytics.body).toMatchObject({ retention_days: 365, months: [{ meetings: 1, open_items: 1 }] });
 
-    // The plan feature: the Team plan has analytics, the Free plan does not.
-    const free = tenants.pool as { id: string; token: string };
-    const team = tenants.schema as { id: string; token: string };
-    const denied = await call(free.token, 'GET', '/v1/analytics');
-    expect(denied.status).toBe(403);
-    expect(denied.body.code).toBe('feature_not_in_plan');
-    const analytics = await call(team.token, 'GET', '/v1/analytics');
-    expect(analytics.status).toBe(200);
-    expect(analytics.body).toMatchObject({ retention_days: 365, months: [{ meetings: 1, open_items: 1 }] });
+  // The Free plan's 3 meetings a month: two more pass, the fourth gets a clear problem.
+  for (const title of ['Standup', 'Retro']) {
+    expect((await call(free.token, 'POST', '/v1/meetings', { title })).status).toBe(201);
+  }
+  const refused = await call(free.token, 'POST', '/v1/meetings', { title: 'One too many' });
+  expect(refused.status).toBe(429);
+  expect(refused.body.code).toBe('meeting_limit_reached');
+  expect(refused.body.detail).toContain('allows 3 meetings a month');
 
-    // The Free plan's 3 meetings a month: two more pass, the fourth gets a clear problem.
-    for (const title of ['Standup', 'Retro']) {
-      expect((await call(free.token, 'POST', '/v1/meetings', { title })).status).toBe(201);
-    }
-    const refused = await call(free.token, 'POST', '/v1/meetings', { title: 'One too many' });
-    expect(refused.status).toBe(429);
-    expect(refused.body.code).toBe('meeting_limit_reached');
-    expect(refused.body.detail).toContain('allows 3 meetings a month');
-
-    // Stopping the app sends the usage it recorded: 3 meetings for the free pool tenant, the
-    // refused one not among them; 1 for the team tenant.
-    await stop(minutes);
-    const used = async (tenantId: string) => {
-      const response = await fetch(`${url}/v1/tenants/${tenantId}/usage?meter=meetings`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      return ((await response.json()) as { total: number }).total;
-    };
-    expect(await used(free.id)).toBe(3);
-    expect(await used(team.id)).toBe(1);
-  },
-  120_000,
-);
+  // Stopping the app sends the usage it recorded: 3 meetings for the free pool tenant, the
+  // refused one not among them; 1 for the team tenant.
+  await stop(minutes);
+  const used = async (tenantId: string) => {
+    const response = await fetch(`${url}/v1/tenants/${tenantId}/usage?meter=meetings`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return ((await response.json()) as { total: number }).total;
+  };
+  expect(await used(free.id)).toBe(3);
+  expect(await used(team.id)).toBe(1);
+}, 900_000); // E2E_TIMEOUT_MS, a safety net only (a literal keeps the formatter's layout of this call)
