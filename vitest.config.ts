@@ -21,6 +21,7 @@ export default defineConfig({
           // roles at once), which an embedded PGlite cannot be: those tests run on postgres only.
           exclude: ['**/*.postgres.test.ts', '**/node_modules/**'],
           env: { TENANTRY_TEST_BACKEND: 'pglite' },
+          globalSetup: ['packages/server/test/global-setup.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -35,6 +36,7 @@ export default defineConfig({
             'test/e2e/**/*.test.ts',
           ],
           env: { TENANTRY_TEST_BACKEND: 'postgres' },
+          globalSetup: ['packages/server/test/global-setup.ts'],
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },

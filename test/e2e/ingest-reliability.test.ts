@@ -13,15 +13,18 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { type Database, openDatabase } from '../../packages/server/src/db/database.ts';
 import type { Schema } from '../../packages/server/src/db/schema.ts';
 import { createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
-import { bin, freePort, type ServeProcess, startServe } from './tenantry-process.ts';
+import { bin, E2E_TIMEOUT_MS, freePort, type ServeProcess, startServe, until } from './tenantry-process.ts';
 
 const run = promisify(execFile);
 
 const EVENTS = 200_000;
 /** Every this many events, a line of the file repeats an earlier one. */
 const REPEAT_EVERY = 50;
-/** Bounds of the kill loop: at most this many kills, each 1 to 3 s after the server is back. */
-const MAX_KILLS = 60;
+/**
+ * How often the server is killed: each time another 1/(KILLS + 1) of the file's value is stored,
+ * so the kills follow the ingestion's progress, not the speed of the machine.
+ */
+const KILLS = 15;
 
 const PLANS = `currency: usd
 meters:
@@ -81,7 +84,28 @@ function cliInBackground(
   return new Promise((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/**
+ * The value of `requests` the server has stored over `[from, to)`, or `undefined` while it cannot
+ * answer (a connection refused or reset: the CLI's retries meet the same).
+ */
+async function storedValue(from: Date, to: Date): Promise<number | undefined> {
+  const query = new URLSearchParams({
+    meter: 'requests',
+    from: from.toISOString(),
+    to: to.toISOString(),
+    window: 'day',
+  });
+  const response = await fetch(`${url}/v1/tenants/crashy/usage?${query}`, {
+    headers: { authorization: `Bearer ${token}` },
+  }).catch((error: unknown) => {
+    if (error instanceof TypeError) return undefined; // fetch's "fetch failed": no connection
+    throw error;
+  });
+  if (!response) return undefined;
+  const body = (await response.json()) as { total: number };
+  expect(response.status, JSON.stringify(body)).toBe(200);
+  return body.total;
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tenantry-reliability-'));
@@ -106,7 +130,7 @@ afterAll(async () => {
 });
 
 test('every event is stored exactly once, and the rollups equal a recompute, while the server is killed again and again', {
-  timeout: 15 * 60_000,
+  timeout: E2E_TIMEOUT_MS,
 }, async () => {
   server = await startServe(serverEnv);
   const planFile = join(dir, 'plans.yaml');
@@ -143,9 +167,17 @@ test('every event is stored exactly once, and the rollups equal a recompute, whi
     done = true;
     return result;
   });
+  // The events lie within [from, to): whole hours around the last two days.
+  const from = new Date(Math.floor((now - 49 * 3_600_000) / 3_600_000) * 3_600_000);
+  const to = new Date(Math.ceil((now + 3_600_000) / 3_600_000) * 3_600_000);
   let kills = 0;
-  while (!done && kills < MAX_KILLS) {
-    await Promise.race([sleep(1000 + Math.random() * 2000), finished]);
+  while (!done && kills < KILLS) {
+    const mark = (expectedValue * (kills + 1)) / (KILLS + 1);
+    await until(`the server stores ${mark} of ${expectedValue}`, async () => {
+      if (done) return true;
+      const stored = await storedValue(from, to);
+      return stored !== undefined && stored >= mark ? true : undefined;
+    });
     if (done) break;
     await kill('SIGKILL');
     kills++;

@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
-import { bin, freePort, type ServeProcess, startServe } from './tenantry-process.ts';
+import { bin, E2E_TIMEOUT_MS, freePort, type ServeProcess, startServe, until } from './tenantry-process.ts';
 
 const run = promisify(execFile);
 const example = join(import.meta.dirname, '..', '..', 'examples', 'minutes');
@@ -105,7 +105,7 @@ beforeAll(async () => {
     TENANTRY_APP_MIGRATIONS: join(example, 'migrations'),
   });
   spool = mkdtempSync(join(tmpdir(), 'minutes-spool-'));
-}, 60_000);
+}, E2E_TIMEOUT_MS);
 
 afterAll(async () => {
   await stop(minutes);
@@ -148,11 +148,13 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
       '--placement',
       placement,
     );
-    let tenant = created;
-    for (let i = 0; i < 300 && tenant.state === 'provisioning'; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 100));
-      tenant = await cli('tenants', 'show', slug);
-    }
+    const tenant =
+      created.state === 'provisioning'
+        ? await until(`${slug} leaves provisioning`, async () => {
+            const shown = await cli('tenants', 'show', slug);
+            return shown.state === 'provisioning' ? undefined : shown;
+          })
+        : created;
     expect(tenant.state, JSON.stringify(tenant)).toBe('active');
     const minted = await cli('tokens', 'mint', '--tenant', slug, '--subject', `alice@${placement}`);
     tenants[placement] = { id: tenant.id, token: minted.access_token };
@@ -194,11 +196,10 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
   let output = '';
   minutes.stdout?.on('data', (chunk) => (output += chunk));
   minutes.stderr?.on('data', (chunk) => (output += chunk));
-  for (let i = 0; i < 200 && !output.includes('minutes listening on'); i++) {
-    expect(minutes.exitCode, output).toBeNull();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  expect(output).toContain('minutes listening on');
+  await until('the minutes app listens', async () => {
+    expect(minutes?.exitCode, output).toBeNull();
+    return output.includes('minutes listening on') || undefined;
+  });
 
   // The tenant comes from the token only.
   expect((await call(null, 'GET', '/v1/meetings')).status).toBe(401);
@@ -273,4 +274,4 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
   };
   expect(await used(free.id)).toBe(3);
   expect(await used(team.id)).toBe(1);
-}, 120_000);
+}, 900_000); // E2E_TIMEOUT_MS, a safety net only (a literal keeps the formatter's layout of this call)

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
-import { bin, freePort, type ServeProcess, startServe } from './tenantry-process.ts';
+import { bin, E2E_TIMEOUT_MS, freePort, type ServeProcess, startServe, until } from './tenantry-process.ts';
 
 const run = promisify(execFile);
 const planFile = join(import.meta.dirname, '..', '..', 'examples', 'plans', 'remote-desktop.yaml');
@@ -48,13 +48,11 @@ async function json(...args: string[]): Promise<any> {
   return JSON.parse(result.stdout);
 }
 
-async function waitUntilProvisioned(slug: string): Promise<any> {
-  for (let i = 0; i < 200; i++) {
+function waitUntilProvisioned(slug: string): Promise<any> {
+  return until(`${slug} leaves provisioning`, async () => {
     const tenant = await json('tenants', 'show', slug);
-    if (tenant.state !== 'provisioning') return tenant;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${slug} is still provisioning`);
+    return tenant.state === 'provisioning' ? undefined : tenant;
+  });
 }
 
 beforeAll(async () => {
@@ -80,7 +78,9 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-test('a new user runs Tenantry from an empty database to tenants in every placement, and a restart keeps it all', async () => {
+test('a new user runs Tenantry from an empty database to tenants in every placement, and a restart keeps it all', {
+  timeout: E2E_TIMEOUT_MS,
+}, async () => {
   server = await startServe(serverEnv);
   const printed = /TENANTRY_TOKEN=(tnt_sk_[0-9A-Za-z]{36})\b/.exec(server.output());
   expect(printed, 'the first start prints a generated operator key').not.toBeNull();

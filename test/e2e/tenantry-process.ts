@@ -4,8 +4,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 
+export { until } from '../../packages/server/test/until.ts';
+
 /** The `tenantry` executable of this checkout. */
-export const bin = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'src', 'bin.ts');
+export const bin = join(import.meta.dirname, '..', '..', 'packages', 'cli', 'bin', 'tenantry.js');
 
 /** A `tenantry serve` process and what it has printed so far. */
 export interface ServeProcess {
@@ -32,25 +34,22 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout?.on('data', (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on('data', (chunk) => {
-    output += chunk;
-  });
   await new Promise<void>((resolve, reject) => {
-    const check = setInterval(() => {
+    const onData = (chunk: Buffer) => {
+      output += chunk;
       if (output.includes('control plane listening on')) {
-        clearInterval(check);
         child.off('exit', onExit);
         resolve();
       }
-    }, 20);
-    const onExit = (code: number | null) => {
-      clearInterval(check);
-      reject(new Error(`tenantry serve exited with ${code}:\n${output}`));
     };
+    const onExit = (code: number | null) =>
+      reject(new Error(`tenantry serve exited with ${code}:\n${output}`));
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
     child.once('exit', onExit);
   });
   return { child, output: () => output };
 }
+
+/** How long an end-to-end test may run at most: a safety net, never what decides its outcome. */
+export const E2E_TIMEOUT_MS = 15 * 60_000;

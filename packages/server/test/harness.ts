@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, InjectOptions } from 'fastify';
-import pg from 'pg';
+import { inject } from 'vitest';
 import { systemContext } from '../src/audit/audit-log.ts';
 import type { Clock } from '../src/clock.ts';
 import { type Database, type DatabaseTarget, openDatabase } from '../src/db/database.ts';
@@ -8,14 +9,15 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { buildApp } from '../src/http/app.ts';
 import { MASTER_KEY_BYTES, SecretBox } from '../src/secrets/secret-box.ts';
 import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
+import type { PgliteDump } from './global-setup.ts';
+import { databaseUrl, withAdmin } from './postgres-admin.ts';
+
+/** The server the `postgres` backend makes its throwaway databases on. */
+export { adminUrl } from './postgres-admin.ts';
 
 /** Which database the suite runs against: `pglite` (embedded) or `postgres` (a real server). */
 export const backend: 'pglite' | 'postgres' =
   process.env.TENANTRY_TEST_BACKEND === 'postgres' ? 'postgres' : 'pglite';
-
-/** The server the `postgres` backend makes its throwaway databases on. */
-export const adminUrl =
-  process.env.TENANTRY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 /** A clock the test moves by hand. */
 export class TestClock implements Clock {
@@ -38,35 +40,41 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: adminUrl });
-  try {
-    await client.connect();
-  } catch (error) {
-    throw new Error(
-      `the postgres test backend needs a PostgreSQL server at ${adminUrl} (set TENANTRY_TEST_DATABASE_URL): ${String(error)}`,
-    );
+const dumps = new Map<PgliteDump, Promise<Blob>>();
+
+/**
+ * Where a new in-memory PGlite database starts: from the run's dump (global-setup.ts) of a data
+ * directory fresh from initdb or migrated, or, run without that setup, from its own initdb.
+ */
+export async function pgliteTarget(from: PgliteDump): Promise<DatabaseTarget> {
+  const file = inject('pgliteDumps')?.[from];
+  if (!file) return { dataDir: 'memory://' };
+  let dump = dumps.get(from);
+  if (!dump) {
+    dump = readFile(file).then((bytes) => new Blob([bytes]));
+    dumps.set(from, dump);
   }
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
+  return { dataDir: 'memory://', loadDataDir: await dump };
 }
 
-/** A new, empty, migrated control-plane database on the chosen backend. */
+/**
+ * A new, empty, migrated control-plane database on the chosen backend: a copy of the run's
+ * migrated template (see global-setup.ts) when there is one. The migrations still run on it, so a
+ * copy made before a migration was added is brought up to date.
+ */
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (backend === 'pglite') {
-    const target = { dataDir: 'memory://' };
+    const target = await pgliteTarget('migrated');
     const database = await openDatabase(target);
     await migrateToLatest(database.db);
     return { target, database, drop: () => database.close() };
   }
   const name = `tenantry_test_${randomBytes(6).toString('hex')}`;
-  await admin((client) => client.query(`create database ${name}`));
-  const url = new URL(adminUrl);
-  url.pathname = `/${name}`;
-  const target = { url: url.toString() };
+  const template = inject('templateDatabase');
+  await withAdmin((client) =>
+    client.query(`create database ${name}${template ? ` template ${template}` : ''}`),
+  );
+  const target = { url: databaseUrl(name) };
   const database = await openDatabase(target);
   await migrateToLatest(database.db);
   return {
@@ -75,7 +83,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     drop: async () => {
       const made = await database.db.selectFrom('tenants').select(['role_name', 'database_name']).execute();
       await database.close();
-      await admin(async (client) => {
+      await withAdmin(async (client) => {
         await client.query(`drop database if exists ${name} with (force)`);
         for (const row of made) {
           if (row.database_name)

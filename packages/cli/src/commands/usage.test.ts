@@ -86,6 +86,24 @@ describe('usage ingest', () => {
     expect(JSON.parse(result.stdout)).toEqual({ file, events: 2, accepted: 2, duplicates: 0, rejected: [] });
   });
 
+  it('gives events without a time the time the command started, one time for the whole file', async () => {
+    api.handler = (req, res) => json(res, 200, ingestAnswer(JSON.parse(req.body)));
+    const { time: _, ...timeless } = event(1);
+    const file = await jsonl('events.jsonl', [
+      JSON.stringify(timeless),
+      JSON.stringify({ ...timeless, id: 'e2' }),
+      JSON.stringify(event(3)),
+    ]);
+    const before = Date.now();
+    const result = await run(['usage', 'ingest', file, '--batch-size', '1']);
+    expect(result.code).toBe(0);
+    const sent = api.seen.map((s) => (JSON.parse(s.body) as { time: string }[])[0]?.time ?? '');
+    expect(sent[0]).toBe(sent[1]);
+    expect(Date.parse(sent[0] ?? '')).toBeGreaterThanOrEqual(before);
+    expect(Date.parse(sent[0] ?? '')).toBeLessThanOrEqual(Date.now());
+    expect(sent[2]).toBe(event(3).time);
+  });
+
   it('reports rejected and unreadable lines as file:line: reason, keeps the rest, and exits 2', async () => {
     api.handler = (req, res) => {
       const events = JSON.parse(req.body) as Sent[];

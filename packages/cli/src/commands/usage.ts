@@ -7,6 +7,7 @@ import { type ApiClient, ApiError, ConnectionError } from '../api-client.ts';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
 import { integerArgument } from '../integer-argument.ts';
+import { isRecord } from '../is-record.ts';
 import { formatTime } from '../output.ts';
 import { progressBar } from '../progress-bar.ts';
 
@@ -56,7 +57,7 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
     .description('send the usage events of a JSON Lines file, one event per line, in batches')
     .argument(
       '<file>',
-      'a .jsonl file: {"id","tenant","meter","value","time","subject"?,"properties"?} per line',
+      'a .jsonl file: {"id","tenant","meter","value","time"?,"subject"?,"properties"?} per line; an event without a time takes the time the command started',
     )
     .option('--batch-size <n>', 'events per request (at most 10000)', integerArgument(1), 1000)
     .action(async (file: string, options: { batchSize: number }, command: Command) => {
@@ -72,6 +73,8 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
       const progress = await ingestBar(ctx.io.stderr, size);
       let bytes = 0;
       const summary: IngestSummary = { file, events: 0, accepted: 0, duplicates: 0, rejected: [] };
+      // One time for the whole file, so that a line repeated in it is the same event.
+      const startedAt = new Date().toISOString();
       let batch: { line: number; event: unknown }[] = [];
       const flush = async () => {
         if (batch.length === 0) return;
@@ -96,7 +99,11 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
         if (text.trim() === '') continue;
         summary.events++;
         try {
-          batch.push({ line: lineNumber, event: JSON.parse(text) as unknown });
+          const event = JSON.parse(text) as unknown;
+          batch.push({
+            line: lineNumber,
+            event: isRecord(event) && !('time' in event) ? { ...event, time: startedAt } : event,
+          });
         } catch {
           summary.rejected.push({ line: lineNumber, id: null, reason: 'not valid JSON' });
           continue;

@@ -7,8 +7,15 @@ import type { Schema } from './schema.ts';
 /** The schema that holds the control plane's own tables, apart from the vendor's app tables. */
 export const CONTROL_SCHEMA = 'tenantry';
 
-/** Where the control plane keeps its data: a PostgreSQL server, or embedded PGlite on disk. */
-export type DatabaseTarget = { readonly url: string } | { readonly dataDir: string };
+/**
+ * Where the control plane keeps its data: a PostgreSQL server, or embedded PGlite on disk.
+ * `loadDataDir` starts an empty PGlite data directory from a dump made with PGlite's
+ * `dumpDataDir` (the test suite starts each file from one migrated dump instead of running initdb
+ * and the migrations again).
+ */
+export type DatabaseTarget =
+  | { readonly url: string }
+  | { readonly dataDir: string; readonly loadDataDir?: Blob };
 
 /** An open control-plane database. */
 export interface Database {
@@ -34,7 +41,8 @@ const RECONNECT_MS = 1_000;
  */
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if ('url' in target) return openPostgres(target.url);
-  const pglite = await PGlite.create(target.dataDir);
+  const { dataDir, loadDataDir } = target;
+  const pglite = await PGlite.create({ dataDir, ...(loadDataDir ? { loadDataDir } : {}) });
   await pglite.exec(`SET search_path TO ${CONTROL_SCHEMA}, public; SET TimeZone TO 'UTC'`);
   const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
   return {

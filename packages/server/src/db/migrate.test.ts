@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, test } from 'vitest';
-import { adminUrl, backend } from '../../test/harness.ts';
+import { adminUrl, backend, pgliteTarget } from '../../test/harness.ts';
 import { type Database, openDatabase } from './database.ts';
 import { migrateToLatest, migrationStatus, SchemaTooNewError } from './migrate.ts';
 
@@ -14,7 +14,7 @@ afterEach(async () => {
 
 async function emptyDatabase(): Promise<{ open(): Promise<Database> }> {
   if (backend === 'pglite') {
-    const database = await openDatabase({ dataDir: 'memory://' });
+    const database = await openDatabase(await pgliteTarget('initdb'));
     cleanups.push(() => database.close());
     return { open: async () => database };
   }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
 import { applyPlans, fixture, provisionedTenant } from '../../test/tenant-support.ts';
+import { until } from '../../test/until.ts';
 import { followTenantChanges } from '../changes/tenant-changes.ts';
 
 // `used` and `remaining` of the limits in a tenant's entitlement snapshot, from its usage.
@@ -203,11 +204,14 @@ describe('usage recorded by another control-plane process', () => {
       }));
       expect(await other.usage.ingest.ingest(batch, 'tenantry')).toMatchObject({ accepted: 3 });
       // The clock stands still, so only the notification can refresh this process's snapshot.
-      let used = 0;
-      for (let i = 0; i < 200 && used !== 3; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        used = (await read()).limits.meetings.used;
-      }
+      const used = await until(
+        "the other process's usage is seen",
+        async () => {
+          const seen = (await read()).limits.meetings.used;
+          return seen >= 3 ? seen : undefined;
+        },
+        { intervalMs: 10 },
+      );
       expect(used).toBe(3);
     } finally {
       await unfollow();

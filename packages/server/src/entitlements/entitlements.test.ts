@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, applyPlans, createTenant, provisionedTenant } from '../../test/tenant-support.ts';
+import { until } from '../../test/until.ts';
 import { systemContext } from '../audit/audit-log.ts';
 import { followTenantChanges } from '../changes/tenant-changes.ts';
 
@@ -308,11 +309,14 @@ describe('GET /v1/tenants/{id}/entitlements', () => {
       const other = otherProcess(t);
       expect((await other.tenants.act(systemContext('other-process'), tenant.id, 'suspend')).ok).toBe(true);
       // The clock stands still, so only the notification can refresh this process's snapshot.
-      let seen: any;
-      for (let i = 0; i < 200 && seen?.active !== false; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-        seen = (await entitlements(tenant.id)).body;
-      }
+      const seen = await until(
+        'the suspension is seen',
+        async () => {
+          const body = (await entitlements(tenant.id)).body;
+          return body.active === false ? body : undefined;
+        },
+        { intervalMs: 10 },
+      );
       expect(seen).toMatchObject({ active: false, reason: 'tenant_suspended' });
     } finally {
       await unfollow();
