@@ -5,6 +5,7 @@ import type { JobRow, Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import { hasPaymentMethod } from './payment-method-service.ts';
+import { endTrial } from './subscription-changes.ts';
 import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './tenant-transition.ts';
 
 /** The job kind of the trial sweep. */
@@ -164,6 +165,9 @@ export class Trials {
     const suspend = tenant.definition.requires_payment_method && !onFile;
     const to = suspend ? 'suspended' : 'active';
     await this.#notice(tx, tenant.id, 'ended', endsAt, now);
+    // Activation ends the trial at its planned end through the lifecycle; a suspension leaves the
+    // trial over all the same, so the anchor moves to its end here (as Stripe's does).
+    if (suspend) await endTrial(tx, { tenantId: tenant.id, at: endsAt, now });
     await transitionTenant(tx, TRIALS, tenant, {
       to,
       reason: suspend ? BILLING_REASONS.trialEndedWithoutPaymentMethod : null,
