@@ -21,6 +21,7 @@ import { entitlementStreamRoutes } from '../entitlements/entitlement-stream-rout
 import { planRoutes } from '../plans/plan-routes.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/tenant-routes.ts';
+import { testClockRoutes } from '../test-clocks/test-clock-routes.ts';
 import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
 import { usageRoutes } from '../usage/usage-routes.ts';
 import { requireApiKey } from './authentication.ts';
@@ -142,6 +143,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(paymentMethodRoutes, { services });
       await v1.register(dunningRoutes, { services });
       await v1.register(stripeCustomerRoutes, { services });
+      await v1.register(testClockRoutes, { services });
     },
     { prefix: '/v1' },
   );
