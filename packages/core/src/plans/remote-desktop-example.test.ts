@@ -28,6 +28,19 @@ describe('examples/plans/remote-desktop.yaml', () => {
     expect(byKey.business?.interval).toBe('month');
   });
 
+  it('gives each meter its showback category, memory under compute though it is time-weighted', () => {
+    const categories = Object.fromEntries(
+      Object.entries(byKey.free?.meters ?? {}).map(([key, meter]) => [key, meter.category]),
+    );
+    expect(categories).toEqual({
+      cpu_hours: 'compute',
+      memory_gb_hours: 'compute',
+      storage_gb_months: 'storage',
+      concurrent_sessions: 'compute',
+      active_users: 'seats',
+    });
+  });
+
   it('declares the meters with their aggregations', () => {
     const aggregations = Object.fromEntries(
       Object.entries(byKey.free?.meters ?? {}).map(([key, meter]) => [key, meter.aggregation]),
