@@ -70,7 +70,8 @@ export class UsageService {
         errors: [{ path: 'query.meter', message: `no meter "${input.meter}" is declared` }],
       });
     }
-    const now = this.#clock.now();
+    // A test tenant's current period and open gauge levels are at its test clock's time.
+    const now = record.clock_time ?? this.#clock.now();
     const period = billingPeriod(record.billing_anchor, record.definition.interval, now);
     const from = input.from ?? floorHour(period.start);
     const to = input.to ?? ceilHour(period.end);
@@ -92,6 +93,7 @@ export class UsageService {
         tenantId: record.id,
         meter: meter.key,
         aggregation: meter.aggregation,
+        unit: record.definition.meters[meter.key]?.unit ?? null,
         from,
         to,
         window: input.window,
