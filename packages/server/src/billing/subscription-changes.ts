@@ -209,7 +209,11 @@ export async function followTenantState(
       .select('trial_ends_at')
       .where('id', '=', e.tenantId)
       .executeTakeFirstOrThrow();
-    const plannedEnd = tenant.trial_ends_at ?? e.now;
-    await endTrial(tx, { tenantId: e.tenantId, at: plannedEnd < e.now ? plannedEnd : e.now, now: e.now });
+    const plannedEnd = (tenant.trial_ends_at ?? e.now).getTime();
+    await endTrial(tx, {
+      tenantId: e.tenantId,
+      at: new Date(Math.min(plannedEnd, e.now.getTime())),
+      now: e.now,
+    });
   }
 }
