@@ -114,6 +114,52 @@ describe(`test clocks (${backend})`, () => {
     expect(suspended?.at).toBe('2027-06-08T00:00:00.000Z');
   });
 
+  it('takes usage dated in the clock’s time, and checks thresholds in its period', async () => {
+    const applied = await t.request({
+      method: 'POST',
+      url: '/v1/plans/apply',
+      payload: {
+        source: `currency: usd
+meters:
+  builds: { aggregation: count }
+plans:
+  capped:
+    name: Capped
+    limits:
+      builds: { value: 10 }
+`,
+      },
+    });
+    expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+    const clock = await createClock('2028-01-01T00:00:00Z');
+    const tenant = await provisionedTenant(t, { plan: 'capped', trial_days: 0, test_clock: clock.id });
+    await advance(clock.id, '2028-01-10T00:00:00Z');
+    // Far in the wall clock's future, yet now for the tenant; the wall clock's "now" is too late.
+    const events = Array.from({ length: 8 }, (_, i) => ({
+      id: `b${i}`,
+      tenant: tenant.id,
+      meter: 'builds',
+      time: '2028-01-09T12:00:00Z',
+    }));
+    const posted = await t.request({
+      method: 'POST',
+      url: '/v1/events',
+      payload: JSON.stringify([
+        ...events,
+        { id: 'late', tenant: tenant.id, meter: 'builds', time: t.clock.now().toISOString() },
+      ]),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(posted.status, JSON.stringify(posted.body)).toBe(200);
+    expect(posted.body.accepted).toBe(8);
+    expect(posted.body.rejected.map((r: any) => r.id)).toEqual(['late']);
+    await t.services.usage.thresholds.drain();
+    const reached = await eventsOf(t, tenant.id, 'usage.threshold_reached');
+    expect(reached.map((e) => [e.data.threshold, e.data.period.start])).toEqual([
+      [80, '2028-01-01T00:00:00.000Z'],
+    ]);
+  });
+
   it('moves only forward, one advance at a time, and refuses bad input without writing', async () => {
     const clock = await createClock('2027-01-01T00:00:00Z');
     const before = await billingState(t);
