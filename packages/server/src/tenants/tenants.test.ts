@@ -45,6 +45,7 @@ const TENANT_KEYS = [
   'slug',
   'state',
   'state_reason',
+  'test_clock',
   'trial_ends_at',
   'updated_at',
 ];
