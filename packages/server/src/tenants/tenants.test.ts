@@ -103,6 +103,7 @@ describe('POST /v1/tenants', () => {
       created_at: now,
       updated_at: now,
       deleted_at: null,
+      test_clock: null,
     });
     // Stored, with a provisioning job queued in the same transaction.
     const row = await tenantRow(t, body.id);
