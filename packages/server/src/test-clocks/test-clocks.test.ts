@@ -2,7 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBillingPlans, billingState, invoicesOf } from '../../test/billing-support.ts';
 import { eventsOf, stateOfTenant } from '../../test/dunning-support.ts';
 import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
-import { auditRows, createTenant, getTenant, provisionedTenant } from '../../test/tenant-support.ts';
+import {
+  applyPlans,
+  auditRows,
+  createTenant,
+  getTenant,
+  provisionedTenant,
+} from '../../test/tenant-support.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -115,11 +121,9 @@ describe(`test clocks (${backend})`, () => {
   });
 
   it('takes usage dated in the clock’s time, and checks thresholds in its period', async () => {
-    const applied = await t.request({
-      method: 'POST',
-      url: '/v1/plans/apply',
-      payload: {
-        source: `currency: usd
+    await applyPlans(
+      t,
+      `currency: usd
 meters:
   builds: { aggregation: count }
 plans:
@@ -128,9 +132,7 @@ plans:
     limits:
       builds: { value: 10 }
 `,
-      },
-    });
-    expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+    );
     const clock = await createClock('2028-01-01T00:00:00Z');
     const tenant = await provisionedTenant(t, { plan: 'capped', trial_days: 0, test_clock: clock.id });
     await advance(clock.id, '2028-01-10T00:00:00Z');

@@ -8,6 +8,7 @@ import {
   setClock,
 } from '../../test/billing-support.ts';
 import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
+import { applyPlans } from '../../test/tenant-support.ts';
 import { usage } from '../../test/usage-support.ts';
 
 let t: TestApp;
@@ -50,20 +51,16 @@ describe(`usage of a time-weighted meter in its billing unit (${backend})`, () =
   });
 
   it('keeps value-hours for a meter whose unit is not a length of time, and names them', async () => {
-    const applied = await t.request({
-      method: 'POST',
-      url: '/v1/plans/apply',
-      payload: {
-        source: `currency: usd
+    await applyPlans(
+      t,
+      `currency: usd
 meters:
   desktops: { unit: desktop, aggregation: time_weighted }
 plans:
   desks:
     name: Desks
 `,
-      },
-    });
-    expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+    );
     setClock(t, '2026-12-01T00:00:00Z');
     const tenant = await billedTenant(t, { plan: 'desks' });
     setClock(t, '2026-12-01T05:00:00Z');
