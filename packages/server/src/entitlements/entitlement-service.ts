@@ -73,10 +73,12 @@ export class EntitlementService {
   }
 
   async #build(idOrSlug: string): Promise<Result<VersionedSnapshot, DomainError>> {
-    const now = this.#clock.now();
+    const wall = this.#clock.now();
     const generation = this.#generation.get(idOrSlug) ?? 0;
     const record = await this.#tenants.record(idOrSlug);
     if (!record) return tenantNotFound(idOrSlug);
+    // A test tenant is evaluated at its test clock's time; its clock's advances announce it changed.
+    const now = record.clock_time ?? wall;
     const snapshot = evaluateEntitlements({
       usage: await this.#usage(record, now),
       tenantId: record.id,
@@ -91,8 +93,12 @@ export class EntitlementService {
     const version = createHash('sha256').update(canonicalJson(snapshot)).digest('base64url').slice(0, 22);
     const value: VersionedSnapshot = { snapshot: { ...snapshot, version }, etag: `"${version}"` };
     const jitter = 0.8 + Math.random() * 0.2;
-    const deadlines = [now.getTime() + this.#maxAgeMs * jitter, Date.parse(snapshot.period.end)];
-    if (record.trial_ends_at && record.trial_ends_at > now) deadlines.push(record.trial_ends_at.getTime());
+    const deadlines = [wall.getTime() + this.#maxAgeMs * jitter];
+    // Deadlines in the wall clock's time: a test tenant's period end and trial end are in its clock's.
+    if (record.clock_time === null) {
+      deadlines.push(Date.parse(snapshot.period.end));
+      if (record.trial_ends_at && record.trial_ends_at > now) deadlines.push(record.trial_ends_at.getTime());
+    }
     if ((this.#generation.get(record.id) ?? 0) !== generation) return ok(value);
     if (this.#cache.size >= CACHE_LIMIT) this.#cache.delete(this.#cache.keys().next().value as string);
     // Cached under the id only: a slug can pass to another tenant once its owner is deleted.

@@ -3,6 +3,7 @@ import type { Kysely, Selectable, Transaction } from 'kysely';
 import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
 import type { InvoiceService } from '../billing/invoice-service.ts';
 import type { Trials } from '../billing/trials.ts';
+import { announceTenantChanges } from '../changes/tenant-changes.ts';
 import type { Clock, ClockScope } from '../clock.ts';
 import type { Schema, TestClocksTable } from '../db/schema.ts';
 import { newId } from '../ids.ts';
@@ -40,7 +41,7 @@ export interface TestClockServiceOptions {
   readonly trials: Trials;
   readonly invoices: InvoiceService;
   readonly thresholds: ThresholdChecker;
-  /** Told after the clock's deletion has committed, of each tenant it deleted. */
+  /** Told after an advance or the clock's deletion has committed, of each of its tenants. */
   readonly onChanged: (tenantId: string) => void;
 }
 
@@ -204,23 +205,33 @@ export class TestClockService {
     }
   }
 
+  async #tenantsOn(tx: Transaction<Schema>, id: string): Promise<string[]> {
+    const rows = await tx.selectFrom('tenants').select('id').where('test_clock_id', '=', id).execute();
+    return rows.map((r) => r.id);
+  }
+
   /** Ends an advance where the clock stands; `failed` names why it stopped short of its target. */
   async #ready(id: string, outcome: { failed?: string }): Promise<void> {
-    await this.#o.db.transaction().execute(async (tx) => {
+    const moved = await this.#o.db.transaction().execute(async (tx) => {
       const clock = await lockClock(tx, id);
-      if (clock?.status !== 'advancing') return;
+      if (clock?.status !== 'advancing') return [];
       await tx
         .updateTable('test_clocks')
         .set({ status: 'ready', advancing_to: null, updated_at: this.#o.clock.now() })
         .where('id', '=', id)
         .execute();
+      // Their time moved: every process drops the tenants' cached entitlements (current period, trial).
+      const tenants = await this.#tenantsOn(tx, id);
+      await announceTenantChanges(tx, tenants);
       await recordAudit(tx, ADVANCE, {
         action: outcome.failed === undefined ? 'test_clock.ready' : 'test_clock.advance_failed',
         targetType: 'test_clock',
         targetId: id,
         data: { frozen_time: clock.frozen_time.toISOString(), ...outcome },
       });
+      return tenants;
     });
+    for (const tenantId of moved) this.#o.onChanged(tenantId);
   }
 
   /** Runs, for the clock's tenants at its time, what real time would run then. */

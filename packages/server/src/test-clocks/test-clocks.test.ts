@@ -61,7 +61,12 @@ describe(`test clocks (${backend})`, () => {
       current_period: { start: '2027-03-01T00:00:00.000Z', end: '2027-04-01T00:00:00.000Z' },
     });
 
+    // Cached before the advance: the advance must not leave the trial's snapshot behind.
+    const before = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/entitlements` });
+    expect(before.body).toMatchObject({ state: 'trialing', period: { start: '2027-03-01T00:00:00.000Z' } });
     await advance(clock.id, '2027-03-20T00:00:00Z');
+    const after = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/entitlements` });
+    expect(after.body).toMatchObject({ state: 'active', period: { start: '2027-03-15T00:00:00.000Z' } });
     expect(await getTenant(t, tenant.id)).toMatchObject({
       state: 'active',
       billing_anchor: '2027-03-15T00:00:00.000Z',
