@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import { type CliIo, CommandContext, DEFAULT_URL } from './command-context.ts';
 import { appCommand } from './commands/app.ts';
+import { clockCommand } from './commands/clock.ts';
 import { invoicesCommand } from './commands/invoices.ts';
 import { keysCommand } from './commands/keys.ts';
 import { migrateCommand } from './commands/migrate.ts';
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIo): Command {
   tenantsCommand(program, ctx);
   usageCommand(program, ctx);
   invoicesCommand(program, ctx);
+  clockCommand(program, ctx);
   tokensCommand(program, ctx);
   signingKeysCommand(program, ctx);
   appCommand(program, ctx);

@@ -66,6 +66,7 @@ export {
 export { AGGREGATIONS, type Aggregation } from './plans/aggregations.ts';
 export { CONFIG_TYPES, type ConfigType, configTypeOf, matchesConfigType } from './plans/config-type.ts';
 export { type LimitKind, limitKind } from './plans/limit-kind.ts';
+export { DEFAULT_METER_CATEGORY, METER_CATEGORIES, type MeterCategory } from './plans/meter-categories.ts';
 export {
   applyOverrides,
   type LimitOverride,

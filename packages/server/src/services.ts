@@ -16,6 +16,7 @@ import { AppMigratingProvisioner, AppMigrations } from './provisioning/app-migra
 import { Provisioner } from './provisioning/provisioner.ts';
 import type { SecretBox } from './secrets/secret-box.ts';
 import { TenantService } from './tenants/tenant-service.ts';
+import { TestClockService } from './test-clocks/test-clock-service.ts';
 import { SigningKeyService } from './tokens/signing-key-service.ts';
 import { TokenService } from './tokens/token-service.ts';
 import { LeaseService } from './usage/leases.ts';
@@ -53,6 +54,8 @@ export interface Services {
   readonly stripe: StripeBilling | undefined;
   /** Invoices: previews, finalization (scheduled and on demand), settlement, credit notes. */
   readonly invoices: InvoiceService;
+  /** Test clocks and the test tenants that live on them. */
+  readonly testClocks: TestClockService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -167,6 +170,16 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     signingKeys,
     issuer: config.publicUrl ?? 'http://localhost:8080',
   });
+  const testClocks = new TestClockService({
+    db,
+    clock,
+    jobs,
+    tenants,
+    trials,
+    invoices,
+    thresholds,
+    onChanged: onTenantChanged,
+  });
   return {
     database,
     clock,
@@ -184,6 +197,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     dunning,
     invoices,
     stripe,
+    testClocks,
     usage,
   };
 }

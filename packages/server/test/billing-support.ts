@@ -11,11 +11,11 @@ import { applyPlans, createTenant } from './tenant-support.ts';
 export const BILLING_PLANS = `
 currency: usd
 meters:
-  api_calls: { name: API calls, unit: call, aggregation: count }
-  cpu_hours: { name: CPU hours, unit: hour, aggregation: sum }
-  storage_gb: { name: Storage, unit: GB-month, aggregation: time_weighted }
-  memory_gb: { name: Memory, unit: GB-hour, aggregation: time_weighted }
-  active_users: { name: Active users, aggregation: unique_count }
+  api_calls: { name: API calls, unit: call, aggregation: count, category: requests }
+  cpu_hours: { name: CPU hours, unit: hour, aggregation: sum, category: compute }
+  storage_gb: { name: Storage, unit: GB-month, aggregation: time_weighted, category: storage }
+  memory_gb: { name: Memory, unit: GB-hour, aggregation: time_weighted, category: compute }
+  active_users: { name: Active users, aggregation: unique_count, category: seats }
   peak_sessions: { name: Peak sessions, aggregation: max }
 plans:
   team:

@@ -20,6 +20,8 @@ interface Tenant {
   readonly seats: number;
   readonly overrides: unknown;
   readonly trial_ends_at: string | null;
+  /** Absent from control planes older than test clocks. */
+  readonly test_clock?: string | null;
   readonly billing_anchor: string | null;
   readonly current_period: { readonly start: string; readonly end: string } | null;
   readonly scheduled_change: {
@@ -64,6 +66,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     .option('--region <region>', 'the region its data lives in')
     .option('--trial-days <n>', "trial length (default: the plan's)", integerArgument(0))
     .option('--seats <n>', 'number of seats (default 1)', integerArgument(0))
+    .option('--test-clock <id>', 'create a test tenant on this test clock (see `tenantry clock`)')
     .action(async (options: CreateOptions, command: Command) => {
       const body: Record<string, unknown> = { slug: options.slug, name: options.name, plan: options.plan };
       if (options.planVersion !== undefined) body.plan_version = options.planVersion;
@@ -71,6 +74,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
       if (options.region !== undefined) body.region = options.region;
       if (options.trialDays !== undefined) body.trial_days = options.trialDays;
       if (options.seats !== undefined) body.seats = options.seats;
+      if (options.testClock !== undefined) body.test_clock = options.testClock;
       const tenant = await ctx.client(command).post<Tenant>('/v1/tenants', body);
       const out = ctx.output(command);
       out.result(tenant, () => printTenant(out, tenant));
@@ -301,6 +305,7 @@ interface CreateOptions {
   readonly placement?: string;
   readonly region?: string;
   readonly trialDays?: number;
+  readonly testClock?: string;
   readonly seats?: number;
 }
 
@@ -355,6 +360,7 @@ function printTenant(out: Output, tenant: Tenant): void {
     ['plan', planLabel(tenant.plan)],
     ['seats', formatValue(tenant.seats)],
     ['trial ends', tenant.trial_ends_at ?? undefined],
+    ['test clock', tenant.test_clock ?? undefined],
     [
       'period',
       tenant.current_period ? `${tenant.current_period.start} → ${tenant.current_period.end}` : undefined,

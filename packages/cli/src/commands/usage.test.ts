@@ -280,6 +280,29 @@ describe('usage show', () => {
     );
   });
 
+  it('shows the unit of a time-weighted meter, its billing unit, with the total and the series', async () => {
+    api.handler = (_req, res) =>
+      json(res, 200, {
+        ...REPORT,
+        meter: 'storage_gb',
+        aggregation: 'time_weighted',
+        unit: 'GB-month',
+        series: [{ start: '2025-01-01T00:00:00.000Z', end: '2025-02-01T00:00:00.000Z', value: 100 }],
+        total: 100,
+      });
+    const result = await run(['usage', 'show', 'acme', '--meter', 'storage_gb', '--window', 'month']);
+    expect(result.code).toBe(0);
+    expect(result.stdout.split('\n')).toEqual([
+      'meter: storage_gb (time_weighted)',
+      'range: 2025-01-01 00:00 UTC → 2025-01-03 00:00 UTC',
+      'total: 100 GB-month',
+      '',
+      'FROM                  USAGE (GB-month)',
+      '2025-01-01 00:00 UTC  100',
+      '',
+    ]);
+  });
+
   it('breaks usage down by subject with --by-subject', async () => {
     api.handler = (_req, res) =>
       json(res, 200, {

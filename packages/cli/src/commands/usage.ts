@@ -34,6 +34,8 @@ interface IngestSummary {
 interface UsageReport {
   readonly meter: string;
   readonly aggregation: string;
+  /** The values' unit (a time-weighted meter's billing unit); absent from older control planes. */
+  readonly unit?: string | null;
   readonly from: string;
   readonly to: string;
   readonly series: readonly { readonly start: string; readonly value: number; readonly subject?: string }[];
@@ -155,10 +157,12 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
           });
         const out = ctx.output(command);
         out.result(report, () => {
+          const unit = report.unit ?? null;
+          const usageHeader = unit === null ? 'USAGE' : `USAGE (${unit})`;
           out.fields([
             ['meter', `${report.meter} (${report.aggregation})`],
             ['range', `${formatTime(report.from)} → ${formatTime(report.to)}`],
-            ['total', String(report.total)],
+            ['total', unit === null ? String(report.total) : `${report.total} ${unit}`],
           ]);
           out.line();
           if (report.subjects) {
@@ -166,7 +170,7 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
               report.subjects,
               [
                 { header: 'SUBJECT', value: (s) => s.subject || '-' },
-                { header: 'USAGE', value: (s) => String(s.value) },
+                { header: usageHeader, value: (s) => String(s.value) },
               ],
               'no usage',
             );
@@ -175,7 +179,7 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
               report.series,
               [
                 { header: 'FROM', value: (p) => formatTime(p.start) },
-                { header: 'USAGE', value: (p) => String(p.value) },
+                { header: usageHeader, value: (p) => String(p.value) },
               ],
               'no usage',
             );

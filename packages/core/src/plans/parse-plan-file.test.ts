@@ -387,6 +387,21 @@ describe('parsePlanFile', () => {
     ]);
   });
 
+  it('takes a meter category from the closed list, and reports any other with its path', () => {
+    const file = validFile();
+    file.meters = {
+      cpu_hours: { aggregation: 'sum', category: 'compute' },
+      sessions: { aggregation: 'time_weighted', category: 'memory' },
+      users: { aggregation: 'unique_count' },
+    };
+    expect(issuesOf(file)).toEqual([
+      {
+        path: 'meters.sessions.category',
+        message: expect.stringContaining('compute'),
+      },
+    ]);
+  });
+
   it('reserves the meter name seats', () => {
     const file = validFile();
     (file.meters as Json).seats = { aggregation: 'max' };

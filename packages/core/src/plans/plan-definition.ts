@@ -1,5 +1,6 @@
 import type { Aggregation } from './aggregations.ts';
 import type { LimitKind } from './limit-kind.ts';
+import type { MeterCategory } from './meter-categories.ts';
 
 /** A plan config value: what a config key of type integer, number, string or boolean holds. */
 export type ConfigValue = number | string | boolean;
@@ -21,6 +22,12 @@ export interface MeterDefinition {
   readonly name: string;
   readonly unit: string | null;
   readonly aggregation: Aggregation;
+  /**
+   * What it measures, for showback; absent when the file sets none, which means
+   * {@link DEFAULT_METER_CATEGORY} (left out rather than filled in, so that a file that sets no
+   * category resolves to the same definitions, and versions, as before categories existed).
+   */
+  readonly category?: MeterCategory;
   /** For `unique_count`: `subject` or `properties.<name>`; `null` for other aggregations. */
   readonly unique_by: string | null;
   /**

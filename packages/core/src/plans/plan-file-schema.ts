@@ -4,6 +4,7 @@ import { DecimalAmount } from '../money/decimal-amount.ts';
 import { describeValue, KEY_RULE } from '../validation-issue.ts';
 import { AGGREGATIONS } from './aggregations.ts';
 import { CONFIG_TYPES, configTypePhrase, matchesConfigType } from './config-type.ts';
+import { METER_CATEGORIES } from './meter-categories.ts';
 import { planFileReferenceIssues } from './plan-file-references.ts';
 
 /** The rule for every key of a plan file (meters, features, config, plans, price keys). */
@@ -78,6 +79,7 @@ const MeterSchema = z
     name: Text.optional(),
     unit: Text.optional(),
     aggregation: z.enum(AGGREGATIONS),
+    category: z.enum(METER_CATEGORIES).optional(),
     unique_by: z
       .string()
       .regex(UNIQUE_BY_PATTERN, { error: 'write "subject" or "properties.<name>"' })

@@ -28,16 +28,19 @@ describe('examples/plans/remote-desktop.yaml', () => {
     expect(byKey.business?.interval).toBe('month');
   });
 
-  it('declares the meters with their aggregations', () => {
-    const aggregations = Object.fromEntries(
-      Object.entries(byKey.free?.meters ?? {}).map(([key, meter]) => [key, meter.aggregation]),
+  it('declares the meters with their aggregations and showback categories (memory is compute, though time-weighted)', () => {
+    const meters = Object.fromEntries(
+      Object.entries(byKey.free?.meters ?? {}).map(([key, meter]) => [
+        key,
+        [meter.aggregation, meter.category],
+      ]),
     );
-    expect(aggregations).toEqual({
-      cpu_hours: 'sum',
-      memory_gb_hours: 'time_weighted',
-      storage_gb_months: 'time_weighted',
-      concurrent_sessions: 'time_weighted',
-      active_users: 'unique_count',
+    expect(meters).toEqual({
+      cpu_hours: ['sum', 'compute'],
+      memory_gb_hours: ['time_weighted', 'compute'],
+      storage_gb_months: ['time_weighted', 'storage'],
+      concurrent_sessions: ['time_weighted', 'compute'],
+      active_users: ['unique_count', 'seats'],
     });
   });
 

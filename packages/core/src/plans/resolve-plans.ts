@@ -28,6 +28,7 @@ export function resolvePlans(file: PlanFile): PlanDefinition[] {
       name: meter.name ?? key,
       unit: meter.unit ?? null,
       aggregation: meter.aggregation,
+      ...(meter.category === undefined ? {} : { category: meter.category }),
       unique_by: meter.aggregation === 'unique_count' ? (meter.unique_by ?? 'subject') : null,
       ...(meter.feature === undefined ? {} : { feature: meter.feature }),
     };

@@ -196,6 +196,20 @@ function keys(list: Indexed[]) {
     ) as q(i, t, m, s, e, cap)`;
 }
 
+/** A unit whose last word is a length of time: what {@link unitConversion} reads. */
+const TIME_UNIT = /(?:^|[^a-z])(second|minute|hour|day|month|year)s?$/i;
+
+/**
+ * The unit a time-weighted meter's quantities are in once {@link unitConversion} has converted
+ * them: the meter's own when it ends in a length of time (`GB-month`), else value-hours
+ * (`session-hour` for a unit `session`, `hour` without a unit).
+ */
+export function timeWeightedUnit(unit: string | null): string {
+  const trimmed = unit?.trim() ?? '';
+  if (TIME_UNIT.test(trimmed)) return trimmed;
+  return trimmed === '' ? 'hour' : `${trimmed}-hour`;
+}
+
 /**
  * How value-seconds of a time-weighted meter become its billing unit, by the unit's last word:
  * `second`, `minute`, `hour`, `day`, `month` (the billed month: value-seconds ÷ the period's
@@ -207,9 +221,7 @@ export function unitConversion(
   periodSeconds: number,
   periodMonths: number,
 ): { numerator: bigint; denominator: bigint } {
-  const word = /(?:^|[^a-z])(second|minute|hour|day|month|year)s?$/i
-    .exec(unit?.trim() ?? '')?.[1]
-    ?.toLowerCase();
+  const word = TIME_UNIT.exec(unit?.trim() ?? '')?.[1]?.toLowerCase();
   switch (word) {
     case 'second':
       return { numerator: 1n, denominator: 1n };

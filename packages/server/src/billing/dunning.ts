@@ -10,7 +10,7 @@ import {
 } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, tenantNow } from '../clock.ts';
 import type { DunningCasesTable, Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
@@ -186,8 +186,15 @@ export class Dunning implements PaymentEvents {
         payload: { ...job, attempt: index + 1 },
         dedupeKey: `dunning-retry:${key}:${index + 1}`,
         runAt,
+        testClockId: tenant.test_clock_id,
       })),
-      { kind: DUNNING_JOBS.suspend, payload: job, dedupeKey: `dunning-suspend:${key}`, runAt: suspendAt },
+      {
+        kind: DUNNING_JOBS.suspend,
+        payload: job,
+        dedupeKey: `dunning-suspend:${key}`,
+        runAt: suspendAt,
+        testClockId: tenant.test_clock_id,
+      },
     );
 
     const data = {
@@ -370,7 +377,7 @@ export class Dunning implements PaymentEvents {
   async #retry(payload: Record<string, unknown>): Promise<void> {
     const { tenantId, invoiceId, round } = jobTarget(payload);
     const attempt = Number(payload.attempt);
-    const now = this.#o.clock.now();
+    const now = await tenantNow(this.#o.db, this.#o.clock, tenantId);
     await this.#o.db.transaction().execute(async (tx) => {
       const open = await this.#openCase(tx, tenantId, invoiceId, round);
       if (!open || open.retries_raised >= attempt) return;
@@ -402,7 +409,7 @@ export class Dunning implements PaymentEvents {
   /** The grace period ends: suspends the tenant if the case is still open in its round. */
   async #suspend(payload: Record<string, unknown>): Promise<void> {
     const { tenantId, invoiceId, round } = jobTarget(payload);
-    const now = this.#o.clock.now();
+    const now = await tenantNow(this.#o.db, this.#o.clock, tenantId);
     const changed = await this.#o.db.transaction().execute(async (tx) => {
       const tenant = await lockTenant(tx, tenantId);
       const open = await this.#openCase(tx, tenantId, invoiceId, round);

@@ -1,4 +1,4 @@
-import type { DomainError, Result } from '@tenantry/core';
+import { type DomainError, METER_CATEGORIES, type Result } from '@tenantry/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -129,8 +129,12 @@ const RunSummary = z
   })
   .meta({ id: 'InvoiceRun' });
 
+const ShowbackCategory = z
+  .enum(['subscription', ...METER_CATEGORIES])
+  .describe("`subscription`, or a usage line's meter category as the plan file sets it (`other` when unset)");
+
 const ShowbackLine = z.object({
-  category: z.enum(['subscription', 'usage', 'storage']),
+  category: ShowbackCategory,
   description: z.string(),
   meter: z.string().nullable(),
   quantity: z.string(),
@@ -146,13 +150,13 @@ const Showback = z
     source: z.enum(['invoice', 'preview']),
     invoice: Ref.nullable(),
     total: Money,
-    totals: z.object({ subscription: Money, usage: Money, storage: Money }),
+    totals: z.record(ShowbackCategory, Money).describe('Each category added up'),
     lines: z.array(ShowbackLine),
     consumers: z.array(
       z.object({
         subject: z.string(),
         amount: Money,
-        share: z.string().describe('Percent of the usage and storage charges'),
+        share: z.string().describe('Percent of the usage charges (every category but subscription)'),
         usage: z.array(
           z.object({
             meter: z.string(),

@@ -9,7 +9,7 @@ import {
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { RequestContext } from '../audit/audit-log.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, type ClockScope, liveScope, onClock, tenantNow } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import type { BillingMonth } from './billing-month.ts';
 import { type BillingUsageRequest, readBillingUsage } from './billing-usage.ts';
@@ -48,8 +48,10 @@ export interface FinalizedInvoiceListener {
 export interface RunRequest {
   /** Only periods that start before the end of this month; each of them must have ended. */
   readonly month?: BillingMonth | undefined;
-  /** One tenant's id; all tenants when absent. */
+  /** One tenant's id (run at the time of its clock); all tenants of `scope` when absent. */
   readonly tenantId?: string | undefined;
+  /** Which tenants, at what time: the live ones now by default, or a test clock's at its time. */
+  readonly scope?: ClockScope | undefined;
 }
 
 /** A period that could not be rated (nothing was written for it, nor for its later periods). */
@@ -145,10 +147,14 @@ export class InvoiceRunner {
 
   /** Runs; a month whose periods have not all ended is refused before anything is written. */
   async run(ctx: RequestContext, request: RunRequest): Promise<Result<RunSummary, DomainError>> {
-    const now = this.#o.clock.now();
+    const scope = request.scope ?? liveScope(this.#o.clock);
+    const now =
+      request.tenantId !== undefined
+        ? await tenantNow(this.#o.db, this.#o.clock, request.tenantId)
+        : scope.now;
     const plans = new PlanVersions(this.#o.db);
     if (request.month !== undefined) {
-      const open = await this.#openPeriods(plans, request.month, request.tenantId, now);
+      const open = await this.#openPeriods(plans, request.month, request.tenantId, scope, now);
       if (!open.ok) return open;
     }
     const summary: RunSummary = {
@@ -175,6 +181,7 @@ export class InvoiceRunner {
                   union
                   select tenant_id from billed_periods where checked_at < late_until and late_until <= ${now}
                 ) due
+                join tenants t on t.id = due.tenant_id and ${onClock('t.test_clock_id', scope)}
                 where tenant_id > ${after}
                 order by tenant_id
                 limit ${batchSize}`.execute(this.#o.db)
@@ -202,14 +209,20 @@ export class InvoiceRunner {
     return ok(summary);
   }
 
-  /** When the next run has work: the earliest period end or late-window close still ahead (or past). */
-  async nextWorkAt(): Promise<Date | null> {
+  /**
+   * When the next run has work: the earliest period end or late-window close still ahead (or
+   * past) of the live tenants, or of a test clock's with its scope.
+   */
+  async nextWorkAt(scope: ClockScope = liveScope(this.#o.clock)): Promise<Date | null> {
     const row = await sql<{ at: Date | null }>`
       select least(
-        (select min(next_due_at) from subscriptions where next_due_at is not null),
-        (select min(late_until) from billed_periods where checked_at < late_until)
+        (select min(s.next_due_at) from subscriptions s join tenants t on t.id = s.tenant_id
+          where s.next_due_at is not null and ${onClock('t.test_clock_id', scope)}),
+        (select min(b.late_until) from billed_periods b join tenants t on t.id = b.tenant_id
+          where b.checked_at < b.late_until and ${onClock('t.test_clock_id', scope)})
       ) as at`.execute(this.#o.db);
-    return row.rows[0]?.at ?? null;
+    const at = row.rows[0]?.at;
+    return at ? new Date(at) : null;
   }
 
   /** `period_not_ended` when a period of the month (of the tenant, or of any tenant) has not ended by `now`. */
@@ -217,6 +230,7 @@ export class InvoiceRunner {
     plans: PlanVersions,
     month: BillingMonth,
     tenantId: string | undefined,
+    scope: ClockScope,
     now: Date,
   ): Promise<Result<null, DomainError>> {
     const open: { tenant_id: string; start: string; end: string }[] = [];
@@ -225,13 +239,17 @@ export class InvoiceRunner {
     for (;;) {
       let query = this.#o.db
         .selectFrom('subscriptions')
+        .innerJoin('tenants', 'tenants.id', 'subscriptions.tenant_id')
         .select('tenant_id')
         .where('started_at', '<', month.end)
         .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', month.start)]))
         .where('tenant_id', '>', after)
         .orderBy('tenant_id')
         .limit(this.#o.batchSize ?? DEFAULT_BATCH);
-      if (tenantId !== undefined) query = query.where('tenant_id', '=', tenantId);
+      query =
+        tenantId !== undefined
+          ? query.where('tenant_id', '=', tenantId)
+          : query.where(onClock('tenants.test_clock_id', scope));
       const ids = (await query.execute()).map((r) => r.tenant_id);
       const last = ids.at(-1);
       if (last === undefined) break;

@@ -9,7 +9,7 @@ import {
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { type RequestContext, systemContext } from '../audit/audit-log.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, type ClockScope, tenantNow } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import { tenantNotFound } from '../tenants/tenant-service.ts';
@@ -182,6 +182,11 @@ export class InvoiceService {
     );
   }
 
+  /** When the next run has work for the tenants of `scope` (see {@link InvoiceRunner.nextWorkAt}). */
+  nextWorkAt(scope: ClockScope): Promise<Date | null> {
+    return this.#runner.nextWorkAt(scope);
+  }
+
   /** Schedules a run unless one is waiting (at start-up). */
   async ensureScheduled(): Promise<void> {
     const waiting = await this.#o.db
@@ -199,10 +204,15 @@ export class InvoiceService {
    */
   async run(
     ctx: RequestContext,
-    request: { month?: BillingMonth | undefined; tenant?: string | undefined },
+    request: {
+      month?: BillingMonth | undefined;
+      tenant?: string | undefined;
+      scope?: ClockScope | undefined;
+    },
   ): Promise<Result<RunSummary, DomainError>> {
-    const runRequest: { month?: BillingMonth; tenantId?: string } = {};
+    const runRequest: { month?: BillingMonth; tenantId?: string; scope?: ClockScope } = {};
     if (request.month !== undefined) runRequest.month = request.month;
+    if (request.scope !== undefined) runRequest.scope = request.scope;
     if (request.tenant !== undefined) {
       const tenant = await this.#tenant(request.tenant);
       if (!tenant.ok) return tenant;
@@ -263,7 +273,7 @@ export class InvoiceService {
     }
     const plans = new PlanVersions(this.#o.db);
     await plans.load(versionsOf(subscription));
-    const now = this.#o.clock.now();
+    const now = await tenantNow(this.#o.db, this.#o.clock, tenant.value.id);
     let period: Period | null;
     if (month === undefined) {
       period = periodAt(subscription, plans, now);
@@ -293,7 +303,8 @@ export class InvoiceService {
 
   /** Rates a resolved period on its usage so far; `null` when nothing of it is billable. */
   async rate(resolved: ResolvedPeriod): Promise<Result<RatedInvoice | null, DomainError>> {
-    const [result] = await rateJobs(this.#o.db, [{ rating: resolved.rating }], this.#o.clock.now());
+    const now = await tenantNow(this.#o.db, this.#o.clock, resolved.tenant.id);
+    const [result] = await rateJobs(this.#o.db, [{ rating: resolved.rating }], now);
     if (result === undefined) return ok(null);
     return result;
   }
@@ -391,7 +402,7 @@ export class InvoiceService {
     if (!record) return invoiceNotFound(invoiceId);
     const next = applyInvoiceAction(record.number, record.status as InvoiceStatus, action);
     if (!next.ok) return next;
-    const now = this.#o.clock.now();
+    const now = await tenantNow(tx, this.#o.clock, record.tenant_id);
     const data: Record<string, unknown> = { number: record.number, from: record.status, to: next.value };
     let creditNote: { id: string; number: string } | null = null;
     if (action === 'void') {

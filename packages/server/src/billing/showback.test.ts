@@ -34,7 +34,7 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 describe(`GET /v1/tenants/{id}/showback (${backend})`, () => {
-  it('breaks the period down into subscription, usage and storage, and ranks the consumers with their shares', async () => {
+  it('breaks the period down by the categories the plan file gives its meters, and ranks the consumers with their shares', async () => {
     const response = await t.request({
       method: 'GET',
       url: `/v1/tenants/${tenant.slug}/showback?period=2026-11`,
@@ -46,7 +46,15 @@ describe(`GET /v1/tenants/{id}/showback (${backend})`, () => {
       invoice: null,
       currency: 'usd',
       period: { start: '2026-11-01T00:00:00.000Z', end: '2026-12-01T00:00:00.000Z' },
-      totals: { subscription: '60.00', usage: '6.00', storage: '12.50' },
+      totals: {
+        subscription: '60.00',
+        compute: '6.00',
+        storage: '12.50',
+        network: '0.00',
+        requests: '0.00',
+        seats: '0.00',
+        other: '0.00',
+      },
       total: '78.50',
     });
     expect(report.lines.filter((l: any) => l.amount !== '0.00')).toEqual([
@@ -59,7 +67,7 @@ describe(`GET /v1/tenants/{id}/showback (${backend})`, () => {
         amount: '60.00',
       },
       {
-        category: 'usage',
+        category: 'compute',
         description: 'CPU hours',
         meter: 'cpu_hours',
         quantity: '60',
@@ -136,6 +144,28 @@ describe(`GET /v1/tenants/{id}/showback (${backend})`, () => {
     expect(response.body.source).toBe('invoice');
     expect(response.body.invoice.number).toMatch(/^INV-/);
     expect(response.body.total).toBe('78.50');
+  });
+
+  it('puts memory GB-hours under compute as the plan file says, and a meter without a category under other', async () => {
+    setClock(t, '2026-11-01T00:00:00Z');
+    const other = await billedTenant(t, { plan: 'cloud', seats: 1 });
+    setClock(t, '2026-11-10T00:00:00Z');
+    await ingest(t, other.id, [
+      { id: 'm1', meter: 'memory_gb', value: 2, time: '2026-11-01T00:00:00Z', subject: 'ana' },
+      { id: 'p1', meter: 'peak_sessions', value: 3, time: '2026-11-02T00:00:00Z', subject: 'ana' },
+    ]);
+    setClock(t, '2026-12-01T00:00:00Z');
+    const response = await t.request({
+      method: 'GET',
+      url: `/v1/tenants/${other.id}/showback?period=2026-11`,
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const byMeter = Object.fromEntries(
+      response.body.lines.filter((l: any) => l.meter !== null).map((l: any) => [l.meter, l.category]),
+    );
+    expect(byMeter).toMatchObject({ memory_gb: 'compute', peak_sessions: 'other', storage_gb: 'storage' });
+    // 2 GB for the 720 hours of November at 0.01 a GB-hour, and a peak of 3 sessions at 1.00.
+    expect(response.body.totals).toMatchObject({ compute: '14.40', other: '3.00', storage: '0.00' });
   });
 
   it('refuses an unknown tenant, a bad period and a bad format, writing nothing', async () => {

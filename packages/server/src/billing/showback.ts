@@ -1,4 +1,12 @@
-import { type DomainError, ok, type Result, roundHalfEven } from '@tenantry/core';
+import {
+  DEFAULT_METER_CATEGORY,
+  type DomainError,
+  METER_CATEGORIES,
+  type MeterCategory,
+  ok,
+  type Result,
+  roundHalfEven,
+} from '@tenantry/core';
 import type { Kysely } from 'kysely';
 import type { Schema } from '../db/schema.ts';
 import type { BillingMonth } from './billing-month.ts';
@@ -8,8 +16,14 @@ import { linesOfRating } from './invoice-documents.ts';
 import type { InvoiceService } from './invoice-service.ts';
 import { documentLineView, type InvoiceLineView } from './invoice-view.ts';
 
-/** What a line of the breakdown is: the subscription, metered usage, or capacity held over time. */
-export type ShowbackCategory = 'subscription' | 'usage' | 'storage';
+/**
+ * What a line of the breakdown is: `subscription` (flat, per-seat and minimum lines), or for a
+ * usage line its meter's category as the plan file sets it (`other` when it sets none).
+ */
+export type ShowbackCategory = 'subscription' | MeterCategory;
+
+/** Every category, in the order `totals` lists them. */
+const CATEGORIES: readonly ShowbackCategory[] = ['subscription', ...METER_CATEGORIES];
 
 /** One line of the cost breakdown: quantity × price = amount. */
 export interface ShowbackLine {
@@ -38,7 +52,7 @@ export interface ShowbackConsumer {
   /** `''` for usage recorded without a subject. */
   subject: string;
   amount: string;
-  /** Percent of the usage and storage charges, two decimals. */
+  /** Percent of the usage charges (every category but `subscription`), two decimals. */
   share: string;
   usage: ConsumerUsage[];
 }
@@ -92,8 +106,7 @@ export async function showback(
   const meters = rating?.plan.meters ?? {};
   const category = (line: InvoiceLineView): ShowbackCategory => {
     if (line.kind !== 'usage' || line.usage === null) return 'subscription';
-    const aggregation = meters[line.usage.meter]?.aggregation;
-    return aggregation === 'time_weighted' || aggregation === 'latest' ? 'storage' : 'usage';
+    return meters[line.usage.meter]?.category ?? DEFAULT_METER_CATEGORY;
   };
   const breakdown: ShowbackLine[] = lines.map((line) => ({
     category: category(line),
@@ -168,20 +181,15 @@ export async function showback(
       sum(() => true),
       currency,
     ),
-    totals: {
-      subscription: moneyOf(
-        sum((l) => l.category === 'subscription'),
-        currency,
-      ),
-      usage: moneyOf(
-        sum((l) => l.category === 'usage'),
-        currency,
-      ),
-      storage: moneyOf(
-        sum((l) => l.category === 'storage'),
-        currency,
-      ),
-    },
+    totals: Object.fromEntries(
+      CATEGORIES.map((c) => [
+        c,
+        moneyOf(
+          sum((l) => l.category === c),
+          currency,
+        ),
+      ]),
+    ) as Record<ShowbackCategory, string>,
     lines: breakdown,
     consumers: top,
     other_consumers:

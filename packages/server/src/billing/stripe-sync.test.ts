@@ -453,3 +453,34 @@ describe('Stripe invoices settled or voided in Tenantry', () => {
     expect(event.data).toMatchObject({ invoice_id: invoice.id, stripe_invoice_id: row?.stripe_invoice_id });
   });
 });
+
+describe('test tenants', () => {
+  it('are not synced: a tenant on a test clock keeps its invoices out of Stripe, a live one does not', async () => {
+    const clock = await t.request({
+      method: 'POST',
+      url: '/v1/test-clocks',
+      payload: { frozen_time: '2027-01-01T00:00:00Z' },
+    });
+    expect(clock.status, JSON.stringify(clock.body)).toBe(201);
+    const test = await provisionedTenant(t, { test_clock: clock.body.id });
+    const live = await provisionedTenant(t);
+    const [testInvoice, liveInvoice] = [invoiceFor(test.id), invoiceFor(live.id)];
+    await t.services.database.db.transaction().execute((tx) =>
+      sync.invoicesFinalized(tx, [
+        { tenantId: test.id, invoiceId: testInvoice.id },
+        { tenantId: live.id, invoiceId: liveInvoice.id },
+      ]),
+    );
+    const queued = await t.services.database.db
+      .selectFrom('jobs')
+      .select('dedupe_key')
+      .where('kind', '=', STRIPE_JOBS.syncInvoice)
+      .where(
+        'dedupe_key',
+        'in',
+        [testInvoice.id, liveInvoice.id].map((id) => `${STRIPE_JOBS.syncInvoice}:${id}`),
+      )
+      .execute();
+    expect(queued.map((j) => j.dedupe_key)).toEqual([`${STRIPE_JOBS.syncInvoice}:${liveInvoice.id}`]);
+  });
+});

@@ -137,9 +137,22 @@ export class StripeSync {
     return this.#enqueue(tx, STRIPE_JOBS.voidInvoice, invoices);
   }
 
-  /** One job of `kind` per invoice, at most one unfinished per invoice. */
-  #enqueue(tx: Transaction<Schema>, kind: string, invoices: readonly InvoiceRef[]): Promise<void> {
-    return this.#jobs.enqueue(
+  /**
+   * One job of `kind` per invoice, at most one unfinished per invoice. Test tenants' invoices (of
+   * tenants on a test clock) stay in Tenantry: Stripe would date them on the wall clock, and a
+   * live Stripe account must not see them.
+   */
+  async #enqueue(tx: Transaction<Schema>, kind: string, all: readonly InvoiceRef[]): Promise<void> {
+    if (all.length === 0) return;
+    const test = await tx
+      .selectFrom('tenants')
+      .select('id')
+      .where('id', 'in', [...new Set(all.map((e) => e.tenantId))])
+      .where('test_clock_id', 'is not', null)
+      .execute();
+    const onClock = new Set(test.map((r) => r.id));
+    const invoices = all.filter((e) => !onClock.has(e.tenantId));
+    await this.#jobs.enqueue(
       tx,
       ...invoices.map((e) => ({
         kind,

@@ -67,7 +67,15 @@ export async function startSubscription(
  */
 export async function changeSubscription(
   tx: Transaction<Schema>,
-  e: { tenantId: string; at: Date; terms: SubscriptionTerms; now: Date },
+  e: {
+    tenantId: string;
+    at: Date;
+    /** The terms from `at` on; the ones in force when absent (a change of anchor only). */
+    terms?: SubscriptionTerms;
+    now: Date;
+    /** Counts periods again from `at` even on a plan of the same interval (a trial's end). */
+    reanchor?: boolean;
+  },
 ): Promise<void> {
   const open = await tx
     .selectFrom('subscription_segments as s')
@@ -80,28 +88,29 @@ export async function changeSubscription(
     .forUpdate('s')
     .executeTakeFirst();
   if (!open) return;
+  const wanted = e.terms ?? { planId: open.plan_id, planVersion: open.plan_version, seats: open.seats };
   const next = await tx
     .selectFrom('plan_versions')
     .select('definition')
-    .where('plan_id', '=', e.terms.planId)
-    .where('version', '=', e.terms.planVersion)
+    .where('plan_id', '=', wanted.planId)
+    .where('version', '=', wanted.planVersion)
     .executeTakeFirstOrThrow();
   // A change dated before the open segment began (applied late) takes effect where it began.
   const from = new Date(Math.max(e.at.getTime(), open.valid_from.getTime()));
   const interval = (next.definition as PlanDefinition).interval;
-  const reanchor = interval !== (open.definition as PlanDefinition).interval;
+  const reanchor = e.reanchor === true || interval !== (open.definition as PlanDefinition).interval;
   const anchor = reanchor ? from : open.billing_anchor;
   if (
     !reanchor &&
-    open.plan_id === e.terms.planId &&
-    open.plan_version === e.terms.planVersion &&
-    open.seats === e.terms.seats
+    open.plan_id === wanted.planId &&
+    open.plan_version === wanted.planVersion &&
+    open.seats === wanted.seats
   )
     return;
   const terms = {
-    plan_id: e.terms.planId,
-    plan_version: e.terms.planVersion,
-    seats: e.terms.seats,
+    plan_id: wanted.planId,
+    plan_version: wanted.planVersion,
+    seats: wanted.seats,
     billing_anchor: anchor,
   };
   if (from.getTime() === open.valid_from.getTime()) {
@@ -147,9 +156,40 @@ export async function changeSubscription(
 }
 
 /**
+ * Ends a tenant's trial at `at`, as Stripe does: charges start there and periods are counted
+ * from there (the billing anchor moves to `at`), so the first paid period is a whole one rather
+ * than the rest of a period counted from the creation hour. Nothing before `at` was billable, so
+ * invoicing resumes at `at`. A trial ended before its planned end has `trial_ends_at` moved to `at`.
+ */
+export async function endTrial(
+  tx: Transaction<Schema>,
+  e: { tenantId: string; at: Date; now: Date },
+): Promise<void> {
+  await tx
+    .updateTable('tenants')
+    .set({ trial_ends_at: e.at })
+    .where('id', '=', e.tenantId)
+    .where('trial_ends_at', '>', e.at)
+    .execute();
+  const started = await tx
+    .updateTable('subscriptions')
+    .set({
+      billing_starts_at: sql<Date>`greatest(started_at, ${e.at}::timestamptz)`,
+      invoiced_until: sql<Date>`greatest(invoiced_until, ${e.at}::timestamptz)`,
+      updated_at: e.now,
+    })
+    .where('tenant_id', '=', e.tenantId)
+    .where('ended_at', 'is', null)
+    .executeTakeFirst();
+  if (Number(started.numUpdatedRows) === 0) return;
+  await changeSubscription(tx, { tenantId: e.tenantId, at: e.at, now: e.now, reanchor: true });
+}
+
+/**
  * Follows a lifecycle transition: cancelling (or deleting) ends the subscription at `now`, and
  * deleting a tenant whose provisioning failed ends it where it started (it never served, so
- * nothing is charged); activating a trialing tenant ends its trial, so charges start now.
+ * nothing is charged); activating a trialing tenant ends its trial ({@link endTrial}) at its
+ * planned end, or now if that is earlier.
  */
 export async function followTenantState(
   tx: Transaction<Schema>,
@@ -164,13 +204,16 @@ export async function followTenantState(
       .where('ended_at', 'is', null)
       .execute();
   } else if (e.from === 'trialing' && e.to === 'active') {
-    await tx
-      .updateTable('subscriptions')
-      .set({
-        billing_starts_at: sql<Date>`least(billing_starts_at, greatest(started_at, ${e.now}::timestamptz))`,
-        updated_at: e.now,
-      })
-      .where('tenant_id', '=', e.tenantId)
-      .execute();
+    const tenant = await tx
+      .selectFrom('tenants')
+      .select('trial_ends_at')
+      .where('id', '=', e.tenantId)
+      .executeTakeFirstOrThrow();
+    const plannedEnd = (tenant.trial_ends_at ?? e.now).getTime();
+    await endTrial(tx, {
+      tenantId: e.tenantId,
+      at: new Date(Math.min(plannedEnd, e.now.getTime())),
+      now: e.now,
+    });
   }
 }

@@ -8,7 +8,7 @@ import {
   setClock,
 } from '../../test/billing-support.ts';
 import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
-import { act, createTenant } from '../../test/tenant-support.ts';
+import { act, createTenant, getTenant } from '../../test/tenant-support.ts';
 
 let t: TestApp;
 
@@ -193,14 +193,58 @@ describe(`subscriptions (${backend})`, () => {
     expect((await subscription(tenant.id)).next_invoice_at).toBeNull();
   });
 
-  it('charges nothing before the trial ends, and prorates the rest of that period', async () => {
+  it('ends a trial as Stripe does: the first paid period starts at the trial end and is charged in full', async () => {
     setClock(t, '2026-11-01T00:00:00Z');
-    const tenant = await createTenant(t, { plan: 'cloud', seats: 1, trial_days: 15 });
+    const tenant = await createTenant(t, { plan: 'cloud', seats: 1, trial_days: 14 });
     await t.services.jobs.runDue();
+    setClock(t, '2026-11-15T00:00:00Z');
+    expect((await t.services.trials.sweep()).ended).toEqual([{ tenantId: tenant.id, to: 'active' }]);
+    const s = await subscription(tenant.id);
+    expect(s).toMatchObject({
+      started_at: '2026-11-01T00:00:00.000Z',
+      billing_starts_at: '2026-11-15T00:00:00.000Z',
+      current_period: { start: '2026-11-15T00:00:00.000Z', end: '2026-12-15T00:00:00.000Z' },
+      invoiced_until: '2026-11-15T00:00:00.000Z',
+      next_invoice_at: '2026-12-15T00:00:00.000Z',
+    });
+    expect((await getTenant(t, tenant.id)).billing_anchor).toBe('2026-11-15T00:00:00.000Z');
+    // Not yet: the first paid period has not ended.
     setClock(t, '2026-12-01T00:00:00Z');
+    expect((await runInvoices(t, { tenant: tenant.id })).invoices).toBe(0);
+    setClock(t, '2026-12-15T00:00:00Z');
+    await runInvoices(t, { tenant: tenant.id });
+    const [invoice, ...others] = await invoicesOf(t, tenant.id);
+    expect(others).toEqual([]);
+    expect(invoice).toMatchObject({
+      total: '30.00',
+      period: { start: '2026-11-15T00:00:00.000Z', end: '2026-12-15T00:00:00.000Z' },
+    });
+    const users = invoice.lines.find((l: any) => l.kind === 'per_seat');
+    expect(users).toMatchObject({ amount: '30.00', proration: null });
+  });
+
+  it('ends a trial early on activation: trial_ends_at and the anchor move to that instant', async () => {
+    setClock(t, '2026-11-01T00:00:00Z');
+    const tenant = await createTenant(t, { plan: 'cloud', seats: 2, trial_days: 14 });
+    await t.services.jobs.runDue();
+    setClock(t, '2026-11-05T10:30:00Z');
+    const activated = await act(t, tenant.id, 'activate');
+    expect(activated.body).toMatchObject({
+      state: 'active',
+      trial_ends_at: '2026-11-05T10:30:00.000Z',
+      billing_anchor: '2026-11-05T10:30:00.000Z',
+      current_period: { start: '2026-11-05T10:30:00.000Z', end: '2026-12-05T10:30:00.000Z' },
+    });
+    expect(await subscription(tenant.id)).toMatchObject({
+      billing_starts_at: '2026-11-05T10:30:00.000Z',
+      next_invoice_at: '2026-12-05T10:30:00.000Z',
+    });
+    // The sweep finds no trial left to end.
+    setClock(t, '2026-11-15T00:00:00Z');
+    expect((await t.services.trials.sweep()).ended).toEqual([]);
+    setClock(t, '2026-12-05T10:30:00Z');
     await runInvoices(t, { tenant: tenant.id });
     const [invoice] = await invoicesOf(t, tenant.id);
-    const users = invoice.lines.find((l: any) => l.kind === 'per_seat');
-    expect(users).toMatchObject({ amount: '15.00', period: { start: '2026-11-16T00:00:00.000Z' } });
+    expect(invoice).toMatchObject({ total: '60.00' });
   });
 });

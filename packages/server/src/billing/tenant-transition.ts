@@ -27,6 +27,8 @@ export interface LockedTenant {
   readonly state: TenantState;
   readonly state_reason: string | null;
   readonly trial_ends_at: Date | null;
+  /** The test clock it lives on, null for a live tenant. */
+  readonly test_clock_id: string | null;
   readonly definition: PlanDefinition;
 }
 
@@ -44,7 +46,15 @@ export async function lockTenant(
     .innerJoin('plan_versions as v', (join) =>
       join.onRef('v.plan_id', '=', 't.plan_id').onRef('v.version', '=', 't.plan_version'),
     )
-    .select(['t.id', 't.slug', 't.state', 't.state_reason', 't.trial_ends_at', 'v.definition']);
+    .select([
+      't.id',
+      't.slug',
+      't.state',
+      't.state_reason',
+      't.trial_ends_at',
+      't.test_clock_id',
+      'v.definition',
+    ]);
   query = idOrSlug.startsWith('ten_')
     ? query.where('t.id', '=', idOrSlug)
     : query.where('t.slug', '=', idOrSlug).where('t.state', '<>', 'deleted');

@@ -1,10 +1,11 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { type RequestContext, systemContext } from '../audit/audit-log.ts';
-import type { Clock } from '../clock.ts';
+import { type Clock, type ClockScope, liveScope, onClock } from '../clock.ts';
 import type { JobRow, Schema } from '../db/schema.ts';
 import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import { hasPaymentMethod } from './payment-method-service.ts';
+import { endTrial } from './subscription-changes.ts';
 import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './tenant-transition.ts';
 
 /** The job kind of the trial sweep. */
@@ -82,13 +83,17 @@ export class Trials {
     this.#o.jobs.notify();
   }
 
-  /** Raises the reminders and ends the trials that are due now; what the job does, less rescheduling. */
-  async sweep(): Promise<TrialSweep> {
-    const now = this.#o.clock.now();
+  /**
+   * Raises the reminders and ends the trials that are due now; what the job does, less
+   * rescheduling. The live tenants' by default; a test clock's tenants' at its time with its scope.
+   */
+  async sweep(scope: ClockScope = liveScope(this.#o.clock)): Promise<TrialSweep> {
+    const now = scope.now;
     const due = await this.#o.db
       .selectFrom('tenants')
       .select('id')
       .where('state', '=', 'trialing')
+      .where(onClock('test_clock_id', scope))
       .where('trial_ends_at', '<=', new Date(now.getTime() + this.#reminderMs))
       .orderBy('trial_ends_at')
       .execute();
@@ -109,7 +114,9 @@ export class Trials {
         reminded.push(id);
       }
     }
-    return { reminded, ended, next: await this.#next(now) };
+    const cap = new Date(now.getTime() + MAX_SLEEP_MS);
+    const next = await this.nextMoment(scope);
+    return { reminded, ended, next: next && next < cap ? next : cap };
   }
 
   async #sweepAndReschedule(job: JobRow): Promise<void> {
@@ -164,6 +171,9 @@ export class Trials {
     const suspend = tenant.definition.requires_payment_method && !onFile;
     const to = suspend ? 'suspended' : 'active';
     await this.#notice(tx, tenant.id, 'ended', endsAt, now);
+    // Activation ends the trial at its planned end through the lifecycle; a suspension leaves the
+    // trial over all the same, so the anchor moves to its end here (as Stripe's does).
+    if (suspend) await endTrial(tx, { tenantId: tenant.id, at: endsAt, now });
     await transitionTenant(tx, TRIALS, tenant, {
       to,
       reason: suspend ? BILLING_REASONS.trialEndedWithoutPaymentMethod : null,
@@ -196,12 +206,12 @@ export class Trials {
   }
 
   /**
-   * When the next sweep is due: the next reminder or trial end of a trialing tenant, at most an
-   * hour away. Every reminder due by `now` was raised by this sweep, so a tenant's next moment is
-   * its reminder while that lies ahead, and its end after.
+   * The next reminder or trial end of a trialing tenant of the scope after its `now`, or null.
+   * Every reminder due by `now` was raised by the sweep, so a tenant's next moment is its reminder
+   * while that lies ahead, and its end after. (The sweep sleeps at most an hour past it.)
    */
-  async #next(now: Date): Promise<Date> {
-    const cap = new Date(now.getTime() + MAX_SLEEP_MS);
+  async nextMoment(scope: ClockScope): Promise<Date | null> {
+    const now = scope.now;
     const reminderAt = sql<Date>`trial_ends_at - make_interval(secs => ${this.#reminderMs / 1000})`;
     const row = await this.#o.db
       .selectFrom('tenants')
@@ -211,9 +221,9 @@ export class Trials {
         ),
       )
       .where('state', '=', 'trialing')
+      .where(onClock('test_clock_id', scope))
       .where('trial_ends_at', '>', now)
       .executeTakeFirst();
-    const next = row?.next ? new Date(row.next) : null;
-    return next && next < cap ? next : cap;
+    return row?.next ? new Date(row.next) : null;
   }
 }

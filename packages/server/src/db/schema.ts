@@ -82,6 +82,8 @@ export interface TenantsTable {
   updated_at: Timestamp;
   deleted_at: Date | null;
   purged_at: Date | null;
+  /** The test clock the tenant lives on; null for a live tenant. */
+  test_clock_id: Generated<string | null>;
 }
 
 export interface JobsTable {
@@ -97,6 +99,19 @@ export interface JobsTable {
   last_error: string | null;
   created_at: Generated<Date>;
   finished_at: Date | null;
+  /** The test clock whose advance runs the job; null: the worker runs it on the wall clock. */
+  test_clock_id: Generated<string | null>;
+}
+
+export interface TestClocksTable {
+  id: string;
+  name: string | null;
+  frozen_time: Date;
+  status: 'ready' | 'advancing';
+  advancing_to: Date | null;
+  created_at: Date;
+  updated_at: Date;
+  deleted_at: Date | null;
 }
 
 export interface IdempotencyKeysTable {
@@ -154,6 +169,7 @@ export interface Schema {
   invoices: InvoicesTable;
   invoice_lines: InvoiceLinesTable;
   billed_periods: BilledPeriodsTable;
+  test_clocks: TestClocksTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;

@@ -74,10 +74,12 @@ export class EntitlementService {
   }
 
   async #build(idOrSlug: string): Promise<Result<VersionedSnapshot, DomainError>> {
-    const now = this.#clock.now();
+    const wall = this.#clock.now();
     const generation = this.#generation.get(idOrSlug) ?? 0;
     const record = await this.#tenants.record(idOrSlug);
     if (!record) return tenantNotFound(idOrSlug);
+    // A test tenant is evaluated at its test clock's time; its clock's advances announce it changed.
+    const now = record.clock_time ?? wall;
     const snapshot = evaluateEntitlements({
       usage: await this.#usage(record, now),
       tenantId: record.id,
@@ -92,11 +94,16 @@ export class EntitlementService {
     const version = createHash('sha256').update(canonicalJson(snapshot)).digest('base64url').slice(0, 22);
     const value: VersionedSnapshot = { snapshot: { ...snapshot, version }, etag: `"${version}"` };
     const jitter = 0.8 + Math.random() * 0.2;
-    const deadlines = [now.getTime() + this.#maxAgeMs * jitter, Date.parse(snapshot.period.end)];
-    if (record.trial_ends_at && record.trial_ends_at > now) deadlines.push(record.trial_ends_at.getTime());
-    // Slots stop counting when their holder misses its heartbeat, with nothing announced then.
+    const deadlines = [wall.getTime() + this.#maxAgeMs * jitter];
+    // Deadlines in the wall clock's time: a test tenant's period end and trial end are in its clock's.
+    if (record.clock_time === null) {
+      deadlines.push(Date.parse(snapshot.period.end));
+      if (record.trial_ends_at && record.trial_ends_at > now) deadlines.push(record.trial_ends_at.getTime());
+    }
+    // Slots stop counting when their holder misses its heartbeat, with nothing announced then;
+    // holders' heartbeats run on the wall clock.
     if (Object.values(snapshot.limits).some((limit) => limit.kind === 'gauge')) {
-      const lapse = await nextSlotLapse(this.#db, record.id, now);
+      const lapse = await nextSlotLapse(this.#db, record.id, wall);
       if (lapse !== null) deadlines.push(lapse.getTime());
     }
     if ((this.#generation.get(record.id) ?? 0) !== generation) return ok(value);
@@ -128,7 +135,7 @@ export class EntitlementService {
         : [];
     });
     if (requests.length === 0) return {};
-    const usage = await periodUsage(this.#db, requests, now);
+    const usage = await periodUsage(this.#db, requests, this.#clock.now());
     return Object.fromEntries(requests.map((r) => [r.meter, usage.get(usageKey(r)) ?? 0]));
   }
 

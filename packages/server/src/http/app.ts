@@ -21,6 +21,7 @@ import { entitlementStreamRoutes } from '../entitlements/entitlement-stream-rout
 import { planRoutes } from '../plans/plan-routes.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/tenant-routes.ts';
+import { testClockRoutes } from '../test-clocks/test-clock-routes.ts';
 import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
 import { usageRoutes } from '../usage/usage-routes.ts';
 import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
@@ -156,6 +157,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(paymentMethodRoutes, { paymentMethods: services.paymentMethods });
       await v1.register(dunningRoutes, { dunning: services.dunning });
       await v1.register(stripeCustomerRoutes, { stripe: services.stripe, tenants: services.tenants });
+      await v1.register(testClockRoutes, { testClocks: services.testClocks });
     },
     { prefix: '/v1' },
   );

@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
-import type { Clock } from '../clock.ts';
+import { type Clock, type ClockScope, liveScope, onClock } from '../clock.ts';
 import type { JobRow, Schema } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import { WakeLoop } from './wake-loop.ts';
@@ -12,6 +12,11 @@ export interface JobRequest {
   readonly dedupeKey?: string;
   readonly runAt?: Date;
   readonly maxAttempts?: number;
+  /**
+   * The test clock the job lives on (a test tenant's dunning, say): `runAt` is that clock's time,
+   * and the clock's advance runs it; the worker never does. Absent: the wall clock's.
+   */
+  readonly testClockId?: string | null;
 }
 
 /** What a job kind does. Handlers must be idempotent: a job whose worker died runs again. */
@@ -74,6 +79,7 @@ export class JobQueue {
             locked_until: null,
             last_error: null,
             finished_at: null,
+            test_clock_id: request.testClockId ?? null,
           })),
         )
         .onConflict((oc) => oc.column('dedupe_key').where('status', 'in', ['pending', 'running']).doNothing())
@@ -86,15 +92,30 @@ export class JobQueue {
     this.#loop.wake();
   }
 
-  /** Runs every job that is due now, one after another; returns how many ran. */
-  async runDue(): Promise<number> {
+  /**
+   * Runs every job that is due now, one after another; returns how many ran. With a test clock's
+   * scope, the jobs of that clock due at its time (what its advance runs); else those of no clock.
+   */
+  async runDue(scope?: ClockScope): Promise<number> {
     let ran = 0;
     for (;;) {
-      const job = await this.#claim();
+      const at = scope ?? liveScope(this.#clock);
+      const job = await this.#claim(at);
       if (!job) return ran;
-      await this.#execute(job);
+      await this.#execute(job, at.testClockId === null ? this.#clock : { now: () => at.now });
       ran++;
     }
+  }
+
+  /** When the next job of a test clock falls due, in that clock's time; null when none waits. */
+  async nextDueOn(testClockId: string): Promise<Date | null> {
+    const row = await this.#db
+      .selectFrom('jobs')
+      .select((eb) => eb.fn.min('run_at').as('at'))
+      .where('test_clock_id', '=', testClockId)
+      .where('status', '=', 'pending')
+      .executeTakeFirst();
+    return row?.at ? new Date(row.at) : null;
   }
 
   /** Works the queue until `signal` aborts, waking every `pollMs` or when {@link notify} is called. */
@@ -102,14 +123,15 @@ export class JobQueue {
     await this.#loop.run(signal, pollMs, () => this.runDue(), onError);
   }
 
-  async #claim(): Promise<JobRow | undefined> {
-    const now = this.#clock.now();
+  async #claim(scope: ClockScope): Promise<JobRow | undefined> {
+    const now = scope.now;
     const leaseEnd = new Date(now.getTime() + LEASE_MS);
     const result = await sql<JobRow>`
       update jobs set status = 'running', attempts = attempts + 1, locked_until = ${leaseEnd}
       where id = (
         select id from jobs
-        where (status = 'pending' and run_at <= ${now}) or (status = 'running' and locked_until < ${now})
+        where ((status = 'pending' and run_at <= ${now}) or (status = 'running' and locked_until < ${now}))
+          and ${onClock('test_clock_id', scope)}
         order by run_at
         limit 1
         for update skip locked
@@ -118,7 +140,8 @@ export class JobQueue {
     return result.rows[0];
   }
 
-  async #execute(job: JobRow): Promise<void> {
+  /** Runs a claimed job; `clock` is its clock's (retries are scheduled in its time). */
+  async #execute(job: JobRow, clock: Clock): Promise<void> {
     const handler = this.#handlers.get(job.kind);
     const payload = job.payload as Record<string, unknown>;
     // The outcome is written only while this claim still holds the job: a worker that outlived
@@ -132,7 +155,7 @@ export class JobQueue {
       const written = await stillOurs(
         this.#db
           .updateTable('jobs')
-          .set({ status: 'failed', finished_at: this.#clock.now(), locked_until: null, last_error: message }),
+          .set({ status: 'failed', finished_at: clock.now(), locked_until: null, last_error: message }),
       ).executeTakeFirst();
       if (written.numUpdatedRows > 0n) await handler?.onExhausted?.(payload, message, job);
       return;
@@ -143,12 +166,12 @@ export class JobQueue {
       await stillOurs(
         this.#db
           .updateTable('jobs')
-          .set({ status: 'succeeded', finished_at: this.#clock.now(), locked_until: null, last_error: null }),
+          .set({ status: 'succeeded', finished_at: clock.now(), locked_until: null, last_error: null }),
       ).execute();
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const exhausted = job.attempts >= job.max_attempts;
-      const now = this.#clock.now();
+      const now = clock.now();
       const written = await stillOurs(
         this.#db.updateTable('jobs').set(
           exhausted

@@ -230,6 +230,21 @@ describe('POST /v1/plans/apply', () => {
     expect(meter.aggregation).toBe('count');
   });
 
+  test('a meter category outside the closed list is refused at its line, and nothing is stored', async () => {
+    const before = await counts();
+    const source = replaceOnce(FIXTURE, 'aggregation: count', 'aggregation: count\n    category: meetings');
+    const applied = await apply(source);
+    expect(applied.status, JSON.stringify(applied.body)).toBe(400);
+    expect(applied.body.errors).toEqual([
+      expect.objectContaining({
+        path: 'meters.meetings.category',
+        ...positionOf(source, 'meetings', 'category:'),
+      }),
+    ]);
+    expect(applied.body.errors[0].message).toContain('storage');
+    expect(await counts()).toEqual(before);
+  });
+
   test("changing a meter's unique_by is refused too", async () => {
     const source = `currency: usd
 meters:

@@ -37,6 +37,7 @@ const Tenant = z
     created_at: Timestamp,
     updated_at: Timestamp,
     deleted_at: Timestamp.nullable(),
+    test_clock: z.string().nullable().describe('The test clock (`clk_…`) the tenant lives on; null: live'),
   })
   .meta({ id: 'Tenant' });
 
@@ -60,6 +61,12 @@ const CreateTenant = z.strictObject({
   seats: z.number().int().min(0).max(1_000_000).default(1),
   overrides: Overrides.optional(),
   metadata: Metadata.optional(),
+  test_clock: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe("A test clock's id: the tenant lives on its time (see docs/billing.md, Test clocks)"),
 });
 
 const UpdateTenant = z.strictObject({

@@ -24,6 +24,7 @@ import { newId } from '../ids.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import type { PlanService, PlanVersionView } from '../plans/plan-service.ts';
 import { type Placement, type Provisioner, resourcesFor } from '../provisioning/provisioner.ts';
+import { testClockAdvancing } from '../test-clocks/test-clock-errors.ts';
 import { type TenantRecord, type TenantView, tenantView } from './tenant-view.ts';
 
 /** Job kinds the tenant service owns. */
@@ -61,6 +62,8 @@ export interface CreateTenantInput {
   seats: number;
   overrides?: unknown;
   metadata?: Record<string, string> | undefined;
+  /** A test clock's id: the tenant lives on it (see docs/billing.md, Test clocks). */
+  test_clock?: string | undefined;
 }
 
 export interface UpdateTenantInput {
@@ -132,7 +135,10 @@ export class TenantService {
     const seatCheck = checkSeats(input.seats, plan.value.definition, overrides.value);
     if (!seatCheck.ok) return seatCheck;
 
-    const now = this.#o.clock.now();
+    const clock = input.test_clock === undefined ? null : await this.#testClock(input.test_clock);
+    if (clock !== null && !clock.ok) return clock;
+    // A test tenant starts at its clock's time: its trial and periods count from there.
+    const now = clock?.value.frozen_time ?? this.#o.clock.now();
     const id = newId('ten');
     const trialDays = input.trial_days ?? plan.value.definition.trial_days;
     const resources = resourcesFor(id, input.placement);
@@ -165,6 +171,7 @@ export class TenantService {
             updated_at: now,
             deleted_at: null,
             purged_at: null,
+            test_clock_id: clock?.value.id ?? null,
           })
           .execute();
         await startSubscription(tx, {
@@ -191,6 +198,7 @@ export class TenantService {
             plan: plan.value.key,
             plan_version: plan.value.version,
             placement: input.placement,
+            ...(clock === null ? {} : { test_clock: clock.value.id }),
           },
         });
         return ok(await this.#record(tx, id));
@@ -275,16 +283,16 @@ export class TenantService {
           ...(input.metadata !== undefined ? { metadata: JSON.stringify(input.metadata) } : {}),
           seats,
           overrides: JSON.stringify(overrides),
-          updated_at: this.#o.clock.now(),
+          updated_at: this.#now(record),
         })
         .where('id', '=', record.id)
         .execute();
       if (seats !== record.seats) {
         await changeSubscription(tx, {
           tenantId: record.id,
-          at: this.#o.clock.now(),
+          at: this.#now(record),
           terms: { planId: record.plan_id, planVersion: record.plan_version, seats },
-          now: this.#o.clock.now(),
+          now: this.#now(record),
         });
       }
       const changed = Object.keys(input).filter((k) => input[k as keyof UpdateTenantInput] !== undefined);
@@ -325,7 +333,7 @@ export class TenantService {
       // The new plan's hard seats limit holds from the change on, whenever it takes effect.
       const seatCheck = checkSeats(record.seats, plan.value.definition, overrides.value);
       if (!seatCheck.ok) return seatCheck;
-      const now = this.#o.clock.now();
+      const now = this.#now(record);
       const from = { plan: record.plan_key, version: record.plan_version };
       const to = { plan: plan.value.key, version: plan.value.version };
       const timing = planChangeTiming(record.definition, plan.value.definition, record.seats, input.at);
@@ -368,6 +376,7 @@ export class TenantService {
         payload: { tenant_id: record.id },
         dedupeKey: `plan-change:${record.id}:${scheduled.effective_at}`,
         runAt: effectiveAt,
+        testClockId: record.test_clock_id,
       });
       return ok({
         action: 'tenant.plan_change_scheduled',
@@ -383,49 +392,96 @@ export class TenantService {
     action: TenantAction,
     reason?: string,
   ): Promise<Result<TenantView, DomainError>> {
-    const result = await this.#mutate(ctx, idOrSlug, async (tx, record) => {
-      const next = applyAction(record.state as TenantState, action);
-      if (!next.ok) return next;
-      const now = this.#o.clock.now();
-      await tx
-        .updateTable('tenants')
-        .set({
-          state: next.value,
-          state_reason: reason ?? null,
-          updated_at: now,
-          ...(next.value === 'deleted' ? { deleted_at: now } : {}),
-        })
-        .where('id', '=', record.id)
-        .execute();
-      await followTenantState(tx, {
-        tenantId: record.id,
-        from: record.state as TenantState,
-        to: next.value,
-        now,
-      });
-      if (next.value === 'deleted') {
-        await this.#o.jobs.enqueue(tx, {
-          kind: TENANT_JOBS.purge,
-          payload: { tenant_id: record.id },
-          dedupeKey: `purge:${record.id}`,
-          runAt: new Date(now.getTime() + this.#o.deletionRetentionDays * DAY_MS),
-        });
-      }
-      if (action === 'retry_provisioning') {
-        await this.#o.jobs.enqueue(tx, {
-          kind: TENANT_JOBS.provision,
-          payload: { tenant_id: record.id },
-          dedupeKey: `provision:${record.id}`,
-          maxAttempts: PROVISION_ATTEMPTS,
-        });
-      }
-      return ok({
-        action: AUDIT_ACTIONS[action],
-        data: { from: record.state, to: next.value, ...(reason ? { reason } : {}) },
-      });
-    });
+    const result = await this.#mutate(ctx, idOrSlug, (tx, record) => this.#actIn(tx, record, action, reason));
     if (result.ok && action === 'retry_provisioning') this.#o.jobs.notify();
     return result;
+  }
+
+  /** Performs a lifecycle action on a locked tenant in `tx`; the caller writes the audit row it names. */
+  async #actIn(
+    tx: Transaction<Schema>,
+    record: TenantRecord,
+    action: TenantAction,
+    reason: string | undefined,
+  ): Promise<Result<{ action: string; data: Record<string, unknown> }, DomainError>> {
+    const next = applyAction(record.state as TenantState, action);
+    if (!next.ok) return next;
+    const now = this.#now(record);
+    await tx
+      .updateTable('tenants')
+      .set({
+        state: next.value,
+        state_reason: reason ?? null,
+        updated_at: now,
+        ...(next.value === 'deleted' ? { deleted_at: now } : {}),
+      })
+      .where('id', '=', record.id)
+      .execute();
+    await followTenantState(tx, {
+      tenantId: record.id,
+      from: record.state as TenantState,
+      to: next.value,
+      now,
+    });
+    if (next.value === 'deleted') {
+      await this.#o.jobs.enqueue(tx, {
+        kind: TENANT_JOBS.purge,
+        payload: { tenant_id: record.id },
+        dedupeKey: `purge:${record.id}`,
+        // Removing the data is the operator's infrastructure, on the wall clock even for a test tenant.
+        runAt: new Date(this.#o.clock.now().getTime() + this.#o.deletionRetentionDays * DAY_MS),
+      });
+    }
+    if (action === 'retry_provisioning') {
+      await this.#o.jobs.enqueue(tx, {
+        kind: TENANT_JOBS.provision,
+        payload: { tenant_id: record.id },
+        dedupeKey: `provision:${record.id}`,
+        maxAttempts: PROVISION_ATTEMPTS,
+      });
+    }
+    return ok({
+      action: AUDIT_ACTIONS[action],
+      data: { from: record.state, to: next.value, ...(reason ? { reason } : {}) },
+    });
+  }
+
+  /**
+   * Cancels and deletes every tenant of a test clock inside the caller's transaction (the clock's
+   * deletion), each step audited like the actions; returns their ids. A tenant still provisioning
+   * cannot be deleted yet: that refusal rolls the whole deletion back.
+   */
+  async deleteOnClock(
+    tx: Transaction<Schema>,
+    ctx: RequestContext,
+    testClockId: string,
+  ): Promise<Result<string[], DomainError>> {
+    const rows = await tx
+      .selectFrom('tenants')
+      .select('id')
+      .where('test_clock_id', '=', testClockId)
+      .where('state', '<>', 'deleted')
+      .orderBy('id')
+      .execute();
+    for (const { id } of rows) {
+      for (const action of ['cancel', 'delete'] as const) {
+        const record = await this.#find(tx, id, true);
+        if (record === undefined) break;
+        if (action === 'cancel' && ['cancelled', 'provisioning_failed'].includes(record.state)) continue;
+        const done = await this.#actIn(tx, record, action, 'test_clock_deleted');
+        if (!done.ok) return done;
+        await recordAudit(tx, ctx, {
+          action: done.value.action,
+          targetType: 'tenant',
+          targetId: id,
+          tenantId: id,
+          data: done.value.data,
+        });
+      }
+    }
+    const ids = rows.map((r) => r.id);
+    await announceTenantChanges(tx, ids);
+    return ok(ids);
   }
 
   /**
@@ -471,7 +527,7 @@ export class TenantService {
     await this.#systemTransition(
       tenantId,
       'provisioning',
-      (record.trial_ends_at ?? 0) > this.#o.clock.now() ? 'trialing' : 'active',
+      (record.trial_ends_at ?? 0) > this.#now(record) ? 'trialing' : 'active',
       null,
     );
   }
@@ -536,7 +592,8 @@ export class TenantService {
       const record = await this.#find(tx, tenantId, true);
       const scheduled = record?.scheduled_change as ScheduledChange | null | undefined;
       if (!record || !scheduled || record.state === 'deleted') return false;
-      if (new Date(scheduled.effective_at) > this.#o.clock.now()) return false;
+      const now = this.#now(record);
+      if (new Date(scheduled.effective_at) > now) return false;
       await tx
         .updateTable('tenants')
         .set({
@@ -544,7 +601,7 @@ export class TenantService {
           plan_version: scheduled.plan_version,
           ...(scheduled.overrides !== undefined ? { overrides: JSON.stringify(scheduled.overrides) } : {}),
           scheduled_change: null,
-          updated_at: this.#o.clock.now(),
+          updated_at: now,
         })
         .where('id', '=', tenantId)
         .execute();
@@ -552,7 +609,7 @@ export class TenantService {
         tenantId,
         at: new Date(scheduled.effective_at),
         terms: { planId: scheduled.plan_id, planVersion: scheduled.plan_version, seats: record.seats },
-        now: this.#o.clock.now(),
+        now: now,
       });
       await recordAudit(tx, systemContext('scheduler'), {
         action: 'tenant.plan_changed',
@@ -613,7 +670,34 @@ export class TenantService {
         sql<string | null>`(select sp.key from plans sp where sp.id = t.scheduled_change->>'plan_id')`.as(
           'scheduled_plan_key',
         ),
+      )
+      .select(
+        sql<Date | null>`(select c.frozen_time from test_clocks c where c.id = t.test_clock_id)`.as(
+          'clock_time',
+        ),
       );
+  }
+
+  /** The time as the tenant sees it: its test clock's, or the wall clock's. */
+  #now(record: TenantRecord): Date {
+    return record.clock_time ?? this.#o.clock.now();
+  }
+
+  /** The test clock a new tenant is to live on; refused while it is being advanced. */
+  async #testClock(id: string): Promise<Result<{ id: string; frozen_time: Date }, DomainError>> {
+    const clock = await this.#o.db
+      .selectFrom('test_clocks')
+      .select(['id', 'frozen_time', 'status'])
+      .where('id', '=', id)
+      .where('deleted_at', 'is', null)
+      .executeTakeFirst();
+    if (clock === undefined) {
+      return fail('validation_failed', `no test clock has the id "${id}"`, {
+        errors: [{ path: 'test_clock', message: 'no such test clock' }],
+      });
+    }
+    if (clock.status === 'advancing') return testClockAdvancing(id);
+    return ok({ id: clock.id, frozen_time: clock.frozen_time });
   }
 
   async #find(db: Kysely<Schema>, idOrSlug: string, lock = false): Promise<TenantRecord | undefined> {

@@ -23,6 +23,8 @@ export interface TenantView {
   created_at: string;
   updated_at: string;
   deleted_at: string | null;
+  /** The test clock the tenant lives on (`clk_…`), null for a live tenant. */
+  test_clock: string | null;
 }
 
 /** A tenant row with what it takes to show it: its plan's key and definition. */
@@ -30,11 +32,16 @@ export interface TenantRecord extends TenantRow {
   plan_key: string;
   definition: PlanDefinition;
   scheduled_plan_key: string | null;
+  /** Its test clock's frozen time; null for a live tenant. */
+  clock_time: Date | null;
 }
 
-/** Builds the API's view of a tenant at `now` (the current period depends on it). */
+/**
+ * Builds the API's view of a tenant at `now` (the current period depends on it), or at its test
+ * clock's time when it lives on one.
+ */
 export function tenantView(record: TenantRecord, now: Date): TenantView {
-  const period = billingPeriod(record.billing_anchor, record.definition.interval, now);
+  const period = billingPeriod(record.billing_anchor, record.definition.interval, record.clock_time ?? now);
   const scheduled = record.scheduled_change as ScheduledPlanChange | null;
   return {
     id: record.id,
@@ -62,5 +69,6 @@ export function tenantView(record: TenantRecord, now: Date): TenantView {
     created_at: record.created_at.toISOString(),
     updated_at: record.updated_at.toISOString(),
     deleted_at: record.deleted_at?.toISOString() ?? null,
+    test_clock: record.test_clock_id,
   };
 }

@@ -45,6 +45,7 @@ const TENANT_KEYS = [
   'slug',
   'state',
   'state_reason',
+  'test_clock',
   'trial_ends_at',
   'updated_at',
 ];
@@ -102,6 +103,7 @@ describe('POST /v1/tenants', () => {
       created_at: now,
       updated_at: now,
       deleted_at: null,
+      test_clock: null,
     });
     // Stored, with a provisioning job queued in the same transaction.
     const row = await tenantRow(t, body.id);

@@ -5,7 +5,7 @@ import {
   type TenantOverrides,
   type TenantState,
 } from '@tenantry/core';
-import type { Kysely, Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { Schema } from '../db/schema.ts';
 
 /** What it takes to know a tenant's limits now. */
@@ -49,6 +49,11 @@ export async function loadLimitContexts(
       'p.key',
       'v.definition',
     ])
+    .select(
+      sql<Date | null>`(select c.frozen_time from test_clocks c where c.id = t.test_clock_id)`.as(
+        'clock_time',
+      ),
+    )
     .where('t.id', 'in', tenantIds)
     .execute();
   return rows.map((row) => {
@@ -61,7 +66,8 @@ export async function loadLimitContexts(
       overrides: row.overrides as TenantOverrides,
       billingAnchor: row.billing_anchor,
       trialEndsAt: row.trial_ends_at,
-      now,
+      // A test tenant's trial and period are judged at its test clock's time.
+      now: row.clock_time ?? now,
     };
     const snapshot = evaluateEntitlements(input);
     const limits = snapshot.active

@@ -24,14 +24,15 @@ export function usageKey(request: {
 
 /**
  * The usage that limits are checked against: for metered limits the total over the period, for
- * gauges the level at `now` (the sum of every subject's last value, plus the slots open then:
- * those of holders whose heartbeat has not lapsed). Read from the rollups and slots in at most
+ * gauges the level now (the sum of every subject's last value, plus the slots open at `wallNow`:
+ * those of holders whose heartbeat has not lapsed). `wallNow` is the wall clock's time even for a
+ * tenant on a test clock: holders' heartbeats are real processes' and lapse in real time. Read from the rollups and slots in at most
  * four queries however many tenants and meters are asked for.
  */
 export async function periodUsage(
   db: Db,
   requests: readonly UsageRequest[],
-  now: Date,
+  wallNow: Date,
 ): Promise<Map<string, number>> {
   const usage = new Map<string, number>();
   for (const r of requests) usage.set(usageKey(r), 0);
@@ -83,7 +84,7 @@ export async function periodUsage(
       from (select distinct t, m from unnest(
               ${gauges.map((r) => r.tenantId)}::text[], ${gauges.map((r) => r.meter)}::text[]) as q(t, m)) q
       join usage_slots s on s.tenant_id = q.t and s.meter = q.m
-      join slot_holders h on h.id = s.holder_id and h.expires_at > ${now}
+      join slot_holders h on h.id = s.holder_id and h.expires_at > ${wallNow}
       group by s.tenant_id, s.meter`.execute(db);
     // A gauge's level is now, whatever period is asked for.
     const levels = new Map(rows.rows.map((row) => [`${row.t}\u0000${row.m}`, Number(row.level)]));

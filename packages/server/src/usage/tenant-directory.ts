@@ -5,6 +5,8 @@ import type { Schema } from '../db/schema.ts';
 export interface TenantRef {
   readonly id: string;
   readonly deleted: boolean;
+  /** The test clock it lives on (its events are dated in that clock's time); null when live. */
+  readonly testClockId: string | null;
 }
 
 const TTL_MS = 30_000;
@@ -37,7 +39,7 @@ export class TenantDirectory {
     const slugs = missing.filter((r) => !r.startsWith('ten_'));
     const rows = await this.#db
       .selectFrom('tenants')
-      .select(['id', 'slug', 'state'])
+      .select(['id', 'slug', 'state', 'test_clock_id'])
       .where((eb) =>
         eb.or([
           ...(ids.length > 0 ? [eb('id', 'in', ids)] : []),
@@ -46,7 +48,7 @@ export class TenantDirectory {
       )
       .execute();
     for (const row of rows) {
-      const ref = { id: row.id, deleted: row.state === 'deleted' };
+      const ref = { id: row.id, deleted: row.state === 'deleted', testClockId: row.test_clock_id };
       for (const key of [row.id, row.slug]) {
         if (!wanted.has(key)) continue;
         found.set(key, ref);

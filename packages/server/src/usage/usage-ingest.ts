@@ -13,7 +13,7 @@ import type { Schema } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
 import type { MeterCatalog, MeterInfo } from './meter-catalog.ts';
 import { recomputeGaugeSeries } from './rollups.ts';
-import type { TenantDirectory } from './tenant-directory.ts';
+import type { TenantDirectory, TenantRef } from './tenant-directory.ts';
 
 /** What became of a batch: every event is accepted, a duplicate, or rejected with its reason. */
 export interface IngestResult {
@@ -109,9 +109,13 @@ export class UsageIngest {
     const tenants = await this.#o.tenants.resolve(new Set(parsed.map((p) => p.event.tenant)));
     const meters = await this.#o.meters.resolve(parsed.map((p) => p.event.meter));
     const now = this.#o.clock.now();
+    const clockTimes = await this.#clockTimes(tenants);
     const valid: ValidEvent[] = [];
     for (const { index, event } of parsed) {
-      const reason = this.#check(event, tenants, meters, now, valid);
+      // A test tenant's events are dated in its test clock's time, late window and all.
+      const clockId = tenants.get(event.tenant)?.testClockId ?? null;
+      const tenantNow = (clockId === null ? undefined : clockTimes.get(clockId)) ?? now;
+      const reason = this.#check(event, tenants, meters, tenantNow, valid);
       if (reason) rejected.push({ index, id: event.id, reason });
     }
     rejected.sort((a, b) => a.index - b.index);
@@ -140,9 +144,23 @@ export class UsageIngest {
     return { accepted, duplicates: valid.length - accepted, rejected };
   }
 
+  /** The frozen time of each test clock the batch's tenants live on (none for live tenants). */
+  async #clockTimes(tenants: ReadonlyMap<string, TenantRef>): Promise<Map<string, Date>> {
+    const ids = [
+      ...new Set([...tenants.values()].flatMap((t) => (t.testClockId === null ? [] : [t.testClockId]))),
+    ];
+    if (ids.length === 0) return new Map();
+    const rows = await this.#o.db
+      .selectFrom('test_clocks')
+      .select(['id', 'frozen_time'])
+      .where('id', 'in', ids)
+      .execute();
+    return new Map(rows.map((r) => [r.id, r.frozen_time]));
+  }
+
   #check(
     event: UsageEventInput,
-    tenants: ReadonlyMap<string, { id: string; deleted: boolean }>,
+    tenants: ReadonlyMap<string, TenantRef>,
     meters: ReadonlyMap<string, MeterInfo>,
     now: Date,
     valid: ValidEvent[],

@@ -1,5 +1,6 @@
 import { type Aggregation, billingPeriod } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
+import { timeWeightedUnit, unitConversion } from '../billing/billing-usage.ts';
 import type { Schema } from '../db/schema.ts';
 
 /** How usage is cut into a series: UTC hours, UTC days, or the tenant's billing periods. */
@@ -18,6 +19,11 @@ export interface UsageReport {
   tenant_id: string;
   meter: string;
   aggregation: Aggregation;
+  /**
+   * The unit of every value: the meter's (null when it declares none); for a time-weighted meter
+   * its billing unit, the one its invoice lines count in (`GB-month`, `GB-hour`, `session-hour`).
+   */
+  unit: string | null;
   from: string;
   to: string;
   window: UsageWindow;
@@ -34,6 +40,8 @@ export interface UsageQuery {
   tenantId: string;
   meter: string;
   aggregation: Aggregation;
+  /** The meter's unit as the tenant's plan declares it. */
+  unit: string | null;
   from: Date;
   to: Date;
   window: UsageWindow;
@@ -56,7 +64,7 @@ export function buckets(
     if (query.window === 'hour') end = new Date(start.getTime() + HOUR);
     else if (query.window === 'day')
       end = new Date(Date.UTC(start.getUTCFullYear(), start.getUTCMonth(), start.getUTCDate() + 1));
-    else end = periodEndAfter(query.billingAnchor, query.interval, start);
+    else end = periodAround(query.billingAnchor, query.interval, start).end;
     if (end > query.to) end = query.to;
     out.push({ start, end });
     start = end;
@@ -65,18 +73,18 @@ export function buckets(
 }
 
 /**
- * The end of the billing period holding `at`. From the anchor on, that is {@link billingPeriod}'s;
- * before it (late events may precede a tenant's creation) periods run on backwards from the
- * anchor, so the months before the first period are cut at the same day and hour, and never
- * merged into the first period.
+ * The billing period holding `at`. From the anchor on, that is {@link billingPeriod}'s; before it
+ * (late events may precede a tenant's creation) periods run on backwards from the anchor, so the
+ * months before the first period are cut at the same day and hour, and never merged into the
+ * first period.
  */
-function periodEndAfter(anchor: Date, interval: 'month' | 'year', at: Date): Date {
-  if (at >= anchor) return billingPeriod(anchor, interval, at).end;
+function periodAround(anchor: Date, interval: 'month' | 'year', at: Date): { start: Date; end: Date } {
+  if (at >= anchor) return billingPeriod(anchor, interval, at);
   const step = interval === 'year' ? 12 : 1;
   let end = anchor;
   for (let months = step; ; months += step) {
     const start = shiftMonths(anchor, -months);
-    if (start <= at) return end;
+    if (start <= at) return { start, end };
     end = start;
   }
 }
@@ -106,28 +114,46 @@ interface Row {
  */
 export async function queryUsage(db: Kysely<Schema>, query: UsageQuery): Promise<UsageReport> {
   const cut = buckets(query);
+  const timeWeighted = query.aggregation === 'time_weighted';
   const series = await aggregateBuckets(db, query, cut, query.groupBySubject);
-  const totals = await aggregateBuckets(
-    db,
-    query,
-    [{ start: query.from, end: query.to }],
-    query.groupBySubject,
-  );
+  if (timeWeighted) {
+    for (const point of series) point.value = inBillingUnit(query, cut[point.i], point.value);
+  }
   const report: UsageReport = {
     tenant_id: query.tenantId,
     meter: query.meter,
     aggregation: query.aggregation,
+    unit: timeWeighted ? timeWeightedUnit(query.unit) : query.unit,
     from: query.from.toISOString(),
     to: query.to.toISOString(),
     window: query.window,
     series: series.map((p) => ({
       start: cut[p.i]?.start.toISOString() ?? '',
       end: cut[p.i]?.end.toISOString() ?? '',
-      value: p.value,
+      value: timeWeighted ? roundUnit(p.value) : p.value,
       ...(query.groupBySubject ? { subject: p.subject } : {}),
     })),
     total: 0,
   };
+  if (timeWeighted) {
+    // Value × time adds up across buckets, each converted in its own billing period (a GB-month
+    // is a different number of GB-hours in February and in March): the totals are the sums.
+    const bySubject = new Map<string, number>();
+    for (const p of series) bySubject.set(p.subject, (bySubject.get(p.subject) ?? 0) + p.value);
+    report.total = roundUnit(series.reduce((total, p) => total + p.value, 0));
+    if (query.groupBySubject) {
+      report.subjects = [...bySubject]
+        .map(([subject, value]) => ({ subject, value: roundUnit(value) }))
+        .sort((a, b) => b.value - a.value);
+    }
+    return report;
+  }
+  const totals = await aggregateBuckets(
+    db,
+    query,
+    [{ start: query.from, end: query.to }],
+    query.groupBySubject,
+  );
   if (query.groupBySubject) {
     report.subjects = totals
       .map((t) => ({ subject: t.subject, value: t.value }))
@@ -138,6 +164,26 @@ export async function queryUsage(db: Kysely<Schema>, query: UsageQuery): Promise
     report.total = totals[0]?.value ?? 0;
   }
   return report;
+}
+
+/**
+ * A bucket's value-hours in the meter's billing unit, converted as its invoice converts them
+ * ({@link unitConversion}) in the billing period the bucket starts in; not rounded yet.
+ */
+function inBillingUnit(query: UsageQuery, bucket: { start: Date } | undefined, valueHours: number): number {
+  if (bucket === undefined) return valueHours;
+  const period = periodAround(query.billingAnchor, query.interval, bucket.start);
+  const { numerator, denominator } = unitConversion(
+    query.unit,
+    (period.end.getTime() - period.start.getTime()) / 1000,
+    query.interval === 'year' ? 12 : 1,
+  );
+  return (valueHours * 3600 * Number(numerator)) / Number(denominator);
+}
+
+/** Converted quantities are shown to the invoices' six decimal places (and summed before). */
+function roundUnit(value: number): number {
+  return Math.round(value * 1e6) / 1e6;
 }
 
 async function aggregateBuckets(

@@ -39,6 +39,12 @@ const UsageReport = z
     tenant_id: z.string(),
     meter: z.string(),
     aggregation: z.string(),
+    unit: z
+      .string()
+      .nullable()
+      .describe(
+        "The values' unit: the meter's; a time-weighted meter's in its billing unit, as invoiced (`GB-month`; value-hours, e.g. `session-hour`, for a unit that is not a length of time)",
+      ),
     from: Timestamp,
     to: Timestamp,
     window: z.enum(['hour', 'day', 'month']),

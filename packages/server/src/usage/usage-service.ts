@@ -79,7 +79,8 @@ export class UsageService {
         errors: [{ path: 'query.meter', message: `no meter "${input.meter}" is declared` }],
       });
     }
-    const now = this.#clock.now();
+    // A test tenant's current period and open gauge levels are at its test clock's time.
+    const now = record.clock_time ?? this.#clock.now();
     const period = billingPeriod(record.billing_anchor, record.definition.interval, now);
     const from = input.from ?? floorHour(period.start);
     const to = input.to ?? ceilHour(period.end);
@@ -100,6 +101,7 @@ export class UsageService {
       tenantId: record.id,
       meter: meter.key,
       aggregation: meter.aggregation,
+      unit: record.definition.meters[meter.key]?.unit ?? null,
       from,
       to,
       window: input.window,
@@ -116,7 +118,7 @@ export class UsageService {
         start: period.start,
         end: period.end,
       };
-      report.level = (await periodUsage(this.#db, [request], now)).get(usageKey(request)) ?? 0;
+      report.level = (await periodUsage(this.#db, [request], this.#clock.now())).get(usageKey(request)) ?? 0;
     }
     return ok(report);
   }

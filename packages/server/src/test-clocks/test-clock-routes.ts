@@ -1,0 +1,121 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { sendProblem } from '../http/problem.ts';
+import { problems, Timestamp } from '../http/schemas.ts';
+import type { Services } from '../services.ts';
+
+const TestClock = z
+  .object({
+    id: z.string().describe('`clk_…`'),
+    name: z.string().nullable(),
+    frozen_time: Timestamp.describe('The time its tenants see'),
+    status: z
+      .enum(['ready', 'advancing'])
+      .describe('`advancing` while an advance is worked through; `ready` once all that was due has run'),
+    advancing_to: Timestamp.nullable().describe('Where the advance under way goes; null when ready'),
+    tenants: z.int().describe('Tenants living on the clock, deleted ones not counted'),
+    created_at: Timestamp,
+  })
+  .meta({ id: 'TestClock' });
+
+/** An instant, as the API takes one: ISO 8601 with a zone. */
+const Instant = z.iso.datetime({ offset: true }).transform((text) => new Date(text));
+
+const IdParams = z.object({ id: z.string().describe('Test clock id (`clk_…`)') });
+
+/** `/v1/test-clocks`: clocks a vendor advances by hand, with test tenants on them (see docs/billing.md). */
+export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>> = async (
+  app,
+  { testClocks },
+) => {
+
+  app.post(
+    '/test-clocks',
+    {
+      config: { scope: 'billing:write' },
+      schema: {
+        tags: ['Billing'],
+        summary: 'Create a test clock',
+        body: z.strictObject({
+          frozen_time: Instant.describe('Where the clock starts'),
+          name: z.string().trim().min(1).max(200).optional(),
+        }),
+        response: { 201: TestClock, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const clock = await testClocks.create(request.ctx, request.body);
+      return reply.code(201).header('location', `/v1/test-clocks/${clock.id}`).send(clock);
+    },
+  );
+
+  app.get(
+    '/test-clocks',
+    {
+      config: { scope: 'billing:read' },
+      schema: {
+        tags: ['Billing'],
+        summary: 'List the test clocks, newest first',
+        response: { 200: z.object({ data: z.array(TestClock) }), ...problems },
+      },
+    },
+    async () => ({ data: await testClocks.list() }),
+  );
+
+  app.get(
+    '/test-clocks/:id',
+    {
+      config: { scope: 'billing:read' },
+      schema: {
+        tags: ['Billing'],
+        summary: 'Show a test clock; `status` says whether its last advance is done',
+        params: IdParams,
+        response: { 200: TestClock, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await testClocks.get(request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/test-clocks/:id/advance',
+    {
+      config: { scope: 'billing:write' },
+      schema: {
+        tags: ['Billing'],
+        summary: 'Advance a test clock',
+        description:
+          'Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`.',
+        params: IdParams,
+        body: z.strictObject({ frozen_time: Instant.describe('Later than the clock’s frozen_time') }),
+        response: { 200: TestClock, ...problems },
+      },
+    },
+    async (request, reply) => {
+      const result = await testClocks.advance(request.ctx, request.params.id, request.body.frozen_time);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.delete(
+    '/test-clocks/:id',
+    {
+      config: { scope: 'billing:write' },
+      schema: {
+        tags: ['Billing'],
+        summary: 'Delete a test clock and its tenants',
+        params: IdParams,
+        response: {
+          200: z.object({ id: z.string(), deleted: z.literal(true), tenants: z.array(z.string()) }),
+          ...problems,
+        },
+      },
+    },
+    async (request, reply) => {
+      const result = await testClocks.delete(request.ctx, request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+};
