@@ -3,7 +3,19 @@ import { randomBytes } from 'node:crypto';
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
 /** The type prefixes of Tenantry's ids: `ten_…` is always a tenant, `pln_…` a plan, and so on. */
-export type IdPrefix = 'ten' | 'pln' | 'key' | 'job' | 'aud' | 'evt' | 'lse' | 'slt' | 'shd' | 'inv' | 'cn' | 'clk';
+export type IdPrefix =
+  | 'ten'
+  | 'pln'
+  | 'key'
+  | 'job'
+  | 'aud'
+  | 'evt'
+  | 'lse'
+  | 'slt'
+  | 'shd'
+  | 'inv'
+  | 'cn'
+  | 'clk';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

@@ -28,7 +28,6 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
   app,
   { testClocks },
 ) => {
-
   app.post(
     '/test-clocks',
     {
