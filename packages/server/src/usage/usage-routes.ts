@@ -2,6 +2,7 @@ import { MAX_USAGE_BATCH } from '@tenantry/core';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { parseJsonBodies } from '../http/json-body.ts';
 import { sendProblem } from '../http/problem.ts';
 import { problems, Timestamp } from '../http/schemas.ts';
 import type { Services } from '../services.ts';
@@ -80,14 +81,7 @@ const Ttl = z
 
 /** `/v1/events` (ingestion) and `/v1/tenants/{id}/usage|leases|events`: metering. */
 export const usageRoutes: FastifyPluginAsyncZod<{ services: Services }> = async (app, { services }) => {
-  app.addContentTypeParser([CLOUDEVENT, CLOUDEVENTS_BATCH], { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (error) {
-      (error as { statusCode?: number }).statusCode = 400;
-      done(error as Error, undefined);
-    }
-  });
+  parseJsonBodies(app, [CLOUDEVENT, CLOUDEVENTS_BATCH]);
 
   app.post(
     '/events',
