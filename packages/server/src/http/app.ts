@@ -134,7 +134,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     async (v1) => {
       requireApiKey(v1, services.apiKeys);
       rejectUnstorableText(v1);
-      idempotentPosts(v1, services.database.db);
+      await idempotentPosts(v1, services.database);
       await v1.register(apiKeyRoutes, { services });
       await v1.register(planRoutes, { services });
       await v1.register(tenantRoutes, { services });

@@ -214,6 +214,31 @@ describe('Idempotency-Key on POST', () => {
     expect(await tenantsWithSlug(payload.slug)).toBe(1);
   });
 
+  test('a claim left by a process that is gone is taken over at once, without waiting for the timer', async () => {
+    const db = t.db.database.db;
+    const key = idempotencyKey();
+    const payload = { slug: uniqueSlug(), name: 'Acme', plan: 'pro' };
+    const first = await createTenant(payload, key);
+    expect(first.status).toBe(201);
+    // As a process that died after committing the tenant but before storing the answer leaves the
+    // row: in progress, owned by a process lock nobody holds (keys are drawn from 1 to 2^31 - 1).
+    await db
+      .updateTable('idempotency_keys')
+      .set({ status_code: null, response_body: null, response_headers: null, owner: -1 })
+      .where('key', '=', key)
+      .execute();
+    const retry = await createTenant(payload, key);
+    expect(retry.body.code).toBe('slug_taken');
+    expect(await tenantsWithSlug(payload.slug)).toBe(1);
+    const row = await db
+      .selectFrom('idempotency_keys')
+      .select(['status_code', 'owner'])
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
+    expect(row.status_code).toBe(409);
+    expect(row.owner).not.toBe(-1);
+  });
+
   test('after 24 hours a key may be used afresh, and the purge removes expired keys only', async () => {
     const db = t.db.database.db;
     const old = idempotencyKey();
