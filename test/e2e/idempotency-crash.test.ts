@@ -7,7 +7,7 @@
 // over the claim its earlier life left.
 
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,16 +19,11 @@ import { createTestDatabase, type TestDatabase } from '../../packages/server/tes
 import { freePort, type ServeProcess, startServe } from './tenantry-process.ts';
 
 const EVENTS = 10_000;
-const PLANS = `currency: usd
-meters:
-  requests:
-    aggregation: sum
-plans:
-  metered:
-    name: Metered
-    limits:
-      requests: { value: 1000000000, enforcement: soft }
-`;
+/** The usage tests' plan file: the `metered` plan has no limits, so no threshold logic runs. */
+const PLANS = readFileSync(
+  new URL('../../packages/server/test/fixtures/usage-meters.yaml', import.meta.url),
+  'utf8',
+);
 const token = `tnt_op_${randomBytes(24).toString('base64url')}`;
 const dir = mkdtempSync(join(tmpdir(), 'tenantry-idempotency-crash-'));
 const servers: ServeProcess[] = [];
@@ -121,7 +116,7 @@ test('a batch in flight at SIGKILL is retried with its key at once and counted o
   const batch = Array.from({ length: EVENTS }, (_, i) => ({
     id: `evt-${i}`,
     tenant: 'crashy',
-    meter: 'requests',
+    meter: 'api_calls',
     value: 1,
     time: new Date(now - 60_000 - i * 1000).toISOString(),
   }));
