@@ -1,3 +1,4 @@
+import { randomInt } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
@@ -27,7 +28,28 @@ export interface Database {
    * a listener never hears of a change that rolled back.
    */
   listen(channel: string, handler: (payload: string) => void): Promise<() => Promise<void>>;
+  /**
+   * A number naming this open database among every process using it, for as long as it is open:
+   * other processes can tell whether its holder is still alive with
+   * `pg_try_advisory_xact_lock(namespace, key)`, which fails while it is. On PostgreSQL it is a
+   * session-level advisory lock `(namespace, key)` held on a connection of its own: when the
+   * process dies, even by SIGKILL, the server ends that session and frees the lock at once. On
+   * PGlite there is no lock to hold: the database lives and dies with this one process, so a key
+   * other than its own was left by an earlier life.
+   */
+  processLock(namespace: number): Promise<ProcessLock>;
   close(): Promise<void>;
+}
+
+/** See {@link Database.processLock}. */
+export interface ProcessLock {
+  readonly key: number;
+  release(): Promise<void>;
+}
+
+/** A random key for a process lock: a positive 31-bit integer. */
+function randomLockKey(): number {
+  return randomInt(1, 2 ** 31);
 }
 
 const INT8_OID = 20;
@@ -52,6 +74,7 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       const unlisten = await pglite.listen(channel, handler);
       return async () => unlisten();
     },
+    processLock: async () => ({ key: randomLockKey(), release: async () => {} }),
     close: async () => {
       await db.destroy();
       await pglite.close();
@@ -75,21 +98,33 @@ function openPostgres(url: string): Database {
   // the pool and replaced on demand; without a listener its error would end the process.
   pool.on('error', () => {});
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
-  const listeners = new Set<{ stop(): Promise<void> }>();
+  const dedicated = new Set<{ stop(): Promise<void> }>();
   return {
     db,
     backend: 'postgres',
     listen: async (channel, handler) => {
       const listener = listenOn(config, channel, handler);
-      listeners.add(listener);
+      dedicated.add(listener);
       await listener.ready;
       return async () => {
-        listeners.delete(listener);
+        dedicated.delete(listener);
         await listener.stop();
       };
     },
+    processLock: async (namespace) => {
+      const lock = holdProcessLock(config, namespace);
+      dedicated.add(lock);
+      await lock.ready;
+      return {
+        key: lock.key,
+        release: async () => {
+          dedicated.delete(lock);
+          await lock.stop();
+        },
+      };
+    },
     close: async () => {
-      await Promise.all([...listeners].map((l) => l.stop()));
+      await Promise.all([...dedicated].map((l) => l.stop()));
       await db.destroy();
     },
   };
@@ -115,6 +150,58 @@ function listenOn(config: pg.ClientConfig, channel: string, handler: (payload: s
   };
   return {
     ready: connect(),
+    stop: async () => {
+      stopped = true;
+      clearTimeout(retry);
+      await client?.end().catch(() => {});
+    },
+  };
+}
+
+/**
+ * A dedicated connection holding the session-level advisory lock `(namespace, key)`, with a key
+ * no other live process holds. TCP keepalives on the server's side end the session within about
+ * 25 s if this host vanishes without closing the connection (a process that dies on a live host
+ * has its connection closed by the kernel, and the lock freed, at once). A lost connection is
+ * reopened and the same key taken again.
+ */
+function holdProcessLock(config: pg.ClientConfig, namespace: number) {
+  const lockConfig = {
+    ...config,
+    keepAlive: true,
+    options: `${config.options ?? ''} -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3`,
+  };
+  let key = randomLockKey();
+  let client: pg.Client | undefined;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async (first: boolean): Promise<void> => {
+    const next = new pg.Client(lockConfig);
+    next.on('error', () => {
+      next.end().catch(() => {});
+      if (!stopped) retry = setTimeout(() => connect(false).catch(() => {}), RECONNECT_MS);
+    });
+    await next.connect();
+    for (;;) {
+      const taken = await next.query<{ taken: boolean }>('select pg_try_advisory_lock($1, $2) as taken', [
+        namespace,
+        key,
+      ]);
+      if (taken.rows[0]?.taken) break;
+      // Another live process holds this key. At start, draw another; on a reconnect the key is
+      // already written on this process's claims and must stay (two live processes drawing the
+      // same key of 2^31 in the moment between is not worth more code).
+      if (!first) break;
+      key = randomLockKey();
+    }
+    client = next;
+  };
+  const ready = connect(true);
+  return {
+    ready,
+    get key() {
+      return key;
+    },
     stop: async () => {
       stopped = true;
       clearTimeout(retry);

@@ -122,6 +122,8 @@ export interface IdempotencyKeysTable {
   response_body: string | null;
   response_headers: Json<Record<string, string>> | null;
   created_at: Generated<Date>;
+  /** The process lock key of the process handling the first request; see Database.processLock. */
+  owner: number | null;
 }
 
 export interface AuditEventsTable {

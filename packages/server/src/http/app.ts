@@ -26,9 +26,10 @@ import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
 import { usageRoutes } from '../usage/usage-routes.ts';
 import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
+import { parseJsonBodies } from './json-body.ts';
 import { serveMetrics } from './metrics.ts';
 import { handleError, replyProblem } from './problem.ts';
-import { rejectUnstorableText } from './text-guard.ts';
+import { rejectMalformedQueries, rejectUnstorableText } from './text-guard.ts';
 
 /** The version reported in the OpenAPI document. */
 export const API_VERSION = '0.1.0';
@@ -67,6 +68,9 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   app.setErrorHandler(handleError);
   // Fastify parses text/plain bodies by default; the API takes JSON only, so text is a 415.
   app.removeContentTypeParser('text/plain');
+  app.removeContentTypeParser('application/json');
+  parseJsonBodies(app, 'application/json');
+  rejectMalformedQueries(app);
   app.setNotFoundHandler((request, reply) =>
     replyProblem(reply, 'route_not_found', `no route for ${request.method} ${request.url}`),
   );
@@ -136,7 +140,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     async (v1) => {
       requireApiKey(v1, services.apiKeys);
       rejectUnstorableText(v1);
-      idempotentPosts(v1, services.database.db);
+      await idempotentPosts(v1, services.database);
       // Each route plugin is handed the services it uses and no others.
       await v1.register(apiKeyRoutes, { apiKeys: services.apiKeys });
       await v1.register(planRoutes, { plans: services.plans });

@@ -37,6 +37,25 @@ async function tenantsWithSlug(slug: string): Promise<number> {
   return rows.length;
 }
 
+/**
+ * Creates a tenant with `key`, then sets its row back to "claimed, unanswered", as a process that
+ * died before storing the answer leaves it; `owner` replaces the claiming process's lock key.
+ */
+async function createThenForgetTheAnswer(payload: Record<string, unknown>, key: string, owner?: number) {
+  const first = await createTenant(payload, key);
+  expect(first.status).toBe(201);
+  await t.db.database.db
+    .updateTable('idempotency_keys')
+    .set({
+      status_code: null,
+      response_body: null,
+      response_headers: null,
+      ...(owner === undefined ? {} : { owner }),
+    })
+    .where('key', '=', key)
+    .execute();
+}
+
 describe('Idempotency-Key on POST', () => {
   test('a retry with the same key and body replays the first response and creates nothing', async () => {
     const key = idempotencyKey();
@@ -189,13 +208,7 @@ describe('Idempotency-Key on POST', () => {
     const key = idempotencyKey();
     const payload = { slug: uniqueSlug(), name: 'Acme', plan: 'pro' };
     // Claim the key as a first request would, then "die" before answering.
-    const first = await createTenant(payload, key);
-    expect(first.status).toBe(201);
-    await db
-      .updateTable('idempotency_keys')
-      .set({ status_code: null, response_body: null, response_headers: null })
-      .where('key', '=', key)
-      .execute();
+    await createThenForgetTheAnswer(payload, key);
     const busy = await createTenant(payload, key);
     expect(busy.status).toBe(409);
     expect(busy.body.code).toBe('idempotency_key_in_progress');
@@ -212,6 +225,25 @@ describe('Idempotency-Key on POST', () => {
     expect(retry.body.code).toBe('slug_taken');
     expect(retry.headers['idempotent-replayed']).toBeUndefined();
     expect(await tenantsWithSlug(payload.slug)).toBe(1);
+  });
+
+  test('a claim left by a process that is gone is taken over at once, without waiting for the timer', async () => {
+    const db = t.db.database.db;
+    const key = idempotencyKey();
+    const payload = { slug: uniqueSlug(), name: 'Acme', plan: 'pro' };
+    // As a process that died after committing the tenant but before storing the answer leaves the
+    // row: in progress, owned by a process lock nobody holds (keys are drawn from 1 to 2^31 - 1).
+    await createThenForgetTheAnswer(payload, key, -1);
+    const retry = await createTenant(payload, key);
+    expect(retry.body.code).toBe('slug_taken');
+    expect(await tenantsWithSlug(payload.slug)).toBe(1);
+    const row = await db
+      .selectFrom('idempotency_keys')
+      .select(['status_code', 'owner'])
+      .where('key', '=', key)
+      .executeTakeFirstOrThrow();
+    expect(row.status_code).toBe(409);
+    expect(row.owner).not.toBe(-1);
   });
 
   test('after 24 hours a key may be used afresh, and the purge removes expired keys only', async () => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, onSendAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import { type Kysely, sql } from 'kysely';
+import type { Database } from '../db/database.ts';
 import type { Schema } from '../db/schema.ts';
 import { replyProblem } from './problem.ts';
 
@@ -24,18 +25,35 @@ const KEPT_HEADERS = ['content-type', 'location', 'etag'] as const;
 export const IDEMPOTENCY_KEY_TTL_HOURS = 24;
 
 /**
- * How long a first request may stay unfinished before a retry takes its key over. A process that
- * dies mid-request leaves its row without a response; without this, every retry of that key would
- * be refused as "in progress" until the row expired. A retry that takes over runs the request again:
- * if the dead process had already committed its change, the retry meets that change (for example,
- * `slug_taken`) rather than creating a duplicate, because every mutation is its own transaction.
+ * The first key of the advisory locks that say a process is alive ('idem'); the second is the
+ * process's own key, written on every key it claims.
+ */
+const OWNER_LOCK_NAMESPACE = 0x6964656d;
+
+/**
+ * How long a first request whose process is still alive may stay unfinished before a retry takes
+ * its key over: a safety net for a response that could not be stored. A request whose process
+ * died (a crash, SIGKILL, a lost host) is taken over at once, since its process lock is gone. A
+ * retry that takes over runs the request again: if the dead process had already committed its
+ * change, the retry meets that change (for example, `slug_taken`) rather than creating a duplicate,
+ * because every mutation is its own transaction.
  */
 export const IDEMPOTENCY_IN_PROGRESS_TIMEOUT_SECONDS = 300;
 
 const expired = sql<boolean>`idempotency_keys.created_at < now() - make_interval(hours => ${IDEMPOTENCY_KEY_TTL_HOURS})`;
-const abandoned = sql<boolean>`(idempotency_keys.status_code is null
+
+/**
+ * True when the first request of a key is no longer running: its process is gone (its lock is
+ * free — `CASE` keeps the lock call off this process's own rows, which on PGlite's single session
+ * would always succeed), or it is older than the timeout.
+ */
+function abandoned(owner: number) {
+  return sql<boolean>`(idempotency_keys.status_code is null
   and idempotency_keys.request_hash = excluded.request_hash
-  and idempotency_keys.created_at < now() - make_interval(secs => ${IDEMPOTENCY_IN_PROGRESS_TIMEOUT_SECONDS}))`;
+  and (idempotency_keys.created_at < now() - make_interval(secs => ${IDEMPOTENCY_IN_PROGRESS_TIMEOUT_SECONDS})
+    or case when idempotency_keys.owner is null or idempotency_keys.owner = ${owner} then false
+       else pg_try_advisory_xact_lock(${OWNER_LOCK_NAMESPACE}, idempotency_keys.owner) end))`;
+}
 
 /**
  * Deletes stored responses older than {@link IDEMPOTENCY_KEY_TTL_HOURS}; returns how many. Expired
@@ -73,7 +91,11 @@ function redact(payload: string, fields: readonly string[]): string {
  * unreadable body: the hook runs after validation) and server errors (5xx). Responses of routes
  * with `config.idempotencyRedact` are stored without those members (secrets are never stored).
  */
-export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): void {
+export async function idempotentPosts(scope: FastifyInstance, database: Database): Promise<void> {
+  const db = database.db;
+  const lock = await database.processLock(OWNER_LOCK_NAMESPACE);
+  scope.addHook('onClose', () => lock.release());
+  const takeOver = abandoned(lock.key);
   scope.decorateRequest('idempotencyKey', null);
 
   const claim: preHandlerAsyncHookHandler = async (request, reply) => {
@@ -98,6 +120,7 @@ export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): voi
         status_code: null,
         response_body: null,
         response_headers: null,
+        owner: lock.key,
       })
       .onConflict((oc) =>
         oc
@@ -108,8 +131,9 @@ export function idempotentPosts(scope: FastifyInstance, db: Kysely<Schema>): voi
             response_body: null,
             response_headers: null,
             created_at: sql<Date>`now()`,
+            owner: lock.key,
           })
-          .where((eb) => eb.or([expired, abandoned])),
+          .where((eb) => eb.or([expired, takeOver])),
       )
       .returning('key')
       .executeTakeFirst();

@@ -60,6 +60,19 @@ export function sendProblem(reply: FastifyReply, error: DomainError): FastifyRep
     .send(body);
 }
 
+/**
+ * A problem found where Fastify expects an error to be thrown or passed on (a body parser, a
+ * hook's callback): the error handler answers it as the problem it carries.
+ */
+export class ProblemError extends Error {
+  readonly problem: DomainError;
+  constructor(problem: DomainError) {
+    super(problem.detail);
+    this.problem = problem;
+    this.name = 'ProblemError';
+  }
+}
+
 /** Shorthand for {@link sendProblem} with a code and a detail. */
 export function replyProblem(
   reply: FastifyReply,
@@ -98,11 +111,55 @@ function fieldErrorsOf(error: FastifyError): FieldError[] {
 }
 
 /**
+ * How much of a refused body is read and thrown away before the 413 is sent; a client that sends
+ * (or declares) more gets the answer at once and its connection closed.
+ */
+const DISCARDED_BODY_LIMIT = 64 * 1024 * 1024;
+
+/**
+ * Resolves once the client has sent the rest of a body that is over the limit, read and thrown
+ * away. Fastify stops reading at the limit, answers and closes the connection; a socket closed with
+ * unread bytes in it sends a TCP reset, and a client still sending its body then fails with
+ * ECONNRESET or EPIPE, often before it has read the 413. Answering after the body has been read
+ * makes the close a clean one, whatever the client does (keep-alive or `Connection: close`).
+ */
+function discardTheBody(request: FastifyRequest): Promise<void> {
+  const raw = request.raw;
+  if (raw.complete || raw.destroyed || Number(request.headers['content-length']) > DISCARDED_BODY_LIMIT) {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    let discarded = 0;
+    const finish = () => {
+      raw.off('data', discard);
+      raw.off('end', finish);
+      raw.off('close', finish);
+      raw.off('error', finish);
+      resolve();
+    };
+    const discard = (chunk: Buffer) => {
+      discarded += chunk.length;
+      if (discarded > DISCARDED_BODY_LIMIT) finish();
+    };
+    raw.on('data', discard);
+    raw.on('end', finish);
+    raw.on('close', finish);
+    raw.on('error', finish);
+    raw.resume();
+  });
+}
+
+/**
  * Turns anything thrown while handling a request into a problem response. Expected mistakes by
  * the caller (bad fields, unreadable JSON, wrong media type, a body too large) get a 4xx naming
  * what is wrong; anything else is logged and answered with a bare 500 that reveals nothing.
  */
-export function handleError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+export function handleError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): FastifyReply | Promise<FastifyReply> {
+  if (error instanceof ProblemError) return sendProblem(reply, error.problem);
   if (hasZodFastifySchemaValidationErrors(error) || error.validation) {
     const errors = fieldErrorsOf(error);
     const names = errors.map((e) => e.path).join(', ');
@@ -112,15 +169,13 @@ export function handleError(error: FastifyError, request: FastifyRequest, reply:
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return replyProblem(reply, 'unsupported_media_type', 'send the body as application/json');
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return replyProblem(
-        reply,
-        'payload_too_large',
-        `the body is larger than ${request.server.initialConfig.bodyLimit} bytes`,
+      return discardTheBody(request).then(() =>
+        replyProblem(
+          reply,
+          'payload_too_large',
+          `the body is larger than ${request.routeOptions.bodyLimit ?? request.server.initialConfig.bodyLimit} bytes, the limit`,
+        ),
       );
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return replyProblem(reply, 'malformed_request', 'the body is empty but its content-type says JSON');
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return replyProblem(reply, 'malformed_request', `the body is not valid JSON: ${error.message}`);
     case 'FST_ERR_BAD_URL':
       return replyProblem(reply, 'malformed_request', 'the URL is not validly percent-encoded');
     case 'FST_ERR_MAX_PARAM_LENGTH':

@@ -78,3 +78,40 @@ export function rejectUnstorableText(scope: FastifyInstance): void {
     done();
   });
 }
+
+/**
+ * The name of the first query parameter of `url` whose name or value is not valid percent-encoded
+ * UTF-8 (`%ZZ`, a cut-off `%E0%A4`, an encoded lone surrogate), or null when all are. Fastify's
+ * query parser keeps such text as it came, so without this check `?plan=%ZZ` would be served as if
+ * the caller had asked for the literal `%ZZ`.
+ */
+export function malformedQueryParameter(url: string): string | null {
+  const start = url.indexOf('?');
+  // The common case, a query with no escapes at all, costs two scans and no allocation.
+  if (start === -1 || !url.includes('%', start)) return null;
+  for (const part of url.slice(start + 1).split('&')) {
+    try {
+      decodeURIComponent(part);
+    } catch {
+      return (part.split('=')[0] ?? '').slice(0, 40);
+    }
+  }
+  return null;
+}
+
+/** Refuses, on every route, a query string that is not valid percent-encoded UTF-8: 400 `malformed_request`. */
+export function rejectMalformedQueries(app: FastifyInstance): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    const name = malformedQueryParameter(request.url);
+    if (name === null) {
+      done();
+      return;
+    }
+    replyProblem(
+      reply,
+      'malformed_request',
+      `the query parameter "${name}" is not valid percent-encoded UTF-8`,
+      [{ path: `query.${name}`, message: 'must be valid percent-encoded UTF-8' }],
+    );
+  });
+}

@@ -113,21 +113,15 @@ export class TokenService {
     const subject = parsed.data.subject;
     const roles = [...new Set(parsed.data.roles ?? [])];
     const ttl = parsed.data.ttl_seconds ?? DEFAULT_TOKEN_TTL_SECONDS;
+    // Checked before the signing keys are made on first use, so that a refused request writes
+    // nothing; checked again in the transaction, which a concurrent suspension may have passed.
+    const refusal = await actingTenant(this.#o.db, idOrSlug);
+    if (!refusal.ok) return refusal;
     await this.#o.signingKeys.ensureKeys();
     return this.#o.db.transaction().execute(async (tx) => {
-      let query = tx.selectFrom('tenants').select(['id', 'slug', 'state']);
-      query = idOrSlug.startsWith('ten_')
-        ? query.where('id', '=', idOrSlug)
-        : query.where('slug', '=', idOrSlug).where('state', '<>', 'deleted');
-      const tenant = await query.executeTakeFirst();
-      if (!tenant) return tenantNotFound(idOrSlug);
-      if (!ACTING_STATES.has(tenant.state as TenantState)) {
-        return fail(
-          'tenant_inactive',
-          `tenant "${tenant.slug}" is ${tenant.state} and may not be given access tokens`,
-          { details: { state: tenant.state } },
-        );
-      }
+      const acting = await actingTenant(tx, idOrSlug);
+      if (!acting.ok) return acting;
+      const tenant = acting.value;
       const key = await this.#o.signingKeys.activeKey(tx);
       // Read after the key is locked, so that a rotation's retirement time follows this token.
       const iat = Math.floor(this.#o.clock.now().getTime() / 1000);
@@ -158,4 +152,27 @@ export class TokenService {
       });
     });
   }
+}
+
+/** The tenant `idOrSlug` names, if it may be given access tokens; else the refusal. */
+async function actingTenant(
+  db: Kysely<Schema>,
+  idOrSlug: string,
+): Promise<Result<{ id: string; slug: string; state: string }, DomainError>> {
+  let query = db.selectFrom('tenants').select(['id', 'slug', 'state']);
+  query = idOrSlug.startsWith('ten_')
+    ? query.where('id', '=', idOrSlug)
+    : query.where('slug', '=', idOrSlug).where('state', '<>', 'deleted');
+  const tenant = await query.executeTakeFirst();
+  if (!tenant) return tenantNotFound(idOrSlug);
+  if (!ACTING_STATES.has(tenant.state as TenantState)) {
+    return fail(
+      'tenant_inactive',
+      `tenant "${tenant.slug}" is ${tenant.state} and may not be given access tokens`,
+      {
+        details: { state: tenant.state },
+      },
+    );
+  }
+  return ok(tenant);
 }

@@ -2,6 +2,7 @@ import { type DomainError, MAX_USAGE_BATCH, type Result } from '@tenantry/core';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { parseJsonBodies } from '../http/json-body.ts';
 import { sendProblem } from '../http/problem.ts';
 import { problems, Timestamp } from '../http/schemas.ts';
 import type { Services } from '../services.ts';
@@ -146,14 +147,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
   app,
   services,
 ) => {
-  app.addContentTypeParser([CLOUDEVENT, CLOUDEVENTS_BATCH], { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, JSON.parse(body as string));
-    } catch (error) {
-      (error as { statusCode?: number }).statusCode = 400;
-      done(error as Error, undefined);
-    }
-  });
+  parseJsonBodies(app, [CLOUDEVENT, CLOUDEVENTS_BATCH]);
 
   app.post(
     '/events',
