@@ -1,8 +1,6 @@
 import pg from 'pg';
 import { MIGRATIONS_TABLE } from '../migrations/migrate-target.ts';
-
-/** The setting a pool transaction names its tenant in; the standard policy compares `tenant_id` to it. */
-export const TENANT_SETTING = 'tenantry.tenant_id';
+import { BINDER_ROLE, BINDING_SCHEMA, CURRENT_TENANT, KEY_SCHEMA } from './tenant-binding.ts';
 
 /** The name of the standard policy that {@link rowLevelSecuritySql} puts on a table. */
 export const TENANT_POLICY = 'tenantry_tenant_isolation';
@@ -28,9 +26,10 @@ export interface Queryable {
 
 /**
  * The statements that put ENABLE and FORCE row-level security and the standard policy on a pool
- * table, for a migration: each row is visible and writable only in a transaction whose
- * `tenantry.tenant_id` setting names its tenant. Without the setting `current_setting(…, true)`
- * is null, the comparison is never true, and nothing is visible. FORCE makes the table's owner
+ * table, for a migration: each row is visible and writable only in a transaction whose tenant
+ * binding (see `tenant-binding.ts`) names its tenant and verifies. Without a binding, or with one
+ * forged, replayed on another connection or expired, `tenantry.current_tenant()` is null, the
+ * comparison is never true, and nothing is visible. FORCE makes the table's owner
  * subject to the policy too; it still does not bind superusers or BYPASSRLS roles, which is why
  * {@link checkRowLevelSecurity} also looks at the app's role. Running them again replaces the policy.
  *
@@ -42,7 +41,8 @@ export interface Queryable {
  */
 export function rowLevelSecuritySql(table: string, options: RowLevelSecurityOptions = {}): string {
   const target = `${pg.escapeIdentifier(options.schema ?? 'public')}.${pg.escapeIdentifier(table)}`;
-  const match = `${pg.escapeIdentifier(options.column ?? 'tenant_id')} = current_setting(${pg.escapeLiteral(TENANT_SETTING)}, true)`;
+  // In a subquery, so the binder function runs once per statement (an initplan), not once per row.
+  const match = `${pg.escapeIdentifier(options.column ?? 'tenant_id')} = (select ${CURRENT_TENANT})`;
   return [
     `alter table ${target} enable row level security`,
     `alter table ${target} force row level security`,
@@ -116,6 +116,12 @@ interface RoleRow {
   superuser: boolean;
   bypass_rls: boolean;
   owner_of: string[];
+  binder_ok: boolean;
+  binder_member: boolean;
+  reads_key: boolean;
+  temp: boolean;
+  creates_in: string[];
+  links: string[];
 }
 
 /**
@@ -137,7 +143,7 @@ export async function checkRowLevelSecurity(
   const column = options.column ?? 'tenant_id';
   const shared = options.shared ?? SHARED_TABLES;
   // pg_get_expr prints the expression as the server keeps it, e.g.
-  // (tenant_id = current_setting('tenantry.tenant_id'::text, true)); it is compared with the
+  // (tenant_id = ( SELECT tenantry.current_tenant() AS current_tenant)); it is compared with the
   // standard one spelled the same way, the column quoted by the server's own rules.
   const tables = await client.query<TableRow>(
     `select c.relname as table, c.relkind as kind, c.relrowsecurity as enabled, c.relforcerowsecurity as forced,
@@ -156,7 +162,7 @@ export async function checkRowLevelSecurity(
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
      where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm')
      order by c.relname`,
-    [schema, column, TENANT_POLICY, ` = current_setting('${TENANT_SETTING}'::text, true))`],
+    [schema, column, TENANT_POLICY, ` = ( SELECT ${CURRENT_TENANT} AS current_tenant))`],
   );
   const findings: TableFinding[] = [];
   for (const row of tables.rows) {
@@ -197,7 +203,7 @@ export async function checkRowLevelSecurity(
       missing.push('policy');
       problems.push(
         row.has_column
-          ? `table ${name} lacks the policy ${TENANT_POLICY} (USING and WITH CHECK ${column} = current_setting('${TENANT_SETTING}', true))`
+          ? `table ${name} lacks the policy ${TENANT_POLICY} (USING and WITH CHECK ${column} = (select ${CURRENT_TENANT}))`
           : `table ${name} has no ${column} column, so it cannot have the policy ${TENANT_POLICY}; if it holds no tenant's rows, list it as shared`,
       );
     }
@@ -214,9 +220,27 @@ export async function checkRowLevelSecurity(
          select c.relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
          where n.nspname = $2 and c.relkind in ('r', 'p') and pg_has_role(r.oid, c.relowner, 'USAGE')
          order by 1
-       ) as owner_of
+       ) as owner_of,
+       exists (
+         select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname = $3 and p.proname = 'current_tenant' and p.pronargs = 0 and p.prosecdef
+           and pg_get_userbyid(p.proowner) = $4 and p.proconfig is null
+       ) as binder_ok,
+       pg_has_role(r.oid, $4, 'MEMBER') as binder_member,
+       coalesce(has_schema_privilege(r.oid, $5, 'USAGE'), false)
+         or exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                    where n.nspname = $5 and has_table_privilege(r.oid, c.oid, 'SELECT')) as reads_key,
+       has_database_privilege(r.oid, current_database(), 'TEMP') as temp,
+       array(
+         select n.nspname::text from pg_namespace n
+         where has_schema_privilege(r.oid, n.oid, 'CREATE') and n.nspname not like 'pg\_temp\_%' and n.nspname not like 'pg\_toast\_temp\_%'
+           -- A schema tenant's own schema, reached as its role: the schema placement's model (see docs/sdk.md).
+           and not (pg_has_role(r.oid, n.nspowner, 'MEMBER') and pg_get_userbyid(n.nspowner) like 'tenantry\_%' and n.nspowner <> r.oid)
+         order by 1
+       ) as creates_in,
+       array(select e.extname::text from pg_extension e where e.extname in ('dblink', 'postgres_fdw') order by 1) as links
      from pg_roles r where r.rolname = coalesce($1, current_user)`,
-    [options.role ?? null, schema],
+    [options.role ?? null, schema, BINDING_SCHEMA, BINDER_ROLE, KEY_SCHEMA],
   );
   const found = roles.rows[0];
   if (found === undefined) throw new Error(`role "${options.role}" does not exist`);
@@ -227,6 +251,28 @@ export async function checkRowLevelSecurity(
   if (found.owner_of.length > 0 && !found.superuser)
     roleProblems.push(
       `role ${found.role} owns (or has the privileges of the owner of) ${found.owner_of.map((t) => `${schema}.${t}`).join(', ')}: connect the app as a role that only has SELECT, INSERT, UPDATE and DELETE on them`,
+    );
+  if (!found.binder_ok)
+    roleProblems.push(
+      `the tenant binding is not installed: ${CURRENT_TENANT} must exist, SECURITY DEFINER, owned by ${BINDER_ROLE}, without SET options (run installTenantBinding())`,
+    );
+  if (found.binder_member && !found.superuser)
+    roleProblems.push(
+      `role ${found.role} is a member of ${BINDER_ROLE}, so it can read the binding key and forge any tenant's binding`,
+    );
+  if (found.reads_key && !found.superuser)
+    roleProblems.push(`role ${found.role} can use schema ${KEY_SCHEMA} or read its key, and forge any tenant's binding`);
+  if (found.temp)
+    roleProblems.push(
+      `role ${found.role} may create temporary tables, which shadow tables for later statements on the same connection: revoke temp on database … from public (and from the role)`,
+    );
+  if (found.creates_in.length > 0)
+    roleProblems.push(
+      `role ${found.role} may create objects in ${found.creates_in.join(', ')}: functions, tables or views there outlive a request and can shadow others; revoke create on those schemas`,
+    );
+  if (found.links.length > 0)
+    roleProblems.push(
+      `the extension(s) ${found.links.join(', ')} let SQL open connections elsewhere, past every setting of this one: drop them from the shared database`,
     );
   const role: RoleFinding = {
     role: found.role,

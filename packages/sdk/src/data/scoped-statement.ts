@@ -34,7 +34,8 @@ interface Wire {
  * one more message for the server to send and the client to read, on every query.
  */
 const SETTING_STATEMENT = 'tenantry_scoped_setting';
-const SETTING_SQL = 'select where set_config($1, $2, true) is null';
+// Qualified, so that a search_path set by earlier SQL on the connection cannot swap the function.
+const SETTING_SQL = 'select where pg_catalog.set_config($1, $2, true) is null';
 
 /** SQLSTATE invalid_sql_statement_name: `prepared statement "…" does not exist`. */
 const UNDEFINED_PREPARED_STATEMENT = '26000';
@@ -60,6 +61,14 @@ interface ConnectionStatements {
 }
 
 const connections = new WeakMap<object, ConnectionStatements>();
+
+/**
+ * Forgets what the connection of `client` is known to hold, after `DEALLOCATE ALL` or
+ * `DISCARD ALL` ran on it: the next statement prepares the setting's statement and its own again.
+ */
+export function forgetStatements(client: pg.ClientBase): void {
+  connections.delete((client as unknown as { connection: object }).connection);
+}
 
 function statementsOf(connection: object): ConnectionStatements {
   let statements = connections.get(connection);

@@ -8,6 +8,7 @@ import { NoTenantContextError, runAsTenant } from '../context/tenant-context.ts'
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
 import { PlacementDirectory, TenantUnavailableError } from './placement-directory.ts';
 import { rowLevelSecuritySql, TENANT_POLICY } from './row-level-security.ts';
+import { installTenantBinding } from './tenant-binding.ts';
 import {
   RowLevelSecurityError,
   type TenantClient,
@@ -20,6 +21,7 @@ import {
 // tables in `public` of its database, schema tenants beside them, database tenants next to it.
 // The app connects as one login role that the control plane grants every tenant role to.
 const appRole = `tenantry_sdk_app_${randomBytes(4).toString('hex')}`;
+const bindingKey = randomBytes(32).toString('hex');
 
 let t: TestApp;
 let dbUrl: string; // the control plane's database, as the admin
@@ -78,6 +80,9 @@ beforeAll(async () => {
   dbUrl = t.db.target.url;
   admin = await connect(dbUrl);
 
+  // The binding, and no temporary tables for anyone but the owner, as a vendor's install does.
+  await installTenantBinding(admin, Buffer.from(bindingKey, 'hex'));
+  await admin.query(`revoke temporary on database "${new URL(dbUrl).pathname.slice(1)}" from public`);
   // The vendor's pool table, owned by the admin (its migrations' role), protected, and open to
   // the app role for DML only.
   await admin.query(`
@@ -128,7 +133,7 @@ beforeAll(async () => {
     controlPlane: new ControlPlaneClient({ url: controlPlaneUrl, token: t.token }),
   });
   // One connection to the shared database: every pool and schema transaction reuses it in turn.
-  data = new TenantData({ url: urlAs(appRole), placements, max: 1 });
+  data = new TenantData({ url: urlAs(appRole), placements, max: 1, bindingKey });
   await data.start();
 });
 
@@ -191,7 +196,7 @@ describe('pool placement', () => {
         data.transaction(async (db) => ({
           pid: (await db.query('select pg_backend_pid() as pid')).rows[0].pid as number,
           ids: (await db.query('select id from notes order by id')).rows.map((r) => r.id),
-          setting: (await db.query(`select current_setting('tenantry.tenant_id', true) as s`)).rows[0].s,
+          setting: (await db.query(`select tenantry.current_tenant() as s`)).rows[0].s,
         })),
       );
     const turns = [await turn(poolA), await turn(poolB), await turn(poolA)];
@@ -236,7 +241,7 @@ describe('pool placement', () => {
     const seen = (tenantId: string) =>
       as(tenantId, () =>
         data.query<{ pid: number; tenant: string; ids: string[] }>(
-          `select pg_backend_pid() as pid, current_setting('tenantry.tenant_id', true) as tenant,
+          `select pg_backend_pid() as pid, tenantry.current_tenant() as tenant,
                   (select array_agg(id order by id) from notes) as ids`,
         ),
       ).then((r) => r.rows[0]);
@@ -254,14 +259,14 @@ describe('pool placement', () => {
     const listed = `select count(*)::int as n from pg_prepared_statements where statement = 'select id from notes'`;
     await as(poolA, () => data.query('select id from notes'));
     expect((await as(poolA, () => data.query(listed))).rows).toEqual([{ n: 1 }]);
-    const parsing = new TenantData({ url: urlAs(appRole), placements, max: 1, preparedStatements: 0 });
+    const parsing = new TenantData({ url: urlAs(appRole), placements, max: 1, preparedStatements: 0, bindingKey });
     try {
       expect((await as(poolA, () => parsing.query('select id from notes'))).rows).toHaveLength(2);
       expect((await as(poolA, () => parsing.query(listed))).rows).toEqual([{ n: 0 }]);
     } finally {
       await parsing.close();
     }
-    expect(() => new TenantData({ url: urlAs(appRole), placements, preparedStatements: -1 })).toThrow(
+    expect(() => new TenantData({ url: urlAs(appRole), placements, preparedStatements: -1, bindingKey })).toThrow(
       'preparedStatements must be a whole number of 0 or more, not -1',
     );
   });
@@ -304,7 +309,7 @@ describe('pool placement', () => {
     expect(state.rows).toEqual([{ state: 'idle' }]);
     const next = await as(poolB, () =>
       data.query(
-        `select pg_backend_pid() as pid, current_setting('tenantry.tenant_id', true) as tenant, id from notes`,
+        `select pg_backend_pid() as pid, tenantry.current_tenant() as tenant, id from notes`,
       ),
     );
     expect(next.rows).toEqual([{ pid, tenant: poolB, id: 'b1' }]);
@@ -473,6 +478,7 @@ describe('every placement at once', () => {
       placements,
       max: 3,
       databases: { connectionBudget: 3 },
+      bindingKey,
     });
     try {
       const expected: Record<string, string[]> = {
@@ -516,7 +522,7 @@ describe('the tenant context', () => {
   it('without the tenant setting, a raw query as the app role sees no pool rows', async () => {
     const app = await connect(urlAs(appRole));
     expect((await app.query('select * from public.notes')).rows).toEqual([]);
-    expect((await app.query(`select current_setting('tenantry.tenant_id', true) as s`)).rows[0].s ?? '').toBe(
+    expect((await app.query(`select tenantry.current_tenant() as s`)).rows[0].s ?? '').toBe(
       '',
     );
   });
@@ -599,7 +605,7 @@ describe('tenant state', () => {
 
 describe('the start-up check', () => {
   it('refuses to run any transaction as a role that bypasses row-level security', async () => {
-    const superuser = new TenantData({ url: dbUrl, placements });
+    const superuser = new TenantData({ url: dbUrl, placements, bindingKey });
     try {
       const error = await as(tenants.poolA, () =>
         superuser.transaction((db) => db.query('select * from notes')),
