@@ -5,8 +5,9 @@ import {
   PlacementDirectory,
   rowLevelSecuritySql,
   runAsTenant,
-  TENANT_SETTING,
   TenantData,
+  TenantBinder,
+  installTenantBinding,
 } from '@tenantry/sdk';
 import pg from 'pg';
 import {

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminUrl } from '../../../server/test/harness.ts';
-import { rowLevelSecuritySql, TENANT_SETTING } from './row-level-security.ts';
+import { rowLevelSecuritySql } from './row-level-security.ts';
+import { BINDING_SETTING as TENANT_SETTING } from './tenant-binding.ts';
 import { ScopedStatement } from './scoped-statement.ts';
 
 // A scratch database of its own: a pool table under the standard policy, a sequence (whose

@@ -60,12 +60,12 @@ export interface TenantDataOptions {
   readonly bindingKey?: string;
   /**
    * When a connection is reset before it goes back to its pool (see {@link CONNECTION_RESET}):
-   * `'always'`, or `'after-other-statements'` (the default): after every transaction(), and after
+   * `'always'` (the default), or `'after-other-statements'`: after every transaction(), and after
    * a query() whose statement was not a plain SELECT, INSERT, UPDATE, DELETE or MERGE. A plain
    * data statement cannot prepare, listen, create or `SET`; what it can still leave behind (a
-   * setting changed with `set_config(…, false)`, a session advisory lock) cannot reach another
-   * tenant's rows, since every checkout sets its own binding, and `'always'` removes even that,
-   * at the cost BENCHMARKS.md shows.
+   * setting changed with `set_config(…, false)`, such as statement_timeout, or a session advisory
+   * lock) cannot reach another tenant's rows, since every checkout sets its own binding, but does
+   * change what the next checkout does; BENCHMARKS.md shows what the faster mode saves.
    */
   readonly resetConnections?: 'always' | 'after-other-statements';
 }
@@ -182,7 +182,7 @@ export class TenantData {
       throw new RangeError(`preparedStatements must be a whole number of 0 or more, not ${String(prepare)}`);
     this.#prepare = { prepare };
     this.#binder = new TenantBinder(parseBindingKey(options.bindingKey ?? process.env.TENANTRY_BINDING_KEY));
-    this.#resetAlways = (options.resetConnections ?? 'after-other-statements') === 'always';
+    this.#resetAlways = (options.resetConnections ?? 'always') === 'always';
   }
 
   /**
