@@ -233,9 +233,9 @@ export async function checkRowLevelSecurity(
        has_database_privilege(r.oid, current_database(), 'TEMP') as temp,
        array(
          select n.nspname::text from pg_namespace n
-         where has_schema_privilege(r.oid, n.oid, 'CREATE') and n.nspname not like 'pg\_temp\_%' and n.nspname not like 'pg\_toast\_temp\_%'
+         where has_schema_privilege(r.oid, n.oid, 'CREATE') and n.nspname not like 'pg_temp_%' and n.nspname not like 'pg_toast_temp_%'
            -- A schema tenant's own schema, reached as its role: the schema placement's model (see docs/sdk.md).
-           and not (pg_has_role(r.oid, n.nspowner, 'MEMBER') and pg_get_userbyid(n.nspowner) like 'tenantry\_%' and n.nspowner <> r.oid)
+           and not (pg_has_role(r.oid, n.nspowner, 'MEMBER') and pg_get_userbyid(n.nspowner) like 'tenantry_%' and n.nspowner <> r.oid)
          order by 1
        ) as creates_in,
        array(select e.extname::text from pg_extension e where e.extname in ('dblink', 'postgres_fdw') order by 1) as links
@@ -261,7 +261,9 @@ export async function checkRowLevelSecurity(
       `role ${found.role} is a member of ${BINDER_ROLE}, so it can read the binding key and forge any tenant's binding`,
     );
   if (found.reads_key && !found.superuser)
-    roleProblems.push(`role ${found.role} can use schema ${KEY_SCHEMA} or read its key, and forge any tenant's binding`);
+    roleProblems.push(
+      `role ${found.role} can use schema ${KEY_SCHEMA} or read its key, and forge any tenant's binding`,
+    );
   if (found.temp)
     roleProblems.push(
       `role ${found.role} may create temporary tables, which shadow tables for later statements on the same connection: revoke temp on database … from public (and from the role)`,

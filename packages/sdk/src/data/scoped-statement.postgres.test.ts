@@ -3,8 +3,8 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminUrl } from '../../../server/test/harness.ts';
 import { rowLevelSecuritySql } from './row-level-security.ts';
-import { BINDING_SETTING as TENANT_SETTING } from './tenant-binding.ts';
 import { ScopedStatement } from './scoped-statement.ts';
+import { BINDING_SETTING as TENANT_SETTING } from './tenant-binding.ts';
 
 // A scratch database of its own: a pool table under the standard policy, a sequence (whose
 // nextval is not undone by a rollback, so it shows whether a statement ran at all), and the

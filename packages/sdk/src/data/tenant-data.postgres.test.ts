@@ -259,16 +259,22 @@ describe('pool placement', () => {
     const listed = `select count(*)::int as n from pg_prepared_statements where statement = 'select id from notes'`;
     await as(poolA, () => data.query('select id from notes'));
     expect((await as(poolA, () => data.query(listed))).rows).toEqual([{ n: 1 }]);
-    const parsing = new TenantData({ url: urlAs(appRole), placements, max: 1, preparedStatements: 0, bindingKey });
+    const parsing = new TenantData({
+      url: urlAs(appRole),
+      placements,
+      max: 1,
+      preparedStatements: 0,
+      bindingKey,
+    });
     try {
       expect((await as(poolA, () => parsing.query('select id from notes'))).rows).toHaveLength(2);
       expect((await as(poolA, () => parsing.query(listed))).rows).toEqual([{ n: 0 }]);
     } finally {
       await parsing.close();
     }
-    expect(() => new TenantData({ url: urlAs(appRole), placements, preparedStatements: -1, bindingKey })).toThrow(
-      'preparedStatements must be a whole number of 0 or more, not -1',
-    );
+    expect(
+      () => new TenantData({ url: urlAs(appRole), placements, preparedStatements: -1, bindingKey }),
+    ).toThrow('preparedStatements must be a whole number of 0 or more, not -1');
   });
 
   it('data.query() never runs its statement when the tenant setting fails', async () => {
@@ -308,9 +314,7 @@ describe('pool placement', () => {
     const state = await admin.query('select state from pg_stat_activity where pid = $1', [pid]);
     expect(state.rows).toEqual([{ state: 'idle' }]);
     const next = await as(poolB, () =>
-      data.query(
-        `select pg_backend_pid() as pid, tenantry.current_tenant() as tenant, id from notes`,
-      ),
+      data.query(`select pg_backend_pid() as pid, tenantry.current_tenant() as tenant, id from notes`),
     );
     expect(next.rows).toEqual([{ pid, tenant: poolB, id: 'b1' }]);
   });
@@ -522,9 +526,7 @@ describe('the tenant context', () => {
   it('without the tenant setting, a raw query as the app role sees no pool rows', async () => {
     const app = await connect(urlAs(appRole));
     expect((await app.query('select * from public.notes')).rows).toEqual([]);
-    expect((await app.query(`select tenantry.current_tenant() as s`)).rows[0].s ?? '').toBe(
-      '',
-    );
+    expect((await app.query(`select tenantry.current_tenant() as s`)).rows[0].s ?? '').toBe('');
   });
 
   it('a client kept past its transaction refuses to run, so it cannot reach the next tenant on its connection', async () => {

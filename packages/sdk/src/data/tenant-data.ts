@@ -1,9 +1,19 @@
 import pg from 'pg';
 import { currentTenant } from '../context/tenant-context.ts';
 import type { PlacementDirectory, TenantPlacement } from './placement-directory.ts';
-import { type CheckOptions, checkRowLevelSecurity, type RowLevelSecurityReport } from './row-level-security.ts';
+import {
+  type CheckOptions,
+  checkRowLevelSecurity,
+  type RowLevelSecurityReport,
+} from './row-level-security.ts';
 import { forgetStatements, ScopedStatement, type ScopedStatementOptions } from './scoped-statement.ts';
-import { BINDING_SETTING, BindingKeyError, CURRENT_TENANT, parseBindingKey, TenantBinder } from './tenant-binding.ts';
+import {
+  BINDING_SETTING,
+  BindingKeyError,
+  CURRENT_TENANT,
+  parseBindingKey,
+  TenantBinder,
+} from './tenant-binding.ts';
 import { TenantDatabasePools, type TenantDatabasePoolsOptions } from './tenant-database-pools.ts';
 
 /** What a transaction's callback gets: pg's `query`, already scoped to the current tenant. */
@@ -470,7 +480,11 @@ function oneStatement(args: unknown[]): unknown[] {
     const callback = typeof second === 'function' ? [second] : rest;
     return [{ text: first, ...(values ? { values } : {}), queryMode: 'extended' }, ...callback];
   }
-  if (typeof first === 'object' && first !== null && typeof (first as { submit?: unknown }).submit !== 'function')
+  if (
+    typeof first === 'object' &&
+    first !== null &&
+    typeof (first as { submit?: unknown }).submit !== 'function'
+  )
     return [{ ...first, queryMode: 'extended' }, second, ...rest].slice(0, args.length);
   return args;
 }
