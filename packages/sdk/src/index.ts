@@ -56,7 +56,6 @@ export {
   rowLevelSecuritySql,
   SHARED_TABLES,
   type TableFinding,
-  TENANT_POLICY,
 } from './data/row-level-security.ts';
 export {
   BINDER_ROLE,
@@ -65,6 +64,8 @@ export {
   CURRENT_TENANT,
   installTenantBinding,
   parseBindingKey,
+  schemaTenantSql,
+  TENANT_POLICY,
   TenantBinder,
   tenantBindingSql,
 } from './data/tenant-binding.ts';

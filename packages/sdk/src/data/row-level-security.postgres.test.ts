@@ -4,8 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adminUrl } from '../../../server/test/harness.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
 import { PlacementDirectory } from './placement-directory.ts';
-import { checkRowLevelSecurity, rowLevelSecuritySql, TENANT_POLICY } from './row-level-security.ts';
-import { BINDING_SETTING, installTenantBinding, TenantBinder } from './tenant-binding.ts';
+import { checkRowLevelSecurity, rowLevelSecuritySql } from './row-level-security.ts';
+import { BINDING_SETTING, installTenantBinding, TENANT_POLICY, TenantBinder } from './tenant-binding.ts';
 import { RowLevelSecurityError, TenantData } from './tenant-data.ts';
 
 // A scratch database of its own, owned by the test: a vendor's pool table owned by one role, the

@@ -1,9 +1,7 @@
 import pg from 'pg';
 import { MIGRATIONS_TABLE } from '../migrations/migrate-target.ts';
-import { BINDER_ROLE, BINDING_SCHEMA, CURRENT_TENANT, KEY_SCHEMA } from './tenant-binding.ts';
+import { BINDER_ROLE, BINDING_SCHEMA, CURRENT_TENANT, KEY_SCHEMA, TENANT_POLICY } from './tenant-binding.ts';
 
-/** The name of the standard policy that {@link rowLevelSecuritySql} puts on a table. */
-export const TENANT_POLICY = 'tenantry_tenant_isolation';
 
 /**
  * Tables of the pool schema that hold no tenant's rows and need no policy by default: the fleet
@@ -214,6 +212,55 @@ export async function checkRowLevelSecurity(
     if (problems.length > 0) findings.push({ table: row.table, missing, problems });
   }
 
+  // Schema tenants' tables: a schema owned by `tenantry_<schema>` is a schema tenant's, as the
+  // control plane provisions it, and the schema's name is the tenant's id.
+  const schemaTables = await client.query<{
+    schema: string;
+    table: string;
+    enabled: boolean;
+    has_policy: boolean;
+    other_permissive: string[];
+    member: boolean;
+  }>(
+    `select n.nspname as schema, c.relname as table, c.relrowsecurity as enabled,
+       exists (
+         select 1 from pg_policy p
+         where p.polrelid = c.oid and p.polname = $2 and p.polcmd = '*' and p.polpermissive
+           and pg_get_expr(p.polqual, p.polrelid) = $3 || quote_literal(n.nspname) || '::text)'
+           and pg_get_expr(p.polwithcheck, p.polrelid) = $3 || quote_literal(n.nspname) || '::text)'
+       ) as has_policy,
+       array(select p.polname::text from pg_policy p where p.polrelid = c.oid and p.polpermissive and p.polname <> $2 order by 1) as other_permissive,
+       pg_has_role(r.oid, n.nspowner, 'MEMBER') as member
+     from pg_roles r, pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where r.rolname = coalesce($1, current_user) and c.relkind in ('r', 'p')
+       and pg_get_userbyid(n.nspowner) = 'tenantry_' || n.nspname
+       and (has_schema_privilege(r.oid, n.oid, 'USAGE') or pg_has_role(r.oid, n.nspowner, 'MEMBER'))
+     order by 1, 2`,
+    [options.role ?? null, TENANT_POLICY, `(( SELECT ${CURRENT_TENANT} AS current_tenant) = `],
+  );
+  const reachable = new Set<string>();
+  for (const row of schemaTables.rows) {
+    const name = `${row.schema}.${row.table}`;
+    const missing: ('enable' | 'policy')[] = [];
+    const problems: string[] = [];
+    if (row.member) reachable.add(row.schema);
+    if (!row.enabled) {
+      missing.push('enable');
+      problems.push(`schema tenant's table ${name} lacks ENABLE ROW LEVEL SECURITY`);
+    }
+    if (!row.has_policy) {
+      missing.push('policy');
+      problems.push(
+        `schema tenant's table ${name} lacks the policy ${TENANT_POLICY} ((select ${CURRENT_TENANT}) = '${row.schema}'): the fleet migrations put it there`,
+      );
+    }
+    for (const policy of row.other_permissive)
+      problems.push(
+        `schema tenant's table ${name} has another permissive policy, ${policy}, which widens ${TENANT_POLICY}`,
+      );
+    if (problems.length > 0) findings.push({ table: name, missing, problems });
+  }
+
   const roles = await client.query<RoleRow>(
     `select r.rolname as role, r.rolsuper as superuser, r.rolbypassrls as bypass_rls,
        array(
@@ -251,6 +298,10 @@ export async function checkRowLevelSecurity(
   if (found.owner_of.length > 0 && !found.superuser)
     roleProblems.push(
       `role ${found.role} owns (or has the privileges of the owner of) ${found.owner_of.map((t) => `${schema}.${t}`).join(', ')}: connect the app as a role that only has SELECT, INSERT, UPDATE and DELETE on them`,
+    );
+  if (reachable.size > 0 && !found.superuser)
+    roleProblems.push(
+      `role ${found.role} is a member of the role that owns the schema tenant(s) ${[...reachable].join(', ')}, so it can act as their owner and drop their policies: reach schema tenants through grants (the control plane's TENANTRY_APP_ROLE does that), not membership`,
     );
   if (!found.binder_ok)
     roleProblems.push(

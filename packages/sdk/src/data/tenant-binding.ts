@@ -24,6 +24,9 @@ export const KEY_SCHEMA = 'tenantry_private';
 /** The NOLOGIN role that owns the function, the key and their schemas. The app must not be it or a member. */
 export const BINDER_ROLE = 'tenantry_binder';
 
+/** The name of the standard policy on a pool table, and on each schema tenant's table. */
+export const TENANT_POLICY = 'tenantry_tenant_isolation';
+
 /** How long a binding the SDK makes is valid: long enough to be cached, short enough that a leaked one dies. */
 const LIFETIME_S = 600;
 /** A cached binding is made anew once it has less than this left, so none expires mid-statement. */
@@ -180,4 +183,23 @@ interface Runs {
  */
 export async function installTenantBinding(client: Runs, key: Buffer): Promise<void> {
   await client.query(tenantBindingSql(key));
+}
+
+/**
+ * The statements that keep a `schema` tenant's table to that tenant: ENABLE row-level security and
+ * a policy true only while the verified binding names the tenant (the table needs no tenant
+ * column: every row is the tenant's). Not FORCE: the table's owner is the tenant's role, which the
+ * app's role is not a member of and cannot become, and the migrations, running as that role, must
+ * see the rows. The fleet migrations put it on every table of the schema.
+ */
+export function schemaTenantSql(schema: string, table: string, tenantId: string): string {
+  const target = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
+  const match = `(select ${CURRENT_TENANT}) = ${pg.escapeLiteral(tenantId)}`;
+  return [
+    `alter table ${target} enable row level security`,
+    `drop policy if exists ${TENANT_POLICY} on ${target}`,
+    `create policy ${TENANT_POLICY} on ${target} as permissive for all to public using (${match}) with check (${match})`,
+  ]
+    .map((statement) => `${statement};`)
+    .join('\n');
 }

@@ -7,8 +7,8 @@ import { act, applyPlans, provisionedTenant } from '../../../server/test/tenant-
 import { NoTenantContextError, runAsTenant } from '../context/tenant-context.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
 import { PlacementDirectory, TenantUnavailableError } from './placement-directory.ts';
-import { rowLevelSecuritySql, TENANT_POLICY } from './row-level-security.ts';
-import { installTenantBinding } from './tenant-binding.ts';
+import { rowLevelSecuritySql } from './row-level-security.ts';
+import { installTenantBinding, TENANT_POLICY } from './tenant-binding.ts';
 import {
   RowLevelSecurityError,
   type TenantClient,

@@ -34,8 +34,8 @@ export interface TenantDataOptions {
    * the database the control plane provisions in (its DATABASE_URL's), holding the pool tables
    * and the schema tenants' schemas. Database tenants are reached on the same server with the
    * database name replaced. The role must be neither superuser, BYPASSRLS nor the owner of the
-   * pool tables, and must be granted each schema and database tenant's role (the control
-   * plane's TENANTRY_APP_ROLE does that).
+   * pool tables; it must hold DML on schema tenants' tables (not their roles) and be granted
+   * each database tenant's role (the control plane's TENANTRY_APP_ROLE does both).
    */
   readonly url: string;
   /** Where each tenant lives; its `invalidate` is what the entitlement stream calls. */
@@ -135,8 +135,9 @@ export class TransactionLeftOpenError extends Error {
  * - `pool`: the shared database as the app's role, with the tenant binding (`tenantry.binding`,
  *   signed with the binding key, see `tenant-binding.ts`) set for the transaction only
  *   (`set_config(…, true)`); row-level security, through `tenantry.current_tenant()`, does the rest.
- * - `schema`: the shared database, `search_path` set to the tenant's schema and the role to the
- *   tenant's (`SET LOCAL`), so another tenant's schema is out of reach.
+ * - `schema`: the shared database as the app's role, `search_path` set to the tenant's schema and
+ *   the binding set, for the transaction only; the app's role holds DML on schema tenants' tables
+ *   through grants, and each table's policy admits only its tenant's binding.
  * - `database`: the tenant's own database, from a bounded LRU of pools, as the tenant's role.
  *
  * Everything it sets is local to the transaction, and the connection is reset before it goes
@@ -265,10 +266,17 @@ export class TenantData {
       // nothing secret; the binding goes as a parameter of the next, never in SQL text, which
       // pg_stat_activity shows to every session of the same role.
       await client.query(beginStatements(where, options));
-      await client.query('select pg_catalog.set_config($1, $2, true)', [
-        BINDING_SETTING,
-        this.#binder.bind(where.tenantId, processId(client)),
-      ]);
+      const binding = this.#binder.bind(where.tenantId, processId(client));
+      // A schema tenant is reached through grants on its schema, not its role: its tables'
+      // policies admit only its binding.
+      if (where.placement === 'schema')
+        await client.query('select pg_catalog.set_config($1, $2, true), pg_catalog.set_config($3, $4, true)', [
+          BINDING_SETTING,
+          binding,
+          'search_path',
+          pg.escapeIdentifier(where.schema as string),
+        ]);
+      else await client.query('select pg_catalog.set_config($1, $2, true)', [BINDING_SETTING, binding]);
       let open = true;
       const query = ((...args: unknown[]) => {
         if (!open)
@@ -449,10 +457,7 @@ function beginStatements(where: TenantPlacement, options: TransactionOptions): s
   }
   if (options.readOnly === true) begin += ' read only';
   const statements = [begin];
-  if (where.placement === 'schema') {
-    statements.push(`set local search_path to ${pg.escapeIdentifier(where.schema as string)}`);
-    statements.push(`set local role ${pg.escapeIdentifier(where.role as string)}`);
-  } else if (where.placement === 'database') {
+  if (where.placement === 'database') {
     // The app's tables in a tenant database live in its public schema, owned by the tenant role.
     statements.push('set local search_path to public');
     statements.push(`set local role ${pg.escapeIdentifier(where.role as string)}`);

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { CURRENT_TENANT, parseBindingKey, schemaTenantSql, TENANT_POLICY, tenantBindingSql } from '../data/tenant-binding.ts';
 import type { Migration } from './read-migrations.ts';
 
 /**
@@ -46,6 +47,7 @@ export interface TargetError {
    * - `unknown_migration`: the target has a migration applied that the folder does not hold;
    * - `migration_failed`: a migration's SQL failed;
    * - `connection_failed`: the target's database could not be reached;
+   * - `binding_missing`: a schema tenant's database has no tenant binding to keep its tables to it;
    * - `error`: anything else (the runner's own statements failed, e.g. for lack of privileges).
    */
   readonly code:
@@ -53,6 +55,7 @@ export interface TargetError {
     | 'unknown_migration'
     | 'migration_failed'
     | 'connection_failed'
+    | 'binding_missing'
     | 'error';
   readonly message: string;
   /** The migration at fault, where one is. */
@@ -124,9 +127,27 @@ export async function migrateTarget(
   session: SqlSession,
   target: MigrationTarget,
   migrations: readonly Migration[],
-  options: { readonly dryRun?: boolean } = {},
+  options: {
+    readonly dryRun?: boolean;
+    /**
+     * The tenant binding key (see `installTenantBinding`); default `TENANTRY_BINDING_KEY`. With
+     * it, the pool target and each tenant database get the binding installed (or its key
+     * replaced) before their migrations.
+     */
+    readonly bindingKey?: string;
+  } = {},
 ): Promise<TargetResult> {
   const dryRun = options.dryRun === true;
+  const keyText = options.bindingKey ?? process.env.TENANTRY_BINDING_KEY;
+  const key = keyText !== undefined && keyText !== '' ? parseBindingKey(keyText) : undefined;
+  // A schema tenant shares the pool's database: the binding is installed there only when missing,
+  // since installing it again per schema tenant, concurrent runners would contend on its catalog rows.
+  const install =
+    key !== undefined &&
+    (target.placement !== 'schema' ||
+      (await session.query(`select to_regprocedure('${CURRENT_TENANT}') is null as missing`)).rows[0]?.missing ===
+        true);
+  const binding = install ? tenantBindingSql(key as Buffer).replace(/;$/, '') : undefined;
   const started = performance.now();
   const table = `${ident(target.schema)}.${ident(MIGRATIONS_TABLE)}`;
   let fromVersion: number | null = null;
@@ -153,6 +174,7 @@ export async function migrateTarget(
         'begin',
         // The "already exists, skipping" notices of IF NOT EXISTS are noise here.
         'set local client_min_messages to warning',
+        ...(binding !== undefined ? [binding] : []),
         ...(target.role !== null ? [`set local role ${ident(target.role)}`] : []),
         ...(makeSchema ? [`create schema ${ident(target.schema)}`] : []),
         `set local search_path to ${ident(target.schema)}`,
@@ -186,6 +208,28 @@ export async function migrateTarget(
         name: migration.name,
         durationMs: round(performance.now() - at),
       });
+    }
+    if (target.placement === 'schema') {
+      // Every table of a schema tenant, new or old, is kept to that tenant by the verified binding:
+      // the app's role reaches the schema through grants, so the policy is what stops another
+      // tenant's SQL from naming it. The schema's name is the tenant's id (the control plane's rule).
+      const tenantId = target.tenantId ?? target.schema;
+      if ((await session.query(`select to_regprocedure('${CURRENT_TENANT}') is null as missing`)).rows[0]?.missing)
+        throw new TargetFailure({
+          code: 'binding_missing',
+          message: `the tenant binding (${CURRENT_TENANT}) is not installed in this database, so the schema tenant's tables cannot be kept to it: set TENANTRY_BINDING_KEY for the migration, or run installTenantBinding()`,
+          migration: null,
+        });
+      // Only the tables without it: replacing a policy locks its table, on every run.
+      const tables = await session.query(
+        `select c.relname as table from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = $1 and c.relkind in ('r', 'p')
+           and not (c.relrowsecurity and exists (select 1 from pg_policy p where p.polrelid = c.oid and p.polname = $2))
+         order by 1`,
+        [target.schema, TENANT_POLICY],
+      );
+      for (const { table } of tables.rows)
+        await session.query(schemaTenantSql(target.schema, String(table), tenantId));
     }
     if (applied.length > 0) {
       const params: unknown[] = [];
