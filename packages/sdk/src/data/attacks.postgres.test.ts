@@ -8,7 +8,7 @@ import { runAsTenant } from '../context/tenant-context.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
 import { PlacementDirectory } from './placement-directory.ts';
 import { rowLevelSecuritySql } from './row-level-security.ts';
-import { installTenantBinding, TenantBinder } from './tenant-binding.ts';
+import { installTenantBinding, schemaTenantSql, TenantBinder } from './tenant-binding.ts';
 import { TenantData } from './tenant-data.ts';
 
 // SQL a tenant's request controls (injection, or careless SQL), run inside tenant A's scoped
@@ -398,6 +398,15 @@ for (const tenant of ['schemaA', 'databaseA'] as const)
     ],
     ['read the pool table by name', ['select body from public.notes']],
     ['read B’s schema by name', [`select * from "{schemaB}".notes`]],
+    ['RESET ROLE, then read B’s schema', ['reset role', `select * from "{schemaB}".notes`]],
+    [
+      'SET LOCAL ROLE to B’s role, then read B’s schema',
+      ['set local role {roleB}', `select * from "{schemaB}".notes`],
+    ],
+    [
+      'SET ROLE to B’s role, then drop its policy',
+      ['set role {roleB}', `drop policy tenantry_tenant_isolation on "{schemaB}".notes`],
+    ],
     ['set search_path to B’s schema', [`set search_path = "{schemaB}"`, 'select * from notes']],
     ['a temporary table shadowing notes', ['create temp table notes (id text, body text)']],
     [
@@ -454,6 +463,8 @@ beforeAll(async () => {
     await admin.query(`insert into "${ids[key]}".notes values ('s1', $1)`, [
       key === 'schemaB' ? SECRET : 'mine',
     ]);
+    // As the fleet migrations put it on every table of a schema tenant.
+    await admin.query(schemaTenantSql(ids[key], 'notes', ids[key]));
     await admin.query('reset role');
   }
   for (const key of ['databaseA', 'databaseB'] as const) {
@@ -531,22 +542,6 @@ describe('the attack suite', () => {
   });
 });
 
-// OPEN, not fixed on this branch: the app's login role is a member of every schema tenant's role
-// (the provisioner grants it, so that transaction() can SET LOCAL ROLE), and so holds the owner's
-// privileges on every schema tenant's tables from any session. This test records the leak as it
-// stands; it must be turned into attacks of the suite above once schema tenants are reached by
-// grants and the binding instead of membership (see docs/sdk.md, "What the binding does not cover").
-describe('OPEN: schema tenants reached through the app role’s membership of their roles', () => {
-  it('a pool tenant’s SQL reads a schema tenant’s table by its name', async () => {
-    const seen = await runAttack({
-      name: 'membership',
-      via: 'query',
-      sql: [`select body from "{schemaB}".notes`],
-    });
-    expect(seen).toContain(SECRET);
-  });
-});
-
 describe('each protection is necessary: with it removed, its attack succeeds', () => {
   it('a policy comparing the raw setting: set_config forges the tenant', async () => {
     const scratch = `scratch_${randomBytes(3).toString('hex')}`;
@@ -563,6 +558,26 @@ describe('each protection is necessary: with it removed, its attack succeeds', (
       expect(seen).toContain(SECRET);
     } finally {
       await admin.query(`drop table public.${scratch}`);
+    }
+  });
+
+  it('the app role a member of a schema tenant’s role: SET ROLE makes it the owner, which drops the policy', async () => {
+    const roleB = `tenantry_${ids.schemaB}`;
+    await admin.query(`grant "${roleB}" to ${appRole}`);
+    try {
+      const seen = await runAttack({
+        name: 'membership',
+        via: 'transaction',
+        sql: [
+          'set local role {roleB}',
+          `alter table "{schemaB}".notes disable row level security`,
+          `select body from "{schemaB}".notes`,
+        ],
+      });
+      expect(seen).toContain(SECRET);
+    } finally {
+      await admin.query(`alter table "${ids.schemaB}".notes enable row level security`);
+      await admin.query(`revoke "${roleB}" from ${appRole}`);
     }
   });
 

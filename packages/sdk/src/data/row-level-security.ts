@@ -2,7 +2,6 @@ import pg from 'pg';
 import { MIGRATIONS_TABLE } from '../migrations/migrate-target.ts';
 import { BINDER_ROLE, BINDING_SCHEMA, CURRENT_TENANT, KEY_SCHEMA, TENANT_POLICY } from './tenant-binding.ts';
 
-
 /**
  * Tables of the pool schema that hold no tenant's rows and need no policy by default: the fleet
  * migrations' bookkeeping.

@@ -8,7 +8,7 @@ import { NoTenantContextError, runAsTenant } from '../context/tenant-context.ts'
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
 import { PlacementDirectory, TenantUnavailableError } from './placement-directory.ts';
 import { rowLevelSecuritySql } from './row-level-security.ts';
-import { installTenantBinding, TENANT_POLICY } from './tenant-binding.ts';
+import { installTenantBinding, schemaTenantSql, TENANT_POLICY } from './tenant-binding.ts';
 import {
   RowLevelSecurityError,
   type TenantClient,
@@ -115,6 +115,8 @@ beforeAll(async () => {
     await admin.query(`set role "tenantry_${tenantId}"`);
     await admin.query(`create table "${tenantId}".notes (id text primary key, body text)`);
     await admin.query(`insert into "${tenantId}".notes values ('${row}', 'schema')`);
+    // As the fleet migrations put it on every table of a schema tenant.
+    await admin.query(schemaTenantSql(tenantId, 'notes', tenantId));
     await admin.query('reset role');
   }
   for (const [tenantId, row] of [
@@ -360,7 +362,7 @@ describe('pool placement', () => {
 });
 
 describe('schema placement', () => {
-  it('sees its own schema’s tables by their plain names, as its own role', async () => {
+  it('sees its own schema’s tables by their plain names, as the app’s role', async () => {
     const { schemaA } = tenants;
     const seen = await as(schemaA, () =>
       data.transaction(async (db) => ({
@@ -371,51 +373,57 @@ describe('schema placement', () => {
     );
     expect(seen).toEqual({
       ids: ['sa1'],
-      who: { u: `tenantry_${schemaA}`, s: appRole },
-      path: schemaA,
+      who: { u: appRole, s: appRole },
+      path: pg.escapeIdentifier(schemaA),
     });
     expect(await ids(tenants.schemaB)).toEqual(['sb1']);
   });
 
-  it('data.query() runs in the tenant’s schema as its role too', async () => {
+  it('data.query() runs in the tenant’s schema too, and another schema’s table shows nothing', async () => {
     const { schemaA, schemaB } = tenants;
     expect((await as(schemaA, () => data.query('select id from notes'))).rows).toEqual([{ id: 'sa1' }]);
-    await expect(as(schemaA, () => data.query(`select * from "${schemaB}".notes`))).rejects.toThrow(
-      `permission denied for schema ${schemaB}`,
-    );
+    expect((await as(schemaA, () => data.query(`select * from "${schemaB}".notes`))).rows).toEqual([]);
   });
 
   it('cannot read or write another tenant’s schema, nor the pool tables', async () => {
     const { schemaA, schemaB } = tenants;
-    for (const sql of [
-      `select * from "${schemaB}".notes`,
-      `insert into "${schemaB}".notes values ('planted', 'from A')`,
-      `update "${schemaB}".notes set body = 'overwritten'`,
-      `delete from "${schemaB}".notes`,
-    ])
-      expect((await failure(schemaA, sql)).message).toBe(`permission denied for schema ${schemaB}`);
-    expect((await failure(schemaA, 'select * from public.notes')).message).toBe(
-      'permission denied for table notes',
+    const seen = await as(schemaA, () =>
+      data.transaction(async (db) => ({
+        read: (await db.query(`select * from "${schemaB}".notes`)).rows,
+        updated: (await db.query(`update "${schemaB}".notes set body = 'overwritten'`)).rowCount,
+        deleted: (await db.query(`delete from "${schemaB}".notes`)).rowCount,
+      })),
     );
+    expect(seen).toEqual({ read: [], updated: 0, deleted: 0 });
+    expect(
+      (await failure(schemaA, `insert into "${schemaB}".notes values ('planted', 'from A')`)).message,
+    ).toBe(`new row violates row-level security policy for table "notes"`);
+    expect((await as(schemaA, () => data.query('select * from public.notes'))).rows).toEqual([]);
     expect((await admin.query(`select id, body from "${schemaB}".notes`)).rows).toEqual([
       { id: 'sb1', body: 'schema' },
     ]);
   });
 
-  it('owns, as the tenant role, the tables it creates', async () => {
-    const { schemaA } = tenants;
-    await as(schemaA, () => data.transaction((db) => db.query('create table scratch (id int)')));
-    const owner = await admin.query(
-      `select pg_get_userbyid(relowner) as owner from pg_class where oid = '"${schemaA}".scratch'::regclass`,
+  it('cannot create tables in its schema: the migrations do, as the tenant’s role', async () => {
+    expect((await failure(tenants.schemaA, 'create table scratch (id int)')).message).toBe(
+      `permission denied for schema ${tenants.schemaA}`,
     );
-    expect(owner.rows).toEqual([{ owner: `tenantry_${schemaA}` }]);
-    await admin.query(`drop table "${schemaA}".scratch`);
   });
 
-  it('without SET ROLE, the app role (a member of every tenant role) would read another schema: the role is the protection', async () => {
-    const app = await connect(urlAs(appRole));
-    const leaked = await app.query(`select id from "${tenants.schemaB}".notes`);
-    expect(leaked.rows).toEqual([{ id: 'sb1' }]);
+  it('without the binding policy on a schema table, the app role reads another schema: the policy is the protection', async () => {
+    const { schemaA, schemaB } = tenants;
+    await admin.query(
+      `set role "tenantry_${schemaB}"; alter table "${schemaB}".notes disable row level security; reset role`,
+    );
+    try {
+      expect((await as(schemaA, () => data.query(`select id from "${schemaB}".notes`))).rows).toEqual([
+        { id: 'sb1' },
+      ]);
+    } finally {
+      await admin.query(
+        `set role "tenantry_${schemaB}"; alter table "${schemaB}".notes enable row level security; reset role`,
+      );
+    }
   });
 });
 

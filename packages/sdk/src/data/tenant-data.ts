@@ -270,12 +270,10 @@ export class TenantData {
       // A schema tenant is reached through grants on its schema, not its role: its tables'
       // policies admit only its binding.
       if (where.placement === 'schema')
-        await client.query('select pg_catalog.set_config($1, $2, true), pg_catalog.set_config($3, $4, true)', [
-          BINDING_SETTING,
-          binding,
-          'search_path',
-          pg.escapeIdentifier(where.schema as string),
-        ]);
+        await client.query(
+          'select pg_catalog.set_config($1, $2, true), pg_catalog.set_config($3, $4, true)',
+          [BINDING_SETTING, binding, 'search_path', pg.escapeIdentifier(where.schema as string)],
+        );
       else await client.query('select pg_catalog.set_config($1, $2, true)', [BINDING_SETTING, binding]);
       let open = true;
       const query = ((...args: unknown[]) => {
