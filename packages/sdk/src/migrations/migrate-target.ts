@@ -94,6 +94,11 @@ async function schemaExists(session: SqlSession, schema: string): Promise<boolea
   return found.rows.length > 0;
 }
 
+/** `text` as an SQL string literal, as the server prints one. */
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
 /** The advisory lock's second key: the schema's name hashed to a 32-bit integer. */
 function lockKey(schema: string): number {
   return createHash('sha256').update(schema).digest().readInt32BE(0);
@@ -220,13 +225,17 @@ export async function migrateTarget(
           message: `the tenant binding (${CURRENT_TENANT}) is not installed in this database, so the schema tenant's tables cannot be kept to it: set TENANTRY_BINDING_KEY for the migration, or run installTenantBinding()`,
           migration: null,
         });
-      // Only the tables without it: replacing a policy locks its table, on every run.
+      // Only the tables without it (a policy of the same name with another expression, e.g. the
+      // pool's, is replaced): replacing a policy locks its table, on every run.
+      const expected = `(( SELECT ${CURRENT_TENANT} AS current_tenant) = ${quoteLiteral(tenantId)}::text)`;
       const tables = await session.query(
         `select c.relname as table from pg_class c join pg_namespace n on n.oid = c.relnamespace
          where n.nspname = $1 and c.relkind in ('r', 'p')
-           and not (c.relrowsecurity and exists (select 1 from pg_policy p where p.polrelid = c.oid and p.polname = $2))
+           and not (c.relrowsecurity and exists (
+             select 1 from pg_policy p where p.polrelid = c.oid and p.polname = $2
+               and pg_get_expr(p.polqual, p.polrelid) = $3 and pg_get_expr(p.polwithcheck, p.polrelid) = $3))
          order by 1`,
-        [target.schema, TENANT_POLICY],
+        [target.schema, TENANT_POLICY, expected],
       );
       for (const { table } of tables.rows)
         await session.query(schemaTenantSql(target.schema, String(table), tenantId));
