@@ -8,7 +8,8 @@ import { runAsTenant } from '../context/tenant-context.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
 import { PlacementDirectory } from './placement-directory.ts';
 import { rowLevelSecuritySql } from './row-level-security.ts';
-import { installTenantBinding, schemaTenantSql, TenantBinder } from './tenant-binding.ts';
+import { ScopedStatement } from './scoped-statement.ts';
+import { BINDING_SETTING, installTenantBinding, schemaTenantSql, TenantBinder } from './tenant-binding.ts';
 import { TenantData } from './tenant-data.ts';
 
 // SQL a tenant's request controls (injection, or careless SQL), run inside tenant A's scoped
@@ -97,21 +98,27 @@ async function victims(): Promise<string> {
   return JSON.stringify([pool.rows, schema.rows]);
 }
 
-/** What the next checkout of the one connection sees and runs as, through the SDK. */
-async function nextCheckout(tenantId: string): Promise<unknown> {
+/** The session state a later checkout must find as a fresh connection has it. */
+const SESSION_PROBE = `select current_user as role, current_setting('search_path') as path,
+   current_setting('statement_timeout') as timeout, current_setting('row_security') as rls,
+   (select count(*)::int from pg_prepared_statements where from_sql) as prepared,
+   (select count(*)::int from pg_listening_channels()) as listening,
+   (select count(*)::int from pg_cursors where name <> '') as cursors,
+   (select count(*)::int from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()) as locks`;
+
+/**
+ * What the next checkout of the one connection sees and runs as, through the SDK: the tenant's
+ * rows, and the session as a query() and as a transaction() find it, the one named by `first`
+ * taking the connection straight after whatever ran on it before.
+ */
+async function nextCheckout(tenantId: string, first: 'query' | 'transaction' = 'query'): Promise<unknown> {
   return runAsTenant({ tenantId, subject: 'victim', roles: [] }, async () => {
+    const viaTransaction = () => data.transaction(async (db) => (await db.query(SESSION_PROBE)).rows[0]);
+    const viaQuery = async () => (await data.query(SESSION_PROBE)).rows[0];
+    const before = first === 'query' ? await viaQuery() : await viaTransaction();
     const rows = (await data.query<{ body: string }>('select body from notes order by id')).rows;
-    const session = (
-      await data.query(
-        `select current_user as role, current_setting('search_path') as path,
-           current_setting('statement_timeout') as timeout, current_setting('row_security') as rls,
-           (select count(*)::int from pg_prepared_statements where from_sql) as prepared,
-           (select count(*)::int from pg_listening_channels()) as listening,
-           (select count(*)::int from pg_cursors where name <> '') as cursors,
-           (select count(*)::int from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()) as locks`,
-      )
-    ).rows[0];
-    return { rows: rows.map((r) => r.body), session };
+    const after = first === 'query' ? await viaTransaction() : await viaQuery();
+    return { rows: rows.map((r) => r.body), sessions: [before, after] };
   });
 }
 
@@ -506,34 +513,40 @@ describe('the attack suite', () => {
     expect(attacks.length).toBeGreaterThanOrEqual(150);
   });
 
-  it.each(attacks.map((a) => [`${a.via}: ${a.name}`, a] as const))(
-    '%s: reaches nothing',
-    async (_, attack) => {
-      const before = await victims();
-      const seen = await runAttack(attack);
-      expect(seen).not.toContain(SECRET);
-      expect(await victims()).toBe(before);
-      const clean = {
-        role: appRole,
-        path: '"$user", public',
-        timeout: '0',
-        rls: 'on',
-        prepared: 0,
-        listening: 0,
-        cursors: 0,
-        locks: 0,
-      };
-      expect(await nextCheckout(ids.B)).toEqual({ rows: [SECRET], session: clean });
-      // A may change its own rows; what it sees next is what the admin sees of A.
-      const own = await admin.query<{ body: string }>(
-        'select body from public.notes where tenant_id = $1 order by id',
-        [ids.A],
-      );
-      expect(await nextCheckout(ids.A)).toEqual({ rows: own.rows.map((r) => r.body), session: clean });
-      await admin.query(`delete from public.notes where tenant_id = $1; `, [ids.A]);
-      await admin.query(`insert into public.notes values ($1, 'a1', 'mine')`, [ids.A]);
-    },
-  );
+  // The first checkout after an attack is a query() for half of them and a transaction() for the
+  // other half, so that each path is shown to start from a clean session.
+  it.each(
+    attacks.map(
+      (a, i) => [`${a.via}: ${a.name}`, a, Math.floor(i / 2) % 2 === 0 ? 'query' : 'transaction'] as const,
+    ),
+  )('%s: reaches nothing', async (_, attack, first) => {
+    const before = await victims();
+    const seen = await runAttack(attack);
+    expect(seen).not.toContain(SECRET);
+    expect(await victims()).toBe(before);
+    const clean = {
+      role: appRole,
+      path: '"$user", public',
+      timeout: '0',
+      rls: 'on',
+      prepared: 0,
+      listening: 0,
+      cursors: 0,
+      locks: 0,
+    };
+    expect(await nextCheckout(ids.B, first)).toEqual({ rows: [SECRET], sessions: [clean, clean] });
+    // A may change its own rows; what it sees next is what the admin sees of A.
+    const own = await admin.query<{ body: string }>(
+      'select body from public.notes where tenant_id = $1 order by id',
+      [ids.A],
+    );
+    expect(await nextCheckout(ids.A)).toEqual({
+      rows: own.rows.map((r) => r.body),
+      sessions: [clean, clean],
+    });
+    await admin.query(`delete from public.notes where tenant_id = $1; `, [ids.A]);
+    await admin.query(`insert into public.notes values ($1, 'a1', 'mine')`, [ids.A]);
+  });
 
   it('two tenants at once on the one connection each see only their own rows', async () => {
     const reads = Array.from({ length: 40 }, (_, i) => nextCheckout(i % 2 === 0 ? ids.A : ids.B));
@@ -578,6 +591,33 @@ describe('each protection is necessary: with it removed, its attack succeeds', (
     } finally {
       await admin.query(`alter table "${ids.schemaB}".notes enable row level security`);
       await admin.query(`revoke "${roleB}" from ${appRole}`);
+    }
+  });
+
+  it('no reset before a statement: a setting a data statement left session-wide holds for the next tenant', async () => {
+    const app = new pg.Client({ connectionString: urlAs(appRole) });
+    await app.connect();
+    try {
+      const binder = new TenantBinder(Buffer.from(bindingKey, 'hex'));
+      const timeoutOf = async (clean: boolean) => {
+        // A's plain SELECT leaves a setting and the role behind.
+        await app.query(
+          `select set_config('statement_timeout', '1234', false), set_config('search_path', 'pg_catalog', false)`,
+        );
+        const seen = await ScopedStatement.run<{ timeout: string; path: string }>(
+          app,
+          BINDING_SETTING,
+          binder.bind(ids.B, pidOf(app)),
+          `select current_setting('statement_timeout') as timeout, current_setting('search_path') as path`,
+          [],
+          { clean },
+        );
+        return seen.rows[0];
+      };
+      expect(await timeoutOf(false)).toEqual({ timeout: '1234ms', path: 'pg_catalog' });
+      expect(await timeoutOf(true)).toEqual({ timeout: '0', path: '"$user", public' });
+    } finally {
+      await app.end();
     }
   });
 

@@ -70,12 +70,14 @@ export interface TenantDataOptions {
   readonly bindingKey?: string;
   /**
    * When a connection is reset before it goes back to its pool (see {@link CONNECTION_RESET}):
-   * `'always'` (the default), or `'after-other-statements'`: after every transaction(), and after
-   * a query() whose statement was not a plain SELECT, INSERT, UPDATE, DELETE or MERGE. A plain
-   * data statement cannot prepare, listen, create or `SET`; what it can still leave behind (a
-   * setting changed with `set_config(…, false)`, such as statement_timeout, or a session advisory
-   * lock) cannot reach another tenant's rows, since every checkout sets its own binding, but does
-   * change what the next checkout does; BENCHMARKS.md shows what the faster mode saves.
+   * `'after-other-statements'` (the default) after every transaction(), and after a query() whose
+   * statement was not a plain SELECT, INSERT, UPDATE, DELETE or MERGE; or `'always'`, after every
+   * query() too. A plain data statement cannot PREPARE, LISTEN, DECLARE a cursor or create
+   * anything (the functions that run SQL, such as `query_to_xml`, run it read-only); what it can
+   * leave behind (a setting changed with `set_config(…, false)`, the role, a session advisory
+   * lock) is undone at the start of the next query(), in its own round trip (`RESET ALL`, the
+   * role, `pg_advisory_unlock_all()`), before its binding is set. `'always'` costs a round trip
+   * per query; BENCHMARKS.md shows how much.
    */
   readonly resetConnections?: 'always' | 'after-other-statements';
 }
@@ -191,9 +193,10 @@ export class TenantData {
     const prepare = options.preparedStatements ?? 100;
     if (!Number.isSafeInteger(prepare) || prepare < 0)
       throw new RangeError(`preparedStatements must be a whole number of 0 or more, not ${String(prepare)}`);
-    this.#prepare = { prepare };
+    // Every pool statement starts from a clean session, in its own round trip.
+    this.#prepare = { prepare, clean: true };
     this.#binder = new TenantBinder(parseBindingKey(options.bindingKey ?? process.env.TENANTRY_BINDING_KEY));
-    this.#resetAlways = (options.resetConnections ?? 'always') === 'always';
+    this.#resetAlways = (options.resetConnections ?? 'after-other-statements') === 'always';
   }
 
   /**
@@ -454,7 +457,13 @@ function beginStatements(where: TenantPlacement, options: TransactionOptions): s
     begin += ` isolation level ${options.isolation}`;
   }
   if (options.readOnly === true) begin += ' read only';
-  const statements = [begin];
+  // What a plain data statement of an earlier query() may have left on the session goes first, as
+  // query() does (see ScopedStatementOptions.clean): the transaction starts from a clean session.
+  const statements = [
+    'reset all',
+    "select pg_catalog.pg_advisory_unlock_all(), pg_catalog.set_config('role', 'none', false)",
+    begin,
+  ];
   if (where.placement === 'database') {
     // The app's tables in a tenant database live in its public schema, owned by the tenant role.
     statements.push('set local search_path to public');

@@ -1,5 +1,11 @@
 import { createHash } from 'node:crypto';
-import { CURRENT_TENANT, parseBindingKey, schemaTenantSql, TENANT_POLICY, tenantBindingSql } from '../data/tenant-binding.ts';
+import {
+  CURRENT_TENANT,
+  parseBindingKey,
+  schemaTenantSql,
+  TENANT_POLICY,
+  tenantBindingSql,
+} from '../data/tenant-binding.ts';
 import type { Migration } from './read-migrations.ts';
 
 /**
@@ -150,8 +156,8 @@ export async function migrateTarget(
   const install =
     key !== undefined &&
     (target.placement !== 'schema' ||
-      (await session.query(`select to_regprocedure('${CURRENT_TENANT}') is null as missing`)).rows[0]?.missing ===
-        true);
+      (await session.query(`select to_regprocedure('${CURRENT_TENANT}') is null as missing`)).rows[0]
+        ?.missing === true);
   const binding = install ? tenantBindingSql(key as Buffer).replace(/;$/, '') : undefined;
   const started = performance.now();
   const table = `${ident(target.schema)}.${ident(MIGRATIONS_TABLE)}`;
@@ -219,7 +225,10 @@ export async function migrateTarget(
       // the app's role reaches the schema through grants, so the policy is what stops another
       // tenant's SQL from naming it. The schema's name is the tenant's id (the control plane's rule).
       const tenantId = target.tenantId ?? target.schema;
-      if ((await session.query(`select to_regprocedure('${CURRENT_TENANT}') is null as missing`)).rows[0]?.missing)
+      if (
+        (await session.query(`select to_regprocedure('${CURRENT_TENANT}') is null as missing`)).rows[0]
+          ?.missing
+      )
         throw new TargetFailure({
           code: 'binding_missing',
           message: `the tenant binding (${CURRENT_TENANT}) is not installed in this database, so the schema tenant's tables cannot be kept to it: set TENANTRY_BINDING_KEY for the migration, or run installTenantBinding()`,
