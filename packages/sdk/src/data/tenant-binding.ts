@@ -150,7 +150,7 @@ export function tenantBindingSql(key: Buffer): string {
   return [
     // Roles are shared by every database of the server: another database's install may make it first.
     `do $$ begin create role ${ident(BINDER_ROLE)} nologin; exception when duplicate_object or unique_violation then null; end $$`,
-    `do $$ begin if not pg_catalog.pg_has_role(current_user, '${BINDER_ROLE}', 'USAGE') then execute 'grant ${BINDER_ROLE} to ' || pg_catalog.quote_ident(current_user); end if; end $$`,
+    `do $$ begin if not pg_catalog.pg_has_role(current_user, '${BINDER_ROLE}', 'USAGE') then execute 'grant ${BINDER_ROLE} to ' || pg_catalog.quote_ident(current_user); end if; exception when unique_violation then null; end $$`,
     `create schema if not exists ${ident(KEY_SCHEMA)}`,
     `alter schema ${ident(KEY_SCHEMA)} owner to ${ident(BINDER_ROLE)}`,
     `revoke all on schema ${ident(KEY_SCHEMA)} from public`,

@@ -100,6 +100,21 @@ async function schemaExists(session: SqlSession, schema: string): Promise<boolea
   return found.rows.length > 0;
 }
 
+/**
+ * Installs the tenant binding with `key` in the target's database, as the connecting user, before
+ * the migrations: always for the pool and a tenant database (its key may have changed); for a
+ * `schema` tenant, which shares the pool's database, only when it is missing, since runners
+ * migrating schema tenants at once would otherwise all rewrite it. A lock of the database, held to
+ * the end of the transaction, keeps two runners from installing it at once.
+ */
+async function installBinding(session: SqlSession, target: MigrationTarget, key: Buffer): Promise<void> {
+  const missing = `select to_regprocedure('${CURRENT_TENANT}') is null as missing`;
+  if (target.placement === 'schema' && (await session.query(missing)).rows[0]?.missing !== true) return;
+  await session.query(`select pg_advisory_xact_lock(${LOCK_CLASS}, 0)`);
+  if (target.placement === 'schema' && (await session.query(missing)).rows[0]?.missing !== true) return;
+  await session.query(tenantBindingSql(key));
+}
+
 /** `text` as an SQL string literal, as the server prints one. */
 function quoteLiteral(text: string): string {
   return `'${text.replaceAll("'", "''")}'`;
@@ -151,14 +166,6 @@ export async function migrateTarget(
   const dryRun = options.dryRun === true;
   const keyText = options.bindingKey ?? process.env.TENANTRY_BINDING_KEY;
   const key = keyText !== undefined && keyText !== '' ? parseBindingKey(keyText) : undefined;
-  // A schema tenant shares the pool's database: the binding is installed there only when missing,
-  // since installing it again per schema tenant, concurrent runners would contend on its catalog rows.
-  const install =
-    key !== undefined &&
-    (target.placement !== 'schema' ||
-      (await session.query(`select to_regprocedure('${CURRENT_TENANT}') is null as missing`)).rows[0]
-        ?.missing === true);
-  const binding = install ? tenantBindingSql(key as Buffer).replace(/;$/, '') : undefined;
   const started = performance.now();
   const table = `${ident(target.schema)}.${ident(MIGRATIONS_TABLE)}`;
   let fromVersion: number | null = null;
@@ -178,14 +185,13 @@ export async function migrateTarget(
     // The pool schema is made when missing; CREATE SCHEMA IF NOT EXISTS would need the right to
     // create schemas even when it exists. A tenant's schema exists from provisioning.
     const makeSchema = target.placement === 'pool' && !(await schemaExists(session, target.schema));
-    // One round trip for the set-up: a fleet run does it for every tenant.
+    // Few round trips for the set-up: a fleet run does it for every tenant.
     open = true;
+    // The "already exists, skipping" notices of IF NOT EXISTS are noise here.
+    await session.query('begin; set local client_min_messages to warning');
+    if (key !== undefined) await installBinding(session, target, key);
     await session.query(
       [
-        'begin',
-        // The "already exists, skipping" notices of IF NOT EXISTS are noise here.
-        'set local client_min_messages to warning',
-        ...(binding !== undefined ? [binding] : []),
         ...(target.role !== null ? [`set local role ${ident(target.role)}`] : []),
         ...(makeSchema ? [`create schema ${ident(target.schema)}`] : []),
         `set local search_path to ${ident(target.schema)}`,
