@@ -459,10 +459,12 @@ function beginStatements(where: TenantPlacement, options: TransactionOptions): s
   if (options.readOnly === true) begin += ' read only';
   // What a plain data statement of an earlier query() may have left on the session goes first, as
   // query() does (see ScopedStatementOptions.clean): the transaction starts from a clean session.
+  // After BEGIN, whose isolation level must come before any statement of the transaction; RESET
+  // ALL leaves the transaction's own isolation and read-only as they are.
   const statements = [
+    begin,
     'reset all',
     "select pg_catalog.pg_advisory_unlock_all(), pg_catalog.set_config('role', 'none', false)",
-    begin,
   ];
   if (where.placement === 'database') {
     // The app's tables in a tenant database live in its public schema, owned by the tenant role.

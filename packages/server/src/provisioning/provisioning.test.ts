@@ -354,6 +354,8 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
   });
   afterAll(async () => {
     await withApp?.close();
+    // Its grants on schema tenants (and their default privileges) go first.
+    await query(t, `drop owned by ${appRole}`);
     await query(t, `drop role if exists ${appRole}`);
   });
 
