@@ -1,15 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminUrl, startTestApp, type TestApp } from '../../../server/test/harness.ts';
-import { applyPlans, provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { adminUrl, type TestApp } from '../../../server/test/harness.ts';
+import { provisionedTenant } from '../../../server/test/tenant-support.ts';
 import { runAsTenant } from '../context/tenant-context.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import { startDataPlane } from './data-plane-support.ts';
 import { PlacementDirectory } from './placement-directory.ts';
-import { rowLevelSecuritySql } from './row-level-security.ts';
 import { ScopedStatement } from './scoped-statement.ts';
-import { BINDING_SETTING, installTenantBinding, schemaTenantSql, TenantBinder } from './tenant-binding.ts';
+import { BINDING_SETTING, schemaTenantSql, TenantBinder } from './tenant-binding.ts';
 import { TenantData } from './tenant-data.ts';
 
 // SQL a tenant's request controls (injection, or careless SQL), run inside tenant A's scoped
@@ -23,6 +22,7 @@ const bindingKey = randomBytes(32).toString('hex');
 const SECRET = 'SECRET-OF-B';
 
 let t: TestApp;
+let controlPlaneUrl: string;
 let dbUrl: string;
 let admin: pg.Client;
 let data: TenantData;
@@ -432,24 +432,8 @@ for (const tenant of ['schemaA', 'databaseA'] as const)
     attacks.push({ name: `${tenant}: ${name}`, via: 'transaction', tenant, sql });
 
 beforeAll(async () => {
-  const server = new pg.Client({ connectionString: adminUrl });
-  await server.connect();
-  await server.query(`create role ${appRole} login`);
-  await server.end();
-  t = await startTestApp({ appRole });
-  await applyPlans(t);
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const controlPlaneUrl = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-  if (!('url' in t.db.target)) throw new Error('the postgres backend gives a database URL');
-  dbUrl = t.db.target.url;
-  admin = new pg.Client({ connectionString: dbUrl });
-  await admin.connect();
-  await installTenantBinding(admin, Buffer.from(bindingKey, 'hex'));
-  await admin.query(`revoke temporary on database "${new URL(dbUrl).pathname.slice(1)}" from public`);
-  await admin.query(`
-    create table public.notes (tenant_id text not null, id text not null, body text, primary key (tenant_id, id));
-    ${rowLevelSecuritySql('notes')}
-    grant select, insert, update, delete on public.notes to ${appRole};`);
+  ({ t, dbUrl, admin, controlPlaneUrl } = await startDataPlane(appRole, bindingKey));
+
   for (const [key, placement] of [
     ['A', 'pool'],
     ['B', 'pool'],

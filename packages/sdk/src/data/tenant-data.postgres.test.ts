@@ -1,14 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminUrl, startTestApp, type TestApp } from '../../../server/test/harness.ts';
-import { act, applyPlans, provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { adminUrl, type TestApp } from '../../../server/test/harness.ts';
+import { act, provisionedTenant } from '../../../server/test/tenant-support.ts';
 import { NoTenantContextError, runAsTenant } from '../context/tenant-context.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import { startDataPlane } from './data-plane-support.ts';
 import { PlacementDirectory, TenantUnavailableError } from './placement-directory.ts';
 import { rowLevelSecuritySql } from './row-level-security.ts';
-import { installTenantBinding, schemaTenantSql, TENANT_POLICY } from './tenant-binding.ts';
+import { schemaTenantSql, TENANT_POLICY } from './tenant-binding.ts';
 import {
   RowLevelSecurityError,
   type TenantClient,
@@ -24,6 +24,7 @@ const appRole = `tenantry_sdk_app_${randomBytes(4).toString('hex')}`;
 const bindingKey = randomBytes(32).toString('hex');
 
 let t: TestApp;
+let controlPlaneUrl: string;
 let dbUrl: string; // the control plane's database, as the admin
 let admin: pg.Client; // superuser on that database
 let placements: PlacementDirectory;
@@ -67,28 +68,8 @@ async function failure(tenantId: string, sql: string): Promise<Error> {
 }
 
 beforeAll(async () => {
-  const server = new pg.Client({ connectionString: adminUrl });
-  await server.connect();
-  await server.query(`create role ${appRole} login`);
-  await server.end();
-
-  t = await startTestApp({ appRole });
-  await applyPlans(t);
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const controlPlaneUrl = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-  if (!('url' in t.db.target)) throw new Error('the postgres backend gives a database URL');
-  dbUrl = t.db.target.url;
-  admin = await connect(dbUrl);
-
-  // The binding, and no temporary tables for anyone but the owner, as a vendor's install does.
-  await installTenantBinding(admin, Buffer.from(bindingKey, 'hex'));
-  await admin.query(`revoke temporary on database "${new URL(dbUrl).pathname.slice(1)}" from public`);
-  // The vendor's pool table, owned by the admin (its migrations' role), protected, and open to
-  // the app role for DML only.
-  await admin.query(`
-    create table public.notes (tenant_id text not null, id text not null, body text, primary key (tenant_id, id));
-    ${rowLevelSecuritySql('notes')}
-    grant select, insert, update, delete on public.notes to ${appRole};`);
+  ({ t, dbUrl, admin, controlPlaneUrl } = await startDataPlane(appRole, bindingKey));
+  opened.push(admin);
 
   for (const [key, placement] of [
     ['poolA', 'pool'],
