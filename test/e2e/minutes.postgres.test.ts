@@ -81,6 +81,9 @@ async function stop(child: ChildProcess | undefined): Promise<void> {
 }
 
 beforeAll(async () => {
+  // The tenant binding key, as a vendor sets it for the control plane, `tenantry app migrate` and
+  // the app alike: every process below inherits it.
+  process.env.TENANTRY_BINDING_KEY = randomBytes(32).toString('hex');
   database = await createTestDatabase();
   databaseUrl = (database.target as { url: string }).url;
   // What the vendor does once, as in the README: the app's own login role, which owns nothing and

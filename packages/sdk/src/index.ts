@@ -56,10 +56,21 @@ export {
   rowLevelSecuritySql,
   SHARED_TABLES,
   type TableFinding,
-  TENANT_POLICY,
-  TENANT_SETTING,
 } from './data/row-level-security.ts';
 export {
+  BINDER_ROLE,
+  BINDING_SETTING,
+  BindingKeyError,
+  CURRENT_TENANT,
+  installTenantBinding,
+  parseBindingKey,
+  schemaTenantSql,
+  TENANT_POLICY,
+  TenantBinder,
+  tenantBindingSql,
+} from './data/tenant-binding.ts';
+export {
+  CONNECTION_RESET,
   RowLevelSecurityError,
   type TenantClient,
   TenantData,

@@ -11,6 +11,8 @@ import { runCaptured } from '../../test/run-captured.ts';
  * `app migrate` needs a real PostgreSQL (the same server the server suite uses) for the targets;
  * the control plane that lists them is the CLI tests' local stand-in.
  */
+// As a deployment sets it: the runner installs the tenant binding and keeps schema tenants' tables to it.
+const bindingKey = randomBytes(32).toString('hex');
 const adminUrl = process.env.TENANTRY_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 let api: LocalApi;
@@ -83,7 +85,11 @@ afterEach(async () => {
 
 /** Runs the CLI; `tty` makes stdout a terminal, as a person running it would have. */
 function run(args: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) {
-  return runCaptured(args, { TENANTRY_URL: apiUrl, TENANTRY_TOKEN: 'tk_secret', ...options.env }, options);
+  return runCaptured(
+    args,
+    { TENANTRY_URL: apiUrl, TENANTRY_TOKEN: 'tk_secret', TENANTRY_BINDING_KEY: bindingKey, ...options.env },
+    options,
+  );
 }
 
 async function migrate(extra: string[] = [], options: { tty?: boolean; env?: Record<string, string> } = {}) {

@@ -67,6 +67,7 @@ export function appCommand(parent: Command, ctx: CommandContext): Command {
           concurrency: options.concurrency,
           dryRun: options.dryRun === true,
           keepGoing: options.keepGoing === true,
+          ...(env.TENANTRY_BINDING_KEY ? { bindingKey: env.TENANTRY_BINDING_KEY } : {}),
           onProgress,
         });
       } finally {

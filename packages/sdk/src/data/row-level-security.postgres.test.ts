@@ -4,7 +4,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adminUrl } from '../../../server/test/harness.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
 import { PlacementDirectory } from './placement-directory.ts';
-import { checkRowLevelSecurity, rowLevelSecuritySql, TENANT_POLICY } from './row-level-security.ts';
+import { checkRowLevelSecurity, rowLevelSecuritySql } from './row-level-security.ts';
+import { BINDING_SETTING, installTenantBinding, TENANT_POLICY, TenantBinder } from './tenant-binding.ts';
 import { RowLevelSecurityError, TenantData } from './tenant-data.ts';
 
 // A scratch database of its own, owned by the test: a vendor's pool table owned by one role, the
@@ -25,6 +26,15 @@ function urlFor(user: string): string {
   return url.toString();
 }
 
+const bindingKey = randomBytes(32);
+const binder = new TenantBinder(bindingKey);
+
+/** Sets the tenant's binding for the transaction open on `client`. */
+async function bindTo(client: pg.Client, tenant: string): Promise<void> {
+  const pid = (client as unknown as { processID: number }).processID;
+  await client.query('select set_config($1, $2, true)', [BINDING_SETTING, binder.bind(tenant, pid)]);
+}
+
 let admin: pg.Client; // superuser, on the scratch database
 const clients: pg.Client[] = [];
 
@@ -39,8 +49,7 @@ async function connectAs(user: string): Promise<pg.Client> {
 async function notesSeen(client: pg.Client, tenant?: string): Promise<string[]> {
   await client.query('begin');
   try {
-    if (tenant !== undefined)
-      await client.query(`select set_config('tenantry.tenant_id', $1, true)`, [tenant]);
+    if (tenant !== undefined) await bindTo(client, tenant);
     const result = await client.query<{ id: string }>('select id from public.notes order by id');
     return result.rows.map((r) => r.id);
   } finally {
@@ -68,6 +77,8 @@ beforeAll(async () => {
   }
   admin = new pg.Client({ connectionString: urlFor(new URL(adminUrl).username || 'postgres') });
   await admin.connect();
+  await installTenantBinding(admin, bindingKey);
+  await admin.query(`revoke temporary on database ${database} from public`);
   await admin.query(`
     create table public.notes (tenant_id text not null, id text not null, body text, primary key (tenant_id, id));
     alter table public.notes owner to ${owner};
@@ -99,7 +110,7 @@ describe('rowLevelSecuritySql', () => {
         'alter table "app"."Meeting Notes" enable row level security;',
         'alter table "app"."Meeting Notes" force row level security;',
         `drop policy if exists ${TENANT_POLICY} on "app"."Meeting Notes";`,
-        `create policy ${TENANT_POLICY} on "app"."Meeting Notes" as permissive for all to public using ("org" = current_setting('tenantry.tenant_id', true)) with check ("org" = current_setting('tenantry.tenant_id', true));`,
+        `create policy ${TENANT_POLICY} on "app"."Meeting Notes" as permissive for all to public using ("org" = (select tenantry.current_tenant())) with check ("org" = (select tenantry.current_tenant()));`,
       ].join('\n'),
     );
   });
@@ -121,10 +132,10 @@ describe('the protected table', () => {
     expect(await notesSeen(client, 'ten_b')).toEqual(['b1']);
   });
 
-  it('shows nothing without the tenant setting: current_setting(…, true) is null', async () => {
+  it('shows nothing without the tenant binding: tenantry.current_tenant() is null', async () => {
     const client = await connectAs(app);
     expect(await notesSeen(client)).toEqual([]);
-    const setting = await client.query(`select current_setting('tenantry.tenant_id', true) as value`);
+    const setting = await client.query(`select tenantry.current_tenant() as value`);
     expect(setting.rows[0].value ?? '').toBe('');
     // A setting made for one transaction is gone after it: a reused connection starts with none.
     expect(await notesSeen(client, 'ten_a')).toEqual(['a1', 'a2']);
@@ -134,13 +145,13 @@ describe('the protected table', () => {
   it('refuses to write a row of another tenant, by INSERT or by UPDATE of tenant_id', async () => {
     const client = await connectAs(app);
     await client.query('begin');
-    await client.query(`select set_config('tenantry.tenant_id', 'ten_a', true)`);
+    await bindTo(client, 'ten_a');
     await expect(client.query(`insert into public.notes values ('ten_b', 'x', 'planted')`)).rejects.toThrow(
       /new row violates row-level security policy/,
     );
     await client.query('rollback');
     await client.query('begin');
-    await client.query(`select set_config('tenantry.tenant_id', 'ten_a', true)`);
+    await bindTo(client, 'ten_a');
     await expect(client.query(`update public.notes set tenant_id = 'ten_b' where id = 'a1'`)).rejects.toThrow(
       /new row violates row-level security policy/,
     );
@@ -228,7 +239,7 @@ describe('with a protection removed', () => {
   it('with WITH CHECK dropped from the policy, the check names the table', async () => {
     await admin.query(`drop policy ${TENANT_POLICY} on public.notes`);
     await admin.query(
-      `create policy ${TENANT_POLICY} on public.notes using (tenant_id = current_setting('tenantry.tenant_id', true))`,
+      `create policy ${TENANT_POLICY} on public.notes using (tenant_id = (select tenantry.current_tenant()))`,
     );
     const report = await checkRowLevelSecurity(await connectAs(app));
     expect(report.tables[0]).toMatchObject({ table: 'notes', missing: ['policy'] });
@@ -309,7 +320,7 @@ describe('the catalog check of the schema', () => {
       ]);
       const client = await connectAs(app);
       await client.query('begin');
-      await client.query(`select set_config('tenantry.tenant_id', 'ten_a', true)`);
+      await bindTo(client, 'ten_a');
       const seen = async (relation: string) =>
         (await client.query(`select id from public.${relation} order by id`)).rows.map((r) => r.id);
       const [owners, callers, copy] = [
@@ -337,7 +348,12 @@ describe('TenantData.start()', () => {
   });
 
   async function startAs(role: string, options: { requireRowLevelSecurity?: boolean } = {}) {
-    const data = new TenantData({ url: urlFor(role), placements, ...options });
+    const data = new TenantData({
+      url: urlFor(role),
+      placements,
+      bindingKey: bindingKey.toString('hex'),
+      ...options,
+    });
     try {
       await data.start();
       return undefined;

@@ -1,11 +1,6 @@
 import pg from 'pg';
 import { MIGRATIONS_TABLE } from '../migrations/migrate-target.ts';
-
-/** The setting a pool transaction names its tenant in; the standard policy compares `tenant_id` to it. */
-export const TENANT_SETTING = 'tenantry.tenant_id';
-
-/** The name of the standard policy that {@link rowLevelSecuritySql} puts on a table. */
-export const TENANT_POLICY = 'tenantry_tenant_isolation';
+import { BINDER_ROLE, BINDING_SCHEMA, CURRENT_TENANT, KEY_SCHEMA, TENANT_POLICY } from './tenant-binding.ts';
 
 /**
  * Tables of the pool schema that hold no tenant's rows and need no policy by default: the fleet
@@ -28,9 +23,10 @@ export interface Queryable {
 
 /**
  * The statements that put ENABLE and FORCE row-level security and the standard policy on a pool
- * table, for a migration: each row is visible and writable only in a transaction whose
- * `tenantry.tenant_id` setting names its tenant. Without the setting `current_setting(…, true)`
- * is null, the comparison is never true, and nothing is visible. FORCE makes the table's owner
+ * table, for a migration: each row is visible and writable only in a transaction whose tenant
+ * binding (see `tenant-binding.ts`) names its tenant and verifies. Without a binding, or with one
+ * forged, replayed on another connection or expired, `tenantry.current_tenant()` is null, the
+ * comparison is never true, and nothing is visible. FORCE makes the table's owner
  * subject to the policy too; it still does not bind superusers or BYPASSRLS roles, which is why
  * {@link checkRowLevelSecurity} also looks at the app's role. Running them again replaces the policy.
  *
@@ -42,7 +38,8 @@ export interface Queryable {
  */
 export function rowLevelSecuritySql(table: string, options: RowLevelSecurityOptions = {}): string {
   const target = `${pg.escapeIdentifier(options.schema ?? 'public')}.${pg.escapeIdentifier(table)}`;
-  const match = `${pg.escapeIdentifier(options.column ?? 'tenant_id')} = current_setting(${pg.escapeLiteral(TENANT_SETTING)}, true)`;
+  // In a subquery, so the binder function runs once per statement (an initplan), not once per row.
+  const match = `${pg.escapeIdentifier(options.column ?? 'tenant_id')} = (select ${CURRENT_TENANT})`;
   return [
     `alter table ${target} enable row level security`,
     `alter table ${target} force row level security`,
@@ -116,6 +113,12 @@ interface RoleRow {
   superuser: boolean;
   bypass_rls: boolean;
   owner_of: string[];
+  binder_ok: boolean;
+  binder_member: boolean;
+  reads_key: boolean;
+  temp: boolean;
+  creates_in: string[];
+  links: string[];
 }
 
 /**
@@ -137,7 +140,7 @@ export async function checkRowLevelSecurity(
   const column = options.column ?? 'tenant_id';
   const shared = options.shared ?? SHARED_TABLES;
   // pg_get_expr prints the expression as the server keeps it, e.g.
-  // (tenant_id = current_setting('tenantry.tenant_id'::text, true)); it is compared with the
+  // (tenant_id = ( SELECT tenantry.current_tenant() AS current_tenant)); it is compared with the
   // standard one spelled the same way, the column quoted by the server's own rules.
   const tables = await client.query<TableRow>(
     `select c.relname as table, c.relkind as kind, c.relrowsecurity as enabled, c.relforcerowsecurity as forced,
@@ -156,7 +159,7 @@ export async function checkRowLevelSecurity(
      from pg_class c join pg_namespace n on n.oid = c.relnamespace
      where n.nspname = $1 and c.relkind in ('r', 'p', 'v', 'm')
      order by c.relname`,
-    [schema, column, TENANT_POLICY, ` = current_setting('${TENANT_SETTING}'::text, true))`],
+    [schema, column, TENANT_POLICY, ` = ( SELECT ${CURRENT_TENANT} AS current_tenant))`],
   );
   const findings: TableFinding[] = [];
   for (const row of tables.rows) {
@@ -197,7 +200,7 @@ export async function checkRowLevelSecurity(
       missing.push('policy');
       problems.push(
         row.has_column
-          ? `table ${name} lacks the policy ${TENANT_POLICY} (USING and WITH CHECK ${column} = current_setting('${TENANT_SETTING}', true))`
+          ? `table ${name} lacks the policy ${TENANT_POLICY} (USING and WITH CHECK ${column} = (select ${CURRENT_TENANT}))`
           : `table ${name} has no ${column} column, so it cannot have the policy ${TENANT_POLICY}; if it holds no tenant's rows, list it as shared`,
       );
     }
@@ -208,15 +211,82 @@ export async function checkRowLevelSecurity(
     if (problems.length > 0) findings.push({ table: row.table, missing, problems });
   }
 
+  // Schema tenants' tables: a schema owned by `tenantry_<schema>` is a schema tenant's, as the
+  // control plane provisions it, and the schema's name is the tenant's id.
+  const schemaTables = await client.query<{
+    schema: string;
+    table: string;
+    enabled: boolean;
+    has_policy: boolean;
+    other_permissive: string[];
+    member: boolean;
+  }>(
+    `select n.nspname as schema, c.relname as table, c.relrowsecurity as enabled,
+       exists (
+         select 1 from pg_policy p
+         where p.polrelid = c.oid and p.polname = $2 and p.polcmd = '*' and p.polpermissive
+           and pg_get_expr(p.polqual, p.polrelid) = $3 || quote_literal(n.nspname) || '::text)'
+           and pg_get_expr(p.polwithcheck, p.polrelid) = $3 || quote_literal(n.nspname) || '::text)'
+       ) as has_policy,
+       array(select p.polname::text from pg_policy p where p.polrelid = c.oid and p.polpermissive and p.polname <> $2 order by 1) as other_permissive,
+       pg_has_role(r.oid, n.nspowner, 'MEMBER') as member
+     from pg_roles r, pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where r.rolname = coalesce($1, current_user) and c.relkind in ('r', 'p')
+       and pg_get_userbyid(n.nspowner) = 'tenantry_' || n.nspname
+       and (has_schema_privilege(r.oid, n.oid, 'USAGE') or pg_has_role(r.oid, n.nspowner, 'MEMBER'))
+     order by 1, 2`,
+    [options.role ?? null, TENANT_POLICY, `(( SELECT ${CURRENT_TENANT} AS current_tenant) = `],
+  );
+  const reachable = new Set<string>();
+  for (const row of schemaTables.rows) {
+    const name = `${row.schema}.${row.table}`;
+    const missing: ('enable' | 'policy')[] = [];
+    const problems: string[] = [];
+    if (row.member) reachable.add(row.schema);
+    if (!row.enabled) {
+      missing.push('enable');
+      problems.push(`schema tenant's table ${name} lacks ENABLE ROW LEVEL SECURITY`);
+    }
+    if (!row.has_policy) {
+      missing.push('policy');
+      problems.push(
+        `schema tenant's table ${name} lacks the policy ${TENANT_POLICY} ((select ${CURRENT_TENANT}) = '${row.schema}'): the fleet migrations put it there`,
+      );
+    }
+    for (const policy of row.other_permissive)
+      problems.push(
+        `schema tenant's table ${name} has another permissive policy, ${policy}, which widens ${TENANT_POLICY}`,
+      );
+    if (problems.length > 0) findings.push({ table: name, missing, problems });
+  }
+
   const roles = await client.query<RoleRow>(
     `select r.rolname as role, r.rolsuper as superuser, r.rolbypassrls as bypass_rls,
        array(
          select c.relname::text from pg_class c join pg_namespace n on n.oid = c.relnamespace
          where n.nspname = $2 and c.relkind in ('r', 'p') and pg_has_role(r.oid, c.relowner, 'USAGE')
          order by 1
-       ) as owner_of
+       ) as owner_of,
+       exists (
+         select 1 from pg_proc p join pg_namespace n on n.oid = p.pronamespace
+         where n.nspname = $3 and p.proname = 'current_tenant' and p.pronargs = 0 and p.prosecdef
+           and pg_get_userbyid(p.proowner) = $4 and p.proconfig is null
+       ) as binder_ok,
+       pg_has_role(r.oid, $4, 'MEMBER') as binder_member,
+       coalesce(has_schema_privilege(r.oid, $5, 'USAGE'), false)
+         or exists (select 1 from pg_class c join pg_namespace n on n.oid = c.relnamespace
+                    where n.nspname = $5 and has_table_privilege(r.oid, c.oid, 'SELECT')) as reads_key,
+       has_database_privilege(r.oid, current_database(), 'TEMP') as temp,
+       array(
+         select n.nspname::text from pg_namespace n
+         where has_schema_privilege(r.oid, n.oid, 'CREATE') and n.nspname not like 'pg_temp_%' and n.nspname not like 'pg_toast_temp_%'
+           -- A schema tenant's own schema, reached as its role: the schema placement's model (see docs/sdk.md).
+           and not (pg_has_role(r.oid, n.nspowner, 'MEMBER') and pg_get_userbyid(n.nspowner) like 'tenantry_%' and n.nspowner <> r.oid)
+         order by 1
+       ) as creates_in,
+       array(select e.extname::text from pg_extension e where e.extname in ('dblink', 'postgres_fdw') order by 1) as links
      from pg_roles r where r.rolname = coalesce($1, current_user)`,
-    [options.role ?? null, schema],
+    [options.role ?? null, schema, BINDING_SCHEMA, BINDER_ROLE, KEY_SCHEMA],
   );
   const found = roles.rows[0];
   if (found === undefined) throw new Error(`role "${options.role}" does not exist`);
@@ -227,6 +297,34 @@ export async function checkRowLevelSecurity(
   if (found.owner_of.length > 0 && !found.superuser)
     roleProblems.push(
       `role ${found.role} owns (or has the privileges of the owner of) ${found.owner_of.map((t) => `${schema}.${t}`).join(', ')}: connect the app as a role that only has SELECT, INSERT, UPDATE and DELETE on them`,
+    );
+  if (reachable.size > 0 && !found.superuser)
+    roleProblems.push(
+      `role ${found.role} is a member of the role that owns the schema tenant(s) ${[...reachable].join(', ')}, so it can act as their owner and drop their policies: reach schema tenants through grants (the control plane's TENANTRY_APP_ROLE does that), not membership`,
+    );
+  if (!found.binder_ok)
+    roleProblems.push(
+      `the tenant binding is not installed: ${CURRENT_TENANT} must exist, SECURITY DEFINER, owned by ${BINDER_ROLE}, without SET options (run installTenantBinding())`,
+    );
+  if (found.binder_member && !found.superuser)
+    roleProblems.push(
+      `role ${found.role} is a member of ${BINDER_ROLE}, so it can read the binding key and forge any tenant's binding`,
+    );
+  if (found.reads_key && !found.superuser)
+    roleProblems.push(
+      `role ${found.role} can use schema ${KEY_SCHEMA} or read its key, and forge any tenant's binding`,
+    );
+  if (found.temp)
+    roleProblems.push(
+      `role ${found.role} may create temporary tables, which shadow tables for later statements on the same connection: revoke temp on database … from public (and from the role)`,
+    );
+  if (found.creates_in.length > 0)
+    roleProblems.push(
+      `role ${found.role} may create objects in ${found.creates_in.join(', ')}: functions, tables or views there outlive a request and can shadow others; revoke create on those schemas`,
+    );
+  if (found.links.length > 0)
+    roleProblems.push(
+      `the extension(s) ${found.links.join(', ')} let SQL open connections elsewhere, past every setting of this one: drop them from the shared database`,
     );
   const role: RoleFinding = {
     role: found.role,

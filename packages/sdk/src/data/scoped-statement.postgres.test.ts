@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { adminUrl } from '../../../server/test/harness.ts';
-import { rowLevelSecuritySql, TENANT_SETTING } from './row-level-security.ts';
+import { rowLevelSecuritySql } from './row-level-security.ts';
 import { ScopedStatement } from './scoped-statement.ts';
+import { BINDING_SETTING, installTenantBinding, TenantBinder } from './tenant-binding.ts';
 
 // A scratch database of its own: a pool table under the standard policy, a sequence (whose
 // nextval is not undone by a rollback, so it shows whether a statement ran at all), and the
@@ -31,13 +32,21 @@ async function connectAs(user: string): Promise<pg.Client> {
   return connected;
 }
 
+const bindingKey = randomBytes(32);
+const binder = new TenantBinder(bindingKey);
+
+/** The tenant's binding for the backend of `on`. */
+function bindingOn(on: pg.ClientBase, tenant: string): string {
+  return binder.bind(tenant, (on as unknown as { processID: number }).processID);
+}
+
 function asTenant<R extends pg.QueryResultRow = pg.QueryResultRow>(
   tenant: string,
   text: string,
   values?: unknown[],
   on: pg.ClientBase = client,
 ): Promise<pg.QueryResult<R>> {
-  return ScopedStatement.run<R>(on, TENANT_SETTING, tenant, text, values);
+  return ScopedStatement.run<R>(on, BINDING_SETTING, bindingOn(on, tenant), text, values);
 }
 
 /** Makes `probe` as new: never called. */
@@ -63,6 +72,7 @@ beforeAll(async () => {
     await server.end();
   }
   admin = await connectAs(new URL(adminUrl).username || 'postgres');
+  await installTenantBinding(admin, bindingKey);
   await admin.query(`
     create table public.notes (tenant_id text not null, id text not null, body text, primary key (tenant_id, id));
     ${rowLevelSecuritySql('notes')}
@@ -94,13 +104,13 @@ describe('ScopedStatement', () => {
     expect((await asTenant('ten_a', 'select id from notes where tenant_id = $1', ['ten_b'])).rows).toEqual(
       [],
     );
-    const seen = await asTenant('ten_b', `select current_setting('tenantry.tenant_id', true) as s`);
+    const seen = await asTenant('ten_b', `select tenantry.current_tenant() as s`);
     expect(seen.rows).toEqual([{ s: 'ten_b' }]);
   });
 
   it('ends the setting at the Sync: the next plain query on the connection has no tenant and sees no rows', async () => {
     await asTenant('ten_a', 'select id from notes');
-    const after = await client.query(`select coalesce(current_setting('tenantry.tenant_id', true), '') as s`);
+    const after = await client.query(`select coalesce(tenantry.current_tenant(), '') as s`);
     expect(after.rows).toEqual([{ s: '' }]);
     expect((await client.query('select id from notes')).rows).toEqual([]);
     expect(client.getTransactionStatus()).toBe('I');
@@ -220,9 +230,7 @@ describe('ScopedStatement', () => {
     const probe = await connectAs(app);
     await asTenant('ten_a', 'begin', [], probe);
     expect(probe.getTransactionStatus()).toBe('T');
-    expect((await probe.query(`select current_setting('tenantry.tenant_id', true) as s`)).rows).toEqual([
-      { s: 'ten_a' },
-    ]);
+    expect((await probe.query(`select tenantry.current_tenant() as s`)).rows).toEqual([{ s: 'ten_a' }]);
     await probe.query('rollback');
   });
 
@@ -251,7 +259,7 @@ describe('ScopedStatement, keeping statements prepared', () => {
     values?: unknown[],
     prepare = 10,
   ): Promise<pg.QueryResult<R>> {
-    return ScopedStatement.run<R>(on, TENANT_SETTING, tenant, text, values, { prepare });
+    return ScopedStatement.run<R>(on, BINDING_SETTING, bindingOn(on, tenant), text, values, { prepare });
   }
 
   it('prepares a statement once per connection; under a generic plan each tenant still sees only its rows', async () => {

@@ -34,7 +34,23 @@ interface Wire {
  * one more message for the server to send and the client to read, on every query.
  */
 const SETTING_STATEMENT = 'tenantry_scoped_setting';
-const SETTING_SQL = 'select where set_config($1, $2, true) is null';
+// Qualified, so that a search_path set by earlier SQL on the connection cannot swap the function.
+const SETTING_SQL = 'select where pg_catalog.set_config($1, $2, true) is null';
+
+/**
+ * What a clean statement runs first, in the same round trip and implicit transaction (see
+ * {@link ScopedStatementOptions.clean}): every setting back to its value at connection start
+ * (`RESET ALL`), then the role (not reset by RESET ALL) and the session's advisory locks, then the
+ * setting.
+ */
+const CLEAN: readonly (readonly [name: string, text: string])[] = [
+  ['tenantry_scoped_reset', 'reset all'],
+  [
+    'tenantry_scoped_clean_setting',
+    "select from pg_catalog.pg_advisory_unlock_all() u, pg_catalog.set_config('role', 'none', false) r where pg_catalog.set_config($1, $2, true) is null",
+  ],
+];
+const PLAIN: readonly (readonly [name: string, text: string])[] = [[SETTING_STATEMENT, SETTING_SQL]];
 
 /** SQLSTATE invalid_sql_statement_name: `prepared statement "…" does not exist`. */
 const UNDEFINED_PREPARED_STATEMENT = '26000';
@@ -48,6 +64,8 @@ const STALE_PLAN = { code: '0A000', routine: 'RevalidateCachedQuery' } as const;
 interface ConnectionStatements {
   /** Whether {@link SETTING_STATEMENT} exists (its last use succeeded). */
   setting: boolean;
+  /** Whether the statements of {@link CLEAN} exist (their last use succeeded). */
+  clean: boolean;
   /** The statements prepared for their text, least recently used first. */
   readonly byText: Map<string, string>;
   /**
@@ -61,10 +79,18 @@ interface ConnectionStatements {
 
 const connections = new WeakMap<object, ConnectionStatements>();
 
+/**
+ * Forgets what the connection of `client` is known to hold, after `DEALLOCATE ALL` or
+ * `DISCARD ALL` ran on it: the next statement prepares the setting's statement and its own again.
+ */
+export function forgetStatements(client: pg.ClientBase): void {
+  connections.delete((client as unknown as { connection: object }).connection);
+}
+
 function statementsOf(connection: object): ConnectionStatements {
   let statements = connections.get(connection);
   if (statements === undefined) {
-    statements = { setting: false, byText: new Map(), doubtful: new Set(), next: 0 };
+    statements = { setting: false, clean: false, byText: new Map(), doubtful: new Set(), next: 0 };
     connections.set(connection, statements);
   }
   return statements;
@@ -78,6 +104,13 @@ export interface ScopedStatementOptions {
    * plan. 0 sends each statement unnamed, to be parsed and planned every time. Default 0.
    */
   readonly prepare?: number;
+  /**
+   * Start from a clean session: `RESET ALL`, the role reset and the session's advisory locks
+   * released, before the setting, in the same round trip. What a plain data statement of an
+   * earlier checkout could leave behind (`set_config(…, false)`, `pg_advisory_lock`) is gone
+   * before this statement runs. Default false.
+   */
+  readonly clean?: boolean;
 }
 
 /**
@@ -110,6 +143,9 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
   readonly #text: string;
   readonly #values: readonly unknown[];
   readonly #prepare: number;
+  readonly #clean: boolean;
+  /** The prefix statements' CommandCompletes still to come before the statement's own. */
+  #prefixLeft: number;
   #statements: ConnectionStatements | undefined;
   /** Whether the setting's statement was taken as prepared on the connection, not parsed again. */
   #settingAssumed = false;
@@ -143,6 +179,8 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
     this.#text = text;
     this.#values = values;
     this.#prepare = options.prepare ?? 0;
+    this.#clean = options.clean === true;
+    this.#prefixLeft = (this.#clean ? CLEAN : PLAIN).length;
     // The client fills in its type parsers (pg's typings want both arguments).
     this._result = new pg.Result(
       undefined as unknown as string,
@@ -209,19 +247,24 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
     }
     const statements = statementsOf(connection);
     this.#statements = statements;
-    this.#settingAssumed = statements.setting;
+    const prefix = this.#clean ? CLEAN : PLAIN;
+    this.#settingAssumed = this.#clean ? statements.clean : statements.setting;
     wire.stream.cork?.();
     try {
       for (const name of statements.doubtful) wire.close({ type: 'S', name });
       statements.doubtful.clear();
-      if (!this.#settingAssumed) {
-        // A use that failed leaves it unknown whether its Parse took; closing a statement that
-        // does not exist is no error, so close it and parse it again.
-        wire.close({ type: 'S', name: SETTING_STATEMENT });
-        wire.parse({ name: SETTING_STATEMENT, text: SETTING_SQL });
-      }
-      wire.bind({ statement: SETTING_STATEMENT, values: [this.#setting, this.#value] });
-      wire.execute({});
+      if (!this.#settingAssumed)
+        for (const [name, text] of prefix) {
+          // A use that failed leaves it unknown whether its Parse took; closing a statement that
+          // does not exist is no error, so close it and parse it again.
+          wire.close({ type: 'S', name });
+          wire.parse({ name, text });
+        }
+      // The setting's statement is the last; the others take no parameter.
+      prefix.forEach(([name], i) => {
+        wire.bind({ statement: name, values: i === prefix.length - 1 ? [this.#setting, this.#value] : [] });
+        wire.execute({});
+      });
       const name = this.#prepare > 0 ? this.#named(wire, statements) : undefined;
       if (name === undefined) wire.parse({ text: this.#text });
       wire.bind(
@@ -281,10 +324,10 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
     }
   }
 
-  /** The end of the setting (the first) or of the statement (the second, whose tag is kept). */
+  /** The end of a prefix statement (the setting, and the reset before it) or of the statement (the last, whose tag is kept). */
   handleCommandComplete(message: unknown): void {
     if (this.#settled) this._result.addCommandComplete(message);
-    else this.#settled = true;
+    else if (--this.#prefixLeft === 0) this.#settled = true;
   }
 
   /** An empty statement: no CommandComplete follows, and the result stays empty. */
@@ -307,7 +350,10 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
     if (statements !== undefined) {
       // The server skipped everything after the failing message: what this round trip prepared
       // or closed may or may not have happened. The setting's statement ran if the error came after it.
-      if (!this.#settled) statements.setting = false;
+      if (!this.#settled) {
+        if (this.#clean) statements.clean = false;
+        else statements.setting = false;
+      }
       if (this.#evicted !== undefined) statements.doubtful.add(this.#evicted);
       if (this.#parsed !== undefined) this.#forget(statements, this.#parsed);
       const code = error instanceof pg.DatabaseError ? error.code : undefined;
@@ -331,7 +377,10 @@ export class ScopedStatement<R extends pg.QueryResultRow = pg.QueryResultRow> im
 
   /** The Sync's answer: the transaction is over, the result complete. */
   handleReadyForQuery(): void {
-    if (this.#statements !== undefined) this.#statements.setting = true;
+    if (this.#statements !== undefined) {
+      if (this.#clean) this.#statements.clean = true;
+      else this.#statements.setting = true;
+    }
     this.#finish(this.#rowError ?? null);
   }
 

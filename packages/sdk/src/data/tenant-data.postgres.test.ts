@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adminUrl, startTestApp, type TestApp } from '../../../server/test/harness.ts';
-import { act, applyPlans, provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { adminUrl, type TestApp } from '../../../server/test/harness.ts';
+import { act, provisionedTenant } from '../../../server/test/tenant-support.ts';
 import { NoTenantContextError, runAsTenant } from '../context/tenant-context.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import { startDataPlane } from './data-plane-support.ts';
 import { PlacementDirectory, TenantUnavailableError } from './placement-directory.ts';
-import { rowLevelSecuritySql, TENANT_POLICY } from './row-level-security.ts';
+import { rowLevelSecuritySql } from './row-level-security.ts';
+import { schemaTenantSql, TENANT_POLICY } from './tenant-binding.ts';
 import {
   RowLevelSecurityError,
   type TenantClient,
@@ -20,8 +21,10 @@ import {
 // tables in `public` of its database, schema tenants beside them, database tenants next to it.
 // The app connects as one login role that the control plane grants every tenant role to.
 const appRole = `tenantry_sdk_app_${randomBytes(4).toString('hex')}`;
+const bindingKey = randomBytes(32).toString('hex');
 
 let t: TestApp;
+let controlPlaneUrl: string;
 let dbUrl: string; // the control plane's database, as the admin
 let admin: pg.Client; // superuser on that database
 let placements: PlacementDirectory;
@@ -65,25 +68,8 @@ async function failure(tenantId: string, sql: string): Promise<Error> {
 }
 
 beforeAll(async () => {
-  const server = new pg.Client({ connectionString: adminUrl });
-  await server.connect();
-  await server.query(`create role ${appRole} login`);
-  await server.end();
-
-  t = await startTestApp({ appRole });
-  await applyPlans(t);
-  await t.app.listen({ port: 0, host: '127.0.0.1' });
-  const controlPlaneUrl = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
-  if (!('url' in t.db.target)) throw new Error('the postgres backend gives a database URL');
-  dbUrl = t.db.target.url;
-  admin = await connect(dbUrl);
-
-  // The vendor's pool table, owned by the admin (its migrations' role), protected, and open to
-  // the app role for DML only.
-  await admin.query(`
-    create table public.notes (tenant_id text not null, id text not null, body text, primary key (tenant_id, id));
-    ${rowLevelSecuritySql('notes')}
-    grant select, insert, update, delete on public.notes to ${appRole};`);
+  ({ t, dbUrl, admin, controlPlaneUrl } = await startDataPlane(appRole, bindingKey));
+  opened.push(admin);
 
   for (const [key, placement] of [
     ['poolA', 'pool'],
@@ -110,6 +96,8 @@ beforeAll(async () => {
     await admin.query(`set role "tenantry_${tenantId}"`);
     await admin.query(`create table "${tenantId}".notes (id text primary key, body text)`);
     await admin.query(`insert into "${tenantId}".notes values ('${row}', 'schema')`);
+    // As the fleet migrations put it on every table of a schema tenant.
+    await admin.query(schemaTenantSql(tenantId, 'notes', tenantId));
     await admin.query('reset role');
   }
   for (const [tenantId, row] of [
@@ -128,7 +116,7 @@ beforeAll(async () => {
     controlPlane: new ControlPlaneClient({ url: controlPlaneUrl, token: t.token }),
   });
   // One connection to the shared database: every pool and schema transaction reuses it in turn.
-  data = new TenantData({ url: urlAs(appRole), placements, max: 1 });
+  data = new TenantData({ url: urlAs(appRole), placements, max: 1, bindingKey });
   await data.start();
 });
 
@@ -191,7 +179,7 @@ describe('pool placement', () => {
         data.transaction(async (db) => ({
           pid: (await db.query('select pg_backend_pid() as pid')).rows[0].pid as number,
           ids: (await db.query('select id from notes order by id')).rows.map((r) => r.id),
-          setting: (await db.query(`select current_setting('tenantry.tenant_id', true) as s`)).rows[0].s,
+          setting: (await db.query(`select tenantry.current_tenant() as s`)).rows[0].s,
         })),
       );
     const turns = [await turn(poolA), await turn(poolB), await turn(poolA)];
@@ -236,7 +224,7 @@ describe('pool placement', () => {
     const seen = (tenantId: string) =>
       as(tenantId, () =>
         data.query<{ pid: number; tenant: string; ids: string[] }>(
-          `select pg_backend_pid() as pid, current_setting('tenantry.tenant_id', true) as tenant,
+          `select pg_backend_pid() as pid, tenantry.current_tenant() as tenant,
                   (select array_agg(id order by id) from notes) as ids`,
         ),
       ).then((r) => r.rows[0]);
@@ -254,16 +242,22 @@ describe('pool placement', () => {
     const listed = `select count(*)::int as n from pg_prepared_statements where statement = 'select id from notes'`;
     await as(poolA, () => data.query('select id from notes'));
     expect((await as(poolA, () => data.query(listed))).rows).toEqual([{ n: 1 }]);
-    const parsing = new TenantData({ url: urlAs(appRole), placements, max: 1, preparedStatements: 0 });
+    const parsing = new TenantData({
+      url: urlAs(appRole),
+      placements,
+      max: 1,
+      preparedStatements: 0,
+      bindingKey,
+    });
     try {
       expect((await as(poolA, () => parsing.query('select id from notes'))).rows).toHaveLength(2);
       expect((await as(poolA, () => parsing.query(listed))).rows).toEqual([{ n: 0 }]);
     } finally {
       await parsing.close();
     }
-    expect(() => new TenantData({ url: urlAs(appRole), placements, preparedStatements: -1 })).toThrow(
-      'preparedStatements must be a whole number of 0 or more, not -1',
-    );
+    expect(
+      () => new TenantData({ url: urlAs(appRole), placements, preparedStatements: -1, bindingKey }),
+    ).toThrow('preparedStatements must be a whole number of 0 or more, not -1');
   });
 
   it('data.query() never runs its statement when the tenant setting fails', async () => {
@@ -303,9 +297,7 @@ describe('pool placement', () => {
     const state = await admin.query('select state from pg_stat_activity where pid = $1', [pid]);
     expect(state.rows).toEqual([{ state: 'idle' }]);
     const next = await as(poolB, () =>
-      data.query(
-        `select pg_backend_pid() as pid, current_setting('tenantry.tenant_id', true) as tenant, id from notes`,
-      ),
+      data.query(`select pg_backend_pid() as pid, tenantry.current_tenant() as tenant, id from notes`),
     );
     expect(next.rows).toEqual([{ pid, tenant: poolB, id: 'b1' }]);
   });
@@ -351,7 +343,7 @@ describe('pool placement', () => {
 });
 
 describe('schema placement', () => {
-  it('sees its own schema’s tables by their plain names, as its own role', async () => {
+  it('sees its own schema’s tables by their plain names, as the app’s role', async () => {
     const { schemaA } = tenants;
     const seen = await as(schemaA, () =>
       data.transaction(async (db) => ({
@@ -362,51 +354,57 @@ describe('schema placement', () => {
     );
     expect(seen).toEqual({
       ids: ['sa1'],
-      who: { u: `tenantry_${schemaA}`, s: appRole },
-      path: schemaA,
+      who: { u: appRole, s: appRole },
+      path: pg.escapeIdentifier(schemaA),
     });
     expect(await ids(tenants.schemaB)).toEqual(['sb1']);
   });
 
-  it('data.query() runs in the tenant’s schema as its role too', async () => {
+  it('data.query() runs in the tenant’s schema too, and another schema’s table shows nothing', async () => {
     const { schemaA, schemaB } = tenants;
     expect((await as(schemaA, () => data.query('select id from notes'))).rows).toEqual([{ id: 'sa1' }]);
-    await expect(as(schemaA, () => data.query(`select * from "${schemaB}".notes`))).rejects.toThrow(
-      `permission denied for schema ${schemaB}`,
-    );
+    expect((await as(schemaA, () => data.query(`select * from "${schemaB}".notes`))).rows).toEqual([]);
   });
 
   it('cannot read or write another tenant’s schema, nor the pool tables', async () => {
     const { schemaA, schemaB } = tenants;
-    for (const sql of [
-      `select * from "${schemaB}".notes`,
-      `insert into "${schemaB}".notes values ('planted', 'from A')`,
-      `update "${schemaB}".notes set body = 'overwritten'`,
-      `delete from "${schemaB}".notes`,
-    ])
-      expect((await failure(schemaA, sql)).message).toBe(`permission denied for schema ${schemaB}`);
-    expect((await failure(schemaA, 'select * from public.notes')).message).toBe(
-      'permission denied for table notes',
+    const seen = await as(schemaA, () =>
+      data.transaction(async (db) => ({
+        read: (await db.query(`select * from "${schemaB}".notes`)).rows,
+        updated: (await db.query(`update "${schemaB}".notes set body = 'overwritten'`)).rowCount,
+        deleted: (await db.query(`delete from "${schemaB}".notes`)).rowCount,
+      })),
     );
+    expect(seen).toEqual({ read: [], updated: 0, deleted: 0 });
+    expect(
+      (await failure(schemaA, `insert into "${schemaB}".notes values ('planted', 'from A')`)).message,
+    ).toBe(`new row violates row-level security policy for table "notes"`);
+    expect((await as(schemaA, () => data.query('select * from public.notes'))).rows).toEqual([]);
     expect((await admin.query(`select id, body from "${schemaB}".notes`)).rows).toEqual([
       { id: 'sb1', body: 'schema' },
     ]);
   });
 
-  it('owns, as the tenant role, the tables it creates', async () => {
-    const { schemaA } = tenants;
-    await as(schemaA, () => data.transaction((db) => db.query('create table scratch (id int)')));
-    const owner = await admin.query(
-      `select pg_get_userbyid(relowner) as owner from pg_class where oid = '"${schemaA}".scratch'::regclass`,
+  it('cannot create tables in its schema: the migrations do, as the tenant’s role', async () => {
+    expect((await failure(tenants.schemaA, 'create table scratch (id int)')).message).toBe(
+      `permission denied for schema ${tenants.schemaA}`,
     );
-    expect(owner.rows).toEqual([{ owner: `tenantry_${schemaA}` }]);
-    await admin.query(`drop table "${schemaA}".scratch`);
   });
 
-  it('without SET ROLE, the app role (a member of every tenant role) would read another schema: the role is the protection', async () => {
-    const app = await connect(urlAs(appRole));
-    const leaked = await app.query(`select id from "${tenants.schemaB}".notes`);
-    expect(leaked.rows).toEqual([{ id: 'sb1' }]);
+  it('without the binding policy on a schema table, the app role reads another schema: the policy is the protection', async () => {
+    const { schemaA, schemaB } = tenants;
+    await admin.query(
+      `set role "tenantry_${schemaB}"; alter table "${schemaB}".notes disable row level security; reset role`,
+    );
+    try {
+      expect((await as(schemaA, () => data.query(`select id from "${schemaB}".notes`))).rows).toEqual([
+        { id: 'sb1' },
+      ]);
+    } finally {
+      await admin.query(
+        `set role "tenantry_${schemaB}"; alter table "${schemaB}".notes enable row level security; reset role`,
+      );
+    }
   });
 });
 
@@ -473,6 +471,7 @@ describe('every placement at once', () => {
       placements,
       max: 3,
       databases: { connectionBudget: 3 },
+      bindingKey,
     });
     try {
       const expected: Record<string, string[]> = {
@@ -516,9 +515,7 @@ describe('the tenant context', () => {
   it('without the tenant setting, a raw query as the app role sees no pool rows', async () => {
     const app = await connect(urlAs(appRole));
     expect((await app.query('select * from public.notes')).rows).toEqual([]);
-    expect((await app.query(`select current_setting('tenantry.tenant_id', true) as s`)).rows[0].s ?? '').toBe(
-      '',
-    );
+    expect((await app.query(`select tenantry.current_tenant() as s`)).rows[0].s ?? '').toBe('');
   });
 
   it('a client kept past its transaction refuses to run, so it cannot reach the next tenant on its connection', async () => {
@@ -599,7 +596,7 @@ describe('tenant state', () => {
 
 describe('the start-up check', () => {
   it('refuses to run any transaction as a role that bypasses row-level security', async () => {
-    const superuser = new TenantData({ url: dbUrl, placements });
+    const superuser = new TenantData({ url: dbUrl, placements, bindingKey });
     try {
       const error = await as(tenants.poolA, () =>
         superuser.transaction((db) => db.query('select * from notes')),

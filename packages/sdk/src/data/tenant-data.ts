@@ -5,9 +5,15 @@ import {
   type CheckOptions,
   checkRowLevelSecurity,
   type RowLevelSecurityReport,
-  TENANT_SETTING,
 } from './row-level-security.ts';
-import { ScopedStatement, type ScopedStatementOptions } from './scoped-statement.ts';
+import { forgetStatements, ScopedStatement, type ScopedStatementOptions } from './scoped-statement.ts';
+import {
+  BINDING_SETTING,
+  BindingKeyError,
+  CURRENT_TENANT,
+  parseBindingKey,
+  TenantBinder,
+} from './tenant-binding.ts';
 import { TenantDatabasePools, type TenantDatabasePoolsOptions } from './tenant-database-pools.ts';
 
 /** What a transaction's callback gets: pg's `query`, already scoped to the current tenant. */
@@ -28,8 +34,8 @@ export interface TenantDataOptions {
    * the database the control plane provisions in (its DATABASE_URL's), holding the pool tables
    * and the schema tenants' schemas. Database tenants are reached on the same server with the
    * database name replaced. The role must be neither superuser, BYPASSRLS nor the owner of the
-   * pool tables, and must be granted each schema and database tenant's role (the control
-   * plane's TENANTRY_APP_ROLE does that).
+   * pool tables; it must hold DML on schema tenants' tables (not their roles) and be granted
+   * each database tenant's role (the control plane's TENANTRY_APP_ROLE does both).
    */
   readonly url: string;
   /** Where each tenant lives; its `invalidate` is what the entitlement stream calls. */
@@ -57,7 +63,38 @@ export interface TenantDataOptions {
    * `max_prepared_statements`), as the tenant setting's own statement needs anyway.
    */
   readonly preparedStatements?: number;
+  /**
+   * The tenant binding key (64+ hex digits or base64 of 32+ bytes), the one `installTenantBinding()`
+   * put in the database; default `TENANTRY_BINDING_KEY`. Without it nothing starts.
+   */
+  readonly bindingKey?: string;
+  /**
+   * When a connection is reset before it goes back to its pool (see {@link CONNECTION_RESET}):
+   * `'after-other-statements'` (the default) after every transaction(), and after a query() whose
+   * statement was not a plain SELECT, INSERT, UPDATE, DELETE or MERGE; or `'always'`, after every
+   * query() too. A plain data statement cannot PREPARE, LISTEN, DECLARE a cursor or create
+   * anything (the functions that run SQL, such as `query_to_xml`, run it read-only); what it can
+   * leave behind (a setting changed with `set_config(…, false)`, the role, a session advisory
+   * lock) is undone at the start of the next query(), in its own round trip (`RESET ALL`, the
+   * role, `pg_advisory_unlock_all()`), before its binding is set. `'always'` costs a round trip
+   * per query; BENCHMARKS.md shows how much.
+   */
+  readonly resetConnections?: 'always' | 'after-other-statements';
 }
+
+/**
+ * What a connection runs before it goes back to its pool: everything SQL can leave on a session
+ * for the next checkout (settings, role, cursors, LISTEN, advisory locks, temporary objects,
+ * sequence state), short of the SDK's own prepared statements. Statements prepared by SQL
+ * (`PREPARE`, never by the SDK, which prepares over the protocol) are counted: one may have taken
+ * the name of one of the SDK's, so any at all deallocates everything and the SDK prepares its own
+ * anew (pg's client would not notice a statement replaced under its name).
+ */
+export const CONNECTION_RESET =
+  'reset all; reset role; reset session authorization; close all; unlisten *; select pg_catalog.pg_advisory_unlock_all(); discard temp; discard sequences; select pg_catalog.count(*)::int as prepared_by_sql from pg_catalog.pg_prepared_statements where from_sql';
+
+/** The command tags of statements that cannot leave a prepared statement, LISTEN, cursor or SET behind. */
+const DATA_COMMANDS: ReadonlySet<string> = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE']);
 
 /** The app's database role or pool tables would let one tenant's rows reach another. */
 export class RowLevelSecurityError extends Error {
@@ -97,15 +134,18 @@ export class TransactionLeftOpenError extends Error {
  * tenant context, finds where its data lives, and hands the callback a client already scoped to
  * it, inside one transaction:
  *
- * - `pool`: the shared database as the app's role, with `tenantry.tenant_id` set for the
- *   transaction only (`set_config(…, true)`); row-level security does the rest.
- * - `schema`: the shared database, `search_path` set to the tenant's schema and the role to the
- *   tenant's (`SET LOCAL`), so another tenant's schema is out of reach.
+ * - `pool`: the shared database as the app's role, with the tenant binding (`tenantry.binding`,
+ *   signed with the binding key, see `tenant-binding.ts`) set for the transaction only
+ *   (`set_config(…, true)`); row-level security, through `tenantry.current_tenant()`, does the rest.
+ * - `schema`: the shared database as the app's role, `search_path` set to the tenant's schema and
+ *   the binding set, for the transaction only; the app's role holds DML on schema tenants' tables
+ *   through grants, and each table's policy admits only its tenant's binding.
  * - `database`: the tenant's own database, from a bounded LRU of pools, as the tenant's role.
  *
- * Everything it sets is local to the transaction, so a connection goes back to its pool as it
- * came. Do not COMMIT, ROLLBACK or `SET ROLE` (without LOCAL) inside the callback: the scoping
- * lives only as long as the transaction.
+ * Everything it sets is local to the transaction, and the connection is reset before it goes
+ * back to its pool (see {@link CONNECTION_RESET}), so what SQL inside the callback leaves on the
+ * session does not reach the next checkout. Each `db.query` call runs one statement (the
+ * extended protocol refuses several in one text), as `query()` does.
  *
  * @example
  * ```ts
@@ -123,6 +163,8 @@ export class TenantData {
   readonly #check: CheckOptions;
   readonly #requireTables: boolean;
   readonly #prepare: ScopedStatementOptions;
+  readonly #binder: TenantBinder;
+  readonly #resetAlways: boolean;
   #started: Promise<void> | undefined;
   /** The start-up check passed: calls skip waiting for it. */
   #ready = false;
@@ -151,7 +193,10 @@ export class TenantData {
     const prepare = options.preparedStatements ?? 100;
     if (!Number.isSafeInteger(prepare) || prepare < 0)
       throw new RangeError(`preparedStatements must be a whole number of 0 or more, not ${String(prepare)}`);
-    this.#prepare = { prepare };
+    // Every pool statement starts from a clean session, in its own round trip.
+    this.#prepare = { prepare, clean: true };
+    this.#binder = new TenantBinder(parseBindingKey(options.bindingKey ?? process.env.TENANTRY_BINDING_KEY));
+    this.#resetAlways = (options.resetConnections ?? 'after-other-statements') === 'always';
   }
 
   /**
@@ -161,9 +206,10 @@ export class TenantData {
    * did not; a failed check fails every transaction.
    */
   start(): Promise<void> {
-    this.#started ??= this.checkRowLevelSecurity().then((report) => {
+    this.#started ??= this.checkRowLevelSecurity().then(async (report) => {
       const unsafe = this.#requireTables ? !report.ok : report.role.problems.length > 0;
       if (unsafe) throw new RowLevelSecurityError(report);
+      await this.#checkKey();
       this.#ready = true;
     });
     // A failure to reach the database is not a verdict: the next call checks again.
@@ -171,6 +217,27 @@ export class TenantData {
       if (!(error instanceof RowLevelSecurityError)) this.#started = undefined;
     });
     return this.#started;
+  }
+
+  /** Throws {@link BindingKeyError} unless a binding made with this key verifies in the database. */
+  async #checkKey(): Promise<void> {
+    const client = await this.#shared.connect();
+    try {
+      const probe = 'tenantry_key_probe';
+      await client.query('begin');
+      await client.query('select pg_catalog.set_config($1, $2, true)', [
+        BINDING_SETTING,
+        this.#binder.bind(probe, processId(client)),
+      ]);
+      const found = await client.query<{ tenant: string | null }>(`select ${CURRENT_TENANT} as tenant`);
+      await client.query('rollback');
+      if (found.rows[0]?.tenant !== probe)
+        throw new BindingKeyError(
+          'the tenant binding key does not match the one installed in the database: a binding made with it does not verify',
+        );
+    } finally {
+      client.release();
+    }
   }
 
   /** Runs the catalog check of the pool schema as the app's role, on the shared database. */
@@ -198,15 +265,26 @@ export class TenantData {
     options: TransactionOptions,
   ): Promise<T> {
     return this.#withClient(where, async (client) => {
-      // One round trip: the simple query protocol runs the statements in one message.
+      // One round trip: the simple query protocol runs the statements in one message. They carry
+      // nothing secret; the binding goes as a parameter of the next, never in SQL text, which
+      // pg_stat_activity shows to every session of the same role.
       await client.query(beginStatements(where, options));
+      const binding = this.#binder.bind(where.tenantId, processId(client));
+      // A schema tenant is reached through grants on its schema, not its role: its tables'
+      // policies admit only its binding.
+      if (where.placement === 'schema')
+        await client.query(
+          'select pg_catalog.set_config($1, $2, true), pg_catalog.set_config($3, $4, true)',
+          [BINDING_SETTING, binding, 'search_path', pg.escapeIdentifier(where.schema as string)],
+        );
+      else await client.query('select pg_catalog.set_config($1, $2, true)', [BINDING_SETTING, binding]);
       let open = true;
-      const query = ((...args: Parameters<pg.ClientBase['query']>) => {
+      const query = ((...args: unknown[]) => {
         if (!open)
           throw new Error(
             `a tenant client was used after its transaction ended (tenant ${where.tenantId}); use it only inside the callback`,
           );
-        return (client.query as (...a: unknown[]) => unknown)(...args);
+        return (client.query as (...a: unknown[]) => unknown)(...oneStatement(args));
       }) as pg.ClientBase['query'];
       let result: T;
       try {
@@ -275,14 +353,21 @@ export class TenantData {
         client.on('error', lost);
         const done = (error: Error | null, result?: pg.QueryResult<R>) => {
           client.off('error', lost);
-          release(broken);
+          // The caller has its answer at once; the connection goes back once it is clean.
+          if (broken !== undefined) release(broken);
+          else if (this.#resetAlways || result === undefined || !DATA_COMMANDS.has(result.command))
+            resetConnection(client).then(
+              () => release(),
+              (resetError: Error) => release(resetError),
+            );
+          else release();
           if (error !== null) reject(error);
           else resolve(result as pg.QueryResult<R>);
         };
         ScopedStatement.send<R>(
           client,
-          TENANT_SETTING,
-          where.tenantId,
+          BINDING_SETTING,
+          this.#binder.bind(where.tenantId, processId(client)),
           text,
           values,
           this.#prepare,
@@ -330,6 +415,11 @@ export class TenantData {
       throw error;
     } finally {
       client.off('error', lost);
+      // A transaction's callback may have run anything: the connection is always reset.
+      if (broken === undefined)
+        await resetConnection(client).catch((resetError: Error) => {
+          broken = resetError;
+        });
       client.release(broken);
     }
   }
@@ -367,14 +457,16 @@ function beginStatements(where: TenantPlacement, options: TransactionOptions): s
     begin += ` isolation level ${options.isolation}`;
   }
   if (options.readOnly === true) begin += ' read only';
+  // What a plain data statement of an earlier query() may have left on the session goes first, as
+  // query() does (see ScopedStatementOptions.clean): the transaction starts from a clean session.
+  // After BEGIN, whose isolation level must come before any statement of the transaction; RESET
+  // ALL leaves the transaction's own isolation and read-only as they are.
   const statements = [
     begin,
-    `select set_config(${pg.escapeLiteral(TENANT_SETTING)}, ${pg.escapeLiteral(where.tenantId)}, true)`,
+    'reset all',
+    "select pg_catalog.pg_advisory_unlock_all(), pg_catalog.set_config('role', 'none', false)",
   ];
-  if (where.placement === 'schema') {
-    statements.push(`set local search_path to ${pg.escapeIdentifier(where.schema as string)}`);
-    statements.push(`set local role ${pg.escapeIdentifier(where.role as string)}`);
-  } else if (where.placement === 'database') {
+  if (where.placement === 'database') {
     // The app's tables in a tenant database live in its public schema, owned by the tenant role.
     statements.push('set local search_path to public');
     statements.push(`set local role ${pg.escapeIdentifier(where.role as string)}`);
@@ -383,6 +475,43 @@ function beginStatements(where: TenantPlacement, options: TransactionOptions): s
 }
 
 const ISOLATION_LEVELS: readonly string[] = ['read committed', 'repeatable read', 'serializable'];
+
+/** The backend pid of `client`'s connection, which pg reads from the server's BackendKeyData. */
+function processId(client: pg.ClientBase): number {
+  return (client as unknown as { processID: number }).processID;
+}
+
+/**
+ * `client.query`'s arguments, made to go through the extended protocol (`queryMode: 'extended'`),
+ * which runs one statement per call: a text of several (`…; DEALLOCATE …; PREPARE …`) is refused
+ * by the server, on every path as in {@link TenantData.query}. A submittable (a cursor, a stream)
+ * uses the extended protocol already.
+ */
+function oneStatement(args: unknown[]): unknown[] {
+  const [first, second, ...rest] = args;
+  if (typeof first === 'string') {
+    const values = Array.isArray(second) ? second : undefined;
+    const callback = typeof second === 'function' ? [second] : rest;
+    return [{ text: first, ...(values ? { values } : {}), queryMode: 'extended' }, ...callback];
+  }
+  if (
+    typeof first === 'object' &&
+    first !== null &&
+    typeof (first as { submit?: unknown }).submit !== 'function'
+  )
+    return [{ ...first, queryMode: 'extended' }, second, ...rest].slice(0, args.length);
+  return args;
+}
+
+/** Runs {@link CONNECTION_RESET}; deallocates everything when SQL prepared a statement. */
+async function resetConnection(client: pg.ClientBase): Promise<void> {
+  const results = (await client.query(CONNECTION_RESET)) as unknown as pg.QueryResult[];
+  const counted = results[results.length - 1]?.rows[0] as { prepared_by_sql: number } | undefined;
+  if (counted === undefined || counted.prepared_by_sql > 0) {
+    await client.query('deallocate all');
+    forgetStatements(client);
+  }
+}
 
 /** `url` with its database replaced. */
 function withDatabase(url: string, database: string): string {

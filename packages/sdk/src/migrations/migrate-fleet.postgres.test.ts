@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,10 @@ let origin: string;
 let dir: string;
 
 beforeEach(async () => {
+  // As a deployment sets it: the runner installs the tenant binding in the pool's database and in
+  // each tenant database, and keeps each schema tenant's tables to it (this file's worker has its
+  // own environment).
+  process.env.TENANTRY_BINDING_KEY = randomBytes(32).toString('hex');
   t = await startTestApp();
   await applyPlans(t);
   origin = await t.app.listen({ port: 0, host: '127.0.0.1' });
@@ -50,6 +54,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  delete process.env.TENANTRY_BINDING_KEY;
   await rm(dir, { recursive: true, force: true });
   await t.close();
 });

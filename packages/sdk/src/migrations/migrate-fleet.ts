@@ -69,6 +69,8 @@ export interface RunFleetOptions {
   readonly dryRun?: boolean;
   /** Go on after a target fails; by default no further target is started and they are reported skipped. */
   readonly keepGoing?: boolean;
+  /** The tenant binding key the targets get the binding installed with (see `migrateTarget`); default `TENANTRY_BINDING_KEY`. */
+  readonly bindingKey?: string;
   readonly onProgress?: (event: FleetProgress) => void;
 }
 
@@ -92,6 +94,8 @@ export interface MigrateFleetOptions {
   readonly dryRun?: boolean;
   /** Go on after a target fails; by default no further target is started and they are reported skipped. */
   readonly keepGoing?: boolean;
+  /** The tenant binding key the targets get the binding installed with (see `migrateTarget`); default `TENANTRY_BINDING_KEY`. */
+  readonly bindingKey?: string;
   /** Called as each target starts and ends, from the run's own promise chain: keep it quick. */
   readonly onProgress?: (event: FleetProgress) => void;
 }
@@ -184,7 +188,10 @@ export async function runFleet(
     }
     let result: TargetResult | undefined;
     try {
-      result = await migrateTarget(opened.session, target, migrations, { dryRun });
+      result = await migrateTarget(opened.session, target, migrations, {
+        dryRun,
+        ...(options.bindingKey !== undefined ? { bindingKey: options.bindingKey } : {}),
+      });
       return result;
     } finally {
       try {
@@ -244,6 +251,7 @@ function pick(options: MigrateFleetOptions): Omit<RunFleetOptions, 'open' | 'con
   return {
     ...(options.dryRun !== undefined ? { dryRun: options.dryRun } : {}),
     ...(options.keepGoing !== undefined ? { keepGoing: options.keepGoing } : {}),
+    ...(options.bindingKey !== undefined ? { bindingKey: options.bindingKey } : {}),
     ...(options.onProgress !== undefined ? { onProgress: options.onProgress } : {}),
   };
 }

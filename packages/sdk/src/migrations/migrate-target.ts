@@ -1,4 +1,11 @@
 import { createHash } from 'node:crypto';
+import {
+  CURRENT_TENANT,
+  parseBindingKey,
+  schemaTenantSql,
+  TENANT_POLICY,
+  tenantBindingSql,
+} from '../data/tenant-binding.ts';
 import type { Migration } from './read-migrations.ts';
 
 /**
@@ -46,6 +53,7 @@ export interface TargetError {
    * - `unknown_migration`: the target has a migration applied that the folder does not hold;
    * - `migration_failed`: a migration's SQL failed;
    * - `connection_failed`: the target's database could not be reached;
+   * - `binding_missing`: a schema tenant's database has no tenant binding to keep its tables to it;
    * - `error`: anything else (the runner's own statements failed, e.g. for lack of privileges).
    */
   readonly code:
@@ -53,6 +61,7 @@ export interface TargetError {
     | 'unknown_migration'
     | 'migration_failed'
     | 'connection_failed'
+    | 'binding_missing'
     | 'error';
   readonly message: string;
   /** The migration at fault, where one is. */
@@ -91,6 +100,26 @@ async function schemaExists(session: SqlSession, schema: string): Promise<boolea
   return found.rows.length > 0;
 }
 
+/**
+ * Installs the tenant binding with `key` in the target's database, as the connecting user, before
+ * the migrations: always for the pool and a tenant database (its key may have changed); for a
+ * `schema` tenant, which shares the pool's database, only when it is missing, since runners
+ * migrating schema tenants at once would otherwise all rewrite it. A lock of the database, held to
+ * the end of the transaction, keeps two runners from installing it at once.
+ */
+async function installBinding(session: SqlSession, target: MigrationTarget, key: Buffer): Promise<void> {
+  const missing = `select to_regprocedure('${CURRENT_TENANT}') is null as missing`;
+  if (target.placement === 'schema' && (await session.query(missing)).rows[0]?.missing !== true) return;
+  await session.query(`select pg_advisory_xact_lock(${LOCK_CLASS}, 0)`);
+  if (target.placement === 'schema' && (await session.query(missing)).rows[0]?.missing !== true) return;
+  await session.query(tenantBindingSql(key));
+}
+
+/** `text` as an SQL string literal, as the server prints one. */
+function quoteLiteral(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
 /** The advisory lock's second key: the schema's name hashed to a 32-bit integer. */
 function lockKey(schema: string): number {
   return createHash('sha256').update(schema).digest().readInt32BE(0);
@@ -124,9 +153,19 @@ export async function migrateTarget(
   session: SqlSession,
   target: MigrationTarget,
   migrations: readonly Migration[],
-  options: { readonly dryRun?: boolean } = {},
+  options: {
+    readonly dryRun?: boolean;
+    /**
+     * The tenant binding key (see `installTenantBinding`); default `TENANTRY_BINDING_KEY`. With
+     * it, the pool target and each tenant database get the binding installed (or its key
+     * replaced) before their migrations.
+     */
+    readonly bindingKey?: string;
+  } = {},
 ): Promise<TargetResult> {
   const dryRun = options.dryRun === true;
+  const keyText = options.bindingKey ?? process.env.TENANTRY_BINDING_KEY;
+  const key = keyText !== undefined && keyText !== '' ? parseBindingKey(keyText) : undefined;
   const started = performance.now();
   const table = `${ident(target.schema)}.${ident(MIGRATIONS_TABLE)}`;
   let fromVersion: number | null = null;
@@ -146,13 +185,13 @@ export async function migrateTarget(
     // The pool schema is made when missing; CREATE SCHEMA IF NOT EXISTS would need the right to
     // create schemas even when it exists. A tenant's schema exists from provisioning.
     const makeSchema = target.placement === 'pool' && !(await schemaExists(session, target.schema));
-    // One round trip for the set-up: a fleet run does it for every tenant.
+    // Few round trips for the set-up: a fleet run does it for every tenant.
     open = true;
+    // The "already exists, skipping" notices of IF NOT EXISTS are noise here.
+    await session.query('begin; set local client_min_messages to warning');
+    if (key !== undefined) await installBinding(session, target, key);
     await session.query(
       [
-        'begin',
-        // The "already exists, skipping" notices of IF NOT EXISTS are noise here.
-        'set local client_min_messages to warning',
         ...(target.role !== null ? [`set local role ${ident(target.role)}`] : []),
         ...(makeSchema ? [`create schema ${ident(target.schema)}`] : []),
         `set local search_path to ${ident(target.schema)}`,
@@ -186,6 +225,35 @@ export async function migrateTarget(
         name: migration.name,
         durationMs: round(performance.now() - at),
       });
+    }
+    if (target.placement === 'schema') {
+      // Every table of a schema tenant, new or old, is kept to that tenant by the verified binding:
+      // the app's role reaches the schema through grants, so the policy is what stops another
+      // tenant's SQL from naming it. The schema's name is the tenant's id (the control plane's rule).
+      const tenantId = target.tenantId ?? target.schema;
+      if (
+        (await session.query(`select to_regprocedure('${CURRENT_TENANT}') is null as missing`)).rows[0]
+          ?.missing
+      )
+        throw new TargetFailure({
+          code: 'binding_missing',
+          message: `the tenant binding (${CURRENT_TENANT}) is not installed in this database, so the schema tenant's tables cannot be kept to it: set TENANTRY_BINDING_KEY for the migration, or run installTenantBinding()`,
+          migration: null,
+        });
+      // Only the tables without it (a policy of the same name with another expression, e.g. the
+      // pool's, is replaced): replacing a policy locks its table, on every run.
+      const expected = `(( SELECT ${CURRENT_TENANT} AS current_tenant) = ${quoteLiteral(tenantId)}::text)`;
+      const tables = await session.query(
+        `select c.relname as table from pg_class c join pg_namespace n on n.oid = c.relnamespace
+         where n.nspname = $1 and c.relkind in ('r', 'p')
+           and not (c.relrowsecurity and exists (
+             select 1 from pg_policy p where p.polrelid = c.oid and p.polname = $2
+               and pg_get_expr(p.polqual, p.polrelid) = $3 and pg_get_expr(p.polwithcheck, p.polrelid) = $3))
+         order by 1`,
+        [target.schema, TENANT_POLICY, expected],
+      );
+      for (const { table } of tables.rows)
+        await session.query(schemaTenantSql(target.schema, String(table), tenantId));
     }
     if (applied.length > 0) {
       const params: unknown[] = [];

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,6 +31,9 @@ beforeAll(async () => {
   await writeFile(join(dir, '0001_meetings.sql'), MEETINGS);
   await writeFile(join(dir, '0002_minutes.sql'), MINUTES);
   db = await createTestDatabase();
+  // As a deployment sets it: the SDK's runner installs the tenant binding the schema tenants'
+  // tables are kept to (this file's worker has its own environment).
+  process.env.TENANTRY_BINDING_KEY = randomBytes(32).toString('hex');
   clock = new TestClock();
   // What loadConfig gives with TENANTRY_APP_MIGRATIONS set.
   services = createServices(db.database, { ...SETTINGS, appMigrationsDir: dir, database: db.target }, clock);
@@ -38,6 +42,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  delete process.env.TENANTRY_BINDING_KEY;
   await db.drop();
   await rm(dir, { recursive: true, force: true });
 });

@@ -40,8 +40,9 @@ export class AppRoleError extends Error {
 /** How the provisioner treats the vendor's app. */
 export interface ProvisionerOptions {
   /**
-   * The login role the app connects with. Each tenant role is granted to it, so the app can run
-   * as the tenant with `SET ROLE` and, as a member of a `database` tenant's owner, connect to it.
+   * The login role the app connects with. It gets DML on each `schema` tenant's tables (never the
+   * tenant's role, whose membership would let any tenant's SQL act as that tenant's owner), and
+   * each `database` tenant's role, so that it may connect to the tenant's database and act as it.
    */
   readonly appRole?: string | undefined;
 }
@@ -53,8 +54,8 @@ export interface ProvisionerOptions {
  * - `schema`: a NOLOGIN role and a schema it owns; the role owns nothing else.
  * - `database`: a NOLOGIN role and a database it owns, closed to PUBLIC.
  *
- * Each tenant role is granted to the control plane's own user and, when one is configured, to
- * the app role: the app acts as a tenant only through membership, never as an owner of its own.
+ * Each tenant role is granted to the control plane's own user. When an app role is configured, a
+ * `schema` tenant's tables are granted to it (DML only), and a `database` tenant's role is.
  *
  * Every step is idempotent (a retry finds and keeps what an earlier attempt made) and refuses to
  * adopt an object of the same name that belongs to someone else.
@@ -82,7 +83,11 @@ export class Provisioner {
     if (schema) {
       // Role and schema in one transaction: either both exist afterwards or neither does.
       await this.#db.transaction().execute(async (tx) => {
-        await ensureRole(tx, role, this.#appRole);
+        // No membership for the app: as a member it could act as the owner of the tenant's tables
+        // from any tenant's SQL. It gets DML on them instead, and their policies admit only this
+        // tenant's binding (the SDK's fleet migrations put them there).
+        if (this.#appRole !== undefined) await checkAppRole(tx, this.#appRole);
+        await ensureRole(tx, role, undefined);
         const existing = await this.#schemaOwner(schema, tx);
         if (existing === undefined) {
           await sql`create schema ${sql.id(schema)} authorization ${sql.id(role)}`.execute(tx);
@@ -91,6 +96,7 @@ export class Provisioner {
             `schema "${schema}" already exists and belongs to "${existing}"; refusing to take it over`,
           );
         }
+        if (this.#appRole !== undefined) await grantSchema(tx, schema, role, this.#appRole);
       });
       return;
     }
@@ -115,25 +121,38 @@ export class Provisioner {
   }
 
   /**
-   * Grants the app role each tenant role not yet granted to it: the roles of tenants provisioned
-   * before TENANTRY_APP_ROLE was set, or while it named another role. The server runs it at
-   * start; answers the roles it granted. Throws {@link AppRoleError} when the app role is unfit.
+   * Brings the app role's access up to date for tenants provisioned before TENANTRY_APP_ROLE was
+   * set, while it named another role, or by a version that granted schema tenants' roles: DML on
+   * each `schema` tenant's tables (and no membership of its role), each `database` tenant's role;
+   * and revokes TEMP on the control plane's database from PUBLIC. The server runs it at start;
+   * answers the tenant roles it acted on. Throws {@link AppRoleError} when the app role is unfit.
    */
   async grantAppRoleToTenants(): Promise<string[]> {
     const appRole = this.#appRole;
     if (appRole === undefined) return [];
     return this.#db.transaction().execute(async (tx) => {
       await checkAppRole(tx, appRole);
+      // A temporary table shadows a table for later statements on the same pooled connection.
+      await sql`revoke temporary on database ${sql.id(await currentDatabase(tx))} from public`.execute(tx);
+      const schemas = await sql<{ role: string; schema: string }>`
+        select r.rolname as role, t.schema_name as schema from ${sql.table('tenants')} t
+        join pg_roles r on r.rolname = t.role_name
+        join pg_namespace n on n.nspname = t.schema_name and n.nspowner = r.oid
+        where t.purged_at is null and t.database_name is null
+          and (not has_schema_privilege(${appRole}, n.oid, 'USAGE')
+               or pg_has_role(${appRole}, r.oid, 'MEMBER'))
+        order by r.rolname`.execute(tx);
+      for (const { role, schema } of schemas.rows) await grantSchema(tx, schema, role, appRole);
       const missing = await sql<{ role: string }>`
         select r.rolname as role from ${sql.table('tenants')} t
         join pg_roles r on r.rolname = t.role_name
-        where t.purged_at is null
+        where t.purged_at is null and t.database_name is not null
           and not exists (
             select 1 from pg_auth_members m
             where m.roleid = r.oid and m.member = (select oid from pg_roles where rolname = ${appRole}))
         order by r.rolname`.execute(tx);
       for (const { role } of missing.rows) await sql`grant ${sql.id(role)} to ${sql.id(appRole)}`.execute(tx);
-      return missing.rows.map((r) => r.role);
+      return [...schemas.rows.map((r) => r.role), ...missing.rows.map((r) => r.role)];
     });
   }
 
@@ -182,6 +201,35 @@ export class Provisioner {
       }
     }
   }
+}
+
+/** The name of the database `db` is connected to. */
+async function currentDatabase(db: Kysely<Schema>): Promise<string> {
+  const found = await sql<{ name: string }>`select current_database() as name`.execute(db);
+  return (found.rows[0] as { name: string }).name;
+}
+
+/**
+ * Gives the app role DML on a schema tenant's tables and sequences, those there now and those its
+ * role creates later (default privileges), and takes back a membership of the tenant's role that
+ * an older version granted.
+ */
+async function grantSchema(db: Kysely<Schema>, schema: string, role: string, appRole: string): Promise<void> {
+  const [s, r, app] = [sql.id(schema), sql.id(role), sql.id(appRole)];
+  await sql`grant usage on schema ${s} to ${app}`.execute(db);
+  await sql`alter default privileges for role ${r} in schema ${s} grant select, insert, update, delete on tables to ${app}`.execute(
+    db,
+  );
+  await sql`alter default privileges for role ${r} in schema ${s} grant usage, select on sequences to ${app}`.execute(
+    db,
+  );
+  await sql`grant select, insert, update, delete on all tables in schema ${s} to ${app}`.execute(db);
+  await sql`grant usage, select on all sequences in schema ${s} to ${app}`.execute(db);
+  const member = await sql`
+    select 1 from pg_auth_members m
+    where m.roleid = (select oid from pg_roles where rolname = ${role})
+      and m.member = (select oid from pg_roles where rolname = ${appRole})`.execute(db);
+  if (member.rows.length > 0) await sql`revoke ${r} from ${app}`.execute(db);
 }
 
 /** The owner of a schema in the control-plane database, or undefined when there is none. */

@@ -1,0 +1,688 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { adminUrl, type TestApp } from '../../../server/test/harness.ts';
+import { provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { runAsTenant } from '../context/tenant-context.ts';
+import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import { startDataPlane } from './data-plane-support.ts';
+import { PlacementDirectory } from './placement-directory.ts';
+import { ScopedStatement } from './scoped-statement.ts';
+import { BINDING_SETTING, schemaTenantSql, TenantBinder } from './tenant-binding.ts';
+import { TenantData } from './tenant-data.ts';
+
+// SQL a tenant's request controls (injection, or careless SQL), run inside tenant A's scoped
+// statement or transaction through the SDK, trying to read or write tenant B's rows or to change
+// what the next checkout of the connection does. Every attempt runs on a pool of ONE connection,
+// so the next checkout is the same session. After each: B's rows are unchanged, nothing of B's
+// came back, and the next checkout (B's, then A's) sees exactly its own rows on a clean session.
+
+const appRole = `tenantry_attack_app_${randomBytes(4).toString('hex')}`;
+const bindingKey = randomBytes(32).toString('hex');
+const SECRET = 'SECRET-OF-B';
+
+let t: TestApp;
+let controlPlaneUrl: string;
+let dbUrl: string;
+let admin: pg.Client;
+let data: TenantData;
+const ids = {} as Record<'A' | 'B' | 'schemaA' | 'schemaB' | 'databaseA' | 'databaseB', string>;
+
+function urlAs(user: string): string {
+  const url = new URL(dbUrl);
+  url.username = user;
+  url.password = '';
+  return url.toString();
+}
+
+/** One attempt: statements run in order as tenant A (each may fail; failures are the point). */
+interface Attack {
+  readonly name: string;
+  /** `query`: each statement through data.query(); `transaction`: all in one data.transaction(). */
+  readonly via: 'query' | 'transaction';
+  readonly tenant?: 'A' | 'schemaA' | 'databaseA';
+  readonly sql: readonly string[];
+}
+
+/** What tenant A's attempt returned (rows as JSON), errors included as text. */
+async function runAttack(attack: Attack): Promise<string> {
+  const tenantId = ids[attack.tenant ?? 'A'];
+  const seen: unknown[] = [];
+  await runAsTenant({ tenantId, subject: 'attacker', roles: [] }, async () => {
+    if (attack.via === 'query') {
+      for (const sql of fill(attack.sql))
+        seen.push(
+          await data.query(sql).then(
+            (r) => r.rows,
+            (e: Error) => e.message,
+          ),
+        );
+    } else {
+      await data
+        .transaction(async (db) => {
+          for (const sql of fill(attack.sql))
+            seen.push(
+              await db.query(sql).then(
+                (r) => r.rows,
+                (e: Error) => e.message,
+              ),
+            );
+        })
+        .catch((e: Error) => seen.push(e.message));
+    }
+  });
+  return JSON.stringify(seen);
+}
+
+/** Put the tenants' ids and names into an attack's SQL. */
+function fill(sql: readonly string[]): string[] {
+  return sql.map((s) =>
+    s
+      .replaceAll('{B}', ids.B)
+      .replaceAll('{A}', ids.A)
+      .replaceAll('{schemaB}', ids.schemaB)
+      .replaceAll('{roleB}', `tenantry_${ids.schemaB}`)
+      .replaceAll('{dbB}', `tenantry_${ids.databaseB}`)
+      .replaceAll('{roleDbB}', `tenantry_${ids.databaseB}`)
+      .replaceAll('{app}', appRole),
+  );
+}
+
+/** B's pool rows and the schema and database tenants' rows, as the admin sees them. */
+async function victims(): Promise<string> {
+  const pool = await admin.query(
+    `select tenant_id, id, body from public.notes where tenant_id <> $1 order by 1, 2`,
+    [ids.A],
+  );
+  const schema = await admin.query(`select id, body from "${ids.schemaB}".notes order by 1`);
+  return JSON.stringify([pool.rows, schema.rows]);
+}
+
+/** The session state a later checkout must find as a fresh connection has it. */
+const SESSION_PROBE = `select current_user as role, current_setting('search_path') as path,
+   current_setting('statement_timeout') as timeout, current_setting('row_security') as rls,
+   (select count(*)::int from pg_prepared_statements where from_sql) as prepared,
+   (select count(*)::int from pg_listening_channels()) as listening,
+   (select count(*)::int from pg_cursors where name <> '') as cursors,
+   (select count(*)::int from pg_locks where locktype = 'advisory' and pid = pg_backend_pid()) as locks`;
+
+/**
+ * What the next checkout of the one connection sees and runs as, through the SDK: the tenant's
+ * rows, and the session as a query() and as a transaction() find it, the one named by `first`
+ * taking the connection straight after whatever ran on it before.
+ */
+async function nextCheckout(tenantId: string, first: 'query' | 'transaction' = 'query'): Promise<unknown> {
+  return runAsTenant({ tenantId, subject: 'victim', roles: [] }, async () => {
+    const viaTransaction = () => data.transaction(async (db) => (await db.query(SESSION_PROBE)).rows[0]);
+    const viaQuery = async () => (await data.query(SESSION_PROBE)).rows[0];
+    const before = first === 'query' ? await viaQuery() : await viaTransaction();
+    const rows = (await data.query<{ body: string }>('select body from notes order by id')).rows;
+    const after = first === 'query' ? await viaTransaction() : await viaQuery();
+    return { rows: rows.map((r) => r.body), sessions: [before, after] };
+  });
+}
+
+const forgedValues: readonly [string, string][] = [
+  ['the raw id of B', `'{B}'`],
+  [
+    'A’s own binding with B’s id in place of A’s',
+    `replace(current_setting('tenantry.binding'), '{A}', '{B}')`,
+  ],
+  [
+    'A’s binding with its MAC kept and its message rewritten for B',
+    `left(current_setting('tenantry.binding'), 65) || pg_backend_pid() || '.9999999999.{B}'`,
+  ],
+  ['a binding for B with a MAC of zeros', `repeat('0', 64) || '.' || pg_backend_pid() || '.9999999999.{B}'`],
+  [
+    'a binding for B signed with a guessed key',
+    `encode(sha256(convert_to(pg_backend_pid() || '.9999999999.{B}', 'UTF8')), 'hex') || '.' || pg_backend_pid() || '.9999999999.{B}'`,
+  ],
+  ['an empty value', `''`],
+  ['a huge value', `repeat('x', 100000)`],
+];
+
+const forgeMethods: readonly [string, (value: string) => string[]][] = [
+  [
+    'set_config local, then read',
+    (v) => [`select set_config('tenantry.binding', ${v}, true)`, 'select body from notes'],
+  ],
+  [
+    'set_config session-wide, then read',
+    (v) => [`select set_config('tenantry.binding', ${v}, false)`, 'select body from notes'],
+  ],
+  [
+    'set_config inside the reading statement',
+    (v) => [`select body from notes, (select set_config('tenantry.binding', ${v}, true)) s`],
+  ],
+  [
+    'a DO block that sets it, then an update',
+    (v) => [
+      `do $$ begin perform set_config('tenantry.binding', ${v}, true); end $$`,
+      `update notes set body = 'PWNED' returning body`,
+    ],
+  ],
+  [
+    'set_config, then insert a row for B',
+    (v) => [
+      `select set_config('tenantry.binding', ${v}, true)`,
+      `insert into notes values ('{B}', 'x9', 'PWNED')`,
+    ],
+  ],
+];
+
+const attacks: Attack[] = [];
+for (const [valueName, value] of forgedValues)
+  for (const [methodName, method] of forgeMethods)
+    for (const via of ['query', 'transaction'] as const)
+      attacks.push({ name: `forge: ${valueName}, ${methodName}`, via, sql: method(value) });
+
+for (const [name, sql] of [
+  [
+    'SET LOCAL the legacy tenantry.tenant_id to B',
+    [`set local tenantry.tenant_id = '{B}'`, 'select body from notes'],
+  ],
+  ['SET the binding to B', [`set tenantry.binding = '{B}'`, 'select body from notes']],
+  ['RESET the binding', ['reset tenantry.binding', 'select body from notes']],
+  ['RESET ALL', ['reset all', 'select body from notes']],
+  ['DISCARD ALL', ['discard all', 'select body from notes']],
+  [
+    'read another backend’s binding from pg_stat_activity',
+    [`select query from pg_stat_activity where query like '%{B}%'`],
+  ],
+  ['read the key table', ['select * from tenantry_private.binding_key']],
+  ['list the key schema', [`select * from pg_tables where schemaname = 'tenantry_private'`]],
+  [
+    'call the binder function with a crafted setting',
+    [`select tenantry.current_tenant() from (select set_config('tenantry.binding', '{B}', true)) s`],
+  ],
+  [
+    'replace the binder function',
+    [
+      'create or replace function tenantry.current_tenant() returns text language sql as $$ select null::text $$',
+    ],
+  ],
+  [
+    'a function of the same name in public',
+    ['create function public.current_tenant() returns text language sql as $$ select 1::text $$'],
+  ],
+  ['alter the binder function', ['alter function tenantry.current_tenant() security invoker']],
+  ['drop the policy', ['drop policy tenantry_tenant_isolation on notes', 'select body from notes']],
+  [
+    'alter the policy to true',
+    ['alter policy tenantry_tenant_isolation on notes using (true)', 'select body from notes'],
+  ],
+  ['create a permissive policy', ['create policy widen on notes using (true)', 'select body from notes']],
+  ['disable row level security', ['alter table notes disable row level security', 'select body from notes']],
+  [
+    'no force row level security',
+    ['alter table notes no force row level security', 'select body from notes'],
+  ],
+  ['row_security off', ['set row_security = off', 'select body from notes']],
+  ['SET ROLE to the binder', ['set role tenantry_binder', 'select * from tenantry_private.binding_key']],
+  [
+    'SET LOCAL ROLE to a schema tenant’s role, then read the pool',
+    ['set local role {roleB}', `select body from notes`],
+  ],
+  ['SET SESSION AUTHORIZATION postgres', ['set session authorization postgres', 'select body from notes']],
+  ['SET ROLE postgres', ['set role postgres', 'select body from notes']],
+  ['set_config role postgres', [`select set_config('role', 'postgres', false)`, 'select body from notes']],
+  ['a temporary table shadowing notes', [`create temp table notes (tenant_id text, id text, body text)`]],
+  ['a temporary view shadowing notes', [`create temp view notes as select 1`]],
+  ['a temporary function', ['create function pg_temp.f() returns int language sql as $$ select 1 $$']],
+  [
+    'pg_temp first in search_path, then a temp table',
+    [`set search_path = pg_temp, public`, `create table pg_temp.notes (body text)`],
+  ],
+  ['a security-definer view (no CREATE)', ['create view public.leak as select * from notes']],
+  ['a security_invoker view', ['create view public.leak2 with (security_invoker) as select * from notes']],
+  ['a materialized view', ['create materialized view public.leak3 as select * from notes']],
+  [
+    'a SECURITY DEFINER function',
+    [
+      'create function public.leak4() returns setof text language sql security definer as $$ select body from notes $$',
+    ],
+  ],
+  ['COPY notes to stdout', ['copy notes to stdout']],
+  ['COPY a query to stdout', ['copy (select body from notes) to stdout']],
+  ['COPY to a server file', [`copy notes to '/tmp/tenantry-leak'`]],
+  ['COPY from a program', [`copy notes from program 'cat /etc/passwd'`]],
+  ['pg_read_file', [`select pg_read_file('/etc/passwd')`]],
+  ['pg_read_binary_file of the data directory', [`select pg_read_binary_file('global/pg_control')`]],
+  ['pg_ls_dir', [`select pg_ls_dir('.')`]],
+  ['lo_import a server file', [`select lo_import('/etc/passwd')`]],
+  [
+    'dblink to the same database',
+    [`select * from dblink('dbname=postgres', 'select body from public.notes') as t(body text)`],
+  ],
+  ['create extension dblink', ['create extension dblink']],
+  ['create extension postgres_fdw', ['create extension postgres_fdw']],
+  ['a foreign server', [`create server leak foreign data wrapper postgres_fdw`]],
+  ['cursor WITH HOLD left open', ['declare c cursor with hold for select body from notes']],
+  ['LISTEN left behind', ['listen tenantry_leak']],
+  ['NOTIFY with B’s data', [`select pg_notify('leak', body) from notes`]],
+  ['session advisory lock left behind', ['select pg_advisory_lock(42)']],
+  ['statement_timeout for the next checkout', ['set statement_timeout = 1']],
+  [
+    'set_config statement_timeout session-wide in a SELECT',
+    [`select set_config('statement_timeout', '1', false)`],
+  ],
+  ['search_path to another schema for the next checkout', [`set search_path = "{schemaB}", public`]],
+  ['set_config search_path in a SELECT', [`select set_config('search_path', '"{schemaB}", public', false)`]],
+  ['row_security off for the next checkout', [`select set_config('row_security', 'off', false)`]],
+  ['default_transaction_read_only for the next checkout', ['set default_transaction_read_only = on']],
+  [
+    'replace the SDK’s setting statement',
+    [
+      'deallocate tenantry_scoped_setting',
+      `prepare tenantry_scoped_setting(text, text) as select where set_config('tenantry.binding', '{B}', true) is null`,
+    ],
+  ],
+  [
+    'replace the SDK’s setting statement with A’s own binding',
+    [
+      'deallocate tenantry_scoped_setting',
+      `select set_config('attack.b', current_setting('tenantry.binding'), false)`,
+    ],
+  ],
+  [
+    'replace the SDK’s prepared read',
+    [
+      'deallocate tenantry_scoped_0',
+      `prepare tenantry_scoped_0 as select pg_notify('leak', body) as body from notes`,
+    ],
+  ],
+  ['DEALLOCATE ALL', ['deallocate all']],
+  [
+    'PREPARE in a DO block',
+    [
+      `do $$ begin execute 'deallocate all'; execute 'prepare tenantry_scoped_setting(text, text) as select where true'; end $$`,
+    ],
+  ],
+  [
+    'PREPARE through query_to_xml',
+    [`select query_to_xml('prepare tenantry_scoped_setting(text, text) as select', true, false, '')`],
+  ],
+  [
+    'multi-statement text: set the binding and read',
+    [`select set_config('tenantry.binding', '{B}', true); select body from notes`],
+  ],
+  [
+    'multi-statement text: DEALLOCATE and PREPARE',
+    [`deallocate tenantry_scoped_setting; prepare tenantry_scoped_setting(text, text) as select where true`],
+  ],
+  ['commit mid-transaction, then read', ['commit', 'select body from notes']],
+  ['rollback mid-transaction, then read', ['rollback', 'select body from notes']],
+  ['begin a transaction that stays open', ['begin', `select set_config('tenantry.binding', '{B}', false)`]],
+  ['an error, then read', ['select 1/0', 'select body from notes']],
+  [
+    'a savepoint rolled back past the binding',
+    [
+      'savepoint s',
+      `select set_config('tenantry.binding', '{B}', true)`,
+      'rollback to savepoint s',
+      'select body from notes',
+    ],
+  ],
+  [
+    'release a savepoint after forging',
+    [
+      'savepoint s',
+      `select set_config('tenantry.binding', '{B}', true)`,
+      'release savepoint s',
+      'select body from notes',
+    ],
+  ],
+  ['read B’s rows by naming them', [`select body from notes where tenant_id = '{B}'`]],
+  [
+    'update B’s rows by naming them',
+    [`update notes set body = 'PWNED' where tenant_id = '{B}' returning body`],
+  ],
+  ['delete B’s rows by naming them', [`delete from notes where tenant_id = '{B}' returning body`]],
+  ['move A’s row to B', [`update notes set tenant_id = '{B}' returning body`]],
+  ['insert a row for B', [`insert into notes values ('{B}', 'x1', 'PWNED') returning body`]],
+  [
+    'upsert into B’s row',
+    [
+      `insert into notes values ('{B}', 'b1', 'PWNED') on conflict (tenant_id, id) do update set body = 'PWNED' returning body`,
+    ],
+  ],
+  [
+    'pg_stat_user_tables of B’s schema',
+    [`select n_live_tup from pg_stat_user_tables where schemaname = '{schemaB}'`],
+  ],
+  ['connect to B’s database with dblink_connect', [`select dblink_connect('dbname={dbB}')`]],
+  ['drop B’s database', ['drop database {dbB}']],
+  ['rename B’s database', ['alter database {dbB} rename to stolen']],
+  [
+    'terminate other backends',
+    [
+      `select pg_terminate_backend(pid) from pg_stat_activity where pid <> pg_backend_pid() and usename = current_user`,
+    ],
+  ],
+  ['pg_stat_statements text', ['select query from pg_stat_statements']],
+  ['large objects of other tenants', ['select lo_get(oid) from pg_largeobject_metadata']],
+  ['grant the table to public', ['grant select on notes to public']],
+  ['create a schema', ['create schema leak']],
+  ['create a role', ['create role leak']],
+  ['alter the app role bypassrls', ['alter role current_user bypassrls']],
+  ['lock B out with an explicit table lock left open', ['lock table notes in access exclusive mode']],
+  [
+    'a recursive CTE forging per row',
+    [
+      `with recursive r as (select set_config('tenantry.binding', '{B}', true) as s) select body from notes, r`,
+    ],
+  ],
+  [
+    'set_config in a lateral join',
+    [`select body from (select 1) x, lateral (select set_config('tenantry.binding', '{B}', true)) y, notes`],
+  ],
+  [
+    'set_config in a WHERE before the scan',
+    [`select body from notes where set_config('tenantry.binding', '{B}', true) is not null`],
+  ],
+  [
+    'set_config in an ORDER BY',
+    [`select body from notes order by set_config('tenantry.binding', '{B}', true)`],
+  ],
+  [
+    'set_config in a VALUES list joined',
+    [`select body from (values (set_config('tenantry.binding', '{B}', true))) v(x), notes`],
+  ],
+  ['EXPLAIN ANALYZE of a read', ['explain analyze select body from notes']],
+  ['PREPARE and EXECUTE its own read', ['prepare mine as select body from notes', 'execute mine']],
+  ['a cursor declared then fetched', ['declare c2 cursor for select body from notes', 'fetch all from c2']],
+  ['vacuum the table', ['vacuum notes']],
+  ['truncate the table', ['truncate notes']],
+] as const)
+  for (const via of ['query', 'transaction'] as const) attacks.push({ name, via, sql });
+
+// The schema and database placements: forging and reaching the pool or another tenant from there.
+for (const tenant of ['schemaA', 'databaseA'] as const)
+  for (const [name, sql] of [
+    [
+      'forge B’s binding, then read the pool table',
+      [`select set_config('tenantry.binding', '{B}', true)`, 'select body from public.notes'],
+    ],
+    ['read the pool table by name', ['select body from public.notes']],
+    ['read B’s schema by name', [`select * from "{schemaB}".notes`]],
+    ['RESET ROLE, then read B’s schema', ['reset role', `select * from "{schemaB}".notes`]],
+    [
+      'SET LOCAL ROLE to B’s role, then read B’s schema',
+      ['set local role {roleB}', `select * from "{schemaB}".notes`],
+    ],
+    [
+      'SET ROLE to B’s role, then drop its policy',
+      ['set role {roleB}', `drop policy tenantry_tenant_isolation on "{schemaB}".notes`],
+    ],
+    ['set search_path to B’s schema', [`set search_path = "{schemaB}"`, 'select * from notes']],
+    ['a temporary table shadowing notes', ['create temp table notes (id text, body text)']],
+    [
+      'dblink to B’s database',
+      [`select * from dblink('dbname={dbB}', 'select body from notes') as t(body text)`],
+    ],
+    [
+      'replace the SDK’s setting statement',
+      [
+        'deallocate tenantry_scoped_setting',
+        `prepare tenantry_scoped_setting(text, text) as select where true`,
+      ],
+    ],
+    ['LISTEN left behind', ['listen leak']],
+  ] as const)
+    attacks.push({ name: `${tenant}: ${name}`, via: 'transaction', tenant, sql });
+
+beforeAll(async () => {
+  ({ t, dbUrl, admin, controlPlaneUrl } = await startDataPlane(appRole, bindingKey));
+
+  for (const [key, placement] of [
+    ['A', 'pool'],
+    ['B', 'pool'],
+    ['schemaA', 'schema'],
+    ['schemaB', 'schema'],
+    ['databaseA', 'database'],
+    ['databaseB', 'database'],
+  ] as const)
+    ids[key] = (await provisionedTenant(t, { placement })).id;
+  await admin.query(`insert into public.notes values ($1, 'a1', 'mine'), ($2, 'b1', $3)`, [
+    ids.A,
+    ids.B,
+    SECRET,
+  ]);
+  for (const key of ['schemaA', 'schemaB'] as const) {
+    await admin.query(`set role "tenantry_${ids[key]}"`);
+    await admin.query(`create table "${ids[key]}".notes (id text primary key, body text)`);
+    await admin.query(`insert into "${ids[key]}".notes values ('s1', $1)`, [
+      key === 'schemaB' ? SECRET : 'mine',
+    ]);
+    // As the fleet migrations put it on every table of a schema tenant.
+    await admin.query(schemaTenantSql(ids[key], 'notes', ids[key]));
+    await admin.query('reset role');
+  }
+  for (const key of ['databaseA', 'databaseB'] as const) {
+    const url = new URL(dbUrl);
+    url.pathname = `/tenantry_${ids[key]}`;
+    const tenantDb = new pg.Client({ connectionString: url.toString() });
+    await tenantDb.connect();
+    await tenantDb.query(`set role "tenantry_${ids[key]}"`);
+    await tenantDb.query('create table notes (id text primary key, body text)');
+    await tenantDb.query('insert into notes values ($1, $2)', ['d1', key === 'databaseB' ? SECRET : 'mine']);
+    await tenantDb.end();
+  }
+  const placements = new PlacementDirectory({
+    controlPlane: new ControlPlaneClient({ url: controlPlaneUrl, token: t.token }),
+  });
+  data = new TenantData({
+    url: urlAs(appRole),
+    placements,
+    max: 1,
+    databases: { maxPerPool: 1 },
+    bindingKey,
+  });
+  await data.start();
+}, 120_000);
+
+afterAll(async () => {
+  await data?.close();
+  await admin?.end();
+  await t?.close();
+  const server = new pg.Client({ connectionString: adminUrl });
+  await server.connect();
+  await server.query(`drop role if exists ${appRole}`);
+  await server.end();
+});
+
+describe('the attack suite', () => {
+  it('has at least 150 distinct attempts', () => {
+    expect(new Set(attacks.map((a) => `${a.via}: ${a.name}`)).size).toBe(attacks.length);
+    expect(attacks.length).toBeGreaterThanOrEqual(150);
+  });
+
+  // The first checkout after an attack is a query() for half of them and a transaction() for the
+  // other half, so that each path is shown to start from a clean session.
+  it.each(
+    attacks.map(
+      (a, i) => [`${a.via}: ${a.name}`, a, Math.floor(i / 2) % 2 === 0 ? 'query' : 'transaction'] as const,
+    ),
+  )('%s: reaches nothing', async (_, attack, first) => {
+    const before = await victims();
+    const seen = await runAttack(attack);
+    expect(seen).not.toContain(SECRET);
+    expect(await victims()).toBe(before);
+    const clean = {
+      role: appRole,
+      path: '"$user", public',
+      timeout: '0',
+      rls: 'on',
+      prepared: 0,
+      listening: 0,
+      cursors: 0,
+      locks: 0,
+    };
+    expect(await nextCheckout(ids.B, first)).toEqual({ rows: [SECRET], sessions: [clean, clean] });
+    // A may change its own rows; what it sees next is what the admin sees of A.
+    const own = await admin.query<{ body: string }>(
+      'select body from public.notes where tenant_id = $1 order by id',
+      [ids.A],
+    );
+    expect(await nextCheckout(ids.A)).toEqual({
+      rows: own.rows.map((r) => r.body),
+      sessions: [clean, clean],
+    });
+    await admin.query(`delete from public.notes where tenant_id = $1; `, [ids.A]);
+    await admin.query(`insert into public.notes values ($1, 'a1', 'mine')`, [ids.A]);
+  });
+
+  it('two tenants at once on the one connection each see only their own rows', async () => {
+    const reads = Array.from({ length: 40 }, (_, i) => nextCheckout(i % 2 === 0 ? ids.A : ids.B));
+    const seen = (await Promise.all(reads)) as { rows: string[] }[];
+    expect(seen.map((s) => s.rows)).toEqual(seen.map((_, i) => [i % 2 === 0 ? 'mine' : SECRET]));
+  });
+});
+
+describe('each protection is necessary: with it removed, its attack succeeds', () => {
+  it('a policy comparing the raw setting: set_config forges the tenant', async () => {
+    const scratch = `scratch_${randomBytes(3).toString('hex')}`;
+    await admin.query(`create table public.${scratch} as select * from public.notes;
+      alter table public.${scratch} enable row level security; alter table public.${scratch} force row level security;
+      create policy raw on public.${scratch} using (tenant_id = current_setting('tenantry.binding', true));
+      grant select on public.${scratch} to ${appRole}`);
+    try {
+      const seen = await runAttack({
+        name: 'raw',
+        via: 'transaction',
+        sql: [`select set_config('tenantry.binding', '{B}', true)`, `select body from public.${scratch}`],
+      });
+      expect(seen).toContain(SECRET);
+    } finally {
+      await admin.query(`drop table public.${scratch}`);
+    }
+  });
+
+  it('the app role a member of a schema tenant’s role: SET ROLE makes it the owner, which drops the policy', async () => {
+    const roleB = `tenantry_${ids.schemaB}`;
+    await admin.query(`grant "${roleB}" to ${appRole}`);
+    try {
+      const seen = await runAttack({
+        name: 'membership',
+        via: 'transaction',
+        sql: [
+          'set local role {roleB}',
+          `alter table "{schemaB}".notes disable row level security`,
+          `select body from "{schemaB}".notes`,
+        ],
+      });
+      expect(seen).toContain(SECRET);
+    } finally {
+      await admin.query(`alter table "${ids.schemaB}".notes enable row level security`);
+      await admin.query(`revoke "${roleB}" from ${appRole}`);
+    }
+  });
+
+  it('no reset before a statement: a setting a data statement left session-wide holds for the next tenant', async () => {
+    const app = new pg.Client({ connectionString: urlAs(appRole) });
+    await app.connect();
+    try {
+      const binder = new TenantBinder(Buffer.from(bindingKey, 'hex'));
+      const timeoutOf = async (clean: boolean) => {
+        // A's plain SELECT leaves a setting and the role behind.
+        await app.query(
+          `select set_config('statement_timeout', '1234', false), set_config('search_path', 'pg_catalog', false)`,
+        );
+        const seen = await ScopedStatement.run<{ timeout: string; path: string }>(
+          app,
+          BINDING_SETTING,
+          binder.bind(ids.B, pidOf(app)),
+          `select current_setting('statement_timeout') as timeout, current_setting('search_path') as path`,
+          [],
+          { clean },
+        );
+        return seen.rows[0];
+      };
+      expect(await timeoutOf(false)).toEqual({ timeout: '1234ms', path: 'pg_catalog' });
+      expect(await timeoutOf(true)).toEqual({ timeout: '0', path: '"$user", public' });
+    } finally {
+      await app.end();
+    }
+  });
+
+  it('the binding without its pid check: a binding of B seen on another backend replays', async () => {
+    const binder = new TenantBinder(Buffer.from(bindingKey, 'hex'));
+    const app = new pg.Client({ connectionString: urlAs(appRole) });
+    await app.connect();
+    try {
+      await app.query('begin');
+      await app.query(`select set_config('tenantry.binding', $1, true)`, [binder.bind(ids.B, 1)]);
+      expect((await app.query('select body from notes')).rows).toEqual([]);
+      await app.query('rollback');
+      await app.query('begin');
+      await app.query(`select set_config('tenantry.binding', $1, true)`, [binder.bind(ids.B, pidOf(app))]);
+      expect((await app.query('select body from notes')).rows).toEqual([{ body: SECRET }]);
+      await app.query('rollback');
+    } finally {
+      await app.end();
+    }
+  });
+
+  it('TEMP granted: a temporary table shadows notes for the next statement parsed on the connection', async () => {
+    const database = new URL(dbUrl).pathname.slice(1);
+    await admin.query(`grant temporary on database "${database}" to ${appRole}`);
+    const app = new pg.Client({ connectionString: urlAs(appRole) });
+    await app.connect();
+    try {
+      await app.query(`create temp table notes (tenant_id text, id text, body text)`);
+      await app.query(`insert into notes values ('x', 'x', 'PLANTED')`);
+      expect((await app.query('select body from notes')).rows).toEqual([{ body: 'PLANTED' }]);
+    } finally {
+      await app.end();
+      await admin.query(`revoke temporary on database "${database}" from ${appRole}`);
+    }
+  });
+
+  it('no reset on release: a replaced setting statement runs the next tenant as the attacker’s choice', async () => {
+    const app = new pg.Client({ connectionString: urlAs(appRole) });
+    await app.connect();
+    try {
+      const binder = new TenantBinder(Buffer.from(bindingKey, 'hex'));
+      const aBinding = binder.bind(ids.A, pidOf(app));
+      // A's SQL, left on the session: the name a client trusts now sets A's binding whatever it is given.
+      await app.query(
+        `prepare tenantry_scoped_setting(text, text) as select where set_config('tenantry.binding', ${pg.escapeLiteral(aBinding)}, true) is null`,
+      );
+      // The next checkout (B's code, correct) binds the trusted name with B's binding: it runs as A.
+      await app.query('begin');
+      await app.query(
+        `execute tenantry_scoped_setting('tenantry.binding', ${pg.escapeLiteral(binder.bind(ids.B, pidOf(app)))})`,
+      );
+      expect((await app.query('select body from notes')).rows).toEqual([{ body: 'mine' }]);
+      await app.query('rollback');
+    } finally {
+      await app.end();
+    }
+  });
+
+  it('a binder function with a mutable search_path and unqualified names: a shadowing function forges', async () => {
+    const scratch = `scratch_${randomBytes(3).toString('hex')}`;
+    await admin.query(`create schema ${scratch}; grant usage, create on schema ${scratch} to ${appRole};
+      create function ${scratch}.current_tenant_loose() returns text language sql stable security definer
+        as $$ select current_setting('tenantry.binding', true) $$;
+      create table ${scratch}.notes as select * from public.notes;
+      alter table ${scratch}.notes enable row level security; alter table ${scratch}.notes force row level security;
+      create policy loose on ${scratch}.notes using (tenant_id = (select ${scratch}.current_tenant_loose()));
+      grant select on ${scratch}.notes to ${appRole}`);
+    try {
+      const seen = await runAttack({
+        name: 'loose',
+        via: 'transaction',
+        sql: [`select set_config('tenantry.binding', '{B}', true)`, `select body from ${scratch}.notes`],
+      });
+      expect(seen).toContain(SECRET);
+    } finally {
+      await admin.query(`drop schema ${scratch} cascade`);
+    }
+  });
+});
+
+/** The backend pid pg read from the server (not in pg's typings). */
+function pidOf(client: pg.Client): number {
+  return (client as unknown as { processID: number }).processID;
+}
