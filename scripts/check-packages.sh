@@ -26,6 +26,7 @@ mkdir -p "$pack_dir"
 for dir in "${packages[@]}"; do
   (cd "$dir" && npm pack --silent --pack-destination "$pack_dir" >/dev/null)
 done
+# shellcheck disable=SC2016 # JavaScript, whose template literals are not the shell's
 node -e '
   const { readdirSync, statSync } = require("node:fs");
   for (const f of readdirSync(process.argv[1]).filter((f) => f.endsWith(".tgz")).sort()) {
