@@ -26,11 +26,26 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts `tenantry serve` with `env` and waits for its "listening" line; rejects if it exits first. */
-export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [bin, 'serve'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function startServe(env: Record<string, string>): Promise<ServeProcess> {
+  return startProcess(
+    process.execPath,
+    [bin, 'serve'],
+    { env: { ...process.env, ...env } },
+    'control plane listening on',
+  );
+}
+
+/**
+ * Starts a long-running process and waits until its output (stdout and stderr) includes `ready`;
+ * rejects, with the output, if it exits first.
+ */
+export async function startProcess(
+  file: string,
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string },
+  ready: string,
+): Promise<ServeProcess> {
+  const child = spawn(file, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (chunk) => {
     output += chunk;
@@ -40,7 +55,7 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
   });
   await new Promise<void>((resolve, reject) => {
     const check = setInterval(() => {
-      if (output.includes('control plane listening on')) {
+      if (output.includes(ready)) {
         clearInterval(check);
         child.off('exit', onExit);
         resolve();
@@ -48,7 +63,7 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
     }, 20);
     const onExit = (code: number | null) => {
       clearInterval(check);
-      reject(new Error(`tenantry serve exited with ${code}:\n${output}`));
+      reject(new Error(`${[file, ...args].join(' ')} exited with ${code}:\n${output}`));
     };
     child.once('exit', onExit);
   });

@@ -9,12 +9,12 @@
 // Usage: npm run test:dist (after npm run check:packages). TENANTRY_PACK_DIR: the tarballs.
 // Third-party dependencies come from the npm registry through the local cache (--prefer-offline).
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { freePort } from '../e2e/tenantry-process.ts';
+import { freePort, startProcess } from '../e2e/tenantry-process.ts';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '..', '..');
@@ -57,28 +57,11 @@ async function project(name: string, packages: string[]): Promise<{ dir: string;
   return { dir, seconds: (performance.now() - started) / 1000 };
 }
 
-/** Starts a long-running process and waits until it prints `ready`; its output is kept. */
-async function start(node: string, cwd: string, args: string[], env: Record<string, string>, ready: RegExp) {
-  const child = spawn(node, args, { cwd, env: { ...cleanEnv, ...env } });
-  children.push(child);
-  let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
-  child.stderr.on('data', (chunk) => (output += chunk));
-  await new Promise<void>((resolvePromise, reject) => {
-    const poll = setInterval(() => {
-      if (ready.test(output)) {
-        clearInterval(poll);
-        child.off('exit', onExit);
-        resolvePromise();
-      }
-    }, 50);
-    const onExit = (code: number | null) => {
-      clearInterval(poll);
-      reject(new Error(`${args.join(' ')} exited with ${code}:\n${output}`));
-    };
-    child.once('exit', onExit);
-  });
-  return { child, output: () => output };
+/** Starts a long-running process in a scratch project; the end of the run kills it if it still runs. */
+async function start(node: string, cwd: string, args: string[], env: Record<string, string>, ready: string) {
+  const started = await startProcess(node, args, { cwd, env: { ...cleanEnv, ...env } }, ready);
+  children.push(started.child);
+  return started;
 }
 
 async function stop(child: ChildProcess): Promise<number | null> {
@@ -114,7 +97,7 @@ try {
     cp.dir,
     [tenantry, 'serve'],
     cpEnv,
-    /control plane listening on/,
+    'control plane listening on',
   );
   const token = /TENANTRY_TOKEN=(tnt_op_\S+)/.exec(controlPlane.output())?.[1];
   assert.ok(token, controlPlane.output());
@@ -168,7 +151,7 @@ try {
           TENANTRY_TOKEN: token,
           SPOOL_DIR: join(dir, 'spool'),
         },
-        /app listening/,
+        'app listening',
       );
       const call = (method: string, path: string, bearer?: string) =>
         fetch(`${appUrl}${path}`, { method, headers: bearer ? { authorization: `Bearer ${bearer}` } : {} });
