@@ -61,6 +61,8 @@ bah bud --isolation chroot --format docker --layers=false \
   --volume "${npm_config_cache:-$HOME/.npm}:/root/.npm" \
   --tag "$image" . >"$work/build.log" 2>&1 || { tail -n 40 "$work/build.log" >&2; exit 1; }
 build_seconds=$(($(date +%s) - started))
+# The image this tag named before is now untagged: drop it, so runs do not pile up copies.
+bah rmi --prune >/dev/null
 size=$(bah images --format '{{.Size}}' "$image" | head -n 1)
 echo "built $image in ${build_seconds}s; size $size"
 bah inspect --format 'user {{.Docker.Config.User}}, entrypoint {{.Docker.Config.Entrypoint}}, cmd {{.Docker.Config.Cmd}}, healthcheck {{.Docker.Config.Healthcheck.Test}}' "$image"; echo
