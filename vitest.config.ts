@@ -1,9 +1,21 @@
+import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
+
+// The workspaces run from their TypeScript sources, never from a build: their package.json
+// `exports` send the `@tenantry/source` condition to src/*.ts. Vite resolves the tests' imports
+// with it, and Node does in every process the tests start (the CLI, the example app) through
+// NODE_OPTIONS, as under npm, whose .npmrc sets the same option.
+const SOURCE_CONDITION = '@tenantry/source';
+const nodeOption = `--conditions=${SOURCE_CONDITION}`;
+if (!process.env.NODE_OPTIONS?.includes(nodeOption)) {
+  process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, nodeOption].filter(Boolean).join(' ');
+}
 
 // The server suite runs twice, once per backend: embedded PGlite and a real PostgreSQL server.
 // Core and CLI tests need no database and run once. The SDK's tests run beside a control plane,
 // so they run on both backends too.
 export default defineConfig({
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
   test: {
     projects: [
       { test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },

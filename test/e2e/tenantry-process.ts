@@ -28,22 +28,37 @@ export function freePort(): Promise<number> {
 }
 
 /** Starts `tenantry serve` with `env` and waits for its "listening" line; rejects if it exits first. */
-export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [bin, 'serve'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+export function startServe(env: Record<string, string>): Promise<ServeProcess> {
+  return startProcess(
+    process.execPath,
+    [bin, 'serve'],
+    { env: { ...process.env, ...env } },
+    'control plane listening on',
+  );
+}
+
+/**
+ * Starts a long-running process and waits until its output (stdout and stderr) includes `ready`;
+ * rejects, with the output, if it exits first.
+ */
+export async function startProcess(
+  file: string,
+  args: string[],
+  options: { env: NodeJS.ProcessEnv; cwd?: string },
+  ready: string,
+): Promise<ServeProcess> {
+  const child = spawn(file, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk;
-      if (output.includes('control plane listening on')) {
+      if (output.includes(ready)) {
         child.off('exit', onExit);
         resolve();
       }
     };
     const onExit = (code: number | null) =>
-      reject(new Error(`tenantry serve exited with ${code}:\n${output}`));
+      reject(new Error(`${[file, ...args].join(' ')} exited with ${code}:\n${output}`));
     child.stdout?.on('data', onData);
     child.stderr?.on('data', onData);
     child.once('exit', onExit);

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { currentTenant, fastifyTenantContext, type Tenantry } from '@tenantry/sdk';
+import { currentTenant, type Tenantry } from '@tenantry/sdk';
+import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 
 /** The meter a new meeting spends, and the plan feature the analytics need (see ../plans.yaml). */

@@ -1,13 +1,23 @@
 #!/usr/bin/env node
-// The `tenantry` command. Plain JavaScript on purpose: the CLI is TypeScript, which Node runs
-// directly from 22.18 on, and an older Node stops with a stack trace while loading a .ts file,
-// before any check inside it could run. So the version is checked here, in syntax every Node
-// since 14 parses, and the TypeScript entry is loaded only when it can run.
+// The `tenantry` command. Plain JavaScript on purpose, in syntax every Node since 14 parses: an
+// older Node stops with a stack trace while loading the CLI (TypeScript source in the checkout,
+// ESM that CommonJS apps require() from 22.12 in the package), before any check inside it could
+// run. So the version is checked here first.
+//
+// Installed from npm it runs the built CLI (dist/bin.js). In the Tenantry checkout, where npm
+// starts Node with `--conditions=@tenantry/source` (.npmrc), `#cli` is the TypeScript source, so
+// the checkout needs no build; run by hand there before any build, it is the source too.
+import { existsSync } from 'node:fs';
+
+const source = new URL('../src/bin.ts', import.meta.url);
+const built = new URL('../dist/bin.js', import.meta.url);
+// Running TypeScript directly needs 22.18; the built JavaScript needs 22.12.
+const [needMajor, needMinor] = existsSync(source) ? [22, 18] : [22, 12];
 const [major, minor] = process.versions.node.split('.').map(Number);
-if (major < 22 || (major === 22 && minor < 18)) {
+if (major < needMajor || (major === needMajor && minor < needMinor)) {
   process.stderr.write(
-    `tenantry needs Node.js 22.18 or later (24 LTS recommended); this is Node.js ${process.versions.node}\n`,
+    `tenantry needs Node.js ${needMajor}.${needMinor} or later (24 LTS recommended); this is Node.js ${process.versions.node}\n`,
   );
   process.exit(1);
 }
-await import('../src/bin.ts');
+await import(existsSync(built) ? '#cli' : source.href);

@@ -13,8 +13,6 @@ export {
   authenticateRequest,
   type TenantContextOptions,
 } from './adapters/authenticate-request.ts';
-export { expressTenantContext } from './adapters/express.ts';
-export { fastifyTenantContext } from './adapters/fastify.ts';
 export {
   AccessTokenError,
   type AccessTokenErrorReason,

@@ -53,7 +53,7 @@ export interface TenantryOptions extends ControlPlaneOptions {
  *   databaseUrl: 'postgres://minutes_app@localhost/minutes',
  *   usage: { spoolDirectory: './.usage-spool' },
  * });
- * app.register(fastifyTenantContext, tenantry.requestContext);
+ * app.register(fastifyTenantContext, tenantry.requestContext); // from '@tenantry/sdk/fastify'
  * app.post('/meetings', async () => {
  *   const answer = await tenantry.consume('meetings');
  *   if (!answer.allowed) return { refused: answer.detail };

