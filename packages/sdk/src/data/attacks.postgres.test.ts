@@ -479,9 +479,7 @@ for (const tenant of ['A', 'schemaA', 'databaseA'] as const)
     ],
     [
       'a DO block that sets the role and alters the database',
-      [
-        `do $$ begin execute 'set role {roleDbB}'; execute 'alter database {dbB} connection limit 0'; end $$`,
-      ],
+      [`do $$ begin execute 'set role {roleDbB}'; execute 'alter database {dbB} connection limit 0'; end $$`],
     ],
     [
       'SET SESSION AUTHORIZATION to it, then alter its database',
