@@ -655,6 +655,9 @@ describe('each protection is necessary: with it removed, its attack succeeds', (
         ],
       });
       expect(seen).toContain(SECRET);
+      expect((await data.checkRowLevelSecurity()).problems.join('\n')).toContain(
+        `role ${appRole} is a member of the tenant role(s) ${roleB}, so`,
+      );
     } finally {
       await admin.query(`alter table "${ids.schemaB}".notes enable row level security`);
       await admin.query(`revoke "${roleB}" from ${appRole}`);
