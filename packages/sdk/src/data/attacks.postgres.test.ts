@@ -611,6 +611,16 @@ describe('the attack suite', () => {
       rows: own.rows.map((r) => r.body),
       sessions: [clean, clean],
     });
+    // A tenant database has a pool of its own (of one connection): its next checkout is clean too,
+    // as the app's role (not the tenant's), with search_path `public` as the SDK sets it there.
+    if (attack.tenant === 'databaseA')
+      expect(await nextCheckout(ids.databaseA, first)).toEqual({
+        rows: ['mine'],
+        sessions: [
+          { ...clean, path: 'public' },
+          { ...clean, path: 'public' },
+        ],
+      });
     await admin.query(`delete from public.notes where tenant_id = $1; `, [ids.A]);
     await admin.query(`insert into public.notes values ($1, 'a1', 'mine')`, [ids.A]);
   });
