@@ -169,8 +169,7 @@ export class Provisioner {
    * set, while it named another role, or by a version that granted tenants' roles: DML on each
    * `schema` tenant's tables, CONNECT on each `database` tenant's database and DML on its tables,
    * and no membership of any tenant's role; and revokes TEMP on the control plane's database from
-   * PUBLIC. The server runs it at start;
-   * answers the tenant roles it acted on. Throws {@link AppRoleError} when the app role is unfit.
+   * PUBLIC. The server runs it at start; answers the tenant roles it acted on. Throws {@link AppRoleError} when the app role is unfit.
    */
   async grantAppRoleToTenants(): Promise<string[]> {
     const appRole = this.#appRole;
