@@ -28,8 +28,9 @@ export interface Config {
   /** How far back a usage event's time may lie when it arrives. */
   readonly usageLateWindowDays: number;
   /**
-   * The login role the vendor's app connects to its data with; each `schema` and `database`
-   * tenant's role is granted to it, so the app can act as the tenant with `SET ROLE`.
+   * The login role the vendor's app connects to its data with; it gets DML on each `schema`
+   * tenant's tables, and CONNECT and DML on each `database` tenant's database, never a tenant's
+   * role (a member could act as any tenant's owner with `SET ROLE`).
    */
   readonly appRole?: string | undefined;
   /** Where apps reach this control plane: the `iss` of the access tokens it signs. */
@@ -84,7 +85,7 @@ function integer(
  * | `TENANTRY_DELETION_RETENTION_DAYS` | `30` |
  * | `TENANTRY_POOL_SCHEMA` | `public` |
  * | `TENANTRY_USAGE_LATE_WINDOW_DAYS` | `35` |
- * | `TENANTRY_APP_ROLE` | none: tenant roles are granted to no app role |
+ * | `TENANTRY_APP_ROLE` | none: no app role is given access to tenants |
  * | `TENANTRY_PUBLIC_URL` | `http://localhost:<PORT>` |
  * | `TENANTRY_APP_MIGRATIONS` | none: new tenants get no app tables from the control plane |
  * | `STRIPE_SECRET_KEY` | none: no Stripe; invoices are settled through the API or the CLI |

@@ -56,7 +56,7 @@ export async function startServer(
     const granted = await services.provisioner.grantAppRoleToTenants();
     if (granted.length > 0)
       print(
-        `granted the app role ${config.appRole} (TENANTRY_APP_ROLE) the roles of ${granted.length} existing tenants`,
+        `gave the app role ${config.appRole} (TENANTRY_APP_ROLE) its access to ${granted.length} existing tenants`,
       );
 
     const first = await services.apiKeys.ensureFirstKey(BOOTSTRAP, config.bootstrapToken);

@@ -89,7 +89,9 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   // Entitlements are built from tenants, and tenants tell them of changes: tied once both exist.
   let invalidate = (_tenantId: string): void => {};
   const onTenantChanged = (tenantId: string) => invalidate(tenantId);
-  const provisionerArgs = [db, config.poolSchema, { appRole: config.appRole }] as const;
+  // Tenant databases are reached on the control plane's server; embedded PGlite has none.
+  const databaseUrl = config.database && 'url' in config.database ? config.database.url : undefined;
+  const provisionerArgs = [db, config.poolSchema, { appRole: config.appRole, databaseUrl }] as const;
   const provisioner =
     config.appMigrationsDir === undefined
       ? new Provisioner(...provisionerArgs)
@@ -97,7 +99,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
           new AppMigrations({
             dir: config.appMigrationsDir,
             db,
-            databaseUrl: config.database && 'url' in config.database ? config.database.url : undefined,
+            databaseUrl,
           }),
           ...provisionerArgs,
         );

@@ -143,6 +143,8 @@ export async function startTestApp(
       ...SETTINGS,
       deletionRetentionDays: options.deletionRetentionDays ?? SETTINGS.deletionRetentionDays,
       appRole: options.appRole,
+      // As the server passes its own: tenant databases are reached on this server.
+      database: db.target,
     },
     clock,
   );

@@ -25,6 +25,8 @@ let t: TestApp;
 let controlPlaneUrl: string;
 let dbUrl: string;
 let admin: pg.Client;
+/** The superuser on database tenant B's database. */
+let adminDbB: pg.Client;
 let data: TenantData;
 const ids = {} as Record<'A' | 'B' | 'schemaA' | 'schemaB' | 'databaseA' | 'databaseB', string>;
 
@@ -95,7 +97,29 @@ async function victims(): Promise<string> {
     [ids.A],
   );
   const schema = await admin.query(`select id, body from "${ids.schemaB}".notes order by 1`);
-  return JSON.stringify([pool.rows, schema.rows]);
+  return JSON.stringify([pool.rows, schema.rows, await databaseB()]);
+}
+
+/** Database tenant B's database, its role, and its rows, as the admin sees them. */
+async function databaseB(): Promise<unknown[]> {
+  const role = `tenantry_${ids.databaseB}`;
+  // By oid: a rename must show as a change, not as a missing row.
+  const database = await admin.query(
+    `select d.datname, d.datconnlimit, d.datallowconn, pg_get_userbyid(d.datdba) as owner, d.datacl::text as acl,
+       shobj_description(d.oid, 'pg_database') as comment,
+       (select s.setconfig::text from pg_db_role_setting s where s.setdatabase = d.oid and s.setrole = 0) as settings
+     from pg_database d
+     where d.oid = (select oid from pg_database where datname = $1 union select d2.oid from pg_database d2 where d2.datname = 'stolen')`,
+    [role],
+  );
+  const roles = await admin.query(
+    `select a.rolname, a.rolcanlogin, a.rolpassword is not null as password,
+       array(select m.rolname::text from pg_auth_members x join pg_roles m on m.oid = x.member where x.roleid = a.oid order by 1) as members
+     from pg_authid a where a.rolname = $1`,
+    [role],
+  );
+  const rows = await adminDbB.query('select id, body from notes order by 1');
+  return [database.rows, roles.rows, rows.rows];
 }
 
 /** The session state a later checkout must find as a fresh connection has it. */
@@ -431,6 +455,58 @@ for (const tenant of ['schemaA', 'databaseA'] as const)
   ] as const)
     attacks.push({ name: `${tenant}: ${name}`, via: 'transaction', tenant, sql });
 
+// A database tenant's role owns its database. The app's role is granted CONNECT and DML there,
+// never that role: from any tenant's SQL, becoming it (or acting as it) would ALTER, rename, hand
+// over or lock B's database. Tried from each placement, as one statement per query() (each
+// starting from a clean session) and as one transaction.
+for (const tenant of ['A', 'schemaA', 'databaseA'] as const)
+  for (const [name, sql] of [
+    [
+      'SET ROLE to a database tenant’s role, then set its connection limit to 0',
+      ['set role {roleDbB}', 'alter database {dbB} connection limit 0'],
+    ],
+    [
+      'SET LOCAL ROLE to it, then give its database a default setting',
+      ['set local role {roleDbB}', 'alter database {dbB} set statement_timeout = 1'],
+    ],
+    [
+      'set_config(role) session-wide, then rename its database',
+      [`select set_config('role', '{roleDbB}', false)`, 'alter database {dbB} rename to stolen'],
+    ],
+    [
+      'set_config(role) local, then hand its database to the app',
+      [`select set_config('role', '{roleDbB}', true)`, 'alter database {dbB} owner to {app}'],
+    ],
+    [
+      'a DO block that sets the role and alters the database',
+      [`do $$ begin execute 'set role {roleDbB}'; execute 'alter database {dbB} connection limit 0'; end $$`],
+    ],
+    [
+      'SET SESSION AUTHORIZATION to it, then alter its database',
+      ['set session authorization {roleDbB}', 'alter database {dbB} connection limit 0'],
+    ],
+    ['ALTER DATABASE without a role change', ['alter database {dbB} connection limit 0']],
+    [
+      'make its database read-only by default',
+      ['alter database {dbB} set default_transaction_read_only = on'],
+    ],
+    [
+      'SET ROLE to it, then refuse connections to its database',
+      ['set role {roleDbB}', 'alter database {dbB} allow_connections false'],
+    ],
+    ['comment on its database', [`comment on database {dbB} is 'PWNED'`]],
+    [
+      'SET ROLE to it, then revoke the app’s CONNECT',
+      ['set role {roleDbB}', 'revoke connect on database {dbB} from {app}'],
+    ],
+    ['give its role a login', [`alter role {roleDbB} login password 'stolen'`]],
+    ['grant its role to the app', ['grant {roleDbB} to {app}']],
+    ['REASSIGN OWNED BY its role to the app', ['reassign owned by {roleDbB} to {app}']],
+    ['DROP OWNED BY its role', ['drop owned by {roleDbB}']],
+  ] as const)
+    for (const via of ['query', 'transaction'] as const)
+      attacks.push({ name: `${tenant}: database tenant B: ${name}`, via, tenant, sql });
+
 beforeAll(async () => {
   ({ t, dbUrl, admin, controlPlaneUrl } = await startDataPlane(appRole, bindingKey));
 
@@ -458,6 +534,12 @@ beforeAll(async () => {
     await admin.query(schemaTenantSql(ids[key], 'notes', ids[key]));
     await admin.query('reset role');
   }
+  {
+    const url = new URL(dbUrl);
+    url.pathname = `/tenantry_${ids.databaseB}`;
+    adminDbB = new pg.Client({ connectionString: url.toString() });
+    await adminDbB.connect();
+  }
   for (const key of ['databaseA', 'databaseB'] as const) {
     const url = new URL(dbUrl);
     url.pathname = `/tenantry_${ids[key]}`;
@@ -483,6 +565,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await data?.close();
+  await adminDbB?.end();
   await admin?.end();
   await t?.close();
   const server = new pg.Client({ connectionString: adminUrl });
@@ -528,6 +611,16 @@ describe('the attack suite', () => {
       rows: own.rows.map((r) => r.body),
       sessions: [clean, clean],
     });
+    // A tenant database has a pool of its own (of one connection): its next checkout is clean too,
+    // as the app's role (not the tenant's), with search_path `public` as the SDK sets it there.
+    if (attack.tenant === 'databaseA')
+      expect(await nextCheckout(ids.databaseA, first)).toEqual({
+        rows: ['mine'],
+        sessions: [
+          { ...clean, path: 'public' },
+          { ...clean, path: 'public' },
+        ],
+      });
     await admin.query(`delete from public.notes where tenant_id = $1; `, [ids.A]);
     await admin.query(`insert into public.notes values ($1, 'a1', 'mine')`, [ids.A]);
   });
@@ -572,10 +665,37 @@ describe('each protection is necessary: with it removed, its attack succeeds', (
         ],
       });
       expect(seen).toContain(SECRET);
+      expect((await data.checkRowLevelSecurity()).problems.join('\n')).toContain(
+        `role ${appRole} is a member of the tenant role(s) ${roleB}, so`,
+      );
     } finally {
       await admin.query(`alter table "${ids.schemaB}".notes enable row level security`);
       await admin.query(`revoke "${roleB}" from ${appRole}`);
     }
+  });
+
+  it('the app role a member of a database tenant’s role: SET ROLE makes it the owner, which alters the database; the catalog check names it', async () => {
+    const roleB = `tenantry_${ids.databaseB}`;
+    await admin.query(`grant "${roleB}" to ${appRole}`);
+    try {
+      const before = await victims();
+      const seen = await runAttack({
+        name: 'membership',
+        via: 'transaction',
+        sql: ['set local role {roleDbB}', 'alter database {dbB} connection limit 0'],
+      });
+      expect(seen).toBe('[[],[]]');
+      expect(await victims()).not.toBe(before);
+      const [database] = (await databaseB()) as [{ datconnlimit: number }[]];
+      expect(database[0]?.datconnlimit).toBe(0);
+      expect((await data.checkRowLevelSecurity()).problems).toContain(
+        `role ${appRole} is a member of the tenant role(s) ${roleB}, so any tenant's SQL can SET ROLE to them and act as that tenant's owner (drop its policies, ALTER or DROP its database): reach tenants through grants (the control plane's TENANTRY_APP_ROLE does that), not membership`,
+      );
+    } finally {
+      await admin.query(`alter database "${roleB}" connection limit -1`);
+      await admin.query(`revoke "${roleB}" from ${appRole}`);
+    }
+    expect((await data.checkRowLevelSecurity()).ok).toBe(true);
   });
 
   it('no reset before a statement: a setting a data statement left session-wide holds for the next tenant', async () => {

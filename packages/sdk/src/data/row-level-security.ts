@@ -119,6 +119,7 @@ interface RoleRow {
   temp: boolean;
   creates_in: string[];
   links: string[];
+  tenant_roles: string[];
 }
 
 /**
@@ -219,7 +220,6 @@ export async function checkRowLevelSecurity(
     enabled: boolean;
     has_policy: boolean;
     other_permissive: string[];
-    member: boolean;
   }>(
     `select n.nspname as schema, c.relname as table, c.relrowsecurity as enabled,
        exists (
@@ -228,8 +228,7 @@ export async function checkRowLevelSecurity(
            and pg_get_expr(p.polqual, p.polrelid) = $3 || quote_literal(n.nspname) || '::text)'
            and pg_get_expr(p.polwithcheck, p.polrelid) = $3 || quote_literal(n.nspname) || '::text)'
        ) as has_policy,
-       array(select p.polname::text from pg_policy p where p.polrelid = c.oid and p.polpermissive and p.polname <> $2 order by 1) as other_permissive,
-       pg_has_role(r.oid, n.nspowner, 'MEMBER') as member
+       array(select p.polname::text from pg_policy p where p.polrelid = c.oid and p.polpermissive and p.polname <> $2 order by 1) as other_permissive
      from pg_roles r, pg_class c join pg_namespace n on n.oid = c.relnamespace
      where r.rolname = coalesce($1, current_user) and c.relkind in ('r', 'p')
        and pg_get_userbyid(n.nspowner) = 'tenantry_' || n.nspname
@@ -237,12 +236,10 @@ export async function checkRowLevelSecurity(
      order by 1, 2`,
     [options.role ?? null, TENANT_POLICY, `(( SELECT ${CURRENT_TENANT} AS current_tenant) = `],
   );
-  const reachable = new Set<string>();
   for (const row of schemaTables.rows) {
     const name = `${row.schema}.${row.table}`;
     const missing: ('enable' | 'policy')[] = [];
     const problems: string[] = [];
-    if (row.member) reachable.add(row.schema);
     if (!row.enabled) {
       missing.push('enable');
       problems.push(`schema tenant's table ${name} lacks ENABLE ROW LEVEL SECURITY`);
@@ -284,7 +281,16 @@ export async function checkRowLevelSecurity(
            and not (pg_has_role(r.oid, n.nspowner, 'MEMBER') and pg_get_userbyid(n.nspowner) like 'tenantry_%' and n.nspowner <> r.oid)
          order by 1
        ) as creates_in,
-       array(select e.extname::text from pg_extension e where e.extname in ('dblink', 'postgres_fdw') order by 1) as links
+       array(select e.extname::text from pg_extension e where e.extname in ('dblink', 'postgres_fdw') order by 1) as links,
+       -- A tenant's role, as the control plane provisions it: the owner of the schema or the
+       -- database named after it. A member may SET ROLE to it from any tenant's SQL.
+       array(
+         select g.rolname::text from pg_roles g
+         where g.oid <> r.oid and pg_has_role(r.oid, g.oid, 'MEMBER')
+           and (exists (select 1 from pg_namespace n where n.nspowner = g.oid and g.rolname = 'tenantry_' || n.nspname)
+                or exists (select 1 from pg_database d where d.datdba = g.oid and d.datname = g.rolname))
+         order by 1
+       ) as tenant_roles
      from pg_roles r where r.rolname = coalesce($1, current_user)`,
     [options.role ?? null, schema, BINDING_SCHEMA, BINDER_ROLE, KEY_SCHEMA],
   );
@@ -298,9 +304,9 @@ export async function checkRowLevelSecurity(
     roleProblems.push(
       `role ${found.role} owns (or has the privileges of the owner of) ${found.owner_of.map((t) => `${schema}.${t}`).join(', ')}: connect the app as a role that only has SELECT, INSERT, UPDATE and DELETE on them`,
     );
-  if (reachable.size > 0 && !found.superuser)
+  if (found.tenant_roles.length > 0 && !found.superuser)
     roleProblems.push(
-      `role ${found.role} is a member of the role that owns the schema tenant(s) ${[...reachable].join(', ')}, so it can act as their owner and drop their policies: reach schema tenants through grants (the control plane's TENANTRY_APP_ROLE does that), not membership`,
+      `role ${found.role} is a member of the tenant role(s) ${found.tenant_roles.join(', ')}, so any tenant's SQL can SET ROLE to them and act as that tenant's owner (drop its policies, ALTER or DROP its database): reach tenants through grants (the control plane's TENANTRY_APP_ROLE does that), not membership`,
     );
   if (!found.binder_ok)
     roleProblems.push(

@@ -19,7 +19,8 @@ import {
 
 // The data plane is the control plane's own PostgreSQL server, as in a default install: pool
 // tables in `public` of its database, schema tenants beside them, database tenants next to it.
-// The app connects as one login role that the control plane grants every tenant role to.
+// The app connects as one login role that the control plane grants access to every tenant's
+// tables (and CONNECT on each tenant database), never a tenant's role.
 const appRole = `tenantry_sdk_app_${randomBytes(4).toString('hex')}`;
 const bindingKey = randomBytes(32).toString('hex');
 
@@ -409,7 +410,7 @@ describe('schema placement', () => {
 });
 
 describe('database placement', () => {
-  it('reaches its own database, as its own role, connected as the app role through membership', async () => {
+  it('reaches its own database as the app role, through grants, without its owner role', async () => {
     const { databaseA } = tenants;
     const seen = await as(databaseA, () =>
       data.transaction(async (db) => ({
@@ -420,31 +421,48 @@ describe('database placement', () => {
     );
     expect(seen).toEqual({
       ids: ['da1'],
-      where: { d: `tenantry_${databaseA}`, u: `tenantry_${databaseA}`, s: appRole },
+      where: { d: `tenantry_${databaseA}`, u: appRole, s: appRole },
     });
     expect(await ids(tenants.databaseB)).toEqual(['db1']);
   });
 
-  it('writes land in its own database only; its role cannot even connect to another tenant’s', async () => {
+  it('writes land in its own database only; it can neither become nor alter another tenant’s', async () => {
     const { databaseA, databaseB } = tenants;
-    const canConnect = await as(databaseA, () =>
+    const reach = await as(databaseA, () =>
       data.transaction(async (db) => {
         await db.query(`insert into notes values ('da2', 'written by A')`);
         return (
-          await db.query(`select has_database_privilege(current_user, $1, 'CONNECT') as other`, [
-            `tenantry_${databaseB}`,
-          ])
-        ).rows[0].other;
+          await db.query(
+            `select pg_has_role(current_user, $1, 'MEMBER') as member, has_database_privilege(current_user, $2, 'CREATE, TEMP') as more
+             from pg_roles where rolname = $1`,
+            [`tenantry_${databaseB}`, `tenantry_${databaseB}`],
+          )
+        ).rows[0];
       }),
     );
-    expect(canConnect).toBe(false);
+    // CONNECT alone: SQL cannot open a connection (no dblink), nor act as B's owner.
+    expect(reach).toEqual({ member: false, more: false });
+    expect(
+      (await failure(databaseA, `alter database "tenantry_${databaseB}" connection limit 0`)).message,
+    ).toContain('must be owner of database');
     expect(await ids(databaseA)).toEqual(['da1', 'da2']);
     expect(await ids(databaseB)).toEqual(['db1']);
     await as(databaseA, () => data.query(`delete from notes where id = 'da2'`));
     expect(await ids(databaseA)).toEqual(['da1']);
   });
 
-  it('a login role that is not a member of the tenant role is refused at CONNECT', async () => {
+  it('cannot create tables or drop its own tables: the migrations do, as the tenant’s role', async () => {
+    const { databaseA } = tenants;
+    expect((await failure(databaseA, 'create table scratch (id int)')).message).toBe(
+      'permission denied for schema public',
+    );
+    expect((await failure(databaseA, 'drop table notes')).message).toBe('must be owner of table notes');
+    expect((await failure(databaseA, `set role "tenantry_${databaseA}"`)).message).toBe(
+      `permission denied to set role "tenantry_${databaseA}"`,
+    );
+  });
+
+  it('a login role without the CONNECT grant is refused at CONNECT', async () => {
     const stranger = `tenantry_sdk_stranger_${randomBytes(4).toString('hex')}`;
     await admin.query(`create role ${stranger} login`);
     try {

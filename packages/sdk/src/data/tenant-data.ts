@@ -34,8 +34,9 @@ export interface TenantDataOptions {
    * the database the control plane provisions in (its DATABASE_URL's), holding the pool tables
    * and the schema tenants' schemas. Database tenants are reached on the same server with the
    * database name replaced. The role must be neither superuser, BYPASSRLS nor the owner of the
-   * pool tables; it must hold DML on schema tenants' tables (not their roles) and be granted
-   * each database tenant's role (the control plane's TENANTRY_APP_ROLE does both).
+   * pool tables; it must hold DML on schema tenants' tables and CONNECT on database tenants'
+   * databases with DML on their tables, never a tenant's role (the control plane's
+   * TENANTRY_APP_ROLE does both).
    */
   readonly url: string;
   /** Where each tenant lives; its `invalidate` is what the entitlement stream calls. */
@@ -140,7 +141,8 @@ export class TransactionLeftOpenError extends Error {
  * - `schema`: the shared database as the app's role, `search_path` set to the tenant's schema and
  *   the binding set, for the transaction only; the app's role holds DML on schema tenants' tables
  *   through grants, and each table's policy admits only its tenant's binding.
- * - `database`: the tenant's own database, from a bounded LRU of pools, as the tenant's role.
+ * - `database`: the tenant's own database, from a bounded LRU of pools, as the app's role, which
+ *   holds CONNECT on it and DML on its tables through grants; the binding is set there too.
  *
  * Everything it sets is local to the transaction, and the connection is reset before it goes
  * back to its pool (see {@link CONNECTION_RESET}), so what SQL inside the callback leaves on the
@@ -467,9 +469,10 @@ function beginStatements(where: TenantPlacement, options: TransactionOptions): s
     "select pg_catalog.pg_advisory_unlock_all(), pg_catalog.set_config('role', 'none', false)",
   ];
   if (where.placement === 'database') {
-    // The app's tables in a tenant database live in its public schema, owned by the tenant role.
+    // The app's tables in a tenant database live in its public schema, owned by the tenant role;
+    // the app's role reaches them through grants, as itself (never the owner role, which it
+    // cannot become).
     statements.push('set local search_path to public');
-    statements.push(`set local role ${pg.escapeIdentifier(where.role as string)}`);
   }
   return statements.join('; ');
 }

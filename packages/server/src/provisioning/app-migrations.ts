@@ -1,8 +1,7 @@
 import type { MigrationTarget, SqlSession, TargetResult } from '@tenantry/sdk';
 import { CompiledQuery, type Kysely } from 'kysely';
-import pg from 'pg';
 import type { Schema } from '../db/schema.ts';
-import { Provisioner, type TenantResources } from './provisioner.ts';
+import { inDatabase, Provisioner, type TenantResources } from './provisioner.ts';
 
 /** The app's migrations could not be applied to a new tenant; provisioning fails with this reason. */
 export class AppMigrationError extends Error {
@@ -79,16 +78,9 @@ export class AppMigrations {
         `app migrations (TENANTRY_APP_MIGRATIONS) cannot reach database "${database}": embedded PGlite has one database; run the control plane on PostgreSQL (DATABASE_URL) to migrate database tenants`,
       );
     }
-    const url = new URL(this.#o.databaseUrl);
-    url.pathname = `/${encodeURIComponent(database)}`;
-    const client = new pg.Client({ connectionString: url.toString() });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      return await migrate({ query: (text, params) => client.query(text, params) });
-    } finally {
-      await client.end().catch(() => {});
-    }
+    return inDatabase(this.#o.databaseUrl, database, (client) =>
+      migrate({ query: (text, params) => client.query(text, params) }),
+    );
   }
 }
 

@@ -1,4 +1,5 @@
 import { type Kysely, sql } from 'kysely';
+import pg from 'pg';
 import { CONTROL_SCHEMA } from '../db/database.ts';
 import type { Schema } from '../db/schema.ts';
 
@@ -32,7 +33,7 @@ export class ProvisioningConflict extends Error {
   override name = 'ProvisioningConflict';
 }
 
-/** The app role named by `TENANTRY_APP_ROLE` cannot be given tenant roles: it is missing or does not inherit. */
+/** The app role named by `TENANTRY_APP_ROLE` cannot be given access to tenants: it does not exist. */
 export class AppRoleError extends Error {
   override name = 'AppRoleError';
 }
@@ -40,11 +41,17 @@ export class AppRoleError extends Error {
 /** How the provisioner treats the vendor's app. */
 export interface ProvisionerOptions {
   /**
-   * The login role the app connects with. It gets DML on each `schema` tenant's tables (never the
-   * tenant's role, whose membership would let any tenant's SQL act as that tenant's owner), and
-   * each `database` tenant's role, so that it may connect to the tenant's database and act as it.
+   * The login role the app connects with. It gets DML on each `schema` tenant's tables and
+   * CONNECT on each `database` tenant's database with DML on the tables there, never a tenant's
+   * role: a member could act as that tenant's owner (SET ROLE) from any tenant's SQL.
    */
   readonly appRole?: string | undefined;
+  /**
+   * The control plane's PostgreSQL URL, to reach each `database` tenant's database on the same
+   * server (default privileges live in each database); undefined on embedded PGlite, which has no
+   * other database anyone could connect to, so only the CONNECT grant is made there.
+   */
+  readonly databaseUrl?: string | undefined;
 }
 
 /**
@@ -54,8 +61,9 @@ export interface ProvisionerOptions {
  * - `schema`: a NOLOGIN role and a schema it owns; the role owns nothing else.
  * - `database`: a NOLOGIN role and a database it owns, closed to PUBLIC.
  *
- * Each tenant role is granted to the control plane's own user. When an app role is configured, a
- * `schema` tenant's tables are granted to it (DML only), and a `database` tenant's role is.
+ * Each tenant role is granted to the control plane's own user. When an app role is configured, it
+ * gets DML on a `schema` tenant's tables, and CONNECT on a `database` tenant's database with DML
+ * on the tables of its `public` schema; never a tenant's role.
  *
  * Every step is idempotent (a retry finds and keeps what an earlier attempt made) and refuses to
  * adopt an object of the same name that belongs to someone else.
@@ -65,6 +73,7 @@ export class Provisioner {
   /** The tables of the vendor's app that hold pool tenants' rows. */
   readonly #poolSchema: string;
   readonly #appRole: string | undefined;
+  readonly #databaseUrl: string | undefined;
 
   constructor(db: Kysely<Schema>, poolSchema: string, options: ProvisionerOptions = {}) {
     // Purging a pool tenant deletes its rows from every table of the pool schema with a
@@ -75,6 +84,7 @@ export class Provisioner {
     this.#db = db;
     this.#poolSchema = poolSchema;
     this.#appRole = options.appRole;
+    this.#databaseUrl = options.databaseUrl;
   }
 
   async provision(resources: TenantResources): Promise<void> {
@@ -87,7 +97,7 @@ export class Provisioner {
         // from any tenant's SQL. It gets DML on them instead, and their policies admit only this
         // tenant's binding (the SDK's fleet migrations put them there).
         if (this.#appRole !== undefined) await checkAppRole(tx, this.#appRole);
-        await ensureRole(tx, role, undefined);
+        await ensureRole(tx, role);
         const existing = await this.#schemaOwner(schema, tx);
         if (existing === undefined) {
           await sql`create schema ${sql.id(schema)} authorization ${sql.id(role)}`.execute(tx);
@@ -102,7 +112,10 @@ export class Provisioner {
     }
     if (database) {
       // CREATE DATABASE cannot run in a transaction, so undo the role by hand if it fails.
-      const madeRole = await this.#db.transaction().execute((tx) => ensureRole(tx, role, this.#appRole));
+      const madeRole = await this.#db.transaction().execute(async (tx) => {
+        if (this.#appRole !== undefined) await checkAppRole(tx, this.#appRole);
+        return ensureRole(tx, role);
+      });
       try {
         const existing = await this.#databaseOwner(database);
         if (existing === undefined) {
@@ -117,15 +130,46 @@ export class Provisioner {
         if (madeRole) await sql`drop role if exists ${sql.id(role)}`.execute(this.#db);
         throw error;
       }
+      if (this.#appRole !== undefined) await this.#grantDatabase(database, role, this.#appRole);
     }
   }
 
   /**
+   * Gives the app role CONNECT on a database tenant's database (not TEMP) and DML on the tables
+   * and sequences of its `public` schema, those there now and those the tenant's role creates
+   * later (default privileges, kept in that database, hence the connection to it); then takes
+   * back a membership of the tenant's role that an older version granted. In that order, so an
+   * app upgraded while running never loses its access in between.
+   */
+  async #grantDatabase(
+    database: string,
+    role: string,
+    appRole: string,
+    db: Kysely<Schema> = this.#db,
+  ): Promise<void> {
+    if (this.#databaseUrl !== undefined)
+      await inDatabase(this.#databaseUrl, database, async (client) => {
+        const [s, r, app] = ['public', role, appRole].map((name) => pg.escapeIdentifier(name));
+        // Before PostgreSQL 15, PUBLIC may create in `public`: the app must not.
+        await client.query(`begin;
+          revoke create on schema ${s} from public;
+          grant usage on schema ${s} to ${app};
+          alter default privileges for role ${r} in schema ${s} grant select, insert, update, delete on tables to ${app};
+          alter default privileges for role ${r} in schema ${s} grant usage, select on sequences to ${app};
+          grant select, insert, update, delete on all tables in schema ${s} to ${app};
+          grant usage, select on all sequences in schema ${s} to ${app};
+          commit`);
+      });
+    await sql`grant connect on database ${sql.id(database)} to ${sql.id(appRole)}`.execute(db);
+    await revokeMembership(db, role, appRole);
+  }
+
+  /**
    * Brings the app role's access up to date for tenants provisioned before TENANTRY_APP_ROLE was
-   * set, while it named another role, or by a version that granted schema tenants' roles: DML on
-   * each `schema` tenant's tables (and no membership of its role), each `database` tenant's role;
-   * and revokes TEMP on the control plane's database from PUBLIC. The server runs it at start;
-   * answers the tenant roles it acted on. Throws {@link AppRoleError} when the app role is unfit.
+   * set, while it named another role, or by a version that granted tenants' roles: DML on each
+   * `schema` tenant's tables, CONNECT on each `database` tenant's database and DML on its tables,
+   * and no membership of any tenant's role; and revokes TEMP on the control plane's database from
+   * PUBLIC. The server runs it at start; answers the tenant roles it acted on. Throws {@link AppRoleError} when the app role is unfit.
    */
   async grantAppRoleToTenants(): Promise<string[]> {
     const appRole = this.#appRole;
@@ -143,16 +187,19 @@ export class Provisioner {
                or pg_has_role(${appRole}, r.oid, 'MEMBER'))
         order by r.rolname`.execute(tx);
       for (const { role, schema } of schemas.rows) await grantSchema(tx, schema, role, appRole);
-      const missing = await sql<{ role: string }>`
-        select r.rolname as role from ${sql.table('tenants')} t
+      // The CONNECT looked for is the app's own grant: as a member it holds the owner's.
+      const databases = await sql<{ role: string; database: string }>`
+        select r.rolname as role, d.datname as database from ${sql.table('tenants')} t
         join pg_roles r on r.rolname = t.role_name
+        join pg_database d on d.datname = t.database_name and d.datdba = r.oid
         where t.purged_at is null and t.database_name is not null
-          and not exists (
-            select 1 from pg_auth_members m
-            where m.roleid = r.oid and m.member = (select oid from pg_roles where rolname = ${appRole}))
+          and (pg_has_role(${appRole}, r.oid, 'MEMBER')
+               or not exists (
+                 select 1 from aclexplode(d.datacl) a
+                 where a.grantee = (select oid from pg_roles where rolname = ${appRole}) and a.privilege_type = 'CONNECT'))
         order by r.rolname`.execute(tx);
-      for (const { role } of missing.rows) await sql`grant ${sql.id(role)} to ${sql.id(appRole)}`.execute(tx);
-      return [...schemas.rows.map((r) => r.role), ...missing.rows.map((r) => r.role)];
+      for (const { role, database } of databases.rows) await this.#grantDatabase(database, role, appRole, tx);
+      return [...schemas.rows.map((r) => r.role), ...databases.rows.map((r) => r.role)];
     });
   }
 
@@ -203,6 +250,28 @@ export class Provisioner {
   }
 }
 
+/**
+ * Runs `fn` on a short-lived connection to `database` on the server `databaseUrl` names, as the
+ * same user: how the control plane reaches a tenant's own database.
+ */
+export async function inDatabase<T>(
+  databaseUrl: string,
+  database: string,
+  fn: (client: pg.Client) => Promise<T>,
+): Promise<T> {
+  const url = new URL(databaseUrl);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  // A connection lost while idle is reported as an event; the next statement fails instead.
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
 /** The name of the database `db` is connected to. */
 async function currentDatabase(db: Kysely<Schema>): Promise<string> {
   const found = await sql<{ name: string }>`select current_database() as name`.execute(db);
@@ -225,11 +294,16 @@ async function grantSchema(db: Kysely<Schema>, schema: string, role: string, app
   );
   await sql`grant select, insert, update, delete on all tables in schema ${s} to ${app}`.execute(db);
   await sql`grant usage, select on all sequences in schema ${s} to ${app}`.execute(db);
+  await revokeMembership(db, role, appRole);
+}
+
+/** Takes back the app role's membership of a tenant's role, which an older version granted. */
+async function revokeMembership(db: Kysely<Schema>, role: string, appRole: string): Promise<void> {
   const member = await sql`
     select 1 from pg_auth_members m
     where m.roleid = (select oid from pg_roles where rolname = ${role})
       and m.member = (select oid from pg_roles where rolname = ${appRole})`.execute(db);
-  if (member.rows.length > 0) await sql`revoke ${r} from ${app}`.execute(db);
+  if (member.rows.length > 0) await sql`revoke ${sql.id(role)} from ${sql.id(appRole)}`.execute(db);
 }
 
 /** The owner of a schema in the control-plane database, or undefined when there is none. */
@@ -239,42 +313,21 @@ async function schemaOwnerIn(db: Kysely<Schema>, schema: string): Promise<string
   return owner.rows[0]?.owner;
 }
 
-/** Throws {@link AppRoleError} unless the app role exists and inherits what it is granted. */
+/** Throws {@link AppRoleError} unless the app role exists. */
 async function checkAppRole(db: Kysely<Schema>, appRole: string): Promise<void> {
-  const app = await sql<{ inherits: boolean }>`
-    select rolinherit as inherits from pg_roles where rolname = ${appRole}`.execute(db);
-  if (app.rows[0] === undefined)
+  const app = await sql`select 1 from pg_roles where rolname = ${appRole}`.execute(db);
+  if (app.rows.length === 0)
     throw new AppRoleError(
       `the app role "${appRole}" (TENANTRY_APP_ROLE) does not exist on the server; create it (create role ${appRole} login) or unset TENANTRY_APP_ROLE`,
     );
-  // Without INHERIT the app could SET ROLE but not use the owner's CONNECT on a tenant database.
-  if (!app.rows[0].inherits)
-    throw new AppRoleError(
-      `the app role "${appRole}" (TENANTRY_APP_ROLE) is NOINHERIT, so it cannot connect to tenant databases through membership; alter role ${appRole} inherit`,
-    );
 }
 
-/**
- * Creates the role unless it exists, and grants it to the app role when there is one; returns
- * whether it made the role. The grant is repeated on every run, so provisioning a tenant again
- * (e.g. after TENANTRY_APP_ROLE was set) gives an older tenant's role to the app too.
- */
-async function ensureRole(db: Kysely<Schema>, role: string, appRole: string | undefined): Promise<boolean> {
-  if (appRole !== undefined) await checkAppRole(db, appRole);
+/** Creates the role unless it exists; returns whether it made it. */
+async function ensureRole(db: Kysely<Schema>, role: string): Promise<boolean> {
   const exists = await sql`select 1 from pg_roles where rolname = ${role}`.execute(db);
-  const made = exists.rows.length === 0;
-  if (made) {
-    await sql`create role ${sql.id(role)} nologin`.execute(db);
-    // Membership lets the control plane act as the tenant with SET ROLE.
-    await sql`grant ${sql.id(role)} to current_user`.execute(db);
-  }
-  if (appRole !== undefined) {
-    const member = await sql`
-      select 1 from pg_auth_members m
-      where m.roleid = (select oid from pg_roles where rolname = ${role})
-        and m.member = (select oid from pg_roles where rolname = ${appRole})`.execute(db);
-    // Inherited, so the app holds the owner's CONNECT on a database tenant's database.
-    if (member.rows.length === 0) await sql`grant ${sql.id(role)} to ${sql.id(appRole)}`.execute(db);
-  }
-  return made;
+  if (exists.rows.length > 0) return false;
+  await sql`create role ${sql.id(role)} nologin`.execute(db);
+  // Membership lets the control plane act as the tenant with SET ROLE.
+  await sql`grant ${sql.id(role)} to current_user`.execute(db);
+  return true;
 }

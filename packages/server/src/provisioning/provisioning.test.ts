@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { withAdmin } from '../../test/postgres-admin.ts';
 import {
   act,
   applyPlans,
@@ -21,7 +22,16 @@ beforeAll(async () => {
   t = await startTestApp();
   await applyPlans(t);
 });
-afterAll(() => t.close());
+/** Login roles made on the PostgreSQL server, dropped once `t`'s tenant databases (and the grants there) are gone. */
+const serverRoles: string[] = [];
+afterAll(async () => {
+  await t.close();
+  // Each PGlite is a server of its own, gone with its database.
+  if ('url' in t.db.target)
+    await withAdmin(async (client) => {
+      for (const role of serverRoles) await client.query(`drop role if exists ${role}`);
+    });
+});
 
 async function roleExists(role: string, app: TestApp = t): Promise<boolean> {
   return (await query(app, `select 1 from pg_roles where rolname = '${role}'`)).length > 0;
@@ -354,9 +364,9 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
   });
   afterAll(async () => {
     await withApp?.close();
-    // Its grants on schema tenants (and their default privileges) go first.
-    await query(t, `drop owned by ${appRole}`);
-    await query(t, `drop role if exists ${appRole}`);
+    // Its grants on schema tenants (and their default privileges) go with t's database; those
+    // in t's tenant databases with those databases.
+    serverRoles.push(appRole);
   });
 
   async function isMember(role: string, app: TestApp = withApp): Promise<boolean> {
@@ -366,6 +376,18 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
          and member = (select oid from pg_roles where rolname = '${appRole}')`,
     );
     return rows.length > 0;
+  }
+
+  /** The app role's rights on a tenant database (CONNECT alone), and whether PUBLIC may connect. */
+  async function databaseAccess(database: string, app: TestApp = withApp) {
+    const [access] = await query<{ connect: boolean; temp: boolean; create: boolean; public: boolean }>(
+      app,
+      `select has_database_privilege('${appRole}', '${database}', 'CONNECT') as connect,
+              has_database_privilege('${appRole}', '${database}', 'TEMP') as temp,
+              has_database_privilege('${appRole}', '${database}', 'CREATE') as create,
+              has_database_privilege('public', '${database}', 'CONNECT') as public`,
+    );
+    return access;
   }
 
   /** Whether the app role may use the schema and write its tables: DML granted, nothing more. */
@@ -398,22 +420,17 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
     await query(withApp, `drop table "${tenant.id}".later`);
   });
 
-  it('may connect to a database tenant’s database through membership alone', async () => {
+  it('gets CONNECT on a database tenant’s database, never its role', async () => {
     const tenant = await provisionedTenant(withApp, { placement: 'database' });
     const database = `tenantry_${tenant.id}`;
-    expect(await isMember(database)).toBe(true);
-    const [privileges] = await query<{ app: boolean; public: boolean }>(
-      withApp,
-      `select has_database_privilege('${appRole}', '${database}', 'CONNECT') as app,
-              has_database_privilege('public', '${database}', 'CONNECT') as public`,
-    );
-    // CONNECT is the owner's, held by the app only as an (inheriting) member of the owner role.
-    expect(privileges).toEqual({ app: true, public: false });
-    const [grants] = await query<{ acl: string | null }>(
-      withApp,
-      `select datacl::text as acl from pg_database where datname = '${database}'`,
-    );
-    expect(grants?.acl ?? '').not.toContain(appRole);
+    // A member could SET ROLE to the owner from any tenant's SQL and ALTER or DROP the database.
+    expect(await isMember(database)).toBe(false);
+    expect(await databaseAccess(database)).toEqual({
+      connect: true,
+      temp: false,
+      create: false,
+      public: false,
+    });
   });
 
   it('gets its access to an existing tenant when provisioning runs again', async () => {
@@ -433,14 +450,23 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
     ];
     const roles = tenants.map((tenant) => `tenantry_${tenant.id}`);
     const [schemaRole, databaseRole] = roles as [string, string];
-    // An older version granted schema tenants' roles: the start takes that back.
+    // An older version granted tenants' roles: the start takes that back.
     await query(t, `grant "${schemaRole}" to ${appRole}`);
-    expect(await isMember(databaseRole, t)).toBe(false);
-    const provisioner = new Provisioner(t.services.database.db, 'public', { appRole });
+    await query(t, `grant "${databaseRole}" to ${appRole}`);
+    const provisioner = new Provisioner(t.services.database.db, 'public', {
+      appRole,
+      databaseUrl: 'url' in t.db.target ? t.db.target.url : undefined,
+    });
     expect(await provisioner.grantAppRoleToTenants()).toEqual(expect.arrayContaining(roles));
     expect(await isMember(schemaRole, t)).toBe(false);
     expect(await schemaAccess(tenants[0].id, t)).toEqual({ usage: true, create: false });
-    expect(await isMember(databaseRole, t)).toBe(true);
+    expect(await isMember(databaseRole, t)).toBe(false);
+    expect(await databaseAccess(databaseRole, t)).toEqual({
+      connect: true,
+      temp: false,
+      create: false,
+      public: false,
+    });
     expect(await provisioner.grantAppRoleToTenants()).toEqual([]);
     await expect(
       new Provisioner(t.services.database.db, 'public', {
@@ -451,10 +477,10 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
     );
   });
 
-  it('loses the membership, and nothing else, when a tenant is purged', async () => {
+  it('loses its grants, and nothing else, when a tenant is purged', async () => {
     const tenant = await provisionedTenant(withApp, { placement: 'database' });
     const role = `tenantry_${tenant.id}`;
-    expect(await isMember(role)).toBe(true);
+    expect(await databaseAccess(role)).toMatchObject({ connect: true });
     expect((await act(withApp, tenant.id, 'cancel')).status).toBe(200);
     expect((await withApp.request({ method: 'DELETE', url: `/v1/tenants/${tenant.id}` })).status).toBe(200);
     withApp.clock.advance(30 * DAY_MS + 60_000);
@@ -482,17 +508,22 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
     }
   });
 
-  it('refuses an app role that does not inherit: it could not connect to tenant databases', async () => {
+  it('takes a NOINHERIT app role: it is granted rights, never roles, so it inherits nothing', async () => {
     const noInherit = `tenantry_test_noinherit_${randomBytes(4).toString('hex')}`;
     await query(t, `create role ${noInherit} login noinherit`);
+    const created = await createTenant(t, { placement: 'database' });
+    const database = `tenantry_${created.id}`;
     try {
-      const provisioner = new Provisioner(t.services.database.db, 'public', { appRole: noInherit });
-      const created = await createTenant(t, { placement: 'database' });
-      await expect(provisioner.provision(resourcesFor(created.id, 'database'))).rejects.toThrow(
-        `the app role "${noInherit}" (TENANTRY_APP_ROLE) is NOINHERIT`,
+      await new Provisioner(t.services.database.db, 'public', { appRole: noInherit }).provision(
+        resourcesFor(created.id, 'database'),
       );
-      expect(await roleExists(`tenantry_${created.id}`)).toBe(false);
+      const [access] = await query<{ connect: boolean }>(
+        t,
+        `select has_database_privilege('${noInherit}', '${database}', 'CONNECT') as connect`,
+      );
+      expect(access).toEqual({ connect: true });
     } finally {
+      await query(t, `revoke connect on database "${database}" from ${noInherit}`);
       await query(t, `drop role if exists ${noInherit}`);
     }
   });
