@@ -5,7 +5,7 @@ import { adminUrl, type TestApp } from '../../../server/test/harness.ts';
 import { provisionedTenant } from '../../../server/test/tenant-support.ts';
 import { runAsTenant } from '../context/tenant-context.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
-import { startDataPlane } from './data-plane-support.ts';
+import { startDataPlane } from '../../test/data-plane-support.ts';
 import { PlacementDirectory } from './placement-directory.ts';
 import { ScopedStatement } from './scoped-statement.ts';
 import { BINDING_SETTING, schemaTenantSql, TenantBinder } from './tenant-binding.ts';

@@ -5,7 +5,7 @@ import { adminUrl, type TestApp } from '../../../server/test/harness.ts';
 import { act, provisionedTenant } from '../../../server/test/tenant-support.ts';
 import { NoTenantContextError, runAsTenant } from '../context/tenant-context.ts';
 import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
-import { startDataPlane } from './data-plane-support.ts';
+import { startDataPlane } from '../../test/data-plane-support.ts';
 import { PlacementDirectory, TenantUnavailableError } from './placement-directory.ts';
 import { rowLevelSecuritySql } from './row-level-security.ts';
 import { schemaTenantSql, TENANT_POLICY } from './tenant-binding.ts';
