@@ -99,13 +99,16 @@ try {
     cpEnv,
     'control plane listening on',
   );
-  const token = /TENANTRY_TOKEN=(tnt_op_\S+)/.exec(controlPlane.output())?.[1];
+  const token = /TENANTRY_TOKEN=(tnt_sk_\S+)/.exec(controlPlane.output())?.[1];
   assert.ok(token, controlPlane.output());
   const cliEnv = { ...cpEnv, TENANTRY_URL: url, TENANTRY_TOKEN: token };
   const tenantryJson = async (...args: string[]) =>
     JSON.parse((await sh(cp.dir, process.execPath, [tenantry, ...args, '--json'], cliEnv)).stdout);
   cpSync(join(root, 'examples', 'minutes', 'plans.yaml'), join(cp.dir, 'plans.yaml'));
   await sh(cp.dir, process.execPath, [tenantry, 'plans', 'apply', 'plans.yaml'], cliEnv);
+  // The apps run on an app key, as docs/sdk.md says: the operator key stays with the operator.
+  const appKey = (await tenantryJson('keys', 'create', '--name', 'scratch-apps', '--preset', 'app')).secret;
+  assert.match(appKey, /^tnt_rk_/);
 
   /** A pooled tenant on `plan` and an access token for it. */
   async function tenant(slug: string, plan: string) {
@@ -148,7 +151,7 @@ try {
         {
           PORT: new URL(appUrl).port,
           TENANTRY_URL: url,
-          TENANTRY_TOKEN: token,
+          TENANTRY_TOKEN: appKey,
           SPOOL_DIR: join(dir, 'spool'),
         },
         'app listening',
