@@ -130,32 +130,73 @@ function openPostgres(url: string): Database {
   };
 }
 
-/** A dedicated connection that LISTENs on `channel` and reconnects when it is lost. */
-function listenOn(config: pg.ClientConfig, channel: string, handler: (payload: string) => void) {
+/**
+ * A dedicated connection kept open until `stop`: `setUp` runs on each new connection, and a lost
+ * connection, or one whose set-up failed, is replaced after {@link RECONNECT_MS}, again and again.
+ * Failures after the first connection are reported as process warnings: the database layer has
+ * no logger, and a dedicated connection that stayed down in silence would stop notifications (or
+ * release the process lock) without a trace. The first connection's failure rejects `ready`.
+ */
+function dedicatedConnection(config: pg.ClientConfig, setUp: (client: pg.Client) => Promise<void>) {
   let client: pg.Client | undefined;
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
-  const connect = async (): Promise<void> => {
+  const warn = (what: string, error: unknown) =>
+    process.emitWarning(
+      `${what}: ${error instanceof Error ? error.message : String(error)}`,
+      'TenantryDatabase',
+    );
+  const open = async (): Promise<void> => {
     const next = new pg.Client(config);
-    next.on('notification', (message) => {
-      if (message.channel === channel) handler(message.payload ?? '');
-    });
-    next.on('error', () => {
+    next.on('error', (error) => {
+      // Errors while setting up reject open() instead; a client already replaced is no concern.
+      if (client !== next) return;
+      client = undefined;
+      warn('a dedicated database connection was lost; reconnecting', error);
+      // The connection is already broken: ending it only frees its socket, and any error of that
+      // says nothing the one above did not.
       next.end().catch(() => {});
-      if (!stopped) retry = setTimeout(() => connect().catch(() => {}), RECONNECT_MS);
+      reopenLater();
     });
-    await next.connect();
-    await next.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+    try {
+      await next.connect();
+      await setUp(next);
+    } catch (error) {
+      // As above: the error that matters is the one thrown on.
+      await next.end().catch(() => {});
+      throw error;
+    }
     client = next;
   };
+  const reopenLater = () => {
+    if (stopped) return;
+    retry = setTimeout(() => {
+      open().catch((error: unknown) => {
+        warn('reopening a dedicated database connection failed; trying again', error);
+        reopenLater();
+      });
+    }, RECONNECT_MS);
+  };
   return {
-    ready: connect(),
+    ready: open(),
     stop: async () => {
       stopped = true;
       clearTimeout(retry);
-      await client?.end().catch(() => {});
+      const last = client;
+      client = undefined;
+      await last?.end();
     },
   };
+}
+
+/** A dedicated connection that LISTENs on `channel`, reconnecting when it is lost. */
+function listenOn(config: pg.ClientConfig, channel: string, handler: (payload: string) => void) {
+  return dedicatedConnection(config, async (client) => {
+    client.on('notification', (message) => {
+      if (message.channel === channel) handler(message.payload ?? '');
+    });
+    await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+  });
 }
 
 /**
@@ -172,40 +213,27 @@ function holdProcessLock(config: pg.ClientConfig, namespace: number) {
     options: `${config.options ?? ''} -c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3`,
   };
   let key = randomLockKey();
-  let client: pg.Client | undefined;
-  let stopped = false;
-  let retry: NodeJS.Timeout | undefined;
-  const connect = async (first: boolean): Promise<void> => {
-    const next = new pg.Client(lockConfig);
-    next.on('error', () => {
-      next.end().catch(() => {});
-      if (!stopped) retry = setTimeout(() => connect(false).catch(() => {}), RECONNECT_MS);
-    });
-    await next.connect();
+  let held = false;
+  const connection = dedicatedConnection(lockConfig, async (client) => {
     for (;;) {
-      const taken = await next.query<{ taken: boolean }>('select pg_try_advisory_lock($1, $2) as taken', [
+      const taken = await client.query<{ taken: boolean }>('select pg_try_advisory_lock($1, $2) as taken', [
         namespace,
         key,
       ]);
       if (taken.rows[0]?.taken) break;
-      // Another live process holds this key. At start, draw another; on a reconnect the key is
-      // already written on this process's claims and must stay (two live processes drawing the
-      // same key of 2^31 in the moment between is not worth more code).
-      if (!first) break;
+      // Another live process holds this key: at start, draw another. On a reconnect the key is
+      // already written on this process's claims and must stay; its holder is then this
+      // process's lost session, which the server has not ended yet, so try again later.
+      if (held) throw new Error(`the process lock (${namespace}, ${key}) is still held by the lost session`);
       key = randomLockKey();
     }
-    client = next;
-  };
-  const ready = connect(true);
+    held = true;
+  });
   return {
-    ready,
+    ready: connection.ready,
     get key() {
       return key;
     },
-    stop: async () => {
-      stopped = true;
-      clearTimeout(retry);
-      await client?.end().catch(() => {});
-    },
+    stop: connection.stop,
   };
 }
