@@ -52,6 +52,11 @@ export interface SlotOptions {
   readonly ttlSeconds?: number;
   /** Names this app instance on its slot holder; default host, pid and a random suffix. */
   readonly instanceId?: string;
+  /**
+   * Told of each heartbeat that failed (the control plane away, or a release it refused); the
+   * next beat tries again, and past the TTL the control plane reports the holder lapsed.
+   */
+  readonly onError?: (error: Error) => void;
 }
 
 interface SlotAnswer {
@@ -99,6 +104,7 @@ export class Slots {
   readonly #client: ControlPlaneClient;
   readonly #ttlSeconds: number;
   readonly #instanceId: string;
+  readonly #onError: ((error: Error) => void) | undefined;
   #holder: Promise<string> | null = null;
   readonly #open = new Set<OpenSlot>();
   /** Releases the control plane could not be told of yet: retried on each heartbeat. */
@@ -113,6 +119,7 @@ export class Slots {
       throw new RangeError(`slots.ttlSeconds must be a whole number from 2 to 600, not ${this.#ttlSeconds}`);
     }
     this.#instanceId = options.instanceId ?? `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    this.#onError = options.onError;
   }
 
   /** Opens a slot of the tenant's gauge `meter`, for `subject` when given. */
@@ -190,8 +197,8 @@ export class Slots {
     // A third of the TTL leaves two more tries before the slots would lapse.
     this.#tick = setInterval(
       () => {
-        this.#heartbeat().catch(() => {
-          // Unreachable: the next beat tries again; past the TTL the control plane says the holder lapsed.
+        this.#heartbeat().catch((error: unknown) => {
+          this.#onError?.(error instanceof Error ? error : new Error(String(error)));
         });
       },
       (this.#ttlSeconds * 1000) / 3,
@@ -215,10 +222,9 @@ export class Slots {
       }
       throw error;
     }
-    for (const slot of [...this.#unreleased]) {
-      // Still away: it stays in the set, and the next beat tries again.
-      await this.#tellReleased(slot).catch(() => {});
-    }
+    // A release that fails ends this beat (the control plane is likely away for the rest too): the
+    // slots not yet told stay in the set, and the next beat tries again.
+    for (const slot of [...this.#unreleased]) await this.#tellReleased(slot);
   }
 
   /** The holder lapsed: every slot it held is lost, and the next acquire takes a new holder. */
