@@ -9,7 +9,7 @@ import { ProblemError } from './problem.ts';
  * body afterwards — the text guard, validation, hashing for idempotency, `jsonb` — recurses, and a
  * few kilobytes of `[[[[…` would otherwise overflow the stack and end as a 500.
  */
-export const MAX_JSON_DEPTH = 64;
+const MAX_JSON_DEPTH = 64;
 
 const CHARSET = /;\s*charset\s*=\s*"?([^";\s]*)"?/i;
 
@@ -22,7 +22,7 @@ function charsetOf(contentType: string | undefined): string | undefined {
  * The depth of the deepest object or array in `value` (a scalar is 0), counted without recursion
  * and no further than `limit + 1`: the answer is only needed to compare with the limit.
  */
-export function nestingDepth(value: unknown, limit: number): number {
+function nestingDepth(value: unknown, limit: number): number {
   if (typeof value !== 'object' || value === null) return 0;
   // Two parallel stacks and index loops: it runs over every body (a batch of 10,000 events is
   // ~100,000 values), so it allocates nothing per object and skips scalars at once.
@@ -74,7 +74,7 @@ function refuse(done: Done, code: 'malformed_request' | 'unsupported_media_type'
  * than {@link MAX_JSON_DEPTH} is a 400. `JSON.parse` itself does not recurse, so the depth is
  * measured on the parsed value, before anything that recurses sees it.
  */
-export function parseJsonBody(request: FastifyRequest, body: Buffer, done: Done): void {
+function parseJsonBody(request: FastifyRequest, body: Buffer, done: Done): void {
   const charset = charsetOf(request.headers['content-type']);
   if (charset !== undefined && !/^utf-?8$/i.test(charset)) {
     refuse(

@@ -85,7 +85,7 @@ export function rejectUnstorableText(scope: FastifyInstance): void {
  * query parser keeps such text as it came, so without this check `?plan=%ZZ` would be served as if
  * the caller had asked for the literal `%ZZ`.
  */
-export function malformedQueryParameter(url: string): string | null {
+function malformedQueryParameter(url: string): string | null {
   const start = url.indexOf('?');
   // The common case, a query with no escapes at all, costs two scans and no allocation.
   if (start === -1 || !url.includes('%', start)) return null;

@@ -6,10 +6,10 @@ import { isCollection, isNode, isPair, LineCounter, parseDocument } from 'yaml';
  * alias as often as it is repeated: enough for anchors that share a block of limits between plans,
  * and far below what an alias bomb (a few lines that expand to billions of nodes) needs.
  */
-export const MAX_PLAN_FILE_ALIASES = 100;
+const MAX_PLAN_FILE_ALIASES = 100;
 
 /** How deeply mappings and sequences of a plan file may nest; the deepest real path is ~6 levels. */
-export const MAX_PLAN_FILE_DEPTH = 64;
+const MAX_PLAN_FILE_DEPTH = 64;
 
 /** The depth of the deepest collection of a parsed document, counted without recursion, up to `limit + 1`. */
 function collectionDepth(root: unknown, limit: number): number {

@@ -13,7 +13,7 @@ import type { ThresholdChecker } from '../usage/thresholds.ts';
 import { testClockAdvancing, testClockNotFound } from './test-clock-errors.ts';
 
 /** The job that works an advance through. */
-export const TEST_CLOCK_ADVANCE_JOB = 'test_clocks.advance';
+const TEST_CLOCK_ADVANCE_JOB = 'test_clocks.advance';
 
 /** Who the audit log names for what an advance does. */
 const ADVANCE: RequestContext = systemContext('test-clock');
