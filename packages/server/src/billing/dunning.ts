@@ -111,6 +111,13 @@ interface PaymentEvent {
   readonly tenantId: string;
   readonly invoiceId: string;
   readonly now: Date;
+  /** The request that reported the outcome, if one did: dunning's changes are recorded under it. */
+  readonly requestId?: string | null;
+}
+
+/** Dunning acting on a payment outcome, under the request that reported it. */
+function dunningFor(e: PaymentEvent): RequestContext {
+  return { ...DUNNING, requestId: e.requestId ?? null };
 }
 
 /**
@@ -203,7 +210,7 @@ export class Dunning implements PaymentEvents {
       retry_at: retryAt.map((d) => d.toISOString()),
       suspend_at: suspendAt.toISOString(),
     };
-    await recordChange(tx, DUNNING, {
+    await recordChange(tx, dunningFor(e), {
       action: 'dunning.started',
       tenantId: tenant.id,
       target: { type: 'invoice', id: e.invoiceId },
@@ -211,7 +218,7 @@ export class Dunning implements PaymentEvents {
       occurredAt: e.now,
     });
     if (tenant.state === 'active') {
-      await billingTransition(tx, DUNNING, tenant, {
+      await billingTransition(tx, dunningFor(e), tenant, {
         to: 'past_due',
         reason: BILLING_REASONS.paymentFailed,
         details: { invoice_id: e.invoiceId, suspend_at: data.suspend_at },
@@ -285,7 +292,7 @@ export class Dunning implements PaymentEvents {
       reactivated: reactivate,
       still_unpaid: others.map((o) => o.invoice_id).sort(),
     };
-    await recordChange(tx, DUNNING, {
+    await recordChange(tx, dunningFor(e), {
       action: 'dunning.resolved',
       tenantId: tenant.id,
       target: { type: 'invoice', id: e.invoiceId },
@@ -293,7 +300,7 @@ export class Dunning implements PaymentEvents {
       occurredAt: e.now,
     });
     if (!reactivate) return;
-    await billingTransition(tx, DUNNING, tenant, {
+    await billingTransition(tx, dunningFor(e), tenant, {
       to: 'active',
       reason: null,
       details: { cause, invoice_id: e.invoiceId },

@@ -482,15 +482,14 @@ export class InvoiceService {
       },
       occurredAt: now,
     });
+    const outcome = { tenantId: record.tenant_id, invoiceId: record.id, now, requestId: ctx.requestId };
     if (action === 'pay') {
-      await this.#o.payments.paymentSucceeded(tx, { tenantId: record.tenant_id, invoiceId: record.id, now });
+      await this.#o.payments.paymentSucceeded(tx, outcome);
     } else if (action === 'payment_failed') {
-      await this.#o.payments.paymentFailed(tx, { tenantId: record.tenant_id, invoiceId: record.id, now });
+      await this.#o.payments.paymentFailed(tx, outcome);
     } else if (action === 'void' || action === 'mark_uncollectible') {
       await this.#o.payments.invoiceClosed(tx, {
-        tenantId: record.tenant_id,
-        invoiceId: record.id,
-        now,
+        ...outcome,
         as: action === 'void' ? 'void' : 'uncollectible',
       });
     }
