@@ -98,7 +98,7 @@ interface EventRow {
 export async function recordChanges<A extends AuditAction>(
   tx: Transaction<Schema>,
   ctx: RequestContext,
-  changes: readonly ChangeOf<A>[],
+  changes: readonly (Change | ChangeOf<A>)[],
 ): Promise<void> {
   if (changes.length === 0) return;
   const audit: AuditWrite[] = [];
@@ -151,9 +151,9 @@ export async function recordChanges<A extends AuditAction>(
 export function recordChange<A extends AuditAction>(
   tx: Transaction<Schema>,
   ctx: RequestContext,
-  change: ChangeOf<A>,
+  change: Change | ChangeOf<A>,
 ): Promise<void> {
-  return recordChanges(tx, ctx, [change]);
+  return recordChanges<A>(tx, ctx, [change]);
 }
 
 /**
