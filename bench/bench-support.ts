@@ -156,7 +156,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     options.clock ?? systemClock,
   );
   const { secret } = await services.apiKeys.create(
-    { actor: { type: 'system', id: 'bench' }, requestId: null },
+    { actor: { type: 'system', id: 'bench' }, requestId: null, sourceIp: null },
     { name: 'bench' },
   );
   const app = await buildApp(services, { logger: false });

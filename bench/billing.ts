@@ -341,7 +341,7 @@ async function main(): Promise<void> {
     const rss = sampleRss(settings.rssEveryMs);
     const started = performance.now();
     const ran = await cp.services.invoices.run(
-      { actor: { type: 'system', id: 'bench' }, requestId: null },
+      { actor: { type: 'system', id: 'bench' }, requestId: null, sourceIp: null },
       {},
     );
     const runS = round((performance.now() - started) / 1000, 2);

@@ -24,12 +24,19 @@ describe('@tenantry/core public API', () => {
       'hasFeature',
       'limitOf',
       'configValue',
+      'transitionRecord',
+      'changedFields',
+      'redact',
+      'isAuditAction',
+      'isEventType',
     ];
     const api: Record<string, unknown> = { ...core };
     for (const name of functions) expect(typeof api[name], name).toBe('function');
     expect(core.TENANT_STATES).toContain('past_due');
     expect(core.TENANT_ACTIONS).toContain('retry_provisioning');
     expect(core.errorCatalog.illegal_transition.status).toBe(409);
+    expect(core.AUDIT_ACTIONS['tenant.suspended'].raises).toEqual(['tenant.suspended']);
+    expect(core.EVENT_TYPES['usage.threshold_reached'].version).toBe(1);
     expect(typeof core.PlanFileSchema.safeParse).toBe('function');
     expect(typeof core.DecimalAmount.safeParse).toBe('function');
   });

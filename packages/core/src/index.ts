@@ -1,7 +1,8 @@
 /**
  * Tenantry's domain logic, shared by the control plane and the SDK: plan files and definitions,
- * overrides, the tenant lifecycle, billing periods, money and entitlement evaluation. Pure: no
- * I/O, no clock, no randomness, so the SDK evaluates exactly what the server would.
+ * overrides, the tenant lifecycle, billing periods, money, entitlement evaluation, and the
+ * registries of audit actions and event types. Pure: no I/O, no clock, no randomness, so the SDK
+ * evaluates exactly what the server would.
  *
  * @packageDocumentation
  */
@@ -34,6 +35,32 @@ export type {
 } from './billing/rating.ts';
 export { roundHalfEven } from './billing/round-half-even.ts';
 export { canonicalJson } from './canonical-json.ts';
+export {
+  type AlsoOf,
+  AUDIT_ACTIONS,
+  type AuditAction,
+  type AuditActionSpec,
+  type DefaultEventOf,
+  isAuditAction,
+  type RaisesOf,
+  TARGET_TYPES,
+  type TargetOf,
+  type TargetType,
+} from './changes/audit-actions.ts';
+export {
+  EVENT_TYPES,
+  type EventData,
+  type EventType,
+  type EventTypeSpec,
+  isEventType,
+  type RaisedEvent,
+} from './changes/event-types.ts';
+export { changedFields, redact, SECRET_FIELDS } from './changes/redaction.ts';
+export {
+  type TenantTransitionAction,
+  type TransitionRecord,
+  transitionRecord,
+} from './changes/tenant-transitions.ts';
 export {
   type EntitlementSnapshot,
   type LimitEntitlement,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { type RequestContext, systemContext } from './audit/audit-log.ts';
-import { followTenantChanges } from './changes/tenant-changes.ts';
+import { followTenantChanges } from './changes/index.ts';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
 import { openDatabase } from './db/database.ts';

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { TestApp } from './harness.ts';
+import { changeData } from './tenant-support.ts';
 
 /** Days, in milliseconds, for moving the test clock. */
 export const DAY = 86_400_000;
@@ -66,7 +67,7 @@ export async function systemAudit(t: TestApp, tenantId: string) {
     .orderBy('occurred_at')
     .orderBy('id')
     .execute();
-  return rows.map((r) => ({ ...r, data: r.data as Record<string, any> }));
+  return rows.map((r) => ({ ...r, data: changeData(r.data) }));
 }
 
 /** How many rows each table billing writes to holds: what a refused call must leave alone. */

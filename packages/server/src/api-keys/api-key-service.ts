@@ -11,7 +11,8 @@ import {
   type Scope,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
+import type { RequestContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { ApiKeysTable, Schema } from '../db/schema.ts';
 import { newId } from '../ids.ts';
@@ -341,11 +342,14 @@ export class ApiKeyService {
         .set({ expires_at: expiresAt, rolled_to: successor.id })
         .where('id', '=', id)
         .execute();
-      await recordAudit(tx, ctx, {
+      await recordChange(tx, ctx, {
         action: 'api_key.rolled',
-        targetType: 'api_key',
-        targetId: id,
-        data: { rolled_to: successor.id, expires_at: expiresAt.toISOString() },
+        tenantId: null,
+        target: { type: 'api_key', id },
+        before: { expires_at: null, rolled_to: null },
+        after: { expires_at: expiresAt.toISOString(), rolled_to: successor.id },
+        data: { name: row.name, rolled_to: successor.id, expires_at: expiresAt.toISOString() },
+        occurredAt: now,
       });
       return ok(successor);
     });
@@ -361,13 +365,22 @@ export class ApiKeyService {
       if (!found.ok) return found;
       const row = found.value;
       if (row.revoked_at) return ok(view(row));
+      const now = new Date();
       const revoked = await tx
         .updateTable('api_keys')
-        .set({ revoked_at: new Date() })
+        .set({ revoked_at: now })
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirstOrThrow();
-      await recordAudit(tx, ctx, { action: 'api_key.revoked', targetType: 'api_key', targetId: id });
+      await recordChange(tx, ctx, {
+        action: 'api_key.revoked',
+        tenantId: null,
+        target: { type: 'api_key', id },
+        before: { revoked_at: null },
+        after: { revoked_at: now.toISOString() },
+        data: { name: row.name },
+        occurredAt: now,
+      });
       return ok(view(revoked));
     });
     // Forgotten after the commit: a request verified in between would otherwise cache the key
@@ -402,11 +415,12 @@ export class ApiKeyService {
       .returningAll()
       .executeTakeFirstOrThrow();
     const key = view(row);
-    await recordAudit(tx, ctx, {
+    await recordChange(tx, ctx, {
       action: 'api_key.created',
-      targetType: 'api_key',
-      targetId: row.id,
+      tenantId: null,
+      target: { type: 'api_key', id: row.id },
       data: { name, kind: key.kind, scopes: key.scopes, ...(rolledFrom ? { rolled_from: rolledFrom } : {}) },
+      occurredAt: this.#clock.now(),
     });
     return { ...key, secret };
   }

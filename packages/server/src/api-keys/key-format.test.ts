@@ -56,7 +56,10 @@ describe('key format', () => {
 test('a key whose checksum fails is refused without asking the database', async () => {
   const db = await createTestDatabase();
   const service = new ApiKeyService(db.database.db, systemClock);
-  const key = await service.create({ actor: { type: 'system', id: 'test' }, requestId: null }, { name: 'k' });
+  const key = await service.create(
+    { actor: { type: 'system', id: 'test' }, requestId: null, sourceIp: null },
+    { name: 'k' },
+  );
   expect((await service.authenticate(key.secret))?.id).toBe(key.id);
   const forged = `${key.secret.slice(0, -1)}${key.secret.endsWith('A') ? 'B' : 'A'}`;
   // With the database gone, a well-formed key cannot be checked at all, while a malformed one is

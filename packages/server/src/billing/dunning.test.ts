@@ -9,7 +9,8 @@ import {
 } from '../../test/dunning-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, provisionedTenant } from '../../test/tenant-support.ts';
-import { recordAudit, systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import { PaymentEventError } from './dunning.ts';
 
 let t: TestApp;
@@ -391,7 +392,10 @@ describe('a tenant suspended for another reason', () => {
 
     await advance(8 * DAY);
     expect(await stateOfTenant(t, tenantId)).toEqual({ state: 'suspended', reason: 'abuse report' });
-    expect(await eventsOf(t, tenantId, 'tenant.suspended')).toEqual([]);
+    // The operator's suspension only: billing suspended nothing more.
+    expect((await eventsOf(t, tenantId, 'tenant.suspended')).map((e) => e.data.reason)).toEqual([
+      'abuse report',
+    ]);
 
     await paymentSucceeded(tenantId, invoice);
     expect(await stateOfTenant(t, tenantId)).toEqual({ state: 'suspended', reason: 'abuse report' });
@@ -419,10 +423,12 @@ describe('bad input', () => {
     const before = await billingCounts(t);
     const attempt = t.services.database.db.transaction().execute(async (tx) => {
       // What the invoices service writes first in the same transaction.
-      await recordAudit(tx, systemContext('invoices'), {
+      await recordChange(tx, systemContext('invoices'), {
         action: 'invoice.payment_failed',
-        targetType: 'invoice',
-        targetId: 'inv_orphan',
+        tenantId: null,
+        target: { type: 'invoice', id: 'inv_orphan' },
+        data: { invoice: 'inv_orphan', number: 'INV-000000', from: 'open', to: 'open' },
+        occurredAt: t.clock.now(),
       });
       await t.services.dunning.paymentFailed(tx, {
         tenantId: 'ten_doesnotexist',

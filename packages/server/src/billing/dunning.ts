@@ -9,14 +9,14 @@ import {
   type TenantState,
 } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
+import { type RequestContext, systemContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import { type Clock, tenantNow } from '../clock.ts';
 import type { DunningCasesTable, Schema } from '../db/schema.ts';
-import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import { tenantNotFound } from '../tenants/tenant-service.ts';
+import { BILLING_REASONS, billingTransition, type LockedTenant, lockTenant } from './billing-tenant.ts';
 import type { PaymentEvents } from './payment-events.ts';
-import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './tenant-transition.ts';
 
 /** Job kinds dunning owns. */
 export const DUNNING_JOBS = {
@@ -111,6 +111,13 @@ interface PaymentEvent {
   readonly tenantId: string;
   readonly invoiceId: string;
   readonly now: Date;
+  /** The request that reported the outcome, if one did: dunning's changes are recorded under it. */
+  readonly requestId?: string | null;
+}
+
+/** Dunning acting on a payment outcome, under the request that reported it. */
+function dunningFor(e: PaymentEvent): RequestContext {
+  return { ...DUNNING, requestId: e.requestId ?? null };
 }
 
 /**
@@ -130,7 +137,7 @@ interface PaymentEvent {
  *
  * Retries and the suspension are durable jobs enqueued with the case; each carries the case's
  * round and checks it, so a job left over from a case since paid (or paid and failed again) does
- * nothing. Every change writes a domain event and an audit row in its transaction.
+ * nothing. Every change is recorded (audit entry, event) in its transaction.
  */
 export class Dunning implements PaymentEvents {
   readonly #o: DunningOptions;
@@ -203,21 +210,18 @@ export class Dunning implements PaymentEvents {
       retry_at: retryAt.map((d) => d.toISOString()),
       suspend_at: suspendAt.toISOString(),
     };
-    await recordAudit(tx, DUNNING, {
+    await recordChange(tx, dunningFor(e), {
       action: 'dunning.started',
-      targetType: 'invoice',
-      targetId: e.invoiceId,
       tenantId: tenant.id,
+      target: { type: 'invoice', id: e.invoiceId },
       data,
+      occurredAt: e.now,
     });
-    await recordDomainEvents(tx, { type: 'dunning.started', tenantId: tenant.id, data, occurredAt: e.now });
     if (tenant.state === 'active') {
-      await transitionTenant(tx, DUNNING, tenant, {
+      await billingTransition(tx, dunningFor(e), tenant, {
         to: 'past_due',
         reason: BILLING_REASONS.paymentFailed,
-        auditAction: 'tenant.marked_past_due',
-        eventType: 'tenant.past_due',
-        data: { invoice_id: e.invoiceId, suspend_at: data.suspend_at },
+        details: { invoice_id: e.invoiceId, suspend_at: data.suspend_at },
         now: e.now,
       });
     }
@@ -288,22 +292,18 @@ export class Dunning implements PaymentEvents {
       reactivated: reactivate,
       still_unpaid: others.map((o) => o.invoice_id).sort(),
     };
-    await recordAudit(tx, DUNNING, {
+    await recordChange(tx, dunningFor(e), {
       action: 'dunning.resolved',
-      targetType: 'invoice',
-      targetId: e.invoiceId,
       tenantId: tenant.id,
+      target: { type: 'invoice', id: e.invoiceId },
       data,
+      occurredAt: e.now,
     });
-    await recordDomainEvents(tx, { type: 'dunning.resolved', tenantId: tenant.id, data, occurredAt: e.now });
     if (!reactivate) return;
-    await transitionTenant(tx, DUNNING, tenant, {
+    await billingTransition(tx, dunningFor(e), tenant, {
       to: 'active',
       reason: null,
-      // The tenant service's names for the same moves: activate ends past_due, resume a suspension.
-      auditAction: tenant.state === 'past_due' ? 'tenant.activated' : 'tenant.resumed',
-      eventType: 'tenant.reactivated',
-      data: { cause, invoice_id: e.invoiceId },
+      details: { cause, invoice_id: e.invoiceId },
       now: e.now,
     });
   }
@@ -395,14 +395,13 @@ export class Dunning implements PaymentEvents {
         next_retry_at: open.retry_at[attempt] ?? null,
         suspend_at: open.suspend_at.toISOString(),
       };
-      await recordAudit(tx, DUNNING, {
+      await recordChange(tx, DUNNING, {
         action: 'invoice.payment_retry_requested',
-        targetType: 'invoice',
-        targetId: invoiceId,
         tenantId,
+        target: { type: 'invoice', id: invoiceId },
         data,
+        occurredAt: now,
       });
-      await recordDomainEvents(tx, { type: 'invoice.payment_retry', tenantId, data, occurredAt: now });
     });
   }
 
@@ -423,12 +422,10 @@ export class Dunning implements PaymentEvents {
         .where('tenant_id', '=', tenantId)
         .where('invoice_id', '=', invoiceId)
         .execute();
-      await transitionTenant(tx, DUNNING, tenant, {
+      await billingTransition(tx, DUNNING, tenant, {
         to: 'suspended',
         reason: BILLING_REASONS.nonpayment,
-        auditAction: 'tenant.suspended',
-        eventType: 'tenant.suspended',
-        data: { invoice_id: invoiceId, unpaid_since: open.opened_at.toISOString() },
+        details: { invoice_id: invoiceId, unpaid_since: open.opened_at.toISOString() },
         now,
       });
       return true;

@@ -8,9 +8,9 @@ import type {
   UsageDetail,
 } from '@tenantry/core';
 import { sql, type Transaction } from 'kysely';
-import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
+import type { RequestContext } from '../audit/audit-log.ts';
+import { type ChangeOf, recordChanges } from '../changes/index.ts';
 import type { Schema } from '../db/schema.ts';
-import { recordDomainEvents } from '../events/domain-events.ts';
 import { newId } from '../ids.ts';
 
 /** What a late-usage line adjusts: the line as billed before and as rated now. */
@@ -105,9 +105,9 @@ export function documentId(type: 'invoice' | 'credit_note'): string {
 /**
  * Writes finalized documents in the caller's transaction: numbers them from the gap-free
  * counters (the update holds the counter's row until the transaction ends, so numbers are given
- * in commit order and a rollback gives them back), stores them and their lines, and writes an
- * audit row (`invoice.finalized` / `credit_note.issued`) and a domain event for each. Set-based:
- * one statement per table however many documents.
+ * in commit order and a rollback gives them back), stores them and their lines, and records each
+ * (`invoice.finalized` / `credit_note.issued`). Set-based: one statement per table however many
+ * documents.
  */
 export async function writeDocuments(
   tx: Transaction<Schema>,
@@ -185,15 +185,11 @@ export async function writeDocuments(
         period_end timestamptz, quantity text, unit_amount text, amount numeric, detail jsonb)`.execute(tx);
   }
 
-  await recordBillingEvents(
+  await recordChanges(
     tx,
     ctx,
-    written.map(({ document: d, number }) => ({
-      type: d.type === 'invoice' ? 'invoice.finalized' : 'credit_note.issued',
-      tenantId: d.tenantId,
-      targetType: d.type,
-      targetId: d.id,
-      data: {
+    written.map(({ document: d, number }): ChangeOf<'invoice.finalized' | 'credit_note.issued'> => {
+      const data = {
         number,
         reason: d.reason,
         ...(d.adjustsId !== null ? { adjusts: d.adjustsId } : {}),
@@ -201,51 +197,22 @@ export async function writeDocuments(
         currency: d.currency,
         total: d.total,
         period: { start: d.period.start.toISOString(), end: d.period.end.toISOString() },
-      },
-    })),
-    now,
+      };
+      const common = { tenantId: d.tenantId, occurredAt: now };
+      return d.type === 'invoice'
+        ? {
+            action: 'invoice.finalized',
+            target: { type: 'invoice', id: d.id },
+            data: { invoice: d.id, ...data },
+            ...common,
+          }
+        : {
+            action: 'credit_note.issued',
+            target: { type: 'credit_note', id: d.id },
+            data: { credit_note: d.id, ...data },
+            ...common,
+          };
+    }),
   );
   return written;
-}
-
-/** One billing change: audited, and announced to subscribers as a domain event of the same name. */
-export interface BillingEvent {
-  /** `invoice.finalized`, `invoice.paid`, `credit_note.issued`, … */
-  readonly type: string;
-  readonly tenantId: string;
-  readonly targetType: 'invoice' | 'credit_note';
-  readonly targetId: string;
-  readonly data: Record<string, unknown>;
-}
-
-/**
- * Writes an audit row and a domain event for each change, in the caller's transaction, with one
- * statement each (an invoice run finalizes thousands of invoices at a time).
- */
-export async function recordBillingEvents(
-  tx: Transaction<Schema>,
-  ctx: RequestContext,
-  events: readonly BillingEvent[],
-  now: Date,
-): Promise<void> {
-  await recordAudit(
-    tx,
-    ctx,
-    ...events.map((e) => ({
-      action: e.type,
-      targetType: e.targetType,
-      targetId: e.targetId,
-      tenantId: e.tenantId,
-      data: e.data,
-    })),
-  );
-  await recordDomainEvents(
-    tx,
-    ...events.map((e) => ({
-      type: e.type,
-      tenantId: e.tenantId,
-      data: { [e.targetType]: e.targetId, ...e.data },
-      occurredAt: now,
-    })),
-  );
 }

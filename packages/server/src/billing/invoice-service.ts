@@ -1,4 +1,5 @@
 import {
+  type AuditAction,
   type DomainError,
   fail,
   formatMinorUnits,
@@ -9,13 +10,14 @@ import {
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { type RequestContext, systemContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import { type Clock, type ClockScope, tenantNow } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import { tenantNotFound } from '../tenants/tenant-service.ts';
 import type { BillingMonth } from './billing-month.ts';
 import { applyInvoiceAction, type InvoiceAction, type InvoiceStatus } from './invoice-actions.ts';
-import { documentId, linesOfRating, recordBillingEvents, writeDocuments } from './invoice-documents.ts';
+import { documentId, linesOfRating, writeDocuments } from './invoice-documents.ts';
 import {
   type FinalizedInvoiceListener,
   InvoiceRunner,
@@ -111,13 +113,13 @@ export interface SettleInput {
   readonly reason?: string | undefined;
 }
 
-/** The audit action and event type of each settlement. */
-const SETTLED: Record<InvoiceAction, string> = {
+/** The audit action (and event type) of each settlement. */
+const SETTLED = {
   pay: 'invoice.paid',
   payment_failed: 'invoice.payment_failed',
   void: 'invoice.voided',
   mark_uncollectible: 'invoice.marked_uncollectible',
-};
+} as const satisfies Record<InvoiceAction, AuditAction>;
 
 /**
  * Invoices: draft previews at any time, finalization (the scheduled run at each period's end and
@@ -403,7 +405,6 @@ export class InvoiceService {
     const next = applyInvoiceAction(record.number, record.status as InvoiceStatus, action);
     if (!next.ok) return next;
     const now = await tenantNow(tx, this.#o.clock, record.tenant_id);
-    const data: Record<string, unknown> = { number: record.number, from: record.status, to: next.value };
     let creditNote: { id: string; number: string } | null = null;
     if (action === 'void') {
       const lines = await tx
@@ -442,13 +443,10 @@ export class InvoiceService {
         now,
       );
       if (written) creditNote = { id: written.document.id, number: written.number };
-      if (creditNote) data.credit_note = creditNote;
     }
     if (action === 'void') {
       await this.#o.listener?.invoicesVoided(tx, [{ tenantId: record.tenant_id, invoiceId: record.id }]);
     }
-    if (input.reference !== undefined) data.reference = input.reference;
-    if (input.reason !== undefined) data.reason = input.reason;
     await tx
       .updateTable('invoices')
       .set(
@@ -467,29 +465,31 @@ export class InvoiceService {
       .where('tenant_id', '=', record.tenant_id)
       .where('id', '=', record.id)
       .execute();
-    await recordBillingEvents(
-      tx,
-      ctx,
-      [
-        {
-          type: SETTLED[action],
-          tenantId: record.tenant_id,
-          targetType: 'invoice',
-          targetId: record.id,
-          data,
-        },
-      ],
-      now,
-    );
+    await recordChange(tx, ctx, {
+      action: SETTLED[action],
+      tenantId: record.tenant_id,
+      target: { type: 'invoice', id: record.id },
+      before: { status: record.status },
+      after: { status: next.value },
+      data: {
+        invoice: record.id,
+        number: record.number,
+        from: record.status,
+        to: next.value,
+        ...(creditNote === null ? {} : { credit_note: creditNote }),
+        ...(input.reference === undefined ? {} : { reference: input.reference }),
+        ...(input.reason === undefined ? {} : { reason: input.reason }),
+      },
+      occurredAt: now,
+    });
+    const outcome = { tenantId: record.tenant_id, invoiceId: record.id, now, requestId: ctx.requestId };
     if (action === 'pay') {
-      await this.#o.payments.paymentSucceeded(tx, { tenantId: record.tenant_id, invoiceId: record.id, now });
+      await this.#o.payments.paymentSucceeded(tx, outcome);
     } else if (action === 'payment_failed') {
-      await this.#o.payments.paymentFailed(tx, { tenantId: record.tenant_id, invoiceId: record.id, now });
+      await this.#o.payments.paymentFailed(tx, outcome);
     } else if (action === 'void' || action === 'mark_uncollectible') {
       await this.#o.payments.invoiceClosed(tx, {
-        tenantId: record.tenant_id,
-        invoiceId: record.id,
-        now,
+        ...outcome,
         as: action === 'void' ? 'void' : 'uncollectible',
       });
     }

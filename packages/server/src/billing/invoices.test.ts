@@ -168,7 +168,7 @@ describe(`invoices (${backend})`, () => {
         lateWindowMs: LATE_WINDOW_MS,
         batchSize: 5,
       });
-    const ctx = { actor: { type: 'system' as const, id: 'test' }, requestId: null };
+    const ctx = { actor: { type: 'system' as const, id: 'test' }, requestId: null, sourceIp: null };
     const [a, b] = await Promise.all([make().run(ctx, {}), make().run(ctx, {})]);
     expect(a.ok && b.ok).toBe(true);
     const after = await db
@@ -429,7 +429,7 @@ describe(`invoices (${backend})`, () => {
   it('tells dunning of each payment outcome inside the transaction that records it, and rolls back with it', async () => {
     const payments = new RecordingPayments();
     const service = recordingService(payments);
-    const ctx = { actor: { type: 'system' as const, id: 'test' }, requestId: null };
+    const ctx = { actor: { type: 'system' as const, id: 'test' }, requestId: null, sourceIp: null };
     const { tenant, invoice } = await novemberInvoice(0);
     expect((await service.settle(ctx, invoice.id, 'payment_failed', { reason: 'declined' })).ok).toBe(true);
     expect((await service.settle(ctx, invoice.id, 'pay')).ok).toBe(true);

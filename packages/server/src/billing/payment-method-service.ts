@@ -1,12 +1,12 @@
 import { type DomainError, fail, ok, type Result, toFieldErrors } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { z } from 'zod';
-import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
+import type { RequestContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { PaymentMethodsTable, Schema } from '../db/schema.ts';
-import { recordDomainEvents } from '../events/domain-events.ts';
 import { tenantNotFound } from '../tenants/tenant-service.ts';
-import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './tenant-transition.ts';
+import { BILLING_REASONS, billingTransition, type LockedTenant, lockTenant } from './billing-tenant.ts';
 
 /** No control characters: the values end up in audit rows and on invoices. */
 const PRINTABLE = /^[^\p{Cc}]*$/u;
@@ -66,7 +66,7 @@ export interface Attached {
  * The payment method a tenant has on file: one or none. Stripe's adapter sets it from Stripe;
  * vendors who settle invoices by API set it by hand. Trials read it: a trial on a plan that
  * requires a payment method ends in suspension without one, and putting one on file lifts that
- * suspension. Every change is audited and raises a domain event in its transaction.
+ * suspension. Every change is recorded (audit entry, event) in its transaction.
  */
 export class PaymentMethodService {
   readonly #o: PaymentMethodServiceOptions;
@@ -142,7 +142,7 @@ export class PaymentMethodService {
     if (!tenant.ok) return tenant;
     const previous = await tx
       .selectFrom('payment_methods')
-      .select('reference')
+      .select(['reference', 'brand', 'last4'])
       .where('tenant_id', '=', tenant.value.id)
       .executeTakeFirst();
     const values = { reference: input.reference, brand: input.brand ?? null, last4: input.last4 ?? null };
@@ -152,30 +152,23 @@ export class PaymentMethodService {
       .onConflict((oc) => oc.column('tenant_id').doUpdateSet({ ...values, created_at: now, updated_at: now }))
       .returningAll()
       .executeTakeFirstOrThrow();
-    const data = { ...values, replaced: previous?.reference ?? null };
-    await recordAudit(tx, ctx, {
+    await recordChange(tx, ctx, {
       action: 'payment_method.attached',
-      targetType: 'tenant',
-      targetId: tenant.value.id,
       tenantId: tenant.value.id,
-      data,
-    });
-    await recordDomainEvents(tx, {
-      type: 'payment_method.attached',
-      tenantId: tenant.value.id,
-      data,
+      target: { type: 'tenant', id: tenant.value.id },
+      before: previous ?? {},
+      after: values,
+      data: { ...values, replaced: previous?.reference ?? null },
       occurredAt: now,
     });
     const resumed =
       tenant.value.state === 'suspended' &&
       tenant.value.state_reason === BILLING_REASONS.trialEndedWithoutPaymentMethod;
     if (resumed) {
-      await transitionTenant(tx, ctx, tenant.value, {
+      await billingTransition(tx, ctx, tenant.value, {
         to: 'active',
         reason: null,
-        auditAction: 'tenant.resumed',
-        eventType: 'tenant.reactivated',
-        data: { cause: 'payment_method_attached' },
+        details: { cause: 'payment_method_attached' },
         now,
       });
     }
@@ -225,14 +218,15 @@ export class PaymentMethodService {
     const removed = await deleting.returningAll().executeTakeFirst();
     if (!removed) return undefined;
     const data = { reference: removed.reference, brand: removed.brand, last4: removed.last4 };
-    await recordAudit(tx, ctx, {
+    await recordChange(tx, ctx, {
       action: 'payment_method.removed',
-      targetType: 'tenant',
-      targetId: tenantId,
       tenantId,
+      target: { type: 'tenant', id: tenantId },
+      before: data,
+      after: {},
       data,
+      occurredAt: now,
     });
-    await recordDomainEvents(tx, { type: 'payment_method.removed', tenantId, data, occurredAt: now });
     return view(removed);
   }
 

@@ -59,6 +59,7 @@ export const stripeWebhookRoutes: FastifyPluginAsyncZod<{ webhooks: StripeWebhoo
       const result = await webhooks.receive(body, typeof signature === 'string' ? signature : undefined, {
         actor: { type: 'system', id: 'stripe-webhook' },
         requestId: request.id,
+        sourceIp: request.ip,
       });
       return result.ok ? result.value : sendProblem(reply, result.error);
     },

@@ -1,9 +1,9 @@
 import type { Kysely, Transaction } from 'kysely';
 import type Stripe from 'stripe';
-import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
+import { type RequestContext, systemContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
-import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
 import { minorOf } from './decimal-text.ts';
 
@@ -205,12 +205,12 @@ export class StripeSync {
         .returning('tenant_id')
         .executeTakeFirst();
       if (!inserted) return;
-      await recordAudit(tx, ctx, {
+      await recordChange(tx, ctx, {
         action: 'tenant.stripe_customer_created',
-        targetType: 'tenant',
-        targetId: tenant.id,
         tenantId: tenant.id,
+        target: { type: 'tenant', id: tenant.id },
         data: { stripe_customer_id: customer.id },
+        occurredAt: this.#clock.now(),
       });
     });
     // A concurrent sync may have recorded first; both got the same customer from the same key.
@@ -327,16 +327,10 @@ export class StripeSync {
           stripe_number: finalized.number ?? null,
           hosted_invoice_url: finalized.hosted_invoice_url ?? null,
         };
-        await recordAudit(tx, STRIPE_ACTOR, {
+        await recordChange(tx, STRIPE_ACTOR, {
           action: 'invoice.sent_to_stripe',
-          targetType: 'invoice',
-          targetId: invoice.id,
           tenantId,
-          data,
-        });
-        await recordDomainEvents(tx, {
-          type: 'invoice.sent_to_stripe',
-          tenantId,
+          target: { type: 'invoice', id: invoice.id },
           data,
           occurredAt: this.#clock.now(),
         });
@@ -408,30 +402,31 @@ export class StripeSync {
         stripe_status: current.status,
         outcome,
       };
-      const action = outcome === 'paid' ? 'invoice.paid_in_stripe_after_void' : 'invoice.voided_in_stripe';
-      await recordAudit(tx, STRIPE_ACTOR, {
-        action,
-        targetType: 'invoice',
-        targetId: invoiceId,
+      await recordChange(tx, STRIPE_ACTOR, {
+        action: outcome === 'paid' ? 'invoice.paid_in_stripe_after_void' : 'invoice.voided_in_stripe',
         tenantId,
+        target: { type: 'invoice', id: invoiceId },
         data,
+        occurredAt: this.#clock.now(),
       });
-      await recordDomainEvents(tx, { type: action, tenantId, data, occurredAt: this.#clock.now() });
     });
   }
 
   /** The last attempt failed: say so where people look, since Stripe was not told. */
-  async #gaveUp(type: string, tenantId: string, invoiceId: string, error: string): Promise<void> {
+  async #gaveUp(
+    action: 'invoice.stripe_sync_failed' | 'invoice.stripe_void_failed',
+    tenantId: string,
+    invoiceId: string,
+    error: string,
+  ): Promise<void> {
     await this.#db.transaction().execute(async (tx) => {
-      const data = { invoice_id: invoiceId, error };
-      await recordAudit(tx, STRIPE_ACTOR, {
-        action: type,
-        targetType: 'invoice',
-        targetId: invoiceId,
+      await recordChange(tx, STRIPE_ACTOR, {
+        action,
         tenantId,
-        data,
+        target: { type: 'invoice', id: invoiceId },
+        data: { invoice_id: invoiceId, error },
+        occurredAt: this.#clock.now(),
       });
-      await recordDomainEvents(tx, { type: type, tenantId, data, occurredAt: this.#clock.now() });
     });
   }
 }

@@ -9,12 +9,19 @@ import {
   startStripeTestApp,
 } from '../../test/stripe-support.ts';
 import { applyPlans, auditCount, provisionedTenant } from '../../test/tenant-support.ts';
-import { recordAudit } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import type { Schema } from '../db/schema.ts';
 import type { FinalizedInvoice, FinalizedInvoices } from './stripe-sync.ts';
 import type { InvoiceSettlement, SettlementEvent, WebhookEffect } from './stripe-webhooks.ts';
 
 type Settlement = 'paid' | 'payment_failed' | 'voided' | 'uncollectible';
+
+const SETTLED = {
+  paid: 'invoice.paid',
+  payment_failed: 'invoice.payment_failed',
+  voided: 'invoice.voided',
+  uncollectible: 'invoice.marked_uncollectible',
+} as const satisfies Record<Settlement, string>;
 
 /**
  * The invoice side as the adapter sees it: final invoices in memory, and payments recorded as
@@ -43,12 +50,13 @@ class InvoiceLedger implements FinalizedInvoices, InvoiceSettlement {
     return this.#record(tx, 'uncollectible', e);
   }
   async #record(tx: Transaction<Schema>, kind: Settlement, e: SettlementEvent): Promise<WebhookEffect> {
-    await recordAudit(tx, e.ctx, {
-      action: `invoice.${kind}`,
-      targetType: 'invoice',
-      targetId: e.invoiceId,
+    // What the invoice service records, so that a rollback can be seen to take it back.
+    await recordChange(tx, e.ctx, {
+      action: SETTLED[kind],
       tenantId: e.tenantId,
-      data: { stripe_invoice_id: e.stripeInvoiceId },
+      target: { type: 'invoice', id: e.invoiceId },
+      data: { invoice: e.invoiceId, number: 'INV-000000', from: 'open', to: 'open' },
+      occurredAt: e.now,
     });
     const failure = this.failNext;
     this.failNext = undefined;

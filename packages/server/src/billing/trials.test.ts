@@ -91,6 +91,20 @@ describe('the end of a trial', () => {
       {
         actor_type: 'system',
         actor_id: 'trials',
+        action: 'trial.will_end',
+        target_type: 'tenant',
+        target_id: tenant.id,
+        data: {
+          trial_ends_at: new Date(tenant.endsAt).toISOString(),
+          plan: 'open_trial',
+          requires_payment_method: false,
+          payment_method_on_file: false,
+          outcome: 'active',
+        },
+      },
+      {
+        actor_type: 'system',
+        actor_id: 'trials',
         action: 'tenant.activated',
         target_type: 'tenant',
         target_id: tenant.id,
@@ -126,8 +140,12 @@ describe('the end of a trial', () => {
     expect(ended?.data).toMatchObject({ to: 'suspended', reason: 'trial_ended_without_payment_method' });
     const audit = (await systemAudit(t, tenant.id)).filter((r) => r.actor_id === 'trials');
     expect(audit.map((r) => [r.action, r.data.reason])).toEqual([
+      ['trial.will_end', undefined],
       ['tenant.suspended', 'trial_ended_without_payment_method'],
     ]);
+    // The suspension is a tenant.suspended like any other, for subscribers of either event.
+    const [suspended] = await eventsOf(t, tenant.id, 'tenant.suspended');
+    expect(suspended?.data).toEqual(ended?.data);
     const entitlements = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/entitlements` });
     expect(entitlements.body).toMatchObject({ active: false, reason: 'tenant_suspended' });
 

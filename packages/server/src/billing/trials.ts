@@ -1,12 +1,12 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { type RequestContext, systemContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import { type Clock, type ClockScope, liveScope, onClock } from '../clock.ts';
 import type { JobRow, Schema } from '../db/schema.ts';
-import { recordDomainEvents } from '../events/domain-events.ts';
 import type { JobQueue } from '../jobs/job-queue.ts';
+import { BILLING_REASONS, billingTransition, type LockedTenant, lockTenant } from './billing-tenant.ts';
 import { hasPaymentMethod } from './payment-method-service.ts';
 import { endTrial } from './subscription-changes.ts';
-import { BILLING_REASONS, type LockedTenant, lockTenant, transitionTenant } from './tenant-transition.ts';
 
 /** The job kind of the trial sweep. */
 export const TRIAL_SWEEP_JOB = 'trials.sweep';
@@ -57,7 +57,8 @@ export interface TrialSweep {
  * - `reminderDays` before the end raises `trial.will_end`, saying what will happen;
  * - at the end moves the tenant to `active` — or to `suspended` (reason
  *   `trial_ended_without_payment_method`) when its plan requires a payment method and none is on
- *   file — with `trial.ended`, an audit row and the tenant change announced.
+ *   file — recorded as that transition (`tenant.activated` or `tenant.suspended`) raising
+ *   `trial.ended` too.
  *
  * Each notice is raised once per tenant and trial end: its row in `trial_notices` is unique and
  * the event is written only with it. The sweep then schedules itself for the next reminder or
@@ -144,9 +145,10 @@ export class Trials {
     if (!(await this.#notice(tx, tenant.id, 'will_end', endsAt, now))) return false;
     const onFile = await hasPaymentMethod(tx, tenant.id);
     const required = tenant.definition.requires_payment_method;
-    await recordDomainEvents(tx, {
-      type: 'trial.will_end',
+    await recordChange(tx, TRIALS, {
+      action: 'trial.will_end',
       tenantId: tenant.id,
+      target: { type: 'tenant', id: tenant.id },
       data: {
         trial_ends_at: endsAt.toISOString(),
         plan: tenant.definition.key,
@@ -174,16 +176,15 @@ export class Trials {
     // Activation ends the trial at its planned end through the lifecycle; a suspension leaves the
     // trial over all the same, so the anchor moves to its end here (as Stripe's does).
     if (suspend) await endTrial(tx, { tenantId: tenant.id, at: endsAt, now });
-    await transitionTenant(tx, TRIALS, tenant, {
+    await billingTransition(tx, TRIALS, tenant, {
       to,
       reason: suspend ? BILLING_REASONS.trialEndedWithoutPaymentMethod : null,
-      auditAction: suspend ? 'tenant.suspended' : 'tenant.activated',
-      eventType: 'trial.ended',
-      data: {
+      details: {
         trial_ends_at: endsAt.toISOString(),
         plan: tenant.definition.key,
         payment_method_on_file: onFile,
       },
+      trialEnded: true,
       now,
     });
     return to;

@@ -1,6 +1,4 @@
-import { sql, type Transaction } from 'kysely';
 import type { Database } from '../db/database.ts';
-import type { Schema } from '../db/schema.ts';
 
 /** The channel on which control-plane processes tell each other that tenants changed. */
 export const TENANT_CHANGES = 'tenantry_tenant_changes';
@@ -9,17 +7,14 @@ export const TENANT_CHANGES = 'tenantry_tenant_changes';
 const MAX_PAYLOAD = 7_000;
 
 /**
- * Tells every control-plane process that these tenants changed (their state, plan or usage),
- * once `tx` commits: NOTIFY is transactional, so a change that rolls back is never announced.
- * Many tenants go in few notifications, as comma-separated ids.
+ * The payloads of the notifications that announce `tenantIds`: many tenants go in few
+ * notifications, as comma-separated ids. NOTIFY is transactional, so sent in a change's
+ * transaction they reach the other processes once it commits, and never if it rolls back.
  */
-export async function announceTenantChanges(
-  tx: Transaction<Schema>,
-  tenantIds: Iterable<string>,
-): Promise<void> {
+export function announcementPayloads(tenantIds: Iterable<string>): string[] {
   const payloads: string[] = [];
   let current = '';
-  for (const id of tenantIds) {
+  for (const id of new Set(tenantIds)) {
     if (current.length > 0 && current.length + id.length + 1 > MAX_PAYLOAD) {
       payloads.push(current);
       current = '';
@@ -27,8 +22,7 @@ export async function announceTenantChanges(
     current = current.length === 0 ? id : `${current},${id}`;
   }
   if (current.length > 0) payloads.push(current);
-  if (payloads.length === 0) return;
-  await sql`select pg_notify(${TENANT_CHANGES}, p) from unnest(${payloads}::text[]) as p`.execute(tx);
+  return payloads;
 }
 
 /** Calls `onChange` with the id of every tenant any process changes, until the result is called. */

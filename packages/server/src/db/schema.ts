@@ -267,6 +267,13 @@ export interface DomainEventsTable {
   tenant_id: string | null;
   data: Json<Record<string, unknown>>;
   occurred_at: Date;
+  /** The order events were written in (migration 0014); generated, never written. */
+  position: ColumnType<number, never, never>;
+  /** The version of the payload schema of `type`. */
+  version: Generated<number>;
+  request_id: string | null;
+  /** When the webhook deliverer fanned the event out; null while it waits in the outbox. */
+  published_at: Date | null;
 }
 
 /** A key that signs access tokens; see migration 0004 for its life: next, active, retired. */

@@ -155,7 +155,7 @@ describe(`GET /v1/entitlements/stream (${backend})`, () => {
     try {
       const other = otherProcess(t);
       const changed = await other.tenants.changePlan(
-        { actor: { type: 'system', id: 'test' }, requestId: null },
+        { actor: { type: 'system', id: 'test' }, requestId: null, sourceIp: null },
         tenant.id,
         { plan: 'pro', at: 'now' },
       );

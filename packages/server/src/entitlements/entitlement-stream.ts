@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { followTenantChanges } from '../changes/tenant-changes.ts';
+import { followTenantChanges } from '../changes/index.ts';
 import type { Database } from '../db/database.ts';
 import type { EntitlementService } from './entitlement-service.ts';
 

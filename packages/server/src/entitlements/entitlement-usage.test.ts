@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
 import { applyPlans, fixture, provisionedTenant } from '../../test/tenant-support.ts';
 import { until } from '../../test/until.ts';
-import { followTenantChanges } from '../changes/tenant-changes.ts';
+import { followTenantChanges } from '../changes/index.ts';
 
 // `used` and `remaining` of the limits in a tenant's entitlement snapshot, from its usage.
 

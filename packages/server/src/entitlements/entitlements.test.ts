@@ -3,7 +3,7 @@ import { otherProcess, startTestApp, type TestApp } from '../../test/harness.ts'
 import { act, applyPlans, createTenant, provisionedTenant } from '../../test/tenant-support.ts';
 import { until } from '../../test/until.ts';
 import { systemContext } from '../audit/audit-log.ts';
-import { followTenantChanges } from '../changes/tenant-changes.ts';
+import { followTenantChanges } from '../changes/index.ts';
 
 let t: TestApp;
 beforeAll(async () => {

@@ -119,7 +119,7 @@ function admit(
     return;
   }
   request.apiKey = key;
-  request.ctx = { actor: { type: 'api_key', id: key.id }, requestId: request.id };
+  request.ctx = { actor: { type: 'api_key', id: key.id }, requestId: request.id, sourceIp: request.ip };
   done();
 }
 

@@ -57,6 +57,11 @@ export class JobQueue {
     this.#handlers.set(kind, handler);
   }
 
+  /** The job kinds registered, in registration order (a test walks them all). */
+  kinds(): string[] {
+    return [...this.#handlers.keys()];
+  }
+
   /**
    * Adds jobs inside the caller's transaction, so they exist exactly when the change does: one
    * statement per {@link ENQUEUE_BATCH} jobs (an invoice run queues one per invoice). A job whose

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
   canonicalJson,
+  changedFields,
   type DomainError,
   type FieldError,
   fail,
@@ -11,7 +12,8 @@ import {
   resolvePlans,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql } from 'kysely';
-import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
+import type { RequestContext } from '../audit/audit-log.ts';
+import { type ChangeOf, recordChanges } from '../changes/index.ts';
 import type { PlansTable, Schema } from '../db/schema.ts';
 import { newId } from '../ids.ts';
 import { readPlanFileSource } from './plan-file-source.ts';
@@ -129,6 +131,9 @@ export class PlanService {
       if (meterErrors.length > 0) return invalid(input.filename, meterErrors);
 
       const changes: PlanChange[] = [];
+      const recorded: ChangeOf<
+        'plan.created' | 'plan.version_created' | 'meter.created' | 'meter.updated'
+      >[] = [];
       const now = new Date();
       for (const definition of definitions) {
         const checksum = checksumOf(definition);
@@ -181,16 +186,17 @@ export class PlanService {
           .insertInto('plan_versions')
           .values({ plan_id: id, version, definition: JSON.stringify(definition), checksum })
           .execute();
-        await recordAudit(tx, ctx, {
+        recorded.push({
           action: plan ? 'plan.version_created' : 'plan.created',
-          targetType: 'plan',
-          targetId: id,
+          tenantId: null,
+          target: { type: 'plan', id },
           data: {
             key: definition.key,
             version,
             checksum,
             ...(input.filename ? { filename: input.filename } : {}),
           },
+          occurredAt: now,
         });
       }
 
@@ -202,13 +208,32 @@ export class PlanService {
             aggregation: meter.aggregation,
             unique_by: meter.unique_by ?? null,
           };
+          const stored = storedMeters.find((m) => m.key === key);
+          const was = stored && {
+            name: stored.name,
+            unit: stored.unit,
+            aggregation: stored.aggregation,
+            unique_by: stored.unique_by,
+          };
+          // A meter the file leaves as it is stays untouched, and unrecorded.
+          if (was && changedFields(was, values) === null) continue;
           await tx
             .insertInto('meters')
             .values({ key, ...values })
             .onConflict((oc) => oc.column('key').doUpdateSet({ ...values, updated_at: now }))
             .execute();
+          recorded.push({
+            action: was ? 'meter.updated' : 'meter.created',
+            tenantId: null,
+            target: { type: 'meter', id: key },
+            before: was ?? {},
+            after: values,
+            ...(input.filename ? { data: { filename: input.filename } } : {}),
+            occurredAt: now,
+          });
         }
       }
+      await recordChanges(tx, ctx, recorded);
       return ok({ dry_run: input.dryRun, plans: changes });
     });
   }

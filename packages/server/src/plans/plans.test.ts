@@ -58,7 +58,7 @@ async function counts() {
 }
 
 describe('POST /v1/plans/apply', () => {
-  test('the first apply creates version 1 of every plan, its meters and one audit event per version', async () => {
+  test('the first apply creates version 1 of every plan, its meters and one audit event per version and meter', async () => {
     const applied = await apply(FIXTURE, { filename: 'plans.yaml' });
     expect(applied.status, JSON.stringify(applied.body)).toBe(200);
     expect(applied.body.dry_run).toBe(false);
@@ -68,11 +68,12 @@ describe('POST /v1/plans/apply', () => {
       expect(byKey[key]).toMatchObject({ change: 'created', version: 1, previous_version: null });
       expect(byKey[key].id).toMatch(/^pln_[0-9a-z]{26}$/);
     }
-    expect(await counts()).toEqual({ plans: 2, plan_versions: 2, meters: 2, audit_events: 2 });
+    expect(await counts()).toEqual({ plans: 2, plan_versions: 2, meters: 2, audit_events: 4 });
 
     const audit = await t.db.database.db
       .selectFrom('audit_events')
       .selectAll()
+      .where('target_type', '=', 'plan')
       .orderBy('target_id')
       .execute();
     const keyId = (await t.services.apiKeys.authenticate(t.token))?.id ?? '';
@@ -89,6 +90,49 @@ describe('POST /v1/plans/apply', () => {
       ['concurrent_sessions', 'time_weighted'],
       ['meetings', 'count'],
     ]);
+    const meterAudit = await t.db.database.db
+      .selectFrom('audit_events')
+      .select(['action', 'target_id', 'data'])
+      .where('target_type', '=', 'meter')
+      .orderBy('target_id')
+      .execute();
+    expect(meterAudit.map((e) => [e.action, e.target_id])).toEqual([
+      ['meter.created', 'concurrent_sessions'],
+      ['meter.created', 'meetings'],
+    ]);
+    expect(meterAudit[1]?.data).toMatchObject({
+      filename: 'plans.yaml',
+      after: { name: 'meetings', aggregation: 'count' },
+    });
+  });
+
+  test('a meter whose name changes is recorded with what changed; one left as it is is not touched', async () => {
+    await apply(FIXTURE);
+    const renamed = replaceOnce(
+      FIXTURE,
+      'meetings:\n    aggregation: count',
+      'meetings:\n    name: Meetings held\n    aggregation: count',
+    );
+    expect((await apply(renamed)).status).toBe(200);
+    const meterActions = await t.db.database.db
+      .selectFrom('audit_events')
+      .select('action')
+      .where('target_type', '=', 'meter')
+      .execute();
+    expect(meterActions.map((r) => r.action).sort()).toEqual([
+      'meter.created',
+      'meter.created',
+      'meter.updated',
+    ]);
+    const row = await t.db.database.db
+      .selectFrom('audit_events')
+      .selectAll()
+      .where('action', '=', 'meter.updated')
+      .executeTakeFirstOrThrow();
+    expect(row).toMatchObject({
+      target_id: 'meetings',
+      data: { before: { name: 'meetings' }, after: { name: 'Meetings held' } },
+    });
   });
 
   test('applying the same file again changes nothing', async () => {
@@ -111,7 +155,7 @@ describe('POST /v1/plans/apply', () => {
     const byKey = Object.fromEntries(applied.body.plans.map((p: any) => [p.key, p]));
     expect(byKey.pro).toMatchObject({ change: 'updated', version: 2, previous_version: 1 });
     expect(byKey.starter).toMatchObject({ change: 'unchanged', version: 1 });
-    expect(await counts()).toEqual({ plans: 2, plan_versions: 3, meters: 2, audit_events: 3 });
+    expect(await counts()).toEqual({ plans: 2, plan_versions: 3, meters: 2, audit_events: 5 });
     const event = await t.db.database.db
       .selectFrom('audit_events')
       .selectAll()
@@ -291,7 +335,7 @@ plans:
       'professional',
     ]);
     expect(applied.body.plans.every((p: any) => p.change === 'created' && p.version === 1)).toBe(true);
-    expect(await counts()).toEqual({ plans: 4, plan_versions: 4, meters: 5, audit_events: 4 });
+    expect(await counts()).toEqual({ plans: 4, plan_versions: 4, meters: 5, audit_events: 9 });
 
     const business = await t.request({ method: 'GET', url: '/v1/plans/business/versions/1' });
     expect(business.status).toBe(200);

@@ -14,10 +14,10 @@ import {
   type TenantState,
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
+import { type RequestContext, systemContext } from '../audit/audit-log.ts';
 import { type PlanChangeRequest, planChangeTiming } from '../billing/plan-change-timing.ts';
-import { changeSubscription, followTenantState, startSubscription } from '../billing/subscription-changes.ts';
-import { announceTenantChanges } from '../changes/tenant-changes.ts';
+import { changeSubscription, startSubscription } from '../billing/subscription-changes.ts';
+import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { ScheduledPlanChange, Schema } from '../db/schema.ts';
 import { newId } from '../ids.ts';
@@ -25,6 +25,7 @@ import type { JobQueue } from '../jobs/job-queue.ts';
 import type { PlanService, PlanVersionView } from '../plans/plan-service.ts';
 import { type Placement, type Provisioner, resourcesFor } from '../provisioning/provisioner.ts';
 import { testClockAdvancing } from '../test-clocks/test-clock-errors.ts';
+import { transitionTenant } from './tenant-transition.ts';
 import { type TenantRecord, type TenantView, tenantView } from './tenant-view.ts';
 
 /** Job kinds the tenant service owns. */
@@ -37,16 +38,10 @@ export const TENANT_JOBS = {
 /** A scheduled plan change, with the overrides that come with it when the request sent some. */
 type ScheduledChange = ScheduledPlanChange & { overrides?: TenantOverrides };
 
-/** The audit action of each lifecycle action: `<object>.<past participle>`, like `tenant.created`. */
-const AUDIT_ACTIONS: Record<TenantAction, string> = {
-  activate: 'tenant.activated',
-  suspend: 'tenant.suspended',
-  resume: 'tenant.resumed',
-  cancel: 'tenant.cancelled',
-  delete: 'tenant.deleted',
-  retry_provisioning: 'tenant.provisioning_retried',
-  mark_past_due: 'tenant.marked_past_due',
-};
+/** Who the audit log names for the tenant service's own work. */
+const PROVISIONER = systemContext('provisioner');
+const RETENTION = systemContext('retention');
+const SCHEDULER = systemContext('scheduler');
 
 const PROVISION_ATTEMPTS = 3;
 const DAY_MS = 86_400_000;
@@ -141,6 +136,7 @@ export class TenantService {
     const now = clock?.value.frozen_time ?? this.#o.clock.now();
     const id = newId('ten');
     const trialDays = input.trial_days ?? plan.value.definition.trial_days;
+    const trialEndsAt = trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null;
     const resources = resourcesFor(id, input.placement);
     const slugTaken = fail('slug_taken', `a tenant with the slug "${input.slug}" exists`);
     const created = await this.#o.db
@@ -163,7 +159,7 @@ export class TenantService {
             overrides: JSON.stringify(overrides.value),
             // On the hour: usage is rolled up by hour, so periods then match the rollups exactly.
             billing_anchor: hourOf(now),
-            trial_ends_at: trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null,
+            trial_ends_at: trialEndsAt,
             scheduled_change: null,
             ...resources,
             metadata: JSON.stringify(input.metadata ?? {}),
@@ -177,7 +173,7 @@ export class TenantService {
         await startSubscription(tx, {
           tenantId: id,
           startedAt: hourOf(now),
-          trialEndsAt: trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null,
+          trialEndsAt,
           terms: { planId: plan.value.plan_id, planVersion: plan.value.version, seats: input.seats },
           interval: plan.value.definition.interval,
           now,
@@ -188,11 +184,10 @@ export class TenantService {
           dedupeKey: `provision:${id}`,
           maxAttempts: PROVISION_ATTEMPTS,
         });
-        await recordAudit(tx, ctx, {
+        await recordChange(tx, ctx, {
           action: 'tenant.created',
-          targetType: 'tenant',
-          targetId: id,
           tenantId: id,
+          target: { type: 'tenant', id },
           data: {
             slug: input.slug,
             plan: plan.value.key,
@@ -200,6 +195,18 @@ export class TenantService {
             placement: input.placement,
             ...(clock === null ? {} : { test_clock: clock.value.id }),
           },
+          also: [
+            {
+              type: 'subscription.created',
+              data: {
+                plan: plan.value.key,
+                plan_version: plan.value.version,
+                seats: input.seats,
+                trial_ends_at: trialEndsAt?.toISOString() ?? null,
+              },
+            },
+          ],
+          occurredAt: now,
         });
         return ok(await this.#record(tx, id));
       })
@@ -263,7 +270,7 @@ export class TenantService {
     idOrSlug: string,
     input: UpdateTenantInput,
   ): Promise<Result<TenantView, DomainError>> {
-    return this.#mutate(ctx, idOrSlug, async (tx, record) => {
+    return this.#mutate(idOrSlug, async (tx, record) => {
       if (record.state === 'deleted')
         return fail('tenant_deleted', `tenant "${record.slug}" is deleted and cannot change`);
       let overrides = record.overrides as TenantOverrides;
@@ -287,16 +294,49 @@ export class TenantService {
         })
         .where('id', '=', record.id)
         .execute();
+      const now = this.#now(record);
       if (seats !== record.seats) {
         await changeSubscription(tx, {
           tenantId: record.id,
-          at: this.#now(record),
+          at: now,
           terms: { planId: record.plan_id, planVersion: record.plan_version, seats },
-          now: this.#now(record),
+          now,
         });
       }
       const changed = Object.keys(input).filter((k) => input[k as keyof UpdateTenantInput] !== undefined);
-      return ok({ action: 'tenant.updated', data: { fields: changed } });
+      const terms = { plan: record.plan_key, version: record.plan_version };
+      await recordChange(tx, ctx, {
+        action: 'tenant.updated',
+        tenantId: record.id,
+        target: { type: 'tenant', id: record.id },
+        before: {
+          name: record.name,
+          region: record.region,
+          seats: record.seats,
+          overrides: record.overrides,
+          metadata: record.metadata,
+        },
+        after: {
+          name: input.name ?? record.name,
+          region: input.region === undefined ? record.region : input.region,
+          seats,
+          overrides,
+          metadata: input.metadata ?? record.metadata,
+        },
+        data: { fields: changed },
+        ...(seats === record.seats
+          ? {}
+          : {
+              also: [
+                {
+                  type: 'subscription.updated',
+                  data: { from: { ...terms, seats: record.seats }, to: { ...terms, seats } },
+                },
+              ],
+            }),
+        occurredAt: now,
+      });
+      return ok(null);
     });
   }
 
@@ -311,7 +351,7 @@ export class TenantService {
   ): Promise<Result<TenantView, DomainError>> {
     const plan = await this.#planVersion('plan', input.plan, input.plan_version);
     if (!plan.ok) return plan;
-    return this.#mutate(ctx, idOrSlug, async (tx, record) => {
+    return this.#mutate(idOrSlug, async (tx, record) => {
       if (record.state === 'deleted')
         return fail('tenant_deleted', `tenant "${record.slug}" is deleted and cannot change plan`);
       const overrides = this.#overrides(
@@ -356,7 +396,16 @@ export class TenantService {
           terms: { planId: plan.value.plan_id, planVersion: plan.value.version, seats: record.seats },
           now,
         });
-        return ok({ action: 'tenant.plan_changed', data: { from, to } });
+        await recordChange(tx, ctx, {
+          action: 'tenant.plan_changed',
+          tenantId: record.id,
+          target: { type: 'tenant', id: record.id },
+          before: { plan: from.plan, plan_version: from.version, overrides: record.overrides },
+          after: { plan: to.plan, plan_version: to.version, overrides: overrides.value },
+          data: { from, to },
+          occurredAt: now,
+        });
+        return ok(null);
       }
       const effectiveAt = billingPeriod(record.billing_anchor, record.definition.interval, now).end;
       const scheduled: ScheduledChange = {
@@ -378,10 +427,14 @@ export class TenantService {
         runAt: effectiveAt,
         testClockId: record.test_clock_id,
       });
-      return ok({
+      await recordChange(tx, ctx, {
         action: 'tenant.plan_change_scheduled',
+        tenantId: record.id,
+        target: { type: 'tenant', id: record.id },
         data: { from, to, effective_at: scheduled.effective_at },
+        occurredAt: now,
       });
+      return ok(null);
     });
   }
 
@@ -392,37 +445,30 @@ export class TenantService {
     action: TenantAction,
     reason?: string,
   ): Promise<Result<TenantView, DomainError>> {
-    const result = await this.#mutate(ctx, idOrSlug, (tx, record) => this.#actIn(tx, record, action, reason));
+    const result = await this.#mutate(idOrSlug, (tx, record) => this.#actIn(tx, ctx, record, action, reason));
     if (result.ok && action === 'retry_provisioning') this.#o.jobs.notify();
     return result;
   }
 
-  /** Performs a lifecycle action on a locked tenant in `tx`; the caller writes the audit row it names. */
+  /**
+   * Performs a lifecycle action on a locked tenant in `tx`: the transition (which records it),
+   * then what the new state sets off (a purge after a deletion, provisioning after a retry).
+   */
   async #actIn(
     tx: Transaction<Schema>,
+    ctx: RequestContext,
     record: TenantRecord,
     action: TenantAction,
     reason: string | undefined,
-  ): Promise<Result<{ action: string; data: Record<string, unknown> }, DomainError>> {
+  ): Promise<Result<null, DomainError>> {
     const next = applyAction(record.state as TenantState, action);
     if (!next.ok) return next;
-    const now = this.#now(record);
-    await tx
-      .updateTable('tenants')
-      .set({
-        state: next.value,
-        state_reason: reason ?? null,
-        updated_at: now,
-        ...(next.value === 'deleted' ? { deleted_at: now } : {}),
-      })
-      .where('id', '=', record.id)
-      .execute();
-    await followTenantState(tx, {
-      tenantId: record.id,
-      from: record.state as TenantState,
+    const moved = await transitionTenant(tx, ctx, record, {
       to: next.value,
-      now,
+      reason: reason ?? null,
+      now: this.#now(record),
     });
+    if (!moved.ok) return moved;
     if (next.value === 'deleted') {
       await this.#o.jobs.enqueue(tx, {
         kind: TENANT_JOBS.purge,
@@ -440,15 +486,12 @@ export class TenantService {
         maxAttempts: PROVISION_ATTEMPTS,
       });
     }
-    return ok({
-      action: AUDIT_ACTIONS[action],
-      data: { from: record.state, to: next.value, ...(reason ? { reason } : {}) },
-    });
+    return ok(null);
   }
 
   /**
    * Cancels and deletes every tenant of a test clock inside the caller's transaction (the clock's
-   * deletion), each step audited like the actions; returns their ids. A tenant still provisioning
+   * deletion), each step recorded like the actions; returns their ids. A tenant still provisioning
    * cannot be deleted yet: that refusal rolls the whole deletion back.
    */
   async deleteOnClock(
@@ -468,47 +511,26 @@ export class TenantService {
         const record = await this.#find(tx, id, true);
         if (record === undefined) break;
         if (action === 'cancel' && ['cancelled', 'provisioning_failed'].includes(record.state)) continue;
-        const done = await this.#actIn(tx, record, action, 'test_clock_deleted');
+        const done = await this.#actIn(tx, ctx, record, action, 'test_clock_deleted');
         if (!done.ok) return done;
-        await recordAudit(tx, ctx, {
-          action: done.value.action,
-          targetType: 'tenant',
-          targetId: id,
-          tenantId: id,
-          data: done.value.data,
-        });
       }
     }
-    const ids = rows.map((r) => r.id);
-    await announceTenantChanges(tx, ids);
-    return ok(ids);
+    return ok(rows.map((r) => r.id));
   }
 
   /**
-   * Runs a change to one tenant in a transaction that locks its row, writes the audit event the
-   * change names, and tells listeners once it has committed.
+   * Runs a change to one tenant (which records itself) in a transaction that locks its row, and
+   * tells this process's listeners once it has committed.
    */
   async #mutate(
-    ctx: RequestContext,
     idOrSlug: string,
-    change: (
-      tx: Transaction<Schema>,
-      record: TenantRecord,
-    ) => Promise<Result<{ action: string; data: Record<string, unknown> }, DomainError>>,
+    change: (tx: Transaction<Schema>, record: TenantRecord) => Promise<Result<null, DomainError>>,
   ): Promise<Result<TenantView, DomainError>> {
     const result = await this.#o.db.transaction().execute(async (tx) => {
       const record = await this.#find(tx, idOrSlug, true);
       if (!record) return tenantNotFound(idOrSlug);
       const done = await change(tx, record);
       if (!done.ok) return done;
-      await recordAudit(tx, ctx, {
-        action: done.value.action,
-        targetType: 'tenant',
-        targetId: record.id,
-        tenantId: record.id,
-        data: done.value.data,
-      });
-      await announceTenantChanges(tx, [record.id]);
       return ok(await this.#record(tx, record.id));
     });
     if (!result.ok) return result;
@@ -524,41 +546,32 @@ export class TenantService {
       role_name: record.role_name,
       database_name: record.database_name,
     });
-    await this.#systemTransition(
-      tenantId,
-      'provisioning',
-      (record.trial_ends_at ?? 0) > this.#now(record) ? 'trialing' : 'active',
-      null,
+    await this.#provisioningEnded(tenantId, (now) =>
+      (record.trial_ends_at ?? 0) > now ? 'trialing' : 'active',
     );
   }
 
   async #provisioningFailed(tenantId: string, error: string): Promise<void> {
-    await this.#systemTransition(tenantId, 'provisioning', 'provisioning_failed', error);
+    await this.#provisioningEnded(tenantId, () => 'provisioning_failed', error);
   }
 
-  /** A transition the system makes on its own; skipped if the tenant has moved on meanwhile. */
-  async #systemTransition(tenantId: string, from: string, to: string, reason: string | null): Promise<void> {
+  /**
+   * Ends provisioning: moves a tenant still `provisioning` to the state `to` gives at its time;
+   * skipped if it has moved on meanwhile.
+   */
+  async #provisioningEnded(
+    tenantId: string,
+    to: (now: Date) => TenantState,
+    reason: string | null = null,
+  ): Promise<void> {
     const changed = await this.#o.db.transaction().execute(async (tx) => {
-      const row = await tx
-        .selectFrom('tenants')
-        .select('state')
-        .where('id', '=', tenantId)
-        .forUpdate()
-        .executeTakeFirst();
-      if (row?.state !== from) return false;
-      await tx
-        .updateTable('tenants')
-        .set({ state: to, state_reason: reason, updated_at: this.#o.clock.now() })
-        .where('id', '=', tenantId)
-        .execute();
-      await recordAudit(tx, systemContext('provisioner'), {
-        action: to === 'provisioning_failed' ? 'tenant.provisioning_failed' : 'tenant.provisioned',
-        targetType: 'tenant',
-        targetId: tenantId,
-        tenantId,
-        data: { from, to, ...(reason ? { reason } : {}) },
-      });
-      await announceTenantChanges(tx, [tenantId]);
+      const record = await this.#find(tx, tenantId, true);
+      if (record?.state !== 'provisioning') return false;
+      const now = this.#now(record);
+      const moved = await transitionTenant(tx, PROVISIONER, record, { to: to(now), reason, now });
+      // Out of provisioning, every state the table allows is one of those above.
+      if (!moved.ok)
+        throw new Error(`provisioning could not end for tenant ${tenantId}: ${moved.error.detail}`);
       return true;
     });
     if (changed) this.#o.onChanged(tenantId);
@@ -578,11 +591,12 @@ export class TenantService {
         .set({ purged_at: this.#o.clock.now() })
         .where('id', '=', tenantId)
         .execute();
-      await recordAudit(tx, systemContext('retention'), {
+      await recordChange(tx, RETENTION, {
         action: 'tenant.purged',
-        targetType: 'tenant',
-        targetId: tenantId,
         tenantId,
+        target: { type: 'tenant', id: tenantId },
+        data: {},
+        occurredAt: this.#o.clock.now(),
       });
     });
   }
@@ -611,18 +625,21 @@ export class TenantService {
         terms: { planId: scheduled.plan_id, planVersion: scheduled.plan_version, seats: record.seats },
         now: now,
       });
-      await recordAudit(tx, systemContext('scheduler'), {
+      const from = { plan: record.plan_key, version: record.plan_version };
+      const to = { plan: record.scheduled_plan_key ?? scheduled.plan_id, version: scheduled.plan_version };
+      await recordChange(tx, SCHEDULER, {
         action: 'tenant.plan_changed',
-        targetType: 'tenant',
-        targetId: tenantId,
         tenantId,
-        data: {
-          from: { plan: record.plan_key, version: record.plan_version },
-          to: { plan_id: scheduled.plan_id, version: scheduled.plan_version },
-          scheduled: true,
+        target: { type: 'tenant', id: tenantId },
+        before: { plan: from.plan, plan_version: from.version, overrides: record.overrides },
+        after: {
+          plan: to.plan,
+          plan_version: to.version,
+          overrides: scheduled.overrides ?? record.overrides,
         },
+        data: { from, to, scheduled: true },
+        occurredAt: now,
       });
-      await announceTenantChanges(tx, [tenantId]);
       return true;
     });
     if (changed) this.#o.onChanged(tenantId);

@@ -1,9 +1,9 @@
 import { type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
+import { type RequestContext, systemContext } from '../audit/audit-log.ts';
 import type { InvoiceService } from '../billing/invoice-service.ts';
 import type { Trials } from '../billing/trials.ts';
-import { announceTenantChanges } from '../changes/tenant-changes.ts';
+import { recordChange } from '../changes/index.ts';
 import type { Clock, ClockScope } from '../clock.ts';
 import type { Schema, TestClocksTable } from '../db/schema.ts';
 import { newId } from '../ids.ts';
@@ -90,11 +90,12 @@ export class TestClockService {
     };
     await this.#o.db.transaction().execute(async (tx) => {
       await tx.insertInto('test_clocks').values(row).execute();
-      await recordAudit(tx, ctx, {
+      await recordChange(tx, ctx, {
         action: 'test_clock.created',
-        targetType: 'test_clock',
-        targetId: row.id,
+        tenantId: null,
+        target: { type: 'test_clock', id: row.id },
         data: { frozen_time: row.frozen_time.toISOString(), name: row.name },
+        occurredAt: now,
       });
     });
     return view(row, 0);
@@ -134,11 +135,14 @@ export class TestClockService {
         dedupeKey: `${TEST_CLOCK_ADVANCE_JOB}:${id}`,
         maxAttempts: 10,
       });
-      await recordAudit(tx, ctx, {
+      await recordChange(tx, ctx, {
         action: 'test_clock.advanced',
-        targetType: 'test_clock',
-        targetId: id,
+        tenantId: null,
+        target: { type: 'test_clock', id },
+        before: { status: clock.status },
+        after: { status: 'advancing' },
         data: { from: clock.frozen_time.toISOString(), to: to.toISOString() },
+        occurredAt: this.#o.clock.now(),
       });
       return ok(null);
     });
@@ -166,11 +170,12 @@ export class TestClockService {
         .set({ deleted_at: now, updated_at: now })
         .where('id', '=', id)
         .execute();
-      await recordAudit(tx, ctx, {
+      await recordChange(tx, ctx, {
         action: 'test_clock.deleted',
-        targetType: 'test_clock',
-        targetId: id,
+        tenantId: null,
+        target: { type: 'test_clock', id },
         data: { tenants: deleted.value },
+        occurredAt: now,
       });
       return deleted;
     });
@@ -222,12 +227,13 @@ export class TestClockService {
         .execute();
       // Their time moved: every process drops the tenants' cached entitlements (current period, trial).
       const tenants = await this.#tenantsOn(tx, id);
-      await announceTenantChanges(tx, tenants);
-      await recordAudit(tx, ADVANCE, {
+      await recordChange(tx, ADVANCE, {
         action: outcome.failed === undefined ? 'test_clock.ready' : 'test_clock.advance_failed',
-        targetType: 'test_clock',
-        targetId: id,
+        tenantId: null,
+        target: { type: 'test_clock', id },
+        tenants,
         data: { frozen_time: clock.frozen_time.toISOString(), ...outcome },
+        occurredAt: this.#o.clock.now(),
       });
       return tenants;
     });

@@ -7,7 +7,8 @@ import {
   type JWK,
 } from 'jose';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import { type RequestContext, recordAudit, systemContext } from '../audit/audit-log.ts';
+import { type RequestContext, systemContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema, SigningKeysTable } from '../db/schema.ts';
 import type { SecretBox } from '../secrets/secret-box.ts';
@@ -212,11 +213,12 @@ export class SigningKeyService {
         .returningAll()
         .executeTakeFirstOrThrow();
       const next = await this.#insertKey(tx, now, ctx);
-      await recordAudit(tx, ctx, {
+      await recordChange(tx, ctx, {
         action: 'signing_key.rotated',
-        targetType: 'signing_key',
-        targetId: activated.kid,
+        tenantId: null,
+        target: { type: 'signing_key', id: activated.kid },
         data: { retired: retired.kid, next: next.kid, ...(reason === undefined ? {} : { reason }) },
+        occurredAt: now,
       });
       return { active: view(activated, now), retired: view(retired, now), next: view(next, now) };
     });
@@ -255,14 +257,19 @@ export class SigningKeyService {
       })
       .returningAll()
       .executeTakeFirstOrThrow();
-    await recordAudit(tx, ctx, { action: 'signing_key.created', targetType: 'signing_key', targetId: kid });
+    await recordChange(tx, ctx, {
+      action: 'signing_key.created',
+      tenantId: null,
+      target: { type: 'signing_key', id: kid },
+      occurredAt: now,
+    });
     return row;
   }
 
   /** Seals `row`'s private half with the current master key, if it is in clear or under an older one. */
   async #reseal(tx: Transaction<Schema>, row: KeyRow): Promise<void> {
     let jwk: string;
-    let action: string;
+    let action: 'signing_key.sealed' | 'signing_key.resealed';
     if (row.private_jwk !== null) {
       jwk = JSON.stringify(row.private_jwk);
       action = 'signing_key.sealed';
@@ -275,11 +282,12 @@ export class SigningKeyService {
       .set({ private_jwk: null, private_key_sealed: await this.#secrets.seal(purpose(row.kid), jwk) })
       .where('kid', '=', row.kid)
       .execute();
-    await recordAudit(tx, SYSTEM, {
+    await recordChange(tx, SYSTEM, {
       action,
-      targetType: 'signing_key',
-      targetId: row.kid,
-      data: { master_key: this.#secrets.currentKeyId },
+      tenantId: null,
+      target: { type: 'signing_key', id: row.kid },
+      data: { master_key_id: this.#secrets.currentKeyId },
+      occurredAt: this.#clock.now(),
     });
   }
 }

@@ -3,7 +3,8 @@ import { type DomainError, type FieldError, fail, ok, type Result, type TenantSt
 import { SignJWT } from 'jose';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
+import type { RequestContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { tenantNotFound } from '../tenants/tenant-service.ts';
@@ -137,12 +138,12 @@ export class TokenService {
         .setJti(jti)
         .sign(key.key);
       const expiresAt = new Date(exp * 1000).toISOString();
-      await recordAudit(tx, ctx, {
+      await recordChange(tx, ctx, {
         action: 'access_token.minted',
-        targetType: 'access_token',
-        targetId: jti,
         tenantId: tenant.id,
+        target: { type: 'access_token', id: jti },
         data: { subject, roles, kid: key.kid, expires_at: expiresAt },
+        occurredAt: new Date(iat * 1000),
       });
       return ok({
         access_token: token,

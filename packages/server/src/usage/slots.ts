@@ -9,7 +9,7 @@ import {
   type Result,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import { announceTenantChanges } from '../changes/tenant-changes.ts';
+import { announceUsage } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema, SlotHoldersTable } from '../db/schema.ts';
 import { newId } from '../ids.ts';
@@ -280,7 +280,7 @@ export class SlotService {
           })
           .returningAll()
           .executeTakeFirstOrThrow();
-        await announceTenantChanges(tx, [tenantId]);
+        await announceUsage(tx, [tenantId]);
         return ok({
           id: row.id,
           tenant_id: tenantId,
@@ -311,7 +311,7 @@ export class SlotService {
         .where('id', '=', slotId)
         .returningAll()
         .executeTakeFirst();
-      if (deleted) await announceTenantChanges(tx, [tenantId]);
+      if (deleted) await announceUsage(tx, [tenantId]);
       return deleted;
     });
     // A slot released before, or reclaimed with its lapsed holder, is gone alike.
@@ -351,7 +351,7 @@ async function deleteHolders(
     returning tenant_id`.execute(tx);
   await sql`delete from slot_holders where ${picked}`.execute(tx);
   const tenants = new Set(slots.rows.map((row) => row.tenant_id));
-  await announceTenantChanges(tx, tenants);
+  await announceUsage(tx, tenants);
   return { tenants, slots: slots.rows.length };
 }
 

@@ -1,9 +1,10 @@
 import { type Aggregation, billingPeriod } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { systemContext } from '../audit/audit-log.ts';
+import { recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
-import { recordDomainEvents } from '../events/domain-events.ts';
 import { WakeLoop } from '../jobs/wake-loop.ts';
 import { loadLimitContexts } from './limit-context.ts';
 import { periodUsage, type UsageRequest, usageKey } from './period-usage.ts';
@@ -17,6 +18,9 @@ export interface ThresholdReached {
   used: number;
   period: { start: string; end: string };
 }
+
+/** Who the audit log names for thresholds reached. */
+const THRESHOLDS = systemContext('thresholds');
 
 /**
  * How many queued batches one transaction of the checker takes. Many, because its work is per
@@ -99,7 +103,7 @@ export class ThresholdChecker {
 /**
  * Checks the limits of these tenants and meters against their usage in the billing periods that
  * hold the hours when it changed (a late event counts in its own period), and records each
- * threshold reached for the first time, with a `usage.threshold_reached` event. `hours` are epoch
+ * threshold reached for the first time, recorded as `usage.threshold_reached`. `hours` are epoch
  * milliseconds in ascending order.
  */
 export async function recordThresholds(
@@ -178,11 +182,13 @@ export async function recordThresholds(
         row.period_start.toISOString() === r.period.start,
     ),
   );
-  await recordDomainEvents(
+  await recordChanges(
     tx,
-    ...fresh.map((r) => ({
-      type: 'usage.threshold_reached',
+    THRESHOLDS,
+    fresh.map((r) => ({
+      action: 'usage.threshold_reached',
       tenantId: r.tenant_id,
+      target: { type: 'meter', id: r.meter },
       data: { ...r },
       occurredAt: now,
     })),

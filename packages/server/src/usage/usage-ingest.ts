@@ -7,7 +7,7 @@ import {
   UsageEventInput,
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { announceTenantChanges } from '../changes/tenant-changes.ts';
+import { announceUsage } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
@@ -283,7 +283,7 @@ export class UsageIngest {
       const queued = JSON.stringify(changed.map((e) => ({ t: e.tenantId, m: e.meter, at: hourOf(e.time) })));
       await sql`insert into usage_threshold_queue (changes) values (${queued}::jsonb)`.execute(tx);
       // Their entitlements' `used` changed: other control-plane processes drop their snapshots.
-      await announceTenantChanges(tx, new Set(events.map((e) => e.tenantId)));
+      await announceUsage(tx, new Set(events.map((e) => e.tenantId)));
     }
     return accepted;
   }

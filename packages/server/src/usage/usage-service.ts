@@ -8,8 +8,8 @@ import {
   type Result,
 } from '@tenantry/core';
 import type { Kysely, Selectable } from 'kysely';
-import { type RequestContext, recordAudit } from '../audit/audit-log.ts';
-import { announceTenantChanges } from '../changes/tenant-changes.ts';
+import type { RequestContext } from '../audit/audit-log.ts';
+import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema, UsageEventsTable } from '../db/schema.ts';
 import { withRetry } from '../db/with-retry.ts';
@@ -168,14 +168,15 @@ export class UsageService {
             new Date(Math.floor(event.time.getTime() / HOUR) * HOUR),
           );
         }
-        await recordAudit(tx, ctx, {
+        await recordChange(tx, ctx, {
           action: 'usage_event.voided',
-          targetType: 'usage_event',
-          targetId: eventId,
           tenantId: record.id,
+          target: { type: 'usage_event', id: eventId },
+          before: { voided_at: null, void_reason: null },
+          after: { voided_at: now.toISOString(), void_reason: reason },
           data: { meter: event.meter, value: Number(event.value), time: event.time.toISOString(), reason },
+          occurredAt: now,
         });
-        await announceTenantChanges(tx, [record.id]);
         return ok(eventView(voided));
       }),
     );

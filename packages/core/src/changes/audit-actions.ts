@@ -1,0 +1,392 @@
+import type { EventType } from './event-types.ts';
+
+/** What an audit entry's target can be: the kind of the object the action changed. */
+export const TARGET_TYPES = [
+  'tenant',
+  'plan',
+  'meter',
+  'api_key',
+  'access_token',
+  'signing_key',
+  'invoice',
+  'credit_note',
+  'usage_event',
+  'test_clock',
+] as const;
+
+/** One of {@link TARGET_TYPES}. */
+export type TargetType = (typeof TARGET_TYPES)[number];
+
+/** What describes an audit action; see {@link AUDIT_ACTIONS}. */
+export interface AuditActionSpec {
+  readonly description: string;
+  /** The kind of object the action changes. */
+  readonly target: TargetType;
+  /**
+   * The event types the action raises, one per change: the first unless the change names
+   * another of them (a tenant activated from `past_due` raises `tenant.reactivated`, one
+   * activated from `trialing` `tenant.activated`). Empty: the action raises no event.
+   */
+  readonly raises: readonly EventType[];
+  /** Further events a change of this action may raise beside its own (a trial's end with its activation). */
+  readonly also?: readonly EventType[];
+  /**
+   * Whether the change alters what a tenant may do (its state, plan, limits, usage): every
+   * control-plane process is told on commit, and drops that tenant's cached entitlements.
+   */
+  readonly entitlements: boolean;
+}
+
+/**
+ * Everything the audit log records, by action name `<object>.<past participle>`. This is the one
+ * list: the change recorder writes only these, `docs/events.md` documents each (a test keeps the
+ * two in step), and audit filters take these names. Each says what kind of object it targets,
+ * which events it raises (so a change cannot forget its event) and whether it touches a tenant's
+ * entitlements (so it cannot forget to announce it).
+ *
+ * Actions are public API, as audit exports outlive releases: never rename one, add one instead.
+ */
+export const AUDIT_ACTIONS = {
+  'tenant.created': {
+    description: 'A tenant was registered (its provisioning is queued)',
+    target: 'tenant',
+    raises: ['tenant.created'],
+    also: ['subscription.created'],
+    entitlements: false,
+  },
+  'tenant.updated': {
+    description: "A tenant's name, region, seats, overrides or metadata changed",
+    target: 'tenant',
+    raises: ['tenant.updated'],
+    also: ['subscription.updated'],
+    entitlements: true,
+  },
+  'tenant.plan_changed': {
+    description: 'A tenant moved to another plan or plan version: at once, or as scheduled',
+    target: 'tenant',
+    raises: ['subscription.updated'],
+    entitlements: true,
+  },
+  'tenant.plan_change_scheduled': {
+    description: "A plan change was scheduled for the end of the tenant's billing period",
+    target: 'tenant',
+    raises: ['subscription.plan_change_scheduled'],
+    entitlements: true,
+  },
+  'tenant.provisioned': {
+    description: "A tenant's placement was provisioned: provisioning → trialing or active",
+    target: 'tenant',
+    raises: ['tenant.provisioned'],
+    entitlements: true,
+  },
+  'tenant.provisioning_failed': {
+    description: "A tenant's provisioning failed after its retries: provisioning → provisioning_failed",
+    target: 'tenant',
+    raises: ['tenant.provisioning_failed'],
+    entitlements: true,
+  },
+  'tenant.provisioning_retried': {
+    description: 'Provisioning was started again: provisioning_failed → provisioning',
+    target: 'tenant',
+    raises: ['tenant.provisioning_retried'],
+    entitlements: true,
+  },
+  'tenant.activated': {
+    description:
+      'A trialing or past-due tenant became active (the `activate` action, a trial end, a payment)',
+    target: 'tenant',
+    raises: ['tenant.activated', 'tenant.reactivated'],
+    also: ['trial.ended'],
+    entitlements: true,
+  },
+  'tenant.resumed': {
+    description:
+      'A suspended tenant became active (the `resume` action, or a payment lifting a billing suspension)',
+    target: 'tenant',
+    raises: ['tenant.reactivated'],
+    entitlements: true,
+  },
+  'tenant.marked_past_due': {
+    description: 'An active tenant became past due (the `mark_past_due` action, or a failed payment)',
+    target: 'tenant',
+    raises: ['tenant.past_due'],
+    entitlements: true,
+  },
+  'tenant.suspended': {
+    description:
+      'A tenant was suspended (the `suspend` action, nonpayment, or a trial end without a payment method)',
+    target: 'tenant',
+    raises: ['tenant.suspended'],
+    also: ['trial.ended'],
+    entitlements: true,
+  },
+  'tenant.cancelled': {
+    description: 'A tenant was cancelled; its subscription ended',
+    target: 'tenant',
+    raises: ['tenant.cancelled'],
+    entitlements: true,
+  },
+  'tenant.deleted': {
+    description: "A tenant was deleted; its data's removal is scheduled",
+    target: 'tenant',
+    raises: ['tenant.deleted'],
+    entitlements: true,
+  },
+  'tenant.purged': {
+    description: "A deleted tenant's data (schema, database or pool rows) was removed",
+    target: 'tenant',
+    raises: ['tenant.purged'],
+    entitlements: false,
+  },
+  'tenant.stripe_customer_created': {
+    description: 'A Stripe customer was made for the tenant',
+    target: 'tenant',
+    raises: [],
+    entitlements: false,
+  },
+  'trial.will_end': {
+    description: 'A tenant was reminded that its trial ends soon (once per trial end)',
+    target: 'tenant',
+    raises: ['trial.will_end'],
+    entitlements: false,
+  },
+  'payment_method.attached': {
+    description: 'A payment method was put on file for the tenant',
+    target: 'tenant',
+    raises: ['payment_method.attached'],
+    entitlements: false,
+  },
+  'payment_method.removed': {
+    description: "The tenant's payment method was taken off file",
+    target: 'tenant',
+    raises: ['payment_method.removed'],
+    entitlements: false,
+  },
+  'dunning.started': {
+    description: 'An unpaid invoice entered dunning',
+    target: 'invoice',
+    raises: ['dunning.started'],
+    entitlements: false,
+  },
+  'dunning.resolved': {
+    description: 'An invoice left dunning (paid, voided or written off)',
+    target: 'invoice',
+    raises: ['dunning.resolved'],
+    entitlements: false,
+  },
+  'invoice.payment_retry_requested': {
+    description: "A dunning retry fell due and the invoice's payment was asked for again",
+    target: 'invoice',
+    raises: ['invoice.payment_retry'],
+    entitlements: false,
+  },
+  'invoice.finalized': {
+    description: 'An invoice was finalized',
+    target: 'invoice',
+    raises: ['invoice.finalized'],
+    entitlements: false,
+  },
+  'invoice.paid': {
+    description: 'An invoice was marked paid',
+    target: 'invoice',
+    raises: ['invoice.paid'],
+    entitlements: false,
+  },
+  'invoice.payment_failed': {
+    description: "An invoice's failed payment was recorded",
+    target: 'invoice',
+    raises: ['invoice.payment_failed'],
+    entitlements: false,
+  },
+  'invoice.voided': {
+    description: 'An invoice was voided',
+    target: 'invoice',
+    raises: ['invoice.voided'],
+    entitlements: false,
+  },
+  'invoice.marked_uncollectible': {
+    description: 'An invoice was written off as uncollectible',
+    target: 'invoice',
+    raises: ['invoice.marked_uncollectible'],
+    entitlements: false,
+  },
+  'invoice.sent_to_stripe': {
+    description: 'An invoice was created and finalized in Stripe',
+    target: 'invoice',
+    raises: ['invoice.sent_to_stripe'],
+    entitlements: false,
+  },
+  'invoice.stripe_sync_failed': {
+    description: 'Sending an invoice to Stripe was given up',
+    target: 'invoice',
+    raises: ['invoice.stripe_sync_failed'],
+    entitlements: false,
+  },
+  'invoice.stripe_void_failed': {
+    description: 'Voiding an invoice in Stripe was given up',
+    target: 'invoice',
+    raises: ['invoice.stripe_void_failed'],
+    entitlements: false,
+  },
+  'invoice.voided_in_stripe': {
+    description: 'A voided invoice was voided (or its draft deleted) in Stripe',
+    target: 'invoice',
+    raises: ['invoice.voided_in_stripe'],
+    entitlements: false,
+  },
+  'invoice.paid_in_stripe_after_void': {
+    description: 'A voided invoice turned out to be paid in Stripe already',
+    target: 'invoice',
+    raises: ['invoice.paid_in_stripe_after_void'],
+    entitlements: false,
+  },
+  'credit_note.issued': {
+    description: 'A credit note was issued',
+    target: 'credit_note',
+    raises: ['credit_note.issued'],
+    entitlements: false,
+  },
+  'usage_event.voided': {
+    description: 'A recorded usage event was voided; its hour was recomputed',
+    target: 'usage_event',
+    raises: [],
+    entitlements: true,
+  },
+  'usage.threshold_reached': {
+    description: "A tenant's usage of a meter reached a threshold of its limit in a period",
+    target: 'meter',
+    raises: ['usage.threshold_reached'],
+    entitlements: false,
+  },
+  'plan.created': {
+    description: 'A plan was created by a plan file (version 1)',
+    target: 'plan',
+    raises: [],
+    entitlements: false,
+  },
+  'plan.version_created': {
+    description: 'A plan file changed a plan: a new version (tenants stay on theirs until moved)',
+    target: 'plan',
+    raises: [],
+    entitlements: false,
+  },
+  'meter.created': {
+    description: 'A plan file defined a new meter',
+    target: 'meter',
+    raises: [],
+    entitlements: false,
+  },
+  'meter.updated': {
+    description: "A plan file changed a meter's name, unit, aggregation or unique_by",
+    target: 'meter',
+    raises: [],
+    entitlements: false,
+  },
+  'api_key.created': {
+    description: 'An API key was created (its secret is never recorded)',
+    target: 'api_key',
+    raises: ['key.created'],
+    entitlements: false,
+  },
+  'api_key.rolled': {
+    description: 'An API key was rolled to a successor',
+    target: 'api_key',
+    raises: ['key.rolled'],
+    entitlements: false,
+  },
+  'api_key.revoked': {
+    description: 'An API key was revoked',
+    target: 'api_key',
+    raises: ['key.revoked'],
+    entitlements: false,
+  },
+  'access_token.minted': {
+    description: "An access token was minted for a tenant's user (the token itself is never recorded)",
+    target: 'access_token',
+    raises: [],
+    entitlements: false,
+  },
+  'signing_key.created': {
+    description: 'A key pair that signs access tokens was generated',
+    target: 'signing_key',
+    raises: [],
+    entitlements: false,
+  },
+  'signing_key.rotated': {
+    description: 'The signing keys were rotated: the next became active, the active retired',
+    target: 'signing_key',
+    raises: [],
+    entitlements: false,
+  },
+  'signing_key.sealed': {
+    description: "A signing key's private half, stored in clear before, was sealed with the master key",
+    target: 'signing_key',
+    raises: [],
+    entitlements: false,
+  },
+  'signing_key.resealed': {
+    description: "A signing key's private half was sealed again with the current master key",
+    target: 'signing_key',
+    raises: [],
+    entitlements: false,
+  },
+  'test_clock.created': {
+    description: 'A test clock was created',
+    target: 'test_clock',
+    raises: [],
+    entitlements: false,
+  },
+  'test_clock.advanced': {
+    description: "A test clock's advance was requested",
+    target: 'test_clock',
+    raises: [],
+    entitlements: false,
+  },
+  'test_clock.ready': {
+    description: "A test clock's advance finished: its tenants' time moved",
+    target: 'test_clock',
+    raises: [],
+    entitlements: true,
+  },
+  'test_clock.advance_failed': {
+    description: "A test clock's advance stopped short of its target",
+    target: 'test_clock',
+    raises: [],
+    entitlements: true,
+  },
+  'test_clock.deleted': {
+    description: 'A test clock was deleted, with its tenants',
+    target: 'test_clock',
+    raises: [],
+    entitlements: false,
+  },
+} as const satisfies Record<string, AuditActionSpec>;
+
+/** One audit action of {@link AUDIT_ACTIONS}. */
+export type AuditAction = keyof typeof AUDIT_ACTIONS;
+
+/** The event types a change of `A` may raise as its own event. */
+export type RaisesOf<A extends AuditAction> = (typeof AUDIT_ACTIONS)[A]['raises'][number];
+
+/** The event a change of `A` raises when it names none: the first of its `raises`. */
+export type DefaultEventOf<A extends AuditAction> = (typeof AUDIT_ACTIONS)[A]['raises'] extends readonly [
+  infer First extends EventType,
+  ...unknown[],
+]
+  ? First
+  : never;
+
+/** The further event types a change of `A` (of any of them, for a union) may raise beside its own. */
+export type AlsoOf<A extends AuditAction> = A extends AuditAction
+  ? (typeof AUDIT_ACTIONS)[A] extends { readonly also: readonly (infer T extends EventType)[] }
+    ? T
+    : never
+  : never;
+
+/** The kind of object a change of `A` targets. */
+export type TargetOf<A extends AuditAction> = (typeof AUDIT_ACTIONS)[A]['target'];
+
+/** Whether `value` is an audit action of the registry, for input that has not been validated. */
+export function isAuditAction(value: string): value is AuditAction {
+  return Object.hasOwn(AUDIT_ACTIONS, value);
+}

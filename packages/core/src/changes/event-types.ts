@@ -1,0 +1,368 @@
+import { z } from 'zod';
+import { TENANT_STATES } from '../tenants/lifecycle.ts';
+
+/**
+ * The events Tenantry raises, for subscribers (webhook endpoints, the vendor's CRM and
+ * alerting): `<object>.<what happened>`. This is the one list: every event the server writes is
+ * one of these, `docs/events.md` documents each (a test keeps the two in step), and webhook
+ * endpoints subscribe to these names. Each has a description, the version of its payload and
+ * the payload's schema, which the OpenAPI document will publish for webhook receivers.
+ *
+ * Event types and their payloads are public API. A payload may gain optional members within its
+ * version; removing or changing a member needs a new version. Never rename a type: add one.
+ */
+
+/** An instant, as an ISO 8601 string in UTC. */
+const Instant = z.iso.datetime().describe('An instant, ISO 8601 in UTC');
+
+const TenantStateSchema = z.enum(TENANT_STATES);
+
+const PlanRef = z.object({
+  plan: z.string().describe("The plan's key"),
+  version: z.number().int().describe('The plan version'),
+  seats: z.number().int().optional().describe('The seat count'),
+});
+
+/**
+ * A tenant moved from one lifecycle state to another. What caused it adds members: billing's
+ * `cause` and `invoice_id`, a trial's end, the error that failed provisioning.
+ */
+const TenantTransition = z.object({
+  from: TenantStateSchema.describe('The state the tenant left'),
+  to: TenantStateSchema.describe('The state the tenant is in now'),
+  reason: z
+    .string()
+    .optional()
+    .describe("The new state's reason (`state_reason`): an operator's words, or billing's code"),
+  cause: z
+    .enum(['invoice_paid', 'invoice_voided', 'payment_method_attached'])
+    .optional()
+    .describe('What reactivated the tenant, when billing did'),
+  invoice_id: z.string().optional().describe('The invoice whose payment (or failure) made the change'),
+  suspend_at: Instant.optional().describe('When an unpaid invoice will suspend the tenant'),
+  unpaid_since: Instant.optional().describe('When the unpaid invoice that suspended the tenant failed first'),
+  trial_ends_at: Instant.optional().describe("The trial's end, for a change its end made"),
+  plan: z.string().optional().describe("The tenant's plan, for a change a trial's end made"),
+  payment_method_on_file: z.boolean().optional().describe('Whether a payment method was on file'),
+});
+
+const Money = z.string().describe('A decimal amount in major units of the currency, e.g. `"343.00"`');
+
+const BillingDocument = z.object({
+  number: z.string().describe("The document's sequential number"),
+  reason: z.string().describe('Why it was made: `period`, `late_usage`, `void`, …'),
+  adjusts: z.string().optional().describe('The invoice a credit note adjusts'),
+  status: z.string().describe('Its status once written: `open`, `paid`, `issued`, …'),
+  currency: z.string().describe('ISO 4217 code'),
+  total: Money,
+  period: z.object({ start: Instant, end: Instant }).describe('The billing period it covers, [start, end)'),
+});
+
+const InvoiceSettled = z.object({
+  invoice: z.string().describe("The invoice's id"),
+  number: z.string().describe("The invoice's number"),
+  from: z.string().describe('Its status before'),
+  to: z.string().describe('Its status now (unchanged for a failed payment)'),
+  reference: z.string().optional().describe("The payment's reference, as given"),
+  reason: z.string().optional().describe('Why, as given (a failed payment, a void)'),
+  credit_note: z
+    .object({ id: z.string(), number: z.string() })
+    .optional()
+    .describe('The credit note a void issued'),
+});
+
+const StripeInvoice = z.object({
+  invoice_id: z.string().describe("The Tenantry invoice's id"),
+  stripe_invoice_id: z.string().describe("Stripe's invoice id"),
+});
+
+const KeyKind = z.enum(['operator', 'restricted']).describe('An operator key holds every scope');
+
+const PaymentMethod = z.object({
+  reference: z.string().describe("The provider's id of the method, or the vendor's own reference"),
+  brand: z.string().nullable().describe('E.g. `visa`'),
+  last4: z.string().nullable().describe('The last four digits'),
+});
+
+const EmptyPayload = z.object({});
+
+/** What describes an event type; see {@link EVENT_TYPES}. */
+export interface EventTypeSpec {
+  readonly description: string;
+  /** The version of the payload; see the note on {@link EVENT_TYPES}. */
+  readonly version: number;
+  /** The payload (`data`) every event of the type carries. */
+  readonly payload: z.ZodObject;
+}
+
+export const EVENT_TYPES = {
+  'tenant.created': {
+    description: 'A tenant was registered; its placement is being provisioned',
+    version: 1,
+    payload: z.object({
+      slug: z.string(),
+      plan: z.string().describe("The plan's key"),
+      plan_version: z.number().int(),
+      placement: z.string().describe('pool, schema, database, byoi or self_hosted'),
+      test_clock: z.string().optional().describe('The test clock it lives on, for a test tenant'),
+    }),
+  },
+  'tenant.updated': {
+    description: "A tenant's name, region, seats, overrides or metadata changed",
+    version: 1,
+    payload: z.object({ fields: z.array(z.string()).describe('The fields the request set') }),
+  },
+  'tenant.provisioned': {
+    description: "A tenant's placement was provisioned; it is trialing or active",
+    version: 1,
+    payload: TenantTransition,
+  },
+  'tenant.provisioning_failed': {
+    description: "A tenant's provisioning failed after its retries; `reason` says why",
+    version: 1,
+    payload: TenantTransition,
+  },
+  'tenant.provisioning_retried': {
+    description: 'A tenant whose provisioning failed is being provisioned again',
+    version: 1,
+    payload: TenantTransition,
+  },
+  'tenant.activated': {
+    description: 'A trialing tenant became active: its trial was converted, at its end or before',
+    version: 1,
+    payload: TenantTransition,
+  },
+  'tenant.reactivated': {
+    description:
+      'A past-due or suspended tenant became active again: resumed by an operator, or by a payment (`cause`)',
+    version: 1,
+    payload: TenantTransition,
+  },
+  'tenant.past_due': {
+    description: "An active tenant's payment failed; it keeps its entitlements while dunning retries",
+    version: 1,
+    payload: TenantTransition,
+  },
+  'tenant.suspended': {
+    description:
+      'A tenant was suspended and lost its entitlements: by an operator, for nonpayment or at a trial end',
+    version: 1,
+    payload: TenantTransition,
+  },
+  'tenant.cancelled': {
+    description: 'A tenant was cancelled; its subscription ended',
+    version: 1,
+    payload: TenantTransition,
+  },
+  'tenant.deleted': {
+    description: 'A tenant was deleted; its data is removed after the retention period',
+    version: 1,
+    payload: TenantTransition,
+  },
+  'tenant.purged': {
+    description: "A deleted tenant's schema, database or rows were removed",
+    version: 1,
+    payload: EmptyPayload,
+  },
+  'subscription.created': {
+    description: "A tenant's subscription started, with its plan, seats and trial",
+    version: 1,
+    payload: z.object({
+      plan: z.string(),
+      plan_version: z.number().int(),
+      seats: z.number().int(),
+      trial_ends_at: Instant.nullable().describe("The trial's end, or null without a trial"),
+    }),
+  },
+  'subscription.updated': {
+    description: "A subscription's plan, plan version or seats changed, now or as scheduled",
+    version: 1,
+    payload: z.object({
+      from: PlanRef.describe('The terms before'),
+      to: PlanRef.describe('The terms now'),
+      scheduled: z.boolean().optional().describe('True when a scheduled change took effect'),
+    }),
+  },
+  'subscription.plan_change_scheduled': {
+    description: "A plan change was scheduled for the end of the subscription's billing period",
+    version: 1,
+    payload: z.object({ from: PlanRef, to: PlanRef, effective_at: Instant }),
+  },
+  'trial.will_end': {
+    description: "A tenant's trial ends in a few days; `outcome` says what its end will do",
+    version: 1,
+    payload: z.object({
+      trial_ends_at: Instant,
+      plan: z.string(),
+      requires_payment_method: z.boolean(),
+      payment_method_on_file: z.boolean(),
+      outcome: z.enum(['active', 'suspended']),
+    }),
+  },
+  'trial.ended': {
+    description: "A tenant's trial ended: it became active, or suspended for want of a payment method",
+    version: 1,
+    payload: TenantTransition,
+  },
+  'payment_method.attached': {
+    description: 'A payment method was put on file for a tenant, replacing the last',
+    version: 1,
+    payload: PaymentMethod.extend({
+      replaced: z.string().nullable().describe('The reference it replaced, if any'),
+    }),
+  },
+  'payment_method.removed': {
+    description: "A tenant's payment method was taken off file",
+    version: 1,
+    payload: PaymentMethod,
+  },
+  'dunning.started': {
+    description: "An invoice's payment failed and it entered dunning, with its retries and suspension date",
+    version: 1,
+    payload: z.object({
+      invoice_id: z.string(),
+      round: z.number().int(),
+      retry_at: z.array(Instant),
+      suspend_at: Instant,
+    }),
+  },
+  'dunning.resolved': {
+    description: 'An invoice left dunning: paid, voided or written off',
+    version: 1,
+    payload: z.object({
+      invoice_id: z.string(),
+      round: z.number().int(),
+      opened_at: Instant,
+      cause: z.enum(['invoice_paid', 'invoice_voided', 'invoice_uncollectible']),
+      reactivated: z.boolean(),
+      still_unpaid: z.array(z.string()),
+    }),
+  },
+  'invoice.finalized': {
+    description: 'An invoice was finalized: open for payment, or settled at once when it totals zero',
+    version: 1,
+    payload: z.object({ invoice: z.string().describe("The invoice's id"), ...BillingDocument.shape }),
+  },
+  'invoice.paid': { description: 'An invoice was paid', version: 1, payload: InvoiceSettled },
+  'invoice.payment_failed': {
+    description: "An invoice's payment failed (its status stays)",
+    version: 1,
+    payload: InvoiceSettled,
+  },
+  'invoice.voided': {
+    description: 'An invoice was voided; a credit note reverses it',
+    version: 1,
+    payload: InvoiceSettled,
+  },
+  'invoice.marked_uncollectible': {
+    description: 'An invoice was written off as uncollectible (it can still be paid)',
+    version: 1,
+    payload: InvoiceSettled,
+  },
+  'invoice.payment_retry': {
+    description: 'A dunning retry of an unpaid invoice fell due: charge it again',
+    version: 1,
+    payload: z.object({
+      invoice_id: z.string(),
+      round: z.number().int(),
+      attempt: z.number().int(),
+      attempts: z.number().int(),
+      next_retry_at: Instant.nullable(),
+      suspend_at: Instant,
+    }),
+  },
+  'invoice.sent_to_stripe': {
+    description: 'An invoice was created and finalized in Stripe, which collects it',
+    version: 1,
+    payload: StripeInvoice.extend({
+      number: z.string(),
+      stripe_customer_id: z.string(),
+      stripe_number: z.string().nullable(),
+      hosted_invoice_url: z.string().nullable(),
+    }),
+  },
+  'invoice.stripe_sync_failed': {
+    description: 'Sending an invoice to Stripe failed for good; it needs a person',
+    version: 1,
+    payload: z.object({ invoice_id: z.string(), error: z.string() }),
+  },
+  'invoice.stripe_void_failed': {
+    description: 'Voiding an invoice in Stripe failed for good; it needs a person',
+    version: 1,
+    payload: z.object({ invoice_id: z.string(), error: z.string() }),
+  },
+  'invoice.voided_in_stripe': {
+    description: 'An invoice voided in Tenantry was voided (or deleted as a draft) in Stripe',
+    version: 1,
+    payload: StripeInvoice.extend({
+      stripe_status: z.string().nullable().describe("The Stripe invoice's status when it was looked at"),
+      outcome: z.enum(['voided', 'deleted', 'paid', 'already_void']),
+    }),
+  },
+  'invoice.paid_in_stripe_after_void': {
+    description: 'An invoice voided in Tenantry had already been paid in Stripe: refund it by hand',
+    version: 1,
+    payload: StripeInvoice.extend({
+      stripe_status: z.string().nullable().describe("The Stripe invoice's status when it was looked at"),
+      outcome: z.enum(['voided', 'deleted', 'paid', 'already_void']),
+    }),
+  },
+  'credit_note.issued': {
+    description: 'A credit note was issued, reversing an invoice (or part of it)',
+    version: 1,
+    payload: z.object({ credit_note: z.string().describe("The credit note's id"), ...BillingDocument.shape }),
+  },
+  'usage.threshold_reached': {
+    description:
+      "A tenant's usage of a limited meter reached a threshold (e.g. 80 %) of its limit this period",
+    version: 1,
+    payload: z.object({
+      tenant_id: z.string(),
+      meter: z.string(),
+      threshold: z.number().int().describe('Percent of the limit'),
+      limit: z.number(),
+      used: z.number(),
+      period: z.object({ start: Instant, end: Instant }),
+    }),
+  },
+  'key.created': {
+    description: 'An API key was created (its secret is shown once, to its creator, never in an event)',
+    version: 1,
+    payload: z.object({
+      name: z.string(),
+      kind: KeyKind,
+      scopes: z.array(z.string()).nullable().describe("A restricted key's scopes; null for an operator key"),
+      rolled_from: z.string().optional().describe('The key it succeeds, when a roll made it'),
+    }),
+  },
+  'key.rolled': {
+    description: 'An API key was rolled: a successor was made, and the old key expires after the overlap',
+    version: 1,
+    payload: z.object({
+      name: z.string(),
+      rolled_to: z.string().describe('The successor'),
+      expires_at: Instant.describe('When the rolled key stops working'),
+    }),
+  },
+  'key.revoked': {
+    description: 'An API key was revoked',
+    version: 1,
+    payload: z.object({ name: z.string() }),
+  },
+} as const satisfies Record<string, EventTypeSpec>;
+
+/** One event type of {@link EVENT_TYPES}. */
+export type EventType = keyof typeof EVENT_TYPES;
+
+/** The payload of an event of type `T`, as a caller writes it. */
+export type EventData<T extends EventType> = z.input<(typeof EVENT_TYPES)[T]['payload']>;
+
+/** An event of one of the types `T`, with its payload. */
+export type RaisedEvent<T extends EventType = EventType> = {
+  [K in T]: { readonly type: K; readonly data: EventData<K> };
+}[T];
+
+/** Whether `value` is an event type of the registry, for input that has not been validated. */
+export function isEventType(value: string): value is EventType {
+  return Object.hasOwn(EVENT_TYPES, value);
+}

@@ -1,0 +1,540 @@
+import {
+  AUDIT_ACTIONS,
+  type AuditAction,
+  type AuditActionSpec,
+  EVENT_TYPES,
+  type EventType,
+} from '@tenantry/core';
+import { sql } from 'kysely';
+import Stripe from 'stripe';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  invoiceEvent,
+  STRIPE_WEBHOOK_SECRET,
+  type StripeTestApp,
+  startStripeTestApp,
+} from '../../test/stripe-support.ts';
+import { applyPlans, createTenant, DAY_MS, provisionedTenant } from '../../test/tenant-support.ts';
+
+/*
+ * Walks every mutating route of the built app (POST, PUT, PATCH, DELETE) and every job kind
+ * registered with the job runner, performs each successfully against a fresh database, and
+ * checks that it recorded itself: audit entries under its request id (a job: the actions it is
+ * there to record), and, for each entry whose action raises events, its events, written in the
+ * same transaction. A route or job without a fixture below fails the test with its name, so a
+ * new mutation cannot slip in unrecorded; the exemptions say why each is one.
+ */
+
+let t: StripeTestApp;
+let counter = 0;
+
+beforeAll(async () => {
+  t = await startStripeTestApp();
+  await applyPlans(t);
+});
+
+afterAll(() => t.close());
+
+/** A request of the walk: it must succeed; returns its request id. */
+async function send(method: string, url: string, payload?: Record<string, unknown>): Promise<string> {
+  counter += 1;
+  const requestId = `walk-${counter}`;
+  const response = await t.request({
+    method,
+    url,
+    headers: { 'x-request-id': requestId },
+    ...(payload === undefined ? {} : { payload }),
+  });
+  expect(response.status, `${method} ${url}: ${JSON.stringify(response.body)}`).toBeLessThan(300);
+  return requestId;
+}
+
+/** An active tenant (Pro has no trial). */
+const activeTenant = () => provisionedTenant(t, { plan: 'pro', seats: 2 });
+
+/** A tenant on Pro with its first month invoiced (open), and the invoice sent to Stripe. */
+async function invoicedTenant(): Promise<{ tenant: any; invoice: any; stripeInvoiceId: string }> {
+  const tenant = await activeTenant();
+  t.clock.advance(32 * DAY_MS);
+  await send('POST', '/v1/invoices/run', { tenant: tenant.id });
+  const listed = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/invoices` });
+  const invoice = listed.body.data.find((i: any) => i.object === 'invoice' && i.status === 'open');
+  expect(invoice, JSON.stringify(listed.body)).toBeDefined();
+  await t.services.jobs.runDue();
+  const row = await t.services.database.db
+    .selectFrom('stripe_invoices')
+    .select('stripe_invoice_id')
+    .where('invoice_id', '=', invoice.id)
+    .executeTakeFirstOrThrow();
+  return { tenant, invoice, stripeInvoiceId: row.stripe_invoice_id };
+}
+
+/** Delivers a Stripe webhook as Stripe does, signed, under a request id of the walk. */
+async function deliver(event: Record<string, unknown>): Promise<string> {
+  counter += 1;
+  const requestId = `walk-${counter}`;
+  const payload = JSON.stringify(event);
+  const response = await t.app.inject({
+    method: 'POST',
+    url: '/v1/stripe/webhooks',
+    headers: {
+      'content-type': 'application/json',
+      'x-request-id': requestId,
+      'stripe-signature': Stripe.webhooks.generateTestHeaderString({
+        payload,
+        secret: STRIPE_WEBHOOK_SECRET,
+        timestamp: Math.floor(t.clock.now().getTime() / 1000),
+      }),
+    },
+    payload,
+  });
+  expect(response.statusCode, response.body).toBe(200);
+  expect(response.json().outcome, response.body).toBe('applied');
+  return requestId;
+}
+
+/** What a route's fixture does: the route, successfully; it returns the request's id. */
+type RouteFixture = () => Promise<string>;
+
+const ROUTES: Record<string, RouteFixture> = {
+  'POST /v1/api-keys': () => send('POST', '/v1/api-keys', { name: 'walk' }),
+  'POST /v1/api-keys/:id/roll': async () => {
+    const key = await t.request({ method: 'POST', url: '/v1/api-keys', payload: { name: 'to roll' } });
+    return send('POST', `/v1/api-keys/${key.body.id}/roll`, { overlap_seconds: 60 });
+  },
+  'POST /v1/api-keys/:id/revoke': async () => {
+    const key = await t.request({ method: 'POST', url: '/v1/api-keys', payload: { name: 'to revoke' } });
+    return send('POST', `/v1/api-keys/${key.body.id}/revoke`);
+  },
+  'POST /v1/plans/apply': () =>
+    send('POST', '/v1/plans/apply', {
+      source: `currency: usd\nplans:\n  walk_${counter}:\n    name: Walk\n    prices:\n      - type: flat\n        amount: "1.00"\n`,
+    }),
+  'POST /v1/tenants': () =>
+    send('POST', '/v1/tenants', { slug: `walk-${counter}`, name: 'Walk', plan: 'pro' }),
+  'PATCH /v1/tenants/:id': async () =>
+    send('PATCH', `/v1/tenants/${(await activeTenant()).id}`, { seats: 3 }),
+  'DELETE /v1/tenants/:id': async () => {
+    const tenant = await activeTenant();
+    await send('POST', `/v1/tenants/${tenant.id}/cancel`);
+    return send('DELETE', `/v1/tenants/${tenant.id}`);
+  },
+  'POST /v1/tenants/:id/change-plan': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/change-plan`, { plan: 'starter', at: 'now' }),
+  'POST /v1/tenants/:id/activate': async () =>
+    send('POST', `/v1/tenants/${(await provisionedTenant(t, { plan: 'starter' })).id}/activate`),
+  'POST /v1/tenants/:id/suspend': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/suspend`, { reason: 'walk' }),
+  'POST /v1/tenants/:id/resume': async () => {
+    const tenant = await activeTenant();
+    await send('POST', `/v1/tenants/${tenant.id}/suspend`);
+    return send('POST', `/v1/tenants/${tenant.id}/resume`);
+  },
+  'POST /v1/tenants/:id/cancel': async () => send('POST', `/v1/tenants/${(await activeTenant()).id}/cancel`),
+  'POST /v1/tenants/:id/mark-past-due': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/mark-past-due`),
+  'POST /v1/tenants/:id/retry-provisioning': async () => {
+    const tenant = await createTenant(t, { plan: 'pro' });
+    // Provisioning that failed for good, as its last attempt would leave it.
+    await t.services.database.db
+      .updateTable('tenants')
+      .set({ state: 'provisioning_failed', state_reason: 'walk' })
+      .where('id', '=', tenant.id)
+      .execute();
+    await t.services.database.db
+      .deleteFrom('jobs')
+      .where('dedupe_key', '=', `provision:${tenant.id}`)
+      .execute();
+    return send('POST', `/v1/tenants/${tenant.id}/retry-provisioning`);
+  },
+  'POST /v1/tenants/:id/stripe-customer': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/stripe-customer`),
+  'POST /v1/tenants/:id/events/:event_id/void': async () => {
+    const tenant = await activeTenant();
+    const event = { tenant: tenant.id, id: `walk-event-${counter}`, meter: 'meetings', time: t.clock.now() };
+    const ingested = await t.request({
+      method: 'POST',
+      url: '/v1/events',
+      payload: JSON.stringify([event]),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(ingested.body.accepted, JSON.stringify(ingested.body)).toBe(1);
+    return send('POST', `/v1/tenants/${tenant.id}/events/${event.id}/void`, { reason: 'walk' });
+  },
+  'POST /v1/tenants/:id/tokens': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/tokens`, { subject: 'user-1' }),
+  'POST /v1/tenants/:id/payment-method': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/payment-method`, { reference: 'pm_walk' }),
+  'DELETE /v1/tenants/:id/payment-method': async () => {
+    const tenant = await activeTenant();
+    await send('POST', `/v1/tenants/${tenant.id}/payment-method`, { reference: 'pm_walk' });
+    return send('DELETE', `/v1/tenants/${tenant.id}/payment-method`);
+  },
+  'POST /v1/test-clocks': () => send('POST', '/v1/test-clocks', { frozen_time: '2027-01-01T00:00:00Z' }),
+  'POST /v1/test-clocks/:id/advance': async () => {
+    const clock = await t.request({
+      method: 'POST',
+      url: '/v1/test-clocks',
+      payload: { frozen_time: '2027-01-01T00:00:00Z' },
+    });
+    return send('POST', `/v1/test-clocks/${clock.body.id}/advance`, { frozen_time: '2027-01-02T00:00:00Z' });
+  },
+  'DELETE /v1/test-clocks/:id': async () => {
+    const clock = await t.request({
+      method: 'POST',
+      url: '/v1/test-clocks',
+      payload: { frozen_time: '2027-01-01T00:00:00Z' },
+    });
+    await provisionedTenant(t, { plan: 'pro', test_clock: clock.body.id });
+    return send('DELETE', `/v1/test-clocks/${clock.body.id}`);
+  },
+  'POST /v1/signing-keys/rotate': () => send('POST', '/v1/signing-keys/rotate', { reason: 'walk' }),
+  'POST /v1/invoices/run': async () => {
+    const tenant = await activeTenant();
+    t.clock.advance(32 * DAY_MS);
+    return send('POST', '/v1/invoices/run', { tenant: tenant.id });
+  },
+  'POST /v1/invoices/:id/pay': async () =>
+    send('POST', `/v1/invoices/${(await invoicedTenant()).invoice.id}/pay`, { reference: 'wire' }),
+  'POST /v1/invoices/:id/payment-failed': async () =>
+    send('POST', `/v1/invoices/${(await invoicedTenant()).invoice.id}/payment-failed`, {
+      reason: 'declined',
+    }),
+  'POST /v1/invoices/:id/void': async () =>
+    send('POST', `/v1/invoices/${(await invoicedTenant()).invoice.id}/void`, { reason: 'walk' }),
+  'POST /v1/invoices/:id/mark-uncollectible': async () =>
+    send('POST', `/v1/invoices/${(await invoicedTenant()).invoice.id}/mark-uncollectible`, {
+      reason: 'walk',
+    }),
+  'POST /v1/stripe/webhooks': async () => {
+    const { stripeInvoiceId } = await invoicedTenant();
+    return deliver(invoiceEvent(t.fake, 'invoice.paid', stripeInvoiceId));
+  },
+};
+
+/** The actions each route's fixture must record (others may come with them). */
+const RECORDS: Record<string, readonly AuditAction[]> = {
+  'POST /v1/api-keys': ['api_key.created'],
+  'POST /v1/api-keys/:id/roll': ['api_key.rolled', 'api_key.created'],
+  'POST /v1/api-keys/:id/revoke': ['api_key.revoked'],
+  'POST /v1/plans/apply': ['plan.created'],
+  'POST /v1/tenants': ['tenant.created'],
+  'PATCH /v1/tenants/:id': ['tenant.updated'],
+  'DELETE /v1/tenants/:id': ['tenant.deleted'],
+  'POST /v1/tenants/:id/change-plan': ['tenant.plan_changed'],
+  'POST /v1/tenants/:id/activate': ['tenant.activated'],
+  'POST /v1/tenants/:id/suspend': ['tenant.suspended'],
+  'POST /v1/tenants/:id/resume': ['tenant.resumed'],
+  'POST /v1/tenants/:id/cancel': ['tenant.cancelled'],
+  'POST /v1/tenants/:id/mark-past-due': ['tenant.marked_past_due'],
+  'POST /v1/tenants/:id/retry-provisioning': ['tenant.provisioning_retried'],
+  'POST /v1/tenants/:id/stripe-customer': ['tenant.stripe_customer_created'],
+  'POST /v1/tenants/:id/events/:event_id/void': ['usage_event.voided'],
+  'POST /v1/tenants/:id/tokens': ['access_token.minted'],
+  'POST /v1/tenants/:id/payment-method': ['payment_method.attached'],
+  'DELETE /v1/tenants/:id/payment-method': ['payment_method.removed'],
+  'POST /v1/test-clocks': ['test_clock.created'],
+  'POST /v1/test-clocks/:id/advance': ['test_clock.advanced'],
+  'DELETE /v1/test-clocks/:id': ['test_clock.deleted', 'tenant.cancelled', 'tenant.deleted'],
+  'POST /v1/signing-keys/rotate': ['signing_key.rotated', 'signing_key.created'],
+  'POST /v1/invoices/run': ['invoice.finalized'],
+  'POST /v1/invoices/:id/pay': ['invoice.paid'],
+  'POST /v1/invoices/:id/payment-failed': [
+    'invoice.payment_failed',
+    'dunning.started',
+    'tenant.marked_past_due',
+  ],
+  'POST /v1/invoices/:id/void': ['invoice.voided', 'credit_note.issued'],
+  'POST /v1/invoices/:id/mark-uncollectible': ['invoice.marked_uncollectible'],
+  'POST /v1/stripe/webhooks': ['invoice.paid'],
+};
+
+/**
+ * Mutating routes that record no change, and why. Usage is the one kind of change the recorder
+ * only announces (see announceUsage): the vendor's metered data, thousands of times a second,
+ * kept in its own tables by idempotent id. The rest change nothing.
+ */
+const EXEMPT: Record<string, string> = {
+  'POST /v1/events': 'usage ingestion: usage events are stored by idempotent id and announced, not audited',
+  'POST /v1/tenants/:id/leases': 'usage: a quota lease reserves metered units; its consumption is usage',
+  'POST /v1/tenants/:id/leases/:lease_id/renew': 'usage: reports units a lease consumed',
+  'POST /v1/tenants/:id/leases/:lease_id/release': 'usage: reports a lease’s last units and returns the rest',
+  'POST /v1/slot-holders': 'usage: an app instance that holds gauge slots, renewed by heartbeats',
+  'POST /v1/slot-holders/:holder_id/heartbeat': 'usage: keeps a holder’s slots alive',
+  'DELETE /v1/slot-holders/:holder_id': 'usage: an instance going away releases its slots',
+  'POST /v1/tenants/:id/slots': 'usage: one unit of a gauge (a session) held open',
+  'DELETE /v1/tenants/:id/slots/:slot_id': 'usage: a gauge unit released',
+  'POST /v1/entitlements/stream': 'a read: POST only to carry the tenants to follow in a body',
+  'POST /v1/entitlements/revalidate': 'a read: POST only to carry the snapshots held in a body',
+};
+
+/** What a job's fixture does: sets up its work, runs the due jobs, and names the actions it records. */
+interface JobFixture {
+  readonly setup: () => Promise<void>;
+  readonly records: readonly AuditAction[];
+}
+
+const JOBS: Record<string, JobFixture> = {
+  'tenant.provision': {
+    setup: async () => {
+      await createTenant(t, { plan: 'pro' });
+    },
+    records: ['tenant.provisioned'],
+  },
+  'tenant.purge': {
+    setup: async () => {
+      const tenant = await activeTenant();
+      await send('POST', `/v1/tenants/${tenant.id}/cancel`);
+      await send('DELETE', `/v1/tenants/${tenant.id}`);
+      t.clock.advance(31 * DAY_MS);
+    },
+    records: ['tenant.purged'],
+  },
+  'tenant.scheduled_plan_change': {
+    setup: async () => {
+      const tenant = await activeTenant();
+      await send('POST', `/v1/tenants/${tenant.id}/change-plan`, { plan: 'starter', at: 'period_end' });
+      t.clock.advance(32 * DAY_MS);
+    },
+    records: ['tenant.plan_changed'],
+  },
+  'trials.sweep': {
+    setup: async () => {
+      await provisionedTenant(t, { plan: 'starter' });
+      await t.services.trials.schedule();
+      t.clock.advance(15 * DAY_MS);
+    },
+    records: ['tenant.activated'],
+  },
+  'dunning.retry': {
+    setup: async () => {
+      const { invoice } = await invoicedTenant();
+      await send('POST', `/v1/invoices/${invoice.id}/payment-failed`, { reason: 'declined' });
+      t.clock.advance(DAY_MS + 60_000);
+    },
+    records: ['invoice.payment_retry_requested'],
+  },
+  'dunning.suspend': {
+    setup: async () => {
+      const { invoice } = await invoicedTenant();
+      await send('POST', `/v1/invoices/${invoice.id}/payment-failed`, { reason: 'declined' });
+      t.clock.advance(8 * DAY_MS);
+    },
+    records: ['tenant.suspended'],
+  },
+  'billing.invoice_run': {
+    setup: async () => {
+      await activeTenant();
+      await t.services.invoices.ensureScheduled();
+      t.clock.advance(32 * DAY_MS);
+    },
+    records: ['invoice.finalized'],
+  },
+  'stripe.sync_invoice': {
+    setup: async () => {
+      const tenant = await activeTenant();
+      t.clock.advance(32 * DAY_MS);
+      await send('POST', '/v1/invoices/run', { tenant: tenant.id });
+    },
+    records: ['invoice.sent_to_stripe'],
+  },
+  'stripe.void_invoice': {
+    setup: async () => {
+      const { invoice } = await invoicedTenant();
+      await send('POST', `/v1/invoices/${invoice.id}/void`, { reason: 'walk' });
+    },
+    records: ['invoice.voided_in_stripe'],
+  },
+  'test_clocks.advance': {
+    setup: async () => {
+      const clock = await t.request({
+        method: 'POST',
+        url: '/v1/test-clocks',
+        payload: { frozen_time: '2027-01-01T00:00:00Z' },
+      });
+      await send('POST', `/v1/test-clocks/${clock.body.id}/advance`, { frozen_time: '2027-01-03T00:00:00Z' });
+    },
+    records: ['test_clock.ready'],
+  },
+};
+
+/** The mutating routes of the built app, as `METHOD /path`, from Fastify's own route tree. */
+async function mutatingRoutes(): Promise<string[]> {
+  await t.app.ready();
+  const tree = t.app.printRoutes({ commonPrefix: false });
+  const found: string[] = [];
+  const paths: string[] = [];
+  for (const line of tree.split('\n')) {
+    const match = /^((?:[│ ] {3})*)[├└]── (\S+)(?: \(([A-Z, ]+)\))?$/.exec(line);
+    if (!match) continue;
+    const depth = (match[1] ?? '').length / 4;
+    paths.length = depth;
+    const path = `${paths[depth - 1] ?? ''}${match[2]}`;
+    paths[depth] = path;
+    for (const method of (match[3] ?? '').split(', ')) {
+      if (['POST', 'PUT', 'PATCH', 'DELETE'].includes(method)) found.push(`${method} ${path}`);
+    }
+  }
+  return found;
+}
+
+interface Row {
+  readonly id: string;
+  readonly tx: string;
+  readonly action?: string;
+  readonly type?: string;
+  readonly data: Record<string, unknown>;
+  readonly version?: number;
+}
+
+/** The audit entries and events written under a request id, with the transaction of each. */
+async function recordedUnder(requestId: string): Promise<{ audit: Row[]; events: Row[] }> {
+  const db = t.services.database.db;
+  const audit = await db
+    .selectFrom('audit_events')
+    .select(['id', 'action', 'data', sql<string>`xmin::text`.as('tx')])
+    .where('request_id', '=', requestId)
+    .execute();
+  const events = await db
+    .selectFrom('domain_events')
+    .select(['id', 'type', 'data', 'version', sql<string>`xmin::text`.as('tx')])
+    .where('request_id', '=', requestId)
+    .execute();
+  return { audit: audit as Row[], events: events as Row[] };
+}
+
+/**
+ * What must hold of the rows one change wrote: every audit entry's action is registered, and each
+ * whose action raises events has one of them in its transaction; every event has an audit entry
+ * in its transaction, the version of its type, and a payload its schema takes, with no member the
+ * schema does not document.
+ */
+function expectConsistent(what: string, audit: readonly Row[], events: readonly Row[]): void {
+  for (const entry of audit) {
+    const spec = AUDIT_ACTIONS[entry.action as AuditAction] as AuditActionSpec | undefined;
+    expect(spec, `${what}: ${entry.action} is registered`).toBeDefined();
+    if (spec === undefined || spec.raises.length === 0) continue;
+    const raised = events.filter((e) => e.tx === entry.tx).map((e) => e.type);
+    expect(
+      raised.some((type) => spec.raises.includes(type as EventType)),
+      `${what}: ${entry.action} raised one of ${spec.raises.join(', ')} in its transaction, not ${raised.join(', ')}`,
+    ).toBe(true);
+  }
+  for (const event of events) {
+    expect(
+      audit.some((entry) => entry.tx === event.tx),
+      `${what}: ${event.type} has an audit entry in its transaction`,
+    ).toBe(true);
+    const spec = EVENT_TYPES[event.type as EventType];
+    expect(spec, `${what}: ${event.type} is registered`).toBeDefined();
+    expect(event.version, `${what}: ${event.type}'s version`).toBe(spec.version);
+    const parsed = spec.payload.strict().safeParse(event.data);
+    expect(
+      parsed.error?.issues ?? [],
+      `${what}: ${event.type}'s payload ${JSON.stringify(event.data)}`,
+    ).toEqual([]);
+  }
+}
+
+describe('every mutation is recorded', () => {
+  it('has a fixture or a reason for every mutating route, and none for a route that is gone', async () => {
+    const routes = await mutatingRoutes();
+    expect(routes).toContain('POST /v1/tenants/:id/suspend');
+    expect(routes).toContain('POST /v1/invoices/:id/payment-failed');
+    const covered = new Set([...Object.keys(ROUTES), ...Object.keys(EXEMPT)]);
+    expect(
+      routes.filter((route) => !covered.has(route)),
+      'routes without a fixture',
+    ).toEqual([]);
+    expect(
+      [...covered].filter((route) => !routes.includes(route)),
+      'fixtures of no route',
+    ).toEqual([]);
+    expect(Object.keys(ROUTES).filter((route) => route in EXEMPT)).toEqual([]);
+  });
+
+  it('has a fixture for every job kind, and none for a kind that is gone', () => {
+    const kinds = t.services.jobs.kinds();
+    expect(
+      kinds.filter((kind) => !(kind in JOBS)),
+      'job kinds without a fixture',
+    ).toEqual([]);
+    expect(
+      Object.keys(JOBS).filter((kind) => !kinds.includes(kind)),
+      'fixtures of no job kind',
+    ).toEqual([]);
+  });
+
+  it('names what each route records', () => {
+    expect(Object.keys(RECORDS).sort()).toEqual(Object.keys(ROUTES).sort());
+  });
+
+  for (const [route, fixture] of Object.entries(ROUTES)) {
+    it(`${route} records its change: audit entries and their events, in one transaction`, async () => {
+      const requestId = await fixture();
+      const { audit, events } = await recordedUnder(requestId);
+      expect(audit.length, `${route} wrote no audit entry`).toBeGreaterThan(0);
+      for (const action of RECORDS[route] ?? []) {
+        expect(
+          audit.map((row) => row.action),
+          `${route} records ${action}`,
+        ).toContain(action);
+      }
+      expectConsistent(route, audit, events);
+    });
+  }
+
+  for (const [kind, fixture] of Object.entries(JOBS)) {
+    it(`the job ${kind} records its change`, async () => {
+      await fixture.setup();
+      const db = t.services.database.db;
+      const seen = new Set((await db.selectFrom('audit_events').select('id').execute()).map((r) => r.id));
+      const succeeded = async () =>
+        Number(
+          (
+            await db
+              .selectFrom('jobs')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where('kind', '=', kind)
+              .where('status', '=', 'succeeded')
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+      const before = await succeeded();
+      await t.services.jobs.runDue();
+      const failures = await db
+        .selectFrom('jobs')
+        .select('last_error')
+        .where('kind', '=', kind)
+        .where('last_error', 'is not', null)
+        .execute();
+      expect(await succeeded(), `${kind} ran (${JSON.stringify(failures)})`).toBeGreaterThan(before);
+      const audit = (
+        await db
+          .selectFrom('audit_events')
+          .select(['id', 'action', 'actor_type', 'data', sql<string>`xmin::text`.as('tx')])
+          .execute()
+      ).filter((row) => !seen.has(row.id));
+      for (const action of fixture.records) {
+        expect(
+          audit.filter((row) => row.actor_type === 'system').map((row) => row.action),
+          `${kind} records ${action}`,
+        ).toContain(action);
+      }
+      const txs = [...new Set(audit.map((row) => row.tx))];
+      const events = await db
+        .selectFrom('domain_events')
+        .select(['id', 'type', 'data', 'version', sql<string>`xmin::text`.as('tx')])
+        .where(sql<boolean>`xmin::text = any(${txs}::text[])`)
+        .execute();
+      expectConsistent(kind, audit as Row[], events as Row[]);
+    });
+  }
+
+  it('left no event without its audit entry, anywhere in the walk', async () => {
+    const orphans = await sql<{ type: string }>`
+      select e.type from domain_events e
+      where not exists (select 1 from audit_events a where a.xmin = e.xmin)`.execute(t.services.database.db);
+    expect(orphans.rows).toEqual([]);
+  });
+});
