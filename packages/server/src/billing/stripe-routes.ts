@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ProblemSchema, replyProblem, sendProblem } from '../http/problem.ts';
-import { problems } from '../http/schemas.ts';
+import { conflict, notFound } from '../http/schemas.ts';
 import type { Services } from '../services.ts';
 import { StripeRequestError } from './stripe-sync.ts';
 import type { StripeWebhooks } from './stripe-webhooks.ts';
@@ -40,6 +40,7 @@ export const stripeWebhookRoutes: FastifyPluginAsyncZod<{ webhooks: StripeWebhoo
       config: { scope: 'public' },
       schema: {
         tags: ['Billing'],
+        operationId: 'receiveStripeWebhook',
         summary: "Stripe's webhook endpoint",
         description:
           'Stripe calls it with its events; the `Stripe-Signature` header, checked against the raw body and ' +
@@ -91,12 +92,13 @@ export const stripeCustomerRoutes: FastifyPluginAsyncZod<Pick<Services, 'stripe'
       config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
+        operationId: 'ensureStripeCustomer',
         summary: "The tenant's Stripe customer, made if it has none",
         description:
           'Idempotent: the first call makes the customer in Stripe (name, and `tenant_id` and `tenant_slug` as ' +
           'metadata), later ones return it. `stripe_unavailable` when Stripe fails; nothing is recorded then.',
         params: TenantParams,
-        response: { 200: StripeCustomer, ...problems, 502: ProblemSchema },
+        response: { 200: StripeCustomer, ...notFound, ...conflict, 502: ProblemSchema },
       },
     },
     async (request, reply) => {
