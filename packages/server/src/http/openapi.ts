@@ -1,9 +1,10 @@
+import { STATUS_CODES } from 'node:http';
 import type { FastifyDynamicSwaggerOptions, SwaggerTransform } from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { API_KEY_SCHEME } from './authentication.ts';
-import { declareProblems } from './problem.ts';
+import { declareProblems, PROBLEM_MEDIA_TYPE } from './problem.ts';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -197,6 +198,60 @@ export function optionalBodies(document: { [key: string]: Json }): { [key: strin
   return document;
 }
 
+/** `Payload Too Large` → `PayloadTooLarge`; `idempotency-key` → `IdempotencyKey`. */
+function pascalCase(text: string): string {
+  return text
+    .split(/[^A-Za-z0-9]+/)
+    .map((word) => word.charAt(0).toUpperCase() + word.slice(1))
+    .join('');
+}
+
+/**
+ * Moves what many operations repeat into the document's components, referred to from each: the
+ * problem responses (one per status, named by its reason phrase: `NotFound`) and the header
+ * parameters (`IdempotencyKey`). An operation whose problem response differs keeps its own.
+ */
+export function shareComponents(document: { [key: string]: Json }): { [key: string]: Json } {
+  const responses: { [name: string]: Json } = {};
+  const parameters: { [name: string]: Json } = {};
+  const share = (into: { [name: string]: Json }, name: string, value: Json, prefix: string): Json => {
+    const text = JSON.stringify(value);
+    for (let n = 1; ; n++) {
+      const candidate = n === 1 ? name : `${name}${n}`;
+      if (into[candidate] === undefined) into[candidate] = value;
+      if (JSON.stringify(into[candidate]) === text) return { $ref: `${prefix}${candidate}` };
+    }
+  };
+  const paths = (document.paths ?? {}) as { [path: string]: { [method: string]: Json } };
+  for (const operations of Object.values(paths)) {
+    for (const [method, operation] of Object.entries(operations)) {
+      if (!METHODS.includes(method) || typeof operation !== 'object' || operation === null) continue;
+      const op = operation as { parameters?: Json[]; responses?: { [status: string]: Json } };
+      if (op.parameters !== undefined) {
+        op.parameters = op.parameters.map((parameter) => {
+          const p = parameter as { in?: string; name?: string };
+          return p.in === 'header' && p.name !== undefined
+            ? share(parameters, pascalCase(p.name), parameter, '#/components/parameters/')
+            : parameter;
+        });
+      }
+      for (const [status, response] of Object.entries(op.responses ?? {})) {
+        const content = (response as { content?: { [type: string]: Json } }).content ?? {};
+        if (Object.keys(content).join() !== PROBLEM_MEDIA_TYPE || op.responses === undefined) continue;
+        const name = pascalCase(STATUS_CODES[Number(status)] ?? `Problem ${status}`);
+        op.responses[status] = share(responses, name, response, '#/components/responses/');
+      }
+    }
+  }
+  const components = (document.components ?? {}) as { [key: string]: Json };
+  const sorted = (from: { [name: string]: Json }) =>
+    Object.fromEntries(Object.entries(from).sort(([a], [b]) => a.localeCompare(b)));
+  return {
+    ...document,
+    components: { ...components, responses: sorted(responses), parameters: sorted(parameters) },
+  };
+}
+
 /** The options of @fastify/swagger: the document's frame, and the transforms that fill it from the routes. */
 export function openApiOptions(): FastifyDynamicSwaggerOptions {
   return {
@@ -224,8 +279,10 @@ export function openApiOptions(): FastifyDynamicSwaggerOptions {
     },
     transform,
     transformObject: (input) =>
-      optionalBodies(
-        tidyComponents(jsonSchemaTransformObject(input) as unknown as { [key: string]: Json }),
+      shareComponents(
+        optionalBodies(
+          tidyComponents(jsonSchemaTransformObject(input) as unknown as { [key: string]: Json }),
+        ),
       ) as ReturnType<typeof jsonSchemaTransformObject>,
   };
 }

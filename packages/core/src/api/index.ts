@@ -1,0 +1,81 @@
+/**
+ * The control plane's HTTP API as types, for its clients (the CLI, the SDK, the vendor's code):
+ * `paths`, `components` and `operations` are generated from the OpenAPI document the server
+ * builds from its route schemas (see openapi.ts), and the helpers below read them by path and
+ * method, the way openapi-fetch does. Types only: nothing here exists at run time.
+ *
+ * @example
+ * ```ts
+ * import type { ResponseBody, Schemas } from '@tenantry/core/api';
+ * type Tenant = Schemas['Tenant'];
+ * type Page = ResponseBody<'/v1/tenants', 'get'>; // { data: Tenant[]; next_cursor: string | null }
+ * ```
+ */
+import type { components, operations, paths } from './openapi.ts';
+
+export type { components, operations, paths };
+
+/** The API's named schemas: `Schemas['Tenant']`, `Schemas['Invoice']`… */
+export type Schemas = components['schemas'];
+
+/** The methods the API uses. */
+export type HttpMethod = 'get' | 'post' | 'put' | 'patch' | 'delete';
+
+/** The paths that have an operation for `M`: `PathsWith<'post'>` is every path one can POST to. */
+export type PathsWith<M extends HttpMethod> = {
+  [P in keyof paths]: paths[P][M] extends { responses: unknown } ? P : never;
+}[keyof paths];
+
+/** The operation of `M` on `P`. */
+export type Operation<P extends keyof paths, M extends HttpMethod> = Extract<
+  paths[P][M],
+  { responses: unknown }
+>;
+
+/** The path parameters of an operation (`{ id: string }`), or `never` when it has none. */
+export type PathParams<P extends keyof paths, M extends HttpMethod> = Operation<P, M>['parameters'] extends {
+  path: infer T;
+}
+  ? T
+  : never;
+
+/** The query parameters of an operation, or `never` when it takes none. */
+export type QueryParams<P extends keyof paths, M extends HttpMethod> = Operation<P, M>['parameters'] extends {
+  query?: infer T;
+}
+  ? Exclude<T, undefined>
+  : never;
+
+type JsonOf<Body> = [Body] extends [never]
+  ? never
+  : Body extends { content: { 'application/json': infer T } }
+    ? T
+    : never;
+
+/** The JSON body an operation takes, or `never` when it takes none. */
+export type RequestBody<P extends keyof paths, M extends HttpMethod> = JsonOf<
+  NonNullable<Operation<P, M>['requestBody']>
+>;
+
+/** Whether an operation's body may be left out (it takes none, or an optional one). */
+export type BodyOptional<P extends keyof paths, M extends HttpMethod> = undefined extends Operation<
+  P,
+  M
+>['requestBody']
+  ? true
+  : false;
+
+type SuccessStatus = 200 | 201 | 202 | 204;
+
+/** The body of an operation's successful answer with `media` (JSON by default). */
+export type ResponseBody<
+  P extends keyof paths,
+  M extends HttpMethod,
+  Media extends string = 'application/json',
+> = {
+  [S in keyof Operation<P, M>['responses']]: S extends SuccessStatus
+    ? Operation<P, M>['responses'][S] extends { content: { [K in Media]: infer T } }
+      ? T
+      : never
+    : never;
+}[keyof Operation<P, M>['responses']];
