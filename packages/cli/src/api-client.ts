@@ -1,4 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import type {
+  BodyOptional,
+  HttpMethod,
+  PathParams,
+  PathsWith,
+  QueryParams,
+  RequestBody,
+  ResponseBody,
+  ResponseMediaType,
+} from '@tenantry/core/api';
 import { isRecord } from './is-record.ts';
 
 /** One problem with one field of a request, as the control plane reports it in `errors`. */
@@ -77,12 +87,51 @@ export interface ApiClientOptions {
 /** Query parameters; `undefined` values are left out. */
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
 
+/** The parameters of `query`, each of which may also be given as undefined (left out). */
+type Loose<T> = { readonly [K in keyof T]?: T[K] | undefined };
+
+/**
+ * What a request to the operation `M` of `P` takes, from the API's generated types: its path
+ * parameters (`path`, required when the route has some), its query (`query`) and its JSON body
+ * (`body`, required when the operation requires one).
+ */
+export type RequestOptions<P extends PathsWith<M>, M extends HttpMethod> = ([PathParams<P, M>] extends [never]
+  ? { readonly path?: never }
+  : { readonly path: PathParams<P, M> }) &
+  ([QueryParams<P, M>] extends [never]
+    ? { readonly query?: never }
+    : { readonly query?: Loose<QueryParams<P, M>> }) &
+  ([RequestBody<P, M>] extends [never]
+    ? { readonly body?: never }
+    : BodyOptional<P, M> extends true
+      ? { readonly body?: RequestBody<P, M> }
+      : { readonly body: RequestBody<P, M> });
+
+/** The options argument, which may be left out when nothing in it is required. */
+type Args<O> = Record<never, never> extends O ? [options?: O] : [options: O];
+
+/** `/v1/tenants/{id}` with `{ id: 'acme' }` → `/v1/tenants/acme`, each value percent-encoded. */
+function fillPath(template: string, params: Readonly<Record<string, string | number>> = {}): string {
+  return template.replace(/\{(\w+)\}/g, (_match, name: string) => {
+    const value = params[name];
+    if (value === undefined) throw new Error(`no value for {${name}} in ${template}`);
+    return encodeURIComponent(String(value));
+  });
+}
+
+/** The URL of a request: the path filled from `options.path`, and `options.query` as its query string. */
+function urlOf(path: string, options: object | undefined): string {
+  const given = options as { path?: Record<string, string | number>; query?: Query } | undefined;
+  return fillPath(path, given?.path) + queryString(given?.query ?? {});
+}
+
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 /**
  * A thin client for the control plane's `/v1` API: adds the bearer token, gives every POST an
  * `Idempotency-Key`, retries once when the connection fails and turns problem responses into
- * {@link ApiError}s.
+ * {@link ApiError}s. Its methods are typed from the API's OpenAPI document (`@tenantry/core/api`),
+ * by path template and method: `get('/v1/tenants/{id}', { path: { id } })` resolves to a `Tenant`.
  */
 export class ApiClient {
   readonly baseUrl: string;
@@ -98,32 +147,53 @@ export class ApiClient {
     this.#retryDelayMs = options.retryDelayMs ?? 200;
   }
 
-  /** GET `path` with `query`; resolves to the parsed JSON body. */
-  get<T>(path: string, query: Query = {}): Promise<T> {
-    return this.#request<T>('GET', path + queryString(query));
+  /** GET `path`; resolves to the parsed JSON body. */
+  get<P extends PathsWith<'get'>>(
+    path: P,
+    ...[options]: Args<RequestOptions<P, 'get'>>
+  ): Promise<ResponseBody<P, 'get'>> {
+    return this.#request('GET', urlOf(path, options));
   }
 
-  /** GET `path` with `query` as `type` (e.g. `text/csv`); resolves to the body's text. */
-  getText(path: string, query: Query, type: string): Promise<string> {
-    return this.#request<string>('GET', path + queryString(query), undefined, undefined, type);
+  /** GET `path` as `type` (e.g. `text/csv`), one of the media types it answers; resolves to the body's text. */
+  getText<P extends PathsWith<'get'>>(
+    path: P,
+    type: Exclude<ResponseMediaType<P, 'get'>, 'application/json'>,
+    ...[options]: Args<RequestOptions<P, 'get'>>
+  ): Promise<string> {
+    return this.#request('GET', urlOf(path, options), undefined, undefined, type);
   }
 
   /**
-   * POST `body` as JSON to `path` under an idempotency key: a fresh one unless the caller gives
-   * its own, to retry the same request across several calls.
+   * POST to `path` (its JSON `body`, or `{}`) under an idempotency key: a fresh one unless the caller
+   * gives its own, to retry the same request across several calls.
    */
-  post<T>(path: string, body: unknown = {}, idempotencyKey: string = randomUUID()): Promise<T> {
-    return this.#request<T>('POST', path, body, idempotencyKey);
+  post<P extends PathsWith<'post'>>(
+    path: P,
+    ...[options]: Args<RequestOptions<P, 'post'> & { readonly idempotencyKey?: string }>
+  ): Promise<ResponseBody<P, 'post'>> {
+    return this.#request(
+      'POST',
+      urlOf(path, options),
+      options?.body ?? {},
+      options?.idempotencyKey ?? randomUUID(),
+    );
   }
 
-  /** PATCH `path` with a JSON `body`. */
-  patch<T>(path: string, body: unknown): Promise<T> {
-    return this.#request<T>('PATCH', path, body);
+  /** PATCH `path` with its JSON `body`. */
+  patch<P extends PathsWith<'patch'>>(
+    path: P,
+    ...[options]: Args<RequestOptions<P, 'patch'>>
+  ): Promise<ResponseBody<P, 'patch'>> {
+    return this.#request('PATCH', urlOf(path, options), options?.body);
   }
 
   /** DELETE `path`. */
-  delete<T>(path: string): Promise<T> {
-    return this.#request<T>('DELETE', path);
+  delete<P extends PathsWith<'delete'>>(
+    path: P,
+    ...[options]: Args<RequestOptions<P, 'delete'>>
+  ): Promise<ResponseBody<P, 'delete'>> {
+    return this.#request('DELETE', urlOf(path, options));
   }
 
   async #request<T>(

@@ -67,15 +67,26 @@ export type BodyOptional<P extends keyof paths, M extends HttpMethod> = undefine
 
 type SuccessStatus = 200 | 201 | 202 | 204;
 
-/** The body of an operation's successful answer with `media` (JSON by default). */
+/** The body of an operation's successful answer with `media` (JSON by default); for a union of paths, theirs. */
 export type ResponseBody<
   P extends keyof paths,
   M extends HttpMethod,
   Media extends string = 'application/json',
-> = {
+> = P extends unknown
+  ? {
+      [S in keyof Operation<P, M>['responses']]: S extends SuccessStatus
+        ? Operation<P, M>['responses'][S] extends { content: { [K in Media]: infer T } }
+          ? T
+          : never
+        : never;
+    }[keyof Operation<P, M>['responses']]
+  : never;
+
+/** The media types of an operation's successful answers: `'application/json' | 'text/csv'`. */
+export type ResponseMediaType<P extends keyof paths, M extends HttpMethod> = {
   [S in keyof Operation<P, M>['responses']]: S extends SuccessStatus
-    ? Operation<P, M>['responses'][S] extends { content: { [K in Media]: infer T } }
-      ? T
+    ? Operation<P, M>['responses'][S] extends { content: infer C }
+      ? keyof C & string
       : never
     : never;
 }[keyof Operation<P, M>['responses']];
