@@ -1,13 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type {
-  BodyOptional,
-  HttpMethod,
-  PathParams,
-  PathsWith,
-  QueryParams,
-  RequestBody,
-  ResponseBody,
-  ResponseMediaType,
+import {
+  type HttpMethod,
+  type OperationArgs,
+  type OperationInput,
+  operationUrl,
+  type PathsWith,
+  type ResponseBody,
+  type ResponseMediaType,
 } from '@tenantry/core/api';
 import { isRecord } from './is-record.ts';
 
@@ -84,46 +83,8 @@ export interface ApiClientOptions {
   readonly retryDelayMs?: number;
 }
 
-/** Query parameters; `undefined` values are left out. */
-export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
-
-/** The parameters of `query`, each of which may also be given as undefined (left out). */
-type Loose<T> = { readonly [K in keyof T]?: T[K] | undefined };
-
-/**
- * What a request to the operation `M` of `P` takes, from the API's generated types: its path
- * parameters (`path`, required when the route has some), its query (`query`) and its JSON body
- * (`body`, required when the operation requires one).
- */
-export type RequestOptions<P extends PathsWith<M>, M extends HttpMethod> = ([PathParams<P, M>] extends [never]
-  ? { readonly path?: never }
-  : { readonly path: PathParams<P, M> }) &
-  ([QueryParams<P, M>] extends [never]
-    ? { readonly query?: never }
-    : { readonly query?: Loose<QueryParams<P, M>> }) &
-  ([RequestBody<P, M>] extends [never]
-    ? { readonly body?: never }
-    : BodyOptional<P, M> extends true
-      ? { readonly body?: RequestBody<P, M> }
-      : { readonly body: RequestBody<P, M> });
-
-/** The options argument, which may be left out when nothing in it is required. */
-type Args<O> = Record<never, never> extends O ? [options?: O] : [options: O];
-
-/** `/v1/tenants/{id}` with `{ id: 'acme' }` → `/v1/tenants/acme`, each value percent-encoded. */
-function fillPath(template: string, params: Readonly<Record<string, string | number>> = {}): string {
-  return template.replace(/\{(\w+)\}/g, (_match, name: string) => {
-    const value = params[name];
-    if (value === undefined) throw new Error(`no value for {${name}} in ${template}`);
-    return encodeURIComponent(String(value));
-  });
-}
-
-/** The URL of a request: the path filled from `options.path`, and `options.query` as its query string. */
-function urlOf(path: string, options: object | undefined): string {
-  const given = options as { path?: Record<string, string | number>; query?: Query } | undefined;
-  return fillPath(path, given?.path) + queryString(given?.query ?? {});
-}
+/** What a request to the operation `M` of `P` takes: `path`, `query` and `body`. */
+export type RequestOptions<P extends PathsWith<M>, M extends HttpMethod> = OperationInput<P, M>;
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
@@ -150,18 +111,18 @@ export class ApiClient {
   /** GET `path`; resolves to the parsed JSON body. */
   get<P extends PathsWith<'get'>>(
     path: P,
-    ...[options]: Args<RequestOptions<P, 'get'>>
+    ...[options]: OperationArgs<RequestOptions<P, 'get'>>
   ): Promise<ResponseBody<P, 'get'>> {
-    return this.#request('GET', urlOf(path, options));
+    return this.#request('GET', operationUrl(path, options));
   }
 
   /** GET `path` as `type` (e.g. `text/csv`), one of the media types it answers; resolves to the body's text. */
   getText<P extends PathsWith<'get'>>(
     path: P,
     type: Exclude<ResponseMediaType<P, 'get'>, 'application/json'>,
-    ...[options]: Args<RequestOptions<P, 'get'>>
+    ...[options]: OperationArgs<RequestOptions<P, 'get'>>
   ): Promise<string> {
-    return this.#request('GET', urlOf(path, options), undefined, undefined, type);
+    return this.#request('GET', operationUrl(path, options), undefined, undefined, type);
   }
 
   /**
@@ -170,11 +131,11 @@ export class ApiClient {
    */
   post<P extends PathsWith<'post'>>(
     path: P,
-    ...[options]: Args<RequestOptions<P, 'post'> & { readonly idempotencyKey?: string }>
+    ...[options]: OperationArgs<RequestOptions<P, 'post'> & { readonly idempotencyKey?: string }>
   ): Promise<ResponseBody<P, 'post'>> {
     return this.#request(
       'POST',
-      urlOf(path, options),
+      operationUrl(path, options),
       options?.body ?? {},
       options?.idempotencyKey ?? randomUUID(),
     );
@@ -183,17 +144,17 @@ export class ApiClient {
   /** PATCH `path` with its JSON `body`. */
   patch<P extends PathsWith<'patch'>>(
     path: P,
-    ...[options]: Args<RequestOptions<P, 'patch'>>
+    ...[options]: OperationArgs<RequestOptions<P, 'patch'>>
   ): Promise<ResponseBody<P, 'patch'>> {
-    return this.#request('PATCH', urlOf(path, options), options?.body);
+    return this.#request('PATCH', operationUrl(path, options), options?.body);
   }
 
   /** DELETE `path`. */
   delete<P extends PathsWith<'delete'>>(
     path: P,
-    ...[options]: Args<RequestOptions<P, 'delete'>>
+    ...[options]: OperationArgs<RequestOptions<P, 'delete'>>
   ): Promise<ResponseBody<P, 'delete'>> {
-    return this.#request('DELETE', urlOf(path, options));
+    return this.#request('DELETE', operationUrl(path, options));
   }
 
   async #request<T>(
@@ -228,16 +189,6 @@ export class ApiClient {
     }
     return parseResponse<T>(response, this.baseUrl, textType);
   }
-}
-
-/** Encodes `query` as `?a=1&b=2`, or the empty string when nothing is set. */
-function queryString(query: Query): string {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) {
-    if (value !== undefined) params.set(name, String(value));
-  }
-  const text = params.toString();
-  return text === '' ? '' : `?${text}`;
 }
 
 async function parseResponse<T>(response: Response, baseUrl: string, textType?: string): Promise<T> {

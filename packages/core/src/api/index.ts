@@ -2,7 +2,8 @@
  * The control plane's HTTP API as types, for its clients (the CLI, the SDK, the vendor's code):
  * `paths`, `components` and `operations` are generated from the OpenAPI document the server
  * builds from its route schemas (see openapi.ts), and the helpers below read them by path and
- * method, the way openapi-fetch does. Types only: nothing here exists at run time.
+ * method, the way openapi-fetch does. At run time there is only {@link operationUrl}, which builds
+ * a request's URL from them.
  *
  * @example
  * ```ts
@@ -90,3 +91,57 @@ export type ResponseMediaType<P extends keyof paths, M extends HttpMethod> = {
       : never
     : never;
 }[keyof Operation<P, M>['responses']];
+
+/** Query parameters, each of which may also be given as undefined (left out). */
+type Loose<T> = { readonly [K in keyof T]?: T[K] | undefined };
+
+/**
+ * What a request to the operation `M` of `P` takes: its path parameters (`path`, required when
+ * the route has some), its query (`query`) and its JSON body (`body`, required when the
+ * operation requires one).
+ */
+export type OperationInput<P extends keyof paths, M extends HttpMethod> = ([PathParams<P, M>] extends [never]
+  ? { readonly path?: never }
+  : { readonly path: PathParams<P, M> }) &
+  ([QueryParams<P, M>] extends [never]
+    ? { readonly query?: never }
+    : { readonly query?: Loose<QueryParams<P, M>> }) &
+  ([RequestBody<P, M>] extends [never]
+    ? { readonly body?: never }
+    : BodyOptional<P, M> extends true
+      ? { readonly body?: RequestBody<P, M> }
+      : { readonly body: RequestBody<P, M> });
+
+/**
+ * A client method's trailing options argument, `O`: optional when nothing in it is required.
+ * `get<P>(path: P, ...[options]: OperationArgs<OperationInput<P, 'get'>>)`.
+ */
+export type OperationArgs<O> = Record<never, never> extends O ? [options?: O] : [options: O];
+
+/**
+ * The URL (path and query string) of a request: `template`'s `{name}`s filled from `input.path`,
+ * each value percent-encoded, and `input.query`'s defined values as the query string.
+ *
+ * @example
+ * ```ts
+ * operationUrl('/v1/tenants/{id}/invoices', { path: { id: 'acme' }, query: { limit: 5, cursor: undefined } });
+ * // '/v1/tenants/acme/invoices?limit=5'
+ * ```
+ */
+export function operationUrl(
+  template: string,
+  input: { readonly path?: unknown; readonly query?: unknown } = {},
+): string {
+  const params = (input.path ?? {}) as Readonly<Record<string, unknown>>;
+  const path = template.replace(/\{(\w+)\}/g, (_match, name: string) => {
+    const value = params[name];
+    if (value === undefined || value === null) throw new TypeError(`no value for {${name}} in ${template}`);
+    return encodeURIComponent(String(value));
+  });
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries((input.query ?? {}) as Readonly<Record<string, unknown>>)) {
+    if (value !== undefined && value !== null) query.set(name, String(value));
+  }
+  const text = query.toString();
+  return text === '' ? path : `${path}?${text}`;
+}
