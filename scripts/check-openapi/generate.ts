@@ -158,5 +158,5 @@ export function apiContractMarkdown(document: Json): string {
       ...tag.rows,
     );
   }
-  return `${lines.join('\n')}\n`;
+  return biomeFormat(`${lines.join('\n')}\n`, GENERATED.contract);
 }

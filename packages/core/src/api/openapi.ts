@@ -111,7 +111,7 @@ export interface paths {
     put?: never;
     /**
      * Roll an API key: a new secret with the same scopes
-     * @description The answer is the new key, with its secret (shown once). The old key keeps working for `overlap_seconds` (default a day), so the new secret can be deployed everywhere, then is refused.
+     * @description The answer is the new key, with its secret (shown once). The old key keeps working for `overlap_seconds` (default a day), so the new secret can be deployed everywhere, then is refused. A key revoked or rolled already is refused with 409 `api_key_inactive`.
      */
     post: operations['rollApiKey'];
     delete?: never;
@@ -497,7 +497,7 @@ export interface paths {
     put?: never;
     /**
      * Stripe's webhook endpoint
-     * @description Stripe calls it with its events; the `Stripe-Signature` header, checked against the raw body and `STRIPE_WEBHOOK_SECRET`, is the authentication (no operator key). `invoice.paid` marks the invoice paid, `invoice.payment_failed` records a failed payment, `invoice.voided` and `invoice.marked_uncollectible` void the invoice or write it off, `payment_method.attached` and `customer.updated` record a payment method on file and `payment_method.detached` takes it off; other events are acknowledged and ignored. A replayed event (same id) changes nothing.
+     * @description Stripe calls it with its events; the `Stripe-Signature` header, checked against the raw body and `STRIPE_WEBHOOK_SECRET`, is the authentication (no operator key). `invoice.paid` marks the invoice paid, `invoice.payment_failed` records a failed payment, `invoice.voided` and `invoice.marked_uncollectible` void the invoice or write it off, `payment_method.attached` and `customer.updated` record a payment method on file and `payment_method.detached` takes it off; other events are acknowledged and ignored. A replayed event (same id) changes nothing. Served only when Stripe is configured (STRIPE_SECRET_KEY).
      */
     post: operations['receiveStripeWebhook'];
     delete?: never;
@@ -516,7 +516,10 @@ export interface paths {
     /** List tenants */
     get: operations['listTenants'];
     put?: never;
-    /** Create a tenant */
+    /**
+     * Create a tenant
+     * @description The tenant is answered at once, in state `provisioning`, while its schema, database or pool rows are made; it then becomes `trialing` or `active`. 409 `slug_taken` when the slug is in use.
+     */
     post: operations['createTenant'];
     delete?: never;
     options?: never;
@@ -537,7 +540,7 @@ export interface paths {
     post?: never;
     /**
      * Delete a tenant
-     * @description The tenant must be cancelled first. Its schema, database or pool rows are removed after the retention period.
+     * @description The tenant must be cancelled first, or have failed provisioning; it is answered in state `deleted`. Its schema, database or pool rows are removed after the retention period.
      */
     delete: operations['deleteTenant'];
     options?: never;
@@ -927,7 +930,7 @@ export interface paths {
     put?: never;
     /**
      * The tenant's Stripe customer, made if it has none
-     * @description Idempotent: the first call makes the customer in Stripe (name, and `tenant_id` and `tenant_slug` as metadata), later ones return it. `stripe_unavailable` when Stripe fails; nothing is recorded then.
+     * @description Idempotent: the first call makes the customer in Stripe (name, and `tenant_id` and `tenant_slug` as metadata), later ones return it. `stripe_unavailable` when Stripe fails; nothing is recorded then. Served only when Stripe is configured (STRIPE_SECRET_KEY).
      */
     post: operations['ensureStripeCustomer'];
     delete?: never;
@@ -1060,7 +1063,7 @@ export interface paths {
     put?: never;
     /**
      * Advance a test clock
-     * @description Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`.
+     * @description Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`. `frozen_time` must be later than the clock’s (400 `validation_failed`); 409 `test_clock_advancing` while an advance is under way.
      */
     post: operations['advanceTestClock'];
     delete?: never;
@@ -1935,6 +1938,8 @@ export interface components {
     /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
     IdempotencyKey: string;
     IfNoneMatch: string;
+    /** @description Stripe's signature of the body; a request without a valid one is refused (400) */
+    StripeSignature: string;
   };
   requestBodies: never;
   headers: never;
@@ -1951,7 +1956,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -1972,7 +1977,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -1996,7 +2001,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2027,7 +2032,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2084,7 +2089,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description Created */
       201: {
         headers: {
           [name: string]: unknown;
@@ -2116,7 +2121,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2159,7 +2164,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description Created */
       201: {
         headers: {
           [name: string]: unknown;
@@ -2199,7 +2204,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2302,7 +2307,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2338,7 +2343,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2404,7 +2409,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2445,7 +2450,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2485,7 +2490,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2525,7 +2530,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2565,7 +2570,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2593,7 +2598,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2621,7 +2626,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2648,7 +2653,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2689,7 +2694,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2716,7 +2721,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2750,7 +2755,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2796,7 +2801,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description Created */
       201: {
         headers: {
           [name: string]: unknown;
@@ -2825,7 +2830,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2854,7 +2859,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2876,13 +2881,22 @@ export interface operations {
   receiveStripeWebhook: {
     parameters: {
       query?: never;
-      header?: never;
+      header?: {
+        /** @description Stripe's signature of the body; a request without a valid one is refused (400) */
+        'stripe-signature'?: components['parameters']['StripeSignature'];
+      };
       path?: never;
       cookie?: never;
     };
-    requestBody?: never;
+    requestBody: {
+      content: {
+        'application/json': {
+          [key: string]: unknown;
+        };
+      };
+    };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2922,7 +2936,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -2981,7 +2995,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description Created */
       201: {
         headers: {
           [name: string]: unknown;
@@ -3012,7 +3026,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3039,7 +3053,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3082,7 +3096,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3121,7 +3135,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3161,7 +3175,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3212,7 +3226,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3243,7 +3257,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3272,7 +3286,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3281,7 +3295,7 @@ export interface operations {
           'application/json': components['schemas']['EntitlementSnapshot'];
         };
       };
-      /** @description Default Response */
+      /** @description Not Modified */
       304: {
         headers: {
           [name: string]: unknown;
@@ -3316,7 +3330,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3354,7 +3368,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3462,7 +3476,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description Created */
       201: {
         headers: {
           [name: string]: unknown;
@@ -3504,7 +3518,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3553,7 +3567,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3593,7 +3607,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3624,7 +3638,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3664,7 +3678,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3695,7 +3709,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3731,7 +3745,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3771,7 +3785,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3850,7 +3864,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description Created */
       201: {
         headers: {
           [name: string]: unknown;
@@ -3882,7 +3896,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3912,7 +3926,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3944,7 +3958,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -3980,7 +3994,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4025,7 +4039,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4062,7 +4076,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4086,7 +4100,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4125,7 +4139,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description Created */
       201: {
         headers: {
           [name: string]: unknown;
@@ -4155,7 +4169,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4182,7 +4196,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4228,7 +4242,7 @@ export interface operations {
       };
     };
     responses: {
-      /** @description Default Response */
+      /** @description OK */
       200: {
         headers: {
           [name: string]: unknown;

@@ -108,7 +108,8 @@ export const apiKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'apiKeys'>> = as
         summary: 'Roll an API key: a new secret with the same scopes',
         description:
           'The answer is the new key, with its secret (shown once). The old key keeps working for `overlap_seconds` ' +
-          '(default a day), so the new secret can be deployed everywhere, then is refused.',
+          '(default a day), so the new secret can be deployed everywhere, then is refused. A key revoked or ' +
+          'rolled already is refused with 409 `api_key_inactive`.',
         params: IdParams,
         body: z
           .strictObject({

@@ -209,7 +209,8 @@ function pascalCase(text: string): string {
 /**
  * Moves what many operations repeat into the document's components, referred to from each: the
  * problem responses (one per status, named by its reason phrase: `NotFound`) and the header
- * parameters (`IdempotencyKey`). An operation whose problem response differs keeps its own.
+ * parameters (`IdempotencyKey`). An operation whose problem response differs keeps its own. An
+ * answer left undescribed is described by its reason phrase (`Created`).
  */
 export function shareComponents(document: { [key: string]: Json }): { [key: string]: Json } {
   const responses: { [name: string]: Json } = {};
@@ -236,7 +237,11 @@ export function shareComponents(document: { [key: string]: Json }): { [key: stri
         });
       }
       for (const [status, response] of Object.entries(op.responses ?? {})) {
-        const content = (response as { content?: { [type: string]: Json } }).content ?? {};
+        const answer = response as { description?: string; content?: { [type: string]: Json } };
+        // @fastify/swagger's filler for an answer the route did not describe: its reason phrase says more.
+        if (answer.description === 'Default Response')
+          answer.description = STATUS_CODES[Number(status)] ?? status;
+        const content = answer.content ?? {};
         if (Object.keys(content).join() !== PROBLEM_MEDIA_TYPE || op.responses === undefined) continue;
         const name = pascalCase(STATUS_CODES[Number(status)] ?? `Problem ${status}`);
         op.responses[status] = share(responses, name, response, '#/components/responses/');

@@ -129,6 +129,9 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
         tags: ['Tenants'],
         operationId: 'createTenant',
         summary: 'Create a tenant',
+        description:
+          'The tenant is answered at once, in state `provisioning`, while its schema, database or pool rows are ' +
+          'made; it then becomes `trialing` or `active`. 409 `slug_taken` when the slug is in use.',
         body: CreateTenant,
         response: { 201: Tenant, ...notFound, ...conflict },
       },
@@ -249,7 +252,8 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
         operationId: 'deleteTenant',
         summary: 'Delete a tenant',
         description:
-          'The tenant must be cancelled first. Its schema, database or pool rows are removed after the retention period.',
+          'The tenant must be cancelled first, or have failed provisioning; it is answered in state `deleted`. Its ' +
+          'schema, database or pool rows are removed after the retention period.',
         params: IdParams,
         response: { 200: Tenant, ...notFound, ...conflict },
       },

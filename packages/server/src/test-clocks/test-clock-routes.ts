@@ -90,7 +90,8 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
         operationId: 'advanceTestClock',
         summary: 'Advance a test clock',
         description:
-          'Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`.',
+          'Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`. ' +
+          '`frozen_time` must be later than the clock’s (400 `validation_failed`); 409 `test_clock_advancing` while an advance is under way.',
         params: IdParams,
         body: z.strictObject({ frozen_time: Instant.describe('Later than the clock’s frozen_time') }),
         response: { 200: TestClock, ...notFound, ...conflict },
