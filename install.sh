@@ -154,7 +154,8 @@ act() {
     return 0
   fi
   info "$what"
-  "$@"
+  # Without the lock's descriptor: a daemon started here (PostgreSQL) would hold the lock forever.
+  "$@" 9>&-
   changed=1
 }
 
@@ -269,14 +270,15 @@ download() {
   fi
 }
 
-apt_updated=
+# apt-get install, from the package lists already here when they have the packages (a fresh cloud
+# image may have none: then after apt-get update). The packages' chatter is shown only on failure.
 apt_install() {
+  local output
   export DEBIAN_FRONTEND=noninteractive
-  if [ -z "$apt_updated" ]; then
-    apt-get update -qq >/dev/null || warn "apt-get update failed; installing from the package lists already here"
-    apt_updated=1
-  fi
-  apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+  output=$(apt-get install -y -qq --no-install-recommends "$@" 2>&1) && return 0
+  apt-get update -qq >/dev/null 2>&1 || warn "apt-get update failed; installing from the package lists already here"
+  output=$(apt-get install -y -qq --no-install-recommends "$@" 2>&1) ||
+    die "apt-get install $* failed:" "$(tail -n 15 <<<"$output")"
 }
 
 # Runs SQL as the local cluster's postgres superuser (peer authentication over the socket).
@@ -423,6 +425,10 @@ for package in "${packages[@]}"; do
   [[ $package == *.tgz ]] || usage_error "--package $package: not a package tarball (.tgz, as npm pack makes)"
 done
 
+if [ "$port" -lt 1024 ] && [ -z "$use_systemd" ]; then
+  die "port $port is below 1024, which only systemd can let the service user bind (the unit grants CAP_NET_BIND_SERVICE)." \
+    "Without systemd, use a port from 1024 up, behind a reverse proxy on $port."
+fi
 # The port: free, or held by this very service (a re-run).
 running=
 service_running && running=1
@@ -689,8 +695,9 @@ else
       if [ -z "$role_exists" ] || [ -z "$db_password" ]; then
         [ -n "$db_password" ] || db_password=$(random_hex 24)
         verb=$([ -n "$role_exists" ] && echo alter || echo create)
+        # On standard input, not the command line, where any user could read the password.
         act "$verb the role tenantry (LOGIN CREATEDB CREATEROLE, not a superuser) with a generated password" \
-          pg_admin -d postgres -c "$verb role tenantry login createdb createrole nosuperuser password '$db_password'"
+          pg_admin -d postgres <<<"$verb role tenantry login createdb createrole nosuperuser password '$db_password'"
       else
         info "the role tenantry exists"
       fi
@@ -792,6 +799,9 @@ write_state
 # --- 6. the systemd unit -------------------------------------------------------------------------
 say "systemd unit"
 exec_start="${node_bin:-$NODE_DIR/bin/node} $CLI serve"
+# No capabilities at all, but the one binding a port below 1024 takes.
+capabilities=
+[ "$port" -ge 1024 ] || capabilities=CAP_NET_BIND_SERVICE
 after=network-online.target
 [ "$database_mode" = local ] && after="$after postgresql.service"
 put_file "$UNIT_FILE" 0644 root root <<EOF
@@ -815,7 +825,9 @@ Restart=on-failure
 RestartSec=5
 
 # Sandbox: the service writes only its data directory and reaches the network over IP and Unix
-# sockets. No MemoryDenyWriteExecute: V8's JIT compiler needs writable, executable memory.
+# sockets (netlink too: Node lists the machine's addresses through it, as Fastify does when it
+# listens on all of them). No MemoryDenyWriteExecute: V8's JIT compiler needs writable, executable
+# memory.
 StateDirectory=tenantry
 StateDirectoryMode=0750
 ReadWritePaths=$DATA_DIR
@@ -831,14 +843,14 @@ ProtectControlGroups=yes
 ProtectClock=yes
 ProtectHostname=yes
 ProtectProc=invisible
-RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
 RestrictNamespaces=yes
 RestrictRealtime=yes
 RestrictSUIDSGID=yes
 LockPersonality=yes
 RemoveIPC=yes
-CapabilityBoundingSet=
-AmbientCapabilities=
+CapabilityBoundingSet=$capabilities
+AmbientCapabilities=$capabilities
 SystemCallArchitectures=native
 SystemCallFilter=@system-service
 SystemCallErrorNumber=EPERM

@@ -54,19 +54,28 @@ db_password=$(openssl rand -hex 16)
 db_url="postgres://$db:$db_password@127.0.0.1:5432/$db"
 mirror_pid=
 blocker_pid=
+netns_pid=
+# The processes started in the scratch root (the service, its PostgreSQL), by their root directory.
+vm_processes() {
+  local proc
+  for proc in /proc/[0-9]*; do
+    [ "$(readlink "$proc/root" 2>/dev/null)" = "$vm" ] && echo "${proc#/proc/}"
+  done
+  return 0
+}
 cleanup() {
   set +e
-  # The service the install started, if a failed check left it running: only a process whose root
-  # is the scratch root.
-  if [ -f "$vm/run/tenantry/tenantry.pid" ]; then
-    pid=$(cat "$vm/run/tenantry/tenantry.pid")
-    if [ "$(readlink "/proc/$pid/root" 2>/dev/null)" = "$vm" ]; then
-      kill "$pid"
-      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null
-    fi
+  local pids
+  pids=$(vm_processes)
+  if [ -n "$pids" ]; then
+    # shellcheck disable=SC2086 # a list of pids
+    kill $pids 2>/dev/null
+    for _ in $(seq 1 100); do [ -n "$(vm_processes)" ] || break; sleep 0.1; done
+    pids=$(vm_processes)
+    # shellcheck disable=SC2086
+    [ -z "$pids" ] || kill -KILL $pids 2>/dev/null
   fi
-  for pid in $mirror_pid $blocker_pid; do kill "$pid" 2>/dev/null; done
+  for pid in $mirror_pid $blocker_pid $netns_pid; do kill "$pid" 2>/dev/null; done
   for mount in var/cache/ci-npm dev proc; do
     mountpoint -q "$vm/$mount" && umount "$vm/$mount"
   done
@@ -82,11 +91,13 @@ mount --bind /dev "$vm/dev"
 # The host's npm cache is lent to the install's npm (not a part of the root: the listings skip it).
 mkdir -p "$vm/var/cache/ci-npm" "${npm_config_cache:-$HOME/.npm}"
 mount --bind "${npm_config_cache:-$HOME/.npm}" "$vm/var/cache/ci-npm"
-# Where this machine reaches the registry through a TLS-inspecting proxy, its CA bundle goes in too.
 vm_env=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8
   npm_config_cache=/var/cache/ci-npm npm_config_prefer_offline=true)
-if [ -n "${NODE_EXTRA_CA_CERTS:-}" ] && [ -f "$NODE_EXTRA_CA_CERTS" ]; then
-  install -D -m 0644 "$NODE_EXTRA_CA_CERTS" "$vm/usr/local/share/ci/host-ca.crt"
+# The machine's trust store goes in too, for the install's npm: where the registry is reached
+# through a TLS-inspecting proxy, Node's own CA list would not do.
+host_ca=${NODE_EXTRA_CA_CERTS:-/etc/ssl/certs/ca-certificates.crt}
+if [ -f "$host_ca" ]; then
+  install -D -m 0644 "$host_ca" "$vm/usr/local/share/ci/host-ca.crt"
   vm_env+=(NODE_EXTRA_CA_CERTS=/usr/local/share/ci/host-ca.crt)
 fi
 in_vm() { chroot "$vm" /usr/bin/env -i "${vm_env[@]}" "$@"; }
@@ -162,15 +173,22 @@ listing() {
 same_listing() { # before after what
   diff -u "$1" "$2" >"$work/listing.diff" || { head -n 40 "$work/listing.diff" >&2; fail "$3 changed the root"; }
 }
+# Prefixes each line with the seconds since the command began, to show where an install's time goes.
+timestamps() {
+  local start=$EPOCHREALTIME line
+  while IFS= read -r line; do
+    printf '[%6.1fs] %s\n' "$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { print b - a }')" "$line"
+  done
+}
 # run_install LOG args...: install.sh in the scratch root; its exit status, output in LOG.
 run_install() {
   local log=$1
   shift
   set +e
-  in_vm bash /srv/ci/install.sh "$@" >"$log" 2>&1
-  local status=$?
+  in_vm bash /srv/ci/install.sh "$@" 2>&1 | timestamps >"$log"
+  local status=${PIPESTATUS[0]}
   set -e
-  return $status
+  return "$status"
 }
 expect_refusal() { # what log pattern args...
   local what=$1 log=$work/$2.log pattern=$3
@@ -305,8 +323,60 @@ run_install "$work/purge-again.log" --uninstall --purge --yes || fail "a second 
 grep -q 'not installed' "$work/purge-again.log" || fail "a second --uninstall does not say there is nothing to do"
 ok "a second --uninstall: nothing to do"
 
+# --- 7. the local PostgreSQL, installed from apt --------------------------------------------------
+# In a network namespace of its own, whose loopback is free: the scratch root's cluster takes port
+# 5432, which the machine's PostgreSQL holds on the shared network. The namespace has no way out,
+# so this is also the air-gapped case: PostgreSQL's packages fetched beforehand into apt's cache (as
+# an offline apt mirror would hold them), npm offline from the cache the first install filled,
+# Node.js from --node-tarball.
+say "install with the local PostgreSQL from apt, offline, in a network namespace"
+started=$(date +%s)
+in_vm apt-get install --download-only -y -qq --no-install-recommends postgresql >"$work/apt-download.log" 2>&1 ||
+  { tail -n 20 "$work/apt-download.log" >&2; fail "apt-get install --download-only postgresql"; }
+echo "PostgreSQL's packages downloaded in $(($(date +%s) - started))s"
+unshare --net sleep infinity &
+netns_pid=$!
+sleep 0.2
+in_netns() { nsenter --net="/proc/$netns_pid/ns/net" "$@"; }
+in_netns ip link set lo up
+offline_args=(--yes --no-systemd --port 8080 "${package_args[@]}" --node-tarball "/srv/ci/node/$node_tarball")
+run_local() { # log args...: install.sh in the namespace, npm offline
+  local log=$1
+  shift
+  set +e
+  in_netns chroot "$vm" /usr/bin/env -i "${vm_env[@]}" npm_config_offline=true bash /srv/ci/install.sh "$@" 2>&1 | timestamps >"$log"
+  local status=${PIPESTATUS[0]}
+  set -e
+  return "$status"
+}
+started_ms=$(date +%s%3N)
+run_local "$work/local-install.log" "${offline_args[@]}" || { cat "$work/local-install.log" >&2; fail "install with the local PostgreSQL"; }
+local_ms=$(($(date +%s%3N) - started_ms))
+local_seconds=$(awk -v ms="$local_ms" 'BEGIN { printf "%.1f", ms / 1000 }')
+sed 's/TENANTRY_TOKEN=tnt_sk_.*/TENANTRY_TOKEN=tnt_sk_…(redacted in the CI log)/' "$work/local-install.log"
+echo "install with PostgreSQL from apt took ${local_seconds}s"
+local_token=$(grep -o 'TENANTRY_TOKEN=tnt_sk_[0-9A-Za-z]*' "$work/local-install.log" | cut -d= -f2)
+[ -n "$local_token" ] || fail "no first key printed"
+in_netns curl -fsS -H "authorization: Bearer $local_token" http://127.0.0.1:8080/v1/tenants >/dev/null || fail "GET /v1/tenants (local PostgreSQL)"
+role=$(in_vm runuser -u postgres -- psql -X -tAc "select rolsuper, rolcreatedb, rolcreaterole, rolbypassrls from pg_roles where rolname = 'tenantry'")
+[ "$role" = "f|t|t|f" ] || fail "the role tenantry (superuser, createdb, createrole, bypassrls): $role"
+grep -q '^DATABASE_URL=postgres://tenantry:[0-9a-f]\{48\}@127.0.0.1:5432/tenantry$' "$vm/etc/tenantry/tenantry.env" || fail "DATABASE_URL for the local cluster"
+ok "PostgreSQL installed and started, role tenantry (not superuser nor BYPASSRLS; CREATEDB, CREATEROLE) with a generated password, its database; the key works"
+env_sum=$(sha256sum <"$vm/etc/tenantry/tenantry.env")
+run_local "$work/local-rerun.log" "${offline_args[@]}" || { cat "$work/local-rerun.log" >&2; fail "re-run with the local PostgreSQL"; }
+! grep -q 'TENANTRY_TOKEN=' "$work/local-rerun.log" || fail "the re-run printed a key"
+[ "$(sha256sum <"$vm/etc/tenantry/tenantry.env")" = "$env_sum" ] || fail "the re-run changed tenantry.env (the role's password?)"
+grep -q 'the role tenantry exists' "$work/local-rerun.log" || fail "the re-run did not find the role"
+ok "re-run: the cluster, role, password and secrets kept, no key printed"
+run_local "$work/local-purge.log" --uninstall --purge --yes || { cat "$work/local-purge.log" >&2; fail "--purge with the local PostgreSQL"; }
+left=$(in_vm runuser -u postgres -- psql -X -tAc "select count(*) from pg_roles where rolname = 'tenantry'")
+[ "$left" = 0 ] || fail "--purge left the role tenantry"
+! in_vm runuser -u postgres -- psql -X -tAc 'select 1' -d tenantry >/dev/null 2>&1 || fail "--purge left the database tenantry"
+ok "--purge: the database and role the installer made are dropped; PostgreSQL itself stays"
+in_vm pg_ctlcluster "$(ls "$vm/etc/postgresql")" main stop
+
 cleanup
 trap - EXIT
 debian_rootfs_unmounted "$vm" && rm -rf "$vm"
 echo
-echo "install.sh checks: $passed passed, 0 failed (install ${install_seconds}s, re-run ${rerun_ms} ms, this step $(($(date +%s) - step_started))s)"
+echo "install.sh checks: $passed passed, 0 failed (install ${install_seconds}s, with PostgreSQL from apt ${local_seconds}s, re-run ${rerun_ms} ms; this step $(($(date +%s) - step_started))s)"
