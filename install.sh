@@ -109,6 +109,7 @@ usage_error() {
   exit 2
 }
 
+original_args=("$@")
 need_value() { if [ $# -lt 2 ] || [ -z "$2" ]; then usage_error "$1 needs a value"; fi; }
 
 while [ $# -gt 0 ]; do
@@ -288,7 +289,7 @@ pg_admin() {
 
 # --- checks that hold for every mode -------------------------------------------------------------
 [ "$(id -u)" -eq 0 ] || die "install.sh must run as root: it creates a system user and writes /etc, /opt and the systemd unit." \
-  "Run it with sudo: sudo bash install.sh $*"
+  "Run it with sudo: sudo bash install.sh ${original_args[*]}"
 
 [ -z "$purge" ] || [ "$mode" = uninstall ] || usage_error "--purge goes with --uninstall"
 
