@@ -288,6 +288,20 @@ if grep 'would ' "$work/dry-run-installed.log" | grep -qv -e 'would run tenantry
   fail "--dry-run on the installed root would change something"
 fi
 ok "--dry-run on the installed root: everything up to date, nothing changed"
+secrets() { grep -E '^(TENANTRY_MASTER_KEY|TENANTRY_BOOTSTRAP_TOKEN|TENANTRY_BINDING_KEY|DATABASE_URL)=' "$vm/etc/tenantry/tenantry.env"; }
+secrets_before=$(secrets)
+old_port=$port
+port=$(free_port)
+install_args=(--yes --no-systemd --port "$port" --database-url "$db_url" "${package_args[@]}")
+run_install "$work/port-change.log" "${install_args[@]}" || { cat "$work/port-change.log" >&2; fail "re-run with another --port"; }
+curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null || fail "/readyz on the new port"
+! curl -fsS "http://127.0.0.1:$old_port/readyz" >/dev/null 2>&1 || fail "still listening on the old port"
+[ "$(secrets)" = "$secrets_before" ] || fail "changing the port changed the secrets"
+grep -q "^TENANTRY_PUBLIC_URL=http://.*:$port$" "$vm/etc/tenantry/tenantry.env" || fail "the public URL did not follow the port"
+[ "$(cat "$vm/run/tenantry/tenantry.pid")" != "$pid" ] || fail "the service was not restarted"
+pid=$(cat "$vm/run/tenantry/tenantry.pid")
+env_sum=$(sha256sum <"$vm/etc/tenantry/tenantry.env")
+ok "re-run with another --port: restarted on it, public URL follows, secrets kept"
 
 # --- 6. uninstall, install again, purge -----------------------------------------------------------
 say "--uninstall"
