@@ -550,7 +550,7 @@ install_node() { # $1: a verified tarball
 if [ -n "$node_bin" ]; then
   info "using Node.js $node_version at $node_bin"
 elif [ -n "$dry_run" ]; then
-  info "would install Node.js $NODE_MAJOR from $node_source into $NODE_DIR, for Tenantry only ($found)"
+  info "would install Node.js $NODE_MAJOR ${node_source#to install }, into $NODE_DIR, for Tenantry only ($found)"
 else
   info "$found: installing Node.js $NODE_MAJOR for Tenantry only, in $NODE_DIR"
   if [ -n "$node_tarball" ]; then
@@ -737,7 +737,7 @@ if [ -z "$bootstrap_token" ]; then
   fi
 fi
 if [ ${#new_secrets[@]} -gt 0 ]; then
-  info "${dry_run:+would generate}${dry_run:-generated} ${new_secrets[*]}"
+  info "$([ -n "$dry_run" ] && echo 'would generate' || echo generated) ${new_secrets[*]}"
 else
   info "keeping the secrets already in $ENV_FILE"
 fi
