@@ -32,8 +32,9 @@ export interface AuditFilter {
 }
 
 /**
- * `newest`: newest first (by time, then id), for people. `chain`: chain by chain, each in `seq`
- * order, for verifiers and SIEMs (a chain's entries in the order they link).
+ * `newest`: newest first, for people (within one chain by `seq`, across chains by time then id).
+ * `chain`: chain by chain, each in `seq` order, for verifiers and SIEMs (a chain's entries in the
+ * order they link).
  */
 export type AuditOrder = 'newest' | 'chain';
 
@@ -141,34 +142,42 @@ export class AuditService {
     return undefined;
   }
 
-  /** One page of entries of `scope`. */
+  /**
+   * One page of entries of `scope`. Newest first is by `seq` within one chain (a tenant's, or the
+   * `chain` filter's), by time then id across chains.
+   */
   async list(
     scope: AuditScope,
     filter: AuditFilter,
     page: { limit: number; cursor?: string | undefined; order: AuditOrder },
   ): Promise<Result<AuditPage, DomainError>> {
+    const oneChain = 'tenantId' in scope || filter.chain !== undefined;
+    const kind: EntryCursor['order'] = page.order === 'chain' ? 'chain' : oneChain ? 'latest' : 'newest';
     let query = this.#filtered(scope, filter);
     if (page.cursor !== undefined) {
-      const after = decodeCursor(page.cursor, page.order);
+      const after = decodeCursor(page.cursor, kind);
       if (after === undefined) {
         return fail('validation_failed', 'the cursor is not one this API gave out for this order', {
           errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page of this order' }],
         });
       }
-      query =
-        after.order === 'newest'
-          ? query.where(sql<boolean>`(occurred_at, id) < (${new Date(after.t)}, ${after.id})`)
-          : query.where(sql<boolean>`(chain_id, seq) > (${after.c}, ${after.s})`);
+      if (after.order === 'newest')
+        query = query.where(sql<boolean>`(occurred_at, id) < (${new Date(after.t)}, ${after.id})`);
+      else if (after.order === 'latest') query = query.where('seq', '<', after.s);
+      else if (after.order === 'chain')
+        query = query.where(sql<boolean>`(chain_id, seq) > (${after.c}, ${after.s})`);
     }
     query =
-      page.order === 'newest'
+      kind === 'newest'
         ? query.orderBy('occurred_at', 'desc').orderBy('id', 'desc')
-        : query.orderBy('chain_id').orderBy('seq');
+        : kind === 'latest'
+          ? query.orderBy('seq', 'desc')
+          : query.orderBy('chain_id').orderBy('seq');
     const rows = await query.limit(page.limit + 1).execute();
     const more = rows.length > page.limit;
     const data = rows.slice(0, page.limit).map(entryView);
     const last = data.at(-1);
-    return ok({ data, next_cursor: more && last ? encodeCursor(last, page.order) : null });
+    return ok({ data, next_cursor: more && last ? encodeCursor(last, kind) : null });
   }
 
   /** Every entry of `scope` that `filter` selects, chain by chain in `seq` order, read in batches. */
@@ -332,14 +341,20 @@ function describeFilter(filter: AuditFilter): Record<string, string> {
   return out;
 }
 
-type Cursor =
+/** Where a page ends: `newest` across chains, `latest` within one chain, `chain` in chain order. */
+type EntryCursor =
   | { order: 'newest'; t: string; id: string }
-  | { order: 'chain'; c: string; s: number }
-  | { order: 'checkpoints'; c: string; s: number; id: string };
+  | { order: 'latest'; s: number }
+  | { order: 'chain'; c: string; s: number };
+type Cursor = EntryCursor | { order: 'checkpoints'; c: string; s: number; id: string };
 
-function encodeCursor(last: AuditEntryView, order: AuditOrder): string {
+function encodeCursor(last: AuditEntryView, order: EntryCursor['order']): string {
   const cursor: Cursor =
-    order === 'newest' ? { order, t: last.occurred_at, id: last.id } : { order, c: last.chain, s: last.seq };
+    order === 'newest'
+      ? { order, t: last.occurred_at, id: last.id }
+      : order === 'latest'
+        ? { order, s: last.seq }
+        : { order, c: last.chain, s: last.seq };
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');
 }
 
@@ -361,8 +376,9 @@ function decodeCursor(text: string, order: Cursor['order']): Cursor | undefined 
       ? { order, t: value.t, id: value.id }
       : undefined;
   }
-  if (typeof value.c !== 'string' || typeof value.s !== 'number' || !Number.isInteger(value.s))
-    return undefined;
+  if (typeof value.s !== 'number' || !Number.isInteger(value.s)) return undefined;
+  if (order === 'latest') return { order, s: value.s };
+  if (typeof value.c !== 'string') return undefined;
   if (order === 'chain') return { order, c: value.c, s: value.s };
   return typeof value.id === 'string' ? { order, c: value.c, s: value.s, id: value.id } : undefined;
 }

@@ -2,7 +2,8 @@
 --
 -- - Every entry belongs to a chain (its tenant's, or 'operator' for entries about no tenant), has
 --   a position `seq` in it, and a `hash` over its content and the previous entry's hash
---   (`prev_hash`), computed by the server (see packages/core/src/audit/audit-entry.ts).
+--   (`prev_hash`), computed as packages/core/src/audit/audit-entry.ts says (by the server, or by
+--   the database with sha256() when the server appends one entry).
 -- - `audit_chain_heads` holds each chain's last position and hash; writers lock a chain's row
 --   to append, so a chain stays a line however many processes write to it.
 -- - `audit_checkpoints` holds chain heads signed with the control plane's signing key, which a
@@ -71,10 +72,10 @@ ALTER TABLE tenantry.audit_events
   ALTER COLUMN seq SET NOT NULL,
   ALTER COLUMN occurred_at SET DEFAULT date_trunc('milliseconds', now());
 
+-- A chain's entries in order (also a tenant's log, newest first, which replaces the index by
+-- tenant and time), and every entry newest first across chains.
 CREATE UNIQUE INDEX audit_events_chain_seq ON tenantry.audit_events (chain_id, seq);
--- The lists: one tenant's entries newest first, and every entry newest first.
 DROP INDEX tenantry.audit_events_tenant;
-CREATE INDEX audit_events_chain_time ON tenantry.audit_events (chain_id, occurred_at, id);
 CREATE INDEX audit_events_time ON tenantry.audit_events (occurred_at, id);
 
 CREATE TABLE tenantry.audit_chain_heads (
