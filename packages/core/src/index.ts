@@ -24,6 +24,7 @@ export {
   type AuditEntryView,
   auditEntryHash,
   auditEntryPreimage,
+  auditPreimageParts,
   isAuditCheckpointClaims,
   OPERATOR_CHAIN,
   REDACTED,

@@ -60,22 +60,41 @@ export interface AuditEntryView {
  * whole chain up to it.
  */
 export function auditEntryPreimage(entry: Omit<AuditEntryView, 'object' | 'seq' | 'hash'>): string {
-  return canonicalJson({
-    v: AUDIT_HASH_VERSION,
-    id: entry.id,
-    chain: entry.chain,
-    occurred_at: entry.occurred_at,
-    actor: { type: entry.actor.type, id: entry.actor.id },
-    request_id: entry.request_id,
-    source_ip: entry.source_ip,
-    tenant_id: entry.tenant_id,
-    action: entry.action,
-    target: { type: entry.target.type, id: entry.target.id },
-    before: entry.before,
-    after: entry.after,
-    data: entry.data,
-    prev_hash: entry.prev_hash,
-  });
+  const { head, tail } = auditPreimageParts(entry);
+  return `${head}${JSON.stringify(entry.occurred_at)},"prev_hash":${entry.prev_hash === null ? 'null' : JSON.stringify(entry.prev_hash)}${tail}`;
+}
+
+/**
+ * {@link auditEntryPreimage} less its two members a writer may only know inside the database —
+ * the time and the previous entry's hash, adjacent in key order — so that the database can finish
+ * and hash it as it appends: the preimage is `head`, the time as a JSON string,
+ * `,"prev_hash":`, the previous hash as JSON (`null` or a string), then `tail`.
+ */
+export function auditPreimageParts(
+  entry: Omit<AuditEntryView, 'object' | 'seq' | 'hash' | 'occurred_at' | 'prev_hash'>,
+): {
+  head: string;
+  tail: string;
+} {
+  const member = (key: string, value: unknown) => `${JSON.stringify(key)}:${canonicalJson(value)}`;
+  // In canonical (sorted) key order; the preimage's keys are exactly these and the two between.
+  const head = [
+    member('action', entry.action),
+    member('actor', { type: entry.actor.type, id: entry.actor.id }),
+    member('after', entry.after),
+    member('before', entry.before),
+    member('chain', entry.chain),
+    member('data', entry.data),
+    member('id', entry.id),
+  ];
+  const tail = [
+    member('request_id', entry.request_id),
+    member('source_ip', entry.source_ip),
+    member('target', { type: entry.target.type, id: entry.target.id }),
+    member('tenant_id', entry.tenant_id),
+    member('v', AUDIT_HASH_VERSION),
+  ];
+  return { head: `{${head.join(',')},"occurred_at":`, tail: `,${tail.join(',')}}` };
 }
 
 /** The hash an entry must carry. */

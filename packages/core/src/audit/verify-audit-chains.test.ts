@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { canonicalJson } from '../canonical-json.ts';
 import {
   type AuditCheckpointClaims,
   type AuditEntryView,
@@ -77,6 +79,39 @@ describe('the hash', () => {
     // Pinned: an external verifier written from the docs must get the same hash.
     expect(first.hash).toBe(sha256(auditEntryPreimage(first)));
     expect(first.hash).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+describe('the preimage', () => {
+  it('is canonical JSON of the entry, built from parts a database can finish', () => {
+    const json = fc
+      .jsonValue()
+      .filter((v) => typeof v === 'object' && v !== null && !Array.isArray(v)) as fc.Arbitrary<
+      Record<string, unknown>
+    >;
+    const text = fc.string({ unit: 'grapheme' });
+    fc.assert(
+      fc.property(
+        fc.record({
+          id: text,
+          chain: text,
+          occurred_at: text,
+          actor: fc.record({ type: text, id: text }),
+          request_id: fc.option(text),
+          source_ip: fc.option(text),
+          tenant_id: fc.option(text),
+          action: text,
+          target: fc.record({ type: text, id: text }),
+          before: fc.option(json),
+          after: fc.option(json),
+          data: json,
+          prev_hash: fc.option(text),
+        }),
+        (entry) => {
+          expect(auditEntryPreimage(entry)).toBe(canonicalJson({ v: 1, ...entry }));
+        },
+      ),
+    );
   });
 });
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import { clearAuditLog } from '../../test/audit-support.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/harness.ts';
 import { withRetry } from '../db/with-retry.ts';
-import { type AuditWrite, appendAuditEntries, entryView, sha256Hex } from './audit-chain.ts';
+import { type AuditWrite, appendAuditEntries, appendOne, entryView, sha256Hex } from './audit-chain.ts';
 import { recordAudit, systemContext } from './audit-log.ts';
 
 let t: TestDatabase;
@@ -81,6 +81,33 @@ describe('appendAuditEntries', () => {
       ['ten_a', 3, a3?.hash],
       ['ten_b', 1, all[4]?.hash],
     ]);
+  });
+
+  test('one entry to a chain with a head is hashed and appended in one statement, in the database', async () => {
+    // No head yet: the one-statement path writes nothing and leaves it to the long way.
+    expect(
+      await db()
+        .transaction()
+        .execute((tx) => appendOne(tx, write('ten_one'))),
+    ).toBe(false);
+    expect(await entries()).toEqual([]);
+    await db()
+      .transaction()
+      .execute((tx) => appendAuditEntries(tx, [write('ten_one')]));
+    const unicode = write('ten_one', 'tenant.updated', {
+      after: { name: 'Ünïcødé ✓ 𝄞 "quoted" \\ back' },
+      data: { n: 0.1 + 0.2, nested: { z: 1, a: [null, true] } },
+    });
+    expect(
+      await db()
+        .transaction()
+        .execute((tx) => appendOne(tx, unicode)),
+    ).toBe(true);
+    const chain = await entries();
+    expect(chain.map((e) => e.seq)).toEqual([1, 2]);
+    expect(chain[1]?.prev_hash).toBe(chain[0]?.hash);
+    // The database's hash is the one a verifier computes.
+    expect((await verify()).ok).toBe(true);
   });
 
   test('thousands of entries over hundreds of chains in one transaction, as an invoice run writes them', async () => {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   type AuditEntryView,
   auditEntryHash,
+  auditPreimageParts,
   OPERATOR_CHAIN,
   redactSecrets,
   type Sha256Hex,
@@ -54,9 +55,11 @@ interface Head {
  * the change they record. Each goes to its chain (its tenant's, or the operator's) after the
  * chain's last entry, its hash covering its content and that entry's hash.
  *
- * Two statements however many entries and chains: the chains' heads are locked (`FOR UPDATE`,
- * in chain order, so that two transactions appending to the same chains cannot deadlock each
- * other), then the entries are inserted and the heads advanced in one statement. A chain's head
+ * One entry (the common case) is one statement, which hashes it in the database (see
+ * {@link appendOne}). Several are two statements however many entries and chains: the chains'
+ * heads are locked (`FOR UPDATE`, in chain order, so that two transactions appending to the same
+ * chains cannot deadlock each other), then the entries are hashed here, inserted and the heads
+ * advanced in one statement. A chain's head
  * stays locked until the transaction ends: writers to one tenant's chain take turns, writers to
  * different chains do not meet. A transaction that appends several times takes its locks as it
  * goes; the retry of a deadlock (withRetry) covers the rare order that conflicts.
@@ -66,6 +69,8 @@ export async function appendAuditEntries(
   entries: readonly AuditWrite[],
 ): Promise<void> {
   if (entries.length === 0) return;
+  const [only] = entries;
+  if (entries.length === 1 && only && (await appendOne(tx, only))) return;
   const chains = [...new Set(entries.map((e) => chainOf(e.tenantId)))].sort();
   const { heads, now } = await lockHeads(tx, chains);
   for (const chain of chains) {
@@ -132,6 +137,58 @@ export async function appendAuditEntries(
     update audit_chain_heads h set seq = x.seq, hash = x.hash
     from jsonb_to_recordset(${JSON.stringify(advanced)}::jsonb) as x(chain_id text, seq bigint, hash text)
     where h.chain_id = x.chain_id`.execute(tx);
+}
+
+/**
+ * The common case, one entry, in one statement: the chain's head is locked and read, the entry's
+ * preimage finished with the time and the head's hash and hashed (`sha256()`), the entry inserted
+ * and the head advanced, all in the database. Answers false, having written nothing, when the
+ * chain has no head yet or one still to seal: {@link appendAuditEntries} then takes the long way.
+ */
+export async function appendOne(tx: Transaction<Schema>, entry: AuditWrite): Promise<boolean> {
+  const chain = chainOf(entry.tenantId);
+  const id = newId('aud');
+  const before = storable(entry.before);
+  const after = storable(entry.after);
+  const data = storable(entry.data) ?? {};
+  const { head, tail } = auditPreimageParts({
+    id,
+    chain,
+    actor: { type: entry.actor.type, id: entry.actor.id },
+    request_id: entry.requestId,
+    source_ip: entry.sourceIp,
+    tenant_id: entry.tenantId,
+    action: entry.action,
+    target: { type: entry.targetType, id: entry.targetId },
+    before,
+    after,
+    data,
+  });
+  // The time is written as JavaScript's toISOString() writes it: that is what a verifier reads.
+  const appended = await sql<{ seq: number }>`
+    with head as (
+      select seq, hash, date_trunc('milliseconds', clock_timestamp()) as at from audit_chain_heads
+      where chain_id = ${chain} and not (hash is null and seq > 0)
+      for update
+    ), entry as (
+      select seq + 1 as seq, hash as prev_hash, at,
+        encode(sha256(convert_to(${head} || '"' || to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+          || '","prev_hash":' || coalesce('"' || hash || '"', 'null') || ${tail}, 'UTF8')), 'hex') as hash
+      from head
+    ), appended as (
+      insert into audit_events (id, chain_id, seq, prev_hash, hash, occurred_at, actor_type, actor_id,
+        tenant_id, action, target_type, target_id, request_id, source_ip, "before", "after", data)
+      select ${id}, ${chain}, seq, prev_hash, hash, at, ${entry.actor.type}, ${entry.actor.id}, ${entry.tenantId},
+        ${entry.action}, ${entry.targetType}, ${entry.targetId}, ${entry.requestId}, ${entry.sourceIp},
+        ${before === null ? null : JSON.stringify(before)}::jsonb, ${after === null ? null : JSON.stringify(after)}::jsonb,
+        ${JSON.stringify(data)}::jsonb
+      from entry
+      returning seq, hash
+    )
+    update audit_chain_heads h set seq = appended.seq, hash = appended.hash
+    from appended where h.chain_id = ${chain}
+    returning h.seq`.execute(tx);
+  return appended.rows.length === 1;
 }
 
 /**
