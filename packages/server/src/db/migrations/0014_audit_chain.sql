@@ -40,8 +40,14 @@ BEGIN
       WHEN duplicate_object OR unique_violation THEN NULL;
     END;
   END IF;
-  -- Only a member of a role may hand it objects; the membership is revoked again below.
-  EXECUTE format('GRANT tenantry_audit_owner TO %I', current_user);
+  -- Only a member of a role may hand it objects; the membership is revoked again below. Role
+  -- memberships are shared by the whole server too: another database migrating at this moment
+  -- may be granting the same one.
+  BEGIN
+    EXECUTE format('GRANT tenantry_audit_owner TO %I', current_user);
+  EXCEPTION
+    WHEN unique_violation THEN NULL;
+  END;
 END $$;
 
 -- The owner needs CREATE on the schema to be handed objects in it (revoked below), and USAGE to
@@ -202,6 +208,10 @@ REVOKE CREATE ON SCHEMA tenantry FROM tenantry_audit_owner;
 -- writer's rights, and loses the owner's.
 DO $$
 BEGIN
-  EXECUTE format('GRANT tenantry_audit_writer TO %I', current_user);
+  BEGIN
+    EXECUTE format('GRANT tenantry_audit_writer TO %I', current_user);
+  EXCEPTION
+    WHEN unique_violation THEN NULL;
+  END;
   EXECUTE format('REVOKE tenantry_audit_owner FROM %I', current_user);
 END $$;
