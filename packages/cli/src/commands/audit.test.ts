@@ -108,7 +108,7 @@ describe('audit export', () => {
       '/v1/tenants/acme%20corp/audit?since=2026-12-01T00%3A00%3A00Z&action=tenant.updated&order=chain&limit=1000',
       '/v1/tenants/acme%20corp/audit?since=2026-12-01T00%3A00%3A00Z&action=tenant.updated&order=chain&limit=1000&cursor=2',
       '/v1/tenants/acme%20corp/audit?since=2026-12-01T00%3A00%3A00Z&action=tenant.updated&order=chain&limit=1000&cursor=4',
-      '/v1/tenants/acme%20corp/audit/checkpoints?limit=1000',
+      '/v1/tenants/acme%20corp/audit/checkpoints?latest=true&limit=1000',
     ]);
   });
 
@@ -149,7 +149,7 @@ describe('audit verify', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(
       [
-        'ten_a: ok, 5 entries (1–5), signed up to entry 4 (1 checkpoints); entries 5–5 are not checkpointed yet',
+        'ten_a: ok, 5 entries (1–5), signed up to entry 4 (1 checkpoint); entries 5–5 are not checkpointed yet',
         'ten_b: ok, 2 entries (1–2), no signed checkpoint yet',
         "keys: the control plane's JWKS and the keys it serves with the checkpoints (pass --jwks to pin them)",
         '',

@@ -180,7 +180,9 @@ async function* checkpointPages(
   let cursor: string | undefined;
   const seen = new Set<string>();
   for (;;) {
-    const page = await client.get<unknown>(checkpointsPath(tenant), { limit: PAGE, cursor });
+    // The latest of each chain (and a pruned chain's anchor): it vouches, through the links, for
+    // every entry before it; all of them would grow with every checkpoint interval.
+    const page = await client.get<unknown>(checkpointsPath(tenant), { latest: 'true', limit: PAGE, cursor });
     if (!isRecord(page) || !Array.isArray(page.data))
       throw new CliError('the control plane answered a list request with something that is not a list');
     for (const key of Array.isArray(page.keys) ? page.keys : [])
@@ -395,7 +397,7 @@ function describeChain(chain: AuditChainReport): string {
   const signed =
     chain.checkpointed_seq === null
       ? 'no signed checkpoint yet'
-      : `signed up to entry ${chain.checkpointed_seq} (${chain.checkpoints_verified} checkpoints)`;
+      : `signed up to entry ${chain.checkpointed_seq} (${chain.checkpoints_verified} checkpoint${chain.checkpoints_verified === 1 ? '' : 's'})`;
   const unsigned =
     chain.checkpointed_seq !== null && chain.last_seq !== null && chain.last_seq > chain.checkpointed_seq
       ? `; entries ${chain.checkpointed_seq + 1}–${chain.last_seq} are not checkpointed yet`

@@ -295,5 +295,19 @@ describe('checkpoints', () => {
     expect(ofA.body.data[0]).toMatchObject({ chain: a.id, seq: Number(head.seq), hash: head.hash });
     // Listing checkpoints is a read too.
     expect(await lastEntry(a.id)).toMatchObject({ action: 'audit.read', data: { view: 'checkpoints' } });
+
+    // A second round after the reads moved the chains: every checkpoint, or each chain's latest.
+    expect(await t.services.audit.checkpoints.signMovedHeads()).toBeGreaterThanOrEqual(1);
+    const all = await get(`/v1/tenants/${a.id}/audit/checkpoints`);
+    expect(all.body.data.map((c: { seq: number }) => c.seq)).toEqual([
+      Number(head.seq),
+      Number(head.seq) + 1,
+    ]);
+    const latest = await get(`/v1/tenants/${a.id}/audit/checkpoints?latest=true`);
+    expect(latest.body.data.map((c: { seq: number }) => c.seq)).toEqual([Number(head.seq) + 1]);
+    const everyLatest = await get('/v1/audit/checkpoints?latest=true&limit=1000');
+    const chains = everyLatest.body.data.map((c: { chain: string }) => c.chain);
+    expect(new Set(chains).size).toBe(chains.length);
+    expect(chains).toEqual(expect.arrayContaining([a.id, b.id, OPERATOR_CHAIN]));
   });
 });

@@ -109,6 +109,12 @@ const AllExport = z.strictObject({ ...FilterQuery, chain: Chain });
 const CheckpointQuery = z.strictObject({
   limit: z.coerce.number().int().min(1).max(1000).default(100).describe('Checkpoints per page, 1 to 1000'),
   cursor: z.string().min(1).optional().describe('The `next_cursor` of the previous page'),
+  latest: z
+    .enum(['true', 'false'])
+    .optional()
+    .describe(
+      "`true`: only what a verifier needs, each chain's latest checkpoint and the one a pruned chain starts after",
+    ),
 });
 
 type FilterInput = { [K in keyof typeof FilterQuery]?: string | undefined } & { chain?: string | undefined };
@@ -206,7 +212,11 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditService }> = async
     scope: AuditScope,
     query: z.infer<typeof CheckpointQuery>,
   ) {
-    const result = await audit.listCheckpoints(scope, query);
+    const result = await audit.listCheckpoints(scope, {
+      limit: query.limit,
+      cursor: query.cursor,
+      latest: query.latest === 'true',
+    });
     if (!result.ok) return sendProblem(reply, result.error);
     await audit.recordRead(reader(request), scope, { view: 'checkpoints' });
     return result.value;

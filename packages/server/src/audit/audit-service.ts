@@ -194,13 +194,30 @@ export class AuditService {
     }
   }
 
-  /** One page of the signed checkpoints of `scope`, chain by chain in `seq` order, with their keys. */
+  /**
+   * One page of the signed checkpoints of `scope`, chain by chain in `seq` order, with their keys;
+   * with `latest`, only those a verifier needs (see below): a chain that moves gets one every
+   * checkpoint interval, so all of them grow with time where these do not.
+   */
   async listCheckpoints(
     scope: AuditScope,
-    page: { limit: number; cursor?: string | undefined },
+    page: { limit: number; cursor?: string | undefined; latest?: boolean | undefined },
   ): Promise<Result<CheckpointPage, DomainError>> {
     let query = this.#o.db.selectFrom('audit_checkpoints').selectAll();
     if ('tenantId' in scope) query = query.where('chain_id', '=', scope.tenantId);
+    if (page.latest) {
+      // What a verifier needs of each chain: its latest checkpoint, which vouches for every entry
+      // up to it through the links, and the one its first entry follows when it was pruned.
+      const oneChain = 'tenantId' in scope ? sql`where h.chain_id = ${scope.tenantId}` : sql``;
+      query = query.where(sql<boolean>`id in (
+        select x.id from audit_chain_heads h cross join lateral (
+          (select c.id from audit_checkpoints c where c.chain_id = h.chain_id order by c.seq desc, c.id limit 1)
+          union
+          (select c.id from audit_checkpoints c where c.chain_id = h.chain_id and c.seq = (
+            select e.seq - 1 from audit_events e where e.chain_id = h.chain_id order by e.seq limit 1)
+           order by c.id limit 1)
+        ) x ${oneChain})`);
+    }
     if (page.cursor !== undefined) {
       const after = decodeCursor(page.cursor, 'checkpoints');
       if (after === undefined) {

@@ -111,7 +111,7 @@ describe('tenantry audit verify', () => {
     expect(all.code).toBe(0);
     for (const name of Object.keys(tenants))
       expect(lineOf(all.stdout, id(name))).toMatch(
-        /: ok, 5 entries \(1–5\), signed up to entry 5 \(1 checkpoints\)$/,
+        /: ok, 5 entries \(1–5\), signed up to entry 5 \(1 checkpoint\)$/,
       );
     expect(lineOf(all.stdout, 'operator')).toMatch(/^operator: ok, /);
     expect(all.stdout).toContain("keys: the control plane's JWKS");
