@@ -59,10 +59,10 @@ interface Head {
  * {@link appendOne}). Several are two statements however many entries and chains: the chains'
  * heads are locked (`FOR UPDATE`, in chain order, so that two transactions appending to the same
  * chains cannot deadlock each other), then the entries are hashed here, inserted and the heads
- * advanced in one statement. A chain's head
- * stays locked until the transaction ends: writers to one tenant's chain take turns, writers to
- * different chains do not meet. A transaction that appends several times takes its locks as it
- * goes; the retry of a deadlock (withRetry) covers the rare order that conflicts.
+ * advanced in one statement. A chain's head stays locked until the transaction ends: writers to
+ * one tenant's chain take turns, writers to different chains do not meet. A transaction that
+ * appends several times takes its locks as it goes; the retry of a deadlock (withRetry) covers the
+ * rare order that conflicts.
  */
 export async function appendAuditEntries(
   tx: Transaction<Schema>,
