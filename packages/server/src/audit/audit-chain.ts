@@ -61,8 +61,9 @@ interface Head {
  * chains cannot deadlock each other), then the entries are hashed here, inserted and the heads
  * advanced in one statement. A chain's head stays locked until the transaction ends: writers to
  * one tenant's chain take turns, writers to different chains do not meet. A transaction that
- * appends several times takes its locks as it goes; the retry of a deadlock (withRetry) covers the
- * rare order that conflicts.
+ * appends several times takes its locks as it goes, so two such transactions touching the same
+ * chains in opposite orders can deadlock: PostgreSQL aborts one (40P01), which a caller running
+ * it under withRetry runs again. Append once per transaction, with every entry, where it can.
  */
 export async function appendAuditEntries(
   tx: Transaction<Schema>,
