@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import { type CliIo, CommandContext, DEFAULT_URL } from './command-context.ts';
 import { appCommand } from './commands/app.ts';
+import { auditCommand } from './commands/audit.ts';
 import { clockCommand } from './commands/clock.ts';
 import { invoicesCommand } from './commands/invoices.ts';
 import { keysCommand } from './commands/keys.ts';
@@ -49,6 +50,7 @@ export function buildProgram(io: CliIo): Command {
   tokensCommand(program, ctx);
   signingKeysCommand(program, ctx);
   appCommand(program, ctx);
+  auditCommand(program, ctx);
   return program;
 }
 

@@ -16,6 +16,29 @@ export {
   SCOPES,
   type Scope,
 } from './api-keys/scopes.ts';
+export {
+  AUDIT_CHECKPOINT_TYPE,
+  AUDIT_HASH_VERSION,
+  type AuditActor,
+  type AuditCheckpointClaims,
+  type AuditCheckpointView,
+  type AuditEntryView,
+  auditEntryHash,
+  auditEntryPreimage,
+  auditPreimageParts,
+  isAuditCheckpointClaims,
+  OPERATOR_CHAIN,
+  type Sha256Hex,
+} from './audit/audit-entry.ts';
+export {
+  type AuditChainReport,
+  AuditChainVerifier,
+  type AuditProblem,
+  type AuditProblemKind,
+  type AuditVerification,
+  type DistrustedCheckpoint,
+  verifyAuditChains,
+} from './audit/verify-audit-chains.ts';
 export { billingPeriod, type Period } from './billing/billing-period.ts';
 export { type Decimal, formatDecimal, parseDecimal } from './billing/decimal.ts';
 export { formatMinorUnits } from './billing/format-minor-units.ts';

@@ -140,6 +140,22 @@ describe('loadConfig', () => {
     }
   });
 
+  test('the audit log: checkpoints hourly by default, operator entries kept for ever unless a retention is set', () => {
+    const defaults = loadConfig({});
+    expect(defaults.ok && defaults.value.auditCheckpointMinutes).toBe(60);
+    expect(defaults.ok && 'auditRetentionDays' in defaults.value).toBe(false);
+    const set = loadConfig({ TENANTRY_AUDIT_CHECKPOINT_MINUTES: '5', TENANTRY_AUDIT_RETENTION_DAYS: '2555' });
+    expect(set.ok && [set.value.auditCheckpointMinutes, set.value.auditRetentionDays]).toEqual([5, 2555]);
+    for (const [name, value] of [
+      ['TENANTRY_AUDIT_CHECKPOINT_MINUTES', '0'],
+      ['TENANTRY_AUDIT_CHECKPOINT_MINUTES', '10081'],
+      ['TENANTRY_AUDIT_RETENTION_DAYS', '0'],
+      ['TENANTRY_AUDIT_RETENTION_DAYS', 'forever'],
+    ] as const) {
+      expect(errorOf({ [name]: value })).toContain(name);
+    }
+  });
+
   test('TENANTRY_APP_MIGRATIONS is optional and names the folder of the app migrations', () => {
     const unset = loadConfig({ TENANTRY_APP_MIGRATIONS: '' });
     expect(unset.ok && 'appMigrationsDir' in unset.value).toBe(false);

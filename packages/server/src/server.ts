@@ -82,6 +82,8 @@ export async function startServer(
     await services.trials.schedule();
     // Invoices are finalized by a job that reschedules itself at the next period end.
     await services.invoices.ensureScheduled();
+    // The audit log's checkpoints and retention run by jobs that reschedule themselves.
+    await services.audit.schedule();
     const stopWorker = new AbortController();
     const worker = services.jobs.work(stopWorker.signal, config.workerPollMs, (error) =>
       app.log.error({ err: error }, 'job worker failed'),

@@ -1,4 +1,5 @@
 import { ApiKeyService } from './api-keys/api-key-service.ts';
+import { AuditService } from './audit/audit-service.ts';
 import { Dunning } from './billing/dunning.ts';
 import { InvoiceService } from './billing/invoice-service.ts';
 import { PaymentMethodService } from './billing/payment-method-service.ts';
@@ -56,6 +57,8 @@ export interface Services {
   readonly invoices: InvoiceService;
   /** Test clocks and the test tenants that live on them. */
   readonly testClocks: TestClockService;
+  /** The audit log's reads, checkpoints and retention. */
+  readonly audit: AuditService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -71,7 +74,7 @@ export type ServiceSettings = Pick<
   'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays' | 'appRole'
 > &
   // Optional so that tests need not invent one; the server always passes loadConfig's.
-  Partial<Pick<Config, 'publicUrl'>> &
+  Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays'>> &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
@@ -182,6 +185,14 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     thresholds,
     onChanged: onTenantChanged,
   });
+  const audit = new AuditService({
+    db,
+    clock,
+    jobs,
+    signingKeys,
+    checkpointIntervalMinutes: config.auditCheckpointMinutes ?? 60,
+    operatorRetentionDays: config.auditRetentionDays,
+  });
   return {
     database,
     clock,
@@ -200,6 +211,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     invoices,
     stripe,
     testClocks,
+    audit,
     usage,
   };
 }

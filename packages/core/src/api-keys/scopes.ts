@@ -22,6 +22,7 @@ export const SCOPES = {
   'signing-keys:write': 'Rotate the keys that sign access tokens',
   'billing:read': 'Read subscriptions, invoices, showback, dunning and payment methods',
   'billing:write': 'Run and settle invoices, link Stripe customers, attach and remove payment methods',
+  'audit:read': 'Read and export the audit log and its signed checkpoints (each read is itself audited)',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

@@ -120,6 +120,66 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/audit': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The audit log of every tenant and of the operator
+     * @description Every chain (`chain` narrows it to one), newest first or `order=chain`. Filters narrow it; times are half-open, `[since, until)`. The read is itself audited, in the operator chain.
+     */
+    get: operations['listAuditEntries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/audit/checkpoints': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The signed checkpoints of every audit chain
+     * @description Each checkpoint signs a chain's entry with the control plane's signing key; keep them outside the database to prove later that nothing before them was rewritten (`tenantry audit verify`).
+     */
+    get: operations['listAuditCheckpoints'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/audit/export': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Export the whole audit log as JSON Lines
+     * @description Every matching entry as JSON Lines (`application/x-ndjson`, one `AuditEntry` per line), chain by chain in `seq` order, streamed as it is read, for a SIEM or `tenantry audit verify --file`.
+     */
+    get: operations['exportAuditLog'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/entitlements/revalidate': {
     parameters: {
       query?: never;
@@ -563,6 +623,63 @@ export interface paths {
      * @description A transition the tenant cannot make from its state is refused with 409 `illegal_transition`, whose `allowed_actions` lists those it can.
      */
     post: operations['activateTenant'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/audit': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A tenant's audit log
+     * @description The tenant's chain: every change to the tenant and its subscriptions, invoices, usage and keys, newest first (or `order=chain`). Filters narrow it; times are half-open, `[since, until)`. The read is itself audited.
+     */
+    get: operations['listTenantAuditEntries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/audit/checkpoints': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The signed checkpoints of a tenant's audit log */
+    get: operations['listTenantAuditCheckpoints'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/audit/export': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Export a tenant's audit log as JSON Lines
+     * @description Every matching entry as JSON Lines (`application/x-ndjson`, one `AuditEntry` per line), chain by chain in `seq` order, streamed as it is read, for a SIEM or `tenantry audit verify --file`.
+     */
+    get: operations['exportTenantAuditLog'];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -1122,7 +1239,63 @@ export interface components {
         | 'signing-keys:write'
         | 'billing:read'
         | 'billing:write'
+        | 'audit:read'
       )[];
+    };
+    AuditCheckpoint: {
+      chain: string;
+      /** @description The hash of entry `seq` of the chain, which vouches for the chain up to it */
+      hash: string;
+      id: string;
+      /** @description Compact JWS (ES256) over `{chain, seq, hash, signed_at}` */
+      jws: string;
+      /** @description The key that signed it, as `/.well-known/jwks.json` names it */
+      kid: string;
+      /** @constant */
+      object: 'audit_checkpoint';
+      seq: number;
+      /** @description ISO 8601, UTC */
+      signed_at: string;
+    };
+    AuditEntry: {
+      /** @description `<object>.<past participle>`, e.g. `tenant.suspended` */
+      action: string;
+      /** @description Who acted: an API key (`api_key`), a person (`user`) or Tenantry itself (`system`, by component) */
+      actor: {
+        id: string;
+        type: string;
+      };
+      /** @description The changed fields' values after the change */
+      after: {
+        [key: string]: unknown;
+      } | null;
+      /** @description The changed fields' values before the change; secrets never */
+      before: {
+        [key: string]: unknown;
+      } | null;
+      /** @description The chain the entry belongs to: its tenant's id, or `operator` */
+      chain: string;
+      data: {
+        [key: string]: unknown;
+      };
+      /** @description SHA-256 (hex) of the canonical JSON of the entry without `object`, `seq` and `hash`; see docs/audit.md */
+      hash: string | null;
+      id: string;
+      /** @constant */
+      object: 'audit_entry';
+      /** @description ISO 8601, UTC */
+      occurred_at: string;
+      /** @description The previous entry's hash; null for a chain's first entry */
+      prev_hash: string | null;
+      request_id: string | null;
+      /** @description The entry's position in its chain, from 1 */
+      seq: number;
+      source_ip: string | null;
+      target: {
+        id: string;
+        type: string;
+      };
+      tenant_id: string | null;
     };
     CreatedApiKey: {
       /** @description ISO 8601, UTC */
@@ -1160,6 +1333,7 @@ export interface components {
         | 'signing-keys:write'
         | 'billing:read'
         | 'billing:write'
+        | 'audit:read'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -2084,6 +2258,7 @@ export interface operations {
             | 'signing-keys:write'
             | 'billing:read'
             | 'billing:write'
+            | 'audit:read'
           )[];
         };
       };
@@ -2181,6 +2356,136 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+    };
+  };
+  listAuditEntries: {
+    parameters: {
+      query?: {
+        /** @description One audit action, e.g. `tenant.suspended` */
+        action?: string;
+        actor_id?: string;
+        /** @description `api_key`, `user` or `system` */
+        actor_type?: string;
+        /** @description Only this chain: a tenant's id, or `operator` for the entries about no tenant */
+        chain?: string;
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Entries per page, 1 to 1000 */
+        limit?: number;
+        /** @description `newest` first, or `chain`: chain by chain in `seq` order, as a verifier reads them */
+        order?: 'newest' | 'chain';
+        /** @description Entries at or after this time */
+        since?: string;
+        target_id?: string;
+        target_type?: string;
+        /** @description Entries before this time */
+        until?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['AuditEntry'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+    };
+  };
+  listAuditCheckpoints: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description `true`: only what a verifier needs, each chain's latest checkpoint and the one a pruned chain starts after */
+        latest?: 'true' | 'false';
+        /** @description Checkpoints per page, 1 to 1000 */
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['AuditCheckpoint'][];
+            /** @description The public keys that signed these checkpoints, retired ones included. A verifier should trust keys it holds from elsewhere (a saved JWKS) over these */
+            keys: {
+              /** @enum {string} */
+              alg: 'ES256';
+              /** @enum {string} */
+              crv: 'P-256';
+              kid: string;
+              /** @enum {string} */
+              kty: 'EC';
+              /** @enum {string} */
+              use: 'sig';
+              x: string;
+              y: string;
+            }[];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+    };
+  };
+  exportAuditLog: {
+    parameters: {
+      query?: {
+        /** @description One audit action, e.g. `tenant.suspended` */
+        action?: string;
+        actor_id?: string;
+        /** @description `api_key`, `user` or `system` */
+        actor_type?: string;
+        /** @description Only this chain: a tenant's id, or `operator` for the entries about no tenant */
+        chain?: string;
+        /** @description Entries at or after this time */
+        since?: string;
+        target_id?: string;
+        target_type?: string;
+        /** @description Entries before this time */
+        until?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description application/x-ndjson: one AuditEntry per line */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/x-ndjson': string;
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
     };
   };
   revalidateEntitlements: {
@@ -3152,6 +3457,144 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+    };
+  };
+  listTenantAuditEntries: {
+    parameters: {
+      query?: {
+        /** @description One audit action, e.g. `tenant.suspended` */
+        action?: string;
+        actor_id?: string;
+        /** @description `api_key`, `user` or `system` */
+        actor_type?: string;
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Entries per page, 1 to 1000 */
+        limit?: number;
+        /** @description `newest` first, or `chain`: chain by chain in `seq` order, as a verifier reads them */
+        order?: 'newest' | 'chain';
+        /** @description Entries at or after this time */
+        since?: string;
+        target_id?: string;
+        target_type?: string;
+        /** @description Entries before this time */
+        until?: string;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['AuditEntry'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+    };
+  };
+  listTenantAuditCheckpoints: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description `true`: only what a verifier needs, each chain's latest checkpoint and the one a pruned chain starts after */
+        latest?: 'true' | 'false';
+        /** @description Checkpoints per page, 1 to 1000 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['AuditCheckpoint'][];
+            /** @description The public keys that signed these checkpoints, retired ones included. A verifier should trust keys it holds from elsewhere (a saved JWKS) over these */
+            keys: {
+              /** @enum {string} */
+              alg: 'ES256';
+              /** @enum {string} */
+              crv: 'P-256';
+              kid: string;
+              /** @enum {string} */
+              kty: 'EC';
+              /** @enum {string} */
+              use: 'sig';
+              x: string;
+              y: string;
+            }[];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+    };
+  };
+  exportTenantAuditLog: {
+    parameters: {
+      query?: {
+        /** @description One audit action, e.g. `tenant.suspended` */
+        action?: string;
+        actor_id?: string;
+        /** @description `api_key`, `user` or `system` */
+        actor_type?: string;
+        /** @description Entries at or after this time */
+        since?: string;
+        target_id?: string;
+        target_type?: string;
+        /** @description Entries before this time */
+        until?: string;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description application/x-ndjson: one AuditEntry per line */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/x-ndjson': string;
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
     };
   };
   cancelTenant: {

@@ -102,6 +102,7 @@ describe('redaction', () => {
       name: 'ci',
       secret: 'tnt_sk_x',
       nested: { secret_hash: 'abc', kept: 1, list: [{ private_jwk: { d: 'x' }, kid: 'k1' }] },
+      Password: 'in another letter case',
       at: new Date('2026-01-01T00:00:00Z'),
     };
     expect(redact(value)).toEqual({

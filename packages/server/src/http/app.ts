@@ -5,6 +5,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { apiKeyRoutes } from '../api-keys/api-key-routes.ts';
+import { auditRoutes } from '../audit/audit-routes.ts';
 import { dunningRoutes } from '../billing/dunning-routes.ts';
 import { invoiceRoutes } from '../billing/invoice-routes.ts';
 import { paymentMethodRoutes } from '../billing/payment-method-routes.ts';
@@ -165,6 +166,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(dunningRoutes, { dunning: services.dunning });
       await v1.register(stripeCustomerRoutes, { stripe: services.stripe, tenants: services.tenants });
       await v1.register(testClockRoutes, { testClocks: services.testClocks });
+      await v1.register(auditRoutes, { audit: services.audit });
     },
     { prefix: '/v1' },
   );

@@ -50,10 +50,15 @@ const TAGS = [
     description:
       'Subscriptions, invoices, payment methods, dunning, Stripe and test clocks (docs/billing.md).',
   },
+  {
+    name: 'Audit',
+    description:
+      'The tamper-evident audit log: hash chains per tenant and for the operator, signed checkpoints, JSON Lines exports (docs/audit.md).',
+  },
 ];
 
 const DESCRIPTION = [
-  "Tenantry's control plane: tenants, plans, entitlements, usage, billing and access tokens.",
+  "Tenantry's control plane: tenants, plans, entitlements, usage, billing, access tokens and the audit log.",
   '',
   'Every `/v1` operation needs an API key as a bearer token, holding the one scope the operation names ' +
     '(docs/api-keys.md). Errors are RFC 9457 problem documents (`application/problem+json`) with a stable ' +
