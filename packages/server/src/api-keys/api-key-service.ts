@@ -11,10 +11,10 @@ import {
   type Scope,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
+import type { RequestContext } from '../audit/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { ApiKeysTable, Schema } from '../db/schema.ts';
+import type { ApiKeysTable, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import { displayPrefixOf, generateSecret, type KeyKind, secretFormat } from './key-format.ts';
 

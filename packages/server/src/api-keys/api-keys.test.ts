@@ -3,7 +3,7 @@ import { ALL_SCOPES } from '@tenantry/core';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { createTestDatabase, startTestApp, type TestApp, type TestDatabase } from '../../test/harness.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../audit/index.ts';
 import { systemClock } from '../clock.ts';
 import { ApiKeyService } from './api-key-service.ts';
 import { secretFormat as secretFormatOf } from './key-format.ts';

@@ -9,7 +9,7 @@ import {
 } from '../../test/dunning-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, provisionedTenant } from '../../test/tenant-support.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../audit/index.ts';
 import { recordChange } from '../changes/index.ts';
 import { PaymentEventError } from './dunning.ts';
 

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, applyPlans, createTenant, provisionedTenant } from '../../test/tenant-support.ts';
 import { until } from '../../test/until.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../audit/index.ts';
 import { followTenantChanges } from '../changes/index.ts';
 
 let t: TestApp;

@@ -12,9 +12,9 @@ import {
   resolvePlans,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
+import type { RequestContext } from '../audit/index.ts';
 import { type ChangeOf, recordChanges } from '../changes/index.ts';
-import type { PlansTable, Schema } from '../db/schema.ts';
+import type { PlansTable, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import { readPlanFileSource } from './plan-file-source.ts';
 

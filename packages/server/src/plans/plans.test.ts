@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp, uniqueSlug } from '../../test/harness.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../audit/index.ts';
 
 const FIXTURE = readFileSync(new URL('../../test/fixtures/plans.yaml', import.meta.url), 'utf8');
 const REMOTE_DESKTOP_URL = new URL('../../../../examples/plans/remote-desktop.yaml', import.meta.url);
