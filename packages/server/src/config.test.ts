@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { generateSecret } from './api-keys/key-format.ts';
+import { generateSecret } from './api-keys/index.ts';
 import { loadConfig } from './config.ts';
 
 const TOKEN = `tnt_op_${'A1b2_-'.repeat(4)}`;

@@ -1,7 +1,7 @@
 import { err, ok, type Result } from '@tenantry/core';
-import { KEY_PREFIXES, LEGACY_KEY_PREFIX, secretFormat } from './api-keys/key-format.ts';
-import { CONTROL_SCHEMA, type DatabaseTarget } from './db/database.ts';
-import { parseMasterKeys } from './secrets/secret-box.ts';
+import { KEY_PREFIXES, LEGACY_KEY_PREFIX, secretFormat } from './api-keys/index.ts';
+import { CONTROL_SCHEMA, type DatabaseTarget } from './db/index.ts';
+import { parseMasterKeys } from './secrets/index.ts';
 
 /** Everything the control plane reads from its environment. */
 export interface Config {

@@ -1,32 +1,35 @@
-import { ApiKeyService } from './api-keys/api-key-service.ts';
-import { AuditService } from './audit/audit-service.ts';
-import { Dunning } from './billing/dunning.ts';
-import { InvoiceService } from './billing/invoice-service.ts';
-import { PaymentMethodService } from './billing/payment-method-service.ts';
-import { createStripeBilling, invoiceSide, type StripeBilling } from './billing/stripe-billing.ts';
-import type { StripeSettings } from './billing/stripe-client.ts';
-import { Trials } from './billing/trials.ts';
+import { ApiKeyService } from './api-keys/index.ts';
+import { AuditService } from './audit/index.ts';
+import {
+  createStripeBilling,
+  Dunning,
+  InvoiceService,
+  invoiceSide,
+  PaymentMethodService,
+  type StripeBilling,
+  type StripeSettings,
+  Trials,
+} from './billing/index.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
-import type { Database } from './db/database.ts';
-import { EntitlementService } from './entitlements/entitlement-service.ts';
-import { EntitlementStream } from './entitlements/entitlement-stream.ts';
-import { JobQueue } from './jobs/job-queue.ts';
-import { PlanService } from './plans/plan-service.ts';
-import { AppMigratingProvisioner, AppMigrations } from './provisioning/app-migrations.ts';
-import { Provisioner } from './provisioning/provisioner.ts';
-import type { SecretBox } from './secrets/secret-box.ts';
-import { TenantService } from './tenants/tenant-service.ts';
-import { TestClockService } from './test-clocks/test-clock-service.ts';
-import { SigningKeyService } from './tokens/signing-key-service.ts';
-import { TokenService } from './tokens/token-service.ts';
-import { LeaseService } from './usage/leases.ts';
-import { MeterCatalog } from './usage/meter-catalog.ts';
-import { SlotService } from './usage/slots.ts';
-import { TenantDirectory } from './usage/tenant-directory.ts';
-import { ThresholdChecker } from './usage/thresholds.ts';
-import { UsageIngest } from './usage/usage-ingest.ts';
-import { UsageService } from './usage/usage-service.ts';
+import type { Database } from './db/index.ts';
+import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
+import { JobQueue } from './jobs/index.ts';
+import { PlanService } from './plans/index.ts';
+import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
+import type { SecretBox } from './secrets/index.ts';
+import { TenantService } from './tenants/index.ts';
+import { TestClockService } from './test-clocks/index.ts';
+import { SigningKeyService, TokenService } from './tokens/index.ts';
+import {
+  LeaseService,
+  MeterCatalog,
+  SlotService,
+  TenantDirectory,
+  ThresholdChecker,
+  UsageIngest,
+  UsageService,
+} from './usage/index.ts';
 
 /** The control plane's services, built once and handed to the routes and the job worker. */
 export interface Services {

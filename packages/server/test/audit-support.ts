@@ -1,6 +1,7 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { appendAuditEntries, type RequestContext } from '../src/audit/index.ts';
-import type { Schema } from '../src/db/schema.ts';
+import { appendAuditEntries } from '../src/audit/index.ts';
+import type { Schema } from '../src/db/index.ts';
+import type { RequestContext } from '../src/request-context.ts';
 
 /**
  * Empties the audit log (entries, chain heads, checkpoints) for a test that starts from none.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TENANT_STATES, TENANT_TRANSITIONS } from '../tenants/lifecycle.ts';
+import { TENANT_STATES, TENANT_TRANSITIONS } from '../tenants/index.ts';
 import { AUDIT_ACTIONS, type AuditActionSpec, isAuditAction, TARGET_TYPES } from './audit-actions.ts';
 import { EVENT_TYPES, isEventType } from './event-types.ts';
 import { changedFields, redact, SECRET_FIELDS } from './redaction.ts';

@@ -1,5 +1,5 @@
 import type { Schemas } from '@tenantry/core/api';
-import type { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import type { ControlPlaneClient } from '../control-plane/index.ts';
 
 /** The placements whose data the SDK reaches: the vendor's shared tables, a schema, a database. */
 export type DataPlacement = 'pool' | 'schema' | 'database';

@@ -8,7 +8,7 @@ import {
   MAX_STREAM_TENANTS,
   meterUseRefusal,
 } from '@tenantry/core';
-import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/control-plane-client.ts';
+import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
 import { EntitlementsStaleError, TenantNotLoadedError } from './entitlement-errors.ts';
 import { type ConsumeResult, type LeaseOptions, QuotaLeases } from './quota-leases.ts';
 import { ServerSentEventParser } from './server-sent-event-parser.ts';

@@ -5,7 +5,7 @@ import {
   type ControlPlaneClient,
   ControlPlaneError,
   ControlPlaneUnreachableError,
-} from '../control-plane/control-plane-client.ts';
+} from '../control-plane/index.ts';
 
 /** Why {@link QuotaLeases.consume} refused. */
 export type ConsumeRefusal =

@@ -6,7 +6,7 @@ import {
   type ControlPlaneClient,
   ControlPlaneError,
   ControlPlaneUnreachableError,
-} from '../control-plane/control-plane-client.ts';
+} from '../control-plane/index.ts';
 
 /** Why {@link Slots.acquire} refused. */
 export type AcquireRefusal =

@@ -1,5 +1,5 @@
 import type { Schemas } from '@tenantry/core/api';
-import type { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import type { ControlPlaneClient } from '../control-plane/index.ts';
 import type { MigrationTarget } from './migrate-target.ts';
 
 /**

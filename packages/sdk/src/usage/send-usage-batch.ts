@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { RejectedEvent } from '@tenantry/core';
 import type { ResponseBody, Schemas } from '@tenantry/core/api';
-import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/control-plane-client.ts';
+import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
 
 /**
  * What the control plane made of a batch: every event accepted (`accepted`), a duplicate

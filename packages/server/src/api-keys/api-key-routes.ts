@@ -1,8 +1,7 @@
 import { ALL_SCOPES, KEY_PRESETS, type KeyPreset, type Scope } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { conflict, notFound, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS } from './api-key-service.ts';
 

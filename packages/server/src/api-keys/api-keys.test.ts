@@ -4,8 +4,8 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { clearAuditLog } from '../../test/audit-support.ts';
 import { createTestDatabase, startTestApp, type TestApp, type TestDatabase } from '../../test/harness.ts';
-import { systemContext } from '../audit/audit-log.ts';
 import { systemClock } from '../clock.ts';
+import { systemContext } from '../request-context.ts';
 import { ApiKeyService } from './api-key-service.ts';
 import { secretFormat as secretFormatOf } from './key-format.ts';
 

@@ -3,8 +3,8 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { recordAudit } from '../../test/audit-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
-import type { Schema } from '../db/schema.ts';
-import { systemContext } from './audit-log.ts';
+import type { Schema } from '../db/index.ts';
+import { systemContext } from '../request-context.ts';
 
 /**
  * The audit log's protection, read from the catalog and then attacked: a login role given what

@@ -3,9 +3,9 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { clearAuditLog, recordAudit } from '../../test/audit-support.ts';
 import { createTestDatabase, type TestDatabase } from '../../test/harness.ts';
-import { withRetry } from '../db/with-retry.ts';
+import { withRetry } from '../db/index.ts';
+import { systemContext } from '../request-context.ts';
 import { type AuditWrite, appendAuditEntries, appendOne, entryView, sha256Hex } from './audit-chain.ts';
-import { systemContext } from './audit-log.ts';
 
 let t: TestDatabase;
 beforeAll(async () => {

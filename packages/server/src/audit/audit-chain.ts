@@ -8,20 +8,12 @@ import {
   type Sha256Hex,
 } from '@tenantry/core';
 import { type Selectable, sql, type Transaction } from 'kysely';
-import type { AuditEventsTable, Schema } from '../db/schema.ts';
+import type { AuditEventsTable, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
+import type { Actor } from '../request-context.ts';
 
 /** SHA-256 as core's audit functions take it. */
 export const sha256Hex: Sha256Hex = (text) => createHash('sha256').update(text, 'utf8').digest('hex');
-
-/**
- * Who did something: an API key, a person (a tenant's member, once members exist), or Tenantry
- * itself (a job, a schedule, named by its component).
- */
-export type Actor =
-  | { readonly type: 'api_key'; readonly id: string }
-  | { readonly type: 'user'; readonly id: string }
-  | { readonly type: 'system'; readonly id: string };
 
 /** One entry to append to the audit log; see {@link appendAuditEntries}. */
 export type AuditWrite = {

@@ -7,9 +7,9 @@ import {
 import { CompactSign } from 'jose';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
-import type { AuditCheckpointsTable, Schema } from '../db/schema.ts';
+import type { AuditCheckpointsTable, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
-import { SIGNING_ALGORITHM, type SigningKeyService } from '../tokens/signing-key-service.ts';
+import { SIGNING_ALGORITHM, type SigningKeyService } from '../tokens/index.ts';
 import { sealChain } from './audit-chain.ts';
 
 /** Chains signed per transaction by {@link AuditCheckpoints.signMovedHeads}. */

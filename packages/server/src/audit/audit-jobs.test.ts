@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { recordAudit } from '../../test/audit-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { DAY_MS } from '../../test/tenant-support.ts';
+import { systemContext } from '../request-context.ts';
 import { entryView, sha256Hex } from './audit-chain.ts';
-import { systemContext } from './audit-log.ts';
 
 let t: TestApp;
 beforeAll(async () => {

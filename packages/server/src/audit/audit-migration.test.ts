@@ -7,8 +7,7 @@ import { type Migration, Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { backend, pgliteTarget } from '../../test/harness.ts';
 import { databaseUrl, withAdmin } from '../../test/postgres-admin.ts';
-import { type Database, openDatabase } from '../db/database.ts';
-import { migrateToLatest } from '../db/migrate.ts';
+import { type Database, migrateToLatest, openDatabase } from '../db/index.ts';
 import { appendAuditEntries, entryView, sha256Hex } from './audit-chain.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { OPERATOR_CHAIN } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
-import type { SigningKeyService } from '../tokens/signing-key-service.ts';
+import type { Schema } from '../db/index.ts';
+import type { SigningKeyService } from '../tokens/index.ts';
 import { appendAuditEntries, sealChain } from './audit-chain.ts';
 import type { AuditCheckpoints } from './audit-checkpoints.ts';
 

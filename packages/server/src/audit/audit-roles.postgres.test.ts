@@ -4,9 +4,8 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { recordAudit } from '../../test/audit-support.ts';
 import { adminUrl } from '../../test/harness.ts';
 import { withAdmin } from '../../test/postgres-admin.ts';
-import { type Database, openDatabase } from '../db/database.ts';
-import { migrateToLatest } from '../db/migrate.ts';
-import { systemContext } from './audit-log.ts';
+import { type Database, migrateToLatest, openDatabase } from '../db/index.ts';
+import { systemContext } from '../request-context.ts';
 
 /**
  * The deployment the catalog test stands in for, for real: a control plane whose role is not a

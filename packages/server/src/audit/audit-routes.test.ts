@@ -9,8 +9,8 @@ import { compactVerify, createLocalJWKSet } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { applyPlans, createTenant } from '../../test/tenant-support.ts';
+import { systemContext } from '../request-context.ts';
 import { sha256Hex } from './audit-chain.ts';
-import { systemContext } from './audit-log.ts';
 import { mayReadAudit } from './audit-service.ts';
 
 let t: TestApp;

@@ -3,8 +3,7 @@ import type { AuditEntryView } from '@tenantry/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { notFound, Timestamp } from '../http/schemas.ts';
+import { notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { AuditFilter, AuditScope, AuditService } from './audit-service.ts';
 import { mayReadAudit } from './audit-service.ts';
 

@@ -10,11 +10,12 @@ import {
 } from '@tenantry/core';
 import { type Kysely, type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
-import type { AuditEventsTable, JobRow, Schema } from '../db/schema.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
-import { tenantNotFound } from '../tenants/tenant-service.ts';
-import type { PublicSigningJwk, SigningKeyService } from '../tokens/signing-key-service.ts';
-import { type Actor, appendAuditEntries, entryView } from './audit-chain.ts';
+import type { AuditEventsTable, JobRow, Schema } from '../db/index.ts';
+import type { JobQueue } from '../jobs/index.ts';
+import type { Actor } from '../request-context.ts';
+import { tenantNotFound } from '../tenants/index.ts';
+import type { PublicSigningJwk, SigningKeyService } from '../tokens/index.ts';
+import { appendAuditEntries, entryView } from './audit-chain.ts';
 import { AuditCheckpoints, checkpointView } from './audit-checkpoints.ts';
 import { AuditRetention } from './audit-retention.ts';
 

@@ -4,11 +4,11 @@ import { join } from 'node:path';
 import { auditEntryHash } from '@tenantry/core';
 import { exportJWK, generateKeyPair } from 'jose';
 import { type Kysely, sql, type Transaction } from 'kysely';
+import { runCli } from 'tenantry';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runCli } from '../../../cli/src/program.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { applyPlans, createTenant, DAY_MS, fixture } from '../../test/tenant-support.ts';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 import { entryView, sha256Hex } from './audit-chain.ts';
 
 /**

@@ -4,7 +4,6 @@
  * calls {@link appendAuditEntries} in the mutation's own transaction.
  */
 export {
-  type Actor,
   type AuditWrite,
   appendAuditEntries,
   chainOf,
@@ -12,7 +11,6 @@ export {
   sha256Hex,
 } from './audit-chain.ts';
 export { AuditCheckpoints, checkpointView } from './audit-checkpoints.ts';
-export { type RequestContext, systemContext } from './audit-log.ts';
 export { AUDIT_RETENTION_CONFIG, type AuditPruning, AuditRetention } from './audit-retention.ts';
 export { auditRoutes } from './audit-routes.ts';
 export {

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { notFound, Timestamp } from '../http/schemas.ts';
+import { notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const DunningCase = z

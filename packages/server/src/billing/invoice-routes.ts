@@ -2,8 +2,7 @@ import { type DomainError, METER_CATEGORIES, type Result } from '@tenantry/core'
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { conflict, notFound, PageQuery, pageOf, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { BILLING_MONTH, type BillingMonth, parseBillingMonth } from './billing-month.ts';
 import { INVOICE_ACTIONS, type InvoiceAction } from './invoice-actions.ts';

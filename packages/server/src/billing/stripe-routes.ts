@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ProblemSchema, replyProblem, sendProblem } from '../http/problem.ts';
-import { conflict, notFound } from '../http/schemas.ts';
+import { conflict, notFound, ProblemSchema, replyProblem, sendProblem } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { StripeRequestError } from './stripe-sync.ts';
 import type { StripeWebhooks } from './stripe-webhooks.ts';

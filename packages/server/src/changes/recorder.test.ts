@@ -10,7 +10,7 @@ import {
   provisionedTenant,
 } from '../../test/tenant-support.ts';
 import { until } from '../../test/until.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../request-context.ts';
 import { announceUsage, type Change, followTenantChanges, recordChange, recordChanges } from './index.ts';
 
 let t: TestApp;

@@ -1,8 +1,7 @@
 import { TENANT_STATES } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { notFound, Timestamp } from '../http/schemas.ts';
+import { notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const ConfigValue = z.union([z.string(), z.number(), z.boolean()]);

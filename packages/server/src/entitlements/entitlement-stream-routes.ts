@@ -2,7 +2,7 @@ import { MAX_STREAM_TENANTS } from '@tenantry/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ProblemSchema, replyProblem } from '../http/problem.ts';
+import { ProblemSchema, replyProblem } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { Snapshot } from './entitlement-routes.ts';
 import type { VersionedSnapshot } from './entitlement-service.ts';

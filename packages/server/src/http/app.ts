@@ -4,21 +4,23 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { apiKeyRoutes } from '../api-keys/api-key-routes.ts';
-import { auditRoutes } from '../audit/audit-routes.ts';
-import { dunningRoutes } from '../billing/dunning-routes.ts';
-import { invoiceRoutes } from '../billing/invoice-routes.ts';
-import { paymentMethodRoutes } from '../billing/payment-method-routes.ts';
-import { stripeCustomerRoutes, stripeWebhookRoutes } from '../billing/stripe-routes.ts';
-import { migrationStatus } from '../db/migrate.ts';
-import { entitlementRoutes } from '../entitlements/entitlement-routes.ts';
-import { entitlementStreamRoutes } from '../entitlements/entitlement-stream-routes.ts';
-import { planRoutes } from '../plans/plan-routes.ts';
+import { apiKeyRoutes } from '../api-keys/index.ts';
+import { auditRoutes } from '../audit/index.ts';
+import {
+  dunningRoutes,
+  invoiceRoutes,
+  paymentMethodRoutes,
+  stripeCustomerRoutes,
+  stripeWebhookRoutes,
+} from '../billing/index.ts';
+import { migrationStatus } from '../db/index.ts';
+import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
+import { planRoutes } from '../plans/index.ts';
 import type { Services } from '../services.ts';
-import { tenantRoutes } from '../tenants/tenant-routes.ts';
-import { testClockRoutes } from '../test-clocks/test-clock-routes.ts';
-import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
-import { usageRoutes } from '../usage/usage-routes.ts';
+import { tenantRoutes } from '../tenants/index.ts';
+import { testClockRoutes } from '../test-clocks/index.ts';
+import { jwksRoute, tokenRoutes } from '../tokens/index.ts';
+import { usageRoutes } from '../usage/index.ts';
 import { requireApiKey, requireScopeDeclarations } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { parseJsonBodies } from './json-body.ts';

@@ -1,7 +1,7 @@
 import { isScope, type Scope } from '@tenantry/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import type { ApiKeyService, AuthenticatedKey } from '../api-keys/api-key-service.ts';
-import type { RequestContext } from '../audit/audit-log.ts';
+import type { ApiKeyService, AuthenticatedKey } from '../api-keys/index.ts';
+import type { RequestContext } from '../request-context.ts';
 import { declareProblems, replyProblem, sendProblem } from './problem.ts';
 
 declare module 'fastify' {

@@ -7,8 +7,7 @@ import type {
 } from 'fastify';
 import { type Kysely, sql } from 'kysely';
 import { z } from 'zod';
-import type { Database } from '../db/database.ts';
-import type { Schema } from '../db/schema.ts';
+import type { Database, Schema } from '../db/index.ts';
 import { declareProblems, replyProblem } from './problem.ts';
 
 declare module 'fastify' {

@@ -3,7 +3,7 @@ import Fastify from 'fastify';
 import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../request-context.ts';
 import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
 
 /**

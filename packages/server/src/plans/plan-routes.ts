@@ -1,8 +1,7 @@
 import type { PlanDefinition as PlanDefinitionType } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { conflict, notFound, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const PlanDefinition = z

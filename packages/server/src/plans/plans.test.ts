@@ -3,7 +3,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import { clearAuditLog } from '../../test/audit-support.ts';
 import { startTestApp, type TestApp, uniqueSlug } from '../../test/harness.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../request-context.ts';
 
 const FIXTURE = readFileSync(new URL('../../test/fixtures/plans.yaml', import.meta.url), 'utf8');
 const REMOTE_DESKTOP_URL = new URL('../../../../examples/plans/remote-desktop.yaml', import.meta.url);

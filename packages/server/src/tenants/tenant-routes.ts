@@ -1,8 +1,7 @@
 import { MAX_TRIAL_DAYS, TENANT_STATES, type TenantAction, type TenantOverrides } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { conflict, notFound, PageQuery, pageOf, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const PLACEMENTS = ['pool', 'schema', 'database'] as const;

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { conflict, notFound, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { MAX_TOKEN_TTL_SECONDS } from './signing-key-service.ts';
 import { MintTokenInput } from './token-service.ts';

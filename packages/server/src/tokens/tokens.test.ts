@@ -10,8 +10,8 @@ import {
   type TestDatabase,
 } from '../../test/harness.ts';
 import { act, applyPlans, auditCount, auditRows, provisionedTenant } from '../../test/tenant-support.ts';
-import { systemContext } from '../audit/audit-log.ts';
-import { MASTER_KEY_BYTES, SecretBox } from '../secrets/secret-box.ts';
+import { systemContext } from '../request-context.ts';
+import { MASTER_KEY_BYTES, SecretBox } from '../secrets/index.ts';
 import { createServices } from '../services.ts';
 import { MAX_TOKEN_TTL_SECONDS } from './signing-key-service.ts';
 

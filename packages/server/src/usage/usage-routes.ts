@@ -8,11 +8,9 @@ import {
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { parseJsonBodies } from '../http/json-body.ts';
-import { sendProblem } from '../http/problem.ts';
-import { conflict, notFound, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, parseJsonBodies, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
-import { tenantNotFound as tenantNotFoundError } from '../tenants/tenant-service.ts';
+import { tenantNotFound as tenantNotFoundError } from '../tenants/index.ts';
 import { SLOT_HOLDER_TTL } from './slots.ts';
 
 const CLOUDEVENT = 'application/cloudevents+json';

@@ -1,6 +1,16 @@
-import type { Actor } from './audit-chain.ts';
+/**
+ * Who is acting, shared by every feature: each mutation takes a {@link RequestContext}, and the
+ * change recorder writes it into the audit entry.
+ */
 
-export type { Actor } from './audit-chain.ts';
+/**
+ * Who did something: an API key, a person (a tenant's member, once members exist), or Tenantry
+ * itself (a job, a schedule, named by its component).
+ */
+export type Actor =
+  | { readonly type: 'api_key'; readonly id: string }
+  | { readonly type: 'user'; readonly id: string }
+  | { readonly type: 'system'; readonly id: string };
 
 /** Who is acting, on behalf of which request and from where; every mutation takes one. */
 export interface RequestContext {
