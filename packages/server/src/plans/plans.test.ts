@@ -94,7 +94,7 @@ describe('POST /v1/plans/apply', () => {
     ]);
     const meterAudit = await t.db.database.db
       .selectFrom('audit_events')
-      .select(['action', 'target_id', 'data'])
+      .select(['action', 'target_id', 'data', 'after'])
       .where('target_type', '=', 'meter')
       .orderBy('target_id')
       .execute();
@@ -102,8 +102,8 @@ describe('POST /v1/plans/apply', () => {
       ['meter.created', 'concurrent_sessions'],
       ['meter.created', 'meetings'],
     ]);
-    expect(meterAudit[1]?.data).toMatchObject({
-      filename: 'plans.yaml',
+    expect(meterAudit[1]).toMatchObject({
+      data: { filename: 'plans.yaml' },
       after: { name: 'meetings', aggregation: 'count' },
     });
   });
@@ -133,7 +133,8 @@ describe('POST /v1/plans/apply', () => {
       .executeTakeFirstOrThrow();
     expect(row).toMatchObject({
       target_id: 'meetings',
-      data: { before: { name: 'meetings' }, after: { name: 'Meetings held' } },
+      before: { name: 'meetings' },
+      after: { name: 'Meetings held' },
     });
   });
 
