@@ -473,6 +473,7 @@ export interface WebhookDeliveriesTable {
   event_id: string;
   event_type: string;
   position: number;
+  ordered: boolean;
   payload: Json<Record<string, unknown>>;
   state: Generated<'pending' | 'succeeded' | 'failed'>;
   attempt_count: Generated<number>;

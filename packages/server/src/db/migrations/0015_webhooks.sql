@@ -30,6 +30,9 @@ CREATE TABLE tenantry.webhook_deliveries (
   event_id text NOT NULL,
   event_type text NOT NULL,
   position bigint NOT NULL,
+  -- Whether the event's type is delivered in order to the endpoint (tenant.*, subscription.*):
+  -- such a delivery waits while an earlier ordered one to the same endpoint is pending.
+  ordered boolean NOT NULL,
   payload jsonb NOT NULL,
   state text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'succeeded', 'failed')),
   attempt_count integer NOT NULL DEFAULT 0,
