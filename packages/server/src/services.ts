@@ -26,6 +26,7 @@ import { TenantDirectory } from './usage/tenant-directory.ts';
 import { ThresholdChecker } from './usage/thresholds.ts';
 import { UsageIngest } from './usage/usage-ingest.ts';
 import { UsageService } from './usage/usage-service.ts';
+import { WebhookService, type WebhookSettings } from './webhooks/webhook-service.ts';
 
 /** The control plane's services, built once and handed to the routes and the job worker. */
 export interface Services {
@@ -56,6 +57,8 @@ export interface Services {
   readonly invoices: InvoiceService;
   /** Test clocks and the test tenants that live on them. */
   readonly testClocks: TestClockService;
+  /** Webhook endpoints, the fan-out from the event outbox and the signed deliveries. */
+  readonly webhooks: WebhookService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -79,6 +82,8 @@ export type ServiceSettings = Pick<
     readonly stripe?: StripeSettings | undefined;
     /** Seals secrets at rest with the master key; every process on one database needs the same keys. */
     readonly secrets: SecretBox;
+    /** How webhooks are sent (loadConfig's `webhooks`; tests also inject a resolver). */
+    readonly webhooks?: WebhookSettings | undefined;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -200,6 +205,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     invoices,
     stripe,
     testClocks,
+    webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
     usage,
   };
 }

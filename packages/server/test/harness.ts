@@ -9,6 +9,7 @@ import { migrateToLatest } from '../src/db/migrate.ts';
 import { buildApp } from '../src/http/app.ts';
 import { MASTER_KEY_BYTES, SecretBox } from '../src/secrets/secret-box.ts';
 import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
+import type { WebhookSettings } from '../src/webhooks/webhook-service.ts';
 import type { PgliteDump } from './global-setup.ts';
 import { databaseUrl, withAdmin } from './postgres-admin.ts';
 
@@ -133,7 +134,7 @@ export function otherProcess(t: TestApp): Services {
 }
 
 export async function startTestApp(
-  options: { deletionRetentionDays?: number; appRole?: string } = {},
+  options: { deletionRetentionDays?: number; appRole?: string; webhooks?: WebhookSettings } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
   const clock = new TestClock();
@@ -143,6 +144,7 @@ export async function startTestApp(
       ...SETTINGS,
       deletionRetentionDays: options.deletionRetentionDays ?? SETTINGS.deletionRetentionDays,
       appRole: options.appRole,
+      webhooks: options.webhooks,
       // As the server passes its own: tenant databases are reached on this server.
       database: db.target,
     },

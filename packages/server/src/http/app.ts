@@ -24,6 +24,7 @@ import { tenantRoutes } from '../tenants/tenant-routes.ts';
 import { testClockRoutes } from '../test-clocks/test-clock-routes.ts';
 import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
 import { usageRoutes } from '../usage/usage-routes.ts';
+import { webhookRoutes } from '../webhooks/webhook-routes.ts';
 import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { parseJsonBodies } from './json-body.ts';
@@ -162,6 +163,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(dunningRoutes, { dunning: services.dunning });
       await v1.register(stripeCustomerRoutes, { stripe: services.stripe, tenants: services.tenants });
       await v1.register(testClockRoutes, { testClocks: services.testClocks });
+      await v1.register(webhookRoutes, { webhooks: services.webhooks });
     },
     { prefix: '/v1' },
   );

@@ -48,3 +48,15 @@ CREATE TABLE tenantry.webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON tenantry.webhook_deliveries (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_endpoint ON tenantry.webhook_deliveries (endpoint_id, id);
 CREATE INDEX webhook_deliveries_pending_order ON tenantry.webhook_deliveries (endpoint_id, position) WHERE state = 'pending';
+
+-- Wakes the fan-out in every process as soon as events commit (a notification is delivered only
+-- on commit), so a webhook leaves within moments rather than at the next poll; the poll stays as
+-- the fallback for a lost connection.
+CREATE FUNCTION tenantry.notify_webhook_outbox() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('tenantry_webhook_outbox', '');
+  RETURN NULL;
+END;
+$$;
+CREATE TRIGGER domain_events_webhook_outbox AFTER INSERT ON tenantry.domain_events
+  FOR EACH STATEMENT EXECUTE FUNCTION tenantry.notify_webhook_outbox();
