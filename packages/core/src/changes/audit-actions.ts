@@ -393,7 +393,7 @@ export const AUDIT_ACTIONS = {
     entitlements: false,
   },
   'webhook_delivery.replayed': {
-    description: 'Webhook deliveries were queued again: one, or an endpoint\'s over a time range',
+    description: "Webhook deliveries were queued again: one, or an endpoint's over a time range",
     target: 'webhook_delivery',
     raises: [],
     entitlements: false,

@@ -356,7 +356,11 @@ export const EVENT_TYPES = {
     payload: z.object({
       url: z.string().describe("The endpoint's URL"),
       reason: z.string().describe('Why: `gone` (it answered 410) or `failing` (see docs/webhooks.md)'),
-      last_status: z.number().int().nullable().describe('The HTTP status of its last attempt, if it answered'),
+      last_status: z
+        .number()
+        .int()
+        .nullable()
+        .describe('The HTTP status of its last attempt, if it answered'),
       last_error: z.string().nullable().describe('What went wrong on its last attempt'),
     }),
   },
