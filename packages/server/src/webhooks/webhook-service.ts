@@ -535,7 +535,8 @@ export class WebhookService {
    */
   async deliverDue(): Promise<number> {
     const now = this.#clock.now();
-    const lease = new Date(now.getTime() + this.#timeoutMs + 30_000);
+    // A few seconds past the timeout: the request has ended by then, or its process is gone.
+    const lease = new Date(now.getTime() + this.#timeoutMs + 5_000);
     const { rows } = await sql<DeliveryRow & { url: string; secrets: WebhookSecret[] }>`
       with due as (
         select d.id from webhook_deliveries d join webhook_endpoints e on e.id = d.endpoint_id
