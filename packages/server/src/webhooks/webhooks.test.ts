@@ -10,6 +10,7 @@ import {
 } from '../../test/tenant-support.ts';
 import { startReceiver } from '../../test/webhook-receiver.ts';
 import type { Resolve } from './url-guard.ts';
+import { RETRY_SCHEDULE_MS } from './webhook-service.ts';
 
 let t: TestApp;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
@@ -337,4 +338,30 @@ test('endpoints can be listed, changed and deleted, each change audited', async 
   ]);
   const stored = await query(t, 'select to_jsonb(a)::text as entry from tenantry.audit_events a');
   expect(JSON.stringify(stored)).not.toContain(hook.secret);
+});
+
+test('an endpoint whose every delivery fails through the whole schedule is disabled, and its owner told', async () => {
+  receiver.behaviours.set('/down', (_r, res) => res.writeHead(500).end());
+  const operator = await endpoint('/operator', ['webhook_endpoint.disabled']);
+  const down = await endpoint('/down', ['tenant.created']);
+  await createTenant(t);
+  await drain();
+  // Each wait is at most its step of the schedule: advancing by the step always makes it due.
+  for (const wait of RETRY_SCHEDULE_MS) {
+    t.clock.advance(wait + 1);
+    await drain();
+  }
+  const [delivery] = await deliveriesOf(down.id);
+  expect(delivery).toMatchObject({
+    state: 'failed',
+    attempt_count: RETRY_SCHEDULE_MS.length + 1,
+    last_status: 500,
+  });
+  expect(delivery.attempts).toHaveLength(RETRY_SCHEDULE_MS.length + 1);
+  const shown = await t.request({ method: 'GET', url: `/v1/webhook-endpoints/${down.id}` });
+  expect(shown.body).toMatchObject({ status: 'disabled', disabled_reason: expect.stringMatching(/3 days/) });
+  expect(receiver.received.filter((r) => r.path === '/operator').map((r) => r.verified?.data)).toEqual([
+    { url: down.url, reason: 'failing', last_status: 500, last_error: 'the receiver answered 500' },
+  ]);
+  expect((await deliveriesOf(operator.id)).map((d) => d.state)).toEqual(['succeeded']);
 });
