@@ -1,10 +1,12 @@
 import { afterAll, afterEach, beforeAll, beforeEach, expect, test } from 'vitest';
+import { applyBillingPlans, billedTenant, runInvoices, setClock } from '../../test/billing-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import {
   act,
   applyPlans,
   auditCount,
   createTenant,
+  fixture,
   provisionedTenant,
   query,
 } from '../../test/tenant-support.ts';
@@ -364,4 +366,39 @@ test('an endpoint whose every delivery fails through the whole schedule is disab
     { url: down.url, reason: 'failing', last_status: 500, last_error: 'the receiver answered 500' },
   ]);
   expect((await deliveriesOf(operator.id)).map((d) => d.state)).toEqual(['succeeded']);
+});
+
+test('an invoice finalized by the invoice run is delivered once', async () => {
+  await drain();
+  const hook = await endpoint('/billing', ['invoice.*']);
+  await applyBillingPlans(t);
+  setClock(t, '2026-11-01T00:00:00Z');
+  const billed = await billedTenant(t, { plan: 'starter' });
+  setClock(t, '2026-12-01T00:00:00Z');
+  await runInvoices(t, { tenant: billed.id });
+  await drain();
+  const got = receiver.received.filter((r) => r.path === '/billing').map((r) => r.verified);
+  expect(got.map((p) => `${p?.type} ${p?.tenant_id}`)).toEqual([`invoice.finalized ${billed.id}`]);
+  expect((await deliveriesOf(hook.id)).map((d) => d.state)).toEqual(['succeeded']);
+});
+
+test('a usage threshold reached is delivered once', async () => {
+  await drain();
+  const hook = await endpoint('/usage', ['usage.threshold_reached']);
+  await applyPlans(t, fixture('quotas.yaml'));
+  const metered = await provisionedTenant(t, { plan: 'starter' });
+  const time = t.clock.now().toISOString();
+  const batch = Array.from({ length: 80 }, (_, i) => ({
+    id: `m-${i}`,
+    tenant: metered.id,
+    meter: 'meetings',
+    time,
+  }));
+  expect((await t.services.usage.ingest.ingest(batch, 'tenantry')).accepted).toBe(80);
+  await t.services.usage.thresholds.drain();
+  await drain();
+  const got = receiver.received.filter((r) => r.path === '/usage').map((r) => r.verified);
+  expect(got.map((p) => `${p?.type} ${p?.tenant_id}`)).toEqual([`usage.threshold_reached ${metered.id}`]);
+  expect(got[0]?.data).toMatchObject({ meter: 'meetings', threshold: 80, used: 80 });
+  expect((await deliveriesOf(hook.id)).map((d) => d.state)).toEqual(['succeeded']);
 });
