@@ -141,6 +141,8 @@ export class WebhookService {
   readonly #allowed: ReadonlySet<string>;
   readonly #timeoutMs: number;
   readonly #loop = new WakeLoop();
+  /** Opened secrets by their sealed form: opening (AES-GCM, JWE parsing) on every attempt is waste. */
+  readonly #opened = new Map<string, string>();
 
   constructor(deps: {
     database: Database;
@@ -569,7 +571,7 @@ export class WebhookService {
       const secrets = await Promise.all(
         row.secrets
           .filter((s) => s.expires_at === null || Date.parse(s.expires_at) > at)
-          .map((s) => this.#secrets.open(purposeOf(row.endpoint_id), s.sealed)),
+          .map((s) => this.#open(row.endpoint_id, s.sealed)),
       );
       // The receiver checks the timestamp against its own clock: the wall clock, never a test clock.
       const headers = signMessage(secrets, row.id, new Date(), body);
@@ -582,6 +584,16 @@ export class WebhookService {
     }
     const latency = Math.round(performance.now() - started);
     await this.#record(row, { at: new Date().toISOString(), status, latency_ms: latency, error });
+  }
+
+  async #open(endpointId: string, sealed: string): Promise<string> {
+    const known = this.#opened.get(sealed);
+    if (known !== undefined) return known;
+    const secret = await this.#secrets.open(purposeOf(endpointId), sealed);
+    // Bounded by the live secrets of all endpoints in practice; cleared wholesale if it grows.
+    if (this.#opened.size >= 10_000) this.#opened.clear();
+    this.#opened.set(sealed, secret);
+    return secret;
   }
 
   async #record(row: DeliveryRow, attempt: WebhookAttempt): Promise<void> {
