@@ -24,6 +24,7 @@ import { tenantRoutes } from '../tenants/tenant-routes.ts';
 import { testClockRoutes } from '../test-clocks/test-clock-routes.ts';
 import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
 import { usageRoutes } from '../usage/usage-routes.ts';
+import { webhookDocuments } from '../webhooks/openapi-webhooks.ts';
 import { webhookRoutes } from '../webhooks/webhook-routes.ts';
 import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
@@ -100,6 +101,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
           },
         },
       },
+      webhooks: webhookDocuments(),
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,

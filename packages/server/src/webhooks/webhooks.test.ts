@@ -402,3 +402,19 @@ test('a usage threshold reached is delivered once', async () => {
   expect(got[0]?.data).toMatchObject({ meter: 'meetings', threshold: 80, used: 80 });
   expect((await deliveriesOf(hook.id)).map((d) => d.state)).toEqual(['succeeded']);
 });
+
+test("the OpenAPI document's webhooks give each event type its versioned payload schema", async () => {
+  const doc = await t.request({ method: 'GET', url: '/docs/json' });
+  expect(doc.status).toBe(200);
+  const { EVENT_TYPES } = await import('@tenantry/core');
+  expect(Object.keys(doc.body.webhooks)).toEqual(Object.keys(EVENT_TYPES));
+  const suspended = doc.body.webhooks['tenant.suspended'].post;
+  const schema = suspended.requestBody.content['application/json'].schema;
+  expect(schema.properties.version).toEqual({ const: 1 });
+  expect(schema.properties.data.required).toEqual(['from', 'to']);
+  expect(suspended.parameters.map((p: { name: string }) => p.name)).toEqual([
+    'webhook-id',
+    'webhook-timestamp',
+    'webhook-signature',
+  ]);
+});
