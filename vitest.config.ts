@@ -18,7 +18,9 @@ export default defineConfig({
   ssr: { resolve: { conditions: [SOURCE_CONDITION, ...defaultServerConditions] } },
   test: {
     projects: [
-      { test: { name: 'core', include: ['packages/core/src/**/*.test.ts'] } },
+      {
+        test: { name: 'core', include: ['packages/core/src/**/*.test.ts', 'test/architecture/**/*.test.ts'] },
+      },
       { test: { name: 'cli', include: ['packages/cli/src/**/*.test.ts', 'packages/cli/test/**/*.test.ts'] } },
       {
         test: {

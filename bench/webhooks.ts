@@ -6,8 +6,8 @@
 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { systemContext } from '../packages/server/src/audit/audit-log.ts';
 import { recordChanges } from '../packages/server/src/changes/index.ts';
+import { systemContext } from '../packages/server/src/request-context.ts';
 import { dropControlPlane, setting, startControlPlane } from './bench-support.ts';
 import { summarize } from './stats.ts';
 

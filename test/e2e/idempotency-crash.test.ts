@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, expect, test } from 'vitest';
-import { openDatabase } from '../../packages/server/src/db/database.ts';
+import { openDatabase } from '../../packages/server/src/db/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
 import { freePort, type ServeProcess, startServe } from './tenantry-process.ts';
 

@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { type Kysely, sql } from 'kysely';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type Database, openDatabase } from '../../packages/server/src/db/database.ts';
-import type { Schema } from '../../packages/server/src/db/schema.ts';
+import { type Database, openDatabase, type Schema } from '../../packages/server/src/db/index.ts';
 import { createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
 import { bin, E2E_TIMEOUT_MS, freePort, type ServeProcess, startServe, until } from './tenantry-process.ts';
 

@@ -4,9 +4,8 @@
 //   {type: 'churn', rounds}  acquire two at once, hold a moment, release, `rounds` times → {type: 'churned', admitted, refused}
 //   {type: 'hold', n}        acquire n slots and keep them → {type: 'holding', held, refusals}
 //   {type: 'exit'}           close the SDK (releasing every slot) and leave
-import { ControlPlaneClient } from '../../packages/sdk/src/control-plane/control-plane-client.ts';
-import { Entitlements } from '../../packages/sdk/src/entitlements/entitlements.ts';
-import type { Slot } from '../../packages/sdk/src/entitlements/slots.ts';
+import { ControlPlaneClient } from '../../packages/sdk/src/control-plane/index.ts';
+import { Entitlements, type Slot } from '../../packages/sdk/src/entitlements/index.ts';
 
 const [url, token, tenant, meter, subject, ttl] = process.argv.slice(2);
 if (!url || !token || !tenant || !meter || !subject || !ttl)

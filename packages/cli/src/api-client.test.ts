@@ -162,7 +162,7 @@ describe('problems', () => {
   it('exposes the problem on ApiError for library callers', async () => {
     api.handler = (_req, res) => problem(res, 404, 'tenant_not_found', 'no tenant "nope"');
     const client = new ApiClient({ baseUrl: `${url}/`, token: 't' });
-    const error = await client.get('/v1/tenants/nope').catch((e: unknown) => e);
+    const error = await client.get('/v1/tenants/{id}', { path: { id: 'nope' } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ApiError);
     expect(error).toMatchObject({
       status: 404,

@@ -1,4 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import {
+  type HttpMethod,
+  type OperationArgs,
+  type OperationInput,
+  operationUrl,
+  type PathsWith,
+  type ResponseBody,
+  type ResponseMediaType,
+} from '@tenantry/core/api';
 import { isRecord } from './is-record.ts';
 
 /** One problem with one field of a request, as the control plane reports it in `errors`. */
@@ -74,15 +83,16 @@ export interface ApiClientOptions {
   readonly retryDelayMs?: number;
 }
 
-/** Query parameters; `undefined` values are left out. */
-export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
+/** What a request to the operation `M` of `P` takes: `path`, `query` and `body`. */
+export type RequestOptions<P extends PathsWith<M>, M extends HttpMethod> = OperationInput<P, M>;
 
 type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
 
 /**
  * A thin client for the control plane's `/v1` API: adds the bearer token, gives every POST an
  * `Idempotency-Key`, retries once when the connection fails and turns problem responses into
- * {@link ApiError}s.
+ * {@link ApiError}s. Its methods are typed from the API's OpenAPI document (`@tenantry/core/api`),
+ * by path template and method: `get('/v1/tenants/{id}', { path: { id } })` resolves to a `Tenant`.
  */
 export class ApiClient {
   readonly baseUrl: string;
@@ -98,32 +108,53 @@ export class ApiClient {
     this.#retryDelayMs = options.retryDelayMs ?? 200;
   }
 
-  /** GET `path` with `query`; resolves to the parsed JSON body. */
-  get<T>(path: string, query: Query = {}): Promise<T> {
-    return this.#request<T>('GET', path + queryString(query));
+  /** GET `path`; resolves to the parsed JSON body. */
+  get<P extends PathsWith<'get'>>(
+    path: P,
+    ...[options]: OperationArgs<RequestOptions<P, 'get'>>
+  ): Promise<ResponseBody<P, 'get'>> {
+    return this.#request('GET', operationUrl(path, options));
   }
 
-  /** GET `path` with `query` as `type` (e.g. `text/csv`); resolves to the body's text. */
-  getText(path: string, query: Query, type: string): Promise<string> {
-    return this.#request<string>('GET', path + queryString(query), undefined, undefined, type);
+  /** GET `path` as `type` (e.g. `text/csv`), one of the media types it answers; resolves to the body's text. */
+  getText<P extends PathsWith<'get'>>(
+    path: P,
+    type: Exclude<ResponseMediaType<P, 'get'>, 'application/json'>,
+    ...[options]: OperationArgs<RequestOptions<P, 'get'>>
+  ): Promise<string> {
+    return this.#request('GET', operationUrl(path, options), undefined, undefined, type);
   }
 
   /**
-   * POST `body` as JSON to `path` under an idempotency key: a fresh one unless the caller gives
-   * its own, to retry the same request across several calls.
+   * POST to `path` (its JSON `body`, or `{}`) under an idempotency key: a fresh one unless the caller
+   * gives its own, to retry the same request across several calls.
    */
-  post<T>(path: string, body: unknown = {}, idempotencyKey: string = randomUUID()): Promise<T> {
-    return this.#request<T>('POST', path, body, idempotencyKey);
+  post<P extends PathsWith<'post'>>(
+    path: P,
+    ...[options]: OperationArgs<RequestOptions<P, 'post'> & { readonly idempotencyKey?: string }>
+  ): Promise<ResponseBody<P, 'post'>> {
+    return this.#request(
+      'POST',
+      operationUrl(path, options),
+      options?.body ?? {},
+      options?.idempotencyKey ?? randomUUID(),
+    );
   }
 
-  /** PATCH `path` with a JSON `body`. */
-  patch<T>(path: string, body: unknown): Promise<T> {
-    return this.#request<T>('PATCH', path, body);
+  /** PATCH `path` with its JSON `body`. */
+  patch<P extends PathsWith<'patch'>>(
+    path: P,
+    ...[options]: OperationArgs<RequestOptions<P, 'patch'>>
+  ): Promise<ResponseBody<P, 'patch'>> {
+    return this.#request('PATCH', operationUrl(path, options), options?.body);
   }
 
   /** DELETE `path`. */
-  delete<T>(path: string): Promise<T> {
-    return this.#request<T>('DELETE', path);
+  delete<P extends PathsWith<'delete'>>(
+    path: P,
+    ...[options]: OperationArgs<RequestOptions<P, 'delete'>>
+  ): Promise<ResponseBody<P, 'delete'>> {
+    return this.#request('DELETE', operationUrl(path, options));
   }
 
   async #request<T>(
@@ -158,16 +189,6 @@ export class ApiClient {
     }
     return parseResponse<T>(response, this.baseUrl, textType);
   }
-}
-
-/** Encodes `query` as `?a=1&b=2`, or the empty string when nothing is set. */
-function queryString(query: Query): string {
-  const params = new URLSearchParams();
-  for (const [name, value] of Object.entries(query)) {
-    if (value !== undefined) params.set(name, String(value));
-  }
-  const text = params.toString();
-  return text === '' ? '' : `?${text}`;
 }
 
 async function parseResponse<T>(response: Response, baseUrl: string, textType?: string): Promise<T> {

@@ -1,6 +1,15 @@
-import type { ApiClient, Query } from './api-client.ts';
+import type { PathsWith, ResponseBody } from '@tenantry/core/api';
+import type { ApiClient, RequestOptions } from './api-client.ts';
 import { CliError } from './cli-error.ts';
 import { isRecord } from './is-record.ts';
+
+/** The GET routes that answer a list: `{data: [...]}`, with `next_cursor` when paginated. */
+export type ListPath = {
+  [P in PathsWith<'get'>]: ResponseBody<P, 'get'> extends { data: unknown[] } ? P : never;
+}[PathsWith<'get'>];
+
+/** One row of the list `P` answers. */
+export type Row<P extends ListPath> = ResponseBody<P, 'get'> extends { data: Array<infer T> } ? T : never;
 
 /** The API's list shape: one page of rows and the cursor of the next page, if any. */
 export interface Page<T> {
@@ -17,17 +26,21 @@ export interface ListResult<T> {
 }
 
 /**
- * GETs a paginated list. With `all`, follows `next_cursor` until the last page, so that
- * `--all` lists everything whatever the page size.
+ * GETs a list. With `all`, follows `next_cursor` until the last page, so that `--all` lists
+ * everything whatever the page size.
  */
-export async function fetchList<T>(
+export async function fetchList<P extends ListPath>(
   client: ApiClient,
-  path: string,
-  query: Query,
+  path: P,
+  options: RequestOptions<P, 'get'>,
   all: boolean,
-): Promise<ListResult<T>> {
-  const first = await client.get<unknown>(path, query);
-  const page = asPage<T>(first);
+): Promise<ListResult<Row<P>>> {
+  // The client's overloads are keyed by each path; here `P` is any list path, whose options
+  // `options` already is.
+  const get = (query: RequestOptions<P, 'get'>) =>
+    (client.get as (path: P, options: RequestOptions<P, 'get'>) => Promise<unknown>)(path, query);
+  const first = await get(options);
+  const page = asPage<Row<P>>(first);
   if (!all) return { rows: page.data, nextCursor: page.next_cursor, raw: first };
   const rows = [...page.data];
   const seen = new Set<string>();
@@ -35,15 +48,15 @@ export async function fetchList<T>(
   // A cursor seen twice would loop forever; stop rather than trust a misbehaving server.
   while (cursor !== null && !seen.has(cursor)) {
     seen.add(cursor);
-    const next = asPage<T>(await client.get<unknown>(path, { ...query, cursor }));
+    const next = asPage<Row<P>>(await get({ ...options, query: { ...options.query, cursor } }));
     rows.push(...next.data);
     cursor = next.next_cursor;
   }
-  const merged: Page<T> = { data: rows, next_cursor: null };
+  const merged: Page<Row<P>> = { data: rows, next_cursor: null };
   return { rows, nextCursor: null, raw: merged };
 }
 
-/** Accepts the documented `{data, next_cursor}` and, defensively, a bare array. */
+/** Accepts the documented `{data, next_cursor?}` and, defensively, a bare array. */
 function asPage<T>(body: unknown): Page<T> {
   if (Array.isArray(body)) return { data: body as T[], next_cursor: null };
   if (isRecord(body) && Array.isArray(body.data)) {

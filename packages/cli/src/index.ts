@@ -5,6 +5,7 @@ export {
   ApiError,
   ConnectionError,
   type ProblemFieldError,
+  type RequestOptions,
 } from './api-client.ts';
 export type { CliIo } from './command-context.ts';
 export { buildProgram, EXIT_FAILURE, runCli } from './program.ts';

@@ -56,6 +56,21 @@ describe('argument errors', () => {
     );
   });
 
+  it('rejects a filter value the API would refuse, naming the choices the API takes', async () => {
+    expectOneLineFailure(
+      await run(['tenants', 'list', '--state', 'asleep']),
+      "error: option '--state <state>' argument 'asleep' is invalid. Allowed choices are provisioning, provisioning_failed, trialing, active, past_due, suspended, cancelled, deleted.",
+    );
+    expectOneLineFailure(
+      await run(['invoices', 'list', '--status', 'draft']),
+      "error: option '--status <status>' argument 'draft' is invalid. Allowed choices are open, paid, void, uncollectible, issued.",
+    );
+    expectOneLineFailure(
+      await run(['usage', 'show', 'acme', '--meter', 'm', '--window', 'week']),
+      "error: option '--window <window>' argument 'week' is invalid. Allowed choices are hour, day, month.",
+    );
+  });
+
   it('rejects a --limit outside 1..100', async () => {
     expectOneLineFailure(await run(['tenants', 'list', '--limit', '500']), /Expected 1 to 100\.$/m);
   });

@@ -1,16 +1,20 @@
 import { Command, CommanderError } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import { type CliIo, CommandContext, DEFAULT_URL } from './command-context.ts';
-import { appCommand } from './commands/app.ts';
-import { clockCommand } from './commands/clock.ts';
-import { invoicesCommand } from './commands/invoices.ts';
-import { keysCommand } from './commands/keys.ts';
-import { migrateCommand } from './commands/migrate.ts';
-import { plansCommand } from './commands/plans.ts';
-import { serveCommand } from './commands/serve.ts';
-import { tenantsCommand } from './commands/tenants.ts';
-import { signingKeysCommand, tokensCommand } from './commands/tokens.ts';
-import { usageCommand } from './commands/usage.ts';
+import {
+  appCommand,
+  auditCommand,
+  clockCommand,
+  invoicesCommand,
+  keysCommand,
+  migrateCommand,
+  plansCommand,
+  serveCommand,
+  signingKeysCommand,
+  tenantsCommand,
+  tokensCommand,
+  usageCommand,
+} from './commands/index.ts';
 import { errorLines } from './error-lines.ts';
 
 /** The exit code of every failure: bad arguments, API problems, an unreachable server. */
@@ -49,6 +53,7 @@ export function buildProgram(io: CliIo): Command {
   tokensCommand(program, ctx);
   signingKeysCommand(program, ctx);
   appCommand(program, ctx);
+  auditCommand(program, ctx);
   return program;
 }
 

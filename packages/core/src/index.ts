@@ -15,121 +15,146 @@ export {
   type KeyPreset,
   SCOPES,
   type Scope,
-} from './api-keys/scopes.ts';
-export { billingPeriod, type Period } from './billing/billing-period.ts';
-export { type Decimal, formatDecimal, parseDecimal } from './billing/decimal.ts';
-export { formatMinorUnits } from './billing/format-minor-units.ts';
-export { ratePeriod } from './billing/rate-period.ts';
-export type {
-  InvoiceLine,
-  InvoiceLineKind,
-  IsoPeriod,
-  LinePlan,
-  MinimumDetail,
-  Proration,
-  RatedInvoice,
-  RatingInput,
-  SubscriptionSegment,
-  TierCharge,
-  UsageDetail,
-} from './billing/rating.ts';
-export { roundHalfEven } from './billing/round-half-even.ts';
+} from './api-keys/index.ts';
+export {
+  AUDIT_CHECKPOINT_TYPE,
+  AUDIT_HASH_VERSION,
+  type AuditActor,
+  type AuditChainReport,
+  AuditChainVerifier,
+  type AuditCheckpointClaims,
+  type AuditCheckpointView,
+  type AuditEntryView,
+  type AuditProblem,
+  type AuditProblemKind,
+  type AuditVerification,
+  auditEntryHash,
+  auditEntryPreimage,
+  auditPreimageParts,
+  type DistrustedCheckpoint,
+  isAuditCheckpointClaims,
+  OPERATOR_CHAIN,
+  type Sha256Hex,
+  verifyAuditChains,
+} from './audit/index.ts';
+export {
+  billingPeriod,
+  type Decimal,
+  formatDecimal,
+  formatMinorUnits,
+  type InvoiceLine,
+  type InvoiceLineKind,
+  type IsoPeriod,
+  type LinePlan,
+  type MinimumDetail,
+  type Period,
+  type Proration,
+  parseDecimal,
+  type RatedInvoice,
+  type RatingInput,
+  ratePeriod,
+  roundHalfEven,
+  type SubscriptionSegment,
+  type TierCharge,
+  type UsageDetail,
+} from './billing/index.ts';
 export { canonicalJson } from './canonical-json.ts';
 export {
   type AlsoOf,
   AUDIT_ACTIONS,
   type AuditAction,
   type AuditActionSpec,
+  changedFields,
   type DefaultEventOf,
-  isAuditAction,
-  type RaisesOf,
-  TARGET_TYPES,
-  type TargetOf,
-  type TargetType,
-} from './changes/audit-actions.ts';
-export {
   EVENT_TYPES,
   type EventData,
   type EventType,
   type EventTypeSpec,
+  isAuditAction,
   isEventType,
   type RaisedEvent,
-} from './changes/event-types.ts';
-export { changedFields, redact, SECRET_FIELDS } from './changes/redaction.ts';
-export {
+  type RaisesOf,
+  redact,
+  SECRET_FIELDS,
+  TARGET_TYPES,
+  type TargetOf,
+  type TargetType,
   type TenantTransitionAction,
   type TransitionRecord,
   transitionRecord,
-} from './changes/tenant-transitions.ts';
-export {
-  type EntitlementSnapshot,
-  type LimitEntitlement,
-  MAX_STREAM_TENANTS,
-} from './entitlements/entitlement-snapshot.ts';
-export { type EntitlementInput, evaluateEntitlements } from './entitlements/evaluate-entitlements.ts';
-export { configValue, hasFeature, limitOf } from './entitlements/local-checks.ts';
+} from './changes/index.ts';
 export {
   admitSlot,
+  configValue,
+  type EntitlementInput,
+  type EntitlementSnapshot,
+  evaluateEntitlements,
+  hasFeature,
+  type LimitEntitlement,
   type LimitScope,
   limitExhausted,
+  limitOf,
+  MAX_STREAM_TENANTS,
   meterUseRefusal,
   type OpenSlots,
-} from './entitlements/meter-use.ts';
+} from './entitlements/index.ts';
 export { type DomainError, type ErrorCode, errorCatalog, type FieldError, fail } from './errors.ts';
 export {
   CURRENCIES,
   type Currency,
   CurrencyCode,
-  isCurrency,
-  minorUnitDigits,
-  normaliseCurrency,
-} from './money/currencies.ts';
-export {
   canonicalDecimal,
   DecimalAmount,
+  isCurrency,
   MAX_FRACTION_DIGITS,
+  minorUnitDigits,
+  normaliseCurrency,
   toMinorUnits,
-} from './money/decimal-amount.ts';
-export { AGGREGATIONS, type Aggregation } from './plans/aggregations.ts';
-export { CONFIG_TYPES, type ConfigType, configTypeOf, matchesConfigType } from './plans/config-type.ts';
-export { type LimitKind, limitKind } from './plans/limit-kind.ts';
-export { DEFAULT_METER_CATEGORY, METER_CATEGORIES, type MeterCategory } from './plans/meter-categories.ts';
+} from './money/index.ts';
 export {
+  AGGREGATIONS,
+  type Aggregation,
   applyOverrides,
-  type LimitOverride,
-  parseOverrides,
-  type TenantOverrides,
-  TenantOverridesSchema,
-} from './plans/overrides.ts';
-export { type PlanFileIssue, parsePlanFile } from './plans/parse-plan-file.ts';
-export type {
-  BillingInterval,
-  ConfigValue,
-  Enforcement,
-  FlatPriceDefinition,
-  LimitDefinition,
-  MeterDefinition,
-  MinimumPriceDefinition,
-  PerSeatPriceDefinition,
-  PlanDefinition,
-  PriceDefinition,
-  TierDefinition,
-  TiersMode,
-  UsagePriceDefinition,
-} from './plans/plan-definition.ts';
-export {
+  type BillingInterval,
+  CONFIG_TYPES,
+  type ConfigType,
+  type ConfigValue,
+  configTypeOf,
   DEFAULT_GRACE_PERIOD_DAYS,
+  DEFAULT_METER_CATEGORY,
   DEFAULT_PAYMENT_RETRY_DAYS,
   DEFAULT_THRESHOLDS,
+  type Enforcement,
+  type FlatPriceDefinition,
   KEY_PATTERN,
+  type LimitDefinition,
+  type LimitKind,
+  type LimitOverride,
+  limitKind,
   MAX_TRIAL_DAYS,
+  METER_CATEGORIES,
+  type MeterCategory,
+  type MeterDefinition,
+  type MinimumPriceDefinition,
+  matchesConfigType,
+  type PerSeatPriceDefinition,
+  type PlanDefinition,
   type PlanFile,
+  type PlanFileIssue,
   PlanFileSchema,
   PlanFileStructureSchema,
+  type PriceDefinition,
+  parseOverrides,
+  parsePlanFile,
+  priceKey,
+  resolvePlans,
   SEATS,
-} from './plans/plan-file-schema.ts';
-export { priceKey } from './plans/price-key.ts';
-export { resolvePlans } from './plans/resolve-plans.ts';
+  type TenantOverrides,
+  TenantOverridesSchema,
+  type TierDefinition,
+  type TiersMode,
+  type UsagePriceDefinition,
+} from './plans/index.ts';
 export { err, ok, type Result } from './result.ts';
 export {
   ACTION_RULES,
@@ -143,7 +168,7 @@ export {
   TENANT_TRANSITIONS,
   type TenantAction,
   type TenantState,
-} from './tenants/lifecycle.ts';
+} from './tenants/index.ts';
 export {
   CloudUsageEvent,
   fromCloudEvent,
@@ -153,5 +178,5 @@ export {
   type RejectedEvent,
   timeOutOfRange,
   UsageEventInput,
-} from './usage/usage-event.ts';
+} from './usage/index.ts';
 export { dottedPath, toFieldErrors, type ValidationIssue } from './validation-issue.ts';

@@ -12,21 +12,19 @@ export {
   type Authentication,
   authenticateRequest,
   type TenantContextOptions,
-} from './adapters/authenticate-request.ts';
+} from './adapters/index.ts';
 export {
   AccessTokenError,
   type AccessTokenErrorReason,
   type AccessTokenVerifier,
   type AccessTokenVerifierOptions,
   createAccessTokenVerifier,
-} from './context/access-token-verifier.ts';
-export {
   currentTenant,
   NoTenantContextError,
   runAsTenant,
   type TenantContext,
   tenantOrUndefined,
-} from './context/tenant-context.ts';
+} from './context/index.ts';
 export {
   ControlPlaneClient,
   ControlPlaneError,
@@ -34,109 +32,104 @@ export {
   type ControlPlaneResponse,
   ControlPlaneUnreachableError,
   type RequestOptions,
-} from './control-plane/control-plane-client.ts';
-export {
-  DATA_STATES,
-  type DataPlacement,
-  PlacementDirectory,
-  type PlacementDirectoryOptions,
-  type TenantPlacement,
-  TenantUnavailableError,
-  UnsupportedPlacementError,
-} from './data/placement-directory.ts';
-export {
-  type CheckOptions,
-  checkRowLevelSecurity,
-  type Queryable,
-  type RoleFinding,
-  type RowLevelSecurityOptions,
-  type RowLevelSecurityReport,
-  rowLevelSecuritySql,
-  SHARED_TABLES,
-  type TableFinding,
-} from './data/row-level-security.ts';
+} from './control-plane/index.ts';
 export {
   BINDER_ROLE,
   BINDING_SETTING,
   BindingKeyError,
+  type CheckOptions,
+  CONNECTION_RESET,
+  ConnectionBudgetTimeoutError,
   CURRENT_TENANT,
+  checkRowLevelSecurity,
+  DATA_STATES,
+  type DataPlacement,
   installTenantBinding,
+  PlacementDirectory,
+  type PlacementDirectoryOptions,
   parseBindingKey,
+  type Queryable,
+  type RoleFinding,
+  RowLevelSecurityError,
+  type RowLevelSecurityOptions,
+  type RowLevelSecurityReport,
+  rowLevelSecuritySql,
+  SHARED_TABLES,
   schemaTenantSql,
+  type TableFinding,
   TENANT_POLICY,
   TenantBinder,
-  tenantBindingSql,
-} from './data/tenant-binding.ts';
-export {
-  CONNECTION_RESET,
-  RowLevelSecurityError,
   type TenantClient,
   TenantData,
-  type TenantDataOptions,
-  TransactionLeftOpenError,
-  type TransactionOptions,
-  TransactionRolledBackError,
-} from './data/tenant-data.ts';
-export {
-  ConnectionBudgetTimeoutError,
   TenantDatabasePools,
   type TenantDatabasePoolsOptions,
   type TenantDatabasePoolsStats,
-} from './data/tenant-database-pools.ts';
-export { EntitlementsStaleError, TenantNotLoadedError } from './entitlements/entitlement-errors.ts';
+  type TenantDataOptions,
+  type TenantPlacement,
+  TenantUnavailableError,
+  TransactionLeftOpenError,
+  type TransactionOptions,
+  TransactionRolledBackError,
+  tenantBindingSql,
+  UnsupportedPlacementError,
+} from './data/index.ts';
 export {
+  type AcquireRefusal,
+  type AcquireResult,
+  type ConsumeRefusal,
+  type ConsumeResult,
   Entitlements,
   type EntitlementsEvents,
   type EntitlementsOptions,
+  EntitlementsStaleError,
   type EntitlementsStatus,
+  type LeaseOptions,
+  type Slot,
+  type SlotOptions,
   type SnapshotChange,
+  TenantNotLoadedError,
   type VersionedSnapshot,
-} from './entitlements/entitlements.ts';
-export type { ConsumeRefusal, ConsumeResult, LeaseOptions } from './entitlements/quota-leases.ts';
-export type { AcquireRefusal, AcquireResult, Slot, SlotOptions } from './entitlements/slots.ts';
-export { listFleetTargets, MIGRATED_STATES } from './migrations/list-fleet-targets.ts';
+} from './entitlements/index.ts';
 export {
+  type AppliedMigration,
   DEFAULT_CONCURRENCY,
   type FleetProgress,
   type FleetReport,
   type FleetSession,
-  type MigrateFleetOptions,
-  migrateFleet,
-  type RunFleetOptions,
-  runFleet,
-} from './migrations/migrate-fleet.ts';
-export {
-  type AppliedMigration,
+  listFleetTargets,
+  MIGRATED_STATES,
   MIGRATIONS_TABLE,
+  type MigrateFleetOptions,
+  type Migration,
+  MigrationFolderError,
   type MigrationTarget,
+  migrateFleet,
   migrateTarget,
+  type RunFleetOptions,
+  readMigrations,
+  runFleet,
   type SqlSession,
   type TargetError,
   type TargetPlacement,
   type TargetResult,
   type TargetStatus,
-} from './migrations/migrate-target.ts';
-export { type Migration, MigrationFolderError, readMigrations } from './migrations/read-migrations.ts';
+} from './migrations/index.ts';
 export { Tenantry, type TenantryOptions } from './tenantry.ts';
 export {
+  CorruptSpoolFileError,
   DEFAULT_RETRY_POLICY,
+  InvalidUsageRecordError,
+  type RejectedUsageEvent,
   type RetryPolicy,
   type SendUsageBatchOptions,
   sendUsageBatch,
+  type Timers,
   type UsageBatchOutcome,
   type UsageBatchResult,
-} from './usage/send-usage-batch.ts';
-export {
-  InvalidUsageRecordError,
   type UsageEvent,
   type UsageRecord,
-} from './usage/usage-record.ts';
-export {
-  type RejectedUsageEvent,
-  type Timers,
   UsageRecorder,
   UsageRecorderClosedError,
   type UsageRecorderOptions,
   type UsageRecorderStats,
-} from './usage/usage-recorder.ts';
-export { CorruptSpoolFileError } from './usage/usage-spool.ts';
+} from './usage/index.ts';

@@ -1,19 +1,25 @@
 import type { ConfigValue, LimitEntitlement } from '@tenantry/core';
-import type { TenantContextOptions } from './adapters/authenticate-request.ts';
+import type { TenantContextOptions } from './adapters/index.ts';
 import {
   type AccessTokenVerifier,
   type AccessTokenVerifierOptions,
   createAccessTokenVerifier,
-} from './context/access-token-verifier.ts';
-import { currentTenant } from './context/tenant-context.ts';
-import { ControlPlaneClient, type ControlPlaneOptions } from './control-plane/control-plane-client.ts';
-import { PlacementDirectory, type PlacementDirectoryOptions } from './data/placement-directory.ts';
-import { TenantData, type TenantDataOptions } from './data/tenant-data.ts';
-import { Entitlements, type EntitlementsOptions } from './entitlements/entitlements.ts';
-import type { ConsumeResult } from './entitlements/quota-leases.ts';
-import type { AcquireResult } from './entitlements/slots.ts';
-import type { UsageRecord } from './usage/usage-record.ts';
-import { UsageRecorder, type UsageRecorderOptions } from './usage/usage-recorder.ts';
+  currentTenant,
+} from './context/index.ts';
+import { ControlPlaneClient, type ControlPlaneOptions } from './control-plane/index.ts';
+import {
+  PlacementDirectory,
+  type PlacementDirectoryOptions,
+  TenantData,
+  type TenantDataOptions,
+} from './data/index.ts';
+import {
+  type AcquireResult,
+  type ConsumeResult,
+  Entitlements,
+  type EntitlementsOptions,
+} from './entitlements/index.ts';
+import { type UsageRecord, UsageRecorder, type UsageRecorderOptions } from './usage/index.ts';
 
 /** What {@link Tenantry.open} needs: where the control plane is, and optionally the app's database. */
 export interface TenantryOptions extends ControlPlaneOptions {

@@ -2,8 +2,7 @@ import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { adminUrl, startTestApp, type TestApp } from '../../server/test/harness.ts';
 import { applyPlans } from '../../server/test/tenant-support.ts';
-import { rowLevelSecuritySql } from '../src/data/row-level-security.ts';
-import { installTenantBinding } from '../src/data/tenant-binding.ts';
+import { installTenantBinding, rowLevelSecuritySql } from '../src/data/index.ts';
 
 /** A control plane on PostgreSQL whose database is the data plane, as a default install has it. */
 export interface DataPlane {

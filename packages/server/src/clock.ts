@@ -1,5 +1,5 @@
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import type { Schema } from './db/schema.ts';
+import type { Schema } from './db/index.ts';
 
 /**
  * Where the server reads the time. Domain decisions (periods, trials, due jobs) take it from

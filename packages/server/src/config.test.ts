@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { generateSecret } from './api-keys/key-format.ts';
+import { generateSecret } from './api-keys/index.ts';
 import { loadConfig } from './config.ts';
 
 const TOKEN = `tnt_op_${'A1b2_-'.repeat(4)}`;
@@ -137,6 +137,22 @@ describe('loadConfig', () => {
       const error = errorOf({ TENANTRY_APP_ROLE: role });
       expect(error).toContain('TENANTRY_APP_ROLE');
       expect(error).toContain(role);
+    }
+  });
+
+  test('the audit log: checkpoints hourly by default, operator entries kept for ever unless a retention is set', () => {
+    const defaults = loadConfig({});
+    expect(defaults.ok && defaults.value.auditCheckpointMinutes).toBe(60);
+    expect(defaults.ok && 'auditRetentionDays' in defaults.value).toBe(false);
+    const set = loadConfig({ TENANTRY_AUDIT_CHECKPOINT_MINUTES: '5', TENANTRY_AUDIT_RETENTION_DAYS: '2555' });
+    expect(set.ok && [set.value.auditCheckpointMinutes, set.value.auditRetentionDays]).toEqual([5, 2555]);
+    for (const [name, value] of [
+      ['TENANTRY_AUDIT_CHECKPOINT_MINUTES', '0'],
+      ['TENANTRY_AUDIT_CHECKPOINT_MINUTES', '10081'],
+      ['TENANTRY_AUDIT_RETENTION_DAYS', '0'],
+      ['TENANTRY_AUDIT_RETENTION_DAYS', 'forever'],
+    ] as const) {
+      expect(errorOf({ [name]: value })).toContain(name);
     }
   });
 

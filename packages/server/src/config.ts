@@ -1,7 +1,7 @@
 import { err, ok, type Result } from '@tenantry/core';
-import { KEY_PREFIXES, LEGACY_KEY_PREFIX, secretFormat } from './api-keys/key-format.ts';
-import { CONTROL_SCHEMA, type DatabaseTarget } from './db/database.ts';
-import { parseMasterKeys } from './secrets/secret-box.ts';
+import { KEY_PREFIXES, LEGACY_KEY_PREFIX, secretFormat } from './api-keys/index.ts';
+import { CONTROL_SCHEMA, type DatabaseTarget } from './db/index.ts';
+import { parseMasterKeys } from './secrets/index.ts';
 
 /** Everything the control plane reads from its environment. */
 export interface Config {
@@ -33,6 +33,13 @@ export interface Config {
    * role (a member could act as any tenant's owner with `SET ROLE`).
    */
   readonly appRole?: string | undefined;
+  /** Minutes between signed checkpoints of every audit chain that moved. */
+  readonly auditCheckpointMinutes: number;
+  /**
+   * Days the operator's audit entries (those about no tenant) are kept; undefined: for ever. A
+   * tenant's entries are kept as its plan's `audit_retention_days` config value says.
+   */
+  readonly auditRetentionDays?: number | undefined;
   /** Where apps reach this control plane: the `iss` of the access tokens it signs. */
   readonly publicUrl: string;
   /**
@@ -91,6 +98,8 @@ function integer(
  * | `TENANTRY_POOL_SCHEMA` | `public` |
  * | `TENANTRY_USAGE_LATE_WINDOW_DAYS` | `35` |
  * | `TENANTRY_APP_ROLE` | none: no app role is given access to tenants |
+ * | `TENANTRY_AUDIT_CHECKPOINT_MINUTES` | `60` |
+ * | `TENANTRY_AUDIT_RETENTION_DAYS` | none: the operator's audit entries are kept for ever |
  * | `TENANTRY_PUBLIC_URL` | `http://localhost:<PORT>` |
  * | `TENANTRY_APP_MIGRATIONS` | none: new tenants get no app tables from the control plane |
  * | `STRIPE_SECRET_KEY` | none: no Stripe; invoices are settled through the API or the CLI |
@@ -103,6 +112,10 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
   if (!retention.ok) return retention;
   const lateWindow = integer(env, 'TENANTRY_USAGE_LATE_WINDOW_DAYS', 35, 1, 400);
   if (!lateWindow.ok) return lateWindow;
+  const checkpointMinutes = integer(env, 'TENANTRY_AUDIT_CHECKPOINT_MINUTES', 60, 1, 10_080);
+  if (!checkpointMinutes.ok) return checkpointMinutes;
+  const auditRetention = integer(env, 'TENANTRY_AUDIT_RETENTION_DAYS', 0, 1, 36_500);
+  if (!auditRetention.ok) return auditRetention;
   const bootstrapToken = env.TENANTRY_BOOTSTRAP_TOKEN || undefined;
   // An operator key in the checksummed format (`tenantry keys generate`), or one made by hand in
   // the earlier format: a prefix and 128 random bits or more.
@@ -173,6 +186,9 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     entitlementMaxAgeMs: 60_000,
     workerPollMs: 1_000,
     usageLateWindowDays: lateWindow.value,
+    auditCheckpointMinutes: checkpointMinutes.value,
+    // 0 is the fallback of an unset variable: keep for ever.
+    ...(auditRetention.value > 0 ? { auditRetentionDays: auditRetention.value } : {}),
     ...(appRole !== undefined ? { appRole } : {}),
     publicUrl,
     ...(appMigrationsDir !== undefined ? { appMigrationsDir } : {}),

@@ -9,6 +9,7 @@ export type IdPrefix =
   | 'key'
   | 'job'
   | 'aud'
+  | 'acp'
   | 'evt'
   | 'lse'
   | 'slt'

@@ -1,14 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { type RequestContext, systemContext } from './audit/audit-log.ts';
 import { followTenantChanges } from './changes/index.ts';
 import { systemClock } from './clock.ts';
 import type { Config } from './config.ts';
-import { openDatabase } from './db/database.ts';
-import { migrateToLatest } from './db/migrate.ts';
+import { migrateToLatest, openDatabase } from './db/index.ts';
 import { buildApp } from './http/app.ts';
-import { purgeExpiredIdempotencyKeys } from './http/idempotency.ts';
-import { masterKeyFromFile } from './secrets/master-key-file.ts';
-import { MASTER_KEY_BYTES, SecretBox } from './secrets/secret-box.ts';
+import { purgeExpiredIdempotencyKeys } from './http/index.ts';
+import { type RequestContext, systemContext } from './request-context.ts';
+import { MASTER_KEY_BYTES, masterKeyFromFile, SecretBox } from './secrets/index.ts';
 import { createServices } from './services.ts';
 
 /** A control plane that is listening. */
@@ -82,6 +80,8 @@ export async function startServer(
     await services.trials.schedule();
     // Invoices are finalized by a job that reschedules itself at the next period end.
     await services.invoices.ensureScheduled();
+    // The audit log's checkpoints and retention run by jobs that reschedule themselves.
+    await services.audit.schedule();
     const stopWorker = new AbortController();
     const worker = services.jobs.work(stopWorker.signal, config.workerPollMs, (error) =>
       app.log.error({ err: error }, 'job worker failed'),

@@ -1,32 +1,36 @@
-import { ApiKeyService } from './api-keys/api-key-service.ts';
-import { Dunning } from './billing/dunning.ts';
-import { InvoiceService } from './billing/invoice-service.ts';
-import { PaymentMethodService } from './billing/payment-method-service.ts';
-import { createStripeBilling, invoiceSide, type StripeBilling } from './billing/stripe-billing.ts';
-import type { StripeSettings } from './billing/stripe-client.ts';
-import { Trials } from './billing/trials.ts';
+import { ApiKeyService } from './api-keys/index.ts';
+import { AuditService } from './audit/index.ts';
+import {
+  createStripeBilling,
+  Dunning,
+  InvoiceService,
+  invoiceSide,
+  PaymentMethodService,
+  type StripeBilling,
+  type StripeSettings,
+  Trials,
+} from './billing/index.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config.ts';
-import type { Database } from './db/database.ts';
-import { EntitlementService } from './entitlements/entitlement-service.ts';
-import { EntitlementStream } from './entitlements/entitlement-stream.ts';
-import { JobQueue } from './jobs/job-queue.ts';
-import { PlanService } from './plans/plan-service.ts';
-import { AppMigratingProvisioner, AppMigrations } from './provisioning/app-migrations.ts';
-import { Provisioner } from './provisioning/provisioner.ts';
-import type { SecretBox } from './secrets/secret-box.ts';
-import { TenantService } from './tenants/tenant-service.ts';
-import { TestClockService } from './test-clocks/test-clock-service.ts';
-import { SigningKeyService } from './tokens/signing-key-service.ts';
-import { TokenService } from './tokens/token-service.ts';
-import { LeaseService } from './usage/leases.ts';
-import { MeterCatalog } from './usage/meter-catalog.ts';
-import { SlotService } from './usage/slots.ts';
-import { TenantDirectory } from './usage/tenant-directory.ts';
-import { ThresholdChecker } from './usage/thresholds.ts';
-import { UsageIngest } from './usage/usage-ingest.ts';
-import { UsageService } from './usage/usage-service.ts';
-import { WebhookService, type WebhookSettings } from './webhooks/webhook-service.ts';
+import type { Database } from './db/index.ts';
+import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
+import { JobQueue } from './jobs/index.ts';
+import { PlanService } from './plans/index.ts';
+import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
+import type { SecretBox } from './secrets/index.ts';
+import { TenantService } from './tenants/index.ts';
+import { TestClockService } from './test-clocks/index.ts';
+import { SigningKeyService, TokenService } from './tokens/index.ts';
+import {
+  LeaseService,
+  MeterCatalog,
+  SlotService,
+  TenantDirectory,
+  ThresholdChecker,
+  UsageIngest,
+  UsageService,
+} from './usage/index.ts';
+import { WebhookService, type WebhookSettings } from './webhooks/index.ts';
 
 /** The control plane's services, built once and handed to the routes and the job worker. */
 export interface Services {
@@ -57,6 +61,8 @@ export interface Services {
   readonly invoices: InvoiceService;
   /** Test clocks and the test tenants that live on them. */
   readonly testClocks: TestClockService;
+  /** The audit log's reads, checkpoints and retention. */
+  readonly audit: AuditService;
   /** Webhook endpoints, the fan-out from the event outbox and the signed deliveries. */
   readonly webhooks: WebhookService;
   readonly usage: {
@@ -74,7 +80,7 @@ export type ServiceSettings = Pick<
   'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays' | 'appRole'
 > &
   // Optional so that tests need not invent one; the server always passes loadConfig's.
-  Partial<Pick<Config, 'publicUrl'>> &
+  Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays'>> &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
@@ -187,6 +193,14 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     thresholds,
     onChanged: onTenantChanged,
   });
+  const audit = new AuditService({
+    db,
+    clock,
+    jobs,
+    signingKeys,
+    checkpointIntervalMinutes: config.auditCheckpointMinutes ?? 60,
+    operatorRetentionDays: config.auditRetentionDays,
+  });
   return {
     database,
     clock,
@@ -205,6 +219,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     invoices,
     stripe,
     testClocks,
+    audit,
     webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
     usage,
   };

@@ -2,14 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { inject } from 'vitest';
-import { systemContext } from '../src/audit/audit-log.ts';
 import type { Clock } from '../src/clock.ts';
-import { type Database, type DatabaseTarget, openDatabase } from '../src/db/database.ts';
-import { migrateToLatest } from '../src/db/migrate.ts';
+import { type Database, type DatabaseTarget, migrateToLatest, openDatabase } from '../src/db/index.ts';
 import { buildApp } from '../src/http/app.ts';
-import { MASTER_KEY_BYTES, SecretBox } from '../src/secrets/secret-box.ts';
+import { systemContext } from '../src/request-context.ts';
+import { MASTER_KEY_BYTES, SecretBox } from '../src/secrets/index.ts';
 import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
-import type { WebhookSettings } from '../src/webhooks/webhook-service.ts';
+import type { WebhookSettings } from '../src/webhooks/index.ts';
 import type { PgliteDump } from './global-setup.ts';
 import { databaseUrl, withAdmin } from './postgres-admin.ts';
 

@@ -1,11 +1,13 @@
 import type { InjectOptions } from 'fastify';
 import Stripe from 'stripe';
-import { systemContext } from '../src/audit/audit-log.ts';
-import { createStripeBilling } from '../src/billing/stripe-billing.ts';
-import type { StripeSettings } from '../src/billing/stripe-client.ts';
-import type { FinalizedInvoices } from '../src/billing/stripe-sync.ts';
-import type { InvoiceSettlement } from '../src/billing/stripe-webhooks.ts';
+import {
+  createStripeBilling,
+  type FinalizedInvoices,
+  type InvoiceSettlement,
+  type StripeSettings,
+} from '../src/billing/index.ts';
 import { buildApp } from '../src/http/app.ts';
+import { systemContext } from '../src/request-context.ts';
 import { createServices, type Services } from '../src/services.ts';
 import { createTestDatabase, SETTINGS, type TestApp, TestClock } from './harness.ts';
 import { StripeFake, stripeEvent } from './stripe-fake.ts';

@@ -1,20 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Schemas } from '@tenantry/core/api';
 import type { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
 import { integerArgument } from '../integer-argument.ts';
 import { formatTime, formatValue, type Output } from '../output.ts';
 
-/** A test clock as the API shows it (see the TestClock schema in /openapi.json). */
-interface TestClock {
-  readonly id: string;
-  readonly name: string | null;
-  readonly frozen_time: string;
-  readonly status: 'ready' | 'advancing';
-  readonly advancing_to: string | null;
-  readonly tenants: number;
-  readonly created_at: string;
-}
+type TestClock = Schemas['TestClock'];
 
 const DAY_MS = 86_400_000;
 /** How often `clock advance` asks whether the advance is done. */
@@ -32,9 +24,11 @@ export function clockCommand(parent: Command, ctx: CommandContext): Command {
     .option('--at <time>', 'where the clock starts, ISO 8601 (default: now)')
     .option('--name <name>', 'what the clock is for')
     .action(async (options: { at?: string; name?: string }, command: Command) => {
-      const created = await ctx.client(command).post<TestClock>('/v1/test-clocks', {
-        frozen_time: options.at ?? new Date().toISOString(),
-        ...(options.name === undefined ? {} : { name: options.name }),
+      const created = await ctx.client(command).post('/v1/test-clocks', {
+        body: {
+          frozen_time: options.at ?? new Date().toISOString(),
+          ...(options.name === undefined ? {} : { name: options.name }),
+        },
       });
       const out = ctx.output(command);
       out.result(created, () => show(out, created));
@@ -44,7 +38,7 @@ export function clockCommand(parent: Command, ctx: CommandContext): Command {
     .command('list')
     .description('list the test clocks')
     .action(async (_options: unknown, command: Command) => {
-      const list = await ctx.client(command).get<{ data: TestClock[] }>('/v1/test-clocks');
+      const list = await ctx.client(command).get('/v1/test-clocks');
       const out = ctx.output(command);
       out.result(list, () =>
         out.table(
@@ -66,7 +60,7 @@ export function clockCommand(parent: Command, ctx: CommandContext): Command {
     .description('show a test clock')
     .argument('<id>', 'the clock id (clk_…)')
     .action(async (id: string, _options: unknown, command: Command) => {
-      const shown = await ctx.client(command).get<TestClock>(clockPath(id));
+      const shown = await ctx.client(command).get('/v1/test-clocks/{id}', { path: { id } });
       const out = ctx.output(command);
       out.result(shown, () => show(out, shown));
     });
@@ -82,15 +76,18 @@ export function clockCommand(parent: Command, ctx: CommandContext): Command {
       if ((options.to === undefined) === (options.days === undefined))
         throw new CliError('give exactly one of --to <time> and --days <n>');
       const client = ctx.client(command);
-      let to = options.to;
-      if (options.days !== undefined) {
-        const current = await client.get<TestClock>(clockPath(id));
-        to = new Date(Date.parse(current.frozen_time) + options.days * DAY_MS).toISOString();
+      const path = { id };
+      let to: string;
+      if (options.to !== undefined) {
+        to = options.to;
+      } else {
+        const current = await client.get('/v1/test-clocks/{id}', { path });
+        to = new Date(Date.parse(current.frozen_time) + (options.days ?? 0) * DAY_MS).toISOString();
       }
-      let state = await client.post<TestClock>(`${clockPath(id)}/advance`, { frozen_time: to });
+      let state = await client.post('/v1/test-clocks/{id}/advance', { path, body: { frozen_time: to } });
       while (options.wait && state.status === 'advancing') {
         await sleep(POLL_MS);
-        state = await client.get<TestClock>(clockPath(id));
+        state = await client.get('/v1/test-clocks/{id}', { path });
       }
       const out = ctx.output(command);
       out.result(state, () => show(out, state));
@@ -101,7 +98,7 @@ export function clockCommand(parent: Command, ctx: CommandContext): Command {
     .description('delete a test clock and every tenant on it')
     .argument('<id>', 'the clock id (clk_…)')
     .action(async (id: string, _options: unknown, command: Command) => {
-      const deleted = await ctx.client(command).delete<{ id: string; tenants: string[] }>(clockPath(id));
+      const deleted = await ctx.client(command).delete('/v1/test-clocks/{id}', { path: { id } });
       const out = ctx.output(command);
       out.result(deleted, () =>
         out.line(`deleted ${deleted.id} and its ${deleted.tenants.length} tenant(s)`),
@@ -109,10 +106,6 @@ export function clockCommand(parent: Command, ctx: CommandContext): Command {
     });
 
   return clock;
-}
-
-function clockPath(id: string): string {
-  return `/v1/test-clocks/${encodeURIComponent(id)}`;
 }
 
 function show(out: Output, clock: TestClock): void {

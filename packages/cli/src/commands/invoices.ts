@@ -1,92 +1,12 @@
-import { type Command, InvalidArgumentError } from 'commander';
+import type { QueryParams, Schemas } from '@tenantry/core/api';
+import { type Command, InvalidArgumentError, Option } from 'commander';
 import type { CommandContext } from '../command-context.ts';
 import { fetchList } from '../fetch-list.ts';
 import { integerArgument } from '../integer-argument.ts';
 import { formatTime, type Output } from '../output.ts';
 
-/** An invoice, credit note or draft as the API returns it (see the Invoice schema in /openapi.json). */
-interface Invoice {
-  readonly id: string | null;
-  readonly object: 'invoice' | 'credit_note';
-  readonly number: string | null;
-  readonly status: string;
-  readonly reason: string;
-  readonly tenant: { readonly id: string; readonly slug: string; readonly name: string };
-  readonly adjusts: { readonly number: string } | null;
-  readonly credit_note: { readonly number: string } | null;
-  readonly currency: string;
-  readonly period: { readonly start: string; readonly end: string };
-  readonly lines: readonly InvoiceLine[];
-  readonly total: string;
-  readonly amount_due: string;
-  readonly issued_at: string | null;
-  readonly paid_at: string | null;
-}
-
-interface InvoiceLine {
-  readonly description: string;
-  readonly quantity: string;
-  readonly unit_amount: string | null;
-  readonly amount: string;
-  readonly proration: { readonly seconds: number; readonly period_seconds: number } | null;
-  readonly tiers:
-    | readonly {
-        readonly tier: number;
-        readonly up_to: number | null;
-        readonly quantity: string;
-        readonly unit_amount: string;
-        readonly flat_amount: string;
-        readonly amount: string;
-      }[]
-    | null;
-}
-
-interface RunSummary {
-  readonly tenants: number;
-  readonly invoices: number;
-  readonly late_usage_invoices: number;
-  readonly credit_notes: number;
-  readonly numbers: { readonly first: string; readonly last: string } | null;
-  readonly failed: readonly {
-    readonly tenant_id: string;
-    readonly period: { readonly start: string };
-    readonly detail: string;
-  }[];
-}
-
-interface Showback {
-  readonly tenant: { readonly slug: string };
-  readonly period: { readonly start: string; readonly end: string };
-  readonly currency: string;
-  readonly source: string;
-  readonly total: string;
-  readonly totals: Readonly<Record<string, string>>;
-  readonly lines: readonly {
-    readonly category: string;
-    readonly description: string;
-    readonly meter: string | null;
-    readonly quantity: string;
-    readonly unit_amount: string | null;
-    readonly amount: string;
-  }[];
-  readonly consumers: readonly {
-    readonly subject: string;
-    readonly amount: string;
-    readonly share: string;
-    readonly usage: readonly {
-      readonly meter: string;
-      readonly description: string;
-      readonly quantity: string;
-      readonly amount: string;
-      readonly share: string;
-    }[];
-  }[];
-  readonly other_consumers: {
-    readonly count: number;
-    readonly amount: string;
-    readonly share: string;
-  } | null;
-}
+type Invoice = Schemas['Invoice'];
+type Showback = Schemas['Showback'];
 
 /** The settlement commands, by name: the API route's last segment, and what each takes. */
 const SETTLEMENTS = {
@@ -104,6 +24,13 @@ const SETTLEMENTS = {
 
 const INVOICE_ARG = ['<invoice>', 'the invoice id (inv_…, cn_…) or number (INV-000042)'] as const;
 
+type ListQuery = QueryParams<'/v1/invoices', 'get'>;
+
+/** The statuses `invoices list --status` takes: those the API filters on. */
+const INVOICE_STATUSES = ['open', 'paid', 'void', 'uncollectible', 'issued'] as const satisfies ReadonlyArray<
+  NonNullable<ListQuery['status']>
+>;
+
 /** A `YYYY-MM` option: the billing period that starts in that month. */
 function month(value: string): string {
   if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(value)) throw new InvalidArgumentError('Expected a month, YYYY-MM.');
@@ -120,11 +47,10 @@ export function invoicesCommand(parent: Command, ctx: CommandContext): Command {
     .requiredOption('--tenant <tenant>', 'the tenant id (ten_…) or slug')
     .option('--period <YYYY-MM>', 'the billing period that starts in this month', month)
     .action(async (options: { tenant: string; period?: string }, command: Command) => {
-      const invoice = await ctx
-        .client(command)
-        .get<Invoice>(`/v1/tenants/${encodeURIComponent(options.tenant)}/invoices/upcoming`, {
-          period: options.period,
-        });
+      const invoice = await ctx.client(command).get('/v1/tenants/{id}/invoices/upcoming', {
+        path: { id: options.tenant },
+        query: { period: options.period },
+      });
       const out = ctx.output(command);
       out.result(invoice, () => printInvoice(out, invoice));
     });
@@ -135,10 +61,10 @@ export function invoicesCommand(parent: Command, ctx: CommandContext): Command {
     .option('--period <YYYY-MM>', 'only periods that start in this month (each must have ended)', month)
     .option('--tenant <tenant>', 'only this tenant (id or slug)')
     .action(async (options: { period?: string; tenant?: string }, command: Command) => {
-      const body: Record<string, string> = {};
+      const body: { period?: string; tenant?: string } = {};
       if (options.period !== undefined) body.period = options.period;
       if (options.tenant !== undefined) body.tenant = options.tenant;
-      const summary = await ctx.client(command).post<RunSummary>('/v1/invoices/run', body);
+      const summary = await ctx.client(command).post('/v1/invoices/run', { body });
       const out = ctx.output(command);
       out.result(summary, () => {
         const numbers = summary.numbers ? ` (${summary.numbers.first} to ${summary.numbers.last})` : '';
@@ -154,19 +80,36 @@ export function invoicesCommand(parent: Command, ctx: CommandContext): Command {
     .command('list')
     .description('list invoices and credit notes, oldest first')
     .option('--tenant <tenant>', 'only this tenant (id or slug)')
-    .option('--status <status>', 'open, paid, void, uncollectible or issued (credit notes)')
+    .addOption(
+      new Option('--status <status>', 'only invoices in this status (issued: credit notes)').choices(
+        INVOICE_STATUSES,
+      ),
+    )
     .option('--limit <n>', 'rows per page (1 to 100)', integerArgument(1, 100))
     .option('--cursor <cursor>', 'continue after a previous page')
     .option('--all', 'follow every page')
     .action(
       async (
-        options: { tenant?: string; status?: string; limit?: number; cursor?: string; all?: boolean },
+        options: {
+          tenant?: string;
+          status?: ListQuery['status'];
+          limit?: number;
+          cursor?: string;
+          all?: boolean;
+        },
         command: Command,
       ) => {
-        const list = await fetchList<Invoice>(
+        const list = await fetchList(
           ctx.client(command),
           '/v1/invoices',
-          { tenant: options.tenant, status: options.status, limit: options.limit, cursor: options.cursor },
+          {
+            query: {
+              tenant: options.tenant,
+              status: options.status,
+              limit: options.limit,
+              cursor: options.cursor,
+            },
+          },
           options.all === true,
         );
         const out = ctx.output(command);
@@ -196,12 +139,14 @@ export function invoicesCommand(parent: Command, ctx: CommandContext): Command {
     .description('show an invoice or credit note with its lines')
     .argument(...INVOICE_ARG)
     .action(async (ref: string, _options: unknown, command: Command) => {
-      const invoice = await ctx.client(command).get<Invoice>(`/v1/invoices/${encodeURIComponent(ref)}`);
+      const invoice = await ctx.client(command).get('/v1/invoices/{id}', { path: { id: ref } });
       const out = ctx.output(command);
       out.result(invoice, () => printInvoice(out, invoice));
     });
 
-  for (const [name, { description, field }] of Object.entries(SETTLEMENTS)) {
+  for (const [name, { description, field }] of Object.entries(SETTLEMENTS) as Array<
+    [keyof typeof SETTLEMENTS, (typeof SETTLEMENTS)[keyof typeof SETTLEMENTS]]
+  >) {
     invoices
       .command(name)
       .description(description)
@@ -209,12 +154,10 @@ export function invoicesCommand(parent: Command, ctx: CommandContext): Command {
       .option(`--${field} <text>`, field === 'reference' ? "the payment's reference" : 'why')
       .action(async (ref: string, options: Record<string, string | undefined>, command: Command) => {
         const value = options[field];
-        const invoice = await ctx
-          .client(command)
-          .post<Invoice>(
-            `/v1/invoices/${encodeURIComponent(ref)}/${name}`,
-            value === undefined ? {} : { [field]: value },
-          );
+        const invoice = await ctx.client(command).post(`/v1/invoices/{id}/${name}` as const, {
+          path: { id: ref },
+          body: value === undefined ? {} : { [field]: value },
+        });
         const out = ctx.output(command);
         out.result(invoice, () => {
           const credit = invoice.credit_note ? `; credit note ${invoice.credit_note.number} issued` : '';
@@ -236,15 +179,15 @@ export function invoicesCommand(parent: Command, ctx: CommandContext): Command {
     .option('--csv', 'print CSV (the API also answers it: format=csv)')
     .action(
       async (options: { tenant: string; period?: string; top?: number; csv?: boolean }, command: Command) => {
-        const path = `/v1/tenants/${encodeURIComponent(options.tenant)}/showback`;
-        const query = { period: options.period, top: options.top };
+        const path = '/v1/tenants/{id}/showback';
+        const request = { path: { id: options.tenant }, query: { period: options.period, top: options.top } };
         const out = ctx.output(command);
         if (options.csv === true && !out.json) {
           // The control plane writes the CSV: one writer of it, whoever asks.
-          ctx.io.stdout.write(await ctx.client(command).getText(path, query, 'text/csv'));
+          ctx.io.stdout.write(await ctx.client(command).getText(path, 'text/csv', request));
           return;
         }
-        const report = await ctx.client(command).get<Showback>(path, query);
+        const report = await ctx.client(command).get(path, request);
         out.result(report, () => printShowback(out, report));
       },
     );

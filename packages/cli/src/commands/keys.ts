@@ -1,23 +1,14 @@
-import { ALL_SCOPES, isScope, KEY_PRESETS } from '@tenantry/core';
+import { ALL_SCOPES, isScope, KEY_PRESETS, type Scope } from '@tenantry/core';
+import type { RequestBody, Schemas } from '@tenantry/core/api';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
 import { fetchList } from '../fetch-list.ts';
 import { formatTime, formatValue, type Output } from '../output.ts';
 
-/** An API key as the control plane shows it; `secret` only in the answer that created it. */
-interface ApiKey {
-  readonly id: string;
-  readonly name: string;
-  readonly kind: string;
-  readonly scopes: readonly string[];
-  readonly display_prefix: string;
-  readonly created_at: string;
-  readonly revoked_at: string | null;
-  readonly expires_at: string | null;
-  readonly rolled_to: string | null;
-  readonly secret?: string | null;
-}
+type ApiKey = Schemas['ApiKey'];
+/** A key with its secret, as the answer that created or rolled it shows it (once). */
+type CreatedApiKey = Schemas['CreatedApiKey'];
 
 /** The longest roll overlap the control plane takes, in seconds (7 days). */
 const MAX_OVERLAP_SECONDS = 7 * 86_400;
@@ -32,7 +23,7 @@ function overlapArgument(value: string): number {
   return seconds;
 }
 
-function scopeArgument(value: string, previous: string[]): string[] {
+function scopeArgument(value: string, previous: Scope[]): Scope[] {
   if (!isScope(value)) throw new InvalidArgumentError(`Expected one of: ${ALL_SCOPES.join(', ')}.`);
   return [...previous, value];
 }
@@ -42,7 +33,7 @@ function scopesOf(key: ApiKey): string {
   return key.kind === 'operator' ? 'all' : key.scopes.join(' ');
 }
 
-function printCreated(out: Output, key: ApiKey, heading?: string): void {
+function printCreated(out: Output, key: CreatedApiKey, heading?: string): void {
   out.result(key, () => {
     if (heading) out.line(heading);
     out.fields([
@@ -57,6 +48,15 @@ function printCreated(out: Output, key: ApiKey, heading?: string): void {
     out.line();
     out.line('Store the secret now: it will not be shown again.');
   });
+}
+
+type CreateBody = RequestBody<'/v1/api-keys', 'post'>;
+
+interface CreateOptions {
+  readonly name: string;
+  /** One of the choices given to commander. */
+  readonly preset?: CreateBody['preset'];
+  readonly scope: Scope[];
 }
 
 /** Adds `keys create|list|roll|revoke|generate|verify-format`: the control plane's API keys. */
@@ -81,13 +81,15 @@ export function keysCommand(parent: Command, ctx: CommandContext): Command {
       scopeArgument,
       [],
     )
-    .action(async (options: { name: string; preset?: string; scope: string[] }, command: Command) => {
+    .action(async (options: CreateOptions, command: Command) => {
       if (options.preset === 'operator' && options.scope.length > 0)
         throw new CliError('an operator key holds every scope: give --scope or --preset operator, not both');
-      const key = await ctx.client(command).post<ApiKey>('/v1/api-keys', {
-        name: options.name,
-        ...(options.preset ? { preset: options.preset } : {}),
-        ...(options.scope.length > 0 ? { scopes: options.scope } : {}),
+      const key = await ctx.client(command).post('/v1/api-keys', {
+        body: {
+          name: options.name,
+          ...(options.preset ? { preset: options.preset } : {}),
+          ...(options.scope.length > 0 ? { scopes: options.scope } : {}),
+        },
       });
       printCreated(ctx.output(command), key);
     });
@@ -96,8 +98,8 @@ export function keysCommand(parent: Command, ctx: CommandContext): Command {
     .command('list')
     .description('list API keys (secrets are never shown)')
     .action(async (_options: unknown, command: Command) => {
-      // Keys are few: fetch them all rather than make operators page through them.
-      const list = await fetchList<ApiKey>(ctx.client(command), '/v1/api-keys', { limit: 100 }, true);
+      // Keys come in one answer (`{data}`, not paginated).
+      const list = await fetchList(ctx.client(command), '/v1/api-keys', {}, true);
       const out = ctx.output(command);
       out.result(list.raw, () =>
         out.table(
@@ -128,12 +130,10 @@ export function keysCommand(parent: Command, ctx: CommandContext): Command {
       overlapArgument,
     )
     .action(async (id: string, options: { overlap?: number }, command: Command) => {
-      const key = await ctx
-        .client(command)
-        .post<ApiKey>(
-          `/v1/api-keys/${encodeURIComponent(id)}/roll`,
-          options.overlap === undefined ? {} : { overlap_seconds: options.overlap },
-        );
+      const key = await ctx.client(command).post('/v1/api-keys/{id}/roll', {
+        path: { id },
+        body: options.overlap === undefined ? {} : { overlap_seconds: options.overlap },
+      });
       printCreated(ctx.output(command), key, `rolled ${id} to ${key.id}`);
     });
 
@@ -142,7 +142,7 @@ export function keysCommand(parent: Command, ctx: CommandContext): Command {
     .description('revoke an API key; requests using it fail from now on')
     .argument('<id>', 'the key id (key_…)')
     .action(async (id: string, _options: unknown, command: Command) => {
-      const key = await ctx.client(command).post<ApiKey>(`/v1/api-keys/${encodeURIComponent(id)}/revoke`);
+      const key = await ctx.client(command).post('/v1/api-keys/{id}/revoke', { path: { id } });
       const out = ctx.output(command);
       out.result(key, () => out.line(`revoked ${key.id} (${key.name})`));
     });

@@ -1,4 +1,5 @@
-import type { EntitlementSnapshot } from '@tenantry/core';
+import { TENANT_STATES } from '@tenantry/core';
+import type { PathsWith, RequestBody, Schemas } from '@tenantry/core/api';
 import { type Command, Option } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
@@ -7,33 +8,8 @@ import { integerArgument } from '../integer-argument.ts';
 import { isRecord } from '../is-record.ts';
 import { formatTime, formatValue, type Output } from '../output.ts';
 
-/** A tenant as the API returns it (docs/api-contract.md). */
-interface Tenant {
-  readonly id: string;
-  readonly slug: string;
-  readonly name: string;
-  readonly state: string;
-  readonly state_reason: string | null;
-  readonly placement: string;
-  readonly region: string | null;
-  readonly plan: { readonly id: string; readonly key: string; readonly version: number };
-  readonly seats: number;
-  readonly overrides: unknown;
-  readonly trial_ends_at: string | null;
-  /** Absent from control planes older than test clocks. */
-  readonly test_clock?: string | null;
-  readonly billing_anchor: string | null;
-  readonly current_period: { readonly start: string; readonly end: string } | null;
-  readonly scheduled_change: {
-    readonly plan: { readonly key: string; readonly version: number };
-    readonly effective_at: string;
-  } | null;
-  readonly resources: Readonly<Record<string, string | null>> | null;
-  readonly metadata: Readonly<Record<string, string>> | null;
-  readonly created_at: string;
-  readonly updated_at: string;
-  readonly deleted_at: string | null;
-}
+type Tenant = Schemas['Tenant'];
+type TenantRequest<P extends PathsWith<'post'>> = RequestBody<P, 'post'>;
 
 /** The placements the API manages; BYOI and self-hosted tenants are not in this API yet. */
 const PLACEMENTS = ['pool', 'schema', 'database'] as const;
@@ -68,14 +44,18 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     .option('--seats <n>', 'number of seats (default 1)', integerArgument(0))
     .option('--test-clock <id>', 'create a test tenant on this test clock (see `tenantry clock`)')
     .action(async (options: CreateOptions, command: Command) => {
-      const body: Record<string, unknown> = { slug: options.slug, name: options.name, plan: options.plan };
+      const body: TenantRequest<'/v1/tenants'> = {
+        slug: options.slug,
+        name: options.name,
+        plan: options.plan,
+      };
       if (options.planVersion !== undefined) body.plan_version = options.planVersion;
       if (options.placement !== undefined) body.placement = options.placement;
       if (options.region !== undefined) body.region = options.region;
       if (options.trialDays !== undefined) body.trial_days = options.trialDays;
       if (options.seats !== undefined) body.seats = options.seats;
       if (options.testClock !== undefined) body.test_clock = options.testClock;
-      const tenant = await ctx.client(command).post<Tenant>('/v1/tenants', body);
+      const tenant = await ctx.client(command).post('/v1/tenants', { body });
       const out = ctx.output(command);
       out.result(tenant, () => printTenant(out, tenant));
     });
@@ -83,7 +63,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
   tenants
     .command('list')
     .description('list tenants, newest first')
-    .option('--state <state>', 'only tenants in this state, e.g. active')
+    .addOption(new Option('--state <state>', 'only tenants in this state').choices(TENANT_STATES))
     .option('--plan <key>', 'only tenants on this plan')
     .addOption(new Option('--placement <placement>', 'only tenants in this placement').choices(PLACEMENTS))
     .option('--limit <n>', 'page size, 1 to 100 (default 20)', integerArgument(1, 100))
@@ -97,7 +77,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
         limit: options.limit,
         cursor: options.cursor,
       };
-      const list = await fetchList<Tenant>(ctx.client(command), '/v1/tenants', query, options.all === true);
+      const list = await fetchList(ctx.client(command), '/v1/tenants', { query }, options.all === true);
       const out = ctx.output(command);
       out.result(list.raw, () => {
         out.table(
@@ -126,7 +106,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     .description('show a tenant')
     .argument(...TENANT_ARG)
     .action(async (ref: string, _options: unknown, command: Command) => {
-      const tenant = await ctx.client(command).get<Tenant>(tenantPath(ref));
+      const tenant = await ctx.client(command).get('/v1/tenants/{id}', { path: { id: ref } });
       const out = ctx.output(command);
       out.result(tenant, () => printTenant(out, tenant));
     });
@@ -139,14 +119,14 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     .option('--region <region>', 'new region')
     .option('--seats <n>', 'new number of seats', integerArgument(0))
     .action(async (ref: string, options: UpdateOptions, command: Command) => {
-      const body: Record<string, unknown> = {};
+      const body: RequestBody<'/v1/tenants/{id}', 'patch'> = {};
       if (options.name !== undefined) body.name = options.name;
       if (options.region !== undefined) body.region = options.region;
       if (options.seats !== undefined) body.seats = options.seats;
       // An empty PATCH would succeed and change nothing, which hides a forgotten flag.
       if (Object.keys(body).length === 0)
         throw new CliError('nothing to update; pass --name, --region or --seats');
-      const tenant = await ctx.client(command).patch<Tenant>(tenantPath(ref), body);
+      const tenant = await ctx.client(command).patch('/v1/tenants/{id}', { path: { id: ref }, body });
       const out = ctx.output(command);
       out.result(tenant, () => printTenant(out, tenant));
     });
@@ -166,9 +146,11 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
         .default('auto'),
     )
     .action(async (ref: string, options: ChangePlanOptions, command: Command) => {
-      const body: Record<string, unknown> = { plan: options.plan, at: options.at };
+      const body: TenantRequest<'/v1/tenants/{id}/change-plan'> = { plan: options.plan, at: options.at };
       if (options.planVersion !== undefined) body.plan_version = options.planVersion;
-      const tenant = await ctx.client(command).post<Tenant>(`${tenantPath(ref)}/change-plan`, body);
+      const tenant = await ctx
+        .client(command)
+        .post('/v1/tenants/{id}/change-plan', { path: { id: ref }, body });
       const out = ctx.output(command);
       out.result(tenant, () => {
         const change = tenant.scheduled_change;
@@ -180,7 +162,9 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
       });
     });
 
-  for (const [action, description] of Object.entries(STATE_ACTIONS)) {
+  for (const [action, description] of Object.entries(STATE_ACTIONS) as Array<
+    [keyof typeof STATE_ACTIONS, string]
+  >) {
     tenants
       .command(action)
       .description(description)
@@ -188,7 +172,8 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
       .option('--reason <text>', 'why, kept with the tenant and in the audit log')
       .action(async (ref: string, options: { reason?: string }, command: Command) => {
         const body = options.reason === undefined ? {} : { reason: options.reason };
-        const tenant = await ctx.client(command).post<Tenant>(`${tenantPath(ref)}/${action}`, body);
+        const path = `/v1/tenants/{id}/${action}` as const;
+        const tenant = await ctx.client(command).post(path, { path: { id: ref }, body });
         const out = ctx.output(command);
         out.result(tenant, () => out.line(`${label(tenant)} is now ${stateLabel(tenant)}`));
       });
@@ -199,7 +184,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     .description('delete a tenant; its data is purged after the retention period')
     .argument(...TENANT_ARG)
     .action(async (ref: string, _options: unknown, command: Command) => {
-      const tenant = await ctx.client(command).delete<Tenant>(tenantPath(ref));
+      const tenant = await ctx.client(command).delete('/v1/tenants/{id}', { path: { id: ref } });
       const out = ctx.output(command);
       out.result(tenant, () =>
         out.line(`deleted ${label(tenant)}; its data is purged after the retention period`),
@@ -211,7 +196,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     .description("show a tenant's dunning: its unpaid invoices, their retries and when it would be suspended")
     .argument(...TENANT_ARG)
     .action(async (ref: string, _options: unknown, command: Command) => {
-      const status = await ctx.client(command).get<DunningStatus>(`${tenantPath(ref)}/dunning`);
+      const status = await ctx.client(command).get('/v1/tenants/{id}/dunning', { path: { id: ref } });
       const out = ctx.output(command);
       out.result(status, () => printDunning(out, status));
     });
@@ -230,17 +215,20 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
       if (options.set === undefined && (options.brand !== undefined || options.last4 !== undefined))
         throw new CliError('--brand and --last4 go with --set');
       const client = ctx.client(command);
-      const path = `${tenantPath(ref)}/payment-method`;
+      const path = '/v1/tenants/{id}/payment-method';
       const method =
         options.set !== undefined
-          ? await client.post<PaymentMethod>(path, {
-              reference: options.set,
-              ...(options.brand !== undefined ? { brand: options.brand } : {}),
-              ...(options.last4 !== undefined ? { last4: options.last4 } : {}),
+          ? await client.post(path, {
+              path: { id: ref },
+              body: {
+                reference: options.set,
+                ...(options.brand !== undefined ? { brand: options.brand } : {}),
+                ...(options.last4 !== undefined ? { last4: options.last4 } : {}),
+              },
             })
           : options.remove === true
-            ? await client.delete<PaymentMethod>(path)
-            : await client.get<PaymentMethod>(path);
+            ? await client.delete(path, { path: { id: ref } })
+            : await client.get(path, { path: { id: ref } });
       const out = ctx.output(command);
       out.result(method, () => {
         if (options.remove === true) out.line(`removed ${method.reference} from tenant ${method.tenant_id}`);
@@ -253,7 +241,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     .description('show what a tenant may do now: features, limits with usage, config values')
     .argument(...TENANT_ARG)
     .action(async (ref: string, _options: unknown, command: Command) => {
-      const snapshot = await ctx.client(command).get<Snapshot>(`${tenantPath(ref)}/entitlements`);
+      const snapshot = await ctx.client(command).get('/v1/tenants/{id}/entitlements', { path: { id: ref } });
       const out = ctx.output(command);
       out.result(snapshot, () => printEntitlements(out, snapshot));
     });
@@ -268,41 +256,16 @@ interface PaymentMethodOptions {
   readonly remove?: boolean;
 }
 
-/** A payment method on file, as `/v1/tenants/{id}/payment-method` answers it. */
-interface PaymentMethod {
-  readonly tenant_id: string;
-  readonly reference: string;
-  readonly brand: string | null;
-  readonly last4: string | null;
-  readonly created_at: string;
-  readonly updated_at: string;
-}
-
-/** A tenant's dunning, as `/v1/tenants/{id}/dunning` answers it. */
-interface DunningStatus {
-  readonly tenant_id: string;
-  readonly tenant_state: string;
-  readonly in_dunning: boolean;
-  readonly cases: readonly {
-    readonly invoice_id: string;
-    readonly invoice_number: string | null;
-    readonly round: number;
-    readonly opened_at: string;
-    readonly retries_raised: number;
-    readonly retry_at: readonly string[];
-    readonly next_retry_at: string | null;
-    readonly suspend_at: string;
-    readonly suspended_at: string | null;
-    readonly resolved_at: string | null;
-  }[];
-}
+type PaymentMethod = Schemas['PaymentMethod'];
+type DunningStatus = Schemas['DunningStatus'];
+type Snapshot = Schemas['EntitlementSnapshot'];
 
 interface CreateOptions {
   readonly slug: string;
   readonly name: string;
   readonly plan: string;
   readonly planVersion?: number;
-  readonly placement?: string;
+  readonly placement?: (typeof PLACEMENTS)[number];
   readonly region?: string;
   readonly trialDays?: number;
   readonly testClock?: string;
@@ -310,9 +273,9 @@ interface CreateOptions {
 }
 
 interface ListOptions {
-  readonly state?: string;
+  readonly state?: (typeof TENANT_STATES)[number];
   readonly plan?: string;
-  readonly placement?: string;
+  readonly placement?: (typeof PLACEMENTS)[number];
   readonly limit?: number;
   readonly cursor?: string;
   readonly all?: boolean;
@@ -328,10 +291,6 @@ interface ChangePlanOptions {
   readonly plan: string;
   readonly planVersion?: number;
   readonly at: 'auto' | 'now' | 'period_end';
-}
-
-function tenantPath(ref: string): string {
-  return `/v1/tenants/${encodeURIComponent(ref)}`;
 }
 
 function label(tenant: Tenant): string {
@@ -421,9 +380,6 @@ function printDunning(out: Output, status: DunningStatus): void {
     'no dunning',
   );
 }
-
-/** The snapshot plus the version the endpoint adds (also sent as the ETag). */
-type Snapshot = EntitlementSnapshot & { readonly version?: unknown };
 
 function printEntitlements(out: Output, snapshot: Snapshot): void {
   out.fields([

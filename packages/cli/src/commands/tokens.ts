@@ -1,33 +1,10 @@
+import type { Schemas } from '@tenantry/core/api';
 import type { Command } from 'commander';
 import type { CommandContext } from '../command-context.ts';
 import { integerArgument } from '../integer-argument.ts';
 import { formatTime } from '../output.ts';
 
-/** A minted access token, as the control plane answers it. */
-interface AccessToken {
-  readonly access_token: string | null;
-  readonly token_type: string;
-  readonly expires_in: number;
-  readonly expires_at: string;
-}
-
-/** A signing key as the control plane shows it (its public half only). */
-interface SigningKey {
-  readonly kid: string;
-  readonly algorithm: string;
-  readonly status: string;
-  readonly published: boolean;
-  readonly created_at: string;
-  readonly activated_at: string | null;
-  readonly retired_at: string | null;
-  readonly published_until: string | null;
-}
-
-interface Rotation {
-  readonly active: SigningKey;
-  readonly retired: SigningKey;
-  readonly next: SigningKey;
-}
+type SigningKey = Schemas['SigningKey'];
 
 /** The longest life the control plane gives a token, in seconds. */
 const MAX_TTL_SECONDS = 3600;
@@ -54,13 +31,14 @@ export function tokensCommand(parent: Command, ctx: CommandContext): Command {
         options: { tenant: string; subject: string; role: string[]; ttl?: number },
         command: Command,
       ) => {
-        const token = await ctx
-          .client(command)
-          .post<AccessToken>(`/v1/tenants/${encodeURIComponent(options.tenant)}/tokens`, {
+        const token = await ctx.client(command).post('/v1/tenants/{id}/tokens', {
+          path: { id: options.tenant },
+          body: {
             subject: options.subject,
             roles: options.role,
             ...(options.ttl === undefined ? {} : { ttl_seconds: options.ttl }),
-          });
+          },
+        });
         const out = ctx.output(command);
         out.result(token, () => {
           out.fields([
@@ -85,7 +63,7 @@ export function signingKeysCommand(parent: Command, ctx: CommandContext): Comman
     .command('list')
     .description('list the signing keys: the next, the active and the retired ones')
     .action(async (_options: unknown, command: Command) => {
-      const list = await ctx.client(command).get<{ data: SigningKey[] }>('/v1/signing-keys');
+      const list = await ctx.client(command).get('/v1/signing-keys');
       const out = ctx.output(command);
       out.result(list, () =>
         out.table(
@@ -108,12 +86,9 @@ export function signingKeysCommand(parent: Command, ctx: CommandContext): Comman
     .description('sign with the next key from now on; tokens signed before stay valid until they expire')
     .option('--reason <reason>', 'why, for the audit log')
     .action(async (options: { reason?: string }, command: Command) => {
-      const rotation = await ctx
-        .client(command)
-        .post<Rotation>(
-          '/v1/signing-keys/rotate',
-          options.reason === undefined ? {} : { reason: options.reason },
-        );
+      const rotation = await ctx.client(command).post('/v1/signing-keys/rotate', {
+        body: options.reason === undefined ? {} : { reason: options.reason },
+      });
       const out = ctx.output(command);
       out.result(rotation, () => {
         out.line(`signing with ${rotation.active.kid} from now on`);

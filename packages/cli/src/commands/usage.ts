@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import type { Command } from 'commander';
+import type { QueryParams, RequestBody, Schemas } from '@tenantry/core/api';
+import { type Command, Option } from 'commander';
 import { type ApiClient, ApiError, ConnectionError } from '../api-client.ts';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
@@ -11,16 +12,9 @@ import { isRecord } from '../is-record.ts';
 import { formatTime } from '../output.ts';
 import { progressBar } from '../progress-bar.ts';
 
-/** The control plane's answer to a batch. */
-interface IngestResult {
-  readonly accepted: number;
-  readonly duplicates: number;
-  readonly rejected: readonly {
-    readonly index: number;
-    readonly id: string | null;
-    readonly reason: string;
-  }[];
-}
+type IngestResult = Schemas['IngestResult'];
+/** The events of a batch, as read from the file: the control plane checks each and reports the bad ones. */
+type Events = RequestBody<'/v1/events', 'post'>;
 
 /** What a whole file came to; `rejected` carries the file's line numbers. */
 interface IngestSummary {
@@ -31,17 +25,8 @@ interface IngestSummary {
   rejected: { line: number; id: string | null; reason: string }[];
 }
 
-interface UsageReport {
-  readonly meter: string;
-  readonly aggregation: string;
-  /** The values' unit (a time-weighted meter's billing unit); absent from older control planes. */
-  readonly unit?: string | null;
-  readonly from: string;
-  readonly to: string;
-  readonly series: readonly { readonly start: string; readonly value: number; readonly subject?: string }[];
-  readonly total: number;
-  readonly subjects?: readonly { readonly subject: string; readonly value: number }[];
-}
+type Window = NonNullable<QueryParams<'/v1/tenants/{id}/usage', 'get'>['window']>;
+const WINDOWS = ['hour', 'day', 'month'] as const satisfies readonly Window[];
 
 /** How long a batch is retried while the control plane is unreachable or restarting. */
 const GIVE_UP_MS = 5 * 60_000;
@@ -138,23 +123,26 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
     .requiredOption('--meter <key>', 'the meter')
     .option('--from <time>', 'start, a whole hour (ISO 8601)')
     .option('--to <time>', 'end, a whole hour (ISO 8601)')
-    .option('--window <window>', 'hour, day or month (billing periods)', 'day')
+    .addOption(
+      new Option('--window <window>', 'hour, day or month (billing periods)').choices(WINDOWS).default('day'),
+    )
     .option('--by-subject', 'break the usage down by subject, largest first')
     .action(
       async (
         tenant: string,
-        options: { meter: string; from?: string; to?: string; window: string; bySubject?: boolean },
+        options: { meter: string; from?: string; to?: string; window: Window; bySubject?: boolean },
         command: Command,
       ) => {
-        const report = await ctx
-          .client(command)
-          .get<UsageReport>(`/v1/tenants/${encodeURIComponent(tenant)}/usage`, {
+        const report = await ctx.client(command).get('/v1/tenants/{id}/usage', {
+          path: { id: tenant },
+          query: {
             meter: options.meter,
             from: options.from,
             to: options.to,
             window: options.window,
             group_by: options.bySubject ? 'subject' : undefined,
-          });
+          },
+        });
         const out = ctx.output(command);
         out.result(report, () => {
           const unit = report.unit ?? null;
@@ -211,7 +199,7 @@ async function sendBatch(client: ApiClient, events: unknown[]): Promise<IngestRe
   let inProgressSince: number | null = null;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await client.post<IngestResult>('/v1/events', events, key);
+      return await client.post('/v1/events', { body: events as Events, idempotencyKey: key });
     } catch (error) {
       if (
         error instanceof ApiError &&

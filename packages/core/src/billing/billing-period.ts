@@ -1,4 +1,4 @@
-import type { BillingInterval } from '../plans/plan-definition.ts';
+import type { BillingInterval } from '../plans/index.ts';
 
 /** A half-open UTC interval `[start, end)`. */
 export interface Period {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { toMinorUnits } from '../money/decimal-amount.ts';
+import { toMinorUnits } from '../money/index.ts';
 import { formatMinorUnits } from './format-minor-units.ts';
 
 describe('formatMinorUnits', () => {

@@ -1,4 +1,4 @@
-import { minorUnitDigits } from '../money/currencies.ts';
+import { minorUnitDigits } from '../money/index.ts';
 
 /**
  * `minor` integer minor units of `currency` as a decimal in major units with exactly the

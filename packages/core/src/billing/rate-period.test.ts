@@ -1,13 +1,13 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { DomainError } from '../errors.ts';
-import { toMinorUnits } from '../money/decimal-amount.ts';
+import { toMinorUnits } from '../money/index.ts';
 import type {
   PlanDefinition,
   PriceDefinition,
   TierDefinition,
   UsagePriceDefinition,
-} from '../plans/plan-definition.ts';
+} from '../plans/index.ts';
 import { ratePeriod } from './rate-period.ts';
 import type { InvoiceLine, RatedInvoice, RatingInput, SubscriptionSegment } from './rating.ts';
 

@@ -1,6 +1,6 @@
 import { type DomainError, type FieldError, fail } from '../errors.ts';
-import { minorUnitDigits, normaliseCurrency } from '../money/currencies.ts';
-import type { PlanDefinition, PriceDefinition } from '../plans/plan-definition.ts';
+import { minorUnitDigits, normaliseCurrency } from '../money/index.ts';
+import type { PlanDefinition, PriceDefinition } from '../plans/index.ts';
 import { ok, type Result } from '../result.ts';
 import { type Decimal, formatDecimal, parseDecimal } from './decimal.ts';
 import { formatMinorUnits } from './format-minor-units.ts';

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { TierDefinition, UsagePriceDefinition } from '../plans/plan-definition.ts';
+import type { TierDefinition, UsagePriceDefinition } from '../plans/index.ts';
 import { addDecimals, compareDecimals, type Decimal, decimalOf, formatDecimal } from './decimal.ts';
 import { rateUsage } from './rate-usage.ts';
 

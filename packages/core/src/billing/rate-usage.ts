@@ -1,4 +1,4 @@
-import type { UsagePriceDefinition } from '../plans/plan-definition.ts';
+import type { UsagePriceDefinition } from '../plans/index.ts';
 import {
   addDecimals,
   ceilDivideDecimal,

@@ -1,4 +1,4 @@
-import type { PlanDefinition, TiersMode } from '../plans/plan-definition.ts';
+import type { PlanDefinition, TiersMode } from '../plans/index.ts';
 import type { Period } from './billing-period.ts';
 
 /*

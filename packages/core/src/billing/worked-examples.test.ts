@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { parsePlanFile } from '../plans/parse-plan-file.ts';
-import { resolvePlans } from '../plans/resolve-plans.ts';
+import { parsePlanFile, resolvePlans } from '../plans/index.ts';
 import { ratePeriod } from './rate-period.ts';
 import type { InvoiceLine, RatedInvoice, RatingInput } from './rating.ts';
 

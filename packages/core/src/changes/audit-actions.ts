@@ -12,6 +12,8 @@ export const TARGET_TYPES = [
   'credit_note',
   'usage_event',
   'test_clock',
+  'audit_log',
+  'audit_chain',
   'webhook_endpoint',
   'webhook_delivery',
 ] as const;
@@ -258,6 +260,18 @@ export const AUDIT_ACTIONS = {
     description: "A tenant's usage of a meter reached a threshold of its limit in a period",
     target: 'meter',
     raises: ['usage.threshold_reached'],
+    entitlements: false,
+  },
+  'audit.read': {
+    description: "The audit log was read or exported (the target is the tenant's id, or `all`)",
+    target: 'audit_log',
+    raises: [],
+    entitlements: false,
+  },
+  'audit.pruned': {
+    description: 'Entries older than the retention were pruned from a chain, behind a signed checkpoint',
+    target: 'audit_chain',
+    raises: [],
     entitlements: false,
   },
   'plan.created': {

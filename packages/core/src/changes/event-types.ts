@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TENANT_STATES } from '../tenants/lifecycle.ts';
+import { TENANT_STATES } from '../tenants/index.ts';
 
 /**
  * The events Tenantry raises, for subscribers (webhook endpoints, the vendor's CRM and

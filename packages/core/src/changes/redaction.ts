@@ -21,13 +21,17 @@ export const SECRET_FIELDS: ReadonlySet<string> = new Set([
   'master_key',
 ]);
 
-/** `value` without the members named in {@link SECRET_FIELDS}, at any depth; other values as they are. */
+/**
+ * `value` without the members named in {@link SECRET_FIELDS} (in any letter case), at any depth;
+ * other values as they are. The recorder diffs with it and the audit writer applies it again to
+ * whatever it is given, as a last line of defence.
+ */
 export function redact<T>(value: T): T {
   if (Array.isArray(value)) return value.map((item: unknown) => redact(item)) as T;
   if (typeof value !== 'object' || value === null || value instanceof Date) return value;
   const out: Record<string, unknown> = {};
   for (const [key, member] of Object.entries(value)) {
-    if (!SECRET_FIELDS.has(key)) out[key] = redact(member);
+    if (!SECRET_FIELDS.has(key.toLowerCase())) out[key] = redact(member);
   }
   return out as T;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TENANT_STATES, TENANT_TRANSITIONS } from '../tenants/lifecycle.ts';
+import { TENANT_STATES, TENANT_TRANSITIONS } from '../tenants/index.ts';
 import { AUDIT_ACTIONS, type AuditActionSpec, isAuditAction, TARGET_TYPES } from './audit-actions.ts';
 import { EVENT_TYPES, isEventType } from './event-types.ts';
 import { changedFields, redact, SECRET_FIELDS } from './redaction.ts';
@@ -102,6 +102,7 @@ describe('redaction', () => {
       name: 'ci',
       secret: 'tnt_sk_x',
       nested: { secret_hash: 'abc', kept: 1, list: [{ private_jwk: { d: 'x' }, kid: 'k1' }] },
+      Password: 'in another letter case',
       at: new Date('2026-01-01T00:00:00Z'),
     };
     expect(redact(value)).toEqual({

@@ -1,4 +1,4 @@
-import { canTransition, type TenantState } from '../tenants/lifecycle.ts';
+import { canTransition, type TenantState } from '../tenants/index.ts';
 import type { RaisesOf } from './audit-actions.ts';
 
 /** The audit actions of lifecycle transitions. */

@@ -1,6 +1,5 @@
-import type { LimitKind } from '../plans/limit-kind.ts';
-import type { ConfigValue, Enforcement } from '../plans/plan-definition.ts';
-import type { TenantState } from '../tenants/lifecycle.ts';
+import type { ConfigValue, Enforcement, LimitKind } from '../plans/index.ts';
+import type { TenantState } from '../tenants/index.ts';
 
 /** One limit as it applies to a tenant now. */
 export interface LimitEntitlement {

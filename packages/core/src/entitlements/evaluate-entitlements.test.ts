@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { PlanDefinition } from '../plans/plan-definition.ts';
-import { TENANT_STATES } from '../tenants/lifecycle.ts';
+import type { PlanDefinition } from '../plans/index.ts';
+import { TENANT_STATES } from '../tenants/index.ts';
 import { type EntitlementInput, evaluateEntitlements } from './evaluate-entitlements.ts';
 
 const definition: PlanDefinition = {

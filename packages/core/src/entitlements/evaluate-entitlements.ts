@@ -1,7 +1,6 @@
-import { billingPeriod } from '../billing/billing-period.ts';
-import { applyOverrides, type TenantOverrides } from '../plans/overrides.ts';
-import type { PlanDefinition } from '../plans/plan-definition.ts';
-import type { TenantState } from '../tenants/lifecycle.ts';
+import { billingPeriod } from '../billing/index.ts';
+import { applyOverrides, type PlanDefinition, type TenantOverrides } from '../plans/index.ts';
+import type { TenantState } from '../tenants/index.ts';
 import type { EntitlementSnapshot, LimitEntitlement } from './entitlement-snapshot.ts';
 
 /** What {@link evaluateEntitlements} needs to know about a tenant, all of it supplied by the caller. */

@@ -1,4 +1,4 @@
-import type { ConfigValue } from '../plans/plan-definition.ts';
+import type { ConfigValue } from '../plans/index.ts';
 import type { EntitlementSnapshot, LimitEntitlement } from './entitlement-snapshot.ts';
 
 // These run on every request of a vendor's app, so they only look up: no copying, no allocation.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { evaluateEntitlements } from '../entitlements/evaluate-entitlements.ts';
+import { evaluateEntitlements } from '../entitlements/index.ts';
 import { applyOverrides } from './overrides.ts';
 import { parsePlanFile } from './parse-plan-file.ts';
 import { resolvePlans } from './resolve-plans.ts';

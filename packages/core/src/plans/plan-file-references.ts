@@ -1,5 +1,4 @@
-import { CURRENCIES, normaliseCurrency } from '../money/currencies.ts';
-import { canonicalDecimal, toMinorUnits } from '../money/decimal-amount.ts';
+import { CURRENCIES, canonicalDecimal, normaliseCurrency, toMinorUnits } from '../money/index.ts';
 import { describeValue, type ValidationIssue } from '../validation-issue.ts';
 import { CONFIG_TYPES, type ConfigType, configTypePhrase, matchesConfigType } from './config-type.ts';
 import { priceKey } from './price-key.ts';

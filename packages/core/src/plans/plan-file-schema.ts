@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { CurrencyCode } from '../money/currencies.ts';
-import { DecimalAmount } from '../money/decimal-amount.ts';
+import { CurrencyCode, DecimalAmount } from '../money/index.ts';
 import { describeValue, KEY_RULE } from '../validation-issue.ts';
 import { AGGREGATIONS } from './aggregations.ts';
 import { CONFIG_TYPES, configTypePhrase, matchesConfigType } from './config-type.ts';

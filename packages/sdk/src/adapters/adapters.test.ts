@@ -14,9 +14,14 @@ import {
   startControlPlane,
   unsignedToken,
 } from '../../test/control-plane-fixture.ts';
-import { type AccessTokenVerifier, createAccessTokenVerifier } from '../context/access-token-verifier.ts';
-import { currentTenant, type TenantContext, tenantOrUndefined } from '../context/tenant-context.ts';
-import { ControlPlaneUnreachableError } from '../control-plane/control-plane-client.ts';
+import {
+  type AccessTokenVerifier,
+  createAccessTokenVerifier,
+  currentTenant,
+  type TenantContext,
+  tenantOrUndefined,
+} from '../context/index.ts';
+import { ControlPlaneUnreachableError } from '../control-plane/index.ts';
 import type { TenantContextOptions } from './authenticate-request.ts';
 import { expressTenantContext } from './express.ts';
 import { fastifyTenantContext } from './fastify.ts';

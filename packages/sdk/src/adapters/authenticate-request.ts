@@ -3,8 +3,8 @@ import {
   AccessTokenError,
   type AccessTokenErrorReason,
   type AccessTokenVerifier,
-} from '../context/access-token-verifier.ts';
-import type { TenantContext } from '../context/tenant-context.ts';
+  type TenantContext,
+} from '../context/index.ts';
 
 /** What the framework adapters take. */
 export interface TenantContextOptions {

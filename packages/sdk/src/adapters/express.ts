@@ -1,5 +1,5 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { runAsTenant } from '../context/tenant-context.ts';
+import { runAsTenant } from '../context/index.ts';
 import { authenticateRequest, type TenantContextOptions } from './authenticate-request.ts';
 
 /**

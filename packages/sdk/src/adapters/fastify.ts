@@ -1,5 +1,5 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import { runAsTenant, type TenantContext } from '../context/tenant-context.ts';
+import { runAsTenant, type TenantContext } from '../context/index.ts';
 import { authenticateRequest, type TenantContextOptions } from './authenticate-request.ts';
 
 /** Each authenticated request's tenant, from its `onRequest` hook to its `preHandler` hook. */

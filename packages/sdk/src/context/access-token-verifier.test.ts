@@ -9,7 +9,7 @@ import {
   startControlPlane,
   unsignedToken,
 } from '../../test/control-plane-fixture.ts';
-import { ControlPlaneUnreachableError } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneUnreachableError } from '../control-plane/index.ts';
 import {
   AccessTokenError,
   type AccessTokenErrorReason,

@@ -1,5 +1,5 @@
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from 'jose';
-import { ControlPlaneUnreachableError } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneUnreachableError } from '../control-plane/index.ts';
 import type { TenantContext } from './tenant-context.ts';
 
 /** Why an access token was refused. */

@@ -1,3 +1,12 @@
+import {
+  type HttpMethod,
+  type OperationArgs,
+  type OperationInput,
+  operationUrl,
+  type PathsWith,
+  type ResponseBody,
+} from '@tenantry/core/api';
+
 /**
  * A problem (RFC 9457) the control plane answered with. `code` is the stable code from
  * Tenantry's error catalogue (docs/errors.md).
@@ -80,14 +89,24 @@ export interface RequestOptions {
 }
 
 /**
+ * One call of an operation of the API: its `path` parameters, `query` and JSON `body`, typed from
+ * the API's OpenAPI document (`@tenantry/core/api`), and the request's own options.
+ */
+export type OperationOptions<P extends PathsWith<M>, M extends HttpMethod> = OperationInput<P, M> &
+  Omit<RequestOptions, 'body'>;
+
+/**
  * The SDK's one way to talk to the control plane's HTTP API: bearer authentication, JSON in and
  * out, problems turned into {@link ControlPlaneError} and network failures into
- * {@link ControlPlaneUnreachableError}.
+ * {@link ControlPlaneUnreachableError}. `get`, `post`, `patch` and `delete` are typed from the
+ * API's OpenAPI document by path template and method; {@link request} and {@link raw} take any
+ * path.
  *
  * @example
  * ```ts
  * const client = new ControlPlaneClient({ url: 'http://localhost:8080', token: process.env.TENANTRY_TOKEN ?? '' });
- * const tenant = await client.request<{ id: string }>('GET', '/v1/tenants/acme');
+ * const { body: tenant } = await client.get('/v1/tenants/{id}', { path: { id: 'acme' } });
+ * tenant.state; // 'active', typed as the API's tenant states
  * ```
  */
 export class ControlPlaneClient {
@@ -101,6 +120,47 @@ export class ControlPlaneClient {
     this.#token = options.token;
     this.#fetch = options.fetch ?? fetch;
     this.#timeoutMs = options.timeoutMs ?? 10_000;
+  }
+
+  /** GETs an operation of the API; resolves to its typed answer. */
+  get<P extends PathsWith<'get'>>(
+    path: P,
+    ...[options]: OperationArgs<OperationOptions<P, 'get'>>
+  ): Promise<ControlPlaneResponse<ResponseBody<P, 'get'>>> {
+    return this.#call('GET', path, options);
+  }
+
+  /** POSTs to an operation of the API; resolves to its typed answer. */
+  post<P extends PathsWith<'post'>>(
+    path: P,
+    ...[options]: OperationArgs<OperationOptions<P, 'post'>>
+  ): Promise<ControlPlaneResponse<ResponseBody<P, 'post'>>> {
+    return this.#call('POST', path, options);
+  }
+
+  /** PATCHes an operation of the API; resolves to its typed answer. */
+  patch<P extends PathsWith<'patch'>>(
+    path: P,
+    ...[options]: OperationArgs<OperationOptions<P, 'patch'>>
+  ): Promise<ControlPlaneResponse<ResponseBody<P, 'patch'>>> {
+    return this.#call('PATCH', path, options);
+  }
+
+  /** DELETEs through an operation of the API; resolves to its typed answer. */
+  delete<P extends PathsWith<'delete'>>(
+    path: P,
+    ...[options]: OperationArgs<OperationOptions<P, 'delete'>>
+  ): Promise<ControlPlaneResponse<ResponseBody<P, 'delete'>>> {
+    return this.#call('DELETE', path, options);
+  }
+
+  #call<T>(
+    method: string,
+    template: string,
+    options: (RequestOptions & { readonly path?: unknown; readonly query?: unknown }) | undefined,
+  ): Promise<ControlPlaneResponse<T>> {
+    const { path, query, ...request } = options ?? {};
+    return this.request<T>(method, operationUrl(template, { path, query }), request);
   }
 
   /** Sends a request and parses the JSON answer; throws on problems and network failures. */

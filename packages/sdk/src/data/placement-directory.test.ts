@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { act, applyPlans, createTenant, provisionedTenant } from '../../../server/test/tenant-support.ts';
-import { ControlPlaneClient, ControlPlaneError } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
 import { PlacementDirectory, TenantUnavailableError } from './placement-directory.ts';
 
 let t: TestApp;

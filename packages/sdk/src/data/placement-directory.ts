@@ -1,4 +1,5 @@
-import type { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import type { Schemas } from '@tenantry/core/api';
+import type { ControlPlaneClient } from '../control-plane/index.ts';
 
 /** The placements whose data the SDK reaches: the vendor's shared tables, a schema, a database. */
 export type DataPlacement = 'pool' | 'schema' | 'database';
@@ -64,12 +65,8 @@ export interface PlacementDirectoryOptions {
   readonly now?: () => number;
 }
 
-interface TenantAnswer {
-  readonly id?: unknown;
-  readonly placement?: unknown;
-  readonly state?: unknown;
-  readonly resources?: { readonly schema?: unknown; readonly role?: unknown; readonly database?: unknown };
-}
+/** A tenant as the control plane answers it; its members are still checked, as from any server. */
+type TenantAnswer = Schemas['Tenant'];
 
 interface Entry {
   readonly placement: TenantPlacement;
@@ -170,10 +167,7 @@ export class PlacementDirectory {
   }
 
   async #fetch(tenantId: string): Promise<TenantPlacement> {
-    const { body } = await this.#controlPlane.request<TenantAnswer>(
-      'GET',
-      `/v1/tenants/${encodeURIComponent(tenantId)}`,
-    );
+    const { body } = await this.#controlPlane.get('/v1/tenants/{id}', { path: { id: tenantId } });
     return toPlacement(tenantId, body);
   }
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { adminUrl } from '../../../server/test/harness.ts';
-import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneClient } from '../control-plane/index.ts';
 import { PlacementDirectory } from './placement-directory.ts';
 import { checkRowLevelSecurity, rowLevelSecuritySql } from './row-level-security.ts';
 import { BINDING_SETTING, installTenantBinding, TENANT_POLICY, TenantBinder } from './tenant-binding.ts';

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { MIGRATIONS_TABLE } from '../migrations/migrate-target.ts';
+import { MIGRATIONS_TABLE } from '../migrations/index.ts';
 import { BINDER_ROLE, BINDING_SCHEMA, CURRENT_TENANT, KEY_SCHEMA, TENANT_POLICY } from './tenant-binding.ts';
 
 /**

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { currentTenant } from '../context/tenant-context.ts';
+import { currentTenant } from '../context/index.ts';
 import type { PlacementDirectory, TenantPlacement } from './placement-directory.ts';
 import {
   type CheckOptions,

@@ -1,8 +1,8 @@
+import { buildApp } from '@tenantry/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../../server/src/http/app.ts';
 import { backend, startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { act, applyPlans, fixture, provisionedTenant } from '../../../server/test/tenant-support.ts';
-import { ControlPlaneClient, ControlPlaneError } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
 import { EntitlementsStaleError, TenantNotLoadedError } from './entitlement-errors.ts';
 import { Entitlements, type EntitlementsStatus, type SnapshotChange } from './entitlements.ts';
 

@@ -8,7 +8,7 @@ import {
   MAX_STREAM_TENANTS,
   meterUseRefusal,
 } from '@tenantry/core';
-import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/control-plane-client.ts';
+import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
 import { EntitlementsStaleError, TenantNotLoadedError } from './entitlement-errors.ts';
 import { type ConsumeResult, type LeaseOptions, QuotaLeases } from './quota-leases.ts';
 import { ServerSentEventParser } from './server-sent-event-parser.ts';
@@ -256,10 +256,7 @@ export class Entitlements {
 
   async #fetch(tenantId: string): Promise<VersionedSnapshot> {
     const connections = this.#connections;
-    const { body } = await this.#client.request<VersionedSnapshot>(
-      'GET',
-      `/v1/tenants/${encodeURIComponent(tenantId)}/entitlements`,
-    );
+    const { body } = await this.#client.get('/v1/tenants/{id}/entitlements', { path: { id: tenantId } });
     if (body.tenant_id !== tenantId) {
       throw new TypeError(
         `load() takes a tenant's id, not its slug: "${tenantId}" is tenant ${body.tenant_id}`,
@@ -301,11 +298,7 @@ export class Entitlements {
       const tenants: Record<string, string> = {};
       for (const id of batch) tenants[id] = this.#snapshots.get(id)?.version ?? '';
       const asked = this.#streamCount;
-      const { body } = await this.#client.request<{ changed: VersionedSnapshot[]; missing: string[] }>(
-        'POST',
-        '/v1/entitlements/revalidate',
-        { body: { tenants } },
-      );
+      const { body } = await this.#client.post('/v1/entitlements/revalidate', { body: { tenants } });
       // What the stream said after this was asked is at least as new.
       const newer = (id: string) => (this.#streamed.get(id) ?? 0) > asked;
       for (const snapshot of body.changed) {

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { act, applyPlans, fixture, provisionedTenant } from '../../../server/test/tenant-support.ts';
-import { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneClient } from '../control-plane/index.ts';
 import { Entitlements, type EntitlementsOptions } from './entitlements.ts';
 import type { ConsumeResult } from './quota-leases.ts';
 

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Schemas } from '@tenantry/core/api';
 import {
   type ControlPlaneClient,
   ControlPlaneError,
   ControlPlaneUnreachableError,
-} from '../control-plane/control-plane-client.ts';
+} from '../control-plane/index.ts';
 
 /** Why {@link QuotaLeases.consume} refused. */
 export type ConsumeRefusal =
@@ -56,11 +57,8 @@ export interface LeaseOptions {
   readonly flushUsage?: () => Promise<void>;
 }
 
-interface LeaseAnswer {
-  readonly id: string;
-  readonly granted: number;
-  readonly overage: boolean;
-}
+/** A lease as the control plane grants or renews it. */
+type LeaseAnswer = Schemas['Lease'];
 
 /** One (tenant, meter)'s local block. */
 interface Lease {
@@ -223,12 +221,16 @@ export class QuotaLeases {
         if (lease.id !== null) answer = await this.#renew(lease, want);
         if (answer === null) {
           if (!more) return;
-          answer = await this.#post<LeaseAnswer>(lease.tenantId, '', {
-            meter: lease.meter,
-            units: want,
-            instance_id: this.#instanceId,
-            ttl_seconds: this.#ttlSeconds,
+          const granted = await this.#client.post('/v1/tenants/{id}/leases', {
+            path: { id: lease.tenantId },
+            body: {
+              meter: lease.meter,
+              units: want,
+              instance_id: this.#instanceId,
+              ttl_seconds: this.#ttlSeconds,
+            },
           });
+          answer = granted.body;
           lease.id = answer.id;
           lease.consumed = 0;
           lease.granted = 0;
@@ -261,11 +263,11 @@ export class QuotaLeases {
     const consumed = lease.consumed;
     await this.#usageStored();
     try {
-      return await this.#post<LeaseAnswer>(lease.tenantId, `/${encodeURIComponent(lease.id ?? '')}/renew`, {
-        consumed,
-        units,
-        ttl_seconds: this.#ttlSeconds,
+      const renewed = await this.#client.post('/v1/tenants/{id}/leases/{lease_id}/renew', {
+        path: { id: lease.tenantId, lease_id: lease.id ?? '' },
+        body: { consumed, units, ttl_seconds: this.#ttlSeconds },
       });
+      return renewed.body;
     } catch (error) {
       if (error instanceof ControlPlaneError && ['lease_closed', 'lease_not_found'].includes(error.code)) {
         lease.id = null;
@@ -280,15 +282,6 @@ export class QuotaLeases {
     // The app records what consume() allowed once its answer arrives: let those callbacks run.
     if (!this.#recordUsage) await new Promise((resolve) => setImmediate(resolve));
     await this.#flushUsage();
-  }
-
-  async #post<T>(tenantId: string, path: string, body: unknown): Promise<T> {
-    const response = await this.#client.request<T>(
-      'POST',
-      `/v1/tenants/${encodeURIComponent(tenantId)}/leases${path}`,
-      { body },
-    );
-    return response.body;
   }
 
   /** Renews the leases in use before they expire and releases the idle ones. */
@@ -317,9 +310,14 @@ export class QuotaLeases {
     const consumed = lease.consumed;
     lease.id = null;
     if (!flushed) await this.#usageStored();
-    await this.#post(lease.tenantId, `/${encodeURIComponent(id)}/release`, { consumed }).catch(() => {
-      // Closed already, or the control plane is away: the lease expires by itself.
-    });
+    await this.#client
+      .post('/v1/tenants/{id}/leases/{lease_id}/release', {
+        path: { id: lease.tenantId, lease_id: id },
+        body: { consumed },
+      })
+      .catch(() => {
+        // Closed already, or the control plane is away: the lease expires by itself.
+      });
   }
 
   /** Stops renewing and releases every lease, returning the units not consumed. */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { applyPlans, fixture, provisionedTenant } from '../../../server/test/tenant-support.ts';
-import { ControlPlaneClient, ControlPlaneError } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
 import { Entitlements } from './entitlements.ts';
 
 let t: TestApp;

@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { LimitScope } from '@tenantry/core';
+import type { Schemas } from '@tenantry/core/api';
 import {
   type ControlPlaneClient,
   ControlPlaneError,
   ControlPlaneUnreachableError,
-} from '../control-plane/control-plane-client.ts';
+} from '../control-plane/index.ts';
 
 /** Why {@link Slots.acquire} refused. */
 export type AcquireRefusal =
@@ -59,11 +60,8 @@ export interface SlotOptions {
   readonly onError?: (error: Error) => void;
 }
 
-interface SlotAnswer {
-  readonly id: string;
-  readonly subject: string | null;
-  readonly overage: boolean;
-}
+/** A slot as the control plane grants it. */
+type SlotAnswer = Schemas['Slot'];
 
 class OpenSlot implements Slot {
   readonly id: string;
@@ -130,11 +128,10 @@ export class Slots {
       let holderId: string;
       try {
         holderId = await this.#holderId();
-        const { body } = await this.#client.request<SlotAnswer>(
-          'POST',
-          `/v1/tenants/${encodeURIComponent(tenantId)}/slots`,
-          { body: { meter, holder_id: holderId, ...(subject === null ? {} : { subject }) } },
-        );
+        const { body } = await this.#client.post('/v1/tenants/{id}/slots', {
+          path: { id: tenantId },
+          body: { meter, holder_id: holderId, ...(subject === null ? {} : { subject }) },
+        });
         const slot = new OpenSlot(body, tenantId, meter, (s) => this.#releaseSlot(s));
         this.#open.add(slot);
         return { allowed: true, slot, overage: body.overage };
@@ -176,7 +173,7 @@ export class Slots {
   #holderId(): Promise<string> {
     if (this.#holder === null) {
       const creating = this.#client
-        .request<{ id: string }>('POST', '/v1/slot-holders', {
+        .post('/v1/slot-holders', {
           body: { instance_id: this.#instanceId, ttl_seconds: this.#ttlSeconds },
         })
         .then(({ body }) => {
@@ -210,7 +207,7 @@ export class Slots {
     if (holder === null) return;
     const holderId = await holder;
     try {
-      await this.#client.request('POST', `/v1/slot-holders/${encodeURIComponent(holderId)}/heartbeat`);
+      await this.#client.post('/v1/slot-holders/{holder_id}/heartbeat', { path: { holder_id: holderId } });
     } catch (error) {
       if (
         error instanceof ControlPlaneError &&
@@ -247,10 +244,9 @@ export class Slots {
 
   async #tellReleased(slot: OpenSlot): Promise<void> {
     try {
-      await this.#client.request(
-        'DELETE',
-        `/v1/tenants/${encodeURIComponent(slot.tenantId)}/slots/${encodeURIComponent(slot.id)}`,
-      );
+      await this.#client.delete('/v1/tenants/{id}/slots/{slot_id}', {
+        path: { id: slot.tenantId, slot_id: slot.id },
+      });
     } catch (error) {
       // Released already, or reclaimed with a lapsed holder: either way it no longer counts.
       if (!(error instanceof ControlPlaneError && error.code === 'slot_not_found')) throw error;
@@ -271,7 +267,7 @@ export class Slots {
     const holderId = await holder.catch(() => null);
     if (holderId === null) return;
     await this.#client
-      .request('DELETE', `/v1/slot-holders/${encodeURIComponent(holderId)}`)
+      .delete('/v1/slot-holders/{holder_id}', { path: { holder_id: holderId } })
       .catch((error: unknown) => {
         // Away or gone already: the holder lapses by itself after its TTL.
         if (error instanceof ControlPlaneError && error.code !== 'slot_holder_not_found') throw error;

@@ -1,4 +1,5 @@
-import type { ControlPlaneClient } from '../control-plane/control-plane-client.ts';
+import type { Schemas } from '@tenantry/core/api';
+import type { ControlPlaneClient } from '../control-plane/index.ts';
 import type { MigrationTarget } from './migrate-target.ts';
 
 /**
@@ -13,19 +14,6 @@ export const MIGRATED_STATES: readonly string[] = [
   'suspended',
   'cancelled',
 ];
-
-/** A tenant as `GET /v1/tenants` lists it, as far as migrations care. */
-interface ListedTenant {
-  readonly id: string;
-  readonly slug: string;
-  readonly state: string;
-  readonly placement: string;
-  readonly resources: {
-    readonly schema: string | null;
-    readonly role: string | null;
-    readonly database: string | null;
-  };
-}
 
 const PAGE_SIZE = 100;
 
@@ -72,19 +60,17 @@ export async function listFleetTargets(
   return targets;
 }
 
-async function* listTenants(client: ControlPlaneClient, placement: string): AsyncGenerator<ListedTenant> {
-  let cursor: string | null = null;
+async function* listTenants(
+  client: ControlPlaneClient,
+  placement: 'schema' | 'database',
+): AsyncGenerator<Schemas['Tenant']> {
+  let cursor: string | undefined;
   const seen = new Set<string>();
   do {
-    const query = new URLSearchParams({ placement, limit: String(PAGE_SIZE) });
-    if (cursor !== null) query.set('cursor', cursor);
-    const page = await client.request<{ data: ListedTenant[]; next_cursor: string | null }>(
-      'GET',
-      `/v1/tenants?${query}`,
-    );
+    const page = await client.get('/v1/tenants', { query: { placement, limit: PAGE_SIZE, cursor } });
     yield* page.body.data;
     // A cursor seen twice would loop for ever; stop rather than trust a misbehaving server.
-    if (cursor !== null) seen.add(cursor);
-    cursor = page.body.next_cursor;
-  } while (cursor !== null && !seen.has(cursor));
+    if (cursor !== undefined) seen.add(cursor);
+    cursor = page.body.next_cursor ?? undefined;
+  } while (cursor !== undefined && !seen.has(cursor));
 }

@@ -6,7 +6,7 @@ import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { act, applyPlans, createTenant, provisionedTenant } from '../../../server/test/tenant-support.ts';
-import { ControlPlaneUnreachableError } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneUnreachableError } from '../control-plane/index.ts';
 import {
   type FleetProgress,
   type FleetReport,

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { ControlPlaneClient, type ControlPlaneOptions } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneClient, type ControlPlaneOptions } from '../control-plane/index.ts';
 import { listFleetTargets } from './list-fleet-targets.ts';
 import {
   type MigrationTarget,

@@ -1,16 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { RejectedEvent } from '@tenantry/core';
-import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/control-plane-client.ts';
+import type { ResponseBody, Schemas } from '@tenantry/core/api';
+import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
 
-/** What the control plane made of a batch: every event accepted, a duplicate, or rejected. */
-export interface UsageBatchResult {
-  /** New events stored. */
-  readonly accepted: number;
-  /** Events whose `(tenant, id)` was already stored: not counted again. */
-  readonly duplicates: number;
-  /** Each rejected event by its index in the batch, with the reason. */
-  readonly rejected: readonly RejectedEvent[];
-}
+/**
+ * What the control plane made of a batch: every event accepted (`accepted`), a duplicate
+ * (`duplicates`: its `(tenant, id)` was already stored) or rejected, by its index in the batch with
+ * the reason (`rejected`). The API's `IngestResult`.
+ */
+export type UsageBatchResult = Schemas['IngestResult'];
 
 /**
  * How a batch is retried: up to `attempts` requests in all, waiting a random time between 0 and
@@ -89,7 +87,9 @@ export async function sendUsageBatch(
   for (let attempt = 1; ; attempt++) {
     let failure: Attempt;
     try {
-      const response = await client.request<unknown>('POST', '/v1/events', {
+      // The lines are JSON already: sent as they are (`request`, not the typed `post`, which would
+      // serialise parsed events again), and the answer, typed, is still checked.
+      const response = await client.request<ResponseBody<'/v1/events', 'post'>>('POST', '/v1/events', {
         body,
         headers: { 'idempotency-key': key },
       });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { runAsTenant } from '../context/tenant-context.ts';
+import { runAsTenant } from '../context/index.ts';
 import { InvalidUsageRecordError, type UsageRecord, usageEventLine } from './usage-record.ts';
 
 const now = () => new Date('2026-11-10T12:00:00.000Z');

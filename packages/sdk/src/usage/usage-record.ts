@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { UsageEventInput } from '@tenantry/core';
-import { tenantOrUndefined } from '../context/tenant-context.ts';
+import { tenantOrUndefined } from '../context/index.ts';
 
 /**
  * One use of a meter, as the app records it. Only `meter` is always needed: `tenant` defaults to

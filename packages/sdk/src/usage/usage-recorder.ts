@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { MAX_USAGE_BATCH } from '@tenantry/core';
-import { ControlPlaneClient, type ControlPlaneOptions } from '../control-plane/control-plane-client.ts';
+import { ControlPlaneClient, type ControlPlaneOptions } from '../control-plane/index.ts';
 import {
   DEFAULT_RETRY_POLICY,
   type RetryPolicy,

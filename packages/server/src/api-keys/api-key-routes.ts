@@ -1,8 +1,7 @@
 import { ALL_SCOPES, KEY_PRESETS, type KeyPreset, type Scope } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { problems, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS } from './api-key-service.ts';
 
@@ -70,11 +69,12 @@ export const apiKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'apiKeys'>> = as
       config: { scope: 'keys:manage', idempotencyRedact: ['secret'] },
       schema: {
         tags: ['API keys'],
+        operationId: 'createApiKey',
         summary: 'Create an API key',
         description:
           'A key may create only keys whose scopes it holds itself (403 `insufficient_scope` otherwise); only an operator key creates operator keys.',
         body: CreateApiKey,
-        response: { 201: CreatedApiKey, ...problems },
+        response: { 201: CreatedApiKey },
       },
     },
     async (request, reply) => {
@@ -89,8 +89,9 @@ export const apiKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'apiKeys'>> = as
       config: { scope: 'keys:manage' },
       schema: {
         tags: ['API keys'],
+        operationId: 'listApiKeys',
         summary: 'List API keys',
-        response: { 200: z.object({ data: z.array(ApiKey) }), ...problems },
+        response: { 200: z.object({ data: z.array(ApiKey) }) },
       },
     },
     async () => ({ data: await services.apiKeys.list() }),
@@ -102,10 +103,12 @@ export const apiKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'apiKeys'>> = as
       config: { scope: 'keys:manage', idempotencyRedact: ['secret'] },
       schema: {
         tags: ['API keys'],
+        operationId: 'rollApiKey',
         summary: 'Roll an API key: a new secret with the same scopes',
         description:
           'The answer is the new key, with its secret (shown once). The old key keeps working for `overlap_seconds` ' +
-          '(default a day), so the new secret can be deployed everywhere, then is refused.',
+          '(default a day), so the new secret can be deployed everywhere, then is refused. A key revoked or ' +
+          'rolled already is refused with 409 `api_key_inactive`.',
         params: IdParams,
         body: z
           .strictObject({
@@ -118,7 +121,7 @@ export const apiKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'apiKeys'>> = as
               .describe('How long the old secret keeps working; 0 refuses it at once'),
           })
           .nullish(),
-        response: { 201: CreatedApiKey, ...problems },
+        response: { 201: CreatedApiKey, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -134,9 +137,10 @@ export const apiKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'apiKeys'>> = as
       config: { scope: 'keys:manage' },
       schema: {
         tags: ['API keys'],
+        operationId: 'revokeApiKey',
         summary: 'Revoke an API key',
         params: IdParams,
-        response: { 200: ApiKey, ...problems },
+        response: { 200: ApiKey, ...notFound },
       },
     },
     async (request, reply) => {

@@ -11,11 +11,11 @@ import {
   type Scope,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { ApiKeysTable, Schema } from '../db/schema.ts';
+import type { ApiKeysTable, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
+import type { RequestContext } from '../request-context.ts';
 import { displayPrefixOf, generateSecret, type KeyKind, secretFormat } from './key-format.ts';
 
 /** How long a rolled key keeps working beside its successor when the caller does not say. */

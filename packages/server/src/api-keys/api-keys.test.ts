@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto';
 import { ALL_SCOPES } from '@tenantry/core';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { clearAuditLog } from '../../test/audit-support.ts';
 import { createTestDatabase, startTestApp, type TestApp, type TestDatabase } from '../../test/harness.ts';
-import { systemContext } from '../audit/audit-log.ts';
 import { systemClock } from '../clock.ts';
+import { systemContext } from '../request-context.ts';
 import { ApiKeyService } from './api-key-service.ts';
 import { secretFormat as secretFormatOf } from './key-format.ts';
 
@@ -440,7 +441,8 @@ describe('ensureFirstKey', () => {
   });
   afterAll(() => db.drop());
   beforeEach(async () => {
-    await sql`truncate tenantry.api_keys, tenantry.audit_events`.execute(db.database.db);
+    await sql`truncate tenantry.api_keys`.execute(db.database.db);
+    await clearAuditLog(db.database.db);
   });
 
   async function keyCount(): Promise<number> {

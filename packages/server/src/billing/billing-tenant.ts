@@ -1,8 +1,8 @@
 import type { PlanDefinition, TenantState } from '@tenantry/core';
 import type { Transaction } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
-import type { Schema } from '../db/schema.ts';
-import { type TenantTransition, transitionTenant } from '../tenants/tenant-transition.ts';
+import type { Schema } from '../db/index.ts';
+import type { RequestContext } from '../request-context.ts';
+import { type TenantTransition, transitionTenant } from '../tenants/index.ts';
 
 /**
  * The `state_reason`s billing writes. They are how billing later tells its own changes from an

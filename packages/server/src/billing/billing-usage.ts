@@ -1,6 +1,6 @@
 import type { Aggregation } from '@tenantry/core';
 import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 import { canonicalText, formatScaled, parseDecimalText, scaleRatio } from './decimal-text.ts';
 
 /** Fraction digits of a time-weighted quantity once converted to its billing unit. */

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { problems, Timestamp } from '../http/schemas.ts';
+import { notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const DunningCase = z
@@ -38,9 +37,10 @@ export const dunningRoutes: FastifyPluginAsyncZod<Pick<Services, 'dunning'>> = a
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'getTenantDunning',
         summary: "Show a tenant's dunning: its unpaid invoices, their retries and the suspension date",
         params: z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') }),
-        response: { 200: DunningStatus, ...problems },
+        response: { 200: DunningStatus, ...notFound },
       },
     },
     async (request, reply) => {

@@ -9,8 +9,8 @@ import {
 } from '../../test/dunning-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, provisionedTenant } from '../../test/tenant-support.ts';
-import { systemContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
+import { systemContext } from '../request-context.ts';
 import { PaymentEventError } from './dunning.ts';
 
 let t: TestApp;

@@ -9,12 +9,12 @@ import {
   type TenantState,
 } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { type RequestContext, systemContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
 import { type Clock, tenantNow } from '../clock.ts';
-import type { DunningCasesTable, Schema } from '../db/schema.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
-import { tenantNotFound } from '../tenants/tenant-service.ts';
+import type { DunningCasesTable, Schema } from '../db/index.ts';
+import type { JobQueue } from '../jobs/index.ts';
+import { type RequestContext, systemContext } from '../request-context.ts';
+import { tenantNotFound } from '../tenants/index.ts';
 import { BILLING_REASONS, billingTransition, type LockedTenant, lockTenant } from './billing-tenant.ts';
 import type { PaymentEvents } from './payment-events.ts';
 

@@ -8,10 +8,10 @@ import type {
   UsageDetail,
 } from '@tenantry/core';
 import { sql, type Transaction } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
 import { type ChangeOf, recordChanges } from '../changes/index.ts';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
+import type { RequestContext } from '../request-context.ts';
 
 /** What a late-usage line adjusts: the line as billed before and as rated now. */
 export interface LineAdjustment {

@@ -2,8 +2,7 @@ import { type DomainError, METER_CATEGORIES, type Result } from '@tenantry/core'
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { PageQuery, pageOf, problems, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { BILLING_MONTH, type BillingMonth, parseBillingMonth } from './billing-month.ts';
 import { INVOICE_ACTIONS, type InvoiceAction } from './invoice-actions.ts';
@@ -150,7 +149,9 @@ const Showback = z
     source: z.enum(['invoice', 'preview']),
     invoice: Ref.nullable(),
     total: Money,
-    totals: z.record(ShowbackCategory, Money).describe('Each category added up'),
+    totals: z
+      .object(Object.fromEntries(ShowbackCategory.options.map((category) => [category, Money])))
+      .describe('Each category added up'),
     lines: z.array(ShowbackLine),
     consumers: z.array(
       z.object({
@@ -202,16 +203,26 @@ const PayBody = z.strictObject({ reference: Text.optional().describe('The paymen
 const ReasonBody = z.strictObject({ reason: Text.optional() }).nullish();
 
 /** The settlement routes: `/v1/invoices/{id}/<segment>`. */
-const SETTLEMENTS: Record<string, { action: InvoiceAction; summary: string; body: 'pay' | 'reason' }> = {
-  pay: { action: 'pay', summary: 'Record that an invoice was paid', body: 'pay' },
+const SETTLEMENTS: Record<
+  string,
+  { action: InvoiceAction; operationId: string; summary: string; body: 'pay' | 'reason' }
+> = {
+  pay: { action: 'pay', operationId: 'payInvoice', summary: 'Record that an invoice was paid', body: 'pay' },
   'payment-failed': {
     action: 'payment_failed',
+    operationId: 'failInvoicePayment',
     summary: 'Record that a payment of an invoice failed',
     body: 'reason',
   },
-  void: { action: 'void', summary: 'Void an invoice; a credit note for it is issued', body: 'reason' },
+  void: {
+    action: 'void',
+    operationId: 'voidInvoice',
+    summary: 'Void an invoice; a credit note for it is issued',
+    body: 'reason',
+  },
   'mark-uncollectible': {
     action: 'mark_uncollectible',
+    operationId: 'markInvoiceUncollectible',
     summary: 'Write an invoice off as uncollectible (it may still be paid)',
     body: 'reason',
   },
@@ -237,6 +248,12 @@ function sendInvoice(request: FastifyRequest, reply: FastifyReply, result: Resul
 
 const HTML_NOTE = 'With `Accept: text/html` the answer is a printable HTML page of the invoice.';
 
+/** The answer of the routes that show one invoice: JSON, or an HTML page when asked for. */
+const InvoiceOrPage = {
+  description: 'The invoice, as JSON or as a printable HTML page',
+  content: { 'application/json': { schema: Invoice }, 'text/html': { schema: z.string() } },
+};
+
 /** `/v1/invoices…` and `/v1/tenants/{id}/invoices|showback|subscription`: billing. */
 export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'database' | 'clock'>> = async (
   app,
@@ -250,9 +267,10 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'getTenantSubscription',
         summary: "A tenant's subscription: start and cancel dates, and the history of its plan and seats",
         params: TenantParams,
-        response: { 200: Subscription, ...problems },
+        response: { 200: Subscription, ...notFound },
       },
     },
     async (request, reply) => {
@@ -267,12 +285,13 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'previewInvoice',
         summary:
           "Preview a tenant's invoice: a draft for the current period, or for the one that starts in `period`",
         description: `The recurring prices as the subscription stands and the usage recorded so far; nothing is stored. ${HTML_NOTE}`,
         params: TenantParams,
         querystring: PeriodQuery,
-        response: { 200: Invoice, ...problems },
+        response: { 200: InvoiceOrPage, ...notFound, ...conflict },
       },
     },
     async (request, reply) =>
@@ -285,10 +304,11 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'listTenantInvoices',
         summary: "List a tenant's invoices and credit notes",
         params: TenantParams,
         querystring: ListFilter,
-        response: { 200: pageOf(Invoice), ...problems },
+        response: { 200: pageOf(Invoice), ...notFound },
       },
     },
     async (request, reply) => {
@@ -304,10 +324,11 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'getTenantInvoice',
         summary: "Show one of a tenant's invoices or credit notes",
         description: HTML_NOTE,
         params: TenantInvoiceParams,
-        response: { 200: Invoice, ...problems },
+        response: { 200: InvoiceOrPage, ...notFound },
       },
     },
     async (request, reply) =>
@@ -320,12 +341,20 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'getTenantShowback',
         summary: "A tenant's costs for a period, broken down, with its top consumers",
         description:
           'From the final invoice when the period has one, from a preview otherwise. CSV with `format=csv` or `Accept: text/csv`.',
         params: TenantParams,
         querystring: ShowbackQuery,
-        response: { 200: Showback, ...problems },
+        response: {
+          200: {
+            description: 'The showback, as JSON or as CSV',
+            content: { 'application/json': { schema: Showback }, 'text/csv': { schema: z.string() } },
+          },
+          ...notFound,
+          ...conflict,
+        },
       },
     },
     async (request, reply) => {
@@ -354,9 +383,10 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'listInvoices',
         summary: 'List invoices and credit notes',
         querystring: ListFilter.extend({ tenant: z.string().optional().describe('Tenant id or slug') }),
-        response: { 200: pageOf(Invoice), ...problems },
+        response: { 200: pageOf(Invoice) },
       },
     },
     async (request, reply) => {
@@ -372,10 +402,11 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'getInvoice',
         summary: 'Show an invoice or credit note',
         description: HTML_NOTE,
         params: InvoiceParams,
-        response: { 200: Invoice, ...problems },
+        response: { 200: InvoiceOrPage, ...notFound },
       },
     },
     async (request, reply) => sendInvoice(request, reply, await invoices.get(request.params.id)),
@@ -387,11 +418,12 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
+        operationId: 'runInvoices',
         summary: 'Finalize the invoices of the billing periods that have ended',
         description:
           'What the scheduled run does at each period end, on demand. Idempotent: a period is invoiced once. Usage that came (or was voided) after a period was invoiced is settled with an invoice or credit note for the difference.',
         body: RunBody,
-        response: { 200: RunSummary, ...problems },
+        response: { 200: RunSummary, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -403,17 +435,20 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
     },
   );
 
-  for (const [segment, { action, summary, body }] of Object.entries(SETTLEMENTS)) {
+  for (const [segment, { action, operationId, summary, body }] of Object.entries(SETTLEMENTS)) {
     app.post(
       `/invoices/:id/${segment}`,
       {
         config: { scope: 'billing:write' },
         schema: {
           tags: ['Billing'],
+          operationId,
           summary,
+          description:
+            'A transition the invoice cannot make from its status is refused with 409 `illegal_invoice_transition`.',
           params: InvoiceParams,
           body: body === 'pay' ? PayBody : ReasonBody,
-          response: { 200: Invoice, ...problems },
+          response: { 200: Invoice, ...notFound, ...conflict },
         },
       },
       async (request, reply) => {

@@ -8,9 +8,9 @@ import {
   ratePeriod,
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
 import { type Clock, type ClockScope, liveScope, onClock, tenantNow } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
+import type { RequestContext } from '../request-context.ts';
 import type { BillingMonth } from './billing-month.ts';
 import { type BillingUsageRequest, readBillingUsage } from './billing-usage.ts';
 import { documentId, linesOfRating, type NewDocument, writeDocuments } from './invoice-documents.ts';

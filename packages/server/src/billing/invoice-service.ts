@@ -9,12 +9,12 @@ import {
   type Result,
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { type RequestContext, systemContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
 import { type Clock, type ClockScope, tenantNow } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
-import { tenantNotFound } from '../tenants/tenant-service.ts';
+import type { Schema } from '../db/index.ts';
+import type { JobQueue } from '../jobs/index.ts';
+import { type RequestContext, systemContext } from '../request-context.ts';
+import { tenantNotFound } from '../tenants/index.ts';
 import type { BillingMonth } from './billing-month.ts';
 import { applyInvoiceAction, type InvoiceAction, type InvoiceStatus } from './invoice-actions.ts';
 import { documentId, linesOfRating, writeDocuments } from './invoice-documents.ts';

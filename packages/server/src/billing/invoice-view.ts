@@ -1,6 +1,6 @@
 import type { MinimumDetail, Proration, TierCharge, UsageDetail } from '@tenantry/core';
 import type { Selectable } from 'kysely';
-import type { InvoiceLinesTable, InvoicesTable } from '../db/schema.ts';
+import type { InvoiceLinesTable, InvoicesTable } from '../db/index.ts';
 import { allowedInvoiceActions, type InvoiceAction, type InvoiceStatus } from './invoice-actions.ts';
 import type { DocumentLine, LineAdjustment, LineDetail } from './invoice-documents.ts';
 

@@ -10,8 +10,8 @@ import {
   setClock,
 } from '../../test/billing-support.ts';
 import { backend, startTestApp, type TestApp } from '../../test/harness.ts';
-import type { Schema } from '../db/schema.ts';
-import { JobQueue } from '../jobs/job-queue.ts';
+import type { Schema } from '../db/index.ts';
+import { JobQueue } from '../jobs/index.ts';
 import { InvoiceService } from './invoice-service.ts';
 import type { PaymentEvents } from './payment-events.ts';
 

@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 
 /**
  * What the invoices service tells the tenant side (dunning) when an invoice's payment fails or

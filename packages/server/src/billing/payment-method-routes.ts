@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { problems, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { PaymentMethodInput } from './payment-method-service.ts';
 
@@ -31,9 +30,10 @@ export const paymentMethodRoutes: FastifyPluginAsyncZod<Pick<Services, 'paymentM
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'getPaymentMethod',
         summary: "Show a tenant's payment method",
         params: TenantParams,
-        response: { 200: PaymentMethod, ...problems },
+        response: { 200: PaymentMethod, ...notFound },
       },
     },
     async (request, reply) => {
@@ -48,6 +48,7 @@ export const paymentMethodRoutes: FastifyPluginAsyncZod<Pick<Services, 'paymentM
       config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
+        operationId: 'setPaymentMethod',
         summary: "Put a payment method on a tenant's file",
         description:
           'Replaces the one it had. A tenant suspended because its trial ended without a payment method ' +
@@ -55,7 +56,7 @@ export const paymentMethodRoutes: FastifyPluginAsyncZod<Pick<Services, 'paymentM
           'Stripe; vendors who settle invoices by API set it here.',
         params: TenantParams,
         body: PaymentMethodInput,
-        response: { 200: PaymentMethod, ...problems },
+        response: { 200: PaymentMethod, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -70,10 +71,11 @@ export const paymentMethodRoutes: FastifyPluginAsyncZod<Pick<Services, 'paymentM
       config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
+        operationId: 'deletePaymentMethod',
         summary: "Take a tenant's payment method off file",
         description: 'Answers with the method removed.',
         params: TenantParams,
-        response: { 200: PaymentMethod, ...problems },
+        response: { 200: PaymentMethod, ...notFound },
       },
     },
     async (request, reply) => {

@@ -1,11 +1,11 @@
 import { type DomainError, fail, ok, type Result, toFieldErrors } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { z } from 'zod';
-import type { RequestContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { PaymentMethodsTable, Schema } from '../db/schema.ts';
-import { tenantNotFound } from '../tenants/tenant-service.ts';
+import type { PaymentMethodsTable, Schema } from '../db/index.ts';
+import type { RequestContext } from '../request-context.ts';
+import { tenantNotFound } from '../tenants/index.ts';
 import { BILLING_REASONS, billingTransition, type LockedTenant, lockTenant } from './billing-tenant.ts';
 
 /** No control characters: the values end up in audit rows and on invoices. */

@@ -1,6 +1,6 @@
 import type { PlanDefinition } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 
 /** A stored plan version, as rating needs it. */
 export interface PlanVersion {

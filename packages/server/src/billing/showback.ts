@@ -8,7 +8,7 @@ import {
   roundHalfEven,
 } from '@tenantry/core';
 import type { Kysely } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 import type { BillingMonth } from './billing-month.ts';
 import { type BillingUsageRequest, readBillingUsage } from './billing-usage.ts';
 import { minorOf, moneyOf, parseDecimalText } from './decimal-text.ts';

@@ -1,7 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
+import type { Schema } from '../db/index.ts';
+import type { JobQueue } from '../jobs/index.ts';
 import type { InvoiceAction } from './invoice-actions.ts';
 import type { InvoiceService, SettleInput } from './invoice-service.ts';
 import {

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ProblemSchema, replyProblem, sendProblem } from '../http/problem.ts';
-import { problems } from '../http/schemas.ts';
+import { conflict, notFound, ProblemSchema, replyProblem, sendProblem } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { StripeRequestError } from './stripe-sync.ts';
 import type { StripeWebhooks } from './stripe-webhooks.ts';
@@ -37,9 +36,18 @@ export const stripeWebhookRoutes: FastifyPluginAsyncZod<{ webhooks: StripeWebhoo
     '/v1/stripe/webhooks',
     {
       // No API key: Stripe's signature over the raw body authenticates the request.
-      config: { scope: 'public' },
+      config: {
+        scope: 'public',
+        // Read unparsed (the signature is over its bytes), so documented rather than validated.
+        documentedBody: {
+          'application/json': z
+            .record(z.string(), z.unknown())
+            .describe("A Stripe event object (`{id: 'evt_…', type, data: {object}}`), as Stripe sends it"),
+        },
+      },
       schema: {
         tags: ['Billing'],
+        operationId: 'receiveStripeWebhook',
         summary: "Stripe's webhook endpoint",
         description:
           'Stripe calls it with its events; the `Stripe-Signature` header, checked against the raw body and ' +
@@ -48,8 +56,14 @@ export const stripeWebhookRoutes: FastifyPluginAsyncZod<{ webhooks: StripeWebhoo
           '`invoice.marked_uncollectible` void the invoice or write it off, `payment_method.attached` and ' +
           '`customer.updated` record a payment method on file and `payment_method.detached` takes it off; ' +
           'other events are acknowledged and ignored. ' +
-          'A replayed event (same id) changes nothing.',
+          'A replayed event (same id) changes nothing. Served only when Stripe is configured (STRIPE_SECRET_KEY).',
         security: [],
+        headers: z.object({
+          'stripe-signature': z
+            .string()
+            .optional()
+            .describe("Stripe's signature of the body; a request without a valid one is refused (400)"),
+        }),
         response: { 200: WebhookReceipt, 400: ProblemSchema },
       },
     },
@@ -92,12 +106,14 @@ export const stripeCustomerRoutes: FastifyPluginAsyncZod<Pick<Services, 'stripe'
       config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
+        operationId: 'ensureStripeCustomer',
         summary: "The tenant's Stripe customer, made if it has none",
         description:
           'Idempotent: the first call makes the customer in Stripe (name, and `tenant_id` and `tenant_slug` as ' +
-          'metadata), later ones return it. `stripe_unavailable` when Stripe fails; nothing is recorded then.',
+          'metadata), later ones return it. `stripe_unavailable` when Stripe fails; nothing is recorded then. ' +
+          'Served only when Stripe is configured (STRIPE_SECRET_KEY).',
         params: TenantParams,
-        response: { 200: StripeCustomer, ...problems, 502: ProblemSchema },
+        response: { 200: StripeCustomer, ...notFound, ...conflict, 502: ProblemSchema },
       },
     },
     async (request, reply) => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { StripeFake } from '../../test/stripe-fake.ts';
 import { applyPlans, auditRows, provisionedTenant } from '../../test/tenant-support.ts';
-import { JobQueue } from '../jobs/job-queue.ts';
+import { JobQueue } from '../jobs/index.ts';
 import { createStripeClient } from './stripe-client.ts';
 import { type FinalizedInvoice, type FinalizedInvoices, STRIPE_JOBS, StripeSync } from './stripe-sync.ts';
 

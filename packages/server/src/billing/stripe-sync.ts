@@ -1,10 +1,10 @@
 import type { Kysely, Transaction } from 'kysely';
 import type Stripe from 'stripe';
-import { type RequestContext, systemContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
+import type { Schema } from '../db/index.ts';
+import type { JobQueue } from '../jobs/index.ts';
+import { type RequestContext, systemContext } from '../request-context.ts';
 import { minorOf } from './decimal-text.ts';
 
 /** An invoice by its tenant and id, as the invoice service reports it. */

@@ -10,7 +10,7 @@ import {
 } from '../../test/stripe-support.ts';
 import { applyPlans, auditCount, provisionedTenant } from '../../test/tenant-support.ts';
 import { recordChange } from '../changes/index.ts';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 import type { FinalizedInvoice, FinalizedInvoices } from './stripe-sync.ts';
 import type { InvoiceSettlement, SettlementEvent, WebhookEffect } from './stripe-webhooks.ts';
 

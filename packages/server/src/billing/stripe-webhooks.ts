@@ -1,9 +1,9 @@
 import { type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Kysely, Transaction } from 'kysely';
 import Stripe from 'stripe';
-import type { RequestContext } from '../audit/audit-log.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
+import type { RequestContext } from '../request-context.ts';
 
 /** What a webhook event did: changed something, or was acknowledged and left alone. */
 export interface WebhookEffect {

@@ -1,6 +1,6 @@
 import { billingPeriod, type PlanDefinition, type TenantState } from '@tenantry/core';
 import { sql, type Transaction } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 
 /*
  * The subscription side of the tenant registry: the tenant service calls these inside the

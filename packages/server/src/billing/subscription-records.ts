@@ -1,6 +1,6 @@
 import { billingPeriod, type Period } from '@tenantry/core';
 import type { Kysely, Transaction } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 import type { PlanVersions } from './plan-versions.ts';
 
 /** One segment of a subscription's history: a plan version and seats over `[from, to)`. */

@@ -1,9 +1,9 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { type RequestContext, systemContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
 import { type Clock, type ClockScope, liveScope, onClock } from '../clock.ts';
-import type { JobRow, Schema } from '../db/schema.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
+import type { JobRow, Schema } from '../db/index.ts';
+import type { JobQueue } from '../jobs/index.ts';
+import { type RequestContext, systemContext } from '../request-context.ts';
 import { BILLING_REASONS, billingTransition, type LockedTenant, lockTenant } from './billing-tenant.ts';
 import { hasPaymentMethod } from './payment-method-service.ts';
 import { endTrial } from './subscription-changes.ts';

@@ -329,6 +329,21 @@ interface JobFixture {
 }
 
 const JOBS: Record<string, JobFixture> = {
+  // The audit log's own upkeep: a checkpoint signs chain heads into audit_checkpoints (append-only
+  // and signed itself), and a prune records `audit.pruned` only when a retention removes entries,
+  // which audit-jobs.test.ts shows; here they must run and record nothing unregistered.
+  'audit.checkpoint': {
+    setup: () => t.services.audit.schedule(),
+    records: [],
+  },
+  'audit.prune': {
+    // Daily: the checkpoint's fixture may have run today's already.
+    setup: async () => {
+      await t.services.audit.schedule();
+      t.clock.advance(DAY_MS);
+    },
+    records: [],
+  },
   'tenant.provision': {
     setup: async () => {
       await createTenant(t, { plan: 'pro' });

@@ -14,10 +14,10 @@ import {
   type TargetOf,
 } from '@tenantry/core';
 import { sql, type Transaction } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
 import { type AuditWrite, appendAuditEntries } from '../audit/index.ts';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
+import type { RequestContext } from '../request-context.ts';
 import { announcementPayloads, TENANT_CHANGES } from './tenant-changes.ts';
 
 /** What every change says, whatever its action. */

@@ -1,4 +1,4 @@
-import type { Database } from '../db/database.ts';
+import type { Database } from '../db/index.ts';
 
 /** The channel on which control-plane processes tell each other that tenants changed. */
 export const TENANT_CHANGES = 'tenantry_tenant_changes';

@@ -137,6 +137,31 @@ export interface AuditEventsTable {
   target_id: string;
   request_id: string | null;
   data: Json<Record<string, unknown>>;
+  /** The tenant's id, or `operator`; see packages/server/src/audit. */
+  chain_id: string;
+  seq: number;
+  prev_hash: string | null;
+  /** Null only for an entry written before chaining that is not sealed yet. */
+  hash: string | null;
+  source_ip: string | null;
+  before: Json<Record<string, unknown> | null>;
+  after: Json<Record<string, unknown> | null>;
+}
+
+export interface AuditChainHeadsTable {
+  chain_id: string;
+  seq: number;
+  hash: string | null;
+}
+
+export interface AuditCheckpointsTable {
+  id: string;
+  chain_id: string;
+  seq: number;
+  hash: string;
+  kid: string;
+  jws: string;
+  signed_at: Date;
 }
 
 /** The control plane's tables, as Kysely sees them (unqualified: `search_path` names the schema). */
@@ -149,6 +174,8 @@ export interface Schema {
   jobs: JobsTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_events: AuditEventsTable;
+  audit_chain_heads: AuditChainHeadsTable;
+  audit_checkpoints: AuditCheckpointsTable;
   usage_events: UsageEventsTable;
   usage_rollups: UsageRollupsTable;
   usage_uniques: UsageUniquesTable;

@@ -1,8 +1,7 @@
 import { TENANT_STATES } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { problems, Timestamp } from '../http/schemas.ts';
+import { notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const ConfigValue = z.union([z.string(), z.number(), z.boolean()]);
@@ -67,11 +66,12 @@ export const entitlementRoutes: FastifyPluginAsyncZod<Pick<Services, 'entitlemen
       config: { scope: 'entitlements:read' },
       schema: {
         tags: ['Entitlements'],
+        operationId: 'getTenantEntitlements',
         summary: "A tenant's entitlement snapshot",
         description: 'Send the ETag back in `If-None-Match` to get 304 while nothing has changed.',
         params: z.object({ id: z.string().describe('Tenant id or slug') }),
         headers: z.object({ 'if-none-match': z.string().optional() }),
-        response: { 200: Snapshot, 304: z.undefined(), ...problems },
+        response: { 200: Snapshot, 304: z.undefined(), ...notFound },
       },
     },
     async (request, reply) => {

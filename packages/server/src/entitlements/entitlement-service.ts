@@ -12,11 +12,9 @@ import {
 } from '@tenantry/core';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
-import { type TenantService, tenantNotFound } from '../tenants/tenant-service.ts';
-import type { TenantRecord } from '../tenants/tenant-view.ts';
-import { periodUsage, usageKey } from '../usage/period-usage.ts';
-import { nextSlotLapse } from '../usage/slots.ts';
+import type { Schema } from '../db/index.ts';
+import { type TenantRecord, type TenantService, tenantNotFound } from '../tenants/index.ts';
+import { nextSlotLapse, periodUsage, usageKey } from '../usage/index.ts';
 
 /** A snapshot with its version: a hash of its content, also sent as the ETag. */
 export interface VersionedSnapshot {

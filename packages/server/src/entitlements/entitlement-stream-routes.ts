@@ -2,8 +2,7 @@ import { MAX_STREAM_TENANTS } from '@tenantry/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { replyProblem } from '../http/problem.ts';
-import { problems } from '../http/schemas.ts';
+import { ProblemSchema, replyProblem } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { Snapshot } from './entitlement-routes.ts';
 import type { VersionedSnapshot } from './entitlement-service.ts';
@@ -125,14 +124,17 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<
       config: { scope: 'entitlements:read' },
       schema: {
         tags: ['Entitlements'],
+        operationId: 'streamEntitlements',
         summary: 'Entitlement changes of every tenant, pushed as Server-Sent Events',
         description: STREAM_DESCRIPTION,
         headers: Accept,
         querystring: z.strictObject({}),
         response: {
-          200: z.string().describe('text/event-stream: `entitlements` and `removed` events, heartbeats'),
-          ...problems,
-          503: problems[400],
+          200: {
+            description: '`entitlements` and `removed` events, and heartbeats',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          503: ProblemSchema,
         },
       },
     },
@@ -147,17 +149,18 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<
       bodyLimit: 4 * 1024 * 1024,
       schema: {
         tags: ['Entitlements'],
+        operationId: 'streamTenantEntitlements',
         summary:
           'Entitlement changes, pushed as Server-Sent Events: snapshots of the tenants named, notices of the rest',
         description: `${STREAM_DESCRIPTION} Only the tenants named in the body are sent as snapshots; a change of any other tenant comes as \`event: changed\` with \`{"tenant_id": …}\`, which costs the control plane no snapshot.`,
         headers: Accept,
         body: StreamOf,
         response: {
-          200: z
-            .string()
-            .describe('text/event-stream: `entitlements`, `removed` and `changed` events, heartbeats'),
-          ...problems,
-          503: problems[400],
+          200: {
+            description: '`entitlements`, `removed` and `changed` events, and heartbeats',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
+          503: ProblemSchema,
         },
       },
     },
@@ -170,12 +173,13 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<
       config: { scope: 'entitlements:read' },
       schema: {
         tags: ['Entitlements'],
+        operationId: 'revalidateEntitlements',
         summary: 'The snapshots that changed among those a client holds',
         description:
           'Send the version (ETag) of each snapshot held, e.g. after reconnecting to the stream; the answer ' +
           `holds only the snapshots whose version differs, and the tenants that no longer exist. At most ${MAX_REVALIDATE} tenants.`,
         body: Revalidate,
-        response: { 200: Revalidated, ...problems },
+        response: { 200: Revalidated },
       },
     },
     async (request, reply) => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { followTenantChanges } from '../changes/index.ts';
-import type { Database } from '../db/database.ts';
+import type { Database } from '../db/index.ts';
 import type { EntitlementService } from './entitlement-service.ts';
 
 /** Where a subscriber's events go: an open Server-Sent Events response. */

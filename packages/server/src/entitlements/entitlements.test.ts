@@ -2,8 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { otherProcess, startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, applyPlans, createTenant, provisionedTenant } from '../../test/tenant-support.ts';
 import { until } from '../../test/until.ts';
-import { systemContext } from '../audit/audit-log.ts';
 import { followTenantChanges } from '../changes/index.ts';
+import { systemContext } from '../request-context.ts';
 
 let t: TestApp;
 beforeAll(async () => {

@@ -2,39 +2,33 @@ import { randomUUID } from 'node:crypto';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { apiKeyRoutes } from '../api-keys/api-key-routes.ts';
-import { dunningRoutes } from '../billing/dunning-routes.ts';
-import { invoiceRoutes } from '../billing/invoice-routes.ts';
-import { paymentMethodRoutes } from '../billing/payment-method-routes.ts';
-import { stripeCustomerRoutes, stripeWebhookRoutes } from '../billing/stripe-routes.ts';
-import { migrationStatus } from '../db/migrate.ts';
-import { entitlementRoutes } from '../entitlements/entitlement-routes.ts';
-import { entitlementStreamRoutes } from '../entitlements/entitlement-stream-routes.ts';
-import { planRoutes } from '../plans/plan-routes.ts';
+import { apiKeyRoutes } from '../api-keys/index.ts';
+import { auditRoutes } from '../audit/index.ts';
+import {
+  dunningRoutes,
+  invoiceRoutes,
+  paymentMethodRoutes,
+  stripeCustomerRoutes,
+  stripeWebhookRoutes,
+} from '../billing/index.ts';
+import { migrationStatus } from '../db/index.ts';
+import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
+import { planRoutes } from '../plans/index.ts';
 import type { Services } from '../services.ts';
-import { tenantRoutes } from '../tenants/tenant-routes.ts';
-import { testClockRoutes } from '../test-clocks/test-clock-routes.ts';
-import { jwksRoute, tokenRoutes } from '../tokens/token-routes.ts';
-import { usageRoutes } from '../usage/usage-routes.ts';
-import { webhookDocuments } from '../webhooks/openapi-webhooks.ts';
-import { webhookRoutes } from '../webhooks/webhook-routes.ts';
-import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
+import { tenantRoutes } from '../tenants/index.ts';
+import { testClockRoutes } from '../test-clocks/index.ts';
+import { jwksRoute, tokenRoutes } from '../tokens/index.ts';
+import { usageRoutes } from '../usage/index.ts';
+import { webhookRoutes } from '../webhooks/index.ts';
+import { requireApiKey, requireScopeDeclarations } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { parseJsonBodies } from './json-body.ts';
 import { serveMetrics } from './metrics.ts';
-import { handleError, replyProblem } from './problem.ts';
+import { documentRoutes, openApiOptions } from './openapi.ts';
+import { handleError, ProblemSchema, replyProblem } from './problem.ts';
 import { rejectMalformedQueries, rejectUnstorableText } from './text-guard.ts';
-
-/** The version reported in the OpenAPI document. */
-export const API_VERSION = '0.1.0';
 
 const REQUEST_ID = /^[\w.-]{1,128}$/;
 
@@ -46,7 +40,9 @@ export interface AppOptions {
 /**
  * Builds the control plane's HTTP API over built services. Everything under `/v1` needs an
  * API key holding the scope the route declares, and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
- * `/openapi.json` and `/docs` are open.
+ * `/openapi.json` and `/docs` are open. The route schemas are the API's one contract: the OpenAPI
+ * document at `/openapi.json` is made from them, and the CLI and SDK use types generated from it
+ * (`npm run generate:api`).
  */
 export async function buildApp(services: Services, options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
@@ -82,30 +78,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     done(null, payload);
   });
 
-  await app.register(fastifySwagger, {
-    openapi: {
-      openapi: '3.1.0',
-      info: {
-        title: 'Tenantry control plane API',
-        version: API_VERSION,
-        description:
-          'Tenants, plans and entitlements. Errors are RFC 9457 problem documents with a stable `code`.',
-      },
-      components: {
-        securitySchemes: {
-          [API_KEY_SCHEME]: {
-            type: 'http',
-            scheme: 'bearer',
-            description:
-              'An API key (tnt_sk_… operator, tnt_rk_… restricted). Each operation lists the one scope the key must hold.',
-          },
-        },
-      },
-      webhooks: webhookDocuments(),
-    },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
-  });
+  documentRoutes(app);
+  await app.register(fastifySwagger, openApiOptions());
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
@@ -113,31 +87,61 @@ export async function buildApp(services: Services, options: AppOptions): Promise
 
   app.get(
     '/healthz',
-    { schema: { tags: ['Service'], security: [], response: { 200: z.object({ status: z.literal('ok') }) } } },
+    {
+      schema: {
+        tags: ['Service'],
+        operationId: 'checkHealth',
+        summary: 'Liveness: the process answers',
+        security: [],
+        response: { 200: z.object({ status: z.literal('ok') }) },
+      },
+    },
     async () => ({
       status: 'ok' as const,
     }),
   );
 
-  app.get('/readyz', { schema: { tags: ['Service'], security: [] } }, async (_request, reply) => {
-    try {
-      const status = await migrationStatus(services.database.db);
-      if (status.pending.length > 0 || status.unknown.length > 0) {
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags: ['Service'],
+        operationId: 'checkReadiness',
+        summary: 'Readiness: the database answers and its migrations are current',
+        description: 'Answers 503 `not_ready` while a migration is pending or the database is unreachable.',
+        security: [],
+        response: {
+          200: z.object({
+            status: z.literal('ready'),
+            checks: z.object({ database: z.literal('ok'), migrations: z.literal('current') }),
+          }),
+          503: ProblemSchema,
+        },
+      },
+    },
+    async (_request, reply) => {
+      try {
+        const status = await migrationStatus(services.database.db);
+        if (status.pending.length > 0 || status.unknown.length > 0) {
+          return replyProblem(
+            reply,
+            'not_ready',
+            `migrations are not current (pending: ${status.pending.length}, unknown: ${status.unknown.length})`,
+          );
+        }
+        return {
+          status: 'ready' as const,
+          checks: { database: 'ok' as const, migrations: 'current' as const },
+        };
+      } catch (error) {
         return replyProblem(
           reply,
           'not_ready',
-          `migrations are not current (pending: ${status.pending.length}, unknown: ${status.unknown.length})`,
+          `the database is unreachable: ${error instanceof Error ? error.message : String(error)}`,
         );
       }
-      return { status: 'ready', checks: { database: 'ok', migrations: 'current' } };
-    } catch (error) {
-      return replyProblem(
-        reply,
-        'not_ready',
-        `the database is unreachable: ${error instanceof Error ? error.message : String(error)}`,
-      );
-    }
-  });
+    },
+  );
 
   await app.register(
     async (v1) => {
@@ -165,6 +169,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(dunningRoutes, { dunning: services.dunning });
       await v1.register(stripeCustomerRoutes, { stripe: services.stripe, tenants: services.tenants });
       await v1.register(testClockRoutes, { testClocks: services.testClocks });
+      await v1.register(auditRoutes, { audit: services.audit });
       await v1.register(webhookRoutes, { webhooks: services.webhooks });
     },
     { prefix: '/v1' },

@@ -1,8 +1,8 @@
 import { isScope, type Scope } from '@tenantry/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import type { ApiKeyService, AuthenticatedKey } from '../api-keys/api-key-service.ts';
-import type { RequestContext } from '../audit/audit-log.ts';
-import { replyProblem, sendProblem } from './problem.ts';
+import type { ApiKeyService, AuthenticatedKey } from '../api-keys/index.ts';
+import type { RequestContext } from '../request-context.ts';
+import { declareProblems, replyProblem, sendProblem } from './problem.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -71,6 +71,7 @@ export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService): v
     // The OpenAPI document shows each operation's scope (OpenAPI 3.1 lets a bearer scheme list
     // the roles it needs). A new schema object: the route file's may be shared between routes.
     route.schema = { ...route.schema, security: [{ [API_KEY_SCHEME]: [needed] }] };
+    declareProblems(route, [401, 403]);
   });
   scope.addHook(
     'onRequest',

@@ -1,9 +1,14 @@
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, onSendAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
+import type {
+  FastifyInstance,
+  FastifySchema,
+  onSendAsyncHookHandler,
+  preHandlerAsyncHookHandler,
+} from 'fastify';
 import { type Kysely, sql } from 'kysely';
-import type { Database } from '../db/database.ts';
-import type { Schema } from '../db/schema.ts';
-import { replyProblem } from './problem.ts';
+import { z } from 'zod';
+import type { Database, Schema } from '../db/index.ts';
+import { declareProblems, replyProblem } from './problem.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -39,6 +44,31 @@ const OWNER_LOCK_NAMESPACE = 0x6964656d;
  * because every mutation is its own transaction.
  */
 export const IDEMPOTENCY_IN_PROGRESS_TIMEOUT_SECONDS = 300;
+
+/** The header as each POST route declares it: validated there, and shown in the OpenAPI document. */
+const IdempotencyKeyHeader = z
+  .string()
+  .min(1, { error: 'must be 1 to 255 characters' })
+  .max(255, { error: 'must be 1 to 255 characters' })
+  .optional()
+  .describe(
+    'Makes the request safe to retry: the first response is stored for ' +
+      `${IDEMPOTENCY_KEY_TTL_HOURS} hours and replayed, with \`Idempotent-Replayed: true\`, to every retry ` +
+      'with the same key, method, URL and body. The same key with another request is refused (422 ' +
+      '`idempotency_key_reused`), and so is a retry while the first is still running (409 ' +
+      '`idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors ' +
+      'are not stored. Use a new random key (a UUID) per distinct request.',
+  );
+
+/** `schema` with the `Idempotency-Key` header added to the headers it declares. */
+function withIdempotencyKey(schema: FastifySchema | undefined): FastifySchema {
+  const headers = schema?.headers;
+  if (headers !== undefined && !(headers instanceof z.ZodObject)) {
+    throw new Error('a POST route of the API declares its headers with a zod object, to add Idempotency-Key');
+  }
+  const declared = headers ?? z.object({});
+  return { ...schema, headers: declared.extend({ [HEADER]: IdempotencyKeyHeader }) };
+}
 
 const expired = sql<boolean>`idempotency_keys.created_at < now() - make_interval(hours => ${IDEMPOTENCY_KEY_TTL_HOURS})`;
 
@@ -99,13 +129,9 @@ export async function idempotentPosts(scope: FastifyInstance, database: Database
   scope.decorateRequest('idempotencyKey', null);
 
   const claim: preHandlerAsyncHookHandler = async (request, reply) => {
+    // Validated by the route's header schema (see withIdempotencyKey): absent, or 1 to 255 characters.
     const key = request.headers[HEADER];
-    if (request.method !== 'POST' || key === undefined) return;
-    if (typeof key !== 'string' || key.length === 0 || key.length > 255) {
-      return replyProblem(reply, 'validation_failed', 'Idempotency-Key must be 1 to 255 characters', [
-        { path: 'headers.idempotency-key', message: 'must be 1 to 255 characters' },
-      ]);
-    }
+    if (typeof key !== 'string') return;
     const apiKeyId = request.ctx.actor.id;
     const requestHash = createHash('sha256')
       .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
@@ -201,12 +227,15 @@ export async function idempotentPosts(scope: FastifyInstance, database: Database
 
   // Attached to the POST routes only, as route hooks: the other methods (reads, the hot path) do
   // not pay for two hooks that would return at once. They run before any hook of the route itself,
-  // as they did as hooks of the scope.
+  // as they did as hooks of the scope. This is the one place that decides which routes honour the
+  // header, so it also declares it, and the problems it answers, in each of those routes' schema.
   scope.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (!methods.includes('POST')) return;
     route.preHandler = [claim, ...asArray(route.preHandler)];
     route.onSend = [store, ...asArray(route.onSend)];
+    route.schema = withIdempotencyKey(route.schema);
+    declareProblems(route, [409, 422]);
   });
 }
 

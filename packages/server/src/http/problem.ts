@@ -1,5 +1,5 @@
 import { type DomainError, type ErrorCode, errorCatalog, type FieldError } from '@tenantry/core';
-import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
@@ -28,9 +28,56 @@ export const ProblemSchema = z
       .optional(),
   })
   .catchall(z.unknown())
-  .meta({ id: 'Problem' });
+  .meta({
+    id: 'Problem',
+    description:
+      'An RFC 9457 problem document. `code` is stable and machine-readable (docs/errors.md lists every code); ' +
+      'other members (e.g. `allowed_actions`, `required_scope`) depend on the code.',
+  });
 
 export type Problem = z.infer<typeof ProblemSchema>;
+
+/** The media type of every error response. */
+export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
+
+/** What each status of a problem response means, for the OpenAPI document. */
+const PROBLEM_STATUS: Readonly<Record<number, string>> = {
+  400: 'The request is not valid: `validation_failed` names each bad field in `errors`; `malformed_request` when it cannot be read',
+  401: '`missing_api_key` or `invalid_api_key`: no API key, or one that is unknown, revoked or expired',
+  403: '`insufficient_scope`: the API key lacks the scope this operation needs (named in `required_scope`)',
+  404: 'What the request names does not exist (e.g. `tenant_not_found`)',
+  409: 'The request conflicts with the current state (e.g. `illegal_transition`, `slug_taken`); `idempotency_key_in_progress` while a request with the same Idempotency-Key runs',
+  413: '`payload_too_large`: the body is over the limit',
+  415: '`unsupported_media_type`: send the body as JSON in UTF-8',
+  422: '`idempotency_key_reused`: the Idempotency-Key was first used with another request',
+  502: 'A service the control plane depends on failed (e.g. `stripe_unavailable`); nothing was recorded',
+  503: '`not_ready`: the control plane cannot answer this now; retry later',
+};
+
+/** A problem response of the OpenAPI document: its meaning, and the Problem schema as problem+json. */
+function problemResponse(status: number) {
+  return {
+    description: PROBLEM_STATUS[status] ?? 'A problem document; `code` says what went wrong',
+    content: { [PROBLEM_MEDIA_TYPE]: { schema: ProblemSchema } },
+  };
+}
+
+/**
+ * Declares that `route` may answer problems with these statuses, in its response schema (and so in
+ * the OpenAPI document). The code that can refuse a request declares what it refuses with — the
+ * API-key check 401 and 403, the idempotency store 409 and 422 — so that no route states them by
+ * hand. A status the route declared itself with the bare {@link ProblemSchema} becomes the same
+ * problem+json response.
+ */
+export function declareProblems(route: RouteOptions, statuses: readonly number[]): void {
+  const declared = (route.schema?.response ?? {}) as Readonly<Record<string, unknown>>;
+  const response: Record<string, unknown> = {};
+  for (const [status, schema] of Object.entries(declared)) {
+    response[status] = schema === ProblemSchema ? problemResponse(Number(status)) : schema;
+  }
+  for (const status of statuses) response[status] ??= problemResponse(status);
+  route.schema = { ...route.schema, response };
+}
 
 /** Builds the problem document for a domain error raised while handling `request`. */
 export function problemOf(error: DomainError, request: FastifyRequest): Problem {

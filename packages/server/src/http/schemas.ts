@@ -12,14 +12,16 @@ export function pageOf<T extends z.ZodType>(item: T) {
   return z.object({ data: z.array(item), next_cursor: z.string().nullable() });
 }
 
-/** The problem responses a `/v1` route may give, for the OpenAPI document. */
-export const problems = {
-  400: ProblemSchema,
-  401: ProblemSchema,
-  403: ProblemSchema,
-  404: ProblemSchema,
-  409: ProblemSchema,
-  422: ProblemSchema,
-} as const;
+/*
+ * The problems a route may answer that are its own. Those of the shared machinery are declared
+ * where it refuses the request (see declareProblems): 400 on every route, 401 and 403 on every `/v1`
+ * route, 413 and 415 where a body is taken, 409 and 422 where Idempotency-Key is honoured.
+ */
+
+/** What the route names (a tenant, an invoice…) may not exist. */
+export const notFound = { 404: ProblemSchema } as const;
+
+/** What the route changes may be in a state that does not allow it. */
+export const conflict = { 409: ProblemSchema } as const;
 
 export const Timestamp = z.string().describe('ISO 8601, UTC');

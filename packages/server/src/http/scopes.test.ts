@@ -1,8 +1,9 @@
 import { ALL_SCOPES, APP_KEY_SCOPES, isScope, type Scope } from '@tenantry/core';
 import Fastify from 'fastify';
+import { serializerCompiler, validatorCompiler } from 'fastify-type-provider-zod';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../request-context.ts';
 import { API_KEY_SCHEME, requireApiKey, requireScopeDeclarations } from './authentication.ts';
 
 /**
@@ -129,6 +130,9 @@ describe('a /v1 route cannot be added unscoped', () => {
   async function build(add: (v1: ReturnType<typeof Fastify>) => void, inKeyScope = true): Promise<void> {
     const app = Fastify();
     requireScopeDeclarations(app);
+    // The problem responses the key check declares are zod schemas, as in buildApp.
+    app.setValidatorCompiler(validatorCompiler);
+    app.setSerializerCompiler(serializerCompiler);
     try {
       await app.register(
         async (v1) => {

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
-import type { JobRow } from '../db/schema.ts';
+import type { JobRow } from '../db/index.ts';
 import { JobQueue, type JobRequest } from './job-queue.ts';
 
 let t: TestApp;

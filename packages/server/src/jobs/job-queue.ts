@@ -1,6 +1,6 @@
 import { type Kysely, sql, type Transaction, type UpdateQueryBuilder, type UpdateResult } from 'kysely';
 import { type Clock, type ClockScope, liveScope, onClock } from '../clock.ts';
-import type { JobRow, Schema } from '../db/schema.ts';
+import type { JobRow, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import { WakeLoop } from './wake-loop.ts';
 

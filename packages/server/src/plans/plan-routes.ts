@@ -1,8 +1,7 @@
 import type { PlanDefinition as PlanDefinitionType } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { problems, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const PlanDefinition = z
@@ -67,6 +66,7 @@ export const planRoutes: FastifyPluginAsyncZod<Pick<Services, 'plans'>> = async 
       config: { scope: 'plans:write' },
       schema: {
         tags: ['Plans'],
+        operationId: 'applyPlans',
         summary: 'Apply a plan file',
         description:
           'Validates the whole YAML plan file and stores a new version of each plan whose definition changed. ' +
@@ -76,7 +76,7 @@ export const planRoutes: FastifyPluginAsyncZod<Pick<Services, 'plans'>> = async 
           filename: z.string().max(500).optional().describe('Named in error messages'),
           dry_run: z.boolean().default(false).describe('Report what would change without storing it'),
         }),
-        response: { 200: ApplyResult, ...problems },
+        response: { 200: ApplyResult, ...conflict },
       },
     },
     async (request, reply) => {
@@ -92,8 +92,9 @@ export const planRoutes: FastifyPluginAsyncZod<Pick<Services, 'plans'>> = async 
       config: { scope: 'plans:read' },
       schema: {
         tags: ['Plans'],
+        operationId: 'listPlans',
         summary: 'List plans',
-        response: { 200: z.object({ data: z.array(PlanSummary) }), ...problems },
+        response: { 200: z.object({ data: z.array(PlanSummary) }) },
       },
     },
     async () => ({ data: await services.plans.list() }),
@@ -105,9 +106,10 @@ export const planRoutes: FastifyPluginAsyncZod<Pick<Services, 'plans'>> = async 
       config: { scope: 'plans:read' },
       schema: {
         tags: ['Plans'],
+        operationId: 'getPlan',
         summary: 'Show a plan with its versions',
         params: z.object({ key: z.string().describe('Plan key or id') }),
-        response: { 200: PlanDetail, ...problems },
+        response: { 200: PlanDetail, ...notFound },
       },
     },
     async (request, reply) => {
@@ -122,9 +124,10 @@ export const planRoutes: FastifyPluginAsyncZod<Pick<Services, 'plans'>> = async 
       config: { scope: 'plans:read' },
       schema: {
         tags: ['Plans'],
+        operationId: 'getPlanVersion',
         summary: 'Show one version of a plan',
         params: z.object({ key: z.string(), version: z.coerce.number().int().min(1) }),
-        response: { 200: PlanVersion, ...problems },
+        response: { 200: PlanVersion, ...notFound },
       },
     },
     async (request, reply) => {

@@ -12,10 +12,10 @@ import {
   resolvePlans,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
 import { type ChangeOf, recordChanges } from '../changes/index.ts';
-import type { PlansTable, Schema } from '../db/schema.ts';
+import type { PlansTable, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
+import type { RequestContext } from '../request-context.ts';
 import { readPlanFileSource } from './plan-file-source.ts';
 
 /** A plan without its versions. */

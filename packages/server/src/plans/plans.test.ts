@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
+import { clearAuditLog } from '../../test/audit-support.ts';
 import { startTestApp, type TestApp, uniqueSlug } from '../../test/harness.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../request-context.ts';
 
 const FIXTURE = readFileSync(new URL('../../test/fixtures/plans.yaml', import.meta.url), 'utf8');
 const REMOTE_DESKTOP_URL = new URL('../../../../examples/plans/remote-desktop.yaml', import.meta.url);
@@ -31,7 +32,8 @@ afterAll(() => t.close());
 /** Every test starts with no plans, meters, tenants or audit events (nor what refers to them). */
 beforeEach(async () => {
   await sql`truncate tenantry.jobs, tenantry.tenants, tenantry.plan_versions, tenantry.plans,
-    tenantry.meters, tenantry.audit_events, tenantry.idempotency_keys cascade`.execute(t.db.database.db);
+    tenantry.meters, tenantry.idempotency_keys cascade`.execute(t.db.database.db);
+  await clearAuditLog(t.db.database.db);
 });
 
 function apply(source: string, extra: Record<string, unknown> = {}) {

@@ -14,7 +14,7 @@ import {
   uniqueSlug,
 } from '../../test/harness.ts';
 import { fixture } from '../../test/tenant-support.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../request-context.ts';
 import { createServices, type Services } from '../services.ts';
 
 const CTX = systemContext('test');

@@ -1,6 +1,6 @@
 import type { MigrationTarget, SqlSession, TargetResult } from '@tenantry/sdk';
 import { CompiledQuery, type Kysely } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 import { inDatabase, Provisioner, type TenantResources } from './provisioner.ts';
 
 /** The app's migrations could not be applied to a new tenant; provisioning fails with this reason. */

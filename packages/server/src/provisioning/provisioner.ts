@@ -1,7 +1,6 @@
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
-import { CONTROL_SCHEMA } from '../db/database.ts';
-import type { Schema } from '../db/schema.ts';
+import { CONTROL_SCHEMA, type Schema } from '../db/index.ts';
 
 /** Where a tenant's data lives in the vendor's Postgres. */
 export type Placement = 'pool' | 'schema' | 'database';

@@ -12,7 +12,7 @@ import {
   provisionedTenant,
   stateOf,
 } from '../../test/tenant-support.ts';
-import { systemContext } from '../audit/audit-log.ts';
+import { systemContext } from '../request-context.ts';
 
 let t: TestApp;
 beforeAll(async () => {

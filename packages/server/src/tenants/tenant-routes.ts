@@ -1,8 +1,7 @@
 import { MAX_TRIAL_DAYS, TENANT_STATES, type TenantAction, type TenantOverrides } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { PageQuery, pageOf, problems, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const PLACEMENTS = ['pool', 'schema', 'database'] as const;
@@ -112,6 +111,11 @@ const ACTION_ROUTES: Record<string, TenantAction> = {
   'mark-past-due': 'mark_past_due',
 };
 
+/** `retry-provisioning` → `retryProvisioning`, for operation ids. */
+function camelCase(segment: string): string {
+  return segment.replace(/-(.)/g, (_match, letter: string) => letter.toUpperCase());
+}
+
 /** `/v1/tenants`: the tenant registry and lifecycle. */
 export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = async (app, services) => {
   const { tenants } = services;
@@ -122,9 +126,13 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
       config: { scope: 'tenants:write' },
       schema: {
         tags: ['Tenants'],
+        operationId: 'createTenant',
         summary: 'Create a tenant',
+        description:
+          'The tenant is answered at once, in state `provisioning`, while its schema, database or pool rows are ' +
+          'made; it then becomes `trialing` or `active`. 409 `slug_taken` when the slug is in use.',
         body: CreateTenant,
-        response: { 201: Tenant, ...problems },
+        response: { 201: Tenant, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -141,9 +149,10 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
       config: { scope: 'tenants:read' },
       schema: {
         tags: ['Tenants'],
+        operationId: 'listTenants',
         summary: 'List tenants',
         querystring: ListQuery,
-        response: { 200: pageOf(Tenant), ...problems },
+        response: { 200: pageOf(Tenant) },
       },
     },
     async (request, reply) => {
@@ -159,9 +168,10 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
       config: { scope: 'tenants:read' },
       schema: {
         tags: ['Tenants'],
+        operationId: 'getTenant',
         summary: 'Show a tenant',
         params: IdParams,
-        response: { 200: Tenant, ...problems },
+        response: { 200: Tenant, ...notFound },
       },
     },
     async (request, reply) => {
@@ -176,10 +186,11 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
       config: { scope: 'tenants:write' },
       schema: {
         tags: ['Tenants'],
+        operationId: 'updateTenant',
         summary: 'Update a tenant',
         params: IdParams,
         body: UpdateTenant,
-        response: { 200: Tenant, ...problems },
+        response: { 200: Tenant, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -194,10 +205,11 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
       config: { scope: 'tenants:write' },
       schema: {
         tags: ['Tenants'],
+        operationId: 'changeTenantPlan',
         summary: "Change a tenant's plan, now or at the end of the billing period",
         params: IdParams,
         body: ChangePlan,
-        response: { 200: Tenant, ...problems },
+        response: { 200: Tenant, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -213,10 +225,14 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
         config: { scope: 'tenants:write' },
         schema: {
           tags: ['Tenants'],
+          operationId: `${camelCase(segment)}Tenant`,
           summary: `${segment.replace('-', ' ')} a tenant`.replace(/^./, (c) => c.toUpperCase()),
+          description:
+            'A transition the tenant cannot make from its state is refused with 409 `illegal_transition`, ' +
+            'whose `allowed_actions` lists those it can.',
           params: IdParams,
           body: Reason,
-          response: { 200: Tenant, ...problems },
+          response: { 200: Tenant, ...notFound, ...conflict },
         },
       },
       async (request, reply) => {
@@ -232,11 +248,13 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
       config: { scope: 'tenants:write' },
       schema: {
         tags: ['Tenants'],
+        operationId: 'deleteTenant',
         summary: 'Delete a tenant',
         description:
-          'The tenant must be cancelled first. Its schema, database or pool rows are removed after the retention period.',
+          'The tenant must be cancelled first, or have failed provisioning; it is answered in state `deleted`. Its ' +
+          'schema, database or pool rows are removed after the retention period.',
         params: IdParams,
-        response: { 200: Tenant, ...problems },
+        response: { 200: Tenant, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {

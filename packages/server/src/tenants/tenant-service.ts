@@ -14,17 +14,21 @@ import {
   type TenantState,
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { type RequestContext, systemContext } from '../audit/audit-log.ts';
-import { type PlanChangeRequest, planChangeTiming } from '../billing/plan-change-timing.ts';
-import { changeSubscription, startSubscription } from '../billing/subscription-changes.ts';
+import {
+  changeSubscription,
+  type PlanChangeRequest,
+  planChangeTiming,
+  startSubscription,
+} from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { ScheduledPlanChange, Schema } from '../db/schema.ts';
+import type { ScheduledPlanChange, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
-import type { PlanService, PlanVersionView } from '../plans/plan-service.ts';
-import { type Placement, type Provisioner, resourcesFor } from '../provisioning/provisioner.ts';
-import { testClockAdvancing } from '../test-clocks/test-clock-errors.ts';
+import type { JobQueue } from '../jobs/index.ts';
+import type { PlanService, PlanVersionView } from '../plans/index.ts';
+import { type Placement, type Provisioner, resourcesFor } from '../provisioning/index.ts';
+import { type RequestContext, systemContext } from '../request-context.ts';
+import { testClockAdvancing } from '../test-clocks/index.ts';
 import { transitionTenant } from './tenant-transition.ts';
 import { type TenantRecord, type TenantView, tenantView } from './tenant-view.ts';
 

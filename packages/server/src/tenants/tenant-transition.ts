@@ -9,10 +9,10 @@ import {
   transitionRecord,
 } from '@tenantry/core';
 import type { Transaction } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
-import { followTenantState } from '../billing/subscription-changes.ts';
+import { followTenantState } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
+import type { RequestContext } from '../request-context.ts';
 
 /** A tenant as a transition needs it, read with its row locked (`FOR UPDATE`) by the caller. */
 export interface TransitionSubject {

@@ -1,6 +1,6 @@
 import { billingPeriod, type PlanDefinition, type TenantOverrides, type TenantState } from '@tenantry/core';
-import type { ScheduledPlanChange, TenantRow } from '../db/schema.ts';
-import type { Placement } from '../provisioning/provisioner.ts';
+import type { ScheduledPlanChange, TenantRow } from '../db/index.ts';
+import type { Placement } from '../provisioning/index.ts';
 
 /** A tenant as the API shows it. */
 export interface TenantView {

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { problems, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const TestClock = z
@@ -34,12 +33,13 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
       config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
+        operationId: 'createTestClock',
         summary: 'Create a test clock',
         body: z.strictObject({
           frozen_time: Instant.describe('Where the clock starts'),
           name: z.string().trim().min(1).max(200).optional(),
         }),
-        response: { 201: TestClock, ...problems },
+        response: { 201: TestClock },
       },
     },
     async (request, reply) => {
@@ -54,8 +54,9 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'listTestClocks',
         summary: 'List the test clocks, newest first',
-        response: { 200: z.object({ data: z.array(TestClock) }), ...problems },
+        response: { 200: z.object({ data: z.array(TestClock) }) },
       },
     },
     async () => ({ data: await testClocks.list() }),
@@ -67,9 +68,10 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
       config: { scope: 'billing:read' },
       schema: {
         tags: ['Billing'],
+        operationId: 'getTestClock',
         summary: 'Show a test clock; `status` says whether its last advance is done',
         params: IdParams,
-        response: { 200: TestClock, ...problems },
+        response: { 200: TestClock, ...notFound },
       },
     },
     async (request, reply) => {
@@ -84,12 +86,14 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
       config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
+        operationId: 'advanceTestClock',
         summary: 'Advance a test clock',
         description:
-          'Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`.',
+          'Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`. ' +
+          '`frozen_time` must be later than the clock’s (400 `validation_failed`); 409 `test_clock_advancing` while an advance is under way.',
         params: IdParams,
         body: z.strictObject({ frozen_time: Instant.describe('Later than the clock’s frozen_time') }),
-        response: { 200: TestClock, ...problems },
+        response: { 200: TestClock, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -104,11 +108,13 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
       config: { scope: 'billing:write' },
       schema: {
         tags: ['Billing'],
+        operationId: 'deleteTestClock',
         summary: 'Delete a test clock and its tenants',
         params: IdParams,
         response: {
           200: z.object({ id: z.string(), deleted: z.literal(true), tenants: z.array(z.string()) }),
-          ...problems,
+          ...notFound,
+          ...conflict,
         },
       },
     },

@@ -1,15 +1,14 @@
 import { type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { type RequestContext, systemContext } from '../audit/audit-log.ts';
-import type { InvoiceService } from '../billing/invoice-service.ts';
-import type { Trials } from '../billing/trials.ts';
+import type { InvoiceService, Trials } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock, ClockScope } from '../clock.ts';
-import type { Schema, TestClocksTable } from '../db/schema.ts';
+import type { Schema, TestClocksTable } from '../db/index.ts';
 import { newId } from '../ids.ts';
-import type { JobQueue } from '../jobs/job-queue.ts';
-import type { TenantService } from '../tenants/tenant-service.ts';
-import type { ThresholdChecker } from '../usage/thresholds.ts';
+import type { JobQueue } from '../jobs/index.ts';
+import { type RequestContext, systemContext } from '../request-context.ts';
+import type { TenantService } from '../tenants/index.ts';
+import type { ThresholdChecker } from '../usage/index.ts';
 import { testClockAdvancing, testClockNotFound } from './test-clock-errors.ts';
 
 /** The job that works an advance through. */

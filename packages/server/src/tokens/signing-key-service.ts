@@ -7,11 +7,11 @@ import {
   type JWK,
 } from 'jose';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import { type RequestContext, systemContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema, SigningKeysTable } from '../db/schema.ts';
-import type { SecretBox } from '../secrets/secret-box.ts';
+import type { Schema, SigningKeysTable } from '../db/index.ts';
+import { type RequestContext, systemContext } from '../request-context.ts';
+import type { SecretBox } from '../secrets/index.ts';
 
 /** The one algorithm access tokens are signed with (ECDSA P-256, SHA-256). */
 export const SIGNING_ALGORITHM = 'ES256';

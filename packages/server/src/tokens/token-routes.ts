@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { problems, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { MAX_TOKEN_TTL_SECONDS } from './signing-key-service.ts';
 import { MintTokenInput } from './token-service.ts';
@@ -69,6 +68,7 @@ export const jwksRoute: FastifyPluginAsyncZod<Pick<Services, 'signingKeys'>> = a
     {
       schema: {
         tags: ['Access tokens'],
+        operationId: 'getJwks',
         summary: 'The public keys that verify access tokens (JWKS)',
         description:
           'Lists the active key, the next key (published before it signs, so apps hold it when a rotation ' +
@@ -96,6 +96,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<Pick<Services, 'signingKeys' | '
       config: { scope: 'tokens:write', idempotencyRedact: ['access_token'] },
       schema: {
         tags: ['Access tokens'],
+        operationId: 'mintAccessToken',
         summary: 'Mint an access token for a tenant',
         description:
           "The vendor's backend calls this after signing a user in; the app verifies the token against " +
@@ -103,7 +104,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<Pick<Services, 'signingKeys' | '
           '(suspended, cancelled, deleted, provisioning).',
         params: TenantParams,
         body: MintTokenInput,
-        response: { 200: MintedToken, ...problems },
+        response: { 200: MintedToken, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -118,9 +119,10 @@ export const tokenRoutes: FastifyPluginAsyncZod<Pick<Services, 'signingKeys' | '
       config: { scope: 'signing-keys:read' },
       schema: {
         tags: ['Access tokens'],
+        operationId: 'listSigningKeys',
         summary: 'List the keys that sign access tokens',
         querystring: z.strictObject({}),
-        response: { 200: z.object({ data: z.array(SigningKey) }), ...problems },
+        response: { 200: z.object({ data: z.array(SigningKey) }) },
       },
     },
     async () => ({ data: await services.signingKeys.list() }),
@@ -132,6 +134,7 @@ export const tokenRoutes: FastifyPluginAsyncZod<Pick<Services, 'signingKeys' | '
       config: { scope: 'signing-keys:write' },
       schema: {
         tags: ['Access tokens'],
+        operationId: 'rotateSigningKeys',
         summary: 'Rotate the signing key',
         description:
           'The next key (already published) starts signing, a new next key is published, and the old key ' +
@@ -139,7 +142,6 @@ export const tokenRoutes: FastifyPluginAsyncZod<Pick<Services, 'signingKeys' | '
         body: Reason,
         response: {
           200: z.object({ active: SigningKey, retired: SigningKey, next: SigningKey }),
-          ...problems,
         },
       },
     },

@@ -3,11 +3,11 @@ import { type DomainError, type FieldError, fail, ok, type Result, type TenantSt
 import { SignJWT } from 'jose';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import type { RequestContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
-import { tenantNotFound } from '../tenants/tenant-service.ts';
+import type { Schema } from '../db/index.ts';
+import type { RequestContext } from '../request-context.ts';
+import { tenantNotFound } from '../tenants/index.ts';
 import { MAX_TOKEN_TTL_SECONDS, SIGNING_ALGORITHM, type SigningKeyService } from './signing-key-service.ts';
 
 /** The `aud` of every access token: apps accept only tokens meant for them. */

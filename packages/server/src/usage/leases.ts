@@ -11,7 +11,7 @@ import {
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
-import type { Schema, UsageLeasesTable } from '../db/schema.ts';
+import type { Schema, UsageLeasesTable } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import { loadLimitContexts } from './limit-context.ts';
 import { periodUsage, usageKey } from './period-usage.ts';

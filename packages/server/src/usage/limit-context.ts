@@ -6,7 +6,7 @@ import {
   type TenantState,
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 
 /** What it takes to know a tenant's limits now. */
 export interface LimitContext {

@@ -1,6 +1,6 @@
 import type { Aggregation } from '@tenantry/core';
 import type { Kysely } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 
 /** A meter as ingestion needs it. */
 export interface MeterInfo {

@@ -1,6 +1,6 @@
 import { type Aggregation, limitKind } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 
 /** One tenant's usage of one meter, wanted for the period `[start, end)`. */
 export interface UsageRequest {

@@ -1,5 +1,5 @@
 import { sql, type Transaction } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 
 /**
  * Recomputes a time-weighted series' hourly rollups from its raw events, from the hour where

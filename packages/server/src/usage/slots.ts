@@ -11,7 +11,7 @@ import {
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { announceUsage } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema, SlotHoldersTable } from '../db/schema.ts';
+import type { Schema, SlotHoldersTable } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import { loadLimitContexts } from './limit-context.ts';
 import { periodUsage, usageKey } from './period-usage.ts';

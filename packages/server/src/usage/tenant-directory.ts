@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Schema } from '../db/schema.ts';
+import type { Schema } from '../db/index.ts';
 
 /** A tenant as ingestion needs it. */
 export interface TenantRef {

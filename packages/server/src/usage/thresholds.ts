@@ -1,11 +1,10 @@
 import { type Aggregation, billingPeriod } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
-import { systemContext } from '../audit/audit-log.ts';
 import { recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
-import { withRetry } from '../db/with-retry.ts';
-import { WakeLoop } from '../jobs/wake-loop.ts';
+import { type Schema, withRetry } from '../db/index.ts';
+import { WakeLoop } from '../jobs/index.ts';
+import { systemContext } from '../request-context.ts';
 import { loadLimitContexts } from './limit-context.ts';
 import { periodUsage, type UsageRequest, usageKey } from './period-usage.ts';
 

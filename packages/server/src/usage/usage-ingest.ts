@@ -9,8 +9,7 @@ import {
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { announceUsage } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/schema.ts';
-import { withRetry } from '../db/with-retry.ts';
+import { type Schema, withRetry } from '../db/index.ts';
 import type { MeterCatalog, MeterInfo } from './meter-catalog.ts';
 import { recomputeGaugeSeries } from './rollups.ts';
 import type { TenantDirectory, TenantRef } from './tenant-directory.ts';

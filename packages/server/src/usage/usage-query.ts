@@ -1,7 +1,7 @@
 import { type Aggregation, billingPeriod } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
-import { timeWeightedUnit, unitConversion } from '../billing/billing-usage.ts';
-import type { Schema } from '../db/schema.ts';
+import { timeWeightedUnit, unitConversion } from '../billing/index.ts';
+import type { Schema } from '../db/index.ts';
 
 /** How usage is cut into a series: UTC hours, UTC days, or the tenant's billing periods. */
 export type UsageWindow = 'hour' | 'day' | 'month';

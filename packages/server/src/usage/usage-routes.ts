@@ -1,16 +1,33 @@
-import { type DomainError, MAX_USAGE_BATCH, type Result } from '@tenantry/core';
+import {
+  CloudUsageEvent,
+  type DomainError,
+  MAX_USAGE_BATCH,
+  type Result,
+  UsageEventInput,
+} from '@tenantry/core';
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { parseJsonBodies } from '../http/json-body.ts';
-import { sendProblem } from '../http/problem.ts';
-import { problems, Timestamp } from '../http/schemas.ts';
+import { conflict, notFound, parseJsonBodies, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
-import { tenantNotFound as tenantNotFoundError } from '../tenants/tenant-service.ts';
+import { tenantNotFound as tenantNotFoundError } from '../tenants/index.ts';
 import { SLOT_HOLDER_TTL } from './slots.ts';
 
 const CLOUDEVENT = 'application/cloudevents+json';
 const CLOUDEVENTS_BATCH = 'application/cloudevents-batch+json';
+
+/** An event as `POST /v1/events` takes it, for the OpenAPI document (core's schema, named). */
+const NewUsageEvent = UsageEventInput.meta({
+  id: 'NewUsageEvent',
+  description:
+    '`(tenant, id)` is counted once, however often it is sent. `tenant` is a tenant id (`ten_…`) or slug; ' +
+    '`value` may be left out for `count` meters (it is 1).',
+});
+
+const CloudEvent = CloudUsageEvent.meta({
+  id: 'UsageCloudEvent',
+  description: 'A CloudEvents 1.0 event: `source` is the tenant, `type` the meter, `data.value` the value.',
+});
 
 const IngestResult = z
   .object({
@@ -152,20 +169,30 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
   app.post(
     '/events',
     {
-      config: { scope: 'usage:write' },
+      config: {
+        scope: 'usage:write',
+        // What each event must be; the route checks the events one by one (see body below).
+        documentedBody: {
+          'application/json': z.union([NewUsageEvent, z.array(NewUsageEvent).max(MAX_USAGE_BATCH)]),
+          [CLOUDEVENT]: CloudEvent,
+          [CLOUDEVENTS_BATCH]: z.array(CloudEvent).max(MAX_USAGE_BATCH),
+        },
+      },
       bodyLimit: 32 * 1024 * 1024,
       schema: {
         tags: ['Usage'],
+        operationId: 'ingestEvents',
         summary: 'Ingest usage events',
         description:
           `One event or a JSON array of up to ${MAX_USAGE_BATCH}: \`{id, tenant, meter, value, time, subject?, properties?}\`. ` +
           `CloudEvents are accepted as \`${CLOUDEVENT}\` or \`${CLOUDEVENTS_BATCH}\` (\`source\` is the tenant, \`type\` the meter, ` +
           '`data.value` the value). `(tenant, id)` is counted once, however often it is sent. The answer comes once the batch is ' +
           'durable; valid events of a partly bad batch are kept and each bad one is listed by its index.',
-        // The size of a batch is checked by the handler, which can say what is wrong: a union
-        // that fails both ways only says "Invalid input".
+        // The size of a batch and each event are checked by the handler, which can say what is
+        // wrong and keep the good events of a partly bad batch: a union that fails both ways only
+        // says "Invalid input". The document shows the events' schema (config.documentedBody).
         body: z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]),
-        response: { 200: IngestResult, ...problems },
+        response: { 200: IngestResult },
       },
     },
     async (request, reply) => {
@@ -203,11 +230,12 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'usage:void' },
       schema: {
         tags: ['Usage'],
+        operationId: 'voidUsageEvent',
         summary: 'Void a usage event',
         description: 'The event is kept, marked void, and stops counting. Nothing is ever deleted.',
         params: TenantParams.extend({ event_id: z.string() }),
         body: z.strictObject({ reason: z.string().trim().min(1).max(1000) }),
-        response: { 200: UsageEvent, ...problems },
+        response: { 200: UsageEvent, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -227,6 +255,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'usage:read' },
       schema: {
         tags: ['Usage'],
+        operationId: 'getTenantUsage',
         summary: "A tenant's usage of a meter",
         description:
           'Read from hourly rollups. `from` and `to` are whole hours; the default range is the current billing period.',
@@ -238,7 +267,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
           window: z.enum(['hour', 'day', 'month']).default('day'),
           group_by: z.enum(['subject']).optional(),
         }),
-        response: { 200: UsageReport, ...problems },
+        response: { 200: UsageReport, ...notFound },
       },
     },
     async (request, reply) => {
@@ -260,6 +289,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
+        operationId: 'createLease',
         summary: 'Lease units of a limit',
         description:
           'An app instance takes a block of units of a metered limit to spend locally; with a hard limit the grant never ' +
@@ -272,7 +302,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
           instance_id: z.string().min(1).max(200),
           ttl_seconds: Ttl,
         }),
-        response: { 201: Lease, ...problems },
+        response: { 201: Lease, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -286,6 +316,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
+        operationId: 'renewLease',
         summary: 'Report consumption, extend a lease, and optionally take more units',
         params: LeaseParams,
         body: z.strictObject({
@@ -293,7 +324,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
           units: Units.default(0),
           ttl_seconds: Ttl,
         }),
-        response: { 200: Lease, ...problems },
+        response: { 200: Lease, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -309,10 +340,11 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
+        operationId: 'releaseLease',
         summary: 'Release a lease, returning the units it did not consume',
         params: LeaseParams,
         body: z.strictObject({ consumed: Units.describe('Units consumed, in total') }),
-        response: { 200: Lease, ...problems },
+        response: { 200: Lease, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -328,6 +360,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
+        operationId: 'createSlotHolder',
         summary: 'Create a slot holder',
         description:
           'An app instance holds its slots under a holder and keeps it alive with heartbeats. When a holder misses its ' +
@@ -342,7 +375,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
             .default(SLOT_HOLDER_TTL.default)
             .describe('Seconds the holder lives without a heartbeat'),
         }),
-        response: { 201: SlotHolder, ...problems },
+        response: { 201: SlotHolder },
       },
     },
     async (request, reply) => reply.code(201).send(await services.usage.slots.createHolder(request.body)),
@@ -354,12 +387,13 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
+        operationId: 'heartbeatSlotHolder',
         summary: "Keep a slot holder's slots for another TTL",
         description:
           'A holder that has already lapsed is not revived (its slots may have gone to others): the answer is 409 ' +
           '`slot_holder_expired`, its slots are released, and the instance creates a new holder.',
         params: HolderParams,
-        response: { 200: SlotHolder, ...problems },
+        response: { 200: SlotHolder, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -374,13 +408,14 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
+        operationId: 'deleteSlotHolder',
         summary: 'Delete a slot holder, releasing every slot it holds',
         params: HolderParams,
         response: {
           200: z
             .object({ id: z.string(), released_slots: z.number().int() })
             .meta({ id: 'DeletedSlotHolder' }),
-          ...problems,
+          ...notFound,
         },
       },
     },
@@ -396,6 +431,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
+        operationId: 'acquireSlot',
         summary: 'Acquire a slot of a gauge',
         description:
           'Opens one unit of a gauge limit (a session, a connected device) for the tenant, counted across every app ' +
@@ -409,7 +445,7 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
           ),
           holder_id: z.string().min(1),
         }),
-        response: { 201: Slot, ...problems },
+        response: { 201: Slot, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -423,11 +459,12 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
       config: { scope: 'leases:write' },
       schema: {
         tags: ['Usage'],
+        operationId: 'releaseSlot',
         summary: 'Release a slot',
         description:
           'The level drops at once. A slot already released, or reclaimed with its lapsed holder, is 404.',
         params: TenantParams.extend({ slot_id: z.string() }),
-        response: { 200: ReleasedSlot, ...problems },
+        response: { 200: ReleasedSlot, ...notFound },
       },
     },
     async (request, reply) => {

@@ -8,12 +8,11 @@ import {
   type Result,
 } from '@tenantry/core';
 import type { Kysely, Selectable } from 'kysely';
-import type { RequestContext } from '../audit/audit-log.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema, UsageEventsTable } from '../db/schema.ts';
-import { withRetry } from '../db/with-retry.ts';
-import { type TenantService, tenantNotFound } from '../tenants/tenant-service.ts';
+import { type Schema, type UsageEventsTable, withRetry } from '../db/index.ts';
+import type { RequestContext } from '../request-context.ts';
+import { type TenantService, tenantNotFound } from '../tenants/index.ts';
 import type { MeterCatalog } from './meter-catalog.ts';
 import { periodUsage, usageKey } from './period-usage.ts';
 import { recomputeGaugeSeries, recomputeHour } from './rollups.ts';

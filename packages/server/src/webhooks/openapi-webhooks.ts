@@ -27,7 +27,11 @@ export function webhookDocuments(): Webhooks {
       type,
       {
         post: {
+          // e.g. `tenant.created` → `tenantCreatedWebhook`: what a generated receiver names its handler.
+          operationId: `${type.replace(/[._]([a-z])/g, (_, c: string) => c.toUpperCase())}Webhook`,
           summary: spec.description,
+          // Tenantry calls the receiver: the request is authenticated by its signature, not by a key.
+          security: [],
           description: `Version ${spec.version} of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.`,
           tags: ['Webhooks'],
           parameters: HEADERS.map(([name, description]) => ({

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendProblem } from '../http/problem.ts';
-import { PageQuery, pageOf, problems, Timestamp } from '../http/schemas.ts';
+import { notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { DEFAULT_ROTATION_OVERLAP_SECONDS, MAX_ROTATION_OVERLAP_SECONDS } from './webhook-service.ts';
 
@@ -81,6 +80,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       config: { scope: 'webhooks:write', idempotencyRedact: ['secret'] },
       schema: {
         tags: TAGS,
+        operationId: 'createWebhookEndpoint',
         summary: 'Create a webhook endpoint',
         description:
           'Events of the subscribed types are POSTed to `url`, signed as Standard Webhooks says. The answer carries the secret, once.',
@@ -93,7 +93,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
             .nullish()
             .describe("Receive only this tenant's events; omit for an operator endpoint"),
         }),
-        response: { 201: WebhookEndpoint.extend({ secret: SecretMember }), ...problems },
+        response: { 201: WebhookEndpoint.extend({ secret: SecretMember }), ...notFound },
       },
     },
     async (request, reply) => {
@@ -108,11 +108,12 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       config: { scope: 'webhooks:read' },
       schema: {
         tags: TAGS,
+        operationId: 'listWebhookEndpoints',
         summary: 'List webhook endpoints',
         querystring: PageQuery.extend({
           tenant_id: z.string().optional().describe("Only this tenant's endpoints"),
         }),
-        response: { 200: pageOf(WebhookEndpoint), ...problems },
+        response: { 200: pageOf(WebhookEndpoint) },
       },
     },
     async (request) =>
@@ -129,9 +130,10 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       config: { scope: 'webhooks:read' },
       schema: {
         tags: TAGS,
+        operationId: 'getWebhookEndpoint',
         summary: 'Get a webhook endpoint',
         params: IdParams,
-        response: { 200: WebhookEndpoint, ...problems },
+        response: { 200: WebhookEndpoint, ...notFound },
       },
     },
     async (request, reply) => {
@@ -146,6 +148,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       config: { scope: 'webhooks:write' },
       schema: {
         tags: TAGS,
+        operationId: 'updateWebhookEndpoint',
         summary: 'Update a webhook endpoint',
         description: 'Setting `status: "enabled"` on a disabled endpoint resumes its pending deliveries.',
         params: IdParams,
@@ -155,7 +158,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
           event_types: EventTypes.optional(),
           status: z.enum(['enabled', 'disabled']).optional(),
         }),
-        response: { 200: WebhookEndpoint, ...problems },
+        response: { 200: WebhookEndpoint, ...notFound },
       },
     },
     async (request, reply) => {
@@ -170,9 +173,10 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       config: { scope: 'webhooks:write' },
       schema: {
         tags: TAGS,
+        operationId: 'deleteWebhookEndpoint',
         summary: 'Delete a webhook endpoint and its delivery log',
         params: IdParams,
-        response: { 200: WebhookEndpoint, ...problems },
+        response: { 200: WebhookEndpoint, ...notFound },
       },
     },
     async (request, reply) => {
@@ -187,6 +191,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       config: { scope: 'webhooks:write', idempotencyRedact: ['secret'] },
       schema: {
         tags: TAGS,
+        operationId: 'rotateWebhookEndpointSecret',
         summary: "Rotate a webhook endpoint's signing secret",
         description:
           'The answer carries the new secret, once. The old one keeps signing beside it for `overlap_seconds` ' +
@@ -205,7 +210,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
           .nullish(),
         response: {
           201: WebhookEndpoint.extend({ secret: SecretMember, previous_secret_expires_at: Timestamp }),
-          ...problems,
+          ...notFound,
         },
       },
     },
@@ -222,10 +227,11 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       config: { scope: 'webhooks:read' },
       schema: {
         tags: TAGS,
+        operationId: 'listWebhookDeliveries',
         summary: "A webhook endpoint's delivery log, newest first",
         params: IdParams,
         querystring: PageQuery,
-        response: { 200: pageOf(WebhookDelivery), ...problems },
+        response: { 200: pageOf(WebhookDelivery), ...notFound },
       },
     },
     async (request, reply) => {
@@ -240,11 +246,12 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       config: { scope: 'webhooks:write' },
       schema: {
         tags: TAGS,
+        operationId: 'replayWebhookDelivery',
         summary: 'Send a delivery again',
         description:
           'A new series of attempts, with the same `webhook-id`. A pending delivery cannot be replayed.',
         params: IdParams,
-        response: { 200: WebhookDelivery, ...problems },
+        response: { 200: WebhookDelivery, ...notFound },
       },
     },
     async (request, reply) => {
@@ -259,6 +266,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       config: { scope: 'webhooks:write' },
       schema: {
         tags: TAGS,
+        operationId: 'replayWebhookDeliveries',
         summary: "Send again an endpoint's deliveries of a time range",
         description: 'Every delivery written in [`since`, `until`) that is not pending is sent again.',
         params: IdParams,
@@ -266,7 +274,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
           since: z.iso.datetime({ offset: true }),
           until: z.iso.datetime({ offset: true }),
         }),
-        response: { 200: z.object({ replayed: z.number().int() }), ...problems },
+        response: { 200: z.object({ replayed: z.number().int() }), ...notFound },
       },
     },
     async (request, reply) => {

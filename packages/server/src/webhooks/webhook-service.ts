@@ -3,20 +3,20 @@ import http from 'node:http';
 import https from 'node:https';
 import { type DomainError, EVENT_TYPES, type FieldError, fail, ok, type Result } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import { type RequestContext, systemContext } from '../audit/audit-log.ts';
 import { recordChange, recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { Database } from '../db/database.ts';
 import type {
+  Database,
   Schema,
   WebhookAttempt,
   WebhookDeliveriesTable,
   WebhookEndpointsTable,
   WebhookSecret,
-} from '../db/schema.ts';
+} from '../db/index.ts';
 import { newId } from '../ids.ts';
-import { WakeLoop } from '../jobs/wake-loop.ts';
-import type { SecretBox } from '../secrets/secret-box.ts';
+import { WakeLoop } from '../jobs/index.ts';
+import { type RequestContext, systemContext } from '../request-context.ts';
+import type { SecretBox } from '../secrets/index.ts';
 import { newWebhookSecret, signMessage } from './signing.ts';
 import { checkWebhookUrl, type Resolve, type ResolvedAddress, systemResolve } from './url-guard.ts';
 

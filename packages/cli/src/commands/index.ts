@@ -1,0 +1,16 @@
+/**
+ * The CLI's commands, one file per `tenantry <command>`, registered by program.ts.
+ * This file is the feature's public surface: code outside the folder imports from here only.
+ * It may import: @tenantry/core, @tenantry/sdk, @tenantry/server, shared modules.
+ */
+export { appCommand } from './app.ts';
+export { auditCommand } from './audit.ts';
+export { clockCommand } from './clock.ts';
+export { invoicesCommand } from './invoices.ts';
+export { keysCommand } from './keys.ts';
+export { migrateCommand } from './migrate.ts';
+export { plansCommand } from './plans.ts';
+export { serveCommand } from './serve.ts';
+export { tenantsCommand } from './tenants.ts';
+export { signingKeysCommand, tokensCommand } from './tokens.ts';
+export { usageCommand } from './usage.ts';

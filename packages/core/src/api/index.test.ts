@@ -1,0 +1,22 @@
+import { describe, expect, test } from 'vitest';
+import { operationUrl } from './index.ts';
+
+describe('operationUrl', () => {
+  test('fills each path parameter, percent-encoded, and leaves out undefined query values', () => {
+    expect(
+      operationUrl('/v1/tenants/{id}/leases/{lease_id}/renew', {
+        path: { id: 'acme co/1', lease_id: 'lse_1' },
+      }),
+    ).toBe('/v1/tenants/acme%20co%2F1/leases/lse_1/renew');
+    expect(
+      operationUrl('/v1/tenants', { query: { state: 'active', limit: 5, cursor: undefined, plan: null } }),
+    ).toBe('/v1/tenants?state=active&limit=5');
+    expect(operationUrl('/v1/plans')).toBe('/v1/plans');
+  });
+
+  test('refuses a template whose parameter has no value, naming it', () => {
+    expect(() => operationUrl('/v1/tenants/{id}', { path: {} })).toThrow(
+      'no value for {id} in /v1/tenants/{id}',
+    );
+  });
+});

@@ -1,0 +1,53 @@
+/**
+ * Tenant data isolation in the vendor's database: placements, pools, row-level security and tenant binding.
+ * This file is the feature's public surface: code outside the folder imports from here only.
+ * It may import: @tenantry/core, context/, control-plane/, migrations/.
+ */
+export {
+  DATA_STATES,
+  type DataPlacement,
+  PlacementDirectory,
+  type PlacementDirectoryOptions,
+  type TenantPlacement,
+  TenantUnavailableError,
+  UnsupportedPlacementError,
+} from './placement-directory.ts';
+export {
+  type CheckOptions,
+  checkRowLevelSecurity,
+  type Queryable,
+  type RoleFinding,
+  type RowLevelSecurityOptions,
+  type RowLevelSecurityReport,
+  rowLevelSecuritySql,
+  SHARED_TABLES,
+  type TableFinding,
+} from './row-level-security.ts';
+export {
+  BINDER_ROLE,
+  BINDING_SETTING,
+  BindingKeyError,
+  CURRENT_TENANT,
+  installTenantBinding,
+  parseBindingKey,
+  schemaTenantSql,
+  TENANT_POLICY,
+  TenantBinder,
+  tenantBindingSql,
+} from './tenant-binding.ts';
+export {
+  CONNECTION_RESET,
+  RowLevelSecurityError,
+  type TenantClient,
+  TenantData,
+  type TenantDataOptions,
+  TransactionLeftOpenError,
+  type TransactionOptions,
+  TransactionRolledBackError,
+} from './tenant-data.ts';
+export {
+  ConnectionBudgetTimeoutError,
+  TenantDatabasePools,
+  type TenantDatabasePoolsOptions,
+  type TenantDatabasePoolsStats,
+} from './tenant-database-pools.ts';

@@ -1,0 +1,31 @@
+/**
+ * The control plane's database: connection (PostgreSQL or PGlite), schema types, migrations and retries.
+ * This file is the feature's public surface: code outside the folder imports from here only.
+ * It may import: nothing of its package.
+ */
+export { CONTROL_SCHEMA, type Database, type DatabaseTarget, openDatabase } from './database.ts';
+export { type MigrationStatus, migrateToLatest, migrationStatus, SchemaTooNewError } from './migrate.ts';
+export type {
+  ApiKeysTable,
+  AuditCheckpointsTable,
+  AuditEventsTable,
+  DunningCasesTable,
+  InvoiceLinesTable,
+  InvoicesTable,
+  JobRow,
+  PaymentMethodsTable,
+  PlansTable,
+  ScheduledPlanChange,
+  Schema,
+  SigningKeysTable,
+  SlotHoldersTable,
+  TenantRow,
+  TestClocksTable,
+  UsageEventsTable,
+  UsageLeasesTable,
+  WebhookAttempt,
+  WebhookDeliveriesTable,
+  WebhookEndpointsTable,
+  WebhookSecret,
+} from './schema.ts';
+export { withRetry } from './with-retry.ts';
