@@ -26,6 +26,8 @@ export const errorCatalog = {
   invoice_not_found: { status: 404, title: 'No such invoice' },
   payment_method_not_found: { status: 404, title: 'No such payment method' },
   test_clock_not_found: { status: 404, title: 'No such test clock' },
+  webhook_endpoint_not_found: { status: 404, title: 'No such webhook endpoint' },
+  webhook_delivery_not_found: { status: 404, title: 'No such webhook delivery' },
   illegal_transition: { status: 409, title: 'The tenant cannot make that transition' },
   slug_taken: { status: 409, title: 'The slug is already in use' },
   tenant_deleted: { status: 409, title: 'The tenant is deleted' },

@@ -53,6 +53,11 @@ export interface Config {
    * invoices are settled through the API or the CLI.
    */
   readonly stripe?: { readonly secretKey: string; readonly webhookSecret: string };
+  /**
+   * Outgoing webhooks: `TENANTRY_WEBHOOK_ALLOW_HOSTS` (comma-separated host names or IPs a
+   * webhook may reach though private; none by default) and `TENANTRY_WEBHOOK_TIMEOUT_MS`.
+   */
+  readonly webhooks: { readonly allowedHosts: readonly string[]; readonly timeoutMs: number };
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -161,6 +166,12 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
   const masterKeys = env.TENANTRY_MASTER_KEY ? parseMasterKeys(env.TENANTRY_MASTER_KEY) : undefined;
   if (masterKeys !== undefined && !masterKeys.ok) return masterKeys;
   const dataDir = env.TENANTRY_DATA_DIR || './.tenantry';
+  const webhookTimeout = integer(env, 'TENANTRY_WEBHOOK_TIMEOUT_MS', 15_000, 1_000, 120_000);
+  if (!webhookTimeout.ok) return webhookTimeout;
+  const allowedHosts = (env.TENANTRY_WEBHOOK_ALLOW_HOSTS ?? '')
+    .split(',')
+    .map((h) => h.trim().toLowerCase())
+    .filter((h) => h !== '');
   return ok({
     database: url !== undefined ? { url } : { dataDir },
     dataDir,
@@ -182,6 +193,7 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     publicUrl,
     ...(appMigrationsDir !== undefined ? { appMigrationsDir } : {}),
     ...(stripe.value !== undefined ? { stripe: stripe.value } : {}),
+    webhooks: { allowedHosts, timeoutMs: webhookTimeout.value },
   });
 }
 

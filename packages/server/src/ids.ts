@@ -16,7 +16,9 @@ export type IdPrefix =
   | 'shd'
   | 'inv'
   | 'cn'
-  | 'clk';
+  | 'clk'
+  | 'whe'
+  | 'msg';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

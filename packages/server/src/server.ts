@@ -89,9 +89,12 @@ export async function startServer(
     const checker = services.usage.thresholds.work(stopWorker.signal, config.workerPollMs, (error) =>
       app.log.error({ err: error }, 'threshold checker failed'),
     );
+    const deliverer = services.webhooks.work(stopWorker.signal, config.workerPollMs, (error) =>
+      app.log.error({ err: error }, 'webhook delivery failed'),
+    );
     stops.push(async () => {
       stopWorker.abort();
-      await Promise.all([worker, checker]);
+      await Promise.all([worker, checker, deliverer]);
     });
     // Stored idempotent responses are kept for a day; expired ones are ignored, this removes them.
     const purge = setInterval(() => {

@@ -30,6 +30,7 @@ import {
   UsageIngest,
   UsageService,
 } from './usage/index.ts';
+import { WebhookService, type WebhookSettings } from './webhooks/index.ts';
 
 /** The control plane's services, built once and handed to the routes and the job worker. */
 export interface Services {
@@ -62,6 +63,8 @@ export interface Services {
   readonly testClocks: TestClockService;
   /** The audit log's reads, checkpoints and retention. */
   readonly audit: AuditService;
+  /** Webhook endpoints, the fan-out from the event outbox and the signed deliveries. */
+  readonly webhooks: WebhookService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -85,6 +88,8 @@ export type ServiceSettings = Pick<
     readonly stripe?: StripeSettings | undefined;
     /** Seals secrets at rest with the master key; every process on one database needs the same keys. */
     readonly secrets: SecretBox;
+    /** How webhooks are sent (loadConfig's `webhooks`; tests also inject a resolver). */
+    readonly webhooks?: WebhookSettings | undefined;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -215,6 +220,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     stripe,
     testClocks,
     audit,
+    webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
     usage,
   };
 }

@@ -8,6 +8,7 @@ import { buildApp } from '../src/http/app.ts';
 import { systemContext } from '../src/request-context.ts';
 import { MASTER_KEY_BYTES, SecretBox } from '../src/secrets/index.ts';
 import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
+import type { WebhookSettings } from '../src/webhooks/index.ts';
 import type { PgliteDump } from './global-setup.ts';
 import { databaseUrl, withAdmin } from './postgres-admin.ts';
 
@@ -132,7 +133,7 @@ export function otherProcess(t: TestApp): Services {
 }
 
 export async function startTestApp(
-  options: { deletionRetentionDays?: number; appRole?: string } = {},
+  options: { deletionRetentionDays?: number; appRole?: string; webhooks?: WebhookSettings } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
   const clock = new TestClock();
@@ -142,6 +143,7 @@ export async function startTestApp(
       ...SETTINGS,
       deletionRetentionDays: options.deletionRetentionDays ?? SETTINGS.deletionRetentionDays,
       appRole: options.appRole,
+      webhooks: options.webhooks,
       // As the server passes its own: tenant databases are reached on this server.
       database: db.target,
     },

@@ -23,6 +23,8 @@ export const SCOPES = {
   'billing:read': 'Read subscriptions, invoices, showback, dunning and payment methods',
   'billing:write': 'Run and settle invoices, link Stripe customers, attach and remove payment methods',
   'audit:read': 'Read and export the audit log and its signed checkpoints (each read is itself audited)',
+  'webhooks:read': 'Read webhook endpoints and their delivery logs',
+  'webhooks:write': 'Create, update, delete webhook endpoints, rotate their secrets and replay deliveries',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

@@ -14,6 +14,8 @@ export const TARGET_TYPES = [
   'test_clock',
   'audit_log',
   'audit_chain',
+  'webhook_endpoint',
+  'webhook_delivery',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -371,6 +373,42 @@ export const AUDIT_ACTIONS = {
   'test_clock.deleted': {
     description: 'A test clock was deleted, with its tenants',
     target: 'test_clock',
+    raises: [],
+    entitlements: false,
+  },
+  'webhook_endpoint.created': {
+    description: 'A webhook endpoint was created (its signing secret is never recorded)',
+    target: 'webhook_endpoint',
+    raises: [],
+    entitlements: false,
+  },
+  'webhook_endpoint.updated': {
+    description: "A webhook endpoint's URL, description, event types or status changed",
+    target: 'webhook_endpoint',
+    raises: [],
+    entitlements: false,
+  },
+  'webhook_endpoint.deleted': {
+    description: 'A webhook endpoint was deleted, with its delivery log',
+    target: 'webhook_endpoint',
+    raises: [],
+    entitlements: false,
+  },
+  'webhook_endpoint.secret_rotated': {
+    description: "A webhook endpoint's signing secret was rotated; the old one signs too until it expires",
+    target: 'webhook_endpoint',
+    raises: [],
+    entitlements: false,
+  },
+  'webhook_endpoint.disabled': {
+    description: 'A webhook endpoint was disabled by its deliveries: a 410 answer, or failing for too long',
+    target: 'webhook_endpoint',
+    raises: ['webhook_endpoint.disabled'],
+    entitlements: false,
+  },
+  'webhook_delivery.replayed': {
+    description: "Webhook deliveries were queued again: one, or an endpoint's over a time range",
+    target: 'webhook_delivery',
     raises: [],
     entitlements: false,
   },

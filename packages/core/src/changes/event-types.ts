@@ -349,6 +349,21 @@ export const EVENT_TYPES = {
     version: 1,
     payload: z.object({ name: z.string() }),
   },
+  'webhook_endpoint.disabled': {
+    description:
+      'A webhook endpoint was disabled by its deliveries (a 410 answer, or failing for too long); re-enable it to resume',
+    version: 1,
+    payload: z.object({
+      url: z.string().describe("The endpoint's URL"),
+      reason: z.string().describe('Why: `gone` (it answered 410) or `failing` (see docs/webhooks.md)'),
+      last_status: z
+        .number()
+        .int()
+        .nullable()
+        .describe('The HTTP status of its last attempt, if it answered'),
+      last_error: z.string().nullable().describe('What went wrong on its last attempt'),
+    }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

@@ -49,6 +49,34 @@ async function send(method: string, url: string, payload?: Record<string, unknow
   return requestId;
 }
 
+/** A public address, so the URL passes the SSRF check without DNS; nothing is sent in this walk. */
+const WEBHOOK_URL = 'https://93.184.216.34/walk';
+
+/** A new webhook endpoint, made outside the fixture's own request. */
+async function webhookEndpoint(): Promise<string> {
+  const created = await t.request({
+    method: 'POST',
+    url: '/v1/webhook-endpoints',
+    payload: { url: WEBHOOK_URL, event_types: ['tenant.*'] },
+  });
+  expect(created.status).toBe(201);
+  return created.body.id as string;
+}
+
+/**
+ * A failed delivery to `endpoint` of the walk's latest event, written as the fan-out would after
+ * the retries ran out; returns its id. Written directly: the fan-out would mark events published,
+ * a new row version whose xmin the last check of the walk could no longer pair with its audit entry.
+ */
+async function failedDelivery(endpoint: string): Promise<string> {
+  const id = `msg_walk_${(counter += 1)}`;
+  await sql`
+    insert into tenantry.webhook_deliveries (id, endpoint_id, event_id, event_type, position, ordered, payload, state)
+    select ${id}, ${endpoint}, e.id, e.type, e.position, true, '{}'::jsonb, 'failed'
+    from tenantry.domain_events e order by e.position desc limit 1`.execute(t.services.database.db);
+  return id;
+}
+
 /** An active tenant (Pro has no trial). */
 const activeTenant = () => provisionedTenant(t, { plan: 'pro', seats: 2 });
 
@@ -206,6 +234,26 @@ const ROUTES: Record<string, RouteFixture> = {
     send('POST', `/v1/invoices/${(await invoicedTenant()).invoice.id}/mark-uncollectible`, {
       reason: 'walk',
     }),
+  'POST /v1/webhook-endpoints': () =>
+    send('POST', '/v1/webhook-endpoints', { url: WEBHOOK_URL, event_types: ['tenant.*'] }),
+  'PATCH /v1/webhook-endpoints/:id': async () =>
+    send('PATCH', `/v1/webhook-endpoints/${await webhookEndpoint()}`, { description: 'walk' }),
+  'DELETE /v1/webhook-endpoints/:id': async () =>
+    send('DELETE', `/v1/webhook-endpoints/${await webhookEndpoint()}`),
+  'POST /v1/webhook-endpoints/:id/rotate-secret': async () =>
+    send('POST', `/v1/webhook-endpoints/${await webhookEndpoint()}/rotate-secret`, {}),
+  'POST /v1/webhook-deliveries/:id/replay': async () => {
+    const delivery = await failedDelivery(await webhookEndpoint());
+    return send('POST', `/v1/webhook-deliveries/${delivery}/replay`);
+  },
+  'POST /v1/webhook-endpoints/:id/replay': async () => {
+    const endpoint = await webhookEndpoint();
+    await failedDelivery(endpoint);
+    return send('POST', `/v1/webhook-endpoints/${endpoint}/replay`, {
+      since: '2000-01-01T00:00:00Z',
+      until: '2100-01-01T00:00:00Z',
+    });
+  },
   'POST /v1/stripe/webhooks': async () => {
     const { stripeInvoiceId } = await invoicedTenant();
     return deliver(invoiceEvent(t.fake, 'invoice.paid', stripeInvoiceId));
@@ -246,6 +294,12 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   ],
   'POST /v1/invoices/:id/void': ['invoice.voided', 'credit_note.issued'],
   'POST /v1/invoices/:id/mark-uncollectible': ['invoice.marked_uncollectible'],
+  'POST /v1/webhook-endpoints': ['webhook_endpoint.created'],
+  'PATCH /v1/webhook-endpoints/:id': ['webhook_endpoint.updated'],
+  'DELETE /v1/webhook-endpoints/:id': ['webhook_endpoint.deleted'],
+  'POST /v1/webhook-endpoints/:id/rotate-secret': ['webhook_endpoint.secret_rotated'],
+  'POST /v1/webhook-deliveries/:id/replay': ['webhook_delivery.replayed'],
+  'POST /v1/webhook-endpoints/:id/replay': ['webhook_delivery.replayed'],
   'POST /v1/stripe/webhooks': ['invoice.paid'],
 };
 

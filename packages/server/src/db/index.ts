@@ -23,5 +23,9 @@ export type {
   TestClocksTable,
   UsageEventsTable,
   UsageLeasesTable,
+  WebhookAttempt,
+  WebhookDeliveriesTable,
+  WebhookEndpointsTable,
+  WebhookSecret,
 } from './schema.ts';
 export { withRetry } from './with-retry.ts';

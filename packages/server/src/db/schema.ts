@@ -199,6 +199,8 @@ export interface Schema {
   invoice_lines: InvoiceLinesTable;
   billed_periods: BilledPeriodsTable;
   test_clocks: TestClocksTable;
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -461,4 +463,52 @@ export interface BilledPeriodsTable {
   billed: Json<Record<string, unknown>>;
   late_until: Date;
   checked_at: Date;
+}
+
+/** A signing secret of a webhook endpoint, sealed; `expires_at` is set once a rotation replaced it. */
+export interface WebhookSecret {
+  sealed: string;
+  expires_at: string | null;
+}
+
+/** Migration 0015: where webhooks go, per tenant or (tenant_id null) the operator's. */
+export interface WebhookEndpointsTable {
+  id: string;
+  tenant_id: string | null;
+  url: string;
+  description: Generated<string>;
+  event_types: string[];
+  secrets: Json<WebhookSecret[]>;
+  status: Generated<'enabled' | 'disabled'>;
+  disabled_reason: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+/** One attempt to deliver a message, as the delivery log keeps it. */
+export interface WebhookAttempt {
+  at: string;
+  status: number | null;
+  latency_ms: number;
+  error: string | null;
+}
+
+/** Migration 0015: one event's message to one endpoint, with its attempts. */
+export interface WebhookDeliveriesTable {
+  id: string;
+  endpoint_id: string;
+  event_id: string;
+  event_type: string;
+  position: number;
+  ordered: boolean;
+  payload: Json<Record<string, unknown>>;
+  state: Generated<'pending' | 'succeeded' | 'failed'>;
+  attempt_count: Generated<number>;
+  next_attempt_at: Generated<Date>;
+  last_status: number | null;
+  last_latency_ms: number | null;
+  last_error: string | null;
+  attempts: Generated<Json<WebhookAttempt[]>>;
+  created_at: Generated<Date>;
+  delivered_at: Date | null;
 }

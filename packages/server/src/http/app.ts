@@ -21,6 +21,7 @@ import { tenantRoutes } from '../tenants/index.ts';
 import { testClockRoutes } from '../test-clocks/index.ts';
 import { jwksRoute, tokenRoutes } from '../tokens/index.ts';
 import { usageRoutes } from '../usage/index.ts';
+import { webhookRoutes } from '../webhooks/index.ts';
 import { requireApiKey, requireScopeDeclarations } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
 import { parseJsonBodies } from './json-body.ts';
@@ -169,6 +170,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(stripeCustomerRoutes, { stripe: services.stripe, tenants: services.tenants });
       await v1.register(testClockRoutes, { testClocks: services.testClocks });
       await v1.register(auditRoutes, { audit: services.audit });
+      await v1.register(webhookRoutes, { webhooks: services.webhooks });
     },
     { prefix: '/v1' },
   );

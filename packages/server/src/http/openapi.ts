@@ -3,6 +3,7 @@ import type { FastifyDynamicSwaggerOptions, SwaggerTransform } from '@fastify/sw
 import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
+import { webhookDocuments } from '../webhooks/index.ts';
 import { API_KEY_SCHEME } from './authentication.ts';
 import { declareProblems, PROBLEM_MEDIA_TYPE } from './problem.ts';
 
@@ -49,6 +50,11 @@ const TAGS = [
     name: 'Billing',
     description:
       'Subscriptions, invoices, payment methods, dunning, Stripe and test clocks (docs/billing.md).',
+  },
+  {
+    name: 'Webhooks',
+    description:
+      'Endpoints that receive signed events (Standard Webhooks), their delivery logs and replays (docs/webhooks.md).',
   },
   {
     name: 'Audit',
@@ -286,6 +292,7 @@ export function openApiOptions(): FastifyDynamicSwaggerOptions {
           },
         },
       },
+      webhooks: webhookDocuments(),
     },
     transform,
     transformObject: (input) =>

@@ -1,0 +1,291 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
+import type { Services } from '../services.ts';
+import { DEFAULT_ROTATION_OVERLAP_SECONDS, MAX_ROTATION_OVERLAP_SECONDS } from './webhook-service.ts';
+
+const TAGS = ['Webhooks'];
+
+const EventTypes = z
+  .array(z.string().min(1).max(200))
+  .min(1)
+  .max(100)
+  .describe(
+    'The event types to receive (docs/events.md): exact names, `<prefix>.*` (e.g. `tenant.*`) or `*` for every type',
+  );
+
+const WebhookEndpoint = z
+  .object({
+    id: z.string().describe('`whe_…`'),
+    tenant_id: z
+      .string()
+      .nullable()
+      .describe(
+        'The tenant whose events it receives; null for an operator endpoint, which receives every event',
+      ),
+    url: z.string(),
+    description: z.string(),
+    event_types: z.array(z.string()),
+    status: z.enum(['enabled', 'disabled']),
+    disabled_reason: z
+      .string()
+      .nullable()
+      .describe('Why it is disabled: by request, a 410 answer, or failing for days'),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  })
+  .meta({ id: 'WebhookEndpoint' });
+
+const SecretMember = z
+  .string()
+  .describe('The signing secret (`whsec_…`), shown once. Verify webhooks with it; see docs/webhooks.md');
+
+const WebhookAttempt = z.object({
+  at: Timestamp,
+  status: z.number().int().nullable().describe("The receiver's HTTP status, or null if it did not answer"),
+  latency_ms: z.number().int(),
+  error: z.string().nullable(),
+});
+
+const WebhookDelivery = z
+  .object({
+    id: z.string().describe('`msg_…`, sent as `webhook-id`: the same on every attempt and replay'),
+    endpoint_id: z.string(),
+    event_id: z.string(),
+    event_type: z.string(),
+    state: z.enum(['pending', 'succeeded', 'failed']),
+    attempt_count: z.number().int(),
+    next_attempt_at: Timestamp.nullable().describe('When the next attempt is due, while pending'),
+    last_status: z.number().int().nullable(),
+    last_latency_ms: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    attempts: z.array(WebhookAttempt).describe('Every attempt, oldest first'),
+    created_at: Timestamp,
+    delivered_at: Timestamp.nullable(),
+  })
+  .meta({ id: 'WebhookDelivery' });
+
+const Url = z
+  .string()
+  .min(1)
+  .max(2000)
+  .describe('http(s) URL; private, loopback and link-local hosts are refused');
+const IdParams = z.object({ id: z.string() });
+
+/** `/v1/webhook-endpoints` and `/v1/webhook-deliveries`: signed webhooks (docs/webhooks.md). */
+export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = async (app, { webhooks }) => {
+  app.post(
+    '/webhook-endpoints',
+    {
+      config: { scope: 'webhooks:write', idempotencyRedact: ['secret'] },
+      schema: {
+        tags: TAGS,
+        operationId: 'createWebhookEndpoint',
+        summary: 'Create a webhook endpoint',
+        description:
+          'Events of the subscribed types are POSTed to `url`, signed as Standard Webhooks says. The answer carries the secret, once.',
+        body: z.strictObject({
+          url: Url,
+          description: z.string().max(500).optional(),
+          event_types: EventTypes,
+          tenant_id: z
+            .string()
+            .nullish()
+            .describe("Receive only this tenant's events; omit for an operator endpoint"),
+        }),
+        response: { 201: WebhookEndpoint.extend({ secret: SecretMember }), ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await webhooks.create(request.ctx, request.body);
+      return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
+    '/webhook-endpoints',
+    {
+      config: { scope: 'webhooks:read' },
+      schema: {
+        tags: TAGS,
+        operationId: 'listWebhookEndpoints',
+        summary: 'List webhook endpoints',
+        querystring: PageQuery.extend({
+          tenant_id: z.string().optional().describe("Only this tenant's endpoints"),
+        }),
+        response: { 200: pageOf(WebhookEndpoint) },
+      },
+    },
+    async (request) =>
+      webhooks.list({
+        limit: request.query.limit,
+        cursor: request.query.cursor,
+        tenantId: request.query.tenant_id,
+      }),
+  );
+
+  app.get(
+    '/webhook-endpoints/:id',
+    {
+      config: { scope: 'webhooks:read' },
+      schema: {
+        tags: TAGS,
+        operationId: 'getWebhookEndpoint',
+        summary: 'Get a webhook endpoint',
+        params: IdParams,
+        response: { 200: WebhookEndpoint, ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await webhooks.get(request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.patch(
+    '/webhook-endpoints/:id',
+    {
+      config: { scope: 'webhooks:write' },
+      schema: {
+        tags: TAGS,
+        operationId: 'updateWebhookEndpoint',
+        summary: 'Update a webhook endpoint',
+        description: 'Setting `status: "enabled"` on a disabled endpoint resumes its pending deliveries.',
+        params: IdParams,
+        body: z.strictObject({
+          url: Url.optional(),
+          description: z.string().max(500).optional(),
+          event_types: EventTypes.optional(),
+          status: z.enum(['enabled', 'disabled']).optional(),
+        }),
+        response: { 200: WebhookEndpoint, ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await webhooks.update(request.ctx, request.params.id, request.body);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.delete(
+    '/webhook-endpoints/:id',
+    {
+      config: { scope: 'webhooks:write' },
+      schema: {
+        tags: TAGS,
+        operationId: 'deleteWebhookEndpoint',
+        summary: 'Delete a webhook endpoint and its delivery log',
+        params: IdParams,
+        response: { 200: WebhookEndpoint, ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await webhooks.delete(request.ctx, request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/webhook-endpoints/:id/rotate-secret',
+    {
+      config: { scope: 'webhooks:write', idempotencyRedact: ['secret'] },
+      schema: {
+        tags: TAGS,
+        operationId: 'rotateWebhookEndpointSecret',
+        summary: "Rotate a webhook endpoint's signing secret",
+        description:
+          'The answer carries the new secret, once. The old one keeps signing beside it for `overlap_seconds` ' +
+          '(default a day): each webhook carries both signatures meanwhile.',
+        params: IdParams,
+        body: z
+          .strictObject({
+            overlap_seconds: z
+              .number()
+              .int()
+              .min(0)
+              .max(MAX_ROTATION_OVERLAP_SECONDS)
+              .default(DEFAULT_ROTATION_OVERLAP_SECONDS)
+              .describe('How long the old secret keeps signing; 0 drops it at once'),
+          })
+          .nullish(),
+        response: {
+          201: WebhookEndpoint.extend({ secret: SecretMember, previous_secret_expires_at: Timestamp }),
+          ...notFound,
+        },
+      },
+    },
+    async (request, reply) => {
+      const overlap = request.body?.overlap_seconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
+      const result = await webhooks.rotateSecret(request.ctx, request.params.id, overlap);
+      return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
+    '/webhook-endpoints/:id/deliveries',
+    {
+      config: { scope: 'webhooks:read' },
+      schema: {
+        tags: TAGS,
+        operationId: 'listWebhookDeliveries',
+        summary: "A webhook endpoint's delivery log, newest first",
+        params: IdParams,
+        querystring: PageQuery,
+        response: { 200: pageOf(WebhookDelivery), ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await webhooks.deliveries(request.params.id, request.query);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/webhook-deliveries/:id/replay',
+    {
+      config: { scope: 'webhooks:write' },
+      schema: {
+        tags: TAGS,
+        operationId: 'replayWebhookDelivery',
+        summary: 'Send a delivery again',
+        description:
+          'A new series of attempts, with the same `webhook-id`. A pending delivery cannot be replayed.',
+        params: IdParams,
+        response: { 200: WebhookDelivery, ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await webhooks.replay(request.ctx, request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/webhook-endpoints/:id/replay',
+    {
+      config: { scope: 'webhooks:write' },
+      schema: {
+        tags: TAGS,
+        operationId: 'replayWebhookDeliveries',
+        summary: "Send again an endpoint's deliveries of a time range",
+        description: 'Every delivery written in [`since`, `until`) that is not pending is sent again.',
+        params: IdParams,
+        body: z.strictObject({
+          since: z.iso.datetime({ offset: true }),
+          until: z.iso.datetime({ offset: true }),
+        }),
+        response: { 200: z.object({ replayed: z.number().int() }), ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const { since, until } = request.body;
+      const result = await webhooks.replayRange(
+        request.ctx,
+        request.params.id,
+        new Date(since),
+        new Date(until),
+      );
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+};
