@@ -69,7 +69,8 @@ async function webhookEndpoint(): Promise<string> {
  * a new row version whose xmin the last check of the walk could no longer pair with its audit entry.
  */
 async function failedDelivery(endpoint: string): Promise<string> {
-  const id = `msg_walk_${(counter += 1)}`;
+  counter += 1;
+  const id = `msg_walk_${counter}`;
   await sql`
     insert into tenantry.webhook_deliveries (id, endpoint_id, event_id, event_type, position, ordered, payload, state)
     select ${id}, ${endpoint}, e.id, e.type, e.position, true, '{}'::jsonb, 'failed'

@@ -5,6 +5,8 @@
  * {@link recordChanges}. Features import from here only, never from the files behind it (a test
  * checks), and never write audit entries, events or announcements themselves.
  */
+
+export { markEventsPublished } from './outbox.ts';
 export {
   announceUsage,
   type Change,

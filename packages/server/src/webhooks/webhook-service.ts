@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { type DomainError, EVENT_TYPES, type FieldError, fail, ok, type Result } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
-import { recordChange, recordChanges } from '../changes/index.ts';
+import { markEventsPublished, recordChange, recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type {
   Database,
@@ -515,15 +515,10 @@ export class WebhookService {
           .values(deliveries)
           .onConflict((oc) => oc.columns(['endpoint_id', 'event_id']).doNothing())
           .execute();
-      await tx
-        .updateTable('domain_events')
-        .set({ published_at: sql<Date>`now()` })
-        .where(
-          'id',
-          'in',
-          events.map((e) => e.id),
-        )
-        .execute();
+      await markEventsPublished(
+        tx,
+        events.map((e) => e.id),
+      );
       return events.length;
     });
   }
