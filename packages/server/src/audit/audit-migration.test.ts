@@ -66,7 +66,8 @@ test('the audit rows of an earlier version are numbered into chains, kept, and s
       ('aud_k', '2026-01-01T00:00:00Z', 'system', 'bootstrap', null, 'api_key.created', 'api_key', 'key_1', null, '{}')`.execute(
     database.db,
   );
-  expect(await migrateToLatest(database.db)).toEqual(['0015_audit_chain']);
+  // The audit chain's migration is the first to run on such a database; later ones follow it.
+  expect((await migrateToLatest(database.db))[0]).toBe('0015_audit_chain');
 
   const rows = await database.db
     .selectFrom('audit_events')
