@@ -282,6 +282,10 @@ apt_install() {
     die "apt-get install $* failed:" "$(tail -n 15 <<<"$output")"
 }
 
+# Sets pg_version and pg_port from the local PostgreSQL's newest cluster (pg_lsclusters: "version
+# name port status owner datadir logfile"); leaves them empty when there is none.
+newest_cluster() { read -r pg_version _ pg_port _ < <(pg_lsclusters -h | sort -k1,1V | tail -n 1) || true; }
+
 # Runs SQL as the local cluster's postgres superuser (peer authentication over the socket).
 pg_admin() {
   runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 --port="$pg_port" "$@"
@@ -329,6 +333,9 @@ take_lock() {
   flock -n 9 || die "another install.sh is running on this machine"
 }
 
+# Stops the service started by --no-systemd (start-stop-daemon), SIGKILL after 30 s.
+stop_fallback() { start-stop-daemon --stop --quiet --pidfile "$PID_FILE" --retry TERM/30/KILL/5 --remove-pidfile; }
+
 # --- uninstall -----------------------------------------------------------------------------------
 stop_service() {
   if [ -n "$use_systemd" ] && [ -f "$UNIT_FILE" ]; then
@@ -338,8 +345,7 @@ stop_service() {
   fi
   if [ -f "$PID_FILE" ]; then
     if start-stop-daemon --status --pidfile "$PID_FILE" 2>/dev/null; then
-      act "stop the service (start-stop-daemon, pid $(cat "$PID_FILE"))" \
-        start-stop-daemon --stop --quiet --pidfile "$PID_FILE" --retry TERM/30/KILL/5 --remove-pidfile
+      act "stop the service (start-stop-daemon, pid $(cat "$PID_FILE"))" stop_fallback
     else
       act "remove the stale pid file $PID_FILE" rm -f "$PID_FILE"
     fi
@@ -501,10 +507,7 @@ if [ -n "$opt_database_url" ]; then
   database_mode=given
 elif [ -z "$database_url" ] || [ "$database_mode" = local ]; then
   database_mode=local
-  if command -v pg_lsclusters >/dev/null; then
-    # The newest cluster: "version name port status owner datadir logfile".
-    read -r pg_version _ pg_port _ < <(pg_lsclusters -h | sort -k1,1V | tail -n 1) || true
-  fi
+  if command -v pg_lsclusters >/dev/null; then newest_cluster; fi
   if [ -n "$pg_version" ]; then
     version_at_least "$pg_version.0" "$PG_MIN_MAJOR" 0 ||
       die "the local PostgreSQL is $pg_version; Tenantry needs $PG_MIN_MAJOR or later." \
@@ -592,9 +595,12 @@ npm_install() { # $@: package specs
 write_manifest() {
   printf '{ "name": "tenantry-install", "private": true, "type": "module" }\n' >"$PREFIX/package.json"
 }
-installed_version=
-[ -f "$PREFIX/node_modules/tenantry/package.json" ] &&
-  installed_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$PREFIX/node_modules/tenantry/package.json" | head -n 1)
+# The version of the tenantry package installed in $PREFIX, or nothing.
+tenantry_installed_version() {
+  local manifest=$PREFIX/node_modules/tenantry/package.json
+  [ ! -f "$manifest" ] || sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$manifest" | head -n 1
+}
+installed_version=$(tenantry_installed_version)
 if [ ${#packages[@]} -gt 0 ]; then
   # The tarballs are kept in $PREFIX/packages, so a re-run with the same ones changes nothing.
   same=1
@@ -629,7 +635,7 @@ else
 fi
 if [ -z "$dry_run" ]; then
   [ -f "$CLI" ] || die "$CLI is missing after npm install: the packages installed are not Tenantry's"
-  installed_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$PREFIX/node_modules/tenantry/package.json" | head -n 1)
+  installed_version=$(tenantry_installed_version)
   chown -R root:root "$PREFIX"
   chmod -R go-w "$PREFIX"
 fi
@@ -667,7 +673,7 @@ else
   if [ -z "$pg_version" ]; then
     act "install PostgreSQL from $os_name's packages" apt_install postgresql
     if [ -z "$dry_run" ]; then
-      read -r pg_version _ pg_port _ < <(pg_lsclusters -h | sort -k1,1V | tail -n 1) || true
+      newest_cluster
       [ -n "$pg_version" ] || die "PostgreSQL was installed but has no cluster (pg_lsclusters lists none)"
       version_at_least "$pg_version.0" "$PG_MIN_MAJOR" 0 || die "the PostgreSQL installed is $pg_version; Tenantry needs $PG_MIN_MAJOR or later"
     fi
@@ -883,7 +889,6 @@ start_fallback() {
     --chuid "$SERVICE_USER:$SERVICE_USER" --chdir "$DATA_DIR" --umask 077 \
     --output "$LOG_DIR/tenantry.log" --exec "${exec_start%% *}" -- ${exec_start#* }
 }
-stop_fallback() { start-stop-daemon --stop --quiet --pidfile "$PID_FILE" --retry TERM/30/KILL/5 --remove-pidfile; }
 if [ -n "$use_systemd" ]; then
   [ -z "$changed" ] || act "reload systemd" systemctl daemon-reload
   systemctl is-enabled --quiet "$SERVICE.service" 2>/dev/null || act "enable $SERVICE.service (start at boot)" systemctl enable --quiet "$SERVICE.service"

@@ -15,7 +15,8 @@ root=$PWD
 pack_dir=${TENANTRY_PACK_DIR:-$root/.ci/.work/packages}
 packages=(packages/core packages/sdk packages/server packages/cli)
 
-say() { printf '\n== %s\n' "$*"; }
+# shellcheck source=scripts/lib/ci.sh
+source scripts/lib/ci.sh
 
 say "build"
 npm run build --silent

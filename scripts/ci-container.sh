@@ -17,16 +17,12 @@ mkdir -p "$work"
 base_image=localhost/tenantry-node-base:ci
 image=localhost/tenantry:ci
 bah() { buildah --storage-driver vfs "$@"; }
-say() { printf '\n== %s\n' "$*"; }
+# shellcheck source=scripts/lib/ci.sh
+source scripts/lib/ci.sh
 # shellcheck source=scripts/lib/debian-rootfs.sh
 source scripts/lib/debian-rootfs.sh
 
-export DEBIAN_FRONTEND=noninteractive
-if ! command -v buildah >/dev/null || ! command -v debootstrap >/dev/null; then
-  say "installing buildah and debootstrap"
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq buildah debootstrap >/dev/null
-fi
+apt_install_missing buildah debootstrap
 
 [ -f .ci/.work/packages/tenantry-0.1.0.tgz ] || bash scripts/check-packages.sh
 

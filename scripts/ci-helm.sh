@@ -12,15 +12,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=deploy/helm/tools
 bin=.ci/.work/helm
-say() { printf '\n== %s\n' "$*"; }
+# shellcheck source=scripts/lib/ci.sh
+source scripts/lib/ci.sh
 started=$(date +%s)
 
-if ! command -v unzip >/dev/null; then
-  say "installing unzip"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq unzip >/dev/null
-fi
+apt_install_missing unzip
 
 # Installed again whenever the lockfile changed since; the folder's .npmrc leaves out the layers'
 # aws-cdk-lib peer dependency.

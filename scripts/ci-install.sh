@@ -19,10 +19,11 @@ cd "$(dirname "$0")/.."
 root=$PWD
 work=$root/.ci/.work/install
 vm=$work/rootfs
+# shellcheck source=scripts/lib/ci.sh
+source scripts/lib/ci.sh
 # shellcheck source=scripts/lib/debian-rootfs.sh
 source scripts/lib/debian-rootfs.sh
 
-say() { printf '\n== %s\n' "$*"; }
 passed=0
 ok() {
   passed=$((passed + 1))
@@ -33,14 +34,9 @@ fail() {
   exit 1
 }
 step_started=$(date +%s)
-export DEBIAN_FRONTEND=noninteractive
 
 # --- 1. shellcheck --------------------------------------------------------------------------------
-if ! command -v shellcheck >/dev/null; then
-  say "installing shellcheck"
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq shellcheck >/dev/null
-fi
+apt_install_missing shellcheck
 say "shellcheck $(shellcheck --version | awk '/^version:/ { print $2 }')"
 shellcheck install.sh scripts/*.sh scripts/lib/*.sh
 ok "shellcheck install.sh scripts/*.sh scripts/lib/*.sh"

