@@ -90,8 +90,8 @@ interface EventRow {
  * control-plane process drop that tenant's cached entitlements once the transaction commits.
  * Every mutation goes through here; nothing else writes audit entries, events or announcements.
  *
- * Two statements however many changes (an invoice run records thousands): the audit entries,
- * then the events with the announcements. A change that breaks the registry (an unknown action,
+ * Three statements however many changes (an invoice run records thousands): the audit chains'
+ * heads locked, the audit entries, then the events with the announcements. A change that breaks the registry (an unknown action,
  * a target or event its action does not have) is a bug and throws, which rolls the transaction
  * back: nothing is written.
  */
@@ -125,7 +125,8 @@ export async function recordChanges<A extends AuditAction>(
       targetId: change.target.id,
       before: diff?.before ?? null,
       after: diff?.after ?? null,
-      data: redact({ ...(change.data ?? raised[0]?.data ?? {}) }),
+      // The audit writer redacts what it is given: before, after and data.
+      data: change.data ?? raised[0]?.data ?? {},
     });
     for (const event of raised) {
       events.push({
