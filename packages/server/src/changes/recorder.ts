@@ -167,7 +167,7 @@ export function recordChange<A extends AuditAction>(
  * later by the threshold checker (`usage.threshold_reached`), through {@link recordChanges}.
  */
 export async function announceUsage(tx: Transaction<Schema>, tenantIds: Iterable<string>): Promise<void> {
-  await writeEventsAndAnnounce(tx, [], new Set(tenantIds));
+  await writeEventsAndAnnounce(tx, [], tenantIds);
 }
 
 /** The change's own event (the registry's default or the one it names) and its further ones. */
@@ -197,7 +197,7 @@ function eventsOf(change: Change, spec: AuditActionSpec): RaisedEvent[] {
 async function writeEventsAndAnnounce(
   tx: Transaction<Schema>,
   events: readonly EventRow[],
-  tenantIds: ReadonlySet<string>,
+  tenantIds: Iterable<string>,
 ): Promise<void> {
   const payloads = announcementPayloads(tenantIds);
   if (events.length === 0 && payloads.length === 0) return;
