@@ -68,31 +68,6 @@ export function auditRows(t: TestApp, tenantId?: string) {
   return query.execute();
 }
 
-/**
- * An audit row's `data` as the change gave it: without the changed fields (`before`, `after`)
- * and the client's address (`source_ip`) the audit log adds, which are compared on their own.
- */
-export function changeData(data: unknown): Record<string, any> {
-  const { before: _before, after: _after, source_ip: _ip, ...rest } = data as Record<string, any>;
-  return rest;
-}
-
-/**
- * What the audit log adds to a change: the changed fields before and after, and the client's
- * address. Read from the row's own columns when it has them, else from `data`, where they are
- * kept until the audit table has columns for them.
- */
-export function auditExtras(row: { data: unknown }): {
-  before: Record<string, unknown> | null;
-  after: Record<string, unknown> | null;
-  source_ip: string | null;
-} {
-  const own = row as Record<string, any>;
-  const data = row.data as Record<string, any>;
-  const pick = (key: string) => (key in own ? own[key] : (data[key] ?? null));
-  return { before: pick('before'), after: pick('after'), source_ip: pick('source_ip') };
-}
-
 export async function auditCount(t: TestApp): Promise<number> {
   const row = await t.services.database.db
     .selectFrom('audit_events')

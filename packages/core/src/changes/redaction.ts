@@ -23,8 +23,8 @@ export const SECRET_FIELDS: ReadonlySet<string> = new Set([
 
 /**
  * `value` without the members named in {@link SECRET_FIELDS} (in any letter case), at any depth;
- * other values as they are. The recorder diffs with it and the audit writer applies it again to
- * whatever it is given, as a last line of defence.
+ * other values as they are. The audit writer applies it to every entry it is given, the recorder
+ * to every event it raises.
  */
 export function redact<T>(value: T): T {
   if (Array.isArray(value)) return value.map((item: unknown) => redact(item)) as T;

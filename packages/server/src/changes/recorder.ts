@@ -90,8 +90,8 @@ interface EventRow {
  * control-plane process drop that tenant's cached entitlements once the transaction commits.
  * Every mutation goes through here; nothing else writes audit entries, events or announcements.
  *
- * Two statements however many changes (an invoice run records thousands): the audit entries,
- * then the events with the announcements. A change that breaks the registry (an unknown action,
+ * Three statements however many changes (an invoice run records thousands): the audit chains'
+ * heads locked, the audit entries, then the events with the announcements. A change that breaks the registry (an unknown action,
  * a target or event its action does not have) is a bug and throws, which rolls the transaction
  * back: nothing is written.
  */
@@ -125,7 +125,8 @@ export async function recordChanges<A extends AuditAction>(
       targetId: change.target.id,
       before: diff?.before ?? null,
       after: diff?.after ?? null,
-      data: redact({ ...(change.data ?? raised[0]?.data ?? {}) }),
+      // The audit writer redacts what it is given: before, after and data.
+      data: change.data ?? raised[0]?.data ?? {},
     });
     for (const event of raised) {
       events.push({
@@ -166,7 +167,7 @@ export function recordChange<A extends AuditAction>(
  * later by the threshold checker (`usage.threshold_reached`), through {@link recordChanges}.
  */
 export async function announceUsage(tx: Transaction<Schema>, tenantIds: Iterable<string>): Promise<void> {
-  await writeEventsAndAnnounce(tx, [], new Set(tenantIds));
+  await writeEventsAndAnnounce(tx, [], tenantIds);
 }
 
 /** The change's own event (the registry's default or the one it names) and its further ones. */
@@ -196,7 +197,7 @@ function eventsOf(change: Change, spec: AuditActionSpec): RaisedEvent[] {
 async function writeEventsAndAnnounce(
   tx: Transaction<Schema>,
   events: readonly EventRow[],
-  tenantIds: ReadonlySet<string>,
+  tenantIds: Iterable<string>,
 ): Promise<void> {
   const payloads = announcementPayloads(tenantIds);
   if (events.length === 0 && payloads.length === 0) return;

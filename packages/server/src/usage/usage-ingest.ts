@@ -282,7 +282,10 @@ export class UsageIngest {
       const queued = JSON.stringify(changed.map((e) => ({ t: e.tenantId, m: e.meter, at: hourOf(e.time) })));
       await sql`insert into usage_threshold_queue (changes) values (${queued}::jsonb)`.execute(tx);
       // Their entitlements' `used` changed: other control-plane processes drop their snapshots.
-      await announceUsage(tx, new Set(events.map((e) => e.tenantId)));
+      await announceUsage(
+        tx,
+        events.map((e) => e.tenantId),
+      );
     }
     return accepted;
   }
