@@ -1,7 +1,7 @@
 /**
  * API keys: issuing, hashing, authenticating and revoking them, and their routes.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/core, audit/, changes/, db/, http/, shared modules.
+ * It may import: @tenantry/core, changes/, db/, http/, shared modules.
  */
 export { apiKeyRoutes } from './api-key-routes.ts';
 export { ApiKeyService, type AuthenticatedKey } from './api-key-service.ts';

@@ -1,7 +1,7 @@
 /**
  * Billing: subscriptions, trials, invoices, dunning, payment methods and the Stripe integration.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/core, audit/, changes/, db/, http/, jobs/, shared modules, tenants/.
+ * It may import: @tenantry/core, changes/, db/, http/, jobs/, shared modules, tenants/.
  */
 export { timeWeightedUnit, unitConversion } from './billing-usage.ts';
 export { Dunning } from './dunning.ts';

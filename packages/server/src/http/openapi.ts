@@ -115,6 +115,18 @@ const transform: SwaggerTransform = (input) => {
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
+const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
+
+/** Every operation of the document's paths, to be changed in place. */
+function operationsOf(document: { [key: string]: Json }): object[] {
+  const paths = (document.paths ?? {}) as { [path: string]: { [method: string]: Json } };
+  return Object.values(paths).flatMap((operations) =>
+    Object.entries(operations).flatMap(([method, op]) =>
+      METHODS.includes(method) && typeof op === 'object' && op !== null ? [op] : [],
+    ),
+  );
+}
+
 const SCHEMA_REF = '#/components/schemas/';
 
 /** The names of the component schemas `value` refers to. */
@@ -139,7 +151,7 @@ function refsIn(value: Json, into: Set<string>): Set<string> {
  * one `X` where both are the same, and `X` for an `XInput` alone, so that the document and the
  * types generated from it name each schema once, as its routes use it.
  */
-export function tidyComponents(document: { [key: string]: Json }): { [key: string]: Json } {
+function tidyComponents(document: { [key: string]: Json }): { [key: string]: Json } {
   const components = (document.components ?? {}) as { [key: string]: Json };
   const schemas = (components.schemas ?? {}) as { [key: string]: Json };
   const renames = new Map<string, string>();
@@ -159,9 +171,10 @@ export function tidyComponents(document: { [key: string]: Json }): { [key: strin
   const { components: _components, ...rest } = document;
   const { schemas: _schemas, ...otherComponents } = components;
   const used = refsIn(rename(rest), refsIn(rename(otherComponents), new Set()));
+  const renamed = rename(schemas) as { [key: string]: Json };
   const queue = [...used];
   for (let name = queue.pop(); name !== undefined; name = queue.pop()) {
-    for (const ref of refsIn(rename(schemas[name] ?? null), new Set())) {
+    for (const ref of refsIn(renamed[name] ?? null, new Set())) {
       if (!used.has(ref)) {
         used.add(ref);
         queue.push(ref);
@@ -176,34 +189,29 @@ export function tidyComponents(document: { [key: string]: Json }): { [key: strin
   const kept: { [key: string]: Json } = {};
   for (const name of Object.keys(schemas).sort()) {
     if (!used.has(name) || (renames.has(name) && used.has(renames.get(name) as string))) continue;
-    kept[renames.get(name) ?? name] = rename(schemas[name] ?? null);
+    kept[renames.get(name) ?? name] = schemas[name] ?? null;
   }
+  // One pass renames every reference, those of the kept schemas included.
   return rename({ ...rest, components: { ...otherComponents, schemas: kept } }) as { [key: string]: Json };
 }
-
-const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 
 /**
  * Marks the request bodies a route may leave out as optional. A route whose body schema accepts
  * null takes no body at all (Fastify validates a missing body as null), but @fastify/swagger marks
  * every body required: here such a body is `required: false`, without the null.
  */
-export function optionalBodies(document: { [key: string]: Json }): { [key: string]: Json } {
-  const paths = (document.paths ?? {}) as { [path: string]: { [method: string]: Json } };
-  for (const operations of Object.values(paths)) {
-    for (const [method, operation] of Object.entries(operations)) {
-      if (!METHODS.includes(method) || typeof operation !== 'object' || operation === null) continue;
-      const body = (operation as { requestBody?: { required?: boolean; content?: { [type: string]: Json } } })
-        .requestBody;
-      const media = Object.values(body?.content ?? {}) as Array<{ schema?: { anyOf?: Json[] } }>;
-      const nullable = (m: { schema?: { anyOf?: Json[] } }) =>
-        m.schema?.anyOf?.some((s) => JSON.stringify(s) === '{"type":"null"}') === true;
-      if (body === undefined || media.length === 0 || !media.every(nullable)) continue;
-      body.required = false;
-      for (const m of media) {
-        const rest = (m.schema?.anyOf ?? []).filter((s) => JSON.stringify(s) !== '{"type":"null"}');
-        m.schema = rest.length === 1 ? (rest[0] as { anyOf?: Json[] }) : { anyOf: rest };
-      }
+function optionalBodies(document: { [key: string]: Json }): { [key: string]: Json } {
+  for (const operation of operationsOf(document)) {
+    const body = (operation as { requestBody?: { required?: boolean; content?: { [type: string]: Json } } })
+      .requestBody;
+    const media = Object.values(body?.content ?? {}) as Array<{ schema?: { anyOf?: Json[] } }>;
+    const nullable = (m: { schema?: { anyOf?: Json[] } }) =>
+      m.schema?.anyOf?.some((s) => JSON.stringify(s) === '{"type":"null"}') === true;
+    if (body === undefined || media.length === 0 || !media.every(nullable)) continue;
+    body.required = false;
+    for (const m of media) {
+      const rest = (m.schema?.anyOf ?? []).filter((s) => JSON.stringify(s) !== '{"type":"null"}');
+      m.schema = rest.length === 1 ? (rest[0] as { anyOf?: Json[] }) : { anyOf: rest };
     }
   }
   return document;
@@ -223,7 +231,7 @@ function pascalCase(text: string): string {
  * parameters (`IdempotencyKey`). An operation whose problem response differs keeps its own. An
  * answer left undescribed is described by its reason phrase (`Created`).
  */
-export function shareComponents(document: { [key: string]: Json }): { [key: string]: Json } {
+function shareComponents(document: { [key: string]: Json }): { [key: string]: Json } {
   const responses: { [name: string]: Json } = {};
   const parameters: { [name: string]: Json } = {};
   const share = (into: { [name: string]: Json }, name: string, value: Json, prefix: string): Json => {
@@ -234,29 +242,25 @@ export function shareComponents(document: { [key: string]: Json }): { [key: stri
       if (JSON.stringify(into[candidate]) === text) return { $ref: `${prefix}${candidate}` };
     }
   };
-  const paths = (document.paths ?? {}) as { [path: string]: { [method: string]: Json } };
-  for (const operations of Object.values(paths)) {
-    for (const [method, operation] of Object.entries(operations)) {
-      if (!METHODS.includes(method) || typeof operation !== 'object' || operation === null) continue;
-      const op = operation as { parameters?: Json[]; responses?: { [status: string]: Json } };
-      if (op.parameters !== undefined) {
-        op.parameters = op.parameters.map((parameter) => {
-          const p = parameter as { in?: string; name?: string };
-          return p.in === 'header' && p.name !== undefined
-            ? share(parameters, pascalCase(p.name), parameter, '#/components/parameters/')
-            : parameter;
-        });
-      }
-      for (const [status, response] of Object.entries(op.responses ?? {})) {
-        const answer = response as { description?: string; content?: { [type: string]: Json } };
-        // @fastify/swagger's filler for an answer the route did not describe: its reason phrase says more.
-        if (answer.description === 'Default Response')
-          answer.description = STATUS_CODES[Number(status)] ?? status;
-        const content = answer.content ?? {};
-        if (Object.keys(content).join() !== PROBLEM_MEDIA_TYPE || op.responses === undefined) continue;
-        const name = pascalCase(STATUS_CODES[Number(status)] ?? `Problem ${status}`);
-        op.responses[status] = share(responses, name, response, '#/components/responses/');
-      }
+  for (const operation of operationsOf(document)) {
+    const op = operation as { parameters?: Json[]; responses?: { [status: string]: Json } };
+    if (op.parameters !== undefined) {
+      op.parameters = op.parameters.map((parameter) => {
+        const p = parameter as { in?: string; name?: string };
+        return p.in === 'header' && p.name !== undefined
+          ? share(parameters, pascalCase(p.name), parameter, '#/components/parameters/')
+          : parameter;
+      });
+    }
+    for (const [status, response] of Object.entries(op.responses ?? {})) {
+      const answer = response as { description?: string; content?: { [type: string]: Json } };
+      // @fastify/swagger's filler for an answer the route did not describe: its reason phrase says more.
+      if (answer.description === 'Default Response')
+        answer.description = STATUS_CODES[Number(status)] ?? status;
+      const content = answer.content ?? {};
+      if (Object.keys(content).join() !== PROBLEM_MEDIA_TYPE || op.responses === undefined) continue;
+      const name = pascalCase(STATUS_CODES[Number(status)] ?? `Problem ${status}`);
+      op.responses[status] = share(responses, name, response, '#/components/responses/');
     }
   }
   const components = (document.components ?? {}) as { [key: string]: Json };

@@ -1,7 +1,7 @@
 /**
  * Signing keys and the access tokens (JWTs) issued to end users, with the JWKS route.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/core, audit/, changes/, db/, http/, secrets/, shared modules, tenants/.
+ * It may import: @tenantry/core, changes/, db/, http/, secrets/, shared modules, tenants/.
  */
 export { type PublicSigningJwk, SIGNING_ALGORITHM, SigningKeyService } from './signing-key-service.ts';
 export { jwksRoute, tokenRoutes } from './token-routes.ts';

@@ -1,7 +1,7 @@
 /**
  * Usage: ingestion, rollups, thresholds, leases, slots and queries, with their routes.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/core, audit/, billing/, changes/, db/, http/, jobs/, shared modules, tenants/.
+ * It may import: @tenantry/core, billing/, changes/, db/, http/, jobs/, shared modules, tenants/.
  */
 export { LeaseService } from './leases.ts';
 export { MeterCatalog } from './meter-catalog.ts';
