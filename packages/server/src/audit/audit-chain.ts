@@ -137,6 +137,7 @@ export async function appendAuditEntries(
  * preimage finished with the time and the head's hash and hashed (`sha256()`), the entry inserted
  * and the head advanced, all in the database. Answers false, having written nothing, when the
  * chain has no head yet or one still to seal: {@link appendAuditEntries} then takes the long way.
+ * So the entry always follows one (a committed head is never at 0): its `prev_hash` is a string.
  */
 export async function appendOne(tx: Transaction<Schema>, entry: AuditWrite): Promise<boolean> {
   const chain = chainOf(entry.tenantId);
@@ -161,12 +162,12 @@ export async function appendOne(tx: Transaction<Schema>, entry: AuditWrite): Pro
   const appended = await sql<{ seq: number }>`
     with head as (
       select seq, hash, date_trunc('milliseconds', clock_timestamp()) as at from audit_chain_heads
-      where chain_id = ${chain} and not (hash is null and seq > 0)
+      where chain_id = ${chain} and hash is not null
       for update
     ), entry as (
       select seq + 1 as seq, hash as prev_hash, at,
         encode(sha256(convert_to(${head} || '"' || to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-          || '","prev_hash":' || coalesce('"' || hash || '"', 'null') || ${tail}, 'UTF8')), 'hex') as hash
+          || '","prev_hash":"' || hash || '"' || ${tail}, 'UTF8')), 'hex') as hash
       from head
     ), appended as (
       insert into audit_events (id, chain_id, seq, prev_hash, hash, occurred_at, actor_type, actor_id,
