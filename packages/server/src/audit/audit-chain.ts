@@ -250,8 +250,8 @@ const SEAL_BATCH = 2000;
 
 /**
  * Hashes a chain's entries that were written before chaining (up to `through`, its head), in
- * order, through `tenantry.audit_seal`; returns the hash of entry `through`. The caller holds the
- * chain's head lock.
+ * order, through `tenantry.audit_seal`, and sets the head's hash to that of entry `through`, which
+ * it returns. The caller holds the chain's head lock.
  */
 export async function sealChain(tx: Transaction<Schema>, chain: string, through: number): Promise<string> {
   let prev: string | null = null;
@@ -282,5 +282,6 @@ export async function sealChain(tx: Transaction<Schema>, chain: string, through:
     after = Number(rows.at(-1)?.seq ?? through);
   }
   if (prev === null) throw new Error(`audit chain ${chain} has no entries up to ${through} to seal`);
+  await tx.updateTable('audit_chain_heads').set({ hash: prev }).where('chain_id', '=', chain).execute();
   return prev;
 }
