@@ -225,8 +225,7 @@ async function verifyFile(file: string, pinned: Map<string, JWK> | undefined): P
   for await (const { value } of exportLines(file)) {
     if (value.object === 'audit_checkpoint') checkpoints.push(value as unknown as AuditCheckpointView);
     else if (value.object === 'audit_keys' && Array.isArray(value.keys))
-      for (const key of value.keys)
-        if (isRecord(key) && typeof key.kid === 'string') inFile.set(key.kid, key as JWK);
+      for (const [kid, key] of jwksKeys(value, file)) inFile.set(kid, key);
   }
   const keys = pinned ?? inFile;
   const verifier = await verifierFor(checkpoints, keys);
