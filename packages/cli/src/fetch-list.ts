@@ -43,17 +43,35 @@ export async function fetchList<P extends ListPath>(
   const page = asPage<Row<P>>(first);
   if (!all) return { rows: page.data, nextCursor: page.next_cursor, raw: first };
   const rows = [...page.data];
-  const seen = new Set<string>();
-  let cursor = page.next_cursor;
-  // A cursor seen twice would loop forever; stop rather than trust a misbehaving server.
-  while (cursor !== null && !seen.has(cursor)) {
-    seen.add(cursor);
-    const next = asPage<Row<P>>(await get({ ...options, query: { ...options.query, cursor } }));
-    rows.push(...next.data);
-    cursor = next.next_cursor;
+  if (page.next_cursor !== null) {
+    const rest = listPages(
+      async (cursor) => asPage<Row<P>>(await get({ ...options, query: { ...options.query, cursor } })),
+      page.next_cursor,
+    );
+    for await (const next of rest) rows.push(...next.data);
   }
   const merged: Page<Row<P>> = { data: rows, next_cursor: null };
   return { rows, nextCursor: null, raw: merged };
+}
+
+/**
+ * The pages of a list, each fetched as the one before is consumed (a long list is never held in
+ * memory), from `cursor` on, or from the first page without one.
+ */
+export async function* listPages<P extends { readonly next_cursor: string | null }>(
+  fetchPage: (cursor: string | undefined) => Promise<P>,
+  cursor?: string,
+): AsyncGenerator<P> {
+  const seen = new Set<string>();
+  let next = cursor;
+  for (;;) {
+    if (next !== undefined) seen.add(next);
+    const page = await fetchPage(next);
+    yield page;
+    // A cursor seen twice would loop forever; stop rather than trust a misbehaving server.
+    if (page.next_cursor === null || seen.has(page.next_cursor)) return;
+    next = page.next_cursor;
+  }
 }
 
 /** Accepts the documented `{data, next_cursor?}` and, defensively, a bare array. */

@@ -19,6 +19,7 @@ import { compactVerify, importJWK, type JWK } from 'jose';
 import type { ApiClient, RequestOptions } from '../api-client.ts';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
+import { listPages } from '../fetch-list.ts';
 import { isRecord } from '../is-record.ts';
 
 /** Entries per request: the API's largest page. */
@@ -163,46 +164,28 @@ function checkpointPage(client: ApiClient, tenant: string | undefined, cursor: s
     : client.get('/v1/tenants/{id}/audit/checkpoints', { path: { id: tenant }, query });
 }
 
-/** Every item of a paginated list, a page at a time. */
-async function* pages<T, P extends { readonly data: readonly T[]; readonly next_cursor: string | null }>(
-  fetchPage: (cursor: string | undefined) => Promise<P>,
-  onPage: (page: P) => void = () => {},
-): AsyncGenerator<T> {
-  let cursor: string | undefined;
-  const seen = new Set<string>();
-  for (;;) {
-    const page = await fetchPage(cursor);
-    onPage(page);
-    yield* page.data;
-    const next = page.next_cursor;
-    // A cursor seen twice would loop forever; stop rather than trust a misbehaving server.
-    if (next === null || seen.has(next)) return;
-    seen.add(next);
-    cursor = next;
-  }
-}
-
 /** Every entry of the tenant's chain (or of every chain) matching `query`, chain by chain. */
-function auditEntries(
+async function* auditEntries(
   client: ApiClient,
   tenant: string | undefined,
   query: ListQuery,
 ): AsyncGenerator<AuditEntryView> {
-  return pages((cursor) => entryPage(client, tenant, { ...query, order: 'chain', limit: PAGE, cursor }));
+  const all = listPages((cursor) =>
+    entryPage(client, tenant, { ...query, order: 'chain', limit: PAGE, cursor }),
+  );
+  for await (const page of all) yield* page.data;
 }
 
 /** Every checkpoint a verifier needs, collecting the keys served with them into `keys`. */
-function checkpointPages(
+async function* checkpointPages(
   client: ApiClient,
   tenant: string | undefined,
   keys: Map<string, JWK>,
 ): AsyncGenerator<AuditCheckpointView> {
-  return pages(
-    (cursor) => checkpointPage(client, tenant, cursor),
-    (page) => {
-      for (const key of page.keys) keys.set(key.kid, key as JWK);
-    },
-  );
+  for await (const page of listPages((cursor) => checkpointPage(client, tenant, cursor))) {
+    for (const key of page.keys) keys.set(key.kid, key as JWK);
+    yield* page.data;
+  }
 }
 
 interface VerifyResult {
@@ -242,8 +225,7 @@ async function verifyFile(file: string, pinned: Map<string, JWK> | undefined): P
   for await (const { value } of exportLines(file)) {
     if (value.object === 'audit_checkpoint') checkpoints.push(value as unknown as AuditCheckpointView);
     else if (value.object === 'audit_keys' && Array.isArray(value.keys))
-      for (const key of value.keys)
-        if (isRecord(key) && typeof key.kid === 'string') inFile.set(key.kid, key as JWK);
+      for (const [kid, key] of jwksKeys(value, file)) inFile.set(kid, key);
   }
   const keys = pinned ?? inFile;
   const verifier = await verifierFor(checkpoints, keys);

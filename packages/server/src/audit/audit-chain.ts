@@ -137,6 +137,7 @@ export async function appendAuditEntries(
  * preimage finished with the time and the head's hash and hashed (`sha256()`), the entry inserted
  * and the head advanced, all in the database. Answers false, having written nothing, when the
  * chain has no head yet or one still to seal: {@link appendAuditEntries} then takes the long way.
+ * So the entry always follows one (a committed head is never at 0): its `prev_hash` is a string.
  */
 export async function appendOne(tx: Transaction<Schema>, entry: AuditWrite): Promise<boolean> {
   const chain = chainOf(entry.tenantId);
@@ -161,12 +162,12 @@ export async function appendOne(tx: Transaction<Schema>, entry: AuditWrite): Pro
   const appended = await sql<{ seq: number }>`
     with head as (
       select seq, hash, date_trunc('milliseconds', clock_timestamp()) as at from audit_chain_heads
-      where chain_id = ${chain} and not (hash is null and seq > 0)
+      where chain_id = ${chain} and hash is not null
       for update
     ), entry as (
       select seq + 1 as seq, hash as prev_hash, at,
         encode(sha256(convert_to(${head} || '"' || to_char(at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-          || '","prev_hash":' || coalesce('"' || hash || '"', 'null') || ${tail}, 'UTF8')), 'hex') as hash
+          || '","prev_hash":"' || hash || '"' || ${tail}, 'UTF8')), 'hex') as hash
       from head
     ), appended as (
       insert into audit_events (id, chain_id, seq, prev_hash, hash, occurred_at, actor_type, actor_id,
@@ -249,8 +250,8 @@ const SEAL_BATCH = 2000;
 
 /**
  * Hashes a chain's entries that were written before chaining (up to `through`, its head), in
- * order, through `tenantry.audit_seal`; returns the hash of entry `through`. The caller holds the
- * chain's head lock.
+ * order, through `tenantry.audit_seal`, and sets the head's hash to that of entry `through`, which
+ * it returns. The caller holds the chain's head lock.
  */
 export async function sealChain(tx: Transaction<Schema>, chain: string, through: number): Promise<string> {
   let prev: string | null = null;
@@ -281,5 +282,6 @@ export async function sealChain(tx: Transaction<Schema>, chain: string, through:
     after = Number(rows.at(-1)?.seq ?? through);
   }
   if (prev === null) throw new Error(`audit chain ${chain} has no entries up to ${through} to seal`);
+  await tx.updateTable('audit_chain_heads').set({ hash: prev }).where('chain_id', '=', chain).execute();
   return prev;
 }

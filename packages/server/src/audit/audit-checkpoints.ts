@@ -111,9 +111,7 @@ export class AuditCheckpoints {
       .executeTakeFirst();
     if (!head || head.seq === 0) return null;
     if (head.hash !== null) return head.hash;
-    const hash = await sealChain(tx, chain, Number(head.seq));
-    await tx.updateTable('audit_chain_heads').set({ hash }).where('chain_id', '=', chain).execute();
-    return hash;
+    return sealChain(tx, chain, Number(head.seq));
   }
 
   #claims(chain: string, seq: number, hash: string): AuditCheckpointClaims {

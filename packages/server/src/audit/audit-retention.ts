@@ -95,10 +95,7 @@ export class AuditRetention {
         .forUpdate()
         .executeTakeFirst();
       if (!head || head.seq <= 1) return 0;
-      if (head.hash === null) {
-        const hash = await sealChain(tx, chain, Number(head.seq));
-        await tx.updateTable('audit_chain_heads').set({ hash }).where('chain_id', '=', chain).execute();
-      }
+      if (head.hash === null) await sealChain(tx, chain, Number(head.seq));
       const last = await tx
         .selectFrom('audit_events')
         .select((eb) => eb.fn.max('seq').as('seq'))

@@ -3,6 +3,6 @@
  * and the reads of the API. Features write to it through the change recorder (`changes/`), which
  * calls {@link appendAuditEntries} in the mutation's own transaction.
  */
-export { type AuditWrite, appendAuditEntries, chainOf } from './audit-chain.ts';
+export { type AuditWrite, appendAuditEntries } from './audit-chain.ts';
 export { auditRoutes } from './audit-routes.ts';
 export { AuditService } from './audit-service.ts';
