@@ -28,4 +28,5 @@ export type {
   WebhookEndpointsTable,
   WebhookSecret,
 } from './schema.ts';
+export { isDatabaseUnreachable } from './unreachable.ts';
 export { withRetry } from './with-retry.ts';

@@ -71,7 +71,8 @@ export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService): v
     // The OpenAPI document shows each operation's scope (OpenAPI 3.1 lets a bearer scheme list
     // the roles it needs). A new schema object: the route file's may be shared between routes.
     route.schema = { ...route.schema, security: [{ [API_KEY_SCHEME]: [needed] }] };
-    declareProblems(route, [401, 403]);
+    // 503: a key not seen lately is looked up in the database, which may be unreachable.
+    declareProblems(route, [401, 403, 503]);
   });
   scope.addHook(
     'onRequest',

@@ -2,6 +2,7 @@ import { type DomainError, type ErrorCode, errorCatalog, type FieldError } from 
 import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { isDatabaseUnreachable } from '../db/index.ts';
 
 /** Where the documentation of each error code lives; a problem's `type` points into it. */
 export const ERROR_DOCS_BASE = 'https://tenantry.dev/docs/errors#';
@@ -37,6 +38,9 @@ export const ProblemSchema = z
 
 export type Problem = z.infer<typeof ProblemSchema>;
 
+/** How long a client is asked to wait (Retry-After) when the database is unreachable: a restart's length. */
+const RETRY_AFTER_UNREACHABLE_SECONDS = 5;
+
 /** The media type of every error response. */
 export const PROBLEM_MEDIA_TYPE = 'application/problem+json';
 
@@ -51,7 +55,7 @@ const PROBLEM_STATUS: Readonly<Record<number, string>> = {
   415: '`unsupported_media_type`: send the body as JSON in UTF-8',
   422: '`idempotency_key_reused`: the Idempotency-Key was first used with another request',
   502: 'A service the control plane depends on failed (e.g. `stripe_unavailable`); nothing was recorded',
-  503: '`not_ready`: the control plane cannot answer this now; retry later',
+  503: '`not_ready`: the database is unreachable (the Retry-After header says when to try again) or, on /readyz, its migrations are not current',
 };
 
 /** A problem response of the OpenAPI document: its meaning, and the Problem schema as problem+json. */
@@ -240,6 +244,11 @@ export function handleError(
   if (status === 415) return replyProblem(reply, 'unsupported_media_type', error.message);
   if (error instanceof SyntaxError || (status >= 400 && status < 500)) {
     return replyProblem(reply, 'malformed_request', `the request could not be read: ${error.message}`);
+  }
+  if (isDatabaseUnreachable(error)) {
+    request.log.warn({ err: error }, 'the database is unreachable');
+    reply.header('retry-after', String(RETRY_AFTER_UNREACHABLE_SECONDS));
+    return replyProblem(reply, 'not_ready', 'the database is unreachable; retry later');
   }
   request.log.error({ err: error }, 'unhandled error');
   return replyProblem(
