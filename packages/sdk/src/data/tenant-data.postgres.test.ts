@@ -573,6 +573,27 @@ describe('transactions', () => {
     expect(await ids(poolA)).toEqual(['a1', 'a2']);
   });
 
+  it('fail, and the process goes on, when the server ends the session mid-transaction (a restart)', async () => {
+    // node-postgres reports the end as an 'error' event on the checked-out client; unheard, it
+    // would end the app's process (vitest reports it as an unhandled error).
+    for (const tenant of [tenants.poolA, tenants.databaseA]) {
+      const error = await as(tenant, () =>
+        data.transaction(async (db) => {
+          const pid = (await db.query('select pg_backend_pid() as pid')).rows[0].pid;
+          await admin.query('select pg_terminate_backend($1)', [pid]);
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await db.query('select 1');
+        }),
+      ).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toMatch(/terminat|not queryable/);
+    }
+    expect(await ids(tenants.poolA)).toEqual(['a1', 'a2']);
+    expect(await as(tenants.databaseA, () => data.query('select 1 as one'))).toMatchObject({
+      rows: [{ one: 1 }],
+    });
+  });
+
   it('take an isolation level and read only, and refuse anything else', async () => {
     const seen = await as(tenants.poolA, () =>
       data.transaction(

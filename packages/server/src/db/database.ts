@@ -82,6 +82,20 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   };
 }
 
+/**
+ * Keeps the process alive when the server ends the pool's sessions (a restart, a terminated
+ * backend). node-postgres reports the end as an 'error' event on the client, and an 'error'
+ * event nobody hears throws: the pool listens only while a client is idle (and drops it), so a
+ * client checked out by a transaction between two statements needs a listener of its own. The
+ * event needs no handling beyond being heard: the transaction's next statement fails (an
+ * unreachable database, answered 503), and the pool discards the broken client on release.
+ */
+function outliveEndedSessions(pool: pg.Pool): void {
+  const heard = (): void => {};
+  pool.on('error', heard);
+  pool.on('connect', (client) => client.on('error', heard));
+}
+
 function openPostgres(url: string): Database {
   const config = {
     connectionString: url,
@@ -94,9 +108,7 @@ function openPostgres(url: string): Database {
     },
   };
   const pool = new pg.Pool({ ...config, max: 20 });
-  // An idle connection that the server closes (a restart, a terminated backend) is dropped by
-  // the pool and replaced on demand; without a listener its error would end the process.
-  pool.on('error', () => {});
+  outliveEndedSessions(pool);
   const db = new Kysely<Schema>({ dialect: new PostgresDialect({ pool }) });
   const dedicated = new Set<{ stop(): Promise<void> }>();
   return {
