@@ -99,6 +99,7 @@ export {
   type OpenSlots,
 } from './entitlements/index.ts';
 export { type DomainError, type ErrorCode, errorCatalog, type FieldError, fail } from './errors.ts';
+export { InstantInput } from './instant.ts';
 export {
   CURRENCIES,
   type Currency,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { InstantInput } from '../instant.ts';
 
 /** How far ahead of the receiver's clock an event's time may be, for clocks that drift. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
@@ -19,7 +20,7 @@ export const UsageEventInput = z.strictObject({
   tenant: z.string().min(1).max(100),
   meter: z.string().min(1).max(63),
   value: z.number().finite().min(0).optional(),
-  time: z.iso.datetime({ offset: true }),
+  time: InstantInput,
   subject: z.string().min(1).max(MAX_ID).optional(),
   properties: z.record(z.string(), z.unknown()).optional(),
 });
@@ -36,7 +37,7 @@ export const CloudUsageEvent = z.object({
   id: z.string().min(1).max(MAX_ID),
   source: z.string().min(1).max(100),
   type: z.string().min(1).max(63),
-  time: z.iso.datetime({ offset: true }),
+  time: InstantInput,
   subject: z.string().min(1).max(MAX_ID).optional(),
   data: z.record(z.string(), z.unknown()).optional(),
 });

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { AuditEntryView } from '@tenantry/core';
+import { type AuditEntryView, InstantInput } from '@tenantry/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -75,7 +75,7 @@ const CheckpointPage = z.object({
 });
 
 const Text = z.string().min(1).max(200);
-const Time = z.iso.datetime({ offset: true });
+const Time = InstantInput;
 const FilterQuery = {
   actor_type: Text.optional().describe('`api_key`, `user` or `system`'),
   actor_id: Text.optional(),

@@ -153,6 +153,39 @@ describe('problem responses', () => {
     expect(query.body.errors.map((e: any) => e.path)).toEqual(['query.cursor']);
   });
 
+  test('an instant outside 0001-01-01 to 9999-12-31 UTC is 400 validation_failed naming the field, and nothing is written', async () => {
+    // ISO 8601 admits year 0000 (and an offset can cross either end); PostgreSQL has no year 0.
+    const clocksBefore = await t.request({ method: 'GET', url: '/v1/test-clocks' });
+    for (const frozen of ['0000-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '9999-12-31T23:00:00-02:00']) {
+      const clock = await t.request({
+        method: 'POST',
+        url: '/v1/test-clocks',
+        payload: { frozen_time: frozen },
+      });
+      expectProblem(clock, 'validation_failed');
+      expect(clock.body.errors.map((e: any) => e.path)).toEqual(['frozen_time']);
+      expect(clock.body.errors[0].message).toContain('between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z');
+    }
+    expect((await t.request({ method: 'GET', url: '/v1/test-clocks' })).body).toEqual(clocksBefore.body);
+
+    const audit = await t.request({ method: 'GET', url: '/v1/audit?since=0000-06-01T00:00:00Z' });
+    expectProblem(audit, 'validation_failed');
+    expect(audit.body.errors.map((e: any) => e.path)).toEqual(['query.since']);
+    const usage = await t.request({
+      method: 'GET',
+      url: '/v1/tenants/ten_x/usage?meter=m&to=0000-06-01T00:00:00Z',
+    });
+    expectProblem(usage, 'validation_failed');
+    expect(usage.body.errors.map((e: any) => e.path)).toEqual(['query.to']);
+    const replay = await t.request({
+      method: 'POST',
+      url: '/v1/webhook-endpoints/whe_x/replay',
+      payload: { since: '0000-01-01T00:00:00Z', until: '2026-01-01T00:00:00Z' },
+    });
+    expectProblem(replay, 'validation_failed');
+    expect(replay.body.errors.map((e: any) => e.path)).toEqual(['since']);
+  });
+
   test('JSON nested past the limit is 400 malformed_request naming the limit, on every route with a body', async () => {
     for (const [url, levels] of [
       ['/v1/api-keys', 65],

@@ -1,3 +1,4 @@
+import { InstantInput } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
@@ -18,7 +19,7 @@ const TestClock = z
   .meta({ id: 'TestClock' });
 
 /** An instant, as the API takes one: ISO 8601 with a zone. */
-const Instant = z.iso.datetime({ offset: true }).transform((text) => new Date(text));
+const Instant = InstantInput.transform((text) => new Date(text));
 
 const IdParams = z.object({ id: z.string().describe('Test clock id (`clk_…`)') });
 

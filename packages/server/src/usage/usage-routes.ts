@@ -1,6 +1,7 @@
 import {
   CloudUsageEvent,
   type DomainError,
+  InstantInput,
   MAX_USAGE_BATCH,
   type Result,
   UsageEventInput,
@@ -262,8 +263,8 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
         params: TenantParams,
         querystring: z.strictObject({
           meter: z.string().min(1),
-          from: z.iso.datetime({ offset: true }).optional(),
-          to: z.iso.datetime({ offset: true }).optional(),
+          from: InstantInput.optional(),
+          to: InstantInput.optional(),
           window: z.enum(['hour', 'day', 'month']).default('day'),
           group_by: z.enum(['subject']).optional(),
         }),

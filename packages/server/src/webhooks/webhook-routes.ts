@@ -1,3 +1,4 @@
+import { InstantInput } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
@@ -271,8 +272,8 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
         description: 'Every delivery written in [`since`, `until`) that is not pending is sent again.',
         params: IdParams,
         body: z.strictObject({
-          since: z.iso.datetime({ offset: true }),
-          until: z.iso.datetime({ offset: true }),
+          since: InstantInput,
+          until: InstantInput,
         }),
         response: { 200: z.object({ replayed: z.number().int() }), ...notFound },
       },
