@@ -6,4 +6,4 @@
 export { purgeExpiredIdempotencyKeys } from './idempotency.ts';
 export { parseJsonBodies } from './json-body.ts';
 export { ProblemSchema, replyProblem, sendProblem } from './problem.ts';
-export { conflict, notFound, PageQuery, pageOf, Timestamp } from './schemas.ts';
+export { conflict, notFound, PageQuery, PlanVersionNumber, pageOf, Timestamp } from './schemas.ts';

@@ -186,6 +186,22 @@ describe('problem responses', () => {
     expect(replay.body.errors.map((e: any) => e.path)).toEqual(['since']);
   });
 
+  test("a plan version past the database's integer is 400 validation_failed naming it, not a 500", async () => {
+    const version = await t.request({ method: 'GET', url: '/v1/plans/pro/versions/2147483648' });
+    expectProblem(version, 'validation_failed');
+    expect(version.body.errors.map((e: any) => e.path)).toEqual(['params.version']);
+    expect((await t.request({ method: 'GET', url: '/v1/plans/pro/versions/2147483647' })).status).toBe(404);
+
+    const created = await t.request({
+      method: 'POST',
+      url: '/v1/tenants',
+      payload: { slug: 'huge-version', name: 'Huge', plan: 'pro', plan_version: 2 ** 31 },
+    });
+    expectProblem(created, 'validation_failed');
+    expect(created.body.errors.map((e: any) => e.path)).toEqual(['plan_version']);
+    expect((await t.request({ method: 'GET', url: '/v1/tenants/huge-version' })).status).toBe(404);
+  });
+
   test('JSON nested past the limit is 400 malformed_request naming the limit, on every route with a body', async () => {
     for (const [url, levels] of [
       ['/v1/api-keys', 65],

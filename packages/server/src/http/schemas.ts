@@ -25,3 +25,6 @@ export const notFound = { 404: ProblemSchema } as const;
 export const conflict = { 409: ProblemSchema } as const;
 
 export const Timestamp = z.string().describe('ISO 8601, UTC');
+
+/** A plan version as the API takes one: from 1, within the database's integer column. */
+export const PlanVersionNumber = z.int().min(1).max(2_147_483_647);

@@ -1,7 +1,7 @@
 import type { PlanDefinition as PlanDefinitionType } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
+import { conflict, notFound, PlanVersionNumber, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const PlanDefinition = z
@@ -126,7 +126,7 @@ export const planRoutes: FastifyPluginAsyncZod<Pick<Services, 'plans'>> = async 
         tags: ['Plans'],
         operationId: 'getPlanVersion',
         summary: 'Show one version of a plan',
-        params: z.object({ key: z.string(), version: z.coerce.number().int().min(1) }),
+        params: z.object({ key: z.string(), version: z.coerce.number().pipe(PlanVersionNumber) }),
         response: { 200: PlanVersion, ...notFound },
       },
     },

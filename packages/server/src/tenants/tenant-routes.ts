@@ -1,7 +1,15 @@
 import { MAX_TRIAL_DAYS, TENANT_STATES, type TenantAction, type TenantOverrides } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
+import {
+  conflict,
+  notFound,
+  PageQuery,
+  PlanVersionNumber,
+  pageOf,
+  sendProblem,
+  Timestamp,
+} from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const PLACEMENTS = ['pool', 'schema', 'database'] as const;
@@ -53,7 +61,7 @@ const CreateTenant = z.strictObject({
     .regex(SLUG, 'must be lowercase letters, digits and hyphens, 1 to 63 characters, like a DNS label'),
   name: z.string().trim().min(1).max(200),
   plan: z.string().min(1).describe('Plan key'),
-  plan_version: z.number().int().min(1).optional().describe('Default: the latest'),
+  plan_version: PlanVersionNumber.optional().describe('Default: the latest'),
   placement: z.enum(PLACEMENTS).default('pool'),
   region: z.string().min(1).max(100).optional(),
   trial_days: z.number().int().min(0).max(MAX_TRIAL_DAYS).optional().describe("Default: the plan's"),
@@ -78,7 +86,7 @@ const UpdateTenant = z.strictObject({
 
 const ChangePlan = z.strictObject({
   plan: z.string().min(1),
-  plan_version: z.number().int().min(1).optional(),
+  plan_version: PlanVersionNumber.optional(),
   at: z
     .enum(['now', 'period_end', 'auto'])
     .default('auto')
