@@ -29,6 +29,9 @@ describe('@tenantry/core public API', () => {
       'redact',
       'isAuditAction',
       'isEventType',
+      'licenseKeyring',
+      'signLicense',
+      'verifyLicense',
     ];
     const api: Record<string, unknown> = { ...core };
     for (const name of functions) expect(typeof api[name], name).toBe('function');
@@ -39,6 +42,7 @@ describe('@tenantry/core public API', () => {
     expect(core.EVENT_TYPES['usage.threshold_reached'].version).toBe(1);
     expect(typeof core.PlanFileSchema.safeParse).toBe('function');
     expect(typeof core.DecimalAmount.safeParse).toBe('function');
+    expect(core.LICENSE_TYPE).toBe('tenantry-license+jwt');
   });
 });
 

@@ -298,6 +298,13 @@ describe('verifyLicense: the tamper suite', () => {
       code: 'unknown_kid',
       message: 'license is signed by key "attacker", which is not trusted here',
     });
+    // Names an object's own machinery would answer to, were the keyring a plain object.
+    for (const kid of ['__proto__', 'constructor', 'toString']) {
+      const inherited = await issue({ ...attacker, kid });
+      expect((await refusal(inherited, keys)).message).toBe(
+        `license is signed by key "${kid}", which is not trusted here`,
+      );
+    }
   });
 
   it('8. refuses a license that names no key', async () => {
