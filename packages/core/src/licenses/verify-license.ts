@@ -1,6 +1,6 @@
 import { base64url, compactVerify } from 'jose';
 import { err, ok, type Result } from '../result.ts';
-import { dottedPath, fromZodIssues } from '../validation-issue.ts';
+import { describeValue, dottedPath, fromZodIssues } from '../validation-issue.ts';
 import { LICENSE_TYPE, LicenseClaims } from './license-claims.ts';
 import type { LicenseKeyring } from './license-keyring.ts';
 
@@ -93,7 +93,12 @@ export async function verifyLicense(
   const alg = header.alg;
   if (alg !== 'EdDSA') return refuseAlg(alg);
   if (header.typ !== LICENSE_TYPE) {
-    return refuse('wrong_type', `license typ is ${JSON.stringify(header.typ)}, not "${LICENSE_TYPE}"`);
+    return refuse(
+      'wrong_type',
+      header.typ === undefined
+        ? `license header has no typ: a license's is "${LICENSE_TYPE}"`
+        : `license typ is ${describeValue(header.typ)}, not "${LICENSE_TYPE}"`,
+    );
   }
   const carried = KEY_CARRYING.filter((member) => Object.hasOwn(header, member));
   if (carried.length > 0) {
@@ -114,7 +119,7 @@ export async function verifyLicense(
     return refuse('missing_kid', 'license header names no key (kid)');
   const key = keyring.keys.get(kid);
   if (key === undefined)
-    return refuse('unknown_kid', `license is signed by key "${kid}", which is not trusted here`);
+    return refuse('unknown_kid', `license is signed by key ${describeValue(kid)}, which is not trusted here`);
 
   if (!ED25519_SIGNATURE.test(signaturePart)) {
     return refuse('bad_signature', `license signature is not an Ed25519 signature in base64url`);
@@ -171,9 +176,9 @@ function refuseAlg(alg: unknown): { readonly ok: false; readonly error: LicenseR
       `license uses HMAC (alg "${alg}"), a shared secret, not a signature: only EdDSA is accepted`,
     );
   }
-  if (typeof alg !== 'string')
+  if (alg === undefined)
     return refuse('alg_not_allowed', 'license header names no alg: only EdDSA is accepted');
-  return refuse('alg_not_allowed', `license uses alg "${alg}": only EdDSA is accepted`);
+  return refuse('alg_not_allowed', `license uses alg ${describeValue(alg)}: only EdDSA is accepted`);
 }
 
 function daysUntil(now: number, end: number): number {
