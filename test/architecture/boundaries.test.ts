@@ -8,8 +8,8 @@
  * - A package reaches another package by its name and its `exports` (`@tenantry/core/api`), never
  *   by a relative path into it or a deep specifier (`@tenantry/core/src/…`).
  * - Packages depend one way: core ← sdk ← server ← cli (the server may use the SDK, never the
- *   reverse). That core imports nothing but zod and itself, and no I/O, is checked by the purity
- *   test in packages/core/src/index.test.ts; this file checks the direction between packages.
+ *   reverse). That core imports nothing but zod, jose and itself, and no I/O, is checked by the
+ *   purity test in packages/core/src/index.test.ts; this file checks the direction between packages.
  *
  * Imports are read with a regular expression over `import … from '…'`, `export … from '…'`,
  * `import('…')` and `import '…'` (multi-line clauses included), after comments are stripped.

@@ -29,6 +29,9 @@ describe('@tenantry/core public API', () => {
       'redact',
       'isAuditAction',
       'isEventType',
+      'licenseKeyring',
+      'signLicense',
+      'verifyLicense',
     ];
     const api: Record<string, unknown> = { ...core };
     for (const name of functions) expect(typeof api[name], name).toBe('function');
@@ -39,6 +42,7 @@ describe('@tenantry/core public API', () => {
     expect(core.EVENT_TYPES['usage.threshold_reached'].version).toBe(1);
     expect(typeof core.PlanFileSchema.safeParse).toBe('function');
     expect(typeof core.DecimalAmount.safeParse).toBe('function');
+    expect(core.LICENSE_TYPE).toBe('tenantry-license+jwt');
   });
 });
 
@@ -52,7 +56,7 @@ describe('purity of core', () => {
     expect(sources.length).toBeGreaterThan(10);
   });
 
-  it('imports nothing but zod and its own modules, and reads no clock or randomness', () => {
+  it('imports nothing but zod, jose and its own modules, and reads no clock or randomness', () => {
     const seen = new Set<string | undefined>();
     for (const { path, text } of sources) {
       const imports = [...text.matchAll(/^(?:import|export)\b[^;]*?from '([^']+)'/gm)].map(
@@ -60,7 +64,10 @@ describe('purity of core', () => {
       );
       for (const specifier of imports) {
         seen.add(specifier);
-        expect(specifier === 'zod' || specifier?.startsWith('.'), `${path} imports ${specifier}`).toBe(true);
+        expect(
+          specifier === 'zod' || specifier === 'jose' || specifier?.startsWith('.'),
+          `${path} imports ${specifier}`,
+        ).toBe(true);
       }
       expect(text, path).not.toMatch(/Date\.now\(|Math\.random\(|new Date\(\)|performance\.now\(|process\./);
     }

@@ -1,8 +1,8 @@
 /**
  * Tenantry's domain logic, shared by the control plane and the SDK: plan files and definitions,
- * overrides, the tenant lifecycle, billing periods, money, entitlement evaluation, and the
- * registries of audit actions and event types. Pure: no I/O, no clock, no randomness, so the SDK
- * evaluates exactly what the server would.
+ * overrides, the tenant lifecycle, billing periods, money, entitlement evaluation, licenses
+ * (claims, signing, offline verification), and the registries of audit actions and event types.
+ * Pure: no I/O, no clock, no randomness, so the SDK evaluates exactly what the server would.
  *
  * @packageDocumentation
  */
@@ -100,6 +100,26 @@ export {
 } from './entitlements/index.ts';
 export { type DomainError, type ErrorCode, errorCatalog, type FieldError, fail } from './errors.ts';
 export { InstantInput } from './instant.ts';
+export {
+  type ClaimsRefusal,
+  type KeyringRefusal,
+  type KeyringRefusalCode,
+  LICENSE_ID_PATTERN,
+  LICENSE_TYPE,
+  LicenseClaims,
+  type LicenseEntitlements,
+  type LicenseKeyring,
+  type LicensePublicKey,
+  type LicenseRefusal,
+  type LicenseRefusalCode,
+  licenseEntitlements,
+  licenseKeyring,
+  MAX_LICENSE_BYTES,
+  parseClaims,
+  signLicense,
+  type VerifiedLicense,
+  verifyLicense,
+} from './licenses/index.ts';
 export {
   CURRENCIES,
   type Currency,

@@ -31,6 +31,7 @@ export type {
   UsagePriceDefinition,
 } from './plan-definition.ts';
 export {
+  ConfigValueSchema,
   DEFAULT_GRACE_PERIOD_DAYS,
   DEFAULT_PAYMENT_RETRY_DAYS,
   DEFAULT_THRESHOLDS,
@@ -40,6 +41,7 @@ export {
   PlanFileSchema,
   PlanFileStructureSchema,
   SEATS,
+  ThresholdsSchema,
 } from './plan-file-schema.ts';
 export { priceKey } from './price-key.ts';
 export { resolvePlans } from './resolve-plans.ts';

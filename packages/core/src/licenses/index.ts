@@ -1,0 +1,30 @@
+/**
+ * Licenses for self-hosted installs: the claims a license carries, its signing and its offline
+ * verification against the public keys a release trusts.
+ * This file is the feature's public surface: code outside the folder imports from here only.
+ * It may import: entitlements/, plans/, shared modules.
+ */
+export {
+  LICENSE_ID_PATTERN,
+  LICENSE_TYPE,
+  LicenseClaims,
+  type LicenseEntitlements,
+  licenseEntitlements,
+} from './license-claims.ts';
+export {
+  type KeyringRefusal,
+  type KeyringRefusalCode,
+  type LicenseKeyring,
+  type LicensePublicKey,
+  licenseKeyring,
+} from './license-keyring.ts';
+export { signLicense } from './sign-license.ts';
+export {
+  type ClaimsRefusal,
+  type LicenseRefusal,
+  type LicenseRefusalCode,
+  MAX_LICENSE_BYTES,
+  parseClaims,
+  type VerifiedLicense,
+  verifyLicense,
+} from './verify-license.ts';
