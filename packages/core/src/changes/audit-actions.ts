@@ -421,6 +421,12 @@ export const AUDIT_ACTIONS = {
     raises: [],
     entitlements: false,
   },
+  'license_key.resealed': {
+    description: "A license key's private half was sealed again with the current master key",
+    target: 'license_key',
+    raises: [],
+    entitlements: false,
+  },
   'license.issued': {
     description: 'A license was signed for a tenant from its plan version and overrides',
     target: 'license',

@@ -519,8 +519,8 @@ export interface WebhookDeliveriesTable {
 export interface LicenseKeysTable {
   kid: string;
   public_jwk: Json<Record<string, string>>;
-  /** The private JWK, sealed with the master key. */
-  private_key_sealed: string;
+  /** The private JWK, sealed with the master key; null once the key is retired. */
+  private_key_sealed: string | null;
   status: 'active' | 'retired';
   created_at: Generated<Date>;
   retired_at: Date | null;

@@ -15,7 +15,7 @@ import type { Clock } from '../clock.ts';
 import type { LicenseKeysTable, LicensesTable, Schema } from '../db/index.ts';
 import type { EntitlementService } from '../entitlements/index.ts';
 import { newId } from '../ids.ts';
-import type { RequestContext } from '../request-context.ts';
+import { type RequestContext, systemContext } from '../request-context.ts';
 import type { SecretBox } from '../secrets/index.ts';
 import { type TenantService, tenantNotFound } from '../tenants/index.ts';
 
@@ -94,6 +94,8 @@ type LicenseRow = Selectable<LicensesTable>;
 // Serializes key generation: two at once would both retire the same key and race for `active`.
 const KEYS_LOCK = sql`select pg_advisory_xact_lock(hashtext('tenantry.license_keys'))`;
 
+const SYSTEM = systemContext('license_keys');
+
 export interface LicenseServiceOptions {
   readonly db: Kysely<Schema>;
   readonly clock: Clock;
@@ -119,7 +121,8 @@ export class LicenseService {
 
   /**
    * Generates an Ed25519 key pair; the new key signs from now on and the previous active key is
-   * retired. Retired keys stay published: the licenses they signed must keep verifying.
+   * retired, its private half erased. Retired keys stay published: the licenses they signed must
+   * keep verifying.
    */
   async createKey(ctx: RequestContext): Promise<LicenseKeyView> {
     const pair = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
@@ -133,7 +136,7 @@ export class LicenseService {
       const now = this.#o.clock.now();
       const retired = await tx
         .updateTable('license_keys')
-        .set({ status: 'retired', retired_at: now })
+        .set({ status: 'retired', retired_at: now, private_key_sealed: null })
         .where('status', '=', 'active')
         .returning('kid')
         .executeTakeFirst();
@@ -157,6 +160,38 @@ export class LicenseService {
         occurredAt: now,
       });
       return keyView(row);
+    });
+  }
+
+  /**
+   * Seals the active key's private half again with the current master key when an older one
+   * sealed it, audited; throws when no master key given opens it. Run on start, so that the old
+   * master key can be dropped after a rotation, and a wrong one is found then, not at the first issue.
+   */
+  async resealKeys(): Promise<void> {
+    await this.#o.db.transaction().execute(async (tx) => {
+      await KEYS_LOCK.execute(tx);
+      const rows = await tx
+        .selectFrom('license_keys')
+        .select(['kid', 'private_key_sealed'])
+        .where('private_key_sealed', 'is not', null)
+        .execute();
+      for (const row of rows) {
+        if (row.private_key_sealed === null || this.#o.secrets.isCurrent(row.private_key_sealed)) continue;
+        const jwk = await this.#o.secrets.open(purpose(row.kid), row.private_key_sealed);
+        await tx
+          .updateTable('license_keys')
+          .set({ private_key_sealed: await this.#o.secrets.seal(purpose(row.kid), jwk) })
+          .where('kid', '=', row.kid)
+          .execute();
+        await recordChange(tx, SYSTEM, {
+          action: 'license_key.resealed',
+          tenantId: null,
+          target: { type: 'license_key', id: row.kid },
+          data: { master_key_id: this.#o.secrets.currentKeyId },
+          occurredAt: this.#o.clock.now(),
+        });
+      }
     });
   }
 
@@ -237,6 +272,8 @@ export class LicenseService {
         install: input.install ?? null,
         seq,
       };
+      if (key.private_key_sealed === null)
+        throw new Error(`active license key ${key.kid} has no private half`);
       const privateJwk = JSON.parse(
         await this.#o.secrets.open(purpose(key.kid), key.private_key_sealed),
       ) as JWK;

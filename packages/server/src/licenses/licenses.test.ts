@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import { type LicenseKeyring, licenseKeyring, verifyLicense } from '@tenantry/core';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { createTestDatabase, SETTINGS, startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, applyPlans, auditCount, DAY_MS, provisionedTenant, query } from '../../test/tenant-support.ts';
 import { systemContext } from '../request-context.ts';
+import { MASTER_KEY_BYTES, SecretBox } from '../secrets/index.ts';
+import { createServices } from '../services.ts';
 
 let t: TestApp;
 let acme: any;
@@ -305,6 +308,12 @@ describe('key rotation', () => {
     expect((await verified(old.token)).kid).toBe(old.kid);
     expect((await verified(fresh.token)).claims.seq).toBe(2);
     expect((await auditOf('license_key.created')).at(-1)?.data).toEqual({ retired: before[0].kid });
+    // A retired key signs nothing more: its private half is gone.
+    const [retired] = await query(
+      t,
+      `select private_key_sealed from tenantry.license_keys where kid = '${before[0].kid}'`,
+    );
+    expect(retired).toEqual({ private_key_sealed: null });
   });
 });
 
@@ -338,5 +347,49 @@ describe('scopes and secrets', () => {
     expect(text).not.toMatch(/"d":/);
     expect(text).not.toContain('private');
     expect(text).not.toContain('sealed');
+  });
+});
+
+describe('private halves at rest', () => {
+  test('are sealed with the master key for their row; a new master key reseals them on start, audited', async () => {
+    const db = await createTestDatabase();
+    try {
+      const box = (...keys: Buffer[]) => new SecretBox(keys);
+      const masterA = randomBytes(MASTER_KEY_BYTES);
+      const masterB = randomBytes(MASTER_KEY_BYTES);
+      const licensesOf = (secrets: SecretBox) =>
+        createServices(db.database, { ...SETTINGS, secrets }, t.clock).licenses;
+      const sealed = async () =>
+        (await db.database.db.selectFrom('license_keys').select(['kid', 'private_key_sealed']).execute())[0];
+
+      const { kid } = await licensesOf(box(masterA)).createKey(systemContext('test'));
+      const first = await sealed();
+      expect(decodeProtectedHeader(first?.private_key_sealed as string)).toMatchObject({
+        kid: box(masterA).currentKeyId,
+        purpose: `license_key:${kid}`,
+      });
+      const { d } = JSON.parse(
+        await box(masterA).open(`license_key:${kid}`, first?.private_key_sealed as string),
+      );
+      expect(d).toMatch(/^[A-Za-z0-9_-]{43}$/);
+
+      await licensesOf(box(masterB, masterA)).resealKeys();
+      const resealed = (await sealed())?.private_key_sealed as string;
+      expect(decodeProtectedHeader(resealed).kid).toBe(box(masterB).currentKeyId);
+      expect(JSON.parse(await box(masterB).open(`license_key:${kid}`, resealed)).d).toBe(d);
+      // Nothing left to reseal: nothing more is written.
+      await licensesOf(box(masterB)).resealKeys();
+      const actions = await db.database.db
+        .selectFrom('audit_events')
+        .select(['action', 'target_id'])
+        .where('action', '=', 'license_key.resealed')
+        .execute();
+      expect(actions).toEqual([{ action: 'license_key.resealed', target_id: kid }]);
+      await expect(licensesOf(box(masterA)).resealKeys()).rejects.toThrow(
+        /TENANTRY_MASTER_KEY does not hold/,
+      );
+    } finally {
+      await db.drop();
+    }
   });
 });

@@ -2,12 +2,12 @@
 -- the vendor's; installs verify it offline against the public halves (GET /v1/license-keys).
 
 -- private_key_sealed: the private JWK sealed with the master key (SecretBox), never in clear.
--- The newest key is active and signs; older ones are retired but stay published, so licenses
--- they signed keep verifying.
+-- The newest key is active and signs; older ones are retired, their private halves erased (they
+-- sign nothing more), but stay published, so licenses they signed keep verifying.
 CREATE TABLE tenantry.license_keys (
   kid text PRIMARY KEY,
   public_jwk jsonb NOT NULL,
-  private_key_sealed text NOT NULL,
+  private_key_sealed text,
   status text NOT NULL CHECK (status IN ('active', 'retired')),
   created_at timestamptz NOT NULL DEFAULT now(),
   retired_at timestamptz
