@@ -252,4 +252,22 @@ describe('license verify', () => {
     expect(unsafe.code).toBe(2);
     expect(unsafe.stderr).toContain('private key');
   });
+
+  it('inspect prints the header and claims without verifying, and says so', async () => {
+    const result = await run(['license', 'inspect', licenseFile]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^not verified: /);
+    expect(result.stdout).toMatch(/kid:\s+vendor-1/);
+    expect(result.stdout).toMatch(/customer:\s+\{"id":"ten_42","name":"Globex"\}/);
+    const json = await run(['license', 'inspect', licenseFile, '--json']);
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      header: { alg: 'EdDSA', kid: 'vendor-1' },
+      claims: { jti: 'lic_42', seq: 4 },
+    });
+    const garbage = join(dir, 'garbage.license');
+    await writeFile(garbage, 'not a license');
+    const refused = await run(['license', 'inspect', garbage]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('is not a license');
+  });
 });

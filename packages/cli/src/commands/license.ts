@@ -48,7 +48,7 @@ interface IssueOptions {
   readonly out?: string;
 }
 
-/** Adds `license keygen|keys|issue|list|revoke|verify`: licenses for self-hosted installs (docs/licenses.md). */
+/** Adds `license keygen|keys|issue|list|revoke|verify|inspect`: licenses for self-hosted installs (docs/licenses.md). */
 export function licenseCommand(parent: Command, ctx: CommandContext): Command {
   const license = parent
     .command('license')
@@ -254,7 +254,49 @@ export function licenseCommand(parent: Command, ctx: CommandContext): Command {
       );
     });
 
+  license
+    .command('inspect')
+    .description("print a license's header and claims without verifying it (license verify checks it)")
+    .argument('<file>', 'the license file')
+    .action(async (file: string, _options: unknown, command: Command) => {
+      const { header, claims } = decodeLicense((await readText(file)).trim(), file);
+      const out = ctx.output(command);
+      out.result({ header, claims }, () => {
+        out.line(
+          'not verified: this is what the license says, not whether it holds (tenantry license verify)',
+        );
+        out.line();
+        out.fields([
+          ['kid', formatValue(header.kid)],
+          ...Object.entries(claims).map(([name, value]): [string, string] => [
+            name,
+            typeof value === 'object' && value !== null ? JSON.stringify(value) : formatValue(value),
+          ]),
+        ]);
+      });
+    });
+
   return license;
+}
+
+/** A compact JWS's header and payload as JSON objects, unverified. */
+function decodeLicense(
+  token: string,
+  from: string,
+): { header: Record<string, unknown>; claims: Record<string, unknown> } {
+  const [header, payload, signature, ...rest] = token.split('.');
+  const part = (text: string | undefined): unknown => {
+    try {
+      return JSON.parse(Buffer.from(text ?? '', 'base64url').toString('utf8'));
+    } catch {
+      return undefined;
+    }
+  };
+  const decodedHeader = part(header);
+  const decodedClaims = part(payload);
+  if (signature === undefined || rest.length > 0 || !isRecord(decodedHeader) || !isRecord(decodedClaims))
+    throw new CliError(`${from} is not a license: expected a compact JWS (header.payload.signature) of JSON`);
+  return { header: decodedHeader, claims: decodedClaims };
 }
 
 async function readText(file: string): Promise<string> {
