@@ -218,6 +218,9 @@ export class LicenseService {
     const record = await this.#o.tenants.record(tenantRef);
     if (!record) return tenantNotFound(tenantRef);
     if (record.state === 'deleted') return fail('tenant_deleted', `tenant ${record.id} is deleted`);
+    // Read fresh, not from the cache: a change another process committed a moment ago must not be
+    // missed while its notification is on its way. Issuing is rare; the rebuild is cheap.
+    this.#o.entitlements.invalidate(record.id);
     const entitled = await this.#o.entitlements.get(record.id);
     if (!entitled.ok) return entitled;
     const { snapshot } = entitled.value;

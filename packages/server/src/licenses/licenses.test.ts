@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { type LicenseKeyring, licenseKeyring, verifyLicense } from '@tenantry/core';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { createTestDatabase, SETTINGS, startTestApp, type TestApp } from '../../test/harness.ts';
+import {
+  createTestDatabase,
+  otherProcess,
+  SETTINGS,
+  startTestApp,
+  type TestApp,
+} from '../../test/harness.ts';
 import { act, applyPlans, auditCount, DAY_MS, provisionedTenant, query } from '../../test/tenant-support.ts';
 import { systemContext } from '../request-context.ts';
 import { MASTER_KEY_BYTES, SecretBox } from '../secrets/index.ts';
@@ -194,6 +200,20 @@ describe('issuing', () => {
       { tenant_id: acme.id, target_id: first.id, data: { superseded_by: second.id } },
     ]);
     expect((await events('license.issued')).at(-1)?.data).toMatchObject({ seq: 2, supersedes: first.id });
+  });
+
+  test('reads the plan as committed, even when another process changed it a moment ago', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'pro' });
+    // This process caches the tenant's snapshot; the other one's change reaches it by notification.
+    expect((await call('GET', `/v1/tenants/${tenant.id}/entitlements`)).body.plan.key).toBe('pro');
+    const changed = await otherProcess(t).tenants.changePlan(systemContext('test'), tenant.id, {
+      plan: 'starter',
+      at: 'now',
+    });
+    expect(changed.ok).toBe(true);
+    const license = await issued(tenant.id);
+    expect(license.plan.key).toBe('starter');
+    expect((await verified(license.token)).claims.entitlements.features.sso).toBe(false);
   });
 
   test('concurrent issues for one tenant take distinct seqs, and one stays active', async () => {
