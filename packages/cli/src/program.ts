@@ -7,6 +7,7 @@ import {
   clockCommand,
   invoicesCommand,
   keysCommand,
+  licenseCommand,
   migrateCommand,
   plansCommand,
   serveCommand,
@@ -54,6 +55,7 @@ export function buildProgram(io: CliIo): Command {
   signingKeysCommand(program, ctx);
   appCommand(program, ctx);
   auditCommand(program, ctx);
+  licenseCommand(program, ctx);
   return program;
 }
 

@@ -18,7 +18,8 @@ export type IdPrefix =
   | 'cn'
   | 'clk'
   | 'whe'
-  | 'msg';
+  | 'msg'
+  | 'lic';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

@@ -15,6 +15,7 @@ import type { Config } from './config.ts';
 import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
+import { LicenseService } from './licenses/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import type { SecretBox } from './secrets/index.ts';
@@ -65,6 +66,8 @@ export interface Services {
   readonly audit: AuditService;
   /** Webhook endpoints, the fan-out from the event outbox and the signed deliveries. */
   readonly webhooks: WebhookService;
+  /** License signing keys and the licenses issued to tenants for self-hosted installs. */
+  readonly licenses: LicenseService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -221,6 +224,15 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     testClocks,
     audit,
     webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
+    licenses: new LicenseService({
+      db,
+      clock,
+      secrets: config.secrets,
+      tenants,
+      entitlements,
+      // The vendor's control plane names the vendor, as access tokens' `iss` does.
+      issuer: config.publicUrl ?? 'http://localhost:8080',
+    }),
     usage,
   };
 }

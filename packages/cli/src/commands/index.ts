@@ -8,6 +8,7 @@ export { auditCommand } from './audit.ts';
 export { clockCommand } from './clock.ts';
 export { invoicesCommand } from './invoices.ts';
 export { keysCommand } from './keys.ts';
+export { licenseCommand } from './license.ts';
 export { migrateCommand } from './migrate.ts';
 export { plansCommand } from './plans.ts';
 export { serveCommand } from './serve.ts';

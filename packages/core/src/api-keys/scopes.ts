@@ -25,6 +25,8 @@ export const SCOPES = {
   'audit:read': 'Read and export the audit log and its signed checkpoints (each read is itself audited)',
   'webhooks:read': 'Read webhook endpoints and their delivery logs',
   'webhooks:write': 'Create, update, delete webhook endpoints, rotate their secrets and replay deliveries',
+  'licenses:read': "Read tenants' licenses and the public keys that verify them",
+  'licenses:write': 'Generate license signing keys, issue and revoke licenses',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

@@ -381,6 +381,67 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/license-keys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List the license signing keys
+     * @description Every key, newest first, public halves only. `public_jwk` of each is what an install configures in its keyring.
+     */
+    get: operations['listLicenseKeys'];
+    put?: never;
+    /**
+     * Generate a license signing key
+     * @description An Ed25519 key pair; its private half is sealed at rest and never leaves the server. The new key signs the licenses issued from now on; the previous one is retired but stays published. Ship or configure the public half in installs' keyrings before issuing with it.
+     */
+    post: operations['createLicenseKey'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/licenses/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Get a license, with its token */
+    get: operations['getLicense'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/licenses/{id}/revoke': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Revoke a license
+     * @description Marks it revoked. A license verifies offline, so installs learn of it when they check in; the tenant's other licenses are unchanged.
+     */
+    post: operations['revokeLicense'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/plans': {
     parameters: {
       query?: never;
@@ -885,6 +946,30 @@ export interface paths {
     put?: never;
     /** Report consumption, extend a lease, and optionally take more units */
     post: operations['renewLease'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/licenses': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List a tenant's licenses
+     * @description Newest (highest `seq`) first.
+     */
+    get: operations['listTenantLicenses'];
+    put?: never;
+    /**
+     * Issue a license from the tenant's plan
+     * @description Signs a license carrying the tenant's entitlements as its snapshot shows them now (plan version and overrides). It takes the tenant's next `seq` and supersedes the tenant's active license.
+     */
+    post: operations['issueLicense'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1651,6 +1736,46 @@ export interface webhooks {
     patch?: never;
     trace?: never;
   };
+  'license.issued': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A license was issued to a tenant; a newer license (higher `seq`) replaces the one it supersedes
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['licenseIssuedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'license.revoked': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A license was revoked
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['licenseRevokedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'payment_method.attached': {
     parameters: {
       query?: never;
@@ -2123,6 +2248,8 @@ export interface components {
         | 'audit:read'
         | 'webhooks:read'
         | 'webhooks:write'
+        | 'licenses:read'
+        | 'licenses:write'
       )[];
     };
     AuditCheckpoint: {
@@ -2219,6 +2346,8 @@ export interface components {
         | 'audit:read'
         | 'webhooks:read'
         | 'webhooks:write'
+        | 'licenses:read'
+        | 'licenses:write'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -2451,6 +2580,40 @@ export interface components {
       } | null;
       tenants: number;
     };
+    IssuedLicense: {
+      edition: string;
+      /** @description ISO 8601, UTC */
+      expires_at: string;
+      grace_days: number;
+      /** @description `lic_…`, the license's `jti` */
+      id: string;
+      install: string | null;
+      /** @description ISO 8601, UTC */
+      issued_at: string;
+      /** @description The key that signed it */
+      kid: string;
+      offline_days: number | null;
+      phone_home: boolean;
+      plan: {
+        key: string;
+        version: number;
+      };
+      revoke_reason: string | null;
+      revoked_at: string | null;
+      /** @description null: unlimited */
+      seats: number | null;
+      /** @description Grows with each license issued to the tenant */
+      seq: number;
+      /**
+       * @description `expired`: active but past `expires_at` (the install may still be in its grace days)
+       * @enum {string}
+       */
+      status: 'active' | 'superseded' | 'revoked' | 'expired';
+      superseded_at: string | null;
+      tenant_id: string;
+      /** @description The signed license (compact JWS) to hand to the customer */
+      token: string;
+    };
     JsonWebKeySet: {
       keys: components['schemas']['PublicJwk'][];
     };
@@ -2475,6 +2638,63 @@ export interface components {
       released_at: string | null;
       returned: number;
       tenant_id: string;
+    };
+    License: {
+      edition: string;
+      /** @description ISO 8601, UTC */
+      expires_at: string;
+      grace_days: number;
+      /** @description `lic_…`, the license's `jti` */
+      id: string;
+      install: string | null;
+      /** @description ISO 8601, UTC */
+      issued_at: string;
+      /** @description The key that signed it */
+      kid: string;
+      offline_days: number | null;
+      phone_home: boolean;
+      plan: {
+        key: string;
+        version: number;
+      };
+      revoke_reason: string | null;
+      revoked_at: string | null;
+      /** @description null: unlimited */
+      seats: number | null;
+      /** @description Grows with each license issued to the tenant */
+      seq: number;
+      /**
+       * @description `expired`: active but past `expires_at` (the install may still be in its grace days)
+       * @enum {string}
+       */
+      status: 'active' | 'superseded' | 'revoked' | 'expired';
+      superseded_at: string | null;
+      tenant_id: string;
+    };
+    LicenseKey: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /** @description The key's JWK thumbprint; licenses name it in their `kid` header */
+      kid: string;
+      /** @description The public half, as an install trusts it; never a private member */
+      public_jwk: {
+        /** @constant */
+        alg: 'EdDSA';
+        /** @constant */
+        crv: 'Ed25519';
+        kid: string;
+        /** @constant */
+        kty: 'OKP';
+        /** @constant */
+        use: 'sig';
+        x: string;
+      };
+      retired_at: string | null;
+      /**
+       * @description `active` signs new licenses; `retired` signs nothing more but stays published
+       * @enum {string}
+       */
+      status: 'active' | 'retired';
     };
     /** @description `(tenant, id)` is counted once, however often it is sent. `tenant` is a tenant id (`ten_…`) or slug; `value` may be left out for `count` meters (it is 1). */
     NewUsageEvent: {
@@ -3191,6 +3411,8 @@ export interface operations {
             | 'audit:read'
             | 'webhooks:read'
             | 'webhooks:write'
+            | 'licenses:read'
+            | 'licenses:write'
           )[];
         };
       };
@@ -3828,6 +4050,130 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['InvoiceRun'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listLicenseKeys: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['LicenseKey'][];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createLicenseKey: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LicenseKey'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getLicense: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['IssuedLicense'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  revokeLicense: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          reason?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['License'];
         };
       };
       400: components['responses']['BadRequest'];
@@ -4992,6 +5338,101 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Lease'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listTenantLicenses: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['License'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  issueLicense: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description Days from now until it expires */
+          days?: number;
+          /** @description Defaults to the plan's key */
+          edition?: string;
+          /**
+           * Format: date-time
+           * @description When it expires; give this or `days`
+           */
+          expires_at?: string;
+          /** @description Days it keeps running after expiry; default 14 */
+          grace_days?: number;
+          /** @description Bind it to this install id; default any */
+          install?: string | null;
+          /** @description Days without a check-in; 0: must check in; null (default): never needs to */
+          offline_days?: number | null;
+          /** @description Whether the install must report when it checks in; default false */
+          phone_home?: boolean;
+          /** @description Seats the install may have; defaults to the tenant's `seats` limit (null: unlimited) */
+          seats?: number | null;
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['IssuedLicense'];
         };
       };
       400: components['responses']['BadRequest'];
@@ -7162,6 +7603,137 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'key.rolled';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  licenseIssuedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            edition: string;
+            /**
+             * Format: date-time
+             * @description An instant, ISO 8601 in UTC
+             */
+            expires_at: string;
+            /** @description The license key that signed it */
+            kid: string;
+            /** @description `lic_…` */
+            license_id: string;
+            /** @description The plan's key */
+            plan: string;
+            /** @description The license's sequence number for the tenant */
+            seq: number;
+            /** @description The license it replaced, if one was active */
+            supersedes: string | null;
+            /** @description The plan version */
+            version: number;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'license.issued';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  licenseRevokedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `lic_…` */
+            license_id: string;
+            /** @description The operator's words */
+            reason: string | null;
+            seq: number;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'license.revoked';
           /** @constant */
           version: 1;
         };

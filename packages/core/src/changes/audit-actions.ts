@@ -16,6 +16,8 @@ export const TARGET_TYPES = [
   'audit_chain',
   'webhook_endpoint',
   'webhook_delivery',
+  'license_key',
+  'license',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -410,6 +412,38 @@ export const AUDIT_ACTIONS = {
     description: "Webhook deliveries were queued again: one, or an endpoint's over a time range",
     target: 'webhook_delivery',
     raises: [],
+    entitlements: false,
+  },
+  'license_key.created': {
+    description:
+      'An Ed25519 key pair that signs licenses was generated; it signs from now on, the previous key retired',
+    target: 'license_key',
+    raises: [],
+    entitlements: false,
+  },
+  'license_key.resealed': {
+    description: "A license key's private half was sealed again with the current master key",
+    target: 'license_key',
+    raises: [],
+    entitlements: false,
+  },
+  'license.issued': {
+    description: 'A license was signed for a tenant from its plan version and overrides',
+    target: 'license',
+    raises: ['license.issued'],
+    entitlements: false,
+  },
+  'license.superseded': {
+    description:
+      "A tenant's active license was replaced by one issued after it (its `license.issued` event names it)",
+    target: 'license',
+    raises: [],
+    entitlements: false,
+  },
+  'license.revoked': {
+    description: 'A license was revoked',
+    target: 'license',
+    raises: ['license.revoked'],
     entitlements: false,
   },
 } as const satisfies Record<string, AuditActionSpec>;

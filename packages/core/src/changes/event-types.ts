@@ -364,6 +364,30 @@ export const EVENT_TYPES = {
       last_error: z.string().nullable().describe('What went wrong on its last attempt'),
     }),
   },
+  'license.issued': {
+    description:
+      'A license was issued to a tenant; a newer license (higher `seq`) replaces the one it supersedes',
+    version: 1,
+    payload: z.object({
+      license_id: z.string().describe('`lic_…`'),
+      seq: z.number().int().describe("The license's sequence number for the tenant"),
+      kid: z.string().describe('The license key that signed it'),
+      plan: z.string().describe("The plan's key"),
+      version: z.number().int().describe('The plan version'),
+      edition: z.string(),
+      expires_at: Instant,
+      supersedes: z.string().nullable().describe('The license it replaced, if one was active'),
+    }),
+  },
+  'license.revoked': {
+    description: 'A license was revoked',
+    version: 1,
+    payload: z.object({
+      license_id: z.string().describe('`lic_…`'),
+      seq: z.number().int(),
+      reason: z.string().nullable().describe("The operator's words"),
+    }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

@@ -78,6 +78,18 @@ async function failedDelivery(endpoint: string): Promise<string> {
   return id;
 }
 
+/** A license issued to a new active tenant, under a license key made for it; returns its id. */
+async function issuedLicense(): Promise<string> {
+  expect((await t.request({ method: 'POST', url: '/v1/license-keys' })).status).toBe(201);
+  const issued = await t.request({
+    method: 'POST',
+    url: `/v1/tenants/${(await activeTenant()).id}/licenses`,
+    payload: { days: 30 },
+  });
+  expect(issued.status).toBe(201);
+  return issued.body.id as string;
+}
+
 /** An active tenant (Pro has no trial). */
 const activeTenant = () => provisionedTenant(t, { plan: 'pro', seats: 2 });
 
@@ -255,6 +267,19 @@ const ROUTES: Record<string, RouteFixture> = {
       until: '2100-01-01T00:00:00Z',
     });
   },
+  'POST /v1/license-keys': () => send('POST', '/v1/license-keys'),
+  'POST /v1/tenants/:id/licenses': async () => {
+    expect((await t.request({ method: 'POST', url: '/v1/license-keys' })).status).toBe(201);
+    const tenant = await activeTenant();
+    // A license before, so that the fixture's issue supersedes it.
+    expect(
+      (await t.request({ method: 'POST', url: `/v1/tenants/${tenant.id}/licenses`, payload: { days: 30 } }))
+        .status,
+    ).toBe(201);
+    return send('POST', `/v1/tenants/${tenant.id}/licenses`, { days: 30 });
+  },
+  'POST /v1/licenses/:id/revoke': async () =>
+    send('POST', `/v1/licenses/${await issuedLicense()}/revoke`, { reason: 'walk' }),
   'POST /v1/stripe/webhooks': async () => {
     const { stripeInvoiceId } = await invoicedTenant();
     return deliver(invoiceEvent(t.fake, 'invoice.paid', stripeInvoiceId));
@@ -301,6 +326,9 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/webhook-endpoints/:id/rotate-secret': ['webhook_endpoint.secret_rotated'],
   'POST /v1/webhook-deliveries/:id/replay': ['webhook_delivery.replayed'],
   'POST /v1/webhook-endpoints/:id/replay': ['webhook_delivery.replayed'],
+  'POST /v1/license-keys': ['license_key.created'],
+  'POST /v1/tenants/:id/licenses': ['license.issued', 'license.superseded'],
+  'POST /v1/licenses/:id/revoke': ['license.revoked'],
   'POST /v1/stripe/webhooks': ['invoice.paid'],
 };
 

@@ -13,6 +13,8 @@ export type {
   InvoiceLinesTable,
   InvoicesTable,
   JobRow,
+  LicenseKeysTable,
+  LicensesTable,
   PaymentMethodsTable,
   PlansTable,
   ScheduledPlanChange,

@@ -201,6 +201,8 @@ export interface Schema {
   test_clocks: TestClocksTable;
   webhook_endpoints: WebhookEndpointsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  license_keys: LicenseKeysTable;
+  licenses: LicensesTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -511,4 +513,31 @@ export interface WebhookDeliveriesTable {
   attempts: Generated<Json<WebhookAttempt[]>>;
   created_at: Generated<Date>;
   delivered_at: Date | null;
+}
+
+/** Migration 0017: an Ed25519 key that signs licenses; the newest is active, older ones retired. */
+export interface LicenseKeysTable {
+  kid: string;
+  public_jwk: Json<Record<string, string>>;
+  /** The private JWK, sealed with the master key; null once the key is retired. */
+  private_key_sealed: string | null;
+  status: 'active' | 'retired';
+  created_at: Generated<Date>;
+  retired_at: Date | null;
+}
+
+/** Migration 0017: a license issued to a tenant, with the token that carries it. */
+export interface LicensesTable {
+  id: string;
+  tenant_id: string;
+  seq: number;
+  kid: string;
+  token: string;
+  claims: Json<Record<string, unknown>>;
+  status: Generated<'active' | 'superseded' | 'revoked'>;
+  issued_at: Date;
+  expires_at: Date;
+  superseded_at: Date | null;
+  revoked_at: Date | null;
+  revoke_reason: string | null;
 }

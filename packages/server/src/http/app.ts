@@ -15,6 +15,7 @@ import {
 } from '../billing/index.ts';
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
+import { licenseRoutes } from '../licenses/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/index.ts';
@@ -171,6 +172,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(testClockRoutes, { testClocks: services.testClocks });
       await v1.register(auditRoutes, { audit: services.audit });
       await v1.register(webhookRoutes, { webhooks: services.webhooks });
+      await v1.register(licenseRoutes, { licenses: services.licenses });
     },
     { prefix: '/v1' },
   );

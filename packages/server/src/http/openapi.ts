@@ -57,6 +57,11 @@ const TAGS = [
       'Endpoints that receive signed events (Standard Webhooks), their delivery logs and replays (docs/webhooks.md).',
   },
   {
+    name: 'Licenses',
+    description:
+      "Licenses for self-hosted installs: the Ed25519 keys that sign them, licenses issued from a tenant's plan, revocation (docs/licenses.md).",
+  },
+  {
     name: 'Audit',
     description:
       'The tamper-evident audit log: hash chains per tenant and for the operator, signed checkpoints, JSON Lines exports (docs/audit.md).',
