@@ -167,8 +167,8 @@ describe('LicenseGuard', () => {
     const status = await guard.check();
     expect(status).toMatchObject({ state: 'in_grace', days_left: 1 });
     expect(warnings).toEqual([
-      'license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z: 10 days of grace left, then it runs read-only',
-      'license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z: 1 day of grace left, then it runs read-only',
+      'license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z: 10 days of grace left, then the app runs read-only',
+      'license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z: 1 day of grace left, then the app runs read-only',
     ]);
     expect(guard.can('sso')).toBe(true);
     expect(guard.readOnly).toBe(false);
@@ -198,6 +198,9 @@ describe('LicenseGuard', () => {
     expect(guard.limit('meetings')?.limit).toBe(0);
     expect(guard.config('retention_days')).toBe(365);
     expect(guard.readOnly).toBe(false);
+    expect(warnings).toEqual([
+      'license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z and its 10 days of grace are over: its features are off until it is renewed',
+    ]);
   });
 
   it('past the grace, refuse: open throws, and a running guard flips to refused', async () => {

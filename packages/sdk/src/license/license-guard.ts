@@ -81,6 +81,13 @@ export const EXPIRY_NOTICE_DAYS = 14;
 export const CLOCK_TOLERANCE_MS = 5 * 60_000;
 
 const DAY_MS = 86_400_000;
+
+/** What each restricted mode means, as warnings say it. */
+const RESTRICTION: Readonly<Record<RestrictedMode, string>> = {
+  'read-only': 'the app runs read-only',
+  'features-off': 'its features are off',
+  refuse: 'the app stops',
+};
 const systemClock = { now: () => new Date() };
 
 /**
@@ -112,7 +119,7 @@ export class LicenseGuard {
   readonly #options: LicenseGuardOptions;
   readonly #clock: { now(): Date };
   readonly #warn: (message: string) => void;
-  #claims: LicenseClaims;
+  readonly #claims: LicenseClaims;
   #status: LicenseStatus;
   #snapshot: EntitlementSnapshot;
   #timer: NodeJS.Timeout | undefined;
@@ -258,15 +265,14 @@ export class LicenseGuard {
     } else if (verified.status === 'in_grace') {
       state = 'in_grace';
       this.#warn(
-        `${named} expired on ${expiresAt}: ${days(verified.days_left)} of grace left, then ${this.#options.restrictedMode === 'refuse' ? 'the app stops' : `it runs ${this.#options.restrictedMode}`}`,
+        `${named} expired on ${expiresAt}: ${days(verified.days_left)} of grace left, then ${RESTRICTION[this.#options.restrictedMode]}`,
       );
     } else {
       const over = `${named} expired on ${expiresAt} and its ${days(claims.grace_days)} of grace are over`;
       if (this.#options.restrictedMode === 'refuse') throw new LicenseError('expired', `${over}: renew it`);
       state = 'restricted';
-      this.#warn(`${over}: the app runs ${this.#options.restrictedMode} until it is renewed`);
+      this.#warn(`${over}: ${RESTRICTION[this.#options.restrictedMode]} until it is renewed`);
     }
-    this.#claims = claims;
     this.#status = statusOf(verified, state, null);
     this.#snapshot = licenseSnapshot(
       claims,
