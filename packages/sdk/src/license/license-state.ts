@@ -70,10 +70,11 @@ function parseState(text: string): LicenseState | string {
 
 /**
  * Records `update` in the state file and returns what it now holds. Both only move forward: the
- * file is read again and merged (the later time, the higher seq), so that two processes of one
- * install sharing the file do not turn each other's state back. Written to a temp file (mode
- * 0600: the state is the install's own), fsynced and renamed into place, so a crash leaves the
- * old state or the new one, never half of either.
+ * file is read again just before it is written and merged (the later time, the higher seq), so
+ * processes of one install sharing the file, checking in turn, do not turn each other's state
+ * back. Two writes at the same moment may keep either one's; their times differ by far less than
+ * the clock tolerance. Written to a temp file (mode 0600: the state is the install's own),
+ * fsynced and renamed into place, so a crash leaves the old state or the new one, never half.
  */
 export async function writeLicenseState(
   file: string,
