@@ -102,10 +102,10 @@ const systemClock = { now: () => new Date() };
  *
  * @example
  * ```ts
- * import { VENDOR_LICENSE_KEYS } from './license-keys.ts'; // the vendor's public JWKs, in its build
+ * import { LICENSE_KEYS } from './license-keys.ts'; // the vendor's public JWKs, in its build
  * const guard = await LicenseGuard.open({
  *   license: { file: '/etc/minutes/license.jwt' },
- *   builtInKeys: VENDOR_LICENSE_KEYS,
+ *   builtInKeys: LICENSE_KEYS,
  *   stateFile: '/var/lib/minutes/license-state.json',
  *   restrictedMode: 'read-only',
  * });
@@ -137,6 +137,7 @@ export class LicenseGuard {
     this.#clock = options.clock ?? systemClock;
     this.#warn = options.onWarning ?? ((message) => console.warn(message));
     this.#claims = verified.claims;
+    // Until open() applies the license, which it does before it returns the guard.
     this.#status = statusOf(verified, 'valid', null);
     this.#snapshot = licenseSnapshot(verified.claims, false);
   }
