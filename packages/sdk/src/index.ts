@@ -1,7 +1,8 @@
 /**
  * The Tenantry SDK, embedded in the vendor's application: the tenant of each request from a
  * signed access token, tenant-scoped data in every placement, entitlements checked locally,
- * usage recorded without loss, and the app's migrations across the fleet.
+ * usage recorded without loss, the app's migrations across the fleet, and a self-hosted install
+ * run on its verified license, with no control plane.
  *
  * @packageDocumentation
  */
@@ -90,6 +91,16 @@ export {
   TenantNotLoadedError,
   type VersionedSnapshot,
 } from './entitlements/index.ts';
+export {
+  CLOCK_TOLERANCE_MS,
+  EXPIRY_NOTICE_DAYS,
+  LicenseError,
+  type LicenseErrorCode,
+  LicenseGuard,
+  type LicenseGuardOptions,
+  type LicenseStatus,
+  type RestrictedMode,
+} from './license/index.ts';
 export {
   type AppliedMigration,
   DEFAULT_CONCURRENCY,

@@ -1,0 +1,14 @@
+/**
+ * The license guard: a self-hosted install runs on its verified license, with no control plane.
+ * This file is the feature's public surface: code outside the folder imports from here only.
+ * It may import: @tenantry/core.
+ */
+export { LicenseError, type LicenseErrorCode } from './license-error.ts';
+export {
+  CLOCK_TOLERANCE_MS,
+  EXPIRY_NOTICE_DAYS,
+  LicenseGuard,
+  type LicenseGuardOptions,
+  type LicenseStatus,
+  type RestrictedMode,
+} from './license-guard.ts';

@@ -1,0 +1,385 @@
+import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type LicenseClaims, signLicense } from '@tenantry/core';
+import { exportJWK, generateKeyPair, type JWK } from 'jose';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LicenseError, LicenseGuard, type LicenseGuardOptions } from './index.ts';
+
+const DAY_MS = 86_400_000;
+const ISSUED = Date.UTC(2027, 0, 1);
+const EXPIRES = ISSUED + 365 * DAY_MS;
+
+interface SigningKey {
+  readonly kid: string;
+  readonly privateJwk: JWK;
+  readonly publicJwk: JWK;
+}
+
+async function ed25519(kid: string): Promise<SigningKey> {
+  const { privateKey, publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+  return {
+    kid,
+    privateJwk: await exportJWK(privateKey),
+    publicJwk: { ...(await exportJWK(publicKey)), kid },
+  };
+}
+
+function claims(overrides: Partial<LicenseClaims> = {}): LicenseClaims {
+  return {
+    iss: 'Acme Software',
+    jti: 'lic_guard1',
+    customer: { id: 'cus_42', name: 'Ministry of Examples' },
+    edition: 'enterprise',
+    seats: 50,
+    plan: { key: 'enterprise', version: 3 },
+    entitlements: {
+      features: { sso: true, audit_export: true, ai: false },
+      limits: {
+        projects: { kind: 'gauge', limit: 100, enforcement: 'hard', thresholds: [80, 100] },
+        meetings: { kind: 'metered', limit: null, enforcement: 'soft', thresholds: [] },
+      },
+      config: { retention_days: 365, region: 'eu' },
+    },
+    iat: ISSUED / 1000,
+    nbf: ISSUED / 1000,
+    exp: EXPIRES / 1000,
+    grace_days: 10,
+    offline_days: null,
+    phone_home: false,
+    install: null,
+    seq: 2,
+    ...overrides,
+  };
+}
+
+async function sign(key: SigningKey, overrides: Partial<LicenseClaims> = {}): Promise<string> {
+  const signed = await signLicense(claims(overrides), key);
+  if (!signed.ok) throw new Error(signed.error.message);
+  return signed.value;
+}
+
+/** A clock the test moves by hand. */
+function clockAt(time: number): { now(): Date; set(time: number): void } {
+  let current = time;
+  return { now: () => new Date(current), set: (next) => (current = next) };
+}
+
+let vendor: SigningKey;
+let successor: SigningKey;
+let stranger: SigningKey;
+let directory: string;
+let stateFile: string;
+let warnings: string[];
+
+beforeAll(async () => {
+  [vendor, successor, stranger] = await Promise.all([
+    ed25519('acme-2027'),
+    ed25519('acme-2028'),
+    ed25519('x'),
+  ]);
+});
+beforeEach(async () => {
+  directory = await mkdtemp(join(tmpdir(), 'tenantry-license-guard-'));
+  stateFile = join(directory, 'state', 'license-state.json');
+  warnings = [];
+});
+afterEach(() => rm(directory, { recursive: true, force: true }));
+
+function options(
+  license: LicenseGuardOptions['license'],
+  clock: { now(): Date },
+  extra: Partial<LicenseGuardOptions> = {},
+): LicenseGuardOptions {
+  return {
+    license,
+    builtInKeys: [vendor.publicJwk],
+    stateFile,
+    restrictedMode: 'read-only',
+    clock,
+    onWarning: (message) => warnings.push(message),
+    ...extra,
+  };
+}
+
+async function refusal(opening: Promise<unknown>): Promise<LicenseError> {
+  const error = await opening.then(
+    () => undefined,
+    (thrown: unknown) => thrown,
+  );
+  expect(error).toBeInstanceOf(LicenseError);
+  const refused = error as LicenseError;
+  expect(refused.message).toMatch(/^license refused: [^\n]+$/);
+  return refused;
+}
+
+describe('LicenseGuard', () => {
+  it('answers can, limit and config from a valid license, with no warning', async () => {
+    const guard = await LicenseGuard.open(options(await sign(vendor), clockAt(ISSUED + 30 * DAY_MS)));
+    expect(guard.can('sso')).toBe(true);
+    expect(guard.can('ai')).toBe(false);
+    expect(guard.can('unknown')).toBe(false);
+    expect(guard.can('constructor')).toBe(false);
+    expect(guard.limit('projects')).toMatchObject({
+      kind: 'gauge',
+      limit: 100,
+      enforcement: 'hard',
+      used: null,
+    });
+    expect(guard.limit('meetings')?.limit).toBeNull();
+    expect(guard.limit('unknown')).toBeUndefined();
+    expect(guard.config('retention_days')).toBe(365);
+    expect(guard.config('unknown')).toBeUndefined();
+    expect(guard.readOnly).toBe(false);
+    expect(guard.status).toEqual({
+      state: 'valid',
+      days_left: 335,
+      license_id: 'lic_guard1',
+      seq: 2,
+      customer: { id: 'cus_42', name: 'Ministry of Examples' },
+      edition: 'enterprise',
+      expires_at: '2028-01-01T00:00:00.000Z',
+      grace_ends_at: '2028-01-11T00:00:00.000Z',
+      refusal: null,
+    });
+    expect(warnings).toEqual([]);
+  });
+
+  it('warns with the days left once 14 or fewer remain', async () => {
+    const clock = clockAt(EXPIRES - 15 * DAY_MS);
+    const guard = await LicenseGuard.open(options(await sign(vendor), clock));
+    expect(guard.status.state).toBe('valid');
+    clock.set(EXPIRES - 14 * DAY_MS);
+    expect((await guard.check()).state).toBe('expiring');
+    clock.set(EXPIRES - DAY_MS + 1);
+    await guard.check();
+    expect(warnings).toEqual([
+      'license lic_guard1 of Ministry of Examples expires in 14 days, on 2028-01-01T00:00:00.000Z: renew it',
+      'license lic_guard1 of Ministry of Examples expires in 1 day, on 2028-01-01T00:00:00.000Z: renew it',
+    ]);
+    expect(guard.can('sso')).toBe(true);
+  });
+
+  it('warns on each check in grace with the grace days left, entitlements unchanged', async () => {
+    const clock = clockAt(EXPIRES + 1);
+    const guard = await LicenseGuard.open(options(await sign(vendor), clock));
+    clock.set(EXPIRES + 9 * DAY_MS);
+    const status = await guard.check();
+    expect(status).toMatchObject({ state: 'in_grace', days_left: 1 });
+    expect(warnings).toEqual([
+      'license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z: 10 days of grace left, then the app runs read-only',
+      'license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z: 1 day of grace left, then the app runs read-only',
+    ]);
+    expect(guard.can('sso')).toBe(true);
+    expect(guard.readOnly).toBe(false);
+  });
+
+  it('past the grace, read-only: the readOnly flag, entitlements as licensed', async () => {
+    const clock = clockAt(EXPIRES + 9 * DAY_MS);
+    const guard = await LicenseGuard.open(options(await sign(vendor), clock));
+    expect(guard.readOnly).toBe(false);
+    clock.set(EXPIRES + 10 * DAY_MS);
+    expect(await guard.check()).toMatchObject({ state: 'restricted', days_left: 0 });
+    expect(guard.readOnly).toBe(true);
+    expect(guard.can('sso')).toBe(true);
+    expect(guard.limit('projects')?.limit).toBe(100);
+    expect(warnings.at(-1)).toBe(
+      'license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z and its 10 days of grace are over: the app runs read-only until it is renewed',
+    );
+  });
+
+  it('past the grace, features-off: every feature off, every limit 0, config kept, writes allowed', async () => {
+    const guard = await LicenseGuard.open(
+      options(await sign(vendor), clockAt(EXPIRES + 20 * DAY_MS), { restrictedMode: 'features-off' }),
+    );
+    expect(guard.status.state).toBe('restricted');
+    expect(guard.can('sso')).toBe(false);
+    expect(guard.limit('projects')?.limit).toBe(0);
+    expect(guard.limit('meetings')?.limit).toBe(0);
+    expect(guard.config('retention_days')).toBe(365);
+    expect(guard.readOnly).toBe(false);
+    expect(warnings).toEqual([
+      'license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z and its 10 days of grace are over: its features are off until it is renewed',
+    ]);
+  });
+
+  it('past the grace, refuse: open throws, and a running guard flips to refused', async () => {
+    const token = await sign(vendor);
+    const late = await refusal(
+      LicenseGuard.open(options(token, clockAt(EXPIRES + 10 * DAY_MS), { restrictedMode: 'refuse' })),
+    );
+    expect(late.code).toBe('expired');
+    expect(late.message).toBe(
+      'license refused: license lic_guard1 of Ministry of Examples expired on 2028-01-01T00:00:00.000Z and its 10 days of grace are over: renew it',
+    );
+
+    // A fresh install, so that its clock may start within the grace again.
+    await rm(stateFile);
+    const clock = clockAt(EXPIRES + 5 * DAY_MS);
+    const guard = await LicenseGuard.open(options(token, clock, { restrictedMode: 'refuse' }));
+    clock.set(EXPIRES + 10 * DAY_MS);
+    expect((await refusal(guard.check())).code).toBe('expired');
+    expect(guard.status.state).toBe('refused');
+    expect(guard.status.refusal).toMatch(/grace are over/);
+    expect(guard.can('sso')).toBe(false);
+    expect(guard.limit('projects')?.limit).toBe(0);
+    expect(guard.readOnly).toBe(true);
+  });
+
+  it('refuses a clock turned back past the latest time seen, naming both; accepts one going forward', async () => {
+    const token = await sign(vendor);
+    const clock = clockAt(ISSUED + 100 * DAY_MS);
+    const guard = await LicenseGuard.open(options(token, clock));
+    clock.set(ISSUED + 101 * DAY_MS);
+    await guard.check();
+
+    // Within the tolerance: clocks of one install differ by seconds.
+    clock.set(ISSUED + 101 * DAY_MS - 4 * 60_000);
+    await LicenseGuard.open(options(token, clock));
+
+    clock.set(ISSUED + 90 * DAY_MS);
+    const back = await refusal(LicenseGuard.open(options(token, clock)));
+    expect(back.code).toBe('clock_rollback');
+    expect(back.message).toBe(
+      `license refused: the clock says 2027-04-01T00:00:00.000Z, earlier than 2027-04-12T00:00:00.000Z, the latest time this install has seen (${stateFile}): set the clock right`,
+    );
+    // A running guard whose clock is turned back is refused as well.
+    expect((await refusal(guard.check())).code).toBe('clock_rollback');
+    expect(guard.status.state).toBe('refused');
+
+    clock.set(ISSUED + 102 * DAY_MS);
+    const forward = await LicenseGuard.open(options(token, clock));
+    expect(forward.status.state).toBe('valid');
+  });
+
+  it('refuses a license with a lower seq than one seen for its customer; records a higher one', async () => {
+    const clock = clockAt(ISSUED + DAY_MS);
+    await LicenseGuard.open(options(await sign(vendor, { seq: 2 }), clock));
+    const newer = await LicenseGuard.open(options(await sign(vendor, { seq: 5, jti: 'lic_guard5' }), clock));
+    expect(newer.status.seq).toBe(5);
+    expect(JSON.parse(await readFile(stateFile, 'utf8')).seq).toEqual({ cus_42: 5 });
+
+    const older = await refusal(LicenseGuard.open(options(await sign(vendor, { seq: 4 }), clock)));
+    expect(older.code).toBe('sequence_rollback');
+    expect(older.message).toBe(
+      'license refused: license lic_guard1 of Ministry of Examples has seq 4, lower than seq 5 this install has already run with: install the newer license',
+    );
+    // The same license again is no rollback; another customer's seqs are its own.
+    await LicenseGuard.open(options(await sign(vendor, { seq: 5, jti: 'lic_guard5' }), clock));
+    await LicenseGuard.open(
+      options(await sign(vendor, { seq: 1, customer: { id: 'cus_7', name: 'Other' } }), clock),
+    );
+    expect(JSON.parse(await readFile(stateFile, 'utf8')).seq).toEqual({ cus_42: 5, cus_7: 1 });
+  });
+
+  it('writes the state file atomically, mode 0600, leaving no temp file, and only ever forward', async () => {
+    const clock = clockAt(ISSUED + 3 * DAY_MS);
+    const guard = await LicenseGuard.open(options(await sign(vendor), clock));
+    expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
+    expect(await readdir(join(directory, 'state'))).toEqual(['license-state.json']);
+    expect(JSON.parse(await readFile(stateFile, 'utf8'))).toEqual({
+      format: 1,
+      latest_seen: '2027-01-04T00:00:00.000Z',
+      seq: { cus_42: 2 },
+    });
+    clock.set(ISSUED + 4 * DAY_MS);
+    await guard.check();
+    expect(JSON.parse(await readFile(stateFile, 'utf8')).latest_seen).toBe('2027-01-05T00:00:00.000Z');
+    // A time within the tolerance but behind the latest seen does not move it back.
+    clock.set(ISSUED + 4 * DAY_MS - 60_000);
+    await guard.check();
+    expect(JSON.parse(await readFile(stateFile, 'utf8')).latest_seen).toBe('2027-01-05T00:00:00.000Z');
+  });
+
+  it('refuses to run on a corrupt state file rather than resetting it', async () => {
+    const token = await sign(vendor);
+    const clock = clockAt(ISSUED + DAY_MS);
+    await LicenseGuard.open(options(token, clock));
+    for (const corrupt of ['{"format":1,', '[]', '{"format":1,"latest_seen":"soon","seq":{}}']) {
+      await writeFile(stateFile, corrupt);
+      const error = await refusal(LicenseGuard.open(options(token, clock)));
+      expect(error.code).toBe('state_unreadable');
+      expect(error.message).toContain(`the state file ${stateFile} is corrupt`);
+      expect(error.message).toContain('it is not reset, as that would undo the clock and sequence checks');
+      expect(await readFile(stateFile, 'utf8')).toBe(corrupt);
+    }
+  });
+
+  it('warns when the seats in use exceed the license, naming both, and refuses nothing', async () => {
+    let seats = 50;
+    const guard = await LicenseGuard.open(
+      options(await sign(vendor), clockAt(ISSUED + DAY_MS), { seatsInUse: () => seats }),
+    );
+    expect(warnings).toEqual([]);
+    seats = 61;
+    expect((await guard.check()).state).toBe('valid');
+    expect(warnings).toEqual([
+      '61 seats in use, more than the 50 license lic_guard1 of Ministry of Examples allows: add seats to it',
+    ]);
+    expect(guard.can('sso')).toBe(true);
+  });
+
+  it('refuses to start on a tampered license or one signed by an unknown key, in one line', async () => {
+    const token = await sign(vendor);
+    const [header, payload, signature] = token.split('.') as [string, string, string];
+    const altered = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as LicenseClaims;
+    altered.seats = 5000;
+    const tampered = `${header}.${Buffer.from(JSON.stringify(altered)).toString('base64url')}.${signature}`;
+    const clock = clockAt(ISSUED + DAY_MS);
+
+    const forged = await refusal(LicenseGuard.open(options(tampered, clock)));
+    expect(forged.code).toBe('bad_signature');
+    const unknown = await refusal(LicenseGuard.open(options(await sign(stranger), clock)));
+    expect(unknown.code).toBe('unknown_kid');
+    expect(unknown.message).toContain('"x"');
+    expect((await refusal(LicenseGuard.open(options('not a license', clock)))).code).toBe('malformed');
+  });
+
+  it('reads the license from a file, and says so when it cannot', async () => {
+    const file = join(directory, 'license.jwt');
+    await writeFile(file, `${await sign(vendor)}\n`);
+    const guard = await LicenseGuard.open(options({ file }, clockAt(ISSUED + DAY_MS)));
+    expect(guard.can('sso')).toBe(true);
+
+    const missing = await refusal(
+      LicenseGuard.open(options({ file: `${file}.gone` }, clockAt(ISSUED + DAY_MS))),
+    );
+    expect(missing.code).toBe('license_unreadable');
+    expect(missing.message).toContain(`cannot read ${file}.gone`);
+  });
+
+  it('trusts the built-in keys plus configured ones: a rotated key works once configured', async () => {
+    const clock = clockAt(ISSUED + DAY_MS);
+    const rotated = await sign(successor);
+    expect((await refusal(LicenseGuard.open(options(rotated, clock)))).code).toBe('unknown_kid');
+    const guard = await LicenseGuard.open(options(rotated, clock, { keys: [successor.publicJwk] }));
+    expect(guard.can('sso')).toBe(true);
+    // The old key still verifies its licenses, and configuring a built-in key again is harmless.
+    await LicenseGuard.open(
+      options(await sign(vendor), clock, { keys: [successor.publicJwk, vendor.publicJwk] }),
+    );
+
+    const privateKey = await refusal(
+      LicenseGuard.open(options(rotated, clock, { keys: [successor.privateJwk] })),
+    );
+    expect(privateKey.code).toBe('private_key');
+  });
+
+  it('startChecks runs check on an unref’d timer; a refusal goes to onWarning', async () => {
+    const clock = clockAt(EXPIRES + 9 * DAY_MS);
+    const guard = await LicenseGuard.open(options(await sign(vendor), clock, { restrictedMode: 'refuse' }));
+    clock.set(EXPIRES + 11 * DAY_MS);
+    guard.startChecks(5);
+    await expect.poll(() => guard.status.state).toBe('refused');
+    await guard.stop();
+    expect(warnings.at(-1)).toMatch(/^license refused: .* grace are over: renew it$/);
+  });
+
+  it('rewrites a state file others were let read as 0600', async () => {
+    const clock = clockAt(ISSUED + DAY_MS);
+    await LicenseGuard.open(options(await sign(vendor), clock));
+    await chmod(stateFile, 0o644);
+    await LicenseGuard.open(options(await sign(vendor), clock));
+    expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
+  });
+});

@@ -1,0 +1,400 @@
+import { readFile } from 'node:fs/promises';
+import {
+  type ConfigValue,
+  configValue,
+  type EntitlementSnapshot,
+  hasFeature,
+  type LicenseClaims,
+  type LicenseKeyring,
+  type LimitEntitlement,
+  licenseKeyring,
+  limitOf,
+  type VerifiedLicense,
+  verifyLicense,
+} from '@tenantry/core';
+import type { JWK } from 'jose';
+import { LicenseError } from './license-error.ts';
+import { type LicenseState, readLicenseState, writeLicenseState } from './license-state.ts';
+
+/**
+ * What the app becomes once a license's grace days are over:
+ * - `read-only`: {@link LicenseGuard.readOnly} turns true and the entitlements stay as licensed;
+ * - `features-off`: every feature is off and every limit is 0;
+ * - `refuse`: {@link LicenseGuard.open} throws, and so does {@link LicenseGuard.check}.
+ */
+export type RestrictedMode = 'read-only' | 'features-off' | 'refuse';
+
+/** Options of {@link LicenseGuard.open}. */
+export interface LicenseGuardOptions {
+  /** The license token, or the file that holds it (surrounding whitespace is ignored). */
+  readonly license: string | { readonly file: string };
+  /**
+   * The public keys the vendor's release trusts, built into it: a module of the vendor's app
+   * exporting its JWKs, passed here, so that a release verifies licenses with nothing configured.
+   */
+  readonly builtInKeys: readonly JWK[];
+  /** Public keys configured beside the built-in ones, such as the successor of a key being rotated. */
+  readonly keys?: readonly JWK[];
+  /** Where the install remembers the latest time it has seen and the highest `seq` per customer. */
+  readonly stateFile: string;
+  /** What the app becomes once the grace days are over. */
+  readonly restrictedMode: RestrictedMode;
+  /** Replaces the system clock, for tests. */
+  readonly clock?: { now(): Date };
+  /** Where warnings go, one line each; default `console.warn`. */
+  readonly onWarning?: (message: string) => void;
+  /** The seats the install uses now, compared with the license's on open and on each check. */
+  readonly seatsInUse?: () => number | Promise<number>;
+}
+
+/**
+ * Where the license stands:
+ * - `valid`: more than {@link EXPIRY_NOTICE_DAYS} days to expiry;
+ * - `expiring`: valid, with {@link EXPIRY_NOTICE_DAYS} days or fewer left (a warning on each check);
+ * - `in_grace`: expired, within its grace days (a warning on each check);
+ * - `restricted`: past the grace, in the `read-only` or `features-off` mode;
+ * - `refused`: a check found the license no longer acceptable (`refusal` says why).
+ */
+export interface LicenseStatus {
+  readonly state: 'valid' | 'expiring' | 'in_grace' | 'restricted' | 'refused';
+  /** Days to expiry when valid or expiring, to the grace's end when in grace; 0 past it. */
+  readonly days_left: number;
+  readonly license_id: string;
+  readonly seq: number;
+  readonly customer: { readonly id: string; readonly name: string };
+  readonly edition: string;
+  /** ISO 8601 UTC. */
+  readonly expires_at: string;
+  /** ISO 8601 UTC: `expires_at` plus the grace days. */
+  readonly grace_ends_at: string;
+  /** The refusal's one line when `refused`, else null. */
+  readonly refusal: string | null;
+}
+
+/** Days before expiry from which each check warns. */
+export const EXPIRY_NOTICE_DAYS = 14;
+
+/**
+ * How far the clock may be behind the latest time seen before it counts as turned back: clocks of
+ * the processes of one install, and one clock corrected by NTP, differ by seconds, not minutes.
+ */
+export const CLOCK_TOLERANCE_MS = 5 * 60_000;
+
+const DAY_MS = 86_400_000;
+
+/** What each restricted mode means, as warnings say it. */
+const RESTRICTION: Readonly<Record<RestrictedMode, string>> = {
+  'read-only': 'the app runs read-only',
+  'features-off': 'its features are off',
+  refuse: 'the app stops',
+};
+const systemClock = { now: () => new Date() };
+
+/**
+ * Runs a self-hosted install on its license, with no control plane: the license is verified
+ * offline against the release's keys, its entitlements answer {@link can}, {@link limit} and
+ * {@link config} as a SaaS snapshot does, and the install's state file keeps the clock and the
+ * license from being turned back.
+ *
+ * Expiry never loses data: in grace the app runs on with a warning; past it, the mode the vendor
+ * chose applies. The guard never touches the app's data: `read-only` is a flag the app honours by
+ * refusing writes, and reads stay open in every mode.
+ *
+ * @example
+ * ```ts
+ * import { LICENSE_KEYS } from './license-keys.ts'; // the vendor's public JWKs, in its build
+ * const guard = await LicenseGuard.open({
+ *   license: { file: '/etc/minutes/license.jwt' },
+ *   builtInKeys: LICENSE_KEYS,
+ *   stateFile: '/var/lib/minutes/license-state.json',
+ *   restrictedMode: 'read-only',
+ * });
+ * guard.startChecks(3_600_000);
+ * if (!guard.can('sso')) throw forbidden();
+ * ```
+ */
+export class LicenseGuard {
+  readonly #token: string;
+  readonly #keyring: LicenseKeyring;
+  readonly #options: LicenseGuardOptions;
+  readonly #clock: { now(): Date };
+  readonly #warn: (message: string) => void;
+  readonly #claims: LicenseClaims;
+  #status: LicenseStatus;
+  #snapshot: EntitlementSnapshot;
+  #timer: NodeJS.Timeout | undefined;
+  #checking: Promise<unknown> | undefined;
+
+  private constructor(
+    token: string,
+    keyring: LicenseKeyring,
+    options: LicenseGuardOptions,
+    verified: VerifiedLicense,
+  ) {
+    this.#token = token;
+    this.#keyring = keyring;
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#warn = options.onWarning ?? ((message) => console.warn(message));
+    this.#claims = verified.claims;
+    // Until open() applies the license, which it does before it returns the guard.
+    this.#status = statusOf(verified, 'valid', null);
+    this.#snapshot = licenseSnapshot(verified.claims, false);
+  }
+
+  /**
+   * Verifies the license and the install's state, then answers from the license.
+   *
+   * @throws {LicenseError} the license is refused (one line saying why): it does not verify, the
+   *   clock or the license was turned back, the state file is corrupt, or the grace days are over
+   *   in the `refuse` mode.
+   */
+  static async open(options: LicenseGuardOptions): Promise<LicenseGuard> {
+    const keyring = trustedKeys(options.builtInKeys, options.keys ?? []);
+    const token = await readToken(options.license);
+    const clock = options.clock ?? systemClock;
+    const now = clock.now();
+    const verified = await verifyAgainst(
+      token,
+      keyring,
+      now,
+      await readLicenseState(options.stateFile),
+      options,
+    );
+    const guard = new LicenseGuard(token, keyring, options, verified);
+    await guard.#apply(verified, now);
+    return guard;
+  }
+
+  /** The license's state and figures as of the last check. */
+  get status(): LicenseStatus {
+    return this.#status;
+  }
+
+  /**
+   * Whether the app must refuse writes: past the grace in the `read-only` mode, or refused by a
+   * check. The guard never blocks or deletes data itself; the app honours this flag.
+   */
+  get readOnly(): boolean {
+    return (
+      this.#status.state === 'refused' ||
+      (this.#status.state === 'restricted' && this.#options.restrictedMode === 'read-only')
+    );
+  }
+
+  /** Whether the license grants `feature` (false for a feature it does not name); as SaaS `can`. */
+  can(feature: string): boolean {
+    return hasFeature(this.#snapshot, feature);
+  }
+
+  /**
+   * The license's limit named `key`, or undefined when it sets none. A license carries no usage:
+   * `used`, `remaining` and `resets_at` are null.
+   */
+  limit(key: string): LimitEntitlement | undefined {
+    return limitOf(this.#snapshot, key);
+  }
+
+  /** The license's value of config key `key`, or undefined when it has none. */
+  config(key: string): ConfigValue | undefined {
+    return configValue(this.#snapshot, key);
+  }
+
+  /**
+   * Checks the license again against the clock, the state file and the seats in use: warns when
+   * expiring or in grace, restricts past the grace, and moves the latest time seen forward.
+   *
+   * @throws {LicenseError} the license is no longer acceptable; the guard is then `refused`: every
+   *   feature off, every limit 0, {@link readOnly} true.
+   */
+  async check(): Promise<LicenseStatus> {
+    const now = this.#clock.now();
+    try {
+      const state = await readLicenseState(this.#options.stateFile);
+      const verified = await verifyAgainst(this.#token, this.#keyring, now, state, this.#options);
+      await this.#apply(verified, now);
+    } catch (error) {
+      if (error instanceof LicenseError) {
+        this.#status = { ...this.#status, state: 'refused', days_left: 0, refusal: error.message };
+        this.#snapshot = licenseSnapshot(this.#claims, true);
+      }
+      throw error;
+    }
+    return this.#status;
+  }
+
+  /**
+   * Runs {@link check} every `intervalMs` (an hour is plenty: days are what count) on a timer that
+   * does not keep the process alive. A refusal goes to `onWarning`, and the guard is `refused`.
+   */
+  startChecks(intervalMs: number): void {
+    clearInterval(this.#timer);
+    this.#timer = setInterval(() => {
+      if (this.#checking !== undefined) return;
+      this.#checking = this.check()
+        .catch((error: unknown) => this.#warn(error instanceof Error ? error.message : String(error)))
+        .finally(() => {
+          this.#checking = undefined;
+        });
+    }, intervalMs);
+    this.#timer.unref();
+  }
+
+  /** Stops the checks {@link startChecks} started; resolves once a check under way has ended. */
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    await this.#checking;
+  }
+
+  /** Records the time and seq seen, then sets the state the verified license is in, warning as it goes. */
+  async #apply(verified: VerifiedLicense, now: Date): Promise<void> {
+    const { claims } = verified;
+    await writeLicenseState(this.#options.stateFile, {
+      latestSeen: now.getTime(),
+      seq: { [claims.customer.id]: claims.seq },
+    });
+    const named = `license ${claims.jti} of ${claims.customer.name}`;
+    const expiresAt = new Date(claims.exp * 1000).toISOString();
+    const days = (n: number) => (n === 1 ? '1 day' : `${n} days`);
+    let state: LicenseStatus['state'];
+    if (verified.status === 'valid') {
+      state = verified.days_left > EXPIRY_NOTICE_DAYS ? 'valid' : 'expiring';
+      if (state === 'expiring') {
+        this.#warn(`${named} expires in ${days(verified.days_left)}, on ${expiresAt}: renew it`);
+      }
+    } else if (verified.status === 'in_grace') {
+      state = 'in_grace';
+      this.#warn(
+        `${named} expired on ${expiresAt}: ${days(verified.days_left)} of grace left, then ${RESTRICTION[this.#options.restrictedMode]}`,
+      );
+    } else {
+      const over = `${named} expired on ${expiresAt} and its ${days(claims.grace_days)} of grace are over`;
+      if (this.#options.restrictedMode === 'refuse') throw new LicenseError('expired', `${over}: renew it`);
+      state = 'restricted';
+      this.#warn(`${over}: ${RESTRICTION[this.#options.restrictedMode]} until it is renewed`);
+    }
+    this.#status = statusOf(verified, state, null);
+    this.#snapshot = licenseSnapshot(
+      claims,
+      state === 'restricted' && this.#options.restrictedMode === 'features-off',
+    );
+    if (this.#options.seatsInUse !== undefined && claims.seats !== null) {
+      const inUse = await this.#options.seatsInUse();
+      if (inUse > claims.seats) {
+        this.#warn(`${inUse} seats in use, more than the ${claims.seats} ${named} allows: add seats to it`);
+      }
+    }
+  }
+}
+
+/** The release's keys and the configured ones; a configured copy of a built-in key is not a second key. */
+function trustedKeys(builtIn: readonly JWK[], configured: readonly JWK[]): LicenseKeyring {
+  const extra = configured.filter((jwk) => !builtIn.some((key) => key.kid === jwk.kid && key.x === jwk.x));
+  const keyring = licenseKeyring([...builtIn, ...extra]);
+  if (!keyring.ok) throw new LicenseError(keyring.error.code, keyring.error.message);
+  return keyring.value;
+}
+
+async function readToken(license: LicenseGuardOptions['license']): Promise<string> {
+  if (typeof license === 'string') return license.trim();
+  try {
+    return (await readFile(license.file, 'utf8')).trim();
+  } catch (error) {
+    throw new LicenseError('license_unreadable', `cannot read ${license.file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+}
+
+/**
+ * The clock against the latest time seen (before the license's own time checks, so that a clock
+ * turned back before `nbf` is named for what it is), the license itself, then its seq against
+ * the highest seen for its customer.
+ */
+async function verifyAgainst(
+  token: string,
+  keyring: LicenseKeyring,
+  now: Date,
+  state: LicenseState,
+  options: LicenseGuardOptions,
+): Promise<VerifiedLicense> {
+  if (state.latestSeen !== null && now.getTime() < state.latestSeen - CLOCK_TOLERANCE_MS) {
+    throw new LicenseError(
+      'clock_rollback',
+      `the clock says ${now.toISOString()}, earlier than ${new Date(state.latestSeen).toISOString()}, the latest time this install has seen (${options.stateFile}): set the clock right`,
+    );
+  }
+  const verified = await verifyLicense(token, keyring, { now });
+  if (!verified.ok) throw new LicenseError(verified.error.code, verified.error.message);
+  const { claims } = verified.value;
+  const highest = state.seq[claims.customer.id];
+  if (highest !== undefined && claims.seq < highest) {
+    throw new LicenseError(
+      'sequence_rollback',
+      `license ${claims.jti} of ${claims.customer.name} has seq ${claims.seq}, lower than seq ${highest} this install has already run with: install the newer license`,
+    );
+  }
+  return verified.value;
+}
+
+function statusOf(
+  verified: VerifiedLicense,
+  state: LicenseStatus['state'],
+  refusal: string | null,
+): LicenseStatus {
+  const { claims } = verified;
+  return {
+    state,
+    days_left: verified.days_left,
+    license_id: claims.jti,
+    seq: claims.seq,
+    customer: { id: claims.customer.id, name: claims.customer.name },
+    edition: claims.edition,
+    expires_at: new Date(claims.exp * 1000).toISOString(),
+    grace_ends_at: new Date(claims.exp * 1000 + claims.grace_days * DAY_MS).toISOString(),
+    refusal,
+  };
+}
+
+/**
+ * The license's entitlements as a snapshot, so that core's local checks answer as they do in SaaS.
+ * `off` turns every feature off and every limit to 0, for the `features-off` mode and a refusal.
+ * The checks read `features`, `limits` and `config` (and `active`); the rest says what the license
+ * says where a snapshot has room for it.
+ */
+function licenseSnapshot(claims: LicenseClaims, off: boolean): EntitlementSnapshot {
+  const { entitlements } = claims;
+  const features: Record<string, boolean> = {};
+  for (const [key, on] of Object.entries(entitlements.features)) features[key] = on && !off;
+  const limits: Record<string, LimitEntitlement> = {};
+  for (const [key, limit] of Object.entries(entitlements.limits)) {
+    limits[key] = {
+      kind: limit.kind,
+      limit: off ? 0 : limit.limit,
+      used: null,
+      remaining: null,
+      enforcement: limit.enforcement,
+      thresholds: limit.thresholds,
+      resets_at: null,
+      ...(limit.per_subject === undefined ? {} : { per_subject: limit.per_subject }),
+    };
+  }
+  return {
+    tenant_id: claims.customer.id,
+    state: 'active',
+    active: true,
+    reason: null,
+    plan: claims.plan,
+    seats: claims.seats ?? Number.MAX_SAFE_INTEGER,
+    period: {
+      start: new Date(claims.nbf * 1000).toISOString(),
+      end: new Date(claims.exp * 1000).toISOString(),
+    },
+    trial_ends_at: null,
+    features,
+    limits,
+    config: entitlements.config,
+    ...(entitlements.meter_features === undefined ? {} : { meter_features: entitlements.meter_features }),
+  };
+}
