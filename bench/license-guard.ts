@@ -3,7 +3,7 @@ import { mkdtemp, open, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type LicenseClaims, licenseKeyring, signLicense, verifyLicense } from '@tenantry/core';
+import { licenseKeyring, signLicense, verifyLicense } from '@tenantry/core';
 import { LicenseGuard } from '@tenantry/sdk';
 import { exportJWK, generateKeyPair } from 'jose';
 import {
@@ -18,6 +18,7 @@ import {
   setting,
   writeResults,
 } from './bench-support.ts';
+import { claimsOfALargePlan } from './license-sample.ts';
 import { type Summary, summarize } from './stats.ts';
 
 // The SDK's start time from a license: LicenseGuard.open (the keyring built from the release's
@@ -42,37 +43,6 @@ const targets = { openP99Ms: 10 };
 
 const log = logger('license-guard');
 
-function claimsOfALargePlan(now: number): LicenseClaims {
-  const features: Record<string, boolean> = {};
-  for (let i = 0; i < settings.features; i++) features[`feature_${i}`] = i % 3 !== 0;
-  const limits: LicenseClaims['entitlements']['limits'] = {};
-  for (let i = 0; i < settings.limits; i++) {
-    limits[`meter_${i}`] = {
-      kind: i % 2 === 0 ? 'metered' : 'gauge',
-      limit: i % 5 === 0 ? null : 1000 * i,
-      enforcement: i % 4 === 0 ? 'soft' : 'hard',
-      thresholds: [80, 100],
-    };
-  }
-  return {
-    iss: 'Acme Software',
-    jti: 'lic_bench0001',
-    customer: { id: 'cus_bench', name: 'Ministry of Benchmarks' },
-    edition: 'enterprise',
-    seats: 500,
-    plan: { key: 'enterprise', version: 7 },
-    entitlements: { features, limits, config: { retention_days: 365, region: 'eu', sso_enforced: true } },
-    iat: now,
-    nbf: now,
-    exp: now + 365 * 86_400,
-    grace_days: 14,
-    offline_days: 30,
-    phone_home: false,
-    install: 'ins_bench',
-    seq: 3,
-  };
-}
-
 /** Calls `once` `count` times, one at a time; the samples (ms) go into `samples`. */
 async function measure(once: () => Promise<unknown>, count: number, samples: number[]): Promise<void> {
   for (let i = 0; i < count; i++) {
@@ -92,10 +62,13 @@ async function main(): Promise<void> {
     const built = licenseKeyring([publicJwk]);
     if (!built.ok) throw new Error(built.error.message);
     const keyring = built.value;
-    const signed = await signLicense(claimsOfALargePlan(Math.floor(startedAt.getTime() / 1000) - 86_400), {
-      kid: 'bench',
-      privateJwk: await exportJWK(privateKey),
-    });
+    const signed = await signLicense(
+      claimsOfALargePlan(Math.floor(startedAt.getTime() / 1000) - 86_400, settings),
+      {
+        kid: 'bench',
+        privateJwk: await exportJWK(privateKey),
+      },
+    );
     if (!signed.ok) throw new Error(signed.error.message);
     const token = signed.value;
     log(`license of ${token.length} characters, state file in ${directory}`);

@@ -1,12 +1,6 @@
 import { createPublicKey, verify } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import {
-  type LicenseClaims,
-  type LicenseKeyring,
-  licenseKeyring,
-  signLicense,
-  verifyLicense,
-} from '@tenantry/core';
+import { type LicenseKeyring, licenseKeyring, signLicense, verifyLicense } from '@tenantry/core';
 import { compactVerify, exportJWK, generateKeyPair } from 'jose';
 import {
   describeMachine,
@@ -20,6 +14,7 @@ import {
   setting,
   writeResults,
 } from './bench-support.ts';
+import { claimsOfALargePlan } from './license-sample.ts';
 import { type Summary, summarize } from './stats.ts';
 
 // What verifying a license costs, per call: verifyLicense (the header's checks, the Ed25519
@@ -68,37 +63,6 @@ async function measure(
   return Number(process.hrtime.bigint() - start) / calls;
 }
 
-function claimsOfALargePlan(now: number): LicenseClaims {
-  const features: Record<string, boolean> = {};
-  for (let i = 0; i < settings.features; i++) features[`feature_${i}`] = i % 3 !== 0;
-  const limits: LicenseClaims['entitlements']['limits'] = {};
-  for (let i = 0; i < settings.limits; i++) {
-    limits[`meter_${i}`] = {
-      kind: i % 2 === 0 ? 'metered' : 'gauge',
-      limit: i % 5 === 0 ? null : 1000 * i,
-      enforcement: i % 4 === 0 ? 'soft' : 'hard',
-      thresholds: [80, 100],
-    };
-  }
-  return {
-    iss: 'Acme Software',
-    jti: 'lic_bench0001',
-    customer: { id: 'cus_bench', name: 'Ministry of Benchmarks' },
-    edition: 'enterprise',
-    seats: 500,
-    plan: { key: 'enterprise', version: 7 },
-    entitlements: { features, limits, config: { retention_days: 365, region: 'eu', sso_enforced: true } },
-    iat: now,
-    nbf: now,
-    exp: now + 365 * 86_400,
-    grace_days: 14,
-    offline_days: 30,
-    phone_home: false,
-    install: 'ins_bench',
-    seq: 3,
-  };
-}
-
 async function main(): Promise<void> {
   const startedAt = new Date();
   const loadavgStart = loadavg();
@@ -107,7 +71,7 @@ async function main(): Promise<void> {
   const built = licenseKeyring([publicJwk]);
   if (!built.ok) throw new Error(built.error.message);
   const keyring: LicenseKeyring = built.value;
-  const signed = await signLicense(claimsOfALargePlan(Math.floor(startedAt.getTime() / 1000)), {
+  const signed = await signLicense(claimsOfALargePlan(Math.floor(startedAt.getTime() / 1000), settings), {
     kid: 'bench',
     privateJwk: await exportJWK(privateKey),
   });
