@@ -402,6 +402,12 @@ export const AUDIT_ACTIONS = {
     raises: [],
     entitlements: false,
   },
+  'webhook_endpoint.secret_resealed': {
+    description: "A webhook endpoint's signing secrets were sealed again with the current master key",
+    target: 'webhook_endpoint',
+    raises: [],
+    entitlements: false,
+  },
   'webhook_endpoint.disabled': {
     description: 'A webhook endpoint was disabled by its deliveries: a 410 answer, or failing for too long',
     target: 'webhook_endpoint',

@@ -357,6 +357,44 @@ export class WebhookService {
     });
   }
 
+  /**
+   * Seals every endpoint's secrets again with the current master key where an older one sealed
+   * them, audited; throws when no master key given opens one. Run on start, as for the signing
+   * and license keys, so that the old master key can be dropped after a rotation.
+   */
+  async resealSecrets(): Promise<void> {
+    await this.#db.transaction().execute(async (tx) => {
+      const rows = await tx
+        .selectFrom('webhook_endpoints')
+        .select(['id', 'tenant_id', 'secrets'])
+        .forUpdate()
+        .execute();
+      for (const row of rows) {
+        if (row.secrets.every((s) => this.#secrets.isCurrent(s.sealed))) continue;
+        const purpose = purposeOf(row.id);
+        const secrets = [];
+        for (const s of row.secrets) {
+          const sealed = this.#secrets.isCurrent(s.sealed)
+            ? s.sealed
+            : await this.#secrets.seal(purpose, await this.#secrets.open(purpose, s.sealed));
+          secrets.push({ ...s, sealed });
+        }
+        await tx
+          .updateTable('webhook_endpoints')
+          .set({ secrets: JSON.stringify(secrets) })
+          .where('id', '=', row.id)
+          .execute();
+        await recordChange(tx, systemContext('webhooks'), {
+          action: 'webhook_endpoint.secret_resealed',
+          tenantId: row.tenant_id,
+          target: { type: 'webhook_endpoint', id: row.id },
+          data: { master_key_id: this.#secrets.currentKeyId, secrets: secrets.length },
+          occurredAt: this.#clock.now(),
+        });
+      }
+    });
+  }
+
   /** An endpoint's delivery log, newest first. */
   async deliveries(
     endpointId: string,
