@@ -40,7 +40,8 @@ export interface AppOptions {
 
 /**
  * Builds the control plane's HTTP API over built services. Everything under `/v1` needs an
- * API key holding the scope the route declares, and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
+ * API key holding the scope the route declares (but the license check-in and the Stripe webhook,
+ * which authenticate by what they carry), and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
  * `/openapi.json` and `/docs` are open. The route schemas are the API's one contract: the OpenAPI
  * document at `/openapi.json` is made from them, and the CLI and SDK use types generated from it
  * (`npm run generate:api`).
