@@ -13,6 +13,7 @@ export const errorCatalog = {
   invalid_api_key: { status: 401, title: 'The API key is not valid' },
   missing_access_token: { status: 401, title: 'An access token is required' },
   invalid_access_token: { status: 401, title: 'The access token is not valid' },
+  license_invalid: { status: 401, title: 'The license is not valid here' },
   insufficient_scope: { status: 403, title: 'The API key lacks the scope this route needs' },
   route_not_found: { status: 404, title: 'No such route' },
   tenant_not_found: { status: 404, title: 'No such tenant' },

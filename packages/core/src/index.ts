@@ -101,6 +101,9 @@ export {
 export { type DomainError, type ErrorCode, errorCatalog, type FieldError, fail } from './errors.ts';
 export { InstantInput } from './instant.ts';
 export {
+  CHECK_IN_CLOCK_SKEW_SECONDS,
+  CHECK_IN_RESPONSE_TYPE,
+  CheckInResponseClaims,
   type ClaimsRefusal,
   type KeyringRefusal,
   type KeyringRefusalCode,
@@ -116,8 +119,10 @@ export {
   licenseKeyring,
   MAX_LICENSE_BYTES,
   parseClaims,
+  signCheckInResponse,
   signLicense,
   type VerifiedLicense,
+  verifyCheckInResponse,
   verifyLicense,
 } from './licenses/index.ts';
 export {

@@ -157,6 +157,41 @@ describe('license list and revoke', () => {
     expect(result.stderr).toBe('more licenses: pass --all, or --cursor 1\n');
   });
 
+  it("installs lists a tenant's installs, marking those on a license no longer active", async () => {
+    const install = {
+      install_id: 'inst-a',
+      license_id: 'lic_1',
+      license_status: 'active',
+      license_current: true,
+      version: '1.4.2',
+      seats_in_use: 7,
+      first_seen_at: '2026-11-01T00:00:00.000Z',
+      last_check_in_at: '2026-11-20T00:00:00.000Z',
+      check_ins: 12,
+    };
+    api.handler = (_req, res) =>
+      json(res, 200, {
+        data: [
+          install,
+          {
+            ...install,
+            install_id: 'inst-b',
+            license_id: 'lic_0',
+            license_status: 'superseded',
+            license_current: false,
+            seats_in_use: null,
+          },
+        ],
+        next_cursor: 'inst-b',
+      });
+    const result = await run(['license', 'installs', '--tenant', 'acme', '--limit', '2']);
+    expect(result.code).toBe(0);
+    expect(api.seen[0]?.url).toBe('/v1/tenants/acme/license-installs?limit=2');
+    expect(result.stdout).toMatch(/inst-a\s+1\.4\.2\s+7\s+lic_1\s+current\s+.*\s+12/);
+    expect(result.stdout).toMatch(/inst-b\s+1\.4\.2\s+-\s+lic_0\s+superseded/);
+    expect(result.stderr).toBe('more installs: pass --all, or --cursor inst-b\n');
+  });
+
   it('revoke posts the reason', async () => {
     api.handler = (_req, res) => json(res, 200, { ...LICENSE, status: 'revoked' });
     const result = await run(['license', 'revoke', 'lic_1', '--reason', 'contract ended']);

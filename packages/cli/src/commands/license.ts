@@ -48,7 +48,7 @@ interface IssueOptions {
   readonly out?: string;
 }
 
-/** Adds `license keygen|keys|issue|list|revoke|verify|inspect`: licenses for self-hosted installs (docs/licenses.md). */
+/** Adds `license keygen|keys|issue|list|installs|revoke|verify|inspect`: licenses for self-hosted installs (docs/licenses.md). */
 export function licenseCommand(parent: Command, ctx: CommandContext): Command {
   const license = parent
     .command('license')
@@ -202,6 +202,47 @@ export function licenseCommand(parent: Command, ctx: CommandContext): Command {
           );
           if (list.nextCursor !== null) {
             ctx.io.stderr.write(`more licenses: pass --all, or --cursor ${list.nextCursor}\n`);
+          }
+        });
+      },
+    );
+
+  license
+    .command('installs')
+    .description("list a tenant's installs as they last checked in: version, seats, license presented")
+    .requiredOption('--tenant <tenant>', 'the tenant id (ten_…) or slug')
+    .option('--limit <n>', 'page size, 1 to 100 (default 20)', integerArgument(1, 100))
+    .option('--cursor <cursor>', 'continue from the cursor a previous page printed')
+    .option('--all', 'follow every page')
+    .action(
+      async (
+        options: { tenant: string; limit?: number; cursor?: string; all?: boolean },
+        command: Command,
+      ) => {
+        const list = await fetchList(
+          ctx.client(command),
+          '/v1/tenants/{id}/license-installs',
+          { path: { id: options.tenant }, query: { limit: options.limit, cursor: options.cursor } },
+          options.all === true,
+        );
+        const out = ctx.output(command);
+        out.result(list.raw, () => {
+          out.table(
+            list.rows,
+            [
+              { header: 'INSTALL', value: (i) => i.install_id },
+              { header: 'VERSION', value: (i) => i.version },
+              { header: 'SEATS', value: (i) => (i.seats_in_use === null ? '-' : String(i.seats_in_use)) },
+              { header: 'LICENSE', value: (i) => i.license_id },
+              // An install on a license that is no longer active is due its newer one.
+              { header: 'STATUS', value: (i) => (i.license_current ? 'current' : i.license_status) },
+              { header: 'LAST CHECK-IN', value: (i) => formatTime(i.last_check_in_at) },
+              { header: 'CHECK-INS', value: (i) => String(i.check_ins) },
+            ],
+            'no installs have checked in',
+          );
+          if (list.nextCursor !== null) {
+            ctx.io.stderr.write(`more installs: pass --all, or --cursor ${list.nextCursor}\n`);
           }
         });
       },

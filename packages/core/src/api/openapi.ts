@@ -442,6 +442,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/licenses/check-in': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * An install checks in with its license
+     * @description Called by self-hosted installs (the SDK), with no API key: the license token in the body is the credential and must verify against the control plane's license keys (401 `license_invalid` otherwise). Records the install's check-in, version and seats, and answers with a signed response carrying the license's status (revoked, superseded, expired) and the tenant's newest license.
+     */
+    post: operations['checkInLicense'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/plans': {
     parameters: {
       query?: never;
@@ -946,6 +966,26 @@ export interface paths {
     put?: never;
     /** Report consumption, extend a lease, and optionally take more units */
     post: operations['renewLease'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/license-installs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List a tenant's installs, as they last checked in
+     * @description Each install that checked in with one of the tenant's licenses, by install id: its last check-in, app version and reported seats, the license it presented and whether that license is still active.
+     */
+    get: operations['listTenantLicenseInstalls'];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -1730,6 +1770,26 @@ export interface webhooks {
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['keyRolledWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'license.checked_in': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A self-hosted install checked in with a license; tells CRM or alerting which installs run, on which version
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['licenseCheckedInWebhook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2670,6 +2730,40 @@ export interface components {
       status: 'active' | 'superseded' | 'revoked' | 'expired';
       superseded_at: string | null;
       tenant_id: string;
+    };
+    LicenseCheckInAnswer: {
+      /** @description The tenant's newest active license (its token is `newest` in `response`), or null */
+      newest_license_id: string | null;
+      /** @description A compact JWS (EdDSA, `typ` tenantry-check-in+jwt) signed with the active license key, of `{license_id, status, newest, install_id, iat, seats_licensed}`; verify it with the license keyring */
+      response: string;
+      /**
+       * @description Where the presented license stands now (as signed in `response`)
+       * @enum {string}
+       */
+      status: 'active' | 'superseded' | 'revoked' | 'expired';
+    };
+    LicenseInstall: {
+      /** @description How many times it checked in */
+      check_ins: number;
+      /** @description ISO 8601, UTC */
+      first_seen_at: string;
+      /** @description The install, as it names itself when it checks in */
+      install_id: string;
+      /** @description ISO 8601, UTC */
+      last_check_in_at: string;
+      /** @description Whether that license is still active: false means the install is due its newer license */
+      license_current: boolean;
+      /** @description The license it presented last */
+      license_id: string;
+      /**
+       * @description Where that license stands now
+       * @enum {string}
+       */
+      license_status: 'active' | 'superseded' | 'revoked' | 'expired';
+      /** @description Seats it last reported; null when it reported none */
+      seats_in_use: number | null;
+      /** @description The install's app version, as it last reported it */
+      version: string;
     };
     LicenseKey: {
       /** @description ISO 8601, UTC */
@@ -4187,6 +4281,43 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  checkInLicense: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The install, as it names itself */
+          install_id: string;
+          /** @description The license token (compact JWS) the install holds */
+          license: string;
+          /** @description Seats in use on the install now */
+          seats_in_use?: number;
+          /** @description The install's app version */
+          version: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LicenseCheckInAnswer'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+    };
+  };
   listPlans: {
     parameters: {
       query?: never;
@@ -5348,6 +5479,42 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listTenantLicenseInstalls: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['LicenseInstall'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
       503: components['responses']['ServiceUnavailable'];
     };
   };
@@ -7603,6 +7770,71 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'key.rolled';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  licenseCheckedInWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description The install, as it names itself */
+            install_id: string;
+            /** @description `lic_…`, the license the install presented */
+            license_id: string;
+            /** @description Seats the install reported; null when it reported none */
+            seats_in_use: number | null;
+            /** @description Seats the license grants; null: unlimited */
+            seats_licensed: number | null;
+            tenant_id: string;
+            /** @description The install's app version */
+            version: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'license.checked_in';
           /** @constant */
           version: 1;
         };

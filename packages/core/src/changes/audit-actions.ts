@@ -452,6 +452,13 @@ export const AUDIT_ACTIONS = {
     raises: ['license.revoked'],
     entitlements: false,
   },
+  'license.checked_in': {
+    description:
+      'An install checked in with a license: its last check-in, version and reported seats were recorded',
+    target: 'license',
+    raises: ['license.checked_in'],
+    entitlements: false,
+  },
 } as const satisfies Record<string, AuditActionSpec>;
 
 /** One audit action of {@link AUDIT_ACTIONS}. */

@@ -388,6 +388,23 @@ export const EVENT_TYPES = {
       reason: z.string().nullable().describe("The operator's words"),
     }),
   },
+  'license.checked_in': {
+    description:
+      'A self-hosted install checked in with a license; tells CRM or alerting which installs run, on which version',
+    version: 1,
+    payload: z.object({
+      license_id: z.string().describe('`lic_…`, the license the install presented'),
+      tenant_id: z.string(),
+      install_id: z.string().describe('The install, as it names itself'),
+      version: z.string().describe("The install's app version"),
+      seats_in_use: z
+        .number()
+        .int()
+        .nullable()
+        .describe('Seats the install reported; null when it reported none'),
+      seats_licensed: z.number().int().nullable().describe('Seats the license grants; null: unlimited'),
+    }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

@@ -5,6 +5,13 @@
  * It may import: entitlements/, plans/, shared modules.
  */
 export {
+  CHECK_IN_CLOCK_SKEW_SECONDS,
+  CHECK_IN_RESPONSE_TYPE,
+  CheckInResponseClaims,
+  signCheckInResponse,
+  verifyCheckInResponse,
+} from './check-in-response.ts';
+export {
   LICENSE_ID_PATTERN,
   LICENSE_TYPE,
   LicenseClaims,

@@ -73,66 +73,9 @@ export async function verifyLicense(
   keyring: LicenseKeyring,
   options: { readonly now: Date },
 ): Promise<Result<VerifiedLicense, LicenseRefusal>> {
-  if (token.length > MAX_LICENSE_BYTES) {
-    return refuse('oversized', `license is ${token.length} characters long, more than ${MAX_LICENSE_BYTES}`);
-  }
-  const parts = token.split('.');
-  if (parts.length !== 3) {
-    return refuse('malformed', `license has ${parts.length} part(s), not 3 (header.payload.signature)`);
-  }
-  const [headerPart = '', payloadPart = '', signaturePart = ''] = parts;
-  for (const [name, part] of [
-    ['header', headerPart],
-    ['payload', payloadPart],
-  ] as const) {
-    if (!BASE64URL.test(part)) return refuse('malformed', `license ${name} is empty or not base64url`);
-  }
-
-  const header = decodeJson(headerPart);
-  if (!isObject(header)) return refuse('bad_header', 'license header is not a JSON object');
-  const alg = header.alg;
-  if (alg !== 'EdDSA') return refuseAlg(alg);
-  if (header.typ !== LICENSE_TYPE) {
-    return refuse(
-      'wrong_type',
-      header.typ === undefined
-        ? `license header has no typ: a license's is "${LICENSE_TYPE}"`
-        : `license typ is ${describeValue(header.typ)}, not "${LICENSE_TYPE}"`,
-    );
-  }
-  const carried = KEY_CARRYING.filter((member) => Object.hasOwn(header, member));
-  if (carried.length > 0) {
-    return refuse(
-      'embedded_key',
-      `license header carries its own key (${carried.join(', ')}): only the keyring's keys count`,
-    );
-  }
-  const extra = Object.keys(header).filter((member) => !HEADER_MEMBERS.has(member));
-  if (extra.length > 0) {
-    return refuse(
-      'unexpected_header',
-      `license header has member(s) a license never carries: ${extra.join(', ')}`,
-    );
-  }
-  const kid = header.kid;
-  if (typeof kid !== 'string' || kid === '')
-    return refuse('missing_kid', 'license header names no key (kid)');
-  const key = keyring.keys.get(kid);
-  if (key === undefined)
-    return refuse('unknown_kid', `license is signed by key ${describeValue(kid)}, which is not trusted here`);
-
-  if (!ED25519_SIGNATURE.test(signaturePart)) {
-    return refuse('bad_signature', `license signature is not an Ed25519 signature in base64url`);
-  }
-  let payloadBytes: Uint8Array;
-  try {
-    ({ payload: payloadBytes } = await compactVerify(token, key, { algorithms: ['EdDSA'] }));
-  } catch {
-    return refuse('bad_signature', `license signature does not verify with key "${kid}"`);
-  }
-
-  const payload = parseJson(payloadBytes);
-  if (!isObject(payload)) return refuse('bad_payload', 'license payload is not a JSON object');
+  const signed = await verifySignedJws(token, keyring, { typ: LICENSE_TYPE, name: 'license' });
+  if (!signed.ok) return signed;
+  const { kid, payload } = signed.value;
   const parsed = parseClaims(payload);
   if (!parsed.ok) return parsed;
   const claims = parsed.value;
@@ -148,6 +91,82 @@ export async function verifyLicense(
   if (now < claims.exp) return ok({ claims, kid, status: 'valid', days_left: daysUntil(now, claims.exp) });
   if (now < graceEnd) return ok({ claims, kid, status: 'in_grace', days_left: daysUntil(now, graceEnd) });
   return ok({ claims, kid, status: 'expired', days_left: 0 });
+}
+
+/**
+ * The checks every JWS signed with a license key passes before its claims are read: its size and
+ * shape, the header (EdDSA only, exactly the `typ` expected, a kid the keyring knows, no key of
+ * its own), then the signature with the keyring's key for that kid; returns the key id and the
+ * payload as an object. `typ` keeps one kind of token from passing for another (a check-in
+ * response for a license); `name` says what the refusal messages call the token.
+ */
+export async function verifySignedJws(
+  token: string,
+  keyring: LicenseKeyring,
+  expected: { readonly typ: string; readonly name: string },
+): Promise<Result<{ readonly kid: string; readonly payload: Record<string, unknown> }, LicenseRefusal>> {
+  const name = expected.name;
+  if (token.length > MAX_LICENSE_BYTES) {
+    return refuse('oversized', `${name} is ${token.length} characters long, more than ${MAX_LICENSE_BYTES}`);
+  }
+  const parts = token.split('.');
+  if (parts.length !== 3) {
+    return refuse('malformed', `${name} has ${parts.length} part(s), not 3 (header.payload.signature)`);
+  }
+  const [headerPart = '', payloadPart = '', signaturePart = ''] = parts;
+  for (const [partName, part] of [
+    ['header', headerPart],
+    ['payload', payloadPart],
+  ] as const) {
+    if (!BASE64URL.test(part)) return refuse('malformed', `${name} ${partName} is empty or not base64url`);
+  }
+
+  const header = decodeJson(headerPart);
+  if (!isObject(header)) return refuse('bad_header', `${name} header is not a JSON object`);
+  const alg = header.alg;
+  if (alg !== 'EdDSA') return refuseAlg(alg, name);
+  if (header.typ !== expected.typ) {
+    return refuse(
+      'wrong_type',
+      header.typ === undefined
+        ? `${name} header has no typ: a ${name}'s is "${expected.typ}"`
+        : `${name} typ is ${describeValue(header.typ)}, not "${expected.typ}"`,
+    );
+  }
+  const carried = KEY_CARRYING.filter((member) => Object.hasOwn(header, member));
+  if (carried.length > 0) {
+    return refuse(
+      'embedded_key',
+      `${name} header carries its own key (${carried.join(', ')}): only the keyring's keys count`,
+    );
+  }
+  const extra = Object.keys(header).filter((member) => !HEADER_MEMBERS.has(member));
+  if (extra.length > 0) {
+    return refuse(
+      'unexpected_header',
+      `${name} header has member(s) a ${name} never carries: ${extra.join(', ')}`,
+    );
+  }
+  const kid = header.kid;
+  if (typeof kid !== 'string' || kid === '')
+    return refuse('missing_kid', `${name} header names no key (kid)`);
+  const key = keyring.keys.get(kid);
+  if (key === undefined)
+    return refuse('unknown_kid', `${name} is signed by key ${describeValue(kid)}, which is not trusted here`);
+
+  if (!ED25519_SIGNATURE.test(signaturePart)) {
+    return refuse('bad_signature', `${name} signature is not an Ed25519 signature in base64url`);
+  }
+  let payloadBytes: Uint8Array;
+  try {
+    ({ payload: payloadBytes } = await compactVerify(token, key, { algorithms: ['EdDSA'] }));
+  } catch {
+    return refuse('bad_signature', `${name} signature does not verify with key "${kid}"`);
+  }
+
+  const payload = parseJson(payloadBytes);
+  if (!isObject(payload)) return refuse('bad_payload', `${name} payload is not a JSON object`);
+  return ok({ kid, payload });
 }
 
 /** `value` as {@link LicenseClaims}, or the first fault, naming the claim's path. */
@@ -168,17 +187,17 @@ export function parseClaims(value: unknown): Result<LicenseClaims, ClaimsRefusal
   return refuse('invalid_claim', `license claim ${path} is invalid: ${described.message}`);
 }
 
-function refuseAlg(alg: unknown): { readonly ok: false; readonly error: LicenseRefusal } {
-  if (alg === 'none') return refuse('unsigned', 'license is unsigned (alg "none"): only EdDSA is accepted');
+function refuseAlg(alg: unknown, name: string): { readonly ok: false; readonly error: LicenseRefusal } {
+  if (alg === 'none') return refuse('unsigned', `${name} is unsigned (alg "none"): only EdDSA is accepted`);
   if (typeof alg === 'string' && /^HS\d+$/.test(alg)) {
     return refuse(
       'alg_hmac',
-      `license uses HMAC (alg "${alg}"), a shared secret, not a signature: only EdDSA is accepted`,
+      `${name} uses HMAC (alg "${alg}"), a shared secret, not a signature: only EdDSA is accepted`,
     );
   }
   if (alg === undefined)
-    return refuse('alg_not_allowed', 'license header names no alg: only EdDSA is accepted');
-  return refuse('alg_not_allowed', `license uses alg ${describeValue(alg)}: only EdDSA is accepted`);
+    return refuse('alg_not_allowed', `${name} header names no alg: only EdDSA is accepted`);
+  return refuse('alg_not_allowed', `${name} uses alg ${describeValue(alg)}: only EdDSA is accepted`);
 }
 
 function daysUntil(now: number, end: number): number {

@@ -280,6 +280,16 @@ const ROUTES: Record<string, RouteFixture> = {
   },
   'POST /v1/licenses/:id/revoke': async () =>
     send('POST', `/v1/licenses/${await issuedLicense()}/revoke`, { reason: 'walk' }),
+  'POST /v1/licenses/check-in': async () => {
+    const license = await t.request({ method: 'GET', url: `/v1/licenses/${await issuedLicense()}` });
+    expect(license.status).toBe(200);
+    return send('POST', '/v1/licenses/check-in', {
+      license: license.body.token,
+      install_id: 'walk-install',
+      version: '1.0.0',
+      seats_in_use: 1,
+    });
+  },
   'POST /v1/stripe/webhooks': async () => {
     const { stripeInvoiceId } = await invoicedTenant();
     return deliver(invoiceEvent(t.fake, 'invoice.paid', stripeInvoiceId));
@@ -329,6 +339,7 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/license-keys': ['license_key.created'],
   'POST /v1/tenants/:id/licenses': ['license.issued', 'license.superseded'],
   'POST /v1/licenses/:id/revoke': ['license.revoked'],
+  'POST /v1/licenses/check-in': ['license.checked_in'],
   'POST /v1/stripe/webhooks': ['invoice.paid'],
 };
 

@@ -13,6 +13,7 @@ export type {
   InvoiceLinesTable,
   InvoicesTable,
   JobRow,
+  LicenseCheckInsTable,
   LicenseKeysTable,
   LicensesTable,
   PaymentMethodsTable,

@@ -203,6 +203,7 @@ export interface Schema {
   webhook_deliveries: WebhookDeliveriesTable;
   license_keys: LicenseKeysTable;
   licenses: LicensesTable;
+  license_check_ins: LicenseCheckInsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -540,4 +541,16 @@ export interface LicensesTable {
   superseded_at: Date | null;
   revoked_at: Date | null;
   revoke_reason: string | null;
+}
+
+/** Migration 0018: an install of a tenant as it last checked in, with the license it presented. */
+export interface LicenseCheckInsTable {
+  tenant_id: string;
+  install_id: string;
+  license_id: string;
+  version: string;
+  seats_in_use: number | null;
+  first_seen_at: Date;
+  last_check_in_at: Date;
+  check_ins: Generated<number>;
 }

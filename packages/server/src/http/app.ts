@@ -15,7 +15,7 @@ import {
 } from '../billing/index.ts';
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
-import { licenseRoutes } from '../licenses/index.ts';
+import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/index.ts';
@@ -40,7 +40,8 @@ export interface AppOptions {
 
 /**
  * Builds the control plane's HTTP API over built services. Everything under `/v1` needs an
- * API key holding the scope the route declares, and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
+ * API key holding the scope the route declares (but the license check-in and the Stripe webhook,
+ * which authenticate by what they carry), and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
  * `/openapi.json` and `/docs` are open. The route schemas are the API's one contract: the OpenAPI
  * document at `/openapi.json` is made from them, and the CLI and SDK use types generated from it
  * (`npm run generate:api`).
@@ -178,6 +179,11 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   );
   // Open: apps fetch the public keys that verify access tokens without any credential.
   await app.register(jwksRoute, { signingKeys: services.signingKeys });
+  // Outside the API-key scope: the license an install presents authenticates its check-in.
+  await app.register(async (open) => {
+    rejectUnstorableText(open);
+    await open.register(licenseCheckInRoutes, { licenses: services.licenses });
+  });
   // Outside the API-key scope: Stripe's signature over the raw body authenticates it.
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
 

@@ -15,7 +15,8 @@ declare module 'fastify' {
     /**
      * The one scope (see `SCOPES` in @tenantry/core) a key must hold to call this route. Every
      * `/v1` route declares it; `'public'` only for a `/v1` route outside the API-key scope that
-     * authenticates otherwise (the Stripe webhook, by its signature).
+     * authenticates otherwise (the Stripe webhook, by its signature; a license check-in, by
+     * the license it carries).
      */
     scope?: Scope | 'public';
   }

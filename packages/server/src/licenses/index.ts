@@ -4,5 +4,5 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, changes/, db/, entitlements/, http/, secrets/, tenants/, shared modules.
  */
-export { licenseRoutes } from './license-routes.ts';
+export { licenseCheckInRoutes, licenseRoutes } from './license-routes.ts';
 export { LicenseService } from './license-service.ts';

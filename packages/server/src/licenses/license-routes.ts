@@ -1,7 +1,15 @@
 import { InstantInput, KEY_PATTERN } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
+import {
+  conflict,
+  notFound,
+  PageQuery,
+  ProblemSchema,
+  pageOf,
+  sendProblem,
+  Timestamp,
+} from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const TAGS = ['Licenses'];
@@ -56,6 +64,40 @@ const License = z
 const LicenseWithToken = License.extend({
   token: z.string().describe('The signed license (compact JWS) to hand to the customer'),
 }).meta({ id: 'IssuedLicense' });
+
+const LicenseStatus = z.enum(['active', 'superseded', 'revoked', 'expired']);
+
+const LicenseInstall = z
+  .object({
+    install_id: z.string().describe('The install, as it names itself when it checks in'),
+    license_id: z.string().describe('The license it presented last'),
+    license_status: LicenseStatus.describe('Where that license stands now'),
+    license_current: z
+      .boolean()
+      .describe('Whether that license is still active: false means the install is due its newer license'),
+    version: z.string().describe("The install's app version, as it last reported it"),
+    seats_in_use: z.number().int().nullable().describe('Seats it last reported; null when it reported none'),
+    first_seen_at: Timestamp,
+    last_check_in_at: Timestamp,
+    check_ins: z.number().int().describe('How many times it checked in'),
+  })
+  .meta({ id: 'LicenseInstall' });
+
+const CheckInAnswer = z
+  .object({
+    response: z
+      .string()
+      .describe(
+        'A compact JWS (EdDSA, `typ` tenantry-check-in+jwt) signed with the active license key, of ' +
+          '`{license_id, status, newest, install_id, iat, seats_licensed}`; verify it with the license keyring',
+      ),
+    status: LicenseStatus.describe('Where the presented license stands now (as signed in `response`)'),
+    newest_license_id: z
+      .string()
+      .nullable()
+      .describe("The tenant's newest active license (its token is `newest` in `response`), or null"),
+  })
+  .meta({ id: 'LicenseCheckInAnswer' });
 
 const IdParams = z.object({ id: z.string() });
 const TenantParams = z.object({ id: z.string().describe('Tenant id or slug') });
@@ -174,6 +216,28 @@ export const licenseRoutes: FastifyPluginAsyncZod<Pick<Services, 'licenses'>> = 
   );
 
   app.get(
+    '/tenants/:id/license-installs',
+    {
+      config: { scope: 'licenses:read' },
+      schema: {
+        tags: TAGS,
+        operationId: 'listTenantLicenseInstalls',
+        summary: "List a tenant's installs, as they last checked in",
+        description:
+          "Each install that checked in with one of the tenant's licenses, by install id: its last check-in, " +
+          'app version and reported seats, the license it presented and whether that license is still active.',
+        params: TenantParams,
+        querystring: PageQuery,
+        response: { 200: pageOf(LicenseInstall), ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await licenses.listInstalls(request.params.id, request.query);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
     '/licenses/:id',
     {
       config: { scope: 'licenses:read' },
@@ -209,6 +273,60 @@ export const licenseRoutes: FastifyPluginAsyncZod<Pick<Services, 'licenses'>> = 
     },
     async (request, reply) => {
       const result = await licenses.revoke(request.ctx, request.params.id, request.body?.reason);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+};
+
+/**
+ * `POST /v1/licenses/check-in`, registered outside the API-key scope: an install holds its license
+ * and no API key, so the license, verified against the published license keys, is its credential.
+ * Not rate-limited here (a reverse proxy's job for now): a refused license costs one signature check.
+ */
+export const licenseCheckInRoutes: FastifyPluginAsyncZod<Pick<Services, 'licenses'>> = async (
+  app,
+  { licenses },
+) => {
+  app.post(
+    '/v1/licenses/check-in',
+    {
+      // No API key: the license's signature authenticates the install.
+      config: { scope: 'public' },
+      schema: {
+        tags: TAGS,
+        operationId: 'checkInLicense',
+        summary: 'An install checks in with its license',
+        description:
+          'Called by self-hosted installs (the SDK), with no API key: the license token in the body is the ' +
+          "credential and must verify against the control plane's license keys (401 `license_invalid` otherwise). " +
+          "Records the install's check-in, version and seats, and answers with a signed response carrying the " +
+          "license's status (revoked, superseded, expired) and the tenant's newest license.",
+        security: [],
+        body: z.strictObject({
+          license: z
+            .string()
+            .min(1)
+            .max(65_536)
+            .describe('The license token (compact JWS) the install holds'),
+          install_id: z.string().min(1).max(200).describe('The install, as it names itself'),
+          version: z.string().min(1).max(100).describe("The install's app version"),
+          seats_in_use: z
+            .int()
+            .min(0)
+            .max(2_147_483_647)
+            .optional()
+            .describe('Seats in use on the install now'),
+        }),
+        response: { 200: CheckInAnswer, 401: ProblemSchema },
+      },
+    },
+    async (request, reply) => {
+      const result = await licenses.checkIn(
+        // An install is no API key nor user: the system acts on its behalf, and the audit entry's
+        // data names the install.
+        { actor: { type: 'system', id: 'license-check-in' }, requestId: request.id, sourceIp: request.ip },
+        request.body,
+      );
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );

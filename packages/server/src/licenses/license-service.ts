@@ -1,18 +1,22 @@
 import {
+  type CheckInResponseClaims,
   type DomainError,
   type FieldError,
   fail,
   type LicenseClaims,
   licenseEntitlements,
+  licenseKeyring,
   ok,
   type Result,
+  signCheckInResponse,
   signLicense,
+  verifyLicense,
 } from '@tenantry/core';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { LicenseKeysTable, LicensesTable, Schema } from '../db/index.ts';
+import type { LicenseCheckInsTable, LicenseKeysTable, LicensesTable, Schema } from '../db/index.ts';
 import type { EntitlementService } from '../entitlements/index.ts';
 import { newId } from '../ids.ts';
 import { type RequestContext, systemContext } from '../request-context.ts';
@@ -85,11 +89,45 @@ export interface IssueLicenseInput {
   readonly seats?: number | null | undefined;
 }
 
+/** What an install sends when it checks in: its license is its credential. */
+export interface CheckInInput {
+  /** The license token the install holds. */
+  readonly license: string;
+  readonly install_id: string;
+  /** The install's app version. */
+  readonly version: string;
+  readonly seats_in_use?: number | undefined;
+}
+
+/** The answer to a check-in: the signed response, and its main claims in clear beside it. */
+export interface CheckInAnswer {
+  /** A compact JWS (`typ` tenantry-check-in+jwt) of {@link CheckInResponseClaims}. */
+  response: string;
+  status: LicenseStatus;
+  newest_license_id: string | null;
+}
+
+/** An install of a tenant as it last checked in. */
+export interface LicenseInstallView {
+  install_id: string;
+  license_id: string;
+  /** Where the license the install presented stands now. */
+  license_status: LicenseStatus;
+  /** Whether that license is the tenant's active one: false tells the install is due a newer license. */
+  license_current: boolean;
+  version: string;
+  seats_in_use: number | null;
+  first_seen_at: string;
+  last_check_in_at: string;
+  check_ins: number;
+}
+
 /** Days after expiry an install keeps running when the operator does not say. */
 export const DEFAULT_GRACE_DAYS = 14;
 
 type KeyRow = Selectable<LicenseKeysTable>;
 type LicenseRow = Selectable<LicensesTable>;
+type CheckInRow = Selectable<LicenseCheckInsTable>;
 
 // Serializes key generation: two at once would both retire the same key and race for `active`.
 const KEYS_LOCK = sql`select pg_advisory_xact_lock(hashtext('tenantry.license_keys'))`;
@@ -275,12 +313,7 @@ export class LicenseService {
         install: input.install ?? null,
         seq,
       };
-      if (key.private_key_sealed === null)
-        throw new Error(`active license key ${key.kid} has no private half`);
-      const privateJwk = JSON.parse(
-        await this.#o.secrets.open(purpose(key.kid), key.private_key_sealed),
-      ) as JWK;
-      const signed = await signLicense(claims, { kid: key.kid, privateJwk });
+      const signed = await signLicense(claims, await this.#open(key));
       // The route checks every field the operator gives and expiry() the dates, so a refusal is a
       // bug here: throwing rolls the transaction back.
       if (!signed.ok) throw new Error(`license claims refused: ${signed.error.message}`);
@@ -418,6 +451,142 @@ export class LicenseService {
       return ok(licenseView(revoked, now));
     });
   }
+
+  /**
+   * An install checks in with its license, which is its credential: the token must verify against
+   * this control plane's license keys (all published ones, retired too) and be one it issued.
+   * Records the install's check-in (last seen, version, seats) with its audit entry and
+   * `license.checked_in` event in one transaction, and answers with a response signed by the
+   * active license key: where the license stands now and the tenant's newest active license.
+   */
+  async checkIn(ctx: RequestContext, input: CheckInInput): Promise<Result<CheckInAnswer, DomainError>> {
+    const now = this.#o.clock.now();
+    const published = await this.#o.db.selectFrom('license_keys').select('public_jwk').execute();
+    const keyring = licenseKeyring(published.map((row) => row.public_jwk));
+    // The keys are this server's own, checked when made: one refused is a broken database.
+    if (!keyring.ok) throw new Error(`a stored license key is refused: ${keyring.error.message}`);
+    const verified = await verifyLicense(input.license, keyring.value, { now });
+    if (!verified.ok) {
+      return fail('license_invalid', `the license is refused: ${verified.error.message}`, {
+        details: { refusal: verified.error.code },
+      });
+    }
+    const { claims } = verified.value;
+    return this.#o.db.transaction().execute(async (tx) => {
+      const license = await tx
+        .selectFrom('licenses')
+        .selectAll()
+        .where('id', '=', claims.jti)
+        .where('tenant_id', '=', claims.customer.id)
+        .executeTakeFirst();
+      // Signed with a key of ours but not on record: its tenant was purged (the rows cascade).
+      if (!license) {
+        return fail('license_invalid', `license ${claims.jti} is not one this control plane has on record`, {
+          details: { refusal: 'unknown_license' },
+        });
+      }
+      await tx
+        .insertInto('license_check_ins')
+        .values({
+          tenant_id: license.tenant_id,
+          install_id: input.install_id,
+          license_id: license.id,
+          version: input.version,
+          seats_in_use: input.seats_in_use ?? null,
+          first_seen_at: now,
+          last_check_in_at: now,
+        })
+        .onConflict((oc) =>
+          oc.columns(['tenant_id', 'install_id']).doUpdateSet((eb) => ({
+            license_id: eb.ref('excluded.license_id'),
+            version: eb.ref('excluded.version'),
+            seats_in_use: eb.ref('excluded.seats_in_use'),
+            last_check_in_at: eb.ref('excluded.last_check_in_at'),
+            check_ins: sql<number>`${sql.ref('license_check_ins.check_ins')} + 1`,
+          })),
+        )
+        .execute();
+      const newest = await tx
+        .selectFrom('licenses')
+        .select(['id', 'token'])
+        .where('tenant_id', '=', license.tenant_id)
+        .where('status', '=', 'active')
+        .orderBy('seq', 'desc')
+        .executeTakeFirst();
+      const status = licenseView(license, now).status;
+      const seatsLicensed = claims.seats;
+      await recordChange(tx, ctx, {
+        action: 'license.checked_in',
+        tenantId: license.tenant_id,
+        target: { type: 'license', id: license.id },
+        data: {
+          license_id: license.id,
+          tenant_id: license.tenant_id,
+          install_id: input.install_id,
+          version: input.version,
+          seats_in_use: input.seats_in_use ?? null,
+          seats_licensed: seatsLicensed,
+        },
+        occurredAt: now,
+      });
+      const key = await tx
+        .selectFrom('license_keys')
+        .select(['kid', 'private_key_sealed'])
+        .where('status', '=', 'active')
+        .executeTakeFirstOrThrow();
+      const answer: CheckInResponseClaims = {
+        license_id: license.id,
+        status,
+        newest: newest?.token ?? null,
+        install_id: input.install_id,
+        iat: Math.floor(now.getTime() / 1000),
+        seats_licensed: seatsLicensed,
+      };
+      return ok({
+        response: await signCheckInResponse(answer, await this.#open(key)),
+        status,
+        newest_license_id: newest?.id ?? null,
+      });
+    });
+  }
+
+  /** A tenant's installs as they last checked in, by install id, one page at a time. */
+  async listInstalls(
+    tenantRef: string,
+    page: { limit: number; cursor?: string | undefined },
+  ): Promise<Result<{ data: LicenseInstallView[]; next_cursor: string | null }, DomainError>> {
+    const record = await this.#o.tenants.record(tenantRef);
+    if (!record) return tenantNotFound(tenantRef);
+    let query = this.#o.db
+      .selectFrom('license_check_ins as c')
+      .innerJoin('licenses as l', 'l.id', 'c.license_id')
+      .selectAll('c')
+      .select(['l.status as license_row_status', 'l.expires_at as license_expires_at'])
+      .where('c.tenant_id', '=', record.id)
+      .orderBy('c.install_id')
+      .limit(page.limit + 1);
+    // The cursor is the last install id of the previous page: install ids are unique per tenant.
+    if (page.cursor !== undefined) query = query.where('c.install_id', '>', page.cursor);
+    const rows = await query.execute();
+    const now = this.#o.clock.now();
+    const data = rows.slice(0, page.limit);
+    const last = data.at(-1);
+    return ok({
+      data: data.map((row) =>
+        installView(row, licenseStatus(row.license_row_status, row.license_expires_at, now)),
+      ),
+      next_cursor: rows.length > page.limit && last ? last.install_id : null,
+    });
+  }
+
+  /** The active key's private half, opened, to sign with. */
+  async #open(key: Pick<KeyRow, 'kid' | 'private_key_sealed'>): Promise<{ kid: string; privateJwk: JWK }> {
+    if (key.private_key_sealed === null) throw new Error(`active license key ${key.kid} has no private half`);
+    const privateJwk = JSON.parse(
+      await this.#o.secrets.open(purpose(key.kid), key.private_key_sealed),
+    ) as JWK;
+    return { kid: key.kid, privateJwk };
+  }
 }
 
 /** When the license expires: `expires_at` or `days` from now, in the future either way. */
@@ -465,7 +634,7 @@ function licenseView(row: LicenseRow, now: Date): LicenseView {
     tenant_id: row.tenant_id,
     seq: row.seq,
     kid: row.kid,
-    status: row.status === 'active' && row.expires_at <= now ? 'expired' : row.status,
+    status: licenseStatus(row.status, row.expires_at, now),
     edition: claims.edition,
     plan: claims.plan,
     seats: claims.seats,
@@ -478,5 +647,24 @@ function licenseView(row: LicenseRow, now: Date): LicenseView {
     superseded_at: row.superseded_at?.toISOString() ?? null,
     revoked_at: row.revoked_at?.toISOString() ?? null,
     revoke_reason: row.revoke_reason,
+  };
+}
+
+/** A license's status as the API shows it: `expired` follows from the clock, never stored. */
+function licenseStatus(stored: LicenseRow['status'], expiresAt: Date, now: Date): LicenseStatus {
+  return stored === 'active' && expiresAt <= now ? 'expired' : stored;
+}
+
+function installView(row: CheckInRow, licenseStatusNow: LicenseStatus): LicenseInstallView {
+  return {
+    install_id: row.install_id,
+    license_id: row.license_id,
+    license_status: licenseStatusNow,
+    license_current: licenseStatusNow === 'active',
+    version: row.version,
+    seats_in_use: row.seats_in_use,
+    first_seen_at: row.first_seen_at.toISOString(),
+    last_check_in_at: row.last_check_in_at.toISOString(),
+    check_ins: row.check_ins,
   };
 }
