@@ -215,11 +215,12 @@ export class LicenseService {
         .where('private_key_sealed', 'is not', null)
         .execute();
       for (const row of rows) {
-        if (row.private_key_sealed === null || this.#o.secrets.isCurrent(row.private_key_sealed)) continue;
-        const jwk = await this.#o.secrets.open(purpose(row.kid), row.private_key_sealed);
+        if (row.private_key_sealed === null) continue;
+        const resealed = await this.#o.secrets.reseal(purpose(row.kid), row.private_key_sealed);
+        if (resealed === null) continue;
         await tx
           .updateTable('license_keys')
-          .set({ private_key_sealed: await this.#o.secrets.seal(purpose(row.kid), jwk) })
+          .set({ private_key_sealed: resealed })
           .where('kid', '=', row.kid)
           .execute();
         await recordChange(tx, SYSTEM, {

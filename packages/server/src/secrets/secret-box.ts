@@ -92,6 +92,16 @@ export class SecretBox {
     }
   }
 
+  /**
+   * `sealed` sealed again with the master key that seals now, or `null` when it already is: what a
+   * rotation of the master key asks of every stored secret. Throws, as {@link open} does, when no
+   * key given opens it.
+   */
+  async reseal(purpose: string, sealed: string): Promise<string | null> {
+    if (this.isCurrent(sealed)) return null;
+    return this.seal(purpose, await this.open(purpose, sealed));
+  }
+
   /** Whether `sealed` was sealed with the master key that seals now (else it wants resealing). */
   isCurrent(sealed: string): boolean {
     return this.#header(sealed).kid === this.currentKeyId;

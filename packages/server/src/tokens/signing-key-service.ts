@@ -268,18 +268,19 @@ export class SigningKeyService {
 
   /** Seals `row`'s private half with the current master key, if it is in clear or under an older one. */
   async #reseal(tx: Transaction<Schema>, row: KeyRow): Promise<void> {
-    let jwk: string;
+    let sealed: string | null;
     let action: 'signing_key.sealed' | 'signing_key.resealed';
     if (row.private_jwk !== null) {
-      jwk = JSON.stringify(row.private_jwk);
+      sealed = await this.#secrets.seal(purpose(row.kid), JSON.stringify(row.private_jwk));
       action = 'signing_key.sealed';
-    } else if (row.private_key_sealed !== null && !this.#secrets.isCurrent(row.private_key_sealed)) {
-      jwk = await this.#secrets.open(purpose(row.kid), row.private_key_sealed);
+    } else if (row.private_key_sealed !== null) {
+      sealed = await this.#secrets.reseal(purpose(row.kid), row.private_key_sealed);
       action = 'signing_key.resealed';
     } else return;
+    if (sealed === null) return;
     await tx
       .updateTable('signing_keys')
-      .set({ private_jwk: null, private_key_sealed: await this.#secrets.seal(purpose(row.kid), jwk) })
+      .set({ private_jwk: null, private_key_sealed: sealed })
       .where('kid', '=', row.kid)
       .execute();
     await recordChange(tx, SYSTEM, {

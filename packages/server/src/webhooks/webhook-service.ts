@@ -370,15 +370,14 @@ export class WebhookService {
         .forUpdate()
         .execute();
       for (const row of rows) {
-        if (row.secrets.every((s) => this.#secrets.isCurrent(s.sealed))) continue;
-        const purpose = purposeOf(row.id);
+        let resealed = false;
         const secrets = [];
         for (const s of row.secrets) {
-          const sealed = this.#secrets.isCurrent(s.sealed)
-            ? s.sealed
-            : await this.#secrets.seal(purpose, await this.#secrets.open(purpose, s.sealed));
-          secrets.push({ ...s, sealed });
+          const sealed = await this.#secrets.reseal(purposeOf(row.id), s.sealed);
+          resealed ||= sealed !== null;
+          secrets.push({ ...s, sealed: sealed ?? s.sealed });
         }
+        if (!resealed) continue;
         await tx
           .updateTable('webhook_endpoints')
           .set({ secrets: JSON.stringify(secrets) })
