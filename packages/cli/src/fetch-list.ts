@@ -1,7 +1,36 @@
 import type { PathsWith, ResponseBody } from '@tenantry/core/api';
+import type { Command } from 'commander';
 import type { ApiClient, RequestOptions } from './api-client.ts';
 import { CliError } from './cli-error.ts';
+import { integerArgument } from './integer-argument.ts';
 import { isRecord } from './is-record.ts';
+
+/** What a paged list command's `--limit`, `--cursor` and `--all` give its action. */
+export interface PageFlags {
+  readonly limit?: number;
+  readonly cursor?: string;
+  readonly all?: boolean;
+}
+
+/** Adds the flags of {@link PageFlags} to a list command. */
+export function withPageFlags(command: Command): Command {
+  return command
+    .option('--limit <n>', 'page size, 1 to 100 (default 20)', integerArgument(1, 100))
+    .option('--cursor <cursor>', 'continue from the cursor a previous page printed')
+    .option('--all', 'follow every page');
+}
+
+/**
+ * Tells how to get the rest of a list when a page was not the last: on stderr, so that the table
+ * on stdout stays clean for `| grep` and friends.
+ */
+export function notePageLeft(
+  stderr: { write(text: string): unknown },
+  rows: string,
+  list: ListResult<unknown>,
+): void {
+  if (list.nextCursor !== null) stderr.write(`more ${rows}: pass --all, or --cursor ${list.nextCursor}\n`);
+}
 
 /** The GET routes that answer a list: `{data: [...]}`, with `next_cursor` when paginated. */
 export type ListPath = {

@@ -5,7 +5,7 @@ import { type Command, InvalidArgumentError } from 'commander';
 import type { JWK } from 'jose';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
-import { fetchList } from '../fetch-list.ts';
+import { fetchList, notePageLeft, type PageFlags, withPageFlags } from '../fetch-list.ts';
 import { integerArgument } from '../integer-argument.ts';
 import { isRecord } from '../is-record.ts';
 import { formatTime, formatValue, type Output } from '../output.ts';
@@ -167,86 +167,68 @@ export function licenseCommand(parent: Command, ctx: CommandContext): Command {
       });
     });
 
-  license
-    .command('list')
-    .description("list a tenant's licenses, newest first, with their status")
-    .requiredOption('--tenant <tenant>', 'the tenant id (ten_…) or slug')
-    .option('--limit <n>', 'page size, 1 to 100 (default 20)', integerArgument(1, 100))
-    .option('--cursor <cursor>', 'continue from the cursor a previous page printed')
-    .option('--all', 'follow every page')
-    .action(
-      async (
-        options: { tenant: string; limit?: number; cursor?: string; all?: boolean },
-        command: Command,
-      ) => {
-        const list = await fetchList(
-          ctx.client(command),
-          '/v1/tenants/{id}/licenses',
-          { path: { id: options.tenant }, query: { limit: options.limit, cursor: options.cursor } },
-          options.all === true,
-        );
-        const out = ctx.output(command);
-        out.result(list.raw, () => {
-          out.table(
-            list.rows,
-            [
-              { header: 'ID', value: (l) => l.id },
-              { header: 'SEQ', value: (l) => String(l.seq) },
-              { header: 'STATUS', value: (l) => l.status },
-              { header: 'PLAN', value: (l) => `${l.plan.key} v${l.plan.version}` },
-              { header: 'EDITION', value: (l) => l.edition },
-              { header: 'ISSUED', value: (l) => formatTime(l.issued_at) },
-              { header: 'EXPIRES', value: (l) => formatTime(l.expires_at) },
-            ],
-            'no licenses',
-          );
-          if (list.nextCursor !== null) {
-            ctx.io.stderr.write(`more licenses: pass --all, or --cursor ${list.nextCursor}\n`);
-          }
-        });
-      },
+  withPageFlags(
+    license
+      .command('list')
+      .description("list a tenant's licenses, newest first, with their status")
+      .requiredOption('--tenant <tenant>', 'the tenant id (ten_…) or slug'),
+  ).action(async (options: PageFlags & { tenant: string }, command: Command) => {
+    const list = await fetchList(
+      ctx.client(command),
+      '/v1/tenants/{id}/licenses',
+      { path: { id: options.tenant }, query: { limit: options.limit, cursor: options.cursor } },
+      options.all === true,
     );
+    const out = ctx.output(command);
+    out.result(list.raw, () => {
+      out.table(
+        list.rows,
+        [
+          { header: 'ID', value: (l) => l.id },
+          { header: 'SEQ', value: (l) => String(l.seq) },
+          { header: 'STATUS', value: (l) => l.status },
+          { header: 'PLAN', value: (l) => `${l.plan.key} v${l.plan.version}` },
+          { header: 'EDITION', value: (l) => l.edition },
+          { header: 'ISSUED', value: (l) => formatTime(l.issued_at) },
+          { header: 'EXPIRES', value: (l) => formatTime(l.expires_at) },
+        ],
+        'no licenses',
+      );
+      notePageLeft(ctx.io.stderr, 'licenses', list);
+    });
+  });
 
-  license
-    .command('installs')
-    .description("list a tenant's installs as they last checked in: version, seats, license presented")
-    .requiredOption('--tenant <tenant>', 'the tenant id (ten_…) or slug')
-    .option('--limit <n>', 'page size, 1 to 100 (default 20)', integerArgument(1, 100))
-    .option('--cursor <cursor>', 'continue from the cursor a previous page printed')
-    .option('--all', 'follow every page')
-    .action(
-      async (
-        options: { tenant: string; limit?: number; cursor?: string; all?: boolean },
-        command: Command,
-      ) => {
-        const list = await fetchList(
-          ctx.client(command),
-          '/v1/tenants/{id}/license-installs',
-          { path: { id: options.tenant }, query: { limit: options.limit, cursor: options.cursor } },
-          options.all === true,
-        );
-        const out = ctx.output(command);
-        out.result(list.raw, () => {
-          out.table(
-            list.rows,
-            [
-              { header: 'INSTALL', value: (i) => i.install_id },
-              { header: 'VERSION', value: (i) => i.version },
-              { header: 'SEATS', value: (i) => (i.seats_in_use === null ? '-' : String(i.seats_in_use)) },
-              { header: 'LICENSE', value: (i) => i.license_id },
-              // An install on a license that is no longer active is due its newer one.
-              { header: 'STATUS', value: (i) => (i.license_current ? 'current' : i.license_status) },
-              { header: 'LAST CHECK-IN', value: (i) => formatTime(i.last_check_in_at) },
-              { header: 'CHECK-INS', value: (i) => String(i.check_ins) },
-            ],
-            'no installs have checked in',
-          );
-          if (list.nextCursor !== null) {
-            ctx.io.stderr.write(`more installs: pass --all, or --cursor ${list.nextCursor}\n`);
-          }
-        });
-      },
+  withPageFlags(
+    license
+      .command('installs')
+      .description("list a tenant's installs as they last checked in: version, seats, license presented")
+      .requiredOption('--tenant <tenant>', 'the tenant id (ten_…) or slug'),
+  ).action(async (options: PageFlags & { tenant: string }, command: Command) => {
+    const list = await fetchList(
+      ctx.client(command),
+      '/v1/tenants/{id}/license-installs',
+      { path: { id: options.tenant }, query: { limit: options.limit, cursor: options.cursor } },
+      options.all === true,
     );
+    const out = ctx.output(command);
+    out.result(list.raw, () => {
+      out.table(
+        list.rows,
+        [
+          { header: 'INSTALL', value: (i) => i.install_id },
+          { header: 'VERSION', value: (i) => i.version },
+          { header: 'SEATS', value: (i) => (i.seats_in_use === null ? '-' : String(i.seats_in_use)) },
+          { header: 'LICENSE', value: (i) => i.license_id },
+          // An install on a license that is no longer active is due its newer one.
+          { header: 'STATUS', value: (i) => (i.license_current ? 'current' : i.license_status) },
+          { header: 'LAST CHECK-IN', value: (i) => formatTime(i.last_check_in_at) },
+          { header: 'CHECK-INS', value: (i) => String(i.check_ins) },
+        ],
+        'no installs have checked in',
+      );
+      notePageLeft(ctx.io.stderr, 'installs', list);
+    });
+  });
 
   license
     .command('revoke')

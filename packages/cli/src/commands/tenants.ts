@@ -3,7 +3,7 @@ import type { PathsWith, RequestBody, Schemas } from '@tenantry/core/api';
 import { type Command, Option } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
-import { fetchList } from '../fetch-list.ts';
+import { fetchList, notePageLeft, type PageFlags, withPageFlags } from '../fetch-list.ts';
 import { integerArgument } from '../integer-argument.ts';
 import { isRecord } from '../is-record.ts';
 import { formatTime, formatValue, type Output } from '../output.ts';
@@ -60,46 +60,41 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
       out.result(tenant, () => printTenant(out, tenant));
     });
 
-  tenants
-    .command('list')
-    .description('list tenants, newest first')
-    .addOption(new Option('--state <state>', 'only tenants in this state').choices(TENANT_STATES))
-    .option('--plan <key>', 'only tenants on this plan')
-    .addOption(new Option('--placement <placement>', 'only tenants in this placement').choices(PLACEMENTS))
-    .option('--limit <n>', 'page size, 1 to 100 (default 20)', integerArgument(1, 100))
-    .option('--cursor <cursor>', 'continue from the cursor a previous page printed')
-    .option('--all', 'follow every page')
-    .action(async (options: ListOptions, command: Command) => {
-      const query = {
-        state: options.state,
-        plan: options.plan,
-        placement: options.placement,
-        limit: options.limit,
-        cursor: options.cursor,
-      };
-      const list = await fetchList(ctx.client(command), '/v1/tenants', { query }, options.all === true);
-      const out = ctx.output(command);
-      out.result(list.raw, () => {
-        out.table(
-          list.rows,
-          [
-            { header: 'ID', value: (t) => t.id },
-            { header: 'SLUG', value: (t) => t.slug },
-            { header: 'NAME', value: (t) => t.name },
-            { header: 'STATE', value: (t) => t.state },
-            { header: 'PLAN', value: (t) => planLabel(t.plan) },
-            { header: 'PLACEMENT', value: (t) => t.placement },
-            { header: 'REGION', value: (t) => formatValue(t.region) },
-            { header: 'CREATED', value: (t) => formatTime(t.created_at) },
-          ],
-          'no tenants',
-        );
-        // On stderr so that the table on stdout stays clean for `| grep` and friends.
-        if (list.nextCursor !== null) {
-          ctx.io.stderr.write(`more tenants: pass --all, or --cursor ${list.nextCursor}\n`);
-        }
-      });
+  withPageFlags(
+    tenants
+      .command('list')
+      .description('list tenants, newest first')
+      .addOption(new Option('--state <state>', 'only tenants in this state').choices(TENANT_STATES))
+      .option('--plan <key>', 'only tenants on this plan')
+      .addOption(new Option('--placement <placement>', 'only tenants in this placement').choices(PLACEMENTS)),
+  ).action(async (options: ListOptions, command: Command) => {
+    const query = {
+      state: options.state,
+      plan: options.plan,
+      placement: options.placement,
+      limit: options.limit,
+      cursor: options.cursor,
+    };
+    const list = await fetchList(ctx.client(command), '/v1/tenants', { query }, options.all === true);
+    const out = ctx.output(command);
+    out.result(list.raw, () => {
+      out.table(
+        list.rows,
+        [
+          { header: 'ID', value: (t) => t.id },
+          { header: 'SLUG', value: (t) => t.slug },
+          { header: 'NAME', value: (t) => t.name },
+          { header: 'STATE', value: (t) => t.state },
+          { header: 'PLAN', value: (t) => planLabel(t.plan) },
+          { header: 'PLACEMENT', value: (t) => t.placement },
+          { header: 'REGION', value: (t) => formatValue(t.region) },
+          { header: 'CREATED', value: (t) => formatTime(t.created_at) },
+        ],
+        'no tenants',
+      );
+      notePageLeft(ctx.io.stderr, 'tenants', list);
     });
+  });
 
   tenants
     .command('show')
@@ -272,13 +267,10 @@ interface CreateOptions {
   readonly seats?: number;
 }
 
-interface ListOptions {
+interface ListOptions extends PageFlags {
   readonly state?: (typeof TENANT_STATES)[number];
   readonly plan?: string;
   readonly placement?: (typeof PLACEMENTS)[number];
-  readonly limit?: number;
-  readonly cursor?: string;
-  readonly all?: boolean;
 }
 
 interface UpdateOptions {
