@@ -71,6 +71,15 @@ export class EntitlementService {
     return build;
   }
 
+  /**
+   * The tenant's snapshot computed now, whatever is cached, for a reader that must not act on a
+   * change another process committed a moment ago and announced after (signing a license). The
+   * result replaces the cached one.
+   */
+  fresh(idOrSlug: string): Promise<Result<VersionedSnapshot, DomainError>> {
+    return this.#build(idOrSlug);
+  }
+
   async #build(idOrSlug: string): Promise<Result<VersionedSnapshot, DomainError>> {
     const wall = this.#clock.now();
     const generation = this.#generation.get(idOrSlug) ?? 0;

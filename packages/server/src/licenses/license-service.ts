@@ -259,8 +259,7 @@ export class LicenseService {
     if (record.state === 'deleted') return fail('tenant_deleted', `tenant ${record.id} is deleted`);
     // Read fresh, not from the cache: a change another process committed a moment ago must not be
     // missed while its notification is on its way. Issuing is rare; the rebuild is cheap.
-    this.#o.entitlements.invalidate(record.id);
-    const entitled = await this.#o.entitlements.get(record.id);
+    const entitled = await this.#o.entitlements.fresh(record.id);
     if (!entitled.ok) return entitled;
     const { snapshot } = entitled.value;
     if (!snapshot.active || snapshot.plan === null) {
