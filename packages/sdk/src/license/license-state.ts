@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { writeFileDurably } from '../durable-file.ts';
 import { LicenseError } from './license-error.ts';
 
 /**
@@ -90,20 +91,14 @@ export async function writeLicenseState(
     latest_seen: new Date(latestSeen).toISOString(),
     seq,
   };
-  const directory = dirname(file);
-  const temp = `${file}.${process.pid}-${randomUUID()}.tmp`;
   try {
-    await mkdir(directory, { recursive: true, mode: 0o700 });
-    const handle = await open(temp, 'wx', 0o600);
-    try {
-      await handle.writeFile(`${JSON.stringify(body, null, 2)}\n`);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, file);
+    await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+    // A temp name of this process's own: processes of one install may share the state file.
+    await writeFileDurably(file, `${JSON.stringify(body, null, 2)}\n`, {
+      temp: `${file}.${process.pid}-${randomUUID()}.tmp`,
+      mode: 0o600,
+    });
   } catch (error) {
-    await rm(temp, { force: true });
     throw new LicenseError(
       'state_unreadable',
       `cannot write the state file ${file}: ${(error as Error).message}`,
@@ -112,19 +107,5 @@ export async function writeLicenseState(
       },
     );
   }
-  await syncDirectory(directory);
   return merged;
-}
-
-async function syncDirectory(directory: string): Promise<void> {
-  try {
-    const handle = await open(directory, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // Some platforms (Windows) cannot open or fsync a directory; their rename is durable on its own.
-  }
 }

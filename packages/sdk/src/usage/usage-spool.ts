@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileDurably } from '../durable-file.ts';
 
 /** A batch kept on disk until the control plane acknowledges it. */
 export interface SpooledBatch {
@@ -64,19 +65,7 @@ export class UsageSpool {
   async write(key: string, lines: readonly string[]): Promise<SpooledBatch> {
     const name = fileName(key);
     const path = join(this.directory, name);
-    const temp = `${path}.tmp`;
-    const file = await open(temp, 'wx');
-    try {
-      await file.writeFile(`${lines.join('\n')}\n`);
-      await file.sync();
-    } catch (error) {
-      await file.close();
-      await rm(temp, { force: true });
-      throw error;
-    }
-    await file.close();
-    await rename(temp, path);
-    await this.#syncDirectory();
+    await writeFileDurably(path, `${lines.join('\n')}\n`, { temp: `${path}.tmp` });
     return { name, key };
   }
 
@@ -104,7 +93,7 @@ export class UsageSpool {
       directory = openSync(this.directory, 'r');
       fsyncSync(directory);
     } catch {
-      // As in #syncDirectory: not every platform can fsync a directory.
+      // As in writeFileDurably: not every platform can fsync a directory.
     } finally {
       if (directory !== undefined) closeSync(directory);
     }
@@ -139,23 +128,6 @@ export class UsageSpool {
   /** Deletes an acknowledged batch. */
   async remove(batch: SpooledBatch): Promise<void> {
     await rm(join(this.directory, batch.name), { force: true });
-  }
-
-  async #syncDirectory(): Promise<void> {
-    let directory: Awaited<ReturnType<typeof open>>;
-    try {
-      directory = await open(this.directory, 'r');
-    } catch {
-      // Some platforms (Windows) cannot open a directory; their rename is durable on its own.
-      return;
-    }
-    try {
-      await directory.sync();
-    } catch {
-      // Likewise for fsync on a directory handle.
-    } finally {
-      await directory.close();
-    }
   }
 
   async #removeStaleTemp(name: string): Promise<void> {
