@@ -363,10 +363,17 @@ export class WebhookService {
    * and license keys, so that the old master key can be dropped after a rotation.
    */
   async resealSecrets(): Promise<void> {
+    // Every start asks, a rotation seldom needs it: read without locks, and lock only the
+    // endpoints with a secret to reseal (a rotation of their secret must not be overwritten).
+    const stale = (await this.#db.selectFrom('webhook_endpoints').select(['id', 'secrets']).execute())
+      .filter((row) => row.secrets.some((s) => !this.#secrets.isCurrent(s.sealed)))
+      .map((row) => row.id);
+    if (stale.length === 0) return;
     await this.#db.transaction().execute(async (tx) => {
       const rows = await tx
         .selectFrom('webhook_endpoints')
         .select(['id', 'tenant_id', 'secrets'])
+        .where('id', 'in', stale)
         .forUpdate()
         .execute();
       for (const row of rows) {
