@@ -513,7 +513,7 @@ export class LicenseService {
         .where('status', '=', 'active')
         .orderBy('seq', 'desc')
         .executeTakeFirst();
-      const status = licenseView(license, now).status;
+      const status = licenseStatus(license.status, license.expires_at, now);
       const seatsLicensed = claims.seats;
       await recordChange(tx, ctx, {
         action: 'license.checked_in',
