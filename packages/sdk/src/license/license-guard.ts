@@ -402,7 +402,9 @@ export class LicenseGuard {
         ? `there has been no successful check-in since it was issued on ${new Date(since).toISOString()}`
         : `the last successful check-in was on ${new Date(since).toISOString()}`;
     const why = failure === undefined ? '' : ` (check-in failed: ${failure})`;
-    if (now.getTime() > until) {
+    // 0 days: this very check must have reached the control plane, whenever the last one did.
+    const mustNow = claims.offline_days === 0 && outcome?.ok !== true;
+    if (now.getTime() > until || mustNow) {
       const allowance =
         claims.offline_days === 0
           ? 'must check in to run'
