@@ -68,6 +68,7 @@ export async function checkIn(
   } catch (error) {
     return { ok: false, reason: `cannot reach ${url}: ${describe(error)}` };
   }
+  // A body that is not JSON is no answer: said below, with the status.
   const body = (await response.json().catch(() => null)) as Record<string, unknown> | null;
   if (!response.ok) {
     const detail = typeof body?.detail === 'string' ? body.detail : response.statusText;
@@ -89,7 +90,7 @@ export async function checkIn(
   if (claims.iat * 1000 < request.now.getTime() - request.freshness) {
     return {
       ok: false,
-      reason: `the check-in answer is refused: it was signed at ${new Date(claims.iat * 1000).toISOString()}, too long before now (replayed)`,
+      reason: `the check-in answer is refused: it was signed at ${new Date(claims.iat * 1000).toISOString()}, more than ${request.freshness / 60_000} minutes before now (replayed, or this install's clock is ahead)`,
     };
   }
   return { ok: true, claims };

@@ -2,8 +2,10 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  type CheckInResponseClaims,
   type LicenseClaims,
   type RevocationListClaims,
+  signCheckInResponse,
   signLicense,
   signRevocationList,
 } from '@tenantry/core';
@@ -570,6 +572,70 @@ describe('LicenseGuard', () => {
       expect(missing.message).toBe(
         `license refused: the revocation list ${listFile()} is missing, though this install has read one (seq 4): put the newest list back`,
       );
+    });
+  });
+
+  describe('check-ins, against answers signed with the vendor key', () => {
+    const install = { id: 'inst-1', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) } };
+    /** A fetch answering every check-in with `claims`, signed by the vendor's key. */
+    const answering =
+      (claims: () => CheckInResponseClaims): typeof fetch =>
+      async () =>
+        new Response(JSON.stringify({ response: await signCheckInResponse(claims(), vendor) }), {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+        });
+
+    it('a license with offline_days and no checkIn warns at open, and is refused once the days since its issue are over', async () => {
+      const token = await sign(vendor, { offline_days: 2 });
+      const clock = clockAt(ISSUED + DAY_MS);
+      const guard = await LicenseGuard.open(options(token, clock));
+      expect(warnings).toEqual([
+        'license lic_guard1 expects check-ins (offline_days 2) but no checkIn is configured',
+      ]);
+      clock.set(ISSUED + 2 * DAY_MS + 1000);
+      const refused = await refusal(guard.check());
+      expect(refused.code).toBe('offline_too_long');
+      expect(refused.message).toBe(
+        'license refused: license lic_guard1 of Ministry of Examples allows 2 days without a check-in; there has been no successful check-in since it was issued on 2027-01-01T00:00:00.000Z: connect the install to the control plane',
+      );
+    });
+
+    it('attack: a superseding answer whose newest license is not a successor (another customer, a lower seq) is ignored, with a warning', async () => {
+      const clock = clockAt(ISSUED + DAY_MS);
+      const file = join(directory, 'license.jwt');
+      const current = await sign(vendor, { seq: 4, jti: 'lic_guard4' });
+      await writeFile(file, current);
+      for (const newest of [
+        await sign(vendor, { seq: 9, jti: 'lic_other', customer: { id: 'cus_7', name: 'Other' } }),
+        await sign(vendor, { seq: 3, jti: 'lic_guard3' }),
+      ]) {
+        warnings = [];
+        const guard = await LicenseGuard.open(
+          options({ file }, clock, {
+            checkIn: {
+              url: 'http://control-plane.invalid',
+              version: '1',
+              install,
+              fetch: answering(() => ({
+                license_id: 'lic_guard4',
+                status: 'superseded',
+                newest,
+                install_id: 'inst-1',
+                iat: Math.floor(clock.now().getTime() / 1000),
+                seats_licensed: 50,
+                revoked_at: null,
+              })),
+            },
+          }),
+        );
+        expect(guard.status).toMatchObject({ license_id: 'lic_guard4', seq: 4 });
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(
+          /^license lic_guard4 of Ministry of Examples was superseded, but the newer license (lic_other|lic_guard3) is not its successor/,
+        );
+        expect(await readFile(file, 'utf8')).toBe(current);
+      }
     });
   });
 });
