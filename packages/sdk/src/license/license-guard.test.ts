@@ -586,6 +586,24 @@ describe('LicenseGuard', () => {
           headers: { 'content-type': 'application/json' },
         });
 
+    it('refuses an install key that is not an Ed25519 public key, before any check-in', async () => {
+      const token = await sign(vendor);
+      const clock = clockAt(ISSUED + DAY_MS);
+      for (const [publicJwk, code] of [
+        [vendor.privateJwk, 'private_key'],
+        [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }, 'key_not_ed25519'],
+      ] as const) {
+        const checkIn = {
+          url: 'http://control-plane.invalid',
+          version: '1',
+          install: { id: 'inst-1', publicJwk },
+        };
+        const refused = await refusal(LicenseGuard.open(options(token, clock, { checkIn })));
+        expect(refused.code).toBe(code);
+        expect(refused.message).toMatch(/^license refused: checkIn\.install\.publicJwk: /);
+      }
+    });
+
     it('a license with offline_days and no checkIn warns at open, and is refused once the days since its issue are over', async () => {
       const token = await sign(vendor, { offline_days: 2 });
       const clock = clockAt(ISSUED + DAY_MS);

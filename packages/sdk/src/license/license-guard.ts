@@ -178,6 +178,7 @@ export class LicenseGuard {
    */
   static async open(options: LicenseGuardOptions): Promise<LicenseGuard> {
     const keyring = trustedKeys(options.builtInKeys, options.keys ?? []);
+    if (options.checkIn !== undefined) installKeyChecked(options.checkIn.install.publicJwk);
     const token = await readToken(options.license);
     const clock = options.clock ?? systemClock;
     const now = clock.now();
@@ -514,6 +515,17 @@ function trustedKeys(builtIn: readonly JWK[], configured: readonly JWK[]): Licen
   const keyring = licenseKeyring([...builtIn, ...extra]);
   if (!keyring.ok) throw new LicenseError(keyring.error.code, keyring.error.message);
   return keyring.value;
+}
+
+/**
+ * The install's key must be an Ed25519 public key, as the control plane records it; a private key
+ * is refused here rather than trimmed to its public half, since passing one is a mistake to fix.
+ */
+function installKeyChecked(publicJwk: JWK): void {
+  const checked = licenseKeyring([{ ...publicJwk, kid: publicJwk.kid ?? 'install' }]);
+  if (!checked.ok) {
+    throw new LicenseError(checked.error.code, `checkIn.install.publicJwk: ${checked.error.message}`);
+  }
 }
 
 async function readToken(license: LicenseGuardOptions['license']): Promise<string> {
