@@ -609,7 +609,7 @@ export class LicenseService {
   /**
    * The revocation list for air-gapped installs, signed now with the active license key: every
    * license revoked, of every tenant, oldest revocation first, and the list's seq, which each
-   * revocation moves up. Read in one snapshot, so the seq and the licenses named agree.
+   * revocation moves up. Read under a share lock of the seq row, so the seq and the licenses named agree.
    */
   async revocationList(): Promise<Result<RevocationListView, DomainError>> {
     return this.#o.db.transaction().execute(async (tx) => {
