@@ -45,6 +45,7 @@ export const errorCatalog = {
   test_clock_advancing: { status: 409, title: 'The test clock is being advanced' },
   license_key_missing: { status: 409, title: 'No key signs licenses yet' },
   license_already_revoked: { status: 409, title: 'The license is already revoked' },
+  install_key_mismatch: { status: 409, title: 'The install checked in before with another key' },
   idempotency_key_in_progress: { status: 409, title: 'A request with this idempotency key is in progress' },
   idempotency_key_reused: { status: 422, title: 'The idempotency key was used with a different request' },
   payload_too_large: { status: 413, title: 'The request body is too large' },

@@ -118,12 +118,17 @@ export {
   licenseEntitlements,
   licenseKeyring,
   MAX_LICENSE_BYTES,
+  MAX_REVOCATION_LIST_BYTES,
   parseClaims,
+  REVOCATION_LIST_TYPE,
+  RevocationListClaims,
   signCheckInResponse,
   signLicense,
+  signRevocationList,
   type VerifiedLicense,
   verifyCheckInResponse,
   verifyLicense,
+  verifyRevocationList,
 } from './licenses/index.ts';
 export {
   CURRENCIES,

@@ -94,6 +94,7 @@ export {
 export {
   CLOCK_TOLERANCE_MS,
   EXPIRY_NOTICE_DAYS,
+  type LicenseCheckInOptions,
   LicenseError,
   type LicenseErrorCode,
   LicenseGuard,

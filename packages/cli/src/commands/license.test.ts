@@ -200,6 +200,29 @@ describe('license list and revoke', () => {
     expect(JSON.parse(api.seen[0]?.body ?? '')).toEqual({ reason: 'contract ended' });
     expect(result.stdout).toBe('revoked lic_1 (seq 2 of ten_1)\n');
   });
+
+  it('revocations writes the signed list to --out, or prints it', async () => {
+    const body = {
+      list: 'eyJhbGciOiJFZERTQSJ9.eyJzZXEiOjN9.c2ln',
+      seq: 3,
+      signed_at: '2026-12-01T00:00:00.000Z',
+      revoked: 2,
+    };
+    api.handler = (_req, res) => json(res, 200, body);
+    const file = join(dir, 'revocations.jwt');
+    const written = await run(['license', 'revocations', '--out', file]);
+    expect(written.code).toBe(0);
+    expect(api.seen[0]).toMatchObject({ method: 'GET', url: '/v1/license-revocations' });
+    expect(await readFile(file, 'utf8')).toBe(`${body.list}\n`);
+    expect(written.stdout).toMatch(
+      new RegExp(`^wrote the revocation list to ${file}: seq 3, 2 revoked, signed `),
+    );
+    const printed = await run(['license', 'revocations']);
+    expect(printed.stdout).toBe(`${body.list}\n`);
+    const failed = await run(['license', 'revocations', '--out', join(dir, 'missing', 'list.jwt')]);
+    expect(failed.code).toBe(2);
+    expect(failed.stderr).toContain('cannot write');
+  });
 });
 
 describe('license verify', () => {

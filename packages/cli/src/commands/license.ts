@@ -48,7 +48,7 @@ interface IssueOptions {
   readonly out?: string;
 }
 
-/** Adds `license keygen|keys|issue|list|installs|revoke|verify|inspect`: licenses for self-hosted installs (docs/licenses.md). */
+/** Adds `license keygen|keys|issue|list|installs|revoke|revocations|verify|inspect`: licenses for self-hosted installs (docs/licenses.md). */
 export function licenseCommand(parent: Command, ctx: CommandContext): Command {
   const license = parent
     .command('license')
@@ -244,6 +244,33 @@ export function licenseCommand(parent: Command, ctx: CommandContext): Command {
       out.result(revoked, () =>
         out.line(`revoked ${revoked.id} (seq ${revoked.seq} of ${revoked.tenant_id})`),
       );
+    });
+
+  license
+    .command('revocations')
+    .description('fetch the signed revocation list (every revoked license) to carry into air-gapped installs')
+    .option('--out <file>', "write the list to this file: the license guard's revocationList.file")
+    .action(async (options: { out?: string }, command: Command) => {
+      const list = await ctx.client(command).get('/v1/license-revocations');
+      if (options.out !== undefined) {
+        try {
+          await writeFile(options.out, `${list.list}\n`);
+        } catch (error) {
+          throw new CliError(
+            `cannot write ${options.out}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+          );
+        }
+      }
+      const out = ctx.output(command);
+      out.result(list, () => {
+        if (options.out === undefined) {
+          out.line(list.list);
+          return;
+        }
+        out.line(
+          `wrote the revocation list to ${options.out}: seq ${list.seq}, ${list.revoked} revoked, signed ${formatTime(list.signed_at)}`,
+        );
+      });
     });
 
   license

@@ -405,6 +405,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/license-revocations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The signed revocation list, for air-gapped installs
+     * @description Every revoked license of every tenant, signed now with the active license key: carry `list` into an air-gapped site as a file (`tenantry license revocations --out FILE`) for the SDK's license guard to read. `seq` grows with each revocation. 409 `license_key_missing` before any key exists.
+     */
+    get: operations['getLicenseRevocationList'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/licenses/{id}': {
     parameters: {
       query?: never;
@@ -453,7 +473,7 @@ export interface paths {
     put?: never;
     /**
      * An install checks in with its license
-     * @description Called by self-hosted installs (the SDK), with no API key: the license token in the body is the credential and must verify against the control plane's license keys (401 `license_invalid` otherwise). Records the install's check-in, version and seats, and answers with a signed response carrying the license's status (revoked, superseded, expired) and the tenant's newest license.
+     * @description Called by self-hosted installs (the SDK), with no API key: the license token in the body is the credential and must verify against the control plane's license keys (401 `license_invalid` otherwise). Records the install's check-in, version and seats, and answers with a signed response carrying the license's status (revoked, superseded, expired) and the tenant's newest license. An install that presented a public key before must present the same one (409 `install_key_mismatch`).
      */
     post: operations['checkInLicense'];
     delete?: never;
@@ -2734,7 +2754,7 @@ export interface components {
     LicenseCheckInAnswer: {
       /** @description The tenant's newest active license (its token is `newest` in `response`), or null */
       newest_license_id: string | null;
-      /** @description A compact JWS (EdDSA, `typ` tenantry-check-in+jwt) signed with the active license key, of `{license_id, status, newest, install_id, iat, seats_licensed}`; verify it with the license keyring */
+      /** @description A compact JWS (EdDSA, `typ` tenantry-check-in+jwt) signed with the active license key, of `{license_id, status, newest, install_id, iat, seats_licensed, revoked_at}`; verify it with the license keyring */
       response: string;
       /**
        * @description Where the presented license stands now (as signed in `response`)
@@ -2789,6 +2809,16 @@ export interface components {
        * @enum {string}
        */
       status: 'active' | 'retired';
+    };
+    LicenseRevocationList: {
+      /** @description A compact JWS (EdDSA, `typ` tenantry-revocations+jwt) signed with the active license key, of `{iat, seq, revoked: [{license_id, revoked_at}]}`: the file an air-gapped install reads */
+      list: string;
+      /** @description How many licenses it names */
+      revoked: number;
+      /** @description Grows with each revocation; installs refuse a list older than one seen */
+      seq: number;
+      /** @description ISO 8601, UTC */
+      signed_at: string;
     };
     /** @description `(tenant, id)` is counted once, however often it is sent. `tenant` is a tenant id (`ten_…`) or slug; `value` may be left out for `count` meters (it is 1). */
     NewUsageEvent: {
@@ -4214,6 +4244,31 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  getLicenseRevocationList: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['LicenseRevocationList'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   getLicense: {
     parameters: {
       query?: never;
@@ -4293,6 +4348,19 @@ export interface operations {
         'application/json': {
           /** @description The install, as it names itself */
           install_id: string;
+          /** @description The install's Ed25519 public key (a private member such as `d` is refused). The first check-in carrying one records it; later check-ins of the install must carry the same (409 `install_key_mismatch`) */
+          install_public_jwk?: {
+            /** @enum {string} */
+            alg?: 'EdDSA';
+            /** @enum {string} */
+            crv: 'Ed25519';
+            kid?: string;
+            /** @enum {string} */
+            kty: 'OKP';
+            /** @enum {string} */
+            use?: 'sig';
+            x: string;
+          };
           /** @description The license token (compact JWS) the install holds */
           license: string;
           /** @description Seats in use on the install now */
@@ -4314,6 +4382,7 @@ export interface operations {
       };
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
+      409: components['responses']['Conflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
     };

@@ -24,6 +24,7 @@ const claims = (overrides: Partial<CheckInResponseClaims> = {}): CheckInResponse
   install_id: 'install-1',
   iat: IAT,
   seats_licensed: 10,
+  revoked_at: null,
   ...overrides,
 });
 

@@ -30,6 +30,8 @@ export const CheckInResponseClaims = z.strictObject({
   iat: z.int().min(0),
   /** The seats the presented license grants; `null` = unlimited. */
   seats_licensed: z.int().min(0).nullable(),
+  /** When the presented license was revoked (NumericDate), so the install can say when; `null` unless `revoked`. */
+  revoked_at: z.int().min(0).nullable(),
 });
 
 /** The claims of a check-in answer, as {@link CheckInResponseClaims} parses them. */

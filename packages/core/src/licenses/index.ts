@@ -25,6 +25,13 @@ export {
   type LicensePublicKey,
   licenseKeyring,
 } from './license-keyring.ts';
+export {
+  MAX_REVOCATION_LIST_BYTES,
+  REVOCATION_LIST_TYPE,
+  RevocationListClaims,
+  signRevocationList,
+  verifyRevocationList,
+} from './revocation-list.ts';
 export { signLicense } from './sign-license.ts';
 export {
   type ClaimsRefusal,

@@ -3,6 +3,7 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core.
  */
+export type { LicenseCheckInOptions } from './check-in.ts';
 export { LicenseError, type LicenseErrorCode } from './license-error.ts';
 export {
   CLOCK_TOLERANCE_MS,

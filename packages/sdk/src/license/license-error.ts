@@ -7,7 +7,12 @@ import type { KeyringRefusalCode, LicenseRefusalCode } from '@tenantry/core';
  * - `clock_rollback`: the clock is earlier than the latest time the install has already seen;
  * - `sequence_rollback`: the customer's license is older (lower `seq`) than one already seen;
  * - `expired`: past the grace days, with `restrictedMode` `refuse`;
- * - `state_unreadable`: the state file is not what the guard writes, or cannot be read or written.
+ * - `state_unreadable`: the state file is not what the guard writes, or cannot be read or written;
+ * - `revoked`: a check-in answer or the revocation list says the license was revoked;
+ * - `offline_too_long`: the license's `offline_days` passed without a successful check-in;
+ * - `revocation_list_invalid`: the revocation list file does not verify (the message says why);
+ * - `revocation_list_missing`: the revocation list file is gone though the install has read one;
+ * - `revocation_list_rollback`: the revocation list is older (lower `seq`) than one already read.
  */
 export type LicenseErrorCode =
   | LicenseRefusalCode
@@ -16,7 +21,12 @@ export type LicenseErrorCode =
   | 'clock_rollback'
   | 'sequence_rollback'
   | 'expired'
-  | 'state_unreadable';
+  | 'state_unreadable'
+  | 'revoked'
+  | 'offline_too_long'
+  | 'revocation_list_invalid'
+  | 'revocation_list_missing'
+  | 'revocation_list_rollback';
 
 /** The license guard refuses to run the app; the message is one line: `license refused: <why>`. */
 export class LicenseError extends Error {

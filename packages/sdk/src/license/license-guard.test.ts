@@ -1,7 +1,14 @@
-import { chmod, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type LicenseClaims, signLicense } from '@tenantry/core';
+import {
+  type CheckInResponseClaims,
+  type LicenseClaims,
+  type RevocationListClaims,
+  signCheckInResponse,
+  signLicense,
+  signRevocationList,
+} from '@tenantry/core';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { LicenseError, LicenseGuard, type LicenseGuardOptions } from './index.ts';
@@ -278,9 +285,12 @@ describe('LicenseGuard', () => {
     expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
     expect(await readdir(join(directory, 'state'))).toEqual(['license-state.json']);
     expect(JSON.parse(await readFile(stateFile, 'utf8'))).toEqual({
-      format: 1,
+      format: 2,
       latest_seen: '2027-01-04T00:00:00.000Z',
       seq: { cus_42: 2 },
+      last_check_in: null,
+      revocation_list: null,
+      revoked: {},
     });
     clock.set(ISSUED + 4 * DAY_MS);
     await guard.check();
@@ -289,6 +299,29 @@ describe('LicenseGuard', () => {
     clock.set(ISSUED + 4 * DAY_MS - 60_000);
     await guard.check();
     expect(JSON.parse(await readFile(stateFile, 'utf8')).latest_seen).toBe('2027-01-05T00:00:00.000Z');
+  });
+
+  it('reads a state file of format 1 (before check-ins) and keeps its clock and seqs', async () => {
+    await mkdir(join(directory, 'state'));
+    await writeFile(
+      stateFile,
+      JSON.stringify({ format: 1, latest_seen: '2027-03-01T00:00:00.000Z', seq: { cus_42: 3 } }),
+    );
+    const older = await refusal(
+      LicenseGuard.open(options(await sign(vendor), clockAt(ISSUED + 70 * DAY_MS))),
+    );
+    expect(older.code).toBe('sequence_rollback');
+    const back = await refusal(
+      LicenseGuard.open(options(await sign(vendor, { seq: 3 }), clockAt(ISSUED + 10 * DAY_MS))),
+    );
+    expect(back.code).toBe('clock_rollback');
+    await LicenseGuard.open(options(await sign(vendor, { seq: 3 }), clockAt(ISSUED + 70 * DAY_MS)));
+    expect(JSON.parse(await readFile(stateFile, 'utf8'))).toMatchObject({
+      format: 2,
+      latest_seen: '2027-03-12T00:00:00.000Z',
+      seq: { cus_42: 3 },
+      last_check_in: null,
+    });
   });
 
   it('refuses to run on a corrupt state file rather than resetting it', async () => {
@@ -381,5 +414,246 @@ describe('LicenseGuard', () => {
     await chmod(stateFile, 0o644);
     await LicenseGuard.open(options(await sign(vendor), clock));
     expect((await stat(stateFile)).mode & 0o777).toBe(0o600);
+  });
+
+  describe('a renewed license file', () => {
+    it('is verified on the next check and adopted: same customer, a seq no lower than seen', async () => {
+      const file = join(directory, 'license.jwt');
+      await writeFile(file, await sign(vendor, { seq: 2 }));
+      const clock = clockAt(ISSUED + DAY_MS);
+      const guard = await LicenseGuard.open(options({ file }, clock));
+      await writeFile(
+        file,
+        `${await sign(vendor, { seq: 3, jti: 'lic_guard3', entitlements: { features: { ai: true }, limits: {}, config: {} } })}\n`,
+      );
+      expect(await guard.check()).toMatchObject({ license_id: 'lic_guard3', seq: 3, state: 'valid' });
+      expect(guard.can('ai')).toBe(true);
+      expect(guard.can('sso')).toBe(false);
+      expect(JSON.parse(await readFile(stateFile, 'utf8')).seq).toEqual({ cus_42: 3 });
+      expect(warnings).toEqual([]);
+    });
+
+    it('attack: a tampered, older or foreign license file keeps the current one running, with a warning on each check', async () => {
+      const file = join(directory, 'license.jwt');
+      const current = await sign(vendor, { seq: 3, jti: 'lic_guard3' });
+      await writeFile(file, current);
+      const clock = clockAt(ISSUED + DAY_MS);
+      const guard = await LicenseGuard.open(options({ file }, clock));
+
+      const [header, payload, signature] = current.split('.') as [string, string, string];
+      const altered = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as LicenseClaims;
+      altered.seats = 5000;
+      const cases: [string, string][] = [
+        [
+          `${header}.${Buffer.from(JSON.stringify(altered)).toString('base64url')}.${signature}`,
+          'does not verify',
+        ],
+        [await sign(vendor, { seq: 2 }), 'has seq 2, lower than seq 3'],
+        [
+          await sign(vendor, { seq: 9, customer: { id: 'cus_7', name: 'Other' } }),
+          'for customer cus_7, not cus_42',
+        ],
+        [await sign(stranger, { seq: 9 }), 'not trusted here'],
+      ];
+      for (const [token, reason] of cases) {
+        await writeFile(file, token);
+        warnings = [];
+        expect(await guard.check()).toMatchObject({ license_id: 'lic_guard3', seq: 3, state: 'valid' });
+        await guard.check();
+        expect(warnings).toHaveLength(2);
+        expect(warnings[0]).toContain(`the license file ${file} changed, but the new license is refused (`);
+        expect(warnings[0]).toContain(reason);
+        expect(warnings[0]).toMatch(/; running on license lic_guard3$/);
+      }
+      await rm(file);
+      warnings = [];
+      expect((await guard.check()).seq).toBe(3);
+      expect(warnings).toEqual([
+        `cannot read ${file}: ENOENT: no such file or directory, open '${file}'; running on license lic_guard3`,
+      ]);
+    });
+  });
+
+  describe('the revocation list', () => {
+    const list = (overrides: Partial<RevocationListClaims> = {}): RevocationListClaims => ({
+      iat: ISSUED / 1000 + DAY_MS / 1000,
+      seq: 4,
+      revoked: [{ license_id: 'lic_other', revoked_at: ISSUED / 1000 }],
+      ...overrides,
+    });
+    const listFile = () => join(directory, 'revocations.jwt');
+    const withList = (clock: { now(): Date }) =>
+      options(token, clock, { revocationList: { file: listFile() } });
+    let token: string;
+    beforeEach(async () => {
+      token = await sign(vendor);
+    });
+
+    it('attack: the license named in it is refused, saying when; deleting the list afterwards does not help', async () => {
+      const clock = clockAt(ISSUED + 2 * DAY_MS);
+      await writeFile(listFile(), await signRevocationList(list(), vendor));
+      const guard = await LicenseGuard.open(withList(clock));
+      expect(JSON.parse(await readFile(stateFile, 'utf8')).revocation_list).toEqual({
+        seq: 4,
+        iat: '2027-01-02T00:00:00.000Z',
+      });
+      const revokedAt = ISSUED / 1000 + 3600;
+      await writeFile(
+        listFile(),
+        await signRevocationList(
+          list({ seq: 5, revoked: [...list().revoked, { license_id: 'lic_guard1', revoked_at: revokedAt }] }),
+          vendor,
+        ),
+      );
+      const refused = await refusal(guard.check());
+      expect(refused.code).toBe('revoked');
+      expect(refused.message).toBe(
+        'license refused: license lic_guard1 of Ministry of Examples was revoked on 2027-01-01T01:00:00.000Z: install a new license',
+      );
+      expect(guard.status.state).toBe('refused');
+      expect(guard.can('sso')).toBe(false);
+
+      // The install remembers it: without the list option, and with the file gone, still refused.
+      await rm(listFile());
+      expect((await refusal(LicenseGuard.open(options(token, clock)))).code).toBe('revoked');
+    });
+
+    it('attack: a list older than one already read is refused as a rollback', async () => {
+      const clock = clockAt(ISSUED + 2 * DAY_MS);
+      await writeFile(listFile(), await signRevocationList(list({ seq: 5 }), vendor));
+      await LicenseGuard.open(withList(clock));
+      await writeFile(listFile(), await signRevocationList(list({ seq: 4, iat: list().iat + 60 }), vendor));
+      const rollback = await refusal(LicenseGuard.open(withList(clock)));
+      expect(rollback.code).toBe('revocation_list_rollback');
+      expect(rollback.message).toBe(
+        `license refused: the revocation list ${listFile()} has seq 4, older than seq 5 this install has already read: install the newest list`,
+      );
+      // The same seq again is the same revocations: accepted.
+      await writeFile(listFile(), await signRevocationList(list({ seq: 5 }), vendor));
+      await LicenseGuard.open(withList(clock));
+    });
+
+    it('attack: a tampered list, one signed by another key, or another kind of token is refused with its reason', async () => {
+      const clock = clockAt(ISSUED + 2 * DAY_MS);
+      const genuine = await signRevocationList(
+        list({ revoked: [{ license_id: 'lic_guard1', revoked_at: ISSUED / 1000 }] }),
+        vendor,
+      );
+      const [header, , signature] = genuine.split('.');
+      const emptied = `${header}.${Buffer.from(JSON.stringify(list({ revoked: [] }))).toString('base64url')}.${signature}`;
+      const cases: [string, string][] = [
+        [emptied, 'revocation list signature does not verify with key "acme-2027"'],
+        [
+          await signRevocationList(list(), stranger),
+          'revocation list is signed by key "x", which is not trusted here',
+        ],
+        [token, 'revocation list typ is "tenantry-license+jwt", not "tenantry-revocations+jwt"'],
+        ['', 'revocation list has 1 part(s), not 3 (header.payload.signature)'],
+      ];
+      for (const [text, reason] of cases) {
+        await writeFile(listFile(), text);
+        const refused = await refusal(LicenseGuard.open(withList(clock)));
+        expect(refused.code).toBe('revocation_list_invalid');
+        expect(refused.message).toBe(
+          `license refused: the revocation list ${listFile()} is refused: ${reason}`,
+        );
+      }
+    });
+
+    it('a missing file is no list before one was read, and refused after', async () => {
+      const clock = clockAt(ISSUED + 2 * DAY_MS);
+      const guard = await LicenseGuard.open(withList(clock));
+      expect(guard.status.state).toBe('valid');
+      await writeFile(listFile(), await signRevocationList(list(), vendor));
+      await guard.check();
+      await rm(listFile());
+      const missing = await refusal(guard.check());
+      expect(missing.code).toBe('revocation_list_missing');
+      expect(missing.message).toBe(
+        `license refused: the revocation list ${listFile()} is missing, though this install has read one (seq 4): put the newest list back`,
+      );
+    });
+  });
+
+  describe('check-ins, against answers signed with the vendor key', () => {
+    const install = { id: 'inst-1', publicJwk: { kty: 'OKP', crv: 'Ed25519', x: 'A'.repeat(43) } };
+    /** A fetch answering every check-in with `claims`, signed by the vendor's key. */
+    const answering =
+      (claims: () => CheckInResponseClaims): typeof fetch =>
+      async () =>
+        new Response(JSON.stringify({ response: await signCheckInResponse(claims(), vendor) }), {
+          status: 200,
+          headers: { 'content-type': 'application/json' },
+        });
+
+    it('refuses an install key that is not an Ed25519 public key, before any check-in', async () => {
+      const token = await sign(vendor);
+      const clock = clockAt(ISSUED + DAY_MS);
+      for (const [publicJwk, code] of [
+        [vendor.privateJwk, 'private_key'],
+        [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y' }, 'key_not_ed25519'],
+      ] as const) {
+        const checkIn = {
+          url: 'http://control-plane.invalid',
+          version: '1',
+          install: { id: 'inst-1', publicJwk },
+        };
+        const refused = await refusal(LicenseGuard.open(options(token, clock, { checkIn })));
+        expect(refused.code).toBe(code);
+        expect(refused.message).toMatch(/^license refused: checkIn\.install\.publicJwk: /);
+      }
+    });
+
+    it('a license with offline_days and no checkIn warns at open, and is refused once the days since its issue are over', async () => {
+      const token = await sign(vendor, { offline_days: 2 });
+      const clock = clockAt(ISSUED + DAY_MS);
+      const guard = await LicenseGuard.open(options(token, clock));
+      expect(warnings).toEqual([
+        'license lic_guard1 expects check-ins (offline_days 2) but no checkIn is configured',
+      ]);
+      clock.set(ISSUED + 2 * DAY_MS + 1000);
+      const refused = await refusal(guard.check());
+      expect(refused.code).toBe('offline_too_long');
+      expect(refused.message).toBe(
+        'license refused: license lic_guard1 of Ministry of Examples allows 2 days without a check-in; there has been no successful check-in since it was issued on 2027-01-01T00:00:00.000Z: connect the install to the control plane',
+      );
+    });
+
+    it('attack: a superseding answer whose newest license is not a successor (another customer, a lower seq) is ignored, with a warning', async () => {
+      const clock = clockAt(ISSUED + DAY_MS);
+      const file = join(directory, 'license.jwt');
+      const current = await sign(vendor, { seq: 4, jti: 'lic_guard4' });
+      await writeFile(file, current);
+      for (const newest of [
+        await sign(vendor, { seq: 9, jti: 'lic_other', customer: { id: 'cus_7', name: 'Other' } }),
+        await sign(vendor, { seq: 3, jti: 'lic_guard3' }),
+      ]) {
+        warnings = [];
+        const guard = await LicenseGuard.open(
+          options({ file }, clock, {
+            checkIn: {
+              url: 'http://control-plane.invalid',
+              version: '1',
+              install,
+              fetch: answering(() => ({
+                license_id: 'lic_guard4',
+                status: 'superseded',
+                newest,
+                install_id: 'inst-1',
+                iat: Math.floor(clock.now().getTime() / 1000),
+                seats_licensed: 50,
+                revoked_at: null,
+              })),
+            },
+          }),
+        );
+        expect(guard.status).toMatchObject({ license_id: 'lic_guard4', seq: 4 });
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(
+          /^license lic_guard4 of Ministry of Examples was superseded, but the newer license (lic_other|lic_guard3) is not its successor/,
+        );
+        expect(await readFile(file, 'utf8')).toBe(current);
+      }
+    });
   });
 });

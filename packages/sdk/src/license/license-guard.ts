@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import {
   type ConfigValue,
@@ -13,8 +14,16 @@ import {
   verifyLicense,
 } from '@tenantry/core';
 import type { JWK } from 'jose';
+import { writeFileDurably } from '../durable-file.ts';
+import { type CheckInOutcome, checkIn, type LicenseCheckInOptions } from './check-in.ts';
 import { LicenseError } from './license-error.ts';
-import { type LicenseState, readLicenseState, writeLicenseState } from './license-state.ts';
+import {
+  type LicenseState,
+  type LicenseStateUpdate,
+  readLicenseState,
+  writeLicenseState,
+} from './license-state.ts';
+import { readRevocationList } from './revocations.ts';
 
 /**
  * What the app becomes once a license's grace days are over:
@@ -45,6 +54,20 @@ export interface LicenseGuardOptions {
   readonly onWarning?: (message: string) => void;
   /** The seats the install uses now, compared with the license's on open and on each check. */
   readonly seatsInUse?: () => number | Promise<number>;
+  /**
+   * Check in with the vendor's control plane on open and on each check: report the install, its
+   * version and seats, learn of a revocation (refused) or a newer license (adopted), and keep the
+   * license's `offline_days` allowance running. Unreachable, the app runs on (with a warning) while
+   * the allowance lasts.
+   */
+  readonly checkIn?: LicenseCheckInOptions;
+  /**
+   * The signed revocation list an air-gapped site carries in as a file (`tenantry license
+   * revocations --out FILE`), read on open and on each check: the license named in it is refused,
+   * as is a list that does not verify, one older than a list already read, or the file gone once
+   * one was read.
+   */
+  readonly revocationList?: { readonly file: string };
 }
 
 /**
@@ -114,12 +137,14 @@ const systemClock = { now: () => new Date() };
  * ```
  */
 export class LicenseGuard {
-  readonly #token: string;
+  #token: string;
   readonly #keyring: LicenseKeyring;
   readonly #options: LicenseGuardOptions;
   readonly #clock: { now(): Date };
   readonly #warn: (message: string) => void;
-  readonly #claims: LicenseClaims;
+  #claims: LicenseClaims;
+  /** What the license file held when last read: a change is a renewed license to verify. */
+  #fileText: string;
   #status: LicenseStatus;
   #snapshot: EntitlementSnapshot;
   #timer: NodeJS.Timeout | undefined;
@@ -132,6 +157,7 @@ export class LicenseGuard {
     verified: VerifiedLicense,
   ) {
     this.#token = token;
+    this.#fileText = token;
     this.#keyring = keyring;
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
@@ -146,23 +172,28 @@ export class LicenseGuard {
    * Verifies the license and the install's state, then answers from the license.
    *
    * @throws {LicenseError} the license is refused (one line saying why): it does not verify, the
-   *   clock or the license was turned back, the state file is corrupt, or the grace days are over
-   *   in the `refuse` mode.
+   *   clock or the license was turned back, the state file is corrupt, it was revoked, its offline
+   *   allowance is over, the revocation list is refused, or the grace days are over in the
+   *   `refuse` mode.
    */
   static async open(options: LicenseGuardOptions): Promise<LicenseGuard> {
     const keyring = trustedKeys(options.builtInKeys, options.keys ?? []);
+    if (options.checkIn !== undefined) installKeyChecked(options.checkIn.install.publicJwk);
     const token = await readToken(options.license);
     const clock = options.clock ?? systemClock;
     const now = clock.now();
-    const verified = await verifyAgainst(
-      token,
-      keyring,
-      now,
-      await readLicenseState(options.stateFile),
-      options,
-    );
+    const state = await readLicenseState(options.stateFile);
+    const verified = await verifyAgainst(token, keyring, now, state, options);
     const guard = new LicenseGuard(token, keyring, options, verified);
-    await guard.#apply(verified, now);
+    if (
+      options.checkIn === undefined &&
+      (verified.claims.phone_home || verified.claims.offline_days !== null)
+    ) {
+      guard.#warn(
+        `license ${verified.claims.jti} expects check-ins (${verified.claims.phone_home ? 'phone_home' : `offline_days ${verified.claims.offline_days}`}) but no checkIn is configured`,
+      );
+    }
+    await guard.#evaluate(verified, state, now);
     return guard;
   }
 
@@ -201,8 +232,11 @@ export class LicenseGuard {
   }
 
   /**
-   * Checks the license again against the clock, the state file and the seats in use: warns when
-   * expiring or in grace, restricts past the grace, and moves the latest time seen forward.
+   * Checks the license again against the clock, the state file, the revocation list, the control
+   * plane (when configured) and the seats in use: warns when expiring or in grace, restricts past
+   * the grace, and moves the latest time seen forward. A license file that changed is verified
+   * and adopted when it is the same customer's, at a seq no lower than seen; otherwise the current
+   * license runs on, with a warning.
    *
    * @throws {LicenseError} the license is no longer acceptable; the guard is then `refused`: every
    *   feature off, every limit 0, {@link readOnly} true.
@@ -211,8 +245,9 @@ export class LicenseGuard {
     const now = this.#clock.now();
     try {
       const state = await readLicenseState(this.#options.stateFile);
+      await this.#reread(now, state);
       const verified = await verifyAgainst(this.#token, this.#keyring, now, state, this.#options);
-      await this.#apply(verified, now);
+      await this.#evaluate(verified, state, now);
     } catch (error) {
       if (error instanceof LicenseError) {
         this.#status = { ...this.#status, state: 'refused', days_left: 0, refusal: error.message };
@@ -247,13 +282,199 @@ export class LicenseGuard {
     await this.#checking;
   }
 
-  /** Records the time and seq seen, then sets the state the verified license is in, warning as it goes. */
-  async #apply(verified: VerifiedLicense, now: Date): Promise<void> {
+  /**
+   * The checks beyond the license itself: the revocation list, the check-in (which may revoke or
+   * replace the license), the offline allowance; then records what was learned and applies it.
+   */
+  async #evaluate(verified: VerifiedLicense, state: LicenseState, now: Date): Promise<void> {
+    let current = verified;
+    const seatsInUse = await this.#options.seatsInUse?.();
+    let revocationList: LicenseStateUpdate['revocationList'];
+    if (this.#options.revocationList !== undefined) {
+      const { file } = this.#options.revocationList;
+      const list = await readRevocationList(file, this.#keyring, now, state.revocationList);
+      if (list !== null) {
+        revocationList = { seq: list.seq, iat: list.iat * 1000 };
+        const hit = list.revoked.find((entry) => entry.license_id === current.claims.jti);
+        if (hit !== undefined) await this.#refuseRevoked(current.claims, hit.revoked_at * 1000, now);
+      }
+    }
+    let lastCheckIn = state.lastCheckIn;
+    let outcome: CheckInOutcome | undefined;
+    if (this.#options.checkIn !== undefined) {
+      outcome = await checkIn(this.#options.checkIn, {
+        token: this.#token,
+        claims: current.claims,
+        keyring: this.#keyring,
+        now,
+        freshness: CLOCK_TOLERANCE_MS,
+        seatsInUse,
+      });
+      if (outcome.ok) {
+        lastCheckIn = now.getTime();
+        const answer = outcome.claims;
+        if (answer.status === 'revoked') {
+          await this.#refuseRevoked(current.claims, (answer.revoked_at ?? answer.iat) * 1000, now);
+        }
+        if (answer.status === 'superseded') {
+          current = (await this.#adoptNewest(answer.newest, current, now)) ?? current;
+        }
+      }
+    }
+    this.#checkOffline(current.claims, lastCheckIn, outcome, now);
+    await this.#apply(current, now, {
+      lastCheckIn: lastCheckIn ?? undefined,
+      revocationList,
+      seatsInUse,
+    });
+  }
+
+  /** Remembers the revocation in the state, so no later start forgets it, and refuses. */
+  async #refuseRevoked(claims: LicenseClaims, revokedAt: number, now: Date): Promise<never> {
+    await writeLicenseState(this.#options.stateFile, {
+      latestSeen: now.getTime(),
+      seq: {},
+      revoked: { [claims.jti]: revokedAt },
+    });
+    throw revokedError(claims, revokedAt);
+  }
+
+  /**
+   * The control plane's newest license, when it verifies and is the same customer's at a higher
+   * seq: written where the license came from when that is a file (durably, so the next start runs
+   * on it), and run from now on. Anything else is warned about, and the current license runs on.
+   */
+  async #adoptNewest(
+    newest: string | null,
+    current: VerifiedLicense,
+    now: Date,
+  ): Promise<VerifiedLicense | undefined> {
+    const named = `license ${current.claims.jti} of ${current.claims.customer.name}`;
+    if (newest === null) {
+      this.#warn(`${named} was superseded and the control plane has no newer active license`);
+      return undefined;
+    }
+    const verified = await verifyLicense(newest, this.#keyring, { now });
+    if (!verified.ok) {
+      this.#warn(`${named} was superseded, but the newer license is refused: ${verified.error.message}`);
+      return undefined;
+    }
+    const { claims } = verified.value;
+    if (claims.customer.id !== current.claims.customer.id || claims.seq <= current.claims.seq) {
+      this.#warn(
+        `${named} was superseded, but the newer license ${claims.jti} is not its successor (customer ${claims.customer.id}, seq ${claims.seq}): ignored`,
+      );
+      return undefined;
+    }
+    const { license } = this.#options;
+    if (typeof license !== 'string') {
+      await writeFileDurably(license.file, `${newest}\n`, {
+        temp: `${license.file}.${process.pid}-${randomUUID()}.tmp`,
+      });
+      this.#fileText = newest;
+    }
+    this.#token = newest;
+    this.#warn(
+      `${named} was superseded: now running on license ${claims.jti} (seq ${claims.seq})${typeof license === 'string' ? '' : `, written to ${license.file}`}`,
+    );
+    return verified.value;
+  }
+
+  /**
+   * Past the license's `offline_days` since the last successful check-in (or, before the first,
+   * since the license was issued) the guard refuses; within them a failed check-in is a warning.
+   */
+  #checkOffline(
+    claims: LicenseClaims,
+    lastCheckIn: number | null,
+    outcome: CheckInOutcome | undefined,
+    now: Date,
+  ): void {
+    const failure = outcome === undefined || outcome.ok ? undefined : outcome.reason;
+    const named = `license ${claims.jti} of ${claims.customer.name}`;
+    if (claims.offline_days === null) {
+      if (failure !== undefined) this.#warn(`check-in failed: ${failure}`);
+      return;
+    }
+    const since = lastCheckIn ?? claims.iat * 1000;
+    const until = since + claims.offline_days * DAY_MS;
+    const last =
+      lastCheckIn === null
+        ? `there has been no successful check-in since it was issued on ${new Date(since).toISOString()}`
+        : `the last successful check-in was on ${new Date(since).toISOString()}`;
+    const why = failure === undefined ? '' : ` (check-in failed: ${failure})`;
+    // 0 days: this very check must have reached the control plane, whenever the last one did.
+    const mustNow = claims.offline_days === 0 && outcome?.ok !== true;
+    if (now.getTime() > until || mustNow) {
+      const allowance =
+        claims.offline_days === 0
+          ? 'must check in to run'
+          : `allows ${claims.offline_days === 1 ? '1 day' : `${claims.offline_days} days`} without a check-in`;
+      throw new LicenseError(
+        'offline_too_long',
+        `${named} ${allowance}; ${last}${why}: connect the install to the control plane`,
+      );
+    }
+    if (failure !== undefined) {
+      this.#warn(`check-in failed: ${failure}; ${named} runs offline until ${new Date(until).toISOString()}`);
+    }
+  }
+
+  /**
+   * When the license comes from a file and the file changed: the new license, verified, of the
+   * same customer and a seq no lower than seen, replaces the current one. One that is refused
+   * leaves the current license running, with a warning: never a silent downgrade.
+   */
+  async #reread(now: Date, state: LicenseState): Promise<void> {
+    const { license } = this.#options;
+    if (typeof license === 'string') return;
+    const keep = `running on license ${this.#claims.jti}`;
+    let text: string;
+    try {
+      text = await readToken(license);
+    } catch (error) {
+      this.#warn(`${reasonOf(error)}; ${keep}`);
+      return;
+    }
+    if (text === this.#fileText) return;
+    try {
+      const verified = await verifyAgainst(text, this.#keyring, now, state, this.#options);
+      if (verified.claims.customer.id !== this.#claims.customer.id) {
+        throw new LicenseError(
+          'invalid_claim',
+          `it is for customer ${verified.claims.customer.id}, not ${this.#claims.customer.id}`,
+        );
+      }
+    } catch (error) {
+      if (!(error instanceof LicenseError)) throw error;
+      // On each check until the file is put right: an operator must not miss it.
+      this.#warn(
+        `the license file ${license.file} changed, but the new license is refused (${reasonOf(error)}); ${keep}`,
+      );
+      return;
+    }
+    this.#fileText = text;
+    this.#token = text;
+  }
+
+  /** Records the time, seq and check-in seen, then sets the state the verified license is in, warning as it goes. */
+  async #apply(
+    verified: VerifiedLicense,
+    now: Date,
+    learned: {
+      readonly lastCheckIn: number | undefined;
+      readonly revocationList: LicenseStateUpdate['revocationList'];
+      readonly seatsInUse: number | undefined;
+    },
+  ): Promise<void> {
     const { claims } = verified;
     await writeLicenseState(this.#options.stateFile, {
       latestSeen: now.getTime(),
       seq: { [claims.customer.id]: claims.seq },
+      lastCheckIn: learned.lastCheckIn,
+      revocationList: learned.revocationList,
     });
+    this.#claims = claims;
     const named = `license ${claims.jti} of ${claims.customer.name}`;
     const expiresAt = new Date(claims.exp * 1000).toISOString();
     const days = (n: number) => (n === 1 ? '1 day' : `${n} days`);
@@ -279,8 +500,8 @@ export class LicenseGuard {
       claims,
       state === 'restricted' && this.#options.restrictedMode === 'features-off',
     );
-    if (this.#options.seatsInUse !== undefined && claims.seats !== null) {
-      const inUse = await this.#options.seatsInUse();
+    if (learned.seatsInUse !== undefined && claims.seats !== null) {
+      const inUse = learned.seatsInUse;
       if (inUse > claims.seats) {
         this.#warn(`${inUse} seats in use, more than the ${claims.seats} ${named} allows: add seats to it`);
       }
@@ -296,6 +517,17 @@ function trustedKeys(builtIn: readonly JWK[], configured: readonly JWK[]): Licen
   return keyring.value;
 }
 
+/**
+ * The install's key must be an Ed25519 public key, as the control plane records it; a private key
+ * is refused here rather than trimmed to its public half, since passing one is a mistake to fix.
+ */
+function installKeyChecked(publicJwk: JWK): void {
+  const checked = licenseKeyring([{ ...publicJwk, kid: publicJwk.kid ?? 'install' }]);
+  if (!checked.ok) {
+    throw new LicenseError(checked.error.code, `checkIn.install.publicJwk: ${checked.error.message}`);
+  }
+}
+
 async function readToken(license: LicenseGuardOptions['license']): Promise<string> {
   if (typeof license === 'string') return license.trim();
   try {
@@ -309,8 +541,8 @@ async function readToken(license: LicenseGuardOptions['license']): Promise<strin
 
 /**
  * The clock against the latest time seen (before the license's own time checks, so that a clock
- * turned back before `nbf` is named for what it is), the license itself, then its seq against
- * the highest seen for its customer.
+ * turned back before `nbf` is named for what it is), the license itself, the revocations the
+ * install has learned of, then its seq against the highest seen for its customer.
  */
 async function verifyAgainst(
   token: string,
@@ -328,6 +560,8 @@ async function verifyAgainst(
   const verified = await verifyLicense(token, keyring, { now });
   if (!verified.ok) throw new LicenseError(verified.error.code, verified.error.message);
   const { claims } = verified.value;
+  const revokedAt = state.revoked[claims.jti];
+  if (revokedAt !== undefined) throw revokedError(claims, revokedAt);
   const highest = state.seq[claims.customer.id];
   if (highest !== undefined && claims.seq < highest) {
     throw new LicenseError(
@@ -336,6 +570,19 @@ async function verifyAgainst(
     );
   }
   return verified.value;
+}
+
+/** A LicenseError's reason without its `license refused: ` prefix, for a warning. */
+function reasonOf(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  return error instanceof LicenseError ? error.message.replace(/^license refused: /, '') : error.message;
+}
+
+function revokedError(claims: LicenseClaims, revokedAt: number): LicenseError {
+  return new LicenseError(
+    'revoked',
+    `license ${claims.jti} of ${claims.customer.name} was revoked on ${new Date(revokedAt).toISOString()}: install a new license`,
+  );
 }
 
 function statusOf(

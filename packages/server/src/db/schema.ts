@@ -204,6 +204,7 @@ export interface Schema {
   license_keys: LicenseKeysTable;
   licenses: LicensesTable;
   license_check_ins: LicenseCheckInsTable;
+  license_revocation_seq: LicenseRevocationSeqTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -553,4 +554,19 @@ export interface LicenseCheckInsTable {
   first_seen_at: Date;
   last_check_in_at: Date;
   check_ins: Generated<number>;
+  /** Migration 0020: the install's Ed25519 public key ({kty, crv, x}), from its first check-in with one. */
+  install_public_jwk: ColumnType<InstallPublicJwk | null, string | null | undefined, string | null>;
+}
+
+/** An install's public key as the control plane keeps it. */
+export interface InstallPublicJwk {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  x: string;
+}
+
+/** Migration 0020: the one row holding the seq of the signed revocation list. */
+export interface LicenseRevocationSeqTable {
+  id: Generated<boolean>;
+  seq: number;
 }

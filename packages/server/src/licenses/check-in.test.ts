@@ -1,4 +1,10 @@
-import { type LicenseKeyring, licenseKeyring, verifyCheckInResponse } from '@tenantry/core';
+import {
+  type LicenseKeyring,
+  licenseKeyring,
+  verifyCheckInResponse,
+  verifyRevocationList,
+} from '@tenantry/core';
+import { exportJWK, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { applyPlans, auditCount, DAY_MS, provisionedTenant, query } from '../../test/tenant-support.ts';
@@ -36,6 +42,11 @@ async function answered(body: any) {
   return result.value.claims;
 }
 
+async function publicX(): Promise<string> {
+  const { publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+  return (await exportJWK(publicKey)).x as string;
+}
+
 async function written(): Promise<{ checkIns: number; audit: number; events: number }> {
   const [row] = await query<{ c: number; e: number }>(
     t,
@@ -65,6 +76,7 @@ describe('POST /v1/licenses/check-in', () => {
       install_id: 'inst-a',
       iat: Math.floor(t.clock.now().getTime() / 1000),
       seats_licensed: 5,
+      revoked_at: null,
     });
 
     const [audit] = await query<any>(
@@ -165,6 +177,7 @@ describe('POST /v1/licenses/check-in', () => {
       status: 'revoked',
       newest: null,
       license_id: newer.id,
+      revoked_at: Math.floor(Date.parse(revoke.body.revoked_at) / 1000),
     });
   });
 
@@ -214,8 +227,121 @@ describe('POST /v1/licenses/check-in', () => {
     expect(await written()).toEqual(before);
   });
 
+  test('attack: another key for an install on record is a 409 install_key_mismatch, and nothing is written', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'pro' });
+    const license = await issued(tenant.id);
+    const ours = { kty: 'OKP', crv: 'Ed25519', x: await publicX() };
+    const theirs = { kty: 'OKP', crv: 'Ed25519', x: await publicX() };
+    const send = (key?: object) =>
+      checkIn({
+        license: license.token,
+        install_id: 'inst-k',
+        version: '1.0.0',
+        ...(key === undefined ? {} : { install_public_jwk: key }),
+      });
+    // An install that first checked in without a key may add one; from then on it is its own.
+    expect((await send()).status).toBe(200);
+    expect((await send({ ...ours, kid: 'install', alg: 'EdDSA', use: 'sig' })).status).toBe(200);
+    expect((await send(ours)).status).toBe(200);
+    const [stored] = await query<any>(
+      t,
+      `select install_public_jwk from tenantry.license_check_ins where tenant_id = '${tenant.id}'`,
+    );
+    expect(stored.install_public_jwk).toEqual(ours);
+
+    const before = await written();
+    for (const key of [theirs, undefined]) {
+      const response = await send(key);
+      expect(response.status, JSON.stringify(key)).toBe(409);
+      expect(response.body.code).toBe('install_key_mismatch');
+      expect(response.body.detail).toContain(
+        `install "inst-k" checked in before with another key (x ${ours.x})`,
+      );
+    }
+    expect(await written()).toEqual(before);
+    // Another install id is another install: its key is its own.
+    const other = await checkIn({
+      license: license.token,
+      install_id: 'inst-k2',
+      version: '1.0.0',
+      install_public_jwk: theirs,
+    });
+    expect(other.status).toBe(200);
+  });
+
+  test('an install key that is not an Ed25519 public key is a 400 naming the member', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'pro' });
+    const license = await issued(tenant.id);
+    const x = await publicX();
+    const cases: [Record<string, unknown>, string][] = [
+      [{ kty: 'OKP', crv: 'Ed25519', x, d: x }, 'd'],
+      [{ kty: 'EC', crv: 'P-256', x }, 'kty'],
+      [{ kty: 'OKP', crv: 'Ed25519', x: 'short' }, 'x'],
+    ];
+    for (const [key, member] of cases) {
+      const response = await checkIn({
+        license: license.token,
+        install_id: 'inst-bad',
+        version: '1',
+        install_public_jwk: key,
+      });
+      expect(response.status, JSON.stringify(key)).toBe(400);
+      expect(JSON.stringify(response.body.errors)).toContain(member);
+    }
+  });
+
   test('the installs list answers 404 for an unknown tenant', async () => {
     const response = await t.request({ method: 'GET', url: '/v1/tenants/nope/license-installs' });
     expect(response.status).toBe(404);
+  });
+});
+
+describe('GET /v1/license-revocations', () => {
+  async function fetched() {
+    const response = await t.request({ method: 'GET', url: '/v1/license-revocations' });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    const verified = await verifyRevocationList(response.body.list, await keyring(), { now: t.clock.now() });
+    if (!verified.ok) throw new Error(verified.error.message);
+    return { body: response.body, claims: verified.value.claims };
+  }
+
+  test('a list signed now names every revoked license, and each revocation moves its seq up', async () => {
+    const first = await fetched();
+    expect(first.body).toMatchObject({ seq: first.claims.seq, revoked: first.claims.revoked.length });
+    expect(first.claims.iat).toBe(Math.floor(t.clock.now().getTime() / 1000));
+
+    const tenant = await provisionedTenant(t, { plan: 'pro' });
+    const license = await issued(tenant.id);
+    t.clock.advance(60_000);
+    const revoke = await t.request({ method: 'POST', url: `/v1/licenses/${license.id}/revoke`, payload: {} });
+    expect(revoke.status).toBe(200);
+    const second = await fetched();
+    expect(second.claims.seq).toBe(first.claims.seq + 1);
+    expect(second.claims.revoked).toContainEqual({
+      license_id: license.id,
+      revoked_at: Math.floor(Date.parse(revoke.body.revoked_at) / 1000),
+    });
+    expect(second.claims.revoked).toHaveLength(first.claims.revoked.length + 1);
+    // A license re-issued (superseded) is not revoked: it is not listed.
+    const superseded = await issued(tenant.id);
+    await issued(tenant.id);
+    const third = await fetched();
+    expect(third.claims.seq).toBe(second.claims.seq);
+    expect(third.claims.revoked.map((r) => r.license_id)).not.toContain(superseded.id);
+  });
+
+  test('needs licenses:read', async () => {
+    const created = await t.request({
+      method: 'POST',
+      url: '/v1/api-keys',
+      payload: { name: 'tenants only', scopes: ['tenants:read'] },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const response = await t.request({
+      method: 'GET',
+      url: '/v1/license-revocations',
+      headers: { authorization: `Bearer ${created.body.secret}` },
+    });
+    expect(response.status).toBe(403);
   });
 });

@@ -89,7 +89,7 @@ const CheckInAnswer = z
       .string()
       .describe(
         'A compact JWS (EdDSA, `typ` tenantry-check-in+jwt) signed with the active license key, of ' +
-          '`{license_id, status, newest, install_id, iat, seats_licensed}`; verify it with the license keyring',
+          '`{license_id, status, newest, install_id, iat, seats_licensed, revoked_at}`; verify it with the license keyring',
       ),
     status: LicenseStatus.describe('Where the presented license stands now (as signed in `response`)'),
     newest_license_id: z
@@ -98,6 +98,37 @@ const CheckInAnswer = z
       .describe("The tenant's newest active license (its token is `newest` in `response`), or null"),
   })
   .meta({ id: 'LicenseCheckInAnswer' });
+
+const RevocationList = z
+  .object({
+    list: z
+      .string()
+      .describe(
+        'A compact JWS (EdDSA, `typ` tenantry-revocations+jwt) signed with the active license key, of ' +
+          '`{iat, seq, revoked: [{license_id, revoked_at}]}`: the file an air-gapped install reads',
+      ),
+    seq: z.number().int().describe('Grows with each revocation; installs refuse a list older than one seen'),
+    signed_at: Timestamp,
+    revoked: z.number().int().describe('How many licenses it names'),
+  })
+  .meta({ id: 'LicenseRevocationList' });
+
+// 32 bytes of base64url without padding, as the license keyring takes an Ed25519 key.
+const ED25519_X = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/;
+
+const InstallPublicJwk = z
+  .strictObject({
+    kty: z.literal('OKP'),
+    crv: z.literal('Ed25519'),
+    x: z.string().regex(ED25519_X, 'must be 32 bytes in base64url'),
+    kid: z.string().min(1).max(200).optional(),
+    alg: z.literal('EdDSA').optional(),
+    use: z.literal('sig').optional(),
+  })
+  .describe(
+    "The install's Ed25519 public key (a private member such as `d` is refused). The first check-in " +
+      'carrying one records it; later check-ins of the install must carry the same (409 `install_key_mismatch`)',
+  );
 
 const IdParams = z.object({ id: z.string() });
 const TenantParams = z.object({ id: z.string().describe('Tenant id or slug') });
@@ -238,6 +269,27 @@ export const licenseRoutes: FastifyPluginAsyncZod<Pick<Services, 'licenses'>> = 
   );
 
   app.get(
+    '/license-revocations',
+    {
+      config: { scope: 'licenses:read' },
+      schema: {
+        tags: TAGS,
+        operationId: 'getLicenseRevocationList',
+        summary: 'The signed revocation list, for air-gapped installs',
+        description:
+          'Every revoked license of every tenant, signed now with the active license key: carry `list` into ' +
+          "an air-gapped site as a file (`tenantry license revocations --out FILE`) for the SDK's license guard " +
+          'to read. `seq` grows with each revocation. 409 `license_key_missing` before any key exists.',
+        response: { 200: RevocationList, ...conflict },
+      },
+    },
+    async (_request, reply) => {
+      const result = await licenses.revocationList();
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
     '/licenses/:id',
     {
       config: { scope: 'licenses:read' },
@@ -300,7 +352,8 @@ export const licenseCheckInRoutes: FastifyPluginAsyncZod<Pick<Services, 'license
           'Called by self-hosted installs (the SDK), with no API key: the license token in the body is the ' +
           "credential and must verify against the control plane's license keys (401 `license_invalid` otherwise). " +
           "Records the install's check-in, version and seats, and answers with a signed response carrying the " +
-          "license's status (revoked, superseded, expired) and the tenant's newest license.",
+          "license's status (revoked, superseded, expired) and the tenant's newest license. An install that " +
+          'presented a public key before must present the same one (409 `install_key_mismatch`).',
         security: [],
         body: z.strictObject({
           license: z
@@ -316,8 +369,9 @@ export const licenseCheckInRoutes: FastifyPluginAsyncZod<Pick<Services, 'license
             .max(2_147_483_647)
             .optional()
             .describe('Seats in use on the install now'),
+          install_public_jwk: InstallPublicJwk.optional(),
         }),
-        response: { 200: CheckInAnswer, 401: ProblemSchema },
+        response: { 200: CheckInAnswer, 401: ProblemSchema, ...conflict },
       },
     },
     async (request, reply) => {

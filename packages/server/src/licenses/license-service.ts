@@ -10,13 +10,20 @@ import {
   type Result,
   signCheckInResponse,
   signLicense,
+  signRevocationList,
   verifyLicense,
 } from '@tenantry/core';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { LicenseCheckInsTable, LicenseKeysTable, LicensesTable, Schema } from '../db/index.ts';
+import type {
+  InstallPublicJwk,
+  LicenseCheckInsTable,
+  LicenseKeysTable,
+  LicensesTable,
+  Schema,
+} from '../db/index.ts';
 import type { EntitlementService } from '../entitlements/index.ts';
 import { newId } from '../ids.ts';
 import { type RequestContext, systemContext } from '../request-context.ts';
@@ -97,6 +104,23 @@ export interface CheckInInput {
   /** The install's app version. */
   readonly version: string;
   readonly seats_in_use?: number | undefined;
+  /**
+   * The install's Ed25519 public key. The first check-in that carries one records it; from then on
+   * a check-in naming that install must carry the same key.
+   */
+  readonly install_public_jwk?:
+    | { readonly kty: 'OKP'; readonly crv: 'Ed25519'; readonly x: string }
+    | undefined;
+}
+
+/** The signed revocation list, with its main claims in clear beside it. */
+export interface RevocationListView {
+  /** A compact JWS (`typ` tenantry-revocations+jwt) of `{iat, seq, revoked}`. */
+  list: string;
+  seq: number;
+  signed_at: string;
+  /** How many licenses it names. */
+  revoked: number;
 }
 
 /** The answer to a check-in: the signed response, and its main claims in clear beside it. */
@@ -439,6 +463,11 @@ export class LicenseService {
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirstOrThrow();
+      // In the same transaction: a list signed after this commits names the license and has a higher seq.
+      await tx
+        .updateTable('license_revocation_seq')
+        .set((eb) => ({ seq: eb('seq', '+', 1) }))
+        .execute();
       await recordChange(tx, ctx, {
         action: 'license.revoked',
         tenantId: row.tenant_id,
@@ -472,7 +501,12 @@ export class LicenseService {
       });
     }
     const { claims } = verified.value;
+    const presented = input.install_public_jwk;
     return this.#o.db.transaction().execute(async (tx) => {
+      // One check-in of an install at a time, so that its first key cannot be raced by another.
+      await sql`select pg_advisory_xact_lock(hashtext(${`license_check_in:${claims.customer.id}:${input.install_id}`}))`.execute(
+        tx,
+      );
       const license = await tx
         .selectFrom('licenses')
         .selectAll()
@@ -485,6 +519,21 @@ export class LicenseService {
           details: { refusal: 'unknown_license' },
         });
       }
+      const known = await tx
+        .selectFrom('license_check_ins')
+        .select('install_public_jwk')
+        .where('tenant_id', '=', license.tenant_id)
+        .where('install_id', '=', input.install_id)
+        .executeTakeFirst();
+      const recorded = known?.install_public_jwk ?? null;
+      if (recorded !== null && recorded.x !== presented?.x) {
+        return fail(
+          'install_key_mismatch',
+          `install "${input.install_id}" checked in before with another key (x ${recorded.x}); this check-in ${presented === undefined ? 'carries no key' : `carries x ${presented.x}`}`,
+        );
+      }
+      const installKey: InstallPublicJwk | null =
+        presented === undefined ? null : { kty: 'OKP', crv: 'Ed25519', x: presented.x };
       await tx
         .insertInto('license_check_ins')
         .values({
@@ -495,6 +544,7 @@ export class LicenseService {
           seats_in_use: input.seats_in_use ?? null,
           first_seen_at: now,
           last_check_in_at: now,
+          install_public_jwk: installKey === null ? null : JSON.stringify(installKey),
         })
         .onConflict((oc) =>
           oc.columns(['tenant_id', 'install_id']).doUpdateSet((eb) => ({
@@ -503,6 +553,8 @@ export class LicenseService {
             seats_in_use: eb.ref('excluded.seats_in_use'),
             last_check_in_at: eb.ref('excluded.last_check_in_at'),
             check_ins: sql<number>`${sql.ref('license_check_ins.check_ins')} + 1`,
+            // The first key recorded stays (checked above); an install that had none may add one.
+            install_public_jwk: sql`coalesce(${sql.ref('license_check_ins.install_public_jwk')}, ${eb.ref('excluded.install_public_jwk')})`,
           })),
         )
         .execute();
@@ -541,12 +593,55 @@ export class LicenseService {
         install_id: input.install_id,
         iat: Math.floor(now.getTime() / 1000),
         seats_licensed: seatsLicensed,
+        revoked_at:
+          license.status === 'revoked' && license.revoked_at !== null
+            ? Math.floor(license.revoked_at.getTime() / 1000)
+            : null,
       };
       return ok({
         response: await signCheckInResponse(answer, await this.#open(key)),
         status,
         newest_license_id: newest?.id ?? null,
       });
+    });
+  }
+
+  /**
+   * The revocation list for air-gapped installs, signed now with the active license key: every
+   * license revoked, of every tenant, oldest revocation first, and the list's seq, which each
+   * revocation moves up. Read under a share lock of the seq row, so the seq and the licenses named agree.
+   */
+  async revocationList(): Promise<Result<RevocationListView, DomainError>> {
+    return this.#o.db.transaction().execute(async (tx) => {
+      const key = await tx
+        .selectFrom('license_keys')
+        .select(['kid', 'private_key_sealed'])
+        .where('status', '=', 'active')
+        .executeTakeFirst();
+      if (!key) return fail('license_key_missing', 'no license key signs yet: generate one first');
+      // Each revocation updates this row as it commits: sharing its lock waits for one under way
+      // and holds off the next, so the licenses read below are exactly those this seq counts.
+      const { seq } = await tx
+        .selectFrom('license_revocation_seq')
+        .select('seq')
+        .forShare()
+        .executeTakeFirstOrThrow();
+      const rows = await tx
+        .selectFrom('licenses')
+        .select(['id', 'revoked_at'])
+        .where('status', '=', 'revoked')
+        .orderBy('revoked_at')
+        .orderBy('id')
+        .execute();
+      const revoked = rows.map((row) => ({
+        license_id: row.id,
+        // Set in the same update as the status.
+        revoked_at: Math.floor((row.revoked_at as Date).getTime() / 1000),
+      }));
+      const now = this.#o.clock.now();
+      const iat = Math.floor(now.getTime() / 1000);
+      const list = await signRevocationList({ iat, seq, revoked }, await this.#open(key));
+      return ok({ list, seq, signed_at: new Date(iat * 1000).toISOString(), revoked: revoked.length });
     });
   }
 
