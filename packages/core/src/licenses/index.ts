@@ -25,6 +25,16 @@ export {
   type LicensePublicKey,
   licenseKeyring,
 } from './license-keyring.ts';
+export {
+  MODULE_NAME,
+  MODULE_SIGNATURE_TYPE,
+  ModuleSignatureClaims,
+  type ModuleSignatureRefusal,
+  type ModuleSignatureRefusalCode,
+  SHA256_HEX,
+  signModule,
+  verifyModuleSignature,
+} from './module-signature.ts';
 export { signLicense } from './sign-license.ts';
 export {
   type ClaimsRefusal,
