@@ -94,11 +94,16 @@ export {
 export {
   CLOCK_TOLERANCE_MS,
   EXPIRY_NOTICE_DAYS,
+  type FeatureGate,
+  type LicensedModule,
+  type LicensedModuleOptions,
+  type LicensedModuleRefusalCode,
   LicenseError,
   type LicenseErrorCode,
   LicenseGuard,
   type LicenseGuardOptions,
   type LicenseStatus,
+  loadLicensedModule,
   type RestrictedMode,
 } from './license/index.ts';
 export {
