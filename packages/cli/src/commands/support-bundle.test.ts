@@ -339,10 +339,16 @@ describe('support-bundle', () => {
 
   it('says when no server answers, and never overwrites a file', async () => {
     const out = join(dir, 'offline.tar.gz');
-    const env = { ...installEnv(), TENANTRY_URL: 'http://127.0.0.1:9' };
+    const env = {
+      ...installEnv(),
+      TENANTRY_URL: 'http://127.0.0.1:9',
+      DATABASE_URL: 'postgres://postgres:whatever-pw@127.0.0.1:9/postgres',
+    };
     const first = await runCaptured(['support-bundle', '--out', out], env);
     expect(first.code).toBe(0);
     expect(first.stdout).toMatch(/health\s+unavailable\s+no server answered at http:\/\/127\.0\.0\.1:9/);
+    expect(first.stdout).toMatch(/database\s+unavailable\s+the database does not answer: .*ECONNREFUSED/);
+    expect(first.stdout).toMatch(/migrations\s+unavailable/);
     const second = await runCaptured(['support-bundle', '--out', out], env);
     expect(second.code).toBe(2);
     expect(second.stderr).toContain(`${out} exists`);

@@ -4,6 +4,7 @@ import { open, readdir, readFile, stat } from 'node:fs/promises';
 import { arch, platform, release } from 'node:os';
 import { basename, join } from 'node:path';
 import { licenseKeyring, verifyLicense } from '@tenantry/core';
+import { sql } from 'kysely';
 import { isRecord } from '../is-record.ts';
 import { isSecretName, type Redactor } from './redact.ts';
 
@@ -267,6 +268,7 @@ async function collectHealth(
 }
 
 type ServerModule = typeof import('@tenantry/server');
+type OpenDatabase = Awaited<ReturnType<ServerModule['openDatabase']>>;
 type ServerConfig = Extract<ReturnType<ServerModule['loadConfig']>, { ok: true }>['value'];
 
 /** Statistics and migration status, from the database the configuration names. */
@@ -294,13 +296,23 @@ async function collectDatabase(
         `no embedded database in ${target.dataDir} (it is made when the server first starts)`,
       );
   }
-  let database: Awaited<ReturnType<ServerModule['openDatabase']>>;
+  let database: OpenDatabase;
   try {
     database = await server.openDatabase(target);
   } catch (error) {
-    return unavailable(`cannot open the database: ${error instanceof Error ? error.message : String(error)}`);
+    return unavailable(`cannot open the database: ${errorText(error)}`);
   }
   try {
+    const statistics: Record<string, unknown> = { backend: database.backend };
+    // The first query tells whether the database answers at all; the others then fail alone.
+    try {
+      statistics.version = await rows(
+        database,
+        "select version() as version, current_setting('server_version') as server_version",
+      );
+    } catch (error) {
+      return unavailable(`the database does not answer: ${errorText(error)}`);
+    }
     const notes: SourceNote[] = [];
     let migrations: unknown;
     try {
@@ -309,21 +321,15 @@ async function collectDatabase(
     } catch (error) {
       notes.push({ source: 'migrations', status: 'unavailable', detail: errorText(error) });
     }
-    const statistics: Record<string, unknown> = { backend: database.backend };
     const failed: string[] = [];
     const query = async (name: string, text: string) => {
       try {
-        const { sql } = await import('kysely');
-        statistics[name] = (await sql.raw(text).execute(database.db)).rows;
+        statistics[name] = await rows(database, text);
       } catch (error) {
         failed.push(name);
         statistics[name] = { error: errorText(error) };
       }
     };
-    await query(
-      'version',
-      "select version() as version, current_setting('server_version') as server_version",
-    );
     await query('database_size', 'select pg_database_size(current_database())::bigint as bytes');
     await query(
       'connections',
@@ -349,6 +355,10 @@ async function collectDatabase(
   } finally {
     await database.close();
   }
+}
+
+async function rows(database: OpenDatabase, text: string): Promise<unknown[]> {
+  return (await sql.raw(text).execute(database.db)).rows;
 }
 
 /** Log lines since `--since`: a line whose time cannot be read (pino's `time`, or a leading ISO instant) is kept. */
@@ -533,5 +543,8 @@ async function verifyLicenseFile(license: { file: string; keys: string }, now: D
 }
 
 function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  // A refused connection to a name with two addresses is an AggregateError with no message, only a code.
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (error instanceof Error && error.message !== '') return error.message;
+  return typeof code === 'string' ? code : String(error);
 }

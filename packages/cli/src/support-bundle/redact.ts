@@ -34,7 +34,9 @@ const NAME = `${NAME_CHARS}(?:${SECRET_WORDS})${NAME_CHARS}`;
 /**
  * Applied in order: multi-line and structural rules first (a PEM block, a connection string's
  * credentials, a secret-named key's whole value), then the token formats that can turn up
- * anywhere, in a log line or a value under an innocent name.
+ * anywhere, in a log line or a value under an innocent name. A value that an earlier rule already
+ * redacted, whole or in part, is left as it is (the `[REDACTED:` look-aheads), so that each secret
+ * is counted once.
  */
 export const REDACTION_RULES: readonly RedactionRule[] = [
   {
@@ -74,7 +76,7 @@ export const REDACTION_RULES: readonly RedactionRule[] = [
     name: 'secret_env_value',
     keep: true,
     // NAME=value, in an env file, a shell line or a log; the value to the end of the line.
-    pattern: new RegExp(`^(\\s*(?:export\\s+)?${NAME}\\s*=\\s*)(?!\\s*$)(?!\\[REDACTED:).+$`, 'gim'),
+    pattern: new RegExp(`^(\\s*(?:export\\s+)?${NAME}\\s*=\\s*)(?!\\s*$)(?!.*\\[REDACTED:).+$`, 'gim'),
     covers: 'the value of an environment variable whose name looks secret (…PASSWORD=, …_KEY=, …TOKEN=)',
   },
   {
@@ -93,7 +95,7 @@ export const REDACTION_RULES: readonly RedactionRule[] = [
     keep: true,
     // name: value (not a nested mapping, not a block scalar's header: the PEM rule takes those).
     pattern: new RegExp(
-      `^(\\s*(?:-\\s+)?["']?${NAME}["']?\\s*:[ \\t]+)(?![|>][-+]?\\s*$)(?!\\s*$)(?!\\[REDACTED:)\\S.*$`,
+      `^(\\s*(?:-\\s+)?["']?${NAME}["']?\\s*:[ \\t]+)(?![|>][-+]?\\s*$)(?!\\s*$)(?!.*\\[REDACTED:)\\S.*$`,
       'gim',
     ),
     covers: 'the value of a YAML key that looks secret',
