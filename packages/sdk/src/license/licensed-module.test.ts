@@ -44,7 +44,7 @@ const claims: LicenseClaims = {
 
 // Each module counts its evaluations on globalThis, so a test can tell whether it ran at all.
 const moduleSource = (name: string) =>
-  `globalThis.__licensedModuleRuns = (globalThis.__licensedModuleRuns ?? 0) + 1;\nexport const name = ${JSON.stringify(name)};\nexport function greet(who) { return \`\${name} greets \${who}\`; }\n`;
+  `globalThis.__licensedModuleRuns = (globalThis.__licensedModuleRuns ?? 0) + 1;\nexport const name = ${JSON.stringify(name)};\nexport const from = import.meta.url;\nexport function greet(who) { return \`\${name} greets \${who}\`; }\n`;
 const runs = () => (globalThis as { __licensedModuleRuns?: number }).__licensedModuleRuns ?? 0;
 const sha256 = (bytes: string | Buffer) => createHash('sha256').update(bytes).digest('hex');
 
@@ -82,7 +82,7 @@ describe('loadLicensedModule', () => {
   it('loads a licensed, signed module from the verified bytes, usable, and leaves no copy behind', async () => {
     const signature = await signatureOf('sso.js', sha256(await readFile(ssoFile)));
     await writeFile(`${ssoFile}.sig`, signature);
-    const loaded = await loadLicensedModule<{ greet(who: string): string }>(guard, {
+    const loaded = await loadLicensedModule<{ greet(who: string): string; from: string }>(guard, {
       feature: 'sso',
       file: ssoFile,
       signature: { file: `${ssoFile}.sig` },
@@ -90,6 +90,8 @@ describe('loadLicensedModule', () => {
     });
     if (loaded.status !== 'loaded') throw new Error(loaded.message);
     expect(loaded.module.greet('Ada')).toBe('sso greets Ada');
+    // It ran from the private copy of the verified bytes, not from the file that was checked.
+    expect(loaded.module.from).toMatch(/\/\.tenantry-verified-[^/]+\/sso\.js$/);
     expect(loaded.verified).toEqual({ kid: 'acme', sha256: sha256(await readFile(ssoFile)) });
     expect((await readdir(directory)).filter((f) => f.startsWith('.tenantry-verified-'))).toEqual([]);
   });
