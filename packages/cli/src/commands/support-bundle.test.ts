@@ -320,6 +320,24 @@ describe('support-bundle', () => {
     expect(api.seen).toHaveLength(0);
   });
 
+  it('--preview redacts what it prints, and says which --logs it cannot read', async () => {
+    const result = await runCaptured(
+      [
+        'support-bundle',
+        '--preview',
+        '--url',
+        'http://ops:Url-Pass-123456@127.0.0.1:9',
+        '--logs',
+        join(dir, 'nope'),
+      ],
+      installEnv(),
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).not.toContain('Url-Pass-123456');
+    expect(result.stdout).toContain('http://ops:[REDACTED:connection_string_password]@127.0.0.1:9/healthz');
+    expect(result.stdout).toMatch(/logs\s+skipped\s+cannot read: .*nope \(ENOENT\)/);
+  });
+
   it('refuses an --redact-extra that is not a regular expression, naming it, and writes nothing', async () => {
     const out = join(dir, 'refused.tar.gz');
     const result = await runCaptured(

@@ -10,6 +10,7 @@ import {
   manifestOf,
   previewSources,
   Redactor,
+  type SourceNote,
   writeBundle,
 } from '../support-bundle/index.ts';
 
@@ -98,8 +99,17 @@ export function supportBundleCommand(parent: Command, ctx: CommandContext): Comm
       };
       const out = ctx.output(command);
 
+      // The token the CLI itself uses is redacted wherever it turns up, like the environment's secrets.
+      const redactor = new Redactor({
+        extra: extra.rules,
+        knownSecrets: [...knownSecrets(env), ...(token === undefined ? [] : [token])],
+      });
+      // What is printed is redacted too: a URL or a path may carry a secret.
+      const redacted = (notes: readonly SourceNote[]) =>
+        notes.map((note) => ({ ...note, detail: redactor.text(note.detail) }));
+
       if (flags.preview) {
-        const sources = await previewSources(options);
+        const sources = redacted(await previewSources(options));
         out.result({ sources, redaction_rules: extra.rules.length }, () => {
           out.line('would collect (nothing is written with --preview):');
           for (const source of sources)
@@ -108,13 +118,8 @@ export function supportBundleCommand(parent: Command, ctx: CommandContext): Comm
         return;
       }
 
-      // The token the CLI itself uses is redacted wherever it turns up, like the environment's secrets.
-      const redactor = new Redactor({
-        extra: extra.rules,
-        knownSecrets: [...knownSecrets(env), ...(token === undefined ? [] : [token])],
-      });
       const { files, notes } = await collectSources(options, redactor);
-      const sources = notes.map((note) => ({ ...note, detail: redactor.text(note.detail) }));
+      const sources = redacted(notes);
       const stamp = started
         .toISOString()
         .replace(/[-:]/g, '')

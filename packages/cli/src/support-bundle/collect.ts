@@ -92,21 +92,22 @@ function collectedEnv(env: Readonly<Record<string, string | undefined>>): Record
   return Object.fromEntries([...names].sort().map((name) => [name, env[name]]));
 }
 
-/** The log files `--logs` names: a file, or the regular files directly in a folder. */
-async function logFiles(paths: readonly string[]): Promise<{ files: string[]; missing: string[] }> {
+/** The log files `--logs` names: a file, or the regular files directly in a folder; and those it cannot read, with why. */
+async function logFiles(paths: readonly string[]): Promise<{ files: string[]; unreadable: string[] }> {
   const files: string[] = [];
-  const missing: string[] = [];
+  const unreadable: string[] = [];
   for (const path of paths) {
-    const info = await stat(path).catch(() => undefined);
-    if (info === undefined) missing.push(path);
-    else if (info.isDirectory()) {
-      for (const entry of (await readdir(path, { withFileTypes: true })).sort((a, b) =>
-        a.name.localeCompare(b.name),
-      ))
-        if (entry.isFile()) files.push(join(path, entry.name));
-    } else files.push(path);
+    try {
+      if ((await stat(path)).isDirectory()) {
+        const entries = await readdir(path, { withFileTypes: true });
+        for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name)))
+          if (entry.isFile()) files.push(join(path, entry.name));
+      } else files.push(path);
+    } catch (error) {
+      unreadable.push(`${path} (${fsReason(error)})`);
+    }
   }
-  return { files, missing };
+  return { files, unreadable };
 }
 
 function run(
@@ -122,7 +123,7 @@ function run(
 
 /** What `--preview` prints: each source and what it would read, touching nothing but `stat` and `journalctl --version`. */
 export async function previewSources(options: CollectOptions): Promise<SourceNote[]> {
-  const { files, missing } = await logFiles(options.logs);
+  const { files, unreadable } = await logFiles(options.logs);
   const journal = await run('journalctl', ['--version']);
   const database = options.env.DATABASE_URL
     ? 'PostgreSQL at DATABASE_URL (credentials redacted)'
@@ -145,16 +146,16 @@ export async function previewSources(options: CollectOptions): Promise<SourceNot
       status: files.length > 0 ? 'would collect' : 'skipped',
       detail:
         files.length > 0
-          ? `${files.join(', ')} (lines since ${options.since.toISOString()})${missing.length > 0 ? `; not found: ${missing.join(', ')}` : ''}`
-          : missing.length > 0
-            ? `not found: ${missing.join(', ')}`
+          ? `${files.join(', ')} (lines since ${options.since.toISOString()})${unreadable.length > 0 ? `; cannot read: ${unreadable.join(', ')}` : ''}`
+          : unreadable.length > 0
+            ? `cannot read: ${unreadable.join(', ')}`
             : 'no --logs given',
     },
     {
       source: 'journald',
       status: journal.error ? 'unavailable' : 'would collect',
       detail: journal.error
-        ? 'journalctl is not on this machine'
+        ? journalUnavailable(journal.error)
         : `journalctl -u ${options.journalUnit} since ${options.since.toISOString()}`,
     },
     {
@@ -407,7 +408,7 @@ async function collectLogs(
 ): Promise<{ files: BundleFile[]; notes: SourceNote[] }> {
   const files: BundleFile[] = [];
   const notes: SourceNote[] = [];
-  const { files: found, missing } = await logFiles(options.logs);
+  const { files: found, unreadable } = await logFiles(options.logs);
   const taken = new Set<string>();
   const read: string[] = [];
   for (const file of found) {
@@ -419,7 +420,7 @@ async function collectLogs(
       files.push({ path: `logs/${name}`, text: redactor.text(recentLines(tail.text, options.since)) });
       read.push(tail.truncated ? `${file} (its last ${MAX_LOG_BYTES / 1024 / 1024} MiB)` : file);
     } catch (error) {
-      missing.push(`${file} (${errorText(error)})`);
+      unreadable.push(`${file} (${fsReason(error)})`);
     }
   }
   if (options.logs.length === 0) notes.push({ source: 'logs', status: 'skipped', detail: 'no --logs given' });
@@ -429,7 +430,7 @@ async function collectLogs(
       status: read.length > 0 ? 'collected' : 'unavailable',
       detail: [
         read.length > 0 ? `read ${read.join(', ')}` : 'no log file read',
-        ...(missing.length > 0 ? [`not read: ${missing.join(', ')}`] : []),
+        ...(unreadable.length > 0 ? [`not read: ${unreadable.join(', ')}`] : []),
       ].join('; '),
     });
 
@@ -442,14 +443,8 @@ async function collectLogs(
     '--since',
     `@${Math.floor(options.since.getTime() / 1000)}`,
   ]);
-  if (journal.error?.code === 'ENOENT') {
-    notes.push({ source: 'journald', status: 'unavailable', detail: 'journalctl is not on this machine' });
-  } else if (journal.error) {
-    notes.push({
-      source: 'journald',
-      status: 'unavailable',
-      detail: `journalctl failed: ${journal.error.message.split('\n')[0]}`,
-    });
+  if (journal.error) {
+    notes.push({ source: 'journald', status: 'unavailable', detail: journalUnavailable(journal.error) });
   } else if (journal.stdout.trim() === '' || /^-- No entries --\s*$/m.test(journal.stdout)) {
     notes.push({
       source: 'journald',
@@ -540,6 +535,18 @@ async function verifyLicenseFile(license: { file: string; keys: string }, now: D
   } catch (error) {
     return { file: license.file, error: errorText(error) };
   }
+}
+
+function journalUnavailable(error: ExecFileException): string {
+  return error.code === 'ENOENT'
+    ? 'journalctl is not on this machine'
+    : `journalctl failed: ${error.message.split('\n')[0]}`;
+}
+
+/** A file system error as its code (`ENOENT`, `EACCES`): the path is said beside it. */
+function fsReason(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return typeof code === 'string' ? code : errorText(error);
 }
 
 function errorText(error: unknown): string {
