@@ -20,7 +20,11 @@ export type LicensedModuleOptions =
   | {
       /** The feature the license must grant. */
       readonly feature: string;
-      /** A module the app resolves as it does its own imports (a package name or a URL), loaded unverified. */
+      /**
+       * A package name or a URL, loaded unverified. A name resolves from the SDK's own location
+       * (inside the app's node_modules it finds the app's packages); for the app's own resolution,
+       * pass `import.meta.resolve(name)` from the app.
+       */
       readonly specifier: string;
     }
   | {
