@@ -12,6 +12,7 @@ import {
   plansCommand,
   serveCommand,
   signingKeysCommand,
+  supportBundleCommand,
   tenantsCommand,
   tokensCommand,
   usageCommand,
@@ -56,6 +57,7 @@ export function buildProgram(io: CliIo): Command {
   appCommand(program, ctx);
   auditCommand(program, ctx);
   licenseCommand(program, ctx);
+  supportBundleCommand(program, ctx);
   return program;
 }
 

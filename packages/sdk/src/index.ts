@@ -94,12 +94,17 @@ export {
 export {
   CLOCK_TOLERANCE_MS,
   EXPIRY_NOTICE_DAYS,
+  type FeatureGate,
   type LicenseCheckInOptions,
+  type LicensedModule,
+  type LicensedModuleOptions,
+  type LicensedModuleRefusalCode,
   LicenseError,
   type LicenseErrorCode,
   LicenseGuard,
   type LicenseGuardOptions,
   type LicenseStatus,
+  loadLicensedModule,
   type RestrictedMode,
 } from './license/index.ts';
 export {

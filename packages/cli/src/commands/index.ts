@@ -12,6 +12,7 @@ export { licenseCommand } from './license.ts';
 export { migrateCommand } from './migrate.ts';
 export { plansCommand } from './plans.ts';
 export { serveCommand } from './serve.ts';
+export { supportBundleCommand } from './support-bundle.ts';
 export { tenantsCommand } from './tenants.ts';
 export { signingKeysCommand, tokensCommand } from './tokens.ts';
 export { usageCommand } from './usage.ts';

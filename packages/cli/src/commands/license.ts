@@ -1,4 +1,6 @@
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { licenseKeyring, verifyLicense } from '@tenantry/core';
 import type { RequestBody, Schemas } from '@tenantry/core/api';
 import { type Command, InvalidArgumentError } from 'commander';
@@ -48,7 +50,7 @@ interface IssueOptions {
   readonly out?: string;
 }
 
-/** Adds `license keygen|keys|issue|list|installs|revoke|revocations|verify|inspect`: licenses for self-hosted installs (docs/licenses.md). */
+/** Adds `license keygen|keys|issue|list|installs|revoke|revocations|verify|inspect|sign-module`: licenses for self-hosted installs (docs/licenses.md). */
 export function licenseCommand(parent: Command, ctx: CommandContext): Command {
   const license = parent
     .command('license')
@@ -323,6 +325,45 @@ export function licenseCommand(parent: Command, ctx: CommandContext): Command {
             typeof value === 'object' && value !== null ? JSON.stringify(value) : formatValue(value),
           ]),
         ]);
+      });
+    });
+
+  license
+    .command('sign-module')
+    .description(
+      "sign a private module for the SDK's loadLicensedModule: its SHA-256, computed here, is signed by the control plane's active license key",
+    )
+    .argument('<file>', 'the module file (one file: a bundle)')
+    .option('--name <name>', "the module's name as the app loads it (default the file's name)")
+    .option('--out <file>', 'where to write the signature (default <file>.sig)')
+    .action(async (file: string, options: { name?: string; out?: string }, command: Command) => {
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(file);
+      } catch (error) {
+        throw new CliError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+      }
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      const signed = await ctx.client(command).post('/v1/license-keys/sign-module', {
+        body: { module: options.name ?? basename(file), sha256 },
+      });
+      const out = options.out ?? `${file}.sig`;
+      try {
+        await writeFile(out, `${signed.signature}\n`);
+      } catch (error) {
+        throw new CliError(
+          `signed ${signed.module} but cannot write ${out}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        );
+      }
+      const output = ctx.output(command);
+      output.result(signed, () => {
+        output.fields([
+          ['module', signed.module],
+          ['sha256', signed.sha256],
+          ['signed by', signed.kid],
+        ]);
+        output.line();
+        output.line(`wrote the signature to ${out}; ship it beside the module`);
       });
     });
 

@@ -26,7 +26,7 @@ export const SCOPES = {
   'webhooks:read': 'Read webhook endpoints and their delivery logs',
   'webhooks:write': 'Create, update, delete webhook endpoints, rotate their secrets and replay deliveries',
   'licenses:read': "Read tenants' licenses and the public keys that verify them",
-  'licenses:write': 'Generate license signing keys, issue and revoke licenses',
+  'licenses:write': 'Generate license signing keys, issue and revoke licenses, sign private modules',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

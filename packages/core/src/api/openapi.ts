@@ -405,6 +405,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/license-keys/sign-module': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Sign a private module's digest
+     * @description Signs a private module's name and SHA-256 with the active license key, for the SDK's `loadLicensedModule`, which loads the module only when the digest of its bytes matches. The module stays with the caller: only its digest is sent (`tenantry license sign-module` computes it).
+     */
+    post: operations['signLicensedModule'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/license-revocations': {
     parameters: {
       query?: never;
@@ -2820,6 +2840,17 @@ export interface components {
       /** @description ISO 8601, UTC */
       signed_at: string;
     };
+    ModuleSignature: {
+      /** @description The license key that signed it */
+      kid: string;
+      module: string;
+      /** @description The digest signed, lowercase hex */
+      sha256: string;
+      /** @description A compact JWS (EdDSA, `typ` tenantry-module+jwt) of `{module, sha256, iat}`, signed with the active license key; ship it beside the module (`module.js.sig`) */
+      signature: string;
+      /** @description ISO 8601, UTC */
+      signed_at: string;
+    };
     /** @description `(tenant, id)` is counted once, however often it is sent. `tenant` is a tenant id (`ten_…`) or slug; `value` may be left out for `count` meters (it is 1). */
     NewUsageEvent: {
       id: string;
@@ -4232,6 +4263,46 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['LicenseKey'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  signLicensedModule: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The module's name as the app loads it (by default its file's name), e.g. `sso.js` */
+          module: string;
+          /** @description SHA-256 of the module file's bytes, 64 hex digits */
+          sha256: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ModuleSignature'];
         };
       };
       400: components['responses']['BadRequest'];

@@ -433,6 +433,12 @@ export const AUDIT_ACTIONS = {
     raises: [],
     entitlements: false,
   },
+  'license_key.module_signed': {
+    description: "A private module's name and SHA-256 were signed with the active license key",
+    target: 'license_key',
+    raises: [],
+    entitlements: false,
+  },
   'license.issued': {
     description: 'A license was signed for a tenant from its plan version and overrides',
     target: 'license',

@@ -26,6 +26,16 @@ export {
   licenseKeyring,
 } from './license-keyring.ts';
 export {
+  MODULE_NAME,
+  MODULE_SIGNATURE_TYPE,
+  ModuleSignatureClaims,
+  type ModuleSignatureRefusal,
+  type ModuleSignatureRefusalCode,
+  SHA256_HEX,
+  signModule,
+  verifyModuleSignature,
+} from './module-signature.ts';
+export {
   MAX_REVOCATION_LIST_BYTES,
   REVOCATION_LIST_TYPE,
   RevocationListClaims,

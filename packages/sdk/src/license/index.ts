@@ -13,3 +13,10 @@ export {
   type LicenseStatus,
   type RestrictedMode,
 } from './license-guard.ts';
+export {
+  type FeatureGate,
+  type LicensedModule,
+  type LicensedModuleOptions,
+  type LicensedModuleRefusalCode,
+  loadLicensedModule,
+} from './licensed-module.ts';

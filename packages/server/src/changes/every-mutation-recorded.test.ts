@@ -268,6 +268,10 @@ const ROUTES: Record<string, RouteFixture> = {
     });
   },
   'POST /v1/license-keys': () => send('POST', '/v1/license-keys'),
+  'POST /v1/license-keys/sign-module': async () => {
+    expect((await t.request({ method: 'POST', url: '/v1/license-keys' })).status).toBe(201);
+    return send('POST', '/v1/license-keys/sign-module', { module: 'sso.js', sha256: '0'.repeat(64) });
+  },
   'POST /v1/tenants/:id/licenses': async () => {
     expect((await t.request({ method: 'POST', url: '/v1/license-keys' })).status).toBe(201);
     const tenant = await activeTenant();
@@ -337,6 +341,7 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/webhook-deliveries/:id/replay': ['webhook_delivery.replayed'],
   'POST /v1/webhook-endpoints/:id/replay': ['webhook_delivery.replayed'],
   'POST /v1/license-keys': ['license_key.created'],
+  'POST /v1/license-keys/sign-module': ['license_key.module_signed'],
   'POST /v1/tenants/:id/licenses': ['license.issued', 'license.superseded'],
   'POST /v1/licenses/:id/revoke': ['license.revoked'],
   'POST /v1/licenses/check-in': ['license.checked_in'],

@@ -1,4 +1,4 @@
-import { InstantInput, KEY_PATTERN } from '@tenantry/core';
+import { InstantInput, KEY_PATTERN, MODULE_NAME, SHA256_HEX } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
@@ -64,6 +64,21 @@ const License = z
 const LicenseWithToken = License.extend({
   token: z.string().describe('The signed license (compact JWS) to hand to the customer'),
 }).meta({ id: 'IssuedLicense' });
+
+const ModuleSignature = z
+  .object({
+    signature: z
+      .string()
+      .describe(
+        'A compact JWS (EdDSA, `typ` tenantry-module+jwt) of `{module, sha256, iat}`, signed with the active ' +
+          'license key; ship it beside the module (`module.js.sig`)',
+      ),
+    kid: z.string().describe('The license key that signed it'),
+    module: z.string(),
+    sha256: z.string().regex(SHA256_HEX).describe('The digest signed, lowercase hex'),
+    signed_at: Timestamp,
+  })
+  .meta({ id: 'ModuleSignature' });
 
 const LicenseStatus = z.enum(['active', 'superseded', 'revoked', 'expired']);
 
@@ -167,6 +182,37 @@ export const licenseRoutes: FastifyPluginAsyncZod<Pick<Services, 'licenses'>> = 
       },
     },
     async () => ({ data: await licenses.listKeys() }),
+  );
+
+  app.post(
+    '/license-keys/sign-module',
+    {
+      config: { scope: 'licenses:write' },
+      schema: {
+        tags: TAGS,
+        operationId: 'signLicensedModule',
+        summary: "Sign a private module's digest",
+        description:
+          "Signs a private module's name and SHA-256 with the active license key, for the SDK's " +
+          '`loadLicensedModule`, which loads the module only when the digest of its bytes matches. ' +
+          'The module stays with the caller: only its digest is sent (`tenantry license sign-module` computes it).',
+        body: z.strictObject({
+          module: z
+            .string()
+            .regex(MODULE_NAME)
+            .describe("The module's name as the app loads it (by default its file's name), e.g. `sso.js`"),
+          sha256: z
+            .string()
+            .regex(/^[0-9a-fA-F]{64}$/)
+            .describe("SHA-256 of the module file's bytes, 64 hex digits"),
+        }),
+        response: { 201: ModuleSignature, ...conflict },
+      },
+    },
+    async (request, reply) => {
+      const result = await licenses.signModule(request.ctx, request.body);
+      return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
+    },
   );
 
   app.post(

@@ -10,6 +10,7 @@ import {
   type Result,
   signCheckInResponse,
   signLicense,
+  signModule,
   signRevocationList,
   verifyLicense,
 } from '@tenantry/core';
@@ -50,6 +51,16 @@ export interface LicenseKeyView {
   created_at: string;
   retired_at: string | null;
   public_jwk: PublicLicenseJwk;
+}
+
+/** A private module's signature, as `POST /v1/license-keys/sign-module` answers it. */
+export interface ModuleSignatureView {
+  /** The detached signature: a compact JWS (`typ` tenantry-module+jwt) of `{module, sha256, iat}`. */
+  signature: string;
+  kid: string;
+  module: string;
+  sha256: string;
+  signed_at: string;
 }
 
 /** Where a license is: `expired` is an active one past its `expires_at` (grace not counted). */
@@ -222,6 +233,44 @@ export class LicenseService {
         occurredAt: now,
       });
       return keyView(row);
+    });
+  }
+
+  /**
+   * Signs a private module's name and SHA-256 with the active license key, audited: the SDK loads
+   * a module so signed only when the digest of its bytes matches (`loadLicensedModule`). The
+   * module itself never reaches the control plane: the caller hashes it.
+   */
+  async signModule(
+    ctx: RequestContext,
+    input: { module: string; sha256: string },
+  ): Promise<Result<ModuleSignatureView, DomainError>> {
+    return this.#o.db.transaction().execute(async (tx) => {
+      const key = await tx
+        .selectFrom('license_keys')
+        .select(['kid', 'private_key_sealed'])
+        .where('status', '=', 'active')
+        .executeTakeFirst();
+      if (!key) {
+        return fail(
+          'license_key_missing',
+          'no license signing key exists yet: generate one (POST /v1/license-keys) first',
+        );
+      }
+      const now = this.#o.clock.now();
+      const sha256 = input.sha256.toLowerCase();
+      const signature = await signModule(
+        { module: input.module, sha256, iat: Math.floor(now.getTime() / 1000) },
+        await this.#open(key),
+      );
+      await recordChange(tx, ctx, {
+        action: 'license_key.module_signed',
+        tenantId: null,
+        target: { type: 'license_key', id: key.kid },
+        data: { module: input.module, sha256 },
+        occurredAt: now,
+      });
+      return ok({ signature, kid: key.kid, module: input.module, sha256, signed_at: now.toISOString() });
     });
   }
 
