@@ -140,7 +140,8 @@ function arbitraryOf(schema: Schema | undefined, depth = 0): fc.Arbitrary<unknow
   switch (schema.type) {
     case 'string':
       if (typeof schema.pattern === 'string')
-        return fc.stringMatching(new RegExp(schema.pattern), { maxLength: 40 });
+        // Bounded by the pattern's own quantifiers only: a cap below a fixed `{64}` cannot be met.
+        return fc.stringMatching(new RegExp(schema.pattern), { size: 'small' });
       if (schema.format === 'date-time') return fc.date({ noInvalidDate: true }).map((d) => d.toISOString());
       return fc.string({ minLength: schema.minLength ?? 0, maxLength: Math.min(schema.maxLength ?? 30, 30) });
     case 'integer':
