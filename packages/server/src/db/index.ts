@@ -26,6 +26,7 @@ export type {
   TestClocksTable,
   UsageEventsTable,
   UsageLeasesTable,
+  UsageReportsTable,
   WebhookAttempt,
   WebhookDeliveriesTable,
   WebhookEndpointsTable,
