@@ -229,6 +229,69 @@ describe('POST /v1/usage-reports', () => {
     expect(usage.body.total).toBe(7);
   });
 
+  it('takes one of two reports racing for the same seq: the same one twice is imported once, two different ones fork', async () => {
+    setClock(t, '2026-11-01T00:00:00Z');
+    const { tenant, license } = await licensed();
+    const chain = new InstallChain({
+      installId: 'inst-race',
+      install: await installKey(),
+      license: license.token,
+      from: '2026-11-01T00:00:00Z',
+    });
+    setClock(t, '2026-11-20T00:00:00Z');
+    const first = await chain.next('2026-11-05T00:00:00Z', [cpu('race-1', 1, '2026-11-02T00:00:00Z')]);
+    const twice = await Promise.all([importReport(first), importReport(first)]);
+    expect(twice.map((r) => r.status).sort()).toEqual([200, 201]);
+    const [left, right] = await Promise.all([
+      signReport(
+        chain.nextClaims('2026-11-10T00:00:00Z', [cpu('race-2a', 2, '2026-11-06T00:00:00Z')]),
+        chain.install,
+      ),
+      signReport(
+        chain.nextClaims('2026-11-10T00:00:00Z', [cpu('race-2b', 3, '2026-11-07T00:00:00Z')]),
+        chain.install,
+      ),
+    ]);
+    const forked = await Promise.all([importReport(left), importReport(right)]);
+    expect(forked.map((r) => r.status).sort()).toEqual([201, 409]);
+    expect(forked.find((r) => r.status === 409)?.body.code).toBe('usage_report_fork');
+    const [row] = await query<{ reports: number; events: number }>(
+      t,
+      `select (select count(*) from tenantry.usage_reports where tenant_id = '${tenant.id}')::int as reports,
+              (select count(*) from tenantry.usage_events where tenant_id = '${tenant.id}')::int as events`,
+    );
+    expect(row).toEqual({ reports: 2, events: 2 });
+  });
+
+  it('refuses a report whose license this control plane signed but has no record of (its tenant was purged)', async () => {
+    setClock(t, '2026-11-01T00:00:00Z');
+    const { license } = await licensed();
+    const install = await installKey();
+    const report = await signReport(
+      reportClaims({
+        install,
+        installId: 'inst-purged',
+        license: license.token,
+        seq: 1,
+        previous: null,
+        from: '2026-11-01T00:00:00Z',
+        to: '2026-11-02T00:00:00Z',
+        events: [],
+      }),
+      install,
+    );
+    await query(t, `delete from tenantry.licenses where id = '${license.id}'`);
+    setClock(t, '2026-11-02T00:00:00Z');
+    const before = await written();
+    const refused = await importReport(report);
+    expect(refused.status).toBe(422);
+    expect(refused.body).toMatchObject({ code: 'usage_report_invalid', refusal: 'unknown_license' });
+    expect(refused.body.detail).toBe(
+      `the report's license ${license.id} is not one this control plane has on record`,
+    );
+    expect(await written()).toEqual(before);
+  });
+
   it('bills imported usage, late usage too, exactly as the same events sent to POST /v1/events', async () => {
     setClock(t, '2026-11-01T00:00:00Z');
     const saas = await billedTenant(t, { plan: 'starter', seats: 1 });
