@@ -31,6 +31,7 @@ import {
   UsageIngest,
   UsageService,
 } from './usage/index.ts';
+import { UsageReportService } from './usage-reports/index.ts';
 import { WebhookService, type WebhookSettings } from './webhooks/index.ts';
 
 /** The control plane's services, built once and handed to the routes and the job worker. */
@@ -68,6 +69,8 @@ export interface Services {
   readonly webhooks: WebhookService;
   /** License signing keys and the licenses issued to tenants for self-hosted installs. */
   readonly licenses: LicenseService;
+  /** Offline usage reports from self-hosted installs, imported as their tenants' usage. */
+  readonly usageReports: UsageReportService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -204,6 +207,15 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     checkpointIntervalMinutes: config.auditCheckpointMinutes ?? 60,
     operatorRetentionDays: config.auditRetentionDays,
   });
+  const licenses = new LicenseService({
+    db,
+    clock,
+    secrets: config.secrets,
+    tenants,
+    entitlements,
+    // The vendor's control plane names the vendor, as access tokens' `iss` does.
+    issuer: config.publicUrl ?? 'http://localhost:8080',
+  });
   return {
     database,
     clock,
@@ -224,15 +236,8 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     testClocks,
     audit,
     webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
-    licenses: new LicenseService({
-      db,
-      clock,
-      secrets: config.secrets,
-      tenants,
-      entitlements,
-      // The vendor's control plane names the vendor, as access tokens' `iss` does.
-      issuer: config.publicUrl ?? 'http://localhost:8080',
-    }),
+    licenses,
+    usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
     usage,
   };
 }

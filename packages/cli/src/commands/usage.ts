@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { QueryParams, RequestBody, Schemas } from '@tenantry/core/api';
 import { type Command, Option } from 'commander';
@@ -13,6 +13,7 @@ import { formatTime } from '../output.ts';
 import { progressBar } from '../progress-bar.ts';
 
 type IngestResult = Schemas['IngestResult'];
+type ImportedReport = Schemas['OfflineUsageReportImport'];
 /** The events of a batch, as read from the file: the control plane checks each and reports the bad ones. */
 type Events = RequestBody<'/v1/events', 'post'>;
 
@@ -35,7 +36,7 @@ const IN_PROGRESS_PATIENCE_MS = 30_000;
 /** Rejections printed one per line before the rest are counted. */
 const SHOWN_REJECTIONS = 20;
 
-/** Adds `usage ingest|show`. */
+/** Adds `usage ingest|show|import`. */
 export function usageCommand(parent: Command, ctx: CommandContext): Command {
   const usage = parent.command('usage').description('record and read usage');
 
@@ -175,6 +176,59 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
         });
       },
     );
+
+  usage
+    .command('import')
+    .description(
+      "import offline usage reports a self-hosted install wrote ('tenantry usage export'), in the order given (docs/metering.md)",
+    )
+    .argument(
+      '<files...>',
+      "report files, each holding one report token; give an install's reports in seq order",
+    )
+    .option(
+      '--tenant <tenant>',
+      "the tenant (id or slug) the reports must come from: another tenant's report is refused",
+    )
+    .action(async (files: string[], options: { tenant?: string }, command: Command) => {
+      const client = ctx.client(command);
+      const out = ctx.output(command);
+      const imported: (ImportedReport & { file: string })[] = [];
+      const print = () =>
+        out.result(imported, () => {
+          for (const { file, report, already_imported, accepted, duplicates } of imported) {
+            const what = `${file}: install ${report.install_id} report ${report.seq} (${formatTime(report.period.from)} → ${formatTime(report.period.to)})`;
+            out.line(
+              already_imported
+                ? `${what}: already imported, nothing changed`
+                : `${what}: ${report.event_count} events: ${accepted} accepted, ${duplicates} duplicates`,
+            );
+          }
+        });
+      for (const file of files) {
+        const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+          throw new CliError(`cannot read ${file}: ${error.code ?? error.message}`);
+        });
+        try {
+          const body = {
+            report: text.trim(),
+            ...(options.tenant === undefined ? {} : { tenant: options.tenant }),
+          };
+          imported.push({ file, ...(await client.post('/v1/usage-reports', { body })) });
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error;
+          // What was imported before stays imported: say so, then why this file was refused.
+          print();
+          for (const e of error.errors.slice(0, SHOWN_REJECTIONS))
+            ctx.io.stderr.write(`${file}: ${e.path}: ${e.message}\n`);
+          const left = files.length - imported.length - 1;
+          throw new CliError(
+            `${file}: ${error.detail} [${error.code}]${left > 0 ? `; ${left} later file(s) not imported` : ''}`,
+          );
+        }
+      }
+      print();
+    });
 
   return usage;
 }

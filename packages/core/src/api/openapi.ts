@@ -1298,6 +1298,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{id}/usage-reports': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List a tenant's imported usage reports
+     * @description By install, then `seq`; `install` keeps one install's chain.
+     */
+    get: operations['listTenantUsageReports'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/test-clocks': {
     parameters: {
       query?: never;
@@ -1348,6 +1368,26 @@ export interface paths {
      * @description Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`. `frozen_time` must be later than the clock’s (400 `validation_failed`); 409 `test_clock_advancing` while an advance is under way.
      */
     post: operations['advanceTestClock'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/usage-reports': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Import an offline usage report
+     * @description A report a self-hosted install signed with its own key (`tenantry usage export`), carrying the license it runs with: verified, placed in its install's chain (the next `seq`, linked to the report before), and its events stored as `POST /v1/events` stores them, so they are billed like SaaS usage. 201 when imported; 200 with `already_imported` when the same report was imported before (nothing is written). A refused report writes nothing: 422 `usage_report_invalid` (with `refusal`), 409 `usage_report_gap` or `usage_report_fork`, 400 `validation_failed` for events `POST /v1/events` would refuse (an unknown meter, a time before the late window).
+     */
+    post: operations['importUsageReport'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2256,6 +2296,26 @@ export interface webhooks {
     patch?: never;
     trace?: never;
   };
+  'usage_report.imported': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A self-hosted install's offline usage report was imported: its usage now counts, and is billed, like SaaS usage
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['usageReportImportedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'usage.threshold_reached': {
     parameters: {
       query?: never;
@@ -2863,6 +2923,49 @@ export interface components {
       /** Format: date-time */
       time: string;
       value?: number;
+    };
+    OfflineUsageReport: {
+      /** @description When the install wrote it */
+      created_at: string;
+      /** @description SHA-256 (hex) of the report token: the next report's `previous` */
+      digest: string;
+      event_count: number;
+      /** @description ISO 8601, UTC */
+      imported_at: string;
+      /** @description The install, as it names itself */
+      install_id: string;
+      /** @description RFC 7638 thumbprint of the install key that signed it, pinned by the install's first report */
+      key_thumbprint: string;
+      /** @description The license the report carried */
+      license_id: string;
+      /** @description The usage it covers: `from` ≤ time < `to` */
+      period: {
+        /** @description ISO 8601, UTC */
+        from: string;
+        /** @description ISO 8601, UTC */
+        to: string;
+      };
+      report_id: string;
+      /** @description The report's place in its install's chain: 1, 2, 3… */
+      seq: number;
+      /** @description The tenant the report's license was issued to */
+      tenant_id: string;
+      /** @description Per meter, as the report states them (checked against its events) */
+      totals: {
+        [key: string]: {
+          count: number;
+          sum: number;
+        };
+      };
+    };
+    OfflineUsageReportImport: {
+      /** @description Events stored by this import */
+      accepted: number;
+      /** @description The same report was imported before: nothing was written */
+      already_imported: boolean;
+      /** @description Events whose id the tenant already had; not counted again */
+      duplicates: number;
+      report: components['schemas']['OfflineUsageReport'];
     };
     PaymentMethod: {
       brand: string | null;
@@ -6272,6 +6375,44 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  listTenantUsageReports: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Only this install's reports */
+        install?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['OfflineUsageReport'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   listTestClocks: {
     parameters: {
       query?: never;
@@ -6434,6 +6575,56 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['TestClock'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  importUsageReport: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The report token (compact JWS, `typ` tenantry-usage-report+jwt) */
+          report: string;
+          /** @description The tenant (id or slug) the report is expected from: refused if its license is another's */
+          tenant?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OfflineUsageReportImport'];
+        };
+      };
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OfflineUsageReportImport'];
         };
       };
       400: components['responses']['BadRequest'];
@@ -9751,6 +9942,87 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'trial.will_end';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  usageReportImportedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description Events stored by this import */
+            accepted: number;
+            /** @description Events whose id was already stored; not counted again */
+            duplicates: number;
+            /** @description Events in the report */
+            events: number;
+            /** @description The install, as it names itself */
+            install_id: string;
+            /** @description `lic_…`, the license the report carried */
+            license_id: string;
+            /** @description The usage it covers: `from` ≤ time < `to` */
+            period: {
+              /**
+               * Format: date-time
+               * @description An instant, ISO 8601 in UTC
+               */
+              from: string;
+              /**
+               * Format: date-time
+               * @description An instant, ISO 8601 in UTC
+               */
+              to: string;
+            };
+            report_id: string;
+            /** @description The report's place in the install's chain: 1, 2, 3… */
+            seq: number;
+            tenant_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'usage_report.imported';
           /** @constant */
           version: 1;
         };

@@ -18,6 +18,7 @@ export const TARGET_TYPES = [
   'webhook_delivery',
   'license_key',
   'license',
+  'usage_report',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -464,6 +465,13 @@ export const AUDIT_ACTIONS = {
     target: 'license',
     raises: ['license.checked_in'],
     entitlements: false,
+  },
+  'usage_report.imported': {
+    description:
+      "A self-hosted install's offline usage report was verified and its events stored as the tenant's usage",
+    target: 'usage_report',
+    raises: ['usage_report.imported'],
+    entitlements: true,
   },
 } as const satisfies Record<string, AuditActionSpec>;
 

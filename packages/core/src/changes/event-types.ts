@@ -405,6 +405,22 @@ export const EVENT_TYPES = {
       seats_licensed: z.number().int().nullable().describe('Seats the license grants; null: unlimited'),
     }),
   },
+  'usage_report.imported': {
+    description:
+      "A self-hosted install's offline usage report was imported: its usage now counts, and is billed, like SaaS usage",
+    version: 1,
+    payload: z.object({
+      tenant_id: z.string(),
+      install_id: z.string().describe('The install, as it names itself'),
+      seq: z.number().int().describe("The report's place in the install's chain: 1, 2, 3…"),
+      report_id: z.string(),
+      license_id: z.string().describe('`lic_…`, the license the report carried'),
+      period: z.object({ from: Instant, to: Instant }).describe('The usage it covers: `from` ≤ time < `to`'),
+      events: z.number().int().describe('Events in the report'),
+      accepted: z.number().int().describe('Events stored by this import'),
+      duplicates: z.number().int().describe('Events whose id was already stored; not counted again'),
+    }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

@@ -51,4 +51,5 @@ export {
   parseClaims,
   type VerifiedLicense,
   verifyLicense,
+  verifySignedJws,
 } from './verify-license.ts';

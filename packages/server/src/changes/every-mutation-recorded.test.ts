@@ -15,6 +15,7 @@ import {
   startStripeTestApp,
 } from '../../test/stripe-support.ts';
 import { applyPlans, createTenant, DAY_MS, provisionedTenant } from '../../test/tenant-support.ts';
+import { installKey, reportClaims, signReport } from '../../test/usage-report-support.ts';
 
 /*
  * Walks every mutating route of the built app (POST, PUT, PATCH, DELETE) and every job kind
@@ -294,6 +295,27 @@ const ROUTES: Record<string, RouteFixture> = {
       seats_in_use: 1,
     });
   },
+  'POST /v1/usage-reports': async () => {
+    const license = await t.request({ method: 'GET', url: `/v1/licenses/${await issuedLicense()}` });
+    expect(license.status).toBe(200);
+    const install = await installKey();
+    const now = t.clock.now().getTime();
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const report = await signReport(
+      reportClaims({
+        install,
+        installId: 'walk-install',
+        license: license.body.token,
+        seq: 1,
+        previous: null,
+        from: iso(now - 3_600_000),
+        to: iso(now),
+        events: [{ id: 'walk-report-1', meter: 'meetings', value: 1, time: iso(now - 1_800_000) }],
+      }),
+      install,
+    );
+    return send('POST', '/v1/usage-reports', { report });
+  },
   'POST /v1/stripe/webhooks': async () => {
     const { stripeInvoiceId } = await invoicedTenant();
     return deliver(invoiceEvent(t.fake, 'invoice.paid', stripeInvoiceId));
@@ -345,6 +367,7 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/tenants/:id/licenses': ['license.issued', 'license.superseded'],
   'POST /v1/licenses/:id/revoke': ['license.revoked'],
   'POST /v1/licenses/check-in': ['license.checked_in'],
+  'POST /v1/usage-reports': ['usage_report.imported'],
   'POST /v1/stripe/webhooks': ['invoice.paid'],
 };
 

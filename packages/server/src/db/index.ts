@@ -28,6 +28,7 @@ export type {
   TestClocksTable,
   UsageEventsTable,
   UsageLeasesTable,
+  UsageReportsTable,
   WebhookAttempt,
   WebhookDeliveriesTable,
   WebhookEndpointsTable,

@@ -205,6 +205,7 @@ export interface Schema {
   licenses: LicensesTable;
   license_check_ins: LicenseCheckInsTable;
   license_revocation_seq: LicenseRevocationSeqTable;
+  usage_reports: UsageReportsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -569,4 +570,25 @@ export interface InstallPublicJwk {
 export interface LicenseRevocationSeqTable {
   id: Generated<boolean>;
   seq: number;
+}
+
+/** Migration 0019: an offline usage report imported from a self-hosted install, chained per install. */
+export interface UsageReportsTable {
+  tenant_id: string;
+  install_id: string;
+  seq: number;
+  report_id: string;
+  /** SHA-256 (hex) of the report token: the next report's `previous`. */
+  digest: string;
+  /** The install's Ed25519 public key (JWK) that signed it; the first report of an install pins it. */
+  install_key: Json<{ kty: 'OKP'; crv: 'Ed25519'; x: string }>;
+  key_thumbprint: string;
+  license_id: string;
+  period_from: Date;
+  period_to: Date;
+  event_count: number;
+  /** Per meter, `{sum, count}` as the report states them (checked against its events). */
+  totals: Json<Record<string, { sum: number; count: number }>>;
+  created_at: Date;
+  imported_at: Date;
 }

@@ -22,6 +22,7 @@ import { tenantRoutes } from '../tenants/index.ts';
 import { testClockRoutes } from '../test-clocks/index.ts';
 import { jwksRoute, tokenRoutes } from '../tokens/index.ts';
 import { usageRoutes } from '../usage/index.ts';
+import { usageReportRoutes } from '../usage-reports/index.ts';
 import { webhookRoutes } from '../webhooks/index.ts';
 import { requireApiKey, requireScopeDeclarations } from './authentication.ts';
 import { idempotentPosts } from './idempotency.ts';
@@ -174,6 +175,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(auditRoutes, { audit: services.audit });
       await v1.register(webhookRoutes, { webhooks: services.webhooks });
       await v1.register(licenseRoutes, { licenses: services.licenses });
+      await v1.register(usageReportRoutes, { usageReports: services.usageReports });
     },
     { prefix: '/v1' },
   );

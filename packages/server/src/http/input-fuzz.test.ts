@@ -365,8 +365,8 @@ const BODY_DEFECTS: Record<string, Defect> = {
     return withBody(r, Buffer.from(broken));
   },
   oversized: (r, op) => {
-    // The route's own limit: ingestion takes 32 MiB, everything else 5 MiB.
-    const limit = op.path === '/v1/events' ? 32 * 1024 * 1024 : BODY_LIMIT;
+    // The route's own limit: ingestion and usage reports take 32 MiB, everything else 5 MiB.
+    const limit = ['/v1/events', '/v1/usage-reports'].includes(op.path) ? 32 * 1024 * 1024 : BODY_LIMIT;
     return withBody(r, Buffer.from(`{"x":"${'x'.repeat(limit)}"}`));
   },
 };

@@ -4,6 +4,7 @@ import {
   type FieldError,
   fail,
   type LicenseClaims,
+  type LicenseKeyring,
   licenseEntitlements,
   licenseKeyring,
   ok,
@@ -539,11 +540,7 @@ export class LicenseService {
    */
   async checkIn(ctx: RequestContext, input: CheckInInput): Promise<Result<CheckInAnswer, DomainError>> {
     const now = this.#o.clock.now();
-    const published = await this.#o.db.selectFrom('license_keys').select('public_jwk').execute();
-    const keyring = licenseKeyring(published.map((row) => row.public_jwk));
-    // The keys are this server's own, checked when made: one refused is a broken database.
-    if (!keyring.ok) throw new Error(`a stored license key is refused: ${keyring.error.message}`);
-    const verified = await verifyLicense(input.license, keyring.value, { now });
+    const verified = await verifyLicense(input.license, await this.keyring(), { now });
     if (!verified.ok) {
       return fail('license_invalid', `the license is refused: ${verified.error.message}`, {
         details: { refusal: verified.error.code },
@@ -692,6 +689,18 @@ export class LicenseService {
       const list = await signRevocationList({ iat, seq, revoked }, await this.#open(key));
       return ok({ list, seq, signed_at: new Date(iat * 1000).toISOString(), revoked: revoked.length });
     });
+  }
+
+  /**
+   * The keyring licenses of this control plane verify against: every published key, retired ones
+   * too, as the licenses they signed stay valid.
+   */
+  async keyring(): Promise<LicenseKeyring> {
+    const published = await this.#o.db.selectFrom('license_keys').select('public_jwk').execute();
+    const keyring = licenseKeyring(published.map((row) => row.public_jwk));
+    // The keys are this server's own, checked when made: one refused is a broken database.
+    if (!keyring.ok) throw new Error(`a stored license key is refused: ${keyring.error.message}`);
+    return keyring.value;
   }
 
   /** A tenant's installs as they last checked in, by install id, one page at a time. */

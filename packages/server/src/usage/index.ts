@@ -9,6 +9,6 @@ export { periodUsage, usageKey } from './period-usage.ts';
 export { nextSlotLapse, SlotService } from './slots.ts';
 export { TenantDirectory } from './tenant-directory.ts';
 export { ThresholdChecker } from './thresholds.ts';
-export { UsageIngest } from './usage-ingest.ts';
+export { type CheckedBatch, UsageIngest } from './usage-ingest.ts';
 export { usageRoutes } from './usage-routes.ts';
 export { UsageService } from './usage-service.ts';

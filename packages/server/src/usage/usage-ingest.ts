@@ -21,6 +21,18 @@ export interface IngestResult {
   rejected: RejectedEvent[];
 }
 
+/**
+ * A batch validated by {@link UsageIngest.check}: what to store (each id once, in a fixed order),
+ * ids repeated within the batch, and the events rejected with their reasons.
+ */
+export interface CheckedBatch {
+  readonly events: readonly ValidEvent[];
+  readonly repeated: number;
+  readonly rejected: readonly RejectedEvent[];
+  /** When it was checked: the events' `received_at`. */
+  readonly now: Date;
+}
+
 /** An event that passed validation, in the shape the database stores. */
 interface ValidEvent {
   tenantId: string;
@@ -88,6 +100,23 @@ export class UsageIngest {
 
   /** Ingests a batch in Tenantry's event shape, or CloudEvents when `format` says so. */
   async ingest(inputs: readonly unknown[], format: 'tenantry' | 'cloudevents'): Promise<IngestResult> {
+    const batch = await this.check(inputs, format);
+    if (batch.events.length === 0)
+      return { accepted: 0, duplicates: batch.repeated, rejected: [...batch.rejected] };
+    const accepted = await withRetry(() => this.#o.db.transaction().execute((tx) => this.storeIn(tx, batch)));
+    this.announce(batch, accepted);
+    return {
+      accepted,
+      duplicates: batch.events.length + batch.repeated - accepted,
+      rejected: [...batch.rejected],
+    };
+  }
+
+  /**
+   * Validates a batch as {@link ingest} does (shape, tenant, meter, value, time against the late
+   * window), without storing it: the events to store, in a fixed order, and those rejected.
+   */
+  async check(inputs: readonly unknown[], format: 'tenantry' | 'cloudevents'): Promise<CheckedBatch> {
     const rejected: RejectedEvent[] = [];
     const parsed: { index: number; event: UsageEventInput }[] = [];
     inputs.forEach((input, index) => {
@@ -128,19 +157,25 @@ export class UsageIngest {
       seen.add(key);
       return true;
     });
-    const repeated = valid.length - unique.length;
-    if (unique.length === 0) return { accepted: 0, duplicates: repeated, rejected };
-
     // A fixed order for every batch, so two batches that touch the same keys lock them in the
     // same order and cannot deadlock.
     unique.sort((a, b) =>
       a.tenantId === b.tenantId ? (a.id < b.id ? -1 : a.id > b.id ? 1 : 0) : a.tenantId < b.tenantId ? -1 : 1,
     );
-    const accepted = await withRetry(() =>
-      this.#o.db.transaction().execute((tx) => this.#store(tx, unique, now)),
-    );
-    if (accepted > 0) this.#o.onUsage(new Set(unique.map((e) => e.tenantId)));
-    return { accepted, duplicates: valid.length - accepted, rejected };
+    return { events: unique, repeated: valid.length - unique.length, rejected, now };
+  }
+
+  /**
+   * Stores a checked batch in the caller's transaction, with the rollups it changes; returns how
+   * many events were new (the others were stored before, by id). Call {@link announce} after commit.
+   */
+  async storeIn(tx: Transaction<Schema>, batch: CheckedBatch): Promise<number> {
+    return batch.events.length === 0 ? 0 : this.#store(tx, batch.events, batch.now);
+  }
+
+  /** Tells, after the commit of {@link storeIn}, which tenants got new usage. */
+  announce(batch: CheckedBatch, accepted: number): void {
+    if (accepted > 0) this.#o.onUsage(new Set(batch.events.map((e) => e.tenantId)));
   }
 
   /** The frozen time of each test clock the batch's tenants live on (none for live tenants). */
@@ -199,7 +234,7 @@ export class UsageIngest {
   }
 
   /** Stores the events and updates the rollups; returns how many were new. */
-  async #store(tx: Transaction<Schema>, events: ValidEvent[], now: Date): Promise<number> {
+  async #store(tx: Transaction<Schema>, events: readonly ValidEvent[], now: Date): Promise<number> {
     const additive = events.filter((e) => !e.gauge);
     const gauges = events.filter((e) => e.gauge);
     let accepted = 0;
