@@ -32,6 +32,9 @@ describe('@tenantry/core public API', () => {
       'licenseKeyring',
       'signLicense',
       'verifyLicense',
+      'signUsageReport',
+      'verifyUsageReport',
+      'reportDigest',
     ];
     const api: Record<string, unknown> = { ...core };
     for (const name of functions) expect(typeof api[name], name).toBe('function');

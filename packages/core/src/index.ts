@@ -1,7 +1,7 @@
 /**
  * Tenantry's domain logic, shared by the control plane and the SDK: plan files and definitions,
  * overrides, the tenant lifecycle, billing periods, money, entitlement evaluation, licenses
- * (claims, signing, offline verification), and the registries of audit actions and event types.
+ * (claims, signing, offline verification), offline usage reports, and the registries of audit actions and event types.
  * Pure: no I/O, no clock, no randomness, so the SDK evaluates exactly what the server would.
  *
  * @packageDocumentation
@@ -205,4 +205,19 @@ export {
   timeOutOfRange,
   UsageEventInput,
 } from './usage/index.ts';
+export {
+  InstallPublicKey,
+  MAX_REPORT_EVENTS,
+  MAX_USAGE_REPORT_BYTES,
+  reportDigest,
+  signUsageReport,
+  USAGE_REPORT_TYPE,
+  UsageReportClaims,
+  UsageReportEvent,
+  type UsageReportRefusal,
+  type UsageReportRefusalCode,
+  usageReportTotals,
+  type VerifiedUsageReport,
+  verifyUsageReport,
+} from './usage-reports/index.ts';
 export { dottedPath, toFieldErrors, type ValidationIssue } from './validation-issue.ts';

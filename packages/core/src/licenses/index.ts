@@ -34,4 +34,5 @@ export {
   parseClaims,
   type VerifiedLicense,
   verifyLicense,
+  verifySignedJws,
 } from './verify-license.ts';

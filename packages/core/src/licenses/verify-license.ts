@@ -98,16 +98,18 @@ export async function verifyLicense(
  * shape, the header (EdDSA only, exactly the `typ` expected, a kid the keyring knows, no key of
  * its own), then the signature with the keyring's key for that kid; returns the key id and the
  * payload as an object. `typ` keeps one kind of token from passing for another (a check-in
- * response for a license); `name` says what the refusal messages call the token.
+ * response for a license); `name` says what the refusal messages call the token; `maxBytes`
+ * (default {@link MAX_LICENSE_BYTES}) bounds its length, for tokens that carry more than a license.
  */
 export async function verifySignedJws(
   token: string,
   keyring: LicenseKeyring,
-  expected: { readonly typ: string; readonly name: string },
+  expected: { readonly typ: string; readonly name: string; readonly maxBytes?: number },
 ): Promise<Result<{ readonly kid: string; readonly payload: Record<string, unknown> }, LicenseRefusal>> {
   const name = expected.name;
-  if (token.length > MAX_LICENSE_BYTES) {
-    return refuse('oversized', `${name} is ${token.length} characters long, more than ${MAX_LICENSE_BYTES}`);
+  const maxBytes = expected.maxBytes ?? MAX_LICENSE_BYTES;
+  if (token.length > maxBytes) {
+    return refuse('oversized', `${name} is ${token.length} characters long, more than ${maxBytes}`);
   }
   const parts = token.split('.');
   if (parts.length !== 3) {
