@@ -182,6 +182,11 @@ export class LicenseGuard {
     );
   }
 
+  /** The license token the guard runs on, as read: what the install's usage reports carry. */
+  get token(): string {
+    return this.#token;
+  }
+
   /**
    * The license's entitlements as a SaaS snapshot (features off and limits 0 when restricted to
    * `features-off` or refused), for code that reads a whole snapshot, such as core's meter checks.

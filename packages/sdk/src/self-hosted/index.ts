@@ -5,12 +5,22 @@
  * It may import: @tenantry/core, adapters/ (types), entitlements/ (types), license/, usage/.
  */
 export {
+  type ExportedUsageReport,
+  type ExportUsageReportOptions,
+  exportUsageReport,
+  REPORT_CHAIN_FILE,
+  REPORTS_DIRECTORY,
+  UsageExportError,
+} from './export-usage-report.ts';
+export {
   INSTALL_FILE,
   type InstallIdentity,
   InstallIdentityError,
   openInstallIdentity,
+  readInstallIdentity,
 } from './install-identity.ts';
 export {
+  LICENSE_FILE,
   LICENSE_STATE_FILE,
   type LicenseOptions,
   LicenseSource,

@@ -14,7 +14,7 @@ export interface InstallIdentity {
   readonly id: string;
   /** When the install first started (ISO 8601 UTC): the anchor of its usage periods. */
   readonly createdAt: string;
-  /** The public half, as a JWK with `kid` set to the install id. */
+  /** The public half, as a bare Ed25519 JWK (`kty`, `crv`, `x`): what a usage report carries. */
   readonly publicJwk: JWK;
   /** The private half, as a JWK; the file holding it is mode 0600. */
   readonly privateJwk: JWK;
@@ -42,36 +42,17 @@ export async function openInstallIdentity(
   stateDirectory: string,
   now: () => Date = () => new Date(),
 ): Promise<InstallIdentity> {
+  const existing = await readInstallIdentity(stateDirectory);
+  if (existing !== undefined) return existing;
   const file = join(stateDirectory, INSTALL_FILE);
-  let text: string | undefined;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-      throw new InstallIdentityError(
-        `cannot read the install identity ${file}: ${(error as Error).message}`,
-        {
-          cause: error,
-        },
-      );
-    }
-  }
-  if (text !== undefined) {
-    const parsed = await parseIdentity(text);
-    if (typeof parsed === 'string') {
-      throw new InstallIdentityError(
-        `the install identity ${file} is corrupt (${parsed}); it is not made anew, as a new key would fork the install's usage reports: restore it from a backup`,
-      );
-    }
-    return parsed;
-  }
   const { publicKey, privateKey } = await generateKeyPair('EdDSA', { extractable: true });
   const id = `inst_${randomUUID().replaceAll('-', '')}`;
   const identity: InstallIdentity = {
     id,
     createdAt: now().toISOString(),
-    publicJwk: { ...(await exportJWK(publicKey)), kid: id, alg: 'EdDSA', use: 'sig' },
-    privateJwk: { ...(await exportJWK(privateKey)), kid: id, alg: 'EdDSA', use: 'sig' },
+    // jose exports an Ed25519 key as `kty`, `crv`, `x` (and `d`), nothing more.
+    publicJwk: await exportJWK(publicKey),
+    privateJwk: await exportJWK(privateKey),
   };
   await mkdir(stateDirectory, { recursive: true, mode: 0o700 });
   const body = {
@@ -86,6 +67,31 @@ export async function openInstallIdentity(
     mode: 0o600,
   });
   return identity;
+}
+
+/**
+ * The install's identity from `stateDirectory`, or undefined when it has none yet.
+ *
+ * @throws {InstallIdentityError} the identity file is unreadable or corrupt.
+ */
+export async function readInstallIdentity(stateDirectory: string): Promise<InstallIdentity | undefined> {
+  const file = join(stateDirectory, INSTALL_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new InstallIdentityError(`cannot read the install identity ${file}: ${(error as Error).message}`, {
+      cause: error,
+    });
+  }
+  const parsed = await parseIdentity(text);
+  if (typeof parsed === 'string') {
+    throw new InstallIdentityError(
+      `the install identity ${file} is corrupt (${parsed}); it is not made anew, as a new key would fork the install's usage reports: restore it from a backup`,
+    );
+  }
+  return parsed;
 }
 
 async function parseIdentity(text: string): Promise<InstallIdentity | string> {
@@ -103,7 +109,8 @@ async function parseIdentity(text: string): Promise<InstallIdentity | string> {
     return 'created_at is not a time';
   const publicJwk = body.public_jwk as JWK | undefined;
   const privateJwk = body.private_jwk as JWK | undefined;
-  if (!isEd25519(publicJwk) || publicJwk.d !== undefined) return 'public_jwk is not an Ed25519 public key';
+  if (!isEd25519(publicJwk) || Object.keys(publicJwk).length !== 3)
+    return 'public_jwk is not a bare Ed25519 public key';
   if (!isEd25519(privateJwk) || typeof privateJwk.d !== 'string' || privateJwk.x !== publicJwk.x)
     return 'private_jwk is not the private half of public_jwk';
   try {

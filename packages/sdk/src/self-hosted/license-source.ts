@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   admitSlot,
@@ -11,6 +12,7 @@ import {
   type Period,
 } from '@tenantry/core';
 import type { TenantContextOptions } from '../adapters/index.ts';
+import { writeFileDurably } from '../durable-file.ts';
 import type { EntitlementSource } from '../entitlement-source.ts';
 import type { AcquireResult, ConsumeResult, Slot } from '../entitlements/index.ts';
 import { LicenseGuard, type LicenseGuardOptions } from '../license/index.ts';
@@ -32,6 +34,23 @@ export interface LicenseOptions extends Omit<LicenseGuardOptions, 'stateFile'> {
 
 /** The file of the license guard's state in the state directory. */
 export const LICENSE_STATE_FILE = 'license-state.json';
+
+/** The license the install last ran with, in the state directory: what its usage reports carry. */
+export const LICENSE_FILE = 'license.jwt';
+
+/** Keeps `token` as the install's license, so an export (another process) carries the one it ran with. */
+async function keepLicense(stateDirectory: string, token: string): Promise<void> {
+  const file = join(stateDirectory, LICENSE_FILE);
+  const kept = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return undefined;
+    throw error;
+  });
+  if (kept?.trim() === token) return;
+  await writeFileDurably(file, `${token}\n`, {
+    temp: `${file}.${process.pid}-${randomUUID()}.tmp`,
+    mode: 0o600,
+  });
+}
 
 /** A request ran as a tenant other than the license's customer, the only one a license serves. */
 export class LicenseTenantError extends Error {
@@ -95,6 +114,7 @@ export class LicenseSource implements EntitlementSource {
     });
     try {
       const install = await openInstallIdentity(stateDirectory, now);
+      await keepLicense(stateDirectory, guard.token);
       const anchor = new Date(install.createdAt);
       const ledger = await UsageLedger.open(stateDirectory, (time) =>
         billingPeriod(anchor, 'month', time).start.getTime(),
