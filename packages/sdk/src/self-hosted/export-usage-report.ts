@@ -63,6 +63,8 @@ interface Chain {
   readonly seq: number;
   readonly digest: string | null;
   readonly to: string | null;
+  /** Ledger events there were when the last report was made: later ones timed before `to` are late. */
+  readonly ledger: number;
 }
 
 const FORMAT = 1;
@@ -127,7 +129,7 @@ export async function exportUsageReport(options: ExportUsageReportOptions): Prom
   const inPeriod: typeof timed = [];
   for (const entry of timed) {
     if (entry.at < from) {
-      if (chain.to !== null) late += 1;
+      if (entry.order >= chain.ledger) late += 1;
     } else if (entry.at < to.getTime() && !seen.has(entry.event.id)) {
       // An id recorded twice is one event, as the control plane counts (tenant, id) once.
       seen.add(entry.event.id);
@@ -176,7 +178,7 @@ export async function exportUsageReport(options: ExportUsageReportOptions): Prom
   await writeDurably(reportFile(stateDirectory, seq), `${token}\n`);
   await writeDurably(
     join(stateDirectory, REPORT_CHAIN_FILE),
-    `${JSON.stringify({ format: FORMAT, seq, digest, to: period.to }, null, 2)}\n`,
+    `${JSON.stringify({ format: FORMAT, seq, digest, to: period.to, ledger: events.length }, null, 2)}\n`,
   );
   return {
     token,
@@ -244,7 +246,8 @@ async function readChain(stateDirectory: string): Promise<Chain> {
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { seq: 0, digest: null, to: null };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      return { seq: 0, digest: null, to: null, ledger: 0 };
     throw new UsageExportError(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
   }
   const corrupt = (why: string) =>
@@ -264,7 +267,9 @@ async function readChain(stateDirectory: string): Promise<Chain> {
   if (typeof body.digest !== 'string' || !/^[0-9a-f]{64}$/.test(body.digest))
     throw corrupt('digest is not SHA-256 hex');
   if (typeof body.to !== 'string' || Number.isNaN(Date.parse(body.to))) throw corrupt('to is not a time');
-  return { seq: body.seq as number, digest: body.digest, to: body.to };
+  if (!Number.isSafeInteger(body.ledger) || (body.ledger as number) < 0)
+    throw corrupt('ledger is not a whole number ≥ 0');
+  return { seq: body.seq as number, digest: body.digest, to: body.to, ledger: body.ledger as number };
 }
 
 function writeDurably(file: string, text: string): Promise<void> {
