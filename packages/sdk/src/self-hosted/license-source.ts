@@ -116,9 +116,7 @@ export class LicenseSource implements EntitlementSource {
       const install = await openInstallIdentity(stateDirectory, now);
       await keepLicense(stateDirectory, guard.token);
       const anchor = new Date(install.createdAt);
-      const ledger = await UsageLedger.open(stateDirectory, (time) =>
-        billingPeriod(anchor, 'month', time).start.getTime(),
-      );
+      const ledger = await UsageLedger.open(stateDirectory, (time) => billingPeriod(anchor, 'month', time));
       const interval = checkEveryMs ?? DEFAULT_CHECK_MS;
       if (interval > 0) guard.startChecks(interval);
       return new LicenseSource(guard, install, ledger, now);
