@@ -4,11 +4,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, startTestApp, type TestApp } from '../../server/test/harness.ts';
 import { applyPlans, provisionedTenant } from '../../server/test/tenant-support.ts';
-import { fastifyTenantContext } from './adapters/fastify.ts';
 import { currentTenant } from './context/index.ts';
 import type { AcquireResult, ConsumeResult, Slot } from './entitlements/index.ts';
 import { Tenantry } from './tenantry.ts';

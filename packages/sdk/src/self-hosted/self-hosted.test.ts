@@ -9,10 +9,10 @@ import {
   usageReportTotals,
   verifyUsageReport,
 } from '@tenantry/core';
+import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify from 'fastify';
 import { exportJWK, generateKeyPair, type JWK } from 'jose';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { fastifyTenantContext } from '../adapters/fastify.ts';
 import { currentTenant, runAsTenant } from '../context/index.ts';
 import { LicenseError } from '../license/index.ts';
 import { type LicenseTenantryOptions, type SelfHostedTenantry, Tenantry } from '../tenantry.ts';
@@ -332,9 +332,17 @@ describe('the install identity and the usage ledger', () => {
     await reopened.close();
     expect((await readFile(ledger, 'utf8')).endsWith('}\n')).toBe(true);
 
+    const before = await readFile(ledger, 'utf8');
     await appendFile(ledger, 'not json\n');
     await expect(open()).rejects.toThrow(UsageLedgerError);
     await expect(open()).rejects.toThrow(/corrupt at line 3 \(not JSON\)/);
+    // JSON, but not an event: as corrupt, and the ledger is left as it was found.
+    await writeFile(
+      ledger,
+      `${before}{"id":"x","tenant":"${CUSTOMER}","meter":"meetings","time":"yesterday"}\n`,
+    );
+    await expect(open()).rejects.toThrow(/corrupt at line 3 \(time is not a time\)/);
+    expect((await readFile(ledger, 'utf8')).startsWith(before)).toBe(true);
   });
 });
 
