@@ -278,6 +278,50 @@ describe('limits enforced locally', () => {
   });
 });
 
+describe('past the grace days', () => {
+  it('turns features off and refuses use in features-off, keeping the ledger; read-only only flags it', async () => {
+    const tenantry = await open({ restrictedMode: 'features-off' });
+    try {
+      await asCustomer(async () => {
+        expect((await tenantry.consume('meetings')).allowed).toBe(true);
+        clock.at = ISSUED + (365 + 11) * DAY_MS;
+        await tenantry.license.check();
+        expect(tenantry.license.status.state).toBe('restricted');
+        expect(tenantry.can('sso')).toBe(false);
+        expect(tenantry.config('retention_days')).toBe(365);
+        expect(await tenantry.consume('meetings')).toMatchObject({
+          allowed: false,
+          reason: 'limit_exhausted',
+        });
+        expect(await tenantry.acquire('sessions', { subject: 'ada' })).toMatchObject({
+          allowed: false,
+          reason: 'feature_disabled',
+        });
+      });
+      expect(warnings.at(-1)).toMatch(/grace are over: its features are off/);
+    } finally {
+      await tenantry.close();
+    }
+    const ledger = await readFile(join(directory, 'state', LEDGER_FILE), 'utf8');
+    expect(ledger.trimEnd().split('\n')).toHaveLength(1);
+
+    clock.at = ISSUED;
+    await rm(join(directory, 'state'), { recursive: true });
+    const readOnly = await open({ restrictedMode: 'read-only' });
+    try {
+      clock.at = ISSUED + (365 + 11) * DAY_MS;
+      await readOnly.license.check();
+      expect(readOnly.license.readOnly).toBe(true);
+      await asCustomer(async () => {
+        expect(readOnly.can('sso')).toBe(true);
+        expect((await readOnly.consume('meetings')).allowed).toBe(true);
+      });
+    } finally {
+      await readOnly.close();
+    }
+  });
+});
+
 describe('the install identity and the usage ledger', () => {
   it('makes the install key once, private file 0600, and refuses a corrupt one rather than making another', async () => {
     const tenantry = await open();
