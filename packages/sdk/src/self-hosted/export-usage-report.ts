@@ -117,7 +117,9 @@ export async function exportUsageReport(options: ExportUsageReportOptions): Prom
 
   const { events } = await readLedger(join(stateDirectory, LEDGER_FILE));
   const timed = events.map((event, order) => ({ event, at: Date.parse(event.time), order }));
-  const first = Math.min(Date.parse(install.createdAt), ...timed.map((e) => e.at));
+  // A loop, not Math.min(...): a ledger holds more events than a call takes arguments.
+  let first = Date.parse(install.createdAt);
+  for (const entry of timed) if (entry.at < first) first = entry.at;
   const from = chain.to === null ? first : Date.parse(chain.to);
   if (to.getTime() <= from) {
     throw new UsageExportError(

@@ -457,6 +457,33 @@ describe('exportUsageReport', () => {
     expect(next.value.claims.totals).toEqual(usageReportTotals(next.value.claims.events));
   });
 
+  it('ends a report at the 10,000th event and carries the rest in the next, never splitting an instant', async () => {
+    const state = join(directory, 'state');
+    await (await open()).close();
+    // 10,003 events a millisecond apart, but the 10,000th and 10,001st share their instant.
+    const at = (i: number) =>
+      new Date(ISSUED + 1000 + Math.min(i, 9_999) + Math.max(0, i - 10_000)).toISOString();
+    const lines = Array.from({ length: 10_003 }, (_, i) =>
+      JSON.stringify({ id: `e${i}`, tenant: CUSTOMER, meter: 'api_calls', value: 1, time: at(i) }),
+    );
+    await writeFile(join(state, LEDGER_FILE), `${lines.join('\n')}\n`);
+    clock.at = ISSUED + DAY_MS;
+    const to = new Date(clock.at);
+    const first = await exportUsageReport({ stateDirectory: state, to, clock });
+    expect(first).toMatchObject({ seq: 1, events: 9_999, remaining: 4 });
+    expect(first.period.to).toBe(at(9_999));
+    const second = await exportUsageReport({ stateDirectory: state, to, clock });
+    expect(second).toMatchObject({ seq: 2, events: 4, remaining: 0, again: false });
+    expect(second.period).toEqual({ from: at(9_999), to: to.toISOString() });
+    for (const report of [first, second]) {
+      const verified = await verifyUsageReport(report.token, {
+        licenseKeyring: await keyring(),
+        now: clock.now(),
+      });
+      expect(verified.ok).toBe(true);
+    }
+  });
+
   it('refuses a state directory with no install', async () => {
     await expect(exportUsageReport({ stateDirectory: join(directory, 'empty'), clock })).rejects.toThrow(
       /holds no install/,
