@@ -128,6 +128,7 @@ export {
   type TargetStatus,
 } from './migrations/index.ts';
 export {
+  EXPORT_LOCK_FILE,
   type ExportedUsageReport,
   type ExportUsageReportOptions,
   exportUsageReport,
@@ -140,11 +141,14 @@ export {
   type LicenseOptions,
   LicenseSource,
   LicenseTenantError,
+  LOCK_FILE,
+  lockStateDirectory,
   openInstallIdentity,
   REPORT_CHAIN_FILE,
   REPORTS_DIRECTORY,
   readInstallIdentity,
   readLedger,
+  StateDirectoryInUseError,
   UsageExportError,
   UsageLedger,
   UsageLedgerError,

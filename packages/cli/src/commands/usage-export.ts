@@ -1,5 +1,5 @@
 import { writeFile } from 'node:fs/promises';
-import { exportUsageReport, UsageExportError } from '@tenantry/sdk';
+import { exportUsageReport, StateDirectoryInUseError, UsageExportError } from '@tenantry/sdk';
 import { type Command, InvalidArgumentError } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
@@ -35,7 +35,8 @@ export function usageExportCommand(usage: Command, ctx: CommandContext): Command
         stateDirectory: options.stateDir,
         ...(options.to === undefined ? {} : { to: options.to }),
       }).catch((error: unknown) => {
-        if (error instanceof UsageExportError) throw new CliError(error.message);
+        if (error instanceof UsageExportError || error instanceof StateDirectoryInUseError)
+          throw new CliError(error.message);
         throw error;
       });
       await writeFile(options.out, `${report.token}\n`).catch((error: NodeJS.ErrnoException) => {

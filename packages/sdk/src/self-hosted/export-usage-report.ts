@@ -10,12 +10,15 @@ import {
 } from '@tenantry/core';
 import { writeFileDurably } from '../durable-file.ts';
 import type { UsageEvent } from '../usage/index.ts';
-import { readInstallIdentity } from './install-identity.ts';
+import { type InstallIdentity, readInstallIdentity } from './install-identity.ts';
 import { LICENSE_FILE } from './license-source.ts';
+import { lockStateDirectory } from './state-lock.ts';
 import { LEDGER_FILE, readLedger } from './usage-ledger.ts';
 
 /** The install's export chain in its state directory: the last report's seq, digest and end. */
 export const REPORT_CHAIN_FILE = 'usage-reports.json';
+/** Held while an export runs: exports of one install run one at a time. */
+export const EXPORT_LOCK_FILE = 'usage-export.lock';
 /** Where every exported report is kept, as `<seq>.jwt` (six digits), to be handed over again. */
 export const REPORTS_DIRECTORY = 'usage-reports';
 
@@ -82,6 +85,7 @@ const FORMAT = 1;
  *
  * @throws {UsageExportError} no install or license in `stateDirectory`, `to` in the future or
  *   already exported, or a state file corrupt.
+ * @throws {StateDirectoryInUseError} another export of the install is running.
  */
 export async function exportUsageReport(options: ExportUsageReportOptions): Promise<ExportedUsageReport> {
   const { stateDirectory } = options;
@@ -92,13 +96,28 @@ export async function exportUsageReport(options: ExportUsageReportOptions): Prom
       `${stateDirectory} holds no install: it is made when the app first opens Tenantry on a license there`,
     );
   }
+  // One export at a time: two at once would both make report seq + 1 of the same chain.
+  const unlock = await lockStateDirectory(stateDirectory, EXPORT_LOCK_FILE);
+  try {
+    return await exportNext(stateDirectory, install, now, options.to);
+  } finally {
+    await unlock();
+  }
+}
+
+async function exportNext(
+  stateDirectory: string,
+  install: InstallIdentity,
+  now: Date,
+  asked: Date | undefined,
+): Promise<ExportedUsageReport> {
   const license = await readFile(join(stateDirectory, LICENSE_FILE), 'utf8').catch((error: Error) => {
     throw new UsageExportError(`cannot read the license the install runs with: ${error.message}`, {
       cause: error,
     });
   });
   const chain = await readChain(stateDirectory);
-  const to = options.to ?? now;
+  const to = asked ?? now;
   if (Number.isNaN(to.getTime())) throw new UsageExportError('the end of the period is not a valid time');
   if (to.getTime() > now.getTime()) {
     throw new UsageExportError(

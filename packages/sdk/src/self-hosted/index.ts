@@ -5,6 +5,7 @@
  * It may import: @tenantry/core, adapters/ (types), entitlements/ (types), license/, usage/.
  */
 export {
+  EXPORT_LOCK_FILE,
   type ExportedUsageReport,
   type ExportUsageReportOptions,
   exportUsageReport,
@@ -26,4 +27,5 @@ export {
   LicenseSource,
   LicenseTenantError,
 } from './license-source.ts';
+export { LOCK_FILE, lockStateDirectory, StateDirectoryInUseError } from './state-lock.ts';
 export { LEDGER_FILE, readLedger, UsageLedger, UsageLedgerError } from './usage-ledger.ts';

@@ -18,6 +18,7 @@ import type { AcquireResult, ConsumeResult, Slot } from '../entitlements/index.t
 import { LicenseGuard, type LicenseGuardOptions } from '../license/index.ts';
 import { type UsageRecord, unitRecords, usageEventLine } from '../usage/index.ts';
 import { type InstallIdentity, openInstallIdentity } from './install-identity.ts';
+import { lockStateDirectory } from './state-lock.ts';
 import { UsageLedger } from './usage-ledger.ts';
 
 /** What a self-hosted app runs on: its license, and the directory it keeps its own state in. */
@@ -25,7 +26,7 @@ export interface LicenseOptions extends Omit<LicenseGuardOptions, 'stateFile'> {
   /**
    * The install's own directory, kept across restarts and backed up: its identity (id and key
    * pair), the license state (latest time and seq seen), the usage ledger and the export chain.
-   * One running app process per directory (see docs/sdk.md).
+   * One running app process per directory: a second one is refused while the first runs.
    */
   readonly stateDirectory: string;
   /** How often the license is checked again (expiry, grace, clock); default an hour, 0 = never. */
@@ -81,10 +82,18 @@ export class LicenseSource implements EntitlementSource {
   readonly requestContext: TenantContextOptions;
   readonly #now: () => Date;
   readonly #anchor: Date;
+  readonly #unlock: () => Promise<void>;
   /** meter → open slots, each with its subject. */
   readonly #slots = new Map<string, Map<string, string | null>>();
 
-  private constructor(guard: LicenseGuard, install: InstallIdentity, ledger: UsageLedger, now: () => Date) {
+  private constructor(
+    guard: LicenseGuard,
+    install: InstallIdentity,
+    ledger: UsageLedger,
+    now: () => Date,
+    unlock: () => Promise<void>,
+  ) {
+    this.#unlock = unlock;
     this.guard = guard;
     this.install = install;
     this.ledger = ledger;
@@ -103,25 +112,29 @@ export class LicenseSource implements EntitlementSource {
    * @throws {LicenseError} the license is refused.
    * @throws {InstallIdentityError} the install's identity file is corrupt.
    * @throws {UsageLedgerError} the usage ledger is corrupt.
+   * @throws {StateDirectoryInUseError} another process runs on the state directory.
    */
   static async open(options: LicenseOptions): Promise<LicenseSource> {
     const { stateDirectory, checkEveryMs, ...guardOptions } = options;
     const clock = options.clock ?? { now: () => new Date() };
     const now = () => clock.now();
-    const guard = await LicenseGuard.open({
-      ...guardOptions,
-      stateFile: join(stateDirectory, LICENSE_STATE_FILE),
-    });
+    const unlock = await lockStateDirectory(stateDirectory);
+    let guard: LicenseGuard | undefined;
     try {
+      guard = await LicenseGuard.open({
+        ...guardOptions,
+        stateFile: join(stateDirectory, LICENSE_STATE_FILE),
+      });
       const install = await openInstallIdentity(stateDirectory, now);
       await keepLicense(stateDirectory, guard.token);
       const anchor = new Date(install.createdAt);
       const ledger = await UsageLedger.open(stateDirectory, (time) => billingPeriod(anchor, 'month', time));
       const interval = checkEveryMs ?? DEFAULT_CHECK_MS;
       if (interval > 0) guard.startChecks(interval);
-      return new LicenseSource(guard, install, ledger, now);
+      return new LicenseSource(guard, install, ledger, now, unlock);
     } catch (error) {
-      await guard.stop();
+      await guard?.stop();
+      await unlock();
       throw error;
     }
   }
@@ -295,8 +308,9 @@ export class LicenseSource implements EntitlementSource {
     this.#slots.clear();
     try {
       await this.guard.stop();
-    } finally {
       await this.ledger.close();
+    } finally {
+      await this.#unlock();
     }
   }
 }

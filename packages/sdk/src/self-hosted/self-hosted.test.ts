@@ -1,5 +1,5 @@
 import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   type LicenseClaims,
@@ -22,6 +22,8 @@ import {
   InstallIdentityError,
   LEDGER_FILE,
   LicenseTenantError,
+  LOCK_FILE,
+  StateDirectoryInUseError,
   UsageExportError,
   UsageLedgerError,
 } from './index.ts';
@@ -387,6 +389,38 @@ describe('the install identity and the usage ledger', () => {
     );
     await expect(open()).rejects.toThrow(/corrupt at line 3 \(time is not a time\)/);
     expect((await readFile(ledger, 'utf8')).startsWith(before)).toBe(true);
+  });
+});
+
+describe('one process per state directory', () => {
+  it('refuses a second Tenantry on the same directory while the first runs, and takes a stale lock over', async () => {
+    const first = await open();
+    const second = await open().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(second).toBeInstanceOf(StateDirectoryInUseError);
+    expect((second as Error).message).toMatch(
+      new RegExp(
+        `is in use by process ${process.pid} on ${hostname()} since .*: one process at a time runs an install`,
+      ),
+    );
+    await first.close();
+    const lock = join(directory, 'state', LOCK_FILE);
+    await expect(stat(lock)).rejects.toThrow(/ENOENT/);
+
+    // Left by a process that is gone (a crash): taken over.
+    const gone = { pid: 2 ** 30, host: hostname(), since: new Date(ISSUED).toISOString(), token: 'x' };
+    await writeFile(lock, JSON.stringify(gone));
+    await (await open()).close();
+
+    // Held on another host (a shared volume): refused, saying how to clear it.
+    const elsewhere = { ...gone, pid: 1, host: 'other-host' };
+    await writeFile(lock, JSON.stringify(elsewhere));
+    await expect(open()).rejects.toThrow(
+      /by process 1 on other-host .*if other-host no longer runs it, remove/,
+    );
+    expect(JSON.parse(await readFile(lock, 'utf8'))).toEqual(elsewhere);
   });
 });
 
