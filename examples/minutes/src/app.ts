@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { currentTenant, type Tenantry } from '@tenantry/sdk';
+import { type ControlPlaneTenantry, currentTenant } from '@tenantry/sdk';
 import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 
@@ -61,7 +61,7 @@ const IdParams = {
  * data (one call whatever the tenant's placement), the meetings-per-month limit (a leased quota,
  * recorded as usage) and the analytics feature.
  */
-export function buildMinutesApp(tenantry: Tenantry): FastifyInstance {
+export function buildMinutesApp(tenantry: ControlPlaneTenantry): FastifyInstance {
   const app = Fastify({ logger: false });
 
   app.get('/healthz', async () => ({ status: 'ok' }));

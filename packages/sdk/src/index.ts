@@ -34,6 +34,7 @@ export {
   ControlPlaneUnreachableError,
   type RequestOptions,
 } from './control-plane/index.ts';
+export { ControlPlaneSource } from './control-plane-source.ts';
 export {
   BINDER_ROLE,
   BINDING_SETTING,
@@ -74,6 +75,7 @@ export {
   tenantBindingSql,
   UnsupportedPlacementError,
 } from './data/index.ts';
+export type { EntitlementSource } from './entitlement-source.ts';
 export {
   type AcquireRefusal,
   type AcquireResult,
@@ -131,7 +133,40 @@ export {
   type TargetResult,
   type TargetStatus,
 } from './migrations/index.ts';
-export { Tenantry, type TenantryOptions } from './tenantry.ts';
+export {
+  EXPORT_LOCK_FILE,
+  type ExportedUsageReport,
+  type ExportUsageReportOptions,
+  exportUsageReport,
+  INSTALL_FILE,
+  type InstallIdentity,
+  InstallIdentityError,
+  LEDGER_FILE,
+  LICENSE_FILE,
+  LICENSE_STATE_FILE,
+  type LicenseOptions,
+  LicenseSource,
+  LicenseTenantError,
+  LOCK_FILE,
+  lockStateDirectory,
+  openInstallIdentity,
+  REPORT_CHAIN_FILE,
+  REPORTS_DIRECTORY,
+  readInstallIdentity,
+  readLedger,
+  StateDirectoryInUseError,
+  UsageExportError,
+  UsageLedger,
+  UsageLedgerError,
+} from './self-hosted/index.ts';
+export {
+  ControlPlaneTenantry,
+  type ControlPlaneTenantryOptions,
+  type LicenseTenantryOptions,
+  SelfHostedTenantry,
+  Tenantry,
+  type TenantryOptions,
+} from './tenantry.ts';
 export {
   CorruptSpoolFileError,
   DEFAULT_RETRY_POLICY,

@@ -1,4 +1,4 @@
-import type { ConfigValue, LimitEntitlement } from '@tenantry/core';
+import type { ConfigValue, EntitlementSnapshot, LimitEntitlement } from '@tenantry/core';
 import type { TenantContextOptions } from './adapters/index.ts';
 import {
   type AccessTokenVerifier,
@@ -7,22 +7,26 @@ import {
   currentTenant,
 } from './context/index.ts';
 import { ControlPlaneClient, type ControlPlaneOptions } from './control-plane/index.ts';
+import { ControlPlaneSource } from './control-plane-source.ts';
 import {
   PlacementDirectory,
   type PlacementDirectoryOptions,
   TenantData,
   type TenantDataOptions,
 } from './data/index.ts';
+import type { EntitlementSource } from './entitlement-source.ts';
 import {
   type AcquireResult,
   type ConsumeResult,
   Entitlements,
   type EntitlementsOptions,
 } from './entitlements/index.ts';
-import { type UsageRecord, UsageRecorder, type UsageRecorderOptions } from './usage/index.ts';
+import type { LicenseGuard } from './license/index.ts';
+import { type InstallIdentity, type LicenseOptions, LicenseSource } from './self-hosted/index.ts';
+import { type UsageRecord, UsageRecorder, type UsageRecorderOptions, unitRecords } from './usage/index.ts';
 
-/** What {@link Tenantry.open} needs: where the control plane is, and optionally the app's database. */
-export interface TenantryOptions extends ControlPlaneOptions {
+/** What {@link Tenantry.open} needs to run on a control plane: where it is, and optionally the app's database. */
+export interface ControlPlaneTenantryOptions extends ControlPlaneOptions {
   /**
    * The app's database, as its one login role (see {@link TenantDataOptions.url}); leave it out
    * for an app that keeps no tenant data in PostgreSQL.
@@ -35,39 +39,142 @@ export interface TenantryOptions extends ControlPlaneOptions {
   /** Access-token checks: the issuer and audience the control plane signs with. */
   readonly accessTokens?: Omit<AccessTokenVerifierOptions, 'url'>;
   /**
-   * Local entitlements. Leased units are recorded as usage through {@link Tenantry.usage}, and
-   * reported consumed only after it flushed, so `leases.recordUsage`/`flushUsage` are set here.
+   * Local entitlements. Leased units are recorded as usage through {@link ControlPlaneTenantry.usage},
+   * and reported consumed only after it flushed, so `leases.recordUsage`/`flushUsage` are set here.
    */
   readonly entitlements?: Omit<EntitlementsOptions, 'leases'> & {
     readonly leases?: Omit<NonNullable<EntitlementsOptions['leases']>, 'recordUsage' | 'flushUsage'>;
   };
   /** The usage recorder; `spoolDirectory` is where records wait while the control plane is down. */
   readonly usage: Omit<UsageRecorderOptions, 'controlPlane'>;
+  /** Only with a license: a control plane's options and a license's do not mix. */
+  readonly license?: never;
+  readonly stateDirectory?: never;
 }
 
 /**
- * The SDK wired the safe way, once per app process: the tenant of each request from its access
- * token, entitlements checked in memory, limited use leased, usage recorded without loss, and
- * tenant-scoped data in every placement, with the placement cache dropped whenever the control
- * plane announces a change of the tenant.
+ * What {@link Tenantry.open} needs to run self-hosted on a license, with no control plane: the
+ * license, the release's keys, what the app becomes past the grace days, and its state directory.
+ */
+export interface LicenseTenantryOptions extends LicenseOptions {
+  /** Only with a control plane: a license's options and a control plane's do not mix. */
+  readonly url?: never;
+  readonly token?: never;
+  readonly usage?: never;
+  readonly entitlements?: never;
+  readonly placements?: never;
+  readonly accessTokens?: never;
+  /** Tenant-scoped data needs the control plane's placements; a self-hosted app uses its own pool. */
+  readonly databaseUrl?: never;
+  readonly data?: never;
+}
+
+/** Either way to run: on a control plane, or on a license. */
+export type TenantryOptions = ControlPlaneTenantryOptions | LicenseTenantryOptions;
+
+/**
+ * The SDK wired the safe way, once per app process, the same for the app whether it runs on a
+ * control plane (SaaS, BYOI) or self-hosted on a license: each request runs as its tenant
+ * ({@link requestContext}), and {@link can}, {@link limit}, {@link config}, {@link consume},
+ * {@link acquire} and {@link record} answer for it. Where the answers come from is an
+ * {@link EntitlementSource}, chosen once by {@link Tenantry.open}; what exists only on one side
+ * lives on its subclass ({@link ControlPlaneTenantry}: `client`, `verifier`, `placements`, `data`…;
+ * {@link SelfHostedTenantry}: `license`, `install`), so code that needs it says which it runs on.
  *
  * @example
  * ```ts
- * const tenantry = await Tenantry.open({
- *   url: 'http://localhost:8080',
- *   token: process.env.TENANTRY_TOKEN ?? '',
- *   databaseUrl: 'postgres://minutes_app@localhost/minutes',
- *   usage: { spoolDirectory: './.usage-spool' },
- * });
+ * const tenantry = process.env.TENANTRY_URL
+ *   ? await Tenantry.open({ url: process.env.TENANTRY_URL, token: process.env.TENANTRY_TOKEN ?? '', usage: { spoolDirectory: './.usage-spool' } })
+ *   : await Tenantry.open({ license: { file: '/etc/minutes/license.jwt' }, builtInKeys: LICENSE_KEYS, restrictedMode: 'read-only', stateDirectory: '/var/lib/minutes' });
  * app.register(fastifyTenantContext, tenantry.requestContext); // from '@tenantry/sdk/fastify'
  * app.post('/meetings', async () => {
  *   const answer = await tenantry.consume('meetings');
  *   if (!answer.allowed) return { refused: answer.detail };
- *   return tenantry.data.transaction((db) => db.query('insert into meetings (id, title) values ($1, $2)', ['m1', 'Kick-off']));
+ *   return saveMeeting();
  * });
  * ```
  */
-export class Tenantry {
+export class Tenantry<S extends EntitlementSource = EntitlementSource> {
+  protected readonly source: S;
+
+  protected constructor(source: S) {
+    this.source = source;
+  }
+
+  /**
+   * Opens the SDK on a control plane (`url` and `token`) or on a license (`license`): the types
+   * keep the two apart, and the answer is typed by which it is.
+   *
+   * @throws {LicenseError} on a license that is refused: one line saying why.
+   */
+  static open(options: LicenseTenantryOptions): Promise<SelfHostedTenantry>;
+  static open(options: ControlPlaneTenantryOptions): Promise<ControlPlaneTenantry>;
+  static open(options: TenantryOptions): Promise<ControlPlaneTenantry | SelfHostedTenantry>;
+  static open(options: TenantryOptions): Promise<ControlPlaneTenantry | SelfHostedTenantry> {
+    return options.license === undefined ? openControlPlane(options) : openLicensed(options);
+  }
+
+  /** The options of the Fastify plugin and the Express middleware: how each request gets its tenant. */
+  get requestContext(): TenantContextOptions {
+    return this.source.requestContext;
+  }
+
+  /** Whether the current tenant may use `feature`; no network call. */
+  can(feature: string): boolean {
+    return this.source.can(currentTenant('a feature check').tenantId, feature);
+  }
+
+  /** The current tenant's limit of `key` (a meter or `seats`), with what is used; no network call. */
+  limit(key: string): LimitEntitlement | undefined {
+    return this.source.limit(currentTenant('a limit check').tenantId, key);
+  }
+
+  /** The current tenant's value of the config key; no network call. */
+  config(key: string): ConfigValue | undefined {
+    return this.source.config(currentTenant('a config lookup').tenantId, key);
+  }
+
+  /** The current tenant's whole entitlement snapshot (plan, features, limits, config); no network call. */
+  snapshot(): EntitlementSnapshot {
+    return this.source.snapshot(currentTenant('a snapshot').tenantId);
+  }
+
+  /**
+   * Spends `units` of the current tenant's `meter` and records them as usage: allowed, allowed
+   * past a soft limit (`overage`), or refused.
+   */
+  consume(meter: string, units = 1): Promise<ConsumeResult> {
+    return this.source.consume(currentTenant('consume()').tenantId, meter, units);
+  }
+
+  /** Opens a slot of the current tenant's gauge `meter` (a session, a connected device) until `slot.release()`. */
+  acquire(meter: string, options: { readonly subject?: string } = {}): Promise<AcquireResult> {
+    return this.source.acquire(currentTenant('acquire()').tenantId, meter, options);
+  }
+
+  /** Records usage of the current tenant (unless `record.tenant` names another); returns the event's id. */
+  record(record: UsageRecord): string {
+    return this.source.record({ ...record, tenant: record.tenant ?? currentTenant('record()').tenantId });
+  }
+
+  /** Resolves once the usage recorded so far is stored: sent or spooled, or in the ledger. */
+  flush(): Promise<void> {
+    return this.source.flush();
+  }
+
+  /** Gives back leases and slots, stores the usage recorded, and stops. */
+  async close(): Promise<void> {
+    await this.source.close();
+  }
+}
+
+/**
+ * The SDK on a control plane: the tenant of each request from its access token, entitlements
+ * checked in memory, limited use leased, usage recorded without loss, and tenant-scoped data in
+ * every placement, with the placement cache dropped whenever the control plane announces a
+ * change of the tenant.
+ */
+export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
   /** The control plane's HTTP API, as the app's operator key. */
   readonly client: ControlPlaneClient;
   /** Checks access tokens against the control plane's published keys. */
@@ -78,18 +185,19 @@ export class Tenantry {
   readonly #data: TenantData | undefined;
   readonly #unsubscribe: Array<() => void>;
 
-  private constructor(parts: {
+  /** @internal Made by {@link Tenantry.open}. */
+  constructor(parts: {
     client: ControlPlaneClient;
     verifier: AccessTokenVerifier;
-    entitlements: Entitlements;
-    usage: UsageRecorder;
+    source: ControlPlaneSource;
     placements: PlacementDirectory;
     data: TenantData | undefined;
   }) {
+    super(parts.source);
     this.client = parts.client;
     this.verifier = parts.verifier;
-    this.entitlements = parts.entitlements;
-    this.usage = parts.usage;
+    this.entitlements = parts.source.entitlements;
+    this.usage = parts.source.usage;
     this.placements = parts.placements;
     this.#data = parts.data;
     // A moved, suspended or deleted tenant must not be reached where it was; changes missed while
@@ -102,47 +210,6 @@ export class Tenantry {
     ];
   }
 
-  /** Opens the usage recorder (sending what an earlier process spooled) and wires the rest. */
-  static async open(options: TenantryOptions): Promise<Tenantry> {
-    const client = new ControlPlaneClient(options);
-    const usage = await UsageRecorder.open({ ...options.usage, controlPlane: client });
-    const entitlements = new Entitlements(client, {
-      ...options.entitlements,
-      leases: {
-        ...options.entitlements?.leases,
-        // One event per unit (the last one carries a fraction): a `count` meter counts events and
-        // a `sum` meter adds values, and both then add up to `units`.
-        recordUsage: (tenant, meter, units) => {
-          const whole = Math.floor(units);
-          for (let i = 0; i < whole; i++) usage.record({ tenant, meter, value: 1 });
-          if (units > whole) usage.record({ tenant, meter, value: units - whole });
-        },
-        flushUsage: () => usage.flush(),
-      },
-    });
-    const placements = new PlacementDirectory({ ...options.placements, controlPlane: client });
-    const data =
-      options.databaseUrl === undefined
-        ? undefined
-        : new TenantData({ ...options.data, url: options.databaseUrl, placements });
-    const verifier = createAccessTokenVerifier({ ...options.accessTokens, url: client.url });
-    return new Tenantry({ client, verifier, entitlements, usage, placements, data });
-  }
-
-  /**
-   * The options of the Fastify plugin and the Express middleware: each request's tenant from its
-   * access token, with the tenant's entitlement snapshot loaded before the handler runs, so the
-   * synchronous checks below can answer.
-   */
-  get requestContext(): TenantContextOptions {
-    return {
-      verifier: this.verifier,
-      onTenant: async (context) => {
-        await this.entitlements.load(context.tenantId);
-      },
-    };
-  }
-
   /** Tenant-scoped data; throws when the app was opened without a `databaseUrl`. */
   get data(): TenantData {
     if (this.#data === undefined)
@@ -150,47 +217,57 @@ export class Tenantry {
     return this.#data;
   }
 
-  /** Whether the current tenant's plan has `feature`; no network call. */
-  can(feature: string): boolean {
-    return this.entitlements.can(currentTenant('a feature check').tenantId, feature);
-  }
-
-  /** The current tenant's limit of `key` (a meter or `seats`); no network call. */
-  limit(key: string): LimitEntitlement | undefined {
-    return this.entitlements.limit(currentTenant('a limit check').tenantId, key);
-  }
-
-  /** The current tenant's value of the config key; no network call. */
-  config(key: string): ConfigValue | undefined {
-    return this.entitlements.config(currentTenant('a config lookup').tenantId, key);
-  }
-
-  /**
-   * Spends `units` of the current tenant's `meter` from a local lease, and records them as usage:
-   * allowed, allowed past a soft limit (`overage`), or refused.
-   */
-  consume(meter: string, units = 1): Promise<ConsumeResult> {
-    return this.entitlements.consume(currentTenant('consume()').tenantId, meter, units);
-  }
-
-  /**
-   * Opens a slot of the current tenant's gauge `meter` (a session, a connected device), counted
-   * across every instance until `slot.release()`; see {@link Entitlements.acquire}.
-   */
-  acquire(meter: string, options: { readonly subject?: string } = {}): Promise<AcquireResult> {
-    return this.entitlements.acquire(currentTenant('acquire()').tenantId, meter, options);
-  }
-
-  /** Records usage of the current tenant (unless `record.tenant` names another); returns the event's id. */
-  record(record: UsageRecord): string {
-    return this.usage.record({ ...record, tenant: record.tenant ?? currentTenant('record()').tenantId });
-  }
-
   /** Releases leases, sends (or spools) the usage recorded, and closes the database pools. */
-  async close(): Promise<void> {
+  override async close(): Promise<void> {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
-    await this.entitlements.close();
-    await this.usage.close();
+    await super.close();
     await this.#data?.close();
   }
+}
+
+/**
+ * The SDK self-hosted on a license, with no control plane: entitlements from the verified
+ * license, limits counted and usage kept in the install's state directory for the offline usage
+ * report. Every request runs as the license's customer.
+ */
+export class SelfHostedTenantry extends Tenantry<LicenseSource> {
+  /** The license guard: its status, `readOnly` past the grace in that mode, `check()`. */
+  readonly license: LicenseGuard;
+  /** The install's id and key pair, made at its first start: they sign its usage reports. */
+  readonly install: InstallIdentity;
+
+  /** @internal Made by {@link Tenantry.open}. */
+  constructor(source: LicenseSource) {
+    super(source);
+    this.license = source.guard;
+    this.install = source.install;
+  }
+}
+
+/** Opens the usage recorder (sending what an earlier process spooled) and wires the rest. */
+async function openControlPlane(options: ControlPlaneTenantryOptions): Promise<ControlPlaneTenantry> {
+  const client = new ControlPlaneClient(options);
+  const usage = await UsageRecorder.open({ ...options.usage, controlPlane: client });
+  const entitlements = new Entitlements(client, {
+    ...options.entitlements,
+    leases: {
+      ...options.entitlements?.leases,
+      recordUsage: (tenant, meter, units) => {
+        for (const record of unitRecords(tenant, meter, units)) usage.record(record);
+      },
+      flushUsage: () => usage.flush(),
+    },
+  });
+  const placements = new PlacementDirectory({ ...options.placements, controlPlane: client });
+  const data =
+    options.databaseUrl === undefined
+      ? undefined
+      : new TenantData({ ...options.data, url: options.databaseUrl, placements });
+  const verifier = createAccessTokenVerifier({ ...options.accessTokens, url: client.url });
+  const source = new ControlPlaneSource({ entitlements, usage, verifier });
+  return new ControlPlaneTenantry({ client, verifier, source, placements, data });
+}
+
+async function openLicensed(options: LicenseTenantryOptions): Promise<SelfHostedTenantry> {
+  return new SelfHostedTenantry(await LicenseSource.open(options));
 }

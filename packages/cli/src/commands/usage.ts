@@ -11,6 +11,7 @@ import { integerArgument } from '../integer-argument.ts';
 import { isRecord } from '../is-record.ts';
 import { formatTime } from '../output.ts';
 import { progressBar } from '../progress-bar.ts';
+import { usageExportCommand } from './usage-export.ts';
 
 type IngestResult = Schemas['IngestResult'];
 type ImportedReport = Schemas['OfflineUsageReportImport'];
@@ -36,7 +37,7 @@ const IN_PROGRESS_PATIENCE_MS = 30_000;
 /** Rejections printed one per line before the rest are counted. */
 const SHOWN_REJECTIONS = 20;
 
-/** Adds `usage ingest|show|import`. */
+/** Adds `usage ingest|show|import|export`. */
 export function usageCommand(parent: Command, ctx: CommandContext): Command {
   const usage = parent.command('usage').description('record and read usage');
 
@@ -229,6 +230,8 @@ export function usageCommand(parent: Command, ctx: CommandContext): Command {
       }
       print();
     });
+
+  usageExportCommand(usage, ctx);
 
   return usage;
 }

@@ -6,16 +6,26 @@ import {
   type TenantContext,
 } from '../context/index.ts';
 
-/** What the framework adapters take. */
-export interface TenantContextOptions {
-  /** Verifies the bearer token of each request; make one per app with `createAccessTokenVerifier`. */
-  readonly verifier: AccessTokenVerifier;
-  /**
-   * Called with the request's tenant before the route handler, inside the tenant context (e.g. to
-   * load the tenant's entitlement snapshot). What it throws goes to the framework's error handling.
-   */
-  readonly onTenant?: (context: TenantContext) => Promise<void> | void;
-}
+/**
+ * What the framework adapters take: a verifier, so each request runs as the tenant its access
+ * token names; or, for an app with one tenant and no Tenantry access tokens (self-hosted on a
+ * license), that `tenant`, which every request runs as.
+ */
+export type TenantContextOptions =
+  | {
+      /** Verifies the bearer token of each request; make one per app with `createAccessTokenVerifier`. */
+      readonly verifier: AccessTokenVerifier;
+      /**
+       * Called with the request's tenant before the route handler, inside the tenant context (e.g. to
+       * load the tenant's entitlement snapshot). What it throws goes to the framework's error handling.
+       */
+      readonly onTenant?: (context: TenantContext) => Promise<void> | void;
+    }
+  | {
+      /** The tenant every request runs as; the `Authorization` header is left to the app. */
+      readonly tenant: TenantContext;
+      readonly onTenant?: (context: TenantContext) => Promise<void> | void;
+    };
 
 /** The RFC 9457 problem a refused request is answered with. */
 export interface AccessTokenProblem {
@@ -38,6 +48,16 @@ const ERROR_DOCS = 'https://tenantry.dev/docs/errors#';
 /** `Bearer <b64token>` (RFC 6750 §2.1). */
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 const AUTH_SCHEME = /^Bearer(?: |$)/i;
+
+/** A request's tenant as the adapters' `options` say: the fixed one, or from its access token. */
+export function resolveTenant(
+  options: TenantContextOptions,
+  authorization: string | undefined,
+  instance: string,
+): Promise<Authentication> {
+  if ('tenant' in options) return Promise.resolve({ ok: true, context: options.tenant });
+  return authenticateRequest(options.verifier, authorization, instance);
+}
 
 /**
  * Resolves a request's tenant from its `Authorization: Bearer` header, and from nothing else the

@@ -1,12 +1,13 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { runAsTenant } from '../context/index.ts';
-import { authenticateRequest, type TenantContextOptions } from './authenticate-request.ts';
+import { resolveTenant, type TenantContextOptions } from './authenticate-request.ts';
 
 /**
  * Express middleware that takes each request's tenant from its `Authorization: Bearer` access
  * token, and from nothing else: headers such as `x-tenant-id` and query parameters are ignored.
  * A request without a valid token is answered 401 (`application/problem+json`, code
- * `missing_access_token` or `invalid_access_token`) and goes no further. Otherwise `onTenant`
+ * `missing_access_token` or `invalid_access_token`) and goes no further. With `tenant` in place
+ * of a verifier (a self-hosted app on a license), every request runs as that tenant. Then `onTenant`
  * runs, then the rest of the request inside the tenant context, so `currentTenant()` answers in
  * every later middleware, route handler and whatever they await.
  *
@@ -22,9 +23,9 @@ import { authenticateRequest, type TenantContextOptions } from './authenticate-r
  * ```
  */
 export function expressTenantContext(options: TenantContextOptions): RequestHandler {
-  const { verifier, onTenant } = options;
+  const { onTenant } = options;
   return (request: Request, response: Response, next: NextFunction): void => {
-    authenticateRequest(verifier, request.headers.authorization, request.originalUrl).then((outcome) => {
+    resolveTenant(options, request.headers.authorization, request.originalUrl).then((outcome) => {
       if (!outcome.ok) {
         // A throw here would leave the request hanging: it goes to the error handler instead.
         try {

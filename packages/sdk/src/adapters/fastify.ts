@@ -1,6 +1,6 @@
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
 import { runAsTenant, type TenantContext } from '../context/index.ts';
-import { authenticateRequest, type TenantContextOptions } from './authenticate-request.ts';
+import { resolveTenant, type TenantContextOptions } from './authenticate-request.ts';
 
 /** Each authenticated request's tenant, from its `onRequest` hook to its `preHandler` hook. */
 const contexts = new WeakMap<FastifyRequest, TenantContext>();
@@ -12,11 +12,11 @@ function plugin(
   options: TenantContextOptions,
   done: (error?: Error) => void,
 ): void {
-  const { verifier, onTenant } = options;
+  const { onTenant } = options;
 
   // The token is checked first, before the body is read: a request without one costs nothing more.
   app.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, hookDone: HookDone) => {
-    authenticateRequest(verifier, request.headers.authorization, request.url).then((outcome) => {
+    resolveTenant(options, request.headers.authorization, request.url).then((outcome) => {
       if (!outcome.ok) {
         // A callback hook that has replied must not call its callback, unless replying threw:
         // then the request would hang, so the error goes to the error handler.
@@ -63,7 +63,8 @@ function plugin(
  * A Fastify plugin that takes each request's tenant from its `Authorization: Bearer` access
  * token, and from nothing else: headers such as `x-tenant-id` and query parameters are ignored.
  * A request without a valid token is answered 401 (`application/problem+json`, code
- * `missing_access_token` or `invalid_access_token`) before its body is read. Otherwise `onTenant`
+ * `missing_access_token` or `invalid_access_token`) before its body is read. With `tenant` in place
+ * of a verifier (a self-hosted app on a license), every request runs as that tenant. Then `onTenant`
  * runs, then the route handler inside the tenant context, so `currentTenant()` answers in the
  * handler and whatever it awaits.
  *

@@ -7,5 +7,6 @@ export {
   type AccessTokenProblem,
   type Authentication,
   authenticateRequest,
+  resolveTenant,
   type TenantContextOptions,
 } from './authenticate-request.ts';

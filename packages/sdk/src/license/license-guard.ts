@@ -213,6 +213,19 @@ export class LicenseGuard {
     );
   }
 
+  /** The license token the guard runs on, as read: what the install's usage reports carry. */
+  get token(): string {
+    return this.#token;
+  }
+
+  /**
+   * The license's entitlements as a SaaS snapshot (features off and limits 0 when restricted to
+   * `features-off` or refused), for code that reads a whole snapshot, such as core's meter checks.
+   */
+  get snapshot(): EntitlementSnapshot {
+    return this.#snapshot;
+  }
+
   /** Whether the license grants `feature` (false for a feature it does not name); as SaaS `can`. */
   can(feature: string): boolean {
     return hasFeature(this.#snapshot, feature);

@@ -11,7 +11,13 @@ export {
   type UsageBatchOutcome,
   type UsageBatchResult,
 } from './send-usage-batch.ts';
-export { InvalidUsageRecordError, type UsageEvent, type UsageRecord } from './usage-record.ts';
+export {
+  InvalidUsageRecordError,
+  type UsageEvent,
+  type UsageRecord,
+  unitRecords,
+  usageEventLine,
+} from './usage-record.ts';
 export {
   type RejectedUsageEvent,
   type Timers,

@@ -67,7 +67,10 @@ const FIELDS = new Set(['tenant', 'meter', 'value', 'id', 'subject', 'time', 'pr
  *
  * @throws InvalidUsageRecordError naming the first wrong field.
  */
-export function usageEventLine(record: UsageRecord, now: () => Date): { id: string; line: string } {
+export function usageEventLine(
+  record: UsageRecord,
+  now: () => Date,
+): { id: string; event: UsageEvent; line: string } {
   if (typeof record !== 'object' || record === null || Array.isArray(record))
     throw new InvalidUsageRecordError('(record)', 'must be an object');
   for (const key of Object.keys(record)) {
@@ -103,5 +106,18 @@ export function usageEventLine(record: UsageRecord, now: () => Date): { id: stri
       `cannot be sent as JSON (${error instanceof Error ? error.message : String(error)})`,
     );
   }
-  return { id: event.id as string, line };
+  return { id: event.id as string, event: event as unknown as UsageEvent, line };
+}
+
+/**
+ * `units` of `meter` spent through `consume()`, as usage records: one per whole unit, the last
+ * carrying a fraction, so that a `count` meter (counting events) and a `sum` meter (adding
+ * values) both add up to `units`.
+ */
+export function unitRecords(tenant: string, meter: string, units: number): UsageRecord[] {
+  const whole = Math.floor(units);
+  const records: UsageRecord[] = [];
+  for (let i = 0; i < whole; i++) records.push({ tenant, meter, value: 1 });
+  if (units > whole) records.push({ tenant, meter, value: units - whole });
+  return records;
 }

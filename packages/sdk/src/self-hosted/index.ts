@@ -1,0 +1,31 @@
+/**
+ * A self-hosted install run on its license, with no control plane: its identity, its local usage
+ * ledger and limits, and the offline usage report.
+ * This file is the feature's public surface: code outside the folder imports from here only.
+ * It may import: @tenantry/core, adapters/ (types), entitlements/ (types), license/, usage/.
+ */
+export {
+  EXPORT_LOCK_FILE,
+  type ExportedUsageReport,
+  type ExportUsageReportOptions,
+  exportUsageReport,
+  REPORT_CHAIN_FILE,
+  REPORTS_DIRECTORY,
+  UsageExportError,
+} from './export-usage-report.ts';
+export {
+  INSTALL_FILE,
+  type InstallIdentity,
+  InstallIdentityError,
+  openInstallIdentity,
+  readInstallIdentity,
+} from './install-identity.ts';
+export {
+  LICENSE_FILE,
+  LICENSE_STATE_FILE,
+  type LicenseOptions,
+  LicenseSource,
+  LicenseTenantError,
+} from './license-source.ts';
+export { LOCK_FILE, lockStateDirectory, StateDirectoryInUseError } from './state-lock.ts';
+export { LEDGER_FILE, readLedger, UsageLedger, UsageLedgerError } from './usage-ledger.ts';
