@@ -4,6 +4,7 @@ import { type CliIo, CommandContext, DEFAULT_URL } from './command-context.ts';
 import {
   appCommand,
   auditCommand,
+  bundleCommand,
   clockCommand,
   invoicesCommand,
   keysCommand,
@@ -56,6 +57,7 @@ export function buildProgram(io: CliIo): Command {
   appCommand(program, ctx);
   auditCommand(program, ctx);
   licenseCommand(program, ctx);
+  bundleCommand(program, ctx);
   return program;
 }
 
