@@ -84,6 +84,9 @@ die() {
   for line in "$@"; do printf '  %s\n' "$line" >&2; done
   exit 1
 }
+# Seconds since the mark $1 (milliseconds from `date +%s%3N`), for the timings printed.
+now_ms() { date +%s%3N; }
+since() { awk -v ms="$(($(now_ms) - $1))" 'BEGIN { printf "%.1f s", ms / 1000 }'; }
 # A verification failure: names the file, and nothing has been installed yet.
 refuse() {
   printf 'install.sh: refused: %s: %s\n' "$1" "$2" >&2
@@ -93,7 +96,9 @@ refuse() {
 
 [ -n "$public_key" ] || usage_error "--public-key is required: the vendor's release public key, obtained apart from the bundle"
 [ -f "$public_key" ] || usage_error "--public-key $public_key: no such file"
-[[ $port =~ ^[0-9]{1,5}$ ]] && [ "$port" -ge 1 ] && [ "$port" -le 65535 ] || usage_error "--port must be a number from 1 to 65535, not \"$port\""
+if ! [[ $port =~ ^[0-9]{1,5}$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; then
+  usage_error "--port must be a number from 1 to 65535, not \"$port\""
+fi
 case $prefix in /*) ;; *) usage_error "--prefix must be an absolute path, not \"$prefix\"" ;; esac
 case $data_dir in /*) ;; *) usage_error "--data-dir must be an absolute path, not \"$data_dir\"" ;; esac
 if [ -n "$database_url" ] && ! [[ $database_url =~ ^postgres(ql)?:// ]]; then
@@ -113,6 +118,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "Verifying the bundle in $bundle_dir"
+mark=$(now_ms)
 key_text=$(openssl pkey -pubin -in "$public_key" -noout -text 2>/dev/null || true)
 [[ $key_text == 'ED25519 Public-Key'* ]] ||
   usage_error "--public-key $public_key is not an Ed25519 public key in PEM (tenantry bundle keygen writes one)"
@@ -120,8 +126,8 @@ fingerprint=$(openssl pkey -pubin -in "$public_key" -outform DER | sha256sum | c
 info "public key $public_key, SHA-256 fingerprint $fingerprint"
 
 manifest=$bundle_dir/manifest.json
-[ -f "$manifest" ] && [ ! -L "$manifest" ] || refuse manifest.json "missing (or not a regular file)"
-[ -f "$manifest.sig" ] && [ ! -L "$manifest.sig" ] || refuse manifest.json.sig "missing (or not a regular file)"
+if [ ! -f "$manifest" ] || [ -L "$manifest" ]; then refuse manifest.json "missing (or not a regular file)"; fi
+if [ ! -f "$manifest.sig" ] || [ -L "$manifest.sig" ]; then refuse manifest.json.sig "missing (or not a regular file)"; fi
 openssl pkeyutl -verify -pubin -inkey "$public_key" -rawin -in "$manifest" -sigfile "$manifest.sig" >/dev/null 2>&1 ||
   refuse manifest.json "its signature (manifest.json.sig) does not verify against the public key $fingerprint: the manifest was changed, or signed by another key"
 info "manifest.json: signature verified"
@@ -168,8 +174,9 @@ while IFS= read -r line || [ -n "$line" ]; do
   refuse manifest.json "line $line_no is not in the bundle manifest's format"
 done <"$manifest"
 [ "$format" = "$FORMAT" ] || refuse manifest.json "format \"$format\", this installer reads $FORMAT"
-[ -n "$files_ended" ] && [ -n "$version" ] && [ -n "$created_at" ] && [ -n "$node_version" ] ||
+if [ -z "$files_ended" ] || [ -z "$version" ] || [ -z "$created_at" ] || [ -z "$node_version" ]; then
   refuse manifest.json "incomplete: it needs format, version, created_at, node and files"
+fi
 
 # Every entry of the bundle: a directory, or a regular file the manifest lists.
 while IFS= read -r -d '' entry; do
@@ -189,7 +196,7 @@ if ! (cd "$bundle_dir" && sha256sum --check --quiet --strict "$checklist" >"$wor
   bad=$(sed -n 's/: FAILED.*$//p' "$work/sha256.out" | head -n 1)
   refuse "${bad:-a listed file}" "its SHA-256 digest is not the one in the manifest"
 fi
-say "Verified Tenantry $version (bundle made $created_at): ${#listed[@]} files, signed by $fingerprint"
+say "Verified Tenantry $version (bundle made $created_at): ${#listed[@]} files, signed by $fingerprint, in $(since "$mark")"
 if [ -n "$verify_only" ]; then exit 0; fi
 
 # --- 2. install ----------------------------------------------------------------------------------
@@ -201,6 +208,7 @@ if [ -e "$prefix" ] && [ ! -f "$prefix/.tenantry-bundle" ]; then
 fi
 
 say "Installing Tenantry $version into $prefix"
+mark=$(now_ms)
 mkdir -p "$(dirname "$prefix")"
 staging=$(mktemp -d "$prefix.new.XXXXXX")
 mkdir "$staging/node"
@@ -219,7 +227,7 @@ if ! (cd "$staging/app" && PATH="$staging/node/bin:$PATH" "$node" "$staging/node
   --cache "$work/npm-cache" --userconfig "$work/user-npmrc" --globalconfig "$work/global-npmrc" >"$work/npm.log" 2>&1); then
   die "npm ci --offline failed (nothing was installed in $prefix):" "$(tail -n 15 "$work/npm.log")"
 fi
-info "npm ci --offline: the dependencies, from the bundled cache and lockfile"
+info "npm ci --offline: the dependencies, from the bundled cache and lockfile ($(since "$mark") so far)"
 printf '%s\n' "$version" >"$staging/.tenantry-bundle"
 mkdir "$staging/bin"
 cat >"$staging/bin/tenantry" <<EOF
@@ -245,7 +253,7 @@ fi
 mv "$staging" "$prefix"
 staging=
 rm -rf "$prefix.old"
-info "installed: $prefix/bin/tenantry"
+info "installed: $prefix/bin/tenantry, in $(since "$mark")"
 
 # --- 3. start ------------------------------------------------------------------------------------
 if [ -z "$start" ]; then
@@ -256,6 +264,7 @@ say "Starting Tenantry on $host:$port (${database_url:+PostgreSQL from --databas
 mkdir -p "$data_dir"
 chmod 0700 "$data_dir"
 : >"$log_file"
+mark=$(now_ms)
 (
   export TENANTRY_DATA_DIR=$data_dir PORT=$port HOST=$host
   if [ -n "$database_url" ]; then export DATABASE_URL=$database_url; fi
@@ -275,7 +284,7 @@ for _ in $(seq 1 240); do
   sleep 0.5
 done
 [ -n "$ready" ] || die "tenantry serve is not ready after 120 s; its log, $log_file:" "$(tail -n 20 "$log_file")"
-say "Tenantry $version is ready: $ready_url (pid $(cat "$pid_file"), log $log_file)"
+say "Tenantry $version is ready, $(since "$mark") after start: $ready_url (pid $(cat "$pid_file"), log $log_file)"
 # `serve` prints the first operator key once, on the first start of an empty database.
 if grep -q 'TENANTRY_TOKEN=' "$log_file"; then
   info "the first operator API key, shown once:"

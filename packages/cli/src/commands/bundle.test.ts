@@ -268,7 +268,9 @@ describe("the bundle's install.sh verifies before it installs", () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(`SHA-256 fingerprint ${releaseKey.fingerprint}`);
-    expect(run.stdout).toContain('Verified Tenantry 0.1.0 (bundle made 2026-12-04T12:00:00.000Z): 5 files');
+    expect(run.stdout).toContain(
+      `Verified Tenantry 0.1.0 (bundle made 2026-12-04T12:00:00.000Z): 5 files, signed by ${releaseKey.fingerprint}`,
+    );
   });
 
   it('refuses a changed byte in one file, naming it', async () => {
