@@ -290,8 +290,9 @@ async function buildBundle(options: BuildOptions, log: (line: string) => void): 
     for (const p of packed) await copyFile(join(options.packages, p.file), join(stage, 'packages', p.file));
     log(`release ${main.version}: ${packed.map((p) => p.file).join(', ')}`);
 
-    // The production dependencies: npm resolves them once, here, into a lockfile and a cache of
-    // their tarballs; the install runs `npm ci --offline` on the two.
+    // The production dependencies: npm resolves them here into a lockfile (with the pipeline's own
+    // npm cache and settings), then `npm ci` fetches exactly the locked tarballs into the bundle's
+    // cache, which then holds no package metadata: the install runs `npm ci --offline` on the two.
     const app = join(stage, 'app');
     await mkdir(app);
     const dependencies = Object.fromEntries(packed.map((p) => [p.name, `file:../packages/${p.file}`]));
@@ -299,26 +300,17 @@ async function buildBundle(options: BuildOptions, log: (line: string) => void): 
       join(app, 'package.json'),
       `${JSON.stringify({ name: 'tenantry-airgap', private: true, type: 'module', dependencies }, null, 2)}\n`,
     );
-    const cache = join(stage, 'npm-cache');
+    const quiet = ['--ignore-scripts', '--no-audit', '--no-fund', '--no-update-notifier'];
+    const logs = ['--logs-dir', join(scratch, 'npm-logs')];
     await command(
       'npm',
-      [
-        'install',
-        '--omit=dev',
-        '--ignore-scripts',
-        '--no-audit',
-        '--no-fund',
-        '--no-update-notifier',
-        // The lockfile must name each tarball's URL, which `npm ci --offline` finds in the cache by;
-        // a release pipeline's npmrc may leave them out.
-        '--omit-lockfile-registry-resolved=false',
-        '--cache',
-        cache,
-        '--logs-dir',
-        join(scratch, 'npm-logs'),
-      ],
+      // The lockfile must name each tarball's URL, which `npm ci --offline` finds in the cache by;
+      // a release pipeline's npmrc may leave them out.
+      ['install', '--package-lock-only', '--omit-lockfile-registry-resolved=false', ...quiet, ...logs],
       app,
     );
+    const cache = join(stage, 'npm-cache');
+    await command('npm', ['ci', '--omit=dev', '--cache', cache, ...quiet, ...logs], app);
     await rm(join(app, 'node_modules'), { recursive: true });
     await rm(join(cache, '_cacache', 'tmp'), { recursive: true, force: true });
     const lock = JSON.parse(await readFile(join(app, 'package-lock.json'), 'utf8')) as { packages?: object };
