@@ -9,8 +9,11 @@
 #   3. three tampered copies (one byte of one file changed, a file added that the manifest does not
 #      list, the manifest re-signed by another key) are each refused, naming the file, with
 #      nothing installed.
+# When the image scripts/ci-container.sh builds is in buildah's storage (it runs before this step
+# in .ci/run), it goes into the bundle as a docker-archive, and is loaded from the bundle inside the
+# namespace into a scratch storage, as an operator would `docker load` it.
 # Prints the bundle's size and the time to build, verify, and install to ready.
-# Needs root (ip netns).
+# Needs root (ip netns; buildah's storage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -20,6 +23,8 @@ source scripts/lib/ci.sh
 # The project's Node (the `node` devDependency): the machine's may be older than the CLI needs.
 export PATH=$root/node_modules/.bin:$PATH
 tenantry() { node "$root/packages/cli/bin/tenantry.js" "$@"; }
+bah() { buildah --storage-driver vfs "$@"; }
+image=localhost/tenantry:ci
 
 step_started=$(date +%s)
 passed=0
@@ -49,9 +54,18 @@ fingerprint=$(sed -n 's/^fingerprint (SHA-256 of the DER public key): //p' "$wor
 [ "$(stat -c %a "$work/release.key")" = 600 ] || fail "the private key is not 0600"
 ok "release key made (private 0600), public key fingerprint $fingerprint"
 tenantry bundle keygen --out "$work/attacker.key" >/dev/null
+image_args=()
+if command -v buildah >/dev/null && bah inspect --type image "$image" >/dev/null 2>&1; then
+  started=$(millis)
+  bah push --quiet "$image" "docker-archive:$work/tenantry-image.tar:tenantry:0.1.0"
+  image_args=(--image-archive "$work/tenantry-image.tar")
+  ok "image $image written as a docker-archive in $(seconds_since "$started")s: $(du -h "$work/tenantry-image.tar" | cut -f1)"
+else
+  echo "  (no $image in buildah's storage, which scripts/ci-container.sh builds: the bundle goes without the image)"
+fi
 started=$(millis)
 tenantry bundle build --out "$work/tenantry-bundle.tgz" --signing-key "$work/release.key" \
-  --packages .ci/.work/packages | tee "$work/build.log"
+  --packages .ci/.work/packages "${image_args[@]}" | tee "$work/build.log"
 build_seconds=$(seconds_since "$started")
 bundle_size=$(du -h "$work/tenantry-bundle.tgz" | cut -f1)
 ok "bundle built in ${build_seconds}s: $bundle_size"
@@ -106,6 +120,17 @@ kill -TERM "$server_pid"
 for _ in $(seq 1 60); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.5; done
 ! kill -0 "$server_pid" 2>/dev/null || fail "tenantry serve did not stop on SIGTERM"
 server_pid=
+if [ ${#image_args[@]} -gt 0 ]; then
+  store=$work/image-store
+  in_netns buildah --storage-driver vfs --root "$store/root" --runroot "$store/run" pull --quiet \
+    "docker-archive:$bundle/image/tenantry-image.tar" >/dev/null || fail "loading the image from the bundle"
+  user=$(buildah --storage-driver vfs --root "$store/root" --runroot "$store/run" inspect --type image \
+    --format '{{.Docker.Config.User}}' tenantry:0.1.0) || fail "the loaded image is not tagged tenantry:0.1.0"
+  [ "$user" = 10001 ] || fail "the loaded image runs as \"$user\", not 10001"
+  buildah --storage-driver vfs --root "$store/root" --runroot "$store/run" rmi --all >/dev/null
+  rm -rf "$store"
+  ok "the image loads from the bundle with no network: tenantry:0.1.0, user 10001"
+fi
 
 # --- 3. tampered bundles are refused, nothing installed -------------------------------------------
 say "tampered copies: refused, naming the file, nothing installed"

@@ -47,7 +47,7 @@ Options:
   --data-dir DIR        the data directory: embedded database, master key, log (default $data_dir)
   --port N              the port the API listens on (default $port)
   --host ADDR           the address it listens on (default $host)
-  --database-url URL    use this PostgreSQL 15+ instead of the embedded database
+  --database-url URL    use this PostgreSQL 15+ instead of the embedded database (env DATABASE_URL)
   --no-start            install only
   -h, --help            this help
 EOF
@@ -101,6 +101,8 @@ if ! [[ $port =~ ^[0-9]{1,5}$ ]] || [ "$port" -lt 1 ] || [ "$port" -gt 65535 ]; 
 fi
 case $prefix in /*) ;; *) usage_error "--prefix must be an absolute path, not \"$prefix\"" ;; esac
 case $data_dir in /*) ;; *) usage_error "--data-dir must be an absolute path, not \"$data_dir\"" ;; esac
+# `serve` inherits this environment: a DATABASE_URL exported here counts as given.
+database_url=${database_url:-${DATABASE_URL:-}}
 if [ -n "$database_url" ] && ! [[ $database_url =~ ^postgres(ql)?:// ]]; then
   usage_error "--database-url must be a postgres:// or postgresql:// URL"
 fi
@@ -209,8 +211,11 @@ fi
 
 say "Installing Tenantry $version into $prefix"
 mark=$(now_ms)
-mkdir -p "$(dirname "$prefix")"
+mkdir -p "$(dirname "$prefix")" 2>/dev/null || true
+[ -w "$(dirname "$prefix")" ] || die "cannot write to $(dirname "$prefix"): run as root, or choose --prefix and --data-dir you can write to"
 staging=$(mktemp -d "$prefix.new.XXXXXX")
+# mktemp's 0700 would keep a service user other than root from running the program.
+chmod 0755 "$staging"
 mkdir "$staging/node"
 tar -xzf "$bundle_dir/$node_tarball" -C "$staging/node" --strip-components=1 --no-same-owner
 node=$staging/node/bin/node
@@ -260,10 +265,15 @@ if [ -z "$start" ]; then
   say "Installed (not started: --no-start)"
   exit 0
 fi
-say "Starting Tenantry on $host:$port (${database_url:+PostgreSQL from --database-url}${database_url:-embedded PGlite in $data_dir})"
+database="embedded PGlite in $data_dir"
+[ -z "$database_url" ] || database="the PostgreSQL in DATABASE_URL"
+say "Starting Tenantry on $host:$port ($database)"
 mkdir -p "$data_dir"
 chmod 0700 "$data_dir"
+# The previous run's log is kept beside; this one starts empty, so the key below is this start's.
+if [ -f "$log_file" ]; then mv -f "$log_file" "$log_file.1"; fi
 : >"$log_file"
+chmod 0600 "$log_file"
 mark=$(now_ms)
 (
   export TENANTRY_DATA_DIR=$data_dir PORT=$port HOST=$host
