@@ -179,6 +179,7 @@ done <"$manifest"
 if [ -z "$files_ended" ] || [ -z "$version" ] || [ -z "$created_at" ] || [ -z "$node_version" ]; then
   refuse manifest.json "incomplete: it needs format, version, created_at, node and files"
 fi
+[[ $node_version =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] || refuse manifest.json "node \"$node_version\" is not a Node.js version"
 
 # Every entry of the bundle: a directory, or a regular file the manifest lists.
 while IFS= read -r -d '' entry; do

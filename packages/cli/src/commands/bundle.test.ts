@@ -392,6 +392,11 @@ describe("the bundle's install.sh verifies before it installs", () => {
     await expectRefused(await install(), 'manifest.json', "line 5 is not in the bundle manifest's format");
   });
 
+  it('refuses a signed manifest whose Node.js version is not one (it names the runtime tarball)', async () => {
+    await signManifest({ ...(await currentManifest()), node: '../../../tmp/x' });
+    await expectRefused(await install(), 'manifest.json', 'node "../../../tmp/x" is not a Node.js version');
+  });
+
   it('refuses a public key that is not Ed25519, as a usage error', async () => {
     const { publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const keyFile = join(dir, 'ec.pub');

