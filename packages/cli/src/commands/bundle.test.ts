@@ -262,6 +262,116 @@ describe('tenantry bundle keygen', () => {
   });
 });
 
+const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url));
+
+function exec(file: string, args: readonly string[], cwd?: string): Promise<void> {
+  return new Promise((resolve, reject) =>
+    execFile(file, [...args], { cwd }, (error) => (error ? reject(error) : resolve())),
+  );
+}
+
+/** An npm tarball of a package without dependencies, so that npm needs no registry for it. */
+async function packFake(into: string, name: string, version: string): Promise<void> {
+  const root = await mkdtemp(join(tmpdir(), 'tenantry-fake-package-'));
+  await mkdir(join(root, 'package'));
+  await writeFile(join(root, 'package', 'package.json'), JSON.stringify({ name, version }));
+  const file = `${name.replace('@', '').replace('/', '-')}-${version}.tgz`;
+  await exec('tar', ['-czf', join(into, file), '-C', root, 'package']);
+  await rm(root, { recursive: true });
+}
+
+describe('tenantry bundle build', () => {
+  async function build(out: string, extra: readonly string[] = []): Promise<Run> {
+    const packages = join(dir, 'release');
+    await mkdir(packages, { recursive: true });
+    await packFake(packages, 'tenantry', '0.1.0');
+    await packFake(packages, '@tenantry/server', '0.1.0');
+    await writeFile(join(dir, 'node-v24.11.1-linux-x64.tar.gz'), 'node');
+    const keyFile = join(dir, 'release.key');
+    await writeFile(keyFile, releaseKey.privatePem, { mode: 0o600 });
+    const out_: string[] = [];
+    const err: string[] = [];
+    const io = {
+      stdout: { write: (text: string) => out_.push(text) },
+      stderr: { write: (text: string) => err.push(text) },
+      env: {},
+    };
+    const code = await runCli(
+      [
+        'bundle',
+        'build',
+        '--out',
+        out,
+        '--signing-key',
+        keyFile,
+        '--packages',
+        packages,
+        '--node-tarball',
+        join(dir, 'node-v24.11.1-linux-x64.tar.gz'),
+        '--source',
+        REPO_ROOT,
+        ...extra,
+      ],
+      io,
+    );
+    return { code, stdout: out_.join(''), stderr: err.join('') };
+  }
+
+  it('builds a bundle the install script verifies: every part listed, nothing else', async () => {
+    bundle = join(dir, 'built');
+    const run = await build(bundle);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('release 0.1.0: tenantry-0.1.0.tgz, tenantry-server-0.1.0.tgz');
+    expect(run.stdout).toContain(`signed by ${releaseKey.fingerprint}`);
+    const manifest = await currentManifest();
+    expect(manifest).toMatchObject({ format: BUNDLE_FORMAT, version: '0.1.0', node: '24.11.1' });
+    const paths = manifest.files.map((f) => f.path);
+    for (const path of [
+      'install.sh',
+      'app/package.json',
+      'app/package-lock.json',
+      'packages/tenantry-0.1.0.tgz',
+      'packages/tenantry-server-0.1.0.tgz',
+      'runtime/node-v24.11.1-linux-x64.tar.gz',
+      'migrations/0001_foundation.sql',
+      'helm/tenantry/Chart.yaml',
+      'helm/tenantry/values.schema.json',
+      'compose/docker-compose.yml',
+      'compose/env.example',
+    ])
+      expect(paths, path).toContain(path);
+    expect(await readFile(join(bundle, 'install.sh'), 'utf8')).toBe(await readFile(INSTALL_SCRIPT, 'utf8'));
+    expect((await stat(join(bundle, 'install.sh'))).mode & 0o777).toBe(0o755);
+    const lock = JSON.parse(await readFile(join(bundle, 'app', 'package-lock.json'), 'utf8'));
+    expect(lock.packages['node_modules/tenantry'].resolved).toBe('file:../packages/tenantry-0.1.0.tgz');
+    const verified = await install(['--verify-only']);
+    expect(verified.stderr).toBe('');
+    expect(verified.stdout).toContain(`Verified Tenantry 0.1.0`);
+  });
+
+  it('writes a .tgz holding one directory, and takes the image archive when given', async () => {
+    await writeFile(join(dir, 'tenantry-image.tar'), 'image layers');
+    const archive = join(dir, 'tenantry-bundle.tgz');
+    const run = await build(archive, ['--image-archive', join(dir, 'tenantry-image.tar')]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    await mkdir(join(dir, 'unpacked'));
+    await exec('tar', ['-xzf', archive, '-C', join(dir, 'unpacked')]);
+    bundle = join(dir, 'unpacked', 'tenantry-bundle-0.1.0');
+    expect((await currentManifest()).files.map((f) => f.path)).toContain('image/tenantry-image.tar');
+    expect((await install(['--verify-only'])).code).toBe(0);
+  });
+
+  it('leaves nothing at --out when the build fails', async () => {
+    const out = join(dir, 'never');
+    const run = await build(out, ['--source', dir]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('deploy/airgap/install.sh: not found (is --source a Tenantry release');
+    await expect(stat(out)).rejects.toThrow('ENOENT');
+  });
+});
+
 describe("the bundle's install.sh verifies before it installs", () => {
   it('passes an untouched bundle, with the key the operator holds, and prints its fingerprint', async () => {
     const run = await install(['--verify-only']);
