@@ -4,6 +4,7 @@ import { type CliIo, CommandContext, DEFAULT_URL } from './command-context.ts';
 import {
   appCommand,
   auditCommand,
+  bundleCommand,
   clockCommand,
   invoicesCommand,
   keysCommand,
@@ -58,6 +59,7 @@ export function buildProgram(io: CliIo): Command {
   auditCommand(program, ctx);
   licenseCommand(program, ctx);
   supportBundleCommand(program, ctx);
+  bundleCommand(program, ctx);
   return program;
 }
 

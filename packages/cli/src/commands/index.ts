@@ -5,6 +5,7 @@
  */
 export { appCommand } from './app.ts';
 export { auditCommand } from './audit.ts';
+export { bundleCommand } from './bundle.ts';
 export { clockCommand } from './clock.ts';
 export { invoicesCommand } from './invoices.ts';
 export { keysCommand } from './keys.ts';
