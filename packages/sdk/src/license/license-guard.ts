@@ -68,6 +68,11 @@ export interface LicenseGuardOptions {
    * one was read.
    */
   readonly revocationList?: { readonly file: string };
+  /**
+   * Called once the guard adopted a renewed license while running (a superseding check-in answer,
+   * or a renewed license file), with its token, before the check that adopted it resolves.
+   */
+  readonly onRenewed?: (token: string) => Promise<void>;
 }
 
 /**
@@ -487,7 +492,9 @@ export class LicenseGuard {
       lastCheckIn: learned.lastCheckIn,
       revocationList: learned.revocationList,
     });
+    const renewed = claims.jti !== this.#claims.jti;
     this.#claims = claims;
+    if (renewed) await this.#options.onRenewed?.(this.#token);
     const named = `license ${claims.jti} of ${claims.customer.name}`;
     const expiresAt = new Date(claims.exp * 1000).toISOString();
     const days = (n: number) => (n === 1 ? '1 day' : `${n} days`);
