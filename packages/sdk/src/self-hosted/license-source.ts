@@ -22,7 +22,8 @@ import { lockStateDirectory } from './state-lock.ts';
 import { UsageLedger } from './usage-ledger.ts';
 
 /** What a self-hosted app runs on: its license, and the directory it keeps its own state in. */
-export interface LicenseOptions extends Omit<LicenseGuardOptions, 'stateFile' | 'checkIn' | 'onRenewed'> {
+export interface LicenseOptions
+  extends Omit<LicenseGuardOptions, 'stateFile' | 'checkIn' | 'installId' | 'onRenewed'> {
   /**
    * Check in with the vendor's control plane (see {@link LicenseGuardOptions.checkIn}) as this
    * install: its id and public key come from the install's identity in the state directory.
@@ -126,11 +127,12 @@ export class LicenseSource implements EntitlementSource {
     const unlock = await lockStateDirectory(stateDirectory);
     let guard: LicenseGuard | undefined;
     try {
-      // Before the guard: it checks in as this install.
+      // Before the guard: it checks in as this install, and refuses a license bound to another.
       const install = await openInstallIdentity(stateDirectory, now);
       guard = await LicenseGuard.open({
         ...guardOptions,
         stateFile: join(stateDirectory, LICENSE_STATE_FILE),
+        installId: install.id,
         ...(checkIn === undefined
           ? {}
           : { checkIn: { ...checkIn, install: { id: install.id, publicJwk: install.publicJwk } } }),

@@ -1,6 +1,6 @@
 // Tenantry.open({ license }) against a real control plane (issue 13): check-ins made as the
-// install's own identity, a renewed license answered from at once, a revocation obeyed. The
-// install's clock is the control plane's.
+// install's own identity, a renewed license answered from at once, a revocation obeyed, and a
+// license bound to one install refused on another. The install's clock is the control plane's.
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { type ControlPlaneFixture, startControlPlane } from '../../test/control-
 import { runAsTenant } from '../context/index.ts';
 import { LicenseError } from '../license/index.ts';
 import { type LicenseTenantryOptions, type SelfHostedTenantry, Tenantry } from '../tenantry.ts';
-import { LICENSE_FILE } from './index.ts';
+import { LICENSE_FILE, openInstallIdentity, readInstallIdentity } from './index.ts';
 
 let cp: ControlPlaneFixture;
 let keys: JWK[];
@@ -126,5 +126,42 @@ describe('Tenantry.open({ license, checkIn })', () => {
       (error: unknown) => error,
     );
     expect((restart as LicenseError).code).toBe('revoked');
+  });
+});
+
+describe('a license bound to an install', () => {
+  it('runs on its install and is refused, naming both, when copied to another (with or without check-ins)', async () => {
+    const stateA = join(directory, 'a');
+    const a = await openInstallIdentity(stateA);
+    const bound = await issued({ install: a.id });
+    const file = join(directory, 'license.jwt');
+    await writeFile(file, `${bound.token}\n`);
+
+    const onA = await Tenantry.open(options(file, stateA));
+    expect(onA.license.status).toMatchObject({ license_id: bound.id, state: 'valid' });
+    await onA.close();
+
+    // The attack: the same file on another install, online and air-gapped.
+    for (const checkIn of [true, false]) {
+      const stateB = join(directory, `b-${checkIn}`);
+      const error = await Tenantry.open(options(file, stateB, checkIn)).then(
+        () => undefined,
+        (thrown: unknown) => thrown,
+      );
+      expect(error).toBeInstanceOf(LicenseError);
+      const b = await readInstallIdentity(stateB);
+      expect(b?.id).toMatch(/^inst_/);
+      expect(b?.id).not.toBe(a.id);
+      expect((error as LicenseError).code).toBe('install_mismatch');
+      expect((error as LicenseError).message).toBe(
+        `license refused: license ${bound.id} of ${(await cp.t.request({ method: 'GET', url: `/v1/tenants/${bound.tenant}` })).body.name} is bound to install "${a.id}", not to this install "${b?.id}": install the license issued for this install`,
+      );
+    }
+    // Refused before any check-in: the control plane never heard of the copy.
+    const checkIns = await query(
+      cp.t,
+      `select install_id from tenantry.license_check_ins where tenant_id = '${bound.tenant}'`,
+    );
+    expect(checkIns).toEqual([{ install_id: a.id }]);
   });
 });
