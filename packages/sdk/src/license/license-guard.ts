@@ -238,6 +238,14 @@ export class LicenseGuard {
     );
   }
 
+  /**
+   * The license keys the guard trusts (`builtInKeys` and `keys`), as {@link loadLicensedModule}
+   * verifies a signed module with. A copy: changing it changes nothing the guard trusts.
+   */
+  get keyring(): LicenseKeyring {
+    return { keys: new Map(this.#keyring.keys) };
+  }
+
   /** The license token the guard runs on, as read: what the install's usage reports carry. */
   get token(): string {
     return this.#token;
