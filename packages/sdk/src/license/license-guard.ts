@@ -527,7 +527,6 @@ export class LicenseGuard {
     });
     const renewed = claims.jti !== this.#claims.jti;
     this.#claims = claims;
-    if (renewed) await this.#options.onRenewed?.(this.#token);
     const named = `license ${claims.jti} of ${claims.customer.name}`;
     const expiresAt = new Date(claims.exp * 1000).toISOString();
     const days = (n: number) => (n === 1 ? '1 day' : `${n} days`);
@@ -559,6 +558,8 @@ export class LicenseGuard {
         this.#warn(`${inUse} seats in use, more than the ${claims.seats} ${named} allows: add seats to it`);
       }
     }
+    // Last, so the guard already answers from the renewed license whatever the callback does.
+    if (renewed) await this.#options.onRenewed?.(this.#token);
   }
 }
 

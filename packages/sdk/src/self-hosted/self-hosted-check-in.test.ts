@@ -129,6 +129,52 @@ describe('Tenantry.open({ license, checkIn })', () => {
   });
 });
 
+describe('Tenantry.open({ license, revocationList })', () => {
+  it('an air-gapped install refuses its license once the list carried in names it, and at every start after', async () => {
+    const license = await issued();
+    const file = join(directory, 'license.jwt');
+    await writeFile(file, `${license.token}\n`);
+    const listFile = join(directory, 'revocations.jwt');
+    const carryIn = async () => {
+      const list = await cp.t.request({ method: 'GET', url: '/v1/license-revocations' });
+      expect(list.status).toBe(200);
+      await writeFile(listFile, list.body.list);
+    };
+    await carryIn();
+    const state = join(directory, 'state');
+    const airGapped = { ...options(file, state, false), revocationList: { file: listFile } };
+    const tenantry = await Tenantry.open(airGapped);
+    const asCustomer = as(license.tenant);
+    try {
+      expect(asCustomer(() => tenantry.can('sso'))).toBe(true);
+      const revoked = await cp.t.request({
+        method: 'POST',
+        url: `/v1/licenses/${license.id}/revoke`,
+        payload: {},
+      });
+      expect(revoked.status).toBe(200);
+      await carryIn();
+      const refused = await tenantry.license.check().then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect((refused as LicenseError).code).toBe('revoked');
+      expect(asCustomer(() => tenantry.can('sso'))).toBe(false);
+      expect(tenantry.license.readOnly).toBe(true);
+    } finally {
+      await tenantry.close();
+    }
+    // The list taken away again does not undo it.
+    await rm(listFile);
+    const restart = await Tenantry.open(airGapped).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(restart).toBeInstanceOf(LicenseError);
+    expect((restart as LicenseError).code).toBe('revoked');
+  });
+});
+
 describe('a license bound to an install', () => {
   it('runs on its install and is refused, naming both, when copied to another (with or without check-ins)', async () => {
     const stateA = join(directory, 'a');
