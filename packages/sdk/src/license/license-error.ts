@@ -12,7 +12,8 @@ import type { KeyringRefusalCode, LicenseRefusalCode } from '@tenantry/core';
  * - `offline_too_long`: the license's `offline_days` passed without a successful check-in;
  * - `revocation_list_invalid`: the revocation list file does not verify (the message says why);
  * - `revocation_list_missing`: the revocation list file is gone though the install has read one;
- * - `revocation_list_rollback`: the revocation list is older (lower `seq`) than one already read.
+ * - `revocation_list_rollback`: the revocation list is older (lower `seq`) than one already read;
+ * - `install_mismatch`: the license is bound to another install than this one.
  */
 export type LicenseErrorCode =
   | LicenseRefusalCode
@@ -26,7 +27,8 @@ export type LicenseErrorCode =
   | 'offline_too_long'
   | 'revocation_list_invalid'
   | 'revocation_list_missing'
-  | 'revocation_list_rollback';
+  | 'revocation_list_rollback'
+  | 'install_mismatch';
 
 /** The license guard refuses to run the app; the message is one line: `license refused: <why>`. */
 export class LicenseError extends Error {

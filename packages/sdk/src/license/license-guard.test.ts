@@ -657,3 +657,42 @@ describe('LicenseGuard', () => {
     });
   });
 });
+
+describe('a license bound to an install', () => {
+  it('runs on its install, and is refused on another, naming both', async () => {
+    const token = await sign(vendor, { install: 'inst_a' });
+    const clock = clockAt(ISSUED + DAY_MS);
+    const guard = await LicenseGuard.open(options(token, clock, { installId: 'inst_a' }));
+    expect(guard.status.state).toBe('valid');
+    const error = await LicenseGuard.open(options(token, clock, { installId: 'inst_b' })).then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+    expect(error).toBeInstanceOf(LicenseError);
+    expect((error as LicenseError).code).toBe('install_mismatch');
+    expect((error as Error).message).toBe(
+      'license refused: license lic_guard1 of Ministry of Examples is bound to install "inst_a", not to this install "inst_b": install the license issued for this install',
+    );
+  });
+
+  it('keeps running on its license when the file is renewed with one bound to another install', async () => {
+    const file = join(directory, 'license.jwt');
+    await writeFile(file, await sign(vendor));
+    const clock = clockAt(ISSUED + DAY_MS);
+    const guard = await LicenseGuard.open(options({ file }, clock, { installId: 'inst_a' }));
+    await writeFile(file, await sign(vendor, { jti: 'lic_guard2', seq: 3, install: 'inst_b' }));
+    await guard.check();
+    expect(guard.status).toMatchObject({ license_id: 'lic_guard1', state: 'valid' });
+    expect(warnings).toEqual([
+      `the license file ${file} changed, but the new license is refused (license lic_guard2 of Ministry of Examples is bound to install "inst_b", not to this install "inst_a": install the license issued for this install); running on license lic_guard1`,
+    ]);
+  });
+
+  it('warns that the binding is unchecked when the guard is given no install id', async () => {
+    const token = await sign(vendor, { install: 'inst_a' });
+    await LicenseGuard.open(options(token, clockAt(ISSUED + DAY_MS)));
+    expect(warnings).toEqual([
+      'license lic_guard1 is bound to install "inst_a" but the guard was given no install id (installId or checkIn.install.id): the binding is not checked',
+    ]);
+  });
+});

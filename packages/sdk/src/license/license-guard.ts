@@ -68,6 +68,16 @@ export interface LicenseGuardOptions {
    * one was read.
    */
   readonly revocationList?: { readonly file: string };
+  /**
+   * The install's own id (default `checkIn.install.id`): a license bound to another install
+   * (its `install` claim) is refused, so a bound license copied to another install does not run.
+   */
+  readonly installId?: string;
+  /**
+   * Called once the guard adopted a renewed license while running (a superseding check-in answer,
+   * or a renewed license file), with its token, before the check that adopted it resolves.
+   */
+  readonly onRenewed?: (token: string) => Promise<void>;
 }
 
 /**
@@ -179,6 +189,16 @@ export class LicenseGuard {
   static async open(options: LicenseGuardOptions): Promise<LicenseGuard> {
     const keyring = trustedKeys(options.builtInKeys, options.keys ?? []);
     if (options.checkIn !== undefined) installKeyChecked(options.checkIn.install.publicJwk);
+    if (
+      options.installId !== undefined &&
+      options.checkIn !== undefined &&
+      options.installId !== options.checkIn.install.id
+    ) {
+      // Two names for one install is a wiring mistake: which one a binding is checked against must not be a guess.
+      throw new TypeError(
+        `installId "${options.installId}" and checkIn.install.id "${options.checkIn.install.id}" name different installs`,
+      );
+    }
     const token = await readToken(options.license);
     const clock = options.clock ?? systemClock;
     const now = clock.now();
@@ -191,6 +211,11 @@ export class LicenseGuard {
     ) {
       guard.#warn(
         `license ${verified.claims.jti} expects check-ins (${verified.claims.phone_home ? 'phone_home' : `offline_days ${verified.claims.offline_days}`}) but no checkIn is configured`,
+      );
+    }
+    if (verified.claims.install !== null && installIdOf(options) === undefined) {
+      guard.#warn(
+        `license ${verified.claims.jti} is bound to install "${verified.claims.install}" but the guard was given no install id (installId or checkIn.install.id): the binding is not checked`,
       );
     }
     await guard.#evaluate(verified, state, now);
@@ -211,6 +236,14 @@ export class LicenseGuard {
       this.#status.state === 'refused' ||
       (this.#status.state === 'restricted' && this.#options.restrictedMode === 'read-only')
     );
+  }
+
+  /**
+   * The license keys the guard trusts (`builtInKeys` and `keys`), as {@link loadLicensedModule}
+   * verifies a signed module with. A copy: changing it changes nothing the guard trusts.
+   */
+  get keyring(): LicenseKeyring {
+    return { keys: new Map(this.#keyring.keys) };
   }
 
   /** The license token the guard runs on, as read: what the install's usage reports carry. */
@@ -373,6 +406,11 @@ export class LicenseGuard {
       return undefined;
     }
     const { claims } = verified.value;
+    const unbound = bindingRefusal(claims, installIdOf(this.#options));
+    if (unbound !== undefined) {
+      this.#warn(`${named} was superseded, but the newer license is refused: ${reasonOf(unbound)}`);
+      return undefined;
+    }
     if (claims.customer.id !== current.claims.customer.id || claims.seq <= current.claims.seq) {
       this.#warn(
         `${named} was superseded, but the newer license ${claims.jti} is not its successor (customer ${claims.customer.id}, seq ${claims.seq}): ignored`,
@@ -487,6 +525,7 @@ export class LicenseGuard {
       lastCheckIn: learned.lastCheckIn,
       revocationList: learned.revocationList,
     });
+    const renewed = claims.jti !== this.#claims.jti;
     this.#claims = claims;
     const named = `license ${claims.jti} of ${claims.customer.name}`;
     const expiresAt = new Date(claims.exp * 1000).toISOString();
@@ -519,6 +558,8 @@ export class LicenseGuard {
         this.#warn(`${inUse} seats in use, more than the ${claims.seats} ${named} allows: add seats to it`);
       }
     }
+    // Last, so the guard already answers from the renewed license whatever the callback does.
+    if (renewed) await this.#options.onRenewed?.(this.#token);
   }
 }
 
@@ -573,6 +614,8 @@ async function verifyAgainst(
   const verified = await verifyLicense(token, keyring, { now });
   if (!verified.ok) throw new LicenseError(verified.error.code, verified.error.message);
   const { claims } = verified.value;
+  const unbound = bindingRefusal(claims, installIdOf(options));
+  if (unbound !== undefined) throw unbound;
   const revokedAt = state.revoked[claims.jti];
   if (revokedAt !== undefined) throw revokedError(claims, revokedAt);
   const highest = state.seq[claims.customer.id];
@@ -583,6 +626,20 @@ async function verifyAgainst(
     );
   }
   return verified.value;
+}
+
+/** The id the guard runs as: `installId`, or the id it checks in as. */
+function installIdOf(options: LicenseGuardOptions): string | undefined {
+  return options.installId ?? options.checkIn?.install.id;
+}
+
+/** The refusal of a license bound to an install other than `installId` (unchecked when unknown). */
+function bindingRefusal(claims: LicenseClaims, installId: string | undefined): LicenseError | undefined {
+  if (claims.install === null || installId === undefined || claims.install === installId) return undefined;
+  return new LicenseError(
+    'install_mismatch',
+    `license ${claims.jti} of ${claims.customer.name} is bound to install "${claims.install}", not to this install "${installId}": install the license issued for this install`,
+  );
 }
 
 /** A LicenseError's reason without its `license refused: ` prefix, for a warning. */

@@ -96,6 +96,35 @@ describe('loadLicensedModule', () => {
     expect((await readdir(directory)).filter((f) => f.startsWith('.tenantry-verified-'))).toEqual([]);
   });
 
+  it("verifies with the guard's own keys when no keys are given; explicit keys replace them", async () => {
+    const signature = await signatureOf('sso.js', sha256(await readFile(ssoFile)));
+    // A copy: emptying it leaves what the guard trusts as it was.
+    (guard.keyring.keys as Map<string, unknown>).clear();
+    const loaded = await loadLicensedModule(guard, { feature: 'sso', file: ssoFile, signature });
+    expect(loaded.status === 'loaded' && loaded.verified).toEqual({
+      kid: 'acme',
+      sha256: sha256(await readFile(ssoFile)),
+    });
+    // The vendor's genuine signature, checked against keys the app named instead: not among them.
+    const before = runs();
+    const other = await loadLicensedModule(guard, {
+      feature: 'sso',
+      file: ssoFile,
+      signature,
+      keys: [stranger.publicJwk],
+    });
+    expect(other).toMatchObject({ status: 'refused', code: 'bad_signature' });
+    // A gate with no keyring, and no keys: nothing to verify with, so nothing runs.
+    const bare = await loadLicensedModule({ can: () => true }, { feature: 'sso', file: ssoFile, signature });
+    expect(bare).toEqual({
+      status: 'refused',
+      code: 'keys_missing',
+      message:
+        'module "sso.js" refused: it is signed, but neither keys nor a gate with a keyring was given to verify it',
+    });
+    expect(runs()).toBe(before);
+  });
+
   it('does not read or run a module whose feature the license does not grant', async () => {
     const before = runs();
     const result = await loadLicensedModule(guard, { feature: 'ai', file: aiFile });

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import {
   type KeyringRefusalCode,
+  type LicenseKeyring,
   licenseKeyring,
   type ModuleSignatureRefusalCode,
   verifyModuleSignature,
@@ -13,6 +14,8 @@ import type { JWK } from 'jose';
 /** What a private module is loaded by: whatever answers whether the license grants a feature, a {@link LicenseGuard} above all. */
 export interface FeatureGate {
   can(feature: string): boolean;
+  /** The license keys the gate trusts (a guard's `builtInKeys` and `keys`): a signed module's, unless `keys` is given. */
+  readonly keyring?: LicenseKeyring;
 }
 
 /** The module's feature, and where it is: see {@link loadLicensedModule}. */
@@ -38,8 +41,8 @@ export type LicensedModuleOptions =
       readonly file: string;
       /** The vendor's detached signature of the file (`tenantry license sign-module`), or the file holding it. */
       readonly signature: string | { readonly file: string };
-      /** The vendor's license public keys: the guard's `builtInKeys` and `keys`. */
-      readonly keys: readonly JWK[];
+      /** The vendor's license public keys; default the gate's `keyring` (a guard's `builtInKeys` and `keys`). */
+      readonly keys?: readonly JWK[];
       /** The module's name as signed; default the file's name. */
       readonly name?: string;
     };
@@ -48,6 +51,7 @@ export type LicensedModuleOptions =
 export type LicensedModuleRefusalCode =
   | ModuleSignatureRefusalCode
   | KeyringRefusalCode
+  | 'keys_missing'
   | 'module_unreadable'
   | 'signature_unreadable'
   | 'module_unstageable';
@@ -82,12 +86,11 @@ export type LicensedModule<T> =
  *
  * @example
  * ```ts
- * const sso = await loadLicensedModule<typeof import('./sso.js')>(guard, {
+ * const sso = await loadLicensedModule<typeof import('./sso.js')>(tenantry.license, {
  *   feature: 'sso',
  *   file: new URL('./private/sso.js', import.meta.url).pathname,
  *   signature: { file: new URL('./private/sso.js.sig', import.meta.url).pathname },
- *   keys: LICENSE_KEYS,
- * });
+ * }); // verified with the guard's keys; `keys` names others
  * if (sso.status === 'loaded') sso.module.mount(app);
  * else logger.info(sso.message);
  * ```
@@ -121,8 +124,19 @@ export async function loadLicensedModule<T = Record<string, unknown>>(
     code,
     message: `module "${label}" refused: ${reason}`,
   });
-  const keyring = licenseKeyring(options.keys);
-  if (!keyring.ok) return refuse(keyring.error.code, keyring.error.message);
+  let keys: LicenseKeyring;
+  if (options.keys !== undefined) {
+    const keyring = licenseKeyring(options.keys);
+    if (!keyring.ok) return refuse(keyring.error.code, keyring.error.message);
+    keys = keyring.value;
+  } else if (gate.keyring !== undefined) {
+    keys = gate.keyring;
+  } else {
+    return refuse(
+      'keys_missing',
+      'it is signed, but neither keys nor a gate with a keyring was given to verify it',
+    );
+  }
   let bytes: Buffer;
   try {
     bytes = await readFile(options.file);
@@ -139,7 +153,7 @@ export async function loadLicensedModule<T = Record<string, unknown>>(
     return refuse('signature_unreadable', `cannot read its signature: ${codeOf(error)}`);
   }
   const sha256 = createHash('sha256').update(bytes).digest('hex');
-  const verified = await verifyModuleSignature(signature, keyring.value, { module: label, sha256 });
+  const verified = await verifyModuleSignature(signature, keys, { module: label, sha256 });
   if (!verified.ok) return refuse(verified.error.code, verified.error.message);
 
   let staging: string;

@@ -15,14 +15,20 @@ import type { TenantContextOptions } from '../adapters/index.ts';
 import { writeFileDurably } from '../durable-file.ts';
 import type { EntitlementSource } from '../entitlement-source.ts';
 import type { AcquireResult, ConsumeResult, Slot } from '../entitlements/index.ts';
-import { LicenseGuard, type LicenseGuardOptions } from '../license/index.ts';
+import { type LicenseCheckInOptions, LicenseGuard, type LicenseGuardOptions } from '../license/index.ts';
 import { type UsageRecord, unitRecords, usageEventLine } from '../usage/index.ts';
 import { type InstallIdentity, openInstallIdentity } from './install-identity.ts';
 import { lockStateDirectory } from './state-lock.ts';
 import { UsageLedger } from './usage-ledger.ts';
 
 /** What a self-hosted app runs on: its license, and the directory it keeps its own state in. */
-export interface LicenseOptions extends Omit<LicenseGuardOptions, 'stateFile'> {
+export interface LicenseOptions
+  extends Omit<LicenseGuardOptions, 'stateFile' | 'checkIn' | 'installId' | 'onRenewed'> {
+  /**
+   * Check in with the vendor's control plane (see {@link LicenseGuardOptions.checkIn}) as this
+   * install: its id and public key come from the install's identity in the state directory.
+   */
+  readonly checkIn?: Omit<LicenseCheckInOptions, 'install'>;
   /**
    * The install's own directory, kept across restarts and backed up: its identity (id and key
    * pair), the license state (latest time and seq seen), the usage ledger and the export chain.
@@ -115,17 +121,24 @@ export class LicenseSource implements EntitlementSource {
    * @throws {StateDirectoryInUseError} another process runs on the state directory.
    */
   static async open(options: LicenseOptions): Promise<LicenseSource> {
-    const { stateDirectory, checkEveryMs, ...guardOptions } = options;
+    const { stateDirectory, checkEveryMs, checkIn, ...guardOptions } = options;
     const clock = options.clock ?? { now: () => new Date() };
     const now = () => clock.now();
     const unlock = await lockStateDirectory(stateDirectory);
     let guard: LicenseGuard | undefined;
     try {
+      // Before the guard: it checks in as this install, and refuses a license bound to another.
+      const install = await openInstallIdentity(stateDirectory, now);
       guard = await LicenseGuard.open({
         ...guardOptions,
         stateFile: join(stateDirectory, LICENSE_STATE_FILE),
+        installId: install.id,
+        ...(checkIn === undefined
+          ? {}
+          : { checkIn: { ...checkIn, install: { id: install.id, publicJwk: install.publicJwk } } }),
+        // A renewed license is what the next usage report carries.
+        onRenewed: (token) => keepLicense(stateDirectory, token),
       });
-      const install = await openInstallIdentity(stateDirectory, now);
       await keepLicense(stateDirectory, guard.token);
       const anchor = new Date(install.createdAt);
       const ledger = await UsageLedger.open(stateDirectory, (time) => billingPeriod(anchor, 'month', time));

@@ -158,7 +158,21 @@ export class UsageReportService {
           });
         }
         const last = rows.at(-1);
-        const placed = await place(claims, digest, thumbprint, same, last);
+        // The key the install checked in with, if it did: the same install, so the same key.
+        const checkedIn = await tx
+          .selectFrom('license_check_ins')
+          .select('install_public_jwk')
+          .where('tenant_id', '=', tenantId)
+          .where('install_id', '=', claims.install_id)
+          .executeTakeFirst();
+        const placed = await place(
+          claims,
+          digest,
+          thumbprint,
+          same,
+          last,
+          checkedIn?.install_public_jwk ?? null,
+        );
         if (!placed.ok) return placed;
         if (events.rejected.length > 0) {
           return fail(
@@ -260,8 +274,8 @@ export class UsageReportService {
 }
 
 /**
- * Whether the report takes the next place in its install's chain: signed by the pinned key, not
- * a second report for a taken seq, none missing before it, and linked to the one before by its
+ * Whether the report takes the next place in its install's chain: signed by the pinned key and by
+ * the key the install checked in with (when it did), not a second report for a taken seq, none missing before it, and linked to the one before by its
  * digest and its period.
  */
 async function place(
@@ -270,12 +284,19 @@ async function place(
   thumbprint: string,
   same: ReportRow | undefined,
   last: ReportRow | undefined,
+  checkedIn: InstallPublicKey | null,
 ): Promise<Result<void, DomainError>> {
   const install = claims.install_id;
   if (last !== undefined && !sameKey(last.install_key, claims.install_key)) {
     return invalid(
       'foreign_key',
       `the report is signed by install key ${thumbprint}, not by the key install "${install}" pinned with its first report (${await calculateJwkThumbprint(last.install_key)})`,
+    );
+  }
+  if (checkedIn !== null && !sameKey(checkedIn, claims.install_key)) {
+    return invalid(
+      'foreign_key',
+      `the report is signed by install key ${thumbprint}, not by the key install "${install}" checked in with (${await calculateJwkThumbprint(checkedIn)})`,
     );
   }
   if (same !== undefined) {

@@ -614,6 +614,68 @@ describe('POST /v1/usage-reports refuses attacks, each with its own reason, writ
     expect((await importReport(secondToken)).status).toBe(201);
   });
 
+  it("refuses a first report signed by a key other than the one its install checked in with; the install's own pins", async () => {
+    setClock(t, '2026-11-01T00:00:00Z');
+    const { license } = await licensed();
+    const install = await installKey();
+    const checkIn = (installId: string, key: InstallKey) =>
+      t.request({
+        method: 'POST',
+        url: '/v1/licenses/check-in',
+        payload: {
+          license: license.token,
+          install_id: installId,
+          version: '4.2.0',
+          install_public_jwk: key.publicKey,
+        },
+      });
+    expect((await checkIn('inst-c', install)).status).toBe(200);
+    const chain = new InstallChain({
+      installId: 'inst-c',
+      install,
+      license: license.token,
+      from: '2026-11-01T00:00:00Z',
+    });
+    setClock(t, '2026-11-10T00:05:00Z');
+    const events = [cpu('c1', 2, '2026-11-02T00:00:00Z')];
+
+    // The attack: a report under the install's name, signed by a key of the attacker's, before the
+    // install ever sent one (so no report pinned a key yet).
+    const stranger = await installKey();
+    const before = await written();
+    const forged = await importReport(
+      await signReport(
+        chain.nextClaims('2026-11-10T00:00:00Z', events, { install_key: stranger.publicKey }),
+        stranger,
+      ),
+    );
+    expect(forged.status, JSON.stringify(forged.body)).toBe(422);
+    expect(forged.body).toMatchObject({ code: 'usage_report_invalid', refusal: 'foreign_key' });
+    expect(forged.body.detail).toBe(
+      `the report is signed by install key ${await calculateJwkThumbprint(stranger.publicKey)}, not by the key install "inst-c" checked in with (${await calculateJwkThumbprint(install.publicKey)})`,
+    );
+    expect(await written()).toEqual(before);
+
+    // The install's own report agrees with its check-in, is imported and pins the key as usual.
+    const genuine = await importReport(await chain.next('2026-11-10T00:00:00Z', events));
+    expect(genuine.status, JSON.stringify(genuine.body)).toBe(201);
+    expect(genuine.body.report.key_thumbprint).toBe(await calculateJwkThumbprint(install.publicKey));
+    // An install that never checked in pins its first report's key, as before.
+    const unchecked = new InstallChain({
+      installId: 'inst-d',
+      install: stranger,
+      license: license.token,
+      from: '2026-11-01T00:00:00Z',
+    });
+    expect(
+      (
+        await importReport(
+          await unchecked.next('2026-11-10T00:00:00Z', [cpu('d1', 1, '2026-11-03T00:00:00Z')]),
+        )
+      ).status,
+    ).toBe(201);
+  });
+
   it('refuses a body without a report, and an unknown tenant, before writing anything', async () => {
     setClock(t, '2026-11-01T00:00:00Z');
     const { license } = await licensed();
