@@ -676,7 +676,8 @@ function statusOf(
 
 /**
  * The license's entitlements as a snapshot, so that core's local checks answer as they do in SaaS.
- * `off` turns every feature off and every limit to 0, for the `features-off` mode and a refusal.
+ * `off` turns every feature off and every limit to a hard 0, for the `features-off` mode and a
+ * refusal: a soft limit of 0 would let every use through as overage.
  * The checks read `features`, `limits` and `config` (and `active`); the rest says what the license
  * says where a snapshot has room for it.
  */
@@ -691,7 +692,7 @@ function licenseSnapshot(claims: LicenseClaims, off: boolean): EntitlementSnapsh
       limit: off ? 0 : limit.limit,
       used: null,
       remaining: null,
-      enforcement: limit.enforcement,
+      enforcement: off ? 'hard' : limit.enforcement,
       thresholds: limit.thresholds,
       resets_at: null,
       ...(limit.per_subject === undefined ? {} : { per_subject: limit.per_subject }),

@@ -115,8 +115,8 @@ describe('Tenantry.open({ license, checkIn })', () => {
       expect(tenantry.license.readOnly).toBe(true);
       expect(asCustomer(() => tenantry.can('sso'))).toBe(false);
       expect(asCustomer(() => tenantry.limit('meetings'))).toMatchObject({ limit: 0, remaining: 0 });
-      // Every limit is 0: meetings is soft in the plan, so a use past it is overage, as in SaaS.
-      expect(await asCustomer(() => tenantry.consume('meetings'))).toEqual({ allowed: true, overage: true });
+      // Every limit is a hard 0, soft ones too (meetings is soft in the plan): no use gets through.
+      expect(await asCustomer(() => tenantry.consume('meetings'))).toMatchObject({ allowed: false });
     } finally {
       await tenantry.close();
     }
