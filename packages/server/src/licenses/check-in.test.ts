@@ -108,6 +108,22 @@ describe('POST /v1/licenses/check-in', () => {
     expect(row.x).toBe(audit.x);
   });
 
+  test('a license bound to one install is refused when another checks in with it, and nothing is written', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'pro' });
+    const license = await issued(tenant.id, { days: 365, install: 'inst-bound' });
+    const before = await written();
+    const copied = await checkIn({ license: license.token, install_id: 'inst-copy', version: '1.0.0' });
+    expect(copied.status).toBe(401);
+    expect(copied.body).toMatchObject({
+      code: 'license_invalid',
+      refusal: 'install_mismatch',
+      detail: `license ${license.id} is bound to install "inst-bound", not "inst-copy"`,
+    });
+    expect(await written()).toEqual(before);
+    const own = await checkIn({ license: license.token, install_id: 'inst-bound', version: '1.0.0' });
+    expect(own.status, JSON.stringify(own.body)).toBe(200);
+  });
+
   test('the row keeps the first sighting and counts check-ins; the installs list shows the last version and seats', async () => {
     const tenant = await provisionedTenant(t, { plan: 'pro' });
     const license = await issued(tenant.id);

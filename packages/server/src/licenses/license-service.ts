@@ -547,6 +547,15 @@ export class LicenseService {
       });
     }
     const { claims } = verified.value;
+    // A license bound to one install speaks for no other: a copy checking in elsewhere is refused,
+    // as the install's own guard refuses it.
+    if (claims.install !== null && claims.install !== input.install_id) {
+      return fail(
+        'license_invalid',
+        `license ${claims.jti} is bound to install "${claims.install}", not "${input.install_id}"`,
+        { details: { refusal: 'install_mismatch' } },
+      );
+    }
     const presented = input.install_public_jwk;
     return this.#o.db.transaction().execute(async (tx) => {
       // One check-in of an install at a time, so that its first key cannot be raced by another.
