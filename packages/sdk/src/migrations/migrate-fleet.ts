@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { ControlPlaneClient, type ControlPlaneOptions } from '../control-plane/index.ts';
-import { listFleetTargets } from './list-fleet-targets.ts';
+import { listFleetTargets, poolTarget } from './list-fleet-targets.ts';
 import {
   type MigrationTarget,
   migrateTarget,
@@ -84,8 +84,12 @@ export interface MigrateFleetOptions {
    * `database` tenant's database is reached on the same server with the same credentials.
    */
   readonly databaseUrl: string;
-  /** The control plane that lists the tenants: a client, or its URL and API key. */
-  readonly controlPlane: ControlPlaneClient | ControlPlaneOptions;
+  /**
+   * The control plane that lists the tenants: a client, or its URL and API key. `null` for an app
+   * with no control plane (self-hosted on a license, its one tenant in the pool): only the pool
+   * schema is migrated, with the tenant binding installed there.
+   */
+  readonly controlPlane: ControlPlaneClient | ControlPlaneOptions | null;
   /** The pool schema (the control plane's TENANTRY_POOL_SCHEMA); default `public`. */
   readonly poolSchema?: string;
   /** Targets migrated at once (and connections used); default {@link DEFAULT_CONCURRENCY}. */
@@ -126,14 +130,14 @@ export async function migrateFleet(options: MigrateFleetOptions): Promise<FleetR
   if (!URL.canParse(options.databaseUrl) || !/^postgres(ql)?:/.test(options.databaseUrl))
     throw new TypeError('databaseUrl must be a postgres:// or postgresql:// URL');
   const migrations = await readMigrations(options.migrationsDir);
-  const client =
-    options.controlPlane instanceof ControlPlaneClient
-      ? options.controlPlane
-      : new ControlPlaneClient(options.controlPlane);
-  const targets = await listFleetTargets(
-    client,
-    options.poolSchema === undefined ? {} : { poolSchema: options.poolSchema },
-  );
+  const { controlPlane } = options;
+  const targets =
+    controlPlane === null
+      ? [poolTarget(options.poolSchema)]
+      : await listFleetTargets(
+          controlPlane instanceof ControlPlaneClient ? controlPlane : new ControlPlaneClient(controlPlane),
+          options.poolSchema === undefined ? {} : { poolSchema: options.poolSchema },
+        );
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: concurrency });
   // An idle connection the server closes is dropped by the pool; unheard, its error would end the process.
   pool.on('error', () => {});
