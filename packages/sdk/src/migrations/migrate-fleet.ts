@@ -87,7 +87,8 @@ export interface MigrateFleetOptions {
   /**
    * The control plane that lists the tenants: a client, or its URL and API key. `null` for an app
    * with no control plane (self-hosted on a license, its one tenant in the pool): only the pool
-   * schema is migrated, with the tenant binding installed there.
+   * schema is migrated, with the tenant binding installed there, and PUBLIC loses TEMP on the
+   * database as the control plane's provisioner would have done.
    */
   readonly controlPlane: ControlPlaneClient | ControlPlaneOptions | null;
   /** The pool schema (the control plane's TENANTRY_POOL_SCHEMA); default `public`. */
@@ -142,6 +143,7 @@ export async function migrateFleet(options: MigrateFleetOptions): Promise<FleetR
   // An idle connection the server closes is dropped by the pool; unheard, its error would end the process.
   pool.on('error', () => {});
   try {
+    if (controlPlane === null && options.dryRun !== true) await revokeTemporary(pool);
     return await runFleet(targets, migrations, {
       open: (target) =>
         target.database === null ? pooled(pool) : ownConnection(options.databaseUrl, target.database),
@@ -241,6 +243,16 @@ export async function runFleet(
     durationMs: Math.round(performance.now() - started),
     results: all,
   };
+}
+
+/**
+ * What the control plane's provisioner does to its database, done here when there is none: no
+ * TEMP for PUBLIC, since a temporary table would shadow a pool table for later statements on the
+ * app's connection (the data layer refuses to start while its role has TEMP).
+ */
+async function revokeTemporary(pool: pg.Pool): Promise<void> {
+  const { rows } = await pool.query<{ name: string }>('select current_database() as name');
+  await pool.query(`revoke temporary on database ${pg.escapeIdentifier(rows[0]?.name ?? '')} from public`);
 }
 
 function checkConcurrency(value: number | undefined): number {
