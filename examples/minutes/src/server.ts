@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { type LicenseTenantryOptions, runAsTenant, type SelfHostedTenantry, Tenantry } from '@tenantry/sdk';
 import { buildMinutesApp, countUsers, type MinutesTenantry } from './app.ts';
 
@@ -31,10 +32,17 @@ const RESTRICTED_MODES = ['read-only', 'features-off', 'refuse'] as const;
  * `tenantry usage export`. A refused license ends the process with the guard's one line.
  */
 async function openOnLicense(licenseFile: string): Promise<SelfHostedTenantry> {
-  // The vendor's public license keys (`tenantry license keys --jwks`): a release would build them
-  // in; the example reads them from a file so one build serves every vendor key.
-  const keysFile = required('MINUTES_LICENSE_KEYS');
-  const { keys } = JSON.parse(await readFile(keysFile, 'utf8')) as {
+  // The vendor's public license keys (`tenantry license keys --jwks`) are part of the release,
+  // never the customer's configuration: whoever can write them can sign a license. The image
+  // bakes them in at /app/license-keys.json (Dockerfile); MINUTES_LICENSE_KEYS points elsewhere
+  // for development and tests only.
+  const keysFile =
+    process.env.MINUTES_LICENSE_KEYS || fileURLToPath(new URL('../license-keys.json', import.meta.url));
+  const text = await readFile(keysFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
+    console.error(`minutes: cannot read the license keys ${keysFile}: ${error.code ?? error.message}`);
+    process.exit(2);
+  });
+  const { keys } = JSON.parse(text) as {
     keys?: LicenseTenantryOptions['builtInKeys'];
   };
   if (!Array.isArray(keys) || keys.length === 0) {
