@@ -6,7 +6,7 @@
 // security that PGlite cannot serve.
 import { type ChildProcess, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -211,6 +211,24 @@ test('examples/minutes runs self-hosted from a license alone, and its usage is b
   });
 
   const appUrl = `http://127.0.0.1:${await freePort()}`;
+  // A license whose payload was changed (Free made Team) does not start the app: one line says why.
+  const genuine = readFileSync(licenseFile, 'utf8');
+  const [header, payload, signature] = genuine.trim().split('.');
+  const claims = JSON.parse(Buffer.from(payload ?? '', 'base64url').toString());
+  claims.plan.key = 'team';
+  writeFileSync(
+    licenseFile,
+    `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.${signature}\n`,
+  );
+  const tampered = await startB(appUrl).then(
+    async (started) => {
+      await stop(started.child);
+      return 'started';
+    },
+    (error: Error) => error.message,
+  );
+  expect(tampered).toMatch(/exited with 1:\nminutes: license refused: [^\n]*signature[^\n]*\n$/);
+  writeFileSync(licenseFile, genuine);
   minutes = await startB(appUrl);
   // Every request is the license's customer: no access token exists without a control plane.
   const me = await call(appUrl, 'GET', '/v1/me');
