@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type ControlPlaneTenantry, currentTenant } from '@tenantry/sdk';
+import { currentTenant, type TenantData, type Tenantry } from '@tenantry/sdk';
 import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 
@@ -56,12 +56,19 @@ const IdParams = {
 } as const;
 
 /**
- * The meeting-minutes app: meetings, their minutes and action items, for the tenant named by each
- * request's access token. Everything tenant-related goes through the SDK: the tenant context, the
- * data (one call whatever the tenant's placement), the meetings-per-month limit (a leased quota,
- * recorded as usage) and the analytics feature.
+ * What the app needs of the SDK, the same on a control plane and self-hosted on a license:
+ * entitlements, usage, the tenant context, and the tenant's data.
  */
-export function buildMinutesApp(tenantry: ControlPlaneTenantry): FastifyInstance {
+export type MinutesTenantry = Tenantry & { readonly data: TenantData };
+
+/**
+ * The meeting-minutes app: meetings, their minutes and action items, for the request's tenant
+ * (named by its access token on a control plane; the license's customer self-hosted). Everything
+ * tenant-related goes through the SDK: the tenant context, the data (one call whatever the
+ * tenant's placement), the meetings-per-month limit (recorded as usage) and the analytics feature.
+ * Nothing here asks how the app is delivered: src/server.ts chooses.
+ */
+export function buildMinutesApp(tenantry: MinutesTenantry): FastifyInstance {
   const app = Fastify({ logger: false });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -76,7 +83,7 @@ export function buildMinutesApp(tenantry: ControlPlaneTenantry): FastifyInstance
         tenant_id: tenantId,
         subject,
         roles,
-        plan: tenantry.entitlements.snapshot(tenantId).plan,
+        plan: tenantry.snapshot().plan,
         meetings: tenantry.limit(MEETINGS) ?? null,
       };
     });
@@ -223,6 +230,12 @@ export function buildMinutesApp(tenantry: ControlPlaneTenantry): FastifyInstance
   });
 
   return app;
+}
+
+/** The app's users, as seats: the license guard warns when there are more than its license allows. */
+export async function countUsers(tenantry: MinutesTenantry): Promise<number> {
+  const { rows } = await tenantry.data.query<{ users: number }>('select count(*)::int as users from users');
+  return rows[0]?.users ?? 0;
 }
 
 /** Seconds from now until `at`, at least 1: the Retry-After of a used-up monthly limit. */

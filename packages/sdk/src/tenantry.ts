@@ -9,6 +9,7 @@ import {
 import { ControlPlaneClient, type ControlPlaneOptions } from './control-plane/index.ts';
 import { ControlPlaneSource } from './control-plane-source.ts';
 import {
+  OneTenantPlacement,
   PlacementDirectory,
   type PlacementDirectoryOptions,
   TenantData,
@@ -64,9 +65,15 @@ export interface LicenseTenantryOptions extends LicenseOptions {
   readonly entitlements?: never;
   readonly placements?: never;
   readonly accessTokens?: never;
-  /** Tenant-scoped data needs the control plane's placements; a self-hosted app uses its own pool. */
-  readonly databaseUrl?: never;
-  readonly data?: never;
+  /**
+   * The app's own database, as its one login role: the license's customer is its one tenant, in
+   * the pool tables, under the same binding and row-level security as in SaaS (the operator
+   * installs them with `tenantry app migrate --pool-only`). Leave it out for an app that keeps no
+   * tenant data in PostgreSQL.
+   */
+  readonly databaseUrl?: string;
+  /** Settings of the tenant-scoped data layer beyond its URL. */
+  readonly data?: Omit<TenantDataOptions, 'url' | 'placements'>;
 }
 
 /** Either way to run: on a control plane, or on a license. */
@@ -79,7 +86,7 @@ export type TenantryOptions = ControlPlaneTenantryOptions | LicenseTenantryOptio
  * {@link acquire} and {@link record} answer for it. Where the answers come from is an
  * {@link EntitlementSource}, chosen once by {@link Tenantry.open}; what exists only on one side
  * lives on its subclass ({@link ControlPlaneTenantry}: `client`, `verifier`, `placements`, `data`…;
- * {@link SelfHostedTenantry}: `license`, `install`), so code that needs it says which it runs on.
+ * {@link SelfHostedTenantry}: `license`, `install`, `data`), so code that needs it says which it runs on.
  *
  * @example
  * ```ts
@@ -235,12 +242,27 @@ export class SelfHostedTenantry extends Tenantry<LicenseSource> {
   readonly license: LicenseGuard;
   /** The install's id and key pair, made at its first start: they sign its usage reports. */
   readonly install: InstallIdentity;
+  readonly #data: TenantData | undefined;
 
   /** @internal Made by {@link Tenantry.open}. */
-  constructor(source: LicenseSource) {
+  constructor(source: LicenseSource, data: TenantData | undefined) {
     super(source);
     this.license = source.guard;
     this.install = source.install;
+    this.#data = data;
+  }
+
+  /** The customer's data in the app's own database; throws when the app was opened without a `databaseUrl`. */
+  get data(): TenantData {
+    if (this.#data === undefined)
+      throw new Error('Tenantry was opened without a databaseUrl: it has no tenant-scoped data');
+    return this.#data;
+  }
+
+  /** Stores the usage recorded, stops the license checks, and closes the database pool. */
+  override async close(): Promise<void> {
+    await super.close();
+    await this.#data?.close();
   }
 }
 
@@ -269,5 +291,16 @@ async function openControlPlane(options: ControlPlaneTenantryOptions): Promise<C
 }
 
 async function openLicensed(options: LicenseTenantryOptions): Promise<SelfHostedTenantry> {
-  return new SelfHostedTenantry(await LicenseSource.open(options));
+  const { databaseUrl, data: dataOptions, ...license } = options;
+  const source = await LicenseSource.open(license);
+  // No control plane places anyone: the verified license names the one tenant, in the pool.
+  const data =
+    databaseUrl === undefined
+      ? undefined
+      : new TenantData({
+          ...dataOptions,
+          url: databaseUrl,
+          placements: new OneTenantPlacement(source.guard.status.customer.id),
+        });
+  return new SelfHostedTenantry(source, data);
 }

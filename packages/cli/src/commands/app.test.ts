@@ -259,4 +259,34 @@ describe('app migrate', () => {
     expect(noToken.stderr).toBe('error: no API token; set TENANTRY_TOKEN or pass --token\n');
     expect(await tablesOf('public')).toEqual([]);
   });
+
+  it('--pool-only migrates the pool schema with the tenant binding and asks no control plane', async () => {
+    let asked = 0;
+    api.handler = (_req, res) => {
+      asked += 1;
+      json(res, 500, {});
+    };
+    const noKey = await migrate(['--pool-only'], { env: { TENANTRY_BINDING_KEY: '' } });
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toContain(
+      '--pool-only installs the tenant binding the app runs with: set TENANTRY_BINDING_KEY',
+    );
+    expect(await tablesOf('public')).toEqual([]);
+
+    // No token and no URL either: a self-hosted operator has neither.
+    const result = await migrate(['--pool-only'], { env: { TENANTRY_TOKEN: '', TENANTRY_URL: '' } });
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(lines(result.stdout).at(-1)).toMatchObject({ type: 'report', targets: 1, applied: 1, failed: 0 });
+    expect(await tablesOf('public')).toEqual(['meetings', 'minutes', 'tenantry_migrations']);
+    // The schema tenants the control plane would have listed are left alone.
+    for (const t of tenants) expect(await tablesOf(t.id)).toEqual([]);
+    expect(asked).toBe(0);
+    const installed = await admin(
+      (c) =>
+        c.query<{ fn: string | null }>(`select to_regprocedure('tenantry.current_tenant()')::text as fn`),
+      databaseUrl,
+    );
+    expect(installed.rows[0]?.fn).toBe('tenantry.current_tenant()');
+  });
 });

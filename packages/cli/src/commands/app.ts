@@ -13,6 +13,7 @@ interface MigrateOptions {
   readonly concurrency: number;
   readonly dryRun?: boolean;
   readonly keepGoing?: boolean;
+  readonly poolOnly?: boolean;
 }
 
 /** Adds `app migrate`: the vendor app's SQL migrations, applied across the fleet. */
@@ -36,14 +37,22 @@ export function appCommand(parent: Command, ctx: CommandContext): Command {
       'run every pending migration and roll it back: report what would apply, change nothing',
     )
     .option('--keep-going', 'go on after a target fails (default: start no further target)')
+    .option(
+      '--pool-only',
+      'no control plane: migrate the pool schema only and install the tenant binding there (a self-hosted app on a license)',
+    )
     .action(async (options: MigrateOptions, command: Command) => {
       const env = ctx.io.env;
       const databaseUrl = options.databaseUrl ?? (env.DATABASE_URL || undefined);
       if (databaseUrl === undefined)
         throw new CliError('no database to migrate; pass --database-url or set DATABASE_URL');
+      // With no control plane nobody else installs the binding the pool tables' policies call.
+      if (options.poolOnly && !env.TENANTRY_BINDING_KEY)
+        throw new CliError(
+          '--pool-only installs the tenant binding the app runs with: set TENANTRY_BINDING_KEY (e.g. `openssl rand -hex 32`), the key the app gets too',
+        );
       // Checks the token and URL the way every command does; the SDK makes its own client.
-      const api = ctx.client(command);
-      const token = ctx.options(command).token ?? env.TENANTRY_TOKEN ?? '';
+      const controlPlane = options.poolOnly ? null : controlPlaneOf(command);
       const out = ctx.output(command);
       const stdoutTty = isTty(ctx.io.stdout);
       // JSON lines for machines (a pipe, a file, --json); text for people at a terminal.
@@ -62,7 +71,7 @@ export function appCommand(parent: Command, ctx: CommandContext): Command {
         report = await migrateFleet({
           migrationsDir: options.dir,
           databaseUrl,
-          controlPlane: { url: api.baseUrl, token, ...(ctx.io.fetch ? { fetch: ctx.io.fetch } : {}) },
+          controlPlane,
           poolSchema: options.poolSchema ?? (env.TENANTRY_POOL_SCHEMA || 'public'),
           concurrency: options.concurrency,
           dryRun: options.dryRun === true,
@@ -84,6 +93,12 @@ export function appCommand(parent: Command, ctx: CommandContext): Command {
     });
 
   return app;
+
+  function controlPlaneOf(command: Command) {
+    const api = ctx.client(command);
+    const token = ctx.options(command).token ?? ctx.io.env.TENANTRY_TOKEN ?? '';
+    return { url: api.baseUrl, token, ...(ctx.io.fetch ? { fetch: ctx.io.fetch } : {}) };
+  }
 }
 
 function isTty(writer: Writer): boolean {

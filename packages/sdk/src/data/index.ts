@@ -6,8 +6,11 @@
 export {
   DATA_STATES,
   type DataPlacement,
+  OneTenantPlacement,
   PlacementDirectory,
   type PlacementDirectoryOptions,
+  type Placements,
+  TenantNotServedError,
   type TenantPlacement,
   TenantUnavailableError,
   UnsupportedPlacementError,

@@ -52,6 +52,64 @@ export class UnsupportedPlacementError extends Error {
   }
 }
 
+/** What the data layer asks of a directory of placements: where a tenant lives, if it may be used. */
+export interface Placements {
+  /** The tenant's placement; throws unless its data may be used now. */
+  usable(tenantId: string): Promise<TenantPlacement>;
+  /** {@link usable} from memory alone; undefined when only a lookup can say. */
+  usableNow(tenantId: string): TenantPlacement | undefined;
+}
+
+/** A tenant the directory does not serve: e.g. any tenant but the license's customer, self-hosted. */
+export class TenantNotServedError extends Error {
+  readonly tenantId: string;
+
+  constructor(tenantId: string, served: string) {
+    super(`tenant ${tenantId} has no data here: this app serves only tenant ${served}`);
+    this.name = 'TenantNotServedError';
+    this.tenantId = tenantId;
+  }
+}
+
+/**
+ * The placements of an app that serves one tenant with no control plane (self-hosted on a
+ * license): that tenant's rows live in the pool tables of the app's own database, kept to it by
+ * the same binding and row-level security as in SaaS; any other tenant is refused, so code that
+ * ran as another cannot reach rows written under its id.
+ */
+export class OneTenantPlacement implements Placements {
+  readonly #placement: TenantPlacement;
+
+  constructor(tenantId: string) {
+    this.#placement = {
+      tenantId,
+      placement: 'pool',
+      state: 'active',
+      schema: null,
+      role: null,
+      database: null,
+    };
+  }
+
+  usable(tenantId: string): Promise<TenantPlacement> {
+    try {
+      return Promise.resolve(this.#served(tenantId));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  usableNow(tenantId: string): TenantPlacement {
+    return this.#served(tenantId);
+  }
+
+  #served(tenantId: string): TenantPlacement {
+    if (tenantId !== this.#placement.tenantId)
+      throw new TenantNotServedError(tenantId, this.#placement.tenantId);
+    return this.#placement;
+  }
+}
+
 /** Options of a {@link PlacementDirectory}. */
 export interface PlacementDirectoryOptions {
   /** The control plane to ask. */
@@ -85,7 +143,7 @@ interface Entry {
  * const where = await directory.usable('ten_123'); // throws TenantUnavailableError when suspended
  * ```
  */
-export class PlacementDirectory {
+export class PlacementDirectory implements Placements {
   readonly #controlPlane: ControlPlaneClient;
   readonly #maxAgeMs: number;
   readonly #now: () => number;

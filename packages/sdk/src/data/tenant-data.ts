@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { currentTenant } from '../context/index.ts';
-import type { PlacementDirectory, TenantPlacement } from './placement-directory.ts';
+import type { Placements, TenantPlacement } from './placement-directory.ts';
 import {
   type CheckOptions,
   checkRowLevelSecurity,
@@ -39,8 +39,11 @@ export interface TenantDataOptions {
    * TENANTRY_APP_ROLE does both).
    */
   readonly url: string;
-  /** Where each tenant lives; its `invalidate` is what the entitlement stream calls. */
-  readonly placements: PlacementDirectory;
+  /**
+   * Where each tenant lives: a {@link PlacementDirectory} on a control plane (its `invalidate` is
+   * what the entitlement stream calls), or a {@link OneTenantPlacement} self-hosted on a license.
+   */
+  readonly placements: Placements;
   /** The schema of the pool tables; default `public` (the control plane's TENANTRY_POOL_SCHEMA). */
   readonly poolSchema?: string;
   /** Connections to the shared database; default 10. */
@@ -158,7 +161,7 @@ export class TransactionLeftOpenError extends Error {
  * ```
  */
 export class TenantData {
-  readonly #placements: PlacementDirectory;
+  readonly #placements: Placements;
   readonly #poolSchema: string;
   readonly #shared: pg.Pool;
   readonly #databases: TenantDatabasePools;

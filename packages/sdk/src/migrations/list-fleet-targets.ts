@@ -17,6 +17,11 @@ export const MIGRATED_STATES: readonly string[] = [
 
 const PAGE_SIZE = 100;
 
+/** The pool schema as a target: the app's shared tables, holding every pool tenant's rows. */
+export function poolTarget(poolSchema = 'public'): MigrationTarget {
+  return { placement: 'pool', tenantId: null, slug: null, schema: poolSchema, role: null, database: null };
+}
+
 /**
  * Every target of a fleet migration, in the order they are migrated: the pool schema first, then
  * each `schema` tenant and each `database` tenant in one of {@link MIGRATED_STATES}, as the
@@ -26,16 +31,7 @@ export async function listFleetTargets(
   client: ControlPlaneClient,
   options: { readonly poolSchema?: string } = {},
 ): Promise<MigrationTarget[]> {
-  const targets: MigrationTarget[] = [
-    {
-      placement: 'pool',
-      tenantId: null,
-      slug: null,
-      schema: options.poolSchema ?? 'public',
-      role: null,
-      database: null,
-    },
-  ];
+  const targets: MigrationTarget[] = [poolTarget(options.poolSchema)];
   for (const placement of ['schema', 'database'] as const) {
     for await (const tenant of listTenants(client, placement)) {
       if (!MIGRATED_STATES.includes(tenant.state)) continue;

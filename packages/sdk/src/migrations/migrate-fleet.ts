@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { ControlPlaneClient, type ControlPlaneOptions } from '../control-plane/index.ts';
-import { listFleetTargets } from './list-fleet-targets.ts';
+import { listFleetTargets, poolTarget } from './list-fleet-targets.ts';
 import {
   type MigrationTarget,
   migrateTarget,
@@ -84,8 +84,13 @@ export interface MigrateFleetOptions {
    * `database` tenant's database is reached on the same server with the same credentials.
    */
   readonly databaseUrl: string;
-  /** The control plane that lists the tenants: a client, or its URL and API key. */
-  readonly controlPlane: ControlPlaneClient | ControlPlaneOptions;
+  /**
+   * The control plane that lists the tenants: a client, or its URL and API key. `null` for an app
+   * with no control plane (self-hosted on a license, its one tenant in the pool): only the pool
+   * schema is migrated, with the tenant binding installed there, and PUBLIC loses TEMP on the
+   * database as the control plane's provisioner would have done.
+   */
+  readonly controlPlane: ControlPlaneClient | ControlPlaneOptions | null;
   /** The pool schema (the control plane's TENANTRY_POOL_SCHEMA); default `public`. */
   readonly poolSchema?: string;
   /** Targets migrated at once (and connections used); default {@link DEFAULT_CONCURRENCY}. */
@@ -126,18 +131,19 @@ export async function migrateFleet(options: MigrateFleetOptions): Promise<FleetR
   if (!URL.canParse(options.databaseUrl) || !/^postgres(ql)?:/.test(options.databaseUrl))
     throw new TypeError('databaseUrl must be a postgres:// or postgresql:// URL');
   const migrations = await readMigrations(options.migrationsDir);
-  const client =
-    options.controlPlane instanceof ControlPlaneClient
-      ? options.controlPlane
-      : new ControlPlaneClient(options.controlPlane);
-  const targets = await listFleetTargets(
-    client,
-    options.poolSchema === undefined ? {} : { poolSchema: options.poolSchema },
-  );
+  const { controlPlane } = options;
+  const targets =
+    controlPlane === null
+      ? [poolTarget(options.poolSchema)]
+      : await listFleetTargets(
+          controlPlane instanceof ControlPlaneClient ? controlPlane : new ControlPlaneClient(controlPlane),
+          options.poolSchema === undefined ? {} : { poolSchema: options.poolSchema },
+        );
   const pool = new pg.Pool({ connectionString: options.databaseUrl, max: concurrency });
   // An idle connection the server closes is dropped by the pool; unheard, its error would end the process.
   pool.on('error', () => {});
   try {
+    if (controlPlane === null && options.dryRun !== true) await revokeTemporary(pool);
     return await runFleet(targets, migrations, {
       open: (target) =>
         target.database === null ? pooled(pool) : ownConnection(options.databaseUrl, target.database),
@@ -237,6 +243,16 @@ export async function runFleet(
     durationMs: Math.round(performance.now() - started),
     results: all,
   };
+}
+
+/**
+ * What the control plane's provisioner does to its database, done here when there is none: no
+ * TEMP for PUBLIC, since a temporary table would shadow a pool table for later statements on the
+ * app's connection (the data layer refuses to start while its role has TEMP).
+ */
+async function revokeTemporary(pool: pg.Pool): Promise<void> {
+  const { rows } = await pool.query<{ name: string }>('select current_database() as name');
+  await pool.query(`revoke temporary on database ${pg.escapeIdentifier(rows[0]?.name ?? '')} from public`);
 }
 
 function checkConcurrency(value: number | undefined): number {
