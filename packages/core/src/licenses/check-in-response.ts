@@ -1,20 +1,16 @@
-import { CompactSign, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { z } from 'zod';
-import { canonicalJson } from '../canonical-json.ts';
 import { err, ok, type Result } from '../result.ts';
-import { dottedPath, fromZodIssues } from '../validation-issue.ts';
 import { LICENSE_ID_PATTERN } from './license-claims.ts';
 import type { LicenseKeyring } from './license-keyring.ts';
-import { type LicenseRefusal, verifySignedJws } from './verify-license.ts';
+import { signClaims, signedAfterNow, verifySignedClaims } from './signed-claims.ts';
+import type { LicenseRefusal } from './verify-license.ts';
 
 /**
  * The `typ` header of the control plane's answer to a check-in: signed with a license key like a
  * license, so its own `typ` keeps an answer from passing for a license, and a license for an answer.
  */
 export const CHECK_IN_RESPONSE_TYPE = 'tenantry-check-in+jwt';
-
-/** Seconds an answer's `iat` may lie ahead of the verifier's clock: installs' clocks drift. */
-export const CHECK_IN_CLOCK_SKEW_SECONDS = 300;
 
 /** What the control plane signs in answer to a check-in: where the presented license stands now. */
 export const CheckInResponseClaims = z.strictObject({
@@ -42,16 +38,13 @@ export async function signCheckInResponse(
   claims: CheckInResponseClaims,
   key: { readonly kid: string; readonly privateJwk: JWK },
 ): Promise<string> {
-  const payload = new TextEncoder().encode(canonicalJson(CheckInResponseClaims.parse(claims)));
-  return new CompactSign(payload)
-    .setProtectedHeader({ alg: 'EdDSA', typ: CHECK_IN_RESPONSE_TYPE, kid: key.kid })
-    .sign(key.privateJwk);
+  return signClaims(CheckInResponseClaims, CHECK_IN_RESPONSE_TYPE, claims, key);
 }
 
 /**
  * Verifies a check-in answer offline with the same keyring as licenses and the same header and
  * signature checks, then its claims, strictly; an answer issued later than `now` (beyond
- * {@link CHECK_IN_CLOCK_SKEW_SECONDS}) is refused, so a forged clock cannot be read from it.
+ * `CHECK_IN_CLOCK_SKEW_SECONDS`) is refused, so a forged clock cannot be read from it.
  * It does not say how old an answer may be: that is the install's policy (its `offline_days`).
  */
 export async function verifyCheckInResponse(
@@ -59,26 +52,12 @@ export async function verifyCheckInResponse(
   keyring: LicenseKeyring,
   options: { readonly now: Date },
 ): Promise<Result<{ readonly claims: CheckInResponseClaims; readonly kid: string }, LicenseRefusal>> {
-  const signed = await verifySignedJws(token, keyring, {
+  const verified = await verifySignedClaims(token, keyring, {
     typ: CHECK_IN_RESPONSE_TYPE,
     name: 'check-in response',
+    schema: CheckInResponseClaims,
   });
-  if (!signed.ok) return signed;
-  const parsed = CheckInResponseClaims.safeParse(signed.value.payload);
-  if (!parsed.success) {
-    const [described] = fromZodIssues(parsed.error.issues);
-    const path = described === undefined ? '' : ` ${dottedPath(described.path)}`;
-    return err({
-      code: 'invalid_claim',
-      message: `check-in response claim${path} is invalid: ${described?.message ?? 'unknown fault'}`,
-    });
-  }
-  const now = Math.floor(options.now.getTime() / 1000);
-  if (parsed.data.iat > now + CHECK_IN_CLOCK_SKEW_SECONDS) {
-    return err({
-      code: 'not_yet_valid',
-      message: `check-in response was issued at ${new Date(parsed.data.iat * 1000).toISOString()}, after now`,
-    });
-  }
-  return ok({ claims: parsed.data, kid: signed.value.kid });
+  if (!verified.ok) return verified;
+  const late = signedAfterNow(verified.value.claims.iat, options.now, 'check-in response was issued');
+  return late === null ? ok(verified.value) : err(late);
 }

@@ -5,7 +5,6 @@
  * It may import: entitlements/, plans/, shared modules.
  */
 export {
-  CHECK_IN_CLOCK_SKEW_SECONDS,
   CHECK_IN_RESPONSE_TYPE,
   CheckInResponseClaims,
   signCheckInResponse,
@@ -43,6 +42,7 @@ export {
   verifyRevocationList,
 } from './revocation-list.ts';
 export { signLicense } from './sign-license.ts';
+export { CHECK_IN_CLOCK_SKEW_SECONDS } from './signed-claims.ts';
 export {
   type ClaimsRefusal,
   type LicenseRefusal,

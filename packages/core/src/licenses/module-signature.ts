@@ -1,10 +1,9 @@
-import { CompactSign, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { z } from 'zod';
-import { canonicalJson } from '../canonical-json.ts';
 import { err, ok, type Result } from '../result.ts';
-import { dottedPath, fromZodIssues } from '../validation-issue.ts';
 import type { LicenseKeyring } from './license-keyring.ts';
-import { type LicenseRefusalCode, verifySignedJws } from './verify-license.ts';
+import { signClaims, verifySignedClaims } from './signed-claims.ts';
+import type { LicenseRefusalCode } from './verify-license.ts';
 
 /**
  * The `typ` header of a module signature: signed with a license key like a license, so its own
@@ -47,10 +46,7 @@ export async function signModule(
   claims: ModuleSignatureClaims,
   key: { readonly kid: string; readonly privateJwk: JWK },
 ): Promise<string> {
-  const payload = new TextEncoder().encode(canonicalJson(ModuleSignatureClaims.parse(claims)));
-  return new CompactSign(payload)
-    .setProtectedHeader({ alg: 'EdDSA', typ: MODULE_SIGNATURE_TYPE, kid: key.kid })
-    .sign(key.privateJwk);
+  return signClaims(ModuleSignatureClaims, MODULE_SIGNATURE_TYPE, claims, key);
 }
 
 /**
@@ -64,21 +60,13 @@ export async function verifyModuleSignature(
   keyring: LicenseKeyring,
   expected: { readonly module: string; readonly sha256: string },
 ): Promise<Result<{ readonly claims: ModuleSignatureClaims; readonly kid: string }, ModuleSignatureRefusal>> {
-  const signed = await verifySignedJws(token.trim(), keyring, {
+  const verified = await verifySignedClaims(token.trim(), keyring, {
     typ: MODULE_SIGNATURE_TYPE,
     name: `signature of module "${expected.module}"`,
+    schema: ModuleSignatureClaims,
   });
-  if (!signed.ok) return signed;
-  const parsed = ModuleSignatureClaims.safeParse(signed.value.payload);
-  if (!parsed.success) {
-    const [described] = fromZodIssues(parsed.error.issues);
-    const path = described === undefined ? '' : ` ${dottedPath(described.path)}`;
-    return err({
-      code: 'invalid_claim',
-      message: `signature of module "${expected.module}": claim${path} is invalid: ${described?.message ?? 'unknown fault'}`,
-    });
-  }
-  const claims = parsed.data;
+  if (!verified.ok) return verified;
+  const { claims } = verified.value;
   if (claims.module !== expected.module) {
     return err({
       code: 'wrong_module',
@@ -91,5 +79,5 @@ export async function verifyModuleSignature(
       message: `module "${expected.module}" is not the file that was signed: its SHA-256 is ${expected.sha256}, the signature's ${claims.sha256}`,
     });
   }
-  return ok({ claims, kid: signed.value.kid });
+  return ok(verified.value);
 }

@@ -1,12 +1,10 @@
-import { CompactSign, type JWK } from 'jose';
+import type { JWK } from 'jose';
 import { z } from 'zod';
-import { canonicalJson } from '../canonical-json.ts';
 import { err, ok, type Result } from '../result.ts';
-import { dottedPath, fromZodIssues } from '../validation-issue.ts';
-import { CHECK_IN_CLOCK_SKEW_SECONDS } from './check-in-response.ts';
 import { LICENSE_ID_PATTERN } from './license-claims.ts';
 import type { LicenseKeyring } from './license-keyring.ts';
-import { type LicenseRefusal, verifySignedJws } from './verify-license.ts';
+import { signClaims, signedAfterNow, verifySignedClaims } from './signed-claims.ts';
+import type { LicenseRefusal } from './verify-license.ts';
 
 /**
  * The `typ` header of a revocation list: signed with a license key like a license, so its own
@@ -49,16 +47,13 @@ export async function signRevocationList(
   claims: RevocationListClaims,
   key: { readonly kid: string; readonly privateJwk: JWK },
 ): Promise<string> {
-  const payload = new TextEncoder().encode(canonicalJson(RevocationListClaims.parse(claims)));
-  return new CompactSign(payload)
-    .setProtectedHeader({ alg: 'EdDSA', typ: REVOCATION_LIST_TYPE, kid: key.kid })
-    .sign(key.privateJwk);
+  return signClaims(RevocationListClaims, REVOCATION_LIST_TYPE, claims, key);
 }
 
 /**
  * Verifies a revocation list offline with the license keyring and the same header and signature
  * checks as a license, then its claims, strictly; a list signed later than `now` (beyond
- * {@link CHECK_IN_CLOCK_SKEW_SECONDS}) is refused, so a forged clock cannot be read from it.
+ * `CHECK_IN_CLOCK_SKEW_SECONDS`) is refused, so a forged clock cannot be read from it.
  * Whether a list is older than one already seen is the install's to say: it keeps the `seq`.
  */
 export async function verifyRevocationList(
@@ -66,27 +61,13 @@ export async function verifyRevocationList(
   keyring: LicenseKeyring,
   options: { readonly now: Date },
 ): Promise<Result<{ readonly claims: RevocationListClaims; readonly kid: string }, LicenseRefusal>> {
-  const signed = await verifySignedJws(token, keyring, {
+  const verified = await verifySignedClaims(token, keyring, {
     typ: REVOCATION_LIST_TYPE,
     name: 'revocation list',
+    schema: RevocationListClaims,
     maxBytes: MAX_REVOCATION_LIST_BYTES,
   });
-  if (!signed.ok) return signed;
-  const parsed = RevocationListClaims.safeParse(signed.value.payload);
-  if (!parsed.success) {
-    const [described] = fromZodIssues(parsed.error.issues);
-    const path = described === undefined ? '' : ` ${dottedPath(described.path)}`;
-    return err({
-      code: 'invalid_claim',
-      message: `revocation list claim${path} is invalid: ${described?.message ?? 'unknown fault'}`,
-    });
-  }
-  const now = Math.floor(options.now.getTime() / 1000);
-  if (parsed.data.iat > now + CHECK_IN_CLOCK_SKEW_SECONDS) {
-    return err({
-      code: 'not_yet_valid',
-      message: `revocation list was signed at ${new Date(parsed.data.iat * 1000).toISOString()}, after now`,
-    });
-  }
-  return ok({ claims: parsed.data, kid: signed.value.kid });
+  if (!verified.ok) return verified;
+  const late = signedAfterNow(verified.value.claims.iat, options.now, 'revocation list was signed');
+  return late === null ? ok(verified.value) : err(late);
 }
