@@ -301,7 +301,8 @@ describe('support-bundle', () => {
     expect(read('logs/app.txt')).toContain('cache:6379/0');
     expect(manifest.sources).toContainEqual(expect.objectContaining({ source: 'journald' }));
     expect(api.seen.map((s) => s.url)).toEqual(['/healthz', '/readyz', '/v1/license-keys']);
-  });
+    // A PostgreSQL server and a whole bundle: seconds on a busy machine, beyond the default 5.
+  }, 60_000);
 
   it('--preview lists the sources and writes nothing, asking nothing of the server', async () => {
     answerAsControlPlane();
@@ -370,7 +371,7 @@ describe('support-bundle', () => {
     const second = await runCaptured(['support-bundle', '--out', out], env);
     expect(second.code).toBe(2);
     expect(second.stderr).toContain(`${out} exists`);
-  });
+  }, 60_000);
 
   it('reads an embedded PGlite database when no server holds it: migrations and statistics', async () => {
     const env = { TENANTRY_DATA_DIR: join(dir, 'pglite'), TENANTRY_URL: 'http://127.0.0.1:9' };
