@@ -326,6 +326,45 @@ describe('past the grace days', () => {
   });
 });
 
+describe('seatsInUse', () => {
+  it('counts the seats from the open tenantry, once it is open; a refused license counts none', async () => {
+    const given: SelfHostedTenantry[] = [];
+    const seatsInUse = (opened: SelfHostedTenantry) => {
+      given.push(opened);
+      return 51;
+    };
+    const tenantry = await open({ seatsInUse });
+    try {
+      expect(given).toEqual([tenantry]);
+      expect(warnings).toEqual([
+        '51 seats in use, more than the 50 license lic_selfhosted1 of Ministry of Examples allows: add seats to it',
+      ]);
+      // Each check counts again.
+      await tenantry.license.check();
+      expect(given).toHaveLength(2);
+    } finally {
+      await tenantry.close();
+    }
+
+    const { publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+    const stranger = { ...(await exportJWK(publicKey)), kid: 'acme-2027' };
+    await expect(open({ seatsInUse, builtInKeys: [stranger] })).rejects.toThrow(LicenseError);
+    expect(given).toHaveLength(2);
+  });
+
+  it('fails the open, closing what it opened, when the count throws', async () => {
+    await expect(
+      open({
+        seatsInUse: () => {
+          throw new Error('the users table is not there');
+        },
+      }),
+    ).rejects.toThrow('the users table is not there');
+    // The state directory was let go: the next open takes it.
+    await (await open()).close();
+  });
+});
+
 describe('the install identity and the usage ledger', () => {
   it('makes the install key once, private file 0600, and refuses a corrupt one rather than making another', async () => {
     const tenantry = await open();
