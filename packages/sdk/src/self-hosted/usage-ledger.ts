@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Period } from '@tenantry/core';
 import { writeFileDurably } from '../durable-file.ts';
 import type { UsageEvent } from '../usage/index.ts';
-import { EXPORT_LOCK_FILE, readChain, UsageExportError } from './report-chain.ts';
+import { type Chain, EXPORT_LOCK_FILE, readChain, UsageExportError } from './report-chain.ts';
 import { lockStateDirectory, StateDirectoryInUseError } from './state-lock.ts';
 
 /**
@@ -144,6 +144,9 @@ async function compact(
   contents: LedgerContents,
   periodOf: (time: Date) => Period,
 ): Promise<LedgerContents | null> {
+  // Most starts have nothing to take out (nothing exported since the last compaction): seen
+  // without the lock, which costs a file made and fsynced.
+  if ((await exported(stateDirectory, contents)) === null) return null;
   let unlock: () => Promise<void>;
   try {
     unlock = await lockStateDirectory(stateDirectory, EXPORT_LOCK_FILE);
@@ -152,19 +155,10 @@ async function compact(
     throw error;
   }
   try {
-    let chain: Awaited<ReturnType<typeof readChain>>;
-    try {
-      chain = await readChain(stateDirectory);
-    } catch (error) {
-      // A corrupt chain is the export's to refuse, naming the file; the ledger stays whole meanwhile.
-      if (error instanceof UsageExportError) return null;
-      throw error;
-    }
-    const mark = chain.ledger - contents.offset;
-    // Nothing exported since the last compaction, or a chain ahead of the ledger (one of them
-    // restored from a backup): nothing is known to be in a report.
-    if (chain.to === null || mark <= 0 || mark > contents.events.length) return null;
-    const end = Date.parse(chain.to);
+    // Again under the lock: an export may have moved the chain on meanwhile.
+    const found = await exported(stateDirectory, contents);
+    if (found === null) return null;
+    const { chain, mark, end } = found;
     const totals = new Map<string, Map<string, number>>(
       Object.entries(contents.totals).map(([meter, periods]) => [meter, new Map(Object.entries(periods))]),
     );
@@ -183,7 +177,6 @@ async function compact(
       }
       periods.set(start, (periods.get(start) ?? 0) + (event.value ?? 1));
     }
-    if (kept.length === mark) return null;
     const header: LedgerHeader = {
       offset: chain.ledger - kept.length,
       totals: Object.fromEntries(
@@ -211,6 +204,34 @@ async function compact(
   } finally {
     await unlock();
   }
+}
+
+/**
+ * The export chain, its mark as a position in `contents.events` and its end (ms) when some event before the
+ * mark is timed before the chain's end (in a report), or null: nothing exported, nothing exported
+ * since the last compaction, a chain ahead of the ledger (one of them restored from a backup: what
+ * is in a report is not known), or a corrupt chain (the export's to refuse, naming the file; the
+ * ledger stays whole meanwhile).
+ */
+async function exported(
+  stateDirectory: string,
+  contents: LedgerContents,
+): Promise<{ chain: Chain; mark: number; end: number } | null> {
+  let chain: Chain;
+  try {
+    chain = await readChain(stateDirectory);
+  } catch (error) {
+    if (error instanceof UsageExportError) return null;
+    throw error;
+  }
+  const mark = chain.ledger - contents.offset;
+  if (chain.to === null || mark <= 0 || mark > contents.events.length) return null;
+  const end = Date.parse(chain.to);
+  for (let i = 0; i < mark; i++) {
+    const event = contents.events[i];
+    if (event !== undefined && Date.parse(event.time) < end) return { chain, mark, end };
+  }
+  return null;
 }
 
 function corrupt(file: string, index: number, why: string): UsageLedgerError {
