@@ -54,21 +54,16 @@ async function openOnLicense(licenseFile: string): Promise<SelfHostedTenantry> {
     console.error(`minutes: MINUTES_RESTRICTED_MODE must be one of ${RESTRICTED_MODES.join(', ')}`);
     process.exit(2);
   }
-  let opened: SelfHostedTenantry | undefined;
-  const tenantry = await Tenantry.open({
+  return Tenantry.open({
     license: { file: licenseFile },
     builtInKeys: keys,
     restrictedMode: restrictedMode as (typeof RESTRICTED_MODES)[number],
     stateDirectory: required('MINUTES_STATE_DIR'),
     databaseUrl: required('MINUTES_DATABASE_URL'),
     onWarning: (message) => console.warn(`minutes: license: ${message}`),
-    // The seats are the app's users, counted in its data. The check that opening runs comes
-    // before the data can be read, so it counts none; the check just below counts them.
-    seatsInUse: () => (opened === undefined ? 0 : seatsOf(opened)),
+    // The seats are the app's users, counted in its data once Tenantry.open has opened it.
+    seatsInUse: seatsOf,
   });
-  opened = tenantry;
-  await tenantry.license.check();
-  return tenantry;
 }
 
 /** The users of the app, counted as the license's customer, as every request of the app runs. */

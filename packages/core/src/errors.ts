@@ -45,7 +45,7 @@ export const errorCatalog = {
   test_clock_advancing: { status: 409, title: 'The test clock is being advanced' },
   license_key_missing: { status: 409, title: 'No key signs licenses yet' },
   license_already_revoked: { status: 409, title: 'The license is already revoked' },
-  install_key_mismatch: { status: 409, title: 'The install checked in before with another key' },
+  install_key_mismatch: { status: 409, title: 'The install is on record with another key' },
   usage_report_gap: { status: 409, title: 'An earlier usage report of the install is missing' },
   usage_report_fork: { status: 409, title: 'The usage report conflicts with one already imported' },
   idempotency_key_in_progress: { status: 409, title: 'A request with this idempotency key is in progress' },

@@ -209,6 +209,43 @@ describe('Tenantry.open({ license, databaseUrl })', () => {
     expect(planted.rows).toEqual([]);
   });
 
+  it("counts the seats in the app's data at open: the first count sees the data layer", async () => {
+    await asTenant(CUSTOMER, () =>
+      tenantry.data.query(
+        `insert into meetings (id, title, held_at, created_by)
+         select 'seat-' || n, 'Stand-up', now(), 'user-' || n from generate_series(1, 6) n`,
+      ),
+    );
+    await tenantry.close();
+    const warnings: string[] = [];
+    const counts: number[] = [];
+    tenantry = await Tenantry.open({
+      license,
+      builtInKeys: [vendor.publicJwk],
+      restrictedMode: 'read-only',
+      stateDirectory,
+      checkEveryMs: 0,
+      databaseUrl: urlAs(appRole),
+      data: { bindingKey, max: 1 },
+      onWarning: (message) => warnings.push(message),
+      // As examples/minutes does: the users who wrote meetings, as the customer.
+      seatsInUse: async (opened) => {
+        const { rows } = await asTenant(CUSTOMER, () =>
+          opened.data.query<{ users: number }>(
+            'select count(distinct created_by)::int as users from meetings',
+          ),
+        );
+        counts.push(rows[0]?.users ?? -1);
+        return rows[0]?.users ?? 0;
+      },
+    });
+    // alice (m1) and the six: one count, once Tenantry.open had opened the data layer.
+    expect(counts).toEqual([7]);
+    expect(warnings).toEqual([
+      '7 seats in use, more than the 5 license lic_dataonlicense of Self-hosted Customer allows: add seats to it',
+    ]);
+  });
+
   it('refuses to start as a role that bypasses row-level security, as in SaaS', async () => {
     const server = new URL(adminUrl);
     const unsafeState = await mkdtemp(join(tmpdir(), 'tenantry-data-on-license-unsafe-'));

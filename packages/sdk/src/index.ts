@@ -145,6 +145,8 @@ export {
   type InstallIdentity,
   InstallIdentityError,
   LEDGER_FILE,
+  type LedgerContents,
+  type LedgerHeader,
   LICENSE_FILE,
   LICENSE_STATE_FILE,
   type LicenseOptions,

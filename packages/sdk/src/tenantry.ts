@@ -57,7 +57,15 @@ export interface ControlPlaneTenantryOptions extends ControlPlaneOptions {
  * What {@link Tenantry.open} needs to run self-hosted on a license, with no control plane: the
  * license, the release's keys, what the app becomes past the grace days, and its state directory.
  */
-export interface LicenseTenantryOptions extends LicenseOptions {
+export interface LicenseTenantryOptions extends Omit<LicenseOptions, 'seatsInUse'> {
+  /**
+   * The seats the install uses now, counted from the open tenantry (an app counts its users in
+   * its own data, `tenantry.data`): first once {@link Tenantry.open} has opened everything, then
+   * on each check, where check-ins report them. The check-in of the open itself, which comes before
+   * the data layer so that a refused license opens nothing, reports none. More than the license's
+   * seats warns; nothing is refused.
+   */
+  readonly seatsInUse?: (tenantry: SelfHostedTenantry) => number | Promise<number>;
   /** Only with a control plane: a license's options and a control plane's do not mix. */
   readonly url?: never;
   readonly token?: never;
@@ -291,8 +299,15 @@ async function openControlPlane(options: ControlPlaneTenantryOptions): Promise<C
 }
 
 async function openLicensed(options: LicenseTenantryOptions): Promise<SelfHostedTenantry> {
-  const { databaseUrl, data: dataOptions, ...license } = options;
-  const source = await LicenseSource.open(license);
+  const { databaseUrl, data: dataOptions, seatsInUse, ...license } = options;
+  // Seats are counted from the open tenantry: none while it is opening.
+  let opened: SelfHostedTenantry | undefined;
+  const source = await LicenseSource.open({
+    ...license,
+    ...(seatsInUse === undefined
+      ? {}
+      : { seatsInUse: () => (opened === undefined ? undefined : seatsInUse(opened)) }),
+  });
   // No control plane places anyone: the verified license names the one tenant, in the pool.
   const data =
     databaseUrl === undefined
@@ -302,5 +317,16 @@ async function openLicensed(options: LicenseTenantryOptions): Promise<SelfHosted
           url: databaseUrl,
           placements: new OneTenantPlacement(source.guard.status.customer.id),
         });
-  return new SelfHostedTenantry(source, data);
+  opened = new SelfHostedTenantry(source, data);
+  if (seatsInUse !== undefined) {
+    try {
+      await opened.license.checkSeats();
+    } catch (error) {
+      // A count that throws fails the open, as it did when it ran inside the guard's: an app
+      // that cannot count its seats learns it at start.
+      await opened.close();
+      throw error;
+    }
+  }
+  return opened;
 }

@@ -31,7 +31,7 @@ import {
   UsageIngest,
   UsageService,
 } from './usage/index.ts';
-import { UsageReportService } from './usage-reports/index.ts';
+import { pinnedInstallKey, UsageReportService } from './usage-reports/index.ts';
 import { WebhookService, type WebhookSettings } from './webhooks/index.ts';
 
 /** The control plane's services, built once and handed to the routes and the job worker. */
@@ -215,6 +215,8 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     entitlements,
     // The vendor's control plane names the vendor, as access tokens' `iss` does.
     issuer: config.publicUrl ?? 'http://localhost:8080',
+    // Check-ins are held to the key an install's usage reports pinned: read where those are kept.
+    reportedInstallKeys: { pinnedKey: pinnedInstallKey },
   });
   return {
     database,

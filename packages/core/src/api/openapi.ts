@@ -493,7 +493,7 @@ export interface paths {
     put?: never;
     /**
      * An install checks in with its license
-     * @description Called by self-hosted installs (the SDK), with no API key: the license token in the body is the credential and must verify against the control plane's license keys (401 `license_invalid` otherwise). Records the install's check-in, version and seats, and answers with a signed response carrying the license's status (revoked, superseded, expired) and the tenant's newest license. An install that presented a public key before must present the same one (409 `install_key_mismatch`).
+     * @description Called by self-hosted installs (the SDK), with no API key: the license token in the body is the credential and must verify against the control plane's license keys (401 `license_invalid` otherwise). Records the install's check-in, version and seats, and answers with a signed response carrying the license's status (revoked, superseded, expired) and the tenant's newest license. An install that presented a public key before, or whose imported usage reports are signed with one, must present the same one (409 `install_key_mismatch`).
      */
     post: operations['checkInLicense'];
     delete?: never;
@@ -4522,7 +4522,7 @@ export interface operations {
         'application/json': {
           /** @description The install, as it names itself */
           install_id: string;
-          /** @description The install's Ed25519 public key (a private member such as `d` is refused). The first check-in carrying one records it; later check-ins of the install must carry the same (409 `install_key_mismatch`) */
+          /** @description The install's Ed25519 public key (a private member such as `d` is refused). The first check-in carrying one records it; later check-ins of the install must carry the same, as must a check-in of an install whose usage reports pinned a key (409 `install_key_mismatch`) */
           install_public_jwk?: {
             /** @enum {string} */
             alg?: 'EdDSA';

@@ -52,8 +52,12 @@ export interface LicenseGuardOptions {
   readonly clock?: { now(): Date };
   /** Where warnings go, one line each; default `console.warn`. */
   readonly onWarning?: (message: string) => void;
-  /** The seats the install uses now, compared with the license's on open and on each check. */
-  readonly seatsInUse?: () => number | Promise<number>;
+  /**
+   * The seats the install uses now, compared with the license's on open and on each check and
+   * reported with each check-in; undefined while they cannot be counted yet (nothing compared or
+   * reported).
+   */
+  readonly seatsInUse?: () => number | undefined | Promise<number | undefined>;
   /**
    * Check in with the vendor's control plane on open and on each check: report the install, its
    * version and seats, learn of a revocation (refused) or a newer license (adopted), and keep the
@@ -305,6 +309,17 @@ export class LicenseGuard {
   }
 
   /**
+   * Counts the seats in use now (`seatsInUse`) and compares them with the license's, warning when
+   * they are more, without checking the rest again: for the first count of an app whose seats can
+   * only be counted once it is open (see `Tenantry.open`). Resolves to the count.
+   */
+  async checkSeats(): Promise<number | undefined> {
+    const inUse = await this.#options.seatsInUse?.();
+    this.#compareSeats(inUse);
+    return inUse;
+  }
+
+  /**
    * Runs {@link check} every `intervalMs` (an hour is plenty: days are what count) on a timer that
    * does not keep the process alive. A refusal goes to `onWarning`, and the guard is `refused`.
    */
@@ -508,6 +523,15 @@ export class LicenseGuard {
     this.#token = text;
   }
 
+  /** Warns when `inUse` is more than the license allows: seats are soft, nothing is refused. */
+  #compareSeats(inUse: number | undefined): void {
+    const { seats } = this.#claims;
+    if (inUse === undefined || seats === null || inUse <= seats) return;
+    this.#warn(
+      `${inUse} seats in use, more than the ${seats} license ${this.#claims.jti} of ${this.#claims.customer.name} allows: add seats to it`,
+    );
+  }
+
   /** Records the time, seq and check-in seen, then sets the state the verified license is in, warning as it goes. */
   async #apply(
     verified: VerifiedLicense,
@@ -552,12 +576,7 @@ export class LicenseGuard {
       claims,
       state === 'restricted' && this.#options.restrictedMode === 'features-off',
     );
-    if (learned.seatsInUse !== undefined && claims.seats !== null) {
-      const inUse = learned.seatsInUse;
-      if (inUse > claims.seats) {
-        this.#warn(`${inUse} seats in use, more than the ${claims.seats} ${named} allows: add seats to it`);
-      }
-    }
+    this.#compareSeats(learned.seatsInUse);
     // Last, so the guard already answers from the renewed license whatever the callback does.
     if (renewed) await this.#options.onRenewed?.(this.#token);
   }

@@ -12,13 +12,19 @@ import { writeFileDurably } from '../durable-file.ts';
 import type { UsageEvent } from '../usage/index.ts';
 import { type InstallIdentity, readInstallIdentity } from './install-identity.ts';
 import { LICENSE_FILE } from './license-source.ts';
+import {
+  CHAIN_FORMAT,
+  type Chain,
+  EXPORT_LOCK_FILE,
+  REPORT_CHAIN_FILE,
+  readChain,
+  UsageExportError,
+} from './report-chain.ts';
 import { lockStateDirectory } from './state-lock.ts';
 import { LEDGER_FILE, readLedger } from './usage-ledger.ts';
 
-/** The install's export chain in its state directory: the last report's seq, digest and end. */
-export const REPORT_CHAIN_FILE = 'usage-reports.json';
-/** Held while an export runs: exports of one install run one at a time. */
-export const EXPORT_LOCK_FILE = 'usage-export.lock';
+export { EXPORT_LOCK_FILE, REPORT_CHAIN_FILE, UsageExportError } from './report-chain.ts';
+
 /** Where every exported report is kept, as `<seq>.jwt` (six digits), to be handed over again. */
 export const REPORTS_DIRECTORY = 'usage-reports';
 
@@ -56,21 +62,6 @@ export interface ExportedUsageReport {
    */
   readonly late: number;
 }
-
-/** The export cannot be made: nothing to export from, a period already exported, a state file corrupt. */
-export class UsageExportError extends Error {
-  override readonly name = 'UsageExportError';
-}
-
-interface Chain {
-  readonly seq: number;
-  readonly digest: string | null;
-  readonly to: string | null;
-  /** Ledger events there were when the last report was made: later ones timed before `to` are late. */
-  readonly ledger: number;
-}
-
-const FORMAT = 1;
 
 /**
  * Builds the install's next offline usage report from its ledger and signs it with its key:
@@ -134,7 +125,8 @@ async function exportNext(
     }
   }
 
-  const { events } = await readLedger(join(stateDirectory, LEDGER_FILE));
+  // `offset`: events a compaction took out of the ledger before these (they were exported).
+  const { events, offset } = await readLedger(join(stateDirectory, LEDGER_FILE));
   const timed = events.map((event, order) => ({ event, at: Date.parse(event.time), order }));
   // A loop, not Math.min(...): a ledger holds more events than a call takes arguments.
   let first = Date.parse(install.createdAt);
@@ -150,7 +142,7 @@ async function exportNext(
   const inPeriod: typeof timed = [];
   for (const entry of timed) {
     if (entry.at < from) {
-      if (entry.order >= chain.ledger) late += 1;
+      if (offset + entry.order >= chain.ledger) late += 1;
     } else if (entry.at < to.getTime() && !seen.has(entry.event.id)) {
       // An id recorded twice is one event, as the control plane counts (tenant, id) once.
       seen.add(entry.event.id);
@@ -199,7 +191,7 @@ async function exportNext(
   await writeDurably(reportFile(stateDirectory, seq), `${token}\n`);
   await writeDurably(
     join(stateDirectory, REPORT_CHAIN_FILE),
-    `${JSON.stringify({ format: FORMAT, seq, digest, to: period.to, ledger: events.length }, null, 2)}\n`,
+    `${JSON.stringify({ format: CHAIN_FORMAT, seq, digest, to: period.to, ledger: offset + events.length }, null, 2)}\n`,
   );
   return {
     token,
@@ -259,38 +251,6 @@ async function again(stateDirectory: string, chain: Chain): Promise<ExportedUsag
 
 function reportFile(stateDirectory: string, seq: number): string {
   return join(stateDirectory, REPORTS_DIRECTORY, `${String(seq).padStart(6, '0')}.jwt`);
-}
-
-async function readChain(stateDirectory: string): Promise<Chain> {
-  const file = join(stateDirectory, REPORT_CHAIN_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      return { seq: 0, digest: null, to: null, ledger: 0 };
-    throw new UsageExportError(`cannot read ${file}: ${(error as Error).message}`, { cause: error });
-  }
-  const corrupt = (why: string) =>
-    new UsageExportError(
-      `${file} is corrupt (${why}); it is not reset, as the next report would fork the chain: restore it from a backup`,
-    );
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw corrupt('not JSON');
-  }
-  const body = (typeof value === 'object' && value !== null ? value : {}) as Record<string, unknown>;
-  if (body.format !== FORMAT) throw corrupt(`format ${JSON.stringify(body.format)}, not ${FORMAT}`);
-  if (!Number.isSafeInteger(body.seq) || (body.seq as number) < 1)
-    throw corrupt('seq is not a whole number ≥ 1');
-  if (typeof body.digest !== 'string' || !/^[0-9a-f]{64}$/.test(body.digest))
-    throw corrupt('digest is not SHA-256 hex');
-  if (typeof body.to !== 'string' || Number.isNaN(Date.parse(body.to))) throw corrupt('to is not a time');
-  if (!Number.isSafeInteger(body.ledger) || (body.ledger as number) < 0)
-    throw corrupt('ledger is not a whole number ≥ 0');
-  return { seq: body.seq as number, digest: body.digest, to: body.to, ledger: body.ledger as number };
 }
 
 function writeDurably(file: string, text: string): Promise<void> {

@@ -28,4 +28,11 @@ export {
   LicenseTenantError,
 } from './license-source.ts';
 export { LOCK_FILE, lockStateDirectory, StateDirectoryInUseError } from './state-lock.ts';
-export { LEDGER_FILE, readLedger, UsageLedger, UsageLedgerError } from './usage-ledger.ts';
+export {
+  LEDGER_FILE,
+  type LedgerContents,
+  type LedgerHeader,
+  readLedger,
+  UsageLedger,
+  UsageLedgerError,
+} from './usage-ledger.ts';

@@ -1,4 +1,4 @@
-import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -17,12 +17,14 @@ import { currentTenant, runAsTenant } from '../context/index.ts';
 import { LicenseError } from '../license/index.ts';
 import { type LicenseTenantryOptions, type SelfHostedTenantry, Tenantry } from '../tenantry.ts';
 import {
+  EXPORT_LOCK_FILE,
   exportUsageReport,
   INSTALL_FILE,
   InstallIdentityError,
   LEDGER_FILE,
   LicenseTenantError,
   LOCK_FILE,
+  lockStateDirectory,
   StateDirectoryInUseError,
   UsageExportError,
   UsageLedgerError,
@@ -324,6 +326,45 @@ describe('past the grace days', () => {
   });
 });
 
+describe('seatsInUse', () => {
+  it('counts the seats from the open tenantry, once it is open; a refused license counts none', async () => {
+    const given: SelfHostedTenantry[] = [];
+    const seatsInUse = (opened: SelfHostedTenantry) => {
+      given.push(opened);
+      return 51;
+    };
+    const tenantry = await open({ seatsInUse });
+    try {
+      expect(given).toEqual([tenantry]);
+      expect(warnings).toEqual([
+        '51 seats in use, more than the 50 license lic_selfhosted1 of Ministry of Examples allows: add seats to it',
+      ]);
+      // Each check counts again.
+      await tenantry.license.check();
+      expect(given).toHaveLength(2);
+    } finally {
+      await tenantry.close();
+    }
+
+    const { publicKey } = await generateKeyPair('EdDSA', { extractable: true });
+    const stranger = { ...(await exportJWK(publicKey)), kid: 'acme-2027' };
+    await expect(open({ seatsInUse, builtInKeys: [stranger] })).rejects.toThrow(LicenseError);
+    expect(given).toHaveLength(2);
+  });
+
+  it('fails the open, closing what it opened, when the count throws', async () => {
+    await expect(
+      open({
+        seatsInUse: () => {
+          throw new Error('the users table is not there');
+        },
+      }),
+    ).rejects.toThrow('the users table is not there');
+    // The state directory was let go: the next open takes it.
+    await (await open()).close();
+  });
+});
+
 describe('the install identity and the usage ledger', () => {
   it('makes the install key once, private file 0600, and refuses a corrupt one rather than making another', async () => {
     const tenantry = await open();
@@ -522,6 +563,141 @@ describe('exportUsageReport', () => {
     await expect(exportUsageReport({ stateDirectory: join(directory, 'empty'), clock })).rejects.toThrow(
       /holds no install/,
     );
+  });
+});
+
+describe('the ledger compacted after an export', () => {
+  const HOUR_MS = 3_600_000;
+  const state = () => join(directory, 'state');
+  const ledgerLines = async (at = state()) =>
+    (await readFile(join(at, LEDGER_FILE), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+  const ids = (lines: Record<string, unknown>[]) =>
+    lines.flatMap((line) => (line.id === undefined ? [] : [line.id]));
+
+  /** An install with report 1 exported up to ISSUED + 1 h, and an event timed after it recorded before. */
+  async function exportedOnce(): Promise<void> {
+    const tenantry = await open();
+    await asCustomer(async () => {
+      tenantry.record({ meter: 'api_calls', id: 'call-1', value: 5 });
+      await tenantry.consume('meetings', 2);
+    });
+    clock.at = ISSUED + 2 * HOUR_MS;
+    await asCustomer(() => tenantry.record({ meter: 'api_calls', id: 'after-end' }));
+    await tenantry.close();
+    clock.at = ISSUED + 3 * HOUR_MS;
+    const first = await exportUsageReport({ stateDirectory: state(), to: new Date(ISSUED + HOUR_MS), clock });
+    expect(first).toMatchObject({ seq: 1, events: 3 });
+  }
+
+  /** Late and new usage, then the next export: what it carries, whatever state the ledger was left in. */
+  async function recordAndExport(at = state()) {
+    const tenantry = await open({ stateDirectory: at });
+    asCustomer(() => {
+      // Exported usage still counts for the period's limit.
+      expect(tenantry.limit('meetings')).toMatchObject({ used: 2, remaining: 1 });
+      tenantry.record({ meter: 'api_calls', id: 'late-1', time: new Date(ISSUED + 60_000) });
+      tenantry.record({ meter: 'api_calls', id: 'call-2' });
+    });
+    await tenantry.close();
+    clock.at += HOUR_MS;
+    const report = await exportUsageReport({ stateDirectory: at, clock });
+    const claims = JSON.parse(
+      Buffer.from(report.token.split('.')[1] ?? '', 'base64url').toString('utf8'),
+    ) as {
+      events: { id: string }[];
+    };
+    return { seq: report.seq, late: report.late, ids: claims.events.map((event) => event.id).sort() };
+  }
+
+  it('keeps unexported and late events and the period totals, and exports on from where the chain is', async () => {
+    await exportedOnce();
+    expect(ids(await ledgerLines())).toEqual(['call-1', expect.any(String), expect.any(String), 'after-end']);
+
+    // The start takes out what report 1 carries; the event timed after its end stays.
+    const second = await recordAndExport();
+    expect(second).toEqual({ seq: 2, late: 1, ids: ['after-end', 'call-2'] });
+    const [header, ...events] = await ledgerLines();
+    expect(header).toEqual({
+      compacted: { format: 1, offset: 3, totals: { api_calls: { [ISSUED]: 5 }, meetings: { [ISSUED]: 2 } } },
+    });
+    expect(ids(events)).toEqual(['after-end', 'late-1', 'call-2']);
+
+    // The next start takes out report 2's events and the late one: report 2's export counted it.
+    const reopened = await open();
+    asCustomer(() => expect(reopened.limit('meetings')).toMatchObject({ used: 2, remaining: 1 }));
+    await reopened.close();
+    expect(await ledgerLines()).toEqual([
+      {
+        compacted: {
+          format: 1,
+          offset: 6,
+          totals: { api_calls: { [ISSUED]: 8 }, meetings: { [ISSUED]: 2 } },
+        },
+      },
+    ]);
+
+    // Past the period: its totals count for no limit, and the next compaction lets them go.
+    clock.at = ISSUED + 40 * DAY_MS;
+    const inFebruary = await open();
+    asCustomer(() => {
+      expect(inFebruary.limit('meetings')).toMatchObject({ used: 0 });
+      inFebruary.record({ meter: 'api_calls', id: 'call-3' });
+    });
+    await inFebruary.close();
+    clock.at += HOUR_MS;
+    expect(await exportUsageReport({ stateDirectory: state(), clock })).toMatchObject({ seq: 3, events: 1 });
+    await (await open()).close();
+    const february = Date.UTC(2027, 1, 10, 9);
+    expect(await ledgerLines()).toEqual([
+      { compacted: { format: 1, offset: 7, totals: { api_calls: { [february]: 1 } } } },
+    ]);
+  });
+
+  it('leaves a ledger that opens and exports the same after a crash at any step of the compaction', async () => {
+    await exportedOnce();
+    const before = join(directory, 'before');
+    await cp(state(), before, { recursive: true });
+    const baselineClock = clock.at;
+    const expected = await recordAndExport();
+    // The compacted ledger as the rename put it in place, before the start appended to it.
+    await cp(before, join(directory, 'probe'), { recursive: true });
+    await (await open({ stateDirectory: join(directory, 'probe') })).close();
+    const compacted = await readFile(join(directory, 'probe', LEDGER_FILE), 'utf8');
+    const old = await readFile(join(before, LEDGER_FILE), 'utf8');
+    const temp = `${LEDGER_FILE}.compact.tmp`;
+
+    const states: Record<string, Record<string, string>> = {
+      'the temp file half written': { [temp]: compacted.slice(0, compacted.length / 2) },
+      'the temp file whole, not renamed': { [temp]: compacted },
+      'renamed, the old ledger gone': { [LEDGER_FILE]: compacted },
+      'renamed, then an append cut short': { [LEDGER_FILE]: `${compacted}{"id":"torn","ten` },
+    };
+    for (const [name, files] of Object.entries(states)) {
+      const at = join(directory, `crash-${Object.keys(states).indexOf(name)}`);
+      await cp(before, at, { recursive: true });
+      for (const [file, text] of Object.entries(files)) await writeFile(join(at, file), text);
+      clock.at = baselineClock;
+      expect({ name, ...(await recordAndExport(at)) }).toEqual({ name, ...expected });
+      expect(await readdir(at)).not.toContain(temp);
+      const ledger = await readFile(join(at, LEDGER_FILE), 'utf8');
+      expect(ledger.startsWith('{"compacted"'), name).toBe(true);
+      expect(ledger).not.toBe(old);
+    }
+  });
+
+  it('leaves the ledger whole while an export holds the export lock, and refuses a corrupt header', async () => {
+    await exportedOnce();
+    const old = await readFile(join(state(), LEDGER_FILE), 'utf8');
+    const release = await lockStateDirectory(state(), EXPORT_LOCK_FILE);
+    await (await open()).close();
+    await release();
+    expect(await readFile(join(state(), LEDGER_FILE), 'utf8')).toBe(old);
+
+    await writeFile(join(state(), LEDGER_FILE), '{"compacted":{"format":1,"offset":-1,"totals":{}}}\n');
+    await expect(open()).rejects.toThrow(/corrupt at line 1 \(a header offset/);
   });
 });
 

@@ -124,7 +124,7 @@ describe('POST /v1/licenses/check-in', () => {
     expect(own.status, JSON.stringify(own.body)).toBe(200);
   });
 
-  test('the row keeps the first sighting and counts check-ins; the installs list shows the last version and seats', async () => {
+  test('the row keeps the first sighting and counts check-ins; the installs list shows the last version and the last seats counted', async () => {
     const tenant = await provisionedTenant(t, { plan: 'pro' });
     const license = await issued(tenant.id);
     const first = t.clock.now().toISOString();
@@ -153,7 +153,8 @@ describe('POST /v1/licenses/check-in', () => {
         license_status: 'active',
         license_current: true,
         version: '1.1.0',
-        seats_in_use: null,
+        // The second check-in counted no seats: the first one's count stays.
+        seats_in_use: 2,
         first_seen_at: first,
         last_check_in_at: t.clock.now().toISOString(),
         check_ins: 2,

@@ -5,4 +5,4 @@
  * It may import: @tenantry/core, changes/, db/, entitlements/, http/, secrets/, tenants/, shared modules.
  */
 export { licenseCheckInRoutes, licenseRoutes } from './license-routes.ts';
-export { LicenseService } from './license-service.ts';
+export { LicenseService, type ReportedInstallKeys } from './license-service.ts';

@@ -142,7 +142,8 @@ const InstallPublicJwk = z
   })
   .describe(
     "The install's Ed25519 public key (a private member such as `d` is refused). The first check-in " +
-      'carrying one records it; later check-ins of the install must carry the same (409 `install_key_mismatch`)',
+      'carrying one records it; later check-ins of the install must carry the same, as must a check-in of an ' +
+      'install whose usage reports pinned a key (409 `install_key_mismatch`)',
   );
 
 const IdParams = z.object({ id: z.string() });
@@ -399,7 +400,8 @@ export const licenseCheckInRoutes: FastifyPluginAsyncZod<Pick<Services, 'license
           "credential and must verify against the control plane's license keys (401 `license_invalid` otherwise). " +
           "Records the install's check-in, version and seats, and answers with a signed response carrying the " +
           "license's status (revoked, superseded, expired) and the tenant's newest license. An install that " +
-          'presented a public key before must present the same one (409 `install_key_mismatch`).',
+          'presented a public key before, or whose imported usage reports are signed with one, must present ' +
+          'the same one (409 `install_key_mismatch`).',
         security: [],
         body: z.strictObject({
           license: z

@@ -16,7 +16,7 @@ import {
   verifyLicense,
 } from '@tenantry/core';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type {
@@ -178,6 +178,22 @@ export interface LicenseServiceOptions {
   readonly entitlements: EntitlementService;
   /** The licenses' `iss`: who issued them. */
   readonly issuer: string;
+  /** The keys installs' usage reports pinned, which their check-ins are held to. */
+  readonly reportedInstallKeys: ReportedInstallKeys;
+}
+
+/**
+ * Where an install's key is pinned by its usage reports (the usage-reports feature keeps them;
+ * services.ts hands its reader in, so this feature does not reach into that one). An install that
+ * exported reports before it ever checked in pinned its key with the first report imported.
+ */
+export interface ReportedInstallKeys {
+  /**
+   * The key the install's imported reports are signed with, or null when none was imported; read
+   * in `tx` after waiting for the install's imports under way, so that a report and a check-in
+   * cannot each pin a different key unseen by the other.
+   */
+  pinnedKey(tx: Transaction<Schema>, tenantId: string, installId: string): Promise<InstallPublicJwk | null>;
 }
 
 /**
@@ -587,6 +603,15 @@ export class LicenseService {
           `install "${input.install_id}" checked in before with another key (x ${recorded.x}); this check-in ${presented === undefined ? 'carries no key' : `carries x ${presented.x}`}`,
         );
       }
+      // The same install's reports pinned a key too when it exported before checking in: a check-in
+      // with another key is a copy of the license speaking for it (and its reports would be refused).
+      const reported = await this.#o.reportedInstallKeys.pinnedKey(tx, license.tenant_id, input.install_id);
+      if (reported !== null && reported.x !== presented?.x) {
+        return fail(
+          'install_key_mismatch',
+          `install "${input.install_id}" pinned another key with its usage reports (x ${reported.x}); this check-in ${presented === undefined ? 'carries no key' : `carries x ${presented.x}`}`,
+        );
+      }
       const installKey: InstallPublicJwk | null =
         presented === undefined ? null : { kty: 'OKP', crv: 'Ed25519', x: presented.x };
       await tx
@@ -605,7 +630,9 @@ export class LicenseService {
           oc.columns(['tenant_id', 'install_id']).doUpdateSet((eb) => ({
             license_id: eb.ref('excluded.license_id'),
             version: eb.ref('excluded.version'),
-            seats_in_use: eb.ref('excluded.seats_in_use'),
+            // A check-in that counted no seats (an SDK opening, before the app's data can be
+            // read) leaves the last count reported.
+            seats_in_use: sql`coalesce(${eb.ref('excluded.seats_in_use')}, ${sql.ref('license_check_ins.seats_in_use')})`,
             last_check_in_at: eb.ref('excluded.last_check_in_at'),
             check_ins: sql<number>`${sql.ref('license_check_ins.check_ins')} + 1`,
             // The first key recorded stays (checked above); an install that had none may add one.

@@ -8,6 +8,7 @@
 export { usageReportRoutes } from './usage-report-routes.ts';
 export {
   type ImportedReport,
+  pinnedInstallKey,
   UsageReportService,
   type UsageReportView,
 } from './usage-report-service.ts';

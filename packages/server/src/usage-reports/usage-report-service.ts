@@ -8,7 +8,7 @@ import {
   verifyUsageReport,
 } from '@tenantry/core';
 import { calculateJwkThumbprint } from 'jose';
-import { type Kysely, type Selectable, sql } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import { type Schema, type UsageReportsTable, withRetry } from '../db/index.ts';
@@ -122,11 +122,7 @@ export class UsageReportService {
 
     const result = await withRetry(() =>
       this.#o.db.transaction().execute(async (tx) => {
-        // One import per install at a time, so two cannot both take the next seq. Tenant ids have
-        // no "/", so the key names one (tenant, install) pair.
-        await sql`select pg_advisory_xact_lock(hashtext('tenantry.usage_reports'), hashtext(${`${tenantId}/${claims.install_id}`}))`.execute(
-          tx,
-        );
+        await lockInstall(tx, tenantId, claims.install_id);
         const rows = await tx
           .selectFrom('usage_reports')
           .selectAll()
@@ -271,6 +267,40 @@ export class UsageReportService {
       next_cursor: rows.length > page.limit && last ? encodeCursor(last) : null,
     });
   }
+}
+
+/**
+ * One import per install at a time, so two cannot both take the next seq, and none while a check-in
+ * reads the key the install's reports pinned ({@link pinnedInstallKey}). Tenant ids have no "/",
+ * so the key names one (tenant, install) pair.
+ */
+async function lockInstall(tx: Transaction<Schema>, tenantId: string, installId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtext('tenantry.usage_reports'), hashtext(${`${tenantId}/${installId}`}))`.execute(
+    tx,
+  );
+}
+
+/**
+ * The key install `installId`'s imported reports are signed with (the first pinned it, and every
+ * later one is held to it), or null when none was imported: for the licenses feature, whose
+ * check-ins are held to it (services.ts hands it to the LicenseService). Waits in `tx` for the
+ * install's imports under way, and holds them off until `tx` ends.
+ */
+export async function pinnedInstallKey(
+  tx: Transaction<Schema>,
+  tenantId: string,
+  installId: string,
+): Promise<InstallPublicKey | null> {
+  await lockInstall(tx, tenantId, installId);
+  const first = await tx
+    .selectFrom('usage_reports')
+    .select('install_key')
+    .where('tenant_id', '=', tenantId)
+    .where('install_id', '=', installId)
+    .orderBy('seq')
+    .limit(1)
+    .executeTakeFirst();
+  return first?.install_key ?? null;
 }
 
 /**

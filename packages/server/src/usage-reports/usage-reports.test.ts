@@ -676,6 +676,66 @@ describe('POST /v1/usage-reports refuses attacks, each with its own reason, writ
     ).toBe(201);
   });
 
+  it("attack: a check-in with another key than the one the install's reports pinned is a 409 install_key_mismatch", async () => {
+    setClock(t, '2026-11-01T00:00:00Z');
+    const { license } = await licensed();
+    const install = await installKey();
+    const chain = new InstallChain({
+      installId: 'inst-e',
+      install,
+      license: license.token,
+      from: '2026-11-01T00:00:00Z',
+    });
+    setClock(t, '2026-11-10T00:05:00Z');
+    // The install exports before it ever checks in: its first report pins its key.
+    const first = await importReport(
+      await chain.next('2026-11-10T00:00:00Z', [cpu('e1', 1, '2026-11-02T00:00:00Z')]),
+    );
+    expect(first.status, JSON.stringify(first.body)).toBe(201);
+    const checkIn = (key: InstallKey | undefined) =>
+      t.request({
+        method: 'POST',
+        url: '/v1/licenses/check-in',
+        headers: { authorization: '' },
+        payload: {
+          license: license.token,
+          install_id: 'inst-e',
+          version: '4.2.0',
+          ...(key === undefined ? {} : { install_public_jwk: key.publicKey }),
+        },
+      });
+    const checkIns = async () =>
+      (
+        await query<{ n: number }>(
+          t,
+          `select count(*)::int as n from tenantry.license_check_ins where install_id = 'inst-e'`,
+        )
+      )[0]?.n;
+
+    // The attack: a copy of the license checks in under the install's name with its own key (or none).
+    const stranger = await installKey();
+    const before = await written();
+    for (const key of [stranger, undefined]) {
+      const response = await checkIn(key);
+      expect(response.status, JSON.stringify(response.body)).toBe(409);
+      expect(response.body.code).toBe('install_key_mismatch');
+      expect(response.body.detail).toBe(
+        `install "inst-e" pinned another key with its usage reports (x ${install.publicKey.x}); this check-in ${key === undefined ? 'carries no key' : `carries x ${stranger.publicKey.x}`}`,
+      );
+    }
+    expect(await written()).toEqual(before);
+    expect(await checkIns()).toBe(0);
+
+    // The install itself checks in with its key, and its next report still imports.
+    expect((await checkIn(install)).status).toBe(200);
+    expect(await checkIns()).toBe(1);
+    setClock(t, '2026-11-20T00:05:00Z');
+    const second = await importReport(
+      await chain.next('2026-11-20T00:00:00Z', [cpu('e2', 1, '2026-11-12T00:00:00Z')]),
+    );
+    expect(second.status, JSON.stringify(second.body)).toBe(201);
+  });
+
   it('refuses a body without a report, and an unknown tenant, before writing anything', async () => {
     setClock(t, '2026-11-01T00:00:00Z');
     const { license } = await licensed();
