@@ -43,6 +43,12 @@ export default defineConfig({
           exclude: ['**/*.postgres.test.ts', '**/node_modules/**'],
           env: { TENANTRY_TEST_BACKEND: 'pglite' },
           globalSetup: ['packages/server/test/global-setup.ts'],
+          // The files of a worker share its module graph instead of each importing the server
+          // (Fastify, Kysely, PGlite, the zod schemas) afresh, which was a sixth of their time.
+          // They keep no state between them: each opens its own database and closes it, and
+          // restores the environment it changes. Paired runs of this project over
+          // packages/server/src: 184 s wall and 292 s CPU isolated, 115 s and 156 s shared.
+          isolate: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
@@ -58,6 +64,8 @@ export default defineConfig({
           ],
           env: { TENANTRY_TEST_BACKEND: 'postgres' },
           globalSetup: ['packages/server/test/global-setup.ts'],
+          // Shared module graphs, as on server:pglite.
+          isolate: false,
           testTimeout: 30_000,
           hookTimeout: 60_000,
         },
