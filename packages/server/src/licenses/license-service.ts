@@ -590,13 +590,7 @@ export class LicenseService {
           details: { refusal: 'unknown_license' },
         });
       }
-      const known = await tx
-        .selectFrom('license_check_ins')
-        .select('install_public_jwk')
-        .where('tenant_id', '=', license.tenant_id)
-        .where('install_id', '=', input.install_id)
-        .executeTakeFirst();
-      const recorded = known?.install_public_jwk ?? null;
+      const recorded = await this.checkedInKey(tx, license.tenant_id, input.install_id);
       if (recorded !== null && recorded.x !== presented?.x) {
         return fail(
           'install_key_mismatch',
@@ -737,6 +731,35 @@ export class LicenseService {
     // The keys are this server's own, checked when made: one refused is a broken database.
     if (!keyring.ok) throw new Error(`a stored license key is refused: ${keyring.error.message}`);
     return keyring.value;
+  }
+
+  /** Whether license `licenseId` of tenant `tenantId` is on record (a purged tenant's are not). */
+  async onRecord(licenseId: string, tenantId: string): Promise<boolean> {
+    const row = await this.#o.db
+      .selectFrom('licenses')
+      .select('id')
+      .where('id', '=', licenseId)
+      .where('tenant_id', '=', tenantId)
+      .executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /**
+   * The key install `installId` of the tenant checked in with, or null when it never checked in
+   * with one; read in `tx`, for the usage-reports feature, whose reports are held to it.
+   */
+  async checkedInKey(
+    tx: Transaction<Schema>,
+    tenantId: string,
+    installId: string,
+  ): Promise<InstallPublicJwk | null> {
+    const row = await tx
+      .selectFrom('license_check_ins')
+      .select('install_public_jwk')
+      .where('tenant_id', '=', tenantId)
+      .where('install_id', '=', installId)
+      .executeTakeFirst();
+    return row?.install_public_jwk ?? null;
   }
 
   /** A tenant's installs as they last checked in, by install id, one page at a time. */

@@ -100,14 +100,8 @@ export class UsageReportService {
         );
       }
     }
-    const issued = await this.#o.db
-      .selectFrom('licenses')
-      .select('id')
-      .where('id', '=', license.jti)
-      .where('tenant_id', '=', tenantId)
-      .executeTakeFirst();
     // Signed with a key of ours but not on record: its tenant was purged (the rows cascade).
-    if (!issued) {
+    if (!(await this.#o.licenses.onRecord(license.jti, tenantId))) {
       return invalid(
         'unknown_license',
         `the report's license ${license.jti} is not one this control plane has on record`,
@@ -155,20 +149,8 @@ export class UsageReportService {
         }
         const last = rows.at(-1);
         // The key the install checked in with, if it did: the same install, so the same key.
-        const checkedIn = await tx
-          .selectFrom('license_check_ins')
-          .select('install_public_jwk')
-          .where('tenant_id', '=', tenantId)
-          .where('install_id', '=', claims.install_id)
-          .executeTakeFirst();
-        const placed = await place(
-          claims,
-          digest,
-          thumbprint,
-          same,
-          last,
-          checkedIn?.install_public_jwk ?? null,
-        );
+        const checkedIn = await this.#o.licenses.checkedInKey(tx, tenantId, claims.install_id);
+        const placed = await place(claims, digest, thumbprint, same, last, checkedIn);
         if (!placed.ok) return placed;
         if (events.rejected.length > 0) {
           return fail(
