@@ -263,17 +263,9 @@ export class LicenseService {
     input: { module: string; sha256: string },
   ): Promise<Result<ModuleSignatureView, DomainError>> {
     return this.#o.db.transaction().execute(async (tx) => {
-      const key = await tx
-        .selectFrom('license_keys')
-        .select(['kid', 'private_key_sealed'])
-        .where('status', '=', 'active')
-        .executeTakeFirst();
-      if (!key) {
-        return fail(
-          'license_key_missing',
-          'no license signing key exists yet: generate one (POST /v1/license-keys) first',
-        );
-      }
+      const active = await activeKey(tx);
+      if (!active.ok) return active;
+      const key = active.value;
       const now = this.#o.clock.now();
       const sha256 = input.sha256.toLowerCase();
       const signature = await signModule(
@@ -367,17 +359,9 @@ export class LicenseService {
       await sql`select pg_advisory_xact_lock(hashtext('tenantry.licenses'), hashtext(${record.id}))`.execute(
         tx,
       );
-      const key = await tx
-        .selectFrom('license_keys')
-        .select(['kid', 'private_key_sealed'])
-        .where('status', '=', 'active')
-        .executeTakeFirst();
-      if (!key) {
-        return fail(
-          'license_key_missing',
-          'no license signing key exists yet: generate one (POST /v1/license-keys) first',
-        );
-      }
+      const active = await activeKey(tx);
+      if (!active.ok) return active;
+      const key = active.value;
       const last = await tx
         .selectFrom('licenses')
         .select((eb) => eb.fn.max('seq').as('seq'))
@@ -689,12 +673,9 @@ export class LicenseService {
    */
   async revocationList(): Promise<Result<RevocationListView, DomainError>> {
     return this.#o.db.transaction().execute(async (tx) => {
-      const key = await tx
-        .selectFrom('license_keys')
-        .select(['kid', 'private_key_sealed'])
-        .where('status', '=', 'active')
-        .executeTakeFirst();
-      if (!key) return fail('license_key_missing', 'no license key signs yet: generate one first');
+      const active = await activeKey(tx);
+      if (!active.ok) return active;
+      const key = active.value;
       // Each revocation updates this row as it commits: sharing its lock waits for one under way
       // and holds off the next, so the licenses read below are exactly those this seq counts.
       const { seq } = await tx
@@ -879,4 +860,22 @@ function installView(row: CheckInRow, licenseStatusNow: LicenseStatus): LicenseI
     last_check_in_at: row.last_check_in_at.toISOString(),
     check_ins: row.check_ins,
   };
+}
+
+/** The active license signing key (sealed), or `license_key_missing` before any was generated. */
+async function activeKey(
+  tx: Transaction<Schema>,
+): Promise<Result<Pick<KeyRow, 'kid' | 'private_key_sealed'>, DomainError>> {
+  const key = await tx
+    .selectFrom('license_keys')
+    .select(['kid', 'private_key_sealed'])
+    .where('status', '=', 'active')
+    .executeTakeFirst();
+  if (!key) {
+    return fail(
+      'license_key_missing',
+      'no license signing key exists yet: generate one (POST /v1/license-keys) first',
+    );
+  }
+  return ok(key);
 }
