@@ -68,15 +68,21 @@ export async function checkIn(
   } catch (error) {
     return { ok: false, reason: `cannot reach ${url}: ${describe(error)}` };
   }
-  // A body that is not JSON is no answer: said below, with the status.
-  const body = (await response.json().catch(() => null)) as Record<string, unknown> | null;
+  // A body that is not JSON is no answer; why it is not is kept for the reasons below.
+  const { body, fault } = await response.json().then(
+    (value: unknown) => ({ body: value as Record<string, unknown> | null, fault: null }),
+    (error: unknown) => ({ body: null, fault: `its body is not JSON: ${describe(error)}` }),
+  );
   if (!response.ok) {
-    const detail = typeof body?.detail === 'string' ? body.detail : response.statusText;
+    const detail = typeof body?.detail === 'string' ? body.detail : (fault ?? response.statusText);
     const code = typeof body?.code === 'string' ? ` ${body.code}` : '';
     return { ok: false, reason: `${url} answered ${response.status}${code}: ${detail}` };
   }
   if (typeof body?.response !== 'string') {
-    return { ok: false, reason: `${url} answered without a signed response` };
+    return {
+      ok: false,
+      reason: `${url} answered without a signed response${fault === null ? '' : ` (${fault})`}`,
+    };
   }
   const verified = await verifyCheckInResponse(body.response, request.keyring, { now: request.now });
   if (!verified.ok) return { ok: false, reason: `the check-in answer is refused: ${verified.error.message}` };
