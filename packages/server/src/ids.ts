@@ -19,7 +19,17 @@ export type IdPrefix =
   | 'clk'
   | 'whe'
   | 'msg'
-  | 'lic';
+  | 'lic'
+  // Identity (issue 14): users, memberships, invitations, custom roles, sessions, tenant API
+  // keys, OIDC clients and tenant secrets.
+  | 'usr'
+  | 'mem'
+  | 'ivt'
+  | 'rol'
+  | 'ses'
+  | 'tak'
+  | 'cli'
+  | 'sec';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

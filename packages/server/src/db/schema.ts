@@ -206,6 +206,7 @@ export interface Schema {
   license_check_ins: LicenseCheckInsTable;
   license_revocation_seq: LicenseRevocationSeqTable;
   usage_reports: UsageReportsTable;
+  users: UsersTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -591,4 +592,16 @@ export interface UsageReportsTable {
   totals: Json<Record<string, { sum: number; count: number }>>;
   created_at: Date;
   imported_at: Date;
+}
+
+/** One person who signs in (issue 14); memberships, credentials and sessions point here. */
+export interface UsersTable {
+  id: string;
+  email: string;
+  /** The email in lower case: unique, what users are looked up by. */
+  email_key: string;
+  name: string | null;
+  email_verified_at: Date | null;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
 }
