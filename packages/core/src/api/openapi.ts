@@ -1516,6 +1516,26 @@ export interface paths {
   };
 }
 export interface webhooks {
+  'access_policy.updated': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A tenant's access policy changed: whether MFA is required, and its IP allow-list
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['accessPolicyUpdatedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'credit_note.issued': {
     parameters: {
       query?: never;
@@ -1910,6 +1930,86 @@ export interface webhooks {
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['licenseRevokedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'member.invited': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A user was invited to a tenant; send the invitation mail from here if Tenantry does not
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['memberInvitedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'member.joined': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A user accepted an invitation and became a member of the tenant
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['memberJoinedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'member.removed': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A member was removed from the tenant; their tokens for it stop working at once
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['memberRemovedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'member.role_changed': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A member's role changed; their permissions follow from the new role
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['memberRoleChangedWebhook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2410,6 +2510,12 @@ export interface components {
         | 'webhooks:write'
         | 'licenses:read'
         | 'licenses:write'
+        | 'access:read'
+        | 'access:write'
+        | 'members:read'
+        | 'members:write'
+        | 'staff:read'
+        | 'staff:write'
       )[];
     };
     AuditCheckpoint: {
@@ -2508,6 +2614,12 @@ export interface components {
         | 'webhooks:write'
         | 'licenses:read'
         | 'licenses:write'
+        | 'access:read'
+        | 'access:write'
+        | 'members:read'
+        | 'members:write'
+        | 'staff:read'
+        | 'staff:write'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -3671,6 +3783,12 @@ export interface operations {
             | 'webhooks:write'
             | 'licenses:read'
             | 'licenses:write'
+            | 'access:read'
+            | 'access:write'
+            | 'members:read'
+            | 'members:write'
+            | 'staff:read'
+            | 'staff:write'
           )[];
         };
       };
@@ -7007,6 +7125,64 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  accessPolicyUpdatedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description CIDR blocks; empty: any address */
+            ip_allow_list: string[];
+            mfa_required: boolean;
+            tenant_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'access_policy.updated';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
   creditNoteIssuedWebhook: {
     parameters: {
       query?: never;
@@ -8297,6 +8473,252 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'license.revoked';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  memberInvitedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            email: string;
+            /**
+             * Format: date-time
+             * @description An instant, ISO 8601 in UTC
+             */
+            expires_at: string;
+            /** @description `ivt_…` */
+            invitation_id: string;
+            role: string;
+            tenant_id: string;
+            /** @description `usr_…`, the invited user (made by email when new) */
+            user_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'member.invited';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  memberJoinedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            invitation_id: string;
+            /** @description `mem_…` */
+            member_id: string;
+            role: string;
+            tenant_id: string;
+            user_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'member.joined';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  memberRemovedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            member_id: string;
+            /** @description The role they held */
+            role: string;
+            tenant_id: string;
+            user_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'member.removed';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  memberRoleChangedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description The role before */
+            from: string;
+            member_id: string;
+            tenant_id: string;
+            /** @description The role now */
+            to: string;
+            user_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'member.role_changed';
           /** @constant */
           version: 1;
         };
