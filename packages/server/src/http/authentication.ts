@@ -73,8 +73,11 @@ export interface UserTokenGate {
 /** The OpenAPI security scheme of user access tokens; an operation lists the permission it needs. */
 export const USER_TOKEN_SCHEME = 'userToken';
 
-/** A compact JWS: three base64url parts. API keys never hold a dot, so the two cannot be confused. */
-const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/**
+ * A compact JWS: three base64url parts, the last empty for an unsigned one (refused by the gate,
+ * with its reason). API keys never hold a dot, so the two cannot be confused.
+ */
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /** The OpenAPI security scheme of API keys; each operation lists the scope it needs under it. */
 export const API_KEY_SCHEME = 'apiKey';
