@@ -1,4 +1,4 @@
-import { generateKeyPair, SignJWT } from 'jose';
+import { type CryptoKey, generateKeyPair, SignJWT } from 'jose';
 import type { TestApp } from './harness.ts';
 
 /** The claims of a user access token, as the OpenID provider will mint them. */
