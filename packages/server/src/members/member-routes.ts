@@ -234,7 +234,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         operationId: 'removeMember',
         summary: 'Remove a member from a tenant',
         params: TenantParams.extend({ member: z.string().min(1).max(64).describe('Member id or user id') }),
-        response: { 204: z.null(), ...notFound, ...conflict },
+        response: { 200: Member, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -244,7 +244,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         request.params.member,
         grantorOf(request),
       );
-      return result.ok ? reply.code(204).send(null) : sendProblem(reply, result.error);
+      return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
 
@@ -332,7 +332,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         operationId: 'deleteRole',
         summary: 'Delete a custom role no member holds',
         params: TenantParams.extend({ key: z.string().min(1).max(63) }),
-        response: { 204: z.null(), ...notFound, ...conflict },
+        response: { 200: Role, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -342,7 +342,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         request.params.key,
         grantorOf(request),
       );
-      return result.ok ? reply.code(204).send(null) : sendProblem(reply, result.error);
+      return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
 
@@ -435,12 +435,12 @@ export const staffRoutes: FastifyPluginAsyncZod<{ staff: StaffService }> = async
         operationId: 'removeStaff',
         summary: 'Remove a user from the staff',
         params: z.object({ user_id: z.string().min(1).max(64) }),
-        response: { 204: z.null(), ...notFound },
+        response: { 200: Staff, ...notFound },
       },
     },
     async (request, reply) => {
       const result = await services.staff.remove(request.ctx, request.params.user_id);
-      return result.ok ? reply.code(204).send(null) : sendProblem(reply, result.error);
+      return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
 };

@@ -397,15 +397,16 @@ export class MemberService {
   }
 
   /**
-   * Removes a member. Their user tokens for the tenant stop working at once: every member route
-   * checks the membership live. Refused for the last owner and beyond the grantor's permissions.
+   * Removes a member, and answers with who it was. Their user tokens for the tenant stop working
+   * at once: every member route checks the membership live. Refused for the last owner and beyond
+   * the grantor's permissions.
    */
   async remove(
     ctx: RequestContext,
     tenantRef: string,
     memberRef: string,
     grantor: Grantor,
-  ): Promise<Result<null, DomainError>> {
+  ): Promise<Result<MemberView, DomainError>> {
     return this.#o.db.transaction().execute(async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
@@ -430,7 +431,7 @@ export class MemberService {
         },
         occurredAt: this.#o.clock.now(),
       });
-      return ok(null);
+      return ok(memberView(member.value, touch.value));
     });
   }
 

@@ -189,7 +189,7 @@ export class RoleService {
     tenantRef: string,
     key: string,
     grantor: Grantor,
-  ): Promise<Result<null, DomainError>> {
+  ): Promise<Result<RoleView, DomainError>> {
     return this.#db.transaction().execute(async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
@@ -232,7 +232,7 @@ export class RoleService {
         data: { key, permissions: row.permissions },
         occurredAt: this.#clock.now(),
       });
-      return ok(null);
+      return ok(view(row));
     });
   }
 
