@@ -194,6 +194,22 @@ describe('invitations', () => {
     expect(types).toEqual(['member.invited', 'member.joined']);
   });
 
+  test('are single use under concurrent acceptance too', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'starter' });
+    const invited = await invite(tenant.id, 'member');
+    const payload = { token: tokenOf(invited.body.invitation_url), user_id: invited.body.invitation.user_id };
+    const answers = await Promise.all(
+      [0, 1, 2].map(() => t.request({ method: 'POST', url: '/v1/invitations/accept', payload })),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409]);
+    expect(answers.filter((a) => a.status === 409).map((a) => a.body.code)).toEqual([
+      'invitation_used',
+      'invitation_used',
+    ]);
+    const members = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/members` });
+    expect(members.body.data).toHaveLength(1);
+  });
+
   test('refuse an expired link, an unknown one and another user, changing nothing', async () => {
     const tenant = await provisionedTenant(t, { plan: 'starter' });
     const invited = await invite(tenant.id, 'member');
