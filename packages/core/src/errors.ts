@@ -15,6 +15,7 @@ export const errorCatalog = {
   invalid_access_token: { status: 401, title: 'The access token is not valid' },
   license_invalid: { status: 401, title: 'The license is not valid here' },
   insufficient_scope: { status: 403, title: 'The API key lacks the scope this route needs' },
+  ip_not_allowed: { status: 403, title: "The address is not on the tenant's IP allow-list" },
   invitation_mismatch: { status: 403, title: 'The invitation was sent to another user' },
   insufficient_permission: { status: 403, title: 'The user lacks the permission this route needs' },
   route_not_found: { status: 404, title: 'No such route' },

@@ -245,6 +245,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   const publicUrl = config.publicUrl ?? 'http://localhost:8080';
   const members = new MemberService({ db, clock, access, publicUrl, onInvited: config.onInvited });
   const staff = new StaffService(db, clock);
+  const accessPolicies = new AccessPolicyService(db, clock);
   return {
     database,
     clock,
@@ -252,9 +253,17 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     access,
     members,
     roles: new RoleService(db, clock, access),
-    accessPolicies: new AccessPolicyService(db, clock),
+    accessPolicies,
     staff,
-    userTokens: new UserTokens({ db, clock, signingKeys, issuer: tokens.issuer, members, staff }),
+    userTokens: new UserTokens({
+      db,
+      clock,
+      signingKeys,
+      issuer: tokens.issuer,
+      members,
+      staff,
+      accessPolicies,
+    }),
     apiKeys: new ApiKeyService(db, clock),
     plans,
     tenants,

@@ -533,6 +533,43 @@ describe('user access tokens', () => {
     expect(role.body.code).toBe('insufficient_permission');
   });
 
+  test("a member's token is held to the tenant's IP allow-list, and its POSTs honour Idempotency-Key", async () => {
+    const tenant = await provisionedTenant(t, { plan: 'enterprise' });
+    await member(tenant.id, 'owner');
+    const { token } = await memberToken(tenant.id, 'admin');
+    const set = await t.request({
+      method: 'PUT',
+      url: `/v1/tenants/${tenant.id}/access-policy`,
+      payload: { mfa_required: false, ip_allow_list: ['203.0.113.0/24', '2001:db8::/32'] },
+      headers: as(token),
+      remoteAddress: '203.0.113.9',
+    });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    const outside = await t.request({
+      method: 'GET',
+      url: `/v1/tenants/${tenant.id}/members`,
+      headers: as(token),
+    });
+    expect(outside.status).toBe(403);
+    expect(outside.body).toMatchObject({ code: 'ip_not_allowed', ip: '127.0.0.1' });
+    for (const remoteAddress of ['203.0.113.200', '2001:db8::7']) {
+      const inside = await t.request({
+        method: 'GET',
+        url: `/v1/tenants/${tenant.id}/members`,
+        headers: as(token),
+        remoteAddress,
+      });
+      expect(inside.status, remoteAddress).toBe(200);
+    }
+    const headers = { ...as(token), 'idempotency-key': 'invite-once' };
+    const payload = { email: email(), role: 'viewer' };
+    const url = `/v1/tenants/${tenant.id}/invitations`;
+    const first = await t.request({ method: 'POST', url, payload, headers, remoteAddress: '203.0.113.9' });
+    const again = await t.request({ method: 'POST', url, payload, headers, remoteAddress: '203.0.113.9' });
+    expect(first.status).toBe(201);
+    expect(again.body.invitation.id).toBe(first.body.invitation.id);
+  });
+
   test("another tenant's token is refused on this tenant's path", async () => {
     const a = await provisionedTenant(t, { plan: 'starter' });
     const b = await provisionedTenant(t, { plan: 'starter' });
