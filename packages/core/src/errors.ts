@@ -55,6 +55,7 @@ export const errorCatalog = {
   license_already_revoked: { status: 409, title: 'The license is already revoked' },
   invitation_expired: { status: 409, title: 'The invitation has expired' },
   invitation_used: { status: 409, title: 'The invitation was already accepted' },
+  invitation_revoked: { status: 409, title: 'The invitation was revoked' },
   already_member: { status: 409, title: 'The user is already a member of the tenant' },
   seat_limit_reached: { status: 409, title: "The tenant's members fill every seat its plan allows" },
   role_exists: { status: 409, title: 'A role with that key already exists' },

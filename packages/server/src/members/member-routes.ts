@@ -36,7 +36,7 @@ const Invitation = z
     user_id: z.string(),
     email: z.string(),
     role: z.string(),
-    status: z.enum(['open', 'accepted', 'expired']),
+    status: z.enum(['open', 'accepted', 'revoked', 'expired']),
     expires_at: Timestamp,
     accepted_at: Timestamp.nullable(),
     created_at: Timestamp,
@@ -169,6 +169,30 @@ export const memberRoutes: FastifyPluginAsyncZod<{
     async (request, reply) => {
       const result = await services.members.invitations(request.params.id);
       return result.ok ? { data: result.value } : sendProblem(reply, result.error);
+    },
+  );
+
+  app.delete(
+    '/tenants/:id/invitations/:invitation',
+    {
+      config: { scope: 'members:write', permission: 'members:write' },
+      schema: {
+        tags: ['Members'],
+        operationId: 'revokeInvitation',
+        summary: 'Revoke an open invitation',
+        description: 'Its link stops working, and it no longer holds a seat.',
+        params: TenantParams.extend({ invitation: z.string().min(1).max(64).describe('`ivt_…`') }),
+        response: { 200: Invitation, ...notFound, ...conflict },
+      },
+    },
+    async (request, reply) => {
+      const result = await services.members.revokeInvitation(
+        request.ctx,
+        request.params.id,
+        request.params.invitation,
+        grantorOf(request),
+      );
+      return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
 

@@ -49,7 +49,7 @@ export interface InvitationView {
   user_id: string;
   email: string;
   role: string;
-  status: 'open' | 'accepted' | 'expired';
+  status: 'open' | 'accepted' | 'revoked' | 'expired';
   expires_at: string;
   accepted_at: string | null;
   created_at: string;
@@ -249,6 +249,7 @@ export class MemberService {
       if (locked.accepted_at !== null) {
         return fail('invitation_used', 'this invitation was already accepted; an invitation is single use');
       }
+      if (locked.revoked_at !== null) return invitationRevoked(locked.revoked_at);
       if (locked.expires_at <= now) {
         return fail('invitation_expired', `this invitation expired at ${locked.expires_at.toISOString()}`);
       }
@@ -341,6 +342,56 @@ export class MemberService {
       .execute();
     const now = this.#o.clock.now();
     return ok(rows.map((row) => invitationView(row, now)));
+  }
+
+  /**
+   * Withdraws an open invitation: its link stops working and it holds no seat. Refused for one
+   * already accepted or revoked, and when the invited role holds permissions the grantor lacks.
+   */
+  async revokeInvitation(
+    ctx: RequestContext,
+    tenantRef: string,
+    invitationId: string,
+    grantor: Grantor,
+  ): Promise<Result<InvitationView, DomainError>> {
+    return this.#o.db.transaction().execute(async (tx) => {
+      const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
+      if (!found.ok) return found;
+      const tenant = found.value;
+      const invitation = await tx
+        .selectFrom('invitations')
+        .selectAll()
+        .where('tenant_id', '=', tenant.id)
+        .where('id', '=', invitationId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!invitation) {
+        return fail('invitation_not_found', `tenant "${tenant.slug}" has no invitation "${invitationId}"`);
+      }
+      if (invitation.accepted_at !== null) {
+        return fail('invitation_used', 'this invitation was already accepted; remove the member instead');
+      }
+      if (invitation.revoked_at !== null) return invitationRevoked(invitation.revoked_at);
+      const catalogue = await this.#o.access.catalogue(tx);
+      const touch = await this.#grantable(tx, tenant, catalogue, invitation.role, grantor, true);
+      // A custom role deleted since cannot be held by anyone: nothing to guard.
+      if (!touch.ok && touch.error.code !== 'role_not_found') return touch;
+      const now = this.#o.clock.now();
+      const revoked = await tx
+        .updateTable('invitations')
+        .set({ revoked_at: now })
+        .where('id', '=', invitation.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordChange(tx, ctx, {
+        action: 'member.invitation_revoked',
+        tenantId: tenant.id,
+        target: { type: 'invitation', id: invitation.id },
+        data: { user_id: invitation.user_id, email: invitation.email, role: invitation.role },
+        occurredAt: now,
+      });
+      return ok(invitationView(revoked, now));
+    });
   }
 
   /**
@@ -578,6 +629,7 @@ export class MemberService {
       .select((eb) => eb.fn.countAll<string>().as('n'))
       .where('tenant_id', '=', tenantId)
       .where('accepted_at', 'is', null)
+      .where('revoked_at', 'is', null)
       .where('expires_at', '>', now)
       .executeTakeFirstOrThrow();
     return Number(row.n);
@@ -602,6 +654,10 @@ function rolePermissions(
 ): string[] {
   const permissions = permissionsOfRole(role, catalogue, customRoles);
   return permissions.ok ? permissions.value : [];
+}
+
+function invitationRevoked(at: Date) {
+  return fail('invitation_revoked', `this invitation was revoked at ${at.toISOString()}`);
 }
 
 function alreadyMember(email: string, tenant: TenantInfo) {
@@ -658,6 +714,7 @@ function invitationView(
     role: string;
     expires_at: Date;
     accepted_at: Date | null;
+    revoked_at: Date | null;
     created_at: Date;
   },
   now: Date,
@@ -668,7 +725,14 @@ function invitationView(
     user_id: row.user_id,
     email: row.email,
     role: row.role,
-    status: row.accepted_at !== null ? 'accepted' : row.expires_at <= now ? 'expired' : 'open',
+    status:
+      row.accepted_at !== null
+        ? 'accepted'
+        : row.revoked_at !== null
+          ? 'revoked'
+          : row.expires_at <= now
+            ? 'expired'
+            : 'open',
     expires_at: row.expires_at.toISOString(),
     accepted_at: row.accepted_at?.toISOString() ?? null,
     created_at: row.created_at.toISOString(),

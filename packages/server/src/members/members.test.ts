@@ -292,6 +292,26 @@ describe('member seats', () => {
     expect(past.status).toBe(409);
     expect(past.body).toMatchObject({ code: 'seat_limit_reached', limit: 2, used: 2 });
     expect(await auditCount(t)).toBe(before);
+    // Revoking the open invitation frees its seat, and its link stops working.
+    const revoked = await t.request({
+      method: 'DELETE',
+      url: `/v1/tenants/${tenant.id}/invitations/${open.body.invitation.id}`,
+    });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.status).toBe('revoked');
+    const refused = await t.request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      payload: { token: tokenOf(open.body.invitation_url), user_id: open.body.invitation.user_id },
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('invitation_revoked');
+    const twice = await t.request({
+      method: 'DELETE',
+      url: `/v1/tenants/${tenant.id}/invitations/${open.body.invitation.id}`,
+    });
+    expect(twice.body.code).toBe('invitation_revoked');
+    expect((await invite(tenant.id, 'member')).status).toBe(201);
     // A plan without member_seats counts none.
     const starter = await provisionedTenant(t, { plan: 'starter' });
     for (let i = 0; i < 3; i++) expect((await invite(starter.id, 'member')).status).toBe(201);

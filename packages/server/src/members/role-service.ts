@@ -215,6 +215,7 @@ export class RoleService {
         .where('tenant_id', '=', found.value.id)
         .where('role', '=', key)
         .where('accepted_at', 'is', null)
+        .where('revoked_at', 'is', null)
         .where('expires_at', '>', this.#clock.now())
         .limit(1)
         .execute();
