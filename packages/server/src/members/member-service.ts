@@ -12,7 +12,7 @@ import {
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { AccessService } from '../access/index.ts';
-import { recordChange } from '../changes/index.ts';
+import { recordChange, recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
@@ -118,7 +118,8 @@ export class MemberService {
 
   /**
    * Invites `email` to the tenant with `role`, making the user by email when there is none, and
-   * returns the invitation with its link (the only place the token is ever seen). Refuses an
+   * returns the invitation with its link (the only place the token is ever seen); an open
+   * invitation of the same person is withdrawn, so a new link replaces a lost one. Refuses an
    * unknown role, a role beyond the grantor's permissions, a user already a member, and a tenant
    * whose member seats are full.
    */
@@ -165,6 +166,17 @@ export class MemberService {
           .executeTakeFirst();
         if (member) return alreadyMember(email, tenant);
       }
+      // Inviting someone again (a lost mail) sends a new link and withdraws the older ones, so that
+      // one person never holds two seats nor two live links.
+      const superseded = await tx
+        .updateTable('invitations')
+        .set({ revoked_at: now })
+        .where('tenant_id', '=', tenant.id)
+        .where('user_id', '=', user.id)
+        .where('accepted_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .returning(['id', 'role'])
+        .execute();
       const seats = memberSeatLimit(tenant);
       if (seats !== null) {
         const used =
@@ -185,6 +197,17 @@ export class MemberService {
         .returningAll()
         .executeTakeFirstOrThrow();
       const view = invitationView(row, now);
+      await recordChanges(
+        tx,
+        ctx,
+        superseded.map((previous) => ({
+          action: 'member.invitation_revoked' as const,
+          tenantId: tenant.id,
+          target: { type: 'invitation' as const, id: previous.id },
+          data: { user_id: user.id, email, role: previous.role, superseded_by: row.id },
+          occurredAt: now,
+        })),
+      );
       await recordChange(tx, ctx, {
         action: 'member.invited',
         tenantId: tenant.id,

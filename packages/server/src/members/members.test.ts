@@ -266,6 +266,25 @@ describe('invitations', () => {
     expect(await query(t, 'select id from tenantry.users')).toHaveLength(users.length);
   });
 
+  test('sent again to the same person replace the older link, which then holds no seat', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'team' });
+    const address = email();
+    const first = await invite(tenant.id, 'member', address);
+    const second = await invite(tenant.id, 'viewer', address.toLowerCase());
+    expect(second.status).toBe(201);
+    expect(second.body.invitation.user_id).toBe(first.body.invitation.user_id);
+    const old = await t.request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      payload: { token: tokenOf(first.body.invitation_url), user_id: first.body.invitation.user_id },
+    });
+    expect(old.body.code).toBe('invitation_revoked');
+    // Two seats: the replaced link holds none, so another person still fits.
+    expect((await invite(tenant.id, 'member')).status).toBe(201);
+    const listed = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/invitations` });
+    expect(listed.body.data.map((i: any) => i.status).sort()).toEqual(['open', 'open', 'revoked']);
+  });
+
   test('refuse a user who is already a member', async () => {
     const tenant = await provisionedTenant(t, { plan: 'starter' });
     const address = email();
