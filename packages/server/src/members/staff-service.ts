@@ -11,7 +11,6 @@ import type { Kysely } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
-import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import { refusable } from './refusable.ts';
 import { userByEmail } from './users.ts';
