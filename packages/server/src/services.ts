@@ -1,3 +1,4 @@
+import { AccessService } from './access/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -16,6 +17,14 @@ import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
+import {
+  AccessPolicyService,
+  type InvitationListener,
+  MemberService,
+  RoleService,
+  StaffService,
+  UserTokens,
+} from './members/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import type { SecretBox } from './secrets/index.ts';
@@ -71,6 +80,18 @@ export interface Services {
   readonly licenses: LicenseService;
   /** Offline usage reports from self-hosted installs, imported as their tenants' usage. */
   readonly usageReports: UsageReportService;
+  /** The vendor's access file: its permission catalogue and what each built-in role holds. */
+  readonly access: AccessService;
+  /** Tenants' members and invitations; what each user may do in each tenant. */
+  readonly members: MemberService;
+  /** Tenants' custom roles. */
+  readonly roles: RoleService;
+  /** Tenants' access policies: MFA required, IP allow-lists. */
+  readonly accessPolicies: AccessPolicyService;
+  /** The vendor's staff: the operator organisation. */
+  readonly staff: StaffService;
+  /** Admits user access tokens (members', staff's) to `/v1` routes. */
+  readonly userTokens: UserTokens;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -96,6 +117,8 @@ export type ServiceSettings = Pick<
     readonly secrets: SecretBox;
     /** How webhooks are sent (loadConfig's `webhooks`; tests also inject a resolver). */
     readonly webhooks?: WebhookSettings | undefined;
+    /** Told of each invitation with its link, after it is stored: where the mailer hooks in. */
+    readonly onInvited?: InvitationListener | undefined;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -218,10 +241,29 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     // Check-ins are held to the key an install's usage reports pinned: read where those are kept.
     reportedInstallKeys: { pinnedKey: pinnedInstallKey },
   });
+  const access = new AccessService(db, clock);
+  const publicUrl = config.publicUrl ?? 'http://localhost:8080';
+  const members = new MemberService({ db, clock, access, publicUrl, onInvited: config.onInvited });
+  const staff = new StaffService(db, clock);
+  const accessPolicies = new AccessPolicyService(db, clock);
   return {
     database,
     clock,
     jobs,
+    access,
+    members,
+    roles: new RoleService(db, clock, access),
+    accessPolicies,
+    staff,
+    userTokens: new UserTokens({
+      db,
+      clock,
+      signingKeys,
+      issuer: tokens.issuer,
+      members,
+      staff,
+      accessPolicies,
+    }),
     apiKeys: new ApiKeyService(db, clock),
     plans,
     tenants,

@@ -27,6 +27,13 @@ export const SCOPES = {
   'webhooks:write': 'Create, update, delete webhook endpoints, rotate their secrets and replay deliveries',
   'licenses:read': "Read tenants' licenses and the public keys that verify them",
   'licenses:write': 'Generate license signing keys, issue and revoke licenses, sign private modules',
+  'access:read': 'Read the access file: the permission catalogue and what each built-in role holds',
+  'access:write': 'Apply the access file',
+  'members:read': "Read tenants' members, invitations, custom roles and access policies",
+  'members:write':
+    "Invite, accept invitations for, change the role of and remove tenants' members; manage custom roles and access policies",
+  'staff:read': "List the vendor's staff (the operator organisation) and their roles",
+  'staff:write': 'Add staff to and remove staff from the operator organisation',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */
