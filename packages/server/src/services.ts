@@ -19,6 +19,7 @@ import { LicenseService } from './licenses/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import type { SecretBox } from './secrets/index.ts';
+import { TenantSecretService } from './tenant-secrets/index.ts';
 import { TenantService } from './tenants/index.ts';
 import { TestClockService } from './test-clocks/index.ts';
 import { SigningKeyService, TokenService } from './tokens/index.ts';
@@ -71,6 +72,8 @@ export interface Services {
   readonly licenses: LicenseService;
   /** Offline usage reports from self-hosted installs, imported as their tenants' usage. */
   readonly usageReports: UsageReportService;
+  /** Tenants' own secrets (bring your own key), envelope-encrypted under the master key. */
+  readonly tenantSecrets: TenantSecretService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -240,6 +243,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
+    tenantSecrets: new TenantSecretService({ db, clock, secrets: config.secrets }),
     usage,
   };
 }

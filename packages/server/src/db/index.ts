@@ -25,6 +25,7 @@ export type {
   SigningKeysTable,
   SlotHoldersTable,
   TenantRow,
+  TenantSecretsTable,
   TestClocksTable,
   UsageEventsTable,
   UsageLeasesTable,

@@ -207,6 +207,8 @@ export interface Schema {
   license_revocation_seq: LicenseRevocationSeqTable;
   usage_reports: UsageReportsTable;
   users: UsersTable;
+  tenant_data_keys: TenantDataKeysTable;
+  tenant_secrets: TenantSecretsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -604,4 +606,22 @@ export interface UsersTable {
   email_verified_at: Date | null;
   created_at: Generated<Date>;
   updated_at: Timestamp;
+}
+
+/** A tenant's data key, sealed with the master key; made with its first secret (0027). */
+export interface TenantDataKeysTable {
+  tenant_id: string;
+  sealed: string;
+  created_at: Generated<Date>;
+}
+
+/** A tenant's secret: its current version's ciphertext under the tenant's data key (0027). */
+export interface TenantSecretsTable {
+  tenant_id: string;
+  name: string;
+  id: string;
+  version: number;
+  ciphertext: string;
+  created_at: Generated<Date>;
+  rotated_at: Date | null;
 }
