@@ -86,7 +86,7 @@ export interface ApiClientOptions {
 /** What a request to the operation `M` of `P` takes: `path`, `query` and `body`. */
 export type RequestOptions<P extends PathsWith<M>, M extends HttpMethod> = OperationInput<P, M>;
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /**
  * A thin client for the control plane's `/v1` API: adds the bearer token, gives every POST an
@@ -149,6 +149,14 @@ export class ApiClient {
     return this.#request('PATCH', operationUrl(path, options), options?.body);
   }
 
+  /** PUT its JSON `body` at `path`. */
+  put<P extends PathsWith<'put'>>(
+    path: P,
+    ...[options]: OperationArgs<RequestOptions<P, 'put'>>
+  ): Promise<ResponseBody<P, 'put'>> {
+    return this.#request('PUT', operationUrl(path, options), options?.body);
+  }
+
   /** DELETE `path`. */
   delete<P extends PathsWith<'delete'>>(
     path: P,
@@ -176,7 +184,8 @@ export class ApiClient {
     if (body !== undefined) init.body = JSON.stringify(body);
 
     // Only requests that are safe to repeat are retried: reads, and POSTs thanks to their key.
-    // PATCH and DELETE carry no key, so a retry could act on a state the first attempt changed.
+    // PUT, PATCH and DELETE carry no key, so a retry could act on a state the first attempt
+    // changed (a PUT of a tenant's secret that arrived would rotate it once more).
     const attempts = method === 'GET' || method === 'POST' ? 2 : 1;
     let response: Response | undefined;
     for (let attempt = 1; response === undefined; attempt++) {

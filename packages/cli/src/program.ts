@@ -11,6 +11,7 @@ import {
   licenseCommand,
   migrateCommand,
   plansCommand,
+  secretsCommand,
   serveCommand,
   signingKeysCommand,
   supportBundleCommand,
@@ -58,6 +59,7 @@ export function buildProgram(io: CliIo): Command {
   appCommand(program, ctx);
   auditCommand(program, ctx);
   licenseCommand(program, ctx);
+  secretsCommand(program, ctx);
   supportBundleCommand(program, ctx);
   bundleCommand(program, ctx);
   return program;

@@ -12,6 +12,7 @@ export { keysCommand } from './keys.ts';
 export { licenseCommand } from './license.ts';
 export { migrateCommand } from './migrate.ts';
 export { plansCommand } from './plans.ts';
+export { secretsCommand } from './secrets.ts';
 export { serveCommand } from './serve.ts';
 export { supportBundleCommand } from './support-bundle.ts';
 export { tenantsCommand } from './tenants.ts';
