@@ -275,7 +275,8 @@ test('the value is in no answer but the app read, in no log line, audit entry or
     },
   });
   try {
-    const value = 'sk-live-NEVER-SHOWN-0123456789';
+    // Short and distinctive: an excerpt of a few characters of the body would hold it.
+    const value = 'XSECRETX-live-0123456789';
     const tenant = await provisionedTenant(t);
     const app = await appKey();
     const answers: string[] = [];
@@ -293,23 +294,33 @@ test('the value is in no answer but the app read, in no log line, audit entry or
     await send('PUT', `/v1/tenants/${tenant.id}/secrets/key`, t.token, { value: `${value}-2` });
     await send('PUT', `/v1/tenants/${tenant.id}/secrets/Bad`, t.token, { value });
     await send('PUT', `/v1/tenants/${tenant.id}/secrets/key`, t.token, { value, extra: value });
+    // A body that is not JSON (the value unquoted, as a shell script might send it): the problem
+    // says why, without quoting the body back.
+    const malformed = await logged.inject({
+      method: 'PUT',
+      url: `/v1/tenants/${tenant.id}/secrets/key`,
+      headers: { authorization: `Bearer ${t.token}`, 'content-type': 'application/json' },
+      payload: `{"value": ${value}}`,
+    });
+    expect(malformed.json()).toMatchObject({ status: 400, code: 'malformed_request' });
+    answers.push(malformed.body);
     await send('GET', `/v1/tenants/${tenant.id}/secrets`, t.token);
     const read = await send('GET', `/v1/tenants/${tenant.id}/secrets/key/value`, app);
     expect(read.json().value).toBe(`${value}-2`);
     const rows = await query(t, 'select * from tenantry.tenant_secrets');
     expect(rows).toHaveLength(1);
-    expect(JSON.stringify(rows)).not.toContain('NEVER-SHOWN');
+    expect(JSON.stringify(rows)).not.toContain('XSECRETX');
     await send('DELETE', `/v1/tenants/${tenant.id}/secrets/key`, t.token);
     expect(lines.length).toBeGreaterThan(10);
-    expect(lines.filter((line) => line.includes('NEVER-SHOWN'))).toEqual([]);
-    expect(answers.filter((body) => body.includes('NEVER-SHOWN'))).toEqual([read.body]);
+    expect(lines.filter((line) => line.includes('XSECRETX'))).toEqual([]);
+    expect(answers.filter((body) => body.includes('XSECRETX'))).toEqual([read.body]);
     const stored = await query(
       t,
       `select (select coalesce(json_agg(a), '[]') from tenantry.audit_events a)::text as audit,
               (select coalesce(json_agg(e), '[]') from tenantry.domain_events e)::text as events,
               (select coalesce(json_agg(k), '[]') from tenantry.tenant_data_keys k)::text as keys`,
     );
-    expect(JSON.stringify(stored)).not.toContain('NEVER-SHOWN');
+    expect(JSON.stringify(stored)).not.toContain('XSECRETX');
     expect(JSON.stringify(stored)).toContain('tenant_secret.read');
   } finally {
     await logged.close();
