@@ -81,37 +81,18 @@ export class TenantSecretService {
         return fail('tenant_deleted', `tenant ${tenant.id} is deleted: its secrets were destroyed`);
       const dataKey = await this.#dataKey(tx, tenant.id);
       if (!dataKey.ok) return unreadable(tenant.id, name, dataKey.error);
-      const existing = await tx
-        .selectFrom('tenant_secrets')
-        .selectAll()
-        .where('tenant_id', '=', tenant.id)
-        .where('name', '=', name)
-        .forUpdate()
-        .executeTakeFirst();
       const now = this.#clock.now();
-      const version = (existing?.version ?? 0) + 1;
-      const ciphertext = encryptValue(dataKey.value, secretBinding(tenant.id, name, version), value);
-      const row = existing
-        ? await tx
-            .updateTable('tenant_secrets')
-            .set({ version, ciphertext, rotated_at: now })
-            .where('tenant_id', '=', tenant.id)
-            .where('name', '=', name)
-            .returningAll()
-            .executeTakeFirstOrThrow()
-        : await tx
-            .insertInto('tenant_secrets')
-            .values({ tenant_id: tenant.id, name, id: newId('sec'), version, ciphertext, rotated_at: null })
-            .returningAll()
-            .executeTakeFirstOrThrow();
+      const encrypt = (version: number) =>
+        encryptValue(dataKey.value, secretBinding(tenant.id, name, version), value);
+      const { row, created } = await writeSecret(tx, tenant.id, name, encrypt, now);
       await recordChange(tx, ctx, {
-        action: existing ? 'tenant_secret.rotated' : 'tenant_secret.set',
+        action: created ? 'tenant_secret.set' : 'tenant_secret.rotated',
         tenantId: tenant.id,
         target: { type: 'tenant_secret', id: row.id },
-        data: { name, version },
+        data: { name, version: row.version },
         occurredAt: now,
       });
-      return ok({ secret: viewOf(row), created: existing === undefined });
+      return ok({ secret: viewOf(row), created });
     });
   }
 
@@ -299,6 +280,54 @@ export async function destroyTenantDataKey(
     data: { secrets_deleted: Number(secrets[0]?.numDeletedRows ?? 0) },
     occurredAt: now,
   });
+}
+
+/**
+ * Writes version 1 of the secret, or, when it exists, its next version in its place. Inserts
+ * first: two first writes of one name at once make one version 1, and the other waits for it and
+ * then rotates it, rather than failing on the primary key.
+ */
+async function writeSecret(
+  tx: Transaction<Schema>,
+  tenantId: string,
+  name: string,
+  encrypt: (version: number) => string,
+  now: Date,
+): Promise<{ row: SecretRow; created: boolean }> {
+  for (;;) {
+    const inserted = await tx
+      .insertInto('tenant_secrets')
+      .values({
+        tenant_id: tenantId,
+        name,
+        id: newId('sec'),
+        version: 1,
+        ciphertext: encrypt(1),
+        rotated_at: null,
+      })
+      .onConflict((oc) => oc.columns(['tenant_id', 'name']).doNothing())
+      .returningAll()
+      .executeTakeFirst();
+    if (inserted) return { row: inserted, created: true };
+    const existing = await tx
+      .selectFrom('tenant_secrets')
+      .select('version')
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', name)
+      .forUpdate()
+      .executeTakeFirst();
+    // Deleted between the two statements: insert again.
+    if (existing === undefined) continue;
+    const version = existing.version + 1;
+    const rotated = await tx
+      .updateTable('tenant_secrets')
+      .set({ version, ciphertext: encrypt(version), rotated_at: now })
+      .where('tenant_id', '=', tenantId)
+      .where('name', '=', name)
+      .returningAll()
+      .executeTakeFirstOrThrow();
+    return { row: rotated, created: false };
+  }
 }
 
 async function sealedDataKey(tx: Transaction<Schema>, tenantId: string): Promise<string | undefined> {

@@ -160,6 +160,18 @@ describe('setting, listing, rotating, reading and deleting', () => {
     for (const name of ['one', 'two', 'three'])
       expect((await reveal(tenant.id, name, app)).body.value).toBe(name);
   });
+
+  test('writes of one new name at once make version 1 and rotations after it, none refused', async () => {
+    const tenant = await provisionedTenant(t);
+    const answers = await Promise.all(['v1', 'v2', 'v3'].map((value) => put(tenant.id, 'same', { value })));
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 201]);
+    expect(answers.map((a) => a.body.version).sort()).toEqual([1, 2, 3]);
+    // The value read is the one whose write became version 3.
+    const last = answers.find((a) => a.body.version === 3);
+    const read = (await reveal(tenant.id, 'same', await appKey())).body;
+    expect(read.version).toBe(3);
+    expect(read.value).toBe(['v1', 'v2', 'v3'][answers.indexOf(last as (typeof answers)[number])]);
+  });
 });
 
 describe('bad input changes nothing', () => {
