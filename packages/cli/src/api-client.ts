@@ -141,20 +141,20 @@ export class ApiClient {
     );
   }
 
-  /** PUT `path` with its JSON `body`: replaces what it names. */
-  put<P extends PathsWith<'put'>>(
-    path: P,
-    ...[options]: OperationArgs<RequestOptions<P, 'put'>>
-  ): Promise<ResponseBody<P, 'put'>> {
-    return this.#request('PUT', operationUrl(path, options), options?.body);
-  }
-
   /** PATCH `path` with its JSON `body`. */
   patch<P extends PathsWith<'patch'>>(
     path: P,
     ...[options]: OperationArgs<RequestOptions<P, 'patch'>>
   ): Promise<ResponseBody<P, 'patch'>> {
     return this.#request('PATCH', operationUrl(path, options), options?.body);
+  }
+
+  /** PUT its JSON `body` at `path`. */
+  put<P extends PathsWith<'put'>>(
+    path: P,
+    ...[options]: OperationArgs<RequestOptions<P, 'put'>>
+  ): Promise<ResponseBody<P, 'put'>> {
+    return this.#request('PUT', operationUrl(path, options), options?.body);
   }
 
   /** DELETE `path`. */
@@ -184,7 +184,8 @@ export class ApiClient {
     if (body !== undefined) init.body = JSON.stringify(body);
 
     // Only requests that are safe to repeat are retried: reads, and POSTs thanks to their key.
-    // PUT, PATCH and DELETE carry no key, so a retry could act on a state the first attempt changed.
+    // PUT, PATCH and DELETE carry no key, so a retry could act on a state the first attempt
+    // changed (a PUT of a tenant's secret that arrived would rotate it once more).
     const attempts = method === 'GET' || method === 'POST' ? 2 : 1;
     let response: Response | undefined;
     for (let attempt = 1; response === undefined; attempt++) {

@@ -10,6 +10,16 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Replaces the global `fetch`. */
   readonly fetch?: typeof fetch;
+  /**
+   * What is piped in: `process.stdin`, or a test's text. Commands that take a secret read it from
+   * here, never from their arguments. Absent: nothing is piped in.
+   */
+  readonly stdin?: Stdin;
+}
+
+/** Standard input as the CLI reads it: its chunks, and whether it is a terminal. */
+export interface Stdin extends AsyncIterable<string | Uint8Array> {
+  readonly isTTY?: boolean;
 }
 
 /** The options every command accepts, declared once on the root program. */

@@ -13,6 +13,7 @@ import {
   membersCommand,
   migrateCommand,
   plansCommand,
+  secretsCommand,
   serveCommand,
   signingKeysCommand,
   supportBundleCommand,
@@ -62,6 +63,7 @@ export function buildProgram(io: CliIo): Command {
   appCommand(program, ctx);
   auditCommand(program, ctx);
   licenseCommand(program, ctx);
+  secretsCommand(program, ctx);
   supportBundleCommand(program, ctx);
   bundleCommand(program, ctx);
   return program;

@@ -60,7 +60,7 @@ const NOT_FOUND: Handler = (_request, response) => json(response, 404, {});
  */
 export function localApiPerTest(): {
   readonly api: LocalApi;
-  run(args: readonly string[]): Promise<CapturedRun>;
+  run(args: readonly string[], options?: { stdin?: string }): Promise<CapturedRun>;
   /** Where this test's server listens. */
   url(): string;
 } {
@@ -72,7 +72,7 @@ export function localApiPerTest(): {
   afterEach(() => api.stop());
   return {
     api,
-    run: (args) => runCaptured(args, { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' }),
+    run: (args, options) => runCaptured(args, { TENANTRY_URL: url, TENANTRY_TOKEN: 'tk_secret' }, options),
     url: () => url,
   };
 }

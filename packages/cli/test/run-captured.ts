@@ -14,7 +14,7 @@ export interface CapturedRun {
 export async function runCaptured(
   args: readonly string[],
   env: Record<string, string>,
-  options: { tty?: boolean; fetch?: typeof fetch } = {},
+  options: { tty?: boolean; fetch?: typeof fetch; stdin?: string } = {},
 ): Promise<CapturedRun> {
   let stdout = '';
   let stderr = '';
@@ -23,6 +23,13 @@ export async function runCaptured(
     stderr: { write: (s: string) => (stderr += s) },
     env,
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.stdin === undefined ? {} : { stdin: piped(options.stdin) }),
   });
   return { code, stdout, stderr };
+}
+
+/** `text` as a pipe into standard input delivers it: in chunks, and not a terminal. */
+async function* piped(text: string): AsyncGenerator<Uint8Array> {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let at = 0; at < bytes.length; at += 7) yield bytes.subarray(at, at + 7);
 }

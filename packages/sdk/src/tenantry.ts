@@ -24,6 +24,7 @@ import {
 } from './entitlements/index.ts';
 import type { LicenseGuard } from './license/index.ts';
 import { type InstallIdentity, type LicenseOptions, LicenseSource } from './self-hosted/index.ts';
+import { readTenantSecret } from './tenant-secrets/index.ts';
 import { type UsageRecord, UsageRecorder, type UsageRecorderOptions, unitRecords } from './usage/index.ts';
 
 /** What {@link Tenantry.open} needs to run on a control plane: where it is, and optionally the app's database. */
@@ -230,6 +231,19 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
     if (this.#data === undefined)
       throw new Error('Tenantry was opened without a databaseUrl: it has no tenant-scoped data');
     return this.#data;
+  }
+
+  /**
+   * The current tenant's own secret `name` (its AI provider or cloud key, set by the operator
+   * with `tenantry secrets set`), or undefined when the tenant has not set one, so that the app
+   * can fall back to its own: `(await tenantry.secret('openai.api_key')) ?? managedKey`. Only
+   * the current tenant's (from its access token, or `runAsTenant()` in a job). One request
+   * to the control plane per call, each audited there as `tenant_secret.read`; nothing is cached.
+   *
+   * @throws {ControlPlaneError} when the stored value cannot be decrypted, or the app key lacks `secrets:decrypt`.
+   */
+  async secret(name: string): Promise<string | undefined> {
+    return readTenantSecret(this.client, currentTenant('secret()').tenantId, name);
   }
 
   /** Releases leases, sends (or spools) the usage recorded, and closes the database pools. */

@@ -47,11 +47,12 @@ export async function startServer(
     // Other control-plane processes change tenants too: drop their cached entitlements here.
     stops.push(await followTenantChanges(database, (tenantId) => services.entitlements.invalidate(tenantId)));
 
-    // Seals signing keys (and license keys and webhook secrets) still in clear or under an older
+    // Seals signing keys (and license keys, webhook secrets and tenants' data keys) still in clear or under an older
     // master key, and refuses a master key that opens none of them, now rather than at first use.
     await services.signingKeys.ensureKeys();
     await services.licenses.resealKeys();
     await services.webhooks.resealSecrets();
+    await services.tenantSecrets.resealDataKeys();
     // Tenants provisioned before TENANTRY_APP_ROLE was set would stay out of the app's reach.
     const granted = await services.provisioner.grantAppRoleToTenants();
     if (granted.length > 0)

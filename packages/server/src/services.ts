@@ -28,6 +28,7 @@ import {
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import type { SecretBox } from './secrets/index.ts';
+import { TenantSecretService } from './tenant-secrets/index.ts';
 import { TenantService } from './tenants/index.ts';
 import { TestClockService } from './test-clocks/index.ts';
 import { SigningKeyService, TokenService } from './tokens/index.ts';
@@ -92,6 +93,8 @@ export interface Services {
   readonly staff: StaffService;
   /** Admits user access tokens (members', staff's) to `/v1` routes. */
   readonly userTokens: UserTokens;
+  /** Tenants' own secrets (bring your own key), envelope-encrypted under the master key. */
+  readonly tenantSecrets: TenantSecretService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -282,6 +285,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
+    tenantSecrets: new TenantSecretService({ db, clock, secrets: config.secrets }),
     usage,
   };
 }

@@ -14,6 +14,7 @@ export { licenseCommand } from './license.ts';
 export { membersCommand } from './members.ts';
 export { migrateCommand } from './migrate.ts';
 export { plansCommand } from './plans.ts';
+export { secretsCommand } from './secrets.ts';
 export { serveCommand } from './serve.ts';
 export { supportBundleCommand } from './support-bundle.ts';
 export { tenantsCommand } from './tenants.ts';

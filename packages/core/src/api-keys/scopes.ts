@@ -34,6 +34,10 @@ export const SCOPES = {
     "Invite, accept invitations for, change the role of and remove tenants' members; manage custom roles and access policies",
   'staff:read': "List the vendor's staff (the operator organisation) and their roles",
   'staff:write': 'Add staff to and remove staff from the operator organisation',
+  'secrets:read': "List tenants' secrets: names, versions and times, never values",
+  'secrets:write': "Set (create or rotate) and delete tenants' secrets",
+  'secrets:decrypt':
+    "Read the value of a tenant's secret, as the SDK's `tenantry.secret()` does (each read is audited)",
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */
@@ -49,14 +53,17 @@ export function isScope(value: string): value is Scope {
 
 /**
  * The scopes of an app key: what `@tenantry/sdk` calls and nothing else. Entitlements (fetch,
- * stream, revalidate), usage events, quota leases and gauge slots, and tenant reads (the data
- * layer looks up where a tenant's data lives; fleet migrations list tenants).
+ * stream, revalidate), usage events, quota leases and gauge slots, tenant reads (the data
+ * layer looks up where a tenant's data lives; fleet migrations list tenants), and the values of
+ * tenants' own secrets (`tenantry.secret()`: the app is the one reader of a tenant's provider
+ * keys, so it holds the decrypt scope but neither lists nor writes them).
  */
 export const APP_KEY_SCOPES = [
   'entitlements:read',
   'usage:write',
   'leases:write',
   'tenants:read',
+  'secrets:decrypt',
 ] as const satisfies readonly Scope[];
 
 /** Named scope sets a key can be created with. */

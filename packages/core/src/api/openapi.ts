@@ -1356,6 +1356,64 @@ export interface paths {
     patch: operations['updateRole'];
     trace?: never;
   };
+  '/v1/tenants/{id}/secrets': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List a tenant's secrets by name: versions and times, never values */
+    get: operations['listTenantSecrets'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/secrets/{name}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /**
+     * Set a tenant's secret: create it, or rotate it to a new version
+     * @description Write-only: the value is encrypted under the tenant's data key and never answered by this or any listing. On a secret that exists, the new value becomes its next version and the previous one is destroyed at once (201 when created, 200 when rotated).
+     */
+    put: operations['setTenantSecret'];
+    post?: never;
+    /** Delete a tenant's secret with its ciphertext */
+    delete: operations['deleteTenantSecret'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/secrets/{name}/value': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Decrypt a tenant's secret for the vendor's app (audited)
+     * @description What the SDK's `tenantry.secret(name)` calls, with an app key. Each read is recorded as `tenant_secret.read` in the tenant's audit chain before the value is answered; the answer is `Cache-Control: no-store`. 409 `tenant_secret_unreadable` when the stored ciphertext does not decrypt for this tenant, name and version.
+     */
+    get: operations['readTenantSecretValue'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants/{id}/showback': {
     parameters: {
       query?: never;
@@ -2331,6 +2389,66 @@ export interface webhooks {
     patch?: never;
     trace?: never;
   };
+  'tenant_secret.deleted': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A tenant's secret was deleted
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['tenantSecretDeletedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'tenant_secret.rotated': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A tenant's secret was given a new value: reads answer the new version from now on
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['tenantSecretRotatedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'tenant_secret.set': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A tenant's secret was created (version 1); the event never carries its value
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['tenantSecretSetWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'tenant.activated': {
     parameters: {
       query?: never;
@@ -2763,6 +2881,9 @@ export interface components {
         | 'members:write'
         | 'staff:read'
         | 'staff:write'
+        | 'secrets:read'
+        | 'secrets:write'
+        | 'secrets:decrypt'
       )[];
     };
     AuditCheckpoint: {
@@ -2867,6 +2988,9 @@ export interface components {
         | 'members:write'
         | 'staff:read'
         | 'staff:write'
+        | 'secrets:read'
+        | 'secrets:write'
+        | 'secrets:decrypt'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -3712,6 +3836,19 @@ export interface components {
       /** @description ISO 8601, UTC */
       updated_at: string;
     };
+    /** @description A tenant secret as every answer shows it: never its value */
+    TenantSecret: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /** @description `sec_…`, the target of its audit entries */
+      id: string;
+      name: string;
+      /** @description When the current version was set by a rotation; null at version 1 */
+      rotated_at: string | null;
+      tenant_id: string;
+      /** @description 1 when set, raised by each rotation */
+      version: number;
+    };
     TestClock: {
       /** @description Where the advance under way goes; null when ready */
       advancing_to: string | null;
@@ -4153,6 +4290,9 @@ export interface operations {
             | 'members:write'
             | 'staff:read'
             | 'staff:write'
+            | 'secrets:read'
+            | 'secrets:write'
+            | 'secrets:decrypt'
           )[];
         };
       };
@@ -7115,6 +7255,157 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  listTenantSecrets: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['TenantSecret'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  setTenantSecret: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+        /** @description 1 to 100 of `a-z`, `0-9`, `_`, `.`, `-`, starting with a letter or digit, e.g. `openai.api_key` */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The secret, at most 16384 bytes of UTF-8 (base64 for binary) */
+          value: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['TenantSecret'];
+        };
+      };
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['TenantSecret'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  deleteTenantSecret: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+        /** @description 1 to 100 of `a-z`, `0-9`, `_`, `.`, `-`, starting with a letter or digit, e.g. `openai.api_key` */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['TenantSecret'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  readTenantSecretValue: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+        /** @description 1 to 100 of `a-z`, `0-9`, `_`, `.`, `-`, starting with a letter or digit, e.g. `openai.api_key` */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            name: string;
+            /** @description The secret; keep it in memory only for as long as the call that needs it */
+            value: string;
+            version: number;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   getTenantShowback: {
     parameters: {
       query?: {
@@ -9966,6 +10257,180 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'subscription.updated';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  tenantSecretDeletedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description The secret's name */
+            name: string;
+            /** @description The version that is current now (for a deletion, the one deleted) */
+            version: number;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'tenant_secret.deleted';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  tenantSecretRotatedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description The secret's name */
+            name: string;
+            /** @description The version that is current now (for a deletion, the one deleted) */
+            version: number;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'tenant_secret.rotated';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  tenantSecretSetWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description The secret's name */
+            name: string;
+            /** @description The version that is current now (for a deletion, the one deleted) */
+            version: number;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'tenant_secret.set';
           /** @constant */
           version: 1;
         };

@@ -25,6 +25,8 @@ export const TARGET_TYPES = [
   'role',
   'access_policy',
   'staff_member',
+  'tenant_secret',
+  'tenant_data_key',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -419,6 +421,45 @@ export const AUDIT_ACTIONS = {
     description: 'A webhook endpoint was disabled by its deliveries: a 410 answer, or failing for too long',
     target: 'webhook_endpoint',
     raises: ['webhook_endpoint.disabled'],
+    entitlements: false,
+  },
+  'tenant_secret.set': {
+    description: "A tenant's secret was created, as version 1 (its value is never recorded)",
+    target: 'tenant_secret',
+    raises: ['tenant_secret.set'],
+    entitlements: false,
+  },
+  'tenant_secret.rotated': {
+    description:
+      "A tenant's secret was given a new value, as its next version; the previous one is destroyed",
+    target: 'tenant_secret',
+    raises: ['tenant_secret.rotated'],
+    entitlements: false,
+  },
+  'tenant_secret.deleted': {
+    description: "A tenant's secret was deleted, with its ciphertext",
+    target: 'tenant_secret',
+    raises: ['tenant_secret.deleted'],
+    entitlements: false,
+  },
+  'tenant_secret.read': {
+    description: "A tenant's secret was decrypted for the vendor's app (its value is never recorded)",
+    target: 'tenant_secret',
+    raises: [],
+    entitlements: false,
+  },
+  'tenant_data_key.resealed': {
+    description:
+      "A tenant's data key, which encrypts its secrets, was sealed again with the current master key",
+    target: 'tenant_data_key',
+    raises: [],
+    entitlements: false,
+  },
+  'tenant_data_key.destroyed': {
+    description:
+      "A deleted tenant's data key was destroyed with its secrets: any copy of their ciphertexts is unreadable (crypto-shredding)",
+    target: 'tenant_data_key',
+    raises: [],
     entitlements: false,
   },
   'webhook_delivery.replayed': {

@@ -76,6 +76,12 @@ const StripeInvoice = z.object({
   stripe_invoice_id: z.string().describe("Stripe's invoice id"),
 });
 
+/** A tenant's secret as its events name it: never its value. */
+const TenantSecretVersion = z.object({
+  name: z.string().describe("The secret's name"),
+  version: z.number().int().describe('The version that is current now (for a deletion, the one deleted)'),
+});
+
 const KeyKind = z.enum(['operator', 'restricted']).describe('An operator key holds every scope');
 
 const PaymentMethod = z.object({
@@ -348,6 +354,21 @@ export const EVENT_TYPES = {
     description: 'An API key was revoked',
     version: 1,
     payload: z.object({ name: z.string() }),
+  },
+  'tenant_secret.set': {
+    description: "A tenant's secret was created (version 1); the event never carries its value",
+    version: 1,
+    payload: TenantSecretVersion,
+  },
+  'tenant_secret.rotated': {
+    description: "A tenant's secret was given a new value: reads answer the new version from now on",
+    version: 1,
+    payload: TenantSecretVersion,
+  },
+  'tenant_secret.deleted': {
+    description: "A tenant's secret was deleted",
+    version: 1,
+    payload: TenantSecretVersion,
   },
   'webhook_endpoint.disabled': {
     description:

@@ -290,6 +290,13 @@ const ROUTES: Record<string, RouteFixture> = {
     send('POST', `/v1/invoices/${(await invoicedTenant()).invoice.id}/mark-uncollectible`, {
       reason: 'walk',
     }),
+  'PUT /v1/tenants/:id/secrets/:name': async () =>
+    send('PUT', `/v1/tenants/${(await activeTenant()).id}/secrets/walk.key`, { value: 'walk-value' }),
+  'DELETE /v1/tenants/:id/secrets/:name': async () => {
+    const tenant = await activeTenant();
+    await send('PUT', `/v1/tenants/${tenant.id}/secrets/walk.key`, { value: 'walk-value' });
+    return send('DELETE', `/v1/tenants/${tenant.id}/secrets/walk.key`);
+  },
   'POST /v1/webhook-endpoints': () =>
     send('POST', '/v1/webhook-endpoints', { url: WEBHOOK_URL, event_types: ['tenant.*'] }),
   'PATCH /v1/webhook-endpoints/:id': async () =>
@@ -456,6 +463,8 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   ],
   'POST /v1/invoices/:id/void': ['invoice.voided', 'credit_note.issued'],
   'POST /v1/invoices/:id/mark-uncollectible': ['invoice.marked_uncollectible'],
+  'PUT /v1/tenants/:id/secrets/:name': ['tenant_secret.set'],
+  'DELETE /v1/tenants/:id/secrets/:name': ['tenant_secret.deleted'],
   'POST /v1/webhook-endpoints': ['webhook_endpoint.created'],
   'PATCH /v1/webhook-endpoints/:id': ['webhook_endpoint.updated'],
   'DELETE /v1/webhook-endpoints/:id': ['webhook_endpoint.deleted'],

@@ -26,6 +26,7 @@ export type {
   SlotHoldersTable,
   TenantRolesTable,
   TenantRow,
+  TenantSecretsTable,
   TestClocksTable,
   UsageEventsTable,
   UsageLeasesTable,

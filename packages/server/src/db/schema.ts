@@ -214,6 +214,8 @@ export interface Schema {
   invitations: InvitationsTable;
   tenant_access_policies: TenantAccessPoliciesTable;
   staff_members: StaffMembersTable;
+  tenant_data_keys: TenantDataKeysTable;
+  tenant_secrets: TenantSecretsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -671,4 +673,12 @@ export interface StaffMembersTable {
   role: 'admin' | 'support' | 'finance';
   created_at: Generated<Date>;
   updated_at: Timestamp;
+/** A tenant's data key, sealed with the master key; made with its first secret (0027). */
+export interface TenantDataKeysTable {
+  sealed: string;
+
+/** A tenant's secret: its current version's ciphertext under the tenant's data key (0027). */
+export interface TenantSecretsTable {
+  ciphertext: string;
+  rotated_at: Date | null;
 }

@@ -96,7 +96,11 @@ function parseJsonBody(request: FastifyRequest, body: Buffer, done: Done): void 
   try {
     value = secureJson.parse(body.toString('utf8'), { protoAction: 'error', constructorAction: 'error' });
   } catch (error) {
-    refuse(done, 'malformed_request', `the body is not valid JSON: ${(error as Error).message}`);
+    refuse(
+      done,
+      'malformed_request',
+      `the body is not valid JSON: ${withoutExcerpt((error as Error).message)}`,
+    );
     return;
   }
   if (nestingDepth(value, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
@@ -108,6 +112,18 @@ function parseJsonBody(request: FastifyRequest, body: Buffer, done: Done): void 
     return;
   }
   done(null, value);
+}
+
+/**
+ * V8's reason a text is not JSON, less the excerpt of the text it quotes for an unexpected token
+ * (`Unexpected token 's', ..."{"value": sk-live-ab"... is not valid JSON`): a body may carry a
+ * secret (a tenant's provider key), and the problem, which clients print and log, must not quote
+ * it back. The reasons that give a position instead ("in JSON at position 41") are kept whole.
+ */
+function withoutExcerpt(message: string): string {
+  return /^Unexpected token\b/.test(message) && message.endsWith('is not valid JSON')
+    ? 'an unexpected token (the body is not quoted back: it may hold a secret)'
+    : message;
 }
 
 /** Registers {@link parseJsonBody} for `contentTypes` in `app`. */

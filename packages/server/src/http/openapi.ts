@@ -81,6 +81,11 @@ const TAGS = [
     description:
       'The tamper-evident audit log: hash chains per tenant and for the operator, signed checkpoints, JSON Lines exports (docs/audit.md).',
   },
+  {
+    name: 'Tenant secrets',
+    description:
+      "Tenants' own provider keys (bring your own key): write-only for the operator, decrypted for the vendor's app with every read audited, crypto-shredded with the tenant (docs/tenant-secrets.md).",
+  },
 ];
 
 const DESCRIPTION = [

@@ -4,4 +4,4 @@
  * It may import: @tenantry/core.
  */
 export { masterKeyFromFile } from './master-key-file.ts';
-export { MASTER_KEY_BYTES, parseMasterKeys, SecretBox } from './secret-box.ts';
+export { MASTER_KEY_BYTES, parseMasterKeys, SecretBox, SecretUnreadableError } from './secret-box.ts';

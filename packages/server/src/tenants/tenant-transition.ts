@@ -13,6 +13,7 @@ import { followTenantState } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Schema } from '../db/index.ts';
 import type { RequestContext } from '../request-context.ts';
+import { destroyTenantDataKey } from '../tenant-secrets/index.ts';
 
 /** A tenant as a transition needs it, read with its row locked (`FOR UPDATE`) by the caller. */
 export interface TransitionSubject {
@@ -49,7 +50,8 @@ export interface TransitionDone {
  * against core's transition table, writes the state and its reason, has the subscription follow
  * (a cancellation ends it, an activation ends the trial) and records the change: the audit entry
  * and the event core's `transitionRecord` names for the move, and the announcement that drops
- * every process's cached entitlements on commit. A move the table does not allow is answered
+ * every process's cached entitlements on commit. A move to `deleted` also destroys the tenant's
+ * data key and secrets (crypto-shredding), whichever caller deletes it. A move the table does not allow is answered
  * with `illegal_transition`, and nothing is written.
  *
  * What else a move sets off (a purge after a deletion, provisioning after a retry) stays with
@@ -95,5 +97,9 @@ export async function transitionTenant(
     ...(move.trialEnded ? { also: [{ type: 'trial.ended' as const, data: payload }] } : {}),
     occurredAt: move.now,
   });
+  // A deleted tenant's secrets are shredded with the deletion, not at the purge days later: no
+  // one may read them from now on, and any copy of their ciphertexts is unreadable once the key
+  // that decrypts them is gone.
+  if (move.to === 'deleted') await destroyTenantDataKey(tx, ctx, tenant.id, move.now);
   return ok({ from, to: move.to });
 }
