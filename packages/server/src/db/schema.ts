@@ -673,12 +673,22 @@ export interface StaffMembersTable {
   role: 'admin' | 'support' | 'finance';
   created_at: Generated<Date>;
   updated_at: Timestamp;
+}
+
 /** A tenant's data key, sealed with the master key; made with its first secret (0027). */
 export interface TenantDataKeysTable {
+  tenant_id: string;
   sealed: string;
+  created_at: Generated<Date>;
+}
 
 /** A tenant's secret: its current version's ciphertext under the tenant's data key (0027). */
 export interface TenantSecretsTable {
+  tenant_id: string;
+  name: string;
+  id: string;
+  version: number;
   ciphertext: string;
+  created_at: Generated<Date>;
   rotated_at: Date | null;
 }
