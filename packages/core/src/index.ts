@@ -88,6 +88,7 @@ export {
   configValue,
   type EntitlementInput,
   type EntitlementSnapshot,
+  entitlesUse,
   evaluateEntitlements,
   hasFeature,
   type LimitEntitlement,
@@ -195,6 +196,20 @@ export {
   type UsagePriceDefinition,
 } from './plans/index.ts';
 export { err, ok, type Result } from './result.ts';
+export {
+  formatTenantKey,
+  looksLikeTenantKey,
+  MAX_KEY_PERMISSIONS,
+  type ParsedTenantKey,
+  PERMISSION_PATTERN,
+  parseTenantKey,
+  TENANT_KEY_CHECKSUM_CHARS,
+  TENANT_KEY_PATTERN,
+  TENANT_KEY_PREFIX_MAX,
+  TENANT_KEY_PREFIX_PATTERN,
+  TENANT_KEY_RANDOM_CHARS,
+  tenantKeyPrefixProblem,
+} from './tenant-keys/index.ts';
 export {
   ACTION_RULES,
   allowedActions,

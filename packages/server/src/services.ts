@@ -19,6 +19,7 @@ import { LicenseService } from './licenses/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import type { SecretBox } from './secrets/index.ts';
+import { DEFAULT_TENANT_KEY_PREFIX, TenantKeyService } from './tenant-keys/index.ts';
 import { TenantService } from './tenants/index.ts';
 import { TestClockService } from './test-clocks/index.ts';
 import { SigningKeyService, TokenService } from './tokens/index.ts';
@@ -71,6 +72,8 @@ export interface Services {
   readonly licenses: LicenseService;
   /** Offline usage reports from self-hosted installs, imported as their tenants' usage. */
   readonly usageReports: UsageReportService;
+  /** API keys of the vendor's customers for the vendor's API, verified by the SDK. */
+  readonly tenantKeys: TenantKeyService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -86,7 +89,7 @@ export type ServiceSettings = Pick<
   'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays' | 'appRole'
 > &
   // Optional so that tests need not invent one; the server always passes loadConfig's.
-  Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays'>> &
+  Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays' | 'tenantKeyPrefix'>> &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
@@ -240,6 +243,12 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
+    tenantKeys: new TenantKeyService({
+      db,
+      clock,
+      tenants,
+      prefix: config.tenantKeyPrefix ?? DEFAULT_TENANT_KEY_PREFIX,
+    }),
     usage,
   };
 }

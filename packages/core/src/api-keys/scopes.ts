@@ -27,6 +27,10 @@ export const SCOPES = {
   'webhooks:write': 'Create, update, delete webhook endpoints, rotate their secrets and replay deliveries',
   'licenses:read': "Read tenants' licenses and the public keys that verify them",
   'licenses:write': 'Generate license signing keys, issue and revoke licenses, sign private modules',
+  'tenant-keys:read': "Read tenants' API keys for the vendor's API (never their secrets)",
+  'tenant-keys:write': "Create, roll and revoke tenants' API keys for the vendor's API",
+  'tenant-keys:verify':
+    "Read the hashes of tenants' API keys to verify them in the app, and report when keys were last used",
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */
@@ -43,13 +47,15 @@ export function isScope(value: string): value is Scope {
 /**
  * The scopes of an app key: what `@tenantry/sdk` calls and nothing else. Entitlements (fetch,
  * stream, revalidate), usage events, quota leases and gauge slots, and tenant reads (the data
- * layer looks up where a tenant's data lives; fleet migrations list tenants).
+ * layer looks up where a tenant's data lives; fleet migrations list tenants), and the hashes of
+ * tenants' API keys, which the SDK verifies locally.
  */
 export const APP_KEY_SCOPES = [
   'entitlements:read',
   'usage:write',
   'leases:write',
   'tenants:read',
+  'tenant-keys:verify',
 ] as const satisfies readonly Scope[];
 
 /** Named scope sets a key can be created with. */

@@ -24,6 +24,7 @@ export type {
   Schema,
   SigningKeysTable,
   SlotHoldersTable,
+  TenantApiKeysTable,
   TenantRow,
   TestClocksTable,
   UsageEventsTable,

@@ -18,6 +18,7 @@ import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/inde
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import type { Services } from '../services.ts';
+import { tenantKeyRoutes } from '../tenant-keys/index.ts';
 import { tenantRoutes } from '../tenants/index.ts';
 import { testClockRoutes } from '../test-clocks/index.ts';
 import { jwksRoute, tokenRoutes } from '../tokens/index.ts';
@@ -176,6 +177,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(webhookRoutes, { webhooks: services.webhooks });
       await v1.register(licenseRoutes, { licenses: services.licenses });
       await v1.register(usageReportRoutes, { usageReports: services.usageReports });
+      await v1.register(tenantKeyRoutes, { tenantKeys: services.tenantKeys });
     },
     { prefix: '/v1' },
   );

@@ -66,6 +66,11 @@ const TAGS = [
     description:
       'The tamper-evident audit log: hash chains per tenant and for the operator, signed checkpoints, JSON Lines exports (docs/audit.md).',
   },
+  {
+    name: 'Tenant API keys',
+    description:
+      "API keys of the vendor's customers for the vendor's own API: issued, rolled and revoked here, verified by the SDK from a local cache (docs/tenant-api-keys.md).",
+  },
 ];
 
 const DESCRIPTION = [
