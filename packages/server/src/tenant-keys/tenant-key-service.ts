@@ -162,7 +162,7 @@ export class TenantKeyService {
     const expiresAt = input.expires_at === undefined ? null : new Date(input.expires_at);
     if (expiresAt !== null && expiresAt.getTime() <= now.getTime()) {
       return fail('validation_failed', 'the key would never work: `expires_at` is not in the future', {
-        errors: [{ path: 'body.expires_at', message: `must be after ${now.toISOString()}` }],
+        errors: [{ path: 'expires_at', message: `must be after ${now.toISOString()}` }],
       });
     }
     const permissions = [...new Set(input.permissions)].sort();
