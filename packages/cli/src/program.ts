@@ -14,6 +14,7 @@ import {
   serveCommand,
   signingKeysCommand,
   supportBundleCommand,
+  tenantKeysCommand,
   tenantsCommand,
   tokensCommand,
   usageCommand,
@@ -50,6 +51,7 @@ export function buildProgram(io: CliIo): Command {
   keysCommand(program, ctx);
   plansCommand(program, ctx);
   tenantsCommand(program, ctx);
+  tenantKeysCommand(program, ctx);
   usageCommand(program, ctx);
   invoicesCommand(program, ctx);
   clockCommand(program, ctx);
