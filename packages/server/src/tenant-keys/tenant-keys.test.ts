@@ -373,3 +373,23 @@ describe('key sets for the SDK', () => {
     expect(bad.body.errors[0].path).toBe('keys.0.used_at');
   });
 });
+
+describe('retries', () => {
+  it('replays a create with the same Idempotency-Key without the secret, and makes one key', async () => {
+    const tenant = await createTenant(t);
+    const send = () =>
+      t.request({
+        method: 'POST',
+        url: `/v1/tenants/${tenant.id}/api-keys`,
+        payload: { name: 'ci', permissions: ['a:b'] },
+        headers: { 'idempotency-key': 'create-ci-1' },
+      });
+    const first = await send();
+    const replay = await send();
+    expect(first.status).toBe(201);
+    expect(first.body.secret).toMatch(/^tkey_/);
+    expect(replay.status).toBe(201);
+    expect(replay.body).toEqual({ ...first.body, secret: null });
+    expect(await tenantKeyRows()).toEqual([{ n: 1 }]);
+  });
+});
