@@ -229,7 +229,7 @@ describe('restricted keys', () => {
     expect(app.status, JSON.stringify(app.body)).toBe(201);
     expect(app.body).toMatchObject({
       kind: 'restricted',
-      scopes: ['tenants:read', 'entitlements:read', 'usage:write', 'leases:write'],
+      scopes: ['tenants:read', 'entitlements:read', 'usage:write', 'leases:write', 'tenant-keys:verify'],
     });
     expect(app.body.secret).toMatch(/^tnt_rk_[0-9A-Za-z]{36}$/);
     const listed = await create({ name: 'listed', scopes: ['usage:read', 'plans:read', 'usage:read'] });
@@ -241,6 +241,7 @@ describe('restricted keys', () => {
       'usage:write',
       'leases:write',
       'tokens:write',
+      'tenant-keys:verify',
     ]);
     const audit = await t.db.database.db
       .selectFrom('audit_events')
