@@ -198,10 +198,10 @@ export {
 export { err, ok, type Result } from './result.ts';
 export {
   formatTenantKey,
+  KEY_PERMISSION_PATTERN,
   looksLikeTenantKey,
   MAX_KEY_PERMISSIONS,
   type ParsedTenantKey,
-  PERMISSION_PATTERN,
   parseTenantKey,
   TENANT_KEY_CHECKSUM_CHARS,
   TENANT_KEY_PATTERN,

@@ -1,4 +1,4 @@
-import { InstantInput, MAX_KEY_PERMISSIONS, PERMISSION_PATTERN } from '@tenantry/core';
+import { InstantInput, KEY_PERMISSION_PATTERN, MAX_KEY_PERMISSIONS } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
@@ -14,7 +14,7 @@ const TAGS = ['Tenant API keys'];
 
 const Permission = z
   .string()
-  .regex(PERMISSION_PATTERN, 'must be a permission of the form resource:action, e.g. meetings:write')
+  .regex(KEY_PERMISSION_PATTERN, 'must be a permission of the form resource:action, e.g. meetings:write')
   .describe("One of the vendor's permissions, `resource:action`");
 
 const TenantKey = z
