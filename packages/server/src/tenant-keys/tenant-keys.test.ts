@@ -11,6 +11,8 @@ import {
   provisionedTenant,
   query,
 } from '../../test/tenant-support.ts';
+import { systemContext } from '../request-context.ts';
+import { TenantKeyService } from './index.ts';
 
 let t: TestApp;
 beforeEach(async () => {
@@ -94,6 +96,23 @@ describe('creating and listing', () => {
       expect(JSON.stringify(written)).not.toContain(key.secret.slice(5));
       expect(JSON.stringify(written)).not.toContain(sha256(key.secret));
     }
+  });
+
+  it("makes keys with the vendor's prefix (TENANTRY_TENANT_KEY_PREFIX)", async () => {
+    const tenant = await createTenant(t);
+    const service = new TenantKeyService({
+      db: t.services.database.db,
+      clock: t.clock,
+      tenants: t.services.tenants,
+      prefix: 'mins_live_',
+    });
+    const created = await service.create(systemContext('test'), tenant.id, {
+      name: 'x',
+      permissions: ['a:b'],
+    });
+    expect(created.ok && created.value.secret).toMatch(/^mins_live_[0-9A-Za-z]{38}$/);
+    expect(created.ok && created.value.prefix).toBe('mins_live_');
+    expect(created.ok && looksLikeTenantKey(created.value.secret)).toBe(true);
   });
 
   it('takes a tenant by slug, and pages the list newest first', async () => {
