@@ -36,7 +36,7 @@ export const errorCatalog = {
   tenant_deleted: { status: 409, title: 'The tenant is deleted' },
   tenant_inactive: { status: 409, title: 'The tenant may not use anything now' },
   api_key_inactive: { status: 409, title: 'The API key is revoked or already rolled' },
-  tenant_key_inactive: { status: 409, title: 'The tenant API key is revoked, expired or already rolled' },
+  tenant_key_inactive: { status: 409, title: 'The tenant API key is revoked, expired or rolled' },
   lease_closed: { status: 409, title: 'The lease was released or has expired' },
   limit_exhausted: { status: 409, title: 'The limit has nothing left' },
   feature_disabled: { status: 409, title: "The tenant's plan does not enable the feature" },

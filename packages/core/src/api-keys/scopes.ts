@@ -29,8 +29,7 @@ export const SCOPES = {
   'licenses:write': 'Generate license signing keys, issue and revoke licenses, sign private modules',
   'tenant-keys:read': "Read tenants' API keys for the vendor's API (never their secrets)",
   'tenant-keys:write': "Create, roll and revoke tenants' API keys for the vendor's API",
-  'tenant-keys:verify':
-    "Read the hashes of tenants' API keys to verify them in the app, and report when keys were last used",
+  'tenant-keys:verify': "Read tenants' API key hashes to verify keys in the app; report keys' last use",
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

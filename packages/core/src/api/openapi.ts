@@ -2150,7 +2150,7 @@ export interface webhooks {
     get?: never;
     put?: never;
     /**
-     * An API key was created for a tenant, for the vendor's API (its secret is shown once, to its creator, never in an event)
+     * An API key was made for a tenant, for the vendor's API (its secret is never in an event)
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['tenantKeyCreatedWebhook'];

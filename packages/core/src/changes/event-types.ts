@@ -422,8 +422,7 @@ export const EVENT_TYPES = {
     }),
   },
   'tenant_key.created': {
-    description:
-      "An API key was created for a tenant, for the vendor's API (its secret is shown once, to its creator, never in an event)",
+    description: "An API key was made for a tenant, for the vendor's API (its secret is never in an event)",
     version: 1,
     payload: z.object({
       name: z.string(),
