@@ -167,6 +167,20 @@ describe(`TenantKeys against a live control plane (${backend})`, () => {
     expect(listed.body.data[0].last_used_at).toBe(new Date(now).toISOString());
   });
 
+  it('loads every key set again when the stream reconnects, so a change made meanwhile is not missed', async () => {
+    const tenant = await provisionedTenant(t);
+    const key = await createKey(tenant.id);
+    await until(async () => (await keys.verify(key.secret)).ok, 'the key accepted');
+    const before = sent.length;
+    // Ends every stream; the SDK reconnects and, once live, loads the sets again.
+    await t.services.entitlementStream.close();
+    expect(
+      (await t.request({ method: 'POST', url: `/v1/tenants/${tenant.id}/api-keys/${key.id}/revoke` })).status,
+    ).toBe(200);
+    await until(async () => !(await keys.verify(key.secret)).ok, 'the revoked key refused');
+    await until(async () => sent.slice(before).includes('/v1/tenant-keys/sets'), 'the sets loaded again');
+  });
+
   it('fails closed once the stream that keeps the keys current is gone', async () => {
     const tenant = await provisionedTenant(t);
     const key = await createKey(tenant.id);
