@@ -228,3 +228,24 @@ describe(`TenantKeys without the scope (${backend})`, () => {
     }
   });
 });
+
+describe('TenantKeys without a control plane', () => {
+  it('refuses keys as unavailable at once, rather than holding the request until one answers', async () => {
+    // Nothing listens on port 9 of this machine: every connection is refused.
+    const client = new ControlPlaneClient({ url: 'http://127.0.0.1:9', token: 'tnt_rk_unused' });
+    const entitlements = new Entitlements(client, {
+      reconnect: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
+    });
+    const keys = new TenantKeys(client, entitlements);
+    const key = formatTenantKey(
+      'tkey_',
+      Array.from({ length: TENANT_KEY_RANDOM_CHARS }, () => randomInt(62)),
+    );
+    expect(await keys.verify(key)).toEqual({ ok: false, reason: 'unavailable' });
+    // Asked again while the stream waits to reconnect: refused again, without waiting for it.
+    expect(await keys.verify(key)).toEqual({ ok: false, reason: 'unavailable' });
+    expect(await keys.verify('not a key')).toEqual({ ok: false, reason: 'malformed' });
+    await keys.close();
+    await entitlements.close();
+  });
+});

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { parseTenantKey } from '@tenantry/core';
 import type { ControlPlaneClient } from '../control-plane/index.ts';
-import type { Entitlements } from '../entitlements/index.ts';
+import type { Entitlements, EntitlementsStatus } from '../entitlements/index.ts';
 
 /** A key that works: whose it is and what it may do. */
 export interface AcceptedApiKey {
@@ -136,6 +136,8 @@ export class TenantKeys {
    * call. Never throws for a bad key: the answer says why it is refused.
    */
   async verify(presentedKey: string): Promise<ApiKeyVerdict> {
+    // Not a key at all: known without the keys, so refused even before they are loaded.
+    if (typeof presentedKey !== 'string' || parseTenantKey(presentedKey) === null) return MALFORMED;
     if (!this.#loaded) {
       try {
         await this.ready();
@@ -143,11 +145,11 @@ export class TenantKeys {
         return UNAVAILABLE;
       }
     }
-    return this.#check(presentedKey);
+    return this.#lookup(presentedKey);
   }
 
-  #check(presentedKey: string): ApiKeyVerdict {
-    if (typeof presentedKey !== 'string' || parseTenantKey(presentedKey) === null) return MALFORMED;
+  /** The answer for a key in the format whose checksum holds. */
+  #lookup(presentedKey: string): ApiKeyVerdict {
     if (this.#failClosed || this.#closed) return UNAVAILABLE;
     const held = this.#byHash.get(hash('sha256', presentedKey));
     if (held === undefined) return UNKNOWN;
@@ -164,12 +166,14 @@ export class TenantKeys {
 
   /**
    * Resolves once every tenant's keys are loaded (the first time: follows the entitlement stream
-   * and loads them). Rejects when they cannot be loaded; the next call tries again.
+   * and loads them). Rejects when they cannot be: the stream cannot connect, or the sets cannot be
+   * read; the next call tries again. It never waits for a control plane that does not answer, so
+   * that a request to the vendor's API is refused (`unavailable`) rather than held.
    */
   ready(): Promise<void> {
     this.#start();
     this.#ready ??= (async () => {
-      await this.#entitlements.whenLive();
+      await this.#live();
       // Loaded when the stream went live (the status listener), or now if it was live already.
       if (!this.#loaded) await (this.#loading ?? this.#reload());
     })().catch((error: unknown) => {
@@ -177,6 +181,25 @@ export class TenantKeys {
       throw error;
     });
     return this.#ready;
+  }
+
+  /** Resolves once the stream is live; rejects as soon as it is known not to be. */
+  #live(): Promise<void> {
+    const live = this.#entitlements.whenLive();
+    return new Promise<void>((resolve, reject) => {
+      const settle = (status: EntitlementsStatus) => {
+        if (status.state === 'live') {
+          stop();
+          resolve();
+        } else if (status.state === 'stale' || status.state === 'expired' || status.state === 'closed') {
+          stop();
+          reject(new Error(`the entitlement stream is not live (${status.error ?? status.state})`));
+        }
+      };
+      const stop = this.#entitlements.on('status', settle);
+      live.then(() => settle(this.#entitlements.status()), reject);
+      settle(this.#entitlements.status());
+    });
   }
 
   #start(): void {
