@@ -6,7 +6,6 @@ import {
   fail,
   formatTenantKey,
   ok,
-  parseTenantKey,
   type Result,
   TENANT_KEY_RANDOM_CHARS,
   type TenantState,
@@ -187,15 +186,14 @@ export class TenantKeyService {
     },
   ): Promise<CreatedTenantKey> {
     const secret = this.#generate();
-    const parsed = parseTenantKey(secret) as NonNullable<ReturnType<typeof parseTenantKey>>;
     const row = await tx
       .insertInto('tenant_api_keys')
       .values({
         id: newId('tak'),
         tenant_id: key.tenantId,
         name: key.name,
-        prefix: parsed.prefix,
-        last_four: parsed.lastFour,
+        prefix: this.#prefix,
+        last_four: secret.slice(-4),
         secret_hash: hashTenantKey(secret),
         permissions: key.permissions,
         expires_at: key.expiresAt,
