@@ -17,6 +17,7 @@ import {
   serveCommand,
   signingKeysCommand,
   supportBundleCommand,
+  tenantKeysCommand,
   tenantsCommand,
   tokensCommand,
   usageCommand,
@@ -55,6 +56,7 @@ export function buildProgram(io: CliIo): Command {
   accessCommand(program, ctx);
   tenantsCommand(program, ctx);
   membersCommand(program, ctx);
+  tenantKeysCommand(program, ctx);
   usageCommand(program, ctx);
   invoicesCommand(program, ctx);
   clockCommand(program, ctx);

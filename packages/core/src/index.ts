@@ -115,6 +115,7 @@ export {
   configValue,
   type EntitlementInput,
   type EntitlementSnapshot,
+  entitlesUse,
   evaluateEntitlements,
   hasFeature,
   type LimitEntitlement,
@@ -222,6 +223,20 @@ export {
   type UsagePriceDefinition,
 } from './plans/index.ts';
 export { err, ok, type Result } from './result.ts';
+export {
+  formatTenantKey,
+  KEY_PERMISSION_PATTERN,
+  looksLikeTenantKey,
+  MAX_KEY_PERMISSIONS,
+  type ParsedTenantKey,
+  parseTenantKey,
+  TENANT_KEY_CHECKSUM_CHARS,
+  TENANT_KEY_PATTERN,
+  TENANT_KEY_PREFIX_MAX,
+  TENANT_KEY_PREFIX_PATTERN,
+  TENANT_KEY_RANDOM_CHARS,
+  tenantKeyPrefixProblem,
+} from './tenant-keys/index.ts';
 export {
   ACTION_RULES,
   allowedActions,

@@ -7,7 +7,7 @@
  * @packageDocumentation
  */
 
-export { MAX_USAGE_BATCH } from '@tenantry/core';
+export { looksLikeTenantKey, MAX_USAGE_BATCH } from '@tenantry/core';
 export {
   type AccessTokenProblem,
   type Authentication,
@@ -164,6 +164,13 @@ export {
   UsageLedger,
   UsageLedgerError,
 } from './self-hosted/index.ts';
+export {
+  type AcceptedApiKey,
+  type ApiKeyRefusal,
+  type ApiKeyVerdict,
+  TenantKeys,
+  type TenantKeysOptions,
+} from './tenant-keys/index.ts';
 export {
   ControlPlaneTenantry,
   type ControlPlaneTenantryOptions,

@@ -24,6 +24,7 @@ import {
 } from './entitlements/index.ts';
 import type { LicenseGuard } from './license/index.ts';
 import { type InstallIdentity, type LicenseOptions, LicenseSource } from './self-hosted/index.ts';
+import { type ApiKeyVerdict, TenantKeys, type TenantKeysOptions } from './tenant-keys/index.ts';
 import { readTenantSecret } from './tenant-secrets/index.ts';
 import { type UsageRecord, UsageRecorder, type UsageRecorderOptions, unitRecords } from './usage/index.ts';
 
@@ -49,6 +50,8 @@ export interface ControlPlaneTenantryOptions extends ControlPlaneOptions {
   };
   /** The usage recorder; `spoolDirectory` is where records wait while the control plane is down. */
   readonly usage: Omit<UsageRecorderOptions, 'controlPlane'>;
+  /** How tenant API keys are verified ({@link ControlPlaneTenantry.verifyApiKey}). */
+  readonly tenantKeys?: TenantKeysOptions;
   /** Only with a license: a control plane's options and a license's do not mix. */
   readonly license?: never;
   readonly stateDirectory?: never;
@@ -198,6 +201,8 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
   readonly entitlements: Entitlements;
   readonly usage: UsageRecorder;
   readonly placements: PlacementDirectory;
+  /** Tenant API keys, verified locally; see {@link verifyApiKey}. */
+  readonly tenantKeys: TenantKeys;
   readonly #data: TenantData | undefined;
   readonly #unsubscribe: Array<() => void>;
 
@@ -208,6 +213,7 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
     source: ControlPlaneSource;
     placements: PlacementDirectory;
     data: TenantData | undefined;
+    tenantKeys: TenantKeys;
   }) {
     super(parts.source);
     this.client = parts.client;
@@ -215,6 +221,7 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
     this.entitlements = parts.source.entitlements;
     this.usage = parts.source.usage;
     this.placements = parts.placements;
+    this.tenantKeys = parts.tenantKeys;
     this.#data = parts.data;
     // A moved, suspended or deleted tenant must not be reached where it was; changes missed while
     // the stream was down are unknown, so a reconnection drops every placement.
@@ -246,9 +253,29 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
     return readTenantSecret(this.client, currentTenant('secret()').tenantId, name);
   }
 
+  /**
+   * Whether `presentedKey` (from the `Authorization` header of a request to the vendor's API) is
+   * a working API key of one of the vendor's customers: `{ ok: true, tenantId, keyId,
+   * permissions }`, or `{ ok: false, reason }`. Checked locally, from key hashes the entitlement
+   * stream keeps current: the first call loads them, later calls make no network call. A revoked
+   * key, or a key of a suspended or cancelled tenant, is refused once the stream says so. Needs
+   * the app key to hold `tenant-keys:verify` (the `app` preset does).
+   *
+   * @example
+   * ```ts
+   * const key = await tenantry.verifyApiKey(bearer);
+   * if (!key.ok) return reply.code(401).send({ error: key.reason });
+   * if (!key.permissions.includes('meetings:write')) return reply.code(403).send();
+   * ```
+   */
+  verifyApiKey(presentedKey: string): Promise<ApiKeyVerdict> {
+    return this.tenantKeys.verify(presentedKey);
+  }
+
   /** Releases leases, sends (or spools) the usage recorded, and closes the database pools. */
   override async close(): Promise<void> {
     for (const unsubscribe of this.#unsubscribe.splice(0)) unsubscribe();
+    await this.tenantKeys.close();
     await super.close();
     await this.#data?.close();
   }
@@ -309,7 +336,8 @@ async function openControlPlane(options: ControlPlaneTenantryOptions): Promise<C
       : new TenantData({ ...options.data, url: options.databaseUrl, placements });
   const verifier = createAccessTokenVerifier({ ...options.accessTokens, url: client.url });
   const source = new ControlPlaneSource({ entitlements, usage, verifier });
-  return new ControlPlaneTenantry({ client, verifier, source, placements, data });
+  const tenantKeys = new TenantKeys(client, entitlements, options.tenantKeys);
+  return new ControlPlaneTenantry({ client, verifier, source, placements, data, tenantKeys });
 }
 
 async function openLicensed(options: LicenseTenantryOptions): Promise<SelfHostedTenantry> {

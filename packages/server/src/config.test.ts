@@ -219,6 +219,16 @@ describe('loadConfig', () => {
     for (const secret of Object.values(env)) expect(error).not.toContain(secret);
   });
 
+  test("TENANTRY_TENANT_KEY_PREFIX: the vendor's prefix of tenant API keys, tkey_ by default", () => {
+    const byDefault = loadConfig({});
+    expect(byDefault.ok && byDefault.value.tenantKeyPrefix).toBe('tkey_');
+    const set = loadConfig({ TENANTRY_TENANT_KEY_PREFIX: 'mins_live_' });
+    expect(set.ok && set.value.tenantKeyPrefix).toBe('mins_live_');
+    expect(errorOf({ TENANTRY_TENANT_KEY_PREFIX: 'Mins-' })).toContain('TENANTRY_TENANT_KEY_PREFIX');
+    expect(errorOf({ TENANTRY_TENANT_KEY_PREFIX: 'mins' })).toContain('ending with "_"');
+    expect(errorOf({ TENANTRY_TENANT_KEY_PREFIX: 'tnt_live_' })).toContain("Tenantry's own operator keys");
+  });
+
   test('other bad values name their variable', () => {
     expect(errorOf({ LOG_LEVEL: 'verbose' })).toContain('LOG_LEVEL');
     expect(errorOf({ TENANTRY_POOL_SCHEMA: 'Public; drop' })).toContain('TENANTRY_POOL_SCHEMA');

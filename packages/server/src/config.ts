@@ -1,7 +1,8 @@
-import { err, ok, type Result } from '@tenantry/core';
+import { err, ok, type Result, tenantKeyPrefixProblem } from '@tenantry/core';
 import { KEY_PREFIXES, LEGACY_KEY_PREFIX, secretFormat } from './api-keys/index.ts';
 import { CONTROL_SCHEMA, type DatabaseTarget } from './db/index.ts';
 import { parseMasterKeys } from './secrets/index.ts';
+import { DEFAULT_TENANT_KEY_PREFIX } from './tenant-keys/index.ts';
 
 /** Everything the control plane reads from its environment. */
 export interface Config {
@@ -58,6 +59,11 @@ export interface Config {
    * webhook may reach though private; none by default) and `TENANTRY_WEBHOOK_TIMEOUT_MS`.
    */
   readonly webhooks: { readonly allowedHosts: readonly string[]; readonly timeoutMs: number };
+  /**
+   * `TENANTRY_TENANT_KEY_PREFIX`: the vendor's prefix of the API keys its customers get
+   * (`mins_live_`), which lets secret scanners recognise a leaked one.
+   */
+  readonly tenantKeyPrefix: string;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -104,6 +110,7 @@ function integer(
  * | `TENANTRY_APP_MIGRATIONS` | none: new tenants get no app tables from the control plane |
  * | `STRIPE_SECRET_KEY` | none: no Stripe; invoices are settled through the API or the CLI |
  * | `STRIPE_WEBHOOK_SECRET` | none; required with `STRIPE_SECRET_KEY` (the signing secret of the webhook endpoint) |
+ * | `TENANTRY_TENANT_KEY_PREFIX` | `tkey_` |
  */
 export function loadConfig(env: Record<string, string | undefined>): Result<Config, string> {
   const port = integer(env, 'PORT', 8080, 0, 65535);
@@ -172,6 +179,9 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     .split(',')
     .map((h) => h.trim().toLowerCase())
     .filter((h) => h !== '');
+  const tenantKeyPrefix = env.TENANTRY_TENANT_KEY_PREFIX || DEFAULT_TENANT_KEY_PREFIX;
+  const prefixProblem = tenantKeyPrefixProblem(tenantKeyPrefix);
+  if (prefixProblem !== null) return err(`TENANTRY_TENANT_KEY_PREFIX: ${prefixProblem}`);
   return ok({
     database: url !== undefined ? { url } : { dataDir },
     dataDir,
@@ -194,6 +204,7 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     ...(appMigrationsDir !== undefined ? { appMigrationsDir } : {}),
     ...(stripe.value !== undefined ? { stripe: stripe.value } : {}),
     webhooks: { allowedHosts, timeoutMs: webhookTimeout.value },
+    tenantKeyPrefix,
   });
 }
 

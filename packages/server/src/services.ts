@@ -28,6 +28,7 @@ import {
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import type { SecretBox } from './secrets/index.ts';
+import { DEFAULT_TENANT_KEY_PREFIX, TenantKeyService } from './tenant-keys/index.ts';
 import { TenantSecretService } from './tenant-secrets/index.ts';
 import { TenantService } from './tenants/index.ts';
 import { TestClockService } from './test-clocks/index.ts';
@@ -95,6 +96,8 @@ export interface Services {
   readonly userTokens: UserTokens;
   /** Tenants' own secrets (bring your own key), envelope-encrypted under the master key. */
   readonly tenantSecrets: TenantSecretService;
+  /** API keys of the vendor's customers for the vendor's API, verified by the SDK. */
+  readonly tenantKeys: TenantKeyService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -110,7 +113,7 @@ export type ServiceSettings = Pick<
   'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays' | 'appRole'
 > &
   // Optional so that tests need not invent one; the server always passes loadConfig's.
-  Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays'>> &
+  Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays' | 'tenantKeyPrefix'>> &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
@@ -286,6 +289,12 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
     tenantSecrets: new TenantSecretService({ db, clock, secrets: config.secrets }),
+    tenantKeys: new TenantKeyService({
+      db,
+      clock,
+      tenants,
+      prefix: config.tenantKeyPrefix ?? DEFAULT_TENANT_KEY_PREFIX,
+    }),
     usage,
   };
 }

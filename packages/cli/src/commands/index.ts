@@ -17,6 +17,7 @@ export { plansCommand } from './plans.ts';
 export { secretsCommand } from './secrets.ts';
 export { serveCommand } from './serve.ts';
 export { supportBundleCommand } from './support-bundle.ts';
+export { tenantKeysCommand } from './tenant-keys.ts';
 export { tenantsCommand } from './tenants.ts';
 export { signingKeysCommand, tokensCommand } from './tokens.ts';
 export { usageCommand } from './usage.ts';

@@ -38,6 +38,9 @@ export const SCOPES = {
   'secrets:write': "Set (create or rotate) and delete tenants' secrets",
   'secrets:decrypt':
     "Read the value of a tenant's secret, as the SDK's `tenantry.secret()` does (each read is audited)",
+  'tenant-keys:read': "Read tenants' API keys for the vendor's API (never their secrets)",
+  'tenant-keys:write': "Create, roll and revoke tenants' API keys for the vendor's API",
+  'tenant-keys:verify': "Read tenants' API key hashes to verify keys in the app; report keys' last use",
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */
@@ -54,9 +57,10 @@ export function isScope(value: string): value is Scope {
 /**
  * The scopes of an app key: what `@tenantry/sdk` calls and nothing else. Entitlements (fetch,
  * stream, revalidate), usage events, quota leases and gauge slots, tenant reads (the data
- * layer looks up where a tenant's data lives; fleet migrations list tenants), and the values of
+ * layer looks up where a tenant's data lives; fleet migrations list tenants), the values of
  * tenants' own secrets (`tenantry.secret()`: the app is the one reader of a tenant's provider
- * keys, so it holds the decrypt scope but neither lists nor writes them).
+ * keys, so it holds the decrypt scope but neither lists nor writes them), and the hashes of
+ * tenants' API keys, which the SDK verifies locally.
  */
 export const APP_KEY_SCOPES = [
   'entitlements:read',
@@ -64,6 +68,7 @@ export const APP_KEY_SCOPES = [
   'leases:write',
   'tenants:read',
   'secrets:decrypt',
+  'tenant-keys:verify',
 ] as const satisfies readonly Scope[];
 
 /** Named scope sets a key can be created with. */

@@ -766,6 +766,66 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenant-keys/sets': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The working keys of every tenant, as hashes, for apps to verify keys locally
+     * @description One page of tenants with a working key, by tenant id, each with its keys (hash, permissions, expiry) and whether the tenant may use anything. The SDK loads them all when it starts and when it reconnects to the entitlement stream, then revalidates the tenants the stream names.
+     */
+    get: operations['listTenantKeySets'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenant-keys/sets/revalidate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * The key sets that changed among those an app holds
+     * @description Send the version of each tenant key set held ("" for a tenant held without one); the answer holds the sets whose version differs. At most 1000 tenants.
+     */
+    post: operations['revalidateTenantKeySets'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenant-keys/used': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Report when tenant keys were last verified, for their `last_used_at`
+     * @description Apps send these in batches; each key's `last_used_at` moves forward only, at most once a minute. Unknown ids are ignored.
+     */
+    post: operations['reportTenantKeysUsed'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants': {
     parameters: {
       query?: never;
@@ -844,6 +904,70 @@ export interface paths {
      * @description A transition the tenant cannot make from its state is refused with 409 `illegal_transition`, whose `allowed_actions` lists those it can.
      */
     post: operations['activateTenant'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/api-keys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List a tenant's API keys
+     * @description Newest first, revoked and expired ones included; never a secret or its hash.
+     */
+    get: operations['listTenantApiKeys'];
+    put?: never;
+    /**
+     * Create an API key for a tenant's use of the vendor's API
+     * @description The answer holds the key (`secret`), shown once; Tenantry keeps only its SHA-256. The key carries the vendor's permissions named, and works until `expires_at` (never, without one) or until revoked. Apps verify it with the SDK.
+     */
+    post: operations['createTenantApiKey'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/api-keys/{key_id}/revoke': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Revoke a tenant's API key
+     * @description Apps refuse it once the entitlement stream tells them, within moments. Revoking twice is harmless.
+     */
+    post: operations['revokeTenantApiKey'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/api-keys/{key_id}/roll': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Roll a tenant's API key: a new secret with the same permissions
+     * @description The answer is the new key, with its secret (shown once). The old key keeps working for `overlap_seconds` (default a day), so the new one can be deployed, then is refused. A key revoked, expired or rolled already is refused with 409 `tenant_key_inactive`.
+     */
+    post: operations['rollTenantApiKey'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2389,6 +2513,66 @@ export interface webhooks {
     patch?: never;
     trace?: never;
   };
+  'tenant_key.created': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * An API key was made for a tenant, for the vendor's API (its secret is never in an event)
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['tenantKeyCreatedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'tenant_key.revoked': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A tenant's API key was revoked
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['tenantKeyRevokedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'tenant_key.rolled': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A tenant's API key was rolled: a successor was made, and the old key expires after the overlap
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['tenantKeyRolledWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'tenant_secret.deleted': {
     parameters: {
       query?: never;
@@ -2884,6 +3068,9 @@ export interface components {
         | 'secrets:read'
         | 'secrets:write'
         | 'secrets:decrypt'
+        | 'tenant-keys:read'
+        | 'tenant-keys:write'
+        | 'tenant-keys:verify'
       )[];
     };
     AuditCheckpoint: {
@@ -2991,9 +3178,35 @@ export interface components {
         | 'secrets:read'
         | 'secrets:write'
         | 'secrets:decrypt'
+        | 'tenant-keys:read'
+        | 'tenant-keys:write'
+        | 'tenant-keys:verify'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
+    };
+    CreatedTenantApiKey: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /** @description When the key stops working (its expiry, or the end of a roll’s overlap) */
+      expires_at: string | null;
+      /** @description `tak_…` */
+      id: string;
+      /** @description The key's last four characters, to tell keys apart */
+      last_four: string;
+      /** @description When an app last verified the key, to within a minute */
+      last_used_at: string | null;
+      name: string;
+      /** @description The vendor's permissions the key carries */
+      permissions: string[];
+      /** @description The key's prefix, the vendor's */
+      prefix: string;
+      revoked_at: string | null;
+      /** @description The key that replaced this one when it was rolled */
+      rolled_to: string | null;
+      /** @description The key, shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
+      secret: string | null;
+      tenant_id: string;
     };
     DeletedSlotHolder: {
       id: string;
@@ -3836,6 +4049,42 @@ export interface components {
       /** @description ISO 8601, UTC */
       updated_at: string;
     };
+    TenantApiKey: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /** @description When the key stops working (its expiry, or the end of a roll’s overlap) */
+      expires_at: string | null;
+      /** @description `tak_…` */
+      id: string;
+      /** @description The key's last four characters, to tell keys apart */
+      last_four: string;
+      /** @description When an app last verified the key, to within a minute */
+      last_used_at: string | null;
+      name: string;
+      /** @description The vendor's permissions the key carries */
+      permissions: string[];
+      /** @description The key's prefix, the vendor's */
+      prefix: string;
+      revoked_at: string | null;
+      /** @description The key that replaced this one when it was rolled */
+      rolled_to: string | null;
+      tenant_id: string;
+    };
+    TenantKeySet: {
+      /** @description Whether the tenant may use anything now: its keys work only while it may */
+      active: boolean;
+      /** @description The keys that work now: neither revoked nor expired */
+      keys: {
+        expires_at: string | null;
+        /** @description SHA-256 of the whole key, hex */
+        hash: string;
+        id: string;
+        permissions: string[];
+      }[];
+      tenant_id: string;
+      /** @description Changes whenever the set does; "" for a tenant with no working key */
+      version: string;
+    };
     /** @description A tenant secret as every answer shows it: never its value */
     TenantSecret: {
       /** @description ISO 8601, UTC */
@@ -4293,6 +4542,9 @@ export interface operations {
             | 'secrets:read'
             | 'secrets:write'
             | 'secrets:decrypt'
+            | 'tenant-keys:read'
+            | 'tenant-keys:write'
+            | 'tenant-keys:verify'
           )[];
         };
       };
@@ -5646,6 +5898,124 @@ export interface operations {
       415: components['responses']['UnsupportedMediaType'];
     };
   };
+  listTenantKeySets: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Tenants per page */
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['TenantKeySet'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  revalidateTenantKeySets: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description Tenant id → the version of its key set held */
+          tenants: {
+            [key: string]: string;
+          };
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            changed: components['schemas']['TenantKeySet'][];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  reportTenantKeysUsed: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          keys: {
+            id: string;
+            /** Format: date-time */
+            used_at: string;
+          }[];
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @description Reports in the request */
+            received: number;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   listTenants: {
     parameters: {
       query?: {
@@ -5950,6 +6320,173 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Tenant'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listTenantApiKeys: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['TenantApiKey'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createTenantApiKey: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /**
+           * Format: date-time
+           * @description When the key stops working; default never
+           */
+          expires_at?: string;
+          name: string;
+          permissions: string[];
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CreatedTenantApiKey'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  revokeTenantApiKey: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+        /** @description `tak_…` */
+        key_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['TenantApiKey'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  rollTenantApiKey: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+        /** @description `tak_…` */
+        key_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          /**
+           * @description How long the old key keeps working; 0 refuses it at once
+           * @default 86400
+           */
+          overlap_seconds?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['CreatedTenantApiKey'];
         };
       };
       400: components['responses']['BadRequest'];
@@ -10257,6 +10794,188 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'subscription.updated';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  tenantKeyCreatedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description When it stops working; null: never */
+            expires_at: string | null;
+            /** @description The key's last four characters */
+            last_four: string;
+            name: string;
+            /** @description The vendor's permissions the key carries */
+            permissions: string[];
+            /** @description The key's prefix, the vendor's */
+            prefix: string;
+            /** @description The key it succeeds, when a roll made it */
+            rolled_from?: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'tenant_key.created';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  tenantKeyRevokedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            name: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'tenant_key.revoked';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  tenantKeyRolledWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /**
+             * Format: date-time
+             * @description When the rolled key stops working
+             */
+            expires_at: string;
+            name: string;
+            /** @description The successor (`tak_…`) */
+            rolled_to: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'tenant_key.rolled';
           /** @constant */
           version: 1;
         };

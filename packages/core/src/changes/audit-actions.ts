@@ -27,6 +27,7 @@ export const TARGET_TYPES = [
   'staff_member',
   'tenant_secret',
   'tenant_data_key',
+  'tenant_api_key',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -594,6 +595,27 @@ export const AUDIT_ACTIONS = {
     target: 'staff_member',
     raises: [],
     entitlements: false,
+  },
+  // Announced like a plan change: the SDK verifies tenant keys from a cache that the entitlement
+  // stream's word on the tenant keeps current, so a revoked key stops working within that bound.
+  'tenant_key.created': {
+    description:
+      "An API key was created for a tenant's use of the vendor's API (its secret is never recorded)",
+    target: 'tenant_api_key',
+    raises: ['tenant_key.created'],
+    entitlements: true,
+  },
+  'tenant_key.rolled': {
+    description: "A tenant's API key was rolled: a successor was made, and the key expires after the overlap",
+    target: 'tenant_api_key',
+    raises: ['tenant_key.rolled'],
+    entitlements: true,
+  },
+  'tenant_key.revoked': {
+    description: "A tenant's API key was revoked: it is refused from now on",
+    target: 'tenant_api_key',
+    raises: ['tenant_key.revoked'],
+    entitlements: true,
   },
 } as const satisfies Record<string, AuditActionSpec>;
 

@@ -495,6 +495,33 @@ export const EVENT_TYPES = {
       ip_allow_list: z.array(z.string()).describe('CIDR blocks; empty: any address'),
     }),
   },
+  'tenant_key.created': {
+    description: "An API key was made for a tenant, for the vendor's API (its secret is never in an event)",
+    version: 1,
+    payload: z.object({
+      name: z.string(),
+      prefix: z.string().describe("The key's prefix, the vendor's"),
+      last_four: z.string().describe("The key's last four characters"),
+      permissions: z.array(z.string()).describe("The vendor's permissions the key carries"),
+      expires_at: Instant.nullable().describe('When it stops working; null: never'),
+      rolled_from: z.string().optional().describe('The key it succeeds, when a roll made it'),
+    }),
+  },
+  'tenant_key.rolled': {
+    description:
+      "A tenant's API key was rolled: a successor was made, and the old key expires after the overlap",
+    version: 1,
+    payload: z.object({
+      name: z.string(),
+      rolled_to: z.string().describe('The successor (`tak_…`)'),
+      expires_at: Instant.describe('When the rolled key stops working'),
+    }),
+  },
+  'tenant_key.revoked': {
+    description: "A tenant's API key was revoked",
+    version: 1,
+    payload: z.object({ name: z.string() }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

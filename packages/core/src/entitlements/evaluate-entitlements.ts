@@ -21,6 +21,14 @@ export interface EntitlementInput {
 const ACTIVE_STATES: ReadonlySet<TenantState> = new Set(['trialing', 'active', 'past_due']);
 
 /**
+ * Whether a tenant in `state` may use anything: what a snapshot's `active` says, for callers that
+ * have the state but no snapshot (a tenant's API keys work only while it does).
+ */
+export function entitlesUse(state: TenantState): boolean {
+  return ACTIVE_STATES.has(state);
+}
+
+/**
  * The entitlement snapshot of a tenant at `now`: its plan version with overrides applied,
  * limits made effective (× seats when per seat) and compared with `usage`. A tenant that is not
  * trialing, active or past due gets no features, limits or config, and a `reason`. Deterministic:

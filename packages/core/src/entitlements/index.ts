@@ -8,6 +8,6 @@ export {
   type LimitEntitlement,
   MAX_STREAM_TENANTS,
 } from './entitlement-snapshot.ts';
-export { type EntitlementInput, evaluateEntitlements } from './evaluate-entitlements.ts';
+export { type EntitlementInput, entitlesUse, evaluateEntitlements } from './evaluate-entitlements.ts';
 export { configValue, hasFeature, limitOf } from './local-checks.ts';
 export { admitSlot, type LimitScope, limitExhausted, meterUseRefusal, type OpenSlots } from './meter-use.ts';

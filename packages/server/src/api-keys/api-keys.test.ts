@@ -230,7 +230,14 @@ describe('restricted keys', () => {
     expect(app.status, JSON.stringify(app.body)).toBe(201);
     expect(app.body).toMatchObject({
       kind: 'restricted',
-      scopes: ['tenants:read', 'entitlements:read', 'usage:write', 'leases:write', 'secrets:decrypt'],
+      scopes: [
+        'tenants:read',
+        'entitlements:read',
+        'usage:write',
+        'leases:write',
+        'secrets:decrypt',
+        'tenant-keys:verify',
+      ],
     });
     expect(app.body.secret).toMatch(/^tnt_rk_[0-9A-Za-z]{36}$/);
     const listed = await create({ name: 'listed', scopes: ['usage:read', 'plans:read', 'usage:read'] });
@@ -243,6 +250,7 @@ describe('restricted keys', () => {
       'leases:write',
       'tokens:write',
       'secrets:decrypt',
+      'tenant-keys:verify',
     ]);
     const audit = await t.db.database.db
       .selectFrom('audit_events')

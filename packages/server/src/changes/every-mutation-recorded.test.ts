@@ -136,6 +136,18 @@ async function tenantWithRole(): Promise<string> {
   return tenant.id as string;
 }
 
+/** A tenant API key, made outside the fixture's own request. */
+async function tenantKey(): Promise<{ tenant: string; key: string }> {
+  const tenant = (await activeTenant()).id as string;
+  const created = await t.request({
+    method: 'POST',
+    url: `/v1/tenants/${tenant}/api-keys`,
+    payload: { name: 'walk', permissions: ['walk:run'] },
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return { tenant, key: created.body.id };
+}
+
 /** A tenant on Pro with its first month invoiced (open), and the invoice sent to Stripe. */
 async function invoicedTenant(): Promise<{ tenant: any; invoice: any; stripeInvoiceId: string }> {
   const tenant = await activeTenant();
@@ -423,6 +435,19 @@ const ROUTES: Record<string, RouteFixture> = {
     });
     return send('DELETE', `/v1/staff/${added.body.user_id}`);
   },
+  'POST /v1/tenants/:id/api-keys': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/api-keys`, {
+      name: 'walk',
+      permissions: ['walk:run'],
+    }),
+  'POST /v1/tenants/:id/api-keys/:key_id/roll': async () => {
+    const { tenant, key } = await tenantKey();
+    return send('POST', `/v1/tenants/${tenant}/api-keys/${key}/roll`, { overlap_seconds: 60 });
+  },
+  'POST /v1/tenants/:id/api-keys/:key_id/revoke': async () => {
+    const { tenant, key } = await tenantKey();
+    return send('POST', `/v1/tenants/${tenant}/api-keys/${key}/revoke`);
+  },
   'POST /v1/stripe/webhooks': async () => {
     const { stripeInvoiceId } = await invoicedTenant();
     return deliver(invoiceEvent(t.fake, 'invoice.paid', stripeInvoiceId));
@@ -490,6 +515,9 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/staff': ['staff.added'],
   'DELETE /v1/staff/:user_id': ['staff.removed'],
   'POST /v1/stripe/webhooks': ['invoice.paid'],
+  'POST /v1/tenants/:id/api-keys': ['tenant_key.created'],
+  'POST /v1/tenants/:id/api-keys/:key_id/roll': ['tenant_key.rolled', 'tenant_key.created'],
+  'POST /v1/tenants/:id/api-keys/:key_id/revoke': ['tenant_key.revoked'],
 };
 
 /**
@@ -509,6 +537,9 @@ const EXEMPT: Record<string, string> = {
   'DELETE /v1/tenants/:id/slots/:slot_id': 'usage: a gauge unit released',
   'POST /v1/entitlements/stream': 'a read: POST only to carry the tenants to follow in a body',
   'POST /v1/entitlements/revalidate': 'a read: POST only to carry the snapshots held in a body',
+  'POST /v1/tenant-keys/sets/revalidate': 'a read: POST only to carry the key-set versions held in a body',
+  'POST /v1/tenant-keys/used':
+    'use, not a change: apps report when tenant keys were verified, for last_used_at (as an operator key’s last use)',
 };
 
 /** What a job's fixture does: sets up its work, runs the due jobs, and names the actions it records. */

@@ -24,6 +24,7 @@ export type {
   Schema,
   SigningKeysTable,
   SlotHoldersTable,
+  TenantApiKeysTable,
   TenantRolesTable,
   TenantRow,
   TenantSecretsTable,

@@ -216,6 +216,7 @@ export interface Schema {
   staff_members: StaffMembersTable;
   tenant_data_keys: TenantDataKeysTable;
   tenant_secrets: TenantSecretsTable;
+  tenant_api_keys: TenantApiKeysTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -691,4 +692,25 @@ export interface TenantSecretsTable {
   ciphertext: string;
   created_at: Generated<Date>;
   rotated_at: Date | null;
+}
+
+/** A key a tenant's machines call the vendor's API with (issue 14); the secret is never stored. */
+export interface TenantApiKeysTable {
+  id: string;
+  tenant_id: string;
+  name: string;
+  /** The vendor's prefix the key was made with. */
+  prefix: string;
+  last_four: string;
+  /** SHA-256 of the whole key, hex. */
+  secret_hash: string;
+  /** The vendor's permissions the key carries. */
+  permissions: string[];
+  created_at: Generated<Date>;
+  /** When it stops working: asked for at creation, or set by a roll; null: never. */
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  rolled_to: string | null;
+  /** When the SDK last reported it used, to within a minute; null if never. */
+  last_used_at: Date | null;
 }

@@ -20,6 +20,7 @@ import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { memberRoutes, staffRoutes } from '../members/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import type { Services } from '../services.ts';
+import { tenantKeyRoutes } from '../tenant-keys/index.ts';
 import { tenantSecretRoutes } from '../tenant-secrets/index.ts';
 import { tenantRoutes } from '../tenants/index.ts';
 import { testClockRoutes } from '../test-clocks/index.ts';
@@ -187,6 +188,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       });
       await v1.register(staffRoutes, { staff: services.staff });
       await v1.register(tenantSecretRoutes, { tenantSecrets: services.tenantSecrets });
+      await v1.register(tenantKeyRoutes, { tenantKeys: services.tenantKeys });
     },
     { prefix: '/v1' },
   );

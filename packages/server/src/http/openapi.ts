@@ -86,6 +86,11 @@ const TAGS = [
     description:
       "Tenants' own provider keys (bring your own key): write-only for the operator, decrypted for the vendor's app with every read audited, crypto-shredded with the tenant (docs/tenant-secrets.md).",
   },
+  {
+    name: 'Tenant API keys',
+    description:
+      "API keys of the vendor's customers for the vendor's own API: issued, rolled and revoked here, verified by the SDK from a local cache (docs/tenant-api-keys.md).",
+  },
 ];
 
 const DESCRIPTION = [
