@@ -410,8 +410,8 @@ export class MemberService {
   }
 
   /**
-   * Gives a member another role. Refused when the grantor's permissions cover neither the member's
-   * role nor the new one, and when it would leave the tenant without an owner.
+   * Gives a member another role. Refused unless the grantor's permissions cover both the member's
+   * role and the new one, and when it would leave the tenant without an owner.
    */
   async changeRole(
     ctx: RequestContext,
