@@ -43,7 +43,7 @@ export interface TenantOverrides {
   features?: Record<string, boolean>;
   limits?: Record<string, LimitOverride>;
   config?: Record<string, ConfigValue>;
-  /** Rate limits changed or added, by name (`per` in seconds, as `per_seconds`). */
+  /** Rate limits changed or added, by name (`per` in seconds). */
   rate_limits?: Record<string, RateLimitOverride>;
 }
 
@@ -153,7 +153,7 @@ export function parseOverrides(input: unknown, plan: PlanDefinition): Result<Ten
       if (base) continue;
       for (const [field, value] of [
         ['requests', limit.requests],
-        ['per', limit.per_seconds],
+        ['per', limit.per],
       ] as const) {
         if (value === undefined) {
           issues.push({

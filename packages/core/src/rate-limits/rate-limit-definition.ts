@@ -69,10 +69,15 @@ export function resolveRateLimit(limit: z.output<typeof RateLimitSchema>): RateL
   return { requests: limit.requests, per_seconds: limit.per, burst: limit.burst ?? limit.requests };
 }
 
-/** Changes to one rate limit for one tenant (a custom deal); absent fields keep the plan's. */
+/**
+ * Changes to one rate limit for one tenant (a custom deal); absent fields keep the plan's. `per`
+ * is stored in seconds, a form {@link RateLimitOverrideSchema} reads back unchanged, because
+ * stored overrides are checked again when the tenant moves to another plan version.
+ */
 export interface RateLimitOverride {
   requests?: number;
-  per_seconds?: number;
+  /** The window in seconds. */
+  per?: number;
   burst?: number;
 }
 
@@ -82,7 +87,7 @@ export const RateLimitOverrideSchema = z
   .transform(
     (limit): RateLimitOverride => ({
       ...(limit.requests === undefined ? {} : { requests: limit.requests }),
-      ...(limit.per === undefined ? {} : { per_seconds: limit.per }),
+      ...(limit.per === undefined ? {} : { per: limit.per }),
       ...(limit.burst === undefined ? {} : { burst: limit.burst }),
     }),
   );
@@ -97,7 +102,7 @@ export function overrideRateLimit(
   override: RateLimitOverride,
 ): RateLimitDefinition | undefined {
   const requests = override.requests ?? base?.requests;
-  const perSeconds = override.per_seconds ?? base?.per_seconds;
+  const perSeconds = override.per ?? base?.per_seconds;
   if (requests === undefined || perSeconds === undefined) return undefined;
   const baseBurst = base === undefined || base.burst === base.requests ? undefined : base.burst;
   return { requests, per_seconds: perSeconds, burst: override.burst ?? baseBurst ?? requests };

@@ -233,3 +233,17 @@ describe('rate limits in licenses', () => {
     expect(LicenseClaims.shape.entitlements.safeParse(zero).success).toBe(false);
   });
 });
+
+describe('stored rate-limit overrides', () => {
+  it('read back unchanged, as when a tenant moves to another plan version', () => {
+    const parsed = parsePlanFile(fileWith({ api: { requests: 100, per: '1s' } }));
+    if (!parsed.ok) throw new Error('fixture');
+    const [pro] = resolvePlans(parsed.value);
+    if (!pro) throw new Error('fixture');
+    const first = parseOverrides({ rate_limits: { export: { requests: 2, per: '1m' } } }, pro);
+    if (!first.ok) throw new Error('fixture');
+    expect(first.value.rate_limits).toEqual({ export: { requests: 2, per: 60 } });
+    const again = parseOverrides(JSON.parse(JSON.stringify(first.value)), pro);
+    expect(again).toEqual(first);
+  });
+});
