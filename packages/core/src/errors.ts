@@ -53,6 +53,7 @@ export const errorCatalog = {
   usage_report_invalid: { status: 422, title: 'The usage report is not valid here' },
   payload_too_large: { status: 413, title: 'The request body is too large' },
   unsupported_media_type: { status: 415, title: 'The request body has an unsupported media type' },
+  rate_limited: { status: 429, title: 'Too many requests' },
   internal_error: { status: 500, title: 'Internal error' },
   stripe_unavailable: { status: 502, title: 'Stripe did not complete the request' },
   not_ready: { status: 503, title: 'The service is not ready' },

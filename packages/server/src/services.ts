@@ -18,6 +18,7 @@ import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
+import { RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';
 import type { SecretBox } from './secrets/index.ts';
 import { TenantService } from './tenants/index.ts';
 import { TestClockService } from './test-clocks/index.ts';
@@ -71,6 +72,8 @@ export interface Services {
   readonly licenses: LicenseService;
   /** Offline usage reports from self-hosted installs, imported as their tenants' usage. */
   readonly usageReports: UsageReportService;
+  /** Counts requests to the API against their key's and tenant's rate limits; nothing when not configured. */
+  readonly rateLimiter: RequestLimiter;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -87,6 +90,8 @@ export type ServiceSettings = Pick<
 > &
   // Optional so that tests need not invent one; the server always passes loadConfig's.
   Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays'>> &
+  // The API's rate limits; tests that do not set them run unlimited.
+  Partial<Pick<Config, 'rateLimits'>> &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
@@ -130,7 +135,14 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     onChanged: onTenantChanged,
   });
   const entitlements = new EntitlementService(db, tenants, clock, config.entitlementMaxAgeMs);
-  invalidate = (tenantId) => entitlements.invalidate(tenantId);
+  const rateLimiter = new RequestLimiter(
+    config.rateLimits ?? null,
+    tenantRateLimits(tenants, config.rateLimits?.tenant ?? null),
+  );
+  invalidate = (tenantId) => {
+    entitlements.invalidate(tenantId);
+    rateLimiter.forget(tenantId);
+  };
   const paymentMethods = new PaymentMethodService({ db, clock, onChanged: onTenantChanged });
   const trials = new Trials({ db, clock, jobs, onChanged: onTenantChanged });
   // The invoices service takes it as its PaymentEvents and calls it inside its transactions.
@@ -240,6 +252,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
+    rateLimiter,
     usage,
   };
 }

@@ -50,7 +50,7 @@ describe('token bucket', () => {
   });
 
   it('sizes a share of a limit, holding at least one request', () => {
-    expect(bucketSize(TEN_PER_SECOND, 0.25)).toEqual({ capacity: 5, refillPerMs: 0.0025 });
+    expect(bucketSize(TEN_PER_SECOND, 0.25)).toEqual({ capacity: 5, msPerToken: 400 });
     expect(bucketSize({ requests: 1, per_seconds: 1, burst: 1 }, 0.1).capacity).toBe(1);
   });
 

@@ -9,7 +9,8 @@ export interface BucketState {
 /** How big one bucket is and how fast it fills: a rate limit, or a share of one. */
 export interface BucketSize {
   readonly capacity: number;
-  readonly refillPerMs: number;
+  /** Milliseconds for one token to flow in (kept rather than its inverse, which rounds: 1/1h). */
+  readonly msPerToken: number;
 }
 
 /** What one attempt to take from a bucket found. */
@@ -33,7 +34,7 @@ export interface BucketDecision {
 export function bucketSize(limit: RateLimitDefinition, share = 1): BucketSize {
   return {
     capacity: Math.max(1, limit.burst * share),
-    refillPerMs: (limit.requests * share) / (limit.per_seconds * 1000),
+    msPerToken: (limit.per_seconds * 1000) / (limit.requests * share),
   };
 }
 
@@ -41,7 +42,7 @@ export function bucketSize(limit: RateLimitDefinition, share = 1): BucketSize {
 export function tokensAt(state: BucketState | undefined, size: BucketSize, now: number): number {
   if (state === undefined) return size.capacity;
   const elapsed = Math.max(0, now - state.at);
-  return Math.min(size.capacity, state.tokens + elapsed * size.refillPerMs);
+  return Math.min(size.capacity, state.tokens + elapsed / size.msPerToken);
 }
 
 /**
@@ -63,7 +64,7 @@ export function takeTokens(
     allowed,
     state: { tokens: left, at: Math.max(now, state?.at ?? now) },
     remaining: Math.floor(left),
-    retryAfterMs: allowed ? 0 : Math.ceil(missing / size.refillPerMs),
-    fullInMs: Math.ceil((size.capacity - left) / size.refillPerMs),
+    retryAfterMs: allowed ? 0 : Math.ceil(missing * size.msPerToken),
+    fullInMs: Math.ceil((size.capacity - left) * size.msPerToken),
   };
 }

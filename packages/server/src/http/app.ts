@@ -17,6 +17,7 @@ import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { planRoutes } from '../plans/index.ts';
+import { limitRequests } from '../rate-limits/index.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/index.ts';
 import { testClockRoutes } from '../test-clocks/index.ts';
@@ -149,6 +150,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   await app.register(
     async (v1) => {
       requireApiKey(v1, services.apiKeys);
+      // Counted once the key is known and before anything is stored: a refused request does nothing.
+      limitRequests(v1, services.rateLimiter);
       rejectUnstorableText(v1);
       await idempotentPosts(v1, services.database);
       // Each route plugin is handed the services it uses and no others.
