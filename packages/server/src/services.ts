@@ -18,7 +18,7 @@ import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
-import { RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';
+import { RateLimitShareService, RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';
 import type { SecretBox } from './secrets/index.ts';
 import { TenantService } from './tenants/index.ts';
 import { TestClockService } from './test-clocks/index.ts';
@@ -74,6 +74,8 @@ export interface Services {
   readonly usageReports: UsageReportService;
   /** Counts requests to the API against their key's and tenant's rate limits; nothing when not configured. */
   readonly rateLimiter: RequestLimiter;
+  /** The shares of tenants' rate limits that app instances lease (the SDK's `rateLimit`). */
+  readonly rateLimitShares: RateLimitShareService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -253,6 +255,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
     rateLimiter,
+    rateLimitShares: new RateLimitShareService(db, clock, tenants),
     usage,
   };
 }

@@ -1101,6 +1101,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{id}/rate-limit-shares': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Take or renew an app instance's share of a tenant's rate limit
+     * @description The SDK counts requests against a rate limit of the tenant’s plan in a token bucket in each app instance; each instance leases a share of the rate (its fair part, 1 / holders, of what the others leave free), so that the instances together allow no more than the plan says. Renew before `expires_at`; an instance above its fair part is brought down to it when it renews. 404 `rate_limit_not_found` when the plan, after overrides, has no rate limit of that name.
+     */
+    post: operations['leaseRateLimitShare'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/rate-limit-shares/release': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Give back an app instance's share of a tenant's rate limit
+     * @description `released` is false when the instance held no open share.
+     */
+    post: operations['releaseRateLimitShare'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants/{id}/resume': {
     parameters: {
       query?: never;
@@ -3058,6 +3098,23 @@ export interface components {
       use: 'sig';
       x: string;
       y: string;
+    };
+    RateLimitShare: {
+      /** @description ISO 8601, UTC */
+      expires_at: string;
+      /** @description Instances holding a share now, this one included */
+      holders: number;
+      instance_id: string;
+      limit: {
+        burst: number;
+        per_seconds: number;
+        requests: number;
+      };
+      name: string;
+      released_at: string | null;
+      /** @description The fraction of the rate and burst this instance may allow; 0 while the others hold it all */
+      share: number;
+      tenant_id: string;
     };
     ReleasedSlot: {
       /** @description ISO 8601, UTC */
@@ -6063,6 +6120,100 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  leaseRateLimitShare: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The app instance, as it names itself */
+          instance_id: string;
+          /** @description The rate limit's name in the tenant's plan (`rate_limits.<name>`) */
+          name: string;
+          /** @description Default 15 */
+          ttl_seconds?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['RateLimitShare'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  releaseRateLimitShare: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The app instance, as it names itself */
+          instance_id: string;
+          /** @description The rate limit's name in the tenant's plan (`rate_limits.<name>`) */
+          name: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            released: boolean;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };

@@ -17,7 +17,7 @@ import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { planRoutes } from '../plans/index.ts';
-import { limitRequests } from '../rate-limits/index.ts';
+import { limitRequests, rateLimitShareRoutes } from '../rate-limits/index.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/index.ts';
 import { testClockRoutes } from '../test-clocks/index.ts';
@@ -165,6 +165,10 @@ export async function buildApp(services: Services, options: AppOptions): Promise
         entitlementStream: services.entitlementStream,
       });
       await v1.register(usageRoutes, { tenants: services.tenants, usage: services.usage });
+      await v1.register(rateLimitShareRoutes, {
+        rateLimitShares: services.rateLimitShares,
+        tenants: services.tenants,
+      });
       await v1.register(tokenRoutes, { signingKeys: services.signingKeys, tokens: services.tokens });
       await v1.register(invoiceRoutes, {
         invoices: services.invoices,

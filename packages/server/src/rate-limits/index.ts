@@ -13,6 +13,12 @@ export {
   type RateLimitSettings,
   rateLimitSettings,
 } from './rate-limit-settings.ts';
+export { rateLimitShareRoutes } from './rate-limit-share-routes.ts';
+export {
+  DEFAULT_SHARE_TTL_SECONDS,
+  RateLimitShareService,
+  type RateLimitShareView,
+} from './rate-limit-shares.ts';
 export {
   type LimitVerdict,
   RequestLimiter,
