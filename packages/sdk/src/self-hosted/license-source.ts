@@ -316,7 +316,7 @@ export class LicenseSource implements EntitlementSource {
     return id;
   }
 
-  rateLimit(tenantId: string, name: string, options: RateLimitOptions): Promise<RateLimitResult> {
+  async rateLimit(tenantId: string, name: string, options: RateLimitOptions): Promise<RateLimitResult> {
     this.#customer(tenantId, 'a rate limit');
     return this.#rateLimits.check(tenantId, name, options);
   }
