@@ -22,16 +22,36 @@ export function rateLimitHeaders(
   reports: readonly RateLimitReport[],
   retryAfterMs?: number,
 ): Record<string, string> {
-  const headers: Record<string, string> = {
-    'RateLimit-Policy': reports
-      .map((r) => `"${r.name}";q=${r.limit.requests};w=${r.limit.per_seconds}`)
-      .join(', '),
-    RateLimit: reports
-      .map((r) => `"${r.name}";r=${Math.max(0, r.remaining)};t=${Math.ceil(r.fullInMs / 1000)}`)
-      .join(', '),
-  };
+  // Built by hand rather than with map and join: this runs on every request the control plane counts.
+  let policy = '';
+  let state = '';
+  for (let i = 0; i < reports.length; i++) {
+    const r = reports[i] as RateLimitReport;
+    const separator = i === 0 ? '' : ', ';
+    policy += separator + policyMember(r.name, r.limit);
+    state += `${separator}"${r.name}";r=${Math.max(r.remaining, 0)};t=${Math.ceil(r.fullInMs / 1000)}`;
+  }
+  const headers: Record<string, string> = { 'RateLimit-Policy': policy, RateLimit: state };
   if (retryAfterMs !== undefined) headers['Retry-After'] = String(retryAfterSeconds(retryAfterMs));
   return headers;
+}
+
+// A limit's policy member depends on the limit alone, and the same limit objects are counted
+// against again and again: each is written once.
+const policyMembers = new WeakMap<RateLimitDefinition, Map<string, string>>();
+
+function policyMember(name: string, limit: RateLimitDefinition): string {
+  let byName = policyMembers.get(limit);
+  if (byName === undefined) {
+    byName = new Map();
+    policyMembers.set(limit, byName);
+  }
+  let member = byName.get(name);
+  if (member === undefined) {
+    member = `"${name}";q=${limit.requests};w=${limit.per_seconds}`;
+    byName.set(name, member);
+  }
+  return member;
 }
 
 /** A wait in whole seconds for `Retry-After`: rounded up, and at least 1. */
