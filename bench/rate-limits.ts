@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { buildApp, createServices, MASTER_KEY_BYTES, SecretBox, systemClock } from '@tenantry/server';
 import {
   applyPlans,
@@ -49,6 +50,39 @@ const targets = {
 };
 
 const log = logger('rate-limits');
+
+/**
+ * The noisy tenant's client, open loop: every 10 ms, the rate's share of requests, without
+ * waiting for answers; at most `inFlight` outstanding (past that the client is the bottleneck, and
+ * the send is counted under status 0). On 'stop' it waits for what is in flight and posts the
+ * count of each status.
+ */
+const FLOOD = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { url, authorization, rate, inFlight: most } = workerData;
+const counts = {};
+const count = (status) => { counts[status] = (counts[status] || 0) + 1; };
+const pending = new Set();
+let inFlight = 0;
+let owed = 0;
+const timer = setInterval(() => {
+  owed += rate / 100;
+  for (; owed >= 1; owed--) {
+    if (inFlight >= most) { count(0); continue; }
+    inFlight++;
+    const sent = fetch(url, { headers: { authorization } })
+      .then(async (response) => { await response.arrayBuffer(); count(response.status); })
+      .catch(() => count(-1))
+      .finally(() => { inFlight--; pending.delete(sent); });
+    pending.add(sent);
+  }
+}, 10);
+parentPort.on('message', async () => {
+  clearInterval(timer);
+  await Promise.all(pending);
+  parentPort.postMessage(counts);
+});
+`;
 
 const PLANS = `currency: usd
 plans:
@@ -154,32 +188,26 @@ async function main(): Promise<void> {
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
       }
     };
-    // Open loop: every 10 ms, the rate's share of requests, without waiting for answers; at most
-    // `noisyInFlight` outstanding (past that the client is the bottleneck, and a send is skipped).
+    // The noisy client runs in a worker thread, as another machine would: its own event loop
+    // sends and reads the flood, so the server's thread serves it and the quiet tenant only.
     const flood = (origin: string, statuses: Map<number, number>) => {
-      let inFlight = 0;
-      const pending = new Set<Promise<void>>();
-      const perTick = settings.noisyRate / 100;
-      let owed = 0;
-      const timer = setInterval(() => {
-        owed += perTick;
-        for (; owed >= 1; owed--) {
-          if (inFlight >= settings.noisyInFlight) {
-            statuses.set(0, (statuses.get(0) ?? 0) + 1);
-            continue;
-          }
-          inFlight++;
-          const sent: Promise<void> = get(origin, `/v1/tenants/${noisy}`).then((status) => {
-            statuses.set(status, (statuses.get(status) ?? 0) + 1);
-            inFlight--;
-            pending.delete(sent);
-          });
-          pending.add(sent);
-        }
-      }, 10);
+      const worker = new Worker(FLOOD, {
+        eval: true,
+        workerData: {
+          url: `${origin}/v1/tenants/${noisy}`,
+          authorization: headers.authorization,
+          rate: settings.noisyRate,
+          inFlight: settings.noisyInFlight,
+        },
+      });
       return async () => {
-        clearInterval(timer);
-        await Promise.all(pending);
+        const counts = new Promise<Record<string, number>>((resolve, reject) => {
+          worker.once('message', resolve);
+          worker.once('error', reject);
+        });
+        worker.postMessage('stop');
+        for (const [status, n] of Object.entries(await counts)) statuses.set(Number(status), n);
+        await worker.terminate();
       };
     };
     log('quiet tenant alone');
@@ -253,9 +281,9 @@ async function main(): Promise<void> {
   console.log(
     `overhead: one request at a time, ${settings.rounds} alternating rounds of ${settings.perRound} per app after ` +
       `${settings.warmup} warm-up each; noisy neighbour: ${settings.quiet} quiet requests per phase (GET /v1/tenants/{id}, ` +
-      `a database read) while the noisy tenant's are sent at ${settings.noisyRate}/s (0 = not sent: ` +
-      `${settings.noisyInFlight} already in flight). Control plane, ` +
-      'both apps and the client in this process; PostgreSQL local.',
+      `a database read) while the noisy tenant's are sent at ${settings.noisyRate}/s from a worker thread ` +
+      `(0 = not sent: ${settings.noisyInFlight} already in flight; -1 = failed). Control plane, both apps ` +
+      'and the quiet client in this process; PostgreSQL local.',
   );
   console.log('');
   printTable(table);
