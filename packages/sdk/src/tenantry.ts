@@ -222,7 +222,10 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
   readonly verifier: AccessTokenVerifier;
   readonly entitlements: Entitlements;
   readonly usage: UsageRecorder;
-  /** The tenants' rate limits in this instance, for a check outside a request (`check(tenantId, name)`). */
+  /**
+   * The tenants' rate limits in this instance, for a check outside a request:
+   * `check(tenantId, name)` once the tenant's snapshot is loaded (`entitlements.load(tenantId)`).
+   */
   readonly rateLimits: RateLimiter;
   readonly placements: PlacementDirectory;
   readonly #data: TenantData | undefined;
