@@ -70,14 +70,14 @@ describe("a tenant's bucket, sized by its plan", () => {
     const quietAnswers = [];
     const bigAnswers = [];
     // Interleaved, as traffic from several customers reaches the app, and through its one key.
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 20; i++) {
       noisyAnswers.push(await get(`/v1/tenants/${noisy.id}/entitlements`, app));
-      if (i % 8 === 0) quietAnswers.push(await get(`/v1/tenants/${quiet.id}/entitlements`, app));
+      if (i % 4 === 0) quietAnswers.push(await get(`/v1/tenants/${quiet.id}/entitlements`, app));
       bigAnswers.push(await get(`/v1/tenants/${big.id}/entitlements`, app));
     }
-    expect(statuses(noisyAnswers)).toEqual({ 200: 5, 429: 35 });
+    expect(statuses(noisyAnswers)).toEqual({ 200: 5, 429: 15 });
     expect(statuses(quietAnswers)).toEqual({ 200: 5 });
-    expect(statuses(bigAnswers)).toEqual({ 200: 40 });
+    expect(statuses(bigAnswers)).toEqual({ 200: 20 });
     expect(bigAnswers.every((a) => a.body.tenant_id === big.id)).toBe(true);
 
     const refused = noisyAnswers[5];
@@ -92,7 +92,8 @@ describe("a tenant's bucket, sized by its plan", () => {
     expect(refused?.headers['ratelimit-policy']).toBe('"tenant";q=1;w=3600');
     expect(refused?.headers.ratelimit).toBe('"tenant";r=0;t=18000');
     expect(noisyAnswers[0]?.headers.ratelimit).toBe('"tenant";r=4;t=3600');
-  });
+    // Some 50 requests: room for a machine that other work keeps busy.
+  }, 90_000);
 
   test('cannot be escaped by naming the tenant by slug instead of id', async () => {
     await start(TENANTS_ONLY);
