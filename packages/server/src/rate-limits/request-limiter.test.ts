@@ -66,6 +66,32 @@ describe('the request limiter', () => {
     expect(lookups).toEqual(['ten_a', 'ten_a']);
   });
 
+  test('does not keep a lookup that a change overtook', async () => {
+    const clock = { now: 0 };
+    let release: (tenant: TenantRateLimit) => void = () => {};
+    const lookups: string[] = [];
+    const l = new RequestLimiter(
+      { key: null, tenant: null, processes: 1 },
+      (ref) => {
+        lookups.push(ref);
+        return new Promise((resolve) => {
+          release = resolve;
+        });
+      },
+      () => clock.now,
+    );
+    const first = l.check('key_1', 'ten_a');
+    // The tenant's plan changes while its old limit is being read.
+    l.forget('ten_a');
+    release({ tenantId: 'ten_a', limit: { requests: 1, per_seconds: 60, burst: 1 } });
+    expect((await first).allowed).toBe(true);
+    const next = l.check('key_1', 'ten_a');
+    expect(next).toBeInstanceOf(Promise);
+    release({ tenantId: 'ten_a', limit: { requests: 100, per_seconds: 1, burst: 100 } });
+    expect((await next).headers['RateLimit-Policy']).toBe('"tenant";q=100;w=1');
+    expect(lookups).toEqual(['ten_a', 'ten_a']);
+  });
+
   test('drops the buckets that are full again, so that memory follows the active keys only', () => {
     const clock = { now: 0 };
     const l = limiter(clock);

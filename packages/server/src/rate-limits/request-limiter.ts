@@ -66,6 +66,8 @@ export class RequestLimiter {
     { readonly value: TenantRateLimit | undefined; readonly until: number }
   >();
   readonly #pending = new Map<string, Promise<TenantRateLimit | undefined>>();
+  /** Bumped by every {@link forget}, so that a lookup that read a tenant before a change is not kept. */
+  #generation = 0;
   #checks = 0;
 
   /** `settings` null: nothing is limited (the tests of other features, which count no requests). */
@@ -96,13 +98,17 @@ export class RequestLimiter {
   /** Forgets the tenant's limit, after a change of its plan or overrides made in this process. */
   forget(tenantId: string): void {
     this.#tenants.delete(tenantId);
+    this.#generation++;
   }
 
   #resolve(ref: string): Promise<TenantRateLimit | undefined> {
     const pending = this.#pending.get(ref);
     if (pending) return pending;
+    const generation = this.#generation;
     const lookup = this.#lookup(ref)
       .then((tenant) => {
+        // A change forgotten meanwhile may be one this lookup read before: answer, but do not keep.
+        if (generation !== this.#generation) return tenant;
         if (this.#tenants.size >= TENANT_CACHE_LIMIT) {
           this.#tenants.delete(this.#tenants.keys().next().value as string);
         }
