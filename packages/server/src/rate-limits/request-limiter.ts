@@ -89,10 +89,12 @@ export class RequestLimiter {
    */
   check(keyId: string, tenantRef: string | undefined): LimitVerdict | Promise<LimitVerdict> {
     if (this.#settings === null) return UNLIMITED;
-    if (tenantRef === undefined) return this.#decide(keyId, undefined);
+    // One reading of the clock per check: it is a good part of a check's cost.
+    const now = this.#now();
+    if (tenantRef === undefined) return this.#decide(keyId, undefined, now);
     const cached = this.#tenants.get(tenantRef);
-    if (cached !== undefined && cached.until > this.#now()) return this.#decide(keyId, cached.value);
-    return this.#resolve(tenantRef).then((tenant) => this.#decide(keyId, tenant));
+    if (cached !== undefined && cached.until > now) return this.#decide(keyId, cached.value, now);
+    return this.#resolve(tenantRef).then((tenant) => this.#decide(keyId, tenant, this.#now()));
   }
 
   /** Forgets the tenant's limit, after a change of its plan or overrides made in this process. */
@@ -120,7 +122,7 @@ export class RequestLimiter {
     return lookup;
   }
 
-  #decide(keyId: string, tenant: TenantRateLimit | undefined): LimitVerdict {
+  #decide(keyId: string, tenant: TenantRateLimit | undefined, now: number): LimitVerdict {
     const counted: Counted[] = [];
     const keyLimit = this.#settings?.key;
     if (keyLimit) counted.push({ name: 'key', bucket: `k:${keyId}`, limit: keyLimit });
@@ -128,7 +130,6 @@ export class RequestLimiter {
       counted.push({ name: 'tenant', bucket: `t:${tenant.tenantId}`, limit: tenant.limit });
     }
     if (counted.length === 0) return UNLIMITED;
-    const now = this.#now();
     const sizes = counted.map((c) => bucketSize(c.limit, this.#share));
     const held = counted.map((c) => this.#buckets.get(c.bucket)?.state);
     const decisions = counted.map((_, i) => takeTokens(held[i], sizes[i] as BucketSize, now));
