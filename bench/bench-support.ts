@@ -130,7 +130,11 @@ export interface ControlPlane {
 
 /** Options of {@link startControlPlane}. */
 export interface ControlPlaneOptions {
-  /** Environment for loadConfig besides DATABASE_URL; default none (the production defaults). */
+  /**
+   * Environment for loadConfig besides DATABASE_URL; default the production defaults, but for
+   * the API's rate limits, which are off so that each bench measures its own feature at full
+   * speed (bench/rate-limits.ts measures the limiter) unless the bench sets them.
+   */
   readonly env?: Readonly<Record<string, string>>;
   /** Called once the app is built and before it listens, e.g. to start a background worker. */
   readonly beforeListen?: (app: FastifyInstance, services: Services, config: Config) => void;
@@ -148,7 +152,12 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   const url = databaseUrl(name);
   const database = await openDatabase({ url });
   await migrateToLatest(database.db);
-  const config = loadConfig({ DATABASE_URL: url, ...options.env });
+  const config = loadConfig({
+    DATABASE_URL: url,
+    TENANTRY_RATE_LIMIT_KEY: 'off',
+    TENANTRY_RATE_LIMIT_TENANT: 'off',
+    ...options.env,
+  });
   if (!config.ok) throw new Error(config.error);
   const services = createServices(
     database,

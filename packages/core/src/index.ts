@@ -222,6 +222,26 @@ export {
   type TiersMode,
   type UsagePriceDefinition,
 } from './plans/index.ts';
+export {
+  type BucketDecision,
+  type BucketSize,
+  type BucketState,
+  bucketSize,
+  MAX_RATE_REQUESTS,
+  MAX_RATE_WINDOW_SECONDS,
+  overrideRateLimit,
+  type RateLimitDefinition,
+  type RateLimitOverride,
+  RateLimitOverrideSchema,
+  type RateLimitReport,
+  RateLimitSchema,
+  rateLimitHeaders,
+  resolveRateLimit,
+  retryAfterSeconds,
+  takeTokens,
+  tokensAt,
+  windowSeconds,
+} from './rate-limits/index.ts';
 export { err, ok, type Result } from './result.ts';
 export {
   formatTenantKey,

@@ -3,6 +3,7 @@ import type { TenantContextOptions } from './adapters/index.ts';
 import type { AccessTokenVerifier } from './context/index.ts';
 import type { EntitlementSource } from './entitlement-source.ts';
 import type { AcquireResult, ConsumeResult, Entitlements } from './entitlements/index.ts';
+import type { RateLimiter, RateLimitOptions, RateLimitResult } from './rate-limits/index.ts';
 import type { UsageRecord, UsageRecorder } from './usage/index.ts';
 
 /**
@@ -12,11 +13,18 @@ import type { UsageRecord, UsageRecorder } from './usage/index.ts';
 export class ControlPlaneSource implements EntitlementSource {
   readonly entitlements: Entitlements;
   readonly usage: UsageRecorder;
+  readonly rateLimits: RateLimiter;
   readonly requestContext: TenantContextOptions;
 
-  constructor(parts: { entitlements: Entitlements; usage: UsageRecorder; verifier: AccessTokenVerifier }) {
+  constructor(parts: {
+    entitlements: Entitlements;
+    usage: UsageRecorder;
+    rateLimits: RateLimiter;
+    verifier: AccessTokenVerifier;
+  }) {
     this.entitlements = parts.entitlements;
     this.usage = parts.usage;
+    this.rateLimits = parts.rateLimits;
     // Each request's tenant from its access token, with its snapshot loaded before the handler
     // runs, so the synchronous checks can answer.
     this.requestContext = {
@@ -51,6 +59,12 @@ export class ControlPlaneSource implements EntitlementSource {
     return this.entitlements.acquire(tenantId, meter, options);
   }
 
+  async rateLimit(tenantId: string, name: string, options: RateLimitOptions): Promise<RateLimitResult> {
+    // The tenant's rate limits are in its snapshot, loaded for a request's tenant already.
+    await this.entitlements.load(tenantId);
+    return this.rateLimits.check(tenantId, name, options);
+  }
+
   record(record: UsageRecord & { readonly tenant: string }): string {
     return this.usage.record(record);
   }
@@ -60,6 +74,7 @@ export class ControlPlaneSource implements EntitlementSource {
   }
 
   async close(): Promise<void> {
+    await this.rateLimits.close();
     await this.entitlements.close();
     await this.usage.close();
   }

@@ -1,6 +1,7 @@
 import type { ConfigValue, EntitlementSnapshot, LimitEntitlement } from '@tenantry/core';
 import type { TenantContextOptions } from './adapters/index.ts';
 import type { AcquireResult, ConsumeResult } from './entitlements/index.ts';
+import type { RateLimitOptions, RateLimitResult } from './rate-limits/index.ts';
 import type { UsageRecord } from './usage/index.ts';
 
 /**
@@ -23,6 +24,8 @@ export interface EntitlementSource {
   snapshot(tenantId: string): EntitlementSnapshot;
   consume(tenantId: string, meter: string, units: number): Promise<ConsumeResult>;
   acquire(tenantId: string, meter: string, options: { readonly subject?: string }): Promise<AcquireResult>;
+  /** Counts a request against the tenant's rate limit `name`, in this instance's bucket. */
+  rateLimit(tenantId: string, name: string, options: RateLimitOptions): Promise<RateLimitResult>;
   /** Records usage of `record.tenant`; returns the event's id. */
   record(record: UsageRecord & { readonly tenant: string }): string;
   /** Resolves once the usage recorded so far is stored (sent, spooled or in the ledger). */

@@ -137,6 +137,17 @@ export {
   type TargetStatus,
 } from './migrations/index.ts';
 export {
+  ControlPlaneShares,
+  type HeaderTarget,
+  RateLimiter,
+  type RateLimitOptions,
+  type RateLimitResult,
+  type RateLimitShares,
+  rateLimitProblem,
+  type ShareLease,
+  setRateLimitHeaders,
+} from './rate-limits/index.ts';
+export {
   EXPORT_LOCK_FILE,
   type ExportedUsageReport,
   type ExportUsageReportOptions,

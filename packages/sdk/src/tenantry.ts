@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { ConfigValue, EntitlementSnapshot, LimitEntitlement } from '@tenantry/core';
 import type { TenantContextOptions } from './adapters/index.ts';
 import {
@@ -23,6 +25,12 @@ import {
   type EntitlementsOptions,
 } from './entitlements/index.ts';
 import type { LicenseGuard } from './license/index.ts';
+import {
+  ControlPlaneShares,
+  RateLimiter,
+  type RateLimitOptions,
+  type RateLimitResult,
+} from './rate-limits/index.ts';
 import { type InstallIdentity, type LicenseOptions, LicenseSource } from './self-hosted/index.ts';
 import { type ApiKeyVerdict, TenantKeys, type TenantKeysOptions } from './tenant-keys/index.ts';
 import { readTenantSecret } from './tenant-secrets/index.ts';
@@ -52,6 +60,12 @@ export interface ControlPlaneTenantryOptions extends ControlPlaneOptions {
   readonly usage: Omit<UsageRecorderOptions, 'controlPlane'>;
   /** How tenant API keys are verified ({@link ControlPlaneTenantry.verifyApiKey}). */
   readonly tenantKeys?: TenantKeysOptions;
+  /**
+   * How this instance leases its shares of tenants' rate limits: its name among the app's
+   * instances (default host, pid and a random suffix) and how long a share lasts (default 15 s;
+   * renewed at a third of it while in use).
+   */
+  readonly rateLimits?: { readonly instanceId?: string; readonly ttlSeconds?: number };
   /** Only with a license: a control plane's options and a license's do not mix. */
   readonly license?: never;
   readonly stateDirectory?: never;
@@ -74,6 +88,7 @@ export interface LicenseTenantryOptions extends Omit<LicenseOptions, 'seatsInUse
   readonly url?: never;
   readonly token?: never;
   readonly usage?: never;
+  readonly rateLimits?: never;
   readonly entitlements?: never;
   readonly placements?: never;
   readonly accessTokens?: never;
@@ -171,6 +186,17 @@ export class Tenantry<S extends EntitlementSource = EntitlementSource> {
     return this.source.acquire(currentTenant('acquire()').tenantId, meter, options);
   }
 
+  /**
+   * Counts a request of the current tenant against its plan's rate limit `name` (`rate_limits` in
+   * the plan file), in a token bucket in this instance's memory sized by the share of the limit
+   * this instance leased: allowed, or refused with when to retry, and the RateLimit headers to
+   * answer with either way (`setRateLimitHeaders`). No call per request; the first use of a limit
+   * leases a share. A name the plan does not set is not limited.
+   */
+  rateLimit(name: string, options: RateLimitOptions = {}): Promise<RateLimitResult> {
+    return this.source.rateLimit(currentTenant('rateLimit()').tenantId, name, options);
+  }
+
   /** Records usage of the current tenant (unless `record.tenant` names another); returns the event's id. */
   record(record: UsageRecord): string {
     return this.source.record({ ...record, tenant: record.tenant ?? currentTenant('record()').tenantId });
@@ -200,6 +226,11 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
   readonly verifier: AccessTokenVerifier;
   readonly entitlements: Entitlements;
   readonly usage: UsageRecorder;
+  /**
+   * The tenants' rate limits in this instance, for a check outside a request:
+   * `check(tenantId, name)` once the tenant's snapshot is loaded (`entitlements.load(tenantId)`).
+   */
+  readonly rateLimits: RateLimiter;
   readonly placements: PlacementDirectory;
   /** Tenant API keys, verified locally; see {@link verifyApiKey}. */
   readonly tenantKeys: TenantKeys;
@@ -220,6 +251,7 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
     this.verifier = parts.verifier;
     this.entitlements = parts.source.entitlements;
     this.usage = parts.source.usage;
+    this.rateLimits = parts.source.rateLimits;
     this.placements = parts.placements;
     this.tenantKeys = parts.tenantKeys;
     this.#data = parts.data;
@@ -335,7 +367,15 @@ async function openControlPlane(options: ControlPlaneTenantryOptions): Promise<C
       ? undefined
       : new TenantData({ ...options.data, url: options.databaseUrl, placements });
   const verifier = createAccessTokenVerifier({ ...options.accessTokens, url: client.url });
-  const source = new ControlPlaneSource({ entitlements, usage, verifier });
+  const rateLimits = new RateLimiter(
+    (tenantId, name) => entitlements.snapshot(tenantId).rate_limits?.[name],
+    new ControlPlaneShares(
+      client,
+      options.rateLimits?.instanceId ?? instanceName(),
+      options.rateLimits?.ttlSeconds,
+    ),
+  );
+  const source = new ControlPlaneSource({ entitlements, usage, rateLimits, verifier });
   const tenantKeys = new TenantKeys(client, entitlements, options.tenantKeys);
   return new ControlPlaneTenantry({ client, verifier, source, placements, data, tenantKeys });
 }
@@ -371,4 +411,9 @@ async function openLicensed(options: LicenseTenantryOptions): Promise<SelfHosted
     }
   }
   return opened;
+}
+
+/** This process's name among the app's instances: host, pid and a random suffix. */
+function instanceName(): string {
+  return `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
 }

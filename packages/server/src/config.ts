@@ -1,6 +1,7 @@
 import { err, ok, type Result, tenantKeyPrefixProblem } from '@tenantry/core';
 import { KEY_PREFIXES, LEGACY_KEY_PREFIX, secretFormat } from './api-keys/index.ts';
 import { CONTROL_SCHEMA, type DatabaseTarget } from './db/index.ts';
+import { type RateLimitSettings, rateLimitSettings } from './rate-limits/index.ts';
 import { parseMasterKeys } from './secrets/index.ts';
 import { DEFAULT_TENANT_KEY_PREFIX } from './tenant-keys/index.ts';
 
@@ -64,6 +65,12 @@ export interface Config {
    * (`mins_live_`), which lets secret scanners recognise a leaked one.
    */
   readonly tenantKeyPrefix: string;
+  /**
+   * Rate limits on the control plane's own API: `TENANTRY_RATE_LIMIT_KEY` per API key,
+   * `TENANTRY_RATE_LIMIT_TENANT` per tenant whose plan sets no `tenantry_api` rate limit, and
+   * `TENANTRY_RATE_LIMIT_PROCESSES`, the number of processes that share them.
+   */
+  readonly rateLimits: RateLimitSettings;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -111,6 +118,9 @@ function integer(
  * | `STRIPE_SECRET_KEY` | none: no Stripe; invoices are settled through the API or the CLI |
  * | `STRIPE_WEBHOOK_SECRET` | none; required with `STRIPE_SECRET_KEY` (the signing secret of the webhook endpoint) |
  * | `TENANTRY_TENANT_KEY_PREFIX` | `tkey_` |
+ * | `TENANTRY_RATE_LIMIT_KEY` | `10000/1s,20000`: 10 000 requests a second per API key, bursts of 20 000 (`off`: none) |
+ * | `TENANTRY_RATE_LIMIT_TENANT` | `1000/1s,2000`, for tenants whose plan sets no `tenantry_api` rate limit (`off`: none) |
+ * | `TENANTRY_RATE_LIMIT_PROCESSES` | `1`: the control-plane processes that share the limits |
  */
 export function loadConfig(env: Record<string, string | undefined>): Result<Config, string> {
   const port = integer(env, 'PORT', 8080, 0, 65535);
@@ -149,6 +159,8 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
         'credentials, query or fragment, e.g. https://tenantry.example.com',
     );
   }
+  const rateLimits = rateLimitSettings(env);
+  if (!rateLimits.ok) return rateLimits;
   const appRole = env.TENANTRY_APP_ROLE || undefined;
   // The roles named pg_* are the server's own: granting tenant roles to one would be a mistake.
   if (appRole !== undefined && (!IDENTIFIER.test(appRole) || appRole.startsWith('pg_')))
@@ -196,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     entitlementMaxAgeMs: 60_000,
     workerPollMs: 1_000,
     usageLateWindowDays: lateWindow.value,
+    rateLimits: rateLimits.value,
     auditCheckpointMinutes: checkpointMinutes.value,
     // 0 is the fallback of an unset variable: keep for ever.
     ...(auditRetention.value > 0 ? { auditRetentionDays: auditRetention.value } : {}),

@@ -27,6 +27,7 @@ import {
 } from './members/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
+import { RateLimitShareService, RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';
 import type { SecretBox } from './secrets/index.ts';
 import { DEFAULT_TENANT_KEY_PREFIX, TenantKeyService } from './tenant-keys/index.ts';
 import { TenantSecretService } from './tenant-secrets/index.ts';
@@ -98,6 +99,10 @@ export interface Services {
   readonly tenantSecrets: TenantSecretService;
   /** API keys of the vendor's customers for the vendor's API, verified by the SDK. */
   readonly tenantKeys: TenantKeyService;
+  /** Counts requests to the API against their key's and tenant's rate limits; nothing when not configured. */
+  readonly rateLimiter: RequestLimiter;
+  /** The shares of tenants' rate limits that app instances lease (the SDK's `rateLimit`). */
+  readonly rateLimitShares: RateLimitShareService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -114,6 +119,8 @@ export type ServiceSettings = Pick<
 > &
   // Optional so that tests need not invent one; the server always passes loadConfig's.
   Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays' | 'tenantKeyPrefix'>> &
+  // The API's rate limits; tests that do not set them run unlimited.
+  Partial<Pick<Config, 'rateLimits'>> &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
@@ -159,7 +166,14 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     onChanged: onTenantChanged,
   });
   const entitlements = new EntitlementService(db, tenants, clock, config.entitlementMaxAgeMs);
-  invalidate = (tenantId) => entitlements.invalidate(tenantId);
+  const rateLimiter = new RequestLimiter(
+    config.rateLimits ?? null,
+    tenantRateLimits(tenants, config.rateLimits?.tenant ?? null),
+  );
+  invalidate = (tenantId) => {
+    entitlements.invalidate(tenantId);
+    rateLimiter.forget(tenantId);
+  };
   const paymentMethods = new PaymentMethodService({ db, clock, onChanged: onTenantChanged });
   const trials = new Trials({ db, clock, jobs, onChanged: onTenantChanged });
   // The invoices service takes it as its PaymentEvents and calls it inside its transactions.
@@ -295,6 +309,8 @@ export function createServices(database: Database, config: ServiceSettings, cloc
       tenants,
       prefix: config.tenantKeyPrefix ?? DEFAULT_TENANT_KEY_PREFIX,
     }),
+    rateLimiter,
+    rateLimitShares: new RateLimitShareService(db, clock, tenants),
     usage,
   };
 }

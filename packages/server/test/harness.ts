@@ -5,6 +5,7 @@ import { inject } from 'vitest';
 import type { Clock } from '../src/clock.ts';
 import { type Database, type DatabaseTarget, migrateToLatest, openDatabase } from '../src/db/index.ts';
 import { buildApp } from '../src/http/app.ts';
+import type { RateLimitSettings } from '../src/rate-limits/index.ts';
 import { systemContext } from '../src/request-context.ts';
 import { MASTER_KEY_BYTES, SecretBox } from '../src/secrets/index.ts';
 import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
@@ -133,7 +134,13 @@ export function otherProcess(t: TestApp): Services {
 }
 
 export async function startTestApp(
-  options: { deletionRetentionDays?: number; appRole?: string; webhooks?: WebhookSettings } = {},
+  options: {
+    deletionRetentionDays?: number;
+    appRole?: string;
+    webhooks?: WebhookSettings;
+    /** The API's rate limits; none when left out. */
+    rateLimits?: RateLimitSettings;
+  } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
   const clock = new TestClock();
@@ -144,6 +151,7 @@ export async function startTestApp(
       deletionRetentionDays: options.deletionRetentionDays ?? SETTINGS.deletionRetentionDays,
       appRole: options.appRole,
       webhooks: options.webhooks,
+      ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
       // As the server passes its own: tenant databases are reached on this server.
       database: db.target,
     },

@@ -16,7 +16,7 @@ export const SCOPES = {
   'usage:write': 'Record usage events',
   'usage:read': "Read tenants' usage",
   'usage:void': 'Void recorded usage events',
-  'leases:write': 'Take, renew and release quota leases and gauge slots',
+  'leases:write': 'Take, renew and release quota leases, gauge slots and rate-limit shares',
   'tokens:write': "Mint access tokens for a tenant's users",
   'signing-keys:read': 'List the keys that sign access tokens',
   'signing-keys:write': 'Rotate the keys that sign access tokens',

@@ -1,4 +1,5 @@
 import type { ConfigValue, Enforcement, LimitKind } from '../plans/index.ts';
+import type { RateLimitDefinition } from '../rate-limits/index.ts';
 import type { TenantState } from '../tenants/index.ts';
 
 /** One limit as it applies to a tenant now. */
@@ -46,6 +47,12 @@ export interface EntitlementSnapshot {
    * meter whose feature is off without a call; absent when no meter is tied or not active.
    */
   readonly meter_features?: Readonly<Record<string, string>>;
+  /**
+   * The plan's rate limits after overrides, by name, which the app's SDK counts requests
+   * against; absent when the plan sets none or the tenant is not active (so the snapshot of a
+   * plan without rate limits keeps the version it had before rate limits existed).
+   */
+  readonly rate_limits?: Readonly<Record<string, RateLimitDefinition>>;
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * Entitlement snapshots and their evaluation: what a tenant may use, checked locally by the SDK and the server alike.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: billing/, plans/, shared modules, tenants/.
+ * It may import: billing/, plans/, rate-limits/, shared modules, tenants/.
  */
 export {
   type EntitlementSnapshot,

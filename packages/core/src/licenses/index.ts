@@ -2,7 +2,7 @@
  * Licenses for self-hosted installs: the claims a license carries, its signing and its offline
  * verification against the public keys a release trusts.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: entitlements/, plans/, shared modules.
+ * It may import: entitlements/, plans/, rate-limits/, shared modules.
  */
 export {
   CHECK_IN_RESPONSE_TYPE,

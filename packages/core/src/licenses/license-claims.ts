@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { EntitlementSnapshot, LimitEntitlement } from '../entitlements/index.ts';
 import { ConfigValueSchema, KEY_PATTERN, ThresholdsSchema } from '../plans/index.ts';
+import { MAX_RATE_REQUESTS, MAX_RATE_WINDOW_SECONDS } from '../rate-limits/index.ts';
 
 /** The `typ` header of a license's JWS, so that no other JWT signed with a license key passes for one. */
 export const LICENSE_TYPE = 'tenantry-license+jwt';
@@ -27,6 +28,17 @@ const LicenseEntitlementsSchema = z.strictObject({
   limits: z.record(Key, LicenseLimitSchema),
   config: z.record(Key, ConfigValueSchema),
   meter_features: z.record(Key, Key).optional(),
+  // Optional, like meter_features: a license of a plan without rate limits signs what it did before.
+  rate_limits: z
+    .record(
+      Key,
+      z.strictObject({
+        requests: z.int().min(1).max(MAX_RATE_REQUESTS),
+        per_seconds: z.int().min(1).max(MAX_RATE_WINDOW_SECONDS),
+        burst: z.int().min(1).max(MAX_RATE_REQUESTS),
+      }),
+    )
+    .optional(),
 });
 
 /**
@@ -84,7 +96,7 @@ export type LicenseEntitlements = LicenseClaims['entitlements'];
  * reset times stay behind: they belong to the SaaS tenant, not to the license.
  */
 export function licenseEntitlements(
-  snapshot: Pick<EntitlementSnapshot, 'features' | 'limits' | 'config' | 'meter_features'>,
+  snapshot: Pick<EntitlementSnapshot, 'features' | 'limits' | 'config' | 'meter_features' | 'rate_limits'>,
 ): LicenseEntitlements {
   const limits: Record<string, LicenseEntitlements['limits'][string]> = {};
   for (const [key, limit] of Object.entries(snapshot.limits)) limits[key] = licenseLimit(limit);
@@ -93,6 +105,13 @@ export function licenseEntitlements(
     limits,
     config: { ...snapshot.config },
     ...(snapshot.meter_features === undefined ? {} : { meter_features: { ...snapshot.meter_features } }),
+    ...(snapshot.rate_limits === undefined
+      ? {}
+      : {
+          rate_limits: Object.fromEntries(
+            Object.entries(snapshot.rate_limits).map(([name, limit]) => [name, { ...limit }]),
+          ),
+        }),
   };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The plan file: its schema, parsing, plan definitions and per-tenant overrides.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: money/, shared modules.
+ * It may import: money/, rate-limits/, shared modules.
  */
 export { AGGREGATIONS, type Aggregation } from './aggregations.ts';
 export { CONFIG_TYPES, type ConfigType, configTypeOf, matchesConfigType } from './config-type.ts';

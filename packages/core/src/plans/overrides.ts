@@ -1,11 +1,29 @@
 import { z } from 'zod';
 import { type DomainError, fail } from '../errors.ts';
+import {
+  overrideRateLimit,
+  type RateLimitDefinition,
+  type RateLimitOverride,
+  RateLimitOverrideSchema,
+} from '../rate-limits/index.ts';
 import { ok, type Result } from '../result.ts';
-import { describeValue, fromZodIssues, toFieldErrors, type ValidationIssue } from '../validation-issue.ts';
+import {
+  describeValue,
+  fromZodIssues,
+  KEY_RULE,
+  toFieldErrors,
+  type ValidationIssue,
+} from '../validation-issue.ts';
 import { configTypeOf, configTypePhrase } from './config-type.ts';
 import { limitKind } from './limit-kind.ts';
 import type { ConfigValue, Enforcement, LimitDefinition, PlanDefinition } from './plan-definition.ts';
-import { ConfigValueSchema, DEFAULT_THRESHOLDS, SEATS, ThresholdsSchema } from './plan-file-schema.ts';
+import {
+  ConfigValueSchema,
+  DEFAULT_THRESHOLDS,
+  KEY_PATTERN,
+  SEATS,
+  ThresholdsSchema,
+} from './plan-file-schema.ts';
 
 /** Changes to one limit for one tenant; absent fields keep the plan's. */
 export interface LimitOverride {
@@ -25,6 +43,8 @@ export interface TenantOverrides {
   features?: Record<string, boolean>;
   limits?: Record<string, LimitOverride>;
   config?: Record<string, ConfigValue>;
+  /** Rate limits changed or added, by name (`per` in seconds). */
+  rate_limits?: Record<string, RateLimitOverride>;
 }
 
 const LimitOverrideSchema = z.strictObject({
@@ -45,6 +65,9 @@ export const TenantOverridesSchema = z.strictObject({
   features: z.record(z.string(), z.boolean()).optional(),
   limits: z.record(z.string(), LimitOverrideSchema).optional(),
   config: z.record(z.string(), ConfigValueSchema).optional(),
+  rate_limits: z
+    .record(z.string().regex(KEY_PATTERN, { error: KEY_RULE }), RateLimitOverrideSchema)
+    .optional(),
 });
 
 /**
@@ -58,7 +81,7 @@ export function parseOverrides(input: unknown, plan: PlanDefinition): Result<Ten
   if (!parsed.success) return invalid(fromZodIssues(parsed.error.issues));
   const issues: ValidationIssue[] = [];
   const overrides: TenantOverrides = {};
-  const { features, limits, config } = parsed.data;
+  const { features, limits, config, rate_limits: rateLimits } = parsed.data;
 
   if (features !== undefined) {
     for (const key of Object.keys(features)) {
@@ -122,6 +145,29 @@ export function parseOverrides(input: unknown, plan: PlanDefinition): Result<Ten
     overrides.config = { ...config };
   }
 
+  if (rateLimits !== undefined) {
+    // A deal may add a rate limit the plan lacks (any name: rate limits are not declared
+    // elsewhere in the file), and must then give its rate and window.
+    for (const [name, limit] of Object.entries(rateLimits)) {
+      const base = plan.rate_limits !== undefined && Object.hasOwn(plan.rate_limits, name);
+      if (base) continue;
+      for (const [field, value] of [
+        ['requests', limit.requests],
+        ['per', limit.per],
+      ] as const) {
+        if (value === undefined) {
+          issues.push({
+            path: ['rate_limits', name, field],
+            message: `${field} is required: plan "${plan.key}" has no rate limit "${name}" to start from`,
+          });
+        }
+      }
+    }
+    overrides.rate_limits = Object.fromEntries(
+      Object.entries(rateLimits).map(([name, limit]) => [name, { ...limit }]),
+    );
+  }
+
   return issues.length > 0 ? invalid(issues) : ok(overrides);
 }
 
@@ -172,5 +218,17 @@ export function applyOverrides(plan: PlanDefinition, overrides: TenantOverrides)
     if (Object.hasOwn(config, key)) config[key] = value;
   }
 
-  return { ...plan, features, limits, config };
+  const rateLimits: Record<string, RateLimitDefinition> = { ...plan.rate_limits };
+  for (const [name, override] of Object.entries(overrides.rate_limits ?? {})) {
+    const limit = overrideRateLimit(Object.hasOwn(rateLimits, name) ? rateLimits[name] : undefined, override);
+    if (limit !== undefined) rateLimits[name] = limit;
+  }
+
+  return {
+    ...plan,
+    features,
+    limits,
+    config,
+    ...(Object.keys(rateLimits).length === 0 ? {} : { rate_limits: rateLimits }),
+  };
 }

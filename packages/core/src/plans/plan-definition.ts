@@ -1,3 +1,4 @@
+import type { RateLimitDefinition } from '../rate-limits/index.ts';
 import type { Aggregation } from './aggregations.ts';
 import type { LimitKind } from './limit-kind.ts';
 import type { MeterCategory } from './meter-categories.ts';
@@ -144,6 +145,12 @@ export interface PlanDefinition {
   /** Every config key the file declares: the plan's value or the declared default. */
   readonly config: Readonly<Record<string, ConfigValue>>;
   readonly prices: readonly PriceDefinition[];
+  /**
+   * The plan's rate limits by name (token buckets: requests per window, burst). Present only
+   * when the plan sets one, like {@link grace_period_days}, so that the checksum of every plan
+   * stored before rate limits existed stays the same.
+   */
+  readonly rate_limits?: Readonly<Record<string, RateLimitDefinition>>;
   /** Every meter the file declares. */
   readonly meters: Readonly<Record<string, MeterDefinition>>;
 }

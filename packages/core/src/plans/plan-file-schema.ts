@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CurrencyCode, DecimalAmount } from '../money/index.ts';
+import { RateLimitSchema } from '../rate-limits/index.ts';
 import { describeValue, KEY_RULE } from '../validation-issue.ts';
 import { AGGREGATIONS } from './aggregations.ts';
 import { CONFIG_TYPES, configTypePhrase, matchesConfigType } from './config-type.ts';
@@ -253,6 +254,8 @@ const PlanSchema = z.strictObject({
   limits: z.record(Key, LimitSchema).default(() => ({})),
   config: z.record(Key, ConfigValueSchema).default(() => ({})),
   prices: z.array(PriceSchema).default(() => []),
+  // Optional rather than defaulted, for the reason given on PlanDefinition.rate_limits.
+  rate_limits: z.record(Key, RateLimitSchema).optional(),
 });
 
 /**

@@ -1,3 +1,4 @@
+import { type RateLimitDefinition, resolveRateLimit } from '../rate-limits/index.ts';
 import { limitKind } from './limit-kind.ts';
 import type {
   ConfigValue,
@@ -56,6 +57,10 @@ export function resolvePlans(file: PlanFile): PlanDefinition[] {
       config[configKey] = value ?? declaration.default;
     }
 
+    const rateLimits: Record<string, RateLimitDefinition> = {};
+    for (const [name, limit] of Object.entries(plan.rate_limits ?? {}))
+      rateLimits[name] = resolveRateLimit(limit);
+
     const currency = plan.currency ?? file.currency;
     if (currency === undefined)
       throw new TypeError(`resolvePlans: plan "${key}" has no currency; parse the file first`);
@@ -73,6 +78,7 @@ export function resolvePlans(file: PlanFile): PlanDefinition[] {
       limits,
       config,
       prices: plan.prices.map(resolvePrice),
+      ...(Object.keys(rateLimits).length === 0 ? {} : { rate_limits: rateLimits }),
       meters: copyMeters(meters),
     };
   });

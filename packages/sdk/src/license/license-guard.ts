@@ -733,5 +733,6 @@ function licenseSnapshot(claims: LicenseClaims, off: boolean): EntitlementSnapsh
     limits,
     config: entitlements.config,
     ...(entitlements.meter_features === undefined ? {} : { meter_features: entitlements.meter_features }),
+    ...(entitlements.rate_limits === undefined ? {} : { rate_limits: entitlements.rate_limits }),
   };
 }

@@ -2,7 +2,7 @@
  * A self-hosted install run on its license, with no control plane: its identity, its local usage
  * ledger and limits, and the offline usage report.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/core, adapters/ (types), entitlements/ (types), license/, usage/.
+ * It may import: @tenantry/core, adapters/ (types), entitlements/ (types), license/, rate-limits/, usage/.
  */
 export {
   EXPORT_LOCK_FILE,

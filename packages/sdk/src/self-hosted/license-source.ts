@@ -16,6 +16,7 @@ import { writeFileDurably } from '../durable-file.ts';
 import type { EntitlementSource } from '../entitlement-source.ts';
 import type { AcquireResult, ConsumeResult, Slot } from '../entitlements/index.ts';
 import { type LicenseCheckInOptions, LicenseGuard, type LicenseGuardOptions } from '../license/index.ts';
+import { RateLimiter, type RateLimitOptions, type RateLimitResult } from '../rate-limits/index.ts';
 import { type UsageRecord, unitRecords, usageEventLine } from '../usage/index.ts';
 import { type InstallIdentity, openInstallIdentity } from './install-identity.ts';
 import { lockStateDirectory } from './state-lock.ts';
@@ -89,6 +90,8 @@ export class LicenseSource implements EntitlementSource {
   readonly #now: () => Date;
   readonly #anchor: Date;
   readonly #unlock: () => Promise<void>;
+  /** The license's rate limits, counted in this process: one install holds the whole limit. */
+  readonly #rateLimits = new RateLimiter((_tenantId, name) => this.guard.snapshot.rate_limits?.[name], null);
   /** meter → open slots, each with its subject. */
   readonly #slots = new Map<string, Map<string, string | null>>();
 
@@ -311,6 +314,11 @@ export class LicenseSource implements EntitlementSource {
     const { id, event, line } = usageEventLine(record, this.#now);
     this.ledger.append(event, line);
     return id;
+  }
+
+  async rateLimit(tenantId: string, name: string, options: RateLimitOptions): Promise<RateLimitResult> {
+    this.#customer(tenantId, 'a rate limit');
+    return this.#rateLimits.check(tenantId, name, options);
   }
 
   flush(): Promise<void> {

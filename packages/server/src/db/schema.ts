@@ -181,6 +181,7 @@ export interface Schema {
   usage_rollups: UsageRollupsTable;
   usage_uniques: UsageUniquesTable;
   usage_leases: UsageLeasesTable;
+  rate_limit_shares: RateLimitSharesTable;
   slot_holders: SlotHoldersTable;
   usage_slots: UsageSlotsTable;
   usage_thresholds: UsageThresholdsTable;
@@ -266,6 +267,18 @@ export interface UsageLeasesTable {
   period_start: Date;
   granted: string;
   consumed: string;
+  expires_at: Date;
+  released_at: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+/** The share of a tenant's rate limit one app instance holds (0026_rate_limit_shares.sql). */
+export interface RateLimitSharesTable {
+  tenant_id: string;
+  name: string;
+  instance_id: string;
+  share: number;
   expires_at: Date;
   released_at: Date | null;
   created_at: Date;

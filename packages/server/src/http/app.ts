@@ -19,6 +19,7 @@ import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/inde
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { memberRoutes, staffRoutes } from '../members/index.ts';
 import { planRoutes } from '../plans/index.ts';
+import { limitRequests, rateLimitShareRoutes } from '../rate-limits/index.ts';
 import type { Services } from '../services.ts';
 import { tenantKeyRoutes } from '../tenant-keys/index.ts';
 import { tenantSecretRoutes } from '../tenant-secrets/index.ts';
@@ -153,6 +154,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   await app.register(
     async (v1) => {
       requireApiKey(v1, services.apiKeys, services.userTokens);
+      // Counted once the key is known and before anything is stored: a refused request does nothing.
+      limitRequests(v1, services.rateLimiter);
       rejectUnstorableText(v1);
       await idempotentPosts(v1, services.database);
       // Each route plugin is handed the services it uses and no others.
@@ -166,6 +169,10 @@ export async function buildApp(services: Services, options: AppOptions): Promise
         entitlementStream: services.entitlementStream,
       });
       await v1.register(usageRoutes, { tenants: services.tenants, usage: services.usage });
+      await v1.register(rateLimitShareRoutes, {
+        rateLimitShares: services.rateLimitShares,
+        tenants: services.tenants,
+      });
       await v1.register(tokenRoutes, { signingKeys: services.signingKeys, tokens: services.tokens });
       await v1.register(invoiceRoutes, {
         invoices: services.invoices,

@@ -54,6 +54,7 @@ const PROBLEM_STATUS: Readonly<Record<number, string>> = {
   413: '`payload_too_large`: the body is over the limit',
   415: '`unsupported_media_type`: send the body as JSON in UTF-8',
   422: '`idempotency_key_reused`: the Idempotency-Key was first used with another request',
+  429: '`rate_limited`: the API key or the tenant has sent too many requests; the Retry-After header says when to try again, and RateLimit / RateLimit-Policy (draft-ietf-httpapi-ratelimit-headers-10) what is left',
   502: 'A service the control plane depends on failed (e.g. `stripe_unavailable`); nothing was recorded',
   503: '`not_ready`: the database is unreachable (the Retry-After header says when to try again) or, on /readyz, its migrations are not current',
 };
