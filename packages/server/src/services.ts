@@ -1,3 +1,4 @@
+import { SessionService } from './accounts/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -16,6 +17,7 @@ import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
+import { Mailer, type MailLog } from './mail/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import type { SecretBox } from './secrets/index.ts';
@@ -71,6 +73,10 @@ export interface Services {
   readonly licenses: LicenseService;
   /** Offline usage reports from self-hosted installs, imported as their tenants' usage. */
   readonly usageReports: UsageReportService;
+  /** Outgoing mail (verification, invitations, reset, MFA changes); logs links when SMTP is not configured. */
+  readonly mailer: Mailer;
+  /** Sign-in sessions of the hosted pages; the OpenID provider signs users in on them. */
+  readonly sessions: SessionService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -86,7 +92,12 @@ export type ServiceSettings = Pick<
   'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays' | 'appRole'
 > &
   // Optional so that tests need not invent one; the server always passes loadConfig's.
-  Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays'>> &
+  Partial<
+    Pick<
+      Config,
+      'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays' | 'mail' | 'brand' | 'sessions'
+    >
+  > &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
@@ -96,6 +107,8 @@ export type ServiceSettings = Pick<
     readonly secrets: SecretBox;
     /** How webhooks are sent (loadConfig's `webhooks`; tests also inject a resolver). */
     readonly webhooks?: WebhookSettings | undefined;
+    /** Where the mailer logs (the links of mail not sent, in development); else the app's logger. */
+    readonly mailLog?: MailLog | undefined;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -218,10 +231,25 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     // Check-ins are held to the key an install's usage reports pinned: read where those are kept.
     reportedInstallKeys: { pinnedKey: pinnedInstallKey },
   });
+  const publicUrl = config.publicUrl ?? 'http://localhost:8080';
+  const mailer = new Mailer(
+    config.mail ?? { smtpUrl: undefined, from: 'Tenantry <no-reply@localhost>', templatesDir: undefined },
+    config.brand ?? { productName: 'Tenantry', color: '#4f46e5', logoUrl: undefined },
+    config.mailLog,
+  );
+  const sessionLimits = config.sessions ?? { idleMinutes: 4320, maxHours: 720 };
+  const sessions = new SessionService(db, clock, {
+    // Secure cookies are not sent over plain HTTP: only when the public URL is https.
+    secureCookies: publicUrl.startsWith('https:'),
+    idleMs: sessionLimits.idleMinutes * 60_000,
+    absoluteMs: sessionLimits.maxHours * 3_600_000,
+  });
   return {
     database,
     clock,
     jobs,
+    mailer,
+    sessions,
     apiKeys: new ApiKeyService(db, clock),
     plans,
     tenants,

@@ -27,6 +27,7 @@ export const SCOPES = {
   'webhooks:write': 'Create, update, delete webhook endpoints, rotate their secrets and replay deliveries',
   'licenses:read': "Read tenants' licenses and the public keys that verify them",
   'licenses:write': 'Generate license signing keys, issue and revoke licenses, sign private modules',
+  'mail:read': 'Read whether outgoing mail is configured (never its credentials)',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

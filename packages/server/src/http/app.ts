@@ -16,6 +16,7 @@ import {
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
+import { mailRoutes } from '../mail/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/index.ts';
@@ -62,6 +63,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       handleError(error, request, reply);
     },
   }).withTypeProvider<ZodTypeProvider>();
+  // Mail sent without SMTP configured is logged with the app's own logger (the links, for development).
+  services.mailer.useLog(app.log);
 
   requireScopeDeclarations(app);
   app.setValidatorCompiler(validatorCompiler);
@@ -176,6 +179,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(webhookRoutes, { webhooks: services.webhooks });
       await v1.register(licenseRoutes, { licenses: services.licenses });
       await v1.register(usageReportRoutes, { usageReports: services.usageReports });
+      await v1.register(mailRoutes, { mailer: services.mailer });
     },
     { prefix: '/v1' },
   );
