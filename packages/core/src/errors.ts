@@ -24,6 +24,7 @@ export const errorCatalog = {
   invalid_access_token: { status: 401, title: 'The access token is not valid' },
   license_invalid: { status: 401, title: 'The license is not valid here' },
   insufficient_scope: { status: 403, title: 'The API key lacks the scope this route needs' },
+  session_not_found: { status: 404, title: 'No such session' },
   route_not_found: { status: 404, title: 'No such route' },
   tenant_not_found: { status: 404, title: 'No such tenant' },
   plan_not_found: { status: 404, title: 'No such plan' },

@@ -1,4 +1,4 @@
-import { SessionService } from './accounts/index.ts';
+import { AccountService, MfaService, SessionService } from './accounts/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -77,6 +77,10 @@ export interface Services {
   readonly mailer: Mailer;
   /** Sign-in sessions of the hosted pages; the OpenID provider signs users in on them. */
   readonly sessions: SessionService;
+  /** Sign-up, email verification, sign-in and password reset. */
+  readonly accounts: AccountService;
+  /** TOTP second factor and recovery codes. */
+  readonly mfa: MfaService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -244,12 +248,23 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     idleMs: sessionLimits.idleMinutes * 60_000,
     absoluteMs: sessionLimits.maxHours * 3_600_000,
   });
+  const accounts = new AccountService({ db, clock, sessions, mailer, publicUrl });
+  const mfa = new MfaService({
+    db,
+    clock,
+    secrets: config.secrets,
+    sessions,
+    mailer,
+    issuer: mailer.brand.productName,
+  });
   return {
     database,
     clock,
     jobs,
     mailer,
     sessions,
+    accounts,
+    mfa,
     apiKeys: new ApiKeyService(db, clock),
     plans,
     tenants,

@@ -499,6 +499,13 @@ export const AUDIT_ACTIONS = {
     raises: ['user.signed_in'],
     entitlements: false,
   },
+  'user.password_verified': {
+    description:
+      "A user's password was right and its second factor is asked for next: the session waits for it",
+    target: 'user',
+    raises: [],
+    entitlements: false,
+  },
   'user.sign_in_failed': {
     description: 'A sign-in was refused; the target is `unknown` when no user has the email given',
     target: 'user',

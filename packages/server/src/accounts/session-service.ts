@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { fastifyCookie } from '@fastify/cookie';
+import type { FastifyReply } from 'fastify';
 import type { Kysely, Transaction } from 'kysely';
 import { recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -29,17 +29,20 @@ export interface SessionView {
 /** Why a session ended, as `session.ended` says. */
 export type EndReason = 'signed_out' | 'signed_out_everywhere' | 'ended_by_user' | 'password_reset' | 'ended';
 
-/** What a request offers the session service: its headers (the Cookie header is read from them). */
+/**
+ * What a request offers the session service: its cookies, as `@fastify/cookie` (registered at the
+ * app's root) parses them into every request.
+ */
 export interface RequestLike {
-  readonly headers: { readonly cookie?: string | undefined };
+  readonly cookies?: { readonly [name: string]: string | undefined };
 }
 
 /** A session just started: its id, and the secret that goes in the cookie (never stored). */
 export interface StartedSession {
   readonly id: string;
   readonly secret: string;
-  /** The Set-Cookie header value that hands it to the browser. */
-  readonly cookie: string;
+  /** When the cookie should go: the session's absolute expiry. */
+  readonly expires: Date;
 }
 
 export interface SessionSettings {
@@ -93,9 +96,7 @@ export class SessionService {
 
   /**
    * The signed-in user of `request`, or undefined when it carries no session cookie, or one that
-   * is unknown, ended, expired, or still waiting for its second factor. Reads the Cookie header
-   * itself, so it works in any route whether or not the cookie plugin is registered there. A
-   * session in use has its last-seen time and idle expiry moved on (at most once a minute).
+   * is unknown, ended, expired, or still waiting for its second factor. A session in use has its last-seen time and idle expiry moved on (at most once a minute).
    */
   async current(request: RequestLike): Promise<CurrentSession | undefined> {
     const found = await this.find(request);
@@ -149,9 +150,7 @@ export class SessionService {
 
   /** The raw secret of the request's session cookie, if it carries one (the CSRF token is made from it). */
   secretOf(request: RequestLike): string | undefined {
-    const header = request.headers.cookie;
-    if (header === undefined) return undefined;
-    const value = fastifyCookie.parse(header)[this.cookieName];
+    const value = request.cookies?.[this.cookieName];
     // 32 random bytes in base64url; anything else cannot be a session and is not looked up.
     return value !== undefined && /^[A-Za-z0-9_-]{43}$/.test(value) ? value : undefined;
   }
@@ -242,7 +241,7 @@ export class SessionService {
         mfa_verified_at: null,
       })
       .execute();
-    return { id, secret, cookie: this.cookie(secret, absolute) };
+    return { id, secret, expires: absolute };
   }
 
   /**
@@ -266,7 +265,7 @@ export class SessionService {
       .where('id', '=', sessionId)
       .where('state', '=', 'pending_mfa')
       .execute();
-    return { id: sessionId, secret, cookie: this.cookie(secret, absolute) };
+    return { id: sessionId, secret, expires: absolute };
   }
 
   /** The user's live sessions, newest first. */
@@ -319,25 +318,24 @@ export class SessionService {
     });
   }
 
-  /** The Set-Cookie value of a session secret. */
-  cookie(secret: string, expires: Date): string {
-    return fastifyCookie.serialize(this.cookieName, secret, {
+  /** Hands the session to the browser: its secret in the HTTP-only cookie, until the session's absolute expiry. */
+  setCookie(reply: FastifyReply, session: StartedSession): void {
+    reply.setCookie(this.cookieName, session.secret, {
       httpOnly: true,
       secure: this.settings.secureCookies,
       sameSite: 'lax',
       path: '/',
-      expires,
+      expires: session.expires,
     });
   }
 
-  /** The Set-Cookie value that removes the session cookie. */
-  clearCookie(): string {
-    return fastifyCookie.serialize(this.cookieName, '', {
+  /** Removes the session cookie from the browser. */
+  clearCookie(reply: FastifyReply): void {
+    reply.clearCookie(this.cookieName, {
       httpOnly: true,
       secure: this.settings.secureCookies,
       sameSite: 'lax',
       path: '/',
-      expires: new Date(0),
     });
   }
 }
