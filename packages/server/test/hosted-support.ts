@@ -99,12 +99,12 @@ export function formOf(html: string, action?: string): { action: string; hidden:
   if (form === undefined) throw new Error(`no form${action ? ` posting to ${action}` : ''} in ${html}`);
   const hidden: Record<string, string> = {};
   for (const input of (form[2] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
-    hidden[input[1] ?? ''] = unescape(input[2] ?? '');
+    hidden[input[1] ?? ''] = unescapeHtml(input[2] ?? '');
   }
-  return { action: unescape(form[1] ?? ''), hidden };
+  return { action: unescapeHtml(form[1] ?? ''), hidden };
 }
 
-function unescape(value: string): string {
+function unescapeHtml(value: string): string {
   return value
     .replaceAll('&quot;', '"')
     .replaceAll('&#39;', "'")
