@@ -208,3 +208,34 @@ export async function enrolMfa(
   );
   return { secret, recoveryCodes };
 }
+
+/** Every audit entry's action, target and actor, oldest first. */
+export async function auditTrail(t: AccountsApp) {
+  return t.services.database.db
+    .selectFrom('audit_events')
+    .select(['action', 'target_type', 'target_id', 'actor_type', 'actor_id', 'data', 'source_ip'])
+    .orderBy('chain_id')
+    .orderBy('seq')
+    .execute();
+}
+
+/** The rows of every accounts table and the audit log, to show that a refused request wrote nothing. */
+export async function accountState(t: AccountsApp): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const table of [
+    'users',
+    'user_passwords',
+    'user_links',
+    'sessions',
+    'user_totp',
+    'user_recovery_codes',
+    'audit_events',
+  ] as const) {
+    const row = await t.services.database.db
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    out[table] = Number(row.n);
+  }
+  return out;
+}
