@@ -26,7 +26,10 @@ afterEach(() => t.close());
 /** Signs in with the password in a new browser: lands on the second factor. */
 async function passwordStep(): Promise<Browser> {
   const other = t.browser('phone');
-  const page = await other.submit('/sign-in?return_to=%2Fauthorize%3Fx%3D1', { email: 'ann@example.com', password: PASSWORD });
+  const page = await other.submit('/sign-in?return_to=%2Fauthorize%3Fx%3D1', {
+    email: 'ann@example.com',
+    password: PASSWORD,
+  });
   expect(page.status).toBe(303);
   expect(page.location).toBe('/mfa?return_to=%2Fauthorize%3Fx%3D1');
   return other;
@@ -46,7 +49,10 @@ describe('enrolment', () => {
     const codes = await t.services.database.db.selectFrom('user_recovery_codes').selectAll().execute();
     expect(codes).toHaveLength(10);
     for (const code of recoveryCodes) expect(JSON.stringify(codes)).not.toContain(code.replaceAll('-', ''));
-    expect((await auditTrail(t)).slice(-2).map((e) => e.action)).toEqual(['user.mfa_enrolment_started', 'user.mfa_enrolled']);
+    expect((await auditTrail(t)).slice(-2).map((e) => e.action)).toEqual([
+      'user.mfa_enrolment_started',
+      'user.mfa_enrolled',
+    ]);
     expect(t.smtp.latest('ann@example.com', /Two-step/)?.text).toContain('an authenticator app was added');
     // The page no longer shows the secret.
     const settings = await browser.get('/account/mfa');
@@ -58,7 +64,9 @@ describe('enrolment', () => {
   test('the URI names the brand and the user, for the authenticator app', async () => {
     const started = await browser.submit('/account/mfa', {}, '/account/mfa/enrol');
     const uri = /<code id="totp-uri">([^<]+)<\/code>/.exec(started.body)?.[1]?.replaceAll('&amp;', '&') ?? '';
-    expect(uri).toMatch(/^otpauth:\/\/totp\/Acme%20Minutes:ann%40example\.com\?issuer=Acme%20Minutes&secret=[A-Z2-7]+&algorithm=SHA1&digits=6&period=30$/);
+    expect(uri).toMatch(
+      /^otpauth:\/\/totp\/Acme%20Minutes:ann%40example\.com\?issuer=Acme%20Minutes&secret=[A-Z2-7]+&algorithm=SHA1&digits=6&period=30$/,
+    );
   });
 
   test('a wrong code does not turn MFA on', async () => {
@@ -67,7 +75,11 @@ describe('enrolment', () => {
     const page = await browser.post(form.action, { ...form.hidden, code: '000000' });
     expect(page.status).toBe(400);
     expect(alertCode(page.body)).toBe('mfa_code_invalid');
-    expect(await t.services.mfa.status((await t.services.database.db.selectFrom('users').select('id').executeTakeFirstOrThrow()).id)).toEqual({
+    expect(
+      await t.services.mfa.status(
+        (await t.services.database.db.selectFrom('users').select('id').executeTakeFirstOrThrow()).id,
+      ),
+    ).toEqual({
       enabled: false,
       recoveryCodesLeft: 0,
     });
@@ -97,15 +109,23 @@ describe('sign-in with MFA', () => {
   test('the password alone is not a session: the OpenID provider sees no one until the code', async () => {
     const phone = await passwordStep();
     const secretCookie = phone.cookies.get('tenantry_session') ?? '';
-    expect(await t.services.sessions.current({ cookies: { tenantry_session: secretCookie } })).toBeUndefined();
+    expect(
+      await t.services.sessions.current({ cookies: { tenantry_session: secretCookie } }),
+    ).toBeUndefined();
     expect((await phone.get('/account/sessions')).status).toBe(303);
-    const done = await phone.submit('/mfa?return_to=%2Fauthorize%3Fx%3D1', { code: totpCode(secret, t.clock) });
+    const done = await phone.submit('/mfa?return_to=%2Fauthorize%3Fx%3D1', {
+      code: totpCode(secret, t.clock),
+    });
     expect(done.status, done.body).toBe(303);
     expect(done.location).toBe('/authorize?x=1');
     // A new cookie secret: the one seen before the second factor is worthless.
     expect(phone.cookies.get('tenantry_session')).not.toBe(secretCookie);
-    expect(await t.services.sessions.current({ cookies: { tenantry_session: secretCookie } })).toBeUndefined();
-    const current = await t.services.sessions.current({ cookies: { tenantry_session: phone.cookies.get('tenantry_session') } });
+    expect(
+      await t.services.sessions.current({ cookies: { tenantry_session: secretCookie } }),
+    ).toBeUndefined();
+    const current = await t.services.sessions.current({
+      cookies: { tenantry_session: phone.cookies.get('tenantry_session') },
+    });
     expect(current?.mfaVerifiedAt).toEqual(t.clock.now());
     const signedIn = (await auditTrail(t)).filter((e) => e.action === 'user.signed_in').at(-1);
     expect(signedIn?.data).toMatchObject({ mfa: true });
@@ -150,8 +170,12 @@ describe('sign-in with MFA', () => {
     // Past the window, a right code works (on a new password step: a pending one lasts 10 minutes).
     t.clock.advance(15 * 60_000);
     expect((await other.get('/mfa')).status).toBe(401);
-    expect((await (await passwordStep()).submit('/mfa', { code: totpCode(secret, t.clock) })).status).toBe(303);
-    const limitedEntries = (await auditTrail(t)).filter((e) => e.action === 'user.mfa_failed' && (e.data as { rate_limited: boolean }).rate_limited);
+    expect((await (await passwordStep()).submit('/mfa', { code: totpCode(secret, t.clock) })).status).toBe(
+      303,
+    );
+    const limitedEntries = (await auditTrail(t)).filter(
+      (e) => e.action === 'user.mfa_failed' && (e.data as { rate_limited: boolean }).rate_limited,
+    );
     expect(limitedEntries).toHaveLength(2);
   });
 
@@ -195,7 +219,9 @@ describe('disabling MFA and new recovery codes', () => {
     expect(t.smtp.latest('ann@example.com', /Two-step/)?.text).toContain('turned off');
     expect((await auditTrail(t)).at(-1)?.action).toBe('user.mfa_disabled');
     // Signing in needs the password only again.
-    expect((await t.browser().submit('/sign-in', { email: 'ann@example.com', password: PASSWORD })).location).toBe('/account/sessions');
+    expect(
+      (await t.browser().submit('/sign-in', { email: 'ann@example.com', password: PASSWORD })).location,
+    ).toBe('/account/sessions');
   });
 
   test('new recovery codes replace the old ones', async () => {
@@ -205,7 +231,10 @@ describe('disabling MFA and new recovery codes', () => {
     const page = await browser.post(form.action, { ...form.hidden, code: totpCode(secret, t.clock) });
     expect(page.status).toBe(200);
     expect([...page.body.matchAll(/<li><code>/g)]).toHaveLength(10);
-    const fresh = await t.services.database.db.selectFrom('user_recovery_codes').select('code_hash').execute();
+    const fresh = await t.services.database.db
+      .selectFrom('user_recovery_codes')
+      .select('code_hash')
+      .execute();
     expect(fresh).toHaveLength(10);
     expect(fresh.filter((row) => old.some((o) => o.code_hash === row.code_hash))).toEqual([]);
     expect((await auditTrail(t)).at(-1)?.action).toBe('user.recovery_codes_regenerated');
@@ -223,7 +252,10 @@ describe('disabling MFA and new recovery codes', () => {
     await verifiedUser(t, 'eve@example.com');
     await signIn(attacker, 'eve@example.com');
     const attackerToken = formOf((await attacker.get('/account/mfa')).body).hidden._csrf ?? '';
-    const page = await browser.post('/account/mfa/disable', { _csrf: attackerToken, code: totpCode(secret, t.clock) });
+    const page = await browser.post('/account/mfa/disable', {
+      _csrf: attackerToken,
+      code: totpCode(secret, t.clock),
+    });
     expect(page.status).toBe(403);
     expect(await t.services.database.db.selectFrom('user_totp').selectAll().execute()).toHaveLength(1);
   });

@@ -48,7 +48,9 @@ test('a reset link sets a new password, ends every session, and records user.pas
     expect(page.location).toBe('/sign-in?return_to=%2Faccount%2Fsessions');
   }
   // The old password no longer works; the new one does.
-  expect((await t.browser().submit('/sign-in', { email: 'ann@example.com', password: PASSWORD })).status).toBe(401);
+  expect(
+    (await t.browser().submit('/sign-in', { email: 'ann@example.com', password: PASSWORD })).status,
+  ).toBe(401);
   await signIn(t.browser(), 'ann@example.com', NEW_PASSWORD);
 
   const trail = (await auditTrail(t)).map((e) => e.action);
@@ -108,7 +110,10 @@ test('a reset form posted without its CSRF token is refused and the link is not 
   const link = t.smtp.link('ann@example.com', /Reset/);
   const browser = t.browser();
   const form = formOf((await browser.get(link)).body);
-  const refused = await browser.post('/reset-password', { token: form.hidden.token ?? '', password: NEW_PASSWORD });
+  const refused = await browser.post('/reset-password', {
+    token: form.hidden.token ?? '',
+    password: NEW_PASSWORD,
+  });
   expect(refused.status).toBe(403);
   expect((await browser.submit(link, { password: NEW_PASSWORD })).status).toBe(200);
 });
