@@ -117,3 +117,16 @@ test('a reset form posted without its CSRF token is refused and the link is not 
   expect(refused.status).toBe(403);
   expect((await browser.submit(link, { password: NEW_PASSWORD })).status).toBe(200);
 });
+
+test('one reset link posted twice at once sets the password once', async () => {
+  await askForReset();
+  const link = t.smtp.link('ann@example.com', /Reset/);
+  const [a, b] = [t.browser(), t.browser()];
+  const forms = [formOf((await a.get(link)).body), formOf((await b.get(link)).body)];
+  const answers = await Promise.all([
+    a.post('/reset-password', { ...forms[0]?.hidden, password: NEW_PASSWORD }),
+    b.post('/reset-password', { ...forms[1]?.hidden, password: 'second-attempt-Lamp-42' }),
+  ]);
+  expect(answers.map((p) => p.status).sort()).toEqual([200, 400]);
+  expect((await auditTrail(t)).filter((e) => e.action === 'user.password_reset')).toHaveLength(1);
+});
