@@ -1,4 +1,5 @@
 import { AccessService } from './access/index.ts';
+import { AccountService, MfaService, SessionService } from './accounts/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -17,6 +18,7 @@ import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
+import { Mailer, type MailLog } from './mail/index.ts';
 import {
   AccessPolicyService,
   type InvitationListener,
@@ -103,6 +105,14 @@ export interface Services {
   readonly rateLimiter: RequestLimiter;
   /** The shares of tenants' rate limits that app instances lease (the SDK's `rateLimit`). */
   readonly rateLimitShares: RateLimitShareService;
+  /** Outgoing mail (verification, invitations, reset, MFA changes); logs links when SMTP is not configured. */
+  readonly mailer: Mailer;
+  /** Sign-in sessions of the hosted pages; the OpenID provider signs users in on them. */
+  readonly sessions: SessionService;
+  /** Sign-up, email verification, sign-in and password reset. */
+  readonly accounts: AccountService;
+  /** TOTP second factor and recovery codes. */
+  readonly mfa: MfaService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -118,7 +128,18 @@ export type ServiceSettings = Pick<
   'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays' | 'appRole'
 > &
   // Optional so that tests need not invent one; the server always passes loadConfig's.
-  Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays' | 'tenantKeyPrefix'>> &
+  Partial<
+    Pick<
+      Config,
+      | 'publicUrl'
+      | 'auditCheckpointMinutes'
+      | 'auditRetentionDays'
+      | 'tenantKeyPrefix'
+      | 'mail'
+      | 'brand'
+      | 'sessions'
+    >
+  > &
   // The API's rate limits; tests that do not set them run unlimited.
   Partial<Pick<Config, 'rateLimits'>> &
   // The app's migrations for new tenants, and the server that holds their databases (tests
@@ -132,6 +153,8 @@ export type ServiceSettings = Pick<
     readonly webhooks?: WebhookSettings | undefined;
     /** Told of each invitation with its link, after it is stored: where the mailer hooks in. */
     readonly onInvited?: InvitationListener | undefined;
+    /** Where the mailer logs (the links of mail not sent, in development); else the app's logger. */
+    readonly mailLog?: MailLog | undefined;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -261,11 +284,43 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     // Check-ins are held to the key an install's usage reports pinned: read where those are kept.
     reportedInstallKeys: { pinnedKey: pinnedInstallKey },
   });
-  const access = new AccessService(db, clock);
   const publicUrl = config.publicUrl ?? 'http://localhost:8080';
-  const members = new MemberService({ db, clock, access, publicUrl, onInvited: config.onInvited });
+  const mailer = new Mailer(
+    config.mail ?? { smtpUrl: undefined, from: 'Tenantry <no-reply@localhost>', templatesDir: undefined },
+    config.brand ?? { productName: 'Tenantry', color: '#4f46e5', logoUrl: undefined },
+    config.mailLog,
+  );
+  const access = new AccessService(db, clock);
+  const members = new MemberService({
+    db,
+    clock,
+    access,
+    publicUrl,
+    // Invitations go out by mail (or their links are logged when SMTP is not configured).
+    onInvited:
+      config.onInvited ??
+      (async (invitation, url, tenantName) => {
+        await mailer.sendInvitation(invitation.email, url, tenantName);
+      }),
+  });
   const staff = new StaffService(db, clock);
   const accessPolicies = new AccessPolicyService(db, clock);
+  const sessionLimits = config.sessions ?? { idleMinutes: 4320, maxHours: 720 };
+  const sessions = new SessionService(db, clock, {
+    // Secure cookies are not sent over plain HTTP: only when the public URL is https.
+    secureCookies: publicUrl.startsWith('https:'),
+    idleMs: sessionLimits.idleMinutes * 60_000,
+    absoluteMs: sessionLimits.maxHours * 3_600_000,
+  });
+  const accounts = new AccountService({ db, clock, sessions, mailer, publicUrl });
+  const mfa = new MfaService({
+    db,
+    clock,
+    secrets: config.secrets,
+    sessions,
+    mailer,
+    issuer: mailer.brand.productName,
+  });
   return {
     database,
     clock,
@@ -284,6 +339,10 @@ export function createServices(database: Database, config: ServiceSettings, cloc
       staff,
       accessPolicies,
     }),
+    mailer,
+    sessions,
+    accounts,
+    mfa,
     apiKeys: new ApiKeyService(db, clock),
     plans,
     tenants,

@@ -40,6 +40,7 @@ export const SCOPES = {
   'tenant-keys:read': "Read tenants' API keys for the vendor's API (never their secrets)",
   'tenant-keys:write': "Create, roll and revoke tenants' API keys for the vendor's API",
   'tenant-keys:verify': "Read tenants' API key hashes to verify keys in the app; report keys' last use",
+  'mail:read': 'Read whether outgoing mail is configured (never its credentials)',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

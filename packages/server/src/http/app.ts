@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -16,7 +17,9 @@ import {
 } from '../billing/index.ts';
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
+import { hostedRoutes, redactLinkTokens } from '../hosted/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
+import { mailRoutes } from '../mail/index.ts';
 import { memberRoutes, staffRoutes } from '../members/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import { limitRequests, rateLimitShareRoutes } from '../rate-limits/index.ts';
@@ -45,6 +48,32 @@ export interface AppOptions {
 }
 
 /**
+ * The logger options with Fastify's request serializer changed in one way: the tokens of mailed
+ * links (`/reset-password?token=…`) are kept out of the log, where they would let whoever reads it
+ * reset a password.
+ */
+function withLinkTokensRedacted(logger: AppOptions['logger']): AppOptions['logger'] {
+  if (typeof logger !== 'object') return logger;
+  return {
+    ...logger,
+    serializers: {
+      req: (req) => {
+        const version = req.headers['accept-version'];
+        return {
+          method: req.method,
+          url: redactLinkTokens(req.url),
+          ...(typeof version === 'string' ? { version } : {}),
+          host: req.host,
+          remoteAddress: req.ip,
+          ...(req.socket?.remotePort === undefined ? {} : { remotePort: req.socket.remotePort }),
+        };
+      },
+      ...logger.serializers,
+    },
+  };
+}
+
+/**
  * Builds the control plane's HTTP API over built services. Everything under `/v1` needs an
  * API key holding the scope the route declares (but the license check-in and the Stripe webhook,
  * which authenticate by what they carry), and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
@@ -54,7 +83,7 @@ export interface AppOptions {
  */
 export async function buildApp(services: Services, options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger,
+    logger: withLinkTokensRedacted(options.logger),
     // A caller's request id is kept when it is sane, so a request can be followed across systems.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -67,6 +96,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       handleError(error, request, reply);
     },
   }).withTypeProvider<ZodTypeProvider>();
+  // Mail sent without SMTP configured is logged with the app's own logger (the links, for development).
+  services.mailer.useLog(app.log);
 
   requireScopeDeclarations(app);
   app.setValidatorCompiler(validatorCompiler);
@@ -86,6 +117,9 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     done(null, payload);
   });
 
+  // Parses cookies into every request: the hosted pages and the OpenID provider find the
+  // session from them (SessionService.current).
+  await app.register(fastifyCookie);
   documentRoutes(app);
   await app.register(fastifySwagger, openApiOptions());
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
@@ -196,6 +230,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(staffRoutes, { staff: services.staff });
       await v1.register(tenantSecretRoutes, { tenantSecrets: services.tenantSecrets });
       await v1.register(tenantKeyRoutes, { tenantKeys: services.tenantKeys });
+      await v1.register(mailRoutes, { mailer: services.mailer });
     },
     { prefix: '/v1' },
   );
@@ -205,6 +240,17 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   await app.register(async (open) => {
     rejectUnstorableText(open);
     await open.register(licenseCheckInRoutes, { licenses: services.licenses });
+  });
+  // Outside the API-key scope: people sign in on the hosted pages with a browser, by password and
+  // session cookie; their forms are guarded by CSRF tokens.
+  await app.register(async (hosted) => {
+    rejectUnstorableText(hosted);
+    await hosted.register(hostedRoutes, {
+      accounts: services.accounts,
+      sessions: services.sessions,
+      mfa: services.mfa,
+      mailer: services.mailer,
+    });
   });
   // Outside the API-key scope: Stripe's signature over the raw body authenticates it.
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });

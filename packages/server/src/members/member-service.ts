@@ -78,7 +78,11 @@ export type Grantor = { readonly permissions: ReadonlySet<string> } | null;
  * Told of each invitation after it is stored, with the link to send: where the mailer hooks in.
  * It runs after the commit; a failure to send is the mailer's to retry, not the invitation's.
  */
-export type InvitationListener = (invitation: InvitationView, invitationUrl: string) => Promise<void>;
+export type InvitationListener = (
+  invitation: InvitationView,
+  invitationUrl: string,
+  tenantName: string,
+) => Promise<void>;
 
 export interface MemberServiceOptions {
   readonly db: Kysely<Schema>;
@@ -224,12 +228,12 @@ export class MemberService {
         },
         occurredAt: now,
       });
-      return ok(view);
+      return ok({ view, tenantName: tenant.name });
     });
     if (!result.ok) return result;
     const url = this.invitationUrl(token);
-    await this.#o.onInvited?.(result.value, url);
-    return ok({ invitation: result.value, invitation_url: url });
+    await this.#o.onInvited?.(result.value.view, url, result.value.tenantName);
+    return ok({ invitation: result.value.view, invitation_url: url });
   }
 
   /**
