@@ -30,6 +30,7 @@ export const errorCatalog = {
   webhook_endpoint_not_found: { status: 404, title: 'No such webhook endpoint' },
   webhook_delivery_not_found: { status: 404, title: 'No such webhook delivery' },
   license_not_found: { status: 404, title: 'No such license' },
+  oidc_client_not_found: { status: 404, title: 'No such OpenID client' },
   illegal_transition: { status: 409, title: 'The tenant cannot make that transition' },
   slug_taken: { status: 409, title: 'The slug is already in use' },
   tenant_deleted: { status: 409, title: 'The tenant is deleted' },

@@ -16,6 +16,7 @@ import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
+import { type IdentitySource, OidcClientService, OidcProviderService } from './oidc/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import type { SecretBox } from './secrets/index.ts';
@@ -71,6 +72,13 @@ export interface Services {
   readonly licenses: LicenseService;
   /** Offline usage reports from self-hosted installs, imported as their tenants' usage. */
   readonly usageReports: UsageReportService;
+  /** The vendor's apps registered as OpenID clients. */
+  readonly oidcClients: OidcClientService;
+  /**
+   * Tenantry as the OpenID provider of the vendor's app, when an identity source (hosted sign-in
+   * sessions and memberships) is given: `/oidc` and `/.well-known/openid-configuration`.
+   */
+  readonly oidc: OidcProviderService | undefined;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -96,6 +104,11 @@ export type ServiceSettings = Pick<
     readonly secrets: SecretBox;
     /** How webhooks are sent (loadConfig's `webhooks`; tests also inject a resolver). */
     readonly webhooks?: WebhookSettings | undefined;
+    /**
+     * Whom the OpenID provider signs in, and into which tenant: the accounts feature's sessions
+     * and the members feature's memberships and access policies. Without it there is no provider.
+     */
+    readonly identity?: IdentitySource | undefined;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -218,6 +231,19 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     // Check-ins are held to the key an install's usage reports pinned: read where those are kept.
     reportedInstallKeys: { pinnedKey: pinnedInstallKey },
   });
+  const oidcClients = new OidcClientService({ db, clock, secrets: config.secrets });
+  const oidc =
+    config.identity === undefined
+      ? undefined
+      : new OidcProviderService({
+          db,
+          clock,
+          secrets: config.secrets,
+          signingKeys,
+          clients: oidcClients,
+          identity: config.identity,
+          issuer: config.publicUrl ?? 'http://localhost:8080',
+        });
   return {
     database,
     clock,
@@ -240,6 +266,8 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     webhooks: new WebhookService({ database, clock, secrets: config.secrets, settings: config.webhooks }),
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
+    oidcClients,
+    oidc,
     usage,
   };
 }

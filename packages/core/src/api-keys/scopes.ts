@@ -27,6 +27,8 @@ export const SCOPES = {
   'webhooks:write': 'Create, update, delete webhook endpoints, rotate their secrets and replay deliveries',
   'licenses:read': "Read tenants' licenses and the public keys that verify them",
   'licenses:write': 'Generate license signing keys, issue and revoke licenses, sign private modules',
+  'oidc-clients:read': "List the vendor's apps registered as OpenID clients (never their secrets)",
+  'oidc-clients:write': "Register and delete the vendor's apps as OpenID clients",
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

@@ -19,6 +19,7 @@ export const TARGET_TYPES = [
   'license_key',
   'license',
   'usage_report',
+  'oidc_client',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -317,6 +318,32 @@ export const AUDIT_ACTIONS = {
     description: 'An API key was revoked',
     target: 'api_key',
     raises: ['key.revoked'],
+    entitlements: false,
+  },
+  'oidc_client.created': {
+    description: 'An app was registered as an OpenID client (its secret is never recorded)',
+    target: 'oidc_client',
+    raises: [],
+    entitlements: false,
+  },
+  'oidc_client.deleted': {
+    description: 'An OpenID client was deleted; its sign-ins and refresh tokens stop at once',
+    target: 'oidc_client',
+    raises: [],
+    entitlements: false,
+  },
+  'access_token.issued': {
+    description:
+      "The OpenID provider issued a user's access token to an app, at sign-in or on refresh (its jti, never the token)",
+    target: 'access_token',
+    raises: [],
+    entitlements: false,
+  },
+  'refresh_token.refused': {
+    description:
+      "An app's refresh was refused because the user is no longer a member of the tenant, or the tenant may no longer act",
+    target: 'access_token',
+    raises: [],
     entitlements: false,
   },
   'access_token.minted': {

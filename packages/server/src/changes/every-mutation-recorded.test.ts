@@ -254,6 +254,17 @@ const ROUTES: Record<string, RouteFixture> = {
     send('PATCH', `/v1/webhook-endpoints/${await webhookEndpoint()}`, { description: 'walk' }),
   'DELETE /v1/webhook-endpoints/:id': async () =>
     send('DELETE', `/v1/webhook-endpoints/${await webhookEndpoint()}`),
+  'POST /v1/oidc-clients': () =>
+    send('POST', '/v1/oidc-clients', { name: 'Walk', redirect_uris: ['https://app.example/callback'] }),
+  'DELETE /v1/oidc-clients/:id': async () => {
+    const created = await t.request({
+      method: 'POST',
+      url: '/v1/oidc-clients',
+      payload: { name: 'Walk', redirect_uris: ['https://app.example/callback'] },
+    });
+    expect(created.status).toBe(201);
+    return send('DELETE', `/v1/oidc-clients/${created.body.id}`);
+  },
   'POST /v1/webhook-endpoints/:id/rotate-secret': async () =>
     send('POST', `/v1/webhook-endpoints/${await webhookEndpoint()}/rotate-secret`, {}),
   'POST /v1/webhook-deliveries/:id/replay': async () => {
@@ -359,6 +370,8 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/webhook-endpoints': ['webhook_endpoint.created'],
   'PATCH /v1/webhook-endpoints/:id': ['webhook_endpoint.updated'],
   'DELETE /v1/webhook-endpoints/:id': ['webhook_endpoint.deleted'],
+  'POST /v1/oidc-clients': ['oidc_client.created'],
+  'DELETE /v1/oidc-clients/:id': ['oidc_client.deleted'],
   'POST /v1/webhook-endpoints/:id/rotate-secret': ['webhook_endpoint.secret_rotated'],
   'POST /v1/webhook-deliveries/:id/replay': ['webhook_delivery.replayed'],
   'POST /v1/webhook-endpoints/:id/replay': ['webhook_delivery.replayed'],

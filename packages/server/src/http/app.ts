@@ -16,6 +16,7 @@ import {
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
+import { oidcClientRoutes, oidcRoutes } from '../oidc/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import type { Services } from '../services.ts';
 import { tenantRoutes } from '../tenants/index.ts';
@@ -176,6 +177,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(webhookRoutes, { webhooks: services.webhooks });
       await v1.register(licenseRoutes, { licenses: services.licenses });
       await v1.register(usageReportRoutes, { usageReports: services.usageReports });
+      await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
     },
     { prefix: '/v1' },
   );
@@ -186,6 +188,9 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     rejectUnstorableText(open);
     await open.register(licenseCheckInRoutes, { licenses: services.licenses });
   });
+  // Outside the API-key scope: the OpenID provider authenticates apps and users by its protocol.
+  if (services.oidc)
+    await app.register(oidcRoutes, { oidc: services.oidc, signingKeys: services.signingKeys });
   // Outside the API-key scope: Stripe's signature over the raw body authenticates it.
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
 
