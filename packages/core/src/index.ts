@@ -8,6 +8,33 @@
  */
 
 export {
+  type AccessCatalogue,
+  AccessFileSchema,
+  BUILT_IN_ADMIN_PERMISSIONS,
+  BUILT_IN_ROLES,
+  type BuiltInRole,
+  type Cidr,
+  type CustomRole,
+  EMPTY_ACCESS_CATALOGUE,
+  ipAllowed,
+  isBuiltInRole,
+  isOperatorRole,
+  isTenantAdminPermission,
+  MAX_PERMISSIONS,
+  OPERATOR_ROLE_SCOPES,
+  OPERATOR_ROLES,
+  type OperatorRole,
+  PERMISSION_PATTERN,
+  PERMISSION_RULE,
+  parseAccessFile,
+  parseCidr,
+  permissionsOf,
+  ROLE_KEY_PATTERN,
+  TENANT_ADMIN_PERMISSIONS,
+  type TenantAdminPermission,
+  unknownPermissions,
+} from './access/index.ts';
+export {
   ALL_SCOPES,
   APP_KEY_SCOPES,
   isScope,

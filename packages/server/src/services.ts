@@ -1,3 +1,4 @@
+import { AccessService } from './access/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -16,6 +17,14 @@ import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
+import {
+  AccessPolicyService,
+  type InvitationListener,
+  MemberService,
+  RoleService,
+  StaffService,
+  UserTokens,
+} from './members/index.ts';
 import { type IdentitySource, OidcClientService, OidcProviderService } from './oidc/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
@@ -79,6 +88,18 @@ export interface Services {
    * sessions and memberships) is given: `/oidc` and `/.well-known/openid-configuration`.
    */
   readonly oidc: OidcProviderService | undefined;
+  /** The vendor's access file: its permission catalogue and what each built-in role holds. */
+  readonly access: AccessService;
+  /** Tenants' members and invitations; what each user may do in each tenant. */
+  readonly members: MemberService;
+  /** Tenants' custom roles. */
+  readonly roles: RoleService;
+  /** Tenants' access policies: MFA required, IP allow-lists. */
+  readonly accessPolicies: AccessPolicyService;
+  /** The vendor's staff: the operator organisation. */
+  readonly staff: StaffService;
+  /** Admits user access tokens (members', staff's) to `/v1` routes. */
+  readonly userTokens: UserTokens;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -109,6 +130,8 @@ export type ServiceSettings = Pick<
      * and the members feature's memberships and access policies. Without it there is no provider.
      */
     readonly identity?: IdentitySource | undefined;
+    /** Told of each invitation with its link, after it is stored: where the mailer hooks in. */
+    readonly onInvited?: InvitationListener | undefined;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -244,10 +267,20 @@ export function createServices(database: Database, config: ServiceSettings, cloc
           identity: config.identity,
           issuer: config.publicUrl ?? 'http://localhost:8080',
         });
+  const access = new AccessService(db, clock);
+  const publicUrl = config.publicUrl ?? 'http://localhost:8080';
+  const members = new MemberService({ db, clock, access, publicUrl, onInvited: config.onInvited });
+  const staff = new StaffService(db, clock);
   return {
     database,
     clock,
     jobs,
+    access,
+    members,
+    roles: new RoleService(db, clock, access),
+    accessPolicies: new AccessPolicyService(db, clock),
+    staff,
+    userTokens: new UserTokens({ db, clock, signingKeys, issuer: tokens.issuer, members, staff }),
     apiKeys: new ApiKeyService(db, clock),
     plans,
     tenants,

@@ -29,6 +29,13 @@ export const SCOPES = {
   'licenses:write': 'Generate license signing keys, issue and revoke licenses, sign private modules',
   'oidc-clients:read': "List the vendor's apps registered as OpenID clients (never their secrets)",
   'oidc-clients:write': "Register and delete the vendor's apps as OpenID clients",
+  'access:read': 'Read the access file: the permission catalogue and what each built-in role holds',
+  'access:write': 'Apply the access file',
+  'members:read': "Read tenants' members, invitations, custom roles and access policies",
+  'members:write':
+    "Invite, accept invitations for, change the role of and remove tenants' members; manage custom roles and access policies",
+  'staff:read': "List the vendor's staff (the operator organisation) and their roles",
+  'staff:write': 'Add staff to and remove staff from the operator organisation',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

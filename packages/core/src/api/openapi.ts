@@ -62,6 +62,27 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/access': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Show the access file in force */
+    get: operations['getAccess'];
+    /**
+     * Apply the access file
+     * @description Validates the whole access file (YAML or JSON: permissions and what each built-in role holds) and stores it as a new version when it changed. Every error is reported with its line and path; if there is any, nothing is stored.
+     */
+    put: operations['applyAccess'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/api-keys': {
     parameters: {
       query?: never;
@@ -238,6 +259,26 @@ export interface paths {
      * @description One event or a JSON array of up to 10000: `{id, tenant, meter, value, time, subject?, properties?}`. CloudEvents are accepted as `application/cloudevents+json` or `application/cloudevents-batch+json` (`source` is the tenant, `type` the meter, `data.value` the value). `(tenant, id)` is counted once, however often it is sent. The answer comes once the batch is durable; valid events of a partly bad batch are kept and each bad one is listed by its index.
      */
     post: operations['ingestEvents'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/invitations/accept': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Accept an invitation for a user
+     * @description Makes the invited user a member. The token is single use and expires; only the invited user may accept. The hosted sign-in accepts invitations itself; this is for a vendor's own sign-up flow.
+     */
+    post: operations['acceptInvitation'];
     delete?: never;
     options?: never;
     head?: never;
@@ -709,6 +750,44 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/staff': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List the staff */
+    get: operations['listStaff'];
+    put?: never;
+    /**
+     * Add a user to the staff, or change their operator role
+     * @description admin holds every scope; support every `:read` scope; finance billing, usage reads and tenant reads.
+     */
+    post: operations['addStaff'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/staff/{user_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Remove a user from the staff */
+    delete: operations['removeStaff'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/stripe/webhooks': {
     parameters: {
       query?: never;
@@ -770,6 +849,27 @@ export interface paths {
     head?: never;
     /** Update a tenant */
     patch: operations['updateTenant'];
+    trace?: never;
+  };
+  '/v1/tenants/{id}/access-policy': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Show a tenant's access policy */
+    get: operations['getAccessPolicy'];
+    /**
+     * Set a tenant's access policy
+     * @description Whether members must use MFA, and the CIDR blocks (IPv4 and IPv6) sign-in and the tenant’s API keys are allowed from. A non-empty allow-list needs the plan feature `ip_allow_list`.
+     */
+    put: operations['setAccessPolicy'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
     trace?: never;
   };
   '/v1/tenants/{id}/activate': {
@@ -937,6 +1037,27 @@ export interface paths {
      * @description The event is kept, marked void, and stops counting. Nothing is ever deleted.
      */
     post: operations['voidUsageEvent'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/invitations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List a tenant's invitations */
+    get: operations['listInvitations'];
+    put?: never;
+    /**
+     * Invite a user to a tenant
+     * @description Makes the user by email if new and records a single-use invitation. The answer carries the link to send (`invitation_url`); it is shown only here. On plans with the `member_seats` feature, members and open invitations may not pass the plan's hard seat limit.
+     */
+    post: operations['inviteMember'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1118,6 +1239,41 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{id}/members': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List a tenant's members */
+    get: operations['listMembers'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/members/{member}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Remove a member from a tenant */
+    delete: operations['removeMember'];
+    options?: never;
+    head?: never;
+    /** Change a member's role */
+    patch: operations['changeMemberRole'];
+    trace?: never;
+  };
   '/v1/tenants/{id}/payment-method': {
     parameters: {
       query?: never;
@@ -1181,6 +1337,45 @@ export interface paths {
     options?: never;
     head?: never;
     patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/roles': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List a tenant's custom roles */
+    get: operations['listRoles'];
+    put?: never;
+    /**
+     * Create a custom role
+     * @description Only on plans with the `custom_roles` feature.
+     */
+    post: operations['createRole'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/roles/{key}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Delete a custom role no member holds */
+    delete: operations['deleteRole'];
+    options?: never;
+    head?: never;
+    /** Update a custom role */
+    patch: operations['updateRole'];
     trace?: never;
   };
   '/v1/tenants/{id}/showback': {
@@ -1558,6 +1753,26 @@ export interface paths {
   };
 }
 export interface webhooks {
+  'access_policy.updated': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A tenant's access policy changed: whether MFA is required, and its IP allow-list
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['accessPolicyUpdatedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'credit_note.issued': {
     parameters: {
       query?: never;
@@ -1952,6 +2167,86 @@ export interface webhooks {
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['licenseRevokedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'member.invited': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A user was invited to a tenant; send the invitation mail from here if Tenantry does not
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['memberInvitedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'member.joined': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A user accepted an invitation and became a member of the tenant
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['memberJoinedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'member.removed': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A member was removed from the tenant; their tokens for it stop working at once
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['memberRemovedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'member.role_changed': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A member's role changed; their permissions follow from the new role
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['memberRoleChangedWebhook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2401,6 +2696,38 @@ export interface webhooks {
 }
 export interface components {
   schemas: {
+    Access: {
+      checksum: string | null;
+      created_at: string | null;
+      /** @description The vendor's permissions and their descriptions */
+      permissions: {
+        [key: string]: string;
+      };
+      /** @description The vendor permissions each built-in role holds */
+      roles: {
+        [key: string]: string[];
+      };
+      /** @description Tenantry's own tenant-admin permissions (reserved names) */
+      tenant_admin_permissions: {
+        [key: string]: string;
+      };
+      /** @description 0 until an access file is applied */
+      version: number;
+    };
+    AccessApplyResult: {
+      /** @enum {string} */
+      change: 'created' | 'unchanged';
+      dry_run: boolean;
+      previous_version: number | null;
+      version: number;
+    };
+    AccessPolicy: {
+      /** @description CIDR blocks; empty: any address */
+      ip_allow_list: string[];
+      mfa_required: boolean;
+      tenant_id: string;
+      updated_at: string | null;
+    };
     AccessToken: {
       /** @description A JWT (ES256) naming the tenant (`tid`), subject (`sub`) and `roles`. Null when the answer is the replay of an earlier request with the same Idempotency-Key: tokens are not stored, so mint another */
       access_token: string | null;
@@ -2454,6 +2781,12 @@ export interface components {
         | 'licenses:write'
         | 'oidc-clients:read'
         | 'oidc-clients:write'
+        | 'access:read'
+        | 'access:write'
+        | 'members:read'
+        | 'members:write'
+        | 'staff:read'
+        | 'staff:write'
       )[];
     };
     AuditCheckpoint: {
@@ -2554,6 +2887,12 @@ export interface components {
         | 'licenses:write'
         | 'oidc-clients:read'
         | 'oidc-clients:write'
+        | 'access:read'
+        | 'access:write'
+        | 'members:read'
+        | 'members:write'
+        | 'staff:read'
+        | 'staff:write'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -2663,6 +3002,21 @@ export interface components {
         index: number;
         reason: string;
       }[];
+    };
+    Invitation: {
+      accepted_at: string | null;
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      email: string;
+      /** @description ISO 8601, UTC */
+      expires_at: string;
+      /** @description `ivt_…` */
+      id: string;
+      role: string;
+      /** @enum {string} */
+      status: 'open' | 'accepted' | 'expired';
+      tenant_id: string;
+      user_id: string;
     };
     Invoice: {
       adjusts: {
@@ -2946,6 +3300,21 @@ export interface components {
       /** @description ISO 8601, UTC */
       signed_at: string;
     };
+    Member: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      email: string;
+      /** @description `mem_…` */
+      id: string;
+      name: string | null;
+      /** @description Every permission the role holds now */
+      permissions: string[];
+      role: string;
+      tenant_id: string;
+      /** @description ISO 8601, UTC */
+      updated_at: string;
+      user_id: string;
+    };
     ModuleSignature: {
       /** @description The license key that signed it */
       kid: string;
@@ -3130,6 +3499,17 @@ export interface components {
       subject: string | null;
       tenant_id: string;
     };
+    Role: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /** @description `rol_…` */
+      id: string;
+      key: string;
+      name: string;
+      permissions: string[];
+      /** @description ISO 8601, UTC */
+      updated_at: string;
+    };
     Showback: {
       consumers: {
         /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
@@ -3251,6 +3631,18 @@ export interface components {
       id: string;
       instance_id: string;
       ttl_seconds: number;
+    };
+    StaffMember: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      email: string;
+      name: string | null;
+      /** @enum {string} */
+      role: 'admin' | 'support' | 'finance';
+      scopes: string[];
+      /** @description ISO 8601, UTC */
+      updated_at: string;
+      user_id: string;
     };
     StripeCustomer: {
       /** @description Stripe's customer id (`cus_…`) */
@@ -3664,6 +4056,70 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  getAccess: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Access'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  applyAccess: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /**
+           * @description Report what would change without storing it
+           * @default false
+           */
+          dry_run?: boolean;
+          /** @description Named in error messages */
+          filename?: string;
+          /** @description The YAML (or JSON) text of the access file */
+          source: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccessApplyResult'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   listApiKeys: {
     parameters: {
       query?: never;
@@ -3733,6 +4189,12 @@ export interface operations {
             | 'licenses:write'
             | 'oidc-clients:read'
             | 'oidc-clients:write'
+            | 'access:read'
+            | 'access:write'
+            | 'members:read'
+            | 'members:write'
+            | 'staff:read'
+            | 'staff:write'
           )[];
         };
       };
@@ -4105,6 +4567,47 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  acceptInvitation: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The token of the invitation link */
+          token: string;
+          /** @description The accepting user (`usr_…`) */
+          user_id: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Member'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
       409: components['responses']['Conflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
@@ -5067,6 +5570,96 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  listStaff: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['StaffMember'][];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  addStaff: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          email: string;
+          /** @enum {string} */
+          role: 'admin' | 'support' | 'finance';
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['StaffMember'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  removeStaff: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        user_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description No Content */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   receiveStripeWebhook: {
     parameters: {
       query?: never;
@@ -5296,6 +5889,73 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Tenant'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getAccessPolicy: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccessPolicy'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  setAccessPolicy: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @default [] */
+          ip_allow_list?: string[];
+          mfa_required: boolean;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AccessPolicy'];
         };
       };
       400: components['responses']['BadRequest'];
@@ -5677,6 +6337,85 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['UsageEvent'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listInvitations: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['Invitation'][];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  inviteMember: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description Who to invite */
+          email: string;
+          /** @description Hours the link stays valid; default 168 */
+          expires_in_hours?: number;
+          /** @description A built-in role (owner, admin, billing, member, viewer) or a custom role key */
+          role: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            invitation: components['schemas']['Invitation'];
+            invitation_url: string;
+          };
         };
       };
       400: components['responses']['BadRequest'];
@@ -6105,6 +6844,104 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  listMembers: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['Member'][];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  removeMember: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+        /** @description Member id or user id */
+        member: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description No Content */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  changeMemberRole: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+        /** @description Member id or user id */
+        member: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          role: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Member'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   getPaymentMethod: {
     parameters: {
       query?: never;
@@ -6285,6 +7122,147 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listRoles: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['Role'][];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createRole: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          key: string;
+          name: string;
+          /** @description Tenant-admin and access-file permissions */
+          permissions: string[];
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Role'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  deleteRole: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+        key: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description No Content */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  updateRole: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+        key: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          name?: string;
+          permissions?: string[];
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Role'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
       503: components['responses']['ServiceUnavailable'];
     };
   };
@@ -7213,6 +8191,64 @@ export interface operations {
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
       503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  accessPolicyUpdatedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description CIDR blocks; empty: any address */
+            ip_allow_list: string[];
+            mfa_required: boolean;
+            tenant_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'access_policy.updated';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
     };
   };
   creditNoteIssuedWebhook: {
@@ -8505,6 +9541,252 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'license.revoked';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  memberInvitedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            email: string;
+            /**
+             * Format: date-time
+             * @description An instant, ISO 8601 in UTC
+             */
+            expires_at: string;
+            /** @description `ivt_…` */
+            invitation_id: string;
+            role: string;
+            tenant_id: string;
+            /** @description `usr_…`, the invited user (made by email when new) */
+            user_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'member.invited';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  memberJoinedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            invitation_id: string;
+            /** @description `mem_…` */
+            member_id: string;
+            role: string;
+            tenant_id: string;
+            user_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'member.joined';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  memberRemovedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            member_id: string;
+            /** @description The role they held */
+            role: string;
+            tenant_id: string;
+            user_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'member.removed';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  memberRoleChangedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description The role before */
+            from: string;
+            member_id: string;
+            tenant_id: string;
+            /** @description The role now */
+            to: string;
+            user_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'member.role_changed';
           /** @constant */
           version: 1;
         };

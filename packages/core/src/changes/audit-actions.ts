@@ -20,6 +20,12 @@ export const TARGET_TYPES = [
   'license',
   'usage_report',
   'oidc_client',
+  'access_catalogue',
+  'member',
+  'invitation',
+  'role',
+  'access_policy',
+  'staff_member',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -499,6 +505,75 @@ export const AUDIT_ACTIONS = {
     target: 'usage_report',
     raises: ['usage_report.imported'],
     entitlements: true,
+  },
+  'access.applied': {
+    description:
+      "A new version of the vendor's access file (permission catalogue and built-in roles) was applied",
+    target: 'access_catalogue',
+    raises: [],
+    entitlements: false,
+  },
+  'member.invited': {
+    description:
+      'A user was invited to a tenant with a role (made by email if new); the link is never recorded',
+    target: 'invitation',
+    raises: ['member.invited'],
+    entitlements: false,
+  },
+  'member.joined': {
+    description: 'A user accepted an invitation and became a member of the tenant',
+    target: 'member',
+    raises: ['member.joined'],
+    entitlements: false,
+  },
+  'member.role_changed': {
+    description: "A member's role in the tenant changed",
+    target: 'member',
+    raises: ['member.role_changed'],
+    entitlements: false,
+  },
+  'member.removed': {
+    description: 'A member was removed from the tenant',
+    target: 'member',
+    raises: ['member.removed'],
+    entitlements: false,
+  },
+  'role.created': {
+    description: 'A tenant created a custom role',
+    target: 'role',
+    raises: [],
+    entitlements: false,
+  },
+  'role.updated': {
+    description: "A custom role's name or permissions changed",
+    target: 'role',
+    raises: [],
+    entitlements: false,
+  },
+  'role.deleted': {
+    description: 'A custom role no member held was deleted',
+    target: 'role',
+    raises: [],
+    entitlements: false,
+  },
+  'access_policy.updated': {
+    description: "A tenant's access policy (MFA required, IP allow-list) changed",
+    target: 'access_policy',
+    raises: ['access_policy.updated'],
+    entitlements: false,
+  },
+  'staff.added': {
+    description:
+      "A user joined the vendor's operator organisation with an operator role, or their role changed",
+    target: 'staff_member',
+    raises: [],
+    entitlements: false,
+  },
+  'staff.removed': {
+    description: "A user left the vendor's operator organisation",
+    target: 'staff_member',
+    raises: [],
+    entitlements: false,
   },
 } as const satisfies Record<string, AuditActionSpec>;
 

@@ -421,6 +421,59 @@ export const EVENT_TYPES = {
       duplicates: z.number().int().describe('Events whose id was already stored; not counted again'),
     }),
   },
+  'member.invited': {
+    description: 'A user was invited to a tenant; send the invitation mail from here if Tenantry does not',
+    version: 1,
+    payload: z.object({
+      tenant_id: z.string(),
+      invitation_id: z.string().describe('`ivt_…`'),
+      user_id: z.string().describe('`usr_…`, the invited user (made by email when new)'),
+      email: z.string(),
+      role: z.string(),
+      expires_at: Instant,
+    }),
+  },
+  'member.joined': {
+    description: 'A user accepted an invitation and became a member of the tenant',
+    version: 1,
+    payload: z.object({
+      tenant_id: z.string(),
+      member_id: z.string().describe('`mem_…`'),
+      user_id: z.string(),
+      role: z.string(),
+      invitation_id: z.string(),
+    }),
+  },
+  'member.role_changed': {
+    description: "A member's role changed; their permissions follow from the new role",
+    version: 1,
+    payload: z.object({
+      tenant_id: z.string(),
+      member_id: z.string(),
+      user_id: z.string(),
+      from: z.string().describe('The role before'),
+      to: z.string().describe('The role now'),
+    }),
+  },
+  'member.removed': {
+    description: 'A member was removed from the tenant; their tokens for it stop working at once',
+    version: 1,
+    payload: z.object({
+      tenant_id: z.string(),
+      member_id: z.string(),
+      user_id: z.string(),
+      role: z.string().describe('The role they held'),
+    }),
+  },
+  'access_policy.updated': {
+    description: "A tenant's access policy changed: whether MFA is required, and its IP allow-list",
+    version: 1,
+    payload: z.object({
+      tenant_id: z.string(),
+      mfa_required: z.boolean(),
+      ip_allow_list: z.array(z.string()).describe('CIDR blocks; empty: any address'),
+    }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

@@ -94,6 +94,48 @@ async function issuedLicense(): Promise<string> {
 /** An active tenant (Pro has no trial). */
 const activeTenant = () => provisionedTenant(t, { plan: 'pro', seats: 2 });
 
+/** A member of a new active tenant, joined through an invitation made outside the fixture's request. */
+async function joinedMember(): Promise<{ tenant: string; id: string }> {
+  const tenant = await activeTenant();
+  counter += 1;
+  const invited = await t.request({
+    method: 'POST',
+    url: `/v1/tenants/${tenant.id}/invitations`,
+    payload: { email: `walk-${counter}@example.com`, role: 'member' },
+  });
+  expect(invited.status).toBe(201);
+  const accepted = await t.request({
+    method: 'POST',
+    url: '/v1/invitations/accept',
+    payload: {
+      token: new URL(invited.body.invitation_url).searchParams.get('token'),
+      user_id: invited.body.invitation.user_id,
+    },
+  });
+  expect(accepted.status).toBe(200);
+  return { tenant: tenant.id, id: accepted.body.id };
+}
+
+/** A new active tenant on a plan that allows custom roles, with the role `walk`. */
+async function tenantWithRole(): Promise<string> {
+  await t.request({
+    method: 'POST',
+    url: '/v1/plans/apply',
+    payload: {
+      source:
+        'currency: usd\nfeatures:\n  custom_roles: {}\nplans:\n  walk_roles:\n    name: Walk roles\n    features: [custom_roles]\n',
+    },
+  });
+  const tenant = await provisionedTenant(t, { plan: 'walk_roles' });
+  const role = await t.request({
+    method: 'POST',
+    url: `/v1/tenants/${tenant.id}/roles`,
+    payload: { key: 'walk', name: 'Walk', permissions: ['audit:read'] },
+  });
+  expect(role.status).toBe(201);
+  return tenant.id as string;
+}
+
 /** A tenant on Pro with its first month invoiced (open), and the invoice sent to Stripe. */
 async function invoicedTenant(): Promise<{ tenant: any; invoice: any; stripeInvoiceId: string }> {
   const tenant = await activeTenant();
@@ -327,6 +369,55 @@ const ROUTES: Record<string, RouteFixture> = {
     );
     return send('POST', '/v1/usage-reports', { report });
   },
+  'PUT /v1/access': () => send('PUT', '/v1/access', { source: 'permissions:\n  walk:read: Walk\n' }),
+  'POST /v1/tenants/:id/invitations': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/invitations`, {
+      email: 'walk-invited@example.com',
+      role: 'viewer',
+    }),
+  'POST /v1/invitations/accept': async () => {
+    const tenant = await activeTenant();
+    const invited = await t.request({
+      method: 'POST',
+      url: `/v1/tenants/${tenant.id}/invitations`,
+      payload: { email: 'walk-accepting@example.com', role: 'viewer' },
+    });
+    return send('POST', '/v1/invitations/accept', {
+      token: new URL(invited.body.invitation_url).searchParams.get('token'),
+      user_id: invited.body.invitation.user_id,
+    });
+  },
+  'PATCH /v1/tenants/:id/members/:member': async () => {
+    const member = await joinedMember();
+    return send('PATCH', `/v1/tenants/${member.tenant}/members/${member.id}`, { role: 'viewer' });
+  },
+  'DELETE /v1/tenants/:id/members/:member': async () => {
+    const member = await joinedMember();
+    return send('DELETE', `/v1/tenants/${member.tenant}/members/${member.id}`);
+  },
+  'POST /v1/tenants/:id/roles': async () => {
+    const tenant = await tenantWithRole();
+    return send('POST', `/v1/tenants/${tenant}/roles`, {
+      key: 'walk_two',
+      name: 'Walk two',
+      permissions: [],
+    });
+  },
+  'PATCH /v1/tenants/:id/roles/:key': async () =>
+    send('PATCH', `/v1/tenants/${await tenantWithRole()}/roles/walk`, { name: 'Walked' }),
+  'DELETE /v1/tenants/:id/roles/:key': async () =>
+    send('DELETE', `/v1/tenants/${await tenantWithRole()}/roles/walk`),
+  'PUT /v1/tenants/:id/access-policy': async () =>
+    send('PUT', `/v1/tenants/${(await activeTenant()).id}/access-policy`, { mfa_required: true }),
+  'POST /v1/staff': () => send('POST', '/v1/staff', { email: 'walk-staff@example.com', role: 'support' }),
+  'DELETE /v1/staff/:user_id': async () => {
+    const added = await t.request({
+      method: 'POST',
+      url: '/v1/staff',
+      payload: { email: 'walk-leaving@example.com', role: 'finance' },
+    });
+    return send('DELETE', `/v1/staff/${added.body.user_id}`);
+  },
   'POST /v1/stripe/webhooks': async () => {
     const { stripeInvoiceId } = await invoicedTenant();
     return deliver(invoiceEvent(t.fake, 'invoice.paid', stripeInvoiceId));
@@ -381,6 +472,17 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/licenses/:id/revoke': ['license.revoked'],
   'POST /v1/licenses/check-in': ['license.checked_in'],
   'POST /v1/usage-reports': ['usage_report.imported'],
+  'PUT /v1/access': ['access.applied'],
+  'POST /v1/tenants/:id/invitations': ['member.invited'],
+  'POST /v1/invitations/accept': ['member.joined'],
+  'PATCH /v1/tenants/:id/members/:member': ['member.role_changed'],
+  'DELETE /v1/tenants/:id/members/:member': ['member.removed'],
+  'POST /v1/tenants/:id/roles': ['role.created'],
+  'PATCH /v1/tenants/:id/roles/:key': ['role.updated'],
+  'DELETE /v1/tenants/:id/roles/:key': ['role.deleted'],
+  'PUT /v1/tenants/:id/access-policy': ['access_policy.updated'],
+  'POST /v1/staff': ['staff.added'],
+  'DELETE /v1/staff/:user_id': ['staff.removed'],
   'POST /v1/stripe/webhooks': ['invoice.paid'],
 };
 

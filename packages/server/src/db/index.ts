@@ -26,6 +26,7 @@ export type {
   Schema,
   SigningKeysTable,
   SlotHoldersTable,
+  TenantRolesTable,
   TenantRow,
   TestClocksTable,
   UsageEventsTable,

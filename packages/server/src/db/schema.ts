@@ -1,3 +1,4 @@
+import type { AccessCatalogue } from '@tenantry/core';
 import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /**
@@ -209,6 +210,12 @@ export interface Schema {
   users: UsersTable;
   oidc_clients: OidcClientsTable;
   oidc_payloads: OidcPayloadsTable;
+  access_catalogues: AccessCataloguesTable;
+  tenant_roles: TenantRolesTable;
+  memberships: MembershipsTable;
+  invitations: InvitationsTable;
+  tenant_access_policies: TenantAccessPoliciesTable;
+  staff_members: StaffMembersTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -629,4 +636,63 @@ export interface OidcPayloadsTable {
   user_code: string | null;
   expires_at: Date | null;
   consumed_at: Date | null;
+}
+
+/** A version of the vendor's permission catalogue (the access file); the latest is in force. */
+export interface AccessCataloguesTable {
+  version: number;
+  catalogue: Json<AccessCatalogue>;
+  checksum: string;
+  created_at: Generated<Date>;
+}
+
+/** A tenant's own role, on plans that allow custom roles. */
+export interface TenantRolesTable {
+  id: string;
+  tenant_id: string;
+  key: string;
+  name: string;
+  permissions: Json<string[]>;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+/** A user's membership of a tenant, with one role (built-in or a tenant_roles key). */
+export interface MembershipsTable {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  role: string;
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
+}
+
+/** An invitation to join a tenant; the token is kept only as its SHA-256. */
+export interface InvitationsTable {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  email: string;
+  role: string;
+  token_hash: string;
+  expires_at: Date;
+  accepted_at: Date | null;
+  accepted_by: string | null;
+  created_at: Generated<Date>;
+}
+
+/** A tenant's access policy; no row means the default. */
+export interface TenantAccessPoliciesTable {
+  tenant_id: string;
+  mfa_required: boolean;
+  ip_allow_list: Json<string[]>;
+  updated_at: Timestamp;
+}
+
+/** A user of the operator organisation (the vendor's staff) and their operator role. */
+export interface StaffMembersTable {
+  user_id: string;
+  role: 'admin' | 'support' | 'finance';
+  created_at: Generated<Date>;
+  updated_at: Timestamp;
 }

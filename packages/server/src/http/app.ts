@@ -4,6 +4,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { accessRoutes } from '../access/index.ts';
 import { apiKeyRoutes } from '../api-keys/index.ts';
 import { auditRoutes } from '../audit/index.ts';
 import {
@@ -16,6 +17,7 @@ import {
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
+import { memberRoutes, staffRoutes } from '../members/index.ts';
 import { oidcClientRoutes, oidcRoutes } from '../oidc/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import type { Services } from '../services.ts';
@@ -149,7 +151,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
 
   await app.register(
     async (v1) => {
-      requireApiKey(v1, services.apiKeys);
+      requireApiKey(v1, services.apiKeys, services.userTokens);
       rejectUnstorableText(v1);
       await idempotentPosts(v1, services.database);
       // Each route plugin is handed the services it uses and no others.
@@ -178,6 +180,13 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(licenseRoutes, { licenses: services.licenses });
       await v1.register(usageReportRoutes, { usageReports: services.usageReports });
       await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
+      await v1.register(accessRoutes, { access: services.access });
+      await v1.register(memberRoutes, {
+        members: services.members,
+        roles: services.roles,
+        accessPolicies: services.accessPolicies,
+      });
+      await v1.register(staffRoutes, { staff: services.staff });
     },
     { prefix: '/v1' },
   );

@@ -1,4 +1,11 @@
-import { isScope, type Scope } from '@tenantry/core';
+import {
+  type DomainError,
+  isScope,
+  isTenantAdminPermission,
+  type Result,
+  type Scope,
+  type TenantAdminPermission,
+} from '@tenantry/core';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { ApiKeyService, AuthenticatedKey } from '../api-keys/index.ts';
 import type { RequestContext } from '../request-context.ts';
@@ -8,8 +15,14 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** Who is calling and in which request; set by {@link requireApiKey} on every `/v1` route. */
     ctx: RequestContext;
-    /** The key the request presented, with its scopes; set by {@link requireApiKey}. */
+    /**
+     * The key the request presented, with its scopes; set by {@link requireApiKey}. For a user
+     * access token, the user stands in as a restricted key holding the scopes it was given (a
+     * staff member's; none for a tenant's member), so that scope checks downstream hold alike.
+     */
     apiKey: AuthenticatedKey;
+    /** The user a user access token stands for; null when the request came with an API key. */
+    user: AuthenticatedUser | null;
   }
   interface FastifyContextConfig {
     /**
@@ -19,8 +32,52 @@ declare module 'fastify' {
      * the license it carries).
      */
     scope?: Scope | 'public';
+    /**
+     * The tenant-admin permission (TENANT_ADMIN_PERMISSIONS in @tenantry/core) a tenant's member
+     * must hold to call this route with a user access token. Only routes that declare one take a
+     * member's token, and only for the tenant in their path (`:id`); every other route takes API
+     * keys and staff tokens alone.
+     */
+    permission?: TenantAdminPermission;
   }
 }
+
+/** Who a user access token stands for, once admitted to a route. */
+export interface AuthenticatedUser {
+  readonly userId: string;
+  /** The tenant the token is for; null for a staff token. */
+  readonly tenantId: string | null;
+  /** The member's permissions in that tenant, read when the request came; empty for staff. */
+  readonly permissions: ReadonlySet<string>;
+  /** The API scopes the user holds: a staff member's operator role's; none for a tenant's member. */
+  readonly scopes: ReadonlySet<Scope>;
+}
+
+/** What a route asks of a user access token. */
+export interface UserTokenRoute {
+  readonly scope: Scope | 'public' | undefined;
+  readonly permission: TenantAdminPermission | undefined;
+  /** The tenant id or slug of the route's path (`:id`), if it has one. */
+  readonly tenant: string | undefined;
+}
+
+/**
+ * Verifies user access tokens (signed by the control plane) and decides whether one may call a
+ * route, checking membership, permissions and staff roles live. The members feature implements it;
+ * the HTTP layer only asks.
+ */
+export interface UserTokenGate {
+  admit(token: string, route: UserTokenRoute): Promise<Result<AuthenticatedUser, DomainError>>;
+}
+
+/** The OpenAPI security scheme of user access tokens; an operation lists the permission it needs. */
+export const USER_TOKEN_SCHEME = 'userToken';
+
+/**
+ * A compact JWS: three base64url parts, the last empty for an unsigned one (refused by the gate,
+ * with its reason). API keys never hold a dot, so the two cannot be confused.
+ */
+const JWT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 /** The OpenAPI security scheme of API keys; each operation lists the scope it needs under it. */
 export const API_KEY_SCHEME = 'apiKey';
@@ -59,9 +116,10 @@ export function requireScopeDeclarations(app: FastifyInstance): void {
  * synchronously ({@link ApiKeyService.cached}), so most requests go on without a promise or a
  * microtask turn; only a key not seen lately waits for the database.
  */
-export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService): void {
+export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService, users?: UserTokenGate): void {
   scope.decorateRequest('ctx', null as unknown as RequestContext);
   scope.decorateRequest('apiKey', null as unknown as AuthenticatedKey);
+  scope.decorateRequest('user', null);
   scope.addHook('onRoute', (route) => {
     const needed = route.config?.scope;
     if (needed === undefined || !isScope(needed)) {
@@ -71,7 +129,19 @@ export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService): v
     }
     // The OpenAPI document shows each operation's scope (OpenAPI 3.1 lets a bearer scheme list
     // the roles it needs). A new schema object: the route file's may be shared between routes.
-    route.schema = { ...route.schema, security: [{ [API_KEY_SCHEME]: [needed] }] };
+    const permission = route.config?.permission;
+    if (permission !== undefined && !isTenantAdminPermission(permission)) {
+      throw new Error(
+        `${routeName(route)}: config.permission must be a permission of TENANT_ADMIN_PERMISSIONS in @tenantry/core, not ${JSON.stringify(permission)}`,
+      );
+    }
+    route.schema = {
+      ...route.schema,
+      security: [
+        { [API_KEY_SCHEME]: [needed] },
+        ...(permission === undefined ? [] : [{ [USER_TOKEN_SCHEME]: [permission] }]),
+      ],
+    };
     // 503: a key not seen lately is looked up in the database, which may be unreachable.
     declareProblems(route, [401, 403, 503]);
   });
@@ -86,6 +156,29 @@ export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService): v
       const token = BEARER.exec(header)?.[1];
       if (!token) {
         refuse(reply);
+        return;
+      }
+      if (users !== undefined && JWT.test(token)) {
+        const config = request.routeOptions.config;
+        const params = request.params as Record<string, unknown> | undefined;
+        const tenant = typeof params?.id === 'string' ? params.id : undefined;
+        users
+          .admit(token, { scope: config.scope, permission: config.permission, tenant })
+          .then((admitted) => {
+            if (!admitted.ok) {
+              sendProblem(reply, admitted.error);
+              return;
+            }
+            const user = admitted.value;
+            request.user = user;
+            request.apiKey = { id: user.userId, kind: 'restricted', scopes: user.scopes };
+            request.ctx = {
+              actor: { type: 'user', id: user.userId },
+              requestId: request.id,
+              sourceIp: request.ip,
+            };
+            done();
+          }, done);
         return;
       }
       const cached = apiKeys.cached(token);

@@ -3,6 +3,8 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, api-keys/, audit/, billing/, db/, entitlements/, plans/, shared modules, tenants/, test-clocks/, tokens/, usage/, webhooks/.
  */
+
+export type { AuthenticatedUser, UserTokenGate, UserTokenRoute } from './authentication.ts';
 export { purgeExpiredIdempotencyKeys } from './idempotency.ts';
 export { parseJsonBodies } from './json-body.ts';
 export { ProblemSchema, replyProblem, sendProblem } from './problem.ts';

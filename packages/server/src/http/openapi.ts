@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { jsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
 import { webhookDocuments } from '../webhooks/index.ts';
-import { API_KEY_SCHEME } from './authentication.ts';
+import { API_KEY_SCHEME, USER_TOKEN_SCHEME } from './authentication.ts';
 import { declareProblems, PROBLEM_MEDIA_TYPE } from './problem.ts';
 
 declare module 'fastify' {
@@ -67,6 +67,21 @@ const TAGS = [
       "The vendor's apps registered as clients of Tenantry's OpenID provider: Authorization Code with PKCE, exact redirect URIs (docs/oidc.md).",
   },
   {
+    name: 'Access',
+    description:
+      "The vendor's access file: the permissions its app checks and what each built-in role holds (docs/identity.md).",
+  },
+  {
+    name: 'Members',
+    description:
+      "Tenants' members, invitations, custom roles and access policies (MFA required, IP allow-list) (docs/identity.md).",
+  },
+  {
+    name: 'Staff',
+    description:
+      "The vendor's staff: users of the operator organisation with operator roles (docs/identity.md).",
+  },
+  {
     name: 'Audit',
     description:
       'The tamper-evident audit log: hash chains per tenant and for the operator, signed checkpoints, JSON Lines exports (docs/audit.md).',
@@ -77,7 +92,9 @@ const DESCRIPTION = [
   "Tenantry's control plane: tenants, plans, entitlements, usage, billing, access tokens and the audit log.",
   '',
   'Every `/v1` operation needs an API key as a bearer token, holding the one scope the operation names ' +
-    '(docs/api-keys.md). Errors are RFC 9457 problem documents (`application/problem+json`) with a stable ' +
+    "(docs/api-keys.md), or a user access token: a staff member's holds the scopes of their operator role, and a " +
+    "tenant member's reaches the operations that name a tenant-admin permission, for the member's own tenant " +
+    '(docs/identity.md). Errors are RFC 9457 problem documents (`application/problem+json`) with a stable ' +
     '`code` (docs/errors.md). A POST that declares the `Idempotency-Key` header can be retried safely with the ' +
     'same key. Lists take `limit` and `cursor` and answer `{data, next_cursor}`.',
   '',
@@ -303,6 +320,14 @@ export function openApiOptions(): FastifyDynamicSwaggerOptions {
             scheme: 'bearer',
             description:
               'An API key (tnt_sk_… operator, tnt_rk_… restricted). Each operation lists the one scope the key must hold.',
+          },
+          [USER_TOKEN_SCHEME]: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description:
+              "A user access token (ES256 JWT, typ at+jwt) of a tenant's member, for the operations that list a " +
+              "tenant-admin permission here, on the member's own tenant only; or of a staff member, who holds the scopes of their operator role.",
           },
         },
       },

@@ -1,0 +1,144 @@
+import { type DomainError, fail, ok, type Result } from '@tenantry/core';
+import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../clock.ts';
+import type { Schema } from '../db/index.ts';
+import type { AuthenticatedUser, UserTokenGate, UserTokenRoute } from '../http/index.ts';
+import type { SigningKeyService } from '../tokens/index.ts';
+import type { MemberService } from './member-service.ts';
+import type { StaffService } from './staff-service.ts';
+
+/** Tenants whose members may act: not suspended, cancelled, deleted or still provisioning. */
+const ACTING_STATES: ReadonlySet<string> = new Set(['trialing', 'active', 'past_due']);
+
+export interface UserTokensOptions {
+  readonly db: Kysely<Schema>;
+  readonly clock: Clock;
+  readonly signingKeys: SigningKeyService;
+  /** The `iss` tokens must carry: the control plane's public URL. */
+  readonly issuer: string;
+  readonly members: MemberService;
+  readonly staff: StaffService;
+}
+
+const EMPTY: ReadonlySet<never> = new Set();
+
+function invalid(reason: string, detail: string) {
+  return fail('invalid_access_token', detail, { details: { reason } });
+}
+
+/**
+ * Admits user access tokens to `/v1` routes. A token must be an ES256 JWT of type `at+jwt`, for
+ * the audience `tenantry`, signed by a key the control plane publishes, not expired. What it may
+ * do is then read live, never from its claims: a tenant's member reaches only routes that declare
+ * a permission, only for the tenant the token names, only while still a member whose role holds
+ * the permission and while the tenant may act; a staff token (`staff: true`, no `tid`) holds the
+ * scopes of its operator role for as long as the user is staff.
+ */
+export class UserTokens implements UserTokenGate {
+  readonly #o: UserTokensOptions;
+
+  constructor(options: UserTokensOptions) {
+    this.#o = options;
+  }
+
+  async admit(token: string, route: UserTokenRoute): Promise<Result<AuthenticatedUser, DomainError>> {
+    const verified = await this.#verify(token);
+    if (!verified.ok) return verified;
+    const claims = verified.value;
+    if (claims.staff === true && claims.tid === undefined) return this.#admitStaff(claims.sub, route);
+    if (typeof claims.tid !== 'string')
+      return invalid('claims', 'the token names no tenant (tid) and is no staff token');
+    return this.#admitMember(claims.sub, claims.tid, route);
+  }
+
+  async #verify(
+    token: string,
+  ): Promise<Result<{ sub: string; tid?: unknown; staff?: unknown }, DomainError>> {
+    const jwks = createLocalJWKSet(await this.#o.signingKeys.jwks());
+    try {
+      const { payload } = await jwtVerify(token, jwks, {
+        algorithms: ['ES256'],
+        audience: 'tenantry',
+        issuer: this.#o.issuer,
+        typ: 'at+jwt',
+        currentDate: this.#o.clock.now(),
+        requiredClaims: ['sub', 'exp', 'iat'],
+      });
+      if (typeof payload.sub !== 'string' || !payload.sub.startsWith('usr_')) {
+        return invalid('claims', 'the token is not for a user (sub must be usr_…)');
+      }
+      return ok({ ...payload, sub: payload.sub });
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) return invalid('expired', 'the access token has expired');
+      if (error instanceof joseErrors.JOSEError) {
+        return invalid(error.code, 'the access token is not one this control plane signed for users');
+      }
+      throw error;
+    }
+  }
+
+  async #admitStaff(userId: string, route: UserTokenRoute): Promise<Result<AuthenticatedUser, DomainError>> {
+    const scopes = await this.#o.staff.staffScopesOf(userId);
+    if (scopes === null) return invalid('not_staff', 'the user is not staff (any more)');
+    if (route.scope !== undefined && route.scope !== 'public' && !scopes.has(route.scope)) {
+      return fail(
+        'insufficient_scope',
+        `this route needs the scope ${route.scope}, which the user's operator role lacks`,
+        {
+          details: { required_scope: route.scope },
+        },
+      );
+    }
+    return ok({ userId, tenantId: null, permissions: EMPTY, scopes });
+  }
+
+  async #admitMember(
+    userId: string,
+    tenantId: string,
+    route: UserTokenRoute,
+  ): Promise<Result<AuthenticatedUser, DomainError>> {
+    if (route.permission === undefined) {
+      return fail(
+        'insufficient_permission',
+        "this route takes API keys and staff tokens, not a tenant member's token",
+      );
+    }
+    const tenant = await this.#o.db
+      .selectFrom('tenants')
+      .select(['id', 'slug', 'state'])
+      .where('id', '=', tenantId)
+      .executeTakeFirst();
+    const sameTenant =
+      tenant !== undefined &&
+      route.tenant !== undefined &&
+      (route.tenant === tenant.id || (route.tenant === tenant.slug && tenant.state !== 'deleted'));
+    if (!sameTenant) {
+      return fail(
+        'insufficient_permission',
+        "the token is for another tenant than the one in this route's path",
+        {
+          details: { required_permission: route.permission },
+        },
+      );
+    }
+    const permissions = await this.#o.members.permissionsOf(tenant.id, userId);
+    if (permissions === null)
+      return invalid('not_a_member', 'the user is not a member of the tenant (any more)');
+    if (!ACTING_STATES.has(tenant.state)) {
+      return fail('tenant_inactive', `tenant "${tenant.slug}" is ${tenant.state}; its members may not act`, {
+        details: { state: tenant.state },
+      });
+    }
+    if (!permissions.includes(route.permission)) {
+      return fail(
+        'insufficient_permission',
+        `this route needs the permission ${route.permission}, which your role lacks`,
+        {
+          details: { required_permission: route.permission },
+        },
+      );
+    }
+    return ok({ userId, tenantId: tenant.id, permissions: new Set(permissions), scopes: EMPTY });
+  }
+}
