@@ -58,6 +58,29 @@ export interface Config {
    * webhook may reach though private; none by default) and `TENANTRY_WEBHOOK_TIMEOUT_MS`.
    */
   readonly webhooks: { readonly allowedHosts: readonly string[]; readonly timeoutMs: number };
+  /**
+   * Outgoing mail (verification, invitations, password reset, MFA changes). `smtpUrl` from
+   * `TENANTRY_SMTP_URL` (`smtp://user:pass@host:port`, `smtps://` for TLS from the start);
+   * undefined: mail is not configured, and links are logged instead (for development).
+   * `TENANTRY_MAIL_FROM` is the sender; `TENANTRY_MAIL_TEMPLATES` a folder of templates that
+   * replace the shipped ones; `TENANTRY_BRAND_NAME`, `TENANTRY_BRAND_COLOR` and
+   * `TENANTRY_BRAND_LOGO_URL` brand the mails and the hosted pages.
+   */
+  readonly mail: {
+    readonly smtpUrl: string | undefined;
+    readonly from: string;
+    readonly templatesDir: string | undefined;
+  };
+  readonly brand: {
+    readonly productName: string;
+    readonly color: string;
+    readonly logoUrl: string | undefined;
+  };
+  /**
+   * Sign-in sessions: `TENANTRY_SESSION_IDLE_MINUTES` (default 3 days) without use ends a
+   * session; `TENANTRY_SESSION_MAX_HOURS` (default 30 days) after it began ends it whatever its use.
+   */
+  readonly sessions: { readonly idleMinutes: number; readonly maxHours: number };
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -104,6 +127,11 @@ function integer(
  * | `TENANTRY_APP_MIGRATIONS` | none: new tenants get no app tables from the control plane |
  * | `STRIPE_SECRET_KEY` | none: no Stripe; invoices are settled through the API or the CLI |
  * | `STRIPE_WEBHOOK_SECRET` | none; required with `STRIPE_SECRET_KEY` (the signing secret of the webhook endpoint) |
+ * | `TENANTRY_SMTP_URL` | none: mail is not sent, its links are logged |
+ * | `TENANTRY_MAIL_FROM` | `Tenantry <no-reply@localhost>` |
+ * | `TENANTRY_MAIL_TEMPLATES` | none: the shipped templates |
+ * | `TENANTRY_BRAND_NAME` / `TENANTRY_BRAND_COLOR` / `TENANTRY_BRAND_LOGO_URL` | `Tenantry` / `#4f46e5` / none |
+ * | `TENANTRY_SESSION_IDLE_MINUTES` / `TENANTRY_SESSION_MAX_HOURS` | `4320` (3 days) / `720` (30 days) |
  */
 export function loadConfig(env: Record<string, string | undefined>): Result<Config, string> {
   const port = integer(env, 'PORT', 8080, 0, 65535);
@@ -172,6 +200,12 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     .split(',')
     .map((h) => h.trim().toLowerCase())
     .filter((h) => h !== '');
+  const mail = mailSettings(env);
+  if (!mail.ok) return mail;
+  const idleMinutes = integer(env, 'TENANTRY_SESSION_IDLE_MINUTES', 4320, 5, 525_600);
+  if (!idleMinutes.ok) return idleMinutes;
+  const maxHours = integer(env, 'TENANTRY_SESSION_MAX_HOURS', 720, 1, 8760);
+  if (!maxHours.ok) return maxHours;
   return ok({
     database: url !== undefined ? { url } : { dataDir },
     dataDir,
@@ -194,6 +228,40 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     ...(appMigrationsDir !== undefined ? { appMigrationsDir } : {}),
     ...(stripe.value !== undefined ? { stripe: stripe.value } : {}),
     webhooks: { allowedHosts, timeoutMs: webhookTimeout.value },
+    ...mail.value,
+    sessions: { idleMinutes: idleMinutes.value, maxHours: maxHours.value },
+  });
+}
+
+const COLOR = /^#[0-9a-fA-F]{6}$/;
+
+/**
+ * Mail and branding. The errors never repeat the SMTP URL, which may hold a password. The brand's
+ * colour and logo go into HTML and CSS, so they are held to a hex colour and an https URL.
+ */
+function mailSettings(
+  env: Record<string, string | undefined>,
+): Result<Pick<Config, 'mail' | 'brand'>, string> {
+  const smtpUrl = env.TENANTRY_SMTP_URL || undefined;
+  if (smtpUrl !== undefined && (!URL.canParse(smtpUrl) || !/^smtps?:$/.test(new URL(smtpUrl).protocol)))
+    return err(
+      'TENANTRY_SMTP_URL must be an smtp:// or smtps:// URL, e.g. smtp://user:password@mail.example.com:587',
+    );
+  const from = env.TENANTRY_MAIL_FROM || 'Tenantry <no-reply@localhost>';
+  if (!/^[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>$|^[^\s@<>]+@[^\s@<>]+$/.test(from))
+    return err(`TENANTRY_MAIL_FROM must be an address, or a name and <address>, not "${from}"`);
+  const color = env.TENANTRY_BRAND_COLOR || '#4f46e5';
+  if (!COLOR.test(color))
+    return err(`TENANTRY_BRAND_COLOR must be a hex colour like #4f46e5, not "${color}"`);
+  const logoUrl = env.TENANTRY_BRAND_LOGO_URL || undefined;
+  if (logoUrl !== undefined && (!URL.canParse(logoUrl) || new URL(logoUrl).protocol !== 'https:'))
+    return err('TENANTRY_BRAND_LOGO_URL must be an https:// URL of an image');
+  const productName = env.TENANTRY_BRAND_NAME || 'Tenantry';
+  if (productName.length > 80 || /[\r\n]/.test(productName))
+    return err('TENANTRY_BRAND_NAME must be one line of at most 80 characters');
+  return ok({
+    mail: { smtpUrl, from, templatesDir: env.TENANTRY_MAIL_TEMPLATES || undefined },
+    brand: { productName, color, logoUrl },
   });
 }
 

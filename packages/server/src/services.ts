@@ -1,4 +1,5 @@
 import { AccessService } from './access/index.ts';
+import { AccountService, MfaService, SessionService } from './accounts/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -17,6 +18,7 @@ import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
+import { Mailer, type MailLog } from './mail/index.ts';
 import {
   AccessPolicyService,
   type InvitationListener,
@@ -83,11 +85,8 @@ export interface Services {
   readonly usageReports: UsageReportService;
   /** The vendor's apps registered as OpenID clients. */
   readonly oidcClients: OidcClientService;
-  /**
-   * Tenantry as the OpenID provider of the vendor's app, when an identity source (hosted sign-in
-   * sessions and memberships) is given: `/oidc` and `/.well-known/openid-configuration`.
-   */
-  readonly oidc: OidcProviderService | undefined;
+  /** Tenantry as the OpenID provider of the vendor's app: `/oidc` and `/.well-known/openid-configuration`. */
+  readonly oidc: OidcProviderService;
   /** The vendor's access file: its permission catalogue and what each built-in role holds. */
   readonly access: AccessService;
   /** Tenants' members and invitations; what each user may do in each tenant. */
@@ -100,6 +99,14 @@ export interface Services {
   readonly staff: StaffService;
   /** Admits user access tokens (members', staff's) to `/v1` routes. */
   readonly userTokens: UserTokens;
+  /** Outgoing mail (verification, invitations, reset, MFA changes); logs links when SMTP is not configured. */
+  readonly mailer: Mailer;
+  /** Sign-in sessions of the hosted pages; the OpenID provider signs users in on them. */
+  readonly sessions: SessionService;
+  /** Sign-up, email verification, sign-in and password reset. */
+  readonly accounts: AccountService;
+  /** TOTP second factor and recovery codes. */
+  readonly mfa: MfaService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -115,7 +122,12 @@ export type ServiceSettings = Pick<
   'deletionRetentionDays' | 'poolSchema' | 'entitlementMaxAgeMs' | 'usageLateWindowDays' | 'appRole'
 > &
   // Optional so that tests need not invent one; the server always passes loadConfig's.
-  Partial<Pick<Config, 'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays'>> &
+  Partial<
+    Pick<
+      Config,
+      'publicUrl' | 'auditCheckpointMinutes' | 'auditRetentionDays' | 'mail' | 'brand' | 'sessions'
+    >
+  > &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
@@ -126,12 +138,15 @@ export type ServiceSettings = Pick<
     /** How webhooks are sent (loadConfig's `webhooks`; tests also inject a resolver). */
     readonly webhooks?: WebhookSettings | undefined;
     /**
-     * Whom the OpenID provider signs in, and into which tenant: the accounts feature's sessions
-     * and the members feature's memberships and access policies. Without it there is no provider.
+     * Whom the OpenID provider signs in, and into which tenant; default the hosted pages'
+     * sessions and the members feature's memberships and access policies. Tests of the provider
+     * alone give a stand-in of the same shape.
      */
     readonly identity?: IdentitySource | undefined;
     /** Told of each invitation with its link, after it is stored: where the mailer hooks in. */
     readonly onInvited?: InvitationListener | undefined;
+    /** Where the mailer logs (the links of mail not sent, in development); else the app's logger. */
+    readonly mailLog?: MailLog | undefined;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -254,23 +269,47 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     // Check-ins are held to the key an install's usage reports pinned: read where those are kept.
     reportedInstallKeys: { pinnedKey: pinnedInstallKey },
   });
-  const oidcClients = new OidcClientService({ db, clock, secrets: config.secrets });
-  const oidc =
-    config.identity === undefined
-      ? undefined
-      : new OidcProviderService({
-          db,
-          clock,
-          secrets: config.secrets,
-          signingKeys,
-          clients: oidcClients,
-          identity: config.identity,
-          issuer: config.publicUrl ?? 'http://localhost:8080',
-        });
   const access = new AccessService(db, clock);
   const publicUrl = config.publicUrl ?? 'http://localhost:8080';
   const members = new MemberService({ db, clock, access, publicUrl, onInvited: config.onInvited });
   const staff = new StaffService(db, clock);
+  const mailer = new Mailer(
+    config.mail ?? { smtpUrl: undefined, from: 'Tenantry <no-reply@localhost>', templatesDir: undefined },
+    config.brand ?? { productName: 'Tenantry', color: '#4f46e5', logoUrl: undefined },
+    config.mailLog,
+  );
+  const sessionLimits = config.sessions ?? { idleMinutes: 4320, maxHours: 720 };
+  const sessions = new SessionService(db, clock, {
+    // Secure cookies are not sent over plain HTTP: only when the public URL is https.
+    secureCookies: publicUrl.startsWith('https:'),
+    idleMs: sessionLimits.idleMinutes * 60_000,
+    absoluteMs: sessionLimits.maxHours * 3_600_000,
+  });
+  const accounts = new AccountService({ db, clock, sessions, mailer, publicUrl });
+  const mfa = new MfaService({
+    db,
+    clock,
+    secrets: config.secrets,
+    sessions,
+    mailer,
+    issuer: mailer.brand.productName,
+  });
+  const accessPolicies = new AccessPolicyService(db, clock);
+  const oidcClients = new OidcClientService({ db, clock, secrets: config.secrets });
+  const oidc = new OidcProviderService({
+    db,
+    clock,
+    secrets: config.secrets,
+    signingKeys,
+    clients: oidcClients,
+    // Signed in on the hosted pages' sessions, into the tenants the user is a member of.
+    identity: config.identity ?? {
+      currentSession: (request) => sessions.current(request),
+      membershipsOf: (userId) => members.membershipsOf(userId),
+      accessPolicyOf: (tenantId) => accessPolicies.accessPolicyOf(tenantId),
+    },
+    issuer: publicUrl,
+  });
   return {
     database,
     clock,
@@ -278,9 +317,13 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     access,
     members,
     roles: new RoleService(db, clock, access),
-    accessPolicies: new AccessPolicyService(db, clock),
+    accessPolicies,
     staff,
     userTokens: new UserTokens({ db, clock, signingKeys, issuer: tokens.issuer, members, staff }),
+    mailer,
+    sessions,
+    accounts,
+    mfa,
     apiKeys: new ApiKeyService(db, clock),
     plans,
     tenants,

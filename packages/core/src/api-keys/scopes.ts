@@ -36,6 +36,7 @@ export const SCOPES = {
     "Invite, accept invitations for, change the role of and remove tenants' members; manage custom roles and access policies",
   'staff:read': "List the vendor's staff (the operator organisation) and their roles",
   'staff:write': 'Add staff to and remove staff from the operator organisation',
+  'mail:read': 'Read whether outgoing mail is configured (never its credentials)',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

@@ -26,6 +26,8 @@ export const TARGET_TYPES = [
   'role',
   'access_policy',
   'staff_member',
+  'user',
+  'session',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -573,6 +575,97 @@ export const AUDIT_ACTIONS = {
     description: "A user left the vendor's operator organisation",
     target: 'staff_member',
     raises: [],
+    entitlements: false,
+  },
+  'user.signed_up': {
+    description: 'A person signed up on the hosted pages: a user with a password, its email not yet verified',
+    target: 'user',
+    raises: ['user.signed_up'],
+    entitlements: false,
+  },
+  'user.verification_sent': {
+    description: 'A new email verification link was made for a user (its secret is never recorded)',
+    target: 'user',
+    raises: [],
+    entitlements: false,
+  },
+  'user.email_verified': {
+    description: 'A user followed its email verification link',
+    target: 'user',
+    raises: ['user.email_verified'],
+    entitlements: false,
+  },
+  'user.signed_in': {
+    description: 'A user signed in: a session began (after the second factor, when the user has one)',
+    target: 'user',
+    raises: ['user.signed_in'],
+    entitlements: false,
+  },
+  'user.password_verified': {
+    description:
+      "A user's password was right and its second factor is asked for next: the session waits for it",
+    target: 'user',
+    raises: [],
+    entitlements: false,
+  },
+  'user.sign_in_failed': {
+    description: 'A sign-in was refused; the target is `unknown` when no user has the email given',
+    target: 'user',
+    raises: ['user.sign_in_failed'],
+    entitlements: false,
+  },
+  'user.password_reset_requested': {
+    description: 'A password reset link was made for a user (its secret is never recorded)',
+    target: 'user',
+    raises: [],
+    entitlements: false,
+  },
+  'user.password_reset': {
+    description: 'A user set a new password through a reset link; every session of the user was ended',
+    target: 'user',
+    raises: ['user.password_reset'],
+    entitlements: false,
+  },
+  'user.mfa_enrolment_started': {
+    description: 'A user began enrolling a TOTP authenticator; MFA is on only once a code confirms it',
+    target: 'user',
+    raises: [],
+    entitlements: false,
+  },
+  'user.mfa_enrolled': {
+    description: 'A user confirmed a TOTP authenticator: MFA is on, with new recovery codes',
+    target: 'user',
+    raises: ['user.mfa_enrolled'],
+    entitlements: false,
+  },
+  'user.mfa_failed': {
+    description: 'A second-factor code was refused (wrong, replayed, or over the attempt limit)',
+    target: 'user',
+    raises: ['user.mfa_failed'],
+    entitlements: false,
+  },
+  'user.mfa_disabled': {
+    description: 'A user turned MFA off (with a code); its authenticator and recovery codes were removed',
+    target: 'user',
+    raises: ['user.mfa_disabled'],
+    entitlements: false,
+  },
+  'user.recovery_code_used': {
+    description: 'A user answered the second factor with a recovery code, which is now spent',
+    target: 'user',
+    raises: ['user.recovery_code_used'],
+    entitlements: false,
+  },
+  'user.recovery_codes_regenerated': {
+    description: 'A user replaced its recovery codes with new ones; the old ones no longer work',
+    target: 'user',
+    raises: ['user.recovery_codes_regenerated'],
+    entitlements: false,
+  },
+  'session.ended': {
+    description: 'A sign-in session ended: signed out, signed out everywhere, or a password reset',
+    target: 'session',
+    raises: ['session.ended'],
     entitlements: false,
   },
 } as const satisfies Record<string, AuditActionSpec>;

@@ -474,6 +474,79 @@ export const EVENT_TYPES = {
       ip_allow_list: z.array(z.string()).describe('CIDR blocks; empty: any address'),
     }),
   },
+  'user.signed_up': {
+    description:
+      'A person signed up on the hosted pages; the email is verified later (`user.email_verified`)',
+    version: 1,
+    payload: z.object({ user_id: z.string().describe('`usr_…`'), email: z.string() }),
+  },
+  'user.email_verified': {
+    description: 'A user proved it holds its email address by following the link mailed to it',
+    version: 1,
+    payload: z.object({ user_id: z.string(), email: z.string() }),
+  },
+  'user.signed_in': {
+    description: 'A user signed in on the hosted pages',
+    version: 1,
+    payload: z.object({
+      user_id: z.string(),
+      session_id: z.string().describe('`ses_…`'),
+      mfa: z.boolean().describe('Whether the user answered a second factor'),
+    }),
+  },
+  'user.sign_in_failed': {
+    description: 'A sign-in was refused; `user_id` is null when no user has the email given',
+    version: 1,
+    payload: z.object({
+      user_id: z.string().nullable(),
+      reason: z
+        .enum(['invalid_credentials', 'email_not_verified'])
+        .describe('`invalid_credentials`: unknown email or wrong password (not told apart)'),
+    }),
+  },
+  'user.password_reset': {
+    description: "A user set a new password through a reset link; all of the user's sessions were ended",
+    version: 1,
+    payload: z.object({ user_id: z.string(), sessions_ended: z.number().int() }),
+  },
+  'user.mfa_enrolled': {
+    description: 'A user turned on TOTP MFA',
+    version: 1,
+    payload: z.object({ user_id: z.string() }),
+  },
+  'user.mfa_failed': {
+    description: 'A second-factor code was refused; many in a row suggest someone guessing',
+    version: 1,
+    payload: z.object({
+      user_id: z.string(),
+      during: z.enum(['sign_in', 'enrol', 'disable', 'recovery_codes']).describe('What the code was for'),
+      rate_limited: z.boolean().describe('Whether the attempt limit refused it before it was checked'),
+    }),
+  },
+  'user.mfa_disabled': {
+    description: 'A user turned MFA off',
+    version: 1,
+    payload: z.object({ user_id: z.string() }),
+  },
+  'user.recovery_code_used': {
+    description: 'A user signed in with a recovery code instead of its authenticator',
+    version: 1,
+    payload: z.object({ user_id: z.string(), remaining: z.number().int().describe('Unused codes left') }),
+  },
+  'user.recovery_codes_regenerated': {
+    description: "A user's recovery codes were replaced by new ones",
+    version: 1,
+    payload: z.object({ user_id: z.string() }),
+  },
+  'session.ended': {
+    description: 'A sign-in session ended',
+    version: 1,
+    payload: z.object({
+      session_id: z.string(),
+      user_id: z.string(),
+      reason: z.enum(['signed_out', 'signed_out_everywhere', 'ended_by_user', 'password_reset', 'ended']),
+    }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

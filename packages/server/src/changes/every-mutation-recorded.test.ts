@@ -503,6 +503,11 @@ const EXEMPT: Record<string, string> = {
   'DELETE /v1/tenants/:id/slots/:slot_id': 'usage: a gauge unit released',
   'POST /v1/entitlements/stream': 'a read: POST only to carry the tenants to follow in a body',
   'POST /v1/entitlements/revalidate': 'a read: POST only to carry the snapshots held in a body',
+  // `/oidc/*`, which Fastify's route tree prints as its wildcard alone.
+  'POST *':
+    "the OpenID provider's protocol (token, revocation, resumed authorization): its codes, grants and sessions are the protocol's short-lived state; each access token it issues is audited (access_token.issued), as each refresh it refuses (refresh_token.refused), which oidc-flow.test.ts shows",
+  'POST /oidc/interaction/:uid/organization':
+    "the organisation picker's answer, handed back to the provider as the interaction's result (protocol state); the token it leads to is audited when issued",
 };
 
 /** What a job's fixture does: sets up its work, runs the due jobs, and names the actions it records. */

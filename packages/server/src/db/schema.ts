@@ -216,6 +216,12 @@ export interface Schema {
   invitations: InvitationsTable;
   tenant_access_policies: TenantAccessPoliciesTable;
   staff_members: StaffMembersTable;
+  user_passwords: UserPasswordsTable;
+  user_links: UserLinksTable;
+  sessions: SessionsTable;
+  user_totp: UserTotpTable;
+  user_recovery_codes: UserRecoveryCodesTable;
+  mfa_failures: MfaFailuresTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -695,4 +701,60 @@ export interface StaffMembersTable {
   role: 'admin' | 'support' | 'finance';
   created_at: Generated<Date>;
   updated_at: Timestamp;
+}
+
+/** A user's password: an argon2id PHC string (salt and cost inside). */
+export interface UserPasswordsTable {
+  user_id: string;
+  hash: string;
+  changed_at: Date;
+}
+
+/** A single-use link mailed to a user; only the SHA-256 of its secret. */
+export interface UserLinksTable {
+  token_hash: string;
+  user_id: string;
+  purpose: 'verify_email' | 'reset_password';
+  created_at: Date;
+  expires_at: Date;
+  used_at: Date | null;
+}
+
+/** A sign-in session; the cookie's secret is kept only as its SHA-256. */
+export interface SessionsTable {
+  id: string;
+  user_id: string;
+  secret_hash: string;
+  state: 'pending_mfa' | 'active' | 'ended';
+  user_agent: string | null;
+  ip: string | null;
+  created_at: Date;
+  last_seen_at: Date;
+  idle_expires_at: Date;
+  absolute_expires_at: Date;
+  mfa_verified_at: Date | null;
+  ended_at: Date | null;
+  ended_reason: string | null;
+}
+
+/** A user's TOTP factor, its secret sealed with the master key. */
+export interface UserTotpTable {
+  user_id: string;
+  secret_sealed: string;
+  created_at: Date;
+  confirmed_at: Date | null;
+  last_used_step: number | null;
+}
+
+/** One single-use recovery code, as its SHA-256. */
+export interface UserRecoveryCodesTable {
+  user_id: string;
+  code_hash: string;
+  used_at: Date | null;
+}
+
+/** A failed second-factor attempt, counted for the per-user rate limit. */
+export interface MfaFailuresTable {
+  user_id: string;
+  failed_at: Date;
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
@@ -16,7 +17,9 @@ import {
 } from '../billing/index.ts';
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
+import { hostedRoutes } from '../hosted/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
+import { mailRoutes } from '../mail/index.ts';
 import { memberRoutes, staffRoutes } from '../members/index.ts';
 import { oidcClientRoutes, oidcRoutes } from '../oidc/index.ts';
 import { planRoutes } from '../plans/index.ts';
@@ -65,6 +68,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       handleError(error, request, reply);
     },
   }).withTypeProvider<ZodTypeProvider>();
+  // Mail sent without SMTP configured is logged with the app's own logger (the links, for development).
+  services.mailer.useLog(app.log);
 
   requireScopeDeclarations(app);
   app.setValidatorCompiler(validatorCompiler);
@@ -84,6 +89,9 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     done(null, payload);
   });
 
+  // Parses cookies into every request: the hosted pages and the OpenID provider find the
+  // session from them (SessionService.current).
+  await app.register(fastifyCookie);
   documentRoutes(app);
   await app.register(fastifySwagger, openApiOptions());
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
@@ -187,6 +195,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
         accessPolicies: services.accessPolicies,
       });
       await v1.register(staffRoutes, { staff: services.staff });
+      await v1.register(mailRoutes, { mailer: services.mailer });
     },
     { prefix: '/v1' },
   );
@@ -198,8 +207,18 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     await open.register(licenseCheckInRoutes, { licenses: services.licenses });
   });
   // Outside the API-key scope: the OpenID provider authenticates apps and users by its protocol.
-  if (services.oidc)
-    await app.register(oidcRoutes, { oidc: services.oidc, signingKeys: services.signingKeys });
+  await app.register(oidcRoutes, { oidc: services.oidc, signingKeys: services.signingKeys });
+  // Outside the API-key scope: people sign in on the hosted pages with a browser, by password and
+  // session cookie; their forms are guarded by CSRF tokens.
+  await app.register(async (hosted) => {
+    rejectUnstorableText(hosted);
+    await hosted.register(hostedRoutes, {
+      accounts: services.accounts,
+      sessions: services.sessions,
+      mfa: services.mfa,
+      mailer: services.mailer,
+    });
+  });
   // Outside the API-key scope: Stripe's signature over the raw body authenticates it.
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
 

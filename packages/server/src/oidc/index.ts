@@ -9,4 +9,4 @@ export { sweepExpired } from './oidc-adapter.ts';
 export { oidcClientRoutes } from './oidc-client-routes.ts';
 export { type CreateOidcClient, OidcClientService, type OidcClientView } from './oidc-client-service.ts';
 export { APP_RESOURCE, OIDC_PREFIX, OidcProviderService } from './oidc-provider-service.ts';
-export { ipAllowed, oidcRoutes } from './oidc-routes.ts';
+export { oidcRoutes } from './oidc-routes.ts';

@@ -1,5 +1,5 @@
-import { BlockList, isIP } from 'node:net';
 import formbody from '@fastify/formbody';
+import { ipAllowed } from '@tenantry/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults } from 'oidc-provider';
 import type { SigningKeyService } from '../tokens/index.ts';
@@ -35,11 +35,13 @@ export const oidcRoutes: FastifyPluginAsync<{
       { schema: { hide: true } },
       passThrough(() => '/.well-known/openid-configuration'),
     );
-    raw.all(
-      `${OIDC_PREFIX}/*`,
-      { schema: { hide: true } },
-      passThrough((request) => `/${(request.params as { '*': string })['*']}`),
-    );
+    // The provider's endpoints answer GET and POST (and OPTIONS for CORS); nothing else reaches it.
+    raw.route({
+      method: ['GET', 'POST', 'OPTIONS'],
+      url: `${OIDC_PREFIX}/*`,
+      schema: { hide: true },
+      handler: passThrough((request) => `/${(request.params as { '*': string })['*']}`),
+    });
   });
 
   // The provider would publish the active key only; apps get every key the control plane
@@ -172,7 +174,7 @@ async function interaction(
   }
 
   const policy = await oidc.identity.accessPolicyOf(membership.tenantId);
-  if (policy.ip_allow_list.length > 0 && !ipAllowed(request.ip, policy.ip_allow_list)) {
+  if (!ipAllowed(request.ip, policy.ip_allow_list)) {
     return sendPage(
       reply,
       403,
@@ -248,22 +250,4 @@ function sendPage(reply: FastifyReply, status: number, title: string, body: stri
     .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
     .type('text/html; charset=utf-8')
     .send(page(title, body));
-}
-
-/** Whether `ip` lies in one of the CIDR blocks (v4 and v6; a v4-mapped v6 address counts as v4). */
-export function ipAllowed(ip: string, cidrs: readonly string[]): boolean {
-  const address = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
-  const family = isIP(address);
-  if (family === 0) return false;
-  const list = new BlockList();
-  for (const cidr of cidrs) {
-    const [base = '', bits] = cidr.split('/');
-    const baseFamily = isIP(base);
-    if (baseFamily === 0) continue;
-    const type = baseFamily === 4 ? 'ipv4' : 'ipv6';
-    const prefix = bits === undefined ? (baseFamily === 4 ? 32 : 128) : Number(bits);
-    if (!Number.isInteger(prefix)) continue;
-    list.addSubnet(base, prefix, type);
-  }
-  return list.check(address, family === 4 ? 'ipv4' : 'ipv6');
 }
