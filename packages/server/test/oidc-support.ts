@@ -108,7 +108,11 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-export async function startOidcTestApp(): Promise<OidcTestApp> {
+/**
+ * `real`: the provider signs in on the hosted pages' sessions and the members feature's
+ * memberships, as in production, instead of the stand-in.
+ */
+export async function startOidcTestApp(options: { real?: boolean } = {}): Promise<OidcTestApp> {
   const db = await createTestDatabase();
   const clock = new TestClock(Date.now());
   const port = await freePort();
@@ -116,7 +120,7 @@ export async function startOidcTestApp(): Promise<OidcTestApp> {
   const identity = new StandInIdentity();
   const services = createServices(
     db.database,
-    { ...SETTINGS, database: db.target, publicUrl: issuer, identity },
+    { ...SETTINGS, database: db.target, publicUrl: issuer, ...(options.real ? {} : { identity }) },
     clock,
   );
   const created = await services.apiKeys.create(systemContext('test'), { name: 'test' });
