@@ -10,6 +10,7 @@ import {
   keysCommand,
   licenseCommand,
   migrateCommand,
+  oidcClientsCommand,
   plansCommand,
   serveCommand,
   signingKeysCommand,
@@ -58,6 +59,7 @@ export function buildProgram(io: CliIo): Command {
   appCommand(program, ctx);
   auditCommand(program, ctx);
   licenseCommand(program, ctx);
+  oidcClientsCommand(program, ctx);
   supportBundleCommand(program, ctx);
   bundleCommand(program, ctx);
   return program;

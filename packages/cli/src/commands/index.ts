@@ -11,6 +11,7 @@ export { invoicesCommand } from './invoices.ts';
 export { keysCommand } from './keys.ts';
 export { licenseCommand } from './license.ts';
 export { migrateCommand } from './migrate.ts';
+export { oidcClientsCommand } from './oidc-clients.ts';
 export { plansCommand } from './plans.ts';
 export { serveCommand } from './serve.ts';
 export { supportBundleCommand } from './support-bundle.ts';
