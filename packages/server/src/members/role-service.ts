@@ -15,6 +15,7 @@ import type { Schema, TenantRolesTable } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import type { Grantor } from './member-service.ts';
+import { refusable } from './refusable.ts';
 import { findTenant, requireFeature } from './tenant-access.ts';
 
 /** A tenant's custom role, as the API shows it. */
@@ -87,7 +88,7 @@ export class RoleService {
         ],
       });
     }
-    return this.#db.transaction().execute(async (tx) => {
+    return refusable(this.#db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const feature = requireFeature(found.value, 'custom_roles', 'A custom role');
@@ -140,7 +141,7 @@ export class RoleService {
     input: { name?: string | undefined; permissions?: readonly string[] | undefined },
     grantor: Grantor,
   ): Promise<Result<RoleView, DomainError>> {
-    return this.#db.transaction().execute(async (tx) => {
+    return refusable(this.#db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const feature = requireFeature(found.value, 'custom_roles', 'A custom role');
@@ -189,8 +190,8 @@ export class RoleService {
     tenantRef: string,
     key: string,
     grantor: Grantor,
-  ): Promise<Result<null, DomainError>> {
-    return this.#db.transaction().execute(async (tx) => {
+  ): Promise<Result<RoleView, DomainError>> {
+    return refusable(this.#db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const row = await tx
@@ -215,6 +216,7 @@ export class RoleService {
         .where('tenant_id', '=', found.value.id)
         .where('role', '=', key)
         .where('accepted_at', 'is', null)
+        .where('revoked_at', 'is', null)
         .where('expires_at', '>', this.#clock.now())
         .limit(1)
         .execute();
@@ -232,7 +234,7 @@ export class RoleService {
         data: { key, permissions: row.permissions },
         occurredAt: this.#clock.now(),
       });
-      return ok(null);
+      return ok(view(row));
     });
   }
 
