@@ -12,6 +12,7 @@ import {
   licenseCommand,
   membersCommand,
   migrateCommand,
+  oidcClientsCommand,
   plansCommand,
   secretsCommand,
   serveCommand,
@@ -66,6 +67,7 @@ export function buildProgram(io: CliIo): Command {
   auditCommand(program, ctx);
   licenseCommand(program, ctx);
   secretsCommand(program, ctx);
+  oidcClientsCommand(program, ctx);
   supportBundleCommand(program, ctx);
   bundleCommand(program, ctx);
   return program;

@@ -44,6 +44,7 @@ export const errorCatalog = {
   webhook_endpoint_not_found: { status: 404, title: 'No such webhook endpoint' },
   webhook_delivery_not_found: { status: 404, title: 'No such webhook delivery' },
   license_not_found: { status: 404, title: 'No such license' },
+  oidc_client_not_found: { status: 404, title: 'No such OpenID client' },
   user_not_found: { status: 404, title: 'No such user' },
   member_not_found: { status: 404, title: 'No such member' },
   role_not_found: { status: 404, title: 'No such role' },

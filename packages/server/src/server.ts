@@ -5,6 +5,7 @@ import type { Config } from './config.ts';
 import { migrateToLatest, openDatabase } from './db/index.ts';
 import { buildApp } from './http/app.ts';
 import { purgeExpiredIdempotencyKeys } from './http/index.ts';
+import { sweepExpired } from './oidc/index.ts';
 import { type RequestContext, systemContext } from './request-context.ts';
 import { MASTER_KEY_BYTES, masterKeyFromFile, SecretBox } from './secrets/index.ts';
 import { createServices } from './services.ts';
@@ -103,6 +104,10 @@ export async function startServer(
     const purge = setInterval(() => {
       purgeExpiredIdempotencyKeys(database.db).catch((error: unknown) =>
         app.log.error({ err: error }, 'purging expired idempotency keys failed'),
+      );
+      // The OpenID provider's expired codes, sessions and tokens: ignored once expired, removed here.
+      sweepExpired(database.db).catch((error: unknown) =>
+        app.log.error({ err: error }, 'sweeping expired OpenID provider objects failed'),
       );
     }, IDEMPOTENCY_PURGE_INTERVAL_MS);
     purge.unref();

@@ -27,6 +27,7 @@ import {
   StaffService,
   UserTokens,
 } from './members/index.ts';
+import { type IdentitySource, OidcClientService, OidcProviderService, removedMembers } from './oidc/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import { RateLimitShareService, RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';
@@ -113,6 +114,10 @@ export interface Services {
   readonly accounts: AccountService;
   /** TOTP second factor and recovery codes. */
   readonly mfa: MfaService;
+  /** The vendor's apps registered as OpenID clients. */
+  readonly oidcClients: OidcClientService;
+  /** Tenantry as the OpenID provider of the vendor's app: `/oidc` and `/.well-known/openid-configuration`. */
+  readonly oidc: OidcProviderService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -155,6 +160,12 @@ export type ServiceSettings = Pick<
     readonly onInvited?: InvitationListener | undefined;
     /** Where the mailer logs (the links of mail not sent, in development); else the app's logger. */
     readonly mailLog?: MailLog | undefined;
+    /**
+     * Whom the OpenID provider signs in, and into which tenant; default the hosted pages'
+     * sessions and the members feature's memberships and access policies. Tests of the provider
+     * alone give a stand-in of the same shape.
+     */
+    readonly identity?: IdentitySource | undefined;
   };
 
 /** Wires the services over an open, migrated database. */
@@ -188,7 +199,14 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     deletionRetentionDays: config.deletionRetentionDays,
     onChanged: onTenantChanged,
   });
-  const entitlements = new EntitlementService(db, tenants, clock, config.entitlementMaxAgeMs);
+  // Snapshots name the members removed lately, so apps refuse their still-unexpired tokens.
+  const entitlements = new EntitlementService(
+    db,
+    tenants,
+    clock,
+    config.entitlementMaxAgeMs,
+    removedMembers(db),
+  );
   const rateLimiter = new RequestLimiter(
     config.rateLimits ?? null,
     tenantRateLimits(tenants, config.rateLimits?.tenant ?? null),
@@ -305,6 +323,21 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   });
   const staff = new StaffService(db, clock);
   const accessPolicies = new AccessPolicyService(db, clock);
+  const oidcClients = new OidcClientService({ db, clock, secrets: config.secrets });
+  const oidc = new OidcProviderService({
+    db,
+    clock,
+    secrets: config.secrets,
+    signingKeys,
+    clients: oidcClients,
+    // Signed in on the hosted pages' sessions, into the tenants the user is a member of.
+    identity: config.identity ?? {
+      currentSession: (request) => sessions.current(request),
+      membershipsOf: (userId) => members.membershipsOf(userId),
+      accessPolicyOf: (tenantId) => accessPolicies.accessPolicyOf(tenantId),
+    },
+    issuer: publicUrl,
+  });
   const sessionLimits = config.sessions ?? { idleMinutes: 4320, maxHours: 720 };
   const sessions = new SessionService(db, clock, {
     // Secure cookies are not sent over plain HTTP: only when the public URL is https.
@@ -370,6 +403,8 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     }),
     rateLimiter,
     rateLimitShares: new RateLimitShareService(db, clock, tenants),
+    oidcClients,
+    oidc,
     usage,
   };
 }

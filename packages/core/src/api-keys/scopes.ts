@@ -41,6 +41,8 @@ export const SCOPES = {
   'tenant-keys:write': "Create, roll and revoke tenants' API keys for the vendor's API",
   'tenant-keys:verify': "Read tenants' API key hashes to verify keys in the app; report keys' last use",
   'mail:read': 'Read whether outgoing mail is configured (never its credentials)',
+  'oidc-clients:read': "List the vendor's apps registered as OpenID clients (never their secrets)",
+  'oidc-clients:write': "Register and delete the vendor's apps as OpenID clients",
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

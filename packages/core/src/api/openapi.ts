@@ -563,6 +563,48 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/oidc-clients': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List OpenID clients */
+    get: operations['listOidcClients'];
+    put?: never;
+    /**
+     * Register an app as an OpenID client
+     * @description Authorization Code with PKCE (S256) only. Redirect URIs must be https (http only on localhost) and are matched exactly. A confidential client gets a `client_secret`, shown in this answer only.
+     */
+    post: operations['createOidcClient'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/oidc-clients/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Get an OpenID client */
+    get: operations['getOidcClient'];
+    put?: never;
+    post?: never;
+    /**
+     * Delete an OpenID client
+     * @description Its grants, codes and refresh tokens go with it: the app's users must sign in again.
+     */
+    delete: operations['deleteOidcClient'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/plans': {
     parameters: {
       query?: never;
@@ -3352,6 +3394,8 @@ export interface components {
         | 'tenant-keys:write'
         | 'tenant-keys:verify'
         | 'mail:read'
+        | 'oidc-clients:read'
+        | 'oidc-clients:write'
       )[];
     };
     AuditCheckpoint: {
@@ -3463,6 +3507,8 @@ export interface components {
         | 'tenant-keys:write'
         | 'tenant-keys:verify'
         | 'mail:read'
+        | 'oidc-clients:read'
+        | 'oidc-clients:write'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -3569,6 +3615,10 @@ export interface components {
         version: number;
       } | null;
       reason: string | null;
+      /** @description Users removed from the tenant within the longest access-token life (`usr_…` → when): their tokens issued before then no longer count; absent when none */
+      revoked_subjects?: {
+        [key: string]: string;
+      };
       seats: number;
       /** @enum {string} */
       state:
@@ -3982,6 +4032,20 @@ export interface components {
       /** @description Events whose id the tenant already had; not counted again */
       duplicates: number;
       report: components['schemas']['OfflineUsageReport'];
+    };
+    OidcClient: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /** @description `cli_…`: the `client_id` the app sends */
+      id: string;
+      /**
+       * @description `confidential`: a server that keeps a secret; `public`: a SPA or native app (PKCE only)
+       * @enum {string}
+       */
+      kind: 'confidential' | 'public';
+      name: string;
+      /** @description Matched exactly */
+      redirect_uris: string[];
     };
     PaymentMethod: {
       brand: string | null;
@@ -4865,6 +4929,8 @@ export interface operations {
             | 'tenant-keys:write'
             | 'tenant-keys:verify'
             | 'mail:read'
+            | 'oidc-clients:read'
+            | 'oidc-clients:write'
           )[];
         };
       };
@@ -5841,6 +5907,156 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listOidcClients: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['OidcClient'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createOidcClient: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /**
+           * @description Default `confidential`
+           * @enum {string}
+           */
+          kind?: 'confidential' | 'public';
+          /** @description Shown to users; 1 to 200 characters */
+          name: string;
+          /** @description Where the provider may send the user back; 1 to 20 */
+          redirect_uris: string[];
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @description The secret (client_secret_basic), shown once; null for a public client */
+            client_secret: string | null;
+            /** @description ISO 8601, UTC */
+            created_at: string;
+            /** @description `cli_…`: the `client_id` the app sends */
+            id: string;
+            /**
+             * @description `confidential`: a server that keeps a secret; `public`: a SPA or native app (PKCE only)
+             * @enum {string}
+             */
+            kind: 'confidential' | 'public';
+            name: string;
+            /** @description Matched exactly */
+            redirect_uris: string[];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getOidcClient: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OidcClient'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  deleteOidcClient: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OidcClient'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };

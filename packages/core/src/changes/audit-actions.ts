@@ -30,6 +30,7 @@ export const TARGET_TYPES = [
   'tenant_api_key',
   'user',
   'session',
+  'oidc_client',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -330,6 +331,32 @@ export const AUDIT_ACTIONS = {
     raises: ['key.revoked'],
     entitlements: false,
   },
+  'oidc_client.created': {
+    description: 'An app was registered as an OpenID client (its secret is never recorded)',
+    target: 'oidc_client',
+    raises: [],
+    entitlements: false,
+  },
+  'oidc_client.deleted': {
+    description: 'An OpenID client was deleted; its sign-ins and refresh tokens stop at once',
+    target: 'oidc_client',
+    raises: [],
+    entitlements: false,
+  },
+  'access_token.issued': {
+    description:
+      "The OpenID provider issued a user's access token to an app, at sign-in or on refresh (its jti, never the token)",
+    target: 'access_token',
+    raises: [],
+    entitlements: false,
+  },
+  'refresh_token.refused': {
+    description:
+      "An app's refresh was refused because the user is no longer a member of the tenant, or the tenant may no longer act",
+    target: 'access_token',
+    raises: [],
+    entitlements: false,
+  },
   'access_token.minted': {
     description: "An access token was minted for a tenant's user (the token itself is never recorded)",
     target: 'access_token',
@@ -559,7 +586,8 @@ export const AUDIT_ACTIONS = {
     description: 'A member was removed from the tenant',
     target: 'member',
     raises: ['member.removed'],
-    entitlements: false,
+    // The snapshot names the removed user, so that apps refuse their tokens at once.
+    entitlements: true,
   },
   'role.created': {
     description: 'A tenant created a custom role',

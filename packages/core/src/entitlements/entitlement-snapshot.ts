@@ -53,6 +53,13 @@ export interface EntitlementSnapshot {
    * plan without rate limits keeps the version it had before rate limits existed).
    */
   readonly rate_limits?: Readonly<Record<string, RateLimitDefinition>>;
+  /**
+   * Users removed from the tenant lately (`usr_…` → when, ISO 8601 UTC): an access token of one
+   * of them issued at or before that instant no longer counts (see {@link subjectRevoked}), though
+   * its signature still verifies until it expires. Kept as long as the longest access token lives;
+   * absent when nobody was removed in that time.
+   */
+  readonly revoked_subjects?: Readonly<Record<string, string>>;
 }
 
 /**

@@ -331,6 +331,17 @@ const ROUTES: Record<string, RouteFixture> = {
     send('PATCH', `/v1/webhook-endpoints/${await webhookEndpoint()}`, { description: 'walk' }),
   'DELETE /v1/webhook-endpoints/:id': async () =>
     send('DELETE', `/v1/webhook-endpoints/${await webhookEndpoint()}`),
+  'POST /v1/oidc-clients': () =>
+    send('POST', '/v1/oidc-clients', { name: 'Walk', redirect_uris: ['https://app.example/callback'] }),
+  'DELETE /v1/oidc-clients/:id': async () => {
+    const created = await t.request({
+      method: 'POST',
+      url: '/v1/oidc-clients',
+      payload: { name: 'Walk', redirect_uris: ['https://app.example/callback'] },
+    });
+    expect(created.status).toBe(201);
+    return send('DELETE', `/v1/oidc-clients/${created.body.id}`);
+  },
   'POST /v1/webhook-endpoints/:id/rotate-secret': async () =>
     send('POST', `/v1/webhook-endpoints/${await webhookEndpoint()}/rotate-secret`, {}),
   'POST /v1/webhook-deliveries/:id/replay': async () => {
@@ -510,6 +521,8 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/webhook-endpoints': ['webhook_endpoint.created'],
   'PATCH /v1/webhook-endpoints/:id': ['webhook_endpoint.updated'],
   'DELETE /v1/webhook-endpoints/:id': ['webhook_endpoint.deleted'],
+  'POST /v1/oidc-clients': ['oidc_client.created'],
+  'DELETE /v1/oidc-clients/:id': ['oidc_client.deleted'],
   'POST /v1/webhook-endpoints/:id/rotate-secret': ['webhook_endpoint.secret_rotated'],
   'POST /v1/webhook-deliveries/:id/replay': ['webhook_delivery.replayed'],
   'POST /v1/webhook-endpoints/:id/replay': ['webhook_delivery.replayed'],
@@ -557,6 +570,11 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/tenant-keys/sets/revalidate': 'a read: POST only to carry the key-set versions held in a body',
   'POST /v1/tenant-keys/used':
     'use, not a change: apps report when tenant keys were verified, for last_used_at (as an operator key’s last use)',
+  // `/oidc/*`, which Fastify's route tree prints as its wildcard alone.
+  'POST *':
+    "the OpenID provider's protocol (token, revocation, resumed authorization): its codes, grants and sessions are the protocol's short-lived state; each access token it issues is audited (access_token.issued), as each refresh it refuses (refresh_token.refused), which oidc-flow.test.ts shows",
+  'POST /oidc/interaction/:uid/organization':
+    "the organisation picker's answer, handed back to the provider as the interaction's result (protocol state); the token it leads to is audited when issued",
 };
 
 /** What a job's fixture does: sets up its work, runs the due jobs, and names the actions it records. */

@@ -18,6 +18,8 @@ export type {
   LicenseKeysTable,
   LicenseRevocationSeqTable,
   LicensesTable,
+  OidcClientsTable,
+  OidcPayloadsTable,
   PaymentMethodsTable,
   PlansTable,
   ScheduledPlanChange,

@@ -224,6 +224,8 @@ export interface Schema {
   user_totp: UserTotpTable;
   user_recovery_codes: UserRecoveryCodesTable;
   mfa_failures: MfaFailuresTable;
+  oidc_clients: OidcClientsTable;
+  oidc_payloads: OidcPayloadsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -788,4 +790,27 @@ export interface UserRecoveryCodesTable {
 export interface MfaFailuresTable {
   user_id: string;
   failed_at: Date;
+}
+
+/** An app registered as an OpenID client of the control plane (0024_oidc.sql). */
+export interface OidcClientsTable {
+  id: string;
+  name: string;
+  kind: 'confidential' | 'public';
+  redirect_uris: Json<string[]>;
+  /** The client secret sealed with the master key; null for a public client. */
+  secret_sealed: string | null;
+  created_at: Date;
+}
+
+/** One object of the OpenID provider (session, code, refresh token, grant…), as its adapter stores it. */
+export interface OidcPayloadsTable {
+  model: string;
+  id: string;
+  payload: Json<Record<string, unknown>>;
+  grant_id: string | null;
+  uid: string | null;
+  user_code: string | null;
+  expires_at: Date | null;
+  consumed_at: Date | null;
 }

@@ -21,6 +21,7 @@ import { hostedRoutes, redactLinkTokens } from '../hosted/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { mailRoutes } from '../mail/index.ts';
 import { memberRoutes, staffRoutes } from '../members/index.ts';
+import { oidcClientRoutes, oidcRoutes } from '../oidc/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import { limitRequests, rateLimitShareRoutes } from '../rate-limits/index.ts';
 import type { Services } from '../services.ts';
@@ -231,6 +232,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(tenantSecretRoutes, { tenantSecrets: services.tenantSecrets });
       await v1.register(tenantKeyRoutes, { tenantKeys: services.tenantKeys });
       await v1.register(mailRoutes, { mailer: services.mailer });
+      await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
     },
     { prefix: '/v1' },
   );
@@ -241,6 +243,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
     rejectUnstorableText(open);
     await open.register(licenseCheckInRoutes, { licenses: services.licenses });
   });
+  // Outside the API-key scope: the OpenID provider authenticates apps and users by its protocol.
+  await app.register(oidcRoutes, { oidc: services.oidc, signingKeys: services.signingKeys });
   // Outside the API-key scope: people sign in on the hosted pages with a browser, by password and
   // session cookie; their forms are guarded by CSRF tokens.
   await app.register(async (hosted) => {

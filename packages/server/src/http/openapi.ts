@@ -62,6 +62,11 @@ const TAGS = [
       "Licenses for self-hosted installs: the Ed25519 keys that sign them, licenses issued from a tenant's plan, revocation (docs/licenses.md).",
   },
   {
+    name: 'OpenID clients',
+    description:
+      "The vendor's apps registered as clients of Tenantry's OpenID provider: Authorization Code with PKCE, exact redirect URIs (docs/oidc.md).",
+  },
+  {
     name: 'Access',
     description:
       "The vendor's access file: the permissions its app checks and what each built-in role holds (docs/identity.md).",

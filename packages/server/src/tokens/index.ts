@@ -3,6 +3,11 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, changes/, db/, http/, secrets/, shared modules, tenants/.
  */
-export { type PublicSigningJwk, SIGNING_ALGORITHM, SigningKeyService } from './signing-key-service.ts';
+export {
+  MAX_TOKEN_TTL_SECONDS,
+  type PublicSigningJwk,
+  SIGNING_ALGORITHM,
+  SigningKeyService,
+} from './signing-key-service.ts';
 export { jwksRoute, tokenRoutes } from './token-routes.ts';
-export { TokenService } from './token-service.ts';
+export { DEFAULT_TOKEN_TTL_SECONDS, TOKEN_AUDIENCE, TOKEN_TYPE, TokenService } from './token-service.ts';

@@ -152,6 +152,41 @@ export class SigningKeyService {
     return this.#imported;
   }
 
+  /**
+   * The kid of the active key: one indexed read, so that a signer other than this service (the
+   * OpenID provider, which holds the key itself) can tell on each use whether a rotation happened.
+   */
+  async activeKid(): Promise<string> {
+    await this.ensureKeys();
+    const row = await this.#db
+      .selectFrom('signing_keys')
+      .select('kid')
+      .where('activated_at', 'is not', null)
+      .where('retired_at', 'is', null)
+      .executeTakeFirst();
+    if (!row) throw new Error('no active signing key');
+    return row.kid;
+  }
+
+  /**
+   * The active key's private JWK (with its kid, algorithm and use), for the OpenID provider, which
+   * signs with a key set of its own. It takes no lock as {@link activeKey} does, so the provider
+   * may sign with a key for moments after its retirement: the JWKS keeps a retired key for
+   * {@link MAX_TOKEN_TTL_SECONDS}, far beyond the provider's token lives.
+   */
+  async activePrivateJwk(): Promise<JWK & { kid: string }> {
+    await this.ensureKeys();
+    const row = await this.#db
+      .selectFrom('signing_keys')
+      .select(['kid', 'private_key_sealed'])
+      .where('activated_at', 'is not', null)
+      .where('retired_at', 'is', null)
+      .executeTakeFirst();
+    if (!row?.private_key_sealed) throw new Error('no active signing key');
+    const jwk = JSON.parse(await this.#secrets.open(purpose(row.kid), row.private_key_sealed)) as JWK;
+    return { ...jwk, kid: row.kid, alg: SIGNING_ALGORITHM, use: 'sig' };
+  }
+
   /** The JSON Web Key Set apps verify tokens with: the next and active keys, and retired ones still in use. */
   async jwks(): Promise<{ keys: PublicSigningJwk[] }> {
     await this.ensureKeys();

@@ -1,0 +1,253 @@
+import formbody from '@fastify/formbody';
+import { ipAllowed } from '@tenantry/core';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { InteractionResults } from 'oidc-provider';
+import type { SigningKeyService } from '../tokens/index.ts';
+import type { Membership } from './identity-source.ts';
+import { html, OIDC_PREFIX, type OidcProviderService, page } from './oidc-provider-service.ts';
+
+/** The OpenID scopes a grant may hold; anything else requested is left out of it. */
+const GRANTABLE_SCOPES = new Set(['openid', 'email', 'profile', 'offline_access']);
+
+/**
+ * The OpenID provider's HTTP side, outside `/v1` (it authenticates by its own protocol):
+ * discovery at `/.well-known/openid-configuration` (the issuer is the control plane's URL), the
+ * provider's endpoints under `/oidc`, its JWKS being the control plane's, and the interaction
+ * pages where a sign-in meets the Tenantry session, the organisation picker and the tenant's
+ * access policy.
+ */
+export const oidcRoutes: FastifyPluginAsync<{
+  oidc: OidcProviderService;
+  signingKeys: SigningKeyService;
+}> = async (app, { oidc, signingKeys }) => {
+  // The provider reads its own request bodies (form-encoded and JSON) from the raw stream: no
+  // parser here may consume them first.
+  await app.register(async (raw) => {
+    raw.removeAllContentTypeParsers();
+    raw.addContentTypeParser('*', (_request, _payload, done) => done(null));
+    const passThrough =
+      (path: (request: FastifyRequest) => string) => async (request: FastifyRequest, reply: FastifyReply) => {
+        reply.hijack();
+        await oidc.handle(request, path(request), reply.raw);
+      };
+    raw.get(
+      '/.well-known/openid-configuration',
+      { schema: { hide: true } },
+      passThrough(() => '/.well-known/openid-configuration'),
+    );
+    // The provider's endpoints answer GET and POST (and OPTIONS for CORS); nothing else reaches it.
+    raw.route({
+      method: ['GET', 'POST', 'OPTIONS'],
+      url: `${OIDC_PREFIX}/*`,
+      schema: { hide: true },
+      handler: passThrough((request) => `/${(request.params as { '*': string })['*']}`),
+    });
+  });
+
+  // The provider would publish the active key only; apps get every key the control plane
+  // publishes (the next key before it signs, a retired one while its tokens live), as at
+  // /.well-known/jwks.json.
+  app.get(`${OIDC_PREFIX}/jwks`, { schema: { hide: true } }, async (_request, reply) => {
+    reply.header('cache-control', 'public, max-age=300');
+    reply.type('application/jwk-set+json');
+    return signingKeys.jwks();
+  });
+
+  await app.register(async (pages) => {
+    await pages.register(formbody);
+    pages.get<{ Params: { uid: string } }>(
+      `${OIDC_PREFIX}/interaction/:uid`,
+      { schema: { hide: true } },
+      (request, reply) => interaction(oidc, request, reply, request.params.uid, undefined),
+    );
+    pages.post<{ Params: { uid: string }; Body: { organization?: unknown; csrf_token?: unknown } }>(
+      `${OIDC_PREFIX}/interaction/:uid/organization`,
+      { schema: { hide: true } },
+      async (request, reply) => {
+        const session = await oidc.identity.currentSession(request);
+        const { organization, csrf_token: csrf } = request.body ?? {};
+        if (
+          !session ||
+          typeof csrf !== 'string' ||
+          !(await oidc.csrfTokenValid(session.sessionId, request.params.uid, csrf))
+        ) {
+          return sendPage(
+            reply,
+            403,
+            'This form has expired',
+            '<p role="alert">The form was not sent from this sign-in. Go back to the application and sign in again.</p>',
+          );
+        }
+        if (typeof organization !== 'string' || organization.length === 0) {
+          return sendPage(
+            reply,
+            400,
+            'Choose an organisation',
+            '<p role="alert">No organisation was chosen.</p>',
+          );
+        }
+        return interaction(oidc, request, reply, request.params.uid, organization);
+      },
+    );
+  });
+};
+
+/**
+ * One step of a sign-in: with no Tenantry session, to the hosted sign-in and back; then the
+ * organisation (the one asked for, the grant's, the only one, or the user's pick); then the
+ * tenant's access policy (the IP allow-list, MFA); then back to the provider with the login and
+ * a grant of the requested scopes for that tenant (first-party apps: no consent page).
+ */
+async function interaction(
+  oidc: OidcProviderService,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  uid: string,
+  chosen: string | undefined,
+): Promise<FastifyReply> {
+  const here = `${OIDC_PREFIX}/interaction/${encodeURIComponent(uid)}`;
+  const provider = await oidc.provider();
+  let details: Awaited<ReturnType<typeof provider.interactionDetails>>;
+  try {
+    details = await provider.interactionDetails(request.raw, reply.raw);
+  } catch {
+    // No interaction cookie, or one of another sign-in: nothing of it may go on here.
+    return sendPage(
+      reply,
+      400,
+      'This sign-in has expired',
+      '<p role="alert">Go back to the application and sign in again.</p>',
+    );
+  }
+  if (details.uid !== uid) {
+    return sendPage(
+      reply,
+      400,
+      'This sign-in has expired',
+      '<p role="alert">Go back to the application and sign in again.</p>',
+    );
+  }
+  const session = await oidc.identity.currentSession(request);
+  if (!session) return reply.redirect(`/sign-in?return_to=${encodeURIComponent(here)}`, 303);
+
+  const finish = async (result: InteractionResults) => {
+    const returnTo = await provider.interactionResult(request.raw, reply.raw, result, {
+      mergeWithLastSubmission: false,
+    });
+    return reply.redirect(returnTo, 303);
+  };
+
+  const memberships = await oidc.actingMemberships(session.userId);
+  if (memberships.length === 0) {
+    return finish({
+      error: 'access_denied',
+      error_description: 'the user is not a member of any organisation that may sign in',
+    });
+  }
+  const params = details.params;
+  let membership: Membership | undefined;
+  if (chosen !== undefined) {
+    membership = byRef(memberships, chosen);
+    // A pick that is not one of the user's own acting tenants: a forged form, or one gone since.
+    if (!membership)
+      return pickerPage(
+        oidc,
+        reply,
+        uid,
+        session.sessionId,
+        memberships,
+        'That organisation is not one you may sign in to.',
+      );
+  } else {
+    const asked = typeof params.organization === 'string' ? params.organization : undefined;
+    const picking = String(params.prompt ?? '')
+      .split(' ')
+      .includes('select_account');
+    if (asked !== undefined) membership = byRef(memberships, asked);
+    const sameUser = details.session?.accountId === session.userId;
+    if (!membership && !picking && details.grantId && sameUser) {
+      const organization = await oidc.organizationOf(details.grantId);
+      if (organization) membership = memberships.find((m) => m.tenantId === organization.tenantId);
+    }
+    if (!membership && memberships.length === 1) membership = memberships[0];
+    if (!membership) return pickerPage(oidc, reply, uid, session.sessionId, memberships, undefined);
+  }
+
+  const policy = await oidc.identity.accessPolicyOf(membership.tenantId);
+  if (!ipAllowed(request.ip, policy.ip_allow_list)) {
+    return sendPage(
+      reply,
+      403,
+      'Sign-in not allowed from this network',
+      `<p role="alert">${html(membership.tenantName)} allows sign-in only from its own networks, and this request comes from ${html(request.ip)}.</p>
+<p>Connect from an allowed network, or ask an administrator of ${html(membership.tenantName)}.</p>`,
+    );
+  }
+  if (policy.mfa_required && session.mfaVerifiedAt === null) {
+    return reply.redirect(`/mfa?return_to=${encodeURIComponent(here)}`, 303);
+  }
+
+  const clientId = String(params.client_id);
+  let grant =
+    details.grantId && details.session?.accountId === session.userId
+      ? await provider.Grant.find(details.grantId)
+      : undefined;
+  // A grant is for one tenant: another tenant's sign-in gets a grant of its own.
+  if (grant && (await oidc.organizationOf(details.grantId ?? ''))?.tenantId !== membership.tenantId)
+    grant = undefined;
+  grant ??= new provider.Grant({ accountId: session.userId, clientId });
+  const requested = String(params.scope ?? '')
+    .split(' ')
+    .filter((scope) => GRANTABLE_SCOPES.has(scope));
+  if (requested.length > 0) grant.addOIDCScope(requested.join(' '));
+  const grantId = await grant.save();
+  await oidc.setOrganization(grantId, membership.tenantId);
+  // Every prompt is answered here at once, `select_account` too: a prompt the app asked for and
+  // the result leaves out would send the browser round again.
+  return finish({ login: { accountId: session.userId }, consent: { grantId }, select_account: {} });
+}
+
+/** The membership `ref` (a tenant id or slug) names. */
+function byRef(memberships: readonly Membership[], ref: string): Membership | undefined {
+  return memberships.find((m) => m.tenantId === ref || m.tenantSlug === ref);
+}
+
+/** The organisation picker: one button per tenant, in a form that carries the CSRF token. */
+async function pickerPage(
+  oidc: OidcProviderService,
+  reply: FastifyReply,
+  uid: string,
+  sessionId: string,
+  memberships: readonly Membership[],
+  error: string | undefined,
+): Promise<FastifyReply> {
+  const csrf = await oidc.csrfToken(sessionId, uid);
+  const buttons = memberships
+    .map(
+      (m) =>
+        `<button type="submit" name="organization" value="${html(m.tenantId)}">${html(m.tenantName)} <small>(${html(m.tenantSlug)})</small></button>`,
+    )
+    .join('\n');
+  return sendPage(
+    reply,
+    error ? 403 : 200,
+    'Choose an organisation',
+    `${error ? `<p role="alert">${html(error)}</p>` : ''}
+<form method="post" action="${OIDC_PREFIX}/interaction/${html(encodeURIComponent(uid))}/organization">
+<input type="hidden" name="csrf_token" value="${html(csrf)}">
+<fieldset>
+<legend>Which organisation do you want to sign in to?</legend>
+${buttons}
+</fieldset>
+</form>`,
+  );
+}
+
+function sendPage(reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
+  return reply
+    .code(status)
+    .header('cache-control', 'no-store')
+    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
+    .type('text/html; charset=utf-8')
+    .send(page(title, body));
+}
