@@ -224,6 +224,7 @@ export interface Schema {
   user_totp: UserTotpTable;
   user_recovery_codes: UserRecoveryCodesTable;
   mfa_failures: MfaFailuresTable;
+  sign_in_failures: SignInFailuresTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -787,5 +788,12 @@ export interface UserRecoveryCodesTable {
 /** A failed second-factor attempt, counted for the per-user rate limit. */
 export interface MfaFailuresTable {
   user_id: string;
+  failed_at: Date;
+}
+
+export interface SignInFailuresTable {
+  id: Generated<string>;
+  /** `email:<sha-256 hex of the lower-cased email>` or `ip:<address>`. */
+  subject: string;
   failed_at: Date;
 }
