@@ -269,6 +269,30 @@ describe('the invitation page', () => {
     expect((await auditTrail(t)).some((e) => e.action === 'member.joined')).toBe(false);
   });
 
+  test('a tenant name with markup is shown as text, not run', async () => {
+    const ctx = systemContext('test');
+    const evil = await t.services.tenants.create(ctx, {
+      slug: 'evil',
+      name: '<img src=x onerror=alert(1)>',
+      plan: 'starter',
+      placement: 'pool',
+      seats: 5,
+    });
+    if (!evil.ok) throw new Error(JSON.stringify(evil.error));
+    const invited = await t.services.members.invite(
+      ctx,
+      evil.value.id,
+      { email: 'ann@example.com', role: 'member' },
+      null,
+    );
+    if (!invited.ok) throw new Error(JSON.stringify(invited.error));
+    const url = new URL(invited.value.invitation_url);
+    const page = await t.browser().get(`${url.pathname}${url.search}`);
+    expect(page.status).toBe(200);
+    expect(page.body).not.toContain('<img src=x');
+    expect(page.body).toContain('&lt;img src=x onerror=alert(1)&gt;');
+  });
+
   test('a post without a session is refused with sign_in_required', async () => {
     const link = await invite('ann@example.com');
     const browser = t.browser();
