@@ -14,6 +14,7 @@ import {
   migrateToLatest,
   openDatabase,
   SecretBox,
+  type ServiceSettings,
   type Services,
   systemClock,
 } from '@tenantry/server';
@@ -140,6 +141,8 @@ export interface ControlPlaneOptions {
   readonly beforeListen?: (app: FastifyInstance, services: Services, config: Config) => void;
   /** The control plane's clock; default the system's. A bench that lives through billing periods moves its own. */
   readonly clock?: Clock;
+  /** Failed password sign-ins allowed; default the production limits. */
+  readonly signInLimits?: ServiceSettings['signInLimits'];
 }
 
 /**
@@ -161,7 +164,11 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   if (!config.ok) throw new Error(config.error);
   const services = createServices(
     database,
-    { ...config.value, secrets: new SecretBox([randomBytes(MASTER_KEY_BYTES)]) },
+    {
+      ...config.value,
+      secrets: new SecretBox([randomBytes(MASTER_KEY_BYTES)]),
+      signInLimits: options.signInLimits,
+    },
     options.clock ?? systemClock,
   );
   const { secret } = await services.apiKeys.create(

@@ -1,5 +1,5 @@
 import { AccessService } from './access/index.ts';
-import { AccountService, MfaService, SessionService } from './accounts/index.ts';
+import { AccountService, MfaService, SessionService, type SignInLimits } from './accounts/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -152,6 +152,8 @@ export type ServiceSettings = Pick<
   Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
     // Tests also point it at a local stand-in for Stripe's API.
     readonly stripe?: StripeSettings | undefined;
+    /** Failed password sign-ins allowed (DEFAULT_SIGN_IN_LIMITS when left out; tests lower them). */
+    readonly signInLimits?: SignInLimits | undefined;
     /** Seals secrets at rest with the master key; every process on one database needs the same keys. */
     readonly secrets: SecretBox;
     /** How webhooks are sent (loadConfig's `webhooks`; tests also inject a resolver). */
@@ -345,7 +347,14 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     idleMs: sessionLimits.idleMinutes * 60_000,
     absoluteMs: sessionLimits.maxHours * 3_600_000,
   });
-  const accounts = new AccountService({ db, clock, sessions, mailer, publicUrl });
+  const accounts = new AccountService({
+    db,
+    clock,
+    sessions,
+    mailer,
+    publicUrl,
+    signInLimits: config.signInLimits,
+  });
   const mfa = new MfaService({
     db,
     clock,

@@ -3,6 +3,7 @@ import type { FastifyInstance, InjectOptions } from 'fastify';
 import { TOTP } from 'otpauth';
 import { expect } from 'vitest';
 import { buildApp } from '../src/http/app.ts';
+import { systemContext } from '../src/request-context.ts';
 import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
 import { createTestDatabase, SETTINGS, TestClock, type TestDatabase } from './harness.ts';
 import { startSmtpSink } from './smtp-sink.ts';
@@ -390,6 +391,23 @@ export function hostedWalk(target: {
     'POST /account/sessions/end-all': async () =>
       (await send((await fresh()).browser, '/account/sessions', '/account/sessions/end-all', {})).requestId,
     'POST /sign-out': async () => (await send((await fresh()).browser, '/sign-out', undefined, {})).requestId,
+    'POST /sign-in/invitation': async () => {
+      const { email, browser } = await fresh();
+      const ctx = systemContext('walk');
+      // The walk's plan file has a plan `starter`.
+      const tenant = await services.tenants.create(ctx, {
+        slug: id(),
+        name: 'Walk',
+        plan: 'starter',
+        placement: 'pool',
+        seats: 5,
+      });
+      if (!tenant.ok) throw new Error(JSON.stringify(tenant.error));
+      const invited = await services.members.invite(ctx, tenant.value.id, { email, role: 'member' }, null);
+      if (!invited.ok) throw new Error(JSON.stringify(invited.error));
+      const link = new URL(invited.value.invitation_url);
+      return (await send(browser, `${link.pathname}${link.search}`, '/sign-in/invitation', {})).requestId;
+    },
   };
 }
 
@@ -408,4 +426,5 @@ export const HOSTED_WALK_RECORDS = {
   'POST /account/sessions/:id/end': ['session.ended'],
   'POST /account/sessions/end-all': ['session.ended'],
   'POST /sign-out': ['session.ended'],
+  'POST /sign-in/invitation': ['member.joined'],
 } as const satisfies Record<string, readonly AuditAction[]>;

@@ -13880,10 +13880,10 @@ export interface operations {
         'application/json': {
           data: {
             /**
-             * @description `invalid_credentials`: unknown email or wrong password (not told apart)
+             * @description `invalid_credentials`: unknown email or wrong password (not told apart); `rate_limited`: too many failed attempts for the email or the address, the password not checked
              * @enum {string}
              */
-            reason: 'invalid_credentials' | 'email_not_verified';
+            reason: 'invalid_credentials' | 'email_not_verified' | 'rate_limited';
             user_id: string | null;
           };
           /** @description The event's id (`evt_…`) */

@@ -548,8 +548,10 @@ export const EVENT_TYPES = {
     payload: z.object({
       user_id: z.string().nullable(),
       reason: z
-        .enum(['invalid_credentials', 'email_not_verified'])
-        .describe('`invalid_credentials`: unknown email or wrong password (not told apart)'),
+        .enum(['invalid_credentials', 'email_not_verified', 'rate_limited'])
+        .describe(
+          '`invalid_credentials`: unknown email or wrong password (not told apart); `rate_limited`: too many failed attempts for the email or the address, the password not checked',
+        ),
     }),
   },
   'user.password_reset': {

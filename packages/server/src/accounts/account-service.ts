@@ -9,6 +9,7 @@ import type { RequestContext } from '../request-context.ts';
 import { createLink, findLink, type LinkPurpose, type LinkRefusal } from './links.ts';
 import { checkEmail, checkPassword, hashPassword, verifyPassword } from './passwords.ts';
 import type { SessionService, StartedSession } from './session-service.ts';
+import { DEFAULT_SIGN_IN_LIMITS, type SignInLimits, SignInThrottle } from './sign-in-throttle.ts';
 
 /** Where a request comes from, for the session it may start and the audit entry it writes. */
 export interface Origin {
@@ -67,6 +68,7 @@ export class AccountService {
   readonly #sessions: SessionService;
   readonly #mailer: Mailer;
   readonly #publicUrl: string;
+  readonly #throttle: SignInThrottle;
 
   constructor(deps: {
     db: Kysely<Schema>;
@@ -74,7 +76,10 @@ export class AccountService {
     sessions: SessionService;
     mailer: Mailer;
     publicUrl: string;
+    /** Failed password sign-ins allowed per email and per address ({@link DEFAULT_SIGN_IN_LIMITS}). */
+    signInLimits?: SignInLimits | undefined;
   }) {
+    this.#throttle = new SignInThrottle(deps.db, deps.clock, deps.signInLimits ?? DEFAULT_SIGN_IN_LIMITS);
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#sessions = deps.sessions;
@@ -185,13 +190,16 @@ export class AccountService {
    * (`invalid_credentials`, the same detail) after the same work: an unknown email is verified
    * against a dummy hash of the same cost, and both record one `user.sign_in_failed`. A user with
    * MFA gets a pending session that waits for the second factor; one whose email is not verified
-   * yet is mailed a new link and refused.
+   * yet is mailed a new link and refused. Past the limit of failed attempts for the email or the
+   * address, every attempt is refused with `too_many_attempts` before its password is looked at
+   * (see {@link SignInThrottle}), and recorded as a failure with reason `rate_limited`.
    */
   async signIn(
     origin: Origin,
     input: { readonly email: string; readonly password: string },
   ): Promise<Result<SignInResult, DomainError>> {
     const now = this.#clock.now();
+    const attempt = await this.#throttle.begin(input.email, origin.ip);
     const user = await this.#db
       .selectFrom('users')
       .leftJoin('user_passwords', 'user_passwords.user_id', 'users.id')
@@ -205,7 +213,25 @@ export class AccountService {
       ])
       .where('users.email_key', '=', input.email.trim().toLowerCase())
       .executeTakeFirst();
+    if (!attempt.ok) {
+      // No password is checked: a right one is refused too, so the limit cannot be waited out by
+      // guessing on, and a refusal costs the server no argon2 work.
+      await this.#db.transaction().execute((tx) =>
+        recordChanges(tx, anonymousContext(origin), [
+          {
+            action: 'user.sign_in_failed',
+            tenantId: null,
+            target: { type: 'user', id: user?.id ?? UNKNOWN_USER },
+            data: { user_id: user?.id ?? null, reason: 'rate_limited' },
+            occurredAt: now,
+          },
+        ]),
+      );
+      return attempt;
+    }
     const matches = await verifyPassword(user?.hash ?? undefined, input.password);
+    // A right password was no guess: it does not count against the limit.
+    if (user !== undefined && matches) await this.#throttle.release(attempt.value);
     if (user === undefined || !matches) {
       await this.#db.transaction().execute((tx) =>
         recordChanges(tx, anonymousContext(origin), [

@@ -24,3 +24,4 @@ export {
   type SessionView,
   type StartedSession,
 } from './session-service.ts';
+export { DEFAULT_SIGN_IN_LIMITS, type SignInLimits } from './sign-in-throttle.ts';

@@ -226,6 +226,7 @@ export interface Schema {
   mfa_failures: MfaFailuresTable;
   oidc_clients: OidcClientsTable;
   oidc_payloads: OidcPayloadsTable;
+  sign_in_failures: SignInFailuresTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -813,4 +814,11 @@ export interface OidcPayloadsTable {
   user_code: string | null;
   expires_at: Date | null;
   consumed_at: Date | null;
+}
+
+export interface SignInFailuresTable {
+  id: Generated<string>;
+  /** `email:<sha-256 hex of the lower-cased email>` or `ip:<address>`. */
+  subject: string;
+  failed_at: Date;
 }

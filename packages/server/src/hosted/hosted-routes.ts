@@ -8,7 +8,9 @@ import type {
   Origin,
   SessionService,
 } from '../accounts/index.ts';
+import { userContext } from '../accounts/index.ts';
 import type { Mailer, MailOutcome } from '../mail/index.ts';
+import type { MemberService } from '../members/index.ts';
 import { Csrf } from './csrf.ts';
 import { alert, csrfField, field, type Html, html, layout } from './html.ts';
 import { safeReturnTo } from './return-to.ts';
@@ -19,7 +21,21 @@ export interface HostedServices {
   readonly sessions: SessionService;
   readonly mfa: MfaService;
   readonly mailer: Mailer;
+  /** Invitation links land on these pages: looked up, then accepted by the invited user. */
+  readonly members: MemberService;
 }
+
+/**
+ * What the invitation page says for a link that does not work, by refusal: its own page, naming no
+ * tenant and no address, so whoever holds a spent, withdrawn or mistyped link learns nothing about
+ * who sent it.
+ */
+const INVITATION_REFUSALS: Readonly<Record<string, string>> = {
+  invitation_not_found: 'This invitation link is not valid. Check that the whole link was copied.',
+  invitation_used: 'This invitation was already accepted. Each invitation link works once.',
+  invitation_revoked: 'This invitation was withdrawn. Ask whoever invited you for a new one.',
+  invitation_expired: 'This invitation has expired. Ask whoever invited you for a new one.',
+};
 
 /** Where a signed-in user lands when the sign-in named nowhere to return to. */
 const HOME = '/account/sessions';
@@ -39,6 +55,29 @@ function text(body: Body | undefined, name: string): string {
   return typeof value === 'string' ? value : '';
 }
 
+/** The hidden field that carries where to go next through a form post. */
+function returnToField(returnTo: string | undefined): Html {
+  return returnTo ? html`<input type="hidden" name="return_to" value="${returnTo}">` : html``;
+}
+
+/** `path` with `return_to` in its query, when there is somewhere to return to. */
+function withReturnTo(
+  path: string,
+  returnTo: string | undefined,
+  extra: Record<string, string> = {},
+): string {
+  const query = new URLSearchParams(extra);
+  if (returnTo) query.set('return_to', returnTo);
+  const encoded = query.toString();
+  return encoded === '' ? path : `${path}?${encoded}`;
+}
+
+/** `ann@example.com` as `a…@example.com`: enough to recognise one's own address, not to read it out. */
+export function maskEmail(email: string): string {
+  const at = email.lastIndexOf('@');
+  return at <= 0 ? '…' : `${email.charAt(0)}…${email.slice(at)}`;
+}
+
 function fieldError(errors: readonly FieldError[] | undefined, path: string): string | undefined {
   return errors?.find((e) => e.path === path)?.message;
 }
@@ -49,7 +88,7 @@ function fieldError(errors: readonly FieldError[] | undefined, path: string): st
  * people use them with a browser, not an API key.
  */
 export const hostedRoutes: FastifyPluginAsync<HostedServices> = async (app, services) => {
-  const { accounts, sessions, mfa, mailer } = services;
+  const { accounts, sessions, mfa, mailer, members } = services;
   const brand = mailer.brand;
   const csrf = new Csrf(sessions);
   await app.register(fastifyFormbody);
@@ -137,6 +176,7 @@ export const hostedRoutes: FastifyPluginAsync<HostedServices> = async (app, serv
       errors?: readonly FieldError[];
       message?: string;
       code?: string;
+      returnTo?: string | undefined;
     } = {},
   ) {
     return send(
@@ -146,26 +186,37 @@ export const hostedRoutes: FastifyPluginAsync<HostedServices> = async (app, serv
       html`${alert(values.message, values.code)}
 <form method="post" action="/sign-up" novalidate>
 ${csrfField(csrf.tokenFor(request, reply))}
+${returnToField(values.returnTo)}
 ${field('Email', 'email', { type: 'email', value: values.email, error: fieldError(values.errors, 'email'), autocomplete: 'email' })}
 ${field('Name', 'name', { value: values.name, error: fieldError(values.errors, 'name'), autocomplete: 'name', required: false })}
 ${field('Password', 'password', { type: 'password', error: fieldError(values.errors, 'password'), autocomplete: 'new-password' })}
 <button type="submit">Sign up</button>
 </form>
-<p>Already have an account? <a href="/sign-in">Sign in</a></p>`,
+<p>Already have an account? <a href="${withReturnTo('/sign-in', values.returnTo)}">Sign in</a></p>`,
     );
   }
 
-  app.get('/sign-up', { schema: { hide: true } }, (request, reply) => signUpForm(request, reply, 200));
+  // `email` prefills the form (an invitation's page links here with the invited address).
+  app.get('/sign-up', { schema: { hide: true } }, (request, reply) => {
+    const query = request.query as Body;
+    const email = text(query, 'email');
+    return signUpForm(request, reply, 200, {
+      ...(email === '' ? {} : { email }),
+      returnTo: safeReturnTo(query.return_to),
+    });
+  });
 
   app.post('/sign-up', { schema: { hide: true } }, async (request, reply) => {
     const body = request.body as Body | undefined;
     const email = text(body, 'email');
     const name = text(body, 'name');
+    const returnTo = safeReturnTo(body?.return_to);
     const result = await accounts.signUp(origin(request), { email, password: text(body, 'password'), name });
     if (!result.ok) {
       return signUpForm(request, reply, statusOf(reply, result.error), {
         email,
         name,
+        returnTo,
         ...(result.error.errors ? { errors: result.error.errors } : {}),
         message: result.error.detail,
         code: result.error.code,
@@ -175,7 +226,11 @@ ${field('Password', 'password', { type: 'password', error: fieldError(values.err
       reply,
       200,
       'Check your email',
-      html`<p>We sent a link to <strong>${email.trim()}</strong>. Open it to verify your address, then sign in.</p>${mailNotice(result.value.mail)}`,
+      html`<p>We sent a link to <strong>${email.trim()}</strong>. Open it to verify your address, then sign in.</p>${mailNotice(result.value.mail)}${
+        returnTo
+          ? html`<p>Once that is done, <a href="${withReturnTo('/sign-in', returnTo)}">sign in here</a> to carry on where you were.</p>`
+          : ''
+      }`,
     );
   });
 
@@ -232,12 +287,12 @@ ${csrfField(csrf.tokenFor(request, reply))}
       html`${alert(message?.text, message?.code)}
 <form method="post" action="/sign-in">
 ${csrfField(csrf.tokenFor(request, reply))}
-${returnTo ? html`<input type="hidden" name="return_to" value="${returnTo}">` : ''}
+${returnToField(returnTo)}
 ${field('Email', 'email', { type: 'email', autocomplete: 'username' })}
 ${field('Password', 'password', { type: 'password', autocomplete: 'current-password' })}
 <button type="submit">Sign in</button>
 </form>
-<p><a href="/forgot-password">Forgot your password?</a> · <a href="/sign-up">Create an account</a></p>`,
+<p><a href="/forgot-password">Forgot your password?</a> · <a href="${withReturnTo('/sign-up', returnTo)}">Create an account</a></p>`,
     );
   }
 
@@ -280,7 +335,7 @@ ${field('Password', 'password', { type: 'password', autocomplete: 'current-passw
       html`${alert(error?.detail, error?.code)}
 <form method="post" action="/mfa">
 ${csrfField(csrf.tokenFor(request, reply))}
-${returnTo ? html`<input type="hidden" name="return_to" value="${returnTo}">` : ''}
+${returnToField(returnTo)}
 ${field('Code from your authenticator app, or a recovery code', 'code', { autocomplete: 'one-time-code', inputmode: 'numeric' })}
 <button type="submit">Verify</button>
 </form>`,
@@ -319,6 +374,97 @@ ${field('Code from your authenticator app, or a recovery code', 'code', { autoco
     if (!result.ok) return mfaForm(request, reply, statusOf(reply, result.error), returnTo, result.error);
     sessions.setCookie(reply, result.value);
     return reply.redirect(returnTo ?? HOME, 303);
+  });
+
+  // --- Invitations ----------------------------------------------------------------------------
+
+  function invitationRefused(reply: FastifyReply, error: DomainError) {
+    return send(
+      reply,
+      statusOf(reply, error),
+      'This invitation does not work',
+      html`${alert(INVITATION_REFUSALS[error.code] ?? `${error.detail}.`, error.code)}<p><a href="/sign-in">Sign in</a></p>`,
+    );
+  }
+
+  app.get('/sign-in/invitation', { schema: { hide: true } }, async (request, reply) => {
+    // A GET only shows what the invitation is for: opening the link (a mail scanner does) accepts nothing.
+    const query = request.query as Body;
+    const token = text(query, 'token');
+    const returnTo = safeReturnTo(query.return_to);
+    const found = await members.invitationByToken(token);
+    if (!found.ok) return invitationRefused(reply, found.error);
+    const invitation = found.value;
+    const what = html`<p>You are invited to join <strong id="tenant">${invitation.tenantName}</strong> as <strong id="role">${invitation.role}</strong>.</p>`;
+    const user = await sessions.current(request);
+    if (user === undefined) {
+      // Back to this very page once signed in (or signed up, verified and signed in).
+      const here = withReturnTo('/sign-in/invitation', returnTo, { token });
+      return send(
+        reply,
+        200,
+        `Join ${invitation.tenantName}`,
+        html`${what}
+<p>The invitation is for <strong>${invitation.email}</strong>. Sign in with that address to accept it.</p>
+<p><a href="${withReturnTo('/sign-in', here)}">Sign in</a></p>
+<p>No account yet? <a href="${withReturnTo('/sign-up', here, { email: invitation.email })}">Create one</a> with that address, verify it, then sign in.</p>`,
+      );
+    }
+    if (user.userId !== invitation.userId) {
+      return send(
+        reply,
+        errorCatalog.invitation_mismatch.status,
+        `Join ${invitation.tenantName}`,
+        html`${alert(`This invitation is for ${maskEmail(invitation.email)}, and you are signed in as ${user.email}. Sign out, then open the invitation link again and sign in as that user.`, 'invitation_mismatch')}
+<form method="post" action="/sign-out">${csrfField(csrf.tokenFor(request, reply))}<button type="submit" class="secondary">Sign out</button></form>`,
+      );
+    }
+    return send(
+      reply,
+      200,
+      `Join ${invitation.tenantName}`,
+      html`${what}
+<p>Signed in as <strong>${user.email}</strong>.</p>
+<form method="post" action="/sign-in/invitation">
+${csrfField(csrf.tokenFor(request, reply))}
+<input type="hidden" name="token" value="${token}">
+${returnToField(returnTo)}
+<button type="submit">Join ${invitation.tenantName}</button>
+</form>`,
+    );
+  });
+
+  app.post('/sign-in/invitation', { schema: { hide: true } }, async (request, reply) => {
+    const user = await signedIn(request, reply);
+    if (user === undefined) return reply;
+    const body = request.body as Body | undefined;
+    const returnTo = safeReturnTo(body?.return_to);
+    // Accepts only for the signed-in user; the service refuses another user's invitation.
+    const result = await members.acceptInvitation(
+      userContext(user.userId, origin(request)),
+      text(body, 'token'),
+      user.userId,
+    );
+    if (!result.ok) {
+      if (INVITATION_REFUSALS[result.error.code] !== undefined) return invitationRefused(reply, result.error);
+      return send(
+        reply,
+        statusOf(reply, result.error),
+        'The invitation could not be accepted',
+        html`${alert(`${result.error.detail[0]?.toUpperCase() ?? ''}${result.error.detail.slice(1)}.`, result.error.code)}<p><a href="${HOME}">Your account</a></p>`,
+      );
+    }
+    // The OpenID provider's sign-in sent the user here: back to it, now a member.
+    if (returnTo) return reply.redirect(returnTo, 303);
+    const joined = (await members.membershipsOf(user.userId)).find(
+      (m) => m.tenantId === result.value.tenant_id,
+    );
+    return send(
+      reply,
+      200,
+      `You joined ${joined?.tenantName ?? 'the team'}`,
+      html`<p>You are now a member of <strong id="tenant">${joined?.tenantName}</strong> as <strong id="role">${result.value.role}</strong>.</p><p><a href="${HOME}">Your account</a></p>`,
+    );
   });
 
   // --- Password reset -------------------------------------------------------------------------

@@ -19,9 +19,10 @@ export function safeReturnTo(raw: unknown): string | undefined {
 
 /**
  * `url` with the value of every `token` query parameter replaced by `[redacted]`: the request log
- * keeps each request's URL, and a verification or reset link's token in the log would let whoever
- * reads the log use it.
+ * keeps each request's URL, and a verification, reset or invitation link's token in the log would
+ * let whoever reads the log use it. Also inside an encoded `return_to` (`%3Ftoken%3D…`): the
+ * invitation page sends people to sign in and come back to it, its token in the return path.
  */
 export function redactLinkTokens(url: string): string {
-  return url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]');
+  return url.replace(/((?:[?&]|%3F|%26)token(?:=|%3D))[^&#%]*/gi, '$1[redacted]');
 }

@@ -254,6 +254,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       sessions: services.sessions,
       mfa: services.mfa,
       mailer: services.mailer,
+      members: services.members,
     });
   });
   // Outside the API-key scope: Stripe's signature over the raw body authenticates it.

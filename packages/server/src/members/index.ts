@@ -14,6 +14,7 @@ export { memberRoutes, staffRoutes } from './member-routes.ts';
 export {
   type Grantor,
   type InvitationListener,
+  type InvitationPreview,
   type InvitationView,
   MemberService,
   type Membership,

@@ -57,6 +57,18 @@ export interface InvitationView {
   created_at: string;
 }
 
+/** An open invitation as its link's page shows it, before it is accepted. */
+export interface InvitationPreview {
+  readonly invitationId: string;
+  readonly tenantId: string;
+  readonly tenantName: string;
+  /** The invited user: only they may accept. */
+  readonly userId: string;
+  readonly email: string;
+  readonly role: string;
+  readonly expiresAt: Date;
+}
+
 /** A user's membership of one tenant, for the hosted sign-in's organisation switcher and tokens. */
 export interface Membership {
   tenantId: string;
@@ -234,6 +246,51 @@ export class MemberService {
     const url = this.invitationUrl(token);
     await this.#o.onInvited?.(result.value.view, url, result.value.tenantName);
     return ok({ invitation: result.value.view, invitation_url: url });
+  }
+
+  /**
+   * What the invitation `token` is for, without spending it: the hosted invitation page shows it
+   * before the invited user accepts. Refused as acceptance would be (not found, used, revoked,
+   * expired), and an invitation to a deleted tenant is not found; a refusal names no tenant, so a
+   * spent or withdrawn link tells its holder nothing about who sent it.
+   */
+  async invitationByToken(token: string): Promise<Result<InvitationPreview, DomainError>> {
+    const row = await this.#o.db
+      .selectFrom('invitations as i')
+      .innerJoin('tenants as t', 't.id', 'i.tenant_id')
+      .select([
+        'i.id',
+        'i.user_id',
+        'i.email',
+        'i.role',
+        'i.expires_at',
+        'i.accepted_at',
+        'i.revoked_at',
+        't.id as tenant_id',
+        't.name as tenant_name',
+        't.state as tenant_state',
+      ])
+      .where('i.token_hash', '=', hashToken(token))
+      .executeTakeFirst();
+    if (!row || row.tenant_state === 'deleted') {
+      return fail('invitation_not_found', 'no invitation has this token');
+    }
+    if (row.accepted_at !== null) {
+      return fail('invitation_used', 'this invitation was already accepted; an invitation is single use');
+    }
+    if (row.revoked_at !== null) return invitationRevoked(row.revoked_at);
+    if (row.expires_at <= this.#o.clock.now()) {
+      return fail('invitation_expired', `this invitation expired at ${row.expires_at.toISOString()}`);
+    }
+    return ok({
+      invitationId: row.id,
+      tenantId: row.tenant_id,
+      tenantName: row.tenant_name,
+      userId: row.user_id,
+      email: row.email,
+      role: row.role,
+      expiresAt: row.expires_at,
+    });
   }
 
   /**
