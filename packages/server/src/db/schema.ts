@@ -816,6 +816,7 @@ export interface OidcPayloadsTable {
   consumed_at: Date | null;
 }
 
+/** A failed password sign-in, counted per email (hashed) and per source address for the limit (0029). */
 export interface SignInFailuresTable {
   id: Generated<string>;
   /** `email:<sha-256 hex of the lower-cased email>` or `ip:<address>`. */
