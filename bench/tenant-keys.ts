@@ -102,6 +102,8 @@ async function main(): Promise<void> {
   const api: number[] = [];
   try {
     await applyPlans(cp);
+    // A key carries permissions the vendor's access file declares.
+    await cp.call('PUT', '/v1/access', { source: 'permissions:\n  meetings:write: Edit meetings\n' });
     log(`creating ${settings.tenants} tenants with ${settings.keysPerTenant} keys each`);
     const ids = await inParallel(
       Array.from({ length: settings.tenants }, (_, i) => i),

@@ -245,7 +245,6 @@ export {
 export { err, ok, type Result } from './result.ts';
 export {
   formatTenantKey,
-  KEY_PERMISSION_PATTERN,
   looksLikeTenantKey,
   MAX_KEY_PERMISSIONS,
   type ParsedTenantKey,

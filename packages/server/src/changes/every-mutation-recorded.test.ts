@@ -32,6 +32,14 @@ let counter = 0;
 beforeAll(async () => {
   t = await startStripeTestApp();
   await applyPlans(t);
+  // Tenant API keys carry permissions of the access file; the walk's own PUT /v1/access then
+  // applies a smaller file that still declares walk:read, so that it is a change.
+  const access = await t.request({
+    method: 'PUT',
+    url: '/v1/access',
+    payload: { source: 'permissions:\n  walk:read: Walk\n  walk:run: Run\n' },
+  });
+  expect(access.status, JSON.stringify(access.body)).toBe(200);
 });
 
 afterAll(() => t.close());
@@ -142,7 +150,7 @@ async function tenantKey(): Promise<{ tenant: string; key: string }> {
   const created = await t.request({
     method: 'POST',
     url: `/v1/tenants/${tenant}/api-keys`,
-    payload: { name: 'walk', permissions: ['walk:run'] },
+    payload: { name: 'walk', permissions: ['walk:read'] },
   });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   return { tenant, key: created.body.id };
@@ -438,7 +446,7 @@ const ROUTES: Record<string, RouteFixture> = {
   'POST /v1/tenants/:id/api-keys': async () =>
     send('POST', `/v1/tenants/${(await activeTenant()).id}/api-keys`, {
       name: 'walk',
-      permissions: ['walk:run'],
+      permissions: ['walk:read'],
     }),
   'POST /v1/tenants/:id/api-keys/:key_id/roll': async () => {
     const { tenant, key } = await tenantKey();
