@@ -543,6 +543,10 @@ const EXEMPT: Record<string, string> = {
   'DELETE /v1/slot-holders/:holder_id': 'usage: an instance going away releases its slots',
   'POST /v1/tenants/:id/slots': 'usage: one unit of a gauge (a session) held open',
   'DELETE /v1/tenants/:id/slots/:slot_id': 'usage: a gauge unit released',
+  'POST /v1/tenants/:id/rate-limit-shares':
+    'operational state: an instance’s share of a rate limit, renewed every few seconds (docs/rate-limits.md)',
+  'POST /v1/tenants/:id/rate-limit-shares/release':
+    'operational state: an instance gives its rate-limit share back',
   'POST /v1/entitlements/stream': 'a read: POST only to carry the tenants to follow in a body',
   'POST /v1/entitlements/revalidate': 'a read: POST only to carry the snapshots held in a body',
   'POST /v1/tenant-keys/sets/revalidate': 'a read: POST only to carry the key-set versions held in a body',
