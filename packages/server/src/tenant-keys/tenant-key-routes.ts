@@ -17,7 +17,9 @@ const TAGS = ['Tenant API keys'];
 const Permission = z
   .string()
   .regex(PERMISSION_PATTERN, PERMISSION_RULE)
-  .describe("One of the vendor's permissions, `resource:action`");
+  .describe(
+    "One of the vendor's permissions, `resource:action`, declared in its access file (`GET /v1/access`)",
+  );
 
 const TenantKey = z
   .object({
