@@ -207,19 +207,13 @@ export class TenantKeyService {
     grantor: Grantor,
   ): Promise<Result<void, DomainError>> {
     const catalogue = await this.#access.catalogue();
-    const errors = permissions.flatMap((permission, index) =>
-      Object.hasOwn(catalogue.permissions, permission)
-        ? []
-        : [
-            {
-              path: `permissions.${index}`,
-              message: `"${permission}" is not a permission of the access file (tenantry access show lists them)`,
-            },
-          ],
-    );
-    if (errors.length > 0) {
-      return fail('validation_failed', `unknown permissions: ${errors.map((e) => e.path).join(', ')}`, {
-        errors,
+    const unknown = permissions.filter((permission) => !Object.hasOwn(catalogue.permissions, permission));
+    if (unknown.length > 0) {
+      return fail('validation_failed', `unknown permissions: ${unknown.join(', ')}`, {
+        errors: unknown.map((permission) => ({
+          path: `permissions.${permissions.indexOf(permission)}`,
+          message: `"${permission}" is not a permission of the access file (tenantry access show lists them)`,
+        })),
       });
     }
     return this.#withinGrantor(permissions, grantor);
