@@ -10,6 +10,7 @@
 export {
   type AccessCatalogue,
   AccessFileSchema,
+  allowListMatcher,
   BUILT_IN_ADMIN_PERMISSIONS,
   BUILT_IN_ROLES,
   type BuiltInRole,

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { ipAllowed, parseTenantKey } from '@tenantry/core';
+import { allowListMatcher, parseTenantKey } from '@tenantry/core';
 import type { ControlPlaneClient } from '../control-plane/index.ts';
 import type { Entitlements, EntitlementsStatus } from '../entitlements/index.ts';
 
@@ -63,8 +63,8 @@ interface HeldKey {
   /** Milliseconds since the epoch; Infinity for a key that does not expire. */
   readonly expiresAt: number;
   readonly active: boolean;
-  /** The tenant's IP allow-list (CIDR blocks), shared by its keys; empty: any address. */
-  readonly ipAllowList: readonly string[];
+  /** Whether the tenant's IP allow-list, shared by its keys, holds an address; null: no list, any address. */
+  readonly ipAllowed: ((ip: string) => boolean) | null;
 }
 
 /** One tenant's key set as the control plane sends it. */
@@ -179,8 +179,7 @@ export class TenantKeys {
     if (now >= held.expiresAt) return EXPIRED;
     if (!held.active) return INACTIVE;
     // An allow-list fails closed: a key of a tenant that set one works only from an address seen.
-    if (held.ipAllowList.length > 0 && (ip === undefined || !ipAllowed(ip, held.ipAllowList)))
-      return IP_NOT_ALLOWED;
+    if (held.ipAllowed !== null && (ip === undefined || !held.ipAllowed(ip))) return IP_NOT_ALLOWED;
     const keyId = held.verdict.keyId;
     if (now - (this.#noted.get(keyId) ?? Number.NEGATIVE_INFINITY) >= USE_RESOLUTION_MS) {
       this.#noted.set(keyId, now);
@@ -310,7 +309,8 @@ export class TenantKeys {
       this.#sets.delete(set.tenant_id);
       return;
     }
-    const ipAllowList = Object.freeze([...set.ip_allow_list]);
+    // Parsed once per set, not per check.
+    const ipAllowed = set.ip_allow_list.length === 0 ? null : allowListMatcher(set.ip_allow_list);
     for (const key of set.keys) {
       this.#byHash.set(key.hash, {
         verdict: Object.freeze({
@@ -321,7 +321,7 @@ export class TenantKeys {
         }),
         expiresAt: key.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(key.expires_at),
         active: set.active,
-        ipAllowList,
+        ipAllowed,
       });
     }
     this.#sets.set(set.tenant_id, { version: set.version, hashes: set.keys.map((key) => key.hash) });
