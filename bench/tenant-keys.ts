@@ -7,6 +7,7 @@ import {
   createTenant,
   describeMachine,
   dropControlPlane,
+  fixturePlans,
   inParallel,
   loadavg,
   logger,
@@ -98,10 +99,19 @@ async function main(): Promise<void> {
   let viaSdk: VerifyResult;
   let ceiling: VerifyResult;
   let refused: VerifyResult;
+  let allowListed: VerifyResult;
   const reach: number[] = [];
   const api: number[] = [];
   try {
-    await applyPlans(cp);
+    // Pro with IP allow-lists, so that the last phase can give every tenant one.
+    await applyPlans(
+      cp,
+      fixturePlans()
+        .replace('  advanced_analytics: {}\n', '  advanced_analytics: {}\n  ip_allow_list: {}\n')
+        .replace('features: [sso]', 'features: [sso, ip_allow_list]'),
+    );
+    // A key carries permissions the vendor's access file declares.
+    await cp.call('PUT', '/v1/access', { source: 'permissions:\n  meetings:write: Edit meetings\n' });
     log(`creating ${settings.tenants} tenants with ${settings.keysPerTenant} keys each`);
     const ids = await inParallel(
       Array.from({ length: settings.tenants }, (_, i) => i),
@@ -166,6 +176,26 @@ async function main(): Promise<void> {
       await until(async () => !(await keys.verify(key.secret)).ok);
       reach.push(performance.now() - start);
     }
+
+    // Last, as keys then need an address: every tenant gets an allow-list of three blocks (v4 and
+    // v6, the matching one last), and each key is verified from an address it allows.
+    log('allow-lists: one per tenant');
+    await inParallel(ids, 8, (id) =>
+      cp.call('PUT', `/v1/tenants/${id}/access-policy`, {
+        mfa_required: false,
+        ip_allow_list: ['198.51.100.0/24', '2001:db8::/32', '203.0.113.0/24'],
+      }),
+    );
+    const from = { ip: '203.0.113.9' };
+    // Every set holds its list once no key works without an address.
+    await until(async () => {
+      for (const secret of secrets) if ((await keys.verify(secret)).ok) return false;
+      return true;
+    });
+    const viaAllowList = async (i: number) => (await keys.verify(secrets[i % n] as string, from)).ok;
+    await measure(viaAllowList, settings.warmupS);
+    allowListed = await measure(viaAllowList, half);
+    if (allowListed.sink === 0) throw new Error('no key verified from an allowed address');
   } finally {
     await keys.close();
     await entitlements.close();
@@ -188,6 +218,13 @@ async function main(): Promise<void> {
       target: `p50 < ${targets.verifyP50Ns / 1000} µs`,
       ceiling: `${round(ceiling.perCallNs.p50 / 1000, 2)} / ${round(ceiling.perCallNs.p99 / 1000, 2)} µs`,
       pass: viaSdk.perCallNs.p50 < targets.verifyP50Ns,
+    },
+    {
+      figure: '  from an address its tenant allows (3 CIDR blocks), p50 / p99',
+      value: `${round(allowListed.perCallNs.p50 / 1000, 2)} / ${round(allowListed.perCallNs.p99 / 1000, 2)} µs`,
+      target: `p50 < ${targets.verifyP50Ns / 1000} µs`,
+      ceiling: '',
+      pass: allowListed.perCallNs.p50 < targets.verifyP50Ns,
     },
     {
       figure: '  a tampered key (refused by its checksum), p50 / p99',
@@ -218,7 +255,7 @@ async function main(): Promise<void> {
   printTable(table);
   writeResults(
     { startedAt, machine, settings: { ...settings, batch: BATCH }, targets },
-    { viaSdk, ceiling, refused, revocationMs: reachMs, revokeRequestMs: apiMs, table },
+    { viaSdk, ceiling, refused, allowListed, revocationMs: reachMs, revokeRequestMs: apiMs, table },
   );
 }
 

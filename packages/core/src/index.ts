@@ -10,6 +10,7 @@
 export {
   type AccessCatalogue,
   AccessFileSchema,
+  allowListMatcher,
   BUILT_IN_ADMIN_PERMISSIONS,
   BUILT_IN_ROLES,
   type BuiltInRole,
@@ -248,7 +249,6 @@ export {
 export { err, ok, type Result } from './result.ts';
 export {
   formatTenantKey,
-  KEY_PERMISSION_PATTERN,
   looksLikeTenantKey,
   MAX_KEY_PERMISSIONS,
   type ParsedTenantKey,

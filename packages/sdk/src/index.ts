@@ -181,6 +181,7 @@ export {
   type ApiKeyVerdict,
   TenantKeys,
   type TenantKeysOptions,
+  type VerifyApiKeyOptions,
 } from './tenant-keys/index.ts';
 export {
   ControlPlaneTenantry,

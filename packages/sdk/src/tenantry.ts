@@ -32,7 +32,12 @@ import {
   type RateLimitResult,
 } from './rate-limits/index.ts';
 import { type InstallIdentity, type LicenseOptions, LicenseSource } from './self-hosted/index.ts';
-import { type ApiKeyVerdict, TenantKeys, type TenantKeysOptions } from './tenant-keys/index.ts';
+import {
+  type ApiKeyVerdict,
+  TenantKeys,
+  type TenantKeysOptions,
+  type VerifyApiKeyOptions,
+} from './tenant-keys/index.ts';
 import { readTenantSecret } from './tenant-secrets/index.ts';
 import { type UsageRecord, UsageRecorder, type UsageRecorderOptions, unitRecords } from './usage/index.ts';
 
@@ -311,18 +316,20 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
    * a working API key of one of the vendor's customers: `{ ok: true, tenantId, keyId,
    * permissions }`, or `{ ok: false, reason }`. Checked locally, from key hashes the entitlement
    * stream keeps current: the first call loads them, later calls make no network call. A revoked
-   * key, or a key of a suspended or cancelled tenant, is refused once the stream says so. Needs
-   * the app key to hold `tenant-keys:verify` (the `app` preset does).
+   * key, or a key of a suspended or cancelled tenant, is refused once the stream says so. Pass
+   * the client's address (`{ ip: request.ip }`): a key of a tenant with an IP allow-list is
+   * refused (`ip_not_allowed`) from any address outside it, or without one. Needs the app key to
+   * hold `tenant-keys:verify` (the `app` preset does).
    *
    * @example
    * ```ts
-   * const key = await tenantry.verifyApiKey(bearer);
+   * const key = await tenantry.verifyApiKey(bearer, { ip: request.ip });
    * if (!key.ok) return reply.code(401).send({ error: key.reason });
    * if (!key.permissions.includes('meetings:write')) return reply.code(403).send();
    * ```
    */
-  verifyApiKey(presentedKey: string): Promise<ApiKeyVerdict> {
-    return this.tenantKeys.verify(presentedKey);
+  verifyApiKey(presentedKey: string, options?: VerifyApiKeyOptions): Promise<ApiKeyVerdict> {
+    return this.tenantKeys.verify(presentedKey, options);
   }
 
   /** Releases leases, sends (or spools) the usage recorded, and closes the database pools. */

@@ -408,6 +408,8 @@ export function createServices(database: Database, config: ServiceSettings, cloc
       db,
       clock,
       tenants,
+      access,
+      accessPolicies,
       prefix: config.tenantKeyPrefix ?? DEFAULT_TENANT_KEY_PREFIX,
     }),
     rateLimiter,

@@ -1,4 +1,4 @@
-import { KEY_PERMISSION_PATTERN, MAX_KEY_PERMISSIONS, parseTenantKey } from '@tenantry/core';
+import { MAX_KEY_PERMISSIONS, PERMISSION_PATTERN, parseTenantKey } from '@tenantry/core';
 import type { RequestBody, Schemas } from '@tenantry/core/api';
 import { type Command, InvalidArgumentError } from 'commander';
 import { CliError } from '../cli-error.ts';
@@ -26,7 +26,7 @@ function overlapArgument(value: string): number {
 
 /** `--permission`: one of the vendor's permissions, `resource:action`; repeatable. */
 function permissionArgument(value: string, previous: string[] | undefined = []): string[] {
-  if (!KEY_PERMISSION_PATTERN.test(value))
+  if (!PERMISSION_PATTERN.test(value))
     throw new InvalidArgumentError('Expected a permission of the form resource:action, e.g. meetings:write.');
   if (previous.length >= MAX_KEY_PERMISSIONS)
     throw new InvalidArgumentError(`A key carries at most ${MAX_KEY_PERMISSIONS} permissions.`);

@@ -107,11 +107,18 @@ function contains(cidr: Cidr, ip: Address): boolean {
  * that cannot be read is refused, as are entries that are not CIDR blocks (validated when stored).
  */
 export function ipAllowed(ip: string, cidrs: readonly string[]): boolean {
-  if (cidrs.length === 0) return true;
-  const address = parseAddress(ip);
-  if (!address) return false;
-  return cidrs.some((text) => {
-    const cidr = parseCidr(text);
-    return cidr !== undefined && contains(cidr, address);
-  });
+  return allowListMatcher(cidrs)(ip);
+}
+
+/**
+ * {@link ipAllowed} for one allow-list, its blocks parsed once: for a list checked again and
+ * again (the SDK checks a tenant's list on every API key it verifies).
+ */
+export function allowListMatcher(cidrs: readonly string[]): (ip: string) => boolean {
+  if (cidrs.length === 0) return () => true;
+  const blocks = cidrs.map(parseCidr).filter((cidr): cidr is Cidr => cidr !== undefined);
+  return (ip) => {
+    const address = parseAddress(ip);
+    return address !== undefined && blocks.some((cidr) => contains(cidr, address));
+  };
 }

@@ -11,7 +11,7 @@ export {
   MAX_PERMISSIONS,
   parseAccessFile,
 } from './access-file.ts';
-export { type Cidr, ipAllowed, parseCidr } from './cidr.ts';
+export { allowListMatcher, type Cidr, ipAllowed, parseCidr } from './cidr.ts';
 export {
   isOperatorRole,
   OPERATOR_ROLE_SCOPES,

@@ -4444,6 +4444,8 @@ export interface components {
     TenantKeySet: {
       /** @description Whether the tenant may use anything now: its keys work only while it may */
       active: boolean;
+      /** @description CIDR blocks the tenant's keys may be used from (its access policy in force); empty: any address */
+      ip_allow_list: string[];
       /** @description The keys that work now: neither revoked nor expired */
       keys: {
         expires_at: string | null;

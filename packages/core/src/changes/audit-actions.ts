@@ -607,11 +607,13 @@ export const AUDIT_ACTIONS = {
     raises: [],
     entitlements: false,
   },
+  // Announced like a plan change: the tenant's IP allow-list travels in its API key set, which
+  // the SDK revalidates when the entitlement stream names the tenant.
   'access_policy.updated': {
     description: "A tenant's access policy (MFA required, IP allow-list) changed",
     target: 'access_policy',
     raises: ['access_policy.updated'],
-    entitlements: false,
+    entitlements: true,
   },
   'staff.added': {
     description:

@@ -15,4 +15,4 @@ export {
   TENANT_KEY_RANDOM_CHARS,
   tenantKeyPrefixProblem,
 } from './tenant-key-format.ts';
-export { KEY_PERMISSION_PATTERN, MAX_KEY_PERMISSIONS } from './tenant-key-permissions.ts';
+export { MAX_KEY_PERMISSIONS } from './tenant-key-permissions.ts';

@@ -9,4 +9,5 @@ export {
   type ApiKeyVerdict,
   TenantKeys,
   type TenantKeysOptions,
+  type VerifyApiKeyOptions,
 } from './tenant-keys.ts';

@@ -7,6 +7,20 @@ import { ControlPlaneClient } from '../control-plane/index.ts';
 import { Entitlements } from '../entitlements/index.ts';
 import { TenantKeys } from './tenant-keys.ts';
 
+/** The test plans, with IP allow-lists on Pro. */
+const PLANS = fixture('plans.yaml')
+  .replace('  advanced_analytics: {}\n', '  advanced_analytics: {}\n  ip_allow_list: {}\n')
+  .replace('features: [sso]', 'features: [sso, ip_allow_list]');
+
+/** The vendor's permissions, which tenant keys carry. */
+const ACCESS =
+  'permissions:\n  meetings:read: Read\n  meetings:write: Write\n  reports:read: Reports\n  a:b: Other\n';
+
+async function applyAccess(t: TestApp): Promise<void> {
+  const applied = await t.request({ method: 'PUT', url: '/v1/access', payload: { source: ACCESS } });
+  expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+}
+
 /** Waits until `check` holds, asking again as the stream's messages come in (gives up after 10 s). */
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
   for (let i = 0; i < 1000; i++) {
@@ -38,7 +52,8 @@ describe(`TenantKeys against a live control plane (${backend})`, () => {
 
   beforeAll(async () => {
     t = await startTestApp();
-    await applyPlans(t, fixture('plans.yaml'));
+    await applyPlans(t, PLANS);
+    await applyAccess(t);
     url = await t.app.listen({ port: 0, host: '127.0.0.1' });
     const app = await t.request({
       method: 'POST',
@@ -158,6 +173,44 @@ describe(`TenantKeys against a live control plane (${backend})`, () => {
     expect(await keys.verify('')).toEqual({ ok: false, reason: 'malformed' });
   });
 
+  it("holds a key to its tenant's IP allow-list, and learns a change of it through the stream", async () => {
+    const tenant = await provisionedTenant(t);
+    const other = await provisionedTenant(t);
+    const key = await createKey(tenant.id);
+    const otherKey = await createKey(other.id);
+    await until(async () => (await keys.verify(key.secret)).ok, 'the key accepted');
+    // No allow-list: any address, or none given.
+    expect((await keys.verify(key.secret, { ip: '198.51.100.7' })).ok).toBe(true);
+    expect((await keys.verify(key.secret)).ok).toBe(true);
+    const setPolicy = (ip_allow_list: string[]) =>
+      t.request({
+        method: 'PUT',
+        url: `/v1/tenants/${tenant.id}/access-policy`,
+        payload: { mfa_required: false, ip_allow_list },
+      });
+    expect((await setPolicy(['203.0.113.0/24', '2001:db8::/32'])).status).toBe(200);
+    await until(
+      async () => !(await keys.verify(key.secret, { ip: '198.51.100.7' })).ok,
+      'the allow-list reached the SDK',
+    );
+    expect(await keys.verify(key.secret, { ip: '198.51.100.7' })).toEqual({
+      ok: false,
+      reason: 'ip_not_allowed',
+    });
+    // Without the address the list cannot be checked: refused rather than let through.
+    expect(await keys.verify(key.secret)).toEqual({ ok: false, reason: 'ip_not_allowed' });
+    for (const ip of ['203.0.113.9', '::ffff:203.0.113.200', '2001:db8::1']) {
+      expect(await keys.verify(key.secret, { ip }), ip).toMatchObject({ ok: true, tenantId: tenant.id });
+    }
+    // Another tenant's keys are untouched by this tenant's list.
+    expect((await keys.verify(otherKey.secret, { ip: '198.51.100.7' })).ok).toBe(true);
+    expect((await setPolicy([])).status).toBe(200);
+    await until(
+      async () => (await keys.verify(key.secret, { ip: '198.51.100.7' })).ok,
+      'the lifted allow-list reached the SDK',
+    );
+  });
+
   it('reports the keys used, so that their last_used_at moves', async () => {
     const tenant = await provisionedTenant(t);
     const key = await createKey(tenant.id);
@@ -204,6 +257,7 @@ describe(`TenantKeys without the scope (${backend})`, () => {
     const t = await startTestApp();
     try {
       await applyPlans(t, fixture('plans.yaml'));
+      await applyAccess(t);
       const url = await t.app.listen({ port: 0, host: '127.0.0.1' });
       const narrow = await t.request({
         method: 'POST',

@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { parseTenantKey } from '@tenantry/core';
+import { allowListMatcher, parseTenantKey } from '@tenantry/core';
 import type { ControlPlaneClient } from '../control-plane/index.ts';
 import type { Entitlements, EntitlementsStatus } from '../entitlements/index.ts';
 
@@ -22,10 +22,27 @@ export interface AcceptedApiKey {
  *   overlap, or another vendor's;
  * - `expired`: its expiry (or the end of its roll's overlap) has passed;
  * - `tenant_inactive`: its tenant is suspended, cancelled or deleted;
+ * - `ip_not_allowed`: its tenant's IP allow-list does not hold the address the key was presented
+ *   from (or the address was not given, so it cannot be checked);
  * - `unavailable`: the keys could not be loaded from the control plane, or the entitlement stream
  *   has been lost for longer than its `maxStalenessMs`: keys fail closed.
  */
-export type ApiKeyRefusal = 'malformed' | 'unknown_key' | 'expired' | 'tenant_inactive' | 'unavailable';
+export type ApiKeyRefusal =
+  | 'malformed'
+  | 'unknown_key'
+  | 'expired'
+  | 'tenant_inactive'
+  | 'ip_not_allowed'
+  | 'unavailable';
+
+/** What {@link TenantKeys.verify} knows of the request that presented the key. */
+export interface VerifyApiKeyOptions {
+  /**
+   * The address the key was presented from (the client's, e.g. Fastify's `request.ip`), checked
+   * against the tenant's IP allow-list. A key of a tenant with an allow-list is refused without it.
+   */
+  readonly ip?: string | undefined;
+}
 
 /** The answer of {@link TenantKeys.verify}. */
 export type ApiKeyVerdict = AcceptedApiKey | { readonly ok: false; readonly reason: ApiKeyRefusal };
@@ -46,6 +63,8 @@ interface HeldKey {
   /** Milliseconds since the epoch; Infinity for a key that does not expire. */
   readonly expiresAt: number;
   readonly active: boolean;
+  /** Whether the tenant's IP allow-list, shared by its keys, holds an address; null: no list, any address. */
+  readonly ipAllowed: ((ip: string) => boolean) | null;
 }
 
 /** One tenant's key set as the control plane sends it. */
@@ -53,6 +72,7 @@ interface KeySet {
   readonly tenant_id: string;
   readonly version: string;
   readonly active: boolean;
+  readonly ip_allow_list: readonly string[];
   readonly keys: readonly {
     readonly id: string;
     readonly hash: string;
@@ -71,6 +91,7 @@ const MALFORMED = Object.freeze({ ok: false, reason: 'malformed' } as const);
 const UNKNOWN = Object.freeze({ ok: false, reason: 'unknown_key' } as const);
 const EXPIRED = Object.freeze({ ok: false, reason: 'expired' } as const);
 const INACTIVE = Object.freeze({ ok: false, reason: 'tenant_inactive' } as const);
+const IP_NOT_ALLOWED = Object.freeze({ ok: false, reason: 'ip_not_allowed' } as const);
 const UNAVAILABLE = Object.freeze({ ok: false, reason: 'unavailable' } as const);
 
 /** Delays between attempts to load the keys again after a failure: doubling up to 30 s. */
@@ -132,10 +153,11 @@ export class TenantKeys {
 
   /**
    * Whether `presentedKey` is a working tenant API key, and if so whose and with what
-   * permissions. Local: the first call waits for the keys to load; later ones make no network
-   * call. Never throws for a bad key: the answer says why it is refused.
+   * permissions; presented from `options.ip`, which the tenant's IP allow-list must hold when it
+   * has one. Local: the first call waits for the keys to load; later ones make no network call.
+   * Never throws for a bad key: the answer says why it is refused.
    */
-  async verify(presentedKey: string): Promise<ApiKeyVerdict> {
+  async verify(presentedKey: string, options?: VerifyApiKeyOptions): Promise<ApiKeyVerdict> {
     // Not a key at all: known without the keys, so refused even before they are loaded.
     if (typeof presentedKey !== 'string' || parseTenantKey(presentedKey) === null) return MALFORMED;
     if (!this.#loaded) {
@@ -145,17 +167,19 @@ export class TenantKeys {
         return UNAVAILABLE;
       }
     }
-    return this.#lookup(presentedKey);
+    return this.#lookup(presentedKey, options?.ip);
   }
 
   /** The answer for a key in the format whose checksum holds. */
-  #lookup(presentedKey: string): ApiKeyVerdict {
+  #lookup(presentedKey: string, ip: string | undefined): ApiKeyVerdict {
     if (this.#failClosed || this.#closed) return UNAVAILABLE;
     const held = this.#byHash.get(hash('sha256', presentedKey));
     if (held === undefined) return UNKNOWN;
     const now = this.#now();
     if (now >= held.expiresAt) return EXPIRED;
     if (!held.active) return INACTIVE;
+    // An allow-list fails closed: a key of a tenant that set one works only from an address seen.
+    if (held.ipAllowed !== null && (ip === undefined || !held.ipAllowed(ip))) return IP_NOT_ALLOWED;
     const keyId = held.verdict.keyId;
     if (now - (this.#noted.get(keyId) ?? Number.NEGATIVE_INFINITY) >= USE_RESOLUTION_MS) {
       this.#noted.set(keyId, now);
@@ -285,6 +309,8 @@ export class TenantKeys {
       this.#sets.delete(set.tenant_id);
       return;
     }
+    // Parsed once per set, not per check.
+    const ipAllowed = set.ip_allow_list.length === 0 ? null : allowListMatcher(set.ip_allow_list);
     for (const key of set.keys) {
       this.#byHash.set(key.hash, {
         verdict: Object.freeze({
@@ -295,6 +321,7 @@ export class TenantKeys {
         }),
         expiresAt: key.expires_at === null ? Number.POSITIVE_INFINITY : Date.parse(key.expires_at),
         active: set.active,
+        ipAllowed,
       });
     }
     this.#sets.set(set.tenant_id, { version: set.version, hashes: set.keys.map((key) => key.hash) });

@@ -4,7 +4,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound, sendProblem, Timestamp } from '../http/index.ts';
-import type { AuditFilter, AuditScope, AuditService } from './audit-service.ts';
+import type { AuditFilter, AuditPrincipal, AuditScope, AuditService } from './audit-service.ts';
 import { mayReadAudit } from './audit-service.ts';
 
 const NDJSON = 'application/x-ndjson';
@@ -131,12 +131,28 @@ function toFilter(query: FilterInput): AuditFilter {
   };
 }
 
+const AUDIT_READ: ReadonlySet<'audit:read'> = new Set(['audit:read']);
+const NOTHING: ReadonlySet<never> = new Set();
+
+/**
+ * Who reads: the key, or a tenant's member acting with their own token, who reads as a principal
+ * of that tenant alone, holding `audit:read` while their role holds the tenant-admin permission
+ * of that name (the gate has checked it for this request already; checked again here so that
+ * {@link mayReadAudit} stays the one place that decides).
+ */
+function principalOf(request: FastifyRequest): AuditPrincipal {
+  const user = request.user;
+  if (user === null || user.tenantId === null) return request.apiKey;
+  return { scopes: user.permissions.has('audit:read') ? AUDIT_READ : NOTHING, tenantId: user.tenantId };
+}
+
 const EXPORT_DESCRIPTION =
   'Every matching entry as JSON Lines (`application/x-ndjson`, one `AuditEntry` per line), chain by chain in ' +
   '`seq` order, streamed as it is read, for a SIEM or `tenantry audit verify --file`.';
 
 /**
- * `/v1/tenants/{id}/audit…` (one tenant's log) and `/v1/audit…` (every chain): pages, JSON Lines
+ * `/v1/tenants/{id}/audit…` (one tenant's log: the vendor's keys, and the tenant's own members
+ * holding `audit:read`) and `/v1/audit…` (every chain: the vendor's keys only): pages, JSON Lines
  * exports and signed checkpoints. Every read is itself audited (`audit.read`), and who may read
  * what is decided by {@link mayReadAudit} alone.
  */
@@ -152,7 +168,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditService }> = async
   }
 
   function authorized(request: FastifyRequest, reply: FastifyReply, scope: AuditScope) {
-    if (mayReadAudit(request.apiKey, scope)) return scope;
+    if (mayReadAudit(principalOf(request), scope)) return scope;
     sendProblem(reply, {
       code: 'insufficient_scope',
       detail: 'this key may not read this audit log',
@@ -224,7 +240,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditService }> = async
   app.get(
     '/tenants/:id/audit',
     {
-      config: { scope: 'audit:read' },
+      config: { scope: 'audit:read', permission: 'audit:read' },
       schema: {
         tags: ['Audit'],
         operationId: 'listTenantAuditEntries',
@@ -249,7 +265,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditService }> = async
   app.get(
     '/tenants/:id/audit/export',
     {
-      config: { scope: 'audit:read' },
+      config: { scope: 'audit:read', permission: 'audit:read' },
       schema: {
         tags: ['Audit'],
         operationId: 'exportTenantAuditLog',
@@ -275,7 +291,7 @@ export const auditRoutes: FastifyPluginAsyncZod<{ audit: AuditService }> = async
   app.get(
     '/tenants/:id/audit/checkpoints',
     {
-      config: { scope: 'audit:read' },
+      config: { scope: 'audit:read', permission: 'audit:read' },
       schema: {
         tags: ['Audit'],
         operationId: 'listTenantAuditCheckpoints',

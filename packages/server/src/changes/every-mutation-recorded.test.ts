@@ -33,6 +33,14 @@ let counter = 0;
 beforeAll(async () => {
   t = await startStripeTestApp();
   await applyPlans(t);
+  // Tenant API keys carry permissions of the access file; the walk's own PUT /v1/access then
+  // applies a smaller file that still declares walk:read, so that it is a change.
+  const access = await t.request({
+    method: 'PUT',
+    url: '/v1/access',
+    payload: { source: 'permissions:\n  walk:read: Walk\n  walk:run: Run\n' },
+  });
+  expect(access.status, JSON.stringify(access.body)).toBe(200);
 });
 
 afterAll(() => t.close());
@@ -143,7 +151,7 @@ async function tenantKey(): Promise<{ tenant: string; key: string }> {
   const created = await t.request({
     method: 'POST',
     url: `/v1/tenants/${tenant}/api-keys`,
-    payload: { name: 'walk', permissions: ['walk:run'] },
+    payload: { name: 'walk', permissions: ['walk:read'] },
   });
   expect(created.status, JSON.stringify(created.body)).toBe(201);
   return { tenant, key: created.body.id };
@@ -465,7 +473,7 @@ const ROUTES: Record<string, RouteFixture> = {
   'POST /v1/tenants/:id/api-keys': async () =>
     send('POST', `/v1/tenants/${(await activeTenant()).id}/api-keys`, {
       name: 'walk',
-      permissions: ['walk:run'],
+      permissions: ['walk:read'],
     }),
   'POST /v1/tenants/:id/api-keys/:key_id/roll': async () => {
     const { tenant, key } = await tenantKey();
@@ -568,6 +576,10 @@ const EXEMPT: Record<string, string> = {
   'DELETE /v1/slot-holders/:holder_id': 'usage: an instance going away releases its slots',
   'POST /v1/tenants/:id/slots': 'usage: one unit of a gauge (a session) held open',
   'DELETE /v1/tenants/:id/slots/:slot_id': 'usage: a gauge unit released',
+  'POST /v1/tenants/:id/rate-limit-shares':
+    'operational state: an instance’s share of a rate limit, renewed every few seconds (docs/rate-limits.md)',
+  'POST /v1/tenants/:id/rate-limit-shares/release':
+    'operational state: an instance gives its rate-limit share back',
   'POST /v1/entitlements/stream': 'a read: POST only to carry the tenants to follow in a body',
   'POST /v1/entitlements/revalidate': 'a read: POST only to carry the snapshots held in a body',
   'POST /v1/tenant-keys/sets/revalidate': 'a read: POST only to carry the key-set versions held in a body',

@@ -1,7 +1,9 @@
-import { InstantInput, KEY_PERMISSION_PATTERN, MAX_KEY_PERMISSIONS } from '@tenantry/core';
+import { InstantInput, MAX_KEY_PERMISSIONS, PERMISSION_PATTERN, PERMISSION_RULE } from '@tenantry/core';
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
+import type { Grantor } from '../members/index.ts';
 import type { Services } from '../services.ts';
 import {
   DEFAULT_TENANT_KEY_OVERLAP_SECONDS,
@@ -14,8 +16,10 @@ const TAGS = ['Tenant API keys'];
 
 const Permission = z
   .string()
-  .regex(KEY_PERMISSION_PATTERN, 'must be a permission of the form resource:action, e.g. meetings:write')
-  .describe("One of the vendor's permissions, `resource:action`");
+  .regex(PERMISSION_PATTERN, PERMISSION_RULE)
+  .describe(
+    "One of the vendor's permissions, `resource:action`, declared in its access file (`GET /v1/access`)",
+  );
 
 const TenantKey = z
   .object({
@@ -60,11 +64,26 @@ const TenantKeySet = z
     tenant_id: z.string(),
     version: z.string().describe('Changes whenever the set does; "" for a tenant with no working key'),
     active: z.boolean().describe('Whether the tenant may use anything now: its keys work only while it may'),
+    ip_allow_list: z
+      .array(z.string())
+      .describe(
+        "CIDR blocks the tenant's keys may be used from (its access policy in force); empty: any address",
+      ),
     keys: z.array(VerifiableKey).describe('The keys that work now: neither revoked nor expired'),
   })
   .meta({ id: 'TenantKeySet' });
 
-/** `/v1/tenants/{id}/api-keys` (operators) and `/v1/tenant-keys/…` (the SDK): tenant API keys. */
+/** A tenant's member acting with a user token gives a key only what they hold; a key or staff, any permission. */
+function grantorOf(request: FastifyRequest): Grantor {
+  return request.user !== null && request.user.tenantId !== null
+    ? { permissions: request.user.permissions }
+    : null;
+}
+
+/**
+ * `/v1/tenants/{id}/api-keys` (operators, and the tenant's own admins with `api_keys:read` /
+ * `api_keys:write`) and `/v1/tenant-keys/…` (the SDK): tenant API keys.
+ */
 export const tenantKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenantKeys'>> = async (
   app,
   { tenantKeys },
@@ -73,7 +92,7 @@ export const tenantKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenantKeys'>
     '/tenants/:id/api-keys',
     {
       // The secret must not be kept in the idempotency store, in clear, for a day.
-      config: { scope: 'tenant-keys:write', idempotencyRedact: ['secret'] },
+      config: { scope: 'tenant-keys:write', permission: 'api_keys:write', idempotencyRedact: ['secret'] },
       schema: {
         tags: TAGS,
         operationId: 'createTenantApiKey',
@@ -91,7 +110,12 @@ export const tenantKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenantKeys'>
       },
     },
     async (request, reply) => {
-      const result = await tenantKeys.create(request.ctx, request.params.id, request.body);
+      const result = await tenantKeys.create(
+        request.ctx,
+        request.params.id,
+        request.body,
+        grantorOf(request),
+      );
       return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
     },
   );
@@ -99,7 +123,7 @@ export const tenantKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenantKeys'>
   app.get(
     '/tenants/:id/api-keys',
     {
-      config: { scope: 'tenant-keys:read' },
+      config: { scope: 'tenant-keys:read', permission: 'api_keys:read' },
       schema: {
         tags: TAGS,
         operationId: 'listTenantApiKeys',
@@ -119,7 +143,7 @@ export const tenantKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenantKeys'>
   app.post(
     '/tenants/:id/api-keys/:key_id/roll',
     {
-      config: { scope: 'tenant-keys:write', idempotencyRedact: ['secret'] },
+      config: { scope: 'tenant-keys:write', permission: 'api_keys:write', idempotencyRedact: ['secret'] },
       schema: {
         tags: TAGS,
         operationId: 'rollTenantApiKey',
@@ -144,7 +168,13 @@ export const tenantKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenantKeys'>
     },
     async (request, reply) => {
       const overlap = request.body?.overlap_seconds ?? DEFAULT_TENANT_KEY_OVERLAP_SECONDS;
-      const result = await tenantKeys.roll(request.ctx, request.params.id, request.params.key_id, overlap);
+      const result = await tenantKeys.roll(
+        request.ctx,
+        request.params.id,
+        request.params.key_id,
+        overlap,
+        grantorOf(request),
+      );
       return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
     },
   );
@@ -152,7 +182,7 @@ export const tenantKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenantKeys'>
   app.post(
     '/tenants/:id/api-keys/:key_id/revoke',
     {
-      config: { scope: 'tenant-keys:write' },
+      config: { scope: 'tenant-keys:write', permission: 'api_keys:write' },
       schema: {
         tags: TAGS,
         operationId: 'revokeTenantApiKey',

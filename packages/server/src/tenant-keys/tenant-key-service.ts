@@ -11,10 +11,12 @@ import {
   type TenantState,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+import type { AccessService } from '../access/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema, TenantApiKeysTable } from '../db/index.ts';
 import { newId } from '../ids.ts';
+import type { AccessPolicyService, Grantor } from '../members/index.ts';
 import type { RequestContext } from '../request-context.ts';
 import { type TenantService, tenantNotFound } from '../tenants/index.ts';
 
@@ -59,7 +61,7 @@ export interface CreatedTenantKey extends TenantKeyView {
 /** What a new key is made with. */
 export interface CreateTenantKeyInput {
   readonly name: string;
-  /** The vendor's permissions (`resource:action`), checked for shape by the route. */
+  /** The vendor's permissions (`resource:action`), checked for shape by the route and against the access file here. */
   readonly permissions: readonly string[];
   readonly expires_at?: string | undefined;
 }
@@ -83,6 +85,8 @@ export interface TenantKeySet {
   version: string;
   /** Whether the tenant may use anything (not suspended, cancelled or deleted): its keys work only then. */
   active: boolean;
+  /** The CIDR blocks the tenant's keys may be used from (its access policy in force); empty: any address. */
+  ip_allow_list: string[];
   keys: VerifiableKey[];
 }
 
@@ -120,12 +124,23 @@ export class TenantKeyService {
   readonly #db: Kysely<Schema>;
   readonly #clock: Clock;
   readonly #tenants: TenantService;
+  readonly #access: AccessService;
+  readonly #accessPolicies: AccessPolicyService;
   readonly #prefix: string;
 
-  constructor(options: { db: Kysely<Schema>; clock: Clock; tenants: TenantService; prefix: string }) {
+  constructor(options: {
+    db: Kysely<Schema>;
+    clock: Clock;
+    tenants: TenantService;
+    access: AccessService;
+    accessPolicies: AccessPolicyService;
+    prefix: string;
+  }) {
     this.#db = options.db;
     this.#clock = options.clock;
     this.#tenants = options.tenants;
+    this.#access = options.access;
+    this.#accessPolicies = options.accessPolicies;
     this.#prefix = options.prefix;
   }
 
@@ -149,14 +164,21 @@ export class TenantKeyService {
     return ok({ id: record.id });
   }
 
-  /** Makes a key for the tenant; the secret is in the answer and nowhere else. */
+  /**
+   * Makes a key for the tenant; the secret is in the answer and nowhere else. Its permissions
+   * must be the vendor's (declared in the access file) and, for a tenant's member acting with
+   * their own token (`grantor`), ones the member holds.
+   */
   async create(
     ctx: RequestContext,
     tenantRef: string,
     input: CreateTenantKeyInput,
+    grantor: Grantor,
   ): Promise<Result<CreatedTenantKey, DomainError>> {
     const tenant = await this.#tenant(tenantRef);
     if (!tenant.ok) return tenant;
+    const allowed = await this.#checkPermissions(input.permissions, grantor);
+    if (!allowed.ok) return allowed;
     const now = this.#clock.now();
     const expiresAt = input.expires_at === undefined ? null : new Date(input.expires_at);
     if (expiresAt !== null && expiresAt.getTime() <= now.getTime()) {
@@ -171,6 +193,40 @@ export class TenantKeyService {
         .execute((tx) =>
           this.#insertIn(tx, ctx, { tenantId: tenant.value.id, name: input.name, permissions, expiresAt }),
         ),
+    );
+  }
+
+  /**
+   * Refuses permissions the vendor's access file does not declare, naming each; Tenantry's own
+   * tenant-admin permissions are refused too, as a key reaches the vendor's API, never Tenantry's.
+   * A member acting with their own token may not hand a key a permission they lack themselves
+   * (as for roles: no escalation through a key).
+   */
+  async #checkPermissions(
+    permissions: readonly string[],
+    grantor: Grantor,
+  ): Promise<Result<void, DomainError>> {
+    const catalogue = await this.#access.catalogue();
+    const unknown = permissions.filter((permission) => !Object.hasOwn(catalogue.permissions, permission));
+    if (unknown.length > 0) {
+      return fail('validation_failed', `unknown permissions: ${unknown.join(', ')}`, {
+        errors: unknown.map((permission) => ({
+          path: `permissions.${permissions.indexOf(permission)}`,
+          message: `"${permission}" is not a permission of the access file (tenantry access show lists them)`,
+        })),
+      });
+    }
+    return this.#withinGrantor(permissions, grantor);
+  }
+
+  #withinGrantor(permissions: readonly string[], grantor: Grantor): Result<void, DomainError> {
+    if (grantor === null) return ok(undefined);
+    const missing = [...new Set(permissions.filter((p) => !grantor.permissions.has(p)))].sort();
+    if (missing.length === 0) return ok(undefined);
+    return fail(
+      'insufficient_permission',
+      `you do not hold ${missing.join(', ')}, so no key of yours may carry it`,
+      { details: { missing_permissions: missing } },
     );
   }
 
@@ -271,6 +327,7 @@ export class TenantKeyService {
     tenantRef: string,
     keyId: string,
     overlapSeconds: number,
+    grantor: Grantor,
   ): Promise<Result<CreatedTenantKey, DomainError>> {
     const tenant = await this.#tenant(tenantRef);
     if (!tenant.ok) return tenant;
@@ -287,6 +344,9 @@ export class TenantKeyService {
             ? 'expired'
             : null;
       if (why !== null) return fail('tenant_key_inactive', `the tenant API key "${keyId}" is ${why}`);
+      // Rolling hands the caller a new secret with the key's permissions: only to one who holds them.
+      const within = this.#withinGrantor(row.permissions, grantor);
+      if (!within.ok) return within;
       const successor = await this.#insertIn(tx, ctx, {
         tenantId: row.tenant_id,
         name: row.name,
@@ -375,11 +435,11 @@ export class TenantKeyService {
       query = query.where('k.tenant_id', 'in', page);
     }
     const rows = await query.execute();
-    const sets = new Map<string, { state: TenantState; keys: VerifiableKey[] }>();
+    const sets = new Map<string, HeldSet>();
     for (const row of rows) {
       let set = sets.get(row.tenant_id);
       if (set === undefined) {
-        set = { state: row.state as TenantState, keys: [] };
+        set = { state: row.state as TenantState, ipAllowList: [], keys: [] };
         sets.set(row.tenant_id, set);
       }
       set.keys.push({
@@ -389,7 +449,28 @@ export class TenantKeyService {
         expires_at: row.expires_at?.toISOString() ?? null,
       });
     }
+    await this.#addAllowLists(sets);
     return sets;
+  }
+
+  /**
+   * Each set's IP allow-list, as the tenant's access policy holds it in force. Most tenants have
+   * none, so only those with a stored list are asked about (the policy service decides whether
+   * their plan still lets it apply).
+   */
+  async #addAllowLists(sets: Map<string, HeldSet>): Promise<void> {
+    if (sets.size === 0) return;
+    const listed = await this.#db
+      .selectFrom('tenant_access_policies')
+      .select('tenant_id')
+      .where('tenant_id', 'in', [...sets.keys()])
+      .where(sql<boolean>`jsonb_array_length(ip_allow_list) > 0`)
+      .execute();
+    for (const { tenant_id } of listed) {
+      const set = sets.get(tenant_id);
+      if (set !== undefined)
+        set.ipAllowList = (await this.#accessPolicies.accessPolicyOf(tenant_id)).ip_allow_list;
+    }
   }
 
   /**
@@ -417,7 +498,9 @@ export class TenantKeyService {
     for (const id of ids) {
       const found = sets.get(id);
       const set =
-        found === undefined ? { tenant_id: id, version: '', active: false, keys: [] } : keySet(id, found);
+        found === undefined
+          ? { tenant_id: id, version: '', active: false, ip_allow_list: [], keys: [] }
+          : keySet(id, found);
       if (set.version !== held[id]) changed.push(set);
     }
     return changed;
@@ -449,11 +532,19 @@ export class TenantKeyService {
   }
 }
 
-function keySet(tenantId: string, set: { state: TenantState; keys: VerifiableKey[] }): TenantKeySet {
+/** A tenant's working keys as read, before they are versioned. */
+interface HeldSet {
+  state: TenantState;
+  ipAllowList: string[];
+  keys: VerifiableKey[];
+}
+
+function keySet(tenantId: string, set: HeldSet): TenantKeySet {
   const active = entitlesUse(set.state);
+  const ip_allow_list = set.ipAllowList;
   const version = createHash('sha256')
-    .update(canonicalJson({ active, keys: set.keys }))
+    .update(canonicalJson({ active, ip_allow_list, keys: set.keys }))
     .digest('base64url')
     .slice(0, 22);
-  return { tenant_id: tenantId, version, active, keys: set.keys };
+  return { tenant_id: tenantId, version, active, ip_allow_list, keys: set.keys };
 }

@@ -8,16 +8,36 @@ import {
   auditCount,
   auditRows,
   createTenant,
+  fixture,
   provisionedTenant,
   query,
 } from '../../test/tenant-support.ts';
+import { userToken } from '../../test/user-tokens.ts';
 import { systemContext } from '../request-context.ts';
 import { TenantKeyService } from './index.ts';
+
+/** The test plans, with IP allow-lists on Pro. */
+const PLANS = fixture('plans.yaml')
+  .replace('  advanced_analytics: {}\n', '  advanced_analytics: {}\n  ip_allow_list: {}\n')
+  .replace('features: [sso]', 'features: [sso, ip_allow_list]');
+
+/** The vendor's permissions: keys carry only these. An admin lacks `a:b`, a viewer holds reading only. */
+const ACCESS = `
+permissions:
+  meetings:read: Read meetings
+  meetings:write: Create and edit meetings
+  a:b: Something else
+roles:
+  admin: [meetings:read, meetings:write]
+  viewer: [meetings:read]
+`;
 
 let t: TestApp;
 beforeEach(async () => {
   t = await startTestApp();
-  await applyPlans(t);
+  await applyPlans(t, PLANS);
+  const access = await t.request({ method: 'PUT', url: '/v1/access', payload: { source: ACCESS } });
+  expect(access.status, JSON.stringify(access.body)).toBe(200);
 });
 afterEach(() => t.close());
 
@@ -104,12 +124,16 @@ describe('creating and listing', () => {
       db: t.services.database.db,
       clock: t.clock,
       tenants: t.services.tenants,
+      access: t.services.access,
+      accessPolicies: t.services.accessPolicies,
       prefix: 'mins_live_',
     });
-    const created = await service.create(systemContext('test'), tenant.id, {
-      name: 'x',
-      permissions: ['a:b'],
-    });
+    const created = await service.create(
+      systemContext('test'),
+      tenant.id,
+      { name: 'x', permissions: ['a:b'] },
+      null,
+    );
     expect(created.ok && created.value.secret).toMatch(/^mins_live_[0-9A-Za-z]{38}$/);
     expect(created.ok && created.value.prefix).toBe('mins_live_');
     expect(created.ok && looksLikeTenantKey(created.value.secret)).toBe(true);
@@ -131,6 +155,13 @@ describe('creating and listing', () => {
   it.each([
     [{ name: 'x', permissions: ['meetings'] }, 'permissions.0', /resource:action/],
     [{ name: 'x', permissions: ['Meetings:Write'] }, 'permissions.0', /resource:action/],
+    [
+      { name: 'x', permissions: ['meetings:read', 'rockets:launch'] },
+      'permissions.1',
+      /"rockets:launch".*access file/,
+    ],
+    // Tenantry's own permissions reach Tenantry, never the vendor's API: not for keys.
+    [{ name: 'x', permissions: ['members:read'] }, 'permissions.0', /"members:read".*access file/],
     [{ name: 'x', permissions: [] }, 'permissions', /1/],
     [{ name: '', permissions: ['a:b'] }, 'name', /./],
     [{ name: 'x', permissions: ['a:b'], expires_at: '2026-01-01T00:00:00Z' }, 'expires_at', /after/],
@@ -145,6 +176,8 @@ describe('creating and listing', () => {
     const error = refused.body.errors.find((e: any) => e.path === path);
     expect(error, JSON.stringify(refused.body.errors)).toBeDefined();
     expect(error.message).toMatch(message);
+    if (/access file/.test(String(message)))
+      expect(refused.body.detail).toContain(payload.permissions.at(-1));
     expect(await auditCount(t)).toBe(before);
     expect(await tenantKeyRows()).toEqual([{ n: 0 }]);
   });
@@ -410,5 +443,191 @@ describe('retries', () => {
     expect(replay.status).toBe(201);
     expect(replay.body).toEqual({ ...first.body, secret: null });
     expect(await tenantKeyRows()).toEqual([{ n: 1 }]);
+  });
+});
+
+/** A member of `tenantId` with `role`, invited and accepted over the API, and a user token of theirs. */
+async function memberToken(tenantId: string, role: string): Promise<Record<string, string>> {
+  const invited = await t.request({
+    method: 'POST',
+    url: `/v1/tenants/${tenantId}/invitations`,
+    payload: { email: `${role}.${Math.random().toString(36).slice(2)}@example.com`, role },
+  });
+  expect(invited.status, JSON.stringify(invited.body)).toBe(201);
+  const token = new URL(invited.body.invitation_url).searchParams.get('token');
+  const userId = invited.body.invitation.user_id;
+  const accepted = await t.request({
+    method: 'POST',
+    url: '/v1/invitations/accept',
+    payload: { token, user_id: userId },
+  });
+  expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
+  return { authorization: `Bearer ${await userToken(t, { sub: userId, tid: tenantId })}` };
+}
+
+describe("a tenant's admins manage its keys with their own token", () => {
+  it('creates, lists, rolls and revokes within the permissions the admin holds, audited as the user', async () => {
+    const tenant = await provisionedTenant(t);
+    const admin = await memberToken(tenant.id, 'admin');
+    const url = `/v1/tenants/${tenant.slug}/api-keys`;
+    const created = await t.request({
+      method: 'POST',
+      url,
+      payload: { name: 'ci', permissions: ['meetings:write'] },
+      headers: admin,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.secret).toMatch(/^tkey_/);
+    const listed = await t.request({ method: 'GET', url, headers: admin });
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.map((k: any) => k.id)).toEqual([created.body.id]);
+    const rolled = await t.request({
+      method: 'POST',
+      url: `${url}/${created.body.id}/roll`,
+      payload: { overlap_seconds: 0 },
+      headers: admin,
+    });
+    expect(rolled.status, JSON.stringify(rolled.body)).toBe(201);
+    const revoked = await t.request({
+      method: 'POST',
+      url: `${url}/${rolled.body.id}/revoke`,
+      headers: admin,
+    });
+    expect(revoked.status).toBe(200);
+    const rows = (await auditRows(t, tenant.id)).filter((r) => r.action.startsWith('tenant_key.'));
+    expect(rows.map((r) => r.action)).toEqual([
+      'tenant_key.created',
+      'tenant_key.created',
+      'tenant_key.rolled',
+      'tenant_key.revoked',
+    ]);
+    expect(new Set(rows.map((r) => r.actor_type))).toEqual(new Set(['user']));
+  });
+
+  it("refuses another tenant's admin on every key route, and writes nothing", async () => {
+    const tenant = await provisionedTenant(t);
+    const other = await provisionedTenant(t);
+    const key = await createKey(tenant.id, { permissions: ['meetings:read'] });
+    const intruder = await memberToken(other.id, 'owner');
+    const before = await auditCount(t);
+    for (const ref of [tenant.id, tenant.slug]) {
+      const url = `/v1/tenants/${ref}/api-keys`;
+      for (const [method, path, payload] of [
+        ['GET', url, undefined],
+        ['POST', url, { name: 'stolen', permissions: ['meetings:read'] }],
+        ['POST', `${url}/${key.id}/roll`, { overlap_seconds: 0 }],
+        ['POST', `${url}/${key.id}/revoke`, undefined],
+      ] as const) {
+        const refused = await t.request({
+          method,
+          url: path,
+          headers: intruder,
+          ...(payload ? { payload } : {}),
+        });
+        expect(refused.status, `${method} ${path}`).toBe(403);
+        expect(refused.body.code).toBe('insufficient_permission');
+      }
+    }
+    // Its own tenant's path with the other tenant's key id: not found, nothing rolled.
+    const own = await t.request({
+      method: 'POST',
+      url: `/v1/tenants/${other.id}/api-keys/${key.id}/roll`,
+      payload: { overlap_seconds: 0 },
+      headers: intruder,
+    });
+    expect(own.status).toBe(404);
+    expect(own.body.code).toBe('tenant_key_not_found');
+    expect(await auditCount(t)).toBe(before);
+    expect((await listKeys(tenant.id)).map((k) => [k.id, k.revoked_at, k.rolled_to])).toEqual([
+      [key.id, null, null],
+    ]);
+  });
+
+  it('refuses a viewer, who holds neither api_keys:read nor api_keys:write', async () => {
+    const tenant = await provisionedTenant(t);
+    const viewer = await memberToken(tenant.id, 'viewer');
+    const url = `/v1/tenants/${tenant.id}/api-keys`;
+    const list = await t.request({ method: 'GET', url, headers: viewer });
+    expect(list.status).toBe(403);
+    expect(list.body).toMatchObject({
+      code: 'insufficient_permission',
+      required_permission: 'api_keys:read',
+    });
+    const create = await t.request({
+      method: 'POST',
+      url,
+      payload: { name: 'x', permissions: ['meetings:read'] },
+      headers: viewer,
+    });
+    expect(create.status).toBe(403);
+    expect(create.body).toMatchObject({
+      code: 'insufficient_permission',
+      required_permission: 'api_keys:write',
+    });
+    expect(await tenantKeyRows()).toEqual([{ n: 0 }]);
+  });
+
+  it('refuses an admin a key, or the roll of a key, carrying a permission the admin lacks', async () => {
+    const tenant = await provisionedTenant(t);
+    const admin = await memberToken(tenant.id, 'admin');
+    const url = `/v1/tenants/${tenant.id}/api-keys`;
+    const before = await auditCount(t);
+    const create = await t.request({
+      method: 'POST',
+      url,
+      payload: { name: 'x', permissions: ['meetings:read', 'a:b'] },
+      headers: admin,
+    });
+    expect(create.status).toBe(403);
+    expect(create.body).toMatchObject({ code: 'insufficient_permission', missing_permissions: ['a:b'] });
+    expect(await auditCount(t)).toBe(before);
+    expect(await tenantKeyRows()).toEqual([{ n: 0 }]);
+    // The operator's key for a:b: rolling it would hand the admin its successor's secret.
+    const key = await createKey(tenant.id, { permissions: ['a:b'] });
+    const marker = await auditCount(t);
+    const roll = await t.request({
+      method: 'POST',
+      url: `${url}/${key.id}/roll`,
+      payload: { overlap_seconds: 0 },
+      headers: admin,
+    });
+    expect(roll.status).toBe(403);
+    expect(roll.body).toMatchObject({ code: 'insufficient_permission', missing_permissions: ['a:b'] });
+    expect(await auditCount(t)).toBe(marker);
+    expect((await listKeys(tenant.id)).map((k) => k.rolled_to)).toEqual([null]);
+    // Revoking takes nothing from anyone but the key: allowed.
+    const revoke = await t.request({ method: 'POST', url: `${url}/${key.id}/revoke`, headers: admin });
+    expect(revoke.status).toBe(200);
+  });
+});
+
+describe("the tenant's IP allow-list in its key set", () => {
+  it('travels with the set and changes its version, and only while the plan has the feature', async () => {
+    const tenant = await provisionedTenant(t);
+    const key = await createKey(tenant.id);
+    const open = await setOf(tenant.id);
+    expect(open.ip_allow_list).toEqual([]);
+    const policy = await t.request({
+      method: 'PUT',
+      url: `/v1/tenants/${tenant.id}/access-policy`,
+      payload: { mfa_required: false, ip_allow_list: ['203.0.113.0/24', '2001:db8::/32'] },
+    });
+    expect(policy.status, JSON.stringify(policy.body)).toBe(200);
+    const listed = await setOf(tenant.id);
+    expect(listed).toMatchObject({
+      ip_allow_list: ['203.0.113.0/24', '2001:db8::/32'],
+      keys: [{ id: key.id }],
+    });
+    expect(listed.version).not.toBe(open.version);
+    const all = await t.request({ method: 'GET', url: '/v1/tenant-keys/sets' });
+    expect(all.body.data.find((s: any) => s.tenant_id === tenant.id)).toEqual(listed);
+    // Moved to a plan without the feature, the stored list stops applying to the keys too.
+    const moved = await t.request({
+      method: 'POST',
+      url: `/v1/tenants/${tenant.id}/change-plan`,
+      payload: { plan: 'starter', at: 'now' },
+    });
+    expect(moved.status, JSON.stringify(moved.body)).toBeLessThan(300);
+    expect((await setOf(tenant.id)).ip_allow_list).toEqual([]);
   });
 });

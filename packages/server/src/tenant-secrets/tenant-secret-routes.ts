@@ -30,9 +30,10 @@ const SecretParams = TenantParams.extend({
 
 /**
  * `/v1/tenants/{id}/secrets…`: a tenant's own provider keys (docs/tenant-secrets.md). Writing and
- * listing are the operator's (`secrets:write`, `secrets:read`); no answer of theirs holds a
+ * listing are the operator's (`secrets:write`, `secrets:read`) and the tenant's own admins'
+ * (tenant-admin permission `secrets:write`, with their user token); no answer of theirs holds a
  * value. The value is answered only by `…/value`, to a key holding `secrets:decrypt` (the app
- * preset), and each such read is audited.
+ * preset), never to a member's token, and each such read is audited.
  */
 export const tenantSecretRoutes: FastifyPluginAsyncZod<{ tenantSecrets: TenantSecretService }> = async (
   app,
@@ -41,7 +42,7 @@ export const tenantSecretRoutes: FastifyPluginAsyncZod<{ tenantSecrets: TenantSe
   app.put(
     '/tenants/:id/secrets/:name',
     {
-      config: { scope: 'secrets:write' },
+      config: { scope: 'secrets:write', permission: 'secrets:write' },
       schema: {
         tags: TAGS,
         operationId: 'setTenantSecret',
@@ -70,7 +71,8 @@ export const tenantSecretRoutes: FastifyPluginAsyncZod<{ tenantSecrets: TenantSe
   app.get(
     '/tenants/:id/secrets',
     {
-      config: { scope: 'secrets:read' },
+      // A tenant's admins list names with the permission that lets them change them: nothing here is secret.
+      config: { scope: 'secrets:read', permission: 'secrets:write' },
       schema: {
         tags: TAGS,
         operationId: 'listTenantSecrets',
@@ -89,7 +91,7 @@ export const tenantSecretRoutes: FastifyPluginAsyncZod<{ tenantSecrets: TenantSe
   app.delete(
     '/tenants/:id/secrets/:name',
     {
-      config: { scope: 'secrets:write' },
+      config: { scope: 'secrets:write', permission: 'secrets:write' },
       schema: {
         tags: TAGS,
         operationId: 'deleteTenantSecret',
