@@ -568,9 +568,6 @@ const EXEMPT: Record<string, string> = {
   'POST /v1/tenants/:id/leases': 'usage: a quota lease reserves metered units; its consumption is usage',
   'POST /v1/tenants/:id/leases/:lease_id/renew': 'usage: reports units a lease consumed',
   'POST /v1/tenants/:id/leases/:lease_id/release': 'usage: reports a lease’s last units and returns the rest',
-  'POST /v1/tenants/:id/rate-limit-shares':
-    'usage: an app instance leases its share of a rate limit, renewed every few seconds like a quota lease',
-  'POST /v1/tenants/:id/rate-limit-shares/release': 'usage: an app instance hands its rate-limit share back',
   'POST /v1/slot-holders': 'usage: an app instance that holds gauge slots, renewed by heartbeats',
   'POST /v1/slot-holders/:holder_id/heartbeat': 'usage: keeps a holder’s slots alive',
   'DELETE /v1/slot-holders/:holder_id': 'usage: an instance going away releases its slots',
