@@ -30,6 +30,25 @@ function hashCode(code: string): string {
   return createHash('sha256').update(code).digest('base64url');
 }
 
+/** A change a user makes to their own second factor, without what {@link recordOwn} fills in. */
+type OwnChange = Change extends infer C ? (C extends Change ? Omit<C, 'tenantId' | 'target'> : never) : never;
+
+/** Records changes a user made to their own second factor: no tenant, the user as actor and target. */
+function recordOwn(
+  tx: Transaction<Schema>,
+  origin: Origin,
+  userId: string,
+  changes: readonly OwnChange[],
+): Promise<void> {
+  return recordChanges(
+    tx,
+    userContext(userId, origin),
+    // Each is a Change of its own action once the two fields are back; tsc cannot follow the
+    // spread through the union of actions, so it is told.
+    changes.map((change) => ({ ...change, tenantId: null, target: { type: 'user', id: userId } }) as Change),
+  );
+}
+
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
 /** A recovery code: 80 random bits, as four groups of four base32 characters. */
@@ -85,13 +104,10 @@ export class MfaService {
       .select('confirmed_at')
       .where('user_id', '=', userId)
       .executeTakeFirst();
-    const left = await this.#db
-      .selectFrom('user_recovery_codes')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .where('used_at', 'is', null)
-      .executeTakeFirstOrThrow();
-    return { enabled: totp?.confirmed_at != null, recoveryCodesLeft: Number(left.n) };
+    return {
+      enabled: totp?.confirmed_at != null,
+      recoveryCodesLeft: await this.#recoveryCodesLeft(this.#db, userId),
+    };
   }
 
   /**
@@ -107,12 +123,7 @@ export class MfaService {
     const secret = new Secret({ size: 20 });
     const sealed = await this.#secrets.seal(`totp:${userId}`, secret.base32);
     return this.#db.transaction().execute(async (tx) => {
-      const current = await tx
-        .selectFrom('user_totp')
-        .select('confirmed_at')
-        .where('user_id', '=', userId)
-        .forUpdate()
-        .executeTakeFirst();
+      const current = await this.#lockTotp(tx, userId);
       if (current?.confirmed_at != null)
         return fail(
           'mfa_already_enabled',
@@ -131,11 +142,9 @@ export class MfaService {
           oc.column('user_id').doUpdateSet({ secret_sealed: sealed, created_at: now, last_used_step: null }),
         )
         .execute();
-      await recordChanges(tx, userContext(userId, origin), [
+      await recordOwn(tx, origin, userId, [
         {
           action: 'user.mfa_enrolment_started',
-          tenantId: null,
-          target: { type: 'user', id: userId },
           occurredAt: now,
         },
       ]);
@@ -155,12 +164,7 @@ export class MfaService {
   ): Promise<Result<{ recoveryCodes: string[] }, DomainError>> {
     const now = this.#clock.now();
     const result = await this.#db.transaction().execute(async (tx) => {
-      const row = await tx
-        .selectFrom('user_totp')
-        .select('confirmed_at')
-        .where('user_id', '=', userId)
-        .forUpdate()
-        .executeTakeFirst();
+      const row = await this.#lockTotp(tx, userId);
       if (row === undefined)
         return {
           result: fail(
@@ -173,11 +177,9 @@ export class MfaService {
       if (!proof.ok) return { result: proof, failed: true };
       await tx.updateTable('user_totp').set({ confirmed_at: now }).where('user_id', '=', userId).execute();
       const codes = await this.#replaceRecoveryCodes(tx, userId);
-      await recordChanges(tx, userContext(userId, origin), [
+      await recordOwn(tx, origin, userId, [
         {
           action: 'user.mfa_enrolled',
-          tenantId: null,
-          target: { type: 'user', id: userId },
           before: { mfa: false },
           after: { mfa: true },
           data: { user_id: userId },
@@ -204,11 +206,9 @@ export class MfaService {
       const proof = await this.#check(tx, origin, pending.userId, pending.email, code, 'sign_in', true);
       if (!proof.ok) return { result: proof };
       const session = await this.#sessions.completeMfa(tx, pending.sessionId);
-      const changes: Change[] = [
+      const changes: OwnChange[] = [
         {
           action: 'user.signed_in',
-          tenantId: null,
-          target: { type: 'user', id: pending.userId },
           data: { user_id: pending.userId, session_id: session.id, mfa: true },
           occurredAt: now,
         },
@@ -216,13 +216,11 @@ export class MfaService {
       if (proof.value.kind === 'recovery') {
         changes.push({
           action: 'user.recovery_code_used',
-          tenantId: null,
-          target: { type: 'user', id: pending.userId },
           data: { user_id: pending.userId, remaining: proof.value.remaining },
           occurredAt: now,
         });
       }
-      await recordChanges(tx, userContext(pending.userId, origin), changes);
+      await recordOwn(tx, origin, pending.userId, changes);
       return { result: ok(session), recovery: proof.value.kind === 'recovery' };
     });
     if (outcome.recovery)
@@ -239,17 +237,15 @@ export class MfaService {
   ): Promise<Result<void, DomainError>> {
     const now = this.#clock.now();
     const result = await this.#db.transaction().execute(async (tx) => {
-      const enabled = await this.#lockEnabled(tx, userId);
-      if (!enabled) return fail('mfa_not_enabled', 'MFA is not on');
+      const totp = await this.#lockTotp(tx, userId);
+      if (totp?.confirmed_at == null) return fail('mfa_not_enabled', 'MFA is not on');
       const proof = await this.#check(tx, origin, userId, email, code, 'disable', true);
       if (!proof.ok) return proof;
       await tx.deleteFrom('user_recovery_codes').where('user_id', '=', userId).execute();
       await tx.deleteFrom('user_totp').where('user_id', '=', userId).execute();
-      await recordChanges(tx, userContext(userId, origin), [
+      await recordOwn(tx, origin, userId, [
         {
           action: 'user.mfa_disabled',
-          tenantId: null,
-          target: { type: 'user', id: userId },
           before: { mfa: true },
           after: { mfa: false },
           data: { user_id: userId },
@@ -271,16 +267,14 @@ export class MfaService {
   ): Promise<Result<{ recoveryCodes: string[] }, DomainError>> {
     const now = this.#clock.now();
     const result = await this.#db.transaction().execute(async (tx) => {
-      const enabled = await this.#lockEnabled(tx, userId);
-      if (!enabled) return fail('mfa_not_enabled', 'MFA is not on');
+      const totp = await this.#lockTotp(tx, userId);
+      if (totp?.confirmed_at == null) return fail('mfa_not_enabled', 'MFA is not on');
       const proof = await this.#check(tx, origin, userId, email, code, 'recovery_codes', false);
       if (!proof.ok) return proof;
       const codes = await this.#replaceRecoveryCodes(tx, userId);
-      await recordChanges(tx, userContext(userId, origin), [
+      await recordOwn(tx, origin, userId, [
         {
           action: 'user.recovery_codes_regenerated',
-          tenantId: null,
-          target: { type: 'user', id: userId },
           data: { user_id: userId },
           occurredAt: now,
         },
@@ -292,14 +286,27 @@ export class MfaService {
     return result;
   }
 
-  async #lockEnabled(tx: Transaction<Schema>, userId: string): Promise<boolean> {
-    const row = await tx
+  /** The user's authenticator row, locked so that enrolment and code checks go one after another. */
+  async #lockTotp(
+    tx: Transaction<Schema>,
+    userId: string,
+  ): Promise<{ confirmed_at: Date | null } | undefined> {
+    return tx
       .selectFrom('user_totp')
       .select('confirmed_at')
       .where('user_id', '=', userId)
       .forUpdate()
       .executeTakeFirst();
-    return row?.confirmed_at != null;
+  }
+
+  async #recoveryCodesLeft(db: Kysely<Schema>, userId: string): Promise<number> {
+    const left = await db
+      .selectFrom('user_recovery_codes')
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .where('user_id', '=', userId)
+      .where('used_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    return Number(left.n);
   }
 
   #totp(secret: Secret, email: string): TOTP {
@@ -331,13 +338,10 @@ export class MfaService {
   ): Promise<Result<Proof, DomainError>> {
     const now = this.#clock.now();
     const since = new Date(now.getTime() - ATTEMPT_WINDOW_MS);
-    const ctx = userContext(userId, origin);
     const refuse = async (rateLimited: boolean) =>
-      recordChanges(tx, ctx, [
+      recordOwn(tx, origin, userId, [
         {
           action: 'user.mfa_failed',
-          tenantId: null,
-          target: { type: 'user', id: userId },
           data: { user_id: userId, during, rate_limited: rateLimited },
           occurredAt: now,
         },
@@ -421,13 +425,7 @@ export class MfaService {
       .returning('code_hash')
       .executeTakeFirst();
     if (spent === undefined) return undefined;
-    const left = await tx
-      .selectFrom('user_recovery_codes')
-      .select((eb) => eb.fn.countAll<number>().as('n'))
-      .where('user_id', '=', userId)
-      .where('used_at', 'is', null)
-      .executeTakeFirstOrThrow();
-    return { kind: 'recovery', remaining: Number(left.n) };
+    return { kind: 'recovery', remaining: await this.#recoveryCodesLeft(tx, userId) };
   }
 
   async #replaceRecoveryCodes(tx: Transaction<Schema>, userId: string): Promise<string[]> {

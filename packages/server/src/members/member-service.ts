@@ -482,44 +482,39 @@ export class MemberService {
     grantor: Grantor,
   ): Promise<Result<MemberView, DomainError>> {
     return refusable(this.#o.db, async (tx) => {
-      const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
-      if (!found.ok) return found;
-      const tenant = found.value;
-      const member = await this.#member(tx, tenant, memberRef);
-      if (!member.ok) return member;
-      const catalogue = await this.#o.access.catalogue(tx);
-      const touch = await this.#grantable(tx, tenant, catalogue, member.value.role, grantor, true);
-      if (!touch.ok) return touch;
+      const touched = await this.#touchable(tx, tenantRef, memberRef, grantor);
+      if (!touched.ok) return touched;
+      const { tenant, member, catalogue } = touched.value;
       const granted = await this.#grantable(tx, tenant, catalogue, role, grantor);
       if (!granted.ok) return granted;
-      if (member.value.role === 'owner' && role !== 'owner') {
+      if (member.role === 'owner' && role !== 'owner') {
         const owners = await this.#ownerCount(tx, tenant.id);
         if (owners <= 1) return lastOwner(tenant);
       }
       const now = this.#o.clock.now();
-      if (member.value.role !== role) {
+      if (member.role !== role) {
         await tx
           .updateTable('memberships')
           .set({ role, updated_at: now })
-          .where('id', '=', member.value.id)
+          .where('id', '=', member.id)
           .execute();
         await recordChange(tx, ctx, {
           action: 'member.role_changed',
           tenantId: tenant.id,
-          target: { type: 'member', id: member.value.id },
-          before: { role: member.value.role },
+          target: { type: 'member', id: member.id },
+          before: { role: member.role },
           after: { role },
           data: {
             tenant_id: tenant.id,
-            member_id: member.value.id,
-            user_id: member.value.user_id,
-            from: member.value.role,
+            member_id: member.id,
+            user_id: member.user_id,
+            from: member.role,
             to: role,
           },
           occurredAt: now,
         });
       }
-      return ok(memberView({ ...member.value, role, updated_at: now }, granted.value));
+      return ok(memberView({ ...member, role, updated_at: now }, granted.value));
     });
   }
 
@@ -535,30 +530,24 @@ export class MemberService {
     grantor: Grantor,
   ): Promise<Result<MemberView, DomainError>> {
     return refusable(this.#o.db, async (tx) => {
-      const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
-      if (!found.ok) return found;
-      const tenant = found.value;
-      const member = await this.#member(tx, tenant, memberRef);
-      if (!member.ok) return member;
-      const catalogue = await this.#o.access.catalogue(tx);
-      const touch = await this.#grantable(tx, tenant, catalogue, member.value.role, grantor, true);
-      if (!touch.ok) return touch;
-      if (member.value.role === 'owner' && (await this.#ownerCount(tx, tenant.id)) <= 1)
-        return lastOwner(tenant);
-      await tx.deleteFrom('memberships').where('id', '=', member.value.id).execute();
+      const touched = await this.#touchable(tx, tenantRef, memberRef, grantor);
+      if (!touched.ok) return touched;
+      const { tenant, member, permissions } = touched.value;
+      if (member.role === 'owner' && (await this.#ownerCount(tx, tenant.id)) <= 1) return lastOwner(tenant);
+      await tx.deleteFrom('memberships').where('id', '=', member.id).execute();
       await recordChange(tx, ctx, {
         action: 'member.removed',
         tenantId: tenant.id,
-        target: { type: 'member', id: member.value.id },
+        target: { type: 'member', id: member.id },
         data: {
           tenant_id: tenant.id,
-          member_id: member.value.id,
-          user_id: member.value.user_id,
-          role: member.value.role,
+          member_id: member.id,
+          user_id: member.user_id,
+          role: member.role,
         },
         occurredAt: this.#o.clock.now(),
       });
-      return ok(memberView(member.value, touch.value));
+      return ok(memberView(member, permissions));
     });
   }
 
@@ -652,6 +641,23 @@ export class MemberService {
       }
     }
     return ok(permissions.value);
+  }
+
+  /**
+   * The writable tenant (locked), the member (locked) and the catalogue, once the grantor is shown
+   * to hold every permission of the member's role: what changing and removing a member both need
+   * before they act. `permissions` are those of the member's current role.
+   */
+  async #touchable(tx: Transaction<Schema>, tenantRef: string, memberRef: string, grantor: Grantor) {
+    const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
+    if (!found.ok) return found;
+    const tenant = found.value;
+    const member = await this.#member(tx, tenant, memberRef);
+    if (!member.ok) return member;
+    const catalogue = await this.#o.access.catalogue(tx);
+    const touch = await this.#grantable(tx, tenant, catalogue, member.value.role, grantor, true);
+    if (!touch.ok) return touch;
+    return ok({ tenant, member: member.value, catalogue, permissions: touch.value });
   }
 
   async #customRoles(db: Kysely<Schema>, tenantId: string): Promise<CustomRole[]> {

@@ -16,7 +16,7 @@ import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import type { Grantor } from './member-service.ts';
 import { refusable } from './refusable.ts';
-import { findTenant, requireFeature } from './tenant-access.ts';
+import { findTenant, requireFeature, type TenantInfo } from './tenant-access.ts';
 
 /** A tenant's custom role, as the API shows it. */
 export interface RoleView {
@@ -146,17 +146,11 @@ export class RoleService {
       if (!found.ok) return found;
       const feature = requireFeature(found.value, 'custom_roles', 'A custom role');
       if (!feature.ok) return feature;
-      const row = await tx
-        .selectFrom('tenant_roles')
-        .selectAll()
-        .where('tenant_id', '=', found.value.id)
-        .where('key', '=', key)
-        .executeTakeFirst();
-      if (!row) return roleNotFound(key, found.value.slug);
       // The grantor must hold what the role holds now as well as what it is given: else an admin
       // could strip billing:write from a role they could not have made.
-      const before = await this.#checkPermissions(tx, row.permissions, grantor, true);
-      if (!before.ok) return before;
+      const held = await this.#heldRole(tx, found.value, key, grantor);
+      if (!held.ok) return held;
+      const row = held.value;
       const permissions =
         input.permissions === undefined ? null : await this.#checkPermissions(tx, input.permissions, grantor);
       if (permissions !== null && !permissions.ok) return permissions;
@@ -194,15 +188,9 @@ export class RoleService {
     return refusable(this.#db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
-      const row = await tx
-        .selectFrom('tenant_roles')
-        .selectAll()
-        .where('tenant_id', '=', found.value.id)
-        .where('key', '=', key)
-        .executeTakeFirst();
-      if (!row) return roleNotFound(key, found.value.slug);
-      const held = await this.#checkPermissions(tx, row.permissions, grantor, true);
+      const held = await this.#heldRole(tx, found.value, key, grantor);
       if (!held.ok) return held;
+      const row = held.value;
       const holders = await tx
         .selectFrom('memberships')
         .select('id')
@@ -236,6 +224,28 @@ export class RoleService {
       });
       return ok(view(row));
     });
+  }
+
+  /**
+   * The tenant's custom role `key`, if the grantor holds every permission it holds now: what
+   * changing and deleting a role both need first.
+   */
+  async #heldRole(
+    db: Kysely<Schema>,
+    tenant: TenantInfo,
+    key: string,
+    grantor: Grantor,
+  ): Promise<Result<Selectable<TenantRolesTable>, DomainError>> {
+    const row = await db
+      .selectFrom('tenant_roles')
+      .selectAll()
+      .where('tenant_id', '=', tenant.id)
+      .where('key', '=', key)
+      .executeTakeFirst();
+    if (!row) return roleNotFound(key, tenant.slug);
+    const held = await this.#checkPermissions(db, row.permissions, grantor, true);
+    if (!held.ok) return held;
+    return ok(row);
   }
 
   /**
