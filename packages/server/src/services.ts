@@ -24,10 +24,11 @@ import {
   type InvitationListener,
   MemberService,
   RoleService,
+  removedMembers,
   StaffService,
   UserTokens,
 } from './members/index.ts';
-import { type IdentitySource, OidcClientService, OidcProviderService, removedMembers } from './oidc/index.ts';
+import { type IdentitySource, OidcClientService, OidcProviderService } from './oidc/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import { RateLimitShareService, RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';

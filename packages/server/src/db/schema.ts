@@ -227,6 +227,7 @@ export interface Schema {
   oidc_clients: OidcClientsTable;
   oidc_payloads: OidcPayloadsTable;
   sign_in_failures: SignInFailuresTable;
+  member_removals: MemberRemovalsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -822,4 +823,11 @@ export interface SignInFailuresTable {
   /** `email:<sha-256 hex of the lower-cased email>` or `ip:<address>`. */
   subject: string;
   failed_at: Date;
+}
+
+/** When a user was last removed from a tenant (0022): what snapshots name to refuse their tokens. */
+export interface MemberRemovalsTable {
+  tenant_id: string;
+  user_id: string;
+  removed_at: Date;
 }

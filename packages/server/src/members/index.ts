@@ -20,6 +20,7 @@ export {
   type Membership,
   type MemberView,
 } from './member-service.ts';
+export { removedMembers } from './removed-members.ts';
 export { RoleService, type RoleView } from './role-service.ts';
 export { StaffService, type StaffView } from './staff-service.ts';
 export { MEMBER_SEATS_FEATURE } from './tenant-access.ts';

@@ -535,6 +535,16 @@ export class MemberService {
       const { tenant, member, permissions } = touched.value;
       if (member.role === 'owner' && (await this.#ownerCount(tx, tenant.id)) <= 1) return lastOwner(tenant);
       await tx.deleteFrom('memberships').where('id', '=', member.id).execute();
+      await tx
+        .insertInto('member_removals')
+        // The database's own time, as tokens' `iat` is wall-clock time (a test clock's tenant too).
+        .values({ tenant_id: tenant.id, user_id: member.user_id, removed_at: sql<Date>`now()` })
+        .onConflict((oc) =>
+          oc
+            .columns(['tenant_id', 'user_id'])
+            .doUpdateSet({ removed_at: (eb) => eb.ref('excluded.removed_at') }),
+        )
+        .execute();
       await recordChange(tx, ctx, {
         action: 'member.removed',
         tenantId: tenant.id,

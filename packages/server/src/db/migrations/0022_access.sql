@@ -77,3 +77,16 @@ CREATE TABLE tenantry.staff_members (
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now()
 );
+
+-- The last time each user was removed from a tenant, written in the removal's transaction. The
+-- tenant's entitlement snapshot names the users removed within the longest access-token life, so
+-- that apps refuse their still-unexpired tokens at once (the tokens verify until they expire).
+-- Kept here rather than read back from the audit log, whose tables the server role does not own
+-- (it may neither index nor change them) and whose entries are not the members feature's state.
+CREATE TABLE tenantry.member_removals (
+  tenant_id text NOT NULL REFERENCES tenantry.tenants (id) ON DELETE CASCADE,
+  user_id text NOT NULL REFERENCES tenantry.users (id) ON DELETE CASCADE,
+  removed_at timestamptz NOT NULL,
+  PRIMARY KEY (tenant_id, user_id)
+);
+CREATE INDEX member_removals_recent ON tenantry.member_removals (tenant_id, removed_at);
