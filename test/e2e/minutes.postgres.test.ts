@@ -167,7 +167,14 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
   const appKey = await cli('keys', 'create', '--name', 'minutes', '--preset', 'app');
   expect(appKey).toMatchObject({
     kind: 'restricted',
-    scopes: ['tenants:read', 'entitlements:read', 'usage:write', 'leases:write'],
+    scopes: [
+      'tenants:read',
+      'entitlements:read',
+      'usage:write',
+      'leases:write',
+      'secrets:decrypt',
+      'tenant-keys:verify',
+    ],
   });
   const asApp = (path: string, init: RequestInit = {}) =>
     fetch(`${url}${path}`, {
