@@ -94,7 +94,7 @@ export class OidcProviderService {
   #cookieKey: Promise<Buffer> | undefined;
   /** The Fastify request each raw request came in as: the provider's hooks get only the raw one. */
   readonly #requests = new WeakMap<IncomingMessage, FastifyRequest>();
-  /** Memberships already looked up for a provider request, so one request reads them once. */
+  /** Organisations already looked up for a provider request, so one request reads them once. */
   readonly #memberships = new WeakMap<object, Map<string, Promise<LiveOrganization>>>();
 
   constructor(options: OidcProviderOptions) {

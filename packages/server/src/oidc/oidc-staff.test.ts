@@ -1,4 +1,4 @@
-import { decodeJwt } from 'jose';
+import { decodeJwt, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -217,7 +217,6 @@ describe('staff signing in to the operator organisation', () => {
     const { privateKey } = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
       'sign',
     ]);
-    const { SignJWT } = await import('jose');
     const forgedToken = await new SignJWT({ staff: true, roles: ['admin'] })
       .setProtectedHeader({ alg: 'ES256', typ: 'at+jwt', kid: 'forged' })
       .setSubject(user)
