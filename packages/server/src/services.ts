@@ -333,11 +333,13 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     secrets: config.secrets,
     signingKeys,
     clients: oidcClients,
-    // Signed in on the hosted pages' sessions, into the tenants the user is a member of.
+    // Signed in on the hosted pages' sessions, into the tenants the user is a member of, and
+    // the operator organisation for the vendor's staff.
     identity: config.identity ?? {
       currentSession: (request) => sessions.current(request),
       membershipsOf: (userId) => members.membershipsOf(userId),
       accessPolicyOf: (tenantId) => accessPolicies.accessPolicyOf(tenantId),
+      staffRoleOf: async (userId) => (await staff.roleOf(userId)) ?? undefined,
     },
     issuer: publicUrl,
   });

@@ -14,7 +14,7 @@ import { createTestDatabase, SETTINGS, type TestApp, TestClock } from './harness
 const SESSION_COOKIE = 'test_session';
 
 /**
- * A stand-in for the accounts feature's sessions and the members feature's memberships, with
+ * A stand-in for the accounts feature's sessions and the members feature's memberships and staff, with
  * exactly their public shapes (IdentitySource): sessions by a cookie, memberships and policies
  * set by the test. Tenant names and states are read live from the tenants table, as the members
  * feature does, so suspending a tenant through the API shows here at once.
@@ -66,6 +66,17 @@ export class StandInIdentity implements IdentitySource {
 
   async accessPolicyOf(tenantId: string): Promise<AccessPolicy> {
     return this.policies.get(tenantId) ?? { mfa_required: false, ip_allow_list: [] };
+  }
+
+  /** Staff are read live from `staff_members`, as the members feature's staff service does. */
+  async staffRoleOf(userId: string): Promise<string | undefined> {
+    if (!this.#t) return undefined;
+    const row = await this.#t.services.database.db
+      .selectFrom('staff_members')
+      .select('role')
+      .where('user_id', '=', userId)
+      .executeTakeFirst();
+    return row?.role;
   }
 
   /** Signs `userId` in; returns the session cookie. */

@@ -110,12 +110,21 @@ export class StaffService {
    * User-token authentication maps a staff token to these.
    */
   async staffScopesOf(userId: string): Promise<ReadonlySet<Scope> | null> {
+    const role = await this.roleOf(userId);
+    return role ? new Set(OPERATOR_ROLE_SCOPES[role]) : null;
+  }
+
+  /**
+   * The operator role `userId` holds, read live; null when they are not staff (any more). The
+   * OpenID provider signs staff in to the operator organisation with it.
+   */
+  async roleOf(userId: string): Promise<OperatorRole | null> {
     const row = await this.#db
       .selectFrom('staff_members')
       .select('role')
       .where('user_id', '=', userId)
       .executeTakeFirst();
-    return row ? new Set(OPERATOR_ROLE_SCOPES[row.role]) : null;
+    return row?.role ?? null;
   }
 
   #staff(db: Kysely<Schema>) {

@@ -13,6 +13,8 @@ export interface IdentitySource {
   membershipsOf(userId: string): Promise<readonly Membership[]>;
   /** The tenant's sign-in policy. */
   accessPolicyOf(tenantId: string): Promise<AccessPolicy>;
+  /** The operator role (`admin`, `support`, `finance`) `userId` holds as the vendor's staff; undefined when not staff. */
+  staffRoleOf(userId: string): Promise<string | undefined>;
 }
 
 /** A signed-in browser, as accounts' `SessionService.current` answers. */
@@ -34,6 +36,20 @@ export interface Membership {
   readonly role: string;
   readonly permissions: readonly string[];
 }
+
+/**
+ * The organisation a sign-in is for: a tenant, through the user's membership of it, or the
+ * vendor's operator organisation, through the user's staff role.
+ */
+export type Organization =
+  | { readonly kind: 'tenant'; readonly membership: Membership }
+  | { readonly kind: 'operator'; readonly role: string };
+
+/**
+ * How the operator organisation is named: in the `organization` parameter, in the picker's form
+ * and in a grant's record. Tenant ids are `ten_…`; a tenant whose slug is `operator` is named by id.
+ */
+export const OPERATOR_ORGANIZATION = 'operator';
 
 /** A tenant's sign-in policy, as members' `accessPolicyOf` answers. */
 export interface AccessPolicy {

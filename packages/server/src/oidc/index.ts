@@ -4,7 +4,14 @@
  * from here only. It may import: @tenantry/core, changes/, db/, http/, secrets/, tokens/, shared
  * modules.
  */
-export type { AccessPolicy, IdentitySource, Membership, SignedInSession } from './identity-source.ts';
+export {
+  type AccessPolicy,
+  type IdentitySource,
+  type Membership,
+  OPERATOR_ORGANIZATION,
+  type Organization,
+  type SignedInSession,
+} from './identity-source.ts';
 export { sweepExpired } from './oidc-adapter.ts';
 export { oidcClientRoutes } from './oidc-client-routes.ts';
 export { type CreateOidcClient, OidcClientService, type OidcClientView } from './oidc-client-service.ts';

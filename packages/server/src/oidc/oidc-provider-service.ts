@@ -17,7 +17,7 @@ import type { Schema } from '../db/index.ts';
 import type { RequestContext } from '../request-context.ts';
 import type { SecretBox } from '../secrets/index.ts';
 import { DEFAULT_TOKEN_TTL_SECONDS, type SigningKeyService, TOKEN_AUDIENCE } from '../tokens/index.ts';
-import type { IdentitySource, Membership } from './identity-source.ts';
+import { type IdentitySource, OPERATOR_ORGANIZATION, type Organization } from './identity-source.ts';
 import { PayloadAdapter } from './oidc-adapter.ts';
 import type { OidcClientService } from './oidc-client-service.ts';
 
@@ -66,13 +66,13 @@ export interface OidcProviderOptions {
   readonly issuer: string;
 }
 
-/** The tenant a grant was given for, as the interaction recorded it. */
-interface GrantOrganization {
-  readonly tenantId: string;
-}
+/** The organisation a grant was given for, as the interaction recorded it: a tenant, or the operator organisation. */
+export type GrantOrganization =
+  | { readonly kind: 'tenant'; readonly tenantId: string }
+  | { readonly kind: 'operator' };
 
-/** A user's membership of the tenant of a grant, checked live; undefined when it no longer counts. */
-type LiveMembership = Membership | undefined;
+/** A user's membership of the grant's organisation, checked live; undefined when it no longer counts. */
+type LiveOrganization = Organization | undefined;
 
 /**
  * Tenantry as the OpenID provider of the vendor's app, on oidc-provider (a certified
@@ -82,8 +82,9 @@ type LiveMembership = Membership | undefined;
  * and clients in `oidc_clients`, so every process behind a load balancer serves every request.
  *
  * Who a token is for is decided live from the identity source: the code exchange and every
- * refresh look the user's membership of the grant's tenant up again, so a removed member or a
- * suspended tenant gets no token from then on.
+ * refresh look the user's membership of the grant's tenant (or, for the operator organisation,
+ * the user's staff role) up again, so a removed member, removed staff or a suspended tenant gets
+ * no token from then on.
  */
 export class OidcProviderService {
   readonly issuer: string;
@@ -93,8 +94,8 @@ export class OidcProviderService {
   #cookieKey: Promise<Buffer> | undefined;
   /** The Fastify request each raw request came in as: the provider's hooks get only the raw one. */
   readonly #requests = new WeakMap<IncomingMessage, FastifyRequest>();
-  /** Memberships already looked up for a provider request, so one request reads them once. */
-  readonly #memberships = new WeakMap<object, Map<string, Promise<LiveMembership>>>();
+  /** Organisations already looked up for a provider request, so one request reads them once. */
+  readonly #memberships = new WeakMap<object, Map<string, Promise<LiveOrganization>>>();
 
   constructor(options: OidcProviderOptions) {
     this.#o = options;
@@ -150,7 +151,7 @@ export class OidcProviderService {
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
 
-  /** The tenant a grant was given for, or undefined. */
+  /** The organisation a grant was given for, or undefined. */
   async organizationOf(grantId: string): Promise<GrantOrganization | undefined> {
     const row = await this.#o.db
       .selectFrom('oidc_payloads')
@@ -158,17 +159,20 @@ export class OidcProviderService {
       .where('model', '=', ORGANIZATION_MODEL)
       .where('id', '=', grantId)
       .executeTakeFirst();
+    if (row?.payload.operator === true) return { kind: 'operator' };
     const tenantId = row?.payload.tenantId;
-    return typeof tenantId === 'string' ? { tenantId } : undefined;
+    return typeof tenantId === 'string' ? { kind: 'tenant', tenantId } : undefined;
   }
 
   /**
-   * Records the tenant a grant is for. Kept under the grant's id, so that revoking the grant
+   * Records the organisation a grant is for. Kept under the grant's id, so that revoking the grant
    * (revokeByGrantId) removes it with the grant's tokens.
    */
-  async setOrganization(grantId: string, tenantId: string): Promise<void> {
+  async setOrganization(grantId: string, organization: GrantOrganization): Promise<void> {
     const row = {
-      payload: JSON.stringify({ tenantId }),
+      payload: JSON.stringify(
+        organization.kind === 'operator' ? { operator: true } : { tenantId: organization.tenantId },
+      ),
       grant_id: grantId,
       expires_at: new Date(Date.now() + TTL.Grant * 1000),
     };
@@ -186,10 +190,19 @@ export class OidcProviderService {
       .execute();
   }
 
-  /** The acting memberships of `userId`: those whose tenant may sign in. */
-  async actingMemberships(userId: string): Promise<Membership[]> {
-    const all = await this.#o.identity.membershipsOf(userId);
-    return all.filter((m) => ACTING_STATES.has(m.tenantState));
+  /**
+   * The organisations `userId` may sign in to: the tenants they are a member of that may act, and
+   * the operator organisation when they are staff.
+   */
+  async actingOrganizations(userId: string): Promise<Organization[]> {
+    const [all, staffRole] = await Promise.all([
+      this.#o.identity.membershipsOf(userId),
+      this.#o.identity.staffRoleOf(userId),
+    ]);
+    const tenants: Organization[] = all
+      .filter((m) => ACTING_STATES.has(m.tenantState))
+      .map((membership) => ({ kind: 'tenant', membership }));
+    return staffRole === undefined ? tenants : [...tenants, { kind: 'operator', role: staffRole }];
   }
 
   async #build(): Promise<Provider> {
@@ -236,7 +249,7 @@ export class OidcProviderService {
       // The tenant (id or slug) the app asks to sign in to: the organisation switcher's shortcut.
       extraParams: ['organization'],
       claims: {
-        openid: ['sub', 'org_id', 'org_slug', 'org_name'],
+        openid: ['sub', 'org_id', 'org_slug', 'org_name', 'staff'],
         email: ['email', 'email_verified'],
         profile: ['name'],
       },
@@ -280,8 +293,9 @@ export class OidcProviderService {
 
   /**
    * The account `sub` names, for the token being issued: at the code exchange and on refresh, the
-   * user must still be a member of the grant's tenant and the tenant must still act, else the
-   * provider refuses the grant (`invalid_grant`). A refused refresh is recorded.
+   * user must still be a member of the grant's tenant and the tenant must still act (or, for the
+   * operator organisation, still be staff), else the provider refuses the grant (`invalid_grant`).
+   * A refused refresh is recorded.
    */
   async #findAccount(
     ctx: KoaContextWithOIDC,
@@ -295,10 +309,10 @@ export class OidcProviderService {
       .executeTakeFirst();
     if (!user) return undefined;
     const grantId = token?.grantId ?? (ctx.oidc.entities.Grant as { jti?: string } | undefined)?.jti;
-    let membership: LiveMembership;
+    let organization: LiveOrganization;
     if (grantId !== undefined) {
-      membership = await this.#membershipOfGrant(ctx, sub, grantId);
-      if (!membership) {
+      organization = await this.#organizationOfGrant(ctx, sub, grantId);
+      if (!organization) {
         if (token?.kind === 'RefreshToken') await this.#recordRefusal(ctx, sub, grantId);
         return undefined;
       }
@@ -310,14 +324,16 @@ export class OidcProviderService {
         email: user.email,
         email_verified: user.email_verified_at !== null,
         ...(user.name === null ? {} : { name: user.name }),
-        ...(membership
-          ? { org_id: membership.tenantId, org_slug: membership.tenantSlug, org_name: membership.tenantName }
-          : {}),
+        ...organizationClaims(organization),
       }),
     };
   }
 
-  /** The access token's tenant, roles and permissions; its issue is recorded (its jti, never the token). */
+  /**
+   * The access token's tenant, roles and permissions — or, for the operator organisation,
+   * `staff: true` and the operator role (the claims the API's user-token gate admits staff by);
+   * its issue is recorded (its jti, never the token).
+   */
   async #extraTokenClaims(
     ctx: KoaContextWithOIDC,
     token: {
@@ -329,29 +345,35 @@ export class OidcProviderService {
     },
   ): Promise<Record<string, unknown> | undefined> {
     if (token.kind !== 'AccessToken' || !token.grantId || !token.accountId) return undefined;
-    const membership = await this.#membershipOfGrant(ctx, token.accountId, token.grantId);
+    const organization = await this.#organizationOfGrant(ctx, token.accountId, token.grantId);
     // findAccount checked it moments ago in this request; a change in between refuses the grant.
-    if (!membership) throw new errors.InvalidGrant('the user may no longer sign in to this organisation');
+    if (!organization) throw new errors.InvalidGrant('the user may no longer sign in to this organisation');
+    const role = organization.kind === 'operator' ? organization.role : organization.membership.role;
     const now = this.#o.clock.now();
     await this.#o.db.transaction().execute((tx) =>
       recordChange(tx, this.#contextOf(ctx, token.accountId ?? ''), {
         action: 'access_token.issued',
-        tenantId: membership.tenantId,
+        tenantId: organization.kind === 'operator' ? null : organization.membership.tenantId,
         target: { type: 'access_token', id: token.jti ?? '' },
         data: {
           subject: token.accountId,
           client_id: token.clientId ?? ctx.oidc.client?.clientId ?? null,
           grant_type: String(ctx.oidc.params?.grant_type ?? 'authorization_code'),
-          roles: [membership.role],
+          roles: [role],
         },
         occurredAt: now,
       }),
     );
-    return { tid: membership.tenantId, roles: [membership.role], perms: [...membership.permissions] };
+    if (organization.kind === 'operator') return { staff: true, roles: [role] };
+    const { membership } = organization;
+    return { tid: membership.tenantId, roles: [role], perms: [...membership.permissions] };
   }
 
-  /** The user's membership of the grant's tenant, if the user is still a member and the tenant acts. */
-  #membershipOfGrant(ctx: object, userId: string, grantId: string): Promise<LiveMembership> {
+  /**
+   * The user's membership of the grant's organisation: of its tenant, if the user is still a
+   * member and the tenant acts; of the operator organisation, if the user is still staff.
+   */
+  #organizationOfGrant(ctx: object, userId: string, grantId: string): Promise<LiveOrganization> {
     let cache = this.#memberships.get(ctx);
     if (!cache) {
       cache = new Map();
@@ -361,10 +383,10 @@ export class OidcProviderService {
     let found = cache.get(key);
     if (!found) {
       found = (async () => {
-        const organization = await this.organizationOf(grantId);
-        if (!organization) return undefined;
-        const memberships = await this.actingMemberships(userId);
-        return memberships.find((m) => m.tenantId === organization.tenantId);
+        const granted = await this.organizationOf(grantId);
+        if (!granted) return undefined;
+        const organizations = await this.actingOrganizations(userId);
+        return organizations.find((o) => sameOrganization(o, granted));
       })();
       cache.set(key, found);
     }
@@ -376,12 +398,15 @@ export class OidcProviderService {
     await this.#o.db.transaction().execute((tx) =>
       recordChange(tx, this.#contextOf(ctx, userId), {
         action: 'refresh_token.refused',
-        tenantId: organization?.tenantId ?? null,
+        tenantId: organization?.kind === 'tenant' ? organization.tenantId : null,
         target: { type: 'access_token', id: grantId },
         data: {
           subject: userId,
           client_id: ctx.oidc.client?.clientId ?? null,
-          reason: 'the user is no longer a member of the tenant, or the tenant may no longer act',
+          reason:
+            organization?.kind === 'operator'
+              ? 'the user is no longer staff of the operator organisation'
+              : 'the user is no longer a member of the tenant, or the tenant may no longer act',
         },
         occurredAt: this.#o.clock.now(),
       }),
@@ -433,6 +458,36 @@ export class OidcProviderService {
     return this.#cookieKey;
   }
 }
+
+/** Whether `organization` is the one `granted` names. */
+export function sameOrganization(organization: Organization, granted: GrantOrganization): boolean {
+  return organization.kind === 'operator'
+    ? granted.kind === 'operator'
+    : granted.kind === 'tenant' && organization.membership.tenantId === granted.tenantId;
+}
+
+/** The organisation as a grant records it. */
+export function grantOrganization(organization: Organization): GrantOrganization {
+  return organization.kind === 'operator'
+    ? { kind: 'operator' }
+    : { kind: 'tenant', tenantId: organization.membership.tenantId };
+}
+
+/**
+ * The ID token's organisation claims: the tenant's id, slug and name; for the operator
+ * organisation, `org_slug: operator` and `staff: true`, so the app can tell a staff sign-in.
+ */
+function organizationClaims(organization: LiveOrganization): Record<string, unknown> {
+  if (!organization) return {};
+  if (organization.kind === 'operator') {
+    return { org_slug: OPERATOR_ORGANIZATION, org_name: OPERATOR_NAME, staff: true };
+  }
+  const { membership } = organization;
+  return { org_id: membership.tenantId, org_slug: membership.tenantSlug, org_name: membership.tenantName };
+}
+
+/** The operator organisation's name, as the picker and the ID token show it. */
+export const OPERATOR_NAME = 'Operator (vendor staff)';
 
 /** The provider's Client storage: the registered clients, read from `oidc_clients` on each use. */
 class ClientAdapter implements Adapter {

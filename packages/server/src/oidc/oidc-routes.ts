@@ -3,8 +3,16 @@ import { ipAllowed } from '@tenantry/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { InteractionResults } from 'oidc-provider';
 import type { SigningKeyService } from '../tokens/index.ts';
-import type { Membership } from './identity-source.ts';
-import { html, OIDC_PREFIX, type OidcProviderService, page } from './oidc-provider-service.ts';
+import { OPERATOR_ORGANIZATION, type Organization } from './identity-source.ts';
+import {
+  grantOrganization,
+  html,
+  OIDC_PREFIX,
+  type OidcProviderService,
+  OPERATOR_NAME,
+  page,
+  sameOrganization,
+} from './oidc-provider-service.ts';
 
 /** The OpenID scopes a grant may hold; anything else requested is left out of it. */
 const GRANTABLE_SCOPES = new Set(['openid', 'email', 'profile', 'offline_access']);
@@ -94,9 +102,10 @@ export const oidcRoutes: FastifyPluginAsync<{
 
 /**
  * One step of a sign-in: with no Tenantry session, to the hosted sign-in and back; then the
- * organisation (the one asked for, the grant's, the only one, or the user's pick); then the
- * tenant's access policy (the IP allow-list, MFA); then back to the provider with the login and
- * a grant of the requested scopes for that tenant (first-party apps: no consent page).
+ * organisation (the one asked for, the grant's, the only one, or the user's pick: a tenant, or
+ * the operator organisation for staff); then the tenant's access policy (the IP allow-list, MFA);
+ * then back to the provider with the login and a grant of the requested scopes for that
+ * organisation (first-party apps: no consent page).
  */
 async function interaction(
   oidc: OidcProviderService,
@@ -137,25 +146,25 @@ async function interaction(
     return reply.redirect(returnTo, 303);
   };
 
-  const memberships = await oidc.actingMemberships(session.userId);
-  if (memberships.length === 0) {
+  const organizations = await oidc.actingOrganizations(session.userId);
+  if (organizations.length === 0) {
     return finish({
       error: 'access_denied',
       error_description: 'the user is not a member of any organisation that may sign in',
     });
   }
   const params = details.params;
-  let membership: Membership | undefined;
+  let organization: Organization | undefined;
   if (chosen !== undefined) {
-    membership = byRef(memberships, chosen);
-    // A pick that is not one of the user's own acting tenants: a forged form, or one gone since.
-    if (!membership)
+    organization = byRef(organizations, chosen);
+    // A pick that is not one of the user's own acting organisations: a forged form, or one gone since.
+    if (!organization)
       return pickerPage(
         oidc,
         reply,
         uid,
         session.sessionId,
-        memberships,
+        organizations,
         'That organisation is not one you may sign in to.',
       );
   } else {
@@ -163,28 +172,39 @@ async function interaction(
     const picking = String(params.prompt ?? '')
       .split(' ')
       .includes('select_account');
-    if (asked !== undefined) membership = byRef(memberships, asked);
-    const sameUser = details.session?.accountId === session.userId;
-    if (!membership && !picking && details.grantId && sameUser) {
-      const organization = await oidc.organizationOf(details.grantId);
-      if (organization) membership = memberships.find((m) => m.tenantId === organization.tenantId);
+    if (asked !== undefined) organization = byRef(organizations, asked);
+    // The operator organisation is never a fallback: an app asking for it gets it or a refusal.
+    if (asked === OPERATOR_ORGANIZATION && !organization) {
+      return finish({
+        error: 'access_denied',
+        error_description: 'the user is not staff of the operator organisation',
+      });
     }
-    if (!membership && memberships.length === 1) membership = memberships[0];
-    if (!membership) return pickerPage(oidc, reply, uid, session.sessionId, memberships, undefined);
+    const sameUser = details.session?.accountId === session.userId;
+    if (!organization && !picking && details.grantId && sameUser) {
+      const granted = await oidc.organizationOf(details.grantId);
+      if (granted) organization = organizations.find((o) => sameOrganization(o, granted));
+    }
+    if (!organization && organizations.length === 1) organization = organizations[0];
+    if (!organization) return pickerPage(oidc, reply, uid, session.sessionId, organizations, undefined);
   }
 
-  const policy = await oidc.identity.accessPolicyOf(membership.tenantId);
-  if (!ipAllowed(request.ip, policy.ip_allow_list)) {
-    return sendPage(
-      reply,
-      403,
-      'Sign-in not allowed from this network',
-      `<p role="alert">${html(membership.tenantName)} allows sign-in only from its own networks, and this request comes from ${html(request.ip)}.</p>
+  // The operator organisation has no tenant access policy; a tenant's is enforced here.
+  if (organization.kind === 'tenant') {
+    const { membership } = organization;
+    const policy = await oidc.identity.accessPolicyOf(membership.tenantId);
+    if (!ipAllowed(request.ip, policy.ip_allow_list)) {
+      return sendPage(
+        reply,
+        403,
+        'Sign-in not allowed from this network',
+        `<p role="alert">${html(membership.tenantName)} allows sign-in only from its own networks, and this request comes from ${html(request.ip)}.</p>
 <p>Connect from an allowed network, or ask an administrator of ${html(membership.tenantName)}.</p>`,
-    );
-  }
-  if (policy.mfa_required && session.mfaVerifiedAt === null) {
-    return reply.redirect(`/mfa?return_to=${encodeURIComponent(here)}`, 303);
+      );
+    }
+    if (policy.mfa_required && session.mfaVerifiedAt === null) {
+      return reply.redirect(`/mfa?return_to=${encodeURIComponent(here)}`, 303);
+    }
   }
 
   const clientId = String(params.client_id);
@@ -192,40 +212,50 @@ async function interaction(
     details.grantId && details.session?.accountId === session.userId
       ? await provider.Grant.find(details.grantId)
       : undefined;
-  // A grant is for one tenant: another tenant's sign-in gets a grant of its own.
-  if (grant && (await oidc.organizationOf(details.grantId ?? ''))?.tenantId !== membership.tenantId)
-    grant = undefined;
+  // A grant is for one organisation: another organisation's sign-in gets a grant of its own.
+  const granted = grant ? await oidc.organizationOf(details.grantId ?? '') : undefined;
+  if (!granted || !sameOrganization(organization, granted)) grant = undefined;
   grant ??= new provider.Grant({ accountId: session.userId, clientId });
   const requested = String(params.scope ?? '')
     .split(' ')
     .filter((scope) => GRANTABLE_SCOPES.has(scope));
   if (requested.length > 0) grant.addOIDCScope(requested.join(' '));
   const grantId = await grant.save();
-  await oidc.setOrganization(grantId, membership.tenantId);
+  await oidc.setOrganization(grantId, grantOrganization(organization));
   // Every prompt is answered here at once, `select_account` too: a prompt the app asked for and
   // the result leaves out would send the browser round again.
   return finish({ login: { accountId: session.userId }, consent: { grantId }, select_account: {} });
 }
 
-/** The membership `ref` (a tenant id or slug) names. */
-function byRef(memberships: readonly Membership[], ref: string): Membership | undefined {
-  return memberships.find((m) => m.tenantId === ref || m.tenantSlug === ref);
+/**
+ * The organisation `ref` names: `operator` the operator organisation (a tenant whose slug is
+ * `operator` is named by its id), else a tenant by id or slug.
+ */
+function byRef(organizations: readonly Organization[], ref: string): Organization | undefined {
+  if (ref === OPERATOR_ORGANIZATION) return organizations.find((o) => o.kind === 'operator');
+  return organizations.find(
+    (o) => o.kind === 'tenant' && (o.membership.tenantId === ref || o.membership.tenantSlug === ref),
+  );
 }
 
-/** The organisation picker: one button per tenant, in a form that carries the CSRF token. */
+/**
+ * The organisation picker: one button per tenant, and one for the operator organisation when the
+ * user is staff, in a form that carries the CSRF token.
+ */
 async function pickerPage(
   oidc: OidcProviderService,
   reply: FastifyReply,
   uid: string,
   sessionId: string,
-  memberships: readonly Membership[],
+  organizations: readonly Organization[],
   error: string | undefined,
 ): Promise<FastifyReply> {
   const csrf = await oidc.csrfToken(sessionId, uid);
-  const buttons = memberships
-    .map(
-      (m) =>
-        `<button type="submit" name="organization" value="${html(m.tenantId)}">${html(m.tenantName)} <small>(${html(m.tenantSlug)})</small></button>`,
+  const buttons = organizations
+    .map((o) =>
+      o.kind === 'operator'
+        ? `<button type="submit" name="organization" value="${OPERATOR_ORGANIZATION}">${html(OPERATOR_NAME)}</button>`
+        : `<button type="submit" name="organization" value="${html(o.membership.tenantId)}">${html(o.membership.tenantName)} <small>(${html(o.membership.tenantSlug)})</small></button>`,
     )
     .join('\n');
   return sendPage(
