@@ -1,3 +1,4 @@
+import type { AuditAction } from '@tenantry/core';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { TOTP } from 'otpauth';
 import { expect } from 'vitest';
@@ -208,3 +209,203 @@ export async function enrolMfa(
   );
   return { secret, recoveryCodes };
 }
+
+/** Every audit entry's action, target and actor, oldest first. */
+export async function auditTrail(t: AccountsApp) {
+  return t.services.database.db
+    .selectFrom('audit_events')
+    .select(['action', 'target_type', 'target_id', 'actor_type', 'actor_id', 'data', 'source_ip'])
+    .orderBy('chain_id')
+    .orderBy('seq')
+    .execute();
+}
+
+/** The rows of every accounts table and the audit log, to show that a refused request wrote nothing. */
+export async function accountState(t: AccountsApp): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const table of [
+    'users',
+    'user_passwords',
+    'user_links',
+    'sessions',
+    'user_totp',
+    'user_recovery_codes',
+    'audit_events',
+  ] as const) {
+    const row = await t.services.database.db
+      .selectFrom(table)
+      .select((eb) => eb.fn.countAll<number>().as('n'))
+      .executeTakeFirstOrThrow();
+    out[table] = Number(row.n);
+  }
+  return out;
+}
+
+/**
+ * The hosted pages' mutating routes for the walk of every mutation (changes/every-mutation-recorded):
+ * for each, a fixture that performs it through the pages, as a browser would, and returns its
+ * request id; and the actions it must record. Mail is not configured in the walk's app: links are
+ * read from the mailer's log.
+ */
+export function hostedWalk(target: {
+  app: FastifyInstance;
+  services: Services;
+  clock: TestClock;
+}): Record<keyof typeof HOSTED_WALK_RECORDS, () => Promise<string>> {
+  const { app, services, clock } = target;
+  const links: { to: string; link: string }[] = [];
+  services.mailer.useLog({
+    info: (object) => {
+      if (typeof object.link === 'string')
+        links.push({
+          to: String(object.to),
+          link: new URL(object.link).pathname + new URL(object.link).search,
+        });
+    },
+    error: () => {
+      throw new Error('the walk sends no mail that can fail');
+    },
+  });
+  const linkTo = (email: string, path: string) => {
+    const found = links.findLast((l) => l.to === email && l.link.startsWith(path));
+    if (found === undefined) throw new Error(`no ${path} link for ${email}`);
+    return found.link;
+  };
+  let counter = 0;
+  const id = () => {
+    counter += 1;
+    return `walk-hosted-${counter}`;
+  };
+  /** Fills the form on `page` posting to `action` and sends it with a request id to look the change up by. */
+  const send = async (
+    browser: Browser,
+    page: string,
+    action: string | undefined,
+    fields: Record<string, string>,
+  ) => {
+    const requestId = id();
+    const shown = await browser.get(page);
+    expect(shown.status, `GET ${page}: ${shown.body}`).toBe(200);
+    const form = formOf(shown.body, action);
+    const sent = await browser.post(
+      form.action,
+      { ...form.hidden, ...fields },
+      { 'x-request-id': requestId },
+    );
+    expect(sent.status, `POST ${form.action}: ${sent.body}`).toBeLessThan(400);
+    return { requestId, page: sent };
+  };
+  const fresh = async (): Promise<{ email: string; browser: Browser }> => {
+    const email = `walk-${id()}@example.com`;
+    const browser = new Browser(app);
+    await send(browser, '/sign-up', undefined, { email, password: PASSWORD });
+    await send(browser, linkTo(email, '/verify-email'), undefined, {});
+    await send(browser, '/sign-in', undefined, { email, password: PASSWORD });
+    return { email, browser };
+  };
+  const withMfa = async () => {
+    const user = await fresh();
+    const started = await send(user.browser, '/account/mfa', '/account/mfa/enrol', {});
+    const secret = /<code id="totp-secret">([A-Z2-7]+)<\/code>/.exec(started.page.body)?.[1] ?? '';
+    const form = formOf(started.page.body, '/account/mfa/confirm');
+    const confirmed = await user.browser.post(form.action, { ...form.hidden, code: totpCode(secret, clock) });
+    expect(confirmed.status).toBe(200);
+    clock.advance(30_000);
+    return { ...user, secret };
+  };
+  return {
+    'POST /sign-up': async () =>
+      (
+        await send(new Browser(app), '/sign-up', undefined, {
+          email: `walk-${id()}@example.com`,
+          password: PASSWORD,
+        })
+      ).requestId,
+    'POST /verify-email': async () => {
+      const email = `walk-${id()}@example.com`;
+      const browser = new Browser(app);
+      await send(browser, '/sign-up', undefined, { email, password: PASSWORD });
+      return (await send(browser, linkTo(email, '/verify-email'), undefined, {})).requestId;
+    },
+    'POST /sign-in': async () => {
+      const { email } = await fresh();
+      return (await send(new Browser(app), '/sign-in', undefined, { email, password: PASSWORD })).requestId;
+    },
+    'POST /mfa': async () => {
+      const user = await withMfa();
+      const browser = new Browser(app);
+      await send(browser, '/sign-in', undefined, { email: user.email, password: PASSWORD });
+      return (await send(browser, '/mfa', undefined, { code: totpCode(user.secret, clock) })).requestId;
+    },
+    'POST /forgot-password': async () =>
+      (await send(new Browser(app), '/forgot-password', undefined, { email: (await fresh()).email }))
+        .requestId,
+    'POST /reset-password': async () => {
+      const { email } = await fresh();
+      await send(new Browser(app), '/forgot-password', undefined, { email });
+      return (
+        await send(new Browser(app), linkTo(email, '/reset-password'), undefined, {
+          password: 'harbour-lantern-quince-83',
+        })
+      ).requestId;
+    },
+    'POST /account/mfa/enrol': async () =>
+      (await send((await fresh()).browser, '/account/mfa', '/account/mfa/enrol', {})).requestId,
+    'POST /account/mfa/confirm': async () => {
+      const { browser } = await fresh();
+      const started = await send(browser, '/account/mfa', '/account/mfa/enrol', {});
+      const secret = /<code id="totp-secret">([A-Z2-7]+)<\/code>/.exec(started.page.body)?.[1] ?? '';
+      const form = formOf(started.page.body, '/account/mfa/confirm');
+      const requestId = id();
+      const confirmed = await browser.post(
+        form.action,
+        { ...form.hidden, code: totpCode(secret, clock) },
+        { 'x-request-id': requestId },
+      );
+      expect(confirmed.status).toBe(200);
+      return requestId;
+    },
+    'POST /account/mfa/disable': async () => {
+      const user = await withMfa();
+      return (
+        await send(user.browser, '/account/mfa', '/account/mfa/disable', {
+          code: totpCode(user.secret, clock),
+        })
+      ).requestId;
+    },
+    'POST /account/mfa/recovery-codes': async () => {
+      const user = await withMfa();
+      return (
+        await send(user.browser, '/account/mfa', '/account/mfa/recovery-codes', {
+          code: totpCode(user.secret, clock),
+        })
+      ).requestId;
+    },
+    'POST /account/sessions/:id/end': async () => {
+      const { browser } = await fresh();
+      const page = await browser.get('/account/sessions');
+      const action = /action="(\/account\/sessions\/ses_[0-9a-z]+\/end)"/.exec(page.body)?.[1];
+      return (await send(browser, '/account/sessions', action, {})).requestId;
+    },
+    'POST /account/sessions/end-all': async () =>
+      (await send((await fresh()).browser, '/account/sessions', '/account/sessions/end-all', {})).requestId,
+    'POST /sign-out': async () => (await send((await fresh()).browser, '/sign-out', undefined, {})).requestId,
+  };
+}
+
+/** What each hosted page's post must record, for the walk of every mutation. */
+export const HOSTED_WALK_RECORDS = {
+  'POST /sign-up': ['user.signed_up'],
+  'POST /verify-email': ['user.email_verified'],
+  'POST /sign-in': ['user.signed_in'],
+  'POST /mfa': ['user.signed_in'],
+  'POST /forgot-password': ['user.password_reset_requested'],
+  'POST /reset-password': ['user.password_reset', 'session.ended'],
+  'POST /account/mfa/enrol': ['user.mfa_enrolment_started'],
+  'POST /account/mfa/confirm': ['user.mfa_enrolled'],
+  'POST /account/mfa/disable': ['user.mfa_disabled'],
+  'POST /account/mfa/recovery-codes': ['user.recovery_codes_regenerated'],
+  'POST /account/sessions/:id/end': ['session.ended'],
+  'POST /account/sessions/end-all': ['session.ended'],
+  'POST /sign-out': ['session.ended'],
+} as const satisfies Record<string, readonly AuditAction[]>;

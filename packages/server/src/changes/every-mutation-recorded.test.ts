@@ -8,6 +8,7 @@ import {
 import { sql } from 'kysely';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOSTED_WALK_RECORDS, hostedWalk } from '../../test/hosted-support.ts';
 import {
   invoiceEvent,
   STRIPE_WEBHOOK_SECRET,
@@ -180,7 +181,22 @@ async function deliver(event: Record<string, unknown>): Promise<string> {
 /** What a route's fixture does: the route, successfully; it returns the request's id. */
 type RouteFixture = () => Promise<string>;
 
+/** The hosted sign-in pages' fixtures, made once the app exists (they read its mailer's log). */
+let hosted: ReturnType<typeof hostedWalk> | undefined;
+function hostedFixture(route: keyof typeof HOSTED_WALK_RECORDS): RouteFixture {
+  return () => {
+    hosted ??= hostedWalk(t);
+    return hosted[route]();
+  };
+}
+
 const ROUTES: Record<string, RouteFixture> = {
+  ...Object.fromEntries(
+    Object.keys(HOSTED_WALK_RECORDS).map((route) => [
+      route,
+      hostedFixture(route as keyof typeof HOSTED_WALK_RECORDS),
+    ]),
+  ),
   'POST /v1/api-keys': () => send('POST', '/v1/api-keys', { name: 'walk' }),
   'POST /v1/api-keys/:id/roll': async () => {
     const key = await t.request({ method: 'POST', url: '/v1/api-keys', payload: { name: 'to roll' } });
@@ -426,6 +442,7 @@ const ROUTES: Record<string, RouteFixture> = {
 
 /** The actions each route's fixture must record (others may come with them). */
 const RECORDS: Record<string, readonly AuditAction[]> = {
+  ...HOSTED_WALK_RECORDS,
   'POST /v1/api-keys': ['api_key.created'],
   'POST /v1/api-keys/:id/roll': ['api_key.rolled', 'api_key.created'],
   'POST /v1/api-keys/:id/revoke': ['api_key.revoked'],
