@@ -86,7 +86,7 @@ export interface ApiClientOptions {
 /** What a request to the operation `M` of `P` takes: `path`, `query` and `body`. */
 export type RequestOptions<P extends PathsWith<M>, M extends HttpMethod> = OperationInput<P, M>;
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 /**
  * A thin client for the control plane's `/v1` API: adds the bearer token, gives every POST an
@@ -141,6 +141,14 @@ export class ApiClient {
     );
   }
 
+  /** PUT `path` with its JSON `body`: replaces what it names. */
+  put<P extends PathsWith<'put'>>(
+    path: P,
+    ...[options]: OperationArgs<RequestOptions<P, 'put'>>
+  ): Promise<ResponseBody<P, 'put'>> {
+    return this.#request('PUT', operationUrl(path, options), options?.body);
+  }
+
   /** PATCH `path` with its JSON `body`. */
   patch<P extends PathsWith<'patch'>>(
     path: P,
@@ -176,7 +184,7 @@ export class ApiClient {
     if (body !== undefined) init.body = JSON.stringify(body);
 
     // Only requests that are safe to repeat are retried: reads, and POSTs thanks to their key.
-    // PATCH and DELETE carry no key, so a retry could act on a state the first attempt changed.
+    // PUT, PATCH and DELETE carry no key, so a retry could act on a state the first attempt changed.
     const attempts = method === 'GET' || method === 'POST' ? 2 : 1;
     let response: Response | undefined;
     for (let attempt = 1; response === undefined; attempt++) {

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import { type CliIo, CommandContext, DEFAULT_URL } from './command-context.ts';
 import {
+  accessCommand,
   appCommand,
   auditCommand,
   bundleCommand,
@@ -9,6 +10,7 @@ import {
   invoicesCommand,
   keysCommand,
   licenseCommand,
+  membersCommand,
   migrateCommand,
   plansCommand,
   serveCommand,
@@ -49,7 +51,9 @@ export function buildProgram(io: CliIo): Command {
   migrateCommand(program, ctx);
   keysCommand(program, ctx);
   plansCommand(program, ctx);
+  accessCommand(program, ctx);
   tenantsCommand(program, ctx);
+  membersCommand(program, ctx);
   usageCommand(program, ctx);
   invoicesCommand(program, ctx);
   clockCommand(program, ctx);

@@ -3,6 +3,7 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, @tenantry/sdk, @tenantry/server, shared modules.
  */
+export { accessCommand } from './access.ts';
 export { appCommand } from './app.ts';
 export { auditCommand } from './audit.ts';
 export { bundleCommand } from './bundle.ts';
@@ -10,6 +11,7 @@ export { clockCommand } from './clock.ts';
 export { invoicesCommand } from './invoices.ts';
 export { keysCommand } from './keys.ts';
 export { licenseCommand } from './license.ts';
+export { membersCommand } from './members.ts';
 export { migrateCommand } from './migrate.ts';
 export { plansCommand } from './plans.ts';
 export { serveCommand } from './serve.ts';

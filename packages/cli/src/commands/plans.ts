@@ -76,7 +76,8 @@ export function plansCommand(parent: Command, ctx: CommandContext): Command {
   return plans;
 }
 
-async function readSource(file: string): Promise<string> {
+/** The text of a local file the CLI sends (a plan or access file); one line on stderr if unreadable. */
+export async function readSource(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (error) {

@@ -522,6 +522,12 @@ export const AUDIT_ACTIONS = {
     raises: ['member.invited'],
     entitlements: false,
   },
+  'member.invitation_revoked': {
+    description: 'An open invitation was withdrawn before it was accepted; it holds no seat any more',
+    target: 'invitation',
+    raises: [],
+    entitlements: false,
+  },
   'member.joined': {
     description: 'A user accepted an invitation and became a member of the tenant',
     target: 'member',

@@ -391,6 +391,15 @@ const ROUTES: Record<string, RouteFixture> = {
       email: 'walk-invited@example.com',
       role: 'viewer',
     }),
+  'DELETE /v1/tenants/:id/invitations/:invitation': async () => {
+    const tenant = await activeTenant();
+    const invited = await t.request({
+      method: 'POST',
+      url: `/v1/tenants/${tenant.id}/invitations`,
+      payload: { email: 'walk-revoked@example.com', role: 'viewer' },
+    });
+    return send('DELETE', `/v1/tenants/${tenant.id}/invitations/${invited.body.invitation.id}`);
+  },
   'POST /v1/invitations/accept': async () => {
     const tenant = await activeTenant();
     const invited = await t.request({
@@ -491,6 +500,7 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/usage-reports': ['usage_report.imported'],
   'PUT /v1/access': ['access.applied'],
   'POST /v1/tenants/:id/invitations': ['member.invited'],
+  'DELETE /v1/tenants/:id/invitations/:invitation': ['member.invitation_revoked'],
   'POST /v1/invitations/accept': ['member.joined'],
   'PATCH /v1/tenants/:id/members/:member': ['member.role_changed'],
   'DELETE /v1/tenants/:id/members/:member': ['member.removed'],

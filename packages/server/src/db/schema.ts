@@ -684,6 +684,7 @@ export interface InvitationsTable {
   expires_at: Date;
   accepted_at: Date | null;
   accepted_by: string | null;
+  revoked_at: Date | null;
   created_at: Generated<Date>;
 }
 

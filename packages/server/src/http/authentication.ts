@@ -59,6 +59,8 @@ export interface UserTokenRoute {
   readonly permission: TenantAdminPermission | undefined;
   /** The tenant id or slug of the route's path (`:id`), if it has one. */
   readonly tenant: string | undefined;
+  /** The client's address, for the tenant's IP allow-list. */
+  readonly ip: string;
 }
 
 /**
@@ -163,7 +165,7 @@ export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService, us
         const params = request.params as Record<string, unknown> | undefined;
         const tenant = typeof params?.id === 'string' ? params.id : undefined;
         users
-          .admit(token, { scope: config.scope, permission: config.permission, tenant })
+          .admit(token, { scope: config.scope, permission: config.permission, tenant, ip: request.ip })
           .then((admitted) => {
             if (!admitted.ok) {
               sendProblem(reply, admitted.error);

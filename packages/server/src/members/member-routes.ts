@@ -36,7 +36,7 @@ const Invitation = z
     user_id: z.string(),
     email: z.string(),
     role: z.string(),
-    status: z.enum(['open', 'accepted', 'expired']),
+    status: z.enum(['open', 'accepted', 'revoked', 'expired']),
     expires_at: Timestamp,
     accepted_at: Timestamp.nullable(),
     created_at: Timestamp,
@@ -172,6 +172,30 @@ export const memberRoutes: FastifyPluginAsyncZod<{
     },
   );
 
+  app.delete(
+    '/tenants/:id/invitations/:invitation',
+    {
+      config: { scope: 'members:write', permission: 'members:write' },
+      schema: {
+        tags: ['Members'],
+        operationId: 'revokeInvitation',
+        summary: 'Revoke an open invitation',
+        description: 'Its link stops working, and it no longer holds a seat.',
+        params: TenantParams.extend({ invitation: z.string().min(1).max(64).describe('`ivt_…`') }),
+        response: { 200: Invitation, ...notFound, ...conflict },
+      },
+    },
+    async (request, reply) => {
+      const result = await services.members.revokeInvitation(
+        request.ctx,
+        request.params.id,
+        request.params.invitation,
+        grantorOf(request),
+      );
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
   app.post(
     '/invitations/accept',
     {
@@ -234,7 +258,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         operationId: 'removeMember',
         summary: 'Remove a member from a tenant',
         params: TenantParams.extend({ member: z.string().min(1).max(64).describe('Member id or user id') }),
-        response: { 204: z.null(), ...notFound, ...conflict },
+        response: { 200: Member, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -244,7 +268,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         request.params.member,
         grantorOf(request),
       );
-      return result.ok ? reply.code(204).send(null) : sendProblem(reply, result.error);
+      return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
 
@@ -332,7 +356,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         operationId: 'deleteRole',
         summary: 'Delete a custom role no member holds',
         params: TenantParams.extend({ key: z.string().min(1).max(63) }),
-        response: { 204: z.null(), ...notFound, ...conflict },
+        response: { 200: Role, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
@@ -342,7 +366,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         request.params.key,
         grantorOf(request),
       );
-      return result.ok ? reply.code(204).send(null) : sendProblem(reply, result.error);
+      return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
 
@@ -435,12 +459,12 @@ export const staffRoutes: FastifyPluginAsyncZod<{ staff: StaffService }> = async
         operationId: 'removeStaff',
         summary: 'Remove a user from the staff',
         params: z.object({ user_id: z.string().min(1).max(64) }),
-        response: { 204: z.null(), ...notFound },
+        response: { 200: Staff, ...notFound },
       },
     },
     async (request, reply) => {
       const result = await services.staff.remove(request.ctx, request.params.user_id);
-      return result.ok ? reply.code(204).send(null) : sendProblem(reply, result.error);
+      return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
 };

@@ -12,7 +12,7 @@ import {
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { AccessService } from '../access/index.ts';
-import { recordChange } from '../changes/index.ts';
+import { recordChange, recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
@@ -49,7 +49,7 @@ export interface InvitationView {
   user_id: string;
   email: string;
   role: string;
-  status: 'open' | 'accepted' | 'expired';
+  status: 'open' | 'accepted' | 'revoked' | 'expired';
   expires_at: string;
   accepted_at: string | null;
   created_at: string;
@@ -118,7 +118,8 @@ export class MemberService {
 
   /**
    * Invites `email` to the tenant with `role`, making the user by email when there is none, and
-   * returns the invitation with its link (the only place the token is ever seen). Refuses an
+   * returns the invitation with its link (the only place the token is ever seen); an open
+   * invitation of the same person is withdrawn, so a new link replaces a lost one. Refuses an
    * unknown role, a role beyond the grantor's permissions, a user already a member, and a tenant
    * whose member seats are full.
    */
@@ -165,6 +166,17 @@ export class MemberService {
           .executeTakeFirst();
         if (member) return alreadyMember(email, tenant);
       }
+      // Inviting someone again (a lost mail) sends a new link and withdraws the older ones, so that
+      // one person never holds two seats nor two live links.
+      const superseded = await tx
+        .updateTable('invitations')
+        .set({ revoked_at: now })
+        .where('tenant_id', '=', tenant.id)
+        .where('user_id', '=', user.id)
+        .where('accepted_at', 'is', null)
+        .where('revoked_at', 'is', null)
+        .returning(['id', 'role'])
+        .execute();
       const seats = memberSeatLimit(tenant);
       if (seats !== null) {
         const used =
@@ -185,6 +197,17 @@ export class MemberService {
         .returningAll()
         .executeTakeFirstOrThrow();
       const view = invitationView(row, now);
+      await recordChanges(
+        tx,
+        ctx,
+        superseded.map((previous) => ({
+          action: 'member.invitation_revoked' as const,
+          tenantId: tenant.id,
+          target: { type: 'invitation' as const, id: previous.id },
+          data: { user_id: user.id, email, role: previous.role, superseded_by: row.id },
+          occurredAt: now,
+        })),
+      );
       await recordChange(tx, ctx, {
         action: 'member.invited',
         tenantId: tenant.id,
@@ -249,6 +272,7 @@ export class MemberService {
       if (locked.accepted_at !== null) {
         return fail('invitation_used', 'this invitation was already accepted; an invitation is single use');
       }
+      if (locked.revoked_at !== null) return invitationRevoked(locked.revoked_at);
       if (locked.expires_at <= now) {
         return fail('invitation_expired', `this invitation expired at ${locked.expires_at.toISOString()}`);
       }
@@ -344,6 +368,56 @@ export class MemberService {
   }
 
   /**
+   * Withdraws an open invitation: its link stops working and it holds no seat. Refused for one
+   * already accepted or revoked, and when the invited role holds permissions the grantor lacks.
+   */
+  async revokeInvitation(
+    ctx: RequestContext,
+    tenantRef: string,
+    invitationId: string,
+    grantor: Grantor,
+  ): Promise<Result<InvitationView, DomainError>> {
+    return this.#o.db.transaction().execute(async (tx) => {
+      const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
+      if (!found.ok) return found;
+      const tenant = found.value;
+      const invitation = await tx
+        .selectFrom('invitations')
+        .selectAll()
+        .where('tenant_id', '=', tenant.id)
+        .where('id', '=', invitationId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!invitation) {
+        return fail('invitation_not_found', `tenant "${tenant.slug}" has no invitation "${invitationId}"`);
+      }
+      if (invitation.accepted_at !== null) {
+        return fail('invitation_used', 'this invitation was already accepted; remove the member instead');
+      }
+      if (invitation.revoked_at !== null) return invitationRevoked(invitation.revoked_at);
+      const catalogue = await this.#o.access.catalogue(tx);
+      const touch = await this.#grantable(tx, tenant, catalogue, invitation.role, grantor, true);
+      // A custom role deleted since cannot be held by anyone: nothing to guard.
+      if (!touch.ok && touch.error.code !== 'role_not_found') return touch;
+      const now = this.#o.clock.now();
+      const revoked = await tx
+        .updateTable('invitations')
+        .set({ revoked_at: now })
+        .where('id', '=', invitation.id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordChange(tx, ctx, {
+        action: 'member.invitation_revoked',
+        tenantId: tenant.id,
+        target: { type: 'invitation', id: invitation.id },
+        data: { user_id: invitation.user_id, email: invitation.email, role: invitation.role },
+        occurredAt: now,
+      });
+      return ok(invitationView(revoked, now));
+    });
+  }
+
+  /**
    * Gives a member another role. Refused when the grantor's permissions cover neither the member's
    * role nor the new one, and when it would leave the tenant without an owner.
    */
@@ -397,15 +471,16 @@ export class MemberService {
   }
 
   /**
-   * Removes a member. Their user tokens for the tenant stop working at once: every member route
-   * checks the membership live. Refused for the last owner and beyond the grantor's permissions.
+   * Removes a member, and answers with who it was. Their user tokens for the tenant stop working
+   * at once: every member route checks the membership live. Refused for the last owner and beyond
+   * the grantor's permissions.
    */
   async remove(
     ctx: RequestContext,
     tenantRef: string,
     memberRef: string,
     grantor: Grantor,
-  ): Promise<Result<null, DomainError>> {
+  ): Promise<Result<MemberView, DomainError>> {
     return this.#o.db.transaction().execute(async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
@@ -430,7 +505,7 @@ export class MemberService {
         },
         occurredAt: this.#o.clock.now(),
       });
-      return ok(null);
+      return ok(memberView(member.value, touch.value));
     });
   }
 
@@ -577,6 +652,7 @@ export class MemberService {
       .select((eb) => eb.fn.countAll<string>().as('n'))
       .where('tenant_id', '=', tenantId)
       .where('accepted_at', 'is', null)
+      .where('revoked_at', 'is', null)
       .where('expires_at', '>', now)
       .executeTakeFirstOrThrow();
     return Number(row.n);
@@ -601,6 +677,10 @@ function rolePermissions(
 ): string[] {
   const permissions = permissionsOfRole(role, catalogue, customRoles);
   return permissions.ok ? permissions.value : [];
+}
+
+function invitationRevoked(at: Date) {
+  return fail('invitation_revoked', `this invitation was revoked at ${at.toISOString()}`);
 }
 
 function alreadyMember(email: string, tenant: TenantInfo) {
@@ -657,6 +737,7 @@ function invitationView(
     role: string;
     expires_at: Date;
     accepted_at: Date | null;
+    revoked_at: Date | null;
     created_at: Date;
   },
   now: Date,
@@ -667,7 +748,14 @@ function invitationView(
     user_id: row.user_id,
     email: row.email,
     role: row.role,
-    status: row.accepted_at !== null ? 'accepted' : row.expires_at <= now ? 'expired' : 'open',
+    status:
+      row.accepted_at !== null
+        ? 'accepted'
+        : row.revoked_at !== null
+          ? 'revoked'
+          : row.expires_at <= now
+            ? 'expired'
+            : 'open',
     expires_at: row.expires_at.toISOString(),
     accepted_at: row.accepted_at?.toISOString() ?? null,
     created_at: row.created_at.toISOString(),

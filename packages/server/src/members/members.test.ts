@@ -194,6 +194,22 @@ describe('invitations', () => {
     expect(types).toEqual(['member.invited', 'member.joined']);
   });
 
+  test('are single use under concurrent acceptance too', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'starter' });
+    const invited = await invite(tenant.id, 'member');
+    const payload = { token: tokenOf(invited.body.invitation_url), user_id: invited.body.invitation.user_id };
+    const answers = await Promise.all(
+      [0, 1, 2].map(() => t.request({ method: 'POST', url: '/v1/invitations/accept', payload })),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 409, 409]);
+    expect(answers.filter((a) => a.status === 409).map((a) => a.body.code)).toEqual([
+      'invitation_used',
+      'invitation_used',
+    ]);
+    const members = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/members` });
+    expect(members.body.data).toHaveLength(1);
+  });
+
   test('refuse an expired link, an unknown one and another user, changing nothing', async () => {
     const tenant = await provisionedTenant(t, { plan: 'starter' });
     const invited = await invite(tenant.id, 'member');
@@ -250,6 +266,25 @@ describe('invitations', () => {
     expect(await query(t, 'select id from tenantry.users')).toHaveLength(users.length);
   });
 
+  test('sent again to the same person replace the older link, which then holds no seat', async () => {
+    const tenant = await provisionedTenant(t, { plan: 'team' });
+    const address = email();
+    const first = await invite(tenant.id, 'member', address);
+    const second = await invite(tenant.id, 'viewer', address.toLowerCase());
+    expect(second.status).toBe(201);
+    expect(second.body.invitation.user_id).toBe(first.body.invitation.user_id);
+    const old = await t.request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      payload: { token: tokenOf(first.body.invitation_url), user_id: first.body.invitation.user_id },
+    });
+    expect(old.body.code).toBe('invitation_revoked');
+    // Two seats: the replaced link holds none, so another person still fits.
+    expect((await invite(tenant.id, 'member')).status).toBe(201);
+    const listed = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/invitations` });
+    expect(listed.body.data.map((i: any) => i.status).sort()).toEqual(['open', 'open', 'revoked']);
+  });
+
   test('refuse a user who is already a member', async () => {
     const tenant = await provisionedTenant(t, { plan: 'starter' });
     const address = email();
@@ -276,6 +311,26 @@ describe('member seats', () => {
     expect(past.status).toBe(409);
     expect(past.body).toMatchObject({ code: 'seat_limit_reached', limit: 2, used: 2 });
     expect(await auditCount(t)).toBe(before);
+    // Revoking the open invitation frees its seat, and its link stops working.
+    const revoked = await t.request({
+      method: 'DELETE',
+      url: `/v1/tenants/${tenant.id}/invitations/${open.body.invitation.id}`,
+    });
+    expect(revoked.status).toBe(200);
+    expect(revoked.body.status).toBe('revoked');
+    const refused = await t.request({
+      method: 'POST',
+      url: '/v1/invitations/accept',
+      payload: { token: tokenOf(open.body.invitation_url), user_id: open.body.invitation.user_id },
+    });
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe('invitation_revoked');
+    const twice = await t.request({
+      method: 'DELETE',
+      url: `/v1/tenants/${tenant.id}/invitations/${open.body.invitation.id}`,
+    });
+    expect(twice.body.code).toBe('invitation_revoked');
+    expect((await invite(tenant.id, 'member')).status).toBe(201);
     // A plan without member_seats counts none.
     const starter = await provisionedTenant(t, { plan: 'starter' });
     for (let i = 0; i < 3; i++) expect((await invite(starter.id, 'member')).status).toBe(201);
@@ -310,7 +365,7 @@ describe('roles', () => {
       method: 'DELETE',
       url: `/v1/tenants/${tenant.id}/members/${viewer.id}`,
     });
-    expect(removed.status).toBe(204);
+    expect(removed.status).toBe(200);
     const missing = await t.request({
       method: 'DELETE',
       url: `/v1/tenants/${tenant.id}/members/${viewer.id}`,
@@ -379,7 +434,7 @@ describe('roles', () => {
     await t.request({ method: 'DELETE', url: `/v1/tenants/${tenant.id}/members/${auditor.id}` });
     expect(
       (await t.request({ method: 'DELETE', url: `/v1/tenants/${tenant.id}/roles/auditor` })).status,
-    ).toBe(204);
+    ).toBe(200);
     const actions = (await auditRows(t, tenant.id)).map((r) => r.action);
     expect(actions).toEqual(expect.arrayContaining(['role.created', 'role.updated', 'role.deleted']));
   });
@@ -517,6 +572,43 @@ describe('user access tokens', () => {
     expect(role.body.code).toBe('insufficient_permission');
   });
 
+  test("a member's token is held to the tenant's IP allow-list, and its POSTs honour Idempotency-Key", async () => {
+    const tenant = await provisionedTenant(t, { plan: 'enterprise' });
+    await member(tenant.id, 'owner');
+    const { token } = await memberToken(tenant.id, 'admin');
+    const set = await t.request({
+      method: 'PUT',
+      url: `/v1/tenants/${tenant.id}/access-policy`,
+      payload: { mfa_required: false, ip_allow_list: ['203.0.113.0/24', '2001:db8::/32'] },
+      headers: as(token),
+      remoteAddress: '203.0.113.9',
+    });
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    const outside = await t.request({
+      method: 'GET',
+      url: `/v1/tenants/${tenant.id}/members`,
+      headers: as(token),
+    });
+    expect(outside.status).toBe(403);
+    expect(outside.body).toMatchObject({ code: 'ip_not_allowed', ip: '127.0.0.1' });
+    for (const remoteAddress of ['203.0.113.200', '2001:db8::7']) {
+      const inside = await t.request({
+        method: 'GET',
+        url: `/v1/tenants/${tenant.id}/members`,
+        headers: as(token),
+        remoteAddress,
+      });
+      expect(inside.status, remoteAddress).toBe(200);
+    }
+    const headers = { ...as(token), 'idempotency-key': 'invite-once' };
+    const payload = { email: email(), role: 'viewer' };
+    const url = `/v1/tenants/${tenant.id}/invitations`;
+    const first = await t.request({ method: 'POST', url, payload, headers, remoteAddress: '203.0.113.9' });
+    const again = await t.request({ method: 'POST', url, payload, headers, remoteAddress: '203.0.113.9' });
+    expect(first.status).toBe(201);
+    expect(again.body.invitation.id).toBe(first.body.invitation.id);
+  });
+
   test("another tenant's token is refused on this tenant's path", async () => {
     const a = await provisionedTenant(t, { plan: 'starter' });
     const b = await provisionedTenant(t, { plan: 'starter' });
@@ -643,7 +735,7 @@ describe('staff', () => {
     const listed = await t.request({ method: 'GET', url: '/v1/staff' });
     expect(listed.body.data.map((s: any) => s.email)).toContain('support@vendor.example');
     const removed = await t.request({ method: 'DELETE', url: `/v1/staff/${added.body.user_id}` });
-    expect(removed.status).toBe(204);
+    expect(removed.status).toBe(200);
     const after = await t.request({ method: 'GET', url: '/v1/tenants', headers: as(token) });
     expect(after.status).toBe(401);
     expect(after.body.reason).toBe('not_staff');

@@ -189,7 +189,7 @@ export class RoleService {
     tenantRef: string,
     key: string,
     grantor: Grantor,
-  ): Promise<Result<null, DomainError>> {
+  ): Promise<Result<RoleView, DomainError>> {
     return this.#db.transaction().execute(async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
@@ -215,6 +215,7 @@ export class RoleService {
         .where('tenant_id', '=', found.value.id)
         .where('role', '=', key)
         .where('accepted_at', 'is', null)
+        .where('revoked_at', 'is', null)
         .where('expires_at', '>', this.#clock.now())
         .limit(1)
         .execute();
@@ -232,7 +233,7 @@ export class RoleService {
         data: { key, permissions: row.permissions },
         occurredAt: this.#clock.now(),
       });
-      return ok(null);
+      return ok(view(row));
     });
   }
 

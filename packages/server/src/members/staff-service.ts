@@ -97,14 +97,12 @@ export class StaffService {
     return rows.map(view);
   }
 
-  async remove(ctx: RequestContext, userId: string): Promise<Result<null, DomainError>> {
+  /** Removes the user from the staff, and answers with who they were. */
+  async remove(ctx: RequestContext, userId: string): Promise<Result<StaffView, DomainError>> {
     return this.#db.transaction().execute(async (tx) => {
-      const removed = await tx
-        .deleteFrom('staff_members')
-        .where('user_id', '=', userId)
-        .returning('role')
-        .executeTakeFirst();
+      const removed = await this.#staff(tx).where('s.user_id', '=', userId).forUpdate('s').executeTakeFirst();
       if (!removed) return fail('staff_member_not_found', `no staff member has the user id "${userId}"`);
+      await tx.deleteFrom('staff_members').where('user_id', '=', userId).execute();
       await recordChange(tx, ctx, {
         action: 'staff.removed',
         tenantId: null,
@@ -112,7 +110,7 @@ export class StaffService {
         data: { role: removed.role },
         occurredAt: this.#clock.now(),
       });
-      return ok(null);
+      return ok(view(removed));
     });
   }
 

@@ -1,10 +1,11 @@
-import { type DomainError, fail, ok, type Result } from '@tenantry/core';
+import { type DomainError, fail, ipAllowed, ok, type Result } from '@tenantry/core';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import type { AuthenticatedUser, UserTokenGate, UserTokenRoute } from '../http/index.ts';
 import type { SigningKeyService } from '../tokens/index.ts';
+import type { AccessPolicyService } from './access-policy-service.ts';
 import type { MemberService } from './member-service.ts';
 import type { StaffService } from './staff-service.ts';
 
@@ -19,6 +20,7 @@ export interface UserTokensOptions {
   readonly issuer: string;
   readonly members: MemberService;
   readonly staff: StaffService;
+  readonly accessPolicies: AccessPolicyService;
 }
 
 const EMPTY: ReadonlySet<never> = new Set();
@@ -32,7 +34,8 @@ function invalid(reason: string, detail: string) {
  * the audience `tenantry`, signed by a key the control plane publishes, not expired. What it may
  * do is then read live, never from its claims: a tenant's member reaches only routes that declare
  * a permission, only for the tenant the token names, only while still a member whose role holds
- * the permission and while the tenant may act; a staff token (`staff: true`, no `tid`) holds the
+ * the permission, while the tenant may act and from an address its IP allow-list allows (the
+ * list that guards sign-in guards what a signed-in member does too); a staff token (`staff: true`, no `tid`) holds the
  * scopes of its operator role for as long as the user is staff.
  */
 export class UserTokens implements UserTokenGate {
@@ -138,6 +141,12 @@ export class UserTokens implements UserTokenGate {
           details: { required_permission: route.permission },
         },
       );
+    }
+    const policy = await this.#o.accessPolicies.accessPolicyOf(tenant.id);
+    if (!ipAllowed(route.ip, policy.ip_allow_list)) {
+      return fail('ip_not_allowed', `tenant "${tenant.slug}" does not allow calls from ${route.ip}`, {
+        details: { ip: route.ip },
+      });
     }
     return ok({ userId, tenantId: tenant.id, permissions: new Set(permissions), scopes: EMPTY });
   }

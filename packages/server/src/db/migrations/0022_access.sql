@@ -42,7 +42,8 @@ CREATE INDEX memberships_user ON tenantry.memberships (user_id);
 
 -- An invitation to join a tenant with a role. token_hash: SHA-256 of the link's random token
 -- (256 bits, so a hash without salt is safe: nothing to guess), never the token itself, so a
--- leaked table grants nothing. Single use: accepted_at is set once, under a row lock.
+-- leaked table grants nothing. Single use: accepted_at is set once, under a row lock. revoked_at:
+-- withdrawn by an admin before acceptance (it then holds no seat and cannot be accepted).
 CREATE TABLE tenantry.invitations (
   id text PRIMARY KEY CHECK (id ~ '^ivt_[0-9a-z]{26}$'),
   tenant_id text NOT NULL REFERENCES tenantry.tenants (id) ON DELETE CASCADE,
@@ -53,6 +54,8 @@ CREATE TABLE tenantry.invitations (
   expires_at timestamptz NOT NULL,
   accepted_at timestamptz,
   accepted_by text REFERENCES tenantry.users (id) ON DELETE SET NULL,
+  revoked_at timestamptz,
+  CHECK (accepted_at IS NULL OR revoked_at IS NULL),
   created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX invitations_tenant ON tenantry.invitations (tenant_id, created_at);
