@@ -124,6 +124,9 @@ export {
   MAX_STREAM_TENANTS,
   meterUseRefusal,
   type OpenSlots,
+  permitted,
+  subjectRevoked,
+  type TokenHolder,
 } from './entitlements/index.ts';
 export { type DomainError, type ErrorCode, errorCatalog, type FieldError, fail } from './errors.ts';
 export { InstantInput } from './instant.ts';

@@ -1,4 +1,4 @@
-import type { ConfigValue, EntitlementSnapshot, LimitEntitlement } from '@tenantry/core';
+import { type ConfigValue, type EntitlementSnapshot, type LimitEntitlement, permitted } from '@tenantry/core';
 import type { TenantContextOptions } from './adapters/index.ts';
 import {
   type AccessTokenVerifier,
@@ -137,6 +137,27 @@ export class Tenantry<S extends EntitlementSource = EntitlementSource> {
   /** Whether the current tenant may use `feature`; no network call. */
   can(feature: string): boolean {
     return this.source.can(currentTenant('a feature check').tenantId, feature);
+  }
+
+  /**
+   * Whether the current request's user may do `permission` (the vendor's, e.g. `meetings:write`);
+   * no network call. True when the verified access token grants it (`perms`), the tenant is
+   * active, and the user was not removed from the tenant since the token was issued (the
+   * entitlement snapshot names removed members at once, so their unexpired tokens stop counting).
+   */
+  allowed(permission: string): boolean {
+    const context = currentTenant('a permission check');
+    return permitted(
+      this.source.snapshot(context.tenantId),
+      {
+        subject: context.subject,
+        permissions: context.permissions ?? [],
+        // A context without an issue time (made by hand) cannot be shown to predate a removal:
+        // it is taken as issued at the epoch, so any removal of its user refuses it.
+        issuedAt: context.issuedAt ?? 0,
+      },
+      permission,
+    );
   }
 
   /** The current tenant's limit of `key` (a meter or `seats`), with what is used; no network call. */

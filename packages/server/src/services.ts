@@ -27,7 +27,7 @@ import {
   StaffService,
   UserTokens,
 } from './members/index.ts';
-import { type IdentitySource, OidcClientService, OidcProviderService } from './oidc/index.ts';
+import { type IdentitySource, OidcClientService, OidcProviderService, removedMembers } from './oidc/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
 import type { SecretBox } from './secrets/index.ts';
@@ -180,7 +180,14 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     deletionRetentionDays: config.deletionRetentionDays,
     onChanged: onTenantChanged,
   });
-  const entitlements = new EntitlementService(db, tenants, clock, config.entitlementMaxAgeMs);
+  // Snapshots name the members removed lately, so apps refuse their still-unexpired tokens.
+  const entitlements = new EntitlementService(
+    db,
+    tenants,
+    clock,
+    config.entitlementMaxAgeMs,
+    removedMembers(db),
+  );
   invalidate = (tenantId) => entitlements.invalidate(tenantId);
   const paymentMethods = new PaymentMethodService({ db, clock, onChanged: onTenantChanged });
   const trials = new Trials({ db, clock, jobs, onChanged: onTenantChanged });

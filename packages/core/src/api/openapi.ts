@@ -3238,6 +3238,10 @@ export interface components {
         version: number;
       } | null;
       reason: string | null;
+      /** @description Users removed from the tenant within the longest access-token life (`usr_…` → when): their tokens issued before then no longer count; absent when none */
+      revoked_subjects?: {
+        [key: string]: string;
+      };
       seats: number;
       /** @enum {string} */
       state:

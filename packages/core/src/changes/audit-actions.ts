@@ -544,7 +544,8 @@ export const AUDIT_ACTIONS = {
     description: 'A member was removed from the tenant',
     target: 'member',
     raises: ['member.removed'],
-    entitlements: false,
+    // The snapshot names the removed user, so that apps refuse their tokens at once.
+    entitlements: true,
   },
   'role.created': {
     description: 'A tenant created a custom role',

@@ -46,6 +46,13 @@ export interface EntitlementSnapshot {
    * meter whose feature is off without a call; absent when no meter is tied or not active.
    */
   readonly meter_features?: Readonly<Record<string, string>>;
+  /**
+   * Users removed from the tenant lately (`usr_…` → when, ISO 8601 UTC): an access token of one
+   * of them issued at or before that instant no longer counts (see {@link subjectRevoked}), though
+   * its signature still verifies until it expires. Kept as long as the longest access token lives;
+   * absent when nobody was removed in that time.
+   */
+  readonly revoked_subjects?: Readonly<Record<string, string>>;
 }
 
 /**

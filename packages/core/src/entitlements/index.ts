@@ -9,5 +9,12 @@ export {
   MAX_STREAM_TENANTS,
 } from './entitlement-snapshot.ts';
 export { type EntitlementInput, evaluateEntitlements } from './evaluate-entitlements.ts';
-export { configValue, hasFeature, limitOf } from './local-checks.ts';
+export {
+  configValue,
+  hasFeature,
+  limitOf,
+  permitted,
+  subjectRevoked,
+  type TokenHolder,
+} from './local-checks.ts';
 export { admitSlot, type LimitScope, limitExhausted, meterUseRefusal, type OpenSlots } from './meter-use.ts';

@@ -23,7 +23,7 @@ export type AccessTokenErrorReason =
   | 'wrong_type'
   /** `exp`, `sub` or `tid` is absent. */
   | 'missing_claim'
-  /** A claim has the wrong shape (a `tid` that is no tenant id, `roles` that are not strings…). */
+  /** A claim has the wrong shape (a `tid` that is no tenant id, `roles` or `perms` that are not strings…). */
   | 'invalid_claim';
 
 /** An access token the app must not accept; {@link AccessTokenError.reason} says why. */
@@ -117,14 +117,32 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
 
 /** The context a verified payload names, or the claim that is wrong. */
 function contextOf(payload: JWTPayload): TenantContext {
-  const { tid, sub, roles = [] } = payload as JWTPayload & { tid?: unknown; roles?: unknown };
+  const {
+    tid,
+    sub,
+    roles = [],
+    perms = [],
+    iat,
+  } = payload as JWTPayload & {
+    tid?: unknown;
+    roles?: unknown;
+    perms?: unknown;
+  };
   if (typeof tid !== 'string' || !TENANT_ID.test(tid))
     throw new AccessTokenError('invalid_claim', 'the access token\'s "tid" is not a tenant id (ten_…)');
   if (typeof sub !== 'string' || sub.length === 0)
     throw new AccessTokenError('invalid_claim', 'the access token\'s "sub" is not a non-empty string');
   if (!Array.isArray(roles) || !roles.every((r): r is string => typeof r === 'string'))
     throw new AccessTokenError('invalid_claim', 'the access token\'s "roles" is not a list of strings');
-  return { tenantId: tid, subject: sub, roles };
+  if (!Array.isArray(perms) || !perms.every((p): p is string => typeof p === 'string'))
+    throw new AccessTokenError('invalid_claim', 'the access token\'s "perms" is not a list of strings');
+  return {
+    tenantId: tid,
+    subject: sub,
+    roles,
+    permissions: perms,
+    ...(typeof iat === 'number' ? { issuedAt: iat } : {}),
+  };
 }
 
 /** The {@link AccessTokenError} for what jose refused, or the key-fetching failure as it is. */

@@ -8,6 +8,13 @@ export interface TenantContext {
   readonly subject: string;
   /** The roles the token grants within the tenant. */
   readonly roles: readonly string[];
+  /**
+   * The permissions the token grants within the tenant (`perms`: the vendor's, e.g.
+   * `meetings:write`), which `allowed()` checks; none for a token without them.
+   */
+  readonly permissions?: readonly string[];
+  /** When the token was issued (`iat`, seconds since the epoch): a member removed after it no longer counts. */
+  readonly issuedAt?: number;
 }
 
 /** Tenant-scoped code ran outside {@link runAsTenant}: there is no tenant to scope it to. */
@@ -34,7 +41,14 @@ const storage = new AsyncLocalStorage<TenantContext>();
  * ```
  */
 export function runAsTenant<T>(context: TenantContext, fn: () => T): T {
-  return storage.run(Object.freeze({ ...context, roles: Object.freeze([...context.roles]) }), fn);
+  return storage.run(
+    Object.freeze({
+      ...context,
+      roles: Object.freeze([...context.roles]),
+      ...(context.permissions === undefined ? {} : { permissions: Object.freeze([...context.permissions]) }),
+    }),
+    fn,
+  );
 }
 
 /** The tenant the current code runs for; throws {@link NoTenantContextError} when there is none. */

@@ -39,6 +39,12 @@ export const Snapshot = z
       .record(z.string(), z.string())
       .optional()
       .describe('The feature each meter tied to one needs; absent when none is tied'),
+    revoked_subjects: z
+      .record(z.string(), Timestamp)
+      .optional()
+      .describe(
+        'Users removed from the tenant within the longest access-token life (`usr_…` → when): their tokens issued before then no longer count; absent when none',
+      ),
     version: z.string().describe('Changes whenever anything above changes; also the ETag'),
   })
   .meta({ id: 'EntitlementSnapshot' });

@@ -14,9 +14,16 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import { type TenantRecord, type TenantService, tenantNotFound } from '../tenants/index.ts';
+import { MAX_TOKEN_TTL_SECONDS } from '../tokens/index.ts';
 import { nextSlotLapse, periodUsage, usageKey } from '../usage/index.ts';
 
 /** A snapshot with its version: a hash of its content, also sent as the ETag. */
+/**
+ * The users removed from tenant `tenantId` since `since`, each with when (ISO 8601 UTC); the
+ * latest removal of a user when there were several.
+ */
+export type RevokedSubjects = (tenantId: string, since: Date) => Promise<Record<string, string>>;
+
 export interface VersionedSnapshot {
   readonly snapshot: EntitlementSnapshot & { version: string };
   readonly etag: string;
@@ -51,7 +58,21 @@ export class EntitlementService {
   /** Bumped by every invalidation, so a rebuild that read the tenant before a change is not kept. */
   readonly #generation = new Map<string, number>();
 
-  constructor(db: Kysely<Schema>, tenants: TenantService, clock: Clock, maxAgeMs: number) {
+  /** The users removed from a tenant since an instant, by when; see {@link RevokedSubjects}. */
+  readonly #revokedSubjects: RevokedSubjects | undefined;
+
+  /**
+   * `revokedSubjects`: where the snapshot learns of members removed lately, so that apps refuse
+   * their access tokens before these expire (the members feature's removals).
+   */
+  constructor(
+    db: Kysely<Schema>,
+    tenants: TenantService,
+    clock: Clock,
+    maxAgeMs: number,
+    revokedSubjects?: RevokedSubjects,
+  ) {
+    this.#revokedSubjects = revokedSubjects;
     this.#db = db;
     this.#tenants = tenants;
     this.#clock = clock;
@@ -98,10 +119,21 @@ export class EntitlementService {
       trialEndsAt: record.trial_ends_at,
       now,
     });
-    const version = createHash('sha256').update(canonicalJson(snapshot)).digest('base64url').slice(0, 22);
-    const value: VersionedSnapshot = { snapshot: { ...snapshot, version }, etag: `"${version}"` };
+    // Removals within the longest access-token life: a token issued before one still verifies, so
+    // the snapshot tells apps not to count it. Wall-clock time, as tokens' `iat` is.
+    const revoked =
+      snapshot.active && this.#revokedSubjects
+        ? await this.#revokedSubjects(record.id, new Date(wall.getTime() - MAX_TOKEN_TTL_SECONDS * 1000))
+        : {};
+    const removals = Object.values(revoked).map((at) => Date.parse(at));
+    const full: EntitlementSnapshot =
+      removals.length === 0 ? snapshot : { ...snapshot, revoked_subjects: revoked };
+    const version = createHash('sha256').update(canonicalJson(full)).digest('base64url').slice(0, 22);
+    const value: VersionedSnapshot = { snapshot: { ...full, version }, etag: `"${version}"` };
     const jitter = 0.8 + Math.random() * 0.2;
     const deadlines = [wall.getTime() + this.#maxAgeMs * jitter];
+    // The oldest removal leaves the list when no token issued before it can still be alive.
+    if (removals.length > 0) deadlines.push(Math.min(...removals) + MAX_TOKEN_TTL_SECONDS * 1000);
     // Deadlines in the wall clock's time: a test tenant's period end and trial end are in its clock's.
     if (record.clock_time === null) {
       deadlines.push(Date.parse(snapshot.period.end));

@@ -10,3 +10,4 @@ export { oidcClientRoutes } from './oidc-client-routes.ts';
 export { type CreateOidcClient, OidcClientService, type OidcClientView } from './oidc-client-service.ts';
 export { APP_RESOURCE, OIDC_PREFIX, OidcProviderService } from './oidc-provider-service.ts';
 export { oidcRoutes } from './oidc-routes.ts';
+export { removedMembers } from './revoked-members.ts';

@@ -1,6 +1,6 @@
 import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import {
   Browser,
   type OidcTestApp,
@@ -9,6 +9,8 @@ import {
   startOidcTestApp,
 } from '../../test/oidc-support.ts';
 import { act, applyPlans, auditRows, provisionedTenant } from '../../test/tenant-support.ts';
+import { until } from '../../test/until.ts';
+import { followTenantChanges } from '../changes/index.ts';
 
 /*
  * The provider wired as in production: signed in on a hosted-pages session (SessionService),
@@ -91,6 +93,39 @@ describe('with the hosted sign-in and the members feature', () => {
     });
     const refused = (await auditRows(t, tenant.id)).filter((row) => row.action === 'refresh_token.refused');
     expect(refused).toHaveLength(1);
+  });
+
+  it("names a removed member in the tenant's snapshot at once, for apps to refuse their unexpired tokens", async () => {
+    const tenant = await provisionedTenant(t);
+    const user = await member(tenant.id, 'member', `${tenant.slug}-snap@example.com`);
+    const other = await member(tenant.id, 'member', `${tenant.slug}-stays@example.com`);
+    const before = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/entitlements` });
+    expect(before.body.revoked_subjects).toBeUndefined();
+    // As the server does: every change announced drops the tenant's cached snapshot.
+    const unfollow = await followTenantChanges(t.services.database, (id) =>
+      t.services.entitlements.invalidate(id),
+    );
+    onTestFinished(unfollow);
+    const removed = await t.request({ method: 'DELETE', url: `/v1/tenants/${tenant.id}/members/${user}` });
+    expect(removed.status).toBe(204);
+    // The removal announces the tenant's entitlements changed (on commit, through the database):
+    // the cached snapshot goes, with no waiting for its age.
+    const after = await until('the snapshot names the removed member', async () => {
+      const shown = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/entitlements` });
+      return shown.body.revoked_subjects === undefined ? undefined : shown;
+    });
+    expect(Object.keys(after.body.revoked_subjects)).toEqual([user]);
+    expect(Date.parse(after.body.revoked_subjects[user])).toBeGreaterThanOrEqual(t.clock.now().getTime());
+    expect(after.body.version).not.toBe(before.body.version);
+    expect(after.body.revoked_subjects[other]).toBeUndefined();
+    // Another tenant's snapshot does not name them.
+    const elsewhere = await provisionedTenant(t);
+    const theirs = await t.request({ method: 'GET', url: `/v1/tenants/${elsewhere.id}/entitlements` });
+    expect(theirs.body.revoked_subjects).toBeUndefined();
+    // An hour on (the longest access-token life), the name has left the snapshot.
+    t.clock.advance(3_600_000 + 60_000);
+    const later = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/entitlements` });
+    expect(later.body.revoked_subjects).toBeUndefined();
   });
 
   it("applies the tenant's MFA policy to the hosted session", async () => {

@@ -37,3 +37,9 @@ CREATE INDEX oidc_payloads_grant_id ON tenantry.oidc_payloads (grant_id) WHERE g
 CREATE INDEX oidc_payloads_uid ON tenantry.oidc_payloads (model, uid) WHERE uid IS NOT NULL;
 CREATE INDEX oidc_payloads_user_code ON tenantry.oidc_payloads (model, user_code) WHERE user_code IS NOT NULL;
 CREATE INDEX oidc_payloads_expires_at ON tenantry.oidc_payloads (expires_at) WHERE expires_at IS NOT NULL;
+
+-- The members removed from a tenant within the last hour, which its entitlement snapshot names
+-- so that apps refuse their still-unexpired access tokens: read from the audit log's
+-- member.removed entries on every snapshot build, hence an index of those entries alone.
+CREATE INDEX audit_events_member_removed ON tenantry.audit_events (tenant_id, occurred_at)
+  WHERE action = 'member.removed';
