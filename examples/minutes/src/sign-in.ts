@@ -32,7 +32,8 @@ export async function registerSignIn(app: FastifyInstance, settings: SignInSetti
     issuer,
     settings.clientId,
     settings.clientSecret,
-    undefined,
+    // Tenantry's provider takes a confidential client's secret in the Authorization header only.
+    oidc.ClientSecretBasic(settings.clientSecret),
     // A control plane on http://localhost in development; https everywhere else.
     issuer.protocol === 'http:' ? { execute: [oidc.allowInsecureRequests] } : undefined,
   );
@@ -65,7 +66,8 @@ export async function registerSignIn(app: FastifyInstance, settings: SignInSetti
 
   app.get('/callback', async (request, reply) => {
     const flow = readFlow(request);
-    if (flow === undefined) return reply.code(400).type('text/plain').send('sign-in expired: start again at /login');
+    if (flow === undefined)
+      return reply.code(400).type('text/plain').send('sign-in expired: start again at /login');
     reply.clearCookie(FLOW_COOKIE, { path: '/callback' });
     let tokens: oidc.TokenEndpointResponse;
     try {
@@ -81,7 +83,9 @@ export async function registerSignIn(app: FastifyInstance, settings: SignInSetti
         return reply
           .code(403)
           .type('text/plain')
-          .send(`sign-in refused: ${error.error}${error.error_description ? `: ${error.error_description}` : ''}`);
+          .send(
+            `sign-in refused: ${error.error}${error.error_description ? `: ${error.error_description}` : ''}`,
+          );
       if (error instanceof oidc.ClientError)
         return reply.code(400).type('text/plain').send(`sign-in could not finish: ${error.message}`);
       throw error;
@@ -127,7 +131,10 @@ export function bearerFromCookie(request: FastifyRequest, reply: FastifyReply, d
   const token = request.cookies?.[TOKEN_COOKIE];
   if (request.headers.authorization === undefined && token !== undefined) {
     if (request.method !== 'GET' && request.method !== 'HEAD' && request.headers['x-minutes-csrf'] !== '1') {
-      void reply.code(403).type('text/plain').send('a state-changing request from the browser needs x-minutes-csrf: 1');
+      void reply
+        .code(403)
+        .type('text/plain')
+        .send('a state-changing request from the browser needs x-minutes-csrf: 1');
       return;
     }
     request.headers.authorization = `Bearer ${token}`;
