@@ -12,6 +12,7 @@ import {
   licenseCommand,
   membersCommand,
   migrateCommand,
+  oidcClientsCommand,
   plansCommand,
   serveCommand,
   signingKeysCommand,
@@ -62,6 +63,7 @@ export function buildProgram(io: CliIo): Command {
   appCommand(program, ctx);
   auditCommand(program, ctx);
   licenseCommand(program, ctx);
+  oidcClientsCommand(program, ctx);
   supportBundleCommand(program, ctx);
   bundleCommand(program, ctx);
   return program;

@@ -5,7 +5,6 @@ import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { followTenantChanges } from '../../server/src/changes/index.ts';
 import {
   Browser,
   type OidcTestApp,
@@ -39,7 +38,6 @@ let t: OidcTestApp;
 let tenantry: ControlPlaneTenantry;
 let app: FastifyInstance;
 let directory: string;
-let unfollow: () => Promise<void>;
 
 beforeAll(async () => {
   t = await startOidcTestApp({ real: true });
@@ -47,8 +45,6 @@ beforeAll(async () => {
   expect((await t.request({ method: 'PUT', url: '/v1/access', payload: { source: ACCESS } })).status).toBe(
     200,
   );
-  // As the server does: announced changes drop cached snapshots (and reach the stream).
-  unfollow = await followTenantChanges(t.services.database, (id) => t.services.entitlements.invalidate(id));
   directory = await mkdtemp(join(tmpdir(), 'tenantry-allowed-'));
   tenantry = await Tenantry.open({
     url: t.issuer,
@@ -67,7 +63,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await app.close();
   await tenantry.close();
-  await unfollow();
   await t.close();
   await rm(directory, { recursive: true, force: true });
 });

@@ -2,6 +2,7 @@ import { createServer } from 'node:net';
 import type { FastifyRequest, InjectOptions } from 'fastify';
 import * as client from 'openid-client';
 import { expect } from 'vitest';
+import { followTenantChanges } from '../src/changes/index.ts';
 import { buildApp } from '../src/http/app.ts';
 import { newId } from '../src/ids.ts';
 import type { AccessPolicy, IdentitySource, Membership, SignedInSession } from '../src/oidc/index.ts';
@@ -126,6 +127,8 @@ export async function startOidcTestApp(options: { real?: boolean } = {}): Promis
   const created = await services.apiKeys.create(systemContext('test'), { name: 'test' });
   const app = await buildApp(services, { logger: false });
   await app.listen({ port, host: '127.0.0.1' });
+  // As the server does: every change announced drops the tenant's cached snapshot at once.
+  const unfollow = await followTenantChanges(services.database, (id) => services.entitlements.invalidate(id));
   const t: OidcTestApp = {
     app,
     services,
@@ -147,6 +150,7 @@ export async function startOidcTestApp(options: { real?: boolean } = {}): Promis
       };
     },
     async close() {
+      await unfollow();
       await app.close();
       await db.drop();
     },

@@ -13,6 +13,7 @@ export { keysCommand } from './keys.ts';
 export { licenseCommand } from './license.ts';
 export { membersCommand } from './members.ts';
 export { migrateCommand } from './migrate.ts';
+export { oidcClientsCommand } from './oidc-clients.ts';
 export { plansCommand } from './plans.ts';
 export { serveCommand } from './serve.ts';
 export { supportBundleCommand } from './support-bundle.ts';

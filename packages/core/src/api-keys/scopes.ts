@@ -32,8 +32,7 @@ export const SCOPES = {
   'access:read': 'Read the access file: the permission catalogue and what each built-in role holds',
   'access:write': 'Apply the access file',
   'members:read': "Read tenants' members, invitations, custom roles and access policies",
-  'members:write':
-    "Invite, accept invitations for, change the role of and remove tenants' members; manage custom roles and access policies",
+  'members:write': 'Invite, admit, re-role and remove members; manage custom roles and access policies',
   'staff:read': "List the vendor's staff (the operator organisation) and their roles",
   'staff:write': 'Add staff to and remove staff from the operator organisation',
   'mail:read': 'Read whether outgoing mail is configured (never its credentials)',

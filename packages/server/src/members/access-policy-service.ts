@@ -4,6 +4,7 @@ import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import type { RequestContext } from '../request-context.ts';
+import { refusable } from './refusable.ts';
 import { findTenant, requireFeature, type TenantInfo } from './tenant-access.ts';
 
 /** The plan feature that lets a tenant restrict sign-in and its API keys to address blocks. */
@@ -90,7 +91,7 @@ export class AccessPolicyService {
       return fail('validation_failed', `invalid fields: ${errors.map((e) => e.path).join(', ')}`, { errors });
     }
     const unique = [...new Set(list)];
-    return this.#db.transaction().execute(async (tx) => {
+    return refusable(this.#db, async (tx) => {
       const tenant = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!tenant.ok) return tenant;
       if (unique.length > 0) {

@@ -17,7 +17,9 @@ import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
+import { refusable } from './refusable.ts';
 import { findTenant, memberSeatLimit, requireFeature, type TenantInfo } from './tenant-access.ts';
+import { userByEmail } from './users.ts';
 
 /** How long an invitation link stays valid when the inviter does not say: a week. */
 export const DEFAULT_INVITATION_TTL_HOURS = 168;
@@ -137,7 +139,7 @@ export class MemberService {
     const ttl = input.expiresInHours ?? DEFAULT_INVITATION_TTL_HOURS;
     if (errors.length > 0) return fail('validation_failed', 'invalid fields: email', { errors });
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
-    const result = await this.#o.db.transaction().execute(async (tx) => {
+    const result = await refusable(this.#o.db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const tenant = found.value;
@@ -145,19 +147,9 @@ export class MemberService {
       const granted = await this.#grantable(tx, tenant, catalogue, input.role, grantor);
       if (!granted.ok) return granted;
       const now = this.#o.clock.now();
-      let user = await tx
-        .selectFrom('users')
-        .select(['id', 'email'])
-        .where('email_key', '=', email.toLowerCase())
-        .executeTakeFirst();
-      const userCreated = user === undefined;
-      if (!user) {
-        user = await tx
-          .insertInto('users')
-          .values({ id: newId('usr'), email, email_key: email.toLowerCase(), updated_at: now })
-          .returning(['id', 'email'])
-          .executeTakeFirstOrThrow();
-      } else {
+      const user = await userByEmail(tx, email, now);
+      const userCreated = user.created;
+      if (!userCreated) {
         const member = await tx
           .selectFrom('memberships')
           .select('id')
@@ -251,7 +243,7 @@ export class MemberService {
     token: string,
     userId: string,
   ): Promise<Result<MemberView, DomainError>> {
-    return this.#o.db.transaction().execute(async (tx) => {
+    return refusable(this.#o.db, async (tx) => {
       const invitation = await tx
         .selectFrom('invitations')
         .selectAll()
@@ -377,7 +369,7 @@ export class MemberService {
     invitationId: string,
     grantor: Grantor,
   ): Promise<Result<InvitationView, DomainError>> {
-    return this.#o.db.transaction().execute(async (tx) => {
+    return refusable(this.#o.db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const tenant = found.value;
@@ -418,8 +410,8 @@ export class MemberService {
   }
 
   /**
-   * Gives a member another role. Refused when the grantor's permissions cover neither the member's
-   * role nor the new one, and when it would leave the tenant without an owner.
+   * Gives a member another role. Refused unless the grantor's permissions cover both the member's
+   * role and the new one, and when it would leave the tenant without an owner.
    */
   async changeRole(
     ctx: RequestContext,
@@ -428,7 +420,7 @@ export class MemberService {
     role: string,
     grantor: Grantor,
   ): Promise<Result<MemberView, DomainError>> {
-    return this.#o.db.transaction().execute(async (tx) => {
+    return refusable(this.#o.db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const tenant = found.value;
@@ -481,7 +473,7 @@ export class MemberService {
     memberRef: string,
     grantor: Grantor,
   ): Promise<Result<MemberView, DomainError>> {
-    return this.#o.db.transaction().execute(async (tx) => {
+    return refusable(this.#o.db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const tenant = found.value;

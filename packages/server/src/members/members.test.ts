@@ -307,27 +307,34 @@ describe('member seats', () => {
     const open = await invite(tenant.id, 'member');
     expect(open.status).toBe(201);
     const before = await auditCount(t);
+    const users = await query(t, 'select id from tenantry.users');
     const past = await invite(tenant.id, 'member');
     expect(past.status).toBe(409);
     expect(past.body).toMatchObject({ code: 'seat_limit_reached', limit: 2, used: 2 });
     expect(await auditCount(t)).toBe(before);
+    // The user the refused invitation would have made was rolled back with it.
+    expect(await query(t, 'select id from tenantry.users')).toHaveLength(users.length);
+    // Re-inviting the open invitation's person replaces it and so fits: still one seat each.
+    const reinvite = await invite(tenant.id, 'member', open.body.invitation.email);
+    expect(reinvite.status).toBe(201);
+    expect((await invite(tenant.id, 'member')).body.code).toBe('seat_limit_reached');
     // Revoking the open invitation frees its seat, and its link stops working.
     const revoked = await t.request({
       method: 'DELETE',
-      url: `/v1/tenants/${tenant.id}/invitations/${open.body.invitation.id}`,
+      url: `/v1/tenants/${tenant.id}/invitations/${reinvite.body.invitation.id}`,
     });
     expect(revoked.status).toBe(200);
     expect(revoked.body.status).toBe('revoked');
     const refused = await t.request({
       method: 'POST',
       url: '/v1/invitations/accept',
-      payload: { token: tokenOf(open.body.invitation_url), user_id: open.body.invitation.user_id },
+      payload: { token: tokenOf(reinvite.body.invitation_url), user_id: reinvite.body.invitation.user_id },
     });
     expect(refused.status).toBe(409);
     expect(refused.body.code).toBe('invitation_revoked');
     const twice = await t.request({
       method: 'DELETE',
-      url: `/v1/tenants/${tenant.id}/invitations/${open.body.invitation.id}`,
+      url: `/v1/tenants/${tenant.id}/invitations/${reinvite.body.invitation.id}`,
     });
     expect(twice.body.code).toBe('invitation_revoked');
     expect((await invite(tenant.id, 'member')).status).toBe(201);

@@ -15,6 +15,7 @@ import type { Schema, TenantRolesTable } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import type { Grantor } from './member-service.ts';
+import { refusable } from './refusable.ts';
 import { findTenant, requireFeature } from './tenant-access.ts';
 
 /** A tenant's custom role, as the API shows it. */
@@ -87,7 +88,7 @@ export class RoleService {
         ],
       });
     }
-    return this.#db.transaction().execute(async (tx) => {
+    return refusable(this.#db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const feature = requireFeature(found.value, 'custom_roles', 'A custom role');
@@ -140,7 +141,7 @@ export class RoleService {
     input: { name?: string | undefined; permissions?: readonly string[] | undefined },
     grantor: Grantor,
   ): Promise<Result<RoleView, DomainError>> {
-    return this.#db.transaction().execute(async (tx) => {
+    return refusable(this.#db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const feature = requireFeature(found.value, 'custom_roles', 'A custom role');
@@ -190,7 +191,7 @@ export class RoleService {
     key: string,
     grantor: Grantor,
   ): Promise<Result<RoleView, DomainError>> {
-    return this.#db.transaction().execute(async (tx) => {
+    return refusable(this.#db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
       if (!found.ok) return found;
       const row = await tx

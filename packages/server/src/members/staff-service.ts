@@ -11,8 +11,9 @@ import type { Kysely } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
-import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
+import { refusable } from './refusable.ts';
+import { userByEmail } from './users.ts';
 
 /** A member of the vendor's operator organisation, as the API shows it. */
 export interface StaffView {
@@ -52,19 +53,9 @@ export class StaffService {
         errors: [{ path: 'email', message: `${JSON.stringify(email)} is not an email address` }],
       });
     }
-    return this.#db.transaction().execute(async (tx) => {
+    return refusable(this.#db, async (tx) => {
       const now = this.#clock.now();
-      const user =
-        (await tx
-          .selectFrom('users')
-          .select('id')
-          .where('email_key', '=', email.toLowerCase())
-          .executeTakeFirst()) ??
-        (await tx
-          .insertInto('users')
-          .values({ id: newId('usr'), email, email_key: email.toLowerCase(), updated_at: now })
-          .returning('id')
-          .executeTakeFirstOrThrow());
+      const user = await userByEmail(tx, email, now);
       const before = await tx
         .selectFrom('staff_members')
         .select('role')
@@ -99,7 +90,7 @@ export class StaffService {
 
   /** Removes the user from the staff, and answers with who they were. */
   async remove(ctx: RequestContext, userId: string): Promise<Result<StaffView, DomainError>> {
-    return this.#db.transaction().execute(async (tx) => {
+    return refusable(this.#db, async (tx) => {
       const removed = await this.#staff(tx).where('s.user_id', '=', userId).forUpdate('s').executeTakeFirst();
       if (!removed) return fail('staff_member_not_found', `no staff member has the user id "${userId}"`);
       await tx.deleteFrom('staff_members').where('user_id', '=', userId).execute();
