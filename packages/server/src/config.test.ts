@@ -228,3 +228,56 @@ describe('loadConfig', () => {
     );
   });
 });
+
+describe('mail, brand and sessions', () => {
+  test('default to no SMTP (links logged), the Tenantry brand, and sessions of 3 days idle and 30 days at most', () => {
+    const result = loadConfig({});
+    expect(result.ok && result.value).toMatchObject({
+      mail: { smtpUrl: undefined, from: 'Tenantry <no-reply@localhost>', templatesDir: undefined },
+      brand: { productName: 'Tenantry', color: '#4f46e5', logoUrl: undefined },
+      sessions: { idleMinutes: 4320, maxHours: 720 },
+    });
+  });
+
+  test('read from the environment', () => {
+    const result = loadConfig({
+      TENANTRY_SMTP_URL: 'smtps://mailer:pw@smtp.example.com:465',
+      TENANTRY_MAIL_FROM: 'Acme <no-reply@acme.test>',
+      TENANTRY_MAIL_TEMPLATES: '/etc/tenantry/mail',
+      TENANTRY_BRAND_NAME: 'Acme Minutes',
+      TENANTRY_BRAND_COLOR: '#123abc',
+      TENANTRY_BRAND_LOGO_URL: 'https://acme.test/logo.png',
+      TENANTRY_SESSION_IDLE_MINUTES: '60',
+      TENANTRY_SESSION_MAX_HOURS: '12',
+    });
+    expect(result.ok && result.value).toMatchObject({
+      mail: {
+        smtpUrl: 'smtps://mailer:pw@smtp.example.com:465',
+        from: 'Acme <no-reply@acme.test>',
+        templatesDir: '/etc/tenantry/mail',
+      },
+      brand: { productName: 'Acme Minutes', color: '#123abc', logoUrl: 'https://acme.test/logo.png' },
+      sessions: { idleMinutes: 60, maxHours: 12 },
+    });
+  });
+
+  test.each([
+    [
+      { TENANTRY_SMTP_URL: 'http://mail.example.com' },
+      /TENANTRY_SMTP_URL must be an smtp:\/\/ or smtps:\/\/ URL/,
+    ],
+    [{ TENANTRY_MAIL_FROM: 'not an address' }, /TENANTRY_MAIL_FROM must be an address/],
+    [{ TENANTRY_MAIL_FROM: 'a@b.test\r\nBcc: x@evil.test' }, /TENANTRY_MAIL_FROM/],
+    [{ TENANTRY_BRAND_COLOR: 'red;background:url(x)' }, /TENANTRY_BRAND_COLOR must be a hex colour/],
+    [{ TENANTRY_BRAND_LOGO_URL: 'javascript:alert(1)' }, /TENANTRY_BRAND_LOGO_URL must be an https/],
+    [{ TENANTRY_BRAND_NAME: 'Acme\nMinutes' }, /TENANTRY_BRAND_NAME must be one line/],
+    [{ TENANTRY_SESSION_IDLE_MINUTES: '1' }, /TENANTRY_SESSION_IDLE_MINUTES must be a whole number from 5/],
+    [{ TENANTRY_SESSION_MAX_HOURS: '0' }, /TENANTRY_SESSION_MAX_HOURS must be a whole number from 1/],
+  ])('%j is refused, naming the variable', (env, message) => {
+    expect(errorOf(env)).toMatch(message);
+  });
+
+  test('the SMTP password never appears in an error', () => {
+    expect(errorOf({ TENANTRY_SMTP_URL: 'ftp://user:s3cret@host' })).not.toContain('s3cret');
+  });
+});

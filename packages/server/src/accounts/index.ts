@@ -13,7 +13,7 @@ export {
 } from './account-service.ts';
 export { LINK_TTL_MS } from './links.ts';
 export { ATTEMPT_WINDOW_MS, MAX_FAILED_ATTEMPTS, MfaService, RECOVERY_CODES } from './mfa-service.ts';
-export { ARGON2_COST, checkEmail, checkPassword, warmUp } from './passwords.ts';
+export { ARGON2_COST, checkEmail, checkPassword } from './passwords.ts';
 export {
   type CurrentSession,
   DEFAULT_SESSION_SETTINGS,

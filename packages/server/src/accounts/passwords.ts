@@ -20,29 +20,21 @@ export function hashPassword(password: string): Promise<string> {
 }
 
 /**
- * A hash of a password nobody knows, verified in place of a user's when the email is unknown,
- * so that a sign-in with an unknown email costs the same argon2 work as one with a wrong password.
- * Made once per process, with the same cost as real hashes.
+ * The argon2id hash of 256 random bits nobody kept, verified in place of a user's hash when the
+ * email is unknown (or the user has no password), so that a sign-in with an unknown email costs
+ * the same argon2 work as one with a wrong password. Its parameters are {@link ARGON2_COST}'s (a
+ * test holds them equal): change both together.
  */
-let dummy: Promise<string> | undefined;
-function dummyHash(): Promise<string> {
-  dummy ??= hashPassword(`dummy-${Math.random()}-${Date.now()}`);
-  return dummy;
-}
+export const DUMMY_HASH =
+  '$argon2id$v=19$m=19456,t=2,p=1$dwVziAR6+d+tNGR80BTtKg$rnlxXB3TjgonnwFVpXrLhT9HRN1n5SjMc46U+gMFl90';
 
 /**
  * Whether `password` matches `stored`; with `stored` undefined (no such user, or no password),
- * verifies against the dummy hash and answers false: the same work either way.
+ * verifies against {@link DUMMY_HASH} and answers false: the same work either way.
  */
 export async function verifyPassword(stored: string | undefined, password: string): Promise<boolean> {
-  const against = stored ?? (await dummyHash());
-  const matches = await verify(against, password);
+  const matches = await verify(stored ?? DUMMY_HASH, password);
   return stored !== undefined && matches;
-}
-
-/** Starts making the dummy hash, so that the first unknown-email sign-in does not also pay for it. */
-export function warmUp(): Promise<unknown> {
-  return dummyHash();
 }
 
 const zxcvbn = new ZxcvbnFactory({

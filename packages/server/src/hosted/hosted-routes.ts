@@ -76,8 +76,10 @@ export const hostedRoutes: FastifyPluginAsync<HostedServices> = async (app, serv
       reply,
       403,
       'The form could not be trusted',
-      html`${alert('This form was not sent from this site, or the page is too old. Reload it and try again.', 'csrf_token_invalid')}
-<p><a href="${request.url.split('?')[0] ?? '/'}">Reload the page</a></p>`,
+      alert(
+        'This form was not sent from this site, or the page is too old. Go back, reload the page and try again.',
+        'csrf_token_invalid',
+      ),
     );
   });
 

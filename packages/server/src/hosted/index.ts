@@ -5,4 +5,4 @@
  * It may import: accounts/, mail/, http/, shared modules.
  */
 export { type HostedServices, hostedRoutes } from './hosted-routes.ts';
-export { safeReturnTo } from './return-to.ts';
+export { redactLinkTokens, safeReturnTo } from './return-to.ts';

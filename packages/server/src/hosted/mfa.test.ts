@@ -152,6 +152,17 @@ describe('sign-in with MFA', () => {
     ]);
   });
 
+  test('one code sent by two sign-ins at once signs in only one of them', async () => {
+    const code = totpCode(secret, t.clock);
+    const [a, b] = [await passwordStep(), await passwordStep()];
+    const forms = [formOf((await a.get('/mfa')).body), formOf((await b.get('/mfa')).body)];
+    const answers = await Promise.all([
+      a.post('/mfa', { ...forms[0]?.hidden, code }),
+      b.post('/mfa', { ...forms[1]?.hidden, code }),
+    ]);
+    expect(answers.map((p) => p.status).sort()).toEqual([303, 400]);
+  });
+
   test('after 5 wrong codes in 15 minutes every code is refused with 429 and Retry-After, until the window passes', async () => {
     const phone = await passwordStep();
     for (let i = 0; i < 5; i++) {

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { afterEach, beforeEach, expect, test } from 'vitest';
 import {
   type AccountsApp,
@@ -10,6 +11,7 @@ import {
   startAccountsApp,
   verifiedUser,
 } from '../../test/hosted-support.ts';
+import { buildApp } from '../http/app.ts';
 
 let t: AccountsApp;
 beforeEach(async () => {
@@ -116,4 +118,40 @@ test('a reset form posted without its CSRF token is refused and the link is not 
   });
   expect(refused.status).toBe(403);
   expect((await browser.submit(link, { password: NEW_PASSWORD })).status).toBe(200);
+});
+
+test('one reset link posted twice at once sets the password once', async () => {
+  await askForReset();
+  const link = t.smtp.link('ann@example.com', /Reset/);
+  const [a, b] = [t.browser(), t.browser()];
+  const forms = [formOf((await a.get(link)).body), formOf((await b.get(link)).body)];
+  const answers = await Promise.all([
+    a.post('/reset-password', { ...forms[0]?.hidden, password: NEW_PASSWORD }),
+    b.post('/reset-password', { ...forms[1]?.hidden, password: 'second-attempt-Lamp-42' }),
+  ]);
+  expect(answers.map((p) => p.status).sort()).toEqual([200, 400]);
+  expect((await auditTrail(t)).filter((e) => e.action === 'user.password_reset')).toHaveLength(1);
+});
+
+test("the request log keeps a link's URL without its token", async () => {
+  await askForReset();
+  const link = t.smtp.link('ann@example.com', /Reset/);
+  const token = new URL(`http://x${link}`).searchParams.get('token') ?? '';
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const logged = await buildApp(t.services, { logger: { level: 'info', stream } });
+  try {
+    const page = await logged.inject({ method: 'GET', url: link });
+    expect(page.statusCode).toBe(200);
+    const log = lines.join('');
+    expect(log).toContain('/reset-password?token=[redacted]');
+    expect(log).not.toContain(token);
+  } finally {
+    await logged.close();
+  }
 });

@@ -16,3 +16,12 @@ export function safeReturnTo(raw: unknown): string | undefined {
   if (url.origin !== BASE) return undefined;
   return `${url.pathname}${url.search}${url.hash}`;
 }
+
+/**
+ * `url` with the value of every `token` query parameter replaced by `[redacted]`: the request log
+ * keeps each request's URL, and a verification or reset link's token in the log would let whoever
+ * reads the log use it.
+ */
+export function redactLinkTokens(url: string): string {
+  return url.replace(/([?&]token=)[^&#]*/gi, '$1[redacted]');
+}

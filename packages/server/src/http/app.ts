@@ -17,7 +17,7 @@ import {
 } from '../billing/index.ts';
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
-import { hostedRoutes } from '../hosted/index.ts';
+import { hostedRoutes, redactLinkTokens } from '../hosted/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { mailRoutes } from '../mail/index.ts';
 import { memberRoutes, staffRoutes } from '../members/index.ts';
@@ -46,6 +46,32 @@ export interface AppOptions {
 }
 
 /**
+ * The logger options with Fastify's request serializer changed in one way: the tokens of mailed
+ * links (`/reset-password?token=…`) are kept out of the log, where they would let whoever reads it
+ * reset a password.
+ */
+function withLinkTokensRedacted(logger: AppOptions['logger']): AppOptions['logger'] {
+  if (typeof logger !== 'object') return logger;
+  return {
+    ...logger,
+    serializers: {
+      req: (req) => {
+        const version = req.headers['accept-version'];
+        return {
+          method: req.method,
+          url: redactLinkTokens(req.url),
+          ...(typeof version === 'string' ? { version } : {}),
+          host: req.host,
+          remoteAddress: req.ip,
+          ...(req.socket?.remotePort === undefined ? {} : { remotePort: req.socket.remotePort }),
+        };
+      },
+      ...logger.serializers,
+    },
+  };
+}
+
+/**
  * Builds the control plane's HTTP API over built services. Everything under `/v1` needs an
  * API key holding the scope the route declares (but the license check-in and the Stripe webhook,
  * which authenticate by what they carry), and takes `Idempotency-Key` on POST; `/healthz`, `/readyz`, `/metrics`,
@@ -55,7 +81,7 @@ export interface AppOptions {
  */
 export async function buildApp(services: Services, options: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger,
+    logger: withLinkTokensRedacted(options.logger),
     // A caller's request id is kept when it is sane, so a request can be followed across systems.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
