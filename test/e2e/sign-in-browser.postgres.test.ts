@@ -185,11 +185,14 @@ test('a person signs up, verifies the address from the mail, turns on TOTP, sign
 
   const appPort = await freePort();
   appUrl = `http://localhost:${appPort}`;
-  const client = await operator('POST', '/v1/oidc-clients', {
-    name: 'Minutes',
-    redirect_uris: [`${appUrl}/callback`],
-    kind: 'confidential',
-  });
+  const client = await cli(
+    'oidc-clients',
+    'create',
+    '--name',
+    'Minutes',
+    '--redirect-uri',
+    `${appUrl}/callback`,
+  );
   const appKey = await cli('keys', 'create', '--name', 'minutes', '--preset', 'app');
   minutes = spawn(process.execPath, [join(example, 'src', 'server.ts')], {
     env: {
@@ -247,7 +250,8 @@ test('a person signs up, verifies the address from the mail, turns on TOTP, sign
   const secret = (await page.locator('#totp-secret').textContent()) ?? '';
   const totp = new TOTP({ secret: Secret.fromBase32(secret.trim()) });
   const enrolledStep = totp.counter();
-  await page.fill('form[action="/account/mfa/confirm"] input[name=code]', totp.generate());
+  const enrolmentCode = totp.generate();
+  await page.fill('form[action="/account/mfa/confirm"] input[name=code]', enrolmentCode);
   await submit(page, 'form[action="/account/mfa/confirm"] button[type=submit]');
   expect(await page.locator('#recovery-codes li').count()).toBeGreaterThan(0);
   await setup.close();
@@ -269,7 +273,12 @@ test('a person signs up, verifies the address from the mail, turns on TOTP, sign
   await app.fill('input[name=password]', password);
   await submit(app, 'form[action="/sign-in"] button[type=submit]');
   expect(new URL(app.url()).pathname).toBe('/mfa');
-  // The code used to turn TOTP on is spent: a code of a later time step signs in.
+  // The code used to turn TOTP on is spent: replayed, it is refused and the page asks again.
+  await app.fill('input[name=code]', enrolmentCode);
+  await submit(app, 'form[action="/mfa"] button[type=submit]');
+  expect(new URL(app.url()).pathname).toBe('/mfa');
+  expect(await app.locator('[role=alert]').getAttribute('data-code')).toBe('mfa_code_invalid');
+  // A code of a later time step signs in.
   await until('a new TOTP time step', async () => totp.counter() > enrolledStep || undefined);
   await app.fill('input[name=code]', totp.generate());
   await submit(app, 'form[action="/mfa"] button[type=submit]');
