@@ -167,7 +167,7 @@ async function submit(page: Page, button: string): Promise<void> {
   await Promise.all([page.waitForURL(() => true, { waitUntil: 'load' }), page.click(button)]);
 }
 
-test('a person signs up, verifies the address from the mail, turns on TOTP, signs in to minutes with password and code, and is held to the role of each organisation', async () => {
+test('a person signs up, verifies the address from the mail, turns on TOTP, signs in to minutes with password and code, and is held to the role of each organisation until removed', async () => {
   // --- The vendor: plans, access file, tables, two customers, minutes as an OpenID client. ---
   await run(process.execPath, [bin, 'plans', 'apply', join(example, 'plans.yaml')], {
     env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token },
@@ -338,5 +338,22 @@ test('a person signs up, verifies the address from the mail, turns on TOTP, sign
   ]);
   await shows(app.locator('#tenant'), { contains: acme.id });
   await shows(app.locator('#meetings li'), 'Kick-off');
+
+  // Acme removes Ann: her unexpired token in minutes stops counting as soon as the SDK hears of
+  // it through the entitlement stream, with no call per request.
+  const userId = ((await app.locator('#who').textContent()) ?? '').replace('Signed in as ', '').trim();
+  await cli('members', 'remove', acme.id, userId);
+  const refusedAfterRemoval = await until('minutes refuses the removed member', async () => {
+    const status = await app.evaluate(async () => {
+      const response = await fetch('/v1/meetings', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-minutes-csrf': '1' },
+        body: JSON.stringify({ title: 'After removal' }),
+      });
+      return response.status;
+    });
+    return status === 201 ? undefined : status;
+  });
+  expect(refusedAfterRemoval).toBe(403);
   await context.close();
 }, 900_000); // E2E_TIMEOUT_MS, a safety net only
