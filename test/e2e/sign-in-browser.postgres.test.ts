@@ -264,6 +264,10 @@ test('a person signs up, verifies the address from the mail, turns on TOTP, sign
   const context = await browser?.newContext();
   if (!context) throw new Error('no browser');
   const app = await context.newPage();
+  const callbacks: string[] = [];
+  app.on('request', (request) => {
+    if (request.url().startsWith(`${appUrl}/callback?`)) callbacks.push(request.url());
+  });
   await app.goto(`${appUrl}/`);
   await shows(app.locator('#who'), 'You are not signed in.');
   await app.click('#sign-in');
@@ -302,6 +306,24 @@ test('a person signs up, verifies the address from the mail, turns on TOTP, sign
   await app.click('#new-meeting button[type=submit]');
   await shows(app.locator('#result'), 'Created "Kick-off"');
   await shows(app.locator('#meetings li'), 'Kick-off');
+
+  // The callback URL (its code) is worth nothing a second time, nor in another browser that
+  // started a sign-in of its own (its state and PKCE verifier are not the ones the code is for).
+  const callback = callbacks[0] ?? '';
+  const replayed = await app.goto(callback);
+  expect(replayed?.status()).toBe(400);
+  const attacker = await browser?.newContext();
+  if (!attacker) throw new Error('no browser');
+  const other = await attacker.newPage();
+  await other.goto(`${appUrl}/login`);
+  expect(new URL(other.url()).pathname).toBe('/sign-in');
+  const injected = await other.goto(callback);
+  expect(injected?.status()).toBe(400);
+  expect(await other.textContent('body')).toContain('sign-in could not finish');
+  expect((await attacker.cookies(appUrl)).map((c) => c.name)).not.toContain('minutes_token');
+  await attacker.close();
+  await app.goto(`${appUrl}/`);
+  await shows(app.locator('#tenant'), { contains: acme.id });
 
   // A state-changing call that rides on the cookie without the page's CSRF header is refused.
   const forged = await app.evaluate(async () => {
