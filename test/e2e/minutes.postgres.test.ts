@@ -159,7 +159,16 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
           })
         : created;
     expect(tenant.state, JSON.stringify(tenant)).toBe('active');
-    const minted = await cli('tokens', 'mint', '--tenant', slug, '--subject', `alice@${placement}`);
+    // A member's permissions (../../examples/minutes/access.yaml), which the routes check.
+    const minted = await cli(
+      'tokens',
+      'mint',
+      '--tenant',
+      slug,
+      '--subject',
+      `alice@${placement}`,
+      ...['meetings:read', 'meetings:write', 'analytics:read'].flatMap((p) => ['--permission', p]),
+    );
     tenants[placement] = { id: tenant.id, token: minted.access_token };
   }
 
@@ -253,6 +262,23 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
       action_items: [{ description: 'Send the notes' }],
     });
   }
+
+  // A token without meetings:write (a viewer's) reads but is refused writing, naming the permission.
+  const viewer = await cli(
+    'tokens',
+    'mint',
+    '--tenant',
+    tenants.pool?.id ?? '',
+    '--subject',
+    'victor@pool',
+    '--permission',
+    'meetings:read',
+  );
+  expect((await call(viewer.access_token, 'GET', '/v1/meetings')).status).toBe(200);
+  const readOnly = await call(viewer.access_token, 'POST', '/v1/meetings', { title: 'Not mine to make' });
+  expect(readOnly.status).toBe(403);
+  expect(readOnly.body).toMatchObject({ code: 'permission_denied', permission: 'meetings:write' });
+  expect((await call(viewer.access_token, 'GET', '/v1/analytics')).body.permission).toBe('analytics:read');
 
   // The plan feature: the Team plan has analytics, the Free plan does not.
   const free = tenants.pool as { id: string; token: string };

@@ -1,14 +1,27 @@
 import { randomUUID } from 'node:crypto';
+import fastifyCookie from '@fastify/cookie';
 import { currentTenant, type TenantData, type Tenantry } from '@tenantry/sdk';
 import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { HOME_PAGE } from './home-page.ts';
+import { bearerFromCookie, registerSignIn, type SignInSettings } from './sign-in.ts';
 
 /** The meter a new meeting spends, and the plan feature the analytics need (see ../plans.yaml). */
 const MEETINGS = 'meetings';
 const ANALYTICS = 'advanced_analytics';
+/** The permissions the routes check (see ../access.yaml): what the user's role allows. */
+const MEETINGS_READ = 'meetings:read';
+const MEETINGS_WRITE = 'meetings:write';
+const ANALYTICS_READ = 'analytics:read';
 
 /** Answers an RFC 9457 problem, the way the control plane does. */
-function problem(reply: FastifyReply, status: number, code: string, detail: string) {
+function problem(
+  reply: FastifyReply,
+  status: number,
+  code: string,
+  detail: string,
+  extra: Record<string, unknown> = {},
+) {
   return reply
     .code(status)
     .type('application/problem+json')
@@ -18,6 +31,7 @@ function problem(reply: FastifyReply, status: number, code: string, detail: stri
       status,
       code,
       detail,
+      ...extra,
     });
 }
 
@@ -61,6 +75,18 @@ const IdParams = {
  */
 export type MinutesTenantry = Tenantry & { readonly data: TenantData };
 
+/** How minutes is delivered, as src/server.ts decides it: the routes are the same either way. */
+export interface MinutesOptions {
+  /**
+   * Whether the request's user may do `permission` (one of ../access.yaml's). On a control plane
+   * the SDK's `allowed()`, from the verified access token's permissions; self-hosted on a license,
+   * where every request is the license's customer, the app's own front door decides.
+   */
+  readonly allowed: (permission: string) => boolean;
+  /** Sign-in through Tenantry's OpenID provider (a control plane only); none: bearer tokens only. */
+  readonly signIn?: SignInSettings | undefined;
+}
+
 /**
  * The meeting-minutes app: meetings, their minutes and action items, for the request's tenant
  * (named by its access token on a control plane; the license's customer self-hosted). Everything
@@ -68,21 +94,50 @@ export type MinutesTenantry = Tenantry & { readonly data: TenantData };
  * tenant's placement), the meetings-per-month limit (recorded as usage) and the analytics feature.
  * Nothing here asks how the app is delivered: src/server.ts chooses.
  */
-export function buildMinutesApp(tenantry: MinutesTenantry): FastifyInstance {
+export function buildMinutesApp(tenantry: MinutesTenantry, options: MinutesOptions): FastifyInstance {
   const app = Fastify({ logger: false });
+  const { signIn } = options;
 
   app.get('/healthz', async () => ({ status: 'ok' }));
 
+  if (signIn !== undefined) {
+    // At the root, so that the API below reads the sign-in cookie too.
+    app.register(fastifyCookie);
+    app.register((scope) => registerSignIn(scope, signIn));
+    // A page for people in a browser; the API below is what it calls.
+    app.get('/', async (_request, reply) => reply.type('text/html; charset=utf-8').send(HOME_PAGE));
+  }
+
+  /**
+   * Refuses the request unless its user holds `permission`: a 403 problem naming it. Checked in
+   * memory from the verified token (and the tenant's snapshot), no call per request.
+   */
+  const refusedWithout = (permission: string, reply: FastifyReply) =>
+    options.allowed(permission)
+      ? undefined
+      : problem(
+          reply,
+          403,
+          'permission_denied',
+          `your role in this organisation does not allow "${permission}"`,
+          {
+            permission,
+          },
+        );
+
   app.register(async (api) => {
+    // A browser signed in through Tenantry presents its cookie's token as the bearer token.
+    if (signIn !== undefined) api.addHook('onRequest', bearerFromCookie);
     // Every route below runs as the tenant of the request's access token, and nothing else.
     await api.register(fastifyTenantContext, tenantry.requestContext);
 
     api.get('/v1/me', async () => {
-      const { tenantId, subject, roles } = currentTenant();
+      const { tenantId, subject, roles, permissions } = currentTenant();
       return {
         tenant_id: tenantId,
         subject,
         roles,
+        permissions: permissions ?? [],
         plan: tenantry.snapshot().plan,
         meetings: tenantry.limit(MEETINGS) ?? null,
       };
@@ -92,6 +147,8 @@ export function buildMinutesApp(tenantry: MinutesTenantry): FastifyInstance {
       '/v1/meetings',
       { schema: { body: MeetingBody } },
       async (request, reply) => {
+        const refused = refusedWithout(MEETINGS_WRITE, reply);
+        if (refused) return refused;
         const { subject } = currentTenant();
         // Spent from a local lease, no call per meeting; the SDK records the meeting as usage.
         const answer = await tenantry.consume(MEETINGS);
@@ -127,7 +184,9 @@ export function buildMinutesApp(tenantry: MinutesTenantry): FastifyInstance {
       },
     );
 
-    api.get('/v1/meetings', async () => {
+    api.get('/v1/meetings', async (_request, reply) => {
+      const refused = refusedWithout(MEETINGS_READ, reply);
+      if (refused) return refused;
       const { rows } = await tenantry.data.query(
         'select id, title, held_at, created_by from meetings order by held_at desc, id limit 100',
       );
@@ -138,6 +197,8 @@ export function buildMinutesApp(tenantry: MinutesTenantry): FastifyInstance {
       '/v1/meetings/:id',
       { schema: { params: IdParams } },
       async (request, reply) => {
+        const refused = refusedWithout(MEETINGS_READ, reply);
+        if (refused) return refused;
         const found = await tenantry.data.transaction(async (db) => {
           const meeting = await db.query(
             'select id, title, held_at, created_by from meetings where id = $1',
@@ -164,6 +225,8 @@ export function buildMinutesApp(tenantry: MinutesTenantry): FastifyInstance {
       '/v1/meetings/:id/minutes',
       { schema: { params: IdParams, body: MinutesBody } },
       async (request, reply) => {
+        const refused = refusedWithout(MEETINGS_WRITE, reply);
+        if (refused) return refused;
         const { subject } = currentTenant();
         const saved = await tenantry.data.transaction(async (db) => {
           const meeting = await db.query('select 1 from meetings where id = $1', [request.params.id]);
@@ -185,6 +248,8 @@ export function buildMinutesApp(tenantry: MinutesTenantry): FastifyInstance {
       '/v1/meetings/:id/action-items',
       { schema: { params: IdParams, body: ActionItemBody } },
       async (request, reply) => {
+        const refused = refusedWithout(MEETINGS_WRITE, reply);
+        if (refused) return refused;
         const item = {
           id: randomUUID(),
           meeting_id: request.params.id,
@@ -209,6 +274,8 @@ export function buildMinutesApp(tenantry: MinutesTenantry): FastifyInstance {
     );
 
     api.get('/v1/analytics', async (_request, reply) => {
+      const refused = refusedWithout(ANALYTICS_READ, reply);
+      if (refused) return refused;
       // A plan feature, checked in memory: the snapshot was loaded when the request came in.
       if (!tenantry.can(ANALYTICS)) {
         return problem(

@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { type LicenseTenantryOptions, runAsTenant, type SelfHostedTenantry, Tenantry } from '@tenantry/sdk';
-import { buildMinutesApp, countUsers, type MinutesTenantry } from './app.ts';
+import { buildMinutesApp, countUsers, type MinutesOptions, type MinutesTenantry } from './app.ts';
+import type { SignInSettings } from './sign-in.ts';
 
 /** Reads a required setting, naming it when it is missing. */
 function required(name: string): string {
@@ -22,6 +23,34 @@ function openOnControlPlane(): Promise<MinutesTenantry> {
     ...(process.env.TENANTRY_ISSUER ? { accessTokens: { issuer: process.env.TENANTRY_ISSUER } } : {}),
     usage: { spoolDirectory: process.env.MINUTES_SPOOL_DIR ?? '.minutes-usage-spool' },
   });
+}
+
+/** The variables that turn on sign-in through Tenantry: all of them, or none. */
+const SIGN_IN_VARIABLES = [
+  'MINUTES_OIDC_CLIENT_ID',
+  'MINUTES_OIDC_CLIENT_SECRET',
+  'MINUTES_PUBLIC_URL',
+] as const;
+
+/**
+ * Sign-in through the control plane's OpenID provider, when minutes is registered as its client
+ * (`tenantry oidc-clients create`); without it, only bearer tokens reach the API.
+ */
+function signInSettings(): SignInSettings | undefined {
+  const set = SIGN_IN_VARIABLES.filter((name) => process.env[name]);
+  if (set.length === 0) return undefined;
+  if (set.length < SIGN_IN_VARIABLES.length) {
+    const missing = SIGN_IN_VARIABLES.filter((name) => !process.env[name]);
+    console.error(`minutes: sign-in needs ${missing.join(' and ')} too (see examples/minutes/README.md)`);
+    process.exit(2);
+  }
+  return {
+    // The issuer is the control plane's public URL, as in the access tokens.
+    issuer: process.env.TENANTRY_ISSUER || process.env.TENANTRY_URL || 'http://localhost:8080',
+    clientId: required('MINUTES_OIDC_CLIENT_ID'),
+    clientSecret: required('MINUTES_OIDC_CLIENT_SECRET'),
+    publicUrl: required('MINUTES_PUBLIC_URL'),
+  };
 }
 
 const RESTRICTED_MODES = ['read-only', 'features-off', 'refuse'] as const;
@@ -74,17 +103,35 @@ function seatsOf(tenantry: SelfHostedTenantry): Promise<number> {
 }
 
 const licenseFile = process.env.MINUTES_LICENSE_FILE;
+if (licenseFile) {
+  const signIn = SIGN_IN_VARIABLES.filter((name) => process.env[name]);
+  if (signIn.length > 0) {
+    console.error(
+      `minutes: ${signIn.join(', ')}: sign-in needs a control plane, and a license runs without one`,
+    );
+    process.exit(2);
+  }
+}
 let tenantry: MinutesTenantry;
 let selfHosted: SelfHostedTenantry | undefined;
+let options: MinutesOptions;
 try {
-  if (licenseFile) tenantry = selfHosted = await openOnLicense(licenseFile);
-  else tenantry = await openOnControlPlane();
+  if (licenseFile) {
+    tenantry = selfHosted = await openOnLicense(licenseFile);
+    // Every request is the license's customer: there are no users' roles to check.
+    options = { allowed: () => true };
+  } else {
+    const onControlPlane = await openOnControlPlane();
+    tenantry = onControlPlane;
+    // The permissions of the request's verified access token, checked in memory.
+    options = { allowed: (permission) => onControlPlane.allowed(permission), signIn: signInSettings() };
+  }
 } catch (error) {
   // A refused license (or a state directory in use) is one line, not a stack.
   console.error(`minutes: ${error instanceof Error ? error.message : String(error)}`);
   process.exit(1);
 }
-const app = buildMinutesApp(tenantry);
+const app = buildMinutesApp(tenantry, options);
 if (selfHosted !== undefined) {
   const { license } = selfHosted;
   // Past the grace days of an expired license in read-only mode: everything can still be read,

@@ -40,6 +40,10 @@ describe('tokens mint', () => {
       'admin',
       '--role',
       'billing',
+      '--permission',
+      'meetings:read',
+      '--permission',
+      'meetings:write',
       '--ttl',
       '600',
     ]);
@@ -58,18 +62,19 @@ describe('tokens mint', () => {
     expect(JSON.parse(api.seen[0]?.body ?? '')).toEqual({
       subject: 'alice@example.com',
       roles: ['admin', 'billing'],
+      permissions: ['meetings:read', 'meetings:write'],
       ttl_seconds: 600,
     });
     expect(api.seen[0]?.headers.authorization).toBe('Bearer tk_secret');
     expect(api.seen[0]?.headers['idempotency-key']).toEqual(expect.any(String));
   });
 
-  it('leaves the roles empty and the life to the server when not given; --json prints the API answer', async () => {
+  it('leaves the roles and permissions empty and the life to the server when not given; --json prints the API answer', async () => {
     api.handler = (_req, res) => json(res, 200, TOKEN);
     const result = await run(['tokens', 'mint', '--tenant', 'acme', '--subject', 'svc', '--json']);
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual(TOKEN);
-    expect(JSON.parse(api.seen[0]?.body ?? '')).toEqual({ subject: 'svc', roles: [] });
+    expect(JSON.parse(api.seen[0]?.body ?? '')).toEqual({ subject: 'svc', roles: [], permissions: [] });
   });
 
   it.each([

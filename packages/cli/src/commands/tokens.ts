@@ -22,13 +22,19 @@ export function tokensCommand(parent: Command, ctx: CommandContext): Command {
     .requiredOption('--subject <subject>', 'the user or service the token acts for')
     .option('--role <role>', 'a role within the tenant (repeat for more)', collect, [])
     .option(
+      '--permission <permission>',
+      "a permission of the vendor's the token grants, e.g. meetings:write (repeat for more)",
+      collect,
+      [],
+    )
+    .option(
       '--ttl <seconds>',
       `seconds until it expires, 60 to ${MAX_TTL_SECONDS} (default 900)`,
       integerArgument(60, MAX_TTL_SECONDS),
     )
     .action(
       async (
-        options: { tenant: string; subject: string; role: string[]; ttl?: number },
+        options: { tenant: string; subject: string; role: string[]; permission: string[]; ttl?: number },
         command: Command,
       ) => {
         const token = await ctx.client(command).post('/v1/tenants/{id}/tokens', {
@@ -36,6 +42,7 @@ export function tokensCommand(parent: Command, ctx: CommandContext): Command {
           body: {
             subject: options.subject,
             roles: options.role,
+            permissions: options.permission,
             ...(options.ttl === undefined ? {} : { ttl_seconds: options.ttl }),
           },
         });

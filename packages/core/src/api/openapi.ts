@@ -3331,7 +3331,7 @@ export interface components {
       updated_at: string | null;
     };
     AccessToken: {
-      /** @description A JWT (ES256) naming the tenant (`tid`), subject (`sub`) and `roles`. Null when the answer is the replay of an earlier request with the same Idempotency-Key: tokens are not stored, so mint another */
+      /** @description A JWT (ES256) naming the tenant (`tid`), subject (`sub`), `roles` and `perms`. Null when the answer is the replay of an earlier request with the same Idempotency-Key: tokens are not stored, so mint another */
       access_token: string | null;
       /** @description ISO 8601, UTC */
       expires_at: string;
@@ -8925,6 +8925,8 @@ export interface operations {
     requestBody: {
       content: {
         'application/json': {
+          /** @description The vendor's permissions the token grants (`perms`, e.g. `meetings:write`), which the SDK's `allowed()` checks; default none */
+          permissions?: string[];
           /** @description Roles within the tenant (`roles`); default none */
           roles?: string[];
           /** @description The user or service the token acts for (`sub`) */

@@ -274,10 +274,17 @@ ${buttons}
 }
 
 function sendPage(reply: FastifyReply, status: number, title: string, body: string): FastifyReply {
-  return reply
-    .code(status)
-    .header('cache-control', 'no-store')
-    .header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'")
-    .type('text/html; charset=utf-8')
-    .send(page(title, body));
+  return (
+    reply
+      .code(status)
+      .header('cache-control', 'no-store')
+      // No `form-action 'self'`: the organisation picker's POST ends, redirect by redirect, at the
+      // app's redirect URI on another site, and browsers hold every redirect of a form to it.
+      .header(
+        'content-security-policy',
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+      )
+      .type('text/html; charset=utf-8')
+      .send(page(title, body))
+  );
 }

@@ -28,7 +28,7 @@ const MintedToken = z
       .string()
       .nullable()
       .describe(
-        'A JWT (ES256) naming the tenant (`tid`), subject (`sub`) and `roles`. Null when the answer is the replay ' +
+        'A JWT (ES256) naming the tenant (`tid`), subject (`sub`), `roles` and `perms`. Null when the answer is the replay ' +
           'of an earlier request with the same Idempotency-Key: tokens are not stored, so mint another',
       ),
     token_type: z.literal('Bearer'),

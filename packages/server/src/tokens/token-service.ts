@@ -48,6 +48,13 @@ export const MintTokenInput = z.strictObject({
     .max(50)
     .optional()
     .describe('Roles within the tenant (`roles`); default none'),
+  permissions: z
+    .array(z.string().min(1).max(100).regex(PRINTABLE, 'must not hold control characters'))
+    .max(200)
+    .optional()
+    .describe(
+      "The vendor's permissions the token grants (`perms`, e.g. `meetings:write`), which the SDK's `allowed()` checks; default none",
+    ),
   ttl_seconds: z
     .number()
     .int()
@@ -113,6 +120,7 @@ export class TokenService {
     }
     const subject = parsed.data.subject;
     const roles = [...new Set(parsed.data.roles ?? [])];
+    const perms = [...new Set(parsed.data.permissions ?? [])];
     const ttl = parsed.data.ttl_seconds ?? DEFAULT_TOKEN_TTL_SECONDS;
     // Checked before the signing keys are made on first use, so that a refused request writes
     // nothing; checked again in the transaction, which a concurrent suspension may have passed.
@@ -128,7 +136,7 @@ export class TokenService {
       const iat = Math.floor(this.#o.clock.now().getTime() / 1000);
       const exp = iat + ttl;
       const jti = randomUUID();
-      const token = await new SignJWT({ tid: tenant.id, roles })
+      const token = await new SignJWT({ tid: tenant.id, roles, perms })
         .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid: key.kid, typ: TOKEN_TYPE })
         .setIssuer(this.issuer)
         .setAudience(TOKEN_AUDIENCE)
@@ -142,7 +150,7 @@ export class TokenService {
         action: 'access_token.minted',
         tenantId: tenant.id,
         target: { type: 'access_token', id: jti },
-        data: { subject, roles, kid: key.kid, expires_at: expiresAt },
+        data: { subject, roles, permissions: perms, kid: key.kid, expires_at: expiresAt },
         occurredAt: new Date(iat * 1000),
       });
       return ok({

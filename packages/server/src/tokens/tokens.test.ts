@@ -82,6 +82,7 @@ describe('minting access tokens', () => {
       sub: 'alice',
       tid: acme.id,
       roles: ['admin', 'member'],
+      perms: [],
       iat: Math.floor(now / 1000),
       exp: Math.floor(now / 1000) + 900,
       jti: expect.stringMatching(UUID),
@@ -96,6 +97,7 @@ describe('minting access tokens', () => {
       data: {
         subject: 'alice',
         roles: ['admin', 'member'],
+        permissions: [],
         kid: active.kid,
         expires_at: minted.body.expires_at,
       },
@@ -110,6 +112,24 @@ describe('minting access tokens', () => {
     const { payload } = await verify(minted.body.access_token);
     expect(payload).toMatchObject({ tid: acme.id, sub: 'svc:backup', roles: [] });
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(3600);
+  });
+
+  test("a token grants the vendor's permissions it is minted with (perms), deduplicated and audited", async () => {
+    const minted = await mint(acme.slug, {
+      subject: 'svc:reports',
+      permissions: ['meetings:read', 'analytics:read', 'meetings:read'],
+    });
+    expect(minted.status, JSON.stringify(minted.body)).toBe(200);
+    const { payload } = await verify(minted.body.access_token);
+    expect(payload).toMatchObject({
+      sub: 'svc:reports',
+      roles: [],
+      perms: ['meetings:read', 'analytics:read'],
+    });
+    const audit = (await auditRows(t, acme.id)).filter(
+      (r) => r.action === 'access_token.minted' && r.target_id === payload.jti,
+    );
+    expect(audit[0]?.data).toMatchObject({ permissions: ['meetings:read', 'analytics:read'] });
   });
 
   test('a token for tenant A carries A, one for B carries B, whatever else the request says', async () => {
@@ -203,6 +223,9 @@ describe('refused mints write nothing', () => {
     ['roles', { subject: 'a', roles: 'admin' }],
     ['roles.0', { subject: 'a', roles: [''] }],
     ['roles', { subject: 'a', roles: Array.from({ length: 51 }, (_, i) => `r${i}`) }],
+    ['permissions', { subject: 'a', permissions: 'meetings:write' }],
+    ['permissions.0', { subject: 'a', permissions: [''] }],
+    ['permissions.0', { subject: 'a', permissions: ['meetings:\nwrite'] }],
     ['tenant', { subject: 'a', tenant: 'other' }],
     ['tid', { subject: 'a', tid: 'ten_other' }],
   ])('%s wrong is 400 validation_failed naming it: %j', async (path, payload) => {
