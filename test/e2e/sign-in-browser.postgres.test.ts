@@ -156,7 +156,10 @@ async function shows(locator: Locator, expected: string | RegExp | { contains: s
       return matches(seen) || undefined;
     },
     { timeoutMs: 60_000 },
-  ).catch(() => undefined);
+    // Its timeout is not the failure to report: the assertion below fails with the texts seen.
+  ).catch((error: unknown) => {
+    if (!(error instanceof Error)) throw error;
+  });
   if (typeof expected === 'string') expect(seen).toBe(expected);
   else if (expected instanceof RegExp) expect(seen).toMatch(expected);
   else expect(seen).toContain(expected.contains);
