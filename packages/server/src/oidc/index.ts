@@ -4,6 +4,8 @@
  * from here only. It may import: @tenantry/core, changes/, db/, http/, secrets/, tokens/, shared
  * modules.
  */
+
+export { sweepExpired } from './expired-payloads.ts';
 export {
   type AccessPolicy,
   type IdentitySource,
@@ -12,7 +14,6 @@ export {
   type Organization,
   type SignedInSession,
 } from './identity-source.ts';
-export { sweepExpired } from './oidc-adapter.ts';
 export { oidcClientRoutes } from './oidc-client-routes.ts';
 export { type CreateOidcClient, OidcClientService, type OidcClientView } from './oidc-client-service.ts';
 export { APP_RESOURCE, OIDC_PREFIX, OidcProviderService } from './oidc-provider-service.ts';

@@ -6,7 +6,7 @@ import type { Schema } from '../db/index.ts';
  * oidc-provider's storage for everything but clients (sessions, interactions, authorization codes,
  * refresh tokens, grants…): one row per (model, id) in `oidc_payloads`, the payload as jsonb.
  * Expiry is the provider's own (seconds from now, on the real clock the provider itself checks
- * tokens by): an expired row is absent to it, and {@link sweepExpired} removes it.
+ * tokens by): an expired row is absent to it, and `sweepExpired` (expired-payloads.ts) removes it.
  */
 export class PayloadAdapter implements Adapter {
   readonly #db: Kysely<Schema>;
@@ -80,13 +80,4 @@ export class PayloadAdapter implements Adapter {
     // the grant on replay).
     return row.consumed_at ? { ...payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : payload;
   }
-}
-
-/** Removes the provider's expired rows; returns how many went. */
-export async function sweepExpired(db: Kysely<Schema>): Promise<number> {
-  const result = await db
-    .deleteFrom('oidc_payloads')
-    .where('expires_at', '<=', new Date())
-    .executeTakeFirst();
-  return Number(result.numDeletedRows);
 }

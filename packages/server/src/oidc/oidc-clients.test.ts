@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { auditRows } from '../../test/tenant-support.ts';
-import { PayloadAdapter, sweepExpired } from './oidc-adapter.ts';
+import { sweepExpired } from './expired-payloads.ts';
+import { PayloadAdapter } from './oidc-adapter.ts';
 
 let t: TestApp;
 

@@ -86,6 +86,26 @@ type LiveOrganization = Organization | undefined;
  * the user's staff role) up again, so a removed member, removed staff or a suspended tenant gets
  * no token from then on.
  */
+/** A sign-in in progress, as the interaction pages see it. */
+export interface PendingSignIn {
+  readonly uid: string;
+  /** The app's authorization request: client_id, scope, prompt, organization… */
+  readonly params: Readonly<Record<string, unknown>>;
+  /** The grant of an earlier sign-in of this browser's session with the app, if any. */
+  readonly grantId: string | undefined;
+  /** The user the provider's own session was signed in as, if any. */
+  readonly accountId: string | undefined;
+}
+
+/** How a sign-in ends: refused, or signed in with a grant (every prompt answered at once). */
+export type SignInOutcome =
+  | { readonly error: 'access_denied'; readonly error_description: string }
+  | {
+      readonly login: { readonly accountId: string };
+      readonly consent: { readonly grantId: string };
+      readonly select_account: Record<string, never>;
+    };
+
 export class OidcProviderService {
   readonly issuer: string;
   readonly #o: OidcProviderOptions;
@@ -113,7 +133,7 @@ export class OidcProviderService {
    * must have been hijacked.
    */
   async handle(request: FastifyRequest, path: string, res: ServerResponse): Promise<void> {
-    const provider = await this.provider();
+    const provider = await this.#provider();
     const raw = request.raw as IncomingMessage & { originalUrl?: string };
     const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : '';
     // As an Express-style mount does: the provider finds its mount path from what was cut off.
@@ -123,8 +143,11 @@ export class OidcProviderService {
     await provider.callback()(raw, res);
   }
 
-  /** The provider for the active signing key, built again after a rotation. */
-  async provider(): Promise<Provider> {
+  /**
+   * The provider for the active signing key, built again after a rotation. Private, like every
+   * type of oidc-provider: the server's declarations reach none (see expired-payloads.ts).
+   */
+  async #provider(): Promise<Provider> {
     const kid = await this.#o.signingKeys.activeKid();
     if (this.#built?.kid !== kid) {
       const provider = this.#build();
@@ -135,6 +158,56 @@ export class OidcProviderService {
       });
     }
     return this.#built.provider;
+  }
+
+  /**
+   * The sign-in in progress that the interaction cookie of `request` names, or undefined when
+   * there is none (no cookie, or one of an interaction that has ended).
+   */
+  async interaction(request: FastifyRequest, res: ServerResponse): Promise<PendingSignIn | undefined> {
+    const provider = await this.#provider();
+    let details: Awaited<ReturnType<Provider['interactionDetails']>>;
+    try {
+      details = await provider.interactionDetails(request.raw, res);
+    } catch (error) {
+      // oidc-provider's own errors (no cookie, an interaction gone): no sign-in to go on with.
+      if (error instanceof errors.OIDCProviderError) return undefined;
+      throw error;
+    }
+    return {
+      uid: details.uid,
+      params: details.params,
+      grantId: details.grantId,
+      accountId: details.session?.accountId,
+    };
+  }
+
+  /** Ends the sign-in with `outcome`, and answers where the browser goes next (back to the app). */
+  async finishInteraction(
+    request: FastifyRequest,
+    res: ServerResponse,
+    outcome: SignInOutcome,
+  ): Promise<string> {
+    const provider = await this.#provider();
+    return provider.interactionResult(request.raw, res, outcome, { mergeWithLastSubmission: false });
+  }
+
+  /**
+   * The grant of `scopes` to the app `clientId` for `userId`: the sign-in's own grant `grantId`
+   * when it is the user's, else a new one. Answers the saved grant's id.
+   */
+  async grant(
+    userId: string,
+    clientId: string,
+    grantId: string | undefined,
+    scopes: readonly string[],
+  ): Promise<string> {
+    const provider = await this.#provider();
+    const grant =
+      (grantId === undefined ? undefined : await provider.Grant.find(grantId)) ??
+      new provider.Grant({ accountId: userId, clientId });
+    if (scopes.length > 0) grant.addOIDCScope(scopes.join(' '));
+    return grant.save();
   }
 
   /** The key the interaction pages' CSRF tokens are made with (the provider's cookie key). */

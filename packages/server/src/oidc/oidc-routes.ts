@@ -1,7 +1,6 @@
 import formbody from '@fastify/formbody';
 import { ipAllowed } from '@tenantry/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import type { InteractionResults } from 'oidc-provider';
 import type { SigningKeyService } from '../tokens/index.ts';
 import { OPERATOR_ORGANIZATION, type Organization } from './identity-source.ts';
 import {
@@ -11,6 +10,7 @@ import {
   type OidcProviderService,
   OPERATOR_NAME,
   page,
+  type SignInOutcome,
   sameOrganization,
 } from './oidc-provider-service.ts';
 
@@ -115,12 +115,9 @@ async function interaction(
   chosen: string | undefined,
 ): Promise<FastifyReply> {
   const here = `${OIDC_PREFIX}/interaction/${encodeURIComponent(uid)}`;
-  const provider = await oidc.provider();
-  let details: Awaited<ReturnType<typeof provider.interactionDetails>>;
-  try {
-    details = await provider.interactionDetails(request.raw, reply.raw);
-  } catch {
-    // No interaction cookie, or one of another sign-in: nothing of it may go on here.
+  const details = await oidc.interaction(request, reply.raw);
+  // No interaction cookie, or one of another sign-in: nothing of it may go on here.
+  if (details === undefined) {
     return sendPage(
       reply,
       400,
@@ -139,12 +136,8 @@ async function interaction(
   const session = await oidc.identity.currentSession(request);
   if (!session) return reply.redirect(`/sign-in?return_to=${encodeURIComponent(here)}`, 303);
 
-  const finish = async (result: InteractionResults) => {
-    const returnTo = await provider.interactionResult(request.raw, reply.raw, result, {
-      mergeWithLastSubmission: false,
-    });
-    return reply.redirect(returnTo, 303);
-  };
+  const finish = async (outcome: SignInOutcome) =>
+    reply.redirect(await oidc.finishInteraction(request, reply.raw, outcome), 303);
 
   const organizations = await oidc.actingOrganizations(session.userId);
   if (organizations.length === 0) {
@@ -180,7 +173,7 @@ async function interaction(
         error_description: 'the user is not staff of the operator organisation',
       });
     }
-    const sameUser = details.session?.accountId === session.userId;
+    const sameUser = details.accountId === session.userId;
     if (!organization && !picking && details.grantId && sameUser) {
       const granted = await oidc.organizationOf(details.grantId);
       if (granted) organization = organizations.find((o) => sameOrganization(o, granted));
@@ -208,19 +201,14 @@ async function interaction(
   }
 
   const clientId = String(params.client_id);
-  let grant =
-    details.grantId && details.session?.accountId === session.userId
-      ? await provider.Grant.find(details.grantId)
-      : undefined;
   // A grant is for one organisation: another organisation's sign-in gets a grant of its own.
-  const granted = grant ? await oidc.organizationOf(details.grantId ?? '') : undefined;
-  if (!granted || !sameOrganization(organization, granted)) grant = undefined;
-  grant ??= new provider.Grant({ accountId: session.userId, clientId });
+  const earlier = details.grantId && details.accountId === session.userId ? details.grantId : undefined;
+  const granted = earlier ? await oidc.organizationOf(earlier) : undefined;
+  const reused = granted && sameOrganization(organization, granted) ? earlier : undefined;
   const requested = String(params.scope ?? '')
     .split(' ')
     .filter((scope) => GRANTABLE_SCOPES.has(scope));
-  if (requested.length > 0) grant.addOIDCScope(requested.join(' '));
-  const grantId = await grant.save();
+  const grantId = await oidc.grant(session.userId, clientId, reused, requested);
   await oidc.setOrganization(grantId, grantOrganization(organization));
   // Every prompt is answered here at once, `select_account` too: a prompt the app asked for and
   // the result leaves out would send the browser round again.
