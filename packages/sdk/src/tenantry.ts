@@ -314,8 +314,9 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
   /**
    * Whether `presentedKey` (from the `Authorization` header of a request to the vendor's API) is
    * a working API key of one of the vendor's customers: `{ ok: true, tenantId, keyId,
-   * permissions }`, or `{ ok: false, reason }`. Checked locally, from key hashes the entitlement
-   * stream keeps current: the first call loads them, later calls make no network call. A revoked
+   * permissions, rateLimits }`, or `{ ok: false, reason }`. Checked locally, from key hashes the
+   * entitlement stream keeps current: the first call loads them (and the first key of a tenant
+   * its snapshot, for its rate limits), later calls make no network call. A revoked
    * key, or a key of a suspended or cancelled tenant, is refused once the stream says so. Pass
    * the client's address (`{ ip: request.ip }`): a key of a tenant with an IP allow-list is
    * refused (`ip_not_allowed`) from any address outside it, or without one. Needs the app key to

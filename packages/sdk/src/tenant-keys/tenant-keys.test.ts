@@ -90,6 +90,8 @@ describe(`TenantKeys against a live control plane (${backend})`, () => {
       tenantId: a.id,
       keyId: keyA.id,
       permissions: ['meetings:read', 'meetings:write'],
+      // The test plans set no rate limits.
+      rateLimits: {},
     });
     expect(await keys.verify(keyB.secret)).toMatchObject({
       ok: true,
@@ -99,6 +101,28 @@ describe(`TenantKeys against a live control plane (${backend})`, () => {
     const before = sent.length;
     for (let i = 0; i < 1000; i++) expect((await keys.verify(keyA.secret)).ok).toBe(true);
     expect(sent.slice(before)).toEqual([]);
+  });
+
+  it("answers the key's tenant's rate limits, and a change of them once the stream says so", async () => {
+    const tenant = await provisionedTenant(t);
+    const key = await createKey(tenant.id, { permissions: ['meetings:read'] });
+    await until(async () => (await keys.verify(key.secret)).ok, 'the new key reached the SDK');
+    expect(await keys.verify(key.secret)).toMatchObject({ ok: true, rateLimits: {} });
+    const dealt = await t.request({
+      method: 'PATCH',
+      url: `/v1/tenants/${tenant.id}`,
+      payload: { overrides: { rate_limits: { api: { requests: 5, per: '1s' } } } },
+    });
+    expect(dealt.status, JSON.stringify(dealt.body)).toBe(200);
+    await until(async () => {
+      const verdict = await keys.verify(key.secret);
+      return verdict.ok && verdict.rateLimits?.api !== undefined;
+    }, "the tenant's new rate limit reached the SDK");
+    expect(await keys.verify(key.secret)).toMatchObject({
+      ok: true,
+      tenantId: tenant.id,
+      rateLimits: { api: { requests: 5, per_seconds: 1, burst: 5 } },
+    });
   });
 
   it('accepts a key made after loading, and refuses a revoked one, once the stream says so (no restart)', async () => {

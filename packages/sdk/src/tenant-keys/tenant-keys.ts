@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import { allowListMatcher, parseTenantKey } from '@tenantry/core';
+import { allowListMatcher, parseTenantKey, type RateLimitDefinition } from '@tenantry/core';
 import type { ControlPlaneClient } from '../control-plane/index.ts';
 import type { Entitlements, EntitlementsStatus } from '../entitlements/index.ts';
 
@@ -12,6 +12,13 @@ export interface AcceptedApiKey {
   readonly keyId: string;
   /** The vendor's permissions the key carries (`meetings:write`), sorted. */
   readonly permissions: readonly string[];
+  /**
+   * The tenant's rate limits by name, from its plan and overrides (its entitlement snapshot,
+   * held and kept current by the stream like the keys): what to count the key's requests
+   * against with `tenantry.rateLimits.check(tenantId, name, { key: keyId })`. Empty when the
+   * plan sets none; undefined when the snapshot could not be loaded (the key itself is good).
+   */
+  readonly rateLimits: Readonly<Record<string, RateLimitDefinition>> | undefined;
 }
 
 /**
@@ -59,7 +66,7 @@ export interface TenantKeysOptions {
 
 /** A key as held: its answer made once, so that a check allocates nothing. */
 interface HeldKey {
-  readonly verdict: AcceptedApiKey;
+  readonly verdict: Omit<AcceptedApiKey, 'rateLimits'>;
   /** Milliseconds since the epoch; Infinity for a key that does not expire. */
   readonly expiresAt: number;
   readonly active: boolean;
@@ -93,6 +100,8 @@ const EXPIRED = Object.freeze({ ok: false, reason: 'expired' } as const);
 const INACTIVE = Object.freeze({ ok: false, reason: 'tenant_inactive' } as const);
 const IP_NOT_ALLOWED = Object.freeze({ ok: false, reason: 'ip_not_allowed' } as const);
 const UNAVAILABLE = Object.freeze({ ok: false, reason: 'unavailable' } as const);
+/** The rate limits of a tenant whose plan sets none. */
+const NO_RATE_LIMITS: Readonly<Record<string, RateLimitDefinition>> = Object.freeze({});
 
 /** Delays between attempts to load the keys again after a failure: doubling up to 30 s. */
 const RETRY_MS = { initial: 500, max: 30_000 };
@@ -167,11 +176,31 @@ export class TenantKeys {
         return UNAVAILABLE;
       }
     }
-    return this.#lookup(presentedKey, options?.ip);
+    const verdict = this.#lookup(presentedKey, options?.ip);
+    if (!verdict.ok) return verdict;
+    return { ...verdict, rateLimits: await this.#rateLimitsOf(verdict.tenantId) };
+  }
+
+  /**
+   * The tenant's rate limits from its snapshot: held after the first key of the tenant (one
+   * fetch), then kept current by the entitlement stream, as every snapshot the SDK holds is.
+   */
+  async #rateLimitsOf(tenantId: string): Promise<AcceptedApiKey['rateLimits']> {
+    try {
+      const snapshot = await this.#entitlements.load(tenantId);
+      return snapshot.rate_limits ?? NO_RATE_LIMITS;
+    } catch (error) {
+      // The key is good whatever the snapshot's fate: the answer says its limits are unknown.
+      if (error instanceof Error) return undefined;
+      throw error;
+    }
   }
 
   /** The answer for a key in the format whose checksum holds. */
-  #lookup(presentedKey: string, ip: string | undefined): ApiKeyVerdict {
+  #lookup(
+    presentedKey: string,
+    ip: string | undefined,
+  ): Omit<AcceptedApiKey, 'rateLimits'> | Exclude<ApiKeyVerdict, AcceptedApiKey> {
     if (this.#failClosed || this.#closed) return UNAVAILABLE;
     const held = this.#byHash.get(hash('sha256', presentedKey));
     if (held === undefined) return UNKNOWN;
