@@ -76,8 +76,12 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<
   Pick<Services, 'apiKeys' | 'entitlementStream' | 'entitlements'>
 > = async (app, services) => {
   const stream = services.entitlementStream;
-  // Open streams would keep the server from closing: end them first.
+  // Open streams would keep the server from closing: end them first, and open no more. A stream
+  // asked for while the server closes (an app instance reconnecting) is refused, or it would hold
+  // the server open for good: the check and the sink's adding have no await between them.
+  let closing = false;
   app.addHook('preClose', async () => {
+    closing = true;
     await stream.close();
   });
 
@@ -91,6 +95,11 @@ export const entitlementStreamRoutes: FastifyPluginAsyncZod<
         'not_ready',
         `cannot follow tenant changes: ${error instanceof Error ? error.message : String(error)}`,
       );
+    }
+    if (closing) {
+      // The start above may have listened again after the close: stop listening once more.
+      await stream.close();
+      return replyProblem(reply, 'not_ready', 'the control plane is shutting down');
     }
     // Authenticated by the /v1 hook; kept to check, at every heartbeat, that it still may read.
     const token = BEARER.exec(request.headers.authorization ?? '')?.[1] ?? '';
