@@ -6,6 +6,23 @@ import { parseMasterKeys } from './secrets/index.ts';
 import { DEFAULT_TENANT_KEY_PREFIX } from './tenant-keys/index.ts';
 
 /** Everything the control plane reads from its environment. */
+/** Outgoing mail when nothing is configured: no SMTP (links are logged), a local sender. */
+export const DEFAULT_MAIL: Config['mail'] = {
+  smtpUrl: undefined,
+  from: 'Tenantry <no-reply@localhost>',
+  templatesDir: undefined,
+};
+
+/** The hosted pages' and mails' brand when the vendor sets none. */
+export const DEFAULT_BRAND: Config['brand'] = {
+  productName: 'Tenantry',
+  color: '#4f46e5',
+  logoUrl: undefined,
+};
+
+/** Sign-in sessions' limits when none is set: 3 days unused, 30 days at most. */
+export const DEFAULT_SESSIONS: Config['sessions'] = { idleMinutes: 4320, maxHours: 720 };
+
 export interface Config {
   readonly database: DatabaseTarget;
   /** Where the control plane keeps its files: the embedded database, and the master key when not given. */
@@ -224,9 +241,9 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
   if (prefixProblem !== null) return err(`TENANTRY_TENANT_KEY_PREFIX: ${prefixProblem}`);
   const mail = mailSettings(env);
   if (!mail.ok) return mail;
-  const idleMinutes = integer(env, 'TENANTRY_SESSION_IDLE_MINUTES', 4320, 5, 525_600);
+  const idleMinutes = integer(env, 'TENANTRY_SESSION_IDLE_MINUTES', DEFAULT_SESSIONS.idleMinutes, 5, 525_600);
   if (!idleMinutes.ok) return idleMinutes;
-  const maxHours = integer(env, 'TENANTRY_SESSION_MAX_HOURS', 720, 1, 8760);
+  const maxHours = integer(env, 'TENANTRY_SESSION_MAX_HOURS', DEFAULT_SESSIONS.maxHours, 1, 8760);
   if (!maxHours.ok) return maxHours;
   return ok({
     database: url !== undefined ? { url } : { dataDir },
@@ -271,16 +288,16 @@ function mailSettings(
     return err(
       'TENANTRY_SMTP_URL must be an smtp:// or smtps:// URL, e.g. smtp://user:password@mail.example.com:587',
     );
-  const from = env.TENANTRY_MAIL_FROM || 'Tenantry <no-reply@localhost>';
+  const from = env.TENANTRY_MAIL_FROM || DEFAULT_MAIL.from;
   if (!/^[^<>\r\n]*<[^\s@<>]+@[^\s@<>]+>$|^[^\s@<>]+@[^\s@<>]+$/.test(from))
     return err(`TENANTRY_MAIL_FROM must be an address, or a name and <address>, not "${from}"`);
-  const color = env.TENANTRY_BRAND_COLOR || '#4f46e5';
+  const color = env.TENANTRY_BRAND_COLOR || DEFAULT_BRAND.color;
   if (!COLOR.test(color))
     return err(`TENANTRY_BRAND_COLOR must be a hex colour like #4f46e5, not "${color}"`);
   const logoUrl = env.TENANTRY_BRAND_LOGO_URL || undefined;
   if (logoUrl !== undefined && (!URL.canParse(logoUrl) || new URL(logoUrl).protocol !== 'https:'))
     return err('TENANTRY_BRAND_LOGO_URL must be an https:// URL of an image');
-  const productName = env.TENANTRY_BRAND_NAME || 'Tenantry';
+  const productName = env.TENANTRY_BRAND_NAME || DEFAULT_BRAND.productName;
   if (productName.length > 80 || /[\r\n]/.test(productName))
     return err('TENANTRY_BRAND_NAME must be one line of at most 80 characters');
   return ok({

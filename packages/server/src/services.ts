@@ -13,7 +13,7 @@ import {
   Trials,
 } from './billing/index.ts';
 import type { Clock } from './clock.ts';
-import type { Config } from './config.ts';
+import { type Config, DEFAULT_BRAND, DEFAULT_MAIL, DEFAULT_SESSIONS } from './config.ts';
 import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
@@ -306,11 +306,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     reportedInstallKeys: { pinnedKey: pinnedInstallKey },
   });
   const publicUrl = config.publicUrl ?? 'http://localhost:8080';
-  const mailer = new Mailer(
-    config.mail ?? { smtpUrl: undefined, from: 'Tenantry <no-reply@localhost>', templatesDir: undefined },
-    config.brand ?? { productName: 'Tenantry', color: '#4f46e5', logoUrl: undefined },
-    config.mailLog,
-  );
+  const mailer = new Mailer(config.mail ?? DEFAULT_MAIL, config.brand ?? DEFAULT_BRAND, config.mailLog);
   const access = new AccessService(db, clock);
   const members = new MemberService({
     db,
@@ -343,7 +339,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     },
     issuer: publicUrl,
   });
-  const sessionLimits = config.sessions ?? { idleMinutes: 4320, maxHours: 720 };
+  const sessionLimits = config.sessions ?? DEFAULT_SESSIONS;
   const sessions = new SessionService(db, clock, {
     // Secure cookies are not sent over plain HTTP: only when the public URL is https.
     secureCookies: publicUrl.startsWith('https:'),
