@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { MASTER_KEY_BYTES, SecretBox } from '../packages/server/src/secrets/index.ts';
+import { MASTER_KEY_BYTES, SecretBox } from '@tenantry/server';
 import {
   ADMIN_URL,
   applyPlans,
