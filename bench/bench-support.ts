@@ -20,6 +20,7 @@ import {
 } from '@tenantry/server';
 import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
+import { type Summary, summarize } from './stats.ts';
 
 // What the benchmarks share: settings read from the environment, a throwaway control plane on
 // the local PostgreSQL, the machine a run was made on, and the report (a table on stdout, JSON
@@ -98,6 +99,73 @@ export async function inParallel<T, R>(
     }),
   );
   return results;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timing
+
+/** How long one awaited call of `fn` takes, in milliseconds. */
+export async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+/** The {@link summarize} of each list of samples, under the same names. */
+export function summarizeEach<K extends string>(
+  samples: Readonly<Record<K, readonly number[]>>,
+): Record<K, Summary> {
+  return Object.fromEntries(
+    Object.entries<readonly number[]>(samples).map(([kind, values]) => [kind, summarize(values)]),
+  ) as Record<K, Summary>;
+}
+
+/** What {@link timeBatches} measured. */
+export interface Batches {
+  readonly callsPerSec: number;
+  /** Per-call time of each batch, in nanoseconds. */
+  readonly perCallNs: Summary;
+  /** Truthy answers: kept so that the loop cannot be optimised away. */
+  readonly sink: number;
+}
+
+/**
+ * Awaits `call(0)`, `call(1)`, … for `seconds`, timed in batches of `batch` calls (one timer read
+ * per batch instead of one per call, which would weigh on calls of a microsecond).
+ */
+export async function timeBatches(
+  call: (i: number) => unknown,
+  seconds: number,
+  batch: number,
+): Promise<Batches> {
+  const samples: number[] = [];
+  let sink = 0;
+  let i = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const start = process.hrtime.bigint();
+  while (performance.now() < deadline) {
+    const t0 = process.hrtime.bigint();
+    for (let j = 0; j < batch; j++) if (await call(i++)) sink++;
+    samples.push(Number(process.hrtime.bigint() - t0) / batch);
+  }
+  const elapsedNs = Number(process.hrtime.bigint() - start);
+  return { callsPerSec: Math.round((i / elapsedNs) * 1e9), perCallNs: summarize(samples), sink };
+}
+
+/**
+ * The worse of two runs of the same thing (interleaved halves of a measurement): the higher of
+ * each percentile and of the maximum, the mean of the means, the counts added.
+ */
+export function worseOf(a: Summary, b: Summary): Summary {
+  return {
+    p50: Math.max(a.p50, b.p50),
+    p90: Math.max(a.p90, b.p90),
+    p99: Math.max(a.p99, b.p99),
+    p999: Math.max(a.p999, b.p999),
+    max: Math.max(a.max, b.max),
+    mean: round((a.mean + b.mean) / 2),
+    count: a.count + b.count,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -285,6 +353,12 @@ export async function createTenant(cp: ControlPlane, body: Record<string, unknow
   return String(created.id);
 }
 
+/** Creates an app key (the SDK's preset) through the API and answers its secret. */
+export async function createAppKey(cp: ControlPlane, name = 'app'): Promise<string> {
+  const created = await cp.call('POST', '/v1/api-keys', { name, preset: 'app' });
+  return String(created.secret);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The machine and the report
 
@@ -394,6 +468,50 @@ export function writeResults(head: ResultsHead, results: Record<string, unknown>
   writeFileSync(out, `${toJson(json)}\n`);
   console.log('');
   console.log(`results written to ${out}`);
+}
+
+/** When a run started, how busy the machine was then, and the PostgreSQL it measures. */
+export interface RunStart {
+  readonly startedAt: Date;
+  readonly loadavgStart: [number, number, number];
+  /** The admin server's version, or `not used` for a bench without PostgreSQL. */
+  readonly postgres: string;
+}
+
+/** Notes a run's start; `postgres: false` for a bench that does not use PostgreSQL. */
+export async function startRun(options: { readonly postgres?: boolean } = {}): Promise<RunStart> {
+  const startedAt = new Date();
+  const loadavgStart = loadavg();
+  const postgres = options.postgres === false ? 'not used' : await postgresVersion();
+  return { startedAt, loadavgStart, postgres };
+}
+
+/** What a run reports: see {@link report}. */
+export interface Report {
+  readonly settings: ResultsHead['settings'];
+  readonly targets: unknown;
+  readonly table: readonly Row[];
+  /** How the figures were measured, a line each, printed between the header and the table. */
+  readonly notes?: readonly string[];
+  /** The JSON's figures, after its head. */
+  readonly results: Record<string, unknown>;
+}
+
+/**
+ * Ends a run: the header with the machine (the load average now as the end), the notes and a
+ * blank line when there are notes, the table, and the JSON results.
+ */
+export function report(
+  bench: string,
+  run: RunStart,
+  { settings, targets, table, notes = [], results }: Report,
+): void {
+  const machine = describeMachine(run.postgres, run.loadavgStart);
+  printHeader(bench, machine);
+  for (const note of notes) console.log(note);
+  if (notes.length > 0) console.log('');
+  printTable(table);
+  writeResults({ startedAt: run.startedAt, machine, settings, targets }, results);
 }
 
 /** Runs a bench's `main`; a failure is printed on stderr and sets the exit code to 1. */

@@ -4,19 +4,17 @@ import { Worker } from 'node:worker_threads';
 import { buildApp, createServices, MASTER_KEY_BYTES, SecretBox, systemClock } from '@tenantry/server';
 import {
   applyPlans,
+  createAppKey,
   createTenant,
-  describeMachine,
   dropControlPlane,
-  loadavg,
   logger,
-  postgresVersion,
-  printHeader,
-  printTable,
   type Row,
+  report,
   runBench,
   setting,
   startControlPlane,
-  writeResults,
+  startRun,
+  timed,
 } from './bench-support.ts';
 import { type Summary, summarize } from './stats.ts';
 
@@ -96,17 +94,8 @@ plans:
       tenantry_api: { requests: 50, per: 1s }
 `;
 
-/** Times `fn` once, in milliseconds. */
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
 async function main(): Promise<void> {
-  const startedAt = new Date();
-  const loadavgStart = loadavg();
-  const postgres = await postgresVersion();
+  const run = await startRun();
   // Keys unlimited in effect (the overhead of counting them stays), tenants as their plans say.
   const cp = await startControlPlane({
     env: { TENANTRY_RATE_LIMIT_KEY: '100000000/1s', TENANTRY_RATE_LIMIT_TENANT: '100000000/1s' },
@@ -137,11 +126,7 @@ async function main(): Promise<void> {
     const quiet = await createTenant(cp, { slug: 'bench-quiet', name: 'Quiet', plan: 'quiet' });
     const noisy = await createTenant(cp, { slug: 'bench-noisy', name: 'Noisy', plan: 'noisy' });
     await cp.services.jobs.runDue();
-    const app = await cp.services.apiKeys.create(
-      { actor: { type: 'system', id: 'bench' }, requestId: null, sourceIp: null },
-      { name: 'bench-app', preset: 'app' },
-    );
-    const headers = { authorization: `Bearer ${app.secret}` };
+    const headers = { authorization: `Bearer ${await createAppKey(cp, 'bench-app')}` };
     const get = async (origin: string, path: string): Promise<number> => {
       const response = await fetch(origin + path, { headers });
       await response.arrayBuffer();
@@ -276,20 +261,18 @@ async function main(): Promise<void> {
       pass: null,
     },
   ];
-  const machine = describeMachine(postgres, loadavgStart);
-  printHeader('rate-limits', machine);
-  console.log(
-    `overhead: one request at a time, ${settings.rounds} alternating rounds of ${settings.perRound} per app after ` +
-      `${settings.warmup} warm-up each; noisy neighbour: ${settings.quiet} quiet requests per phase (GET /v1/tenants/{id}, ` +
-      `a database read) while the noisy tenant's are sent at ${settings.noisyRate}/s from a worker thread ` +
-      `(0 = not sent: ${settings.noisyInFlight} already in flight; -1 = failed). Control plane, both apps ` +
-      'and the quiet client in this process; PostgreSQL local.',
-  );
-  console.log('');
-  printTable(table);
-  writeResults(
-    { startedAt, machine, settings, targets },
-    {
+  report('rate-limits', run, {
+    settings,
+    targets,
+    table,
+    notes: [
+      `overhead: one request at a time, ${settings.rounds} alternating rounds of ${settings.perRound} per app after ` +
+        `${settings.warmup} warm-up each; noisy neighbour: ${settings.quiet} quiet requests per phase (GET /v1/tenants/{id}, ` +
+        `a database read) while the noisy tenant's are sent at ${settings.noisyRate}/s from a worker thread ` +
+        `(0 = not sent: ${settings.noisyInFlight} already in flight; -1 = failed). Control plane, both apps ` +
+        'and the quiet client in this process; PostgreSQL local.',
+    ],
+    results: {
       summary: { on, off: offSummary, alone, throttled, unthrottled, checkNs, mapNs },
       statuses: {
         quiet: Object.fromEntries(Object.entries(quietStatuses).map(([k, m]) => [k, Object.fromEntries(m)])),
@@ -297,7 +280,7 @@ async function main(): Promise<void> {
       },
       table,
     },
-  );
+  });
 }
 
 runBench(main);

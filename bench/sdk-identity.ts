@@ -4,15 +4,14 @@ import { type EntitlementSnapshot, permitted } from '@tenantry/core';
 import { createAccessTokenVerifier } from '@tenantry/sdk';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import {
-  describeMachine,
-  loadavg,
   logger,
-  printHeader,
-  printTable,
   type Row,
+  report,
   runBench,
   setting,
-  writeResults,
+  startRun,
+  timeBatches,
+  worseOf,
 } from './bench-support.ts';
 import { type Summary, summarize } from './stats.ts';
 
@@ -40,15 +39,9 @@ const CHECK_BATCH = 1_000;
 
 const log = logger('sdk-identity');
 
-async function timeAsync(call: () => Promise<unknown>, seconds: number, batch: number): Promise<Summary> {
-  const samples: number[] = [];
-  const deadline = performance.now() + seconds * 1000;
-  while (performance.now() < deadline) {
-    const t0 = process.hrtime.bigint();
-    for (let j = 0; j < batch; j++) await call();
-    samples.push(Number(process.hrtime.bigint() - t0) / batch);
-  }
-  return summarize(samples);
+/** Per-call times of `call` awaited for `seconds`, in batches of {@link VERIFY_BATCH}. */
+async function timeAsync(call: () => Promise<unknown>, seconds: number): Promise<Summary> {
+  return (await timeBatches(call, seconds, VERIFY_BATCH)).perCallNs;
 }
 
 function timeSync(
@@ -69,8 +62,7 @@ function timeSync(
 }
 
 async function main(): Promise<void> {
-  const startedAt = new Date();
-  const loadavgStart = loadavg();
+  const run = await startRun({ postgres: false });
 
   const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid: 'bench', alg: 'ES256', use: 'sig' };
@@ -112,14 +104,14 @@ async function main(): Promise<void> {
   if (!(await bare())) throw new Error('the ceiling does not verify the token');
 
   log(`warm-up ${settings.warmupS} s`);
-  await timeAsync(() => verifier.verify(token), settings.warmupS, VERIFY_BATCH);
-  await timeAsync(bare, settings.warmupS, VERIFY_BATCH);
+  await timeAsync(() => verifier.verify(token), settings.warmupS);
+  await timeAsync(bare, settings.warmupS);
   // Interleaved halves, so that a change of load on the shared machine falls on both.
   const half = settings.verifyS / 2;
-  const sdk1 = await timeAsync(() => verifier.verify(token), half, VERIFY_BATCH);
-  const ceil1 = await timeAsync(bare, half, VERIFY_BATCH);
-  const sdk2 = await timeAsync(() => verifier.verify(token), half, VERIFY_BATCH);
-  const ceil2 = await timeAsync(bare, half, VERIFY_BATCH);
+  const sdk1 = await timeAsync(() => verifier.verify(token), half);
+  const ceil1 = await timeAsync(bare, half);
+  const sdk2 = await timeAsync(() => verifier.verify(token), half);
+  const ceil2 = await timeAsync(bare, half);
   server.close();
 
   const snapshot = {
@@ -145,9 +137,8 @@ async function main(): Promise<void> {
   );
 
   const us = (ns: number) => Math.round(ns / 10) / 100;
-  const merge = (a: Summary, b: Summary) => ({ p50: Math.max(a.p50, b.p50), p99: Math.max(a.p99, b.p99) });
-  const sdk = merge(sdk1, sdk2);
-  const ceiling = merge(ceil1, ceil2);
+  const sdk = worseOf(sdk1, sdk2);
+  const ceiling = worseOf(ceil1, ceil2);
   const table: Row[] = [
     {
       figure: `access-token verification in the SDK, per call, p50 / p99 (batches of ${VERIFY_BATCH})`,
@@ -164,17 +155,19 @@ async function main(): Promise<void> {
       pass: check.perCallNs.p99 <= targets.checkP99Ns,
     },
   ];
-  const machine = describeMachine('not used', loadavgStart);
-  printHeader('sdk-identity', machine);
-  console.log(
-    `one thread; ${settings.warmupS} s warm-up, then the SDK and its ceiling in interleaved halves of ${half} s; ` +
-      'p50/p99 are of batches timed with process.hrtime.bigint and divided by the batch size (the worse half shown).',
-  );
-  printTable(table);
-  writeResults(
-    { startedAt, machine, settings, targets },
-    { verify: { sdk: [sdk1, sdk2], ceiling: [ceil1, ceil2] }, allowed: { sdk: check, ceiling: includes } },
-  );
+  report('sdk-identity', run, {
+    settings,
+    targets,
+    table,
+    notes: [
+      `one thread; ${settings.warmupS} s warm-up, then the SDK and its ceiling in interleaved halves of ${half} s; ` +
+        'p50/p99 are of batches timed with process.hrtime.bigint and divided by the batch size (the worse half shown).',
+    ],
+    results: {
+      verify: { sdk: [sdk1, sdk2], ceiling: [ceil1, ceil2] },
+      allowed: { sdk: check, ceiling: includes },
+    },
+  });
 }
 
 runBench(main);

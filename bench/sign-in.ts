@@ -14,21 +14,17 @@ import { verify } from '@node-rs/argon2';
 import Fastify from 'fastify';
 import { ARGON2_COST } from '../packages/server/src/accounts/index.ts';
 import {
-  describeMachine,
   dropControlPlane,
-  loadavg,
   logger,
-  postgresVersion,
-  printHeader,
-  printTable,
   type Row,
+  report,
   round,
   runBench,
   setting,
   startControlPlane,
-  writeResults,
+  startRun,
+  summarizeEach,
 } from './bench-support.ts';
-import { type Summary, summarize } from './stats.ts';
 
 const settings = {
   signIns: setting('BENCH_SIGN_INS', 200),
@@ -66,9 +62,7 @@ async function timedPost(origin: string, fields: Record<string, string>, expecte
 }
 
 async function main(): Promise<void> {
-  const startedAt = new Date();
-  const loadStart = loadavg();
-  const postgres = await postgresVersion();
+  const run = await startRun();
   // Every wrong password and unknown email comes from one address here: limits past the bench's
   // own counts keep every attempt on the full path (the throttle's count and write included)
   // rather than refused early, so what is measured is what a sign-in costs.
@@ -121,10 +115,7 @@ async function main(): Promise<void> {
       await verify(hash, PASSWORD);
       samples.argon2.push(performance.now() - started);
     }
-    const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])) as Record<
-      keyof typeof samples,
-      Summary
-    >;
+    const s = summarizeEach(samples);
     const ms = (v: number) => `${round(v, 1)} ms`;
     const cost = `argon2id m=${ARGON2_COST.memoryCost} KiB, t=${ARGON2_COST.timeCost}, p=${ARGON2_COST.parallelism}`;
     const table: Row[] = [
@@ -164,10 +155,7 @@ async function main(): Promise<void> {
         pass: null,
       },
     ];
-    const machine = describeMachine(postgres, loadStart);
-    printHeader('sign-in', machine);
-    printTable(table);
-    writeResults({ startedAt, machine, settings, targets }, { argon2: ARGON2_COST, latencyMs: s });
+    report('sign-in', run, { settings, targets, table, results: { argon2: ARGON2_COST, latencyMs: s } });
   } finally {
     await bare.close();
     await dropControlPlane(cp);

@@ -3,25 +3,25 @@ import { fileURLToPath } from 'node:url';
 import { ControlPlaneClient, Entitlements, TenantKeys } from '@tenantry/sdk';
 import {
   applyPlans,
+  type Batches,
   type ControlPlane,
+  createAppKey,
   createTenant,
-  describeMachine,
   dropControlPlane,
   fixturePlans,
   inParallel,
-  loadavg,
   logger,
-  postgresVersion,
-  printHeader,
-  printTable,
   type Row,
+  report,
   round,
   runBench,
   setting,
   startControlPlane,
-  writeResults,
+  startRun,
+  timeBatches,
+  worseOf,
 } from './bench-support.ts';
-import { type Summary, summarize } from './stats.ts';
+import { summarize } from './stats.ts';
 
 // Tenant API keys verified by the SDK: the cost of one `verify()` from the local cache (checksum,
 // SHA-256, Map lookup, expiry and tenant checks, last-use note), beside the same run's ceiling (a
@@ -44,31 +44,9 @@ const BATCH = 1_000;
 
 const log = logger('tenant-keys');
 
-interface VerifyResult {
-  callsPerSec: number;
-  /** Per-call time of each batch, in nanoseconds. */
-  perCallNs: Summary;
-  /** Accepted answers: kept so the loop cannot be optimised away. */
-  sink: number;
-}
-
-async function measure(
-  call: (i: number) => Promise<boolean> | boolean,
-  seconds: number,
-): Promise<VerifyResult> {
-  const samples: number[] = [];
-  let sink = 0;
-  let i = 0;
-  const deadline = performance.now() + seconds * 1000;
-  const start = process.hrtime.bigint();
-  while (performance.now() < deadline) {
-    const t0 = process.hrtime.bigint();
-    for (let j = 0; j < BATCH; j++) if (await call(i++)) sink++;
-    samples.push(Number(process.hrtime.bigint() - t0) / BATCH);
-  }
-  const elapsedNs = Number(process.hrtime.bigint() - start);
-  return { callsPerSec: Math.round((i / elapsedNs) * 1e9), perCallNs: summarize(samples), sink };
-}
+/** Verifications of the cache, timed in batches of {@link BATCH}. */
+const measure = (call: (i: number) => unknown, seconds: number): Promise<Batches> =>
+  timeBatches(call, seconds, BATCH);
 
 async function createKey(
   cp: ControlPlane,
@@ -87,19 +65,16 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const startedAt = new Date();
-  const loadavgStart = loadavg();
-  const postgres = await postgresVersion();
+  const run = await startRun();
   const cp = await startControlPlane();
   log(`control plane on ${cp.origin}, database ${cp.name}`);
-  const app = await cp.call('POST', '/v1/api-keys', { name: 'app', preset: 'app' });
-  const client = new ControlPlaneClient({ url: cp.origin, token: String(app.secret) });
+  const client = new ControlPlaneClient({ url: cp.origin, token: await createAppKey(cp) });
   const entitlements = new Entitlements(client);
   const keys = new TenantKeys(client, entitlements);
-  let viaSdk: VerifyResult;
-  let ceiling: VerifyResult;
-  let refused: VerifyResult;
-  let allowListed: VerifyResult;
+  let viaSdk: Batches;
+  let ceiling: Batches;
+  let refused: Batches;
+  let allowListed: Batches;
   const reach: number[] = [];
   const api: number[] = [];
   try {
@@ -147,18 +122,10 @@ async function main(): Promise<void> {
       await measure(viaMap, half),
       await measure(viaKeys, half),
       await measure(viaMap, half),
-    ] as [VerifyResult, VerifyResult, VerifyResult, VerifyResult];
-    const merge = (a: VerifyResult, b: VerifyResult): VerifyResult => ({
+    ] as [Batches, Batches, Batches, Batches];
+    const merge = (a: Batches, b: Batches): Batches => ({
       callsPerSec: Math.round((a.callsPerSec + b.callsPerSec) / 2),
-      perCallNs: {
-        p50: Math.max(a.perCallNs.p50, b.perCallNs.p50),
-        p90: Math.max(a.perCallNs.p90, b.perCallNs.p90),
-        p99: Math.max(a.perCallNs.p99, b.perCallNs.p99),
-        p999: Math.max(a.perCallNs.p999, b.perCallNs.p999),
-        max: Math.max(a.perCallNs.max, b.perCallNs.max),
-        mean: round((a.perCallNs.mean + b.perCallNs.mean) / 2),
-        count: a.perCallNs.count + b.perCallNs.count,
-      },
+      perCallNs: worseOf(a.perCallNs, b.perCallNs),
       sink: a.sink + b.sink,
     });
     viaSdk = merge(runs[0], runs[2]);
@@ -241,22 +208,18 @@ async function main(): Promise<void> {
       pass: reachMs.p99 <= targets.revocationP99Ms,
     },
   ];
-  const machine = describeMachine(postgres, loadavgStart);
-  printHeader('tenant-keys', machine);
-  console.log(
-    `verify: one thread, awaited one after another, ${settings.warmupS} s warm-up, ${settings.verifyS} s measured in ` +
-      `interleaved halves; p50/p99 are of batches of ${BATCH} calls divided by ${BATCH}.`,
-  );
-  console.log(
-    'revocations: POST .../revoke one at a time, timed until verify() refuses the key (control plane and SDK in ' +
-      'this process; the stream coalesces changes for 100 ms, then the SDK revalidates the tenant).',
-  );
-  console.log('');
-  printTable(table);
-  writeResults(
-    { startedAt, machine, settings: { ...settings, batch: BATCH }, targets },
-    { viaSdk, ceiling, refused, allowListed, revocationMs: reachMs, revokeRequestMs: apiMs, table },
-  );
+  report('tenant-keys', run, {
+    settings: { ...settings, batch: BATCH },
+    targets,
+    table,
+    notes: [
+      `verify: one thread, awaited one after another, ${settings.warmupS} s warm-up, ${settings.verifyS} s measured in ` +
+        `interleaved halves; p50/p99 are of batches of ${BATCH} calls divided by ${BATCH}.`,
+      'revocations: POST .../revoke one at a time, timed until verify() refuses the key (control plane and SDK in ' +
+        'this process; the stream coalesces changes for 100 ms, then the SDK revalidates the tenant).',
+    ],
+    results: { viaSdk, ceiling, refused, allowListed, revocationMs: reachMs, revokeRequestMs: apiMs, table },
+  });
 }
 
 runBench(main);

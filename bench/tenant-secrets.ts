@@ -1,24 +1,22 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { MASTER_KEY_BYTES, SecretBox } from '../packages/server/src/secrets/index.ts';
+import { MASTER_KEY_BYTES, SecretBox } from '@tenantry/server';
 import {
   ADMIN_URL,
   applyPlans,
+  createAppKey,
   createTenant,
-  describeMachine,
   dropControlPlane,
-  loadavg,
   logger,
-  postgresVersion,
-  printHeader,
-  printTable,
   type Row,
+  report,
   runBench,
   setting,
   startControlPlane,
-  writeResults,
+  startRun,
+  summarizeEach,
+  timed,
 } from './bench-support.ts';
-import { type Summary, summarize } from './stats.ts';
 
 // What `tenantry.secret(name)` costs the app per call, since it is never cached: the audited read
 // over HTTP (key check, one transaction that reads the ciphertext and the tenant's sealed data
@@ -43,16 +41,8 @@ const targets = {};
 
 const log = logger('tenant-secrets');
 
-async function timed(fn: () => Promise<unknown>): Promise<number> {
-  const start = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
 async function main(): Promise<void> {
-  const startedAt = new Date();
-  const loadavgStart = loadavg();
-  const postgres = await postgresVersion();
+  const run = await startRun();
   const cp = await startControlPlane();
   log(`control plane on ${cp.origin}, database ${cp.name}`);
   const samples = {
@@ -66,8 +56,7 @@ async function main(): Promise<void> {
     await applyPlans(cp);
     const tenant = await createTenant(cp, { slug: 'bench-secrets', name: 'Bench', plan: 'pro' });
     await cp.services.jobs.runDue();
-    const app = await cp.call('POST', '/v1/api-keys', { name: 'app', preset: 'app' });
-    const appKey = String(app.secret);
+    const appKey = await createAppKey(cp);
     const path = `/v1/tenants/${tenant}/secrets/openai.api_key`;
     await cp.call('PUT', path, { value: `sk-${randomBytes(24).toString('hex')}` });
     const get = async (url: string, token: string) => {
@@ -116,10 +105,7 @@ async function main(): Promise<void> {
     log(`dropped ${cp.name}`);
   }
 
-  const summary = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)])) as Record<
-    keyof typeof samples,
-    Summary
-  >;
+  const summary = summarizeEach(samples);
   const { tenant, list, read, rotate } = summary;
   const us = (value: number) => `${Math.round(value * 10) / 10} µs`;
   const table: Row[] = [
@@ -145,15 +131,16 @@ async function main(): Promise<void> {
       pass: null,
     },
   ];
-  const machine = describeMachine(postgres, loadavgStart);
-  printHeader('tenant-secrets', machine);
-  console.log(
-    `one request at a time over HTTP on 127.0.0.1; ${settings.rounds} interleaved rounds of ${settings.perRound} ` +
-      `of each kind after ${settings.warmup} warm-up each. Control plane in this process; PostgreSQL local.`,
-  );
-  console.log('');
-  printTable(table);
-  writeResults({ startedAt, machine, settings, targets }, { summary, crypto, table });
+  report('tenant-secrets', run, {
+    settings,
+    targets,
+    table,
+    notes: [
+      `one request at a time over HTTP on 127.0.0.1; ${settings.rounds} interleaved rounds of ${settings.perRound} ` +
+        `of each kind after ${settings.warmup} warm-up each. Control plane in this process; PostgreSQL local.`,
+    ],
+    results: { summary, crypto, table },
+  });
 }
 
 runBench(main);

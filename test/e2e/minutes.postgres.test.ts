@@ -2,49 +2,20 @@
 // role and migrations, the app's plans applied and its pool tables migrated with the CLI, tenants
 // in every placement, and `examples/minutes` in a process of its own beside it. PostgreSQL only:
 // the app connects to the vendor's database server as its own role, which PGlite cannot serve.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { adminUrl, createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
-import { bin, E2E_TIMEOUT_MS, freePort, type ServeProcess, startServe, until } from './tenantry-process.ts';
+import { example, type MinutesStack, startMinutesStack, stop } from './minutes-stack.ts';
+import { E2E_TIMEOUT_MS, freePort, until } from './tenantry-process.ts';
 
-const run = promisify(execFile);
-const example = join(import.meta.dirname, '..', '..', 'examples', 'minutes');
-const appRole = `minutes_app_${randomBytes(4).toString('hex')}`;
-const appPassword = randomBytes(12).toString('hex');
-
-let database: TestDatabase;
-let databaseUrl: string;
-let server: ServeProcess | undefined;
+let stack: MinutesStack;
 let minutes: ChildProcess | undefined;
-let spool: string;
 let url: string;
+let token: string;
 let appUrl: string;
-// The operator's key, in the earlier (checksum-less) format a person makes with openssl: such
-// bootstrap tokens stay valid. The app itself runs on an app key made from it below.
-const token = `tnt_op_${randomBytes(24).toString('base64url')}`;
 
-async function cli(...args: string[]): Promise<any> {
-  const { stdout } = await run(process.execPath, [bin, ...args, '--json'], {
-    env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token },
-  });
-  return JSON.parse(stdout);
-}
-
-async function asAdmin(sql: string, url = adminUrl): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
+const cli = (...args: string[]) => stack.cli(...args);
 
 /** Calls the minutes app as `accessToken`'s tenant and subject. */
 async function call(
@@ -65,71 +36,18 @@ async function call(
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
-/** The database URL with the app's own role in place of the administrator. */
-function asAppRole(databaseUrl: string): string {
-  const url = new URL(databaseUrl);
-  url.username = appRole;
-  url.password = appPassword;
-  return url.toString();
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
-}
-
 beforeAll(async () => {
-  // The tenant binding key, as a vendor sets it for the control plane, `tenantry app migrate` and
-  // the app alike: every process below inherits it.
-  process.env.TENANTRY_BINDING_KEY = randomBytes(32).toString('hex');
-  database = await createTestDatabase();
-  databaseUrl = (database.target as { url: string }).url;
-  // What the vendor does once, as in the README: the app's own login role, which owns nothing and
-  // bypasses nothing, may read and write the pool tables the migrations will create.
-  await asAdmin(`create role ${appRole} login password '${appPassword}'`);
-  await asAdmin(
-    `alter default privileges in schema public grant select, insert, update, delete on tables to ${appRole}`,
-    databaseUrl,
-  );
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  server = await startServe({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: databaseUrl,
-    // As a deployment on PostgreSQL gives it: the key that seals secrets at rest.
-    TENANTRY_MASTER_KEY: randomBytes(32).toString('base64'),
-    TENANTRY_BOOTSTRAP_TOKEN: token,
-    TENANTRY_PUBLIC_URL: url,
-    TENANTRY_APP_ROLE: appRole,
-    TENANTRY_APP_MIGRATIONS: join(example, 'migrations'),
-  });
-  spool = mkdtempSync(join(tmpdir(), 'minutes-spool-'));
+  stack = await startMinutesStack();
+  ({ url, token } = stack);
 }, E2E_TIMEOUT_MS);
 
-afterAll(async () => {
-  await stop(minutes);
-  await stop(server?.child);
-  await database.drop();
-  await asAdmin(`drop role if exists ${appRole}`);
-  rmSync(spool, { recursive: true, force: true });
-});
+afterAll(() => stack.close());
 
 test('the minutes app keeps every placement’s tenants apart, gates a feature, enforces its monthly limit and records meetings as usage', async () => {
-  await run(process.execPath, [bin, 'plans', 'apply', join(example, 'plans.yaml')], {
-    env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token },
-  });
+  await stack.tenantry('plans', 'apply', join(example, 'plans.yaml'));
   // Before any tenant exists, so the one target is the pool schema; later tenants are migrated as
   // they are provisioned. The last JSON line is the run's report.
-  const migrated = await run(
-    process.execPath,
-    [bin, 'app', 'migrate', '--dir', join(example, 'migrations'), '--database-url', databaseUrl, '--json'],
-    { env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token } },
-  );
-  const report = JSON.parse(migrated.stdout.trim().split('\n').at(-1) ?? '{}');
+  const report = await stack.migrateApp();
   expect(report).toMatchObject({ type: 'report', targets: 1, applied: 1, failed: 0 });
 
   const tenants: Record<string, { id: string; token: string }> = {};
@@ -201,24 +119,7 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
 
   const appPort = await freePort();
   appUrl = `http://127.0.0.1:${appPort}`;
-  minutes = spawn(process.execPath, [join(example, 'src', 'server.ts')], {
-    env: {
-      ...process.env,
-      PORT: String(appPort),
-      TENANTRY_URL: url,
-      TENANTRY_TOKEN: appKey.secret,
-      MINUTES_DATABASE_URL: asAppRole(databaseUrl),
-      MINUTES_SPOOL_DIR: spool,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  minutes.stdout?.on('data', (chunk) => (output += chunk));
-  minutes.stderr?.on('data', (chunk) => (output += chunk));
-  await until('the minutes app listens', async () => {
-    expect(minutes?.exitCode, output).toBeNull();
-    return output.includes('minutes listening on') || undefined;
-  });
+  minutes = await stack.startMinutes({ PORT: String(appPort), TENANTRY_TOKEN: appKey.secret });
 
   // The tenant comes from the token only.
   expect((await call(null, 'GET', '/v1/meetings')).status).toBe(401);

@@ -4,45 +4,26 @@
 // mail, turns on TOTP, then signs in to minutes with password and code and uses it in two
 // organisations with two roles. PostgreSQL only: minutes connects as its own database role, which
 // PGlite cannot serve (as in minutes.postgres.test.ts).
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Secret, TOTP } from 'otpauth';
-import pg from 'pg';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { adminUrl, createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
 import { launchBrowser } from './browser.ts';
 import { linkIn, type MailSink, startMailSink } from './mail-sink.ts';
-import { bin, E2E_TIMEOUT_MS, freePort, type ServeProcess, startServe, until } from './tenantry-process.ts';
+import { example, type MinutesStack, startMinutesStack } from './minutes-stack.ts';
+import { E2E_TIMEOUT_MS, freePort, until } from './tenantry-process.ts';
 
-const run = promisify(execFile);
-const example = join(import.meta.dirname, '..', '..', 'examples', 'minutes');
-const appRole = `minutes_app_${randomBytes(4).toString('hex')}`;
-const appPassword = randomBytes(12).toString('hex');
-const token = `tnt_op_${randomBytes(24).toString('base64url')}`;
-
-let database: TestDatabase;
-let databaseUrl: string;
+let stack: MinutesStack;
 let sink: MailSink;
-let server: ServeProcess | undefined;
-let minutes: ChildProcess | undefined;
 let browser: Browser | undefined;
-let spool: string;
 /** The control plane (the OpenID provider), on 127.0.0.1. */
 let url: string;
+let token: string;
 /** minutes, on `localhost`: another site than the provider, as in production, with its own cookies. */
 let appUrl: string;
 
-async function cli(...args: string[]): Promise<any> {
-  const { stdout } = await run(process.execPath, [bin, ...args, '--json'], {
-    env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token },
-  });
-  return JSON.parse(stdout);
-}
+const cli = (...args: string[]) => stack.cli(...args);
 
 /** A call to the control plane's API as the operator. */
 async function operator(method: string, path: string, body: unknown): Promise<any> {
@@ -54,23 +35,6 @@ async function operator(method: string, path: string, body: unknown): Promise<an
   const answer = await response.json();
   expect(response.ok, JSON.stringify(answer)).toBe(true);
   return answer;
-}
-
-async function asAdmin(sql: string, at = adminUrl): Promise<void> {
-  const client = new pg.Client({ connectionString: at });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 /** A tenant on `plan`, provisioned. */
@@ -98,42 +62,19 @@ async function invite(tenantId: string, email: string, role: string): Promise<vo
 }
 
 beforeAll(async () => {
-  process.env.TENANTRY_BINDING_KEY = randomBytes(32).toString('hex');
-  database = await createTestDatabase();
-  databaseUrl = (database.target as { url: string }).url;
-  await asAdmin(`create role ${appRole} login password '${appPassword}'`);
-  await asAdmin(
-    `alter default privileges in schema public grant select, insert, update, delete on tables to ${appRole}`,
-    databaseUrl,
-  );
   sink = await startMailSink();
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  server = await startServe({
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: databaseUrl,
-    TENANTRY_MASTER_KEY: randomBytes(32).toString('base64'),
-    TENANTRY_BOOTSTRAP_TOKEN: token,
-    TENANTRY_PUBLIC_URL: url,
-    TENANTRY_APP_ROLE: appRole,
-    TENANTRY_APP_MIGRATIONS: join(example, 'migrations'),
+  stack = await startMinutesStack({
     TENANTRY_SMTP_URL: sink.url,
     TENANTRY_MAIL_FROM: 'Minutes <accounts@minutes.example>',
   });
-  spool = mkdtempSync(join(tmpdir(), 'minutes-spool-'));
+  ({ url, token } = stack);
   browser = await launchBrowser();
 }, E2E_TIMEOUT_MS);
 
 afterAll(async () => {
   await browser?.close();
-  await stop(minutes);
-  await stop(server?.child);
+  await stack?.close();
   await sink?.close();
-  await database.drop();
-  await asAdmin(`drop role if exists ${appRole}`);
-  rmSync(spool, { recursive: true, force: true });
 });
 
 /**
@@ -172,16 +113,10 @@ async function submit(page: Page, button: string): Promise<void> {
 
 test('a person signs up, verifies the address from the mail, turns on TOTP, signs in to minutes with password and code, and is held to the role of each organisation until removed', async () => {
   // --- The vendor: plans, access file, tables, two customers, minutes as an OpenID client. ---
-  await run(process.execPath, [bin, 'plans', 'apply', join(example, 'plans.yaml')], {
-    env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token },
-  });
+  await stack.tenantry('plans', 'apply', join(example, 'plans.yaml'));
   const access = await cli('access', 'apply', join(example, 'access.yaml'));
   expect(access).toMatchObject({ change: 'created', version: 1 });
-  await run(
-    process.execPath,
-    [bin, 'app', 'migrate', '--dir', join(example, 'migrations'), '--database-url', databaseUrl, '--json'],
-    { env: { ...process.env, TENANTRY_URL: url, TENANTRY_TOKEN: token } },
-  );
+  await stack.migrateApp();
   const suffix = randomBytes(3).toString('hex');
   const acme = await tenant(`acme-${suffix}`, 'Acme', 'team');
   const globex = await tenant(`globex-${suffix}`, 'Globex', 'free');
@@ -197,32 +132,13 @@ test('a person signs up, verifies the address from the mail, turns on TOTP, sign
     `${appUrl}/callback`,
   );
   const appKey = await cli('keys', 'create', '--name', 'minutes', '--preset', 'app');
-  minutes = spawn(process.execPath, [join(example, 'src', 'server.ts')], {
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: String(appPort),
-      TENANTRY_URL: url,
-      TENANTRY_TOKEN: appKey.secret,
-      MINUTES_DATABASE_URL: (() => {
-        const own = new URL(databaseUrl);
-        own.username = appRole;
-        own.password = appPassword;
-        return own.toString();
-      })(),
-      MINUTES_SPOOL_DIR: spool,
-      MINUTES_OIDC_CLIENT_ID: client.id,
-      MINUTES_OIDC_CLIENT_SECRET: client.client_secret,
-      MINUTES_PUBLIC_URL: appUrl,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  minutes.stdout?.on('data', (chunk) => (output += chunk));
-  minutes.stderr?.on('data', (chunk) => (output += chunk));
-  await until('the minutes app listens', async () => {
-    expect(minutes?.exitCode, output).toBeNull();
-    return output.includes('minutes listening on') || undefined;
+  await stack.startMinutes({
+    HOST: '127.0.0.1',
+    PORT: String(appPort),
+    TENANTRY_TOKEN: appKey.secret,
+    MINUTES_OIDC_CLIENT_ID: client.id,
+    MINUTES_OIDC_CLIENT_SECRET: client.client_secret,
+    MINUTES_PUBLIC_URL: appUrl,
   });
 
   // --- The person: sign up, verify from the mail, sign in, turn on TOTP. ---

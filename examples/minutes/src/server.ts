@@ -34,11 +34,18 @@ const SIGN_IN_VARIABLES = [
 
 /**
  * Sign-in through the control plane's OpenID provider, when minutes is registered as its client
- * (`tenantry oidc-clients create`); without it, only bearer tokens reach the API.
+ * (`tenantry oidc-clients create`); without it, only bearer tokens reach the API. On a license
+ * there is no provider: any of the variables set is then a mistake to say, not to ignore.
  */
-function signInSettings(): SignInSettings | undefined {
+function signInSettings(onLicense: boolean): SignInSettings | undefined {
   const set = SIGN_IN_VARIABLES.filter((name) => process.env[name]);
   if (set.length === 0) return undefined;
+  if (onLicense) {
+    console.error(
+      `minutes: ${set.join(', ')}: sign-in needs a control plane, and a license runs without one`,
+    );
+    process.exit(2);
+  }
   if (set.length < SIGN_IN_VARIABLES.length) {
     const missing = SIGN_IN_VARIABLES.filter((name) => !process.env[name]);
     console.error(`minutes: sign-in needs ${missing.join(' and ')} too (see examples/minutes/README.md)`);
@@ -103,15 +110,7 @@ function seatsOf(tenantry: SelfHostedTenantry): Promise<number> {
 }
 
 const licenseFile = process.env.MINUTES_LICENSE_FILE;
-if (licenseFile) {
-  const signIn = SIGN_IN_VARIABLES.filter((name) => process.env[name]);
-  if (signIn.length > 0) {
-    console.error(
-      `minutes: ${signIn.join(', ')}: sign-in needs a control plane, and a license runs without one`,
-    );
-    process.exit(2);
-  }
-}
+const signIn = signInSettings(Boolean(licenseFile));
 let tenantry: MinutesTenantry;
 let selfHosted: SelfHostedTenantry | undefined;
 let options: MinutesOptions;
@@ -124,7 +123,7 @@ try {
     const onControlPlane = await openOnControlPlane();
     tenantry = onControlPlane;
     // The permissions of the request's verified access token, checked in memory.
-    options = { allowed: (permission) => onControlPlane.allowed(permission), signIn: signInSettings() };
+    options = { allowed: (permission) => onControlPlane.allowed(permission), signIn };
   }
 } catch (error) {
   // A refused license (or a state directory in use) is one line, not a stack.
