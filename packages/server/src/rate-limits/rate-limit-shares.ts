@@ -21,7 +21,7 @@ export interface RateLimitShareView {
 }
 
 /** How long a share lasts when the instance does not say; the SDK renews at a third of it. */
-export const DEFAULT_SHARE_TTL_SECONDS = 15;
+const DEFAULT_SHARE_TTL_SECONDS = 15;
 
 /** Shares are whole billionths, rounded down, so that float sums of granted shares never pass 1. */
 const GRAIN = 1e9;
