@@ -3,6 +3,7 @@ import { formatTenantKey, TENANT_KEY_RANDOM_CHARS } from '@tenantry/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { act, applyPlans, fixture, provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { until as waitFor } from '../../../server/test/until.ts';
 import { ControlPlaneClient } from '../control-plane/index.ts';
 import { Entitlements } from '../entitlements/index.ts';
 import { TenantKeys } from './tenant-keys.ts';
@@ -21,13 +22,9 @@ async function applyAccess(t: TestApp): Promise<void> {
   expect(applied.status, JSON.stringify(applied.body)).toBe(200);
 }
 
-/** Waits until `check` holds, asking again as the stream's messages come in (gives up after 10 s). */
+/** Waits until `check` holds, asking again every 10 ms as the stream's messages come in. */
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`${what}: not within 10 s`);
+  await waitFor(what, async () => ((await check()) ? true : undefined), { intervalMs: 10 });
 }
 
 describe(`TenantKeys against a live control plane (${backend})`, () => {
