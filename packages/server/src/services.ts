@@ -412,7 +412,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
       prefix: config.tenantKeyPrefix ?? DEFAULT_TENANT_KEY_PREFIX,
     }),
     rateLimiter,
-    rateLimitShares: new RateLimitShareService(db, clock, tenants),
+    rateLimitShares: new RateLimitShareService(db, clock),
     oidcClients,
     oidc,
     usage,

@@ -36,24 +36,22 @@ export function windowSeconds(value: string | number): number | undefined {
 const WINDOW_RULE = 'must be a window such as 1s, 10s, 1m, 1h or 1d, or a whole number of seconds';
 
 /** A window as written in a plan file (`per: 1s`), checked and turned into seconds. */
-export const RateWindowSchema = z
-  .union([z.string(), z.number()], { error: WINDOW_RULE })
-  .transform((value, ctx) => {
-    const seconds = windowSeconds(value);
-    if (seconds === undefined) {
-      ctx.addIssue({ code: 'custom', input: value, message: `per ${WINDOW_RULE}` });
-      return z.NEVER;
-    }
-    if (seconds > MAX_RATE_WINDOW_SECONDS) {
-      ctx.addIssue({
-        code: 'custom',
-        input: value,
-        message: `per must be at most 1d (${MAX_RATE_WINDOW_SECONDS} seconds): a longer quota is a metered limit`,
-      });
-      return z.NEVER;
-    }
-    return seconds;
-  });
+const RateWindowSchema = z.union([z.string(), z.number()], { error: WINDOW_RULE }).transform((value, ctx) => {
+  const seconds = windowSeconds(value);
+  if (seconds === undefined) {
+    ctx.addIssue({ code: 'custom', input: value, message: `per ${WINDOW_RULE}` });
+    return z.NEVER;
+  }
+  if (seconds > MAX_RATE_WINDOW_SECONDS) {
+    ctx.addIssue({
+      code: 'custom',
+      input: value,
+      message: `per must be at most 1d (${MAX_RATE_WINDOW_SECONDS} seconds): a longer quota is a metered limit`,
+    });
+    return z.NEVER;
+  }
+  return seconds;
+});
 
 const Count = z.int({ error: 'must be a whole number of at least 1' }).min(1).max(MAX_RATE_REQUESTS);
 

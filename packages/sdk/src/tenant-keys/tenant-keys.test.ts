@@ -3,6 +3,7 @@ import { formatTenantKey, TENANT_KEY_RANDOM_CHARS } from '@tenantry/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backend, startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { act, applyPlans, fixture, provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { until as waitFor } from '../../../server/test/until.ts';
 import { ControlPlaneClient } from '../control-plane/index.ts';
 import { Entitlements } from '../entitlements/index.ts';
 import { TenantKeys } from './tenant-keys.ts';
@@ -21,13 +22,9 @@ async function applyAccess(t: TestApp): Promise<void> {
   expect(applied.status, JSON.stringify(applied.body)).toBe(200);
 }
 
-/** Waits until `check` holds, asking again as the stream's messages come in (gives up after 10 s). */
+/** Waits until `check` holds, asking again every 10 ms as the stream's messages come in. */
 async function until(check: () => Promise<boolean>, what: string): Promise<void> {
-  for (let i = 0; i < 1000; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`${what}: not within 10 s`);
+  await waitFor(what, async () => ((await check()) ? true : undefined), { intervalMs: 10 });
 }
 
 describe(`TenantKeys against a live control plane (${backend})`, () => {
@@ -244,6 +241,46 @@ describe(`TenantKeys against a live control plane (${backend})`, () => {
     expect(listed.body.data[0].last_used_at).toBe(new Date(now).toISOString());
   });
 
+  it('tells onError of a report of the keys used that failed, and sends those uses with the next', async () => {
+    const tenant = await provisionedTenant(t);
+    const key = await createKey(tenant.id);
+    const app = await t.request({
+      method: 'POST',
+      url: '/v1/api-keys',
+      payload: { name: 'app3', preset: 'app' },
+    });
+    let away = true;
+    const client = new ControlPlaneClient({
+      url,
+      token: app.body.secret,
+      fetch: (input, init) =>
+        away &&
+        new URL(String(input instanceof Request ? input.url : input)).pathname === '/v1/tenant-keys/used'
+          ? Promise.reject(new TypeError('fetch failed'))
+          : fetch(input, init),
+    });
+    const own = new Entitlements(client);
+    const errors: Error[] = [];
+    const ownKeys = new TenantKeys(client, own, {
+      reportEveryMs: 10,
+      now: () => now,
+      onError: (e) => errors.push(e),
+    });
+    try {
+      expect((await ownKeys.verify(key.secret)).ok).toBe(true);
+      await until(async () => errors.length > 0, 'the failed report told');
+      expect(errors[0]?.message).toMatch(/fetch failed/);
+      away = false;
+      await until(async () => {
+        const listed = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/api-keys` });
+        return listed.body.data[0].last_used_at === new Date(now).toISOString();
+      }, 'the use sent with a later report');
+    } finally {
+      await ownKeys.close();
+      await own.close();
+    }
+  });
+
   it('loads every key set again when the stream reconnects, so a change made meanwhile is not missed', async () => {
     const tenant = await provisionedTenant(t);
     const key = await createKey(tenant.id);
@@ -290,7 +327,8 @@ describe(`TenantKeys without the scope (${backend})`, () => {
       });
       const client = new ControlPlaneClient({ url, token: narrow.body.secret });
       const entitlements = new Entitlements(client);
-      const keys = new TenantKeys(client, entitlements);
+      const errors: Error[] = [];
+      const keys = new TenantKeys(client, entitlements, { onError: (e) => errors.push(e) });
       const tenant = await provisionedTenant(t);
       const created = await t.request({
         method: 'POST',
@@ -299,6 +337,9 @@ describe(`TenantKeys without the scope (${backend})`, () => {
       });
       expect(await keys.verify(created.body.secret)).toEqual({ ok: false, reason: 'unavailable' });
       await expect(keys.ready()).rejects.toThrow(/tenant-keys:verify/);
+      // The load started in the background when the stream went live failed too, and said so.
+      await until(async () => errors.length > 0, 'the failed load told');
+      expect(errors[0]?.message).toMatch(/tenant-keys:verify/);
       await keys.close();
       await entitlements.close();
     } finally {

@@ -62,6 +62,11 @@ export interface TenantKeysOptions {
   readonly reportEveryMs?: number;
   /** Milliseconds since the epoch; replaces `Date.now` for expiry, for tests. */
   readonly now?: () => number;
+  /**
+   * Told of each background task that failed: a load of the key sets (tried again with backoff;
+   * checks answer from the sets held until then) or a report of the keys used (sent with the next).
+   */
+  readonly onError?: (error: Error) => void;
 }
 
 /** A key as held: its answer made once, so that a check allocates nothing. */
@@ -128,6 +133,7 @@ export class TenantKeys {
   readonly #now: () => number;
   readonly #batchMs: number;
   readonly #reportEveryMs: number;
+  readonly #onError: ((error: Error) => void) | undefined;
   readonly #byHash = new Map<string, HeldKey>();
   /** Each tenant's set version and its keys' hashes. */
   readonly #sets = new Map<string, { version: string; hashes: readonly string[] }>();
@@ -158,7 +164,13 @@ export class TenantKeys {
     this.#now = options.now ?? Date.now;
     this.#batchMs = options.batchMs ?? 20;
     this.#reportEveryMs = options.reportEveryMs ?? 30_000;
+    this.#onError = options.onError;
   }
+
+  /** Tells `onError` of a background task that failed; the task itself says how it goes on. */
+  readonly #report = (error: unknown): void => {
+    this.#onError?.(error instanceof Error ? error : new Error(String(error)));
+  };
 
   /**
    * Whether `presentedKey` is a working tenant API key, and if so whose and with what
@@ -265,18 +277,10 @@ export class TenantKeys {
         // stream is closed for good, nothing keeps them current.
         this.#failClosed = status.state === 'expired' || status.state === 'closed';
         // Changes made while the stream was down are not replayed: load every set again.
-        if (status.state === 'live') {
-          this.#reload().catch(() => {
-            // Tried again with backoff; checks answer from the sets held until then.
-          });
-        }
+        if (status.state === 'live') this.#reload().catch(this.#report);
       }),
     ];
-    this.#reportTimer = setInterval(() => {
-      this.reportUse().catch(() => {
-        // The uses went back into the next report; the control plane is away for now.
-      });
-    }, this.#reportEveryMs).unref();
+    this.#reportTimer = setInterval(() => this.reportUse().catch(this.#report), this.#reportEveryMs).unref();
   }
 
   /** Runs `task` after the one under way: responses are applied in the order they were asked. */
@@ -302,11 +306,7 @@ export class TenantKeys {
       },
       () => {
         if (this.#closed) return;
-        this.#retryTimer = setTimeout(() => {
-          this.#reload().catch(() => {
-            // Tried again by the timer this failure set.
-          });
-        }, this.#retryMs).unref();
+        this.#retryTimer = setTimeout(() => this.#reload().catch(this.#report), this.#retryMs).unref();
         this.#retryMs = Math.min(RETRY_MS.max, this.#retryMs * 2);
       },
     );
@@ -364,12 +364,10 @@ export class TenantKeys {
       this.#noticeTimer = undefined;
       const tenants = [...this.#noticed];
       this.#noticed.clear();
-      this.#enqueue(() => this.#revalidate(tenants)).catch(() => {
+      this.#enqueue(() => this.#revalidate(tenants)).catch((error: unknown) => {
+        this.#report(error);
         // What these tenants' sets are now is unknown: load every set again, with backoff.
-        if (this.#closed) return;
-        this.#reload().catch(() => {
-          // Tried again with backoff by the reload itself.
-        });
+        if (!this.#closed) this.#reload().catch(this.#report);
       });
     }, this.#batchMs);
   }
@@ -411,9 +409,7 @@ export class TenantKeys {
     clearTimeout(this.#retryTimer);
     clearInterval(this.#reportTimer);
     await this.#queue;
-    await this.reportUse().catch(() => {
-      // The control plane is away: the last minute's uses are not reported, which only leaves
-      // `last_used_at` a little behind.
-    });
+    // Failing, the last minute's uses are not reported: `last_used_at` is left a little behind.
+    await this.reportUse().catch(this.#report);
   }
 }

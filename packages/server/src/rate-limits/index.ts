@@ -6,19 +6,9 @@
  * It may import: @tenantry/core, db/, http/, shared modules, tenants/.
  */
 export { limitRequests } from './limit-requests.ts';
-export {
-  CONTROL_PLANE_RATE_LIMIT,
-  DEFAULT_RATE_LIMITS,
-  parseRateLimitSpec,
-  type RateLimitSettings,
-  rateLimitSettings,
-} from './rate-limit-settings.ts';
+export { type RateLimitSettings, rateLimitSettings } from './rate-limit-settings.ts';
 export { rateLimitShareRoutes } from './rate-limit-share-routes.ts';
-export {
-  DEFAULT_SHARE_TTL_SECONDS,
-  RateLimitShareService,
-  type RateLimitShareView,
-} from './rate-limit-shares.ts';
+export { RateLimitShareService, type RateLimitShareView } from './rate-limit-shares.ts';
 export {
   type LimitVerdict,
   RequestLimiter,

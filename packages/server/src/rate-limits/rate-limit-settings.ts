@@ -40,7 +40,7 @@ const SPEC = /^([0-9]{1,10})\/([0-9a-z]{1,10})(?:,([0-9]{1,10}))?$/;
  * A limit as the environment writes it: `<requests>/<window>[,<burst>]` (`1000/1s,2000`), or
  * `off`. The window is written as in plan files (`1s`, `1m`, `1h`, `1d`).
  */
-export function parseRateLimitSpec(name: string, raw: string): Result<RateLimitDefinition | null, string> {
+function parseRateLimitSpec(name: string, raw: string): Result<RateLimitDefinition | null, string> {
   if (raw === 'off') return ok(null);
   const match = SPEC.exec(raw);
   const requests = Number(match?.[1]);

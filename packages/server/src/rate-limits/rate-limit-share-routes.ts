@@ -65,7 +65,7 @@ export const rateLimitShareRoutes: FastifyPluginAsyncZod<{
     async (request, reply) => {
       const tenant = await tenants.record(request.params.id);
       if (!tenant) return sendProblem(reply, tenantNotFound(request.params.id).error);
-      const leased = await rateLimitShares.lease(tenant.id, request.body);
+      const leased = await rateLimitShares.lease(tenant, request.body);
       return leased.ok ? leased.value : sendProblem(reply, leased.error);
     },
   );

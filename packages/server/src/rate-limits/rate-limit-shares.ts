@@ -1,16 +1,9 @@
-import {
-  applyOverrides,
-  type DomainError,
-  fail,
-  ok,
-  type RateLimitDefinition,
-  type Result,
-  type TenantOverrides,
-} from '@tenantry/core';
+import { type DomainError, fail, ok, type RateLimitDefinition, type Result } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
-import type { TenantService } from '../tenants/index.ts';
+import type { TenantRecord } from '../tenants/index.ts';
+import { effectiveRateLimits } from './tenant-rate-limits.ts';
 
 /** The share of a tenant's rate limit one app instance holds, as the API shows it. */
 export interface RateLimitShareView {
@@ -28,7 +21,7 @@ export interface RateLimitShareView {
 }
 
 /** How long a share lasts when the instance does not say; the SDK renews at a third of it. */
-export const DEFAULT_SHARE_TTL_SECONDS = 15;
+const DEFAULT_SHARE_TTL_SECONDS = 15;
 
 /** Shares are whole billionths, rounded down, so that float sums of granted shares never pass 1. */
 const GRAIN = 1e9;
@@ -53,20 +46,24 @@ function rateLimitNotFound(
 export class RateLimitShareService {
   readonly #db: Kysely<Schema>;
   readonly #clock: Clock;
-  readonly #tenants: TenantService;
 
-  constructor(db: Kysely<Schema>, clock: Clock, tenants: TenantService) {
+  constructor(db: Kysely<Schema>, clock: Clock) {
     this.#db = db;
     this.#clock = clock;
-    this.#tenants = tenants;
   }
 
-  /** Takes or renews the instance's share of the tenant's rate limit `name`. */
+  /**
+   * Takes or renews the instance's share of the tenant's rate limit `name`. Takes the tenant's
+   * record the route already read, so that a renewal (every few seconds per instance) reads it once.
+   */
   async lease(
-    tenantId: string,
+    tenant: TenantRecord,
     input: { name: string; instance_id: string; ttl_seconds?: number | undefined },
   ): Promise<Result<RateLimitShareView, DomainError>> {
-    const limit = await this.#limit(tenantId, input.name);
+    const tenantId = tenant.id;
+    const limits = effectiveRateLimits(tenant);
+    // Own names only: a name such as "constructor" is no rate limit of the plan.
+    const limit = limits !== undefined && Object.hasOwn(limits, input.name) ? limits[input.name] : undefined;
     if (limit === undefined) return rateLimitNotFound(tenantId, input.name);
     return this.#db.transaction().execute(async (tx) => {
       await sql`select pg_advisory_xact_lock(hashtext(${`rate:${tenantId}:${input.name}`}))`.execute(tx);
@@ -130,14 +127,5 @@ export class RateLimitShareService {
       .where('released_at', 'is', null)
       .executeTakeFirst();
     return ok({ released: released.numUpdatedRows > 0n });
-  }
-
-  async #limit(tenantId: string, name: string): Promise<RateLimitDefinition | undefined> {
-    const record = await this.#tenants.record(tenantId);
-    if (record === undefined) return undefined;
-    const effective = applyOverrides(record.definition, record.overrides as TenantOverrides);
-    return effective.rate_limits !== undefined && Object.hasOwn(effective.rate_limits, name)
-      ? effective.rate_limits[name]
-      : undefined;
   }
 }

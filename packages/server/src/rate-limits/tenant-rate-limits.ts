@@ -1,5 +1,5 @@
 import { applyOverrides, type RateLimitDefinition, type TenantOverrides } from '@tenantry/core';
-import type { TenantService } from '../tenants/index.ts';
+import type { TenantRecord, TenantService } from '../tenants/index.ts';
 import { CONTROL_PLANE_RATE_LIMIT } from './rate-limit-settings.ts';
 import type { TenantRateLimitLookup } from './request-limiter.ts';
 
@@ -17,8 +17,14 @@ export function tenantRateLimits(
   return async (ref) => {
     const record = await tenants.record(ref);
     if (record === undefined) return undefined;
-    const effective = applyOverrides(record.definition, record.overrides as TenantOverrides);
-    const planned = effective.rate_limits?.[CONTROL_PLANE_RATE_LIMIT];
+    const planned = effectiveRateLimits(record)?.[CONTROL_PLANE_RATE_LIMIT];
     return { tenantId: record.id, limit: planned ?? fallback };
   };
+}
+
+/** The tenant's rate limits by name: its plan version's after its overrides. */
+export function effectiveRateLimits(
+  record: TenantRecord,
+): Readonly<Record<string, RateLimitDefinition>> | undefined {
+  return applyOverrides(record.definition, record.overrides as TenantOverrides).rate_limits;
 }

@@ -5,4 +5,4 @@
  * It may import: @tenantry/core, access/, changes/, db/, http/, members/, tenants/, shared modules.
  */
 export { tenantKeyRoutes } from './tenant-key-routes.ts';
-export { DEFAULT_TENANT_KEY_PREFIX, hashTenantKey, TenantKeyService } from './tenant-key-service.ts';
+export { DEFAULT_TENANT_KEY_PREFIX, TenantKeyService } from './tenant-key-service.ts';

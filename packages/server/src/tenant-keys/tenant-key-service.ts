@@ -91,7 +91,7 @@ export interface TenantKeySet {
 }
 
 /** SHA-256 of the whole key, hex: see the migration (0025) for why a fast hash is right here. */
-export function hashTenantKey(secret: string): string {
+function hashTenantKey(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
 

@@ -2,7 +2,7 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import type { SecretBox } from '../secrets/index.ts';
 
 /** Bytes in a tenant's data key: AES-256-GCM's key. */
-export const DATA_KEY_BYTES = 32;
+const DATA_KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
 
