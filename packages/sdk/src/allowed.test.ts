@@ -5,10 +5,11 @@ import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyAccess, invitedMember } from '../../server/test/member-support.ts';
 import {
-  Browser,
   type OidcTestApp,
   registerApp,
+  sessionBrowser,
   signInThroughApp,
   startOidcTestApp,
 } from '../../server/test/oidc-support.ts';
@@ -24,16 +25,6 @@ import { type ControlPlaneTenantry, Tenantry } from './tenantry.ts';
  * entitlement snapshot, which names members removed since and the tenant's state.
  */
 
-const ACCESS = `
-permissions:
-  meetings:read: Read meetings
-  meetings:write: Create and edit meetings
-roles:
-  admin: [meetings:read, meetings:write]
-  member: [meetings:read, meetings:write]
-  viewer: [meetings:read]
-`;
-
 let t: OidcTestApp;
 let tenantry: ControlPlaneTenantry;
 let app: FastifyInstance;
@@ -42,9 +33,7 @@ let directory: string;
 beforeAll(async () => {
   t = await startOidcTestApp({ real: true });
   await applyPlans(t);
-  expect((await t.request({ method: 'PUT', url: '/v1/access', payload: { source: ACCESS } })).status).toBe(
-    200,
-  );
+  await applyAccess(t);
   directory = await mkdtemp(join(tmpdir(), 'tenantry-allowed-'));
   tenantry = await Tenantry.open({
     url: t.issuer,
@@ -68,34 +57,13 @@ afterAll(async () => {
 });
 
 async function member(tenantId: string, role: string, email: string): Promise<string> {
-  const invited = await t.request({
-    method: 'POST',
-    url: `/v1/tenants/${tenantId}/invitations`,
-    payload: { email, role },
-  });
-  expect(invited.status, JSON.stringify(invited.body)).toBe(201);
-  const token = new URL(invited.body.invitation_url).searchParams.get('token') ?? '';
-  const accepted = await t.request({
-    method: 'POST',
-    url: '/v1/invitations/accept',
-    payload: { token, user_id: invited.body.invitation.user_id },
-  });
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
-  return invited.body.invitation.user_id;
+  return (await invitedMember(t, tenantId, role, email)).user_id;
 }
 
 /** An access token for `userId`, through the whole sign-in. */
 async function signIn(userId: string): Promise<string> {
-  const started = await t.services.database.db
-    .transaction()
-    .execute((tx) =>
-      t.services.sessions.start(tx, { userId, pendingMfa: false, userAgent: 'test', ip: '127.0.0.1' }),
-    );
   const { config } = await registerApp(t);
-  const tokens = await signInThroughApp(
-    config,
-    new Browser(`${t.services.sessions.cookieName}=${started.secret}`),
-  );
+  const tokens = await signInThroughApp(config, await sessionBrowser(t, userId));
   return tokens.access_token;
 }
 

@@ -236,6 +236,27 @@ export class Browser {
   }
 }
 
+/** A browser holding a hosted-pages session of `userId` (SessionService), its MFA passed when `mfa`. */
+export async function sessionBrowser(
+  t: TestApp,
+  userId: string,
+  options: { mfa?: boolean } = {},
+): Promise<Browser> {
+  const sessions = t.services.sessions;
+  const db = t.services.database.db;
+  const started = await db
+    .transaction()
+    .execute((tx) => sessions.start(tx, { userId, pendingMfa: false, userAgent: 'test', ip: '127.0.0.1' }));
+  if (options.mfa) {
+    await db
+      .updateTable('sessions')
+      .set({ mfa_verified_at: new Date() })
+      .where('id', '=', started.id)
+      .execute();
+  }
+  return new Browser(`${sessions.cookieName}=${started.secret}`);
+}
+
 /** The redirect URI of the test's app: never reached, the browser stops before it. */
 export const REDIRECT_URI = 'http://localhost:3000/callback';
 

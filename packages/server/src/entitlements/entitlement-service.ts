@@ -4,6 +4,7 @@ import {
   canonicalJson,
   type DomainError,
   type EntitlementSnapshot,
+  entitlesUse,
   evaluateEntitlements,
   ok,
   type Result,
@@ -17,13 +18,13 @@ import { type TenantRecord, type TenantService, tenantNotFound } from '../tenant
 import { MAX_TOKEN_TTL_SECONDS } from '../tokens/index.ts';
 import { nextSlotLapse, periodUsage, usageKey } from '../usage/index.ts';
 
-/** A snapshot with its version: a hash of its content, also sent as the ETag. */
 /**
  * The users removed from tenant `tenantId` since `since`, each with when (ISO 8601 UTC); the
  * latest removal of a user when there were several.
  */
 export type RevokedSubjects = (tenantId: string, since: Date) => Promise<Record<string, string>>;
 
+/** A snapshot with its version: a hash of its content, also sent as the ETag. */
 export interface VersionedSnapshot {
   readonly snapshot: EntitlementSnapshot & { version: string };
   readonly etag: string;
@@ -108,10 +109,19 @@ export class EntitlementService {
     if (!record) return tenantNotFound(idOrSlug);
     // A test tenant is evaluated at its test clock's time; its clock's advances announce it changed.
     const now = record.clock_time ?? wall;
+    const state = record.state as TenantState;
+    // Removals within the longest access-token life: a token issued before one still verifies, so
+    // the snapshot tells apps not to count it. Wall-clock time, as tokens' `iat` is. Read beside
+    // the usage, not after it: a snapshot build waits for one round trip, not two.
+    const revoking: Promise<Record<string, string>> | Record<string, string> =
+      entitlesUse(state) && this.#revokedSubjects
+        ? this.#revokedSubjects(record.id, new Date(wall.getTime() - MAX_TOKEN_TTL_SECONDS * 1000))
+        : {};
+    const [usage, revoked] = await Promise.all([this.#usage(record, now), revoking]);
     const snapshot = evaluateEntitlements({
-      usage: await this.#usage(record, now),
+      usage,
       tenantId: record.id,
-      state: record.state as TenantState,
+      state,
       seats: record.seats,
       plan: { key: record.plan_key, version: record.plan_version, definition: record.definition },
       overrides: record.overrides as TenantOverrides,
@@ -119,12 +129,6 @@ export class EntitlementService {
       trialEndsAt: record.trial_ends_at,
       now,
     });
-    // Removals within the longest access-token life: a token issued before one still verifies, so
-    // the snapshot tells apps not to count it. Wall-clock time, as tokens' `iat` is.
-    const revoked =
-      snapshot.active && this.#revokedSubjects
-        ? await this.#revokedSubjects(record.id, new Date(wall.getTime() - MAX_TOKEN_TTL_SECONDS * 1000))
-        : {};
     const removals = Object.values(revoked).map((at) => Date.parse(at));
     const full: EntitlementSnapshot =
       removals.length === 0 ? snapshot : { ...snapshot, revoked_subjects: revoked };

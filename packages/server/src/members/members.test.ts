@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { ACCESS, applyAccess, invitedMember } from '../../test/member-support.ts';
 import {
   act,
   applyPlans,
@@ -29,24 +30,13 @@ plans:
     features: [custom_roles, ip_allow_list]
 `;
 
-const ACCESS = `
-permissions:
-  meetings:read: Read meetings
-  meetings:write: Create and edit meetings
-roles:
-  admin: [meetings:read, meetings:write]
-  member: [meetings:read, meetings:write]
-  viewer: [meetings:read]
-`;
-
 let t: TestApp;
 let counter = 0;
 
 beforeAll(async () => {
   t = await startTestApp();
   await applyPlans(t, PLANS);
-  const applied = await t.request({ method: 'PUT', url: '/v1/access', payload: { source: ACCESS } });
-  expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+  await applyAccess(t);
 });
 afterAll(() => t.close());
 
@@ -70,16 +60,8 @@ async function invite(tenant: string, role: string, address = email(), headers?:
 }
 
 /** A new member of `tenant` with `role`, through an invitation accepted over the API. */
-async function member(tenant: string, role: string) {
-  const invited = await invite(tenant, role);
-  expect(invited.status, JSON.stringify(invited.body)).toBe(201);
-  const accepted = await t.request({
-    method: 'POST',
-    url: '/v1/invitations/accept',
-    payload: { token: tokenOf(invited.body.invitation_url), user_id: invited.body.invitation.user_id },
-  });
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
-  return accepted.body as { id: string; user_id: string; permissions: string[] };
+function member(tenant: string, role: string) {
+  return invitedMember(t, tenant, role, email());
 }
 
 async function memberToken(tenantId: string, role: string) {

@@ -6,15 +6,13 @@
  */
 
 export { sweepExpired } from './expired-payloads.ts';
-export {
-  type AccessPolicy,
-  type IdentitySource,
-  type Membership,
-  OPERATOR_ORGANIZATION,
-  type Organization,
-  type SignedInSession,
+export type {
+  AccessPolicy,
+  IdentitySource,
+  Membership,
+  SignedInSession,
 } from './identity-source.ts';
 export { oidcClientRoutes } from './oidc-client-routes.ts';
-export { type CreateOidcClient, OidcClientService, type OidcClientView } from './oidc-client-service.ts';
-export { APP_RESOURCE, OIDC_PREFIX, OidcProviderService } from './oidc-provider-service.ts';
+export { OidcClientService } from './oidc-client-service.ts';
+export { OidcProviderService } from './oidc-provider-service.ts';
 export { oidcRoutes } from './oidc-routes.ts';

@@ -189,7 +189,7 @@ function checkInput(input: CreateOidcClient): FieldError[] {
 }
 
 /** Why `uri` may not be a redirect URI, or undefined when it may. */
-export function redirectUriProblem(uri: string): string | undefined {
+function redirectUriProblem(uri: string): string | undefined {
   if (uri.length > 2000) return 'is longer than 2000 characters';
   const url = URL.parse(uri);
   if (!url) return 'is not an absolute URL';

@@ -1,10 +1,11 @@
 import { decodeJwt } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyAccess, invitedMember } from '../../test/member-support.ts';
 import {
-  Browser,
   type OidcTestApp,
   registerApp,
+  sessionBrowser,
   signInThroughApp,
   startOidcTestApp,
 } from '../../test/oidc-support.ts';
@@ -16,59 +17,19 @@ import { until } from '../../test/until.ts';
  * into memberships made by invitation (MemberService), under the tenant's access policy.
  */
 
-const ACCESS = `
-permissions:
-  meetings:read: Read meetings
-  meetings:write: Create and edit meetings
-roles:
-  admin: [meetings:read, meetings:write]
-  member: [meetings:read, meetings:write]
-  viewer: [meetings:read]
-`;
-
 let t: OidcTestApp;
 
 beforeAll(async () => {
   t = await startOidcTestApp({ real: true });
   await applyPlans(t);
-  const applied = await t.request({ method: 'PUT', url: '/v1/access', payload: { source: ACCESS } });
-  expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+  await applyAccess(t);
 });
 
 afterAll(() => t.close());
 
 /** A member of `tenantId` with `role`, by an invitation accepted over the API; returns the user id. */
 async function member(tenantId: string, role: string, email: string): Promise<string> {
-  const invited = await t.request({
-    method: 'POST',
-    url: `/v1/tenants/${tenantId}/invitations`,
-    payload: { email, role },
-  });
-  expect(invited.status, JSON.stringify(invited.body)).toBe(201);
-  const token = new URL(invited.body.invitation_url).searchParams.get('token') ?? '';
-  const accepted = await t.request({
-    method: 'POST',
-    url: '/v1/invitations/accept',
-    payload: { token, user_id: invited.body.invitation.user_id },
-  });
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
-  return invited.body.invitation.user_id;
-}
-
-/** A browser holding a hosted-pages session of `userId`. */
-async function signedIn(userId: string, options: { mfa?: boolean } = {}): Promise<Browser> {
-  const sessions = t.services.sessions;
-  const started = await t.services.database.db
-    .transaction()
-    .execute((tx) => sessions.start(tx, { userId, pendingMfa: false, userAgent: 'test', ip: '127.0.0.1' }));
-  if (options.mfa) {
-    await t.services.database.db
-      .updateTable('sessions')
-      .set({ mfa_verified_at: new Date() })
-      .where('id', '=', started.id)
-      .execute();
-  }
-  return new Browser(`${sessions.cookieName}=${started.secret}`);
+  return (await invitedMember(t, tenantId, role, email)).user_id;
 }
 
 describe('with the hosted sign-in and the members feature', () => {
@@ -76,7 +37,7 @@ describe('with the hosted sign-in and the members feature', () => {
     const tenant = await provisionedTenant(t);
     const user = await member(tenant.id, 'viewer', `${tenant.slug}@example.com`);
     const { config } = await registerApp(t, 'public');
-    const tokens = await signInThroughApp(config, await signedIn(user), { prompt: 'consent' });
+    const tokens = await signInThroughApp(config, await sessionBrowser(t, user), { prompt: 'consent' });
     expect(decodeJwt(tokens.access_token)).toMatchObject({
       sub: user,
       tid: tenant.id,
@@ -132,7 +93,7 @@ describe('with the hosted sign-in and the members feature', () => {
     });
     expect(policy.status, JSON.stringify(policy.body)).toBe(200);
     const { config } = await registerApp(t);
-    const browser = await signedIn(user);
+    const browser = await sessionBrowser(t, user);
     const request = client.buildAuthorizationUrl(config, {
       redirect_uri: 'http://localhost:3000/callback',
       scope: 'openid',
@@ -141,7 +102,7 @@ describe('with the hosted sign-in and the members feature', () => {
     });
     const landed = await browser.follow(request.href, 'http://localhost:3000/callback');
     expect(new URL(landed.url).pathname).toBe('/mfa');
-    const tokens = await signInThroughApp(config, await signedIn(user, { mfa: true }));
+    const tokens = await signInThroughApp(config, await sessionBrowser(t, user, { mfa: true }));
     expect(decodeJwt(tokens.access_token).tid).toBe(tenant.id);
   });
 
@@ -156,7 +117,7 @@ describe('with the hosted sign-in and the members feature', () => {
       code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
       code_challenge_method: 'S256',
     });
-    const landed = await (await signedIn(user)).follow(url.href, 'http://localhost:3000/callback');
+    const landed = await (await sessionBrowser(t, user)).follow(url.href, 'http://localhost:3000/callback');
     expect(new URL(landed.url).searchParams.get('error')).toBe('access_denied');
   });
 });

@@ -1,12 +1,14 @@
 import { decodeJwt, SignJWT } from 'jose';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyAccess, invitedMember } from '../../test/member-support.ts';
 import {
   authorizationRequest,
-  Browser,
+  type Browser,
   type OidcTestApp,
   REDIRECT_URI,
   registerApp,
+  sessionBrowser,
   signInThroughApp,
   startOidcTestApp,
 } from '../../test/oidc-support.ts';
@@ -31,8 +33,7 @@ let t: OidcTestApp;
 beforeAll(async () => {
   t = await startOidcTestApp({ real: true });
   await applyPlans(t);
-  const applied = await t.request({ method: 'PUT', url: '/v1/access', payload: { source: ACCESS } });
-  expect(applied.status, JSON.stringify(applied.body)).toBe(200);
+  await applyAccess(t, ACCESS);
 });
 
 afterAll(() => t.close());
@@ -53,29 +54,7 @@ async function staff(address: string, role: 'admin' | 'support' | 'finance'): Pr
 
 /** `email` made a member of `tenantId` by an invitation accepted over the API; returns the user id. */
 async function member(tenantId: string, address: string): Promise<string> {
-  const invited = await t.request({
-    method: 'POST',
-    url: `/v1/tenants/${tenantId}/invitations`,
-    payload: { email: address, role: 'viewer' },
-  });
-  expect(invited.status, JSON.stringify(invited.body)).toBe(201);
-  const token = new URL(invited.body.invitation_url).searchParams.get('token') ?? '';
-  const accepted = await t.request({
-    method: 'POST',
-    url: '/v1/invitations/accept',
-    payload: { token, user_id: invited.body.invitation.user_id },
-  });
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
-  return invited.body.invitation.user_id;
-}
-
-/** A browser holding a hosted-pages session of `userId`. */
-async function signedIn(userId: string): Promise<Browser> {
-  const sessions = t.services.sessions;
-  const started = await t.services.database.db
-    .transaction()
-    .execute((tx) => sessions.start(tx, { userId, pendingMfa: false, userAgent: 'test', ip: '127.0.0.1' }));
-  return new Browser(`${sessions.cookieName}=${started.secret}`);
+  return (await invitedMember(t, tenantId, 'viewer', address)).user_id;
 }
 
 /** Where the browser ends when it follows the app's authorization request. */
@@ -111,7 +90,7 @@ describe('staff signing in to the operator organisation', () => {
     const address = email('admin');
     const user = await staff(address, 'admin');
     expect(await member(tenant.id, address)).toBe(user);
-    const browser = await signedIn(user);
+    const browser = await sessionBrowser(t, user);
     const { config } = await registerApp(t);
 
     const picker = await land(config, browser);
@@ -171,7 +150,9 @@ describe('staff signing in to the operator organisation', () => {
   it('takes organization=operator without the picker; a support token reads but is refused a write route', async () => {
     const user = await staff(email('support'), 'support');
     const { config } = await registerApp(t, 'public');
-    const tokens = await signInThroughApp(config, await signedIn(user), { organization: 'operator' });
+    const tokens = await signInThroughApp(config, await sessionBrowser(t, user), {
+      organization: 'operator',
+    });
     expect(decodeJwt(tokens.access_token)).toMatchObject({ sub: user, staff: true, roles: ['support'] });
 
     expect((await withToken(tokens.access_token, 'GET', '/v1/tenants')).status).toBe(200);
@@ -193,7 +174,7 @@ describe('staff signing in to the operator organisation', () => {
     const address = email('member');
     const user = await member(a.id, address);
     await member(b.id, address);
-    const browser = await signedIn(user);
+    const browser = await sessionBrowser(t, user);
     const { config } = await registerApp(t);
 
     const picker = await land(config, browser);
@@ -234,7 +215,7 @@ describe('staff signing in to the operator organisation', () => {
     const user = await staff(email('leaver'), 'admin');
     const { config } = await registerApp(t);
     // offline_access is granted with prompt=consent, as OpenID Connect asks.
-    const tokens = await signInThroughApp(config, await signedIn(user), {
+    const tokens = await signInThroughApp(config, await sessionBrowser(t, user), {
       organization: 'operator',
       prompt: 'consent',
     });
@@ -263,7 +244,7 @@ describe('staff signing in to the operator organisation', () => {
     expect(after.status).toBe(401);
     expect(after.body).toMatchObject({ code: 'invalid_access_token', reason: 'not_staff' });
     // And signing in to the operator organisation again is refused.
-    const again = await land(config, await signedIn(user), { organization: 'operator' });
+    const again = await land(config, await sessionBrowser(t, user), { organization: 'operator' });
     expect(new URL(again.url).searchParams.get('error')).toBe('access_denied');
   });
 });

@@ -10,4 +10,4 @@ export {
   SigningKeyService,
 } from './signing-key-service.ts';
 export { jwksRoute, tokenRoutes } from './token-routes.ts';
-export { DEFAULT_TOKEN_TTL_SECONDS, TOKEN_AUDIENCE, TOKEN_TYPE, TokenService } from './token-service.ts';
+export { DEFAULT_TOKEN_TTL_SECONDS, TOKEN_AUDIENCE, TokenService } from './token-service.ts';

@@ -67,6 +67,14 @@ export interface SigningKeyRotation {
   next: SigningKeyView;
 }
 
+/**
+ * How long a process trusts the active kid it last read. A rotation made here is known at once; one
+ * made by another process reaches this one's OpenID provider within this time, which keeps signing
+ * with the retired key meanwhile: its tokens (a few minutes' life) still expire long before the
+ * retired key leaves the JWKS ({@link MAX_TOKEN_TTL_SECONDS} after its retirement).
+ */
+const ACTIVE_KID_MAX_AGE_MS = 30_000;
+
 const KEYS_LOCK = sql`select pg_advisory_xact_lock(hashtext('tenantry.signing_keys'))`;
 const SYSTEM = systemContext('signing_keys');
 
@@ -89,6 +97,8 @@ export class SigningKeyService {
   #ensured: Promise<void> | undefined;
   /** The imported private key of the last active key used, by kid. */
   #imported: ActiveSigningKey | undefined;
+  /** The active kid last read or made here, and when (`performance.now()`); see {@link activeKid}. */
+  #activeKid: { readonly kid: string; readonly at: number } | undefined;
 
   /** `secrets` seals the private halves: the database holds none in clear. */
   constructor(db: Kysely<Schema>, clock: Clock, secrets: SecretBox) {
@@ -153,10 +163,13 @@ export class SigningKeyService {
   }
 
   /**
-   * The kid of the active key: one indexed read, so that a signer other than this service (the
-   * OpenID provider, which holds the key itself) can tell on each use whether a rotation happened.
+   * The kid of the active key, so that a signer other than this service (the OpenID provider,
+   * which holds the key itself) can tell on each use whether a rotation happened. Read from the
+   * database at most every {@link ACTIVE_KID_MAX_AGE_MS}, not on every use (every OIDC request).
    */
   async activeKid(): Promise<string> {
+    const known = this.#activeKid;
+    if (known && performance.now() - known.at < ACTIVE_KID_MAX_AGE_MS) return known.kid;
     await this.ensureKeys();
     const row = await this.#db
       .selectFrom('signing_keys')
@@ -165,6 +178,7 @@ export class SigningKeyService {
       .where('retired_at', 'is', null)
       .executeTakeFirst();
     if (!row) throw new Error('no active signing key');
+    this.#activeKid = { kid: row.kid, at: performance.now() };
     return row.kid;
   }
 
@@ -259,6 +273,7 @@ export class SigningKeyService {
     });
     // The retired key's private half is gone from the database; let it go from memory too.
     if (this.#imported?.kid === rotation.retired.kid) this.#imported = undefined;
+    this.#activeKid = { kid: rotation.active.kid, at: performance.now() };
     return rotation;
   }
 

@@ -418,6 +418,20 @@ describe('signing keys', () => {
     expect(decodeProtectedHeader(minted.body.access_token).kid).toBe(rotated.active.kid);
   });
 
+  test("the OpenID provider's view of the active kid: a rotation here at once, another process's later, while the retired key stays published", async () => {
+    const signingKeys = t.services.signingKeys;
+    const first = await signingKeys.rotate(systemContext('test'));
+    expect(await signingKeys.activeKid()).toBe(first.active.kid);
+    // Kept for a while, not read again: the provider asks on every request.
+    const theirs = await otherProcess(t).signingKeys.rotate(systemContext('test'));
+    expect(theirs.retired.kid).toBe(first.active.kid);
+    expect(await signingKeys.activeKid()).toBe(first.active.kid);
+    expect((await signingKeys.jwks()).keys.map((k) => k.kid)).toContain(first.active.kid);
+    const ours = await signingKeys.rotate(systemContext('test'));
+    expect(ours.retired.kid).toBe(theirs.active.kid);
+    expect(await signingKeys.activeKid()).toBe(ours.active.kid);
+  });
+
   test('rotate takes only an optional reason', async () => {
     const response = await t.request({
       method: 'POST',
