@@ -1,6 +1,6 @@
 import { billingPeriod } from '../billing/index.ts';
 import { applyOverrides, type PlanDefinition, type TenantOverrides } from '../plans/index.ts';
-import type { RateLimitDefinition } from '../rate-limits/index.ts';
+import { copyRateLimits } from '../rate-limits/index.ts';
 import type { TenantState } from '../tenants/index.ts';
 import type { EntitlementSnapshot, LimitEntitlement } from './entitlement-snapshot.ts';
 
@@ -93,11 +93,4 @@ export function evaluateEntitlements(input: EntitlementInput): EntitlementSnapsh
     ...(Object.keys(meterFeatures).length === 0 ? {} : { meter_features: meterFeatures }),
     ...(effective.rate_limits === undefined ? {} : { rate_limits: copyRateLimits(effective.rate_limits) }),
   };
-}
-
-// The snapshot gets its own objects, so that a cached snapshot never shares them with the plan.
-function copyRateLimits(
-  limits: Readonly<Record<string, RateLimitDefinition>>,
-): Record<string, RateLimitDefinition> {
-  return Object.fromEntries(Object.entries(limits).map(([name, limit]) => [name, { ...limit }]));
 }

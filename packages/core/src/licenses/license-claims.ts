@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { EntitlementSnapshot, LimitEntitlement } from '../entitlements/index.ts';
 import { ConfigValueSchema, KEY_PATTERN, ThresholdsSchema } from '../plans/index.ts';
-import { MAX_RATE_REQUESTS, MAX_RATE_WINDOW_SECONDS } from '../rate-limits/index.ts';
+import { copyRateLimits, MAX_RATE_REQUESTS, MAX_RATE_WINDOW_SECONDS } from '../rate-limits/index.ts';
 
 /** The `typ` header of a license's JWS, so that no other JWT signed with a license key passes for one. */
 export const LICENSE_TYPE = 'tenantry-license+jwt';
@@ -105,13 +105,7 @@ export function licenseEntitlements(
     limits,
     config: { ...snapshot.config },
     ...(snapshot.meter_features === undefined ? {} : { meter_features: { ...snapshot.meter_features } }),
-    ...(snapshot.rate_limits === undefined
-      ? {}
-      : {
-          rate_limits: Object.fromEntries(
-            Object.entries(snapshot.rate_limits).map(([name, limit]) => [name, { ...limit }]),
-          ),
-        }),
+    ...(snapshot.rate_limits === undefined ? {} : { rate_limits: copyRateLimits(snapshot.rate_limits) }),
   };
 }
 

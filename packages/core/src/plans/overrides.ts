@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type DomainError, fail } from '../errors.ts';
 import {
+  copyRateLimits,
   overrideRateLimit,
   type RateLimitDefinition,
   type RateLimitOverride,
@@ -163,9 +164,7 @@ export function parseOverrides(input: unknown, plan: PlanDefinition): Result<Ten
         }
       }
     }
-    overrides.rate_limits = Object.fromEntries(
-      Object.entries(rateLimits).map(([name, limit]) => [name, { ...limit }]),
-    );
+    overrides.rate_limits = copyRateLimits(rateLimits);
   }
 
   return issues.length > 0 ? invalid(issues) : ok(overrides);

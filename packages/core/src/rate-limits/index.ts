@@ -6,6 +6,7 @@
  * It may import: shared modules.
  */
 export {
+  copyRateLimits,
   MAX_RATE_REQUESTS,
   MAX_RATE_WINDOW_SECONDS,
   overrideRateLimit,

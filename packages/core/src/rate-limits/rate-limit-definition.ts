@@ -105,3 +105,11 @@ export function overrideRateLimit(
   const baseBurst = base === undefined || base.burst === base.requests ? undefined : base.burst;
   return { requests, per_seconds: perSeconds, burst: override.burst ?? baseBurst ?? requests };
 }
+
+/**
+ * Rate limits by name, each copied: a snapshot, a license or overrides get objects of their own,
+ * never shared with the plan they came from (a cached snapshot is handed to callers).
+ */
+export function copyRateLimits<T extends object>(limits: Readonly<Record<string, T>>): Record<string, T> {
+  return Object.fromEntries(Object.entries(limits).map(([name, limit]) => [name, { ...limit }]));
+}
