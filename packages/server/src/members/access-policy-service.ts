@@ -1,4 +1,12 @@
-import { type DomainError, type FieldError, fail, ok, parseCidr, type Result } from '@tenantry/core';
+import {
+  type DomainError,
+  type FieldError,
+  fail,
+  ok,
+  type PlanDefinition,
+  parseCidr,
+  type Result,
+} from '@tenantry/core';
 import type { Kysely } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -157,7 +165,16 @@ export class AccessPolicyService {
     if (!row) return { ...DEFAULT_POLICY };
     return {
       mfa_required: row.mfa_required,
-      ip_allow_list: tenant.plan.features[IP_ALLOW_LIST_FEATURE] === true ? [...row.ip_allow_list] : [],
+      ip_allow_list: allowListInForce(tenant.plan, row.ip_allow_list),
     };
   }
+}
+
+/**
+ * The allow-list a tenant's stored one puts in force under its plan (after overrides): none while
+ * the plan does not enable the feature, so that a tenant moved to a plan without it is not locked
+ * out by a list it can no longer change.
+ */
+export function allowListInForce(plan: PlanDefinition, stored: readonly string[] | undefined): string[] {
+  return stored !== undefined && plan.features[IP_ALLOW_LIST_FEATURE] === true ? [...stored] : [];
 }

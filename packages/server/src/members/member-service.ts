@@ -599,19 +599,6 @@ export class MemberService {
     }));
   }
 
-  /** What `userId` may do in the tenant now, or null when they are not a member of it. */
-  async permissionsOf(tenantId: string, userId: string): Promise<string[] | null> {
-    const row = await this.#o.db
-      .selectFrom('memberships')
-      .select('role')
-      .where('tenant_id', '=', tenantId)
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
-    if (!row) return null;
-    const catalogue = await this.#o.access.catalogue();
-    return rolePermissions(row.role, catalogue, await this.#customRoles(this.#o.db, tenantId));
-  }
-
   /**
    * The permissions of `role` in the tenant, if the grantor may grant it (or, with `touching`,
    * act on a member who holds it): every permission of the role must be one of the grantor's.
