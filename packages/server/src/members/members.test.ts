@@ -787,5 +787,14 @@ describe('staff', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].path).toBe('role');
+    const before = await auditCount(t);
+    const badEmail = await t.request({
+      method: 'POST',
+      url: '/v1/staff',
+      payload: { email: 'not-an-email', role: 'finance' },
+    });
+    expect(badEmail.status).toBe(400);
+    expect(badEmail.body).toMatchObject({ code: 'validation_failed', errors: [{ path: 'email' }] });
+    expect(await auditCount(t)).toBe(before);
   });
 });
