@@ -59,7 +59,7 @@ export class AccessPolicyService {
   async accessPolicyOf(tenantId: string): Promise<AccessPolicy> {
     const tenant = await findTenant(this.#db, tenantId);
     if (!tenant.ok) return { ...DEFAULT_POLICY };
-    return this.#inForce(tenant.value);
+    return inForce(tenant.value, await this.#row(tenant.value.id));
   }
 
   async get(tenantRef: string): Promise<Result<AccessPolicyView, DomainError>> {
@@ -68,7 +68,7 @@ export class AccessPolicyService {
     const row = await this.#row(tenant.value.id);
     return ok({
       tenant_id: tenant.value.id,
-      ...(await this.#inForce(tenant.value)),
+      ...inForce(tenant.value, row),
       updated_at: row?.updated_at.toISOString() ?? null,
     });
   }
@@ -159,15 +159,15 @@ export class AccessPolicyService {
       .where('tenant_id', '=', tenantId)
       .executeTakeFirst();
   }
+}
 
-  async #inForce(tenant: TenantInfo): Promise<AccessPolicy> {
-    const row = await this.#row(tenant.id);
-    if (!row) return { ...DEFAULT_POLICY };
-    return {
-      mfa_required: row.mfa_required,
-      ip_allow_list: allowListInForce(tenant.plan, row.ip_allow_list),
-    };
-  }
+/** The policy a tenant's stored row (if any) puts in force under its plan. */
+function inForce(
+  tenant: TenantInfo,
+  row: { mfa_required: boolean; ip_allow_list: readonly string[] } | undefined,
+): AccessPolicy {
+  if (!row) return { ...DEFAULT_POLICY };
+  return { mfa_required: row.mfa_required, ip_allow_list: allowListInForce(tenant.plan, row.ip_allow_list) };
 }
 
 /**
