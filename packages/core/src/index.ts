@@ -19,7 +19,6 @@ export {
   EMPTY_ACCESS_CATALOGUE,
   ipAllowed,
   isBuiltInRole,
-  isOperatorRole,
   isTenantAdminPermission,
   MAX_PERMISSIONS,
   OPERATOR_ROLE_SCOPES,

@@ -13,7 +13,6 @@ export {
 } from './access-file.ts';
 export { allowListMatcher, type Cidr, ipAllowed, parseCidr } from './cidr.ts';
 export {
-  isOperatorRole,
   OPERATOR_ROLE_SCOPES,
   OPERATOR_ROLES,
   type OperatorRole,

@@ -6,11 +6,6 @@ export const OPERATOR_ROLES = ['admin', 'support', 'finance'] as const;
 /** One of {@link OPERATOR_ROLES}. */
 export type OperatorRole = (typeof OPERATOR_ROLES)[number];
 
-/** Whether `value` names an operator role. */
-export function isOperatorRole(value: string): value is OperatorRole {
-  return (OPERATOR_ROLES as readonly string[]).includes(value);
-}
-
 /**
  * The API scopes each operator role holds: an admin every scope, support every `:read` scope and
  * nothing that changes anything, finance the billing scopes and the reads billing work needs

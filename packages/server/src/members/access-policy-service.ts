@@ -1,4 +1,12 @@
-import { type DomainError, type FieldError, fail, ok, parseCidr, type Result } from '@tenantry/core';
+import {
+  type DomainError,
+  type FieldError,
+  fail,
+  ok,
+  type PlanDefinition,
+  parseCidr,
+  type Result,
+} from '@tenantry/core';
 import type { Kysely } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -51,7 +59,7 @@ export class AccessPolicyService {
   async accessPolicyOf(tenantId: string): Promise<AccessPolicy> {
     const tenant = await findTenant(this.#db, tenantId);
     if (!tenant.ok) return { ...DEFAULT_POLICY };
-    return this.#inForce(tenant.value);
+    return inForce(tenant.value, await this.#row(tenant.value.id));
   }
 
   async get(tenantRef: string): Promise<Result<AccessPolicyView, DomainError>> {
@@ -60,7 +68,7 @@ export class AccessPolicyService {
     const row = await this.#row(tenant.value.id);
     return ok({
       tenant_id: tenant.value.id,
-      ...(await this.#inForce(tenant.value)),
+      ...inForce(tenant.value, row),
       updated_at: row?.updated_at.toISOString() ?? null,
     });
   }
@@ -151,13 +159,22 @@ export class AccessPolicyService {
       .where('tenant_id', '=', tenantId)
       .executeTakeFirst();
   }
+}
 
-  async #inForce(tenant: TenantInfo): Promise<AccessPolicy> {
-    const row = await this.#row(tenant.id);
-    if (!row) return { ...DEFAULT_POLICY };
-    return {
-      mfa_required: row.mfa_required,
-      ip_allow_list: tenant.plan.features[IP_ALLOW_LIST_FEATURE] === true ? [...row.ip_allow_list] : [],
-    };
-  }
+/** The policy a tenant's stored row (if any) puts in force under its plan. */
+function inForce(
+  tenant: TenantInfo,
+  row: { mfa_required: boolean; ip_allow_list: readonly string[] } | undefined,
+): AccessPolicy {
+  if (!row) return { ...DEFAULT_POLICY };
+  return { mfa_required: row.mfa_required, ip_allow_list: allowListInForce(tenant.plan, row.ip_allow_list) };
+}
+
+/**
+ * The allow-list a tenant's stored one puts in force under its plan (after overrides): none while
+ * the plan does not enable the feature, so that a tenant moved to a plan without it is not locked
+ * out by a list it can no longer change.
+ */
+export function allowListInForce(plan: PlanDefinition, stored: readonly string[] | undefined): string[] {
+  return stored !== undefined && plan.features[IP_ALLOW_LIST_FEATURE] === true ? [...stored] : [];
 }

@@ -4,24 +4,15 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, access/, changes/, db/, http/, shared modules, tenants/, tokens/.
  */
-export {
-  type AccessPolicy,
-  AccessPolicyService,
-  type AccessPolicyView,
-  IP_ALLOW_LIST_FEATURE,
-} from './access-policy-service.ts';
+export { type AccessPolicy, AccessPolicyService } from './access-policy-service.ts';
 export { memberRoutes, staffRoutes } from './member-routes.ts';
 export {
   type Grantor,
   type InvitationListener,
-  type InvitationPreview,
-  type InvitationView,
   MemberService,
   type Membership,
-  type MemberView,
 } from './member-service.ts';
 export { removedMembers } from './removed-members.ts';
-export { RoleService, type RoleView } from './role-service.ts';
-export { StaffService, type StaffView } from './staff-service.ts';
-export { MEMBER_SEATS_FEATURE } from './tenant-access.ts';
+export { RoleService } from './role-service.ts';
+export { StaffService } from './staff-service.ts';
 export { UserTokens } from './user-token-gate.ts';

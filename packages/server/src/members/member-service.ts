@@ -3,7 +3,6 @@ import {
   type AccessCatalogue,
   type CustomRole,
   type DomainError,
-  type FieldError,
   fail,
   isBuiltInRole,
   ok,
@@ -19,7 +18,7 @@ import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import { refusable } from './refusable.ts';
 import { findTenant, memberSeatLimit, requireFeature, type TenantInfo } from './tenant-access.ts';
-import { userByEmail } from './users.ts';
+import { checkEmail, userByEmail } from './users.ts';
 
 /** How long an invitation link stays valid when the inviter does not say: a week. */
 export const DEFAULT_INVITATION_TTL_HOURS = 168;
@@ -112,8 +111,6 @@ export interface InviteInput {
   readonly expiresInHours?: number | undefined;
 }
 
-const EMAIL = /^[^\s@\p{Cc}]{1,64}@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
-
 function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
@@ -147,13 +144,10 @@ export class MemberService {
     input: InviteInput,
     grantor: Grantor,
   ): Promise<Result<{ invitation: InvitationView; invitation_url: string }, DomainError>> {
-    const email = input.email.trim();
-    const errors: FieldError[] = [];
-    if (!EMAIL.test(email) || email.length > 254) {
-      errors.push({ path: 'email', message: `${JSON.stringify(email)} is not an email address` });
-    }
+    const checked = checkEmail(input.email);
+    if (!checked.ok) return checked;
+    const email = checked.value;
     const ttl = input.expiresInHours ?? DEFAULT_INVITATION_TTL_HOURS;
-    if (errors.length > 0) return fail('validation_failed', 'invalid fields: email', { errors });
     const token = randomBytes(TOKEN_BYTES).toString('base64url');
     const result = await refusable(this.#o.db, async (tx) => {
       const found = await findTenant(tx, tenantRef, { lock: true, writable: true });
@@ -597,19 +591,6 @@ export class MemberService {
         custom.filter((c) => c.tenant_id === row.id),
       ),
     }));
-  }
-
-  /** What `userId` may do in the tenant now, or null when they are not a member of it. */
-  async permissionsOf(tenantId: string, userId: string): Promise<string[] | null> {
-    const row = await this.#o.db
-      .selectFrom('memberships')
-      .select('role')
-      .where('tenant_id', '=', tenantId)
-      .where('user_id', '=', userId)
-      .executeTakeFirst();
-    if (!row) return null;
-    const catalogue = await this.#o.access.catalogue();
-    return rolePermissions(row.role, catalogue, await this.#customRoles(this.#o.db, tenantId));
   }
 
   /**

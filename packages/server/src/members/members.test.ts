@@ -416,7 +416,25 @@ describe('roles', () => {
       payload: { permissions: ['audit:read'] },
     });
     expect(updated.body.permissions).toEqual(['audit:read']);
-    expect(await t.services.members.permissionsOf(tenant.id, auditor.user_id)).toEqual(['audit:read']);
+    // The auditor's token holds what the role holds now: audit:read still, meetings:read no more.
+    const listed = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/members` });
+    expect(listed.body.data.find((m: any) => m.user_id === auditor.user_id).permissions).toEqual([
+      'audit:read',
+    ]);
+    const auditorToken = as(await userToken(t, { sub: auditor.user_id, tid: tenant.id }));
+    const audit = await t.request({
+      method: 'GET',
+      url: `/v1/tenants/${tenant.id}/audit`,
+      headers: auditorToken,
+    });
+    expect(audit.status, JSON.stringify(audit.body)).toBe(200);
+    const members = await t.request({
+      method: 'GET',
+      url: `/v1/tenants/${tenant.id}/members`,
+      headers: auditorToken,
+    });
+    expect(members.status).toBe(403);
+    expect(members.body.code).toBe('insufficient_permission');
     const inUse = await t.request({ method: 'DELETE', url: `/v1/tenants/${tenant.id}/roles/auditor` });
     expect(inUse.status).toBe(409);
     expect(inUse.body.code).toBe('role_in_use');
@@ -751,5 +769,14 @@ describe('staff', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].path).toBe('role');
+    const before = await auditCount(t);
+    const badEmail = await t.request({
+      method: 'POST',
+      url: '/v1/staff',
+      payload: { email: 'not-an-email', role: 'finance' },
+    });
+    expect(badEmail.status).toBe(400);
+    expect(badEmail.body).toMatchObject({ code: 'validation_failed', errors: [{ path: 'email' }] });
+    expect(await auditCount(t)).toBe(before);
   });
 });

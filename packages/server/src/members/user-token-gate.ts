@@ -1,12 +1,22 @@
-import { type DomainError, fail, ipAllowed, ok, type Result } from '@tenantry/core';
+import {
+  applyOverrides,
+  type DomainError,
+  EMPTY_ACCESS_CATALOGUE,
+  fail,
+  ipAllowed,
+  ok,
+  type PlanDefinition,
+  permissionsOf,
+  type Result,
+  type TenantOverrides,
+} from '@tenantry/core';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import type { AuthenticatedUser, UserTokenGate, UserTokenRoute } from '../http/index.ts';
 import type { SigningKeyService } from '../tokens/index.ts';
-import type { AccessPolicyService } from './access-policy-service.ts';
-import type { MemberService } from './member-service.ts';
+import { allowListInForce } from './access-policy-service.ts';
 import type { StaffService } from './staff-service.ts';
 
 /** Tenants whose members may act: not suspended, cancelled, deleted or still provisioning. */
@@ -18,9 +28,7 @@ export interface UserTokensOptions {
   readonly signingKeys: SigningKeyService;
   /** The `iss` tokens must carry: the control plane's public URL. */
   readonly issuer: string;
-  readonly members: MemberService;
   readonly staff: StaffService;
-  readonly accessPolicies: AccessPolicyService;
 }
 
 const EMPTY: ReadonlySet<never> = new Set();
@@ -107,11 +115,7 @@ export class UserTokens implements UserTokenGate {
         "this route takes API keys and staff tokens, not a tenant member's token",
       );
     }
-    const tenant = await this.#o.db
-      .selectFrom('tenants')
-      .select(['id', 'slug', 'state'])
-      .where('id', '=', tenantId)
-      .executeTakeFirst();
+    const tenant = await this.#admission(tenantId, userId);
     const sameTenant =
       tenant !== undefined &&
       route.tenant !== undefined &&
@@ -125,14 +129,18 @@ export class UserTokens implements UserTokenGate {
         },
       );
     }
-    const permissions = await this.#o.members.permissionsOf(tenant.id, userId);
-    if (permissions === null)
+    if (tenant.role === null)
       return invalid('not_a_member', 'the user is not a member of the tenant (any more)');
     if (!ACTING_STATES.has(tenant.state)) {
       return fail('tenant_inactive', `tenant "${tenant.slug}" is ${tenant.state}; its members may not act`, {
         details: { state: tenant.state },
       });
     }
+    // A custom role's row is joined only when the member holds it; an unknown role holds nothing.
+    const customRoles =
+      tenant.role_permissions === null ? [] : [{ key: tenant.role, permissions: tenant.role_permissions }];
+    const held = permissionsOf(tenant.role, tenant.catalogue ?? EMPTY_ACCESS_CATALOGUE, customRoles);
+    const permissions = held.ok ? held.value : [];
     if (!permissions.includes(route.permission)) {
       return fail(
         'insufficient_permission',
@@ -142,12 +150,57 @@ export class UserTokens implements UserTokenGate {
         },
       );
     }
-    const policy = await this.#o.accessPolicies.accessPolicyOf(tenant.id);
-    if (!ipAllowed(route.ip, policy.ip_allow_list)) {
+    // The plan (after overrides) matters only to a tenant that stored an allow-list.
+    const allowList =
+      tenant.ip_allow_list === null || tenant.ip_allow_list.length === 0
+        ? []
+        : allowListInForce(
+            applyOverrides(tenant.definition as PlanDefinition, (tenant.overrides ?? {}) as TenantOverrides),
+            tenant.ip_allow_list,
+          );
+    if (!ipAllowed(route.ip, allowList)) {
       return fail('ip_not_allowed', `tenant "${tenant.slug}" does not allow calls from ${route.ip}`, {
         details: { ip: route.ip },
       });
     }
     return ok({ userId, tenantId: tenant.id, permissions: new Set(permissions), scopes: EMPTY });
+  }
+
+  /**
+   * Everything admitting a member's token reads, in one query (this runs on every request a
+   * member's token makes): the tenant and its plan, the user's role in it, that role's row if it
+   * is a custom one, the tenant's stored access policy and the access catalogue in force.
+   */
+  #admission(tenantId: string, userId: string) {
+    return this.#o.db
+      .selectFrom('tenants as t')
+      .innerJoin('plan_versions as v', (join) =>
+        join.onRef('v.plan_id', '=', 't.plan_id').onRef('v.version', '=', 't.plan_version'),
+      )
+      .leftJoin('memberships as m', (join) =>
+        join.onRef('m.tenant_id', '=', 't.id').on('m.user_id', '=', userId),
+      )
+      .leftJoin('tenant_roles as r', (join) =>
+        join.onRef('r.tenant_id', '=', 't.id').onRef('r.key', '=', 'm.role'),
+      )
+      .leftJoin('tenant_access_policies as p', 'p.tenant_id', 't.id')
+      .select((eb) => [
+        't.id',
+        't.slug',
+        't.state',
+        't.overrides',
+        'v.definition',
+        'm.role',
+        'r.permissions as role_permissions',
+        'p.ip_allow_list',
+        eb
+          .selectFrom('access_catalogues')
+          .select('catalogue')
+          .orderBy('version', 'desc')
+          .limit(1)
+          .as('catalogue'),
+      ])
+      .where('t.id', '=', tenantId)
+      .executeTakeFirst();
   }
 }

@@ -1,3 +1,4 @@
+import { type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Transaction } from 'kysely';
 import type { Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
@@ -26,4 +27,15 @@ export async function userByEmail(
     .where('email_key', '=', key)
     .executeTakeFirstOrThrow();
   return { ...existing, created: false };
+}
+
+const EMAIL = /^[^\s@\p{Cc}]{1,64}@[^\s@\p{Cc}]+\.[^\s@\p{Cc}]+$/u;
+
+/** The trimmed `email` an invitation or a staff member is made for, or the refusal naming the field. */
+export function checkEmail(raw: string): Result<string, DomainError> {
+  const email = raw.trim();
+  if (EMAIL.test(email) && email.length <= 254) return ok(email);
+  return fail('validation_failed', 'invalid fields: email', {
+    errors: [{ path: 'email', message: `${JSON.stringify(email)} is not an email address` }],
+  });
 }
