@@ -19,6 +19,12 @@ import type { SigningKeyService } from '../tokens/index.ts';
 import { allowListInForce } from './access-policy-service.ts';
 import type { StaffService } from './staff-service.ts';
 
+/**
+ * How long the verifying keys are held: a retired key leaves the published set an hour after its
+ * retirement, and every token it signed has expired by then (tokens live 15 minutes), so a set
+ * a few minutes old refuses nothing it should admit; a new key is looked up when first seen.
+ */
+const KEY_SET_MAX_AGE_MS = 5 * 60_000;
 /** Tenants whose members may act: not suspended, cancelled, deleted or still provisioning. */
 const ACTING_STATES: ReadonlySet<string> = new Set(['trialing', 'active', 'past_due']);
 
@@ -53,6 +59,18 @@ export class UserTokens implements UserTokenGate {
     this.#o = options;
   }
 
+  /** The signing keys' public set, read at most every {@link KEY_SET_MAX_AGE_MS}, not per request. */
+  #keys: { readonly set: ReturnType<typeof createLocalJWKSet>; readonly at: number } | undefined;
+
+  /** The public keys tokens are verified with; `fresh`: read them from the database again. */
+  async #keySet(fresh: boolean): Promise<ReturnType<typeof createLocalJWKSet>> {
+    const held = this.#keys;
+    if (!fresh && held !== undefined && performance.now() - held.at < KEY_SET_MAX_AGE_MS) return held.set;
+    const set = createLocalJWKSet(await this.#o.signingKeys.jwks());
+    this.#keys = { set, at: performance.now() };
+    return set;
+  }
+
   async admit(token: string, route: UserTokenRoute): Promise<Result<AuthenticatedUser, DomainError>> {
     const verified = await this.#verify(token);
     if (!verified.ok) return verified;
@@ -66,15 +84,20 @@ export class UserTokens implements UserTokenGate {
   async #verify(
     token: string,
   ): Promise<Result<{ sub: string; tid?: unknown; staff?: unknown }, DomainError>> {
-    const jwks = createLocalJWKSet(await this.#o.signingKeys.jwks());
-    try {
-      const { payload } = await jwtVerify(token, jwks, {
+    const verify = async (fresh: boolean) =>
+      jwtVerify(token, await this.#keySet(fresh), {
         algorithms: ['ES256'],
         audience: 'tenantry',
         issuer: this.#o.issuer,
         typ: 'at+jwt',
         currentDate: this.#o.clock.now(),
         requiredClaims: ['sub', 'exp', 'iat'],
+      });
+    try {
+      // A key made since the set was read (a rotation, in any process) is looked up once more.
+      const { payload } = await verify(false).catch((error: unknown) => {
+        if (error instanceof joseErrors.JWKSNoMatchingKey) return verify(true);
+        throw error;
       });
       if (typeof payload.sub !== 'string' || !payload.sub.startsWith('usr_')) {
         return invalid('claims', 'the token is not for a user (sub must be usr_…)');
