@@ -2,12 +2,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Kysely, Transaction } from 'kysely';
 import { Secret, TOTP } from 'otpauth';
-import { type Change, recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { SecretBox } from '../secrets/index.ts';
-import { type Origin, userContext } from './account-service.ts';
+import { type Origin, type OwnChange, recordOwn } from './account-service.ts';
 import type { SessionService, StartedSession } from './session-service.ts';
 
 /** Wrong codes allowed per user within {@link ATTEMPT_WINDOW_MS}; past them every code is refused. */
@@ -28,25 +27,6 @@ type Proof = { readonly kind: 'totp' } | { readonly kind: 'recovery'; readonly r
 
 function hashCode(code: string): string {
   return createHash('sha256').update(code).digest('base64url');
-}
-
-/** A change a user makes to their own second factor, without what {@link recordOwn} fills in. */
-type OwnChange = Change extends infer C ? (C extends Change ? Omit<C, 'tenantId' | 'target'> : never) : never;
-
-/** Records changes a user made to their own second factor: no tenant, the user as actor and target. */
-function recordOwn(
-  tx: Transaction<Schema>,
-  origin: Origin,
-  userId: string,
-  changes: readonly OwnChange[],
-): Promise<void> {
-  return recordChanges(
-    tx,
-    userContext(userId, origin),
-    // Each is a Change of its own action once the two fields are back; tsc cannot follow the
-    // spread through the union of actions, so it is told.
-    changes.map((change) => ({ ...change, tenantId: null, target: { type: 'user', id: userId } }) as Change),
-  );
 }
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
