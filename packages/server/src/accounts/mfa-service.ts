@@ -8,6 +8,7 @@ import type { Mailer } from '../mail/index.ts';
 import type { SecretBox } from '../secrets/index.ts';
 import { type Origin, type OwnChange, recordOwn } from './account-service.ts';
 import type { SessionService, StartedSession } from './session-service.ts';
+import { tooManyAttempts } from './sign-in-throttle.ts';
 
 /** Wrong codes allowed per user within {@link ATTEMPT_WINDOW_MS}; past them every code is refused. */
 export const MAX_FAILED_ATTEMPTS = 5;
@@ -346,18 +347,7 @@ export class MfaService {
       .execute();
     if (failures.length >= MAX_FAILED_ATTEMPTS) {
       await refuse(true);
-      const oldest = failures[0]?.failed_at ?? now;
-      const retryAfter = Math.max(
-        1,
-        Math.ceil((oldest.getTime() + ATTEMPT_WINDOW_MS - now.getTime()) / 1000),
-      );
-      return fail(
-        'too_many_attempts',
-        `too many wrong codes; try again in ${Math.ceil(retryAfter / 60)} minutes`,
-        {
-          details: { retry_after: retryAfter },
-        },
-      );
+      return tooManyAttempts('too many wrong codes', failures[0]?.failed_at ?? now, ATTEMPT_WINDOW_MS, now);
     }
     const proof = await this.#match(tx, userId, email, code, totpRow, recoveryAllowed);
     if (proof !== undefined) return ok(proof);
