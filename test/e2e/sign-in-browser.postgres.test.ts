@@ -15,8 +15,8 @@ import pg from 'pg';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { adminUrl, createTestDatabase, type TestDatabase } from '../../packages/server/test/harness.ts';
+import { firstLink, type SmtpSink, startSmtpSink } from '../../packages/server/test/smtp-sink.ts';
 import { launchBrowser } from './browser.ts';
-import { linkIn, type MailSink, startMailSink } from './mail-sink.ts';
 import { bin, E2E_TIMEOUT_MS, freePort, type ServeProcess, startServe, until } from './tenantry-process.ts';
 
 const run = promisify(execFile);
@@ -27,7 +27,7 @@ const token = `tnt_op_${randomBytes(24).toString('base64url')}`;
 
 let database: TestDatabase;
 let databaseUrl: string;
-let sink: MailSink;
+let sink: SmtpSink;
 let server: ServeProcess | undefined;
 let minutes: ChildProcess | undefined;
 let browser: Browser | undefined;
@@ -106,7 +106,7 @@ beforeAll(async () => {
     `alter default privileges in schema public grant select, insert, update, delete on tables to ${appRole}`,
     databaseUrl,
   );
-  sink = await startMailSink();
+  sink = await startSmtpSink();
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   server = await startServe({
@@ -238,9 +238,11 @@ test('a person signs up, verifies the address from the mail, turns on TOTP, sign
   await submit(page, 'form[action="/sign-up"] button[type=submit]');
   await shows(page.locator('h1'), 'Check your email');
 
-  const mail = await until('the verification mail arrives', async () => sink.to(email)[0]);
+  const mail = await until('the verification mail arrives', async () => sink.latest(email));
   expect(mail.from).toBe('accounts@minutes.example');
-  await page.goto(linkIn(mail, `${url}/verify-email?token=`));
+  const link = firstLink(mail);
+  expect(link.startsWith(`${url}/verify-email?token=`)).toBe(true);
+  await page.goto(link);
   await submit(page, 'form[action="/verify-email"] button[type=submit]');
   expect(await page.locator('h1').textContent()).toBe('Email verified');
 
