@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Kysely, Transaction } from 'kysely';
 import { Secret, TOTP } from 'otpauth';
@@ -7,7 +7,7 @@ import type { Schema } from '../db/index.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { SecretBox } from '../secrets/index.ts';
 import { type Origin, type OwnChange, recordOwn } from './account-service.ts';
-import type { SessionService, StartedSession } from './session-service.ts';
+import { hashSecret, type SessionService, type StartedSession } from './session-service.ts';
 import { tooManyAttempts } from './sign-in-throttle.ts';
 
 /** Wrong codes allowed per user within {@link ATTEMPT_WINDOW_MS}; past them every code is refused. */
@@ -25,10 +25,6 @@ type During = 'sign_in' | 'enrol' | 'disable' | 'recovery_codes';
 
 /** What a code proved: an authenticator's TOTP, or a recovery code (now spent). */
 type Proof = { readonly kind: 'totp' } | { readonly kind: 'recovery'; readonly remaining: number };
-
-function hashCode(code: string): string {
-  return createHash('sha256').update(code).digest('base64url');
-}
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -390,7 +386,7 @@ export class MfaService {
       .updateTable('user_recovery_codes')
       .set({ used_at: now })
       .where('user_id', '=', userId)
-      .where('code_hash', '=', hashCode(normalised))
+      .where('code_hash', '=', hashSecret(normalised))
       .where('used_at', 'is', null)
       .returning('code_hash')
       .executeTakeFirst();
@@ -406,7 +402,7 @@ export class MfaService {
       .values(
         codes.map((code) => ({
           user_id: userId,
-          code_hash: hashCode(normaliseRecovery(code)),
+          code_hash: hashSecret(normaliseRecovery(code)),
           used_at: null,
         })),
       )

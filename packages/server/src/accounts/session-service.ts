@@ -66,7 +66,10 @@ const PENDING_MFA_MS = 10 * 60_000;
 /** How precisely `last_seen_at` follows use: written at most once a minute per session. */
 const TOUCH_MS = 60_000;
 
-/** The SHA-256 of a session secret, as stored: the table alone cannot be used to hijack a session. */
+/**
+ * The SHA-256 of a secret as stored (a session's secret, a link's token, a recovery code): 256
+ * random bits (80 for a recovery code) need no slow hash, and the table alone cannot be used.
+ */
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url');
 }
