@@ -9,13 +9,13 @@ import { join } from 'node:path';
 import { Secret, TOTP } from 'otpauth';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
+import { firstLink, type SmtpSink, startSmtpSink } from '../../packages/server/test/smtp-sink.ts';
 import { launchBrowser } from './browser.ts';
-import { linkIn, type MailSink, startMailSink } from './mail-sink.ts';
 import { example, type MinutesStack, startMinutesStack } from './minutes-stack.ts';
 import { E2E_TIMEOUT_MS, freePort, until } from './tenantry-process.ts';
 
 let stack: MinutesStack;
-let sink: MailSink;
+let sink: SmtpSink;
 let browser: Browser | undefined;
 /** The control plane (the OpenID provider), on 127.0.0.1. */
 let url: string;
@@ -62,7 +62,7 @@ async function invite(tenantId: string, email: string, role: string): Promise<vo
 }
 
 beforeAll(async () => {
-  sink = await startMailSink();
+  sink = await startSmtpSink();
   stack = await startMinutesStack({
     TENANTRY_SMTP_URL: sink.url,
     TENANTRY_MAIL_FROM: 'Minutes <accounts@minutes.example>',
@@ -154,9 +154,11 @@ test('a person signs up, verifies the address from the mail, turns on TOTP, sign
   await submit(page, 'form[action="/sign-up"] button[type=submit]');
   await shows(page.locator('h1'), 'Check your email');
 
-  const mail = await until('the verification mail arrives', async () => sink.to(email)[0]);
+  const mail = await until('the verification mail arrives', async () => sink.latest(email));
   expect(mail.from).toBe('accounts@minutes.example');
-  await page.goto(linkIn(mail, `${url}/verify-email?token=`));
+  const link = firstLink(mail);
+  expect(link.startsWith(`${url}/verify-email?token=`)).toBe(true);
+  await page.goto(link);
   await submit(page, 'form[action="/verify-email"] button[type=submit]');
   expect(await page.locator('h1').textContent()).toBe('Email verified');
 

@@ -46,11 +46,8 @@ function part(raw: string, type: string): string {
   return content;
 }
 
-/**
- * A real SMTP server on a free local port that keeps what it receives, for tests that send mail
- * through nodemailer exactly as production does (no mock of the mailer).
- */
-export async function startSmtpSink(): Promise<{
+/** A running sink: its SMTP URL, what it has received, and ways to read it. */
+export interface SmtpSink {
   readonly url: string;
   readonly received: ReceivedMail[];
   /** The newest mail to `to` whose subject matches, or undefined. */
@@ -58,7 +55,21 @@ export async function startSmtpSink(): Promise<{
   /** The first link in the newest mail to `to` (matching `subject`), as a path with its query. */
   link(to: string, subject?: RegExp): string;
   close(): Promise<void>;
-}> {
+}
+
+/** The first link in a mail's text part, whole. */
+export function firstLink(mail: ReceivedMail): string {
+  const url = /https?:\/\/\S+/.exec(mail.text)?.[0];
+  if (url === undefined) throw new Error(`no link in the mail to ${mail.to.join(', ')}: ${mail.text}`);
+  return url;
+}
+
+/**
+ * A real SMTP server on a free local port that keeps what it receives, for tests that send mail
+ * through nodemailer exactly as production does (no mock of the mailer): the in-process tests and
+ * the end-to-end ones, whose `tenantry serve` mails to it over TCP.
+ */
+export async function startSmtpSink(): Promise<SmtpSink> {
   const received: ReceivedMail[] = [];
   const server = new SMTPServer({
     authOptional: true,
@@ -97,9 +108,7 @@ export async function startSmtpSink(): Promise<{
     link(to, subject) {
       const mail = latest(to, subject);
       if (mail === undefined) throw new Error(`no mail to ${to}${subject ? ` matching ${subject}` : ''}`);
-      const url = /https?:\/\/\S+/.exec(mail.text)?.[0];
-      if (url === undefined) throw new Error(`no link in the mail to ${to}: ${mail.text}`);
-      const parsed = new URL(url);
+      const parsed = new URL(firstLink(mail));
       return `${parsed.pathname}${parsed.search}`;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

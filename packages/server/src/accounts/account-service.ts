@@ -1,5 +1,5 @@
 import { type DomainError, type FieldError, fail, ok, type Result } from '@tenantry/core';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import { type Change, recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
@@ -21,6 +21,29 @@ export interface Origin {
 /** The user acting on its own account. */
 export function userContext(userId: string, origin: Origin): RequestContext {
   return { actor: { type: 'user', id: userId }, requestId: origin.requestId, sourceIp: origin.ip ?? null };
+}
+
+/** A change a user makes to their own account, without what {@link recordOwn} fills in. */
+export type OwnChange = Change extends infer C
+  ? C extends Change
+    ? Omit<C, 'tenantId' | 'target'>
+    : never
+  : never;
+
+/** Records changes a user made to their own account: no tenant, the user as actor and target. */
+export function recordOwn(
+  tx: Transaction<Schema>,
+  origin: Origin,
+  userId: string,
+  changes: readonly OwnChange[],
+): Promise<void> {
+  return recordChanges(
+    tx,
+    userContext(userId, origin),
+    // Each is a Change of its own action once the two fields are back; tsc cannot follow the
+    // spread through the union of actions, so it is told.
+    changes.map((change) => ({ ...change, tenantId: null, target: { type: 'user', id: userId } }) as Change),
+  );
 }
 
 /**
@@ -139,11 +162,9 @@ export class AccountService {
         .values({ user_id: userId, hash: passwordHash, changed_at: now })
         .execute();
       const token = await createLink(tx, userId, 'verify_email', now);
-      await recordChanges(tx, userContext(userId, origin), [
+      await recordOwn(tx, origin, userId, [
         {
           action: 'user.signed_up',
-          tenantId: null,
-          target: { type: 'user', id: userId },
           after: { email: email.value, name: name ?? null },
           data: { user_id: userId, email: email.value },
           occurredAt: now,
@@ -170,11 +191,9 @@ export class AccountService {
         .where('id', '=', link.userId)
         .returning(['email'])
         .executeTakeFirstOrThrow();
-      await recordChanges(tx, userContext(link.userId, origin), [
+      await recordOwn(tx, origin, link.userId, [
         {
           action: 'user.email_verified',
-          tenantId: null,
-          target: { type: 'user', id: link.userId },
           before: { email_verified_at: null },
           after: { email_verified_at: now.toISOString() },
           data: { user_id: link.userId, email: user.email },
@@ -283,22 +302,14 @@ export class AccountService {
         userAgent: origin.userAgent,
         ip: origin.ip,
       });
-      const change: Change = mfa
-        ? {
-            action: 'user.password_verified',
-            tenantId: null,
-            target: { type: 'user', id: user.id },
-            data: { session_id: session.id },
-            occurredAt: now,
-          }
+      const change: OwnChange = mfa
+        ? { action: 'user.password_verified', data: { session_id: session.id }, occurredAt: now }
         : {
             action: 'user.signed_in',
-            tenantId: null,
-            target: { type: 'user', id: user.id },
             data: { user_id: user.id, session_id: session.id, mfa: false },
             occurredAt: now,
           };
-      await recordChanges(tx, userContext(user.id, origin), [change]);
+      await recordOwn(tx, origin, user.id, [change]);
       return ok({ stage: mfa ? ('mfa' as const) : ('signed_in' as const), session, userId: user.id });
     });
   }
@@ -368,7 +379,6 @@ export class AccountService {
     return this.#db.transaction().execute(async (tx) => {
       const link = await findLink(tx, token, 'reset_password', now, true);
       if (!link.ok) return this.#linkRefused(link.refusal);
-      const ctx = userContext(link.userId, origin);
       await tx
         .insertInto('user_passwords')
         .values({ user_id: link.userId, hash: passwordHash, changed_at: now })
@@ -381,15 +391,17 @@ export class AccountService {
         .where('email_verified_at', 'is', null)
         .returning('id')
         .executeTakeFirst();
-      const sessionsEnded = await this.#sessions.endSessionsOf(link.userId, ctx, {
-        tx,
-        reason: 'password_reset',
-      });
-      await recordChanges(tx, ctx, [
+      const sessionsEnded = await this.#sessions.endSessionsOf(
+        link.userId,
+        userContext(link.userId, origin),
+        {
+          tx,
+          reason: 'password_reset',
+        },
+      );
+      await recordOwn(tx, origin, link.userId, [
         {
           action: 'user.password_reset',
-          tenantId: null,
-          target: { type: 'user', id: link.userId },
           ...(verified
             ? { before: { email_verified_at: null }, after: { email_verified_at: now.toISOString() } }
             : {}),

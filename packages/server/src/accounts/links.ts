@@ -1,6 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Schema } from '../db/index.ts';
+import { hashSecret } from './session-service.ts';
 
 export type LinkPurpose = 'verify_email' | 'reset_password';
 
@@ -9,10 +10,6 @@ export const LINK_TTL_MS: Readonly<Record<LinkPurpose, number>> = {
   verify_email: 24 * 3_600_000,
   reset_password: 3_600_000,
 };
-
-function hashToken(token: string): string {
-  return createHash('sha256').update(token).digest('base64url');
-}
 
 /** A token has this shape: 32 random bytes in base64url. Anything else is not looked up. */
 export const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/;
@@ -39,7 +36,7 @@ export async function createLink(
   await tx
     .insertInto('user_links')
     .values({
-      token_hash: hashToken(token),
+      token_hash: hashSecret(token),
       user_id: userId,
       purpose,
       created_at: now,
@@ -68,7 +65,7 @@ export async function findLink(
   const row = await tx
     .selectFrom('user_links')
     .select(['user_id', 'expires_at', 'used_at'])
-    .where('token_hash', '=', hashToken(token))
+    .where('token_hash', '=', hashSecret(token))
     .where('purpose', '=', purpose)
     .forUpdate()
     .executeTakeFirst();
@@ -79,7 +76,7 @@ export async function findLink(
     await tx
       .updateTable('user_links')
       .set({ used_at: now })
-      .where('token_hash', '=', hashToken(token))
+      .where('token_hash', '=', hashSecret(token))
       .execute();
   }
   return { ok: true, userId: row.user_id };

@@ -1,14 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Kysely, Transaction } from 'kysely';
 import { Secret, TOTP } from 'otpauth';
-import { type Change, recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { SecretBox } from '../secrets/index.ts';
-import { type Origin, userContext } from './account-service.ts';
-import type { SessionService, StartedSession } from './session-service.ts';
+import { type Origin, type OwnChange, recordOwn } from './account-service.ts';
+import { hashSecret, type SessionService, type StartedSession } from './session-service.ts';
+import { tooManyAttempts } from './sign-in-throttle.ts';
 
 /** Wrong codes allowed per user within {@link ATTEMPT_WINDOW_MS}; past them every code is refused. */
 export const MAX_FAILED_ATTEMPTS = 5;
@@ -25,29 +25,6 @@ type During = 'sign_in' | 'enrol' | 'disable' | 'recovery_codes';
 
 /** What a code proved: an authenticator's TOTP, or a recovery code (now spent). */
 type Proof = { readonly kind: 'totp' } | { readonly kind: 'recovery'; readonly remaining: number };
-
-function hashCode(code: string): string {
-  return createHash('sha256').update(code).digest('base64url');
-}
-
-/** A change a user makes to their own second factor, without what {@link recordOwn} fills in. */
-type OwnChange = Change extends infer C ? (C extends Change ? Omit<C, 'tenantId' | 'target'> : never) : never;
-
-/** Records changes a user made to their own second factor: no tenant, the user as actor and target. */
-function recordOwn(
-  tx: Transaction<Schema>,
-  origin: Origin,
-  userId: string,
-  changes: readonly OwnChange[],
-): Promise<void> {
-  return recordChanges(
-    tx,
-    userContext(userId, origin),
-    // Each is a Change of its own action once the two fields are back; tsc cannot follow the
-    // spread through the union of actions, so it is told.
-    changes.map((change) => ({ ...change, tenantId: null, target: { type: 'user', id: userId } }) as Change),
-  );
-}
 
 const CROCKFORD = '0123456789abcdefghjkmnpqrstvwxyz';
 
@@ -366,18 +343,7 @@ export class MfaService {
       .execute();
     if (failures.length >= MAX_FAILED_ATTEMPTS) {
       await refuse(true);
-      const oldest = failures[0]?.failed_at ?? now;
-      const retryAfter = Math.max(
-        1,
-        Math.ceil((oldest.getTime() + ATTEMPT_WINDOW_MS - now.getTime()) / 1000),
-      );
-      return fail(
-        'too_many_attempts',
-        `too many wrong codes; try again in ${Math.ceil(retryAfter / 60)} minutes`,
-        {
-          details: { retry_after: retryAfter },
-        },
-      );
+      return tooManyAttempts('too many wrong codes', failures[0]?.failed_at ?? now, ATTEMPT_WINDOW_MS, now);
     }
     const proof = await this.#match(tx, userId, email, code, totpRow, recoveryAllowed);
     if (proof !== undefined) return ok(proof);
@@ -420,7 +386,7 @@ export class MfaService {
       .updateTable('user_recovery_codes')
       .set({ used_at: now })
       .where('user_id', '=', userId)
-      .where('code_hash', '=', hashCode(normalised))
+      .where('code_hash', '=', hashSecret(normalised))
       .where('used_at', 'is', null)
       .returning('code_hash')
       .executeTakeFirst();
@@ -436,7 +402,7 @@ export class MfaService {
       .values(
         codes.map((code) => ({
           user_id: userId,
-          code_hash: hashCode(normaliseRecovery(code)),
+          code_hash: hashSecret(normaliseRecovery(code)),
           used_at: null,
         })),
       )

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { FastifyReply } from 'fastify';
 import type { Kysely, Transaction } from 'kysely';
-import { recordChanges } from '../changes/index.ts';
+import { type Change, recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
@@ -66,9 +66,23 @@ const PENDING_MFA_MS = 10 * 60_000;
 /** How precisely `last_seen_at` follows use: written at most once a minute per session. */
 const TOUCH_MS = 60_000;
 
-/** The SHA-256 of a session secret, as stored: the table alone cannot be used to hijack a session. */
+/**
+ * The SHA-256 of a secret as stored (a session's secret, a link's token, a recovery code): 256
+ * random bits (80 for a recovery code) need no slow hash, and the table alone cannot be used.
+ */
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret).digest('base64url');
+}
+
+/** The audit entry of one session ended, by whichever way it ended. */
+function sessionEnded(sessionId: string, userId: string, reason: EndReason, at: Date): Change {
+  return {
+    action: 'session.ended',
+    tenantId: null,
+    target: { type: 'session', id: sessionId },
+    data: { session_id: sessionId, user_id: userId, reason },
+    occurredAt: at,
+  };
 }
 
 /**
@@ -135,13 +149,7 @@ export class SessionService {
       await recordChanges(
         tx,
         ctx,
-        ended.map((row) => ({
-          action: 'session.ended' as const,
-          tenantId: null,
-          target: { type: 'session' as const, id: row.id },
-          data: { session_id: row.id, user_id: userId, reason: options.reason ?? 'ended' },
-          occurredAt: this.#clock.now(),
-        })),
+        ended.map((row) => sessionEnded(row.id, userId, options.reason ?? 'ended', this.#clock.now())),
       );
       return ended.length;
     };
@@ -305,15 +313,7 @@ export class SessionService {
         .returning('id')
         .executeTakeFirst();
       if (ended === undefined) return false;
-      await recordChanges(tx, ctx, [
-        {
-          action: 'session.ended',
-          tenantId: null,
-          target: { type: 'session', id: sessionId },
-          data: { session_id: sessionId, user_id: userId, reason },
-          occurredAt: this.#clock.now(),
-        },
-      ]);
+      await recordChanges(tx, ctx, [sessionEnded(sessionId, userId, reason, this.#clock.now())]);
       return true;
     });
   }

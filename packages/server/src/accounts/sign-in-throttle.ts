@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type DomainError, fail, ok, type Result } from '@tenantry/core';
+import { type DomainError, fail, ok, type Result, retryAfterSeconds } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
@@ -68,15 +68,9 @@ export class SignInThrottle {
           .executeTakeFirstOrThrow();
         if (Number(counted.n) >= limit) {
           const oldest = counted.oldest === null ? now : new Date(counted.oldest);
-          const retryAfter = Math.max(
-            1,
-            Math.ceil((oldest.getTime() + this.#limits.windowMs - now.getTime()) / 1000),
-          );
-          return fail(
-            'too_many_attempts',
-            `too many failed sign-in attempts; try again in ${Math.ceil(retryAfter / 60)} minutes`,
-            { details: { retry_after: retryAfter, limited_by: by } },
-          );
+          return tooManyAttempts('too many failed sign-in attempts', oldest, this.#limits.windowMs, now, {
+            limited_by: by,
+          });
         }
       }
       const rows = await tx
@@ -96,6 +90,23 @@ export class SignInThrottle {
       .where('id', 'in', [...attempt.ids])
       .execute();
   }
+}
+
+/**
+ * The refusal of an attempt past a sliding-window limit (failed sign-ins here, wrong MFA codes in
+ * mfa-service): `retry_after` is when the oldest failure counted leaves the window.
+ */
+export function tooManyAttempts(
+  what: string,
+  oldest: Date,
+  windowMs: number,
+  now: Date,
+  details: Readonly<Record<string, unknown>> = {},
+): ReturnType<typeof fail> {
+  const retryAfter = retryAfterSeconds(oldest.getTime() + windowMs - now.getTime());
+  return fail('too_many_attempts', `${what}; try again in ${Math.ceil(retryAfter / 60)} minutes`, {
+    details: { retry_after: retryAfter, ...details },
+  });
 }
 
 function hashEmail(email: string): string {
