@@ -1,44 +1,5 @@
+import { type Html, html } from '../html.ts';
 import type { InvoiceLineView, InvoiceView } from './invoice-view.ts';
-
-/** Text made safe to place in HTML content or a quoted attribute. */
-export function escapeHtml(value: string): string {
-  return value
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
-}
-
-/**
- * A tagged template that escapes every interpolated value, except values already made by it
- * (marked {@link Html}), so nothing from the data can add markup.
- */
-function html(strings: TemplateStringsArray, ...values: unknown[]): Html {
-  let out = strings[0] ?? '';
-  values.forEach((value, i) => {
-    out +=
-      value instanceof Html
-        ? value.text
-        : Array.isArray(value)
-          ? value.map(render).join('')
-          : escapeHtml(String(value ?? ''));
-    out += strings[i + 1] ?? '';
-  });
-  return new Html(out);
-}
-
-/** Markup produced by {@link html}: trusted, not escaped again. */
-class Html {
-  readonly text: string;
-  constructor(text: string) {
-    this.text = text;
-  }
-}
-
-function render(value: unknown): string {
-  return value instanceof Html ? value.text : escapeHtml(String(value ?? ''));
-}
 
 const TITLES = { invoice: 'Invoice', credit_note: 'Credit note' } as const;
 
@@ -101,7 +62,7 @@ ${invoice.lines.map((line) => lineRows(line, money))}
 <p class="note">Amounts in ${invoice.currency.toUpperCase()}. Each line is rounded once to the minor unit, half to even; the total is the sum of the lines.</p>
 </body>
 </html>
-`.text
+`.html
   }`;
 }
 

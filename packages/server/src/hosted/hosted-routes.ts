@@ -9,10 +9,11 @@ import type {
   SessionService,
 } from '../accounts/index.ts';
 import { userContext } from '../accounts/index.ts';
+import { type Html, html } from '../html.ts';
 import type { Mailer, MailOutcome } from '../mail/index.ts';
 import type { MemberService } from '../members/index.ts';
 import { Csrf } from './csrf.ts';
-import { alert, csrfField, field, type Html, html, layout } from './html.ts';
+import { alert, csrfField, field, layout } from './html.ts';
 import { safeReturnTo } from './return-to.ts';
 
 /** What the hosted pages use. */

@@ -1,25 +1,5 @@
-import { type Brand, escapeHtml } from '../mail/index.ts';
-
-/** HTML that is already safe: built here from escaped parts. */
-export interface Html {
-  readonly html: string;
-}
-
-/** Escapes every interpolated value unless it is {@link Html} already. */
-export function html(strings: TemplateStringsArray, ...values: readonly unknown[]): Html {
-  let out = strings[0] ?? '';
-  values.forEach((value, i) => {
-    out += render(value) + (strings[i + 1] ?? '');
-  });
-  return { html: out };
-}
-
-function render(value: unknown): string {
-  if (value === undefined || value === null || value === false) return '';
-  if (Array.isArray(value)) return value.map(render).join('');
-  if (typeof value === 'object' && 'html' in value) return (value as Html).html;
-  return escapeHtml(String(value));
-}
+import { type Html, html } from '../html.ts';
+import type { Brand } from '../mail/index.ts';
 
 /**
  * The page shell every hosted page shares: the vendor's name, colour and logo, a main landmark,

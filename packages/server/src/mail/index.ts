@@ -13,4 +13,4 @@ export {
   type MailSettings,
   type MailStatus,
 } from './mailer.ts';
-export { escapeHtml, MAIL_KINDS, type MailKind } from './templates.ts';
+export { MAIL_KINDS, type MailKind } from './templates.ts';

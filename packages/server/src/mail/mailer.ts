@@ -1,5 +1,6 @@
 import { createTransport, type Transporter } from 'nodemailer';
-import { escapeHtml, fill, loadTemplates, type MailKind, type MailTemplate } from './templates.ts';
+import { escapeHtml } from '../html.ts';
+import { fill, loadTemplates, type MailKind, type MailTemplate } from './templates.ts';
 
 /** What the mailer logs with: the app's pino logger (or anything with its two methods). */
 export interface MailLog {

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { escapeHtml } from '../html.ts';
 
 /** The mails Tenantry sends. */
 export const MAIL_KINDS = ['verification', 'invitation', 'password_reset', 'mfa_changed'] as const;
@@ -104,16 +105,6 @@ export function loadTemplates(dir: string | undefined): Record<MailKind, MailTem
     };
   }
   return out;
-}
-
-/** HTML-escapes a value put into an HTML template. */
-export function escapeHtml(value: string): string {
-  return value
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
 }
 
 /**

@@ -14,6 +14,7 @@ import Provider, {
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
+import { escapeHtml } from '../html.ts';
 import type { RequestContext } from '../request-context.ts';
 import type { SecretBox } from '../secrets/index.ts';
 import { DEFAULT_TOKEN_TTL_SECONDS, type SigningKeyService, TOKEN_AUDIENCE } from '../tokens/index.ts';
@@ -602,14 +603,6 @@ class ClientAdapter implements Adapter {
   }
 }
 
-/** Escapes text for HTML. */
-export function html(text: string): string {
-  return text.replace(
-    /[&<>"']/g,
-    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] ?? c,
-  );
-}
-
 /** A page of the hosted sign-in flow: one small layout, no script. */
 export function page(title: string, body: string): string {
   return `<!doctype html>
@@ -617,14 +610,14 @@ export function page(title: string, body: string): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${html(title)}</title>
+<title>${escapeHtml(title)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;line-height:1.5}
 button{font:inherit;padding:.5rem 1rem;margin:.25rem 0;display:block;width:100%;text-align:left}
 fieldset{border:0;padding:0}</style>
 </head>
 <body>
 <main>
-<h1>${html(title)}</h1>
+<h1>${escapeHtml(title)}</h1>
 ${body}
 </main>
 </body>
@@ -635,7 +628,7 @@ ${body}
 function errorPage(error: string, description: string): string {
   return page(
     'Sign-in could not continue',
-    `<p role="alert"><strong>${html(error)}</strong>${description ? `: ${html(description)}` : ''}</p>
+    `<p role="alert"><strong>${escapeHtml(error)}</strong>${description ? `: ${escapeHtml(description)}` : ''}</p>
 <p>Go back to the application and sign in again.</p>`,
   );
 }

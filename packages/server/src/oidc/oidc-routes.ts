@@ -1,11 +1,11 @@
 import formbody from '@fastify/formbody';
 import { ipAllowed } from '@tenantry/core';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import { escapeHtml } from '../html.ts';
 import type { SigningKeyService } from '../tokens/index.ts';
 import { OPERATOR_ORGANIZATION, type Organization } from './identity-source.ts';
 import {
   grantOrganization,
-  html,
   OIDC_PREFIX,
   type OidcProviderService,
   OPERATOR_NAME,
@@ -191,8 +191,8 @@ async function interaction(
         reply,
         403,
         'Sign-in not allowed from this network',
-        `<p role="alert">${html(membership.tenantName)} allows sign-in only from its own networks, and this request comes from ${html(request.ip)}.</p>
-<p>Connect from an allowed network, or ask an administrator of ${html(membership.tenantName)}.</p>`,
+        `<p role="alert">${escapeHtml(membership.tenantName)} allows sign-in only from its own networks, and this request comes from ${escapeHtml(request.ip)}.</p>
+<p>Connect from an allowed network, or ask an administrator of ${escapeHtml(membership.tenantName)}.</p>`,
       );
     }
     if (policy.mfa_required && session.mfaVerifiedAt === null) {
@@ -242,17 +242,17 @@ async function pickerPage(
   const buttons = organizations
     .map((o) =>
       o.kind === 'operator'
-        ? `<button type="submit" name="organization" value="${OPERATOR_ORGANIZATION}">${html(OPERATOR_NAME)}</button>`
-        : `<button type="submit" name="organization" value="${html(o.membership.tenantId)}">${html(o.membership.tenantName)} <small>(${html(o.membership.tenantSlug)})</small></button>`,
+        ? `<button type="submit" name="organization" value="${OPERATOR_ORGANIZATION}">${escapeHtml(OPERATOR_NAME)}</button>`
+        : `<button type="submit" name="organization" value="${escapeHtml(o.membership.tenantId)}">${escapeHtml(o.membership.tenantName)} <small>(${escapeHtml(o.membership.tenantSlug)})</small></button>`,
     )
     .join('\n');
   return sendPage(
     reply,
     error ? 403 : 200,
     'Choose an organisation',
-    `${error ? `<p role="alert">${html(error)}</p>` : ''}
-<form method="post" action="${OIDC_PREFIX}/interaction/${html(encodeURIComponent(uid))}/organization">
-<input type="hidden" name="csrf_token" value="${html(csrf)}">
+    `${error ? `<p role="alert">${escapeHtml(error)}</p>` : ''}
+<form method="post" action="${OIDC_PREFIX}/interaction/${escapeHtml(encodeURIComponent(uid))}/organization">
+<input type="hidden" name="csrf_token" value="${escapeHtml(csrf)}">
 <fieldset>
 <legend>Which organisation do you want to sign in to?</legend>
 ${buttons}
