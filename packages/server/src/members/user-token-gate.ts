@@ -2,6 +2,7 @@ import {
   applyOverrides,
   type DomainError,
   EMPTY_ACCESS_CATALOGUE,
+  entitlesUse,
   fail,
   ipAllowed,
   ok,
@@ -9,6 +10,7 @@ import {
   permissionsOf,
   type Result,
   type TenantOverrides,
+  type TenantState,
 } from '@tenantry/core';
 import { createLocalJWKSet, errors as joseErrors, jwtVerify } from 'jose';
 import type { Kysely } from 'kysely';
@@ -25,8 +27,6 @@ import type { StaffService } from './staff-service.ts';
  * a few minutes old refuses nothing it should admit; a new key is looked up when first seen.
  */
 const KEY_SET_MAX_AGE_MS = 5 * 60_000;
-/** Tenants whose members may act: not suspended, cancelled, deleted or still provisioning. */
-const ACTING_STATES: ReadonlySet<string> = new Set(['trialing', 'active', 'past_due']);
 
 export interface UserTokensOptions {
   readonly db: Kysely<Schema>;
@@ -154,7 +154,7 @@ export class UserTokens implements UserTokenGate {
     }
     if (tenant.role === null)
       return invalid('not_a_member', 'the user is not a member of the tenant (any more)');
-    if (!ACTING_STATES.has(tenant.state)) {
+    if (!entitlesUse(tenant.state as TenantState)) {
       return fail('tenant_inactive', `tenant "${tenant.slug}" is ${tenant.state}; its members may not act`, {
         details: { state: tenant.state },
       });

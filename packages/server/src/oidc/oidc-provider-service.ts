@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TenantState } from '@tenantry/core';
+import { entitlesUse, type TenantState } from '@tenantry/core';
 import type { FastifyRequest } from 'fastify';
 import type { Kysely } from 'kysely';
 import Provider, {
@@ -30,9 +30,6 @@ export const OIDC_PREFIX = '/oidc';
  * default); it makes the provider issue the JWT access tokens the SDK verifies.
  */
 export const APP_RESOURCE = 'urn:tenantry:app';
-
-/** Tenants whose members may sign in and refresh: the states whose entitlements are active. */
-const ACTING_STATES: ReadonlySet<string> = new Set<TenantState>(['trialing', 'active', 'past_due']);
 
 /** The scopes the provider knows, all of them OpenID Connect's. */
 const OIDC_SCOPES = ['openid', 'email', 'profile', 'offline_access'] as const;
@@ -274,7 +271,7 @@ export class OidcProviderService {
       this.#o.identity.staffRoleOf(userId),
     ]);
     const tenants: Organization[] = all
-      .filter((m) => ACTING_STATES.has(m.tenantState))
+      .filter((m) => entitlesUse(m.tenantState as TenantState))
       .map((membership) => ({ kind: 'tenant', membership }));
     return staffRole === undefined ? tenants : [...tenants, { kind: 'operator', role: staffRole }];
   }
