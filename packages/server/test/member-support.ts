@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import type { TestApp } from './harness.ts';
+import { userToken } from './user-tokens.ts';
 
 /** The access file the member and sign-in tests share: two permissions, three roles. */
 export const ACCESS = `
@@ -47,4 +48,18 @@ export async function invitedMember(
   expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
   expect(accepted.body.user_id).toBe(invited.body.invitation.user_id);
   return accepted.body as AcceptedMember;
+}
+
+/**
+ * The `authorization` header of a new member of `tenantId` with `role` (invited at a fresh
+ * address, the invitation accepted): a user token signed as the OpenID provider would sign it.
+ */
+export async function memberAuthorization(
+  t: TestApp,
+  tenantId: string,
+  role: string,
+): Promise<Record<string, string>> {
+  const email = `${role}.${Math.random().toString(36).slice(2)}@example.com`;
+  const member = await invitedMember(t, tenantId, role, email);
+  return { authorization: `Bearer ${await userToken(t, { sub: member.user_id, tid: tenantId })}` };
 }

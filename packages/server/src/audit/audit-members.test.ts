@@ -1,8 +1,8 @@
 import type { AuditEntryView } from '@tenantry/core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { memberAuthorization } from '../../test/member-support.ts';
 import { applyPlans, provisionedTenant } from '../../test/tenant-support.ts';
-import { userToken } from '../../test/user-tokens.ts';
 
 /**
  * A tenant's own admins read and export their tenant's audit log with their user token
@@ -16,22 +16,8 @@ let adminOfA: Record<string, string>;
 let memberOfA: Record<string, string>;
 
 /** A member of `tenantId` with `role`, through an invitation accepted over the API, and a token of theirs. */
-async function memberToken(tenantId: string, role: string): Promise<Record<string, string>> {
-  const invited = await t.request({
-    method: 'POST',
-    url: `/v1/tenants/${tenantId}/invitations`,
-    payload: { email: `${role}.${Math.random().toString(36).slice(2)}@example.com`, role },
-  });
-  expect(invited.status, JSON.stringify(invited.body)).toBe(201);
-  const userId = invited.body.invitation.user_id;
-  const accepted = await t.request({
-    method: 'POST',
-    url: '/v1/invitations/accept',
-    payload: { token: new URL(invited.body.invitation_url).searchParams.get('token'), user_id: userId },
-  });
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
-  return { authorization: `Bearer ${await userToken(t, { sub: userId, tid: tenantId })}` };
-}
+/** A new member's `authorization` header (member-support.ts). */
+const memberToken = (tenantId: string, role: string) => memberAuthorization(t, tenantId, role);
 
 beforeAll(async () => {
   t = await startTestApp();

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { looksLikeTenantKey } from '@tenantry/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { memberAuthorization } from '../../test/member-support.ts';
 import {
   act,
   applyPlans,
@@ -12,7 +13,6 @@ import {
   provisionedTenant,
   query,
 } from '../../test/tenant-support.ts';
-import { userToken } from '../../test/user-tokens.ts';
 import { systemContext } from '../request-context.ts';
 import { TenantKeyService } from './index.ts';
 
@@ -447,23 +447,8 @@ describe('retries', () => {
 });
 
 /** A member of `tenantId` with `role`, invited and accepted over the API, and a user token of theirs. */
-async function memberToken(tenantId: string, role: string): Promise<Record<string, string>> {
-  const invited = await t.request({
-    method: 'POST',
-    url: `/v1/tenants/${tenantId}/invitations`,
-    payload: { email: `${role}.${Math.random().toString(36).slice(2)}@example.com`, role },
-  });
-  expect(invited.status, JSON.stringify(invited.body)).toBe(201);
-  const token = new URL(invited.body.invitation_url).searchParams.get('token');
-  const userId = invited.body.invitation.user_id;
-  const accepted = await t.request({
-    method: 'POST',
-    url: '/v1/invitations/accept',
-    payload: { token, user_id: userId },
-  });
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
-  return { authorization: `Bearer ${await userToken(t, { sub: userId, tid: tenantId })}` };
-}
+/** A new member's `authorization` header (member-support.ts). */
+const memberToken = (tenantId: string, role: string) => memberAuthorization(t, tenantId, role);
 
 describe("a tenant's admins manage its keys with their own token", () => {
   it('creates, lists, rolls and revokes within the permissions the admin holds, audited as the user', async () => {

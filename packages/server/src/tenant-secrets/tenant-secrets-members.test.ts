@@ -2,8 +2,8 @@
 // secrets:write): set, rotate, list and delete, for their tenant only, and never read a value.
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { memberAuthorization } from '../../test/member-support.ts';
 import { applyPlans, auditCount, auditRows, provisionedTenant, query } from '../../test/tenant-support.ts';
-import { userToken } from '../../test/user-tokens.ts';
 
 let t: TestApp;
 
@@ -14,22 +14,8 @@ beforeAll(async () => {
 afterAll(() => t.close());
 
 /** A member of `tenantId` with `role`, through an invitation accepted over the API, and a token of theirs. */
-async function memberToken(tenantId: string, role: string): Promise<Record<string, string>> {
-  const invited = await t.request({
-    method: 'POST',
-    url: `/v1/tenants/${tenantId}/invitations`,
-    payload: { email: `${role}.${Math.random().toString(36).slice(2)}@example.com`, role },
-  });
-  expect(invited.status, JSON.stringify(invited.body)).toBe(201);
-  const userId = invited.body.invitation.user_id;
-  const accepted = await t.request({
-    method: 'POST',
-    url: '/v1/invitations/accept',
-    payload: { token: new URL(invited.body.invitation_url).searchParams.get('token'), user_id: userId },
-  });
-  expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
-  return { authorization: `Bearer ${await userToken(t, { sub: userId, tid: tenantId })}` };
-}
+/** A new member's `authorization` header (member-support.ts). */
+const memberToken = (tenantId: string, role: string) => memberAuthorization(t, tenantId, role);
 
 async function secretRows(tenantId: string) {
   return query<{ name: string; version: number }>(
