@@ -182,6 +182,25 @@ export {
   toMinorUnits,
 } from './money/index.ts';
 export {
+  type ByoiAgentResources,
+  type ByoiResources,
+  CUSTOMER_PLACEMENTS,
+  type CustomerPlacement,
+  type DatabaseResources,
+  isPlacement,
+  isVendorPlacement,
+  PLACEMENTS,
+  type Placement,
+  type PlacementResources,
+  type PoolResources,
+  plannedResources,
+  type ResourcesOf,
+  type SchemaResources,
+  tenantRoleName,
+  VENDOR_PLACEMENTS,
+  type VendorPlacement,
+} from './placements/index.ts';
+export {
   AGGREGATIONS,
   type Aggregation,
   applyOverrides,

@@ -1,4 +1,4 @@
-import type { AccessCatalogue } from '@tenantry/core';
+import type { AccessCatalogue, PlacementResources, VendorPlacement } from '@tenantry/core';
 import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /**
@@ -66,7 +66,7 @@ export interface TenantsTable {
   name: string;
   state: string;
   state_reason: string | null;
-  placement: 'pool' | 'schema' | 'database';
+  placement: VendorPlacement;
   region: string | null;
   plan_id: string;
   plan_version: number;
@@ -85,6 +85,28 @@ export interface TenantsTable {
   purged_at: Date | null;
   /** The test clock the tenant lives on; null for a live tenant. */
   test_clock_id: Generated<string | null>;
+  /** The data plane holding the tenant's data (`dpl_…`). */
+  data_plane_id: string | null;
+  /** What its placement made: one value of core's PlacementResources. */
+  resources: Json<PlacementResources> | null;
+}
+
+/** A registered PostgreSQL target holding tenants' data (migration 0030 says what each kind is). */
+export interface DataPlanesTable {
+  id: string;
+  name: string;
+  kind: 'vendor' | 'customer' | 'agent';
+  region: string | null;
+  capacity: number | null;
+  tenant_id: string | null;
+  connection_sealed: string | null;
+  health: Generated<'unknown' | 'healthy' | 'degraded' | 'unhealthy'>;
+  health_detail: string | null;
+  health_checked_at: Date | null;
+  metadata: Generated<Json<Record<string, string>>>;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  retired_at: Date | null;
 }
 
 export interface JobsTable {
@@ -172,6 +194,7 @@ export interface Schema {
   plans: PlansTable;
   plan_versions: PlanVersionsTable;
   tenants: TenantsTable;
+  data_planes: DataPlanesTable;
   jobs: JobsTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_events: AuditEventsTable;

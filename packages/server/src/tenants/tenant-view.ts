@@ -1,6 +1,11 @@
-import { billingPeriod, type PlanDefinition, type TenantOverrides, type TenantState } from '@tenantry/core';
+import {
+  billingPeriod,
+  type PlanDefinition,
+  type TenantOverrides,
+  type TenantState,
+  type VendorPlacement,
+} from '@tenantry/core';
 import type { ScheduledPlanChange, TenantRow } from '../db/index.ts';
-import type { Placement } from '../provisioning/index.ts';
 
 /** A tenant as the API shows it. */
 export interface TenantView {
@@ -9,7 +14,7 @@ export interface TenantView {
   name: string;
   state: TenantState;
   state_reason: string | null;
-  placement: Placement;
+  placement: VendorPlacement;
   region: string | null;
   plan: { id: string; key: string; version: number };
   seats: number;
