@@ -36,6 +36,7 @@ export default defineConfig({
             'packages/server/src/**/*.test.ts',
             'packages/server/test/**/*.test.ts',
             'packages/sdk/src/**/*.test.ts',
+            'packages/agent/src/**/*.test.ts',
             'test/e2e/**/*.test.ts',
           ],
           // The SDK's data layer connects to the vendor's PostgreSQL server (several databases and
@@ -60,6 +61,7 @@ export default defineConfig({
             'packages/server/src/**/*.test.ts',
             'packages/server/test/**/*.test.ts',
             'packages/sdk/src/**/*.test.ts',
+            'packages/agent/src/**/*.test.ts',
             'test/e2e/**/*.test.ts',
           ],
           env: { TENANTRY_TEST_BACKEND: 'postgres' },

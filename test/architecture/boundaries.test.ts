@@ -7,7 +7,7 @@
  *   (config.ts, services.ts, clock.ts…) are shared modules, importable directly.
  * - A package reaches another package by its name and its `exports` (`@tenantry/core/api`), never
  *   by a relative path into it or a deep specifier (`@tenantry/core/src/…`).
- * - Packages depend one way: core ← sdk ← server ← cli (the server may use the SDK, never the
+ * - Packages depend one way: core ← sdk ← server ← cli, and core ← sdk ← agent ← cli (the server may use the SDK, never the
  *   reverse). That core imports nothing but zod, jose and itself, and no I/O, is checked by the
  *   purity test in packages/core/src/index.test.ts; this file checks the direction between packages.
  *
@@ -27,7 +27,8 @@ const SCANNED = [/^packages\/[^/]+\/(src|test)\//, /^examples\/[^/]+\/src\//, /^
 const PACKAGES: Record<string, { name: string; never: readonly string[] }> = {
   core: { name: '@tenantry/core', never: ['sdk', 'server', 'cli'] },
   sdk: { name: '@tenantry/sdk', never: ['server', 'cli'] },
-  server: { name: '@tenantry/server', never: ['cli'] },
+  agent: { name: '@tenantry/agent', never: ['server', 'cli'] },
+  server: { name: '@tenantry/server', never: ['cli', 'agent'] },
   cli: { name: 'tenantry', never: [] },
 };
 
@@ -55,6 +56,11 @@ const EXEMPTIONS: readonly { from: string; to: string; reason: string }[] = [
 /** Test support of another package that a package's tests may use: the SDK's tests run beside a control plane. */
 const SHARED_TEST_SUPPORT: readonly { from: string; to: string; reason: string }[] = [
   { from: 'sdk', to: 'server', reason: "the SDK's tests start a control plane with the server's harness" },
+  {
+    from: 'agent',
+    to: 'server',
+    reason: "the agent's tests start a control plane with the server's harness",
+  },
 ];
 
 interface Source {
