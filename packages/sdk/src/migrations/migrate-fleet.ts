@@ -43,7 +43,7 @@ export interface FleetReport {
   readonly applied: number;
   readonly upToDate: number;
   readonly failed: number;
-  /** Targets not started because an earlier one failed (stop at the first failure). */
+  /** Targets not started: an earlier one failed (stop at the first failure), or the pre-check refused them. */
   readonly skipped: number;
   /** Migrations applied over all targets. */
   readonly migrationsApplied: number;
@@ -71,6 +71,14 @@ export interface RunFleetOptions {
   readonly keepGoing?: boolean;
   /** The tenant binding key the targets get the binding installed with (see `migrateTarget`); default `TENANTRY_BINDING_KEY`. */
   readonly bindingKey?: string;
+  /**
+   * Run on each target's open session before its migrations; an error answered skips the target
+   * (status `skipped`, with the error) without touching it; null lets its migrations start. The
+   * coordinator's backup check (and its progress report that the target is prechecked).
+   */
+  readonly precheck?: (target: MigrationTarget, session: SqlSession) => Promise<TargetError | null>;
+  /** Post-checks in each target's transaction, before it commits (see `migrateTarget`'s `beforeCommit`). */
+  readonly beforeCommit?: (session: SqlSession, target: MigrationTarget) => Promise<TargetError | null>;
   readonly onProgress?: (event: FleetProgress) => void;
 }
 
@@ -194,14 +202,20 @@ export async function runFleet(
     }
     let result: TargetResult | undefined;
     try {
+      const refused = options.precheck ? await options.precheck(target, opened.session) : null;
+      if (refused !== null) {
+        result = { ...skippedResult(target, dryRun), error: refused };
+        return result;
+      }
       result = await migrateTarget(opened.session, target, migrations, {
         dryRun,
         ...(options.bindingKey !== undefined ? { bindingKey: options.bindingKey } : {}),
+        ...(options.beforeCommit !== undefined ? { beforeCommit: options.beforeCommit } : {}),
       });
       return result;
     } finally {
       try {
-        await opened.release(result?.status !== 'applied' && result?.status !== 'up_to_date');
+        await opened.release(result?.status === 'failed' || result === undefined);
       } catch {
         // The target's outcome is known; a connection that will not close changes nothing in it.
       }
@@ -272,7 +286,7 @@ function pick(options: MigrateFleetOptions): Omit<RunFleetOptions, 'open' | 'con
   };
 }
 
-async function pooled(pool: pg.Pool): Promise<FleetSession> {
+export async function pooled(pool: pg.Pool): Promise<FleetSession> {
   const client = await pool.connect();
   return {
     session: { query: (text, params) => client.query(text, params) },
@@ -281,7 +295,7 @@ async function pooled(pool: pg.Pool): Promise<FleetSession> {
   };
 }
 
-async function ownConnection(databaseUrl: string, database: string): Promise<FleetSession> {
+export async function ownConnection(databaseUrl: string, database: string): Promise<FleetSession> {
   const url = new URL(databaseUrl);
   url.pathname = `/${encodeURIComponent(database)}`;
   const client = new pg.Client({ connectionString: url.toString() });

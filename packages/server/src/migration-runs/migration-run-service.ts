@@ -139,7 +139,8 @@ export class MigrationRunService {
       );
       if (unknown.length > 0) return invalid(unknown);
       const now = this.#clock.now();
-      const id = newId('mgr', now.getTime());
+      // Wall time, not the tenants' clock: a run is an operation on real databases, and its id orders the list.
+      const id = newId('mgr');
       const run = await tx
         .insertInto('migration_runs')
         .values({
