@@ -314,9 +314,31 @@ describe('app rollout', () => {
     };
   });
 
-  async function rollout(extra: string[] = []) {
-    return run(['app', 'rollout', '--dir', dir, '--database-url', databaseUrl, ...extra]);
+  async function rollout(extra: string[] = [], options: { tty?: boolean } = {}) {
+    return run(['app', 'rollout', '--dir', dir, '--database-url', databaseUrl, ...extra], options);
   }
+
+  it('prints a summary per stage for people on a terminal, and why each target that did not end well', async () => {
+    const b = tenants[1] as (typeof tenants)[number];
+    await admin((c) => c.query(`create table "${b.id}".minutes (x int)`), databaseUrl);
+    const result = await rollout([], { tty: true });
+    expect(result.code).toBe(2);
+    const text = result.stdout.split('\n');
+    expect(text[0]).toMatch(
+      /^run mgr_01jz0000000000000000000000: failed, 3 targets to version 2 in [\d.]+ s$/,
+    );
+    expect(text.slice(1, 4).map((l) => l.split(/\s+/).join(' '))).toEqual([
+      'STAGE TARGETS',
+      'verified 2',
+      'failed 1',
+    ]);
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `${b.slug} \\(${b.id}\\)\\s+failed\\s+0\\s+0002_minutes.sql: relation "minutes" already exists`,
+      ),
+    );
+    expect(result.stderr).toBe('error: 1 of 3 targets failed, 0 skipped\n');
+  });
 
   it('skips the target whose backup check fails, with its reason, and exits non-zero after the summary', async () => {
     const [a, b] = tenants as [(typeof tenants)[number], (typeof tenants)[number]];
