@@ -393,7 +393,14 @@ describe('app rollout', () => {
   });
 
   it('changes nothing in a dry run and exits 0 when every target passes', async () => {
-    const result = await rollout(['--dry-run', '--canary', '50%']);
+    // The backup hook is the vendor's script: it gets neither the control plane's key nor the
+    // databases' URL nor the binding key, which it has no use for (it confirms only with none set).
+    const check =
+      'test -z "$TENANTRY_TOKEN" && test -z "$DATABASE_URL" && test -z "$TENANTRY_BINDING_KEY" && test -n "$TENANTRY_TARGET"';
+    const result = await run(
+      ['app', 'rollout', '--dir', dir, '--dry-run', '--canary', '50%', '--backup-check', check],
+      { env: { DATABASE_URL: databaseUrl } },
+    );
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(lines(result.stdout).at(-1)).toMatchObject({
