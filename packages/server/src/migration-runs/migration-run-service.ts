@@ -2,8 +2,7 @@ import { type DomainError, type FieldError, fail, ok, type Result } from '@tenan
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { Schema } from '../db/index.ts';
-import type { MigrationRunsTable, MigrationRunTargetsTable } from '../db/schema.ts';
+import type { MigrationRunsTable, MigrationRunTargetsTable, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 
