@@ -271,21 +271,10 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
       options.onProgress?.({ target, stage, canary: canaries.has(target), done, total: ordered.length });
     const checks = postChecks(options);
     const group = async (targets: readonly MigrationTarget[]) => {
-      // The pool target runs alone before the others: it (re)installs the tenant binding function
-      // in the database the schema tenants share, and a schema tenant's transaction creating a
-      // policy that calls that function at the same moment can deadlock with it.
-      const pool = targets.filter((t) => t.placement === 'pool');
-      if (pool.length > 0) await runGroup(pool, 1);
-      await runGroup(
-        targets.filter((t) => t.placement !== 'pool'),
-        options.concurrency ?? DEFAULT_CONCURRENCY,
-      );
-    };
-    const runGroup = async (targets: readonly MigrationTarget[], concurrency: number) => {
       if (targets.length === 0) return;
       await runFleet(targets, migrations, {
         open: (target) => source.open(target),
-        concurrency,
+        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
         dryRun,
         keepGoing: true,
         ...(options.bindingKey !== undefined ? { bindingKey: options.bindingKey } : {}),

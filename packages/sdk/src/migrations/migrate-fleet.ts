@@ -164,7 +164,8 @@ export async function migrateFleet(options: MigrateFleetOptions): Promise<FleetR
 }
 
 /**
- * Migrates `targets` with the sessions `open` gives: at most `concurrency` at once, in order.
+ * Migrates `targets` with the sessions `open` gives: the pool targets first, one at a time, then
+ * the others at most `concurrency` at once, in order.
  * After a failure no further target is started unless `keepGoing`; those still in flight finish.
  * The core of {@link migrateFleet}, for callers that reach their databases their own way.
  */
@@ -221,9 +222,17 @@ export async function runFleet(
       }
     }
   };
-  const worker = async () => {
-    while (!stop && next < total) {
-      const index = next++;
+  // Pool targets first, each alone: a pool target (re)installs the tenant binding function in the
+  // database the schema tenants share, and a schema tenant's transaction creating a policy that
+  // calls it at the same moment can deadlock with that.
+  const order = [
+    ...targets.flatMap((t, i) => (t.placement === 'pool' ? [i] : [])),
+    ...targets.flatMap((t, i) => (t.placement === 'pool' ? [] : [i])),
+  ];
+  const pools = total - targets.filter((t) => t.placement !== 'pool').length;
+  const worker = async (until: number) => {
+    while (!stop && next < until) {
+      const index = order[next++] as number;
       const target = targets[index] as MigrationTarget;
       tell({ type: 'started', target, index, done, total });
       const result = await migrateOne(target);
@@ -233,7 +242,8 @@ export async function runFleet(
       tell({ type: 'finished', result, index, done, total });
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+  await worker(pools);
+  await Promise.all(Array.from({ length: Math.min(concurrency, total - pools) }, () => worker(total)));
   for (let index = 0; index < total; index++) {
     if (results[index] !== undefined) continue;
     const result = skippedResult(targets[index] as MigrationTarget, dryRun);
