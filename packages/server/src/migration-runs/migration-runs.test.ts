@@ -117,6 +117,29 @@ describe('migration runs', () => {
     expect(list.body.data.map((r: { id: string }) => r.id)).toContain(run.id);
   });
 
+  it('ends a run once when its targets finish at the same moment', async () => {
+    const tenants = [a, b];
+    for (let i = 0; i < 6; i++) tenants.push((await provisionedTenant(t, { plan: 'pro' })).id);
+    const run = (
+      await createRun({
+        target_version: 1,
+        targets: tenants.map((id) => ({ target: id, placement: 'schema' })),
+      })
+    ).body;
+    const answers = await Promise.all(
+      tenants.map((id) => report(run.id, id, { stage: 'verified', version_before: 0, version_after: 1 })),
+    );
+    expect(answers.map((x) => x.status)).toEqual(tenants.map(() => 200));
+    const ends = (await auditRows(t)).filter(
+      (r) => r.target_id === run.id && r.action === 'migration_run.finished',
+    );
+    expect(ends).toHaveLength(1);
+    expect((await t.request({ method: 'GET', url: `/v1/migration-runs/${run.id}` })).body).toMatchObject({
+      state: 'succeeded',
+      counts: { verified: 8 },
+    });
+  });
+
   it('ends a run of verified targets as succeeded', async () => {
     const run = (await createRun({ target_version: 1, targets: [{ target: a, placement: 'schema' }] })).body;
     await report(run.id, a, { stage: 'verified', version_before: 0, version_after: 1 });
@@ -195,5 +218,16 @@ describe('migration runs', () => {
       headers: { authorization: `Bearer ${app.secret}` },
     });
     expect(read.status).toBe(403);
+    // Nor can it mark a target of an operator's run verified.
+    const run = (await createRun({ target_version: 1, targets: [{ target: a, placement: 'schema' }] })).body;
+    const forged = await t.request({
+      method: 'POST',
+      url: `/v1/migration-runs/${run.id}/targets/${a}`,
+      headers: { authorization: `Bearer ${app.secret}` },
+      payload: { stage: 'verified', version_before: 0, version_after: 1 },
+    });
+    expect(forged.status).toBe(403);
+    const fleet = await t.request({ method: 'GET', url: `/v1/migration-runs/${run.id}` });
+    expect(fleet.body.targets[0].stage).toBe('pending');
   });
 });
