@@ -114,6 +114,14 @@ export {
 } from './license/index.ts';
 export {
   type AppliedMigration,
+  type BackupConfirmation,
+  type CanarySpec,
+  type CoordinatedReport,
+  type CoordinatedTarget,
+  type CoordinateOptions,
+  CoordinatorInputError,
+  type CoordinatorProgress,
+  coordinateMigrations,
   DEFAULT_CONCURRENCY,
   type FleetProgress,
   type FleetReport,
@@ -127,6 +135,7 @@ export {
   type MigrationTarget,
   migrateFleet,
   migrateTarget,
+  parseCanary,
   type RunFleetOptions,
   readMigrations,
   runFleet,
@@ -134,7 +143,10 @@ export {
   type TargetError,
   type TargetPlacement,
   type TargetResult,
+  type TargetSource,
   type TargetStatus,
+  vendorTargets,
+  verifyQuery,
 } from './migrations/index.ts';
 export {
   ControlPlaneShares,

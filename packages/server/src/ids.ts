@@ -29,7 +29,9 @@ export type IdPrefix =
   | 'ses'
   | 'tak'
   | 'cli'
-  | 'sec';
+  | 'sec'
+  // App migration runs (issue 15).
+  | 'mgr';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

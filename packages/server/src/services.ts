@@ -28,6 +28,7 @@ import {
   StaffService,
   UserTokens,
 } from './members/index.ts';
+import { MigrationRunService } from './migration-runs/index.ts';
 import { type IdentitySource, OidcClientService, OidcProviderService } from './oidc/index.ts';
 import { PlanService } from './plans/index.ts';
 import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
@@ -101,6 +102,7 @@ export interface Services {
   readonly userTokens: UserTokens;
   /** Tenants' own secrets (bring your own key), envelope-encrypted under the master key. */
   readonly tenantSecrets: TenantSecretService;
+  readonly migrationRuns: MigrationRunService;
   /** API keys of the vendor's customers for the vendor's API, verified by the SDK. */
   readonly tenantKeys: TenantKeyService;
   /** Counts requests to the API against their key's and tenant's rate limits; nothing when not configured. */
@@ -401,6 +403,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
     tenantSecrets: new TenantSecretService({ db, clock, secrets: config.secrets }),
+    migrationRuns: new MigrationRunService({ db, clock }),
     tenantKeys: new TenantKeyService({
       db,
       clock,

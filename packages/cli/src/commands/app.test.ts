@@ -290,3 +290,147 @@ describe('app migrate', () => {
     expect(installed.rows[0]?.fn).toBe('tenantry.current_tenant()');
   });
 });
+
+describe('app rollout', () => {
+  /** The reports the control plane got, as `target stage`. */
+  let reports: string[];
+  let runsCreated: unknown[];
+
+  beforeEach(() => {
+    reports = [];
+    runsCreated = [];
+    const tenantsHandler = api.handler;
+    api.handler = (req, res) => {
+      if (req.method === 'POST' && req.url === '/v1/migration-runs') {
+        runsCreated.push(JSON.parse(req.body));
+        return json(res, 201, { id: 'mgr_01jz0000000000000000000000' });
+      }
+      const report = /^\/v1\/migration-runs\/mgr_\w+\/targets\/(\w+)$/.exec(req.url);
+      if (req.method === 'POST' && report) {
+        reports.push(`${report[1]} ${JSON.parse(req.body).stage}`);
+        return json(res, 200, {});
+      }
+      tenantsHandler(req, res);
+    };
+  });
+
+  async function rollout(extra: string[] = [], options: { tty?: boolean } = {}) {
+    return run(['app', 'rollout', '--dir', dir, '--database-url', databaseUrl, ...extra], options);
+  }
+
+  it('prints a summary per stage for people on a terminal, and why each target that did not end well', async () => {
+    const b = tenants[1] as (typeof tenants)[number];
+    await admin((c) => c.query(`create table "${b.id}".minutes (x int)`), databaseUrl);
+    const result = await rollout([], { tty: true });
+    expect(result.code).toBe(2);
+    const text = result.stdout.split('\n');
+    expect(text[0]).toMatch(
+      /^run mgr_01jz0000000000000000000000: failed, 3 targets to version 2 in [\d.]+ s$/,
+    );
+    expect(text.slice(1, 4).map((l) => l.split(/\s+/).join(' '))).toEqual([
+      'STAGE TARGETS',
+      'verified 2',
+      'failed 1',
+    ]);
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `${b.slug} \\(${b.id}\\)\\s+failed\\s+0\\s+0002_minutes.sql: relation "minutes" already exists`,
+      ),
+    );
+    expect(result.stderr).toBe('error: 1 of 3 targets failed, 0 skipped\n');
+  });
+
+  it('skips the target whose backup check fails, with its reason, and exits non-zero after the summary', async () => {
+    const [a, b] = tenants as [(typeof tenants)[number], (typeof tenants)[number]];
+    const check = `if [ "$TENANTRY_TENANT_SLUG" = "${b.slug}" ]; then echo "no snapshot since Monday" >&2; exit 3; fi`;
+    const result = await rollout(['--backup-check', check]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('error: 0 of 3 targets failed, 1 skipped\n');
+    const report = lines(result.stdout).at(-1);
+    expect(report).toMatchObject({
+      type: 'report',
+      run_id: 'mgr_01jz0000000000000000000000',
+      state: 'failed',
+    });
+    expect(report.counts).toMatchObject({ verified: 2, skipped: 1 });
+    expect(report.targets.find((x: { target: string }) => x.target === b.id)).toMatchObject({
+      stage: 'skipped',
+      error: {
+        code: 'backup_not_confirmed',
+        message: 'no recent backup confirmed: no snapshot since Monday (exit code 3)',
+      },
+    });
+    expect(await tablesOf(a.id)).toEqual(['meetings', 'minutes', 'tenantry_migrations']);
+    expect(await tablesOf(b.id)).toEqual([]);
+    expect(reports).toContain(`${a.id} applying`);
+    expect(reports).toContain(`${a.id} verified`);
+    expect(reports).toContain(`${b.id} skipped`);
+    expect(reports).not.toContain(`${b.id} prechecked`);
+  });
+
+  it('rolls back the target whose --verify-sql is not true', async () => {
+    const [a, b] = tenants as [(typeof tenants)[number], (typeof tenants)[number]];
+    const verify = join(dir, 'verify.sql.txt');
+    await writeFile(verify, `select current_schema() <> '${a.id}' as ok`);
+    const result = await rollout(['--verify-sql', verify, '--canary', b.slug]);
+    expect(result.code).toBe(2);
+    const report = lines(result.stdout).at(-1);
+    expect(
+      report.targets.map((x: { target: string; stage: string; canary: boolean }) => [
+        x.target,
+        x.stage,
+        x.canary,
+      ]),
+    ).toEqual([
+      [b.id, 'verified', true],
+      ['pool', 'verified', false],
+      [a.id, 'failed', false],
+    ]);
+    expect(runsCreated).toEqual([
+      expect.objectContaining({ canary: b.slug, dry_run: false, target_version: 2 }),
+    ]);
+    expect(await tablesOf(a.id)).toEqual([]);
+  });
+
+  it('changes nothing in a dry run and exits 0 when every target passes', async () => {
+    // The backup hook is the vendor's script: it gets neither the control plane's key nor the
+    // databases' URL nor the binding key, which it has no use for (it confirms only with none set).
+    const check =
+      'test -z "$TENANTRY_TOKEN" && test -z "$DATABASE_URL" && test -z "$TENANTRY_BINDING_KEY" && test -n "$TENANTRY_TARGET"';
+    const result = await run(
+      ['app', 'rollout', '--dir', dir, '--dry-run', '--canary', '50%', '--backup-check', check],
+      { env: { DATABASE_URL: databaseUrl } },
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(lines(result.stdout).at(-1)).toMatchObject({
+      state: 'succeeded',
+      dry_run: true,
+      counts: { dry_run: 3 },
+    });
+    for (const t of tenants) expect(await tablesOf(t.id)).toEqual([]);
+  });
+
+  it('refuses bad input with one line on stderr and exit code 2, recording no run', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['--canary', '0%'], /^error: --canary 0%: a percentage is above 0 and at most 100/],
+      [['--canary', '101%'], /^error: --canary 101%/],
+      [['--canary', 'nobody'], /^error: canary nobody: no target of this run is that tenant/],
+      [
+        ['--verify-sql', join(dir, 'missing.sql')],
+        /^error: --verify-sql .*missing\.sql: cannot read it \(ENOENT\)/,
+      ],
+    ];
+    for (const [extra, message] of cases) {
+      const result = await rollout(extra);
+      expect(result.code, extra.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+    const missing = await run(['app', 'rollout', '--dir', join(dir, 'nope'), '--database-url', databaseUrl]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/^error: cannot read the migrations folder/);
+    expect(runsCreated).toEqual([]);
+    for (const t of tenants) expect(await tablesOf(t.id)).toEqual([]);
+  });
+});

@@ -5,6 +5,7 @@ import type { CommandContext } from '../command-context.ts';
 import { integerArgument } from '../integer-argument.ts';
 import type { Output, Writer } from '../output.ts';
 import { progressBar } from '../progress-bar.ts';
+import { rolloutCommand } from './app-rollout.ts';
 
 interface MigrateOptions {
   readonly dir: string;
@@ -92,6 +93,8 @@ export function appCommand(parent: Command, ctx: CommandContext): Command {
       }
     });
 
+  rolloutCommand(app, ctx, controlPlaneOf);
+
   return app;
 
   function controlPlaneOf(command: Command) {
@@ -101,13 +104,12 @@ export function appCommand(parent: Command, ctx: CommandContext): Command {
   }
 }
 
-function isTty(writer: Writer): boolean {
+export function isTty(writer: Writer): boolean {
   return (writer as { isTTY?: boolean }).isTTY === true;
 }
 
 /** Who a target is, for people: `acme (ten_…)`, or `pool (public)`. */
-function targetName(result: TargetResult): string {
-  const { target } = result;
+export function targetName({ target }: Pick<TargetResult, 'target'>): string {
   if (target.tenantId === null) return `pool (${target.schema})`;
   return target.slug === null ? target.tenantId : `${target.slug} (${target.tenantId})`;
 }

@@ -43,6 +43,8 @@ export const SCOPES = {
   'mail:read': 'Read whether outgoing mail is configured (never its credentials)',
   'oidc-clients:read': "List the vendor's apps registered as OpenID clients (never their secrets)",
   'oidc-clients:write': "Register and delete the vendor's apps as OpenID clients",
+  'migrations:read': "Read app migration runs: the fleet's progress and each tenant's migration history",
+  'migrations:write': "Start app migration runs and report each target's progress into them",
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

@@ -563,6 +563,61 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/migration-runs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List migration runs, newest first, with their targets counted per stage */
+    get: operations['listMigrationRuns'];
+    put?: never;
+    /** Start a migration run: its targets, all pending, canaries first */
+    post: operations['createMigrationRun'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/migration-runs/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A migration run: counts per stage and every target, in the run's order */
+    get: operations['getMigrationRun'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/migration-runs/{id}/targets/{target}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Report a target's progress in a run
+     * @description An intermediate stage (`prechecked`, `applying`) updates the target; a final one (`verified`, `applied`, `dry_run`, `failed`, `skipped`) is audited as `migration_run.target_finished` in the tenant's chain, and the last target to finish ends the run (`migration_run.finished`). A finished target takes no further report (409 `migration_target_finished`). An agent running a BYOI target reports here too.
+     */
+    post: operations['reportMigrationTarget'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/oidc-clients': {
     parameters: {
       query?: never;
@@ -1436,6 +1491,23 @@ export interface paths {
     head?: never;
     /** Change a member's role */
     patch: operations['changeMemberRole'];
+    trace?: never;
+  };
+  '/v1/tenants/{id}/migrations': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A tenant's migration history: its target in each run, newest first */
+    get: operations['listTenantMigrations'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
     trace?: never;
   };
   '/v1/tenants/{id}/payment-method': {
@@ -2515,6 +2587,66 @@ export interface webhooks {
     patch?: never;
     trace?: never;
   };
+  'migration_run.created': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A run of the vendor's app migrations was started (docs/app-migrations.md)
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['migrationRunCreatedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'migration_run.finished': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A migration run ended: every target finished
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['migrationRunFinishedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'migration_run.target_finished': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A migration run's target reached its final stage: `verified`, `applied`, `dry_run`, `failed` or `skipped`
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['migrationRunTargetFinishedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'payment_method.attached': {
     parameters: {
       query?: never;
@@ -3396,6 +3528,8 @@ export interface components {
         | 'mail:read'
         | 'oidc-clients:read'
         | 'oidc-clients:write'
+        | 'migrations:read'
+        | 'migrations:write'
       )[];
     };
     AuditCheckpoint: {
@@ -3509,6 +3643,8 @@ export interface components {
         | 'mail:read'
         | 'oidc-clients:read'
         | 'oidc-clients:write'
+        | 'migrations:read'
+        | 'migrations:write'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -3965,6 +4101,76 @@ export interface components {
       /** @description ISO 8601, UTC */
       updated_at: string;
       user_id: string;
+    };
+    /** @description A run of the vendor's app migrations, with its targets counted per stage */
+    MigrationRun: {
+      canary: string | null;
+      counts: {
+        applied: number;
+        applying: number;
+        dry_run: number;
+        failed: number;
+        pending: number;
+        prechecked: number;
+        skipped: number;
+        verified: number;
+      };
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      dry_run: boolean;
+      finished_at: string | null;
+      /** @description `mgr_…` */
+      id: string;
+      /** @description The actor that created it: `api_key:key_…`, `user:usr_…` */
+      started_by: string;
+      /** @enum {string} */
+      state: 'running' | 'succeeded' | 'failed';
+      target_count: number;
+      target_version: number;
+    };
+    MigrationRunTarget: {
+      canary: boolean;
+      error: components['schemas']['MigrationTargetError'] | null;
+      finished_at: string | null;
+      /** @enum {string} */
+      placement: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
+      /** @enum {string} */
+      stage:
+        | 'pending'
+        | 'prechecked'
+        | 'dry_run'
+        | 'applying'
+        | 'applied'
+        | 'verified'
+        | 'failed'
+        | 'skipped';
+      started_at: string | null;
+      target: string;
+      tenant_id: string | null;
+      /** @description ISO 8601, UTC */
+      updated_at: string;
+      version_after: number | null;
+      version_before: number | null;
+    };
+    MigrationTargetError: {
+      /** @description Why: the runner's codes (`migration_failed`, `checksum_mismatch`, `unknown_migration`, `connection_failed`, …) or the coordinator's (`backup_not_confirmed`, `verification_failed`, `schema_mismatch`, `canary_failed`) */
+      code: string;
+      message: string;
+      /** @description The migration at fault, where one is */
+      migration: {
+        name: string;
+        version: number;
+      } | null;
+    };
+    MigrationTargetErrorInput: {
+      /** @description Why: the runner's codes (`migration_failed`, `checksum_mismatch`, `unknown_migration`, `connection_failed`, …) or the coordinator's (`backup_not_confirmed`, `verification_failed`, `schema_mismatch`, `canary_failed`) */
+      code: string;
+      message: string;
+      /** @description The migration at fault, where one is */
+      migration: {
+        name: string;
+        version: number;
+      } | null;
     };
     ModuleSignature: {
       /** @description The license key that signed it */
@@ -4458,6 +4664,37 @@ export interface components {
       /** @description Changes whenever the set does; "" for a tenant with no working key */
       version: string;
     };
+    TenantMigration: {
+      canary: boolean;
+      /** @description When the run was created */
+      created_at: string;
+      dry_run: boolean;
+      error: components['schemas']['MigrationTargetError'] | null;
+      finished_at: string | null;
+      /** @enum {string} */
+      placement: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
+      run_id: string;
+      /** @enum {string} */
+      run_state: 'running' | 'succeeded' | 'failed';
+      /** @enum {string} */
+      stage:
+        | 'pending'
+        | 'prechecked'
+        | 'dry_run'
+        | 'applying'
+        | 'applied'
+        | 'verified'
+        | 'failed'
+        | 'skipped';
+      started_at: string | null;
+      target: string;
+      target_version: number;
+      tenant_id: string | null;
+      /** @description ISO 8601, UTC */
+      updated_at: string;
+      version_after: number | null;
+      version_before: number | null;
+    };
     /** @description A tenant secret as every answer shows it: never its value */
     TenantSecret: {
       /** @description ISO 8601, UTC */
@@ -4933,6 +5170,8 @@ export interface operations {
             | 'mail:read'
             | 'oidc-clients:read'
             | 'oidc-clients:write'
+            | 'migrations:read'
+            | 'migrations:write'
           )[];
         };
       };
@@ -5909,6 +6148,195 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listMigrationRuns: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['MigrationRun'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createMigrationRun: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /**
+           * @description The canary spec as given: `10%` or tenant ids
+           * @default null
+           */
+          canary?: string | null;
+          /** @default false */
+          dry_run?: boolean;
+          /** @description The version every target is brought to */
+          target_version: number;
+          targets: {
+            /** @default false */
+            canary?: boolean;
+            /** @enum {string} */
+            placement: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
+            /** @description The tenant id (`ten_…`), or `pool` for the pool schema */
+            target: string;
+          }[];
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MigrationRun'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getMigrationRun: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description `mgr_…` */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            canary: string | null;
+            counts: {
+              applied: number;
+              applying: number;
+              dry_run: number;
+              failed: number;
+              pending: number;
+              prechecked: number;
+              skipped: number;
+              verified: number;
+            };
+            /** @description ISO 8601, UTC */
+            created_at: string;
+            dry_run: boolean;
+            finished_at: string | null;
+            /** @description `mgr_…` */
+            id: string;
+            /** @description The actor that created it: `api_key:key_…`, `user:usr_…` */
+            started_by: string;
+            /** @enum {string} */
+            state: 'running' | 'succeeded' | 'failed';
+            target_count: number;
+            target_version: number;
+            targets: components['schemas']['MigrationRunTarget'][];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  reportMigrationTarget: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description `mgr_…` */
+        id: string;
+        /** @description The tenant id (`ten_…`), or `pool` for the pool schema */
+        target: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          error?: components['schemas']['MigrationTargetErrorInput'] | null;
+          /** @enum {string} */
+          stage: 'prechecked' | 'dry_run' | 'applying' | 'applied' | 'verified' | 'failed' | 'skipped';
+          version_after?: number | null;
+          version_before?: number | null;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MigrationRunTarget'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -8100,6 +8528,43 @@ export interface operations {
       409: components['responses']['Conflict'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listTenantMigrations: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['TenantMigration'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -11235,6 +11700,199 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'member.role_changed';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  migrationRunCreatedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description The canary spec (`10%` or tenant ids), null for none */
+            canary: string | null;
+            /** @description Whether the run rehearses only (every transaction rolled back) */
+            dry_run: boolean;
+            /** @description `mgr_…` */
+            run_id: string;
+            /** @description The version every target is brought to */
+            target_version: number;
+            /** @description How many targets the run has */
+            targets: number;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'migration_run.created';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  migrationRunFinishedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description Targets per final stage */
+            counts: {
+              [key: string]: number;
+            };
+            /** @description `mgr_…` */
+            run_id: string;
+            /**
+             * @description `failed` when any target failed or was skipped
+             * @enum {string}
+             */
+            state: 'succeeded' | 'failed';
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'migration_run.finished';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  migrationRunTargetFinishedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description Why it failed or was skipped, as a code */
+            error_code: string | null;
+            /** @description `mgr_…` */
+            run_id: string;
+            /** @enum {string} */
+            stage: 'applied' | 'verified' | 'dry_run' | 'failed' | 'skipped';
+            /** @description The tenant id, or `pool` for the pool schema */
+            target: string;
+            version_after: number | null;
+            version_before: number | null;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'migration_run.target_finished';
           /** @constant */
           version: 1;
         };

@@ -31,6 +31,7 @@ export const TARGET_TYPES = [
   'user',
   'session',
   'oidc_client',
+  'migration_run',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -738,6 +739,25 @@ export const AUDIT_ACTIONS = {
     description: 'A sign-in session ended: signed out, signed out everywhere, or a password reset',
     target: 'session',
     raises: ['session.ended'],
+    entitlements: false,
+  },
+  'migration_run.created': {
+    description: "A run of the vendor's app migrations across targets was started, with its canaries",
+    target: 'migration_run',
+    raises: ['migration_run.created'],
+    entitlements: false,
+  },
+  'migration_run.target_finished': {
+    description:
+      'One target of a migration run finished: applied, verified, rehearsed (dry run), failed or skipped, with its versions',
+    target: 'migration_run',
+    raises: ['migration_run.target_finished'],
+    entitlements: false,
+  },
+  'migration_run.finished': {
+    description: 'A migration run ended: every target finished, and the run succeeded or failed',
+    target: 'migration_run',
+    raises: ['migration_run.finished'],
     entitlements: false,
   },
 } as const satisfies Record<string, AuditActionSpec>;

@@ -597,6 +597,39 @@ export const EVENT_TYPES = {
       reason: z.enum(['signed_out', 'signed_out_everywhere', 'ended_by_user', 'password_reset', 'ended']),
     }),
   },
+  'migration_run.created': {
+    description: "A run of the vendor's app migrations was started (docs/app-migrations.md)",
+    version: 1,
+    payload: z.object({
+      run_id: z.string().describe('`mgr_…`'),
+      target_version: z.number().int().describe('The version every target is brought to'),
+      dry_run: z.boolean().describe('Whether the run rehearses only (every transaction rolled back)'),
+      canary: z.string().nullable().describe('The canary spec (`10%` or tenant ids), null for none'),
+      targets: z.number().int().describe('How many targets the run has'),
+    }),
+  },
+  'migration_run.target_finished': {
+    description:
+      "A migration run's target reached its final stage: `verified`, `applied`, `dry_run`, `failed` or `skipped`",
+    version: 1,
+    payload: z.object({
+      run_id: z.string().describe('`mgr_…`'),
+      target: z.string().describe('The tenant id, or `pool` for the pool schema'),
+      stage: z.enum(['applied', 'verified', 'dry_run', 'failed', 'skipped']),
+      version_before: z.number().int().nullable(),
+      version_after: z.number().int().nullable(),
+      error_code: z.string().nullable().describe('Why it failed or was skipped, as a code'),
+    }),
+  },
+  'migration_run.finished': {
+    description: 'A migration run ended: every target finished',
+    version: 1,
+    payload: z.object({
+      run_id: z.string().describe('`mgr_…`'),
+      state: z.enum(['succeeded', 'failed']).describe('`failed` when any target failed or was skipped'),
+      counts: z.record(z.string(), z.number().int()).describe('Targets per final stage'),
+    }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

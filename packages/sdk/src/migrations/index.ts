@@ -3,6 +3,22 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, control-plane/, data/.
  */
+export {
+  type BackupConfirmation,
+  type CanarySpec,
+  type CoordinatedReport,
+  type CoordinatedTarget,
+  type CoordinateOptions,
+  CoordinatorInputError,
+  type CoordinatorProgress,
+  coordinateMigrations,
+  type FinalStage,
+  parseCanary,
+  type Stage,
+  type TargetSource,
+  vendorTargets,
+  verifyQuery,
+} from './coordinate.ts';
 export { listFleetTargets, MIGRATED_STATES } from './list-fleet-targets.ts';
 export {
   DEFAULT_CONCURRENCY,

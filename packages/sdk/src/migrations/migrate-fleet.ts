@@ -43,7 +43,7 @@ export interface FleetReport {
   readonly applied: number;
   readonly upToDate: number;
   readonly failed: number;
-  /** Targets not started because an earlier one failed (stop at the first failure). */
+  /** Targets not started: an earlier one failed (stop at the first failure), or the pre-check refused them. */
   readonly skipped: number;
   /** Migrations applied over all targets. */
   readonly migrationsApplied: number;
@@ -71,6 +71,14 @@ export interface RunFleetOptions {
   readonly keepGoing?: boolean;
   /** The tenant binding key the targets get the binding installed with (see `migrateTarget`); default `TENANTRY_BINDING_KEY`. */
   readonly bindingKey?: string;
+  /**
+   * Run on each target's open session before its migrations; an error answered skips the target
+   * (status `skipped`, with the error) without touching it; null lets its migrations start. The
+   * coordinator's backup check (and its progress report that the target is prechecked).
+   */
+  readonly precheck?: (target: MigrationTarget, session: SqlSession) => Promise<TargetError | null>;
+  /** Post-checks in each target's transaction, before it commits (see `migrateTarget`'s `beforeCommit`). */
+  readonly beforeCommit?: (session: SqlSession, target: MigrationTarget) => Promise<TargetError | null>;
   readonly onProgress?: (event: FleetProgress) => void;
 }
 
@@ -156,7 +164,8 @@ export async function migrateFleet(options: MigrateFleetOptions): Promise<FleetR
 }
 
 /**
- * Migrates `targets` with the sessions `open` gives: at most `concurrency` at once, in order.
+ * Migrates `targets` with the sessions `open` gives: the pool targets first, one at a time, then
+ * the others at most `concurrency` at once, in order.
  * After a failure no further target is started unless `keepGoing`; those still in flight finish.
  * The core of {@link migrateFleet}, for callers that reach their databases their own way.
  */
@@ -194,22 +203,36 @@ export async function runFleet(
     }
     let result: TargetResult | undefined;
     try {
+      const refused = options.precheck ? await options.precheck(target, opened.session) : null;
+      if (refused !== null) {
+        result = { ...skippedResult(target, dryRun), error: refused };
+        return result;
+      }
       result = await migrateTarget(opened.session, target, migrations, {
         dryRun,
         ...(options.bindingKey !== undefined ? { bindingKey: options.bindingKey } : {}),
+        ...(options.beforeCommit !== undefined ? { beforeCommit: options.beforeCommit } : {}),
       });
       return result;
     } finally {
       try {
-        await opened.release(result?.status !== 'applied' && result?.status !== 'up_to_date');
+        await opened.release(result?.status === 'failed' || result === undefined);
       } catch {
         // The target's outcome is known; a connection that will not close changes nothing in it.
       }
     }
   };
-  const worker = async () => {
-    while (!stop && next < total) {
-      const index = next++;
+  // Pool targets first, each alone: a pool target (re)installs the tenant binding function in the
+  // database the schema tenants share, and a schema tenant's transaction creating a policy that
+  // calls it at the same moment can deadlock with that.
+  const order = [
+    ...targets.flatMap((t, i) => (t.placement === 'pool' ? [i] : [])),
+    ...targets.flatMap((t, i) => (t.placement === 'pool' ? [] : [i])),
+  ];
+  const pools = total - targets.filter((t) => t.placement !== 'pool').length;
+  const worker = async (until: number) => {
+    while (!stop && next < until) {
+      const index = order[next++] as number;
       const target = targets[index] as MigrationTarget;
       tell({ type: 'started', target, index, done, total });
       const result = await migrateOne(target);
@@ -219,7 +242,8 @@ export async function runFleet(
       tell({ type: 'finished', result, index, done, total });
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+  await worker(pools);
+  await Promise.all(Array.from({ length: Math.min(concurrency, total - pools) }, () => worker(total)));
   for (let index = 0; index < total; index++) {
     if (results[index] !== undefined) continue;
     const result = skippedResult(targets[index] as MigrationTarget, dryRun);
@@ -272,7 +296,7 @@ function pick(options: MigrateFleetOptions): Omit<RunFleetOptions, 'open' | 'con
   };
 }
 
-async function pooled(pool: pg.Pool): Promise<FleetSession> {
+export async function pooled(pool: pg.Pool): Promise<FleetSession> {
   const client = await pool.connect();
   return {
     session: { query: (text, params) => client.query(text, params) },
@@ -281,7 +305,7 @@ async function pooled(pool: pg.Pool): Promise<FleetSession> {
   };
 }
 
-async function ownConnection(databaseUrl: string, database: string): Promise<FleetSession> {
+export async function ownConnection(databaseUrl: string, database: string): Promise<FleetSession> {
   const url = new URL(databaseUrl);
   url.pathname = `/${encodeURIComponent(database)}`;
   const client = new pg.Client({ connectionString: url.toString() });

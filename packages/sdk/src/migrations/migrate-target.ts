@@ -54,6 +54,11 @@ export interface TargetError {
    * - `migration_failed`: a migration's SQL failed;
    * - `connection_failed`: the target's database could not be reached;
    * - `binding_missing`: a schema tenant's database has no tenant binding to keep its tables to it;
+   * - `backup_not_confirmed`: a pre-check (the coordinator's backup hook) refused the target before
+   *   anything ran on it (the target is skipped);
+   * - `verification_failed`, `schema_mismatch`: a post-check in the target's transaction failed (the
+   *   app's verification query, or the schema compared to the reference target's), so it was rolled back;
+   * - `canary_failed`: the coordinator did not start the target, since a canary failed;
    * - `error`: anything else (the runner's own statements failed, e.g. for lack of privileges).
    */
   readonly code:
@@ -62,6 +67,10 @@ export interface TargetError {
     | 'migration_failed'
     | 'connection_failed'
     | 'binding_missing'
+    | 'backup_not_confirmed'
+    | 'verification_failed'
+    | 'schema_mismatch'
+    | 'canary_failed'
     | 'error';
   readonly message: string;
   /** The migration at fault, where one is. */
@@ -161,6 +170,13 @@ export async function migrateTarget(
      * replaced) before their migrations.
      */
     readonly bindingKey?: string;
+    /**
+     * Post-checks run in the target's transaction after its migrations, before it commits (or,
+     * in a dry run, rolls back), as the tenant's role with the target's schema as `search_path`:
+     * an error answered rolls the target back, so a target that fails its checks stays at its
+     * previous version. What the coordinator's verification query and schema check run in.
+     */
+    readonly beforeCommit?: (session: SqlSession, target: MigrationTarget) => Promise<TargetError | null>;
   } = {},
 ): Promise<TargetResult> {
   const dryRun = options.dryRun === true;
@@ -267,6 +283,8 @@ export async function migrateTarget(
         params,
       );
     }
+    const checked = options.beforeCommit ? await options.beforeCommit(session, target) : null;
+    if (checked !== null) throw new TargetFailure(checked);
     open = false;
     await session.query(dryRun ? 'rollback' : 'commit');
     return result(applied.length > 0 ? 'applied' : 'up_to_date', null);

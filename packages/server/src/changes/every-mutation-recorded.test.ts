@@ -413,6 +413,27 @@ const ROUTES: Record<string, RouteFixture> = {
     return send('POST', '/v1/usage-reports', { report });
   },
   'PUT /v1/access': () => send('PUT', '/v1/access', { source: 'permissions:\n  walk:read: Walk\n' }),
+  'POST /v1/migration-runs': async () =>
+    send('POST', '/v1/migration-runs', {
+      target_version: 3,
+      targets: [{ target: 'pool', placement: 'pool' }],
+    }),
+  // A final stage: the target's end is audited, and, as the run's last, the run's end with it.
+  // Intermediate stages are progress, a row update only (docs/app-migrations.md).
+  'POST /v1/migration-runs/:id/targets/:target': async () => {
+    const tenant = (await activeTenant()).id as string;
+    const run = await t.request({
+      method: 'POST',
+      url: '/v1/migration-runs',
+      payload: { target_version: 3, targets: [{ target: tenant, placement: 'schema' }] },
+    });
+    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    return send('POST', `/v1/migration-runs/${run.body.id}/targets/${tenant}`, {
+      stage: 'verified',
+      version_before: 2,
+      version_after: 3,
+    });
+  },
   'POST /v1/tenants/:id/invitations': async () =>
     send('POST', `/v1/tenants/${(await activeTenant()).id}/invitations`, {
       email: 'walk-invited@example.com',
@@ -541,6 +562,8 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/licenses/check-in': ['license.checked_in'],
   'POST /v1/usage-reports': ['usage_report.imported'],
   'PUT /v1/access': ['access.applied'],
+  'POST /v1/migration-runs': ['migration_run.created'],
+  'POST /v1/migration-runs/:id/targets/:target': ['migration_run.target_finished', 'migration_run.finished'],
   'POST /v1/tenants/:id/invitations': ['member.invited'],
   'DELETE /v1/tenants/:id/invitations/:invitation': ['member.invitation_revoked'],
   'POST /v1/invitations/accept': ['member.joined'],

@@ -18,6 +18,8 @@ export type {
   LicenseKeysTable,
   LicenseRevocationSeqTable,
   LicensesTable,
+  MigrationRunsTable,
+  MigrationRunTargetsTable,
   OidcClientsTable,
   OidcPayloadsTable,
   PaymentMethodsTable,

@@ -251,6 +251,8 @@ export interface Schema {
   oidc_payloads: OidcPayloadsTable;
   sign_in_failures: SignInFailuresTable;
   member_removals: MemberRemovalsTable;
+  migration_runs: MigrationRunsTable;
+  migration_run_targets: MigrationRunTargetsTable;
 }
 
 export type TenantRow = Selectable<TenantsTable>;
@@ -853,4 +855,36 @@ export interface MemberRemovalsTable {
   tenant_id: string;
   user_id: string;
   removed_at: Date;
+}
+
+/** A run of the vendor's app migrations (0034). */
+export interface MigrationRunsTable {
+  id: string;
+  started_by: string;
+  target_version: number;
+  dry_run: boolean;
+  canary: string | null;
+  state: Generated<'running' | 'succeeded' | 'failed'>;
+  target_count: number;
+  created_at: Generated<Date>;
+  finished_at: Date | null;
+}
+
+/** One target of a migration run and its progress (0034). */
+export interface MigrationRunTargetsTable {
+  run_id: string;
+  target: string;
+  tenant_id: string | null;
+  placement: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
+  position: number;
+  canary: boolean;
+  stage: Generated<
+    'pending' | 'prechecked' | 'dry_run' | 'applying' | 'applied' | 'verified' | 'failed' | 'skipped'
+  >;
+  version_before: number | null;
+  version_after: number | null;
+  error: Json<{ code: string; message: string; migration: { version: number; name: string } | null }> | null;
+  started_at: Date | null;
+  finished_at: Date | null;
+  updated_at: Generated<Date>;
 }

@@ -21,6 +21,7 @@ import { hostedRoutes, redactLinkTokens } from '../hosted/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { mailRoutes } from '../mail/index.ts';
 import { memberRoutes, staffRoutes } from '../members/index.ts';
+import { migrationRunRoutes } from '../migration-runs/index.ts';
 import { oidcClientRoutes, oidcRoutes } from '../oidc/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import { limitRequests, rateLimitShareRoutes } from '../rate-limits/index.ts';
@@ -233,6 +234,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(tenantKeyRoutes, { tenantKeys: services.tenantKeys });
       await v1.register(mailRoutes, { mailer: services.mailer });
       await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
+      await v1.register(migrationRunRoutes, { migrationRuns: services.migrationRuns });
     },
     { prefix: '/v1' },
   );

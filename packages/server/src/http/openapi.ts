@@ -96,6 +96,11 @@ const TAGS = [
     description:
       "API keys of the vendor's customers for the vendor's own API: issued, rolled and revoked here, verified by the SDK from a local cache (docs/tenant-api-keys.md).",
   },
+  {
+    name: 'Migration runs',
+    description:
+      "Runs of the vendor's app migrations across the fleet, reported by the coordinator (`tenantry app rollout`): each target's stage, the fleet's counts, each tenant's history (docs/app-migrations.md).",
+  },
 ];
 
 const DESCRIPTION = [
