@@ -307,10 +307,12 @@ describe('output', () => {
     api.handler = (_req, res) => json(res, 200, TENANT);
     const result = await run(['tenants', 'show', 'ten_01ACME']);
     const lines = result.stdout.trimEnd().split('\n');
-    expect(lines).toContain('id:        ten_01ACME');
-    expect(lines).toContain('plan:      pro v2');
-    expect(lines).toContain('state:     active');
-    expect(lines).toContain('resources: schema=t_acme, role=tenantry_acme');
+    expect(lines).toContain('id:           ten_01ACME');
+    expect(lines).toContain('plan:         pro v2');
+    expect(lines).toContain('state:        active');
+    expect(lines).toContain('resources:    schema=t_acme, role=tenantry_acme');
+    expect(lines).toContain('data plane:   dpl_default');
+    expect(lines).toContain('provisioning: succeeded');
     expect(lines.every((line) => /^[a-z ]+: {1,}\S/.test(line))).toBe(true);
   });
 

@@ -207,7 +207,6 @@ export class TenantService {
             plan: plan.value.key,
             plan_version: plan.value.version,
             placement: input.placement,
-            data_plane: dataPlane,
             ...(clock === null ? {} : { test_clock: clock.value.id }),
           },
           also: [
