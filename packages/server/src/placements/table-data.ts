@@ -30,6 +30,8 @@ interface AppTable {
   readonly name: string;
   /** Its columns in order, less `tenant_id`. */
   readonly columns: readonly string[];
+  /** Each column's type as `format_type` spells it (identifiers quoted). */
+  readonly types: ReadonlyMap<string, string>;
   readonly hasTenantColumn: boolean;
   /** The primary key's columns (all columns when it has none): the order rows are read in. */
   readonly order: readonly string[];
@@ -40,8 +42,8 @@ async function appTables(
   db: DataPlaneDb,
   where: Pick<TenantTables, 'schema' | 'poolTenant'>,
 ): Promise<AppTable[]> {
-  const found = await sql<{ table: string; column: string; key: number | null }>`
-    select c.relname as table, a.attname as column,
+  const found = await sql<{ table: string; column: string; type: string; key: number | null }>`
+    select c.relname as table, a.attname as column, format_type(a.atttypid, a.atttypmod) as type,
       array_position(i.indkey::int2[], a.attnum) as key
     from pg_class c
     join pg_namespace n on n.oid = c.relnamespace
@@ -50,10 +52,17 @@ async function appTables(
     where n.nspname = ${where.schema} and c.relkind in ('r', 'p') and not c.relispartition
       and c.relname <> ${MIGRATIONS_TABLE}
     order by c.relname, a.attnum`.execute(db);
-  const tables = new Map<string, { columns: string[]; tenant: boolean; keys: [number, string][] }>();
+  interface Found {
+    columns: string[];
+    types: Map<string, string>;
+    tenant: boolean;
+    keys: [number, string][];
+  }
+  const tables = new Map<string, Found>();
   for (const row of found.rows) {
-    const table = tables.get(row.table) ?? { columns: [], tenant: false, keys: [] };
+    const table: Found = tables.get(row.table) ?? { columns: [], types: new Map(), tenant: false, keys: [] };
     tables.set(row.table, table);
+    table.types.set(row.column, row.type);
     if (row.column === TENANT_COLUMN) table.tenant = true;
     else table.columns.push(row.column);
     if (row.key !== null && row.column !== TENANT_COLUMN) table.keys.push([row.key, row.column]);
@@ -63,6 +72,7 @@ async function appTables(
     .map(([name, table]) => ({
       name,
       columns: table.columns,
+      types: table.types,
       hasTenantColumn: table.tenant,
       order: table.keys.length > 0 ? table.keys.sort((a, b) => a[0] - b[0]).map(([, c]) => c) : table.columns,
     }));
@@ -98,37 +108,44 @@ export async function* exportTables(where: TenantTables): AsyncIterable<TableBat
 }
 
 /**
- * Writes exported batches into the tenant's tables of the same names, in one transaction: each
- * value read back by its column's type, and `tenant_id`, where a table has it, set to this tenant.
+ * Writes exported batches into the tenant's tables of the same names: each value read back by its
+ * column's type, and `tenant_id`, where a table has it, set to this tenant. Each batch is one
+ * statement of its own, not one transaction for all: the batches are read from the source while
+ * they are written, and a data plane may have one connection only (embedded PGlite). A move
+ * verifies the target afterwards, and starts again on an emptied target when it differs.
  */
 export async function importTables(
   where: TenantTables,
   tenantId: string,
   batches: AsyncIterable<TableBatch>,
 ): Promise<void> {
-  await where.use((db) =>
-    db.transaction().execute(async (tx) => {
-      const tables = new Map((await appTables(tx, { schema: where.schema })).map((t) => [t.name, t]));
-      for await (const batch of batches) {
-        const table = tables.get(batch.table);
-        if (table === undefined) throw new Error(`the target has no table "${batch.table}" to import into`);
-        const records = batch.rows.map((row) => {
-          const record: Record<string, unknown> = Object.fromEntries(
-            batch.columns.map((c, i) => [c, row[i]]),
-          );
-          if (table.hasTenantColumn) record[TENANT_COLUMN] = tenantId;
-          return record;
-        });
-        const columns = [...batch.columns, ...(table.hasTenantColumn ? [TENANT_COLUMN] : [])];
-        const list = sql.join(columns.map((c) => sql.id(c)));
-        const target = sql.id(where.schema, batch.table);
-        await sql`insert into ${target} (${list})
-          select ${list} from jsonb_populate_recordset(null::${target}, ${JSON.stringify(records)}::jsonb)`.execute(
-          tx,
-        );
-      }
-    }),
+  const tables = new Map(
+    (await where.use((db) => appTables(db, { schema: where.schema }))).map((t) => [t.name, t]),
   );
+  for await (const batch of batches) {
+    const table = tables.get(batch.table);
+    if (table === undefined) throw new Error(`the target has no table "${batch.table}" to import into`);
+    const columns = [...batch.columns, ...(table.hasTenantColumn ? [TENANT_COLUMN] : [])];
+    const records = batch.rows.map((row) => {
+      const values = table.hasTenantColumn ? [...row, tenantId] : row;
+      return Object.fromEntries(values.map((value, i) => [`c${i}`, value]));
+    });
+    // Each value travels as text and is read by its column's type's input function, as COPY
+    // would; the type names come from the target's catalog through format_type, which quotes them.
+    const casts = columns.map((c, i) => {
+      const type = table.types.get(c);
+      if (type === undefined) throw new Error(`the target's table "${batch.table}" has no column "${c}"`);
+      return sql`${sql.id('x', `c${i}`)}::${sql.raw(type)}`;
+    });
+    const shape = sql.join(columns.map((_, i) => sql`${sql.id(`c${i}`)} text`));
+    const target = sql.id(where.schema, batch.table);
+    await where.use((db) =>
+      sql`insert into ${target} (${sql.join(columns.map((c) => sql.id(c)))})
+        select ${sql.join(casts)} from jsonb_to_recordset(${JSON.stringify(records)}::jsonb) as x(${shape})`.execute(
+        db,
+      ),
+    );
+  }
 }
 
 /** Each table's row count and SHA-256 over its rows' text, in primary-key order. */
