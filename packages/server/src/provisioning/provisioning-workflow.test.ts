@@ -205,4 +205,28 @@ describe('the provisioning workflow', () => {
       provisioning: { state: 'failed', step: 'first', error: 'something is in the way' },
     });
   });
+
+  it('takes up a tenant queued for provisioning before runs existed: its run starts at the first step', async () => {
+    const { driver, runs } = scriptedDriver({ first: [DONE], second: [DONE] });
+    services.placements.register(driver);
+    const created = await create();
+    // As an older version left it: no run, and a job naming no step.
+    const db = services.database.db;
+    await db.deleteFrom('jobs').where('dedupe_key', 'like', `provision:${created.id}:%`).execute();
+    await db.deleteFrom('provisioning_runs').where('tenant_id', '=', created.id).execute();
+    await db.transaction().execute((tx) =>
+      services.jobs.enqueue(tx, {
+        kind: 'tenant.provision',
+        payload: { tenant_id: created.id },
+        dedupeKey: `provision:${created.id}`,
+      }),
+    );
+    expect((await tenant(created.id)).provisioning).toBeNull();
+    await services.jobs.runDue();
+    expect(runs).toEqual({ first: 1, second: 1 });
+    expect(await tenant(created.id)).toMatchObject({
+      state: 'active',
+      provisioning: { state: 'succeeded', step: null, error: null },
+    });
+  });
 });
