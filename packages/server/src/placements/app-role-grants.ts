@@ -1,6 +1,6 @@
 import type { PlacementResources } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
-import type { DataPlaneConnector, DataPlaneDb } from '../data-planes/index.ts';
+import { type DataPlaneConnector, type DataPlaneDb, DEFAULT_DATA_PLANE } from '../data-planes/index.ts';
 import type { Schema } from '../db/index.ts';
 import { grantDatabase } from './database-driver.ts';
 import { appRoleMissing, grantSchema, roleExists } from './vendor-sql.ts';
@@ -20,21 +20,17 @@ export async function grantAppRoleToTenants(
   appRole: string | undefined,
 ): Promise<string[]> {
   if (appRole === undefined) return [];
-  const planes = await db
-    .selectFrom('data_planes')
-    .select('id')
-    .where('kind', '=', 'vendor')
-    .where('retired_at', 'is', null)
-    .orderBy('id')
-    .execute();
   const tenants = await db
     .selectFrom('tenants')
     .select(['data_plane_id', 'resources'])
     .where('purged_at', 'is', null)
     .where('placement', 'in', ['schema', 'database'])
     .execute();
+  // The control plane's own server, where the app's pool tables are too, and each data plane
+  // holding tenants the app reaches.
+  const planes = [...new Set([DEFAULT_DATA_PLANE, ...tenants.map((t) => t.data_plane_id)])].sort();
   const acted: string[] = [];
-  for (const { id: plane } of planes) {
+  for (const plane of planes) {
     const here = tenants
       .filter((t) => t.data_plane_id === plane)
       .map((t) => t.resources as PlacementResources);

@@ -744,8 +744,9 @@ export function tenantNotFound(idOrSlug: string): { readonly ok: false; readonly
 
 /**
  * Whether the data plane can take a new tenant of this placement: it exists, is not retired, is
- * of the kind the placement needs, and has room under its capacity. Locks its row, so that two
- * creations at once cannot both take its last place.
+ * of the kind the placement needs, and has room under its capacity. A data plane with a capacity
+ * has its row locked while its tenants are counted, so that two creations at once cannot both
+ * take its last place; one without (dpl_default) is not, so creations do not queue on it.
  */
 async function dataPlaneRoom(
   tx: Transaction<Schema>,
@@ -754,12 +755,15 @@ async function dataPlaneRoom(
 ): Promise<Result<null, DomainError>> {
   const invalid = (message: string) =>
     fail('validation_failed', `data plane "${id}" ${message}`, { errors: [{ path: 'data_plane', message }] });
-  const plane = await tx
-    .selectFrom('data_planes')
-    .select(['kind', 'capacity', 'retired_at'])
-    .where('id', '=', id)
-    .forUpdate()
-    .executeTakeFirst();
+  const find = (lock: boolean) => {
+    const query = tx
+      .selectFrom('data_planes')
+      .select(['kind', 'capacity', 'retired_at'])
+      .where('id', '=', id);
+    return (lock ? query.forUpdate() : query).executeTakeFirst();
+  };
+  let plane = await find(false);
+  if (plane?.capacity !== null && plane?.capacity !== undefined) plane = await find(true);
   if (plane === undefined) return invalid('does not exist');
   if (plane.retired_at !== null) return invalid('is retired');
   if (isVendorPlacement(placement) && plane.kind !== 'vendor')
