@@ -2905,7 +2905,7 @@ export interface webhooks {
     get?: never;
     put?: never;
     /**
-     * A tenant's provisioning failed after its retries; `reason` says why
+     * A tenant's provisioning stopped at a failed step; `reason` says why
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['tenantProvisioningFailedWebhook'];
