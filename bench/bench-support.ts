@@ -3,6 +3,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { PlacementResources } from '@tenantry/core';
 import {
   buildApp,
   type Clock,
@@ -303,10 +304,14 @@ export async function dropControlPlane(
   cp: ControlPlane,
   extra: { readonly databases?: readonly string[]; readonly roles?: readonly string[] } = {},
 ): Promise<Dropped> {
-  const made = await cp.database.db.selectFrom('tenants').select(['role_name', 'database_name']).execute();
+  const made = (await cp.database.db.selectFrom('tenants').select('resources').execute()).map(
+    (r) => r.resources as PlacementResources,
+  );
   await closeControlPlane(cp);
-  const tenantDatabases = made.flatMap((r) => (r.database_name ? [r.database_name] : []));
-  const tenantRoles = made.flatMap((r) => (r.role_name ? [r.role_name] : []));
+  const tenantDatabases = made.flatMap((r) => (r.placement === 'database' ? [r.database] : []));
+  const tenantRoles = made.flatMap((r) =>
+    r.placement === 'schema' || r.placement === 'database' ? [r.role] : [],
+  );
   await admin(async (client) => {
     // The control plane's database first: schema tenants' roles own schemas in it.
     await client.query(`drop database if exists ${cp.name} with (force)`);

@@ -21,7 +21,9 @@ const TENANT = {
   billing_anchor: '2025-01-01T00:00:00.000Z',
   current_period: { start: '2025-01-01T00:00:00.000Z', end: '2025-02-01T00:00:00.000Z' },
   scheduled_change: null,
-  resources: { schema: 't_acme', role: 'tenantry_acme', database: null },
+  resources: { placement: 'schema', data_plane: 'dpl_default', schema: 't_acme', role: 'tenantry_acme' },
+  data_plane: 'dpl_default',
+  provisioning: { state: 'succeeded', step: null, error: null },
   metadata: {},
   created_at: '2025-01-01T09:30:00.000Z',
   updated_at: '2025-01-02T10:00:00.000Z',
@@ -35,6 +37,7 @@ const GLOBEX = {
   name: 'Globex',
   state: 'trialing',
   placement: 'pool',
+  resources: { placement: 'pool', data_plane: 'dpl_default' },
   region: null,
   plan: { id: 'pln_0', key: 'free', version: 1 },
   created_at: '2025-01-03T08:00:00.000Z',
@@ -304,10 +307,12 @@ describe('output', () => {
     api.handler = (_req, res) => json(res, 200, TENANT);
     const result = await run(['tenants', 'show', 'ten_01ACME']);
     const lines = result.stdout.trimEnd().split('\n');
-    expect(lines).toContain('id:        ten_01ACME');
-    expect(lines).toContain('plan:      pro v2');
-    expect(lines).toContain('state:     active');
-    expect(lines).toContain('resources: schema=t_acme, role=tenantry_acme');
+    expect(lines).toContain('id:           ten_01ACME');
+    expect(lines).toContain('plan:         pro v2');
+    expect(lines).toContain('state:        active');
+    expect(lines).toContain('resources:    schema=t_acme, role=tenantry_acme');
+    expect(lines).toContain('data plane:   dpl_default');
+    expect(lines).toContain('provisioning: succeeded');
     expect(lines.every((line) => /^[a-z ]+: {1,}\S/.test(line))).toBe(true);
   });
 

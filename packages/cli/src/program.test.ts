@@ -52,7 +52,7 @@ describe('argument errors', () => {
   it('rejects an unknown placement, naming the choices', async () => {
     expectOneLineFailure(
       await run(['tenants', 'create', '--slug', 'a', '--name', 'A', '--plan', 'pro', '--placement', 'moon']),
-      "error: option '--placement <placement>' argument 'moon' is invalid. Allowed choices are pool, schema, database.",
+      "error: option '--placement <placement>' argument 'moon' is invalid. Allowed choices are pool, schema, database, byoi, byoi_agent.",
     );
   });
 

@@ -6,6 +6,7 @@ import { migrateToLatest, openDatabase } from './db/index.ts';
 import { buildApp } from './http/app.ts';
 import { purgeExpiredIdempotencyKeys } from './http/index.ts';
 import { sweepExpired } from './oidc/index.ts';
+import { grantAppRoleToTenants } from './placements/index.ts';
 import { type RequestContext, systemContext } from './request-context.ts';
 import { MASTER_KEY_BYTES, masterKeyFromFile, SecretBox } from './secrets/index.ts';
 import { createServices } from './services.ts';
@@ -55,7 +56,7 @@ export async function startServer(
     await services.webhooks.resealSecrets();
     await services.tenantSecrets.resealDataKeys();
     // Tenants provisioned before TENANTRY_APP_ROLE was set would stay out of the app's reach.
-    const granted = await services.provisioner.grantAppRoleToTenants();
+    const granted = await grantAppRoleToTenants(database.db, services.dataPlaneConnector, config.appRole);
     if (granted.length > 0)
       print(
         `gave the app role ${config.appRole} (TENANTRY_APP_ROLE) its access to ${granted.length} existing tenants`,

@@ -14,6 +14,7 @@ import {
 } from './billing/index.ts';
 import type { Clock } from './clock.ts';
 import { type Config, DEFAULT_BRAND, DEFAULT_MAIL, DEFAULT_SESSIONS } from './config.ts';
+import { ControlPlaneServer, type DataPlaneConnector } from './data-planes/index.ts';
 import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
@@ -30,8 +31,15 @@ import {
 } from './members/index.ts';
 import { MigrationRunService } from './migration-runs/index.ts';
 import { type IdentitySource, OidcClientService, OidcProviderService } from './oidc/index.ts';
+import {
+  AppMigrations,
+  DatabaseDriver,
+  PlacementDrivers,
+  PoolDriver,
+  SchemaDriver,
+} from './placements/index.ts';
 import { PlanService } from './plans/index.ts';
-import { AppMigratingProvisioner, AppMigrations, Provisioner } from './provisioning/index.ts';
+import { ProvisioningWorkflow } from './provisioning/index.ts';
 import { RateLimitShareService, RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';
 import type { SecretBox } from './secrets/index.ts';
 import { DEFAULT_TENANT_KEY_PREFIX, TenantKeyService } from './tenant-keys/index.ts';
@@ -59,8 +67,12 @@ export interface Services {
   readonly apiKeys: ApiKeyService;
   readonly plans: PlanService;
   readonly tenants: TenantService;
-  /** Makes and removes each tenant's database objects; the tenant service drives it. */
-  readonly provisioner: Provisioner;
+  /** How drivers reach each data plane's PostgreSQL server. */
+  readonly dataPlaneConnector: DataPlaneConnector;
+  /** The driver of each placement this control plane offers. */
+  readonly placements: PlacementDrivers;
+  /** Provisions each tenant's placement through its driver, step by step; the tenant service drives it. */
+  readonly provisioning: ProvisioningWorkflow;
   readonly entitlements: EntitlementService;
   /** The keys that sign access tokens, and the JWKS that publishes them. */
   readonly signingKeys: SigningKeyService;
@@ -183,24 +195,25 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   const onTenantChanged = (tenantId: string) => invalidate(tenantId);
   // Tenant databases are reached on the control plane's server; embedded PGlite has none.
   const databaseUrl = config.database && 'url' in config.database ? config.database.url : undefined;
-  const provisionerArgs = [db, config.poolSchema, { appRole: config.appRole, databaseUrl }] as const;
-  const provisioner =
-    config.appMigrationsDir === undefined
-      ? new Provisioner(...provisionerArgs)
-      : new AppMigratingProvisioner(
-          new AppMigrations({
-            dir: config.appMigrationsDir,
-            db,
-            databaseUrl,
-          }),
-          ...provisionerArgs,
-        );
+  const dataPlaneConnector = new ControlPlaneServer(db, databaseUrl);
+  const vendorOptions = {
+    appRole: config.appRole,
+    ...(config.appMigrationsDir === undefined
+      ? {}
+      : { appMigrations: new AppMigrations(config.appMigrationsDir, dataPlaneConnector) }),
+  };
+  const placements = new PlacementDrivers(
+    new PoolDriver(dataPlaneConnector, config.poolSchema),
+    new SchemaDriver(dataPlaneConnector, vendorOptions),
+    new DatabaseDriver(dataPlaneConnector, vendorOptions),
+  );
+  const provisioning = new ProvisioningWorkflow({ db, clock, jobs, drivers: placements });
   const tenants = new TenantService({
     db,
     clock,
     plans,
     jobs,
-    provisioner,
+    provisioning,
     deletionRetentionDays: config.deletionRetentionDays,
     onChanged: onTenantChanged,
   });
@@ -387,7 +400,9 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     apiKeys: new ApiKeyService(db, clock),
     plans,
     tenants,
-    provisioner,
+    dataPlaneConnector,
+    placements,
+    provisioning,
     entitlements,
     entitlementStream,
     signingKeys,

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import type { PlacementResources } from '@tenantry/core';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { inject } from 'vitest';
 import type { Clock } from '../src/clock.ts';
@@ -82,16 +83,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     target,
     database,
     drop: async () => {
-      const made = await database.db.selectFrom('tenants').select(['role_name', 'database_name']).execute();
+      const made = (await database.db.selectFrom('tenants').select('resources').execute()).map(
+        (row) => row.resources as PlacementResources,
+      );
       await database.close();
       await withAdmin(async (client) => {
         await client.query(`drop database if exists ${name} with (force)`);
-        for (const row of made) {
-          if (row.database_name)
-            await client.query(`drop database if exists ${row.database_name} with (force)`);
+        for (const r of made) {
+          if (r.placement === 'database')
+            await client.query(`drop database if exists ${r.database} with (force)`);
         }
-        for (const row of made) {
-          if (row.role_name) await client.query(`drop role if exists ${row.role_name}`);
+        for (const r of made) {
+          if (r.placement === 'schema' || r.placement === 'database')
+            await client.query(`drop role if exists ${r.role}`);
         }
       });
     },

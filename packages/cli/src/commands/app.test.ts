@@ -63,7 +63,7 @@ beforeEach(async () => {
             slug: t.slug,
             state: 'active',
             placement: 'schema',
-            resources: { schema: t.id, role: t.role, database: null },
+            resources: { placement: 'schema', data_plane: 'dpl_default', schema: t.id, role: t.role },
           }))
         : [];
     json(res, 200, { data, next_cursor: null });

@@ -97,3 +97,72 @@ describe('tenants payment-method', () => {
     );
   });
 });
+
+const TENANT = {
+  id: 'ten_1',
+  slug: 'acme',
+  name: 'Acme',
+  state: 'provisioning_failed',
+  state_reason: 'schema "ten_1" already exists and belongs to "someone"; refusing to take it over',
+  placement: 'schema',
+  data_plane: 'dpl_eu',
+  region: null,
+  plan: { id: 'pln_1', key: 'pro', version: 1 },
+  seats: 1,
+  overrides: {},
+  trial_ends_at: null,
+  billing_anchor: '2026-11-01T09:00:00.000Z',
+  current_period: { start: '2026-11-01T09:00:00.000Z', end: '2026-12-01T09:00:00.000Z' },
+  scheduled_change: null,
+  resources: { placement: 'schema', data_plane: 'dpl_eu', schema: 'ten_1', role: 'tenantry_ten_1' },
+  provisioning: {
+    state: 'failed',
+    step: 'schema',
+    error: 'schema "ten_1" already exists and belongs to "someone"; refusing to take it over',
+  },
+  metadata: {},
+  created_at: '2026-11-01T09:00:00.000Z',
+  updated_at: '2026-11-01T09:00:00.000Z',
+  deleted_at: null,
+  test_clock: null,
+};
+
+describe('tenants create and show: data planes and provisioning', () => {
+  it('sends --data-plane as data_plane', async () => {
+    api.handler = (_req, res) => json(res, 201, TENANT);
+    const result = await run([
+      'tenants',
+      'create',
+      '--slug',
+      'acme',
+      '--name',
+      'Acme',
+      '--plan',
+      'pro',
+      '--placement',
+      'schema',
+      '--data-plane',
+      'dpl_eu',
+    ]);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(api.seen[0]?.body ?? '{}')).toEqual({
+      slug: 'acme',
+      name: 'Acme',
+      plan: 'pro',
+      placement: 'schema',
+      data_plane: 'dpl_eu',
+    });
+  });
+
+  it('shows the data plane and the provisioning step it stopped at, with the error', async () => {
+    api.handler = (_req, res) => json(res, 200, TENANT);
+    const result = await run(['tenants', 'show', 'acme']);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.trimEnd().split('\n');
+    expect(lines).toContain('data plane:   dpl_eu');
+    expect(lines).toContain(
+      'provisioning: failed at schema: schema "ten_1" already exists and belongs to "someone"; refusing to take it over',
+    );
+    expect(lines).toContain('resources:    schema=ten_1, role=tenantry_ten_1');
+  });
+});

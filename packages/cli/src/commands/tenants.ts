@@ -1,4 +1,4 @@
-import { TENANT_STATES } from '@tenantry/core';
+import { PLACEMENTS, TENANT_STATES } from '@tenantry/core';
 import type { PathsWith, RequestBody, Schemas } from '@tenantry/core/api';
 import { type Command, Option } from 'commander';
 import { CliError } from '../cli-error.ts';
@@ -11,8 +11,6 @@ import { formatTime, formatValue, type Output } from '../output.ts';
 type Tenant = Schemas['Tenant'];
 type TenantRequest<P extends PathsWith<'post'>> = RequestBody<P, 'post'>;
 
-/** The placements the API manages; BYOI and self-hosted tenants are not in this API yet. */
-const PLACEMENTS = ['pool', 'schema', 'database'] as const;
 /** Lifecycle actions that take only an optional reason. */
 const STATE_ACTIONS = {
   activate: 'activate a tenant (after provisioning or a trial)',
@@ -39,6 +37,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
     .requiredOption('--plan <key>', 'the plan key, e.g. pro')
     .option('--plan-version <n>', 'a plan version other than the latest', integerArgument(1))
     .addOption(new Option('--placement <placement>', 'where its data lives').choices(PLACEMENTS))
+    .option('--data-plane <id>', 'the data plane (dpl_…) to place it on (default: dpl_default)')
     .option('--region <region>', 'the region its data lives in')
     .option('--trial-days <n>', "trial length (default: the plan's)", integerArgument(0))
     .option('--seats <n>', 'number of seats (default 1)', integerArgument(0))
@@ -51,6 +50,7 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
       };
       if (options.planVersion !== undefined) body.plan_version = options.planVersion;
       if (options.placement !== undefined) body.placement = options.placement;
+      if (options.dataPlane !== undefined) body.data_plane = options.dataPlane;
       if (options.region !== undefined) body.region = options.region;
       if (options.trialDays !== undefined) body.trial_days = options.trialDays;
       if (options.seats !== undefined) body.seats = options.seats;
@@ -66,12 +66,14 @@ export function tenantsCommand(parent: Command, ctx: CommandContext): Command {
       .description('list tenants, newest first')
       .addOption(new Option('--state <state>', 'only tenants in this state').choices(TENANT_STATES))
       .option('--plan <key>', 'only tenants on this plan')
-      .addOption(new Option('--placement <placement>', 'only tenants in this placement').choices(PLACEMENTS)),
+      .addOption(new Option('--placement <placement>', 'only tenants in this placement').choices(PLACEMENTS))
+      .option('--data-plane <id>', 'only tenants on this data plane (dpl_…)'),
   ).action(async (options: ListOptions, command: Command) => {
     const query = {
       state: options.state,
       plan: options.plan,
       placement: options.placement,
+      data_plane: options.dataPlane,
       limit: options.limit,
       cursor: options.cursor,
     };
@@ -261,6 +263,7 @@ interface CreateOptions {
   readonly plan: string;
   readonly planVersion?: number;
   readonly placement?: (typeof PLACEMENTS)[number];
+  readonly dataPlane?: string;
   readonly region?: string;
   readonly trialDays?: number;
   readonly testClock?: string;
@@ -271,6 +274,7 @@ interface ListOptions extends PageFlags {
   readonly state?: (typeof TENANT_STATES)[number];
   readonly plan?: string;
   readonly placement?: (typeof PLACEMENTS)[number];
+  readonly dataPlane?: string;
 }
 
 interface UpdateOptions {
@@ -298,7 +302,10 @@ function stateLabel(tenant: Tenant): string {
 }
 
 function printTenant(out: Output, tenant: Tenant): void {
-  const resources = Object.entries(tenant.resources ?? {}).filter(([, value]) => value !== null);
+  // The placement and data plane have lines of their own.
+  const resources = Object.entries(tenant.resources ?? {}).filter(
+    ([key, value]) => value !== null && key !== 'placement' && key !== 'data_plane',
+  );
   const metadata = Object.entries(tenant.metadata ?? {});
   const change = tenant.scheduled_change;
   out.fields([
@@ -307,6 +314,8 @@ function printTenant(out: Output, tenant: Tenant): void {
     ['name', tenant.name],
     ['state', stateLabel(tenant)],
     ['placement', tenant.placement],
+    ['data plane', tenant.data_plane],
+    ['provisioning', provisioningLabel(tenant.provisioning)],
     ['region', formatValue(tenant.region)],
     ['plan', planLabel(tenant.plan)],
     ['seats', formatValue(tenant.seats)],
@@ -329,6 +338,13 @@ function printTenant(out: Output, tenant: Tenant): void {
     ['updated', tenant.updated_at],
     ['deleted', tenant.deleted_at ?? undefined],
   ]);
+}
+
+/** `running at schema`, `failed at grants: <error>`, `succeeded`; nothing for a tenant without a run. */
+function provisioningLabel(run: Tenant['provisioning'] | undefined): string | undefined {
+  if (run === null || run === undefined) return undefined;
+  const at = run.step === null ? run.state : `${run.state} at ${run.step}`;
+  return run.error === null ? at : `${at}: ${run.error}`;
 }
 
 function printPaymentMethod(out: Output, method: PaymentMethod): void {

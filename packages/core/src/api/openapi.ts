@@ -1535,6 +1535,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{id}/provisioning': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Show a tenant's provisioning run
+     * @description Its state (`running`, `waiting`, `succeeded`, `failed`), the current step and its error, and every step in order with its attempts. 404 `provisioning_run_not_found` for a tenant provisioned before runs existed.
+     */
+    get: operations['getTenantProvisioning'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants/{id}/rate-limit-shares': {
     parameters: {
       query?: never;
@@ -3017,7 +3037,7 @@ export interface webhooks {
     get?: never;
     put?: never;
     /**
-     * A tenant's provisioning failed after its retries; `reason` says why
+     * A tenant's provisioning stopped at a failed step; `reason` says why
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['tenantProvisioningFailedWebhook'];
@@ -4263,6 +4283,40 @@ export interface components {
       /** @description ISO 8601, UTC */
       updated_at: string;
     };
+    PlacementResources:
+      | {
+          data_plane: string;
+          /** @constant */
+          placement: 'pool';
+        }
+      | {
+          data_plane: string;
+          /** @constant */
+          placement: 'schema';
+          role: string;
+          schema: string;
+        }
+      | {
+          data_plane: string;
+          database: string;
+          /** @constant */
+          placement: 'database';
+          role: string;
+        }
+      | {
+          data_plane: string;
+          database: string | null;
+          /** @constant */
+          placement: 'byoi';
+          schema: string;
+        }
+      | {
+          agent: string | null;
+          data_plane: string;
+          /** @constant */
+          placement: 'byoi_agent';
+          schema: string;
+        };
     Plan: {
       /** @description ISO 8601, UTC */
       created_at: string;
@@ -4331,6 +4385,28 @@ export interface components {
       type: string;
     } & {
       [key: string]: unknown;
+    };
+    ProvisioningRun: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      error: string | null;
+      finished_at: string | null;
+      /** @enum {string} */
+      state: 'running' | 'waiting' | 'succeeded' | 'failed';
+      /** @description The step being run, waited on or failed; null once succeeded */
+      step: string | null;
+      steps: {
+        attempts: number;
+        finished_at: string | null;
+        last_error: string | null;
+        name: string;
+        started_at: string | null;
+        /** @enum {string} */
+        status: 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed';
+      }[];
+      tenant: string;
+      /** @description ISO 8601, UTC */
+      updated_at: string;
     };
     PublicJwk: {
       /** @constant */
@@ -4576,6 +4652,8 @@ export interface components {
         /** @description ISO 8601, UTC */
         start: string;
       };
+      /** @description The data plane (`dpl_…`) holding its data */
+      data_plane: string;
       deleted_at: string | null;
       /** @description `ten_…` */
       id: string;
@@ -4586,18 +4664,21 @@ export interface components {
       /** @description See docs/plans.md */
       overrides: unknown;
       /** @enum {string} */
-      placement: 'pool' | 'schema' | 'database';
+      placement: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
       plan: {
         id: string;
         key: string;
         version: number;
       };
+      /** @description Its provisioning run: state, current step and error; see GET /v1/tenants/{id}/provisioning */
+      provisioning: {
+        error: string | null;
+        /** @enum {string} */
+        state: 'running' | 'waiting' | 'succeeded' | 'failed';
+        step: string | null;
+      } | null;
       region: string | null;
-      resources: {
-        database: string | null;
-        role: string | null;
-        schema: string | null;
-      };
+      resources: components['schemas']['PlacementResources'];
       scheduled_change: {
         /** @description ISO 8601, UTC */
         effective_at: string;
@@ -7051,9 +7132,11 @@ export interface operations {
       query?: {
         /** @description The `next_cursor` of the previous page */
         cursor?: string;
+        /** @description Data plane id (`dpl_…`) */
+        data_plane?: string;
         /** @description Items per page, 1 to 100 */
         limit?: number;
-        placement?: 'pool' | 'schema' | 'database';
+        placement?: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
         /** @description Plan key */
         plan?: string;
         state?:
@@ -7104,6 +7187,8 @@ export interface operations {
     requestBody: {
       content: {
         'application/json': {
+          /** @description The data plane to place it on; default `dpl_default`, the control plane’s own server */
+          data_plane?: string;
           metadata?: {
             [key: string]: string;
           };
@@ -7116,7 +7201,7 @@ export interface operations {
            * @default pool
            * @enum {string}
            */
-          placement?: 'pool' | 'schema' | 'database';
+          placement?: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
           /** @description Plan key */
           plan: string;
           /** @description Default: the latest */
@@ -8663,6 +8748,35 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['PaymentMethod'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getTenantProvisioning: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ProvisioningRun'];
         };
       };
       400: components['responses']['BadRequest'];

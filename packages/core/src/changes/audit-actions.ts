@@ -100,7 +100,7 @@ export const AUDIT_ACTIONS = {
     entitlements: true,
   },
   'tenant.provisioning_failed': {
-    description: "A tenant's provisioning failed after its retries: provisioning → provisioning_failed",
+    description: "A tenant's provisioning stopped at a failed step: provisioning → provisioning_failed",
     target: 'tenant',
     raises: ['tenant.provisioning_failed'],
     entitlements: true,

@@ -124,7 +124,7 @@ export const EVENT_TYPES = {
     payload: TenantTransition,
   },
   'tenant.provisioning_failed': {
-    description: "A tenant's provisioning failed after its retries; `reason` says why",
+    description: "A tenant's provisioning stopped at a failed step; `reason` says why",
     version: 1,
     payload: TenantTransition,
   },

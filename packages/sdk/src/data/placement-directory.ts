@@ -16,6 +16,8 @@ export interface TenantPlacement {
   readonly placement: DataPlacement;
   /** The tenant's lifecycle state when it was looked up. */
   readonly state: string;
+  /** The data plane (`dpl_…`) holding the tenant's data. */
+  readonly dataPlane: string;
   /** The tenant's schema (`schema` placement), else null. */
   readonly schema: string | null;
   /** The NOLOGIN role that owns the tenant's schema or database, else null. */
@@ -85,6 +87,8 @@ export class OneTenantPlacement implements Placements {
       tenantId,
       placement: 'pool',
       state: 'active',
+      // The app's own database, as `dpl_default` names the control plane's own server.
+      dataPlane: 'dpl_default',
       schema: null,
       role: null,
       database: null,
@@ -255,18 +259,23 @@ function toPlacement(tenantId: string, body: TenantAnswer): TenantPlacement {
   // happens to match) must never scope a transaction.
   if (body.id !== tenantId)
     throw new Error(`the control plane answered for tenant ${String(body.id)} when asked for ${tenantId}`);
-  const placement = String(body.placement);
   const state = String(body.state);
-  const schema = text(body.resources?.schema);
-  const role = text(body.resources?.role);
-  const database = text(body.resources?.database);
+  // The resources say the placement; an answer whose two disagree is not one to act on.
+  const resources = body.resources as Partial<Record<string, unknown>> | undefined;
+  const placement = String(resources?.placement ?? body.placement);
+  const dataPlane = text(resources?.data_plane);
+  if (placement !== String(body.placement) || dataPlane === null)
+    throw new UnsupportedPlacementError(tenantId, placement, 'the control plane names no data plane for it');
+  const schema = text(resources?.schema);
+  const role = text(resources?.role);
+  const database = text(resources?.database);
   switch (placement) {
     case 'pool':
-      return { tenantId, placement, state, schema: null, role: null, database: null };
+      return { tenantId, placement, state, dataPlane, schema: null, role: null, database: null };
     case 'schema':
       if (schema === null || role === null)
         throw new UnsupportedPlacementError(tenantId, placement, 'the control plane names no schema or role');
-      return { tenantId, placement, state, schema, role, database: null };
+      return { tenantId, placement, state, dataPlane, schema, role, database: null };
     case 'database':
       if (database === null || role === null)
         throw new UnsupportedPlacementError(
@@ -274,7 +283,7 @@ function toPlacement(tenantId: string, body: TenantAnswer): TenantPlacement {
           placement,
           'the control plane names no database or role',
         );
-      return { tenantId, placement, state, schema: null, role, database };
+      return { tenantId, placement, state, dataPlane, schema: null, role, database };
     default:
       throw new UnsupportedPlacementError(
         tenantId,

@@ -35,21 +35,20 @@ export async function listFleetTargets(
   for (const placement of ['schema', 'database'] as const) {
     for await (const tenant of listTenants(client, placement)) {
       if (!MIGRATED_STATES.includes(tenant.state)) continue;
-      const { schema, role, database } = tenant.resources;
-      if (role === null || (placement === 'schema' ? schema === null : database === null)) {
+      const r = tenant.resources;
+      if (r.placement !== placement)
         throw new Error(
-          `the control plane lists ${placement} tenant ${tenant.id} without its ${role === null ? 'role' : placement}`,
+          `the control plane lists ${placement} tenant ${tenant.id} with ${r.placement} resources`,
         );
-      }
       targets.push({
         placement,
         tenantId: tenant.id,
         slug: tenant.slug,
         // A tenant database keeps the app's tables in its `public` schema, which its owner (the
         // tenant's role, through pg_database_owner) owns.
-        schema: placement === 'schema' ? (schema as string) : 'public',
-        role,
-        database: placement === 'database' ? database : null,
+        schema: r.placement === 'schema' ? r.schema : 'public',
+        role: r.role,
+        database: r.placement === 'database' ? r.database : null,
       });
     }
   }

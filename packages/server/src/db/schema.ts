@@ -1,4 +1,4 @@
-import type { AccessCatalogue, PlacementResources, VendorPlacement } from '@tenantry/core';
+import type { AccessCatalogue, Placement, PlacementResources } from '@tenantry/core';
 import type { ColumnType, Generated, Selectable } from 'kysely';
 
 /**
@@ -66,7 +66,7 @@ export interface TenantsTable {
   name: string;
   state: string;
   state_reason: string | null;
-  placement: VendorPlacement;
+  placement: Placement;
   region: string | null;
   plan_id: string;
   plan_version: number;
@@ -75,9 +75,6 @@ export interface TenantsTable {
   billing_anchor: Date;
   trial_ends_at: Date | null;
   scheduled_change: Json<ScheduledPlanChange | null> | null;
-  schema_name: string | null;
-  role_name: string | null;
-  database_name: string | null;
   metadata: Json<Record<string, string>>;
   created_at: Generated<Date>;
   updated_at: Timestamp;
@@ -86,9 +83,32 @@ export interface TenantsTable {
   /** The test clock the tenant lives on; null for a live tenant. */
   test_clock_id: Generated<string | null>;
   /** The data plane holding the tenant's data (`dpl_…`). */
-  data_plane_id: string | null;
+  data_plane_id: string;
   /** What its placement made: one value of core's PlacementResources. */
-  resources: Json<PlacementResources> | null;
+  resources: Json<PlacementResources>;
+}
+
+/** A tenant's provisioning run (migration 0031 says what each state means). */
+export interface ProvisioningRunsTable {
+  tenant_id: string;
+  state: 'running' | 'waiting' | 'succeeded' | 'failed';
+  step: string | null;
+  error: string | null;
+  created_at: Date;
+  updated_at: Date;
+  finished_at: Date | null;
+}
+
+/** One step of a provisioning run, in order. */
+export interface ProvisioningStepsTable {
+  tenant_id: string;
+  position: number;
+  name: string;
+  status: 'pending' | 'running' | 'waiting' | 'succeeded' | 'failed';
+  attempts: Generated<number>;
+  last_error: string | null;
+  started_at: Date | null;
+  finished_at: Date | null;
 }
 
 /** A registered PostgreSQL target holding tenants' data (migration 0030 says what each kind is). */
@@ -195,6 +215,8 @@ export interface Schema {
   plan_versions: PlanVersionsTable;
   tenants: TenantsTable;
   data_planes: DataPlanesTable;
+  provisioning_runs: ProvisioningRunsTable;
+  provisioning_steps: ProvisioningStepsTable;
   jobs: JobsTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_events: AuditEventsTable;

@@ -4,13 +4,18 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, @tenantry/sdk, db/, data-planes/, shared modules.
  */
-export type {
-  PlacedTenant,
-  PlacementCheck,
-  PlacementDriver,
+export { AppMigrations } from './app-migrations.ts';
+export { grantAppRoleToTenants } from './app-role-grants.ts';
+export { DatabaseDriver } from './database-driver.ts';
+export {
+  type PlacedTenant,
+  type PlacementCheck,
+  type PlacementDriver,
   PlacementDrivers,
-  ProvisionStep,
-  StepOutcome,
-  TableBatch,
-  TableDigest,
+  type ProvisionStep,
+  type StepOutcome,
+  type TableBatch,
+  type TableDigest,
 } from './placement-driver.ts';
+export { PoolDriver } from './pool-driver.ts';
+export { SchemaDriver } from './schema-driver.ts';

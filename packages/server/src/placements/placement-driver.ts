@@ -74,5 +74,31 @@ export interface TableDigest {
   readonly sha256: string;
 }
 
-/** The driver of each placement, checked to be complete by the type. */
-export type PlacementDrivers = { readonly [P in Placement]: PlacementDriver<P> };
+/** A driver of one placement or another. */
+export type AnyPlacementDriver = { [P in Placement]: PlacementDriver<P> }[Placement];
+
+/**
+ * The driver of each placement this control plane offers, built once (services.ts). A placement
+ * without a driver here cannot be chosen for a tenant.
+ */
+export class PlacementDrivers {
+  readonly #drivers = new Map<Placement, PlacementDriver>();
+
+  constructor(...drivers: readonly AnyPlacementDriver[]) {
+    for (const driver of drivers) this.register(driver);
+  }
+
+  /** Adds (or replaces) the driver of its placement. */
+  register(driver: AnyPlacementDriver): void {
+    // Each driver is only ever handed tenants of its own placement (see get).
+    this.#drivers.set(driver.placement, driver as unknown as PlacementDriver);
+  }
+
+  get<P extends Placement>(placement: P): PlacementDriver<P> | undefined {
+    return this.#drivers.get(placement) as PlacementDriver<P> | undefined;
+  }
+
+  has(placement: Placement): boolean {
+    return this.#drivers.has(placement);
+  }
+}

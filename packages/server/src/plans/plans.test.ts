@@ -33,6 +33,11 @@ afterAll(() => t.close());
 beforeEach(async () => {
   await sql`truncate tenantry.jobs, tenantry.tenants, tenantry.plan_versions, tenantry.plans,
     tenantry.meters, tenantry.idempotency_keys cascade`.execute(t.db.database.db);
+  // The cascade empties data_planes too (a customer's data plane refers to its tenant): put back
+  // the control plane's own server, as migration 0030 made it, for the tenants created here.
+  await sql`insert into tenantry.data_planes (id, name, kind) values ('dpl_default', 'default', 'vendor')`.execute(
+    t.db.database.db,
+  );
   await clearAuditLog(t.db.database.db);
 });
 

@@ -1,7 +1,13 @@
 /**
- * Provisioning tenants' resources and running the vendor's app migrations on them.
+ * Provisioning: the durable workflow that runs each tenant's placement driver step by step.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/sdk, db/.
+ * It may import: @tenantry/core, db/, jobs/, placements/, shared modules.
  */
-export { AppMigratingProvisioner, AppMigrations } from './app-migrations.ts';
-export { type Placement, Provisioner, resourcesFor } from './provisioner.ts';
+export {
+  PROVISION_JOB,
+  type ProvisioningListener,
+  type ProvisioningView,
+  ProvisioningWorkflow,
+  type RunState,
+  STEP_ATTEMPTS,
+} from './provisioning-workflow.ts';

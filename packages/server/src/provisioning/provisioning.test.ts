@@ -15,7 +15,8 @@ import {
   runWithRetries,
   tenantRow,
 } from '../../test/tenant-support.ts';
-import { Provisioner, resourcesFor } from './provisioner.ts';
+import { ControlPlaneServer } from '../data-planes/index.ts';
+import { DatabaseDriver, grantAppRoleToTenants, PoolDriver, SchemaDriver } from '../placements/index.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -70,6 +71,32 @@ async function ownedBy(role: string, app: TestApp = t): Promise<string[]> {
   return rows.map((r) => r.what).sort();
 }
 
+/** The schema or database driver as services.ts builds it, on `app`'s server. */
+function driverOf(placement: 'schema' | 'database', options: { appRole?: string } = {}, app: TestApp = t) {
+  const connector = new ControlPlaneServer(
+    app.services.database.db,
+    'url' in app.db.target ? app.db.target.url : undefined,
+  );
+  return placement === 'schema'
+    ? new SchemaDriver(connector, options)
+    : new DatabaseDriver(connector, options);
+}
+
+/** Runs every step of a driver on a tenant (as the API shows it), as provisioning does; each must hold. */
+async function runSteps(driver: SchemaDriver | DatabaseDriver, tenant: { id: string; resources: unknown }) {
+  for (const step of driver.steps) {
+    const outcome = await step.run(tenant as never);
+    expect(outcome, step.name).toEqual({ status: 'done' });
+  }
+}
+
+/** A tenant's provisioning run, through the API. */
+async function provisioningOf(id: string): Promise<any> {
+  const shown = await t.request({ method: 'GET', url: `/v1/tenants/${id}/provisioning` });
+  expect(shown.status, JSON.stringify(shown.body)).toBe(200);
+  return shown.body;
+}
+
 /** Walks a tenant to deleted through the API. */
 async function deleteTenant(id: string): Promise<any> {
   expect((await act(t, id, 'cancel')).status).toBe(200);
@@ -83,7 +110,13 @@ describe('schema placement', () => {
   it('creates schema <tenant id> owned by role tenantry_<tenant id>, which owns nothing else', async () => {
     const created = await createTenant(t, { placement: 'schema' });
     const role = `tenantry_${created.id}`;
-    expect(created.resources).toEqual({ schema: created.id, role, database: null });
+    expect(created.resources).toEqual({
+      placement: 'schema',
+      data_plane: 'dpl_default',
+      schema: created.id,
+      role,
+    });
+    expect(created.provisioning).toEqual({ state: 'running', step: 'schema', error: null });
     expect(await schemaOwner(created.id)).toBeUndefined();
     expect(await roleExists(role)).toBe(false);
 
@@ -96,6 +129,10 @@ describe('schema placement', () => {
       t,
       `select rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb from pg_roles where rolname = '${role}'`,
     );
+    expect(tenant.provisioning).toEqual({ state: 'succeeded', step: null, error: null });
+    expect((await provisioningOf(created.id)).steps).toMatchObject([
+      { name: 'schema', status: 'succeeded', attempts: 1 },
+    ]);
     expect(attributes).toEqual({
       rolcanlogin: false,
       rolsuper: false,
@@ -113,37 +150,28 @@ describe('schema placement', () => {
     await query(t, `create table "${tenant.id}".notes (id text primary key)`);
     await query(t, `alter table "${tenant.id}".notes owner to "${role}"`);
     await query(t, `insert into "${tenant.id}".notes values ('kept')`);
-    const provisioner = new Provisioner(t.services.database.db, 'public');
-    const resources = resourcesFor(tenant.id, 'schema');
-    await provisioner.provision(resources);
-    await provisioner.provision(resources);
+    await runSteps(driverOf('schema'), tenant);
+    await runSteps(driverOf('schema'), tenant);
     expect(await schemaOwner(tenant.id)).toBe(role);
     expect(await query(t, `select id from "${tenant.id}".notes`)).toEqual([{ id: 'kept' }]);
   });
 
-  it('fails after three attempts when a schema of its name belongs to someone else, leaving no role', async () => {
+  it('fails at once, without retrying, when a schema of its name belongs to someone else, leaving no role', async () => {
     const created = await createTenant(t, { placement: 'schema' });
     const role = `tenantry_${created.id}`;
     await blockSchema(t, created.id);
 
+    // Retrying cannot help until someone removes the schema: the run stops at the first attempt.
     await t.services.jobs.runDue();
-    expect((await getTenant(t, created.id)).state).toBe('provisioning');
-    expect(await roleExists(role)).toBe(false);
-    const job = () =>
-      t.services.database.db
-        .selectFrom('jobs')
-        .selectAll()
-        .where('dedupe_key', '=', `provision:${created.id}`)
-        .orderBy('created_at')
-        .execute();
-    expect((await job())[0]).toMatchObject({ status: 'pending', attempts: 1 });
-
-    await runWithRetries(t, 2);
     const failed = await getTenant(t, created.id);
     expect(failed.state).toBe('provisioning_failed');
     expect(failed.state_reason).toContain(`schema "${created.id}" already exists`);
     expect(failed.state_reason).toContain('pg_database_owner');
-    expect((await job())[0]).toMatchObject({ status: 'failed', attempts: 3 });
+    expect(failed.provisioning).toEqual({ state: 'failed', step: 'schema', error: failed.state_reason });
+    const run = await provisioningOf(created.id);
+    expect(run.steps).toMatchObject([
+      { name: 'schema', status: 'failed', attempts: 1, last_error: failed.state_reason },
+    ]);
     expect(await roleExists(role)).toBe(false);
     expect(await schemaOwner(created.id)).toBe('pg_database_owner');
     const audit = (await auditRows(t, created.id)).map((r) => r.action);
@@ -153,8 +181,11 @@ describe('schema placement', () => {
 
     // Still refused while the conflict stands…
     expect((await act(t, created.id, 'retry-provisioning')).body.state).toBe('provisioning');
-    await runWithRetries(t, 2);
+    await t.services.jobs.runDue();
     expect((await getTenant(t, created.id)).state).toBe('provisioning_failed');
+    expect((await provisioningOf(created.id)).steps).toMatchObject([
+      { name: 'schema', status: 'failed', attempts: 2 },
+    ]);
     expect(await roleExists(role)).toBe(false);
 
     // …and provisioned once it is gone.
@@ -182,7 +213,12 @@ describe('database placement', () => {
   it('creates database tenantry_<id> owned by role tenantry_<id>, closed to PUBLIC', async () => {
     const created = await createTenant(t, { placement: 'database' });
     const name = `tenantry_${created.id}`;
-    expect(created.resources).toEqual({ schema: null, role: name, database: name });
+    expect(created.resources).toEqual({
+      placement: 'database',
+      data_plane: 'dpl_default',
+      database: name,
+      role: name,
+    });
     await t.services.jobs.runDue();
     expect((await getTenant(t, created.id)).state).toBe('active');
     expect(await databaseOwner(name)).toBe(name);
@@ -197,9 +233,8 @@ describe('database placement', () => {
 
   it('is idempotent', async () => {
     const tenant = await provisionedTenant(t, { placement: 'database' });
-    const provisioner = new Provisioner(t.services.database.db, 'public');
-    await provisioner.provision(resourcesFor(tenant.id, 'database'));
-    await provisioner.provision(resourcesFor(tenant.id, 'database'));
+    await runSteps(driverOf('database'), tenant);
+    await runSteps(driverOf('database'), tenant);
     expect(await databaseOwner(`tenantry_${tenant.id}`)).toBe(`tenantry_${tenant.id}`);
   });
 
@@ -208,7 +243,7 @@ describe('database placement', () => {
     const name = `tenantry_${created.id}`;
     await query(t, `create database "${name}"`);
     const owner = await databaseOwner(name);
-    await runWithRetries(t, 2);
+    await t.services.jobs.runDue();
     const failed = await getTenant(t, created.id);
     expect(failed.state).toBe('provisioning_failed');
     expect(failed.state_reason).toContain(`database "${name}" already exists`);
@@ -230,7 +265,7 @@ describe('pool placement', () => {
     const databasesBefore = await query(t, 'select datname from pg_database order by datname');
     const tenant = await provisionedTenant(t, { placement: 'pool', plan: 'pro' });
     expect(tenant.state).toBe('active');
-    expect(tenant.resources).toEqual({ schema: null, role: null, database: null });
+    expect(tenant.resources).toEqual({ placement: 'pool', data_plane: 'dpl_default' });
     expect(await query(t, 'select rolname from pg_roles order by rolname')).toEqual(rolesBefore);
     expect(await query(t, 'select nspname from pg_namespace order by nspname')).toEqual(schemasBefore);
     expect(await query(t, 'select datname from pg_database order by datname')).toEqual(databasesBefore);
@@ -239,7 +274,8 @@ describe('pool placement', () => {
 
 describe('deletion and retention', () => {
   it("refuses to treat the control plane's own schema as the pool schema", () => {
-    expect(() => new Provisioner(t.services.database.db, 'tenantry')).toThrow(/pool schema/);
+    const connector = new ControlPlaneServer(t.services.database.db, undefined);
+    expect(() => new PoolDriver(connector, 'tenantry')).toThrow(/pool schema/);
   });
 
   it('keeps a deleted schema tenant’s schema for the retention period, then removes schema and role', async () => {
@@ -436,9 +472,7 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
   it('gets its access to an existing tenant when provisioning runs again', async () => {
     const tenant = await provisionedTenant(t, { placement: 'schema' });
     expect(await schemaAccess(tenant.id, t)).toEqual({ usage: false, create: false });
-    await new Provisioner(t.services.database.db, 'public', { appRole }).provision(
-      resourcesFor(tenant.id, 'schema'),
-    );
+    await runSteps(driverOf('schema', { appRole }), tenant);
     expect(await schemaAccess(tenant.id, t)).toEqual({ usage: true, create: false });
     expect(await isMember(`tenantry_${tenant.id}`, t)).toBe(false);
   });
@@ -453,11 +487,12 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
     // An older version granted tenants' roles: the start takes that back.
     await query(t, `grant "${schemaRole}" to ${appRole}`);
     await query(t, `grant "${databaseRole}" to ${appRole}`);
-    const provisioner = new Provisioner(t.services.database.db, 'public', {
-      appRole,
-      databaseUrl: 'url' in t.db.target ? t.db.target.url : undefined,
-    });
-    expect(await provisioner.grantAppRoleToTenants()).toEqual(expect.arrayContaining(roles));
+    const connector = new ControlPlaneServer(
+      t.services.database.db,
+      'url' in t.db.target ? t.db.target.url : undefined,
+    );
+    const grant = (role: string) => grantAppRoleToTenants(t.services.database.db, connector, role);
+    expect(await grant(appRole)).toEqual(expect.arrayContaining(roles));
     expect(await isMember(schemaRole, t)).toBe(false);
     expect(await schemaAccess(tenants[0].id, t)).toEqual({ usage: true, create: false });
     expect(await isMember(databaseRole, t)).toBe(false);
@@ -467,12 +502,8 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
       create: false,
       public: false,
     });
-    expect(await provisioner.grantAppRoleToTenants()).toEqual([]);
-    await expect(
-      new Provisioner(t.services.database.db, 'public', {
-        appRole: 'tenantry_test_no_such_app',
-      }).grantAppRoleToTenants(),
-    ).rejects.toThrow(
+    expect(await grant(appRole)).toEqual([]);
+    await expect(grant('tenantry_test_no_such_app')).rejects.toThrow(
       'the app role "tenantry_test_no_such_app" (TENANTRY_APP_ROLE) does not exist on the server',
     );
   });
@@ -497,7 +528,7 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
       await applyPlans(other);
       for (const placement of ['schema', 'database']) {
         const created = await createTenant(other, { placement });
-        await runWithRetries(other, 2);
+        await other.services.jobs.runDue();
         const failed = await getTenant(other, created.id);
         expect(failed.state).toBe('provisioning_failed');
         expect(failed.state_reason).toContain(`the app role "${missing}" (TENANTRY_APP_ROLE) does not exist`);
@@ -514,9 +545,9 @@ describe('the app role (TENANTRY_APP_ROLE)', () => {
     const created = await createTenant(t, { placement: 'database' });
     const database = `tenantry_${created.id}`;
     try {
-      await new Provisioner(t.services.database.db, 'public', { appRole: noInherit }).provision(
-        resourcesFor(created.id, 'database'),
-      );
+      // Without the server's URL, as on PGlite: only the CONNECT grant, whose removal below is all the cleanup.
+      const connector = new ControlPlaneServer(t.services.database.db, undefined);
+      await runSteps(new DatabaseDriver(connector, { appRole: noInherit }), created);
       const [access] = await query<{ connect: boolean }>(
         t,
         `select has_database_privilege('${noInherit}', '${database}', 'CONNECT') as connect`,

@@ -1,7 +1,7 @@
 /**
  * Tenants: creation, lifecycle transitions, views and routes.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/core, billing/, changes/, db/, http/, jobs/, plans/, provisioning/, shared modules, tenant-secrets/, test-clocks/.
+ * It may import: @tenantry/core, billing/, changes/, data-planes/, db/, http/, jobs/, plans/, provisioning/, shared modules, tenant-secrets/, test-clocks/.
  */
 export { tenantRoutes } from './tenant-routes.ts';
 export { TenantService, tenantNotFound } from './tenant-service.ts';

@@ -1,4 +1,11 @@
-import { MAX_TRIAL_DAYS, TENANT_STATES, type TenantAction, type TenantOverrides } from '@tenantry/core';
+import {
+  MAX_TRIAL_DAYS,
+  PLACEMENTS,
+  type PlacementResources,
+  TENANT_STATES,
+  type TenantAction,
+  type TenantOverrides,
+} from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
@@ -12,8 +19,64 @@ import {
 } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
-const PLACEMENTS = ['pool', 'schema', 'database'] as const;
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+const DataPlaneId = z.string().regex(/^dpl_[0-9a-z_]{1,40}$/, 'must be a data plane id (`dpl_…`)');
+
+/** What a tenant's placement made: one shape per placement (core's PlacementResources). */
+const Resources = z
+  .discriminatedUnion('placement', [
+    z.object({ placement: z.literal('pool'), data_plane: z.string() }),
+    z.object({
+      placement: z.literal('schema'),
+      data_plane: z.string(),
+      schema: z.string(),
+      role: z.string(),
+    }),
+    z.object({
+      placement: z.literal('database'),
+      data_plane: z.string(),
+      database: z.string(),
+      role: z.string(),
+    }),
+    z.object({
+      placement: z.literal('byoi'),
+      data_plane: z.string(),
+      database: z.string().nullable(),
+      schema: z.string(),
+    }),
+    z.object({
+      placement: z.literal('byoi_agent'),
+      data_plane: z.string(),
+      agent: z.string().nullable(),
+      schema: z.string(),
+    }),
+  ])
+  .meta({ id: 'PlacementResources' }) satisfies z.ZodType<PlacementResources>;
+
+const RUN_STATES = ['running', 'waiting', 'succeeded', 'failed'] as const;
+
+const Provisioning = z
+  .object({
+    tenant: z.string(),
+    state: z.enum(RUN_STATES),
+    step: z.string().nullable().describe('The step being run, waited on or failed; null once succeeded'),
+    error: z.string().nullable(),
+    steps: z.array(
+      z.object({
+        name: z.string(),
+        status: z.enum(['pending', 'running', 'waiting', 'succeeded', 'failed']),
+        attempts: z.number().int(),
+        last_error: z.string().nullable(),
+        started_at: Timestamp.nullable(),
+        finished_at: Timestamp.nullable(),
+      }),
+    ),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    finished_at: Timestamp.nullable(),
+  })
+  .meta({ id: 'ProvisioningRun' });
 
 const PlanRef = z.object({ id: z.string(), key: z.string(), version: z.number().int() });
 
@@ -25,6 +88,7 @@ const Tenant = z
     state: z.enum(TENANT_STATES),
     state_reason: z.string().nullable(),
     placement: z.enum(PLACEMENTS),
+    data_plane: z.string().describe('The data plane (`dpl_…`) holding its data'),
     region: z.string().nullable(),
     plan: PlanRef,
     seats: z.number().int(),
@@ -35,11 +99,11 @@ const Tenant = z
     billing_anchor: Timestamp,
     current_period: z.object({ start: Timestamp, end: Timestamp }).describe('Half-open: [start, end)'),
     scheduled_change: z.object({ plan: PlanRef, effective_at: Timestamp }).nullable(),
-    resources: z.object({
-      schema: z.string().nullable(),
-      role: z.string().nullable(),
-      database: z.string().nullable(),
-    }),
+    resources: Resources,
+    provisioning: z
+      .object({ state: z.enum(RUN_STATES), step: z.string().nullable(), error: z.string().nullable() })
+      .nullable()
+      .describe('Its provisioning run: state, current step and error; see GET /v1/tenants/{id}/provisioning'),
     metadata: z.record(z.string(), z.string()),
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -63,6 +127,9 @@ const CreateTenant = z.strictObject({
   plan: z.string().min(1).describe('Plan key'),
   plan_version: PlanVersionNumber.optional().describe('Default: the latest'),
   placement: z.enum(PLACEMENTS).default('pool'),
+  data_plane: DataPlaneId.optional().describe(
+    'The data plane to place it on; default `dpl_default`, the control plane’s own server',
+  ),
   region: z.string().min(1).max(100).optional(),
   trial_days: z.number().int().min(0).max(MAX_TRIAL_DAYS).optional().describe("Default: the plan's"),
   seats: z.number().int().min(0).max(1_000_000).default(1),
@@ -102,6 +169,7 @@ const ListQuery = PageQuery.extend({
   state: z.enum(TENANT_STATES).optional(),
   plan: z.string().optional().describe('Plan key'),
   placement: z.enum(PLACEMENTS).optional(),
+  data_plane: z.string().optional().describe('Data plane id (`dpl_…`)'),
 });
 
 const IdParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
@@ -184,6 +252,27 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
     },
     async (request, reply) => {
       const result = await tenants.get(request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
+    '/tenants/:id/provisioning',
+    {
+      config: { scope: 'tenants:read' },
+      schema: {
+        tags: ['Tenants'],
+        operationId: 'getTenantProvisioning',
+        summary: "Show a tenant's provisioning run",
+        description:
+          'Its state (`running`, `waiting`, `succeeded`, `failed`), the current step and its error, and every ' +
+          'step in order with its attempts. 404 `provisioning_run_not_found` for a tenant provisioned before runs existed.',
+        params: IdParams,
+        response: { 200: Provisioning, ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await tenants.provisioning(request.params.id);
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );

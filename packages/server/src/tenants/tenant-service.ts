@@ -5,9 +5,13 @@ import {
   type FieldError,
   fail,
   hourOf,
+  isVendorPlacement,
   ok,
+  type Placement,
+  type PlacementResources,
   type PlanDefinition,
   parseOverrides,
+  plannedResources,
   type Result,
   type TenantAction,
   type TenantOverrides,
@@ -22,19 +26,19 @@ import {
 } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
+import { DEFAULT_DATA_PLANE } from '../data-planes/index.ts';
 import type { ScheduledPlanChange, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import type { JobQueue } from '../jobs/index.ts';
 import type { PlanService, PlanVersionView } from '../plans/index.ts';
-import { type Placement, type Provisioner, resourcesFor } from '../provisioning/index.ts';
+import type { ProvisioningView, ProvisioningWorkflow } from '../provisioning/index.ts';
 import { type RequestContext, systemContext } from '../request-context.ts';
 import { testClockAdvancing } from '../test-clocks/index.ts';
 import { transitionTenant } from './tenant-transition.ts';
 import { type TenantRecord, type TenantView, tenantView } from './tenant-view.ts';
 
-/** Job kinds the tenant service owns. */
+/** Job kinds the tenant service owns (provisioning's are the workflow's). */
 export const TENANT_JOBS = {
-  provision: 'tenant.provision',
   purge: 'tenant.purge',
   scheduledPlanChange: 'tenant.scheduled_plan_change',
 } as const;
@@ -47,7 +51,6 @@ const PROVISIONER = systemContext('provisioner');
 const RETENTION = systemContext('retention');
 const SCHEDULER = systemContext('scheduler');
 
-const PROVISION_ATTEMPTS = 3;
 const DAY_MS = 86_400_000;
 
 export interface CreateTenantInput {
@@ -56,6 +59,8 @@ export interface CreateTenantInput {
   plan: string;
   plan_version?: number | undefined;
   placement: Placement;
+  /** The data plane to place the tenant on (`dpl_…`); default: the control plane's own server. */
+  data_plane?: string | undefined;
   region?: string | undefined;
   trial_days?: number | undefined;
   seats: number;
@@ -85,6 +90,7 @@ export interface TenantFilter {
   state?: string | undefined;
   plan?: string | undefined;
   placement?: Placement | undefined;
+  data_plane?: string | undefined;
 }
 
 /** One page of a list, with the cursor of the next page (null on the last). */
@@ -98,7 +104,8 @@ export interface TenantServiceOptions {
   clock: Clock;
   plans: PlanService;
   jobs: JobQueue;
-  provisioner: Provisioner;
+  /** Provisions each tenant's placement through its driver, step by step. */
+  provisioning: ProvisioningWorkflow;
   /** Days between deleting a tenant and removing its schema, database or pool rows. */
   deletionRetentionDays: number;
   /** Told after every committed change to a tenant, e.g. to drop cached entitlements. */
@@ -115,9 +122,9 @@ export class TenantService {
 
   constructor(options: TenantServiceOptions) {
     this.#o = options;
-    options.jobs.handle(TENANT_JOBS.provision, {
-      run: (payload) => this.#provision(String(payload.tenant_id)),
-      onExhausted: (payload, error) => this.#provisioningFailed(String(payload.tenant_id), error),
+    options.provisioning.listen({
+      ended: (tx, tenantId, error) => this.#provisioningEnded(tx, tenantId, error),
+      committed: (tenantId) => options.onChanged(tenantId),
     });
     options.jobs.handle(TENANT_JOBS.purge, { run: (payload) => this.#purge(String(payload.tenant_id)) });
     options.jobs.handle(TENANT_JOBS.scheduledPlanChange, {
@@ -141,11 +148,18 @@ export class TenantService {
     const id = newId('ten');
     const trialDays = input.trial_days ?? plan.value.definition.trial_days;
     const trialEndsAt = trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null;
-    const resources = resourcesFor(id, input.placement);
+    if (!this.#o.provisioning.offers(input.placement)) {
+      const detail = `placement ${input.placement} is not available on this control plane`;
+      return fail('validation_failed', detail, { errors: [{ path: 'placement', message: detail }] });
+    }
+    const dataPlane = input.data_plane ?? DEFAULT_DATA_PLANE;
+    const resources = plannedResources(id, input.placement, dataPlane);
     const slugTaken = fail('slug_taken', `a tenant with the slug "${input.slug}" exists`);
     const created = await this.#o.db
       .transaction()
       .execute(async (tx) => {
+        const room = await dataPlaneRoom(tx, dataPlane, input.placement);
+        if (!room.ok) return room;
         if (await this.#slugTaken(tx, input.slug)) return slugTaken;
         await tx
           .insertInto('tenants')
@@ -165,7 +179,8 @@ export class TenantService {
             billing_anchor: hourOf(now),
             trial_ends_at: trialEndsAt,
             scheduled_change: null,
-            ...resources,
+            data_plane_id: dataPlane,
+            resources: JSON.stringify(resources),
             metadata: JSON.stringify(input.metadata ?? {}),
             created_at: now,
             updated_at: now,
@@ -182,12 +197,7 @@ export class TenantService {
           interval: plan.value.definition.interval,
           now,
         });
-        await this.#o.jobs.enqueue(tx, {
-          kind: TENANT_JOBS.provision,
-          payload: { tenant_id: id },
-          dedupeKey: `provision:${id}`,
-          maxAttempts: PROVISION_ATTEMPTS,
-        });
+        await this.#o.provisioning.start(tx, id, input.placement);
         await recordChange(tx, ctx, {
           action: 'tenant.created',
           tenantId: id,
@@ -231,6 +241,19 @@ export class TenantService {
     return record ? ok(tenantView(record, this.#o.clock.now())) : tenantNotFound(idOrSlug);
   }
 
+  /** A tenant's provisioning run, with its steps. */
+  async provisioning(idOrSlug: string): Promise<Result<ProvisioningView, DomainError>> {
+    const record = await this.#find(this.#o.db, idOrSlug);
+    if (!record) return tenantNotFound(idOrSlug);
+    const view = await this.#o.provisioning.view(record.id);
+    return view === undefined
+      ? fail(
+          'provisioning_run_not_found',
+          `tenant "${record.slug}" was provisioned before provisioning runs existed`,
+        )
+      : ok(view);
+  }
+
   /** The stored record behind a tenant, for services that compute from it (entitlements). */
   async record(idOrSlug: string): Promise<TenantRecord | undefined> {
     return this.#find(this.#o.db, idOrSlug);
@@ -256,6 +279,7 @@ export class TenantService {
     if (after !== undefined) query = query.where('t.id', '>', after);
     if (filter.state !== undefined) query = query.where('t.state', '=', filter.state);
     if (filter.placement !== undefined) query = query.where('t.placement', '=', filter.placement);
+    if (filter.data_plane !== undefined) query = query.where('t.data_plane_id', '=', filter.data_plane);
     if (filter.plan !== undefined) query = query.where('p.key', '=', filter.plan);
     const rows = (await query.execute()) as TenantRecord[];
     const more = rows.length > page.limit;
@@ -482,14 +506,7 @@ export class TenantService {
         runAt: new Date(this.#o.clock.now().getTime() + this.#o.deletionRetentionDays * DAY_MS),
       });
     }
-    if (action === 'retry_provisioning') {
-      await this.#o.jobs.enqueue(tx, {
-        kind: TENANT_JOBS.provision,
-        payload: { tenant_id: record.id },
-        dedupeKey: `provision:${record.id}`,
-        maxAttempts: PROVISION_ATTEMPTS,
-      });
-    }
+    if (action === 'retry_provisioning') await this.#o.provisioning.retry(tx, record.id, record.placement);
     return ok(null);
   }
 
@@ -542,52 +559,29 @@ export class TenantService {
     return ok(tenantView(result.value, this.#o.clock.now()));
   }
 
-  async #provision(tenantId: string): Promise<void> {
-    const record = await this.#find(this.#o.db, tenantId);
-    if (record?.state !== 'provisioning') return;
-    await this.#o.provisioner.provision({
-      schema_name: record.schema_name,
-      role_name: record.role_name,
-      database_name: record.database_name,
-    });
-    await this.#provisioningEnded(tenantId, (now) =>
-      (record.trial_ends_at ?? 0) > now ? 'trialing' : 'active',
-    );
-  }
-
-  async #provisioningFailed(tenantId: string, error: string): Promise<void> {
-    await this.#provisioningEnded(tenantId, () => 'provisioning_failed', error);
-  }
-
   /**
-   * Ends provisioning: moves a tenant still `provisioning` to the state `to` gives at its time;
+   * Ends provisioning, in the transaction that records the run's end: moves a tenant still
+   * `provisioning` to trialing or active at its time, or to provisioning_failed with the error;
    * skipped if it has moved on meanwhile.
    */
-  async #provisioningEnded(
-    tenantId: string,
-    to: (now: Date) => TenantState,
-    reason: string | null = null,
-  ): Promise<void> {
-    const changed = await this.#o.db.transaction().execute(async (tx) => {
-      const record = await this.#find(tx, tenantId, true);
-      if (record?.state !== 'provisioning') return false;
-      const now = this.#now(record);
-      const moved = await transitionTenant(tx, PROVISIONER, record, { to: to(now), reason, now });
-      // Out of provisioning, every state the table allows is one of those above.
-      if (!moved.ok)
-        throw new Error(`provisioning could not end for tenant ${tenantId}: ${moved.error.detail}`);
-      return true;
-    });
-    if (changed) this.#o.onChanged(tenantId);
+  async #provisioningEnded(tx: Transaction<Schema>, tenantId: string, error: string | null): Promise<void> {
+    const record = await this.#find(tx, tenantId, true);
+    if (record?.state !== 'provisioning') return;
+    const now = this.#now(record);
+    const to: TenantState =
+      error !== null ? 'provisioning_failed' : (record.trial_ends_at ?? 0) > now ? 'trialing' : 'active';
+    const moved = await transitionTenant(tx, PROVISIONER, record, { to, reason: error, now });
+    // Out of provisioning, every state the table allows is one of those above.
+    if (!moved.ok)
+      throw new Error(`provisioning could not end for tenant ${tenantId}: ${moved.error.detail}`);
   }
 
   async #purge(tenantId: string): Promise<void> {
     const record = await this.#find(this.#o.db, tenantId);
     if (record?.state !== 'deleted' || record.purged_at) return;
-    await this.#o.provisioner.deprovision(record.id, {
-      schema_name: record.schema_name,
-      role_name: record.role_name,
-      database_name: record.database_name,
+    await this.#o.provisioning.deprovision({
+      id: record.id,
+      resources: record.resources as PlacementResources,
     });
     await this.#o.db.transaction().execute(async (tx) => {
       await tx
@@ -685,8 +679,14 @@ export class TenantService {
       .innerJoin('plan_versions as v', (join) =>
         join.onRef('v.plan_id', '=', 't.plan_id').onRef('v.version', '=', 't.plan_version'),
       )
+      .leftJoin('provisioning_runs as pr', 'pr.tenant_id', 't.id')
       .selectAll('t')
       .select(['p.key as plan_key', 'v.definition'])
+      .select([
+        'pr.state as provisioning_state',
+        'pr.step as provisioning_step',
+        'pr.error as provisioning_error',
+      ])
       .select(
         sql<string | null>`(select sp.key from plans sp where sp.id = t.scheduled_change->>'plan_id')`.as(
           'scheduled_plan_key',
@@ -740,6 +740,49 @@ export class TenantService {
 /** The answer to a tenant id or slug that names no tenant, wherever a tenant is looked up. */
 export function tenantNotFound(idOrSlug: string): { readonly ok: false; readonly error: DomainError } {
   return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
+}
+
+/**
+ * Whether the data plane can take a new tenant of this placement: it exists, is not retired, is
+ * of the kind the placement needs, and has room under its capacity. A data plane with a capacity
+ * has its row locked while its tenants are counted, so that two creations at once cannot both
+ * take its last place; one without (dpl_default) is not, so creations do not queue on it.
+ */
+async function dataPlaneRoom(
+  tx: Transaction<Schema>,
+  id: string,
+  placement: Placement,
+): Promise<Result<null, DomainError>> {
+  const invalid = (message: string) =>
+    fail('validation_failed', `data plane "${id}" ${message}`, { errors: [{ path: 'data_plane', message }] });
+  const find = (lock: boolean) => {
+    const query = tx
+      .selectFrom('data_planes')
+      .select(['kind', 'capacity', 'retired_at'])
+      .where('id', '=', id);
+    return (lock ? query.forUpdate() : query).executeTakeFirst();
+  };
+  let plane = await find(false);
+  if (plane?.capacity !== null && plane?.capacity !== undefined) plane = await find(true);
+  if (plane === undefined) return invalid('does not exist');
+  if (plane.retired_at !== null) return invalid('is retired');
+  if (isVendorPlacement(placement) && plane.kind !== 'vendor')
+    return invalid(`is a ${plane.kind} data plane; placement ${placement} needs a vendor data plane`);
+  if (plane.capacity !== null) {
+    const held = await tx
+      .selectFrom('tenants')
+      .select((eb) => eb.fn.countAll<string>().as('n'))
+      .where('data_plane_id', '=', id)
+      .where('purged_at', 'is', null)
+      .executeTakeFirstOrThrow();
+    if (Number(held.n) >= plane.capacity) {
+      const message = `holds ${plane.capacity} tenants, its capacity`;
+      return fail('data_plane_full', `data plane "${id}" ${message}`, {
+        errors: [{ path: 'data_plane', message }],
+      });
+    }
+  }
+  return ok(null);
 }
 
 /** A hard `seats` limit caps the seat count; a soft one lets it pass. */

@@ -1,11 +1,13 @@
 import {
   billingPeriod,
+  type Placement,
+  type PlacementResources,
   type PlanDefinition,
   type TenantOverrides,
   type TenantState,
-  type VendorPlacement,
 } from '@tenantry/core';
 import type { ScheduledPlanChange, TenantRow } from '../db/index.ts';
+import type { RunState } from '../provisioning/index.ts';
 
 /** A tenant as the API shows it. */
 export interface TenantView {
@@ -14,7 +16,9 @@ export interface TenantView {
   name: string;
   state: TenantState;
   state_reason: string | null;
-  placement: VendorPlacement;
+  placement: Placement;
+  /** The data plane holding the tenant's data (`dpl_…`). */
+  data_plane: string;
   region: string | null;
   plan: { id: string; key: string; version: number };
   seats: number;
@@ -23,7 +27,10 @@ export interface TenantView {
   billing_anchor: string;
   current_period: { start: string; end: string };
   scheduled_change: { plan: { id: string; key: string; version: number }; effective_at: string } | null;
-  resources: { schema: string | null; role: string | null; database: string | null };
+  /** What its placement made (or will make). */
+  resources: PlacementResources;
+  /** Its provisioning run: where it is, and why it stopped; null for a tenant provisioned before runs existed. */
+  provisioning: { state: RunState; step: string | null; error: string | null } | null;
   metadata: Record<string, string>;
   created_at: string;
   updated_at: string;
@@ -39,6 +46,9 @@ export interface TenantRecord extends TenantRow {
   scheduled_plan_key: string | null;
   /** Its test clock's frozen time; null for a live tenant. */
   clock_time: Date | null;
+  provisioning_state: RunState | null;
+  provisioning_step: string | null;
+  provisioning_error: string | null;
 }
 
 /**
@@ -55,6 +65,7 @@ export function tenantView(record: TenantRecord, now: Date): TenantView {
     state: record.state as TenantState,
     state_reason: record.state_reason,
     placement: record.placement,
+    data_plane: record.data_plane_id,
     region: record.region,
     plan: { id: record.plan_id, key: record.plan_key, version: record.plan_version },
     seats: record.seats,
@@ -69,7 +80,15 @@ export function tenantView(record: TenantRecord, now: Date): TenantView {
             effective_at: scheduled.effective_at,
           }
         : null,
-    resources: { schema: record.schema_name, role: record.role_name, database: record.database_name },
+    resources: record.resources as PlacementResources,
+    provisioning:
+      record.provisioning_state === null
+        ? null
+        : {
+            state: record.provisioning_state,
+            step: record.provisioning_step,
+            error: record.provisioning_error,
+          },
     metadata: record.metadata,
     created_at: record.created_at.toISOString(),
     updated_at: record.updated_at.toISOString(),

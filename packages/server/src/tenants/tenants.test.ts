@@ -22,6 +22,17 @@ let planIds: Record<string, string>;
 beforeAll(async () => {
   t = await startTestApp();
   const applied = await applyPlans(t);
+  // A retired vendor data plane, and a customer's (which holds one tenant of its own).
+  const db = t.services.database.db;
+  await db
+    .insertInto('data_planes')
+    .values({ id: 'dpl_retired', name: 'retired', kind: 'vendor', retired_at: t.clock.now() })
+    .execute();
+  const owner = await provisionedTenant(t, { plan: 'pro' });
+  await db
+    .insertInto('data_planes')
+    .values({ id: 'dpl_customer', name: 'customer', kind: 'customer', tenant_id: owner.id })
+    .execute();
   planIds = Object.fromEntries(applied.plans.map((p: { key: string; id: string }) => [p.key, p.id]));
   keyId = await operatorKeyId(t);
 });
@@ -31,6 +42,7 @@ const TENANT_KEYS = [
   'billing_anchor',
   'created_at',
   'current_period',
+  'data_plane',
   'deleted_at',
   'id',
   'metadata',
@@ -38,6 +50,7 @@ const TENANT_KEYS = [
   'overrides',
   'placement',
   'plan',
+  'provisioning',
   'region',
   'resources',
   'scheduled_change',
@@ -90,6 +103,7 @@ describe('POST /v1/tenants', () => {
       state: 'provisioning',
       state_reason: null,
       placement: 'pool',
+      data_plane: 'dpl_default',
       region: null,
       plan: { id: planIds.pro, key: 'pro', version: 1 },
       seats: 1,
@@ -98,20 +112,21 @@ describe('POST /v1/tenants', () => {
       billing_anchor: now,
       current_period: { start: now, end: '2026-12-10T12:00:00.000Z' },
       scheduled_change: null,
-      resources: { schema: null, role: null, database: null },
+      resources: { placement: 'pool', data_plane: 'dpl_default' },
+      provisioning: { state: 'running', step: 'data_plane', error: null },
       metadata: {},
       created_at: now,
       updated_at: now,
       deleted_at: null,
       test_clock: null,
     });
-    // Stored, with a provisioning job queued in the same transaction.
+    // Stored, with its provisioning run's first step queued in the same transaction.
     const row = await tenantRow(t, body.id);
     expect(row.slug).toBe(slug);
     const jobs = await t.services.database.db
       .selectFrom('jobs')
       .selectAll()
-      .where('dedupe_key', '=', `provision:${body.id}`)
+      .where('dedupe_key', '=', `provision:${body.id}:data_plane`)
       .execute();
     expect(jobs).toHaveLength(1);
     expect(jobs[0]?.status).toBe('pending');
@@ -149,7 +164,12 @@ describe('POST /v1/tenants', () => {
         config: { retention_days: 30 },
       },
       trial_ends_at: new Date(t.clock.now().getTime() + 3 * 86_400_000).toISOString(),
-      resources: { schema: body.id, role: `tenantry_${body.id}`, database: null },
+      resources: {
+        placement: 'schema',
+        data_plane: 'dpl_default',
+        schema: body.id,
+        role: `tenantry_${body.id}`,
+      },
       metadata: { crm_id: '42' },
     });
   });
@@ -157,10 +177,38 @@ describe('POST /v1/tenants', () => {
   it('names the database and role of a database placement after the id', async () => {
     const body = await createTenant(t, { placement: 'database' });
     expect(body.resources).toEqual({
-      schema: null,
+      placement: 'database',
+      data_plane: 'dpl_default',
       role: `tenantry_${body.id}`,
       database: `tenantry_${body.id}`,
     });
+  });
+
+  it('places a tenant on the data plane named, refusing one that is full with 409 data_plane_full', async () => {
+    const db = t.services.database.db;
+    await db
+      .insertInto('data_planes')
+      .values({ id: 'dpl_small', name: 'small', kind: 'vendor', capacity: 1 })
+      .execute();
+    // No connector reaches it yet (registered data planes come with their own connector); the
+    // tenant is placed there and waits at its first step.
+    const first = await createTenant(t, { placement: 'schema', data_plane: 'dpl_small' });
+    expect(first).toMatchObject({
+      data_plane: 'dpl_small',
+      resources: { placement: 'schema', data_plane: 'dpl_small', schema: first.id },
+    });
+    const listed = await t.request({ method: 'GET', url: '/v1/tenants?data_plane=dpl_small' });
+    expect(listed.body.data.map((x: { id: string }) => x.id)).toEqual([first.id]);
+
+    const before = await stateOf(t);
+    const full = await t.request({
+      method: 'POST',
+      url: '/v1/tenants',
+      payload: { slug: uniqueSlug(), name: 'x', plan: 'pro', data_plane: 'dpl_small' },
+    });
+    const body = expectProblem(full, 409, 'data_plane_full');
+    expect(paths(body)).toEqual(['data_plane']);
+    expect(await stateOf(t)).toEqual(before);
   });
 
   it('lets overrides raise a hard seats limit', async () => {
@@ -284,6 +332,47 @@ describe('POST /v1/tenants', () => {
       paths: ['overrides.prices'],
     },
     {
+      name: 'a placement with no driver on this control plane',
+      payload: { slug: 'no-driver', name: 'x', plan: 'pro', placement: 'byoi' },
+      status: 400,
+      code: 'validation_failed',
+      paths: ['placement'],
+    },
+    {
+      name: 'a data plane that does not exist',
+      payload: { slug: 'no-plane', name: 'x', plan: 'pro', data_plane: 'dpl_nowhere' },
+      status: 400,
+      code: 'validation_failed',
+      paths: ['data_plane'],
+    },
+    {
+      name: 'a data plane id of the wrong shape',
+      payload: { slug: 'bad-plane', name: 'x', plan: 'pro', data_plane: "dpl_x'; drop table tenants; --" },
+      status: 400,
+      code: 'validation_failed',
+      paths: ['data_plane'],
+    },
+    {
+      name: 'a retired data plane',
+      payload: { slug: 'retired-plane', name: 'x', plan: 'pro', data_plane: 'dpl_retired' },
+      status: 400,
+      code: 'validation_failed',
+      paths: ['data_plane'],
+    },
+    {
+      name: "a customer's data plane for a vendor placement",
+      payload: {
+        slug: 'customer-plane',
+        name: 'x',
+        plan: 'pro',
+        placement: 'schema',
+        data_plane: 'dpl_customer',
+      },
+      status: 400,
+      code: 'validation_failed',
+      paths: ['data_plane'],
+    },
+    {
       name: 'seats above a hard seats limit',
       payload: { slug: 'too-many-seats', name: 'x', plan: 'starter', seats: 11 },
       status: 400,
@@ -305,6 +394,8 @@ describe('POST /v1/tenants', () => {
       if (c.paths) {
         for (const path of c.paths) expect(paths(body), JSON.stringify(body)).toContain(path);
       }
+      if ((c.payload as { placement?: string }).placement === 'byoi')
+        expect(body.detail).toBe('placement byoi is not available on this control plane');
       expect(await stateOf(t)).toEqual(before);
     });
   }
@@ -450,7 +541,7 @@ describe('GET /v1/tenants', () => {
     ['limit=101', 'query.limit'],
     ['limit=ten', 'query.limit'],
     ['state=paused', 'query.state'],
-    ['placement=byoi', 'query.placement'],
+    ['placement=kubernetes', 'query.placement'],
     ['colour=red', 'query.colour'],
   ];
   for (const [q, path] of badQueries) {
