@@ -29,7 +29,9 @@ export type IdPrefix =
   | 'ses'
   | 'tak'
   | 'cli'
-  | 'sec';
+  | 'sec'
+  // Data planes (issue 15).
+  | 'dpl';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

@@ -14,6 +14,12 @@ import {
 } from './billing/index.ts';
 import type { Clock } from './clock.ts';
 import { type Config, DEFAULT_BRAND, DEFAULT_MAIL, DEFAULT_SESSIONS } from './config.ts';
+import {
+  ControlPlaneServer,
+  DataPlaneHealthChecker,
+  DataPlaneService,
+  RegisteredDataPlanes,
+} from './data-planes/index.ts';
 import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
@@ -101,6 +107,12 @@ export interface Services {
   readonly userTokens: UserTokens;
   /** Tenants' own secrets (bring your own key), envelope-encrypted under the master key. */
   readonly tenantSecrets: TenantSecretService;
+  /** Reaches every registered data plane, each behind its own circuit breaker and bulkhead. */
+  readonly dataPlaneConnector: RegisteredDataPlanes;
+  /** Registered data planes and BYOI tenants' data connections. */
+  readonly dataPlanes: DataPlaneService;
+  /** The scheduled health check of every data plane with connection details. */
+  readonly dataPlaneHealth: DataPlaneHealthChecker;
   /** API keys of the vendor's customers for the vendor's API, verified by the SDK. */
   readonly tenantKeys: TenantKeyService;
   /** Counts requests to the API against their key's and tenant's rate limits; nothing when not configured. */
@@ -362,6 +374,11 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     mailer,
     issuer: mailer.brand.productName,
   });
+  const dataPlaneConnector = new RegisteredDataPlanes({
+    db,
+    secrets: config.secrets,
+    control: new ControlPlaneServer(db, databaseUrl),
+  });
   return {
     database,
     clock,
@@ -401,6 +418,9 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
     tenantSecrets: new TenantSecretService({ db, clock, secrets: config.secrets }),
+    dataPlaneConnector,
+    dataPlanes: new DataPlaneService({ db, clock, secrets: config.secrets, connector: dataPlaneConnector }),
+    dataPlaneHealth: new DataPlaneHealthChecker({ db, clock, connector: dataPlaneConnector }),
     tenantKeys: new TenantKeyService({
       db,
       clock,
