@@ -44,7 +44,7 @@ export const SCOPES = {
   'oidc-clients:read': "List the vendor's apps registered as OpenID clients (never their secrets)",
   'oidc-clients:write': "Register and delete the vendor's apps as OpenID clients",
   'data_planes:read':
-    'Read data planes and tenants\' data connections: health, capacity, host, port, database and user (never a password)',
+    "Read data planes and tenants' data connections: health, capacity, host, port, database and user (never a password)",
   'data_planes:write':
     "Register, change and retire data planes; set and remove a BYOI tenant's data connection",
   'data_planes:connect':

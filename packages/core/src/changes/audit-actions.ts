@@ -742,13 +742,15 @@ export const AUDIT_ACTIONS = {
     entitlements: false,
   },
   'data_plane.registered': {
-    description: 'A vendor data plane was registered, its connection validated (its password is never recorded)',
+    description:
+      'A vendor data plane was registered, its connection validated (its password is never recorded)',
     target: 'data_plane',
     raises: ['data_plane.registered'],
     entitlements: false,
   },
   'data_plane.updated': {
-    description: "A data plane's name, region, capacity or connection changed (a new connection is validated first)",
+    description:
+      "A data plane's name, region, capacity or connection changed (a new connection is validated first)",
     target: 'data_plane',
     raises: ['data_plane.updated'],
     entitlements: false,
@@ -766,19 +768,22 @@ export const AUDIT_ACTIONS = {
     entitlements: false,
   },
   'data_connection.set': {
-    description: "A BYOI tenant's data connection was validated and stored, as its customer data plane (its password is never recorded)",
+    description:
+      "A BYOI tenant's data connection was validated and stored, as its customer data plane (its password is never recorded)",
     target: 'data_plane',
     raises: ['data_connection.set'],
     entitlements: false,
   },
   'data_connection.removed': {
-    description: "A BYOI tenant's data connection was forgotten; the customer's database and data are left as they are",
+    description:
+      "A BYOI tenant's data connection was forgotten; the customer's database and data are left as they are",
     target: 'data_plane',
     raises: ['data_connection.removed'],
     entitlements: false,
   },
   'data_connection.read': {
-    description: "A BYOI tenant's data connection was decrypted for the vendor's app (its password is never recorded)",
+    description:
+      "A BYOI tenant's data connection was decrypted for the vendor's app (its password is never recorded)",
     target: 'data_plane',
     raises: [],
     entitlements: false,

@@ -15,8 +15,8 @@ import {
   stripeCustomerRoutes,
   stripeWebhookRoutes,
 } from '../billing/index.ts';
-import { migrationStatus } from '../db/index.ts';
 import { dataPlaneRoutes } from '../data-planes/index.ts';
+import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
 import { hostedRoutes, redactLinkTokens } from '../hosted/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
