@@ -207,8 +207,9 @@ export class RegisteredDataPlanes implements DataPlaneConnector {
       details: details.value,
       pool,
       db: new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool }) }),
-      // The bulkhead outside: a call refused for want of a place never counts against the server.
-      policy: wrap(bulkhead(guard.concurrency, guard.queue), breaker),
+      // The breaker outside: once open it refuses calls before they take a place in the bulkhead.
+      // A call the bulkhead refuses is not an outage (isOutage), so it never opens the breaker.
+      policy: wrap(breaker, bulkhead(guard.concurrency, guard.queue)),
       breaker,
     };
   }
@@ -250,6 +251,7 @@ const OUTAGE_CLASSES = new Set(['08', '28', '53', '57']);
  */
 export function isOutage(error: unknown): boolean {
   if (error instanceof DataPlaneUnavailableError) return true;
+  if (error instanceof BulkheadRejectedError) return false;
   if (typeof error !== 'object' || error === null) return false;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && SQLSTATE.test(code)) return OUTAGE_CLASSES.has(code.slice(0, 2));
