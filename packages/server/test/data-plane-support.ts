@@ -4,6 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { plannedResources } from '@tenantry/core';
 import { sql } from 'kysely';
+import pg from 'pg';
 import { expect } from 'vitest';
 import type { TestApp } from './harness.ts';
 import { adminUrl, withAdmin } from './postgres-admin.ts';
@@ -88,4 +89,17 @@ export async function byoiTenant(t: TestApp, schema = 'app'): Promise<{ id: stri
   }>`select placement from tenantry.tenants where id = ${created.id}`.execute(t.services.database.db);
   expect(row.rows[0]?.placement).toBe('byoi');
   return { id: created.id };
+}
+
+/** Runs `text` as the server's superuser in `database` (what a customer's DBA might do behind Tenantry's back). */
+export async function asSuperuser(database: string, text: string): Promise<void> {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
 }

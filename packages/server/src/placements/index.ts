@@ -4,6 +4,7 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, @tenantry/sdk, db/, data-planes/, shared modules.
  */
+export { ByoiDriver } from './byoi-driver.ts';
 export type {
   PlacedTenant,
   PlacementCheck,
