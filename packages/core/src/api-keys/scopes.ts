@@ -43,11 +43,11 @@ export const SCOPES = {
   'mail:read': 'Read whether outgoing mail is configured (never its credentials)',
   'oidc-clients:read': "List the vendor's apps registered as OpenID clients (never their secrets)",
   'oidc-clients:write': "Register and delete the vendor's apps as OpenID clients",
-  'data_planes:read':
+  'data-planes:read':
     "Read data planes and tenants' data connections: health, capacity, host, port, database and user (never a password)",
-  'data_planes:write':
+  'data-planes:write':
     "Register, change and retire data planes; set and remove a BYOI tenant's data connection",
-  'data_planes:connect':
+  'data-planes:connect':
     "Read a BYOI tenant's decrypted data connection, as the SDK's data layer does (each read is audited)",
 } as const satisfies Record<string, string>;
 
@@ -77,7 +77,7 @@ export const APP_KEY_SCOPES = [
   'tenants:read',
   'secrets:decrypt',
   'tenant-keys:verify',
-  'data_planes:connect',
+  'data-planes:connect',
 ] as const satisfies readonly Scope[];
 
 /** Named scope sets a key can be created with. */

@@ -3607,9 +3607,9 @@ export interface components {
         | 'mail:read'
         | 'oidc-clients:read'
         | 'oidc-clients:write'
-        | 'data_planes:read'
-        | 'data_planes:write'
-        | 'data_planes:connect'
+        | 'data-planes:read'
+        | 'data-planes:write'
+        | 'data-planes:connect'
       )[];
     };
     AuditCheckpoint: {
@@ -3742,9 +3742,9 @@ export interface components {
         | 'mail:read'
         | 'oidc-clients:read'
         | 'oidc-clients:write'
-        | 'data_planes:read'
-        | 'data_planes:write'
-        | 'data_planes:connect'
+        | 'data-planes:read'
+        | 'data-planes:write'
+        | 'data-planes:connect'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -5213,9 +5213,9 @@ export interface operations {
             | 'mail:read'
             | 'oidc-clients:read'
             | 'oidc-clients:write'
-            | 'data_planes:read'
-            | 'data_planes:write'
-            | 'data_planes:connect'
+            | 'data-planes:read'
+            | 'data-planes:write'
+            | 'data-planes:connect'
           )[];
         };
       };

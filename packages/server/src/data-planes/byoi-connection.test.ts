@@ -122,7 +122,7 @@ describe("a BYOI tenant's data connection", () => {
     const tenant = await byoiTenant(t);
     const customer = await testDataPlane('customer');
     expect((await put(tenant.id, customer.connection)).status).toBe(201);
-    const denied = await credentials(tenant.id, await keyWith('data_planes:read', 'tenants:read'));
+    const denied = await credentials(tenant.id, await keyWith('data-planes:read', 'tenants:read'));
     expect(denied.status).toBe(403);
     const read = await credentials(tenant.id, await appKey());
     expect(read.status, JSON.stringify(read.body)).toBe(200);

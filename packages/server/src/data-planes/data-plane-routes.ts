@@ -81,10 +81,10 @@ const IdParams = z.object({ id: z.string().describe('`dpl_…`') });
 const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
 
 /**
- * `/v1/data-planes…` (operators: `data_planes:read`, `data_planes:write`) and a BYOI tenant's
+ * `/v1/data-planes…` (operators: `data-planes:read`, `data-planes:write`) and a BYOI tenant's
  * `/v1/tenants/{id}/data-connection…`: set and removed by the operator or the tenant's own admins
  * (tenant-admin permission `data_connection:write`); its decrypted form answered only to a key
- * holding `data_planes:connect` (the app preset), each read audited. No other answer holds a password.
+ * holding `data-planes:connect` (the app preset), each read audited. No other answer holds a password.
  */
 export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneService }> = async (
   app,
@@ -93,7 +93,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.post(
     '/data-planes',
     {
-      config: { scope: 'data_planes:write' },
+      config: { scope: 'data-planes:write' },
       schema: {
         tags: TAGS,
         operationId: 'registerDataPlane',
@@ -121,7 +121,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.get(
     '/data-planes',
     {
-      config: { scope: 'data_planes:read' },
+      config: { scope: 'data-planes:read' },
       schema: {
         tags: TAGS,
         operationId: 'listDataPlanes',
@@ -140,7 +140,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.get(
     '/data-planes/:id',
     {
-      config: { scope: 'data_planes:read' },
+      config: { scope: 'data-planes:read' },
       schema: {
         tags: TAGS,
         operationId: 'getDataPlane',
@@ -159,7 +159,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.patch(
     '/data-planes/:id',
     {
-      config: { scope: 'data_planes:write' },
+      config: { scope: 'data-planes:write' },
       schema: {
         tags: TAGS,
         operationId: 'updateDataPlane',
@@ -186,7 +186,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.delete(
     '/data-planes/:id',
     {
-      config: { scope: 'data_planes:write' },
+      config: { scope: 'data-planes:write' },
       schema: {
         tags: TAGS,
         operationId: 'retireDataPlane',
@@ -206,7 +206,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.put(
     '/tenants/:id/data-connection',
     {
-      config: { scope: 'data_planes:write', permission: 'data_connection:write' },
+      config: { scope: 'data-planes:write', permission: 'data_connection:write' },
       schema: {
         tags: TAGS,
         operationId: 'setTenantDataConnection',
@@ -230,7 +230,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.get(
     '/tenants/:id/data-connection',
     {
-      config: { scope: 'data_planes:read', permission: 'data_connection:write' },
+      config: { scope: 'data-planes:read', permission: 'data_connection:write' },
       schema: {
         tags: TAGS,
         operationId: 'getTenantDataConnection',
@@ -248,7 +248,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.delete(
     '/tenants/:id/data-connection',
     {
-      config: { scope: 'data_planes:write', permission: 'data_connection:write' },
+      config: { scope: 'data-planes:write', permission: 'data_connection:write' },
       schema: {
         tags: TAGS,
         operationId: 'removeTenantDataConnection',
@@ -268,7 +268,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.get(
     '/tenants/:id/data-connection/credentials',
     {
-      config: { scope: 'data_planes:connect' },
+      config: { scope: 'data-planes:connect' },
       schema: {
         tags: TAGS,
         operationId: 'readTenantDataConnection',
