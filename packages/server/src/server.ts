@@ -98,6 +98,8 @@ export async function startServer(
     const deliverer = services.webhooks.work(stopWorker.signal, config.workerPollMs, (error) =>
       app.log.error({ err: error }, 'webhook delivery failed'),
     );
+    // Which registered data planes are vendor servers (hasDatabases), known before the first call.
+    await services.dataPlaneConnector.refresh();
     // Every data plane with connection details is checked each interval (docs/data-planes.md).
     const health = services.dataPlaneHealth.work(stopWorker.signal, DATA_PLANE_HEALTH_INTERVAL_MS, (error) =>
       app.log.error({ err: error }, 'data plane health check failed'),

@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { dropTestDataPlanes, testDataPlane } from '../../test/data-plane-support.ts';
-import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { SETTINGS, startTestApp, type TestApp } from '../../test/harness.ts';
 import { closedPort } from '../../test/silent-server.ts';
 import { applyPlans, createTenant } from '../../test/tenant-support.ts';
-import { DataPlaneUnavailableError } from './index.ts';
+import { ControlPlaneServer, DataPlaneUnavailableError, RegisteredDataPlanes } from './index.ts';
 
 /*
  * The registry of vendor data planes over HTTP. The data planes are roles and databases of the
@@ -97,6 +97,16 @@ describe('registering a vendor data plane', () => {
       sql<{ user: string }>`select current_user as user`.execute(db),
     );
     expect(found.rows).toEqual([{ user: vendor.connection.user }]);
+    expect(t.services.dataPlaneConnector.hasDatabases(plane.id)).toBe(true);
+    // Another process learns at start which data planes are vendor servers, before any call.
+    const other = new RegisteredDataPlanes({
+      db: t.services.database.db,
+      secrets: SETTINGS.secrets,
+      control: new ControlPlaneServer(t.services.database.db, undefined),
+    });
+    expect(other.hasDatabases(plane.id)).toBe(false);
+    await other.refresh();
+    expect(other.hasDatabases(plane.id)).toBe(true);
   });
 
   it('takes a PostgreSQL URL as well as fields', async () => {

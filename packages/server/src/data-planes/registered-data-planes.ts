@@ -125,6 +125,20 @@ export class RegisteredDataPlanes implements DataPlaneConnector {
     return this.#kinds.get(dataPlane) === 'vendor';
   }
 
+  /**
+   * Learns the kind of every live data plane, which {@link hasDatabases} answers from without a
+   * query: run at start (a data plane registered later is told by {@link know}, or learnt on first use).
+   */
+  async refresh(): Promise<void> {
+    const rows = await this.#db
+      .selectFrom('data_planes')
+      .select(['id', 'kind'])
+      .where('retired_at', 'is', null)
+      .where('connection_sealed', 'is not', null)
+      .execute();
+    for (const row of rows) if (row.kind !== 'agent') this.#kinds.set(row.id, row.kind);
+  }
+
   /** Tells the connector a data plane's kind before first use, so that {@link hasDatabases} knows it. */
   know(dataPlane: string, kind: 'vendor' | 'customer'): void {
     this.#kinds.set(dataPlane, kind);
