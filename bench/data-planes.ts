@@ -10,13 +10,13 @@ import { MASTER_KEY_BYTES, SecretBox, systemClock } from '@tenantry/server';
 import { sql } from 'kysely';
 import pg from 'pg';
 // Not part of @tenantry/server's public surface: the bench times the data planes' own machinery.
-import { parseConnection } from '../packages/server/src/data-planes/connection.ts';
-import { sealVendorConnection } from '../packages/server/src/data-planes/connection-seal.ts';
 import {
   ControlPlaneServer,
   DataPlaneHealthChecker,
   DataPlaneService,
+  parseConnection,
   RegisteredDataPlanes,
+  sealVendorConnection,
 } from '../packages/server/src/data-planes/index.ts';
 import { ByoiDriver } from '../packages/server/src/placements/index.ts';
 import { systemContext } from '../packages/server/src/request-context.ts';
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     // them; beside the same in raw SQL (connect, create schema, the migrations in a transaction).
     await applyPlans(cp);
     const dir = mkdtempSync(join(os.tmpdir(), 'bench-dp-'));
-    MIGRATIONS.forEach((text, i) => writeFileSync(join(dir, `000${i + 1}_m${i + 1}.sql`), text));
+    for (const [i, text] of MIGRATIONS.entries()) writeFileSync(join(dir, `000${i + 1}_m${i + 1}.sql`), text);
     const migrations = await readMigrations(dir);
     const dataPlanes = new DataPlaneService({ db, clock: systemClock, secrets, connector });
     const driver = new ByoiDriver({ dataPlanes, connector, appMigrationsDir: dir });

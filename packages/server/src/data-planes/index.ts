@@ -16,6 +16,7 @@ export {
   SSL_MODES,
   type SslMode,
 } from './connection.ts';
+export { sealVendorConnection } from './connection-seal.ts';
 export {
   ControlPlaneServer,
   type DataPlaneConnector,
