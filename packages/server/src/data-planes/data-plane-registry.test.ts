@@ -239,16 +239,19 @@ describe('registering a vendor data plane', () => {
   });
 
   it('lists with cursor pagination and filters', async () => {
-    for (let i = 0; i < 3; i++) expect((await register(vendor.connection)).status).toBe(201);
-    const first = await t.request({ method: 'GET', url: '/v1/data-planes?kind=vendor&limit=2' });
-    expect(first.body.data).toHaveLength(2);
+    for (let i = 0; i < 4; i++) expect((await register(vendor.connection)).status).toBe(201);
+    const first = await t.request({ method: 'GET', url: '/v1/data-planes?kind=vendor&limit=3' });
+    expect(first.body.data).toHaveLength(3);
     const second = await t.request({
       method: 'GET',
-      url: `/v1/data-planes?kind=vendor&limit=2&cursor=${first.body.next_cursor}`,
+      url: `/v1/data-planes?kind=vendor&limit=3&cursor=${first.body.next_cursor}`,
     });
+    expect(second.body.next_cursor).toBeNull();
     const ids = [...first.body.data, ...second.body.data].map((p: { id: string }) => p.id);
     expect(new Set(ids).size).toBe(ids.length);
-    expect(ids.length).toBeGreaterThanOrEqual(4);
+    // The four registered, and the control plane's own server.
+    expect(ids).toHaveLength(5);
+    expect(ids).toContain('dpl_default');
     const healthy = await t.request({ method: 'GET', url: '/v1/data-planes?health=healthy' });
     expect(healthy.body.data).toEqual([]);
     const customers = await t.request({ method: 'GET', url: '/v1/data-planes?kind=customer' });

@@ -198,10 +198,11 @@ export class DataPlaneService {
     if (filter.region !== undefined) query = query.where('region', '=', filter.region);
     if (filter.health !== undefined) query = query.where('health', '=', filter.health);
     if (filter.cursor !== undefined) query = query.where('id', '>', filter.cursor);
-    const rows = (await query.execute()).slice(0, filter.limit);
+    const found = await query.execute();
+    const rows = found.slice(0, filter.limit);
     const counts = await this.#tenantCounts(rows.map((r) => r.id));
     const data = rows.map((row) => viewOf(row, counts.get(row.id) ?? 0));
-    return { data, next_cursor: data.length === filter.limit ? (data.at(-1)?.id ?? null) : null };
+    return { data, next_cursor: found.length > filter.limit ? (data.at(-1)?.id ?? null) : null };
   }
 
   async get(id: string): Promise<Result<DataPlaneView, DomainError>> {
