@@ -101,6 +101,7 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
       'leases:write',
       'secrets:decrypt',
       'tenant-keys:verify',
+      'data-planes:connect',
     ],
   });
   const asApp = (path: string, init: RequestInit = {}) =>

@@ -31,7 +31,9 @@ export type IdPrefix =
   | 'cli'
   | 'sec'
   // App migration runs (issue 15).
-  | 'mgr';
+  | 'mgr'
+  // Data planes (issue 15).
+  | 'dpl';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

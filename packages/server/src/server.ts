@@ -20,6 +20,8 @@ export interface RunningServer {
 }
 
 const BOOTSTRAP: RequestContext = systemContext('bootstrap');
+/** How often every data plane's health is checked. */
+const DATA_PLANE_HEALTH_INTERVAL_MS = 30_000;
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 /**
@@ -97,9 +99,15 @@ export async function startServer(
     const deliverer = services.webhooks.work(stopWorker.signal, config.workerPollMs, (error) =>
       app.log.error({ err: error }, 'webhook delivery failed'),
     );
+    // Which registered data planes are vendor servers (hasDatabases), known before the first call.
+    await services.dataPlaneConnector.refresh();
+    // Every data plane with connection details is checked each interval (docs/data-planes.md).
+    const health = services.dataPlaneHealth.work(stopWorker.signal, DATA_PLANE_HEALTH_INTERVAL_MS, (error) =>
+      app.log.error({ err: error }, 'data plane health check failed'),
+    );
     stops.push(async () => {
       stopWorker.abort();
-      await Promise.all([worker, checker, deliverer]);
+      await Promise.all([worker, checker, deliverer, health]);
     });
     // Stored idempotent responses are kept for a day; expired ones are ignored, this removes them.
     const purge = setInterval(() => {

@@ -14,7 +14,12 @@ import {
 } from './billing/index.ts';
 import type { Clock } from './clock.ts';
 import { type Config, DEFAULT_BRAND, DEFAULT_MAIL, DEFAULT_SESSIONS } from './config.ts';
-import { ControlPlaneServer, type DataPlaneConnector } from './data-planes/index.ts';
+import {
+  ControlPlaneServer,
+  DataPlaneHealthChecker,
+  DataPlaneService,
+  RegisteredDataPlanes,
+} from './data-planes/index.ts';
 import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
 import { JobQueue } from './jobs/index.ts';
@@ -33,6 +38,7 @@ import { MigrationRunService } from './migration-runs/index.ts';
 import { type IdentitySource, OidcClientService, OidcProviderService } from './oidc/index.ts';
 import {
   AppMigrations,
+  ByoiDriver,
   DatabaseDriver,
   PlacementDrivers,
   PoolDriver,
@@ -67,8 +73,6 @@ export interface Services {
   readonly apiKeys: ApiKeyService;
   readonly plans: PlanService;
   readonly tenants: TenantService;
-  /** How drivers reach each data plane's PostgreSQL server. */
-  readonly dataPlaneConnector: DataPlaneConnector;
   /** The driver of each placement this control plane offers. */
   readonly placements: PlacementDrivers;
   /** Provisions each tenant's placement through its driver, step by step; the tenant service drives it. */
@@ -115,6 +119,12 @@ export interface Services {
   /** Tenants' own secrets (bring your own key), envelope-encrypted under the master key. */
   readonly tenantSecrets: TenantSecretService;
   readonly migrationRuns: MigrationRunService;
+  /** Reaches every registered data plane, each behind its own circuit breaker and bulkhead. */
+  readonly dataPlaneConnector: RegisteredDataPlanes;
+  /** Registered data planes and BYOI tenants' data connections. */
+  readonly dataPlanes: DataPlaneService;
+  /** The scheduled health check of every data plane with connection details. */
+  readonly dataPlaneHealth: DataPlaneHealthChecker;
   /** API keys of the vendor's customers for the vendor's API, verified by the SDK. */
   readonly tenantKeys: TenantKeyService;
   /** Counts requests to the API against their key's and tenant's rate limits; nothing when not configured. */
@@ -195,7 +205,17 @@ export function createServices(database: Database, config: ServiceSettings, cloc
   const onTenantChanged = (tenantId: string) => invalidate(tenantId);
   // Tenant databases are reached on the control plane's server; embedded PGlite has none.
   const databaseUrl = config.database && 'url' in config.database ? config.database.url : undefined;
-  const dataPlaneConnector = new ControlPlaneServer(db, databaseUrl);
+  const dataPlaneConnector = new RegisteredDataPlanes({
+    db,
+    secrets: config.secrets,
+    control: new ControlPlaneServer(db, databaseUrl),
+  });
+  const dataPlanes = new DataPlaneService({
+    db,
+    clock,
+    secrets: config.secrets,
+    connector: dataPlaneConnector,
+  });
   const vendorOptions = {
     appRole: config.appRole,
     ...(config.appMigrationsDir === undefined
@@ -206,8 +226,11 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     new PoolDriver(dataPlaneConnector, config.poolSchema),
     new SchemaDriver(dataPlaneConnector, vendorOptions),
     new DatabaseDriver(dataPlaneConnector, vendorOptions),
+    new ByoiDriver({ dataPlanes, connector: dataPlaneConnector, appMigrationsDir: config.appMigrationsDir }),
   );
   const provisioning = new ProvisioningWorkflow({ db, clock, jobs, drivers: placements });
+  // A BYOI tenant's provisioning waits at its `connection` step until the customer's database is given.
+  dataPlanes.onConnectionSet((tenantId) => provisioning.resume(tenantId));
   const tenants = new TenantService({
     db,
     clock,
@@ -419,6 +442,8 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
     tenantSecrets: new TenantSecretService({ db, clock, secrets: config.secrets }),
     migrationRuns: new MigrationRunService({ db, clock }),
+    dataPlanes,
+    dataPlaneHealth: new DataPlaneHealthChecker({ db, clock, connector: dataPlaneConnector }),
     tenantKeys: new TenantKeyService({
       db,
       clock,

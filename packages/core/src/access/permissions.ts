@@ -15,6 +15,7 @@ export const TENANT_ADMIN_PERMISSIONS = {
   'api_keys:write': "Create, roll and revoke the tenant's API keys",
   'secrets:write': "Store, rotate and delete the tenant's secrets",
   'settings:write': "Change the tenant's access policy (MFA, IP allow-list) and settings",
+  'data_connection:write': "Set and remove the tenant's own database connection (BYOI)",
 } as const satisfies Record<string, string>;
 
 /** One permission of {@link TENANT_ADMIN_PERMISSIONS}. */

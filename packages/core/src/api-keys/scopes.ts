@@ -45,6 +45,12 @@ export const SCOPES = {
   'oidc-clients:write': "Register and delete the vendor's apps as OpenID clients",
   'migrations:read': "Read app migration runs: the fleet's progress and each tenant's migration history",
   'migrations:write': "Start app migration runs and report each target's progress into them",
+  'data-planes:read':
+    "Read data planes and tenants' data connections: health, capacity, host, port, database and user (never a password)",
+  'data-planes:write':
+    "Register, change and retire data planes; set and remove a BYOI tenant's data connection",
+  'data-planes:connect':
+    "Read a BYOI tenant's decrypted data connection, as the SDK's data layer does (each read is audited)",
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */
@@ -73,6 +79,7 @@ export const APP_KEY_SCOPES = [
   'tenants:read',
   'secrets:decrypt',
   'tenant-keys:verify',
+  'data-planes:connect',
 ] as const satisfies readonly Scope[];
 
 /** Named scope sets a key can be created with. */

@@ -201,6 +201,52 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/data-planes': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List live data planes, with their health */
+    get: operations['listDataPlanes'];
+    put?: never;
+    /**
+     * Register a vendor data plane; its connection is validated first
+     * @description Logs in with the connection and checks it (reachable, credentials, TLS, PostgreSQL 15+, a role neither SUPERUSER nor BYPASSRLS, with CONNECT and CREATE on the database and CREATEROLE); 422 with the problem otherwise, and nothing is stored. The details are sealed with the master key; answers show host, port, database and user only.
+     */
+    post: operations['registerDataPlane'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/data-planes/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A data plane: health, tenants, capacity, server version and where it is (never its password) */
+    get: operations['getDataPlane'];
+    put?: never;
+    post?: never;
+    /**
+     * Retire a vendor data plane no tenant lives on
+     * @description 409 `data_plane_in_use` while tenants live on it. Its connection details are destroyed; the row stays for the audit trail.
+     */
+    delete: operations['retireDataPlane'];
+    options?: never;
+    head?: never;
+    /**
+     * Change a data plane's name, region, capacity or connection
+     * @description A new connection is validated as at registration (422 otherwise, nothing changed), then replaces the sealed one; the data plane’s pool is reopened with it.
+     */
+    patch: operations['updateDataPlane'];
+    trace?: never;
+  };
   '/v1/entitlements/revalidate': {
     parameters: {
       query?: never;
@@ -1185,6 +1231,51 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{id}/data-connection': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A BYOI tenant's data plane: health and where it is (never its password) */
+    get: operations['getTenantDataConnection'];
+    /**
+     * Set a BYOI tenant's connection to its own database; provisioning resumes
+     * @description Validated first (reachable, credentials, TLS, PostgreSQL 15+, a role neither SUPERUSER nor BYPASSRLS that owns or may create the app's schema); 422 with the problem otherwise, and nothing is stored. Sealed under the tenant's data key (201 when the data plane was made, 200 when its connection was replaced). See docs/byoi.md.
+     */
+    put: operations['setTenantDataConnection'];
+    post?: never;
+    /**
+     * Forget a BYOI tenant's data connection (its database and data are left as they are)
+     * @description Only while the tenant is provisioning, failed provisioning or is cancelled (409 `data_connection_in_use` otherwise).
+     */
+    delete: operations['removeTenantDataConnection'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/data-connection/credentials': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Decrypt a BYOI tenant's data connection for the vendor's app (audited)
+     * @description What the SDK's data layer calls, with an app key, to reach a `byoi` tenant's database. Each read is recorded as `data_connection.read` in the tenant's audit chain before it is answered; the answer is `Cache-Control: no-store`.
+     */
+    get: operations['readTenantDataConnection'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants/{id}/dunning': {
     parameters: {
       query?: never;
@@ -2141,6 +2232,126 @@ export interface webhooks {
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['creditNoteIssuedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'data_connection.removed': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A BYOI tenant's data connection was forgotten (its database is left as it is)
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['dataConnectionRemovedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'data_connection.set': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A BYOI tenant's data connection was validated and stored: provisioning resumes
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['dataConnectionSetWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'data_plane.health_changed': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A data plane's health changed: alert on `unhealthy`, its tenants' data cannot be reached
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['dataPlaneHealthChangedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'data_plane.registered': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A vendor data plane was registered: tenants may be placed on it
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['dataPlaneRegisteredWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'data_plane.retired': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A data plane was retired: no tenant may be placed on it again
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['dataPlaneRetiredWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'data_plane.updated': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A data plane's name, region, capacity or connection changed
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['dataPlaneUpdatedWebhook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -3550,6 +3761,9 @@ export interface components {
         | 'oidc-clients:write'
         | 'migrations:read'
         | 'migrations:write'
+        | 'data-planes:read'
+        | 'data-planes:write'
+        | 'data-planes:connect'
       )[];
     };
     AuditCheckpoint: {
@@ -3606,6 +3820,25 @@ export interface components {
         type: string;
       };
       tenant_id: string | null;
+    };
+    /** @description Connection details: a URL, or host, port, database, user and password */
+    ConnectionDetails: {
+      /** @description PEM of the CA that signed the server's certificate, for `verify-full` */
+      ca?: string;
+      database?: string;
+      host?: string;
+      /** @description Sealed at rest; never answered, logged or recorded */
+      password?: string;
+      /** @description 5432 when left out */
+      port?: number;
+      /**
+       * @description `verify-full` when left out
+       * @enum {string}
+       */
+      sslmode?: 'disable' | 'require' | 'verify-full';
+      /** @description `postgres://user:password@host:5432/database?sslmode=verify-full`; or give the fields */
+      url?: string;
+      user?: string;
     };
     CreatedApiKey: {
       /** @description ISO 8601, UTC */
@@ -3665,6 +3898,9 @@ export interface components {
         | 'oidc-clients:write'
         | 'migrations:read'
         | 'migrations:write'
+        | 'data-planes:read'
+        | 'data-planes:write'
+        | 'data-planes:connect'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -3691,6 +3927,50 @@ export interface components {
       /** @description The key, shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
       tenant_id: string;
+    };
+    /** @description A data plane: a PostgreSQL target that holds tenants’ data (docs/data-planes.md) */
+    DataPlane: {
+      /** @description How many tenants it may hold; null: no limit */
+      capacity: number | null;
+      /** @description Null for the control plane's own server and agent data planes */
+      connection: components['schemas']['DataPlaneConnection'] | null;
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /**
+       * @description As the scheduled health check last found it
+       * @enum {string}
+       */
+      health: 'unknown' | 'healthy' | 'degraded' | 'unhealthy';
+      health_checked_at: string | null;
+      /** @description What the last failed check found */
+      health_detail: string | null;
+      /** @description `dpl_…`; `dpl_default` is the control plane’s own server */
+      id: string;
+      /**
+       * @description `vendor` (the vendor's server), `customer` (a BYOI tenant's database), `agent`
+       * @enum {string}
+       */
+      kind: 'vendor' | 'customer' | 'agent';
+      name: string;
+      region: string | null;
+      retired_at: string | null;
+      /** @description Its PostgreSQL's `server_version` when last validated */
+      server_version: string | null;
+      /** @description The tenant a customer or agent data plane holds */
+      tenant_id: string | null;
+      /** @description Tenants that live on it */
+      tenants: number;
+      /** @description ISO 8601, UTC */
+      updated_at: string;
+    };
+    /** @description Where the data plane is and as whom Tenantry logs in: never the password */
+    DataPlaneConnection: {
+      database: string;
+      host: string;
+      port: number;
+      /** @enum {string} */
+      sslmode: 'disable' | 'require' | 'verify-full';
+      user: string;
     };
     DeletedSlotHolder: {
       id: string;
@@ -5253,6 +5533,9 @@ export interface operations {
             | 'oidc-clients:write'
             | 'migrations:read'
             | 'migrations:write'
+            | 'data-planes:read'
+            | 'data-planes:write'
+            | 'data-planes:connect'
           )[];
         };
       };
@@ -5490,6 +5773,188 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listDataPlanes: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        health?: 'unknown' | 'healthy' | 'degraded' | 'unhealthy';
+        kind?: 'vendor' | 'customer' | 'agent';
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+        region?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['DataPlane'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  registerDataPlane: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description How many tenants it may hold */
+          capacity?: number;
+          connection: components['schemas']['ConnectionDetails'];
+          /** @description 1 to 63 of `a-z`, `0-9`, `-` */
+          name: string;
+          /** @description 1 to 63 of `a-z`, `0-9`, `-`, e.g. `eu-west-1` */
+          region?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DataPlane'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getDataPlane: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description `dpl_…` */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DataPlane'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  retireDataPlane: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description `dpl_…` */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DataPlane'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  updateDataPlane: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description `dpl_…` */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          capacity?: number | null;
+          connection?: components['schemas']['ConnectionDetails'];
+          /** @description 1 to 63 of `a-z`, `0-9`, `-` */
+          name?: string;
+          region?: string | null;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DataPlane'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -7862,6 +8327,156 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getTenantDataConnection: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DataPlane'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  setTenantDataConnection: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['ConnectionDetails'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DataPlane'];
+        };
+      };
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DataPlane'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  removeTenantDataConnection: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DataPlane'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  readTenantDataConnection: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            ca: string | null;
+            data_plane_id: string;
+            database: string;
+            host: string;
+            /** @description Keep it in memory only, for the pool that needs it */
+            password: string;
+            port: number;
+            /** @description The app's schema in the tenant's database */
+            schema: string;
+            /** @enum {string} */
+            sslmode: 'disable' | 'require' | 'verify-full';
+            /** @description When it was last set: a cached copy older than this is stale */
+            updated_at: string;
+            user: string;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -10337,6 +10952,408 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'credit_note.issued';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  dataConnectionRemovedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `dpl_…` */
+            data_plane_id: string;
+            /**
+             * @description Whose server it is
+             * @enum {string}
+             */
+            kind: 'vendor' | 'customer' | 'agent';
+            /** @description The data plane's name */
+            name: string;
+            /** @description Where it is, as the vendor names regions */
+            region: string | null;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'data_connection.removed';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  dataConnectionSetWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `dpl_…` */
+            data_plane_id: string;
+            /**
+             * @description Whose server it is
+             * @enum {string}
+             */
+            kind: 'vendor' | 'customer' | 'agent';
+            /** @description The data plane's name */
+            name: string;
+            /** @description Where it is, as the vendor names regions */
+            region: string | null;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'data_connection.set';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  dataPlaneHealthChangedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `dpl_…` */
+            data_plane_id: string;
+            /** @description What the check found, when it failed */
+            detail: string | null;
+            /**
+             * @description Its health before
+             * @enum {string}
+             */
+            from: 'unknown' | 'healthy' | 'degraded' | 'unhealthy';
+            /**
+             * @description Whose server it is
+             * @enum {string}
+             */
+            kind: 'vendor' | 'customer' | 'agent';
+            /** @description The data plane's name */
+            name: string;
+            /** @description Where it is, as the vendor names regions */
+            region: string | null;
+            /**
+             * @description Its health now
+             * @enum {string}
+             */
+            to: 'unknown' | 'healthy' | 'degraded' | 'unhealthy';
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'data_plane.health_changed';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  dataPlaneRegisteredWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `dpl_…` */
+            data_plane_id: string;
+            /**
+             * @description Whose server it is
+             * @enum {string}
+             */
+            kind: 'vendor' | 'customer' | 'agent';
+            /** @description The data plane's name */
+            name: string;
+            /** @description Where it is, as the vendor names regions */
+            region: string | null;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'data_plane.registered';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  dataPlaneRetiredWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `dpl_…` */
+            data_plane_id: string;
+            /**
+             * @description Whose server it is
+             * @enum {string}
+             */
+            kind: 'vendor' | 'customer' | 'agent';
+            /** @description The data plane's name */
+            name: string;
+            /** @description Where it is, as the vendor names regions */
+            region: string | null;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'data_plane.retired';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  dataPlaneUpdatedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `dpl_…` */
+            data_plane_id: string;
+            /**
+             * @description Whose server it is
+             * @enum {string}
+             */
+            kind: 'vendor' | 'customer' | 'agent';
+            /** @description The data plane's name */
+            name: string;
+            /** @description Where it is, as the vendor names regions */
+            region: string | null;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'data_plane.updated';
           /** @constant */
           version: 1;
         };

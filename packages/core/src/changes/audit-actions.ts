@@ -32,6 +32,7 @@ export const TARGET_TYPES = [
   'session',
   'oidc_client',
   'migration_run',
+  'data_plane',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -758,6 +759,53 @@ export const AUDIT_ACTIONS = {
     description: 'A migration run ended: every target finished, and the run succeeded or failed',
     target: 'migration_run',
     raises: ['migration_run.finished'],
+    entitlements: false,
+  },
+  'data_plane.registered': {
+    description:
+      'A vendor data plane was registered, its connection validated (its password is never recorded)',
+    target: 'data_plane',
+    raises: ['data_plane.registered'],
+    entitlements: false,
+  },
+  'data_plane.updated': {
+    description:
+      "A data plane's name, region, capacity or connection changed (a new connection is validated first)",
+    target: 'data_plane',
+    raises: ['data_plane.updated'],
+    entitlements: false,
+  },
+  'data_plane.retired': {
+    description: 'A data plane was retired: no tenant lives on it, and its connection details were destroyed',
+    target: 'data_plane',
+    raises: ['data_plane.retired'],
+    entitlements: false,
+  },
+  'data_plane.health_changed': {
+    description: "A data plane's health changed, as the scheduled health check found it",
+    target: 'data_plane',
+    raises: ['data_plane.health_changed'],
+    entitlements: false,
+  },
+  'data_connection.set': {
+    description:
+      "A BYOI tenant's data connection was validated and stored, as its customer data plane (its password is never recorded)",
+    target: 'data_plane',
+    raises: ['data_connection.set'],
+    entitlements: false,
+  },
+  'data_connection.removed': {
+    description:
+      "A BYOI tenant's data connection was forgotten; the customer's database and data are left as they are",
+    target: 'data_plane',
+    raises: ['data_connection.removed'],
+    entitlements: false,
+  },
+  'data_connection.read': {
+    description:
+      "A BYOI tenant's data connection was decrypted for the vendor's app (its password is never recorded)",
+    target: 'data_plane',
+    raises: [],
     entitlements: false,
   },
 } as const satisfies Record<string, AuditActionSpec>;

@@ -92,6 +92,16 @@ const PaymentMethod = z.object({
 
 const EmptyPayload = z.object({});
 
+/** A data plane as its events name it: never its connection's password. */
+const DataPlaneRef = z.object({
+  data_plane_id: z.string().describe('`dpl_…`'),
+  name: z.string().describe("The data plane's name"),
+  kind: z.enum(['vendor', 'customer', 'agent']).describe('Whose server it is'),
+  region: z.string().nullable().describe('Where it is, as the vendor names regions'),
+});
+
+const DataPlaneHealth = z.enum(['unknown', 'healthy', 'degraded', 'unhealthy']);
+
 /** What describes an event type; see {@link EVENT_TYPES}. */
 export interface EventTypeSpec {
   readonly description: string;
@@ -629,6 +639,40 @@ export const EVENT_TYPES = {
       state: z.enum(['succeeded', 'failed']).describe('`failed` when any target failed or was skipped'),
       counts: z.record(z.string(), z.number().int()).describe('Targets per final stage'),
     }),
+  },
+  'data_plane.registered': {
+    description: 'A vendor data plane was registered: tenants may be placed on it',
+    version: 1,
+    payload: DataPlaneRef,
+  },
+  'data_plane.updated': {
+    description: "A data plane's name, region, capacity or connection changed",
+    version: 1,
+    payload: DataPlaneRef,
+  },
+  'data_plane.retired': {
+    description: 'A data plane was retired: no tenant may be placed on it again',
+    version: 1,
+    payload: DataPlaneRef,
+  },
+  'data_plane.health_changed': {
+    description: "A data plane's health changed: alert on `unhealthy`, its tenants' data cannot be reached",
+    version: 1,
+    payload: DataPlaneRef.extend({
+      from: DataPlaneHealth.describe('Its health before'),
+      to: DataPlaneHealth.describe('Its health now'),
+      detail: z.string().nullable().describe('What the check found, when it failed'),
+    }),
+  },
+  'data_connection.set': {
+    description: "A BYOI tenant's data connection was validated and stored: provisioning resumes",
+    version: 1,
+    payload: DataPlaneRef,
+  },
+  'data_connection.removed': {
+    description: "A BYOI tenant's data connection was forgotten (its database is left as it is)",
+    version: 1,
+    payload: DataPlaneRef,
   },
 } as const satisfies Record<string, EventTypeSpec>;
 

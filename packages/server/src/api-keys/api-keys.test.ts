@@ -237,6 +237,7 @@ describe('restricted keys', () => {
         'leases:write',
         'secrets:decrypt',
         'tenant-keys:verify',
+        'data-planes:connect',
       ],
     });
     expect(app.body.secret).toMatch(/^tnt_rk_[0-9A-Za-z]{36}$/);
@@ -251,6 +252,7 @@ describe('restricted keys', () => {
       'tokens:write',
       'secrets:decrypt',
       'tenant-keys:verify',
+      'data-planes:connect',
     ]);
     const audit = await t.db.database.db
       .selectFrom('audit_events')

@@ -8,6 +8,7 @@ import {
 import { sql } from 'kysely';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { byoiTenant, dropTestDataPlanes, testDataPlane } from '../../test/data-plane-support.ts';
 import { HOSTED_WALK_RECORDS, hostedWalk } from '../../test/hosted-support.ts';
 import {
   invoiceEvent,
@@ -43,7 +44,10 @@ beforeAll(async () => {
   expect(access.status, JSON.stringify(access.body)).toBe(200);
 });
 
-afterAll(() => t.close());
+afterAll(async () => {
+  await t.close();
+  await dropTestDataPlanes();
+});
 
 /** A request of the walk: it must succeed; returns its request id. */
 async function send(method: string, url: string, payload?: Record<string, unknown>): Promise<string> {
@@ -98,6 +102,19 @@ async function issuedLicense(): Promise<string> {
   });
   expect(issued.status).toBe(201);
   return issued.body.id as string;
+}
+
+/** A vendor data plane's registration: a role and database of the walk's own on the test server. */
+async function dataPlaneBody(): Promise<Record<string, unknown>> {
+  counter += 1;
+  return { name: `walk-${counter}`, connection: (await testDataPlane('vendor')).connection };
+}
+
+/** A vendor data plane, registered outside the fixture's own request. */
+async function dataPlane(): Promise<string> {
+  const created = await t.request({ method: 'POST', url: '/v1/data-planes', payload: await dataPlaneBody() });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  return created.body.id as string;
 }
 
 /** An active tenant (Pro has no trial). */
@@ -328,6 +345,26 @@ const ROUTES: Record<string, RouteFixture> = {
     }),
   'PUT /v1/tenants/:id/secrets/:name': async () =>
     send('PUT', `/v1/tenants/${(await activeTenant()).id}/secrets/walk.key`, { value: 'walk-value' }),
+  'POST /v1/data-planes': async () => send('POST', '/v1/data-planes', await dataPlaneBody()),
+  'PATCH /v1/data-planes/:id': async () =>
+    send('PATCH', `/v1/data-planes/${await dataPlane()}`, { capacity: 10 }),
+  'DELETE /v1/data-planes/:id': async () => send('DELETE', `/v1/data-planes/${await dataPlane()}`),
+  'PUT /v1/tenants/:id/data-connection': async () =>
+    send(
+      'PUT',
+      `/v1/tenants/${(await byoiTenant(t)).id}/data-connection`,
+      (await testDataPlane('customer')).connection,
+    ),
+  'DELETE /v1/tenants/:id/data-connection': async () => {
+    const tenant = await byoiTenant(t);
+    const set = await t.request({
+      method: 'PUT',
+      url: `/v1/tenants/${tenant.id}/data-connection`,
+      payload: (await testDataPlane('customer')).connection,
+    });
+    expect(set.status).toBe(201);
+    return send('DELETE', `/v1/tenants/${tenant.id}/data-connection`);
+  },
   'DELETE /v1/tenants/:id/secrets/:name': async () => {
     const tenant = await activeTenant();
     await send('PUT', `/v1/tenants/${tenant.id}/secrets/walk.key`, { value: 'walk-value' });
@@ -545,6 +582,11 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   ],
   'POST /v1/invoices/:id/void': ['invoice.voided', 'credit_note.issued'],
   'POST /v1/invoices/:id/mark-uncollectible': ['invoice.marked_uncollectible'],
+  'POST /v1/data-planes': ['data_plane.registered'],
+  'PATCH /v1/data-planes/:id': ['data_plane.updated'],
+  'DELETE /v1/data-planes/:id': ['data_plane.retired'],
+  'PUT /v1/tenants/:id/data-connection': ['data_connection.set'],
+  'DELETE /v1/tenants/:id/data-connection': ['data_connection.removed'],
   'PUT /v1/tenants/:id/secrets/:name': ['tenant_secret.set'],
   'DELETE /v1/tenants/:id/secrets/:name': ['tenant_secret.deleted'],
   'POST /v1/webhook-endpoints': ['webhook_endpoint.created'],

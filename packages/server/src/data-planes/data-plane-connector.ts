@@ -34,8 +34,8 @@ export class DataPlaneUnavailableError extends Error {
   override name = 'DataPlaneUnavailableError';
   readonly dataPlane: string;
 
-  constructor(dataPlane: string, detail: string) {
-    super(`data plane ${dataPlane} is unavailable: ${detail}`);
+  constructor(dataPlane: string, detail: string, options?: ErrorOptions) {
+    super(`data plane ${dataPlane} is unavailable: ${detail}`, options);
     this.dataPlane = dataPlane;
   }
 }

@@ -9,6 +9,7 @@ export type {
   ApiKeysTable,
   AuditCheckpointsTable,
   AuditEventsTable,
+  DataPlanesTable,
   DunningCasesTable,
   InstallPublicJwk,
   InvoiceLinesTable,

@@ -123,7 +123,8 @@ export interface DataPlanesTable {
   health: Generated<'unknown' | 'healthy' | 'degraded' | 'unhealthy'>;
   health_detail: string | null;
   health_checked_at: Date | null;
-  metadata: Generated<Json<Record<string, string>>>;
+  // Defaults to {} on insert: a JSON string when given.
+  metadata: ColumnType<Record<string, string>, string | undefined, string>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   retired_at: Date | null;

@@ -15,6 +15,7 @@ import {
   stripeCustomerRoutes,
   stripeWebhookRoutes,
 } from '../billing/index.ts';
+import { dataPlaneRoutes } from '../data-planes/index.ts';
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
 import { hostedRoutes, redactLinkTokens } from '../hosted/index.ts';
@@ -113,6 +114,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   app.setNotFoundHandler((request, reply) =>
     replyProblem(reply, 'route_not_found', `no route for ${request.method} ${request.url}`),
   );
+  // The data planes' pools (BYOI customers' databases, the vendor's servers) close with the app.
+  app.addHook('onClose', () => services.dataPlaneConnector.close());
   // Synchronous, with a callback: it runs on every response, and an async hook costs a promise.
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
@@ -231,6 +234,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       });
       await v1.register(staffRoutes, { staff: services.staff });
       await v1.register(tenantSecretRoutes, { tenantSecrets: services.tenantSecrets });
+      await v1.register(dataPlaneRoutes, { dataPlanes: services.dataPlanes });
       await v1.register(tenantKeyRoutes, { tenantKeys: services.tenantKeys });
       await v1.register(mailRoutes, { mailer: services.mailer });
       await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });

@@ -87,6 +87,11 @@ const TAGS = [
       'The tamper-evident audit log: hash chains per tenant and for the operator, signed checkpoints, JSON Lines exports (docs/audit.md).',
   },
   {
+    name: 'Data planes',
+    description:
+      "The PostgreSQL targets that hold tenants' data: the vendor's servers, registered and health-checked, and each BYOI tenant's own database, its connection validated, sealed and read by the app with every read audited (docs/data-planes.md, docs/byoi.md).",
+  },
+  {
     name: 'Tenant secrets',
     description:
       "Tenants' own provider keys (bring your own key): write-only for the operator, decrypted for the vendor's app with every read audited, crypto-shredded with the tenant (docs/tenant-secrets.md).",

@@ -6,6 +6,7 @@
  */
 export { AppMigrations } from './app-migrations.ts';
 export { grantAppRoleToTenants } from './app-role-grants.ts';
+export { ByoiDriver } from './byoi-driver.ts';
 export { DatabaseDriver } from './database-driver.ts';
 export {
   type PlacedTenant,

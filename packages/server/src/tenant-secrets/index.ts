@@ -5,5 +5,12 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, changes/, db/, http/, secrets/, shared modules.
  */
+
+export { decryptValue, encryptValue } from './envelope.ts';
 export { tenantSecretRoutes } from './tenant-secret-routes.ts';
-export { destroyTenantDataKey, TenantSecretService } from './tenant-secret-service.ts';
+export {
+  destroyTenantDataKey,
+  existingTenantDataKey,
+  TenantSecretService,
+  tenantDataKey,
+} from './tenant-secret-service.ts';

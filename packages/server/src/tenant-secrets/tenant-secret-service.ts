@@ -79,7 +79,7 @@ export class TenantSecretService {
       if (!tenant) return tenantNotFound(tenantRef);
       if (tenant.state === 'deleted')
         return fail('tenant_deleted', `tenant ${tenant.id} is deleted: its secrets were destroyed`);
-      const dataKey = await this.#dataKey(tx, tenant.id);
+      const dataKey = await tenantDataKey(tx, this.#secrets, tenant.id);
       if (!dataKey.ok) return unreadable(tenant.id, name, dataKey.error);
       const now = this.#clock.now();
       const encrypt = (version: number) =>
@@ -167,7 +167,7 @@ export class TenantSecretService {
       if (!row) return secretNotFound(tenant.id, name);
       if (row.sealed === null)
         return unreadable(tenant.id, name, 'the tenant has no data key: it was destroyed (crypto-shredded)');
-      const dataKey = await this.#openDataKey(tenant.id, row.sealed);
+      const dataKey = await openSealedDataKey(this.#secrets, tenant.id, row.sealed);
       if (!dataKey.ok) return unreadable(tenant.id, name, dataKey.error);
       const value = decryptValue(dataKey.value, secretBinding(tenant.id, name, row.version), row.ciphertext);
       if (value === null)
@@ -224,33 +224,59 @@ export class TenantSecretService {
       }
     });
   }
+}
 
-  /** The tenant's data key, made (and sealed) with its first secret. */
-  async #dataKey(tx: Transaction<Schema>, tenantId: string): Promise<Result<Buffer, string>> {
-    const found = await sealedDataKey(tx, tenantId);
-    if (found !== undefined) return this.#openDataKey(tenantId, found);
-    // Two first secrets of one tenant at once: both insert, one wins, both use the winner's.
-    await tx
-      .insertInto('tenant_data_keys')
-      .values({ tenant_id: tenantId, sealed: await newSealedDataKey(this.#secrets, tenantId) })
-      .onConflict((oc) => oc.column('tenant_id').doNothing())
-      .execute();
-    const made = await sealedDataKey(tx, tenantId);
-    if (made === undefined) throw new Error(`the data key of tenant ${tenantId} vanished as it was made`);
-    return this.#openDataKey(tenantId, made);
-  }
+/**
+ * The tenant's data key, made (and sealed with the master key) on first use, in the caller's
+ * transaction: what its secrets and its BYOI data connection are encrypted under. Not found:
+ * why it does not open, as {@link openSealedDataKey} says.
+ */
+export async function tenantDataKey(
+  tx: Transaction<Schema>,
+  secrets: SecretBox,
+  tenantId: string,
+): Promise<Result<Buffer, string>> {
+  const found = await sealedDataKey(tx, tenantId);
+  if (found !== undefined) return openSealedDataKey(secrets, tenantId, found);
+  // Two first uses of one tenant at once: both insert, one wins, both use the winner's.
+  await tx
+    .insertInto('tenant_data_keys')
+    .values({ tenant_id: tenantId, sealed: await newSealedDataKey(secrets, tenantId) })
+    .onConflict((oc) => oc.column('tenant_id').doNothing())
+    .execute();
+  const made = await sealedDataKey(tx, tenantId);
+  if (made === undefined) throw new Error(`the data key of tenant ${tenantId} vanished as it was made`);
+  return openSealedDataKey(secrets, tenantId, made);
+}
 
-  /**
-   * The opened data key, or why it does not open: sealed for another tenant (copied), altered,
-   * or sealed with a master key this process is not given, as SecretBox words it.
-   */
-  async #openDataKey(tenantId: string, sealed: string): Promise<Result<Buffer, string>> {
-    try {
-      return ok(await openDataKey(this.#secrets, tenantId, sealed));
-    } catch (error) {
-      if (error instanceof SecretUnreadableError) return err(`the tenant's data key: ${error.message}`);
-      throw error;
-    }
+/**
+ * The tenant's data key if it has one, never making one: what a read of something encrypted
+ * under it uses. Err when it was destroyed (crypto-shredded with the tenant) or does not open.
+ */
+export async function existingTenantDataKey(
+  db: Kysely<Schema>,
+  secrets: SecretBox,
+  tenantId: string,
+): Promise<Result<Buffer, string>> {
+  const found = await sealedDataKey(db, tenantId);
+  if (found === undefined) return err('the tenant has no data key: it was destroyed (crypto-shredded)');
+  return openSealedDataKey(secrets, tenantId, found);
+}
+
+/**
+ * The opened data key, or why it does not open: sealed for another tenant (copied), altered,
+ * or sealed with a master key this process is not given, as SecretBox words it.
+ */
+async function openSealedDataKey(
+  secrets: SecretBox,
+  tenantId: string,
+  sealed: string,
+): Promise<Result<Buffer, string>> {
+  try {
+    return ok(await openDataKey(secrets, tenantId, sealed));
+  } catch (error) {
+    if (error instanceof SecretUnreadableError) return err(`the tenant's data key: ${error.message}`);
+    throw error;
   }
 }
 
@@ -330,7 +356,7 @@ async function writeSecret(
   }
 }
 
-async function sealedDataKey(tx: Transaction<Schema>, tenantId: string): Promise<string | undefined> {
+async function sealedDataKey(tx: Kysely<Schema>, tenantId: string): Promise<string | undefined> {
   const row = await tx
     .selectFrom('tenant_data_keys')
     .select('sealed')

@@ -1,0 +1,105 @@
+// Data planes for tests: roles and databases of their own on the shared PostgreSQL server (which
+// every backend's tests can reach), shaped as a vendor's server or a BYOI customer's database, and
+// tenants placed `byoi` (the workflow that creates them is not this feature's).
+import { randomBytes } from 'node:crypto';
+import { plannedResources } from '@tenantry/core';
+import { sql } from 'kysely';
+import pg from 'pg';
+import { expect } from 'vitest';
+import type { TestApp } from './harness.ts';
+import { adminUrl, withAdmin } from './postgres-admin.ts';
+import { createTenant } from './tenant-support.ts';
+
+/** A role and a database of a test's own; `password` is what each test checks is never shown. */
+export interface TestDataPlane {
+  readonly connection: {
+    host: string;
+    port: number;
+    database: string;
+    user: string;
+    password: string;
+    sslmode: 'disable';
+  };
+  /** Drops the database and the role. */
+  drop(): Promise<void>;
+}
+
+const made: TestDataPlane[] = [];
+
+/**
+ * A login role and a database it owns. `vendor`: with CREATEROLE, as the admin of a vendor's
+ * server; `customer`: without, as a customer's own role for the app.
+ */
+export async function testDataPlane(kind: 'vendor' | 'customer', options: { createrole?: boolean } = {}) {
+  const tag = randomBytes(4).toString('hex');
+  const user = `dp_${kind}_${tag}`;
+  const database = `dp_${tag}`;
+  const password = `pw-${randomBytes(12).toString('hex')}`;
+  const createrole = options.createrole ?? kind === 'vendor';
+  await withAdmin(async (client) => {
+    await client.query(`create role ${user} login password '${password}'${createrole ? ' createrole' : ''}`);
+    await client.query(`create database ${database} owner ${user}`);
+  });
+  const url = new URL(adminUrl);
+  const plane: TestDataPlane = {
+    connection: {
+      host: url.hostname,
+      port: Number(url.port || 5432),
+      database,
+      user,
+      password,
+      sslmode: 'disable',
+    },
+    drop: () =>
+      withAdmin(async (client) => {
+        await client.query(`drop database if exists ${database} with (force)`);
+        // Roles the vendor's admin made for tenants go first: they belong to it.
+        const owned = await client.query<{ rolname: string }>(
+          `select r.rolname from pg_roles r join pg_auth_members m on m.roleid = r.oid
+             join pg_roles g on g.oid = m.member where g.rolname = $1 and r.rolname <> $1`,
+          [user],
+        );
+        for (const { rolname } of owned.rows) await client.query(`drop role if exists ${rolname}`);
+        await client.query(`drop role if exists ${user}`);
+      }),
+  };
+  made.push(plane);
+  return plane;
+}
+
+/** Drops every test data plane made so far. */
+export async function dropTestDataPlanes(): Promise<void> {
+  for (const plane of made.splice(0)) await plane.drop();
+}
+
+/**
+ * A tenant placed `byoi` that waits for its data connection: made as a pool tenant, provisioned,
+ * then re-placed by SQL (creating byoi tenants is the provisioning workflow's, not this feature's).
+ */
+export async function byoiTenant(t: TestApp, schema = 'app'): Promise<{ id: string }> {
+  const created = await createTenant(t, { plan: 'pro' });
+  await t.services.jobs.runDue();
+  const resources = plannedResources(created.id, 'byoi', 'dpl_pending', schema);
+  await sql`update tenantry.tenants set placement = 'byoi', state = 'provisioning', data_plane_id = null,
+      resources = ${JSON.stringify(resources)}::jsonb where id = ${created.id}`.execute(
+    t.services.database.db,
+  );
+  const row = await sql<{
+    placement: string;
+  }>`select placement from tenantry.tenants where id = ${created.id}`.execute(t.services.database.db);
+  expect(row.rows[0]?.placement).toBe('byoi');
+  return { id: created.id };
+}
+
+/** Runs `text` as the server's superuser in `database` (what a customer's DBA might do behind Tenantry's back). */
+export async function asSuperuser(database: string, text: string): Promise<void> {
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  const client = new pg.Client({ connectionString: url.toString() });
+  await client.connect();
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
