@@ -29,7 +29,12 @@ export type IdPrefix =
   | 'ses'
   | 'tak'
   | 'cli'
-  | 'sec';
+  | 'sec'
+  // The outbound agent (issue 15): data planes, agents, their enrolment tokens and jobs.
+  | 'dpl'
+  | 'agt'
+  | 'aen'
+  | 'agj';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

@@ -1,5 +1,6 @@
 import { AccessService } from './access/index.ts';
 import { AccountService, MfaService, SessionService, type SignInLimits } from './accounts/index.ts';
+import { AgentService } from './agents/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -119,6 +120,8 @@ export interface Services {
   readonly oidcClients: OidcClientService;
   /** Tenantry as the OpenID provider of the vendor's app: `/oidc` and `/.well-known/openid-configuration`. */
   readonly oidc: OidcProviderService;
+  /** Outbound agents: their enrolment, credentials, connections and jobs. */
+  readonly agents: AgentService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -383,6 +386,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     accounts,
     mfa,
     apiKeys: new ApiKeyService(db, clock),
+    agents: new AgentService({ db, clock }),
     plans,
     tenants,
     provisioner,

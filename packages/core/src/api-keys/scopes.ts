@@ -43,6 +43,8 @@ export const SCOPES = {
   'mail:read': 'Read whether outgoing mail is configured (never its credentials)',
   'oidc-clients:read': "List the vendor's apps registered as OpenID clients (never their secrets)",
   'oidc-clients:write': "Register and delete the vendor's apps as OpenID clients",
+  'agents:read': "Read agents and their jobs' progress and results (metadata only)",
+  'agents:write': 'Create enrolment tokens for agents, revoke agents and send them jobs',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

@@ -31,6 +31,9 @@ export const TARGET_TYPES = [
   'user',
   'session',
   'oidc_client',
+  'agent',
+  'agent_enrolment',
+  'agent_job',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -738,6 +741,50 @@ export const AUDIT_ACTIONS = {
     description: 'A sign-in session ended: signed out, signed out everywhere, or a password reset',
     target: 'session',
     raises: ['session.ended'],
+    entitlements: false,
+  },
+  'agent_enrolment.created': {
+    description:
+      "A one-time enrolment token for an agent was made for a tenant, with the tenant's agent data plane (the token is never recorded)",
+    target: 'agent_enrolment',
+    raises: [],
+    entitlements: false,
+  },
+  'agent.enrolled': {
+    description: 'An agent spent an enrolment token and was given its credential (never recorded)',
+    target: 'agent',
+    raises: ['agent.enrolled'],
+    entitlements: false,
+  },
+  'agent.credential_rotated': {
+    description:
+      'An agent was sent a new credential; its old one works until the agent acknowledges the new one',
+    target: 'agent',
+    raises: [],
+    entitlements: false,
+  },
+  'agent.credential_confirmed': {
+    description: 'An agent acknowledged its new credential: the old one stops working',
+    target: 'agent',
+    raises: [],
+    entitlements: false,
+  },
+  'agent.revoked': {
+    description: 'An agent was revoked: its connection is closed and its credential refused from now on',
+    target: 'agent',
+    raises: ['agent.revoked'],
+    entitlements: false,
+  },
+  'agent_job.queued': {
+    description: 'A job was queued for an agent; it is sent when the agent is connected',
+    target: 'agent_job',
+    raises: [],
+    entitlements: false,
+  },
+  'agent_job.finished': {
+    description: "An agent's job ended: succeeded, failed, or refused by the agent",
+    target: 'agent_job',
+    raises: ['agent_job.finished'],
     entitlements: false,
   },
 } as const satisfies Record<string, AuditActionSpec>;

@@ -96,6 +96,11 @@ const TAGS = [
     description:
       "API keys of the vendor's customers for the vendor's own API: issued, rolled and revoked here, verified by the SDK from a local cache (docs/tenant-api-keys.md).",
   },
+  {
+    name: 'Agents',
+    description:
+      "Outbound agents in customers' environments: enrolment, revocation and jobs, whose results are metadata only; agents connect to the WebSocket at /v1/agent/connect (docs/agent.md).",
+  },
 ];
 
 const DESCRIPTION = [
