@@ -331,17 +331,17 @@ export class Agent {
   async #run(ws: WebSocket, offer: agentProtocol.JobOffer): Promise<StoredOutcome> {
     const definition = this.#types.get(offer.job_type);
     let outcome: JobOutcome;
-    if (!this.#allowed.has(offer.job_type)) {
-      outcome = {
-        kind: 'refused',
-        reason: 'not_allowed',
-        detail: `job type ${offer.job_type} is not on this agent's allow-list (${[...this.#allowed].join(', ')})`,
-      };
-    } else if (definition === undefined) {
+    if (definition === undefined) {
       outcome = {
         kind: 'refused',
         reason: 'unknown_type',
         detail: `this agent has no job type ${offer.job_type}`,
+      };
+    } else if (!this.#allowed.has(offer.job_type)) {
+      outcome = {
+        kind: 'refused',
+        reason: 'not_allowed',
+        detail: `job type ${offer.job_type} is not on this agent's allow-list (${[...this.#allowed].join(', ')})`,
       };
     } else {
       this.#send(ws, { type: 'ack', protocol: AGENT_PROTOCOL_VERSION, of: 'job_offer', id: offer.job_id });
