@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { agentProtocol, type DomainError, fail, ok, type Result } from '@tenantry/core';
+import { agentProtocol, canonicalJson, type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -111,6 +111,7 @@ export class AgentService {
   readonly #live = new Map<string, LiveConnection>();
   readonly #enrolled: EnrolmentListener[] = [];
   readonly #finished: JobListener[] = [];
+  readonly #waiters = new Set<(jobId: string) => void>();
   /** How often agents are asked to send a heartbeat. */
   readonly heartbeatMs: number;
 
@@ -390,6 +391,66 @@ export class AgentService {
       .where('idempotency_key', '=', idempotencyKey)
       .executeTakeFirst();
     return row ? jobView(row) : undefined;
+  }
+
+  /**
+   * The agent's latest job of `type` whose failure no driver step has reported yet: what a
+   * provisioning step resumes from. A failed job already reported (see {@link markReported}) is
+   * passed over, so a retried step sends a new one.
+   */
+  async latestJob(
+    agentId: string,
+    type: string,
+    input: Record<string, unknown>,
+  ): Promise<AgentJobView | undefined> {
+    const rows = await this.#db
+      .selectFrom('agent_jobs')
+      .selectAll()
+      .where('agent_id', '=', agentId)
+      .where('type', '=', type)
+      .where('reported_at', 'is', null)
+      .orderBy('id', 'desc')
+      .limit(20)
+      .execute();
+    // jsonb keeps its own key order: compared in canonical form.
+    const wanted = canonicalJson(input);
+    const row = rows.find((r) => canonicalJson(r.input) === wanted);
+    return row ? jobView(row) : undefined;
+  }
+
+  /** Records that a driver step told the workflow of this job's failure (bookkeeping, not audited). */
+  async markReported(jobId: string): Promise<void> {
+    await this.#db
+      .updateTable('agent_jobs')
+      .set({ reported_at: this.#clock.now() })
+      .where('id', '=', jobId)
+      .execute();
+  }
+
+  /**
+   * Waits until the job has ended, at most `timeoutMs`; answers it as it then is. Ends reported
+   * through this process are seen at once, others (another process's connection) within a second.
+   */
+  async waitForJob(agentId: string, jobId: string, timeoutMs: number): Promise<AgentJobView | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const job = await this.getJob(agentId, jobId);
+      if (!job.ok) return undefined;
+      if (['succeeded', 'failed', 'refused'].includes(job.value.state) || Date.now() >= deadline)
+        return job.value;
+      await new Promise<void>((resolve) => {
+        const finish = (): void => {
+          clearTimeout(timer);
+          this.#waiters.delete(waiter);
+          resolve();
+        };
+        const waiter = (id: string): void => {
+          if (id === jobId) finish();
+        };
+        const timer = setTimeout(finish, Math.min(1_000, Math.max(0, deadline - Date.now())));
+        this.#waiters.add(waiter);
+      });
+    }
   }
 
   // The protocol's side, called by the gateway for a connection.
@@ -706,6 +767,7 @@ export class AgentService {
   }
 
   #tellFinished(job: AgentJobView): void {
+    for (const waiter of this.#waiters) waiter(job.id);
     for (const listener of this.#finished) {
       void Promise.resolve()
         .then(() => listener(job))

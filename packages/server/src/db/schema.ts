@@ -904,4 +904,5 @@ export interface AgentJobsTable {
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
   finished_at: Date | null;
+  reported_at: Date | null;
 }

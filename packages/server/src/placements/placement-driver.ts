@@ -5,7 +5,8 @@ import type { Placement, ResourcesOf } from '@tenantry/core';
  * service and the provisioning workflow speak only to this, and each driver holds its own way to
  * its data planes (a connection to a vendor server, a customer's sealed connection details, an
  * agent). Expected failures are results; a thrown error is a transient one, which the workflow
- * retries.
+ * retries, except a {@link PlacementNotSupportedError}: an operation the placement cannot do,
+ * which retrying cannot change.
  */
 export interface PlacementDriver<P extends Placement = Placement> {
   readonly placement: P;
@@ -72,6 +73,23 @@ export interface TableDigest {
   readonly rows: number;
   /** SHA-256 hex of the rows' canonical text. */
   readonly sha256: string;
+}
+
+/**
+ * Thrown by a driver for an operation its placement cannot do yet (moving a tenant's data out of
+ * or into an agent placement). Unlike other thrown errors it is not transient: the workflow must
+ * not retry it, but stop with its `code` and message.
+ */
+export class PlacementNotSupportedError extends Error {
+  readonly code = 'placement_not_supported';
+  readonly placement: Placement;
+  readonly operation: string;
+  constructor(placement: Placement, operation: string, message: string) {
+    super(message);
+    this.name = 'PlacementNotSupportedError';
+    this.placement = placement;
+    this.operation = operation;
+  }
 }
 
 /** The driver of each placement, checked to be complete by the type. */

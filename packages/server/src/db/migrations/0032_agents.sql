@@ -60,7 +60,10 @@ CREATE TABLE tenantry.agent_jobs (
   idempotency_key text,
   created_at timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
-  finished_at timestamptz
+  finished_at timestamptz,
+  -- When a placement driver's step told the provisioning workflow this job failed: a later run
+  -- of the step (the operator's retry) sends a new job instead of reporting this one again.
+  reported_at timestamptz
 );
 CREATE UNIQUE INDEX agent_jobs_idempotency ON tenantry.agent_jobs (agent_id, idempotency_key)
   WHERE idempotency_key IS NOT NULL;
