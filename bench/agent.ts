@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent } from '@tenantry/agent';
+import { buildApp } from '@tenantry/server';
 import WebSocket, { WebSocketServer } from 'ws';
-import { buildApp } from '../packages/server/src/http/app.ts';
 import {
   ADMIN_URL,
   applyPlans,
