@@ -13,7 +13,7 @@ import { startTestApp, type TestApp } from '../../packages/server/test/harness.t
 import { type PrivatePostgres, startPrivatePostgres } from '../../packages/server/test/private-postgres.ts';
 import { applyPlans, createTenant } from '../../packages/server/test/tenant-support.ts';
 import { type AgentProcess, enrol, migrationsFolder, startAgent } from './agent-support.ts';
-import { until } from './tenantry-process.ts';
+import { E2E_TIMEOUT_MS, until } from './tenantry-process.ts';
 
 /*
  * The byoi_agent placement driver with a real agent process: its `agent` step waits until an
@@ -46,7 +46,7 @@ beforeAll(async () => {
   t.services.agents.onJobFinished((job) => {
     finished.push(job);
   });
-});
+}, E2E_TIMEOUT_MS);
 
 afterAll(async () => {
   await Promise.all(running.map((agent) => agent.stop()));
@@ -79,7 +79,7 @@ function runAgent(tenantId: string, token: string, extra: string[] = []): AgentP
   return agent;
 }
 
-describe('the byoi_agent driver', () => {
+describe('the byoi_agent driver', { timeout: E2E_TIMEOUT_MS }, () => {
   const driver = () => new ByoiAgentDriver(t.services.agents, { checkTimeoutMs: 60_000 });
 
   it('waits for an agent, provisions through it, and checks its health', async () => {

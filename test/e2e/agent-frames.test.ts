@@ -10,7 +10,7 @@ import { startTestApp, type TestApp } from '../../packages/server/test/harness.t
 import { type PrivatePostgres, startPrivatePostgres } from '../../packages/server/test/private-postgres.ts';
 import { applyPlans, createTenant } from '../../packages/server/test/tenant-support.ts';
 import { connectedAgent, enrol, runAgentJob } from './agent-support.ts';
-import { until } from './tenantry-process.ts';
+import { E2E_TIMEOUT_MS, until } from './tenantry-process.ts';
 
 /*
  * What crosses the wire. The metadata-only rule is shown by capturing every frame the control
@@ -31,7 +31,7 @@ beforeAll(async () => {
   await t.app.listen({ host: '127.0.0.1', port: 0 });
   wsUrl = `ws://127.0.0.1:${(t.app.server.address() as AddressInfo).port}/v1/agent/connect`;
   work = await mkdtemp(join(tmpdir(), 'tenantry-agent-frames-'));
-});
+}, E2E_TIMEOUT_MS);
 
 afterAll(async () => {
   await t?.close();
@@ -71,7 +71,7 @@ async function recordingRelay(): Promise<{ url: string; frames: string[]; close(
   };
 }
 
-describe('the metadata-only rule', () => {
+describe('the metadata-only rule', { timeout: E2E_TIMEOUT_MS }, () => {
   it("refuses a job whose output holds an undeclared field: the control plane sees `refused` naming it, and the value never leaves the agent's process", async () => {
     const SECRET = 'alice@customer.example — a row of the customer data';
     const leaky = defineJobType({
@@ -144,7 +144,7 @@ const hello = (protocol: number) =>
     job_types: [],
   });
 
-describe('malformed frames', () => {
+describe('malformed frames', { timeout: E2E_TIMEOUT_MS }, () => {
   it('closes with a clear close code for each, and the control plane carries on', async () => {
     expect(await sendRaw(['this is not json'])).toEqual({ code: 4000, reason: 'the frame is not JSON' });
     expect(await sendRaw([JSON.stringify({ type: 'exec', protocol: 1, sql: 'drop table x' })])).toMatchObject(

@@ -16,6 +16,7 @@ import {
   runAgentJob,
   startAgent,
 } from './agent-support.ts';
+import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
 /*
  * The agent in a network of its own, as in a customer's environment: a network namespace whose
@@ -88,7 +89,7 @@ beforeAll(async () => {
   // The control plane listens on the link's host end only.
   await t.app.listen({ host: hostIp, port: 0 });
   work = await mkdtemp(join(tmpdir(), 'tenantry-agent-netns-'));
-});
+}, E2E_TIMEOUT_MS);
 
 afterAll(async () => {
   await agent?.stop();
@@ -100,7 +101,9 @@ afterAll(async () => {
   if (namespaceMade) await sh('ip', 'netns', 'del', ns);
 });
 
-it("provisions from a namespace whose only way out is the control plane's port, on a database the control plane cannot reach", async () => {
+it("provisions from a namespace whose only way out is the control plane's port, on a database the control plane cannot reach", {
+  timeout: E2E_TIMEOUT_MS,
+}, async () => {
   const port = (t.app.server.address() as { port: number }).port;
   const customerPort = Number(new URL(customer.url).port);
   // The namespace has its link and nothing else: no default route to anywhere.

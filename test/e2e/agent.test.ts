@@ -16,7 +16,7 @@ import {
   runAgentJob,
   startAgent,
 } from './agent-support.ts';
-import { until } from './tenantry-process.ts';
+import { E2E_TIMEOUT_MS, until } from './tenantry-process.ts';
 
 /*
  * The outbound agent as a customer runs it: `tenantry agent` in its own process, dialling out to
@@ -40,7 +40,7 @@ beforeAll(async () => {
   if (typeof address !== 'object' || address === null) throw new Error('not listening');
   url = `http://127.0.0.1:${address.port}`;
   work = await mkdtemp(join(tmpdir(), 'tenantry-agent-test-'));
-});
+}, E2E_TIMEOUT_MS);
 
 afterAll(async () => {
   await Promise.all(running.map((agent) => agent.stop()));
@@ -91,7 +91,7 @@ async function helloWith(auth: Record<string, unknown>): Promise<{ frame: any; c
   return { frame: frames[0], code };
 }
 
-describe('an agent process', () => {
+describe('an agent process', { timeout: E2E_TIMEOUT_MS }, () => {
   let tenantId: string;
   let agentId: string;
   let file: string;
@@ -108,7 +108,7 @@ describe('an agent process', () => {
     await until('the credential is stored', async () =>
       process1.output().includes('enrolled; credential stored') ? true : undefined,
     );
-  });
+  }, E2E_TIMEOUT_MS);
 
   it('enrols with its one-time token, keeps its credential in a file only its user reads, and never logs it', async () => {
     const stored = JSON.parse(await readFile(file, 'utf8'));
@@ -251,7 +251,7 @@ describe('an agent process', () => {
   });
 });
 
-describe('enrolment and job attacks', () => {
+describe('enrolment and job attacks', { timeout: E2E_TIMEOUT_MS }, () => {
   it('refuses an expired enrolment token, naming it expired', async () => {
     const tenantId = (await createTenant(t)).id;
     const token = await enrol(t, tenantId, 5);
