@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +121,82 @@ describe('the metadata-only rule', { timeout: E2E_TIMEOUT_MS }, () => {
     }
   });
 });
+
+describe('credentials', { timeout: E2E_TIMEOUT_MS }, () => {
+  it("rotates on the agent's request, refuses the old credential once acknowledged, and lets a second connection of the agent take over from the first", async () => {
+    const tenantId = (await createTenant(t)).id;
+    const file = join(work, 'rotating.json');
+    const agent = new Agent({
+      url: wsUrl,
+      token: await enrol(t, tenantId),
+      credentialFile: file,
+      databaseUrl: customer.url,
+    });
+    agent.start();
+    try {
+      const agentId = (await connectedAgent(t, tenantId)).id;
+      await until('the credential is stored', async () => {
+        try {
+          return JSON.parse(await readFile(file, 'utf8'));
+        } catch {
+          return undefined;
+        }
+      });
+      const before = JSON.parse(await readFile(file, 'utf8'));
+      expect(agent.requestRotation()).toBe(true);
+      const after = await until('the new credential is stored and acknowledged', async () => {
+        const stored = JSON.parse(await readFile(file, 'utf8'));
+        const row = await t.services.database.db
+          .selectFrom('agents')
+          .select('rotation_id')
+          .where('id', '=', agentId)
+          .executeTakeFirstOrThrow();
+        return stored.credential !== before.credential && row.rotation_id === null ? stored : undefined;
+      });
+      expect((await stat(file)).mode & 0o777).toBe(0o600);
+      const old = await rawHello({ kind: 'credential', agent_id: agentId, credential: before.credential });
+      expect(old).toMatchObject({ code: 4003, first: { type: 'refused', code: 'credential_invalid' } });
+      // A second connection with the current credential supersedes the agent's own.
+      const second = new WebSocket(wsUrl);
+      await new Promise((resolve) => second.once('open', resolve));
+      const welcomed = new Promise((resolve) => second.once('message', resolve));
+      second.send(
+        JSON.stringify({
+          type: 'hello',
+          protocol: 1,
+          auth: { kind: 'credential', agent_id: agentId, credential: after.credential },
+          agent_version: 't',
+          job_types: [],
+        }),
+      );
+      await welcomed;
+      second.close();
+      // The agent reconnects by itself afterwards and still runs jobs.
+      expect((await runAgentJob(t, agentId, 'noop')).state).toBe('succeeded');
+      const audit = await t.services.database.db
+        .selectFrom('audit_events')
+        .select('action')
+        .where('tenant_id', '=', tenantId)
+        .execute();
+      expect(audit.map((a) => a.action)).toEqual(
+        expect.arrayContaining(['agent.credential_rotated', 'agent.credential_confirmed']),
+      );
+    } finally {
+      await agent.stop();
+    }
+  });
+});
+
+/** A hello with `auth` on a raw connection: the first frame answered and the close code. */
+async function rawHello(auth: Record<string, unknown>): Promise<{ first: unknown; code: number }> {
+  const ws = new WebSocket(wsUrl);
+  const frames: unknown[] = [];
+  ws.on('message', (data) => frames.push(JSON.parse(data.toString())));
+  await new Promise((resolve) => ws.once('open', resolve));
+  ws.send(JSON.stringify({ type: 'hello', protocol: 1, auth, agent_version: 't', job_types: [] }));
+  const code = await new Promise<number>((resolve) => ws.once('close', (c) => resolve(c)));
+  return { first: frames[0], code };
+}
 
 /** Opens a raw connection, sends `frames` in order, and answers its close code and any frames it got. */
 async function sendRaw(frames: (string | Buffer)[]): Promise<{ code: number; reason: string }> {

@@ -56,12 +56,18 @@ function credentialFile(): string {
   return join(work, `agent-${counter}.json`);
 }
 
+/** The customer database's URL with a password in it (trust authentication ignores it): the agent must never log it. */
+const PASSWORD = 'never-logged-pw';
+function customerUrl(): string {
+  return customer.url.replace('postgres@', `postgres:${PASSWORD}@`);
+}
+
 function agent(args: string[]): AgentProcess {
   const started = startAgent([
     '--url',
     url,
     '--database-url',
-    customer.url,
+    customerUrl(),
     '--migrations',
     migrations.dir,
     ...args,
@@ -123,9 +129,8 @@ describe('an agent process', { timeout: E2E_TIMEOUT_MS }, () => {
     expect(row.credential_hash).not.toContain(stored.credential);
     expect(process1.output()).not.toContain(stored.credential);
     expect(process1.output()).not.toContain(token);
-    // The customer database URL carries no password here; its host and port are not secret, but
-    // the agent logs neither the URL nor a password.
-    expect(process1.output()).not.toContain(customer.url);
+    // Nor the customer database's URL or its password.
+    expect(process1.output()).not.toContain(PASSWORD);
     const audit = await t.services.database.db
       .selectFrom('audit_events')
       .select('action')
@@ -201,6 +206,7 @@ describe('an agent process', { timeout: E2E_TIMEOUT_MS }, () => {
     expect(resumed).toMatchObject({ state: 'succeeded', output: { ok: true }, attempts: 2 });
     expect(again.output()).toContain('job already finished; sending its stored result');
     expect(again.output()).not.toContain('"msg":"job started"');
+    expect(again.output() + back.output()).not.toContain(PASSWORD);
     process1 = again;
   });
 
@@ -300,6 +306,9 @@ describe('enrolment and job attacks', { timeout: E2E_TIMEOUT_MS }, () => {
     });
     const agentA = agent(['--token', await enrol(t, a), '--credential-file', fileA]);
     const aId = (await connectedAgent(t, a)).id;
+    await until('A stores its credential', async () =>
+      agentA.output().includes('enrolled; credential stored') ? true : undefined,
+    );
     await agentA.stop();
     const { credential } = JSON.parse(await readFile(fileA, 'utf8'));
     // A's credential under B's id.

@@ -136,6 +136,18 @@ export class Agent {
     void this.#connect();
   }
 
+  /**
+   * Asks the control plane for a new credential now (after a suspected leak, say). It arrives as
+   * a rotation: stored, then acknowledged, after which the old one is refused. False when not
+   * connected.
+   */
+  requestRotation(): boolean {
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState !== WebSocket.OPEN) return false;
+    this.#send(ws, { type: 'rotation_request', protocol: AGENT_PROTOCOL_VERSION });
+    return true;
+  }
+
   /** Closes the connection and stops reconnecting. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -167,6 +179,7 @@ export class Agent {
       this.#fail('credential_file_unreadable', error instanceof Error ? error.message : String(error));
       return;
     }
+    if (this.#stopped) return;
     if (stored === undefined && this.#options.token === undefined) {
       this.#fail(
         'no_credential',
@@ -262,6 +275,9 @@ export class Agent {
           ws.close(CLOSE_CODES.malformed_frame, 'welcomed as another agent');
           return;
         }
+        // Stopped while the welcome was handled (the credential being stored): no heartbeat,
+        // whose timer would keep the process alive after stop().
+        if (this.#stopped) return;
         this.#attempt = 0;
         clearInterval(this.#heartbeat);
         this.#heartbeat = setInterval(
