@@ -98,6 +98,8 @@ describe('the byoi_agent driver', { timeout: E2E_TIMEOUT_MS }, () => {
     if (done?.status !== 'done' || done.resources === undefined) throw new Error('no resources');
     tenant = { ...tenant, resources: done.resources };
     expect(tenant.resources.agent).toMatch(/^agt_/);
+    expect(tenant.resources.data_plane).toMatch(/^dpl_/);
+    expect(tenant.resources.data_plane).not.toBe('dpl_pending');
 
     const sent = await provisionStep?.run(tenant);
     expect(sent).toMatchObject({ status: 'waiting', for: 'agent_job' });

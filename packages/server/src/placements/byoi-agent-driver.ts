@@ -59,7 +59,11 @@ export class ByoiAgentDriver implements PlacementDriver<'byoi_agent'> {
         for: 'agent_enrolment',
         detail: `no agent has enrolled for tenant ${tenant.id}: make an enrolment token (POST /v1/tenants/${tenant.id}/agent-enrolments) and have the customer run \`tenantry agent\` with it`,
       };
-    return { status: 'done', resources: { ...tenant.resources, agent: agent.id } };
+    // The agent's data plane is the one its enrolment made for the tenant.
+    return {
+      status: 'done',
+      resources: { ...tenant.resources, agent: agent.id, data_plane: agent.data_plane_id },
+    };
   }
 
   async #provisionStep(tenant: Placed): Promise<StepOutcome<'byoi_agent'>> {
@@ -78,7 +82,7 @@ export class ByoiAgentDriver implements PlacementDriver<'byoi_agent'> {
       if (!sent.ok) return { status: 'failed', code: sent.error.code, detail: sent.error.detail };
       job = sent.value.job;
     }
-    const resources = { ...tenant.resources, agent: agent.id };
+    const resources = { ...tenant.resources, agent: agent.id, data_plane: agent.data_plane_id };
     switch (job.state) {
       case 'succeeded':
         return { status: 'done', resources };
