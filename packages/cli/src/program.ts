@@ -3,6 +3,7 @@ import packageJson from '../package.json' with { type: 'json' };
 import { type CliIo, CommandContext, DEFAULT_URL } from './command-context.ts';
 import {
   accessCommand,
+  agentCommand,
   appCommand,
   auditCommand,
   bundleCommand,
@@ -51,6 +52,7 @@ export function buildProgram(io: CliIo): Command {
     .showSuggestionAfterError(true);
 
   serveCommand(program, ctx);
+  agentCommand(program, ctx);
   migrateCommand(program, ctx);
   keysCommand(program, ctx);
   plansCommand(program, ctx);

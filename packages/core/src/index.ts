@@ -34,6 +34,8 @@ export {
   type TenantAdminPermission,
   unknownPermissions,
 } from './access/index.ts';
+/** The agent protocol's frames, as one namespace: their names (Hello, Ack…) are the protocol's own. */
+export * as agentProtocol from './agent-protocol/index.ts';
 export {
   ALL_SCOPES,
   APP_KEY_SCOPES,

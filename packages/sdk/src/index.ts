@@ -78,6 +78,8 @@ export {
   tenantBindingSql,
   UnsupportedPlacementError,
 } from './data/index.ts';
+/** Crash-safe file writes (temp, fsync, rename), e.g. for the agent's stored credential. */
+export { writeFileDurably } from './durable-file.ts';
 export type { EntitlementSource } from './entitlement-source.ts';
 export {
   type AcquireRefusal,

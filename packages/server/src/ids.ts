@@ -33,7 +33,11 @@ export type IdPrefix =
   // App migration runs (issue 15).
   | 'mgr'
   // Data planes (issue 15).
-  | 'dpl';
+  | 'dpl'
+  // The outbound agent (issue 15): agents, their enrolment tokens and jobs.
+  | 'agt'
+  | 'aen'
+  | 'agj';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

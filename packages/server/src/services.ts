@@ -1,5 +1,6 @@
 import { AccessService } from './access/index.ts';
 import { AccountService, MfaService, SessionService, type SignInLimits } from './accounts/index.ts';
+import { AgentService } from './agents/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -38,6 +39,7 @@ import { MigrationRunService } from './migration-runs/index.ts';
 import { type IdentitySource, OidcClientService, OidcProviderService } from './oidc/index.ts';
 import {
   AppMigrations,
+  ByoiAgentDriver,
   ByoiDriver,
   DatabaseDriver,
   PlacementDrivers,
@@ -143,6 +145,8 @@ export interface Services {
   readonly oidcClients: OidcClientService;
   /** Tenantry as the OpenID provider of the vendor's app: `/oidc` and `/.well-known/openid-configuration`. */
   readonly oidc: OidcProviderService;
+  /** Outbound agents: their enrolment, credentials, connections and jobs. */
+  readonly agents: AgentService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -222,15 +226,28 @@ export function createServices(database: Database, config: ServiceSettings, cloc
       ? {}
       : { appMigrations: new AppMigrations(config.appMigrationsDir, dataPlaneConnector) }),
   };
-  const placements = new PlacementDrivers(
-    new PoolDriver(dataPlaneConnector, config.poolSchema),
-    new SchemaDriver(dataPlaneConnector, vendorOptions),
-    new DatabaseDriver(dataPlaneConnector, vendorOptions),
-    new ByoiDriver({ dataPlanes, connector: dataPlaneConnector, appMigrationsDir: config.appMigrationsDir }),
-  );
+  const agents = new AgentService({ db, clock });
+  const placements = new PlacementDrivers({
+    pool: new PoolDriver(dataPlaneConnector, config.poolSchema),
+    schema: new SchemaDriver(dataPlaneConnector, vendorOptions),
+    database: new DatabaseDriver(dataPlaneConnector, vendorOptions),
+    byoi: new ByoiDriver({
+      dataPlanes,
+      connector: dataPlaneConnector,
+      appMigrationsDir: config.appMigrationsDir,
+    }),
+    byoi_agent: new ByoiAgentDriver(agents),
+  });
   const provisioning = new ProvisioningWorkflow({ db, clock, jobs, drivers: placements });
-  // A BYOI tenant's provisioning waits at its `connection` step until the customer's database is given.
+  // Remote placements park a step until something outside arrives: a BYOI tenant's connection to
+  // the customer's database, an agent's enrolment, the end of a job an agent was sent.
   dataPlanes.onConnectionSet((tenantId) => provisioning.resume(tenantId));
+  agents.onEnrolled(async ({ tenantId }) => {
+    await provisioning.resume(tenantId);
+  });
+  agents.onJobFinished(async (job) => {
+    await provisioning.resume(job.tenant_id);
+  });
   const tenants = new TenantService({
     db,
     clock,
@@ -421,6 +438,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     accounts,
     mfa,
     apiKeys: new ApiKeyService(db, clock),
+    agents,
     plans,
     tenants,
     dataPlaneConnector,

@@ -41,10 +41,14 @@ function binDir(): string {
   return join(root, newest, 'bin');
 }
 
-/** Makes a cluster with initdb and starts it. */
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/**
+ * Makes a cluster with initdb and starts it; with `netns`, the server runs in that network
+ * namespace (`ip netns exec`), listening on the namespace's own loopback.
+ */
+export async function startPrivatePostgres(place: { netns?: string } = {}): Promise<PrivatePostgres> {
   const bin = binDir();
   const asOwner = process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--'] : [];
+  const inNamespace = place.netns === undefined ? [] : ['ip', 'netns', 'exec', place.netns];
   const exec = async (file: string, args: string[]): Promise<string> => {
     const [command, ...rest] = [...asOwner, file, ...args] as [string, ...string[]];
     return (await run(command, rest, { env: { ...process.env, LC_ALL: 'C' } })).stdout.trim();
@@ -64,7 +68,20 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   ]);
   // Durability is not under test: fsync off makes start-up and checkpoints cheap on a shared disk.
   const options = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dataDir} -c fsync=off`;
-  const pgCtl = (...args: string[]) => exec(join(bin, 'pg_ctl'), ['-D', dataDir, '-w', '-t', '60', ...args]);
+  const pgCtl = async (...args: string[]): Promise<string> => {
+    const [command, ...rest] = [
+      ...inNamespace,
+      ...asOwner,
+      join(bin, 'pg_ctl'),
+      '-D',
+      dataDir,
+      '-w',
+      '-t',
+      '60',
+      ...args,
+    ] as [string, ...string[]];
+    return (await run(command, rest, { env: { ...process.env, LC_ALL: 'C' } })).stdout.trim();
+  };
   const start = async () => {
     await pgCtl('-l', join(dataDir, 'server.log'), '-o', options, 'start');
   };

@@ -1,9 +1,10 @@
 /**
  * The CLI's commands, one file per `tenantry <command>`, registered by program.ts.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/core, @tenantry/sdk, @tenantry/server, shared modules.
+ * It may import: @tenantry/agent, @tenantry/core, @tenantry/sdk, @tenantry/server, shared modules.
  */
 export { accessCommand } from './access.ts';
+export { agentCommand } from './agent.ts';
 export { appCommand } from './app.ts';
 export { auditCommand } from './audit.ts';
 export { bundleCommand } from './bundle.ts';

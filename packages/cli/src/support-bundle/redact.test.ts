@@ -26,6 +26,15 @@ describe('Redactor', () => {
     expect(redactor.counts).toEqual({ secret_json_value: 2 });
   });
 
+  it("takes an agent's enrolment token and credential, as its credential file holds them", () => {
+    const redactor = new Redactor();
+    const file =
+      'credential agtcred_Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MGFiY2RlZg token agtenr_c2VjcmV0LXRva2VuLXZhbHVlLTEyMzQ1Ng';
+    expect(redactor.text(file)).toBe(
+      'credential [REDACTED:tenantry_agent_secret] token [REDACTED:tenantry_agent_secret]',
+    );
+  });
+
   it('counts a secret once, by the first rule that takes it', () => {
     const redactor = new Redactor({ knownSecrets: ['sk_test_abcdefghij123456'] });
     const text = redactor.text('STRIPE_SECRET_KEY=sk_test_abcdefghij123456\n');

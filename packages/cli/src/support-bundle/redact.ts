@@ -113,6 +113,11 @@ export const REDACTION_RULES: readonly RedactionRule[] = [
     covers: 'Tenantry API keys and bootstrap tokens (tnt_sk_…, tnt_rk_…, tnt_op_…)',
   },
   {
+    name: 'tenantry_agent_secret',
+    pattern: /\bagt(?:enr|cred)_[A-Za-z0-9_-]{16,}/g,
+    covers: "agents' enrolment tokens and credentials (agtenr_…, agtcred_…)",
+  },
+  {
     name: 'webhook_secret',
     pattern: /\bwhsec_[A-Za-z0-9+/=_-]{10,}/g,
     covers: "webhook signing secrets, Tenantry's and Stripe's (whsec_…)",

@@ -51,6 +51,8 @@ export const SCOPES = {
     "Register, change and retire data planes; set and remove a BYOI tenant's data connection",
   'data-planes:connect':
     "Read a BYOI tenant's decrypted data connection, as the SDK's data layer does (each read is audited)",
+  'agents:read': "Read agents and their jobs' progress and results (metadata only)",
+  'agents:write': 'Create enrolment tokens for agents, revoke agents and send them jobs',
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

@@ -83,6 +83,81 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/agents': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List agents */
+    get: operations['listAgents'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/agents/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Read an agent */
+    get: operations['getAgent'];
+    put?: never;
+    post?: never;
+    /**
+     * Revoke an agent: it is disconnected at once and its credential refused
+     * @description Its open jobs fail with `agent_revoked`. Revoking a revoked agent answers it as it is.
+     */
+    delete: operations['revokeAgent'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/agents/{id}/jobs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send an agent a job
+     * @description Queued, and sent at once when the agent is connected (else when it connects). The agent refuses a type it does not run or that the customer did not allow; the job then ends `refused`. The same `idempotency_key` for the same agent answers the job it made (200) instead of making another.
+     */
+    post: operations['createAgentJob'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/agents/{id}/jobs/{job}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Read an agent's job: its state, progress and output */
+    get: operations['getAgentJob'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/api-keys': {
     parameters: {
       query?: never;
@@ -1067,6 +1142,26 @@ export interface paths {
      * @description A transition the tenant cannot make from its state is refused with 409 `illegal_transition`, whose `allowed_actions` lists those it can.
      */
     post: operations['activateTenant'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/agent-enrolments': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Make a one-time enrolment token for a tenant's agent
+     * @description Answers the token once: only its hash is kept. The agent spends it on its first connection for a long-term credential; a second use, or a use after `expires_at`, is refused naming which. Makes the tenant's `agent` data plane when it has none.
+     */
+    post: operations['createAgentEnrolment'];
     delete?: never;
     options?: never;
     head?: never;
@@ -2212,6 +2307,66 @@ export interface webhooks {
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['accessPolicyUpdatedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'agent_job.finished': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * An agent's job ended; its output (metadata only) is read with GET /v1/agents/{id}/jobs/{job}
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['agentJobFinishedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'agent.enrolled': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * An agent enrolled for a tenant: provisioning that waited for it goes on
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['agentEnrolledWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'agent.revoked': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * An agent was revoked and disconnected
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['agentRevokedWebhook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -3703,6 +3858,61 @@ export interface components {
       /** @constant */
       token_type: 'Bearer';
     };
+    /** @description An enrolled agent; never its credential */
+    Agent: {
+      /** @description Whether it holds a connection to the control-plane process that answered */
+      connected: boolean;
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /** @description ISO 8601, UTC */
+      credential_rotated_at: string;
+      /** @description The tenant's `agent` data plane (`dpl_…`) */
+      data_plane_id: string;
+      /** @description `agt_…` */
+      id: string;
+      /** @description The job types it runs: registered and on the customer allow-list */
+      job_types: string[];
+      last_seen_at: string | null;
+      revoked_at: string | null;
+      /** @enum {string} */
+      state: 'active' | 'revoked';
+      tenant_id: string;
+      /** @description The agent's own version, as its last hello said */
+      version: string | null;
+    };
+    AgentJob: {
+      agent_id: string;
+      /** @description How many times it was offered (a disconnect interrupts an offer) */
+      attempts: number;
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /** @description Why it failed or was refused; a refusal for `undeclared_output` names the fields refused, never their values */
+      error: {
+        code: string;
+        fields?: string[];
+        message: string;
+      } | null;
+      finished_at: string | null;
+      /** @description `agj_…` */
+      id: string;
+      input: {
+        [key: string]: unknown;
+      };
+      /** @description What the job's type declares as its output (metadata only), once it succeeded */
+      output: {
+        [key: string]: unknown;
+      } | null;
+      /** @description The last progress the agent reported */
+      progress: {
+        [key: string]: unknown;
+      } | null;
+      /** @enum {string} */
+      state: 'queued' | 'sent' | 'running' | 'succeeded' | 'failed' | 'refused';
+      tenant_id: string;
+      type: string;
+      /** @description ISO 8601, UTC */
+      updated_at: string;
+    };
     ApiKey: {
       /** @description ISO 8601, UTC */
       created_at: string;
@@ -3764,6 +3974,8 @@ export interface components {
         | 'data-planes:read'
         | 'data-planes:write'
         | 'data-planes:connect'
+        | 'agents:read'
+        | 'agents:write'
       )[];
     };
     AuditCheckpoint: {
@@ -3901,6 +4113,8 @@ export interface components {
         | 'data-planes:read'
         | 'data-planes:write'
         | 'data-planes:connect'
+        | 'agents:read'
+        | 'agents:write'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -5448,6 +5662,190 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  listAgents: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+        /** @description Only this tenant's agents */
+        tenant_id?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['Agent'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getAgent: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Agent id (`agt_…`) */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Agent'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  revokeAgent: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Agent id (`agt_…`) */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Agent'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createAgentJob: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Agent id (`agt_…`) */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          idempotency_key?: string;
+          /**
+           * @description The job's input, as its type declares it: metadata (strings, numbers, booleans, null, arrays and objects of them), at most 16384 bytes of JSON
+           * @default {}
+           */
+          input?: {
+            [key: string]: unknown;
+          };
+          /** @description The job type: `health_check`, `provision`, `migrate`, `noop` or one the vendor registered */
+          type: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AgentJob'];
+        };
+      };
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AgentJob'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getAgentJob: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Agent id (`agt_…`) */
+        id: string;
+        /** @description Job id (`agj_…`) */
+        job: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AgentJob'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   listApiKeys: {
     parameters: {
       query?: never;
@@ -5536,6 +5934,8 @@ export interface operations {
             | 'data-planes:read'
             | 'data-planes:write'
             | 'data-planes:connect'
+            | 'agents:read'
+            | 'agents:write'
           )[];
         };
       };
@@ -7909,6 +8309,58 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['Tenant'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createAgentEnrolment: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description How long the token may be used; default 60 */
+          expires_in_minutes?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data_plane_id: string;
+            /** @description ISO 8601, UTC */
+            expires_at: string;
+            /** @description `aen_…` */
+            id: string;
+            tenant_id: string;
+            /** @description The one-time enrolment token: give it to the customer, it is not shown again */
+            token: string;
+          };
         };
       };
       400: components['responses']['BadRequest'];
@@ -10873,6 +11325,179 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'access_policy.updated';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  agentJobFinishedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            agent_id: string;
+            /** @description `agj_…` */
+            job_id: string;
+            job_type: string;
+            /** @enum {string} */
+            state: 'succeeded' | 'failed' | 'refused';
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'agent_job.finished';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  agentEnrolledWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `agt_…` */
+            agent_id: string;
+            data_plane_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'agent.enrolled';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  agentRevokedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `agt_…` */
+            agent_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'agent.revoked';
           /** @constant */
           version: 1;
         };

@@ -33,6 +33,9 @@ export const TARGET_TYPES = [
   'oidc_client',
   'migration_run',
   'data_plane',
+  'agent',
+  'agent_enrolment',
+  'agent_job',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -806,6 +809,50 @@ export const AUDIT_ACTIONS = {
       "A BYOI tenant's data connection was decrypted for the vendor's app (its password is never recorded)",
     target: 'data_plane',
     raises: [],
+    entitlements: false,
+  },
+  'agent_enrolment.created': {
+    description:
+      "A one-time enrolment token for an agent was made for a tenant, with the tenant's agent data plane (the token is never recorded)",
+    target: 'agent_enrolment',
+    raises: [],
+    entitlements: false,
+  },
+  'agent.enrolled': {
+    description: 'An agent spent an enrolment token and was given its credential (never recorded)',
+    target: 'agent',
+    raises: ['agent.enrolled'],
+    entitlements: false,
+  },
+  'agent.credential_rotated': {
+    description:
+      'An agent was sent a new credential; its old one works until the agent acknowledges the new one',
+    target: 'agent',
+    raises: [],
+    entitlements: false,
+  },
+  'agent.credential_confirmed': {
+    description: 'An agent acknowledged its new credential: the old one stops working',
+    target: 'agent',
+    raises: [],
+    entitlements: false,
+  },
+  'agent.revoked': {
+    description: 'An agent was revoked: its connection is closed and its credential refused from now on',
+    target: 'agent',
+    raises: ['agent.revoked'],
+    entitlements: false,
+  },
+  'agent_job.queued': {
+    description: 'A job was queued for an agent; it is sent when the agent is connected',
+    target: 'agent_job',
+    raises: [],
+    entitlements: false,
+  },
+  'agent_job.finished': {
+    description: "An agent's job ended: succeeded, failed, or refused by the agent",
+    target: 'agent_job',
+    raises: ['agent_job.finished'],
     entitlements: false,
   },
 } as const satisfies Record<string, AuditActionSpec>;

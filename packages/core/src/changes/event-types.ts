@@ -674,6 +674,27 @@ export const EVENT_TYPES = {
     version: 1,
     payload: DataPlaneRef,
   },
+  'agent.enrolled': {
+    description: 'An agent enrolled for a tenant: provisioning that waited for it goes on',
+    version: 1,
+    payload: z.object({ agent_id: z.string().describe('`agt_…`'), data_plane_id: z.string() }),
+  },
+  'agent.revoked': {
+    description: 'An agent was revoked and disconnected',
+    version: 1,
+    payload: z.object({ agent_id: z.string().describe('`agt_…`') }),
+  },
+  'agent_job.finished': {
+    description:
+      "An agent's job ended; its output (metadata only) is read with GET /v1/agents/{id}/jobs/{job}",
+    version: 1,
+    payload: z.object({
+      agent_id: z.string(),
+      job_id: z.string().describe('`agj_…`'),
+      job_type: z.string(),
+      state: z.enum(['succeeded', 'failed', 'refused']),
+    }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

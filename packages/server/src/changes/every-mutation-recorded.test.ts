@@ -120,6 +120,28 @@ async function dataPlane(): Promise<string> {
 /** An active tenant (Pro has no trial). */
 const activeTenant = () => provisionedTenant(t, { plan: 'pro', seats: 2 });
 
+/** An agent enrolled for a new tenant, as its hello would enrol it (the protocol's side of the service). */
+async function enrolledAgent(): Promise<string> {
+  const tenant = await activeTenant();
+  const made = await t.request({
+    method: 'POST',
+    url: `/v1/tenants/${tenant.id}/agent-enrolments`,
+    payload: {},
+  });
+  const enrolled = await t.services.agents.authenticate(
+    {
+      type: 'hello',
+      protocol: 1,
+      auth: { kind: 'enrolment', token: made.body.token },
+      agent_version: 'walk',
+      job_types: ['noop'],
+    },
+    null,
+  );
+  if (!enrolled.ok) throw new Error(enrolled.error.message);
+  return enrolled.value.agent.id;
+}
+
 /** A member of a new active tenant, joined through an invitation made outside the fixture's request. */
 async function joinedMember(): Promise<{ tenant: string; id: string }> {
   const tenant = await activeTenant();
@@ -370,6 +392,11 @@ const ROUTES: Record<string, RouteFixture> = {
     await send('PUT', `/v1/tenants/${tenant.id}/secrets/walk.key`, { value: 'walk-value' });
     return send('DELETE', `/v1/tenants/${tenant.id}/secrets/walk.key`);
   },
+  'POST /v1/tenants/:id/agent-enrolments': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/agent-enrolments`, {}),
+  'DELETE /v1/agents/:id': async () => send('DELETE', `/v1/agents/${await enrolledAgent()}`),
+  'POST /v1/agents/:id/jobs': async () =>
+    send('POST', `/v1/agents/${await enrolledAgent()}/jobs`, { type: 'noop', input: {} }),
   'POST /v1/webhook-endpoints': () =>
     send('POST', '/v1/webhook-endpoints', { url: WEBHOOK_URL, event_types: ['tenant.*'] }),
   'PATCH /v1/webhook-endpoints/:id': async () =>
@@ -589,6 +616,9 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'DELETE /v1/tenants/:id/data-connection': ['data_connection.removed'],
   'PUT /v1/tenants/:id/secrets/:name': ['tenant_secret.set'],
   'DELETE /v1/tenants/:id/secrets/:name': ['tenant_secret.deleted'],
+  'POST /v1/tenants/:id/agent-enrolments': ['agent_enrolment.created'],
+  'DELETE /v1/agents/:id': ['agent.revoked'],
+  'POST /v1/agents/:id/jobs': ['agent_job.queued'],
   'POST /v1/webhook-endpoints': ['webhook_endpoint.created'],
   'PATCH /v1/webhook-endpoints/:id': ['webhook_endpoint.updated'],
   'DELETE /v1/webhook-endpoints/:id': ['webhook_endpoint.deleted'],

@@ -6,6 +6,9 @@
 export { CONTROL_SCHEMA, type Database, type DatabaseTarget, openDatabase } from './database.ts';
 export { type MigrationStatus, migrateToLatest, migrationStatus, SchemaTooNewError } from './migrate.ts';
 export type {
+  AgentEnrolmentsTable,
+  AgentJobsTable,
+  AgentsTable,
   ApiKeysTable,
   AuditCheckpointsTable,
   AuditEventsTable,

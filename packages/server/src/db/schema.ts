@@ -263,6 +263,9 @@ export interface Schema {
   staff_members: StaffMembersTable;
   tenant_data_keys: TenantDataKeysTable;
   tenant_secrets: TenantSecretsTable;
+  agent_enrolments: AgentEnrolmentsTable;
+  agents: AgentsTable;
+  agent_jobs: AgentJobsTable;
   tenant_api_keys: TenantApiKeysTable;
   user_passwords: UserPasswordsTable;
   user_links: UserLinksTable;
@@ -910,4 +913,53 @@ export interface MigrationRunTargetsTable {
   started_at: Date | null;
   finished_at: Date | null;
   updated_at: Generated<Date>;
+}
+
+/** A one-time enrolment token of an agent (0032); only its hash is kept. */
+export interface AgentEnrolmentsTable {
+  id: string;
+  tenant_id: string;
+  data_plane_id: string;
+  token_hash: string;
+  expires_at: Date;
+  created_at: Generated<Date>;
+  used_at: Date | null;
+  agent_id: string | null;
+}
+
+/** An enrolled agent (0032); its credentials are kept as hashes only. */
+export interface AgentsTable {
+  id: string;
+  tenant_id: string;
+  data_plane_id: string;
+  enrolment_id: string;
+  credential_hash: string;
+  previous_credential_hash: string | null;
+  rotation_id: string | null;
+  credential_rotated_at: Date;
+  state: Generated<'active' | 'revoked'>;
+  version: string | null;
+  job_types: Generated<string[]>;
+  last_seen_at: Date | null;
+  created_at: Generated<Date>;
+  revoked_at: Date | null;
+}
+
+/** A job sent to an agent (0032): input, progress and output are metadata only. */
+export interface AgentJobsTable {
+  id: string;
+  agent_id: string;
+  tenant_id: string;
+  type: string;
+  input: Json<Record<string, unknown>>;
+  state: Generated<'queued' | 'sent' | 'running' | 'succeeded' | 'failed' | 'refused'>;
+  progress: Json<Record<string, unknown>> | null;
+  output: Json<Record<string, unknown>> | null;
+  error: Json<{ code: string; message: string; fields?: string[] }> | null;
+  attempts: Generated<number>;
+  idempotency_key: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+  finished_at: Date | null;
+  reported_at: Date | null;
 }

@@ -6,6 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { accessRoutes } from '../access/index.ts';
+import { agentRoutes, attachAgentGateway } from '../agents/index.ts';
 import { apiKeyRoutes } from '../api-keys/index.ts';
 import { auditRoutes } from '../audit/index.ts';
 import {
@@ -235,6 +236,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(staffRoutes, { staff: services.staff });
       await v1.register(tenantSecretRoutes, { tenantSecrets: services.tenantSecrets });
       await v1.register(dataPlaneRoutes, { dataPlanes: services.dataPlanes });
+      await v1.register(agentRoutes, { agents: services.agents });
       await v1.register(tenantKeyRoutes, { tenantKeys: services.tenantKeys });
       await v1.register(mailRoutes, { mailer: services.mailer });
       await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
@@ -265,6 +267,10 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   });
   // Outside the API-key scope: Stripe's signature over the raw body authenticates it.
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
+  // Agents connect with a WebSocket upgrade on the same HTTP server: outside the API-key scope,
+  // their hello (an enrolment token or their credential) authenticates them.
+  const closeAgentGateway = attachAgentGateway(app.server, services.agents, app.log);
+  app.addHook('preClose', closeAgentGateway);
 
   return app;
 }

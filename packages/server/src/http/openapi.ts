@@ -106,6 +106,11 @@ const TAGS = [
     description:
       "Runs of the vendor's app migrations across the fleet, reported by the coordinator (`tenantry app rollout`): each target's stage, the fleet's counts, each tenant's history (docs/app-migrations.md).",
   },
+  {
+    name: 'Agents',
+    description:
+      "Outbound agents in customers' environments: enrolment, revocation and jobs, whose results are metadata only; agents connect to the WebSocket at /v1/agent/connect (docs/agent.md).",
+  },
 ];
 
 const DESCRIPTION = [

@@ -5,7 +5,8 @@ import type { Placement, ResourcesOf } from '@tenantry/core';
  * service and the provisioning workflow speak only to this, and each driver holds its own way to
  * its data planes (a connection to a vendor server, a customer's sealed connection details, an
  * agent). Expected failures are results; a thrown error is a transient one, which the workflow
- * retries.
+ * retries, except a {@link PlacementNotSupportedError}: an operation the placement cannot do,
+ * which retrying cannot change.
  */
 export interface PlacementDriver<P extends Placement = Placement> {
   readonly placement: P;
@@ -74,31 +75,44 @@ export interface TableDigest {
   readonly sha256: string;
 }
 
+/**
+ * Thrown by a driver for an operation its placement cannot do yet (moving a tenant's data out of
+ * or into an agent placement). Unlike other thrown errors it is not transient: the workflow must
+ * not retry it, but stop with its `code` and message.
+ */
+export class PlacementNotSupportedError extends Error {
+  readonly code = 'placement_not_supported';
+  readonly placement: Placement;
+  readonly operation: string;
+  constructor(placement: Placement, operation: string, message: string) {
+    super(message);
+    this.name = 'PlacementNotSupportedError';
+    this.placement = placement;
+    this.operation = operation;
+  }
+}
+
 /** A driver of one placement or another. */
 export type AnyPlacementDriver = { [P in Placement]: PlacementDriver<P> }[Placement];
 
 /**
- * The driver of each placement this control plane offers, built once (services.ts). A placement
- * without a driver here cannot be chosen for a tenant.
+ * The driver of every placement, built once (services.ts); the constructor's type holds one for
+ * each placement, so no tenant can be placed where no driver reaches.
  */
 export class PlacementDrivers {
-  readonly #drivers = new Map<Placement, PlacementDriver>();
+  readonly #drivers: Map<Placement, AnyPlacementDriver>;
 
-  constructor(...drivers: readonly AnyPlacementDriver[]) {
-    for (const driver of drivers) this.register(driver);
+  constructor(drivers: { readonly [P in Placement]: PlacementDriver<P> }) {
+    this.#drivers = new Map(Object.values(drivers).map((driver) => [driver.placement, driver]));
   }
 
-  /** Adds (or replaces) the driver of its placement. */
+  /** Replaces the driver of its placement (tests put a driver of their own in its place). */
   register(driver: AnyPlacementDriver): void {
-    // Each driver is only ever handed tenants of its own placement (see get).
-    this.#drivers.set(driver.placement, driver as unknown as PlacementDriver);
+    this.#drivers.set(driver.placement, driver);
   }
 
-  get<P extends Placement>(placement: P): PlacementDriver<P> | undefined {
-    return this.#drivers.get(placement) as PlacementDriver<P> | undefined;
-  }
-
-  has(placement: Placement): boolean {
-    return this.#drivers.has(placement);
+  get<P extends Placement>(placement: P): PlacementDriver<P> {
+    // Each placement's entry holds that placement's driver: the constructor's type and register's keep it so.
+    return this.#drivers.get(placement) as unknown as PlacementDriver<P>;
   }
 }

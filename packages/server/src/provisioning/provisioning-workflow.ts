@@ -81,16 +81,9 @@ export class ProvisioningWorkflow {
     this.#listener = listener;
   }
 
-  /** Whether tenants of this placement can be provisioned here. */
-  offers(placement: Placement): boolean {
-    return this.#o.drivers.has(placement);
-  }
-
   /** Starts a tenant's run inside the transaction that creates the tenant: its steps, and the first step's job. */
   async start(tx: Transaction<Schema>, tenantId: string, placement: Placement): Promise<void> {
     const driver = this.#o.drivers.get(placement);
-    if (driver === undefined)
-      throw new Error(`placement ${placement} is not available on this control plane`);
     const now = this.#o.clock.now();
     const first = driver.steps[0]?.name;
     if (first === undefined) throw new Error(`the ${placement} driver has no steps`);
@@ -218,10 +211,7 @@ export class ProvisioningWorkflow {
 
   /** Removes what a tenant's placement made, through its driver; safe to run again. */
   async deprovision(tenant: PlacedTenant): Promise<void> {
-    const driver = this.#o.drivers.get(tenant.resources.placement);
-    if (driver === undefined)
-      throw new Error(`placement ${tenant.resources.placement} is not available on this control plane`);
-    await driver.deprovision(tenant);
+    await this.#o.drivers.get(tenant.resources.placement).deprovision(tenant);
   }
 
   /**
@@ -233,7 +223,7 @@ export class ProvisioningWorkflow {
     if (found === undefined) return;
     const { step, tenant } = found;
     const driver = this.#o.drivers.get(tenant.resources.placement);
-    const definition = driver?.steps.find((s) => s.name === step);
+    const definition = driver.steps.find((s) => s.name === step);
     await this.#o.db
       .updateTable('provisioning_steps')
       .set((eb) => ({ status: 'running', attempts: eb('attempts', '+', 1), started_at: this.#o.clock.now() }))

@@ -150,10 +150,6 @@ export class TenantService {
     const id = newId('ten');
     const trialDays = input.trial_days ?? plan.value.definition.trial_days;
     const trialEndsAt = trialDays > 0 ? new Date(now.getTime() + trialDays * DAY_MS) : null;
-    if (!this.#o.provisioning.offers(input.placement)) {
-      const detail = `placement ${input.placement} is not available on this control plane`;
-      return fail('validation_failed', detail, { errors: [{ path: 'placement', message: detail }] });
-    }
     const ownPlane = ownDataPlaneKind(input.placement);
     if (ownPlane !== null && input.data_plane !== undefined) {
       const detail = `a ${input.placement} tenant gets a data plane of its own (its customer's database); leave data_plane out`;

@@ -332,13 +332,6 @@ describe('POST /v1/tenants', () => {
       paths: ['overrides.prices'],
     },
     {
-      name: 'a placement with no driver on this control plane',
-      payload: { slug: 'no-driver', name: 'x', plan: 'pro', placement: 'byoi_agent' },
-      status: 400,
-      code: 'validation_failed',
-      paths: ['placement'],
-    },
-    {
       name: 'a data plane that does not exist',
       payload: { slug: 'no-plane', name: 'x', plan: 'pro', data_plane: 'dpl_nowhere' },
       status: 400,
@@ -401,8 +394,6 @@ describe('POST /v1/tenants', () => {
       if (c.paths) {
         for (const path of c.paths) expect(paths(body), JSON.stringify(body)).toContain(path);
       }
-      if ((c.payload as { placement?: string }).placement === 'byoi_agent')
-        expect(body.detail).toBe('placement byoi_agent is not available on this control plane');
       expect(await stateOf(t)).toEqual(before);
     });
   }

@@ -1,0 +1,445 @@
+import { agentProtocol } from '@tenantry/core';
+import pg from 'pg';
+import WebSocket from 'ws';
+import {
+  BUILT_IN_JOB_TYPES,
+  type JobContext,
+  type JobOutcome,
+  type JobTypeDefinition,
+  runJob,
+} from './job-types.ts';
+import { StateStore, type StoredOutcome } from './state-store.ts';
+
+const { AGENT_PROTOCOL_VERSION, CLOSE_CODES } = agentProtocol;
+
+/** The agent's own version, sent in its hello. */
+export const AGENT_VERSION = '0.1.0';
+
+/** A JSON-lines logger's shape (pino's): the agent never passes it a credential or a password. */
+export interface AgentLogger {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface AgentOptions {
+  /**
+   * The control plane: its base URL (`https://cp.example.com`, reached at `/v1/agent/connect`)
+   * or the full WebSocket URL. `https`/`wss` connect with TLS, verified against the system's CAs
+   * (or `ca`).
+   */
+  readonly url: string;
+  /** The one-time enrolment token, used only when `credentialFile` does not exist yet. */
+  readonly token?: string | undefined;
+  /** Where the agent keeps its credential (mode 0600) and its finished jobs' results (beside it). */
+  readonly credentialFile: string;
+  /** The customer's database, which only the agent reaches. */
+  readonly databaseUrl: string;
+  /** The job types the customer allows; all registered ones when left out. Others are refused. */
+  readonly allow?: readonly string[] | undefined;
+  /** The vendor's own job types, beside the built-in ones. */
+  readonly jobTypes?: readonly JobTypeDefinition[] | undefined;
+  /** The vendor's SQL migrations folder, for `provision` and `migrate`. */
+  readonly migrationsDir?: string | undefined;
+  /** Extra CA certificates (PEM) to verify a wss control plane with. */
+  readonly ca?: string | undefined;
+  readonly log?: AgentLogger | undefined;
+  /** Reconnection backoff: full jitter between 0 and min(maxMs, initialMs · 2^attempt). */
+  readonly backoff?: { readonly initialMs: number; readonly maxMs: number } | undefined;
+}
+
+/** Why the agent stopped for good: the control plane refused it, and retrying cannot help. */
+export class AgentStoppedError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'AgentStoppedError';
+    this.code = code;
+  }
+}
+
+/** The full-jitter delay of a reconnection attempt (AWS's "exponential backoff and jitter"). */
+export function backoffDelay(
+  attempt: number,
+  initialMs: number,
+  maxMs: number,
+  random = Math.random,
+): number {
+  return Math.floor(random() * Math.min(maxMs, initialMs * 2 ** attempt));
+}
+
+/** The WebSocket URL of the control plane's agent endpoint, from a base URL or a full one. */
+export function connectUrl(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.protocol === 'https:') parsed.protocol = 'wss:';
+  else if (parsed.protocol === 'http:') parsed.protocol = 'ws:';
+  else if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:')
+    throw new Error(`the control plane URL must be http(s) or ws(s), not ${parsed.protocol}`);
+  if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = '/v1/agent/connect';
+  return parsed.toString();
+}
+
+const silent: AgentLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+/**
+ * The outbound agent: dials out to the control plane (no inbound port), authenticates with its
+ * enrolment token once and its stored credential after, and runs the jobs it is offered on the
+ * customer's database, sending back only what each job type declares. It reconnects with
+ * exponential backoff and full jitter until {@link stop}, or until the control plane refuses it
+ * for good (a spent or expired token, a revoked agent): then {@link done} rejects with why.
+ */
+export class Agent {
+  readonly #options: AgentOptions;
+  readonly #log: AgentLogger;
+  readonly #store: StateStore;
+  readonly #types = new Map<string, JobTypeDefinition>();
+  readonly #allowed: ReadonlySet<string>;
+  /** Jobs running in this process, by id: a re-offer of one waits for it instead of running it again. */
+  readonly #running = new Map<string, Promise<StoredOutcome>>();
+  #ws: WebSocket | undefined;
+  #stopped = false;
+  #attempt = 0;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #retry: NodeJS.Timeout | undefined;
+  #settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  readonly #done: Promise<void>;
+  readonly #connected = new Set<(agentId: string) => void>();
+
+  constructor(options: AgentOptions) {
+    this.#options = options;
+    this.#log = options.log ?? silent;
+    this.#store = new StateStore(options.credentialFile);
+    for (const type of [...BUILT_IN_JOB_TYPES, ...(options.jobTypes ?? [])]) {
+      if (this.#types.has(type.type)) throw new Error(`job type ${type.type} is registered twice`);
+      this.#types.set(type.type, type);
+    }
+    this.#allowed = new Set(options.allow ?? this.#types.keys());
+    this.#done = new Promise((resolve, reject) => {
+      this.#settle = { resolve, reject };
+    });
+    // Nobody may be awaiting it yet; its rejection is for whoever does.
+    this.#done.catch(() => {});
+  }
+
+  /** Settles when the agent stops: resolves on {@link stop}, rejects when the control plane refused it for good. */
+  get done(): Promise<void> {
+    return this.#done;
+  }
+
+  /** Calls `listener` on each accepted connection (after the welcome). */
+  onConnected(listener: (agentId: string) => void): void {
+    this.#connected.add(listener);
+  }
+
+  /** Connects, and keeps connecting until stopped. */
+  start(): void {
+    void this.#connect();
+  }
+
+  /**
+   * Asks the control plane for a new credential now (after a suspected leak, say). It arrives as
+   * a rotation: stored, then acknowledged, after which the old one is refused. False when not
+   * connected.
+   */
+  requestRotation(): boolean {
+    const ws = this.#ws;
+    if (ws === undefined || ws.readyState !== WebSocket.OPEN) return false;
+    this.#send(ws, { type: 'rotation_request', protocol: AGENT_PROTOCOL_VERSION });
+    return true;
+  }
+
+  /** Closes the connection and stops reconnecting. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retry);
+    clearInterval(this.#heartbeat);
+    const ws = this.#ws;
+    if (ws && ws.readyState !== ws.CLOSED) {
+      await new Promise<void>((resolve) => {
+        ws.once('close', () => resolve());
+        ws.close(1000, 'the agent is stopping');
+      });
+    }
+    this.#settle?.resolve();
+  }
+
+  #fail(code: string, message: string): void {
+    this.#stopped = true;
+    clearInterval(this.#heartbeat);
+    this.#log.error({ code }, message);
+    this.#settle?.reject(new AgentStoppedError(code, message));
+  }
+
+  async #connect(): Promise<void> {
+    if (this.#stopped) return;
+    let stored: Awaited<ReturnType<StateStore['credential']>>;
+    try {
+      stored = await this.#store.credential();
+    } catch (error) {
+      this.#fail('credential_file_unreadable', error instanceof Error ? error.message : String(error));
+      return;
+    }
+    if (this.#stopped) return;
+    if (stored === undefined && this.#options.token === undefined) {
+      this.#fail(
+        'no_credential',
+        `no credential at ${this.#options.credentialFile} and no enrolment token: give the agent the token the vendor made for you`,
+      );
+      return;
+    }
+    const url = connectUrl(this.#options.url);
+    const ws = new WebSocket(url, {
+      maxPayload: agentProtocol.MAX_FRAME_BYTES,
+      handshakeTimeout: 10_000,
+      ...(this.#options.ca === undefined ? {} : { ca: this.#options.ca }),
+    });
+    this.#ws = ws;
+    let queue: Promise<void> = Promise.resolve();
+    ws.on('open', () => {
+      const hello: agentProtocol.Hello = {
+        type: 'hello',
+        protocol: AGENT_PROTOCOL_VERSION,
+        auth:
+          stored === undefined
+            ? { kind: 'enrolment', token: this.#options.token ?? '' }
+            : { kind: 'credential', agent_id: stored.agent_id, credential: stored.credential },
+        agent_version: AGENT_VERSION,
+        job_types: [...this.#types.keys()].filter((type) => this.#allowed.has(type)),
+      };
+      ws.send(JSON.stringify(hello));
+    });
+    ws.on('message', (data) => {
+      const parsed = agentProtocol.parseServerFrame(data.toString());
+      if (!parsed.ok) {
+        this.#log.warn(
+          { code: parsed.code },
+          `the control plane sent a frame the agent does not understand: ${parsed.message}`,
+        );
+        ws.close(parsed.code, parsed.message);
+        return;
+      }
+      queue = queue
+        .then(() => this.#onFrame(ws, parsed.frame, stored?.agent_id))
+        .catch((error: unknown) => {
+          this.#log.error(
+            { error: error instanceof Error ? error.message : String(error) },
+            'handling a frame failed',
+          );
+          ws.close(1011, 'the agent failed to handle a frame');
+        });
+    });
+    ws.on('error', (error) => {
+      this.#log.warn({ url: redactUrl(url), error: error.message }, 'connection error');
+    });
+    ws.on('close', (code, reason) => {
+      clearInterval(this.#heartbeat);
+      if (this.#stopped) return;
+      if (code === CLOSE_CODES.agent_revoked) {
+        this.#fail('agent_revoked', 'the vendor revoked this agent: it will not reconnect');
+        return;
+      }
+      if (code === CLOSE_CODES.auth_refused) return; // #fail already ran on the refused frame.
+      const delay = backoffDelay(
+        this.#attempt,
+        this.#options.backoff?.initialMs ?? 500,
+        this.#options.backoff?.maxMs ?? 30_000,
+      );
+      this.#attempt += 1;
+      this.#log.info({ code, reason: reason.toString(), retryInMs: delay }, 'disconnected; reconnecting');
+      this.#retry = setTimeout(() => void this.#connect(), delay);
+    });
+  }
+
+  #send(ws: WebSocket, frame: agentProtocol.AgentFrame): void {
+    if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(frame));
+  }
+
+  async #onFrame(
+    ws: WebSocket,
+    frame: agentProtocol.ServerFrame,
+    storedId: string | undefined,
+  ): Promise<void> {
+    switch (frame.type) {
+      case 'refused':
+        this.#fail(frame.code, frame.message);
+        return;
+      case 'welcome': {
+        if (frame.credential !== undefined) {
+          // Stored before anything else: the token is spent, this is the agent's only way back in.
+          await this.#store.saveCredential({ agent_id: frame.agent_id, credential: frame.credential });
+          this.#log.info(
+            { agentId: frame.agent_id, tenantId: frame.tenant_id },
+            'enrolled; credential stored',
+          );
+        } else if (storedId !== frame.agent_id) {
+          ws.close(CLOSE_CODES.malformed_frame, 'welcomed as another agent');
+          return;
+        }
+        // Stopped while the welcome was handled (the credential being stored): no heartbeat,
+        // whose timer would keep the process alive after stop().
+        if (this.#stopped) return;
+        this.#attempt = 0;
+        clearInterval(this.#heartbeat);
+        this.#heartbeat = setInterval(
+          () => this.#send(ws, { type: 'heartbeat', protocol: AGENT_PROTOCOL_VERSION }),
+          frame.heartbeat_ms,
+        );
+        this.#log.info({ agentId: frame.agent_id }, 'connected');
+        for (const listener of this.#connected) listener(frame.agent_id);
+        return;
+      }
+      case 'credential_rotation': {
+        const current = await this.#store.credential();
+        if (current === undefined) return;
+        // Stored durably first; only then acknowledged, after which the old one stops working.
+        await this.#store.saveCredential({ agent_id: current.agent_id, credential: frame.credential });
+        this.#send(ws, {
+          type: 'ack',
+          protocol: AGENT_PROTOCOL_VERSION,
+          of: 'credential_rotation',
+          id: frame.rotation_id,
+        });
+        this.#log.info({ agentId: current.agent_id }, 'credential rotated');
+        return;
+      }
+      case 'job_offer':
+        // Not awaited: jobs run beside the connection's other frames (heartbeats go on).
+        void this.#onOffer(ws, frame);
+        return;
+      case 'rejected':
+        this.#log.warn({ of: frame.of, id: frame.id }, frame.message);
+        return;
+      case 'ack':
+        return;
+    }
+  }
+
+  async #onOffer(ws: WebSocket, offer: agentProtocol.JobOffer): Promise<void> {
+    const send = (frame: StoredOutcome): void => {
+      // The socket the offer came on may be gone; the job is offered again on the next one.
+      if (this.#ws?.readyState === WebSocket.OPEN) this.#ws.send(JSON.stringify(frame));
+    };
+    const stored = await this.#store.outcome(offer.job_id);
+    if (stored !== undefined) {
+      // Offered again after a disconnect: answered from what was stored, never run twice.
+      this.#log.info(
+        { jobId: offer.job_id, attempt: offer.attempt },
+        'job already finished; sending its stored result',
+      );
+      send(stored);
+      return;
+    }
+    const inFlight = this.#running.get(offer.job_id);
+    if (inFlight !== undefined) {
+      this.#send(ws, { type: 'ack', protocol: AGENT_PROTOCOL_VERSION, of: 'job_offer', id: offer.job_id });
+      send(await inFlight);
+      return;
+    }
+    const run = this.#run(ws, offer);
+    this.#running.set(offer.job_id, run);
+    try {
+      send(await run);
+    } finally {
+      this.#running.delete(offer.job_id);
+    }
+  }
+
+  async #run(ws: WebSocket, offer: agentProtocol.JobOffer): Promise<StoredOutcome> {
+    const definition = this.#types.get(offer.job_type);
+    let outcome: JobOutcome;
+    if (definition === undefined) {
+      outcome = {
+        kind: 'refused',
+        reason: 'unknown_type',
+        detail: `this agent has no job type ${offer.job_type}`,
+      };
+    } else if (!this.#allowed.has(offer.job_type)) {
+      outcome = {
+        kind: 'refused',
+        reason: 'not_allowed',
+        detail: `job type ${offer.job_type} is not on this agent's allow-list (${[...this.#allowed].join(', ')})`,
+      };
+    } else {
+      this.#send(ws, { type: 'ack', protocol: AGENT_PROTOCOL_VERSION, of: 'job_offer', id: offer.job_id });
+      this.#log.info({ jobId: offer.job_id, type: offer.job_type, attempt: offer.attempt }, 'job started');
+      const context: JobContext = {
+        jobId: offer.job_id,
+        migrationsDir: this.#options.migrationsDir,
+        progress: (progress) => {
+          if (this.#ws?.readyState === WebSocket.OPEN)
+            this.#ws.send(
+              JSON.stringify({
+                type: 'job_progress',
+                protocol: AGENT_PROTOCOL_VERSION,
+                job_id: offer.job_id,
+                progress,
+              }),
+            );
+        },
+        withDatabase: async (work) => {
+          const client = new pg.Client({ connectionString: this.#options.databaseUrl });
+          // An error event of an idle client would otherwise be thrown by Node.
+          client.on('error', () => {});
+          await client.connect();
+          try {
+            return await work(client);
+          } finally {
+            await client.end().catch(() => {});
+          }
+        },
+      };
+      outcome = await runJob(definition, offer.input, context, (message, fields) =>
+        this.#log.warn(fields, message),
+      );
+    }
+    const frame = outcomeFrame(offer.job_id, outcome);
+    // Kept before it is sent: a re-offer after a lost answer is answered from here.
+    await this.#store.saveOutcome(offer.job_id, frame);
+    this.#log.info(
+      {
+        jobId: offer.job_id,
+        type: offer.job_type,
+        outcome: outcome.kind,
+        ...(outcome.kind === 'refused' ? { reason: outcome.reason, fields: outcome.fields } : {}),
+        ...(outcome.kind === 'failed' ? { code: outcome.code } : {}),
+      },
+      'job finished',
+    );
+    return frame;
+  }
+}
+
+function outcomeFrame(jobId: string, outcome: JobOutcome): StoredOutcome {
+  const base = { protocol: AGENT_PROTOCOL_VERSION, job_id: jobId } as const;
+  switch (outcome.kind) {
+    case 'succeeded':
+      return { type: 'job_result', ...base, status: 'succeeded', output: outcome.output };
+    case 'failed':
+      return {
+        type: 'job_result',
+        ...base,
+        status: 'failed',
+        error: { code: outcome.code, message: outcome.message },
+      };
+    case 'refused':
+      return {
+        type: 'job_refusal',
+        ...base,
+        reason: outcome.reason,
+        detail: outcome.detail,
+        ...(outcome.fields === undefined ? {} : { fields: [...outcome.fields] }),
+      };
+  }
+}
+
+/** A URL with its password and query removed, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    parsed.search = '';
+    return parsed.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
+}

@@ -1,0 +1,73 @@
+import { describe, expect, it } from 'vitest';
+import { runCaptured } from '../../test/run-captured.ts';
+
+// Bad configuration of `tenantry agent` is refused before it dials anything: one line on stderr,
+// exit code 2. (The agent running against a control plane is tested end to end in test/e2e.)
+describe('agent', () => {
+  it.each([
+    ['no control plane URL', ['agent', '--database-url', 'postgres://db/app'], {}, /no control plane URL/],
+    [
+      'a URL that is not one',
+      ['agent', '--url', 'not a url', '--database-url', 'postgres://db/app'],
+      {},
+      /not a URL/,
+    ],
+    [
+      'a URL of another scheme',
+      ['agent', '--url', 'ftp://cp.example', '--database-url', 'postgres://db/app'],
+      {},
+      /http\(s\) or ws\(s\)/,
+    ],
+    ['no customer database', ['agent', '--url', 'https://cp.example'], {}, /no customer database/],
+    [
+      'an allow-list naming a job type the agent does not have',
+      [
+        'agent',
+        '--url',
+        'https://cp.example',
+        '--database-url',
+        'postgres://db/app',
+        '--allow',
+        'noop,drop_all',
+      ],
+      {},
+      /--allow names job types the agent does not have: drop_all/,
+    ],
+    [
+      'an unreadable CA file',
+      [
+        'agent',
+        '--url',
+        'https://cp.example',
+        '--database-url',
+        'postgres://db/app',
+        '--ca',
+        '/nonexistent/ca.pem',
+      ],
+      {},
+      /cannot read --ca \/nonexistent\/ca.pem: ENOENT/,
+    ],
+  ])('refuses %s with one line and exit code 2', async (_case, args, env, message) => {
+    const result = await runCaptured(args, env);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('without a credential file or a token, says what to give it and stops', async () => {
+    const result = await runCaptured(
+      [
+        'agent',
+        '--url',
+        'http://127.0.0.1:9',
+        '--database-url',
+        'postgres://db/app',
+        '--credential-file',
+        '/nonexistent/agent.json',
+      ],
+      {},
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/no credential at \/nonexistent\/agent.json and no enrolment token/);
+  });
+});
