@@ -71,8 +71,10 @@ export function isOutage(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && SQLSTATE.test(code)) return OUTAGE_CLASSES.has(code.slice(0, 2));
   if (typeof code === 'string' && code.startsWith('E')) return true;
-  const message = error instanceof Error ? error.message : '';
-  return /timeout|timed out|terminated|connect|socket|does not support SSL/i.test(message);
+  // pg reports a lost or timed-out connection as a plain Error; the SDK's own errors (a failed
+  // row-level security check, whose text may well say "connection") are verdicts, never outages.
+  if (Object.getPrototypeOf(error) !== Error.prototype) return false;
+  return /timeout|timed out|terminated|connect|socket|does not support SSL/i.test((error as Error).message);
 }
 
 /**
