@@ -1,9 +1,7 @@
 // Data planes for tests: roles and databases of their own on the shared PostgreSQL server (which
 // every backend's tests can reach), shaped as a vendor's server or a BYOI customer's database, and
-// tenants placed `byoi` (the workflow that creates them is not this feature's).
+// tenants placed `byoi`, made through the API.
 import { randomBytes } from 'node:crypto';
-import { plannedResources } from '@tenantry/core';
-import { sql } from 'kysely';
 import pg from 'pg';
 import { expect } from 'vitest';
 import type { TestApp } from './harness.ts';
@@ -72,22 +70,12 @@ export async function dropTestDataPlanes(): Promise<void> {
   for (const plane of made.splice(0)) await plane.drop();
 }
 
-/**
- * A tenant placed `byoi` that waits for its data connection: made as a pool tenant, provisioned,
- * then re-placed by SQL (creating byoi tenants is the provisioning workflow's, not this feature's).
- */
+/** A tenant placed `byoi`, made through the API, whose provisioning waits for its data connection. */
 export async function byoiTenant(t: TestApp, schema = 'app'): Promise<{ id: string }> {
-  const created = await createTenant(t, { plan: 'pro' });
+  const created = await createTenant(t, { plan: 'pro', placement: 'byoi', app_schema: schema });
   await t.services.jobs.runDue();
-  const resources = plannedResources(created.id, 'byoi', 'dpl_pending', schema);
-  await sql`update tenantry.tenants set placement = 'byoi', state = 'provisioning', data_plane_id = null,
-      resources = ${JSON.stringify(resources)}::jsonb where id = ${created.id}`.execute(
-    t.services.database.db,
-  );
-  const row = await sql<{
-    placement: string;
-  }>`select placement from tenantry.tenants where id = ${created.id}`.execute(t.services.database.db);
-  expect(row.rows[0]?.placement).toBe('byoi');
+  const shown = await t.request({ method: 'GET', url: `/v1/tenants/${created.id}` });
+  expect(shown.body.provisioning).toMatchObject({ state: 'waiting', step: 'connection' });
   return { id: created.id };
 }
 

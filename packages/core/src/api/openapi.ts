@@ -7652,7 +7652,9 @@ export interface operations {
     requestBody: {
       content: {
         'application/json': {
-          /** @description The data plane to place it on; default `dpl_default`, the control plane’s own server */
+          /** @description `byoi` and `byoi_agent` only: the schema of the app's tables in the customer's database; default `public` */
+          app_schema?: string;
+          /** @description The data plane to place it on; default `dpl_default`, the control plane’s own server. A `byoi` or `byoi_agent` tenant gets one of its own: leave it out */
           data_plane?: string;
           metadata?: {
             [key: string]: string;

@@ -1,11 +1,14 @@
 // A BYOI tenant's own admins set its data connection with their user token (tenant-admin
 // permission data_connection:write), for their tenant only, and never read its password.
+import { plannedResources } from '@tenantry/core';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { dropTestDataPlanes, testDataPlane } from '../../test/data-plane-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { memberAuthorization } from '../../test/member-support.ts';
 import { applyPlans, provisionedTenant } from '../../test/tenant-support.ts';
+import { newId } from '../ids.ts';
+import { createTenantDataPlane } from './index.ts';
 
 let t: TestApp;
 beforeAll(async () => {
@@ -22,9 +25,15 @@ async function byoiWithMembers() {
   const tenant = await provisionedTenant(t);
   const admin = await memberAuthorization(t, tenant.id, 'admin');
   const member = await memberAuthorization(t, tenant.id, 'member');
-  await sql`update tenantry.tenants set placement = 'byoi', state = 'provisioning',
-    resources = ${JSON.stringify({ placement: 'byoi', data_plane: 'dpl_pending', database: null, schema: 'app' })}::jsonb
-    where id = ${tenant.id}`.execute(t.services.database.db);
+  // Re-placed by hand: members are invited and admitted to an active tenant, and this one must
+  // then wait for its connection as a new byoi tenant does.
+  const plane = newId('dpl');
+  const resources = plannedResources(tenant.id, 'byoi', plane, 'app');
+  await t.services.database.db.transaction().execute(async (tx) => {
+    await createTenantDataPlane(tx, tenant.id, 'customer', plane);
+    await sql`update tenantry.tenants set placement = 'byoi', state = 'provisioning', data_plane_id = ${plane},
+      resources = ${JSON.stringify(resources)}::jsonb where id = ${tenant.id}`.execute(tx);
+  });
   return { id: tenant.id as string, admin, member };
 }
 

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { asSuperuser, byoiTenant, dropTestDataPlanes, testDataPlane } from '../../test/data-plane-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
@@ -58,6 +59,38 @@ async function actions(tenantId: string): Promise<string[]> {
 }
 
 describe("a BYOI tenant's data connection", () => {
+  it('lets a byoi tenant made through the API finish provisioning in the customer’s database', async () => {
+    const tenant = await byoiTenant(t, 'minutes');
+    const waiting = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}` });
+    expect(waiting.body).toMatchObject({ state: 'provisioning', placement: 'byoi' });
+    expect(waiting.body.resources).toMatchObject({ placement: 'byoi', database: null, schema: 'minutes' });
+    const customer = await testDataPlane('customer');
+    expect((await put(tenant.id, customer.connection)).status).toBe(201);
+    await t.services.jobs.runDue();
+    await t.services.jobs.runDue();
+    const done = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}` });
+    expect(done.body.state, JSON.stringify(done.body.provisioning)).toMatch(/^(trialing|active)$/);
+    expect(done.body.provisioning).toMatchObject({ state: 'succeeded' });
+    expect(done.body.resources).toEqual({
+      placement: 'byoi',
+      data_plane: waiting.body.data_plane,
+      database: customer.connection.database,
+      schema: 'minutes',
+    });
+    // The app's schema was made in the customer's database, owned by the customer's role.
+    const { host, port, database, user, password } = customer.connection;
+    const client = new pg.Client({ host, port, database, user, password });
+    await client.connect();
+    try {
+      const owner = await client.query<{ owner: string }>(
+        "select pg_get_userbyid(nspowner) as owner from pg_namespace where nspname = 'minutes'",
+      );
+      expect(owner.rows).toEqual([{ owner: user }]);
+    } finally {
+      await client.end();
+    }
+  });
+
   it('is validated, stored sealed, shown without its password, and the workflow is told', async () => {
     const told: string[] = [];
     t.services.dataPlanes.onConnectionSet(async (tenantId) => {
@@ -112,12 +145,13 @@ describe("a BYOI tenant's data connection", () => {
     expect(foreign.body.missing).toEqual([
       `ownership of schema "app" (it belongs to "postgres", not "${other.connection.user}")`,
     ]);
+    // The tenant's data plane, made with it, still holds no connection.
     const planes = await t.services.database.db
       .selectFrom('data_planes')
-      .select('id')
+      .select(['tenant_id', 'connection_sealed'])
       .where('kind', '=', 'customer')
       .execute();
-    expect(planes).toEqual([]);
+    expect(planes).toEqual([{ tenant_id: tenant.id, connection_sealed: null }]);
   });
 
   it('is decrypted for the app key only, each read audited, with no-store', async () => {
@@ -207,7 +241,7 @@ describe("a BYOI tenant's data connection", () => {
       client.query('select 1 from pg_database where datname = $1', [customer.connection.database]),
     );
     expect(stillThere.rowCount).toBe(1);
-    // Set again later: the same data plane row comes back to life.
-    expect((await put(tenant.id, customer.connection)).status).toBe(200);
+    // Set again later: the tenant's data plane holds a connection again, as new.
+    expect((await put(tenant.id, customer.connection)).status).toBe(201);
   });
 });

@@ -339,7 +339,7 @@ export class DataPlaneService {
 
   /**
    * Validates a BYOI tenant's connection to its own database and stores it as the tenant's
-   * `customer` data plane (made on first use), sealed under the tenant's data key; then tells the
+   * `customer` data plane (made with the tenant), sealed under the tenant's data key; then tells the
    * {@link onConnectionSet} listener. Nothing is stored when validation fails.
    */
   async setConnection(
@@ -367,40 +367,29 @@ export class DataPlaneService {
           'data_plane_unreadable',
           `the data key of tenant ${tenant.id} does not open: ${dataKey.error}`,
         );
-      const existing = await tx
+      // Made with the tenant (createTenantDataPlane); locked so two connections set at once queue.
+      const plane = await tx
         .selectFrom('data_planes')
-        .select('id')
+        .select(['id', 'connection_sealed'])
         .where('tenant_id', '=', tenant.id)
+        .where('kind', '=', 'customer')
         .forUpdate()
-        .executeTakeFirst();
-      const id = existing?.id ?? newId('dpl');
-      const values = {
-        connection_sealed: sealCustomerConnection(dataKey.value, tenant.id, id, parsed.value),
-        metadata: JSON.stringify({ ...metadataOf(parsed.value, inspected.value), schema }),
-        retired_at: null,
-        health: 'unknown' as const,
-        health_detail: null,
-        health_checked_at: null,
-      };
-      const row =
-        existing === undefined
-          ? await tx
-              .insertInto('data_planes')
-              .values({
-                id,
-                name: customerPlaneName(tenant.id),
-                kind: 'customer',
-                tenant_id: tenant.id,
-                ...values,
-              })
-              .returningAll()
-              .executeTakeFirstOrThrow()
-          : await tx
-              .updateTable('data_planes')
-              .set({ ...values, updated_at: sql<Date>`now()` })
-              .where('id', '=', id)
-              .returningAll()
-              .executeTakeFirstOrThrow();
+        .executeTakeFirstOrThrow();
+      const id = plane.id;
+      const row = await tx
+        .updateTable('data_planes')
+        .set({
+          connection_sealed: sealCustomerConnection(dataKey.value, tenant.id, id, parsed.value),
+          metadata: JSON.stringify({ ...metadataOf(parsed.value, inspected.value), schema }),
+          retired_at: null,
+          health: 'unknown' as const,
+          health_detail: null,
+          health_checked_at: null,
+          updated_at: sql<Date>`now()`,
+        })
+        .where('id', '=', id)
+        .returningAll()
+        .executeTakeFirstOrThrow();
       await recordChange(tx, ctx, {
         action: 'data_connection.set',
         tenantId: tenant.id,
@@ -408,7 +397,7 @@ export class DataPlaneService {
         data: refOf(row),
         occurredAt: this.#clock.now(),
       });
-      return ok({ data_plane: viewOf(row, 1), created: existing === undefined });
+      return ok({ data_plane: viewOf(row, 1), created: plane.connection_sealed === null });
     });
     if (!result.ok) return result;
     await this.#connector.forget(result.value.data_plane.id);
@@ -428,8 +417,9 @@ export class DataPlaneService {
   }
 
   /**
-   * Forgets a BYOI tenant's data connection: its sealed details are destroyed and its data plane
-   * retired. The customer's database, and the tenant's data in it, are left as they are. Refused
+   * Forgets a BYOI tenant's data connection: its sealed details are destroyed; its data plane stays
+   * the tenant's, waiting for another. The customer's database, and the tenant's data in it, are
+   * left as they are. Refused
    * while the tenant uses it (past provisioning and not cancelled).
    */
   async removeConnection(
@@ -446,10 +436,11 @@ export class DataPlaneService {
         );
       const row = await tx
         .updateTable('data_planes')
-        .set({ connection_sealed: null, retired_at: sql<Date>`now()`, updated_at: sql<Date>`now()` })
+        .set({ connection_sealed: null, updated_at: sql<Date>`now()` })
         .where('tenant_id', '=', tenant.id)
         .where('kind', '=', 'customer')
         .where('retired_at', 'is', null)
+        .where('connection_sealed', 'is not', null)
         .returningAll()
         .executeTakeFirst();
       if (!row) return connectionNotFound(tenant.id);
@@ -564,6 +555,33 @@ export class DataPlaneService {
 }
 
 /** The name of a tenant's customer data plane: its id, as a name may spell it. */
+/**
+ * Makes the data plane a `byoi` or `byoi_agent` tenant will hold alone, in the transaction that
+ * registers the tenant (the foreign key from the plane to the tenant is checked at commit, migration
+ * 0033): `customer`, waiting for the connection details the customer gives, or `agent`, reached
+ * only by the agent that enrols for it.
+ */
+export async function createTenantDataPlane(
+  tx: Transaction<Schema>,
+  tenantId: string,
+  kind: 'customer' | 'agent',
+  id: string,
+): Promise<void> {
+  await tx
+    .insertInto('data_planes')
+    .values({
+      id,
+      name: kind === 'customer' ? customerPlaneName(tenantId) : `agent-${tenantId.replaceAll('_', '-')}`,
+      kind,
+      tenant_id: tenantId,
+      connection_sealed: null,
+      health_detail: null,
+      health_checked_at: null,
+      retired_at: null,
+    })
+    .execute();
+}
+
 export function customerPlaneName(tenantId: string): string {
   return `byoi-${tenantId.replaceAll('_', '-')}`;
 }
@@ -612,6 +630,7 @@ async function customerPlane(db: Kysely<Schema>, tenantId: string): Promise<Row 
     .where('tenant_id', '=', tenantId)
     .where('kind', '=', 'customer')
     .where('retired_at', 'is', null)
+    .where('connection_sealed', 'is not', null)
     .executeTakeFirst();
 }
 

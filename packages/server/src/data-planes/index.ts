@@ -27,6 +27,7 @@ export {
 } from './data-plane-connector.ts';
 export { dataPlaneRoutes } from './data-plane-routes.ts';
 export {
+  createTenantDataPlane,
   customerPlaneName,
   type DataPlaneHealth,
   DataPlaneService,

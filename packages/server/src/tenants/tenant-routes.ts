@@ -128,8 +128,15 @@ const CreateTenant = z.strictObject({
   plan_version: PlanVersionNumber.optional().describe('Default: the latest'),
   placement: z.enum(PLACEMENTS).default('pool'),
   data_plane: DataPlaneId.optional().describe(
-    'The data plane to place it on; default `dpl_default`, the control plane’s own server',
+    'The data plane to place it on; default `dpl_default`, the control plane’s own server. A `byoi` or `byoi_agent` tenant gets one of its own: leave it out',
   ),
+  app_schema: z
+    .string()
+    .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase SQL identifier, at most 63 characters')
+    .optional()
+    .describe(
+      "`byoi` and `byoi_agent` only: the schema of the app's tables in the customer's database; default `public`",
+    ),
   region: z.string().min(1).max(100).optional(),
   trial_days: z.number().int().min(0).max(MAX_TRIAL_DAYS).optional().describe("Default: the plan's"),
   seats: z.number().int().min(0).max(1_000_000).default(1),

@@ -26,7 +26,7 @@ import {
 } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import { DEFAULT_DATA_PLANE } from '../data-planes/index.ts';
+import { createTenantDataPlane, DEFAULT_DATA_PLANE } from '../data-planes/index.ts';
 import type { ScheduledPlanChange, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import type { JobQueue } from '../jobs/index.ts';
@@ -61,6 +61,8 @@ export interface CreateTenantInput {
   placement: Placement;
   /** The data plane to place the tenant on (`dpl_…`); default: the control plane's own server. */
   data_plane?: string | undefined;
+  /** `byoi` and `byoi_agent`: the schema of the app's tables in the customer's database; default `public`. */
+  app_schema?: string | undefined;
   region?: string | undefined;
   trial_days?: number | undefined;
   seats: number;
@@ -152,15 +154,27 @@ export class TenantService {
       const detail = `placement ${input.placement} is not available on this control plane`;
       return fail('validation_failed', detail, { errors: [{ path: 'placement', message: detail }] });
     }
-    const dataPlane = input.data_plane ?? DEFAULT_DATA_PLANE;
-    const resources = plannedResources(id, input.placement, dataPlane);
+    const ownPlane = ownDataPlaneKind(input.placement);
+    if (ownPlane !== null && input.data_plane !== undefined) {
+      const detail = `a ${input.placement} tenant gets a data plane of its own (its customer's database); leave data_plane out`;
+      return fail('validation_failed', detail, { errors: [{ path: 'data_plane', message: detail }] });
+    }
+    if (ownPlane === null && input.app_schema !== undefined) {
+      const detail = `a ${input.placement} tenant's tables live where its placement puts them; app_schema is for byoi and byoi_agent tenants`;
+      return fail('validation_failed', detail, { errors: [{ path: 'app_schema', message: detail }] });
+    }
+    const dataPlane = ownPlane === null ? (input.data_plane ?? DEFAULT_DATA_PLANE) : newId('dpl');
+    const resources = plannedResources(id, input.placement, dataPlane, input.app_schema);
     const slugTaken = fail('slug_taken', `a tenant with the slug "${input.slug}" exists`);
     const created = await this.#o.db
       .transaction()
       .execute(async (tx) => {
-        const room = await dataPlaneRoom(tx, dataPlane, input.placement);
-        if (!room.ok) return room;
+        if (ownPlane === null) {
+          const room = await dataPlaneRoom(tx, dataPlane, input.placement);
+          if (!room.ok) return room;
+        }
         if (await this.#slugTaken(tx, input.slug)) return slugTaken;
+        if (ownPlane !== null) await createTenantDataPlane(tx, id, ownPlane, dataPlane);
         await tx
           .insertInto('tenants')
           .values({
@@ -740,6 +754,13 @@ export class TenantService {
 /** The answer to a tenant id or slug that names no tenant, wherever a tenant is looked up. */
 export function tenantNotFound(idOrSlug: string): { readonly ok: false; readonly error: DomainError } {
   return fail('tenant_not_found', `no tenant has the id or slug "${idOrSlug}"`);
+}
+
+/** The kind of data plane a tenant of `placement` holds alone, or null for one on a vendor data plane. */
+function ownDataPlaneKind(placement: Placement): 'customer' | 'agent' | null {
+  if (placement === 'byoi') return 'customer';
+  if (placement === 'byoi_agent') return 'agent';
+  return null;
 }
 
 /**

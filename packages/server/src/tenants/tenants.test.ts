@@ -267,7 +267,7 @@ describe('POST /v1/tenants', () => {
     },
     {
       name: 'an unknown placement',
-      payload: { slug: 'unknown-placement', name: 'x', plan: 'pro', placement: 'byoi' },
+      payload: { slug: 'unknown-placement', name: 'x', plan: 'pro', placement: 'kubernetes' },
       status: 400,
       code: 'validation_failed',
       paths: ['placement'],
@@ -333,7 +333,7 @@ describe('POST /v1/tenants', () => {
     },
     {
       name: 'a placement with no driver on this control plane',
-      payload: { slug: 'no-driver', name: 'x', plan: 'pro', placement: 'byoi' },
+      payload: { slug: 'no-driver', name: 'x', plan: 'pro', placement: 'byoi_agent' },
       status: 400,
       code: 'validation_failed',
       paths: ['placement'],
@@ -373,6 +373,13 @@ describe('POST /v1/tenants', () => {
       paths: ['data_plane'],
     },
     {
+      name: 'a data plane for a byoi tenant, which gets one of its own',
+      payload: { slug: 'byoi-plane', name: 'x', plan: 'pro', placement: 'byoi', data_plane: 'dpl_default' },
+      status: 400,
+      code: 'validation_failed',
+      paths: ['data_plane'],
+    },
+    {
       name: 'seats above a hard seats limit',
       payload: { slug: 'too-many-seats', name: 'x', plan: 'starter', seats: 11 },
       status: 400,
@@ -394,8 +401,8 @@ describe('POST /v1/tenants', () => {
       if (c.paths) {
         for (const path of c.paths) expect(paths(body), JSON.stringify(body)).toContain(path);
       }
-      if ((c.payload as { placement?: string }).placement === 'byoi')
-        expect(body.detail).toBe('placement byoi is not available on this control plane');
+      if ((c.payload as { placement?: string }).placement === 'byoi_agent')
+        expect(body.detail).toBe('placement byoi_agent is not available on this control plane');
       expect(await stateOf(t)).toEqual(before);
     });
   }
