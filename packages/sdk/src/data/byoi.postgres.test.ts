@@ -141,6 +141,15 @@ describe('a BYOI tenant through the SDK', () => {
         data.query<{ id: string }>('select id from notes order by id'),
       );
       expect(viaQuery.rows.map((r) => r.id)).toEqual(['c1', 'c2']);
+      // query()'s one round trip: the app's schema holds after the clean-session reset, and SQL
+      // that moves search_path for the session does not carry it to the next statement.
+      await as(byoi.id, () => data.query(`select set_config('search_path', 'public', false)`));
+      const after = await as(byoi.id, () =>
+        data.query<{ schema: string; tenant: string }>(
+          'select current_schema() as schema, tenantry.current_tenant() as tenant',
+        ),
+      );
+      expect(after.rows).toEqual([{ schema: 'minutes', tenant: byoi.id }]);
       const pooled = await as(pool, () => data.query<{ id: string }>('select id from notes'));
       expect(pooled.rows.map((r) => r.id)).toEqual(['p1']);
       // Its pool is in the one budget of tenant databases.

@@ -175,6 +175,17 @@ interface VendorPlane {
   ready: boolean;
 }
 
+/** What {@link TenantData.query}'s one-round-trip path checks a client out of: pg.Pool's callback connect. */
+interface CallbackPool {
+  connect(
+    callback: (
+      error: Error | undefined,
+      client: pg.PoolClient | undefined,
+      release: (error?: Error | boolean) => void,
+    ) => void,
+  ): void;
+}
+
 /** The connection a BYOI data plane's pool was opened with, and that pool's key. */
 interface ByoiPool {
   readonly connection: DataConnection;
@@ -532,6 +543,7 @@ export class TenantData {
     text: string,
     values: unknown[] | undefined,
   ): Promise<pg.QueryResult<R>> {
+    if (where.placement === 'byoi') return this.#byoiQuery<R>(where, text, values);
     if (where.placement !== 'pool') return this.#transactionAt(where, (db) => db.query<R>(text, values), {});
     if (where.dataPlane === DEFAULT_DATA_PLANE)
       return this.#scopedQuery<R>(this.#shared, where, text, values);
@@ -547,9 +559,33 @@ export class TenantData {
     });
   }
 
-  /** A pool tenant's statement on `pool`, with its binding, in one round trip (see {@link query}). */
+  /**
+   * A BYOI tenant's statement, in one round trip as a pool tenant's: its pool's connections start
+   * with `search_path` set to the app's schema (a startup option, so the clean-session reset
+   * keeps it), and the customer's database holds that one tenant.
+   */
+  async #byoiQuery<R extends pg.QueryResultRow>(
+    where: TenantPlacement,
+    text: string,
+    values: unknown[] | undefined,
+  ): Promise<pg.QueryResult<R>> {
+    const key = await this.#byoiPool(where);
+    const pool: CallbackPool = {
+      connect: (callback) => {
+        this.#databases.connect(key).then(
+          (client) => callback(undefined, client, (error) => client.release(error)),
+          (error: Error) => callback(error, undefined, () => {}),
+        );
+      },
+    };
+    return this.#guards.run(where.tenantId, where.dataPlane, () =>
+      this.#scopedQuery<R>(pool, where, text, values),
+    );
+  }
+
+  /** A tenant's statement on `pool`, with its binding, in one round trip (see {@link query}). */
   #scopedQuery<R extends pg.QueryResultRow>(
-    pool: pg.Pool,
+    pool: CallbackPool,
     where: TenantPlacement,
     text: string,
     values: unknown[] | undefined,
@@ -749,6 +785,8 @@ function byoiConfig(connection: DataConnection): pg.PoolConfig {
     user: connection.user,
     password: connection.password,
     ssl,
+    // The session's default, which RESET ALL returns to: see TenantData's #byoiQuery.
+    options: `-c search_path=${pg.escapeIdentifier(connection.schema).replace(/[\\ ]/g, '\\$&')}`,
   };
 }
 
@@ -761,7 +799,8 @@ function sameConnection(a: DataConnection, b: DataConnection): boolean {
     a.user === b.user &&
     a.password === b.password &&
     a.sslmode === b.sslmode &&
-    a.ca === b.ca
+    a.ca === b.ca &&
+    a.schema === b.schema
   );
 }
 
