@@ -31,7 +31,7 @@ let data: TenantData;
 /** The second data plane's id and database. */
 let plane: string;
 let planeDb: string;
-const tenants = {} as Record<'home' | 'poolA' | 'poolB' | 'schemaA' | 'schemaB', string>;
+const tenants = {} as Record<'home' | 'poolA' | 'poolB' | 'schemaA' | 'schemaB' | 'databaseA', string>;
 /** What afterAll closes: TenantData instances and clients. */
 const closing: (() => Promise<unknown>)[] = [];
 
@@ -75,6 +75,8 @@ beforeAll(async () => {
   ({ t, dbUrl, admin, controlPlaneUrl } = await startDataPlane(appRole, bindingKey));
   const vendor = await testDataPlane('vendor');
   planeDb = vendor.connection.database;
+  // A vendor's server that may hold database tenants too.
+  await withAdmin((c) => c.query(`alter role ${vendor.connection.user} createdb`));
   const registered = await t.request({
     method: 'POST',
     url: '/v1/data-planes',
@@ -100,6 +102,7 @@ beforeAll(async () => {
     ['poolB', 'pool'],
     ['schemaA', 'schema'],
     ['schemaB', 'schema'],
+    ['databaseA', 'database'],
   ] as const) {
     const tenant = await provisionedTenant(t, { placement, data_plane: plane });
     expect(tenant, JSON.stringify(tenant)).toMatchObject({ state: 'active', data_plane: plane });
@@ -121,6 +124,17 @@ beforeAll(async () => {
       ${schemaTenantSql(tenantId, 'notes', tenantId)}`);
   }
 
+  // The database tenant's table, made as its role in its own database on that server.
+  const tenantDb = new pg.Client({
+    connectionString: urlAs(new URL(dbUrl).username, `tenantry_${tenants.databaseA}`),
+  });
+  await tenantDb.connect();
+  await tenantDb.query(`set role "tenantry_${tenants.databaseA}"`);
+  await tenantDb.query(
+    `create table notes (id text primary key, body text); insert into notes values ('da1', 'database')`,
+  );
+  await tenantDb.end();
+
   placements = new PlacementDirectory({
     controlPlane: new ControlPlaneClient({
       url: controlPlaneUrl,
@@ -140,17 +154,21 @@ afterAll(async () => {
   for (const close of closing) await close().catch(() => {});
   await admin?.end();
   // The second plane first: its tenants' roles own objects there, which the harness's drop would trip on.
+  if (tenants.databaseA !== undefined)
+    await withAdmin((c) => c.query(`drop database if exists "tenantry_${tenants.databaseA}" with (force)`));
   await dropTestDataPlanes();
   await t?.close();
   await withAdmin((c) => c.query(`drop role if exists ${appRole}`));
 });
 
 describe('tenants on a registered vendor data plane', () => {
-  it('reaches pool and schema tenants there through the directory, and the default plane’s as before', async () => {
+  it('reaches pool, schema and database tenants there through the directory, and the default plane’s as before', async () => {
     expect(await ids(data, tenants.poolA)).toEqual(['a1', 'a2']);
     expect(await ids(data, tenants.poolB)).toEqual(['b1']);
     expect(await ids(data, tenants.schemaA)).toEqual(['sa1']);
     expect(await ids(data, tenants.schemaB)).toEqual(['sb1']);
+    expect(await ids(data, tenants.databaseA)).toEqual(['da1']);
+    expect(data.databaseStats().databases).toEqual([`${plane}/tenantry_${tenants.databaseA}`]);
     expect(await ids(data, tenants.home)).toEqual(['home1']);
     // A transaction too, and a write lands on that plane under the tenant's id.
     await as(tenants.poolB, () =>
