@@ -176,6 +176,43 @@ describe('a BYOI tenant through the SDK', () => {
     }
   });
 
+  it('opens a new pool once the connection is set again (a rotated password), retiring the old one', async () => {
+    const placements = directory();
+    const data = appData(placements);
+    try {
+      const pid = () =>
+        as(
+          byoi.id,
+          async () => (await data.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]?.pid,
+        );
+      const first = await pid();
+      expect(await pid()).toBe(first);
+      const put = await t.request({
+        method: 'PUT',
+        url: `/v1/tenants/${byoi.id}/data-connection`,
+        payload: customer.connection,
+      });
+      expect(put.status, JSON.stringify(put.body)).toBeLessThan(300);
+      const before = await reads(byoi.id);
+      placements.invalidate(byoi.id);
+      const rows = await as(byoi.id, () => data.query<{ id: string }>('select id from notes order by id'));
+      expect(rows.rows.map((r) => r.id)).toContain('c1');
+      expect(await reads(byoi.id)).toBe(before + 1);
+      // A connection of the new pool, not the old one's.
+      expect(await pid()).not.toBe(first);
+      expect(data.databaseStats()).toMatchObject({
+        pools: 1,
+        databases: [`${byoi.dataPlane}/${customer.connection.database}`],
+      });
+      // The old pool, opened with the connection as it was, ends: only the new one holds a connection.
+      await vi.waitFor(() => expect(data.databaseStats()).toMatchObject({ connections: 1, retiring: 0 }), {
+        timeout: 5_000,
+      });
+    } finally {
+      await data.close();
+    }
+  });
+
   it('answers DataPlaneUnavailableError for that tenant only when the customer’s database is out, naming no credential', async () => {
     const placements = directory();
     const data = appData(placements, {

@@ -190,7 +190,12 @@ interface CallbackPool {
 interface ByoiPool {
   readonly connection: DataConnection;
   readonly key: string;
+  /** When a transaction last asked for it (ms since the epoch). */
+  usedAt: number;
 }
+
+/** A BYOI connection whose pool is gone and that nobody asked for this long is forgotten. */
+const BYOI_KEEP_MS = 60_000;
 
 /**
  * Tenant-scoped data, one call for every placement: {@link transaction} takes the tenant from the
@@ -239,6 +244,7 @@ export class TenantData {
   readonly #guards: DataPlaneGuards;
   /** BYOI data planes' connections, by data plane: what their pools' config reads. */
   readonly #byoi = new Map<string, ByoiPool>();
+  #byoiPruneAt = 100;
   readonly #databases: TenantDatabasePools;
   readonly #check: CheckOptions;
   readonly #requireTables: boolean;
@@ -408,12 +414,30 @@ export class TenantData {
         'byoi',
         `its data connection is for data plane ${connection.data_plane_id}, not ${where.dataPlane}`,
       );
+    const now = Date.now();
     const held = this.#byoi.get(where.dataPlane);
-    if (held !== undefined && sameConnection(held.connection, connection)) return held.key;
+    if (held !== undefined && sameConnection(held.connection, connection)) {
+      held.usedAt = now;
+      return held.key;
+    }
     if (held !== undefined) this.#databases.forget(held.key);
+    this.#pruneByoi(now);
     const key = `${where.dataPlane}/${connection.database}`;
-    this.#byoi.set(where.dataPlane, { connection, key });
+    this.#byoi.set(where.dataPlane, { connection, key, usedAt: now });
     return key;
+  }
+
+  /**
+   * Forgets the connections (passwords included) of BYOI data planes whose pool the LRU has
+   * closed and that no transaction asked for lately, so that they are not kept in memory for
+   * ever; one asked for again is read again through the directory.
+   */
+  #pruneByoi(now: number): void {
+    if (this.#byoi.size < this.#byoiPruneAt) return;
+    const kept = new Set(this.#databases.stats().databases);
+    for (const [dataPlane, held] of this.#byoi)
+      if (!kept.has(held.key) && now - held.usedAt > BYOI_KEEP_MS) this.#byoi.delete(dataPlane);
+    this.#byoiPruneAt = Math.max(100, this.#byoi.size * 2);
   }
 
   /**
