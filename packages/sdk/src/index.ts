@@ -36,6 +36,7 @@ export {
 } from './control-plane/index.ts';
 export { ControlPlaneSource } from './control-plane-source.ts';
 export {
+  AgentOnlyPlacementError,
   BINDER_ROLE,
   BINDING_SETTING,
   BindingKeyError,
@@ -45,7 +46,11 @@ export {
   CURRENT_TENANT,
   checkRowLevelSecurity,
   DATA_STATES,
+  type DataConnection,
   type DataPlacement,
+  type DataPlaneGuardOptions,
+  DataPlaneNotConfiguredError,
+  DataPlaneUnavailableError,
   installTenantBinding,
   OneTenantPlacement,
   PlacementDirectory,
@@ -77,6 +82,7 @@ export {
   TransactionRolledBackError,
   tenantBindingSql,
   UnsupportedPlacementError,
+  type UsablePlacement,
 } from './data/index.ts';
 /** Crash-safe file writes (temp, fsync, rename), e.g. for the agent's stored credential. */
 export { writeFileDurably } from './durable-file.ts';

@@ -4,7 +4,15 @@
  * It may import: @tenantry/core, context/, control-plane/, migrations/.
  */
 export {
+  type DataPlaneGuardOptions,
+  DataPlaneGuards,
+  DataPlaneNotConfiguredError,
+  DataPlaneUnavailableError,
+} from './data-plane-guard.ts';
+export {
+  AgentOnlyPlacementError,
   DATA_STATES,
+  type DataConnection,
   type DataPlacement,
   OneTenantPlacement,
   PlacementDirectory,
@@ -14,6 +22,7 @@ export {
   type TenantPlacement,
   TenantUnavailableError,
   UnsupportedPlacementError,
+  type UsablePlacement,
 } from './placement-directory.ts';
 export {
   type CheckOptions,

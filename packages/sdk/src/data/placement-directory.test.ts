@@ -1,9 +1,15 @@
 import type { AddressInfo } from 'node:net';
+import { plannedResources } from '@tenantry/core';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { act, applyPlans, createTenant, provisionedTenant } from '../../../server/test/tenant-support.ts';
 import { ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
-import { PlacementDirectory, TenantUnavailableError } from './placement-directory.ts';
+import {
+  AgentOnlyPlacementError,
+  PlacementDirectory,
+  TenantUnavailableError,
+} from './placement-directory.ts';
 
 let t: TestApp;
 let url: string;
@@ -43,6 +49,7 @@ describe('PlacementDirectory', () => {
       placement: 'pool',
       state: 'active',
       dataPlane: 'dpl_default',
+      resources: { placement: 'pool', data_plane: 'dpl_default' },
       schema: null,
       role: null,
       database: null,
@@ -52,6 +59,12 @@ describe('PlacementDirectory', () => {
       placement: 'schema',
       state: 'active',
       dataPlane: 'dpl_default',
+      resources: {
+        placement: 'schema',
+        data_plane: 'dpl_default',
+        schema: schema.id,
+        role: `tenantry_${schema.id}`,
+      },
       schema: schema.id,
       role: `tenantry_${schema.id}`,
       database: null,
@@ -61,10 +74,40 @@ describe('PlacementDirectory', () => {
       placement: 'database',
       state: 'active',
       dataPlane: 'dpl_default',
+      resources: {
+        placement: 'database',
+        data_plane: 'dpl_default',
+        database: `tenantry_${database.id}`,
+        role: `tenantry_${database.id}`,
+      },
       schema: null,
       role: `tenantry_${database.id}`,
       database: `tenantry_${database.id}`,
     });
+  });
+
+  it('tells where a byoi_agent tenant lives, and refuses it as unreachable by the app, naming why', async () => {
+    const places = directory();
+    const tenant = await provisionedTenant(t, { placement: 'pool' });
+    // Placed as the agent workflow would leave it (that workflow is not the SDK's).
+    const resources = plannedResources(tenant.id, 'byoi_agent', 'dpl_agent1', 'app');
+    await sql`insert into tenantry.data_planes (id, name, kind, tenant_id)
+        values ('dpl_agent1', 'agent-1', 'agent', ${tenant.id})`.execute(t.services.database.db);
+    await sql`update tenantry.tenants set placement = 'byoi_agent', data_plane_id = 'dpl_agent1',
+        resources = ${JSON.stringify(resources)}::jsonb where id = ${tenant.id}`.execute(
+      t.services.database.db,
+    );
+    expect(await places.lookup(tenant.id)).toMatchObject({
+      placement: 'byoi_agent',
+      dataPlane: 'dpl_agent1',
+      resources: { placement: 'byoi_agent', data_plane: 'dpl_agent1', agent: null, schema: 'app' },
+      schema: 'app',
+    });
+    const refused = await places.usable(tenant.id).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(AgentOnlyPlacementError);
+    expect(refused).toMatchObject({ tenantId: tenant.id, dataPlane: 'dpl_agent1' });
+    expect((refused as Error).message).toContain("never leaves the customer's environment");
+    expect(() => places.usableNow(tenant.id)).toThrow(AgentOnlyPlacementError);
   });
 
   it('asks once, shares one request between concurrent lookups, and asks again after the max age', async () => {

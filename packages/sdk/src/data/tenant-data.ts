@@ -1,6 +1,16 @@
 import pg from 'pg';
 import { currentTenant } from '../context/index.ts';
-import type { Placements, TenantPlacement } from './placement-directory.ts';
+import {
+  type DataPlaneGuardOptions,
+  DataPlaneGuards,
+  DataPlaneNotConfiguredError,
+} from './data-plane-guard.ts';
+import {
+  type DataConnection,
+  type Placements,
+  type UsablePlacement as TenantPlacement,
+  UnsupportedPlacementError,
+} from './placement-directory.ts';
 import {
   type CheckOptions,
   checkRowLevelSecurity,
@@ -40,6 +50,20 @@ export interface TenantDataOptions {
    */
   readonly url: string;
   /**
+   * The URL of the app's login role on each other vendor data plane its tenants may live on, by
+   * id: `{ dpl_eu1: 'postgres://minutes_app:…@pg-eu-1/minutes' }` (`url` is `dpl_default`'s). Each
+   * is to its data plane what `url` is to the default one: its pool tables, its schema tenants,
+   * and its database tenants on the same server with the database name replaced, under the same
+   * checks (run on the data plane's first use) and behind its own circuit breaker and bulkhead. A
+   * tenant on a data plane missing here fails with {@link DataPlaneNotConfiguredError}.
+   */
+  readonly dataPlanes?: Readonly<Record<string, string>>;
+  /**
+   * The circuit breaker and bulkhead of each data plane other than `url`'s (vendor data planes in
+   * `dataPlanes`, BYOI customers' databases), and its connect timeout; see {@link DataPlaneGuards}.
+   */
+  readonly guard?: DataPlaneGuardOptions;
+  /**
    * Where each tenant lives: a {@link PlacementDirectory} on a control plane (its `invalidate` is
    * what the entitlement stream calls), or a {@link OneTenantPlacement} self-hosted on a license.
    */
@@ -55,9 +79,12 @@ export interface TenantDataOptions {
   readonly requireRowLevelSecurity?: boolean;
   /** Tables of the pool schema that hold no tenant's rows, for that check. */
   readonly sharedTables?: readonly string[];
-  /** The pools of `database` tenants: connection budget, pools kept, idle time. */
+  /**
+   * The pools of `database` tenants (on every vendor data plane) and of BYOI customers' databases,
+   * which share one connection budget: budget, pools kept, idle time.
+   */
   readonly databases?: Omit<TenantDatabasePoolsOptions, 'config'>;
-  /** The URL of a tenant database, when it is not `url` with the database name replaced. */
+  /** The URL of a tenant database on `dpl_default`, when it is not `url` with the database name replaced. */
   readonly tenantDatabaseUrl?: (database: string) => string;
   /**
    * How many of {@link TenantData.query}'s statements each shared connection keeps prepared, by
@@ -100,16 +127,22 @@ export const CONNECTION_RESET =
 /** The command tags of statements that cannot leave a prepared statement, LISTEN, cursor or SET behind. */
 const DATA_COMMANDS: ReadonlySet<string> = new Set(['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'MERGE']);
 
+/** The data plane `url` reaches: the control plane's own server. */
+const DEFAULT_DATA_PLANE = 'dpl_default';
+
 /** The app's database role or pool tables would let one tenant's rows reach another. */
 export class RowLevelSecurityError extends Error {
   readonly report: RowLevelSecurityReport;
+  /** The data plane whose check failed: its tenants are refused, every other's go on. */
+  readonly dataPlane: string;
 
-  constructor(report: RowLevelSecurityReport) {
+  constructor(report: RowLevelSecurityReport, dataPlane = DEFAULT_DATA_PLANE) {
     super(
-      `refusing to run tenant transactions: row-level security would not keep tenants apart in schema ${report.schema}:\n- ${report.problems.join('\n- ')}`,
+      `refusing to run tenant transactions on data plane ${dataPlane}: row-level security would not keep tenants apart in schema ${report.schema}:\n- ${report.problems.join('\n- ')}`,
     );
     this.name = 'RowLevelSecurityError';
     this.report = report;
+    this.dataPlane = dataPlane;
   }
 }
 
@@ -133,6 +166,37 @@ export class TransactionLeftOpenError extends Error {
   }
 }
 
+/** A vendor data plane the app has a URL for: its shared pool and whether its check passed. */
+interface VendorPlane {
+  readonly id: string;
+  readonly url: string;
+  readonly shared: pg.Pool;
+  started: Promise<void> | undefined;
+  ready: boolean;
+}
+
+/** What {@link TenantData.query}'s one-round-trip path checks a client out of: pg.Pool's callback connect. */
+interface CallbackPool {
+  connect(
+    callback: (
+      error: Error | undefined,
+      client: pg.PoolClient | undefined,
+      release: (error?: Error | boolean) => void,
+    ) => void,
+  ): void;
+}
+
+/** The connection a BYOI data plane's pool was opened with, and that pool's key. */
+interface ByoiPool {
+  readonly connection: DataConnection;
+  readonly key: string;
+  /** When a transaction last asked for it (ms since the epoch). */
+  usedAt: number;
+}
+
+/** A BYOI connection whose pool is gone and that nobody asked for this long is forgotten. */
+const BYOI_KEEP_MS = 60_000;
+
 /**
  * Tenant-scoped data, one call for every placement: {@link transaction} takes the tenant from the
  * tenant context, finds where its data lives, and hands the callback a client already scoped to
@@ -146,6 +210,14 @@ export class TransactionLeftOpenError extends Error {
  *   through grants, and each table's policy admits only its tenant's binding.
  * - `database`: the tenant's own database, from a bounded LRU of pools, as the app's role, which
  *   holds CONNECT on it and DML on its tables through grants; the binding is set there too.
+ * - `byoi`: the customer's own database, with the connection the control plane decrypts for the
+ *   app (read through the directory, kept briefly), from the same LRU and connection budget;
+ *   `search_path` set to the app's schema there and the binding set, for the transaction only.
+ *
+ * Pool, schema and database tenants may live on any vendor data plane the app has a URL for
+ * (`dataPlanes`). Every data plane but `url`'s runs behind a circuit breaker and a bulkhead of its
+ * own ({@link DataPlaneGuards}), so a dead one answers {@link DataPlaneUnavailableError} for its
+ * tenants only, fast once its breaker has opened.
  *
  * Everything it sets is local to the transaction, and the connection is reset before it goes
  * back to its pool (see {@link CONNECTION_RESET}), so what SQL inside the callback leaves on the
@@ -164,31 +236,55 @@ export class TenantData {
   readonly #placements: Placements;
   readonly #poolSchema: string;
   readonly #shared: pg.Pool;
+  readonly #default: VendorPlane;
+  /** The URLs of `dataPlanes`; a plane's pool is opened on its first use. */
+  readonly #planeUrls: ReadonlyMap<string, string>;
+  readonly #planes = new Map<string, VendorPlane>();
+  readonly #max: number;
+  readonly #guards: DataPlaneGuards;
+  /** BYOI data planes' connections, by data plane: what their pools' config reads. */
+  readonly #byoi = new Map<string, ByoiPool>();
+  #byoiPruneAt = 100;
   readonly #databases: TenantDatabasePools;
   readonly #check: CheckOptions;
   readonly #requireTables: boolean;
   readonly #prepare: ScopedStatementOptions;
   readonly #binder: TenantBinder;
   readonly #resetAlways: boolean;
-  #started: Promise<void> | undefined;
-  /** The start-up check passed: calls skip waiting for it. */
+  /** The start-up check of `url`'s data plane passed: calls skip waiting for it. */
   #ready = false;
 
   constructor(options: TenantDataOptions) {
     this.#placements = options.placements;
     this.#poolSchema = options.poolSchema ?? 'public';
-    this.#shared = new pg.Pool({
-      connectionString: options.url,
-      max: options.max ?? 10,
-    });
+    this.#max = options.max ?? 10;
+    this.#shared = new pg.Pool({ connectionString: options.url, max: this.#max });
     // An idle connection ended by the server is reported here and dropped by pg; unheard, the
     // event would crash the process.
     this.#shared.on('error', () => {});
+    this.#default = {
+      id: DEFAULT_DATA_PLANE,
+      url: options.url,
+      shared: this.#shared,
+      started: undefined,
+      ready: false,
+    };
+    const planeUrls = new Map<string, string>();
+    for (const [id, url] of Object.entries(options.dataPlanes ?? {})) {
+      if (id === DEFAULT_DATA_PLANE)
+        throw new RangeError(`dataPlanes.${id}: the url option is the URL of ${DEFAULT_DATA_PLANE}`);
+      if (typeof url !== 'string' || url === '')
+        throw new TypeError(`dataPlanes.${id} must be a PostgreSQL URL`);
+      planeUrls.set(id, url);
+    }
+    this.#planeUrls = planeUrls;
+    this.#guards = new DataPlaneGuards(options.guard);
     const databaseUrl =
       options.tenantDatabaseUrl ?? ((database: string) => withDatabase(options.url, database));
     this.#databases = new TenantDatabasePools({
+      connectTimeoutMs: this.#guards.connectTimeoutMs,
       ...options.databases,
-      config: (database) => ({ connectionString: databaseUrl(database) }),
+      config: (key) => this.#databaseConfig(key, databaseUrl),
     });
     this.#check = {
       schema: this.#poolSchema,
@@ -211,22 +307,33 @@ export class TenantData {
    * did not; a failed check fails every transaction.
    */
   start(): Promise<void> {
-    this.#started ??= this.checkRowLevelSecurity().then(async (report) => {
-      const unsafe = this.#requireTables ? !report.ok : report.role.problems.length > 0;
-      if (unsafe) throw new RowLevelSecurityError(report);
-      await this.#checkKey();
+    return this.#startPlane(this.#default).then(() => {
       this.#ready = true;
     });
-    // A failure to reach the database is not a verdict: the next call checks again.
-    this.#started.catch((error: unknown) => {
-      if (!(error instanceof RowLevelSecurityError)) this.#started = undefined;
+  }
+
+  /**
+   * The check of {@link start} on one vendor data plane, once. `url`'s is checked at start; each
+   * of `dataPlanes` on its first use, inside its guard: a data plane down when the app starts must
+   * not keep it from serving every other one, and its tenants are refused until it has passed.
+   */
+  #startPlane(plane: VendorPlane): Promise<void> {
+    plane.started ??= checkRowLevelSecurity(plane.shared, this.#check).then(async (report) => {
+      const unsafe = this.#requireTables ? !report.ok : report.role.problems.length > 0;
+      if (unsafe) throw new RowLevelSecurityError(report, plane.id);
+      await this.#checkKey(plane.shared);
+      plane.ready = true;
     });
-    return this.#started;
+    // A failure to reach the database is not a verdict: the next call checks again.
+    plane.started.catch((error: unknown) => {
+      if (!(error instanceof RowLevelSecurityError)) plane.started = undefined;
+    });
+    return plane.started;
   }
 
   /** Throws {@link BindingKeyError} unless a binding made with this key verifies in the database. */
-  async #checkKey(): Promise<void> {
-    const client = await this.#shared.connect();
+  async #checkKey(pool: pg.Pool): Promise<void> {
+    const client = await pool.connect();
     try {
       const probe = 'tenantry_key_probe';
       await client.query('begin');
@@ -245,9 +352,92 @@ export class TenantData {
     }
   }
 
-  /** Runs the catalog check of the pool schema as the app's role, on the shared database. */
-  checkRowLevelSecurity(): Promise<RowLevelSecurityReport> {
-    return checkRowLevelSecurity(this.#shared, this.#check);
+  /**
+   * Runs the catalog check of the pool schema as the app's role, on the shared database of
+   * `dataPlane` (`url`'s by default, or one of `dataPlanes`).
+   */
+  checkRowLevelSecurity(dataPlane = DEFAULT_DATA_PLANE): Promise<RowLevelSecurityReport> {
+    if (dataPlane !== DEFAULT_DATA_PLANE && !this.#planeUrls.has(dataPlane))
+      return Promise.reject(new RangeError(`no URL for data plane ${dataPlane} in the dataPlanes option`));
+    return checkRowLevelSecurity(this.#plane('', dataPlane).shared, this.#check);
+  }
+
+  /** The vendor data plane `dataPlane`, its pool opened on first use; throws when the app has no URL for it. */
+  #plane(tenantId: string, dataPlane: string): VendorPlane {
+    if (dataPlane === DEFAULT_DATA_PLANE) return this.#default;
+    const found = this.#planes.get(dataPlane);
+    if (found !== undefined) return found;
+    const url = this.#planeUrls.get(dataPlane);
+    if (url === undefined) throw new DataPlaneNotConfiguredError(tenantId, dataPlane);
+    const shared = new pg.Pool({
+      connectionString: url,
+      max: this.#max,
+      connectionTimeoutMillis: this.#guards.connectTimeoutMs,
+    });
+    shared.on('error', () => {});
+    const plane: VendorPlane = { id: dataPlane, url, shared, started: undefined, ready: false };
+    this.#planes.set(dataPlane, plane);
+    return plane;
+  }
+
+  /**
+   * How a pool of {@link TenantDatabasePools} connects, by its key: a database on `dpl_default`
+   * by its name, one on another vendor data plane as `<data plane>/<database>`, a BYOI customer's
+   * as `<data plane>/<database>` of its connection.
+   */
+  #databaseConfig(key: string, defaultUrl: (database: string) => string): pg.PoolConfig {
+    const slash = key.indexOf('/');
+    if (slash < 0) return { connectionString: defaultUrl(key) };
+    const dataPlane = key.slice(0, slash);
+    const byoi = this.#byoi.get(dataPlane);
+    if (byoi !== undefined && byoi.key === key) return byoiConfig(byoi.connection);
+    return { connectionString: withDatabase(this.#plane('', dataPlane).url, key.slice(slash + 1)) };
+  }
+
+  /**
+   * The key of a BYOI tenant's pool, its connection read through the directory (kept there
+   * briefly, and dropped when the tenant is invalidated). A connection that changed (a password
+   * rotated) retires the pool opened with the old one.
+   */
+  async #byoiPool(where: TenantPlacement): Promise<string> {
+    if (this.#placements.dataConnection === undefined)
+      throw new UnsupportedPlacementError(
+        where.tenantId,
+        'byoi',
+        'these placements read no data connections',
+      );
+    const connection = await this.#placements.dataConnection(where.tenantId);
+    // An answer for another data plane (a connection replaced meanwhile) waits for the directory.
+    if (connection.data_plane_id !== where.dataPlane)
+      throw new UnsupportedPlacementError(
+        where.tenantId,
+        'byoi',
+        `its data connection is for data plane ${connection.data_plane_id}, not ${where.dataPlane}`,
+      );
+    const now = Date.now();
+    const held = this.#byoi.get(where.dataPlane);
+    if (held !== undefined && sameConnection(held.connection, connection)) {
+      held.usedAt = now;
+      return held.key;
+    }
+    if (held !== undefined) this.#databases.forget(held.key);
+    this.#pruneByoi(now);
+    const key = `${where.dataPlane}/${connection.database}`;
+    this.#byoi.set(where.dataPlane, { connection, key, usedAt: now });
+    return key;
+  }
+
+  /**
+   * Forgets the connections (passwords included) of BYOI data planes whose pool the LRU has
+   * closed and that no transaction asked for lately, so that they are not kept in memory for
+   * ever; one asked for again is read again through the directory.
+   */
+  #pruneByoi(now: number): void {
+    if (this.#byoi.size < this.#byoiPruneAt) return;
+    const kept = new Set(this.#databases.stats().databases);
+    for (const [dataPlane, held] of this.#byoi)
+      if (!kept.has(held.key) && now - held.usedAt > BYOI_KEEP_MS) this.#byoi.delete(dataPlane);
+    this.#byoiPruneAt = Math.max(100, this.#byoi.size * 2);
   }
 
   /**
@@ -263,21 +453,56 @@ export class TenantData {
     return this.#transactionAt(await this.#placements.usable(tenantId), fn, options);
   }
 
-  /** {@link transaction} where the tenant's placement is known. */
-  #transactionAt<T>(
+  /**
+   * {@link transaction} where the tenant's placement is known: on `url`'s data plane directly, on
+   * any other behind its guards, after its check.
+   */
+  async #transactionAt<T>(
     where: TenantPlacement,
     fn: (db: TenantClient) => Promise<T>,
     options: TransactionOptions,
   ): Promise<T> {
-    return this.#withClient(where, async (client) => {
+    if (where.placement === 'byoi') {
+      // Read before the guard: a control plane that does not answer says nothing of this data plane.
+      const key = await this.#byoiPool(where);
+      return this.#guards.run(where.tenantId, where.dataPlane, () =>
+        this.#transactionWith(where, () => this.#databases.connect(key), fn, options),
+      );
+    }
+    const plane = this.#plane(where.tenantId, where.dataPlane);
+    const checkout =
+      where.placement === 'database'
+        ? () =>
+            this.#databases.connect(
+              plane === this.#default
+                ? (where.database as string)
+                : `${plane.id}/${where.database as string}`,
+            )
+        : () => plane.shared.connect();
+    if (plane === this.#default) return this.#transactionWith(where, checkout, fn, options);
+    return this.#guards.run(where.tenantId, plane.id, async () => {
+      if (!plane.ready) await this.#startPlane(plane);
+      return this.#transactionWith(where, checkout, fn, options);
+    });
+  }
+
+  /** Runs `fn` in one transaction as the tenant, on a client from `checkout`. */
+  #transactionWith<T>(
+    where: TenantPlacement,
+    checkout: () => Promise<pg.PoolClient>,
+    fn: (db: TenantClient) => Promise<T>,
+    options: TransactionOptions,
+  ): Promise<T> {
+    return this.#withClient(checkout, async (client) => {
       // One round trip: the simple query protocol runs the statements in one message. They carry
       // nothing secret; the binding goes as a parameter of the next, never in SQL text, which
       // pg_stat_activity shows to every session of the same role.
       await client.query(beginStatements(where, options));
       const binding = this.#binder.bind(where.tenantId, processId(client));
       // A schema tenant is reached through grants on its schema, not its role: its tables'
-      // policies admit only its binding.
-      if (where.placement === 'schema')
+      // policies admit only its binding. A BYOI tenant's tables are in the app's schema of the
+      // customer's database.
+      if (where.placement === 'schema' || where.placement === 'byoi')
         await client.query(
           'select pg_catalog.set_config($1, $2, true), pg_catalog.set_config($3, $4, true)',
           [BINDING_SETTING, binding, 'search_path', pg.escapeIdentifier(where.schema as string)],
@@ -342,9 +567,55 @@ export class TenantData {
     text: string,
     values: unknown[] | undefined,
   ): Promise<pg.QueryResult<R>> {
+    if (where.placement === 'byoi') return this.#byoiQuery<R>(where, text, values);
     if (where.placement !== 'pool') return this.#transactionAt(where, (db) => db.query<R>(text, values), {});
+    if (where.dataPlane === DEFAULT_DATA_PLANE)
+      return this.#scopedQuery<R>(this.#shared, where, text, values);
+    let plane: VendorPlane;
+    try {
+      plane = this.#plane(where.tenantId, where.dataPlane);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#guards.run(where.tenantId, plane.id, async () => {
+      if (!plane.ready) await this.#startPlane(plane);
+      return this.#scopedQuery<R>(plane.shared, where, text, values);
+    });
+  }
+
+  /**
+   * A BYOI tenant's statement, in one round trip as a pool tenant's: its pool's connections start
+   * with `search_path` set to the app's schema (a startup option, so the clean-session reset
+   * keeps it), and the customer's database holds that one tenant.
+   */
+  async #byoiQuery<R extends pg.QueryResultRow>(
+    where: TenantPlacement,
+    text: string,
+    values: unknown[] | undefined,
+  ): Promise<pg.QueryResult<R>> {
+    const key = await this.#byoiPool(where);
+    const pool: CallbackPool = {
+      connect: (callback) => {
+        this.#databases.connect(key).then(
+          (client) => callback(undefined, client, (error) => client.release(error)),
+          (error: Error) => callback(error, undefined, () => {}),
+        );
+      },
+    };
+    return this.#guards.run(where.tenantId, where.dataPlane, () =>
+      this.#scopedQuery<R>(pool, where, text, values),
+    );
+  }
+
+  /** A tenant's statement on `pool`, with its binding, in one round trip (see {@link query}). */
+  #scopedQuery<R extends pg.QueryResultRow>(
+    pool: CallbackPool,
+    where: TenantPlacement,
+    text: string,
+    values: unknown[] | undefined,
+  ): Promise<pg.QueryResult<R>> {
     return new Promise((resolve, reject) => {
-      this.#shared.connect((connectError, client, release) => {
+      pool.connect((connectError, client, release) => {
         // pg-pool passes undefined on success; null would be no error either.
         if (connectError || client === undefined) {
           reject(connectError ?? new Error('the pool answered no client'));
@@ -393,14 +664,14 @@ export class TenantData {
   }
 
   /**
-   * Checks out a client for the tenant's placement, runs `fn` with it, and gives it back:
-   * rolled back if `fn` failed, closed if even that failed.
+   * Checks out a client, runs `fn` with it, and gives it back: rolled back if `fn` failed, closed
+   * if even that failed.
    */
-  async #withClient<T>(where: TenantPlacement, fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
-    const client =
-      where.placement === 'database'
-        ? await this.#databases.connect(where.database as string)
-        : await this.#shared.connect();
+  async #withClient<T>(
+    checkout: () => Promise<pg.PoolClient>,
+    fn: (client: pg.PoolClient) => Promise<T>,
+  ): Promise<T> {
+    const client = await checkout();
     let broken: Error | undefined;
     // A connection lost between two statements is reported as an event on the client; unheard,
     // it would crash the process. The statement that follows fails, and the client is closed.
@@ -429,14 +700,18 @@ export class TenantData {
     }
   }
 
-  /** What the pools of `database` tenants hold now. */
+  /** What the pools of `database` tenants and BYOI customers' databases hold now. */
   databaseStats() {
     return this.#databases.stats();
   }
 
   /** Closes every connection, once the transactions under way have released theirs. */
   async close(): Promise<void> {
-    await Promise.all([this.#databases.end(), this.#shared.end()]);
+    await Promise.all([
+      this.#databases.end(),
+      this.#shared.end(),
+      ...[...this.#planes.values()].map((plane) => plane.shared.end()),
+    ]);
   }
 }
 
@@ -517,6 +792,40 @@ async function resetConnection(client: pg.ClientBase): Promise<void> {
     await client.query('deallocate all');
     forgetStatements(client);
   }
+}
+
+/** pg's config for a BYOI connection; TLS as its `sslmode` says (`verify-full` checks the name and the CA). */
+function byoiConfig(connection: DataConnection): pg.PoolConfig {
+  const ssl =
+    connection.sslmode === 'disable'
+      ? false
+      : connection.sslmode === 'require'
+        ? { rejectUnauthorized: false }
+        : { rejectUnauthorized: true, ...(connection.ca !== null ? { ca: connection.ca } : {}) };
+  return {
+    host: connection.host,
+    port: connection.port,
+    database: connection.database,
+    user: connection.user,
+    password: connection.password,
+    ssl,
+    // The session's default, which RESET ALL returns to: see TenantData's #byoiQuery.
+    options: `-c search_path=${pg.escapeIdentifier(connection.schema).replace(/[\\ ]/g, '\\$&')}`,
+  };
+}
+
+function sameConnection(a: DataConnection, b: DataConnection): boolean {
+  return (
+    a.updated_at === b.updated_at &&
+    a.host === b.host &&
+    a.port === b.port &&
+    a.database === b.database &&
+    a.user === b.user &&
+    a.password === b.password &&
+    a.sslmode === b.sslmode &&
+    a.ca === b.ca &&
+    a.schema === b.schema
+  );
 }
 
 /** `url` with its database replaced. */

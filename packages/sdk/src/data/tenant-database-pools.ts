@@ -2,7 +2,11 @@ import pg from 'pg';
 
 /** Options of {@link TenantDatabasePools}. */
 export interface TenantDatabasePoolsOptions {
-  /** How to reach one tenant database: the app's login role, on that database. */
+  /**
+   * How to reach one tenant database: the app's login role, on that database. The name is the key
+   * the caller connects with: TenantData keys a database on another data plane, or a BYOI
+   * customer's, by its data plane as well.
+   */
   readonly config: (database: string) => pg.PoolConfig;
   /** Connections open at once across every tenant database, idle ones included; default 50. */
   readonly connectionBudget?: number;
@@ -14,6 +18,12 @@ export interface TenantDatabasePoolsOptions {
   readonly idleTimeoutMs?: number;
   /** How long a checkout waits for the budget before it fails; default 10 s. */
   readonly acquireTimeoutMs?: number;
+  /**
+   * How long opening one connection may take once it has its place in the budget (TLS and login
+   * included); default none. Counted apart from the wait for the budget, so a dead server costs
+   * each checkout at most this.
+   */
+  readonly connectTimeoutMs?: number;
   /** Milliseconds since the epoch; replaces `Date.now` for tests. */
   readonly now?: () => number;
 }
@@ -122,8 +132,22 @@ function budgetedClient(
   timeoutMs: number,
   onFull: () => void,
   events: ConnectionEvents,
+  connectTimeoutMs: number | undefined,
 ): typeof pg.Client {
   return class BudgetedClient extends pg.Client {
+    // The client's own timer starts at super.connect(), after the budget: the pool is given none,
+    // since pg-pool's would count the wait for the budget too and end a client not yet connecting.
+    constructor(config?: string | pg.ClientConfig) {
+      super(
+        connectTimeoutMs === undefined
+          ? config
+          : {
+              ...(typeof config === 'string' ? { connectionString: config } : config),
+              connectionTimeoutMillis: connectTimeoutMs,
+            },
+      );
+    }
+
     override connect(): Promise<pg.Client>;
     override connect(callback: ((err: Error) => void) | ((err: null, c: pg.Client) => void)): void;
     override connect(
@@ -194,6 +218,7 @@ export class TenantDatabasePools {
   readonly #idleTimeoutMs: number;
   readonly #now: () => number;
   readonly #acquireTimeoutMs: number;
+  readonly #connectTimeoutMs: number | undefined;
   /** Kept pools; a Map iterates in insertion order, and a used pool is moved to the end: LRU first. */
   readonly #pools = new Map<string, PoolEntry>();
   readonly #retiring = new Set<PoolEntry>();
@@ -214,6 +239,7 @@ export class TenantDatabasePools {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#now = options.now ?? Date.now;
     this.#acquireTimeoutMs = options.acquireTimeoutMs ?? 10_000;
+    this.#connectTimeoutMs = options.connectTimeoutMs;
     this.#timer = setInterval(() => void this.closeIdle(), Math.max(1_000, this.#idleTimeoutMs / 2));
     this.#timer.unref();
   }
@@ -241,6 +267,15 @@ export class TenantDatabasePools {
       this.#done(entry);
     };
     return client;
+  }
+
+  /**
+   * Takes `database`'s pool out of use, e.g. when the details it was opened with changed (a BYOI
+   * password rotated): later checkouts open a new pool; this one ends once its clients are back.
+   */
+  forget(database: string): void {
+    const entry = this.#pools.get(database);
+    if (entry !== undefined) void this.#retire(entry);
   }
 
   /** Ends the pools unused for `idleTimeoutMs`; the timer calls it, and tests may too. */
@@ -298,7 +333,13 @@ export class TenantDatabasePools {
         this.#settleEnd(entry);
       },
     };
-    const Client = budgetedClient(this.#budget, this.#acquireTimeoutMs, () => this.#freeBudget(), events);
+    const Client = budgetedClient(
+      this.#budget,
+      this.#acquireTimeoutMs,
+      () => this.#freeBudget(),
+      events,
+      this.#connectTimeoutMs,
+    );
     const pool = new pg.Pool({
       ...this.#config(database),
       max: this.#maxPerPool,
