@@ -18,6 +18,7 @@ import {
   databaseOwner,
   dropRole,
   ensureRole,
+  ownedCheck,
   revokeMembership,
   roleExists,
 } from './vendor-sql.ts';
@@ -82,15 +83,7 @@ export class DatabaseDriver implements PlacementDriver<'database'> {
 
   async check({ resources: r }: PlacedTenant<'database'>): Promise<PlacementCheck> {
     const owner = await this.#connector.run(r.data_plane, (db) => databaseOwner(db, r.database));
-    if (owner === r.role) return { ok: true, problems: [] };
-    return {
-      ok: false,
-      problems: [
-        owner === undefined
-          ? `database "${r.database}" does not exist`
-          : `database "${r.database}" belongs to "${owner}"`,
-      ],
-    };
+    return ownedCheck('database', r.database, r.role, owner);
   }
 
   /**

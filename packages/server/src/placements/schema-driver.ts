@@ -19,6 +19,7 @@ import {
   ensureRole,
   type Failed,
   grantSchema,
+  ownedCheck,
   roleExists,
   schemaOwner,
 } from './vendor-sql.ts';
@@ -104,15 +105,7 @@ export class SchemaDriver implements PlacementDriver<'schema'> {
 
   async check({ resources: r }: PlacedTenant<'schema'>): Promise<PlacementCheck> {
     const owner = await this.#connector.run(r.data_plane, (db) => schemaOwner(db, r.schema));
-    if (owner === r.role) return { ok: true, problems: [] };
-    return {
-      ok: false,
-      problems: [
-        owner === undefined
-          ? `schema "${r.schema}" does not exist`
-          : `schema "${r.schema}" belongs to "${owner}"`,
-      ],
-    };
+    return ownedCheck('schema', r.schema, r.role, owner);
   }
 
   /**

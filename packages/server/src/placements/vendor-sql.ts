@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { DataPlaneDb } from '../data-planes/index.ts';
-import type { StepOutcome } from './placement-driver.ts';
+import type { PlacementCheck, StepOutcome } from './placement-driver.ts';
 
 /**
  * What the vendor placements (schema, database) do on a data plane's server, shared by their
@@ -97,4 +97,17 @@ export async function revokeMembership(db: DataPlaneDb, role: string, appRole: s
     where m.roleid = (select oid from pg_roles where rolname = ${role})
       and m.member = (select oid from pg_roles where rolname = ${appRole})`.execute(db);
   if (member.rows.length > 0) await sql`revoke ${sql.id(role)} from ${sql.id(appRole)}`.execute(db);
+}
+
+/** A check of a tenant's schema or database: it exists and its role owns it. */
+export function ownedCheck(
+  kind: 'schema' | 'database',
+  name: string,
+  role: string,
+  owner: string | undefined,
+): PlacementCheck {
+  if (owner === role) return { ok: true, problems: [] };
+  const problem =
+    owner === undefined ? `${kind} "${name}" does not exist` : `${kind} "${name}" belongs to "${owner}"`;
+  return { ok: false, problems: [problem] };
 }
