@@ -512,9 +512,13 @@ export class Agent {
   async #push(name: string): Promise<void> {
     const dataset = this.#datasets.get(name);
     if (dataset === undefined || this.#pushing.has(name) || this.#stopped) return;
-    if (!(await this.#switchFile.isOn(name))) return;
+    // Claimed before the first await: the watcher may fire several times for one change.
     const controller = new AbortController();
     this.#pushing.set(name, controller);
+    if (!(await this.#switchFile.isOn(name))) {
+      this.#pushing.delete(name);
+      return;
+    }
     const abandoned = async (): Promise<boolean> =>
       controller.signal.aborted || !(await this.#switchFile.isOn(name));
     try {
