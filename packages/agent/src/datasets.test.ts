@@ -57,6 +57,19 @@ describe('DatasetSwitchFile', () => {
     expect(await file.isOn('analytics')).toBe(true);
   });
 
+  it('watches a folder that does not exist yet (before the first enrolment), and sees a switch set', async () => {
+    const file = new DatasetSwitchFile(join(dir, 'not-yet', 'agent.json'));
+    const changed = new Promise<void>((resolve) => {
+      const watcher = file.watch(() => {
+        watcher.close();
+        resolve();
+      });
+    });
+    await file.set('analytics', true);
+    await changed;
+    expect(await file.isOn('analytics')).toBe(true);
+  });
+
   it('takes a file it cannot read as all off', async () => {
     const file = new DatasetSwitchFile(join(dir, 'broken.json'));
     await writeFile(file.path, '{"analytics": "yes"}');

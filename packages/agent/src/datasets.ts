@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type FSWatcher, watch } from 'node:fs';
+import { type FSWatcher, mkdirSync, watch } from 'node:fs';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { agentProtocol, ok, type Result } from '@tenantry/core';
@@ -140,6 +140,8 @@ export class DatasetSwitchFile {
    */
   watch(onChange: () => void): FSWatcher {
     const name = basename(this.path);
+    // Before its first enrolment the folder may not exist yet; the credential is stored there.
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     const watcher = watch(dirname(this.path), (_event, file) => {
       if (file === null || file === name) onChange();
     });
