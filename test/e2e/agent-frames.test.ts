@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent, defineJobType } from '@tenantry/agent';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import WebSocket, { WebSocketServer } from 'ws';
+import WebSocket from 'ws';
 import { z } from 'zod';
 import { startTestApp, type TestApp } from '../../packages/server/test/harness.ts';
 import { type PrivatePostgres, startPrivatePostgres } from '../../packages/server/test/private-postgres.ts';
 import { applyPlans, createTenant } from '../../packages/server/test/tenant-support.ts';
-import { connectedAgent, enrol, runAgentJob } from './agent-support.ts';
+import { connectedAgent, enrol, recordingRelay, runAgentJob } from './agent-support.ts';
 import { E2E_TIMEOUT_MS, until } from './tenantry-process.ts';
 
 /*
@@ -39,38 +39,6 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-/** A relay that records every frame the agent sends on its way to the control plane. */
-async function recordingRelay(): Promise<{ url: string; frames: string[]; close(): Promise<void> }> {
-  const frames: string[] = [];
-  const relay = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise((resolve) => relay.once('listening', resolve));
-  relay.on('connection', (agentSide) => {
-    const upstream = new WebSocket(wsUrl);
-    const pending: string[] = [];
-    upstream.on('open', () => {
-      for (const frame of pending.splice(0)) upstream.send(frame);
-    });
-    agentSide.on('message', (data) => {
-      const text = data.toString();
-      frames.push(text);
-      if (upstream.readyState === WebSocket.OPEN) upstream.send(text);
-      else pending.push(text);
-    });
-    upstream.on('message', (data) => agentSide.send(data.toString()));
-    upstream.on('close', (code) => agentSide.close(code === 1005 ? 1000 : code));
-    agentSide.on('close', () => upstream.close());
-  });
-  return {
-    url: `ws://127.0.0.1:${(relay.address() as AddressInfo).port}/v1/agent/connect`,
-    frames,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const client of relay.clients) client.terminate();
-        relay.close(() => resolve());
-      }),
-  };
-}
-
 describe('the metadata-only rule', { timeout: E2E_TIMEOUT_MS }, () => {
   it("refuses a job whose output holds an undeclared field: the control plane sees `refused` naming it, and the value never leaves the agent's process", async () => {
     const SECRET = 'alice@customer.example — a row of the customer data';
@@ -87,7 +55,7 @@ describe('the metadata-only rule', { timeout: E2E_TIMEOUT_MS }, () => {
       output: z.strictObject({ rows: z.number().int() }),
       run: async () => ({ rows: 42 }),
     });
-    const relay = await recordingRelay();
+    const relay = await recordingRelay(wsUrl);
     const tenantId = (await createTenant(t)).id;
     const agent = new Agent({
       url: relay.url,

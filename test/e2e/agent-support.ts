@@ -3,9 +3,11 @@
 // test's own that only the agent is given (the control plane has no credentials for it).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import WebSocket, { WebSocketServer } from 'ws';
 import type { TestApp } from '../../packages/server/test/harness.ts';
 import { bin, until } from './tenantry-process.ts';
 
@@ -98,4 +100,38 @@ export function finishedJob(t: TestApp, agentId: string, jobId: string): Promise
     const job = await t.request({ method: 'GET', url: `/v1/agents/${agentId}/jobs/${jobId}` });
     return ['succeeded', 'failed', 'refused'].includes(job.body.state) ? job.body : undefined;
   });
+}
+
+/** A relay that records every frame the agent sends on its way to the control plane. */
+export async function recordingRelay(
+  wsUrl: string,
+): Promise<{ url: string; frames: string[]; close(): Promise<void> }> {
+  const frames: string[] = [];
+  const relay = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await new Promise((resolve) => relay.once('listening', resolve));
+  relay.on('connection', (agentSide) => {
+    const upstream = new WebSocket(wsUrl);
+    const pending: string[] = [];
+    upstream.on('open', () => {
+      for (const frame of pending.splice(0)) upstream.send(frame);
+    });
+    agentSide.on('message', (data) => {
+      const text = data.toString();
+      frames.push(text);
+      if (upstream.readyState === WebSocket.OPEN) upstream.send(text);
+      else pending.push(text);
+    });
+    upstream.on('message', (data) => agentSide.send(data.toString()));
+    upstream.on('close', (code) => agentSide.close(code === 1005 ? 1000 : code));
+    agentSide.on('close', () => upstream.close());
+  });
+  return {
+    url: `ws://127.0.0.1:${(relay.address() as AddressInfo).port}/v1/agent/connect`,
+    frames,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of relay.clients) client.terminate();
+        relay.close(() => resolve());
+      }),
+  };
 }

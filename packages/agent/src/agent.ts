@@ -1,6 +1,16 @@
+import { createHash } from 'node:crypto';
+import type { FSWatcher } from 'node:fs';
 import { agentProtocol } from '@tenantry/core';
 import pg from 'pg';
 import WebSocket from 'ws';
+import {
+  checkDataset,
+  type DatasetDefinition,
+  DatasetSwitchFile,
+  DEFAULT_DATASET_EVERY_MS,
+  fieldNames,
+  SentLog,
+} from './datasets.ts';
 import {
   BUILT_IN_JOB_TYPES,
   type JobContext,
@@ -39,6 +49,11 @@ export interface AgentOptions {
   readonly allow?: readonly string[] | undefined;
   /** The vendor's own job types, beside the built-in ones. */
   readonly jobTypes?: readonly JobTypeDefinition[] | undefined;
+  /**
+   * The vendor's datasets: what may be pushed to the control plane when the customer enables it
+   * in the switch file beside the credential (docs/agent.md, "Hybrid"). All off by default.
+   */
+  readonly datasets?: readonly DatasetDefinition[] | undefined;
   /** The vendor's SQL migrations folder, for `provision` and `migrate`. */
   readonly migrationsDir?: string | undefined;
   /** Extra CA certificates (PEM) to verify a wss control plane with. */
@@ -104,11 +119,28 @@ export class Agent {
   #settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
   readonly #done: Promise<void>;
   readonly #connected = new Set<(agentId: string) => void>();
+  readonly #datasets = new Map<string, DatasetDefinition>();
+  readonly #switchFile: DatasetSwitchFile;
+  readonly #sentLog: SentLog;
+  /** Each dataset's push timer, while connected. */
+  readonly #datasetTimers = new Map<string, NodeJS.Timeout>();
+  /** The push of each dataset under way: aborted when its switch goes off. */
+  readonly #pushing = new Map<string, AbortController>();
+  /** The switches last reported to the control plane (JSON), to report only changes. */
+  #reportedSwitches: string | undefined;
+  #seqs: Map<string, number> | undefined;
+  #watcher: FSWatcher | undefined;
 
   constructor(options: AgentOptions) {
     this.#options = options;
     this.#log = options.log ?? silent;
     this.#store = new StateStore(options.credentialFile);
+    this.#switchFile = new DatasetSwitchFile(options.credentialFile);
+    this.#sentLog = new SentLog(options.credentialFile);
+    for (const dataset of options.datasets ?? []) {
+      if (this.#datasets.has(dataset.name)) throw new Error(`dataset ${dataset.name} is declared twice`);
+      this.#datasets.set(dataset.name, dataset);
+    }
     for (const type of [...BUILT_IN_JOB_TYPES, ...(options.jobTypes ?? [])]) {
       if (this.#types.has(type.type)) throw new Error(`job type ${type.type} is registered twice`);
       this.#types.set(type.type, type);
@@ -133,6 +165,7 @@ export class Agent {
 
   /** Connects, and keeps connecting until stopped. */
   start(): void {
+    if (this.#datasets.size > 0) this.#watcher = this.#switchFile.watch(() => void this.#onSwitchesChanged());
     void this.#connect();
   }
 
@@ -153,6 +186,7 @@ export class Agent {
     this.#stopped = true;
     clearTimeout(this.#retry);
     clearInterval(this.#heartbeat);
+    this.#stopDatasets();
     const ws = this.#ws;
     if (ws && ws.readyState !== ws.CLOSED) {
       await new Promise<void>((resolve) => {
@@ -166,6 +200,7 @@ export class Agent {
   #fail(code: string, message: string): void {
     this.#stopped = true;
     clearInterval(this.#heartbeat);
+    this.#stopDatasets();
     this.#log.error({ code }, message);
     this.#settle?.reject(new AgentStoppedError(code, message));
   }
@@ -233,6 +268,8 @@ export class Agent {
     });
     ws.on('close', (code, reason) => {
       clearInterval(this.#heartbeat);
+      for (const timer of this.#datasetTimers.values()) clearInterval(timer);
+      this.#datasetTimers.clear();
       if (this.#stopped) return;
       if (code === CLOSE_CODES.agent_revoked) {
         this.#fail('agent_revoked', 'the vendor revoked this agent: it will not reconnect');
@@ -286,6 +323,7 @@ export class Agent {
         );
         this.#log.info({ agentId: frame.agent_id }, 'connected');
         for (const listener of this.#connected) listener(frame.agent_id);
+        this.#startDatasets();
         return;
       }
       case 'credential_rotation': {
@@ -407,7 +445,193 @@ export class Agent {
     );
     return frame;
   }
+
+  /** After a welcome: reports the switches, pushes each enabled dataset now and then every so often. */
+  #startDatasets(): void {
+    if (this.#datasets.size === 0) return;
+    this.#reportedSwitches = undefined;
+    void this.#reportSwitches();
+    for (const [name, dataset] of this.#datasets) {
+      clearInterval(this.#datasetTimers.get(name));
+      this.#datasetTimers.set(
+        name,
+        setInterval(() => void this.#push(name), dataset.every ?? DEFAULT_DATASET_EVERY_MS),
+      );
+      void this.#push(name);
+    }
+  }
+
+  #stopDatasets(): void {
+    this.#watcher?.close();
+    this.#watcher = undefined;
+    for (const timer of this.#datasetTimers.values()) clearInterval(timer);
+    this.#datasetTimers.clear();
+    for (const push of this.#pushing.values()) push.abort();
+  }
+
+  /** The declared datasets' switches as the file says now (declared ones only; unreadable: all off). */
+  async #switches(): Promise<Record<string, boolean>> {
+    let file: Record<string, boolean> = {};
+    try {
+      file = await this.#switchFile.read();
+    } catch (error) {
+      this.#log.warn(
+        { error: error instanceof Error ? error.message : String(error) },
+        'the datasets file cannot be read: every dataset is off',
+      );
+    }
+    return Object.fromEntries([...this.#datasets.keys()].map((name) => [name, file[name] === true]));
+  }
+
+  async #reportSwitches(): Promise<Record<string, boolean>> {
+    const switches = await this.#switches();
+    const text = JSON.stringify(switches);
+    const ws = this.#ws;
+    if (text !== this.#reportedSwitches && ws !== undefined && ws.readyState === WebSocket.OPEN) {
+      this.#send(ws, { type: 'dataset_switches', protocol: AGENT_PROTOCOL_VERSION, switches });
+      this.#reportedSwitches = text;
+    }
+    return switches;
+  }
+
+  /** The switch file changed: a push of a dataset now off is abandoned, one now on starts. */
+  async #onSwitchesChanged(): Promise<void> {
+    const before = this.#reportedSwitches === undefined ? {} : JSON.parse(this.#reportedSwitches);
+    const switches = await this.#reportSwitches();
+    for (const [name, on] of Object.entries(switches)) {
+      if (!on) this.#pushing.get(name)?.abort();
+      else if ((before as Record<string, boolean>)[name] !== true && this.#datasetTimers.has(name))
+        void this.#push(name);
+    }
+  }
+
+  /**
+   * One push of a dataset: only when its switch is on, read from the file before collecting and
+   * again just before sending; a switch turned off meanwhile abandons it (nothing of it is sent).
+   */
+  async #push(name: string): Promise<void> {
+    const dataset = this.#datasets.get(name);
+    if (dataset === undefined || this.#pushing.has(name) || this.#stopped) return;
+    // Claimed before the first await: the watcher may fire several times for one change.
+    const controller = new AbortController();
+    this.#pushing.set(name, controller);
+    if (!(await this.#switchFile.isOn(name))) {
+      this.#pushing.delete(name);
+      return;
+    }
+    const abandoned = async (): Promise<boolean> =>
+      controller.signal.aborted || !(await this.#switchFile.isOn(name));
+    try {
+      let raw: unknown;
+      try {
+        raw = await dataset.collect({
+          signal: controller.signal,
+          withDatabase: async (work) => {
+            const client = new pg.Client({ connectionString: this.#options.databaseUrl });
+            client.on('error', () => {});
+            await client.connect();
+            try {
+              return await work(client);
+            } finally {
+              await client.end().catch(() => {});
+            }
+          },
+        });
+      } catch (error) {
+        if (await abandoned()) throw new DatasetAbandoned();
+        // Its message may quote the customer's data: it stays in the agent's log.
+        this.#log.warn(
+          { dataset: name, error: error instanceof Error ? error.message : String(error) },
+          'collecting a dataset failed',
+        );
+        return;
+      }
+      if (await abandoned()) throw new DatasetAbandoned();
+      const checked = checkDataset(dataset.schema, raw);
+      if (!checked.ok) {
+        const detail =
+          checked.error.kind === 'undeclared'
+            ? `the dataset held fields it does not declare, and nothing of it was sent: ${checked.error.fields.join(', ')}`
+            : `the dataset ${checked.error.message}: nothing of it was sent`;
+        this.#log.warn(
+          { dataset: name, ...(checked.error.kind === 'undeclared' ? { fields: checked.error.fields } : {}) },
+          detail,
+        );
+        await this.#sentLog.append({
+          at: new Date().toISOString(),
+          dataset: name,
+          outcome: 'refused',
+          detail,
+          ...(checked.error.kind === 'undeclared' ? { fields: checked.error.fields } : {}),
+        });
+        return;
+      }
+      const bytes = Buffer.from(JSON.stringify(checked.value), 'utf8');
+      if (bytes.length > agentProtocol.MAX_DATASET_BYTES) {
+        const detail = `the dataset is ${bytes.length} bytes, over the ${agentProtocol.MAX_DATASET_BYTES} a push may hold: nothing of it was sent`;
+        this.#log.warn({ dataset: name }, detail);
+        await this.#sentLog.append({
+          at: new Date().toISOString(),
+          dataset: name,
+          outcome: 'refused',
+          detail,
+        });
+        return;
+      }
+      this.#seqs ??= await this.#sentLog.lastSeqs();
+      const seq = (this.#seqs.get(name) ?? 0) + 1;
+      const frame: agentProtocol.DatasetPush = {
+        type: 'dataset_push',
+        protocol: AGENT_PROTOCOL_VERSION,
+        dataset: name,
+        seq,
+        sha256: createHash('sha256').update(bytes).digest('hex'),
+        fields: fieldNames(checked.value),
+        payload: bytes.toString('base64'),
+      };
+      // The last look before anything leaves: the file, read now, must still say on.
+      if (await abandoned()) throw new DatasetAbandoned();
+      const ws = this.#ws;
+      if (ws === undefined || ws.readyState !== WebSocket.OPEN) return;
+      const sent = await new Promise<boolean>((resolve) =>
+        ws.send(JSON.stringify(frame), (error) => resolve(error === undefined || error === null)),
+      );
+      if (!sent) return;
+      this.#seqs.set(name, seq);
+      await this.#sentLog.append({
+        at: new Date().toISOString(),
+        dataset: name,
+        outcome: 'sent',
+        seq,
+        sha256: frame.sha256,
+        bytes: bytes.length,
+        fields: frame.fields,
+      });
+      this.#log.info({ dataset: name, seq, sha256: frame.sha256, bytes: bytes.length }, 'dataset pushed');
+    } catch (error) {
+      if (!(error instanceof DatasetAbandoned)) {
+        this.#log.error(
+          { dataset: name, error: error instanceof Error ? error.message : String(error) },
+          'a dataset push failed',
+        );
+        return;
+      }
+      const detail = 'switched off while it was collected: nothing of it was sent';
+      this.#log.info({ dataset: name }, `dataset push abandoned: ${detail}`);
+      await this.#sentLog.append({
+        at: new Date().toISOString(),
+        dataset: name,
+        outcome: 'abandoned',
+        detail,
+      });
+    } finally {
+      this.#pushing.delete(name);
+    }
+  }
 }
+
+/** A push stopped because its dataset was switched off. */
+class DatasetAbandoned extends Error {}
 
 function outcomeFrame(jobId: string, outcome: JobOutcome): StoredOutcome {
   const base = { protocol: AGENT_PROTOCOL_VERSION, job_id: jobId } as const;

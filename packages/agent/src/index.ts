@@ -16,6 +16,19 @@ export {
   redactUrl,
 } from './agent.ts';
 export {
+  besideCredential,
+  checkDataset,
+  type DatasetContext,
+  type DatasetDefinition,
+  type DatasetRefusal,
+  DatasetSwitchFile,
+  DEFAULT_DATASET_EVERY_MS,
+  defineDataset,
+  fieldNames,
+  type SentEntry,
+  SentLog,
+} from './datasets.ts';
+export {
   BUILT_IN_JOB_TYPES,
   checkOutput,
   defineJobType,

@@ -1,6 +1,6 @@
 import { AccessService } from './access/index.ts';
 import { AccountService, MfaService, SessionService, type SignInLimits } from './accounts/index.ts';
-import { AgentService } from './agents/index.ts';
+import { AgentService, DatasetService } from './agents/index.ts';
 import { ApiKeyService } from './api-keys/index.ts';
 import { AuditService } from './audit/index.ts';
 import {
@@ -147,6 +147,8 @@ export interface Services {
   readonly oidc: OidcProviderService;
   /** Outbound agents: their enrolment, credentials, connections and jobs. */
   readonly agents: AgentService;
+  /** Hybrid datasets customers' agents push, encrypted under each tenant's data key. */
+  readonly datasets: DatasetService;
   readonly usage: {
     readonly ingest: UsageIngest;
     readonly service: UsageService;
@@ -439,6 +441,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     mfa,
     apiKeys: new ApiKeyService(db, clock),
     agents,
+    datasets: new DatasetService({ db, clock, secrets: config.secrets }),
     plans,
     tenants,
     dataPlaneConnector,

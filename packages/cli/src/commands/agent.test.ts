@@ -70,4 +70,29 @@ describe('agent', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/no credential at \/nonexistent\/agent.json and no enrolment token/);
   });
+
+  // The switches' own commands: a bad name, an enable without the vendor's list, an unloadable
+  // module. (Switching declared datasets with a running agent is tested end to end.)
+  it.each([
+    [
+      'a name that is not a dataset name',
+      ['agent', 'datasets', 'disable', 'Drop Table', '--credential-file', '/nonexistent/a.json'],
+      /not a dataset name: Drop Table/,
+    ],
+    [
+      'enable without the datasets the vendor declares',
+      ['agent', 'datasets', 'enable', 'analytics', '--credential-file', '/nonexistent/a.json'],
+      /enable needs --datasets/,
+    ],
+    [
+      'a datasets module that does not load',
+      ['agent', 'datasets', 'list', '--datasets', '/nonexistent/datasets.js'],
+      /cannot load --datasets \/nonexistent\/datasets.js/,
+    ],
+  ])('datasets: refuses %s with one line and exit code 2', async (_case, args, message) => {
+    const result = await runCaptured(args, {});
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
 });

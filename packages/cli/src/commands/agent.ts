@@ -1,3 +1,4 @@
+import type { DatasetDefinition } from '@tenantry/agent';
 import type { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
@@ -10,7 +11,7 @@ const PINO_LEVELS = { info: 30, warn: 40, error: 50 } as const;
  * the credential, the enrolment token and the database password never appear in them.
  */
 export function agentCommand(parent: Command, ctx: CommandContext): Command {
-  return parent
+  const agent = parent
     .command('agent')
     .description(
       "run the outbound agent: dials out to the control plane (--url) and runs its jobs on the customer's database (docs/agent.md)",
@@ -32,6 +33,10 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
       '--ca <file>',
       'extra CA certificate (PEM) to verify a wss:// control plane with (env TENANTRY_AGENT_CA)',
     )
+    .option(
+      '--datasets <module>',
+      "the vendor's datasets module (exports `datasets`), pushed only when enabled with `tenantry agent datasets enable` (env TENANTRY_AGENT_DATASETS)",
+    )
     .addHelpText(
       'after',
       '\nThe control plane comes from --url (env TENANTRY_AGENT_URL, then TENANTRY_URL); the one-time enrolment\n' +
@@ -45,6 +50,7 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
           allow?: string;
           migrations?: string;
           ca?: string;
+          datasets?: string;
         },
         command: Command,
       ) => {
@@ -94,6 +100,8 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
               `${JSON.stringify({ level: PINO_LEVELS[level], time: Date.now(), ...fields, msg })}\n`,
             );
           };
+        const datasetsModule = flags.datasets ?? (env.TENANTRY_AGENT_DATASETS || undefined);
+        const datasets = datasetsModule === undefined ? undefined : await loadDatasets(datasetsModule);
         const agent = new Agent({
           url,
           token: globals.token ?? (env.TENANTRY_AGENT_TOKEN || undefined),
@@ -105,6 +113,7 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
           allow,
           migrationsDir: flags.migrations ?? (env.TENANTRY_AGENT_MIGRATIONS || undefined),
           ca,
+          datasets,
           log: { info: line('info'), warn: line('warn'), error: line('error') },
         });
         agent.start();
@@ -123,4 +132,116 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
         }
       },
     );
+  datasetsCommand(agent, ctx);
+  return agent;
+}
+
+/** Loads the vendor's datasets module: its `datasets` export, an array of `defineDataset(…)`. */
+async function loadDatasets(file: string): Promise<DatasetDefinition[]> {
+  const { resolve } = await import('node:path');
+  const { pathToFileURL } = await import('node:url');
+  let loaded: { datasets?: unknown };
+  try {
+    loaded = (await import(pathToFileURL(resolve(file)).href)) as { datasets?: unknown };
+  } catch (error) {
+    throw new CliError(
+      `cannot load --datasets ${file}: ${(error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error))}`,
+    );
+  }
+  const datasets = loaded.datasets;
+  if (
+    !Array.isArray(datasets) ||
+    !datasets.every(
+      (d) =>
+        typeof d === 'object' && d !== null && typeof d.name === 'string' && typeof d.collect === 'function',
+    )
+  )
+    throw new CliError(`--datasets ${file} does not export \`datasets\`, an array of defineDataset(…)`);
+  return datasets as DatasetDefinition[];
+}
+
+/**
+ * Adds `agent datasets list|enable|disable`: the customer's switches, in a file beside the
+ * agent's credential (all off unless enabled). A running agent sees a change at once: a dataset
+ * switched off is pushed no more, and a push of it under way is abandoned before it is sent.
+ */
+function datasetsCommand(agent: Command, ctx: CommandContext): void {
+  const datasets = agent
+    .command('datasets')
+    .description(
+      "the customer's switches for the vendor's datasets: which may leave this install, through the agent (docs/agent.md)",
+    );
+  const withOptions = (command: Command): Command =>
+    command
+      .option(
+        '--credential-file <path>',
+        "the agent's credential file; the switches are beside it (env TENANTRY_AGENT_CREDENTIAL_FILE, default ./tenantry-agent.json)",
+      )
+      .option('--datasets <module>', "the vendor's datasets module (env TENANTRY_AGENT_DATASETS)");
+  type Flags = { credentialFile?: string; datasets?: string };
+  const open = async (flags: Flags) => {
+    const env = ctx.io.env;
+    const { DatasetSwitchFile } = await import('@tenantry/agent');
+    const file = new DatasetSwitchFile(
+      flags.credentialFile ?? (env.TENANTRY_AGENT_CREDENTIAL_FILE || undefined) ?? 'tenantry-agent.json',
+    );
+    const module = flags.datasets ?? (env.TENANTRY_AGENT_DATASETS || undefined);
+    const declared = module === undefined ? undefined : (await loadDatasets(module)).map((d) => d.name);
+    const read = async (): Promise<Record<string, boolean>> => {
+      try {
+        return await file.read();
+      } catch (error) {
+        throw new CliError(error instanceof Error ? error.message : String(error));
+      }
+    };
+    return { file, declared, read };
+  };
+  withOptions(datasets.command('list'))
+    .description('list the datasets and whether each may leave (all are off until enabled)')
+    .action(async (_flags: Flags, command: Command) => {
+      // The agent command's own options of the same names may have taken them: read both.
+      const { declared, read } = await open(command.optsWithGlobals<Flags>());
+      const switches = await read();
+      const names = [...new Set([...(declared ?? []), ...Object.keys(switches)])].sort();
+      const rows = names.map((name) => ({
+        name,
+        enabled: switches[name] === true,
+        declared: declared === undefined ? null : declared.includes(name),
+      }));
+      ctx.output(command).result({ data: rows }, () => {
+        for (const row of rows)
+          ctx.io.stdout.write(
+            `${row.name}\t${row.enabled ? 'on' : 'off'}${row.declared === false ? '\t(not declared by the vendor)' : ''}\n`,
+          );
+      });
+    });
+  for (const [verb, on] of [
+    ['enable', true],
+    ['disable', false],
+  ] as const) {
+    withOptions(datasets.command(`${verb} <name>`))
+      .description(
+        on
+          ? 'let the agent push this dataset (needs --datasets: only a dataset the vendor declares)'
+          : 'stop pushing this dataset, at once',
+      )
+      .action(async (name: string, _flags: Flags, command: Command) => {
+        const { file, declared, read } = await open(command.optsWithGlobals<Flags>());
+        if (!/^[a-z][a-z0-9_]{0,62}$/.test(name))
+          throw new CliError(`not a dataset name: ${name} (a-z, 0-9 and _)`);
+        if (on && declared === undefined)
+          throw new CliError(
+            'enable needs --datasets (or TENANTRY_AGENT_DATASETS): the datasets the vendor declares',
+          );
+        if (on && declared !== undefined && !declared.includes(name))
+          throw new CliError(
+            `no dataset ${name}: the vendor declares ${declared.length === 0 ? 'none' : declared.join(', ')}`,
+          );
+        await read();
+        await file.set(name, on);
+        ctx.output(command).result({ name, enabled: on }, () => {
+          ctx.io.stdout.write(`${name}\t${on ? 'on' : 'off'}\n`);
+        });
+      });
+  }
 }

@@ -11,6 +11,12 @@ export const AGENT_PROTOCOL_VERSION = 1;
 export const MAX_FRAME_BYTES = 64 * 1024;
 
 /**
+ * The most bytes a dataset's content may hold (as JSON): its push, base64 and framed, stays
+ * under {@link MAX_FRAME_BYTES}.
+ */
+export const MAX_DATASET_BYTES = 44 * 1024;
+
+/**
  * WebSocket close codes (4000–4999 are the application's own), so that an agent and an operator
  * reading its log know why a connection ended without reading a message.
  */
@@ -201,9 +207,49 @@ export const RotationRequest = z.strictObject({ type: z.literal('rotation_reques
 export const Ack = z.strictObject({
   type: z.literal('ack'),
   protocol: Protocol,
-  of: z.enum(['job_offer', 'credential_rotation', 'heartbeat', 'job_progress', 'job_result', 'job_refusal']),
+  of: z.enum([
+    'job_offer',
+    'credential_rotation',
+    'heartbeat',
+    'job_progress',
+    'job_result',
+    'job_refusal',
+    'dataset_push',
+    'dataset_switches',
+  ]),
   /** The job or rotation acknowledged. */
   id: z.string().max(100).optional(),
+});
+
+/** A dataset's name (as the vendor declares it): lower-case letters, digits and `_`. */
+export const DatasetName = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'a dataset is a-z, 0-9 and _');
+
+/**
+ * Agent → control plane: one push of a dataset the customer enabled (docs/agent.md, "Hybrid").
+ * `payload` is the dataset's content as JSON, base64: exactly what its declared schema allows.
+ * `sha256` is of the payload's bytes; `seq` rises with each push of the dataset by this agent.
+ * Pushes are new in protocol 1: an older control plane closes the connection on one
+ * (malformed_frame), and the agent pushes again when it reconnects to a newer one.
+ */
+export const DatasetPush = z.strictObject({
+  type: z.literal('dataset_push'),
+  protocol: Protocol,
+  dataset: DatasetName,
+  seq: z.number().int().positive(),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in hex'),
+  /** The top-level field names of the content (of its rows, for an array): audited with the push. */
+  fields: z.array(z.string().max(200)).max(200),
+  payload: z.string().max(Math.ceil(MAX_DATASET_BYTES / 3) * 4),
+});
+
+/**
+ * Agent → control plane: the customer's switches as they are now, sent after each welcome and on
+ * each change. Only the agent reports them; the control plane has no frame to set one.
+ */
+export const DatasetSwitches = z.strictObject({
+  type: z.literal('dataset_switches'),
+  protocol: Protocol,
+  switches: z.record(DatasetName, z.boolean()),
 });
 
 /** Control plane → agent: a frame of the agent's was not acted on (a job it does not hold). */
@@ -224,6 +270,8 @@ export const AgentFrame = z.discriminatedUnion('type', [
   JobRefusal,
   RotationRequest,
   Ack,
+  DatasetPush,
+  DatasetSwitches,
 ]);
 export type AgentFrame = z.infer<typeof AgentFrame>;
 
@@ -242,6 +290,7 @@ export type Hello = z.infer<typeof Hello>;
 export type JobOffer = z.infer<typeof JobOffer>;
 export type JobResult = z.infer<typeof JobResult>;
 export type JobRefusal = z.infer<typeof JobRefusal>;
+export type DatasetPush = z.infer<typeof DatasetPush>;
 
 /** A frame parsed, or why it is not one: the close code and a message naming the field. */
 export type ParsedFrame<T> =

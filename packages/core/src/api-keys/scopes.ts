@@ -53,6 +53,8 @@ export const SCOPES = {
     "Read a BYOI tenant's decrypted data connection, as the SDK's data layer does (each read is audited)",
   'agents:read': "Read agents and their jobs' progress and results (metadata only)",
   'agents:write': 'Create enrolment tokens for agents, revoke agents and send them jobs',
+  'datasets:read':
+    "Read the content of datasets customers' agents pushed (each read is audited); their list needs agents:read",
 } as const satisfies Record<string, string>;
 
 /** One scope of {@link SCOPES}. */

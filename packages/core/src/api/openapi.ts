@@ -1371,6 +1371,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{id}/datasets': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List the datasets the tenant's agent reports or pushed
+     * @description Each dataset's switch as the customer set it (reported by their agent) and its last push: sequence, time, size, SHA-256 and field names. Never content.
+     */
+    get: operations['listDatasets'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/datasets/{name}/latest': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Read a dataset's latest push, decrypted
+     * @description Decrypts the latest push of the dataset (stored under the tenant's data key). Each read is recorded as `dataset.read`. 404 `dataset_not_found` when none was received; 409 `dataset_unreadable` when it does not decrypt.
+     */
+    get: operations['getLatestDataset'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants/{id}/dunning': {
     parameters: {
       query?: never;
@@ -2507,6 +2547,26 @@ export interface webhooks {
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['dataPlaneUpdatedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'dataset.received': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A customer's agent pushed a dataset the customer enabled; its content is read with GET /v1/tenants/{id}/datasets/{name}/latest
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['datasetReceivedWebhook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -3976,6 +4036,7 @@ export interface components {
         | 'data-planes:connect'
         | 'agents:read'
         | 'agents:write'
+        | 'datasets:read'
       )[];
     };
     AuditCheckpoint: {
@@ -4115,6 +4176,7 @@ export interface components {
         | 'data-planes:connect'
         | 'agents:read'
         | 'agents:write'
+        | 'datasets:read'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -4185,6 +4247,33 @@ export interface components {
       /** @enum {string} */
       sslmode: 'disable' | 'require' | 'verify-full';
       user: string;
+    };
+    /** @description A dataset of the tenant's self-hosted install: metadata, never its content */
+    Dataset: {
+      agent_id: string;
+      /** @description The customer's switch as their agent last reported it; null when it never reported one */
+      enabled: boolean | null;
+      /** @description The last push's top-level field names */
+      field_names: string[];
+      last_received_at: string | null;
+      last_seq: number | null;
+      /** @description SHA-256 (hex) of the last push, as JSON */
+      last_sha256: string | null;
+      name: string;
+      size_bytes: number | null;
+      switch_reported_at: string | null;
+    };
+    DatasetSnapshot: {
+      agent_id: string;
+      /** @description The dataset's content, exactly what its declared schema let leave */
+      content: unknown;
+      field_names: string[];
+      name: string;
+      /** @description ISO 8601, UTC */
+      received_at: string;
+      seq: number;
+      sha256: string;
+      size_bytes: number;
     };
     DeletedSlotHolder: {
       id: string;
@@ -5936,6 +6025,7 @@ export interface operations {
             | 'data-planes:connect'
             | 'agents:read'
             | 'agents:write'
+            | 'datasets:read'
           )[];
         };
       };
@@ -8924,6 +9014,69 @@ export interface operations {
             updated_at: string;
             user: string;
           };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listDatasets: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['Dataset'][];
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getLatestDataset: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+        /** @description The dataset, as the vendor declares it */
+        name: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['DatasetSnapshot'];
         };
       };
       400: components['responses']['BadRequest'];
@@ -11981,6 +12134,66 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'data_plane.updated';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  datasetReceivedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            agent_id: string;
+            bytes: number;
+            dataset: string;
+            fields: string[];
+            seq: number;
+            sha256: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'dataset.received';
           /** @constant */
           version: 1;
         };

@@ -36,6 +36,7 @@ export const TARGET_TYPES = [
   'agent',
   'agent_enrolment',
   'agent_job',
+  'dataset',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -853,6 +854,32 @@ export const AUDIT_ACTIONS = {
     description: "An agent's job ended: succeeded, failed, or refused by the agent",
     target: 'agent_job',
     raises: ['agent_job.finished'],
+    entitlements: false,
+  },
+  'dataset.received': {
+    description:
+      "A customer's agent pushed a dataset the customer enabled: its sequence, SHA-256, size and field names (never its content), stored encrypted",
+    target: 'dataset',
+    raises: ['dataset.received'],
+    entitlements: false,
+  },
+  'dataset.enabled': {
+    description: 'The customer switched a dataset on at their agent, as the agent reported it',
+    target: 'dataset',
+    raises: [],
+    entitlements: false,
+  },
+  'dataset.disabled': {
+    description:
+      'The customer switched a dataset off at their agent: the agent pushes none of it from then on',
+    target: 'dataset',
+    raises: [],
+    entitlements: false,
+  },
+  'dataset.read': {
+    description: "A dataset's latest push was decrypted for the vendor (its content is never recorded)",
+    target: 'dataset',
+    raises: [],
     entitlements: false,
   },
 } as const satisfies Record<string, AuditActionSpec>;

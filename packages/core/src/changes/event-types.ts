@@ -695,6 +695,19 @@ export const EVENT_TYPES = {
       state: z.enum(['succeeded', 'failed', 'refused']),
     }),
   },
+  'dataset.received': {
+    description:
+      "A customer's agent pushed a dataset the customer enabled; its content is read with GET /v1/tenants/{id}/datasets/{name}/latest",
+    version: 1,
+    payload: z.object({
+      agent_id: z.string(),
+      dataset: z.string(),
+      seq: z.number().int(),
+      sha256: z.string(),
+      bytes: z.number().int(),
+      fields: z.array(z.string()),
+    }),
+  },
 } as const satisfies Record<string, EventTypeSpec>;
 
 /** One event type of {@link EVENT_TYPES}. */

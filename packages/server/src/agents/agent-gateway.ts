@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import { agentProtocol } from '@tenantry/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { AgentJobView, AgentService, LiveConnection } from './agent-service.ts';
+import type { DatasetService } from './dataset-service.ts';
 
 /** The path agents connect to (an HTTP upgrade); the only path the gateway answers. */
 export const AGENT_CONNECT_PATH = '/v1/agent/connect';
@@ -28,13 +29,14 @@ export function attachAgentGateway(
   server: Server,
   agents: AgentService,
   log: GatewayLog,
+  datasets: DatasetService,
 ): () => Promise<void> {
   const wss = new WebSocketServer({ noServer: true, maxPayload: agentProtocol.MAX_FRAME_BYTES });
   const onUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     const path = (request.url ?? '').split('?')[0];
     if (path !== AGENT_CONNECT_PATH) return;
     wss.handleUpgrade(request, socket, head, (ws) => {
-      serve(ws, request.socket.remoteAddress ?? null, agents, log);
+      serve(ws, request.socket.remoteAddress ?? null, agents, datasets, log);
     });
   };
   server.on('upgrade', onUpgrade);
@@ -61,7 +63,13 @@ function offer(ws: WebSocket, job: AgentJobView): void {
 }
 
 /** One agent connection, from its hello to its close. */
-function serve(ws: WebSocket, sourceIp: string | null, agents: AgentService, log: GatewayLog): void {
+function serve(
+  ws: WebSocket,
+  sourceIp: string | null,
+  agents: AgentService,
+  datasets: DatasetService,
+  log: GatewayLog,
+): void {
   let agentId: string | undefined;
   let connection: LiveConnection | undefined;
   // Frames are handled one after another, in the order they came: a result never overtakes its
@@ -137,7 +145,10 @@ function serve(ws: WebSocket, sourceIp: string | null, agents: AgentService, log
     });
   };
 
-  const ack = (of: 'heartbeat' | 'job_progress' | 'job_result' | 'job_refusal', id?: string): void => {
+  const ack = (
+    of: 'heartbeat' | 'job_progress' | 'job_result' | 'job_refusal' | 'dataset_push' | 'dataset_switches',
+    id?: string,
+  ): void => {
     send(ws, { type: 'ack', protocol: AGENT_PROTOCOL_VERSION, of, ...(id === undefined ? {} : { id }) });
   };
 
@@ -182,6 +193,17 @@ function serve(ws: WebSocket, sourceIp: string | null, agents: AgentService, log
         if (await agents.jobProgress(id, frame.job_id, frame.progress)) ack('job_progress', frame.job_id);
         else reject('job_progress', frame.job_id, `agent ${id} holds no open job ${frame.job_id}`);
         return;
+      case 'dataset_switches':
+        await datasets.reportSwitches(id, frame.switches, sourceIp);
+        ack('dataset_switches');
+        return;
+      case 'dataset_push': {
+        const result = await datasets.receive(id, frame, sourceIp);
+        const pushId = `${frame.dataset}#${frame.seq}`;
+        if (result.ok) ack('dataset_push', pushId);
+        else reject('dataset_push', pushId, result.error);
+        return;
+      }
       case 'job_result':
       case 'job_refusal': {
         const end =

@@ -6,6 +6,8 @@
 export { CONTROL_SCHEMA, type Database, type DatabaseTarget, openDatabase } from './database.ts';
 export { type MigrationStatus, migrateToLatest, migrationStatus, SchemaTooNewError } from './migrate.ts';
 export type {
+  AgentDatasetSnapshotsTable,
+  AgentDatasetSwitchesTable,
   AgentEnrolmentsTable,
   AgentJobsTable,
   AgentsTable,

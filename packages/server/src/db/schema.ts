@@ -266,6 +266,8 @@ export interface Schema {
   agent_enrolments: AgentEnrolmentsTable;
   agents: AgentsTable;
   agent_jobs: AgentJobsTable;
+  agent_dataset_snapshots: AgentDatasetSnapshotsTable;
+  agent_dataset_switches: AgentDatasetSwitchesTable;
   tenant_api_keys: TenantApiKeysTable;
   user_passwords: UserPasswordsTable;
   user_links: UserLinksTable;
@@ -962,4 +964,26 @@ export interface AgentJobsTable {
   updated_at: Generated<Date>;
   finished_at: Date | null;
   reported_at: Date | null;
+}
+
+/** One push of a dataset by an agent (0035): its content only as ciphertext under the tenant's data key. */
+export interface AgentDatasetSnapshotsTable {
+  tenant_id: string;
+  agent_id: string;
+  dataset: string;
+  seq: number;
+  sha256: string;
+  size_bytes: number;
+  field_names: string[];
+  received_at: Date;
+  ciphertext: string;
+}
+
+/** A dataset's switch as the agent last reported it (0035). */
+export interface AgentDatasetSwitchesTable {
+  tenant_id: string;
+  agent_id: string;
+  dataset: string;
+  enabled: boolean;
+  reported_at: Date;
 }

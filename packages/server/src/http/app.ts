@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastif
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { accessRoutes } from '../access/index.ts';
-import { agentRoutes, attachAgentGateway } from '../agents/index.ts';
+import { agentRoutes, attachAgentGateway, datasetRoutes } from '../agents/index.ts';
 import { apiKeyRoutes } from '../api-keys/index.ts';
 import { auditRoutes } from '../audit/index.ts';
 import {
@@ -237,6 +237,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(tenantSecretRoutes, { tenantSecrets: services.tenantSecrets });
       await v1.register(dataPlaneRoutes, { dataPlanes: services.dataPlanes });
       await v1.register(agentRoutes, { agents: services.agents });
+      await v1.register(datasetRoutes, { datasets: services.datasets });
       await v1.register(tenantKeyRoutes, { tenantKeys: services.tenantKeys });
       await v1.register(mailRoutes, { mailer: services.mailer });
       await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
@@ -269,7 +270,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
   // Agents connect with a WebSocket upgrade on the same HTTP server: outside the API-key scope,
   // their hello (an enrolment token or their credential) authenticates them.
-  const closeAgentGateway = attachAgentGateway(app.server, services.agents, app.log);
+  const closeAgentGateway = attachAgentGateway(app.server, services.agents, app.log, services.datasets);
   app.addHook('preClose', closeAgentGateway);
 
   return app;

@@ -1,0 +1,188 @@
+import { createHash } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import WebSocket, { WebSocketServer } from 'ws';
+import {
+  ADMIN_URL,
+  applyPlans,
+  createTenant,
+  dropControlPlane,
+  logger,
+  type Row,
+  report,
+  runBench,
+  setting,
+  startControlPlane,
+  startRun,
+  timed,
+} from './bench-support.ts';
+import { type Summary, summarize } from './stats.ts';
+
+// A hybrid dataset push on the control plane's side, beside the wire it travels on:
+// - push: one `dataset_push` frame of a ~40 KB dataset (the most a push holds is 44 KiB of JSON)
+//   sent over an enrolled agent's WebSocket, until its `ack`: the gateway parses the frame, the
+//   datasets service checks its SHA-256, encrypts it under the tenant's data key (AES-256-GCM),
+//   stores it and writes its `dataset.received` audit entry and event in one transaction.
+// - ceiling: the same frame sent to a bare `ws` server on the same machine that answers each with
+//   a small frame, as the ack is.
+// Rounds interleave the two, so that a busy moment of the machine falls on both.
+
+const settings = {
+  adminUrl: ADMIN_URL,
+  rounds: setting('BENCH_ROUNDS', 10, 'whole'),
+  perRound: setting('BENCH_PER_ROUND', 20, 'whole'),
+  warmup: setting('BENCH_WARMUP', 20, 'whole'),
+  bytes: setting('BENCH_DATASET_BYTES', 40_000, 'whole'),
+  out: process.env.BENCH_OUT || fileURLToPath(new URL('./results/agent-datasets.json', import.meta.url)),
+};
+
+// No target: information, printed beside the wire's floor.
+const targets = {};
+
+const log = logger('agent-datasets');
+
+function ms(summary: Summary): string {
+  return `p50 ${summary.p50} ms, p99 ${summary.p99} ms`;
+}
+
+/** Rows of daily analytics, as JSON of about `bytes` bytes. */
+function content(bytes: number): Buffer {
+  const rows: { day: number; signups: number; plan: string }[] = [];
+  let size = 2;
+  for (let day = 0; size < bytes; day++) {
+    const row = { day, signups: (day * 7919) % 1000, plan: day % 3 === 0 ? 'pro' : 'free' };
+    rows.push(row);
+    size += JSON.stringify(row).length + 1;
+  }
+  return Buffer.from(JSON.stringify(rows), 'utf8');
+}
+
+/** Sends frames and waits for the next one back, one at a time. */
+function exchanger(ws: WebSocket): (frame: string) => Promise<string> {
+  let waiting: ((text: string) => void) | undefined;
+  ws.on('message', (data) => {
+    const resolve = waiting;
+    waiting = undefined;
+    resolve?.(data.toString());
+  });
+  return (frame) =>
+    new Promise((resolve) => {
+      waiting = resolve;
+      ws.send(frame);
+    });
+}
+
+async function main(): Promise<void> {
+  const run = await startRun();
+  const cp = await startControlPlane();
+  const echo = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  let agentWs: WebSocket | undefined;
+  let echoWs: WebSocket | undefined;
+  let heartbeat: NodeJS.Timeout | undefined;
+  try {
+    await applyPlans(cp);
+    const tenantId = await createTenant(cp, { slug: 'bench-datasets', name: 'Bench', plan: 'pro' });
+    const enrolment = await cp.call('POST', `/v1/tenants/${tenantId}/agent-enrolments`, {});
+    const ws = new WebSocket(`${cp.origin.replace(/^http/, 'ws')}/v1/agent/connect`);
+    agentWs = ws;
+    await new Promise((resolve) => ws.once('open', resolve));
+    const exchange = exchanger(ws);
+    const welcome = JSON.parse(
+      await exchange(
+        JSON.stringify({
+          type: 'hello',
+          protocol: 1,
+          auth: { kind: 'enrolment', token: String(enrolment.token) },
+          agent_version: 'bench',
+          job_types: [],
+        }),
+      ),
+    ) as { type: string };
+    if (welcome.type !== 'welcome') throw new Error(`not welcomed: ${JSON.stringify(welcome)}`);
+    // Heartbeats keep the connection; sent between pushes, so they never take a push's ack.
+    let beat = false;
+    heartbeat = setInterval(() => {
+      beat = true;
+    }, 5_000);
+
+    const bytes = content(settings.bytes);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const payload = bytes.toString('base64');
+    let seq = 0;
+    const frameOf = (n: number) =>
+      JSON.stringify({
+        type: 'dataset_push',
+        protocol: 1,
+        dataset: 'analytics',
+        seq: n,
+        sha256,
+        fields: ['day', 'plan', 'signups'],
+        payload,
+      });
+    const push = async (): Promise<void> => {
+      if (beat) {
+        beat = false;
+        await exchange(JSON.stringify({ type: 'heartbeat', protocol: 1 }));
+      }
+      seq += 1;
+      const answer = JSON.parse(await exchange(frameOf(seq))) as { type: string; of?: string };
+      if (answer.type !== 'ack' || answer.of !== 'dataset_push')
+        throw new Error(`push ${seq} not acknowledged: ${JSON.stringify(answer)}`);
+    };
+
+    if (echo.address() === null) await new Promise((resolve) => echo.once('listening', resolve));
+    const ack = JSON.stringify({ type: 'ack', protocol: 1, of: 'dataset_push', id: 'analytics#1' });
+    echo.on('connection', (socket) => socket.on('message', () => socket.send(ack)));
+    const client = new WebSocket(`ws://127.0.0.1:${(echo.address() as AddressInfo).port}`);
+    echoWs = client;
+    await new Promise((resolve) => client.once('open', resolve));
+    const echoExchange = exchanger(client);
+    const sameFrame = frameOf(1);
+    const echoOnce = async (): Promise<void> => {
+      await echoExchange(sameFrame);
+    };
+
+    log(`warming up (${settings.warmup} of each), frames of ${sameFrame.length} bytes`);
+    for (let i = 0; i < settings.warmup; i++) {
+      await push();
+      await echoOnce();
+    }
+    const pushTimes: number[] = [];
+    const echoTimes: number[] = [];
+    for (let r = 0; r < settings.rounds; r++) {
+      log(`round ${r + 1}/${settings.rounds}`);
+      for (let i = 0; i < settings.perRound; i++) pushTimes.push(await timed(push));
+      for (let i = 0; i < settings.perRound; i++) echoTimes.push(await timed(echoOnce));
+    }
+
+    const pushed = summarize(pushTimes);
+    const ceiling = summarize(echoTimes);
+    const table: Row[] = [
+      {
+        figure: `dataset push of ${bytes.length} bytes (frame ${sameFrame.length} bytes) to its ack`,
+        value: ms(pushed),
+        target: 'information',
+        ceiling: `raw ws send of the same frame ${ms(ceiling)}`,
+        pass: null,
+      },
+    ];
+    report('agent-datasets', run, {
+      settings,
+      targets,
+      table,
+      notes: [
+        `${pushTimes.length} pushes and ${echoTimes.length} raw sends, interleaved by round`,
+        `push p50 is ${(ceiling.p50 > 0 ? pushed.p50 / ceiling.p50 : 0).toFixed(1)}× the raw send's`,
+      ],
+      results: { push: pushed, raw_send: ceiling },
+    });
+  } finally {
+    clearInterval(heartbeat);
+    agentWs?.close();
+    echoWs?.close();
+    await new Promise((resolve) => echo.close(resolve));
+    await dropControlPlane(cp);
+  }
+}
+
+runBench(main);
