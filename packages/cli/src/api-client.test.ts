@@ -23,6 +23,7 @@ const TENANT = {
   scheduled_change: null,
   resources: { placement: 'schema', data_plane: 'dpl_default', schema: 't_acme', role: 'tenantry_acme' },
   data_plane: 'dpl_default',
+  data_plane_health: 'healthy',
   provisioning: { state: 'succeeded', step: null, error: null },
   metadata: {},
   created_at: '2025-01-01T09:30:00.000Z',
@@ -311,7 +312,7 @@ describe('output', () => {
     expect(lines).toContain('plan:         pro v2');
     expect(lines).toContain('state:        active');
     expect(lines).toContain('resources:    schema=t_acme, role=tenantry_acme');
-    expect(lines).toContain('data plane:   dpl_default');
+    expect(lines).toContain('data plane:   dpl_default (healthy)');
     expect(lines).toContain('provisioning: succeeded');
     expect(lines.every((line) => /^[a-z ]+: {1,}\S/.test(line))).toBe(true);
   });

@@ -106,6 +106,7 @@ const TENANT = {
   state_reason: 'schema "ten_1" already exists and belongs to "someone"; refusing to take it over',
   placement: 'schema',
   data_plane: 'dpl_eu',
+  data_plane_health: 'degraded',
   region: null,
   plan: { id: 'pln_1', key: 'pro', version: 1 },
   seats: 1,
@@ -159,7 +160,7 @@ describe('tenants create and show: data planes and provisioning', () => {
     const result = await run(['tenants', 'show', 'acme']);
     expect(result.code).toBe(0);
     const lines = result.stdout.trimEnd().split('\n');
-    expect(lines).toContain('data plane:   dpl_eu');
+    expect(lines).toContain('data plane:   dpl_eu (degraded)');
     expect(lines).toContain(
       'provisioning: failed at schema: schema "ten_1" already exists and belongs to "someone"; refusing to take it over',
     );

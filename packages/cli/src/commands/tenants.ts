@@ -314,7 +314,7 @@ function printTenant(out: Output, tenant: Tenant): void {
     ['name', tenant.name],
     ['state', stateLabel(tenant)],
     ['placement', tenant.placement],
-    ['data plane', tenant.data_plane],
+    ['data plane', `${tenant.data_plane} (${tenant.data_plane_health})`],
     ['provisioning', provisioningLabel(tenant.provisioning)],
     ['region', formatValue(tenant.region)],
     ['plan', planLabel(tenant.plan)],

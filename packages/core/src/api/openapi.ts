@@ -5237,6 +5237,11 @@ export interface components {
       };
       /** @description The data plane (`dpl_…`) holding its data */
       data_plane: string;
+      /**
+       * @description The data plane's health as last checked: `unhealthy` means the tenant's data cannot be reached now
+       * @enum {string}
+       */
+      data_plane_health: 'unknown' | 'healthy' | 'degraded' | 'unhealthy';
       deleted_at: string | null;
       /** @description `ten_…` */
       id: string;

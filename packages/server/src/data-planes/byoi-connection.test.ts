@@ -89,6 +89,16 @@ describe("a BYOI tenant's data connection", () => {
     } finally {
       await client.end();
     }
+    // The tenant shows its data plane's health as the scheduled check finds it.
+    expect(done.body.data_plane_health).toBe('unknown');
+    await t.services.dataPlaneHealth.checkAll();
+    const checked = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}` });
+    expect(checked.body.data_plane_health).toBe('healthy');
+    await asSuperuser('postgres', `alter role ${user} nologin`);
+    await t.services.dataPlaneConnector.forget(waiting.body.data_plane);
+    await t.services.dataPlaneHealth.checkAll();
+    const failing = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}` });
+    expect(failing.body.data_plane_health).toBe('degraded');
   });
 
   it('is validated, stored sealed, shown without its password, and the workflow is told', async () => {

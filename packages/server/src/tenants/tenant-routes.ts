@@ -89,6 +89,11 @@ const Tenant = z
     state_reason: z.string().nullable(),
     placement: z.enum(PLACEMENTS),
     data_plane: z.string().describe('The data plane (`dpl_…`) holding its data'),
+    data_plane_health: z
+      .enum(['unknown', 'healthy', 'degraded', 'unhealthy'])
+      .describe(
+        "The data plane's health as last checked: `unhealthy` means the tenant's data cannot be reached now",
+      ),
     region: z.string().nullable(),
     plan: PlanRef,
     seats: z.number().int(),

@@ -690,7 +690,9 @@ export class TenantService {
         join.onRef('v.plan_id', '=', 't.plan_id').onRef('v.version', '=', 't.plan_version'),
       )
       .leftJoin('provisioning_runs as pr', 'pr.tenant_id', 't.id')
+      .innerJoin('data_planes as dp', 'dp.id', 't.data_plane_id')
       .selectAll('t')
+      .select('dp.health as data_plane_health')
       .select(['p.key as plan_key', 'v.definition'])
       .select([
         'pr.state as provisioning_state',

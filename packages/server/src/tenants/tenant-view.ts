@@ -6,6 +6,7 @@ import {
   type TenantOverrides,
   type TenantState,
 } from '@tenantry/core';
+import type { DataPlaneHealth } from '../data-planes/index.ts';
 import type { ScheduledPlanChange, TenantRow } from '../db/index.ts';
 import type { RunState } from '../provisioning/index.ts';
 
@@ -19,6 +20,8 @@ export interface TenantView {
   placement: Placement;
   /** The data plane holding the tenant's data (`dpl_…`). */
   data_plane: string;
+  /** Its data plane's health: `unhealthy` means its data cannot be reached now. */
+  data_plane_health: DataPlaneHealth;
   region: string | null;
   plan: { id: string; key: string; version: number };
   seats: number;
@@ -46,6 +49,8 @@ export interface TenantRecord extends TenantRow {
   scheduled_plan_key: string | null;
   /** Its test clock's frozen time; null for a live tenant. */
   clock_time: Date | null;
+  /** Its data plane's health, as the scheduled health check (or its agent) last found it. */
+  data_plane_health: DataPlaneHealth;
   provisioning_state: RunState | null;
   provisioning_step: string | null;
   provisioning_error: string | null;
@@ -66,6 +71,7 @@ export function tenantView(record: TenantRecord, now: Date): TenantView {
     state_reason: record.state_reason,
     placement: record.placement,
     data_plane: record.data_plane_id,
+    data_plane_health: record.data_plane_health,
     region: record.region,
     plan: { id: record.plan_id, key: record.plan_key, version: record.plan_version },
     seats: record.seats,
