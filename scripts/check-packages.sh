@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 pack_dir=${TENANTRY_PACK_DIR:-$root/.ci/.work/packages}
-packages=(packages/core packages/sdk packages/server packages/cli)
+packages=(packages/core packages/sdk packages/agent packages/server packages/cli)
 
 # shellcheck source=scripts/lib/ci.sh
 source scripts/lib/ci.sh
@@ -72,10 +72,11 @@ import * as core from '@tenantry/core';
 import * as sdk from '@tenantry/sdk';
 import * as express from '@tenantry/sdk/express';
 import * as fastify from '@tenantry/sdk/fastify';
+import * as agent from '@tenantry/agent';
 import * as server from '@tenantry/server';
 import * as cli from 'tenantry';
 
-export const entryPoints = [core, sdk, express, fastify, server, cli];
+export const entryPoints = [core, sdk, express, fastify, agent, server, cli];
 EOF
 for resolution in nodenext bundler; do
   module=$([ "$resolution" = nodenext ] && echo nodenext || echo esnext)

@@ -34,6 +34,7 @@ function tarball(prefix: string): string {
 const core = tarball('tenantry-core');
 const sdk = tarball('tenantry-sdk');
 const server = tarball('tenantry-server');
+const agent = tarball('tenantry-agent');
 const cli = tarball('tenantry');
 
 const work = mkdtempSync(join(tmpdir(), 'tenantry-dist-'));
@@ -77,7 +78,7 @@ try {
   console.log(`SDK install into a fresh app: ${fresh.seconds.toFixed(1)} s`);
 
   step('control plane: tenantry from its tarball, migrate twice, serve on embedded PGlite');
-  const cp = await project('control-plane', [core, sdk, server, cli]);
+  const cp = await project('control-plane', [core, sdk, agent, server, cli]);
   const tenantry = join(cp.dir, 'node_modules', 'tenantry', 'bin', 'tenantry.js');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
