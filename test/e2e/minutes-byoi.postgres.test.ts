@@ -9,7 +9,10 @@
 // docs/byoi.md says. PostgreSQL only: several databases and roles.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { byoiBindingKey, parseBindingKey } from '@tenantry/sdk';
 import pg from 'pg';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import {
@@ -18,6 +21,7 @@ import {
   testDataPlane,
 } from '../../packages/server/test/data-plane-support.ts';
 import { withAdmin } from '../../packages/server/test/postgres-admin.ts';
+import { type AgentProcess, startAgent } from './agent-support.ts';
 import { example, type MinutesStack, startMinutesStack, stop } from './minutes-stack.ts';
 import { E2E_TIMEOUT_MS, freePort, until } from './tenantry-process.ts';
 
@@ -74,11 +78,21 @@ async function inCustomer(customer: TestDataPlane, text: string): Promise<any[]>
 
 beforeAll(async () => {
   stack = await startMinutesStack();
+  await stack.tenantry('plans', 'apply', join(example, 'plans.yaml'));
+  expect(await stack.migrateApp()).toMatchObject({ type: 'report', applied: 1, failed: 0 });
+  const appKey = await cli('keys', 'create', '--name', 'minutes', '--preset', 'app');
+  const appPort = await freePort();
+  appUrl = `http://127.0.0.1:${appPort}`;
+  minutes = await stack.startMinutes({ PORT: String(appPort), TENANTRY_TOKEN: appKey.secret });
 }, E2E_TIMEOUT_MS);
 
 const customers: TestDataPlane[] = [];
+let agent: AgentProcess | undefined;
+let agentDir: string | undefined;
 
 afterAll(async () => {
+  await agent?.stop();
+  if (agentDir !== undefined) rmSync(agentDir, { recursive: true, force: true });
   await stop(minutes);
   await stack?.close();
   // The binding's role is the server's, not the customer's: out of it before the customer's roles
@@ -91,9 +105,6 @@ afterAll(async () => {
 });
 
 test('the minutes app serves BYOI tenants from their customers’ databases beside a pool tenant, each seeing only its own meetings, with the plan’s feature and monthly limit', async () => {
-  await stack.tenantry('plans', 'apply', join(example, 'plans.yaml'));
-  expect(await stack.migrateApp()).toMatchObject({ type: 'report', applied: 1, failed: 0 });
-
   const tenants: Record<string, { id: string; token: string; customer?: TestDataPlane }> = {};
   const mint = async (slug: string, subject: string) =>
     (
@@ -169,11 +180,6 @@ test('the minutes app serves BYOI tenants from their customers’ databases besi
     ).toEqual(['action_items', 'meetings', 'minutes', 'tenantry_migrations', 'users']);
     tenants[name] = { id, token: await mint(slug, `alice@${name}`), customer };
   }
-
-  const appKey = await cli('keys', 'create', '--name', 'minutes', '--preset', 'app');
-  const appPort = await freePort();
-  appUrl = `http://127.0.0.1:${appPort}`;
-  minutes = await stack.startMinutes({ PORT: String(appPort), TENANTRY_TOKEN: appKey.secret });
 
   const ids: Record<string, string> = {};
   for (const [name, { id, token }] of Object.entries(tenants)) {
@@ -255,4 +261,97 @@ test('the minutes app serves BYOI tenants from their customers’ databases besi
   const refused = await call(free.token, 'POST', '/v1/meetings', { title: 'One too many' });
   expect(refused.status).toBe(429);
   expect(refused.body.code).toBe('meeting_limit_reached');
+}, 900_000); // E2E_TIMEOUT_MS, a safety net only (a literal keeps the formatter's layout of this call)
+
+test('a byoi_agent tenant is provisioned by its agent in its customer’s database, and minutes refuses its meetings clearly, spending nothing', async () => {
+  const slug = `minutes-agent-${randomBytes(3).toString('hex')}`;
+  const created = await api('POST', '/v1/tenants', {
+    slug,
+    name: slug,
+    plan: 'free',
+    placement: 'byoi_agent',
+    app_schema: 'minutes',
+  });
+  expect(created.status, JSON.stringify(created.body)).toBe(201);
+  const id: string = created.body.id;
+  const enrolment = await api('POST', `/v1/tenants/${id}/agent-enrolments`, {});
+  expect(enrolment.status, JSON.stringify(enrolment.body)).toBe(201);
+
+  // The customer's environment: its database (a role as for BYOI) and `tenantry agent` with the
+  // app's migrations. The binding key the agent installs with is the tenant's own, which the
+  // vendor hands the customer, never the vendor's (which the stack put in this process's env).
+  const customer = await testDataPlane('customer');
+  customers.push(customer);
+  await withAdmin((client) => client.query(`grant tenantry_binder to ${customer.connection.user}`));
+  const { host, port, database, user, password } = customer.connection;
+  const vendorKey = process.env.TENANTRY_BINDING_KEY as string;
+  agentDir = mkdtempSync(join(tmpdir(), 'minutes-agent-'));
+  process.env.TENANTRY_BINDING_KEY = byoiBindingKey(parseBindingKey(vendorKey), id).toString('hex');
+  process.env.TENANTRY_AGENT_TOKEN = enrolment.body.token;
+  process.env.TENANTRY_AGENT_DATABASE_URL = `postgres://${user}:${password}@${host}:${port}/${database}`;
+  try {
+    agent = startAgent([
+      '--url',
+      stack.url,
+      '--credential-file',
+      join(agentDir, 'credential.json'),
+      '--migrations',
+      join(example, 'migrations'),
+    ]);
+  } finally {
+    process.env.TENANTRY_BINDING_KEY = vendorKey;
+    delete process.env.TENANTRY_AGENT_TOKEN;
+    delete process.env.TENANTRY_AGENT_DATABASE_URL;
+  }
+  const tenant = await until(`${slug} leaves provisioning`, async () => {
+    const shown = await api('GET', `/v1/tenants/${id}`);
+    return shown.body.state === 'provisioning' ? undefined : shown.body;
+  });
+  expect(tenant.state, `${JSON.stringify(tenant.provisioning)}\n${agent.output()}`).toBe('active');
+  // The agent made the app's tables in the customer's database; the vendor's pool holds none of it.
+  expect(
+    (
+      await inCustomer(
+        customer,
+        `select table_name from information_schema.tables where table_schema = 'minutes' order by 1`,
+      )
+    ).map((r) => r.table_name),
+  ).toEqual(['action_items', 'meetings', 'minutes', 'tenantry_migrations', 'users']);
+  // The binding there is the tenant's own key, not the vendor's.
+  const keyQuery = 'select encode(ikey, $$hex$$) as ikey from tenantry_private.binding_key';
+  const vendor = new pg.Client({ connectionString: stack.databaseUrl });
+  await vendor.connect();
+  const vendorIkey = (await vendor.query(keyQuery)).rows[0]?.ikey;
+  await vendor.end();
+  const customerIkey = (await inCustomer(customer, keyQuery))[0]?.ikey;
+  expect(customerIkey).toEqual(expect.any(String));
+  expect(customerIkey).not.toBe(vendorIkey);
+
+  const token = (
+    await cli(
+      'tokens',
+      'mint',
+      '--tenant',
+      slug,
+      '--subject',
+      'alice@agent',
+      '--permission',
+      'meetings:read',
+      '--permission',
+      'meetings:write',
+    )
+  ).access_token as string;
+  // Who the user is needs no data: answered.
+  expect((await call(token, 'GET', '/v1/me')).body).toMatchObject({ tenant_id: id, subject: 'alice@agent' });
+  // Their meetings are in their environment: a clear refusal, not a failure, and no meeting counted.
+  for (const [method, path, body] of [
+    ['GET', '/v1/meetings', undefined],
+    ['POST', '/v1/meetings', { title: 'Kick-off' }],
+    ['GET', '/v1/meetings/any', undefined],
+  ] as const) {
+    const refused = await call(token, method, path, body);
+    expect(refused.status, JSON.stringify(refused.body)).toBe(409);
+    expect(refused.body).toMatchObject({ code: 'meetings_in_customer_environment' });
+  }
+  expect((await call(token, 'GET', '/v1/me')).body.meetings).toMatchObject({ used: 0 });
 }, 900_000); // E2E_TIMEOUT_MS, a safety net only (a literal keeps the formatter's layout of this call)
