@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
-import { currentTenant, type TenantData, type Tenantry } from '@tenantry/sdk';
+import {
+  AgentOnlyPlacementError,
+  ControlPlaneTenantry,
+  currentTenant,
+  type TenantData,
+  type Tenantry,
+} from '@tenantry/sdk';
 import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { HOME_PAGE } from './home-page.ts';
@@ -131,6 +137,18 @@ export function buildMinutesApp(tenantry: MinutesTenantry, options: MinutesOptio
     // Every route below runs as the tenant of the request's access token, and nothing else.
     await api.register(fastifyTenantContext, tenantry.requestContext);
 
+    // A tenant placed byoi_agent keeps its meetings in its own environment, which only its agent
+    // reaches: minutes has nothing to show or write there, and says so rather than failing.
+    api.setErrorHandler((error, _request, reply) => {
+      if (!(error instanceof AgentOnlyPlacementError)) return reply.send(error);
+      return problem(
+        reply,
+        409,
+        'meetings_in_customer_environment',
+        "your organisation's meetings are kept in its own environment, which minutes does not reach: use them there",
+      );
+    });
+
     api.get('/v1/me', async () => {
       const { tenantId, subject, roles, permissions } = currentTenant();
       return {
@@ -149,7 +167,10 @@ export function buildMinutesApp(tenantry: MinutesTenantry, options: MinutesOptio
       async (request, reply) => {
         const refused = refusedWithout(MEETINGS_WRITE, reply);
         if (refused) return refused;
-        const { subject } = currentTenant();
+        const { tenantId, subject } = currentTenant();
+        // Where the meeting would go, before it is counted: a byoi_agent tenant's is refused above
+        // without spending its monthly allowance (from the placement cache, no call once known).
+        if (tenantry instanceof ControlPlaneTenantry) await tenantry.placements.usable(tenantId);
         // Spent from a local lease, no call per meeting; the SDK records the meeting as usage.
         const answer = await tenantry.consume(MEETINGS);
         if (!answer.allowed) {

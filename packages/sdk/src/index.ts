@@ -40,6 +40,7 @@ export {
   BINDER_ROLE,
   BINDING_SETTING,
   BindingKeyError,
+  byoiBindingKey,
   type CheckOptions,
   CONNECTION_RESET,
   ConnectionBudgetTimeoutError,

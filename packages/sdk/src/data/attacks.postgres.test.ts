@@ -1,14 +1,29 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  asSuperuser,
+  byoiTenant,
+  dropTestDataPlanes,
+  type TestDataPlane,
+  testDataPlane,
+} from '../../../server/test/data-plane-support.ts';
 import { adminUrl, type TestApp } from '../../../server/test/harness.ts';
+import { withAdmin } from '../../../server/test/postgres-admin.ts';
 import { provisionedTenant } from '../../../server/test/tenant-support.ts';
 import { startDataPlane } from '../../test/data-plane-support.ts';
 import { runAsTenant } from '../context/index.ts';
 import { ControlPlaneClient } from '../control-plane/index.ts';
 import { PlacementDirectory } from './placement-directory.ts';
+import { rowLevelSecuritySql } from './row-level-security.ts';
 import { ScopedStatement } from './scoped-statement.ts';
-import { BINDING_SETTING, schemaTenantSql, TenantBinder } from './tenant-binding.ts';
+import {
+  BINDING_SETTING,
+  byoiBindingKey,
+  installTenantBinding,
+  schemaTenantSql,
+  TenantBinder,
+} from './tenant-binding.ts';
 import { TenantData } from './tenant-data.ts';
 
 // SQL a tenant's request controls (injection, or careless SQL), run inside tenant A's scoped
@@ -16,6 +31,10 @@ import { TenantData } from './tenant-data.ts';
 // what the next checkout of the connection does. Every attempt runs on a pool of ONE connection,
 // so the next checkout is the same session. After each: B's rows are unchanged, nothing of B's
 // came back, and the next checkout (B's, then A's) sees exactly its own rows on a clean session.
+// The tenants: pool A and B, schema and database tenants A and B, and BYOI tenants A and B, each
+// in its customer's own database (a login role owning it, no CREATEROLE, a member of the binding's
+// role as docs/byoi.md has the DBA make it), its table in the app's schema under the same policy
+// as the pool's, bound with the tenant's own key.
 
 const appRole = `tenantry_attack_app_${randomBytes(4).toString('hex')}`;
 const bindingKey = randomBytes(32).toString('hex');
@@ -27,8 +46,17 @@ let dbUrl: string;
 let admin: pg.Client;
 /** The superuser on database tenant B's database. */
 let adminDbB: pg.Client;
+/** The superuser on BYOI tenant B's customer database. */
+let adminByoiB: pg.Client;
 let data: TenantData;
-const ids = {} as Record<'A' | 'B' | 'schemaA' | 'schemaB' | 'databaseA' | 'databaseB', string>;
+const ids = {} as Record<
+  'A' | 'B' | 'schemaA' | 'schemaB' | 'databaseA' | 'databaseB' | 'byoiA' | 'byoiB',
+  string
+>;
+/** The BYOI tenants' customers' databases. */
+const customers = {} as Record<'byoiA' | 'byoiB', TestDataPlane>;
+/** The app's schema in the BYOI customers' databases. */
+const BYOI_SCHEMA = 'app';
 
 function urlAs(user: string): string {
   const url = new URL(dbUrl);
@@ -42,7 +70,7 @@ interface Attack {
   readonly name: string;
   /** `query`: each statement through data.query(); `transaction`: all in one data.transaction(). */
   readonly via: 'query' | 'transaction';
-  readonly tenant?: 'A' | 'schemaA' | 'databaseA';
+  readonly tenant?: 'A' | 'schemaA' | 'databaseA' | 'byoiA';
   readonly sql: readonly string[];
 }
 
@@ -86,7 +114,10 @@ function fill(sql: readonly string[]): string[] {
       .replaceAll('{roleB}', `tenantry_${ids.schemaB}`)
       .replaceAll('{dbB}', `tenantry_${ids.databaseB}`)
       .replaceAll('{roleDbB}', `tenantry_${ids.databaseB}`)
-      .replaceAll('{app}', appRole),
+      .replaceAll('{app}', appRole)
+      .replaceAll('{byoiB}', ids.byoiB)
+      .replaceAll('{byoiDbB}', customers.byoiB.connection.database)
+      .replaceAll('{byoiRoleB}', customers.byoiB.connection.user),
   );
 }
 
@@ -97,7 +128,24 @@ async function victims(): Promise<string> {
     [ids.A],
   );
   const schema = await admin.query(`select id, body from "${ids.schemaB}".notes order by 1`);
-  return JSON.stringify([pool.rows, schema.rows, await databaseB()]);
+  return JSON.stringify([pool.rows, schema.rows, await databaseB(), await byoiB()]);
+}
+
+/** BYOI tenant B's customer database (its settings, by oid) and its rows, as the server's superuser sees them. */
+async function byoiB(): Promise<unknown[]> {
+  const { database, user } = customers.byoiB.connection;
+  const settings = await admin.query(
+    `select d.datname, d.datconnlimit, d.datallowconn, pg_get_userbyid(d.datdba) as owner, d.datacl::text as acl,
+       (select s.setconfig::text from pg_db_role_setting s where s.setdatabase = d.oid and s.setrole = 0) as settings
+     from pg_database d where d.datname = $1 or d.datname = 'stolen_byoi'`,
+    [database],
+  );
+  const role = await admin.query(
+    `select rolname, rolsuper, rolbypassrls, rolcreaterole from pg_roles where rolname = $1`,
+    [user],
+  );
+  const rows = await adminByoiB.query(`select tenant_id, id, body from ${BYOI_SCHEMA}.notes order by 2`);
+  return [settings.rows, role.rows, rows.rows];
 }
 
 /** Database tenant B's database, its role, and its rows, as the admin sees them. */
@@ -420,8 +468,8 @@ for (const [name, sql] of [
 ] as const)
   for (const via of ['query', 'transaction'] as const) attacks.push({ name, via, sql });
 
-// The schema and database placements: forging and reaching the pool or another tenant from there.
-for (const tenant of ['schemaA', 'databaseA'] as const)
+// The schema, database and BYOI placements: forging and reaching the pool or another tenant from there.
+for (const tenant of ['schemaA', 'databaseA', 'byoiA'] as const)
   for (const [name, sql] of [
     [
       'forge B’s binding, then read the pool table',
@@ -455,11 +503,50 @@ for (const tenant of ['schemaA', 'databaseA'] as const)
   ] as const)
     attacks.push({ name: `${tenant}: ${name}`, via: 'transaction', tenant, sql });
 
+// BYOI tenant B's rows are in its customer's database: from every placement (the vendor's pool,
+// a schema or database tenant, another customer's database), forging its binding, becoming its
+// customer's role or reaching its database reaches nothing of it.
+for (const tenant of ['A', 'schemaA', 'databaseA', 'byoiA'] as const)
+  for (const [name, sql] of [
+    [
+      'forge BYOI B’s binding, then read',
+      [`select set_config('tenantry.binding', '{byoiB}', true)`, 'select body from notes'],
+    ],
+    [
+      'A’s binding rewritten for BYOI B, then read the app schema',
+      [
+        `select set_config('tenantry.binding', left(current_setting('tenantry.binding'), 65) || pg_backend_pid() || '.9999999999.{byoiB}', true)`,
+        `select body from ${BYOI_SCHEMA}.notes`,
+      ],
+    ],
+    ['read BYOI B’s table by name', [`select body from ${BYOI_SCHEMA}.notes where tenant_id = '{byoiB}'`]],
+    ['SET ROLE to BYOI B’s customer role', ['set role {byoiRoleB}', `select body from ${BYOI_SCHEMA}.notes`]],
+    [
+      'SET SESSION AUTHORIZATION to BYOI B’s customer role',
+      ['set session authorization {byoiRoleB}', 'select body from notes'],
+    ],
+    ['grant BYOI B’s customer role to the current user', ['grant {byoiRoleB} to current_user']],
+    ['give BYOI B’s customer role a password', [`alter role {byoiRoleB} password 'stolen'`]],
+    [
+      'dblink to BYOI B’s database',
+      [`select * from dblink('dbname={byoiDbB}', 'select body from ${BYOI_SCHEMA}.notes') as t(body text)`],
+    ],
+    ['rename BYOI B’s database', ['alter database {byoiDbB} rename to stolen_byoi']],
+    ['BYOI B’s database refuses connections', ['alter database {byoiDbB} allow_connections false']],
+    ['drop BYOI B’s database', ['drop database {byoiDbB}']],
+    [
+      'insert a row for BYOI B',
+      [`insert into notes (tenant_id, id, body) values ('{byoiB}', 'x7', 'PWNED')`],
+    ],
+  ] as const)
+    for (const via of ['query', 'transaction'] as const)
+      attacks.push({ name: `${tenant}: BYOI tenant B: ${name}`, via, tenant, sql });
+
 // A database tenant's role owns its database. The app's role is granted CONNECT and DML there,
 // never that role: from any tenant's SQL, becoming it (or acting as it) would ALTER, rename, hand
 // over or lock B's database. Tried from each placement, as one statement per query() (each
 // starting from a clean session) and as one transaction.
-for (const tenant of ['A', 'schemaA', 'databaseA'] as const)
+for (const tenant of ['A', 'schemaA', 'databaseA', 'byoiA'] as const)
   for (const [name, sql] of [
     [
       'SET ROLE to a database tenant’s role, then set its connection limit to 0',
@@ -550,6 +637,44 @@ beforeAll(async () => {
     await tenantDb.query('insert into notes values ($1, $2)', ['d1', key === 'databaseB' ? SECRET : 'mine']);
     await tenantDb.end();
   }
+  for (const key of ['byoiA', 'byoiB'] as const) {
+    const tenant = await byoiTenant(t, BYOI_SCHEMA);
+    const customer = await testDataPlane('customer');
+    // The customer's DBA: the binding's role, so the role may install the binding without CREATEROLE.
+    await withAdmin((client) => client.query(`grant tenantry_binder to ${customer.connection.user}`));
+    const put = await t.request({
+      method: 'PUT',
+      url: `/v1/tenants/${tenant.id}/data-connection`,
+      payload: customer.connection,
+    });
+    expect(put.status, JSON.stringify(put.body)).toBe(201);
+    await t.services.jobs.runDue();
+    await t.services.jobs.runDue();
+    const shown = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}` });
+    expect(shown.body.state, JSON.stringify(shown.body.provisioning)).toMatch(/^(trialing|active)$/);
+    ids[key] = tenant.id;
+    customers[key] = customer;
+    // What the byoi driver's migrations make there, as the customer's role: the binding with the
+    // tenant's own key, and the app's table under the pool's policy.
+    const { host, port, database, user, password } = customer.connection;
+    const owner = new pg.Client({ host, port, database, user, password });
+    await owner.connect();
+    await installTenantBinding(owner, byoiBindingKey(Buffer.from(bindingKey, 'hex'), tenant.id));
+    await owner.query(`create table ${BYOI_SCHEMA}.notes (tenant_id text not null default tenantry.current_tenant(),
+      id text not null, body text, primary key (tenant_id, id));
+      ${rowLevelSecuritySql('notes', { schema: BYOI_SCHEMA })}`);
+    await owner.end();
+    await asSuperuser(
+      database,
+      `insert into ${BYOI_SCHEMA}.notes values ('${tenant.id}', 'y1', '${key === 'byoiB' ? SECRET : 'mine'}')`,
+    );
+  }
+  {
+    const url = new URL(dbUrl);
+    url.pathname = `/${customers.byoiB.connection.database}`;
+    adminByoiB = new pg.Client({ connectionString: url.toString() });
+    await adminByoiB.connect();
+  }
   const placements = new PlacementDirectory({
     controlPlane: new ControlPlaneClient({ url: controlPlaneUrl, token: t.token }),
   });
@@ -566,7 +691,13 @@ beforeAll(async () => {
 afterAll(async () => {
   await data?.close();
   await adminDbB?.end();
+  await adminByoiB?.end();
   await admin?.end();
+  await withAdmin(async (client) => {
+    for (const { connection } of Object.values(customers))
+      await client.query(`revoke tenantry_binder from ${connection.user}`);
+  });
+  await dropTestDataPlanes();
   await t?.close();
   const server = new pg.Client({ connectionString: adminUrl });
   await server.connect();
@@ -621,6 +752,16 @@ describe('the attack suite', () => {
           { ...clean, path: 'public' },
         ],
       });
+    // A BYOI tenant's pool is its customer's database, as the customer's role, with search_path its
+    // schema (the connection's default): its next checkout is clean and sees its own row only.
+    if (attack.tenant === 'byoiA') {
+      const byoiClean = { ...clean, role: customers.byoiA.connection.user, path: `"${BYOI_SCHEMA}"` };
+      expect(await nextCheckout(ids.byoiA, first)).toEqual({
+        rows: ['mine'],
+        sessions: [byoiClean, byoiClean],
+      });
+    }
+    expect(await nextCheckout(ids.byoiB, first)).toMatchObject({ rows: [SECRET] });
     await admin.query(`delete from public.notes where tenant_id = $1; `, [ids.A]);
     await admin.query(`insert into public.notes values ($1, 'a1', 'mine')`, [ids.A]);
   });
@@ -798,6 +939,50 @@ describe('each protection is necessary: with it removed, its attack succeeds', (
       expect(seen).toContain(SECRET);
     } finally {
       await admin.query(`drop schema ${scratch} cascade`);
+    }
+  });
+});
+
+describe('a BYOI customer’s database holds its tenant’s own key', () => {
+  /** A binding of `tenantId` for backend `pid`, signed with the pads a database holds (see tenantBindingSql). */
+  function forge(pads: { ikey: string; okey: string }, pid: number, tenantId: string): string {
+    const signed = `${pid}.9999999999.${tenantId}`;
+    const inner = createHash('sha256')
+      .update(Buffer.concat([Buffer.from(pads.ikey, 'hex'), Buffer.from(signed)]))
+      .digest();
+    const mac = createHash('sha256')
+      .update(Buffer.concat([Buffer.from(pads.okey, 'hex'), inner]))
+      .digest('hex');
+    return `${mac}.${signed}`;
+  }
+  const keyQuery = `select encode(ikey, 'hex') as ikey, encode(okey, 'hex') as okey from tenantry_private.binding_key`;
+
+  it('the key BYOI A’s SQL reads in its database forges no pool tenant’s binding; the vendor’s key there would', async () => {
+    // BYOI A's SQL reads the key in its customer's database: its role is the binding's member there
+    // (and the customer's DBA could read it anyway).
+    const stolen = await runAsTenant({ tenantId: ids.byoiA, subject: 'attacker', roles: [] }, () =>
+      data.query<{ ikey: string; okey: string }>(keyQuery),
+    );
+    const byoiPads = stolen.rows[0];
+    if (byoiPads === undefined) throw new Error('the key is in the customer’s database');
+    // What a customer database holding the vendor's key would have given away.
+    const vendorPads = (await admin.query<{ ikey: string; okey: string }>(keyQuery)).rows[0];
+    if (vendorPads === undefined) throw new Error('the key is in the vendor’s database');
+    expect(byoiPads).not.toEqual(vendorPads);
+    const app = new pg.Client({ connectionString: urlAs(appRole) });
+    await app.connect();
+    try {
+      const readAsB = async (pads: { ikey: string; okey: string }) => {
+        await app.query('begin');
+        await app.query(`select set_config('tenantry.binding', $1, true)`, [forge(pads, pidOf(app), ids.B)]);
+        const rows = (await app.query('select body from notes')).rows;
+        await app.query('rollback');
+        return rows;
+      };
+      expect(await readAsB(byoiPads)).toEqual([]);
+      expect(await readAsB(vendorPads)).toEqual([{ body: SECRET }]);
+    } finally {
+      await app.end();
     }
   });
 });

@@ -16,7 +16,7 @@ import { runAsTenant } from '../context/index.ts';
 import { ControlPlaneClient } from '../control-plane/index.ts';
 import { DataPlaneUnavailableError } from './data-plane-guard.ts';
 import { PlacementDirectory } from './placement-directory.ts';
-import { installTenantBinding } from './tenant-binding.ts';
+import { byoiBindingKey, installTenantBinding } from './tenant-binding.ts';
 import { TenantData } from './tenant-data.ts';
 
 // A BYOI tenant made through the API (POST /v1/tenants placement byoi, then PUT its data
@@ -85,12 +85,12 @@ beforeAll(async () => {
   expect(shown.body.state, JSON.stringify(shown.body.provisioning)).toMatch(/^(trialing|active)$/);
   byoi = { id: tenant.id, dataPlane: shown.body.data_plane };
   // What the vendor's migrations make there: the binding (installed by a superuser, as
-  // TENANTRY_BINDING_KEY has the byoi driver do) and the app's table in its schema.
+  // TENANTRY_BINDING_KEY has the byoi driver do, with the tenant's own key) and the app's table in its schema.
   const superuser = new URL(dbUrl);
   superuser.pathname = `/${customer.connection.database}`;
   const client = new pg.Client({ connectionString: superuser.toString() });
   await client.connect();
-  await installTenantBinding(client, Buffer.from(bindingKey, 'hex'));
+  await installTenantBinding(client, byoiBindingKey(Buffer.from(bindingKey, 'hex'), tenant.id));
   await client.end();
   const { host, port, database, user, password } = customer.connection;
   const owner = new pg.Client({ host, port, database, user, password });

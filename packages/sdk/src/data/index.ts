@@ -39,6 +39,7 @@ export {
   BINDER_ROLE,
   BINDING_SETTING,
   BindingKeyError,
+  byoiBindingKey,
   CURRENT_TENANT,
   installTenantBinding,
   parseBindingKey,

@@ -60,6 +60,16 @@ export function parseBindingKey(text: string | undefined): Buffer {
   return key;
 }
 
+/**
+ * The binding key of a BYOI tenant's own database: HMAC-SHA256 of the tenant's id under the
+ * vendor's key. A customer's database is the customer's (its DBA, and a role that may create roles,
+ * can read the key installed there), so it never holds the vendor's key, with which every pool and
+ * schema tenant's binding could be forged: only this one, which signs that tenant's bindings alone.
+ */
+export function byoiBindingKey(key: Buffer, tenantId: string): Buffer {
+  return createHmac('sha256', key).update(`tenantry byoi binding\0${tenantId}`).digest();
+}
+
 /** The message a MAC covers, and the binding that carries it. */
 function message(pid: number, expiry: number, tenantId: string): string {
   return `${pid}.${expiry}.${tenantId}`;
@@ -148,8 +158,10 @@ export function tenantBindingSql(key: Buffer): string {
   const { ikey, okey } = pads(key);
   const ident = pg.escapeIdentifier;
   return [
-    // Roles are shared by every database of the server: another database's install may make it first.
-    `do $$ begin create role ${ident(BINDER_ROLE)} nologin; exception when duplicate_object or unique_violation then null; end $$`,
+    // Roles are shared by every database of the server: another database's install may make it
+    // first. Made only when missing, so a role without CREATEROLE that a DBA made a member of it
+    // (a BYOI customer's) can install the binding too.
+    `do $$ begin if not exists (select from pg_catalog.pg_roles where rolname = '${BINDER_ROLE}') then create role ${ident(BINDER_ROLE)} nologin; end if; exception when duplicate_object or unique_violation then null; end $$`,
     `do $$ begin if not pg_catalog.pg_has_role(current_user, '${BINDER_ROLE}', 'USAGE') then execute 'grant ${BINDER_ROLE} to ' || pg_catalog.quote_ident(current_user); end if; exception when unique_violation then null; end $$`,
     `create schema if not exists ${ident(KEY_SCHEMA)}`,
     `alter schema ${ident(KEY_SCHEMA)} owner to ${ident(BINDER_ROLE)}`,

@@ -20,6 +20,7 @@ import { forgetStatements, ScopedStatement, type ScopedStatementOptions } from '
 import {
   BINDING_SETTING,
   BindingKeyError,
+  byoiBindingKey,
   CURRENT_TENANT,
   parseBindingKey,
   TenantBinder,
@@ -250,6 +251,9 @@ export class TenantData {
   readonly #requireTables: boolean;
   readonly #prepare: ScopedStatementOptions;
   readonly #binder: TenantBinder;
+  readonly #bindingKey: Buffer;
+  /** BYOI tenants' binders, each with its tenant's own key (see byoiBindingKey), by tenant id. */
+  readonly #byoiBinders = new Map<string, TenantBinder>();
   readonly #resetAlways: boolean;
   /** The start-up check of `url`'s data plane passed: calls skip waiting for it. */
   #ready = false;
@@ -296,7 +300,8 @@ export class TenantData {
       throw new RangeError(`preparedStatements must be a whole number of 0 or more, not ${String(prepare)}`);
     // Every pool statement starts from a clean session, in its own round trip.
     this.#prepare = { prepare, clean: true };
-    this.#binder = new TenantBinder(parseBindingKey(options.bindingKey ?? process.env.TENANTRY_BINDING_KEY));
+    this.#bindingKey = parseBindingKey(options.bindingKey ?? process.env.TENANTRY_BINDING_KEY);
+    this.#binder = new TenantBinder(this.#bindingKey);
     this.#resetAlways = (options.resetConnections ?? 'after-other-statements') === 'always';
   }
 
@@ -399,6 +404,17 @@ export class TenantData {
    * briefly, and dropped when the tenant is invalidated). A connection that changed (a password
    * rotated) retires the pool opened with the old one.
    */
+  /** What signs `where`'s bindings: the vendor's key, or a BYOI tenant's own (see byoiBindingKey). */
+  #binderOf(where: TenantPlacement): TenantBinder {
+    if (where.placement !== 'byoi') return this.#binder;
+    let binder = this.#byoiBinders.get(where.tenantId);
+    if (binder === undefined) {
+      binder = new TenantBinder(byoiBindingKey(this.#bindingKey, where.tenantId));
+      this.#byoiBinders.set(where.tenantId, binder);
+    }
+    return binder;
+  }
+
   async #byoiPool(where: TenantPlacement): Promise<string> {
     if (this.#placements.dataConnection === undefined)
       throw new UnsupportedPlacementError(
@@ -498,7 +514,7 @@ export class TenantData {
       // nothing secret; the binding goes as a parameter of the next, never in SQL text, which
       // pg_stat_activity shows to every session of the same role.
       await client.query(beginStatements(where, options));
-      const binding = this.#binder.bind(where.tenantId, processId(client));
+      const binding = this.#binderOf(where).bind(where.tenantId, processId(client));
       // A schema tenant is reached through grants on its schema, not its role: its tables'
       // policies admit only its binding. A BYOI tenant's tables are in the app's schema of the
       // customer's database.
@@ -643,7 +659,7 @@ export class TenantData {
         ScopedStatement.send<R>(
           client,
           BINDING_SETTING,
-          this.#binder.bind(where.tenantId, processId(client)),
+          this.#binderOf(where).bind(where.tenantId, processId(client)),
           text,
           values,
           this.#prepare,
