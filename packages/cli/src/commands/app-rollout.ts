@@ -24,6 +24,7 @@ interface RolloutOptions {
   readonly backupCheck?: string;
   readonly verifySql?: string;
   readonly schemaCheck: boolean;
+  readonly byoi: boolean;
   readonly dryRun?: boolean;
 }
 
@@ -67,6 +68,10 @@ export function rolloutCommand(
     .option(
       '--no-schema-check',
       "do not compare each target's tables and columns with the run's first target's",
+    )
+    .option(
+      '--no-byoi',
+      "leave out the BYOI tenants (by default each is migrated in its customer's database, with the connection the control plane hands a token holding data-planes:connect; byoi_agent tenants are listed as skipped, for their agent's migrate job)",
     )
     .option(
       '--dry-run',
@@ -118,6 +123,7 @@ export function rolloutCommand(
             controlPlane,
             poolSchema: options.poolSchema ?? (env.TENANTRY_POOL_SCHEMA || 'public'),
             concurrency: options.concurrency,
+            byoi: options.byoi,
           }),
           controlPlane,
           ...(canary !== undefined ? { canary } : {}),
@@ -207,6 +213,7 @@ function reportLine(report: CoordinatedReport) {
     targets: report.targets.map((t) => ({
       target: t.target.tenantId ?? 'pool',
       slug: t.target.slug,
+      placement: t.target.placement,
       canary: t.canary,
       stage: t.stage,
       version_before: t.result.fromVersion,

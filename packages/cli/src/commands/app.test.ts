@@ -411,6 +411,52 @@ describe('app rollout', () => {
     for (const t of tenants) expect(await tablesOf(t.id)).toEqual([]);
   });
 
+  it('lists byoi tenants by default, shows a byoi_agent tenant skipped for its agent, and --no-byoi leaves them out', async () => {
+    const listing = api.handler;
+    api.handler = (req, res) => {
+      if (new URL(req.url, 'http://x').searchParams.get('placement') !== 'byoi_agent')
+        return listing(req, res);
+      json(res, 200, {
+        data: [
+          {
+            id: 'ten_agent',
+            slug: 'onprem',
+            state: 'active',
+            placement: 'byoi_agent',
+            resources: { placement: 'byoi_agent', data_plane: 'dpl_agent', agent: null, schema: 'app' },
+          },
+        ],
+        next_cursor: null,
+      });
+    };
+    const placements = () =>
+      api.seen.flatMap((s) => new URL(s.url, 'http://x').searchParams.getAll('placement'));
+
+    const result = await rollout();
+
+    expect(placements()).toEqual(['schema', 'database', 'byoi', 'byoi_agent']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('error: 0 of 4 targets failed, 1 skipped\n');
+    const report = lines(result.stdout).at(-1);
+    expect(report.targets).toContainEqual(
+      expect.objectContaining({
+        target: 'ten_agent',
+        placement: 'byoi_agent',
+        stage: 'skipped',
+        error: expect.objectContaining({
+          code: 'agent_only',
+          message: expect.stringContaining('docs/agent.md'),
+        }),
+      }),
+    );
+    expect(reports).toContain('ten_agent skipped');
+
+    api.seen.length = 0;
+    const vendorOnly = await rollout(['--no-byoi']);
+    expect(vendorOnly.code).toBe(0);
+    expect(placements()).toEqual(['schema', 'database']);
+  });
+
   it('refuses bad input with one line on stderr and exit code 2, recording no run', async () => {
     const cases: Array<[string[], RegExp]> = [
       [['--canary', '0%'], /^error: --canary 0%: a percentage is above 0 and at most 100/],

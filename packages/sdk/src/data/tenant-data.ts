@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { currentTenant } from '../context/index.ts';
+import { byoiConfig } from './byoi-connection.ts';
 import {
   type DataPlaneGuardOptions,
   DataPlaneGuards,
@@ -808,26 +809,6 @@ async function resetConnection(client: pg.ClientBase): Promise<void> {
     await client.query('deallocate all');
     forgetStatements(client);
   }
-}
-
-/** pg's config for a BYOI connection; TLS as its `sslmode` says (`verify-full` checks the name and the CA). */
-function byoiConfig(connection: DataConnection): pg.PoolConfig {
-  const ssl =
-    connection.sslmode === 'disable'
-      ? false
-      : connection.sslmode === 'require'
-        ? { rejectUnauthorized: false }
-        : { rejectUnauthorized: true, ...(connection.ca !== null ? { ca: connection.ca } : {}) };
-  return {
-    host: connection.host,
-    port: connection.port,
-    database: connection.database,
-    user: connection.user,
-    password: connection.password,
-    ssl,
-    // The session's default, which RESET ALL returns to: see TenantData's #byoiQuery.
-    options: `-c search_path=${pg.escapeIdentifier(connection.schema).replace(/[\\ ]/g, '\\$&')}`,
-  };
 }
 
 function sameConnection(a: DataConnection, b: DataConnection): boolean {

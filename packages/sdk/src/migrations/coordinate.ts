@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { RequestBody, Schemas } from '@tenantry/core/api';
 import pg from 'pg';
 import { ControlPlaneClient, type ControlPlaneOptions } from '../control-plane/index.ts';
+import { listByoiTargets, openByoi } from './byoi-targets.ts';
 import { listFleetTargets, poolTarget } from './list-fleet-targets.ts';
 import { DEFAULT_CONCURRENCY, type FleetSession, ownConnection, pooled, runFleet } from './migrate-fleet.ts';
 import type { MigrationTarget, SqlSession, TargetError, TargetResult } from './migrate-target.ts';
@@ -9,8 +10,8 @@ import { readMigrations } from './read-migrations.ts';
 
 /**
  * Where a coordinated run's targets come from and how each is reached: the vendor's own
- * PostgreSQL ({@link vendorTargets}), or any other source (BYOI databases by connection string)
- * that lists targets and opens a session on one. The coordinator needs nothing else of them.
+ * PostgreSQL and the BYOI tenants' databases ({@link vendorTargets}), or any other source that
+ * lists targets and opens a session on one. The coordinator needs nothing else of them.
  */
 export interface TargetSource {
   /** The targets, in the order they are migrated (canaries are taken out and run first). */
@@ -172,9 +173,12 @@ export function verifyQuery(sql: string): (session: SqlSession) => Promise<boole
 }
 
 /**
- * The vendor's own PostgreSQL as a {@link TargetSource}: the pool schema and every `schema` and
- * `database` tenant the control plane lists (as `tenantry app migrate` migrates), reached with
- * `databaseUrl`, a user that is a member of every tenant role.
+ * The fleet as a {@link TargetSource}: the pool schema and every `schema` and `database` tenant
+ * the control plane lists (as `tenantry app migrate` migrates), reached with `databaseUrl`, a user
+ * that is a member of every tenant role; then every `byoi` tenant, reached in its customer's
+ * database with the connection the control plane decrypts for it (the token needs
+ * `data-planes:connect`), and every `byoi_agent` tenant, which the coordinator lists as skipped
+ * (only its agent reaches it).
  */
 export function vendorTargets(options: {
   readonly databaseUrl: string;
@@ -182,6 +186,8 @@ export function vendorTargets(options: {
   readonly controlPlane: ControlPlaneClient | ControlPlaneOptions | null;
   readonly poolSchema?: string;
   readonly concurrency?: number;
+  /** Include the `byoi` and `byoi_agent` tenants; default true. */
+  readonly byoi?: boolean;
 }): TargetSource {
   if (!URL.canParse(options.databaseUrl) || !/^postgres(ql)?:/.test(options.databaseUrl))
     throw new CoordinatorInputError('databaseUrl must be a postgres:// or postgresql:// URL');
@@ -190,17 +196,25 @@ export function vendorTargets(options: {
     max: options.concurrency ?? DEFAULT_CONCURRENCY,
   });
   pool.on('error', () => {});
-  const { controlPlane } = options;
+  const client =
+    options.controlPlane === null || options.controlPlane instanceof ControlPlaneClient
+      ? options.controlPlane
+      : new ControlPlaneClient(options.controlPlane);
   return {
-    targets: async () =>
-      controlPlane === null
-        ? [poolTarget(options.poolSchema)]
-        : listFleetTargets(
-            controlPlane instanceof ControlPlaneClient ? controlPlane : new ControlPlaneClient(controlPlane),
-            options.poolSchema === undefined ? {} : { poolSchema: options.poolSchema },
-          ),
-    open: (target) =>
-      target.database === null ? pooled(pool) : ownConnection(options.databaseUrl, target.database),
+    targets: async () => {
+      if (client === null) return [poolTarget(options.poolSchema)];
+      const vendor = await listFleetTargets(
+        client,
+        options.poolSchema === undefined ? {} : { poolSchema: options.poolSchema },
+      );
+      return options.byoi === false ? vendor : [...vendor, ...(await listByoiTargets(client))];
+    },
+    open: (target) => {
+      if (target.placement === 'byoi' && client !== null) return openByoi(client, target);
+      if (target.placement === 'byoi' || target.placement === 'byoi_agent')
+        throw new Error(`a ${target.placement} target is not in the vendor's PostgreSQL`);
+      return target.database === null ? pooled(pool) : ownConnection(options.databaseUrl, target.database);
+    },
     close: () => pool.end(),
   };
 }
@@ -270,7 +284,11 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
     const tell = (target: MigrationTarget, stage: Stage) =>
       options.onProgress?.({ target, stage, canary: canaries.has(target), done, total: ordered.length });
     const checks = postChecks(options);
-    const group = async (targets: readonly MigrationTarget[]) => {
+    const group = async (all: readonly MigrationTarget[]) => {
+      // Only the customer's agent reaches a byoi_agent database: listed, skipped, with where to look.
+      for (const target of all.filter((t) => t.placement === 'byoi_agent'))
+        finish(target, 'skipped', notStarted(target, dryRun, AGENT_ONLY));
+      const targets = all.filter((t) => t.placement !== 'byoi_agent');
       if (targets.length === 0) return;
       await runFleet(targets, migrations, {
         open: (target) => source.open(target),
@@ -316,20 +334,15 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
     if (canariesWell) await group(rest);
     else
       for (const target of rest)
-        finish(target, 'skipped', {
+        finish(
           target,
-          status: 'skipped',
-          dryRun,
-          fromVersion: null,
-          toVersion: null,
-          applied: [],
-          error: {
+          'skipped',
+          notStarted(target, dryRun, {
             code: 'canary_failed',
             message: 'not started: a canary failed or was skipped, so the run stopped after the canaries',
             migration: null,
-          },
-          durationMs: 0,
-        });
+          }),
+        );
     await recorder.settled();
     const targets = ordered.map((t) => outcomes.get(t) as CoordinatedTarget);
     const counts = Object.fromEntries(STAGES.map((s) => [s, 0])) as Record<Stage, number>;
@@ -348,6 +361,27 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
   } finally {
     await source.close();
   }
+}
+
+const AGENT_ONLY: TargetError = {
+  code: 'agent_only',
+  message:
+    "not started: the tenant is placed byoi_agent, so only the agent in the customer's environment reaches its database; migrate it with the agent's migrate job (docs/agent.md)",
+  migration: null,
+};
+
+/** A target the coordinator skips without opening it. */
+function notStarted(target: MigrationTarget, dryRun: boolean, error: TargetError): TargetResult {
+  return {
+    target,
+    status: 'skipped',
+    dryRun,
+    fromVersion: null,
+    toVersion: null,
+    applied: [],
+    error,
+    durationMs: 0,
+  };
 }
 
 /** The control plane's name of a target: the tenant's id, or `pool`. */
@@ -369,8 +403,8 @@ function pickCanaries(
   spec: CanarySpec | undefined,
 ): Set<MigrationTarget> {
   if (spec === undefined) return new Set();
-  // The pool schema holds every pool tenant's rows: never a canary.
-  const tenants = targets.filter((t) => t.tenantId !== null);
+  // The pool schema holds every pool tenant's rows: never a canary; nor is a target the run never opens.
+  const tenants = targets.filter((t) => t.tenantId !== null && t.placement !== 'byoi_agent');
   if ('percent' in spec) {
     if (!(spec.percent > 0 && spec.percent <= 100))
       throw new CoordinatorInputError(`canary ${spec.percent}%: a percentage is above 0 and at most 100`);
@@ -378,6 +412,13 @@ function pickCanaries(
   }
   const picked = new Set<MigrationTarget>();
   for (const name of spec.tenants) {
+    const agent = targets.find(
+      (t) => t.placement === 'byoi_agent' && (t.tenantId === name || t.slug === name),
+    );
+    if (agent)
+      throw new CoordinatorInputError(
+        `canary ${name}: the tenant is placed byoi_agent, which only its agent migrates (docs/agent.md), so it cannot be a canary`,
+      );
     const found = tenants.find((t) => t.tenantId === name || t.slug === name);
     if (!found)
       throw new CoordinatorInputError(

@@ -55,9 +55,10 @@ export async function listFleetTargets(
   return targets;
 }
 
-async function* listTenants(
+/** Every tenant the control plane lists with `placement`, page by page. */
+export async function* listTenants(
   client: ControlPlaneClient,
-  placement: 'schema' | 'database',
+  placement: Schemas['Tenant']['placement'],
 ): AsyncGenerator<Schemas['Tenant']> {
   let cursor: string | undefined;
   const seen = new Set<string>();

@@ -18,8 +18,12 @@ export interface SqlSession {
   query(text: string, params?: unknown[]): Promise<{ readonly rows: readonly Record<string, unknown>[] }>;
 }
 
-/** Where a target's app tables live in the vendor's Postgres. */
-export type TargetPlacement = 'pool' | 'schema' | 'database';
+/**
+ * Where a target's app tables live: the vendor's Postgres (`pool`, `schema`, `database`) or a
+ * customer's own database (`byoi`: migrated as a tenant database is, in its app schema, as the
+ * customer's role; `byoi_agent`: reached only by the customer's agent, so never by this runner).
+ */
+export type TargetPlacement = 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
 
 /** One place the app's migrations are applied to: the pool schema, or one tenant's schema or database. */
 export interface MigrationTarget {
@@ -28,11 +32,11 @@ export interface MigrationTarget {
   readonly tenantId: string | null;
   /** The tenant's slug, for people reading reports; null for the pool. */
   readonly slug: string | null;
-  /** The schema the app's tables and the migrations table go in (`public` in a tenant database). */
+  /** The schema the app's tables and the migrations table go in (`public` in a tenant database, the app schema in a BYOI one). */
   readonly schema: string;
   /** The tenant's role, which owns what the migrations create; null for the pool. */
   readonly role: string | null;
-  /** The tenant's database; null unless the placement is `database`. */
+  /** The tenant's database (`database`, or the customer's for `byoi`); null otherwise. */
   readonly database: string | null;
 }
 
@@ -59,6 +63,8 @@ export interface TargetError {
    * - `verification_failed`, `schema_mismatch`: a post-check in the target's transaction failed (the
    *   app's verification query, or the schema compared to the reference target's), so it was rolled back;
    * - `canary_failed`: the coordinator did not start the target, since a canary failed;
+   * - `agent_only`: a `byoi_agent` target, which only the customer's agent reaches (its `migrate`
+   *   job): the coordinator lists it, skipped;
    * - `error`: anything else (the runner's own statements failed, e.g. for lack of privileges).
    */
   readonly code:
@@ -71,6 +77,7 @@ export interface TargetError {
     | 'verification_failed'
     | 'schema_mismatch'
     | 'canary_failed'
+    | 'agent_only'
     | 'error';
   readonly message: string;
   /** The migration at fault, where one is. */
