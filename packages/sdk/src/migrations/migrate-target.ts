@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import {
+  byoiBindingKey,
   CURRENT_TENANT,
   parseBindingKey,
   schemaTenantSql,
@@ -188,7 +189,12 @@ export async function migrateTarget(
 ): Promise<TargetResult> {
   const dryRun = options.dryRun === true;
   const keyText = options.bindingKey ?? process.env.TENANTRY_BINDING_KEY;
-  const key = keyText !== undefined && keyText !== '' ? parseBindingKey(keyText) : undefined;
+  const vendorKey = keyText !== undefined && keyText !== '' ? parseBindingKey(keyText) : undefined;
+  // A customer's database gets its tenant's own key, never the vendor's (see byoiBindingKey).
+  const key =
+    vendorKey !== undefined && target.placement === 'byoi' && target.tenantId !== null
+      ? byoiBindingKey(vendorKey, target.tenantId)
+      : vendorKey;
   const started = performance.now();
   const table = `${ident(target.schema)}.${ident(MIGRATIONS_TABLE)}`;
   let fromVersion: number | null = null;

@@ -113,25 +113,19 @@ export class ByoiDriver implements PlacementDriver<'byoi'> {
     const dir = this.#appMigrationsDir;
     if (dir === undefined) return { status: 'done' };
     // Loaded on first use: a control plane without TENANTRY_APP_MIGRATIONS never needs the SDK.
-    const { byoiBindingKey, migrateTarget, parseBindingKey, readMigrations } = await import('@tenantry/sdk');
+    const { migrateTarget, readMigrations } = await import('@tenantry/sdk');
     const migrations = await readMigrations(dir);
-    // The tenant's own binding key, never the vendor's: the customer can read what is installed
-    // in their database (see byoiBindingKey).
-    const vendorKey = process.env.TENANTRY_BINDING_KEY;
-    const keyed =
-      vendorKey !== undefined && vendorKey !== ''
-        ? { bindingKey: byoiBindingKey(parseBindingKey(vendorKey), tenant.id).toString('hex') }
-        : {};
     const { schema, database } = tenant.resources;
     const result = await this.#connector.run(tenant.resources.data_plane, (db) =>
       db.connection().execute((conn) =>
         migrateTarget(
           session(conn),
-          // The customer's database holds this tenant only: migrated as a tenant database is, as
-          // the role Tenantry logs in as (the schema's owner), with the binding installed when keyed.
-          { placement: 'database', tenantId: tenant.id, slug: null, schema, role: null, database },
+          // The customer's database holds this tenant only: migrated as the role Tenantry logs in
+          // as (the schema's owner), with the binding installed under the tenant's own key when
+          // TENANTRY_BINDING_KEY is set (the runner derives it for a byoi target, as the
+          // coordinator's byoi targets are migrated too).
+          { placement: 'byoi', tenantId: tenant.id, slug: null, schema, role: null, database },
           migrations,
-          keyed,
         ),
       ),
     );
