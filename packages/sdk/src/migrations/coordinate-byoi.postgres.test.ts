@@ -14,7 +14,7 @@ import {
 import { startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { withAdmin } from '../../../server/test/postgres-admin.ts';
 import { applyPlans, createTenant, provisionedTenant } from '../../../server/test/tenant-support.ts';
-import { BINDER_ROLE } from '../data/index.ts';
+import { BINDER_ROLE, byoiBindingKey, parseBindingKey } from '../data/index.ts';
 import { type CoordinatedReport, coordinateMigrations, vendorTargets } from './coordinate.ts';
 
 // The coordinator's default source reaches BYOI tenants in their customers' own databases: a
@@ -65,6 +65,13 @@ afterEach(async () => {
   await dropTestDataPlanes();
   await t.close();
 });
+
+/** The HMAC inner key the binding stores for `key` (the key zero-padded to 64 bytes, XOR 0x36), in hex. */
+function innerPad(key: Buffer): string {
+  const block = Buffer.alloc(64);
+  key.copy(block);
+  return Buffer.from(block.map((byte) => byte ^ 0x36)).toString('hex');
+}
 
 async function write(...names: (keyof typeof MIGRATIONS)[]): Promise<void> {
   for (const name of names) await writeFile(join(dir, name), MIGRATIONS[name]);
@@ -144,6 +151,15 @@ describe('coordinateMigrations across BYOI tenants', () => {
     // The app's tables and the migrations table belong to the customer's role, as the server's
     // provisioning leaves them: one migrations table for both.
     expect(await customerSide()).toEqual({ version: 2, owners: [customer.connection.user] });
+    // The binding installed in the customer's database holds the tenant's own key, never the vendor's.
+    const { host, port, database, user, password } = customer.connection;
+    const client = new pg.Client({ host, port, database, user: 'postgres', password });
+    await client.connect();
+    const installed = await client
+      .query<{ key: string }>("select encode(ikey, 'hex') as key from tenantry_private.binding_key")
+      .finally(() => client.end());
+    const vendorKey = parseBindingKey(process.env.TENANTRY_BINDING_KEY as string);
+    expect(installed.rows).toEqual([{ key: innerPad(byoiBindingKey(vendorKey, byoi.id)) }]);
 
     const run = await t.request({ method: 'GET', url: `/v1/migration-runs/${report.runId}` });
     expect(run.status).toBe(200);
