@@ -12,7 +12,7 @@ import {
   testDataPlane,
 } from '../../../server/test/data-plane-support.ts';
 import { startTestApp, type TestApp } from '../../../server/test/harness.ts';
-import { withAdmin } from '../../../server/test/postgres-admin.ts';
+import { databaseUrl as adminDatabaseUrl, withAdmin } from '../../../server/test/postgres-admin.ts';
 import { applyPlans, createTenant, provisionedTenant } from '../../../server/test/tenant-support.ts';
 import { BINDER_ROLE, byoiBindingKey, parseBindingKey } from '../data/index.ts';
 import { type CoordinatedReport, coordinateMigrations, vendorTargets } from './coordinate.ts';
@@ -152,8 +152,7 @@ describe('coordinateMigrations across BYOI tenants', () => {
     // provisioning leaves them: one migrations table for both.
     expect(await customerSide()).toEqual({ version: 2, owners: [customer.connection.user] });
     // The binding installed in the customer's database holds the tenant's own key, never the vendor's.
-    const { host, port, database, user, password } = customer.connection;
-    const client = new pg.Client({ host, port, database, user: 'postgres', password });
+    const client = new pg.Client({ connectionString: adminDatabaseUrl(customer.connection.database) });
     await client.connect();
     const installed = await client
       .query<{ key: string }>("select encode(ikey, 'hex') as key from tenantry_private.binding_key")
