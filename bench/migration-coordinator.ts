@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   type CoordinatedReport,
+  clientSession,
   coordinateMigrations,
   type MigrationTarget,
   parseCanary,
@@ -100,15 +101,7 @@ async function dropDatabases(prefix: string, ids: readonly string[]): Promise<vo
 function byoiSource(targets: readonly MigrationTarget[]): TargetSource {
   return {
     targets: async () => targets,
-    open: async (target) => {
-      const client = new pg.Client({ connectionString: databaseUrl(target.database ?? '') });
-      client.on('error', () => {});
-      await client.connect();
-      return {
-        session: { query: (text, params) => client.query(text, params) },
-        release: () => client.end(),
-      };
-    },
+    open: (target) => clientSession({ connectionString: databaseUrl(target.database ?? '') }),
     close: async () => {},
   };
 }

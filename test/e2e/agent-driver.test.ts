@@ -30,6 +30,7 @@ let url: string;
 const running: AgentProcess[] = [];
 const enrolled: string[] = [];
 const finished: AgentJobView[] = [];
+const logged: { object: Record<string, unknown>; message: string }[] = [];
 
 beforeAll(async () => {
   [t, customer, migrations] = await Promise.all([startTestApp(), startPrivatePostgres(), migrationsFolder()]);
@@ -45,6 +46,14 @@ beforeAll(async () => {
   });
   t.services.agents.onJobFinished((job) => {
     finished.push(job);
+  });
+  // A listener that fails: its failure is logged, and the others are still told.
+  t.services.agents.onEnrolled(() => {
+    throw new Error('listener broke');
+  });
+  t.services.agents.useLog({
+    info: () => {},
+    error: (object, message) => logged.push({ object, message }),
   });
 }, E2E_TIMEOUT_MS);
 
@@ -93,6 +102,11 @@ describe('the byoi_agent driver', { timeout: E2E_TIMEOUT_MS }, () => {
     await until('onEnrolled tells of the tenant', async () =>
       enrolled.includes(tenant.id) ? true : undefined,
     );
+    await until('the failing listener is logged', async () => (logged.length > 0 ? true : undefined));
+    expect(logged[0]).toEqual({
+      object: { err: expect.objectContaining({ message: 'listener broke' }) },
+      message: 'an agent enrolment listener failed',
+    });
     const done = await agentStep?.run(tenant);
     expect(done?.status).toBe('done');
     if (done?.status !== 'done' || done.resources === undefined) throw new Error('no resources');

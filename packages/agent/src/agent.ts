@@ -149,8 +149,33 @@ export class Agent {
     this.#done = new Promise((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
-    // Nobody may be awaiting it yet; its rejection is for whoever does.
+    // Marks the rejection handled, so that Node does not end the process over it while nobody
+    // awaits `done` yet; whoever awaits `done` still gets the rejection (this handler is a branch).
     this.#done.catch(() => {});
+  }
+
+  /**
+   * Runs `work` on a connection of its own to the customer's database, for a job or a dataset's
+   * collect, and closes it.
+   */
+  async #withDatabase<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+    const client = new pg.Client({ connectionString: this.#options.databaseUrl });
+    // A connection lost while idle is reported as an event, which Node would otherwise throw; the
+    // next statement fails instead, and its error reaches the job.
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      return await work(client);
+    } finally {
+      await client
+        .end()
+        .catch((error: unknown) =>
+          this.#log.warn(
+            { error: error instanceof Error ? error.message : String(error) },
+            'closing a database connection failed',
+          ),
+        );
+    }
   }
 
   /** Settles when the agent stops: resolves on {@link stop}, rejects when the control plane refused it for good. */
@@ -165,7 +190,15 @@ export class Agent {
 
   /** Connects, and keeps connecting until stopped. */
   start(): void {
-    if (this.#datasets.size > 0) this.#watcher = this.#switchFile.watch(() => void this.#onSwitchesChanged());
+    if (this.#datasets.size > 0)
+      this.#watcher = this.#switchFile.watch(
+        () => void this.#onSwitchesChanged(),
+        (error) =>
+          this.#log.warn(
+            { error: error instanceof Error ? error.message : String(error) },
+            'watching the dataset switches failed; they are still read before every push',
+          ),
+      );
     void this.#connect();
   }
 
@@ -414,17 +447,7 @@ export class Agent {
               }),
             );
         },
-        withDatabase: async (work) => {
-          const client = new pg.Client({ connectionString: this.#options.databaseUrl });
-          // An error event of an idle client would otherwise be thrown by Node.
-          client.on('error', () => {});
-          await client.connect();
-          try {
-            return await work(client);
-          } finally {
-            await client.end().catch(() => {});
-          }
-        },
+        withDatabase: (work) => this.#withDatabase(work),
       };
       outcome = await runJob(definition, offer.input, context, (message, fields) =>
         this.#log.warn(fields, message),
@@ -526,16 +549,7 @@ export class Agent {
       try {
         raw = await dataset.collect({
           signal: controller.signal,
-          withDatabase: async (work) => {
-            const client = new pg.Client({ connectionString: this.#options.databaseUrl });
-            client.on('error', () => {});
-            await client.connect();
-            try {
-              return await work(client);
-            } finally {
-              await client.end().catch(() => {});
-            }
-          },
+          withDatabase: (work) => this.#withDatabase(work),
         });
       } catch (error) {
         if (await abandoned()) throw new DatasetAbandoned();

@@ -59,11 +59,11 @@ describe('DatasetSwitchFile', () => {
 
   it('watches a folder that does not exist yet (before the first enrolment), and sees a switch set', async () => {
     const file = new DatasetSwitchFile(join(dir, 'not-yet', 'agent.json'));
-    const changed = new Promise<void>((resolve) => {
+    const changed = new Promise<void>((resolve, reject) => {
       const watcher = file.watch(() => {
         watcher.close();
         resolve();
-      });
+      }, reject);
     });
     await file.set('analytics', true);
     await changed;

@@ -136,16 +136,17 @@ export class DatasetSwitchFile {
 
   /**
    * Calls `onChange` when the file may have changed. The folder is watched, not the file: the
-   * file is replaced by a rename, which a watch on the old file would not see.
+   * file is replaced by a rename, which a watch on the old file would not see. A watch that
+   * fails goes to `onError`; the switches are still read again before every push.
    */
-  watch(onChange: () => void): FSWatcher {
+  watch(onChange: () => void, onError: (error: unknown) => void): FSWatcher {
     const name = basename(this.path);
     // Before its first enrolment the folder may not exist yet; the credential is stored there.
     mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     const watcher = watch(dirname(this.path), (_event, file) => {
       if (file === null || file === name) onChange();
     });
-    watcher.on('error', () => {});
+    watcher.on('error', onError);
     return watcher;
   }
 }

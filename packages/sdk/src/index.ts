@@ -130,6 +130,7 @@ export {
   type CoordinateOptions,
   CoordinatorInputError,
   type CoordinatorProgress,
+  clientSession,
   coordinateMigrations,
   DEFAULT_CONCURRENCY,
   type FleetProgress,

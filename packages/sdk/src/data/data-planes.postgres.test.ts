@@ -151,7 +151,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const close of closing) await close().catch(() => {});
+  for (const close of closing) await close();
   await admin?.end();
   // The second plane first: its tenants' roles own objects there, which the harness's drop would trip on.
   if (tenants.databaseA !== undefined)

@@ -380,6 +380,8 @@ export class TenantData {
       max: this.#max,
       connectionTimeoutMillis: this.#guards.connectTimeoutMs,
     });
+    // An idle connection the server closes is dropped by the pool; unheard, its error would end
+    // the process (the next checkout opens another, or fails through the plane's guard).
     shared.on('error', () => {});
     const plane: VendorPlane = { id: dataPlane, url, shared, started: undefined, ready: false };
     this.#planes.set(dataPlane, plane);

@@ -1,9 +1,8 @@
-import pg from 'pg';
 import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
 import { byoiConfig } from '../data/byoi-connection.ts';
 import type { DataConnection } from '../data/index.ts';
 import { listTenants, MIGRATED_STATES } from './list-fleet-targets.ts';
-import type { FleetSession } from './migrate-fleet.ts';
+import { clientSession, type FleetSession } from './migrate-fleet.ts';
 import type { MigrationTarget } from './migrate-target.ts';
 
 /**
@@ -57,19 +56,12 @@ export async function openByoi(client: ControlPlaneClient, target: MigrationTarg
       );
     throw error;
   }
-  const db = new pg.Client(byoiConfig(connection));
-  db.on('error', () => {});
   try {
-    await db.connect();
+    return await clientSession(byoiConfig(connection));
   } catch (error) {
-    await db.end().catch(() => {});
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(
       connection.password === '' ? message : message.replaceAll(connection.password, '[redacted]'),
     );
   }
-  return {
-    session: { query: (text, params) => db.query(text, params) },
-    release: () => db.end(),
-  };
 }

@@ -195,6 +195,7 @@ export function vendorTargets(options: {
     connectionString: options.databaseUrl,
     max: options.concurrency ?? DEFAULT_CONCURRENCY,
   });
+  // An idle connection the server closes is dropped by the pool; unheard, its error would end the process.
   pool.on('error', () => {});
   const client =
     options.controlPlane === null || options.controlPlane instanceof ControlPlaneClient

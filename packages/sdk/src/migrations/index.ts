@@ -21,6 +21,7 @@ export {
 } from './coordinate.ts';
 export { listFleetTargets, MIGRATED_STATES } from './list-fleet-targets.ts';
 export {
+  clientSession,
   DEFAULT_CONCURRENCY,
   type FleetProgress,
   type FleetReport,

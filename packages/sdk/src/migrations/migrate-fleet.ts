@@ -308,11 +308,20 @@ export async function pooled(pool: pg.Pool): Promise<FleetSession> {
 export async function ownConnection(databaseUrl: string, database: string): Promise<FleetSession> {
   const url = new URL(databaseUrl);
   url.pathname = `/${encodeURIComponent(database)}`;
-  const client = new pg.Client({ connectionString: url.toString() });
+  return clientSession({ connectionString: url.toString() });
+}
+
+/** A session on a connection of its own, opened with `config`; its release closes it. */
+export async function clientSession(config: pg.ClientConfig): Promise<FleetSession> {
+  const client = new pg.Client(config);
+  // A connection lost while idle is reported as an event, which would end the process unheard;
+  // the next statement fails instead, and its target with it.
   client.on('error', () => {});
   try {
     await client.connect();
   } catch (error) {
+    // The connect error is what is reported; ending the client that never connected only frees
+    // its socket, and a failure to do so would say nothing more.
     await client.end().catch(() => {});
     throw error;
   }

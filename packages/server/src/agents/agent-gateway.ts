@@ -16,6 +16,7 @@ const { CLOSE_CODES, AGENT_PROTOCOL_VERSION } = agentProtocol;
 export interface GatewayLog {
   info(fields: Record<string, unknown>, message: string): void;
   warn(fields: Record<string, unknown>, message: string): void;
+  error(fields: Record<string, unknown>, message: string): void;
 }
 
 /**
@@ -99,7 +100,16 @@ function serve(
     agentId = agent.id;
     connection = {
       wake: () => {
-        queue = queue.then(() => offerJobs(false)).catch(() => {});
+        // Offers go one after another; a failed one is logged and the queue goes on (the job stays
+        // queued and is offered again at the next wake or reconnection).
+        queue = queue
+          .then(() => offerJobs(false))
+          .catch((error: unknown) =>
+            log.error(
+              { agentId, error: error instanceof Error ? error.message : String(error) },
+              'offering jobs failed',
+            ),
+          );
       },
       close: (code, reason) => ws.close(code, reason),
     };

@@ -6,6 +6,7 @@ import type { Clock } from '../clock.ts';
 import type { AgentJobsTable, AgentsTable, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
+import { type ServiceLog, STDERR_LOG } from '../stderr-log.ts';
 
 type AgentRow = Selectable<AgentsTable>;
 type JobRow = Selectable<AgentJobsTable>;
@@ -107,6 +108,8 @@ function secret(prefix: string): string {
 export class AgentService {
   readonly #db: Kysely<Schema>;
   readonly #clock: Clock;
+  /** Where a listener's failure is logged (a provisioning run left waiting must be seen). */
+  #log: ServiceLog = STDERR_LOG;
   readonly #rotateAfterMs: number;
   readonly #live = new Map<string, LiveConnection>();
   readonly #enrolled: EnrolmentListener[] = [];
@@ -115,11 +118,21 @@ export class AgentService {
   /** How often agents are asked to send a heartbeat. */
   readonly heartbeatMs: number;
 
-  constructor(deps: { db: Kysely<Schema>; clock: Clock; heartbeatMs?: number; rotateAfterMs?: number }) {
+  constructor(deps: {
+    db: Kysely<Schema>;
+    clock: Clock;
+    heartbeatMs?: number;
+    rotateAfterMs?: number;
+  }) {
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.heartbeatMs = deps.heartbeatMs ?? 15_000;
     this.#rotateAfterMs = deps.rotateAfterMs ?? 86_400_000;
+  }
+
+  /** Hands over the app's logger once it exists (http/app.ts), as the mailer's. */
+  useLog(log: ServiceLog): void {
+    this.#log = log;
   }
 
   /**
@@ -520,11 +533,8 @@ export class AgentService {
       });
       if (!enrolled.ok) return enrolled;
       const { agent, credential } = enrolled.value;
-      for (const listener of this.#enrolled) {
-        void Promise.resolve()
-          .then(() => listener({ tenantId: agent.tenant_id, agentId: agent.id }))
-          .catch(() => {});
-      }
+      for (const listener of this.#enrolled)
+        this.#tell('enrolment', () => listener({ tenantId: agent.tenant_id, agentId: agent.id }));
       return ok({ agent: this.#view(agent), credential, usedPrevious: false });
     }
     const { agent_id: agentId, credential } = hello.auth;
@@ -768,11 +778,22 @@ export class AgentService {
 
   #tellFinished(job: AgentJobView): void {
     for (const waiter of this.#waiters) waiter(job.id);
-    for (const listener of this.#finished) {
-      void Promise.resolve()
-        .then(() => listener(job))
-        .catch(() => {});
-    }
+    for (const listener of this.#finished) this.#tell('job end', () => listener(job));
+  }
+
+  /**
+   * Runs a listener after the change it hears of has committed, without holding up the agent's
+   * exchange; its failure does not undo the change, and is logged.
+   */
+  #tell(what: string, listener: () => void | Promise<void>): void {
+    void Promise.resolve()
+      .then(listener)
+      .catch((error: unknown) =>
+        this.#log.error(
+          { err: error instanceof Error ? { message: error.message, stack: error.stack } : String(error) },
+          `an agent ${what} listener failed`,
+        ),
+      );
   }
 
   #view(row: AgentRow): AgentView {

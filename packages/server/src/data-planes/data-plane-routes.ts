@@ -206,7 +206,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.put(
     '/tenants/:id/data-connection',
     {
-      config: { scope: 'data-planes:write', permission: 'data_connection:write' },
+      config: { scope: 'data-planes:write', permission: 'data_connection:write', duringProvisioning: true },
       schema: {
         tags: TAGS,
         operationId: 'setTenantDataConnection',
@@ -230,7 +230,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.get(
     '/tenants/:id/data-connection',
     {
-      config: { scope: 'data-planes:read', permission: 'data_connection:write' },
+      config: { scope: 'data-planes:read', permission: 'data_connection:write', duringProvisioning: true },
       schema: {
         tags: TAGS,
         operationId: 'getTenantDataConnection',
@@ -248,7 +248,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
   app.delete(
     '/tenants/:id/data-connection',
     {
-      config: { scope: 'data-planes:write', permission: 'data_connection:write' },
+      config: { scope: 'data-planes:write', permission: 'data_connection:write', duringProvisioning: true },
       schema: {
         tags: TAGS,
         operationId: 'removeTenantDataConnection',

@@ -61,63 +61,73 @@ export async function inspectConnection(
   // A connection lost between statements is reported as an event; the next statement fails instead.
   client.on('error', () => {});
   try {
-    await client.connect();
-  } catch (error) {
+    try {
+      await client.connect();
+    } catch (error) {
+      return err(connectProblem(details, timeouts, error));
+    }
+    return await inspectRole(client, details, needs);
+  } finally {
+    // The verdict is reached by now: a probe connection that fails to close (pg destroys its
+    // socket either way) has nothing to add to it.
     await client.end().catch(() => {});
-    return err(connectProblem(details, timeouts, error));
   }
-  try {
-    const role = (
-      await client.query<RoleRow>(
-        `select current_setting('server_version_num')::int as num, current_setting('server_version') as version,
-                current_user as user, r.rolsuper as superuser, r.rolbypassrls as bypassrls,
-                r.rolcreaterole as createrole, r.rolcreatedb as createdb,
-                has_database_privilege(current_database(), 'CONNECT') as can_connect,
-                has_database_privilege(current_database(), 'CREATE') as can_create
-           from pg_roles r where r.rolname = current_user`,
+}
+
+/** What the logged-in role may do, checked against what the data plane's kind needs. */
+async function inspectRole(
+  client: pg.Client,
+  details: ConnectionDetails,
+  needs: InspectionNeeds,
+): Promise<Result<Inspection, ConnectionProblem>> {
+  const role = (
+    await client.query<RoleRow>(
+      `select current_setting('server_version_num')::int as num, current_setting('server_version') as version,
+              current_user as user, r.rolsuper as superuser, r.rolbypassrls as bypassrls,
+              r.rolcreaterole as createrole, r.rolcreatedb as createdb,
+              has_database_privilege(current_database(), 'CONNECT') as can_connect,
+              has_database_privilege(current_database(), 'CREATE') as can_create
+         from pg_roles r where r.rolname = current_user`,
+    )
+  ).rows[0];
+  if (role === undefined) throw new Error('the server does not know the role it logged in as');
+  const version = versionProblem(role.num, role.version);
+  if (version) return err(version);
+  const powers = [role.superuser ? 'SUPERUSER' : null, role.bypassrls ? 'BYPASSRLS' : null].filter(
+    (p) => p !== null,
+  );
+  if (powers.length > 0)
+    return err({
+      code: 'data_plane_role_too_powerful',
+      detail: `role "${role.user}" has ${powers.join(' and ')}, which bypasses row-level security: give Tenantry a role without it`,
+    });
+  const missing: string[] = [];
+  if (!role.can_connect) missing.push(`CONNECT on database "${details.database}"`);
+  if (needs.kind === 'vendor') {
+    if (!role.can_create) missing.push(`CREATE on database "${details.database}"`);
+    if (!role.createrole) missing.push('CREATEROLE');
+  } else {
+    const schema = (
+      await client.query<{ owner: string; mine: boolean }>(
+        `select pg_get_userbyid(nspowner) as owner, pg_has_role(current_user, nspowner, 'MEMBER') as mine
+           from pg_namespace where nspname = $1`,
+        [needs.schema],
       )
     ).rows[0];
-    if (role === undefined) throw new Error('the server does not know the role it logged in as');
-    const version = versionProblem(role.num, role.version);
-    if (version) return err(version);
-    const powers = [role.superuser ? 'SUPERUSER' : null, role.bypassrls ? 'BYPASSRLS' : null].filter(
-      (p) => p !== null,
-    );
-    if (powers.length > 0)
-      return err({
-        code: 'data_plane_role_too_powerful',
-        detail: `role "${role.user}" has ${powers.join(' and ')}, which bypasses row-level security: give Tenantry a role without it`,
-      });
-    const missing: string[] = [];
-    if (!role.can_connect) missing.push(`CONNECT on database "${details.database}"`);
-    if (needs.kind === 'vendor') {
-      if (!role.can_create) missing.push(`CREATE on database "${details.database}"`);
-      if (!role.createrole) missing.push('CREATEROLE');
-    } else {
-      const schema = (
-        await client.query<{ owner: string; mine: boolean }>(
-          `select pg_get_userbyid(nspowner) as owner, pg_has_role(current_user, nspowner, 'MEMBER') as mine
-             from pg_namespace where nspname = $1`,
-          [needs.schema],
-        )
-      ).rows[0];
-      if (schema === undefined && !role.can_create)
-        missing.push(`CREATE on database "${details.database}" (to create schema "${needs.schema}")`);
-      if (schema !== undefined && !schema.mine)
-        missing.push(
-          `ownership of schema "${needs.schema}" (it belongs to "${schema.owner}", not "${role.user}")`,
-        );
-    }
-    if (missing.length > 0)
-      return err({
-        code: 'data_plane_privilege_missing',
-        detail: `role "${role.user}" lacks ${missing.join('; ')}`,
-        missing,
-      });
-    return ok({ serverVersion: role.version, serverVersionNum: role.num, canCreateDatabases: role.createdb });
-  } finally {
-    await client.end().catch(() => {});
+    if (schema === undefined && !role.can_create)
+      missing.push(`CREATE on database "${details.database}" (to create schema "${needs.schema}")`);
+    if (schema !== undefined && !schema.mine)
+      missing.push(
+        `ownership of schema "${needs.schema}" (it belongs to "${schema.owner}", not "${role.user}")`,
+      );
   }
+  if (missing.length > 0)
+    return err({
+      code: 'data_plane_privilege_missing',
+      detail: `role "${role.user}" lacks ${missing.join('; ')}`,
+      missing,
+    });
+  return ok({ serverVersion: role.version, serverVersionNum: role.num, canCreateDatabases: role.createdb });
 }
 
 interface RoleRow {

@@ -110,6 +110,7 @@ export class RegisteredDataPlanes implements DataPlaneConnector {
       );
     return this.#guarded(dataPlane, plane, async () => {
       const pool = new pg.Pool({ ...clientConfig(plane.details, this.#guard.timeouts, database), max: 1 });
+      // A connection lost while idle is reported as an event; the next statement fails instead.
       pool.on('error', () => {});
       const db = new Kysely<Record<string, never>>({ dialect: new PostgresDialect({ pool }) });
       try {
@@ -151,6 +152,7 @@ export class RegisteredDataPlanes implements DataPlaneConnector {
   async breakerState(dataPlane: string): Promise<'closed' | 'open' | 'half_open' | null> {
     const opening = this.#planes.get(dataPlane);
     if (opening === undefined) return null;
+    // A data plane that failed to open has no breaker; its caller saw why.
     const plane = await opening.catch(() => undefined);
     if (plane === undefined) return null;
     const state = plane.breaker.state;
@@ -165,7 +167,10 @@ export class RegisteredDataPlanes implements DataPlaneConnector {
     const opening = this.#planes.get(dataPlane);
     this.#planes.delete(dataPlane);
     this.#kinds.delete(dataPlane);
+    // A pool that failed to open holds nothing, and the failure was its caller's to see.
     const plane = await opening?.catch(() => undefined);
+    // The pool is dropped either way: a connection that errs while closing (its server gone, the
+    // reason to forget it) leaves nothing open behind.
     await plane?.pool.end().catch(() => {});
   }
 

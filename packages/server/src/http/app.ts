@@ -102,6 +102,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   }).withTypeProvider<ZodTypeProvider>();
   // Mail sent without SMTP configured is logged with the app's own logger (the links, for development).
   services.mailer.useLog(app.log);
+  services.agents.useLog(app.log);
 
   requireScopeDeclarations(app);
   app.setValidatorCompiler(validatorCompiler);

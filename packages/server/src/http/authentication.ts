@@ -39,6 +39,12 @@ declare module 'fastify' {
      * keys and staff tokens alone.
      */
     permission?: TenantAdminPermission;
+    /**
+     * Whether a member may call this route while the tenant is still being provisioned (or its
+     * provisioning failed), when every other member route is closed: what onboarding needs, such
+     * as giving a BYOI tenant's connection to its own database.
+     */
+    duringProvisioning?: boolean;
   }
 }
 
@@ -57,6 +63,8 @@ export interface AuthenticatedUser {
 export interface UserTokenRoute {
   readonly scope: Scope | 'public' | undefined;
   readonly permission: TenantAdminPermission | undefined;
+  /** The route's `config.duringProvisioning`: open to members of a tenant still being provisioned. */
+  readonly duringProvisioning: boolean;
   /** The tenant id or slug of the route's path (`:id`), if it has one. */
   readonly tenant: string | undefined;
   /** The client's address, for the tenant's IP allow-list. */
@@ -165,7 +173,13 @@ export function requireApiKey(scope: FastifyInstance, apiKeys: ApiKeyService, us
         const params = request.params as Record<string, unknown> | undefined;
         const tenant = typeof params?.id === 'string' ? params.id : undefined;
         users
-          .admit(token, { scope: config.scope, permission: config.permission, tenant, ip: request.ip })
+          .admit(token, {
+            scope: config.scope,
+            permission: config.permission,
+            duringProvisioning: config.duringProvisioning === true,
+            tenant,
+            ip: request.ip,
+          })
           .then((admitted) => {
             if (!admitted.ok) {
               sendProblem(reply, admitted.error);

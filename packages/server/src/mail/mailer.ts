@@ -1,12 +1,10 @@
 import { createTransport, type Transporter } from 'nodemailer';
 import { escapeHtml } from '../html.ts';
+import { type ServiceLog, STDERR_LOG } from '../stderr-log.ts';
 import { fill, loadTemplates, type MailKind, type MailTemplate } from './templates.ts';
 
 /** What the mailer logs with: the app's pino logger (or anything with its two methods). */
-export interface MailLog {
-  info(object: Record<string, unknown>, message: string): void;
-  error(object: Record<string, unknown>, message: string): void;
-}
+export type MailLog = ServiceLog;
 
 /** How the vendor brands its mails and hosted pages. */
 export interface Brand {
@@ -39,12 +37,6 @@ export interface MailStatus {
   /** The SMTP server's host and port, never its credentials; null when not configured. */
   readonly server: string | null;
 }
-
-/** One line on stderr in pino's shape, for mail sent before the app's logger is handed over. */
-const STDERR_LOG: MailLog = {
-  info: (object, msg) => process.stderr.write(`${JSON.stringify({ level: 30, ...object, msg })}\n`),
-  error: (object, msg) => process.stderr.write(`${JSON.stringify({ level: 50, ...object, msg })}\n`),
-};
 
 /**
  * Sends Tenantry's mails through SMTP (nodemailer), from templates the vendor can brand. Without

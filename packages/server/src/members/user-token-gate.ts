@@ -154,11 +154,10 @@ export class UserTokens implements UserTokenGate {
     }
     if (tenant.role === null)
       return invalid('not_a_member', 'the user is not a member of the tenant (any more)');
-    // The one thing a tenant's admins do before it is active: give a BYOI tenant's connection to
-    // its own database, which its provisioning waits for (docs/byoi.md).
+    // What a tenant's admins may do before it is active, as the route declares (onboarding: a BYOI
+    // tenant's connection to its own database, which its provisioning waits for).
     const onboarding =
-      route.permission === 'data_connection:write' &&
-      (tenant.state === 'provisioning' || tenant.state === 'provisioning_failed');
+      route.duringProvisioning && (tenant.state === 'provisioning' || tenant.state === 'provisioning_failed');
     if (!entitlesUse(tenant.state as TenantState) && !onboarding) {
       return fail('tenant_inactive', `tenant "${tenant.slug}" is ${tenant.state}; its members may not act`, {
         details: { state: tenant.state },
