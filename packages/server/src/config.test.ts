@@ -163,6 +163,14 @@ describe('loadConfig', () => {
     expect(set.ok && set.value.appMigrationsDir).toBe('/srv/minutes/migrations');
   });
 
+  test('TENANTRY_BINDING_KEY is read once, for the app migrations to install the tenant binding with', () => {
+    const unset = loadConfig({ TENANTRY_BINDING_KEY: '' });
+    expect(unset.ok && 'bindingKey' in unset.value).toBe(false);
+    const key = 'ab'.repeat(32);
+    const set = loadConfig({ TENANTRY_BINDING_KEY: key });
+    expect(set.ok && set.value.bindingKey).toBe(key);
+  });
+
   test('TENANTRY_PUBLIC_URL defaults to localhost on PORT and loses a trailing slash', () => {
     const defaults = loadConfig({});
     expect(defaults.ok && defaults.value).toMatchObject({ publicUrl: 'http://localhost:8080' });

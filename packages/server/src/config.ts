@@ -67,6 +67,12 @@ export interface Config {
    */
   readonly appMigrationsDir?: string;
   /**
+   * `TENANTRY_BINDING_KEY`, the key the app's SDK signs tenant bindings with: the app's migrations
+   * install the binding with it (a BYOI tenant's database with the key derived for that tenant).
+   * Read here once, never from the environment while a tenant is provisioned.
+   */
+  readonly bindingKey?: string;
+  /**
    * Stripe, when `STRIPE_SECRET_KEY` is set: tenants get Stripe customers, finalized invoices are
    * sent to Stripe to collect, and Stripe's webhooks mark them paid or failed. Without it,
    * invoices are settled through the API or the CLI.
@@ -214,6 +220,9 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     );
   // A folder, read when a tenant is provisioned: a bad one fails that provisioning with the reason.
   const appMigrationsDir = env.TENANTRY_APP_MIGRATIONS || undefined;
+  // Its format is checked where it is used (the SDK's parseBindingKey), which fails the
+  // provisioning that needed it with the reason.
+  const bindingKey = env.TENANTRY_BINDING_KEY || undefined;
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel))
     return err(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not "${logLevel}"`);
@@ -266,6 +275,7 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     ...(appRole !== undefined ? { appRole } : {}),
     publicUrl,
     ...(appMigrationsDir !== undefined ? { appMigrationsDir } : {}),
+    ...(bindingKey !== undefined ? { bindingKey } : {}),
     ...(stripe.value !== undefined ? { stripe: stripe.value } : {}),
     webhooks: { allowedHosts, timeoutMs: webhookTimeout.value },
     tenantKeyPrefix,

@@ -180,7 +180,7 @@ export type ServiceSettings = Pick<
   Partial<Pick<Config, 'rateLimits'>> &
   // The app's migrations for new tenants, and the server that holds their databases (tests
   // that migrate no app leave both out).
-  Partial<Pick<Config, 'appMigrationsDir' | 'database'>> & {
+  Partial<Pick<Config, 'appMigrationsDir' | 'bindingKey' | 'database'>> & {
     // Tests also point it at a local stand-in for Stripe's API.
     readonly stripe?: StripeSettings | undefined;
     /** Failed password sign-ins allowed (DEFAULT_SIGN_IN_LIMITS when left out; tests lower them). */
@@ -226,7 +226,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     appRole: config.appRole,
     ...(config.appMigrationsDir === undefined
       ? {}
-      : { appMigrations: new AppMigrations(config.appMigrationsDir, dataPlaneConnector) }),
+      : { appMigrations: new AppMigrations(config.appMigrationsDir, dataPlaneConnector, config.bindingKey) }),
   };
   const agents = new AgentService({ db, clock });
   const placements = new PlacementDrivers({
@@ -237,6 +237,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
       dataPlanes,
       connector: dataPlaneConnector,
       appMigrationsDir: config.appMigrationsDir,
+      bindingKey: config.bindingKey,
     }),
     byoi_agent: new ByoiAgentDriver(agents),
   });

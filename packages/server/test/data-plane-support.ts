@@ -51,10 +51,12 @@ export async function testDataPlane(kind: 'vendor' | 'customer', options: { crea
     drop: () =>
       withAdmin(async (client) => {
         await client.query(`drop database if exists ${database} with (force)`);
-        // Roles the vendor's admin made for tenants go first: they belong to it.
+        // Roles the vendor's admin made for tenants go first: they belong to it. Only tenant roles
+        // (tenantRoleName): a role shared by the server, as the SDK's binder, is not this plane's.
         const owned = await client.query<{ rolname: string }>(
           `select r.rolname from pg_roles r join pg_auth_members m on m.roleid = r.oid
-             join pg_roles g on g.oid = m.member where g.rolname = $1 and r.rolname <> $1`,
+             join pg_roles g on g.oid = m.member
+             where g.rolname = $1 and r.rolname like 'tenantry\\_ten\\_%'`,
           [user],
         );
         for (const { rolname } of owned.rows) await client.query(`drop role if exists ${rolname}`);

@@ -31,18 +31,19 @@ beforeAll(async () => {
   await writeFile(join(dir, '0001_meetings.sql'), MEETINGS);
   await writeFile(join(dir, '0002_minutes.sql'), MINUTES);
   db = await createTestDatabase();
-  // As a deployment sets it: the SDK's runner installs the tenant binding the schema tenants'
-  // tables are kept to (this file's worker has its own environment).
-  process.env.TENANTRY_BINDING_KEY = randomBytes(32).toString('hex');
   clock = new TestClock();
-  // What loadConfig gives with TENANTRY_APP_MIGRATIONS set.
-  services = createServices(db.database, { ...SETTINGS, appMigrationsDir: dir, database: db.target }, clock);
+  // What loadConfig gives with TENANTRY_APP_MIGRATIONS and TENANTRY_BINDING_KEY set: the SDK's
+  // runner installs the tenant binding the schema tenants' tables are kept to.
+  services = createServices(
+    db.database,
+    { ...SETTINGS, appMigrationsDir: dir, bindingKey: randomBytes(32).toString('hex'), database: db.target },
+    clock,
+  );
   const applied = await services.plans.apply(CTX, { source: fixture('plans.yaml'), dryRun: false });
   expect(applied.ok).toBe(true);
 });
 
 afterAll(async () => {
-  delete process.env.TENANTRY_BINDING_KEY;
   await db.drop();
   await rm(dir, { recursive: true, force: true });
 });

@@ -21,10 +21,17 @@ interface MigratedTenant {
 export class AppMigrations {
   readonly #dir: string;
   readonly #connector: DataPlaneConnector;
+  /** '' for none (see the constructor). */
+  readonly #bindingKey: string;
 
-  constructor(dir: string, connector: DataPlaneConnector) {
+  /**
+   * @param bindingKey TENANTRY_BINDING_KEY as loadConfig read it; the runner installs the tenant
+   * binding with it, and without it installs none (it never reads the environment itself).
+   */
+  constructor(dir: string, connector: DataPlaneConnector, bindingKey?: string | undefined) {
     this.#dir = dir;
     this.#connector = connector;
+    this.#bindingKey = bindingKey ?? '';
   }
 
   /** The `app_migrations` step of the schema and database placements. */
@@ -61,7 +68,11 @@ export class AppMigrations {
             database: r.database,
           };
     const migrate = (db: DataPlaneDb) =>
-      db.connection().execute((conn) => migrateTarget(kyselySession(conn), target, migrations));
+      db
+        .connection()
+        .execute((conn) =>
+          migrateTarget(kyselySession(conn), target, migrations, { bindingKey: this.#bindingKey }),
+        );
     const result =
       r.placement === 'schema'
         ? await this.#connector.run(r.data_plane, migrate)

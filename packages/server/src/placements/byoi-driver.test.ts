@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,7 +76,21 @@ describe('the byoi driver', () => {
     expect(await schema.run(current)).toEqual({ status: 'done' });
     // Again (a retry after a crash): the schema it made is kept.
     expect(await schema.run(current)).toEqual({ status: 'done' });
-    expect(await migrations.run(current)).toEqual({ status: 'done' });
+    // A key in the process's environment is not the driver's: it installs the binding with the key
+    // loadConfig gave it (none here), so this customer's role, which may not create the binder
+    // role, is never asked to.
+    process.env.TENANTRY_BINDING_KEY = randomBytes(32).toString('hex');
+    try {
+      expect(await migrations.run(current)).toEqual({ status: 'done' });
+    } finally {
+      delete process.env.TENANTRY_BINDING_KEY;
+    }
+    const binding = await t.services.dataPlaneConnector.run(set.body.id, (db) =>
+      sql<{
+        installed: boolean;
+      }>`select to_regnamespace('tenantry_private') is not null as installed`.execute(db),
+    );
+    expect(binding.rows).toEqual([{ installed: false }]);
     const owner = await t.services.dataPlaneConnector.run(set.body.id, (db) =>
       sql<{
         owner: string;

@@ -41,6 +41,8 @@ export class ByoiDriver implements PlacementDriver<'byoi'> {
   readonly #dataPlanes: DataPlaneService;
   readonly #connector: DataPlaneConnector & { forget(dataPlane: string): Promise<void> };
   readonly #appMigrationsDir: string | undefined;
+  /** '' for none: the runner then installs no binding, and never reads the environment. */
+  readonly #bindingKey: string;
 
   constructor(deps: {
     dataPlanes: DataPlaneService;
@@ -48,10 +50,13 @@ export class ByoiDriver implements PlacementDriver<'byoi'> {
     connector: DataPlaneConnector & { forget(dataPlane: string): Promise<void> };
     /** TENANTRY_APP_MIGRATIONS: the vendor's migrations, applied to each new tenant's schema. */
     appMigrationsDir?: string | undefined;
+    /** TENANTRY_BINDING_KEY: the vendor's key, from which the runner derives this tenant's own. */
+    bindingKey?: string | undefined;
   }) {
     this.#dataPlanes = deps.dataPlanes;
     this.#connector = deps.connector;
     this.#appMigrationsDir = deps.appMigrationsDir;
+    this.#bindingKey = deps.bindingKey ?? '';
     this.steps = [
       { name: 'connection', run: (tenant) => this.#connection(tenant) },
       { name: 'schema', run: (tenant) => this.#schema(tenant) },
@@ -126,6 +131,7 @@ export class ByoiDriver implements PlacementDriver<'byoi'> {
           // coordinator's byoi targets are migrated too).
           { placement: 'byoi', tenantId: tenant.id, slug: null, schema, role: null, database },
           migrations,
+          { bindingKey: this.#bindingKey },
         ),
       ),
     );
