@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import {
   AgentOnlyPlacementError,
+  ControlPlaneError,
   ControlPlaneTenantry,
   currentTenant,
   type TenantData,
@@ -10,6 +11,7 @@ import {
 import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { HOME_PAGE } from './home-page.ts';
+import { SUMMARY_JOB, type Summary, summaryOutput, summarySql } from './summary.ts';
 import { bearerFromCookie, registerSignIn, type SignInSettings } from './sign-in.ts';
 
 /** The meter a new meeting spends, and the plan feature the analytics need (see ../plans.yaml). */
@@ -19,6 +21,43 @@ const ANALYTICS = 'advanced_analytics';
 const MEETINGS_READ = 'meetings:read';
 const MEETINGS_WRITE = 'meetings:write';
 const ANALYTICS_READ = 'analytics:read';
+
+/**
+ * A byoi_agent tenant's summary, from its agent: waits up to 10 s for the job, then answers what
+ * came back, or why nothing did (the agent offline, or the job failed in the customer's
+ * environment) without guessing figures.
+ */
+async function agentSummary(tenantry: ControlPlaneTenantry, schema: string, reply: FastifyReply) {
+  let job: Awaited<ReturnType<ControlPlaneTenantry['agentJob']>>;
+  try {
+    job = await tenantry.agentJob(SUMMARY_JOB, { schema }, { waitSeconds: 10 });
+  } catch (error) {
+    if (error instanceof ControlPlaneError && error.code === 'agent_not_enrolled')
+      return problem(
+        reply,
+        503,
+        'customer_environment_unreachable',
+        "your organisation's meetings are kept in its own environment and no agent of it is enrolled to answer: ask your administrator to start tenantry agent",
+      );
+    throw error;
+  }
+  if (job.state === 'succeeded') return { ...summaryOutput.parse(job.output), computed_by: 'agent' };
+  if (job.state === 'queued' || job.state === 'sent' || job.state === 'running')
+    return problem(
+      reply.header('retry-after', '15'),
+      503,
+      'customer_environment_unreachable',
+      "your organisation's agent has not answered yet (it may be offline): try again shortly",
+      { job_id: job.id },
+    );
+  return problem(
+    reply,
+    502,
+    'customer_environment_failed',
+    `your organisation's agent could not compute the summary: ${job.error?.code ?? job.state}`,
+    { job_id: job.id },
+  );
+}
 
 /** Answers an RFC 9457 problem, the way the control plane does. */
 function problem(
@@ -293,6 +332,22 @@ export function buildMinutesApp(tenantry: MinutesTenantry, options: MinutesOptio
           : problem(reply, 404, 'meeting_not_found', `there is no meeting "${request.params.id}"`);
       },
     );
+
+    // The same figures for every tenant: computed here where minutes reaches the tenant's data,
+    // and by the customer's agent (the minutes_summary job) for a byoi_agent tenant, whose
+    // meetings never leave its environment: only these counts do.
+    api.get('/v1/summary', async (_request, reply) => {
+      const refused = refusedWithout(MEETINGS_READ, reply);
+      if (refused) return refused;
+      const { tenantId } = currentTenant();
+      if (tenantry instanceof ControlPlaneTenantry) {
+        const placed = await tenantry.placements.lookup(tenantId);
+        if (placed.resources.placement === 'byoi_agent')
+          return agentSummary(tenantry, placed.resources.schema, reply);
+      }
+      const { rows } = await tenantry.data.query<Summary>(summarySql());
+      return { ...rows[0], computed_by: 'minutes' };
+    });
 
     api.get('/v1/analytics', async (_request, reply) => {
       const refused = refusedWithout(ANALYTICS_READ, reply);

@@ -114,6 +114,8 @@ export class Agent {
   #ws: WebSocket | undefined;
   #stopped = false;
   #attempt = 0;
+  /** The tenant the control plane's last welcome named. */
+  #tenantId: string | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
@@ -349,6 +351,7 @@ export class Agent {
         // whose timer would keep the process alive after stop().
         if (this.#stopped) return;
         this.#attempt = 0;
+        this.#tenantId = frame.tenant_id;
         clearInterval(this.#heartbeat);
         this.#heartbeat = setInterval(
           () => this.#send(ws, { type: 'heartbeat', protocol: AGENT_PROTOCOL_VERSION }),
@@ -435,6 +438,8 @@ export class Agent {
       this.#log.info({ jobId: offer.job_id, type: offer.job_type, attempt: offer.attempt }, 'job started');
       const context: JobContext = {
         jobId: offer.job_id,
+        // Offers come only on a welcomed connection, which set it.
+        tenantId: this.#tenantId ?? '',
         migrationsDir: this.#options.migrationsDir,
         progress: (progress) => {
           if (this.#ws?.readyState === WebSocket.OPEN)

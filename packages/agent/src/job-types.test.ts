@@ -11,6 +11,7 @@ import {
 } from './job-types.ts';
 
 const context: JobContext = {
+  tenantId: 'ten_test',
   jobId: `agj_${'0'.repeat(26)}`,
   migrationsDir: undefined,
   progress: () => {},

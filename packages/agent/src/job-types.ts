@@ -12,6 +12,11 @@ import { z } from 'zod';
 export interface JobContext {
   readonly jobId: string;
   /**
+   * The tenant this agent serves, as the control plane's welcome named it: what a vendor's job
+   * binds its transaction to when the app's tables keep to the tenant binding.
+   */
+  readonly tenantId: string;
+  /**
    * Runs `work` on one connection to the customer's database, closed afterwards. The
    * connection's results stay in this process: only the job's declared output leaves it.
    */

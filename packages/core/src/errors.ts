@@ -90,6 +90,7 @@ export const errorCatalog = {
   usage_report_fork: { status: 409, title: 'The usage report conflicts with one already imported' },
   agent_revoked: { status: 409, title: 'The agent is revoked' },
   agent_enrolment_refused: { status: 409, title: 'The tenant cannot enrol an agent' },
+  agent_not_enrolled: { status: 409, title: 'The tenant has no active agent' },
   tenant_secret_unreadable: { status: 409, title: "The tenant secret's stored value cannot be decrypted" },
   migration_target_finished: { status: 409, title: "The migration run's target has already finished" },
   data_plane_name_taken: { status: 409, title: 'A live data plane already has that name' },

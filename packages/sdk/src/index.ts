@@ -14,6 +14,7 @@ export {
   authenticateRequest,
   type TenantContextOptions,
 } from './adapters/index.ts';
+export type { AgentJob, AgentJobOptions } from './agent-jobs/index.ts';
 export {
   AccessTokenError,
   type AccessTokenErrorReason,

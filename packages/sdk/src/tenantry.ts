@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { type ConfigValue, type EntitlementSnapshot, type LimitEntitlement, permitted } from '@tenantry/core';
 import type { TenantContextOptions } from './adapters/index.ts';
+import { type AgentJob, type AgentJobOptions, runAgentJob } from './agent-jobs/index.ts';
 import {
   type AccessTokenVerifier,
   type AccessTokenVerifierOptions,
@@ -309,6 +310,23 @@ export class ControlPlaneTenantry extends Tenantry<ControlPlaneSource> {
    */
   async secret(name: string): Promise<string | undefined> {
     return readTenantSecret(this.client, currentTenant('secret()').tenantId, name);
+  }
+
+  /**
+   * Runs a job of `type` on the current tenant's agent, in the customer's environment, and answers
+   * it once it has ended (or `waitSeconds`, default 10, have passed): how the app serves a
+   * `byoi_agent` tenant, whose data only its agent reaches. `job.output` holds what the job type
+   * declares and nothing else; check `job.state` (`succeeded`, `failed`, `refused`, or `queued` /
+   * `sent` / `running` when it did not end in time). Only the current tenant's agent.
+   *
+   * @throws {ControlPlaneError} `agent_not_enrolled` when the tenant has no active agent.
+   */
+  async agentJob(
+    type: string,
+    input: Record<string, unknown> = {},
+    options?: AgentJobOptions,
+  ): Promise<AgentJob> {
+    return runAgentJob(this.client, currentTenant('agentJob()').tenantId, type, input, options);
   }
 
   /**

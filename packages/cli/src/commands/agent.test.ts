@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runCaptured } from '../../test/run-captured.ts';
 
@@ -52,6 +55,31 @@ describe('agent', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it("refuses a vendor's job types module that does not load, exports no jobTypes, or renames a built-in type", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tenantry-agent-jobs-'));
+    try {
+      await writeFile(join(dir, 'none.mjs'), 'export const datasets = [];\n');
+      // The agent's own `migrate`, redefined: it would change the customer's database its own way.
+      await writeFile(
+        join(dir, 'migrate.mjs'),
+        "export const jobTypes = [{ type: 'migrate', run: async () => ({}) }];\n",
+      );
+      const base = ['agent', '--url', 'https://cp.example', '--database-url', 'postgres://db/app'];
+      for (const [file, message] of [
+        ['/nonexistent/jobs.js', /cannot load --jobs \/nonexistent\/jobs.js/],
+        [join(dir, 'none.mjs'), /does not export `jobTypes`, an array of defineJobType/],
+        [join(dir, 'migrate.mjs'), /job type migrate is registered twice/],
+      ] as const) {
+        const result = await runCaptured([...base, '--jobs', file], {});
+        expect(result.code, result.stderr).toBe(2);
+        expect(result.stderr).toMatch(message);
+        expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('without a credential file or a token, says what to give it and stops', async () => {

@@ -1,4 +1,4 @@
-import type { DatasetDefinition } from '@tenantry/agent';
+import type { AgentOptions, DatasetDefinition, JobTypeDefinition } from '@tenantry/agent';
 import type { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
@@ -34,6 +34,10 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
       'extra CA certificate (PEM) to verify a wss:// control plane with (env TENANTRY_AGENT_CA)',
     )
     .option(
+      '--jobs <module>',
+      "the vendor's job types module (exports `jobTypes`, an array of defineJobType(…)), run beside the built-in ones (env TENANTRY_AGENT_JOBS)",
+    )
+    .option(
       '--datasets <module>',
       "the vendor's datasets module (exports `datasets`), pushed only when enabled with `tenantry agent datasets enable` (env TENANTRY_AGENT_DATASETS)",
     )
@@ -50,6 +54,7 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
           allow?: string;
           migrations?: string;
           ca?: string;
+          jobs?: string;
           datasets?: string;
         },
         command: Command,
@@ -72,7 +77,9 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
         } catch (error) {
           throw new CliError(error instanceof Error ? error.message : String(error));
         }
-        const known = BUILT_IN_JOB_TYPES.map((type) => type.type);
+        const jobsModule = flags.jobs ?? (env.TENANTRY_AGENT_JOBS || undefined);
+        const jobTypes = jobsModule === undefined ? [] : await loadJobTypes(jobsModule);
+        const known = [...BUILT_IN_JOB_TYPES, ...jobTypes].map((type) => type.type);
         const allow = allowText
           ?.split(',')
           .map((type) => type.trim())
@@ -102,7 +109,7 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
           };
         const datasetsModule = flags.datasets ?? (env.TENANTRY_AGENT_DATASETS || undefined);
         const datasets = datasetsModule === undefined ? undefined : await loadDatasets(datasetsModule);
-        const agent = new Agent({
+        const options: AgentOptions = {
           url,
           token: globals.token ?? (env.TENANTRY_AGENT_TOKEN || undefined),
           credentialFile:
@@ -111,11 +118,19 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
             'tenantry-agent.json',
           databaseUrl,
           allow,
+          jobTypes,
           migrationsDir: flags.migrations ?? (env.TENANTRY_AGENT_MIGRATIONS || undefined),
           ca,
           datasets,
           log: { info: line('info'), warn: line('warn'), error: line('error') },
-        });
+        };
+        let agent: InstanceType<typeof Agent>;
+        try {
+          agent = new Agent(options);
+        } catch (error) {
+          // A vendor's job type named as a built-in one, or twice: the agent's own words.
+          throw new CliError(error instanceof Error ? error.message : String(error));
+        }
         agent.start();
         const stop = (): void => {
           void agent.stop();
@@ -136,19 +151,22 @@ export function agentCommand(parent: Command, ctx: CommandContext): Command {
   return agent;
 }
 
-/** Loads the vendor's datasets module: its `datasets` export, an array of `defineDataset(…)`. */
-async function loadDatasets(file: string): Promise<DatasetDefinition[]> {
+/** Loads a module of the vendor's by path, for `--<flag>`: its exports. */
+async function loadModule(flag: string, file: string): Promise<Record<string, unknown>> {
   const { resolve } = await import('node:path');
   const { pathToFileURL } = await import('node:url');
-  let loaded: { datasets?: unknown };
   try {
-    loaded = (await import(pathToFileURL(resolve(file)).href)) as { datasets?: unknown };
+    return (await import(pathToFileURL(resolve(file)).href)) as Record<string, unknown>;
   } catch (error) {
     throw new CliError(
-      `cannot load --datasets ${file}: ${(error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error))}`,
+      `cannot load --${flag} ${file}: ${(error as NodeJS.ErrnoException).code ?? (error instanceof Error ? error.message : String(error))}`,
     );
   }
-  const datasets = loaded.datasets;
+}
+
+/** Loads the vendor's datasets module: its `datasets` export, an array of `defineDataset(…)`. */
+async function loadDatasets(file: string): Promise<DatasetDefinition[]> {
+  const datasets = (await loadModule('datasets', file)).datasets;
   if (
     !Array.isArray(datasets) ||
     !datasets.every(
@@ -158,6 +176,19 @@ async function loadDatasets(file: string): Promise<DatasetDefinition[]> {
   )
     throw new CliError(`--datasets ${file} does not export \`datasets\`, an array of defineDataset(…)`);
   return datasets as DatasetDefinition[];
+}
+
+/** Loads the vendor's job types module: its `jobTypes` export, an array of `defineJobType(…)`. */
+async function loadJobTypes(file: string): Promise<JobTypeDefinition[]> {
+  const jobTypes = (await loadModule('jobs', file)).jobTypes;
+  if (
+    !Array.isArray(jobTypes) ||
+    !jobTypes.every(
+      (j) => typeof j === 'object' && j !== null && typeof j.type === 'string' && typeof j.run === 'function',
+    )
+  )
+    throw new CliError(`--jobs ${file} does not export \`jobTypes\`, an array of defineJobType(…)`);
+  return jobTypes as JobTypeDefinition[];
 }
 
 /**

@@ -53,6 +53,8 @@ export const SCOPES = {
     "Read a BYOI tenant's decrypted data connection, as the SDK's data layer does (each read is audited)",
   'agents:read': "Read agents and their jobs' progress and results (metadata only)",
   'agents:write': 'Create enrolment tokens for agents, revoke agents and send them jobs',
+  'agent-jobs:write':
+    "Send a tenant's agent the vendor's own job types (never provision or migrate), as the SDK's `tenantry.agentJob()` does",
   'datasets:read':
     "Read the content of datasets customers' agents pushed (each read is audited); their list needs agents:read",
 } as const satisfies Record<string, string>;
@@ -74,7 +76,10 @@ export function isScope(value: string): value is Scope {
  * layer looks up where a tenant's data lives; fleet migrations list tenants), the values of
  * tenants' own secrets (`tenantry.secret()`: the app is the one reader of a tenant's provider
  * keys, so it holds the decrypt scope but neither lists nor writes them), and the hashes of
- * tenants' API keys, which the SDK verifies locally.
+ * tenants' API keys, which the SDK verifies locally. And a tenant's agent: the vendor's own job types
+ * sent to it and their results read (`tenantry.agentJob()`), which is how the app serves a
+ * `byoi_agent` tenant; neither enrolling nor revoking agents, nor the jobs that change the
+ * customer's database (provision, migrate).
  */
 export const APP_KEY_SCOPES = [
   'entitlements:read',
@@ -84,6 +89,8 @@ export const APP_KEY_SCOPES = [
   'secrets:decrypt',
   'tenant-keys:verify',
   'data-planes:connect',
+  'agents:read',
+  'agent-jobs:write',
 ] as const satisfies readonly Scope[];
 
 /** Named scope sets a key can be created with. */

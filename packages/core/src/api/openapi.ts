@@ -1168,6 +1168,43 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{id}/agent-jobs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send a tenant's agent one of the vendor's job types, and wait for its result
+     * @description How the app serves a `byoi_agent` tenant, whose data only its agent reaches (the SDK's `tenantry.agentJob()`): the job goes to the tenant's active agent, which runs it in the customer's environment and sends back only what the type declares as its output. `provision` and `migrate` are refused here: they change the customer's database and are sent by provisioning and rollouts (`POST /v1/agents/{id}/jobs`, `agents:write`). With `wait_seconds`, the answer comes when the job has ended or when they have passed, whichever is first; a job not ended by then is answered as it is (`queued` while the agent is offline) and read later with `GET /v1/tenants/{id}/agent-jobs/{job}`.
+     */
+    post: operations['createTenantAgentJob'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/agent-jobs/{job}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Read a job sent to a tenant's agent: its state, progress and output */
+    get: operations['getTenantAgentJob'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants/{id}/api-keys': {
     parameters: {
       query?: never;
@@ -4036,6 +4073,7 @@ export interface components {
         | 'data-planes:connect'
         | 'agents:read'
         | 'agents:write'
+        | 'agent-jobs:write'
         | 'datasets:read'
       )[];
     };
@@ -4176,6 +4214,7 @@ export interface components {
         | 'data-planes:connect'
         | 'agents:read'
         | 'agents:write'
+        | 'agent-jobs:write'
         | 'datasets:read'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
@@ -6030,6 +6069,7 @@ export interface operations {
             | 'data-planes:connect'
             | 'agents:read'
             | 'agents:write'
+            | 'agent-jobs:write'
             | 'datasets:read'
           )[];
         };
@@ -8466,6 +8506,103 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createTenantAgentJob: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The same key for the same tenant answers the job it made (200) instead of making another */
+          idempotency_key?: string;
+          /**
+           * @description The job's input, as its type declares it: metadata (strings, numbers, booleans, null, arrays and objects of them), at most 16384 bytes of JSON
+           * @default {}
+           */
+          input?: {
+            [key: string]: unknown;
+          };
+          /** @description A job type the vendor registered in the agent, `noop` or `health_check` */
+          type: string;
+          /**
+           * @description How long to wait for the job to end before answering; at most 30
+           * @default 0
+           */
+          wait_seconds?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AgentJob'];
+        };
+      };
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AgentJob'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getTenantAgentJob: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+        /** @description Job id (`agj_…`) */
+        job: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['AgentJob'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };

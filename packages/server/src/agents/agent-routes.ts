@@ -7,6 +7,7 @@ import {
   DEFAULT_ENROLMENT_TTL_MINUTES,
   MAX_ENROLMENT_TTL_MINUTES,
   MAX_INPUT_BYTES,
+  MAX_JOB_WAIT_SECONDS,
 } from './agent-service.ts';
 
 const TAGS = ['Agents'];
@@ -59,6 +60,14 @@ const AgentJob = z
   .meta({ id: 'AgentJob' });
 
 const AgentParams = z.object({ id: z.string().describe('Agent id (`agt_…`)') });
+const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
+
+const JobInput = z
+  .record(z.string(), z.unknown())
+  .default({})
+  .describe(
+    `The job's input, as its type declares it: metadata (strings, numbers, booleans, null, arrays and objects of them), at most ${MAX_INPUT_BYTES} bytes of JSON`,
+  );
 
 /**
  * `/v1/tenants/{id}/agent-enrolments` and `/v1/agents…`: enrolling agents, reading and revoking
@@ -186,12 +195,7 @@ export const agentRoutes: FastifyPluginAsyncZod<{ agents: AgentService }> = asyn
           type: agentProtocol.JobType.describe(
             'The job type: `health_check`, `provision`, `migrate`, `noop` or one the vendor registered',
           ),
-          input: z
-            .record(z.string(), z.unknown())
-            .default({})
-            .describe(
-              `The job's input, as its type declares it: metadata (strings, numbers, booleans, null, arrays and objects of them), at most ${MAX_INPUT_BYTES} bytes of JSON`,
-            ),
+          input: JobInput,
           idempotency_key: z.string().min(1).max(200).optional(),
         }),
         response: { 200: AgentJob, 201: AgentJob, ...notFound, ...conflict },
@@ -223,6 +227,74 @@ export const agentRoutes: FastifyPluginAsyncZod<{ agents: AgentService }> = asyn
     },
     async (request, reply) => {
       const result = await agents.getJob(request.params.id, request.params.job);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/tenants/:id/agent-jobs',
+    {
+      config: { scope: 'agent-jobs:write' },
+      schema: {
+        tags: TAGS,
+        operationId: 'createTenantAgentJob',
+        summary: "Send a tenant's agent one of the vendor's job types, and wait for its result",
+        description:
+          "How the app serves a `byoi_agent` tenant, whose data only its agent reaches (the SDK's `tenantry.agentJob()`): the job goes to the tenant's active agent, which runs it in the customer's environment and sends back only what the type declares as its output. `provision` and `migrate` are refused here: they change the customer's database and are sent by provisioning and rollouts (`POST /v1/agents/{id}/jobs`, `agents:write`). With `wait_seconds`, the answer comes when the job has ended or when they have passed, whichever is first; a job not ended by then is answered as it is (`queued` while the agent is offline) and read later with `GET /v1/tenants/{id}/agent-jobs/{job}`.",
+        params: TenantParams,
+        body: z.strictObject({
+          type: agentProtocol.JobType.describe(
+            'A job type the vendor registered in the agent, `noop` or `health_check`',
+          ),
+          input: JobInput,
+          idempotency_key: z
+            .string()
+            .min(1)
+            .max(200)
+            .optional()
+            .describe(
+              'The same key for the same tenant answers the job it made (200) instead of making another',
+            ),
+          wait_seconds: z
+            .number()
+            .int()
+            .min(0)
+            .max(MAX_JOB_WAIT_SECONDS)
+            .default(0)
+            .describe(
+              `How long to wait for the job to end before answering; at most ${MAX_JOB_WAIT_SECONDS}`,
+            ),
+        }),
+        response: { 200: AgentJob, 201: AgentJob, ...notFound, ...conflict },
+      },
+    },
+    async (request, reply) => {
+      const { type, input, idempotency_key, wait_seconds } = request.body;
+      const result = await agents.enqueueForTenant(
+        request.ctx,
+        request.params.id,
+        { type, input, idempotencyKey: idempotency_key },
+        wait_seconds * 1_000,
+      );
+      if (!result.ok) return sendProblem(reply, result.error);
+      return reply.code(result.value.created ? 201 : 200).send(result.value.job);
+    },
+  );
+
+  app.get(
+    '/tenants/:id/agent-jobs/:job',
+    {
+      config: { scope: 'agents:read' },
+      schema: {
+        tags: TAGS,
+        operationId: 'getTenantAgentJob',
+        summary: "Read a job sent to a tenant's agent: its state, progress and output",
+        params: TenantParams.extend({ job: z.string().describe('Job id (`agj_…`)') }),
+        response: { 200: AgentJob, ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await agents.getTenantJob(request.params.id, request.params.job);
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );

@@ -18,6 +18,14 @@ export const DEFAULT_ENROLMENT_TTL_MINUTES = 60;
 export const MAX_ENROLMENT_TTL_MINUTES = 7 * 24 * 60;
 /** The most a job's input may hold, as JSON: it travels in one frame with room to spare. */
 export const MAX_INPUT_BYTES = 16 * 1024;
+/** The longest a request waits for a job it sent to end: within any proxy's idle timeout. */
+export const MAX_JOB_WAIT_SECONDS = 30;
+/**
+ * The built-in job types that change the customer's database. Only the control plane's own work
+ * sends them (the byoi_agent driver's provisioning, a rollout with `agents:write`): a job sent
+ * for a tenant by the app (`agent-jobs:write`) is one of the vendor's, `noop` or `health_check`.
+ */
+export const CONTROL_PLANE_JOB_TYPES: readonly string[] = ['provision', 'migrate'];
 const ENROLMENT_PREFIX = 'agtenr_';
 const CREDENTIAL_PREFIX = 'agtcred_';
 
@@ -382,6 +390,55 @@ export class AgentService {
     });
     if (result.ok && result.value.created) this.#live.get(agentId)?.wake();
     return result;
+  }
+
+  /**
+   * Sends tenant `tenantRef`'s (id or slug) active agent a job of the vendor's, then waits up to
+   * `waitMs` for it to end (see {@link waitForJob}); answers the job as it then is. What the app's
+   * `tenantry.agentJob()` calls: never `provision` or `migrate` ({@link CONTROL_PLANE_JOB_TYPES}).
+   */
+  async enqueueForTenant(
+    ctx: RequestContext,
+    tenantRef: string,
+    job: { type: string; input: Record<string, unknown>; idempotencyKey?: string | undefined },
+    waitMs: number,
+  ): Promise<Result<{ job: AgentJobView; created: boolean }, DomainError>> {
+    if (CONTROL_PLANE_JOB_TYPES.includes(job.type))
+      return fail('validation_failed', 'invalid fields: type', {
+        errors: [
+          {
+            path: 'type',
+            message: `${job.type} changes the customer's database and is sent only by provisioning and rollouts (POST /v1/agents/{id}/jobs, agents:write); send one of the vendor's job types, noop or health_check`,
+          },
+        ],
+      });
+    const tenant = await findTenant(this.#db, tenantRef);
+    if (!tenant) return fail('tenant_not_found', `no tenant ${tenantRef}`);
+    const agent = await this.activeAgentOf(tenant.id);
+    if (!agent)
+      return fail(
+        'agent_not_enrolled',
+        `tenant ${tenantRef} has no active agent: make an enrolment token (POST /v1/tenants/${tenant.id}/agent-enrolments) for the customer to start tenantry agent with`,
+      );
+    const sent = await this.enqueue(ctx, agent.id, job);
+    if (!sent.ok || waitMs <= 0) return sent;
+    const ended = await this.waitForJob(agent.id, sent.value.job.id, waitMs);
+    return ok({ job: ended ?? sent.value.job, created: sent.value.created });
+  }
+
+  /** One job of tenant `tenantRef`'s (id or slug) agents; another tenant's job is not found. */
+  async getTenantJob(tenantRef: string, jobId: string): Promise<Result<AgentJobView, DomainError>> {
+    const tenant = await findTenant(this.#db, tenantRef);
+    if (!tenant) return fail('tenant_not_found', `no tenant ${tenantRef}`);
+    const row = await this.#db
+      .selectFrom('agent_jobs')
+      .selectAll()
+      .where('id', '=', jobId)
+      .where('tenant_id', '=', tenant.id)
+      .executeTakeFirst();
+    return row
+      ? ok(jobView(row))
+      : fail('agent_job_not_found', `tenant ${tenantRef} has no agent job ${jobId}`);
   }
 
   /** One job of an agent; a job of another agent is not found. */

@@ -238,6 +238,8 @@ describe('restricted keys', () => {
         'secrets:decrypt',
         'tenant-keys:verify',
         'data-planes:connect',
+        'agents:read',
+        'agent-jobs:write',
       ],
     });
     expect(app.body.secret).toMatch(/^tnt_rk_[0-9A-Za-z]{36}$/);
@@ -253,6 +255,8 @@ describe('restricted keys', () => {
       'secrets:decrypt',
       'tenant-keys:verify',
       'data-planes:connect',
+      'agents:read',
+      'agent-jobs:write',
     ]);
     const audit = await t.db.database.db
       .selectFrom('audit_events')
