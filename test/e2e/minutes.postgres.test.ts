@@ -102,6 +102,8 @@ test('the minutes app keeps every placement’s tenants apart, gates a feature, 
       'secrets:decrypt',
       'tenant-keys:verify',
       'data-planes:connect',
+      'agents:read',
+      'agent-jobs:write',
     ],
   });
   const asApp = (path: string, init: RequestInit = {}) =>
