@@ -51,7 +51,7 @@ async function call(
   method: string,
   path: string,
   body?: unknown,
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: any; headers: Record<string, string> }> {
   const response = await fetch(`${appUrl}${path}`, {
     method,
     headers: {
@@ -61,7 +61,11 @@ async function call(
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : null };
+  return {
+    status: response.status,
+    body: text ? JSON.parse(text) : null,
+    headers: Object.fromEntries(response.headers),
+  };
 }
 
 /** What is in `table` of the customer's database, read as its superuser (behind every policy). */
@@ -216,6 +220,14 @@ test('the minutes app serves BYOI tenants from their customers’ databases besi
       minutes: { body: 'We agreed.' },
       action_items: [{ description: 'Send the notes' }],
     });
+    // The summary, computed by the app itself where it reaches the tenant's data.
+    expect((await call(token, 'GET', '/v1/summary')).body).toEqual({
+      meetings: 1,
+      with_minutes: 1,
+      open_action_items: 1,
+      latest_held_at: expect.any(String),
+      computed_by: 'minutes',
+    });
   }
 
   // The rows are where the placement says: each BYOI tenant's in its customer's database, bound to
@@ -263,7 +275,7 @@ test('the minutes app serves BYOI tenants from their customers’ databases besi
   expect(refused.body.code).toBe('meeting_limit_reached');
 }, 900_000); // E2E_TIMEOUT_MS, a safety net only (a literal keeps the formatter's layout of this call)
 
-test('a byoi_agent tenant is provisioned by its agent in its customer’s database, and minutes refuses its meetings clearly, spending nothing', async () => {
+test('a byoi_agent tenant is provisioned by its agent in its customer’s database; minutes serves its summary through the agent and refuses its meetings clearly, spending nothing', async () => {
   const slug = `minutes-agent-${randomBytes(3).toString('hex')}`;
   const created = await api('POST', '/v1/tenants', {
     slug,
@@ -297,6 +309,9 @@ test('a byoi_agent tenant is provisioned by its agent in its customer’s databa
       join(agentDir, 'credential.json'),
       '--migrations',
       join(example, 'migrations'),
+      // The vendor's job types, as the minutes package ships them: its summary job.
+      '--jobs',
+      join(example, 'src', 'agent-jobs.ts'),
     ]);
   } finally {
     process.env.TENANTRY_BINDING_KEY = vendorKey;
@@ -354,4 +369,84 @@ test('a byoi_agent tenant is provisioned by its agent in its customer’s databa
     expect(refused.body).toMatchObject({ code: 'meetings_in_customer_environment' });
   }
   expect((await call(token, 'GET', '/v1/me')).body.meetings).toMatchObject({ used: 0 });
+
+  // The customer's own meetings, kept in its database (as the customer's app would write them).
+  await inCustomer(
+    customer,
+    `insert into minutes.meetings (tenant_id, id, title, held_at, created_by) values
+       ('${id}', 'm1', 'Board: confidential', '2026-11-02T09:00:00Z', 'ceo@customer'),
+       ('${id}', 'm2', 'Audit', '2026-11-20T14:30:00Z', 'cfo@customer');
+     insert into minutes.minutes (tenant_id, meeting_id, body, updated_by) values ('${id}', 'm1', 'secret body', 'ceo@customer');
+     insert into minutes.action_items (tenant_id, id, meeting_id, description, done) values
+       ('${id}', 'a1', 'm1', 'Sign', false), ('${id}', 'a2', 'm1', 'File', true), ('${id}', 'a3', 'm2', 'Pay', false)`,
+  );
+  // Its summary comes through its agent, which ran the SQL in the customer's environment under the
+  // tenant's binding and sent back only the declared counts and date.
+  const summary = await call(token, 'GET', '/v1/summary');
+  expect(summary.status, `${JSON.stringify(summary.body)}\n${agent.output()}`).toBe(200);
+  expect(summary.body).toEqual({
+    meetings: 2,
+    with_minutes: 1,
+    open_action_items: 2,
+    latest_held_at: '2026-11-20T14:30:00Z',
+    computed_by: 'agent',
+  });
+  // What reached the control plane for it: the counts, never a title, a body or a person.
+  const vendorDb = new pg.Client({ connectionString: stack.databaseUrl });
+  await vendorDb.connect();
+  const stored = (
+    await vendorDb.query(
+      `select input, output, error from tenantry.agent_jobs where type = 'minutes_summary'`,
+    )
+  ).rows;
+  await vendorDb.end();
+  expect(stored).toEqual([
+    {
+      input: { schema: 'minutes' },
+      output: { meetings: 2, with_minutes: 1, open_action_items: 2, latest_held_at: '2026-11-20T14:30:00Z' },
+      error: null,
+    },
+  ]);
+  expect(JSON.stringify(stored)).not.toMatch(/confidential|secret body|customer/);
+
+  // A schema name that is not one is refused by the job's input schema in the customer's
+  // environment: nothing runs there, and the tables are as they were.
+  const hostile = await api('POST', `/v1/tenants/${id}/agent-jobs`, {
+    type: 'minutes_summary',
+    input: { schema: 'minutes"; drop table minutes.meetings; --' },
+    wait_seconds: 30,
+  });
+  expect(hostile.body).toMatchObject({ state: 'refused', error: { code: 'invalid_input' } });
+  expect(await inCustomer(customer, 'select count(*)::int as n from minutes.meetings')).toEqual([{ n: 2 }]);
+
+  // Another tenant's user asks for a summary: its own, never this tenant's.
+  const otherSlug = `minutes-other-${randomBytes(3).toString('hex')}`;
+  await cli('tenants', 'create', '--slug', otherSlug, '--name', otherSlug, '--plan', 'free');
+  await until(`${otherSlug} leaves provisioning`, async () => {
+    const shown = await cli('tenants', 'show', otherSlug);
+    return shown.state === 'provisioning' ? undefined : shown;
+  });
+  const otherToken = (
+    await cli(
+      'tokens',
+      'mint',
+      '--tenant',
+      otherSlug,
+      '--subject',
+      'eve@other',
+      '--permission',
+      'meetings:read',
+    )
+  ).access_token as string;
+  expect((await call(otherToken, 'GET', '/v1/summary')).body).toMatchObject({
+    meetings: 0,
+    computed_by: 'minutes',
+  });
+
+  // With the agent stopped, the summary says the customer's environment did not answer, and when.
+  await agent.stop();
+  const offline = await call(token, 'GET', '/v1/summary');
+  expect(offline.status).toBe(503);
+  expect(offline.body).toMatchObject({ code: 'customer_environment_unreachable' });
+  expect(offline.headers['retry-after']).toBe('15');
 }, 900_000); // E2E_TIMEOUT_MS, a safety net only (a literal keeps the formatter's layout of this call)

@@ -31,12 +31,16 @@ export async function runAgentJob(
   input: Record<string, unknown>,
   options: AgentJobOptions = {},
 ): Promise<AgentJob> {
+  const waitSeconds = options.waitSeconds ?? 10;
   const { body } = await client.post('/v1/tenants/{id}/agent-jobs', {
     path: { id: tenantId },
+    // The control plane holds the answer for up to waitSeconds: the client's own timeout (10 s by
+    // default) would give up on a wait the caller asked for.
+    signal: AbortSignal.timeout((waitSeconds + 10) * 1_000),
     body: {
       type,
       input,
-      wait_seconds: options.waitSeconds ?? 10,
+      wait_seconds: waitSeconds,
       ...(options.idempotencyKey !== undefined ? { idempotency_key: options.idempotencyKey } : {}),
     },
   });
