@@ -11,8 +11,8 @@ import {
 import { fastifyTenantContext } from '@tenantry/sdk/fastify';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { HOME_PAGE } from './home-page.ts';
-import { SUMMARY_JOB, type Summary, summaryOutput, summarySql } from './summary.ts';
 import { bearerFromCookie, registerSignIn, type SignInSettings } from './sign-in.ts';
+import { SUMMARY_JOB, type Summary, summaryOutput, summarySql } from './summary.ts';
 
 /** The meter a new meeting spends, and the plan feature the analytics need (see ../plans.yaml). */
 const MEETINGS = 'meetings';
