@@ -165,7 +165,9 @@ async function recorded(report: CoordinatedReport): Promise<any> {
   return run.body;
 }
 
-describe('coordinateMigrations across a byoi_agent tenant, through its agent', { timeout: E2E_TIMEOUT_MS }, () => {
+describe('coordinateMigrations across a byoi_agent tenant, through its agent', {
+  timeout: E2E_TIMEOUT_MS,
+}, () => {
   it('migrates the agent tenant’s database with its agent’s migrate job, as a canary, and records it applied (its post-check is the agent’s)', async () => {
     const report = await rollout({ canary: parseCanary(agentTenant.slug) });
 
@@ -272,7 +274,9 @@ describe('coordinateMigrations across a byoi_agent tenant, through its agent', {
     const { host, port, database, user, password } = agentCustomer.connection;
     const client = new pg.Client({ host, port, database, user, password });
     await client.connect();
-    await client.query('alter table app.meetings add column starts_at timestamptz').finally(() => client.end());
+    await client
+      .query('alter table app.meetings add column starts_at timestamptz')
+      .finally(() => client.end());
 
     const report = await rollout();
 

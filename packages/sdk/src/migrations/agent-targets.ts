@@ -226,12 +226,7 @@ const AT_MIGRATION = /^migration (\d+) \(([^)]*)\): /;
  * run is one, and reached the run's version through the run's migrations (same versions, same
  * names); otherwise `agent_version_mismatch` (the agent's migrations folder is not the run's).
  */
-function resultOf(
-  job: AgentJob,
-  target: MigrationTarget,
-  run: AgentRun,
-  durationMs: number,
-): TargetResult {
+function resultOf(job: AgentJob, target: MigrationTarget, run: AgentRun, durationMs: number): TargetResult {
   const base = { target, dryRun: run.dryRun, durationMs, applied: [] as AppliedMigration[] };
   const where = `agent ${job.agent_id}, job ${job.id}`;
   if (job.state !== 'succeeded') {
@@ -247,7 +242,10 @@ function resultOf(
       error: {
         code: error.code,
         message: `${job.state === 'refused' ? 'the agent refused the migrate job' : 'the migrate job failed'} (${where}): ${error.message}`,
-        migration: migration === undefined || migration === null ? null : { version: migration.version, name: migration.name },
+        migration:
+          migration === undefined || migration === null
+            ? null
+            : { version: migration.version, name: migration.name },
       },
     };
   }
@@ -264,7 +262,11 @@ function resultOf(
         migration: null,
       },
     };
-  const applied = output.applied.map((a) => ({ version: a.version, name: a.name, durationMs: a.duration_ms }));
+  const applied = output.applied.map((a) => ({
+    version: a.version,
+    name: a.name,
+    durationMs: a.duration_ms,
+  }));
   const result: TargetResult = {
     ...base,
     status: output.status,

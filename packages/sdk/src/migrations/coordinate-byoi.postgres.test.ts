@@ -224,5 +224,4 @@ describe('coordinateMigrations across BYOI tenants', () => {
     expect(targets[byoi.id]?.result.error?.message).toContain('data-planes:connect');
     expect((await customerSide()).version).toBe(0);
   });
-
 });
