@@ -122,6 +122,7 @@ export {
   type RestrictedMode,
 } from './license/index.ts';
 export {
+  type AgentJobRef,
   type AppliedMigration,
   type BackupConfirmation,
   type CanarySpec,
@@ -132,6 +133,7 @@ export {
   type CoordinatorProgress,
   clientSession,
   coordinateMigrations,
+  DEFAULT_AGENT_TIMEOUT_MS,
   DEFAULT_CONCURRENCY,
   type FleetProgress,
   type FleetReport,
@@ -145,6 +147,7 @@ export {
   type MigrationTarget,
   migrateFleet,
   migrateTarget,
+  type PostChecks,
   parseCanary,
   type RunFleetOptions,
   readMigrations,

@@ -288,6 +288,8 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
   if (!(Number.isFinite(agentTimeoutMs) && agentTimeoutMs > 0))
     throw new CoordinatorInputError(`agentTimeoutMs ${agentTimeoutMs}: a time above 0 ms`);
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  if (!(Number.isSafeInteger(concurrency) && concurrency >= 1))
+    throw new CoordinatorInputError(`concurrency ${concurrency}: a whole number of at least 1`);
   const migrations = await readMigrations(options.migrationsDir);
   const latestVersion = migrations.at(-1)?.version ?? 0;
   const { source } = options;
