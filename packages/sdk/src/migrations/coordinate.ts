@@ -264,15 +264,15 @@ export function vendorTargets(options: {
  *    what it already has (unknown or changed migrations are refused), then post-checks in that
  *    same transaction (its tables and columns match the reference target's; the app's own
  *    verification query is truthy), then commit (a dry run: rollback). Any failure rolls the
- *    target back: it stays at its previous version;
- * 4. canaries run first; the rest start only when every canary ended well, else they are skipped
- *    (`canary_failed`) and the run stops;
- *    a `byoi_agent` target goes through steps 3 and 4 by its agent instead: its active agent is
+ *    target back: it stays at its previous version.
+ *    A `byoi_agent` target goes through this step by its agent instead: its active agent is
  *    found (none: `agent_not_enrolled`), the backup check runs, then the agent is sent the
  *    `migrate` job and the coordinator waits for its end (`agentTimeoutMs`; `agent_timeout`). The
  *    agent runs the migrations in one transaction in the customer's database; the coordinator's
  *    post-checks cannot run there, so the target ends `applied` (not `verified`) with
  *    `postChecks: 'agent'`, after the job's version and migrations are compared with the run's;
+ * 4. canaries run first (a `byoi_agent` target may be one); the rest start only when every canary
+ *    ended well, else they are skipped (`canary_failed`) and the run stops;
  * 5. each target's stage is reported to the control plane as it moves (prechecked, applying, and
  *    its final one), and the run ends there when the last target finishes.
  *
