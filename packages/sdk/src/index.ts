@@ -123,6 +123,7 @@ export {
   type RestrictedMode,
 } from './license/index.ts';
 export {
+  type AgentJobRef,
   type AppliedMigration,
   type BackupConfirmation,
   type CanarySpec,
@@ -133,6 +134,7 @@ export {
   type CoordinatorProgress,
   clientSession,
   coordinateMigrations,
+  DEFAULT_AGENT_TIMEOUT_MS,
   DEFAULT_CONCURRENCY,
   type FleetProgress,
   type FleetReport,
@@ -146,6 +148,7 @@ export {
   type MigrationTarget,
   migrateFleet,
   migrateTarget,
+  type PostChecks,
   parseCanary,
   type RunFleetOptions,
   readMigrations,

@@ -25,6 +25,7 @@ interface RolloutOptions {
   readonly verifySql?: string;
   readonly schemaCheck: boolean;
   readonly byoi: boolean;
+  readonly agentTimeout: number;
   readonly dryRun?: boolean;
 }
 
@@ -44,7 +45,7 @@ export function rolloutCommand(
   app
     .command('rollout')
     .description(
-      "apply the app's migrations as a recorded, coordinated run: backup and connectivity pre-checks, canaries first, each target verified in its transaction before it commits",
+      "apply the app's migrations as a recorded, coordinated run: backup and connectivity pre-checks, canaries first, each target verified in its transaction before it commits (a byoi_agent tenant: migrated by its agent's migrate job)",
     )
     .requiredOption('--dir <dir>', 'the folder of migrations: 0001_name.sql, 0002_name.sql, …')
     .option(
@@ -71,7 +72,13 @@ export function rolloutCommand(
     )
     .option(
       '--no-byoi',
-      "leave out the BYOI tenants (by default each is migrated in its customer's database, with the connection the control plane hands a token holding data-planes:connect; byoi_agent tenants are listed as skipped, for their agent's migrate job)",
+      "leave out the BYOI tenants (by default each byoi tenant is migrated in its customer's database, with the connection the control plane hands a token holding data-planes:connect, and each byoi_agent tenant by its agent, sent the migrate job with agents:read and agents:write)",
+    )
+    .option(
+      '--agent-timeout <seconds>',
+      "how long a byoi_agent tenant's migrate job may take, from when it is sent to its end; an agent that is not connected never takes it, and the tenant fails with agent_timeout",
+      integerArgument(1, 7 * 24 * 3600),
+      600,
     )
     .option(
       '--dry-run',
@@ -134,6 +141,7 @@ export function rolloutCommand(
           schemaCheck: options.schemaCheck,
           dryRun: options.dryRun === true,
           concurrency: options.concurrency,
+          agentTimeoutMs: options.agentTimeout * 1000,
           ...(env.TENANTRY_BINDING_KEY ? { bindingKey: env.TENANTRY_BINDING_KEY } : {}),
           onProgress,
         });
@@ -219,6 +227,8 @@ function reportLine(report: CoordinatedReport) {
       version_before: t.result.fromVersion,
       version_after: t.result.toVersion,
       error: t.result.error,
+      post_checks: t.postChecks,
+      agent_job: t.agentJob === null ? null : { agent_id: t.agentJob.agentId, job_id: t.agentJob.jobId },
     })),
     duration_ms: report.durationMs,
   };
@@ -241,6 +251,11 @@ function printReport(out: Output, report: CoordinatedReport): void {
   );
   if (report.dryRun) out.line('dry run: every target was rolled back, nothing changed');
   if (report.stoppedAtCanary) out.line('a canary did not succeed: the other targets were not started');
+  const byAgents = report.targets.filter((t) => t.postChecks === 'agent').length;
+  if (byAgents > 0)
+    out.line(
+      `${byAgents} byoi_agent ${byAgents === 1 ? 'target was' : 'targets were'} migrated by ${byAgents === 1 ? 'its agent' : 'their agents'}: the schema check and verification query do not run there, only the agent's own checks (checksums, versions)`,
+    );
   const bad = report.targets.filter((t) => t.stage === 'failed' || t.stage === 'skipped');
   if (bad.length > 0) {
     out.line();

@@ -411,11 +411,13 @@ describe('app rollout', () => {
     for (const t of tenants) expect(await tablesOf(t.id)).toEqual([]);
   });
 
-  it('lists byoi tenants by default, shows a byoi_agent tenant skipped for its agent, and --no-byoi leaves them out', async () => {
+  /** Lists one byoi_agent tenant; `agents` answers the control plane's agent routes, or null for the rest. */
+  function withAgentTenant(agents: (req: { method: string; url: string; body: string }) => unknown) {
     const listing = api.handler;
     api.handler = (req, res) => {
-      if (new URL(req.url, 'http://x').searchParams.get('placement') !== 'byoi_agent')
-        return listing(req, res);
+      const url = new URL(req.url, 'http://x');
+      if (url.pathname.startsWith('/v1/agents')) return json(res, 200, agents(req));
+      if (url.searchParams.get('placement') !== 'byoi_agent') return listing(req, res);
       json(res, 200, {
         data: [
           {
@@ -423,38 +425,167 @@ describe('app rollout', () => {
             slug: 'onprem',
             state: 'active',
             placement: 'byoi_agent',
-            resources: { placement: 'byoi_agent', data_plane: 'dpl_agent', agent: null, schema: 'app' },
+            resources: { placement: 'byoi_agent', data_plane: 'dpl_agent', agent: 'agt_one', schema: 'app' },
           },
         ],
         next_cursor: null,
       });
     };
+  }
+
+  it('migrates a byoi_agent tenant through its agent’s migrate job, says its post-check is the agent’s, and --no-byoi leaves it out', async () => {
+    const sent: unknown[] = [];
+    withAgentTenant((req) => {
+      if (req.method === 'GET' && req.url.startsWith('/v1/agents?'))
+        return {
+          data: [
+            { id: 'agt_one', tenant_id: 'ten_agent', state: 'active', created_at: '2026-11-01T00:00:00Z' },
+          ],
+          next_cursor: null,
+        };
+      const job = { id: 'agj_one', agent_id: 'agt_one', tenant_id: 'ten_agent', type: 'migrate' };
+      if (req.method === 'POST') {
+        sent.push(JSON.parse(req.body));
+        return { ...job, state: 'queued', output: null, error: null };
+      }
+      return {
+        ...job,
+        state: 'succeeded',
+        error: null,
+        output: {
+          schema: 'app',
+          status: 'applied',
+          dry_run: false,
+          from_version: 0,
+          to_version: 2,
+          applied: [
+            { version: 1, name: '0001_meetings', duration_ms: 3 },
+            { version: 2, name: '0002_minutes', duration_ms: 2 },
+          ],
+        },
+      };
+    });
     const placements = () =>
       api.seen.flatMap((s) => new URL(s.url, 'http://x').searchParams.getAll('placement'));
 
-    const result = await rollout();
+    const verify = join(dir, 'verify.sql.txt');
+    await writeFile(verify, 'select true');
+    const result = await rollout(['--verify-sql', verify], { tty: true });
 
     expect(placements()).toEqual(['schema', 'database', 'byoi', 'byoi_agent']);
-    expect(result.code).toBe(2);
-    expect(result.stderr).toBe('error: 0 of 4 targets failed, 1 skipped\n');
-    const report = lines(result.stdout).at(-1);
-    expect(report.targets).toContainEqual(
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(
+      '1 byoi_agent target was migrated by its agent: the schema check and verification query do not run there',
+    );
+    expect(sent).toEqual([
+      {
+        type: 'migrate',
+        input: { schema: 'app', dry_run: false },
+        idempotency_key: 'migration-run:mgr_01jz0000000000000000000000:ten_agent',
+      },
+    ]);
+    expect(reports).toEqual(
+      expect.arrayContaining(['ten_agent prechecked', 'ten_agent applying', 'ten_agent applied']),
+    );
+
+    const asLines = await rollout();
+    expect(lines(asLines.stdout).at(-1).targets).toContainEqual(
       expect.objectContaining({
         target: 'ten_agent',
         placement: 'byoi_agent',
-        stage: 'skipped',
-        error: expect.objectContaining({
-          code: 'agent_only',
-          message: expect.stringContaining('docs/agent.md'),
-        }),
+        stage: 'applied',
+        version_before: 0,
+        version_after: 2,
+        post_checks: 'agent',
+        agent_job: { agent_id: 'agt_one', job_id: 'agj_one' },
       }),
     );
-    expect(reports).toContain('ten_agent skipped');
 
     api.seen.length = 0;
     const vendorOnly = await rollout(['--no-byoi']);
     expect(vendorOnly.code).toBe(0);
     expect(placements()).toEqual(['schema', 'database']);
+    expect(api.seen.some((s) => s.url.startsWith('/v1/agents'))).toBe(false);
+  });
+
+  it('fails a byoi_agent tenant whose agent refuses the job with the refusal’s code, and one whose agent has another release’s migrations with agent_version_mismatch', async () => {
+    let answer: Record<string, unknown> = {};
+    withAgentTenant((req) => {
+      if (req.method === 'GET' && req.url.startsWith('/v1/agents?'))
+        return {
+          data: [
+            { id: 'agt_one', tenant_id: 'ten_agent', state: 'active', created_at: '2026-11-01T00:00:00Z' },
+          ],
+          next_cursor: null,
+        };
+      return { id: 'agj_one', agent_id: 'agt_one', tenant_id: 'ten_agent', type: 'migrate', ...answer };
+    });
+    const agentTarget = async () => {
+      const result = await rollout();
+      expect(result.code).toBe(2);
+      return lines(result.stdout)
+        .at(-1)
+        .targets.find((x: { target: string }) => x.target === 'ten_agent');
+    };
+
+    answer = {
+      state: 'refused',
+      output: null,
+      error: { code: 'not_allowed', message: 'the customer allows noop, health_check only' },
+    };
+    expect(await agentTarget()).toMatchObject({
+      stage: 'failed',
+      error: {
+        code: 'not_allowed',
+        message:
+          'the agent refused the migrate job (agent agt_one, job agj_one): the customer allows noop, health_check only',
+      },
+    });
+
+    // The agent's folder stops at 0001: it committed version 1, the run's is 2.
+    answer = {
+      state: 'succeeded',
+      error: null,
+      output: {
+        schema: 'app',
+        status: 'applied',
+        dry_run: false,
+        from_version: 0,
+        to_version: 1,
+        applied: [{ version: 1, name: '0001_meetings', duration_ms: 3 }],
+      },
+    };
+    const behind = await agentTarget();
+    expect(behind).toMatchObject({
+      stage: 'failed',
+      version_before: 0,
+      version_after: 1,
+      error: { code: 'agent_version_mismatch' },
+    });
+    expect(behind.error.message).toContain("it brought the schema to version 1, the run's is 2");
+  });
+
+  it('fails a byoi_agent tenant with no active agent (agent_not_enrolled), never skipping it silently', async () => {
+    withAgentTenant(() => ({ data: [], next_cursor: null }));
+
+    const result = await rollout();
+
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe('error: 1 of 4 targets failed, 0 skipped\n');
+    expect(lines(result.stdout).at(-1).targets).toContainEqual(
+      expect.objectContaining({
+        target: 'ten_agent',
+        placement: 'byoi_agent',
+        stage: 'failed',
+        agent_job: null,
+        error: expect.objectContaining({
+          code: 'agent_not_enrolled',
+          message: expect.stringContaining('/v1/tenants/ten_agent/agent-enrolments'),
+        }),
+      }),
+    );
+    expect(reports).toContain('ten_agent failed');
   });
 
   it('refuses bad input with one line on stderr and exit code 2, recording no run', async () => {

@@ -4795,7 +4795,7 @@ export interface components {
       version_before: number | null;
     };
     MigrationTargetError: {
-      /** @description Why: the runner's codes (`migration_failed`, `checksum_mismatch`, `unknown_migration`, `connection_failed`, …) or the coordinator's (`backup_not_confirmed`, `verification_failed`, `schema_mismatch`, `canary_failed`) */
+      /** @description Why: the runner's codes (`migration_failed`, `checksum_mismatch`, `unknown_migration`, `connection_failed`, …) or the coordinator's (`backup_not_confirmed`, `verification_failed`, `schema_mismatch`, `canary_failed`, and for a `byoi_agent` target `agent_not_enrolled`, `agent_timeout`, `agent_version_mismatch` or its agent's migrate job's own code) */
       code: string;
       message: string;
       /** @description The migration at fault, where one is */
@@ -4805,7 +4805,7 @@ export interface components {
       } | null;
     };
     MigrationTargetErrorInput: {
-      /** @description Why: the runner's codes (`migration_failed`, `checksum_mismatch`, `unknown_migration`, `connection_failed`, …) or the coordinator's (`backup_not_confirmed`, `verification_failed`, `schema_mismatch`, `canary_failed`) */
+      /** @description Why: the runner's codes (`migration_failed`, `checksum_mismatch`, `unknown_migration`, `connection_failed`, …) or the coordinator's (`backup_not_confirmed`, `verification_failed`, `schema_mismatch`, `canary_failed`, and for a `byoi_agent` target `agent_not_enrolled`, `agent_timeout`, `agent_version_mismatch` or its agent's migrate job's own code) */
       code: string;
       message: string;
       /** @description The migration at fault, where one is */

@@ -10,7 +10,8 @@ import type { MigrationTarget } from './migrate-target.ts';
  * lists them, `byoi` first. A `byoi` tenant is migrated as the server's provisioning migrates it
  * (byoi-driver's app_migrations step): a one-tenant database, its app schema, as the role of its
  * connection (the schema's owner), so both keep one migrations table there. A `byoi_agent` one is
- * listed too, so that a run shows it (skipped: only its agent reaches it), never drops it.
+ * listed too: only its agent reaches its database, so the coordinator migrates it through the
+ * agent's `migrate` job, in its app schema (`schema`); it has no database the coordinator names.
  */
 export async function listByoiTargets(client: ControlPlaneClient): Promise<MigrationTarget[]> {
   const targets: MigrationTarget[] = [];

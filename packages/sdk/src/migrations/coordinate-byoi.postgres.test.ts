@@ -13,7 +13,7 @@ import {
 } from '../../../server/test/data-plane-support.ts';
 import { startTestApp, type TestApp } from '../../../server/test/harness.ts';
 import { databaseUrl as adminDatabaseUrl, withAdmin } from '../../../server/test/postgres-admin.ts';
-import { applyPlans, createTenant, provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { applyPlans, provisionedTenant } from '../../../server/test/tenant-support.ts';
 import { BINDER_ROLE, byoiBindingKey, parseBindingKey } from '../data/index.ts';
 import { type CoordinatedReport, coordinateMigrations, vendorTargets } from './coordinate.ts';
 
@@ -223,31 +223,5 @@ describe('coordinateMigrations across BYOI tenants', () => {
     });
     expect(targets[byoi.id]?.result.error?.message).toContain('data-planes:connect');
     expect((await customerSide()).version).toBe(0);
-  });
-
-  it('lists a byoi_agent tenant as skipped, pointing to its agent’s migrate job, never dropped', async () => {
-    await write('0001_create_meetings.sql');
-    const agentTenant = await createTenant(t, { placement: 'byoi_agent', app_schema: 'app' });
-    // Its provisioning waits for an agent; the test stands it in a migrated state directly.
-    await t.services.database.db
-      .updateTable('tenants')
-      .set({ state: 'active' })
-      .where('id', '=', agentTenant.id)
-      .execute();
-
-    const report = await rollout();
-
-    const targets = byTenant(report);
-    expect(targets[agentTenant.id]).toMatchObject({
-      stage: 'skipped',
-      target: { placement: 'byoi_agent' },
-      result: { error: { code: 'agent_only' } },
-    });
-    expect(targets[agentTenant.id]?.result.error?.message).toContain('docs/agent.md');
-    expect(targets[byoi.id]?.stage).toBe('verified');
-    const run = await t.request({ method: 'GET', url: `/v1/migration-runs/${report.runId}` });
-    expect(run.body.targets).toContainEqual(
-      expect.objectContaining({ target: agentTenant.id, placement: 'byoi_agent', stage: 'skipped' }),
-    );
   });
 });

@@ -319,6 +319,11 @@ describe('coordinateMigrations', () => {
     for (const spec of ['0%', '101%', '%', 'x%', '', 'a,,b'])
       expect(() => parseCanary(spec), spec).toThrow(CoordinatorInputError);
     await expect(rollout({ migrationsDir: join(dir, 'missing') })).rejects.toThrow(MigrationFolderError);
+    for (const agentTimeoutMs of [0, -1, Number.NaN])
+      await expect(rollout({ agentTimeoutMs }), String(agentTimeoutMs)).rejects.toThrow(
+        /agentTimeoutMs .*: a time above 0 ms/,
+      );
+    await expect(rollout({ concurrency: 0 })).rejects.toThrow(/concurrency 0: a whole number of at least 1/);
     expect(await runCount()).toBe(0);
     expect(await versions().catch((error: Error) => error.message)).toMatch(/does not exist/);
   });

@@ -2,6 +2,14 @@ import { createHash } from 'node:crypto';
 import type { RequestBody, Schemas } from '@tenantry/core/api';
 import pg from 'pg';
 import { ControlPlaneClient, type ControlPlaneOptions } from '../control-plane/index.ts';
+import {
+  type AgentJobRef,
+  type AgentRun,
+  type AgentTargetEnd,
+  DEFAULT_AGENT_TIMEOUT_MS,
+  limiter,
+  migrateThroughAgent,
+} from './agent-targets.ts';
 import { listByoiTargets, openByoi } from './byoi-targets.ts';
 import { listFleetTargets, poolTarget } from './list-fleet-targets.ts';
 import { DEFAULT_CONCURRENCY, type FleetSession, ownConnection, pooled, runFleet } from './migrate-fleet.ts';
@@ -63,7 +71,8 @@ export interface CoordinateOptions {
   /**
    * The control plane the run is recorded in (`POST /v1/migration-runs` and a report per target
    * stage), with a key holding `migrations:write`; null records nothing (an install with no
-   * control plane).
+   * control plane). The `byoi_agent` targets are migrated through it too: their agents are found
+   * (`agents:read`) and sent the `migrate` job (`agents:write`).
    */
   readonly controlPlane: ControlPlaneClient | ControlPlaneOptions | null;
   /** Canaries migrate first; the rest start only if every canary ended well. */
@@ -89,9 +98,27 @@ export interface CoordinateOptions {
   readonly concurrency?: number;
   /** The tenant binding key (see `migrateTarget`); default `TENANTRY_BINDING_KEY`. */
   readonly bindingKey?: string;
+  /**
+   * How long a `byoi_agent` target's `migrate` job may take, from when it is sent to its end,
+   * before the target fails with `agent_timeout` (an agent that is not connected never takes it);
+   * default 10 minutes.
+   */
+  readonly agentTimeoutMs?: number;
   /** Called from the run's own promise chain: keep it quick. */
   readonly onProgress?: (event: CoordinatorProgress) => void;
 }
+
+/**
+ * What checked a target after its migrations:
+ * - `transaction`: the coordinator's post-checks (schema check, verification query), in the
+ *   target's transaction before it committed;
+ * - `agent`: a `byoi_agent` target, migrated by its agent's `migrate` job. The coordinator's
+ *   post-checks cannot run in the agent's transaction: what checked it is the agent's runner (the
+ *   applied migrations' checksums against its folder, one transaction), and the coordinator's
+ *   comparison of the version and migrations the job reported with the run's;
+ * - `none`: no post-check was asked for (`schemaCheck: false` and no `verify`).
+ */
+export type PostChecks = 'transaction' | 'agent' | 'none';
 
 /** One target's outcome in a coordinated run. */
 export interface CoordinatedTarget {
@@ -100,6 +127,10 @@ export interface CoordinatedTarget {
   /** Its final stage. */
   readonly stage: FinalStage;
   readonly result: TargetResult;
+  /** What checked it after its migrations (a `byoi_agent` target: its agent, not the coordinator). */
+  readonly postChecks: PostChecks;
+  /** A `byoi_agent` target's agent and the `migrate` job it was sent; null for the others, or when none was sent. */
+  readonly agentJob: AgentJobRef | null;
 }
 
 export interface CoordinatedReport {
@@ -177,8 +208,8 @@ export function verifyQuery(sql: string): (session: SqlSession) => Promise<boole
  * the control plane lists (as `tenantry app migrate` migrates), reached with `databaseUrl`, a user
  * that is a member of every tenant role; then every `byoi` tenant, reached in its customer's
  * database with the connection the control plane decrypts for it (the token needs
- * `data-planes:connect`), and every `byoi_agent` tenant, which the coordinator lists as skipped
- * (only its agent reaches it).
+ * `data-planes:connect`), and every `byoi_agent` tenant, which only its agent reaches: the
+ * coordinator migrates it through the agent's `migrate` job, never through `open`.
  */
 export function vendorTargets(options: {
   readonly databaseUrl: string;
@@ -233,9 +264,15 @@ export function vendorTargets(options: {
  *    what it already has (unknown or changed migrations are refused), then post-checks in that
  *    same transaction (its tables and columns match the reference target's; the app's own
  *    verification query is truthy), then commit (a dry run: rollback). Any failure rolls the
- *    target back: it stays at its previous version;
- * 4. canaries run first; the rest start only when every canary ended well, else they are skipped
- *    (`canary_failed`) and the run stops;
+ *    target back: it stays at its previous version.
+ *    A `byoi_agent` target goes through this step by its agent instead: its active agent is
+ *    found (none: `agent_not_enrolled`), the backup check runs, then the agent is sent the
+ *    `migrate` job and the coordinator waits for its end (`agentTimeoutMs`; `agent_timeout`). The
+ *    agent runs the migrations in one transaction in the customer's database; the coordinator's
+ *    post-checks cannot run there, so the target ends `applied` (not `verified`) with
+ *    `postChecks: 'agent'`, after the job's version and migrations are compared with the run's;
+ * 4. canaries run first (a `byoi_agent` target may be one); the rest start only when every canary
+ *    ended well, else they are skipped (`canary_failed`) and the run stops;
  * 5. each target's stage is reported to the control plane as it moves (prechecked, applying, and
  *    its final one), and the run ends there when the last target finishes.
  *
@@ -247,6 +284,12 @@ export function vendorTargets(options: {
 export async function coordinateMigrations(options: CoordinateOptions): Promise<CoordinatedReport> {
   const started = performance.now();
   const dryRun = options.dryRun === true;
+  const agentTimeoutMs = options.agentTimeoutMs ?? DEFAULT_AGENT_TIMEOUT_MS;
+  if (!(Number.isFinite(agentTimeoutMs) && agentTimeoutMs > 0))
+    throw new CoordinatorInputError(`agentTimeoutMs ${agentTimeoutMs}: a time above 0 ms`);
+  const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
+  if (!(Number.isSafeInteger(concurrency) && concurrency >= 1))
+    throw new CoordinatorInputError(`concurrency ${concurrency}: a whole number of at least 1`);
   const migrations = await readMigrations(options.migrationsDir);
   const latestVersion = migrations.at(-1)?.version ?? 0;
   const { source } = options;
@@ -268,11 +311,19 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
       canary: options.canary === undefined ? null : canaryText(options.canary),
       targets: ordered.map((t) => ({ target: refOf(t), placement: t.placement, canary: canaries.has(t) })),
     });
+    const checks = postChecks(options);
+    const postChecksOf = (target: MigrationTarget): PostChecks =>
+      target.placement === 'byoi_agent' ? 'agent' : checks.length > 0 ? 'transaction' : 'none';
     const outcomes = new Map<MigrationTarget, CoordinatedTarget>();
     let done = 0;
-    const finish = (target: MigrationTarget, stage: FinalStage, result: TargetResult) => {
+    const finish = (
+      target: MigrationTarget,
+      stage: FinalStage,
+      result: TargetResult,
+      agentJob: AgentJobRef | null = null,
+    ) => {
       const canary = canaries.has(target);
-      outcomes.set(target, { target, canary, stage, result });
+      outcomes.set(target, { target, canary, stage, result, postChecks: postChecksOf(target), agentJob });
       done++;
       recorder.report(target, {
         stage,
@@ -284,30 +335,46 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
     };
     const tell = (target: MigrationTarget, stage: Stage) =>
       options.onProgress?.({ target, stage, canary: canaries.has(target), done, total: ordered.length });
-    const checks = postChecks(options);
+    /** The backup check, then the stages that say the target passed its pre-checks. */
+    const precheck = async (target: MigrationTarget): Promise<TargetError | null> => {
+      const refused = await backupRefusal(options.backupCheck, target);
+      if (refused !== null) return refused;
+      tell(target, 'prechecked');
+      await recorder.reportNow(target, { stage: 'prechecked' });
+      if (!dryRun) {
+        tell(target, 'applying');
+        await recorder.reportNow(target, { stage: 'applying' });
+      }
+      return null;
+    };
+    const agentRun: AgentRun | null =
+      client === null || runId === null
+        ? null
+        : { client, runId, migrations, dryRun, timeoutMs: agentTimeoutMs, limit: limiter(concurrency) };
     const group = async (all: readonly MigrationTarget[]) => {
-      // Only the customer's agent reaches a byoi_agent database: listed, skipped, with where to look.
-      for (const target of all.filter((t) => t.placement === 'byoi_agent'))
-        finish(target, 'skipped', notStarted(target, dryRun, AGENT_ONLY));
       const targets = all.filter((t) => t.placement !== 'byoi_agent');
-      if (targets.length === 0) return;
-      await runFleet(targets, migrations, {
+      // Only the customer's agent reaches a byoi_agent database: each is migrated by its agent's
+      // job, beside the others (it holds none of the vendor's connections, and its wait is the agent's).
+      await Promise.all([
+        agentGroup(
+          all.filter((t) => t.placement === 'byoi_agent'),
+          agentRun,
+          dryRun,
+          concurrency,
+          precheck,
+          (end) => finish(end.result.target, stageOf(end.result, dryRun, false), end.result, end.job),
+        ),
+        targets.length === 0 ? undefined : fleetGroup(targets),
+      ]);
+    };
+    const fleetGroup = (targets: readonly MigrationTarget[]) =>
+      runFleet(targets, migrations, {
         open: (target) => source.open(target),
-        concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+        concurrency,
         dryRun,
         keepGoing: true,
         ...(options.bindingKey !== undefined ? { bindingKey: options.bindingKey } : {}),
-        precheck: async (target) => {
-          const refused = await backupRefusal(options.backupCheck, target);
-          if (refused !== null) return refused;
-          tell(target, 'prechecked');
-          await recorder.reportNow(target, { stage: 'prechecked' });
-          if (!dryRun) {
-            tell(target, 'applying');
-            await recorder.reportNow(target, { stage: 'applying' });
-          }
-          return null;
-        },
+        precheck,
         ...(checks.length > 0
           ? {
               beforeCommit: async (session, target) => {
@@ -324,7 +391,6 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
           finish(event.result.target, stageOf(event.result, dryRun, checks.length > 0), event.result);
         },
       });
-    };
     const canaryTargets = ordered.filter((t) => canaries.has(t));
     await group(canaryTargets);
     const canariesWell = canaryTargets.every((t) => {
@@ -364,12 +430,66 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
   }
 }
 
-const AGENT_ONLY: TargetError = {
-  code: 'agent_only',
-  message:
-    "not started: the tenant is placed byoi_agent, so only the agent in the customer's environment reaches its database; migrate it with the agent's migrate job (docs/agent.md)",
-  migration: null,
-};
+/**
+ * Migrates the `byoi_agent` targets of a group through their agents, `concurrency` of them being
+ * found, pre-checked and sent their job at once; the waits for the jobs' ends overlap (an agent
+ * that is offline holds up no other target), their reads limited by the run's `limit`.
+ */
+async function agentGroup(
+  targets: readonly MigrationTarget[],
+  run: AgentRun | null,
+  dryRun: boolean,
+  concurrency: number,
+  precheck: (target: MigrationTarget) => Promise<TargetError | null>,
+  finished: (end: AgentTargetEnd) => void,
+): Promise<void> {
+  if (targets.length === 0) return;
+  if (run === null) {
+    for (const target of targets)
+      finished({
+        result: {
+          ...notStarted(target, dryRun, {
+            code: 'connection_failed',
+            message:
+              "no control plane: a byoi_agent tenant's database is reached only by its agent, through the control plane",
+            migration: null,
+          }),
+          status: 'failed',
+        },
+        job: null,
+      });
+    return;
+  }
+  const waits: Promise<void>[] = [];
+  // A throw of `finished` (the caller's progress callback) ends the run once every job has ended,
+  // as the fleet runner does with its callbacks.
+  let thrown: { error: unknown } | undefined;
+  let next = 0;
+  const worker = async () => {
+    while (next < targets.length) {
+      const target = targets[next++] as MigrationTarget;
+      // Once its job is sent (or it ended before), its wait goes on while the worker takes the next.
+      let sent!: () => void;
+      const isSent = new Promise<void>((resolve) => {
+        sent = resolve;
+      });
+      const one = async () => {
+        try {
+          finished(await migrateThroughAgent(run, target, () => precheck(target), sent));
+        } catch (error) {
+          thrown ??= { error };
+        } finally {
+          sent();
+        }
+      };
+      waits.push(one());
+      await isSent;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, targets.length) }, worker));
+  await Promise.all(waits);
+  if (thrown) throw thrown.error;
+}
 
 /** A target the coordinator skips without opening it. */
 function notStarted(target: MigrationTarget, dryRun: boolean, error: TargetError): TargetResult {
@@ -404,8 +524,8 @@ function pickCanaries(
   spec: CanarySpec | undefined,
 ): Set<MigrationTarget> {
   if (spec === undefined) return new Set();
-  // The pool schema holds every pool tenant's rows: never a canary; nor is a target the run never opens.
-  const tenants = targets.filter((t) => t.tenantId !== null && t.placement !== 'byoi_agent');
+  // The pool schema holds every pool tenant's rows: never a canary.
+  const tenants = targets.filter((t) => t.tenantId !== null);
   if ('percent' in spec) {
     if (!(spec.percent > 0 && spec.percent <= 100))
       throw new CoordinatorInputError(`canary ${spec.percent}%: a percentage is above 0 and at most 100`);
@@ -413,17 +533,10 @@ function pickCanaries(
   }
   const picked = new Set<MigrationTarget>();
   for (const name of spec.tenants) {
-    const agent = targets.find(
-      (t) => t.placement === 'byoi_agent' && (t.tenantId === name || t.slug === name),
-    );
-    if (agent)
-      throw new CoordinatorInputError(
-        `canary ${name}: the tenant is placed byoi_agent, which only its agent migrates (docs/agent.md), so it cannot be a canary`,
-      );
     const found = tenants.find((t) => t.tenantId === name || t.slug === name);
     if (!found)
       throw new CoordinatorInputError(
-        `canary ${name}: no target of this run is that tenant (it is not a schema, database or BYOI tenant in a migrated state)`,
+        `canary ${name}: no target of this run is that tenant (it is not a schema, database, byoi or byoi_agent tenant in a migrated state)`,
       );
     picked.add(found);
   }

@@ -3,6 +3,8 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, control-plane/, data/.
  */
+
+export { type AgentJobRef, DEFAULT_AGENT_TIMEOUT_MS } from './agent-targets.ts';
 export {
   type BackupConfirmation,
   type CanarySpec,
@@ -13,6 +15,7 @@ export {
   type CoordinatorProgress,
   coordinateMigrations,
   type FinalStage,
+  type PostChecks,
   parseCanary,
   type Stage,
   type TargetSource,

@@ -22,7 +22,8 @@ export interface SqlSession {
 /**
  * Where a target's app tables live: the vendor's Postgres (`pool`, `schema`, `database`) or a
  * customer's own database (`byoi`: migrated as a tenant database is, in its app schema, as the
- * customer's role; `byoi_agent`: reached only by the customer's agent, so never by this runner).
+ * customer's role; `byoi_agent`: reached only by the customer's agent, so never by this runner: the
+ * coordinator sends that agent the `migrate` job instead).
  */
 export type TargetPlacement = 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
 
@@ -64,8 +65,15 @@ export interface TargetError {
    * - `verification_failed`, `schema_mismatch`: a post-check in the target's transaction failed (the
    *   app's verification query, or the schema compared to the reference target's), so it was rolled back;
    * - `canary_failed`: the coordinator did not start the target, since a canary failed;
-   * - `agent_only`: a `byoi_agent` target, which only the customer's agent reaches (its `migrate`
-   *   job): the coordinator lists it, skipped;
+   * - `agent_not_enrolled`: a `byoi_agent` target whose tenant has no active agent, so the
+   *   coordinator had nothing to send its `migrate` job to;
+   * - `agent_timeout`: the tenant's agent did not take (offline) or did not finish the `migrate` job
+   *   in the coordinator's time;
+   * - `agent_version_mismatch`: the agent's `migrate` job succeeded, but not to the run's version
+   *   through the run's migrations (the agent has another release's folder);
+   * - a `byoi_agent` target's failed or refused `migrate` job keeps the job's own code: the runner's
+   *   codes above as the agent's runner found them, or the agent's (`not_allowed`, `unknown_type`,
+   *   `migrations_unreadable`, `job_failed`, `agent_revoked`, … see docs/agent.md);
    * - `error`: anything else (the runner's own statements failed, e.g. for lack of privileges).
    */
   readonly code:
@@ -78,8 +86,12 @@ export interface TargetError {
     | 'verification_failed'
     | 'schema_mismatch'
     | 'canary_failed'
-    | 'agent_only'
-    | 'error';
+    | 'agent_not_enrolled'
+    | 'agent_timeout'
+    | 'agent_version_mismatch'
+    | 'error'
+    // An agent's job's own code, passed through as it came.
+    | (string & {});
   readonly message: string;
   /** The migration at fault, where one is. */
   readonly migration: { readonly version: number; readonly name: string } | null;

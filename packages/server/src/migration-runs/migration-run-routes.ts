@@ -19,7 +19,7 @@ const TargetError = z
       .min(1)
       .max(100)
       .describe(
-        "Why: the runner's codes (`migration_failed`, `checksum_mismatch`, `unknown_migration`, `connection_failed`, …) or the coordinator's (`backup_not_confirmed`, `verification_failed`, `schema_mismatch`, `canary_failed`)",
+        "Why: the runner's codes (`migration_failed`, `checksum_mismatch`, `unknown_migration`, `connection_failed`, …) or the coordinator's (`backup_not_confirmed`, `verification_failed`, `schema_mismatch`, `canary_failed`, and for a `byoi_agent` target `agent_not_enrolled`, `agent_timeout`, `agent_version_mismatch` or its agent's migrate job's own code)",
       ),
     message: z.string().max(4000),
     migration: z
