@@ -25,6 +25,11 @@ const { AGENT_PROTOCOL_VERSION, CLOSE_CODES } = agentProtocol;
 /** The agent's own version, sent in its hello. */
 export const AGENT_VERSION = '0.1.0';
 
+/** How long a finished job's stored result is kept for a re-offer: a week of outages. */
+const OUTCOME_KEPT_MS = 7 * 86_400_000;
+/** How often the stored results are pruned (and once at start). */
+const OUTCOME_PRUNE_EVERY_MS = 86_400_000;
+
 /** A JSON-lines logger's shape (pino's): the agent never passes it a credential or a password. */
 export interface AgentLogger {
   info(fields: Record<string, unknown>, message: string): void;
@@ -117,6 +122,7 @@ export class Agent {
   /** The tenant the control plane's last welcome named. */
   #tenantId: string | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
+  #pruner: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
   #settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
   readonly #done: Promise<void>;
@@ -202,6 +208,24 @@ export class Agent {
           ),
       );
     void this.#connect();
+    this.#pruneOutcomes();
+    this.#pruner = setInterval(() => this.#pruneOutcomes(), OUTCOME_PRUNE_EVERY_MS);
+    // The pruner alone must not keep a stopped agent's process alive.
+    this.#pruner.unref();
+  }
+
+  /** Deletes the stored outcomes of jobs that ended more than {@link OUTCOME_KEPT_MS} ago. */
+  #pruneOutcomes(): void {
+    this.#store.pruneOutcomes(OUTCOME_KEPT_MS).then(
+      (pruned) => {
+        if (pruned > 0) this.#log.info({ pruned }, 'deleted the stored results of old jobs');
+      },
+      (error: unknown) =>
+        this.#log.warn(
+          { error: error instanceof Error ? error.message : String(error) },
+          'deleting the stored results of old jobs failed; they are tried again in a day',
+        ),
+    );
   }
 
   /**
@@ -220,6 +244,7 @@ export class Agent {
   async stop(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#retry);
+    clearInterval(this.#pruner);
     clearInterval(this.#heartbeat);
     this.#stopDatasets();
     const ws = this.#ws;
@@ -234,6 +259,7 @@ export class Agent {
 
   #fail(code: string, message: string): void {
     this.#stopped = true;
+    clearInterval(this.#pruner);
     clearInterval(this.#heartbeat);
     this.#stopDatasets();
     this.#log.error({ code }, message);

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { agentProtocol } from '@tenantry/core';
 import { writeFileDurably } from '@tenantry/sdk';
@@ -70,6 +70,35 @@ export class StateStore {
 
   async saveOutcome(jobId: string, frame: StoredOutcome): Promise<void> {
     await writePrivately(this.#jobFile(jobId), JSON.stringify(frame));
+  }
+
+  /**
+   * Deletes the stored outcomes older than `maxAgeMs`; answers how many went. An outcome is kept
+   * for a re-offer after a result that was lost on its way, which comes with the next connection;
+   * one that old belongs to a job the control plane has long recorded as ended.
+   */
+  async pruneOutcomes(maxAgeMs: number, now = Date.now()): Promise<number> {
+    let names: string[];
+    try {
+      names = await readdir(this.#jobsDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      throw error;
+    }
+    let pruned = 0;
+    for (const name of names) {
+      if (!name.endsWith('.json')) continue;
+      const path = join(this.#jobsDir, name);
+      try {
+        if (now - (await stat(path)).mtimeMs <= maxAgeMs) continue;
+        await unlink(path);
+        pruned++;
+      } catch (error) {
+        // Gone meanwhile (another prune, or the customer cleaning up): nothing left to do.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
+    }
+    return pruned;
   }
 
   #jobFile(jobId: string): string {
