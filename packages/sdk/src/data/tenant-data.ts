@@ -198,6 +198,8 @@ interface ByoiPool {
 
 /** A BYOI connection whose pool is gone and that nobody asked for this long is forgotten. */
 const BYOI_KEEP_MS = 60_000;
+/** BYOI tenants whose binders are kept (the ones used last); a binder made again costs one HMAC. */
+const BYOI_BINDERS = 1_000;
 
 /**
  * Tenant-scoped data, one call for every placement: {@link transaction} takes the tenant from the
@@ -403,21 +405,32 @@ export class TenantData {
   }
 
   /**
-   * The key of a BYOI tenant's pool, its connection read through the directory (kept there
-   * briefly, and dropped when the tenant is invalidated). A connection that changed (a password
-   * rotated) retires the pool opened with the old one.
+   * What signs `where`'s bindings: the vendor's key, or a BYOI tenant's own (see byoiBindingKey).
+   * The BYOI tenants' binders are kept for the {@link BYOI_BINDERS} used last: one made again
+   * costs an HMAC, and each keeps bindings of its own.
    */
-  /** What signs `where`'s bindings: the vendor's key, or a BYOI tenant's own (see byoiBindingKey). */
   #binderOf(where: TenantPlacement): TenantBinder {
     if (where.placement !== 'byoi') return this.#binder;
     let binder = this.#byoiBinders.get(where.tenantId);
     if (binder === undefined) {
       binder = new TenantBinder(byoiBindingKey(this.#bindingKey, where.tenantId));
-      this.#byoiBinders.set(where.tenantId, binder);
+      if (this.#byoiBinders.size >= BYOI_BINDERS) {
+        const oldest = this.#byoiBinders.keys().next().value;
+        if (oldest !== undefined) this.#byoiBinders.delete(oldest);
+      }
+    } else {
+      // Moved to the end: the Map's order is the order of last use.
+      this.#byoiBinders.delete(where.tenantId);
     }
+    this.#byoiBinders.set(where.tenantId, binder);
     return binder;
   }
 
+  /**
+   * The key of a BYOI tenant's pool, its connection read through the directory (kept there
+   * briefly, and dropped when the tenant is invalidated). A connection that changed (a password
+   * rotated) retires the pool opened with the old one.
+   */
   async #byoiPool(where: TenantPlacement): Promise<string> {
     if (this.#placements.dataConnection === undefined)
       throw new UnsupportedPlacementError(
