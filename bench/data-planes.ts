@@ -128,7 +128,9 @@ async function main(): Promise<void> {
     }
 
     // The health check, round by round: the first writes every data plane's new health, the
-    // third the dead ones' `unhealthy`, the others nothing (within the refresh interval).
+    // second the dead ones' count of failures, the third their `unhealthy`, the others nothing
+    // (within the refresh interval). One process's rounds: which process runs a round is the
+    // lease's business (DataPlaneHealthChecker.checkIfDue), one conditional statement per round.
     const checker = new DataPlaneHealthChecker({ db, clock: systemClock, connector });
     const rounds: { wallMs: number; cpuMs: number; writes: number; changed: number }[] = [];
     for (let r = 0; r < settings.rounds; r++) {
