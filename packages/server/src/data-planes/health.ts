@@ -171,12 +171,20 @@ export class DataPlaneHealthChecker {
         onError(error);
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.max(MIN_WAIT_MS, waitMs));
-        timer.unref();
-        signal.addEventListener('abort', () => {
+        // The listener goes with each wait: one added per round would pile up on the signal.
+        const abort = () => {
           clearTimeout(timer);
           resolve();
-        });
+        };
+        const timer = setTimeout(
+          () => {
+            signal.removeEventListener('abort', abort);
+            resolve();
+          },
+          Math.max(MIN_WAIT_MS, waitMs),
+        );
+        timer.unref();
+        signal.addEventListener('abort', abort, { once: true });
       });
     }
   }
