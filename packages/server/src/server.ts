@@ -20,8 +20,6 @@ export interface RunningServer {
 }
 
 const BOOTSTRAP: RequestContext = systemContext('bootstrap');
-/** How often every data plane's health is checked. */
-const DATA_PLANE_HEALTH_INTERVAL_MS = 30_000;
 const IDEMPOTENCY_PURGE_INTERVAL_MS = 60 * 60 * 1000;
 
 /**
@@ -101,8 +99,9 @@ export async function startServer(
     );
     // Which registered data planes are vendor servers (hasDatabases), known before the first call.
     await services.dataPlaneConnector.refresh();
-    // Every data plane with connection details is checked each interval (docs/data-planes.md).
-    const health = services.dataPlaneHealth.work(stopWorker.signal, DATA_PLANE_HEALTH_INTERVAL_MS, (error) =>
+    // Every data plane with connection details is checked each interval, by one of the
+    // control-plane processes in turn (docs/data-planes.md).
+    const health = services.dataPlaneHealth.work(stopWorker.signal, (error) =>
       app.log.error({ err: error }, 'data plane health check failed'),
     );
     stops.push(async () => {

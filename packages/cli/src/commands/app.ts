@@ -5,6 +5,7 @@ import type { CommandContext } from '../command-context.ts';
 import { integerArgument } from '../integer-argument.ts';
 import type { Output, Writer } from '../output.ts';
 import { progressBar } from '../progress-bar.ts';
+import { bindingKeyCommand } from './app-binding-key.ts';
 import { rolloutCommand } from './app-rollout.ts';
 
 interface MigrateOptions {
@@ -17,7 +18,10 @@ interface MigrateOptions {
   readonly poolOnly?: boolean;
 }
 
-/** Adds `app migrate`: the vendor app's SQL migrations, applied across the fleet. */
+/**
+ * Adds `app migrate`, `app rollout` and `app binding-key`: the vendor app's SQL migrations, applied
+ * across the fleet, and a BYOI tenant's own binding key for its agent.
+ */
 export function appCommand(parent: Command, ctx: CommandContext): Command {
   const app = parent.command('app').description("the vendor app's own database, across every tenant");
 
@@ -94,6 +98,7 @@ export function appCommand(parent: Command, ctx: CommandContext): Command {
     });
 
   rolloutCommand(app, ctx, controlPlaneOf);
+  bindingKeyCommand(app, ctx);
 
   return app;
 

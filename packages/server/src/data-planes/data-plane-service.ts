@@ -385,6 +385,7 @@ export class DataPlaneService {
           health: 'unknown' as const,
           health_detail: null,
           health_checked_at: null,
+          health_failures: 0,
           updated_at: sql<Date>`now()`,
         })
         .where('id', '=', id)

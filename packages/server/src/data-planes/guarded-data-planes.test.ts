@@ -1,10 +1,11 @@
 import { sql } from 'kysely';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { dropTestDataPlanes, testDataPlane } from '../../test/data-plane-support.ts';
-import { SETTINGS, startTestApp, type TestApp } from '../../test/harness.ts';
+import { otherProcess, SETTINGS, startTestApp, type TestApp } from '../../test/harness.ts';
 import { closedPort, type SilentServer, silentServer } from '../../test/silent-server.ts';
 import { parseConnection } from './connection.ts';
 import { sealVendorConnection } from './connection-seal.ts';
+import type { DataPlaneConnector } from './data-plane-connector.ts';
 import {
   ControlPlaneServer,
   DataPlaneHealthChecker,
@@ -186,10 +187,13 @@ describe('the health check', () => {
     try {
       expect(await checker.checkAll()).toEqual({ checked: 2, writes: 2, changed: 2 });
       expect([await health(live), await health(dead)]).toEqual(['healthy', 'degraded']);
-      // Within the refresh interval, the healthy one is not written again; the dead one stays degraded.
-      expect(await checker.checkAll()).toEqual({ checked: 2, writes: 0, changed: 0 });
+      // Within the refresh interval, the healthy one is not written again; the dead one stays
+      // degraded, its count of failures written (2).
+      expect(await checker.checkAll()).toEqual({ checked: 2, writes: 1, changed: 0 });
       expect(await checker.checkAll()).toEqual({ checked: 2, writes: 1, changed: 1 });
       expect(await health(dead)).toBe('unhealthy');
+      // Down for good: its count stays at unhealthyAfter, and a quiet round writes nothing.
+      expect(await checker.checkAll()).toEqual({ checked: 2, writes: 0, changed: 0 });
       const changes = await t.services.database.db
         .selectFrom('domain_events')
         .select(['data'])
@@ -206,6 +210,161 @@ describe('the health check', () => {
       t.clock.advance(61_000);
       expect(await checker.checkAll()).toEqual({ checked: 2, writes: 2, changed: 0 });
     } finally {
+      await planes.close();
+    }
+  });
+});
+
+/** A process's connector that counts its calls per data plane, and may hold them until `open()`. */
+function countingConnector(inner: DataPlaneConnector, options: { held?: boolean } = {}) {
+  const calls = new Map<string, number>();
+  let open: () => void = () => {};
+  const gate = options.held ? new Promise<void>((resolve) => (open = resolve)) : Promise.resolve();
+  let called: () => void = () => {};
+  const firstCall = new Promise<void>((resolve) => (called = resolve));
+  const connector: DataPlaneConnector = {
+    async run(id, fn) {
+      calls.set(id, (calls.get(id) ?? 0) + 1);
+      called();
+      await gate;
+      return inner.run(id, fn);
+    },
+    runIn: (id, database, fn) => inner.runIn(id, database, fn),
+    hasDatabases: (id) => inner.hasDatabases(id),
+  };
+  return { connector, calls, firstCall, open: () => open() };
+}
+
+describe('the health check across control-plane processes', () => {
+  const INTERVAL = 30_000;
+  const LEASE = 60_000;
+  const settings = { unhealthyAfter: 3, timeoutMs: 2_000, intervalMs: INTERVAL, leaseMs: LEASE };
+
+  /** A checker of another process over the same database: its own connector, the same clock. */
+  function processChecker(planes: DataPlaneConnector, overrides: Partial<typeof settings> = {}) {
+    return new DataPlaneHealthChecker({
+      db: t.services.database.db,
+      clock: t.clock,
+      connector: planes,
+      settings: { ...settings, ...overrides },
+    });
+  }
+
+  const row = (id: string) =>
+    t.services.database.db
+      .selectFrom('data_planes')
+      .select(['health', 'health_failures'])
+      .where('id', '=', id)
+      .executeTakeFirstOrThrow();
+
+  const changes = async () =>
+    (
+      await t.services.database.db
+        .selectFrom('domain_events')
+        .select(['data'])
+        .where('type', '=', 'data_plane.health_changed')
+        .execute()
+    ).map((c) => {
+      const data = (typeof c.data === 'string' ? JSON.parse(c.data) : c.data) as Record<string, unknown>;
+      return `${data.data_plane_id}:${data.from}->${data.to}`;
+    });
+
+  it('checks each data plane once per round, not once per process', async () => {
+    const healthy = await testDataPlane('vendor');
+    const ids = [
+      await insertPlane('turn-a', healthy.connection),
+      await insertPlane('turn-b', healthy.connection),
+      await insertPlane('turn-c', healthy.connection),
+    ];
+    const planes = connector();
+    const one = countingConnector(planes);
+    const two = countingConnector(planes);
+    const a = processChecker(one.connector);
+    const b = processChecker(two.connector);
+    const checksOf = (id: string) => (one.calls.get(id) ?? 0) + (two.calls.get(id) ?? 0);
+    try {
+      for (let round = 1; round <= 3; round++) {
+        // Both processes ask at once: one runs the round, the other finds it is not its turn.
+        const turns = await Promise.all([a.checkIfDue(), b.checkIfDue()]);
+        expect(turns.filter((turn) => turn.round !== null).map((turn) => turn.round?.checked)).toEqual([3]);
+        for (const id of ids) expect(checksOf(id)).toBe(round);
+        // Asked again within the interval, neither runs one; both are told when the next is due.
+        const again = await Promise.all([a.checkIfDue(), b.checkIfDue()]);
+        expect(again.map((turn) => turn.round)).toEqual([null, null]);
+        expect(again.map((turn) => turn.nextAt.getTime())).toEqual([
+          t.clock.now().getTime() + INTERVAL,
+          t.clock.now().getTime() + INTERVAL,
+        ]);
+        for (const id of ids) expect(checksOf(id)).toBe(round);
+        t.clock.advance(INTERVAL);
+      }
+      for (const id of ids) expect(await row(id)).toEqual({ health: 'healthy', health_failures: 0 });
+      expect((await changes()).sort()).toEqual(ids.map((id) => `${id}:unknown->healthy`).sort());
+      // The server's own checker and a second process's take turns the same way.
+      const other = otherProcess(t);
+      const [mine, theirs] = await Promise.all([
+        t.services.dataPlaneHealth.checkIfDue(),
+        other.dataPlaneHealth.checkIfDue(),
+      ]);
+      expect([mine.round, theirs.round].filter((r) => r !== null)).toHaveLength(1);
+    } finally {
+      await planes.close();
+    }
+  });
+
+  it('counts failures in the database: one in one process and two in another make it unhealthy', async () => {
+    const healthy = await testDataPlane('vendor');
+    const dead = await insertPlane('turn-dead', { ...healthy.connection, port: await closedPort() });
+    const planes = connector({ failuresToOpen: 1_000 });
+    const a = processChecker(planes);
+    const b = processChecker(planes);
+    try {
+      expect((await a.checkIfDue()).round).toEqual({ checked: 1, writes: 1, changed: 1 });
+      expect(await row(dead)).toEqual({ health: 'degraded', health_failures: 1 });
+      t.clock.advance(INTERVAL);
+      expect((await b.checkIfDue()).round).toEqual({ checked: 1, writes: 1, changed: 0 });
+      expect(await row(dead)).toEqual({ health: 'degraded', health_failures: 2 });
+      t.clock.advance(INTERVAL);
+      expect((await b.checkIfDue()).round).toEqual({ checked: 1, writes: 1, changed: 1 });
+      expect(await row(dead)).toEqual({ health: 'unhealthy', health_failures: 3 });
+      expect((await changes()).sort()).toEqual([`${dead}:degraded->unhealthy`, `${dead}:unknown->degraded`]);
+    } finally {
+      await planes.close();
+    }
+  });
+
+  it('takes over from a process that died during a round once its lease has run out', async () => {
+    const healthy = await testDataPlane('vendor');
+    const live = await insertPlane('turn-live', healthy.connection);
+    const planes = connector();
+    // Process A takes the round and stops in the middle of it: it never answers, never renews.
+    const hung = countingConnector(planes, { held: true });
+    const a = processChecker(hung.connector, { timeoutMs: 600_000 });
+    const b = processChecker(planes);
+    const taken = t.clock.now().getTime();
+    const stuck = a.checkIfDue();
+    try {
+      await hung.firstCall;
+      expect(await b.checkIfDue()).toEqual({ round: null, nextAt: new Date(taken + LEASE) });
+      // Due again, but still held: not before the lease runs out.
+      t.clock.advance(INTERVAL);
+      expect((await b.checkIfDue()).round).toBeNull();
+      t.clock.advance(LEASE - INTERVAL - 1);
+      expect((await b.checkIfDue()).round).toBeNull();
+      t.clock.advance(1);
+      expect((await b.checkIfDue()).round).toEqual({ checked: 1, writes: 1, changed: 1 });
+      expect(await row(live)).toEqual({ health: 'healthy', health_failures: 0 });
+      // A wakes up late: its result, read before B wrote, does not overwrite B's or record again.
+      hung.open();
+      expect((await stuck).round).toEqual({ checked: 1, writes: 0, changed: 0 });
+      expect(await changes()).toEqual([`${live}:unknown->healthy`]);
+      // The next round is due an interval after B's, whoever asks.
+      expect((await a.checkIfDue()).round).toBeNull();
+      t.clock.advance(INTERVAL);
+      expect((await a.checkIfDue()).round).toEqual({ checked: 1, writes: 0, changed: 0 });
+    } finally {
+      hung.open();
+      await stuck;
       await planes.close();
     }
   });

@@ -3,7 +3,7 @@
  * BYOI customers' own databases), how the control plane reaches them (guarded by a circuit
  * breaker and a bulkhead each), how their connections are validated and sealed, and their health.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/core, changes/, db/, http/, secrets/, tenant-secrets/, shared modules.
+ * It may import: @tenantry/core, changes/, db/, http/, jobs/, secrets/, tenant-secrets/, shared modules.
  */
 export {
   type ConnectionDetails,
@@ -35,7 +35,7 @@ export {
   problemOf,
   type RevealedConnection,
 } from './data-plane-service.ts';
-export { DataPlaneHealthChecker, type HealthRound, type HealthSettings } from './health.ts';
+export { DataPlaneHealthChecker, type HealthRound, type HealthSettings, type HealthTurn } from './health.ts';
 export {
   type ConnectionProblem,
   type ConnectionProblemCode,

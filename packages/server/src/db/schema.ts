@@ -123,6 +123,8 @@ export interface DataPlanesTable {
   health: Generated<'unknown' | 'healthy' | 'degraded' | 'unhealthy'>;
   health_detail: string | null;
   health_checked_at: Date | null;
+  /** Consecutive failed health checks, counted across control-plane processes (0036). */
+  health_failures: Generated<number>;
   // Defaults to {} on insert: a JSON string when given.
   metadata: ColumnType<Record<string, string>, string | undefined, string>;
   created_at: Generated<Date>;
@@ -145,6 +147,14 @@ export interface JobsTable {
   finished_at: Date | null;
   /** The test clock whose advance runs the job; null: the worker runs it on the wall clock. */
   test_clock_id: Generated<string | null>;
+}
+
+/** Periodic work one control-plane process runs at a time (0036): who holds it, until when, and when it runs next. */
+export interface PeriodicLeasesTable {
+  name: string;
+  holder: string;
+  held_until: Date | null;
+  next_run_at: Date;
 }
 
 export interface TestClocksTable {
@@ -219,6 +229,7 @@ export interface Schema {
   provisioning_runs: ProvisioningRunsTable;
   provisioning_steps: ProvisioningStepsTable;
   jobs: JobsTable;
+  periodic_leases: PeriodicLeasesTable;
   idempotency_keys: IdempotencyKeysTable;
   audit_events: AuditEventsTable;
   audit_chain_heads: AuditChainHeadsTable;
