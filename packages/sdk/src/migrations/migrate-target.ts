@@ -163,6 +163,24 @@ class TargetFailure extends Error {
   }
 }
 
+/** Options of {@link migrateTarget}. */
+export interface MigrateTargetOptions {
+  readonly dryRun?: boolean;
+  /**
+   * The tenant binding key (see `installTenantBinding`); default `TENANTRY_BINDING_KEY`. With
+   * it, the pool target and each tenant database get the binding installed (or its key
+   * replaced) before their migrations.
+   */
+  readonly bindingKey?: string;
+  /**
+   * Post-checks run in the target's transaction after its migrations, before it commits (or,
+   * in a dry run, rolls back), as the tenant's role with the target's schema as `search_path`:
+   * an error answered rolls the target back, so a target that fails its checks stays at its
+   * previous version. What the coordinator's verification query and schema check run in.
+   */
+  readonly beforeCommit?: (session: SqlSession, target: MigrationTarget) => Promise<TargetError | null>;
+}
+
 /**
  * Brings one target up to the latest migration in ONE transaction on `session`:
  * - the pool: `search_path` is the pool schema (made if missing), as the connecting user;
@@ -174,7 +192,9 @@ class TargetFailure extends Error {
  * order and are recorded in `<schema>.tenantry_migrations` (version, name, checksum, applied_at,
  * duration_ms). Any failure rolls the whole transaction back, so the target stays at its previous
  * version. A dry run runs the pending migrations and rolls back. An advisory lock per schema keeps
- * two runners (a fleet run and a tenant's provisioning) from migrating one target at once.
+ * two runners (a fleet run and a tenant's provisioning) from migrating one target at once. A
+ * transaction PostgreSQL rolls back as a deadlock or a serialization failure is run again, up to
+ * three times in all.
  *
  * Never throws for the target's own failures: they are in the result's `error`.
  */
@@ -182,23 +202,35 @@ export async function migrateTarget(
   session: SqlSession,
   target: MigrationTarget,
   migrations: readonly Migration[],
-  options: {
-    readonly dryRun?: boolean;
-    /**
-     * The tenant binding key (see `installTenantBinding`); default `TENANTRY_BINDING_KEY`. With
-     * it, the pool target and each tenant database get the binding installed (or its key
-     * replaced) before their migrations.
-     */
-    readonly bindingKey?: string;
-    /**
-     * Post-checks run in the target's transaction after its migrations, before it commits (or,
-     * in a dry run, rolls back), as the tenant's role with the target's schema as `search_path`:
-     * an error answered rolls the target back, so a target that fails its checks stays at its
-     * previous version. What the coordinator's verification query and schema check run in.
-     */
-    readonly beforeCommit?: (session: SqlSession, target: MigrationTarget) => Promise<TargetError | null>;
-  } = {},
+  options: MigrateTargetOptions = {},
 ): Promise<TargetResult> {
+  // A deadlock or serialization failure rolled the whole transaction back, so the target is as it
+  // was: it runs again, as PostgreSQL's documentation advises. (Concurrent DDL in one database,
+  // such as another runner's binding install or the customer's own, can meet this one's.)
+  for (let attempt = 1; ; attempt++) {
+    const result = await migrateOnce(session, target, migrations, options, attempt < TRANSIENT_ATTEMPTS);
+    if (result !== RETRY) return result;
+  }
+}
+
+/** Times a target is run when PostgreSQL answers a deadlock or a serialization failure. */
+const TRANSIENT_ATTEMPTS = 3;
+/** PostgreSQL's SQLSTATEs of a transaction rolled back that may succeed when run again. */
+const TRANSIENT: ReadonlySet<string> = new Set(['40P01', '40001']);
+/** What {@link migrateOnce} answers for a transient failure. */
+const RETRY = Symbol('retry');
+
+/**
+ * One run of {@link migrateTarget}. With `retry`, a transient failure answers {@link RETRY}
+ * instead of failing the target.
+ */
+async function migrateOnce(
+  session: SqlSession,
+  target: MigrationTarget,
+  migrations: readonly Migration[],
+  options: MigrateTargetOptions,
+  retry: boolean,
+): Promise<TargetResult | typeof RETRY> {
   const dryRun = options.dryRun === true;
   const keyText = options.bindingKey ?? process.env.TENANTRY_BINDING_KEY;
   const vendorKey = keyText !== undefined && keyText !== '' ? parseBindingKey(keyText) : undefined;
@@ -317,6 +349,7 @@ export async function migrateTarget(
     // The session may be broken as well; its owner throws it away after a failure.
     if (open) await session.query('rollback').catch(() => {});
     if (error instanceof TargetFailure) return result('failed', error.error);
+    if (retry && TRANSIENT.has(sqlState(error))) return RETRY;
     return result('failed', { code: 'error', message: errorText(error), migration: null });
   }
 }
@@ -354,6 +387,12 @@ function sqlErrorMessage(migration: Migration, error: unknown): string {
       ? `, line ${migration.sql.slice(0, position - 1).split('\n').length}`
       : '';
   return `${migration.file}${where}: ${errorText(error)}`;
+}
+
+/** The SQLSTATE of a PostgreSQL error (pg's and PGlite's `code`); '' for anything else. */
+function sqlState(error: unknown): string {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : '';
 }
 
 function errorText(error: unknown): string {
