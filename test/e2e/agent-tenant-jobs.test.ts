@@ -58,6 +58,21 @@ const asApp = (method: string, path: string, payload?: unknown) =>
     ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
   });
 
+/** `tenantry agent` for the tenant, with the vendor's job types and the customer's own cluster. */
+function runAgent(extra: string[] = []): AgentProcess {
+  return startAgent([
+    '--url',
+    url,
+    '--credential-file',
+    join(work, 'agent.json'),
+    '--database-url',
+    customer.url,
+    '--jobs',
+    join(work, 'jobs.mjs'),
+    ...extra,
+  ]);
+}
+
 async function jobCount(): Promise<number> {
   const row = await t.services.database.db
     .selectFrom('agent_jobs')
@@ -79,18 +94,7 @@ beforeAll(async () => {
   appKey = (await t.services.apiKeys.create(systemContext('test'), { name: 'app', preset: 'app' })).secret;
   tenantId = (await createTenant(t)).id as string;
   otherTenant = (await createTenant(t)).id as string;
-  agent = startAgent([
-    '--url',
-    url,
-    '--token',
-    await enrol(t, tenantId),
-    '--credential-file',
-    join(work, 'agent.json'),
-    '--database-url',
-    customer.url,
-    '--jobs',
-    join(work, 'jobs.mjs'),
-  ]);
+  agent = runAgent(['--token', await enrol(t, tenantId)]);
   agentId = (await connectedAgent(t, tenantId)).id;
 }, E2E_TIMEOUT_MS);
 
@@ -216,16 +220,7 @@ describe("a tenant's agent jobs, sent by the app", { timeout: E2E_TIMEOUT_MS }, 
     // Queued, or offered to a connection whose close the gateway had not seen yet: not ended.
     expect(['queued', 'sent']).toContain(queued.body.state);
     // The credential file is kept: the same agent comes back without a token.
-    agent = startAgent([
-      '--url',
-      url,
-      '--credential-file',
-      join(work, 'agent.json'),
-      '--database-url',
-      customer.url,
-      '--jobs',
-      join(work, 'jobs.mjs'),
-    ]);
+    agent = runAgent();
     const ended = await asApp('POST', `/v1/tenants/${tenantId}/agent-jobs`, {
       type: 'noop',
       wait_seconds: 30,
