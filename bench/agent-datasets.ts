@@ -19,7 +19,7 @@ import {
 import { type Summary, summarize } from './stats.ts';
 
 // A hybrid dataset push on the control plane's side, beside the wire it travels on:
-// - push: one `dataset_push` frame of a ~40 KB dataset (the most a push holds is 44 KiB of JSON)
+// - push: one `dataset_push` frame of a ~40 KB dataset (the most one frame holds is 44 KiB of JSON; larger pushes come in parts)
 //   sent over an enrolled agent's WebSocket, until its `ack`: the gateway parses the frame, the
 //   datasets service checks its SHA-256, encrypts it under the tenant's data key (AES-256-GCM),
 //   stores it and writes its `dataset.received` audit entry and event in one transaction.

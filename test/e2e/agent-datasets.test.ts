@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { access, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -220,6 +221,55 @@ describe('hybrid datasets through a real agent process', { timeout: E2E_TIMEOUT_
     }
   });
 
+  it('pushes a dataset too large for one frame in parts, stored whole under the hash of all of it', async () => {
+    const relay = await recordingRelay(wsUrl);
+    const tenantId = (await createTenant(t)).id;
+    const credentialFile = join(work, 'large.json');
+    await switchDataset('enable', 'large_graph', credentialFile);
+    const agent = startAgent([
+      '--url',
+      relay.url,
+      '--token',
+      await enrol(t, tenantId),
+      '--credential-file',
+      credentialFile,
+      '--database-url',
+      UNUSED_DATABASE,
+      '--datasets',
+      DATASETS_MODULE,
+    ]);
+    running.push(agent);
+    try {
+      const latest = await until('large_graph arrives', async () => {
+        const read = await t.request({
+          method: 'GET',
+          url: `/v1/tenants/${tenantId}/datasets/large_graph/latest`,
+        });
+        return read.status === 200 ? read.body : undefined;
+      });
+      expect(latest.content.labels).toHaveLength(6000);
+      expect(latest.content.labels[5999]).toBe(`Label_5999_${'x'.repeat(12)}`);
+      const parts = relay.frames
+        .map((frame) => JSON.parse(frame) as { type: string; part?: number; parts?: number; sha256?: string })
+        .filter((frame) => frame.type === 'dataset_push');
+      expect(parts.length).toBeGreaterThan(2);
+      expect(parts.map((p) => p.part)).toEqual(parts.map((_, i) => i));
+      expect(new Set(parts.map((p) => p.parts))).toEqual(new Set([parts.length]));
+      for (const frame of relay.frames) expect(Buffer.byteLength(frame)).toBeLessThanOrEqual(64 * 1024);
+      const whole = Buffer.from(JSON.stringify(latest.content), 'utf8');
+      const audited = await auditOf(tenantId, 'dataset.received');
+      expect(audited).toHaveLength(1);
+      expect(audited[0]?.data).toMatchObject({
+        dataset: 'large_graph',
+        bytes: whole.length,
+        sha256: createHash('sha256').update(whole).digest('hex'),
+      });
+    } finally {
+      await agent.stop();
+      await relay.close();
+    }
+  });
+
   it('reading content needs datasets:read: an agents:read key lists metadata and is refused the content', async () => {
     const key = await t.request({
       method: 'POST',
@@ -253,7 +303,7 @@ describe('hybrid datasets through a real agent process', { timeout: E2E_TIMEOUT_
     ]);
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(
-      /no dataset everything: the vendor declares analytics, customer_rows, slow, graph_schema/,
+      /no dataset everything: the vendor declares analytics, customer_rows, slow, large_graph, graph_schema/,
     );
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(await exists(join(work, 'bad-input.datasets.json'))).toBe(false);
@@ -314,7 +364,13 @@ describe('hybrid datasets through a real agent process', { timeout: E2E_TIMEOUT_
         {
           type: 'dataset_switches',
           protocol: 1,
-          switches: { analytics: false, customer_rows: false, slow: false, graph_schema: false },
+          switches: {
+            analytics: false,
+            customer_rows: false,
+            slow: false,
+            large_graph: false,
+            graph_schema: false,
+          },
         },
       ]);
       expect(await exists(join(work, 'customer_rows.collected'))).toBe(false);

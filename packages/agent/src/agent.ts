@@ -613,7 +613,7 @@ export class Agent {
       }
       const bytes = Buffer.from(JSON.stringify(checked.value), 'utf8');
       if (bytes.length > agentProtocol.MAX_DATASET_BYTES) {
-        const detail = `the dataset is ${bytes.length} bytes, over the ${agentProtocol.MAX_DATASET_BYTES} a push may hold: nothing of it was sent`;
+        const detail = `the dataset is ${bytes.length} bytes, over the ${agentProtocol.MAX_DATASET_BYTES} a push may hold in all its parts: nothing of it was sent`;
         this.#log.warn({ dataset: name }, detail);
         await this.#sentLog.append({
           at: new Date().toISOString(),
@@ -625,23 +625,18 @@ export class Agent {
       }
       this.#seqs ??= await this.#sentLog.lastSeqs();
       const seq = (this.#seqs.get(name) ?? 0) + 1;
-      const frame: agentProtocol.DatasetPush = {
-        type: 'dataset_push',
-        protocol: AGENT_PROTOCOL_VERSION,
-        dataset: name,
-        seq,
-        sha256: createHash('sha256').update(bytes).digest('hex'),
-        fields: fieldNames(checked.value),
-        payload: bytes.toString('base64'),
-      };
-      // The last look before anything leaves: the file, read now, must still say on.
-      if (await abandoned()) throw new DatasetAbandoned();
+      const frames = pushFrames(name, seq, bytes, fieldNames(checked.value));
       const ws = this.#ws;
-      if (ws === undefined || ws.readyState !== WebSocket.OPEN) return;
-      const sent = await new Promise<boolean>((resolve) =>
-        ws.send(JSON.stringify(frame), (error) => resolve(error === undefined || error === null)),
-      );
-      if (!sent) return;
+      for (const [index, frame] of frames.entries()) {
+        // The last look before each part leaves: the file, read now, must still say on.
+        if (await abandoned()) throw new DatasetAbandoned(index, frames.length);
+        if (ws === undefined || ws.readyState !== WebSocket.OPEN || this.#ws !== ws) return;
+        const sent = await new Promise<boolean>((resolve) =>
+          ws.send(JSON.stringify(frame), (error) => resolve(error === undefined || error === null)),
+        );
+        if (!sent) return;
+      }
+      const frame = frames[0] as agentProtocol.DatasetPush;
       this.#seqs.set(name, seq);
       await this.#sentLog.append({
         at: new Date().toISOString(),
@@ -661,7 +656,10 @@ export class Agent {
         );
         return;
       }
-      const detail = 'switched off while it was collected: nothing of it was sent';
+      const detail =
+        error.sent === 0
+          ? 'switched off before it was sent: nothing of it was sent'
+          : `switched off while it was sent: ${error.sent} of its ${error.parts} parts had left, which the control plane discards unassembled, and no more`;
       this.#log.info({ dataset: name }, `dataset push abandoned: ${detail}`);
       await this.#sentLog.append({
         at: new Date().toISOString(),
@@ -675,8 +673,45 @@ export class Agent {
   }
 }
 
-/** A push stopped because its dataset was switched off. */
-class DatasetAbandoned extends Error {}
+/** A push stopped because its dataset was switched off, after `sent` of its `parts` frames. */
+class DatasetAbandoned extends Error {
+  readonly sent: number;
+  readonly parts: number;
+  constructor(sent = 0, parts = 1) {
+    super('the dataset was switched off');
+    this.sent = sent;
+    this.parts = parts;
+  }
+}
+
+/**
+ * The frames of one push: one frame when the content fits {@link agentProtocol.MAX_DATASET_PART_BYTES},
+ * else parts of that size, each naming its index and the count, all with the whole content's hash.
+ */
+export function pushFrames(
+  dataset: string,
+  seq: number,
+  bytes: Buffer,
+  fields: string[],
+): agentProtocol.DatasetPush[] {
+  const base: Omit<agentProtocol.DatasetPush, 'payload' | 'part' | 'parts'> = {
+    type: 'dataset_push',
+    protocol: AGENT_PROTOCOL_VERSION,
+    dataset,
+    seq,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    fields,
+  };
+  const size = agentProtocol.MAX_DATASET_PART_BYTES;
+  if (bytes.length <= size) return [{ ...base, payload: bytes.toString('base64') }];
+  const parts = Math.ceil(bytes.length / size);
+  return Array.from({ length: parts }, (_, part) => ({
+    ...base,
+    part,
+    parts,
+    payload: bytes.subarray(part * size, (part + 1) * size).toString('base64'),
+  }));
+}
 
 function outcomeFrame(jobId: string, outcome: JobOutcome): StoredOutcome {
   const base = { protocol: AGENT_PROTOCOL_VERSION, job_id: jobId } as const;

@@ -23,6 +23,8 @@ export {
   JobResult,
   JobType,
   MAX_DATASET_BYTES,
+  MAX_DATASET_PART_BYTES,
+  MAX_DATASET_PARTS,
   MAX_FRAME_BYTES,
   Metadata,
   type ParsedFrame,

@@ -11,10 +11,16 @@ export const AGENT_PROTOCOL_VERSION = 1;
 export const MAX_FRAME_BYTES = 64 * 1024;
 
 /**
- * The most bytes a dataset's content may hold (as JSON): its push, base64 and framed, stays
- * under {@link MAX_FRAME_BYTES}.
+ * The most bytes of a dataset's content (as JSON) one push frame carries: base64 and framed, it
+ * stays under {@link MAX_FRAME_BYTES}. A larger dataset is sent in parts of this size.
  */
-export const MAX_DATASET_BYTES = 44 * 1024;
+export const MAX_DATASET_PART_BYTES = 44 * 1024;
+
+/** The most bytes a dataset's content may hold (as JSON), over all its parts. */
+export const MAX_DATASET_BYTES = 4 * 1024 * 1024;
+
+/** The most parts one push may come in. */
+export const MAX_DATASET_PARTS = Math.ceil(MAX_DATASET_BYTES / MAX_DATASET_PART_BYTES);
 
 /**
  * WebSocket close codes (4000–4999 are the application's own), so that an agent and an operator
@@ -227,20 +233,42 @@ export const DatasetName = z.string().regex(/^[a-z][a-z0-9_]{0,62}$/, 'a dataset
 /**
  * Agent → control plane: one push of a dataset the customer enabled (docs/agent.md, "Hybrid").
  * `payload` is the dataset's content as JSON, base64: exactly what its declared schema allows.
- * `sha256` is of the payload's bytes; `seq` rises with each push of the dataset by this agent.
- * Pushes are new in protocol 1: an older control plane closes the connection on one
- * (malformed_frame), and the agent pushes again when it reconnects to a newer one.
+ * `sha256` is of the whole content's bytes; `seq` rises with each push of the dataset by this
+ * agent. Content over {@link MAX_DATASET_PART_BYTES} comes in `parts` frames, `part` 0, 1, … in
+ * order on one connection, each with the same `seq`, `sha256` and `fields` and the next slice of
+ * the bytes; the control plane acknowledges the push once it has them all. A push in one frame
+ * leaves `part` and `parts` out, as the first control planes with pushes expect (an older one
+ * closes the connection on a frame it does not know, malformed_frame, and the agent pushes again
+ * when it reconnects to a newer one).
  */
-export const DatasetPush = z.strictObject({
-  type: z.literal('dataset_push'),
-  protocol: Protocol,
-  dataset: DatasetName,
-  seq: z.number().int().positive(),
-  sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in hex'),
-  /** The top-level field names of the content (of its rows, for an array): audited with the push. */
-  fields: z.array(z.string().max(200)).max(200),
-  payload: z.string().max(Math.ceil(MAX_DATASET_BYTES / 3) * 4),
-});
+export const DatasetPush = z
+  .strictObject({
+    type: z.literal('dataset_push'),
+    protocol: Protocol,
+    dataset: DatasetName,
+    seq: z.number().int().positive(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in hex'),
+    /** The top-level field names of the content (of its rows, for an array): audited with the push. */
+    fields: z.array(z.string().max(200)).max(200),
+    /** Which part of the content this frame carries, from 0; with `parts`. */
+    part: z
+      .number()
+      .int()
+      .min(0)
+      .max(MAX_DATASET_PARTS - 1)
+      .optional(),
+    /** How many parts the content comes in: 2 to {@link MAX_DATASET_PARTS}; with `part`. */
+    parts: z.number().int().min(2).max(MAX_DATASET_PARTS).optional(),
+    payload: z.string().max(Math.ceil(MAX_DATASET_PART_BYTES / 3) * 4),
+  })
+  .refine((push) => (push.part === undefined) === (push.parts === undefined), {
+    message: 'part and parts come together',
+    path: ['parts'],
+  })
+  .refine((push) => push.part === undefined || push.parts === undefined || push.part < push.parts, {
+    message: 'part is below parts',
+    path: ['part'],
+  });
 
 /**
  * Agent → control plane: the customer's switches as they are now, sent after each welcome and on

@@ -4,6 +4,7 @@ import { agentProtocol } from '@tenantry/core';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type { AgentJobView, AgentService, LiveConnection } from './agent-service.ts';
 import type { DatasetService } from './dataset-service.ts';
+import { PushAssembly } from './push-assembly.ts';
 
 /** The path agents connect to (an HTTP upgrade); the only path the gateway answers. */
 export const AGENT_CONNECT_PATH = '/v1/agent/connect';
@@ -72,6 +73,8 @@ function serve(
   log: GatewayLog,
 ): void {
   let agentId: string | undefined;
+  // Datasets pushed in parts on this connection, put together before they are stored.
+  const pushes = new PushAssembly();
   let connection: LiveConnection | undefined;
   // Frames are handled one after another, in the order they came: a result never overtakes its
   // job's acknowledgement.
@@ -208,8 +211,15 @@ function serve(
         ack('dataset_switches');
         return;
       case 'dataset_push': {
-        const result = await datasets.receive(id, frame, sourceIp);
         const pushId = `${frame.dataset}#${frame.seq}`;
+        const assembled = pushes.add(frame);
+        if (!assembled.ok) {
+          reject('dataset_push', pushId, assembled.error);
+          return;
+        }
+        // A part before the last: acknowledged with the whole push, once it is stored.
+        if (assembled.value === 'pending') return;
+        const result = await datasets.receive(id, assembled.value, sourceIp);
         if (result.ok) ack('dataset_push', pushId);
         else reject('dataset_push', pushId, result.error);
         return;

@@ -43,13 +43,11 @@ async function enrolledAgent(): Promise<{ tenantId: string; agentId: string }> {
 function push(dataset: string, seq: number, content: unknown) {
   const bytes = Buffer.from(JSON.stringify(content), 'utf8');
   return {
-    type: 'dataset_push' as const,
-    protocol: 1 as const,
     dataset,
     seq,
     sha256: createHash('sha256').update(bytes).digest('hex'),
     fields: Object.keys(content as object),
-    payload: bytes.toString('base64'),
+    content: bytes,
   };
 }
 
@@ -68,7 +66,7 @@ describe('datasets on the control plane', () => {
     const { tenantId, agentId } = await enrolledAgent();
     const forged = {
       ...push('analytics', 1, { signups: 1 }),
-      payload: Buffer.from('{"signups":999}').toString('base64'),
+      content: Buffer.from('{"signups":999}'),
     };
     const result = await t.services.datasets.receive(agentId, forged, null);
     expect(result).toEqual({ ok: false, error: expect.stringMatching(/does not match its sha256/) });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type agentProtocol, type DomainError, fail, ok, type Result } from '@tenantry/core';
+import { type DomainError, fail, ok, type Result } from '@tenantry/core';
 import type { Kysely } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -7,6 +7,7 @@ import type { Schema } from '../db/index.ts';
 import type { RequestContext } from '../request-context.ts';
 import type { SecretBox } from '../secrets/index.ts';
 import { decryptValue, encryptValue, existingTenantDataKey, tenantDataKey } from '../tenant-secrets/index.ts';
+import type { WholePush } from './push-assembly.ts';
 
 /** A dataset of a tenant as the API lists it: metadata, never its content. */
 export interface DatasetView {
@@ -61,16 +62,16 @@ export class DatasetService {
   }
 
   /**
-   * Stores one push, encrypted, with its audit entry and `dataset.received` event in the same
-   * transaction. The hash is checked against the payload; a push resent with a sequence already
+   * Stores one push (its parts put together: push-assembly.ts), encrypted, with its audit entry
+   * and `dataset.received` event in the same transaction. The hash is checked against the content; a push resent with a sequence already
    * stored is answered as done (the same one) or refused (a different one).
    */
   async receive(
     agentId: string,
-    push: agentProtocol.DatasetPush,
+    push: WholePush,
     sourceIp: string | null,
   ): Promise<Result<'recorded' | 'already_recorded', string>> {
-    const bytes = Buffer.from(push.payload, 'base64');
+    const bytes = push.content;
     if (createHash('sha256').update(bytes).digest('hex') !== push.sha256)
       return { ok: false, error: `the payload of ${push.dataset} #${push.seq} does not match its sha256` };
     const plaintext = bytes.toString('utf8');
@@ -113,7 +114,7 @@ export class DatasetService {
           seq: push.seq,
           sha256: push.sha256,
           size_bytes: bytes.length,
-          field_names: push.fields,
+          field_names: [...push.fields],
           received_at: now,
           ciphertext: encryptValue(
             dataKey.value,
@@ -132,7 +133,7 @@ export class DatasetService {
           seq: push.seq,
           sha256: push.sha256,
           bytes: bytes.length,
-          fields: push.fields,
+          fields: [...push.fields],
         },
         occurredAt: now,
       });
