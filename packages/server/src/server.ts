@@ -104,9 +104,12 @@ export async function startServer(
     const health = services.dataPlaneHealth.work(stopWorker.signal, (error) =>
       app.log.error({ err: error }, 'data plane health check failed'),
     );
+    // A job queued or an agent revoked by another process reaches the agent's connection here
+    // within moments, not at its next heartbeat.
+    const unlistenAgents = await services.agents.listen(database);
     stops.push(async () => {
       stopWorker.abort();
-      await Promise.all([worker, checker, deliverer, health]);
+      await Promise.all([worker, checker, deliverer, health, unlistenAgents()]);
     });
     // Stored idempotent responses are kept for a day; expired ones are ignored, this removes them.
     const purge = setInterval(() => {

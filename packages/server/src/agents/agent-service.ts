@@ -3,7 +3,7 @@ import { agentProtocol, canonicalJson, type DomainError, fail, ok, type Result }
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
-import type { AgentJobsTable, AgentsTable, Schema } from '../db/index.ts';
+import type { AgentJobsTable, AgentsTable, Database, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import { type ServiceLog, STDERR_LOG } from '../stderr-log.ts';
@@ -26,6 +26,8 @@ export const MAX_JOB_WAIT_SECONDS = 30;
  * for a tenant by the app (`agent-jobs:write`) is one of the vendor's, `noop` or `health_check`.
  */
 export const CONTROL_PLANE_JOB_TYPES: readonly string[] = ['provision', 'migrate'];
+/** The channel migration 0037's triggers notify with an agent's id. */
+const AGENT_CHANNEL = 'tenantry_agents';
 const ENROLMENT_PREFIX = 'agtenr_';
 const CREDENTIAL_PREFIX = 'agtcred_';
 
@@ -267,7 +269,7 @@ export class AgentService {
 
   /**
    * Revokes an agent: its credential is refused from now on, its open jobs fail, and its
-   * connection to this process is closed at once (another process's, at its next heartbeat).
+   * connection is closed at once (another process's when {@link listen} hears of it).
    */
   async revoke(ctx: RequestContext, agentId: string): Promise<Result<AgentView, DomainError>> {
     const finished: AgentJobView[] = [];
@@ -324,7 +326,7 @@ export class AgentService {
 
   /**
    * Queues a job for an agent, sent at once when it is connected to this process (else when it
-   * connects, or at its next heartbeat on another process). The same idempotency key for the
+   * connects, or at once on another process that {@link listen}s). The same idempotency key for the
    * same agent answers the job it made (`created: false`).
    */
   async enqueue(
@@ -819,6 +821,31 @@ export class AgentService {
     if (!result.ok) return result;
     if ('job' in result.value) this.#tellFinished(result.value.job);
     return ok(result.value.outcome);
+  }
+
+  /**
+   * Listens for the agents' wake-ups (migration 0037: a job queued, an agent revoked, in any
+   * process) and acts on those of the agents connected to this process: their queued jobs are
+   * offered, or a revoked one is disconnected. Answers the unlisten.
+   */
+  listen(database: Pick<Database, 'listen'>): Promise<() => Promise<void>> {
+    return database.listen(AGENT_CHANNEL, (agentId) => {
+      const live = this.#live.get(agentId);
+      if (live === undefined) return;
+      this.#db
+        .selectFrom('agents')
+        .select('state')
+        .where('id', '=', agentId)
+        .executeTakeFirst()
+        .then(
+          (row) => {
+            if (row?.state === 'active') live.wake();
+            else live.close(agentProtocol.CLOSE_CODES.agent_revoked, 'the agent was revoked');
+          },
+          // The heartbeat does the same within its interval: a missed wake-up only delays it.
+          (error: unknown) => this.#log.error({ err: error }, 'waking an agent failed'),
+        );
+    });
   }
 
   /** Registers the agent's connection to this process, closing an earlier one of the same agent. */
