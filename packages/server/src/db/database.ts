@@ -5,6 +5,10 @@ import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
 import type { Schema } from './schema.ts';
 
+/** PostgreSQL's type oids of `timestamptz` and `timestamp`. */
+const TIMESTAMPTZ = 1184;
+const TIMESTAMP = 1114;
+
 /** The schema that holds the control plane's own tables, apart from the vendor's app tables. */
 export const CONTROL_SCHEMA = 'tenantry';
 
@@ -64,7 +68,16 @@ const RECONNECT_MS = 1_000;
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if ('url' in target) return openPostgres(target.url);
   const { dataDir, loadDataDir } = target;
-  const pglite = await PGlite.create({ dataDir, ...(loadDataDir ? { loadDataDir } : {}) });
+  const pglite = await PGlite.create({
+    dataDir,
+    ...(loadDataDir ? { loadDataDir } : {}),
+    // node-postgres' parsers for timestamps, so that both backends read them alike: PGlite's own
+    // read a timestamp of year 1 (`0001-01-01 00:00:00+00`) as 2001.
+    parsers: {
+      [TIMESTAMPTZ]: pg.types.getTypeParser(TIMESTAMPTZ),
+      [TIMESTAMP]: pg.types.getTypeParser(TIMESTAMP),
+    },
+  });
   await pglite.exec(`SET search_path TO ${CONTROL_SCHEMA}, public; SET TimeZone TO 'UTC'`);
   const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });
   return {

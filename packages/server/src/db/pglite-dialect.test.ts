@@ -74,6 +74,17 @@ describe('database behaviour shared by both drivers', () => {
     expect(row.at).toBeInstanceOf(Date);
   });
 
+  test('timestamps at the ends of the range the API takes read back as they were written', async () => {
+    const db = database.database.db;
+    const { rows } = await sql<{ first: Date; last: Date; plain: Date }>`select
+      '0001-01-01T00:00:00Z'::timestamptz as first,
+      '9999-12-31T23:59:59Z'::timestamptz as last,
+      '0099-06-01 12:00:00'::timestamp as plain`.execute(db);
+    expect(rows[0]?.first.toISOString()).toBe('0001-01-01T00:00:00.000Z');
+    expect(rows[0]?.last.toISOString()).toBe('9999-12-31T23:59:59.000Z');
+    expect(rows[0]?.plain.getUTCFullYear()).toBe(99);
+  });
+
   test('a failed statement inside a transaction rolls it back and frees the connection', async () => {
     const db = database.database.db;
     await expect(
