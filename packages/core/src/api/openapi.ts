@@ -8139,6 +8139,8 @@ export interface operations {
         placement?: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
         /** @description Plan key */
         plan?: string;
+        /** @description Part of the slug or the name, case-insensitive; `%` and `_` match themselves */
+        search?: string;
         state?:
           | 'provisioning'
           | 'provisioning_failed'

@@ -182,6 +182,12 @@ const ListQuery = PageQuery.extend({
   plan: z.string().optional().describe('Plan key'),
   placement: z.enum(PLACEMENTS).optional(),
   data_plane: z.string().optional().describe('Data plane id (`dpl_…`)'),
+  search: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe('Part of the slug or the name, case-insensitive; `%` and `_` match themselves'),
 });
 
 const IdParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });

@@ -93,6 +93,13 @@ export interface TenantFilter {
   plan?: string | undefined;
   placement?: Placement | undefined;
   data_plane?: string | undefined;
+  /** Part of the slug or the name, matched case-insensitively. */
+  search?: string | undefined;
+}
+
+/** `text` as a LIKE pattern that matches it literally: its `%`, `_` and `\\` escaped. */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 /** One page of a list, with the cursor of the next page (null on the last). */
@@ -291,6 +298,12 @@ export class TenantService {
     if (filter.placement !== undefined) query = query.where('t.placement', '=', filter.placement);
     if (filter.data_plane !== undefined) query = query.where('t.data_plane_id', '=', filter.data_plane);
     if (filter.plan !== undefined) query = query.where('p.key', '=', filter.plan);
+    if (filter.search !== undefined) {
+      // A substring of the slug or the name, the user's `%` and `_` taken literally: a search
+      // box, not a pattern language.
+      const pattern = `%${likeLiteral(filter.search)}%`;
+      query = query.where((eb) => eb.or([eb('t.slug', 'ilike', pattern), eb('t.name', 'ilike', pattern)]));
+    }
     const rows = (await query.execute()) as TenantRecord[];
     const more = rows.length > page.limit;
     const data = rows.slice(0, page.limit);

@@ -532,6 +532,26 @@ describe('GET /v1/tenants', () => {
     expect(seen).toEqual(pro.map((r) => r.id));
   });
 
+  it('searches the slug and the name, case-insensitively, with % and _ taken literally', async () => {
+    const marker = uniqueSlug('srch');
+    const bySlug = await createTenant(t, { slug: `${marker}-a`, name: 'Acme' });
+    const byName = await createTenant(t, { name: `Globex ${marker.toUpperCase()} 100%_off` });
+    await createTenant(t, { name: 'Initech' });
+    const search = async (q: string) => {
+      const response = await t.request({
+        method: 'GET',
+        url: `/v1/tenants?search=${encodeURIComponent(q)}&limit=100`,
+      });
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      return response.body.data.map((x: { id: string }) => x.id).sort();
+    };
+    expect(await search(marker)).toEqual([bySlug.id, byName.id].sort());
+    expect(await search('100%_off')).toEqual([byName.id]);
+    // A wildcard in the search matches itself only: "%" alone is not "every tenant".
+    expect(await search('%')).toEqual([byName.id]);
+    expect(await search('_')).not.toContain(bySlug.id);
+  });
+
   const badQueries: [string, string][] = [
     ['cursor=not-a-cursor', 'query.cursor'],
     [`cursor=${Buffer.from('{"after":5}').toString('base64url')}`, 'query.cursor'],
@@ -543,6 +563,8 @@ describe('GET /v1/tenants', () => {
     ['state=paused', 'query.state'],
     ['placement=kubernetes', 'query.placement'],
     ['colour=red', 'query.colour'],
+    ['search=', 'query.search'],
+    [`search=${'x'.repeat(101)}`, 'query.search'],
   ];
   for (const [q, path] of badQueries) {
     it(`refuses ?${q} with 400 naming ${path}`, async () => {
