@@ -82,12 +82,14 @@ export async function consoleRoutes(app: FastifyInstance, options: ConsoleOption
 }
 
 function pageHeaders(reply: FastifyReply): FastifyReply {
-  return reply
-    .header('content-security-policy', CONSOLE_CSP)
-    .header('cache-control', 'no-cache')
-    .header('x-content-type-options', 'nosniff')
-    // The callback URL carries the authorization code: it is never sent on as a referrer.
-    .header('referrer-policy', 'no-referrer');
+  return (
+    reply
+      .header('content-security-policy', CONSOLE_CSP)
+      .header('cache-control', 'no-cache')
+      .header('x-content-type-options', 'nosniff')
+      // The callback URL carries the authorization code: it is never sent on as a referrer.
+      .header('referrer-policy', 'no-referrer')
+  );
 }
 
 function notBuilt(dir: string): string {
