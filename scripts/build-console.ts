@@ -41,10 +41,21 @@ export async function buildConsole(options: { force?: boolean } = {}): Promise<v
   if (reason === undefined) return;
   console.log(`building the console (${reason})`);
   const staging = `${DIST}.${process.pid}`;
-  await build({
-    configFile: join(CONSOLE, 'vite.config.ts'),
-    build: { outDir: staging, emptyOutDir: true },
-  });
+  // The JSX transform and React pick their production builds by NODE_ENV, which vitest sets to
+  // `test`: a build made under it would call React's development-only jsxDEV. The variable is
+  // set back at once: the test workers keep theirs.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = 'production';
+  try {
+    await build({
+      configFile: join(CONSOLE, 'vite.config.ts'),
+      mode: 'production',
+      build: { outDir: staging, emptyOutDir: true },
+    });
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
   rmSync(DIST, { recursive: true, force: true });
   renameSync(staging, DIST);
 }

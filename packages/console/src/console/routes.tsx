@@ -16,19 +16,18 @@ export interface TenantSearch {
 
 /**
  * The tenant list's search params, checked: a value the API would refuse is dropped rather than
- * sent (a hand-edited or stale link still opens the list).
+ * sent (a hand-edited or stale link still opens the list). Every key is set, undefined when
+ * dropped: the router merges the result over the raw params.
  */
 export function parseTenantSearch(raw: Record<string, unknown>): TenantSearch {
   const text = (value: unknown) =>
     typeof value === 'string' && value.trim() !== '' ? value.trim().slice(0, 100) : undefined;
-  const search: { -readonly [K in keyof TenantSearch]: TenantSearch[K] } = {};
-  const words = text(raw.search);
-  if (words !== undefined) search.search = words;
-  if (isTenantState(raw.state)) search.state = raw.state;
-  if (isPlacement(raw.placement)) search.placement = raw.placement;
-  const plan = text(raw.plan);
-  if (plan !== undefined) search.plan = plan;
-  return search;
+  return {
+    search: text(raw.search),
+    state: isTenantState(raw.state) ? raw.state : undefined,
+    placement: isPlacement(raw.placement) ? raw.placement : undefined,
+    plan: text(raw.plan),
+  };
 }
 
 function Nav() {

@@ -81,6 +81,9 @@ function Overview({ tenant }: { tenant: Tenant }) {
   );
 }
 
+/** The states a tenant may be suspended from (the API refuses the others). */
+const SUSPENDABLE: readonly Tenant['state'][] = ['trialing', 'active', 'past_due'];
+
 /** Suspend or resume, each behind the tenant's slug typed out. */
 function Lifecycle({ tenant }: { tenant: Tenant }) {
   const client = useQueryClient();
@@ -98,7 +101,8 @@ function Lifecycle({ tenant }: { tenant: Tenant }) {
       client.invalidateQueries({ queryKey: ['fleet'] }).catch((error: unknown) => console.warn(error));
     },
   });
-  const action = tenant.state === 'suspended' ? 'resume' : tenant.state === 'active' ? 'suspend' : undefined;
+  const action =
+    tenant.state === 'suspended' ? 'resume' : SUSPENDABLE.includes(tenant.state) ? 'suspend' : undefined;
   if (action === undefined) return null;
   const words = `${action === 'suspend' ? 'Suspend' : 'Resume'} ${tenant.slug}`;
   return (
