@@ -128,11 +128,14 @@ test(
     await accessible(portal.page, 'portal');
 
     // --- The operator: sign-in through the console's client, the fleet home. ---
-    const operatorContext = await browser.newContext();
+    const operatorContext = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
     const { page, errors } = await tab(operatorContext);
     await page.goto(`${t.issuer}/console/`);
     await signIn(page, staff);
     await page.waitForURL(`${t.issuer}/console/`);
+    // The first Tab reaches the skip link, which leads past the navigation.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
     await eventually(() => page.textContent('[data-testid=fleet-total]')).toMatch(/\d+ tenants/);
     expect(Number(await page.textContent('[data-testid=placement-schema]'))).toBeGreaterThanOrEqual(1);
     expect(Number(await page.textContent('[data-testid=state-active]'))).toBeGreaterThanOrEqual(2);
@@ -152,6 +155,14 @@ test(
     expect(await page.textContent('[data-testid=curl]')).toContain(
       `/v1/tenants?search=acme-${marker}&limit=100`,
     );
+    // Copy as curl: the command, the token left to the shell ($TENANTRY_TOKEN), never the token.
+    await page.click('button:has-text("Copy as curl")');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(
+      `curl -H "authorization: Bearer $TENANTRY_TOKEN" '${t.issuer}/v1/tenants?search=acme-${marker}&limit=100'`,
+    );
+    const raw = JSON.parse((await page.textContent('[data-testid=raw-json]')) ?? '');
+    expect(raw[0].data.map((x: { slug: string }) => x.slug)).toEqual([`acme-${marker}`]);
     await accessible(page, 'tenants');
     // A link with an invalid filter still opens the list, the filter dropped.
     await page.goto(
@@ -167,13 +178,19 @@ test(
     await page.waitForURL(`${t.issuer}/console/tenants/acme-${marker}`);
     await eventually(() => page.textContent('[data-testid=tenant-state]')).toBe('active');
     await accessible(page, 'tenant');
-    await page.click('button:has-text("Suspend…")');
+    // By keyboard alone: focus the button, open the confirmation (its field takes the focus), type.
+    await page.focus('button:has-text("Suspend…")');
+    await page.keyboard.press('Enter');
     const confirm = page.locator(`button:has-text("Suspend acme-${marker}")`);
     expect(await confirm.isDisabled()).toBe(true);
-    await page.fill('form[aria-label^="Confirm"] input', 'acme');
+    await page.keyboard.type('acme');
+    await page.keyboard.press('Enter');
+    // A part of the slug is not the slug: Enter does nothing.
     expect(await confirm.isDisabled()).toBe(true);
-    await page.fill('form[aria-label^="Confirm"] input', `acme-${marker}`);
-    await confirm.click();
+    expect((await t.request({ method: 'GET', url: `/v1/tenants/${target.id}` })).body.state).toBe('active');
+    await page.keyboard.type(`-${marker}`);
+    expect(await confirm.isDisabled()).toBe(false);
+    await page.keyboard.press('Enter');
     await eventually(() => page.textContent('[data-testid=tenant-state]')).toMatch(/^suspended/);
     const stored2 = await t.request({ method: 'GET', url: `/v1/tenants/${target.id}` });
     expect(stored2.body.state).toBe('suspended');
