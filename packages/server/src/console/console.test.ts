@@ -144,6 +144,29 @@ describe("the console's OpenID client", () => {
     expect(answer.headers.location).toMatch(/^\/oidc\/interaction\//);
   });
 
+  it("lets only the console's own origin read the token endpoint's answers (CORS)", async () => {
+    const exchange = (origin: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/oidc/token',
+        headers: { origin, 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code: 'not-a-code',
+          redirect_uri: 'http://localhost:8080/console/callback',
+          client_id: 'tenantry-console',
+          code_verifier: 'A'.repeat(43),
+        }).toString(),
+      });
+    const own = await exchange('http://localhost:8080');
+    expect(own.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(own.headers['access-control-allow-origin']).toBe('http://localhost:8080');
+    for (const origin of ['https://attacker.example', 'http://localhost:9999', 'null']) {
+      const other = await exchange(origin);
+      expect(other.headers['access-control-allow-origin'], origin).toBeUndefined();
+    }
+  });
+
   it('sends a code nowhere else: another redirect URI gets an error page, no redirect', async () => {
     for (const uri of [
       'https://attacker.example/console/callback',
