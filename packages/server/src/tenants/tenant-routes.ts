@@ -257,6 +257,29 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
   );
 
   app.get(
+    '/tenant-counts',
+    {
+      config: { scope: 'tenants:read' },
+      schema: {
+        tags: ['Tenants'],
+        operationId: 'countTenants',
+        summary: 'Count tenants by state and by placement',
+        description:
+          'Every tenant counted once in `by_state` and once in `by_placement` (deleted ones too), every state and ' +
+          'placement named (0 when none): the fleet at a glance without reading the whole list.',
+        response: {
+          200: z.object({
+            total: z.number().int().min(0),
+            by_state: z.record(z.enum(TENANT_STATES), z.number().int().min(0)),
+            by_placement: z.record(z.enum(PLACEMENTS), z.number().int().min(0)),
+          }),
+        },
+      },
+    },
+    async () => tenants.counts(),
+  );
+
+  app.get(
     '/tenants/:id',
     {
       config: { scope: 'tenants:read' },

@@ -7,12 +7,14 @@ import {
   hourOf,
   isVendorPlacement,
   ok,
+  PLACEMENTS,
   type Placement,
   type PlacementResources,
   type PlanDefinition,
   parseOverrides,
   plannedResources,
   type Result,
+  TENANT_STATES,
   type TenantAction,
   type TenantOverrides,
   type TenantState,
@@ -86,6 +88,13 @@ export interface ChangePlanInput {
   /** `auto`: an upgrade now, a downgrade at the period end (see planChangeTiming). */
   at: PlanChangeRequest;
   overrides?: unknown;
+}
+
+/** The fleet counted: see {@link TenantService.counts}. */
+export interface TenantCounts {
+  total: number;
+  by_state: Record<TenantState, number>;
+  by_placement: Record<Placement, number>;
 }
 
 export interface TenantFilter {
@@ -313,6 +322,34 @@ export class TenantService {
       data: data.map((r) => tenantView(r, now)),
       next_cursor: more && last ? encodeCursor(last.id) : null,
     });
+  }
+
+  /**
+   * How many tenants there are in each state and on each placement (every state and placement
+   * named, 0 when none): the fleet at a glance, in one query whatever its size.
+   */
+  async counts(): Promise<TenantCounts> {
+    const rows = await this.#o.db
+      .selectFrom('tenants')
+      .select(['state', 'placement', (eb) => eb.fn.countAll<string | number>().as('n')])
+      .groupBy(['state', 'placement'])
+      .execute();
+    const byState = Object.fromEntries(TENANT_STATES.map((state) => [state, 0])) as Record<
+      TenantState,
+      number
+    >;
+    const byPlacement = Object.fromEntries(PLACEMENTS.map((placement) => [placement, 0])) as Record<
+      Placement,
+      number
+    >;
+    let total = 0;
+    for (const row of rows) {
+      const n = Number(row.n);
+      total += n;
+      byState[row.state as TenantState] += n;
+      byPlacement[row.placement as Placement] += n;
+    }
+    return { total, by_state: byState, by_placement: byPlacement };
   }
 
   /** Changes a tenant's name, region, seats, overrides or metadata. */

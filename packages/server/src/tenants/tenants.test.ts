@@ -1,3 +1,4 @@
+import { PLACEMENTS, TENANT_STATES } from '@tenantry/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, uniqueSlug } from '../../test/harness.ts';
 import {
@@ -573,6 +574,30 @@ describe('GET /v1/tenants', () => {
       expect(paths(body)).toContain(path);
     });
   }
+});
+
+describe('GET /v1/tenant-counts', () => {
+  it('counts every tenant once by state and once by placement, naming every state and placement', async () => {
+    await createTenant(t, { placement: 'schema' });
+    const suspended = await provisionedTenant(t, { plan: 'pro' });
+    expect((await act(t, suspended.id, 'suspend')).status).toBe(200);
+    const answer = await t.request({ method: 'GET', url: '/v1/tenant-counts' });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    const rows = await t.services.database.db.selectFrom('tenants').select(['state', 'placement']).execute();
+    const tally = (key: 'state' | 'placement') =>
+      rows.reduce<Record<string, number>>((counts, row) => {
+        counts[row[key]] = (counts[row[key]] ?? 0) + 1;
+        return counts;
+      }, {});
+    expect(answer.body.total).toBe(rows.length);
+    const nonZero = (counts: Record<string, number>) =>
+      Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0));
+    expect(nonZero(answer.body.by_state)).toEqual(tally('state'));
+    expect(nonZero(answer.body.by_placement)).toEqual(tally('placement'));
+    expect(answer.body.by_state.suspended).toBeGreaterThanOrEqual(1);
+    expect(Object.keys(answer.body.by_state).sort()).toEqual([...TENANT_STATES].sort());
+    expect(Object.keys(answer.body.by_placement).sort()).toEqual([...PLACEMENTS].sort());
+  });
 });
 
 describe('GET /v1/tenants/{id}', () => {
