@@ -43,7 +43,7 @@ function FleetCounts({ counts }: { counts: Counts }) {
                     <StateBadge state={state} />
                   </Link>
                 </th>
-                <td data-testid={`state-${state}`}>{counts.by_state[state] ?? 0}</td>
+                <td data-testid={`state-${state}`}>{counts.by_state[state]}</td>
               </tr>
             ))}
           </tbody>
@@ -64,7 +64,7 @@ function FleetCounts({ counts }: { counts: Counts }) {
                     {placement}
                   </Link>
                 </th>
-                <td data-testid={`placement-${placement}`}>{counts.by_placement[placement] ?? 0}</td>
+                <td data-testid={`placement-${placement}`}>{counts.by_placement[placement]}</td>
               </tr>
             ))}
           </tbody>

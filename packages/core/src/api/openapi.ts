@@ -8043,10 +8043,21 @@ export interface operations {
         content: {
           'application/json': {
             by_placement: {
-              [key: string]: number;
+              byoi: number;
+              byoi_agent: number;
+              database: number;
+              pool: number;
+              schema: number;
             };
             by_state: {
-              [key: string]: number;
+              active: number;
+              cancelled: number;
+              deleted: number;
+              past_due: number;
+              provisioning: number;
+              provisioning_failed: number;
+              suspended: number;
+              trialing: number;
             };
             total: number;
           };

@@ -190,6 +190,12 @@ const ListQuery = PageQuery.extend({
     .describe('Part of the slug or the name, case-insensitive; `%` and `_` match themselves'),
 });
 
+/** A count for each of `keys`, each a property of its own (OpenAPI names them all). */
+function countsOf<K extends string>(keys: readonly K[]) {
+  const count = z.number().int().min(0);
+  return z.strictObject(Object.fromEntries(keys.map((key) => [key, count])) as Record<K, typeof count>);
+}
+
 const IdParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
 // A POST without a body reaches the validator as null, so both null and undefined mean "no reason".
 const Reason = z.strictObject({ reason: z.string().max(1000).optional() }).nullish();
@@ -270,8 +276,8 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
         response: {
           200: z.object({
             total: z.number().int().min(0),
-            by_state: z.record(z.enum(TENANT_STATES), z.number().int().min(0)),
-            by_placement: z.record(z.enum(PLACEMENTS), z.number().int().min(0)),
+            by_state: countsOf(TENANT_STATES),
+            by_placement: countsOf(PLACEMENTS),
           }),
         },
       },
