@@ -24,6 +24,8 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     rollupOptions: {
       input: { console: resolve(src, 'console.html'), portal: resolve(src, 'portal.html') },
+      // The chunk both entry points load (React, the TanStack libraries, the shared components).
+      output: { chunkFileNames: 'assets/shared-[hash].js' },
     },
   },
   logLevel: 'warn',
