@@ -4,4 +4,4 @@
  * other client. This file is the feature's public surface: code outside the folder imports from
  * here only. It may import: http/, shared modules.
  */
-export { CONSOLE_CSP, type ConsoleOptions, consoleRoutes, DEFAULT_CONSOLE_DIR } from './console-routes.ts';
+export { CONSOLE_CSP, type ConsoleOptions, consoleRoutes } from './console-routes.ts';

@@ -14,5 +14,5 @@ export type {
 } from './identity-source.ts';
 export { oidcClientRoutes } from './oidc-client-routes.ts';
 export { OidcClientService } from './oidc-client-service.ts';
-export { CONSOLE_CALLBACK_PATHS, CONSOLE_CLIENT_ID, OidcProviderService } from './oidc-provider-service.ts';
+export { OidcProviderService } from './oidc-provider-service.ts';
 export { oidcRoutes } from './oidc-routes.ts';

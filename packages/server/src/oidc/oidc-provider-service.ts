@@ -571,10 +571,10 @@ export const OPERATOR_NAME = 'Operator (vendor staff)';
  * (no secret: its code runs in the browser; PKCE protects its codes) built in rather than
  * registered, so that the console works on a fresh install before anyone could register it.
  */
-export const CONSOLE_CLIENT_ID = 'tenantry-console';
+const CONSOLE_CLIENT_ID = 'tenantry-console';
 
 /** Where the console's two entry points (operator console, tenant portal) take their codes back. */
-export const CONSOLE_CALLBACK_PATHS = ['/console/callback', '/portal/callback'] as const;
+const CONSOLE_CALLBACK_PATHS = ['/console/callback', '/portal/callback'] as const;
 
 /** The provider's Client storage: the registered clients, read from `oidc_clients` on each use. */
 class ClientAdapter implements Adapter {
