@@ -67,8 +67,15 @@ function callbackUrl(entry: EntryPoint): string {
   return `${location.origin}/${entry}/callback`;
 }
 
+/** Whether this page is already on its way to the provider: one sign-in at a time. */
+let redirecting = false;
+
 /** Sends the browser to the provider; it comes back to the entry point's callback. */
 export async function signIn(entry: EntryPoint, returnTo: string): Promise<void> {
+  // Several failed queries (or React running an effect twice in development) ask at once; a
+  // second request would replace the first's verifier while the first might still win.
+  if (redirecting) return;
+  redirecting = true;
   const pending: Pending = { state: random(), verifier: random(), returnTo };
   sessionStorage.setItem(PENDING_KEY, JSON.stringify(pending));
   const challenge = base64url(
@@ -99,7 +106,16 @@ export class SignInError extends Error {
  * Completes the sign-in on the callback: checks the state and the issuer (RFC 9207), exchanges
  * the code with the verifier, keeps the tokens in memory. Returns the path to go back to.
  */
-export async function completeSignIn(entry: EntryPoint, callback: URL): Promise<string> {
+export function completeSignIn(entry: EntryPoint, callback: URL): Promise<string> {
+  // A code is exchanged once, however many times the callback page asks (React runs an effect
+  // twice in development).
+  completing ??= exchange(entry, callback);
+  return completing;
+}
+
+let completing: Promise<string> | undefined;
+
+async function exchange(entry: EntryPoint, callback: URL): Promise<string> {
   const stored = sessionStorage.getItem(PENDING_KEY);
   sessionStorage.removeItem(PENDING_KEY);
   const params = callback.searchParams;
