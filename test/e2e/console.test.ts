@@ -206,6 +206,12 @@ test(
     // The refused call is an answer the page shows, not an error of the page.
     expect(portal.errors.filter((e) => !e.includes('409'))).toEqual([]);
 
+    // A tenant's member is no staff: the operator console's sign-in sends them back refused.
+    await portal.page.goto(`${t.issuer}/console/`);
+    await portal.page.waitForURL((url) => url.pathname === '/console/callback');
+    await eventually(() => portal.page.textContent('[role=alert]')).toContain('access_denied');
+    expect(await portal.page.textContent('h1')).toBe('Sign-in failed');
+
     await memberContext.close();
     await operatorContext.close();
   },
