@@ -2,6 +2,7 @@
 // older than its sources, so that a fresh clone's `npm start` and `npm test` serve it without a
 // step of their own; a current build is left alone (a few stat calls). Run by `prestart`, and by
 // the server tests' global setup before the browser tests. `--force` builds in any case.
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { build } from 'vite';
@@ -40,7 +41,7 @@ export async function buildConsole(options: { force?: boolean } = {}): Promise<v
   const reason = options.force ? 'asked to' : staleness();
   if (reason === undefined) return;
   console.log(`building the console (${reason})`);
-  const staging = `${DIST}.${process.pid}`;
+  const staging = `${DIST}.${process.pid}-${randomBytes(4).toString('hex')}`;
   // The JSX transform and React pick their production builds by NODE_ENV, which vitest sets to
   // `test`: a build made under it would call React's development-only jsxDEV. The variable is
   // set back at once: the test workers keep theirs.
@@ -57,7 +58,13 @@ export async function buildConsole(options: { force?: boolean } = {}): Promise<v
     else process.env.NODE_ENV = nodeEnv;
   }
   rmSync(DIST, { recursive: true, force: true });
-  renameSync(staging, DIST);
+  try {
+    renameSync(staging, DIST);
+  } catch (error) {
+    // Another process (a second test run, `npm start`) moved its build in first: keep that one.
+    rmSync(staging, { recursive: true, force: true });
+    if (staleness() !== undefined) throw error;
+  }
 }
 
 if (import.meta.main) await buildConsole({ force: process.argv.includes('--force') });
