@@ -43,7 +43,7 @@ export default defineConfig({
           // roles at once), which an embedded PGlite cannot be: those tests run on postgres only.
           exclude: ['**/*.postgres.test.ts', '**/node_modules/**'],
           env: { TENANTRY_TEST_BACKEND: 'pglite' },
-          globalSetup: ['packages/server/test/global-setup.ts'],
+          globalSetup: ['packages/server/test/global-setup.ts', 'test/e2e/console-build.ts'],
           // The files of a worker share its module graph instead of each importing the server
           // (Fastify, Kysely, PGlite, the zod schemas) afresh, which was a sixth of their time.
           // They keep no state between them: each opens its own database and closes it, and
@@ -65,7 +65,7 @@ export default defineConfig({
             'test/e2e/**/*.test.ts',
           ],
           env: { TENANTRY_TEST_BACKEND: 'postgres' },
-          globalSetup: ['packages/server/test/global-setup.ts'],
+          globalSetup: ['packages/server/test/global-setup.ts', 'test/e2e/console-build.ts'],
           // Shared module graphs, as on server:pglite.
           isolate: false,
           testTimeout: 30_000,

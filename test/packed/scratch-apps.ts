@@ -173,7 +173,7 @@ try {
       assert.equal((await call('POST', '/api/meetings', free.token)).status, 429);
 
       assert.equal(await stop(running.child), 0, running.output());
-      const usage = await fetch(`${url}/v1/tenants/${free.id}/usage?meter=meetings`, {
+      const usage: Response = await fetch(`${url}/v1/tenants/${free.id}/usage?meter=meetings`, {
         headers: { authorization: `Bearer ${token}` },
       });
       assert.equal(((await usage.json()) as { total: number }).total, 3, 'the allowed meetings are recorded');

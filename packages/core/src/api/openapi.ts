@@ -1004,6 +1004,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenant-counts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Count tenants by state and by placement
+     * @description Every tenant counted once in `by_state` and once in `by_placement` (deleted ones too), every state and placement named (0 when none): the fleet at a glance without reading the whole list.
+     */
+    get: operations['countTenants'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenant-keys/sets': {
     parameters: {
       query?: never;
@@ -8006,6 +8026,50 @@ export interface operations {
       415: components['responses']['UnsupportedMediaType'];
     };
   };
+  countTenants: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            by_placement: {
+              byoi: number;
+              byoi_agent: number;
+              database: number;
+              pool: number;
+              schema: number;
+            };
+            by_state: {
+              active: number;
+              cancelled: number;
+              deleted: number;
+              past_due: number;
+              provisioning: number;
+              provisioning_failed: number;
+              suspended: number;
+              trialing: number;
+            };
+            total: number;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   listTenantKeySets: {
     parameters: {
       query?: {
@@ -8139,6 +8203,8 @@ export interface operations {
         placement?: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
         /** @description Plan key */
         plan?: string;
+        /** @description Part of the slug or the name, case-insensitive; `%` and `_` match themselves */
+        search?: string;
         state?:
           | 'provisioning'
           | 'provisioning_failed'

@@ -69,7 +69,8 @@ export const entitlementRoutes: FastifyPluginAsyncZod<Pick<Services, 'entitlemen
   app.get(
     '/tenants/:id/entitlements',
     {
-      config: { scope: 'entitlements:read' },
+      // A tenant's billing readers see their own plan, limits and usage (the tenant portal).
+      config: { scope: 'entitlements:read', permission: 'billing:read' },
       schema: {
         tags: ['Entitlements'],
         operationId: 'getTenantEntitlements',

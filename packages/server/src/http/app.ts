@@ -16,6 +16,7 @@ import {
   stripeCustomerRoutes,
   stripeWebhookRoutes,
 } from '../billing/index.ts';
+import { consoleRoutes } from '../console/index.ts';
 import { dataPlaneRoutes } from '../data-planes/index.ts';
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
@@ -49,6 +50,8 @@ const REQUEST_ID = /^[\w.-]{1,128}$/;
 export interface AppOptions {
   /** Pino options, or false for no logs (tests). */
   readonly logger: NonNullable<FastifyServerOptions['logger']>;
+  /** The built web console's folder; packages/console/dist by default. */
+  readonly consoleDir?: string | undefined;
 }
 
 /**
@@ -267,6 +270,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       members: services.members,
     });
   });
+  // Outside the API-key scope: static pages and scripts, which call /v1 with the user's token.
+  await app.register(consoleRoutes, { dir: options.consoleDir });
   // Outside the API-key scope: Stripe's signature over the raw body authenticates it.
   if (services.stripe) await app.register(stripeWebhookRoutes, { webhooks: services.stripe.webhooks });
   // Agents connect with a WebSocket upgrade on the same HTTP server: outside the API-key scope,

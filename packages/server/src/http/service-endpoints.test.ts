@@ -172,7 +172,11 @@ describe('/openapi.json and /docs', () => {
         expect(membersOf(given, spec).length, `${path} body members`).toBeGreaterThan(0);
       }
       // Each operation names the one scope its key must hold (scopes.test.ts walks them all).
-      expect(operation.security).toEqual([{ apiKey: [expect.stringMatching(/^[a-z-]+:[a-z]+$/)] }]);
+      expect(operation.security[0]).toEqual({ apiKey: [expect.stringMatching(/^[a-z-]+:[a-z]+$/)] });
+      // A route a tenant's member may call with their token names the permission it needs too.
+      expect(operation.security.slice(1)).toEqual(
+        path === '/v1/tenants/{id}/entitlements' ? [{ userToken: ['billing:read'] }] : [],
+      );
       // Problems are shared responses of the document, each a Problem (openapi.test.ts checks them).
       expect(operation.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' });
     }

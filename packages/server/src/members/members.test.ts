@@ -579,6 +579,33 @@ describe('user access tokens', () => {
     expect(role.body.code).toBe('insufficient_permission');
   });
 
+  test("a billing reader's token reads its own tenant's entitlements (the portal), no other tenant's, and not while the tenant is suspended", async () => {
+    const tenant = await provisionedTenant(t, { plan: 'enterprise' });
+    const other = await provisionedTenant(t, { plan: 'enterprise' });
+    await member(tenant.id, 'owner');
+    const { token: billing } = await memberToken(tenant.id, 'billing');
+    const { token: viewer } = await memberToken(tenant.id, 'viewer');
+    const read = (id: string, token: string) =>
+      t.request({ method: 'GET', url: `/v1/tenants/${id}/entitlements`, headers: as(token) });
+    const own = await read(tenant.slug, billing);
+    expect(own.status, JSON.stringify(own.body)).toBe(200);
+    expect(own.body).toMatchObject({ tenant_id: tenant.id, state: 'active' });
+    // Attacks: another tenant's snapshot, and a role without billing:read.
+    expect((await read(other.id, billing)).body.code).toBe('insufficient_permission');
+    const refused = await read(tenant.id, viewer);
+    expect(refused.status).toBe(403);
+    expect(refused.body).toMatchObject({ code: 'insufficient_permission' });
+    const suspended = await t.request({
+      method: 'POST',
+      url: `/v1/tenants/${tenant.id}/suspend`,
+      payload: {},
+    });
+    expect(suspended.status, JSON.stringify(suspended.body)).toBe(200);
+    const inactive = await read(tenant.id, billing);
+    expect(inactive.status).toBe(409);
+    expect(inactive.body).toMatchObject({ code: 'tenant_inactive', state: 'suspended' });
+  });
+
   test("a member's token is held to the tenant's IP allow-list, and its POSTs honour Idempotency-Key", async () => {
     const tenant = await provisionedTenant(t, { plan: 'enterprise' });
     await member(tenant.id, 'owner');

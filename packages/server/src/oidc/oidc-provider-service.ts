@@ -282,7 +282,7 @@ export class OidcProviderService {
     const db = this.#o.db;
     const clients = this.#o.clients;
     const adapter = (model: string): Adapter =>
-      model === 'Client' ? new ClientAdapter(clients) : new PayloadAdapter(db, model);
+      model === 'Client' ? new ClientAdapter(clients, this.issuer) : new PayloadAdapter(db, model);
 
     const policy = interactionPolicy.base();
     // Every authorization request comes through the interaction once: it is where the Tenantry
@@ -307,6 +307,12 @@ export class OidcProviderService {
       jwks: { keys: [jwk] },
       cookies: { keys: [cookieKey.toString('base64url')] },
       pkce: { required: () => true },
+      // A browser app (a public client: the console, a vendor's SPA) calls the token endpoint from
+      // the origin of one of its redirect URIs, and only from there; oidc-provider's own rule,
+      // stated here rather than left to its default (which logs a notice on every process).
+      clientBasedCORS: (ctx, origin, client) =>
+        (ctx.oidc.route === 'userinfo' || client.clientAuthMethod === 'none') &&
+        (client.redirectUris ?? []).some((uri) => URL.parse(uri)?.origin === origin),
       // Authorization Code only: no implicit or hybrid flow, whose tokens travel in the URL.
       responseTypes: ['code'],
       clientAuthMethods: ['client_secret_basic', 'none'],
@@ -560,15 +566,37 @@ function organizationClaims(organization: LiveOrganization): Record<string, unkn
 /** The operator organisation's name, as the picker and the ID token show it. */
 export const OPERATOR_NAME = 'Operator (vendor staff)';
 
+/**
+ * The client id of Tenantry's own web console (packages/console): a first-party public client
+ * (no secret: its code runs in the browser; PKCE protects its codes) built in rather than
+ * registered, so that the console works on a fresh install before anyone could register it.
+ */
+const CONSOLE_CLIENT_ID = 'tenantry-console';
+
+/** Where the console's two entry points (operator console, tenant portal) take their codes back. */
+const CONSOLE_CALLBACK_PATHS = ['/console/callback', '/portal/callback'] as const;
+
 /** The provider's Client storage: the registered clients, read from `oidc_clients` on each use. */
 class ClientAdapter implements Adapter {
   readonly #clients: OidcClientService;
+  readonly #issuer: string;
 
-  constructor(clients: OidcClientService) {
+  constructor(clients: OidcClientService, issuer: string) {
     this.#clients = clients;
+    this.#issuer = issuer;
   }
 
   async find(id: string) {
+    // The console's redirect URIs are on the control plane's own public URL, exactly: a code is
+    // never sent anywhere else, and the console signs in only when opened at that URL.
+    if (id === CONSOLE_CLIENT_ID) {
+      return {
+        client_id: CONSOLE_CLIENT_ID,
+        client_name: 'Tenantry console',
+        redirect_uris: CONSOLE_CALLBACK_PATHS.map((path) => `${this.#issuer}${path}`),
+        token_endpoint_auth_method: 'none' as const,
+      };
+    }
     // Only ids of the shape the API gives can name a client.
     if (!/^cli_[0-9a-z]{26}$/.test(id)) return undefined;
     const metadata = await this.#clients.metadata(id);

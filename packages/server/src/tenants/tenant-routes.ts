@@ -182,7 +182,19 @@ const ListQuery = PageQuery.extend({
   plan: z.string().optional().describe('Plan key'),
   placement: z.enum(PLACEMENTS).optional(),
   data_plane: z.string().optional().describe('Data plane id (`dpl_…`)'),
+  search: z
+    .string()
+    .min(1)
+    .max(100)
+    .optional()
+    .describe('Part of the slug or the name, case-insensitive; `%` and `_` match themselves'),
 });
+
+/** A count for each of `keys`, each a property of its own (OpenAPI names them all). */
+function countsOf<K extends string>(keys: readonly K[]) {
+  const count = z.number().int().min(0);
+  return z.strictObject(Object.fromEntries(keys.map((key) => [key, count])) as Record<K, typeof count>);
+}
 
 const IdParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
 // A POST without a body reaches the validator as null, so both null and undefined mean "no reason".
@@ -248,6 +260,29 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
       const result = await tenants.list(filter, { limit, cursor });
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
+  );
+
+  app.get(
+    '/tenant-counts',
+    {
+      config: { scope: 'tenants:read' },
+      schema: {
+        tags: ['Tenants'],
+        operationId: 'countTenants',
+        summary: 'Count tenants by state and by placement',
+        description:
+          'Every tenant counted once in `by_state` and once in `by_placement` (deleted ones too), every state and ' +
+          'placement named (0 when none): the fleet at a glance without reading the whole list.',
+        response: {
+          200: z.object({
+            total: z.number().int().min(0),
+            by_state: countsOf(TENANT_STATES),
+            by_placement: countsOf(PLACEMENTS),
+          }),
+        },
+      },
+    },
+    async () => tenants.counts(),
   );
 
   app.get(

@@ -7,12 +7,14 @@ import {
   hourOf,
   isVendorPlacement,
   ok,
+  PLACEMENTS,
   type Placement,
   type PlacementResources,
   type PlanDefinition,
   parseOverrides,
   plannedResources,
   type Result,
+  TENANT_STATES,
   type TenantAction,
   type TenantOverrides,
   type TenantState,
@@ -88,11 +90,25 @@ export interface ChangePlanInput {
   overrides?: unknown;
 }
 
+/** The fleet counted: see {@link TenantService.counts}. */
+export interface TenantCounts {
+  total: number;
+  by_state: Record<TenantState, number>;
+  by_placement: Record<Placement, number>;
+}
+
 export interface TenantFilter {
   state?: string | undefined;
   plan?: string | undefined;
   placement?: Placement | undefined;
   data_plane?: string | undefined;
+  /** Part of the slug or the name, matched case-insensitively. */
+  search?: string | undefined;
+}
+
+/** `text` as a LIKE pattern that matches it literally: its `%`, `_` and `\\` escaped. */
+function likeLiteral(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
 /** One page of a list, with the cursor of the next page (null on the last). */
@@ -291,6 +307,12 @@ export class TenantService {
     if (filter.placement !== undefined) query = query.where('t.placement', '=', filter.placement);
     if (filter.data_plane !== undefined) query = query.where('t.data_plane_id', '=', filter.data_plane);
     if (filter.plan !== undefined) query = query.where('p.key', '=', filter.plan);
+    if (filter.search !== undefined) {
+      // A substring of the slug or the name, the user's `%` and `_` taken literally: a search
+      // box, not a pattern language.
+      const pattern = `%${likeLiteral(filter.search)}%`;
+      query = query.where((eb) => eb.or([eb('t.slug', 'ilike', pattern), eb('t.name', 'ilike', pattern)]));
+    }
     const rows = (await query.execute()) as TenantRecord[];
     const more = rows.length > page.limit;
     const data = rows.slice(0, page.limit);
@@ -300,6 +322,34 @@ export class TenantService {
       data: data.map((r) => tenantView(r, now)),
       next_cursor: more && last ? encodeCursor(last.id) : null,
     });
+  }
+
+  /**
+   * How many tenants there are in each state and on each placement (every state and placement
+   * named, 0 when none): the fleet at a glance, in one query whatever its size.
+   */
+  async counts(): Promise<TenantCounts> {
+    const rows = await this.#o.db
+      .selectFrom('tenants')
+      .select(['state', 'placement', (eb) => eb.fn.countAll<string | number>().as('n')])
+      .groupBy(['state', 'placement'])
+      .execute();
+    const byState = Object.fromEntries(TENANT_STATES.map((state) => [state, 0])) as Record<
+      TenantState,
+      number
+    >;
+    const byPlacement = Object.fromEntries(PLACEMENTS.map((placement) => [placement, 0])) as Record<
+      Placement,
+      number
+    >;
+    let total = 0;
+    for (const row of rows) {
+      const n = Number(row.n);
+      total += n;
+      byState[row.state as TenantState] += n;
+      byPlacement[row.placement as Placement] += n;
+    }
+    return { total, by_state: byState, by_placement: byPlacement };
   }
 
   /** Changes a tenant's name, region, seats, overrides or metadata. */

@@ -1,3 +1,4 @@
+import { PLACEMENTS, TENANT_STATES } from '@tenantry/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp, uniqueSlug } from '../../test/harness.ts';
 import {
@@ -532,6 +533,26 @@ describe('GET /v1/tenants', () => {
     expect(seen).toEqual(pro.map((r) => r.id));
   });
 
+  it('searches the slug and the name, case-insensitively, with % and _ taken literally', async () => {
+    const marker = uniqueSlug('srch');
+    const bySlug = await createTenant(t, { slug: `${marker}-a`, name: 'Acme' });
+    const byName = await createTenant(t, { name: `Globex ${marker.toUpperCase()} 100%_off` });
+    await createTenant(t, { name: 'Initech' });
+    const search = async (q: string) => {
+      const response = await t.request({
+        method: 'GET',
+        url: `/v1/tenants?search=${encodeURIComponent(q)}&limit=100`,
+      });
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+      return response.body.data.map((x: { id: string }) => x.id).sort();
+    };
+    expect(await search(marker)).toEqual([bySlug.id, byName.id].sort());
+    expect(await search('100%_off')).toEqual([byName.id]);
+    // A wildcard in the search matches itself only: "%" alone is not "every tenant".
+    expect(await search('%')).toEqual([byName.id]);
+    expect(await search('_')).not.toContain(bySlug.id);
+  });
+
   const badQueries: [string, string][] = [
     ['cursor=not-a-cursor', 'query.cursor'],
     [`cursor=${Buffer.from('{"after":5}').toString('base64url')}`, 'query.cursor'],
@@ -543,6 +564,8 @@ describe('GET /v1/tenants', () => {
     ['state=paused', 'query.state'],
     ['placement=kubernetes', 'query.placement'],
     ['colour=red', 'query.colour'],
+    ['search=', 'query.search'],
+    [`search=${'x'.repeat(101)}`, 'query.search'],
   ];
   for (const [q, path] of badQueries) {
     it(`refuses ?${q} with 400 naming ${path}`, async () => {
@@ -551,6 +574,30 @@ describe('GET /v1/tenants', () => {
       expect(paths(body)).toContain(path);
     });
   }
+});
+
+describe('GET /v1/tenant-counts', () => {
+  it('counts every tenant once by state and once by placement, naming every state and placement', async () => {
+    await createTenant(t, { placement: 'schema' });
+    const suspended = await provisionedTenant(t, { plan: 'pro' });
+    expect((await act(t, suspended.id, 'suspend')).status).toBe(200);
+    const answer = await t.request({ method: 'GET', url: '/v1/tenant-counts' });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(200);
+    const rows = await t.services.database.db.selectFrom('tenants').select(['state', 'placement']).execute();
+    const tally = (key: 'state' | 'placement') =>
+      rows.reduce<Record<string, number>>((counts, row) => {
+        counts[row[key]] = (counts[row[key]] ?? 0) + 1;
+        return counts;
+      }, {});
+    expect(answer.body.total).toBe(rows.length);
+    const nonZero = (counts: Record<string, number>) =>
+      Object.fromEntries(Object.entries(counts).filter(([, n]) => n > 0));
+    expect(nonZero(answer.body.by_state)).toEqual(tally('state'));
+    expect(nonZero(answer.body.by_placement)).toEqual(tally('placement'));
+    expect(answer.body.by_state.suspended).toBeGreaterThanOrEqual(1);
+    expect(Object.keys(answer.body.by_state).sort()).toEqual([...TENANT_STATES].sort());
+    expect(Object.keys(answer.body.by_placement).sort()).toEqual([...PLACEMENTS].sort());
+  });
 });
 
 describe('GET /v1/tenants/{id}', () => {

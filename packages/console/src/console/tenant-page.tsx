@@ -1,0 +1,126 @@
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { getRouteApi } from '@tanstack/react-router';
+import { useState } from 'react';
+import { callOf, get, post } from '../shared/api.ts';
+import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
+import type { Tenant } from '../shared/tenants.ts';
+
+const route = getRouteApi('/tenants/$id');
+
+/** A tenant's overview: state, plan, placement, its data plane's health, its provisioning. */
+export function TenantPage() {
+  const { id } = route.useParams();
+  const tenant = useQuery({
+    queryKey: ['tenant', id],
+    queryFn: () => get('/v1/tenants/{id}', { path: { id } }),
+  });
+  return (
+    <>
+      {tenant.isPending ? <Loading what="the tenant" /> : null}
+      {tenant.isError ? (
+        <>
+          <h1>{id}</h1>
+          <ErrorNotice error={tenant.error} />
+        </>
+      ) : null}
+      {tenant.data === undefined ? null : <Overview tenant={tenant.data} />}
+    </>
+  );
+}
+
+function Overview({ tenant }: { tenant: Tenant }) {
+  const provisioning = tenant.provisioning;
+  return (
+    <>
+      <h1>
+        {tenant.name} <StateBadge state={tenant.state} />
+      </h1>
+      <dl className="facts">
+        <dt>Slug</dt>
+        <dd>{tenant.slug}</dd>
+        <dt>Id</dt>
+        <dd>{tenant.id}</dd>
+        <dt>State</dt>
+        <dd data-testid="tenant-state">
+          {tenant.state}
+          {tenant.state_reason === null ? '' : ` (${tenant.state_reason})`}
+        </dd>
+        <dt>Plan</dt>
+        <dd>
+          {tenant.plan.key} v{tenant.plan.version}
+          {tenant.scheduled_change === null
+            ? ''
+            : `, to ${tenant.scheduled_change.plan.key} on ${tenant.scheduled_change.effective_at}`}
+        </dd>
+        <dt>Seats</dt>
+        <dd>{tenant.seats}</dd>
+        <dt>Placement</dt>
+        <dd>{tenant.placement}</dd>
+        <dt>Data plane</dt>
+        <dd>
+          {tenant.data_plane}, {tenant.data_plane_health}
+        </dd>
+        <dt>Region</dt>
+        <dd>{tenant.region ?? 'none'}</dd>
+        <dt>Provisioning</dt>
+        <dd>
+          {provisioning === null
+            ? 'none'
+            : `${provisioning.state}${provisioning.step === null ? '' : `, step ${provisioning.step}`}${
+                provisioning.error === null ? '' : `: ${provisioning.error}`
+              }`}
+        </dd>
+        <dt>Current period</dt>
+        <dd>
+          {tenant.current_period.start} to {tenant.current_period.end}
+        </dd>
+      </dl>
+      <Lifecycle tenant={tenant} />
+      <ApiPanel call={callOf('/v1/tenants/{id}', { path: { id: tenant.slug } })} data={tenant} />
+    </>
+  );
+}
+
+/** The states a tenant may be suspended from (the API refuses the others). */
+const SUSPENDABLE: readonly Tenant['state'][] = ['trialing', 'active', 'past_due'];
+
+/** Suspend or resume, each behind the tenant's slug typed out. */
+function Lifecycle({ tenant }: { tenant: Tenant }) {
+  const client = useQueryClient();
+  const [asking, setAsking] = useState<'suspend' | 'resume' | undefined>();
+  const change = useMutation({
+    mutationFn: (action: 'suspend' | 'resume') =>
+      action === 'suspend'
+        ? post('/v1/tenants/{id}/suspend', { path: { id: tenant.id }, body: {} })
+        : post('/v1/tenants/{id}/resume', { path: { id: tenant.id }, body: {} }),
+    onSuccess: (changed) => {
+      setAsking(undefined);
+      client.setQueryData(['tenant', tenant.slug], changed);
+      client.setQueryData(['tenant', tenant.id], changed);
+      client.invalidateQueries({ queryKey: ['tenants'] }).catch((error: unknown) => console.warn(error));
+      client.invalidateQueries({ queryKey: ['fleet'] }).catch((error: unknown) => console.warn(error));
+    },
+  });
+  const action =
+    tenant.state === 'suspended' ? 'resume' : SUSPENDABLE.includes(tenant.state) ? 'suspend' : undefined;
+  if (action === undefined) return null;
+  const words = `${action === 'suspend' ? 'Suspend' : 'Resume'} ${tenant.slug}`;
+  return (
+    <section aria-label="Lifecycle">
+      {asking === action ? (
+        <TypedConfirm
+          action={words}
+          expected={tenant.slug}
+          busy={change.isPending}
+          onConfirm={() => change.mutate(action)}
+          onCancel={() => setAsking(undefined)}
+        />
+      ) : (
+        <button type="button" onClick={() => setAsking(action)}>
+          {action === 'suspend' ? 'Suspend…' : 'Resume…'}
+        </button>
+      )}
+      {change.isError ? <ErrorNotice error={change.error} /> : null}
+    </section>
+  );
+}

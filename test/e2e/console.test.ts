@@ -1,0 +1,219 @@
+// The web console in a real browser (Debian's Chromium driven by playwright-core), against an
+// in-process control plane listening on a loopback port (its public URL), on both backends:
+// an operator signs in on the hosted pages through the console's own OpenID client, reads the
+// fleet, finds a tenant by search, suspends it behind the typed slug; a member of that tenant,
+// signed in to the portal, sees its usage and then that it is suspended. Each page loads with no
+// console error (a CSP violation is one) and no serious or critical axe violation.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import AxeBuilder from '@axe-core/playwright';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { invitedMember } from '../../packages/server/test/member-support.ts';
+import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import { applyPlans, provisionedTenant } from '../../packages/server/test/tenant-support.ts';
+import { launchBrowser } from './browser.ts';
+import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
+
+const PASSWORD = 'violet-kettle-sonata-49';
+/** Where the pages' screenshots go (gitignored), for a person to look at. */
+const SCREENSHOTS = join(import.meta.dirname, '..', '..', '.ci', '.work', 'console-screenshots');
+
+let t: OidcTestApp;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  t = await startOidcTestApp({ real: true });
+  await applyPlans(t);
+  browser = await launchBrowser();
+  await mkdir(SCREENSHOTS, { recursive: true });
+}, E2E_TIMEOUT_MS);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+/** A user who signed up with `PASSWORD` and verified the address, as the hosted pages make one. */
+async function person(email: string): Promise<void> {
+  const origin = { requestId: null, ip: '127.0.0.1', userAgent: 'test' };
+  const signedUp = await t.services.accounts.signUp(origin, {
+    email,
+    password: PASSWORD,
+    name: 'Ann Example',
+  });
+  expect(signedUp.ok, JSON.stringify(signedUp)).toBe(true);
+  await t.services.database.db
+    .updateTable('users')
+    .set({ email_verified_at: new Date() })
+    .where('email_key', '=', email.toLowerCase())
+    .execute();
+}
+
+/** Polls until the page shows what is expected: it fills itself in from the API. */
+function eventually<T>(read: () => Promise<T>) {
+  return expect.poll(read, { timeout: 20_000, interval: 100 });
+}
+
+/** A browser tab that fails the test on any console error or uncaught exception it meets. */
+async function tab(context: BrowserContext): Promise<{ page: Page; errors: string[] }> {
+  const page = await context.newPage();
+  // A step that does not happen fails with what it waited for, well before the test's timeout.
+  page.setDefaultTimeout(20_000);
+  const errors: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') errors.push(`${page.url()}: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => errors.push(`${page.url()}: ${error.message}`));
+  return { page, errors };
+}
+
+/** Signs in on the hosted sign-in page the console sent the browser to. */
+async function signIn(page: Page, email: string): Promise<void> {
+  await page.waitForSelector('input[name=password]').catch(async (error: unknown) => {
+    throw new Error(`no sign-in form at ${page.url()}: ${await page.textContent('body')}`, { cause: error });
+  });
+  await page.fill('input[name=email]', email);
+  await page.fill('input[name=password]', PASSWORD);
+  await page.click('form:has(input[name=password]) button[type=submit]');
+}
+
+/** No serious or critical accessibility violation on the page as it is now; a screenshot of it. */
+async function accessible(page: Page, name: string): Promise<void> {
+  const results = await new AxeBuilder({ page }).analyze();
+  const grave = results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  expect(grave, name).toEqual([]);
+  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
+}
+
+test(
+  'an operator signs in, finds a tenant by search and suspends it with the typed slug; the tenant page and the portal show it suspended',
+  async () => {
+    if (browser === undefined) throw new Error('no browser');
+    const marker = `${Date.now().toString(36)}`;
+    const target = await provisionedTenant(t, { plan: 'pro', slug: `acme-${marker}`, name: 'Acme Corp' });
+    await provisionedTenant(t, { plan: 'pro', slug: `globex-${marker}`, name: 'Globex' });
+    await provisionedTenant(t, {
+      plan: 'starter',
+      slug: `initech-${marker}`,
+      name: 'Initech',
+      placement: 'schema',
+    });
+    expect(target.state).toBe('active');
+
+    const staff = `ops-${marker}@example.com`;
+    await person(staff);
+    const added = await t.request({
+      method: 'POST',
+      url: '/v1/staff',
+      payload: { email: staff, role: 'admin' },
+    });
+    expect(added.status, JSON.stringify(added.body)).toBe(200);
+    const member = `owner-${marker}@example.com`;
+    await person(member);
+    await invitedMember(t, target.id, 'admin', member);
+
+    // --- The member signs in to the portal while the tenant is active. ---
+    const memberContext = await browser.newContext();
+    const portal = await tab(memberContext);
+    await portal.page.goto(`${t.issuer}/portal/`);
+    await signIn(portal.page, member);
+    await portal.page.waitForURL(`${t.issuer}/portal/`);
+    await eventually(() => portal.page.textContent('[data-testid=portal-state]')).toContain('active');
+    const usage = await portal.page.textContent('main table');
+    expect(usage).toContain('meetings');
+    expect(usage).toContain('1000');
+    await accessible(portal.page, 'portal');
+
+    // --- The operator: sign-in through the console's client, the fleet home. ---
+    const operatorContext = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
+    const { page, errors } = await tab(operatorContext);
+    await page.goto(`${t.issuer}/console/`);
+    await signIn(page, staff);
+    await page.waitForURL(`${t.issuer}/console/`);
+    // The first Tab reaches the skip link, which leads past the navigation.
+    await page.keyboard.press('Tab');
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content');
+    await eventually(() => page.textContent('[data-testid=fleet-total]')).toMatch(/\d+ tenants/);
+    expect(Number(await page.textContent('[data-testid=placement-schema]'))).toBeGreaterThanOrEqual(1);
+    expect(Number(await page.textContent('[data-testid=state-active]'))).toBeGreaterThanOrEqual(2);
+    // The token is the page's alone: nothing of it is stored where another script could read it later.
+    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage, ...sessionStorage }));
+    expect(stored).not.toMatch(/eyJ/);
+    await accessible(page, 'fleet');
+
+    // --- The tenant list: the search goes to the server and into the URL. ---
+    await page.click('nav >> text=Tenants');
+    await page.waitForURL(`${t.issuer}/console/tenants`);
+    await eventually(() => page.textContent('[data-testid=tenant-count]')).toMatch(/tenant/);
+    await page.fill('input[name=search]', `acme-${marker}`);
+    await page.click('form[aria-label="Search tenants"] button[type=submit]');
+    await page.waitForURL((url) => url.searchParams.get('search') === `acme-${marker}`);
+    await eventually(() => page.textContent('[data-testid=tenant-count]')).toBe('1 tenant');
+    expect(await page.textContent('[data-testid=curl]')).toContain(
+      `/v1/tenants?search=acme-${marker}&limit=100`,
+    );
+    // Copy as curl: the command, the token left to the shell ($TENANTRY_TOKEN), never the token.
+    await page.click('button:has-text("Copy as curl")');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe(
+      `curl -H "authorization: Bearer $TENANTRY_TOKEN" '${t.issuer}/v1/tenants?search=acme-${marker}&limit=100'`,
+    );
+    const raw = JSON.parse((await page.textContent('[data-testid=raw-json]')) ?? '');
+    expect(raw[0].data.map((x: { slug: string }) => x.slug)).toEqual([`acme-${marker}`]);
+    await accessible(page, 'tenants');
+    // A link with an invalid filter still opens the list, the filter dropped.
+    await page.goto(
+      `${t.issuer}/console/tenants?state=paused&search=${encodeURIComponent(`globex-${marker}`)}`,
+    );
+    // A reload forgets the token (memory only); the provider's session signs in again without a form.
+    await eventually(() => page.textContent('[data-testid=tenant-count]')).toBe('1 tenant');
+    await page.goBack();
+
+    // --- The tenant page: suspend behind the typed slug. ---
+    await page.goto(`${t.issuer}/console/tenants?search=acme-${marker}`);
+    await page.click(`a:has-text("acme-${marker}")`);
+    await page.waitForURL(`${t.issuer}/console/tenants/acme-${marker}`);
+    await eventually(() => page.textContent('[data-testid=tenant-state]')).toBe('active');
+    await accessible(page, 'tenant');
+    // By keyboard alone: focus the button, open the confirmation (its field takes the focus), type.
+    await page.focus('button:has-text("Suspend…")');
+    await page.keyboard.press('Enter');
+    const confirm = page.locator(`button:has-text("Suspend acme-${marker}")`);
+    expect(await confirm.isDisabled()).toBe(true);
+    await page.keyboard.type('acme');
+    await page.keyboard.press('Enter');
+    // A part of the slug is not the slug: Enter does nothing.
+    expect(await confirm.isDisabled()).toBe(true);
+    expect((await t.request({ method: 'GET', url: `/v1/tenants/${target.id}` })).body.state).toBe('active');
+    await page.keyboard.type(`-${marker}`);
+    expect(await confirm.isDisabled()).toBe(false);
+    await page.keyboard.press('Enter');
+    await eventually(() => page.textContent('[data-testid=tenant-state]')).toMatch(/^suspended/);
+    const stored2 = await t.request({ method: 'GET', url: `/v1/tenants/${target.id}` });
+    expect(stored2.body.state).toBe('suspended');
+    await page.reload();
+    await eventually(() => page.textContent('[data-testid=tenant-state]')).toMatch(/^suspended/);
+    await accessible(page, 'tenant-suspended');
+    expect(errors).toEqual([]);
+
+    // --- The portal shows it suspended. ---
+    await portal.page.click('button:has-text("Refresh")');
+    await eventually(() => portal.page.textContent('[data-testid=portal-state]')).toContain('suspended');
+    await accessible(portal.page, 'portal-suspended');
+    // The refused call is an answer the page shows, not an error of the page.
+    expect(portal.errors.filter((e) => !e.includes('409'))).toEqual([]);
+
+    // A tenant's member is no staff: the operator console's sign-in sends them back refused.
+    await portal.page.goto(`${t.issuer}/console/`);
+    await portal.page.waitForURL((url) => url.pathname === '/console/callback');
+    await eventually(() => portal.page.textContent('[role=alert]')).toContain('access_denied');
+    expect(await portal.page.textContent('h1')).toBe('Sign-in failed');
+
+    await memberContext.close();
+    await operatorContext.close();
+  },
+  E2E_TIMEOUT_MS,
+);
