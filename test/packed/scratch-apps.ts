@@ -102,6 +102,10 @@ try {
   );
   const token = /TENANTRY_TOKEN=(tnt_sk_\S+)/.exec(controlPlane.output())?.[1];
   assert.ok(token, controlPlane.output());
+  // The console ships inside @tenantry/server: served from the installed package, not a checkout.
+  const consolePage = await fetch(`${url}/console`);
+  assert.equal(consolePage.status, 200, await consolePage.clone().text());
+  assert.match(await consolePage.text(), /<script type="module"[^>]* src="\/console\/assets\//);
   const cliEnv = { ...cpEnv, TENANTRY_URL: url, TENANTRY_TOKEN: token };
   const tenantryJson = async (...args: string[]) =>
     JSON.parse((await sh(cp.dir, process.execPath, [tenantry, ...args, '--json'], cliEnv)).stdout);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -6,10 +7,15 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { escapeHtml } from '../html.ts';
 
 /**
- * Where `npm run build -w @tenantry/console` writes the console (packages/console/dist): the same
- * folder from this file in src/ and from its build in dist/.
+ * The built console: in the published package, the copy its build puts beside this file's folder
+ * (dist/console-assets); in the repository, where scripts/build-console.ts writes it
+ * (packages/console/dist), the same folder from this file in src/ and in dist/.
  */
-export const DEFAULT_CONSOLE_DIR = fileURLToPath(new URL('../../../console/dist/', import.meta.url));
+const BUNDLED_CONSOLE = fileURLToPath(new URL('../console-assets/', import.meta.url));
+const WORKSPACE_CONSOLE = fileURLToPath(new URL('../../../console/dist/', import.meta.url));
+export const DEFAULT_CONSOLE_DIR = existsSync(join(BUNDLED_CONSOLE, 'console.html'))
+  ? BUNDLED_CONSOLE
+  : WORKSPACE_CONSOLE;
 
 /**
  * The console's pages load their scripts and styles from this origin alone, run no inline script
