@@ -80,6 +80,24 @@ async function switchDataset(
   expect(result, result.stderr).toMatchObject({ code: 0 });
 }
 
+/** `tenantry agent` with the fixture's datasets, through `url` (a recording relay), kept for clean-up. */
+function datasetsAgent(url: string, token: string, credentialFile: string): AgentProcess {
+  const agent = startAgent([
+    '--url',
+    url,
+    '--token',
+    token,
+    '--credential-file',
+    credentialFile,
+    '--database-url',
+    UNUSED_DATABASE,
+    '--datasets',
+    DATASETS_MODULE,
+  ]);
+  running.push(agent);
+  return agent;
+}
+
 async function exists(file: string): Promise<boolean> {
   return access(file).then(
     () => true,
@@ -105,19 +123,7 @@ describe('hybrid datasets through a real agent process', { timeout: E2E_TIMEOUT_
     // Enabled before the agent starts: pushed once it is welcomed.
     await switchDataset('enable', 'analytics', credentialFile);
     await switchDataset('enable', 'graph_schema', credentialFile);
-    const agent = startAgent([
-      '--url',
-      relay.url,
-      '--token',
-      await enrol(t, tenantId),
-      '--credential-file',
-      credentialFile,
-      '--database-url',
-      UNUSED_DATABASE,
-      '--datasets',
-      DATASETS_MODULE,
-    ]);
-    running.push(agent);
+    const agent = datasetsAgent(relay.url, await enrol(t, tenantId), credentialFile);
     try {
       const agentId = (await connectedAgent(t, tenantId)).id;
       const sentLog = new SentLog(credentialFile);
@@ -226,19 +232,7 @@ describe('hybrid datasets through a real agent process', { timeout: E2E_TIMEOUT_
     const tenantId = (await createTenant(t)).id;
     const credentialFile = join(work, 'large.json');
     await switchDataset('enable', 'large_graph', credentialFile);
-    const agent = startAgent([
-      '--url',
-      relay.url,
-      '--token',
-      await enrol(t, tenantId),
-      '--credential-file',
-      credentialFile,
-      '--database-url',
-      UNUSED_DATABASE,
-      '--datasets',
-      DATASETS_MODULE,
-    ]);
-    running.push(agent);
+    const agent = datasetsAgent(relay.url, await enrol(t, tenantId), credentialFile);
     try {
       const latest = await until('large_graph arrives', async () => {
         const read = await t.request({
