@@ -102,6 +102,20 @@ test(
       placement: 'schema',
     });
     expect(target.state).toBe('active');
+    // Usage of the tenant's metered limit (meetings, 1000 a period on pro), as the vendor's app
+    // records it with its key, for the tenant page's usage view.
+    const recorded = await t.request({
+      method: 'POST',
+      url: '/v1/events',
+      payload: Array.from({ length: 30 }, (_, i) => ({
+        id: `mtg-${marker}-${i}`,
+        tenant: target.id,
+        meter: 'meetings',
+        value: 1,
+        time: t.clock.now().toISOString(),
+      })),
+    });
+    expect(recorded.body).toMatchObject({ accepted: 30, rejected: [] });
 
     const staff = `ops-${marker}@example.com`;
     await person(staff);
@@ -178,6 +192,29 @@ test(
     await page.waitForURL(`${t.issuer}/console/tenants/acme-${marker}`);
     await eventually(() => page.textContent('[data-testid=tenant-state]')).toBe('active');
     await accessible(page, 'tenant');
+
+    // --- The active tenant's usage against its limits: the bar, the chart (a chunk of its own), the forecast. ---
+    await page.click('nav[aria-label="Tenant views"] >> text=Usage');
+    await page.waitForURL((url) => url.searchParams.get('view') === 'usage');
+    // The view is the URL's, and the navigation marks it (and it alone) as the current one.
+    expect(
+      await page.locator('nav[aria-label="Tenant views"] [aria-current=page]').allTextContents(),
+    ).toEqual(['Usage']);
+    const meetings = page.locator('[data-testid=usage-meetings]');
+    await eventually(() => meetings.locator('[data-testid=usage-used]').textContent()).toBe('30');
+    expect(await meetings.locator('[data-testid=usage-limit]').textContent()).toBe('1000');
+    expect(await meetings.locator('meter').getAttribute('value')).toBe('30');
+    await meetings.locator('.recharts-surface').first().waitFor();
+    expect(await meetings.locator('[data-testid=usage-forecast]').textContent()).toMatch(
+      /reaches its limit on \d{4}-\d{2}-\d{2}|not within this period/,
+    );
+    expect(await meetings.locator('[data-testid=curl]').textContent()).toContain(
+      `/v1/tenants/acme-${marker}/usage?meter=meetings&window=day`,
+    );
+    await accessible(page, 'tenant-usage');
+    await page.click('nav[aria-label="Tenant views"] >> text=Overview');
+    await page.waitForURL(`${t.issuer}/console/tenants/acme-${marker}`);
+
     // By keyboard alone: focus the button, open the confirmation (its field takes the focus), type.
     await page.focus('button:has-text("Suspend…")');
     await page.keyboard.press('Enter');
@@ -197,6 +234,27 @@ test(
     await page.reload();
     await eventually(() => page.textContent('[data-testid=tenant-state]')).toMatch(/^suspended/);
     await accessible(page, 'tenant-suspended');
+
+    // --- The tenant's timeline: its audit log, newest first; the suspension is there. ---
+    await page.click('nav[aria-label="Tenant views"] >> text=Timeline');
+    await page.waitForURL((url) => url.searchParams.get('view') === 'timeline');
+    await eventually(() => page.textContent('[data-testid=timeline]')).toContain('tenant.suspended');
+    const actions = await page.locator('[data-testid=audit-action]').allTextContents();
+    expect(actions.indexOf('tenant.suspended')).toBeLessThan(actions.indexOf('tenant.created'));
+    // An entry opens by keyboard to what it recorded.
+    const suspension = page.locator('details:has([data-testid=audit-action]:text-is("tenant.suspended"))');
+    await suspension.locator('summary').focus();
+    await page.keyboard.press('Enter');
+    expect(await suspension.getAttribute('open')).not.toBeNull();
+    expect(await suspension.locator('pre').textContent()).toContain('"state": "suspended"');
+    expect(await page.textContent('[data-testid=curl]')).toContain(
+      `/v1/tenants/acme-${marker}/audit?limit=50`,
+    );
+    await accessible(page, 'tenant-timeline');
+    // A suspended tenant's entitlements grant nothing: the usage view says so rather than show no limit.
+    await page.click('nav[aria-label="Tenant views"] >> text=Usage');
+    await eventually(() => page.textContent('[data-testid=usage-inactive]')).toContain('tenant_suspended');
+
     expect(errors).toEqual([]);
 
     // --- The portal shows it suspended. ---
