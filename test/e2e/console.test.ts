@@ -116,6 +116,17 @@ test(
       })),
     });
     expect(recorded.body).toMatchObject({ accepted: 30, rejected: [] });
+    // More than a page of the timeline (50 entries): the tenant's creation is on the second page.
+    for (let i = 0; i < 25; i++) {
+      for (const action of ['suspend', 'resume']) {
+        const changed = await t.request({
+          method: 'POST',
+          url: `/v1/tenants/${target.id}/${action}`,
+          payload: {},
+        });
+        expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+      }
+    }
 
     const staff = `ops-${marker}@example.com`;
     await person(staff);
@@ -239,10 +250,25 @@ test(
     await page.click('nav[aria-label="Tenant views"] >> text=Timeline');
     await page.waitForURL((url) => url.searchParams.get('view') === 'timeline');
     await eventually(() => page.textContent('[data-testid=timeline]')).toContain('tenant.suspended');
+    // Newest first: the first page ends before the tenant's creation; Older reads on by the cursor.
+    expect(await page.locator('[data-testid=audit-action]').count()).toBe(50);
+    expect(await page.locator('[data-testid=audit-action]').allTextContents()).not.toContain(
+      'tenant.created',
+    );
+    await page.focus('button:has-text("Older")');
+    await page.keyboard.press('Enter');
+    await eventually(() => page.locator('[data-testid=audit-action]').allTextContents()).toContain(
+      'tenant.created',
+    );
     const actions = await page.locator('[data-testid=audit-action]').allTextContents();
+    expect(actions[0]).toBe('tenant.suspended');
     expect(actions.indexOf('tenant.suspended')).toBeLessThan(actions.indexOf('tenant.created'));
     // An entry opens by keyboard to what it recorded.
-    const suspension = page.locator('details:has([data-testid=audit-action]:text-is("tenant.suspended"))');
+    // The newest is the operator's own suspension, by their user (the others were the test's key).
+    const suspension = page
+      .locator('details:has([data-testid=audit-action]:text-is("tenant.suspended"))')
+      .first();
+    expect(await suspension.locator('summary').textContent()).toMatch(/ user usr_/);
     await suspension.locator('summary').focus();
     await page.keyboard.press('Enter');
     expect(await suspension.getAttribute('open')).not.toBeNull();
