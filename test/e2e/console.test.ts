@@ -277,6 +277,11 @@ test(
       `/v1/tenants/acme-${marker}/audit?limit=50`,
     );
     await accessible(page, 'tenant-timeline');
+    // Reading the log is itself audited, in the tenant's chain: a refresh shows the read on top.
+    await page.click('section[aria-labelledby=timeline-heading] button:has-text("Refresh")');
+    await eventually(() => page.locator('[data-testid=audit-action]').first().textContent()).toBe(
+      'audit.read',
+    );
     // A suspended tenant's entitlements grant nothing: the usage view says so rather than show no limit.
     await page.click('nav[aria-label="Tenant views"] >> text=Usage');
     await eventually(() => page.textContent('[data-testid=usage-inactive]')).toContain('tenant_suspended');

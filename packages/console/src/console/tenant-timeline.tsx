@@ -10,7 +10,8 @@ const PAGE = 50;
 /**
  * The tenant's audit log, newest first (`GET /v1/tenants/{id}/audit`), 50 entries a page by the
  * API's cursor, **Older** reading the next. Each entry opens to what it recorded. Reading the log
- * is itself audited (`audit.read`), so opening this view adds an entry to the operator's chain.
+ * is itself audited: each page read adds an `audit.read` entry to the tenant's own chain, which
+ * the next refresh shows at the top.
  */
 export function TenantTimeline({ tenant }: { tenant: Tenant }) {
   const query = { limit: PAGE };
