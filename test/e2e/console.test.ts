@@ -155,6 +155,10 @@ test(
     // --- The operator: sign-in through the console's client, the fleet home. ---
     const operatorContext = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
     const { page, errors } = await tab(operatorContext);
+    // The usage view's chunk (recharts) is loaded only when the view is opened.
+    const loaded: string[] = [];
+    page.on('request', (request) => loaded.push(new URL(request.url()).pathname));
+    const usageChunk = (path: string) => /^\/console\/assets\/usage-[\w-]+\.js$/.test(path);
     await page.goto(`${t.issuer}/console/`);
     await signIn(page, staff);
     await page.waitForURL(`${t.issuer}/console/`);
@@ -205,6 +209,7 @@ test(
     await accessible(page, 'tenant');
 
     // --- The active tenant's usage against its limits: the bar, the chart (a chunk of its own), the forecast. ---
+    expect(loaded.filter(usageChunk)).toEqual([]);
     await page.click('nav[aria-label="Tenant views"] >> text=Usage');
     await page.waitForURL((url) => url.searchParams.get('view') === 'usage');
     // The view is the URL's, and the navigation marks it (and it alone) as the current one.
@@ -216,6 +221,7 @@ test(
     expect(await meetings.locator('[data-testid=usage-limit]').textContent()).toBe('1000');
     expect(await meetings.locator('meter').getAttribute('value')).toBe('30');
     await meetings.locator('.recharts-surface').first().waitFor();
+    expect(loaded.filter(usageChunk)).toHaveLength(1);
     expect(await meetings.locator('[data-testid=usage-forecast]').textContent()).toMatch(
       /reaches its limit on \d{4}-\d{2}-\d{2}|not within this period/,
     );
