@@ -26,7 +26,15 @@ export default defineConfig({
     maxWorkers: Math.min(4, 2 * availableParallelism()),
     projects: [
       {
-        test: { name: 'core', include: ['packages/core/src/**/*.test.ts', 'test/architecture/**/*.test.ts'] },
+        test: {
+          name: 'core',
+          include: [
+            'packages/core/src/**/*.test.ts',
+            // The console's pure functions (its pages run in the browser test, test/e2e).
+            'packages/console/src/**/*.test.ts',
+            'test/architecture/**/*.test.ts',
+          ],
+        },
       },
       { test: { name: 'cli', include: ['packages/cli/src/**/*.test.ts', 'packages/cli/test/**/*.test.ts'] } },
       {

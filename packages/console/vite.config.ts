@@ -24,8 +24,12 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     rollupOptions: {
       input: { console: resolve(src, 'console.html'), portal: resolve(src, 'portal.html') },
-      // The chunk both entry points load (React, the TanStack libraries, the shared components).
-      output: { chunkFileNames: 'assets/shared-[hash].js' },
+      // The chunk both entry points load (React, the TanStack libraries, the shared components),
+      // and the tenant usage view's, loaded on demand (recharts), named apart.
+      output: {
+        chunkFileNames: (chunk) =>
+          chunk.name === 'tenant-usage' ? 'assets/usage-[hash].js' : 'assets/shared-[hash].js',
+      },
     },
   },
   logLevel: 'warn',

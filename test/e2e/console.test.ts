@@ -102,6 +102,31 @@ test(
       placement: 'schema',
     });
     expect(target.state).toBe('active');
+    // Usage of the tenant's metered limit (meetings, 1000 a period on pro), as the vendor's app
+    // records it with its key, for the tenant page's usage view.
+    const recorded = await t.request({
+      method: 'POST',
+      url: '/v1/events',
+      payload: Array.from({ length: 30 }, (_, i) => ({
+        id: `mtg-${marker}-${i}`,
+        tenant: target.id,
+        meter: 'meetings',
+        value: 1,
+        time: t.clock.now().toISOString(),
+      })),
+    });
+    expect(recorded.body).toMatchObject({ accepted: 30, rejected: [] });
+    // More than a page of the timeline (50 entries): the tenant's creation is on the second page.
+    for (let i = 0; i < 25; i++) {
+      for (const action of ['suspend', 'resume']) {
+        const changed = await t.request({
+          method: 'POST',
+          url: `/v1/tenants/${target.id}/${action}`,
+          payload: {},
+        });
+        expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+      }
+    }
 
     const staff = `ops-${marker}@example.com`;
     await person(staff);
@@ -130,6 +155,10 @@ test(
     // --- The operator: sign-in through the console's client, the fleet home. ---
     const operatorContext = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
     const { page, errors } = await tab(operatorContext);
+    // The usage view's chunk (recharts) is loaded only when the view is opened.
+    const loaded: string[] = [];
+    page.on('request', (request) => loaded.push(new URL(request.url()).pathname));
+    const usageChunk = (path: string) => /^\/console\/assets\/usage-[\w-]+\.js$/.test(path);
     await page.goto(`${t.issuer}/console/`);
     await signIn(page, staff);
     await page.waitForURL(`${t.issuer}/console/`);
@@ -178,6 +207,32 @@ test(
     await page.waitForURL(`${t.issuer}/console/tenants/acme-${marker}`);
     await eventually(() => page.textContent('[data-testid=tenant-state]')).toBe('active');
     await accessible(page, 'tenant');
+
+    // --- The active tenant's usage against its limits: the bar, the chart (a chunk of its own), the forecast. ---
+    expect(loaded.filter(usageChunk)).toEqual([]);
+    await page.click('nav[aria-label="Tenant views"] >> text=Usage');
+    await page.waitForURL((url) => url.searchParams.get('view') === 'usage');
+    // The view is the URL's, and the navigation marks it (and it alone) as the current one.
+    expect(
+      await page.locator('nav[aria-label="Tenant views"] [aria-current=page]').allTextContents(),
+    ).toEqual(['Usage']);
+    const meetings = page.locator('[data-testid=usage-meetings]');
+    await eventually(() => meetings.locator('[data-testid=usage-used]').textContent()).toBe('30');
+    expect(await meetings.locator('[data-testid=usage-limit]').textContent()).toBe('1000');
+    expect(await meetings.locator('meter').getAttribute('value')).toBe('30');
+    await meetings.locator('.recharts-surface').first().waitFor();
+    // Loaded now (Vite preloads it and imports it: one request or two, as the browser matches them).
+    expect(loaded.filter(usageChunk).length).toBeGreaterThanOrEqual(1);
+    expect(await meetings.locator('[data-testid=usage-forecast]').textContent()).toMatch(
+      /reaches its limit on \d{4}-\d{2}-\d{2}|not within this period/,
+    );
+    expect(await meetings.locator('[data-testid=curl]').textContent()).toContain(
+      `/v1/tenants/acme-${marker}/usage?meter=meetings&window=day`,
+    );
+    await accessible(page, 'tenant-usage');
+    await page.click('nav[aria-label="Tenant views"] >> text=Overview');
+    await page.waitForURL(`${t.issuer}/console/tenants/acme-${marker}`);
+
     // By keyboard alone: focus the button, open the confirmation (its field takes the focus), type.
     await page.focus('button:has-text("Suspend…")');
     await page.keyboard.press('Enter');
@@ -197,6 +252,47 @@ test(
     await page.reload();
     await eventually(() => page.textContent('[data-testid=tenant-state]')).toMatch(/^suspended/);
     await accessible(page, 'tenant-suspended');
+
+    // --- The tenant's timeline: its audit log, newest first; the suspension is there. ---
+    await page.click('nav[aria-label="Tenant views"] >> text=Timeline');
+    await page.waitForURL((url) => url.searchParams.get('view') === 'timeline');
+    await eventually(() => page.textContent('[data-testid=timeline]')).toContain('tenant.suspended');
+    // Newest first: the first page ends before the tenant's creation; Older reads on by the cursor.
+    expect(await page.locator('[data-testid=audit-action]').count()).toBe(50);
+    expect(await page.locator('[data-testid=audit-action]').allTextContents()).not.toContain(
+      'tenant.created',
+    );
+    await page.focus('button:has-text("Older")');
+    await page.keyboard.press('Enter');
+    await eventually(() => page.locator('[data-testid=audit-action]').allTextContents()).toContain(
+      'tenant.created',
+    );
+    const actions = await page.locator('[data-testid=audit-action]').allTextContents();
+    expect(actions[0]).toBe('tenant.suspended');
+    expect(actions.indexOf('tenant.suspended')).toBeLessThan(actions.indexOf('tenant.created'));
+    // An entry opens by keyboard to what it recorded.
+    // The newest is the operator's own suspension, by their user (the others were the test's key).
+    const suspension = page
+      .locator('details:has([data-testid=audit-action]:text-is("tenant.suspended"))')
+      .first();
+    expect(await suspension.locator('summary').textContent()).toMatch(/ user usr_/);
+    await suspension.locator('summary').focus();
+    await page.keyboard.press('Enter');
+    expect(await suspension.getAttribute('open')).not.toBeNull();
+    expect(await suspension.locator('pre').textContent()).toContain('"state": "suspended"');
+    expect(await page.textContent('[data-testid=curl]')).toContain(
+      `/v1/tenants/acme-${marker}/audit?limit=50`,
+    );
+    await accessible(page, 'tenant-timeline');
+    // Reading the log is itself audited, in the tenant's chain: a refresh shows the read on top.
+    await page.click('section[aria-labelledby=timeline-heading] button:has-text("Refresh")');
+    await eventually(() => page.locator('[data-testid=audit-action]').first().textContent()).toBe(
+      'audit.read',
+    );
+    // A suspended tenant's entitlements grant nothing: the usage view says so rather than show no limit.
+    await page.click('nav[aria-label="Tenant views"] >> text=Usage');
+    await eventually(() => page.textContent('[data-testid=usage-inactive]')).toContain('tenant_suspended');
+
     expect(errors).toEqual([]);
 
     // --- The portal shows it suspended. ---

@@ -30,6 +30,14 @@ export function parseTenantSearch(raw: Record<string, unknown>): TenantSearch {
   };
 }
 
+/** The tenant page's views beside its overview (the overview when none is given). */
+export type TenantView = 'timeline' | 'usage';
+
+/** The tenant page's search params: an unknown view opens the overview. */
+export function parseTenantPageSearch(raw: Record<string, unknown>): { view?: TenantView | undefined } {
+  return { view: raw.view === 'timeline' || raw.view === 'usage' ? raw.view : undefined };
+}
+
 function Nav() {
   return (
     <>
@@ -65,6 +73,7 @@ const tenantsRoute = createRoute({
 const tenantRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/tenants/$id',
+  validateSearch: parseTenantPageSearch,
   component: TenantPage,
 });
 const callbackRoute = createRoute({

@@ -1,15 +1,32 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
-import { getRouteApi } from '@tanstack/react-router';
-import { useState } from 'react';
+import { getRouteApi, Link } from '@tanstack/react-router';
+import { lazy, Suspense, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
+import type { TenantView } from './routes.tsx';
+import { TenantTimeline } from './tenant-timeline.tsx';
 
 const route = getRouteApi('/tenants/$id');
 
-/** A tenant's overview: state, plan, placement, its data plane's health, its provisioning. */
+// recharts is most of the usage view's weight: its own chunk, read when the view is first opened.
+const TenantUsage = lazy(() =>
+  import('./tenant-usage.tsx').then((module) => ({ default: module.TenantUsage })),
+);
+
+const VIEWS: readonly { view: TenantView | undefined; name: string }[] = [
+  { view: undefined, name: 'Overview' },
+  { view: 'timeline', name: 'Timeline' },
+  { view: 'usage', name: 'Usage' },
+];
+
+/**
+ * A tenant: its overview (state, plan, placement, its data plane's health, its provisioning), its
+ * audit timeline or its usage against its limits; which one is the URL's `view`, so each is a link.
+ */
 export function TenantPage() {
   const { id } = route.useParams();
+  const { view } = route.useSearch();
   const tenant = useQuery({
     queryKey: ['tenant', id],
     queryFn: () => get('/v1/tenants/{id}', { path: { id } }),
@@ -23,7 +40,37 @@ export function TenantPage() {
           <ErrorNotice error={tenant.error} />
         </>
       ) : null}
-      {tenant.data === undefined ? null : <Overview tenant={tenant.data} />}
+      {tenant.data === undefined ? null : (
+        <>
+          <h1>
+            {tenant.data.name} <StateBadge state={tenant.data.state} />
+          </h1>
+          <nav aria-label="Tenant views" className="views">
+            {VIEWS.map((item) => (
+              <Link
+                key={item.name}
+                to="/tenants/$id"
+                params={{ id }}
+                search={{ view: item.view }}
+                // The overview's `view` is undefined: compared as such, it is not active on the others.
+                activeOptions={{ exact: true, includeSearch: true, explicitUndefined: true }}
+                activeProps={{ 'aria-current': 'page' }}
+              >
+                {item.name}
+              </Link>
+            ))}
+          </nav>
+          {view === 'timeline' ? (
+            <TenantTimeline tenant={tenant.data} />
+          ) : view === 'usage' ? (
+            <Suspense fallback={<Loading what="the usage view" />}>
+              <TenantUsage tenant={tenant.data} />
+            </Suspense>
+          ) : (
+            <Overview tenant={tenant.data} />
+          )}
+        </>
+      )}
     </>
   );
 }
@@ -32,9 +79,6 @@ function Overview({ tenant }: { tenant: Tenant }) {
   const provisioning = tenant.provisioning;
   return (
     <>
-      <h1>
-        {tenant.name} <StateBadge state={tenant.state} />
-      </h1>
       <dl className="facts">
         <dt>Slug</dt>
         <dd>{tenant.slug}</dd>

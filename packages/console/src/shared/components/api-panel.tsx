@@ -4,9 +4,9 @@ import { type Call, curlOf } from '../api.ts';
 /**
  * What a screen shows, as the API gives it: the call as a curl command to copy (without the
  * token) and the raw JSON answer. Every screen has one, so that anything seen in the console can
- * be scripted.
+ * be scripted. `label` names the panel apart when a screen shows several calls.
  */
-export function ApiPanel({ call, data }: { call: Call; data: unknown }) {
+export function ApiPanel({ call, data, label = 'API' }: { call: Call; data: unknown; label?: string }) {
   const curl = curlOf(call);
   const [copied, setCopied] = useState<'curl' | 'json' | undefined>();
   const copy = (what: 'curl' | 'json', text: string) => {
@@ -17,7 +17,7 @@ export function ApiPanel({ call, data }: { call: Call; data: unknown }) {
   };
   const json = JSON.stringify(data, null, 2);
   return (
-    <section className="api-panel" aria-label="API">
+    <section className="api-panel" aria-label={label}>
       <div className="api-panel-actions">
         <button type="button" onClick={() => copy('curl', curl)}>
           Copy as curl
