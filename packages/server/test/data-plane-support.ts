@@ -81,6 +81,30 @@ export async function byoiTenant(t: TestApp, schema = 'app'): Promise<{ id: stri
   return { id: created.id };
 }
 
+/**
+ * Gives BYOI tenant `tenantId` its customer's database (`PUT /v1/tenants/{id}/data-connection`)
+ * and runs its provisioning to the end, which must leave it trialing or active; answers the
+ * tenant as then shown.
+ */
+export async function connectByoiTenant(
+  t: TestApp,
+  tenantId: string,
+  customer: TestDataPlane,
+): Promise<{ data_plane: string }> {
+  const put = await t.request({
+    method: 'PUT',
+    url: `/v1/tenants/${tenantId}/data-connection`,
+    payload: customer.connection,
+  });
+  expect(put.status, JSON.stringify(put.body)).toBe(201);
+  // The connection step resumes in one job, the schema and migrations in the next.
+  await t.services.jobs.runDue();
+  await t.services.jobs.runDue();
+  const shown = await t.request({ method: 'GET', url: `/v1/tenants/${tenantId}` });
+  expect(shown.body.state, JSON.stringify(shown.body.provisioning)).toMatch(/^(trialing|active)$/);
+  return shown.body;
+}
+
 /** Runs `text` as the server's superuser in `database` (what a customer's DBA might do behind Tenantry's back). */
 export async function asSuperuser(database: string, text: string): Promise<void> {
   const url = new URL(adminUrl);

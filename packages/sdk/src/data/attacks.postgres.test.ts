@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   asSuperuser,
   byoiTenant,
+  connectByoiTenant,
   dropTestDataPlanes,
   type TestDataPlane,
   testDataPlane,
@@ -642,16 +643,7 @@ beforeAll(async () => {
     const customer = await testDataPlane('customer');
     // The customer's DBA: the binding's role, so the role may install the binding without CREATEROLE.
     await withAdmin((client) => client.query(`grant tenantry_binder to ${customer.connection.user}`));
-    const put = await t.request({
-      method: 'PUT',
-      url: `/v1/tenants/${tenant.id}/data-connection`,
-      payload: customer.connection,
-    });
-    expect(put.status, JSON.stringify(put.body)).toBe(201);
-    await t.services.jobs.runDue();
-    await t.services.jobs.runDue();
-    const shown = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}` });
-    expect(shown.body.state, JSON.stringify(shown.body.provisioning)).toMatch(/^(trialing|active)$/);
+    await connectByoiTenant(t, tenant.id, customer);
     ids[key] = tenant.id;
     customers[key] = customer;
     // What the byoi driver's migrations make there, as the customer's role: the binding with the

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   asSuperuser,
   byoiTenant,
+  connectByoiTenant,
   dropTestDataPlanes,
   type TestDataPlane,
   testDataPlane,
@@ -73,17 +74,8 @@ beforeAll(async () => {
 
   const tenant = await byoiTenant(t, 'minutes');
   customer = await testDataPlane('customer');
-  const put = await t.request({
-    method: 'PUT',
-    url: `/v1/tenants/${tenant.id}/data-connection`,
-    payload: customer.connection,
-  });
-  expect(put.status, JSON.stringify(put.body)).toBe(201);
-  await t.services.jobs.runDue();
-  await t.services.jobs.runDue();
-  const shown = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}` });
-  expect(shown.body.state, JSON.stringify(shown.body.provisioning)).toMatch(/^(trialing|active)$/);
-  byoi = { id: tenant.id, dataPlane: shown.body.data_plane };
+  const shown = await connectByoiTenant(t, tenant.id, customer);
+  byoi = { id: tenant.id, dataPlane: shown.data_plane };
   // What the vendor's migrations make there: the binding (installed by a superuser, as
   // TENANTRY_BINDING_KEY has the byoi driver do, with the tenant's own key) and the app's table in its schema.
   const superuser = new URL(dbUrl);

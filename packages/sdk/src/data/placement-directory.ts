@@ -367,31 +367,24 @@ function toPlacement(tenantId: string, body: TenantAnswer): TenantPlacement {
   const schema = text(resources?.schema);
   const role = text(resources?.role);
   const database = text(resources?.database);
+  // The fields beside `resources` are read from it, so the two cannot disagree.
+  const placed = (r: PlacementResources): TenantPlacement => ({
+    tenantId,
+    placement: r.placement,
+    state,
+    dataPlane,
+    resources: r,
+    schema: 'schema' in r ? r.schema : null,
+    role: 'role' in r ? r.role : null,
+    database: 'database' in r ? r.database : null,
+  });
   switch (placement) {
     case 'pool':
-      return {
-        tenantId,
-        placement,
-        state,
-        dataPlane,
-        resources: { placement, data_plane: dataPlane },
-        schema: null,
-        role: null,
-        database: null,
-      };
+      return placed({ placement, data_plane: dataPlane });
     case 'schema':
       if (schema === null || role === null)
         throw new UnsupportedPlacementError(tenantId, placement, 'the control plane names no schema or role');
-      return {
-        tenantId,
-        placement,
-        state,
-        dataPlane,
-        resources: { placement, data_plane: dataPlane, schema, role },
-        schema,
-        role,
-        database: null,
-      };
+      return placed({ placement, data_plane: dataPlane, schema, role });
     case 'database':
       if (database === null || role === null)
         throw new UnsupportedPlacementError(
@@ -399,42 +392,15 @@ function toPlacement(tenantId: string, body: TenantAnswer): TenantPlacement {
           placement,
           'the control plane names no database or role',
         );
-      return {
-        tenantId,
-        placement,
-        state,
-        dataPlane,
-        resources: { placement, data_plane: dataPlane, database, role },
-        schema: null,
-        role,
-        database,
-      };
+      return placed({ placement, data_plane: dataPlane, database, role });
     case 'byoi':
       if (schema === null)
         throw new UnsupportedPlacementError(tenantId, placement, 'the control plane names no app schema');
-      return {
-        tenantId,
-        placement,
-        state,
-        dataPlane,
-        resources: { placement, data_plane: dataPlane, database, schema },
-        schema,
-        role: null,
-        database,
-      };
+      return placed({ placement, data_plane: dataPlane, database, schema });
     case 'byoi_agent':
       if (schema === null)
         throw new UnsupportedPlacementError(tenantId, placement, 'the control plane names no app schema');
-      return {
-        tenantId,
-        placement,
-        state,
-        dataPlane,
-        resources: { placement, data_plane: dataPlane, agent: text(resources?.agent), schema },
-        schema,
-        role: null,
-        database: null,
-      };
+      return placed({ placement, data_plane: dataPlane, agent: text(resources?.agent), schema });
     default:
       throw new UnsupportedPlacementError(
         tenantId,

@@ -1,7 +1,7 @@
 import { type ControlPlaneClient, ControlPlaneError } from '../control-plane/index.ts';
 import { byoiConfig } from '../data/byoi-connection.ts';
 import type { DataConnection } from '../data/index.ts';
-import { listTenants, MIGRATED_STATES } from './list-fleet-targets.ts';
+import { listTenantTargets, type MIGRATED_STATES } from './list-fleet-targets.ts';
 import { clientSession, type FleetSession } from './migrate-fleet.ts';
 import type { MigrationTarget } from './migrate-target.ts';
 
@@ -13,27 +13,8 @@ import type { MigrationTarget } from './migrate-target.ts';
  * listed too: only its agent reaches its database, so the coordinator migrates it through the
  * agent's `migrate` job, in its app schema (`schema`); it has no database the coordinator names.
  */
-export async function listByoiTargets(client: ControlPlaneClient): Promise<MigrationTarget[]> {
-  const targets: MigrationTarget[] = [];
-  for (const placement of ['byoi', 'byoi_agent'] as const) {
-    for await (const tenant of listTenants(client, placement)) {
-      if (!MIGRATED_STATES.includes(tenant.state)) continue;
-      const r = tenant.resources;
-      if (r.placement !== placement)
-        throw new Error(
-          `the control plane lists ${placement} tenant ${tenant.id} with ${r.placement} resources`,
-        );
-      targets.push({
-        placement,
-        tenantId: tenant.id,
-        slug: tenant.slug,
-        schema: r.schema,
-        role: null,
-        database: r.placement === 'byoi' ? r.database : null,
-      });
-    }
-  }
-  return targets;
+export function listByoiTargets(client: ControlPlaneClient): Promise<MigrationTarget[]> {
+  return listTenantTargets(client, ['byoi', 'byoi_agent']);
 }
 
 /**

@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   asSuperuser,
   byoiTenant,
+  connectByoiTenant,
   dropTestDataPlanes,
   type TestDataPlane,
   testDataPlane,
@@ -43,16 +44,7 @@ beforeEach(async () => {
   // server's byoi provisioning does.
   customer = await testDataPlane('customer', { createrole: true });
   byoi = await byoiTenant(t, 'minutes');
-  const put = await t.request({
-    method: 'PUT',
-    url: `/v1/tenants/${byoi.id}/data-connection`,
-    payload: customer.connection,
-  });
-  expect(put.status, JSON.stringify(put.body)).toBe(201);
-  await t.services.jobs.runDue();
-  await t.services.jobs.runDue();
-  const shown = await t.request({ method: 'GET', url: `/v1/tenants/${byoi.id}` });
-  expect(shown.body.state, JSON.stringify(shown.body.provisioning)).toMatch(/^(trialing|active)$/);
+  await connectByoiTenant(t, byoi.id, customer);
 });
 
 afterEach(async () => {

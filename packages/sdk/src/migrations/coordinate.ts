@@ -12,7 +12,14 @@ import {
 } from './agent-targets.ts';
 import { listByoiTargets, openByoi } from './byoi-targets.ts';
 import { listFleetTargets, poolTarget } from './list-fleet-targets.ts';
-import { DEFAULT_CONCURRENCY, type FleetSession, ownConnection, pooled, runFleet } from './migrate-fleet.ts';
+import {
+  DEFAULT_CONCURRENCY,
+  type FleetSession,
+  ownConnection,
+  pooled,
+  runFleet,
+  skippedResult,
+} from './migrate-fleet.ts';
 import type { MigrationTarget, SqlSession, TargetError, TargetResult } from './migrate-target.ts';
 import { readMigrations } from './read-migrations.ts';
 
@@ -404,7 +411,7 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
         finish(
           target,
           'skipped',
-          notStarted(target, dryRun, {
+          skippedResult(target, dryRun, {
             code: 'canary_failed',
             message: 'not started: a canary failed or was skipped, so the run stopped after the canaries',
             migration: null,
@@ -448,7 +455,7 @@ async function agentGroup(
     for (const target of targets)
       finished({
         result: {
-          ...notStarted(target, dryRun, {
+          ...skippedResult(target, dryRun, {
             code: 'connection_failed',
             message:
               "no control plane: a byoi_agent tenant's database is reached only by its agent, through the control plane",
@@ -489,20 +496,6 @@ async function agentGroup(
   await Promise.all(Array.from({ length: Math.min(concurrency, targets.length) }, worker));
   await Promise.all(waits);
   if (thrown) throw thrown.error;
-}
-
-/** A target the coordinator skips without opening it. */
-function notStarted(target: MigrationTarget, dryRun: boolean, error: TargetError): TargetResult {
-  return {
-    target,
-    status: 'skipped',
-    dryRun,
-    fromVersion: null,
-    toVersion: null,
-    applied: [],
-    error,
-    durationMs: 0,
-  };
 }
 
 /** The control plane's name of a target: the tenant's id, or `pool`. */

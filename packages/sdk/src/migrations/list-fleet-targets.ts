@@ -31,28 +31,45 @@ export async function listFleetTargets(
   client: ControlPlaneClient,
   options: { readonly poolSchema?: string } = {},
 ): Promise<MigrationTarget[]> {
-  const targets: MigrationTarget[] = [poolTarget(options.poolSchema)];
-  for (const placement of ['schema', 'database'] as const) {
+  return [poolTarget(options.poolSchema), ...(await listTenantTargets(client, ['schema', 'database']))];
+}
+
+/** The tenants placed as `placements` say, in one of {@link MIGRATED_STATES}, as targets, in that order. */
+export async function listTenantTargets(
+  client: ControlPlaneClient,
+  placements: readonly Exclude<Schemas['Tenant']['placement'], 'pool'>[],
+): Promise<MigrationTarget[]> {
+  const targets: MigrationTarget[] = [];
+  for (const placement of placements) {
     for await (const tenant of listTenants(client, placement)) {
-      if (!MIGRATED_STATES.includes(tenant.state)) continue;
-      const r = tenant.resources;
-      if (r.placement !== placement)
-        throw new Error(
-          `the control plane lists ${placement} tenant ${tenant.id} with ${r.placement} resources`,
-        );
-      targets.push({
-        placement,
-        tenantId: tenant.id,
-        slug: tenant.slug,
-        // A tenant database keeps the app's tables in its `public` schema, which its owner (the
-        // tenant's role, through pg_database_owner) owns.
-        schema: r.placement === 'schema' ? r.schema : 'public',
-        role: r.role,
-        database: r.placement === 'database' ? r.database : null,
-      });
+      if (MIGRATED_STATES.includes(tenant.state)) targets.push(tenantTarget(tenant, placement));
     }
   }
   return targets;
+}
+
+/** Where a tenant's app tables are, from the resources the control plane lists it with. */
+function tenantTarget(tenant: Schemas['Tenant'], placement: Schemas['Tenant']['placement']): MigrationTarget {
+  const r = tenant.resources;
+  if (r.placement !== placement)
+    throw new Error(`the control plane lists ${placement} tenant ${tenant.id} with ${r.placement} resources`);
+  const base = { tenantId: tenant.id, slug: tenant.slug };
+  switch (r.placement) {
+    case 'schema':
+      return { ...base, placement: 'schema', schema: r.schema, role: r.role, database: null };
+    case 'database':
+      // A tenant database keeps the app's tables in its `public` schema, which its owner (the
+      // tenant's role, through pg_database_owner) owns.
+      return { ...base, placement: 'database', schema: 'public', role: r.role, database: r.database };
+    case 'byoi':
+      // Migrated as the role of its connection (the schema's owner), as its provisioning does.
+      return { ...base, placement: 'byoi', schema: r.schema, role: null, database: r.database };
+    case 'byoi_agent':
+      // Only its agent reaches its database, which the coordinator does not name.
+      return { ...base, placement: 'byoi_agent', schema: r.schema, role: null, database: null };
+    case 'pool':
+      throw new Error(`pool tenant ${tenant.id} has no target of its own: the pool schema is one`);
+  }
 }
 
 /** Every tenant the control plane lists with `placement`, page by page. */

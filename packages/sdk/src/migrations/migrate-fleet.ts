@@ -205,7 +205,7 @@ export async function runFleet(
     try {
       const refused = options.precheck ? await options.precheck(target, opened.session) : null;
       if (refused !== null) {
-        result = { ...skippedResult(target, dryRun), error: refused };
+        result = skippedResult(target, dryRun, refused);
         return result;
       }
       result = await migrateTarget(opened.session, target, migrations, {
@@ -349,7 +349,12 @@ function failedResult(
   };
 }
 
-function skippedResult(target: MigrationTarget, dryRun: boolean): TargetResult {
+/** A target skipped without being opened; `error` says why when a reason is known. */
+export function skippedResult(
+  target: MigrationTarget,
+  dryRun: boolean,
+  error: TargetError | null = null,
+): TargetResult {
   return {
     target,
     status: 'skipped',
@@ -357,7 +362,7 @@ function skippedResult(target: MigrationTarget, dryRun: boolean): TargetResult {
     fromVersion: null,
     toVersion: null,
     applied: [],
-    error: null,
+    error,
     durationMs: 0,
   };
 }
