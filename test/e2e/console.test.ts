@@ -4,20 +4,14 @@
 // fleet, finds a tenant by search, suspends it behind the typed slug; a member of that tenant,
 // signed in to the portal, sees its usage and then that it is suspended. Each page loads with no
 // console error (a CSP violation is one) and no serious or critical axe violation.
-import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import AxeBuilder from '@axe-core/playwright';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { invitedMember } from '../../packages/server/test/member-support.ts';
 import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import { applyPlans, provisionedTenant } from '../../packages/server/test/tenant-support.ts';
 import { launchBrowser } from './browser.ts';
+import { accessible, eventually, person, screenshotsFolder, signIn, tab } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
-
-const PASSWORD = 'violet-kettle-sonata-49';
-/** Where the pages' screenshots go (gitignored), for a person to look at. */
-const SCREENSHOTS = join(import.meta.dirname, '..', '..', '.ci', '.work', 'console-screenshots');
 
 let t: OidcTestApp;
 let browser: Browser | undefined;
@@ -26,67 +20,13 @@ beforeAll(async () => {
   t = await startOidcTestApp({ real: true });
   await applyPlans(t);
   browser = await launchBrowser();
-  await mkdir(SCREENSHOTS, { recursive: true });
+  await screenshotsFolder();
 }, E2E_TIMEOUT_MS);
 
 afterAll(async () => {
   await browser?.close();
   await t?.close();
 });
-
-/** A user who signed up with `PASSWORD` and verified the address, as the hosted pages make one. */
-async function person(email: string): Promise<void> {
-  const origin = { requestId: null, ip: '127.0.0.1', userAgent: 'test' };
-  const signedUp = await t.services.accounts.signUp(origin, {
-    email,
-    password: PASSWORD,
-    name: 'Ann Example',
-  });
-  expect(signedUp.ok, JSON.stringify(signedUp)).toBe(true);
-  await t.services.database.db
-    .updateTable('users')
-    .set({ email_verified_at: new Date() })
-    .where('email_key', '=', email.toLowerCase())
-    .execute();
-}
-
-/** Polls until the page shows what is expected: it fills itself in from the API. */
-function eventually<T>(read: () => Promise<T>) {
-  return expect.poll(read, { timeout: 20_000, interval: 100 });
-}
-
-/** A browser tab that fails the test on any console error or uncaught exception it meets. */
-async function tab(context: BrowserContext): Promise<{ page: Page; errors: string[] }> {
-  const page = await context.newPage();
-  // A step that does not happen fails with what it waited for, well before the test's timeout.
-  page.setDefaultTimeout(20_000);
-  const errors: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error') errors.push(`${page.url()}: ${message.text()}`);
-  });
-  page.on('pageerror', (error) => errors.push(`${page.url()}: ${error.message}`));
-  return { page, errors };
-}
-
-/** Signs in on the hosted sign-in page the console sent the browser to. */
-async function signIn(page: Page, email: string): Promise<void> {
-  await page.waitForSelector('input[name=password]').catch(async (error: unknown) => {
-    throw new Error(`no sign-in form at ${page.url()}: ${await page.textContent('body')}`, { cause: error });
-  });
-  await page.fill('input[name=email]', email);
-  await page.fill('input[name=password]', PASSWORD);
-  await page.click('form:has(input[name=password]) button[type=submit]');
-}
-
-/** No serious or critical accessibility violation on the page as it is now; a screenshot of it. */
-async function accessible(page: Page, name: string): Promise<void> {
-  const results = await new AxeBuilder({ page }).analyze();
-  const grave = results.violations
-    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
-  expect(grave, name).toEqual([]);
-  await page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
-}
 
 test(
   'an operator signs in, finds a tenant by search and suspends it with the typed slug; the tenant page and the portal show it suspended',
@@ -129,7 +69,7 @@ test(
     }
 
     const staff = `ops-${marker}@example.com`;
-    await person(staff);
+    await person(t, staff);
     const added = await t.request({
       method: 'POST',
       url: '/v1/staff',
@@ -137,7 +77,7 @@ test(
     });
     expect(added.status, JSON.stringify(added.body)).toBe(200);
     const member = `owner-${marker}@example.com`;
-    await person(member);
+    await person(t, member);
     await invitedMember(t, target.id, 'admin', member);
 
     // --- The member signs in to the portal while the tenant is active. ---
