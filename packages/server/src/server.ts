@@ -20,7 +20,7 @@ export interface RunningServer {
 }
 
 const BOOTSTRAP: RequestContext = systemContext('bootstrap');
-const IDEMPOTENCY_PURGE_INTERVAL_MS = 60 * 60 * 1000;
+const HOUSEKEEPING_INTERVAL_MS = 60 * 60 * 1000;
 
 /**
  * Starts the control plane: opens the database, applies pending migrations (refusing a schema
@@ -111,7 +111,8 @@ export async function startServer(
       stopWorker.abort();
       await Promise.all([worker, checker, deliverer, health, unlistenAgents()]);
     });
-    // Stored idempotent responses are kept for a day; expired ones are ignored, this removes them.
+    // Hourly housekeeping. Stored idempotent responses are kept for a day; expired ones are
+    // ignored, this removes them.
     const purge = setInterval(() => {
       purgeExpiredIdempotencyKeys(database.db).catch((error: unknown) =>
         app.log.error({ err: error }, 'purging expired idempotency keys failed'),
@@ -120,7 +121,11 @@ export async function startServer(
       sweepExpired(database.db).catch((error: unknown) =>
         app.log.error({ err: error }, 'sweeping expired OpenID provider objects failed'),
       );
-    }, IDEMPOTENCY_PURGE_INTERVAL_MS);
+      // Finished jobs past their retention: the queue's table would otherwise keep every job.
+      services.jobs
+        .purgeFinished()
+        .catch((error: unknown) => app.log.error({ err: error }, 'purging finished jobs failed'));
+    }, HOUSEKEEPING_INTERVAL_MS);
     purge.unref();
     stops.push(() => clearInterval(purge));
     const address = await app.listen({ host: config.host, port: config.port });

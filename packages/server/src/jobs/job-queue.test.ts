@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { getEventListeners } from 'node:events';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import type { JobRow } from '../db/index.ts';
@@ -294,5 +295,56 @@ describe('JobQueue', () => {
       'succeeded',
       'succeeded',
     ]);
+  });
+
+  it("purges finished jobs past their retention, and never an unfinished one or a test clock's", async () => {
+    const k = kind();
+    const day = 24 * 60 * 60 * 1000;
+    const now = t.clock.now().getTime();
+    const clock = await t.request({
+      method: 'POST',
+      url: '/v1/test-clocks',
+      payload: { name: k, frozen_time: t.clock.now().toISOString() },
+    });
+    expect(clock.status, JSON.stringify(clock.body)).toBe(201);
+    const rows = [
+      { name: 'succeeded 8 days ago', status: 'succeeded', age: 8, kept: false },
+      { name: 'succeeded 6 days ago', status: 'succeeded', age: 6, kept: true },
+      { name: 'failed 8 days ago', status: 'failed', age: 8, kept: true },
+      { name: 'failed 31 days ago', status: 'failed', age: 31, kept: false },
+      { name: 'pending since 40 days', status: 'pending', age: null, kept: true },
+      {
+        name: "a test clock's, succeeded 100 days ago",
+        status: 'succeeded',
+        age: 100,
+        kept: true,
+        onClock: true,
+      },
+    ] as const;
+    for (const row of rows) {
+      await enqueue({
+        kind: k,
+        payload: { name: row.name },
+        runAt: new Date(now - 40 * day),
+        testClockId: 'onClock' in row ? (clock.body.id as string) : null,
+      });
+      await t.services.database.db
+        .updateTable('jobs')
+        .set({
+          status: row.status,
+          finished_at: row.age === null ? null : new Date(now - row.age * day),
+        })
+        .where('kind', '=', k)
+        .where(sql<boolean>`payload->>'name' = ${row.name}`)
+        .execute();
+    }
+    expect(await t.services.jobs.purgeFinished()).toBeGreaterThanOrEqual(2);
+    const left = (await jobsOf(k)).map((job) => (job.payload as { name: string }).name).sort();
+    expect(left).toEqual(
+      rows
+        .filter((row) => row.kept)
+        .map((row) => row.name)
+        .sort(),
+    );
   });
 });

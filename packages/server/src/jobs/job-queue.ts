@@ -37,6 +37,15 @@ function backoffMs(attempts: number): number {
 const ENQUEUE_BATCH = 1000;
 
 /**
+ * How long a finished job is kept: a succeeded one a week (what ran recently, for a person looking
+ * into it), a failed one 30 days (its error is evidence until someone has looked).
+ */
+export const FINISHED_JOB_RETENTION_DAYS = { succeeded: 7, failed: 30 } as const;
+
+/** Jobs deleted per statement when purging, so that no purge holds many row locks for long. */
+const PURGE_BATCH = 5000;
+
+/**
  * A job queue in the control-plane database. Jobs are claimed with `FOR UPDATE SKIP LOCKED`, so
  * any number of control-plane processes can work the queue; a claimed job carries a lease, and
  * one whose worker died is taken again when the lease runs out.
@@ -121,6 +130,44 @@ export class JobQueue {
       .where('status', '=', 'pending')
       .executeTakeFirst();
     return row?.at ? new Date(row.at) : null;
+  }
+
+  /**
+   * Deletes the jobs finished longer ago than {@link FINISHED_JOB_RETENTION_DAYS}; returns how many.
+   * Unfinished jobs are never touched, nor the jobs of a test clock, whose times are that clock's
+   * (deleting the clock removes them). The server runs it hourly.
+   */
+  async purgeFinished(): Promise<number> {
+    const now = this.#clock.now().getTime();
+    const before = (days: number) => new Date(now - days * 24 * 60 * 60 * 1000);
+    let deleted = 0;
+    for (;;) {
+      const result = await this.#db
+        .deleteFrom('jobs')
+        .where('id', 'in', (eb) =>
+          eb
+            .selectFrom('jobs')
+            .select('id')
+            .where('test_clock_id', 'is', null)
+            .where((w) =>
+              w.or([
+                w.and([
+                  w('status', '=', 'succeeded'),
+                  w('finished_at', '<', before(FINISHED_JOB_RETENTION_DAYS.succeeded)),
+                ]),
+                w.and([
+                  w('status', '=', 'failed'),
+                  w('finished_at', '<', before(FINISHED_JOB_RETENTION_DAYS.failed)),
+                ]),
+              ]),
+            )
+            .limit(PURGE_BATCH),
+        )
+        .executeTakeFirst();
+      const count = Number(result.numDeletedRows);
+      deleted += count;
+      if (count < PURGE_BATCH) return deleted;
+    }
   }
 
   /** Works the queue until `signal` aborts, waking every `pollMs` or when {@link notify} is called. */
