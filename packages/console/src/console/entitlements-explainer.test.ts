@@ -22,7 +22,13 @@ const definition: PlanDefinition = {
   meters: {
     meetings: { name: 'Meetings', unit: null, aggregation: 'count', unique_by: null },
     minutes: { name: 'Minutes', unit: null, aggregation: 'sum', unique_by: null },
-    recordings: { name: 'Recordings', unit: null, aggregation: 'count', unique_by: null, feature: 'recording' },
+    recordings: {
+      name: 'Recordings',
+      unit: null,
+      aggregation: 'count',
+      unique_by: null,
+      feature: 'recording',
+    },
     sessions: { name: 'Sessions', unit: null, aggregation: 'time_weighted', unique_by: null },
     uploads: { name: 'Uploads', unit: null, aggregation: 'count', unique_by: null },
   },
@@ -125,7 +131,10 @@ describe('mayTenant', () => {
   });
 
   it('refuses a feature off in the plan, and one the plan does not declare', () => {
-    const off = mayTenant(snapshot('active', {}), plan, overrideParts({}), { kind: 'feature', feature: 'audit' });
+    const off = mayTenant(snapshot('active', {}), plan, overrideParts({}), {
+      kind: 'feature',
+      feature: 'audit',
+    });
     expect(off).toMatchObject({ allowed: false, reason: 'feature_off_in_plan', source: 'plan' });
     expect(ask({ kind: 'feature', feature: 'teleport' })).toMatchObject({
       allowed: false,
@@ -161,7 +170,10 @@ describe('mayTenant', () => {
   });
 
   it('says a meter without a limit is not limited, and names an overridden limit’s source', () => {
-    expect(ask({ kind: 'meter', meter: 'uploads', amount: 1_000_000 })).toMatchObject({ allowed: true, reason: 'not_limited' });
+    expect(ask({ kind: 'meter', meter: 'uploads', amount: 1_000_000 })).toMatchObject({
+      allowed: true,
+      reason: 'not_limited',
+    });
     expect(ask({ kind: 'meter', meter: 'sessions', amount: 30 })).toMatchObject({
       allowed: true,
       source: 'override',
