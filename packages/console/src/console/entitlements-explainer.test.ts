@@ -47,7 +47,7 @@ function snapshot(state: EntitlementSnapshot['state'] = 'active', deal: object =
     seats: 3,
     plan: { key: 'pro', version: 2, definition },
     overrides: deal,
-    usage: { meetings: 40, minutes: 490 },
+    usage: { meetings: 40, minutes: 490, sessions: 0 },
     billingAnchor: new Date('2026-12-01T00:00:00Z'),
     trialEndsAt: null,
     now: new Date('2026-12-05T00:00:00Z'),
@@ -177,6 +177,17 @@ describe('mayTenant', () => {
     expect(ask({ kind: 'meter', meter: 'sessions', amount: 30 })).toMatchObject({
       allowed: true,
       source: 'override',
+    });
+  });
+
+  it('gives no yes when the snapshot does not know the usage', () => {
+    const known = snapshot();
+    const meetings = known.limits.meetings;
+    if (meetings === undefined) throw new Error('no meetings limit');
+    const unknown = { ...known, limits: { ...known.limits, meetings: { ...meetings, used: null } } };
+    expect(mayTenant(unknown, plan, deal, { kind: 'meter', meter: 'meetings', amount: 1 })).toMatchObject({
+      allowed: false,
+      reason: 'usage_unknown',
     });
   });
 

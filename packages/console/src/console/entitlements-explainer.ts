@@ -169,7 +169,8 @@ export type AnswerReason =
   | 'feature_overridden_off'
   | 'feature_unknown'
   | 'meter_feature_off'
-  | 'limit_exhausted';
+  | 'limit_exhausted'
+  | 'usage_unknown';
 
 export interface Answer {
   readonly allowed: boolean;
@@ -231,8 +232,17 @@ export function mayTenant(
       source,
     };
   }
-  const used = limit.used ?? 0;
   const from = source === 'override' ? "the tenant's override" : 'the plan';
+  const used = limit.used;
+  if (used === null) {
+    // Not guessed as 0: without the usage, only the control plane can answer (when it grants).
+    return {
+      allowed: false,
+      reason: 'usage_unknown',
+      detail: `The snapshot does not say how much of "${meter}" is used (limit ${limit.limit}, ${from}): no answer without it.`,
+      source,
+    };
+  }
   if (used + amount <= limit.limit) {
     return {
       allowed: true,

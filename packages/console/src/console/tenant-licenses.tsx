@@ -114,6 +114,7 @@ function Licenses({ tenant }: { tenant: Tenant }) {
 /** The issue form: days until it expires, and optionally the edition, the install it is bound to and the grace days. */
 function Issue({ tenant, onIssued }: { tenant: Tenant; onIssued: () => void }) {
   const ids = { days: useId(), edition: useId(), install: useId(), grace: useId() };
+  const tokenId = useId();
   const [days, setDays] = useState('365');
   const [edition, setEdition] = useState('');
   const [install, setInstall] = useState('');
@@ -183,10 +184,18 @@ function Issue({ tenant, onIssued }: { tenant: Tenant; onIssued: () => void }) {
       {issue.data === undefined ? null : (
         <div role="status" data-testid="license-issued">
           <p>
-            Issued <code>{issue.data.id}</code> (seq {issue.data.seq}), expiring {issue.data.expires_at}. The
-            license file's content, to hand to the customer:
+            Issued <code>{issue.data.id}</code> (seq {issue.data.seq}), expiring {issue.data.expires_at}.
           </p>
-          <pre data-testid="license-token">{issue.data.token}</pre>
+          {/* A text field, not a <pre>: the long token scrolls, and a field takes the keyboard's focus. */}
+          <label htmlFor={tokenId}>The license file's content, to hand to the customer</label>
+          <textarea
+            id={tokenId}
+            data-testid="license-token"
+            readOnly
+            rows={4}
+            cols={80}
+            value={issue.data.token}
+          />
         </div>
       )}
     </>
