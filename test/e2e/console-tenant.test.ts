@@ -111,6 +111,13 @@ test(
       })),
     });
     expect(recorded).toMatchObject({ accepted: 8, rejected: [] });
+    // 8 of 10 crosses the plan's 80 % threshold: recorded in the tenant's audit log, for the timeline.
+    const crossed = await t.services.usage.thresholds.drain();
+    expect(crossed.map((c) => [c.tenant_id, c.meter, c.threshold])).toContainEqual([
+      tenant.id,
+      'meetings',
+      80,
+    ]);
 
     const member = `member-${marker}@example.com`;
     await person(t, member);
@@ -141,7 +148,17 @@ test(
       },
       201,
     );
-    // An event of the tenant's, delivered to its endpoint.
+    // A second endpoint, whose receiver fails: its attempts are the timeline's webhook failures.
+    receiver.behaviours.set('/broken', (_request, response) => response.writeHead(500).end());
+    await ok(
+      {
+        method: 'POST',
+        url: '/v1/webhook-endpoints',
+        payload: { url: receiver.url('/broken'), event_types: ['tenant.*'], tenant_id: tenant.id },
+      },
+      201,
+    );
+    // An event of the tenant's, delivered to its endpoints.
     await ok({ method: 'PATCH', url: `/v1/tenants/${tenant.id}`, payload: { name: 'Umbrella Corp' } });
     await drainWebhooks();
     expect(receiver.received.filter((r) => r.path === '/hooks').length).toBeGreaterThanOrEqual(1);
@@ -240,6 +257,8 @@ test(
       page.textContent(`[data-testid=license-${license.id}] [data-testid=license-status]`),
     ).toBe('revoked (contract ended)');
     expect((await ok({ method: 'GET', url: `/v1/licenses/${license.id}` })).status).toBe('revoked');
+    // The install's line follows: its license is revoked now.
+    await eventually(() => install.textContent()).toContain('revoked');
     await accessible(page, 'tenant-licenses-revoked');
 
     // --- Webhooks: the endpoint's deliveries; one replayed. ---
@@ -261,10 +280,27 @@ test(
     await drainWebhooks();
     expect(receiver.received.filter((r) => r.path === '/hooks').length).toBe(before + 1);
     // The same event, sent again with the same webhook-id.
-    const again = receiver.received.at(-1)?.headers['webhook-id'];
+    const again = receiver.received.filter((r) => r.path === '/hooks').at(-1)?.headers['webhook-id'];
     expect(receiver.received.filter((r) => r.headers['webhook-id'] === again).length).toBe(2);
     await section.locator('button:has-text("Refresh")').click();
     await eventually(() => row.locator('[data-testid=delivery-state]').textContent()).toBe('succeeded');
+
+    // --- The timeline: the audit log, thresholds and license check-ins marked, webhook failures merged in. ---
+    await page.click('nav[aria-label="Tenant views"] >> text=Timeline');
+    await page.waitForURL((url) => url.searchParams.get('view') === 'timeline');
+    await eventually(() => page.locator('[data-testid=webhook-failure]').count()).toBeGreaterThanOrEqual(1);
+    const sources = await page.locator('[data-testid=timeline-source]').allTextContents();
+    expect(new Set(sources)).toEqual(
+      new Set(['[audit]', '[threshold]', '[license check-in]', '[webhook failure]']),
+    );
+    const failure = page.locator('li[data-source=webhook]').first();
+    expect(await failure.locator('summary').textContent()).toContain(`to ${receiver.url('/broken')}: 500`);
+    // Newest first, whatever the source.
+    const times = await page
+      .locator('[data-testid=timeline] > li time')
+      .evaluateAll((nodes) => nodes.map((node) => Date.parse(node.getAttribute('datetime') ?? '')));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    await accessible(page, 'tenant-timeline-merged');
 
     expect(errors).toEqual([]);
     await context.close();

@@ -32,10 +32,14 @@ function Licenses({ tenant }: { tenant: Tenant }) {
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
   const licenses = pages.data?.pages.flatMap((page) => page.data) ?? [];
+  // An install shows its license's status: a license issued or revoked changes both lists.
   const refresh = () => {
-    client
-      .invalidateQueries({ queryKey: ['licenses', tenant.id] })
-      .catch((error: unknown) => console.warn(error));
+    for (const queryKey of [
+      ['licenses', tenant.id],
+      ['license-installs', tenant.id],
+    ]) {
+      client.invalidateQueries({ queryKey }).catch((error: unknown) => console.warn(error));
+    }
   };
   const more = () => {
     pages.fetchNextPage().catch((error: unknown) => console.error('could not read more licenses', error));
@@ -52,7 +56,7 @@ function Licenses({ tenant }: { tenant: Tenant }) {
             <p data-testid="licenses-none">No license was issued to this tenant.</p>
           ) : (
             <table data-testid="licenses">
-              <caption>{licenses.length} licenses, the newest first</caption>
+              <caption>The tenant's licenses, the newest first</caption>
               <thead>
                 <tr>
                   <th scope="col">License</th>
@@ -187,7 +191,9 @@ function Issue({ tenant, onIssued }: { tenant: Tenant; onIssued: () => void }) {
             Issued <code>{issue.data.id}</code> (seq {issue.data.seq}), expiring {issue.data.expires_at}.
           </p>
           {/* A text field, not a <pre>: the long token scrolls, and a field takes the keyboard's focus. */}
-          <label htmlFor={tokenId}>The license file's content, to hand to the customer</label>
+          <p>
+            <label htmlFor={tokenId}>The license file's content, to hand to the customer</label>
+          </p>
           <textarea
             id={tokenId}
             data-testid="license-token"
@@ -277,7 +283,7 @@ function Installs({ tenant }: { tenant: Tenant }) {
             <p data-testid="installs-none">No install has checked in.</p>
           ) : (
             <table data-testid="installs">
-              <caption>{installs.length} installs</caption>
+              <caption>Installs that checked in, with their license</caption>
               <thead>
                 <tr>
                   <th scope="col">Install</th>

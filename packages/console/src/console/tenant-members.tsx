@@ -43,7 +43,7 @@ function Members({ tenant }: { tenant: Tenant }) {
             <p>The tenant has no member.</p>
           ) : (
             <table data-testid="members">
-              <caption>{members.data.data.length} members</caption>
+              <caption>Members and their roles</caption>
               <thead>
                 <tr>
                   <th scope="col">Email</th>
@@ -115,7 +115,7 @@ function Invitations({ tenant }: { tenant: Tenant }) {
             <p data-testid="invitations-none">No open invitation.</p>
           ) : (
             <table data-testid="invitations">
-              <caption>{open.length} open invitations</caption>
+              <caption>Invitations not yet accepted</caption>
               <thead>
                 <tr>
                   <th scope="col">Email</th>
@@ -191,7 +191,7 @@ function ApiKeys({ tenant }: { tenant: Tenant }) {
             <p>The tenant has no API key.</p>
           ) : (
             <table data-testid="api-keys">
-              <caption>{keys.length} API keys</caption>
+              <caption>The tenant's API keys</caption>
               <thead>
                 <tr>
                   <th scope="col">Name</th>
