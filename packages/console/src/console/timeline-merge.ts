@@ -12,8 +12,11 @@ type Delivery = Schemas['WebhookDelivery'];
  */
 export type TimelineSource = 'audit' | 'threshold' | 'invoice' | 'license' | 'webhook';
 
+/** The sources that are audit entries. */
+type AuditSource = Exclude<TimelineSource, 'webhook'>;
+
 /** The source an audit entry stands for, by its action. */
-export function sourceOfAction(action: string): TimelineSource {
+export function sourceOfAction(action: string): AuditSource {
   if (action === 'usage.threshold_reached') return 'threshold';
   if (action.startsWith('invoice.')) return 'invoice';
   if (action === 'license.checked_in') return 'license';
@@ -45,7 +48,7 @@ export function webhookFailures(endpointUrl: string, deliveries: readonly Delive
 }
 
 export type TimelineItem =
-  | { readonly source: Exclude<TimelineSource, 'webhook'>; readonly at: string; readonly entry: AuditEntry }
+  | { readonly source: AuditSource; readonly at: string; readonly entry: AuditEntry }
   | { readonly source: 'webhook'; readonly at: string; readonly failure: WebhookFailure };
 
 /**
