@@ -302,6 +302,15 @@ test(
     expect(times).toEqual([...times].sort((a, b) => b - a));
     await accessible(page, 'tenant-timeline-merged');
 
+    // --- A suspended tenant may do nothing: the answer names its state. ---
+    await ok({ method: 'POST', url: `/v1/tenants/${tenant.id}/suspend`, payload: {} });
+    await page.click('nav[aria-label="Tenant views"] >> text=Entitlements');
+    await page.waitForURL((url) => url.searchParams.get('view') === 'entitlements');
+    await page.click('section[aria-labelledby=entitlements-heading] button:has-text("Refresh")');
+    await eventually(() => page.textContent('[data-testid=entitlements-inactive]')).toContain('suspended');
+    expect(await ask(page, 'feature:sso')).toMatch(/^No \(tenant inactive\): The tenant is suspended/);
+    await accessible(page, 'tenant-entitlements-suspended');
+
     expect(errors).toEqual([]);
     await context.close();
   },
