@@ -180,6 +180,21 @@ describe('mayTenant', () => {
     });
   });
 
+  it('says a limit overridden to unlimited is unlimited, by the override', () => {
+    const unlimited = { limits: { meetings: { value: null } } };
+    const answer = mayTenant(snapshot('active', unlimited), plan, overrideParts(unlimited), {
+      kind: 'meter',
+      meter: 'meetings',
+      amount: 1_000_000,
+    });
+    expect(answer).toEqual({
+      allowed: true,
+      reason: 'unlimited',
+      detail: `"meetings" is unlimited (the tenant's override).`,
+      source: 'override',
+    });
+  });
+
   it('gives no yes when the snapshot does not know the usage', () => {
     const known = snapshot();
     const meetings = known.limits.meetings;

@@ -220,19 +220,14 @@ export function mayTenant(
     return {
       allowed: true,
       reason: 'not_limited',
-      detail: `The plan sets no limit on "${meter}": the tenant is not limited on it.`,
+      detail: `Neither the plan nor an override sets a limit on "${meter}": the tenant is not limited on it.`,
     };
   }
   const source = sourceOf(overrides.limits, meter);
-  if (limit.limit === null) {
-    return {
-      allowed: true,
-      reason: 'unlimited',
-      detail: `"${meter}" is unlimited (${source === 'override' ? "the tenant's override" : 'the plan'}).`,
-      source,
-    };
-  }
   const from = source === 'override' ? "the tenant's override" : 'the plan';
+  if (limit.limit === null) {
+    return { allowed: true, reason: 'unlimited', detail: `"${meter}" is unlimited (${from}).`, source };
+  }
   const used = limit.used;
   if (used === null) {
     // Not guessed as 0: without the usage, only the control plane can answer (when it grants).

@@ -30,7 +30,7 @@ export function parseTenantSearch(raw: Record<string, unknown>): TenantSearch {
   };
 }
 
-/** The tenant page's views beside its overview (the overview when none is given), one a line. */
+/** The tenant page's views beside its overview (the overview when none is given). */
 const TENANT_VIEWS = ['timeline', 'usage', 'entitlements', 'members', 'licenses', 'webhooks'] as const;
 export type TenantView = (typeof TENANT_VIEWS)[number];
 
