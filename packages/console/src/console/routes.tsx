@@ -31,11 +31,12 @@ export function parseTenantSearch(raw: Record<string, unknown>): TenantSearch {
 }
 
 /** The tenant page's views beside its overview (the overview when none is given). */
-export type TenantView = 'timeline' | 'usage';
+const TENANT_VIEWS = ['timeline', 'usage', 'entitlements', 'members', 'licenses', 'webhooks'] as const;
+export type TenantView = (typeof TENANT_VIEWS)[number];
 
 /** The tenant page's search params: an unknown view opens the overview. */
 export function parseTenantPageSearch(raw: Record<string, unknown>): { view?: TenantView | undefined } {
-  return { view: raw.view === 'timeline' || raw.view === 'usage' ? raw.view : undefined };
+  return { view: TENANT_VIEWS.find((view) => view === raw.view) };
 }
 
 function Nav() {

@@ -5,7 +5,11 @@ import { callOf, get, post } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 import type { TenantView } from './routes.tsx';
+import { TenantEntitlements } from './tenant-entitlements.tsx';
+import { TenantLicenses } from './tenant-licenses.tsx';
+import { TenantMembers } from './tenant-members.tsx';
 import { TenantTimeline } from './tenant-timeline.tsx';
+import { TenantWebhooks } from './tenant-webhooks.tsx';
 
 const route = getRouteApi('/tenants/$id');
 
@@ -18,6 +22,10 @@ const VIEWS: readonly { view: TenantView | undefined; name: string }[] = [
   { view: undefined, name: 'Overview' },
   { view: 'timeline', name: 'Timeline' },
   { view: 'usage', name: 'Usage' },
+  { view: 'entitlements', name: 'Entitlements' },
+  { view: 'members', name: 'Members & keys' },
+  { view: 'licenses', name: 'Licenses & installs' },
+  { view: 'webhooks', name: 'Webhooks' },
 ];
 
 /**
@@ -66,6 +74,14 @@ export function TenantPage() {
             <Suspense fallback={<Loading what="the usage view" />}>
               <TenantUsage tenant={tenant.data} />
             </Suspense>
+          ) : view === 'entitlements' ? (
+            <TenantEntitlements tenant={tenant.data} />
+          ) : view === 'members' ? (
+            <TenantMembers tenant={tenant.data} />
+          ) : view === 'licenses' ? (
+            <TenantLicenses tenant={tenant.data} />
+          ) : view === 'webhooks' ? (
+            <TenantWebhooks tenant={tenant.data} />
           ) : (
             <Overview tenant={tenant.data} />
           )}

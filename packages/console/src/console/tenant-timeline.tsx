@@ -1,17 +1,54 @@
-import { useInfiniteQuery } from '@tanstack/react-query';
+import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { callOf, get } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
+import {
+  mergeTimeline,
+  type TimelineItem,
+  type TimelineSource,
+  type WebhookFailure,
+  webhookFailures,
+} from './timeline-merge.ts';
 
 type AuditEntry = Schemas['AuditEntry'];
 const PAGE = 50;
+/** The deliveries read per endpoint for their failures: the latest ones. */
+const DELIVERIES = 100;
+
+const SOURCE_NAMES: Record<TimelineSource, string> = {
+  audit: 'audit',
+  threshold: 'threshold',
+  invoice: 'invoice',
+  license: 'license check-in',
+  webhook: 'webhook failure',
+};
+
+/** The failed attempts of the latest deliveries of each of the tenant's webhook endpoints. */
+async function readWebhookFailures(tenant: Tenant) {
+  const endpoints = await get('/v1/webhook-endpoints', { query: { tenant_id: tenant.id, limit: 100 } });
+  const pages = await Promise.all(
+    endpoints.data.map((endpoint) =>
+      get('/v1/webhook-endpoints/{id}/deliveries', {
+        path: { id: endpoint.id },
+        query: { limit: DELIVERIES },
+      }),
+    ),
+  );
+  return {
+    endpoints,
+    failures: endpoints.data.flatMap((endpoint, index) =>
+      webhookFailures(endpoint.url, pages[index]?.data ?? []),
+    ),
+  };
+}
 
 /**
- * The tenant's audit log, newest first (`GET /v1/tenants/{id}/audit`), 50 entries a page by the
- * API's cursor, **Older** reading the next. Each entry opens to what it recorded. Reading the log
- * is itself audited: each page read adds an `audit.read` entry to the tenant's own chain, which
- * the next refresh shows at the top.
+ * The tenant's timeline, newest first: its audit log (`GET /v1/tenants/{id}/audit`), 50 entries a
+ * page by the API's cursor, **Older** reading the next, in which threshold crossings, invoices
+ * and license check-ins are marked as such; and the failed attempts of its webhook deliveries.
+ * Each item opens to what it recorded. Reading the log is itself audited: each page read adds an
+ * `audit.read` entry to the tenant's own chain, which the next refresh shows at the top.
  */
 export function TenantTimeline({ tenant }: { tenant: Tenant }) {
   const query = { limit: PAGE };
@@ -22,27 +59,42 @@ export function TenantTimeline({ tenant }: { tenant: Tenant }) {
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
+  const webhooks = useQuery({
+    queryKey: ['timeline-webhooks', tenant.id],
+    queryFn: () => readWebhookFailures(tenant),
+  });
   const entries = pages.data?.pages.flatMap((page) => page.data) ?? [];
+  const items = mergeTimeline(entries, !pages.hasNextPage, webhooks.data?.failures ?? []);
+  const refresh = () => {
+    for (const query of [pages, webhooks]) {
+      query.refetch().catch((error: unknown) => console.error('could not refresh the timeline', error));
+    }
+  };
   const older = () => {
     pages.fetchNextPage().catch((error: unknown) => console.error('could not read older entries', error));
   };
   return (
     <section aria-labelledby="timeline-heading">
       <h2 id="timeline-heading">Timeline</h2>
-      <button type="button" onClick={() => pages.refetch()} disabled={pages.isFetching}>
+      <button type="button" onClick={refresh} disabled={pages.isFetching || webhooks.isFetching}>
         Refresh
       </button>
       {pages.isPending ? <Loading what="the audit log" /> : null}
       {pages.isError ? <ErrorNotice error={pages.error} /> : null}
+      {webhooks.isError ? <ErrorNotice error={webhooks.error} /> : null}
       {pages.data === undefined ? null : (
         <>
-          {entries.length === 0 ? (
+          {items.length === 0 ? (
             <p>No audit entry for this tenant.</p>
           ) : (
             <ol className="timeline" data-testid="timeline">
-              {entries.map((entry) => (
-                <TimelineEntry key={entry.id} entry={entry} />
-              ))}
+              {items.map((item) =>
+                item.source === 'webhook' ? (
+                  <FailureEntry key={`${item.failure.delivery.id}-${item.at}`} failure={item.failure} />
+                ) : (
+                  <TimelineEntry key={item.entry.id} item={item} />
+                ),
+              )}
             </ol>
           )}
           {pages.hasNextPage ? (
@@ -54,19 +106,30 @@ export function TenantTimeline({ tenant }: { tenant: Tenant }) {
             call={callOf('/v1/tenants/{id}/audit', { path: { id: tenant.slug }, query })}
             data={pages.data.pages}
           />
+          {webhooks.data === undefined ? null : (
+            <ApiPanel
+              label="API: webhook endpoints"
+              call={callOf('/v1/webhook-endpoints', { query: { tenant_id: tenant.id, limit: 100 } })}
+              data={webhooks.data}
+            />
+          )}
         </>
       )}
     </section>
   );
 }
 
-/** One entry: when, who, what and on what; opened, the data, before and after it recorded. */
-function TimelineEntry({ entry }: { entry: AuditEntry }) {
+/** One entry: when, its source, who, what and on what; opened, the data, before and after it recorded. */
+function TimelineEntry({ item }: { item: Extract<TimelineItem, { entry: AuditEntry }> }) {
+  const { entry } = item;
   return (
-    <li>
+    <li data-source={item.source}>
       <details>
         <summary>
           <time dateTime={entry.occurred_at}>{entry.occurred_at}</time>{' '}
+          <span className="source" data-testid="timeline-source">
+            [{SOURCE_NAMES[item.source]}]
+          </span>{' '}
           <span className="who">
             {entry.actor.type} {entry.actor.id}
           </span>{' '}
@@ -80,6 +143,36 @@ function TimelineEntry({ entry }: { entry: AuditEntry }) {
               after: entry.after,
               request_id: entry.request_id,
               seq: entry.seq,
+            },
+            null,
+            2,
+          )}
+        </pre>
+      </details>
+    </li>
+  );
+}
+
+/** A failed webhook attempt: when, to where, for which event; opened, the answer and the delivery. */
+function FailureEntry({ failure }: { failure: WebhookFailure }) {
+  return (
+    <li data-source="webhook">
+      <details>
+        <summary>
+          <time dateTime={failure.at}>{failure.at}</time>{' '}
+          <span className="source" data-testid="timeline-source">
+            [{SOURCE_NAMES.webhook}]
+          </span>{' '}
+          <strong data-testid="webhook-failure">{failure.delivery.event_type}</strong> to{' '}
+          {failure.endpointUrl}: {failure.status ?? 'no answer'}
+        </summary>
+        <pre>
+          {JSON.stringify(
+            {
+              error: failure.error,
+              status: failure.status,
+              delivery: failure.delivery.id,
+              state: failure.delivery.state,
             },
             null,
             2,
