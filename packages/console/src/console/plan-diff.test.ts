@@ -113,7 +113,7 @@ describe('diffPlanVersions', () => {
         { key: 'flat', name: 'Platform fee', type: 'flat', amount: '49' },
       ],
       config: { retention_days: 30, region: 'eu' },
-      rate_limits: { api: { requests: 100, per: 60, burst: 100 } },
+      rate_limits: { api: { requests: 100, per_seconds: 60, burst: 100 } },
     };
     const diff = diffPlanVersions(v1, v2);
     expect(diff.map((entry) => [entry.section, entry.key, entry.change])).toEqual([
