@@ -5027,6 +5027,8 @@ export interface components {
       plans: {
         /** @enum {string} */
         change: 'created' | 'updated' | 'unchanged';
+        /** @description A dry run's only, for a plan it would create or update: the definition that would be stored */
+        definition?: components['schemas']['PlanDefinition'];
         id: string;
         key: string;
         previous_version: number | null;

@@ -90,6 +90,9 @@ describe('POST /v1/plans/apply with dry_run: the impact on tenants', () => {
 
     const dry = await dryRun(replaceOnce(FIXTURE, 'meetings: { value: 100 }', 'meetings: { value: 20 }'));
     expect(dry.impact.adoption).toBe('grandfathered');
+    // The definition it would store, to compare with the stored one.
+    expect(dry.plans.find((p: any) => p.key === 'starter').definition.limits.meetings.value).toBe(20);
+    expect(dry.plans.find((p: any) => p.key === 'pro')).not.toHaveProperty('definition');
     // Only the updated plan is assessed; pro did not change.
     expect(dry.impact.plans).toHaveLength(1);
     const starter = dry.impact.plans[0];

@@ -118,6 +118,9 @@ const ApplyResult = z
         change: z.enum(['created', 'updated', 'unchanged']),
         version: z.number().int(),
         previous_version: z.number().int().nullable(),
+        definition: PlanDefinition.optional().describe(
+          "A dry run's only, for a plan it would create or update: the definition that would be stored",
+        ),
       }),
     ),
   })

@@ -53,6 +53,8 @@ export interface PlanChange {
   change: 'created' | 'updated' | 'unchanged';
   version: number;
   previous_version: number | null;
+  /** A dry run's only, for a plan it would create or update: the definition that would be stored. */
+  definition?: PlanDefinition;
 }
 
 export interface ApplyResult {
@@ -174,6 +176,7 @@ export class PlanService {
           change: plan ? 'updated' : 'created',
           version,
           previous_version: plan?.latest_version ?? null,
+          ...(input.dryRun ? { definition } : {}),
         });
         if (input.dryRun) continue;
         if (plan) {
@@ -245,8 +248,9 @@ export class PlanService {
     if (!applied.ok || !input.dryRun) return applied;
     // Read after the lock is released: a review of the fleet need not hold up another apply.
     const updated = applied.value.plans.flatMap((change) => {
-      const definition = change.change === 'updated' && definitions.find((d) => d.key === change.key);
-      return definition ? [{ definition, planId: change.id, version: change.version }] : [];
+      return change.change === 'updated' && change.definition
+        ? [{ definition: change.definition, planId: change.id, version: change.version }]
+        : [];
     });
     return ok({ ...applied.value, impact: await planImpact(this.#db, updated, this.#clock.now()) });
   }
