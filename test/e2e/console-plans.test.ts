@@ -81,7 +81,7 @@ test(
     await page.waitForURL(`${t.issuer}/console/plans/starter`);
     await eventually(() => page.textContent('#version-heading')).toBe('Version 2');
     expect(await page.textContent('[data-testid=limit-meetings]')).toBe('100');
-    expect(await page.textContent('[data-testid=price-per_seat]')).toBe('5 USD per seat per interval');
+    expect(await page.textContent('[data-testid=price-per_seat]')).toBe('5 USD per seat per month');
     await accessible(page, 'plan-page');
 
     // The diff of v1 → v2, then any two versions from the URL.
@@ -161,7 +161,7 @@ test(
     await page.waitForURL(`${t.issuer}/console/plans/starter?version=3`);
     await eventually(() => page.textContent('#version-heading')).toBe('Version 3');
     expect(await page.textContent('[data-testid=limit-meetings]')).toBe('20');
-    expect(await page.textContent('[data-testid=price-per_seat]')).toBe('7.5 USD per seat per interval');
+    expect(await page.textContent('[data-testid=price-per_seat]')).toBe('7.5 USD per seat per month');
     // Grandfathered: the tenant is still on v2.
     expect((await t.request({ method: 'GET', url: `/v1/tenants/${busy.id}` })).body.plan.version).toBe(2);
 

@@ -162,4 +162,30 @@ describe('POST /v1/plans/apply with dry_run: the impact on tenants', () => {
     const tenants = await t.db.database.db.selectFrom('tenants').select('plan_version').execute();
     expect(tenants.map((row) => row.plan_version)).toEqual([1]);
   });
+
+  test('the impact names tenants and their usage: a key that may only read plans, or none, is refused the dry run', async () => {
+    await provisionedTenant(t, { plan: 'starter', seats: 8 });
+    const source = replaceOnce(FIXTURE, 'seats: { value: 10 }', 'seats: { value: 5 }');
+    const key = await t.request({
+      method: 'POST',
+      url: '/v1/api-keys',
+      payload: { name: 'reader', scopes: ['plans:read'] },
+    });
+    expect(key.status, JSON.stringify(key.body)).toBe(201);
+    const asReader = await t.request({
+      method: 'POST',
+      url: '/v1/plans/apply',
+      payload: { source, dry_run: true },
+      headers: { authorization: `Bearer ${key.body.secret}` },
+    });
+    expect(asReader.status).toBe(403);
+    expect(JSON.stringify(asReader.body)).not.toContain('starter');
+    const anonymous = await t.request({
+      method: 'POST',
+      url: '/v1/plans/apply',
+      payload: { source, dry_run: true },
+      headers: { authorization: '' },
+    });
+    expect(anonymous.status).toBe(401);
+  });
 });

@@ -13,16 +13,16 @@ export function limitValue(value: number | null): string {
   return value === null ? 'unlimited' : String(value);
 }
 
-/** A price in one line: what is charged, per what. */
-export function describePrice(price: PriceDefinition, currency: string): string {
+/** A price in one line: what is charged, per what (recurring prices per billing interval). */
+export function describePrice(price: PriceDefinition, currency: string, interval: string): string {
   const unit = currency.toUpperCase();
   switch (price.type) {
     case 'flat':
-      return `${price.amount} ${unit} per interval`;
+      return `${price.amount} ${unit} per ${interval}`;
     case 'per_seat':
-      return `${price.unit_amount} ${unit} per seat per interval`;
+      return `${price.unit_amount} ${unit} per seat per ${interval}`;
     case 'minimum':
-      return `at least ${price.amount} ${unit} per interval`;
+      return `at least ${price.amount} ${unit} per ${interval}`;
     case 'usage': {
       const included = price.included > 0 ? `, ${price.included} included` : '';
       if (price.tiers !== null) {
@@ -142,7 +142,9 @@ export function PlanDefinitionView({ definition }: { definition: PlanDefinition 
               <tr key={price.key}>
                 <th scope="row">{price.key}</th>
                 <td>{price.name ?? ''}</td>
-                <td data-testid={`price-${price.key}`}>{describePrice(price, definition.currency)}</td>
+                <td data-testid={`price-${price.key}`}>
+                  {describePrice(price, definition.currency, definition.interval)}
+                </td>
               </tr>
             ))}
           </tbody>

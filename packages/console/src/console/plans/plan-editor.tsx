@@ -283,7 +283,7 @@ function ImpactView({ impact }: { impact: Impact }) {
       </p>
       {impact.plans.length === 0 ? <p>No existing plan gets a new version: no tenant is affected.</p> : null}
       {impact.plans.map((plan) => (
-        <div key={plan.key} data-testid={`impact-${plan.key}`}>
+        <div key={plan.key} className="plan-impact" data-testid={`impact-${plan.key}`}>
           <h4>
             {plan.key} v{plan.version}
           </h4>
