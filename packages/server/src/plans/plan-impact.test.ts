@@ -83,9 +83,11 @@ describe('POST /v1/plans/apply with dry_run: the impact on tenants', () => {
   test('a tenant whose usage passes a lowered limit is listed with its usage and both limits; one under it is not', async () => {
     const busy = await provisionedTenant(t, { plan: 'starter', seats: 3 });
     const quiet = await provisionedTenant(t, { plan: 'starter', seats: 3 });
+    const busiest = await provisionedTenant(t, { plan: 'starter', seats: 3 });
     await provisionedTenant(t, { plan: 'pro' });
     await spend(busy.id, 30);
     await spend(quiet.id, 5);
+    await spend(busiest.id, 50);
     const before = await written();
 
     const dry = await dryRun(replaceOnce(FIXTURE, 'meetings: { value: 100 }', 'meetings: { value: 20 }'));
@@ -96,10 +98,18 @@ describe('POST /v1/plans/apply with dry_run: the impact on tenants', () => {
     // Only the updated plan is assessed; pro did not change.
     expect(dry.impact.plans).toHaveLength(1);
     const starter = dry.impact.plans[0];
-    expect(starter).toMatchObject({ key: 'starter', version: 2, tenants: 2, examined: 2 });
+    expect(starter).toMatchObject({ key: 'starter', version: 2, tenants: 3, examined: 3 });
+    // The furthest over first.
     expect(starter.over_limit).toEqual({
-      count: 1,
+      count: 2,
       tenants: [
+        {
+          id: busiest.id,
+          slug: busiest.slug,
+          name: busiest.name,
+          version: 1,
+          limits: [{ key: 'meetings', used: 50, current: 100, new: 20 }],
+        },
         {
           id: busy.id,
           slug: busy.slug,
@@ -127,14 +137,13 @@ describe('POST /v1/plans/apply with dry_run: the impact on tenants', () => {
     const dry = await dryRun(source);
     const starter = dry.impact.plans.find((p: any) => p.key === 'starter');
     expect(starter.pays_more.count).toBe(2);
+    // The largest rise first.
     expect(
-      starter.pays_more.tenants.map((x: any) => [x.slug, x.seats, x.currency, x.current, x.new]).sort(),
-    ).toEqual(
-      [
-        [small.slug, 2, 'usd', '10', '15'],
-        [large.slug, 8, 'usd', '40', '60'],
-      ].sort(),
-    );
+      starter.pays_more.tenants.map((x: any) => [x.slug, x.seats, x.currency, x.current, x.new]),
+    ).toEqual([
+      [large.slug, 8, 'usd', '40', '60'],
+      [small.slug, 2, 'usd', '10', '15'],
+    ]);
     expect(starter.over_limit).toEqual({
       count: 1,
       tenants: [

@@ -15,7 +15,10 @@ import { periodUsage, usageKey } from '../usage/index.ts';
  */
 export const MAX_IMPACT_EXAMINED = 2000;
 
-/** The most tenants a dry run lists under each heading of a plan; the counts cover all examined. */
+/**
+ * The most tenants a dry run lists under each heading of a plan, the most affected first (the
+ * furthest over a limit, the largest rise); the counts cover all examined.
+ */
 export const MAX_IMPACT_LISTED = 50;
 
 /** A limit a tenant's current usage would pass on the new version. */
@@ -234,6 +237,15 @@ export async function planImpact(
         }
       }
     }
+    // The most affected first, so that the listed few are the ones to look at.
+    const overBy = (tenant: TenantOverLimit) =>
+      Math.max(...tenant.limits.map((l) => l.used / Math.max(l.new, 1)));
+    overLimit.sort((a, b) => overBy(b) - overBy(a));
+    paysMore.sort((a, b) => {
+      const rise = (t: TenantPaysMore) => scaled(t.new) - scaled(t.current);
+      const diff = rise(b) - rise(a);
+      return diff > 0n ? 1 : diff < 0n ? -1 : 0;
+    });
     plans.push({
       key: definition.key,
       version,
