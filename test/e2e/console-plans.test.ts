@@ -130,7 +130,8 @@ test(
 
     // Fixed: the dry run shows the diff and who it would affect.
     await page.fill('textarea', fixed);
-    await page.click('button:has-text("Validate")');
+    // From the keyboard: Ctrl+Enter in the text validates.
+    await page.press('textarea', 'Control+Enter');
     await eventually(() => page.locator('[data-testid=dry-run]').count()).toBe(1);
     const changes = await page.locator('[data-testid=dry-run] table').first().textContent();
     expect(changes).toContain('new version');

@@ -112,7 +112,7 @@ export function PlanEditor() {
           validate.mutate(source);
         }}
       >
-        <label htmlFor={id}>Plan file (YAML)</label>
+        <label htmlFor={id}>Plan file (YAML; Ctrl+Enter validates)</label>
         <div className="editor">
           <pre className="gutter" ref={gutter} aria-hidden="true">
             {Array.from({ length: lineCount }, (_, i) => `${errorLines.has(i + 1) ? '!' : ' '}${i + 1}`).join(
@@ -125,6 +125,13 @@ export function PlanEditor() {
             value={source}
             onChange={(event) => setSource(event.target.value)}
             onScroll={syncGutter}
+            onKeyDown={(event) => {
+              // Ctrl+Enter (⌘+Enter) validates without leaving the text; Tab keeps moving the focus.
+              if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
+                event.preventDefault();
+                if (source.trim() !== '') validate.mutate(source);
+              }
+            }}
             rows={24}
             wrap="off"
             spellCheck={false}

@@ -77,6 +77,13 @@ export function PlanPage() {
               ))}
             </tbody>
           </table>
+          {plan.data.versions.length < 2 ? null : (
+            <p>
+              <Link to="/plans/$key/diff" params={{ key }} search={{ from: 1, to: plan.data.latest_version }}>
+                Compare any two versions
+              </Link>
+            </p>
+          )}
           <p>
             Tenants stay on the version they are on until they are moved to another (
             <code>POST /v1/tenants/{'{id}'}/change-plan</code>); new subscribers get the latest.
