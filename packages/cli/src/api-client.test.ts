@@ -256,6 +256,66 @@ describe('plans apply', () => {
     );
     expect(JSON.parse(api.seen[1]?.body ?? '')).toMatchObject({ dry_run: true });
   });
+
+  it("prints a dry run's impact: the counts, then each tenant over a new limit or paying more", async () => {
+    api.handler = (_req, res) => {
+      json(res, 200, {
+        dry_run: true,
+        plans: [{ key: 'pro', id: 'pln_1', change: 'updated', version: 2, previous_version: 1 }],
+        impact: {
+          adoption: 'grandfathered',
+          plans: [
+            {
+              key: 'pro',
+              version: 2,
+              tenants: 3000,
+              examined: 2000,
+              over_limit: {
+                count: 1,
+                tenants: [
+                  {
+                    id: 'ten_1',
+                    slug: 'busy',
+                    name: 'Busy',
+                    version: 1,
+                    limits: [{ key: 'meetings', used: 30, current: 100, new: 20 }],
+                  },
+                ],
+              },
+              pays_more: {
+                count: 1,
+                tenants: [
+                  {
+                    id: 'ten_1',
+                    slug: 'busy',
+                    name: 'Busy',
+                    version: 1,
+                    seats: 8,
+                    currency: 'usd',
+                    current: '40',
+                    new: '60',
+                  },
+                ],
+              },
+            },
+          ],
+        },
+      });
+    };
+    const dry = await run(['plans', 'apply', file, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toBe(
+      [
+        'would update pro v1 → v2',
+        'impact if tenants were moved to the new versions (applying moves nobody; see change-plan):',
+        '  pro v2: 3000 tenants (2000 examined), 1 over a limit, 1 paying more',
+        '    busy (v1): meetings 30 used, limit 100 → 20',
+        '    busy (v1): 40 → 60 usd at 8 seats',
+        'dry run: nothing was stored',
+        '',
+      ].join('\n'),
+    );
+  });
 });
 
 describe('output', () => {

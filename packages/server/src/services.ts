@@ -205,7 +205,7 @@ export type ServiceSettings = Pick<
 export function createServices(database: Database, config: ServiceSettings, clock: Clock): Services {
   const { db } = database;
   const jobs = new JobQueue(db, clock);
-  const plans = new PlanService(db);
+  const plans = new PlanService(db, clock);
   // Entitlements are built from tenants, and tenants tell them of changes: tied once both exist.
   let invalidate = (_tenantId: string): void => {};
   const onTenantChanged = (tenantId: string) => invalidate(tenantId);

@@ -38,6 +38,7 @@ export function plansCommand(parent: Command, ctx: CommandContext): Command {
       out.result(result, () => {
         for (const plan of result.plans) out.line(describeChange(plan, result.dry_run));
         if (result.plans.length === 0) out.line(`no plans in ${file}`);
+        if (result.impact !== undefined) for (const line of describeImpact(result.impact)) out.line(line);
         if (result.dry_run) out.line('dry run: nothing was stored');
       });
     });
@@ -99,6 +100,38 @@ function describeChange(plan: ApplyResult['plans'][number], dryRun: boolean): st
         ? 'would create'
         : 'would update';
   return `${verb} ${plan.key} ${versions}`;
+}
+
+/**
+ * A dry run's impact, a few lines per updated plan: the counts, then each listed tenant over a
+ * new limit or paying more. Says first that applying moves nobody (tenants are grandfathered).
+ */
+function describeImpact(impact: NonNullable<ApplyResult['impact']>): string[] {
+  if (impact.plans.length === 0) return [];
+  const lines = [
+    'impact if tenants were moved to the new versions (applying moves nobody; see change-plan):',
+  ];
+  for (const plan of impact.plans) {
+    const examined = plan.examined < plan.tenants ? ` (${plan.examined} examined)` : '';
+    lines.push(
+      `  ${plan.key} v${plan.version}: ${plan.tenants} tenant${plan.tenants === 1 ? '' : 's'}${examined}, ` +
+        `${plan.over_limit.count} over a limit, ${plan.pays_more.count} paying more`,
+    );
+    for (const tenant of plan.over_limit.tenants) {
+      for (const limit of tenant.limits) {
+        const now = limit.current === null ? 'unlimited' : limit.current;
+        lines.push(
+          `    ${tenant.slug} (v${tenant.version}): ${limit.key} ${limit.used} used, limit ${now} → ${limit.new}`,
+        );
+      }
+    }
+    for (const tenant of plan.pays_more.tenants) {
+      lines.push(
+        `    ${tenant.slug} (v${tenant.version}): ${tenant.current} → ${tenant.new} ${tenant.currency} at ${tenant.seats} seats`,
+      );
+    }
+  }
+  return lines;
 }
 
 function printPlan(out: Output, plan: PlanDetail): void {

@@ -3,6 +3,11 @@ import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, type Placement, type TenantState } from '../shared/tenants.ts';
 import { FleetHome } from './fleet-home.tsx';
+import { PlanDiffPage } from './plans/plan-diff-page.tsx';
+import { PlanEditor } from './plans/plan-editor.tsx';
+import { PlanPage } from './plans/plan-page.tsx';
+import { parsePlanDiffSearch, parsePlanSearch } from './plans/plan-search.ts';
+import { PlansList } from './plans/plans-list.tsx';
 import { TenantPage } from './tenant-page.tsx';
 import { TenantsList } from './tenants-list.tsx';
 
@@ -48,6 +53,9 @@ function Nav() {
       <Link to="/tenants" activeProps={{ 'aria-current': 'page' }}>
         Tenants
       </Link>
+      <Link to="/plans" activeProps={{ 'aria-current': 'page' }}>
+        Plans
+      </Link>
     </>
   );
 }
@@ -77,6 +85,24 @@ const tenantRoute = createRoute({
   validateSearch: parseTenantPageSearch,
   component: TenantPage,
 });
+const plansRoute = createRoute({ getParentRoute: () => rootRoute, path: '/plans', component: PlansList });
+const planEditRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/plans/edit',
+  component: PlanEditor,
+});
+const planRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/plans/$key',
+  validateSearch: parsePlanSearch,
+  component: PlanPage,
+});
+const planDiffRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/plans/$key/diff',
+  validateSearch: parsePlanDiffSearch,
+  component: PlanDiffPage,
+});
 const callbackRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/callback',
@@ -84,7 +110,16 @@ const callbackRoute = createRoute({
 });
 
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([fleetRoute, tenantsRoute, tenantRoute, callbackRoute]),
+  routeTree: rootRoute.addChildren([
+    fleetRoute,
+    tenantsRoute,
+    tenantRoute,
+    plansRoute,
+    planEditRoute,
+    planRoute,
+    planDiffRoute,
+    callbackRoute,
+  ]),
   basepath: '/console',
 });
 

@@ -4969,11 +4969,66 @@ export interface components {
       /** @description ISO 8601, UTC */
       updated_at: string;
     };
+    /** @description A dry run's only: who, among the tenants of each updated plan, would pass a limit with their current usage, or pay more at their seats (flat and per-seat prices, topped up to the minimum), on the new version */
+    PlanApplyImpact: {
+      /**
+       * @description Tenants keep the version they are on until moved (POST /v1/tenants/{id}/change-plan): the impact is what moving them would do
+       * @constant
+       */
+      adoption: 'grandfathered';
+      plans: {
+        /** @description How many of them were evaluated (at most 2000) */
+        examined: number;
+        key: string;
+        over_limit: {
+          count: number;
+          /** @description At most 50; count covers every tenant examined */
+          tenants: {
+            id: string;
+            limits: {
+              /** @description Effective limit now; null = unlimited */
+              current: number | null;
+              key: string;
+              new: number;
+              used: number;
+            }[];
+            name: string;
+            slug: string;
+            /** @description The version the tenant is on */
+            version: number;
+          }[];
+        };
+        pays_more: {
+          count: number;
+          /** @description At most 50; count covers every tenant examined */
+          tenants: {
+            currency: string;
+            /** @description Recurring charge per interval now, major units */
+            current: string;
+            id: string;
+            name: string;
+            /** @description Recurring charge per interval on the new version, major units */
+            new: string;
+            seats: number;
+            slug: string;
+            /** @description The version the tenant is on */
+            version: number;
+          }[];
+        };
+        /** @description Tenants on the plan, any version, not deleted */
+        tenants: number;
+        /** @description The version the apply would create */
+        version: number;
+      }[];
+    };
     PlanApplyResult: {
       dry_run: boolean;
+      impact?: components['schemas']['PlanApplyImpact'];
       plans: {
         /** @enum {string} */
         change: 'created' | 'updated' | 'unchanged';
+        /** @description A dry run's only, for a plan it would create or update: the definition that would be stored */
+        definition?: components['schemas']['PlanDefinition'];
         id: string;
         key: string;
         previous_version: number | null;

@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, PlanVersionNumber, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
+import { MAX_IMPACT_EXAMINED, MAX_IMPACT_LISTED } from './plan-impact.ts';
 
 const PlanDefinition = z
   .custom<PlanDefinitionType>((value) => typeof value === 'object' && value !== null)
@@ -43,9 +44,73 @@ const PlanVersion = z
   })
   .meta({ id: 'PlanVersion' });
 
+const ImpactTenant = {
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  version: z.number().int().describe('The version the tenant is on'),
+};
+
+const PlanImpact = z
+  .object({
+    adoption: z
+      .literal('grandfathered')
+      .describe(
+        'Tenants keep the version they are on until moved (POST /v1/tenants/{id}/change-plan): the impact is what moving them would do',
+      ),
+    plans: z.array(
+      z.object({
+        key: z.string(),
+        version: z.number().int().describe('The version the apply would create'),
+        tenants: z.number().int().describe('Tenants on the plan, any version, not deleted'),
+        examined: z
+          .number()
+          .int()
+          .describe(`How many of them were evaluated (at most ${MAX_IMPACT_EXAMINED})`),
+        over_limit: z.object({
+          count: z.number().int(),
+          tenants: z
+            .array(
+              z.object({
+                ...ImpactTenant,
+                limits: z.array(
+                  z.object({
+                    key: z.string(),
+                    used: z.number(),
+                    current: z.number().nullable().describe('Effective limit now; null = unlimited'),
+                    new: z.number(),
+                  }),
+                ),
+              }),
+            )
+            .describe(`At most ${MAX_IMPACT_LISTED}; count covers every tenant examined`),
+        }),
+        pays_more: z.object({
+          count: z.number().int(),
+          tenants: z
+            .array(
+              z.object({
+                ...ImpactTenant,
+                seats: z.number().int(),
+                currency: z.string(),
+                current: z.string().describe('Recurring charge per interval now, major units'),
+                new: z.string().describe('Recurring charge per interval on the new version, major units'),
+              }),
+            )
+            .describe(`At most ${MAX_IMPACT_LISTED}; count covers every tenant examined`),
+        }),
+      }),
+    ),
+  })
+  .describe(
+    "A dry run's only: who, among the tenants of each updated plan, would pass a limit with their current usage, or pay more at their seats (flat and per-seat prices, topped up to the minimum), on the new version",
+  )
+  .meta({ id: 'PlanApplyImpact' });
+
 const ApplyResult = z
   .object({
     dry_run: z.boolean(),
+    impact: PlanImpact.optional(),
     plans: z.array(
       z.object({
         key: z.string(),
@@ -53,6 +118,9 @@ const ApplyResult = z
         change: z.enum(['created', 'updated', 'unchanged']),
         version: z.number().int(),
         previous_version: z.number().int().nullable(),
+        definition: PlanDefinition.optional().describe(
+          "A dry run's only, for a plan it would create or update: the definition that would be stored",
+        ),
       }),
     ),
   })

@@ -13,10 +13,12 @@ import {
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { type ChangeOf, recordChanges } from '../changes/index.ts';
+import type { Clock } from '../clock.ts';
 import type { PlansTable, Schema } from '../db/index.ts';
 import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import { readPlanFileSource } from './plan-file-source.ts';
+import { type ApplyImpact, planImpact } from './plan-impact.ts';
 
 /** A plan without its versions. */
 export interface PlanSummary {
@@ -51,11 +53,15 @@ export interface PlanChange {
   change: 'created' | 'updated' | 'unchanged';
   version: number;
   previous_version: number | null;
+  /** A dry run's only, for a plan it would create or update: the definition that would be stored. */
+  definition?: PlanDefinition;
 }
 
 export interface ApplyResult {
   dry_run: boolean;
   plans: PlanChange[];
+  /** A dry run's only: what the changed plans' new versions would mean for their tenants. */
+  impact?: ApplyImpact;
 }
 
 function summary(row: Selectable<PlansTable>): PlanSummary {
@@ -76,9 +82,11 @@ function checksumOf(definition: PlanDefinition): string {
 /** Plans as code: applying plan files, and reading plans and their versions. */
 export class PlanService {
   readonly #db: Kysely<Schema>;
+  readonly #clock: Clock;
 
-  constructor(db: Kysely<Schema>) {
+  constructor(db: Kysely<Schema>, clock: Clock) {
     this.#db = db;
+    this.#clock = clock;
   }
 
   /**
@@ -101,7 +109,7 @@ export class PlanService {
     const definitions = resolvePlans(parsed.value);
     const meters = Object.entries(parsed.value.meters ?? {});
 
-    return this.#db.transaction().execute(async (tx) => {
+    const applied = await this.#db.transaction().execute(async (tx) => {
       await sql`select pg_advisory_xact_lock(hashtext('tenantry.plans'))`.execute(tx);
 
       const storedMeters = await tx.selectFrom('meters').selectAll().execute();
@@ -168,6 +176,7 @@ export class PlanService {
           change: plan ? 'updated' : 'created',
           version,
           previous_version: plan?.latest_version ?? null,
+          ...(input.dryRun ? { definition } : {}),
         });
         if (input.dryRun) continue;
         if (plan) {
@@ -236,6 +245,14 @@ export class PlanService {
       await recordChanges(tx, ctx, recorded);
       return ok({ dry_run: input.dryRun, plans: changes });
     });
+    if (!applied.ok || !input.dryRun) return applied;
+    // Read after the lock is released: a review of the fleet need not hold up another apply.
+    const updated = applied.value.plans.flatMap((change) => {
+      return change.change === 'updated' && change.definition
+        ? [{ definition: change.definition, planId: change.id, version: change.version }]
+        : [];
+    });
+    return ok({ ...applied.value, impact: await planImpact(this.#db, updated, this.#clock.now()) });
   }
 
   /** Every plan, by key. */
