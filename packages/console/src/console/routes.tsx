@@ -2,6 +2,7 @@ import { createRootRoute, createRoute, createRouter, Link } from '@tanstack/reac
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, type Placement, type TenantState } from '../shared/tenants.ts';
+import { ConsolePalette } from './console-palette.tsx';
 import { FleetHome } from './fleet-home.tsx';
 import { TenantPage } from './tenant-page.tsx';
 import { TenantsList } from './tenants-list.tsx';
@@ -47,6 +48,7 @@ function Nav() {
       <Link to="/tenants" activeProps={{ 'aria-current': 'page' }}>
         Tenants
       </Link>
+      <ConsolePalette />
     </>
   );
 }
