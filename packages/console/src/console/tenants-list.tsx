@@ -100,7 +100,10 @@ export function TenantsList() {
   usePaletteActions(actions);
   const toggle = (index: number, event: MouseEvent<HTMLInputElement>) => {
     const checked = event.currentTarget.checked;
-    setSelected((now) => selectRows(now, ids, index, checked, anchor.current, event.shiftKey));
+    // Read now: the updater runs at the next render, after the anchor has moved to this row.
+    const from = anchor.current;
+    const shift = event.shiftKey;
+    setSelected((now) => selectRows(now, ids, index, checked, from, shift));
     anchor.current = index;
   };
   const allLoaded = rows.length > 0 && rows.every((t) => selected.has(t.id));

@@ -1,5 +1,6 @@
-import { CompiledQuery, type KyselyPlugin, sql } from 'kysely';
+import { CompiledQuery, type KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { insertFleet } from '../../test/fleet-support.ts';
 import { SETTINGS, startTestApp, type TestApp } from '../../test/harness.ts';
 import { act, applyPlans, createTenant, provisionedTenant } from '../../test/tenant-support.ts';
 import { systemContext } from '../request-context.ts';
@@ -13,39 +14,11 @@ const FLEET = 50_000;
 let t: TestApp;
 let hostile: { id: string; slug: string };
 
-/**
- * FLEET copies of `template` (a tenant the API created and provisioned), each with its own id,
- * slug and name and every tenth suspended: rows as the API writes them, in one statement. The
- * columns are read from the table, so that a column added later is copied too.
- */
-async function insertFleet(template: string): Promise<void> {
-  const db = t.services.database.db;
-  const columns = await sql<{ column_name: string }>`
-    select column_name from information_schema.columns
-    where table_schema = 'tenantry' and table_name = 'tenants' order by ordinal_position`.execute(db);
-  const own: Record<string, string> = {
-    id: `'ten_fleet' || lpad(g::text, 6, '0')`,
-    slug: `'fleet-' || g`,
-    name: `'Fleet tenant ' || g`,
-    state: `case when g % 10 = 0 then 'suspended' else t.state end`,
-  };
-  const names = columns.rows.map((c) => c.column_name);
-  const values = names.map((name) => own[name] ?? `t.${name}`);
-  await sql
-    .raw(
-      `insert into tenantry.tenants (${names.join(', ')})
-       select ${values.join(', ')} from tenantry.tenants t, generate_series(1, ${FLEET}) g
-       where t.id = '${template}'`,
-    )
-    .execute(db);
-  await sql`analyze tenantry.tenants`.execute(db);
-}
-
 beforeAll(async () => {
   t = await startTestApp();
   await applyPlans(t);
   const template = await provisionedTenant(t, { plan: 'pro', name: 'Template' });
-  await insertFleet(template.id);
+  await insertFleet(t.services.database.db, template.id, FLEET);
   hostile = await provisionedTenant(t, { name: '=HYPERLINK("http://evil.example","click")', plan: 'pro' });
   await createTenant(t, { name: '+1+2', plan: 'starter', placement: 'database' });
   await createTenant(t, { name: '@SUM(A1:A9)', plan: 'starter', placement: 'schema' });
