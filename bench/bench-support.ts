@@ -212,6 +212,8 @@ export interface ControlPlaneOptions {
   readonly clock?: Clock;
   /** Failed password sign-ins allowed; default the production limits. */
   readonly signInLimits?: ServiceSettings['signInLimits'];
+  /** The port to listen on; default a free one. A bench that signs in sets TENANTRY_PUBLIC_URL to match. */
+  readonly port?: number;
 }
 
 /**
@@ -246,7 +248,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   );
   const app = await buildApp(services, { logger: false });
   options.beforeListen?.(app, services, config.value);
-  const origin = await app.listen({ port: 0, host: '127.0.0.1' });
+  const origin = await app.listen({ port: options.port ?? 0, host: '127.0.0.1' });
   const api = async (method: string, path: string, body?: unknown): Promise<ApiAnswer> => {
     const response = await fetch(origin + path, {
       method,

@@ -2,6 +2,7 @@ import { createRootRoute, createRoute, createRouter, Link } from '@tanstack/reac
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, type Placement, type TenantState } from '../shared/tenants.ts';
+import { ConsolePalette } from './console-palette.tsx';
 import { FleetHome } from './fleet-home.tsx';
 import { PlanDiffPage } from './plans/plan-diff-page.tsx';
 import { PlanEditor } from './plans/plan-editor.tsx';
@@ -56,6 +57,7 @@ function Nav() {
       <Link to="/plans" activeProps={{ 'aria-current': 'page' }}>
         Plans
       </Link>
+      <ConsolePalette />
     </>
   );
 }

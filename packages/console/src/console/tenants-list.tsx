@@ -1,17 +1,22 @@
 import { useInfiniteQuery } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
-import { type FormEvent, useCallback } from 'react';
-import { callOf, get } from '../shared/api.ts';
+import { operationUrl } from '@tenantry/core/api';
+import { type FormEvent, type MouseEvent, useCallback, useMemo, useRef, useState } from 'react';
+import { callOf, get, getBlob, saveBlob } from '../shared/api.ts';
 import {
   ApiPanel,
   type Column,
   ErrorNotice,
   Loading,
+  type PaletteItem,
   StateBadge,
+  usePaletteActions,
   VirtualTable,
 } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, PLACEMENTS, TENANT_STATES, type Tenant } from '../shared/tenants.ts';
+import { selectRows } from './bulk.ts';
 import type { TenantSearch } from './routes.tsx';
+import { BulkActions, SavedViews } from './tenants-tools.tsx';
 
 const route = getRouteApi('/tenants');
 const PAGE = 100;
@@ -31,9 +36,21 @@ const COLUMNS: readonly Column<Tenant>[] = [
   { header: 'Data plane', cell: (t) => t.data_plane_health },
 ];
 
+/** The list's filters as the API's query (the URL's, unchanged). */
+function filtersOf(search: TenantSearch) {
+  return {
+    ...(search.search === undefined ? {} : { search: search.search }),
+    ...(search.state === undefined ? {} : { state: search.state }),
+    ...(search.placement === undefined ? {} : { placement: search.placement }),
+    ...(search.plan === undefined ? {} : { plan: search.plan }),
+  };
+}
+
 /**
  * The tenant list: searched and filtered on the server, the filters kept in the URL, a page of
- * 100 at a time (the API's cursor), the next one read as the last row scrolls into view.
+ * 100 at a time (the API's cursor), the next one read as the last row scrolls into view. Rows
+ * are selected for bulk actions (a click, shift-click for a range, or every loaded row); the
+ * filtered list downloads as CSV, all of it, from the API; the filters are saved as views.
  */
 export function TenantsList() {
   const search = route.useSearch();
@@ -47,6 +64,74 @@ export function TenantsList() {
   });
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
   const { hasNextPage, isFetchingNextPage, fetchNextPage } = pages;
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const anchor = useRef<number | undefined>(undefined);
+  const [exporting, setExporting] = useState<{ busy: boolean; error?: unknown }>({ busy: false });
+  const ids = useMemo(() => rows.map((t) => t.id), [rows]);
+  const clear = useCallback(() => {
+    setSelected(new Set());
+    anchor.current = undefined;
+  }, []);
+  const selectAll = useCallback(() => setSelected(new Set(ids)), [ids]);
+  const csvCall = useMemo(
+    () => ({
+      method: 'GET' as const,
+      url: operationUrl('/v1/tenants', { query: { ...filtersOf(search), format: 'csv' } }),
+    }),
+    [search],
+  );
+  const download = useCallback(() => {
+    setExporting({ busy: true });
+    getBlob(csvCall)
+      .then((blob) => {
+        saveBlob(blob, 'tenants.csv');
+        setExporting({ busy: false });
+      })
+      .catch((error: unknown) => setExporting({ busy: false, error }));
+  }, [csvCall]);
+  const actions = useMemo<PaletteItem[]>(
+    () => [
+      { id: 'csv', group: 'Action', label: 'Download the list as CSV', run: download },
+      { id: 'select-all', group: 'Action', label: 'Select every loaded tenant', run: selectAll },
+      { id: 'clear', group: 'Action', label: 'Clear the selection', run: clear },
+    ],
+    [download, selectAll, clear],
+  );
+  usePaletteActions(actions);
+  const toggle = (index: number, event: MouseEvent<HTMLInputElement>) => {
+    const checked = event.currentTarget.checked;
+    // Read now: the updater runs at the next render, after the anchor has moved to this row.
+    const from = anchor.current;
+    const shift = event.shiftKey;
+    setSelected((now) => selectRows(now, ids, index, checked, from, shift));
+    anchor.current = index;
+  };
+  const allLoaded = rows.length > 0 && rows.every((t) => selected.has(t.id));
+  const columns: readonly Column<Tenant>[] = [
+    {
+      header: 'Select',
+      heading: (
+        <input
+          type="checkbox"
+          aria-label="Select every loaded tenant"
+          checked={allLoaded}
+          onChange={(event) => (event.currentTarget.checked ? selectAll() : clear())}
+        />
+      ),
+      cell: (t, index) => (
+        <input
+          type="checkbox"
+          aria-label={`Select ${t.slug}`}
+          checked={selected.has(t.id)}
+          onClick={(event) => toggle(index, event)}
+          // The click handler reads shift; React asks for onChange on a controlled checkbox.
+          onChange={() => undefined}
+        />
+      ),
+    },
+    ...COLUMNS,
+  ];
+  const targets = rows.filter((t) => selected.has(t.id)).map((t) => ({ id: t.id, slug: t.slug }));
   const more = useCallback(() => {
     if (hasNextPage && !isFetchingNextPage) {
       fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
@@ -99,7 +184,12 @@ export function TenantsList() {
           </select>
         </label>
         <button type="submit">Apply</button>
+        <button type="button" onClick={download} disabled={exporting.busy}>
+          {exporting.busy ? 'Preparing CSV…' : 'Download CSV'}
+        </button>
       </form>
+      {exporting.error === undefined ? null : <ErrorNotice error={exporting.error} />}
+      <SavedViews search={search} />
       {pages.isPending ? <Loading what="tenants" /> : null}
       {pages.isError ? <ErrorNotice error={pages.error} /> : null}
       {pages.data === undefined ? null : (
@@ -109,8 +199,9 @@ export function TenantsList() {
               ? 'No tenant matches.'
               : `${rows.length}${hasNextPage ? '+' : ''} tenant${rows.length === 1 ? '' : 's'}`}
           </p>
+          <BulkActions targets={targets} onClear={clear} />
           {rows.length === 0 ? null : (
-            <VirtualTable label="Tenants" rows={rows} columns={COLUMNS} rowKey={(t) => t.id} onEnd={more} />
+            <VirtualTable label="Tenants" rows={rows} columns={columns} rowKey={(t) => t.id} onEnd={more} />
           )}
           {hasNextPage ? (
             <button type="button" onClick={more} disabled={isFetchingNextPage}>
@@ -118,6 +209,7 @@ export function TenantsList() {
             </button>
           ) : null}
           <ApiPanel call={callOf('/v1/tenants', { query })} data={pages.data.pages} />
+          <ApiPanel call={csvCall} data="(the CSV download)" label="CSV export" />
         </>
       )}
     </>

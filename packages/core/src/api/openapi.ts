@@ -1091,7 +1091,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List tenants */
+    /**
+     * List tenants
+     * @description In creation order, a page at a time. As CSV (`format=csv` or `Accept: text/csv`), every matching tenant in one download, streamed page by page; cells a spreadsheet would run as a formula are prefixed with `'`.
+     */
     get: operations['listTenants'];
     put?: never;
     /**
@@ -8253,6 +8256,8 @@ export interface operations {
         cursor?: string;
         /** @description Data plane id (`dpl_…`) */
         data_plane?: string;
+        /** @description `csv`: every matching tenant from the cursor on, not one page (`limit` does not apply). Or send `Accept: text/csv` */
+        format?: 'json' | 'csv';
         /** @description Items per page, 1 to 100 */
         limit?: number;
         placement?: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
@@ -8276,7 +8281,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description OK */
+      /** @description A page of tenants, or every matching tenant as CSV */
       200: {
         headers: {
           [name: string]: unknown;
@@ -8286,6 +8291,7 @@ export interface operations {
             data: components['schemas']['Tenant'][];
             next_cursor: string | null;
           };
+          'text/csv': string;
         };
       };
       400: components['responses']['BadRequest'];

@@ -2,7 +2,7 @@ import { type DomainError, METER_CATEGORIES, type Result } from '@tenantry/core'
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
+import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp, wantsCsv } from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { BILLING_MONTH, type BillingMonth, parseBillingMonth } from './billing-month.ts';
 import { INVOICE_ACTIONS, type InvoiceAction } from './invoice-actions.ts';
@@ -364,10 +364,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
         now: services.clock.now(),
       });
       if (!result.ok) return sendProblem(reply, result.error);
-      const csv =
-        request.query.format === 'csv' ||
-        (request.query.format === undefined && /\btext\/csv\b/.test(String(request.headers.accept ?? '')));
-      if (!csv) return result.value;
+      if (!wantsCsv(request.query.format, request.headers.accept)) return result.value;
       const name = `showback-${result.value.tenant.slug}-${result.value.period.start.slice(0, 10)}.csv`;
       return reply
         .type('text/csv; charset=utf-8')

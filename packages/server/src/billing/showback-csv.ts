@@ -1,3 +1,4 @@
+import { csvRow } from '../http/index.ts';
 import type { Showback } from './showback.ts';
 
 const COLUMNS = ['category', 'description', 'meter', 'subject', 'quantity', 'unit_amount', 'amount', 'share'];
@@ -51,17 +52,5 @@ export function showbackCsv(report: Showback): string {
     const other = report.other_consumers;
     rows.push(['other_consumers', `${other.count} more`, null, null, null, null, other.amount, other.share]);
   }
-  return `${rows.map((row) => row.map(cell).join(',')).join('\r\n')}\r\n`;
-}
-
-/**
- * One CSV field: quoted when it holds a comma, quote or line break. Text that a spreadsheet would
- * run as a formula (starting with `=`, `+`, `-`, `@`, tab or CR: subjects and descriptions come
- * from the app) is prefixed with `'`; numbers are written as they are.
- */
-function cell(value: string | null): string {
-  if (value === null) return '';
-  const numeric = /^-?\d+(\.\d+)?$/.test(value);
-  const safe = !numeric && /^[=+\-@\t\r]/.test(value) ? `'${value}` : value;
-  return /[",\r\n]/.test(safe) ? `"${safe.replaceAll('"', '""')}"` : safe;
+  return rows.map(csvRow).join('');
 }

@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { PGliteDialect } from './pglite-dialect.ts';
@@ -77,6 +78,8 @@ export async function openDatabase(target: DatabaseTarget): Promise<Database> {
       [TIMESTAMPTZ]: pg.types.getTypeParser(TIMESTAMPTZ),
       [TIMESTAMP]: pg.types.getTypeParser(TIMESTAMP),
     },
+    // The tenant list's search is served by trigram indexes (migration 0040), as on PostgreSQL.
+    extensions: { pg_trgm },
   });
   await pglite.exec(`SET search_path TO ${CONTROL_SCHEMA}, public; SET TimeZone TO 'UTC'`);
   const db = new Kysely<Schema>({ dialect: new PGliteDialect(pglite) });

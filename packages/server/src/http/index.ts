@@ -5,6 +5,7 @@
  */
 
 export type { AuthenticatedUser, UserTokenGate, UserTokenRoute } from './authentication.ts';
+export { csvCell, csvRow, wantsCsv } from './csv.ts';
 export { purgeExpiredIdempotencyKeys } from './idempotency.ts';
 export { parseJsonBodies } from './json-body.ts';
 export { declareProblems, ProblemSchema, replyProblem, sendProblem } from './problem.ts';

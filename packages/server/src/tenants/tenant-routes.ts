@@ -16,8 +16,10 @@ import {
   pageOf,
   sendProblem,
   Timestamp,
+  wantsCsv,
 } from '../http/index.ts';
 import type { Services } from '../services.ts';
+import { tenantsCsv } from './tenants-csv.ts';
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
@@ -188,6 +190,12 @@ const ListQuery = PageQuery.extend({
     .max(100)
     .optional()
     .describe('Part of the slug or the name, case-insensitive; `%` and `_` match themselves'),
+  format: z
+    .enum(['json', 'csv'])
+    .optional()
+    .describe(
+      '`csv`: every matching tenant from the cursor on, not one page (`limit` does not apply). Or send `Accept: text/csv`',
+    ),
 });
 
 /** A count for each of `keys`, each a property of its own (OpenAPI names them all). */
@@ -251,14 +259,33 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
         tags: ['Tenants'],
         operationId: 'listTenants',
         summary: 'List tenants',
+        description:
+          'In creation order, a page at a time. As CSV (`format=csv` or `Accept: text/csv`), every matching tenant ' +
+          "in one download, streamed page by page; cells a spreadsheet would run as a formula are prefixed with `'`.",
         querystring: ListQuery,
-        response: { 200: pageOf(Tenant) },
+        response: {
+          200: {
+            description: 'A page of tenants, or every matching tenant as CSV',
+            content: { 'application/json': { schema: pageOf(Tenant) }, 'text/csv': { schema: z.string() } },
+          },
+        },
       },
     },
     async (request, reply) => {
-      const { limit, cursor, ...filter } = request.query;
-      const result = await tenants.list(filter, { limit, cursor });
-      return result.ok ? result.value : sendProblem(reply, result.error);
+      const { limit, cursor, format, ...filter } = request.query;
+      if (!wantsCsv(format, request.headers.accept)) {
+        const result = await tenants.list(filter, { limit, cursor });
+        return result.ok ? result.value : sendProblem(reply, result.error);
+      }
+      const csv = await tenantsCsv((f, page) => tenants.list(f, page), filter, cursor);
+      if (!csv.ok) return sendProblem(reply, csv.error);
+      return (
+        reply
+          .type('text/csv; charset=utf-8')
+          .header('content-disposition', 'attachment; filename="tenants.csv"')
+          // A stream is sent as it is (Fastify serialises no stream); the type provider knows only the JSON body.
+          .send(csv.value as never)
+      );
     },
   );
 

@@ -1,5 +1,6 @@
 /** The components both entry points (operator console, tenant portal) share. */
 export { ApiPanel } from './api-panel.tsx';
+export { CommandPalette, type PaletteItem, usePaletteActions } from './command-palette.tsx';
 export { Shell } from './shell.tsx';
 export { ErrorNotice, Loading, StateBadge } from './status.tsx';
 export { TypedConfirm } from './typed-confirm.tsx';

@@ -2,8 +2,12 @@ import { useVirtualizer } from '@tanstack/react-virtual';
 import { type ReactNode, useEffect, useRef } from 'react';
 
 export interface Column<T> {
+  /** The column's name: its key, and its heading unless `heading` is given. */
   readonly header: string;
-  readonly cell: (row: T) => ReactNode;
+  /** What the heading shows instead of `header` (e.g. a "select all" checkbox). */
+  readonly heading?: ReactNode;
+  /** The cell of `row`, the `index`th of `rows`. */
+  readonly cell: (row: T, index: number) => ReactNode;
 }
 
 /** A row's height in pixels, as the stylesheet sets it (.vt td). */
@@ -52,7 +56,7 @@ export function VirtualTable<T>({
           <tr>
             {columns.map((c) => (
               <th scope="col" key={c.header}>
-                {c.header}
+                {c.heading ?? c.header}
               </th>
             ))}
           </tr>
@@ -69,7 +73,7 @@ export function VirtualTable<T>({
             return (
               <tr key={rowKey(row)}>
                 {columns.map((c) => (
-                  <td key={c.header}>{c.cell(row)}</td>
+                  <td key={c.header}>{c.cell(row, item.index)}</td>
                 ))}
               </tr>
             );
