@@ -31,11 +31,13 @@ export function parseTenantSearch(raw: Record<string, unknown>): TenantSearch {
 }
 
 /** The tenant page's views beside its overview (the overview when none is given). */
-export type TenantView = 'timeline' | 'usage';
+export type TenantView = 'timeline' | 'usage' | 'billing';
 
 /** The tenant page's search params: an unknown view opens the overview. */
 export function parseTenantPageSearch(raw: Record<string, unknown>): { view?: TenantView | undefined } {
-  return { view: raw.view === 'timeline' || raw.view === 'usage' ? raw.view : undefined };
+  return {
+    view: raw.view === 'timeline' || raw.view === 'usage' || raw.view === 'billing' ? raw.view : undefined,
+  };
 }
 
 function Nav() {

@@ -5,6 +5,8 @@ import { callOf, get, post } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 import type { TenantView } from './routes.tsx';
+import { TenantBilling } from './tenant-billing.tsx';
+import { DangerZone } from './tenant-danger-zone.tsx';
 import { TenantTimeline } from './tenant-timeline.tsx';
 
 const route = getRouteApi('/tenants/$id');
@@ -18,6 +20,7 @@ const VIEWS: readonly { view: TenantView | undefined; name: string }[] = [
   { view: undefined, name: 'Overview' },
   { view: 'timeline', name: 'Timeline' },
   { view: 'usage', name: 'Usage' },
+  { view: 'billing', name: 'Billing' },
 ];
 
 /**
@@ -62,6 +65,8 @@ export function TenantPage() {
           </nav>
           {view === 'timeline' ? (
             <TenantTimeline tenant={tenant.data} />
+          ) : view === 'billing' ? (
+            <TenantBilling tenant={tenant.data} />
           ) : view === 'usage' ? (
             <Suspense fallback={<Loading what="the usage view" />}>
               <TenantUsage tenant={tenant.data} />
@@ -120,6 +125,7 @@ function Overview({ tenant }: { tenant: Tenant }) {
         </dd>
       </dl>
       <Lifecycle tenant={tenant} />
+      <DangerZone tenant={tenant} />
       <ApiPanel call={callOf('/v1/tenants/{id}', { path: { id: tenant.slug } })} data={tenant} />
     </>
   );

@@ -33,7 +33,7 @@ export class SignedOutError extends Error {
 
 /** One API call, as "copy as curl" and the raw-JSON view show it. */
 export interface Call {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'DELETE';
   /** Path and query, e.g. `/v1/tenants?state=active`. */
   readonly url: string;
   readonly body?: unknown;
@@ -104,4 +104,30 @@ export function curlOf(call: Call): string {
   }
   parts.push(quote(`${location.origin}${call.url}`));
   return parts.join(' ');
+}
+
+/**
+ * Downloads `url` (an API path) as `accept` with the session's token and saves it as `filename`.
+ * The token lives in memory only, so a plain link cannot carry it: the answer is fetched, then
+ * saved through a blob URL that is revoked once the download has started.
+ */
+export async function download(url: string, accept: string, filename: string): Promise<void> {
+  const token = session()?.accessToken;
+  if (token === undefined) throw new SignedOutError('signed out');
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept } });
+  if (!response.ok) {
+    const text = await response.text();
+    const problem = text.length > 0 ? (JSON.parse(text) as Record<string, unknown>) : {};
+    if (response.status === 401) throw new SignedOutError(String(problem.detail ?? 'signed out'));
+    throw new ApiError(response.status, problem);
+  }
+  const blobUrl = URL.createObjectURL(await response.blob());
+  const link = document.createElement('a');
+  link.href = blobUrl;
+  link.download = filename;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  // The click has handed the blob to the download by the time the next task runs.
+  setTimeout(() => URL.revokeObjectURL(blobUrl), 0);
 }

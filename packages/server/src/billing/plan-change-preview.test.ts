@@ -108,6 +108,23 @@ describe(`plan change preview (${backend})`, () => {
     expect(billed(issued.body.data[0])).toEqual(billed(seen.body.next_invoice));
   });
 
+  it('credits all of the current plan for a change at the instant its period starts', async () => {
+    setClock(t, '2026-11-01T00:00:00Z');
+    const tenant = await billedTenant(t, { plan: 'starter', seats: 3 });
+    const seen = await preview(tenant.id, { plan: 'pro', at: 'now' });
+    expect(seen.status, JSON.stringify(seen.body)).toBe(200);
+    expect(seen.body.proration.lines.map((l: any) => [l.kind, l.amount])).toEqual(
+      expect.arrayContaining([
+        ['credit', '-19.00'],
+        ['credit', '-30.00'],
+        ['charge', '49.00'],
+        ['charge', '75.00'],
+      ]),
+    );
+    expect(seen.body.proration.amount).toBe('75.00');
+    expect(seen.body.next_invoice.total).toBe('124.00');
+  });
+
   it('previews a downgrade at the period end: no proration, and the first invoice on the new plan is what it bills', async () => {
     setClock(t, '2026-11-01T00:00:00Z');
     const tenant = await billedTenant(t, { plan: 'pro', seats: 2 });

@@ -37,7 +37,8 @@ export function prorationOf(before: InvoiceView, after: InvoiceView, at: Date): 
   const minor = (amount: string): bigint => toMinorUnits(amount, currency) ?? 0n;
   const lines: ProrationLineView[] = [];
   for (const line of before.lines) {
-    if (!RECURRING.has(line.kind) || line.period.end !== before.period.end || line.period.start >= cut)
+    // A line that runs to the period's end from at or before the change (from its very start: all of it is unused).
+    if (!RECURRING.has(line.kind) || line.period.end !== before.period.end || line.period.start > cut)
       continue;
     const kept = after.lines.find(
       (candidate) =>
