@@ -37,7 +37,15 @@ export function parseTenantSearch(raw: Record<string, unknown>): TenantSearch {
 }
 
 /** The tenant page's views beside its overview (the overview when none is given). */
-const TENANT_VIEWS = ['timeline', 'usage', 'entitlements', 'members', 'licenses', 'webhooks'] as const;
+const TENANT_VIEWS = [
+  'timeline',
+  'usage',
+  'billing',
+  'entitlements',
+  'members',
+  'licenses',
+  'webhooks',
+] as const;
 export type TenantView = (typeof TENANT_VIEWS)[number];
 
 /** The tenant page's search params: an unknown view opens the overview. */

@@ -5,6 +5,8 @@ import { callOf, get, post } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 import type { TenantView } from './routes.tsx';
+import { TenantBilling } from './tenant-billing.tsx';
+import { DangerZone } from './tenant-danger-zone.tsx';
 import { TenantEntitlements } from './tenant-entitlements.tsx';
 import { TenantLicenses } from './tenant-licenses.tsx';
 import { TenantMembers } from './tenant-members.tsx';
@@ -22,6 +24,7 @@ const VIEWS: readonly { view: TenantView | undefined; name: string }[] = [
   { view: undefined, name: 'Overview' },
   { view: 'timeline', name: 'Timeline' },
   { view: 'usage', name: 'Usage' },
+  { view: 'billing', name: 'Billing' },
   { view: 'entitlements', name: 'Entitlements' },
   { view: 'members', name: 'Members & keys' },
   { view: 'licenses', name: 'Licenses & installs' },
@@ -70,6 +73,8 @@ export function TenantPage() {
           </nav>
           {view === 'timeline' ? (
             <TenantTimeline tenant={tenant.data} />
+          ) : view === 'billing' ? (
+            <TenantBilling tenant={tenant.data} />
           ) : view === 'usage' ? (
             <Suspense fallback={<Loading what="the usage view" />}>
               <TenantUsage tenant={tenant.data} />
@@ -136,6 +141,7 @@ function Overview({ tenant }: { tenant: Tenant }) {
         </dd>
       </dl>
       <Lifecycle tenant={tenant} />
+      <DangerZone tenant={tenant} />
       <ApiPanel call={callOf('/v1/tenants/{id}', { path: { id: tenant.slug } })} data={tenant} />
     </>
   );

@@ -2,7 +2,7 @@ import { useInfiniteQuery } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { operationUrl } from '@tenantry/core/api';
 import { type FormEvent, type MouseEvent, useCallback, useMemo, useRef, useState } from 'react';
-import { callOf, get, getBlob, saveBlob } from '../shared/api.ts';
+import { callOf, download, get } from '../shared/api.ts';
 import {
   ApiPanel,
   type Column,
@@ -80,22 +80,19 @@ export function TenantsList() {
     }),
     [search],
   );
-  const download = useCallback(() => {
+  const downloadCsv = useCallback(() => {
     setExporting({ busy: true });
-    getBlob(csvCall)
-      .then((blob) => {
-        saveBlob(blob, 'tenants.csv');
-        setExporting({ busy: false });
-      })
+    download(csvCall.url, 'text/csv', 'tenants.csv')
+      .then(() => setExporting({ busy: false }))
       .catch((error: unknown) => setExporting({ busy: false, error }));
   }, [csvCall]);
   const actions = useMemo<PaletteItem[]>(
     () => [
-      { id: 'csv', group: 'Action', label: 'Download the list as CSV', run: download },
+      { id: 'csv', group: 'Action', label: 'Download the list as CSV', run: downloadCsv },
       { id: 'select-all', group: 'Action', label: 'Select every loaded tenant', run: selectAll },
       { id: 'clear', group: 'Action', label: 'Clear the selection', run: clear },
     ],
-    [download, selectAll, clear],
+    [downloadCsv, selectAll, clear],
   );
   usePaletteActions(actions);
   const toggle = (index: number, event: MouseEvent<HTMLInputElement>) => {
@@ -184,7 +181,7 @@ export function TenantsList() {
           </select>
         </label>
         <button type="submit">Apply</button>
-        <button type="button" onClick={download} disabled={exporting.busy}>
+        <button type="button" onClick={downloadCsv} disabled={exporting.busy}>
           {exporting.busy ? 'Preparing CSV…' : 'Download CSV'}
         </button>
       </form>

@@ -1,12 +1,24 @@
 import { createRootRoute, createRoute, createRouter } from '@tanstack/react-router';
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
+import { PortalBilling } from './portal-billing.tsx';
 import { PortalHome } from './portal-home.tsx';
 
 // The portal's links are plain anchors: the router's types are registered for the operator
 // console's route tree (one router per program, and both programs share one type check).
 function Nav() {
-  return <a href="/portal/">Overview</a>;
+  const here = location.pathname.replace(/\/$/, '');
+  const link = (href: string, name: string) => (
+    <a href={href} aria-current={here === href.replace(/\/$/, '') ? 'page' : undefined}>
+      {name}
+    </a>
+  );
+  return (
+    <>
+      {link('/portal/', 'Overview')}
+      {link('/portal/billing', 'Plan & billing')}
+    </>
+  );
 }
 
 const rootRoute = createRootRoute({
@@ -22,6 +34,11 @@ const rootRoute = createRootRoute({
 });
 
 const homeRoute = createRoute({ getParentRoute: () => rootRoute, path: '/', component: PortalHome });
+const billingRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/billing',
+  component: PortalBilling,
+});
 const callbackRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/callback',
@@ -29,6 +46,6 @@ const callbackRoute = createRoute({
 });
 
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([homeRoute, callbackRoute]),
+  routeTree: rootRoute.addChildren([homeRoute, billingRoute, callbackRoute]),
   basepath: '/portal',
 });

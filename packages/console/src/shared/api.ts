@@ -115,29 +115,30 @@ export function curlOf(call: Call): string {
 }
 
 /**
- * GETs a file the API answers (a CSV export) with the session's token, as a Blob for the page to
- * offer as a download: the token is in memory only, so a plain link could not carry it.
+ * Downloads `url` (an API path: an invoice, a CSV export) as `accept` with the session's token and
+ * saves it as `filename`. The token lives in memory only, so a plain link cannot carry it: the
+ * answer is fetched, then saved through a blob URL that is revoked once the download has started.
  */
-export async function getBlob(call: Call & { method: 'GET' }): Promise<Blob> {
+export async function download(url: string, accept: string, filename: string): Promise<void> {
   const token = session()?.accessToken;
   if (token === undefined) throw new SignedOutError('signed out');
-  const response = await fetch(call.url, { headers: { authorization: `Bearer ${token}` } });
-  if (response.ok) return response.blob();
-  // A problem is JSON (RFC 9457); a proxy's error page is not, and is reported by its status alone.
-  const text = await response.text();
-  const problem: unknown = response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : {};
-  const members = typeof problem === 'object' && problem !== null ? (problem as Record<string, unknown>) : {};
-  if (response.status === 401) throw new SignedOutError(String(members.detail ?? 'signed out'));
-  throw new ApiError(response.status, members);
-}
-
-/** Offers `blob` to the person as a file named `name`, through a blob: URL revoked once used. */
-export function saveBlob(blob: Blob, name: string): void {
-  const url = URL.createObjectURL(blob);
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept } });
+  if (!response.ok) {
+    // A problem is JSON (RFC 9457); a proxy's error page is not, and is reported by its status alone.
+    const text = await response.text();
+    const problem: unknown = response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : {};
+    const members =
+      typeof problem === 'object' && problem !== null ? (problem as Record<string, unknown>) : {};
+    if (response.status === 401) throw new SignedOutError(String(members.detail ?? 'signed out'));
+    throw new ApiError(response.status, members);
+  }
+  const blobUrl = URL.createObjectURL(await response.blob());
   const link = document.createElement('a');
-  link.href = url;
-  link.download = name;
+  link.href = blobUrl;
+  link.download = filename;
+  document.body.append(link);
   link.click();
-  // The click starts the download at once; the URL is no longer needed after this task.
-  setTimeout(() => URL.revokeObjectURL(url), 0);
+  link.remove();
+  // The click has handed the blob to the download by the time the next task runs.
+  setTimeout(() => URL.revokeObjectURL(blobUrl), 0);
 }

@@ -432,7 +432,7 @@ export interface paths {
     };
     /**
      * Show an invoice or credit note
-     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice.
+     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF.
      */
     get: operations['getInvoice'];
     put?: never;
@@ -1378,8 +1378,31 @@ export interface paths {
     };
     get?: never;
     put?: never;
-    /** Change a tenant's plan, now or at the end of the billing period */
+    /**
+     * Change a tenant's plan, now or at the end of the billing period
+     * @description Open to the tenant’s own members with `billing:write` (its owner and billing role), as Stripe’s customer portal lets a customer change plan: a member moves the tenant to the latest version of a plan and may not send `plan_version` or `overrides` (403 `insufficient_permission`), which are the vendor’s to set.
+     */
     post: operations['changeTenantPlan'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/change-plan/preview': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Preview a plan change: when it takes effect, its proration and the next invoice
+     * @description Takes the body of `POST /v1/tenants/{id}/change-plan` and answers what that change would do, without doing it (Stripe’s upcoming invoice with a proposed change): the same checks refuse the same requests, and the amounts are rated by the code that bills the change. Nothing is written.
+     */
+    post: operations['previewTenantPlanChange'];
     delete?: never;
     options?: never;
     head?: never;
@@ -1595,7 +1618,7 @@ export interface paths {
     };
     /**
      * Show one of a tenant's invoices or credit notes
-     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice.
+     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF.
      */
     get: operations['getTenantInvoice'];
     put?: never;
@@ -1615,7 +1638,7 @@ export interface paths {
     };
     /**
      * Preview a tenant's invoice: a draft for the current period, or for the one that starts in `period`
-     * @description The recurring prices as the subscription stands and the usage recorded so far; nothing is stored. With `Accept: text/html` the answer is a printable HTML page of the invoice.
+     * @description The recurring prices as the subscription stands and the usage recorded so far; nothing is stored. With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF.
      */
     get: operations['previewInvoice'];
     put?: never;
@@ -5038,6 +5061,59 @@ export interface components {
         version: number;
       }[];
     };
+    PlanChangePreview: {
+      currency: string;
+      /** @description The current period’s invoice as it stands, without the change (draft) */
+      current_invoice: components['schemas']['Invoice'];
+      /**
+       * @description When the change would take effect, `at` resolved
+       * @enum {string}
+       */
+      effective: 'now' | 'period_end';
+      /** @description ISO 8601, UTC */
+      effective_at: string;
+      /** @description A change at the period end: the first period on the new plan (its recurring prices; draft) */
+      first_invoice_on_new_plan: components['schemas']['Invoice'] | null;
+      from: {
+        plan: string;
+        version: number;
+      };
+      /** @description The current period’s invoice with the change: the next invoice (draft) */
+      next_invoice: components['schemas']['Invoice'];
+      /** @description What the change adds to the current period’s invoice; no lines for a change at the period end */
+      proration: {
+        /** @description Decimal in major units with the currency’s digits; negative for a credit */
+        amount: string;
+        lines: {
+          /** @description Decimal in major units with the currency’s digits; negative for a credit */
+          amount: string;
+          description: string;
+          /**
+           * @description `credit`: unused time on the current plan; `charge`: the rest of the period on the new plan
+           * @enum {string}
+           */
+          kind: 'credit' | 'charge';
+          period: {
+            /** @description ISO 8601, UTC */
+            end: string;
+            /** @description ISO 8601, UTC */
+            start: string;
+          };
+          plan: {
+            key: string;
+            version: number;
+          };
+          price_key: string;
+        }[];
+      };
+      seats: number;
+      /** @description `ten_…` */
+      tenant: string;
+      to: {
+        plan: string;
+        version: number;
+      };
+    };
     /** @description A resolved plan definition; see docs/plans.md */
     PlanDefinition: unknown;
     PlanDetail: {
@@ -6811,13 +6887,14 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The invoice, as JSON or as a printable HTML page */
+      /** @description The invoice, as JSON, as a printable HTML page or as a PDF */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Invoice'];
+          'application/pdf': string;
           'text/html': string;
         };
       };
@@ -9144,6 +9221,59 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  previewTenantPlanChange: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /**
+           * @description `auto` (default): an upgrade (a recurring price at least the current one) now, a downgrade at the period end
+           * @default auto
+           * @enum {string}
+           */
+          at?: 'now' | 'period_end' | 'auto';
+          /** @description Replaces the tenant's overrides; needed when the old ones do not fit the new plan */
+          overrides?: {
+            [key: string]: unknown;
+          };
+          plan: string;
+          plan_version?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['PlanChangePreview'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   getTenantDataConnection: {
     parameters: {
       query?: never;
@@ -9633,13 +9763,14 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The invoice, as JSON or as a printable HTML page */
+      /** @description The invoice, as JSON, as a printable HTML page or as a PDF */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Invoice'];
+          'application/pdf': string;
           'text/html': string;
         };
       };
@@ -9666,13 +9797,14 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The invoice, as JSON or as a printable HTML page */
+      /** @description The invoice, as JSON, as a printable HTML page or as a PDF */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Invoice'];
+          'application/pdf': string;
           'text/html': string;
         };
       };

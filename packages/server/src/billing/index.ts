@@ -6,10 +6,12 @@
 export { timeWeightedUnit, unitConversion } from './billing-usage.ts';
 export { Dunning } from './dunning.ts';
 export { dunningRoutes } from './dunning-routes.ts';
-export { invoiceRoutes } from './invoice-routes.ts';
-export { InvoiceService } from './invoice-service.ts';
+export { Invoice as InvoiceSchema, invoiceRoutes } from './invoice-routes.ts';
+export { draftInvoiceAt, InvoiceService } from './invoice-service.ts';
+export type { InvoiceView } from './invoice-view.ts';
 export { paymentMethodRoutes } from './payment-method-routes.ts';
 export { PaymentMethodService } from './payment-method-service.ts';
+export { type ProrationLineView, type ProrationView, prorationOf, signed } from './plan-change-preview.ts';
 export { type PlanChangeRequest, planChangeTiming } from './plan-change-timing.ts';
 export { createStripeBilling, invoiceSide, type StripeBilling } from './stripe-billing.ts';
 export type { StripeSettings } from './stripe-client.ts';

@@ -7,6 +7,7 @@ import type { Services } from '../services.ts';
 import { BILLING_MONTH, type BillingMonth, parseBillingMonth } from './billing-month.ts';
 import { INVOICE_ACTIONS, type InvoiceAction } from './invoice-actions.ts';
 import { invoiceHtml } from './invoice-html.ts';
+import { invoicePdf } from './invoice-pdf.ts';
 import type { InvoiceView } from './invoice-view.ts';
 import { showback } from './showback.ts';
 import { showbackCsv } from './showback-csv.ts';
@@ -62,7 +63,7 @@ const InvoiceLine = z.object({
     .nullable(),
 });
 
-const Invoice = z
+export const Invoice = z
   .object({
     id: z.string().nullable().describe('`inv_…` or `cn_…`; null on a draft'),
     object: z.enum(['invoice', 'credit_note']),
@@ -237,8 +238,22 @@ function wantsHtml(request: FastifyRequest): boolean {
   return /\btext\/html\b/.test(String(request.headers.accept ?? ''));
 }
 
+/** A PDF when the client asks for it (`Accept: application/pdf`). */
+function wantsPdf(request: FastifyRequest): boolean {
+  return /\bapplication\/pdf\b/.test(String(request.headers.accept ?? ''));
+}
+
 function sendInvoice(request: FastifyRequest, reply: FastifyReply, result: Result<InvoiceView, DomainError>) {
   if (!result.ok) return sendProblem(reply, result.error);
+  if (wantsPdf(request)) {
+    return (
+      reply
+        // A Buffer is sent as it is, past the response schema's serializer.
+        .type('application/pdf')
+        .header('content-disposition', `inline; filename="${result.value.number ?? 'draft'}.pdf"`)
+        .send(invoicePdf(result.value))
+    );
+  }
   if (!wantsHtml(request)) return reply.send(result.value);
   return reply
     .type('text/html; charset=utf-8')
@@ -246,12 +261,17 @@ function sendInvoice(request: FastifyRequest, reply: FastifyReply, result: Resul
     .send(invoiceHtml(result.value));
 }
 
-const HTML_NOTE = 'With `Accept: text/html` the answer is a printable HTML page of the invoice.';
+const HTML_NOTE =
+  'With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF.';
 
 /** The answer of the routes that show one invoice: JSON, or an HTML page when asked for. */
 const InvoiceOrPage = {
-  description: 'The invoice, as JSON or as a printable HTML page',
-  content: { 'application/json': { schema: Invoice }, 'text/html': { schema: z.string() } },
+  description: 'The invoice, as JSON, as a printable HTML page or as a PDF',
+  content: {
+    'application/json': { schema: Invoice },
+    'text/html': { schema: z.string() },
+    'application/pdf': { schema: z.string().describe('A PDF document') },
+  },
 };
 
 /** `/v1/invoices…` and `/v1/tenants/{id}/invoices|showback|subscription`: billing. */
@@ -264,7 +284,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
   app.get(
     '/tenants/:id/subscription',
     {
-      config: { scope: 'billing:read' },
+      config: { scope: 'billing:read', permission: 'billing:read' },
       schema: {
         tags: ['Billing'],
         operationId: 'getTenantSubscription',
@@ -282,7 +302,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
   app.get(
     '/tenants/:id/invoices/upcoming',
     {
-      config: { scope: 'billing:read' },
+      config: { scope: 'billing:read', permission: 'billing:read' },
       schema: {
         tags: ['Billing'],
         operationId: 'previewInvoice',
@@ -301,7 +321,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
   app.get(
     '/tenants/:id/invoices',
     {
-      config: { scope: 'billing:read' },
+      config: { scope: 'billing:read', permission: 'billing:read' },
       schema: {
         tags: ['Billing'],
         operationId: 'listTenantInvoices',
@@ -321,7 +341,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
   app.get(
     '/tenants/:id/invoices/:invoice_id',
     {
-      config: { scope: 'billing:read' },
+      config: { scope: 'billing:read', permission: 'billing:read' },
       schema: {
         tags: ['Billing'],
         operationId: 'getTenantInvoice',
@@ -338,7 +358,7 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
   app.get(
     '/tenants/:id/showback',
     {
-      config: { scope: 'billing:read' },
+      config: { scope: 'billing:read', permission: 'billing:read' },
       schema: {
         tags: ['Billing'],
         operationId: 'getTenantShowback',

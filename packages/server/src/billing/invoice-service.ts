@@ -230,34 +230,8 @@ export class InvoiceService {
   async preview(tenantRef: string, month?: BillingMonth): Promise<Result<InvoiceView, DomainError>> {
     const resolved = await this.resolvePeriod(tenantRef, month);
     if (!resolved.ok) return resolved;
-    const rated = await this.rate(resolved.value);
-    if (!rated.ok) return rated;
-    const { tenant, period } = resolved.value;
-    const currency = rated.value?.currency ?? this.#currencyOf(resolved.value);
-    const zero = formatMinorUnits(0n, currency);
-    const lines = rated.value === null ? [] : linesOfRating(rated.value);
-    return ok({
-      id: null,
-      object: 'invoice',
-      number: null,
-      status: 'draft',
-      reason: 'period',
-      tenant,
-      adjusts: null,
-      credit_note: null,
-      currency,
-      period: { start: period.start.toISOString(), end: period.end.toISOString() },
-      lines: lines.map(documentLineView),
-      subtotal: rated.value?.subtotal ?? zero,
-      total: rated.value?.total ?? zero,
-      amount_due: rated.value?.total ?? zero,
-      issued_at: null,
-      paid_at: null,
-      voided_at: null,
-      marked_uncollectible_at: null,
-      payment: { reference: null, failures: 0, last_failure: null, last_failed_at: null },
-      allowed_actions: [],
-    });
+    const now = await tenantNow(this.#o.db, this.#o.clock, resolved.value.tenant.id);
+    return draftOfPeriod(this.#o.db, resolved.value, now);
   }
 
   /**
@@ -550,11 +524,6 @@ export class InvoiceService {
     return row ? ok(row) : tenantNotFound(ref);
   }
 
-  #currencyOf(resolved: ResolvedPeriod): string {
-    const segment = resolved.subscription.segments.at(-1);
-    return segment ? resolved.plans.get(segment.planId, segment.planVersion).definition.currency : 'usd';
-  }
-
   /** A numeric read back from Postgres, written with the currency's digits. */
   #money(amount: string, currency: string): string {
     const zero = formatMinorUnits(0n, currency);
@@ -629,6 +598,71 @@ export class InvoiceService {
       ),
     );
   }
+}
+
+/**
+ * The draft of the invoice of the billing period holding `at`, as the subscription stands in `db`
+ * (a transaction sees its own uncommitted changes: a plan change's preview rates the change it
+ * made and then rolls back). `null` when the tenant has no subscription.
+ */
+export async function draftInvoiceAt(
+  db: Kysely<Schema> | Transaction<Schema>,
+  tenant: BillingTenant,
+  at: Date,
+  now: Date,
+): Promise<Result<InvoiceView, DomainError> | null> {
+  const subscription = (await loadSubscriptions(db, [tenant.id])).get(tenant.id);
+  if (subscription === undefined) return null;
+  const plans = new PlanVersions(db);
+  await plans.load(versionsOf(subscription));
+  const period = periodAt(subscription, plans, at);
+  return draftOfPeriod(
+    db,
+    { tenant, subscription, plans, period, rating: periodRating(subscription, plans, period) },
+    now,
+  );
+}
+
+/**
+ * A draft of a resolved period's invoice: its recurring prices as the subscription stands and its
+ * usage so far (time-weighted levels counted up to `now`).
+ */
+async function draftOfPeriod(
+  db: Kysely<Schema> | Transaction<Schema>,
+  resolved: ResolvedPeriod,
+  now: Date,
+): Promise<Result<InvoiceView, DomainError>> {
+  const [result] = await rateJobs(db, [{ rating: resolved.rating }], now);
+  if (result !== undefined && !result.ok) return result;
+  const rated = result?.value ?? null;
+  const { tenant, period, subscription, plans } = resolved;
+  const last = subscription.segments.at(-1);
+  const currency =
+    rated?.currency ?? (last ? plans.get(last.planId, last.planVersion).definition.currency : 'usd');
+  const zero = formatMinorUnits(0n, currency);
+  const lines = rated === null ? [] : linesOfRating(rated);
+  return ok({
+    id: null,
+    object: 'invoice',
+    number: null,
+    status: 'draft',
+    reason: 'period',
+    tenant,
+    adjusts: null,
+    credit_note: null,
+    currency,
+    period: { start: period.start.toISOString(), end: period.end.toISOString() },
+    lines: lines.map(documentLineView),
+    subtotal: rated?.subtotal ?? zero,
+    total: rated?.total ?? zero,
+    amount_due: rated?.total ?? zero,
+    issued_at: null,
+    paid_at: null,
+    voided_at: null,
+    marked_uncollectible_at: null,
+    payment: { reference: null, failures: 0, last_failure: null, last_failed_at: null },
+    allowed_actions: [],
+  });
 }
 
 /** The answer to an invoice id or number that names no document (of the tenant, when one is named). */

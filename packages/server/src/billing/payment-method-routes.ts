@@ -27,7 +27,7 @@ export const paymentMethodRoutes: FastifyPluginAsyncZod<Pick<Services, 'paymentM
   app.get(
     '/tenants/:id/payment-method',
     {
-      config: { scope: 'billing:read' },
+      config: { scope: 'billing:read', permission: 'billing:read' },
       schema: {
         tags: ['Billing'],
         operationId: 'getPaymentMethod',

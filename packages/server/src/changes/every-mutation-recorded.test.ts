@@ -678,6 +678,8 @@ const EXEMPT: Record<string, string> = {
     'operational state: an instance’s share of a rate limit, renewed every few seconds (docs/rate-limits.md)',
   'POST /v1/tenants/:id/rate-limit-shares/release':
     'operational state: an instance gives its rate-limit share back',
+  'POST /v1/tenants/:id/change-plan/preview':
+    'a read: a plan change previewed in a transaction rolled back (plan-change-preview.test.ts shows no row changes)',
   'POST /v1/entitlements/stream': 'a read: POST only to carry the tenants to follow in a body',
   'POST /v1/entitlements/revalidate': 'a read: POST only to carry the snapshots held in a body',
   'POST /v1/tenant-keys/sets/revalidate': 'a read: POST only to carry the key-set versions held in a body',

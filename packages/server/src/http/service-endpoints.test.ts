@@ -175,7 +175,11 @@ describe('/openapi.json and /docs', () => {
       expect(operation.security[0]).toEqual({ apiKey: [expect.stringMatching(/^[a-z-]+:[a-z]+$/)] });
       // A route a tenant's member may call with their token names the permission it needs too.
       expect(operation.security.slice(1)).toEqual(
-        path === '/v1/tenants/{id}/entitlements' ? [{ userToken: ['billing:read'] }] : [],
+        path === '/v1/tenants/{id}/entitlements'
+          ? [{ userToken: ['billing:read'] }]
+          : path === '/v1/tenants/{id}/change-plan'
+            ? [{ userToken: ['billing:write'] }]
+            : [],
       );
       // Problems are shared responses of the document, each a Problem (openapi.test.ts checks them).
       expect(operation.responses['401']).toEqual({ $ref: '#/components/responses/Unauthorized' });

@@ -1,4 +1,5 @@
 import {
+  type DomainError,
   MAX_TRIAL_DAYS,
   PLACEMENTS,
   type PlacementResources,
@@ -8,6 +9,7 @@ import {
 } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { InvoiceSchema } from '../billing/index.ts';
 import {
   conflict,
   notFound,
@@ -179,6 +181,51 @@ const ChangePlan = z.strictObject({
   ),
 });
 
+const Money = z.string().describe('Decimal in major units with the currency’s digits; negative for a credit');
+const PlanVersionRef = z.object({ plan: z.string(), version: z.number().int() });
+
+const PlanChangePreview = z
+  .object({
+    tenant: z.string().describe('`ten_…`'),
+    from: PlanVersionRef,
+    to: PlanVersionRef,
+    seats: z.number().int(),
+    effective: z.enum(['now', 'period_end']).describe('When the change would take effect, `at` resolved'),
+    effective_at: Timestamp,
+    currency: z.string(),
+    proration: z
+      .object({
+        lines: z.array(
+          z.object({
+            kind: z
+              .enum(['credit', 'charge'])
+              .describe(
+                '`credit`: unused time on the current plan; `charge`: the rest of the period on the new plan',
+              ),
+            price_key: z.string(),
+            description: z.string(),
+            plan: z.object({ key: z.string(), version: z.number().int() }),
+            period: z.object({ start: Timestamp, end: Timestamp }),
+            amount: Money,
+          }),
+        ),
+        amount: Money,
+      })
+      .describe(
+        'What the change adds to the current period’s invoice; no lines for a change at the period end',
+      ),
+    current_invoice: InvoiceSchema.describe(
+      'The current period’s invoice as it stands, without the change (draft)',
+    ),
+    next_invoice: InvoiceSchema.describe(
+      'The current period’s invoice with the change: the next invoice (draft)',
+    ),
+    first_invoice_on_new_plan: InvoiceSchema.nullable().describe(
+      'A change at the period end: the first period on the new plan (its recurring prices; draft)',
+    ),
+  })
+  .meta({ id: 'PlanChangePreview' });
+
 const ListQuery = PageQuery.extend({
   state: z.enum(TENANT_STATES).optional(),
   plan: z.string().optional().describe('Plan key'),
@@ -218,6 +265,28 @@ const ACTION_ROUTES: Record<string, TenantAction> = {
   // For vendors who collect payment outside Tenantry; Tenantry's own billing does it by itself.
   'mark-past-due': 'mark_past_due',
 };
+
+/**
+ * What a tenant's member may not ask of a plan change, which the vendor may: a pinned plan version
+ * (an older, cheaper one a customer could otherwise pick) and overrides (features and limits
+ * beyond the plan's). `null` when the caller is no member or asks for neither.
+ */
+function memberLimits(
+  memberOf: string | null,
+  body: { plan_version?: number | undefined; overrides?: unknown },
+): DomainError | null {
+  if (memberOf === null) return null;
+  const fields = [
+    ...(body.plan_version !== undefined ? ['plan_version'] : []),
+    ...(body.overrides !== undefined ? ['overrides'] : []),
+  ];
+  if (fields.length === 0) return null;
+  return {
+    code: 'insufficient_permission',
+    detail: `a tenant's member changes to the latest version of a plan and may not send ${fields.join(' or ')}: the vendor sets those`,
+    details: { fields },
+  };
+}
 
 /** `retry-provisioning` → `retryProvisioning`, for operation ids. */
 function camelCase(segment: string): string {
@@ -373,18 +442,49 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
   app.post(
     '/tenants/:id/change-plan',
     {
-      config: { scope: 'tenants:write' },
+      config: { scope: 'tenants:write', permission: 'billing:write' },
       schema: {
         tags: ['Tenants'],
         operationId: 'changeTenantPlan',
         summary: "Change a tenant's plan, now or at the end of the billing period",
+        description:
+          'Open to the tenant’s own members with `billing:write` (its owner and billing role), as Stripe’s customer ' +
+          'portal lets a customer change plan: a member moves the tenant to the latest version of a plan and may not ' +
+          'send `plan_version` or `overrides` (403 `insufficient_permission`), which are the vendor’s to set.',
         params: IdParams,
         body: ChangePlan,
         response: { 200: Tenant, ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
+      const refused = memberLimits(request.user?.tenantId ?? null, request.body);
+      if (refused !== null) return sendProblem(reply, refused);
       const result = await tenants.changePlan(request.ctx, request.params.id, request.body);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/tenants/:id/change-plan/preview',
+    {
+      config: { scope: 'billing:read', permission: 'billing:read' },
+      schema: {
+        tags: ['Tenants'],
+        operationId: 'previewTenantPlanChange',
+        summary: 'Preview a plan change: when it takes effect, its proration and the next invoice',
+        description:
+          'Takes the body of `POST /v1/tenants/{id}/change-plan` and answers what that change would do, without ' +
+          'doing it (Stripe’s upcoming invoice with a proposed change): the same checks refuse the same requests, ' +
+          'and the amounts are rated by the code that bills the change. Nothing is written.',
+        params: IdParams,
+        body: ChangePlan,
+        response: { 200: PlanChangePreview, ...notFound, ...conflict },
+      },
+    },
+    async (request, reply) => {
+      const refused = memberLimits(request.user?.tenantId ?? null, request.body);
+      if (refused !== null) return sendProblem(reply, refused);
+      const result = await tenants.previewPlanChange(request.params.id, request.body);
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );

@@ -22,8 +22,13 @@ import {
 import { type Kysely, sql, type Transaction } from 'kysely';
 import {
   changeSubscription,
+  draftInvoiceAt,
+  type InvoiceView,
   type PlanChangeRequest,
+  type ProrationView,
   planChangeTiming,
+  prorationOf,
+  signed,
   startSubscription,
 } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
@@ -88,6 +93,47 @@ export interface ChangePlanInput {
   /** `auto`: an upgrade now, a downgrade at the period end (see planChangeTiming). */
   at: PlanChangeRequest;
   overrides?: unknown;
+}
+
+/** What a plan change would do: see {@link TenantService.previewPlanChange}. */
+export interface PlanChangePreview {
+  tenant: string;
+  from: { plan: string; version: number };
+  to: { plan: string; version: number };
+  seats: number;
+  effective: 'now' | 'period_end';
+  effective_at: string;
+  currency: string;
+  /** The credit and charge the change adds to the current period's invoice (none at the period end). */
+  proration: ProrationView;
+  /** The current period's invoice as the subscription stands, without the change. */
+  current_invoice: InvoiceView;
+  /** The current period's invoice with the change: the next invoice the tenant gets. */
+  next_invoice: InvoiceView;
+  /** A change at the period end: the first period's invoice on the new plan (its recurring prices). */
+  first_invoice_on_new_plan: InvoiceView | null;
+}
+
+/**
+ * Carries a preview's result out of its transaction: throwing rolls the transaction back, so the
+ * changes the preview made to rate them are never committed.
+ */
+class RolledBack extends Error {
+  readonly result: Result<PlanChangePreview, DomainError>;
+  constructor(result: Result<PlanChangePreview, DomainError>) {
+    super('plan change preview rolled back');
+    this.result = result;
+  }
+}
+
+/** The subscription change that moves `record` to `plan` at `at` (seats unchanged). */
+function planChangeOf(record: TenantRecord, plan: PlanVersionView, at: Date, now: Date) {
+  return {
+    tenantId: record.id,
+    at,
+    terms: { planId: plan.plan_id, planVersion: plan.version, seats: record.seats },
+    now,
+  };
 }
 
 /** The fleet counted: see {@link TenantService.counts}. */
@@ -440,68 +486,39 @@ export class TenantService {
     const plan = await this.#planVersion('plan', input.plan, input.plan_version);
     if (!plan.ok) return plan;
     return this.#mutate(idOrSlug, async (tx, record) => {
-      if (record.state === 'deleted')
-        return fail('tenant_deleted', `tenant "${record.slug}" is deleted and cannot change plan`);
-      const overrides = this.#overrides(
-        'overrides',
-        input.overrides ?? record.overrides,
-        plan.value.definition,
-      );
-      if (!overrides.ok) {
-        return input.overrides === undefined
-          ? fail(
-              'validation_failed',
-              `the tenant's overrides do not fit plan "${plan.value.key}" v${plan.value.version}; send new overrides with the change`,
-              {
-                errors: overrides.error.errors ?? [],
-              },
-            )
-          : overrides;
-      }
-      // The new plan's hard seats limit holds from the change on, whenever it takes effect.
-      const seatCheck = checkSeats(record.seats, plan.value.definition, overrides.value);
-      if (!seatCheck.ok) return seatCheck;
-      const now = this.#now(record);
-      const from = { plan: record.plan_key, version: record.plan_version };
-      const to = { plan: plan.value.key, version: plan.value.version };
-      const timing = planChangeTiming(record.definition, plan.value.definition, record.seats, input.at);
-      if (!timing.ok) return timing;
-      if (timing.value === 'now') {
+      const decided = this.#decidePlanChange(record, input, plan.value);
+      if (!decided.ok) return decided;
+      const { timing, overrides, now, from, to, effectiveAt } = decided.value;
+      if (timing === 'now') {
         await tx
           .updateTable('tenants')
           .set({
             plan_id: plan.value.plan_id,
             plan_version: plan.value.version,
-            overrides: JSON.stringify(overrides.value),
+            overrides: JSON.stringify(overrides),
             scheduled_change: null,
             updated_at: now,
           })
           .where('id', '=', record.id)
           .execute();
-        await changeSubscription(tx, {
-          tenantId: record.id,
-          at: now,
-          terms: { planId: plan.value.plan_id, planVersion: plan.value.version, seats: record.seats },
-          now,
-        });
+        await changeSubscription(tx, planChangeOf(record, plan.value, now, now));
         await recordChange(tx, ctx, {
           action: 'tenant.plan_changed',
           tenantId: record.id,
           target: { type: 'tenant', id: record.id },
           before: { plan: from.plan, plan_version: from.version, overrides: record.overrides },
-          after: { plan: to.plan, plan_version: to.version, overrides: overrides.value },
+          after: { plan: to.plan, plan_version: to.version, overrides },
           data: { from, to },
           occurredAt: now,
         });
         return ok(null);
       }
-      const effectiveAt = billingPeriod(record.billing_anchor, record.definition.interval, now).end;
       const scheduled: ScheduledChange = {
         plan_id: plan.value.plan_id,
         plan_version: plan.value.version,
         effective_at: effectiveAt.toISOString(),
         // Overrides sent with the change replace the tenant's when it takes effect, not before.
-        ...(input.overrides !== undefined ? { overrides: overrides.value } : {}),
+        ...(input.overrides !== undefined ? { overrides } : {}),
       };
       await tx
         .updateTable('tenants')
@@ -523,6 +540,116 @@ export class TenantService {
         occurredAt: now,
       });
       return ok(null);
+    });
+  }
+
+  /**
+   * What {@link changePlan} would do, without doing it: when the change takes effect, its
+   * proration and the invoices it leaves, as Stripe's upcoming invoice with a proposed change.
+   * The same checks refuse the same requests. The subscription change is made by the same code
+   * as the real one (and, at the period end, as the job that applies a scheduled change), the
+   * drafts are rated by the invoice run's code inside that transaction, and the transaction is
+   * rolled back: nothing is written, and no audit entry, event or job is made.
+   */
+  async previewPlanChange(
+    idOrSlug: string,
+    input: ChangePlanInput,
+  ): Promise<Result<PlanChangePreview, DomainError>> {
+    const plan = await this.#planVersion('plan', input.plan, input.plan_version);
+    if (!plan.ok) return plan;
+    try {
+      await this.#o.db.transaction().execute(async (tx) => {
+        const record = await this.#find(tx, idOrSlug, false);
+        if (!record) throw new RolledBack(tenantNotFound(idOrSlug));
+        const decided = this.#decidePlanChange(record, input, plan.value);
+        if (!decided.ok) throw new RolledBack(decided);
+        const { timing, now, from, to, effectiveAt } = decided.value;
+        const tenant = { id: record.id, slug: record.slug, name: record.name };
+        const draft = async (at: Date) => {
+          const found = await draftInvoiceAt(tx, tenant, at, now);
+          if (found === null)
+            return fail('validation_failed', `tenant "${record.slug}" has no subscription to bill`, {
+              errors: [{ path: 'params.id', message: 'has no subscription' }],
+            });
+          return found;
+        };
+        const before = await draft(now);
+        if (!before.ok) throw new RolledBack(before);
+        const at = timing === 'now' ? now : effectiveAt;
+        await changeSubscription(tx, planChangeOf(record, plan.value, at, now));
+        const after = await draft(now);
+        if (!after.ok) throw new RolledBack(after);
+        const firstOnNewPlan = timing === 'now' ? null : await draft(effectiveAt);
+        if (firstOnNewPlan !== null && !firstOnNewPlan.ok) throw new RolledBack(firstOnNewPlan);
+        throw new RolledBack(
+          ok({
+            tenant: record.id,
+            from,
+            to,
+            seats: record.seats,
+            effective: timing,
+            effective_at: at.toISOString(),
+            currency: after.value.currency,
+            proration:
+              timing === 'now'
+                ? prorationOf(before.value, after.value, at)
+                : { lines: [], amount: signed(0n, after.value.currency) },
+            current_invoice: before.value,
+            next_invoice: after.value,
+            first_invoice_on_new_plan: firstOnNewPlan?.value ?? null,
+          }),
+        );
+      });
+    } catch (error) {
+      if (error instanceof RolledBack) return error.result;
+      throw error;
+    }
+    throw new Error('previewPlanChange: the preview transaction ended without its result');
+  }
+
+  /** The checks a plan change passes and when it takes effect, shared by the change and its preview. */
+  #decidePlanChange(
+    record: TenantRecord,
+    input: ChangePlanInput,
+    plan: PlanVersionView,
+  ): Result<
+    {
+      timing: 'now' | 'period_end';
+      overrides: TenantOverrides;
+      now: Date;
+      from: { plan: string; version: number };
+      to: { plan: string; version: number };
+      effectiveAt: Date;
+    },
+    DomainError
+  > {
+    if (record.state === 'deleted')
+      return fail('tenant_deleted', `tenant "${record.slug}" is deleted and cannot change plan`);
+    const overrides = this.#overrides('overrides', input.overrides ?? record.overrides, plan.definition);
+    if (!overrides.ok) {
+      return input.overrides === undefined
+        ? fail(
+            'validation_failed',
+            `the tenant's overrides do not fit plan "${plan.key}" v${plan.version}; send new overrides with the change`,
+            {
+              errors: overrides.error.errors ?? [],
+            },
+          )
+        : overrides;
+    }
+    // The new plan's hard seats limit holds from the change on, whenever it takes effect.
+    const seatCheck = checkSeats(record.seats, plan.definition, overrides.value);
+    if (!seatCheck.ok) return seatCheck;
+    const timing = planChangeTiming(record.definition, plan.definition, record.seats, input.at);
+    if (!timing.ok) return timing;
+    const now = this.#now(record);
+    return ok({
+      timing: timing.value,
+      overrides: overrides.value,
+      now,
+      from: { plan: record.plan_key, version: record.plan_version },
+      to: { plan: plan.key, version: plan.version },
+      effectiveAt: billingPeriod(record.billing_anchor, record.definition.interval, now).end,
     });
   }
 
