@@ -2,9 +2,14 @@ import { createRootRoute, createRoute, createRouter, Link } from '@tanstack/reac
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, type Placement, type TenantState } from '../shared/tenants.ts';
+import { AuditLog, parseAuditSearch } from './audit-log.tsx';
 import { FleetHome } from './fleet-home.tsx';
+import { InvoicePage, InvoicesList, parseInvoiceSearch } from './invoices.tsx';
+import { LicensesPage } from './licenses.tsx';
+import { StaffPage } from './staff.tsx';
 import { TenantPage } from './tenant-page.tsx';
 import { TenantsList } from './tenants-list.tsx';
+import { WebhookPage, WebhooksList } from './webhooks.tsx';
 
 /** The tenant list's filters, as the URL keeps them: a search is a link. */
 export interface TenantSearch {
@@ -47,6 +52,21 @@ function Nav() {
       <Link to="/tenants" activeProps={{ 'aria-current': 'page' }}>
         Tenants
       </Link>
+      <Link to="/invoices" activeProps={{ 'aria-current': 'page' }}>
+        Invoices
+      </Link>
+      <Link to="/audit" activeProps={{ 'aria-current': 'page' }}>
+        Audit log
+      </Link>
+      <Link to="/webhooks" activeProps={{ 'aria-current': 'page' }}>
+        Webhooks
+      </Link>
+      <Link to="/staff" activeProps={{ 'aria-current': 'page' }}>
+        Staff and keys
+      </Link>
+      <Link to="/licenses" activeProps={{ 'aria-current': 'page' }}>
+        Licenses
+      </Link>
     </>
   );
 }
@@ -76,6 +96,39 @@ const tenantRoute = createRoute({
   validateSearch: parseTenantPageSearch,
   component: TenantPage,
 });
+const invoicesRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/invoices',
+  validateSearch: parseInvoiceSearch,
+  component: InvoicesList,
+});
+const invoiceRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/invoices/$id',
+  component: InvoicePage,
+});
+const auditRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/audit',
+  validateSearch: parseAuditSearch,
+  component: AuditLog,
+});
+const webhooksRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/webhooks',
+  component: WebhooksList,
+});
+const webhookRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/webhooks/$id',
+  component: WebhookPage,
+});
+const staffRoute = createRoute({ getParentRoute: () => rootRoute, path: '/staff', component: StaffPage });
+const licensesRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/licenses',
+  component: LicensesPage,
+});
 const callbackRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/callback',
@@ -83,7 +136,19 @@ const callbackRoute = createRoute({
 });
 
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([fleetRoute, tenantsRoute, tenantRoute, callbackRoute]),
+  routeTree: rootRoute.addChildren([
+    fleetRoute,
+    tenantsRoute,
+    tenantRoute,
+    invoicesRoute,
+    invoiceRoute,
+    auditRoute,
+    webhooksRoute,
+    webhookRoute,
+    staffRoute,
+    licensesRoute,
+    callbackRoute,
+  ]),
   basepath: '/console',
 });
 
