@@ -8,6 +8,7 @@ import { newId } from '../src/ids.ts';
 import type { AccessPolicy, IdentitySource, Membership, SignedInSession } from '../src/oidc/index.ts';
 import { systemContext } from '../src/request-context.ts';
 import { createServices } from '../src/services.ts';
+import type { WebhookSettings } from '../src/webhooks/index.ts';
 import { createTestDatabase, SETTINGS, type TestApp, TestClock } from './harness.ts';
 
 /** The cookie the stand-in sign-in keeps its session id in. */
@@ -122,9 +123,12 @@ async function freePort(): Promise<number> {
 
 /**
  * `real`: the provider signs in on the hosted pages' sessions and the members feature's
- * memberships, as in production, instead of the stand-in.
+ * memberships, as in production, instead of the stand-in. `webhooks`: as the test app's (a local
+ * receiver's host allowed).
  */
-export async function startOidcTestApp(options: { real?: boolean } = {}): Promise<OidcTestApp> {
+export async function startOidcTestApp(
+  options: { real?: boolean; webhooks?: WebhookSettings } = {},
+): Promise<OidcTestApp> {
   const db = await createTestDatabase();
   const clock = new TestClock(Date.now());
   const port = await freePort();
@@ -132,7 +136,13 @@ export async function startOidcTestApp(options: { real?: boolean } = {}): Promis
   const identity = new StandInIdentity();
   const services = createServices(
     db.database,
-    { ...SETTINGS, database: db.target, publicUrl: issuer, ...(options.real ? {} : { identity }) },
+    {
+      ...SETTINGS,
+      database: db.target,
+      publicUrl: issuer,
+      webhooks: options.webhooks,
+      ...(options.real ? {} : { identity }),
+    },
     clock,
   );
   const created = await services.apiKeys.create(systemContext('test'), { name: 'test' });

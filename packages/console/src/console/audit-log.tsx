@@ -5,6 +5,7 @@ import type { FormEvent } from 'react';
 import { type Call, callOf, download, get } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
 import { saveFile } from './save-file.ts';
+import { ScrollPre } from './scroll-pre.tsx';
 
 type AuditEntry = Schemas['AuditEntry'];
 
@@ -168,7 +169,7 @@ function Entry({ entry }: { entry: AuditEntry }) {
           </span>{' '}
           <strong data-testid="audit-action">{entry.action}</strong> {entry.target.type} {entry.target.id}
         </summary>
-        <pre>{JSON.stringify(entry, null, 2)}</pre>
+        <ScrollPre>{JSON.stringify(entry, null, 2)}</ScrollPre>
       </details>
     </li>
   );

@@ -1,6 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
 import { ApiError, callOf, get } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge } from '../shared/components/index.ts';
+import { ScrollPre } from './scroll-pre.tsx';
 
 /**
  * The license signing keys (public halves: what installs put in their keyrings) and the signed
@@ -80,7 +81,7 @@ export function LicensesPage() {
             </dl>
             <details>
               <summary>The signed list (carry it to an air-gapped install)</summary>
-              <pre>{revocations.data.list}</pre>
+              <ScrollPre>{revocations.data.list}</ScrollPre>
             </details>
             <ApiPanel
               label="Revocation list API"

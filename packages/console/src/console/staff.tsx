@@ -262,13 +262,16 @@ function ApiKeys() {
                   <td>
                     {key.revoked_at === null && key.rolled_to === null ? (
                       <>
-                        <button
-                          type="button"
-                          onClick={() => setAsking({ key, action: 'roll' })}
-                          aria-label={`Roll ${key.name}`}
-                        >
-                          Roll…
-                        </button>{' '}
+                        {/* Rolling an operator key hands out every scope: only an operator key may. */}
+                        {key.kind === 'restricted' ? (
+                          <button
+                            type="button"
+                            onClick={() => setAsking({ key, action: 'roll' })}
+                            aria-label={`Roll ${key.name}`}
+                          >
+                            Roll…
+                          </button>
+                        ) : null}{' '}
                         <button
                           type="button"
                           onClick={() => setAsking({ key, action: 'revoke' })}
@@ -317,16 +320,19 @@ function ApiKeys() {
   );
 }
 
-/** A new key: every scope (the operator preset), the app preset, or chosen scopes. */
+/**
+ * A new restricted key: the app preset (what @tenantry/sdk needs) or chosen scopes. Not an
+ * operator key: the API lets only an operator key make one (a person's token holds their role's
+ * scopes, not "every scope of later versions"), so the CLI with an operator key makes those.
+ */
 function CreateKey({ onCreated }: { onCreated: (name: string, secret: string | null) => void }) {
-  const [kind, setKind] = useState<'operator' | 'app' | 'scopes'>('operator');
+  const [kind, setKind] = useState<'app' | 'scopes'>('app');
   const [formKey, setFormKey] = useState(0);
   const create = useMutation({
-    mutationFn: (body: { name: string; preset?: 'operator' | 'app'; scopes?: Scope[] }) =>
-      post('/v1/api-keys', { body }),
+    mutationFn: (body: { name: string; preset?: 'app'; scopes?: Scope[] }) => post('/v1/api-keys', { body }),
     onSuccess: (created) => {
       setFormKey((key) => key + 1);
-      setKind('operator');
+      setKind('app');
       onCreated(created.name, created.secret);
     },
   });
@@ -335,7 +341,7 @@ function CreateKey({ onCreated }: { onCreated: (name: string, secret: string | n
     const form = new FormData(event.currentTarget);
     const name = String(form.get('name') ?? '').trim();
     const scopes = form.getAll('scopes').flatMap((value) => SCOPES.filter((scope) => scope === value));
-    create.mutate(kind === 'scopes' ? { name, scopes } : { name, preset: kind });
+    create.mutate(kind === 'scopes' ? { name, scopes } : { name, preset: 'app' });
   };
   return (
     <form className="stacked" onSubmit={submit} key={formKey} aria-label="Create an API key">
@@ -344,10 +350,6 @@ function CreateKey({ onCreated }: { onCreated: (name: string, secret: string | n
       </label>
       <fieldset>
         <legend>What it may do</legend>
-        <label>
-          <input type="radio" checked={kind === 'operator'} onChange={() => setKind('operator')} /> everything
-          (operator preset)
-        </label>
         <label>
           <input type="radio" checked={kind === 'app'} onChange={() => setKind('app')} /> what an app instance
           needs (app preset)
@@ -365,6 +367,10 @@ function CreateKey({ onCreated }: { onCreated: (name: string, secret: string | n
           </div>
         ) : null}
       </fieldset>
+      <p className="who">
+        A key gets only scopes your role holds. An operator key (every scope, later ones too) is made with an
+        operator key: <code>tenantry keys create</code>.
+      </p>
       <button type="submit" disabled={create.isPending}>
         Create key
       </button>

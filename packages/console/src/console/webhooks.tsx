@@ -5,6 +5,7 @@ import { type FormEvent, useState } from 'react';
 import { callOf, del, get, patch, post } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
 import { EVENT_TYPES } from './event-types.ts';
+import { ScrollPre } from './scroll-pre.tsx';
 import { SecretOnce } from './secret-once.tsx';
 
 type Endpoint = Schemas['WebhookEndpoint'];
@@ -486,10 +487,11 @@ function DeliveryRow({
           <strong>{delivery.event_type}</strong> <StateBadge state={delivery.state} />{' '}
           <span className="who">
             {delivery.last_status === null ? 'no answer' : `HTTP ${delivery.last_status}`},{' '}
-            {delivery.attempt_count} attempt{delivery.attempt_count === 1 ? '' : 's'}
+            {/* Every attempt, a replay's too: attempt_count counts the current series alone. */}
+            {delivery.attempts.length} attempt{delivery.attempts.length === 1 ? '' : 's'}
           </span>
         </summary>
-        <pre>{JSON.stringify(delivery, null, 2)}</pre>
+        <ScrollPre>{JSON.stringify(delivery, null, 2)}</ScrollPre>
       </details>
       {delivery.state === 'pending' ? null : (
         <button type="button" onClick={onReplay} disabled={replaying} aria-label={`Replay ${delivery.id}`}>
