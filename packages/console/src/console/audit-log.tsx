@@ -4,53 +4,11 @@ import type { Schemas } from '@tenantry/core/api';
 import type { FormEvent } from 'react';
 import { type Call, callOf, download, get } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
+import { auditQuery, parseAuditSearch } from './admin-search.ts';
 import { saveFile } from './save-file.ts';
 import { ScrollPre } from './scroll-pre.tsx';
 
 type AuditEntry = Schemas['AuditEntry'];
-
-/** The audit log's filters, as the URL keeps them; `since`/`until` are dates (UTC days). */
-export interface AuditSearch {
-  readonly chain?: string | undefined;
-  readonly action?: string | undefined;
-  readonly actor_type?: string | undefined;
-  readonly actor_id?: string | undefined;
-  readonly target_type?: string | undefined;
-  readonly target_id?: string | undefined;
-  readonly since?: string | undefined;
-  readonly until?: string | undefined;
-}
-
-const TEXT_FILTERS = ['chain', 'action', 'actor_type', 'actor_id', 'target_type', 'target_id'] as const;
-const DAY = /^\d{4}-\d{2}-\d{2}$/;
-
-/** The audit log's search params, checked: a day that is not one is dropped. */
-export function parseAuditSearch(raw: Record<string, unknown>): AuditSearch {
-  const text = (value: unknown) =>
-    typeof value === 'string' && value.trim() !== '' ? value.trim().slice(0, 200) : undefined;
-  const day = (value: unknown) =>
-    typeof value === 'string' && DAY.test(value) && !Number.isNaN(Date.parse(value)) ? value : undefined;
-  const search: Record<string, string | undefined> = {};
-  for (const key of TEXT_FILTERS) search[key] = text(raw[key]);
-  return { ...search, since: day(raw.since), until: day(raw.until) };
-}
-
-/**
- * The API's query of the filters: a day as the instant it starts (UTC), `until` the day after
- * the one given, so that "until 2026-12-05" includes that day (the API's range is half-open).
- */
-export function auditQuery(search: AuditSearch): Omit<AuditSearch, 'since' | 'until'> & {
-  since?: string;
-  until?: string;
-} {
-  const { since, until, ...rest } = search;
-  const next = (day: string) => new Date(Date.parse(day) + 86_400_000).toISOString();
-  return {
-    ...rest,
-    ...(since === undefined ? {} : { since: new Date(Date.parse(since)).toISOString() }),
-    ...(until === undefined ? {} : { until: next(until) }),
-  };
-}
 
 const route = getRouteApi('/audit');
 const PAGE = 50;

@@ -4,39 +4,10 @@ import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { type Call, callOf, download, get, post } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
+import { OBJECTS, parseInvoiceSearch, STATUSES } from './admin-search.ts';
 import { saveFile } from './save-file.ts';
 
 type Invoice = Schemas['Invoice'];
-type ListedStatus = 'open' | 'paid' | 'void' | 'uncollectible' | 'issued';
-type InvoiceObject = Invoice['object'];
-
-/** The statuses the list filters on (a draft is never listed). */
-const STATUSES = [
-  'open',
-  'paid',
-  'uncollectible',
-  'void',
-  'issued',
-] as const satisfies readonly ListedStatus[];
-const OBJECTS = ['invoice', 'credit_note'] as const satisfies readonly InvoiceObject[];
-
-/** The invoice list's filters, as the URL keeps them. */
-export interface InvoiceSearch {
-  readonly status?: ListedStatus | undefined;
-  readonly tenant?: string | undefined;
-  readonly object?: InvoiceObject | undefined;
-}
-
-/** The invoice list's search params, checked: a value the API would refuse is dropped. */
-export function parseInvoiceSearch(raw: Record<string, unknown>): InvoiceSearch {
-  const tenant = typeof raw.tenant === 'string' ? raw.tenant.trim().slice(0, 100) : '';
-  return {
-    status: STATUSES.find((s) => s === raw.status),
-    tenant: tenant === '' ? undefined : tenant,
-    object: OBJECTS.find((o) => o === raw.object),
-  };
-}
-
 const listRoute = getRouteApi('/invoices');
 const PAGE = 50;
 

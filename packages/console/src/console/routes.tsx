@@ -2,9 +2,10 @@ import { createRootRoute, createRoute, createRouter, Link } from '@tanstack/reac
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, type Placement, type TenantState } from '../shared/tenants.ts';
-import { AuditLog, parseAuditSearch } from './audit-log.tsx';
+import { parseAuditSearch, parseInvoiceSearch } from './admin-search.ts';
+import { AuditLog } from './audit-log.tsx';
 import { FleetHome } from './fleet-home.tsx';
-import { InvoicePage, InvoicesList, parseInvoiceSearch } from './invoices.tsx';
+import { InvoicePage, InvoicesList } from './invoices.tsx';
 import { LicensesPage } from './licenses.tsx';
 import { StaffPage } from './staff.tsx';
 import { TenantPage } from './tenant-page.tsx';

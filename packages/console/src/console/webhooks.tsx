@@ -4,6 +4,7 @@ import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, del, get, patch, post } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
+import { chosenTypes } from './admin-search.ts';
 import { EVENT_TYPES } from './event-types.ts';
 import { ScrollPre } from './scroll-pre.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -72,14 +73,6 @@ function EventTypeChoice({ initial }: { initial: readonly string[] }) {
           })}
     </fieldset>
   );
-}
-
-/** The event types a form chose, without those a chosen pattern covers. */
-function chosenTypes(form: FormData): string[] {
-  const values = form.getAll('event_types').map(String);
-  if (values.includes('*')) return ['*'];
-  const patterns = values.filter((v) => v.endsWith('.*')).map((v) => v.slice(0, -1));
-  return values.filter((v) => v.endsWith('.*') || !patterns.some((prefix) => v.startsWith(prefix)));
 }
 
 const PAGE = 50;
