@@ -87,15 +87,19 @@ test(
 
     const { page, errors } = await operatorConsole(t, browser, `admin-${marker}@example.com`);
 
-    // --- Invoices: filtered by tenant (in the URL), opened, saved as HTML, paid behind its number. ---
+    // --- Invoices: filtered by tenant and period (in the URL), opened, saved as HTML, paid behind its number. ---
     await page.click('nav >> text=Invoices');
     await page.waitForURL(`${t.issuer}/console/invoices`);
+    const month = invoice.period.start.slice(0, 7);
     await page.fill('input[name=tenant]', `inv-${marker}`);
+    await page.fill('input[name=period]', month);
     await page.click('form[aria-label="Filter invoices"] button[type=submit]');
-    await page.waitForURL((url) => url.searchParams.get('tenant') === `inv-${marker}`);
+    await page.waitForURL(
+      (url) => url.searchParams.get('tenant') === `inv-${marker}` && url.searchParams.get('period') === month,
+    );
     await eventually(() => page.textContent('[data-testid=invoices]')).toContain(invoice.number);
     expect(await page.textContent('[data-testid=curl]')).toContain(
-      `/v1/invoices?tenant=inv-${marker}&limit=50`,
+      `/v1/invoices?tenant=inv-${marker}&period=${month}&limit=50`,
     );
     await accessible(page, 'admin-invoices');
     await page.click(`a:has-text("${invoice.number}")`);

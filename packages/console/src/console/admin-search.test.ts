@@ -3,16 +3,22 @@ import { auditQuery, chosenTypes, parseAuditSearch, parseInvoiceSearch } from '.
 
 describe('parseInvoiceSearch', () => {
   it('keeps what the API takes and drops the rest', () => {
-    expect(parseInvoiceSearch({ status: 'paid', tenant: ' acme ', object: 'credit_note' })).toEqual({
+    expect(
+      parseInvoiceSearch({ status: 'paid', tenant: ' acme ', object: 'credit_note', period: '2026-11' }),
+    ).toEqual({
       status: 'paid',
       tenant: 'acme',
       object: 'credit_note',
+      period: '2026-11',
     });
-    // A draft is never listed; an unknown kind; an empty tenant.
-    expect(parseInvoiceSearch({ status: 'draft', tenant: '  ', object: 'receipt' })).toEqual({
+    // A draft is never listed; an unknown kind; an empty tenant; a month that is not one.
+    expect(
+      parseInvoiceSearch({ status: 'draft', tenant: '  ', object: 'receipt', period: '2026-13' }),
+    ).toEqual({
       status: undefined,
       tenant: undefined,
       object: undefined,
+      period: undefined,
     });
   });
 });

@@ -21,7 +21,11 @@ export interface InvoiceSearch {
   readonly status?: ListedStatus | undefined;
   readonly tenant?: string | undefined;
   readonly object?: InvoiceObject | undefined;
+  /** The month the billing period starts in, `YYYY-MM`. */
+  readonly period?: string | undefined;
 }
+
+const MONTH = /^\d{4}-(0[1-9]|1[0-2])$/;
 
 /** The invoice list's search params, checked: a value the API would refuse is dropped. */
 export function parseInvoiceSearch(raw: Record<string, unknown>): InvoiceSearch {
@@ -30,6 +34,7 @@ export function parseInvoiceSearch(raw: Record<string, unknown>): InvoiceSearch 
     status: STATUSES.find((s) => s === raw.status),
     tenant: tenant === '' ? undefined : tenant,
     object: OBJECTS.find((o) => o === raw.object),
+    period: typeof raw.period === 'string' && MONTH.test(raw.period) ? raw.period : undefined,
   };
 }
 

@@ -11,7 +11,7 @@ type Invoice = Schemas['Invoice'];
 const listRoute = getRouteApi('/invoices');
 const PAGE = 50;
 
-/** The fleet's invoices and credit notes, newest first, filtered on the server, 50 a page. */
+/** The fleet's invoices and credit notes in the order they were issued, filtered on the server, 50 a page. */
 export function InvoicesList() {
   const search = listRoute.useSearch();
   const navigate = listRoute.useNavigate();
@@ -31,6 +31,7 @@ export function InvoicesList() {
         status: form.get('status'),
         tenant: form.get('tenant'),
         object: form.get('object'),
+        period: form.get('period'),
       }),
     }).catch((error: unknown) => console.error('could not apply the filters', error));
   };
@@ -66,6 +67,10 @@ export function InvoicesList() {
         <label>
           Tenant
           <input name="tenant" defaultValue={search.tenant ?? ''} placeholder="id or slug" />
+        </label>
+        <label>
+          Period starting in (UTC month)
+          <input name="period" type="month" defaultValue={search.period ?? ''} />
         </label>
         <button type="submit">Apply</button>
       </form>

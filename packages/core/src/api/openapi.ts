@@ -6712,6 +6712,8 @@ export interface operations {
         /** @description Items per page, 1 to 100 */
         limit?: number;
         object?: 'invoice' | 'credit_note';
+        /** @description Only the documents of the billing periods that start in this month (UTC), `YYYY-MM` */
+        period?: string;
         status?: 'open' | 'paid' | 'void' | 'uncollectible' | 'issued';
         /** @description Tenant id or slug */
         tenant?: string;
@@ -9527,6 +9529,8 @@ export interface operations {
         /** @description Items per page, 1 to 100 */
         limit?: number;
         object?: 'invoice' | 'credit_note';
+        /** @description Only the documents of the billing periods that start in this month (UTC), `YYYY-MM` */
+        period?: string;
         status?: 'open' | 'paid' | 'void' | 'uncollectible' | 'issued';
       };
       header?: never;

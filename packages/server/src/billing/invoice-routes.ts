@@ -183,6 +183,9 @@ const InvoiceParams = z.object({
 const ListFilter = PageQuery.extend({
   status: z.enum(['open', 'paid', 'void', 'uncollectible', 'issued']).optional(),
   object: z.enum(['invoice', 'credit_note']).optional(),
+  period: Month.optional().describe(
+    'Only the documents of the billing periods that start in this month (UTC), `YYYY-MM`',
+  ),
 });
 const PeriodQuery = z.strictObject({ period: Month.optional() });
 const ShowbackQuery = z.strictObject({
@@ -312,8 +315,11 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       },
     },
     async (request, reply) => {
-      const { limit, cursor, status, object } = request.query;
-      const result = await invoices.list({ tenant: request.params.id, status, object }, { limit, cursor });
+      const { limit, cursor, status, object, period } = request.query;
+      const result = await invoices.list(
+        { tenant: request.params.id, status, object, period: month(period) },
+        { limit, cursor },
+      );
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
@@ -390,8 +396,8 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       },
     },
     async (request, reply) => {
-      const { limit, cursor, ...filter } = request.query;
-      const result = await invoices.list(filter, { limit, cursor });
+      const { limit, cursor, period, ...filter } = request.query;
+      const result = await invoices.list({ ...filter, period: month(period) }, { limit, cursor });
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );

@@ -558,6 +558,36 @@ describe(`invoices (${backend})`, () => {
     expect(voids.body.data.map((i: any) => i.id)).toEqual([invoice.id]);
     problem(await t.request({ method: 'GET', url: '/v1/invoices?cursor=garbage' }), 400, 'validation_failed');
   });
+
+  it('lists the documents of a billing period by the month it starts in', async () => {
+    // November's invoice, then December's (the run on 1 January).
+    const { tenant, invoice } = await novemberInvoice(0);
+    setClock(t, '2027-01-01T00:00:00Z');
+    await runInvoices(t, { tenant: tenant.id });
+    const all = await invoicesOf(t, tenant.id);
+    expect(all.map((i: any) => i.period.start)).toEqual([
+      '2026-11-01T00:00:00.000Z',
+      '2026-12-01T00:00:00.000Z',
+    ]);
+    const november = await t.request({
+      method: 'GET',
+      url: `/v1/invoices?tenant=${tenant.slug}&period=2026-11`,
+    });
+    expect(november.body.data.map((i: any) => i.id)).toEqual([invoice.id]);
+    const december = await t.request({
+      method: 'GET',
+      url: `/v1/tenants/${tenant.id}/invoices?period=2026-12`,
+    });
+    expect(december.body.data.map((i: any) => i.period.start)).toEqual(['2026-12-01T00:00:00.000Z']);
+    const none = await t.request({ method: 'GET', url: `/v1/invoices?tenant=${tenant.slug}&period=2027-01` });
+    expect(none.body.data).toEqual([]);
+    const bad = problem(
+      await t.request({ method: 'GET', url: '/v1/invoices?period=2026-13' }),
+      400,
+      'validation_failed',
+    );
+    expect(JSON.stringify(bad.errors)).toContain('period');
+  });
 });
 
 describe(`billing routes need an operator key (${backend})`, () => {
