@@ -1,5 +1,5 @@
 // The operator console's fleet-wide admin pages in a real browser, against an in-process control
-// plane (both backends): an invoice opened, its HTML downloaded with the in-memory token and a
+// plane (both backends): an invoice opened, its PDF and HTML downloaded with the in-memory token and a
 // payment recorded behind its typed number; the audit log filtered (the filter in the URL) and
 // exported as JSON Lines; a webhook endpoint created with its event types, its signing secret
 // verifying what a local receiver gets, a delivery replayed; an operator API key created (its
@@ -57,11 +57,12 @@ async function downloaded(page: Page, click: () => Promise<void>, api: string) {
     page.waitForEvent('download'),
     click(),
   ]);
-  const path = await download.path();
+  const bytes = await readFile(await download.path());
   return {
     type: String(response.headers()['content-type'] ?? ''),
     name: download.suggestedFilename(),
-    text: await readFile(path, 'utf8'),
+    bytes,
+    text: bytes.toString('utf8'),
   };
 }
 
@@ -87,7 +88,7 @@ test(
 
     const { page, errors } = await operatorConsole(t, browser, `admin-${marker}@example.com`);
 
-    // --- Invoices: filtered by tenant and period (in the URL), opened, saved as HTML, paid behind its number. ---
+    // --- Invoices: filtered by tenant and period (in the URL), opened, saved as PDF and HTML, paid behind its number. ---
     await page.click('nav >> text=Invoices');
     await page.waitForURL(`${t.issuer}/console/invoices`);
     const month = invoice.period.start.slice(0, 7);
@@ -118,6 +119,11 @@ test(
     expect(html.name).toBe(`${invoice.number}.html`);
     expect(html.text).toMatch(/^<!doctype html>/i);
     expect(html.text).toContain(invoice.number);
+    const pdf = await downloaded(page, () => page.click('button:has-text("Download PDF")'), '/v1/invoices/');
+    expect(pdf.type).toBe('application/pdf');
+    expect(pdf.name).toBe(`${invoice.number}.pdf`);
+    expect(pdf.bytes.subarray(0, 8).toString('latin1')).toBe('%PDF-1.4');
+    expect(pdf.bytes.toString('latin1')).toContain(Buffer.from(`Invoice ${invoice.number}`).toString('hex'));
     await page.click('button:has-text("Record payment…")');
     const pay = page.locator(`button:has-text("Record payment of ${invoice.number}")`);
     expect(await pay.isDisabled()).toBe(true);

@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tansta
 import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
-import { type Call, callOf, download, get, post } from '../shared/api.ts';
+import { callOf, download, get, post } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
 import { OBJECTS, parseInvoiceSearch, STATUSES } from './admin-search.ts';
 import { saveFile } from './save-file.ts';
@@ -248,26 +248,29 @@ function InvoiceView({ id, invoice }: { id: string; invoice: Invoice }) {
           ))}
         </tbody>
       </table>
-      <SaveHtml id={id} name={invoice.number ?? id} />
+      <SaveDocument id={id} name={invoice.number ?? id} />
       <InvoiceActions id={id} invoice={invoice} />
       <ApiPanel call={callOf('/v1/invoices/{id}', { path: { id } })} data={invoice} />
     </>
   );
 }
 
-/**
- * The printable HTML page the API renders for the invoice, saved as a file. The API renders no
- * PDF: the browser's print dialog makes one from this page.
- */
-function SaveHtml({ id, name }: { id: string; name: string }) {
-  const call: Call = { ...callOf('/v1/invoices/{id}', { path: { id } }), accept: 'text/html' };
+/** The invoice as the API renders it for people, a PDF or a printable HTML page, saved as a file. */
+function SaveDocument({ id, name }: { id: string; name: string }) {
   const save = useMutation({
-    mutationFn: () => download(call),
-    onSuccess: (file) => saveFile(file, `${name}.html`),
+    mutationFn: (format: 'pdf' | 'html') =>
+      download({
+        ...callOf('/v1/invoices/{id}', { path: { id } }),
+        accept: format === 'pdf' ? 'application/pdf' : 'text/html',
+      }),
+    onSuccess: (file, format) => saveFile(file, `${name}.${format}`),
   });
   return (
-    <section aria-label="Download">
-      <button type="button" onClick={() => save.mutate()} disabled={save.isPending}>
+    <section aria-label="Download" className="actions">
+      <button type="button" onClick={() => save.mutate('pdf')} disabled={save.isPending}>
+        Download PDF
+      </button>
+      <button type="button" onClick={() => save.mutate('html')} disabled={save.isPending}>
         Download HTML
       </button>
       {save.isError ? <ErrorNotice error={save.error} /> : null}

@@ -432,7 +432,7 @@ export interface paths {
     };
     /**
      * Show an invoice or credit note
-     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice.
+     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF of it.
      */
     get: operations['getInvoice'];
     put?: never;
@@ -1592,7 +1592,7 @@ export interface paths {
     };
     /**
      * Show one of a tenant's invoices or credit notes
-     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice.
+     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF of it.
      */
     get: operations['getTenantInvoice'];
     put?: never;
@@ -1612,7 +1612,7 @@ export interface paths {
     };
     /**
      * Preview a tenant's invoice: a draft for the current period, or for the one that starts in `period`
-     * @description The recurring prices as the subscription stands and the usage recorded so far; nothing is stored. With `Accept: text/html` the answer is a printable HTML page of the invoice.
+     * @description The recurring prices as the subscription stands and the usage recorded so far; nothing is stored. With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF of it.
      */
     get: operations['previewInvoice'];
     put?: never;
@@ -6755,13 +6755,14 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The invoice, as JSON or as a printable HTML page */
+      /** @description The invoice, as JSON, as a printable HTML page or as a PDF */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Invoice'];
+          'application/pdf': string;
           'text/html': string;
         };
       };
@@ -9576,13 +9577,14 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The invoice, as JSON or as a printable HTML page */
+      /** @description The invoice, as JSON, as a printable HTML page or as a PDF */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Invoice'];
+          'application/pdf': string;
           'text/html': string;
         };
       };
@@ -9609,13 +9611,14 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description The invoice, as JSON or as a printable HTML page */
+      /** @description The invoice, as JSON, as a printable HTML page or as a PDF */
       200: {
         headers: {
           [name: string]: unknown;
         };
         content: {
           'application/json': components['schemas']['Invoice'];
+          'application/pdf': string;
           'text/html': string;
         };
       };

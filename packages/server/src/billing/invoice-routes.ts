@@ -7,6 +7,7 @@ import type { Services } from '../services.ts';
 import { BILLING_MONTH, type BillingMonth, parseBillingMonth } from './billing-month.ts';
 import { INVOICE_ACTIONS, type InvoiceAction } from './invoice-actions.ts';
 import { invoiceHtml } from './invoice-html.ts';
+import { invoicePdf } from './invoice-pdf.ts';
 import type { InvoiceView } from './invoice-view.ts';
 import { showback } from './showback.ts';
 import { showbackCsv } from './showback-csv.ts';
@@ -235,26 +236,48 @@ function month(text: string | undefined): BillingMonth | undefined {
   return text === undefined ? undefined : (parseBillingMonth(text) ?? undefined);
 }
 
-/** HTML when the client asks for it (`Accept: text/html`, as a browser does), JSON otherwise. */
-function wantsHtml(request: FastifyRequest): boolean {
-  return /\btext\/html\b/.test(String(request.headers.accept ?? ''));
+/**
+ * What the client asks for: a PDF (`Accept: application/pdf`), an HTML page (`Accept: text/html`,
+ * as a browser does) or, otherwise, JSON.
+ */
+function wanted(request: FastifyRequest): 'pdf' | 'html' | 'json' {
+  const accept = String(request.headers.accept ?? '');
+  if (/\bapplication\/pdf\b/.test(accept)) return 'pdf';
+  return /\btext\/html\b/.test(accept) ? 'html' : 'json';
 }
 
 function sendInvoice(request: FastifyRequest, reply: FastifyReply, result: Result<InvoiceView, DomainError>) {
   if (!result.ok) return sendProblem(reply, result.error);
-  if (!wantsHtml(request)) return reply.send(result.value);
+  const media = wanted(request);
+  if (media === 'json') return reply.send(result.value);
+  if (media === 'pdf') {
+    // The number names the file; a draft (the upcoming invoice) has none yet.
+    const name = result.value.number ?? `upcoming-${result.value.tenant.slug}`;
+    return (
+      reply
+        .type('application/pdf')
+        .header('content-disposition', `attachment; filename="${name}.pdf"`)
+        // A Buffer is sent as it is, never through the JSON serializer.
+        .send(invoicePdf(result.value))
+    );
+  }
   return reply
     .type('text/html; charset=utf-8')
     .serializer((payload: unknown) => String(payload))
     .send(invoiceHtml(result.value));
 }
 
-const HTML_NOTE = 'With `Accept: text/html` the answer is a printable HTML page of the invoice.';
+const HTML_NOTE =
+  'With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF of it.';
 
-/** The answer of the routes that show one invoice: JSON, or an HTML page when asked for. */
+/** The answer of the routes that show one invoice: JSON, or an HTML page or a PDF when asked for. */
 const InvoiceOrPage = {
-  description: 'The invoice, as JSON or as a printable HTML page',
-  content: { 'application/json': { schema: Invoice }, 'text/html': { schema: z.string() } },
+  description: 'The invoice, as JSON, as a printable HTML page or as a PDF',
+  content: {
+    'application/json': { schema: Invoice },
+    'text/html': { schema: z.string() },
+    'application/pdf': { schema: z.string().describe('The PDF file (binary)') },
+  },
 };
 
 /** `/v1/invoices…` and `/v1/tenants/{id}/invoices|showback|subscription`: billing. */
