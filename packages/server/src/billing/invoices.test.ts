@@ -526,6 +526,20 @@ describe(`invoices (${backend})`, () => {
     expect(upcoming.headers['content-disposition']).toBe(
       `attachment; filename="upcoming-${tenant.slug}.pdf"`,
     );
+    // The PDF is the invoice: a key without billing:read gets neither.
+    const key = await t.request({
+      method: 'POST',
+      url: '/v1/api-keys',
+      payload: { name: 'no-billing', scopes: ['tenants:read'] },
+    });
+    const refused = await t.app.inject({
+      method: 'GET',
+      url: `/v1/invoices/${invoice.id}`,
+      headers: { authorization: `Bearer ${key.body.secret}`, accept: 'application/pdf' },
+    });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().code).toBe('insufficient_scope');
+    expect(refused.rawPayload.toString('latin1')).not.toContain('%PDF');
     // A problem stays a problem whatever was asked for.
     const missing = await t.app.inject({
       method: 'GET',
