@@ -1,11 +1,9 @@
-import type { Download } from '../shared/api.ts';
-
 /**
  * Saves a file the API answered, through a blob URL: the file was fetched with the in-memory
  * token, so the browser cannot fetch it again by a link of its own.
  */
-export function saveFile(file: Download, name: string): void {
-  const url = URL.createObjectURL(file.blob);
+export function saveFile(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
   const link = document.createElement('a');
   link.href = url;
   link.download = name;

@@ -86,23 +86,16 @@ export function del<P extends PathsWith<'delete'>>(
   return send({ method: 'DELETE', url: operationUrl(path, input) });
 }
 
-/** A file the API answered (an invoice's HTML, the audit export): its bytes and media type. */
-export interface Download {
-  readonly blob: Blob;
-  readonly type: string;
-}
-
 /**
  * GETs a file with the session's token, in the media type the call accepts: the token lives in
  * the page's memory only, so a plain link (which carries no authorization header) cannot fetch it.
  */
-export async function download(call: Call): Promise<Download> {
+export async function download(call: Call): Promise<Blob> {
   const response = await fetch(call.url, {
     headers: { ...authorization(), accept: call.accept ?? '*/*' },
   });
   if (!response.ok) await refuse(response);
-  const blob = await response.blob();
-  return { blob, type: response.headers.get('content-type') ?? blob.type };
+  return response.blob();
 }
 
 function authorization(): Record<string, string> {
