@@ -320,11 +320,13 @@ function InvoiceActions({ id, invoice }: { id: string; invoice: Invoice }) {
     <section aria-label="Actions">
       <h2>Actions</h2>
       {current === undefined ? (
-        offered.map((a) => (
-          <button key={a.action} type="button" onClick={() => setAsking(a.action)}>
-            {a.action === 'pay' ? 'Record payment…' : `${a.words}…`}
-          </button>
-        ))
+        <div className="actions">
+          {offered.map((a) => (
+            <button key={a.action} type="button" onClick={() => setAsking(a.action)}>
+              {a.action === 'pay' ? 'Record payment…' : `${a.words}…`}
+            </button>
+          ))}
+        </div>
       ) : (
         <>
           {current.action === 'pay' ? (

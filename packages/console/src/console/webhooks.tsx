@@ -423,9 +423,11 @@ function Deliveries({ endpoint }: { endpoint: Endpoint }) {
   return (
     <section aria-labelledby="deliveries-heading">
       <h2 id="deliveries-heading">Deliveries</h2>
-      <button type="button" onClick={refresh} disabled={pages.isFetching}>
-        Refresh
-      </button>
+      <div className="actions">
+        <button type="button" onClick={refresh} disabled={pages.isFetching}>
+          Refresh
+        </button>
+      </div>
       <ReplayRange endpoint={endpoint} onReplayed={refresh} />
       {replay.isSuccess ? <p role="status">Replay of {replay.data.id} queued.</p> : null}
       {replay.isError ? <ErrorNotice error={replay.error} /> : null}
