@@ -2,15 +2,21 @@ import { createRootRoute, createRoute, createRouter, Link } from '@tanstack/reac
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, type Placement, type TenantState } from '../shared/tenants.ts';
+import { parseAuditSearch, parseInvoiceSearch } from './admin-search.ts';
+import { AuditLog } from './audit-log.tsx';
 import { ConsolePalette } from './console-palette.tsx';
 import { FleetHome } from './fleet-home.tsx';
+import { InvoicePage, InvoicesList } from './invoices.tsx';
+import { LicensesPage } from './licenses.tsx';
 import { PlanDiffPage } from './plans/plan-diff-page.tsx';
 import { PlanEditor } from './plans/plan-editor.tsx';
 import { PlanPage } from './plans/plan-page.tsx';
 import { parsePlanDiffSearch, parsePlanSearch } from './plans/plan-search.ts';
 import { PlansList } from './plans/plans-list.tsx';
+import { StaffPage } from './staff.tsx';
 import { TenantPage } from './tenant-page.tsx';
 import { TenantsList } from './tenants-list.tsx';
+import { WebhookPage, WebhooksList } from './webhooks.tsx';
 
 /** The tenant list's filters, as the URL keeps them: a search is a link. */
 export interface TenantSearch {
@@ -65,6 +71,21 @@ function Nav() {
       <Link to="/plans" activeProps={{ 'aria-current': 'page' }}>
         Plans
       </Link>
+      <Link to="/invoices" activeProps={{ 'aria-current': 'page' }}>
+        Invoices
+      </Link>
+      <Link to="/audit" activeProps={{ 'aria-current': 'page' }}>
+        Audit log
+      </Link>
+      <Link to="/webhooks" activeProps={{ 'aria-current': 'page' }}>
+        Webhooks
+      </Link>
+      <Link to="/staff" activeProps={{ 'aria-current': 'page' }}>
+        Staff and keys
+      </Link>
+      <Link to="/licenses" activeProps={{ 'aria-current': 'page' }}>
+        Licenses
+      </Link>
       <ConsolePalette />
     </>
   );
@@ -113,6 +134,39 @@ const planDiffRoute = createRoute({
   validateSearch: parsePlanDiffSearch,
   component: PlanDiffPage,
 });
+const invoicesRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/invoices',
+  validateSearch: parseInvoiceSearch,
+  component: InvoicesList,
+});
+const invoiceRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/invoices/$id',
+  component: InvoicePage,
+});
+const auditRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/audit',
+  validateSearch: parseAuditSearch,
+  component: AuditLog,
+});
+const webhooksRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/webhooks',
+  component: WebhooksList,
+});
+const webhookRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/webhooks/$id',
+  component: WebhookPage,
+});
+const staffRoute = createRoute({ getParentRoute: () => rootRoute, path: '/staff', component: StaffPage });
+const licensesRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/licenses',
+  component: LicensesPage,
+});
 const callbackRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/callback',
@@ -128,6 +182,13 @@ export const router = createRouter({
     planEditRoute,
     planRoute,
     planDiffRoute,
+    invoicesRoute,
+    invoiceRoute,
+    auditRoute,
+    webhooksRoute,
+    webhookRoute,
+    staffRoute,
+    licensesRoute,
     callbackRoute,
   ]),
   basepath: '/console',

@@ -13,6 +13,7 @@ import {
   usePaletteActions,
   VirtualTable,
 } from '../shared/components/index.ts';
+import { saveFile } from '../shared/save-file.ts';
 import { isPlacement, isTenantState, PLACEMENTS, TENANT_STATES, type Tenant } from '../shared/tenants.ts';
 import { selectRows } from './bulk.ts';
 import type { TenantSearch } from './routes.tsx';
@@ -77,13 +78,17 @@ export function TenantsList() {
     () => ({
       method: 'GET' as const,
       url: operationUrl('/v1/tenants', { query: { ...filtersOf(search), format: 'csv' } }),
+      accept: 'text/csv',
     }),
     [search],
   );
   const downloadCsv = useCallback(() => {
     setExporting({ busy: true });
-    download(csvCall.url, 'text/csv', 'tenants.csv')
-      .then(() => setExporting({ busy: false }))
+    download(csvCall)
+      .then((file) => {
+        saveFile(file, 'tenants.csv');
+        setExporting({ busy: false });
+      })
       .catch((error: unknown) => setExporting({ busy: false, error }));
   }, [csvCall]);
   const actions = useMemo<PaletteItem[]>(

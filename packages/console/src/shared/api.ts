@@ -33,10 +33,12 @@ export class SignedOutError extends Error {
 
 /** One API call, as "copy as curl" and the raw-JSON view show it. */
 export interface Call {
-  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** Path and query, e.g. `/v1/tenants?state=active`. */
   readonly url: string;
   readonly body?: unknown;
+  /** The media type asked for, when not JSON (an invoice's HTML). */
+  readonly accept?: string;
 }
 
 /**
@@ -67,7 +69,16 @@ export function post<P extends PathsWith<'post'>>(
   return send({ method: 'POST', url: operationUrl(path, rest), body: body ?? {} });
 }
 
-/** DELETEs a resource of the API with the signed-in user's token; resolves to its typed answer. */
+/** PATCHes an operation of the API with the signed-in user's token; resolves to its typed answer. */
+export function patch<P extends PathsWith<'patch'>>(
+  path: P,
+  ...[input]: OperationArgs<OperationInput<P, 'patch'>>
+): Promise<ResponseBody<P, 'patch'>> {
+  const { body, ...rest } = (input ?? {}) as { body?: unknown; path?: unknown; query?: unknown };
+  return send({ method: 'PATCH', url: operationUrl(path, rest), body: body ?? {} });
+}
+
+/** DELETEs with an operation of the API with the signed-in user's token; resolves to its typed answer. */
 export function del<P extends PathsWith<'delete'>>(
   path: P,
   ...[input]: OperationArgs<OperationInput<P, 'delete'>>
@@ -75,26 +86,52 @@ export function del<P extends PathsWith<'delete'>>(
   return send({ method: 'DELETE', url: operationUrl(path, input) });
 }
 
-/** Sends a call with the session's bearer token; problems become {@link ApiError}. */
-export async function send<T>(call: Call): Promise<T> {
+/**
+ * GETs a file with the session's token, in the media type the call accepts: the token lives in
+ * the page's memory only, so a plain link (which carries no authorization header) cannot fetch it.
+ */
+export async function download(call: Call): Promise<Blob> {
+  const response = await fetch(call.url, {
+    headers: { ...authorization(), accept: call.accept ?? '*/*' },
+  });
+  if (!response.ok) await refuse(response);
+  return response.blob();
+}
+
+function authorization(): Record<string, string> {
   const token = session()?.accessToken;
   if (token === undefined) throw new SignedOutError('signed out');
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+  return { authorization: `Bearer ${token}` };
+}
+
+/** Throws what a refused answer means: sign in again (401), or its problem. */
+async function refuse(response: Response): Promise<never> {
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = text.length > 0 ? JSON.parse(text) : undefined;
+  } catch {
+    // Not a problem document (a proxy's page): the status alone says what happened.
+    body = undefined;
+  }
+  const problem = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
+  // A token the API no longer takes (expired, the user removed): sign in again.
+  if (response.status === 401) throw new SignedOutError(String(problem.detail ?? 'signed out'));
+  throw new ApiError(response.status, problem);
+}
+
+/** Sends a call with the session's bearer token; problems become {@link ApiError}. */
+export async function send<T>(call: Call): Promise<T> {
+  const headers: Record<string, string> = authorization();
   if (call.body !== undefined) headers['content-type'] = 'application/json';
   const response = await fetch(call.url, {
     method: call.method,
     headers,
     ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
   });
+  if (!response.ok) await refuse(response);
   const text = await response.text();
-  const body: unknown = text.length > 0 ? JSON.parse(text) : undefined;
-  if (!response.ok) {
-    const problem = typeof body === 'object' && body !== null ? (body as Record<string, unknown>) : {};
-    // A token the API no longer takes (expired, the user removed): sign in again.
-    if (response.status === 401) throw new SignedOutError(String(problem.detail ?? 'signed out'));
-    throw new ApiError(response.status, problem);
-  }
-  return body as T;
+  return (text.length > 0 ? JSON.parse(text) : undefined) as T;
 }
 
 /**
@@ -105,6 +142,7 @@ export function curlOf(call: Call): string {
   const quote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
   const parts = ['curl'];
   if (call.method !== 'GET') parts.push('-X', call.method);
+  if (call.accept !== undefined) parts.push('-H', quote(`accept: ${call.accept}`));
   // Double quotes: the shell fills in the variable.
   parts.push('-H', '"authorization: Bearer $TENANTRY_TOKEN"');
   if (call.body !== undefined) {
@@ -112,33 +150,4 @@ export function curlOf(call: Call): string {
   }
   parts.push(quote(`${location.origin}${call.url}`));
   return parts.join(' ');
-}
-
-/**
- * Downloads `url` (an API path: an invoice, a CSV export) as `accept` with the session's token and
- * saves it as `filename`. The token lives in memory only, so a plain link cannot carry it: the
- * answer is fetched, then saved through a blob URL that is revoked once the download has started.
- */
-export async function download(url: string, accept: string, filename: string): Promise<void> {
-  const token = session()?.accessToken;
-  if (token === undefined) throw new SignedOutError('signed out');
-  const response = await fetch(url, { headers: { authorization: `Bearer ${token}`, accept } });
-  if (!response.ok) {
-    // A problem is JSON (RFC 9457); a proxy's error page is not, and is reported by its status alone.
-    const text = await response.text();
-    const problem: unknown = response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : {};
-    const members =
-      typeof problem === 'object' && problem !== null ? (problem as Record<string, unknown>) : {};
-    if (response.status === 401) throw new SignedOutError(String(members.detail ?? 'signed out'));
-    throw new ApiError(response.status, members);
-  }
-  const blobUrl = URL.createObjectURL(await response.blob());
-  const link = document.createElement('a');
-  link.href = blobUrl;
-  link.download = filename;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  // The click has handed the blob to the download by the time the next task runs.
-  setTimeout(() => URL.revokeObjectURL(blobUrl), 0);
 }

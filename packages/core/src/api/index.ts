@@ -12,9 +12,9 @@
  * type Page = ResponseBody<'/v1/tenants', 'get'>; // { data: Tenant[]; next_cursor: string | null }
  * ```
  */
-import type { components, operations, paths } from './openapi.ts';
+import type { components, operations, paths, webhooks } from './openapi.ts';
 
-export type { components, operations, paths };
+export type { components, operations, paths, webhooks };
 
 /** The API's named schemas: `Schemas['Tenant']`, `Schemas['Invoice']`… */
 export type Schemas = components['schemas'];

@@ -432,7 +432,7 @@ export interface paths {
     };
     /**
      * Show an invoice or credit note
-     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF.
+     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF of it.
      */
     get: operations['getInvoice'];
     put?: never;
@@ -1618,7 +1618,7 @@ export interface paths {
     };
     /**
      * Show one of a tenant's invoices or credit notes
-     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF.
+     * @description With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF of it.
      */
     get: operations['getTenantInvoice'];
     put?: never;
@@ -1638,7 +1638,7 @@ export interface paths {
     };
     /**
      * Preview a tenant's invoice: a draft for the current period, or for the one that starts in `period`
-     * @description The recurring prices as the subscription stands and the usage recorded so far; nothing is stored. With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF.
+     * @description The recurring prices as the subscription stands and the usage recorded so far; nothing is stored. With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF of it.
      */
     get: operations['previewInvoice'];
     put?: never;
@@ -6846,6 +6846,8 @@ export interface operations {
         /** @description Items per page, 1 to 100 */
         limit?: number;
         object?: 'invoice' | 'credit_note';
+        /** @description Only the documents of the billing periods that start in this month (UTC), `YYYY-MM` */
+        period?: string;
         status?: 'open' | 'paid' | 'void' | 'uncollectible' | 'issued';
         /** @description Tenant id or slug */
         tenant?: string;
@@ -9718,6 +9720,8 @@ export interface operations {
         /** @description Items per page, 1 to 100 */
         limit?: number;
         object?: 'invoice' | 'credit_note';
+        /** @description Only the documents of the billing periods that start in this month (UTC), `YYYY-MM` */
+        period?: string;
         status?: 'open' | 'paid' | 'void' | 'uncollectible' | 'issued';
       };
       header?: never;

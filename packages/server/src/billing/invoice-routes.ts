@@ -184,6 +184,9 @@ const InvoiceParams = z.object({
 const ListFilter = PageQuery.extend({
   status: z.enum(['open', 'paid', 'void', 'uncollectible', 'issued']).optional(),
   object: z.enum(['invoice', 'credit_note']).optional(),
+  period: Month.optional().describe(
+    'Only the documents of the billing periods that start in this month (UTC), `YYYY-MM`',
+  ),
 });
 const PeriodQuery = z.strictObject({ period: Month.optional() });
 const ShowbackQuery = z.strictObject({
@@ -233,28 +236,31 @@ function month(text: string | undefined): BillingMonth | undefined {
   return text === undefined ? undefined : (parseBillingMonth(text) ?? undefined);
 }
 
-/** HTML when the client asks for it (`Accept: text/html`, as a browser does), JSON otherwise. */
-function wantsHtml(request: FastifyRequest): boolean {
-  return /\btext\/html\b/.test(String(request.headers.accept ?? ''));
-}
-
-/** A PDF when the client asks for it (`Accept: application/pdf`). */
-function wantsPdf(request: FastifyRequest): boolean {
-  return /\bapplication\/pdf\b/.test(String(request.headers.accept ?? ''));
+/**
+ * What the client asks for: a PDF (`Accept: application/pdf`), an HTML page (`Accept: text/html`,
+ * as a browser does) or, otherwise, JSON.
+ */
+function wanted(request: FastifyRequest): 'pdf' | 'html' | 'json' {
+  const accept = String(request.headers.accept ?? '');
+  if (/\bapplication\/pdf\b/.test(accept)) return 'pdf';
+  return /\btext\/html\b/.test(accept) ? 'html' : 'json';
 }
 
 function sendInvoice(request: FastifyRequest, reply: FastifyReply, result: Result<InvoiceView, DomainError>) {
   if (!result.ok) return sendProblem(reply, result.error);
-  if (wantsPdf(request)) {
+  const media = wanted(request);
+  if (media === 'json') return reply.send(result.value);
+  if (media === 'pdf') {
+    // The number names the file; a draft (the upcoming invoice) has none yet.
+    const name = result.value.number ?? `upcoming-${result.value.tenant.slug}`;
     return (
       reply
-        // A Buffer is sent as it is, past the response schema's serializer.
         .type('application/pdf')
-        .header('content-disposition', `inline; filename="${result.value.number ?? 'draft'}.pdf"`)
+        .header('content-disposition', `attachment; filename="${name}.pdf"`)
+        // A Buffer is sent as it is, never through the JSON serializer.
         .send(invoicePdf(result.value))
     );
   }
-  if (!wantsHtml(request)) return reply.send(result.value);
   return reply
     .type('text/html; charset=utf-8')
     .serializer((payload: unknown) => String(payload))
@@ -262,15 +268,15 @@ function sendInvoice(request: FastifyRequest, reply: FastifyReply, result: Resul
 }
 
 const HTML_NOTE =
-  'With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF.';
+  'With `Accept: text/html` the answer is a printable HTML page of the invoice; with `Accept: application/pdf`, a PDF of it.';
 
-/** The answer of the routes that show one invoice: JSON, or an HTML page when asked for. */
+/** The answer of the routes that show one invoice: JSON, or an HTML page or a PDF when asked for. */
 const InvoiceOrPage = {
   description: 'The invoice, as JSON, as a printable HTML page or as a PDF',
   content: {
     'application/json': { schema: Invoice },
     'text/html': { schema: z.string() },
-    'application/pdf': { schema: z.string().describe('A PDF document') },
+    'application/pdf': { schema: z.string().describe('The PDF file (binary)') },
   },
 };
 
@@ -332,8 +338,11 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       },
     },
     async (request, reply) => {
-      const { limit, cursor, status, object } = request.query;
-      const result = await invoices.list({ tenant: request.params.id, status, object }, { limit, cursor });
+      const { limit, cursor, status, object, period } = request.query;
+      const result = await invoices.list(
+        { tenant: request.params.id, status, object, period: month(period) },
+        { limit, cursor },
+      );
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
@@ -407,8 +416,8 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       },
     },
     async (request, reply) => {
-      const { limit, cursor, ...filter } = request.query;
-      const result = await invoices.list(filter, { limit, cursor });
+      const { limit, cursor, period, ...filter } = request.query;
+      const result = await invoices.list({ ...filter, period: month(period) }, { limit, cursor });
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );

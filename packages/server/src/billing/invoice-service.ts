@@ -71,6 +71,8 @@ export interface InvoiceFilter {
   tenant?: string | undefined;
   status?: Exclude<InvoiceStatus, 'draft'> | undefined;
   object?: 'invoice' | 'credit_note' | undefined;
+  /** The documents of the billing periods that start in this month. */
+  period?: BillingMonth | undefined;
 }
 
 /** A tenant's subscription as the API shows it: dates and the history of plan and seats. */
@@ -328,6 +330,11 @@ export class InvoiceService {
     }
     if (filter.status !== undefined) query = query.where('i.status', '=', filter.status);
     if (filter.object !== undefined) query = query.where('i.type', '=', filter.object);
+    if (filter.period !== undefined) {
+      query = query
+        .where('i.period_start', '>=', filter.period.start)
+        .where('i.period_start', '<', filter.period.end);
+    }
     const rows = (await query.execute()) as DocumentRecord[];
     const more = rows.length > page.limit;
     const shown = rows.slice(0, page.limit);

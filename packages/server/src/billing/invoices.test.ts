@@ -480,6 +480,76 @@ describe(`invoices (${backend})`, () => {
     }
   });
 
+  it('shows an invoice as a PDF, its text and cross-reference table whole', async () => {
+    setClock(t, '2026-11-01T00:00:00Z');
+    const tenant = await billedTenant(t, { plan: 'team', seats: 7, name: 'Zoë (Paris) – “Ops”' });
+    setClock(t, '2026-12-01T00:00:00Z');
+    await runInvoices(t, { tenant: tenant.id });
+    const [invoice] = await invoicesOf(t, tenant.id);
+    const hex = (text: string) => Buffer.from(text, 'latin1').toString('hex');
+    for (const url of [
+      `/v1/invoices/${invoice.id}`,
+      `/v1/tenants/${tenant.slug}/invoices/${invoice.number}`,
+    ]) {
+      const response = await t.app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${t.token}`, accept: 'application/pdf' },
+      });
+      expect(response.statusCode).toBe(200);
+      expect(response.headers['content-type']).toBe('application/pdf');
+      expect(response.headers['content-disposition']).toBe(`attachment; filename="${invoice.number}.pdf"`);
+      const pdf = response.rawPayload.toString('latin1');
+      expect(pdf.startsWith('%PDF-1.4\n')).toBe(true);
+      expect(pdf.endsWith('%%EOF\n')).toBe(true);
+      // Each offset of the cross-reference table points at its object, as a reader seeks them.
+      const xref = Number(/startxref\n(\d+)\n/.exec(pdf)?.[1]);
+      expect(pdf.slice(xref, xref + 4)).toBe('xref');
+      const offsets = [...pdf.slice(xref).matchAll(/^(\d{10}) 00000 n $/gm)].map((m) => Number(m[1]));
+      expect(offsets.length).toBeGreaterThan(5);
+      expect(offsets.map((offset) => /^\d+ 0 obj/.exec(pdf.slice(offset))?.[0])).toEqual(
+        offsets.map((_, i) => `${i + 1} 0 obj`),
+      );
+      // The text, in the standard fonts' encoding: the title, the total, the tenant's name (ë in
+      // Latin-1, the dash and quotes in WinAnsi's own codes).
+      expect(pdf).toContain(hex(`Invoice ${invoice.number}`));
+      expect(pdf).toContain(hex('343.00 USD'));
+      expect(pdf).toContain(`${hex('Zo')}eb${hex(' (Paris) ')}96${hex(' ')}93${hex('Ops')}94`);
+    }
+    // The upcoming invoice, a draft, has no number: its file is named after the tenant.
+    const upcoming = await t.app.inject({
+      method: 'GET',
+      url: `/v1/tenants/${tenant.id}/invoices/upcoming`,
+      headers: { authorization: `Bearer ${t.token}`, accept: 'application/pdf' },
+    });
+    expect(upcoming.statusCode).toBe(200);
+    expect(upcoming.headers['content-disposition']).toBe(
+      `attachment; filename="upcoming-${tenant.slug}.pdf"`,
+    );
+    // The PDF is the invoice: a key without billing:read gets neither.
+    const key = await t.request({
+      method: 'POST',
+      url: '/v1/api-keys',
+      payload: { name: 'no-billing', scopes: ['tenants:read'] },
+    });
+    const refused = await t.app.inject({
+      method: 'GET',
+      url: `/v1/invoices/${invoice.id}`,
+      headers: { authorization: `Bearer ${key.body.secret}`, accept: 'application/pdf' },
+    });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().code).toBe('insufficient_scope');
+    expect(refused.rawPayload.toString('latin1')).not.toContain('%PDF');
+    // A problem stays a problem whatever was asked for.
+    const missing = await t.app.inject({
+      method: 'GET',
+      url: '/v1/invoices/INV-999999',
+      headers: { authorization: `Bearer ${t.token}`, accept: 'application/pdf' },
+    });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['content-type']).toContain('application/problem+json');
+  });
+
   it('answers 404 for an unknown invoice, and for another tenant’s invoice under a tenant path', async () => {
     const mine = await novemberInvoice(0);
     const theirs = await novemberInvoice(0);
@@ -557,6 +627,36 @@ describe(`invoices (${backend})`, () => {
     const voids = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/invoices?status=void` });
     expect(voids.body.data.map((i: any) => i.id)).toEqual([invoice.id]);
     problem(await t.request({ method: 'GET', url: '/v1/invoices?cursor=garbage' }), 400, 'validation_failed');
+  });
+
+  it('lists the documents of a billing period by the month it starts in', async () => {
+    // November's invoice, then December's (the run on 1 January).
+    const { tenant, invoice } = await novemberInvoice(0);
+    setClock(t, '2027-01-01T00:00:00Z');
+    await runInvoices(t, { tenant: tenant.id });
+    const all = await invoicesOf(t, tenant.id);
+    expect(all.map((i: any) => i.period.start)).toEqual([
+      '2026-11-01T00:00:00.000Z',
+      '2026-12-01T00:00:00.000Z',
+    ]);
+    const november = await t.request({
+      method: 'GET',
+      url: `/v1/invoices?tenant=${tenant.slug}&period=2026-11`,
+    });
+    expect(november.body.data.map((i: any) => i.id)).toEqual([invoice.id]);
+    const december = await t.request({
+      method: 'GET',
+      url: `/v1/tenants/${tenant.id}/invoices?period=2026-12`,
+    });
+    expect(december.body.data.map((i: any) => i.period.start)).toEqual(['2026-12-01T00:00:00.000Z']);
+    const none = await t.request({ method: 'GET', url: `/v1/invoices?tenant=${tenant.slug}&period=2027-01` });
+    expect(none.body.data).toEqual([]);
+    const bad = problem(
+      await t.request({ method: 'GET', url: '/v1/invoices?period=2026-13' }),
+      400,
+      'validation_failed',
+    );
+    expect(JSON.stringify(bad.errors)).toContain('period');
   });
 });
 

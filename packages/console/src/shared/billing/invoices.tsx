@@ -3,6 +3,7 @@ import type { Schemas } from '@tenantry/core/api';
 import { useState } from 'react';
 import { callOf, download, get } from '../api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../components/index.ts';
+import { saveFile } from '../save-file.ts';
 
 type Invoice = Schemas['Invoice'];
 
@@ -23,11 +24,14 @@ export function Invoices({ tenant }: { tenant: { id: string; slug: string } }) {
   const save = (invoice: Invoice, format: 'html' | 'pdf') => {
     setFailed(undefined);
     const name = invoice.number ?? invoice.id ?? 'invoice';
-    download(
-      `/v1/tenants/${encodeURIComponent(tenant.id)}/invoices/${encodeURIComponent(invoice.id ?? '')}`,
-      format === 'html' ? 'text/html' : 'application/pdf',
-      `${name}.${format}`,
-    ).catch(setFailed);
+    download({
+      ...callOf('/v1/tenants/{id}/invoices/{invoice_id}', {
+        path: { id: tenant.id, invoice_id: invoice.id ?? '' },
+      }),
+      accept: format === 'html' ? 'text/html' : 'application/pdf',
+    })
+      .then((file) => saveFile(file, `${name}.${format}`))
+      .catch(setFailed);
   };
   const invoices = list.data?.data ?? [];
   const shown = invoices.find((invoice) => invoice.id === open);
