@@ -1,12 +1,54 @@
-import { createRootRoute, createRoute, createRouter } from '@tanstack/react-router';
+import { createRootRoute, createRoute, createRouter, useRouterState } from '@tanstack/react-router';
+import type { TenantAdminPermission } from '@tenantry/core';
+import type { JSX, MouseEvent } from 'react';
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
+import { can } from './access.tsx';
+import { ApiKeysPage } from './api-keys-page.tsx';
+import { AuditPage } from './audit-page.tsx';
+import { MembersPage } from './members-page.tsx';
 import { PortalHome } from './portal-home.tsx';
+import { SecretsPage } from './secrets-page.tsx';
+import { UsagePage } from './usage-page.tsx';
+
+/** The portal's pages, each shown in the navigation only to a member whose role may read it. */
+const PAGES: readonly { path: string; name: string; needs?: TenantAdminPermission }[] = [
+  { path: '/portal/', name: 'Overview' },
+  { path: '/portal/usage', name: 'Usage', needs: 'billing:read' },
+  { path: '/portal/members', name: 'Members', needs: 'members:read' },
+  { path: '/portal/api-keys', name: 'API keys', needs: 'api_keys:read' },
+  { path: '/portal/audit', name: 'Audit log', needs: 'audit:read' },
+  { path: '/portal/secrets', name: 'Secrets', needs: 'secrets:write' },
+];
 
 // The portal's links are plain anchors: the router's types are registered for the operator
-// console's route tree (one router per program, and both programs share one type check).
+// console's route tree (one router per program, and both programs share one type check). A plain
+// click is handed to the router's history (no reload: the tokens live in the page's memory);
+// a modified one (new tab, say) is the browser's.
 function Nav() {
-  return <a href="/portal/">Overview</a>;
+  useRouterState({ select: (state) => state.location.href });
+  const here = window.location.pathname;
+  const follow = (event: MouseEvent<HTMLAnchorElement>, path: string) => {
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    router.history.push(path);
+  };
+  return (
+    <>
+      {PAGES.filter((page) => page.needs === undefined || can(page.needs)).map((page) => (
+        <a
+          key={page.path}
+          href={page.path}
+          onClick={(event) => follow(event, page.path)}
+          {...(here === page.path || (page.path === '/portal/' && here === '/portal')
+            ? { 'aria-current': 'page' }
+            : {})}
+        >
+          {page.name}
+        </a>
+      ))}
+    </>
+  );
 }
 
 const rootRoute = createRootRoute({
@@ -21,7 +63,9 @@ const rootRoute = createRootRoute({
   ),
 });
 
-const homeRoute = createRoute({ getParentRoute: () => rootRoute, path: '/', component: PortalHome });
+const page = (path: string, component: () => JSX.Element) =>
+  createRoute({ getParentRoute: () => rootRoute, path, component });
+
 const callbackRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/callback',
@@ -29,6 +73,14 @@ const callbackRoute = createRoute({
 });
 
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([homeRoute, callbackRoute]),
+  routeTree: rootRoute.addChildren([
+    page('/', PortalHome),
+    page('/usage', UsagePage),
+    page('/members', MembersPage),
+    page('/api-keys', ApiKeysPage),
+    page('/audit', AuditPage),
+    page('/secrets', SecretsPage),
+    callbackRoute,
+  ]),
   basepath: '/portal',
 });

@@ -33,7 +33,7 @@ export class SignedOutError extends Error {
 
 /** One API call, as "copy as curl" and the raw-JSON view show it. */
 export interface Call {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path and query, e.g. `/v1/tenants?state=active`. */
   readonly url: string;
   readonly body?: unknown;
@@ -65,6 +65,48 @@ export function post<P extends PathsWith<'post'>>(
 ): Promise<ResponseBody<P, 'post'>> {
   const { body, ...rest } = (input ?? {}) as { body?: unknown; path?: unknown; query?: unknown };
   return send({ method: 'POST', url: operationUrl(path, rest), body: body ?? {} });
+}
+
+/** The call a write (POST, PUT, PATCH, DELETE) to an operation makes, for its "Copy as curl". */
+export function writeOf<M extends 'post' | 'put' | 'patch' | 'delete', P extends PathsWith<M>>(
+  method: M,
+  path: P,
+  ...[input]: OperationArgs<OperationInput<P, M>>
+): Call {
+  const { body, ...rest } = (input ?? {}) as { body?: unknown; path?: unknown; query?: unknown };
+  const verb = method.toUpperCase() as Call['method'];
+  // DELETE carries no body; the others a JSON object, empty when the operation takes none.
+  return {
+    method: verb,
+    url: operationUrl(path, rest),
+    ...(method === 'delete' ? {} : { body: body ?? {} }),
+  };
+}
+
+/** Sends a write (PUT, PATCH or DELETE; POST has {@link post}) to an operation; resolves to its typed answer. */
+export function write<M extends 'put' | 'patch' | 'delete', P extends PathsWith<M>>(
+  method: M,
+  path: P,
+  ...[input]: OperationArgs<OperationInput<P, M>>
+): Promise<ResponseBody<P, M>> {
+  return send(writeOf(method, path, ...([input] as OperationArgs<OperationInput<P, M>>)));
+}
+
+/**
+ * GETs an answer that is not JSON (an export) with the signed-in user's token, as text; problems
+ * become {@link ApiError} as {@link send}'s do.
+ */
+export async function getText(call: Call): Promise<string> {
+  const token = session()?.accessToken;
+  if (token === undefined) throw new SignedOutError('signed out');
+  const response = await fetch(call.url, { headers: { authorization: `Bearer ${token}` } });
+  const text = await response.text();
+  if (!response.ok) {
+    const problem = (text.length > 0 ? JSON.parse(text) : {}) as Record<string, unknown>;
+    if (response.status === 401) throw new SignedOutError(String(problem.detail ?? 'signed out'));
+    throw new ApiError(response.status, problem);
+  }
+  return text;
 }
 
 /** Sends a call with the session's bearer token; problems become {@link ApiError}. */

@@ -1,19 +1,19 @@
 import { useInfiniteQuery } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
-import { callOf, get } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
-import type { Tenant } from '../shared/tenants.ts';
+import { callOf, get } from './api.ts';
+import { ApiPanel, ErrorNotice, Loading } from './components/index.ts';
+import type { TenantRef } from './tenants.ts';
 
 type AuditEntry = Schemas['AuditEntry'];
 const PAGE = 50;
 
 /**
- * The tenant's audit log, newest first (`GET /v1/tenants/{id}/audit`), 50 entries a page by the
+ * The tenant's audit log (the operator's tenant page and the portal's audit page), newest first (`GET /v1/tenants/{id}/audit`), 50 entries a page by the
  * API's cursor, **Older** reading the next. Each entry opens to what it recorded. Reading the log
  * is itself audited: each page read adds an `audit.read` entry to the tenant's own chain, which
  * the next refresh shows at the top.
  */
-export function TenantTimeline({ tenant }: { tenant: Tenant }) {
+export function TenantTimeline({ tenant }: { tenant: TenantRef }) {
   const query = { limit: PAGE };
   const pages = useInfiniteQuery({
     queryKey: ['audit', tenant.id],
@@ -51,7 +51,7 @@ export function TenantTimeline({ tenant }: { tenant: Tenant }) {
             </button>
           ) : null}
           <ApiPanel
-            call={callOf('/v1/tenants/{id}/audit', { path: { id: tenant.slug }, query })}
+            call={callOf('/v1/tenants/{id}/audit', { path: { id: tenant.shown }, query })}
             data={pages.data.pages}
           />
         </>
