@@ -52,7 +52,13 @@ function ApiKeys({ tenant }: { tenant: TenantRef }) {
         Keys your organisation's software uses to call the vendor's API. Each carries the permissions named.
       </p>
       {fresh === undefined ? null : (
-        <SecretOnce label={fresh.label} secret={fresh.secret} onDone={() => setFresh(undefined)} />
+        <SecretOnce
+          label={fresh.label}
+          secret={fresh.secret}
+          note="Tenantry keeps only its hash: a lost key is revoked and another made."
+          copy="Copy key"
+          onDone={() => setFresh(undefined)}
+        />
       )}
       {writer ? (
         <CreateKey

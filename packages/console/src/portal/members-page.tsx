@@ -164,8 +164,10 @@ function Invite({ tenant, roles }: { tenant: TenantRef; roles: readonly string[]
       {link === undefined ? null : (
         // The link is mailed to the person; the answer shows it this once, for sending it another way.
         <SecretOnce
-          label="Invitation link (also sent by mail)"
+          label="Invitation link"
           secret={link}
+          note="It was sent to the address by mail too; copy it to send it another way."
+          copy="Copy link"
           onDone={() => setLink(undefined)}
         />
       )}
