@@ -65,6 +65,7 @@ const ADMIN_PERMISSIONS = {
   'secrets:write': true,
   'settings:write': true,
   'data_connection:write': true,
+  'webhooks:write': true,
 } as const satisfies Record<TenantAdminPermission, true>;
 
 /**
