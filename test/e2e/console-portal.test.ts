@@ -3,7 +3,7 @@
 // the portal, sees the usage chart; makes a read-only custom role and invites someone with it,
 // who joins through the hosted invitation page and signs in; makes an API key (its secret shown
 // once, gone after a reload), rolls it and revokes another behind its typed name; sets a secret
-// (never shown again); exports the audit log. The read-only member is offered no write action,
+// (never shown again); adds a webhook endpoint for its own events; exports the audit log. The read-only member is offered no write action,
 // and the API refuses them. Each page: no serious or critical axe violation, no console error.
 import { readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
@@ -192,6 +192,23 @@ test(
     expect(await page.content()).not.toContain(value);
     await accessible(page, 'portal-secrets');
 
+    // --- Webhooks: an endpoint for the tenant's own events, its secret shown once; disabled. ---
+    await open(page, 'Webhooks', 'webhooks');
+    const hook = 'https://93.184.216.34/hooks/umbrella';
+    await page.getByLabel('URL', { exact: true }).fill(hook);
+    await page.click('button:has-text("Add endpoint")');
+    await eventually(() => page.textContent('[data-testid=secret-value]')).toMatch(/^whsec_/);
+    const signing = (await page.textContent('[data-testid=secret-value]')) ?? '';
+    await page.click('button:has-text("Done")');
+    const row = page.locator(`[data-testid="webhook-${hook}"]`);
+    await eventually(() => row.locator('[data-testid=webhook-status]').textContent()).toBe('enabled');
+    await row.locator('button:has-text("Disable")').click();
+    await eventually(() => row.locator('[data-testid=webhook-status]').textContent()).toMatch(/^disabled/);
+    expect(await page.content()).not.toContain(signing);
+    const hooks = await t.request({ method: 'GET', url: `/v1/webhook-endpoints?tenant_id=${tenant.id}` });
+    expect(hooks.body.data).toMatchObject([{ url: hook, tenant_id: tenant.id, status: 'disabled' }]);
+    await accessible(page, 'portal-webhooks');
+
     // --- Audit log: the timeline, and the export as JSON Lines. ---
     await open(page, 'Audit log', 'audit');
     await eventually(() => page.locator('[data-testid=audit-action]').allTextContents()).toContain(
@@ -204,7 +221,12 @@ test(
     const lines = (await readFile((await download.path()) ?? '', 'utf8')).split('\n').filter(Boolean);
     const actions = lines.map((line) => JSON.parse(line).action);
     expect(actions).toEqual(
-      expect.arrayContaining(['tenant.created', 'tenant_key.created', 'tenant_secret.set']),
+      expect.arrayContaining([
+        'tenant.created',
+        'tenant_key.created',
+        'tenant_secret.set',
+        'webhook_endpoint.created',
+      ]),
     );
     expect(lines.join('\n')).not.toContain(value);
     expect(lines.join('\n')).not.toContain(secret);

@@ -10,6 +10,7 @@ import { MembersPage } from './members-page.tsx';
 import { PortalHome } from './portal-home.tsx';
 import { SecretsPage } from './secrets-page.tsx';
 import { UsagePage } from './usage-page.tsx';
+import { WebhooksPage } from './webhooks-page.tsx';
 
 /** The portal's pages, each shown in the navigation only to a member whose role may read it. */
 const PAGES: readonly { path: string; name: string; needs?: TenantAdminPermission }[] = [
@@ -19,6 +20,7 @@ const PAGES: readonly { path: string; name: string; needs?: TenantAdminPermissio
   { path: '/portal/api-keys', name: 'API keys', needs: 'api_keys:read' },
   { path: '/portal/audit', name: 'Audit log', needs: 'audit:read' },
   { path: '/portal/secrets', name: 'Secrets', needs: 'secrets:write' },
+  { path: '/portal/webhooks', name: 'Webhooks', needs: 'webhooks:write' },
 ];
 
 // The portal's links are plain anchors: the router's types are registered for the operator
@@ -80,6 +82,7 @@ export const router = createRouter({
     page('/api-keys', ApiKeysPage),
     page('/audit', AuditPage),
     page('/secrets', SecretsPage),
+    page('/webhooks', WebhooksPage),
     callbackRoute,
   ]),
   basepath: '/portal',
