@@ -66,6 +66,8 @@ const ADMIN_PERMISSIONS = {
   'settings:write': true,
   'data_connection:write': true,
   'webhooks:write': true,
+  'licenses:read': true,
+  'usage_reports:write': true,
 } as const satisfies Record<TenantAdminPermission, true>;
 
 /**
