@@ -3,7 +3,8 @@
 // the portal, sees the usage chart; makes a read-only custom role and invites someone with it,
 // who joins through the hosted invitation page and signs in; makes an API key (its secret shown
 // once, gone after a reload), rolls it and revokes another behind its typed name; sets a secret
-// (never shown again); adds a webhook endpoint for its own events; exports the audit log. The read-only member is offered no write action,
+// (never shown again); adds a webhook endpoint for its own events; downloads its license, sees its
+// install's check-in and uploads an offline usage report; exports the audit log. The read-only member is offered no write action,
 // and the API refuses them. Each page: no serious or critical axe violation, no console error.
 import { readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
@@ -11,6 +12,7 @@ import { afterAll, beforeAll, expect, test } from 'vitest';
 import { applyAccess, invitedMember } from '../../packages/server/test/member-support.ts';
 import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import { applyPlans, provisionedTenant } from '../../packages/server/test/tenant-support.ts';
+import { InstallChain, installKey } from '../../packages/server/test/usage-report-support.ts';
 import { userToken } from '../../packages/server/test/user-tokens.ts';
 import { launchBrowser } from './browser.ts';
 import {
@@ -81,6 +83,21 @@ test(
       })),
     });
     expect(recorded.body).toMatchObject({ accepted: 30, rejected: [] });
+    // Self-hosted too: a license issued to it, and an install that checked in with it.
+    expect((await t.request({ method: 'POST', url: '/v1/license-keys' })).status).toBe(201);
+    const issued = await t.request({
+      method: 'POST',
+      url: `/v1/tenants/${tenant.id}/licenses`,
+      payload: { days: 365 },
+    });
+    expect(issued.status, JSON.stringify(issued.body)).toBe(201);
+    const checkedIn = await t.request({
+      method: 'POST',
+      url: '/v1/licenses/check-in',
+      payload: { license: issued.body.token, install_id: 'edge-1', version: '3.1.0', seats_in_use: 4 },
+      headers: { authorization: '' },
+    });
+    expect(checkedIn.status, JSON.stringify(checkedIn.body)).toBe(200);
     const admin = `admin-${marker}@example.com`;
     await person(t, admin);
     await invitedMember(t, tenant.id, 'admin', admin);
@@ -208,6 +225,36 @@ test(
     const hooks = await t.request({ method: 'GET', url: `/v1/webhook-endpoints?tenant_id=${tenant.id}` });
     expect(hooks.body.data).toMatchObject([{ url: hook, tenant_id: tenant.id, status: 'disabled' }]);
     await accessible(page, 'portal-webhooks');
+
+    // --- Self-hosted: the license downloaded, the install's check-in, a usage report uploaded. ---
+    await open(page, 'Self-hosted', 'self-hosted');
+    await eventually(() => page.textContent('[data-testid=install-edge-1]')).toContain('3.1.0');
+    const [licenseFile] = await Promise.all([
+      page.waitForEvent('download'),
+      page.click('button[aria-label="Download license 1"]'),
+    ]);
+    expect(await readFile((await licenseFile.path()) ?? '', 'utf8')).toBe(issued.body.token);
+    const hour = Math.floor(t.clock.now().getTime() / 3_600_000) * 3_600_000;
+    const chain = new InstallChain({
+      installId: 'edge-2',
+      install: await installKey(),
+      license: issued.body.token,
+      from: new Date(hour - 3_600_000).toISOString(),
+    });
+    const reportToken = await chain.next(new Date(hour).toISOString(), [
+      { id: `edge-${marker}`, meter: 'meetings', value: 5, time: new Date(hour - 1_800_000).toISOString() },
+    ]);
+    await page.setInputFiles('input[type=file]', {
+      name: 'edge-2-1.jwt',
+      mimeType: 'application/jwt',
+      buffer: Buffer.from(reportToken),
+    });
+    await page.click('button:has-text("Upload report")');
+    await eventually(() => page.textContent('[data-testid=upload-status]')).toBe(
+      'Imported report 1 of edge-2: 1 events, 0 already known',
+    );
+    await eventually(() => page.textContent('[data-testid=usage-reports]')).toContain('edge-2');
+    await accessible(page, 'portal-self-hosted');
 
     // --- Audit log: the timeline, and the export as JSON Lines. ---
     await open(page, 'Audit log', 'audit');

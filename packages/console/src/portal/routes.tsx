@@ -1,6 +1,9 @@
+import { useQuery } from '@tanstack/react-query';
 import { createRootRoute, createRoute, createRouter, useRouterState } from '@tanstack/react-router';
 import type { TenantAdminPermission } from '@tenantry/core';
 import type { JSX, MouseEvent } from 'react';
+import { get } from '../shared/api.ts';
+import { session } from '../shared/auth.ts';
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { can } from './access.tsx';
@@ -9,6 +12,7 @@ import { AuditPage } from './audit-page.tsx';
 import { MembersPage } from './members-page.tsx';
 import { PortalHome } from './portal-home.tsx';
 import { SecretsPage } from './secrets-page.tsx';
+import { SelfHostedPage } from './self-hosted-page.tsx';
 import { UsagePage } from './usage-page.tsx';
 import { WebhooksPage } from './webhooks-page.tsx';
 
@@ -21,6 +25,7 @@ const PAGES: readonly { path: string; name: string; needs?: TenantAdminPermissio
   { path: '/portal/audit', name: 'Audit log', needs: 'audit:read' },
   { path: '/portal/secrets', name: 'Secrets', needs: 'secrets:write' },
   { path: '/portal/webhooks', name: 'Webhooks', needs: 'webhooks:write' },
+  { path: '/portal/self-hosted', name: 'Self-hosted', needs: 'licenses:read' },
 ];
 
 // The portal's links are plain anchors: the router's types are registered for the operator
@@ -29,6 +34,16 @@ const PAGES: readonly { path: string; name: string; needs?: TenantAdminPermissio
 // a modified one (new tab, say) is the browser's.
 function Nav() {
   useRouterState({ select: (state) => state.location.href });
+  // The self-hosted page is for a tenant with licenses: a hosted one's members are not offered it.
+  const tenantId = session()?.tenantId;
+  const licensed = useQuery({
+    queryKey: ['licensed', tenantId],
+    queryFn: () => get('/v1/tenants/{id}/licenses', { path: { id: tenantId ?? '' }, query: { limit: 1 } }),
+    enabled: tenantId !== undefined && can('licenses:read'),
+  });
+  const shown = (page: (typeof PAGES)[number]) =>
+    (page.needs === undefined || can(page.needs)) &&
+    (page.path !== '/portal/self-hosted' || (licensed.data?.data.length ?? 0) > 0);
   const here = window.location.pathname;
   const follow = (event: MouseEvent<HTMLAnchorElement>, path: string) => {
     if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
@@ -37,7 +52,7 @@ function Nav() {
   };
   return (
     <>
-      {PAGES.filter((page) => page.needs === undefined || can(page.needs)).map((page) => (
+      {PAGES.filter(shown).map((page) => (
         <a
           key={page.path}
           href={page.path}
@@ -83,6 +98,7 @@ export const router = createRouter({
     page('/audit', AuditPage),
     page('/secrets', SecretsPage),
     page('/webhooks', WebhooksPage),
+    page('/self-hosted', SelfHostedPage),
     callbackRoute,
   ]),
   basepath: '/portal',
