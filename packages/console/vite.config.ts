@@ -25,10 +25,10 @@ export default defineConfig({
     rollupOptions: {
       input: { console: resolve(src, 'console.html'), portal: resolve(src, 'portal.html') },
       // The chunk both entry points load (React, the TanStack libraries, the shared components),
-      // and the tenant usage view's, loaded on demand (recharts), named apart.
+      // and the usage view's (operator and portal alike), loaded on demand (recharts), named apart.
       output: {
         chunkFileNames: (chunk) =>
-          chunk.name === 'tenant-usage' ? 'assets/usage-[hash].js' : 'assets/shared-[hash].js',
+          chunk.name === 'usage' ? 'assets/usage-[hash].js' : 'assets/shared-[hash].js',
       },
     },
   },

@@ -1,7 +1,7 @@
 import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
-import { callOf, del, get, post } from '../shared/api.ts';
+import { callOf, get, post, write } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
 import { SecretOnce } from './secret-once.tsx';
 
@@ -91,7 +91,8 @@ function Staff() {
     },
   });
   const remove = useMutation({
-    mutationFn: (member: StaffMember) => del('/v1/staff/{user_id}', { path: { user_id: member.user_id } }),
+    mutationFn: (member: StaffMember) =>
+      write('delete', '/v1/staff/{user_id}', { path: { user_id: member.user_id } }),
     onSuccess: () => {
       setRemoving(undefined);
       refresh();

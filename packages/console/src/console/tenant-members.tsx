@@ -1,5 +1,5 @@
 import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query';
-import { callOf, del, get, post } from '../shared/api.ts';
+import { callOf, get, post, write } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 import { ConfirmedAction } from './confirmed-action.tsx';
@@ -68,7 +68,7 @@ function Members({ tenant }: { tenant: Tenant }) {
                         words={`Remove ${member.email}`}
                         expected={member.email}
                         run={() =>
-                          del('/v1/tenants/{id}/members/{member}', {
+                          write('delete', '/v1/tenants/{id}/members/{member}', {
                             path: { id: tenant.id, member: member.id },
                           })
                         }
@@ -138,7 +138,7 @@ function Invitations({ tenant }: { tenant: Tenant }) {
                         words={`Revoke the invitation of ${invitation.email}`}
                         expected={invitation.email}
                         run={() =>
-                          del('/v1/tenants/{id}/invitations/{invitation}', {
+                          write('delete', '/v1/tenants/{id}/invitations/{invitation}', {
                             path: { id: tenant.id, invitation: invitation.id },
                           })
                         }

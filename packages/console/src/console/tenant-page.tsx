@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { lazy, Suspense, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
+import { TenantTimeline } from '../shared/audit-timeline.tsx';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 import type { TenantView } from './routes.tsx';
@@ -10,14 +11,13 @@ import { DangerZone } from './tenant-danger-zone.tsx';
 import { TenantEntitlements } from './tenant-entitlements.tsx';
 import { TenantLicenses } from './tenant-licenses.tsx';
 import { TenantMembers } from './tenant-members.tsx';
-import { TenantTimeline } from './tenant-timeline.tsx';
 import { TenantWebhooks } from './tenant-webhooks.tsx';
 
 const route = getRouteApi('/tenants/$id');
 
 // recharts is most of the usage view's weight: its own chunk, read when the view is first opened.
 const TenantUsage = lazy(() =>
-  import('./tenant-usage.tsx').then((module) => ({ default: module.TenantUsage })),
+  import('../shared/usage.tsx').then((module) => ({ default: module.TenantUsage })),
 );
 
 const VIEWS: readonly { view: TenantView | undefined; name: string }[] = [
@@ -72,12 +72,12 @@ export function TenantPage() {
             ))}
           </nav>
           {view === 'timeline' ? (
-            <TenantTimeline tenant={tenant.data} />
+            <TenantTimeline tenant={{ id: tenant.data.id, shown: tenant.data.slug }} webhooks />
           ) : view === 'billing' ? (
             <TenantBilling tenant={tenant.data} />
           ) : view === 'usage' ? (
             <Suspense fallback={<Loading what="the usage view" />}>
-              <TenantUsage tenant={tenant.data} />
+              <TenantUsage tenant={{ id: tenant.data.id, shown: tenant.data.slug }} />
             </Suspense>
           ) : view === 'entitlements' ? (
             <TenantEntitlements tenant={tenant.data} />

@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tansta
 import { getRouteApi, Link, useNavigate } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
-import { callOf, del, get, patch, post } from '../shared/api.ts';
+import { callOf, get, post, write } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
 import { chosenTypes } from './admin-search.ts';
 import { EVENT_TYPES } from './event-types.ts';
@@ -274,7 +274,7 @@ function EditEndpoint({ endpoint }: { endpoint: Endpoint }) {
   const changed = useEndpointChanged(endpoint.id);
   const save = useMutation({
     mutationFn: (body: { url: string; description: string; event_types: string[] }) =>
-      patch('/v1/webhook-endpoints/{id}', { path: { id: endpoint.id }, body }),
+      write('patch', '/v1/webhook-endpoints/{id}', { path: { id: endpoint.id }, body }),
     onSuccess: (saved) => {
       changed(saved);
       setOpen(false);
@@ -325,7 +325,7 @@ function EndpointActions({ endpoint }: { endpoint: Endpoint }) {
   const path = { id: endpoint.id };
   const status = useMutation({
     mutationFn: (next: Endpoint['status']) =>
-      patch('/v1/webhook-endpoints/{id}', { path, body: { status: next } }),
+      write('patch', '/v1/webhook-endpoints/{id}', { path, body: { status: next } }),
     onSuccess: (saved) => {
       changed(saved);
       setAsking(undefined);
@@ -336,7 +336,7 @@ function EndpointActions({ endpoint }: { endpoint: Endpoint }) {
     onSuccess: () => setAsking(undefined),
   });
   const remove = useMutation({
-    mutationFn: () => del('/v1/webhook-endpoints/{id}', { path }),
+    mutationFn: () => write('delete', '/v1/webhook-endpoints/{id}', { path }),
     onSuccess: () => {
       client.removeQueries({ queryKey: ['webhook-endpoint', endpoint.id] });
       client

@@ -1,22 +1,71 @@
-import { createRootRoute, createRoute, createRouter } from '@tanstack/react-router';
+import { useQuery } from '@tanstack/react-query';
+import { createRootRoute, createRoute, createRouter, useRouterState } from '@tanstack/react-router';
+import type { TenantAdminPermission } from '@tenantry/core';
+import type { JSX, MouseEvent } from 'react';
+import { get } from '../shared/api.ts';
+import { session } from '../shared/auth.ts';
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
+import { can } from './access.tsx';
+import { ApiKeysPage } from './api-keys-page.tsx';
+import { AuditPage } from './audit-page.tsx';
+import { MembersPage } from './members-page.tsx';
 import { PortalBilling } from './portal-billing.tsx';
 import { PortalHome } from './portal-home.tsx';
+import { SecretsPage } from './secrets-page.tsx';
+import { SelfHostedPage } from './self-hosted-page.tsx';
+import { UsagePage } from './usage-page.tsx';
+import { WebhooksPage } from './webhooks-page.tsx';
+
+/** The portal's pages, each shown in the navigation only to a member whose role may read it. */
+const PAGES: readonly { path: string; name: string; needs?: TenantAdminPermission }[] = [
+  { path: '/portal/', name: 'Overview' },
+  { path: '/portal/billing', name: 'Plan & billing', needs: 'billing:read' },
+  { path: '/portal/usage', name: 'Usage', needs: 'billing:read' },
+  { path: '/portal/members', name: 'Members', needs: 'members:read' },
+  { path: '/portal/api-keys', name: 'API keys', needs: 'api_keys:read' },
+  { path: '/portal/audit', name: 'Audit log', needs: 'audit:read' },
+  { path: '/portal/secrets', name: 'Secrets', needs: 'secrets:write' },
+  { path: '/portal/webhooks', name: 'Webhooks', needs: 'webhooks:write' },
+  { path: '/portal/self-hosted', name: 'Self-hosted', needs: 'licenses:read' },
+];
 
 // The portal's links are plain anchors: the router's types are registered for the operator
-// console's route tree (one router per program, and both programs share one type check).
+// console's route tree (one router per program, and both programs share one type check). A plain
+// click is handed to the router's history (no reload: the tokens live in the page's memory);
+// a modified one (new tab, say) is the browser's.
 function Nav() {
-  const here = location.pathname.replace(/\/$/, '');
-  const link = (href: string, name: string) => (
-    <a href={href} aria-current={here === href.replace(/\/$/, '') ? 'page' : undefined}>
-      {name}
-    </a>
-  );
+  useRouterState({ select: (state) => state.location.href });
+  // The self-hosted page is for a tenant with licenses: a hosted one's members are not offered it.
+  const tenantId = session()?.tenantId;
+  const licensed = useQuery({
+    queryKey: ['licensed', tenantId],
+    queryFn: () => get('/v1/tenants/{id}/licenses', { path: { id: tenantId ?? '' }, query: { limit: 1 } }),
+    enabled: tenantId !== undefined && can('licenses:read'),
+  });
+  const shown = (page: (typeof PAGES)[number]) =>
+    (page.needs === undefined || can(page.needs)) &&
+    (page.path !== '/portal/self-hosted' || (licensed.data?.data.length ?? 0) > 0);
+  const here = window.location.pathname;
+  const follow = (event: MouseEvent<HTMLAnchorElement>, path: string) => {
+    if (event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+    event.preventDefault();
+    router.history.push(path);
+  };
   return (
     <>
-      {link('/portal/', 'Overview')}
-      {link('/portal/billing', 'Plan & billing')}
+      {PAGES.filter(shown).map((page) => (
+        <a
+          key={page.path}
+          href={page.path}
+          onClick={(event) => follow(event, page.path)}
+          {...(here === page.path || (page.path === '/portal/' && here === '/portal')
+            ? { 'aria-current': 'page' }
+            : {})}
+        >
+          {page.name}
+        </a>
+      ))}
     </>
   );
 }
@@ -33,12 +82,9 @@ const rootRoute = createRootRoute({
   ),
 });
 
-const homeRoute = createRoute({ getParentRoute: () => rootRoute, path: '/', component: PortalHome });
-const billingRoute = createRoute({
-  getParentRoute: () => rootRoute,
-  path: '/billing',
-  component: PortalBilling,
-});
+const page = (path: string, component: () => JSX.Element) =>
+  createRoute({ getParentRoute: () => rootRoute, path, component });
+
 const callbackRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/callback',
@@ -46,6 +92,17 @@ const callbackRoute = createRoute({
 });
 
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([homeRoute, billingRoute, callbackRoute]),
+  routeTree: rootRoute.addChildren([
+    page('/', PortalHome),
+    page('/billing', PortalBilling),
+    page('/usage', UsagePage),
+    page('/members', MembersPage),
+    page('/api-keys', ApiKeysPage),
+    page('/audit', AuditPage),
+    page('/secrets', SecretsPage),
+    page('/webhooks', WebhooksPage),
+    page('/self-hosted', SelfHostedPage),
+    callbackRoute,
+  ]),
   basepath: '/portal',
 });

@@ -33,7 +33,7 @@ export class SignedOutError extends Error {
 
 /** One API call, as "copy as curl" and the raw-JSON view show it. */
 export interface Call {
-  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  readonly method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path and query, e.g. `/v1/tenants?state=active`. */
   readonly url: string;
   readonly body?: unknown;
@@ -69,21 +69,29 @@ export function post<P extends PathsWith<'post'>>(
   return send({ method: 'POST', url: operationUrl(path, rest), body: body ?? {} });
 }
 
-/** PATCHes an operation of the API with the signed-in user's token; resolves to its typed answer. */
-export function patch<P extends PathsWith<'patch'>>(
+/** The call a write (POST, PUT, PATCH, DELETE) to an operation makes, for its "Copy as curl". */
+export function writeOf<M extends 'post' | 'put' | 'patch' | 'delete', P extends PathsWith<M>>(
+  method: M,
   path: P,
-  ...[input]: OperationArgs<OperationInput<P, 'patch'>>
-): Promise<ResponseBody<P, 'patch'>> {
+  ...[input]: OperationArgs<OperationInput<P, M>>
+): Call {
   const { body, ...rest } = (input ?? {}) as { body?: unknown; path?: unknown; query?: unknown };
-  return send({ method: 'PATCH', url: operationUrl(path, rest), body: body ?? {} });
+  const verb = method.toUpperCase() as Call['method'];
+  // DELETE carries no body; the others a JSON object, empty when the operation takes none.
+  return {
+    method: verb,
+    url: operationUrl(path, rest),
+    ...(method === 'delete' ? {} : { body: body ?? {} }),
+  };
 }
 
-/** DELETEs with an operation of the API with the signed-in user's token; resolves to its typed answer. */
-export function del<P extends PathsWith<'delete'>>(
+/** Sends a write (PUT, PATCH or DELETE; POST has {@link post}) to an operation; resolves to its typed answer. */
+export function write<M extends 'put' | 'patch' | 'delete', P extends PathsWith<M>>(
+  method: M,
   path: P,
-  ...[input]: OperationArgs<OperationInput<P, 'delete'>>
-): Promise<ResponseBody<P, 'delete'>> {
-  return send({ method: 'DELETE', url: operationUrl(path, input) });
+  ...[input]: OperationArgs<OperationInput<P, M>>
+): Promise<ResponseBody<P, M>> {
+  return send(writeOf(method, path, ...([input] as OperationArgs<OperationInput<P, M>>)));
 }
 
 /**

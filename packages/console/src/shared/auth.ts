@@ -28,6 +28,12 @@ export interface Session {
   readonly organizationName: string | undefined;
   readonly staff: boolean;
   readonly roles: readonly string[];
+  /**
+   * A member's tenant-admin permissions when the token was issued (its `perms` claim): what the
+   * portal offers. The API checks the member's role again on every call, so a page shown from a
+   * stale claim is still refused.
+   */
+  readonly permissions: readonly string[];
 }
 
 let current: Session | undefined;
@@ -156,6 +162,7 @@ async function exchange(entry: EntryPoint, callback: URL): Promise<string> {
     organizationName: stringOf(id.org_name),
     staff: access.staff === true,
     roles: Array.isArray(access.roles) ? access.roles.map(String) : [],
+    permissions: Array.isArray(access.perms) ? access.perms.map(String) : [],
   };
   return pending.returnTo;
 }

@@ -4,6 +4,15 @@ export type Tenant = Schemas['Tenant'];
 export type TenantState = Tenant['state'];
 export type Placement = Tenant['placement'];
 
+/**
+ * A tenant as the views both entry points share take it: the id their calls use, and the id or
+ * slug their "Copy as curl" shows (the operator knows the slug; a member's token names the id).
+ */
+export interface TenantRef {
+  readonly id: string;
+  readonly shown: string;
+}
+
 /** Every state a tenant may be in, in lifecycle order; the type checks it is all of them. */
 export const TENANT_STATES = [
   'provisioning',

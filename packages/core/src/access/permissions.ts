@@ -16,6 +16,10 @@ export const TENANT_ADMIN_PERMISSIONS = {
   'secrets:write': "Store, rotate and delete the tenant's secrets",
   'settings:write': "Change the tenant's access policy (MFA, IP allow-list) and settings",
   'data_connection:write': "Set and remove the tenant's own database connection (BYOI)",
+  'webhooks:write': "Create, change and delete the tenant's own webhook endpoints and read their deliveries",
+  'licenses:read':
+    "Download the tenant's licenses, see its installs' check-ins and its imported usage reports",
+  'usage_reports:write': "Upload the offline usage reports of the tenant's self-hosted installs",
 } as const satisfies Record<string, string>;
 
 /** One permission of {@link TENANT_ADMIN_PERMISSIONS}. */

@@ -1747,6 +1747,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{id}/licenses/{license_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Get one of a tenant's licenses, with its token
+     * @description The license file a self-hosted install runs with. Another tenant's license is not found here.
+     */
+    get: operations['getTenantLicense'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants/{id}/mark-past-due': {
     parameters: {
       query?: never;
@@ -2211,7 +2231,90 @@ export interface paths {
      */
     get: operations['listTenantUsageReports'];
     put?: never;
+    /**
+     * Import an offline usage report of a tenant's install
+     * @description `POST /v1/usage-reports` for the tenant in the path: a report whose license was issued to another tenant is refused (422 `usage_report_invalid`, `refusal: other_tenant`) and writes nothing.
+     */
+    post: operations['importTenantUsageReport'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/webhook-endpoints': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List a tenant's own webhook endpoints */
+    get: operations['listTenantWebhookEndpoints'];
+    put?: never;
+    /**
+     * Create a webhook endpoint for a tenant's own events
+     * @description The tenant's events of the subscribed types are POSTed to `url`, signed as Standard Webhooks says. The answer carries the secret, once.
+     */
+    post: operations['createTenantWebhookEndpoint'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/webhook-endpoints/{endpoint_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
     post?: never;
+    /** Delete a tenant's own webhook endpoint and its delivery log */
+    delete: operations['deleteTenantWebhookEndpoint'];
+    options?: never;
+    head?: never;
+    /**
+     * Update a tenant's own webhook endpoint
+     * @description Setting `status: "enabled"` on a disabled endpoint resumes its pending deliveries.
+     */
+    patch: operations['updateTenantWebhookEndpoint'];
+    trace?: never;
+  };
+  '/v1/tenants/{id}/webhook-endpoints/{endpoint_id}/deliveries': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A tenant's own webhook endpoint's delivery log, newest first */
+    get: operations['listTenantWebhookDeliveries'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/webhook-endpoints/{endpoint_id}/rotate-secret': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Rotate a tenant's own webhook endpoint's signing secret
+     * @description The answer carries the new secret, once. The old one keeps signing beside it for `overlap_seconds` (default a day).
+     */
+    post: operations['rotateTenantWebhookEndpointSecret'];
     delete?: never;
     options?: never;
     head?: never;
@@ -10099,6 +10202,37 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  getTenantLicense: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+        /** @description `lic_…` */
+        license_id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['IssuedLicense'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   markPastDueTenant: {
     parameters: {
       query?: never;
@@ -11234,6 +11368,342 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  importTenantUsageReport: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          /** @description The report token (compact JWS, `typ` tenantry-usage-report+jwt) */
+          report: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OfflineUsageReportImport'];
+        };
+      };
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['OfflineUsageReportImport'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listTenantWebhookEndpoints: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['WebhookEndpoint'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  createTenantWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          description?: string;
+          /** @description The event types to receive (docs/events.md): exact names, `<prefix>.*` (e.g. `tenant.*`) or `*` for every type */
+          event_types: string[];
+          /** @description http(s) URL; private, loopback and link-local hosts are refused */
+          url: string;
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @description ISO 8601, UTC */
+            created_at: string;
+            description: string;
+            /** @description Why it is disabled: by request, a 410 answer, or failing for days */
+            disabled_reason: string | null;
+            event_types: string[];
+            /** @description `whe_…` */
+            id: string;
+            /** @description The signing secret (`whsec_…`), shown once. Verify webhooks with it; see docs/webhooks.md */
+            secret: string;
+            /** @enum {string} */
+            status: 'enabled' | 'disabled';
+            /** @description The tenant whose events it receives; null for an operator endpoint, which receives every event */
+            tenant_id: string | null;
+            /** @description ISO 8601, UTC */
+            updated_at: string;
+            url: string;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  deleteTenantWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description `whe_…` */
+        endpoint_id: string;
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  updateTenantWebhookEndpoint: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description `whe_…` */
+        endpoint_id: string;
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          description?: string;
+          /** @description The event types to receive (docs/events.md): exact names, `<prefix>.*` (e.g. `tenant.*`) or `*` for every type */
+          event_types?: string[];
+          /** @enum {string} */
+          status?: 'enabled' | 'disabled';
+          /** @description http(s) URL; private, loopback and link-local hosts are refused */
+          url?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['WebhookEndpoint'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listTenantWebhookDeliveries: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description `whe_…` */
+        endpoint_id: string;
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['WebhookDelivery'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  rotateTenantWebhookEndpointSecret: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description `whe_…` */
+        endpoint_id: string;
+        /** @description Tenant id (`ten_…`) or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: {
+      content: {
+        'application/json': {
+          /**
+           * @description How long the old secret keeps signing; 0 drops it at once
+           * @default 86400
+           */
+          overlap_seconds?: number;
+        };
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            /** @description ISO 8601, UTC */
+            created_at: string;
+            description: string;
+            /** @description Why it is disabled: by request, a 410 answer, or failing for days */
+            disabled_reason: string | null;
+            event_types: string[];
+            /** @description `whe_…` */
+            id: string;
+            /** @description ISO 8601, UTC */
+            previous_secret_expires_at: string;
+            /** @description The signing secret (`whsec_…`), shown once. Verify webhooks with it; see docs/webhooks.md */
+            secret: string;
+            /** @enum {string} */
+            status: 'enabled' | 'disabled';
+            /** @description The tenant whose events it receives; null for an operator endpoint, which receives every event */
+            tenant_id: string | null;
+            /** @description ISO 8601, UTC */
+            updated_at: string;
+            url: string;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };

@@ -366,7 +366,9 @@ const BODY_DEFECTS: Record<string, Defect> = {
   },
   oversized: (r, op) => {
     // The route's own limit: ingestion and usage reports take 32 MiB, everything else 5 MiB.
-    const limit = ['/v1/events', '/v1/usage-reports'].includes(op.path) ? 32 * 1024 * 1024 : BODY_LIMIT;
+    const limit = ['/v1/events', '/v1/usage-reports', '/v1/tenants/{id}/usage-reports'].includes(op.path)
+      ? 32 * 1024 * 1024
+      : BODY_LIMIT;
     return withBody(r, Buffer.from(`{"x":"${'x'.repeat(limit)}"}`));
   },
 };

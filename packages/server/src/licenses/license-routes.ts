@@ -276,7 +276,8 @@ export const licenseRoutes: FastifyPluginAsyncZod<Pick<Services, 'licenses'>> = 
   app.get(
     '/tenants/:id/licenses',
     {
-      config: { scope: 'licenses:read' },
+      // A self-hosted customer's admins see their licenses and installs (the tenant portal).
+      config: { scope: 'licenses:read', permission: 'licenses:read' },
       schema: {
         tags: TAGS,
         operationId: 'listTenantLicenses',
@@ -294,9 +295,29 @@ export const licenseRoutes: FastifyPluginAsyncZod<Pick<Services, 'licenses'>> = 
   );
 
   app.get(
+    '/tenants/:id/licenses/:license_id',
+    {
+      config: { scope: 'licenses:read', permission: 'licenses:read' },
+      schema: {
+        tags: TAGS,
+        operationId: 'getTenantLicense',
+        summary: "Get one of a tenant's licenses, with its token",
+        description:
+          "The license file a self-hosted install runs with. Another tenant's license is not found here.",
+        params: TenantParams.extend({ license_id: z.string().describe('`lic_…`') }),
+        response: { 200: LicenseWithToken, ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await licenses.getOfTenant(request.params.id, request.params.license_id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
     '/tenants/:id/license-installs',
     {
-      config: { scope: 'licenses:read' },
+      config: { scope: 'licenses:read', permission: 'licenses:read' },
       schema: {
         tags: TAGS,
         operationId: 'listTenantLicenseInstalls',

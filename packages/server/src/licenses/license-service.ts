@@ -488,6 +488,23 @@ export class LicenseService {
   }
 
   /**
+   * A license of tenant `tenantRef` (id or slug), with its token: what the tenant's own members
+   * download. Another tenant's license is not found, as a missing one is.
+   */
+  async getOfTenant(tenantRef: string, id: string): Promise<Result<IssuedLicense, DomainError>> {
+    const record = await this.#o.tenants.record(tenantRef);
+    if (!record) return tenantNotFound(tenantRef);
+    const row = await this.#o.db
+      .selectFrom('licenses')
+      .selectAll()
+      .where('id', '=', id)
+      .where('tenant_id', '=', record.id)
+      .executeTakeFirst();
+    if (!row) return licenseNotFound(id);
+    return ok({ ...licenseView(row, this.#o.clock.now()), token: row.token });
+  }
+
+  /**
    * Revokes a license. The token stays valid offline (installs learn of the revocation when they
    * check in); the tenant's other licenses are left as they are.
    */

@@ -13,6 +13,9 @@ import { forgedUserToken, unsignedUserToken, userToken } from '../../test/user-t
 
 const PLANS = `
 currency: usd
+meters:
+  meetings:
+    aggregation: count
 features:
   custom_roles: {}
   ip_allow_list: {}
@@ -579,7 +582,7 @@ describe('user access tokens', () => {
     expect(role.body.code).toBe('insufficient_permission');
   });
 
-  test("a billing reader's token reads its own tenant's entitlements (the portal), no other tenant's, and not while the tenant is suspended", async () => {
+  test("a billing reader's token reads its own tenant's entitlements and usage (the portal), no other tenant's, and not while the tenant is suspended", async () => {
     const tenant = await provisionedTenant(t, { plan: 'enterprise' });
     const other = await provisionedTenant(t, { plan: 'enterprise' });
     await member(tenant.id, 'owner');
@@ -595,6 +598,20 @@ describe('user access tokens', () => {
     const refused = await read(tenant.id, viewer);
     expect(refused.status).toBe(403);
     expect(refused.body).toMatchObject({ code: 'insufficient_permission' });
+    // The usage series behind the snapshot's limits (the portal's charts): the same rule.
+    const usage = (id: string, token: string) =>
+      t.request({ method: 'GET', url: `/v1/tenants/${id}/usage?meter=meetings`, headers: as(token) });
+    const series = await usage(tenant.slug, billing);
+    expect(series.status, JSON.stringify(series.body)).toBe(200);
+    expect(series.body).toMatchObject({ meter: 'meetings', total: 0 });
+    expect((await usage(other.id, billing)).body).toMatchObject({
+      code: 'insufficient_permission',
+      required_permission: 'billing:read',
+    });
+    expect((await usage(tenant.id, viewer)).body).toMatchObject({
+      code: 'insufficient_permission',
+      required_permission: 'billing:read',
+    });
     const suspended = await t.request({
       method: 'POST',
       url: `/v1/tenants/${tenant.id}/suspend`,

@@ -97,10 +97,45 @@ export const usageReportRoutes: FastifyPluginAsyncZod<Pick<Services, 'usageRepor
     },
   );
 
+  app.post(
+    '/tenants/:id/usage-reports',
+    {
+      // A self-hosted customer's admins upload their installs' offline reports themselves (the
+      // tenant portal): a report whose license is another tenant's is refused.
+      config: { scope: 'usage:write', permission: 'usage_reports:write' },
+      bodyLimit: 32 * 1024 * 1024,
+      schema: {
+        tags: TAGS,
+        operationId: 'importTenantUsageReport',
+        summary: "Import an offline usage report of a tenant's install",
+        description:
+          '`POST /v1/usage-reports` for the tenant in the path: a report whose license was issued to another tenant is ' +
+          'refused (422 `usage_report_invalid`, `refusal: other_tenant`) and writes nothing.',
+        params: TenantParams,
+        body: z.strictObject({
+          report: z
+            .string()
+            .min(1)
+            .max(MAX_USAGE_REPORT_BYTES)
+            .describe('The report token (compact JWS, `typ` tenantry-usage-report+jwt)'),
+        }),
+        response: { 200: ImportedReport, 201: ImportedReport, 422: ProblemSchema, ...notFound, ...conflict },
+      },
+    },
+    async (request, reply) => {
+      const result = await usageReports.import(request.ctx, {
+        report: request.body.report,
+        tenant: request.params.id,
+      });
+      if (!result.ok) return sendProblem(reply, result.error);
+      return reply.code(result.value.already_imported ? 200 : 201).send(result.value);
+    },
+  );
+
   app.get(
     '/tenants/:id/usage-reports',
     {
-      config: { scope: 'usage:read' },
+      config: { scope: 'usage:read', permission: 'licenses:read' },
       schema: {
         tags: TAGS,
         operationId: 'listTenantUsageReports',

@@ -253,7 +253,9 @@ export const usageRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants' | 'usag
   app.get(
     '/tenants/:id/usage',
     {
-      config: { scope: 'usage:read' },
+      // A tenant's billing readers see the series behind the usage their entitlements already show
+      // them (the portal's usage page draws the same charts as the operator's).
+      config: { scope: 'usage:read', permission: 'billing:read' },
       schema: {
         tags: ['Usage'],
         operationId: 'getTenantUsage',

@@ -289,4 +289,161 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
       return result.ok ? result.value : sendProblem(reply, result.error);
     },
   );
+
+  // A tenant's own endpoints, under its path: what its members reach with their token (tenant-admin
+  // permission webhooks:write), as a vendor's key does. Each receives that tenant's events only;
+  // an endpoint of another tenant, or an operator endpoint, is not found here.
+  const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
+  const TenantEndpointParams = TenantParams.extend({ endpoint_id: z.string().describe('`whe_…`') });
+  const TENANT_TAGS = ['Webhooks'];
+
+  app.get(
+    '/tenants/:id/webhook-endpoints',
+    {
+      // Listing needs the permission that changes them: an endpoint's URL may carry its receiver's token.
+      config: { scope: 'webhooks:read', permission: 'webhooks:write' },
+      schema: {
+        tags: TENANT_TAGS,
+        operationId: 'listTenantWebhookEndpoints',
+        summary: "List a tenant's own webhook endpoints",
+        params: TenantParams,
+        querystring: PageQuery,
+        response: { 200: pageOf(WebhookEndpoint), ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await webhooks.listOfTenant(request.params.id, request.query);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/tenants/:id/webhook-endpoints',
+    {
+      config: { scope: 'webhooks:write', permission: 'webhooks:write', idempotencyRedact: ['secret'] },
+      schema: {
+        tags: TENANT_TAGS,
+        operationId: 'createTenantWebhookEndpoint',
+        summary: "Create a webhook endpoint for a tenant's own events",
+        description:
+          "The tenant's events of the subscribed types are POSTed to `url`, signed as Standard Webhooks says. The answer carries the secret, once.",
+        params: TenantParams,
+        body: z.strictObject({
+          url: Url,
+          description: z.string().max(500).optional(),
+          event_types: EventTypes,
+        }),
+        response: { 201: WebhookEndpoint.extend({ secret: SecretMember }), ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const result = await webhooks.createForTenant(request.ctx, request.params.id, request.body);
+      return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
+    },
+  );
+
+  app.patch(
+    '/tenants/:id/webhook-endpoints/:endpoint_id',
+    {
+      config: { scope: 'webhooks:write', permission: 'webhooks:write' },
+      schema: {
+        tags: TENANT_TAGS,
+        operationId: 'updateTenantWebhookEndpoint',
+        summary: "Update a tenant's own webhook endpoint",
+        description: 'Setting `status: "enabled"` on a disabled endpoint resumes its pending deliveries.',
+        params: TenantEndpointParams,
+        body: z.strictObject({
+          url: Url.optional(),
+          description: z.string().max(500).optional(),
+          event_types: EventTypes.optional(),
+          status: z.enum(['enabled', 'disabled']).optional(),
+        }),
+        response: { 200: WebhookEndpoint, ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const own = await webhooks.ofTenant(request.params.id, request.params.endpoint_id);
+      if (!own.ok) return sendProblem(reply, own.error);
+      const result = await webhooks.update(request.ctx, own.value.id, request.body);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.delete(
+    '/tenants/:id/webhook-endpoints/:endpoint_id',
+    {
+      config: { scope: 'webhooks:write', permission: 'webhooks:write' },
+      schema: {
+        tags: TENANT_TAGS,
+        operationId: 'deleteTenantWebhookEndpoint',
+        summary: "Delete a tenant's own webhook endpoint and its delivery log",
+        params: TenantEndpointParams,
+        response: { 200: WebhookEndpoint, ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const own = await webhooks.ofTenant(request.params.id, request.params.endpoint_id);
+      if (!own.ok) return sendProblem(reply, own.error);
+      const result = await webhooks.delete(request.ctx, own.value.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/tenants/:id/webhook-endpoints/:endpoint_id/rotate-secret',
+    {
+      config: { scope: 'webhooks:write', permission: 'webhooks:write', idempotencyRedact: ['secret'] },
+      schema: {
+        tags: TENANT_TAGS,
+        operationId: 'rotateTenantWebhookEndpointSecret',
+        summary: "Rotate a tenant's own webhook endpoint's signing secret",
+        description:
+          'The answer carries the new secret, once. The old one keeps signing beside it for `overlap_seconds` (default a day).',
+        params: TenantEndpointParams,
+        body: z
+          .strictObject({
+            overlap_seconds: z
+              .number()
+              .int()
+              .min(0)
+              .max(MAX_ROTATION_OVERLAP_SECONDS)
+              .default(DEFAULT_ROTATION_OVERLAP_SECONDS)
+              .describe('How long the old secret keeps signing; 0 drops it at once'),
+          })
+          .nullish(),
+        response: {
+          201: WebhookEndpoint.extend({ secret: SecretMember, previous_secret_expires_at: Timestamp }),
+          ...notFound,
+        },
+      },
+    },
+    async (request, reply) => {
+      const own = await webhooks.ofTenant(request.params.id, request.params.endpoint_id);
+      if (!own.ok) return sendProblem(reply, own.error);
+      const overlap = request.body?.overlap_seconds ?? DEFAULT_ROTATION_OVERLAP_SECONDS;
+      const result = await webhooks.rotateSecret(request.ctx, own.value.id, overlap);
+      return result.ok ? reply.code(201).send(result.value) : sendProblem(reply, result.error);
+    },
+  );
+
+  app.get(
+    '/tenants/:id/webhook-endpoints/:endpoint_id/deliveries',
+    {
+      config: { scope: 'webhooks:read', permission: 'webhooks:write' },
+      schema: {
+        tags: TENANT_TAGS,
+        operationId: 'listTenantWebhookDeliveries',
+        summary: "A tenant's own webhook endpoint's delivery log, newest first",
+        params: TenantEndpointParams,
+        querystring: PageQuery,
+        response: { 200: pageOf(WebhookDelivery), ...notFound },
+      },
+    },
+    async (request, reply) => {
+      const own = await webhooks.ofTenant(request.params.id, request.params.endpoint_id);
+      if (!own.ok) return sendProblem(reply, own.error);
+      const result = await webhooks.deliveries(own.value.id, request.query);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
 };

@@ -246,6 +246,50 @@ export class WebhookService {
     return row ? ok(viewOf(row)) : notFound(id);
   }
 
+  /**
+   * The tenant `ref` names, by its id or the slug of one not deleted: the tenant-scoped routes
+   * (`/v1/tenants/{id}/webhook-endpoints…`, which the tenant's own members reach) act for it alone.
+   */
+  async #tenantOf(ref: string): Promise<Result<string, DomainError>> {
+    const row = await this.#db
+      .selectFrom('tenants')
+      .select('id')
+      .where((eb) =>
+        ref.startsWith('ten_')
+          ? eb('id', '=', ref)
+          : eb.and([eb('slug', '=', ref), eb('state', '<>', 'deleted')]),
+      )
+      .executeTakeFirst();
+    return row ? ok(row.id) : fail('tenant_not_found', `no tenant has the id or slug "${ref}"`);
+  }
+
+  /** The endpoints of tenant `ref`: never another tenant's, never an operator endpoint. */
+  async listOfTenant(ref: string, page: { limit: number; cursor?: string | undefined }) {
+    const tenant = await this.#tenantOf(ref);
+    if (!tenant.ok) return tenant;
+    return ok(await this.list({ ...page, tenantId: tenant.value }));
+  }
+
+  /** An endpoint for tenant `ref`'s events only. */
+  async createForTenant(ctx: RequestContext, ref: string, input: Omit<CreateEndpoint, 'tenant_id'>) {
+    const tenant = await this.#tenantOf(ref);
+    if (!tenant.ok) return tenant;
+    return this.create(ctx, { ...input, tenant_id: tenant.value });
+  }
+
+  /**
+   * Endpoint `id` if it is tenant `ref`'s own. Another tenant's endpoint, or an operator endpoint,
+   * is not found, as a missing one is: the answer tells nothing of what others hold. An
+   * endpoint's tenant never changes, so what this finds stays the tenant's for the call that follows.
+   */
+  async ofTenant(ref: string, id: string): Promise<Result<WebhookEndpointView, DomainError>> {
+    const tenant = await this.#tenantOf(ref);
+    if (!tenant.ok) return tenant;
+    const endpoint = await this.get(id);
+    if (!endpoint.ok || endpoint.value.tenant_id !== tenant.value) return notFound(id);
+    return endpoint;
+  }
+
   /** Changes an endpoint; enabling a disabled one resumes its pending deliveries. */
   async update(
     ctx: RequestContext,

@@ -1,5 +1,7 @@
-// Loaded on its own (React.lazy in tenant-page.tsx): recharts is most of this chunk's weight, and
-// only this view draws a chart, so the fleet home and the tenant list do not carry it.
+// Loaded on its own (React.lazy in the operator's tenant page and the portal's usage page):
+// recharts is most of this chunk's weight, and only these views draw a chart, so no other page
+// carries it. One component for both, so that an operator and the tenant's members see the same
+// numbers and charts.
 import { useQuery } from '@tanstack/react-query';
 import type { ResponseBody } from '@tenantry/core/api';
 import {
@@ -13,10 +15,10 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
-import { callOf, get } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
-import type { Tenant } from '../shared/tenants.ts';
+import { callOf, get } from './api.ts';
+import { ApiPanel, ErrorNotice, Loading } from './components/index.ts';
 import { burnForecast, type Forecast } from './forecast.ts';
+import type { TenantRef } from './tenants.ts';
 
 type Snapshot = ResponseBody<'/v1/tenants/{id}/entitlements', 'get'>;
 type Limit = Snapshot['limits'][string];
@@ -25,7 +27,7 @@ type Limit = Snapshot['limits'][string];
  * The tenant's usage against each metered limit of its entitlements: the period's usage as a bar,
  * the period's daily series as a chart, and when the limit would be reached at the rate so far.
  */
-export function TenantUsage({ tenant }: { tenant: Tenant }) {
+export function TenantUsage({ tenant }: { tenant: TenantRef }) {
   const snapshot = useQuery({
     queryKey: ['entitlements', tenant.id],
     queryFn: () => get('/v1/tenants/{id}/entitlements', { path: { id: tenant.id } }),
@@ -46,7 +48,7 @@ export function TenantUsage({ tenant }: { tenant: Tenant }) {
           </p>
           {snapshot.data.active ? (
             metered.length === 0 ? (
-              <p>The tenant's plan sets no metered limit.</p>
+              <p>The plan sets no metered limit.</p>
             ) : null
           ) : (
             // An inactive tenant has no limits in its snapshot (docs/sdk.md): nothing to draw.
@@ -66,7 +68,7 @@ export function TenantUsage({ tenant }: { tenant: Tenant }) {
           ))}
           <ApiPanel
             label="API: entitlements"
-            call={callOf('/v1/tenants/{id}/entitlements', { path: { id: tenant.slug } })}
+            call={callOf('/v1/tenants/{id}/entitlements', { path: { id: tenant.shown } })}
             data={snapshot.data}
           />
         </>
@@ -81,7 +83,7 @@ function MeterUsage({
   limit,
   period,
 }: {
-  tenant: Tenant;
+  tenant: TenantRef;
   meter: string;
   limit: Limit;
   period: Snapshot['period'];
@@ -162,7 +164,7 @@ function MeterUsage({
           </figure>
           <ApiPanel
             label={`API: usage of ${meter}`}
-            call={callOf('/v1/tenants/{id}/usage', { path: { id: tenant.slug }, query })}
+            call={callOf('/v1/tenants/{id}/usage', { path: { id: tenant.shown }, query })}
             data={usage.data}
           />
         </>

@@ -1,8 +1,8 @@
 import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
-import { callOf, get } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
-import type { Tenant } from '../shared/tenants.ts';
+import { callOf, get } from './api.ts';
+import { ApiPanel, ErrorNotice, Loading } from './components/index.ts';
+import type { TenantRef } from './tenants.ts';
 import {
   mergeTimeline,
   type TimelineItem,
@@ -24,13 +24,20 @@ const SOURCE_NAMES: Record<TimelineSource, string> = {
   webhook: 'webhook failure',
 };
 
-/** The failed attempts of the latest deliveries of each of the tenant's webhook endpoints. */
-async function readWebhookFailures(tenant: Tenant) {
-  const endpoints = await get('/v1/webhook-endpoints', { query: { tenant_id: tenant.id, limit: 100 } });
+/**
+ * The failed attempts of the latest deliveries of each of the tenant's own webhook endpoints
+ * (`/v1/tenants/{id}/webhook-endpoints`: the operator's staff and the tenant's members who manage
+ * its webhooks read the same routes).
+ */
+async function readWebhookFailures(tenant: TenantRef) {
+  const endpoints = await get('/v1/tenants/{id}/webhook-endpoints', {
+    path: { id: tenant.id },
+    query: { limit: 100 },
+  });
   const pages = await Promise.all(
     endpoints.data.map((endpoint) =>
-      get('/v1/webhook-endpoints/{id}/deliveries', {
-        path: { id: endpoint.id },
+      get('/v1/tenants/{id}/webhook-endpoints/{endpoint_id}/deliveries', {
+        path: { id: tenant.id, endpoint_id: endpoint.id },
         query: { limit: DELIVERIES },
       }),
     ),
@@ -44,13 +51,15 @@ async function readWebhookFailures(tenant: Tenant) {
 }
 
 /**
- * The tenant's timeline, newest first: its audit log (`GET /v1/tenants/{id}/audit`), 50 entries a
- * page by the API's cursor, **Older** reading the next, in which threshold crossings, invoices
- * and license check-ins are marked as such; and the failed attempts of its webhook deliveries.
+ * The tenant's timeline (the operator's tenant page and the portal's audit page), newest first:
+ * its audit log (`GET /v1/tenants/{id}/audit`), 50 entries a page by the API's cursor, **Older**
+ * reading the next, in which threshold crossings, invoices and license check-ins are marked as
+ * such; and, with `webhooks` (a reader who may list the tenant's endpoints), the failed attempts of
+ * its webhook deliveries.
  * Each item opens to what it recorded. Reading the log is itself audited: each page read adds an
  * `audit.read` entry to the tenant's own chain, which the next refresh shows at the top.
  */
-export function TenantTimeline({ tenant }: { tenant: Tenant }) {
+export function TenantTimeline({ tenant, webhooks: withWebhooks }: { tenant: TenantRef; webhooks: boolean }) {
   const query = { limit: PAGE };
   const pages = useInfiniteQuery({
     queryKey: ['audit', tenant.id],
@@ -62,11 +71,12 @@ export function TenantTimeline({ tenant }: { tenant: Tenant }) {
   const webhooks = useQuery({
     queryKey: ['timeline-webhooks', tenant.id],
     queryFn: () => readWebhookFailures(tenant),
+    enabled: withWebhooks,
   });
   const entries = pages.data?.pages.flatMap((page) => page.data) ?? [];
   const items = mergeTimeline(entries, !pages.hasNextPage, webhooks.data?.failures ?? []);
   const refresh = () => {
-    for (const query of [pages, webhooks]) {
+    for (const query of withWebhooks ? [pages, webhooks] : [pages]) {
       query.refetch().catch((error: unknown) => console.error('could not refresh the timeline', error));
     }
   };
@@ -103,13 +113,16 @@ export function TenantTimeline({ tenant }: { tenant: Tenant }) {
             </button>
           ) : null}
           <ApiPanel
-            call={callOf('/v1/tenants/{id}/audit', { path: { id: tenant.slug }, query })}
+            call={callOf('/v1/tenants/{id}/audit', { path: { id: tenant.shown }, query })}
             data={pages.data.pages}
           />
           {webhooks.data === undefined ? null : (
             <ApiPanel
               label="API: webhook endpoints"
-              call={callOf('/v1/webhook-endpoints', { query: { tenant_id: tenant.id, limit: 100 } })}
+              call={callOf('/v1/tenants/{id}/webhook-endpoints', {
+                path: { id: tenant.shown },
+                query: { limit: 100 },
+              })}
               data={webhooks.data}
             />
           )}

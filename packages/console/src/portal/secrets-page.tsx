@@ -1,0 +1,172 @@
+import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import type { Schemas } from '@tenantry/core/api';
+import { type FormEvent, useId, useState } from 'react';
+import { callOf, get, write } from '../shared/api.ts';
+import { ApiPanel, ErrorNotice, Loading, TypedConfirm } from '../shared/components/index.ts';
+import type { TenantRef } from '../shared/tenants.ts';
+import { Needs } from './access.tsx';
+
+type Secret = Schemas['TenantSecret'];
+const PAGE = 100;
+
+/**
+ * The organisation's secrets (its own provider keys, which the vendor's app uses on its behalf):
+ * write-only. Names, versions and times are listed; a value is set or replaced, never shown — the
+ * API answers it to no member's token. All of it needs `secrets:write`.
+ */
+export function SecretsPage() {
+  return (
+    <Needs permission="secrets:write" title="Secrets">
+      {(tenant) => <Secrets tenant={tenant} />}
+    </Needs>
+  );
+}
+
+function Secrets({ tenant }: { tenant: TenantRef }) {
+  const query = { limit: PAGE };
+  const pages = useInfiniteQuery({
+    queryKey: ['secrets', tenant.id],
+    queryFn: ({ pageParam }) =>
+      get('/v1/tenants/{id}/secrets', { path: { id: tenant.id }, query: { ...query, cursor: pageParam } }),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+  const secrets = pages.data?.pages.flatMap((page) => page.data) ?? [];
+  const more = () => {
+    pages.fetchNextPage().catch((error: unknown) => console.error('could not read more secrets', error));
+  };
+  return (
+    <>
+      <h1>Secrets</h1>
+      <p>
+        Values your organisation gives the vendor's app (a provider's API key, say). They are encrypted and
+        never shown again, here or over the API: set a new value to replace one.
+      </p>
+      <SetSecret tenant={tenant} />
+      <h2>Stored secrets</h2>
+      <button type="button" onClick={() => pages.refetch()} disabled={pages.isFetching}>
+        Refresh
+      </button>
+      {pages.isPending ? <Loading what="the secrets" /> : null}
+      {pages.isError ? <ErrorNotice error={pages.error} /> : null}
+      {pages.data === undefined ? null : secrets.length === 0 ? (
+        <p>No secret stored.</p>
+      ) : (
+        <table data-testid="secrets">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Version</th>
+              <th scope="col">Created</th>
+              <th scope="col">Last set</th>
+              <th scope="col">Actions</th>
+            </tr>
+          </thead>
+          <tbody>
+            {secrets.map((secret) => (
+              <SecretRow key={secret.id} tenant={tenant} secret={secret} />
+            ))}
+          </tbody>
+        </table>
+      )}
+      {pages.hasNextPage ? (
+        <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
+          {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
+        </button>
+      ) : null}
+      <ApiPanel
+        call={callOf('/v1/tenants/{id}/secrets', { path: { id: tenant.shown }, query })}
+        data={pages.data?.pages ?? null}
+      />
+    </>
+  );
+}
+
+function SetSecret({ tenant }: { tenant: TenantRef }) {
+  const client = useQueryClient();
+  const [name, setName] = useState('');
+  const [value, setValue] = useState('');
+  const nameId = useId();
+  const valueId = useId();
+  const set = useMutation({
+    mutationFn: () =>
+      write('put', '/v1/tenants/{id}/secrets/{name}', { path: { id: tenant.id, name }, body: { value } }),
+    onSuccess: async () => {
+      // The value leaves the page's memory once stored.
+      setValue('');
+      await client.invalidateQueries({ queryKey: ['secrets', tenant.id] });
+    },
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    set.mutate();
+  };
+  return (
+    <form onSubmit={submit} aria-labelledby="set-secret-heading" className="form">
+      <h2 id="set-secret-heading">Set a secret</h2>
+      <label htmlFor={nameId}>Name</label>
+      <input
+        id={nameId}
+        value={name}
+        onChange={(event) => setName(event.target.value)}
+        required
+        maxLength={100}
+        autoComplete="off"
+        spellCheck={false}
+      />
+      <label htmlFor={valueId}>Value</label>
+      <input
+        id={valueId}
+        type="password"
+        value={value}
+        onChange={(event) => setValue(event.target.value)}
+        required
+        autoComplete="off"
+      />
+      <button type="submit" disabled={set.isPending || name === '' || value === ''}>
+        Set secret
+      </button>
+      <span role="status">
+        {set.isSuccess ? `Stored ${set.data.name} (version ${set.data.version})` : ''}
+      </span>
+      {set.isError ? <ErrorNotice error={set.error} /> : null}
+    </form>
+  );
+}
+
+function SecretRow({ tenant, secret }: { tenant: TenantRef; secret: Secret }) {
+  const client = useQueryClient();
+  const [confirming, setConfirming] = useState(false);
+  const remove = useMutation({
+    mutationFn: () =>
+      write('delete', '/v1/tenants/{id}/secrets/{name}', { path: { id: tenant.id, name: secret.name } }),
+    onSuccess: async () => {
+      setConfirming(false);
+      await client.invalidateQueries({ queryKey: ['secrets', tenant.id] });
+    },
+  });
+  return (
+    <tr data-testid={`secret-${secret.name}`}>
+      <th scope="row">{secret.name}</th>
+      <td>{secret.version}</td>
+      <td>{secret.created_at}</td>
+      <td>{secret.rotated_at ?? secret.created_at}</td>
+      <td>
+        {confirming ? (
+          <TypedConfirm
+            action={`Delete ${secret.name}`}
+            expected={secret.name}
+            busy={remove.isPending}
+            onConfirm={() => remove.mutate()}
+            onCancel={() => setConfirming(false)}
+          />
+        ) : (
+          <button type="button" onClick={() => setConfirming(true)}>
+            Delete…
+          </button>
+        )}
+        {remove.isError ? <ErrorNotice error={remove.error} /> : null}
+      </td>
+    </tr>
+  );
+}
