@@ -386,6 +386,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/fleet-signals': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What needs looking at across the fleet: each signal counted, its first items listed
+     * @description Tenants near a limit, trials ending, licenses expiring, failing webhook endpoints, provisioning and migration runs failed or not progressing. Each signal is one indexed query whatever the fleet's size.
+     */
+    get: operations['getFleetSignals'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/invitations/accept': {
     parameters: {
       query?: never;
@@ -846,6 +866,26 @@ export interface paths {
      * @description Validates the whole YAML plan file and stores a new version of each plan whose definition changed. Every error is reported with its line and path; if there is any, nothing is stored.
      */
     post: operations['applyPlans'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/provisioning-runs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The fleet's provisioning runs, newest tenant first, optionally in one state
+     * @description A failed run resumes at its failed step with POST /v1/tenants/{id}/retry-provisioning.
+     */
+    get: operations['listProvisioningRuns'];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -4088,6 +4128,7 @@ export interface components {
         | 'oidc-clients:write'
         | 'migrations:read'
         | 'migrations:write'
+        | 'fleet:read'
         | 'data-planes:read'
         | 'data-planes:write'
         | 'data-planes:connect'
@@ -4229,6 +4270,7 @@ export interface components {
         | 'oidc-clients:write'
         | 'migrations:read'
         | 'migrations:write'
+        | 'fleet:read'
         | 'data-planes:read'
         | 'data-planes:write'
         | 'data-planes:connect'
@@ -4432,6 +4474,116 @@ export interface components {
       trial_ends_at: string | null;
       /** @description Changes whenever anything above changes; also the ETag */
       version: string;
+    };
+    /** @description A tenant's provisioning run; its steps: GET /v1/tenants/{id}/provisioning */
+    FleetProvisioningRun: {
+      /** @description Attempts made at the current step */
+      attempts: number;
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      error: string | null;
+      finished_at: string | null;
+      /** @enum {string} */
+      state: 'running' | 'waiting' | 'succeeded' | 'failed';
+      /** @description The step being run, waited on or failed; null once succeeded */
+      step: string | null;
+      tenant: components['schemas']['TenantRef'];
+      /** @description The tenant's own state (`provisioning`, `provisioning_failed`, …) */
+      tenant_state: string;
+      /** @description ISO 8601, UTC */
+      updated_at: string;
+    };
+    FleetSignals: {
+      /** @description Webhook endpoints being retried after failed deliveries, or disabled by the control plane (not by request) */
+      failing_webhooks: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          disabled_reason: string | null;
+          endpoint_id: string;
+          /** @description Deliveries pending after a failed attempt */
+          retrying_deliveries: number;
+          /** @enum {string} */
+          status: 'enabled' | 'disabled';
+          /** @description Null: an operator endpoint */
+          tenant: components['schemas']['TenantRef'] | null;
+          url: string;
+        }[];
+      };
+      /** @description ISO 8601, UTC */
+      generated_at: string;
+      /** @description Active licenses of live tenants expiring within 30 days, soonest first */
+      licenses_expiring: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          /** @description ISO 8601, UTC */
+          expires_at: string;
+          license_id: string;
+          tenant: components['schemas']['TenantRef'];
+        }[];
+      };
+      /** @description Migration runs failed within 7 days, or running with no target moved for 60 minutes */
+      migrations_stuck: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          /** @description Targets failed */
+          failed: number;
+          /** @description When a target last moved (the run's creation when none has) */
+          last_progress_at: string;
+          run_id: string;
+          /** @enum {string} */
+          state: 'running' | 'failed';
+          target_version: number;
+        }[];
+      };
+      /** @description Live tenants that reached 80 % or more of a limit in their current period (a threshold the usage checker recorded), each once at its highest share, highest first */
+      near_limit: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          limit: number;
+          /** @description The limit: a meter, or `seats` */
+          meter: string;
+          /** @description ISO 8601, UTC */
+          reached_at: string;
+          tenant: components['schemas']['TenantRef'];
+          /** @description The highest threshold reached, in percent */
+          threshold: number;
+          used: number;
+        }[];
+      };
+      /** @description Provisioning runs that failed, or running and unmoved for 15 minutes */
+      provisioning_stuck: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          error: string | null;
+          /** @enum {string} */
+          state: 'running' | 'failed';
+          step: string | null;
+          tenant: components['schemas']['TenantRef'];
+          /** @description ISO 8601, UTC */
+          updated_at: string;
+        }[];
+      };
+      /** @description Trialing tenants whose trial ends within 7 days, soonest first */
+      trials_ending: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          tenant: components['schemas']['TenantRef'];
+          /** @description ISO 8601, UTC */
+          trial_ends_at: string;
+        }[];
+      };
     };
     IngestResult: {
       /** @description New events stored */
@@ -5423,6 +5575,11 @@ export interface components {
       version_after: number | null;
       version_before: number | null;
     };
+    TenantRef: {
+      id: string;
+      name: string;
+      slug: string;
+    };
     /** @description A tenant secret as every answer shows it: never its value */
     TenantSecret: {
       /** @description ISO 8601, UTC */
@@ -6084,6 +6241,7 @@ export interface operations {
             | 'oidc-clients:write'
             | 'migrations:read'
             | 'migrations:write'
+            | 'fleet:read'
             | 'data-planes:read'
             | 'data-planes:write'
             | 'data-planes:connect'
@@ -6658,6 +6816,31 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getFleetSignals: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['FleetSignals'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -7719,6 +7902,41 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listProvisioningRuns: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+        /** @description Only the runs in this state */
+        state?: 'running' | 'waiting' | 'succeeded' | 'failed';
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['FleetProvisioningRun'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };

@@ -24,6 +24,7 @@ import { hostedRoutes, redactLinkTokens } from '../hosted/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { mailRoutes } from '../mail/index.ts';
 import { memberRoutes, staffRoutes } from '../members/index.ts';
+import { fleetRoutes } from '../fleet/index.ts';
 import { migrationRunRoutes } from '../migration-runs/index.ts';
 import { oidcClientRoutes, oidcRoutes } from '../oidc/index.ts';
 import { planRoutes } from '../plans/index.ts';
@@ -246,6 +247,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(mailRoutes, { mailer: services.mailer });
       await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
       await v1.register(migrationRunRoutes, { migrationRuns: services.migrationRuns });
+      await v1.register(fleetRoutes, { fleet: services.fleet });
     },
     { prefix: '/v1' },
   );
