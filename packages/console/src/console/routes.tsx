@@ -3,6 +3,9 @@ import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, type Placement, type TenantState } from '../shared/tenants.ts';
 import { FleetHome } from './fleet-home.tsx';
+import { MigrationRunPage, MigrationsPage } from './migrations.tsx';
+import { DataPlanePage, PlacementsPage } from './placements.tsx';
+import { isProvisioningRunState, ProvisioningPage, type ProvisioningRunState } from './provisioning.tsx';
 import { TenantPage } from './tenant-page.tsx';
 import { TenantsList } from './tenants-list.tsx';
 
@@ -38,6 +41,13 @@ export function parseTenantPageSearch(raw: Record<string, unknown>): { view?: Te
   return { view: raw.view === 'timeline' || raw.view === 'usage' ? raw.view : undefined };
 }
 
+/** The provisioning list's filter, as the URL keeps it; a state the API does not know is dropped. */
+export function parseProvisioningSearch(raw: Record<string, unknown>): {
+  state?: ProvisioningRunState | undefined;
+} {
+  return { state: isProvisioningRunState(raw.state) ? raw.state : undefined };
+}
+
 function Nav() {
   return (
     <>
@@ -46,6 +56,15 @@ function Nav() {
       </Link>
       <Link to="/tenants" activeProps={{ 'aria-current': 'page' }}>
         Tenants
+      </Link>
+      <Link to="/placements" activeProps={{ 'aria-current': 'page' }}>
+        Placements
+      </Link>
+      <Link to="/migrations" activeProps={{ 'aria-current': 'page' }}>
+        Migrations
+      </Link>
+      <Link to="/provisioning" activeProps={{ 'aria-current': 'page' }}>
+        Provisioning
       </Link>
     </>
   );
@@ -76,6 +95,32 @@ const tenantRoute = createRoute({
   validateSearch: parseTenantPageSearch,
   component: TenantPage,
 });
+const placementsRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/placements',
+  component: PlacementsPage,
+});
+const dataPlaneRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/placements/$id',
+  component: DataPlanePage,
+});
+const migrationsRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/migrations',
+  component: MigrationsPage,
+});
+const migrationRunRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/migrations/$id',
+  component: MigrationRunPage,
+});
+const provisioningRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/provisioning',
+  validateSearch: parseProvisioningSearch,
+  component: ProvisioningPage,
+});
 const callbackRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/callback',
@@ -83,7 +128,17 @@ const callbackRoute = createRoute({
 });
 
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([fleetRoute, tenantsRoute, tenantRoute, callbackRoute]),
+  routeTree: rootRoute.addChildren([
+    fleetRoute,
+    tenantsRoute,
+    tenantRoute,
+    placementsRoute,
+    dataPlaneRoute,
+    migrationsRoute,
+    migrationRunRoute,
+    provisioningRoute,
+    callbackRoute,
+  ]),
   basepath: '/console',
 });
 

@@ -33,7 +33,7 @@ export class SignedOutError extends Error {
 
 /** One API call, as "copy as curl" and the raw-JSON view show it. */
 export interface Call {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   /** Path and query, e.g. `/v1/tenants?state=active`. */
   readonly url: string;
   readonly body?: unknown;
@@ -65,6 +65,23 @@ export function post<P extends PathsWith<'post'>>(
 ): Promise<ResponseBody<P, 'post'>> {
   const { body, ...rest } = (input ?? {}) as { body?: unknown; path?: unknown; query?: unknown };
   return send({ method: 'POST', url: operationUrl(path, rest), body: body ?? {} });
+}
+
+/** PATCHes an operation of the API with the signed-in user's token; resolves to its typed answer. */
+export function patch<P extends PathsWith<'patch'>>(
+  path: P,
+  ...[input]: OperationArgs<OperationInput<P, 'patch'>>
+): Promise<ResponseBody<P, 'patch'>> {
+  const { body, ...rest } = (input ?? {}) as { body?: unknown; path?: unknown; query?: unknown };
+  return send({ method: 'PATCH', url: operationUrl(path, rest), body: body ?? {} });
+}
+
+/** DELETEs through an operation of the API with the signed-in user's token; resolves to its typed answer. */
+export function del<P extends PathsWith<'delete'>>(
+  path: P,
+  ...[input]: OperationArgs<OperationInput<P, 'delete'>>
+): Promise<ResponseBody<P, 'delete'>> {
+  return send({ method: 'DELETE', url: operationUrl(path, input) });
 }
 
 /** Sends a call with the session's bearer token; problems become {@link ApiError}. */
