@@ -103,6 +103,30 @@ test(
       ).status,
     ).toBe(200);
 
+    // A run still going: one target verified, one failed, one not started yet.
+    const going = await t.request({
+      method: 'POST',
+      url: '/v1/migration-runs',
+      payload: {
+        target_version: 5,
+        targets: [near.id, trial.id, failed.id].map((target) => ({ target, placement: 'schema' })),
+      },
+    });
+    expect(going.status, JSON.stringify(going.body)).toBe(201);
+    const progress = (target: string, payload: Record<string, unknown>) =>
+      t.request({ method: 'POST', url: `/v1/migration-runs/${going.body.id}/targets/${target}`, payload });
+    expect((await progress(near.id, { stage: 'verified', version_before: 4, version_after: 5 })).status).toBe(
+      200,
+    );
+    expect(
+      (
+        await progress(trial.id, {
+          stage: 'failed',
+          error: { code: 'verification_failed', message: 'the verification query: false', migration: null },
+        })
+      ).status,
+    ).toBe(200);
+
     const { page, errors } = await operatorConsole(t, browser, `fleet-${marker}@example.com`);
 
     // --- The fleet home: the signals, each linking onwards. ---
@@ -145,6 +169,34 @@ test(
     await eventually(() => page.locator('main table tbody tr').count()).toBe(1);
     expect(await page.textContent('main table tbody')).toContain(trial.id);
     await accessible(page, 'migration-run');
+
+    // --- A run still going: paused, its failed target retried, resumed. ---
+    await page.goto(`${t.issuer}/console/migrations/${going.body.id}`);
+    await eventually(() => page.textContent('[data-testid=run-progress]')).toBe(
+      '3 targets: 1 pending, 1 verified, 1 failed',
+    );
+    await page.click('button:text-is("Pause run")');
+    await eventually(() => page.textContent('h1')).toContain('paused');
+    const pausedRun = await t.request({ method: 'GET', url: `/v1/migration-runs/${going.body.id}` });
+    expect(pausedRun.body.state).toBe('paused');
+    // Paused, its pending target does not start.
+    const refused = await progress(failed.id, { stage: 'prechecked' });
+    expect(refused.body.code).toBe('migration_run_paused');
+    await accessible(page, 'migration-run-paused');
+    await page.click(`button[aria-label="Retry ${trial.id}"]`);
+    await eventually(() => page.textContent('[data-testid=run-progress]')).toBe(
+      '3 targets: 2 pending, 1 verified',
+    );
+    await page.click('button:text-is("Resume run")');
+    await eventually(() => page.textContent('h1')).toContain('running');
+    // Resumed, the retried target runs again, and the run ends with it.
+    for (const target of [trial.id, failed.id])
+      expect(
+        (await progress(target, { stage: 'verified', version_before: 4, version_after: 5 })).status,
+      ).toBe(200);
+    await page.reload();
+    await eventually(() => page.textContent('h1')).toContain('succeeded');
+    expect(await page.textContent('[data-testid=run-progress]')).toBe('3 targets: 3 verified');
 
     // --- Provisioning: the failed run from the home's link, retried. ---
     await page.click('nav >> text=Fleet');

@@ -1,8 +1,8 @@
-import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { useCallback, useState } from 'react';
-import { callOf, get } from '../shared/api.ts';
+import { callOf, get, post } from '../shared/api.ts';
 import {
   ApiPanel,
   type Column,
@@ -107,6 +107,61 @@ export function MigrationsPage() {
   );
 }
 
+/** Refreshes what shows the run once it changed. */
+function useRunChanged(runId: string) {
+  const client = useQueryClient();
+  return () => {
+    for (const key of [['migration-run', runId], ['migration-runs'], ['fleet-signals']])
+      client.invalidateQueries({ queryKey: key }).catch((error: unknown) => console.warn(error));
+  };
+}
+
+/**
+ * Pauses a running run (no further target starts; those started finish) or resumes a paused one:
+ * its coordinator, which waits while the run is paused, goes on.
+ */
+function PauseResume({ run }: { run: MigrationRun }) {
+  const changed = useRunChanged(run.id);
+  const change = useMutation({
+    mutationFn: (action: 'pause' | 'resume') =>
+      action === 'pause'
+        ? post('/v1/migration-runs/{id}/pause', { path: { id: run.id } })
+        : post('/v1/migration-runs/{id}/resume', { path: { id: run.id } }),
+    onSuccess: changed,
+  });
+  if (run.state !== 'running' && run.state !== 'paused') return null;
+  const action = run.state === 'running' ? 'pause' : 'resume';
+  return (
+    <section aria-label="Run">
+      <button type="button" onClick={() => change.mutate(action)} disabled={change.isPending}>
+        {action === 'pause' ? 'Pause run' : 'Resume run'}
+      </button>
+      {change.isError ? <ErrorNotice error={change.error} /> : null}
+    </section>
+  );
+}
+
+/** Sets a failed target pending again, for the run's coordinator to run it again before it ends. */
+function RetryTarget({ runId, target }: { runId: string; target: RunTarget }) {
+  const changed = useRunChanged(runId);
+  const retry = useMutation({
+    mutationFn: () =>
+      post('/v1/migration-runs/{id}/targets/{target}/retry', { path: { id: runId, target: target.target } }),
+    onSuccess: changed,
+  });
+  if (retry.isError) return <ErrorNotice error={retry.error} />;
+  return (
+    <button
+      type="button"
+      onClick={() => retry.mutate()}
+      disabled={retry.isPending}
+      aria-label={`Retry ${target.target}`}
+    >
+      Retry
+    </button>
+  );
+}
+
 const TARGET_COLUMNS: readonly Column<RunTarget>[] = [
   {
     header: 'Target',
@@ -138,9 +193,22 @@ const TARGET_COLUMNS: readonly Column<RunTarget>[] = [
   { header: 'Updated', cell: (t) => t.updated_at },
 ];
 
+/** The target columns, with a retry for each failed target while the run has not ended. */
+function targetColumns(run: MigrationRun): readonly Column<RunTarget>[] {
+  if (run.state !== 'running' && run.state !== 'paused') return TARGET_COLUMNS;
+  return [
+    ...TARGET_COLUMNS,
+    {
+      header: 'Action',
+      cell: (t) => (t.stage === 'failed' ? <RetryTarget runId={run.id} target={t} /> : null),
+    },
+  ];
+}
+
 /**
  * One run's progress: its counts per stage and each target (which succeeded, failed or waits, and
- * why), the targets shown in one stage when one is chosen. Refreshed every 5 seconds while running.
+ * why), the targets shown in one stage when one is chosen; the run paused or resumed, a failed
+ * target retried while the run has not ended. Refreshed every 5 seconds while it has not ended.
  */
 export function MigrationRunPage() {
   const { id } = runRoute.useParams();
@@ -148,7 +216,8 @@ export function MigrationRunPage() {
   const run = useQuery({
     queryKey: ['migration-run', id],
     queryFn: () => get('/v1/migration-runs/{id}', { path: { id } }),
-    refetchInterval: (query) => (query.state.data?.state === 'running' ? 5_000 : false),
+    refetchInterval: (query) =>
+      query.state.data?.state === 'running' || query.state.data?.state === 'paused' ? 5_000 : false,
   });
   const shown = run.data?.targets.filter((t) => stage === '' || t.stage === stage) ?? [];
   return (
@@ -184,6 +253,7 @@ export function MigrationRunPage() {
               {run.data.target_count} targets: {countsText(run.data.counts)}
             </dd>
           </dl>
+          <PauseResume run={run.data} />
           <form className="filters" aria-label="Show targets" onSubmit={(event) => event.preventDefault()}>
             <label>
               Stage
@@ -200,7 +270,12 @@ export function MigrationRunPage() {
           {shown.length === 0 ? (
             <p>No target is in that stage.</p>
           ) : (
-            <VirtualTable label="Targets" rows={shown} columns={TARGET_COLUMNS} rowKey={(t) => t.target} />
+            <VirtualTable
+              label="Targets"
+              rows={shown}
+              columns={targetColumns(run.data)}
+              rowKey={(t) => t.target}
+            />
           )}
           <ApiPanel call={callOf('/v1/migration-runs/{id}', { path: { id } })} data={run.data} />
         </>

@@ -739,6 +739,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/migration-runs/{id}/pause': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Pause a migration run: no further target starts until it is resumed
+     * @description A report that would start a pending target is refused (409 `migration_run_paused`); the coordinator waits, asking again, and the targets already started finish. Pausing a paused run changes nothing; a run that has ended answers 409 `migration_run_finished`. Audited as `migration_run.paused`.
+     */
+    post: operations['pauseMigrationRun'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/migration-runs/{id}/resume': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Resume a paused migration run: its coordinator starts the pending targets
+     * @description Resuming a running run changes nothing; a run that has ended answers 409 `migration_run_finished`. Audited as `migration_run.resumed`.
+     */
+    post: operations['resumeMigrationRun'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/migration-runs/{id}/targets/{target}': {
     parameters: {
       query?: never;
@@ -753,6 +793,26 @@ export interface paths {
      * @description An intermediate stage (`prechecked`, `applying`) updates the target; a final one (`verified`, `applied`, `dry_run`, `failed`, `skipped`) is audited as `migration_run.target_finished` in the tenant's chain, and the last target to finish ends the run (`migration_run.finished`). A finished target takes no further report (409 `migration_target_finished`). An agent running a BYOI target reports here too.
      */
     post: operations['reportMigrationTarget'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/migration-runs/{id}/targets/{target}/retry': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Set a failed target of a migration run pending again, for its coordinator to run it again
+     * @description Its error and versions are cleared; the coordinator runs the targets set pending while it runs (or while the run is paused) before it ends. Only a `failed` target (409 `migration_target_not_failed`) of a run that has not ended (409 `migration_run_finished`: start a new run, which migrates what is pending). Audited as `migration_run.target_retried` in the tenant's chain.
+     */
+    post: operations['retryMigrationTarget'];
     delete?: never;
     options?: never;
     head?: never;
@@ -3170,6 +3230,46 @@ export interface webhooks {
     patch?: never;
     trace?: never;
   };
+  'migration_run.paused': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A migration run was paused: no further target starts until it is resumed
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['migrationRunPausedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'migration_run.resumed': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A paused migration run was resumed
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['migrationRunResumedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'migration_run.target_finished': {
     parameters: {
       query?: never;
@@ -3184,6 +3284,26 @@ export interface webhooks {
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['migrationRunTargetFinishedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'migration_run.target_retried': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A failed target of a migration run was set pending again, for the run's coordinator to run it again
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['migrationRunTargetRetriedWebhook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -4937,8 +5057,11 @@ export interface components {
       id: string;
       /** @description The actor that created it: `api_key:key_…`, `user:usr_…` */
       started_by: string;
-      /** @enum {string} */
-      state: 'running' | 'succeeded' | 'failed';
+      /**
+       * @description `paused`: no further target starts until it is resumed; `succeeded` and `failed`: it has ended
+       * @enum {string}
+       */
+      state: 'running' | 'paused' | 'succeeded' | 'failed';
       target_count: number;
       target_version: number;
     };
@@ -5555,7 +5678,7 @@ export interface components {
       placement: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
       run_id: string;
       /** @enum {string} */
-      run_state: 'running' | 'succeeded' | 'failed';
+      run_state: 'running' | 'paused' | 'succeeded' | 'failed';
       /** @enum {string} */
       stage:
         | 'pending'
@@ -7561,8 +7684,11 @@ export interface operations {
             id: string;
             /** @description The actor that created it: `api_key:key_…`, `user:usr_…` */
             started_by: string;
-            /** @enum {string} */
-            state: 'running' | 'succeeded' | 'failed';
+            /**
+             * @description `paused`: no further target starts until it is resumed; `succeeded` and `failed`: it has ended
+             * @enum {string}
+             */
+            state: 'running' | 'paused' | 'succeeded' | 'failed';
             target_count: number;
             target_version: number;
             targets: components['schemas']['MigrationRunTarget'][];
@@ -7573,6 +7699,78 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  pauseMigrationRun: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description `mgr_…` */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MigrationRun'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  resumeMigrationRun: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description `mgr_…` */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MigrationRun'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -7603,6 +7801,44 @@ export interface operations {
         };
       };
     };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MigrationRunTarget'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  retryMigrationTarget: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description `mgr_…` */
+        id: string;
+        /** @description The tenant id (`ten_…`), or `pool` for the pool schema */
+        target: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
     responses: {
       /** @description OK */
       200: {
@@ -14248,6 +14484,126 @@ export interface operations {
       };
     };
   };
+  migrationRunPausedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description Targets per stage when it was paused */
+            counts: {
+              [key: string]: number;
+            };
+            /** @description `mgr_…` */
+            run_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'migration_run.paused';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  migrationRunResumedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description Targets per stage when it was resumed */
+            counts: {
+              [key: string]: number;
+            };
+            /** @description `mgr_…` */
+            run_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'migration_run.resumed';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
   migrationRunTargetFinishedWebhook: {
     parameters: {
       query?: never;
@@ -14290,6 +14646,66 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'migration_run.target_finished';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  migrationRunTargetRetriedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description Why it had failed, as a code */
+            error_code: string | null;
+            /** @description `mgr_…` */
+            run_id: string;
+            /** @description The tenant id, or `pool` for the pool schema */
+            target: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'migration_run.target_retried';
           /** @constant */
           version: 1;
         };

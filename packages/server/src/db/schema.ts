@@ -903,7 +903,7 @@ export interface MigrationRunsTable {
   target_version: number;
   dry_run: boolean;
   canary: string | null;
-  state: Generated<'running' | 'succeeded' | 'failed'>;
+  state: Generated<'running' | 'paused' | 'succeeded' | 'failed'>;
   target_count: number;
   created_at: Generated<Date>;
   finished_at: Date | null;

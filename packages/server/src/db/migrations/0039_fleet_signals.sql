@@ -22,3 +22,12 @@ CREATE INDEX webhook_deliveries_retrying ON tenantry.webhook_deliveries (endpoin
 
 -- Migration runs by state: the running ones (few) and those failed lately.
 CREATE INDEX migration_runs_state ON tenantry.migration_runs (state, finished_at DESC);
+
+-- A migration run may be paused (issue 16): no target of a paused run starts (a report that would
+-- move a pending target on is refused), while the targets already started finish; resumed, its
+-- coordinator starts the rest. A paused run has not ended.
+ALTER TABLE tenantry.migration_runs DROP CONSTRAINT migration_runs_state_check;
+ALTER TABLE tenantry.migration_runs DROP CONSTRAINT migration_runs_check;
+ALTER TABLE tenantry.migration_runs
+  ADD CONSTRAINT migration_runs_state_check CHECK (state IN ('running', 'paused', 'succeeded', 'failed')),
+  ADD CONSTRAINT migration_runs_check CHECK ((state IN ('running', 'paused')) = (finished_at IS NULL));
