@@ -23,6 +23,7 @@ import {
 } from './data-planes/index.ts';
 import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
+import { FleetService } from './fleet/index.ts';
 import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
 import { Mailer, type MailLog } from './mail/index.ts';
@@ -35,7 +36,6 @@ import {
   StaffService,
   UserTokens,
 } from './members/index.ts';
-import { FleetService } from './fleet/index.ts';
 import { MigrationRunService } from './migration-runs/index.ts';
 import { type IdentitySource, OidcClientService, OidcProviderService } from './oidc/index.ts';
 import {
