@@ -198,12 +198,10 @@ export class FleetService {
    * Live tenants that reached a threshold of {@link NEAR_LIMIT_PERCENT} % or more of a limit in
    * their current billing period, each once, at its highest share. Read from the thresholds the
    * usage checker records (usage_thresholds), not recomputed: a limit whose plan sets no threshold
-   * at or above 80 % is not seen here. The period holds now when it ends after now: its end is the
-   * tenant's billing anchor moved on by the period's months, as `billingPeriod` counts them.
+   * at or above 80 % is not seen here. A row is of the current period when its period holds now:
+   * read by its end (indexed), so that past periods' rows are not read at all.
    */
   async #nearLimit(now: Date): Promise<FleetSignals['near_limit']> {
-    // A yearly period is the longest: older rows cannot be of a current period.
-    const since = new Date(now.getTime() - 366 * DAY_MS);
     const { rows } = await sql<
       Counted<{
         tenant_id: string;
@@ -221,16 +219,8 @@ export class FleetService {
           u.limit_value, u.reached_at
         from usage_thresholds u
         join tenants t on t.id = u.tenant_id
-        join plan_versions pv on pv.plan_id = t.plan_id and pv.version = t.plan_version
-        where u.threshold >= ${NEAR_LIMIT_PERCENT} and u.period_start >= ${since} and u.period_start <= ${now}
+        where u.threshold >= ${NEAR_LIMIT_PERCENT} and u.period_end > ${now} and u.period_start <= ${now}
           and t.state in ${LIVE} and u.limit_value > 0
-          and (
-            (t.billing_anchor at time zone 'UTC') + make_interval(months => (
-              (extract(year from u.period_start at time zone 'UTC') - extract(year from t.billing_anchor at time zone 'UTC')) * 12
-              + extract(month from u.period_start at time zone 'UTC') - extract(month from t.billing_anchor at time zone 'UTC')
-              + case when pv.definition->>'interval' = 'year' then 12 else 1 end
-            )::int)
-          ) > (${now}::timestamptz at time zone 'UTC')
         order by u.tenant_id, u.used / u.limit_value desc, u.meter
       )
       select *, count(*) over () as total from current

@@ -13,8 +13,23 @@ CREATE INDEX tenants_trial_ends ON tenantry.tenants (trial_ends_at) WHERE state 
 -- Licenses expiring soon: only the active ones, by expiry.
 CREATE INDEX licenses_active_expiry ON tenantry.licenses (expires_at) WHERE status = 'active';
 
--- Limits at 80 % or more, by period: the signal reads the recent periods' rows only.
-CREATE INDEX usage_thresholds_near ON tenantry.usage_thresholds (period_start) WHERE threshold >= 80;
+-- Limits at 80 % or more in the current period: a threshold row now says when its period ends,
+-- so that the signal reads only the rows of periods not yet over, by index, rather than a year of
+-- every tenant's. The checker writes it from then on; the rows before are given it here from the
+-- tenant's billing anchor and its plan's interval, as billingPeriod counts (the anchor moved on by
+-- whole months, its day clamped to the month's end). A row whose tenant is gone keeps none.
+ALTER TABLE tenantry.usage_thresholds ADD COLUMN period_end timestamptz;
+UPDATE tenantry.usage_thresholds u SET period_end = (
+  (t.billing_anchor AT TIME ZONE 'UTC') + make_interval(months => (
+    (extract(year FROM u.period_start AT TIME ZONE 'UTC') - extract(year FROM t.billing_anchor AT TIME ZONE 'UTC')) * 12
+    + extract(month FROM u.period_start AT TIME ZONE 'UTC') - extract(month FROM t.billing_anchor AT TIME ZONE 'UTC')
+    + CASE WHEN pv.definition->>'interval' = 'year' THEN 12 ELSE 1 END
+  )::int)
+) AT TIME ZONE 'UTC'
+FROM tenantry.tenants t
+JOIN tenantry.plan_versions pv ON pv.plan_id = t.plan_id AND pv.version = t.plan_version
+WHERE t.id = u.tenant_id;
+CREATE INDEX usage_thresholds_near ON tenantry.usage_thresholds (period_end) WHERE threshold >= 80;
 
 -- Failing webhook endpoints: the pending deliveries already tried and failed at least once.
 CREATE INDEX webhook_deliveries_retrying ON tenantry.webhook_deliveries (endpoint_id)
