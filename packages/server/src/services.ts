@@ -23,6 +23,7 @@ import {
 } from './data-planes/index.ts';
 import type { Database } from './db/index.ts';
 import { EntitlementService, EntitlementStream } from './entitlements/index.ts';
+import { FleetService } from './fleet/index.ts';
 import { JobQueue } from './jobs/index.ts';
 import { LicenseService } from './licenses/index.ts';
 import { Mailer, type MailLog } from './mail/index.ts';
@@ -121,6 +122,7 @@ export interface Services {
   /** Tenants' own secrets (bring your own key), envelope-encrypted under the master key. */
   readonly tenantSecrets: TenantSecretService;
   readonly migrationRuns: MigrationRunService;
+  readonly fleet: FleetService;
   /** Reaches every registered data plane, each behind its own circuit breaker and bulkhead. */
   readonly dataPlaneConnector: RegisteredDataPlanes;
   /** Registered data planes and BYOI tenants' data connections. */
@@ -464,6 +466,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
     tenantSecrets: new TenantSecretService({ db, clock, secrets: config.secrets }),
     migrationRuns: new MigrationRunService({ db, clock }),
+    fleet: new FleetService({ db, clock }),
     dataPlanes,
     dataPlaneHealth: new DataPlaneHealthChecker({ db, clock, connector: dataPlaneConnector }),
     tenantKeys: new TenantKeyService({

@@ -310,6 +310,14 @@ describe('app rollout', () => {
         reports.push(`${report[1]} ${JSON.parse(req.body).stage}`);
         return json(res, 200, {});
       }
+      // The coordinator reads the run back for retried targets: each target at its last reported stage.
+      if (req.method === 'GET' && /^\/v1\/migration-runs\/mgr_\w+$/.test(req.url)) {
+        const stages = new Map(reports.map((r) => r.split(' ') as [string, string]));
+        return json(res, 200, {
+          id: 'mgr_01jz0000000000000000000000',
+          targets: [...stages].map(([target, stage]) => ({ target, stage })),
+        });
+      }
       tenantsHandler(req, res);
     };
   });

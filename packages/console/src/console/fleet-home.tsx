@@ -4,10 +4,11 @@ import type { ResponseBody } from '@tenantry/core/api';
 import { callOf, get } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge } from '../shared/components/index.ts';
 import { PLACEMENTS, TENANT_STATES } from '../shared/tenants.ts';
+import { FleetSignals } from './fleet-signals.tsx';
 
 type Counts = ResponseBody<'/v1/tenant-counts', 'get'>;
 
-/** The fleet at a glance: how many tenants are in each state and on each placement. */
+/** The fleet at a glance: how many tenants are in each state and on each placement, and what needs a look. */
 export function FleetHome() {
   const counts = useQuery({ queryKey: ['fleet'], queryFn: () => get('/v1/tenant-counts') });
   return (
@@ -16,6 +17,7 @@ export function FleetHome() {
       {counts.isPending ? <Loading what="the fleet" /> : null}
       {counts.isError ? <ErrorNotice error={counts.error} /> : null}
       {counts.data === undefined ? null : <FleetCounts counts={counts.data} />}
+      <FleetSignals />
     </>
   );
 }

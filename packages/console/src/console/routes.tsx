@@ -8,11 +8,14 @@ import { ConsolePalette } from './console-palette.tsx';
 import { FleetHome } from './fleet-home.tsx';
 import { InvoicePage, InvoicesList } from './invoices.tsx';
 import { LicensesPage } from './licenses.tsx';
+import { MigrationRunPage, MigrationsPage } from './migrations.tsx';
+import { DataPlanePage, PlacementsPage } from './placements.tsx';
 import { PlanDiffPage } from './plans/plan-diff-page.tsx';
 import { PlanEditor } from './plans/plan-editor.tsx';
 import { PlanPage } from './plans/plan-page.tsx';
 import { parsePlanDiffSearch, parsePlanSearch } from './plans/plan-search.ts';
 import { PlansList } from './plans/plans-list.tsx';
+import { isProvisioningRunState, ProvisioningPage, type ProvisioningRunState } from './provisioning.tsx';
 import { StaffPage } from './staff.tsx';
 import { TenantPage } from './tenant-page.tsx';
 import { TenantsList } from './tenants-list.tsx';
@@ -59,6 +62,13 @@ export function parseTenantPageSearch(raw: Record<string, unknown>): { view?: Te
   return { view: TENANT_VIEWS.find((view) => view === raw.view) };
 }
 
+/** The provisioning list's filter, as the URL keeps it; a state the API does not know is dropped. */
+export function parseProvisioningSearch(raw: Record<string, unknown>): {
+  state?: ProvisioningRunState | undefined;
+} {
+  return { state: isProvisioningRunState(raw.state) ? raw.state : undefined };
+}
+
 function Nav() {
   return (
     <>
@@ -85,6 +95,15 @@ function Nav() {
       </Link>
       <Link to="/licenses" activeProps={{ 'aria-current': 'page' }}>
         Licenses
+      </Link>
+      <Link to="/placements" activeProps={{ 'aria-current': 'page' }}>
+        Placements
+      </Link>
+      <Link to="/migrations" activeProps={{ 'aria-current': 'page' }}>
+        Migrations
+      </Link>
+      <Link to="/provisioning" activeProps={{ 'aria-current': 'page' }}>
+        Provisioning
       </Link>
       <ConsolePalette />
     </>
@@ -167,6 +186,32 @@ const licensesRoute = createRoute({
   path: '/licenses',
   component: LicensesPage,
 });
+const placementsRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/placements',
+  component: PlacementsPage,
+});
+const dataPlaneRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/placements/$id',
+  component: DataPlanePage,
+});
+const migrationsRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/migrations',
+  component: MigrationsPage,
+});
+const migrationRunRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/migrations/$id',
+  component: MigrationRunPage,
+});
+const provisioningRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/provisioning',
+  validateSearch: parseProvisioningSearch,
+  component: ProvisioningPage,
+});
 const callbackRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/callback',
@@ -189,6 +234,11 @@ export const router = createRouter({
     webhookRoute,
     staffRoute,
     licensesRoute,
+    placementsRoute,
+    dataPlaneRoute,
+    migrationsRoute,
+    migrationRunRoute,
+    provisioningRoute,
     callbackRoute,
   ]),
   basepath: '/console',

@@ -61,6 +61,7 @@ const SCOPE_SET: Record<Scope, true> = {
   'agents:write': true,
   'agent-jobs:write': true,
   'datasets:read': true,
+  'fleet:read': true,
 };
 const SCOPES = Object.keys(SCOPE_SET) as readonly Scope[];
 

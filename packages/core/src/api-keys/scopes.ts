@@ -45,6 +45,8 @@ export const SCOPES = {
   'oidc-clients:write': "Register and delete the vendor's apps as OpenID clients",
   'migrations:read': "Read app migration runs: the fleet's progress and each tenant's migration history",
   'migrations:write': "Start app migration runs and report each target's progress into them",
+  'fleet:read':
+    "Read the fleet's signals (tenants near a limit, trials, licenses, webhooks, stuck runs) and provisioning runs",
   'data-planes:read':
     "Read data planes and tenants' data connections: health, capacity, host, port, database and user (never a password)",
   'data-planes:write':

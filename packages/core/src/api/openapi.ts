@@ -386,6 +386,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/fleet-signals': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * What needs looking at across the fleet: each signal counted, its first items listed
+     * @description Tenants near a limit, trials ending, licenses expiring, failing webhook endpoints, provisioning and migration runs failed or not progressing. Each signal is one indexed query whatever the fleet's size.
+     */
+    get: operations['getFleetSignals'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/invitations/accept': {
     parameters: {
       query?: never;
@@ -719,6 +739,46 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/migration-runs/{id}/pause': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Pause a migration run: no further target starts until it is resumed
+     * @description A report that would start a pending target is refused (409 `migration_run_paused`); the coordinator waits, asking again, and the targets already started finish. Pausing a paused run changes nothing; a run that has ended answers 409 `migration_run_finished`. Audited as `migration_run.paused`.
+     */
+    post: operations['pauseMigrationRun'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/migration-runs/{id}/resume': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Resume a paused migration run: its coordinator starts the pending targets
+     * @description Resuming a running run changes nothing; a run that has ended answers 409 `migration_run_finished`. Audited as `migration_run.resumed`.
+     */
+    post: operations['resumeMigrationRun'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/migration-runs/{id}/targets/{target}': {
     parameters: {
       query?: never;
@@ -733,6 +793,26 @@ export interface paths {
      * @description An intermediate stage (`prechecked`, `applying`) updates the target; a final one (`verified`, `applied`, `dry_run`, `failed`, `skipped`) is audited as `migration_run.target_finished` in the tenant's chain, and the last target to finish ends the run (`migration_run.finished`). A finished target takes no further report (409 `migration_target_finished`). An agent running a BYOI target reports here too.
      */
     post: operations['reportMigrationTarget'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/migration-runs/{id}/targets/{target}/retry': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Set a failed target of a migration run pending again, for its coordinator to run it again
+     * @description Its error and versions are cleared; the coordinator runs the targets set pending while it runs (or while the run is paused) before it ends. Only a `failed` target (409 `migration_target_not_failed`) of a run that has not ended (409 `migration_run_finished`: start a new run, which migrates what is pending). Audited as `migration_run.target_retried` in the tenant's chain.
+     */
+    post: operations['retryMigrationTarget'];
     delete?: never;
     options?: never;
     head?: never;
@@ -846,6 +926,26 @@ export interface paths {
      * @description Validates the whole YAML plan file and stores a new version of each plan whose definition changed. Every error is reported with its line and path; if there is any, nothing is stored.
      */
     post: operations['applyPlans'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/provisioning-runs': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The fleet's provisioning runs, newest tenant first, optionally in one state
+     * @description A failed run resumes at its failed step with POST /v1/tenants/{id}/retry-provisioning.
+     */
+    get: operations['listProvisioningRuns'];
+    put?: never;
+    post?: never;
     delete?: never;
     options?: never;
     head?: never;
@@ -3259,6 +3359,46 @@ export interface webhooks {
     patch?: never;
     trace?: never;
   };
+  'migration_run.paused': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A migration run was paused: no further target starts until it is resumed
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['migrationRunPausedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'migration_run.resumed': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A paused migration run was resumed
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['migrationRunResumedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'migration_run.target_finished': {
     parameters: {
       query?: never;
@@ -3273,6 +3413,26 @@ export interface webhooks {
      * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
      */
     post: operations['migrationRunTargetFinishedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  'migration_run.target_retried': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A failed target of a migration run was set pending again, for the run's coordinator to run it again
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['migrationRunTargetRetriedWebhook'];
     delete?: never;
     options?: never;
     head?: never;
@@ -4217,6 +4377,7 @@ export interface components {
         | 'oidc-clients:write'
         | 'migrations:read'
         | 'migrations:write'
+        | 'fleet:read'
         | 'data-planes:read'
         | 'data-planes:write'
         | 'data-planes:connect'
@@ -4358,6 +4519,7 @@ export interface components {
         | 'oidc-clients:write'
         | 'migrations:read'
         | 'migrations:write'
+        | 'fleet:read'
         | 'data-planes:read'
         | 'data-planes:write'
         | 'data-planes:connect'
@@ -4561,6 +4723,116 @@ export interface components {
       trial_ends_at: string | null;
       /** @description Changes whenever anything above changes; also the ETag */
       version: string;
+    };
+    /** @description A tenant's provisioning run; its steps: GET /v1/tenants/{id}/provisioning */
+    FleetProvisioningRun: {
+      /** @description Attempts made at the current step */
+      attempts: number;
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      error: string | null;
+      finished_at: string | null;
+      /** @enum {string} */
+      state: 'running' | 'waiting' | 'succeeded' | 'failed';
+      /** @description The step being run, waited on or failed; null once succeeded */
+      step: string | null;
+      tenant: components['schemas']['TenantRef'];
+      /** @description The tenant's own state (`provisioning`, `provisioning_failed`, …) */
+      tenant_state: string;
+      /** @description ISO 8601, UTC */
+      updated_at: string;
+    };
+    FleetSignals: {
+      /** @description Webhook endpoints being retried after failed deliveries, or disabled by the control plane (not by request) */
+      failing_webhooks: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          disabled_reason: string | null;
+          endpoint_id: string;
+          /** @description Deliveries pending after a failed attempt */
+          retrying_deliveries: number;
+          /** @enum {string} */
+          status: 'enabled' | 'disabled';
+          /** @description Null: an operator endpoint */
+          tenant: components['schemas']['TenantRef'] | null;
+          url: string;
+        }[];
+      };
+      /** @description ISO 8601, UTC */
+      generated_at: string;
+      /** @description Active licenses of live tenants expiring within 30 days, soonest first */
+      licenses_expiring: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          /** @description ISO 8601, UTC */
+          expires_at: string;
+          license_id: string;
+          tenant: components['schemas']['TenantRef'];
+        }[];
+      };
+      /** @description Migration runs failed within 7 days, or running with no target moved for 60 minutes */
+      migrations_stuck: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          /** @description Targets failed */
+          failed: number;
+          /** @description When a target last moved (the run's creation when none has) */
+          last_progress_at: string;
+          run_id: string;
+          /** @enum {string} */
+          state: 'running' | 'failed';
+          target_version: number;
+        }[];
+      };
+      /** @description Live tenants that reached 80 % or more of a limit in their current period (a threshold the usage checker recorded), each once at its highest share, highest first */
+      near_limit: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          limit: number;
+          /** @description The limit: a meter, or `seats` */
+          meter: string;
+          /** @description ISO 8601, UTC */
+          reached_at: string;
+          tenant: components['schemas']['TenantRef'];
+          /** @description The highest threshold reached, in percent */
+          threshold: number;
+          used: number;
+        }[];
+      };
+      /** @description Provisioning runs that failed, or running and unmoved for 15 minutes */
+      provisioning_stuck: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          error: string | null;
+          /** @enum {string} */
+          state: 'running' | 'failed';
+          step: string | null;
+          tenant: components['schemas']['TenantRef'];
+          /** @description ISO 8601, UTC */
+          updated_at: string;
+        }[];
+      };
+      /** @description Trialing tenants whose trial ends within 7 days, soonest first */
+      trials_ending: {
+        /** @description How many in all */
+        count: number;
+        /** @description The first 10 */
+        items: {
+          tenant: components['schemas']['TenantRef'];
+          /** @description ISO 8601, UTC */
+          trial_ends_at: string;
+        }[];
+      };
     };
     IngestResult: {
       /** @description New events stored */
@@ -4914,8 +5186,11 @@ export interface components {
       id: string;
       /** @description The actor that created it: `api_key:key_…`, `user:usr_…` */
       started_by: string;
-      /** @enum {string} */
-      state: 'running' | 'succeeded' | 'failed';
+      /**
+       * @description `paused`: no further target starts until it is resumed; `succeeded` and `failed`: it has ended
+       * @enum {string}
+       */
+      state: 'running' | 'paused' | 'succeeded' | 'failed';
       target_count: number;
       target_version: number;
     };
@@ -5640,7 +5915,7 @@ export interface components {
       placement: 'pool' | 'schema' | 'database' | 'byoi' | 'byoi_agent';
       run_id: string;
       /** @enum {string} */
-      run_state: 'running' | 'succeeded' | 'failed';
+      run_state: 'running' | 'paused' | 'succeeded' | 'failed';
       /** @enum {string} */
       stage:
         | 'pending'
@@ -5659,6 +5934,11 @@ export interface components {
       updated_at: string;
       version_after: number | null;
       version_before: number | null;
+    };
+    TenantRef: {
+      id: string;
+      name: string;
+      slug: string;
     };
     /** @description A tenant secret as every answer shows it: never its value */
     TenantSecret: {
@@ -6321,6 +6601,7 @@ export interface operations {
             | 'oidc-clients:write'
             | 'migrations:read'
             | 'migrations:write'
+            | 'fleet:read'
             | 'data-planes:read'
             | 'data-planes:write'
             | 'data-planes:connect'
@@ -6895,6 +7176,31 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getFleetSignals: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['FleetSignals'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -7618,8 +7924,11 @@ export interface operations {
             id: string;
             /** @description The actor that created it: `api_key:key_…`, `user:usr_…` */
             started_by: string;
-            /** @enum {string} */
-            state: 'running' | 'succeeded' | 'failed';
+            /**
+             * @description `paused`: no further target starts until it is resumed; `succeeded` and `failed`: it has ended
+             * @enum {string}
+             */
+            state: 'running' | 'paused' | 'succeeded' | 'failed';
             target_count: number;
             target_version: number;
             targets: components['schemas']['MigrationRunTarget'][];
@@ -7630,6 +7939,78 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  pauseMigrationRun: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description `mgr_…` */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MigrationRun'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  resumeMigrationRun: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description `mgr_…` */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MigrationRun'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -7660,6 +8041,44 @@ export interface operations {
         };
       };
     };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['MigrationRunTarget'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  retryMigrationTarget: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description `mgr_…` */
+        id: string;
+        /** @description The tenant id (`ten_…`), or `pool` for the pool schema */
+        target: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
     responses: {
       /** @description OK */
       200: {
@@ -7959,6 +8378,41 @@ export interface operations {
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
       422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  listProvisioningRuns: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+        /** @description Only the runs in this state */
+        state?: 'running' | 'waiting' | 'succeeded' | 'failed';
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['FleetProvisioningRun'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -14697,6 +15151,126 @@ export interface operations {
       };
     };
   };
+  migrationRunPausedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description Targets per stage when it was paused */
+            counts: {
+              [key: string]: number;
+            };
+            /** @description `mgr_…` */
+            run_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'migration_run.paused';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  migrationRunResumedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description Targets per stage when it was resumed */
+            counts: {
+              [key: string]: number;
+            };
+            /** @description `mgr_…` */
+            run_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'migration_run.resumed';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
   migrationRunTargetFinishedWebhook: {
     parameters: {
       query?: never;
@@ -14739,6 +15313,66 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'migration_run.target_finished';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  migrationRunTargetRetriedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description Why it had failed, as a code */
+            error_code: string | null;
+            /** @description `mgr_…` */
+            run_id: string;
+            /** @description The tenant id, or `pool` for the pool schema */
+            target: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'migration_run.target_retried';
           /** @constant */
           version: 1;
         };

@@ -765,6 +765,25 @@ export const AUDIT_ACTIONS = {
     raises: ['migration_run.finished'],
     entitlements: false,
   },
+  'migration_run.paused': {
+    description: 'A migration run was paused: no further target starts until it is resumed',
+    target: 'migration_run',
+    raises: ['migration_run.paused'],
+    entitlements: false,
+  },
+  'migration_run.resumed': {
+    description: 'A paused migration run was resumed: its coordinator starts its pending targets again',
+    target: 'migration_run',
+    raises: ['migration_run.resumed'],
+    entitlements: false,
+  },
+  'migration_run.target_retried': {
+    description:
+      "A failed target of a migration run was set pending again, for the run's coordinator to run it again",
+    target: 'migration_run',
+    raises: ['migration_run.target_retried'],
+    entitlements: false,
+  },
   'data_plane.registered': {
     description:
       'A vendor data plane was registered, its connection validated (its password is never recorded)',

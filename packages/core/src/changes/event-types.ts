@@ -640,6 +640,32 @@ export const EVENT_TYPES = {
       counts: z.record(z.string(), z.number().int()).describe('Targets per final stage'),
     }),
   },
+  'migration_run.paused': {
+    description: 'A migration run was paused: no further target starts until it is resumed',
+    version: 1,
+    payload: z.object({
+      run_id: z.string().describe('`mgr_…`'),
+      counts: z.record(z.string(), z.number().int()).describe('Targets per stage when it was paused'),
+    }),
+  },
+  'migration_run.resumed': {
+    description: 'A paused migration run was resumed',
+    version: 1,
+    payload: z.object({
+      run_id: z.string().describe('`mgr_…`'),
+      counts: z.record(z.string(), z.number().int()).describe('Targets per stage when it was resumed'),
+    }),
+  },
+  'migration_run.target_retried': {
+    description:
+      "A failed target of a migration run was set pending again, for the run's coordinator to run it again",
+    version: 1,
+    payload: z.object({
+      run_id: z.string().describe('`mgr_…`'),
+      target: z.string().describe('The tenant id, or `pool` for the pool schema'),
+      error_code: z.string().nullable().describe('Why it had failed, as a code'),
+    }),
+  },
   'data_plane.registered': {
     description: 'A vendor data plane was registered: tenants may be placed on it',
     version: 1,

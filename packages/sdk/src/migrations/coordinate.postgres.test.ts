@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../../server/test/harness.ts';
-import { applyPlans, provisionedTenant } from '../../../server/test/tenant-support.ts';
+import { applyPlans, auditRows, provisionedTenant } from '../../../server/test/tenant-support.ts';
 import {
   type CoordinatedReport,
   type CoordinateOptions,
@@ -216,6 +216,87 @@ describe('coordinateMigrations', () => {
     expect(await versions()).toEqual({ pool: 2, s1: 2, s2: 2, d1: 2 });
     const run = await api(`/v1/migration-runs/${report.runId}`);
     expect(run).toMatchObject({ state: 'succeeded', canary: '50%', counts: { verified: 4 } });
+  });
+
+  it('starts no target while its run is paused, and runs a target retried meanwhile again before it ends', async () => {
+    await write('0001_create_meetings.sql');
+    const post = async (url: string) => {
+      const response = await t.request({ method: 'POST', url });
+      expect(response.status, JSON.stringify(response.body)).toBe(200);
+    };
+    let runId = '';
+    let s1Checks = 0;
+    let pausedAt: string | null = null;
+    const migrated = (schema: string) =>
+      sql<{ t: string | null }>(`select to_regclass('"${schema}".tenantry_migrations')::text as t`);
+    const rolling = rollout({
+      concurrency: 1,
+      pausePollMs: 20,
+      // s1's verification fails the first time, and holds when it runs again.
+      verify: async (_session, target) => target.tenantId !== s1.id || s1Checks++ > 0,
+      backupCheck: async (target) => {
+        if (target.tenantId === s2.id && pausedAt === null) {
+          // s1 (before s2 in the run's order) has failed: the operator pauses the run and retries s1.
+          runId = (await api('/v1/migration-runs')).data[0].id;
+          await expect
+            .poll(async () => (await api(`/v1/migration-runs/${runId}`)).counts.failed, { timeout: 20_000 })
+            .toBe(1);
+          await post(`/v1/migration-runs/${runId}/pause`);
+          await post(`/v1/migration-runs/${runId}/targets/${s1.id}/retry`);
+          pausedAt = target.slug;
+        }
+        return { confirmed: true };
+      },
+    });
+    let settled = false;
+    rolling.then(
+      () => {
+        settled = true;
+      },
+      () => {
+        settled = true;
+      },
+    );
+    await expect.poll(() => pausedAt, { timeout: 20_000 }).toBe(s2.slug);
+    // Paused: many asks later, s2 and d1 have not started, in the record or in their databases.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const paused = await api(`/v1/migration-runs/${runId}`);
+    expect(paused.state).toBe('paused');
+    const stageOf = (run: any, id: string) =>
+      run.targets.find((x: { target: string }) => x.target === id).stage;
+    expect([stageOf(paused, s1.id), stageOf(paused, s2.id), stageOf(paused, d1.id)]).toEqual([
+      'pending',
+      'pending',
+      'pending',
+    ]);
+    expect(await migrated(s2.id)).toEqual([{ t: null }]);
+    expect(settled).toBe(false);
+
+    await post(`/v1/migration-runs/${runId}/resume`);
+    const report = await rolling;
+    expect(report.runId).toBe(runId);
+    expect(report.retriesChecked).toBe(true);
+    expect(report.state).toBe('succeeded');
+    expect(stages(report)).toEqual({
+      pool: 'verified',
+      [s1.slug]: 'verified',
+      [s2.slug]: 'verified',
+      [d1.slug]: 'verified',
+    });
+    expect(s1Checks).toBe(2);
+    expect(await versions()).toEqual({ pool: 1, s1: 1, s2: 1, d1: 1 });
+    const run = await api(`/v1/migration-runs/${runId}`);
+    expect(run).toMatchObject({ state: 'succeeded', counts: { verified: 4, failed: 0, pending: 0 } });
+    const ends = (await auditRows(t)).filter((r) => r.target_id === runId).map((r) => r.action);
+    expect(
+      ends.filter((a) => a.startsWith('migration_run.') && a !== 'migration_run.target_finished'),
+    ).toEqual([
+      'migration_run.created',
+      'migration_run.paused',
+      'migration_run.target_retried',
+      'migration_run.resumed',
+      'migration_run.finished',
+    ]);
   });
 
   it('skips a target whose backup the hook does not confirm, before anything runs on it', async () => {

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { RequestBody, Schemas } from '@tenantry/core/api';
 import pg from 'pg';
-import { ControlPlaneClient, type ControlPlaneOptions } from '../control-plane/index.ts';
+import { ControlPlaneClient, ControlPlaneError, type ControlPlaneOptions } from '../control-plane/index.ts';
 import {
   type AgentJobRef,
   type AgentRun,
@@ -111,9 +111,17 @@ export interface CoordinateOptions {
    * default 10 minutes.
    */
   readonly agentTimeoutMs?: number;
+  /**
+   * How often a target waiting on a paused run asks again whether the run was resumed
+   * (`POST /v1/migration-runs/{id}/pause`); default 5 seconds.
+   */
+  readonly pausePollMs?: number;
   /** Called from the run's own promise chain: keep it quick. */
   readonly onProgress?: (event: CoordinatorProgress) => void;
 }
+
+/** How often a target waiting on a paused run asks again, unless told. */
+export const DEFAULT_PAUSE_POLL_MS = 5_000;
 
 /**
  * What checked a target after its migrations:
@@ -157,6 +165,12 @@ export interface CoordinatedReport {
    * says, but the run's record is incomplete.
    */
   readonly recordingError: string | null;
+  /**
+   * Whether the run was read back for targets an operator retried while it went on (which are run
+   * again before the coordinator ends): false when recording nothing, or when the key lacks
+   * `migrations:read`, so that retried targets wait for a new run.
+   */
+  readonly retriesChecked: boolean;
   readonly durationMs: number;
 }
 
@@ -297,6 +311,9 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   if (!(Number.isSafeInteger(concurrency) && concurrency >= 1))
     throw new CoordinatorInputError(`concurrency ${concurrency}: a whole number of at least 1`);
+  const pausePollMs = options.pausePollMs ?? DEFAULT_PAUSE_POLL_MS;
+  if (!(Number.isFinite(pausePollMs) && pausePollMs > 0))
+    throw new CoordinatorInputError(`pausePollMs ${pausePollMs}: a time above 0 ms`);
   const migrations = await readMigrations(options.migrationsDir);
   const latestVersion = migrations.at(-1)?.version ?? 0;
   const { source } = options;
@@ -346,8 +363,9 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
     const precheck = async (target: MigrationTarget): Promise<TargetError | null> => {
       const refused = await backupRefusal(options.backupCheck, target);
       if (refused !== null) return refused;
+      // The target's start: it waits here while the run is paused.
+      await recorder.start(target, pausePollMs);
       tell(target, 'prechecked');
-      await recorder.reportNow(target, { stage: 'prechecked' });
       if (!dryRun) {
         tell(target, 'applying');
         await recorder.reportNow(target, { stage: 'applying' });
@@ -417,6 +435,21 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
             migration: null,
           }),
         );
+    // Targets an operator retried while the run went on (or while it was paused) are pending
+    // again: they run again, until none is. The run has not ended while one is pending.
+    let retriesChecked = false;
+    if (canariesWell)
+      for (;;) {
+        await recorder.settled();
+        const pending = await recorder.pendingTargets();
+        if (pending === null) break;
+        retriesChecked = true;
+        const again = ordered.filter((t) => pending.has(refOf(t)) && outcomes.has(t));
+        if (again.length === 0) break;
+        for (const target of again) outcomes.delete(target);
+        done -= again.length;
+        await group(again);
+      }
     await recorder.settled();
     const targets = ordered.map((t) => outcomes.get(t) as CoordinatedTarget);
     const counts = Object.fromEntries(STAGES.map((s) => [s, 0])) as Record<Stage, number>;
@@ -430,6 +463,7 @@ export async function coordinateMigrations(options: CoordinateOptions): Promise<
       counts,
       targets,
       recordingError: recorder.error,
+      retriesChecked,
       durationMs: Math.round(performance.now() - started),
     };
   } finally {
@@ -651,6 +685,54 @@ class Recorder {
       );
   }
 
+  /**
+   * Reports a target's start (`prechecked`). While the run is paused the control plane refuses it
+   * (`migration_run_paused`): the target waits, asking again every `pollMs`, until the run is
+   * resumed, so that a paused run starts no further target.
+   */
+  async start(target: MigrationTarget, pollMs: number): Promise<void> {
+    const client = this.#client;
+    const runId = this.#runId;
+    if (client === null || runId === null) return;
+    for (;;) {
+      if (this.error !== null) return;
+      try {
+        await client.post('/v1/migration-runs/{id}/targets/{target}', {
+          path: { id: runId, target: refOf(target) },
+          body: { stage: 'prechecked' },
+        });
+        return;
+      } catch (error) {
+        if (error instanceof ControlPlaneError && error.code === 'migration_run_paused') {
+          await sleep(pollMs);
+          continue;
+        }
+        this.error ??= `reporting ${refOf(target)} prechecked: ${error instanceof Error ? error.message : String(error)}`;
+        return;
+      }
+    }
+  }
+
+  /**
+   * The run's targets that are pending (an operator retried them), by reference; null when the
+   * run is not recorded, its recording failed, or the key may not read it (`migrations:read`).
+   */
+  async pendingTargets(): Promise<Set<string> | null> {
+    const client = this.#client;
+    const runId = this.#runId;
+    if (client === null || runId === null || this.error !== null) return null;
+    try {
+      const { body: run } = await client.get('/v1/migration-runs/{id}', { path: { id: runId } });
+      return new Set(run.targets.filter((t) => t.stage === 'pending').map((t) => t.target));
+    } catch (error) {
+      // A key without `migrations:read` records the run but does not read it back: retried
+      // targets wait for a new run, as the report's `retriesChecked` says.
+      if (error instanceof ControlPlaneError && error.status === 403) return null;
+      this.error ??= `reading the run back: ${error instanceof Error ? error.message : String(error)}`;
+      return null;
+    }
+  }
+
   report(target: MigrationTarget, body: Report): void {
     this.#queue.push(this.reportNow(target, body));
   }
@@ -658,4 +740,8 @@ class Recorder {
   async settled(): Promise<void> {
     await Promise.all(this.#queue);
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

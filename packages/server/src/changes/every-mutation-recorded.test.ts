@@ -503,6 +503,49 @@ const ROUTES: Record<string, RouteFixture> = {
       version_after: 3,
     });
   },
+  'POST /v1/migration-runs/:id/pause': async () => {
+    const run = await t.request({
+      method: 'POST',
+      url: '/v1/migration-runs',
+      payload: { target_version: 3, targets: [{ target: 'pool', placement: 'pool' }] },
+    });
+    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    return send('POST', `/v1/migration-runs/${run.body.id}/pause`);
+  },
+  'POST /v1/migration-runs/:id/resume': async () => {
+    const run = await t.request({
+      method: 'POST',
+      url: '/v1/migration-runs',
+      payload: { target_version: 3, targets: [{ target: 'pool', placement: 'pool' }] },
+    });
+    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    const paused = await t.request({ method: 'POST', url: `/v1/migration-runs/${run.body.id}/pause` });
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    return send('POST', `/v1/migration-runs/${run.body.id}/resume`);
+  },
+  // A failed target of a run still going (its pool target pending) is set pending again.
+  'POST /v1/migration-runs/:id/targets/:target/retry': async () => {
+    const tenant = (await activeTenant()).id as string;
+    const run = await t.request({
+      method: 'POST',
+      url: '/v1/migration-runs',
+      payload: {
+        target_version: 3,
+        targets: [
+          { target: tenant, placement: 'schema' },
+          { target: 'pool', placement: 'pool' },
+        ],
+      },
+    });
+    expect(run.status, JSON.stringify(run.body)).toBe(201);
+    const failed = await t.request({
+      method: 'POST',
+      url: `/v1/migration-runs/${run.body.id}/targets/${tenant}`,
+      payload: { stage: 'failed', error: { code: 'migration_failed', message: 'x', migration: null } },
+    });
+    expect(failed.status, JSON.stringify(failed.body)).toBe(200);
+    return send('POST', `/v1/migration-runs/${run.body.id}/targets/${tenant}/retry`);
+  },
   'POST /v1/tenants/:id/invitations': async () =>
     send('POST', `/v1/tenants/${(await activeTenant()).id}/invitations`, {
       email: 'walk-invited@example.com',
@@ -642,6 +685,9 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'PUT /v1/access': ['access.applied'],
   'POST /v1/migration-runs': ['migration_run.created'],
   'POST /v1/migration-runs/:id/targets/:target': ['migration_run.target_finished', 'migration_run.finished'],
+  'POST /v1/migration-runs/:id/pause': ['migration_run.paused'],
+  'POST /v1/migration-runs/:id/resume': ['migration_run.resumed'],
+  'POST /v1/migration-runs/:id/targets/:target/retry': ['migration_run.target_retried'],
   'POST /v1/tenants/:id/invitations': ['member.invited'],
   'DELETE /v1/tenants/:id/invitations/:invitation': ['member.invitation_revoked'],
   'POST /v1/invitations/accept': ['member.joined'],

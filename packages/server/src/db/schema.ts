@@ -381,6 +381,8 @@ export interface UsageThresholdsTable {
   tenant_id: string;
   meter: string;
   period_start: Date;
+  /** When the period ends (0039); null only for a row older than that whose tenant was gone. */
+  period_end: Generated<Date | null>;
   threshold: number;
   limit_value: string;
   used: string;
@@ -903,7 +905,7 @@ export interface MigrationRunsTable {
   target_version: number;
   dry_run: boolean;
   canary: string | null;
-  state: Generated<'running' | 'succeeded' | 'failed'>;
+  state: Generated<'running' | 'paused' | 'succeeded' | 'failed'>;
   target_count: number;
   created_at: Generated<Date>;
   finished_at: Date | null;

@@ -20,6 +20,7 @@ import { consoleRoutes } from '../console/index.ts';
 import { dataPlaneRoutes } from '../data-planes/index.ts';
 import { migrationStatus } from '../db/index.ts';
 import { entitlementRoutes, entitlementStreamRoutes } from '../entitlements/index.ts';
+import { fleetRoutes } from '../fleet/index.ts';
 import { hostedRoutes, redactLinkTokens } from '../hosted/index.ts';
 import { licenseCheckInRoutes, licenseRoutes } from '../licenses/index.ts';
 import { mailRoutes } from '../mail/index.ts';
@@ -246,6 +247,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(mailRoutes, { mailer: services.mailer });
       await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
       await v1.register(migrationRunRoutes, { migrationRuns: services.migrationRuns });
+      await v1.register(fleetRoutes, { fleet: services.fleet });
     },
     { prefix: '/v1' },
   );

@@ -1,7 +1,7 @@
 /**
  * The HTTP layer: the Fastify app, authentication, idempotency, problem responses and the OpenAPI document.
  * This file is the feature's public surface: code outside the folder imports from here only.
- * It may import: @tenantry/core, api-keys/, audit/, billing/, db/, entitlements/, migration-runs/, plans/, rate-limits/, shared modules, tenant-secrets/, tenants/, test-clocks/, tokens/, usage/, webhooks/.
+ * It may import: @tenantry/core, api-keys/, audit/, billing/, db/, entitlements/, fleet/, migration-runs/, plans/, rate-limits/, shared modules, tenant-secrets/, tenants/, test-clocks/, tokens/, usage/, webhooks/.
  */
 
 export type { AuthenticatedUser, UserTokenGate, UserTokenRoute } from './authentication.ts';

@@ -107,6 +107,11 @@ const TAGS = [
       "Runs of the vendor's app migrations across the fleet, reported by the coordinator (`tenantry app rollout`): each target's stage, the fleet's counts, each tenant's history (docs/app-migrations.md).",
   },
   {
+    name: 'Fleet',
+    description:
+      'The fleet at a glance for operators: what needs looking at (tenants near a limit, trials and licenses ending, failing webhooks, stuck provisioning and migrations) and the provisioning runs across every tenant (docs/fleet.md).',
+  },
+  {
     name: 'Agents',
     description:
       "Outbound agents in customers' environments: enrolment, revocation and jobs, whose results are metadata only; agents connect to the WebSocket at /v1/agent/connect (docs/agent.md).",

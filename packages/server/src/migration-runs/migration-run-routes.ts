@@ -12,6 +12,8 @@ const TargetRef = z
 
 const Stage = z.enum(STAGES);
 
+const RUN_STATES = ['running', 'paused', 'succeeded', 'failed'] as const;
+
 const TargetError = z
   .object({
     code: z
@@ -52,7 +54,11 @@ const MigrationRun = z
     target_version: z.number().int(),
     dry_run: z.boolean(),
     canary: z.string().nullable(),
-    state: z.enum(['running', 'succeeded', 'failed']),
+    state: z
+      .enum(RUN_STATES)
+      .describe(
+        '`paused`: no further target starts until it is resumed; `succeeded` and `failed`: it has ended',
+      ),
     target_count: z.number().int(),
     counts: z.object(
       Object.fromEntries(STAGES.map((s) => [s, z.number().int()])) as Record<
@@ -149,6 +155,73 @@ export const migrationRunRoutes: FastifyPluginAsyncZod<{ migrationRuns: Migratio
     },
   );
 
+  app.post(
+    '/migration-runs/:id/pause',
+    {
+      config: { scope: 'migrations:write' },
+      schema: {
+        tags: TAGS,
+        operationId: 'pauseMigrationRun',
+        summary: 'Pause a migration run: no further target starts until it is resumed',
+        description:
+          'A report that would start a pending target is refused (409 `migration_run_paused`); the coordinator waits, ' +
+          'asking again, and the targets already started finish. Pausing a paused run changes nothing; a run that has ' +
+          'ended answers 409 `migration_run_finished`. Audited as `migration_run.paused`.',
+        params: RunParams,
+        response: { 200: MigrationRun, ...notFound, ...conflict },
+      },
+    },
+    async (request, reply) => {
+      const result = await migrationRuns.pause(request.ctx, request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/migration-runs/:id/resume',
+    {
+      config: { scope: 'migrations:write' },
+      schema: {
+        tags: TAGS,
+        operationId: 'resumeMigrationRun',
+        summary: 'Resume a paused migration run: its coordinator starts the pending targets',
+        description:
+          'Resuming a running run changes nothing; a run that has ended answers 409 `migration_run_finished`. ' +
+          'Audited as `migration_run.resumed`.',
+        params: RunParams,
+        response: { 200: MigrationRun, ...notFound, ...conflict },
+      },
+    },
+    async (request, reply) => {
+      const result = await migrationRuns.resume(request.ctx, request.params.id);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
+  app.post(
+    '/migration-runs/:id/targets/:target/retry',
+    {
+      config: { scope: 'migrations:write' },
+      schema: {
+        tags: TAGS,
+        operationId: 'retryMigrationTarget',
+        summary: 'Set a failed target of a migration run pending again, for its coordinator to run it again',
+        description:
+          'Its error and versions are cleared; the coordinator runs the targets set pending while it runs (or while the ' +
+          'run is paused) before it ends. Only a `failed` target (409 `migration_target_not_failed`) of a run that has ' +
+          'not ended (409 `migration_run_finished`: start a new run, which migrates what is pending). Audited as ' +
+          "`migration_run.target_retried` in the tenant's chain.",
+        params: RunParams.extend({ target: TargetRef }),
+        response: { 200: RunTarget, ...notFound, ...conflict },
+      },
+    },
+    async (request, reply) => {
+      const { id, target } = request.params;
+      const result = await migrationRuns.retryTarget(request.ctx, id, target);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
+  );
+
   app.get(
     '/migration-runs',
     {
@@ -196,7 +269,7 @@ export const migrationRunRoutes: FastifyPluginAsyncZod<{ migrationRuns: Migratio
           200: pageOf(
             RunTarget.extend({
               run_id: z.string(),
-              run_state: z.enum(['running', 'succeeded', 'failed']),
+              run_state: z.enum(RUN_STATES),
               target_version: z.number().int(),
               dry_run: z.boolean(),
               created_at: Timestamp.describe('When the run was created'),

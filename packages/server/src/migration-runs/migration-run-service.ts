@@ -61,7 +61,8 @@ export interface MigrationRunView {
   target_version: number;
   dry_run: boolean;
   canary: string | null;
-  state: 'running' | 'succeeded' | 'failed';
+  /** `paused`: no further target starts until it is resumed; it has not ended. */
+  state: 'running' | 'paused' | 'succeeded' | 'failed';
   target_count: number;
   /** Targets per stage, every stage named (0 when none). */
   counts: Record<Stage, number>;
@@ -201,9 +202,10 @@ export class MigrationRunService {
   ): Promise<Result<RunTargetView, DomainError>> {
     const final = FINAL_STAGES.includes(report.stage);
     return this.#db.transaction().execute(async (tx) => {
-      let query = tx.selectFrom('migration_runs').selectAll().where('id', '=', runId);
-      if (final) query = query.forUpdate();
-      const run = await query.executeTakeFirst();
+      // A final stage may end the run: its row is locked against another ending it. Any other
+      // report shares the lock, so that a pause (which takes the row) is seen by every start after it.
+      const base = tx.selectFrom('migration_runs').selectAll().where('id', '=', runId);
+      const run = await (final ? base.forUpdate() : base.forShare()).executeTakeFirst();
       if (!run) return runNotFound(runId);
       const errors = reportErrors(run, report);
       if (errors.length > 0) return invalid(errors);
@@ -221,6 +223,12 @@ export class MigrationRunService {
           'migration_target_finished',
           `target ${target} of migration run ${runId} already finished as ${current.stage}`,
           { details: { stage: current.stage } },
+        );
+      // A paused run starts no target: the coordinator's first report on a target is its start.
+      if (run.state === 'paused' && current.stage === 'pending')
+        return fail(
+          'migration_run_paused',
+          `migration run ${runId} is paused: target ${target} does not start until the run is resumed`,
         );
       const now = this.#clock.now();
       const row = await tx
@@ -286,6 +294,119 @@ export class MigrationRunService {
         ),
       },
       occurredAt: now,
+    });
+  }
+
+  /**
+   * Pauses a running run: from now no target of it starts (a report that would move a pending
+   * target on is refused, `migration_run_paused`); the targets already started finish and report.
+   * Pausing a paused run changes nothing; a run that has ended is not paused (`migration_run_finished`).
+   */
+  async pause(ctx: RequestContext, runId: string): Promise<Result<MigrationRunView, DomainError>> {
+    return this.#setPaused(ctx, runId, true);
+  }
+
+  /** Resumes a paused run: its coordinator, which waits while the run is paused, starts the rest. */
+  async resume(ctx: RequestContext, runId: string): Promise<Result<MigrationRunView, DomainError>> {
+    return this.#setPaused(ctx, runId, false);
+  }
+
+  async #setPaused(
+    ctx: RequestContext,
+    runId: string,
+    paused: boolean,
+  ): Promise<Result<MigrationRunView, DomainError>> {
+    return this.#db.transaction().execute(async (tx) => {
+      const run = await tx
+        .selectFrom('migration_runs')
+        .selectAll()
+        .where('id', '=', runId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!run) return runNotFound(runId);
+      if (run.state !== 'running' && run.state !== 'paused') return runFinished(run);
+      const counts = await stageCounts(tx, runId);
+      if ((run.state === 'paused') === paused) return ok(runView(run, counts));
+      const changed = await tx
+        .updateTable('migration_runs')
+        .set({ state: paused ? 'paused' : 'running' })
+        .where('id', '=', runId)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordChange(tx, ctx, {
+        action: paused ? 'migration_run.paused' : 'migration_run.resumed',
+        tenantId: null,
+        target: { type: 'migration_run', id: runId },
+        before: { state: run.state },
+        after: { state: changed.state },
+        data: { run_id: runId, counts },
+        occurredAt: this.#clock.now(),
+      });
+      return ok(runView(changed, counts));
+    });
+  }
+
+  /**
+   * Sets a failed target pending again, its error and versions cleared, for the run's coordinator
+   * to run it again: a coordinator runs the targets set pending while it ran (or while the run was
+   * paused) before it ends. A run that has ended has no coordinator left (`migration_run_finished`):
+   * a new run migrates what is pending.
+   */
+  async retryTarget(
+    ctx: RequestContext,
+    runId: string,
+    target: string,
+  ): Promise<Result<RunTargetView, DomainError>> {
+    return this.#db.transaction().execute(async (tx) => {
+      const run = await tx
+        .selectFrom('migration_runs')
+        .selectAll()
+        .where('id', '=', runId)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!run) return runNotFound(runId);
+      const current = await tx
+        .selectFrom('migration_run_targets')
+        .selectAll()
+        .where('run_id', '=', runId)
+        .where('target', '=', target)
+        .forUpdate()
+        .executeTakeFirst();
+      if (!current)
+        return fail('migration_target_not_found', `migration run ${runId} has no target ${target}`);
+      if (run.state !== 'running' && run.state !== 'paused') return runFinished(run);
+      if (current.stage !== 'failed')
+        return fail(
+          'migration_target_not_failed',
+          `target ${target} of migration run ${runId} is ${current.stage}, not failed: only a failed target is retried`,
+          { details: { stage: current.stage } },
+        );
+      const now = this.#clock.now();
+      const row = await tx
+        .updateTable('migration_run_targets')
+        .set({
+          stage: 'pending',
+          version_before: null,
+          version_after: null,
+          error: null,
+          started_at: null,
+          finished_at: null,
+          updated_at: now,
+        })
+        .where('run_id', '=', runId)
+        .where('target', '=', target)
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await recordChange(tx, ctx, {
+        action: 'migration_run.target_retried',
+        tenantId: row.tenant_id,
+        target: { type: 'migration_run', id: runId },
+        before: { stage: 'failed' },
+        after: { stage: 'pending' },
+        data: { run_id: runId, target, error_code: current.error?.code ?? null },
+        occurredAt: now,
+      });
+      return ok(targetView(row));
     });
   }
 
@@ -457,6 +578,12 @@ function targetView(row: TargetRow): RunTargetView {
     finished_at: row.finished_at?.toISOString() ?? null,
     updated_at: row.updated_at.toISOString(),
   };
+}
+
+function runFinished(run: RunRow) {
+  return fail('migration_run_finished', `migration run ${run.id} has ended (${run.state})`, {
+    details: { state: run.state },
+  });
 }
 
 function runNotFound(runId: string) {

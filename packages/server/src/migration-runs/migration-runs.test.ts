@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { applyAccess, memberAuthorization } from '../../test/member-support.ts';
 import { applyPlans, auditRows, provisionedTenant } from '../../test/tenant-support.ts';
 import { systemContext } from '../request-context.ts';
 
@@ -229,5 +230,145 @@ describe('migration runs', () => {
     expect(forged.status).toBe(403);
     const fleet = await t.request({ method: 'GET', url: `/v1/migration-runs/${run.id}` });
     expect(fleet.body.targets[0].stage).toBe('pending');
+  });
+});
+
+describe('pausing, resuming and retrying', () => {
+  const act = (run: string, action: string, headers?: Record<string, string>) =>
+    t.request({
+      method: 'POST',
+      url: `/v1/migration-runs/${run}/${action}`,
+      ...(headers ? { headers } : {}),
+    });
+  const stageOf = async (run: string, target: string) =>
+    (await t.request({ method: 'GET', url: `/v1/migration-runs/${run}` })).body.targets.find(
+      (x: { target: string }) => x.target === target,
+    ).stage;
+
+  it('starts no target of a paused run, lets a started one finish, and starts them again once resumed', async () => {
+    const c = (await provisionedTenant(t, { plan: 'pro' })).id;
+    const run = (
+      await createRun({
+        target_version: 2,
+        targets: [
+          { target: a, placement: 'schema' },
+          { target: b, placement: 'schema' },
+          { target: c, placement: 'schema' },
+        ],
+      })
+    ).body;
+    expect((await report(run.id, a, { stage: 'applying', version_before: 1 })).status).toBe(200);
+    const paused = await act(run.id, 'pause');
+    expect(paused.status, JSON.stringify(paused.body)).toBe(200);
+    expect(paused.body).toMatchObject({ id: run.id, state: 'paused', finished_at: null });
+    // Pausing again changes nothing, and records nothing more.
+    expect((await act(run.id, 'pause')).body.state).toBe('paused');
+
+    // No pending target starts: every first report is refused, and the target stays pending.
+    for (const stage of ['prechecked', 'applying', 'verified']) {
+      const refused = await report(run.id, b, { stage, version_before: 1, version_after: 2 });
+      expect(refused.status).toBe(409);
+      expect(refused.body.code).toBe('migration_run_paused');
+    }
+    expect(await stageOf(run.id, b)).toBe('pending');
+    // The target already started finishes; the run does not end while targets wait.
+    expect((await report(run.id, a, { stage: 'verified', version_after: 2 })).status).toBe(200);
+    expect((await t.request({ method: 'GET', url: `/v1/migration-runs/${run.id}` })).body).toMatchObject({
+      state: 'paused',
+      counts: { verified: 1, pending: 2 },
+    });
+
+    const resumed = await act(run.id, 'resume');
+    expect(resumed.body.state).toBe('running');
+    for (const target of [b, c])
+      expect((await report(run.id, target, { stage: 'verified', version_after: 2 })).status).toBe(200);
+    const ended = (await t.request({ method: 'GET', url: `/v1/migration-runs/${run.id}` })).body;
+    expect(ended).toMatchObject({ state: 'succeeded', counts: { verified: 3 } });
+    const actions = (await auditRows(t)).filter((r) => r.target_id === run.id).map((r) => r.action);
+    expect(actions.filter((x) => x === 'migration_run.paused')).toHaveLength(1);
+    expect(actions.filter((x) => x === 'migration_run.resumed')).toHaveLength(1);
+    // An ended run is neither paused nor resumed.
+    for (const action of ['pause', 'resume']) {
+      const refused = await act(run.id, action);
+      expect(refused.status).toBe(409);
+      expect(refused.body.code).toBe('migration_run_finished');
+    }
+  });
+
+  it('sets a failed target pending again, which then runs again; only a failed target of a run not ended', async () => {
+    const run = (
+      await createRun({
+        target_version: 2,
+        targets: [
+          { target: a, placement: 'schema' },
+          { target: b, placement: 'schema' },
+        ],
+      })
+    ).body;
+    const boom = { code: 'migration_failed', message: 'boom', migration: { version: 2, name: '0002_x' } };
+    await report(run.id, a, { stage: 'failed', version_before: 1, version_after: 1, error: boom });
+    const notFailed = await act(run.id, `targets/${b}/retry`);
+    expect(notFailed.status).toBe(409);
+    expect(notFailed.body.code).toBe('migration_target_not_failed');
+
+    const retried = await act(run.id, `targets/${a}/retry`);
+    expect(retried.status, JSON.stringify(retried.body)).toBe(200);
+    expect(retried.body).toMatchObject({
+      stage: 'pending',
+      error: null,
+      version_after: null,
+      finished_at: null,
+    });
+    expect((await auditRows(t, a)).map((r) => r.action)).toContain('migration_run.target_retried');
+    // It runs again: its reports are taken, and it ends the run with the other.
+    expect((await report(run.id, a, { stage: 'prechecked' })).status).toBe(200);
+    expect((await report(run.id, a, { stage: 'verified', version_before: 1, version_after: 2 })).status).toBe(
+      200,
+    );
+    expect((await report(run.id, b, { stage: 'verified', version_before: 1, version_after: 2 })).status).toBe(
+      200,
+    );
+    const ended = (await t.request({ method: 'GET', url: `/v1/migration-runs/${run.id}` })).body;
+    expect(ended).toMatchObject({ state: 'succeeded', counts: { verified: 2, failed: 0 } });
+
+    // The run has ended: nothing would run a retried target.
+    const other = (await createRun({ target_version: 2, targets: [{ target: a, placement: 'schema' }] }))
+      .body;
+    await report(other.id, a, { stage: 'failed', error: boom });
+    const late = await act(other.id, `targets/${a}/retry`);
+    expect(late.status).toBe(409);
+    expect(late.body.code).toBe('migration_run_finished');
+    expect(await stageOf(other.id, a)).toBe('failed');
+    expect((await act('mgr_00000000000000000000000000', 'pause')).body.code).toBe('migration_run_not_found');
+    expect((await act(other.id, `targets/${b}/retry`)).body.code).toBe('migration_target_not_found');
+  });
+
+  it('is refused to an app key and a tenant member, and changes nothing', async () => {
+    const run = (await createRun({ target_version: 1, targets: [{ target: a, placement: 'schema' }] })).body;
+    await report(run.id, a, {
+      stage: 'failed',
+      error: { code: 'migration_failed', message: 'x', migration: null },
+    });
+    const other = (await createRun({ target_version: 1, targets: [{ target: b, placement: 'schema' }] }))
+      .body;
+    const app = await t.services.apiKeys.create(systemContext('test'), { name: 'app2', preset: 'app' });
+    await applyAccess(t);
+    const member = await memberAuthorization(t, a, 'owner');
+    for (const headers of [{ authorization: `Bearer ${app.secret}` }, member, { authorization: '' }]) {
+      for (const [id, action] of [
+        [other.id, 'pause'],
+        [other.id, 'resume'],
+      ] as const) {
+        const refused = await act(id, action, headers);
+        expect([401, 403]).toContain(refused.status);
+      }
+    }
+    expect((await t.request({ method: 'GET', url: `/v1/migration-runs/${other.id}` })).body.state).toBe(
+      'running',
+    );
+    const appKey = await act(run.id, `targets/${a}/retry`, { authorization: `Bearer ${app.secret}` });
+    expect(appKey.status).toBe(403);
+    expect(appKey.body.required_scope).toBe('migrations:write');
+    expect((await act(run.id, `targets/${a}/retry`, member)).status).toBe(403);
   });
 });

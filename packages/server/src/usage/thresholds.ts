@@ -163,12 +163,13 @@ export async function recordThresholds(
   }
   if (reached.length === 0) return [];
   const inserted = await sql<{ tenant_id: string; meter: string; period_start: Date; threshold: number }>`
-    insert into usage_thresholds (tenant_id, meter, period_start, threshold, limit_value, used, reached_at)
-    select t, m, ps, th, l, u, ${now}
+    insert into usage_thresholds (tenant_id, meter, period_start, period_end, threshold, limit_value, used, reached_at)
+    select t, m, ps, pe, th, l, u, ${now}
     from unnest(${reached.map((r) => r.tenant_id)}::text[], ${reached.map((r) => r.meter)}::text[],
-                ${reached.map((r) => new Date(r.period.start))}::timestamptz[], ${reached.map((r) => r.threshold)}::int[],
+                ${reached.map((r) => new Date(r.period.start))}::timestamptz[],
+                ${reached.map((r) => new Date(r.period.end))}::timestamptz[], ${reached.map((r) => r.threshold)}::int[],
                 ${reached.map((r) => String(r.limit))}::numeric[], ${reached.map((r) => String(r.used))}::numeric[])
-         as x(t, m, ps, th, l, u)
+         as x(t, m, ps, pe, th, l, u)
     order by t, m, th
     on conflict do nothing
     returning tenant_id, meter, period_start, threshold`.execute(tx);

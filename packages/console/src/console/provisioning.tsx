@@ -1,0 +1,146 @@
+import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { getRouteApi, Link } from '@tanstack/react-router';
+import type { Schemas } from '@tenantry/core/api';
+import { type FormEvent, useCallback } from 'react';
+import { callOf, get, post } from '../shared/api.ts';
+import {
+  ApiPanel,
+  type Column,
+  ErrorNotice,
+  Loading,
+  StateBadge,
+  VirtualTable,
+} from '../shared/components/index.ts';
+
+type Run = Schemas['FleetProvisioningRun'];
+export type ProvisioningRunState = Run['state'];
+
+/** The run states, as the API filters on them. */
+export const PROVISIONING_STATES = [
+  'running',
+  'waiting',
+  'failed',
+  'succeeded',
+] as const satisfies readonly ProvisioningRunState[];
+
+export function isProvisioningRunState(value: unknown): value is ProvisioningRunState {
+  return (PROVISIONING_STATES as readonly unknown[]).includes(value);
+}
+
+const route = getRouteApi('/provisioning');
+const PAGE = 100;
+
+/** Retries a failed run at its failed step (`retry-provisioning`): safe to ask again, so no confirmation. */
+function Retry({ run }: { run: Run }) {
+  const client = useQueryClient();
+  const retry = useMutation({
+    mutationFn: () => post('/v1/tenants/{id}/retry-provisioning', { path: { id: run.tenant.id }, body: {} }),
+    onSuccess: () => {
+      for (const key of [['provisioning-runs'], ['fleet-signals'], ['tenant']])
+        client.invalidateQueries({ queryKey: key }).catch((error: unknown) => console.warn(error));
+    },
+  });
+  if (retry.isError) return <ErrorNotice error={retry.error} />;
+  if (retry.isSuccess) return <span role="status">Retrying</span>;
+  return (
+    <button
+      type="button"
+      onClick={() => retry.mutate()}
+      disabled={retry.isPending}
+      aria-label={`Retry provisioning ${run.tenant.slug}`}
+    >
+      Retry
+    </button>
+  );
+}
+
+const COLUMNS: readonly Column<Run>[] = [
+  {
+    header: 'Tenant',
+    cell: (r) => (
+      <Link to="/tenants/$id" params={{ id: r.tenant.slug }}>
+        {r.tenant.name} <span className="who">({r.tenant.slug})</span>
+      </Link>
+    ),
+  },
+  { header: 'Run', cell: (r) => <StateBadge state={r.state} /> },
+  { header: 'Step', cell: (r) => (r.step === null ? 'done' : `${r.step} (attempt ${r.attempts})`) },
+  { header: 'Error', cell: (r) => r.error ?? '' },
+  { header: 'Updated', cell: (r) => r.updated_at },
+  { header: 'Action', cell: (r) => (r.state === 'failed' ? <Retry run={r} /> : null) },
+];
+
+/**
+ * The fleet's provisioning runs, newest tenant first, in one state when the URL names it (a
+ * filtered list is a link, e.g. the fleet home's "failed"); a failed run is retried from its row.
+ */
+export function ProvisioningPage() {
+  const { state } = route.useSearch();
+  const navigate = route.useNavigate();
+  const query = { limit: PAGE, ...(state === undefined ? {} : { state }) };
+  const pages = useInfiniteQuery({
+    queryKey: ['provisioning-runs', state],
+    queryFn: ({ pageParam }) => get('/v1/provisioning-runs', { query: { ...query, cursor: pageParam } }),
+    initialPageParam: undefined as string | undefined,
+    getNextPageParam: (last) => last.next_cursor ?? undefined,
+  });
+  const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
+  const { hasNextPage, isFetchingNextPage, fetchNextPage } = pages;
+  const more = useCallback(() => {
+    if (hasNextPage && !isFetchingNextPage) {
+      fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
+    }
+  }, [hasNextPage, isFetchingNextPage, fetchNextPage]);
+  const apply = (event: FormEvent<HTMLFormElement>) => {
+    event.preventDefault();
+    const chosen = new FormData(event.currentTarget).get('state');
+    navigate({ search: isProvisioningRunState(chosen) ? { state: chosen } : {} }).catch((error: unknown) =>
+      console.error('could not apply the filter', error),
+    );
+  };
+  return (
+    <>
+      <h1>Provisioning</h1>
+      <form className="filters" aria-label="Filter provisioning runs" onSubmit={apply} key={state ?? ''}>
+        <label>
+          State
+          <select name="state" defaultValue={state ?? ''}>
+            <option value="">any</option>
+            {PROVISIONING_STATES.map((s) => (
+              <option key={s} value={s}>
+                {s}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Apply</button>
+      </form>
+      {pages.isPending ? <Loading what="provisioning runs" /> : null}
+      {pages.isError ? <ErrorNotice error={pages.error} /> : null}
+      {pages.data === undefined ? null : (
+        <>
+          <p role="status" data-testid="provisioning-count">
+            {rows.length === 0
+              ? 'No provisioning run matches.'
+              : `${rows.length}${hasNextPage ? '+' : ''} run${rows.length === 1 ? '' : 's'}`}
+          </p>
+          {rows.length === 0 ? null : (
+            <VirtualTable
+              label="Provisioning runs"
+              rows={rows}
+              columns={COLUMNS}
+              rowKey={(r) => r.tenant.id}
+              onEnd={more}
+            />
+          )}
+          {hasNextPage ? (
+            <button type="button" onClick={more} disabled={isFetchingNextPage}>
+              {isFetchingNextPage ? 'Loading…' : 'Load more'}
+            </button>
+          ) : null}
+          <ApiPanel call={callOf('/v1/provisioning-runs', { query })} data={pages.data.pages} />
+        </>
+      )}
+    </>
+  );
+}
