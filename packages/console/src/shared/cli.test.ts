@@ -123,6 +123,16 @@ describe('the CLI equivalents of API calls', () => {
     expect(cliOf({ method: 'GET', url: '/v1/invoices/inv_1', accept: 'text/html' })).toBeUndefined();
   });
 
+  it('maps each operation once', () => {
+    const operations = CLI_COMMANDS.map((mapping) => `${mapping.method} ${mapping.path}`);
+    expect(new Set(operations).size).toBe(operations.length);
+  });
+
+  it('gives no command for an argument the CLI would take for an option', async () => {
+    expect(cliOf({ method: 'GET', url: '/v1/tenants/--help' })).toBeUndefined();
+    await expect(parseWithCli(['tenants', 'show', '-x'])).rejects.toThrow(/unknown option/);
+  });
+
   it('never carries a token', () => {
     for (const mapping of CLI_COMMANDS) expect(cliOf(sampleCall(mapping))).not.toMatch(/token|bearer/i);
   });

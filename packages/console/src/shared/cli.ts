@@ -177,7 +177,8 @@ export function cliArgvOf(call: Call): string[] | undefined {
     const argv = [...mapping.command];
     for (const name of mapping.args ?? []) {
       const value = params.get(name);
-      if (value === undefined) return undefined;
+      // The CLI would read an argument starting with a dash as an option.
+      if (value === undefined || value.startsWith('-')) return undefined;
       argv.push(value);
       params.delete(name);
     }
