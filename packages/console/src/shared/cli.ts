@@ -1,0 +1,235 @@
+import type { Call } from './api.ts';
+
+/**
+ * One API operation the `tenantry` CLI (packages/cli) does, and how its command line is made from
+ * the call: the path parameters given as the command's arguments or options, the query (GET) or
+ * body (POST) fields given as options. cli.test.ts parses every entry's command line with the
+ * CLI's own commander program, so an entry naming a command or option the CLI lacks fails there.
+ */
+export interface CliMapping {
+  readonly method: 'GET' | 'POST';
+  /** The path template, as in the API's OpenAPI document: `/v1/tenants/{id}`. */
+  readonly path: string;
+  /** The command's words after `tenantry`: `['tenants', 'show']`. */
+  readonly command: readonly string[];
+  /** Path parameters given as the command's arguments, in their order. */
+  readonly args?: readonly string[];
+  /** Path, query or body fields given as `--flag <value>` options: field name → flag. */
+  readonly options?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The CLI's equivalents of the API's operations: the one table "Copy as CLI" uses. A call whose
+ * operation is missing here, or that carries a field its entry does not map, has no equivalent,
+ * and the panel says so rather than offer a command that would do something else.
+ */
+export const CLI_COMMANDS: readonly CliMapping[] = [
+  {
+    method: 'GET',
+    path: '/v1/tenants',
+    command: ['tenants', 'list'],
+    options: {
+      state: '--state',
+      plan: '--plan',
+      placement: '--placement',
+      data_plane: '--data-plane',
+      limit: '--limit',
+      cursor: '--cursor',
+    },
+  },
+  { method: 'GET', path: '/v1/tenants/{id}', command: ['tenants', 'show'], args: ['id'] },
+  {
+    method: 'GET',
+    path: '/v1/tenants/{id}/entitlements',
+    command: ['tenants', 'entitlements'],
+    args: ['id'],
+  },
+  {
+    method: 'GET',
+    path: '/v1/tenants/{id}/payment-method',
+    command: ['tenants', 'payment-method'],
+    args: ['id'],
+  },
+  { method: 'GET', path: '/v1/tenants/{id}/dunning', command: ['tenants', 'dunning'], args: ['id'] },
+  {
+    method: 'POST',
+    path: '/v1/tenants/{id}/suspend',
+    command: ['tenants', 'suspend'],
+    args: ['id'],
+    options: { reason: '--reason' },
+  },
+  {
+    method: 'POST',
+    path: '/v1/tenants/{id}/resume',
+    command: ['tenants', 'resume'],
+    args: ['id'],
+    options: { reason: '--reason' },
+  },
+  { method: 'GET', path: '/v1/tenants/{id}/members', command: ['members', 'list'], args: ['id'] },
+  {
+    method: 'GET',
+    path: '/v1/tenants/{id}/api-keys',
+    command: ['tenant-keys', 'list'],
+    args: ['id'],
+    options: { limit: '--limit', cursor: '--cursor' },
+  },
+  {
+    method: 'POST',
+    path: '/v1/tenants/{id}/api-keys/{key_id}/revoke',
+    command: ['tenant-keys', 'revoke'],
+    args: ['id', 'key_id'],
+  },
+  {
+    method: 'GET',
+    path: '/v1/tenants/{id}/usage',
+    command: ['usage', 'show'],
+    args: ['id'],
+    options: { meter: '--meter', from: '--from', to: '--to', window: '--window' },
+  },
+  {
+    method: 'GET',
+    path: '/v1/tenants/{id}/invoices/upcoming',
+    command: ['invoices', 'preview'],
+    options: { id: '--tenant', period: '--period' },
+  },
+  {
+    method: 'GET',
+    path: '/v1/tenants/{id}/showback',
+    command: ['invoices', 'showback'],
+    options: { id: '--tenant', period: '--period', top: '--top' },
+  },
+  {
+    method: 'GET',
+    path: '/v1/tenants/{id}/licenses',
+    command: ['license', 'list'],
+    options: { id: '--tenant', limit: '--limit', cursor: '--cursor' },
+  },
+  {
+    method: 'GET',
+    path: '/v1/tenants/{id}/license-installs',
+    command: ['license', 'installs'],
+    options: { id: '--tenant', limit: '--limit', cursor: '--cursor' },
+  },
+  {
+    method: 'POST',
+    path: '/v1/licenses/{id}/revoke',
+    command: ['license', 'revoke'],
+    args: ['id'],
+    options: { reason: '--reason' },
+  },
+  { method: 'GET', path: '/v1/license-keys', command: ['license', 'keys'] },
+  { method: 'GET', path: '/v1/license-revocations', command: ['license', 'revocations'] },
+  {
+    method: 'GET',
+    path: '/v1/invoices',
+    command: ['invoices', 'list'],
+    options: { tenant: '--tenant', status: '--status', limit: '--limit', cursor: '--cursor' },
+  },
+  { method: 'GET', path: '/v1/invoices/{id}', command: ['invoices', 'show'], args: ['id'] },
+  {
+    method: 'POST',
+    path: '/v1/invoices/{id}/pay',
+    command: ['invoices', 'pay'],
+    args: ['id'],
+    options: { reference: '--reference' },
+  },
+  {
+    method: 'POST',
+    path: '/v1/invoices/{id}/void',
+    command: ['invoices', 'void'],
+    args: ['id'],
+    options: { reason: '--reason' },
+  },
+  {
+    method: 'POST',
+    path: '/v1/invoices/{id}/mark-uncollectible',
+    command: ['invoices', 'mark-uncollectible'],
+    args: ['id'],
+    options: { reason: '--reason' },
+  },
+  { method: 'GET', path: '/v1/plans', command: ['plans', 'list'] },
+  { method: 'GET', path: '/v1/plans/{key}', command: ['plans', 'show'], args: ['key'] },
+  { method: 'GET', path: '/v1/api-keys', command: ['keys', 'list'] },
+  { method: 'POST', path: '/v1/api-keys/{id}/revoke', command: ['keys', 'revoke'], args: ['id'] },
+  { method: 'GET', path: '/v1/oidc-clients', command: ['oidc-clients', 'list'] },
+];
+
+/**
+ * The `tenantry` command line of a call, or undefined when the CLI has no command doing exactly
+ * that call. The command carries no token: the CLI reads its own (TENANTRY_TOKEN or --token).
+ */
+export function cliOf(call: Call): string | undefined {
+  const argv = cliArgvOf(call);
+  return argv === undefined ? undefined : ['tenantry', ...argv].map(shellQuote).join(' ');
+}
+
+/** The CLI's arguments (after `tenantry`) for a call, or undefined when it has no equivalent. */
+export function cliArgvOf(call: Call): string[] | undefined {
+  // A media type other than JSON (a CSV, an invoice's HTML) is a download, not a command's output.
+  if (call.accept !== undefined) return undefined;
+  const url = new URL(call.url, 'http://console.invalid');
+  for (const mapping of CLI_COMMANDS) {
+    if (mapping.method !== call.method) continue;
+    const params = matchPath(mapping.path, url.pathname);
+    if (params === undefined) continue;
+    const fields = fieldsOf(call, url);
+    if (fields === undefined) return undefined;
+    const argv = [...mapping.command];
+    for (const name of mapping.args ?? []) {
+      const value = params.get(name);
+      // The CLI would read an argument starting with a dash as an option.
+      if (value === undefined || value.startsWith('-')) return undefined;
+      argv.push(value);
+      params.delete(name);
+    }
+    for (const [name, value] of [...params, ...fields]) {
+      const flag = mapping.options?.[name];
+      if (flag === undefined) return undefined;
+      argv.push(flag, value);
+    }
+    return argv;
+  }
+  return undefined;
+}
+
+/** The path's parameters by name, decoded, when `pathname` is an instance of `template`. */
+function matchPath(template: string, pathname: string): Map<string, string> | undefined {
+  const names: string[] = [];
+  const pattern = template
+    .split(/(\{[^}]+\})/)
+    .map((part) => {
+      const name = /^\{([^}]+)\}$/.exec(part)?.[1];
+      if (name === undefined) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      names.push(name);
+      return '([^/]+)';
+    })
+    .join('');
+  const match = new RegExp(`^${pattern}$`).exec(pathname);
+  if (match === null) return undefined;
+  return new Map(names.map((name, index) => [name, decodeURIComponent(match[index + 1] ?? '')]));
+}
+
+/**
+ * The query's fields and, for a POST, the body's: a body that is not a flat object of strings and
+ * numbers has no command-line form.
+ */
+function fieldsOf(call: Call, url: URL): [string, string][] | undefined {
+  const fields: [string, string][] = [...url.searchParams];
+  if (call.body === undefined) return fields;
+  if (typeof call.body !== 'object' || call.body === null || Array.isArray(call.body)) return undefined;
+  for (const [name, value] of Object.entries(call.body)) {
+    if (value === undefined) continue;
+    if (typeof value !== 'string' && typeof value !== 'number') return undefined;
+    fields.push([name, String(value)]);
+  }
+  return fields;
+}
+
+/**
+ * One argument as a POSIX shell reads it back unchanged: bare when it holds only characters no
+ * shell treats specially, else in single quotes, inside which only `'` itself needs care.
+ */
+export function shellQuote(arg: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(arg)) return arg;
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,75 @@
+// "Copy as CLI" in a real browser (Debian's Chromium via playwright-core), on both backends: the
+// tenant list and a tenant page offer the `tenantry` command of the call they show, which the
+// clipboard receives without any token; a call the CLI has no command for (a name search, the
+// fleet's counts) says so and offers no button. No console error, no serious or critical axe
+// violation.
+import type { Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import { applyPlans, provisionedTenant } from '../../packages/server/test/tenant-support.ts';
+import { launchBrowser } from './browser.ts';
+import { accessible, eventually, operatorConsole, screenshotsFolder } from './console-support.ts';
+import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
+
+let t: OidcTestApp;
+let browser: Browser | undefined;
+
+beforeAll(async () => {
+  t = await startOidcTestApp({ real: true });
+  await applyPlans(t);
+  browser = await launchBrowser();
+  await screenshotsFolder();
+}, E2E_TIMEOUT_MS);
+
+afterAll(async () => {
+  await browser?.close();
+  await t?.close();
+});
+
+test(
+  'the tenant list and a tenant page copy their call as a tenantry command; a call without one says so',
+  async () => {
+    if (browser === undefined) throw new Error('no browser');
+    const marker = Date.now().toString(36);
+    const slug = `cli-${marker}`;
+    await provisionedTenant(t, { plan: 'pro', slug, name: 'CLI Corp' });
+    const { page, errors } = await operatorConsole(t, browser, `ops-${marker}@example.com`);
+
+    // The fleet's counts: no command does that call, and the panel says so instead of a button.
+    await eventually(() => page.textContent('[data-testid=fleet-total]')).toMatch(/\d+ tenants?\b/);
+    expect(await page.textContent('[data-testid=cli-none]')).toContain('has no command');
+    expect(await page.locator('button:has-text("Copy as CLI")').count()).toBe(0);
+
+    // The list filtered by state: `tenants list` with the same filter and page size.
+    await page.goto(`${t.issuer}/console/tenants?state=active`);
+    await eventually(() => page.textContent('[data-testid=tenant-count]')).toMatch(/tenant/);
+    expect(await page.textContent('[data-testid=curl]')).toContain('/v1/tenants?state=active&limit=100');
+    expect(await page.textContent('[data-testid=cli]')).toBe(
+      'tenantry tenants list --state active --limit 100',
+    );
+    await page.click('button:has-text("Copy as CLI")');
+    await eventually(() => page.textContent('.api-panel [role=status]')).toBe('Copied CLI command');
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    expect(copied).toBe('tenantry tenants list --state active --limit 100');
+    await page.locator('summary:has-text("CLI")').first().click();
+    await eventually(() => page.locator('.api-panel').first().textContent()).toContain('TENANTRY_TOKEN');
+    await accessible(page, 'cli-copy-tenants');
+
+    // A name search: the CLI's `tenants list` has no --search, so no command is offered.
+    await page.goto(`${t.issuer}/console/tenants?search=${slug}`);
+    await eventually(() => page.textContent('[data-testid=tenant-count]')).toBe('1 tenant');
+    expect(await page.locator('[data-testid=cli]').count()).toBe(0);
+    expect(await page.textContent('[data-testid=cli-none]')).toContain('has no command');
+
+    // The tenant page: `tenants show <slug>`.
+    await page.goto(`${t.issuer}/console/tenants/${slug}`);
+    await eventually(() => page.textContent('[data-testid=cli]')).toBe(`tenantry tenants show ${slug}`);
+    await page.click('button:has-text("Copy as CLI")');
+    await eventually(() => page.evaluate(() => navigator.clipboard.readText())).toBe(
+      `tenantry tenants show ${slug}`,
+    );
+    await accessible(page, 'cli-copy-tenant');
+    expect(errors).toEqual([]);
+  },
+  E2E_TIMEOUT_MS,
+);
