@@ -301,6 +301,7 @@ test(
     // Secrets need secrets:write, which the role lacks: not in the navigation, and the page says so.
     expect(await reader.page.locator('header nav a').allTextContents()).toEqual([
       'Overview',
+      'Plan & billing',
       'Usage',
       'Members',
       'API keys',
