@@ -116,6 +116,21 @@ function exempted(from: string, to: string): boolean {
   );
 }
 
+/**
+ * The web console's own rule: its two entry points (`console/`, the operator's, and `portal/`, the
+ * tenant's) are separate programs sharing one library (`shared/`), whose modules they import by
+ * path. Neither entry point imports the other, and the library imports neither.
+ */
+function consoleBreach(from: string | undefined, to: string | undefined): string | undefined {
+  const entry = (folder: string | undefined) => folder === 'console' || folder === 'portal';
+  if (entry(from) && entry(to) && from !== to) {
+    return `the console's entry points do not import each other; move what both need to packages/console/src/shared/`;
+  }
+  if (from === 'shared' && entry(to))
+    return `packages/console/src/shared/ is the entry points' library: it imports neither`;
+  return undefined;
+}
+
 /** Every breach of the rules in `sources`, as `file: 'specifier' — why`. */
 function violations(sources: readonly Source[], packageExports: Record<string, readonly string[]>): string[] {
   const found: string[] = [];
@@ -139,6 +154,11 @@ function violations(sources: readonly Source[], packageExports: Record<string, r
             );
             continue;
           }
+        }
+        if (from.pkg === 'console' && to.pkg === 'console') {
+          const why = consoleBreach(from.feature, to.feature);
+          if (why !== undefined) report(why);
+          continue;
         }
         if (to.feature === undefined) continue;
         const folder = `packages/${to.pkg}/src/${to.feature}`;
@@ -173,7 +193,7 @@ function walk(directory: string): string[] {
     if (entry.name === 'node_modules' || entry.name === 'dist' || entry.name.startsWith('.')) return [];
     const path = join(directory, entry.name);
     if (entry.isDirectory()) return walk(path);
-    return /\.[mc]?ts$/.test(entry.name) && !entry.name.endsWith('.d.ts') ? [path] : [];
+    return /\.([mc]?ts|tsx)$/.test(entry.name) && !entry.name.endsWith('.d.ts') ? [path] : [];
   });
 }
 
@@ -205,6 +225,7 @@ describe('module boundaries', () => {
     expect(paths).toContain('packages/server/src/services.ts');
     expect(paths).toContain('bench/api.ts');
     expect(paths).toContain('packages/server/test/harness.ts');
+    expect(paths).toContain('packages/console/src/console/routes.tsx');
     expect(sources.reduce((count, source) => count + specifiers(source.text).length, 0)).toBeGreaterThan(
       1000,
     );
@@ -277,6 +298,21 @@ describe('the boundary check itself', () => {
     expect(check('packages/server/src/usage/x.ts', "// import { x } from '../billing/dunning.ts';")).toEqual(
       [],
     );
+  });
+
+  it("keeps the console's entry points apart, sharing only its library", () => {
+    expect(check('packages/console/src/console/x.tsx', "import { get } from '../shared/api.ts';")).toEqual(
+      [],
+    );
+    expect(check('packages/console/src/portal/x.tsx', "import { U } from '../shared/usage.tsx';")).toEqual(
+      [],
+    );
+    expect(
+      check('packages/console/src/portal/x.tsx', "import { T } from '../console/tenant-page.tsx';"),
+    ).toHaveLength(1);
+    expect(
+      check('packages/console/src/shared/x.tsx', "import { r } from '../portal/routes.tsx';"),
+    ).toHaveLength(1);
   });
 
   it('flags a package reaching into another by path or by a deep specifier', () => {
