@@ -4,6 +4,7 @@ import type { ResponseBody } from '@tenantry/core/api';
 import { callOf, get } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge } from '../shared/components/index.ts';
 import { PLACEMENTS, TENANT_STATES } from '../shared/tenants.ts';
+import { SignupFunnel } from './signup-funnel.tsx';
 
 type Counts = ResponseBody<'/v1/tenant-counts', 'get'>;
 
@@ -16,6 +17,7 @@ export function FleetHome() {
       {counts.isPending ? <Loading what="the fleet" /> : null}
       {counts.isError ? <ErrorNotice error={counts.error} /> : null}
       {counts.data === undefined ? null : <FleetCounts counts={counts.data} />}
+      <SignupFunnel />
     </>
   );
 }

@@ -3,6 +3,7 @@ import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, type Placement, type TenantState } from '../shared/tenants.ts';
 import { FleetHome } from './fleet-home.tsx';
+import { SettingsPage } from './settings-page.tsx';
 import { TenantPage } from './tenant-page.tsx';
 import { TenantsList } from './tenants-list.tsx';
 
@@ -47,6 +48,9 @@ function Nav() {
       <Link to="/tenants" activeProps={{ 'aria-current': 'page' }}>
         Tenants
       </Link>
+      <Link to="/settings" activeProps={{ 'aria-current': 'page' }}>
+        Settings
+      </Link>
     </>
   );
 }
@@ -81,9 +85,14 @@ const callbackRoute = createRoute({
   path: '/callback',
   component: () => <Callback entry="console" />,
 });
+const settingsRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/settings',
+  component: SettingsPage,
+});
 
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([fleetRoute, tenantsRoute, tenantRoute, callbackRoute]),
+  routeTree: rootRoute.addChildren([fleetRoute, tenantsRoute, tenantRoute, callbackRoute, settingsRoute]),
   basepath: '/console',
 });
 

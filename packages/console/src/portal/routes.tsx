@@ -2,6 +2,7 @@ import { createRootRoute, createRoute, createRouter } from '@tanstack/react-rout
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { PortalHome } from './portal-home.tsx';
+import { Welcome } from './welcome.tsx';
 
 // The portal's links are plain anchors: the router's types are registered for the operator
 // console's route tree (one router per program, and both programs share one type check).
@@ -22,6 +23,7 @@ const rootRoute = createRootRoute({
 });
 
 const homeRoute = createRoute({ getParentRoute: () => rootRoute, path: '/', component: PortalHome });
+const welcomeRoute = createRoute({ getParentRoute: () => rootRoute, path: '/welcome', component: Welcome });
 const callbackRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/callback',
@@ -29,6 +31,6 @@ const callbackRoute = createRoute({
 });
 
 export const router = createRouter({
-  routeTree: rootRoute.addChildren([homeRoute, callbackRoute]),
+  routeTree: rootRoute.addChildren([homeRoute, welcomeRoute, callbackRoute]),
   basepath: '/portal',
 });

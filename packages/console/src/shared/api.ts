@@ -33,7 +33,7 @@ export class SignedOutError extends Error {
 
 /** One API call, as "copy as curl" and the raw-JSON view show it. */
 export interface Call {
-  readonly method: 'GET' | 'POST';
+  readonly method: 'GET' | 'POST' | 'PUT';
   /** Path and query, e.g. `/v1/tenants?state=active`. */
   readonly url: string;
   readonly body?: unknown;
@@ -65,6 +65,15 @@ export function post<P extends PathsWith<'post'>>(
 ): Promise<ResponseBody<P, 'post'>> {
   const { body, ...rest } = (input ?? {}) as { body?: unknown; path?: unknown; query?: unknown };
   return send({ method: 'POST', url: operationUrl(path, rest), body: body ?? {} });
+}
+
+/** PUTs to an operation of the API with the signed-in user's token; resolves to its typed answer. */
+export function put<P extends PathsWith<'put'>>(
+  path: P,
+  ...[input]: OperationArgs<OperationInput<P, 'put'>>
+): Promise<ResponseBody<P, 'put'>> {
+  const { body, ...rest } = (input ?? {}) as { body?: unknown; path?: unknown; query?: unknown };
+  return send({ method: 'PUT', url: operationUrl(path, rest), body: body ?? {} });
 }
 
 /** Sends a call with the session's bearer token; problems become {@link ApiError}. */

@@ -28,6 +28,7 @@ import { migrationRunRoutes } from '../migration-runs/index.ts';
 import { oidcClientRoutes, oidcRoutes } from '../oidc/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import { limitRequests, rateLimitShareRoutes } from '../rate-limits/index.ts';
+import { selfServeRoutes } from '../self-serve/index.ts';
 import type { Services } from '../services.ts';
 import { tenantKeyRoutes } from '../tenant-keys/index.ts';
 import { tenantSecretRoutes } from '../tenant-secrets/index.ts';
@@ -246,6 +247,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(mailRoutes, { mailer: services.mailer });
       await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
       await v1.register(migrationRunRoutes, { migrationRuns: services.migrationRuns });
+      await v1.register(selfServeRoutes, { selfServe: services.selfServe });
     },
     { prefix: '/v1' },
   );
@@ -268,6 +270,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       mfa: services.mfa,
       mailer: services.mailer,
       members: services.members,
+      selfServe: services.selfServe,
     });
   });
   // Outside the API-key scope: static pages and scripts, which call /v1 with the user's token.
