@@ -5332,7 +5332,7 @@ export interface components {
       from: string;
       /** @description Median seconds from a trial's start to its tenant's first usage event; null while none has one */
       median_seconds_to_first_value: number | null;
-      /** @description Users who signed up in the window */
+      /** @description Users who signed up in the window (an invited user counts once they set a password) */
       signups: number;
       /** @description Self-serve trials started in the window */
       tenants_created: number;

@@ -717,6 +717,7 @@ export interface SelfServeTrialsTable {
   user_id: string;
   tenant_id: string;
   plan: string;
+  source_ip: string | null;
   created_at: Timestamp;
   wizard_completed_at: Timestamp | null;
 }

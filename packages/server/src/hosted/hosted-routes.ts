@@ -138,11 +138,11 @@ export const hostedRoutes: FastifyPluginAsync<HostedServices> = async (app, serv
     userAgent: request.headers['user-agent'],
   });
 
-  function send(reply: FastifyReply, status: number, title: string, body: Html, head?: Html): FastifyReply {
+  function send(reply: FastifyReply, status: number, title: string, body: Html): FastifyReply {
     return reply
       .code(status)
       .type('text/html; charset=utf-8')
-      .send(layout(brands.get(reply.request) ?? mailer.brand, title, body, head));
+      .send(layout(brands.get(reply.request) ?? mailer.brand, title, body));
   }
 
   /** The status of a domain error's page, with Retry-After for a rate limit. */

@@ -5,7 +5,7 @@ import type { Brand } from '../mail/index.ts';
  * The page shell every hosted page shares: the vendor's name, colour and logo, a main landmark,
  * and no script at all (every page works as plain forms).
  */
-export function layout(brand: Brand, title: string, body: Html, head?: Html): string {
+export function layout(brand: Brand, title: string, body: Html): string {
   const logo = brand.logoUrl === undefined ? '' : html`<img src="${brand.logoUrl}" alt="" height="40">`;
   return html`<!doctype html>
 <html lang="en">
@@ -13,7 +13,6 @@ export function layout(brand: Brand, title: string, body: Html, head?: Html): st
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · ${brand.productName}</title>
-${head ?? ''}
 <style>
 body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem;color:#111}
 header{display:flex;gap:.75rem;align-items:center;margin-bottom:1.5rem}

@@ -11,21 +11,12 @@ type Body = Readonly<Record<string, unknown>>;
 export interface SignupPageContext {
   readonly selfServe: SelfServeService;
   readonly csrfToken: (request: FastifyRequest, reply: FastifyReply) => string;
-  readonly send: (
-    reply: FastifyReply,
-    status: number,
-    title: string,
-    body: Html,
-    head?: Html,
-  ) => FastifyReply;
+  readonly send: (reply: FastifyReply, status: number, title: string, body: Html) => FastifyReply;
   readonly statusOf: (reply: FastifyReply, error: DomainError) => number;
   readonly origin: (request: FastifyRequest) => Origin;
   /** The signed-in user's id, or undefined when none (the caller has answered). */
   readonly signedInUser: (request: FastifyRequest) => Promise<string | undefined>;
 }
-
-/** How often the page waiting for a trial's provisioning looks again, in seconds. */
-const REFRESH_SECONDS = 2;
 
 function text(body: Body | undefined, name: string): string {
   const value = body?.[name];
@@ -51,9 +42,9 @@ ${error ? html`<p class="error" id="${errorId}">${error}</p>` : ''}`;
 /**
  * The start of self-serve sign-up (`/signup?plan=…`, docs/self-serve.md): a person who is not
  * signed in is sent to create an account and come back; a verified user without a trial names
- * their organisation and picks what the vendor offers; the trial is then provisioned, this page
- * waiting on it (a refresh every few seconds: the hosted pages run no script), and the owner is
- * sent to the portal's setup wizard.
+ * their organisation and picks what the vendor offers; the trial is then provisioned, and the
+ * owner is sent on to the portal's setup wizard. While it is provisioned, the page says so with a
+ * link to continue: no timed refresh (WCAG 2.2.1: the person decides when the page changes).
  */
 export function signupPages(app: FastifyInstance, c: SignupPageContext): void {
   function form(
@@ -99,9 +90,8 @@ ${settings.regions.length > 0 ? select('Region', 'region', settings.regions, val
         reply,
         200,
         'Setting up your organisation',
-        html`<p role="status">Your organisation is being set up. This page moves on by itself in a moment.</p>
-<p><a href="/signup">Check again</a></p>`,
-        html`<meta http-equiv="refresh" content="${String(REFRESH_SECONDS)}">`,
+        html`<p role="status">Your organisation is being set up. It takes a few seconds.</p>
+<p><a href="/signup">Continue</a></p>`,
       );
     }
     if (trial.state === 'provisioning_failed') {

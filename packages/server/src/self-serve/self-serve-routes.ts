@@ -70,7 +70,10 @@ const Funnel = z
   .object({
     from: Timestamp,
     to: Timestamp,
-    signups: z.number().int().describe('Users who signed up in the window'),
+    signups: z
+      .number()
+      .int()
+      .describe('Users who signed up in the window (an invited user counts once they set a password)'),
     verified: z.number().int().describe('Of them, those who verified their email address'),
     tenants_created: z.number().int().describe('Self-serve trials started in the window'),
     wizard_completed: z.number().int().describe('Of them, those whose setup wizard was completed'),

@@ -81,6 +81,14 @@ export interface Funnel {
   readonly median_seconds_to_first_value: number | null;
 }
 
+/**
+ * Trials one address may start in an hour. Each trial also needs a verified address of its own,
+ * but mailboxes are cheap for a bot: this bounds how many tenants one machine can have provisioned.
+ */
+export const TRIALS_PER_ADDRESS_PER_HOUR = 5;
+
+const HOUR_MS = 3_600_000;
+
 /** How long the funnel looks back: a week. */
 export const FUNNEL_WINDOW_MS = 7 * 86_400_000;
 
@@ -313,14 +321,18 @@ export class SelfServeService {
         trial_days: settings.trial_days,
       },
       {
-        check: (tx) => this.#mayStartTrial(tx, userId),
+        check: (tx) => this.#mayStartTrial(tx, userId, ctx.sourceIp),
         write: (tx, tenantId, now) => this.#makeOwner(tx, ctx, userId, tenantId, plan, now),
       },
     );
     return created.ok ? ok({ tenantId: created.value.id }) : created;
   }
 
-  async #mayStartTrial(tx: Transaction<Schema>, userId: string): Promise<Result<void, DomainError>> {
+  async #mayStartTrial(
+    tx: Transaction<Schema>,
+    userId: string,
+    sourceIp: string | null,
+  ): Promise<Result<void, DomainError>> {
     const user = await tx
       .selectFrom('users')
       .select(['id', 'email_verified_at'])
@@ -341,6 +353,27 @@ export class SelfServeService {
         details: { tenant_id: trial.tenant_id },
       });
     }
+    if (sourceIp !== null) {
+      const since = new Date(this.#o.clock.now().getTime() - HOUR_MS);
+      const recent = await tx
+        .selectFrom('self_serve_trials')
+        .select((eb) => [eb.fn.countAll<string>().as('n'), eb.fn.min('created_at').as('oldest')])
+        .where('source_ip', '=', sourceIp)
+        .where('created_at', '>=', since)
+        .executeTakeFirstOrThrow();
+      if (Number(recent.n) >= TRIALS_PER_ADDRESS_PER_HOUR) {
+        const oldest = recent.oldest === null ? since : new Date(recent.oldest);
+        const retryAfter = Math.max(
+          1,
+          Math.ceil((oldest.getTime() + HOUR_MS - this.#o.clock.now().getTime()) / 1000),
+        );
+        return fail(
+          'too_many_attempts',
+          `${TRIALS_PER_ADDRESS_PER_HOUR} trials were started from this address in the last hour; try again later`,
+          { details: { retry_after: retryAfter } },
+        );
+      }
+    }
     return ok(undefined);
   }
 
@@ -359,7 +392,14 @@ export class SelfServeService {
       .execute();
     await tx
       .insertInto('self_serve_trials')
-      .values({ user_id: userId, tenant_id: tenantId, plan, created_at: now, wizard_completed_at: null })
+      .values({
+        user_id: userId,
+        tenant_id: tenantId,
+        plan,
+        source_ip: ctx.sourceIp,
+        created_at: now,
+        wizard_completed_at: null,
+      })
       .execute();
     await recordChange(tx, ctx, {
       action: 'signup.trial_started',
@@ -458,7 +498,8 @@ export class SelfServeService {
   }
 
   /**
-   * The sign-up funnel of the week to now: users who signed up, of them those verified, trials
+   * The sign-up funnel of the week to now: users who signed up (with a password: not those an
+   * invitation made, until they sign up), of them those verified, trials
    * started, wizards completed, trials that reached first value (their tenant's first usage event),
    * and the median time from a trial's start (its tenant made) to it. Three queries, each bounded by the week: the users
    * by their creation index, the trials by theirs, and for each trial of the week the first of its
@@ -467,13 +508,15 @@ export class SelfServeService {
   async funnel(): Promise<Funnel> {
     const to = this.#o.clock.now();
     const from = new Date(to.getTime() - FUNNEL_WINDOW_MS);
+    // Who signed up themselves: a user made by an invitation has no password until they do.
     const users = await this.#o.db
-      .selectFrom('users')
+      .selectFrom('users as u')
+      .innerJoin('user_passwords as p', 'p.user_id', 'u.id')
       .select((eb) => [
         eb.fn.countAll<string>().as('signups'),
-        eb.fn.count<string>('email_verified_at').as('verified'),
+        eb.fn.count<string>('u.email_verified_at').as('verified'),
       ])
-      .where('created_at', '>=', from)
+      .where('u.created_at', '>=', from)
       .executeTakeFirstOrThrow();
     const trials = await sql<{
       tenants_created: string;

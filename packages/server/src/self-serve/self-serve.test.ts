@@ -190,7 +190,7 @@ describe('a trial', () => {
     expect(started.status, started.body).toBe(303);
     expect(started.location).toBe('/signup');
     const waiting = await browser.get('/signup');
-    expect(waiting.body).toContain('http-equiv="refresh"');
+    expect(waiting.body).toContain('<a href="/signup">Continue</a>');
 
     const userId = await userIdOf('ann@example.com');
     const trial = await t.services.database.db
@@ -298,6 +298,35 @@ describe('a trial', () => {
     expect(await t.services.database.db.selectFrom('tenants').selectAll().execute()).toHaveLength(1);
     // The page shows the trial there is, not the form.
     expect((await browser.get('/signup')).body).not.toContain('Start my trial');
+  });
+
+  test('trials from one address are limited to five an hour', async () => {
+    await openSelfServe();
+    const ctx = (userId: string) => ({
+      actor: { type: 'user' as const, id: userId },
+      requestId: null,
+      sourceIp: '203.0.113.9',
+    });
+    const start = async (n: number) => {
+      const userId = `usr_${String(n).padStart(26, '0')}`;
+      const email = `bot${n}@example.com`;
+      await t.services.database.db
+        .insertInto('users')
+        .values({ id: userId, email, email_key: email, name: null, email_verified_at: new Date() })
+        .execute();
+      return t.services.selfServe.startTrial(ctx(userId), userId, {
+        name: `Bot ${n}`,
+        plan: 'pro',
+        region: 'eu',
+      });
+    };
+    for (let n = 1; n <= 5; n++) expect((await start(n)).ok).toBe(true);
+    const sixth = await start(6);
+    expect(!sixth.ok && sixth.error.code).toBe('too_many_attempts');
+    expect(!sixth.ok && sixth.error.details?.retry_after).toBe(3600);
+    t.clock.advance(3_600_001);
+    expect((await start(7)).ok).toBe(true);
+    expect(await t.services.database.db.selectFrom('tenants').selectAll().execute()).toHaveLength(6);
   });
 });
 

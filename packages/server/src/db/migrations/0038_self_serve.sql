@@ -9,15 +9,18 @@ CREATE TABLE tenantry.operator_settings (
 );
 
 -- One row per self-serve trial: the user who started it (one trial per user: the primary key), the
--- tenant it made, and when the setup wizard was completed. The sign-up funnel counts from here.
+-- tenant it made, the address it came from (trials per address are limited), and when the setup
+-- wizard was completed. The sign-up funnel counts from here.
 CREATE TABLE tenantry.self_serve_trials (
   user_id text PRIMARY KEY REFERENCES tenantry.users (id),
   tenant_id text NOT NULL UNIQUE REFERENCES tenantry.tenants (id),
   plan text NOT NULL,
+  source_ip text,
   created_at timestamptz NOT NULL,
   wizard_completed_at timestamptz
 );
 CREATE INDEX self_serve_trials_created ON tenantry.self_serve_trials (created_at);
+CREATE INDEX self_serve_trials_source ON tenantry.self_serve_trials (source_ip, created_at);
 
 -- The funnel counts the week's sign-ups: without this, counting them reads every user.
 CREATE INDEX users_created ON tenantry.users (created_at);
