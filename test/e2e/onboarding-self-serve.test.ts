@@ -21,6 +21,10 @@ import {
 } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
+/** A 1×1 PNG: the vendor's logo. */
+const LOGO =
+  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+
 /** The issue's bound on the whole flow, sign-up link to the vendor's app. */
 const FIVE_MINUTES_MS = 5 * 60_000;
 
@@ -66,6 +70,12 @@ beforeAll(async () => {
     },
   });
   expect(settings.status, JSON.stringify(settings.body)).toBe(200);
+  const branding = await t.request({
+    method: 'PUT',
+    url: '/v1/settings/branding',
+    payload: { product_name: 'Acme Cloud', color: '#1f4fd8', logo: LOGO },
+  });
+  expect(branding.status, JSON.stringify(branding.body)).toBe(200);
   browser = await launchBrowser();
   await screenshotsFolder();
 }, E2E_TIMEOUT_MS);
@@ -90,6 +100,9 @@ test(
     // The vendor's pricing page links here; without an account, the person is sent to make one.
     await page.goto(`${t.issuer}/signup?plan=pro`);
     await page.waitForURL(/\/sign-up\?return_to=/);
+    // The hosted pages carry the vendor's branding.
+    expect(await page.textContent('header span')).toBe('Acme Cloud');
+    expect(await page.getAttribute('header img', 'src')).toBe(LOGO);
     await accessible(page, 'self-serve-sign-up');
     await page.fill('input[name=email]', email);
     await page.fill('input[name=name]', 'Nora New');
@@ -132,6 +145,12 @@ test(
     }).toBe('/portal/welcome');
     await page.waitForSelector('text=Set up your organisation');
     await eventually(() => page.inputValue('#organisation-name')).toBe('Nora Labs');
+    // So does the portal: the product's name, its logo, its colour as the frame's rule.
+    await eventually(() => page.textContent('.top .brand')).toBe('Acme Cloud');
+    expect(await page.getAttribute('.brand-logo', 'src')).toBe(LOGO);
+    expect(
+      await page.evaluate(() => getComputedStyle(document.querySelector('.top') as Element).borderTopColor),
+    ).toBe('rgb(31, 79, 216)');
     await accessible(page, 'self-serve-wizard');
     await page.fill('#invite-email', 'teammate@example.com');
     await page.click('button:has-text("Invite")');
@@ -191,12 +210,12 @@ test(
     await eventually(() => operator.page.textContent('#brand-color-error')).toMatch(/contrast of 1\.\d\d:1/);
     expect(await operator.page.getAttribute('#brand-color', 'aria-invalid')).toBe('true');
     await accessible(operator.page, 'self-serve-settings-contrast-error');
-    await operator.page.fill('#brand-color', '#1f4fd8');
-    await operator.page.fill('#brand-name', 'Acme Cloud');
+    await operator.page.fill('#brand-color', '#0b57d0');
+    await operator.page.fill('#brand-name', 'Acme Cloud Two');
     await operator.page.click('button:has-text("Save branding")');
     await eventually(() => operator.page.isVisible('#branding-heading ~ form >> text=Saved.')).toBe(true);
     const branding = await t.request({ method: 'GET', url: '/v1/settings/branding' });
-    expect(branding.body).toMatchObject({ product_name: 'Acme Cloud', color: '#1f4fd8' });
+    expect(branding.body).toMatchObject({ product_name: 'Acme Cloud Two', color: '#0b57d0', logo: LOGO });
     // The 4xx of the refused save is the page's own doing, not an error it failed to handle.
     expect(operator.errors.filter((e) => !e.includes('status of 400'))).toEqual([]);
     await operator.context.close();

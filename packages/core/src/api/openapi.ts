@@ -25,6 +25,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/branding.json': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The vendor's branding (product name, colour, logo), public
+     * @description What the hosted pages and the portal show. No authentication.
+     */
+    get: operations['getPublicBranding'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/healthz': {
     parameters: {
       query?: never;
@@ -5837,6 +5857,27 @@ export interface operations {
         };
         content: {
           'application/json': components['schemas']['JsonWebKeySet'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+    };
+  };
+  getPublicBranding: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BrandingSettings'];
         };
       };
       400: components['responses']['BadRequest'];

@@ -28,7 +28,7 @@ import { migrationRunRoutes } from '../migration-runs/index.ts';
 import { oidcClientRoutes, oidcRoutes } from '../oidc/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import { limitRequests, rateLimitShareRoutes } from '../rate-limits/index.ts';
-import { selfServeRoutes } from '../self-serve/index.ts';
+import { brandingRoute, selfServeRoutes } from '../self-serve/index.ts';
 import type { Services } from '../services.ts';
 import { tenantKeyRoutes } from '../tenant-keys/index.ts';
 import { tenantSecretRoutes } from '../tenant-secrets/index.ts';
@@ -253,6 +253,8 @@ export async function buildApp(services: Services, options: AppOptions): Promise
   );
   // Open: apps fetch the public keys that verify access tokens without any credential.
   await app.register(jwksRoute, { signingKeys: services.signingKeys });
+  // Open: the vendor's branding is what the hosted sign-in pages show anyone.
+  await app.register(brandingRoute, { selfServe: services.selfServe });
   // Outside the API-key scope: the license an install presents authenticates its check-in.
   await app.register(async (open) => {
     rejectUnstorableText(open);

@@ -4,7 +4,7 @@
  * This file is the feature's public surface: code outside the folder imports from here only.
  * It may import: @tenantry/core, changes/, db/, http/, mail/, plans/, tenants/, shared modules.
  */
-export { selfServeRoutes } from './self-serve-routes.ts';
+export { brandingRoute, selfServeRoutes } from './self-serve-routes.ts';
 export {
   type BrandingSettings,
   type Funnel,

@@ -90,6 +90,36 @@ const Funnel = z
   })
   .meta({ id: 'SignupFunnel' });
 
+/** How long browsers may keep the branding: a change shows within a minute. */
+const BRANDING_MAX_AGE_SECONDS = 60;
+
+/**
+ * `GET /branding.json`: the vendor's branding for anyone, as the hosted sign-in pages show it to
+ * anyone; the portal reads it to brand itself. Outside `/v1`: it needs no credential.
+ */
+export const brandingRoute: FastifyPluginAsyncZod<{ selfServe: SelfServeService }> = async (
+  app,
+  { selfServe },
+) => {
+  app.get(
+    '/branding.json',
+    {
+      schema: {
+        tags: ['Self-serve'],
+        operationId: 'getPublicBranding',
+        summary: "The vendor's branding (product name, colour, logo), public",
+        description: 'What the hosted pages and the portal show. No authentication.',
+        security: [],
+        response: { 200: BrandingSettings },
+      },
+    },
+    async (_request, reply) => {
+      reply.header('cache-control', `public, max-age=${BRANDING_MAX_AGE_SECONDS}`);
+      return selfServe.branding();
+    },
+  );
+};
+
 const TenantParams = z.object({ id: z.string().min(1).max(255).describe('Tenant id or slug') });
 
 /** The vendor's self-serve and branding settings, the sign-up funnel, and a trial's setup wizard. */

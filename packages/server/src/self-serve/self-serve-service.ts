@@ -501,9 +501,9 @@ export class SelfServeService {
    * The sign-up funnel of the week to now: users who signed up (with a password: not those an
    * invitation made, until they sign up), of them those verified, trials
    * started, wizards completed, trials that reached first value (their tenant's first usage event),
-   * and the median time from a trial's start (its tenant made) to it. Three queries, each bounded by the week: the users
-   * by their creation index, the trials by theirs, and for each trial of the week the first of its
-   * tenant's events by the events' primary key (tenant first).
+   * and the median time from a trial's start (its tenant made) to it. Two queries, bounded by the
+   * week: the users by their creation index, and the week's trials by theirs, each with the first
+   * of its tenant's events, found among that tenant's events only (the events' key is tenant first).
    */
   async funnel(): Promise<Funnel> {
     const to = this.#o.clock.now();
