@@ -173,6 +173,11 @@ describe('settings', () => {
     expect(page.body).toContain('Brightly');
     expect(page.body).toContain('background:#1f4fd8');
     expect(page.body).toContain(`<img src="${PNG}"`);
+    // And anyone may read it, as the pages show it to anyone: the portal brands itself from here.
+    const open = await t.app.inject({ method: 'GET', url: '/branding.json' });
+    expect(open.statusCode).toBe(200);
+    expect(open.json()).toEqual({ product_name: 'Brightly', color: '#1f4fd8', logo: PNG });
+    expect(open.headers['cache-control']).toBe('public, max-age=60');
   });
 });
 
@@ -437,15 +442,31 @@ describe('the wizard', () => {
       payload: { email: 'carl@example.com', role: 'billing' },
     });
     expect(invited.status, JSON.stringify(invited.body)).toBe(201);
+    // Carl joins Ann's trial as a billing member: a member, without settings:write.
+    const token = new URL(invited.body.invitation_url).searchParams.get('token') ?? '';
+    const joined = await t.services.members.acceptInvitation(
+      systemContext('test'),
+      token,
+      invited.body.invitation.user_id,
+    );
+    expect(joined.ok, JSON.stringify(joined)).toBe(true);
     const carl = `Bearer ${await userToken(t as never, { sub: invited.body.invitation.user_id, tid: ann.tenantId })}`;
-    // Carl is invited, not a member yet: refused as no member; and a billing member holds no settings:write.
-    const refused = await api({
-      method: 'POST',
-      url: `/v1/tenants/${ann.tenantId}/onboarding/complete`,
-      headers: { authorization: carl },
-      payload: {},
-    });
-    expect([401, 403]).toContain(refused.status);
+    for (const [method, url] of [
+      ['GET', `/v1/tenants/${ann.tenantId}/onboarding`],
+      ['POST', `/v1/tenants/${ann.tenantId}/onboarding/complete`],
+    ] as const) {
+      const refused = await api({
+        method,
+        url,
+        headers: { authorization: carl },
+        ...(method === 'POST' ? { payload: {} } : {}),
+      });
+      expect(refused.status, url).toBe(403);
+      expect(refused.body).toMatchObject({
+        code: 'insufficient_permission',
+        required_permission: 'settings:write',
+      });
+    }
     const trial = await t.services.database.db
       .selectFrom('self_serve_trials')
       .select('wizard_completed_at')
