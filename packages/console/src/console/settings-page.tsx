@@ -98,7 +98,7 @@ function SelfServeForm({ settings }: { settings: SelfServe }) {
   const described = (path: string) =>
     error(path) === undefined ? {} : { 'aria-invalid': true, 'aria-describedby': `ss-${path}-error` };
   return (
-    <form onSubmit={onSubmit} className="settings">
+    <form onSubmit={onSubmit} className="stacked">
       <label>
         <input type="checkbox" checked={enabled} onChange={(event) => setEnabled(event.target.checked)} />{' '}
         Anyone may start a trial at <code>/signup</code>
@@ -185,7 +185,7 @@ function BrandingForm({ settings }: { settings: Branding }) {
   const colorError = fieldError(save.error, 'color');
   const logoFieldError = logoError ?? fieldError(save.error, 'logo');
   return (
-    <form onSubmit={onSubmit} className="settings">
+    <form onSubmit={onSubmit} className="stacked">
       <label htmlFor="brand-name">Product name</label>
       <input
         id="brand-name"

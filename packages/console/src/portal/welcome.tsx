@@ -104,7 +104,7 @@ function Steps({
       ) : null}
       <section aria-labelledby="step-invite">
         <h2 id="step-invite">1. Invite your team</h2>
-        <form onSubmit={onInvite}>
+        <form onSubmit={onInvite} className="stacked">
           <label htmlFor="invite-email">Teammate's email</label>
           <input
             id="invite-email"
@@ -138,7 +138,7 @@ function Steps({
       </section>
       <section aria-labelledby="step-name">
         <h2 id="step-name">3. Name your organisation and start</h2>
-        <form onSubmit={onFinish}>
+        <form onSubmit={onFinish} className="stacked">
           <label htmlFor="organisation-name">Organisation name</label>
           <input
             id="organisation-name"
