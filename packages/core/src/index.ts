@@ -87,6 +87,18 @@ export {
   type TierCharge,
   type UsageDetail,
 } from './billing/index.ts';
+export {
+  BRAND_TEXT_COLOR,
+  checkBrandColor,
+  checkLogo,
+  contrastRatio,
+  LOGO_TYPES,
+  type LogoType,
+  MAX_LOGO_BYTES,
+  parseHexColor,
+  relativeLuminance,
+  WCAG_AA_CONTRAST,
+} from './branding/index.ts';
 export { canonicalJson } from './canonical-json.ts';
 export {
   type AlsoOf,

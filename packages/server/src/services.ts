@@ -51,6 +51,7 @@ import { PlanService } from './plans/index.ts';
 import { ProvisioningWorkflow } from './provisioning/index.ts';
 import { RateLimitShareService, RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';
 import type { SecretBox } from './secrets/index.ts';
+import { SelfServeService } from './self-serve/index.ts';
 import { DEFAULT_TENANT_KEY_PREFIX, TenantKeyService } from './tenant-keys/index.ts';
 import { TenantSecretService } from './tenant-secrets/index.ts';
 import { TenantService } from './tenants/index.ts';
@@ -145,6 +146,8 @@ export interface Services {
   readonly mfa: MfaService;
   /** The vendor's apps registered as OpenID clients. */
   readonly oidcClients: OidcClientService;
+  /** Self-serve sign-up: its settings, the vendor's branding, trials, their wizard, the funnel. */
+  readonly selfServe: SelfServeService;
   /** Tenantry as the OpenID provider of the vendor's app: `/oidc` and `/.well-known/openid-configuration`. */
   readonly oidc: OidcProviderService;
   /** Outbound agents: their enrolment, credentials, connections and jobs. */
@@ -482,5 +485,6 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     oidcClients,
     oidc,
     usage,
+    selfServe: new SelfServeService({ db, clock, plans, tenants, configuredBrand: mailer.brand, publicUrl }),
   };
 }

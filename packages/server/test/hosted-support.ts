@@ -391,6 +391,19 @@ export function hostedWalk(target: {
     'POST /account/sessions/end-all': async () =>
       (await send((await fresh()).browser, '/account/sessions', '/account/sessions/end-all', {})).requestId,
     'POST /sign-out': async () => (await send((await fresh()).browser, '/sign-out', undefined, {})).requestId,
+    'POST /signup': async () => {
+      const opened = await services.selfServe.updateSelfServe(systemContext('walk'), {
+        enabled: true,
+        plans: ['starter'],
+        placements: ['pool'],
+        regions: [],
+        app_url: null,
+        trial_days: 14,
+      });
+      if (!opened.ok) throw new Error(JSON.stringify(opened.error));
+      const { browser } = await fresh();
+      return (await send(browser, '/signup', '/signup', { name: 'Walk trial', plan: 'starter' })).requestId;
+    },
     'POST /sign-in/invitation': async () => {
       const { email, browser } = await fresh();
       const ctx = systemContext('walk');
@@ -427,4 +440,5 @@ export const HOSTED_WALK_RECORDS = {
   'POST /account/sessions/end-all': ['session.ended'],
   'POST /sign-out': ['session.ended'],
   'POST /sign-in/invitation': ['member.joined'],
+  'POST /signup': ['tenant.created', 'signup.trial_started'],
 } as const satisfies Record<string, readonly AuditAction[]>;

@@ -5,6 +5,7 @@ import { callOf, get } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading, StateBadge } from '../shared/components/index.ts';
 import { PLACEMENTS, TENANT_STATES } from '../shared/tenants.ts';
 import { FleetSignals } from './fleet-signals.tsx';
+import { SignupFunnel } from './signup-funnel.tsx';
 
 type Counts = ResponseBody<'/v1/tenant-counts', 'get'>;
 
@@ -18,6 +19,7 @@ export function FleetHome() {
       {counts.isError ? <ErrorNotice error={counts.error} /> : null}
       {counts.data === undefined ? null : <FleetCounts counts={counts.data} />}
       <FleetSignals />
+      <SignupFunnel />
     </>
   );
 }

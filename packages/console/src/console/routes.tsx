@@ -16,6 +16,7 @@ import { PlanPage } from './plans/plan-page.tsx';
 import { parsePlanDiffSearch, parsePlanSearch } from './plans/plan-search.ts';
 import { PlansList } from './plans/plans-list.tsx';
 import { isProvisioningRunState, ProvisioningPage, type ProvisioningRunState } from './provisioning.tsx';
+import { SettingsPage } from './settings-page.tsx';
 import { StaffPage } from './staff.tsx';
 import { TenantPage } from './tenant-page.tsx';
 import { TenantsList } from './tenants-list.tsx';
@@ -104,6 +105,9 @@ function Nav() {
       </Link>
       <Link to="/provisioning" activeProps={{ 'aria-current': 'page' }}>
         Provisioning
+      </Link>
+      <Link to="/settings" activeProps={{ 'aria-current': 'page' }}>
+        Settings
       </Link>
       <ConsolePalette />
     </>
@@ -217,6 +221,11 @@ const callbackRoute = createRoute({
   path: '/callback',
   component: () => <Callback entry="console" />,
 });
+const settingsRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/settings',
+  component: SettingsPage,
+});
 
 export const router = createRouter({
   routeTree: rootRoute.addChildren([
@@ -239,6 +248,7 @@ export const router = createRouter({
     migrationsRoute,
     migrationRunRoute,
     provisioningRoute,
+    settingsRoute,
     callbackRoute,
   ]),
   basepath: '/console',

@@ -62,6 +62,8 @@ const SCOPE_SET: Record<Scope, true> = {
   'agent-jobs:write': true,
   'datasets:read': true,
   'fleet:read': true,
+  'settings:read': true,
+  'settings:write': true,
 };
 const SCOPES = Object.keys(SCOPE_SET) as readonly Scope[];
 

@@ -9,6 +9,7 @@ import { Shell } from '../shared/components/index.ts';
 import { can } from './access.tsx';
 import { ApiKeysPage } from './api-keys-page.tsx';
 import { AuditPage } from './audit-page.tsx';
+import { useBranding } from './brand.tsx';
 import { MembersPage } from './members-page.tsx';
 import { PortalBilling } from './portal-billing.tsx';
 import { PortalHome } from './portal-home.tsx';
@@ -16,6 +17,7 @@ import { SecretsPage } from './secrets-page.tsx';
 import { SelfHostedPage } from './self-hosted-page.tsx';
 import { UsagePage } from './usage-page.tsx';
 import { WebhooksPage } from './webhooks-page.tsx';
+import { Welcome } from './welcome.tsx';
 
 /** The portal's pages, each shown in the navigation only to a member whose role may read it. */
 const PAGES: readonly { path: string; name: string; needs?: TenantAdminPermission }[] = [
@@ -34,7 +36,7 @@ const PAGES: readonly { path: string; name: string; needs?: TenantAdminPermissio
 // console's route tree (one router per program, and both programs share one type check). A plain
 // click is handed to the router's history (no reload: the tokens live in the page's memory);
 // a modified one (new tab, say) is the browser's.
-function Nav() {
+function Nav({ logo }: { logo: string | null | undefined }) {
   useRouterState({ select: (state) => state.location.href });
   // The self-hosted page is for a tenant with licenses: a hosted one's members are not offered it.
   const tenantId = session()?.tenantId;
@@ -54,6 +56,7 @@ function Nav() {
   };
   return (
     <>
+      {logo ? <img className="brand-logo" src={logo} alt="" height={24} /> : null}
       {PAGES.filter(shown).map((page) => (
         <a
           key={page.path}
@@ -70,8 +73,14 @@ function Nav() {
   );
 }
 
+/** The shared frame, branded with the vendor's name, logo and colour. */
+function PortalShell() {
+  const brand = useBranding();
+  return <Shell entry="portal" title={brand?.product_name ?? 'Portal'} nav={<Nav logo={brand?.logo} />} />;
+}
+
 const rootRoute = createRootRoute({
-  component: () => <Shell entry="portal" title="Tenantry portal" nav={<Nav />} />,
+  component: PortalShell,
   notFoundComponent: () => (
     <>
       <h1>Not found</h1>
@@ -94,6 +103,7 @@ const callbackRoute = createRoute({
 export const router = createRouter({
   routeTree: rootRoute.addChildren([
     page('/', PortalHome),
+    page('/welcome', Welcome),
     page('/billing', PortalBilling),
     page('/usage', UsagePage),
     page('/members', MembersPage),

@@ -25,6 +25,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/branding.json': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The vendor's branding (product name, colour, logo), public
+     * @description What the hosted pages and the portal show. No authentication.
+     */
+    get: operations['getPublicBranding'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/healthz': {
     parameters: {
       query?: never;
@@ -945,6 +965,62 @@ export interface paths {
      */
     get: operations['listProvisioningRuns'];
     put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/self-serve/funnel': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The week's sign-up funnel and median time to first value */
+    get: operations['getSignupFunnel'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/settings/branding': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The vendor's branding: product name, colour and logo */
+    get: operations['getBrandingSettings'];
+    /**
+     * Change the vendor's branding
+     * @description A colour white text cannot be read on (under WCAG AA, 4.5:1) is refused with `validation_failed` naming `color` and the ratio it has.
+     */
+    put: operations['updateBrandingSettings'];
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/settings/self-serve': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Self-serve sign-up settings */
+    get: operations['getSelfServeSettings'];
+    /** Change self-serve sign-up: on or off, plans, placements, regions, app URL */
+    put: operations['updateSelfServeSettings'];
     post?: never;
     delete?: never;
     options?: never;
@@ -1933,6 +2009,40 @@ export interface paths {
     get: operations['listTenantMigrations'];
     put?: never;
     post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/onboarding': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A self-serve trial's setup: its state and where the wizard ends */
+    get: operations['getOnboarding'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/onboarding/complete': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Complete a self-serve trial's setup wizard, naming the organisation */
+    post: operations['completeOnboarding'];
     delete?: never;
     options?: never;
     head?: never;
@@ -4385,6 +4495,8 @@ export interface components {
         | 'agents:write'
         | 'agent-jobs:write'
         | 'datasets:read'
+        | 'settings:read'
+        | 'settings:write'
       )[];
     };
     AuditCheckpoint: {
@@ -4441,6 +4553,14 @@ export interface components {
         type: string;
       };
       tenant_id: string | null;
+    };
+    BrandingSettings: {
+      /** @description `#rrggbb`; white text on it must reach WCAG AA contrast (4.5:1), or it is refused */
+      color: string;
+      /** @description A `data:` URL of a base64 PNG, JPEG, GIF or WebP of at most 64 KiB; SVG is refused (it can carry script). Null: no logo */
+      logo: string | null;
+      /** @description Shown on the portal and the hosted pages */
+      product_name: string;
     };
     /** @description Connection details: a URL, or host, port, database, user and password */
     ConnectionDetails: {
@@ -4527,6 +4647,8 @@ export interface components {
         | 'agents:write'
         | 'agent-jobs:write'
         | 'datasets:read'
+        | 'settings:read'
+        | 'settings:write'
       )[];
       /** @description Shown once, never again. Null when the answer is the replay of an earlier request with the same Idempotency-Key: secrets are not stored, so revoke that key and create another if it was lost */
       secret: string | null;
@@ -5319,6 +5441,20 @@ export interface components {
       /** @description Matched exactly */
       redirect_uris: string[];
     };
+    Onboarding: {
+      /** @description Where the wizard sends the owner when done */
+      app_url: string;
+      name: string;
+      placement: string;
+      plan: string;
+      region: string | null;
+      /** @description ISO 8601, UTC */
+      started_at: string;
+      /** @description The tenant's state: `provisioning` until its data is ready */
+      state: string;
+      tenant_id: string;
+      wizard_completed_at: string | null;
+    };
     PaymentMethod: {
       brand: string | null;
       /** @description ISO 8601, UTC */
@@ -5614,6 +5750,20 @@ export interface components {
       /** @description ISO 8601, UTC */
       updated_at: string;
     };
+    SelfServeSettings: {
+      /** @description Where the wizard ends; null: the portal */
+      app_url: string | null;
+      /** @description Whether anyone may start a trial on the sign-up page (`/signup`) */
+      enabled: boolean;
+      /** @description Where a trial's data may live; the first is the default. The vendor's placements only */
+      placements: ('pool' | 'schema' | 'database')[];
+      /** @description Plan keys a trial may be on; the first is the default. Each must exist */
+      plans: string[];
+      /** @description Regions a trial may choose from; none: trials have no region */
+      regions: string[];
+      /** @description How long a trial lasts, whatever the plan's own trial */
+      trial_days: number;
+    };
     Showback: {
       consumers: {
         /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
@@ -5706,6 +5856,24 @@ export interface components {
        * @enum {string}
        */
       status: 'next' | 'active' | 'retired';
+    };
+    SignupFunnel: {
+      /** @description Of them, those whose tenant recorded a usage event (first value) */
+      first_value: number;
+      /** @description ISO 8601, UTC */
+      from: string;
+      /** @description Median seconds from a trial's start to its tenant's first usage event; null while none has one */
+      median_seconds_to_first_value: number | null;
+      /** @description Users who signed up in the window (an invited user counts once they set a password) */
+      signups: number;
+      /** @description Self-serve trials started in the window */
+      tenants_created: number;
+      /** @description ISO 8601, UTC */
+      to: string;
+      /** @description Of them, those who verified their email address */
+      verified: number;
+      /** @description Of them, those whose setup wizard was completed */
+      wizard_completed: number;
     };
     Slot: {
       /** @description ISO 8601, UTC */
@@ -6211,6 +6379,27 @@ export interface operations {
       400: components['responses']['BadRequest'];
     };
   };
+  getPublicBranding: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BrandingSettings'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+    };
+  };
   checkHealth: {
     parameters: {
       query?: never;
@@ -6609,6 +6798,8 @@ export interface operations {
             | 'agents:write'
             | 'agent-jobs:write'
             | 'datasets:read'
+            | 'settings:read'
+            | 'settings:write'
           )[];
         };
       };
@@ -8413,6 +8604,143 @@ export interface operations {
       400: components['responses']['BadRequest'];
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getSignupFunnel: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SignupFunnel'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getBrandingSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BrandingSettings'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  updateBrandingSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['BrandingSettings'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['BrandingSettings'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getSelfServeSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SelfServeSettings'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  updateSelfServeSettings: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['SelfServeSettings'];
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SelfServeSettings'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };
@@ -10865,6 +11193,77 @@ export interface operations {
       401: components['responses']['Unauthorized'];
       403: components['responses']['Forbidden'];
       404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getOnboarding: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Onboarding'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  completeOnboarding: {
+    parameters: {
+      query?: never;
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          name?: string;
+        };
+      };
+    };
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['Onboarding'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };

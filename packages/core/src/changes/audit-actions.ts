@@ -37,6 +37,7 @@ export const TARGET_TYPES = [
   'agent_enrolment',
   'agent_job',
   'dataset',
+  'settings',
 ] as const;
 
 /** One of {@link TARGET_TYPES}. */
@@ -898,6 +899,25 @@ export const AUDIT_ACTIONS = {
   'dataset.read': {
     description: "A dataset's latest push was decrypted for the vendor (its content is never recorded)",
     target: 'dataset',
+    raises: [],
+    entitlements: false,
+  },
+  'settings.updated': {
+    description: "The vendor's self-serve sign-up or branding settings changed",
+    target: 'settings',
+    raises: [],
+    entitlements: false,
+  },
+  'signup.trial_started': {
+    description:
+      'A verified user started a self-serve trial: a tenant on an offered plan, with the user as its owner',
+    target: 'tenant',
+    raises: [],
+    entitlements: false,
+  },
+  'signup.wizard_completed': {
+    description: 'The owner of a self-serve trial completed its setup wizard',
+    target: 'tenant',
     raises: [],
     entitlements: false,
   },

@@ -118,6 +118,16 @@ async function dataPlane(): Promise<string> {
 }
 
 /** An active tenant (Pro has no trial). */
+/** Self-serve sign-up open on the walk's plan `pro`. */
+const SELF_SERVE = {
+  enabled: true,
+  plans: ['pro'],
+  placements: ['pool'],
+  regions: [],
+  app_url: null,
+  trial_days: 14,
+};
+
 const activeTenant = () => provisionedTenant(t, { plan: 'pro', seats: 2 });
 
 /** An agent enrolled for a new tenant, as its hello would enrol it (the protocol's side of the service). */
@@ -595,6 +605,27 @@ const ROUTES: Record<string, RouteFixture> = {
   'PUT /v1/tenants/:id/access-policy': async () =>
     send('PUT', `/v1/tenants/${(await activeTenant()).id}/access-policy`, { mfa_required: true }),
   'POST /v1/staff': () => send('POST', '/v1/staff', { email: 'walk-staff@example.com', role: 'support' }),
+  'PUT /v1/settings/self-serve': () => send('PUT', '/v1/settings/self-serve', SELF_SERVE),
+  'PUT /v1/settings/branding': () =>
+    send('PUT', '/v1/settings/branding', { product_name: 'Walk', color: '#1f4fd8', logo: null }),
+  'POST /v1/tenants/:id/onboarding/complete': async () => {
+    // A verified user's trial, as the hosted sign-up page starts it.
+    await t.request({ method: 'PUT', url: '/v1/settings/self-serve', payload: SELF_SERVE });
+    counter += 1;
+    const userId = `usr_walk${String(counter).padStart(22, '0')}`;
+    const email = `walk-trial-${counter}@example.com`;
+    await t.services.database.db
+      .insertInto('users')
+      .values({ id: userId, email, email_key: email, name: null, email_verified_at: new Date() })
+      .execute();
+    const trial = await t.services.selfServe.startTrial(
+      { actor: { type: 'user', id: userId }, requestId: `walk-trial-${counter}`, sourceIp: null },
+      userId,
+      { name: 'Walk trial', plan: 'pro' },
+    );
+    if (!trial.ok) throw new Error(JSON.stringify(trial.error));
+    return send('POST', `/v1/tenants/${trial.value.tenantId}/onboarding/complete`, { name: 'Walked' });
+  },
   'DELETE /v1/staff/:user_id': async () => {
     const added = await t.request({
       method: 'POST',
@@ -698,6 +729,9 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'DELETE /v1/tenants/:id/roles/:key': ['role.deleted'],
   'PUT /v1/tenants/:id/access-policy': ['access_policy.updated'],
   'POST /v1/staff': ['staff.added'],
+  'PUT /v1/settings/self-serve': ['settings.updated'],
+  'PUT /v1/settings/branding': ['settings.updated'],
+  'POST /v1/tenants/:id/onboarding/complete': ['signup.wizard_completed'],
   'DELETE /v1/staff/:user_id': ['staff.removed'],
   'POST /v1/stripe/webhooks': ['invoice.paid'],
   'POST /v1/tenants/:id/api-keys': ['tenant_key.created'],

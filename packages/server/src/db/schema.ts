@@ -266,6 +266,8 @@ export interface Schema {
   license_revocation_seq: LicenseRevocationSeqTable;
   usage_reports: UsageReportsTable;
   users: UsersTable;
+  operator_settings: OperatorSettingsTable;
+  self_serve_trials: SelfServeTrialsTable;
   access_catalogues: AccessCataloguesTable;
   tenant_roles: TenantRolesTable;
   memberships: MembershipsTable;
@@ -703,6 +705,23 @@ export interface UsersTable {
   email_verified_at: Date | null;
   created_at: Generated<Date>;
   updated_at: Timestamp;
+}
+
+/** One of the vendor's settings documents (migration 0038): self-serve sign-up, branding. */
+export interface OperatorSettingsTable {
+  key: 'self_serve' | 'branding';
+  value: Json<unknown>;
+  updated_at: Timestamp;
+}
+
+/** A self-serve trial: who started it, the tenant it made, when its wizard was completed. */
+export interface SelfServeTrialsTable {
+  user_id: string;
+  tenant_id: string;
+  plan: string;
+  source_ip: string | null;
+  created_at: Timestamp;
+  wizard_completed_at: Timestamp | null;
 }
 
 /** A version of the vendor's permission catalogue (the access file); the latest is in force. */

@@ -10,11 +10,13 @@ import type {
 } from '../accounts/index.ts';
 import { userContext } from '../accounts/index.ts';
 import { type Html, html } from '../html.ts';
-import type { Mailer, MailOutcome } from '../mail/index.ts';
+import type { Brand, Mailer, MailOutcome } from '../mail/index.ts';
 import type { MemberService } from '../members/index.ts';
+import type { SelfServeService } from '../self-serve/index.ts';
 import { Csrf } from './csrf.ts';
 import { alert, csrfField, field, layout } from './html.ts';
 import { safeReturnTo } from './return-to.ts';
+import { signupPages } from './signup-pages.ts';
 
 /** What the hosted pages use. */
 export interface HostedServices {
@@ -24,6 +26,8 @@ export interface HostedServices {
   readonly mailer: Mailer;
   /** Invitation links land on these pages: looked up, then accepted by the invited user. */
   readonly members: MemberService;
+  /** Self-serve sign-up's trials, and the vendor's branding the pages show. */
+  readonly selfServe: SelfServeService;
 }
 
 /**
@@ -93,10 +97,15 @@ function fieldError(errors: readonly FieldError[] | undefined, path: string): st
  * people use them with a browser, not an API key.
  */
 export const hostedRoutes: FastifyPluginAsync<HostedServices> = async (app, services) => {
-  const { accounts, sessions, mfa, mailer, members } = services;
-  const brand = mailer.brand;
+  const { accounts, sessions, mfa, mailer, members, selfServe } = services;
   const csrf = new Csrf(sessions);
   await app.register(fastifyFormbody);
+
+  // The vendor's branding as its settings say now (the console's settings page changes it).
+  const brands = new WeakMap<FastifyRequest, Brand>();
+  app.addHook('onRequest', async (request) => {
+    brands.set(request, await selfServe.brand());
+  });
 
   app.addHook('onSend', (_request, reply, payload, done) => {
     reply.header('content-security-policy', CSP);
@@ -133,7 +142,7 @@ export const hostedRoutes: FastifyPluginAsync<HostedServices> = async (app, serv
     return reply
       .code(status)
       .type('text/html; charset=utf-8')
-      .send(layout(brand, title, body));
+      .send(layout(brands.get(reply.request) ?? mailer.brand, title, body));
   }
 
   /** The status of a domain error's page, with Retry-After for a rate limit. */
@@ -275,6 +284,15 @@ ${csrfField(csrf.tokenFor(request, reply))}
       html`${alert(error.detail, error.code)}<p><a href="/sign-in">Sign in</a> (an unverified address gets a new link) or <a href="/forgot-password">reset your password</a>.</p>`,
     );
   }
+
+  signupPages(app, {
+    selfServe,
+    csrfToken: (request, reply) => csrf.tokenFor(request, reply),
+    send,
+    statusOf,
+    origin,
+    signedInUser: async (request) => (await sessions.current(request))?.userId,
+  });
 
   // --- Sign-in and the second factor ----------------------------------------------------------
 

@@ -18,7 +18,7 @@ body{font-family:system-ui,sans-serif;max-width:28rem;margin:3rem auto;padding:0
 header{display:flex;gap:.75rem;align-items:center;margin-bottom:1.5rem}
 header span{font-weight:600;font-size:1.1rem}
 label{display:block;margin:.75rem 0 .25rem;font-weight:500}
-input{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem;border:1px solid #999;border-radius:4px}
+input,select{width:100%;box-sizing:border-box;padding:.5rem;font-size:1rem;border:1px solid #999;border-radius:4px}
 button{margin-top:1rem;padding:.6rem 1rem;font-size:1rem;border:0;border-radius:4px;color:#fff;background:${brand.color};cursor:pointer}
 button.secondary{background:#555}
 .error{color:#a40000}

@@ -29,6 +29,7 @@ import { migrationRunRoutes } from '../migration-runs/index.ts';
 import { oidcClientRoutes, oidcRoutes } from '../oidc/index.ts';
 import { planRoutes } from '../plans/index.ts';
 import { limitRequests, rateLimitShareRoutes } from '../rate-limits/index.ts';
+import { brandingRoute, selfServeRoutes } from '../self-serve/index.ts';
 import type { Services } from '../services.ts';
 import { tenantKeyRoutes } from '../tenant-keys/index.ts';
 import { tenantSecretRoutes } from '../tenant-secrets/index.ts';
@@ -248,11 +249,14 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(oidcClientRoutes, { oidcClients: services.oidcClients });
       await v1.register(migrationRunRoutes, { migrationRuns: services.migrationRuns });
       await v1.register(fleetRoutes, { fleet: services.fleet });
+      await v1.register(selfServeRoutes, { selfServe: services.selfServe });
     },
     { prefix: '/v1' },
   );
   // Open: apps fetch the public keys that verify access tokens without any credential.
   await app.register(jwksRoute, { signingKeys: services.signingKeys });
+  // Open: the vendor's branding is what the hosted sign-in pages show anyone.
+  await app.register(brandingRoute, { selfServe: services.selfServe });
   // Outside the API-key scope: the license an install presents authenticates its check-in.
   await app.register(async (open) => {
     rejectUnstorableText(open);
@@ -270,6 +274,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       mfa: services.mfa,
       mailer: services.mailer,
       members: services.members,
+      selfServe: services.selfServe,
     });
   });
   // Outside the API-key scope: static pages and scripts, which call /v1 with the user's token.

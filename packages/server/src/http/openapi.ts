@@ -82,6 +82,11 @@ const TAGS = [
       "The vendor's staff: users of the operator organisation with operator roles (docs/identity.md).",
   },
   {
+    name: 'Self-serve',
+    description:
+      "Self-serve sign-up and the vendor's branding: what trials are offered, a trial's setup wizard, the sign-up funnel (docs/self-serve.md).",
+  },
+  {
     name: 'Audit',
     description:
       'The tamper-evident audit log: hash chains per tenant and for the operator, signed checkpoints, JSON Lines exports (docs/audit.md).',

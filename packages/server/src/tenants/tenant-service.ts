@@ -79,6 +79,16 @@ export interface CreateTenantInput {
   test_clock?: string | undefined;
 }
 
+/**
+ * What another feature does in the transaction that creates a tenant (self-serve sign-up: the
+ * creator becomes its owner), so that both commit or neither does. `check` runs first and may
+ * refuse, before anything is written; `write` runs once the tenant's row exists.
+ */
+export interface AlongsideCreation {
+  check(tx: Transaction<Schema>): Promise<Result<void, DomainError>>;
+  write(tx: Transaction<Schema>, tenantId: string, now: Date): Promise<void>;
+}
+
 export interface UpdateTenantInput {
   name?: string | undefined;
   region?: string | null | undefined;
@@ -197,7 +207,11 @@ export class TenantService {
   }
 
   /** Registers a tenant and queues the provisioning of its placement. */
-  async create(ctx: RequestContext, input: CreateTenantInput): Promise<Result<TenantView, DomainError>> {
+  async create(
+    ctx: RequestContext,
+    input: CreateTenantInput,
+    alongside?: AlongsideCreation,
+  ): Promise<Result<TenantView, DomainError>> {
     const plan = await this.#planVersion('plan', input.plan, input.plan_version);
     if (!plan.ok) return plan;
     const overrides = this.#overrides('overrides', input.overrides ?? {}, plan.value.definition);
@@ -227,6 +241,10 @@ export class TenantService {
     const created = await this.#o.db
       .transaction()
       .execute(async (tx) => {
+        if (alongside !== undefined) {
+          const allowed = await alongside.check(tx);
+          if (!allowed.ok) return allowed;
+        }
         if (ownPlane === null) {
           const room = await dataPlaneRoom(tx, dataPlane, input.placement);
           if (!room.ok) return room;
@@ -294,6 +312,7 @@ export class TenantService {
           ],
           occurredAt: now,
         });
+        await alongside?.write(tx, id, now);
         return ok(await this.#record(tx, id));
       })
       // Two creations of one slug at once both pass the check above; the unique index stops the
