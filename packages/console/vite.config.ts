@@ -24,11 +24,12 @@ export default defineConfig({
     modulePreload: { polyfill: false },
     rollupOptions: {
       input: { console: resolve(src, 'console.html'), portal: resolve(src, 'portal.html') },
-      // The chunk both entry points load (React, the TanStack libraries, the shared components),
-      // and the usage view's (operator and portal alike), loaded on demand (recharts), named apart.
+      // The chunk both entry points load (React, the TanStack libraries, the shared components)
+      // is `shared`; every other chunk is a page or view loaded on demand (the usage view's with
+      // recharts, the operator's pages), named after it.
       output: {
         chunkFileNames: (chunk) =>
-          chunk.name === 'usage' ? 'assets/usage-[hash].js' : 'assets/shared-[hash].js',
+          chunk.isDynamicEntry ? 'assets/[name]-[hash].js' : 'assets/shared-[hash].js',
       },
     },
   },

@@ -88,3 +88,18 @@ export function chosenTypes(form: FormData): string[] {
   const patterns = values.filter((v) => v.endsWith('.*')).map((v) => v.slice(0, -1));
   return values.filter((v) => v.endsWith('.*') || !patterns.some((prefix) => v.startsWith(prefix)));
 }
+
+type ProvisioningRun = Schemas['FleetProvisioningRun'];
+export type ProvisioningRunState = ProvisioningRun['state'];
+
+/** The provisioning run states, as the API filters on them. */
+export const PROVISIONING_STATES = [
+  'running',
+  'waiting',
+  'failed',
+  'succeeded',
+] as const satisfies readonly ProvisioningRunState[];
+
+export function isProvisioningRunState(value: unknown): value is ProvisioningRunState {
+  return (PROVISIONING_STATES as readonly unknown[]).includes(value);
+}

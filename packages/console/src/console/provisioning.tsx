@@ -11,21 +11,9 @@ import {
   StateBadge,
   VirtualTable,
 } from '../shared/components/index.ts';
+import { isProvisioningRunState, PROVISIONING_STATES } from './admin-search.ts';
 
 type Run = Schemas['FleetProvisioningRun'];
-export type ProvisioningRunState = Run['state'];
-
-/** The run states, as the API filters on them. */
-export const PROVISIONING_STATES = [
-  'running',
-  'waiting',
-  'failed',
-  'succeeded',
-] as const satisfies readonly ProvisioningRunState[];
-
-export function isProvisioningRunState(value: unknown): value is ProvisioningRunState {
-  return (PROVISIONING_STATES as readonly unknown[]).includes(value);
-}
 
 const route = getRouteApi('/provisioning');
 const PAGE = 100;

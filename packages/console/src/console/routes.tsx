@@ -1,26 +1,40 @@
-import { createRootRoute, createRoute, createRouter, Link } from '@tanstack/react-router';
+import { createRootRoute, createRoute, createRouter, Link, lazyRouteComponent } from '@tanstack/react-router';
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { isPlacement, isTenantState, type Placement, type TenantState } from '../shared/tenants.ts';
-import { parseAuditSearch, parseInvoiceSearch } from './admin-search.ts';
-import { AuditLog } from './audit-log.tsx';
+import {
+  isProvisioningRunState,
+  type ProvisioningRunState,
+  parseAuditSearch,
+  parseInvoiceSearch,
+} from './admin-search.ts';
 import { ConsolePalette } from './console-palette.tsx';
 import { FleetHome } from './fleet-home.tsx';
-import { InvoicePage, InvoicesList } from './invoices.tsx';
-import { LicensesPage } from './licenses.tsx';
-import { MigrationRunPage, MigrationsPage } from './migrations.tsx';
-import { DataPlanePage, PlacementsPage } from './placements.tsx';
-import { PlanDiffPage } from './plans/plan-diff-page.tsx';
-import { PlanEditor } from './plans/plan-editor.tsx';
-import { PlanPage } from './plans/plan-page.tsx';
 import { parsePlanDiffSearch, parsePlanSearch } from './plans/plan-search.ts';
-import { PlansList } from './plans/plans-list.tsx';
-import { isProvisioningRunState, ProvisioningPage, type ProvisioningRunState } from './provisioning.tsx';
-import { SettingsPage } from './settings-page.tsx';
-import { StaffPage } from './staff.tsx';
-import { TenantPage } from './tenant-page.tsx';
-import { TenantsList } from './tenants-list.tsx';
-import { WebhookPage, WebhooksList } from './webhooks.tsx';
+
+/**
+ * Every page but the fleet home is a chunk of its own, loaded when its route is first opened: the
+ * home (the page most visits start on) loads only its own code and the shared libraries.
+ */
+const AuditLog = lazyRouteComponent(() => import('./audit-log.tsx'), 'AuditLog');
+const InvoicePage = lazyRouteComponent(() => import('./invoices.tsx'), 'InvoicePage');
+const InvoicesList = lazyRouteComponent(() => import('./invoices.tsx'), 'InvoicesList');
+const LicensesPage = lazyRouteComponent(() => import('./licenses.tsx'), 'LicensesPage');
+const MigrationRunPage = lazyRouteComponent(() => import('./migrations.tsx'), 'MigrationRunPage');
+const MigrationsPage = lazyRouteComponent(() => import('./migrations.tsx'), 'MigrationsPage');
+const DataPlanePage = lazyRouteComponent(() => import('./placements.tsx'), 'DataPlanePage');
+const PlacementsPage = lazyRouteComponent(() => import('./placements.tsx'), 'PlacementsPage');
+const PlanDiffPage = lazyRouteComponent(() => import('./plans/plan-diff-page.tsx'), 'PlanDiffPage');
+const PlanEditor = lazyRouteComponent(() => import('./plans/plan-editor.tsx'), 'PlanEditor');
+const PlanPage = lazyRouteComponent(() => import('./plans/plan-page.tsx'), 'PlanPage');
+const PlansList = lazyRouteComponent(() => import('./plans/plans-list.tsx'), 'PlansList');
+const SettingsPage = lazyRouteComponent(() => import('./settings-page.tsx'), 'SettingsPage');
+const StaffPage = lazyRouteComponent(() => import('./staff.tsx'), 'StaffPage');
+const TenantPage = lazyRouteComponent(() => import('./tenant-page.tsx'), 'TenantPage');
+const TenantsList = lazyRouteComponent(() => import('./tenants-list.tsx'), 'TenantsList');
+const WebhookPage = lazyRouteComponent(() => import('./webhooks.tsx'), 'WebhookPage');
+const WebhooksList = lazyRouteComponent(() => import('./webhooks.tsx'), 'WebhooksList');
+const ProvisioningPage = lazyRouteComponent(() => import('./provisioning.tsx'), 'ProvisioningPage');
 
 /** The tenant list's filters, as the URL keeps them: a search is a link. */
 export interface TenantSearch {

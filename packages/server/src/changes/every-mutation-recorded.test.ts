@@ -77,6 +77,41 @@ async function webhookEndpoint(): Promise<string> {
   return created.body.id as string;
 }
 
+/** A usage report an install of a newly issued license signed, with the license's tenant. */
+async function usageReport(installId: string): Promise<{ tenant: string; report: string }> {
+  const license = await t.request({ method: 'GET', url: `/v1/licenses/${await issuedLicense()}` });
+  expect(license.status).toBe(200);
+  const install = await installKey();
+  const now = t.clock.now().getTime();
+  const iso = (ms: number) => new Date(ms).toISOString();
+  const report = await signReport(
+    reportClaims({
+      install,
+      installId,
+      license: license.body.token,
+      seq: 1,
+      previous: null,
+      from: iso(now - 3_600_000),
+      to: iso(now),
+      events: [{ id: `${installId}-1`, meter: 'meetings', value: 1, time: iso(now - 1_800_000) }],
+    }),
+    install,
+  );
+  return { tenant: license.body.tenant_id as string, report };
+}
+
+/** A tenant's own webhook endpoint (the portal's routes); returns the tenant and the endpoint's ids. */
+async function tenantWebhookEndpoint(): Promise<{ tenant: string; endpoint: string }> {
+  const tenant = (await activeTenant()).id;
+  const created = await t.request({
+    method: 'POST',
+    url: `/v1/tenants/${tenant}/webhook-endpoints`,
+    payload: { url: WEBHOOK_URL, event_types: ['tenant.*'] },
+  });
+  expect(created.status).toBe(201);
+  return { tenant, endpoint: created.body.id as string };
+}
+
 /**
  * A failed delivery to `endpoint` of the walk's latest event, written as the fan-out would after
  * the retries ran out; returns its id. Written directly: the fan-out would mark events published,
@@ -470,26 +505,28 @@ const ROUTES: Record<string, RouteFixture> = {
       seats_in_use: 1,
     });
   },
-  'POST /v1/usage-reports': async () => {
-    const license = await t.request({ method: 'GET', url: `/v1/licenses/${await issuedLicense()}` });
-    expect(license.status).toBe(200);
-    const install = await installKey();
-    const now = t.clock.now().getTime();
-    const iso = (ms: number) => new Date(ms).toISOString();
-    const report = await signReport(
-      reportClaims({
-        install,
-        installId: 'walk-install',
-        license: license.body.token,
-        seq: 1,
-        previous: null,
-        from: iso(now - 3_600_000),
-        to: iso(now),
-        events: [{ id: 'walk-report-1', meter: 'meetings', value: 1, time: iso(now - 1_800_000) }],
-      }),
-      install,
-    );
-    return send('POST', '/v1/usage-reports', { report });
+  'POST /v1/usage-reports': async () =>
+    send('POST', '/v1/usage-reports', { report: (await usageReport('walk-install')).report }),
+  'POST /v1/tenants/:id/usage-reports': async () => {
+    const { tenant, report } = await usageReport('walk-install-tenant');
+    return send('POST', `/v1/tenants/${tenant}/usage-reports`, { report });
+  },
+  'POST /v1/tenants/:id/webhook-endpoints': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/webhook-endpoints`, {
+      url: WEBHOOK_URL,
+      event_types: ['tenant.*'],
+    }),
+  'PATCH /v1/tenants/:id/webhook-endpoints/:endpoint_id': async () => {
+    const { tenant, endpoint } = await tenantWebhookEndpoint();
+    return send('PATCH', `/v1/tenants/${tenant}/webhook-endpoints/${endpoint}`, { description: 'walk' });
+  },
+  'DELETE /v1/tenants/:id/webhook-endpoints/:endpoint_id': async () => {
+    const { tenant, endpoint } = await tenantWebhookEndpoint();
+    return send('DELETE', `/v1/tenants/${tenant}/webhook-endpoints/${endpoint}`);
+  },
+  'POST /v1/tenants/:id/webhook-endpoints/:endpoint_id/rotate-secret': async () => {
+    const { tenant, endpoint } = await tenantWebhookEndpoint();
+    return send('POST', `/v1/tenants/${tenant}/webhook-endpoints/${endpoint}/rotate-secret`, {});
   },
   'PUT /v1/access': () => send('PUT', '/v1/access', { source: 'permissions:\n  walk:read: Walk\n' }),
   'POST /v1/migration-runs': async () =>
@@ -713,6 +750,11 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/licenses/:id/revoke': ['license.revoked'],
   'POST /v1/licenses/check-in': ['license.checked_in'],
   'POST /v1/usage-reports': ['usage_report.imported'],
+  'POST /v1/tenants/:id/usage-reports': ['usage_report.imported'],
+  'POST /v1/tenants/:id/webhook-endpoints': ['webhook_endpoint.created'],
+  'PATCH /v1/tenants/:id/webhook-endpoints/:endpoint_id': ['webhook_endpoint.updated'],
+  'DELETE /v1/tenants/:id/webhook-endpoints/:endpoint_id': ['webhook_endpoint.deleted'],
+  'POST /v1/tenants/:id/webhook-endpoints/:endpoint_id/rotate-secret': ['webhook_endpoint.secret_rotated'],
   'PUT /v1/access': ['access.applied'],
   'POST /v1/migration-runs': ['migration_run.created'],
   'POST /v1/migration-runs/:id/targets/:target': ['migration_run.target_finished', 'migration_run.finished'],
