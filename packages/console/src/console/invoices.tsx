@@ -3,7 +3,14 @@ import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, download, get, post } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
+import {
+  ApiPanel,
+  ErrorNotice,
+  Loading,
+  LoadMore,
+  StateBadge,
+  TypedConfirm,
+} from '../shared/components/index.ts';
 import { saveFile } from '../shared/save-file.ts';
 import { OBJECTS, parseInvoiceSearch, STATUSES } from './admin-search.ts';
 
@@ -34,9 +41,6 @@ export function InvoicesList() {
         period: form.get('period'),
       }),
     }).catch((error: unknown) => console.error('could not apply the filters', error));
-  };
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
   };
   return (
     <>
@@ -123,11 +127,7 @@ export function InvoicesList() {
               </tbody>
             </table>
           )}
-          {pages.hasNextPage ? (
-            <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
+          <LoadMore pages={pages} what="invoices" />
           <ApiPanel call={callOf('/v1/invoices', { query })} data={pages.data.pages} />
         </>
       )}

@@ -2,7 +2,14 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tansta
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
+import {
+  ApiPanel,
+  ErrorNotice,
+  Loading,
+  LoadMore,
+  StateBadge,
+  TypedConfirm,
+} from '../shared/components/index.ts';
 import { SecretOnce } from './secret-once.tsx';
 
 type StaffMember = Schemas['StaffMember'];
@@ -392,9 +399,6 @@ function OidcClients() {
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
-  };
   return (
     <section aria-labelledby="oidc-heading">
       <h2 id="oidc-heading">OpenID clients</h2>
@@ -429,11 +433,7 @@ function OidcClients() {
               </tbody>
             </table>
           )}
-          {pages.hasNextPage ? (
-            <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
+          <LoadMore pages={pages} what="OpenID clients" />
           <ApiPanel
             label="OpenID clients API"
             call={callOf('/v1/oidc-clients', { query })}

@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-q
 import type { ResponseBody } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, TypedConfirm } from '../shared/components/index.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 
 type License = ResponseBody<'/v1/tenants/{id}/licenses', 'get'>['data'][number];
@@ -40,9 +40,6 @@ function Licenses({ tenant }: { tenant: Tenant }) {
     ]) {
       client.invalidateQueries({ queryKey }).catch((error: unknown) => console.warn(error));
     }
-  };
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read more licenses', error));
   };
   return (
     <section aria-labelledby="licenses-heading">
@@ -99,11 +96,7 @@ function Licenses({ tenant }: { tenant: Tenant }) {
               </tbody>
             </table>
           )}
-          {pages.hasNextPage ? (
-            <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
+          <LoadMore pages={pages} what="licenses" />
           <ApiPanel
             label="API: licenses"
             call={callOf('/v1/tenants/{id}/licenses', { path: { id: tenant.slug }, query })}
@@ -260,9 +253,6 @@ function Installs({ tenant }: { tenant: Tenant }) {
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
   const installs = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read more installs', error));
-  };
   return (
     <section aria-labelledby="installs-heading">
       <h2 id="installs-heading">Installs</h2>
@@ -313,11 +303,7 @@ function Installs({ tenant }: { tenant: Tenant }) {
               </tbody>
             </table>
           )}
-          {pages.hasNextPage ? (
-            <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
+          <LoadMore pages={pages} what="installs" />
           <ApiPanel
             label="API: installs"
             call={callOf('/v1/tenants/{id}/license-installs', { path: { id: tenant.slug }, query })}

@@ -1,6 +1,6 @@
 import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query';
 import { callOf, get, post, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 import { ConfirmedAction } from './confirmed-action.tsx';
 
@@ -177,9 +177,6 @@ function ApiKeys({ tenant }: { tenant: Tenant }) {
       .invalidateQueries({ queryKey: ['tenant-api-keys', tenant.id] })
       .catch((error: unknown) => console.warn(error));
   };
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read more keys', error));
-  };
   return (
     <section aria-labelledby="keys-heading">
       <h2 id="keys-heading">API keys</h2>
@@ -240,11 +237,7 @@ function ApiKeys({ tenant }: { tenant: Tenant }) {
               </tbody>
             </table>
           )}
-          {pages.hasNextPage ? (
-            <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
+          <LoadMore pages={pages} what="keys" />
           <ApiPanel
             label="API: API keys"
             call={callOf('/v1/tenants/{id}/api-keys', { path: { id: tenant.slug }, query })}

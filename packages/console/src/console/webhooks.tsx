@@ -3,7 +3,14 @@ import { getRouteApi, Link, useNavigate } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, StateBadge, TypedConfirm } from '../shared/components/index.ts';
+import {
+  ApiPanel,
+  ErrorNotice,
+  Loading,
+  LoadMore,
+  StateBadge,
+  TypedConfirm,
+} from '../shared/components/index.ts';
 import { chosenTypes } from './admin-search.ts';
 import { EVENT_TYPES } from './event-types.ts';
 import { ScrollPre } from './scroll-pre.tsx';
@@ -87,9 +94,6 @@ export function WebhooksList() {
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
-  };
   return (
     <>
       <h1>Webhooks</h1>
@@ -133,11 +137,7 @@ export function WebhooksList() {
               </tbody>
             </table>
           )}
-          {pages.hasNextPage ? (
-            <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
+          <LoadMore pages={pages} what="endpoints" />
           <ApiPanel call={callOf('/v1/webhook-endpoints', { query })} data={pages.data.pages} />
         </>
       )}
@@ -417,9 +417,6 @@ function Deliveries({ endpoint }: { endpoint: Endpoint }) {
     onSuccess: refresh,
   });
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
-  };
   return (
     <section aria-labelledby="deliveries-heading">
       <h2 id="deliveries-heading">Deliveries</h2>
@@ -449,11 +446,7 @@ function Deliveries({ endpoint }: { endpoint: Endpoint }) {
               ))}
             </ol>
           )}
-          {pages.hasNextPage ? (
-            <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? 'Loading…' : 'Older'}
-            </button>
-          ) : null}
+          <LoadMore pages={pages} what="deliveries" label="Older" />
           <ApiPanel
             label="Deliveries API"
             call={callOf('/v1/webhook-endpoints/{id}/deliveries', { path, query })}

@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-q
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, TypedConfirm } from '../shared/components/index.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { can, Needs, vendorPermissions } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -42,9 +42,6 @@ function ApiKeys({ tenant }: { tenant: TenantRef }) {
   const [fresh, setFresh] = useState<{ label: string; secret: string } | undefined>();
   const writer = can('api_keys:write');
   const keys = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read more keys', error));
-  };
   return (
     <>
       <h1>API keys</h1>
@@ -104,11 +101,7 @@ function ApiKeys({ tenant }: { tenant: TenantRef }) {
           </tbody>
         </table>
       )}
-      {pages.hasNextPage ? (
-        <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-          {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
-        </button>
-      ) : null}
+      <LoadMore pages={pages} what="keys" />
       <ApiPanel
         call={callOf('/v1/tenants/{id}/api-keys', { path: { id: tenant.shown }, query })}
         data={pages.data?.pages ?? null}

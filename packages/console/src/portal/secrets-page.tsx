@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-q
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, TypedConfirm } from '../shared/components/index.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { Needs } from './access.tsx';
 
@@ -32,9 +32,6 @@ function Secrets({ tenant }: { tenant: TenantRef }) {
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });
   const secrets = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read more secrets', error));
-  };
   return (
     <>
       <h1>Secrets</h1>
@@ -69,11 +66,7 @@ function Secrets({ tenant }: { tenant: TenantRef }) {
           </tbody>
         </table>
       )}
-      {pages.hasNextPage ? (
-        <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-          {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
-        </button>
-      ) : null}
+      <LoadMore pages={pages} what="secrets" />
       <ApiPanel
         call={callOf('/v1/tenants/{id}/secrets', { path: { id: tenant.shown }, query })}
         data={pages.data?.pages ?? null}

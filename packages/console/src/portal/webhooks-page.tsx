@@ -2,7 +2,7 @@ import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tansta
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, TypedConfirm } from '../shared/components/index.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { Needs } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -36,9 +36,6 @@ function Webhooks({ tenant }: { tenant: TenantRef }) {
   });
   const [fresh, setFresh] = useState<{ label: string; secret: string } | undefined>();
   const endpoints = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const more = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read more endpoints', error));
-  };
   return (
     <>
       <h1>Webhooks</h1>
@@ -91,11 +88,7 @@ function Webhooks({ tenant }: { tenant: TenantRef }) {
           </tbody>
         </table>
       )}
-      {pages.hasNextPage ? (
-        <button type="button" onClick={more} disabled={pages.isFetchingNextPage}>
-          {pages.isFetchingNextPage ? 'Loading…' : 'Load more'}
-        </button>
-      ) : null}
+      <LoadMore pages={pages} what="endpoints" />
       <ApiPanel
         call={callOf('/v1/tenants/{id}/webhook-endpoints', { path: { id: tenant.shown }, query })}
         data={pages.data?.pages ?? null}
