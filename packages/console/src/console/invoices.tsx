@@ -1,4 +1,4 @@
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
@@ -10,6 +10,7 @@ import {
   LoadMore,
   StateBadge,
   TypedConfirm,
+  useCursorPages,
 } from '../shared/components/index.ts';
 import { saveFile } from '../shared/save-file.ts';
 import { OBJECTS, parseInvoiceSearch, STATUSES } from './admin-search.ts';
@@ -23,12 +24,9 @@ export function InvoicesList() {
   const search = listRoute.useSearch();
   const navigate = listRoute.useNavigate();
   const query = { ...search, limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['invoices', search],
-    queryFn: ({ pageParam }) => get('/v1/invoices', { query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['invoices', search], (cursor) =>
+    get('/v1/invoices', { query: { ...query, cursor } }),
+  );
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();

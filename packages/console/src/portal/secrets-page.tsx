@@ -1,8 +1,15 @@
-import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
+import {
+  ApiPanel,
+  ErrorNotice,
+  Loading,
+  LoadMore,
+  TypedConfirm,
+  useCursorPages,
+} from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { Needs } from './access.tsx';
 
@@ -24,13 +31,9 @@ export function SecretsPage() {
 
 function Secrets({ tenant }: { tenant: TenantRef }) {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['secrets', tenant.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/secrets', { path: { id: tenant.id }, query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['secrets', tenant.id], (cursor) =>
+    get('/v1/tenants/{id}/secrets', { path: { id: tenant.id }, query: { ...query, cursor } }),
+  );
   const secrets = pages.data?.pages.flatMap((page) => page.data) ?? [];
   return (
     <>

@@ -1,8 +1,15 @@
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
+import {
+  ApiPanel,
+  ErrorNotice,
+  Loading,
+  LoadMore,
+  TypedConfirm,
+  useCursorPages,
+} from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { Needs } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -24,16 +31,12 @@ export function WebhooksPage() {
 
 function Webhooks({ tenant }: { tenant: TenantRef }) {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['webhooks', tenant.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/webhook-endpoints', {
-        path: { id: tenant.id },
-        query: { ...query, cursor: pageParam },
-      }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['webhooks', tenant.id], (cursor) =>
+    get('/v1/tenants/{id}/webhook-endpoints', {
+      path: { id: tenant.id },
+      query: { ...query, cursor },
+    }),
+  );
   const [fresh, setFresh] = useState<{ label: string; secret: string } | undefined>();
   const endpoints = pages.data?.pages.flatMap((page) => page.data) ?? [];
   return (
