@@ -1,8 +1,14 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { callOf, get, post, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, LoadMore, useCursorPages } from '../shared/components/index.ts';
+import {
+  ApiPanel,
+  ConfirmedAction,
+  ErrorNotice,
+  Loading,
+  LoadMore,
+  useCursorPages,
+} from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
-import { ConfirmedAction } from './confirmed-action.tsx';
 
 const KEY_PAGE = 100;
 

@@ -4,10 +4,10 @@ import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, write } from '../shared/api.ts';
 import {
   ApiPanel,
+  ConfirmedAction,
   ErrorNotice,
   Loading,
   LoadMore,
-  TypedConfirm,
   useCursorPages,
 } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
@@ -132,15 +132,6 @@ function SetSecret({ tenant }: { tenant: TenantRef }) {
 
 function SecretRow({ tenant, secret }: { tenant: TenantRef; secret: Secret }) {
   const client = useQueryClient();
-  const [confirming, setConfirming] = useState(false);
-  const remove = useMutation({
-    mutationFn: () =>
-      write('delete', '/v1/tenants/{id}/secrets/{name}', { path: { id: tenant.id, name: secret.name } }),
-    onSuccess: async () => {
-      setConfirming(false);
-      await client.invalidateQueries({ queryKey: ['secrets', tenant.id] });
-    },
-  });
   return (
     <tr data-testid={`secret-${secret.name}`}>
       <th scope="row">{secret.name}</th>
@@ -148,20 +139,15 @@ function SecretRow({ tenant, secret }: { tenant: TenantRef; secret: Secret }) {
       <td>{secret.created_at}</td>
       <td>{secret.rotated_at ?? secret.created_at}</td>
       <td>
-        {confirming ? (
-          <TypedConfirm
-            action={`Delete ${secret.name}`}
-            expected={secret.name}
-            busy={remove.isPending}
-            onConfirm={() => remove.mutate()}
-            onCancel={() => setConfirming(false)}
-          />
-        ) : (
-          <button type="button" onClick={() => setConfirming(true)}>
-            Delete…
-          </button>
-        )}
-        {remove.isError ? <ErrorNotice error={remove.error} /> : null}
+        <ConfirmedAction
+          label="Delete…"
+          words={`Delete ${secret.name}`}
+          expected={secret.name}
+          run={() =>
+            write('delete', '/v1/tenants/{id}/secrets/{name}', { path: { id: tenant.id, name: secret.name } })
+          }
+          onDone={() => client.invalidateQueries({ queryKey: ['secrets', tenant.id] })}
+        />
       </td>
     </tr>
   );

@@ -4,10 +4,10 @@ import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
 import {
   ApiPanel,
+  ConfirmedAction,
   ErrorNotice,
   Loading,
   LoadMore,
-  TypedConfirm,
   useCursorPages,
 } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
@@ -168,7 +168,6 @@ function EndpointRow({
   onRotated: (secret: string) => void;
 }) {
   const client = useQueryClient();
-  const [deleting, setDeleting] = useState(false);
   const [showDeliveries, setShowDeliveries] = useState(false);
   const path = { id: tenant.id, endpoint_id: endpoint.id };
   const refresh = () => client.invalidateQueries({ queryKey: ['webhooks', tenant.id] });
@@ -186,10 +185,6 @@ function EndpointRow({
       onRotated(answer.secret);
       await refresh();
     },
-  });
-  const remove = useMutation({
-    mutationFn: () => write('delete', '/v1/tenants/{id}/webhook-endpoints/{endpoint_id}', { path }),
-    onSuccess: refresh,
   });
   return (
     <tr data-testid={`webhook-${endpoint.url}`}>
@@ -216,22 +211,15 @@ function EndpointRow({
         >
           Deliveries
         </button>{' '}
-        {deleting ? (
-          <TypedConfirm
-            action={`Delete ${endpoint.url}`}
-            expected={endpoint.url}
-            busy={remove.isPending}
-            onConfirm={() => remove.mutate()}
-            onCancel={() => setDeleting(false)}
-          />
-        ) : (
-          <button type="button" onClick={() => setDeleting(true)}>
-            Delete…
-          </button>
-        )}
+        <ConfirmedAction
+          label="Delete…"
+          words={`Delete ${endpoint.url}`}
+          expected={endpoint.url}
+          run={() => write('delete', '/v1/tenants/{id}/webhook-endpoints/{endpoint_id}', { path })}
+          onDone={refresh}
+        />
         {toggle.isError ? <ErrorNotice error={toggle.error} /> : null}
         {rotate.isError ? <ErrorNotice error={rotate.error} /> : null}
-        {remove.isError ? <ErrorNotice error={remove.error} /> : null}
         {showDeliveries ? <Deliveries tenant={tenant} endpoint={endpoint} /> : null}
       </td>
     </tr>
