@@ -3,6 +3,7 @@ import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, download, get, post } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   ErrorNotice,
@@ -10,7 +11,6 @@ import {
   LoadMore,
   StateBadge,
   TypedConfirm,
-  useCursorPages,
 } from '../shared/components/index.ts';
 import { saveFile } from '../shared/save-file.ts';
 import { OBJECTS, parseInvoiceSearch, STATUSES } from './admin-search.ts';

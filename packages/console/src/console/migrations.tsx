@@ -3,16 +3,10 @@ import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
-import {
-  ApiPanel,
-  type Column,
-  ErrorNotice,
-  Loading,
-  PagedTable,
-  StateBadge,
-  useCursorPages,
-  VirtualTable,
-} from '../shared/components/index.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { ApiPanel, type Column, ErrorNotice, Loading, StateBadge } from '../shared/components/index.ts';
+import { PagedTable } from '../shared/components/paged-table.tsx';
+import { VirtualTable } from '../shared/components/virtual-table.tsx';
 
 type MigrationRun = Schemas['MigrationRun'];
 type RunTarget = Schemas['MigrationRunTarget'];

@@ -3,16 +3,16 @@ import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, write } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   type Column,
   ErrorNotice,
   Loading,
-  PagedTable,
   StateBadge,
   TypedConfirm,
-  useCursorPages,
 } from '../shared/components/index.ts';
+import { PagedTable } from '../shared/components/paged-table.tsx';
 
 type DataPlane = Schemas['DataPlane'];
 

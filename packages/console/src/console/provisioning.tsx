@@ -3,13 +3,9 @@ import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import type { FormEvent } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
-import {
-  type Column,
-  ErrorNotice,
-  PagedTable,
-  StateBadge,
-  useCursorPages,
-} from '../shared/components/index.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { type Column, ErrorNotice, StateBadge } from '../shared/components/index.ts';
+import { PagedTable } from '../shared/components/paged-table.tsx';
 import { isProvisioningRunState, PROVISIONING_STATES } from './admin-search.ts';
 
 type Run = Schemas['FleetProvisioningRun'];

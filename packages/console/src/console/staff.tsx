@@ -2,6 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   ErrorNotice,
@@ -9,7 +10,6 @@ import {
   LoadMore,
   StateBadge,
   TypedConfirm,
-  useCursorPages,
 } from '../shared/components/index.ts';
 import { SecretOnce } from './secret-once.tsx';
 

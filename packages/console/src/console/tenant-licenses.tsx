@@ -2,14 +2,8 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { ResponseBody } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
-import {
-  ApiPanel,
-  ErrorNotice,
-  Loading,
-  LoadMore,
-  TypedConfirm,
-  useCursorPages,
-} from '../shared/components/index.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 
 type License = ResponseBody<'/v1/tenants/{id}/licenses', 'get'>['data'][number];

@@ -1,13 +1,8 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { callOf, get, post, write } from '../shared/api.ts';
-import {
-  ApiPanel,
-  ConfirmedAction,
-  ErrorNotice,
-  Loading,
-  LoadMore,
-  useCursorPages,
-} from '../shared/components/index.ts';
+import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 
 const KEY_PAGE = 100;

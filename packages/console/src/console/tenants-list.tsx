@@ -2,16 +2,16 @@ import { getRouteApi, Link } from '@tanstack/react-router';
 import { operationUrl } from '@tenantry/core/api';
 import { type FormEvent, type MouseEvent, useCallback, useMemo, useRef, useState } from 'react';
 import { callOf, download, get } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   type Column,
   ErrorNotice,
-  PagedTable,
   type PaletteItem,
   StateBadge,
-  useCursorPages,
   usePaletteActions,
 } from '../shared/components/index.ts';
+import { PagedTable } from '../shared/components/paged-table.tsx';
 import { saveFile } from '../shared/save-file.ts';
 import { isPlacement, isTenantState, PLACEMENTS, TENANT_STATES, type Tenant } from '../shared/tenants.ts';
 import { selectRows } from './bulk.ts';

@@ -3,6 +3,7 @@ import { getRouteApi, Link, useNavigate } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   ErrorNotice,
@@ -10,7 +11,6 @@ import {
   LoadMore,
   StateBadge,
   TypedConfirm,
-  useCursorPages,
 } from '../shared/components/index.ts';
 import { chosenTypes } from './admin-search.ts';
 import { EVENT_TYPES } from './event-types.ts';

@@ -2,14 +2,8 @@ import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
-import {
-  ApiPanel,
-  ErrorNotice,
-  Loading,
-  LoadMore,
-  TypedConfirm,
-  useCursorPages,
-} from '../shared/components/index.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { can, Needs, vendorPermissions } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';

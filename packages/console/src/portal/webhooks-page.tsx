@@ -2,14 +2,9 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
-import {
-  ApiPanel,
-  ConfirmedAction,
-  ErrorNotice,
-  Loading,
-  LoadMore,
-  useCursorPages,
-} from '../shared/components/index.ts';
+import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { Needs } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';

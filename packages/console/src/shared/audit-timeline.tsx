@@ -1,7 +1,8 @@
 import { useQuery } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { callOf, get } from './api.ts';
-import { ApiPanel, ErrorNotice, Loading, LoadMore, useCursorPages } from './components/index.ts';
+import { useCursorPages } from './components/cursor-pages.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore } from './components/index.ts';
 import type { TenantRef } from './tenants.ts';
 import {
   mergeTimeline,
