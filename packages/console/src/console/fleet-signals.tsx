@@ -14,6 +14,15 @@ const day = (instant: string) => instant.slice(0, 10);
 type SignalName = Exclude<keyof Signals, 'generated_at'>;
 type Item<N extends SignalName> = Signals[N]['items'][number];
 
+/** A tenant an item is about, linking to its page. */
+function TenantLink({ tenant }: { tenant: { slug: string; name: string } }) {
+  return (
+    <Link to="/tenants/$id" params={{ id: tenant.slug }}>
+      {tenant.name}
+    </Link>
+  );
+}
+
 /** How the console shows one signal. */
 interface SignalCard<T> {
   readonly title: string;
@@ -53,10 +62,7 @@ const CARDS: { readonly [N in SignalName]: SignalCard<Item<N>> } = {
     key: (i) => i.tenant.id,
     item: (i) => (
       <>
-        <Link to="/tenants/$id" params={{ id: i.tenant.slug }}>
-          {i.tenant.name}
-        </Link>{' '}
-        on {day(i.trial_ends_at)}
+        <TenantLink tenant={i.tenant} /> on {day(i.trial_ends_at)}
       </>
     ),
   },
@@ -65,10 +71,7 @@ const CARDS: { readonly [N in SignalName]: SignalCard<Item<N>> } = {
     key: (i) => i.license_id,
     item: (i) => (
       <>
-        <Link to="/tenants/$id" params={{ id: i.tenant.slug }}>
-          {i.tenant.name}
-        </Link>{' '}
-        on {day(i.expires_at)}
+        <TenantLink tenant={i.tenant} /> on {day(i.expires_at)}
       </>
     ),
   },
@@ -77,14 +80,7 @@ const CARDS: { readonly [N in SignalName]: SignalCard<Item<N>> } = {
     key: (i) => i.endpoint_id,
     item: (i) => (
       <>
-        {i.url} (
-        {i.tenant === null ? (
-          'operator'
-        ) : (
-          <Link to="/tenants/$id" params={{ id: i.tenant.slug }}>
-            {i.tenant.name}
-          </Link>
-        )}
+        {i.url} ({i.tenant === null ? 'operator' : <TenantLink tenant={i.tenant} />}
         ):{' '}
         {i.status === 'disabled'
           ? `disabled, ${i.disabled_reason ?? 'no reason given'}`
@@ -102,10 +98,7 @@ const CARDS: { readonly [N in SignalName]: SignalCard<Item<N>> } = {
     key: (i) => i.tenant.id,
     item: (i) => (
       <>
-        <Link to="/tenants/$id" params={{ id: i.tenant.slug }}>
-          {i.tenant.name}
-        </Link>{' '}
-        {i.state} at {i.step ?? 'the end'}
+        <TenantLink tenant={i.tenant} /> {i.state} at {i.step ?? 'the end'}
         {i.error === null ? '' : `: ${i.error}`}
       </>
     ),
