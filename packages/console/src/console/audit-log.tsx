@@ -1,9 +1,10 @@
-import { useInfiniteQuery, useMutation, useQuery } from '@tanstack/react-query';
+import { useMutation, useQuery } from '@tanstack/react-query';
 import { getRouteApi } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import type { FormEvent } from 'react';
 import { type Call, callOf, download, get } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
 import { saveFile } from '../shared/save-file.ts';
 import { auditQuery, parseAuditSearch } from './admin-search.ts';
 import { ScrollPre } from './scroll-pre.tsx';
@@ -23,12 +24,9 @@ export function AuditLog() {
   const navigate = route.useNavigate();
   const filters = auditQuery(search);
   const query = { ...filters, limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['fleet-audit', search],
-    queryFn: ({ pageParam }) => get('/v1/audit', { query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['fleet-audit', search], (cursor) =>
+    get('/v1/audit', { query: { ...query, cursor } }),
+  );
   const entries = pages.data?.pages.flatMap((page) => page.data) ?? [];
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -36,9 +34,6 @@ export function AuditLog() {
     navigate({ search: parseAuditSearch(Object.fromEntries(form)) }).catch((error: unknown) =>
       console.error('could not apply the filters', error),
     );
-  };
-  const older = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read older entries', error));
   };
   return (
     <>
@@ -102,11 +97,7 @@ export function AuditLog() {
               ))}
             </ol>
           )}
-          {pages.hasNextPage ? (
-            <button type="button" onClick={older} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? 'Loading…' : 'Older'}
-            </button>
-          ) : null}
+          <LoadMore pages={pages} what="audit entries" label="Older" />
           <ApiPanel call={callOf('/v1/audit', { query })} data={pages.data.pages} />
         </>
       )}

@@ -1,8 +1,9 @@
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, download, get, post } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   ErrorNotice,
@@ -23,12 +24,9 @@ export function InvoicesList() {
   const search = listRoute.useSearch();
   const navigate = listRoute.useNavigate();
   const query = { ...search, limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['invoices', search],
-    queryFn: ({ pageParam }) => get('/v1/invoices', { query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['invoices', search], (cursor) =>
+    get('/v1/invoices', { query: { ...query, cursor } }),
+  );
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();

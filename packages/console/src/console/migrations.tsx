@@ -1,16 +1,12 @@
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
-import { useCallback, useState } from 'react';
+import { useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
-import {
-  ApiPanel,
-  type Column,
-  ErrorNotice,
-  Loading,
-  StateBadge,
-  VirtualTable,
-} from '../shared/components/index.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { ApiPanel, type Column, ErrorNotice, Loading, StateBadge } from '../shared/components/index.ts';
+import { PagedTable } from '../shared/components/paged-table.tsx';
+import { VirtualTable } from '../shared/components/virtual-table.tsx';
 
 type MigrationRun = Schemas['MigrationRun'];
 type RunTarget = Schemas['MigrationRunTarget'];
@@ -57,19 +53,9 @@ const RUN_COLUMNS: readonly Column<MigrationRun>[] = [
 /** The fleet's app migration runs, newest first, each with its targets counted per stage. */
 export function MigrationsPage() {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['migration-runs'],
-    queryFn: ({ pageParam }) => get('/v1/migration-runs', { query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
-  const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const { hasNextPage, isFetchingNextPage, fetchNextPage } = pages;
-  const more = useCallback(() => {
-    if (hasNextPage && !isFetchingNextPage) {
-      fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
-    }
-  }, [hasNextPage, isFetchingNextPage, fetchNextPage]);
+  const pages = useCursorPages(['migration-runs'], (cursor) =>
+    get('/v1/migration-runs', { query: { ...query, cursor } }),
+  );
   return (
     <>
       <h1>Migrations</h1>
@@ -77,32 +63,17 @@ export function MigrationsPage() {
         Runs of the app's migrations across the fleet, as the coordinator (<code>tenantry app rollout</code>)
         reports them.
       </p>
-      {pages.isPending ? <Loading what="migration runs" /> : null}
-      {pages.isError ? <ErrorNotice error={pages.error} /> : null}
-      {pages.data === undefined ? null : (
-        <>
-          <p role="status" data-testid="run-count">
-            {rows.length === 0
-              ? 'No migration run yet.'
-              : `${rows.length}${hasNextPage ? '+' : ''} run${rows.length === 1 ? '' : 's'}`}
-          </p>
-          {rows.length === 0 ? null : (
-            <VirtualTable
-              label="Migration runs"
-              rows={rows}
-              columns={RUN_COLUMNS}
-              rowKey={(r) => r.id}
-              onEnd={more}
-            />
-          )}
-          {hasNextPage ? (
-            <button type="button" onClick={more} disabled={isFetchingNextPage}>
-              {isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
-          <ApiPanel call={callOf('/v1/migration-runs', { query })} data={pages.data.pages} />
-        </>
-      )}
+      <PagedTable
+        pages={pages}
+        what="migration runs"
+        noun="run"
+        empty="No migration run yet."
+        countId="run-count"
+        label="Migration runs"
+        columns={RUN_COLUMNS}
+        rowKey={(r) => r.id}
+        call={callOf('/v1/migration-runs', { query })}
+      />
     </>
   );
 }

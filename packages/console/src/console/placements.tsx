@@ -1,8 +1,9 @@
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
-import { type FormEvent, useCallback, useState } from 'react';
+import { type FormEvent, useState } from 'react';
 import { callOf, get, write } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   type Column,
@@ -10,8 +11,8 @@ import {
   Loading,
   StateBadge,
   TypedConfirm,
-  VirtualTable,
 } from '../shared/components/index.ts';
+import { PagedTable } from '../shared/components/paged-table.tsx';
 
 type DataPlane = Schemas['DataPlane'];
 
@@ -43,19 +44,9 @@ const COLUMNS: readonly Column<DataPlane>[] = [
 /** The data planes tenants are placed on: their health and how full each is, a page of 100 at a time. */
 export function PlacementsPage() {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['data-planes'],
-    queryFn: ({ pageParam }) => get('/v1/data-planes', { query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
-  const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const { hasNextPage, isFetchingNextPage, fetchNextPage } = pages;
-  const more = useCallback(() => {
-    if (hasNextPage && !isFetchingNextPage) {
-      fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
-    }
-  }, [hasNextPage, isFetchingNextPage, fetchNextPage]);
+  const pages = useCursorPages(['data-planes'], (cursor) =>
+    get('/v1/data-planes', { query: { ...query, cursor } }),
+  );
   return (
     <>
       <h1>Placements</h1>
@@ -63,30 +54,16 @@ export function PlacementsPage() {
         The data planes that hold tenants' data: the control plane's own server, the vendor's others, and each
         BYOI tenant's database.
       </p>
-      {pages.isPending ? <Loading what="data planes" /> : null}
-      {pages.isError ? <ErrorNotice error={pages.error} /> : null}
-      {pages.data === undefined ? null : (
-        <>
-          <p role="status" data-testid="data-plane-count">
-            {`${rows.length}${hasNextPage ? '+' : ''} data plane${rows.length === 1 ? '' : 's'}`}
-          </p>
-          {rows.length === 0 ? null : (
-            <VirtualTable
-              label="Data planes"
-              rows={rows}
-              columns={COLUMNS}
-              rowKey={(p) => p.id}
-              onEnd={more}
-            />
-          )}
-          {hasNextPage ? (
-            <button type="button" onClick={more} disabled={isFetchingNextPage}>
-              {isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
-          <ApiPanel call={callOf('/v1/data-planes', { query })} data={pages.data.pages} />
-        </>
-      )}
+      <PagedTable
+        pages={pages}
+        what="data planes"
+        noun="data plane"
+        countId="data-plane-count"
+        label="Data planes"
+        columns={COLUMNS}
+        rowKey={(p) => p.id}
+        call={callOf('/v1/data-planes', { query })}
+      />
     </>
   );
 }

@@ -1,16 +1,11 @@
-import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
-import { type FormEvent, useCallback } from 'react';
+import type { FormEvent } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
-import {
-  ApiPanel,
-  type Column,
-  ErrorNotice,
-  Loading,
-  StateBadge,
-  VirtualTable,
-} from '../shared/components/index.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { type Column, ErrorNotice, StateBadge } from '../shared/components/index.ts';
+import { PagedTable } from '../shared/components/paged-table.tsx';
 import { isProvisioningRunState, PROVISIONING_STATES } from './admin-search.ts';
 
 type Run = Schemas['FleetProvisioningRun'];
@@ -66,19 +61,9 @@ export function ProvisioningPage() {
   const { state } = route.useSearch();
   const navigate = route.useNavigate();
   const query = { limit: PAGE, ...(state === undefined ? {} : { state }) };
-  const pages = useInfiniteQuery({
-    queryKey: ['provisioning-runs', state],
-    queryFn: ({ pageParam }) => get('/v1/provisioning-runs', { query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
-  const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const { hasNextPage, isFetchingNextPage, fetchNextPage } = pages;
-  const more = useCallback(() => {
-    if (hasNextPage && !isFetchingNextPage) {
-      fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
-    }
-  }, [hasNextPage, isFetchingNextPage, fetchNextPage]);
+  const pages = useCursorPages(['provisioning-runs', state], (cursor) =>
+    get('/v1/provisioning-runs', { query: { ...query, cursor } }),
+  );
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const chosen = new FormData(event.currentTarget).get('state');
@@ -103,32 +88,17 @@ export function ProvisioningPage() {
         </label>
         <button type="submit">Apply</button>
       </form>
-      {pages.isPending ? <Loading what="provisioning runs" /> : null}
-      {pages.isError ? <ErrorNotice error={pages.error} /> : null}
-      {pages.data === undefined ? null : (
-        <>
-          <p role="status" data-testid="provisioning-count">
-            {rows.length === 0
-              ? 'No provisioning run matches.'
-              : `${rows.length}${hasNextPage ? '+' : ''} run${rows.length === 1 ? '' : 's'}`}
-          </p>
-          {rows.length === 0 ? null : (
-            <VirtualTable
-              label="Provisioning runs"
-              rows={rows}
-              columns={COLUMNS}
-              rowKey={(r) => r.tenant.id}
-              onEnd={more}
-            />
-          )}
-          {hasNextPage ? (
-            <button type="button" onClick={more} disabled={isFetchingNextPage}>
-              {isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
-          <ApiPanel call={callOf('/v1/provisioning-runs', { query })} data={pages.data.pages} />
-        </>
-      )}
+      <PagedTable
+        pages={pages}
+        what="provisioning runs"
+        noun="run"
+        empty="No provisioning run matches."
+        countId="provisioning-count"
+        label="Provisioning runs"
+        columns={COLUMNS}
+        rowKey={(r) => r.tenant.id}
+        call={callOf('/v1/provisioning-runs', { query })}
+      />
     </>
   );
 }

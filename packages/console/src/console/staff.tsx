@@ -1,7 +1,8 @@
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   ErrorNotice,
@@ -392,12 +393,9 @@ function CreateKey({ onCreated }: { onCreated: (name: string, secret: string | n
 
 function OidcClients() {
   const query = { limit: 100 };
-  const pages = useInfiniteQuery({
-    queryKey: ['oidc-clients'],
-    queryFn: ({ pageParam }) => get('/v1/oidc-clients', { query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['oidc-clients'], (cursor) =>
+    get('/v1/oidc-clients', { query: { ...query, cursor } }),
+  );
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
   return (
     <section aria-labelledby="oidc-heading">

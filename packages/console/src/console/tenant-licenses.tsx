@@ -1,7 +1,8 @@
-import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { ResponseBody } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 
@@ -24,13 +25,9 @@ export function TenantLicenses({ tenant }: { tenant: Tenant }) {
 function Licenses({ tenant }: { tenant: Tenant }) {
   const client = useQueryClient();
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['licenses', tenant.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/licenses', { path: { id: tenant.id }, query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['licenses', tenant.id], (cursor) =>
+    get('/v1/tenants/{id}/licenses', { path: { id: tenant.id }, query: { ...query, cursor } }),
+  );
   const licenses = pages.data?.pages.flatMap((page) => page.data) ?? [];
   // An install shows its license's status: a license issued or revoked changes both lists.
   const refresh = () => {
@@ -242,16 +239,12 @@ function Revoke({ license, onRevoked }: { license: License; onRevoked: () => voi
 
 function Installs({ tenant }: { tenant: Tenant }) {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['license-installs', tenant.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/license-installs', {
-        path: { id: tenant.id },
-        query: { ...query, cursor: pageParam },
-      }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['license-installs', tenant.id], (cursor) =>
+    get('/v1/tenants/{id}/license-installs', {
+      path: { id: tenant.id },
+      query: { ...query, cursor },
+    }),
+  );
   const installs = pages.data?.pages.flatMap((page) => page.data) ?? [];
   return (
     <section aria-labelledby="installs-heading">

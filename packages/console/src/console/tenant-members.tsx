@@ -1,8 +1,9 @@
-import { useInfiniteQuery, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useQuery, useQueryClient } from '@tanstack/react-query';
 import { callOf, get, post, write } from '../shared/api.ts';
+import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
-import { ConfirmedAction } from './confirmed-action.tsx';
 
 const KEY_PAGE = 100;
 
@@ -164,13 +165,9 @@ function Invitations({ tenant }: { tenant: Tenant }) {
 function ApiKeys({ tenant }: { tenant: Tenant }) {
   const client = useQueryClient();
   const query = { limit: KEY_PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['tenant-api-keys', tenant.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/api-keys', { path: { id: tenant.id }, query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['tenant-api-keys', tenant.id], (cursor) =>
+    get('/v1/tenants/{id}/api-keys', { path: { id: tenant.id }, query: { ...query, cursor } }),
+  );
   const keys = pages.data?.pages.flatMap((page) => page.data) ?? [];
   const refresh = () => {
     client

@@ -1,18 +1,17 @@
-import { useInfiniteQuery } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { operationUrl } from '@tenantry/core/api';
 import { type FormEvent, type MouseEvent, useCallback, useMemo, useRef, useState } from 'react';
 import { callOf, download, get } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   type Column,
   ErrorNotice,
-  Loading,
   type PaletteItem,
   StateBadge,
   usePaletteActions,
-  VirtualTable,
 } from '../shared/components/index.ts';
+import { PagedTable } from '../shared/components/paged-table.tsx';
 import { saveFile } from '../shared/save-file.ts';
 import { isPlacement, isTenantState, PLACEMENTS, TENANT_STATES, type Tenant } from '../shared/tenants.ts';
 import { selectRows } from './bulk.ts';
@@ -57,14 +56,10 @@ export function TenantsList() {
   const search = route.useSearch();
   const navigate = route.useNavigate();
   const query = { ...search, limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['tenants', search],
-    queryFn: ({ pageParam }) => get('/v1/tenants', { query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['tenants', search], (cursor) =>
+    get('/v1/tenants', { query: { ...query, cursor } }),
+  );
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
-  const { hasNextPage, isFetchingNextPage, fetchNextPage } = pages;
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const anchor = useRef<number | undefined>(undefined);
   const [exporting, setExporting] = useState<{ busy: boolean; error?: unknown }>({ busy: false });
@@ -134,11 +129,6 @@ export function TenantsList() {
     ...COLUMNS,
   ];
   const targets = rows.filter((t) => selected.has(t.id)).map((t) => ({ id: t.id, slug: t.slug }));
-  const more = useCallback(() => {
-    if (hasNextPage && !isFetchingNextPage) {
-      fetchNextPage().catch((error: unknown) => console.error('could not read the next page', error));
-    }
-  }, [hasNextPage, isFetchingNextPage, fetchNextPage]);
 
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -192,28 +182,20 @@ export function TenantsList() {
       </form>
       {exporting.error === undefined ? null : <ErrorNotice error={exporting.error} />}
       <SavedViews search={search} />
-      {pages.isPending ? <Loading what="tenants" /> : null}
-      {pages.isError ? <ErrorNotice error={pages.error} /> : null}
-      {pages.data === undefined ? null : (
-        <>
-          <p role="status" data-testid="tenant-count">
-            {rows.length === 0
-              ? 'No tenant matches.'
-              : `${rows.length}${hasNextPage ? '+' : ''} tenant${rows.length === 1 ? '' : 's'}`}
-          </p>
-          <BulkActions targets={targets} onClear={clear} />
-          {rows.length === 0 ? null : (
-            <VirtualTable label="Tenants" rows={rows} columns={columns} rowKey={(t) => t.id} onEnd={more} />
-          )}
-          {hasNextPage ? (
-            <button type="button" onClick={more} disabled={isFetchingNextPage}>
-              {isFetchingNextPage ? 'Loading…' : 'Load more'}
-            </button>
-          ) : null}
-          <ApiPanel call={callOf('/v1/tenants', { query })} data={pages.data.pages} />
-          <ApiPanel call={csvCall} data="(the CSV download)" label="CSV export" />
-        </>
-      )}
+      <PagedTable
+        pages={pages}
+        what="tenants"
+        noun="tenant"
+        empty="No tenant matches."
+        countId="tenant-count"
+        label="Tenants"
+        columns={columns}
+        rowKey={(t) => t.id}
+        call={callOf('/v1/tenants', { query })}
+        toolbar={<BulkActions targets={targets} onClear={clear} />}
+      >
+        <ApiPanel call={csvCall} data="(the CSV download)" label="CSV export" />
+      </PagedTable>
     </>
   );
 }

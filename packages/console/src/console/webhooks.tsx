@@ -1,8 +1,9 @@
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link, useNavigate } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
   ErrorNotice,
@@ -87,12 +88,9 @@ const PAGE = 50;
 /** The webhook endpoints, operator-wide and tenants', and a form to add one. */
 export function WebhooksList() {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['webhook-endpoints'],
-    queryFn: ({ pageParam }) => get('/v1/webhook-endpoints', { query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['webhook-endpoints'], (cursor) =>
+    get('/v1/webhook-endpoints', { query: { ...query, cursor } }),
+  );
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
   return (
     <>
@@ -401,13 +399,9 @@ function Deliveries({ endpoint }: { endpoint: Endpoint }) {
   const client = useQueryClient();
   const query = { limit: PAGE };
   const path = { id: endpoint.id };
-  const pages = useInfiniteQuery({
-    queryKey: ['webhook-deliveries', endpoint.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/webhook-endpoints/{id}/deliveries', { path, query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['webhook-deliveries', endpoint.id], (cursor) =>
+    get('/v1/webhook-endpoints/{id}/deliveries', { path, query: { ...query, cursor } }),
+  );
   const refresh = () =>
     client
       .invalidateQueries({ queryKey: ['webhook-deliveries', endpoint.id] })

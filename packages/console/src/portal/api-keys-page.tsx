@@ -1,7 +1,8 @@
-import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { can, Needs, vendorPermissions } from './access.tsx';
@@ -32,13 +33,9 @@ export function ApiKeysPage() {
 
 function ApiKeys({ tenant }: { tenant: TenantRef }) {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['api-keys', tenant.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/api-keys', { path: { id: tenant.id }, query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['api-keys', tenant.id], (cursor) =>
+    get('/v1/tenants/{id}/api-keys', { path: { id: tenant.id }, query: { ...query, cursor } }),
+  );
   const [fresh, setFresh] = useState<{ label: string; secret: string } | undefined>();
   const writer = can('api_keys:write');
   const keys = pages.data?.pages.flatMap((page) => page.data) ?? [];

@@ -3,7 +3,8 @@ import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
 import { session } from '../shared/auth.ts';
-import { ApiPanel, ErrorNotice, Loading, TypedConfirm } from '../shared/components/index.ts';
+import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
+import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { can, Needs } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -188,16 +189,11 @@ function MemberRow({
 }) {
   const client = useQueryClient();
   const [role, setRole] = useState(member.role);
-  const [removing, setRemoving] = useState(false);
   const roleId = useId();
   const path = { id: tenant.id, member: member.id };
   const refresh = () => client.invalidateQueries({ queryKey: ['members', tenant.id] });
   const change = useMutation({
     mutationFn: () => write('patch', '/v1/tenants/{id}/members/{member}', { path, body: { role } }),
-    onSuccess: refresh,
-  });
-  const remove = useMutation({
-    mutationFn: () => write('delete', '/v1/tenants/{id}/members/{member}', { path }),
     onSuccess: refresh,
   });
   const self = member.user_id === session()?.userId;
@@ -231,21 +227,16 @@ function MemberRow({
               Change role
             </button>
           </form>
-          {self ? null : removing ? (
-            <TypedConfirm
-              action={`Remove ${member.email}`}
+          {self ? null : (
+            <ConfirmedAction
+              label="Remove…"
+              words={`Remove ${member.email}`}
               expected={member.email}
-              busy={remove.isPending}
-              onConfirm={() => remove.mutate()}
-              onCancel={() => setRemoving(false)}
+              run={() => write('delete', '/v1/tenants/{id}/members/{member}', { path })}
+              onDone={refresh}
             />
-          ) : (
-            <button type="button" onClick={() => setRemoving(true)}>
-              Remove…
-            </button>
           )}
           {change.isError ? <ErrorNotice error={change.error} /> : null}
-          {remove.isError ? <ErrorNotice error={remove.error} /> : null}
         </td>
       ) : null}
     </tr>
@@ -395,7 +386,6 @@ function RoleForm({ tenant }: { tenant: TenantRef }) {
 function RoleRow({ tenant, role, writer }: { tenant: TenantRef; role: Role; writer: boolean }) {
   const client = useQueryClient();
   const [permissions, setPermissions] = useState(role.permissions.join(', '));
-  const [deleting, setDeleting] = useState(false);
   const permissionsId = useId();
   const path = { id: tenant.id, key: role.key };
   const refresh = () => client.invalidateQueries({ queryKey: ['roles', tenant.id] });
@@ -405,10 +395,6 @@ function RoleRow({ tenant, role, writer }: { tenant: TenantRef; role: Role; writ
         path,
         body: { permissions: permissionsOf(permissions) },
       }),
-    onSuccess: refresh,
-  });
-  const remove = useMutation({
-    mutationFn: () => write('delete', '/v1/tenants/{id}/roles/{key}', { path }),
     onSuccess: refresh,
   });
   return (
@@ -438,21 +424,14 @@ function RoleRow({ tenant, role, writer }: { tenant: TenantRef; role: Role; writ
               Save
             </button>
           </form>
-          {deleting ? (
-            <TypedConfirm
-              action={`Delete role ${role.key}`}
-              expected={role.key}
-              busy={remove.isPending}
-              onConfirm={() => remove.mutate()}
-              onCancel={() => setDeleting(false)}
-            />
-          ) : (
-            <button type="button" onClick={() => setDeleting(true)}>
-              Delete…
-            </button>
-          )}
+          <ConfirmedAction
+            label="Delete…"
+            words={`Delete role ${role.key}`}
+            expected={role.key}
+            run={() => write('delete', '/v1/tenants/{id}/roles/{key}', { path })}
+            onDone={refresh}
+          />
           {update.isError ? <ErrorNotice error={update.error} /> : null}
-          {remove.isError ? <ErrorNotice error={remove.error} /> : null}
         </td>
       ) : null}
     </tr>

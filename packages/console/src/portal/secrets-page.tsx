@@ -1,8 +1,10 @@
-import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
+import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { Needs } from './access.tsx';
 
@@ -24,13 +26,9 @@ export function SecretsPage() {
 
 function Secrets({ tenant }: { tenant: TenantRef }) {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['secrets', tenant.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/secrets', { path: { id: tenant.id }, query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['secrets', tenant.id], (cursor) =>
+    get('/v1/tenants/{id}/secrets', { path: { id: tenant.id }, query: { ...query, cursor } }),
+  );
   const secrets = pages.data?.pages.flatMap((page) => page.data) ?? [];
   return (
     <>
@@ -129,15 +127,6 @@ function SetSecret({ tenant }: { tenant: TenantRef }) {
 
 function SecretRow({ tenant, secret }: { tenant: TenantRef; secret: Secret }) {
   const client = useQueryClient();
-  const [confirming, setConfirming] = useState(false);
-  const remove = useMutation({
-    mutationFn: () =>
-      write('delete', '/v1/tenants/{id}/secrets/{name}', { path: { id: tenant.id, name: secret.name } }),
-    onSuccess: async () => {
-      setConfirming(false);
-      await client.invalidateQueries({ queryKey: ['secrets', tenant.id] });
-    },
-  });
   return (
     <tr data-testid={`secret-${secret.name}`}>
       <th scope="row">{secret.name}</th>
@@ -145,20 +134,15 @@ function SecretRow({ tenant, secret }: { tenant: TenantRef; secret: Secret }) {
       <td>{secret.created_at}</td>
       <td>{secret.rotated_at ?? secret.created_at}</td>
       <td>
-        {confirming ? (
-          <TypedConfirm
-            action={`Delete ${secret.name}`}
-            expected={secret.name}
-            busy={remove.isPending}
-            onConfirm={() => remove.mutate()}
-            onCancel={() => setConfirming(false)}
-          />
-        ) : (
-          <button type="button" onClick={() => setConfirming(true)}>
-            Delete…
-          </button>
-        )}
-        {remove.isError ? <ErrorNotice error={remove.error} /> : null}
+        <ConfirmedAction
+          label="Delete…"
+          words={`Delete ${secret.name}`}
+          expected={secret.name}
+          run={() =>
+            write('delete', '/v1/tenants/{id}/secrets/{name}', { path: { id: tenant.id, name: secret.name } })
+          }
+          onDone={() => client.invalidateQueries({ queryKey: ['secrets', tenant.id] })}
+        />
       </td>
     </tr>
   );

@@ -1,8 +1,10 @@
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
-import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
+import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
+import { useCursorPages } from '../shared/components/cursor-pages.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
 import type { TenantRef } from '../shared/tenants.ts';
 import { Needs } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -24,16 +26,12 @@ export function WebhooksPage() {
 
 function Webhooks({ tenant }: { tenant: TenantRef }) {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['webhooks', tenant.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/webhook-endpoints', {
-        path: { id: tenant.id },
-        query: { ...query, cursor: pageParam },
-      }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['webhooks', tenant.id], (cursor) =>
+    get('/v1/tenants/{id}/webhook-endpoints', {
+      path: { id: tenant.id },
+      query: { ...query, cursor },
+    }),
+  );
   const [fresh, setFresh] = useState<{ label: string; secret: string } | undefined>();
   const endpoints = pages.data?.pages.flatMap((page) => page.data) ?? [];
   return (
@@ -165,7 +163,6 @@ function EndpointRow({
   onRotated: (secret: string) => void;
 }) {
   const client = useQueryClient();
-  const [deleting, setDeleting] = useState(false);
   const [showDeliveries, setShowDeliveries] = useState(false);
   const path = { id: tenant.id, endpoint_id: endpoint.id };
   const refresh = () => client.invalidateQueries({ queryKey: ['webhooks', tenant.id] });
@@ -183,10 +180,6 @@ function EndpointRow({
       onRotated(answer.secret);
       await refresh();
     },
-  });
-  const remove = useMutation({
-    mutationFn: () => write('delete', '/v1/tenants/{id}/webhook-endpoints/{endpoint_id}', { path }),
-    onSuccess: refresh,
   });
   return (
     <tr data-testid={`webhook-${endpoint.url}`}>
@@ -213,22 +206,15 @@ function EndpointRow({
         >
           Deliveries
         </button>{' '}
-        {deleting ? (
-          <TypedConfirm
-            action={`Delete ${endpoint.url}`}
-            expected={endpoint.url}
-            busy={remove.isPending}
-            onConfirm={() => remove.mutate()}
-            onCancel={() => setDeleting(false)}
-          />
-        ) : (
-          <button type="button" onClick={() => setDeleting(true)}>
-            Delete…
-          </button>
-        )}
+        <ConfirmedAction
+          label="Delete…"
+          words={`Delete ${endpoint.url}`}
+          expected={endpoint.url}
+          run={() => write('delete', '/v1/tenants/{id}/webhook-endpoints/{endpoint_id}', { path })}
+          onDone={refresh}
+        />
         {toggle.isError ? <ErrorNotice error={toggle.error} /> : null}
         {rotate.isError ? <ErrorNotice error={rotate.error} /> : null}
-        {remove.isError ? <ErrorNotice error={remove.error} /> : null}
         {showDeliveries ? <Deliveries tenant={tenant} endpoint={endpoint} /> : null}
       </td>
     </tr>

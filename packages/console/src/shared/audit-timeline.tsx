@@ -1,7 +1,8 @@
-import { useInfiniteQuery, useQuery } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { callOf, get } from './api.ts';
-import { ApiPanel, ErrorNotice, Loading } from './components/index.ts';
+import { useCursorPages } from './components/cursor-pages.ts';
+import { ApiPanel, ErrorNotice, Loading, LoadMore } from './components/index.ts';
 import type { TenantRef } from './tenants.ts';
 import {
   mergeTimeline,
@@ -61,13 +62,9 @@ async function readWebhookFailures(tenant: TenantRef) {
  */
 export function TenantTimeline({ tenant, webhooks: withWebhooks }: { tenant: TenantRef; webhooks: boolean }) {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: ['audit', tenant.id],
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/audit', { path: { id: tenant.id }, query: { ...query, cursor: pageParam } }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(['audit', tenant.id], (cursor) =>
+    get('/v1/tenants/{id}/audit', { path: { id: tenant.id }, query: { ...query, cursor } }),
+  );
   const webhooks = useQuery({
     queryKey: ['timeline-webhooks', tenant.id],
     queryFn: () => readWebhookFailures(tenant),
@@ -79,9 +76,6 @@ export function TenantTimeline({ tenant, webhooks: withWebhooks }: { tenant: Ten
     for (const query of withWebhooks ? [pages, webhooks] : [pages]) {
       query.refetch().catch((error: unknown) => console.error('could not refresh the timeline', error));
     }
-  };
-  const older = () => {
-    pages.fetchNextPage().catch((error: unknown) => console.error('could not read older entries', error));
   };
   return (
     <section aria-labelledby="timeline-heading">
@@ -107,11 +101,7 @@ export function TenantTimeline({ tenant, webhooks: withWebhooks }: { tenant: Ten
               )}
             </ol>
           )}
-          {pages.hasNextPage ? (
-            <button type="button" onClick={older} disabled={pages.isFetchingNextPage}>
-              {pages.isFetchingNextPage ? 'Loading…' : 'Older'}
-            </button>
-          ) : null}
+          <LoadMore pages={pages} what="audit entries" label="Older" />
           <ApiPanel
             call={callOf('/v1/tenants/{id}/audit', { path: { id: tenant.shown }, query })}
             data={pages.data.pages}

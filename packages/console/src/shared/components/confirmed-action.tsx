@@ -1,11 +1,14 @@
 import { useMutation } from '@tanstack/react-query';
 import { useState } from 'react';
-import { ErrorNotice, TypedConfirm } from '../shared/components/index.ts';
+import { ErrorNotice } from './status.tsx';
+import { TypedConfirm } from './typed-confirm.tsx';
 
 /**
- * A button for an operator action on one row (revoke a key, remove a member…) that asks for
- * `expected` (the row's name, email or id) to be typed before it calls `run`; `onDone` refreshes
- * what the page shows. The API's refusal, if any, is shown beside it.
+ * A button for an action on one row that hurts when mistaken (revoke a key, remove a member,
+ * delete a secret…), in the operator console and the tenant portal alike: it asks for `expected`
+ * (the row's name, email or id) to be typed before it calls `run`; `onDone` refreshes what the
+ * page shows. The button is named with the row (`Remove… ana@example.com`), so that each row's
+ * stands apart for a screen reader; the API's refusal, if any, is shown beside it.
  */
 export function ConfirmedAction({
   label,
@@ -20,14 +23,15 @@ export function ConfirmedAction({
   words: string;
   expected: string;
   run: () => Promise<unknown>;
-  onDone: () => void;
+  /** Refreshes the page; a promise it returns keeps the action busy until it settles. */
+  onDone: () => unknown;
 }) {
   const [asking, setAsking] = useState(false);
   const action = useMutation({
     mutationFn: run,
     onSuccess: () => {
       setAsking(false);
-      onDone();
+      return onDone();
     },
   });
   return (
