@@ -46,7 +46,11 @@ test(
     const tenant = await provisionedTenant(t, { slug: `initech-${marker}`, name: 'Initech' });
     // Self-hosted: the portal's Self-hosted page is for a tenant that holds a license.
     expect((await t.request({ method: 'POST', url: '/v1/license-keys' })).status).toBe(201);
-    const issued = await t.request({ method: 'POST', url: `/v1/tenants/${tenant.id}/licenses`, payload: { days: 365 } });
+    const issued = await t.request({
+      method: 'POST',
+      url: `/v1/tenants/${tenant.id}/licenses`,
+      payload: { days: 365 },
+    });
     expect(issued.status, JSON.stringify(issued.body)).toBe(201);
     const archive = tarGz({
       'tenantry-support-20261206T000000Z/manifest.json': '{"format":"tenantry-support-bundle/1"}\n',
@@ -72,14 +76,21 @@ test(
     await portal.page.click('button:has-text("Send bundle")');
     const sha256 = createHash('sha256').update(archive).digest('hex');
     await eventually(() => portal.page.textContent('[data-testid=bundle-upload-status]')).toContain(sha256);
-    await eventually(() => portal.page.textContent('[data-testid=support-bundles]')).toContain(`Ticket ${marker}`);
+    await eventually(() => portal.page.textContent('[data-testid=support-bundles]')).toContain(
+      `Ticket ${marker}`,
+    );
     await accessible(portal.page, 'portal-support-bundles');
     expect(portal.errors).toEqual([]);
     await portal.context.close();
 
     const listed = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/support-bundles` });
     expect(listed.body.data).toMatchObject([
-      { sha256, size_bytes: archive.length, description: `Ticket ${marker}: the nightly sync stalls`, uploaded_by: { type: 'user' } },
+      {
+        sha256,
+        size_bytes: archive.length,
+        description: `Ticket ${marker}: the nightly sync stalls`,
+        uploaded_by: { type: 'user' },
+      },
     ]);
     const bundleId: string = listed.body.data[0].id;
 

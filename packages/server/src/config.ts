@@ -276,7 +276,13 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
   const maxHours = integer(env, 'TENANTRY_SESSION_MAX_HOURS', DEFAULT_SESSIONS.maxHours, 1, 8760);
   if (!maxHours.ok) return maxHours;
   // At most 60 MiB: a body over the limit is read to its end before the 413 (up to 64 MiB).
-  const bundleMb = integer(env, 'TENANTRY_SUPPORT_BUNDLE_MAX_MB', DEFAULT_SUPPORT_BUNDLES.maxBytes / MIB, 1, 60);
+  const bundleMb = integer(
+    env,
+    'TENANTRY_SUPPORT_BUNDLE_MAX_MB',
+    DEFAULT_SUPPORT_BUNDLES.maxBytes / MIB,
+    1,
+    60,
+  );
   if (!bundleMb.ok) return bundleMb;
   const bundlesPerTenant = integer(
     env,

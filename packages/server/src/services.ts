@@ -14,7 +14,13 @@ import {
   Trials,
 } from './billing/index.ts';
 import type { Clock } from './clock.ts';
-import { type Config, DEFAULT_BRAND, DEFAULT_MAIL, DEFAULT_SESSIONS, DEFAULT_SUPPORT_BUNDLES } from './config.ts';
+import {
+  type Config,
+  DEFAULT_BRAND,
+  DEFAULT_MAIL,
+  DEFAULT_SESSIONS,
+  DEFAULT_SUPPORT_BUNDLES,
+} from './config.ts';
 import {
   ControlPlaneServer,
   DataPlaneHealthChecker,
@@ -52,8 +58,8 @@ import { ProvisioningWorkflow } from './provisioning/index.ts';
 import { RateLimitShareService, RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';
 import type { SecretBox } from './secrets/index.ts';
 import { SelfServeService } from './self-serve/index.ts';
-import { DEFAULT_TENANT_KEY_PREFIX, TenantKeyService } from './tenant-keys/index.ts';
 import { SupportBundleService } from './support-bundles/index.ts';
+import { DEFAULT_TENANT_KEY_PREFIX, TenantKeyService } from './tenant-keys/index.ts';
 import { TenantSecretService } from './tenant-secrets/index.ts';
 import { TenantService } from './tenants/index.ts';
 import { TestClockService } from './test-clocks/index.ts';

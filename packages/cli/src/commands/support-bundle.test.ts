@@ -339,7 +339,7 @@ describe('support-bundle', () => {
     expect(result.stdout).toMatch(/logs\s+skipped\s+cannot read: .*nope \(ENOENT\)/);
   });
 
-  it('--upload sends the archive it wrote, byte for byte, as the tenant\'s support bundle', async () => {
+  it("--upload sends the archive it wrote, byte for byte, as the tenant's support bundle", async () => {
     answerAsControlPlane();
     const control = api.handler;
     api.handler = (request, response) => {
@@ -380,7 +380,8 @@ describe('support-bundle', () => {
       request.method === 'POST'
         ? json(response, 409, {
             code: 'support_bundle_quota_exceeded',
-            detail: 'tenant ten_acme holds 10 support bundles, the most a tenant may keep (10); delete older bundles first',
+            detail:
+              'tenant ten_acme holds 10 support bundles, the most a tenant may keep (10); delete older bundles first',
           })
         : control(request, response);
     const out = join(dir, 'refused-upload.tar.gz');

@@ -78,7 +78,10 @@ export function supportBundleCommand(parent: Command, ctx: CommandContext): Comm
       '--upload <tenant>',
       "then upload the archive to the control plane as this tenant's (id or slug) support bundle, for the vendor",
     )
-    .option('--description <text>', 'with --upload: what the bundle is about (a ticket number), for the vendor')
+    .option(
+      '--description <text>',
+      'with --upload: what the bundle is about (a ticket number), for the vendor',
+    )
     .action(async (flags: Omit<SupportBundleOptions, 'since'> & { since?: Date }, command: Command) => {
       const extra = extraRules(flags.redactExtra);
       if (!extra.ok) throw new CliError(extra.error);

@@ -29,7 +29,9 @@ export function SelfHostedPage() {
             <section aria-labelledby="support-bundles-heading">
               <h2 id="support-bundles-heading">Support bundles</h2>
               {can('support_bundles:write') ? <SupportBundleUpload tenant={tenant} /> : null}
-              {can('support_bundles:read') ? <SupportBundleList tenantId={tenant.id} shown={tenant.shown} /> : null}
+              {can('support_bundles:read') ? (
+                <SupportBundleList tenantId={tenant.id} shown={tenant.shown} />
+              ) : null}
             </section>
           ) : null}
         </>
@@ -271,8 +273,9 @@ function SupportBundleUpload({ tenant }: { tenant: TenantRef }) {
     <form onSubmit={submit} aria-labelledby="bundle-upload-heading" className="form">
       <h3 id="bundle-upload-heading">Send a support bundle</h3>
       <p>
-        The archive <code>tenantry support-bundle</code> wrote on the install, secrets redacted: read it before you
-        send it. Or send it from the install with <code>tenantry support-bundle --upload {tenant.shown}</code>.
+        The archive <code>tenantry support-bundle</code> wrote on the install, secrets redacted: read it
+        before you send it. Or send it from the install with{' '}
+        <code>tenantry support-bundle --upload {tenant.shown}</code>.
       </p>
       <label htmlFor={fileId}>Bundle file (.tar.gz)</label>
       <input

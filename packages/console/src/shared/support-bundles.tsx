@@ -27,7 +27,10 @@ export function SupportBundleList({ tenantId, shown }: { tenantId: string; shown
   const pages = useInfiniteQuery({
     queryKey: supportBundlesKey(tenantId),
     queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/support-bundles', { path: { id: tenantId }, query: { ...query, cursor: pageParam } }),
+      get('/v1/tenants/{id}/support-bundles', {
+        path: { id: tenantId },
+        query: { ...query, cursor: pageParam },
+      }),
     initialPageParam: undefined as string | undefined,
     getNextPageParam: (last) => last.next_cursor ?? undefined,
   });

@@ -54,7 +54,11 @@ afterAll(async () => {
  * A request of the walk: it must succeed; returns its request id. A Buffer payload is sent as a
  * gzip archive, as support bundles are.
  */
-async function send(method: string, url: string, payload?: Record<string, unknown> | Buffer): Promise<string> {
+async function send(
+  method: string,
+  url: string,
+  payload?: Record<string, unknown> | Buffer,
+): Promise<string> {
   counter += 1;
   const requestId = `walk-${counter}`;
   const response = await t.request({

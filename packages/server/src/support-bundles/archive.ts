@@ -20,7 +20,9 @@ const TAR_BLOCK = 512;
  */
 export async function inspectArchive(
   bytes: Uint8Array,
-): Promise<{ readonly ok: true } | { readonly ok: false; readonly refusal: ArchiveRefusal; readonly detail: string }> {
+): Promise<
+  { readonly ok: true } | { readonly ok: false; readonly refusal: ArchiveRefusal; readonly detail: string }
+> {
   if (bytes.length === 0) return { ok: false, refusal: 'empty', detail: 'the body is empty' };
   if (bytes[0] !== 0x1f || bytes[1] !== 0x8b)
     return { ok: false, refusal: 'not_gzip', detail: 'the body is not gzip (it does not start with 1f 8b)' };
@@ -53,12 +55,17 @@ export async function inspectArchive(
     };
   }
   if (outcome instanceof Error)
-    return { ok: false, refusal: 'corrupt_gzip', detail: `the gzip stream does not unpack: ${outcome.message}` };
+    return {
+      ok: false,
+      refusal: 'corrupt_gzip',
+      detail: `the gzip stream does not unpack: ${outcome.message}`,
+    };
   if (!isTarHeader(Buffer.concat(head))) {
     return {
       ok: false,
       refusal: 'not_tar',
-      detail: 'the body is gzip, but what it unpacks to is not a tar archive (its first block is no tar header)',
+      detail:
+        'the body is gzip, but what it unpacks to is not a tar archive (its first block is no tar header)',
     };
   }
   return { ok: true };
@@ -70,7 +77,11 @@ export async function inspectArchive(
  */
 function isTarHeader(block: Buffer): boolean {
   if (block.length < TAR_BLOCK || block[0] === 0) return false;
-  const field = block.subarray(148, 156).toString('latin1').replace(/[\0 ]+$/, '').trim();
+  const field = block
+    .subarray(148, 156)
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .trim();
   if (!/^[0-7]{1,7}$/.test(field)) return false;
   let sum = 0;
   for (let i = 0; i < TAR_BLOCK; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] ?? 0);

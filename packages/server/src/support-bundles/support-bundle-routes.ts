@@ -1,7 +1,15 @@
 import type { FastifyReply } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { conflict, notFound, PageQuery, ProblemSchema, pageOf, sendProblem, Timestamp } from '../http/index.ts';
+import {
+  conflict,
+  notFound,
+  PageQuery,
+  ProblemSchema,
+  pageOf,
+  sendProblem,
+  Timestamp,
+} from '../http/index.ts';
 import type { Services } from '../services.ts';
 import type { SupportBundleView } from './support-bundle-service.ts';
 
@@ -78,9 +86,18 @@ export const supportBundleRoutes: FastifyPluginAsyncZod<Pick<Services, 'supportB
             .min(1)
             .max(500)
             .optional()
-            .describe('What the bundle is about, for the vendor (e.g. a ticket number); at most 500 characters'),
+            .describe(
+              'What the bundle is about, for the vendor (e.g. a ticket number); at most 500 characters',
+            ),
         }),
-        response: { 201: SupportBundle, 400: ProblemSchema, 413: ProblemSchema, 415: ProblemSchema, ...notFound, ...conflict },
+        response: {
+          201: SupportBundle,
+          400: ProblemSchema,
+          413: ProblemSchema,
+          415: ProblemSchema,
+          ...notFound,
+          ...conflict,
+        },
       },
     },
     async (request, reply) => {

@@ -77,9 +77,13 @@ export class SupportBundleService {
     if (!tenant) return tenantNotFound(tenantRef);
     const inspected = await inspectArchive(input.content);
     if (!inspected.ok) {
-      return fail('support_bundle_invalid', `${inspected.detail}; upload the .tar.gz tenantry support-bundle wrote`, {
-        details: { refusal: inspected.refusal },
-      });
+      return fail(
+        'support_bundle_invalid',
+        `${inspected.detail}; upload the .tar.gz tenantry support-bundle wrote`,
+        {
+          details: { refusal: inspected.refusal },
+        },
+      );
     }
     const now = this.#o.clock.now();
     const sha256 = createHash('sha256').update(input.content).digest('hex');
@@ -105,15 +109,19 @@ export class SupportBundleService {
             count >= perTenant
               ? `${count} support bundles, the most a tenant may keep (${perTenant})`
               : `${bytes} bytes of support bundles, and this one's ${input.content.length} would pass the ${tenantBytes} a tenant may keep`;
-          return fail('support_bundle_quota_exceeded', `tenant ${tenant.id} holds ${which}; delete older bundles first`, {
-            details: {
-              limit: count >= perTenant ? 'count' : 'bytes',
-              held: count,
-              held_bytes: bytes,
-              max_count: perTenant,
-              max_bytes: tenantBytes,
+          return fail(
+            'support_bundle_quota_exceeded',
+            `tenant ${tenant.id} holds ${which}; delete older bundles first`,
+            {
+              details: {
+                limit: count >= perTenant ? 'count' : 'bytes',
+                held: count,
+                held_bytes: bytes,
+                max_count: perTenant,
+                max_bytes: tenantBytes,
+              },
             },
-          });
+          );
         }
         const row = await tx
           .insertInto('support_bundles')
@@ -224,7 +232,10 @@ export class SupportBundleService {
   }
 }
 
-function bundleNotFound(tenantId: string, bundleId: string): { readonly ok: false; readonly error: DomainError } {
+function bundleNotFound(
+  tenantId: string,
+  bundleId: string,
+): { readonly ok: false; readonly error: DomainError } {
   return fail('support_bundle_not_found', `tenant ${tenantId} has no support bundle "${bundleId}"`);
 }
 

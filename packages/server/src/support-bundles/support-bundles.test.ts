@@ -157,15 +157,31 @@ describe('a refused upload writes nothing', () => {
     const whole = tarGz();
     const cases: [Buffer | string, Record<string, string>, number, string, string?][] = [
       // Random bytes do not compress: over the 64 KiB limit as sent.
-      [Buffer.from(createHash('sha512').update('x').digest().toString('hex').repeat(2000)), {}, 413, 'payload_too_large'],
+      [
+        Buffer.from(createHash('sha512').update('x').digest().toString('hex').repeat(2000)),
+        {},
+        413,
+        'payload_too_large',
+      ],
       [Buffer.alloc(0), {}, 400, 'support_bundle_invalid', 'empty'],
       [Buffer.from('PK\u0003\u0004 a zip file'), {}, 400, 'support_bundle_invalid', 'not_gzip'],
       [whole.subarray(0, whole.length - 12), {}, 400, 'support_bundle_invalid', 'corrupt_gzip'],
       [gzipSync('just some text, no tar header'.repeat(20)), {}, 400, 'support_bundle_invalid', 'not_tar'],
-      [gzipSync(tar({ 'zeros.bin': '\0'.repeat(4 * 1024 * 1024) })), {}, 400, 'support_bundle_invalid', 'too_large_unpacked'],
+      [
+        gzipSync(tar({ 'zeros.bin': '\0'.repeat(4 * 1024 * 1024) })),
+        {},
+        400,
+        'support_bundle_invalid',
+        'too_large_unpacked',
+      ],
       [whole, { 'content-type': 'text/html' }, 415, 'unsupported_media_type'],
       [whole, { 'content-type': 'application/octet-stream' }, 415, 'unsupported_media_type'],
-      [JSON.stringify({ archive: whole.toString('base64') }), { 'content-type': 'application/json' }, 415, 'unsupported_media_type'],
+      [
+        JSON.stringify({ archive: whole.toString('base64') }),
+        { 'content-type': 'application/json' },
+        415,
+        'unsupported_media_type',
+      ],
     ];
     for (const [body, headers, status, code, refusal] of cases) {
       const refused = await upload(tenant.id, body, headers);
@@ -186,11 +202,16 @@ describe('a refused upload writes nothing', () => {
   test("past the tenant's quota of bundles, or of bytes, until it deletes some", async () => {
     const tenant = await provisionedTenant(t);
     const ids: string[] = [];
-    for (let n = 0; n < LIMITS.perTenant; n++) ids.push((await upload(tenant.id, tarGz({ [`b${n}`]: 'x' }))).body.id);
+    for (let n = 0; n < LIMITS.perTenant; n++)
+      ids.push((await upload(tenant.id, tarGz({ [`b${n}`]: 'x' }))).body.id);
     const before = await auditCount(t);
     const over = await upload(tenant.id, tarGz());
     expect(over.status).toBe(409);
-    expect(over.body).toMatchObject({ code: 'support_bundle_quota_exceeded', limit: 'count', held: LIMITS.perTenant });
+    expect(over.body).toMatchObject({
+      code: 'support_bundle_quota_exceeded',
+      limit: 'count',
+      held: LIMITS.perTenant,
+    });
     expect(await auditCount(t)).toBe(before);
     expect((await t.request({ method: 'DELETE', url: `${url(tenant.id)}/${ids[0]}` })).status).toBe(200);
     expect((await upload(tenant.id, tarGz())).status).toBe(201);
@@ -198,7 +219,11 @@ describe('a refused upload writes nothing', () => {
     // Bytes: two bundles of ~60 KiB of random text pass the 100 KiB a tenant may keep.
     const other = await provisionedTenant(t);
     const noise = (seed: string) =>
-      tarGz({ [seed]: Array.from({ length: 1900 }, (_, i) => createHash('sha256').update(`${seed}${i}`).digest('base64')).join('') });
+      tarGz({
+        [seed]: Array.from({ length: 1900 }, (_, i) =>
+          createHash('sha256').update(`${seed}${i}`).digest('base64'),
+        ).join(''),
+      });
     const big = noise('a');
     expect(big.length).toBeGreaterThan(LIMITS.tenantBytes / 2);
     expect(big.length).toBeLessThan(LIMITS.maxBytes);
@@ -225,7 +250,12 @@ describe('attacks', () => {
 
     // B's path: refused before anything is read or written.
     for (const request of [
-      { method: 'POST' as const, url: url(b.id), payload: tarGz(), headers: { ...adminA, 'content-type': 'application/gzip' } },
+      {
+        method: 'POST' as const,
+        url: url(b.id),
+        payload: tarGz(),
+        headers: { ...adminA, 'content-type': 'application/gzip' },
+      },
       { method: 'GET' as const, url: url(b.id), headers: adminA },
       { method: 'GET' as const, url: `${url(b.id)}/${theirs.body.id}`, headers: adminA },
       { method: 'DELETE' as const, url: `${url(b.id)}/${theirs.body.id}`, headers: adminA },
@@ -235,10 +265,18 @@ describe('attacks', () => {
       expect(refused.body.code).toBe('insufficient_permission');
     }
     // B's bundle through A's path is not found, and not deleted.
-    const smuggled = await t.request({ method: 'GET', url: `${url(a.id)}/${theirs.body.id}`, headers: adminA });
+    const smuggled = await t.request({
+      method: 'GET',
+      url: `${url(a.id)}/${theirs.body.id}`,
+      headers: adminA,
+    });
     expect(smuggled.status).toBe(404);
     expect(smuggled.body.code).toBe('support_bundle_not_found');
-    const deleted = await t.request({ method: 'DELETE', url: `${url(a.id)}/${theirs.body.id}`, headers: adminA });
+    const deleted = await t.request({
+      method: 'DELETE',
+      url: `${url(a.id)}/${theirs.body.id}`,
+      headers: adminA,
+    });
     expect(deleted.status).toBe(404);
     expect(await bundleRows(b.id)).toBe(1);
     expect(await bundleRows(a.id)).toBe(1);
@@ -249,13 +287,27 @@ describe('attacks', () => {
     const stored = await upload(tenant.id, tarGz());
     const viewer = await memberAuthorization(t, tenant.id, 'viewer');
     for (const [request, permission] of [
-      [{ method: 'POST' as const, url: url(tenant.id), payload: tarGz(), headers: { ...viewer, 'content-type': 'application/gzip' } }, 'support_bundles:write'],
+      [
+        {
+          method: 'POST' as const,
+          url: url(tenant.id),
+          payload: tarGz(),
+          headers: { ...viewer, 'content-type': 'application/gzip' },
+        },
+        'support_bundles:write',
+      ],
       [{ method: 'GET' as const, url: url(tenant.id), headers: viewer }, 'support_bundles:read'],
-      [{ method: 'GET' as const, url: `${url(tenant.id)}/${stored.body.id}`, headers: viewer }, 'support_bundles:read'],
+      [
+        { method: 'GET' as const, url: `${url(tenant.id)}/${stored.body.id}`, headers: viewer },
+        'support_bundles:read',
+      ],
     ] as const) {
       const refused = await t.request(request);
       expect(refused.status).toBe(403);
-      expect(refused.body).toMatchObject({ code: 'insufficient_permission', required_permission: permission });
+      expect(refused.body).toMatchObject({
+        code: 'insufficient_permission',
+        required_permission: permission,
+      });
     }
     const reader = await t.services.apiKeys.create(
       { actor: { type: 'system', id: 'test' }, requestId: null, sourceIp: null },
@@ -264,18 +316,28 @@ describe('attacks', () => {
     const asReader = { authorization: `Bearer ${reader.secret}` };
     expect((await t.request({ method: 'GET', url: url(tenant.id), headers: asReader })).status).toBe(200);
     for (const request of [
-      { method: 'POST' as const, url: url(tenant.id), payload: tarGz(), headers: { ...asReader, 'content-type': 'application/gzip' } },
+      {
+        method: 'POST' as const,
+        url: url(tenant.id),
+        payload: tarGz(),
+        headers: { ...asReader, 'content-type': 'application/gzip' },
+      },
       { method: 'DELETE' as const, url: `${url(tenant.id)}/${stored.body.id}`, headers: asReader },
     ]) {
       const refused = await t.request(request);
       expect(refused.status).toBe(403);
-      expect(refused.body).toMatchObject({ code: 'insufficient_scope', required_scope: 'support-bundles:write' });
+      expect(refused.body).toMatchObject({
+        code: 'insufficient_scope',
+        required_scope: 'support-bundles:write',
+      });
     }
     const tenantsOnly = await t.services.apiKeys.create(
       { actor: { type: 'system', id: 'test' }, requestId: null, sourceIp: null },
       { name: 'tenants reader', scopes: ['tenants:read'] },
     );
-    const refused = await download(tenant.id, stored.body.id, { authorization: `Bearer ${tenantsOnly.secret}` });
+    const refused = await download(tenant.id, stored.body.id, {
+      authorization: `Bearer ${tenantsOnly.secret}`,
+    });
     expect(refused.status).toBe(403);
     expect(await bundleRows(tenant.id)).toBe(1);
   });
@@ -303,7 +365,9 @@ describe('attacks', () => {
   test('a download is never rendered: its type, name and sniffing are fixed whatever was uploaded or asked', async () => {
     const tenant = await provisionedTenant(t);
     // An archive whose names and text are HTML, a description that tries to break out of a header.
-    const archive = tarGz({ '../../<script>alert(1)</script>.html': '<html><script>alert(document.cookie)</script>' });
+    const archive = tarGz({
+      '../../<script>alert(1)</script>.html': '<html><script>alert(document.cookie)</script>',
+    });
     const description = encodeURIComponent('"; filename="x.html"\r\nContent-Type: text/html\r\n\r\n<script>');
     const stored = await upload(tenant.id, archive, {}, `?description=${description}`);
     expect(stored.status, JSON.stringify(stored.body)).toBe(201);
