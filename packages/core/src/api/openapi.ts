@@ -2383,7 +2383,7 @@ export interface paths {
     put?: never;
     /**
      * Upload a support bundle
-     * @description The body is the archive, sent as `application/gzip` (at most 26214400 bytes by default `TENANTRY_SUPPORT_BUNDLE_MAX_MB`; larger is 413 `payload_too_large`). It is stored as it came once it is known to be a whole gzip stream of a tar archive; otherwise 400 `support_bundle_invalid` with `refusal` (`empty`, `not_gzip`, `corrupt_gzip`, `not_tar`, `too_large_unpacked`), and another media type is 415. A tenant keeps at most 10 bundles and 262144000 bytes of them by default (`TENANTRY_SUPPORT_BUNDLES_PER_TENANT`, `TENANTRY_SUPPORT_BUNDLE_TENANT_MB`): past them 409 `support_bundle_quota_exceeded`, until some are deleted. A refused upload writes nothing.
+     * @description The body is the archive, sent as `application/gzip` (at most 26214400 bytes, set by `TENANTRY_SUPPORT_BUNDLE_MAX_MB`; larger is 413 `payload_too_large`). It is stored as it came once it is known to be a whole gzip stream of a tar archive; otherwise 400 `support_bundle_invalid` with `refusal` (`empty`, `not_gzip`, `corrupt_gzip`, `not_tar`, `too_large_unpacked`), and another media type is 415. A tenant keeps at most 10 bundles and 262144000 bytes of them (set by `TENANTRY_SUPPORT_BUNDLES_PER_TENANT`, `TENANTRY_SUPPORT_BUNDLE_TENANT_MB`): past them 409 `support_bundle_quota_exceeded`, until some are deleted. A refused upload writes nothing.
      */
     post: operations['uploadSupportBundle'];
     delete?: never;
