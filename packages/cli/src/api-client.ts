@@ -136,9 +136,22 @@ export class ApiClient {
     return this.#request(
       'POST',
       operationUrl(path, options),
-      options?.body ?? {},
+      { json: options?.body ?? {} },
       options?.idempotencyKey ?? randomUUID(),
     );
+  }
+
+  /**
+   * POST `bytes` to `path` as the media type `type` (a support bundle's archive, as
+   * `application/gzip`) under a fresh idempotency key; resolves to the parsed JSON answer.
+   */
+  postBytes<P extends PathsWith<'post'>>(
+    path: P,
+    type: string,
+    bytes: Uint8Array<ArrayBuffer>,
+    ...[options]: OperationArgs<RequestOptions<P, 'post'>>
+  ): Promise<ResponseBody<P, 'post'>> {
+    return this.#request('POST', operationUrl(path, options), { bytes, type }, randomUUID());
   }
 
   /** PATCH `path` with its JSON `body`. */
@@ -146,7 +159,7 @@ export class ApiClient {
     path: P,
     ...[options]: OperationArgs<RequestOptions<P, 'patch'>>
   ): Promise<ResponseBody<P, 'patch'>> {
-    return this.#request('PATCH', operationUrl(path, options), options?.body);
+    return this.#request('PATCH', operationUrl(path, options), { json: options?.body });
   }
 
   /** PUT its JSON `body` at `path`. */
@@ -154,7 +167,7 @@ export class ApiClient {
     path: P,
     ...[options]: OperationArgs<RequestOptions<P, 'put'>>
   ): Promise<ResponseBody<P, 'put'>> {
-    return this.#request('PUT', operationUrl(path, options), options?.body);
+    return this.#request('PUT', operationUrl(path, options), { json: options?.body });
   }
 
   /** DELETE `path`. */
@@ -168,7 +181,7 @@ export class ApiClient {
   async #request<T>(
     method: Method,
     path: string,
-    body?: unknown,
+    body?: { readonly json: unknown } | { readonly bytes: Uint8Array<ArrayBuffer>; readonly type: string },
     idempotencyKey?: string,
     textType?: string,
   ): Promise<T> {
@@ -176,12 +189,17 @@ export class ApiClient {
       accept: `${textType ?? 'application/json'}, application/problem+json`,
       authorization: `Bearer ${this.#token}`,
     };
-    if (body !== undefined) headers['content-type'] = 'application/json';
     // One key for the request and its retry: if the first attempt reached the server before the
     // connection dropped, the server answers the retry with the stored result instead of acting twice.
     if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
     const init: RequestInit = { method, headers };
-    if (body !== undefined) init.body = JSON.stringify(body);
+    if (body !== undefined && 'bytes' in body) {
+      headers['content-type'] = body.type;
+      init.body = body.bytes;
+    } else if (body !== undefined && body.json !== undefined) {
+      headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(body.json);
+    }
 
     // Only requests that are safe to repeat are retried: reads, and POSTs thanks to their key.
     // PUT, PATCH and DELETE carry no key, so a retry could act on a state the first attempt

@@ -9,6 +9,8 @@ export interface Seen {
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
   readonly body: string;
+  /** The body's bytes, for a binary upload. */
+  readonly raw: Buffer;
 }
 
 export type Handler = (request: Seen, response: ServerResponse) => void;
@@ -24,10 +26,17 @@ export class LocalApi {
 
   constructor() {
     this.#server = createServer((req, res) => {
-      let body = '';
-      req.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
       req.on('end', () => {
-        const seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body };
+        const raw = Buffer.concat(chunks);
+        const seen = {
+          method: req.method ?? '',
+          url: req.url ?? '',
+          headers: req.headers,
+          body: raw.toString('utf8'),
+          raw,
+        };
         this.seen.push(seen);
         this.handler(seen, res);
       });

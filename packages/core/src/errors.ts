@@ -8,6 +8,7 @@ import { err } from './result.ts';
 export const errorCatalog = {
   validation_failed: { status: 400, title: 'The request is not valid' },
   malformed_request: { status: 400, title: 'The request body could not be read' },
+  support_bundle_invalid: { status: 400, title: 'The support bundle is not a tar.gz archive' },
   invalid_stripe_signature: { status: 400, title: 'The Stripe signature is not valid' },
   link_invalid: { status: 400, title: 'The link is not valid' },
   mfa_code_invalid: { status: 400, title: 'The code is not right' },
@@ -44,6 +45,7 @@ export const errorCatalog = {
   webhook_endpoint_not_found: { status: 404, title: 'No such webhook endpoint' },
   webhook_delivery_not_found: { status: 404, title: 'No such webhook delivery' },
   license_not_found: { status: 404, title: 'No such license' },
+  support_bundle_not_found: { status: 404, title: 'No such support bundle' },
   oidc_client_not_found: { status: 404, title: 'No such OpenID client' },
   user_not_found: { status: 404, title: 'No such user' },
   member_not_found: { status: 404, title: 'No such member' },
@@ -86,6 +88,10 @@ export const errorCatalog = {
   role_in_use: { status: 409, title: 'Members or invitations still hold the role' },
   last_owner: { status: 409, title: 'The tenant would be left without an owner' },
   install_key_mismatch: { status: 409, title: 'The install is on record with another key' },
+  support_bundle_quota_exceeded: {
+    status: 409,
+    title: 'The tenant holds as many support bundles as it may',
+  },
   usage_report_gap: { status: 409, title: 'An earlier usage report of the install is missing' },
   usage_report_fork: { status: 409, title: 'The usage report conflicts with one already imported' },
   agent_revoked: { status: 409, title: 'The agent is revoked' },

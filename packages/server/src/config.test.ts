@@ -247,6 +247,46 @@ describe('loadConfig', () => {
   });
 });
 
+describe('support bundles', () => {
+  test('default to 25 MiB a bundle, 10 bundles and 250 MiB a tenant; read from the environment', () => {
+    const mib = 1024 * 1024;
+    const defaults = loadConfig({});
+    expect(defaults.ok && defaults.value.supportBundles).toEqual({
+      maxBytes: 25 * mib,
+      perTenant: 10,
+      tenantBytes: 250 * mib,
+    });
+    const set = loadConfig({
+      TENANTRY_SUPPORT_BUNDLE_MAX_MB: '5',
+      TENANTRY_SUPPORT_BUNDLES_PER_TENANT: '3',
+      TENANTRY_SUPPORT_BUNDLE_TENANT_MB: '20',
+    });
+    expect(set.ok && set.value.supportBundles).toEqual({
+      maxBytes: 5 * mib,
+      perTenant: 3,
+      tenantBytes: 20 * mib,
+    });
+  });
+
+  test.each([
+    // A body over the limit is read to its end (up to 64 MiB) before the 413: the limit stays below.
+    [
+      { TENANTRY_SUPPORT_BUNDLE_MAX_MB: '61' },
+      /TENANTRY_SUPPORT_BUNDLE_MAX_MB must be a whole number from 1 to 60/,
+    ],
+    [
+      { TENANTRY_SUPPORT_BUNDLES_PER_TENANT: '0' },
+      /TENANTRY_SUPPORT_BUNDLES_PER_TENANT must be a whole number from 1/,
+    ],
+    [
+      { TENANTRY_SUPPORT_BUNDLE_TENANT_MB: '1e3' },
+      /TENANTRY_SUPPORT_BUNDLE_TENANT_MB must be a whole number/,
+    ],
+  ])('%j is refused, naming the variable', (env, message) => {
+    expect(errorOf(env)).toMatch(message);
+  });
+});
+
 describe('mail, brand and sessions', () => {
   test('default to no SMTP (links logged), the Tenantry brand, and sessions of 3 days idle and 30 days at most', () => {
     const result = loadConfig({});

@@ -23,6 +23,14 @@ export const DEFAULT_BRAND: Config['brand'] = {
 /** Sign-in sessions' limits when none is set: 3 days unused, 30 days at most. */
 export const DEFAULT_SESSIONS: Config['sessions'] = { idleMinutes: 4320, maxHours: 720 };
 
+const MIB = 1024 * 1024;
+
+export const DEFAULT_SUPPORT_BUNDLES: Config['supportBundles'] = {
+  maxBytes: 25 * MIB,
+  perTenant: 10,
+  tenantBytes: 250 * MIB,
+};
+
 export interface Config {
   readonly database: DatabaseTarget;
   /** Where the control plane keeps its files: the embedded database, and the master key when not given. */
@@ -117,6 +125,17 @@ export interface Config {
    * session; `TENANTRY_SESSION_MAX_HOURS` (default 30 days) after it began ends it whatever its use.
    */
   readonly sessions: { readonly idleMinutes: number; readonly maxHours: number };
+  /**
+   * Support bundles tenants upload: `TENANTRY_SUPPORT_BUNDLE_MAX_MB` (default 25) the largest one,
+   * `TENANTRY_SUPPORT_BUNDLES_PER_TENANT` (default 10) and `TENANTRY_SUPPORT_BUNDLE_TENANT_MB`
+   * (default 250) how many, and how many bytes of them, one tenant may keep: they live in the
+   * vendor's database, which a tenant must not be able to fill.
+   */
+  readonly supportBundles: {
+    readonly maxBytes: number;
+    readonly perTenant: number;
+    readonly tenantBytes: number;
+  };
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -172,6 +191,8 @@ function integer(
  * | `TENANTRY_MAIL_TEMPLATES` | none: the shipped templates |
  * | `TENANTRY_BRAND_NAME` / `TENANTRY_BRAND_COLOR` / `TENANTRY_BRAND_LOGO_URL` | `Tenantry` / `#4f46e5` / none |
  * | `TENANTRY_SESSION_IDLE_MINUTES` / `TENANTRY_SESSION_MAX_HOURS` | `4320` (3 days) / `720` (30 days) |
+ * | `TENANTRY_SUPPORT_BUNDLE_MAX_MB` | `25`: the largest support bundle a tenant may upload |
+ * | `TENANTRY_SUPPORT_BUNDLES_PER_TENANT` / `TENANTRY_SUPPORT_BUNDLE_TENANT_MB` | `10` / `250`: what one tenant may keep |
  */
 export function loadConfig(env: Record<string, string | undefined>): Result<Config, string> {
   const port = integer(env, 'PORT', 8080, 0, 65535);
@@ -254,6 +275,31 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
   if (!idleMinutes.ok) return idleMinutes;
   const maxHours = integer(env, 'TENANTRY_SESSION_MAX_HOURS', DEFAULT_SESSIONS.maxHours, 1, 8760);
   if (!maxHours.ok) return maxHours;
+  // At most 60 MiB: a body over the limit is read to its end before the 413 (up to 64 MiB).
+  const bundleMb = integer(
+    env,
+    'TENANTRY_SUPPORT_BUNDLE_MAX_MB',
+    DEFAULT_SUPPORT_BUNDLES.maxBytes / MIB,
+    1,
+    60,
+  );
+  if (!bundleMb.ok) return bundleMb;
+  const bundlesPerTenant = integer(
+    env,
+    'TENANTRY_SUPPORT_BUNDLES_PER_TENANT',
+    DEFAULT_SUPPORT_BUNDLES.perTenant,
+    1,
+    1000,
+  );
+  if (!bundlesPerTenant.ok) return bundlesPerTenant;
+  const bundleTenantMb = integer(
+    env,
+    'TENANTRY_SUPPORT_BUNDLE_TENANT_MB',
+    DEFAULT_SUPPORT_BUNDLES.tenantBytes / MIB,
+    1,
+    1_000_000,
+  );
+  if (!bundleTenantMb.ok) return bundleTenantMb;
   return ok({
     database: url !== undefined ? { url } : { dataDir },
     dataDir,
@@ -281,6 +327,11 @@ export function loadConfig(env: Record<string, string | undefined>): Result<Conf
     tenantKeyPrefix,
     ...mail.value,
     sessions: { idleMinutes: idleMinutes.value, maxHours: maxHours.value },
+    supportBundles: {
+      maxBytes: bundleMb.value * MIB,
+      perTenant: bundlesPerTenant.value,
+      tenantBytes: bundleTenantMb.value * MIB,
+    },
   });
 }
 

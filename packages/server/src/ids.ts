@@ -37,7 +37,9 @@ export type IdPrefix =
   // The outbound agent (issue 15): agents, their enrolment tokens and jobs.
   | 'agt'
   | 'aen'
-  | 'agj';
+  | 'agj'
+  // Support bundles tenants upload from their installs (issue 16).
+  | 'spb';
 
 /**
  * A new id: the type prefix, then 26 characters of a ULID (48 bits of time, 80 random bits) in

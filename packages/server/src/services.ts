@@ -14,7 +14,13 @@ import {
   Trials,
 } from './billing/index.ts';
 import type { Clock } from './clock.ts';
-import { type Config, DEFAULT_BRAND, DEFAULT_MAIL, DEFAULT_SESSIONS } from './config.ts';
+import {
+  type Config,
+  DEFAULT_BRAND,
+  DEFAULT_MAIL,
+  DEFAULT_SESSIONS,
+  DEFAULT_SUPPORT_BUNDLES,
+} from './config.ts';
 import {
   ControlPlaneServer,
   DataPlaneHealthChecker,
@@ -52,6 +58,7 @@ import { ProvisioningWorkflow } from './provisioning/index.ts';
 import { RateLimitShareService, RequestLimiter, tenantRateLimits } from './rate-limits/index.ts';
 import type { SecretBox } from './secrets/index.ts';
 import { SelfServeService } from './self-serve/index.ts';
+import { SupportBundleService } from './support-bundles/index.ts';
 import { DEFAULT_TENANT_KEY_PREFIX, TenantKeyService } from './tenant-keys/index.ts';
 import { TenantSecretService } from './tenant-secrets/index.ts';
 import { TenantService } from './tenants/index.ts';
@@ -122,6 +129,8 @@ export interface Services {
   readonly userTokens: UserTokens;
   /** Tenants' own secrets (bring your own key), envelope-encrypted under the master key. */
   readonly tenantSecrets: TenantSecretService;
+  /** Support bundles tenants upload from their installs, for the vendor's staff. */
+  readonly supportBundles: SupportBundleService;
   readonly migrationRuns: MigrationRunService;
   readonly fleet: FleetService;
   /** Reaches every registered data plane, each behind its own circuit breaker and bulkhead. */
@@ -179,6 +188,7 @@ export type ServiceSettings = Pick<
       | 'mail'
       | 'brand'
       | 'sessions'
+      | 'supportBundles'
     >
   > &
   // The API's rate limits; tests that do not set them run unlimited.
@@ -468,6 +478,12 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     licenses,
     usageReports: new UsageReportService({ db, clock, tenants, licenses, ingest: usage.ingest }),
     tenantSecrets: new TenantSecretService({ db, clock, secrets: config.secrets }),
+    supportBundles: new SupportBundleService({
+      db,
+      clock,
+      tenants,
+      limits: config.supportBundles ?? DEFAULT_SUPPORT_BUNDLES,
+    }),
     migrationRuns: new MigrationRunService({ db, clock }),
     fleet: new FleetService({ db, clock }),
     dataPlanes,

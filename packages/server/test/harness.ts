@@ -144,6 +144,8 @@ export async function startTestApp(
     webhooks?: WebhookSettings;
     /** The API's rate limits; none when left out. */
     rateLimits?: RateLimitSettings;
+    /** Support bundles' size and per-tenant quota; the server's defaults when left out. */
+    supportBundles?: ServiceSettings['supportBundles'];
   } = {},
 ): Promise<TestApp> {
   const db = await createTestDatabase();
@@ -156,6 +158,7 @@ export async function startTestApp(
       appRole: options.appRole,
       webhooks: options.webhooks,
       ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
+      ...(options.supportBundles === undefined ? {} : { supportBundles: options.supportBundles }),
       // As the server passes its own: tenant databases are reached on this server.
       database: db.target,
     },

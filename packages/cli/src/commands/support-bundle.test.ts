@@ -339,6 +339,70 @@ describe('support-bundle', () => {
     expect(result.stdout).toMatch(/logs\s+skipped\s+cannot read: .*nope \(ENOENT\)/);
   });
 
+  it("--upload sends the archive it wrote, byte for byte, as the tenant's support bundle", async () => {
+    answerAsControlPlane();
+    const control = api.handler;
+    api.handler = (request, response) => {
+      if (request.method !== 'POST') return control(request, response);
+      const sha256 = createHash('sha256').update(request.raw).digest('hex');
+      return json(response, 201, {
+        id: 'spb_01jz0000000000000000000000',
+        tenant_id: 'ten_acme',
+        description: 'Ticket 42',
+        size_bytes: request.raw.length,
+        sha256,
+        uploaded_by: { type: 'api_key', id: 'key_1' },
+        created_at: '2026-12-01T00:00:00.000Z',
+      });
+    };
+    const out = join(dir, 'uploaded.tar.gz');
+    const result = await runCaptured(
+      ['support-bundle', '--out', out, '--logs', logs, '--upload', 'acme', '--description', 'Ticket 42'],
+      installEnv(),
+    );
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const written = await readFile(out);
+    const upload = api.seen.find((seen) => seen.method === 'POST');
+    expect(upload?.url).toBe('/v1/tenants/acme/support-bundles?description=Ticket+42');
+    expect(upload?.headers['content-type']).toBe('application/gzip');
+    expect(upload?.headers['idempotency-key']).toBeTruthy();
+    expect(Buffer.compare(upload?.raw ?? Buffer.alloc(0), written)).toBe(0);
+    expect(result.stdout).toContain(
+      `uploaded it as spb_01jz0000000000000000000000 for tenant ten_acme (${written.length} bytes, sha256 ${createHash('sha256').update(written).digest('hex')})`,
+    );
+  }, 60_000);
+
+  it('--upload says what the control plane refused, and the archive stays written', async () => {
+    answerAsControlPlane();
+    const control = api.handler;
+    api.handler = (request, response) =>
+      request.method === 'POST'
+        ? json(response, 409, {
+            code: 'support_bundle_quota_exceeded',
+            detail:
+              'tenant ten_acme holds 10 support bundles, the most a tenant may keep (10); delete older bundles first',
+          })
+        : control(request, response);
+    const out = join(dir, 'refused-upload.tar.gz');
+    const result = await runCaptured(['support-bundle', '--out', out, '--upload', 'acme'], installEnv());
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toContain('support_bundle_quota_exceeded');
+    expect((await stat(out)).size).toBeGreaterThan(0);
+  }, 60_000);
+
+  it('refuses --upload with --preview, and --description without --upload', async () => {
+    for (const args of [
+      ['support-bundle', '--preview', '--upload', 'acme'],
+      ['support-bundle', '--description', 'why'],
+    ]) {
+      const result = await runCaptured(args, installEnv());
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(/^error: --(preview|description)/);
+    }
+    expect(api.seen).toHaveLength(0);
+  });
+
   it('refuses an --redact-extra that is not a regular expression, naming it, and writes nothing', async () => {
     const out = join(dir, 'refused.tar.gz');
     const result = await runCaptured(

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { type Command, InvalidArgumentError } from 'commander';
 import cliPackage from '../../package.json' with { type: 'json' };
 import { CliError } from '../cli-error.ts';
@@ -23,6 +24,8 @@ interface SupportBundleOptions {
   readonly journalUnit: string;
   readonly license?: string;
   readonly keys?: string;
+  readonly upload?: string;
+  readonly description?: string;
 }
 
 const UNIT_MS = { m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
@@ -71,9 +74,21 @@ export function supportBundleCommand(parent: Command, ctx: CommandContext): Comm
     )
     .option('--license <file>', "a self-hosted app's license file, verified offline (with --keys)")
     .option('--keys <file>', 'the JSON Web Key Set the license is verified against (with --license)')
+    .option(
+      '--upload <tenant>',
+      "then upload the archive to the control plane as this tenant's (id or slug) support bundle, for the vendor",
+    )
+    .option(
+      '--description <text>',
+      'with --upload: what the bundle is about (a ticket number), for the vendor',
+    )
     .action(async (flags: Omit<SupportBundleOptions, 'since'> & { since?: Date }, command: Command) => {
       const extra = extraRules(flags.redactExtra);
       if (!extra.ok) throw new CliError(extra.error);
+      if (flags.upload !== undefined && flags.preview)
+        throw new CliError('--preview writes nothing, so there is nothing to --upload: drop one of them');
+      if (flags.description !== undefined && flags.upload === undefined)
+        throw new CliError('--description goes with --upload: it describes the bundle uploaded');
       if ((flags.license === undefined) !== (flags.keys === undefined))
         throw new CliError(
           '--license and --keys go together: the license file and the keys it is verified against',
@@ -136,7 +151,17 @@ export function supportBundleCommand(parent: Command, ctx: CommandContext): Comm
             : `cannot write ${file}: ${code ?? String(error)}`,
         );
       }
-      out.result({ file, manifest }, () => {
+      // Uploaded as written: the vendor gets exactly the bytes the operator can read here first.
+      const uploaded =
+        flags.upload === undefined
+          ? undefined
+          : await ctx
+              .client(command)
+              .postBytes('/v1/tenants/{id}/support-bundles', 'application/gzip', await readFile(file), {
+                path: { id: flags.upload },
+                query: { description: flags.description },
+              });
+      out.result({ file, manifest, ...(uploaded === undefined ? {} : { uploaded }) }, () => {
         for (const source of sources)
           out.line(`${source.source.padEnd(14)} ${source.status.padEnd(12)} ${source.detail}`);
         const redacted = Object.entries(manifest.redactions);
@@ -144,7 +169,14 @@ export function supportBundleCommand(parent: Command, ctx: CommandContext): Comm
         out.line(
           `redacted: ${redacted.length === 0 ? 'nothing' : redacted.map(([rule, n]) => `${n} ${rule}`).join(', ')}`,
         );
-        out.line(`wrote ${file} (${manifest.files.length + 1} files); read it before you send it`);
+        if (uploaded === undefined) {
+          out.line(`wrote ${file} (${manifest.files.length + 1} files); read it before you send it`);
+        } else {
+          out.line(`wrote ${file} (${manifest.files.length + 1} files)`);
+          out.line(
+            `uploaded it as ${uploaded.id} for tenant ${uploaded.tenant_id} (${uploaded.size_bytes} bytes, sha256 ${uploaded.sha256})`,
+          );
+        }
       });
     });
 }

@@ -73,6 +73,7 @@ const EVENT_TYPE_SET: Record<keyof webhooks, true> = {
   'tenant.updated': true,
   'trial.ended': true,
   'trial.will_end': true,
+  'support_bundle.uploaded': true,
   'usage_report.imported': true,
   'usage.threshold_reached': true,
   'user.email_verified': true,

@@ -69,6 +69,8 @@ const SCOPE_SET: Record<Scope, true> = {
   'agents:write': true,
   'agent-jobs:write': true,
   'datasets:read': true,
+  'support-bundles:read': true,
+  'support-bundles:write': true,
   'fleet:read': true,
   'settings:read': true,
   'settings:write': true,

@@ -4,6 +4,7 @@ import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
+import { SupportBundleList } from '../shared/support-bundles.tsx';
 import type { Tenant } from '../shared/tenants.ts';
 
 type License = ResponseBody<'/v1/tenants/{id}/licenses', 'get'>['data'][number];
@@ -11,13 +12,18 @@ const PAGE = 100;
 
 /**
  * The tenant's self-hosted licenses (highest `seq` first) and the installs that checked in with
- * them; issue a license (it supersedes the active one) or revoke one behind its id typed out.
+ * them; issue a license (it supersedes the active one) or revoke one behind its id typed out; and
+ * the support bundles the tenant uploaded from its installs, to download.
  */
 export function TenantLicenses({ tenant }: { tenant: Tenant }) {
   return (
     <>
       <Licenses tenant={tenant} />
       <Installs tenant={tenant} />
+      <section aria-labelledby="support-bundles-heading">
+        <h2 id="support-bundles-heading">Support bundles</h2>
+        <SupportBundleList tenantId={tenant.id} shown={tenant.slug} />
+      </section>
     </>
   );
 }

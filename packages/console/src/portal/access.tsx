@@ -68,6 +68,8 @@ const ADMIN_PERMISSIONS = {
   'webhooks:write': true,
   'licenses:read': true,
   'usage_reports:write': true,
+  'support_bundles:read': true,
+  'support_bundles:write': true,
 } as const satisfies Record<TenantAdminPermission, true>;
 
 /**

@@ -1,8 +1,9 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { type ChangeEvent, type FormEvent, useId, useState } from 'react';
-import { callOf, get, post } from '../shared/api.ts';
+import { callOf, get, post, postFile } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
 import { saveFile } from '../shared/save-file.ts';
+import { SupportBundleList, supportBundlesKey } from '../shared/support-bundles.tsx';
 import type { TenantRef } from '../shared/tenants.ts';
 import { can, Needs } from './access.tsx';
 
@@ -11,7 +12,8 @@ const PAGE = 100;
 /**
  * A self-hosted organisation's installs (`licenses:read`): its licenses, each downloaded as the
  * file an install runs with; its installs as they last checked in; the offline usage reports
- * imported, and (with `usage_reports:write`) uploading one an install wrote.
+ * imported, and (with `usage_reports:write`) uploading one an install wrote; the support bundles
+ * sent to the vendor (`support_bundles:read`), and (with `support_bundles:write`) sending one.
  */
 export function SelfHostedPage() {
   return (
@@ -23,6 +25,15 @@ export function SelfHostedPage() {
           <Installs tenant={tenant} />
           {can('usage_reports:write') ? <Upload tenant={tenant} /> : null}
           <Reports tenant={tenant} />
+          {can('support_bundles:read') || can('support_bundles:write') ? (
+            <section aria-labelledby="support-bundles-heading">
+              <h2 id="support-bundles-heading">Support bundles</h2>
+              {can('support_bundles:write') ? <SupportBundleUpload tenant={tenant} /> : null}
+              {can('support_bundles:read') ? (
+                <SupportBundleList tenantId={tenant.id} shown={tenant.shown} />
+              ) : null}
+            </section>
+          ) : null}
         </>
       )}
     </Needs>
@@ -231,5 +242,70 @@ function Reports({ tenant }: { tenant: TenantRef }) {
         data={reports.data ?? null}
       />
     </section>
+  );
+}
+
+/**
+ * Sends the vendor a support bundle: the .tar.gz `tenantry support-bundle` wrote (redacted, to be
+ * read before it is sent), with a few words about it; the upload's progress, then its digest.
+ */
+function SupportBundleUpload({ tenant }: { tenant: TenantRef }) {
+  const client = useQueryClient();
+  const [file, setFile] = useState<File | null>(null);
+  const [description, setDescription] = useState('');
+  const [sent, setSent] = useState(0);
+  const fileId = useId();
+  const descriptionId = useId();
+  const upload = useMutation({
+    mutationFn: (archive: File) =>
+      postFile('/v1/tenants/{id}/support-bundles', archive, 'application/gzip', setSent, {
+        path: { id: tenant.id },
+        query: { description: description.trim() === '' ? undefined : description.trim() },
+      }),
+    onMutate: () => setSent(0),
+    onSuccess: () => client.invalidateQueries({ queryKey: supportBundlesKey(tenant.id) }),
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (file !== null) upload.mutate(file);
+  };
+  return (
+    <form onSubmit={submit} aria-labelledby="bundle-upload-heading" className="form">
+      <h3 id="bundle-upload-heading">Send a support bundle</h3>
+      <p>
+        The archive <code>tenantry support-bundle</code> wrote on the install, secrets redacted: read it
+        before you send it. Or send it from the install with{' '}
+        <code>tenantry support-bundle --upload {tenant.shown}</code>.
+      </p>
+      <label htmlFor={fileId}>Bundle file (.tar.gz)</label>
+      <input
+        id={fileId}
+        type="file"
+        accept=".tar.gz,.tgz,application/gzip"
+        onChange={(event: ChangeEvent<HTMLInputElement>) => setFile(event.target.files?.[0] ?? null)}
+      />
+      <label htmlFor={descriptionId}>What it is about (optional)</label>
+      <input
+        id={descriptionId}
+        type="text"
+        maxLength={500}
+        value={description}
+        onChange={(event) => setDescription(event.target.value)}
+      />
+      <button type="submit" disabled={upload.isPending || file === null}>
+        Send bundle
+      </button>
+      {upload.isPending ? (
+        <progress max={1} value={sent} aria-label="Upload progress">
+          {Math.round(sent * 100)}%
+        </progress>
+      ) : null}
+      <span role="status" data-testid="bundle-upload-status">
+        {upload.data === undefined
+          ? ''
+          : `Sent ${upload.data.id} (${upload.data.size_bytes} bytes, SHA-256 ${upload.data.sha256})`}
+      </span>
+      {upload.isError ? <ErrorNotice error={upload.error} /> : null}
+    </form>
   );
 }

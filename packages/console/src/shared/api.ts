@@ -106,6 +106,43 @@ export async function download(call: Call): Promise<Blob> {
   return response.blob();
 }
 
+/**
+ * POSTs a file as the body of an operation that takes bytes (a support bundle's archive, as
+ * `type`), with the session's token; `onProgress` is told the share sent (0 to 1) as it goes,
+ * which `fetch` cannot tell. Resolves to the typed answer; problems become {@link ApiError}.
+ */
+export function postFile<P extends PathsWith<'post'>>(
+  path: P,
+  file: Blob,
+  type: string,
+  onProgress: (sent: number) => void,
+  ...[input]: OperationArgs<OperationInput<P, 'post'>>
+): Promise<ResponseBody<P, 'post'>> {
+  const headers = authorization();
+  return new Promise((resolve, reject) => {
+    const request = new XMLHttpRequest();
+    request.open('POST', operationUrl(path, input));
+    for (const [name, value] of Object.entries(headers)) request.setRequestHeader(name, value);
+    request.setRequestHeader('content-type', type);
+    request.upload.onprogress = (event) => {
+      if (event.lengthComputable && event.total > 0) onProgress(event.loaded / event.total);
+    };
+    request.onerror = () => reject(new Error('the upload did not reach the control plane'));
+    request.onload = () => {
+      const response = new Response(request.responseText, {
+        status: request.status,
+        headers: { 'content-type': request.getResponseHeader('content-type') ?? '' },
+      });
+      if (response.ok) {
+        response.json().then(resolve, reject);
+        return;
+      }
+      refuse(response).catch(reject);
+    };
+    request.send(file);
+  });
+}
+
 function authorization(): Record<string, string> {
   const token = session()?.accessToken;
   if (token === undefined) throw new SignedOutError('signed out');

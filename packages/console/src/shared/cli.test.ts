@@ -162,7 +162,7 @@ describe('shell quoting', () => {
   });
 });
 
-/** Every `callOf`, `get` and `post` of an API operation in the console's sources. */
+/** Every `callOf`, `get`, `post` and `postFile` of an API operation in the console's sources. */
 function operationsUsed(): Set<string> {
   const root = join(import.meta.dirname, '..');
   const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter(
@@ -171,8 +171,8 @@ function operationsUsed(): Set<string> {
   const used = new Set<string>();
   for (const file of files) {
     const text = readFileSync(join(root, file), 'utf8');
-    for (const match of text.matchAll(/\b(callOf|get|post)(?:<[^>]*>)?\(\s*'(\/v1\/[^']*)'/g)) {
-      used.add(`${match[1] === 'post' ? 'POST' : 'GET'} ${match[2]}`);
+    for (const match of text.matchAll(/\b(callOf|get|post|postFile)(?:<[^>]*>)?\(\s*'(\/v1\/[^']*)'/g)) {
+      used.add(`${match[1]?.startsWith('post') ? 'POST' : 'GET'} ${match[2]}`);
     }
   }
   return used;
@@ -209,6 +209,7 @@ describe('the console calls without a CLI command', () => {
       'GET /v1/tenants/{id}/roles',
       'GET /v1/tenants/{id}/secrets',
       'GET /v1/tenants/{id}/subscription',
+      'GET /v1/tenants/{id}/support-bundles',
       'GET /v1/tenants/{id}/usage-reports',
       'GET /v1/tenants/{id}/webhook-endpoints',
       'GET /v1/tenants/{id}/webhook-endpoints/{endpoint_id}/deliveries',
@@ -231,6 +232,8 @@ describe('the console calls without a CLI command', () => {
       'POST /v1/tenants/{id}/onboarding/complete',
       'POST /v1/tenants/{id}/retry-provisioning',
       'POST /v1/tenants/{id}/roles',
+      // `tenantry support-bundle --upload` uploads the bundle it has just built, not a file given.
+      'POST /v1/tenants/{id}/support-bundles',
       'POST /v1/tenants/{id}/usage-reports',
       'POST /v1/tenants/{id}/webhook-endpoints',
       'POST /v1/tenants/{id}/webhook-endpoints/{endpoint_id}/rotate-secret',

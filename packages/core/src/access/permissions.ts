@@ -20,6 +20,8 @@ export const TENANT_ADMIN_PERMISSIONS = {
   'licenses:read':
     "Download the tenant's licenses, see its installs' check-ins and its imported usage reports",
   'usage_reports:write': "Upload the offline usage reports of the tenant's self-hosted installs",
+  'support_bundles:read': 'List and download the support bundles the tenant uploaded',
+  'support_bundles:write': "Upload support bundles of the tenant's self-hosted installs and delete them",
 } as const satisfies Record<string, string>;
 
 /** One permission of {@link TENANT_ADMIN_PERMISSIONS}. */

@@ -59,6 +59,9 @@ export const SCOPES = {
     "Send a tenant's agent the vendor's own job types (never provision or migrate), as the SDK's `tenantry.agentJob()` does",
   'datasets:read':
     "Read the content of datasets customers' agents pushed (each read is audited); their list needs agents:read",
+  'support-bundles:read':
+    'List and download the support bundles tenants uploaded from their self-hosted installs',
+  'support-bundles:write': 'Upload support bundles for a tenant and delete them',
   'settings:read': "Read the vendor's self-serve sign-up and branding settings, and the sign-up funnel",
   'settings:write': "Change the vendor's self-serve sign-up and branding settings",
 } as const satisfies Record<string, string>;

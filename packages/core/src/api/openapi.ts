@@ -2368,6 +2368,54 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/tenants/{id}/support-bundles': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List a tenant's support bundles
+     * @description Newest first; what describes each archive, never its bytes (download one for those).
+     */
+    get: operations['listSupportBundles'];
+    put?: never;
+    /**
+     * Upload a support bundle
+     * @description The body is the archive, sent as `application/gzip` (at most 26214400 bytes, set by `TENANTRY_SUPPORT_BUNDLE_MAX_MB`; larger is 413 `payload_too_large`). It is stored as it came once it is known to be a whole gzip stream of a tar archive; otherwise 400 `support_bundle_invalid` with `refusal` (`empty`, `not_gzip`, `corrupt_gzip`, `not_tar`, `too_large_unpacked`), and another media type is 415. A tenant keeps at most 10 bundles and 262144000 bytes of them (set by `TENANTRY_SUPPORT_BUNDLES_PER_TENANT`, `TENANTRY_SUPPORT_BUNDLE_TENANT_MB`): past them 409 `support_bundle_quota_exceeded`, until some are deleted. A refused upload writes nothing.
+     */
+    post: operations['uploadSupportBundle'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/tenants/{id}/support-bundles/{bundle_id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Download a support bundle
+     * @description The archive, byte for byte as it was uploaded (its `sha256` checks it), always as an `application/gzip` attachment named after its id, with `X-Content-Type-Options: nosniff`: what a customer uploaded is never shown by a browser as a page.
+     */
+    get: operations['downloadSupportBundle'];
+    put?: never;
+    post?: never;
+    /**
+     * Delete a support bundle
+     * @description Frees its place and bytes in the tenant's quota; answers what was deleted.
+     */
+    delete: operations['deleteSupportBundle'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/tenants/{id}/suspend': {
     parameters: {
       query?: never;
@@ -3669,6 +3717,26 @@ export interface webhooks {
     patch?: never;
     trace?: never;
   };
+  'support_bundle.uploaded': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * A tenant uploaded a support bundle of its install; tells the vendor's support desk there is one to read
+     * @description Version 1 of the payload. Signed as Standard Webhooks says: see docs/webhooks.md.
+     */
+    post: operations['supportBundleUploadedWebhook'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   'tenant_key.created': {
     parameters: {
       query?: never;
@@ -4495,6 +4563,8 @@ export interface components {
         | 'agents:write'
         | 'agent-jobs:write'
         | 'datasets:read'
+        | 'support-bundles:read'
+        | 'support-bundles:write'
         | 'settings:read'
         | 'settings:write'
       )[];
@@ -4647,6 +4717,8 @@ export interface components {
         | 'agents:write'
         | 'agent-jobs:write'
         | 'datasets:read'
+        | 'support-bundles:read'
+        | 'support-bundles:write'
         | 'settings:read'
         | 'settings:write'
       )[];
@@ -5962,6 +6034,25 @@ export interface components {
       started_at: string;
       tenant_id: string;
     };
+    SupportBundle: {
+      /** @description ISO 8601, UTC */
+      created_at: string;
+      /** @description The uploader's words about it; null when none */
+      description: string | null;
+      /** @description `spb_…` */
+      id: string;
+      /** @description SHA-256 (hex) of the archive's bytes, to check a download against */
+      sha256: string;
+      /** @description The archive's size */
+      size_bytes: number;
+      tenant_id: string;
+      /** @description Who uploaded it */
+      uploaded_by: {
+        id: string;
+        /** @description `user` (a member or staff, with their token) or `api_key` */
+        type: string;
+      };
+    };
     Tenant: {
       /** @description ISO 8601, UTC */
       billing_anchor: string;
@@ -6798,6 +6889,8 @@ export interface operations {
             | 'agents:write'
             | 'agent-jobs:write'
             | 'datasets:read'
+            | 'support-bundles:read'
+            | 'support-bundles:write'
             | 'settings:read'
             | 'settings:write'
           )[];
@@ -12060,6 +12153,148 @@ export interface operations {
       503: components['responses']['ServiceUnavailable'];
     };
   };
+  listSupportBundles: {
+    parameters: {
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
+      header?: never;
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': {
+            data: components['schemas']['SupportBundle'][];
+            next_cursor: string | null;
+          };
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  uploadSupportBundle: {
+    parameters: {
+      query?: {
+        /** @description What the bundle is about, for the vendor (e.g. a ticket number); at most 500 characters */
+        description?: string;
+      };
+      header?: {
+        /** @description Makes the request safe to retry: the first response is stored for 24 hours and replayed, with `Idempotent-Replayed: true`, to every retry with the same key, method, URL and body. The same key with another request is refused (422 `idempotency_key_reused`), and so is a retry while the first is still running (409 `idempotency_key_in_progress`). Requests refused before they ran (invalid fields) and server errors are not stored. Use a new random key (a UUID) per distinct request. */
+        'idempotency-key'?: components['parameters']['IdempotencyKey'];
+      };
+      path: {
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/gzip': string;
+      };
+    };
+    responses: {
+      /** @description Created */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SupportBundle'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      409: components['responses']['Conflict'];
+      413: components['responses']['PayloadTooLarge'];
+      415: components['responses']['UnsupportedMediaType'];
+      422: components['responses']['UnprocessableEntity'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  downloadSupportBundle: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description `spb_…` */
+        bundle_id: string;
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The archive */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/gzip': string;
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  deleteSupportBundle: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        /** @description `spb_…` */
+        bundle_id: string;
+        /** @description Tenant id or slug */
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description OK */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SupportBundle'];
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
+      404: components['responses']['NotFound'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
   suspendTenant: {
     parameters: {
       query?: never;
@@ -16160,6 +16395,69 @@ export interface operations {
           timestamp: string;
           /** @constant */
           type: 'subscription.updated';
+          /** @constant */
+          version: 1;
+        };
+      };
+    };
+    responses: {
+      /** @description Received. Any other answer, or none within the timeout, is retried */
+      '2XX': {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description Gone: the endpoint is disabled and no more webhooks are sent to it */
+      410: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+    };
+  };
+  supportBundleUploadedWebhook: {
+    parameters: {
+      query?: never;
+      header: {
+        /** @description The delivery's id (`msg_…`): the same on every retry and replay; dedupe on it */
+        'webhook-id': string;
+        /** @description Space-separated `v1,<base64>` signatures, one per signing secret (two while one rotates) */
+        'webhook-signature': string;
+        /** @description When this attempt was signed, in seconds since the epoch */
+        'webhook-timestamp': string;
+      };
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': {
+          data: {
+            /** @description `spb_…` */
+            bundle_id: string;
+            /** @description The uploader's words about it; null when none */
+            description: string | null;
+            /** @description SHA-256 (hex) of the archive's bytes */
+            sha256: string;
+            /** @description The archive's size */
+            size_bytes: number;
+            tenant_id: string;
+          };
+          /** @description The event's id (`evt_…`) */
+          id: string;
+          /** @description The request that made the change */
+          request_id: string | null;
+          /** @description The tenant it concerns, if any */
+          tenant_id: string | null;
+          /**
+           * Format: date-time
+           * @description When it happened
+           */
+          timestamp: string;
+          /** @constant */
+          type: 'support_bundle.uploaded';
           /** @constant */
           version: 1;
         };

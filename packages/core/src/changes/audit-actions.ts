@@ -19,6 +19,7 @@ export const TARGET_TYPES = [
   'license_key',
   'license',
   'usage_report',
+  'support_bundle',
   'access_catalogue',
   'member',
   'invitation',
@@ -556,6 +557,18 @@ export const AUDIT_ACTIONS = {
     target: 'usage_report',
     raises: ['usage_report.imported'],
     entitlements: true,
+  },
+  'support_bundle.uploaded': {
+    description: "A support bundle of a tenant's install was uploaded and stored for the vendor's staff",
+    target: 'support_bundle',
+    raises: ['support_bundle.uploaded'],
+    entitlements: false,
+  },
+  'support_bundle.deleted': {
+    description: 'A support bundle was deleted',
+    target: 'support_bundle',
+    raises: [],
+    entitlements: false,
   },
   'access.applied': {
     description:

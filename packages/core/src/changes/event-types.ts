@@ -452,6 +452,18 @@ export const EVENT_TYPES = {
       duplicates: z.number().int().describe('Events whose id was already stored; not counted again'),
     }),
   },
+  'support_bundle.uploaded': {
+    description:
+      "A tenant uploaded a support bundle of its install; tells the vendor's support desk there is one to read",
+    version: 1,
+    payload: z.object({
+      tenant_id: z.string(),
+      bundle_id: z.string().describe('`spb_…`'),
+      size_bytes: z.number().int().describe("The archive's size"),
+      sha256: z.string().describe("SHA-256 (hex) of the archive's bytes"),
+      description: z.string().nullable().describe("The uploader's words about it; null when none"),
+    }),
+  },
   'member.invited': {
     description: 'A user was invited to a tenant; send the invitation mail from here if Tenantry does not',
     version: 1,

@@ -16,6 +16,7 @@ import {
   type StripeTestApp,
   startStripeTestApp,
 } from '../../test/stripe-support.ts';
+import { tarGz } from '../../test/support-bundle-support.ts';
 import { applyPlans, createTenant, DAY_MS, provisionedTenant } from '../../test/tenant-support.ts';
 import { installKey, reportClaims, signReport } from '../../test/usage-report-support.ts';
 
@@ -49,14 +50,24 @@ afterAll(async () => {
   await dropTestDataPlanes();
 });
 
-/** A request of the walk: it must succeed; returns its request id. */
-async function send(method: string, url: string, payload?: Record<string, unknown>): Promise<string> {
+/**
+ * A request of the walk: it must succeed; returns its request id. A Buffer payload is sent as a
+ * gzip archive, as support bundles are.
+ */
+async function send(
+  method: string,
+  url: string,
+  payload?: Record<string, unknown> | Buffer,
+): Promise<string> {
   counter += 1;
   const requestId = `walk-${counter}`;
   const response = await t.request({
     method,
     url,
-    headers: { 'x-request-id': requestId },
+    headers: {
+      'x-request-id': requestId,
+      ...(Buffer.isBuffer(payload) ? { 'content-type': 'application/gzip' } : {}),
+    },
     ...(payload === undefined ? {} : { payload }),
   });
   expect(response.status, `${method} ${url}: ${JSON.stringify(response.body)}`).toBeLessThan(300);
@@ -511,6 +522,19 @@ const ROUTES: Record<string, RouteFixture> = {
     const { tenant, report } = await usageReport('walk-install-tenant');
     return send('POST', `/v1/tenants/${tenant}/usage-reports`, { report });
   },
+  'POST /v1/tenants/:id/support-bundles': async () =>
+    send('POST', `/v1/tenants/${(await activeTenant()).id}/support-bundles`, tarGz()),
+  'DELETE /v1/tenants/:id/support-bundles/:bundle_id': async () => {
+    const tenant = await activeTenant();
+    const uploaded = await t.request({
+      method: 'POST',
+      url: `/v1/tenants/${tenant.id}/support-bundles`,
+      payload: tarGz(),
+      headers: { 'content-type': 'application/gzip' },
+    });
+    expect(uploaded.status, JSON.stringify(uploaded.body)).toBe(201);
+    return send('DELETE', `/v1/tenants/${tenant.id}/support-bundles/${uploaded.body.id}`);
+  },
   'POST /v1/tenants/:id/webhook-endpoints': async () =>
     send('POST', `/v1/tenants/${(await activeTenant()).id}/webhook-endpoints`, {
       url: WEBHOOK_URL,
@@ -751,6 +775,8 @@ const RECORDS: Record<string, readonly AuditAction[]> = {
   'POST /v1/licenses/check-in': ['license.checked_in'],
   'POST /v1/usage-reports': ['usage_report.imported'],
   'POST /v1/tenants/:id/usage-reports': ['usage_report.imported'],
+  'POST /v1/tenants/:id/support-bundles': ['support_bundle.uploaded'],
+  'DELETE /v1/tenants/:id/support-bundles/:bundle_id': ['support_bundle.deleted'],
   'POST /v1/tenants/:id/webhook-endpoints': ['webhook_endpoint.created'],
   'PATCH /v1/tenants/:id/webhook-endpoints/:endpoint_id': ['webhook_endpoint.updated'],
   'DELETE /v1/tenants/:id/webhook-endpoints/:endpoint_id': ['webhook_endpoint.deleted'],

@@ -34,6 +34,7 @@ export type {
   Schema,
   SigningKeysTable,
   SlotHoldersTable,
+  SupportBundlesTable,
   TenantApiKeysTable,
   TenantRolesTable,
   TenantRow,

@@ -265,6 +265,7 @@ export interface Schema {
   license_check_ins: LicenseCheckInsTable;
   license_revocation_seq: LicenseRevocationSeqTable;
   usage_reports: UsageReportsTable;
+  support_bundles: SupportBundlesTable;
   users: UsersTable;
   operator_settings: OperatorSettingsTable;
   self_serve_trials: SelfServeTrialsTable;
@@ -1018,4 +1019,20 @@ export interface AgentDatasetSwitchesTable {
   dataset: string;
   enabled: boolean;
   reported_at: Date;
+}
+
+/** A support bundle a tenant uploaded (0042): the archive's bytes as they came, with what describes them. */
+export interface SupportBundlesTable {
+  tenant_id: string;
+  /** `spb_…`. */
+  id: string;
+  description: string | null;
+  size_bytes: number;
+  /** SHA-256 (hex) of `content`. */
+  sha256: string;
+  content: Uint8Array;
+  /** Who uploaded it: the actor of the request (`user` or `api_key`) and its id. */
+  uploaded_by_type: string;
+  uploaded_by_id: string;
+  created_at: Date;
 }

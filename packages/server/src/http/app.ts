@@ -31,6 +31,7 @@ import { planRoutes } from '../plans/index.ts';
 import { limitRequests, rateLimitShareRoutes } from '../rate-limits/index.ts';
 import { brandingRoute, selfServeRoutes } from '../self-serve/index.ts';
 import type { Services } from '../services.ts';
+import { supportBundleRoutes } from '../support-bundles/index.ts';
 import { tenantKeyRoutes } from '../tenant-keys/index.ts';
 import { tenantSecretRoutes } from '../tenant-secrets/index.ts';
 import { tenantRoutes } from '../tenants/index.ts';
@@ -233,6 +234,7 @@ export async function buildApp(services: Services, options: AppOptions): Promise
       await v1.register(webhookRoutes, { webhooks: services.webhooks });
       await v1.register(licenseRoutes, { licenses: services.licenses });
       await v1.register(usageReportRoutes, { usageReports: services.usageReports });
+      await v1.register(supportBundleRoutes, { supportBundles: services.supportBundles });
       await v1.register(accessRoutes, { access: services.access });
       await v1.register(memberRoutes, {
         members: services.members,

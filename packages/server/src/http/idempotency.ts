@@ -133,8 +133,11 @@ export async function idempotentPosts(scope: FastifyInstance, database: Database
     const key = request.headers[HEADER];
     if (typeof key !== 'string') return;
     const apiKeyId = request.ctx.actor.id;
+    // A binary body (a support bundle's archive) is hashed as its bytes, not as JSON of every byte.
+    const body = request.body;
     const requestHash = createHash('sha256')
-      .update(`${request.method} ${request.url}\n${JSON.stringify(request.body ?? null)}`)
+      .update(`${request.method} ${request.url}\n`)
+      .update(Buffer.isBuffer(body) ? body : JSON.stringify(body ?? null))
       .digest('hex');
     // Claim the key: a new row, or an old one that expired or whose first request was abandoned.
     const claimed = await db

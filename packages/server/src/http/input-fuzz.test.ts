@@ -20,6 +20,7 @@ import fc from 'fast-check';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startTestApp, type TestApp, uniqueSlug } from '../../test/harness.ts';
+import { DEFAULT_SUPPORT_BUNDLES } from '../config.ts';
 
 /** Requests refused for certain, over all operations. */
 const REFUSED_REQUESTS = 5_200;
@@ -365,10 +366,13 @@ const BODY_DEFECTS: Record<string, Defect> = {
     return withBody(r, Buffer.from(broken));
   },
   oversized: (r, op) => {
-    // The route's own limit: ingestion and usage reports take 32 MiB, everything else 5 MiB.
+    // The route's own limit: ingestion and usage reports take 32 MiB, support bundles 25 MiB (the
+    // default of TENANTRY_SUPPORT_BUNDLE_MAX_MB), everything else 5 MiB.
     const limit = ['/v1/events', '/v1/usage-reports', '/v1/tenants/{id}/usage-reports'].includes(op.path)
       ? 32 * 1024 * 1024
-      : BODY_LIMIT;
+      : op.path === '/v1/tenants/{id}/support-bundles'
+        ? DEFAULT_SUPPORT_BUNDLES.maxBytes
+        : BODY_LIMIT;
     return withBody(r, Buffer.from(`{"x":"${'x'.repeat(limit)}"}`));
   },
 };

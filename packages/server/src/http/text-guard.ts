@@ -23,7 +23,9 @@ function find(value: unknown, path: string[], errors: FieldError[], prefix: stri
     if (why) errors.push({ path: pathOf(prefix, path), message: why });
     return;
   }
-  if (typeof value !== 'object' || value === null) return;
+  // A binary body (a support bundle's archive) holds no text to store, and walking its bytes as
+  // members would make a string of every index.
+  if (typeof value !== 'object' || value === null || Buffer.isBuffer(value)) return;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const item: unknown = value[i];
