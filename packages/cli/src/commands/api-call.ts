@@ -239,10 +239,12 @@ function bodyOf(args: ApiArguments, method: Method, operation: ApiOperation, nam
     body = fields;
   }
   if (body === undefined) {
+    // A POST without a body sends `{}`, as the client's post() does: the API reads an empty object,
+    // and names the fields it misses.
+    if (method === 'POST') return {};
     if (operation.body === 'required')
       throw new CliError(`${named} takes a JSON body: give -d key=value, --data-json or --data-file`);
-    // A POST without a body sends `{}`, as the client's post() does: the API reads an empty object.
-    return method === 'POST' ? {} : undefined;
+    return undefined;
   }
   if (operation.body === 'none')
     throw new CliError(
