@@ -75,7 +75,9 @@ describe('tenantry api: the call checked against the contract', () => {
     expect(() => resolve('GET', '/v1/tenants/acme', { data: ['name=x'] })).toThrow(
       'GET /v1/tenants/{id} takes no body; give its query with -q key=value',
     );
-    expect(() => resolve('PUT', '/v1/settings/branding')).toThrow('PUT /v1/settings/branding takes a JSON body');
+    expect(() => resolve('PUT', '/v1/settings/branding')).toThrow(
+      'PUT /v1/settings/branding takes a JSON body',
+    );
     // A POST without one sends `{}`, as every command does: the API names the fields it misses.
     expect(resolve('POST', '/v1/tenants').body).toEqual({});
     expect(() => resolve('GET', '/v1/plans', { headers: ['Accept: text/csv'] })).toThrow(
