@@ -264,7 +264,7 @@ describe('toYaml', () => {
         const canonical = JSON.parse(JSON.stringify(value)) as unknown;
         expect(parse(toYaml(canonical))).toEqual(canonical);
       }),
-      { numRuns: 300 },
+      { numRuns: 100 },
     );
     expect(toYaml({ a: [{ b: 1, c: [] }, [2, 'x']], yes: 'no', 'a b': {} })).toBe(
       'a:\n  - b: 1\n    c: []\n  - - 2\n    - "x"\n"yes": "no"\n"a b": {}\n',

@@ -73,7 +73,7 @@ export function apiCommand(parent: Command, ctx: CommandContext): Command {
       });
       // Bytes on a terminal are noise, and the CLI's output is text: a PDF goes to a file.
       if (call.accept !== undefined && !isText(call.accept) && options.out === undefined)
-        throw new CliError(`${call.accept} is not text: write it to a file with --out <file>`);
+        throw notText(call.accept);
       const client = ctx.client(command);
       const file = options.out === undefined ? undefined : await fileSink(options.out);
       const sink = file ?? stdoutSink(ctx.io.stdout);
@@ -96,7 +96,8 @@ export function apiCommand(parent: Command, ctx: CommandContext): Command {
         }
         if (answer.body === null) return;
         if (!isText(answer.contentType)) {
-          for await (const chunk of answer.body) await file?.write(chunk);
+          if (file === undefined) throw notText(answer.contentType);
+          for await (const chunk of answer.body) await file.write(chunk);
           return;
         }
         const decoder = new TextDecoder();
@@ -130,6 +131,10 @@ async function paginate(
     for (const item of page.data)
       await sink.write(output === 'yaml' ? `---\n${toYaml(item)}` : `${JSON.stringify(item)}\n`);
   }
+}
+
+function notText(type: string): CliError {
+  return new CliError(`${type} is not text: write it to a file with --out <file>`);
 }
 
 /** Media types printed as text; anything else (a PDF) is bytes. */
