@@ -81,7 +81,12 @@ export function apiCommand(parent: Command, ctx: CommandContext): Command {
         sink.write(options.output === 'yaml' ? toYaml(value) : `${JSON.stringify(value, null, 2)}\n`);
       try {
         if (options.paginate === true) {
-          await paginate(call, (url) => client.send('GET', url), sink, options.output);
+          await paginate(
+            call,
+            (url) => client.send('GET', url, { headers: call.headers }),
+            sink,
+            options.output,
+          );
           return;
         }
         const answer = await client.send(call.method, call.url, {
