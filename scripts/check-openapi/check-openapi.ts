@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openApiDocument } from './document.ts';
-import { apiContractMarkdown, apiTypes, GENERATED } from './generate.ts';
+import { apiContractMarkdown, apiOperations, apiTypes, GENERATED } from './generate.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const failures: string[] = [];
@@ -44,6 +44,7 @@ try {
 
 const expected: Array<[string, string]> = [
   [GENERATED.types, await apiTypes(document)],
+  [GENERATED.operations, apiOperations(document)],
   [GENERATED.contract, apiContractMarkdown(document)],
 ];
 for (const [path, text] of expected) {

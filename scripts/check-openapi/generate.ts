@@ -4,6 +4,7 @@ import openapiTS, { astToString, type OpenAPI3 } from 'openapi-typescript';
 /** The files `npm run generate:api` writes from the OpenAPI document, relative to the repository. */
 export const GENERATED = {
   types: 'packages/core/src/api/openapi.ts',
+  operations: 'packages/core/src/api/operations.ts',
   contract: 'docs/api-contract.md',
 } as const;
 
@@ -74,59 +75,137 @@ function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
 
+/** The document's operations, each with its method and path, in the document's order. */
+function* operationsOf(document: Json): Generator<{ path: string; method: string; operation: Operation }> {
+  const paths = document.paths as Record<string, Record<string, Operation>>;
+  for (const [path, operations] of Object.entries(paths)) {
+    for (const method of METHODS) {
+      const operation = operations[method];
+      if (operation !== undefined) yield { path, method, operation };
+    }
+  }
+}
+
+/** An operation's parameters, through their `$ref`s to the document's shared ones. */
+function parametersOf(document: Json, operation: Operation): Array<{ in: string; name: string }> {
+  const components = document.components as { parameters?: Record<string, { in: string; name: string }> };
+  return (operation.parameters ?? []).flatMap((p) => {
+    const resolved = '$ref' in p ? components.parameters?.[p.$ref.split('/').pop() ?? ''] : p;
+    return resolved === undefined ? [] : [resolved];
+  });
+}
+
+const OPERATIONS_HEADER = `/*
+ * The control plane's HTTP API operations as data, for what checks a call against the contract at
+ * run time (\`tenantry api\`): generated from the same OpenAPI document as openapi.ts. Do not edit:
+ * change the routes, then run \`npm run generate:api\`; \`npm run check:openapi\` fails while this
+ * file is stale.
+ */
+import type { HttpMethod, paths } from './index.ts';
+
+/** One operation of the API, as a client checks a call against it before sending it. */
+export interface ApiOperation {
+  /** Its \`operationId\`: \`listTenants\`. */
+  readonly id: string;
+  readonly method: HttpMethod;
+  /** Its path template: \`/v1/tenants/{id}\`. */
+  readonly path: keyof paths;
+  /** The names of its query parameters. */
+  readonly query: readonly string[];
+  /** Whether it takes a JSON body: never, optionally, or always. */
+  readonly body: 'none' | 'optional' | 'required';
+  /** The media types of its successful answers: \`application/json\`, \`text/csv\`… */
+  readonly media: readonly string[];
+  /** A list read by cursor: it takes \`cursor\` and answers \`{data, next_cursor}\`. */
+  readonly paginated: boolean;
+  /** It declares the \`Idempotency-Key\` header. */
+  readonly idempotent: boolean;
+}
+
+`;
+
+/** Whether `schema` (or the component it refers to) is an object with a `next_cursor` member. */
+function hasNextCursor(document: Json, schema: Json | undefined): boolean {
+  if (schema === undefined) return false;
+  if (typeof schema.$ref === 'string') {
+    const schemas = (document.components as { schemas?: Record<string, Json> }).schemas ?? {};
+    return hasNextCursor(document, schemas[schema.$ref.split('/').pop() ?? '']);
+  }
+  const properties = schema.properties as Record<string, unknown> | undefined;
+  return properties !== undefined && 'next_cursor' in properties && 'data' in properties;
+}
+
+/** \`packages/core/src/api/operations.ts\`: every operation's method, path and what it takes and answers. */
+export function apiOperations(document: Json): string {
+  const rows = [...operationsOf(document)].map(({ path, method, operation }) => {
+    const parameters = parametersOf(document, operation);
+    const query = parameters.filter((p) => p.in === 'query').map((p) => p.name);
+    const success = Object.entries(operation.responses).filter(([status]) => status.startsWith('2'));
+    const media = [...new Set(success.flatMap(([, response]) => Object.keys(response.content ?? {})))];
+    const json = success.map(([, response]) => response.content?.['application/json']?.schema);
+    const entry = {
+      id: operation.operationId,
+      method,
+      path,
+      query,
+      body:
+        operation.requestBody === undefined
+          ? 'none'
+          : operation.requestBody.required === false
+            ? 'optional'
+            : 'required',
+      media,
+      paginated: query.includes('cursor') && json.some((schema) => hasNextCursor(document, schema)),
+      idempotent: parameters.some((p) => p.in === 'header' && p.name === 'idempotency-key'),
+    };
+    return `  ${JSON.stringify(entry)},`;
+  });
+  const text = `${OPERATIONS_HEADER}/** Every operation of the API, in the OpenAPI document's order. */\nexport const API_OPERATIONS: readonly ApiOperation[] = [\n${rows.join('\n')}\n];\n`;
+  return biomeFormat(text, GENERATED.operations);
+}
+
 /**
  * `docs/api-contract.md`: every operation of the document in one table per tag — what it is
  * called, its route, the scope its key needs, what it takes and what it answers. The document
  * itself (`/openapi.json`, browsable at `/docs`) holds the schemas and descriptions.
  */
 export function apiContractMarkdown(document: Json): string {
-  const components = document.components as { parameters?: Record<string, { in: string; name: string }> };
-  /** A parameter, through its `$ref` to the document's shared ones. */
-  const parameter = (p: { in: string; name: string } | { $ref: string }) =>
-    '$ref' in p ? components.parameters?.[p.$ref.split('/').pop() ?? ''] : p;
   const info = document.info as { title: string; version: string; description: string };
-  const paths = document.paths as Record<string, Record<string, Operation>>;
   const tags = (document.tags as Array<{ name: string; description: string }>).map((tag) => ({
     ...tag,
     rows: [] as string[],
   }));
-  for (const [path, operations] of Object.entries(paths)) {
-    for (const method of METHODS) {
-      const operation = operations[method];
-      if (operation === undefined) continue;
-      const tag = tags.find((t) => t.name === operation.tags?.[0]);
-      if (tag === undefined) throw new Error(`${operation.operationId} has no tag of the document`);
-      const scope = operation.security?.[0] ? Object.values(operation.security[0]).flat().join(' ') : 'none';
-      const parameters = (operation.parameters ?? []).map(parameter);
-      const query = parameters.filter((p) => p?.in === 'query').map((p) => p?.name);
-      const idempotent = parameters.some((p) => p?.in === 'header' && p.name === 'idempotency-key');
-      const body = operation.requestBody
-        ? Object.entries(operation.requestBody.content)
-            .map(
-              ([type, media]) => (type === 'application/json' ? '' : `${type}: `) + schemaName(media.schema),
-            )
-            .join('; ') + (operation.requestBody.required === false ? ' (optional)' : '')
-        : '';
-      const statuses = Object.keys(operation.responses);
-      const success = statuses.filter((s) => s.startsWith('2') || s.startsWith('3'));
-      const answers = success.map((status) => {
-        const content = operation.responses[status]?.content ?? {};
-        const shapes = Object.entries(content).map(([type, media]) =>
-          type === 'application/json' ? schemaName(media.schema) : type,
-        );
-        return shapes.length > 0 ? `${status} ${shapes.join(' or ')}` : status;
-      });
-      const problems = statuses.filter((s) => !success.includes(s));
-      const takes = [
-        query.length > 0 ? `?${query.join('&')}` : '',
-        body,
-        idempotent ? 'Idempotency-Key' : '',
-      ].filter((part) => part !== '');
-      tag.rows.push(
-        `| \`${operation.operationId}\` | \`${method.toUpperCase()} ${path}\` | ${cell(operation.summary)} | ` +
-          `${scope === 'none' ? '—' : `\`${scope}\``} | ${cell(takes.join('; '))} | ${cell(answers.join('; '))}; ${problems.join(' ')} |`,
+  for (const { path, method, operation } of operationsOf(document)) {
+    const tag = tags.find((t) => t.name === operation.tags?.[0]);
+    if (tag === undefined) throw new Error(`${operation.operationId} has no tag of the document`);
+    const scope = operation.security?.[0] ? Object.values(operation.security[0]).flat().join(' ') : 'none';
+    const parameters = parametersOf(document, operation);
+    const query = parameters.filter((p) => p.in === 'query').map((p) => p.name);
+    const idempotent = parameters.some((p) => p.in === 'header' && p.name === 'idempotency-key');
+    const body = operation.requestBody
+      ? Object.entries(operation.requestBody.content)
+          .map(([type, media]) => (type === 'application/json' ? '' : `${type}: `) + schemaName(media.schema))
+          .join('; ') + (operation.requestBody.required === false ? ' (optional)' : '')
+      : '';
+    const statuses = Object.keys(operation.responses);
+    const success = statuses.filter((s) => s.startsWith('2') || s.startsWith('3'));
+    const answers = success.map((status) => {
+      const content = operation.responses[status]?.content ?? {};
+      const shapes = Object.entries(content).map(([type, media]) =>
+        type === 'application/json' ? schemaName(media.schema) : type,
       );
-    }
+      return shapes.length > 0 ? `${status} ${shapes.join(' or ')}` : status;
+    });
+    const problems = statuses.filter((s) => !success.includes(s));
+    const takes = [
+      query.length > 0 ? `?${query.join('&')}` : '',
+      body,
+      idempotent ? 'Idempotency-Key' : '',
+    ].filter((part) => part !== '');
+    tag.rows.push(
+      `| \`${operation.operationId}\` | \`${method.toUpperCase()} ${path}\` | ${cell(operation.summary)} | ` +
+        `${scope === 'none' ? '—' : `\`${scope}\``} | ${cell(takes.join('; '))} | ${cell(answers.join('; '))}; ${problems.join(' ')} |`,
+    );
   }
   const lines = [
     '# HTTP API contract',

@@ -1,7 +1,7 @@
 // "Copy as CLI" in a real browser (Debian's Chromium via playwright-core), on both backends: the
 // tenant list and a tenant page offer the `tenantry` command of the call they show, which the
-// clipboard receives without any token; a call the CLI has no command for (a name search, the
-// fleet's counts) says so and offers no button. No console error, no serious or critical axe
+// clipboard receives without any token; a call the CLI has no command of its own for (a name
+// search, the fleet's counts) is offered as `tenantry api`. No console error, no serious or critical axe
 // violation.
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 test(
-  'the tenant list and a tenant page copy their call as a tenantry command; a call without one says so',
+  'the tenant list and a tenant page copy their call as a tenantry command; a call without one as tenantry api',
   async () => {
     if (browser === undefined) throw new Error('no browser');
     const marker = Date.now().toString(36);
@@ -35,10 +35,11 @@ test(
     await provisionedTenant(t, { plan: 'pro', slug, name: 'CLI Corp' });
     const { page, errors } = await operatorConsole(t, browser, `ops-${marker}@example.com`);
 
-    // The fleet's counts: no command does that call, and the panel says so instead of a button.
+    // The fleet's counts: no command of its own does that call; `tenantry api` does.
     await eventually(() => page.textContent('[data-testid=fleet-total]')).toMatch(/\d+ tenants?\b/);
-    expect(await page.textContent('[data-testid=cli-none]')).toContain('has no command');
-    expect(await page.locator('button:has-text("Copy as CLI")').count()).toBe(0);
+    expect(await page.locator('[data-testid=cli]').allTextContents()).toContain(
+      'tenantry api GET /v1/tenant-counts',
+    );
 
     // The list filtered by state: `tenants list` with the same filter and page size.
     await page.goto(`${t.issuer}/console/tenants?state=active`);
@@ -55,11 +56,12 @@ test(
     await eventually(() => page.locator('.api-panel').first().textContent()).toContain('TENANTRY_TOKEN');
     await accessible(page, 'cli-copy-tenants');
 
-    // A name search: the CLI's `tenants list` has no --search, so no command is offered.
+    // A name search: the CLI's `tenants list` has no --search, so the call is `tenantry api`'s.
     await page.goto(`${t.issuer}/console/tenants?search=${slug}`);
     await eventually(() => page.textContent('[data-testid=tenant-count]')).toBe('1 tenant');
-    expect(await page.locator('[data-testid=cli]').count()).toBe(0);
-    expect(await page.textContent('[data-testid=cli-none]')).toContain('has no command');
+    expect(await page.textContent('[data-testid=cli]')).toBe(
+      `tenantry api GET /v1/tenants -q search=${slug} -q limit=100`,
+    );
 
     // The tenant page: `tenants show <slug>`.
     await page.goto(`${t.issuer}/console/tenants/${slug}`);

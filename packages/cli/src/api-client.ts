@@ -86,7 +86,30 @@ export interface ApiClientOptions {
 /** What a request to the operation `M` of `P` takes: `path`, `query` and `body`. */
 export type RequestOptions<P extends PathsWith<M>, M extends HttpMethod> = OperationInput<P, M>;
 
-type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+/** The HTTP methods of the API's operations. */
+export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+/** What {@link ApiClient.send} sends besides its method and URL. */
+export interface SendRequest {
+  /** The JSON body. */
+  readonly body?: unknown;
+  /** A POST's `Idempotency-Key`; without it, a fresh one. */
+  readonly idempotencyKey?: string | undefined;
+  /** The media type asked for; JSON when absent. */
+  readonly accept?: string | undefined;
+  /** Further headers; the client's own (authorization, accept…) take precedence. */
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A request's body: JSON, or bytes of a media type (a support bundle's archive). */
+type OutgoingBody =
+  | { readonly json: unknown }
+  | { readonly bytes: Uint8Array<ArrayBuffer>; readonly type: string };
+
+/** The answer to {@link ApiClient.send}: parsed JSON, or a body in another media type, unread. */
+export type Answer =
+  | { readonly json: unknown }
+  | { readonly contentType: string; readonly body: ReadableStream<Uint8Array> | null };
 
 /**
  * A thin client for the control plane's `/v1` API: adds the bearer token, gives every POST an
@@ -178,21 +201,58 @@ export class ApiClient {
     return this.#request('DELETE', operationUrl(path, options));
   }
 
+  /**
+   * Sends `method` to `url` (a path and query already built from an operation of the API), for
+   * `tenantry api`. A POST carries `idempotencyKey`, or a fresh one. Resolves to the parsed JSON
+   * answer or, when the operation answered in the media type `accept` asked for (CSV, HTML, PDF,
+   * JSON Lines, a stream of events), to that body unread, to be streamed; problems throw {@link ApiError}.
+   */
+  async send(method: Method, url: string, request: SendRequest = {}): Promise<Answer> {
+    const idempotencyKey = method === 'POST' ? (request.idempotencyKey ?? randomUUID()) : undefined;
+    const { body, ...rest } = request;
+    const response = await this.#respond(method, url, {
+      ...rest,
+      body: body === undefined ? undefined : { json: body },
+      idempotencyKey,
+    });
+    const contentType = response.headers.get('content-type') ?? '';
+    const { accept } = request;
+    if (
+      response.ok &&
+      accept !== undefined &&
+      accept !== 'application/json' &&
+      contentType.startsWith(accept)
+    )
+      return { contentType, body: response.body };
+    return { json: await parseResponse<unknown>(response, this.baseUrl) };
+  }
+
   async #request<T>(
     method: Method,
     path: string,
-    body?: { readonly json: unknown } | { readonly bytes: Uint8Array<ArrayBuffer>; readonly type: string },
+    body?: OutgoingBody,
     idempotencyKey?: string,
     textType?: string,
   ): Promise<T> {
+    const response = await this.#respond(method, path, { body, idempotencyKey, accept: textType });
+    return parseResponse<T>(response, this.baseUrl, textType);
+  }
+
+  async #respond(
+    method: Method,
+    path: string,
+    request: Omit<SendRequest, 'body'> & { readonly body?: OutgoingBody | undefined },
+  ): Promise<Response> {
     const headers: Record<string, string> = {
-      accept: `${textType ?? 'application/json'}, application/problem+json`,
+      ...request.headers,
+      accept: `${request.accept ?? 'application/json'}, application/problem+json`,
       authorization: `Bearer ${this.#token}`,
     };
     // One key for the request and its retry: if the first attempt reached the server before the
     // connection dropped, the server answers the retry with the stored result instead of acting twice.
-    if (idempotencyKey !== undefined) headers['idempotency-key'] = idempotencyKey;
+    if (request.idempotencyKey !== undefined) headers['idempotency-key'] = request.idempotencyKey;
     const init: RequestInit = { method, headers };
+    const { body } = request;
     if (body !== undefined && 'bytes' in body) {
       headers['content-type'] = body.type;
       init.body = body.bytes;
@@ -205,16 +265,14 @@ export class ApiClient {
     // PUT, PATCH and DELETE carry no key, so a retry could act on a state the first attempt
     // changed (a PUT of a tenant's secret that arrived would rotate it once more).
     const attempts = method === 'GET' || method === 'POST' ? 2 : 1;
-    let response: Response | undefined;
-    for (let attempt = 1; response === undefined; attempt++) {
+    for (let attempt = 1; ; attempt++) {
       try {
-        response = await this.#fetch(this.baseUrl + path, init);
+        return await this.#fetch(this.baseUrl + path, init);
       } catch (error) {
         if (attempt >= attempts) throw new ConnectionError(this.baseUrl, connectionReason(error));
         await new Promise((resolve) => setTimeout(resolve, this.#retryDelayMs));
       }
     }
-    return parseResponse<T>(response, this.baseUrl, textType);
   }
 }
 

@@ -104,7 +104,7 @@ export async function* listPages<P extends { readonly next_cursor: string | null
 }
 
 /** Accepts the documented `{data, next_cursor?}` and, defensively, a bare array. */
-function asPage<T>(body: unknown): Page<T> {
+export function asPage<T>(body: unknown): Page<T> {
   if (Array.isArray(body)) return { data: body as T[], next_cursor: null };
   if (isRecord(body) && Array.isArray(body.data)) {
     return {

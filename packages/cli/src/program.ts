@@ -4,6 +4,7 @@ import { type CliIo, CommandContext, DEFAULT_URL } from './command-context.ts';
 import {
   accessCommand,
   agentCommand,
+  apiCommand,
   appCommand,
   auditCommand,
   bundleCommand,
@@ -72,6 +73,7 @@ export function buildProgram(io: CliIo): Command {
   oidcClientsCommand(program, ctx);
   supportBundleCommand(program, ctx);
   bundleCommand(program, ctx);
+  apiCommand(program, ctx);
   return program;
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { EventEmitter, once } from 'node:events';
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import { createReadStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import {
@@ -21,6 +21,7 @@ import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
 import { listPages } from '../fetch-list.ts';
 import { isRecord } from '../is-record.ts';
+import { fileSink, stdoutSink } from '../sink.ts';
 
 /** Entries per request: the API's largest page. */
 const PAGE = 1000;
@@ -65,7 +66,7 @@ export function auditCommand(parent: Command, ctx: CommandContext): Command {
     .option('--entries-only', 'leave out the checkpoints and keys (a SIEM wants entries only)')
     .action(async (options: FilterOptions & { out?: string; entriesOnly?: boolean }, command: Command) => {
       const client = ctx.client(command);
-      const sink = options.out === undefined ? stdoutSink(ctx) : await fileSink(options.out);
+      const sink = options.out === undefined ? stdoutSink(ctx.io.stdout) : await fileSink(options.out);
       let entries = 0;
       let checkpoints = 0;
       try {
@@ -395,38 +396,4 @@ function describeChain(chain: AuditChainReport): string {
       ? `; entries ${chain.checkpointed_seq + 1}–${chain.last_seq} are not checkpointed yet`
       : '';
   return `${chain.chain}: ok, ${range}, ${signed}${unsigned}`;
-}
-
-interface Sink {
-  write(text: string): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** Standard output, waiting for it to drain when it is a stream that asks to (a pipe to a slow reader). */
-function stdoutSink(ctx: CommandContext): Sink {
-  const out = ctx.io.stdout;
-  return {
-    write: async (text) => {
-      const more = out.write(text);
-      if (more === false && out instanceof EventEmitter) await once(out, 'drain');
-    },
-    close: async () => {},
-  };
-}
-
-/** A file written with backpressure: a large export is never held in memory. */
-async function fileSink(path: string): Promise<Sink> {
-  const stream: WriteStream = createWriteStream(path);
-  await once(stream, 'open').catch((error: NodeJS.ErrnoException) => {
-    throw new CliError(`cannot write ${path}: ${error.code ?? error.message}`);
-  });
-  return {
-    write: async (text) => {
-      if (!stream.write(text)) await once(stream, 'drain');
-    },
-    close: async () => {
-      stream.end();
-      await once(stream, 'finish');
-    },
-  };
 }

@@ -5,6 +5,7 @@
  */
 export { accessCommand } from './access.ts';
 export { agentCommand } from './agent.ts';
+export { apiCommand } from './api.ts';
 export { appCommand } from './app.ts';
 export { auditCommand } from './audit.ts';
 export { bundleCommand } from './bundle.ts';

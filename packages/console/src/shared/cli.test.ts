@@ -2,7 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { buildProgram } from 'tenantry';
+import { buildProgram, runCli } from 'tenantry';
 import { describe, expect, it } from 'vitest';
 import type { Call } from './api.ts';
 import { CLI_COMMANDS, type CliMapping, cliArgvOf, cliOf, shellQuote } from './cli.ts';
@@ -84,6 +84,47 @@ async function parseWithCli(argv: readonly string[]): Promise<Ran> {
   return ran;
 }
 
+/** What the CLI sent when it ran a copied line: method, URL (path and query) and parsed body. */
+interface Sent {
+  readonly method: string;
+  readonly url: string;
+  readonly body?: unknown;
+}
+
+/**
+ * Runs a copied line as a user would: the shell splits it into words (nothing in it runs), and the
+ * CLI's own program runs them against a recording stand-in for the control plane, which answers
+ * every request with `{}`. Resolves to the one request it sent.
+ */
+async function runCopied(line: string): Promise<Sent> {
+  const words = shellWords(line);
+  expect(words[0]).toBe('tenantry');
+  const sent: Sent[] = [];
+  let stderr = '';
+  const code = await runCli(words.slice(1), {
+    stdout: { write: () => true },
+    stderr: { write: (text: string) => (stderr += text) },
+    env: { TENANTRY_URL: 'http://control-plane.invalid', TENANTRY_TOKEN: 'tk_test' },
+    fetch: async (input, init) => {
+      const url = new URL(String(input));
+      const body = typeof init?.body === 'string' ? (JSON.parse(init.body) as unknown) : undefined;
+      sent.push({
+        method: init?.method ?? 'GET',
+        url: url.pathname + url.search,
+        ...(body === undefined ? {} : { body }),
+      });
+      const accept = new Headers(init?.headers).get('accept')?.split(',')[0] ?? 'application/json';
+      return new Response(accept === 'application/json' ? '{}' : 'raw', {
+        headers: { 'content-type': accept },
+      });
+    },
+  });
+  expect(stderr, line).toBe('');
+  expect(code).toBe(0);
+  expect(sent).toHaveLength(1);
+  return sent[0] as Sent;
+}
+
 describe('the CLI equivalents of API calls', () => {
   it.each(CLI_COMMANDS.map((mapping) => [`${mapping.method} ${mapping.path}`, mapping] as const))(
     '%s is a command line the CLI takes, meaning the same call',
@@ -112,15 +153,27 @@ describe('the CLI equivalents of API calls', () => {
     await expect(parseWithCli(['tenants', 'browse'])).rejects.toThrow(/unknown command/);
   });
 
-  it('gives no command for a call carrying a field the CLI cannot pass on', () => {
-    expect(cliOf({ method: 'GET', url: '/v1/tenants?search=acme&limit=100' })).toBeUndefined();
-    expect(cliOf({ method: 'GET', url: '/v1/tenants?limit=100' })).toBe('tenantry tenants list --limit 100');
-    expect(cliOf({ method: 'GET', url: '/v1/tenant-counts' })).toBeUndefined();
-    expect(cliOf({ method: 'POST', url: '/v1/tenants/acme/suspend', body: { reason: { nested: 1 } } })).toBe(
-      undefined,
+  it('gives `tenantry api` for a call carrying a field the command cannot pass on, or a download', () => {
+    expect(cliOf({ method: 'GET', url: '/v1/tenants?search=acme&limit=100' })).toBe(
+      'tenantry api GET /v1/tenants -q search=acme -q limit=100',
     );
-    // A download (CSV, an invoice's HTML) is not what the command prints.
-    expect(cliOf({ method: 'GET', url: '/v1/invoices/inv_1', accept: 'text/html' })).toBeUndefined();
+    expect(cliOf({ method: 'GET', url: '/v1/tenants?limit=100' })).toBe('tenantry tenants list --limit 100');
+    expect(cliOf({ method: 'GET', url: '/v1/tenant-counts' })).toBe('tenantry api GET /v1/tenant-counts');
+    expect(cliOf({ method: 'POST', url: '/v1/tenants/acme/suspend', body: { reason: { nested: 1 } } })).toBe(
+      `tenantry api POST /v1/tenants/acme/suspend --data-json '{"reason":{"nested":1}}'`,
+    );
+    // A download: the media type asked for, and a PDF (bytes) into a file.
+    expect(cliOf({ method: 'GET', url: '/v1/invoices/inv_1', accept: 'text/html' })).toBe(
+      'tenantry api GET /v1/invoices/inv_1 -H accept:text/html',
+    );
+    expect(cliOf({ method: 'GET', url: '/v1/tenants/acme/invoices/inv_1', accept: 'application/pdf' })).toBe(
+      'tenantry api GET /v1/tenants/acme/invoices/inv_1 -H accept:application/pdf --out inv_1.pdf',
+    );
+    // A POST with no fields: the CLI sends `{}` itself; a PUT carries its body whatever it is.
+    expect(cliOf({ method: 'POST', url: '/v1/tenants/acme/onboarding/complete', body: {} })).toBe(
+      'tenantry api POST /v1/tenants/acme/onboarding/complete',
+    );
+    expect(cliOf({ method: 'DELETE', url: '/v1/staff/usr_1' })).toBe('tenantry api DELETE /v1/staff/usr_1');
   });
 
   it('maps each operation once', () => {
@@ -128,9 +181,12 @@ describe('the CLI equivalents of API calls', () => {
     expect(new Set(operations).size).toBe(operations.length);
   });
 
-  it('gives no command for an argument the CLI would take for an option', async () => {
-    expect(cliOf({ method: 'GET', url: '/v1/tenants/--help' })).toBeUndefined();
+  it('gives `tenantry api` for an argument the command would take for an option', async () => {
+    expect(cliOf({ method: 'GET', url: '/v1/tenants/--help' })).toBe('tenantry api GET /v1/tenants/--help');
     await expect(parseWithCli(['tenants', 'show', '-x'])).rejects.toThrow(/unknown option/);
+    expect((await runCopied(cliOf({ method: 'GET', url: '/v1/tenants/--help' }))).url).toBe(
+      '/v1/tenants/--help',
+    );
   });
 
   it('never carries a token', () => {
@@ -157,6 +213,19 @@ describe('shell quoting', () => {
     ]);
   });
 
+  it('passes a hostile tenant name to the API literally through `tenantry api`, as the shell reads the line', async () => {
+    const name = 'x\'; $(touch /tmp/pwned) `id` "q"\nnext line';
+    const call: Call = {
+      method: 'POST',
+      url: `/v1/tenants/${encodeURIComponent(name)}/retry-provisioning`,
+      body: { reason: name },
+    };
+    const line = cliOf(call);
+    expect(line.startsWith('tenantry api POST ')).toBe(true);
+    const sent = await runCopied(line);
+    expect(sent).toEqual({ method: 'POST', url: call.url, body: { reason: name } });
+  });
+
   it('leaves plain words bare', () => {
     expect(shellQuote('ten_01H-x.y:z@a/b=c,d+e%f')).toBe('ten_01H-x.y:z@a/b=c,d+e%f');
   });
@@ -178,69 +247,30 @@ function operationsUsed(): Set<string> {
   return used;
 }
 
-describe('the console calls without a CLI command', () => {
-  it('are these, and only these', () => {
-    const mapped = new Set(CLI_COMMANDS.map((mapping) => `${mapping.method} ${mapping.path}`));
-    const unmapped = [...operationsUsed()].filter((operation) => !mapped.has(operation)).sort();
-    // The gap, visible: the console shows these, the CLI cannot do them (yet). Adding a command to
-    // the CLI and its entry to CLI_COMMANDS takes it off this list.
-    expect(unmapped).toEqual([
-      'GET /v1/audit',
-      'GET /v1/audit/checkpoints',
-      'GET /v1/audit/export',
-      'GET /v1/data-planes',
-      'GET /v1/data-planes/{id}',
-      'GET /v1/fleet-signals',
-      'GET /v1/migration-runs',
-      'GET /v1/migration-runs/{id}',
-      'GET /v1/plans/{key}/versions/{version}',
-      'GET /v1/provisioning-runs',
-      'GET /v1/self-serve/funnel',
-      'GET /v1/settings/branding',
-      'GET /v1/settings/self-serve',
-      'GET /v1/staff',
-      'GET /v1/tenant-counts',
-      'GET /v1/tenants/{id}/audit',
-      'GET /v1/tenants/{id}/invitations',
-      'GET /v1/tenants/{id}/invoices',
-      'GET /v1/tenants/{id}/invoices/{invoice_id}',
-      'GET /v1/tenants/{id}/licenses/{license_id}',
-      'GET /v1/tenants/{id}/onboarding',
-      'GET /v1/tenants/{id}/roles',
-      'GET /v1/tenants/{id}/secrets',
-      'GET /v1/tenants/{id}/subscription',
-      'GET /v1/tenants/{id}/support-bundles',
-      'GET /v1/tenants/{id}/usage-reports',
-      'GET /v1/tenants/{id}/webhook-endpoints',
-      'GET /v1/tenants/{id}/webhook-endpoints/{endpoint_id}/deliveries',
-      'GET /v1/webhook-endpoints',
-      'GET /v1/webhook-endpoints/{id}',
-      'GET /v1/webhook-endpoints/{id}/deliveries',
-      'POST /v1/api-keys',
-      'POST /v1/api-keys/{id}/roll',
-      'POST /v1/migration-runs/{id}/pause',
-      'POST /v1/migration-runs/{id}/resume',
-      'POST /v1/migration-runs/{id}/targets/{target}/retry',
-      'POST /v1/plans/apply',
-      'POST /v1/staff',
-      'POST /v1/tenants/{id}/api-keys',
-      'POST /v1/tenants/{id}/api-keys/{key_id}/roll',
-      'POST /v1/tenants/{id}/change-plan',
-      'POST /v1/tenants/{id}/change-plan/preview',
-      'POST /v1/tenants/{id}/invitations',
-      'POST /v1/tenants/{id}/licenses',
-      'POST /v1/tenants/{id}/onboarding/complete',
-      'POST /v1/tenants/{id}/retry-provisioning',
-      'POST /v1/tenants/{id}/roles',
-      // `tenantry support-bundle --upload` uploads the bundle it has just built, not a file given.
-      'POST /v1/tenants/{id}/support-bundles',
-      'POST /v1/tenants/{id}/usage-reports',
-      'POST /v1/tenants/{id}/webhook-endpoints',
-      'POST /v1/tenants/{id}/webhook-endpoints/{endpoint_id}/rotate-secret',
-      'POST /v1/webhook-deliveries/{id}/replay',
-      'POST /v1/webhook-endpoints',
-      'POST /v1/webhook-endpoints/{id}/replay',
-      'POST /v1/webhook-endpoints/{id}/rotate-secret',
-    ]);
+/** A value for a path parameter or a query field of an operation the console calls. */
+function sampleOf(name: string): string {
+  return SAMPLES[name] ?? `x_${name}`;
+}
+
+describe('every call of the console has a CLI line', () => {
+  it('that the CLI runs as the same request: its own command, or `tenantry api`', async () => {
+    const operations = [...operationsUsed()].sort();
+    expect(operations.length).toBeGreaterThan(60);
+    const viaApi: string[] = [];
+    for (const operation of operations) {
+      const [method = '', template = ''] = operation.split(' ');
+      const url = template.replace(/\{([^}]+)\}/g, (_, name: string) => encodeURIComponent(sampleOf(name)));
+      const call: Call = method === 'POST' ? { method: 'POST', url, body: {} } : { method: 'GET', url };
+      const line = cliOf(call);
+      // A command's own line is parsed by the tests above; a `tenantry api` line is run here and
+      // must reach the control plane as the console's very call.
+      if (!line.startsWith('tenantry api ')) continue;
+      viaApi.push(operation);
+      expect(await runCopied(line), line).toEqual(call);
+    }
+    // No call is left without a line: those the CLI has no command for go through `tenantry api`.
+    expect(viaApi).toEqual(
+      expect.arrayContaining(['GET /v1/tenant-counts', 'POST /v1/plans/apply', 'GET /v1/audit']),
+    );
   });
 });

@@ -19,9 +19,9 @@ export interface CliMapping {
 }
 
 /**
- * The CLI's equivalents of the API's operations: the one table "Copy as CLI" uses. A call whose
- * operation is missing here, or that carries a field its entry does not map, has no equivalent,
- * and the panel says so rather than offer a command that would do something else.
+ * The CLI's own commands for the API's operations: the table "Copy as CLI" reads first. A call whose
+ * operation is missing here, or that carries a field its entry does not map, is given as
+ * `tenantry api`, which does any operation of the API.
  */
 export const CLI_COMMANDS: readonly CliMapping[] = [
   {
@@ -155,16 +155,21 @@ export const CLI_COMMANDS: readonly CliMapping[] = [
 ];
 
 /**
- * The `tenantry` command line of a call, or undefined when the CLI has no command doing exactly
- * that call. The command carries no token: the CLI reads its own (TENANTRY_TOKEN or --token).
+ * The `tenantry` command line of a call: its own command when the CLI has one doing exactly that
+ * call, else `tenantry api`. The command carries no token: the CLI reads its own (TENANTRY_TOKEN
+ * or --token).
  */
-export function cliOf(call: Call): string | undefined {
-  const argv = cliArgvOf(call);
-  return argv === undefined ? undefined : ['tenantry', ...argv].map(shellQuote).join(' ');
+export function cliOf(call: Call): string {
+  return ['tenantry', ...cliArgvOf(call)].map(shellQuote).join(' ');
 }
 
-/** The CLI's arguments (after `tenantry`) for a call, or undefined when it has no equivalent. */
-export function cliArgvOf(call: Call): string[] | undefined {
+/** The CLI's arguments (after `tenantry`) for a call. */
+export function cliArgvOf(call: Call): string[] {
+  return commandArgvOf(call) ?? apiArgvOf(call);
+}
+
+/** The arguments of the CLI's own command for a call, or undefined when it has none. */
+function commandArgvOf(call: Call): string[] | undefined {
   // A media type other than JSON (a CSV, an invoice's HTML) is a download, not a command's output.
   if (call.accept !== undefined) return undefined;
   const url = new URL(call.url, 'http://console.invalid');
@@ -190,6 +195,27 @@ export function cliArgvOf(call: Call): string[] | undefined {
     return argv;
   }
   return undefined;
+}
+
+/**
+ * `tenantry api` doing exactly the call: its method and path as sent (percent-encoded; the CLI
+ * decodes each parameter and encodes it again), each query field as `-q`, the body as JSON, the
+ * media type asked for as `-H accept:`. A PDF is bytes, which the CLI writes only to a file.
+ */
+function apiArgvOf(call: Call): string[] {
+  const at = call.url.indexOf('?');
+  const path = at === -1 ? call.url : call.url.slice(0, at);
+  const argv = ['api', call.method, path];
+  for (const [name, value] of new URLSearchParams(at === -1 ? '' : call.url.slice(at + 1)))
+    argv.push('-q', `${name}=${value}`);
+  if (call.accept !== undefined) argv.push('-H', `accept:${call.accept}`);
+  // Named after the path's last segment, percent-encoded as it is: a name with no `/` in it.
+  if (call.accept === 'application/pdf') argv.push('--out', `${path.split('/').at(-1)}.pdf`);
+  // The CLI POSTs `{}` by itself, as the console does when a call has no fields.
+  const empty = typeof call.body === 'object' && call.body !== null && Object.keys(call.body).length === 0;
+  if (call.body !== undefined && !(call.method === 'POST' && empty))
+    argv.push('--data-json', JSON.stringify(call.body));
+  return argv;
 }
 
 /** The path's parameters by name, decoded, when `pathname` is an instance of `template`. */

@@ -2,8 +2,9 @@
  * The control plane's HTTP API as types, for its clients (the CLI, the SDK, the vendor's code):
  * `paths`, `components` and `operations` are generated from the OpenAPI document the server
  * builds from its route schemas (see openapi.ts), and the helpers below read them by path and
- * method, the way openapi-fetch does. At run time there is only {@link operationUrl}, which builds
- * a request's URL from them.
+ * method, the way openapi-fetch does. At run time there are {@link operationUrl}, which builds
+ * a request's URL from them, and {@link API_OPERATIONS}, every operation as data (generated from
+ * the same document, operations.ts), for what checks a call against the contract before sending it.
  *
  * @example
  * ```ts
@@ -14,6 +15,7 @@
  */
 import type { components, operations, paths, webhooks } from './openapi.ts';
 
+export { API_OPERATIONS, type ApiOperation } from './operations.ts';
 export type { components, operations, paths, webhooks };
 
 /** The API's named schemas: `Schemas['Tenant']`, `Schemas['Invoice']`… */

@@ -7,8 +7,8 @@ type Copied = 'curl' | 'cli' | 'json';
 const COPIED_LABEL: Record<Copied, string> = { curl: 'curl', cli: 'CLI command', json: 'JSON' };
 
 /**
- * What a screen shows, as the API gives it: the call as a curl command and, when the `tenantry`
- * CLI has one, as its command (both without the token), and the raw JSON answer. Every screen has
+ * What a screen shows, as the API gives it: the call as a curl command and as a `tenantry` command
+ * (its own, or `tenantry api`; both without the token), and the raw JSON answer. Every screen has
  * one, so that anything seen in the console can be scripted. `label` names the panel apart when a
  * screen shows several calls.
  */
@@ -29,11 +29,9 @@ export function ApiPanel({ call, data, label = 'API' }: { call: Call; data: unkn
         <button type="button" onClick={() => copy('curl', curl)}>
           Copy as curl
         </button>
-        {cli === undefined ? null : (
-          <button type="button" onClick={() => copy('cli', cli)}>
-            Copy as CLI
-          </button>
-        )}
+        <button type="button" onClick={() => copy('cli', cli)}>
+          Copy as CLI
+        </button>
         <button type="button" onClick={() => copy('json', json)}>
           Copy JSON
         </button>
@@ -45,18 +43,12 @@ export function ApiPanel({ call, data, label = 'API' }: { call: Call; data: unkn
       </details>
       <details>
         <summary>CLI</summary>
-        {cli === undefined ? (
-          <p data-testid="cli-none">The tenantry CLI has no command for this call; use the curl command.</p>
-        ) : (
-          <>
-            <pre data-testid="cli">{cli}</pre>
-            <p>
-              The CLI reads its API token from <code>TENANTRY_TOKEN</code> (or <code>--token</code>) and the
-              control plane's address from <code>TENANTRY_URL</code> (or <code>--url</code>; this one is{' '}
-              <code>{location.origin}</code>).
-            </p>
-          </>
-        )}
+        <pre data-testid="cli">{cli}</pre>
+        <p>
+          The CLI reads its API token from <code>TENANTRY_TOKEN</code> (or <code>--token</code>) and the
+          control plane's address from <code>TENANTRY_URL</code> (or <code>--url</code>; this one is{' '}
+          <code>{location.origin}</code>).
+        </p>
       </details>
       <details>
         <summary>Raw JSON</summary>
