@@ -210,7 +210,10 @@ const forgedValues: readonly [string, string][] = [
     'a binding for B signed with a guessed key',
     `encode(sha256(convert_to(pg_backend_pid() || '.9999999999.{B}', 'UTF8')), 'hex') || '.' || pg_backend_pid() || '.9999999999.{B}'`,
   ],
-  ['a binding for B with a MAC of 64 characters that are not hex', `repeat('g', 64) || '.' || pg_backend_pid() || '.9999999999.{B}'`],
+  [
+    'a binding for B with a MAC of 64 characters that are not hex',
+    `repeat('g', 64) || '.' || pg_backend_pid() || '.9999999999.{B}'`,
+  ],
   [
     'A’s binding with the dot after its MAC replaced, its fields shifted',
     `overlay(current_setting('tenantry.binding') placing '-' || pg_backend_pid() from 65 for 1)`,
@@ -1028,5 +1031,5 @@ function pidOf(client: pg.Client): number {
 function padsOf(key: Buffer): { ikey: Buffer; okey: Buffer } {
   const block = Buffer.alloc(64);
   key.copy(block);
-  return { ikey: block.map((b) => b ^ 0x36), okey: block.map((b) => b ^ 0x5c) };
+  return { ikey: Buffer.from(block.map((b) => b ^ 0x36)), okey: Buffer.from(block.map((b) => b ^ 0x5c)) };
 }
