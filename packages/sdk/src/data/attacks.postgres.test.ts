@@ -210,6 +210,14 @@ const forgedValues: readonly [string, string][] = [
     'a binding for B signed with a guessed key',
     `encode(sha256(convert_to(pg_backend_pid() || '.9999999999.{B}', 'UTF8')), 'hex') || '.' || pg_backend_pid() || '.9999999999.{B}'`,
   ],
+  [
+    'a binding for B with a MAC of 64 characters that are not hex',
+    `repeat('g', 64) || '.' || pg_backend_pid() || '.9999999999.{B}'`,
+  ],
+  [
+    'A’s binding with the dot after its MAC replaced, its fields shifted',
+    `overlay(current_setting('tenantry.binding') placing '-' || pg_backend_pid() from 65 for 1)`,
+  ],
   ['an empty value', `''`],
   ['a huge value', `repeat('x', 100000)`],
 ];
@@ -264,6 +272,11 @@ for (const [name, sql] of [
   ],
   ['read the key table', ['select * from tenantry_private.binding_key']],
   ['list the key schema', [`select * from pg_tables where schemaname = 'tenantry_private'`]],
+  ['call the functions that answer the key', ['select tenantry_private.ikey(), tenantry_private.okey()']],
+  [
+    'read the key functions’ source in the catalog',
+    [`select prosrc from pg_proc where pronamespace = 'tenantry_private'::regnamespace`],
+  ],
   [
     'call the binder function with a crafted setting',
     [`select tenantry.current_tenant() from (select set_config('tenantry.binding', '{B}', true)) s`],
@@ -913,6 +926,36 @@ describe('each protection is necessary: with it removed, its attack succeeds', (
     }
   });
 
+  it('a key written into the table alone: a session’s plans keep the old pads, so the old key still verifies there until installTenantBinding replaces the function', async () => {
+    const key = Buffer.from(bindingKey, 'hex');
+    const other = randomBytes(32);
+    const app = new pg.Client({ connectionString: urlAs(appRole) });
+    await app.connect();
+    const seenWith = async (signer: Buffer) => {
+      await app.query('begin');
+      await app.query(`select set_config('tenantry.binding', $1, true)`, [
+        new TenantBinder(signer).bind(ids.B, pidOf(app)),
+      ]);
+      const rows = (await app.query<{ body: string }>('select body from notes')).rows.map((r) => r.body);
+      await app.query('rollback');
+      return rows;
+    };
+    try {
+      expect(await seenWith(key)).toEqual([SECRET]);
+      const { ikey, okey } = padsOf(other);
+      await admin.query('update tenantry_private.binding_key set ikey = $1, okey = $2', [ikey, okey]);
+      // The session verified with the old key before: its plan holds the old pads.
+      expect(await seenWith(key)).toEqual([SECRET]);
+      expect(await seenWith(other)).toEqual([]);
+      await installTenantBinding(admin, other);
+      expect(await seenWith(key)).toEqual([]);
+      expect(await seenWith(other)).toEqual([SECRET]);
+    } finally {
+      await installTenantBinding(admin, key);
+      await app.end();
+    }
+  });
+
   it('a binder function with a mutable search_path and unqualified names: a shadowing function forges', async () => {
     const scratch = `scratch_${randomBytes(3).toString('hex')}`;
     await admin.query(`create schema ${scratch}; grant usage, create on schema ${scratch} to ${appRole};
@@ -982,4 +1025,11 @@ describe('a BYOI customer’s database holds its tenant’s own key', () => {
 /** The backend pid pg read from the server (not in pg's typings). */
 function pidOf(client: pg.Client): number {
   return (client as unknown as { processID: number }).processID;
+}
+
+/** HMAC's inner and outer pads of `key`, as tenantBindingSql keeps them in the key table. */
+function padsOf(key: Buffer): { ikey: Buffer; okey: Buffer } {
+  const block = Buffer.alloc(64);
+  key.copy(block);
+  return { ikey: Buffer.from(block.map((b) => b ^ 0x36)), okey: Buffer.from(block.map((b) => b ^ 0x5c)) };
 }

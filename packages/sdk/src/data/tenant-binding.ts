@@ -117,42 +117,57 @@ function pads(key: Buffer): { ikey: string; okey: string } {
 }
 
 /**
- * The function's body. Everything is schema-qualified (functions, operators, types, the key
- * table) instead of `SET search_path` on the function, which would make every call save and
- * restore the setting: so no search_path the caller sets, and no temporary object, changes what
- * it calls. The key is read by a query without parameters, so its plan is cached once per
- * session; the MAC is compared as hashes of both sides, so the comparison's time says nothing
- * about how many bytes of a guess were right. Fields are parsed only once the MAC holds, so a
- * crafted value cannot make a cast fail.
+ * The functions that answer the key's pads, in {@link KEY_SCHEMA} (which no other role may use),
+ * IMMUTABLE so that the planner calls them when it plans the verifying expression and keeps the
+ * pads in that plan as constants. plpgsql keeps the plan of each of its expressions for the
+ * session, so the key table is read once per session (and again whenever the plan is rebuilt),
+ * not once per statement: a statement's plan, taken afresh in each transaction, cost more than
+ * the HMAC. They are IMMUTABLE although they read a table because nothing else may change it:
+ * {@link tenantBindingSql} writes the key and replaces {@link CURRENT_TENANT} in one transaction,
+ * and a replaced function is compiled anew (with its plans) at its next call in every session.
+ */
+const KEY_FUNCTIONS = ['ikey', 'okey'] as const;
+
+/**
+ * The function's body: one expression, so that a statement pays for one plan and one expression
+ * state (plpgsql builds each anew in every transaction, and a point query is one transaction).
+ * Everything is schema-qualified (functions, operators, types, the key functions) instead of
+ * `SET search_path` on the function, which would make every call save and restore the setting: so
+ * no search_path the caller sets, and no temporary object, changes what it calls. The binding is
+ * `<64 hex digits of MAC>.<message>`; the MAC is HMAC-SHA256 (two `sha256()`, the pads being
+ * precomputed) and is compared as bit strings XOR-ed and counted (`bit_count`), which looks at
+ * every bit whatever the guess, so the comparison's time says nothing about how many bits of a
+ * guess were right. CASE evaluates in order: the MAC is parsed only once its 64 characters are
+ * lower-case hex followed by a dot, and the fields only once the MAC holds, so a crafted value
+ * cannot make a cast fail.
  */
 const FUNCTION_BODY = `
 declare
   b pg_catalog.text := pg_catalog.current_setting('${BINDING_SETTING}', true);
-  m pg_catalog.text;
-  ik pg_catalog.bytea;
-  ok pg_catalog.bytea;
 begin
-  if b is null or pg_catalog.length(b) OPERATOR(pg_catalog.<) 70 then return null; end if;
-  select k.ikey, k.okey into ik, ok from ${KEY_SCHEMA}.binding_key k;
-  m := pg_catalog.substr(b, 66);
-  if ik is null or pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.encode(pg_catalog.sha256(ok OPERATOR(pg_catalog.||)
-      pg_catalog.sha256(ik OPERATOR(pg_catalog.||) pg_catalog.convert_to(m, 'UTF8'))), 'hex'), 'UTF8'))
-    OPERATOR(pg_catalog.<>) pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.substr(b, 1, 64), 'UTF8'))
-  then return null; end if;
-  if pg_catalog.split_part(m, '.', 1) OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()::pg_catalog.text
-    or pg_catalog.split_part(m, '.', 2)::pg_catalog.int8
-      OPERATOR(pg_catalog.<=) pg_catalog.date_part('epoch', pg_catalog.now())::pg_catalog.int8
-  then return null; end if;
-  return pg_catalog.substr(m, pg_catalog.length(pg_catalog.split_part(m, '.', 1))
-    OPERATOR(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(m, '.', 2)) OPERATOR(pg_catalog.+) 3);
+  return case when pg_catalog.length(b) OPERATOR(pg_catalog.>=) 70
+      and pg_catalog.substr(b, 65, 1) OPERATOR(pg_catalog.=) '.'
+      and pg_catalog.ltrim(pg_catalog.substr(b, 1, 64), '0123456789abcdef') OPERATOR(pg_catalog.=) ''
+    then case when pg_catalog.bit_count(('x' OPERATOR(pg_catalog.||) pg_catalog.substr(b, 1, 64))::pg_catalog.bit(256)
+        OPERATOR(pg_catalog.#) ('x' OPERATOR(pg_catalog.||) pg_catalog.encode(pg_catalog.sha256(${KEY_SCHEMA}.okey() OPERATOR(pg_catalog.||)
+          pg_catalog.sha256(${KEY_SCHEMA}.ikey() OPERATOR(pg_catalog.||) pg_catalog.convert_to(pg_catalog.substr(b, 66), 'UTF8'))), 'hex'))::pg_catalog.bit(256))
+        OPERATOR(pg_catalog.=) 0
+    then case when pg_catalog.split_part(b, '.', 2) OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()::pg_catalog.text
+        and pg_catalog.split_part(b, '.', 3)::pg_catalog.int8
+          OPERATOR(pg_catalog.>) pg_catalog.date_part('epoch', pg_catalog.now())::pg_catalog.int8
+    then pg_catalog.substr(b, pg_catalog.length(pg_catalog.split_part(b, '.', 2))
+      OPERATOR(pg_catalog.+) pg_catalog.length(pg_catalog.split_part(b, '.', 3)) OPERATOR(pg_catalog.+) 68)
+    end end end;
 end`;
 
 /**
  * The SQL that installs the binding in a database (run it as a role that may create roles and
  * schemas: the control plane's user, or a superuser): the NOLOGIN {@link BINDER_ROLE}, the key in
- * `tenantry_private.binding_key` (no privilege for anyone else), and `tenantry.current_tenant()`,
- * SECURITY DEFINER, owned by the binder, executable by everyone. Running it again replaces the key
- * and the function.
+ * `tenantry_private.binding_key` and the functions that read it (no privilege for anyone else),
+ * and `tenantry.current_tenant()`, SECURITY DEFINER, owned by the binder, executable by everyone.
+ * Running it again replaces the key and the functions, in one transaction: replacing
+ * `current_tenant()` is what makes every session drop the pads its plans hold (see
+ * {@link KEY_FUNCTIONS}), so a replaced key verifies nothing from the next statement on.
  */
 export function tenantBindingSql(key: Buffer): string {
   const { ikey, okey } = pads(key);
@@ -170,6 +185,11 @@ export function tenantBindingSql(key: Buffer): string {
     `alter table ${ident(KEY_SCHEMA)}.binding_key owner to ${ident(BINDER_ROLE)}`,
     `revoke all on ${ident(KEY_SCHEMA)}.binding_key from public`,
     `insert into ${ident(KEY_SCHEMA)}.binding_key (ikey, okey) values (${pg.escapeLiteral(ikey)}, ${pg.escapeLiteral(okey)}) on conflict (only_row) do update set ikey = excluded.ikey, okey = excluded.okey`,
+    ...KEY_FUNCTIONS.flatMap((pad) => [
+      `create or replace function ${ident(KEY_SCHEMA)}.${pad}() returns bytea language sql immutable parallel safe as $tenantry$ select k.${pad} from ${KEY_SCHEMA}.binding_key k $tenantry$`,
+      `alter function ${ident(KEY_SCHEMA)}.${pad}() owner to ${ident(BINDER_ROLE)}`,
+      `revoke all on function ${ident(KEY_SCHEMA)}.${pad}() from public`,
+    ]),
     `create schema if not exists ${ident(BINDING_SCHEMA)}`,
     `alter schema ${ident(BINDING_SCHEMA)} owner to ${ident(BINDER_ROLE)}`,
     `revoke all on schema ${ident(BINDING_SCHEMA)} from public`,
