@@ -28,6 +28,8 @@ const SAMPLES: Record<string, string> = {
   top: '5',
   tenant: 'acme',
   status: 'open',
+  brand: 'visa',
+  last4: '4242',
 };
 
 function sample(field: string): string {
@@ -198,6 +200,7 @@ describe('the console calls without a CLI command', () => {
       'GET /v1/self-serve/funnel',
       'GET /v1/settings/branding',
       'GET /v1/settings/self-serve',
+      'GET /v1/showback',
       'GET /v1/staff',
       'GET /v1/tenant-counts',
       'GET /v1/tenants/{id}/audit',
