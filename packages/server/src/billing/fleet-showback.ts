@@ -58,7 +58,8 @@ const signedTotal = sql<string>`case when i.type = 'credit_note' then -i.total e
  * finalized documents (period invoices, late-usage invoices, credit notes taken off) add up to,
  * by cost category and by tenant. Only finalized documents count: a period still open, or ended
  * and not invoiced yet, is not in it (each tenant's own showback previews it). Three statements,
- * each reading the month's documents by the `invoices_period` index: the currencies, the
+ * each finding the month's documents (not the fleet's whole history) through the
+ * `invoices_period` index: the currencies, the
  * categories (the lines, each usage line's category from its own plan version's meter), and one
  * page of tenants ranked by cost. Money is added up by Postgres in `numeric`, never in floats.
  */
