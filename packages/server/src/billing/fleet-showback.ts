@@ -119,22 +119,31 @@ export async function fleetShowback(
   const code = chosen.currency;
   const totalMinor = minorOf(canonicalText(chosen.total), code);
 
-  const category = sql<ShowbackCategory>`case
-    when l.kind = 'usage' and l.detail->'usage'->>'meter' is not null
-      then coalesce(pv.definition->'meters'->(l.detail->'usage'->>'meter')->>'category', 'other')
-    else 'subscription' end`;
-  const byCategory = await ofMonth
+  // The lines added up per plan version and meter first, so that each plan definition (a large
+  // jsonb) is read once per group rather than once per line.
+  const grouped = ofMonth
     .where('i.currency', '=', code)
     .innerJoin('invoice_lines as l', (join) =>
       join.onRef('l.tenant_id', '=', 'i.tenant_id').onRef('l.invoice_id', '=', 'i.id'),
     )
-    .leftJoin('plans as p', (join) => join.on(sql`p.key`, '=', sql`l.detail->'plan'->>'key'`))
+    .select([
+      sql<string>`l.detail->'plan'->>'key'`.as('plan'),
+      sql<number>`(l.detail->'plan'->>'version')::int`.as('version'),
+      sql<string | null>`case when l.kind = 'usage' then l.detail->'usage'->>'meter' end`.as('meter'),
+      sql<string>`sum(${signedLine})`.as('amount'),
+    ])
+    .groupBy(sql`1, 2, 3`);
+  const byCategory = await db
+    .selectFrom(grouped.as('g'))
+    .leftJoin('plans as p', 'p.key', 'g.plan')
     .leftJoin('plan_versions as pv', (join) =>
-      join
-        .onRef('pv.plan_id', '=', 'p.id')
-        .on(sql`pv.version`, '=', sql`(l.detail->'plan'->>'version')::int`),
+      join.onRef('pv.plan_id', '=', 'p.id').onRef('pv.version', '=', 'g.version'),
     )
-    .select([category.as('category'), sql<string>`sum(${signedLine})::text`.as('amount')])
+    .select([
+      sql<ShowbackCategory>`case when g.meter is null then 'subscription'
+        else coalesce(pv.definition->'meters'->g.meter->>'category', 'other') end`.as('category'),
+      sql<string>`sum(g.amount)::text`.as('amount'),
+    ])
     .groupBy(sql`1`)
     .execute();
   const totals = Object.fromEntries(
