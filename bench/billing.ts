@@ -294,6 +294,51 @@ async function check(cp: ControlPlane) {
   });
 }
 
+/**
+ * The fleet's showback of the invoiced month over the API (`GET /v1/showback`): its first page of
+ * tenants by cost, and the CSV of every tenant, each the best of five; against the ceiling of one
+ * SQL statement adding up the month's invoice totals per tenant. The figures are checked against
+ * the invoices: the page's total equals their sum.
+ */
+async function fleetShowback(cp: ControlPlane) {
+  const month = PERIOD_START.slice(0, 7);
+  const best = async (fn: () => Promise<unknown>) => {
+    let fastest = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      await fn();
+      fastest = Math.min(fastest, performance.now() - started);
+    }
+    return round(fastest, 1);
+  };
+  let page: Record<string, unknown> = {};
+  const pageMs = await best(async () => {
+    page = await cp.call('GET', `/v1/showback?period=${month}`);
+  });
+  let rows = 0;
+  const csvMs = await best(async () => {
+    const response = await fetch(`${cp.origin}/v1/showback?period=${month}&format=csv`, {
+      headers: { authorization: `Bearer ${cp.token}` },
+    });
+    if (!response.ok) throw new Error(`the showback CSV answered ${response.status}`);
+    rows = (await response.text()).split('\r\n').filter((row) => row.startsWith('tenant,')).length;
+  });
+  return onDatabase(cp, async (client) => {
+    const text = `select tenant_id, sum(total) as amount from invoices
+      where period_start >= $1 and period_start < $2 group by tenant_id order by amount desc`;
+    const ceilingMs = await best(() => client.query(text, [PERIOD_START, PERIOD_END]));
+    const { rows: sums } = await client.query<{ total: string }>(
+      `select sum(total)::text as total from invoices where period_start >= $1 and period_start < $2`,
+      [PERIOD_START, PERIOD_END],
+    );
+    const matches =
+      Number(page.total) === Number(sums[0]?.total) &&
+      page.tenant_count === settings.tenants &&
+      rows === settings.tenants;
+    return { pageMs, csvMs, ceilingMs, csvRows: rows, total: page.total, matches };
+  });
+}
+
 async function main(): Promise<void> {
   const startedAt = new Date();
   const loadavgStart = loadavg();
@@ -353,6 +398,10 @@ async function main(): Promise<void> {
       log(`  ${summary.failed.length} periods failed: ${JSON.stringify(summary.failed.slice(0, 3))}`);
 
     checks = await check(cp);
+    const showback = await fleetShowback(cp);
+    log(
+      `fleet showback: first page ${showback.pageMs} ms, CSV of ${showback.csvRows} tenants ${showback.csvMs} ms`,
+    );
     const memory = {
       baselineMiB: round(baselineRss / MiB, 0),
       peakMiB: round(peak.peak / MiB, 0),
@@ -395,6 +444,20 @@ async function main(): Promise<void> {
         pass: checks.sampleMatches,
       },
       {
+        figure: `fleet showback of the month (GET /v1/showback): first page of 20; CSV of every tenant`,
+        value: `${showback.pageMs} ms; ${showback.csvMs} ms (${showback.csvRows} rows)`,
+        target: '-',
+        ceiling: `${showback.ceilingMs} ms one SQL sum of the month's invoices per tenant`,
+        pass: null,
+      },
+      {
+        figure: '  fleet showback total equal to the invoices; every tenant counted and in the CSV',
+        value: `${showback.total}; ${showback.matches ? 'yes' : 'no'}`,
+        target: 'yes',
+        ceiling: '-',
+        pass: showback.matches,
+      },
+      {
         figure: '  set-up: tenants over the API; events; rollups (not measured)',
         value: `${tenantsS} s; ${usage.eventsS} s; ${usage.rollupsS} s`,
         target: '-',
@@ -402,7 +465,16 @@ async function main(): Promise<void> {
         pass: null,
       },
     ];
-    results = { loadavgBefore, tenantsS, usage, ceiling, run: { seconds: runS, summary }, memory, checks };
+    results = {
+      loadavgBefore,
+      tenantsS,
+      usage,
+      ceiling,
+      run: { seconds: runS, summary },
+      memory,
+      checks,
+      showback,
+    };
   } finally {
     if (settings.keepDatabase) {
       await closeControlPlane(cp);
@@ -422,7 +494,7 @@ async function main(): Promise<void> {
   printTable(table);
   writeResults({ startedAt, machine, settings, targets }, { ...results, table });
   // A missed target is a figure to report; a wrong or missing invoice is a failure.
-  if (!(table[2]?.pass && table[3]?.pass)) {
+  if (!(table[2]?.pass && table[3]?.pass && table[5]?.pass)) {
     console.error(`correctness checks failed: ${JSON.stringify(checks)}`);
     process.exitCode = 1;
   }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { auditQuery, chosenTypes, parseAuditSearch, parseInvoiceSearch } from './admin-search.ts';
+import {
+  auditQuery,
+  chosenTypes,
+  parseAuditSearch,
+  parseInvoiceSearch,
+  parseShowbackSearch,
+} from './admin-search.ts';
 
 describe('parseInvoiceSearch', () => {
   it('keeps what the API takes and drops the rest', () => {
@@ -19,6 +25,24 @@ describe('parseInvoiceSearch', () => {
       tenant: undefined,
       object: undefined,
       period: undefined,
+    });
+  });
+});
+
+describe('parseShowbackSearch', () => {
+  it('keeps a month and a currency the API takes, and drops the rest', () => {
+    expect(parseShowbackSearch({ period: '2026-10', currency: 'eur' })).toEqual({
+      period: '2026-10',
+      currency: 'eur',
+    });
+    // A month that is not one; a currency in upper case (the API takes lower case only); a number.
+    expect(parseShowbackSearch({ period: '2026-13', currency: 'EUR' })).toEqual({
+      period: undefined,
+      currency: undefined,
+    });
+    expect(parseShowbackSearch({ period: 202610, currency: 'euro' })).toEqual({
+      period: undefined,
+      currency: undefined,
     });
   });
 });

@@ -103,3 +103,17 @@ export const PROVISIONING_STATES = [
 export function isProvisioningRunState(value: unknown): value is ProvisioningRunState {
   return (PROVISIONING_STATES as readonly unknown[]).includes(value);
 }
+
+/** The fleet showback's choices, as the URL keeps them: the month (the API's default when none) and the currency. */
+export interface ShowbackSearch {
+  readonly period?: string | undefined;
+  readonly currency?: string | undefined;
+}
+
+/** The fleet showback's search params, checked: a month or currency the API would refuse is dropped. */
+export function parseShowbackSearch(raw: Record<string, unknown>): ShowbackSearch {
+  return {
+    period: typeof raw.period === 'string' && MONTH.test(raw.period) ? raw.period : undefined,
+    currency: typeof raw.currency === 'string' && /^[a-z]{3}$/.test(raw.currency) ? raw.currency : undefined,
+  };
+}

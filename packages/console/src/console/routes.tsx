@@ -7,6 +7,7 @@ import {
   type ProvisioningRunState,
   parseAuditSearch,
   parseInvoiceSearch,
+  parseShowbackSearch,
 } from './admin-search.ts';
 import { ConsolePalette } from './console-palette.tsx';
 import { FleetHome } from './fleet-home.tsx';
@@ -19,6 +20,7 @@ import { parsePlanDiffSearch, parsePlanSearch } from './plans/plan-search.ts';
 const AuditLog = lazyRouteComponent(() => import('./audit-log.tsx'), 'AuditLog');
 const InvoicePage = lazyRouteComponent(() => import('./invoices.tsx'), 'InvoicePage');
 const InvoicesList = lazyRouteComponent(() => import('./invoices.tsx'), 'InvoicesList');
+const FleetShowbackPage = lazyRouteComponent(() => import('./fleet-showback.tsx'), 'FleetShowbackPage');
 const LicensesPage = lazyRouteComponent(() => import('./licenses.tsx'), 'LicensesPage');
 const MigrationRunPage = lazyRouteComponent(() => import('./migrations.tsx'), 'MigrationRunPage');
 const MigrationsPage = lazyRouteComponent(() => import('./migrations.tsx'), 'MigrationsPage');
@@ -98,6 +100,9 @@ function Nav() {
       </Link>
       <Link to="/invoices" activeProps={{ 'aria-current': 'page' }}>
         Invoices
+      </Link>
+      <Link to="/showback" activeProps={{ 'aria-current': 'page' }}>
+        Showback
       </Link>
       <Link to="/audit" activeProps={{ 'aria-current': 'page' }}>
         Audit log
@@ -182,6 +187,12 @@ const invoiceRoute = createRoute({
   path: '/invoices/$id',
   component: InvoicePage,
 });
+const showbackRoute = createRoute({
+  getParentRoute: () => rootRoute,
+  path: '/showback',
+  validateSearch: parseShowbackSearch,
+  component: FleetShowbackPage,
+});
 const auditRoute = createRoute({
   getParentRoute: () => rootRoute,
   path: '/audit',
@@ -252,6 +263,7 @@ export const router = createRouter({
     planDiffRoute,
     invoicesRoute,
     invoiceRoute,
+    showbackRoute,
     auditRoute,
     webhooksRoute,
     webhookRoute,

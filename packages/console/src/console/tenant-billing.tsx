@@ -1,13 +1,20 @@
 import { useQuery, useQueryClient } from '@tanstack/react-query';
+import { lazy, Suspense } from 'react';
 import { callOf, get } from '../shared/api.ts';
 import { InvoiceLines, Invoices, PlanChange } from '../shared/billing/index.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
 import type { Tenant } from '../shared/tenants.ts';
 
+// recharts is most of the showback's weight: its own chunk, shared with the portal, read when the
+// billing view is first opened.
+const Showback = lazy(() =>
+  import('../shared/billing/showback.tsx').then((module) => ({ default: module.Showback })),
+);
+
 /**
  * A tenant's billing, for the operator: its subscription (plan, version, seats, period, scheduled
  * change, and the history of plan and seats), a plan change previewed before it is confirmed,
- * its invoices and the showback of the current period.
+ * its invoices and the showback of a period (by category and by subject).
  */
 export function TenantBilling({ tenant }: { tenant: Tenant }) {
   const client = useQueryClient();
@@ -100,7 +107,9 @@ export function TenantBilling({ tenant }: { tenant: Tenant }) {
       )}
       <Upcoming tenant={tenant} />
       <Invoices tenant={tenant} />
-      <Showback tenant={tenant} />
+      <Suspense fallback={<Loading what="the showback" />}>
+        <Showback tenant={tenant} />
+      </Suspense>
     </>
   );
 }
@@ -128,59 +137,6 @@ function Upcoming({ tenant }: { tenant: Tenant }) {
         label="Upcoming invoice API"
         call={callOf('/v1/tenants/{id}/invoices/upcoming', { path: { id: tenant.slug } })}
         data={upcoming.data ?? null}
-      />
-    </section>
-  );
-}
-
-/** The current period's costs by category (`GET /v1/tenants/{id}/showback`). */
-function Showback({ tenant }: { tenant: Tenant }) {
-  const showback = useQuery({
-    queryKey: ['showback', tenant.id],
-    queryFn: () => get('/v1/tenants/{id}/showback', { path: { id: tenant.id } }),
-  });
-  const data = showback.data;
-  return (
-    <section aria-labelledby="showback-heading">
-      <h2 id="showback-heading">Showback, current period</h2>
-      {showback.isPending ? <Loading what="the showback" /> : null}
-      {showback.isError ? <ErrorNotice error={showback.error} /> : null}
-      {data === undefined ? null : (
-        <table data-testid="showback">
-          <caption>
-            {data.period.start} to {data.period.end}, from{' '}
-            {data.source === 'invoice' ? 'the invoice' : 'a preview'}
-          </caption>
-          <thead>
-            <tr>
-              <th scope="col">Category</th>
-              <th scope="col">Amount</th>
-            </tr>
-          </thead>
-          <tbody>
-            {Object.entries(data.totals).map(([category, amount]) => (
-              <tr key={category}>
-                <th scope="row">{category}</th>
-                <td className="num">
-                  {amount} {data.currency.toUpperCase()}
-                </td>
-              </tr>
-            ))}
-          </tbody>
-          <tfoot>
-            <tr>
-              <th scope="row">Total</th>
-              <td className="num">
-                {data.total} {data.currency.toUpperCase()}
-              </td>
-            </tr>
-          </tfoot>
-        </table>
-      )}
-      <ApiPanel
-        label="Showback API"
-        call={callOf('/v1/tenants/{id}/showback', { path: { id: tenant.slug } })}
-        data={data ?? null}
       />
     </section>
   );

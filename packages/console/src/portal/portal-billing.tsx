@@ -1,14 +1,24 @@
-import { useQuery, useQueryClient } from '@tanstack/react-query';
-import { ApiError, callOf, get } from '../shared/api.ts';
+import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import type { Schemas } from '@tenantry/core/api';
+import { type FormEvent, lazy, Suspense, useState } from 'react';
+import { ApiError, callOf, get, post, write } from '../shared/api.ts';
 import { session } from '../shared/auth.ts';
 import { Invoices, PlanChange } from '../shared/billing/index.ts';
-import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
+import { ApiPanel, ErrorNotice, Loading, TypedConfirm } from '../shared/components/index.ts';
+import { can } from './access.tsx';
+
+// The operator's showback itself (the same costs and chart), in its own chunk with recharts, read
+// when this page is first opened.
+const Showback = lazy(() =>
+  import('../shared/billing/showback.tsx').then((module) => ({ default: module.Showback })),
+);
 
 /**
  * Plan & billing, for the tenant's own admins and billing members: the subscription, a plan change
  * with the same preview as the operator's (a member needs `billing:write` to confirm it, and moves
- * to a plan's latest version), the invoices with their HTML and PDF, and the payment method on
- * file. Every call is the member's own token on the public API.
+ * to a plan's latest version), the invoices with their HTML and PDF, the payment method on file
+ * (replaced or removed with `billing:write`), and the showback: a period's costs by category and
+ * by subject. Every call is the member's own token on the public API.
  */
 export function PortalBilling() {
   const tenantId = session()?.tenantId;
@@ -74,38 +84,159 @@ export function PortalBilling() {
       )}
       <Invoices tenant={{ id: tenantId, slug: tenantId }} />
       <PaymentMethod tenantId={tenantId} />
+      <Suspense fallback={<Loading what="the showback" />}>
+        <Showback tenant={{ id: tenantId, slug: tenantId }} />
+      </Suspense>
     </>
   );
 }
 
-/** The payment method on file (`GET /v1/tenants/{id}/payment-method`); none is no error. */
+type Method = Schemas['PaymentMethod'];
+
+/**
+ * The payment method on file (`GET /v1/tenants/{id}/payment-method`; none is no error). A member
+ * with `billing:write` puts another on file in its place (`POST`) or takes it off (`DELETE`,
+ * behind typing its reference); one with `billing:read` only sees it. Each answer updates what the
+ * page shows, so a removal is not read back as a 404.
+ */
 function PaymentMethod({ tenantId }: { tenantId: string }) {
+  const client = useQueryClient();
+  const key = ['payment-method', tenantId];
   const method = useQuery({
-    queryKey: ['payment-method', tenantId],
-    queryFn: () => get('/v1/tenants/{id}/payment-method', { path: { id: tenantId } }),
+    queryKey: key,
+    queryFn: (): Promise<Method | null> =>
+      get('/v1/tenants/{id}/payment-method', { path: { id: tenantId } }).catch((error: unknown) => {
+        if (error instanceof ApiError && error.code === 'payment_method_not_found') return null;
+        throw error;
+      }),
   });
-  const none = method.error instanceof ApiError && method.error.code === 'payment_method_not_found';
+  const [confirming, setConfirming] = useState(false);
+  const remove = useMutation({
+    mutationFn: () => write('delete', '/v1/tenants/{id}/payment-method', { path: { id: tenantId } }),
+    onSuccess: () => {
+      setConfirming(false);
+      client.setQueryData(key, null);
+    },
+  });
+  const shown = method.data;
+  const writable = can('billing:write');
   return (
     <section aria-labelledby="payment-method-heading">
       <h2 id="payment-method-heading">Payment method</h2>
       {method.isPending ? <Loading what="the payment method" /> : null}
-      {none ? (
-        <p data-testid="payment-method">No payment method on file.</p>
-      ) : method.isError ? (
-        <ErrorNotice error={method.error} />
-      ) : null}
-      {method.data === undefined ? null : (
+      {method.isError ? <ErrorNotice error={method.error} /> : null}
+      {shown === undefined ? null : (
         <p data-testid="payment-method">
-          {method.data.brand ?? 'Card'}
-          {method.data.last4 === null ? '' : ` ending in ${method.data.last4}`}, on file since{' '}
-          {method.data.created_at}
+          {shown === null
+            ? 'No payment method on file.'
+            : `${shown.brand ?? 'Card'}${shown.last4 === null ? '' : ` ending in ${shown.last4}`} (${shown.reference}), on file since ${shown.updated_at}`}
         </p>
+      )}
+      {!writable ? (
+        <p>Your role may see the payment method, not change it: that needs the permission billing:write.</p>
+      ) : shown === undefined ? null : (
+        <>
+          <MethodForm
+            tenantId={tenantId}
+            replacing={shown !== null}
+            onSaved={(saved) => {
+              remove.reset();
+              client.setQueryData(key, saved);
+            }}
+          />
+          {shown === null ? null : confirming ? (
+            <TypedConfirm
+              action={`Remove ${shown.reference}`}
+              expected={shown.reference}
+              busy={remove.isPending}
+              onConfirm={() => remove.mutate()}
+              onCancel={() => setConfirming(false)}
+            />
+          ) : (
+            <button type="button" onClick={() => setConfirming(true)}>
+              Remove payment method…
+            </button>
+          )}
+          {remove.isError ? <ErrorNotice error={remove.error} /> : null}
+        </>
       )}
       <ApiPanel
         label="Payment method API"
         call={callOf('/v1/tenants/{id}/payment-method', { path: { id: tenantId } })}
-        data={method.data ?? (method.error instanceof ApiError ? method.error.problem : null)}
+        data={shown ?? null}
       />
     </section>
+  );
+}
+
+/**
+ * Putting a payment method on file: the payment provider's reference of it (Stripe's `pm_…`, or
+ * the vendor's own for invoices settled otherwise), with its brand and last four digits to show.
+ * No card number is ever typed here: the provider holds those.
+ */
+function MethodForm({
+  tenantId,
+  replacing,
+  onSaved,
+}: {
+  tenantId: string;
+  replacing: boolean;
+  onSaved: (method: Method) => void;
+}) {
+  const [reference, setReference] = useState('');
+  const [brand, setBrand] = useState('');
+  const [last4, setLast4] = useState('');
+  const body = {
+    reference: reference.trim(),
+    ...(brand.trim() === '' ? {} : { brand: brand.trim() }),
+    ...(last4.trim() === '' ? {} : { last4: last4.trim() }),
+  };
+  const save = useMutation({
+    mutationFn: () => post('/v1/tenants/{id}/payment-method', { path: { id: tenantId }, body }),
+    onSuccess: (saved) => {
+      setReference('');
+      setBrand('');
+      setLast4('');
+      onSaved(saved);
+    },
+  });
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    if (body.reference !== '') save.mutate();
+  };
+  const action = replacing ? 'Replace payment method' : 'Add payment method';
+  return (
+    <form className="filters" onSubmit={submit} aria-label={action}>
+      <label>
+        Reference (the provider's id, e.g. pm_…)
+        <input
+          value={reference}
+          onChange={(event) => setReference(event.target.value)}
+          autoComplete="off"
+          spellCheck={false}
+          required
+          maxLength={255}
+        />
+      </label>
+      <label>
+        Brand (optional)
+        <input value={brand} onChange={(event) => setBrand(event.target.value)} maxLength={50} />
+      </label>
+      <label>
+        Last four digits (optional)
+        <input
+          value={last4}
+          onChange={(event) => setLast4(event.target.value)}
+          inputMode="numeric"
+          pattern="[0-9]{4}"
+          maxLength={4}
+          autoComplete="off"
+        />
+      </label>
+      <button type="submit" disabled={body.reference === '' || save.isPending}>
+        {save.isPending ? 'Saving…' : action}
+      </button>
+      {save.isError ? <ErrorNotice error={save.error} /> : null}
+    </form>
   );
 }

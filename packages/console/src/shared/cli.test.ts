@@ -28,6 +28,8 @@ const SAMPLES: Record<string, string> = {
   top: '5',
   tenant: 'acme',
   status: 'open',
+  brand: 'visa',
+  last4: '4242',
 };
 
 function sample(field: string): string {

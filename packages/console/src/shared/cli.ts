@@ -50,6 +50,13 @@ export const CLI_COMMANDS: readonly CliMapping[] = [
     command: ['tenants', 'payment-method'],
     args: ['id'],
   },
+  {
+    method: 'POST',
+    path: '/v1/tenants/{id}/payment-method',
+    command: ['tenants', 'payment-method'],
+    args: ['id'],
+    options: { reference: '--set', brand: '--brand', last4: '--last4' },
+  },
   { method: 'GET', path: '/v1/tenants/{id}/dunning', command: ['tenants', 'dunning'], args: ['id'] },
   {
     method: 'POST',

@@ -1,5 +1,6 @@
-import { useInfiniteQuery, useMutation } from '@tanstack/react-query';
+import { useMutation } from '@tanstack/react-query';
 import { callOf, download, get } from './api.ts';
+import { useCursorPages } from './components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore } from './components/index.ts';
 import { saveFile } from './save-file.ts';
 
@@ -24,20 +25,15 @@ function size(bytes: number): string {
  */
 export function SupportBundleList({ tenantId, shown }: { tenantId: string; shown: string }) {
   const query = { limit: PAGE };
-  const pages = useInfiniteQuery({
-    queryKey: supportBundlesKey(tenantId),
-    queryFn: ({ pageParam }) =>
-      get('/v1/tenants/{id}/support-bundles', {
-        path: { id: tenantId },
-        query: { ...query, cursor: pageParam },
-      }),
-    initialPageParam: undefined as string | undefined,
-    getNextPageParam: (last) => last.next_cursor ?? undefined,
-  });
+  const pages = useCursorPages(supportBundlesKey(tenantId), (cursor) =>
+    get('/v1/tenants/{id}/support-bundles', { path: { id: tenantId }, query: { ...query, cursor } }),
+  );
   const save = useMutation({
     mutationFn: async (id: string) => {
-      const url = `/v1/tenants/${encodeURIComponent(tenantId)}/support-bundles/${encodeURIComponent(id)}`;
-      saveFile(await download({ method: 'GET', url, accept: 'application/gzip' }), `${id}.tar.gz`);
+      const call = callOf('/v1/tenants/{id}/support-bundles/{bundle_id}', {
+        path: { id: tenantId, bundle_id: id },
+      });
+      saveFile(await download({ ...call, accept: 'application/gzip' }), `${id}.tar.gz`);
     },
   });
   const bundles = pages.data?.pages.flatMap((page) => page.data) ?? [];

@@ -1028,6 +1028,26 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/showback': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The fleet's costs for a month's billing periods, by category and by tenant
+     * @description From finalized documents only (period invoices and late-usage invoices, credit notes taken off): a period still open, or ended and not invoiced yet, is not counted (`periods_open` says the month may have some; a tenant's own showback previews it). The tenants come by cost, highest first, a page at a time. CSV with `format=csv` or `Accept: text/csv`, holding every tenant.
+     */
+    get: operations['getFleetShowback'];
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/signing-keys': {
     parameters: {
       query?: never;
@@ -4936,6 +4956,60 @@ export interface components {
       /** @description ISO 8601, UTC */
       updated_at: string;
     };
+    FleetShowback: {
+      /** @description Every currency the month's documents are in */
+      currencies: string[];
+      /** @description The currency of the amounts; null when the month has no document */
+      currency: string | null;
+      document_count: number;
+      next_cursor: string | null;
+      period: {
+        /** @description ISO 8601, UTC */
+        end: string;
+        month: string;
+        /** @description ISO 8601, UTC */
+        start: string;
+      };
+      /** @description Whether some periods that start in the month may not have ended yet: they are not invoiced, so not counted yet */
+      periods_open: boolean;
+      tenant_count: number;
+      tenants: {
+        /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
+        amount: string;
+        documents: number;
+        /** @description The tenant's period invoice */
+        invoice: {
+          id: string;
+          number: string;
+        } | null;
+        /** @description Percent of the fleet's total in the currency */
+        share: string;
+        tenant: {
+          id: string;
+          name: string;
+          slug: string;
+        };
+      }[];
+      /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
+      total: string;
+      /** @description Each category added up over the fleet */
+      totals: {
+        /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
+        compute: string;
+        /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
+        network: string;
+        /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
+        other: string;
+        /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
+        requests: string;
+        /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
+        seats: string;
+        /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
+        storage: string;
+        /** @description Decimal in major units with the currency’s digits, e.g. "343.00" */
+        subscription: string;
+      };
+    };
     FleetSignals: {
       /** @description Webhook endpoints being retried after failed deliveries, or disabled by the control plane (not by request) */
       failing_webhooks: {
@@ -8834,6 +8908,43 @@ export interface operations {
       403: components['responses']['Forbidden'];
       413: components['responses']['PayloadTooLarge'];
       415: components['responses']['UnsupportedMediaType'];
+      429: components['responses']['TooManyRequests'];
+      503: components['responses']['ServiceUnavailable'];
+    };
+  };
+  getFleetShowback: {
+    parameters: {
+      query?: {
+        /** @description Default: the month's only currency, or the one most of its documents are in */
+        currency?: string;
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Or send `Accept: text/csv`: every tenant, without `limit` and `cursor` */
+        format?: 'json' | 'csv';
+        /** @description Tenants per page, 1 to 100 (20) */
+        limit?: number;
+        /** @description Default: the month before the current one (UTC) */
+        period?: string;
+      };
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description The fleet's showback, as JSON or as CSV */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['FleetShowback'];
+          'text/csv': string;
+        };
+      };
+      400: components['responses']['BadRequest'];
+      401: components['responses']['Unauthorized'];
+      403: components['responses']['Forbidden'];
       429: components['responses']['TooManyRequests'];
       503: components['responses']['ServiceUnavailable'];
     };

@@ -528,6 +528,16 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     idempotent: false,
   },
   {
+    id: 'getFleetShowback',
+    method: 'get',
+    path: '/v1/showback',
+    query: ['period', 'currency', 'limit', 'cursor', 'format'],
+    body: 'none',
+    media: ['application/json', 'text/csv'],
+    paginated: false,
+    idempotent: false,
+  },
+  {
     id: 'listInvoices',
     method: 'get',
     path: '/v1/invoices',

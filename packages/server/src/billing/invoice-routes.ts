@@ -2,15 +2,25 @@ import { type DomainError, METER_CATEGORIES, type Result } from '@tenantry/core'
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp, wantsCsv } from '../http/index.ts';
+import {
+  conflict,
+  notFound,
+  PageQuery,
+  pageOf,
+  replyProblem,
+  sendProblem,
+  Timestamp,
+  wantsCsv,
+} from '../http/index.ts';
 import type { Services } from '../services.ts';
 import { BILLING_MONTH, type BillingMonth, parseBillingMonth } from './billing-month.ts';
+import { fleetShowback, previousMonth } from './fleet-showback.ts';
 import { INVOICE_ACTIONS, type InvoiceAction } from './invoice-actions.ts';
 import { invoiceHtml } from './invoice-html.ts';
 import { invoicePdf } from './invoice-pdf.ts';
 import type { InvoiceView } from './invoice-view.ts';
 import { showback } from './showback.ts';
-import { showbackCsv } from './showback-csv.ts';
+import { fleetShowbackCsv, showbackCsv } from './showback-csv.ts';
 
 const Money = z.string().describe('Decimal in major units with the currency’s digits, e.g. "343.00"');
 const Month = z
@@ -174,6 +184,38 @@ const Showback = z
   })
   .meta({ id: 'Showback' });
 
+const FleetShowback = z
+  .object({
+    period: z.object({ month: z.string(), start: Timestamp, end: Timestamp }),
+    periods_open: z
+      .boolean()
+      .describe(
+        'Whether some periods that start in the month may not have ended yet: they are not invoiced, so not counted yet',
+      ),
+    currency: z
+      .string()
+      .nullable()
+      .describe('The currency of the amounts; null when the month has no document'),
+    currencies: z.array(z.string()).describe("Every currency the month's documents are in"),
+    total: Money,
+    totals: z
+      .object(Object.fromEntries(ShowbackCategory.options.map((category) => [category, Money])))
+      .describe('Each category added up over the fleet'),
+    tenant_count: z.number().int(),
+    document_count: z.number().int(),
+    tenants: z.array(
+      z.object({
+        tenant: z.object({ id: z.string(), slug: z.string(), name: z.string() }),
+        amount: Money,
+        share: z.string().describe("Percent of the fleet's total in the currency"),
+        invoice: Ref.nullable().describe("The tenant's period invoice"),
+        documents: z.number().int(),
+      }),
+    ),
+    next_cursor: z.string().nullable(),
+  })
+  .meta({ id: 'FleetShowback' });
+
 const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
 const TenantInvoiceParams = TenantParams.extend({
   invoice_id: z.string().describe('Invoice id (`inv_…`, `cn_…`) or number (`INV-000042`)'),
@@ -193,6 +235,20 @@ const ShowbackQuery = z.strictObject({
   period: Month.optional(),
   top: z.coerce.number().int().min(1).max(1000).default(10).describe('Consumers listed by name'),
   format: z.enum(['json', 'csv']).optional().describe('Or send `Accept: text/csv`'),
+});
+const FleetShowbackQuery = z.strictObject({
+  period: Month.optional().describe('Default: the month before the current one (UTC)'),
+  currency: z
+    .string()
+    .regex(/^[a-z]{3}$/, 'must be an ISO 4217 code in lower case, e.g. usd')
+    .optional()
+    .describe("Default: the month's only currency, or the one most of its documents are in"),
+  limit: z.coerce.number().int().min(1).max(100).optional().describe('Tenants per page, 1 to 100 (20)'),
+  cursor: z.string().min(1).optional().describe('The `next_cursor` of the previous page'),
+  format: z
+    .enum(['json', 'csv'])
+    .optional()
+    .describe('Or send `Accept: text/csv`: every tenant, without `limit` and `cursor`'),
 });
 const RunBody = z
   .strictObject({
@@ -400,6 +456,60 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
         .header('content-disposition', `attachment; filename="${name}"`)
         .serializer((payload: unknown) => String(payload))
         .send(showbackCsv(result.value) as never);
+    },
+  );
+
+  app.get(
+    '/showback',
+    {
+      config: { scope: 'billing:read' },
+      schema: {
+        tags: ['Billing'],
+        operationId: 'getFleetShowback',
+        summary: "The fleet's costs for a month's billing periods, by category and by tenant",
+        description:
+          'From finalized documents only (period invoices and late-usage invoices, credit notes taken off): a ' +
+          'period still open, or ended and not invoiced yet, is not counted (`periods_open` says the month may ' +
+          "have some; a tenant's own showback previews it). The tenants come by cost, highest first, a page at a " +
+          'time. CSV with `format=csv` or `Accept: text/csv`, holding every tenant.',
+        querystring: FleetShowbackQuery,
+        response: {
+          200: {
+            description: "The fleet's showback, as JSON or as CSV",
+            content: { 'application/json': { schema: FleetShowback }, 'text/csv': { schema: z.string() } },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { period, currency, limit, cursor, format } = request.query;
+      const csv = wantsCsv(format, request.headers.accept);
+      if (csv && (limit !== undefined || cursor !== undefined)) {
+        return replyProblem(
+          reply,
+          'validation_failed',
+          'the CSV holds every tenant: leave limit and cursor out',
+          [{ path: limit === undefined ? 'query.cursor' : 'query.limit', message: 'is not taken with CSV' }],
+        );
+      }
+      const now = services.clock.now();
+      const result = await fleetShowback(services.database.db, {
+        month: month(period) ?? previousMonth(now),
+        currency,
+        limit: csv ? undefined : (limit ?? 20),
+        cursor,
+        now,
+      });
+      if (!result.ok) return sendProblem(reply, result.error);
+      if (!csv) return result.value;
+      return reply
+        .type('text/csv; charset=utf-8')
+        .header(
+          'content-disposition',
+          `attachment; filename="showback-fleet-${result.value.period.month}.csv"`,
+        )
+        .serializer((payload: unknown) => String(payload))
+        .send(fleetShowbackCsv(result.value) as never);
     },
   );
 

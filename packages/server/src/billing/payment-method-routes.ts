@@ -45,7 +45,7 @@ export const paymentMethodRoutes: FastifyPluginAsyncZod<Pick<Services, 'paymentM
   app.post(
     '/tenants/:id/payment-method',
     {
-      config: { scope: 'billing:write' },
+      config: { scope: 'billing:write', permission: 'billing:write' },
       schema: {
         tags: ['Billing'],
         operationId: 'setPaymentMethod',
@@ -68,7 +68,7 @@ export const paymentMethodRoutes: FastifyPluginAsyncZod<Pick<Services, 'paymentM
   app.delete(
     '/tenants/:id/payment-method',
     {
-      config: { scope: 'billing:write' },
+      config: { scope: 'billing:write', permission: 'billing:write' },
       schema: {
         tags: ['Billing'],
         operationId: 'deletePaymentMethod',

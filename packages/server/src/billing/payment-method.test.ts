@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { applyBillingPlans, billingCounts, eventsOf } from '../../test/dunning-support.ts';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
+import { memberAuthorization } from '../../test/member-support.ts';
 import { act, auditRows, operatorKeyId, provisionedTenant, stateOf } from '../../test/tenant-support.ts';
 import { systemContext } from '../request-context.ts';
 
@@ -231,6 +232,76 @@ describe('security', () => {
 
     expect((await t.request({ method: 'GET', url: url(acme.id) })).body.reference).toBe('pm_acme');
     expect((await t.request({ method: 'DELETE', url: url(globex.id) })).body.reference).toBe('pm_globex');
+    expect((await t.request({ method: 'GET', url: url(acme.id) })).body.reference).toBe('pm_acme');
+  });
+});
+
+describe("a tenant's members", () => {
+  it('a member with billing:write replaces and removes the method, audited as the user', async () => {
+    const acme = await tenant();
+    const billing = await memberAuthorization(t, acme.id, 'billing');
+    const set = await put(acme.id, { reference: 'pm_member', brand: 'visa', last4: '1111' }, billing);
+    expect(set.status, JSON.stringify(set.body)).toBe(200);
+    expect((await t.request({ method: 'GET', url: url(acme.slug), headers: billing })).body.last4).toBe(
+      '1111',
+    );
+    const removed = await t.request({ method: 'DELETE', url: url(acme.id), headers: billing });
+    expect(removed.status).toBe(200);
+    const audit = (await auditRows(t, acme.id)).filter((r) => r.action.startsWith('payment_method.'));
+    expect(audit.map((r) => [r.action, r.actor_type])).toEqual([
+      ['payment_method.attached', 'user'],
+      ['payment_method.removed', 'user'],
+    ]);
+  });
+
+  it('a member with only billing:read sees the method and cannot change it: 403, nothing written', async () => {
+    const acme = await tenant();
+    expect((await put(acme.id, { reference: 'pm_kept', last4: '4242' })).status).toBe(200);
+    // An admin holds every tenant-admin permission but billing:write.
+    const admin = await memberAuthorization(t, acme.id, 'admin');
+    const shown = await t.request({ method: 'GET', url: url(acme.id), headers: admin });
+    expect(shown.status).toBe(200);
+    expect(shown.body.reference).toBe('pm_kept');
+    const before = await everything();
+    for (const [method, payload] of [
+      ['POST', { reference: 'pm_evil' }],
+      ['DELETE', undefined],
+    ] as const) {
+      const refused = await t.request({
+        method,
+        url: url(acme.id),
+        headers: admin,
+        ...(payload ? { payload } : {}),
+      });
+      expect(refused.status, method).toBe(403);
+      expect(refused.body.code).toBe('insufficient_permission');
+    }
+    expect(await everything()).toEqual(before);
+    expect((await t.request({ method: 'GET', url: url(acme.id) })).body.reference).toBe('pm_kept');
+  });
+
+  it("a member of one tenant reaches no other tenant's payment method, by id or slug", async () => {
+    const [acme, globex] = [await tenant(), await tenant()];
+    expect((await put(acme.id, { reference: 'pm_acme' })).status).toBe(200);
+    const intruder = await memberAuthorization(t, globex.id, 'owner');
+    const before = await everything();
+    for (const ref of [acme.id, acme.slug]) {
+      for (const [method, payload] of [
+        ['GET', undefined],
+        ['POST', { reference: 'pm_evil' }],
+        ['DELETE', undefined],
+      ] as const) {
+        const refused = await t.request({
+          method,
+          url: url(ref),
+          headers: intruder,
+          ...(payload ? { payload } : {}),
+        });
+        expect(refused.status, `${method} ${ref}`).toBe(403);
+        expect(JSON.stringify(refused.body)).not.toContain('pm_acme');
+      }
+    }
+    expect(await everything()).toEqual(before);
     expect((await t.request({ method: 'GET', url: url(acme.id) })).body.reference).toBe('pm_acme');
   });
 });

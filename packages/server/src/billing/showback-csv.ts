@@ -1,4 +1,5 @@
 import { csvRow } from '../http/index.ts';
+import type { FleetShowback } from './fleet-showback.ts';
 import type { Showback } from './showback.ts';
 
 const COLUMNS = ['category', 'description', 'meter', 'subject', 'quantity', 'unit_amount', 'amount', 'share'];
@@ -51,6 +52,45 @@ export function showbackCsv(report: Showback): string {
   if (report.other_consumers !== null) {
     const other = report.other_consumers;
     rows.push(['other_consumers', `${other.count} more`, null, null, null, null, other.amount, other.share]);
+  }
+  return rows.map(csvRow).join('');
+}
+
+const FLEET_COLUMNS = [
+  'row',
+  'category',
+  'tenant_id',
+  'tenant_slug',
+  'tenant_name',
+  'invoice',
+  'amount',
+  'share',
+];
+
+/**
+ * The fleet's showback as CSV, as {@link showbackCsv} writes a tenant's: a row per category, a
+ * `total` row (naming the month and the currency), then a `tenant` row per tenant by cost, its
+ * share of the total in percent. Tenants' names come from customers: the shared cell writer keeps
+ * a spreadsheet from running one as a formula.
+ */
+export function fleetShowbackCsv(report: FleetShowback): string {
+  const rows: (string | null)[][] = [FLEET_COLUMNS];
+  for (const [category, amount] of Object.entries(report.totals)) {
+    rows.push(['category', category, null, null, null, null, amount, null]);
+  }
+  const currency = report.currency ?? 'no documents';
+  rows.push(['total', `${report.period.month} (${currency})`, null, null, null, null, report.total, null]);
+  for (const t of report.tenants) {
+    rows.push([
+      'tenant',
+      null,
+      t.tenant.id,
+      t.tenant.slug,
+      t.tenant.name,
+      t.invoice?.number ?? null,
+      t.amount,
+      t.share,
+    ]);
   }
   return rows.map(csvRow).join('');
 }

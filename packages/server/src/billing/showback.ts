@@ -23,7 +23,7 @@ import { documentLineView, type InvoiceLineView } from './invoice-view.ts';
 export type ShowbackCategory = 'subscription' | MeterCategory;
 
 /** Every category, in the order `totals` lists them. */
-const CATEGORIES: readonly ShowbackCategory[] = ['subscription', ...METER_CATEGORIES];
+export const CATEGORIES: readonly ShowbackCategory[] = ['subscription', ...METER_CATEGORIES];
 
 /** One line of the cost breakdown: quantity × price = amount. */
 export interface ShowbackLine {
@@ -224,7 +224,7 @@ export function allocate(amount: bigint, scaled: readonly bigint[]): bigint[] {
 }
 
 /** `part / whole` as a percentage with two decimals, half to even; `"0.00"` when whole is 0. */
-function percent(part: bigint, whole: bigint): string {
+export function percent(part: bigint, whole: bigint): string {
   return whole === 0n ? '0.00' : moneyOf(roundHalfEven(part * 10_000n, whole), 'usd');
 }
 

@@ -1,8 +1,7 @@
 import { type QueryKey, useInfiniteQuery } from '@tanstack/react-query';
 
-/** A page of a list the API reads by cursor (`GET /v1/tenants`, `/v1/data-planes`…). */
-interface CursorPage<T> {
-  readonly data: readonly T[];
+/** A page of a list the API reads by cursor (`GET /v1/tenants`, `/v1/data-planes`, `/v1/showback`…). */
+interface CursorPage {
   readonly next_cursor: string | null;
 }
 
@@ -11,7 +10,7 @@ interface CursorPage<T> {
  * the page after `cursor` (the first when undefined), the next page is asked for with the cursor
  * the last one gave, and none once the API gives none.
  */
-export function useCursorPages<P extends CursorPage<unknown>>(
+export function useCursorPages<P extends CursorPage>(
   queryKey: QueryKey,
   read: (cursor: string | undefined) => Promise<P>,
 ) {
