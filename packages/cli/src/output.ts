@@ -1,3 +1,4 @@
+import { stringify } from 'yaml';
 /** Where text goes: `process.stdout`, `process.stderr` or a test's buffer. */
 export interface Writer {
   write(chunk: string): unknown;
@@ -84,47 +85,7 @@ function oneLine(text: string): string {
   return text.replace(/\s*[\r\n]+\s*/g, ' ');
 }
 
-/** A mapping key YAML reads back as this string without quotes: a word that is not `true`, `null`, `no`… */
-const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
-const RESERVED_WORD = /^(true|false|null|yes|no|on|off|y|n)$/i;
-
-/**
- * A JSON value as a YAML document that reads back as the same value: block mappings and sequences,
- * strings double-quoted as JSON writes them (a JSON string is a YAML one), so that no string is
- * ever read back as a number, a boolean or a date.
- */
+/** A JSON value as a YAML document that reads back as the same value. */
 export function toYaml(value: unknown): string {
-  return `${yamlLines(value, '').join('\n')}\n`;
-}
-
-function yamlLines(value: unknown, indent: string): string[] {
-  if (Array.isArray(value) && value.length > 0) {
-    return value.flatMap((item: unknown) => {
-      const lines = yamlLines(item, `${indent}  `);
-      // The item's first line moves up beside its dash: `- name: x`, `- - 1`.
-      const [first = '', ...rest] = lines;
-      return [`${indent}- ${first.slice(indent.length + 2)}`, ...rest];
-    });
-  }
-  if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).length > 0) {
-    return Object.entries(value).flatMap(([key, member]) => {
-      const name = PLAIN_KEY.test(key) && !RESERVED_WORD.test(key) ? key : JSON.stringify(key);
-      if (isBlock(member)) return [`${indent}${name}:`, ...yamlLines(member, `${indent}  `)];
-      return [`${indent}${name}: ${yamlScalar(member)}`];
-    });
-  }
-  return [`${indent}${yamlScalar(value)}`];
-}
-
-/** A non-empty array or object, written as a block of its own lines. */
-function isBlock(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && Object.keys(value).length > 0;
-}
-
-/** A scalar, or an empty array or object, on one line. */
-function yamlScalar(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (Array.isArray(value)) return '[]';
-  if (typeof value === 'object') return '{}';
-  return JSON.stringify(value);
+  return stringify(value);
 }
