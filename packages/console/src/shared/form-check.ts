@@ -43,8 +43,16 @@ export function problemFieldErrors(error: unknown): FieldErrors {
     const { path, message } = entry as { path?: unknown; message?: unknown };
     if (typeof path !== 'string' || typeof message !== 'string') continue;
     const field = path.replace(/^body\./, '');
-    const name = field.split('.').at(-1) ?? field;
+    const name = labelOf(field);
     errors[field] ??= message.startsWith(name) ? message : `${name}: ${message}`;
   }
   return errors;
+}
+
+/** A field's name as its messages give it: its key, or `event_types[0]` for a list's entry. */
+function labelOf(path: string): string {
+  const segments = path.split('.');
+  const last = segments.at(-1) ?? path;
+  const parent = segments.at(-2);
+  return /^\d+$/.test(last) && parent !== undefined ? `${parent}[${last}]` : last;
 }
