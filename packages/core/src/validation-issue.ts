@@ -59,7 +59,9 @@ function describe(issue: z.core.$ZodIssue, path: readonly (string | number)[]): 
       }
       if (issue.origin === 'string') {
         const minimum = Number(issue.minimum);
-        return minimum <= 1 ? `${field} must not be empty` : `${field} must be at least ${minimum} characters long`;
+        return minimum <= 1
+          ? `${field} must not be empty`
+          : `${field} must be at least ${minimum} characters long`;
       }
       return `${field} must be ${issue.inclusive === false ? 'greater than' : 'at least'} ${issue.minimum}, not ${describeValue(issue.input)}`;
     case 'too_big':

@@ -16,7 +16,6 @@ import { Shell } from '../shared/components/index.ts';
 import { can } from './access.tsx';
 import { AuditPage } from './audit-page.tsx';
 import { useBranding } from './brand.tsx';
-import { PortalBilling } from './portal-billing.tsx';
 import { PortalHome } from './portal-home.tsx';
 import { UsagePage } from './usage-page.tsx';
 
@@ -27,6 +26,7 @@ const MembersPage = lazyRouteComponent(() => import('./members-page.tsx'), 'Memb
 const SecretsPage = lazyRouteComponent(() => import('./secrets-page.tsx'), 'SecretsPage');
 const SelfHostedPage = lazyRouteComponent(() => import('./self-hosted-page.tsx'), 'SelfHostedPage');
 const WebhooksPage = lazyRouteComponent(() => import('./webhooks-page.tsx'), 'WebhooksPage');
+const PortalBilling = lazyRouteComponent(() => import('./portal-billing.tsx'), 'PortalBilling');
 const Welcome = lazyRouteComponent(() => import('./welcome.tsx'), 'Welcome');
 
 /** The portal's pages, each shown in the navigation only to a member whose role may read it. */

@@ -40,6 +40,7 @@ export {
   RollTenantApiKey,
 } from './tenant-keys.ts';
 export { MAX_SECRET_VALUE_BYTES, SetTenantSecret } from './tenant-secrets.ts';
+export { ChangePlan, Overrides, PlanVersionNumber } from './tenants.ts';
 export { ImportTenantUsageReport, ImportUsageReport } from './usage-reports.ts';
 export {
   CreateTenantWebhookEndpoint,
