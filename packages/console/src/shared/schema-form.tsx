@@ -27,8 +27,8 @@ export interface SchemaForm {
   errorOf(name: string): string | undefined;
   /** The DOM id of `name`'s message. */
   errorId(name: string): string;
-  /** The errors of members the form has no input for. */
-  others(): readonly string[];
+  /** The errors of members the form has no input for, as `[path, message]`. */
+  others(): readonly (readonly [string, string])[];
 }
 
 /**
@@ -102,9 +102,9 @@ export function useSchemaForm(schema: z.ZodType): SchemaForm {
     errorId,
     others() {
       const named = [...fields.current];
-      return Object.entries(errors)
-        .filter(([path]) => !named.some((name) => path === name || path.startsWith(`${name}.`)))
-        .map(([, message]) => message);
+      return Object.entries(errors).filter(
+        ([path]) => !named.some((name) => path === name || path.startsWith(`${name}.`)),
+      );
     },
   };
 }
@@ -126,8 +126,8 @@ export function OtherErrors({ form }: { form: SchemaForm }) {
   if (others.length === 0) return null;
   return (
     <ul className="field-error" aria-label="Other problems">
-      {others.map((message) => (
-        <li key={message}>{message}</li>
+      {others.map(([path, message]) => (
+        <li key={path}>{message}</li>
       ))}
     </ul>
   );
