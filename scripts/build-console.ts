@@ -10,12 +10,15 @@ import { build } from 'vite';
 const ROOT = join(import.meta.dirname, '..');
 const CONSOLE = join(ROOT, 'packages', 'console');
 const DIST = join(CONSOLE, 'dist');
-/** What the build is made from: the console's sources and config, and the API client it uses. */
+/**
+ * What the build is made from: the console's sources and config, and what it takes from core (the
+ * API client, and the request schemas its forms check, which import other core modules).
+ */
 const INPUTS = [
   join(CONSOLE, 'src'),
   join(CONSOLE, 'vite.config.ts'),
   join(CONSOLE, 'package.json'),
-  join(ROOT, 'packages', 'core', 'src', 'api', 'index.ts'),
+  join(ROOT, 'packages', 'core', 'src'),
 ];
 const OUTPUTS = [join(DIST, 'console.html'), join(DIST, 'portal.html')];
 

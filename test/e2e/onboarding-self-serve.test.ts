@@ -207,8 +207,9 @@ test(
     await accessible(operator.page, 'self-serve-settings');
     await operator.page.fill('#brand-color', '#ffcc00');
     await operator.page.click('button:has-text("Save branding")');
-    await eventually(() => operator.page.textContent('#brand-color-error')).toMatch(/contrast of 1\.\d\d:1/);
-    expect(await operator.page.getAttribute('#brand-color', 'aria-invalid')).toBe('true');
+    await eventually(() => operator.page.getAttribute('#brand-color', 'aria-invalid')).toBe('true');
+    const colorError = await operator.page.getAttribute('#brand-color', 'aria-describedby');
+    expect(await operator.page.textContent(`[id="${colorError}"]`)).toMatch(/contrast of 1\.\d\d:1/);
     await accessible(operator.page, 'self-serve-settings-contrast-error');
     await operator.page.fill('#brand-color', '#0b57d0');
     await operator.page.fill('#brand-name', 'Acme Cloud Two');

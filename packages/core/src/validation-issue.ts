@@ -57,7 +57,12 @@ function describe(issue: z.core.$ZodIssue, path: readonly (string | number)[]): 
       if (issue.origin === 'array' || issue.origin === 'set') {
         return `${field} must have at least ${issue.minimum} ${issue.minimum === 1 ? 'entry' : 'entries'}`;
       }
-      if (issue.origin === 'string') return `${field} must not be empty`;
+      if (issue.origin === 'string') {
+        const minimum = Number(issue.minimum);
+        return minimum <= 1
+          ? `${field} must not be empty`
+          : `${field} must be at least ${minimum} characters long`;
+      }
       return `${field} must be ${issue.inclusive === false ? 'greater than' : 'at least'} ${issue.minimum}, not ${describeValue(issue.input)}`;
     case 'too_big':
       if (issue.origin === 'array' || issue.origin === 'set') {

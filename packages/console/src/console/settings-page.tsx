@@ -1,31 +1,15 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { ResponseBody } from '@tenantry/core/api';
+import { BrandingSettings, SelfServeSettings } from '@tenantry/core/api/requests';
 import { type ChangeEvent, type FormEvent, useState } from 'react';
-import { ApiError, callOf, get, write } from '../shared/api.ts';
+import { callOf, get, write } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 
 type SelfServe = ResponseBody<'/v1/settings/self-serve', 'get'>;
 type Branding = ResponseBody<'/v1/settings/branding', 'get'>;
 
 const VENDOR_PLACEMENTS = ['pool', 'schema', 'database'] as const;
-
-/** The message the API gave for one field of a refused change, shown at that field. */
-function fieldError(error: unknown, path: string): string | undefined {
-  if (!(error instanceof ApiError) || !Array.isArray(error.problem.errors)) return undefined;
-  const found = (error.problem.errors as { path?: unknown; message?: unknown }[]).find(
-    (e) => e.path === path || (typeof e.path === 'string' && e.path.startsWith(`${path}.`)),
-  );
-  return typeof found?.message === 'string' ? found.message : undefined;
-}
-
-/** A form field's error, tied to its input for screen readers. */
-function FieldError({ id, message }: { id: string; message: string | undefined }) {
-  return message === undefined ? null : (
-    <p className="error" id={id}>
-      {message}
-    </p>
-  );
-}
 
 const list = (text: string) =>
   text
@@ -76,29 +60,28 @@ function SelfServeForm({ settings }: { settings: SelfServe }) {
   const [regions, setRegions] = useState(settings.regions.join(', '));
   const [appUrl, setAppUrl] = useState(settings.app_url ?? '');
   const [trialDays, setTrialDays] = useState(String(settings.trial_days));
+  const form = useSchemaForm(SelfServeSettings);
+  const body = {
+    enabled,
+    plans: list(plans),
+    placements: placements as SelfServe['placements'],
+    regions: list(regions),
+    app_url: appUrl.trim() === '' ? null : appUrl.trim(),
+    // An empty field is no number: the check names it rather than sending 0.
+    trial_days: trialDays.trim() === '' ? undefined : Number(trialDays),
+  };
   const save = useMutation({
-    mutationFn: () =>
-      write('put', '/v1/settings/self-serve', {
-        body: {
-          enabled,
-          plans: list(plans),
-          placements: placements as SelfServe['placements'],
-          regions: list(regions),
-          app_url: appUrl.trim() === '' ? null : appUrl.trim(),
-          trial_days: Number(trialDays),
-        },
-      }),
+    mutationFn: (checked: SelfServe) => write('put', '/v1/settings/self-serve', { body: checked }),
     onSuccess: (saved) => client.setQueryData(['settings', 'self-serve'], saved),
+    onError: form.refused,
   });
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
-    save.mutate();
+    // Checked: trial_days is a number and the placements the API's own.
+    if (form.check(body)) save.mutate(body as SelfServe);
   };
-  const error = (path: string) => fieldError(save.error, path);
-  const described = (path: string) =>
-    error(path) === undefined ? {} : { 'aria-invalid': true, 'aria-describedby': `ss-${path}-error` };
   return (
-    <form onSubmit={onSubmit} className="stacked">
+    <form ref={form.ref} onSubmit={onSubmit} className="stacked" noValidate>
       <label>
         <input type="checkbox" checked={enabled} onChange={(event) => setEnabled(event.target.checked)} />{' '}
         Anyone may start a trial at <code>/signup</code>
@@ -108,10 +91,10 @@ function SelfServeForm({ settings }: { settings: SelfServe }) {
         id="ss-plans"
         value={plans}
         onChange={(event) => setPlans(event.target.value)}
-        {...described('plans')}
+        {...form.field('plans')}
       />
-      <FieldError id="ss-plans-error" message={error('plans')} />
-      <fieldset>
+      <FieldError form={form} name="plans" />
+      <fieldset {...form.field('placements')}>
         <legend>Placements offered</legend>
         {VENDOR_PLACEMENTS.map((placement) => (
           <label key={placement}>
@@ -128,32 +111,38 @@ function SelfServeForm({ settings }: { settings: SelfServe }) {
           </label>
         ))}
       </fieldset>
-      <FieldError id="ss-placements-error" message={error('placements')} />
+      <FieldError form={form} name="placements" />
       <label htmlFor="ss-regions">Regions offered (comma-separated; none: no choice)</label>
-      <input id="ss-regions" value={regions} onChange={(event) => setRegions(event.target.value)} />
+      <input
+        id="ss-regions"
+        value={regions}
+        onChange={(event) => setRegions(event.target.value)}
+        {...form.field('regions')}
+      />
+      <FieldError form={form} name="regions" />
       <label htmlFor="ss-app-url">App URL (where the setup wizard ends; empty: the portal)</label>
       <input
         id="ss-app-url"
         type="url"
         value={appUrl}
         onChange={(event) => setAppUrl(event.target.value)}
-        {...described('app_url')}
+        {...form.field('app_url')}
       />
-      <FieldError id="ss-app_url-error" message={error('app_url')} />
+      <FieldError form={form} name="app_url" />
       <label htmlFor="ss-trial-days">Trial length in days</label>
       <input
         id="ss-trial-days"
         type="number"
-        min={1}
         value={trialDays}
         onChange={(event) => setTrialDays(event.target.value)}
-        {...described('trial_days')}
+        {...form.field('trial_days')}
       />
-      <FieldError id="ss-trial_days-error" message={error('trial_days')} />
+      <FieldError form={form} name="trial_days" />
+      <OtherErrors form={form} />
       <button type="submit" disabled={save.isPending}>
         Save self-serve settings
       </button>
-      {save.isError && fieldError(save.error, '') === undefined ? <ErrorNotice error={save.error} /> : null}
+      {save.isError ? <ErrorNotice error={save.error} /> : null}
       {save.isSuccess ? <p role="status">Saved.</p> : null}
     </form>
   );
@@ -164,57 +153,54 @@ function BrandingForm({ settings }: { settings: Branding }) {
   const [productName, setProductName] = useState(settings.product_name);
   const [color, setColor] = useState(settings.color);
   const [logo, setLogo] = useState<string | null>(settings.logo);
-  const [logoError, setLogoError] = useState<string | undefined>();
+  const form = useSchemaForm(BrandingSettings);
+  const body = { product_name: productName, color, logo };
   const save = useMutation({
-    mutationFn: () =>
-      write('put', '/v1/settings/branding', { body: { product_name: productName, color, logo } }),
+    mutationFn: () => write('put', '/v1/settings/branding', { body }),
     onSuccess: (saved) => client.setQueryData(['settings', 'branding'], saved),
+    onError: form.refused,
   });
   const onLogo = (event: ChangeEvent<HTMLInputElement>) => {
     const file = event.target.files?.[0];
     if (file === undefined) return;
-    setLogoError(undefined);
     const reader = new FileReader();
     reader.onload = () => setLogo(typeof reader.result === 'string' ? reader.result : null);
-    reader.onerror = () => setLogoError(`the file could not be read: ${String(reader.error?.message)}`);
+    reader.onerror = () =>
+      form.flag('logo', `logo: the file could not be read: ${String(reader.error?.message)}`);
     reader.readAsDataURL(file);
   };
   const onSubmit = (event: FormEvent) => {
     event.preventDefault();
-    save.mutate();
+    if (form.check(body)) save.mutate();
   };
-  const colorError = fieldError(save.error, 'color');
-  const logoFieldError = logoError ?? fieldError(save.error, 'logo');
   return (
-    <form onSubmit={onSubmit} className="stacked">
+    <form ref={form.ref} onSubmit={onSubmit} className="stacked" noValidate>
       <label htmlFor="brand-name">Product name</label>
       <input
         id="brand-name"
         value={productName}
         onChange={(event) => setProductName(event.target.value)}
         required
+        {...form.field('product_name')}
       />
+      <FieldError form={form} name="product_name" />
       <label htmlFor="brand-color">Primary colour (#rrggbb; white text sits on it)</label>
       <input
         id="brand-color"
         value={color}
         onChange={(event) => setColor(event.target.value)}
-        {...(colorError === undefined
-          ? {}
-          : { 'aria-invalid': true, 'aria-describedby': 'brand-color-error' })}
+        {...form.field('color')}
       />
-      <FieldError id="brand-color-error" message={colorError} />
+      <FieldError form={form} name="color" />
       <label htmlFor="brand-logo">Logo (PNG, JPEG, GIF or WebP, at most 64 KiB; SVG is refused)</label>
       <input
         id="brand-logo"
         type="file"
         accept="image/png,image/jpeg,image/gif,image/webp"
         onChange={onLogo}
-        {...(logoFieldError === undefined
-          ? {}
-          : { 'aria-invalid': true, 'aria-describedby': 'brand-logo-error' })}
+        {...form.field('logo')}
       />
-      <FieldError id="brand-logo-error" message={logoFieldError} />
+      <FieldError form={form} name="logo" />
       {logo === null ? null : (
         <p>
           <img src={logo} alt="The logo" height={40} />{' '}
@@ -223,12 +209,11 @@ function BrandingForm({ settings }: { settings: Branding }) {
           </button>
         </p>
       )}
+      <OtherErrors form={form} />
       <button type="submit" disabled={save.isPending}>
         Save branding
       </button>
-      {save.isError && colorError === undefined && fieldError(save.error, 'logo') === undefined ? (
-        <ErrorNotice error={save.error} />
-      ) : null}
+      {save.isError ? <ErrorNotice error={save.error} /> : null}
       {save.isSuccess ? <p role="status">Saved.</p> : null}
     </form>
   );

@@ -1,5 +1,6 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
+import { AddStaff, CreateApiKey, RollApiKey } from '@tenantry/core/api/requests';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
@@ -11,6 +12,7 @@ import {
   StateBadge,
   TypedConfirm,
 } from '../shared/components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import { SecretOnce } from './secret-once.tsx';
 
 type StaffMember = Schemas['StaffMember'];
@@ -96,12 +98,14 @@ function Staff() {
   const [removing, setRemoving] = useState<StaffMember | undefined>();
   const refresh = () =>
     client.invalidateQueries({ queryKey: ['staff'] }).catch((error: unknown) => console.warn(error));
+  const check = useSchemaForm(AddStaff);
   const add = useMutation({
     mutationFn: (body: { email: string; role: Role }) => post('/v1/staff', { body }),
     onSuccess: () => {
       setFormKey((key) => key + 1);
       refresh();
     },
+    onError: check.refused,
   });
   const remove = useMutation({
     mutationFn: (member: StaffMember) =>
@@ -115,18 +119,27 @@ function Staff() {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     const role = ROLES.find((r) => r === form.get('role')) ?? 'support';
-    add.mutate({ email: String(form.get('email') ?? '').trim(), role });
+    const body = { email: String(form.get('email') ?? '').trim(), role };
+    if (check.check(body)) add.mutate(body);
   };
   return (
     <section aria-labelledby="staff-heading">
       <h2 id="staff-heading">Staff</h2>
-      <form className="filters" onSubmit={submit} key={formKey} aria-label="Add to the staff">
+      <form
+        ref={check.ref}
+        className="filters"
+        onSubmit={submit}
+        key={formKey}
+        aria-label="Add to the staff"
+        noValidate
+      >
         <label>
-          Email <input name="email" type="email" required autoComplete="off" />
+          Email <input name="email" type="email" required autoComplete="off" {...check.field('email')} />
         </label>
+        <FieldError form={check} name="email" />
         <label>
           Role
-          <select name="role" defaultValue="support">
+          <select name="role" defaultValue="support" {...check.field('role')}>
             {ROLES.map((role) => (
               <option key={role} value={role}>
                 {role}
@@ -134,6 +147,8 @@ function Staff() {
             ))}
           </select>
         </label>
+        <FieldError form={check} name="role" />
+        <OtherErrors form={check} />
         <button type="submit" disabled={add.isPending}>
           Add or change role
         </button>
@@ -206,14 +221,17 @@ function ApiKeys() {
   const [overlap, setOverlap] = useState('86400');
   const refresh = () =>
     client.invalidateQueries({ queryKey: ['api-keys'] }).catch((error: unknown) => console.warn(error));
+  const rollCheck = useSchemaForm(RollApiKey);
+  // An empty field is no overlap asked for: the API's default (a day).
+  const rollBody = overlap.trim() === '' ? {} : { overlap_seconds: Number(overlap) };
   const roll = useMutation({
-    mutationFn: (key: ApiKey) =>
-      post('/v1/api-keys/{id}/roll', { path: { id: key.id }, body: { overlap_seconds: Number(overlap) } }),
+    mutationFn: (key: ApiKey) => post('/v1/api-keys/{id}/roll', { path: { id: key.id }, body: rollBody }),
     onSuccess: (created, key) => {
       setAsking(undefined);
       setShown({ label: `New secret of ${key.name}`, secret: created.secret });
       refresh();
     },
+    onError: rollCheck.refused,
   });
   const revoke = useMutation({
     mutationFn: (key: ApiKey) => post('/v1/api-keys/{id}/revoke', { path: { id: key.id } }),
@@ -303,24 +321,29 @@ function ApiKeys() {
           {asking === undefined ? null : (
             <>
               {asking.action === 'roll' ? (
-                <label>
-                  The old secret keeps working for (seconds){' '}
-                  <input
-                    type="number"
-                    min={0}
-                    value={overlap}
-                    onChange={(event) => setOverlap(event.target.value)}
-                  />
-                </label>
+                <div ref={rollCheck.ref}>
+                  <label>
+                    The old secret keeps working for (seconds){' '}
+                    <input
+                      type="number"
+                      value={overlap}
+                      onChange={(event) => setOverlap(event.target.value)}
+                      {...rollCheck.field('overlap_seconds')}
+                    />
+                  </label>
+                  <FieldError form={rollCheck} name="overlap_seconds" />
+                  <OtherErrors form={rollCheck} />
+                </div>
               ) : null}
               <TypedConfirm
                 key={`${asking.key.id}-${asking.action}`}
                 action={`${asking.action === 'roll' ? 'Roll' : 'Revoke'} ${asking.key.name}`}
                 expected={asking.key.name}
                 busy={roll.isPending || revoke.isPending}
-                onConfirm={() =>
-                  asking.action === 'roll' ? roll.mutate(asking.key) : revoke.mutate(asking.key)
-                }
+                onConfirm={() => {
+                  if (asking.action === 'revoke') revoke.mutate(asking.key);
+                  else if (rollCheck.check(rollBody)) roll.mutate(asking.key);
+                }}
                 onCancel={() => setAsking(undefined)}
               />
             </>
@@ -342,6 +365,7 @@ function ApiKeys() {
 function CreateKey({ onCreated }: { onCreated: (name: string, secret: string | null) => void }) {
   const [kind, setKind] = useState<'app' | 'scopes'>('app');
   const [formKey, setFormKey] = useState(0);
+  const check = useSchemaForm(CreateApiKey);
   const create = useMutation({
     mutationFn: (body: { name: string; preset?: 'app'; scopes?: Scope[] }) => post('/v1/api-keys', { body }),
     onSuccess: (created) => {
@@ -349,20 +373,31 @@ function CreateKey({ onCreated }: { onCreated: (name: string, secret: string | n
       setKind('app');
       onCreated(created.name, created.secret);
     },
+    onError: check.refused,
   });
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     const name = String(form.get('name') ?? '').trim();
     const scopes = form.getAll('scopes').flatMap((value) => SCOPES.filter((scope) => scope === value));
-    create.mutate(kind === 'scopes' ? { name, scopes } : { name, preset: 'app' });
+    const body: { name: string; preset?: 'app'; scopes?: Scope[] } =
+      kind === 'scopes' ? { name, scopes } : { name, preset: 'app' };
+    if (check.check(body)) create.mutate(body);
   };
   return (
-    <form className="stacked" onSubmit={submit} key={formKey} aria-label="Create an API key">
+    <form
+      ref={check.ref}
+      className="stacked"
+      onSubmit={submit}
+      key={formKey}
+      aria-label="Create an API key"
+      noValidate
+    >
       <label>
-        Name <input name="name" required autoComplete="off" />
+        Name <input name="name" required autoComplete="off" {...check.field('name')} />
       </label>
-      <fieldset>
+      <FieldError form={check} name="name" />
+      <fieldset {...check.field('scopes')}>
         <legend>What it may do</legend>
         <label>
           <input type="radio" checked={kind === 'app'} onChange={() => setKind('app')} /> what an app instance
@@ -381,6 +416,8 @@ function CreateKey({ onCreated }: { onCreated: (name: string, secret: string | n
           </div>
         ) : null}
       </fieldset>
+      <FieldError form={check} name="scopes" />
+      <OtherErrors form={check} />
       <p className="who">
         A key gets only scopes your role holds. An operator key (every scope, later ones too) is made with an
         operator key: <code>tenantry keys create</code>.

@@ -1,9 +1,11 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { ResponseBody } from '@tenantry/core/api';
+import { IssueLicense } from '@tenantry/core/api/requests';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import { SupportBundleList } from '../shared/support-bundles.tsx';
 import type { Tenant } from '../shared/tenants.ts';
 
@@ -119,36 +121,36 @@ function Issue({ tenant, onIssued }: { tenant: Tenant; onIssued: () => void }) {
   const [edition, setEdition] = useState('');
   const [install, setInstall] = useState('');
   const [grace, setGrace] = useState('');
+  const form = useSchemaForm(IssueLicense);
+  const body = {
+    days: Number(days),
+    ...(edition.trim() === '' ? {} : { edition: edition.trim() }),
+    ...(install.trim() === '' ? {} : { install: install.trim() }),
+    ...(grace.trim() === '' ? {} : { grace_days: Number(grace) }),
+  };
   const issue = useMutation({
-    mutationFn: () =>
-      post('/v1/tenants/{id}/licenses', {
-        path: { id: tenant.id },
-        body: {
-          days: Number(days),
-          ...(edition.trim() === '' ? {} : { edition: edition.trim() }),
-          ...(install.trim() === '' ? {} : { install: install.trim() }),
-          ...(grace.trim() === '' ? {} : { grace_days: Number(grace) }),
-        },
-      }),
+    mutationFn: () => post('/v1/tenants/{id}/licenses', { path: { id: tenant.id }, body }),
     onSuccess: onIssued,
+    onError: form.refused,
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    issue.mutate();
+    if (form.check(body)) issue.mutate();
   };
   return (
     <>
-      <form className="filters" aria-label="Issue a license" onSubmit={submit}>
+      <form ref={form.ref} className="filters" aria-label="Issue a license" onSubmit={submit} noValidate>
         <label htmlFor={ids.days}>Days valid</label>
         <input
           id={ids.days}
           name="days"
           type="number"
-          min={1}
           required
           value={days}
           onChange={(event) => setDays(event.target.value)}
+          {...form.field('days')}
         />
+        <FieldError form={form} name="days" />
         <label htmlFor={ids.edition}>Edition</label>
         <input
           id={ids.edition}
@@ -156,7 +158,9 @@ function Issue({ tenant, onIssued }: { tenant: Tenant; onIssued: () => void }) {
           placeholder={tenant.plan.key}
           value={edition}
           onChange={(event) => setEdition(event.target.value)}
+          {...form.field('edition')}
         />
+        <FieldError form={form} name="edition" />
         <label htmlFor={ids.install}>Install</label>
         <input
           id={ids.install}
@@ -164,17 +168,21 @@ function Issue({ tenant, onIssued }: { tenant: Tenant; onIssued: () => void }) {
           placeholder="any"
           value={install}
           onChange={(event) => setInstall(event.target.value)}
+          {...form.field('install')}
         />
+        <FieldError form={form} name="install" />
         <label htmlFor={ids.grace}>Grace days</label>
         <input
           id={ids.grace}
           name="grace_days"
           type="number"
-          min={0}
           placeholder="14"
           value={grace}
           onChange={(event) => setGrace(event.target.value)}
+          {...form.field('grace_days')}
         />
+        <FieldError form={form} name="grace_days" />
+        <OtherErrors form={form} />
         <button type="submit" disabled={issue.isPending}>
           Issue license
         </button>

@@ -1,6 +1,11 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link, useNavigate } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
+import {
+  CreateWebhookEndpoint,
+  ReplayWebhookRange,
+  UpdateWebhookEndpoint,
+} from '@tenantry/core/api/requests';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
@@ -12,6 +17,7 @@ import {
   StateBadge,
   TypedConfirm,
 } from '../shared/components/index.ts';
+import { FieldError, type FieldProps, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import { chosenTypes } from './admin-search.ts';
 import { EVENT_TYPES } from './event-types.ts';
 import { ScrollPre } from './scroll-pre.tsx';
@@ -34,7 +40,7 @@ const GROUPS: readonly (readonly [string, readonly string[]])[] = (() => {
  * The event types to subscribe to: every type (`*`), a whole group (`tenant.*`) or single types.
  * A pattern that covers a type makes the type's own box moot, so it is not sent twice.
  */
-function EventTypeChoice({ initial }: { initial: readonly string[] }) {
+function EventTypeChoice({ initial, field }: { initial: readonly string[]; field: FieldProps }) {
   const [chosen, setChosen] = useState<ReadonlySet<string>>(new Set(initial));
   const toggle = (value: string) =>
     setChosen((current) => {
@@ -45,7 +51,7 @@ function EventTypeChoice({ initial }: { initial: readonly string[] }) {
     });
   const all = chosen.has('*');
   return (
-    <fieldset className="event-types">
+    <fieldset className="event-types" {...field}>
       <legend>Event types</legend>
       {[...chosen].map((value) => (
         <input key={value} type="hidden" name="event_types" value={value} />
@@ -147,6 +153,7 @@ export function WebhooksList() {
 function CreateEndpoint() {
   const client = useQueryClient();
   const [formKey, setFormKey] = useState(0);
+  const check = useSchemaForm(CreateWebhookEndpoint);
   const create = useMutation({
     mutationFn: (body: { url: string; description: string; event_types: string[]; tenant_id?: string }) =>
       post('/v1/webhook-endpoints', { body }),
@@ -156,17 +163,19 @@ function CreateEndpoint() {
         .invalidateQueries({ queryKey: ['webhook-endpoints'] })
         .catch((error: unknown) => console.warn(error));
     },
+    onError: check.refused,
   });
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
     const tenant = String(form.get('tenant_id') ?? '').trim();
-    create.mutate({
+    const body = {
       url: String(form.get('url') ?? '').trim(),
       description: String(form.get('description') ?? '').trim(),
       event_types: chosenTypes(form),
       ...(tenant === '' ? {} : { tenant_id: tenant }),
-    });
+    };
+    if (check.check(body)) create.mutate(body);
   };
   return (
     <section aria-labelledby="create-endpoint-heading">
@@ -183,18 +192,37 @@ function CreateEndpoint() {
           </p>
         </>
       )}
-      <form className="stacked" onSubmit={submit} key={formKey} aria-label="Add an endpoint">
+      <form
+        ref={check.ref}
+        className="stacked"
+        onSubmit={submit}
+        key={formKey}
+        aria-label="Add an endpoint"
+        noValidate
+      >
         <label>
-          URL <input name="url" type="url" required placeholder="https://example.com/webhooks" />
+          URL{' '}
+          <input
+            name="url"
+            type="url"
+            required
+            placeholder="https://example.com/webhooks"
+            {...check.field('url')}
+          />
         </label>
+        <FieldError form={check} name="url" />
         <label>
-          Description <input name="description" />
+          Description <input name="description" {...check.field('description')} />
         </label>
+        <FieldError form={check} name="description" />
         <label>
           Tenant id (empty: an operator endpoint, every tenant's events){' '}
-          <input name="tenant_id" placeholder="ten_…" />
+          <input name="tenant_id" placeholder="ten_…" {...check.field('tenant_id')} />
         </label>
-        <EventTypeChoice initial={[]} />
+        <FieldError form={check} name="tenant_id" />
+        <EventTypeChoice initial={[]} field={check.field('event_types')} />
+        <FieldError form={check} name="event_types" />
+        <OtherErrors form={check} />
         <button type="submit" disabled={create.isPending}>
           Add endpoint
         </button>
@@ -270,6 +298,7 @@ function useEndpointChanged(id: string) {
 function EditEndpoint({ endpoint }: { endpoint: Endpoint }) {
   const [open, setOpen] = useState(false);
   const changed = useEndpointChanged(endpoint.id);
+  const check = useSchemaForm(UpdateWebhookEndpoint);
   const save = useMutation({
     mutationFn: (body: { url: string; description: string; event_types: string[] }) =>
       write('patch', '/v1/webhook-endpoints/{id}', { path: { id: endpoint.id }, body }),
@@ -277,6 +306,7 @@ function EditEndpoint({ endpoint }: { endpoint: Endpoint }) {
       changed(saved);
       setOpen(false);
     },
+    onError: check.refused,
   });
   if (!open) {
     return (
@@ -288,21 +318,27 @@ function EditEndpoint({ endpoint }: { endpoint: Endpoint }) {
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
-    save.mutate({
+    const body = {
       url: String(form.get('url') ?? '').trim(),
       description: String(form.get('description') ?? '').trim(),
       event_types: chosenTypes(form),
-    });
+    };
+    if (check.check(body)) save.mutate(body);
   };
   return (
-    <form className="stacked" onSubmit={submit} aria-label="Edit the endpoint">
+    <form ref={check.ref} className="stacked" onSubmit={submit} aria-label="Edit the endpoint" noValidate>
       <label>
-        URL <input name="url" type="url" required defaultValue={endpoint.url} />
+        URL <input name="url" type="url" required defaultValue={endpoint.url} {...check.field('url')} />
       </label>
+      <FieldError form={check} name="url" />
       <label>
-        Description <input name="description" defaultValue={endpoint.description} />
+        Description{' '}
+        <input name="description" defaultValue={endpoint.description} {...check.field('description')} />
       </label>
-      <EventTypeChoice initial={endpoint.event_types} />
+      <FieldError form={check} name="description" />
+      <EventTypeChoice initial={endpoint.event_types} field={check.field('event_types')} />
+      <FieldError form={check} name="event_types" />
+      <OtherErrors form={check} />
       <button type="submit" disabled={save.isPending}>
         Save
       </button>
@@ -487,28 +523,45 @@ function DeliveryRow({
 /** Sends again every delivery of a time range that is not pending (`POST …/replay`). */
 function ReplayRange({ endpoint, onReplayed }: { endpoint: Endpoint; onReplayed: () => void }) {
   const [open, setOpen] = useState(false);
+  const check = useSchemaForm(ReplayWebhookRange);
   const replay = useMutation({
     mutationFn: (body: { since: string; until: string }) =>
       post('/v1/webhook-endpoints/{id}/replay', { path: { id: endpoint.id }, body }),
     onSuccess: onReplayed,
+    onError: check.refused,
   });
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
     const form = new FormData(event.currentTarget);
-    // The inputs are local times, as the person reads a clock; the API takes instants.
-    const instant = (name: string) => new Date(String(form.get(name) ?? '')).toISOString();
-    replay.mutate({ since: instant('since'), until: instant('until') });
+    // The inputs are local times, as the person reads a clock; the API takes instants. A field
+    // left empty (or a date the browser cannot read) stays as typed, for the check to name it.
+    const instant = (name: string) => {
+      const typed = String(form.get(name) ?? '');
+      const at = new Date(typed);
+      return Number.isNaN(at.getTime()) ? typed : at.toISOString();
+    };
+    const body = { since: instant('since'), until: instant('until') };
+    if (check.check(body)) replay.mutate(body);
   };
   return (
     <>
       {open ? (
-        <form className="filters" onSubmit={submit} aria-label="Replay a time range">
+        <form
+          ref={check.ref}
+          className="filters"
+          onSubmit={submit}
+          aria-label="Replay a time range"
+          noValidate
+        >
           <label>
-            From (local time) <input name="since" type="datetime-local" required />
+            From (local time) <input name="since" type="datetime-local" required {...check.field('since')} />
           </label>
+          <FieldError form={check} name="since" />
           <label>
-            Until (local time) <input name="until" type="datetime-local" required />
+            Until (local time) <input name="until" type="datetime-local" required {...check.field('until')} />
           </label>
+          <FieldError form={check} name="until" />
+          <OtherErrors form={check} />
           <button type="submit" disabled={replay.isPending}>
             Replay range
           </button>

@@ -1,9 +1,11 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
+import { CreateTenantApiKey, RollTenantApiKey } from '@tenantry/core/api/requests';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post } from '../shared/api.ts';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore, TypedConfirm } from '../shared/components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import type { TenantRef } from '../shared/tenants.ts';
 import { can, Needs, vendorPermissions } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -131,27 +133,26 @@ function CreateKey({ tenant, onCreated }: { tenant: TenantRef; onCreated: (key: 
   const [name, setName] = useState('');
   const [chosen, setChosen] = useState<readonly string[]>([]);
   const nameId = useId();
+  const form = useSchemaForm(CreateTenantApiKey);
+  const body = { name, permissions: [...chosen] };
   const create = useMutation({
-    mutationFn: () =>
-      post('/v1/tenants/{id}/api-keys', {
-        path: { id: tenant.id },
-        body: { name, permissions: [...chosen] },
-      }),
+    mutationFn: () => post('/v1/tenants/{id}/api-keys', { path: { id: tenant.id }, body }),
     onSuccess: async (key) => {
       onCreated(withSecret(key));
       setName('');
       setChosen([]);
       await client.invalidateQueries({ queryKey: ['api-keys', tenant.id] });
     },
+    onError: form.refused,
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    create.mutate();
+    if (form.check(body)) create.mutate();
   };
   const toggle = (permission: string, on: boolean) =>
     setChosen((now) => (on ? [...now, permission] : now.filter((p) => p !== permission)));
   return (
-    <form onSubmit={submit} aria-labelledby="create-key-heading" className="form">
+    <form ref={form.ref} onSubmit={submit} aria-labelledby="create-key-heading" className="form" noValidate>
       <h2 id="create-key-heading">Create a key</h2>
       <label htmlFor={nameId}>Name</label>
       <input
@@ -159,9 +160,10 @@ function CreateKey({ tenant, onCreated }: { tenant: TenantRef; onCreated: (key: 
         value={name}
         onChange={(event) => setName(event.target.value)}
         required
-        maxLength={200}
+        {...form.field('name')}
       />
-      <fieldset>
+      <FieldError form={form} name="name" />
+      <fieldset {...form.field('permissions')}>
         <legend>Permissions (those your role holds)</legend>
         {offered.length === 0 ? <p>Your role holds none of the vendor's permissions to give a key.</p> : null}
         {offered.map((permission) => (
@@ -175,7 +177,9 @@ function CreateKey({ tenant, onCreated }: { tenant: TenantRef; onCreated: (key: 
           </label>
         ))}
       </fieldset>
-      <button type="submit" disabled={create.isPending || name.trim() === '' || chosen.length === 0}>
+      <FieldError form={form} name="permissions" />
+      <OtherErrors form={form} />
+      <button type="submit" disabled={create.isPending}>
         Create key
       </button>
       {create.isError ? <ErrorNotice error={create.error} /> : null}
@@ -199,6 +203,7 @@ function KeyRow({
   const [overlap, setOverlap] = useState(86_400);
   const overlapId = useId();
   const path = { id: tenant.id, key_id: apiKey.id };
+  const rollForm = useSchemaForm(RollTenantApiKey);
   const done = async () => {
     setOpen(undefined);
     await client.invalidateQueries({ queryKey: ['api-keys', tenant.id] });
@@ -210,6 +215,7 @@ function KeyRow({
       onRolled(withSecret(next));
       await done();
     },
+    onError: rollForm.refused,
   });
   const revoke = useMutation({
     mutationFn: () => post('/v1/tenants/{id}/api-keys/{key_id}/revoke', { path }),
@@ -242,11 +248,13 @@ function KeyRow({
           ) : null}
           {open === 'roll' ? (
             <form
+              ref={rollForm.ref}
               className="confirm"
               aria-label={`Roll ${apiKey.name}`}
+              noValidate
               onSubmit={(event) => {
                 event.preventDefault();
-                roll.mutate();
+                if (rollForm.check({ overlap_seconds: overlap })) roll.mutate();
               }}
             >
               <label htmlFor={overlapId}>The old key keeps working for</label>
@@ -254,6 +262,7 @@ function KeyRow({
                 id={overlapId}
                 value={overlap}
                 onChange={(event) => setOverlap(Number(event.target.value))}
+                {...rollForm.field('overlap_seconds')}
               >
                 {OVERLAPS.map((item) => (
                   <option key={item.seconds} value={item.seconds}>
@@ -261,6 +270,8 @@ function KeyRow({
                   </option>
                 ))}
               </select>
+              <FieldError form={rollForm} name="overlap_seconds" />
+              <OtherErrors form={rollForm} />
               <button type="submit" disabled={roll.isPending}>
                 Roll {apiKey.name}
               </button>

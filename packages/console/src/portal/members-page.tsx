@@ -1,10 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
+import { ChangeMemberRole, CreateRole, InviteMember, UpdateRole } from '@tenantry/core/api/requests';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
 import { session } from '../shared/auth.ts';
 import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import type { TenantRef } from '../shared/tenants.ts';
 import { can, Needs } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -123,6 +125,7 @@ function Invite({ tenant, roles }: { tenant: TenantRef; roles: readonly string[]
   const [link, setLink] = useState<string | undefined>();
   const emailId = useId();
   const roleId = useId();
+  const form = useSchemaForm(InviteMember);
   const invite = useMutation({
     mutationFn: () =>
       post('/v1/tenants/{id}/invitations', { path: { id: tenant.id }, body: { email, role } }),
@@ -131,14 +134,15 @@ function Invite({ tenant, roles }: { tenant: TenantRef; roles: readonly string[]
       setEmail('');
       await client.invalidateQueries({ queryKey: ['invitations', tenant.id] });
     },
+    onError: form.refused,
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    invite.mutate();
+    if (form.check({ email, role })) invite.mutate();
   };
   return (
     <>
-      <form onSubmit={submit} aria-labelledby="invite-heading" className="form">
+      <form ref={form.ref} onSubmit={submit} aria-labelledby="invite-heading" className="form" noValidate>
         <h2 id="invite-heading">Invite someone</h2>
         <label htmlFor={emailId}>Email</label>
         <input
@@ -147,17 +151,25 @@ function Invite({ tenant, roles }: { tenant: TenantRef; roles: readonly string[]
           value={email}
           onChange={(event) => setEmail(event.target.value)}
           required
-          maxLength={254}
+          {...form.field('email')}
         />
+        <FieldError form={form} name="email" />
         <label htmlFor={roleId}>Role</label>
-        <select id={roleId} value={role} onChange={(event) => setRole(event.target.value)}>
+        <select
+          id={roleId}
+          value={role}
+          onChange={(event) => setRole(event.target.value)}
+          {...form.field('role')}
+        >
           {roles.map((key) => (
             <option key={key} value={key}>
               {key}
             </option>
           ))}
         </select>
-        <button type="submit" disabled={invite.isPending || email === ''}>
+        <FieldError form={form} name="role" />
+        <OtherErrors form={form} />
+        <button type="submit" disabled={invite.isPending}>
           Invite
         </button>
         {invite.isError ? <ErrorNotice error={invite.error} /> : null}
@@ -192,9 +204,11 @@ function MemberRow({
   const roleId = useId();
   const path = { id: tenant.id, member: member.id };
   const refresh = () => client.invalidateQueries({ queryKey: ['members', tenant.id] });
+  const form = useSchemaForm(ChangeMemberRole);
   const change = useMutation({
     mutationFn: () => write('patch', '/v1/tenants/{id}/members/{member}', { path, body: { role } }),
     onSuccess: refresh,
+    onError: form.refused,
   });
   const self = member.user_id === session()?.userId;
   return (
@@ -206,23 +220,32 @@ function MemberRow({
       {writer ? (
         <td>
           <form
+            ref={form.ref}
             className="inline"
             aria-label={`Role of ${member.email}`}
+            noValidate
             onSubmit={(event) => {
               event.preventDefault();
-              change.mutate();
+              if (form.check({ role })) change.mutate();
             }}
           >
             <label htmlFor={roleId} className="visually-hidden">
               New role for {member.email}
             </label>
-            <select id={roleId} value={role} onChange={(event) => setRole(event.target.value)}>
+            <select
+              id={roleId}
+              value={role}
+              onChange={(event) => setRole(event.target.value)}
+              {...form.field('role')}
+            >
               {[...new Set([member.role, ...roles])].map((key) => (
                 <option key={key} value={key}>
                   {key}
                 </option>
               ))}
             </select>
+            <FieldError form={form} name="role" />
+            <OtherErrors form={form} />
             <button type="submit" disabled={change.isPending || role === member.role}>
               Change role
             </button>
@@ -330,26 +353,27 @@ function RoleForm({ tenant }: { tenant: TenantRef }) {
   const keyId = useId();
   const nameId = useId();
   const permissionsId = useId();
+  const form = useSchemaForm(CreateRole);
+  const body = { key, name, permissions: permissionsOf(permissions) };
   const create = useMutation({
-    mutationFn: () =>
-      post('/v1/tenants/{id}/roles', {
-        path: { id: tenant.id },
-        body: { key, name, permissions: permissionsOf(permissions) },
-      }),
+    mutationFn: () => post('/v1/tenants/{id}/roles', { path: { id: tenant.id }, body }),
     onSuccess: async () => {
       setKey('');
       setName('');
       setPermissions('');
       await client.invalidateQueries({ queryKey: ['roles', tenant.id] });
     },
+    onError: form.refused,
   });
   return (
     <form
+      ref={form.ref}
       className="form"
       aria-labelledby="role-form-heading"
+      noValidate
       onSubmit={(event) => {
         event.preventDefault();
-        create.mutate();
+        if (form.check(body)) create.mutate();
       }}
     >
       <h3 id="role-form-heading">Create a role</h3>
@@ -359,23 +383,28 @@ function RoleForm({ tenant }: { tenant: TenantRef }) {
         value={key}
         onChange={(event) => setKey(event.target.value)}
         required
-        maxLength={63}
+        {...form.field('key')}
       />
+      <FieldError form={form} name="key" />
       <label htmlFor={nameId}>Name</label>
       <input
         id={nameId}
         value={name}
         onChange={(event) => setName(event.target.value)}
         required
-        maxLength={200}
+        {...form.field('name')}
       />
+      <FieldError form={form} name="name" />
       <label htmlFor={permissionsId}>Permissions (comma separated; only those your role holds)</label>
       <input
         id={permissionsId}
         value={permissions}
         onChange={(event) => setPermissions(event.target.value)}
+        {...form.field('permissions')}
       />
-      <button type="submit" disabled={create.isPending || key === '' || name === ''}>
+      <FieldError form={form} name="permissions" />
+      <OtherErrors form={form} />
+      <button type="submit" disabled={create.isPending}>
         Create role
       </button>
       {create.isError ? <ErrorNotice error={create.error} /> : null}
@@ -389,13 +418,12 @@ function RoleRow({ tenant, role, writer }: { tenant: TenantRef; role: Role; writ
   const permissionsId = useId();
   const path = { id: tenant.id, key: role.key };
   const refresh = () => client.invalidateQueries({ queryKey: ['roles', tenant.id] });
+  const form = useSchemaForm(UpdateRole);
+  const body = { permissions: permissionsOf(permissions) };
   const update = useMutation({
-    mutationFn: () =>
-      write('patch', '/v1/tenants/{id}/roles/{key}', {
-        path,
-        body: { permissions: permissionsOf(permissions) },
-      }),
+    mutationFn: () => write('patch', '/v1/tenants/{id}/roles/{key}', { path, body }),
     onSuccess: refresh,
+    onError: form.refused,
   });
   return (
     <tr data-testid={`role-${role.key}`}>
@@ -405,11 +433,13 @@ function RoleRow({ tenant, role, writer }: { tenant: TenantRef; role: Role; writ
       {writer ? (
         <td>
           <form
+            ref={form.ref}
             className="inline"
             aria-label={`Permissions of ${role.key}`}
+            noValidate
             onSubmit={(event) => {
               event.preventDefault();
-              update.mutate();
+              if (form.check(body)) update.mutate();
             }}
           >
             <label htmlFor={permissionsId} className="visually-hidden">
@@ -419,7 +449,10 @@ function RoleRow({ tenant, role, writer }: { tenant: TenantRef; role: Role; writ
               id={permissionsId}
               value={permissions}
               onChange={(event) => setPermissions(event.target.value)}
+              {...form.field('permissions')}
             />
+            <FieldError form={form} name="permissions" />
+            <OtherErrors form={form} />
             <button type="submit" disabled={update.isPending}>
               Save
             </button>

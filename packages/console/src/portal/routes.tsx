@@ -1,23 +1,33 @@
 import { useQuery } from '@tanstack/react-query';
-import { createRootRoute, createRoute, createRouter, useRouterState } from '@tanstack/react-router';
+import {
+  createRootRoute,
+  createRoute,
+  createRouter,
+  lazyRouteComponent,
+  type RouteComponent,
+  useRouterState,
+} from '@tanstack/react-router';
 import type { TenantAdminPermission } from '@tenantry/core';
-import type { JSX, MouseEvent } from 'react';
+import type { MouseEvent } from 'react';
 import { get } from '../shared/api.ts';
 import { session } from '../shared/auth.ts';
 import { Callback } from '../shared/callback.tsx';
 import { Shell } from '../shared/components/index.ts';
 import { can } from './access.tsx';
-import { ApiKeysPage } from './api-keys-page.tsx';
 import { AuditPage } from './audit-page.tsx';
 import { useBranding } from './brand.tsx';
-import { MembersPage } from './members-page.tsx';
-import { PortalBilling } from './portal-billing.tsx';
 import { PortalHome } from './portal-home.tsx';
-import { SecretsPage } from './secrets-page.tsx';
-import { SelfHostedPage } from './self-hosted-page.tsx';
 import { UsagePage } from './usage-page.tsx';
-import { WebhooksPage } from './webhooks-page.tsx';
-import { Welcome } from './welcome.tsx';
+
+// The pages with forms are chunks of their own, loaded when opened: their forms check their values
+// with the API's request schemas, and zod stays out of what the overview and billing pages load.
+const ApiKeysPage = lazyRouteComponent(() => import('./api-keys-page.tsx'), 'ApiKeysPage');
+const MembersPage = lazyRouteComponent(() => import('./members-page.tsx'), 'MembersPage');
+const SecretsPage = lazyRouteComponent(() => import('./secrets-page.tsx'), 'SecretsPage');
+const SelfHostedPage = lazyRouteComponent(() => import('./self-hosted-page.tsx'), 'SelfHostedPage');
+const WebhooksPage = lazyRouteComponent(() => import('./webhooks-page.tsx'), 'WebhooksPage');
+const PortalBilling = lazyRouteComponent(() => import('./portal-billing.tsx'), 'PortalBilling');
+const Welcome = lazyRouteComponent(() => import('./welcome.tsx'), 'Welcome');
 
 /** The portal's pages, each shown in the navigation only to a member whose role may read it. */
 const PAGES: readonly { path: string; name: string; needs?: TenantAdminPermission }[] = [
@@ -91,7 +101,7 @@ const rootRoute = createRootRoute({
   ),
 });
 
-const page = (path: string, component: () => JSX.Element) =>
+const page = (path: string, component: RouteComponent) =>
   createRoute({ getParentRoute: () => rootRoute, path, component });
 
 const callbackRoute = createRoute({

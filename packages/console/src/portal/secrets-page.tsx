@@ -1,10 +1,12 @@
 import { useMutation, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
+import { SetTenantSecret } from '@tenantry/core/api/requests';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, write } from '../shared/api.ts';
 import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import type { TenantRef } from '../shared/tenants.ts';
 import { Needs } from './access.tsx';
 
@@ -79,6 +81,7 @@ function SetSecret({ tenant }: { tenant: TenantRef }) {
   const [value, setValue] = useState('');
   const nameId = useId();
   const valueId = useId();
+  const form = useSchemaForm(SetTenantSecret);
   const set = useMutation({
     mutationFn: () =>
       write('put', '/v1/tenants/{id}/secrets/{name}', { path: { id: tenant.id, name }, body: { value } }),
@@ -87,13 +90,14 @@ function SetSecret({ tenant }: { tenant: TenantRef }) {
       setValue('');
       await client.invalidateQueries({ queryKey: ['secrets', tenant.id] });
     },
+    onError: form.refused,
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    set.mutate();
+    if (form.check({ value })) set.mutate();
   };
   return (
-    <form onSubmit={submit} aria-labelledby="set-secret-heading" className="form">
+    <form ref={form.ref} onSubmit={submit} aria-labelledby="set-secret-heading" className="form" noValidate>
       <h2 id="set-secret-heading">Set a secret</h2>
       <label htmlFor={nameId}>Name</label>
       <input
@@ -101,10 +105,11 @@ function SetSecret({ tenant }: { tenant: TenantRef }) {
         value={name}
         onChange={(event) => setName(event.target.value)}
         required
-        maxLength={100}
         autoComplete="off"
         spellCheck={false}
+        {...form.field('name')}
       />
+      <FieldError form={form} name="name" />
       <label htmlFor={valueId}>Value</label>
       <input
         id={valueId}
@@ -113,8 +118,11 @@ function SetSecret({ tenant }: { tenant: TenantRef }) {
         onChange={(event) => setValue(event.target.value)}
         required
         autoComplete="off"
+        {...form.field('value')}
       />
-      <button type="submit" disabled={set.isPending || name === '' || value === ''}>
+      <FieldError form={form} name="value" />
+      <OtherErrors form={form} />
+      <button type="submit" disabled={set.isPending || name === ''}>
         Set secret
       </button>
       <span role="status">

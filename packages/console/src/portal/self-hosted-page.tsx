@@ -1,8 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { ImportTenantUsageReport } from '@tenantry/core/api/requests';
 import { type ChangeEvent, type FormEvent, useId, useState } from 'react';
 import { callOf, get, post, postFile } from '../shared/api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
 import { saveFile } from '../shared/save-file.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import { SupportBundleList, supportBundlesKey } from '../shared/support-bundles.tsx';
 import type { TenantRef } from '../shared/tenants.ts';
 import { can, Needs } from './access.tsx';
@@ -159,10 +161,12 @@ function Upload({ tenant }: { tenant: TenantRef }) {
   const client = useQueryClient();
   const [report, setReport] = useState('');
   const fileId = useId();
+  const form = useSchemaForm(ImportTenantUsageReport);
+  const body = { report: report.trim() };
   const upload = useMutation({
-    mutationFn: () =>
-      post('/v1/tenants/{id}/usage-reports', { path: { id: tenant.id }, body: { report: report.trim() } }),
+    mutationFn: () => post('/v1/tenants/{id}/usage-reports', { path: { id: tenant.id }, body }),
     onSuccess: () => client.invalidateQueries({ queryKey: ['usage-reports', tenant.id] }),
+    onError: form.refused,
   });
   const read = (event: ChangeEvent<HTMLInputElement>) => {
     const file = event.target.files?.[0];
@@ -171,18 +175,20 @@ function Upload({ tenant }: { tenant: TenantRef }) {
   };
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    upload.mutate();
+    if (form.check(body)) upload.mutate();
   };
   return (
-    <form onSubmit={submit} aria-labelledby="upload-heading" className="form">
+    <form ref={form.ref} onSubmit={submit} aria-labelledby="upload-heading" className="form" noValidate>
       <h2 id="upload-heading">Upload a usage report</h2>
       <p>
         The file an install wrote with <code>tenantry usage export</code>, for an install that does not reach
         the vendor itself. Reports of one install are uploaded in order.
       </p>
       <label htmlFor={fileId}>Report file</label>
-      <input id={fileId} type="file" onChange={read} />
-      <button type="submit" disabled={upload.isPending || report.trim() === ''}>
+      <input id={fileId} type="file" onChange={read} {...form.field('report')} />
+      <FieldError form={form} name="report" />
+      <OtherErrors form={form} />
+      <button type="submit" disabled={upload.isPending}>
         Upload report
       </button>
       <span role="status" data-testid="upload-status">

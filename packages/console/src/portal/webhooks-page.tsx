@@ -1,10 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
+import { CreateTenantWebhookEndpoint } from '@tenantry/core/api/requests';
 import { type FormEvent, useId, useState } from 'react';
 import { callOf, get, post, write } from '../shared/api.ts';
 import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import type { TenantRef } from '../shared/tenants.ts';
 import { Needs } from './access.tsx';
 import { SecretOnce } from './secret-once.tsx';
@@ -114,38 +116,60 @@ function CreateEndpoint({
   const urlId = useId();
   const typesId = useId();
   const descriptionId = useId();
+  const form = useSchemaForm(CreateTenantWebhookEndpoint);
+  const body = { url, event_types: typesOf(types), description };
   const create = useMutation({
-    mutationFn: () =>
-      post('/v1/tenants/{id}/webhook-endpoints', {
-        path: { id: tenant.id },
-        body: { url, event_types: typesOf(types), description },
-      }),
+    mutationFn: () => post('/v1/tenants/{id}/webhook-endpoints', { path: { id: tenant.id }, body }),
     onSuccess: async (endpoint) => {
       onCreated(endpoint);
       setUrl('');
       setDescription('');
       await client.invalidateQueries({ queryKey: ['webhooks', tenant.id] });
     },
+    onError: form.refused,
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    create.mutate();
+    if (form.check(body)) create.mutate();
   };
   return (
-    <form onSubmit={submit} aria-labelledby="create-webhook-heading" className="form">
+    <form
+      ref={form.ref}
+      onSubmit={submit}
+      aria-labelledby="create-webhook-heading"
+      className="form"
+      noValidate
+    >
       <h2 id="create-webhook-heading">Add an endpoint</h2>
       <label htmlFor={urlId}>URL</label>
-      <input id={urlId} type="url" value={url} onChange={(event) => setUrl(event.target.value)} required />
+      <input
+        id={urlId}
+        type="url"
+        value={url}
+        onChange={(event) => setUrl(event.target.value)}
+        required
+        {...form.field('url')}
+      />
+      <FieldError form={form} name="url" />
       <label htmlFor={typesId}>Event types (comma separated: exact, a prefix such as tenant.*, or *)</label>
-      <input id={typesId} value={types} onChange={(event) => setTypes(event.target.value)} required />
+      <input
+        id={typesId}
+        value={types}
+        onChange={(event) => setTypes(event.target.value)}
+        required
+        {...form.field('event_types')}
+      />
+      <FieldError form={form} name="event_types" />
       <label htmlFor={descriptionId}>Description (optional)</label>
       <input
         id={descriptionId}
         value={description}
         onChange={(event) => setDescription(event.target.value)}
-        maxLength={500}
+        {...form.field('description')}
       />
-      <button type="submit" disabled={create.isPending || url === '' || typesOf(types).length === 0}>
+      <FieldError form={form} name="description" />
+      <OtherErrors form={form} />
+      <button type="submit" disabled={create.isPending}>
         Add endpoint
       </button>
       {create.isError ? <ErrorNotice error={create.error} /> : null}

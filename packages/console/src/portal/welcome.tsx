@@ -1,8 +1,10 @@
 import { useMutation, useQuery } from '@tanstack/react-query';
+import { CompleteOnboarding, InviteMember } from '@tenantry/core/api/requests';
 import { type FormEvent, useState } from 'react';
 import { ApiError, callOf, get, post } from '../shared/api.ts';
 import { session } from '../shared/auth.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 
 /** How often the wizard looks again while the trial is still being provisioned. */
 const PROVISIONING_POLL_MS = 1_000;
@@ -69,6 +71,8 @@ function Steps({
   const [organisation, setOrganisation] = useState(name);
   const [email, setEmail] = useState('');
   const [invited, setInvited] = useState<readonly string[]>([]);
+  const inviteForm = useSchemaForm(InviteMember);
+  const finishForm = useSchemaForm(CompleteOnboarding);
   const invite = useMutation({
     mutationFn: (address: string) =>
       post('/v1/tenants/{id}/invitations', {
@@ -79,21 +83,24 @@ function Steps({
       setInvited((list) => [...list, answer.invitation.email]);
       setEmail('');
     },
+    onError: inviteForm.refused,
   });
   const complete = useMutation({
     mutationFn: () =>
       post('/v1/tenants/{id}/onboarding/complete', { path: { id: tenantId }, body: { name: organisation } }),
     // The vendor's app signs the owner in through its own OpenID flow; the hosted session is there.
     onSuccess: (done) => window.location.assign(done.app_url),
+    onError: finishForm.refused,
   });
   const provisioning = state === 'provisioning';
   const onInvite = (event: FormEvent) => {
     event.preventDefault();
-    if (email.trim() !== '') invite.mutate(email.trim());
+    const address = email.trim();
+    if (inviteForm.check({ email: address, role: 'member' })) invite.mutate(address);
   };
   const onFinish = (event: FormEvent) => {
     event.preventDefault();
-    complete.mutate();
+    if (finishForm.check({ name: organisation })) complete.mutate();
   };
   return (
     <>
@@ -104,7 +111,7 @@ function Steps({
       ) : null}
       <section aria-labelledby="step-invite">
         <h2 id="step-invite">1. Invite your team</h2>
-        <form onSubmit={onInvite} className="stacked">
+        <form ref={inviteForm.ref} onSubmit={onInvite} className="stacked" noValidate>
           <label htmlFor="invite-email">Teammate's email</label>
           <input
             id="invite-email"
@@ -112,7 +119,10 @@ function Steps({
             value={email}
             onChange={(event) => setEmail(event.target.value)}
             autoComplete="off"
+            {...inviteForm.field('email')}
           />
+          <FieldError form={inviteForm} name="email" />
+          <OtherErrors form={inviteForm} />
           <button type="submit" disabled={provisioning || invite.isPending}>
             Invite
           </button>
@@ -138,16 +148,18 @@ function Steps({
       </section>
       <section aria-labelledby="step-name">
         <h2 id="step-name">3. Name your organisation and start</h2>
-        <form onSubmit={onFinish} className="stacked">
+        <form ref={finishForm.ref} onSubmit={onFinish} className="stacked" noValidate>
           <label htmlFor="organisation-name">Organisation name</label>
           <input
             id="organisation-name"
             value={organisation}
             onChange={(event) => setOrganisation(event.target.value)}
             required
-            maxLength={200}
+            {...finishForm.field('name')}
           />
-          <button type="submit" disabled={complete.isPending || organisation.trim() === ''}>
+          <FieldError form={finishForm} name="name" />
+          <OtherErrors form={finishForm} />
+          <button type="submit" disabled={complete.isPending}>
             Finish and open the app
           </button>
         </form>

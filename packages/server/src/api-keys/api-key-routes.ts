@@ -1,12 +1,13 @@
-import { ALL_SCOPES, KEY_PRESETS, type KeyPreset, type Scope } from '@tenantry/core';
+import {
+  CreateApiKey,
+  DEFAULT_ROLL_OVERLAP_SECONDS,
+  RollApiKey,
+  ScopeName,
+} from '@tenantry/core/api/requests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
-import { DEFAULT_ROLL_OVERLAP_SECONDS, MAX_ROLL_OVERLAP_SECONDS } from './api-key-service.ts';
-
-const ScopeName = z.enum(ALL_SCOPES as [Scope, ...Scope[]]);
-const PRESETS = ['operator', ...(Object.keys(KEY_PRESETS) as KeyPreset[])] as const;
 
 const ApiKey = z
   .object({
@@ -36,27 +37,6 @@ const CreatedApiKey = ApiKey.extend({
 }).meta({
   id: 'CreatedApiKey',
 });
-
-const CreateApiKey = z
-  .strictObject({
-    name: z.string().trim().min(1).max(200),
-    preset: z
-      .enum(PRESETS)
-      .optional()
-      .describe(
-        '`operator` (the default without `scopes`): every scope. `app`: what @tenantry/sdk needs, for app instances',
-      ),
-    scopes: z
-      .array(ScopeName)
-      .min(1)
-      .max(ALL_SCOPES.length)
-      .optional()
-      .describe("A restricted key's scopes; added to the preset's when both are given"),
-  })
-  .refine((body) => !(body.preset === 'operator' && body.scopes), {
-    message: 'an operator key holds every scope: give `scopes` or `preset: "operator"`, not both',
-    path: ['scopes'],
-  });
 
 const IdParams = z.object({ id: z.string() });
 
@@ -110,17 +90,7 @@ export const apiKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'apiKeys'>> = as
           '(default a day), so the new secret can be deployed everywhere, then is refused. A key revoked or ' +
           'rolled already is refused with 409 `api_key_inactive`.',
         params: IdParams,
-        body: z
-          .strictObject({
-            overlap_seconds: z
-              .number()
-              .int()
-              .min(0)
-              .max(MAX_ROLL_OVERLAP_SECONDS)
-              .default(DEFAULT_ROLL_OVERLAP_SECONDS)
-              .describe('How long the old secret keeps working; 0 refuses it at once'),
-          })
-          .nullish(),
+        body: RollApiKey,
         response: { 201: CreatedApiKey, ...notFound, ...conflict },
       },
     },

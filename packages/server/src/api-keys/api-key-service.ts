@@ -18,12 +18,6 @@ import { newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import { displayPrefixOf, generateSecret, type KeyKind, secretFormat } from './key-format.ts';
 
-/** How long a rolled key keeps working beside its successor when the caller does not say. */
-export const DEFAULT_ROLL_OVERLAP_SECONDS = 24 * 3600;
-
-/** The longest overlap a rolled key may keep working for beside its successor. */
-export const MAX_ROLL_OVERLAP_SECONDS = 7 * 24 * 3600;
-
 /** How precisely `last_used_at` follows the key's use. */
 const LAST_USED_RESOLUTION_MS = 60_000;
 

@@ -26,5 +26,5 @@ export const conflict = { 409: ProblemSchema } as const;
 
 export const Timestamp = z.string().describe('ISO 8601, UTC');
 
-/** A plan version as the API takes one: from 1, within the database's integer column. */
-export const PlanVersionNumber = z.int().min(1).max(2_147_483_647);
+/** A plan version as the API takes one; with the request bodies that hold one, in core. */
+export { PlanVersionNumber } from '@tenantry/core/api/requests';

@@ -1,4 +1,5 @@
-import { InstantInput, KEY_PATTERN, MODULE_NAME, SHA256_HEX } from '@tenantry/core';
+import { MODULE_NAME, SHA256_HEX } from '@tenantry/core';
+import { IssueLicense } from '@tenantry/core/api/requests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
@@ -228,42 +229,7 @@ export const licenseRoutes: FastifyPluginAsyncZod<Pick<Services, 'licenses'>> = 
           "Signs a license carrying the tenant's entitlements as its snapshot shows them now (plan version and " +
           "overrides). It takes the tenant's next `seq` and supersedes the tenant's active license.",
         params: TenantParams,
-        body: z.strictObject({
-          expires_at: InstantInput.optional().describe('When it expires; give this or `days`'),
-          days: z.int().min(1).max(36_500).optional().describe('Days from now until it expires'),
-          edition: z.string().regex(KEY_PATTERN).optional().describe("Defaults to the plan's key"),
-          grace_days: z
-            .int()
-            .min(0)
-            .max(3650)
-            .optional()
-            .describe('Days it keeps running after expiry; default 14'),
-          offline_days: z
-            .int()
-            .min(0)
-            .max(36_500)
-            .nullable()
-            .optional()
-            .describe('Days without a check-in; 0: must check in; null (default): never needs to'),
-          phone_home: z
-            .boolean()
-            .optional()
-            .describe('Whether the install must report when it checks in; default false'),
-          install: z
-            .string()
-            .min(1)
-            .max(200)
-            .nullable()
-            .optional()
-            .describe('Bind it to this install id; default any'),
-          seats: z
-            .int()
-            .min(0)
-            .max(2_147_483_647)
-            .nullable()
-            .optional()
-            .describe("Seats the install may have; defaults to the tenant's `seats` limit (null: unlimited)"),
-        }),
+        body: IssueLicense,
         response: { 201: LicenseWithToken, ...notFound, ...conflict },
       },
     },

@@ -1,15 +1,17 @@
 import { OPERATOR_ROLES } from '@tenantry/core';
+import {
+  AddStaff,
+  ChangeMemberRole,
+  CreateRole,
+  InviteMember,
+  UpdateRole,
+} from '@tenantry/core/api/requests';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { AccessPolicyService } from './access-policy-service.ts';
-import {
-  DEFAULT_INVITATION_TTL_HOURS,
-  type Grantor,
-  MAX_INVITATION_TTL_HOURS,
-  type MemberService,
-} from './member-service.ts';
+import type { Grantor, MemberService } from './member-service.ts';
 import type { RoleService } from './role-service.ts';
 import type { StaffService } from './staff-service.ts';
 
@@ -75,9 +77,6 @@ const Staff = z
   })
   .meta({ id: 'StaffMember' });
 
-const RoleName = z.string().min(1).max(64);
-const PermissionList = z.array(z.string().min(1).max(130)).max(600);
-
 /** A tenant's member acting with a user token grants only what they hold; a key or staff, anything. */
 function grantorOf(request: FastifyRequest): Grantor {
   return request.user !== null && request.user.tenantId !== null
@@ -122,19 +121,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
           '(`invitation_url`); it is shown only here. On plans with the `member_seats` feature, members and open ' +
           "invitations may not pass the plan's hard seat limit.",
         params: TenantParams,
-        body: z.strictObject({
-          email: z.string().min(3).max(254).describe('Who to invite'),
-          role: RoleName.describe(
-            'A built-in role (owner, admin, billing, member, viewer) or a custom role key',
-          ),
-          expires_in_hours: z
-            .number()
-            .int()
-            .min(1)
-            .max(MAX_INVITATION_TTL_HOURS)
-            .optional()
-            .describe(`Hours the link stays valid; default ${DEFAULT_INVITATION_TTL_HOURS}`),
-        }),
+        body: InviteMember,
         response: {
           201: z.object({ invitation: Invitation, invitation_url: z.string() }),
           ...notFound,
@@ -233,7 +220,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         operationId: 'changeMemberRole',
         summary: "Change a member's role",
         params: TenantParams.extend({ member: z.string().min(1).max(64).describe('Member id or user id') }),
-        body: z.strictObject({ role: RoleName }),
+        body: ChangeMemberRole,
         response: { 200: Member, ...notFound, ...conflict },
       },
     },
@@ -300,11 +287,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         summary: 'Create a custom role',
         description: 'Only on plans with the `custom_roles` feature.',
         params: TenantParams,
-        body: z.strictObject({
-          key: z.string().min(1).max(63),
-          name: z.string().min(1).max(200),
-          permissions: PermissionList.describe('Tenant-admin and access-file permissions'),
-        }),
+        body: CreateRole,
         response: { 201: Role, ...notFound, ...conflict },
       },
     },
@@ -328,10 +311,7 @@ export const memberRoutes: FastifyPluginAsyncZod<{
         operationId: 'updateRole',
         summary: 'Update a custom role',
         params: TenantParams.extend({ key: z.string().min(1).max(63) }),
-        body: z.strictObject({
-          name: z.string().min(1).max(200).optional(),
-          permissions: PermissionList.optional(),
-        }),
+        body: UpdateRole,
         response: { 200: Role, ...notFound, ...conflict },
       },
     },
@@ -426,7 +406,7 @@ export const staffRoutes: FastifyPluginAsyncZod<{ staff: StaffService }> = async
         summary: 'Add a user to the staff, or change their operator role',
         description:
           'admin holds every scope; support every `:read` scope; finance billing, usage reads and tenant reads.',
-        body: z.strictObject({ email: z.string().min(3).max(254), role: z.enum(OPERATOR_ROLES) }),
+        body: AddStaff,
         response: { 200: Staff },
       },
     },

@@ -9,6 +9,7 @@ import {
   permissionsOf as permissionsOfRole,
   type Result,
 } from '@tenantry/core';
+import { DEFAULT_INVITATION_TTL_HOURS } from '@tenantry/core/api/requests';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import type { AccessService } from '../access/index.ts';
 import { recordChange, recordChanges } from '../changes/index.ts';
@@ -19,12 +20,6 @@ import type { RequestContext } from '../request-context.ts';
 import { refusable } from './refusable.ts';
 import { findTenant, memberSeatLimit, requireFeature, type TenantInfo } from './tenant-access.ts';
 import { checkEmail, userByEmail } from './users.ts';
-
-/** How long an invitation link stays valid when the inviter does not say: a week. */
-export const DEFAULT_INVITATION_TTL_HOURS = 168;
-
-/** The longest an invitation may stay valid: 30 days. */
-export const MAX_INVITATION_TTL_HOURS = 720;
 
 /** Bytes of randomness in an invitation token: 256 bits, far past guessing. */
 const TOKEN_BYTES = 32;

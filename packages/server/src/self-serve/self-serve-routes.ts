@@ -1,56 +1,8 @@
-import { MAX_LOGO_BYTES, MAX_TRIAL_DAYS, VENDOR_PLACEMENTS } from '@tenantry/core';
+import { BrandingSettings, CompleteOnboarding, SelfServeSettings } from '@tenantry/core/api/requests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { SelfServeService } from './self-serve-service.ts';
-
-const AppUrl = z
-  .url({ protocol: /^https?$/ })
-  .max(2000)
-  .describe("The vendor's app, opened once the wizard is done; http(s) only");
-
-const SelfServeSettings = z
-  .strictObject({
-    enabled: z.boolean().describe('Whether anyone may start a trial on the sign-up page (`/signup`)'),
-    plans: z
-      .array(z.string().min(1).max(100))
-      .max(20)
-      .describe('Plan keys a trial may be on; the first is the default. Each must exist'),
-    placements: z
-      .array(z.enum(VENDOR_PLACEMENTS))
-      .min(1)
-      .max(3)
-      .describe("Where a trial's data may live; the first is the default. The vendor's placements only"),
-    regions: z
-      .array(z.string().min(1).max(100))
-      .max(50)
-      .describe('Regions a trial may choose from; none: trials have no region'),
-    app_url: AppUrl.nullable().describe('Where the wizard ends; null: the portal'),
-    trial_days: z
-      .number()
-      .int()
-      .min(1)
-      .max(MAX_TRIAL_DAYS)
-      .describe("How long a trial lasts, whatever the plan's own trial"),
-  })
-  .meta({ id: 'SelfServeSettings' });
-
-const BrandingSettings = z
-  .strictObject({
-    product_name: z.string().trim().min(1).max(100).describe('Shown on the portal and the hosted pages'),
-    color: z
-      .string()
-      .max(7)
-      .describe('`#rrggbb`; white text on it must reach WCAG AA contrast (4.5:1), or it is refused'),
-    logo: z
-      .string()
-      .max(Math.ceil(MAX_LOGO_BYTES / 3) * 4 + 100)
-      .nullable()
-      .describe(
-        'A `data:` URL of a base64 PNG, JPEG, GIF or WebP of at most 64 KiB; SVG is refused (it can carry script). Null: no logo',
-      ),
-  })
-  .meta({ id: 'BrandingSettings' });
 
 const Onboarding = z
   .object({
@@ -240,7 +192,7 @@ export const selfServeRoutes: FastifyPluginAsyncZod<{ selfServe: SelfServeServic
         operationId: 'completeOnboarding',
         summary: "Complete a self-serve trial's setup wizard, naming the organisation",
         params: TenantParams,
-        body: z.strictObject({ name: z.string().trim().min(1).max(200).optional() }),
+        body: CompleteOnboarding,
         response: { 200: Onboarding, ...notFound, ...conflict },
       },
     },

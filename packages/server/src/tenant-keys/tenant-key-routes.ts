@@ -1,25 +1,18 @@
-import { InstantInput, MAX_KEY_PERMISSIONS, PERMISSION_PATTERN, PERMISSION_RULE } from '@tenantry/core';
+import { InstantInput } from '@tenantry/core';
+import {
+  CreateTenantApiKey,
+  DEFAULT_TENANT_KEY_OVERLAP_SECONDS,
+  RollTenantApiKey,
+} from '@tenantry/core/api/requests';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
 import type { Grantor } from '../members/index.ts';
 import type { Services } from '../services.ts';
-import {
-  DEFAULT_TENANT_KEY_OVERLAP_SECONDS,
-  MAX_KEY_SET_TENANTS,
-  MAX_TENANT_KEY_OVERLAP_SECONDS,
-  MAX_USED_REPORT,
-} from './tenant-key-service.ts';
+import { MAX_KEY_SET_TENANTS, MAX_USED_REPORT } from './tenant-key-service.ts';
 
 const TAGS = ['Tenant API keys'];
-
-const Permission = z
-  .string()
-  .regex(PERMISSION_PATTERN, PERMISSION_RULE)
-  .describe(
-    "One of the vendor's permissions, `resource:action`, declared in its access file (`GET /v1/access`)",
-  );
 
 const TenantKey = z
   .object({
@@ -101,11 +94,7 @@ export const tenantKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenantKeys'>
           "The answer holds the key (`secret`), shown once; Tenantry keeps only its SHA-256. The key carries the vendor's " +
           'permissions named, and works until `expires_at` (never, without one) or until revoked. Apps verify it with the SDK.',
         params: TenantParams,
-        body: z.strictObject({
-          name: z.string().trim().min(1).max(200),
-          permissions: z.array(Permission).min(1).max(MAX_KEY_PERMISSIONS),
-          expires_at: InstantInput.optional().describe('When the key stops working; default never'),
-        }),
+        body: CreateTenantApiKey,
         response: { 201: CreatedTenantKey, ...notFound, ...conflict },
       },
     },
@@ -153,16 +142,7 @@ export const tenantKeyRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenantKeys'>
           '(default a day), so the new one can be deployed, then is refused. A key revoked, expired or rolled already ' +
           'is refused with 409 `tenant_key_inactive`.',
         params: KeyParams,
-        body: z
-          .strictObject({
-            overlap_seconds: z
-              .int()
-              .min(0)
-              .max(MAX_TENANT_KEY_OVERLAP_SECONDS)
-              .default(DEFAULT_TENANT_KEY_OVERLAP_SECONDS)
-              .describe('How long the old key keeps working; 0 refuses it at once'),
-          })
-          .nullish(),
+        body: RollTenantApiKey,
         response: { 201: CreatedTenantKey, ...notFound, ...conflict },
       },
     },

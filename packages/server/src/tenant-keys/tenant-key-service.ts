@@ -23,12 +23,6 @@ import { type TenantService, tenantNotFound } from '../tenants/index.ts';
 /** The prefix of tenant keys when the vendor sets none (`TENANTRY_TENANT_KEY_PREFIX`). */
 export const DEFAULT_TENANT_KEY_PREFIX = 'tkey_';
 
-/** How long a rolled key keeps working beside its successor when the caller does not say. */
-export const DEFAULT_TENANT_KEY_OVERLAP_SECONDS = 24 * 3600;
-
-/** The longest overlap a rolled key may keep working for beside its successor. */
-export const MAX_TENANT_KEY_OVERLAP_SECONDS = 30 * 24 * 3600;
-
 /** How precisely `last_used_at` follows the key's use: written at most this often per key. */
 export const LAST_USED_RESOLUTION_MS = 60_000;
 

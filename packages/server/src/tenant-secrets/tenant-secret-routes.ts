@@ -1,7 +1,8 @@
+import { SetTenantSecret } from '@tenantry/core/api/requests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
-import { MAX_VALUE_BYTES, type TenantSecretService } from './tenant-secret-service.ts';
+import type { TenantSecretService } from './tenant-secret-service.ts';
 
 const TAGS = ['Tenant secrets'];
 
@@ -52,11 +53,7 @@ export const tenantSecretRoutes: FastifyPluginAsyncZod<{ tenantSecrets: TenantSe
           'On a secret that exists, the new value becomes its next version and the previous one is destroyed at once ' +
           '(201 when created, 200 when rotated).',
         params: SecretParams,
-        body: z.strictObject({
-          value: z
-            .string()
-            .describe(`The secret, at most ${MAX_VALUE_BYTES} bytes of UTF-8 (base64 for binary)`),
-        }),
+        body: SetTenantSecret,
         response: { 200: TenantSecret, 201: TenantSecret, ...notFound, ...conflict },
       },
     },

@@ -1,4 +1,5 @@
 import { type DomainError, err, type FieldError, fail, ok, type Result } from '@tenantry/core';
+import { MAX_SECRET_VALUE_BYTES } from '@tenantry/core/api/requests';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -20,8 +21,6 @@ import {
  * letter or digit (so that no name is `.` or `..`, which URLs would resolve away).
  */
 export const SECRET_NAME = /^[a-z0-9][a-z0-9_.-]{0,99}$/;
-/** The most a value may hold, in bytes of UTF-8: room for a PEM key or a service-account JSON. */
-export const MAX_VALUE_BYTES = 16 * 1024;
 
 /** A secret as the API shows it: never its value. */
 export interface TenantSecretView {
@@ -394,8 +393,10 @@ function valueErrors(value: string): FieldError[] {
   if (value.length === 0) return [{ path: 'value', message: 'must not be empty' }];
   const bytes = Buffer.byteLength(value, 'utf8');
   // The message says the size, never anything of the value.
-  if (bytes > MAX_VALUE_BYTES)
-    return [{ path: 'value', message: `must be at most ${MAX_VALUE_BYTES} bytes of UTF-8, not ${bytes}` }];
+  if (bytes > MAX_SECRET_VALUE_BYTES)
+    return [
+      { path: 'value', message: `must be at most ${MAX_SECRET_VALUE_BYTES} bytes of UTF-8, not ${bytes}` },
+    ];
   return [];
 }
 

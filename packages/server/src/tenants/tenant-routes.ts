@@ -7,6 +7,7 @@ import {
   type TenantAction,
   type TenantOverrides,
 } from '@tenantry/core';
+import { ChangePlan, Overrides } from '@tenantry/core/api/requests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { InvoiceSchema } from '../billing/index.ts';
@@ -124,10 +125,6 @@ const Tenant = z
 const Metadata = z
   .record(z.string().max(100), z.string().max(1000))
   .refine((m) => Object.keys(m).length <= 50, 'at most 50 keys');
-const Overrides = z
-  .record(z.string(), z.unknown())
-  .describe('Features, limits and config values that replace the plan’s; see docs/plans.md');
-
 const CreateTenant = z.strictObject({
   slug: z
     .string()
@@ -165,20 +162,6 @@ const UpdateTenant = z.strictObject({
   seats: z.number().int().min(0).max(1_000_000).optional(),
   overrides: Overrides.optional(),
   metadata: Metadata.optional(),
-});
-
-const ChangePlan = z.strictObject({
-  plan: z.string().min(1),
-  plan_version: PlanVersionNumber.optional(),
-  at: z
-    .enum(['now', 'period_end', 'auto'])
-    .default('auto')
-    .describe(
-      '`auto` (default): an upgrade (a recurring price at least the current one) now, a downgrade at the period end',
-    ),
-  overrides: Overrides.optional().describe(
-    "Replaces the tenant's overrides; needed when the old ones do not fit the new plan",
-  ),
 });
 
 const Money = z.string().describe('Decimal in major units with the currency’s digits; negative for a credit');

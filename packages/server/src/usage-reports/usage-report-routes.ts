@@ -1,4 +1,4 @@
-import { MAX_USAGE_REPORT_BYTES } from '@tenantry/core';
+import { ImportTenantUsageReport, ImportUsageReport } from '@tenantry/core/api/requests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
@@ -72,21 +72,7 @@ export const usageReportRoutes: FastifyPluginAsyncZod<Pick<Services, 'usageRepor
           'with `already_imported` when the same report was imported before (nothing is written). A refused report ' +
           'writes nothing: 422 `usage_report_invalid` (with `refusal`), 409 `usage_report_gap` or `usage_report_fork`, ' +
           '400 `validation_failed` for events `POST /v1/events` would refuse (an unknown meter, a time before the late window).',
-        body: z.strictObject({
-          report: z
-            .string()
-            .min(1)
-            .max(MAX_USAGE_REPORT_BYTES)
-            .describe('The report token (compact JWS, `typ` tenantry-usage-report+jwt)'),
-          tenant: z
-            .string()
-            .min(1)
-            .max(100)
-            .optional()
-            .describe(
-              "The tenant (id or slug) the report is expected from: refused if its license is another's",
-            ),
-        }),
+        body: ImportUsageReport,
         response: { 200: ImportedReport, 201: ImportedReport, 422: ProblemSchema, ...notFound, ...conflict },
       },
     },
@@ -112,13 +98,7 @@ export const usageReportRoutes: FastifyPluginAsyncZod<Pick<Services, 'usageRepor
           '`POST /v1/usage-reports` for the tenant in the path: a report whose license was issued to another tenant is ' +
           'refused (422 `usage_report_invalid`, `refusal: other_tenant`) and writes nothing.',
         params: TenantParams,
-        body: z.strictObject({
-          report: z
-            .string()
-            .min(1)
-            .max(MAX_USAGE_REPORT_BYTES)
-            .describe('The report token (compact JWS, `typ` tenantry-usage-report+jwt)'),
-        }),
+        body: ImportTenantUsageReport,
         response: { 200: ImportedReport, 201: ImportedReport, 422: ProblemSchema, ...notFound, ...conflict },
       },
     },

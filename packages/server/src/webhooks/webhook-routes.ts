@@ -1,4 +1,9 @@
-import { InstantInput } from '@tenantry/core';
+import {
+  CreateTenantWebhookEndpoint,
+  CreateWebhookEndpoint,
+  ReplayWebhookRange,
+  UpdateWebhookEndpoint,
+} from '@tenantry/core/api/requests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { notFound, PageQuery, pageOf, sendProblem, Timestamp } from '../http/index.ts';
@@ -6,14 +11,6 @@ import type { Services } from '../services.ts';
 import { DEFAULT_ROTATION_OVERLAP_SECONDS, MAX_ROTATION_OVERLAP_SECONDS } from './webhook-service.ts';
 
 const TAGS = ['Webhooks'];
-
-const EventTypes = z
-  .array(z.string().min(1).max(200))
-  .min(1)
-  .max(100)
-  .describe(
-    'The event types to receive (docs/events.md): exact names, `<prefix>.*` (e.g. `tenant.*`) or `*` for every type',
-  );
 
 const WebhookEndpoint = z
   .object({
@@ -66,11 +63,6 @@ const WebhookDelivery = z
   })
   .meta({ id: 'WebhookDelivery' });
 
-const Url = z
-  .string()
-  .min(1)
-  .max(2000)
-  .describe('http(s) URL; private, loopback and link-local hosts are refused');
 const IdParams = z.object({ id: z.string() });
 
 /** `/v1/webhook-endpoints` and `/v1/webhook-deliveries`: signed webhooks (docs/webhooks.md). */
@@ -85,15 +77,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
         summary: 'Create a webhook endpoint',
         description:
           'Events of the subscribed types are POSTed to `url`, signed as Standard Webhooks says. The answer carries the secret, once.',
-        body: z.strictObject({
-          url: Url,
-          description: z.string().max(500).optional(),
-          event_types: EventTypes,
-          tenant_id: z
-            .string()
-            .nullish()
-            .describe("Receive only this tenant's events; omit for an operator endpoint"),
-        }),
+        body: CreateWebhookEndpoint,
         response: { 201: WebhookEndpoint.extend({ secret: SecretMember }), ...notFound },
       },
     },
@@ -153,12 +137,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
         summary: 'Update a webhook endpoint',
         description: 'Setting `status: "enabled"` on a disabled endpoint resumes its pending deliveries.',
         params: IdParams,
-        body: z.strictObject({
-          url: Url.optional(),
-          description: z.string().max(500).optional(),
-          event_types: EventTypes.optional(),
-          status: z.enum(['enabled', 'disabled']).optional(),
-        }),
+        body: UpdateWebhookEndpoint,
         response: { 200: WebhookEndpoint, ...notFound },
       },
     },
@@ -271,10 +250,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
         summary: "Send again an endpoint's deliveries of a time range",
         description: 'Every delivery written in [`since`, `until`) that is not pending is sent again.',
         params: IdParams,
-        body: z.strictObject({
-          since: InstantInput,
-          until: InstantInput,
-        }),
+        body: ReplayWebhookRange,
         response: { 200: z.object({ replayed: z.number().int() }), ...notFound },
       },
     },
@@ -328,11 +304,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
         description:
           "The tenant's events of the subscribed types are POSTed to `url`, signed as Standard Webhooks says. The answer carries the secret, once.",
         params: TenantParams,
-        body: z.strictObject({
-          url: Url,
-          description: z.string().max(500).optional(),
-          event_types: EventTypes,
-        }),
+        body: CreateTenantWebhookEndpoint,
         response: { 201: WebhookEndpoint.extend({ secret: SecretMember }), ...notFound },
       },
     },
@@ -352,12 +324,7 @@ export const webhookRoutes: FastifyPluginAsyncZod<Pick<Services, 'webhooks'>> = 
         summary: "Update a tenant's own webhook endpoint",
         description: 'Setting `status: "enabled"` on a disabled endpoint resumes its pending deliveries.',
         params: TenantEndpointParams,
-        body: z.strictObject({
-          url: Url.optional(),
-          description: z.string().max(500).optional(),
-          event_types: EventTypes.optional(),
-          status: z.enum(['enabled', 'disabled']).optional(),
-        }),
+        body: UpdateWebhookEndpoint,
         response: { 200: WebhookEndpoint, ...notFound },
       },
     },

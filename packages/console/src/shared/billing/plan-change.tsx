@@ -1,8 +1,10 @@
 import { useMutation } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
+import { ChangePlan } from '@tenantry/core/api/requests';
 import { type FormEvent, useId, useState } from 'react';
 import { post } from '../api.ts';
 import { ApiPanel, ErrorNotice } from '../components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../schema-form.tsx';
 
 type Preview = Schemas['PlanChangePreview'];
 type Tenant = Schemas['Tenant'];
@@ -45,9 +47,11 @@ export function PlanChange({
   const [at, setAt] = useState<When>('auto');
   const [changed, setChanged] = useState<string | undefined>();
   const request = { plan: plan.trim(), at };
+  const form = useSchemaForm(ChangePlan);
   const preview = useMutation({
     mutationFn: (body: { plan: string; at: When }) =>
       post('/v1/tenants/{id}/change-plan/preview', { path: { id: tenant.id }, body }),
+    onError: form.refused,
   });
   const apply = useMutation({
     mutationFn: (body: { plan: string; at: When }) =>
@@ -61,6 +65,7 @@ export function PlanChange({
       preview.reset();
       onChanged(result);
     },
+    onError: form.refused,
   });
   const choose = (next: () => void) => {
     next();
@@ -70,13 +75,13 @@ export function PlanChange({
   };
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (request.plan !== '') preview.mutate(request);
+    if (form.check(request)) preview.mutate(request);
   };
   const shown = preview.data;
   return (
     <section aria-labelledby="plan-change-heading">
       <h2 id="plan-change-heading">Change plan</h2>
-      <form className="plan-change" onSubmit={submit}>
+      <form ref={form.ref} className="plan-change" onSubmit={submit} noValidate>
         <label htmlFor={planId}>{plans === undefined ? 'Plan key' : 'Plan'}</label>
         {plans === undefined ? (
           <input
@@ -86,6 +91,7 @@ export function PlanChange({
             autoComplete="off"
             spellCheck={false}
             required
+            {...form.field('plan')}
           />
         ) : (
           <select
@@ -93,6 +99,7 @@ export function PlanChange({
             value={plan}
             onChange={(event) => choose(() => setPlan(event.target.value))}
             required
+            {...form.field('plan')}
           >
             <option value="">Choose a plan</option>
             {plans.map((p) => (
@@ -102,15 +109,23 @@ export function PlanChange({
             ))}
           </select>
         )}
+        <FieldError form={form} name="plan" />
         <label htmlFor={whenId}>When</label>
-        <select id={whenId} value={at} onChange={(event) => choose(() => setAt(event.target.value as When))}>
+        <select
+          id={whenId}
+          value={at}
+          onChange={(event) => choose(() => setAt(event.target.value as When))}
+          {...form.field('at')}
+        >
           {WHEN.map((w) => (
             <option key={w.value} value={w.value}>
               {w.label}
             </option>
           ))}
         </select>
-        <button type="submit" disabled={request.plan === '' || preview.isPending}>
+        <FieldError form={form} name="at" />
+        <OtherErrors form={form} />
+        <button type="submit" disabled={preview.isPending}>
           {preview.isPending ? 'Previewing…' : 'Preview'}
         </button>
       </form>
