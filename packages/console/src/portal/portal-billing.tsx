@@ -1,10 +1,12 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
+import { PaymentMethodInput } from '@tenantry/core/api/requests';
 import { type FormEvent, lazy, Suspense, useState } from 'react';
 import { ApiError, callOf, get, post, write } from '../shared/api.ts';
 import { session } from '../shared/auth.ts';
 import { Invoices, PlanChange } from '../shared/billing/index.ts';
 import { ApiPanel, ErrorNotice, Loading, TypedConfirm } from '../shared/components/index.ts';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import { can } from './access.tsx';
 
 // The operator's showback itself (the same costs and chart), in its own chunk with recharts, read
@@ -191,6 +193,7 @@ function MethodForm({
     ...(brand.trim() === '' ? {} : { brand: brand.trim() }),
     ...(last4.trim() === '' ? {} : { last4: last4.trim() }),
   };
+  const form = useSchemaForm(PaymentMethodInput);
   const save = useMutation({
     mutationFn: () => post('/v1/tenants/{id}/payment-method', { path: { id: tenantId }, body }),
     onSuccess: (saved) => {
@@ -199,14 +202,15 @@ function MethodForm({
       setLast4('');
       onSaved(saved);
     },
+    onError: form.refused,
   });
   const submit = (event: FormEvent) => {
     event.preventDefault();
-    if (body.reference !== '') save.mutate();
+    if (form.check(body)) save.mutate();
   };
   const action = replacing ? 'Replace payment method' : 'Add payment method';
   return (
-    <form className="filters" onSubmit={submit} aria-label={action}>
+    <form ref={form.ref} className="filters" onSubmit={submit} aria-label={action} noValidate>
       <label>
         Reference (the provider's id, e.g. pm_…)
         <input
@@ -215,25 +219,28 @@ function MethodForm({
           autoComplete="off"
           spellCheck={false}
           required
-          maxLength={255}
+          {...form.field('reference')}
         />
       </label>
+      <FieldError form={form} name="reference" />
       <label>
         Brand (optional)
-        <input value={brand} onChange={(event) => setBrand(event.target.value)} maxLength={50} />
+        <input value={brand} onChange={(event) => setBrand(event.target.value)} {...form.field('brand')} />
       </label>
+      <FieldError form={form} name="brand" />
       <label>
         Last four digits (optional)
         <input
           value={last4}
           onChange={(event) => setLast4(event.target.value)}
           inputMode="numeric"
-          pattern="[0-9]{4}"
-          maxLength={4}
           autoComplete="off"
+          {...form.field('last4')}
         />
       </label>
-      <button type="submit" disabled={body.reference === '' || save.isPending}>
+      <FieldError form={form} name="last4" />
+      <OtherErrors form={form} />
+      <button type="submit" disabled={save.isPending}>
         {save.isPending ? 'Saving…' : action}
       </button>
       {save.isError ? <ErrorNotice error={save.error} /> : null}

@@ -1,6 +1,7 @@
 import { type DomainError, fail, ok, type Result, toFieldErrors } from '@tenantry/core';
+import { PaymentMethodInput } from '@tenantry/core/api/requests';
 import type { Kysely, Selectable, Transaction } from 'kysely';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { PaymentMethodsTable, Schema } from '../db/index.ts';
@@ -8,31 +9,8 @@ import type { RequestContext } from '../request-context.ts';
 import { tenantNotFound } from '../tenants/index.ts';
 import { BILLING_REASONS, billingTransition, type LockedTenant, lockTenant } from './billing-tenant.ts';
 
-/** No control characters: the values end up in audit rows and on invoices. */
-const PRINTABLE = /^[^\p{Cc}]*$/u;
-
 /** A payment method to put on file, as the API and {@link PaymentMethodService.set} take it. */
-export const PaymentMethodInput = z.strictObject({
-  reference: z
-    .string()
-    .trim()
-    .min(1)
-    .max(255)
-    .regex(PRINTABLE, 'must not hold control characters')
-    .describe("The payment provider's id of the method (Stripe's `pm_…`) or your own reference"),
-  brand: z
-    .string()
-    .trim()
-    .min(1)
-    .max(50)
-    .regex(PRINTABLE, 'must not hold control characters')
-    .optional()
-    .describe('E.g. `visa`, `sepa_debit`, `invoice`'),
-  last4: z
-    .string()
-    .regex(/^[0-9]{4}$/, 'must be the last four digits of the card or account')
-    .optional(),
-});
+export { PaymentMethodInput };
 
 /** The input of {@link PaymentMethodService.set}. */
 export type PaymentMethodInput = z.input<typeof PaymentMethodInput>;

@@ -22,6 +22,7 @@ export {
   RollApiKey,
   ScopeName,
 } from './api-keys.ts';
+export { PaymentMethodInput } from './billing.ts';
 export { IssueLicense } from './licenses.ts';
 export {
   AddStaff,
