@@ -1,8 +1,8 @@
+import { PaymentMethodInput } from '@tenantry/core/api/requests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
-import { PaymentMethodInput } from './payment-method-service.ts';
 
 const PaymentMethod = z
   .object({

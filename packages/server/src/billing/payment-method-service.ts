@@ -1,5 +1,5 @@
 import { type DomainError, fail, ok, type Result, toFieldErrors } from '@tenantry/core';
-import { PaymentMethodInput } from '@tenantry/core/api/requests';
+import { PaymentMethodInput as PaymentMethodBody } from '@tenantry/core/api/requests';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { z } from 'zod';
 import { recordChange } from '../changes/index.ts';
@@ -9,11 +9,8 @@ import type { RequestContext } from '../request-context.ts';
 import { tenantNotFound } from '../tenants/index.ts';
 import { BILLING_REASONS, billingTransition, type LockedTenant, lockTenant } from './billing-tenant.ts';
 
-/** A payment method to put on file, as the API and {@link PaymentMethodService.set} take it. */
-export { PaymentMethodInput };
-
 /** The input of {@link PaymentMethodService.set}. */
-export type PaymentMethodInput = z.input<typeof PaymentMethodInput>;
+export type PaymentMethodInput = z.input<typeof PaymentMethodBody>;
 
 /** A tenant's payment method on file, as the API shows it. */
 export interface PaymentMethodView {
@@ -86,7 +83,7 @@ export class PaymentMethodService {
     idOrSlug: string,
     input: PaymentMethodInput,
   ): Promise<Result<PaymentMethodView, DomainError>> {
-    const parsed = PaymentMethodInput.safeParse(input);
+    const parsed = PaymentMethodBody.safeParse(input);
     if (!parsed.success) {
       const errors = toFieldErrors(
         parsed.error.issues.map((issue) => ({
@@ -106,14 +103,14 @@ export class PaymentMethodService {
 
   /**
    * {@link set} inside the caller's transaction, for the Stripe adapter, with input already
-   * checked against {@link PaymentMethodInput}. Entitlements cached in other processes are told
+   * checked against {@link PaymentMethodBody}. Entitlements cached in other processes are told
    * on commit; a caller that resumed the tenant (`resumed`) tells its own process's listeners.
    */
   async attach(
     tx: Transaction<Schema>,
     ctx: RequestContext,
     idOrSlug: string,
-    input: z.output<typeof PaymentMethodInput>,
+    input: z.output<typeof PaymentMethodBody>,
     now: Date,
   ): Promise<Result<Attached, DomainError>> {
     const tenant = await this.#changeable(tx, idOrSlug);

@@ -1,14 +1,11 @@
+import { PaymentMethodInput as PaymentMethodBody } from '@tenantry/core/api/requests';
 import type { Kysely, Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import type { JobQueue } from '../jobs/index.ts';
 import type { InvoiceAction } from './invoice-actions.ts';
 import type { InvoiceService, SettleInput } from './invoice-service.ts';
-import {
-  type PaymentMethodInput,
-  PaymentMethodInput as PaymentMethodSchema,
-  type PaymentMethodService,
-} from './payment-method-service.ts';
+import type { PaymentMethodInput, PaymentMethodService } from './payment-method-service.ts';
 import { createStripeClient, type StripeSettings } from './stripe-client.ts';
 import { type FinalizedInvoices, StripeSync } from './stripe-sync.ts';
 import {
@@ -73,7 +70,7 @@ export function paymentMethodRecorder(service: PaymentMethodService): PaymentMet
         ...(e.brand !== null ? { brand: e.brand } : {}),
         ...(e.last4 !== null ? { last4: e.last4 } : {}),
       };
-      const parsed = PaymentMethodSchema.safeParse(input);
+      const parsed = PaymentMethodBody.safeParse(input);
       if (!parsed.success)
         return {
           outcome: 'ignored',
