@@ -167,47 +167,59 @@ const UpdateTenant = z.strictObject({
 const Money = z.string().describe('Decimal in major units with the currency’s digits; negative for a credit');
 const PlanVersionRef = z.object({ plan: z.string(), version: z.number().int() });
 
-const PlanChangePreview = z
-  .object({
-    tenant: z.string().describe('`ten_…`'),
-    from: PlanVersionRef,
-    to: PlanVersionRef,
-    seats: z.number().int(),
-    effective: z.enum(['now', 'period_end']).describe('When the change would take effect, `at` resolved'),
-    effective_at: Timestamp,
-    currency: z.string(),
-    proration: z
-      .object({
-        lines: z.array(
-          z.object({
-            kind: z
-              .enum(['credit', 'charge'])
-              .describe(
-                '`credit`: unused time on the current plan; `charge`: the rest of the period on the new plan',
-              ),
-            price_key: z.string(),
-            description: z.string(),
-            plan: z.object({ key: z.string(), version: z.number().int() }),
-            period: z.object({ start: Timestamp, end: Timestamp }),
-            amount: Money,
-          }),
+/**
+ * The preview's answer, built once, when the routes are registered rather than when this module is
+ * evaluated: billing's modules import tenants' (`tenantNotFound`, `transitionTenant`), so a process
+ * that loads billing first evaluates this module while `InvoiceSchema` is not initialised yet.
+ */
+let planChangePreview: ReturnType<typeof buildPlanChangePreview> | undefined;
+function planChangePreviewSchema() {
+  planChangePreview ??= buildPlanChangePreview();
+  return planChangePreview;
+}
+function buildPlanChangePreview() {
+  return z
+    .object({
+      tenant: z.string().describe('`ten_…`'),
+      from: PlanVersionRef,
+      to: PlanVersionRef,
+      seats: z.number().int(),
+      effective: z.enum(['now', 'period_end']).describe('When the change would take effect, `at` resolved'),
+      effective_at: Timestamp,
+      currency: z.string(),
+      proration: z
+        .object({
+          lines: z.array(
+            z.object({
+              kind: z
+                .enum(['credit', 'charge'])
+                .describe(
+                  '`credit`: unused time on the current plan; `charge`: the rest of the period on the new plan',
+                ),
+              price_key: z.string(),
+              description: z.string(),
+              plan: z.object({ key: z.string(), version: z.number().int() }),
+              period: z.object({ start: Timestamp, end: Timestamp }),
+              amount: Money,
+            }),
+          ),
+          amount: Money,
+        })
+        .describe(
+          'What the change adds to the current period’s invoice; no lines for a change at the period end',
         ),
-        amount: Money,
-      })
-      .describe(
-        'What the change adds to the current period’s invoice; no lines for a change at the period end',
+      current_invoice: InvoiceSchema.describe(
+        'The current period’s invoice as it stands, without the change (draft)',
       ),
-    current_invoice: InvoiceSchema.describe(
-      'The current period’s invoice as it stands, without the change (draft)',
-    ),
-    next_invoice: InvoiceSchema.describe(
-      'The current period’s invoice with the change: the next invoice (draft)',
-    ),
-    first_invoice_on_new_plan: InvoiceSchema.nullable().describe(
-      'A change at the period end: the first period on the new plan (its recurring prices; draft)',
-    ),
-  })
-  .meta({ id: 'PlanChangePreview' });
+      next_invoice: InvoiceSchema.describe(
+        'The current period’s invoice with the change: the next invoice (draft)',
+      ),
+      first_invoice_on_new_plan: InvoiceSchema.nullable().describe(
+        'A change at the period end: the first period on the new plan (its recurring prices; draft)',
+      ),
+    })
+    .meta({ id: 'PlanChangePreview' });
+}
 
 const ListQuery = PageQuery.extend({
   state: z.enum(TENANT_STATES).optional(),
@@ -461,7 +473,7 @@ export const tenantRoutes: FastifyPluginAsyncZod<Pick<Services, 'tenants'>> = as
           'and the amounts are rated by the code that bills the change. Nothing is written.',
         params: IdParams,
         body: ChangePlan,
-        response: { 200: PlanChangePreview, ...notFound, ...conflict },
+        response: { 200: planChangePreviewSchema(), ...notFound, ...conflict },
       },
     },
     async (request, reply) => {
