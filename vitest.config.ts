@@ -1,4 +1,5 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
 
@@ -11,6 +12,13 @@ const nodeOption = `--conditions=${SOURCE_CONDITION}`;
 if (!process.env.NODE_OPTIONS?.includes(nodeOption)) {
   process.env.NODE_OPTIONS = [process.env.NODE_OPTIONS, nodeOption].filter(Boolean).join(' ');
 }
+
+// Every Node process of the run (vitest's workers, which load the dependencies with Node's own
+// loader, and the processes the tests start: `tenantry`, the agents, the example apps) keeps the
+// code it compiles in Node's compile cache, so that the next start of the same modules reuses it:
+// importing the server took 2.3 s of CPU in a fresh process, 1.2 s with the cache. The `tenantry`
+// executable enables the same cache itself (packages/cli/bin/tenantry.js), in the same directory.
+process.env.NODE_COMPILE_CACHE ??= join(tmpdir(), 'node-compile-cache');
 
 // The server suite runs twice, once per backend: embedded PGlite and a real PostgreSQL server.
 // Core and CLI tests need no database and run once. The SDK's tests run beside a control plane,

@@ -8,6 +8,7 @@
 // starts Node with `--conditions=@tenantry/source` (.npmrc), `#cli` is the TypeScript source, so
 // the checkout needs no build; run by hand there before any build, it is the source too.
 import { existsSync } from 'node:fs';
+import module from 'node:module';
 
 const source = new URL('../src/bin.ts', import.meta.url);
 const built = new URL('../dist/bin.js', import.meta.url);
@@ -20,4 +21,10 @@ if (major < needMajor || (major === needMajor && minor < needMinor)) {
   );
   process.exit(1);
 }
+// Node (22.1 and later) keeps the code it compiles for the CLI's modules, the TypeScript stripped of
+// its types as well, in a cache in the temporary directory: every later start reuses it instead of
+// compiling them again, which was half of the CPU time of a short command like `tenantry --help`
+// (0.95 s against 0.47 s). As TypeScript's `tsc` does. Where the cache cannot be written the call
+// says so in what it returns and the CLI runs as before, compiling afresh.
+module.enableCompileCache?.();
 await import(existsSync(built) ? '#cli' : source.href);

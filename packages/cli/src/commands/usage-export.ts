@@ -1,5 +1,4 @@
 import { writeFile } from 'node:fs/promises';
-import { exportUsageReport, StateDirectoryInUseError, UsageExportError } from '@tenantry/sdk';
 import { type Command, InvalidArgumentError } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
@@ -31,6 +30,9 @@ export function usageExportCommand(usage: Command, ctx: CommandContext): Command
     )
     .requiredOption('--out <file>', 'where to write the report')
     .action(async (options: { stateDir: string; to?: Date; out: string }, command: Command) => {
+      // Loaded by this command alone, as the other commands that need the SDK do: every other
+      // command's start would pay for it.
+      const { exportUsageReport, StateDirectoryInUseError, UsageExportError } = await import('@tenantry/sdk');
       const report = await exportUsageReport({
         stateDirectory: options.stateDir,
         ...(options.to === undefined ? {} : { to: options.to }),
