@@ -75,6 +75,7 @@ export const errorCatalog = {
   illegal_invoice_transition: { status: 409, title: 'The invoice cannot make that transition' },
   period_not_ended: { status: 409, title: 'The billing period has not ended' },
   test_clock_advancing: { status: 409, title: 'The test clock is being advanced' },
+  test_clock_advance_too_far: { status: 422, title: 'The test clock cannot advance that far at once' },
   license_key_missing: { status: 409, title: 'No key signs licenses yet' },
   license_already_revoked: { status: 409, title: 'The license is already revoked' },
   invitation_expired: { status: 409, title: 'The invitation has expired' },
