@@ -57,6 +57,8 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
         tags: ['Billing'],
         operationId: 'listTestClocks',
         summary: 'List the test clocks, newest first',
+        // It takes no parameter: one given (a limit, a cursor) is refused naming it, not ignored.
+        querystring: z.strictObject({}),
         response: { 200: z.object({ data: z.array(TestClock) }) },
       },
     },

@@ -290,3 +290,35 @@ plans:
     ]);
   });
 });
+
+describe(`GET /v1/test-clocks with a query (${backend})`, () => {
+  it('refuses every parameter, strange or huge, with a 400 naming it, and never a 500', async () => {
+    const clock = await createClock('2027-01-01T00:00:00Z');
+    const cases: [query: string, parameter: string][] = [
+      ['limit=10', 'limit'],
+      ['limit=-1', 'limit'],
+      ['limit=1e400', 'limit'],
+      ['limit=123456789012345678901234567890', 'limit'],
+      ['limit[]=1&limit[]=2', 'limit'],
+      ['limit=1&limit=2', 'limit'],
+      ['cursor=', 'cursor'],
+      [`cursor=${'x'.repeat(5000)}`, 'cursor'],
+      ['starting_after=clk_x', 'starting_after'],
+      ['a[b][c]=1', 'a'],
+      ['__proto__=1', '__proto__'],
+      ['constructor=1', 'constructor'],
+      [`${encodeURIComponent("' or 1=1 --")}=1`, "' or 1=1 --"],
+      [`name=${encodeURIComponent('💩\u202e')}`, 'name'],
+    ];
+    for (const [query, parameter] of cases) {
+      const answer = await t.request({ method: 'GET', url: `/v1/test-clocks?${query}` });
+      expect(answer.status, `${query} → ${JSON.stringify(answer.body)}`).toBe(400);
+      expect(answer.body.code).toBe('validation_failed');
+      expect(answer.body.detail, query).toContain(parameter);
+    }
+    // Without a query the list answers, the clock in it.
+    const listed = await t.request({ method: 'GET', url: '/v1/test-clocks' });
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.map((c: any) => c.id)).toContain(clock.id);
+  });
+});
