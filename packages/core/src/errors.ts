@@ -114,6 +114,7 @@ export const errorCatalog = {
   data_plane_privilege_missing: { status: 422, title: 'The connection lacks a privilege the app needs' },
   self_serve_disabled: { status: 403, title: 'Self-serve sign-up is off' },
   plan_not_offered: { status: 422, title: 'The plan is not offered for self-serve trials' },
+  placement_not_offered: { status: 422, title: 'The placement is not offered for self-serve trials' },
   trial_exists: { status: 409, title: 'The user already started a trial' },
   onboarding_not_found: { status: 404, title: 'The tenant was not started by self-serve sign-up' },
   onboarding_completed: { status: 409, title: "The tenant's setup wizard is already completed" },
