@@ -453,7 +453,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List invoices and credit notes */
+    /**
+     * List invoices and credit notes, newest first
+     * @description Newest first, as Stripe lists them: by `issued_at`, then `id` among documents issued at the same moment. `next_cursor` reads on to older ones.
+     */
     get: operations['listInvoices'];
     put?: never;
     post?: never;
@@ -1775,7 +1778,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List a tenant's invoices and credit notes */
+    /**
+     * List a tenant's invoices and credit notes, newest first
+     * @description Newest first, as Stripe lists them: by `issued_at`, then `id` among documents issued at the same moment. `next_cursor` reads on to older ones.
+     */
     get: operations['listTenantInvoices'];
     put?: never;
     post?: never;
