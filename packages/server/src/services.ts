@@ -379,7 +379,10 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     reportedInstallKeys: { pinnedKey: pinnedInstallKey },
   });
   const publicUrl = config.publicUrl ?? 'http://localhost:8080';
-  const mailer = new Mailer(config.mail ?? DEFAULT_MAIL, config.brand ?? DEFAULT_BRAND, config.mailLog);
+  const configuredBrand = config.brand ?? DEFAULT_BRAND;
+  const selfServe = new SelfServeService({ db, clock, plans, tenants, configuredBrand, publicUrl });
+  // Mails carry the vendor's branding as its settings say when each mail goes, as the pages do.
+  const mailer = new Mailer(config.mail ?? DEFAULT_MAIL, () => selfServe.brand(), config.mailLog);
   const access = new AccessService(db, clock);
   const members = new MemberService({
     db,
@@ -433,7 +436,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     secrets: config.secrets,
     sessions,
     mailer,
-    issuer: mailer.brand.productName,
+    issuer: configuredBrand.productName,
   });
   return {
     database,
@@ -501,6 +504,6 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     oidcClients,
     oidc,
     usage,
-    selfServe: new SelfServeService({ db, clock, plans, tenants, configuredBrand: mailer.brand, publicUrl }),
+    selfServe,
   };
 }

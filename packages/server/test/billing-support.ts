@@ -162,11 +162,12 @@ export async function runInvoices(t: TestApp, body: Record<string, unknown> = {}
   return response.body;
 }
 
-/** The invoices and credit notes of a tenant, oldest first. */
+/** The invoices and credit notes of a tenant, oldest first (as issued). */
 export async function invoicesOf(t: TestApp, tenant: string): Promise<any[]> {
   const response = await t.request({ method: 'GET', url: `/v1/tenants/${tenant}/invoices?limit=100` });
   expect(response.status, JSON.stringify(response.body)).toBe(200);
-  return response.body.data;
+  // The API lists newest first; the tests read a tenant's history in the order it was issued.
+  return [...response.body.data].reverse();
 }
 
 /** Everything a refused billing request must leave alone. */

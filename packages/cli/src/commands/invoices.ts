@@ -78,7 +78,7 @@ export function invoicesCommand(parent: Command, ctx: CommandContext): Command {
 
   invoices
     .command('list')
-    .description('list invoices and credit notes, oldest first')
+    .description('list invoices and credit notes, newest first')
     .option('--tenant <tenant>', 'only this tenant (id or slug)')
     .addOption(
       new Option('--status <status>', 'only invoices in this status (issued: credit notes)').choices(

@@ -453,7 +453,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List invoices and credit notes */
+    /**
+     * List invoices and credit notes, newest first
+     * @description Newest first, as Stripe lists them: by `issued_at`, then `id` among documents issued at the same moment. `next_cursor` reads on to older ones.
+     */
     get: operations['listInvoices'];
     put?: never;
     post?: never;
@@ -1795,7 +1798,10 @@ export interface paths {
       path?: never;
       cookie?: never;
     };
-    /** List a tenant's invoices and credit notes */
+    /**
+     * List a tenant's invoices and credit notes, newest first
+     * @description Newest first, as Stripe lists them: by `issued_at`, then `id` among documents issued at the same moment. `next_cursor` reads on to older ones.
+     */
     get: operations['listTenantInvoices'];
     put?: never;
     post?: never;
@@ -2646,7 +2652,7 @@ export interface paths {
     put?: never;
     /**
      * Advance a test clock
-     * @description Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`. `frozen_time` must be later than the clock’s (400 `validation_failed`); 409 `test_clock_advancing` while an advance is under way.
+     * @description Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`. `frozen_time` must be later than the clock’s (400 `validation_failed`) and at most two billing intervals ahead of it — two months when a tenant on the clock has a monthly plan, else two years, as Stripe’s test clocks (422 `test_clock_advance_too_far`, with `max_frozen_time`); 409 `test_clock_advancing` while an advance is under way.
      */
     post: operations['advanceTestClock'];
     delete?: never;

@@ -387,7 +387,9 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       schema: {
         tags: ['Billing'],
         operationId: 'listTenantInvoices',
-        summary: "List a tenant's invoices and credit notes",
+        summary: "List a tenant's invoices and credit notes, newest first",
+        description:
+          'Newest first, as Stripe lists them: by `issued_at`, then `id` among documents issued at the same moment. `next_cursor` reads on to older ones.',
         params: TenantParams,
         querystring: ListFilter,
         response: { 200: pageOf(Invoice), ...notFound },
@@ -520,7 +522,9 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       schema: {
         tags: ['Billing'],
         operationId: 'listInvoices',
-        summary: 'List invoices and credit notes',
+        summary: 'List invoices and credit notes, newest first',
+        description:
+          'Newest first, as Stripe lists them: by `issued_at`, then `id` among documents issued at the same moment. `next_cursor` reads on to older ones.',
         querystring: ListFilter.extend({ tenant: z.string().optional().describe('Tenant id or slug') }),
         response: { 200: pageOf(Invoice) },
       },

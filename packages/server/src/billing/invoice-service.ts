@@ -300,14 +300,19 @@ export class InvoiceService {
     return ok(await this.#view(this.#o.db, record));
   }
 
-  /** Documents in the order they were issued (oldest first), filtered, one page at a time. */
+  /**
+   * Documents newest first (by issue time, then id, so that a page never splits or repeats
+   * documents issued at the same moment), filtered, one page at a time. The indexes on
+   * `(issued_at, id)` and `(tenant_id, issued_at, id)` are read backwards: a first page is an
+   * index scan, not a sort of the table.
+   */
   async list(
     filter: InvoiceFilter,
     page: { limit: number; cursor?: string | undefined },
   ): Promise<Result<InvoicePage, DomainError>> {
     let query = this.#select(this.#o.db)
-      .orderBy('i.issued_at')
-      .orderBy('i.id')
+      .orderBy('i.issued_at', 'desc')
+      .orderBy('i.id', 'desc')
       .limit(page.limit + 1);
     if (page.cursor !== undefined) {
       const after = decodeCursor(page.cursor);
@@ -318,8 +323,8 @@ export class InvoiceService {
       }
       query = query.where((eb) =>
         eb.or([
-          eb('i.issued_at', '>', after.at),
-          eb.and([eb('i.issued_at', '=', after.at), eb('i.id', '>', after.id)]),
+          eb('i.issued_at', '<', after.at),
+          eb.and([eb('i.issued_at', '=', after.at), eb('i.id', '<', after.id)]),
         ]),
       );
     }
@@ -685,8 +690,12 @@ export function invoiceNotFound(
   );
 }
 
+/**
+ * A page's cursor: the last document's issue time and id, marked newest-first, so that a cursor
+ * given out when lists ran oldest first is refused rather than read the other way.
+ */
 function encodeCursor(at: Date, id: string): string {
-  return Buffer.from(JSON.stringify({ at: at.toISOString(), id })).toString('base64url');
+  return Buffer.from(JSON.stringify({ at: at.toISOString(), id, order: 'newest' })).toString('base64url');
 }
 
 function decodeCursor(cursor: string): { at: Date; id: string } | undefined {
@@ -694,9 +703,11 @@ function decodeCursor(cursor: string): { at: Date; id: string } | undefined {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as {
       at?: unknown;
       id?: unknown;
+      order?: unknown;
     };
     if (typeof value.at !== 'string' || typeof value.id !== 'string' || !/^(inv|cn)_/.test(value.id))
       return undefined;
+    if (value.order !== 'newest') return undefined;
     const at = new Date(value.at);
     return Number.isNaN(at.getTime()) ? undefined : { at, id: value.id };
   } catch {

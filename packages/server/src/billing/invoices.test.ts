@@ -1,4 +1,4 @@
-import { sql, type Transaction } from 'kysely';
+import { CompiledQuery, type KyselyPlugin, sql, type Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   applyBillingPlans,
@@ -95,8 +95,7 @@ class RecordingPayments implements PaymentEvents {
   }
 }
 
-function recordingService(payments: PaymentEvents): InvoiceService {
-  const db = t.services.database.db;
+function recordingService(payments: PaymentEvents, db = t.services.database.db): InvoiceService {
   return new InvoiceService({
     db,
     clock: t.clock,
@@ -611,22 +610,80 @@ describe(`invoices (${backend})`, () => {
     expect(ok.body.total).toBe('300.00');
   });
 
-  it('lists invoices by tenant, status and kind, a page at a time', async () => {
+  it('lists invoices by tenant, status and kind, newest first, a page at a time', async () => {
     const { tenant, invoice } = await novemberInvoice(0);
     setClock(t, '2026-12-02T00:00:00Z');
     await t.request({ method: 'POST', url: `/v1/invoices/${invoice.id}/void` });
+    // The void's credit note, issued after the invoice, comes first; the cursor reads on to older.
     const all = await t.request({ method: 'GET', url: `/v1/invoices?tenant=${tenant.slug}&limit=1` });
-    expect(all.body.data).toHaveLength(1);
-    expect(all.body.data[0].id).toBe(invoice.id);
+    expect(all.body.data.map((i: any) => i.object)).toEqual(['credit_note']);
     const next = await t.request({
       method: 'GET',
       url: `/v1/invoices?tenant=${tenant.slug}&limit=1&cursor=${all.body.next_cursor}`,
     });
-    expect(next.body.data.map((i: any) => i.object)).toEqual(['credit_note']);
+    expect(next.body.data.map((i: any) => i.id)).toEqual([invoice.id]);
     expect(next.body.next_cursor).toBeNull();
+    const tenantList = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/invoices` });
+    expect(tenantList.body.data.map((i: any) => i.object)).toEqual(['credit_note', 'invoice']);
+    // A cursor of the oldest-first lists is refused, not read the other way round.
+    const oldOrder = Buffer.from(JSON.stringify({ at: '2026-12-01T00:00:00.000Z', id: invoice.id })).toString(
+      'base64url',
+    );
+    const stale = problem(
+      await t.request({ method: 'GET', url: `/v1/invoices?cursor=${oldOrder}` }),
+      400,
+      'validation_failed',
+    );
+    expect(stale.errors).toEqual([{ path: 'query.cursor', message: 'is not a cursor from a previous page' }]);
     const voids = await t.request({ method: 'GET', url: `/v1/tenants/${tenant.id}/invoices?status=void` });
     expect(voids.body.data.map((i: any) => i.id)).toEqual([invoice.id]);
     problem(await t.request({ method: 'GET', url: '/v1/invoices?cursor=garbage' }), 400, 'validation_failed');
+  });
+
+  it('reads a first page newest first from an index, backwards, never sorting or scanning the table', async () => {
+    await novemberInvoice(0);
+    const base = t.services.database.db;
+    const seen: CompiledQuery[] = [];
+    const spy: KyselyPlugin = {
+      transformQuery: (args) => {
+        seen.push(base.getExecutor().compileQuery(args.node, args.queryId));
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    };
+    const service = recordingService(new RecordingPayments(), base.withPlugin(spy));
+    const tenant = (await base.selectFrom('invoices').select('tenant_id').executeTakeFirstOrThrow())
+      .tenant_id;
+    for (const filter of [{}, { tenant }, { status: 'open' as const }]) {
+      seen.length = 0;
+      expect((await service.list(filter, { limit: 20 })).ok).toBe(true);
+      const query = seen.find((q) => q.sql.includes('from "invoices" as "i"'));
+      if (query === undefined) throw new Error('the list sent no query over invoices');
+      // With sorting and sequential scans priced out, a plan that still has either has no index
+      // giving the order: on a small test table the planner would otherwise pick them anyway.
+      const plan = await base.transaction().execute(async (tx) => {
+        await sql`set local enable_seqscan = off`.execute(tx);
+        await sql`set local enable_sort = off`.execute(tx);
+        const explained = await tx.executeQuery<{ 'QUERY PLAN': unknown }>(
+          CompiledQuery.raw(`explain (format json) ${query.sql}`, [...query.parameters]),
+        );
+        const raw = explained.rows[0]?.['QUERY PLAN'];
+        return (typeof raw === 'string' ? JSON.parse(raw) : raw) as { Plan: Record<string, unknown> }[];
+      });
+      const root = plan[0]?.Plan;
+      if (root === undefined) throw new Error('EXPLAIN answered no plan');
+      const nodes = planNodes(root);
+      const context = `${JSON.stringify(filter)}: ${JSON.stringify(plan)}`;
+      expect(
+        nodes.map((n) => n['Node Type']),
+        context,
+      ).not.toContain('Sort');
+      const main = nodes.filter((n) => n.Alias === 'i');
+      expect(
+        main.map((n) => [n['Node Type'], n['Scan Direction']]),
+        context,
+      ).toEqual([['Index Scan', 'Backward']]);
+    }
   });
 
   it('lists the documents of a billing period by the month it starts in', async () => {
@@ -697,3 +754,9 @@ describe(`billing routes need an operator key (${backend})`, () => {
     expect(await billingState(t)).toEqual(before);
   });
 });
+
+/** Every node of an EXPLAIN (FORMAT JSON) plan. */
+function planNodes(node: Record<string, unknown>): Record<string, unknown>[] {
+  const children = (node.Plans as Record<string, unknown>[] | undefined) ?? [];
+  return [node, ...children.flatMap(planNodes)];
+}

@@ -9,6 +9,7 @@ import type {
   SessionService,
 } from '../accounts/index.ts';
 import { userContext } from '../accounts/index.ts';
+import { DEFAULT_BRAND } from '../config.ts';
 import { type Html, html } from '../html.ts';
 import type { Brand, Mailer, MailOutcome } from '../mail/index.ts';
 import type { MemberService } from '../members/index.ts';
@@ -139,10 +140,14 @@ export const hostedRoutes: FastifyPluginAsync<HostedServices> = async (app, serv
   });
 
   function send(reply: FastifyReply, status: number, title: string, body: Html): FastifyReply {
-    return reply
-      .code(status)
-      .type('text/html; charset=utf-8')
-      .send(layout(brands.get(reply.request) ?? mailer.brand, title, body));
+    return (
+      reply
+        .code(status)
+        .type('text/html; charset=utf-8')
+        // The onRequest hook set the brand; only a request it failed on has none, and that one is
+        // answered by the app's error handler before a page is made.
+        .send(layout(brands.get(reply.request) ?? DEFAULT_BRAND, title, body))
+    );
   }
 
   /** The status of a domain error's page, with Retry-After for a rate limit. */

@@ -4,9 +4,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, test } from 'vitest';
 import { startTestApp, type TestApp } from '../../test/harness.ts';
 import { startSmtpSink } from '../../test/smtp-sink.ts';
-import { Mailer, type MailLog } from './index.ts';
+import { type Brand, Mailer, type MailLog } from './index.ts';
 
 const BRAND = { productName: 'Acme Minutes', color: '#123456', logoUrl: 'https://acme.test/logo.png' };
+const PNG =
+  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 let smtp: Awaited<ReturnType<typeof startSmtpSink>>;
 let dir: string;
 const mailers: Mailer[] = [];
@@ -35,10 +37,14 @@ function capture(): MailLog & {
   };
 }
 
-function mailer(settings: Partial<ConstructorParameters<typeof Mailer>[0]> = {}, log?: MailLog): Mailer {
+function mailer(
+  settings: Partial<ConstructorParameters<typeof Mailer>[0]> = {},
+  log?: MailLog,
+  brand: () => Brand = () => BRAND,
+): Mailer {
   const made = new Mailer(
     { smtpUrl: smtp.url, from: 'Acme <no-reply@acme.test>', templatesDir: undefined, ...settings },
-    BRAND,
+    async () => brand(),
     log,
   );
   mailers.push(made);
@@ -78,6 +84,53 @@ test('values are escaped in HTML and cannot break the subject into headers', asy
   expect(headers).toMatch(/^Subject: You are invited to <b>Globex<\/b> Bcc: x@evil\.test on Acme Minutes$/m);
   expect(headers).not.toMatch(/^Bcc:/im);
   expect(mail?.to).toEqual(['eve@example.com']);
+});
+
+test('each mail reads the brand as it is when it goes: a change shows in the next mail', async () => {
+  let brand: Brand = BRAND;
+  const m = mailer({}, undefined, () => brand);
+  await m.sendVerification('ida@example.com', 'https://cp.test/v?token=1');
+  brand = { productName: 'Brightly', color: '#14532d', logoUrl: PNG };
+  await m.sendVerification('jon@example.com', 'https://cp.test/v?token=2');
+  expect(smtp.latest('ida@example.com')?.subject).toBe('Verify your email for Acme Minutes');
+  const mail = smtp.latest('jon@example.com');
+  expect(mail?.subject).toBe('Verify your email for Brightly');
+  expect(mail?.raw).toMatch(/^From: Brightly <no-reply@acme\.test>$/m);
+  expect(mail?.html).toContain(`<img src="${PNG}" alt="Brightly" height="40">`);
+  expect(mail?.html).toContain('background:#14532d');
+  // A data: URL is no link a reader of the text part can open.
+  expect(mail?.text).not.toContain('data:');
+});
+
+test('a colour white text is unreadable on, or no colour at all, gives way to a dark one on the button', async () => {
+  const brands: Brand[] = [
+    { ...BRAND, color: '#ffff00' },
+    { ...BRAND, color: 'red;background:url(https://evil.test/track)' },
+  ];
+  for (const [i, brand] of brands.entries()) {
+    await mailer({}, undefined, () => brand).sendPasswordReset(`kim${i}@example.com`, 'https://cp.test/r');
+    const html = smtp.latest(`kim${i}@example.com`)?.html ?? '';
+    expect(html).toContain('background:#111827;color:#fff');
+    expect(html).not.toContain('#ffff00');
+    expect(html).not.toContain('evil.test');
+  }
+});
+
+test('attack: a logo that is not an https or raster data: URL is left out rather than linked', async () => {
+  const logos = [
+    'javascript:alert(1)',
+    'http://tracker.test/pixel.gif',
+    `data:image/svg+xml;base64,${btoa('<svg/>')}`,
+  ];
+  for (const [i, logoUrl] of logos.entries()) {
+    await mailer({}, undefined, () => ({ ...BRAND, logoUrl })).sendVerification(
+      `lee${i}@example.com`,
+      'https://cp.test/v',
+    );
+    const mail = smtp.latest(`lee${i}@example.com`);
+    expect(mail?.html).not.toContain('<img');
+    expect(mail?.text).not.toContain(logoUrl);
+  }
 });
 
 test('a templates folder replaces the parts it holds; the rest stay as shipped', async () => {

@@ -1,7 +1,8 @@
+import { BRAND_TEXT_COLOR, checkLogo, contrastRatio, parseHexColor, WCAG_AA_CONTRAST } from '@tenantry/core';
 import { createTransport, type Transporter } from 'nodemailer';
 import { escapeHtml } from '../html.ts';
 import { type ServiceLog, STDERR_LOG } from '../stderr-log.ts';
-import { fill, loadTemplates, type MailKind, type MailTemplate } from './templates.ts';
+import { fill, loadTemplates, type MailKind, type MailTemplate, oneLine } from './templates.ts';
 
 /** What the mailer logs with: the app's pino logger (or anything with its two methods). */
 export type MailLog = ServiceLog;
@@ -11,8 +12,43 @@ export interface Brand {
   readonly productName: string;
   /** A hex colour, `#4f46e5`. */
   readonly color: string;
-  /** An https URL of the logo, when there is one. */
+  /**
+   * The logo, when there is one: an https URL (TENANTRY_BRAND_LOGO_URL) or a `data:` URL (the
+   * branding settings).
+   */
   readonly logoUrl: string | undefined;
+}
+
+/** Where the mailer reads the brand, at each mail: the vendor's branding settings as they are now. */
+export type BrandSource = () => Promise<Brand>;
+
+/**
+ * The colour a mail's button and heading take when the brand's colour is not `#rrggbb` with white
+ * text on it at WCAG AA: a near-black that every reader can read white text on.
+ */
+export const FALLBACK_MAIL_COLOR = '#111827';
+
+/** The brand's colour, when white text on it (and it as text on white) is readable; else the fallback. */
+export function accessibleColor(color: string): string {
+  if (parseHexColor(color) === undefined) return FALLBACK_MAIL_COLOR;
+  return contrastRatio(color, BRAND_TEXT_COLOR) >= WCAG_AA_CONTRAST ? color : FALLBACK_MAIL_COLOR;
+}
+
+/**
+ * The logo's URL when it can be shown without the mailer fetching anything: an https URL (the
+ * reader's mail client loads it) or a data: URL that passes the settings' own check (a raster
+ * image of at most 64 KiB). Anything else is left out, so a mail never carries a `javascript:` or
+ * `http:` source.
+ */
+export function mailLogoUrl(logoUrl: string | undefined): string | undefined {
+  if (logoUrl === undefined) return undefined;
+  if (logoUrl.startsWith('data:')) return checkLogo(logoUrl).ok ? logoUrl : undefined;
+  return URL.canParse(logoUrl) && new URL(logoUrl).protocol === 'https:' ? logoUrl : undefined;
+}
+
+/** The address of a configured sender, `Name <a@b>` or `a@b`. */
+function addressOf(from: string): string {
+  return /<([^<>]+)>\s*$/.exec(from)?.[1] ?? from.trim();
 }
 
 export interface MailSettings {
@@ -39,7 +75,10 @@ export interface MailStatus {
 }
 
 /**
- * Sends Tenantry's mails through SMTP (nodemailer), from templates the vendor can brand. Without
+ * Sends Tenantry's mails through SMTP (nodemailer), from templates branded with the vendor's
+ * branding as it is when the mail goes: the product's name is the sender's name (the configured
+ * address stays the address), the subject's and the body's; its logo and, when readable, its
+ * colour are the body's. Without
  * SMTP configured it logs what it would have sent, links included, so that sign-up works on a
  * developer's machine; the log never holds the SMTP credentials. A mail is sent after the change
  * it announces has committed, and its failure does not undo the change: the outcome says what
@@ -47,13 +86,13 @@ export interface MailStatus {
  */
 export class Mailer {
   readonly #settings: MailSettings;
-  readonly #brand: Brand;
+  readonly #brand: BrandSource;
   readonly #templates: Record<MailKind, MailTemplate>;
   readonly #transport: Transporter | undefined;
   #log: MailLog;
   readonly #logGiven: boolean;
 
-  constructor(settings: MailSettings, brand: Brand, log?: MailLog) {
+  constructor(settings: MailSettings, brand: BrandSource, log?: MailLog) {
     this.#settings = settings;
     this.#brand = brand;
     this.#templates = loadTemplates(settings.templatesDir);
@@ -65,10 +104,6 @@ export class Mailer {
   /** Hands over the app's logger once it exists, unless a logger was given at construction. */
   useLog(log: MailLog): void {
     if (!this.#logGiven) this.#log = log;
-  }
-
-  get brand(): Brand {
-    return this.#brand;
   }
 
   status(): MailStatus {
@@ -101,20 +136,21 @@ export class Mailer {
 
   async #send(kind: MailKind, to: string, values: Record<string, string>): Promise<MailOutcome> {
     const template = this.#templates[kind];
-    const all = {
-      ...values,
-      product: this.#brand.productName,
-      color: this.#brand.color,
-      email: to,
-    };
+    const brand = await this.#brand();
+    const product = oneLine(brand.productName);
+    const logoUrl = mailLogoUrl(brand.logoUrl);
+    const all = { ...values, product, color: accessibleColor(brand.color), email: to };
     const logo =
-      this.#brand.logoUrl === undefined
+      logoUrl === undefined
         ? ''
-        : `<img src="${escapeHtml(this.#brand.logoUrl)}" alt="${escapeHtml(this.#brand.productName)}" height="40">`;
+        : `<img src="${escapeHtml(logoUrl)}" alt="${escapeHtml(product)}" height="40">`;
     // Subjects are one line: a value with a line break could add a header.
-    const subject = fill(template.subject, all, 'text').replace(/[\r\n]+/g, ' ');
-    const text = fill(template.text, { ...all, logo: this.#brand.logoUrl ?? '' }, 'text');
+    const subject = oneLine(fill(template.subject, all, 'text'));
+    // In text the logo is its URL, when that is one a reader can open (not a data: URL).
+    const text = fill(template.text, { ...all, logo: logoUrl?.startsWith('https:') ? logoUrl : '' }, 'text');
     const html = fill(template.html, { ...all, logo }, 'html', new Set(['logo']));
+    // nodemailer quotes and encodes the name; the address is the configured one, never the brand's.
+    const from = { name: product, address: addressOf(this.#settings.from) };
     if (this.#transport === undefined) {
       this.#log.info(
         { mail: kind, to, subject, ...('url' in values ? { link: values.url } : {}) },
@@ -123,7 +159,7 @@ export class Mailer {
       return 'logged';
     }
     try {
-      await this.#transport.sendMail({ from: this.#settings.from, to, subject, text, html });
+      await this.#transport.sendMail({ from, to, subject, text, html });
       return 'sent';
     } catch (error) {
       this.#log.error(

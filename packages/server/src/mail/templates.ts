@@ -73,6 +73,11 @@ export const SHIPPED: Readonly<Record<MailKind, MailTemplate>> = {
   },
 };
 
+/** Control characters (line breaks above all) as spaces: a value stays on the line it is put on. */
+export function oneLine(value: string): string {
+  return value.replace(/[\p{Cc}\u2028\u2029]+/gu, ' ').trim();
+}
+
 const PLACEHOLDER = /\{\{\s*([a-z_]+)\s*\}\}/g;
 
 /**
@@ -108,9 +113,9 @@ export function loadTemplates(dir: string | undefined): Record<MailKind, MailTem
 }
 
 /**
- * A template part with its placeholders filled in; values are escaped in HTML, and in subjects
- * and text kept to one line where they could break a header. `logo` is HTML already (an `<img>`
- * or nothing) in HTML, and the logo's URL in text.
+ * A template part with its placeholders filled in; values are escaped in HTML and, in text, kept
+ * to one line (a tenant's name cannot add lines that pass for the mail's own). `logo` is HTML
+ * already (an `<img>` or nothing) in HTML, and the logo's URL in text.
  */
 export function fill(
   template: string,
@@ -120,6 +125,7 @@ export function fill(
 ): string {
   return template.replace(PLACEHOLDER, (_, name: string) => {
     const value = values[name] ?? '';
-    return mode === 'html' && !raw.has(name) ? escapeHtml(value) : value;
+    if (raw.has(name)) return value;
+    return mode === 'html' ? escapeHtml(value) : oneLine(value);
   });
 }

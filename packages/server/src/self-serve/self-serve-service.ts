@@ -297,7 +297,7 @@ export class SelfServeService {
     }
     const placement = input.placement ?? settings.placements[0] ?? 'pool';
     if (!(settings.placements as readonly string[]).includes(placement)) {
-      return fail('plan_not_offered', `the placement "${placement}" is not offered for trials`, {
+      return fail('placement_not_offered', `the placement "${placement}" is not offered for trials`, {
         details: { offered: settings.placements },
       });
     }

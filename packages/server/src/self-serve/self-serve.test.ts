@@ -251,8 +251,11 @@ describe('a trial', () => {
     const plan = await startTrial(browser, { plan: 'pro' });
     expect(plan.status).toBe(422);
     expect(alertCode(plan.body)).toBe('plan_not_offered');
+    expect(plan.body).toContain('the plan &quot;pro&quot; is not offered');
     const placement = await startTrial(browser, { plan: 'starter', placement: 'database' });
-    expect(alertCode(placement.body)).toBe('plan_not_offered');
+    expect(placement.status).toBe(422);
+    expect(alertCode(placement.body)).toBe('placement_not_offered');
+    expect(placement.body).toContain('the placement &quot;database&quot; is not offered');
     const region = await startTrial(browser, { plan: 'starter', region: 'mars' });
     expect(region.status).toBe(400);
     expect(region.body).toContain('choose one of eu, us');

@@ -1,7 +1,7 @@
 import { InstantInput } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { conflict, notFound, sendProblem, Timestamp } from '../http/index.ts';
+import { conflict, notFound, ProblemSchema, sendProblem, Timestamp } from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const TestClock = z
@@ -57,6 +57,8 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
         tags: ['Billing'],
         operationId: 'listTestClocks',
         summary: 'List the test clocks, newest first',
+        // It takes no parameter: one given (a limit, a cursor) is refused naming it, not ignored.
+        querystring: z.strictObject({}),
         response: { 200: z.object({ data: z.array(TestClock) }) },
       },
     },
@@ -91,10 +93,10 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
         summary: 'Advance a test clock',
         description:
           'Answers at once with `status: advancing`; what falls due for its tenants up to `frozen_time` (trial ends, invoice runs, dunning) then runs in order, and the clock is `ready` at `frozen_time`. ' +
-          '`frozen_time` must be later than the clock’s (400 `validation_failed`); 409 `test_clock_advancing` while an advance is under way.',
+          '`frozen_time` must be later than the clock’s (400 `validation_failed`) and at most two billing intervals ahead of it — two months when a tenant on the clock has a monthly plan, else two years, as Stripe’s test clocks (422 `test_clock_advance_too_far`, with `max_frozen_time`); 409 `test_clock_advancing` while an advance is under way.',
         params: IdParams,
         body: z.strictObject({ frozen_time: Instant.describe('Later than the clock’s frozen_time') }),
-        response: { 200: TestClock, ...notFound, ...conflict },
+        response: { 200: TestClock, ...notFound, ...conflict, 422: ProblemSchema },
       },
     },
     async (request, reply) => {

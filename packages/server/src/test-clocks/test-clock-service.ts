@@ -1,5 +1,5 @@
-import { type DomainError, fail, ok, type Result } from '@tenantry/core';
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import { type BillingInterval, billingPeriod, type DomainError, fail, ok, type Result } from '@tenantry/core';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { InvoiceService, Trials } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock, ClockScope } from '../clock.ts';
@@ -9,7 +9,7 @@ import type { JobQueue } from '../jobs/index.ts';
 import { type RequestContext, systemContext } from '../request-context.ts';
 import type { TenantService } from '../tenants/index.ts';
 import type { ThresholdChecker } from '../usage/index.ts';
-import { testClockAdvancing, testClockNotFound } from './test-clock-errors.ts';
+import { testClockAdvanceTooFar, testClockAdvancing, testClockNotFound } from './test-clock-errors.ts';
 
 /** The job that works an advance through. */
 const TEST_CLOCK_ADVANCE_JOB = 'test_clocks.advance';
@@ -123,6 +123,9 @@ export class TestClockService {
         const detail = `a test clock only moves forward: frozen_time must be later than ${clock.frozen_time.toISOString()}`;
         return fail('validation_failed', detail, { errors: [{ path: 'frozen_time', message: detail }] });
       }
+      const interval = await shortestInterval(tx, id);
+      const furthest = twoIntervalsOn(clock.frozen_time, interval);
+      if (to > furthest) return testClockAdvanceTooFar(furthest, interval);
       await tx
         .updateTable('test_clocks')
         .set({ status: 'advancing', advancing_to: to, updated_at: this.#o.clock.now() })
@@ -282,6 +285,31 @@ export class TestClockService {
     const rows = await query.execute();
     return rows.map((r) => view(r, Number(r.tenants ?? 0)));
   }
+}
+
+/**
+ * The shortest billing interval of the clock's tenants' plans; a year when it has none. An
+ * advance may go two of them at a time, as Stripe's test clocks may: each step of an advance runs
+ * the trial, invoice and dunning work due then, so a jump of centuries over a monthly plan would
+ * be thousands of invoice runs in one job.
+ */
+async function shortestInterval(tx: Transaction<Schema>, id: string): Promise<BillingInterval> {
+  const rows = await tx
+    .selectFrom('tenants as t')
+    .innerJoin('plan_versions as v', (join) =>
+      join.onRef('v.plan_id', '=', 't.plan_id').onRef('v.version', '=', 't.plan_version'),
+    )
+    .select(sql<string>`v.definition->>'interval'`.as('interval'))
+    .distinct()
+    .where('t.test_clock_id', '=', id)
+    .where('t.state', '<>', 'deleted')
+    .execute();
+  return rows.some((r) => r.interval === 'month') ? 'month' : 'year';
+}
+
+/** Two billing intervals on from `from`, counted as billing periods are (Jan 31 + 1 month is Feb 28). */
+export function twoIntervalsOn(from: Date, interval: BillingInterval): Date {
+  return billingPeriod(from, interval, billingPeriod(from, interval, from).end).end;
 }
 
 async function lockClock(tx: Transaction<Schema>, id: string): Promise<ClockRow | undefined> {

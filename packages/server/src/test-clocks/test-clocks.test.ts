@@ -232,6 +232,42 @@ plans:
     expect(audit).toEqual(['test_clock.created', 'test_clock.advanced', 'test_clock.ready']);
   });
 
+  it('advances at most two billing intervals of its shortest plan at once (two years with none), as Stripe does', async () => {
+    const clock = await createClock('2027-01-31T00:00:00Z');
+    async function tooFar(frozenTime: string, max: string, interval: string) {
+      const refused = await t.request({
+        method: 'POST',
+        url: `/v1/test-clocks/${clock.id}/advance`,
+        payload: { frozen_time: frozenTime },
+      });
+      expect(refused.status, JSON.stringify(refused.body)).toBe(422);
+      expect(refused.body).toMatchObject({
+        code: 'test_clock_advance_too_far',
+        errors: [{ path: 'frozen_time' }],
+        max_frozen_time: max,
+        interval,
+      });
+      expect(refused.body.detail).toContain(max);
+    }
+    // No tenant on it: two years; eight thousand years is refused, not worked through.
+    await tooFar('9999-12-31T23:59:59Z', '2029-01-31T00:00:00.000Z', 'year');
+    await tooFar('2029-01-31T00:00:00.001Z', '2029-01-31T00:00:00.000Z', 'year');
+    // A tenant on a yearly plan keeps two years; one on a monthly plan makes it two months,
+    // counted as its periods are (January 31 + one month is February 28).
+    await provisionedTenant(t, { plan: 'annual', test_clock: clock.id });
+    await tooFar('2029-02-01T00:00:00Z', '2029-01-31T00:00:00.000Z', 'year');
+    await provisionedTenant(t, { plan: 'cloud', seats: 1, test_clock: clock.id });
+    const withTenants = await billingState(t);
+    await tooFar('2027-04-01T00:00:00Z', '2027-03-31T00:00:00.000Z', 'month');
+    // Refused with nothing written: the clock stands where it was, ready.
+    expect(await billingState(t)).toEqual(withTenants);
+    const shown = await t.request({ method: 'GET', url: `/v1/test-clocks/${clock.id}` });
+    expect(shown.body).toMatchObject({ status: 'ready', frozen_time: '2027-01-31T00:00:00.000Z' });
+    // Up to the cap, in steps: each goes.
+    await advance(clock.id, '2027-03-31T00:00:00Z');
+    await advance(clock.id, '2027-05-31T00:00:00Z');
+  });
+
   it('deletes the clock with its tenants', async () => {
     const clock = await createClock('2027-01-01T00:00:00Z');
     const tenant = await provisionedTenant(t, { plan: 'cloud', test_clock: clock.id });
@@ -252,5 +288,37 @@ plans:
       'tenant.deleted',
       'test_clock.deleted',
     ]);
+  });
+});
+
+describe(`GET /v1/test-clocks with a query (${backend})`, () => {
+  it('refuses every parameter, strange or huge, with a 400 naming it, and never a 500', async () => {
+    const clock = await createClock('2027-01-01T00:00:00Z');
+    const cases: [query: string, parameter: string][] = [
+      ['limit=10', 'limit'],
+      ['limit=-1', 'limit'],
+      ['limit=1e400', 'limit'],
+      ['limit=123456789012345678901234567890', 'limit'],
+      ['limit[]=1&limit[]=2', 'limit'],
+      ['limit=1&limit=2', 'limit'],
+      ['cursor=', 'cursor'],
+      [`cursor=${'x'.repeat(5000)}`, 'cursor'],
+      ['starting_after=clk_x', 'starting_after'],
+      ['a[b][c]=1', 'a'],
+      ['__proto__=1', '__proto__'],
+      ['constructor=1', 'constructor'],
+      [`${encodeURIComponent("' or 1=1 --")}=1`, "' or 1=1 --"],
+      [`name=${encodeURIComponent('💩\u202e')}`, 'name'],
+    ];
+    for (const [query, parameter] of cases) {
+      const answer = await t.request({ method: 'GET', url: `/v1/test-clocks?${query}` });
+      expect(answer.status, `${query} → ${JSON.stringify(answer.body)}`).toBe(400);
+      expect(answer.body.code).toBe('validation_failed');
+      expect(answer.body.detail, query).toContain(parameter);
+    }
+    // Without a query the list answers, the clock in it.
+    const listed = await t.request({ method: 'GET', url: '/v1/test-clocks' });
+    expect(listed.status).toBe(200);
+    expect(listed.body.data.map((c: any) => c.id)).toContain(clock.id);
   });
 });
