@@ -1,6 +1,7 @@
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { type FormEvent, useState } from 'react';
 import { callOf, download, get } from '../shared/api.ts';
+import { CategoryTotals } from '../shared/billing/category-totals.tsx';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
 import { saveFile } from '../shared/save-file.ts';
@@ -87,29 +88,13 @@ export function FleetShowbackPage() {
               ? ' Some periods of this month may not have ended: they are counted once invoiced.'
               : ''}
           </p>
-          <table data-testid="fleet-showback-categories">
-            <caption>The fleet's costs by category</caption>
-            <thead>
-              <tr>
-                <th scope="col">Category</th>
-                <th scope="col">Amount</th>
-              </tr>
-            </thead>
-            <tbody>
-              {Object.entries(first.totals).map(([category, amount]) => (
-                <tr key={category}>
-                  <th scope="row">{category}</th>
-                  <td className="num">{money(amount)}</td>
-                </tr>
-              ))}
-            </tbody>
-            <tfoot>
-              <tr>
-                <th scope="row">Total</th>
-                <td className="num">{money(first.total)}</td>
-              </tr>
-            </tfoot>
-          </table>
+          <CategoryTotals
+            testId="fleet-showback-categories"
+            totals={first.totals}
+            total={first.total}
+            money={money}
+            caption="The fleet's costs by category"
+          />
           {rows.length === 0 ? (
             <p role="status">No finalized invoice for the periods of this month.</p>
           ) : (

@@ -8,6 +8,7 @@ import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxi
 import { callOf, download, get } from '../api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../components/index.ts';
 import { saveFile } from '../save-file.ts';
+import { CategoryTotals } from './category-totals.tsx';
 
 type Report = Schemas['Showback'];
 
@@ -70,32 +71,18 @@ function Breakdown({ report }: { report: Report }) {
   const bars = report.consumers.map((c) => ({ subject: c.subject || '(none)', amount: Number(c.amount) }));
   return (
     <>
-      <table data-testid="showback">
-        <caption>
-          By category, {report.period.start} to {report.period.end}, from{' '}
-          {report.source === 'invoice' ? `invoice ${report.invoice?.number ?? ''}` : 'a preview'}
-        </caption>
-        <thead>
-          <tr>
-            <th scope="col">Category</th>
-            <th scope="col">Amount</th>
-          </tr>
-        </thead>
-        <tbody>
-          {Object.entries(report.totals).map(([category, amount]) => (
-            <tr key={category}>
-              <th scope="row">{category}</th>
-              <td className="num">{money(amount)}</td>
-            </tr>
-          ))}
-        </tbody>
-        <tfoot>
-          <tr>
-            <th scope="row">Total</th>
-            <td className="num">{money(report.total)}</td>
-          </tr>
-        </tfoot>
-      </table>
+      <CategoryTotals
+        testId="showback"
+        totals={report.totals}
+        total={report.total}
+        money={money}
+        caption={
+          <>
+            By category, {report.period.start} to {report.period.end}, from{' '}
+            {report.source === 'invoice' ? `invoice ${report.invoice?.number ?? ''}` : 'a preview'}
+          </>
+        }
+      />
       {report.consumers.length === 0 ? (
         <p>No usage recorded with a subject in this period.</p>
       ) : (
