@@ -1,6 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
+import { UpdateDataPlane } from '@tenantry/core/api/requests';
 import { type FormEvent, useState } from 'react';
 import { callOf, get, write } from '../shared/api.ts';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
@@ -13,6 +14,7 @@ import {
   TypedConfirm,
 } from '../shared/components/index.ts';
 import { PagedTable } from '../shared/components/paged-table.tsx';
+import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 
 type DataPlane = Schemas['DataPlane'];
 
@@ -162,10 +164,12 @@ function Changes({ plane }: { plane: DataPlane }) {
     client.setQueryData(['data-plane', plane.id], next);
     client.invalidateQueries({ queryKey: ['data-planes'] }).catch((error: unknown) => console.warn(error));
   };
+  const form = useSchemaForm(UpdateDataPlane);
   const update = useMutation({
     mutationFn: (body: { name: string; region: string | null; capacity: number | null }) =>
       write('patch', '/v1/data-planes/{id}', { path: { id: plane.id }, body }),
     onSuccess: changed,
+    onError: form.refused,
   });
   const retire = useMutation({
     mutationFn: () => write('delete', '/v1/data-planes/{id}', { path: { id: plane.id } }),
@@ -176,26 +180,41 @@ function Changes({ plane }: { plane: DataPlane }) {
   });
   const submit = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
-    const form = new FormData(event.currentTarget);
-    const region = String(form.get('region') ?? '').trim();
-    const capacity = String(form.get('capacity') ?? '').trim();
-    update.mutate({
-      name: String(form.get('name') ?? '').trim(),
+    const values = new FormData(event.currentTarget);
+    const region = String(values.get('region') ?? '').trim();
+    const capacity = String(values.get('capacity') ?? '').trim();
+    const body = {
+      name: String(values.get('name') ?? '').trim(),
       region: region === '' ? null : region,
       capacity: capacity === '' ? null : Number(capacity),
-    });
+    };
+    if (form.check(body)) update.mutate(body);
   };
   return (
     <>
-      <form className="filters" aria-label="Change the data plane" onSubmit={submit} key={plane.updated_at}>
+      <form
+        ref={form.ref}
+        className="filters"
+        aria-label="Change the data plane"
+        onSubmit={submit}
+        key={plane.updated_at}
+        noValidate
+      >
         <label>
           Name
-          <input name="name" defaultValue={plane.name} required />
+          <input name="name" defaultValue={plane.name} required {...form.field('name')} />
         </label>
+        <FieldError form={form} name="name" />
         <label>
           Region
-          <input name="region" defaultValue={plane.region ?? ''} placeholder="none" />
+          <input
+            name="region"
+            defaultValue={plane.region ?? ''}
+            placeholder="none"
+            {...form.field('region')}
+          />
         </label>
+        <FieldError form={form} name="region" />
         <label>
           Capacity
           <input
@@ -204,8 +223,11 @@ function Changes({ plane }: { plane: DataPlane }) {
             min={0}
             defaultValue={plane.capacity ?? ''}
             placeholder="no limit"
+            {...form.field('capacity')}
           />
         </label>
+        <FieldError form={form} name="capacity" />
+        <OtherErrors form={form} />
         <button type="submit" disabled={update.isPending}>
           Save
         </button>

@@ -1,8 +1,9 @@
 import type { FieldError } from '@tenantry/core';
+import { SSL_MODES } from '@tenantry/core/api/requests';
 import type pg from 'pg';
 
-/** How the connection asks for TLS, as libpq's `sslmode` (the three that mean something here). */
-export const SSL_MODES = ['disable', 'require', 'verify-full'] as const;
+/** How the connection asks for TLS, as libpq's `sslmode`: the API's own list. */
+export { SSL_MODES };
 export type SslMode = (typeof SSL_MODES)[number];
 
 /**

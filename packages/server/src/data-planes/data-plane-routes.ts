@@ -1,3 +1,4 @@
+import { ConnectionBody, RegisterDataPlane, SSL_MODES, UpdateDataPlane } from '@tenantry/core/api/requests';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import {
@@ -9,7 +10,6 @@ import {
   sendProblem,
   Timestamp,
 } from '../http/index.ts';
-import { SSL_MODES } from './connection.ts';
 import { DATA_PLANE_HEALTH, DATA_PLANE_KINDS, type DataPlaneService } from './data-plane-service.ts';
 
 const TAGS = ['Data planes'];
@@ -53,30 +53,6 @@ const DataPlane = z
   .describe('A data plane: a PostgreSQL target that holds tenants’ data (docs/data-planes.md)')
   .meta({ id: 'DataPlane' });
 
-const ConnectionBody = z
-  .strictObject({
-    url: z
-      .string()
-      .optional()
-      .describe('`postgres://user:password@host:5432/database?sslmode=verify-full`; or give the fields'),
-    host: z.string().optional(),
-    port: z.number().int().optional().describe('5432 when left out'),
-    database: z.string().optional(),
-    user: z.string().optional(),
-    password: z.string().optional().describe('Sealed at rest; never answered, logged or recorded'),
-    sslmode: z.enum(SSL_MODES).optional().describe('`verify-full` when left out'),
-    ca: z
-      .string()
-      .optional()
-      .describe("PEM of the CA that signed the server's certificate, for `verify-full`"),
-  })
-  .describe('Connection details: a URL, or host, port, database, user and password')
-  .meta({ id: 'ConnectionDetails' });
-
-const Name = z.string().describe('1 to 63 of `a-z`, `0-9`, `-`');
-const Region = z.string().describe('1 to 63 of `a-z`, `0-9`, `-`, e.g. `eu-west-1`');
-const Capacity = z.number().describe('How many tenants it may hold');
-
 const IdParams = z.object({ id: z.string().describe('`dpl_…`') });
 const TenantParams = z.object({ id: z.string().describe('Tenant id (`ten_…`) or slug') });
 
@@ -102,12 +78,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
           'Logs in with the connection and checks it (reachable, credentials, TLS, PostgreSQL 15+, a role neither SUPERUSER nor ' +
           'BYPASSRLS, with CONNECT and CREATE on the database and CREATEROLE); 422 with the problem otherwise, and nothing is stored. ' +
           'The details are sealed with the master key; answers show host, port, database and user only.',
-        body: z.strictObject({
-          name: Name,
-          region: Region.optional(),
-          capacity: Capacity.optional(),
-          connection: ConnectionBody,
-        }),
+        body: RegisterDataPlane,
         response: { 201: DataPlane, ...conflict },
       },
     },
@@ -168,12 +139,7 @@ export const dataPlaneRoutes: FastifyPluginAsyncZod<{ dataPlanes: DataPlaneServi
           'A new connection is validated as at registration (422 otherwise, nothing changed), then replaces the sealed one; ' +
           'the data plane’s pool is reopened with it.',
         params: IdParams,
-        body: z.strictObject({
-          name: Name.optional(),
-          region: Region.nullable().optional(),
-          capacity: Capacity.nullable().optional(),
-          connection: ConnectionBody.optional(),
-        }),
+        body: UpdateDataPlane,
         response: { 200: DataPlane, ...notFound, ...conflict, ...invalidConnection },
       },
     },

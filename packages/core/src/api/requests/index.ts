@@ -23,6 +23,7 @@ export {
   ScopeName,
 } from './api-keys.ts';
 export { PaymentMethodInput } from './billing.ts';
+export { ConnectionBody, RegisterDataPlane, SSL_MODES, UpdateDataPlane } from './data-planes.ts';
 export { IssueLicense } from './licenses.ts';
 export {
   AddStaff,
