@@ -60,9 +60,15 @@ afterAll(async () => {
 });
 
 /** Follows a link of the portal's navigation and waits for its page. */
+/**
+ * Opens a page from the navigation and waits for its heading, not only its URL: a page is a chunk
+ * loaded on demand, and until it is shown the page before stays, with fields of the same labels
+ * (the members page's role form has a "Name" and a "meetings:read" too).
+ */
 async function open(page: Page, name: string, path: string): Promise<void> {
   await page.click(`header nav >> text="${name}"`);
   await page.waitForURL(`${t.issuer}/portal/${path}`);
+  await page.getByRole('heading', { level: 1, name, exact: true }).waitFor();
 }
 
 test(
