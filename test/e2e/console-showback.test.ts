@@ -165,6 +165,9 @@ test(
     const ops = await operatorConsole(t, browser, `ops-${marker}@example.com`);
     await ops.page.click('nav >> text=Showback');
     await ops.page.waitForURL(`${t.issuer}/console/showback`);
+    // The month form is made anew once the first answer shows (it starts from the answer's month):
+    // filled before that, it would be reset, and "Show" would ask for the default month.
+    await ops.page.locator('[data-testid=fleet-showback-categories]').waitFor();
     await ops.page.locator('form[aria-label="Choose the month"] input[type=month]').fill(month);
     await ops.page.click('form[aria-label="Choose the month"] button:has-text("Show")');
     await ops.page.waitForURL(`${t.issuer}/console/showback?period=${month}`);
