@@ -101,26 +101,7 @@ const OPERATIONS_HEADER = `/*
  * change the routes, then run \`npm run generate:api\`; \`npm run check:openapi\` fails while this
  * file is stale.
  */
-import type { HttpMethod, paths } from './index.ts';
-
-/** One operation of the API, as a client checks a call against it before sending it. */
-export interface ApiOperation {
-  /** Its \`operationId\`: \`listTenants\`. */
-  readonly id: string;
-  readonly method: HttpMethod;
-  /** Its path template: \`/v1/tenants/{id}\`. */
-  readonly path: keyof paths;
-  /** The names of its query parameters. */
-  readonly query: readonly string[];
-  /** Whether it takes a JSON body: never, optionally, or always. */
-  readonly body: 'none' | 'optional' | 'required';
-  /** The media types of its successful answers: \`application/json\`, \`text/csv\`… */
-  readonly media: readonly string[];
-  /** A list read by cursor: it takes \`cursor\` and answers \`{data, next_cursor}\`. */
-  readonly paginated: boolean;
-  /** It declares the \`Idempotency-Key\` header. */
-  readonly idempotent: boolean;
-}
+import type { ApiOperation } from './index.ts';
 
 `;
 

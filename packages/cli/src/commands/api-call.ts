@@ -1,4 +1,4 @@
-import { API_OPERATIONS, type ApiOperation, operationUrl } from '@tenantry/core/api';
+import { API_OPERATIONS, type ApiOperation, operationUrl, pathParams } from '@tenantry/core/api';
 import type { Method } from '../api-client.ts';
 import { CliError } from '../cli-error.ts';
 import { isRecord } from '../is-record.ts';
@@ -71,11 +71,12 @@ export function resolveApiCall(args: ApiArguments): ApiCall {
         throw new CliError(`${pathname} is not a valid path: "${segment}" is not percent-encoded correctly`);
       }
     });
+  // Decoded above to name a bad segment and to rank the nearest operations; matched as sent.
   const shown = `${method} ${pathname}`;
 
   const matches = API_OPERATIONS.map((operation) => ({
     operation,
-    params: matchTemplate(operation.path, segments),
+    params: pathParams(operation.path, pathname),
   }))
     .filter(
       (match): match is { operation: ApiOperation; params: Record<string, string> } =>
@@ -135,24 +136,6 @@ export function resolveApiCall(args: ApiArguments): ApiCall {
   };
 }
 
-/** The path parameters when `segments` is an instance of `template`, else undefined. */
-function matchTemplate(template: string, segments: readonly string[]): Record<string, string> | undefined {
-  const parts = template.split('/').slice(1);
-  if (parts.length !== segments.length) return undefined;
-  const params: Record<string, string> = {};
-  for (const [index, part] of parts.entries()) {
-    const segment = segments[index] ?? '';
-    const name = /^\{(\w+)\}$/.exec(part)?.[1];
-    if (name === undefined) {
-      if (part !== segment) return undefined;
-    } else {
-      if (segment === '') return undefined;
-      params[name] = segment;
-    }
-  }
-  return params;
-}
-
 /**
  * Ranks templates that match the same path: a literal segment beats a parameter at the first
  * place they differ, so `/v1/tenants/acme/invoices/upcoming` is the upcoming invoice, not an
@@ -178,33 +161,30 @@ function nearest(method: Method, segments: readonly string[]): string[] {
     .map(({ operation }) => `${operation.method.toUpperCase()} ${operation.path}`);
 }
 
+/** How far apart two paths are: an edit distance over their segments, a parameter matching any. */
 function segmentDistance(template: readonly string[], segments: readonly string[]): number {
-  let previous = Array.from({ length: segments.length + 1 }, (_, j) => j);
-  for (const part of template) {
-    const row = [(previous[0] ?? 0) + 1];
-    for (const [j, segment] of segments.entries()) {
-      const change = part.startsWith('{') ? 0 : wordDistance(part, segment);
-      row.push(Math.min((previous[j] ?? 0) + change, (previous[j + 1] ?? 0) + 1, (row[j] ?? 0) + 1));
-    }
-    previous = row;
-  }
-  return previous[segments.length] ?? 0;
+  return editDistance(template, segments, (part, segment) => {
+    if (part.startsWith('{') || part === segment) return 0;
+    // Two words differ by the share of the longer one that must change.
+    const letters = editDistance([...part], [...segment], (a, b) => (a === b ? 0 : 1));
+    return letters / Math.max(part.length, segment.length);
+  });
 }
 
-/** Levenshtein distance between two words, as a fraction of the longer one (0 to 1). */
-function wordDistance(a: string, b: string): number {
-  if (a === b) return 0;
+/**
+ * Levenshtein's distance between two sequences, a substitution costing `change(a, b)` (0 to 1)
+ * and an insertion or a deletion 1: over segments of paths, and over the characters of a segment.
+ */
+function editDistance<T>(a: readonly T[], b: readonly T[], change: (x: T, y: T) => number): number {
   let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (const [i, ca] of [...a].entries()) {
+  for (const [i, x] of a.entries()) {
     const row = [i + 1];
-    for (const [j, cb] of [...b].entries()) {
-      row.push(
-        Math.min((previous[j] ?? 0) + (ca === cb ? 0 : 1), (previous[j + 1] ?? 0) + 1, (row[j] ?? 0) + 1),
-      );
+    for (const [j, y] of b.entries()) {
+      row.push(Math.min((previous[j] ?? 0) + change(x, y), (previous[j + 1] ?? 0) + 1, (row[j] ?? 0) + 1));
     }
     previous = row;
   }
-  return (previous[b.length] ?? 0) / Math.max(a.length, b.length);
+  return previous[b.length] ?? 0;
 }
 
 /** The JSON body from `-d` fields or `--data-json`/`--data-file`, checked against what the operation takes. */

@@ -1,3 +1,4 @@
+import { pathParams } from '@tenantry/core/api';
 import type { Call } from './api.ts';
 
 /**
@@ -182,8 +183,9 @@ function commandArgvOf(call: Call): string[] | undefined {
   const url = new URL(call.url, 'http://console.invalid');
   for (const mapping of CLI_COMMANDS) {
     if (mapping.method !== call.method) continue;
-    const params = matchPath(mapping.path, url.pathname);
-    if (params === undefined) continue;
+    const found = pathParams(mapping.path, url.pathname);
+    if (found === undefined) continue;
+    const params = new Map(Object.entries(found));
     const fields = fieldsOf(call, url);
     if (fields === undefined) return undefined;
     const argv = [...mapping.command];
@@ -223,23 +225,6 @@ function apiArgvOf(call: Call): string[] {
   if (call.body !== undefined && !(call.method === 'POST' && empty))
     argv.push('--data-json', JSON.stringify(call.body));
   return argv;
-}
-
-/** The path's parameters by name, decoded, when `pathname` is an instance of `template`. */
-function matchPath(template: string, pathname: string): Map<string, string> | undefined {
-  const names: string[] = [];
-  const pattern = template
-    .split(/(\{[^}]+\})/)
-    .map((part) => {
-      const name = /^\{([^}]+)\}$/.exec(part)?.[1];
-      if (name === undefined) return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-      names.push(name);
-      return '([^/]+)';
-    })
-    .join('');
-  const match = new RegExp(`^${pattern}$`).exec(pathname);
-  if (match === null) return undefined;
-  return new Map(names.map((name, index) => [name, decodeURIComponent(match[index + 1] ?? '')]));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { operationUrl } from './index.ts';
+import { operationUrl, pathParams } from './index.ts';
 
 describe('operationUrl', () => {
   test('fills each path parameter, percent-encoded, and leaves out undefined query values', () => {
@@ -18,5 +18,20 @@ describe('operationUrl', () => {
     expect(() => operationUrl('/v1/tenants/{id}', { path: {} })).toThrow(
       'no value for {id} in /v1/tenants/{id}',
     );
+  });
+});
+
+describe('pathParams', () => {
+  test('reads back the parameters operationUrl filled in, decoded', () => {
+    const template = '/v1/tenants/{id}/leases/{lease_id}/renew';
+    const params = { id: "acme co/1 'x' $(id)", lease_id: 'lse_1' };
+    expect(pathParams(template, operationUrl(template, { path: params }))).toEqual(params);
+  });
+
+  test('matches nothing when a segment differs, is missing, is empty or is not percent-encoded', () => {
+    expect(pathParams('/v1/tenants/{id}', '/v1/plans/acme')).toBeUndefined();
+    expect(pathParams('/v1/tenants/{id}', '/v1/tenants')).toBeUndefined();
+    expect(pathParams('/v1/tenants/{id}', '/v1/tenants/')).toBeUndefined();
+    expect(pathParams('/v1/tenants/{id}', '/v1/tenants/%E0%A4%A')).toBeUndefined();
   });
 });

@@ -15,8 +15,27 @@
  */
 import type { components, operations, paths, webhooks } from './openapi.ts';
 
-export { API_OPERATIONS, type ApiOperation } from './operations.ts';
+export { API_OPERATIONS } from './operations.ts';
 export type { components, operations, paths, webhooks };
+
+/** One operation of the API, as a client checks a call against it before sending it ({@link API_OPERATIONS}). */
+export interface ApiOperation {
+  /** Its `operationId`: `listTenants`. */
+  readonly id: string;
+  readonly method: HttpMethod;
+  /** Its path template: `/v1/tenants/{id}`. */
+  readonly path: keyof paths;
+  /** The names of its query parameters. */
+  readonly query: readonly string[];
+  /** Whether it takes a JSON body: never, optionally, or always. */
+  readonly body: 'none' | 'optional' | 'required';
+  /** The media types of its successful answers: `application/json`, `text/csv`… */
+  readonly media: readonly string[];
+  /** A list read by cursor: it takes `cursor` and answers `{data, next_cursor}`. */
+  readonly paginated: boolean;
+  /** It declares the `Idempotency-Key` header. */
+  readonly idempotent: boolean;
+}
 
 /** The API's named schemas: `Schemas['Tenant']`, `Schemas['Invoice']`… */
 export type Schemas = components['schemas'];
@@ -146,4 +165,37 @@ export function operationUrl(
   }
   const text = query.toString();
   return text === '' ? path : `${path}?${text}`;
+}
+
+/**
+ * The other way from {@link operationUrl}: the path parameters of `pathname`, decoded, when it is
+ * an instance of `template`, else undefined. A parameter's segment must be non-empty and correctly
+ * percent-encoded; every other segment must be the template's own.
+ *
+ * @example
+ * ```ts
+ * pathParams('/v1/tenants/{id}/invoices', '/v1/tenants/acme%20co/invoices'); // { id: 'acme co' }
+ * ```
+ */
+export function pathParams(template: string, pathname: string): Record<string, string> | undefined {
+  const parts = template.split('/');
+  const segments = pathname.split('/');
+  if (parts.length !== segments.length) return undefined;
+  const params: Record<string, string> = {};
+  for (const [index, part] of parts.entries()) {
+    const segment = segments[index] ?? '';
+    const name = /^\{(\w+)\}$/.exec(part)?.[1];
+    if (name === undefined) {
+      if (part !== segment) return undefined;
+      continue;
+    }
+    if (segment === '') return undefined;
+    try {
+      params[name] = decodeURIComponent(segment);
+    } catch {
+      // Not percent-encoded correctly: no value of a parameter.
+      return undefined;
+    }
+  }
+  return params;
 }
