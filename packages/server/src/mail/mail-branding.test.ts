@@ -31,6 +31,25 @@ async function brand(payload: { product_name: string; color: string; logo: strin
   expect(put.status, JSON.stringify(put.body)).toBe(200);
 }
 
+/** The invitation mailed to `email` as an admin of a new tenant named `name`, on the starter plan. */
+async function invitationTo(slug: string, name: string, email: string) {
+  const ctx = systemContext('test');
+  expect((await t.services.plans.apply(ctx, { source: PLANS, dryRun: false })).ok).toBe(true);
+  const tenant = await t.services.tenants.create(ctx, {
+    slug,
+    name,
+    plan: 'starter',
+    placement: 'pool',
+    seats: 5,
+  });
+  if (!tenant.ok) throw new Error(JSON.stringify(tenant.error));
+  const invited = await t.services.members.invite(ctx, tenant.value.id, { email, role: 'admin' }, null);
+  expect(invited.ok, JSON.stringify(invited)).toBe(true);
+  const mail = t.smtp.latest(email);
+  if (mail === undefined) throw new Error(`no invitation was mailed to ${email}`);
+  return mail;
+}
+
 /** The mail's header block, as it went over SMTP, each folded header unfolded onto its line. */
 function headersOf(raw: string): string {
   return (raw.split(/\r?\n\r?\n/)[0] ?? '').replace(/\r?\n[ \t]+/g, ' ');
@@ -53,51 +72,20 @@ test('the branding settings brand the mails: name in sender, subject and body, l
 
   // A change shows in the next mail, whatever kind: the invitation too.
   await brand({ product_name: 'Brightly Two', color: '#14532d', logo: null });
-  const ctx = systemContext('test');
-  expect((await t.services.plans.apply(ctx, { source: PLANS, dryRun: false })).ok).toBe(true);
-  const tenant = await t.services.tenants.create(ctx, {
-    slug: 'globex',
-    name: 'Globex',
-    plan: 'starter',
-    placement: 'pool',
-    seats: 5,
-  });
-  if (!tenant.ok) throw new Error(JSON.stringify(tenant.error));
-  const invited = await t.services.members.invite(
-    ctx,
-    tenant.value.id,
-    { email: 'bob@example.com', role: 'admin' },
-    null,
-  );
-  expect(invited.ok, JSON.stringify(invited)).toBe(true);
-  const invitation = t.smtp.latest('bob@example.com');
-  expect(invitation?.subject).toBe('You are invited to Globex on Brightly Two');
-  expect(headersOf(invitation?.raw ?? '')).toMatch(/^From: Brightly Two <no-reply@acme\.test>$/m);
-  expect(invitation?.html).toContain('background:#14532d');
-  expect(invitation?.html).not.toContain('<img');
+  const invitation = await invitationTo('globex', 'Globex', 'bob@example.com');
+  expect(invitation.subject).toBe('You are invited to Globex on Brightly Two');
+  expect(headersOf(invitation.raw)).toMatch(/^From: Brightly Two <no-reply@acme\.test>$/m);
+  expect(invitation.html).toContain('background:#14532d');
+  expect(invitation.html).not.toContain('<img');
 });
 
 test('attack: a hostile vendor name and tenant name add no markup to the body and no header to the mail', async () => {
   await brand({ product_name: HOSTILE_NAME, color: '#1f4fd8', logo: PNG });
-  const ctx = systemContext('test');
-  expect((await t.services.plans.apply(ctx, { source: PLANS, dryRun: false })).ok).toBe(true);
-  const tenant = await t.services.tenants.create(ctx, {
-    slug: 'hostile',
-    name: '<script>alert(1)</script>\r\nCc: spy@evil.test',
-    plan: 'starter',
-    placement: 'pool',
-    seats: 5,
-  });
-  if (!tenant.ok) throw new Error(JSON.stringify(tenant.error));
-  const invited = await t.services.members.invite(
-    ctx,
-    tenant.value.id,
-    { email: 'eve@example.com', role: 'admin' },
-    null,
+  const mail = await invitationTo(
+    'hostile',
+    '<script>alert(1)</script>\r\nCc: spy@evil.test',
+    'eve@example.com',
   );
-  expect(invited.ok, JSON.stringify(invited)).toBe(true);
-  const mail = t.smtp.latest('eve@example.com');
-  if (mail === undefined) throw new Error('no invitation was mailed');
   const headers = headersOf(mail.raw);
   expect(headers).not.toMatch(/^(Bcc|Cc):/im);
   // Only the invited person received it, from the configured address.

@@ -1,4 +1,4 @@
-import { BRAND_TEXT_COLOR, checkLogo, contrastRatio, parseHexColor, WCAG_AA_CONTRAST } from '@tenantry/core';
+import { checkBrandColor, checkLogo } from '@tenantry/core';
 import { createTransport, type Transporter } from 'nodemailer';
 import { escapeHtml } from '../html.ts';
 import { type ServiceLog, STDERR_LOG } from '../stderr-log.ts';
@@ -28,10 +28,13 @@ export type BrandSource = () => Promise<Brand>;
  */
 export const FALLBACK_MAIL_COLOR = '#111827';
 
-/** The brand's colour, when white text on it (and it as text on white) is readable; else the fallback. */
-export function accessibleColor(color: string): string {
-  if (parseHexColor(color) === undefined) return FALLBACK_MAIL_COLOR;
-  return contrastRatio(color, BRAND_TEXT_COLOR) >= WCAG_AA_CONTRAST ? color : FALLBACK_MAIL_COLOR;
+/**
+ * The brand's colour when the branding settings would take it (`#rrggbb`, white text on it at
+ * WCAG AA): a colour configured by environment variable is not checked when it is set; else the
+ * fallback.
+ */
+function accessibleColor(color: string): string {
+  return checkBrandColor(color).ok ? color : FALLBACK_MAIL_COLOR;
 }
 
 /**
