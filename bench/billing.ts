@@ -22,6 +22,7 @@ import {
   runBench,
   setting,
   startControlPlane,
+  timed,
   writeResults,
 } from './bench-support.ts';
 
@@ -304,11 +305,7 @@ async function fleetShowback(cp: ControlPlane) {
   const month = PERIOD_START.slice(0, 7);
   const best = async (fn: () => Promise<unknown>) => {
     let fastest = Number.POSITIVE_INFINITY;
-    for (let i = 0; i < 5; i++) {
-      const started = performance.now();
-      await fn();
-      fastest = Math.min(fastest, performance.now() - started);
-    }
+    for (let i = 0; i < 5; i++) fastest = Math.min(fastest, await timed(fn));
     return round(fastest, 1);
   };
   let page: Record<string, unknown> = {};

@@ -12,11 +12,20 @@ export const BILLING_MONTH = /^(\d{4})-(0[1-9]|1[0-2])$/;
 export function parseBillingMonth(text: string): BillingMonth | null {
   const match = BILLING_MONTH.exec(text);
   if (match === null) return null;
-  const year = Number(match[1]);
-  const month = Number(match[2]) - 1;
+  return billingMonth(Number(match[1]), Number(match[2]) - 1);
+}
+
+/** The month `month` (0 for January; past 11 or below 0, into the next or previous years) of `year`. */
+export function billingMonth(year: number, month: number): BillingMonth {
   const start = new Date(0);
   start.setUTCFullYear(year, month, 1);
   const end = new Date(0);
   end.setUTCFullYear(year, month + 1, 1);
-  return { label: text, start, end };
+  const label = `${String(start.getUTCFullYear()).padStart(4, '0')}-${String(start.getUTCMonth() + 1).padStart(2, '0')}`;
+  return { label, start, end };
+}
+
+/** The month `at` falls in, `offset` months on (−1: the one before). */
+export function monthOf(at: Date, offset = 0): BillingMonth {
+  return billingMonth(at.getUTCFullYear(), at.getUTCMonth() + offset);
 }

@@ -1,7 +1,7 @@
 import { type DomainError, fail, ok, type Result } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
 import type { Schema } from '../db/index.ts';
-import type { BillingMonth } from './billing-month.ts';
+import { type BillingMonth, monthOf } from './billing-month.ts';
 import { canonicalText, minorOf, moneyOf } from './decimal-text.ts';
 import { CATEGORIES, percent, type ShowbackCategory } from './showback.ts';
 
@@ -93,7 +93,7 @@ export async function fleetShowback(
   const chosen = currencies.find((c) => c.currency === currency);
   const base = {
     period: { month: request.month.label, start: start.toISOString(), end: end.toISOString() },
-    periods_open: request.now.getTime() < monthAfter(end).getTime(),
+    periods_open: request.now.getTime() < monthOf(end).end.getTime(),
     currencies: currencies.map((c) => c.currency),
   };
   if (chosen === undefined) {
@@ -207,21 +207,6 @@ export async function fleetShowback(
     }),
     next_cursor: more && last ? encodeCursor(canonicalText(last.amount), last.tenant_id) : null,
   });
-}
-
-/**
- * The month the fleet's showback shows by default: the one before now's (UTC), the latest whose
- * periods have all begun (and whose monthly periods have mostly ended and been invoiced).
- */
-export function previousMonth(now: Date): BillingMonth {
-  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
-  const label = `${start.getUTCFullYear()}-${String(start.getUTCMonth() + 1).padStart(2, '0')}`;
-  return { label, start, end: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)) };
-}
-
-/** The first instant of the month after the one `end` starts. */
-function monthAfter(end: Date): Date {
-  return new Date(Date.UTC(end.getUTCFullYear(), end.getUTCMonth() + 1, 1));
 }
 
 function encodeCursor(amount: string, tenant: string): string {

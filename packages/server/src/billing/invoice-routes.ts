@@ -13,8 +13,8 @@ import {
   wantsCsv,
 } from '../http/index.ts';
 import type { Services } from '../services.ts';
-import { BILLING_MONTH, type BillingMonth, parseBillingMonth } from './billing-month.ts';
-import { fleetShowback, previousMonth } from './fleet-showback.ts';
+import { BILLING_MONTH, type BillingMonth, monthOf, parseBillingMonth } from './billing-month.ts';
+import { fleetShowback } from './fleet-showback.ts';
 import { INVOICE_ACTIONS, type InvoiceAction } from './invoice-actions.ts';
 import { invoiceHtml } from './invoice-html.ts';
 import { invoicePdf } from './invoice-pdf.ts';
@@ -496,7 +496,8 @@ export const invoiceRoutes: FastifyPluginAsyncZod<Pick<Services, 'invoices' | 'd
       }
       const now = services.clock.now();
       const result = await fleetShowback(services.database.db, {
-        month: month(period) ?? previousMonth(now),
+        // By default the month before now's: the latest whose periods have all begun, and mostly been invoiced.
+        month: month(period) ?? monthOf(now, -1),
         currency,
         limit: csv ? undefined : (limit ?? 20),
         cursor,
