@@ -1,11 +1,11 @@
-import { useMutation, useQuery } from '@tanstack/react-query';
+import { useQuery } from '@tanstack/react-query';
 import { getRouteApi } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import type { FormEvent } from 'react';
-import { type Call, callOf, download, get } from '../shared/api.ts';
+import { type Call, callOf, get } from '../shared/api.ts';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
-import { saveFile } from '../shared/save-file.ts';
+import { useSaveFile } from '../shared/save-file.ts';
 import { auditQuery, parseAuditSearch } from './admin-search.ts';
 import { ScrollPre } from './scroll-pre.tsx';
 
@@ -127,20 +127,19 @@ function Entry({ entry }: { entry: AuditEntry }) {
 /** The log the filters select, as JSON Lines (`GET /v1/audit/export`), saved as a file. */
 function Export({ filters }: { filters: ReturnType<typeof auditQuery> }) {
   const call: Call = { ...callOf('/v1/audit/export', { query: filters }), accept: 'application/x-ndjson' };
-  const save = useMutation({
-    mutationFn: () => download(call),
-    onSuccess: (file) => {
-      const day = (value: string | undefined) => (value === undefined ? '' : value.slice(0, 10));
-      const range =
-        filters.since === undefined && filters.until === undefined
-          ? ''
-          : `-${day(filters.since)}_${day(filters.until)}`;
-      saveFile(file, `audit${range}.jsonl`);
-    },
-  });
+  const save = useSaveFile();
+  const day = (value: string | undefined) => (value === undefined ? '' : value.slice(0, 10));
+  const range =
+    filters.since === undefined && filters.until === undefined
+      ? ''
+      : `-${day(filters.since)}_${day(filters.until)}`;
   return (
     <section aria-label="Export">
-      <button type="button" onClick={() => save.mutate()} disabled={save.isPending}>
+      <button
+        type="button"
+        onClick={() => save.mutate({ call, name: `audit${range}.jsonl` })}
+        disabled={save.isPending}
+      >
         {save.isPending ? 'Exporting…' : 'Export as JSON Lines'}
       </button>{' '}
       <span className="who">

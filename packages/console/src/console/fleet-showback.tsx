@@ -1,10 +1,10 @@
 import { getRouteApi, Link } from '@tanstack/react-router';
-import { type FormEvent, useState } from 'react';
-import { callOf, download, get } from '../shared/api.ts';
+import type { FormEvent } from 'react';
+import { callOf, get } from '../shared/api.ts';
 import { CategoryTotals } from '../shared/billing/category-totals.tsx';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore } from '../shared/components/index.ts';
-import { saveFile } from '../shared/save-file.ts';
+import { useSaveFile } from '../shared/save-file.ts';
 import { parseShowbackSearch } from './admin-search.ts';
 
 const route = getRouteApi('/showback');
@@ -24,19 +24,15 @@ export function FleetShowbackPage() {
   );
   const first = pages.data?.pages[0];
   const rows = pages.data?.pages.flatMap((page) => page.tenants) ?? [];
-  const [failed, setFailed] = useState<unknown>();
+  const save = useSaveFile();
   const csv = () => {
     if (first === undefined) return;
-    setFailed(undefined);
     const month = first.period.month;
-    download({
-      ...callOf('/v1/showback', {
-        query: { period: month, ...(first.currency === null ? {} : { currency: first.currency }) },
-      }),
-      accept: 'text/csv',
-    })
-      .then((file) => saveFile(file, `showback-fleet-${month}.csv`))
-      .catch(setFailed);
+    const query = { period: month, ...(first.currency === null ? {} : { currency: first.currency }) };
+    save.mutate({
+      call: { ...callOf('/v1/showback', { query }), accept: 'text/csv' },
+      name: `showback-fleet-${month}.csv`,
+    });
   };
   const apply = (event: FormEvent<HTMLFormElement>) => {
     event.preventDefault();
@@ -78,7 +74,7 @@ export function FleetShowbackPage() {
       </form>
       {pages.isPending ? <Loading what="the showback" /> : null}
       {pages.isError ? <ErrorNotice error={pages.error} /> : null}
-      {failed === undefined ? null : <ErrorNotice error={failed} />}
+      {save.isError ? <ErrorNotice error={save.error} /> : null}
       {first === undefined ? null : (
         <>
           <p data-testid="fleet-showback-summary">

@@ -2,7 +2,7 @@ import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
 import { getRouteApi, Link } from '@tanstack/react-router';
 import type { Schemas } from '@tenantry/core/api';
 import { type FormEvent, useState } from 'react';
-import { callOf, download, get, post } from '../shared/api.ts';
+import { callOf, get, post } from '../shared/api.ts';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
@@ -12,7 +12,7 @@ import {
   StateBadge,
   TypedConfirm,
 } from '../shared/components/index.ts';
-import { saveFile } from '../shared/save-file.ts';
+import { useSaveFile } from '../shared/save-file.ts';
 import { OBJECTS, parseInvoiceSearch, STATUSES } from './admin-search.ts';
 
 type Invoice = Schemas['Invoice'];
@@ -255,20 +255,21 @@ function InvoiceView({ id, invoice }: { id: string; invoice: Invoice }) {
 
 /** The invoice as the API renders it for people, a PDF or a printable HTML page, saved as a file. */
 function SaveDocument({ id, name }: { id: string; name: string }) {
-  const save = useMutation({
-    mutationFn: (format: 'pdf' | 'html') =>
-      download({
+  const save = useSaveFile();
+  const saveAs = (format: 'pdf' | 'html') =>
+    save.mutate({
+      call: {
         ...callOf('/v1/invoices/{id}', { path: { id } }),
         accept: format === 'pdf' ? 'application/pdf' : 'text/html',
-      }),
-    onSuccess: (file, format) => saveFile(file, `${name}.${format}`),
-  });
+      },
+      name: `${name}.${format}`,
+    });
   return (
     <section aria-label="Download" className="actions">
-      <button type="button" onClick={() => save.mutate('pdf')} disabled={save.isPending}>
+      <button type="button" onClick={() => saveAs('pdf')} disabled={save.isPending}>
         Download PDF
       </button>
-      <button type="button" onClick={() => save.mutate('html')} disabled={save.isPending}>
+      <button type="button" onClick={() => saveAs('html')} disabled={save.isPending}>
         Download HTML
       </button>
       {save.isError ? <ErrorNotice error={save.error} /> : null}

@@ -1,7 +1,7 @@
 import { getRouteApi, Link } from '@tanstack/react-router';
 import { operationUrl } from '@tenantry/core/api';
 import { type FormEvent, type MouseEvent, useCallback, useMemo, useRef, useState } from 'react';
-import { callOf, download, get } from '../shared/api.ts';
+import { callOf, get } from '../shared/api.ts';
 import { useCursorPages } from '../shared/components/cursor-pages.ts';
 import {
   ApiPanel,
@@ -12,7 +12,7 @@ import {
   usePaletteActions,
 } from '../shared/components/index.ts';
 import { PagedTable } from '../shared/components/paged-table.tsx';
-import { saveFile } from '../shared/save-file.ts';
+import { useSaveFile } from '../shared/save-file.ts';
 import { isPlacement, isTenantState, PLACEMENTS, TENANT_STATES, type Tenant } from '../shared/tenants.ts';
 import { selectRows } from './bulk.ts';
 import type { TenantSearch } from './routes.tsx';
@@ -62,7 +62,6 @@ export function TenantsList() {
   const rows = pages.data?.pages.flatMap((page) => page.data) ?? [];
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const anchor = useRef<number | undefined>(undefined);
-  const [exporting, setExporting] = useState<{ busy: boolean; error?: unknown }>({ busy: false });
   const ids = useMemo(() => rows.map((t) => t.id), [rows]);
   const clear = useCallback(() => {
     setSelected(new Set());
@@ -77,15 +76,8 @@ export function TenantsList() {
     }),
     [search],
   );
-  const downloadCsv = useCallback(() => {
-    setExporting({ busy: true });
-    download(csvCall)
-      .then((file) => {
-        saveFile(file, 'tenants.csv');
-        setExporting({ busy: false });
-      })
-      .catch((error: unknown) => setExporting({ busy: false, error }));
-  }, [csvCall]);
+  const { mutate: saveCsv, ...exporting } = useSaveFile();
+  const downloadCsv = useCallback(() => saveCsv({ call: csvCall, name: 'tenants.csv' }), [saveCsv, csvCall]);
   const actions = useMemo<PaletteItem[]>(
     () => [
       { id: 'csv', group: 'Action', label: 'Download the list as CSV', run: downloadCsv },
@@ -176,11 +168,11 @@ export function TenantsList() {
           </select>
         </label>
         <button type="submit">Apply</button>
-        <button type="button" onClick={downloadCsv} disabled={exporting.busy}>
-          {exporting.busy ? 'Preparing CSV…' : 'Download CSV'}
+        <button type="button" onClick={downloadCsv} disabled={exporting.isPending}>
+          {exporting.isPending ? 'Preparing CSV…' : 'Download CSV'}
         </button>
       </form>
-      {exporting.error === undefined ? null : <ErrorNotice error={exporting.error} />}
+      {exporting.isError ? <ErrorNotice error={exporting.error} /> : null}
       <SavedViews search={search} />
       <PagedTable
         pages={pages}

@@ -5,7 +5,8 @@ import { type FormEvent, lazy, Suspense, useState } from 'react';
 import { ApiError, callOf, get, post, write } from '../shared/api.ts';
 import { session } from '../shared/auth.ts';
 import { Invoices, PlanChange } from '../shared/billing/index.ts';
-import { ApiPanel, ErrorNotice, Loading, TypedConfirm } from '../shared/components/index.ts';
+import { ConfirmedAction } from '../shared/components/confirmed-action.tsx';
+import { ApiPanel, ErrorNotice, Loading } from '../shared/components/index.ts';
 import { FieldError, OtherErrors, useSchemaForm } from '../shared/schema-form.tsx';
 import { can } from './access.tsx';
 
@@ -112,14 +113,6 @@ function PaymentMethod({ tenantId }: { tenantId: string }) {
         throw error;
       }),
   });
-  const [confirming, setConfirming] = useState(false);
-  const remove = useMutation({
-    mutationFn: () => write('delete', '/v1/tenants/{id}/payment-method', { path: { id: tenantId } }),
-    onSuccess: () => {
-      setConfirming(false);
-      client.setQueryData(key, null);
-    },
-  });
   const shown = method.data;
   const writable = can('billing:write');
   return (
@@ -141,25 +134,17 @@ function PaymentMethod({ tenantId }: { tenantId: string }) {
           <MethodForm
             tenantId={tenantId}
             replacing={shown !== null}
-            onSaved={(saved) => {
-              remove.reset();
-              client.setQueryData(key, saved);
-            }}
+            onSaved={(saved) => client.setQueryData(key, saved)}
           />
-          {shown === null ? null : confirming ? (
-            <TypedConfirm
-              action={`Remove ${shown.reference}`}
+          {shown === null ? null : (
+            <ConfirmedAction
+              label="Remove payment method…"
+              words={`Remove ${shown.reference}`}
               expected={shown.reference}
-              busy={remove.isPending}
-              onConfirm={() => remove.mutate()}
-              onCancel={() => setConfirming(false)}
+              run={() => write('delete', '/v1/tenants/{id}/payment-method', { path: { id: tenantId } })}
+              onDone={() => client.setQueryData(key, null)}
             />
-          ) : (
-            <button type="button" onClick={() => setConfirming(true)}>
-              Remove payment method…
-            </button>
           )}
-          {remove.isError ? <ErrorNotice error={remove.error} /> : null}
         </>
       )}
       <ApiPanel

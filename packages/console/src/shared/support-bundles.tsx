@@ -1,8 +1,7 @@
-import { useMutation } from '@tanstack/react-query';
-import { callOf, download, get } from './api.ts';
+import { callOf, get } from './api.ts';
 import { useCursorPages } from './components/cursor-pages.ts';
 import { ApiPanel, ErrorNotice, Loading, LoadMore } from './components/index.ts';
-import { saveFile } from './save-file.ts';
+import { useSaveFile } from './save-file.ts';
 
 const PAGE = 50;
 
@@ -28,14 +27,15 @@ export function SupportBundleList({ tenantId, shown }: { tenantId: string; shown
   const pages = useCursorPages(supportBundlesKey(tenantId), (cursor) =>
     get('/v1/tenants/{id}/support-bundles', { path: { id: tenantId }, query: { ...query, cursor } }),
   );
-  const save = useMutation({
-    mutationFn: async (id: string) => {
-      const call = callOf('/v1/tenants/{id}/support-bundles/{bundle_id}', {
-        path: { id: tenantId, bundle_id: id },
-      });
-      saveFile(await download({ ...call, accept: 'application/gzip' }), `${id}.tar.gz`);
-    },
-  });
+  const save = useSaveFile();
+  const saveBundle = (id: string) =>
+    save.mutate({
+      call: {
+        ...callOf('/v1/tenants/{id}/support-bundles/{bundle_id}', { path: { id: tenantId, bundle_id: id } }),
+        accept: 'application/gzip',
+      },
+      name: `${id}.tar.gz`,
+    });
   const bundles = pages.data?.pages.flatMap((page) => page.data) ?? [];
   return (
     <>
@@ -71,7 +71,7 @@ export function SupportBundleList({ tenantId, shown }: { tenantId: string; shown
                     <td>
                       <button
                         type="button"
-                        onClick={() => save.mutate(bundle.id)}
+                        onClick={() => saveBundle(bundle.id)}
                         disabled={save.isPending}
                         aria-label={`Download support bundle ${bundle.id}`}
                       >

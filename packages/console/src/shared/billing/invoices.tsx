@@ -1,9 +1,9 @@
 import { useQuery } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { useState } from 'react';
-import { callOf, download, get } from '../api.ts';
+import { callOf, get } from '../api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../components/index.ts';
-import { saveFile } from '../save-file.ts';
+import { useSaveFile } from '../save-file.ts';
 
 type Invoice = Schemas['Invoice'];
 
@@ -20,18 +20,16 @@ export function Invoices({ tenant }: { tenant: { id: string; slug: string } }) {
     queryFn: () => get('/v1/tenants/{id}/invoices', { path: { id: tenant.id }, query }),
   });
   const [open, setOpen] = useState<string | undefined>();
-  const [failed, setFailed] = useState<unknown>();
+  const saving = useSaveFile();
   const save = (invoice: Invoice, format: 'html' | 'pdf') => {
-    setFailed(undefined);
-    const name = invoice.number ?? invoice.id ?? 'invoice';
-    download({
-      ...callOf('/v1/tenants/{id}/invoices/{invoice_id}', {
-        path: { id: tenant.id, invoice_id: invoice.id ?? '' },
-      }),
-      accept: format === 'html' ? 'text/html' : 'application/pdf',
-    })
-      .then((file) => saveFile(file, `${name}.${format}`))
-      .catch(setFailed);
+    const path = { id: tenant.id, invoice_id: invoice.id ?? '' };
+    saving.mutate({
+      call: {
+        ...callOf('/v1/tenants/{id}/invoices/{invoice_id}', { path }),
+        accept: format === 'html' ? 'text/html' : 'application/pdf',
+      },
+      name: `${invoice.number ?? invoice.id ?? 'invoice'}.${format}`,
+    });
   };
   const invoices = list.data?.data ?? [];
   const shown = invoices.find((invoice) => invoice.id === open);
@@ -40,7 +38,7 @@ export function Invoices({ tenant }: { tenant: { id: string; slug: string } }) {
       <h2 id="invoices-heading">Invoices</h2>
       {list.isPending ? <Loading what="the invoices" /> : null}
       {list.isError ? <ErrorNotice error={list.error} /> : null}
-      {failed === undefined ? null : <ErrorNotice error={failed} />}
+      {saving.isError ? <ErrorNotice error={saving.error} /> : null}
       {list.data === undefined ? null : invoices.length === 0 ? (
         <p>No invoice yet: the first is issued at the end of the first billing period.</p>
       ) : (

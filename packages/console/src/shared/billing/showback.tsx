@@ -5,9 +5,9 @@ import { useQuery } from '@tanstack/react-query';
 import type { Schemas } from '@tenantry/core/api';
 import { useState } from 'react';
 import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from 'recharts';
-import { callOf, download, get } from '../api.ts';
+import { callOf, get } from '../api.ts';
 import { ApiPanel, ErrorNotice, Loading } from '../components/index.ts';
-import { saveFile } from '../save-file.ts';
+import { useSaveFile } from '../save-file.ts';
 import { CategoryTotals } from './category-totals.tsx';
 
 type Report = Schemas['Showback'];
@@ -27,19 +27,16 @@ export function Showback({ tenant }: { tenant: { id: string; slug: string } }) {
     queryKey: ['showback', tenant.id, period],
     queryFn: () => get('/v1/tenants/{id}/showback', { path: { id: tenant.id }, query }),
   });
-  const [failed, setFailed] = useState<unknown>();
+  const save = useSaveFile();
   const data = showback.data;
-  const csv = () => {
-    setFailed(undefined);
-    download({
-      ...callOf('/v1/tenants/{id}/showback', { path: { id: tenant.id }, query }),
-      accept: 'text/csv',
-    })
-      .then((file) =>
-        saveFile(file, `showback-${tenant.slug}-${data?.period.start.slice(0, 7) ?? period}.csv`),
-      )
-      .catch(setFailed);
-  };
+  const csv = () =>
+    save.mutate({
+      call: {
+        ...callOf('/v1/tenants/{id}/showback', { path: { id: tenant.id }, query }),
+        accept: 'text/csv',
+      },
+      name: `showback-${tenant.slug}-${data?.period.start.slice(0, 7) ?? period}.csv`,
+    });
   return (
     <section aria-labelledby="showback-heading">
       <h2 id="showback-heading">Showback</h2>
@@ -54,7 +51,7 @@ export function Showback({ tenant }: { tenant: { id: string; slug: string } }) {
       </div>
       {showback.isPending ? <Loading what="the showback" /> : null}
       {showback.isError ? <ErrorNotice error={showback.error} /> : null}
-      {failed === undefined ? null : <ErrorNotice error={failed} />}
+      {save.isError ? <ErrorNotice error={save.error} /> : null}
       {data === undefined ? null : <Breakdown report={data} />}
       <ApiPanel
         label="Showback API"
