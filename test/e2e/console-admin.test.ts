@@ -15,10 +15,9 @@ import {
   runInvoices,
   setClock,
 } from '../../packages/server/test/billing-support.ts';
-import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import { startReceiver } from '../../packages/server/test/webhook-receiver.ts';
-import { launchBrowser } from './browser.ts';
-import { accessible, eventually, operatorConsole, person, screenshotsFolder } from './console-support.ts';
+import { accessible, eventually, operatorConsole, person, startRig, stopRig } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
 let t: OidcTestApp;
@@ -28,15 +27,13 @@ let receiver: Awaited<ReturnType<typeof startReceiver>>;
 beforeAll(async () => {
   receiver = await startReceiver();
   // The local receiver listens on loopback, which webhook URLs may not reach unless allowed.
-  t = await startOidcTestApp({ real: true, webhooks: { allowedHosts: ['127.0.0.1'], timeoutMs: 2_000 } });
-  await applyBillingPlans(t);
-  browser = await launchBrowser();
-  await screenshotsFolder();
+  ({ t, browser } = await startRig(applyBillingPlans, {
+    webhooks: { allowedHosts: ['127.0.0.1'], timeoutMs: 2_000 },
+  }));
 }, E2E_TIMEOUT_MS);
 
 afterAll(async () => {
-  await browser?.close();
-  await t?.close();
+  await stopRig({ t, browser });
   await receiver?.close();
 });
 

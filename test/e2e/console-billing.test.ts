@@ -10,15 +10,15 @@ import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { applyBillingPlans, billedTenant } from '../../packages/server/test/billing-support.ts';
 import { invitedMember } from '../../packages/server/test/member-support.ts';
-import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
-import { launchBrowser } from './browser.ts';
+import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import {
   accessible,
   eventually,
   operatorConsole,
   person,
   portalMember,
-  screenshotsFolder,
+  startRig,
+  stopRig,
 } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
@@ -28,16 +28,10 @@ let browser: Browser | undefined;
 const DAY_MS = 86_400_000;
 
 beforeAll(async () => {
-  t = await startOidcTestApp({ real: true });
-  await applyBillingPlans(t);
-  browser = await launchBrowser();
-  await screenshotsFolder();
+  ({ t, browser } = await startRig(applyBillingPlans));
 }, E2E_TIMEOUT_MS);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.close();
-});
+afterAll(() => stopRig({ t, browser }));
 
 /** Clicks `button` and reads the file it downloads, with the API's answer it was made from. */
 async function downloaded(page: Page, button: string, accept: string) {

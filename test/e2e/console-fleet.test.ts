@@ -5,31 +5,24 @@
 // page loads with no console error and no serious or critical axe violation.
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import {
   applyPlans,
   failedTenant,
   provisionedTenant,
   query,
 } from '../../packages/server/test/tenant-support.ts';
-import { launchBrowser } from './browser.ts';
-import { accessible, eventually, operatorConsole, screenshotsFolder } from './console-support.ts';
+import { accessible, eventually, operatorConsole, startRig, stopRig } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
 let t: OidcTestApp;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  t = await startOidcTestApp({ real: true });
-  await applyPlans(t);
-  browser = await launchBrowser();
-  await screenshotsFolder();
+  ({ t, browser } = await startRig(applyPlans));
 }, E2E_TIMEOUT_MS);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.close();
-});
+afterAll(() => stopRig({ t, browser }));
 
 test(
   'an operator reads the fleet signals and follows them, changes a data plane, reads a migration run, and retries a failed provisioning',

@@ -8,16 +8,16 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { systemContext } from '../../packages/server/src/request-context.ts';
-import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import { applyPlans } from '../../packages/server/test/tenant-support.ts';
-import { launchBrowser } from './browser.ts';
 import {
   accessible,
   eventually,
   operatorConsole,
   person,
   portalMember,
-  screenshotsFolder,
+  startRig,
+  stopRig,
 } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
@@ -25,30 +25,27 @@ let t: OidcTestApp;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
+  const prepare = async (app: OidcTestApp) => {
+    await applyPlans(app);
+    const settings = await app.request({
+      method: 'PUT',
+      url: '/v1/settings/self-serve',
+      payload: {
+        enabled: true,
+        plans: ['pro'],
+        placements: ['pool'],
+        regions: [],
+        app_url: null,
+        trial_days: 14,
+      },
+    });
+    expect(settings.status, JSON.stringify(settings.body)).toBe(200);
+  };
   // Endpoints on loopback are refused unless allowed; nothing is delivered to it here.
-  t = await startOidcTestApp({ real: true, webhooks: { allowedHosts: ['127.0.0.1'], timeoutMs: 2_000 } });
-  await applyPlans(t);
-  const settings = await t.request({
-    method: 'PUT',
-    url: '/v1/settings/self-serve',
-    payload: {
-      enabled: true,
-      plans: ['pro'],
-      placements: ['pool'],
-      regions: [],
-      app_url: null,
-      trial_days: 14,
-    },
-  });
-  expect(settings.status, JSON.stringify(settings.body)).toBe(200);
-  browser = await launchBrowser();
-  await screenshotsFolder();
+  ({ t, browser } = await startRig(prepare, { webhooks: { allowedHosts: ['127.0.0.1'], timeoutMs: 2_000 } }));
 }, E2E_TIMEOUT_MS);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.close();
-});
+afterAll(() => stopRig({ t, browser }));
 
 /** The writes (POST, PUT, PATCH, DELETE) the page sends to the API, as `METHOD /path`. */
 function writesOf(page: Page): string[] {

@@ -6,10 +6,9 @@
 // no console error.
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import { applyPlans, fixture, provisionedTenant } from '../../packages/server/test/tenant-support.ts';
-import { launchBrowser } from './browser.ts';
-import { accessible, eventually, operatorConsole, screenshotsFolder } from './console-support.ts';
+import { accessible, eventually, operatorConsole, startRig, stopRig } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
 let t: OidcTestApp;
@@ -30,18 +29,14 @@ function lineOf(text: string, needle: string): number {
 }
 
 beforeAll(async () => {
-  t = await startOidcTestApp({ real: true });
-  await applyPlans(t);
-  // Version 2 of starter: a longer trial.
-  await applyPlans(t, replaceOnce(FIXTURE, 'trial_days: 14', 'trial_days: 30'));
-  browser = await launchBrowser();
-  await screenshotsFolder();
+  ({ t, browser } = await startRig(async (app) => {
+    await applyPlans(app);
+    // Version 2 of starter: a longer trial.
+    await applyPlans(app, replaceOnce(FIXTURE, 'trial_days: 14', 'trial_days: 30'));
+  }));
 }, E2E_TIMEOUT_MS);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.close();
-});
+afterAll(() => stopRig({ t, browser }));
 
 test(
   'an operator reads and diffs plan versions, finds an error of the plan file at its line, previews the impact and applies it',

@@ -10,18 +10,18 @@ import { readFile } from 'node:fs/promises';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { applyAccess, invitedMember } from '../../packages/server/test/member-support.ts';
-import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import { applyPlans, provisionedTenant } from '../../packages/server/test/tenant-support.ts';
 import { InstallChain, installKey } from '../../packages/server/test/usage-report-support.ts';
 import { userToken } from '../../packages/server/test/user-tokens.ts';
-import { launchBrowser } from './browser.ts';
 import {
   accessible,
   eventually,
   person,
   portalMember,
-  screenshotsFolder,
   signIn,
+  startRig,
+  stopRig,
   tab,
 } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
@@ -47,19 +47,14 @@ let t: OidcTestApp;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  t = await startOidcTestApp({ real: true });
-  await applyPlans(t, PLANS);
-  await applyAccess(t);
-  browser = await launchBrowser();
-  await screenshotsFolder();
+  ({ t, browser } = await startRig(async (app) => {
+    await applyPlans(app, PLANS);
+    await applyAccess(app);
+  }));
 }, E2E_TIMEOUT_MS);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.close();
-});
+afterAll(() => stopRig({ t, browser }));
 
-/** Follows a link of the portal's navigation and waits for its page. */
 /**
  * Opens a page from the navigation and waits for its heading, not only its URL: a page is a chunk
  * loaded on demand, and until it is shown the page before stays, with fields of the same labels

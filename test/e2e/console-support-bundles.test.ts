@@ -9,17 +9,17 @@ import { readFile } from 'node:fs/promises';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { invitedMember } from '../../packages/server/test/member-support.ts';
-import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import { tarGz } from '../../packages/server/test/support-bundle-support.ts';
 import { applyPlans, provisionedTenant } from '../../packages/server/test/tenant-support.ts';
-import { launchBrowser } from './browser.ts';
 import {
   accessible,
   eventually,
   operatorConsole,
   person,
   portalMember,
-  screenshotsFolder,
+  startRig,
+  stopRig,
 } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
@@ -27,16 +27,10 @@ let t: OidcTestApp;
 let browser: Browser | undefined;
 
 beforeAll(async () => {
-  t = await startOidcTestApp({ real: true });
-  await applyPlans(t);
-  browser = await launchBrowser();
-  await screenshotsFolder();
+  ({ t, browser } = await startRig(applyPlans));
 }, E2E_TIMEOUT_MS);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.close();
-});
+afterAll(() => stopRig({ t, browser }));
 
 test(
   "a self-hosted customer's admin sends a support bundle from the portal; the vendor's support staff download it from the tenant's page",

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import AxeBuilder from '@axe-core/playwright';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { expect } from 'vitest';
-import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import { launchBrowser } from './browser.ts';
 
 export const PASSWORD = 'violet-kettle-sonata-49';
 /** Where the pages' screenshots go (gitignored), for a person to look at. */
@@ -15,6 +16,36 @@ export const SCREENSHOTS = join(import.meta.dirname, '..', '..', '.ci', '.work',
 /** Makes the screenshots' folder; call it in beforeAll. */
 export async function screenshotsFolder(): Promise<void> {
   await mkdir(SCREENSHOTS, { recursive: true });
+}
+
+/**
+ * What a file of the console's browser tests runs against, started in its beforeAll: a control
+ * plane on a loopback port (`prepare` gives it the file's plans and the rest; `options` its webhook
+ * settings), Debian's Chromium and the screenshots' folder. {@link stopRig}, in its afterAll, closes them.
+ */
+export async function startRig(
+  prepare: (t: OidcTestApp) => Promise<unknown>,
+  options: Omit<NonNullable<Parameters<typeof startOidcTestApp>[0]>, 'real'> = {},
+): Promise<{ t: OidcTestApp; browser: Browser }> {
+  const t = await startOidcTestApp({ ...options, real: true });
+  try {
+    await prepare(t);
+    const browser = await launchBrowser();
+    await screenshotsFolder();
+    return { t, browser };
+  } catch (error) {
+    await t.close();
+    throw error;
+  }
+}
+
+/** Closes what {@link startRig} started, as far as it got. */
+export async function stopRig(rig: {
+  t?: OidcTestApp | undefined;
+  browser?: Browser | undefined;
+}): Promise<void> {
+  await rig.browser?.close();
+  await rig.t?.close();
 }
 
 /** A user who signed up with `PASSWORD` and verified the address, as the hosted pages make one. */

@@ -7,11 +7,10 @@
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { applyAccess, invitedMember } from '../../packages/server/test/member-support.ts';
-import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import { applyPlans, provisionedTenant } from '../../packages/server/test/tenant-support.ts';
 import { startReceiver } from '../../packages/server/test/webhook-receiver.ts';
-import { launchBrowser } from './browser.ts';
-import { accessible, eventually, operatorConsole, person, screenshotsFolder } from './console-support.ts';
+import { accessible, eventually, operatorConsole, person, startRig, stopRig } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
 // A meter tied to a feature (recordings needs recording), a hard limit on meetings, a config value.
@@ -47,16 +46,15 @@ let receiver: Awaited<ReturnType<typeof startReceiver>>;
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  t = await startOidcTestApp({ real: true, webhooks: { allowedHosts: ['127.0.0.1'], timeoutMs: 5_000 } });
-  await applyPlans(t, PLANS);
-  await applyAccess(t);
-  browser = await launchBrowser();
-  await screenshotsFolder();
+  const prepare = async (app: OidcTestApp) => {
+    await applyPlans(app, PLANS);
+    await applyAccess(app);
+  };
+  ({ t, browser } = await startRig(prepare, { webhooks: { allowedHosts: ['127.0.0.1'], timeoutMs: 5_000 } }));
 }, E2E_TIMEOUT_MS);
 
 afterAll(async () => {
-  await browser?.close();
-  await t?.close();
+  await stopRig({ t, browser });
   await receiver?.close();
 });
 

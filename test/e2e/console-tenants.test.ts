@@ -8,10 +8,9 @@ import { readFile } from 'node:fs/promises';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { insertFleet } from '../../packages/server/test/fleet-support.ts';
-import { type OidcTestApp, startOidcTestApp } from '../../packages/server/test/oidc-support.ts';
+import type { OidcTestApp } from '../../packages/server/test/oidc-support.ts';
 import { applyPlans, provisionedTenant } from '../../packages/server/test/tenant-support.ts';
-import { launchBrowser } from './browser.ts';
-import { accessible, eventually, operatorConsole, screenshotsFolder } from './console-support.ts';
+import { accessible, eventually, operatorConsole, startRig, stopRig } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
 let t: OidcTestApp;
@@ -20,16 +19,10 @@ let browser: Browser | undefined;
 const FLEET = 3_000;
 
 beforeAll(async () => {
-  t = await startOidcTestApp({ real: true });
-  await applyPlans(t);
-  browser = await launchBrowser();
-  await screenshotsFolder();
+  ({ t, browser } = await startRig(applyPlans));
 }, E2E_TIMEOUT_MS);
 
-afterAll(async () => {
-  await browser?.close();
-  await t?.close();
-});
+afterAll(() => stopRig({ t, browser }));
 
 test(
   'an operator finds a tenant with the palette, saves a view, downloads CSV, suspends three tenants in bulk and scrolls a large fleet',
