@@ -35,11 +35,13 @@ describe('parseShowbackSearch', () => {
       period: '2026-10',
       currency: 'eur',
     });
-    // A month that is not one; a currency in upper case (the API takes lower case only); a number.
-    expect(parseShowbackSearch({ period: '2026-13', currency: 'EUR' })).toEqual({
+    // A month that is not one; a code Tenantry does not bill in (the API refuses it); a number.
+    expect(parseShowbackSearch({ period: '2026-13', currency: 'aaa' })).toEqual({
       period: undefined,
       currency: undefined,
     });
+    // A link typed in upper case still means its currency: the API takes the lower case.
+    expect(parseShowbackSearch({ currency: 'EUR' })).toEqual({ period: undefined, currency: 'eur' });
     expect(parseShowbackSearch({ period: 202610, currency: 'euro' })).toEqual({
       period: undefined,
       currency: undefined,

@@ -1,3 +1,4 @@
+import { type Currency, normaliseCurrency } from '@tenantry/core';
 import type { Schemas } from '@tenantry/core/api';
 
 // What the admin pages read from their URLs and forms, apart from the pages: pure, so tested alone.
@@ -107,13 +108,13 @@ export function isProvisioningRunState(value: unknown): value is ProvisioningRun
 /** The fleet showback's choices, as the URL keeps them: the month (the API's default when none) and the currency. */
 export interface ShowbackSearch {
   readonly period?: string | undefined;
-  readonly currency?: string | undefined;
+  readonly currency?: Currency | undefined;
 }
 
 /** The fleet showback's search params, checked: a month or currency the API would refuse is dropped. */
 export function parseShowbackSearch(raw: Record<string, unknown>): ShowbackSearch {
   return {
     period: typeof raw.period === 'string' && MONTH.test(raw.period) ? raw.period : undefined,
-    currency: typeof raw.currency === 'string' && /^[a-z]{3}$/.test(raw.currency) ? raw.currency : undefined,
+    currency: typeof raw.currency === 'string' ? (normaliseCurrency(raw.currency) ?? undefined) : undefined,
   };
 }

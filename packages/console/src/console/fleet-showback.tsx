@@ -28,7 +28,7 @@ export function FleetShowbackPage() {
   const csv = () => {
     if (first === undefined) return;
     const month = first.period.month;
-    const query = { period: month, ...(first.currency === null ? {} : { currency: first.currency }) };
+    const query = parseShowbackSearch({ period: month, currency: first.currency });
     save.mutate({
       call: { ...callOf('/v1/showback', { query }), accept: 'text/csv' },
       name: `showback-fleet-${month}.csv`,

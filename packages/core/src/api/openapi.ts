@@ -8922,7 +8922,33 @@ export interface operations {
     parameters: {
       query?: {
         /** @description Default: the month's only currency, or the one most of its documents are in */
-        currency?: string;
+        currency?:
+          | 'usd'
+          | 'eur'
+          | 'gbp'
+          | 'jpy'
+          | 'chf'
+          | 'cad'
+          | 'aud'
+          | 'nzd'
+          | 'sek'
+          | 'nok'
+          | 'dkk'
+          | 'pln'
+          | 'czk'
+          | 'huf'
+          | 'inr'
+          | 'brl'
+          | 'mxn'
+          | 'sgd'
+          | 'hkd'
+          | 'krw'
+          | 'cny'
+          | 'zar'
+          | 'ils'
+          | 'try'
+          | 'aed'
+          | 'sar';
         /** @description The `next_cursor` of the previous page */
         cursor?: string;
         /** @description Or send `Accept: text/csv`: every tenant, without `limit` and `cursor` */

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CURRENCIES, CurrencyCode, isCurrency, minorUnitDigits, normaliseCurrency } from './currencies.ts';
+import { CURRENCIES, isCurrency, minorUnitDigits, normaliseCurrency } from './currencies.ts';
+import { CurrencyCode } from './currency-code.ts';
 
 describe('currencies', () => {
   it('accepts every currency the product promises, in lowercase', () => {

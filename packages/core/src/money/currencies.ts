@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 /**
  * The ISO 4217 currencies Tenantry accepts, keyed by lowercase code (the spelling Stripe uses),
  * with the number of digits of their minor unit. The list is closed on purpose: an amount in a
@@ -59,20 +57,3 @@ export function minorUnitDigits(code: string): number | undefined {
   const currency = normaliseCurrency(code);
   return currency === null ? undefined : CURRENCIES[currency];
 }
-
-/**
- * A currency code in any case, parsed to the lowercase code Tenantry stores (`"USD"` → `"usd"`).
- * Refuses currencies that are not in {@link CURRENCIES}.
- */
-export const CurrencyCode = z.string().transform((code, ctx) => {
-  const currency = normaliseCurrency(code);
-  if (currency === null) {
-    ctx.issues.push({
-      code: 'custom',
-      input: code,
-      message: `unknown currency ${JSON.stringify(code)}: use a lowercase ISO 4217 code Tenantry accepts, such as usd or eur`,
-    });
-    return z.NEVER;
-  }
-  return currency;
-});

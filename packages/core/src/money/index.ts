@@ -6,9 +6,9 @@
 export {
   CURRENCIES,
   type Currency,
-  CurrencyCode,
   isCurrency,
   minorUnitDigits,
   normaliseCurrency,
 } from './currencies.ts';
+export { CurrencyCode } from './currency-code.ts';
 export { canonicalDecimal, DecimalAmount, MAX_FRACTION_DIGITS, toMinorUnits } from './decimal-amount.ts';

@@ -124,6 +124,10 @@ describe(`GET /v1/showback (${backend})`, () => {
     expect(byDefault.body.total).toBe('190.00');
     // A month long closed says so.
     expect((await get('/v1/showback?period=2026-08')).body.periods_open).toBe(false);
+    // A month without documents, asked in a currency without a minor unit: zero written its way.
+    const yen = await get('/v1/showback?period=2026-08&currency=jpy');
+    expect(yen.status).toBe(200);
+    expect(yen.body).toMatchObject({ currency: 'jpy', total: '0', tenant_count: 0 });
   });
 
   it('answers CSV with every tenant, a spreadsheet formula in a name neutralised', async () => {
@@ -155,6 +159,8 @@ describe('errors', () => {
       ['period=October', 'period'],
       ['currency=USD', 'currency'],
       ['currency=gbp', 'query.currency'],
+      // A month without documents cannot say which currencies are in it: the list Tenantry bills in does.
+      ['period=2026-08&currency=aaa', 'currency'],
       ['limit=0', 'limit'],
       ['limit=101', 'limit'],
       ['cursor=bm9wZQ', 'query.cursor'],

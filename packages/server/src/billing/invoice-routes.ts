@@ -1,4 +1,4 @@
-import { type DomainError, METER_CATEGORIES, type Result } from '@tenantry/core';
+import { CURRENCIES, type Currency, type DomainError, METER_CATEGORIES, type Result } from '@tenantry/core';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -238,9 +238,10 @@ const ShowbackQuery = z.strictObject({
 });
 const FleetShowbackQuery = z.strictObject({
   period: Month.optional().describe('Default: the month before the current one (UTC)'),
+  // The closed list Tenantry bills in: a code outside it can have no document, and its amounts
+  // (even zero) could not be written with the currency's digits.
   currency: z
-    .string()
-    .regex(/^[a-z]{3}$/, 'must be an ISO 4217 code in lower case, e.g. usd')
+    .enum(Object.keys(CURRENCIES) as [Currency, ...Currency[]])
     .optional()
     .describe("Default: the month's only currency, or the one most of its documents are in"),
   limit: z.coerce.number().int().min(1).max(100).optional().describe('Tenants per page, 1 to 100 (20)'),
