@@ -4,6 +4,7 @@
  * It may import: @tenantry/core, changes/, db/, http/, jobs/, shared modules, tenants/.
  */
 export { timeWeightedUnit, unitConversion } from './billing-usage.ts';
+export { moneyOf } from './decimal-text.ts';
 export { Dunning } from './dunning.ts';
 export { dunningRoutes } from './dunning-routes.ts';
 export { Invoice as InvoiceSchema, invoiceRoutes } from './invoice-routes.ts';
@@ -11,7 +12,7 @@ export { draftInvoiceAt, InvoiceService } from './invoice-service.ts';
 export type { InvoiceView } from './invoice-view.ts';
 export { paymentMethodRoutes } from './payment-method-routes.ts';
 export { PaymentMethodService } from './payment-method-service.ts';
-export { type ProrationLineView, type ProrationView, prorationOf, signed } from './plan-change-preview.ts';
+export { type ProrationLineView, type ProrationView, prorationOf } from './plan-change-preview.ts';
 export { type PlanChangeRequest, planChangeTiming } from './plan-change-timing.ts';
 export { createStripeBilling, invoiceSide, type StripeBilling } from './stripe-billing.ts';
 export type { StripeSettings } from './stripe-client.ts';

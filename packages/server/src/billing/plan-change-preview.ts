@@ -1,4 +1,5 @@
-import { formatMinorUnits, toMinorUnits } from '@tenantry/core';
+import { toMinorUnits } from '@tenantry/core';
+import { moneyOf } from './decimal-text.ts';
 import type { InvoiceLineView, InvoiceView } from './invoice-view.ts';
 
 /** One proration line of a plan change, as Stripe shows them: a credit for unused time, a charge for the rest. */
@@ -54,7 +55,7 @@ export function prorationOf(before: InvoiceView, after: InvoiceView, at: Date): 
       description: `Unused time on ${line.description}`,
       plan: line.plan,
       period: { start: cut, end: line.period.end },
-      amount: signed(-credit, currency),
+      amount: moneyOf(-credit, currency),
     });
   }
   for (const line of after.lines) {
@@ -72,7 +73,7 @@ export function prorationOf(before: InvoiceView, after: InvoiceView, at: Date): 
     (sum, line) => sum + minor(line.amount.replace(/^-/, '')) * sign(line.amount),
     0n,
   );
-  return { lines, amount: signed(total, currency) };
+  return { lines, amount: moneyOf(total, currency) };
 }
 
 function sameSource(a: InvoiceLineView, b: InvoiceLineView): boolean {
@@ -86,9 +87,4 @@ function sameSource(a: InvoiceLineView, b: InvoiceLineView): boolean {
 
 function sign(amount: string): bigint {
   return amount.startsWith('-') ? -1n : 1n;
-}
-
-/** Minor units as a signed decimal in major units (formatMinorUnits takes no negative amounts). */
-export function signed(minor: bigint, currency: string): string {
-  return minor < 0n ? `-${formatMinorUnits(-minor, currency)}` : formatMinorUnits(minor, currency);
 }

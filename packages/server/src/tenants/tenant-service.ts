@@ -24,11 +24,11 @@ import {
   changeSubscription,
   draftInvoiceAt,
   type InvoiceView,
+  moneyOf,
   type PlanChangeRequest,
   type ProrationView,
   planChangeTiming,
   prorationOf,
-  signed,
   startSubscription,
 } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
@@ -612,7 +612,7 @@ export class TenantService {
             proration:
               timing === 'now'
                 ? prorationOf(before.value, after.value, at)
-                : { lines: [], amount: signed(0n, after.value.currency) },
+                : { lines: [], amount: moneyOf(0n, after.value.currency) },
             current_invoice: before.value,
             next_invoice: after.value,
             first_invoice_on_new_plan: firstOnNewPlan?.value ?? null,
