@@ -157,12 +157,28 @@ test(
 
     // --- The operator: the fleet's showback for that month. ---
     const ops = await operatorConsole(t, browser, `ops-${marker}@example.com`);
+    // The month form is made anew once the first answer shows (it starts from the answer's month),
+    // so until then it takes no typing: held back here, the answer finds the form disabled.
+    let answer = () => {};
+    const held = new Promise<void>((resolve) => {
+      answer = resolve;
+    });
+    await ops.page.route('**/v1/showback?*', async (route) => {
+      await held;
+      await route.continue();
+    });
     await ops.page.click('nav >> text=Showback');
     await ops.page.waitForURL(`${t.issuer}/console/showback`);
-    // The month form is made anew once the first answer shows (it starts from the answer's month):
-    // filled before that, it would be reset, and "Show" would ask for the default month.
+    const monthInput = ops.page.locator('form[aria-label="Choose the month"] input[type=month]');
+    expect(await monthInput.isDisabled()).toBe(true);
+    expect(
+      await ops.page.locator('form[aria-label="Choose the month"] button:has-text("Show")').isDisabled(),
+    ).toBe(true);
+    answer();
     await ops.page.locator('[data-testid=fleet-showback-categories]').waitFor();
-    await ops.page.locator('form[aria-label="Choose the month"] input[type=month]').fill(month);
+    await ops.page.unroute('**/v1/showback?*');
+    expect(await monthInput.isDisabled()).toBe(false);
+    await monthInput.fill(month);
     await ops.page.click('form[aria-label="Choose the month"] button:has-text("Show")');
     await ops.page.waitForURL(`${t.issuer}/console/showback?period=${month}`);
     const top = ops.page.locator('[data-testid=fleet-showback-tenants] tbody tr').first();

@@ -51,9 +51,16 @@ export function FleetShowbackPage() {
         onSubmit={apply}
         key={`${first?.period.month}-${first?.currency}`}
       >
+        {/* The form starts from the answer's month and currency, so it is made anew when an answer
+            comes; until the first one has, it takes no typing that would be lost. */}
         <label>
           Periods starting in (UTC month)
-          <input name="period" type="month" defaultValue={search.period ?? first?.period.month ?? ''} />
+          <input
+            name="period"
+            type="month"
+            defaultValue={search.period ?? first?.period.month ?? ''}
+            disabled={first === undefined}
+          />
         </label>
         {first === undefined || first.currencies.length < 2 ? null : (
           <label>
@@ -67,7 +74,9 @@ export function FleetShowbackPage() {
             </select>
           </label>
         )}
-        <button type="submit">Show</button>
+        <button type="submit" disabled={first === undefined}>
+          Show
+        </button>
         <button type="button" onClick={csv} disabled={first === undefined}>
           Download CSV
         </button>
