@@ -18,6 +18,7 @@ import {
   portalMember,
   startRig,
   stopRig,
+  within,
 } from './console-support.ts';
 import { E2E_TIMEOUT_MS } from './tenantry-process.ts';
 
@@ -69,15 +70,21 @@ async function fieldError(page: Page, input: string): Promise<string> {
 }
 
 async function focused(page: Page, input: string): Promise<boolean> {
-  return page.$eval(input, (element) => element === document.activeElement);
+  return within(
+    `reading the focus of ${input}`,
+    page.$eval(input, (element) => element === document.activeElement),
+  );
 }
 
 /** Moves the single-page app to `path` as its own links do, keeping the tokens in the page's memory. */
 async function navigate(page: Page, path: string): Promise<void> {
-  await page.evaluate((to) => {
-    history.pushState({}, '', to);
-    dispatchEvent(new PopStateEvent('popstate', { state: {} }));
-  }, path);
+  await within(
+    `moving to ${path}`,
+    page.evaluate((to) => {
+      history.pushState({}, '', to);
+      dispatchEvent(new PopStateEvent('popstate', { state: {} }));
+    }, path),
+  );
 }
 
 test(

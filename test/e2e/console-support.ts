@@ -64,6 +64,23 @@ export async function person(t: OidcTestApp, email: string): Promise<void> {
     .execute();
 }
 
+/**
+ * `step`, or an error naming `what` once it has not settled in `ms`. For the browser calls that
+ * have no timeout of their own (contexts, `evaluate`, axe's analysis): without it, a wedged browser
+ * or page holds the test until the suite's safety net, 15 minutes later, and says nothing of where.
+ */
+export async function within<T>(what: string, step: Promise<T>, ms = 60_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish in ${ms / 1000} s`)), ms);
+  });
+  try {
+    return await Promise.race([step, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Polls until the page shows what is expected: it fills itself in from the API. */
 export function eventually<T>(read: () => Promise<T>) {
   return expect.poll(read, { timeout: 20_000, interval: 100 });
@@ -71,7 +88,7 @@ export function eventually<T>(read: () => Promise<T>) {
 
 /** A browser tab that fails the test on any console error or uncaught exception it meets. */
 export async function tab(context: BrowserContext): Promise<{ page: Page; errors: string[] }> {
-  const page = await context.newPage();
+  const page = await within('a new tab', context.newPage());
   // A step that does not happen fails with what it waited for, well before the test's timeout.
   page.setDefaultTimeout(20_000);
   const errors: string[] = [];
@@ -94,7 +111,7 @@ export async function signIn(page: Page, email: string): Promise<void> {
 
 /** No serious or critical accessibility violation on the page as it is now; a screenshot of it. */
 export async function accessible(page: Page, name: string): Promise<void> {
-  const results = await new AxeBuilder({ page }).analyze();
+  const results = await within(`axe's analysis of ${name}`, new AxeBuilder({ page }).analyze());
   const grave = results.violations
     .filter((v) => v.impact === 'serious' || v.impact === 'critical')
     .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
@@ -115,7 +132,10 @@ export async function operatorConsole(
   await person(t, email);
   const added = await t.request({ method: 'POST', url: '/v1/staff', payload: { email, role } });
   expect(added.status, JSON.stringify(added.body)).toBe(200);
-  const context = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
+  const context = await within(
+    'a new browser context',
+    browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] }),
+  );
   const { page, errors } = await tab(context);
   await page.goto(`${t.issuer}/console/`);
   await signIn(page, email);
@@ -129,7 +149,10 @@ export async function portalMember(
   browser: Browser,
   email: string,
 ): Promise<{ context: BrowserContext; page: Page; errors: string[] }> {
-  const context = await browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] });
+  const context = await within(
+    'a new browser context',
+    browser.newContext({ permissions: ['clipboard-read', 'clipboard-write'] }),
+  );
   const { page, errors } = await tab(context);
   await page.goto(`${t.issuer}/portal/`);
   await signIn(page, email);
