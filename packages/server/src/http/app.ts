@@ -3,7 +3,7 @@ import fastifyCookie from '@fastify/cookie';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { serializerCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { accessRoutes } from '../access/index.ts';
 import { agentRoutes, attachAgentGateway, datasetRoutes } from '../agents/index.ts';
@@ -47,6 +47,7 @@ import { serveMetrics } from './metrics.ts';
 import { documentRoutes, openApiOptions } from './openapi.ts';
 import { handleError, ProblemSchema, replyProblem } from './problem.ts';
 import { rejectMalformedQueries, rejectUnstorableText } from './text-guard.ts';
+import { validatorCompiler } from './validator.ts';
 
 const REQUEST_ID = /^[\w.-]{1,128}$/;
 

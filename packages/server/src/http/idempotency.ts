@@ -48,8 +48,8 @@ export const IDEMPOTENCY_IN_PROGRESS_TIMEOUT_SECONDS = 300;
 /** The header as each POST route declares it: validated there, and shown in the OpenAPI document. */
 const IdempotencyKeyHeader = z
   .string()
-  .min(1, { error: 'must be 1 to 255 characters' })
-  .max(255, { error: 'must be 1 to 255 characters' })
+  .min(1)
+  .max(255)
   .optional()
   .describe(
     'Makes the request safe to retry: the first response is stored for ' +

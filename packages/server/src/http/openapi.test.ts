@@ -129,7 +129,7 @@ describe('the OpenAPI document', () => {
     });
     expect(tooLong.status).toBe(400);
     expect(tooLong.body.errors).toEqual([
-      { path: 'headers.idempotency-key', message: 'must be 1 to 255 characters' },
+      { path: 'headers.idempotency-key', message: 'idempotency-key must be at most 255 characters long' },
     ]);
   });
 

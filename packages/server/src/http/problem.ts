@@ -1,6 +1,5 @@
 import { type DomainError, type ErrorCode, errorCatalog, type FieldError } from '@tenantry/core';
 import type { FastifyError, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isDatabaseUnreachable } from '../db/index.ts';
 
@@ -148,17 +147,9 @@ function fieldErrorsOf(error: FastifyError): FieldError[] {
     const path = prefix + segments.join('.');
     return path.replace(/\.$/, '') || '(body)';
   };
-  return (error.validation ?? []).flatMap((v): FieldError[] => {
+  return (error.validation ?? []).map((v): FieldError => {
     const segments = v.instancePath.split('/').filter((s) => s !== '');
-    // An unknown member has no path of its own: name each one, e.g. `query.foo`.
-    const unknownKeys = (v.params as { keys?: unknown } | undefined)?.keys;
-    if (v.keyword === 'unrecognized_keys' && Array.isArray(unknownKeys) && unknownKeys.length > 0) {
-      return unknownKeys.map((key) => ({
-        path: at([...segments, String(key)]),
-        message: 'is not a known field',
-      }));
-    }
-    return [{ path: at(segments), message: v.message ?? 'is not valid' }];
+    return { path: at(segments), message: v.message ?? 'is not valid' };
   });
 }
 
@@ -212,7 +203,7 @@ export function handleError(
   reply: FastifyReply,
 ): FastifyReply | Promise<FastifyReply> {
   if (error instanceof ProblemError) return sendProblem(reply, error.problem);
-  if (hasZodFastifySchemaValidationErrors(error) || error.validation) {
+  if (error.validation) {
     const errors = fieldErrorsOf(error);
     const names = errors.map((e) => e.path).join(', ');
     return replyProblem(reply, 'validation_failed', `invalid fields: ${names}`, errors);

@@ -126,6 +126,30 @@ describe('problem responses', () => {
     expect(whole.body.errors.map((e: any) => e.path)).toEqual(['(body)']);
   });
 
+  test("validation messages name the field in words for people, the console forms' own", async () => {
+    // Zod's own would read "Too small: expected number to be >=0" and "Unrecognized key: \"color\"".
+    const body = await t.request({
+      method: 'POST',
+      url: '/v1/tenants',
+      payload: { slug: 'acme', name: '', plan: 'pro', seats: -1, color: 'red' },
+    });
+    expectProblem(body, 'validation_failed');
+    expect(body.body.errors).toEqual([
+      { path: 'name', message: 'name must not be empty' },
+      { path: 'seats', message: 'seats must be at least 0, not -1' },
+      { path: 'color', message: 'unknown field "color"' },
+    ]);
+    const query = await t.request({ method: 'GET', url: '/v1/tenants?limit=101&limt=5' });
+    expect(query.body.errors).toEqual([
+      { path: 'query.limit', message: 'limit must be at most 100, not 101' },
+      { path: 'query.limt', message: 'unknown field "limt"' },
+    ]);
+    const missing = await t.request({ method: 'POST', url: '/v1/api-keys', payload: {} });
+    expect(missing.body.errors).toEqual([{ path: 'name', message: 'name is required' }]);
+    const typed = await t.request({ method: 'POST', url: '/v1/api-keys', payload: { name: 5 } });
+    expect(typed.body.errors).toEqual([{ path: 'name', message: 'name must be a string, not 5' }]);
+  });
+
   test('a URL that is not valid percent-encoding is 400 malformed_request', async () => {
     for (const url of ['/v1/tenants/%', '/v1/plans/%E0%A4%A', '/v1/plans/%zz']) {
       const response = await t.request({ method: 'GET', url });
