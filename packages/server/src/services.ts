@@ -436,7 +436,7 @@ export function createServices(database: Database, config: ServiceSettings, cloc
     secrets: config.secrets,
     sessions,
     mailer,
-    issuer: configuredBrand.productName,
+    brand: () => selfServe.brand(),
   });
   return {
     database,

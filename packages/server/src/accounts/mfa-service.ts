@@ -4,7 +4,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { Secret, TOTP } from 'otpauth';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
-import type { Mailer } from '../mail/index.ts';
+import type { BrandSource, Mailer } from '../mail/index.ts';
 import type { SecretBox } from '../secrets/index.ts';
 import { type Origin, type OwnChange, recordOwn } from './account-service.ts';
 import { hashSecret, type SessionService, type StartedSession } from './session-service.ts';
@@ -55,7 +55,7 @@ export class MfaService {
   readonly #secrets: SecretBox;
   readonly #sessions: SessionService;
   readonly #mailer: Mailer;
-  readonly #issuer: string;
+  readonly #brand: BrandSource;
 
   constructor(deps: {
     db: Kysely<Schema>;
@@ -63,15 +63,15 @@ export class MfaService {
     secrets: SecretBox;
     sessions: SessionService;
     mailer: Mailer;
-    /** The name authenticator apps show: the vendor's product. */
-    issuer: string;
+    /** The vendor's brand as it is now: its product's name is what authenticator apps show. */
+    brand: BrandSource;
   }) {
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#secrets = deps.secrets;
     this.#sessions = deps.sessions;
     this.#mailer = deps.mailer;
-    this.#issuer = deps.issuer;
+    this.#brand = deps.brand;
   }
 
   /** Whether the user has MFA on (a confirmed authenticator), and how many recovery codes are left. */
@@ -99,6 +99,8 @@ export class MfaService {
     const now = this.#clock.now();
     const secret = new Secret({ size: 20 });
     const sealed = await this.#secrets.seal(`totp:${userId}`, secret.base32);
+    // Read before the transaction: on PGlite it holds the only connection the brand's read needs.
+    const issuer = (await this.#brand()).productName;
     return this.#db.transaction().execute(async (tx) => {
       const current = await this.#lockTotp(tx, userId);
       if (current?.confirmed_at != null)
@@ -125,7 +127,7 @@ export class MfaService {
           occurredAt: now,
         },
       ]);
-      return ok({ uri: this.#totp(secret, email).toString(), secret: secret.base32 });
+      return ok({ uri: this.#totp(secret, email, issuer).toString(), secret: secret.base32 });
     });
   }
 
@@ -286,9 +288,10 @@ export class MfaService {
     return Number(left.n);
   }
 
-  #totp(secret: Secret, email: string): TOTP {
+  /** The authenticator for `secret`; `issuer` only names it in the enrolment's URI, checking ignores it. */
+  #totp(secret: Secret, email: string, issuer = ''): TOTP {
     return new TOTP({
-      issuer: this.#issuer,
+      issuer,
       label: email,
       secret,
       algorithm: 'SHA1',

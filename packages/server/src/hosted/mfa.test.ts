@@ -12,6 +12,7 @@ import {
   totpCode,
   verifiedUser,
 } from '../../test/hosted-support.ts';
+import { systemContext } from '../request-context.ts';
 
 let t: AccountsApp;
 let browser: Browser;
@@ -66,6 +67,18 @@ describe('enrolment', () => {
     const uri = /<code id="totp-uri">([^<]+)<\/code>/.exec(started.body)?.[1]?.replaceAll('&amp;', '&') ?? '';
     expect(uri).toMatch(
       /^otpauth:\/\/totp\/Acme%20Minutes:ann%40example\.com\?issuer=Acme%20Minutes&secret=[A-Z2-7]+&algorithm=SHA1&digits=6&period=30$/,
+    );
+    // The vendor renames its product in the branding settings: the next enrolment's app shows it.
+    const renamed = await t.services.selfServe.updateBranding(systemContext('test'), {
+      product_name: 'Northwind Meetings',
+      color: '#1d4ed8',
+      logo: null,
+    });
+    expect(renamed.ok).toBe(true);
+    const again = await browser.submit('/account/mfa', {}, '/account/mfa/enrol');
+    const next = /<code id="totp-uri">([^<]+)<\/code>/.exec(again.body)?.[1]?.replaceAll('&amp;', '&') ?? '';
+    expect(next).toMatch(
+      /^otpauth:\/\/totp\/Northwind%20Meetings:ann%40example\.com\?issuer=Northwind%20Meetings&/,
     );
   });
 

@@ -7,6 +7,7 @@
 export { mailRoutes } from './mail-routes.ts';
 export {
   type Brand,
+  type BrandSource,
   Mailer,
   type MailLog,
   type MailOutcome,
