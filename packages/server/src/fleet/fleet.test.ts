@@ -21,7 +21,8 @@ beforeAll(async () => {
     webhooks: {
       resolve: async () => [{ address: '127.0.0.1', family: 4 }],
       allowedHosts: ['127.0.0.1'],
-      timeoutMs: 500,
+      // Long enough for a healthy receiver on a loaded machine: the failing one answers 503 at once.
+      timeoutMs: 10_000,
     },
   });
   await applyPlans(t);

@@ -16,7 +16,8 @@ const resolve: Resolve = async () => [{ address: '93.184.216.34', family: 4 }];
 
 beforeAll(async () => {
   receiver = await startReceiver();
-  t = await startTestApp({ webhooks: { resolve, allowedHosts: ['127.0.0.1'], timeoutMs: 500 } });
+  // No receiver here is slow on purpose: a short timeout would only fail a healthy one on a loaded machine.
+  t = await startTestApp({ webhooks: { resolve, allowedHosts: ['127.0.0.1'], timeoutMs: 10_000 } });
   await applyPlans(t);
 });
 afterAll(async () => {

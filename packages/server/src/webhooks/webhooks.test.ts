@@ -32,7 +32,9 @@ beforeEach(async () => {
   rebindTo = '93.184.216.34';
   receiver.received.length = 0;
   receiver.behaviours.clear();
-  t = await startTestApp({ webhooks: { resolve, allowedHosts: ['127.0.0.1'], timeoutMs: 500 } });
+  // Short, for the receiver that never answers; long enough that a healthy one on a loaded machine
+  // (CI runs four test files on two cores) is not cut off: 500 ms was, in another file.
+  t = await startTestApp({ webhooks: { resolve, allowedHosts: ['127.0.0.1'], timeoutMs: 3_000 } });
   await applyPlans(t);
 });
 afterEach(() => t.close());
@@ -165,7 +167,7 @@ test('a receiver that fails is retried after the backoff, and succeeds', async (
 
 test('a receiver that does not answer in time, or redirects, fails the attempt; the redirect is not followed', async () => {
   receiver.behaviours.set('/slow', () => {
-    // Never answers; the deliverer's timeout (500 ms here) gives up.
+    // Never answers; the deliverer's timeout (3 s here) gives up.
   });
   receiver.behaviours.set('/moved', (_r, res) =>
     res.writeHead(302, { location: receiver.url('/elsewhere') }).end(),
