@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import { normaliseCurrency } from './currencies.ts';
 
-// Apart from the list in currencies.ts so that a browser bundle that only checks a code does not
-// load zod with it.
 /**
  * A currency code in any case, parsed to the lowercase code Tenantry stores (`"USD"` → `"usd"`).
- * Refuses currencies that are not in {@link CURRENCIES}.
+ * Refuses currencies that are not in the list of currencies.ts. Kept apart from that list so that
+ * a browser bundle that only checks a code does not load zod with it.
  */
 export const CurrencyCode = z.string().transform((code, ctx) => {
   const currency = normaliseCurrency(code);
