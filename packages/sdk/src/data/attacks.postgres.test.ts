@@ -778,6 +778,62 @@ describe('the attack suite', () => {
   });
 });
 
+describe('what a tenant’s insert leaves in the session’s sequence state', () => {
+  /** A pool table whose ids come from a sequence, under the standard policy: made for this test, dropped after. */
+  async function withTickets(body: (table: string) => Promise<void>): Promise<void> {
+    const table = `tickets_${randomBytes(3).toString('hex')}`;
+    await admin.query(`create table public.${table} (id bigserial primary key,
+        tenant_id text not null default tenantry.current_tenant(), body text);
+      ${rowLevelSecuritySql(table)}
+      grant select, insert on public.${table} to ${appRole};
+      grant usage on sequence public.${table}_id_seq to ${appRole}`);
+    try {
+      await body(table);
+    } finally {
+      await admin.query(`drop table public.${table}`);
+    }
+  }
+
+  /** B's insert through `via`, on the pool's one connection: the id B's new row got. */
+  async function insertAsB(table: string, via: 'query' | 'transaction'): Promise<string> {
+    const sql = `insert into ${table} (body) values ('b') returning id::text`;
+    const made = await runAsTenant({ tenantId: ids.B, subject: 'victim', roles: [] }, () =>
+      via === 'query'
+        ? data.query<{ id: string }>(sql)
+        : data.transaction((db) => db.query<{ id: string }>(sql)),
+    );
+    const id = made.rows[0]?.id;
+    if (id === undefined) throw new Error('B’s insert returns its id');
+    return id;
+  }
+
+  it.each([
+    ['query', 'query'],
+    ['query', 'transaction'],
+    ['transaction', 'query'],
+    ['transaction', 'transaction'],
+  ] as const)(
+    'after B’s insert through %s(), A’s next %s() on the connection cannot read B’s new id with lastval() or currval()',
+    async (via, attackerVia) => {
+      await withTickets(async (table) => {
+        const probes = [
+          ['select lastval()::text as v', 'lastval is not yet defined in this session'],
+          [
+            `select currval('public.${table}_id_seq')::text as v`,
+            `currval of sequence "${table}_id_seq" is not yet defined in this session`,
+          ],
+        ] as const;
+        for (const [sql, refusal] of probes) {
+          const id = await insertAsB(table, via);
+          const seen = await runAttack({ name: 'sequence state', via: attackerVia, sql: [sql] });
+          expect(seen).not.toContain(`"v":"${id}"`);
+          expect(JSON.parse(seen)[0]).toBe(refusal);
+        }
+      });
+    },
+  );
+});
+
 describe('each protection is necessary: with it removed, its attack succeeds', () => {
   it('a policy comparing the raw setting: set_config forges the tenant', async () => {
     const scratch = `scratch_${randomBytes(3).toString('hex')}`;
@@ -901,6 +957,34 @@ describe('each protection is necessary: with it removed, its attack succeeds', (
     } finally {
       await app.end();
       await admin.query(`revoke temporary on database "${database}" from ${appRole}`);
+    }
+  });
+
+  it('the clean without DISCARD SEQUENCES: lastval() in the next checkout reads the id B’s insert got', async () => {
+    const table = `tickets_${randomBytes(3).toString('hex')}`;
+    await admin.query(`create table public.${table} (id bigserial primary key,
+        tenant_id text not null default tenantry.current_tenant(), body text);
+      ${rowLevelSecuritySql(table)}
+      grant select, insert on public.${table} to ${appRole};
+      grant usage on sequence public.${table}_id_seq to ${appRole}`);
+    const app = new pg.Client({ connectionString: urlAs(appRole) });
+    await app.connect();
+    try {
+      const binder = new TenantBinder(Buffer.from(bindingKey, 'hex'));
+      const made = await ScopedStatement.run<{ id: string }>(
+        app,
+        'tenantry.binding',
+        binder.bind(ids.B, pidOf(app)),
+        `insert into ${table} (body) values ('b') returning id::text`,
+      );
+      // What the clean did before: settings, role and advisory locks, but not the sequence state.
+      await app.query(
+        `reset all; select pg_catalog.pg_advisory_unlock_all(), pg_catalog.set_config('role', 'none', false)`,
+      );
+      expect((await app.query('select lastval()::text as v')).rows).toEqual([{ v: made.rows[0]?.id }]);
+    } finally {
+      await app.end();
+      await admin.query(`drop table public.${table}`);
     }
   });
 

@@ -40,11 +40,13 @@ const SETTING_SQL = 'select where pg_catalog.set_config($1, $2, true) is null';
 /**
  * What a clean statement runs first, in the same round trip and implicit transaction (see
  * {@link ScopedStatementOptions.clean}): every setting back to its value at connection start
- * (`RESET ALL`), then the role (not reset by RESET ALL) and the session's advisory locks, then the
- * setting.
+ * (`RESET ALL`), the sequence state (an INSERT of the last checkout left `lastval()` and
+ * `currval()` answering the id its row got), then the role (not reset by RESET ALL) and the
+ * session's advisory locks, then the setting.
  */
 const CLEAN: readonly (readonly [name: string, text: string])[] = [
   ['tenantry_scoped_reset', 'reset all'],
+  ['tenantry_scoped_discard_sequences', 'discard sequences'],
   [
     'tenantry_scoped_clean_setting',
     "select from pg_catalog.pg_advisory_unlock_all() u, pg_catalog.set_config('role', 'none', false) r where pg_catalog.set_config($1, $2, true) is null",
@@ -105,10 +107,11 @@ export interface ScopedStatementOptions {
    */
   readonly prepare?: number;
   /**
-   * Start from a clean session: `RESET ALL`, the role reset and the session's advisory locks
-   * released, before the setting, in the same round trip. What a plain data statement of an
-   * earlier checkout could leave behind (`set_config(…, false)`, `pg_advisory_lock`) is gone
-   * before this statement runs. Default false.
+   * Start from a clean session: `RESET ALL`, `DISCARD SEQUENCES`, the role reset and the session's
+   * advisory locks released, before the setting, in the same round trip. What a plain data
+   * statement of an earlier checkout could leave behind (`set_config(…, false)`,
+   * `pg_advisory_lock`, the `lastval()` of its INSERT) is gone before this statement runs.
+   * Default false.
    */
   readonly clean?: boolean;
 }

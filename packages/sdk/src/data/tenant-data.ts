@@ -108,8 +108,9 @@ export interface TenantDataOptions {
    * query() too. A plain data statement cannot PREPARE, LISTEN, DECLARE a cursor or create
    * anything (the functions that run SQL, such as `query_to_xml`, run it read-only); what it can
    * leave behind (a setting changed with `set_config(…, false)`, the role, a session advisory
-   * lock) is undone at the start of the next query(), in its own round trip (`RESET ALL`, the
-   * role, `pg_advisory_unlock_all()`), before its binding is set. `'always'` costs a round trip
+   * lock, the `lastval()` of an INSERT) is undone at the start of the next query() or
+   * transaction(), in the round trip that starts it (`RESET ALL`, `DISCARD SEQUENCES`, the role,
+   * `pg_advisory_unlock_all()`), before its binding is set. `'always'` costs a round trip
    * per query; BENCHMARKS.md shows how much.
    */
   readonly resetConnections?: 'always' | 'after-other-statements';
@@ -776,6 +777,7 @@ function beginStatements(where: TenantPlacement, options: TransactionOptions): s
   const statements = [
     begin,
     'reset all',
+    'discard sequences',
     "select pg_catalog.pg_advisory_unlock_all(), pg_catalog.set_config('role', 'none', false)",
   ];
   if (where.placement === 'database') {
