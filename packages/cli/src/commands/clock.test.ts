@@ -30,6 +30,26 @@ describe('clock', () => {
     expect(result.stdout).toContain('time:    2027-03-01T00:00:00.000Z');
   });
 
+  it('list pages with --limit and --cursor, says how to get the rest, and --all follows every page', async () => {
+    api.handler = (req, res) =>
+      req.url?.includes('cursor=clk_2')
+        ? json(res, 200, { data: [clock({ id: 'clk_1' })], next_cursor: null })
+        : json(res, 200, { data: [clock({ id: 'clk_3' }), clock({ id: 'clk_2' })], next_cursor: 'clk_2' });
+    const page = await run(['clock', 'list', '--limit', '2']);
+    expect(page.code).toBe(0);
+    expect(api.seen[0]?.url).toBe('/v1/test-clocks?limit=2');
+    expect(page.stdout).toMatch(/clk_3[\s\S]*clk_2/);
+    expect(page.stderr).toBe('more test clocks: pass --all, or --cursor clk_2\n');
+
+    const all = await run(['clock', 'list', '--all', '--json']);
+    expect(all.code).toBe(0);
+    expect(api.seen.slice(1).map((r) => r.url)).toEqual(['/v1/test-clocks', '/v1/test-clocks?cursor=clk_2']);
+    expect(JSON.parse(all.stdout)).toMatchObject({
+      data: [{ id: 'clk_3' }, { id: 'clk_2' }, { id: 'clk_1' }],
+      next_cursor: null,
+    });
+  });
+
   it('advance --days moves on from the clock time and waits until the advance is done', async () => {
     let polls = 0;
     api.handler = (req, res) => {

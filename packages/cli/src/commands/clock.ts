@@ -3,6 +3,7 @@ import type { Schemas } from '@tenantry/core/api';
 import type { Command } from 'commander';
 import { CliError } from '../cli-error.ts';
 import type { CommandContext } from '../command-context.ts';
+import { fetchList, notePageLeft, type PageFlags, withPageFlags } from '../fetch-list.ts';
 import { integerArgument } from '../integer-argument.ts';
 import { formatTime, formatValue, type Output } from '../output.ts';
 
@@ -34,15 +35,18 @@ export function clockCommand(parent: Command, ctx: CommandContext): Command {
       out.result(created, () => show(out, created));
     });
 
-  clock
-    .command('list')
-    .description('list the test clocks')
-    .action(async (_options: unknown, command: Command) => {
-      const list = await ctx.client(command).get('/v1/test-clocks');
+  withPageFlags(clock.command('list').description('list the test clocks, newest first')).action(
+    async (options: PageFlags, command: Command) => {
+      const list = await fetchList(
+        ctx.client(command),
+        '/v1/test-clocks',
+        { query: { limit: options.limit, cursor: options.cursor } },
+        options.all === true,
+      );
       const out = ctx.output(command);
-      out.result(list, () =>
+      out.result(list.raw, () => {
         out.table(
-          list.data,
+          list.rows,
           [
             { header: 'ID', value: (c) => c.id },
             { header: 'NAME', value: (c) => formatValue(c.name) },
@@ -51,9 +55,11 @@ export function clockCommand(parent: Command, ctx: CommandContext): Command {
             { header: 'TENANTS', value: (c) => String(c.tenants) },
           ],
           'no test clocks',
-        ),
-      );
-    });
+        );
+        notePageLeft(ctx.io.stderr, 'test clocks', list);
+      });
+    },
+  );
 
   clock
     .command('show')

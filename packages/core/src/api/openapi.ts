@@ -12941,7 +12941,12 @@ export interface operations {
   };
   listTestClocks: {
     parameters: {
-      query?: never;
+      query?: {
+        /** @description The `next_cursor` of the previous page */
+        cursor?: string;
+        /** @description Items per page, 1 to 100 */
+        limit?: number;
+      };
       header?: never;
       path?: never;
       cookie?: never;
@@ -12956,6 +12961,7 @@ export interface operations {
         content: {
           'application/json': {
             data: components['schemas']['TestClock'][];
+            next_cursor: string | null;
           };
         };
       };

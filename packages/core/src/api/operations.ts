@@ -642,10 +642,10 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     id: 'listTestClocks',
     method: 'get',
     path: '/v1/test-clocks',
-    query: [],
+    query: ['limit', 'cursor'],
     body: 'none',
     media: ['application/json'],
-    paginated: false,
+    paginated: true,
     idempotent: false,
   },
   {

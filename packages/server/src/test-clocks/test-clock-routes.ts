@@ -1,7 +1,15 @@
 import { InstantInput } from '@tenantry/core';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { conflict, notFound, ProblemSchema, sendProblem, Timestamp } from '../http/index.ts';
+import {
+  conflict,
+  notFound,
+  PageQuery,
+  ProblemSchema,
+  pageOf,
+  sendProblem,
+  Timestamp,
+} from '../http/index.ts';
 import type { Services } from '../services.ts';
 
 const TestClock = z
@@ -57,12 +65,14 @@ export const testClockRoutes: FastifyPluginAsyncZod<Pick<Services, 'testClocks'>
         tags: ['Billing'],
         operationId: 'listTestClocks',
         summary: 'List the test clocks, newest first',
-        // It takes no parameter: one given (a limit, a cursor) is refused naming it, not ignored.
-        querystring: z.strictObject({}),
-        response: { 200: z.object({ data: z.array(TestClock) }) },
+        querystring: PageQuery,
+        response: { 200: pageOf(TestClock) },
       },
     },
-    async () => ({ data: await testClocks.list() }),
+    async (request, reply) => {
+      const result = await testClocks.list(request.query);
+      return result.ok ? result.value : sendProblem(reply, result.error);
+    },
   );
 
   app.get(

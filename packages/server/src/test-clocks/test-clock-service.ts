@@ -14,6 +14,9 @@ import { testClockAdvanceTooFar, testClockAdvancing, testClockNotFound } from '.
 /** The job that works an advance through. */
 const TEST_CLOCK_ADVANCE_JOB = 'test_clocks.advance';
 
+/** What `newId('clk')` makes, and so what a page's cursor (the last clock's id) looks like. */
+const CLOCK_ID = /^clk_[0-9a-z]{26}$/;
+
 /** Who the audit log names for what an advance does. */
 const ADVANCE: RequestContext = systemContext('test-clock');
 
@@ -101,13 +104,24 @@ export class TestClockService {
   }
 
   async get(id: string): Promise<Result<TestClockView, DomainError>> {
-    const [found] = await this.#views([id]);
+    const [found] = await this.#views({ ids: [id] });
     return found ? ok(found) : testClockNotFound(id);
   }
 
-  /** Every clock not deleted, newest first. */
-  async list(): Promise<TestClockView[]> {
-    return this.#views();
+  /** The clocks not deleted, newest first, one page at a time. */
+  async list(page: {
+    readonly limit: number;
+    readonly cursor?: string | undefined;
+  }): Promise<Result<{ data: TestClockView[]; next_cursor: string | null }, DomainError>> {
+    if (page.cursor !== undefined && !CLOCK_ID.test(page.cursor)) {
+      return fail('validation_failed', 'the cursor is not one this API gave out', {
+        errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
+      });
+    }
+    const rows = await this.#views({ before: page.cursor, limit: page.limit + 1 });
+    const data = rows.slice(0, page.limit);
+    const last = data.at(-1);
+    return ok({ data, next_cursor: rows.length > page.limit && last ? last.id : null });
   }
 
   /**
@@ -267,7 +281,17 @@ export class TestClockService {
     return ahead.length === 0 ? null : new Date(Math.min(...ahead.map((m) => m.getTime())));
   }
 
-  async #views(ids?: readonly string[]): Promise<TestClockView[]> {
+  /**
+   * The clocks not deleted, newest first (ids grow with time): those of `ids`, or up to `limit`
+   * older than the clock `before`.
+   */
+  async #views(
+    which: {
+      readonly ids?: readonly string[];
+      readonly before?: string | undefined;
+      readonly limit?: number;
+    } = {},
+  ): Promise<TestClockView[]> {
     let query = this.#o.db
       .selectFrom('test_clocks as c')
       .selectAll('c')
@@ -281,7 +305,9 @@ export class TestClockService {
       )
       .where('c.deleted_at', 'is', null)
       .orderBy('c.id', 'desc');
-    if (ids !== undefined) query = query.where('c.id', 'in', ids);
+    if (which.ids !== undefined) query = query.where('c.id', 'in', which.ids);
+    if (which.before !== undefined) query = query.where('c.id', '<', which.before);
+    if (which.limit !== undefined) query = query.limit(which.limit);
     const rows = await query.execute();
     return rows.map((r) => view(r, Number(r.tenants ?? 0)));
   }
