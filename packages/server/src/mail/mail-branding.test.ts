@@ -64,7 +64,16 @@ test('the branding settings brand the mails: name in sender, subject and body, l
   // The vendor's name, the configured address.
   expect(headersOf(mail?.raw ?? '')).toMatch(/^From: Brightly <no-reply@acme\.test>$/m);
   expect(mail?.from).toBe('no-reply@acme.test');
-  expect(mail?.html).toContain(`<img src="${PNG}" alt="Brightly" height="40">`);
+  // The data: logo travels as an inline image part, named by its Content-ID: mail clients that
+  // block data: URLs in images show it all the same.
+  const cid = /<img src="cid:([^"]+)" alt="Brightly" height="40">/.exec(mail?.html ?? '')?.[1];
+  expect(cid).toBeDefined();
+  expect(mail?.html).not.toContain('data:image');
+  expect(mail?.raw).toMatch(/^Content-Type: multipart\/related/m);
+  const image = (mail?.raw ?? '').split(/\r?\n--/).find((p) => p.includes(`Content-ID: <${cid}>`)) ?? '';
+  expect(image).toMatch(/^Content-Type: image\/png/m);
+  const [, body = ''] = image.split(/\r?\n\r?\n/);
+  expect(body.replace(/\s/g, '')).toBe(PNG.slice('data:image/png;base64,'.length));
   expect(mail?.html).toContain('background:#1f4fd8');
   expect(mail?.html).not.toContain('Acme Minutes');
   expect(mail?.text).toContain('Welcome to Brightly.');

@@ -162,7 +162,9 @@ export class Mailer {
       return 'logged';
     }
     try {
-      await this.#transport.sendMail({ from, to, subject, text, html });
+      // A data: logo goes as an inline image part the HTML names by cid: many mail clients (Gmail,
+      // Outlook) block data: URLs in images, and would show the alt text instead of the logo.
+      await this.#transport.sendMail({ from, to, subject, text, html, attachDataUrls: true });
       return 'sent';
     } catch (error) {
       this.#log.error(
