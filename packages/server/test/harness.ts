@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { cp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { PlacementResources } from '@tenantry/core';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { inject } from 'vitest';
@@ -11,7 +12,7 @@ import { systemContext } from '../src/request-context.ts';
 import { MASTER_KEY_BYTES, SecretBox } from '../src/secrets/index.ts';
 import { createServices, type ServiceSettings, type Services } from '../src/services.ts';
 import type { WebhookSettings } from '../src/webhooks/index.ts';
-import type { PgliteDump } from './global-setup.ts';
+import type { PgliteDataDir } from './global-setup.ts';
 import { databaseUrl, withAdmin } from './postgres-admin.ts';
 
 /** The server the `postgres` backend makes its throwaway databases on. */
@@ -42,21 +43,19 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-const dumps = new Map<PgliteDump, Promise<Blob>>();
-
 /**
- * Where a new in-memory PGlite database starts: from the run's dump (global-setup.ts) of a data
- * directory fresh from initdb or migrated, or, run without that setup, from its own initdb.
+ * A PGlite database of the test's own, and the way to remove it once closed: a copy of the run's
+ * data directory (global-setup.ts) fresh from initdb or migrated, or, run without that setup, an
+ * in-memory database from its own initdb.
  */
-export async function pgliteTarget(from: PgliteDump): Promise<DatabaseTarget> {
-  const file = inject('pgliteDumps')?.[from];
-  if (!file) return { dataDir: 'memory://' };
-  let dump = dumps.get(from);
-  if (!dump) {
-    dump = readFile(file).then((bytes) => new Blob([bytes]));
-    dumps.set(from, dump);
-  }
-  return { dataDir: 'memory://', loadDataDir: await dump };
+export async function pgliteCopy(
+  from: PgliteDataDir,
+): Promise<{ readonly target: DatabaseTarget; remove(): Promise<void> }> {
+  const dirs = inject('pgliteDataDirs');
+  if (!dirs) return { target: { dataDir: 'memory://' }, remove: async () => {} };
+  const dataDir = join(dirs.root, `copy-${randomBytes(6).toString('hex')}`);
+  await cp(dirs[from], dataDir, { recursive: true });
+  return { target: { dataDir }, remove: () => rm(dataDir, { recursive: true, force: true }) };
 }
 
 /**
@@ -66,10 +65,17 @@ export async function pgliteTarget(from: PgliteDump): Promise<DatabaseTarget> {
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (backend === 'pglite') {
-    const target = await pgliteTarget('migrated');
-    const database = await openDatabase(target);
+    const copy = await pgliteCopy('migrated');
+    const database = await openDatabase(copy.target);
     await migrateToLatest(database.db);
-    return { target, database, drop: () => database.close() };
+    return {
+      target: copy.target,
+      database,
+      drop: async () => {
+        await database.close();
+        await copy.remove();
+      },
+    };
   }
   const name = `tenantry_test_${randomBytes(6).toString('hex')}`;
   const template = inject('templateDatabase');

@@ -13,15 +13,8 @@ const TIMESTAMP = 1114;
 /** The schema that holds the control plane's own tables, apart from the vendor's app tables. */
 export const CONTROL_SCHEMA = 'tenantry';
 
-/**
- * Where the control plane keeps its data: a PostgreSQL server, or embedded PGlite on disk.
- * `loadDataDir` starts an empty PGlite data directory from a dump made with PGlite's
- * `dumpDataDir` (the test suite starts each file from one migrated dump instead of running initdb
- * and the migrations again).
- */
-export type DatabaseTarget =
-  | { readonly url: string }
-  | { readonly dataDir: string; readonly loadDataDir?: Blob };
+/** Where the control plane keeps its data: a PostgreSQL server, or embedded PGlite on disk. */
+export type DatabaseTarget = { readonly url: string } | { readonly dataDir: string };
 
 /** An open control-plane database. */
 export interface Database {
@@ -68,10 +61,8 @@ const RECONNECT_MS = 1_000;
  */
 export async function openDatabase(target: DatabaseTarget): Promise<Database> {
   if ('url' in target) return openPostgres(target.url);
-  const { dataDir, loadDataDir } = target;
   const pglite = await PGlite.create({
-    dataDir,
-    ...(loadDataDir ? { loadDataDir } : {}),
+    dataDir: target.dataDir,
     // node-postgres' parsers for timestamps, so that both backends read them alike: PGlite's own
     // read a timestamp of year 1 (`0001-01-01 00:00:00+00`) as 2001.
     parsers: {

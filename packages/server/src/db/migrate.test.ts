@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, test } from 'vitest';
-import { adminUrl, backend, pgliteTarget } from '../../test/harness.ts';
+import { adminUrl, backend, pgliteCopy } from '../../test/harness.ts';
 import { type Database, openDatabase } from './database.ts';
 import { migrateToLatest, migrationStatus, SchemaTooNewError } from './migrate.ts';
 
@@ -14,8 +14,12 @@ afterEach(async () => {
 
 async function emptyDatabase(): Promise<{ open(): Promise<Database> }> {
   if (backend === 'pglite') {
-    const database = await openDatabase(await pgliteTarget('initdb'));
-    cleanups.push(() => database.close());
+    const copy = await pgliteCopy('initdb');
+    const database = await openDatabase(copy.target);
+    cleanups.push(async () => {
+      await database.close();
+      await copy.remove();
+    });
     return { open: async () => database };
   }
   const name = `tenantry_migrate_${randomBytes(6).toString('hex')}`;
