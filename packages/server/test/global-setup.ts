@@ -6,7 +6,7 @@
 // `inject`; without this setup it migrates each database from scratch.
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -53,6 +53,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const dirs = { root, initdb: join(root, 'initdb'), migrated: join(root, 'migrated') };
   // PGlite runs initdb in an empty directory.
   await (await PGlite.create(dirs.initdb)).close();
+  // A test database holds little: 32 MB of shared buffers instead of PGlite's 128 MB, which it
+  // sets up at every start (a copy opened in 173-195 ms instead of 252-390 ms).
+  await appendFile(join(dirs.initdb, 'postgresql.conf'), '\nshared_buffers = 32MB\n');
   await cp(dirs.initdb, dirs.migrated, { recursive: true });
   // Migrated the way the server does it, through openDatabase.
   const database = await openDatabase({ dataDir: dirs.migrated });
