@@ -295,8 +295,16 @@ describe('pool placement', () => {
     await expect(as(poolA, () => data.query('select * from no_such_table'))).rejects.toThrow(
       'relation "no_such_table" does not exist',
     );
-    const state = await admin.query('select state from pg_stat_activity where pid = $1', [pid]);
-    expect(state.rows).toEqual([{ state: 'idle' }]);
+    // The error reaches the client before the server has read the Sync after it, so the backend
+    // may still show `active` for a moment; what it must come to is `idle`, not a transaction.
+    await expect
+      .poll(
+        async () => (await admin.query('select state from pg_stat_activity where pid = $1', [pid])).rows,
+        {
+          timeout: 10_000,
+        },
+      )
+      .toEqual([{ state: 'idle' }]);
     const next = await as(poolB, () =>
       data.query(`select pg_backend_pid() as pid, tenantry.current_tenant() as tenant, id from notes`),
     );
