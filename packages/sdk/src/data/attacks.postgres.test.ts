@@ -778,22 +778,22 @@ describe('the attack suite', () => {
   });
 });
 
-describe('what a tenant’s insert leaves in the session’s sequence state', () => {
-  /** A pool table whose ids come from a sequence, under the standard policy: made for this test, dropped after. */
-  async function withTickets(body: (table: string) => Promise<void>): Promise<void> {
-    const table = `tickets_${randomBytes(3).toString('hex')}`;
-    await admin.query(`create table public.${table} (id bigserial primary key,
-        tenant_id text not null default tenantry.current_tenant(), body text);
-      ${rowLevelSecuritySql(table)}
-      grant select, insert on public.${table} to ${appRole};
-      grant usage on sequence public.${table}_id_seq to ${appRole}`);
-    try {
-      await body(table);
-    } finally {
-      await admin.query(`drop table public.${table}`);
-    }
+/** A pool table whose ids come from a sequence, under the standard policy: made for one test, dropped after. */
+async function withTickets(body: (table: string) => Promise<void>): Promise<void> {
+  const table = `tickets_${randomBytes(3).toString('hex')}`;
+  await admin.query(`create table public.${table} (id bigserial primary key,
+      tenant_id text not null default tenantry.current_tenant(), body text);
+    ${rowLevelSecuritySql(table)}
+    grant select, insert on public.${table} to ${appRole};
+    grant usage on sequence public.${table}_id_seq to ${appRole}`);
+  try {
+    await body(table);
+  } finally {
+    await admin.query(`drop table public.${table}`);
   }
+}
 
+describe('what a tenant’s insert leaves in the session’s sequence state', () => {
   /** B's insert through `via`, on the pool's one connection: the id B's new row got. */
   async function insertAsB(table: string, via: 'query' | 'transaction'): Promise<string> {
     const sql = `insert into ${table} (body) values ('b') returning id::text`;
@@ -961,31 +961,26 @@ describe('each protection is necessary: with it removed, its attack succeeds', (
   });
 
   it('the clean without DISCARD SEQUENCES: lastval() in the next checkout reads the id B’s insert got', async () => {
-    const table = `tickets_${randomBytes(3).toString('hex')}`;
-    await admin.query(`create table public.${table} (id bigserial primary key,
-        tenant_id text not null default tenantry.current_tenant(), body text);
-      ${rowLevelSecuritySql(table)}
-      grant select, insert on public.${table} to ${appRole};
-      grant usage on sequence public.${table}_id_seq to ${appRole}`);
-    const app = new pg.Client({ connectionString: urlAs(appRole) });
-    await app.connect();
-    try {
-      const binder = new TenantBinder(Buffer.from(bindingKey, 'hex'));
-      const made = await ScopedStatement.run<{ id: string }>(
-        app,
-        'tenantry.binding',
-        binder.bind(ids.B, pidOf(app)),
-        `insert into ${table} (body) values ('b') returning id::text`,
-      );
-      // What the clean did before: settings, role and advisory locks, but not the sequence state.
-      await app.query(
-        `reset all; select pg_catalog.pg_advisory_unlock_all(), pg_catalog.set_config('role', 'none', false)`,
-      );
-      expect((await app.query('select lastval()::text as v')).rows).toEqual([{ v: made.rows[0]?.id }]);
-    } finally {
-      await app.end();
-      await admin.query(`drop table public.${table}`);
-    }
+    await withTickets(async (table) => {
+      const app = new pg.Client({ connectionString: urlAs(appRole) });
+      await app.connect();
+      try {
+        const binder = new TenantBinder(Buffer.from(bindingKey, 'hex'));
+        const made = await ScopedStatement.run<{ id: string }>(
+          app,
+          'tenantry.binding',
+          binder.bind(ids.B, pidOf(app)),
+          `insert into ${table} (body) values ('b') returning id::text`,
+        );
+        // What the clean did before: settings, role and advisory locks, but not the sequence state.
+        await app.query(
+          `reset all; select pg_catalog.pg_advisory_unlock_all(), pg_catalog.set_config('role', 'none', false)`,
+        );
+        expect((await app.query('select lastval()::text as v')).rows).toEqual([{ v: made.rows[0]?.id }]);
+      } finally {
+        await app.end();
+      }
+    });
   });
 
   it('no reset on release: a replaced setting statement runs the next tenant as the attacker’s choice', async () => {
