@@ -5,7 +5,7 @@
 // costs more than the migrations. The harness (`createTestDatabase`) finds them through
 // `inject`; without this setup it migrates each database from scratch.
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, statfsSync } from 'node:fs';
 import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -49,7 +49,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // in memory on /dev/shm (a tmpfs), as an in-memory database would be. Opening a copy took
   // 250-290 ms where loading the same directory from a dump into PGlite's in-memory file system
   // took 470-500 ms (44 MB untarred into JavaScript memory each time).
-  const root = await mkdtemp(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tenantry-test-pglite-'));
+  const root = await mkdtemp(join(inMemoryDir() ?? tmpdir(), 'tenantry-test-pglite-'));
   const dirs = { root, initdb: join(root, 'initdb'), migrated: join(root, 'migrated') };
   // PGlite runs initdb in an empty directory.
   await (await PGlite.create(dirs.initdb)).close();
@@ -66,4 +66,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
   }
   project.provide('pgliteDataDirs', dirs);
   return () => rm(root, { recursive: true, force: true });
+}
+
+/** Free space /dev/shm must have: the copies four workers hold at once take a few hundred MB. */
+const SHM_FREE_NEEDED = 2 * 1024 ** 3;
+
+/**
+ * /dev/shm when it is there with room to spare; not in a container that gives it 64 MB (Docker's
+ * default), where the copies would fill it.
+ */
+function inMemoryDir(): string | undefined {
+  if (!existsSync('/dev/shm')) return undefined;
+  const { bavail, bsize } = statfsSync('/dev/shm');
+  return bavail * bsize >= SHM_FREE_NEEDED ? '/dev/shm' : undefined;
 }
