@@ -170,3 +170,10 @@ export function fail(
 ): { readonly ok: false; readonly error: DomainError } {
   return err({ code, detail, ...extra });
 }
+
+/** A list's `cursor` that no page of that list gave out: tampered with, or made up. */
+export function unknownCursor(): { readonly ok: false; readonly error: DomainError } {
+  return fail('validation_failed', 'the cursor is not one this API gave out', {
+    errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
+  });
+}

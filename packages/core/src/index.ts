@@ -143,7 +143,14 @@ export {
   subjectRevoked,
   type TokenHolder,
 } from './entitlements/index.ts';
-export { type DomainError, type ErrorCode, errorCatalog, type FieldError, fail } from './errors.ts';
+export {
+  type DomainError,
+  type ErrorCode,
+  errorCatalog,
+  type FieldError,
+  fail,
+  unknownCursor,
+} from './errors.ts';
 export { InstantInput } from './instant.ts';
 export {
   CHECK_IN_CLOCK_SKEW_SECONDS,

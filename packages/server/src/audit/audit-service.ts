@@ -7,6 +7,7 @@ import {
   ok,
   type Result,
   type Scope,
+  unknownCursor,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
@@ -222,9 +223,7 @@ export class AuditService {
     if (page.cursor !== undefined) {
       const after = decodeCursor(page.cursor, 'checkpoints');
       if (after === undefined) {
-        return fail('validation_failed', 'the cursor is not one this API gave out', {
-          errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-        });
+        return unknownCursor();
       }
       if (after.order === 'checkpoints')
         query = query.where(sql<boolean>`(chain_id, seq, id) > (${after.c}, ${after.s}, ${after.id})`);

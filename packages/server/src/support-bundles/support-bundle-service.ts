@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type DomainError, fail, ok, type Result } from '@tenantry/core';
+import { type DomainError, fail, ok, type Result, unknownCursor } from '@tenantry/core';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -163,9 +163,7 @@ export class SupportBundleService {
     page: { readonly limit: number; readonly cursor?: string | undefined },
   ): Promise<Result<{ data: SupportBundleView[]; next_cursor: string | null }, DomainError>> {
     if (page.cursor !== undefined && !BUNDLE_ID.test(page.cursor)) {
-      return fail('validation_failed', 'the cursor is not one this API gave out', {
-        errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-      });
+      return unknownCursor();
     }
     const tenant = await this.#o.tenants.record(tenantRef);
     if (!tenant) return tenantNotFound(tenantRef);

@@ -9,6 +9,7 @@ import {
   type Result,
   TENANT_KEY_RANDOM_CHARS,
   type TenantState,
+  unknownCursor,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { AccessService } from '../access/index.ts';
@@ -278,9 +279,7 @@ export class TenantKeyService {
     const tenant = await this.#tenants.record(tenantRef);
     if (!tenant) return tenantNotFound(tenantRef);
     if (page.cursor !== undefined && !/^tak_[0-9a-z]{26}$/.test(page.cursor)) {
-      return fail('validation_failed', 'the cursor is not one this API gave out', {
-        errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-      });
+      return unknownCursor();
     }
     let query = this.#db
       .selectFrom('tenant_api_keys')

@@ -1,4 +1,12 @@
-import { type BillingInterval, billingPeriod, type DomainError, fail, ok, type Result } from '@tenantry/core';
+import {
+  type BillingInterval,
+  billingPeriod,
+  type DomainError,
+  fail,
+  ok,
+  type Result,
+  unknownCursor,
+} from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import type { InvoiceService, Trials } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
@@ -114,9 +122,7 @@ export class TestClockService {
     readonly cursor?: string | undefined;
   }): Promise<Result<{ data: TestClockView[]; next_cursor: string | null }, DomainError>> {
     if (page.cursor !== undefined && !CLOCK_ID.test(page.cursor)) {
-      return fail('validation_failed', 'the cursor is not one this API gave out', {
-        errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-      });
+      return unknownCursor();
     }
     const rows = await this.#views({ before: page.cursor, limit: page.limit + 1 });
     const data = rows.slice(0, page.limit);

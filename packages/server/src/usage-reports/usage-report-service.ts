@@ -5,6 +5,7 @@ import {
   ok,
   type Result,
   type UsageReportClaims,
+  unknownCursor,
   verifyUsageReport,
 } from '@tenantry/core';
 import { calculateJwkThumbprint } from 'jose';
@@ -217,9 +218,7 @@ export class UsageReportService {
     if (page.cursor !== undefined) {
       after = decodeCursor(page.cursor);
       if (after === undefined) {
-        return fail('validation_failed', 'the cursor is not one this API gave out', {
-          errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-        });
+        return unknownCursor();
       }
     }
     const record = await this.#o.tenants.record(tenantRef);
