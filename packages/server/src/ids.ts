@@ -66,3 +66,11 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   }
   return `${prefix}_${time}${tail}`;
 }
+
+/** The 26 characters of an id after its prefix. */
+const ULID = new RegExp(`^[${CROCKFORD}]{26}$`);
+
+/** Whether `text` is an id {@link newId} could have made with `prefix`: a cursor that names one. */
+export function isId(prefix: IdPrefix, text: string): boolean {
+  return text.startsWith(`${prefix}_`) && ULID.test(text.slice(prefix.length + 1));
+}

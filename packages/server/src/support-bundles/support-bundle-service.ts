@@ -5,7 +5,7 @@ import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Config } from '../config.ts';
 import { type Schema, type SupportBundlesTable, withRetry } from '../db/index.ts';
-import { newId } from '../ids.ts';
+import { isId, newId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import { type TenantService, tenantNotFound } from '../tenants/index.ts';
 import { inspectArchive } from './archive.ts';
@@ -33,8 +33,6 @@ export interface SupportBundleServiceOptions {
 }
 
 type BundleRow = Omit<Selectable<SupportBundlesTable>, 'content'>;
-
-const BUNDLE_ID = /^spb_[0-9a-z]{26}$/;
 
 /** The columns a list reads: everything but the archive. */
 const META = [
@@ -162,7 +160,7 @@ export class SupportBundleService {
     tenantRef: string,
     page: { readonly limit: number; readonly cursor?: string | undefined },
   ): Promise<Result<{ data: SupportBundleView[]; next_cursor: string | null }, DomainError>> {
-    if (page.cursor !== undefined && !BUNDLE_ID.test(page.cursor)) {
+    if (page.cursor !== undefined && !isId('spb', page.cursor)) {
       return unknownCursor();
     }
     const tenant = await this.#o.tenants.record(tenantRef);

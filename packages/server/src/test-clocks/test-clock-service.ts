@@ -12,7 +12,7 @@ import type { InvoiceService, Trials } from '../billing/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock, ClockScope } from '../clock.ts';
 import type { Schema, TestClocksTable } from '../db/index.ts';
-import { newId } from '../ids.ts';
+import { isId, newId } from '../ids.ts';
 import type { JobQueue } from '../jobs/index.ts';
 import { type RequestContext, systemContext } from '../request-context.ts';
 import type { TenantService } from '../tenants/index.ts';
@@ -21,9 +21,6 @@ import { testClockAdvanceTooFar, testClockAdvancing, testClockNotFound } from '.
 
 /** The job that works an advance through. */
 const TEST_CLOCK_ADVANCE_JOB = 'test_clocks.advance';
-
-/** What `newId('clk')` makes, and so what a page's cursor (the last clock's id) looks like. */
-const CLOCK_ID = /^clk_[0-9a-z]{26}$/;
 
 /** Who the audit log names for what an advance does. */
 const ADVANCE: RequestContext = systemContext('test-clock');
@@ -121,7 +118,7 @@ export class TestClockService {
     readonly limit: number;
     readonly cursor?: string | undefined;
   }): Promise<Result<{ data: TestClockView[]; next_cursor: string | null }, DomainError>> {
-    if (page.cursor !== undefined && !CLOCK_ID.test(page.cursor)) {
+    if (page.cursor !== undefined && !isId('clk', page.cursor)) {
       return unknownCursor();
     }
     const rows = await this.#views({ before: page.cursor, limit: page.limit + 1 });
