@@ -38,18 +38,24 @@ const SETTING_STATEMENT = 'tenantry_scoped_setting';
 const SETTING_SQL = 'select where pg_catalog.set_config($1, $2, true) is null';
 
 /**
- * What a clean statement runs first, in the same round trip and implicit transaction (see
- * {@link ScopedStatementOptions.clean}): every setting back to its value at connection start
- * (`RESET ALL`), the sequence state (an INSERT of the last checkout left `lastval()` and
- * `currval()` answering the id its row got), then the role (not reset by RESET ALL) and the
- * session's advisory locks, then the setting.
+ * What every checkout undoes first, whatever SQL of an earlier one left on the session: every
+ * setting back to its value at connection start (`RESET ALL`), the sequence state (an INSERT of
+ * the last checkout left `lastval()` and `currval()` answering the id its row got), then the role
+ * (not reset by RESET ALL) and the session's advisory locks. The statements are utility commands,
+ * one each; the calls go into one SELECT. A clean query() runs them before its setting (see
+ * {@link ScopedStatementOptions.clean}), and transaction() after its BEGIN.
  */
+export const SESSION_CLEAN = {
+  statements: ['reset all', 'discard sequences'],
+  calls: ['pg_catalog.pg_advisory_unlock_all()', "pg_catalog.set_config('role', 'none', false)"],
+} as const;
+
+/** {@link SESSION_CLEAN} as prepared statements, in the same round trip and implicit transaction as the setting, the last of them. */
 const CLEAN: readonly (readonly [name: string, text: string])[] = [
-  ['tenantry_scoped_reset', 'reset all'],
-  ['tenantry_scoped_discard_sequences', 'discard sequences'],
+  ...SESSION_CLEAN.statements.map((text, i) => [`tenantry_scoped_clean_${i}`, text] as const),
   [
     'tenantry_scoped_clean_setting',
-    "select from pg_catalog.pg_advisory_unlock_all() u, pg_catalog.set_config('role', 'none', false) r where pg_catalog.set_config($1, $2, true) is null",
+    `select from ${SESSION_CLEAN.calls.map((call, i) => `${call} c${i}`).join(', ')} where pg_catalog.set_config($1, $2, true) is null`,
   ],
 ];
 const PLAIN: readonly (readonly [name: string, text: string])[] = [[SETTING_STATEMENT, SETTING_SQL]];

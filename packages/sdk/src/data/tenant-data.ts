@@ -17,7 +17,12 @@ import {
   checkRowLevelSecurity,
   type RowLevelSecurityReport,
 } from './row-level-security.ts';
-import { forgetStatements, ScopedStatement, type ScopedStatementOptions } from './scoped-statement.ts';
+import {
+  forgetStatements,
+  ScopedStatement,
+  type ScopedStatementOptions,
+  SESSION_CLEAN,
+} from './scoped-statement.ts';
 import {
   BINDING_SETTING,
   BindingKeyError,
@@ -774,12 +779,7 @@ function beginStatements(where: TenantPlacement, options: TransactionOptions): s
   // query() does (see ScopedStatementOptions.clean): the transaction starts from a clean session.
   // After BEGIN, whose isolation level must come before any statement of the transaction; RESET
   // ALL leaves the transaction's own isolation and read-only as they are.
-  const statements = [
-    begin,
-    'reset all',
-    'discard sequences',
-    "select pg_catalog.pg_advisory_unlock_all(), pg_catalog.set_config('role', 'none', false)",
-  ];
+  const statements = [begin, ...SESSION_CLEAN.statements, `select ${SESSION_CLEAN.calls.join(', ')}`];
   if (where.placement === 'database') {
     // The app's tables in a tenant database live in its public schema, owned by the tenant role;
     // the app's role reaches them through grants, as itself (never the owner role, which it
