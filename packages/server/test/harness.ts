@@ -44,18 +44,24 @@ export interface TestDatabase {
 }
 
 /**
- * A PGlite database of the test's own, and the way to remove it once closed: a copy of the run's
- * data directory (global-setup.ts) fresh from initdb or migrated, or, run without that setup, an
+ * A PGlite database of the test's own, open, dropped with its files: a copy of the run's data
+ * directory (global-setup.ts) fresh from initdb or migrated, or, run without that setup, an
  * in-memory database from its own initdb.
  */
-export async function pgliteCopy(
-  from: PgliteDataDir,
-): Promise<{ readonly target: DatabaseTarget; remove(): Promise<void> }> {
+export async function pgliteDatabase(from: PgliteDataDir): Promise<TestDatabase> {
   const dirs = inject('pgliteDataDirs');
-  if (!dirs) return { target: { dataDir: 'memory://' }, remove: async () => {} };
-  const dataDir = join(dirs.root, `copy-${randomBytes(6).toString('hex')}`);
-  await cp(dirs[from], dataDir, { recursive: true });
-  return { target: { dataDir }, remove: () => rm(dataDir, { recursive: true, force: true }) };
+  const dataDir = dirs ? join(dirs.root, `copy-${randomBytes(6).toString('hex')}`) : 'memory://';
+  if (dirs) await cp(dirs[from], dataDir, { recursive: true });
+  const target = { dataDir };
+  const database = await openDatabase(target);
+  return {
+    target,
+    database,
+    drop: async () => {
+      await database.close();
+      if (dirs) await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**
@@ -65,17 +71,9 @@ export async function pgliteCopy(
  */
 export async function createTestDatabase(): Promise<TestDatabase> {
   if (backend === 'pglite') {
-    const copy = await pgliteCopy('migrated');
-    const database = await openDatabase(copy.target);
-    await migrateToLatest(database.db);
-    return {
-      target: copy.target,
-      database,
-      drop: async () => {
-        await database.close();
-        await copy.remove();
-      },
-    };
+    const copy = await pgliteDatabase('migrated');
+    await migrateToLatest(copy.database.db);
+    return copy;
   }
   const name = `tenantry_test_${randomBytes(6).toString('hex')}`;
   const template = inject('templateDatabase');

@@ -5,7 +5,7 @@ import { OPERATOR_CHAIN, verifyAuditChains } from '@tenantry/core';
 import { sql } from 'kysely';
 import { type Migration, Migrator } from 'kysely/migration';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { backend, pgliteCopy } from '../../test/harness.ts';
+import { backend, pgliteDatabase } from '../../test/harness.ts';
 import { databaseUrl, withAdmin } from '../../test/postgres-admin.ts';
 import { type Database, migrateToLatest, openDatabase } from '../db/index.ts';
 import { appendAuditEntries, entryView, sha256Hex } from './audit-chain.ts';
@@ -21,12 +21,7 @@ let drop: () => Promise<void>;
 
 beforeAll(async () => {
   if (backend === 'pglite') {
-    const copy = await pgliteCopy('initdb');
-    database = await openDatabase(copy.target);
-    drop = async () => {
-      await database.close();
-      await copy.remove();
-    };
+    ({ database, drop } = await pgliteDatabase('initdb'));
   } else {
     const name = `tenantry_audit_migration_${randomBytes(6).toString('hex')}`;
     await withAdmin((client) => client.query(`create database ${name}`));

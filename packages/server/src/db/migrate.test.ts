@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sql } from 'kysely';
 import pg from 'pg';
 import { afterEach, describe, expect, test } from 'vitest';
-import { adminUrl, backend, pgliteCopy } from '../../test/harness.ts';
+import { adminUrl, backend, pgliteDatabase } from '../../test/harness.ts';
 import { type Database, openDatabase } from './database.ts';
 import { migrateToLatest, migrationStatus, SchemaTooNewError } from './migrate.ts';
 
@@ -14,12 +14,8 @@ afterEach(async () => {
 
 async function emptyDatabase(): Promise<{ open(): Promise<Database> }> {
   if (backend === 'pglite') {
-    const copy = await pgliteCopy('initdb');
-    const database = await openDatabase(copy.target);
-    cleanups.push(async () => {
-      await database.close();
-      await copy.remove();
-    });
+    const { database, drop } = await pgliteDatabase('initdb');
+    cleanups.push(drop);
     return { open: async () => database };
   }
   const name = `tenantry_migrate_${randomBytes(6).toString('hex')}`;
