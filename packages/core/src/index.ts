@@ -202,6 +202,7 @@ export {
   normaliseCurrency,
   toMinorUnits,
 } from './money/index.ts';
+export { keysetPage, type Page } from './paging.ts';
 export {
   type ByoiAgentResources,
   type ByoiResources,

@@ -1,5 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { agentProtocol, canonicalJson, type DomainError, fail, ok, type Result } from '@tenantry/core';
+import {
+  agentProtocol,
+  canonicalJson,
+  type DomainError,
+  fail,
+  keysetPage,
+  ok,
+  type Result,
+} from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -245,9 +253,12 @@ export class AgentService {
       .limit(page.limit + 1);
     if (page.cursor !== undefined) query = query.where('id', '>', page.cursor);
     if (page.tenantId !== undefined) query = query.where('tenant_id', '=', page.tenantId);
-    const rows = await query.execute();
-    const data = rows.slice(0, page.limit).map((row) => this.#view(row));
-    return { data, next_cursor: rows.length > page.limit ? (data.at(-1)?.id ?? null) : null };
+    return keysetPage(
+      await query.execute(),
+      page.limit,
+      (row) => this.#view(row),
+      (row) => row.id,
+    );
   }
 
   async get(agentId: string): Promise<Result<AgentView, DomainError>> {

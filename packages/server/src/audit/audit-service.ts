@@ -4,6 +4,7 @@ import {
   type DomainError,
   fail,
   isAuditAction,
+  keysetPage,
   ok,
   type Result,
   type Scope,
@@ -11,7 +12,7 @@ import {
 } from '@tenantry/core';
 import { type Kysely, type Selectable, type SelectQueryBuilder, sql, type Transaction } from 'kysely';
 import type { Clock } from '../clock.ts';
-import type { AuditEventsTable, JobRow, Schema } from '../db/index.ts';
+import type { AuditCheckpointsTable, AuditEventsTable, JobRow, Schema } from '../db/index.ts';
 import type { JobQueue } from '../jobs/index.ts';
 import type { Actor } from '../request-context.ts';
 import { tenantNotFound } from '../tenants/index.ts';
@@ -176,10 +177,7 @@ export class AuditService {
           ? query.orderBy('seq', 'desc')
           : query.orderBy('chain_id').orderBy('seq');
     const rows = await query.limit(page.limit + 1).execute();
-    const more = rows.length > page.limit;
-    const data = rows.slice(0, page.limit).map(entryView);
-    const last = data.at(-1);
-    return ok({ data, next_cursor: more && last ? encodeCursor(last, kind) : null });
+    return ok(keysetPage(rows, page.limit, entryView, (row) => encodeCursor(row, kind)));
   }
 
   /** Every entry of `scope` that `filter` selects, chain by chain in `seq` order, read in batches. */
@@ -234,8 +232,7 @@ export class AuditService {
       .orderBy('id')
       .limit(page.limit + 1)
       .execute();
-    const more = rows.length > page.limit;
-    const data = rows.slice(0, page.limit).map(checkpointView);
+    const { data, next_cursor } = keysetPage(rows, page.limit, checkpointView, encodeCheckpointCursor);
     const kids = [...new Set(data.map((c) => c.kid))];
     const keys =
       kids.length === 0
@@ -248,12 +245,7 @@ export class AuditService {
               .orderBy('kid')
               .execute()
           ).map((r) => r.public_jwk as unknown as PublicSigningJwk);
-    const last = data.at(-1);
-    return ok({
-      data,
-      keys,
-      next_cursor: more && last ? encodeCheckpointCursor(last) : null,
-    });
+    return ok({ data, keys, next_cursor });
   }
 
   /**
@@ -365,18 +357,19 @@ type EntryCursor =
   | { order: 'chain'; c: string; s: number };
 type Cursor = EntryCursor | { order: 'checkpoints'; c: string; s: number; id: string };
 
-function encodeCursor(last: AuditEntryView, order: EntryCursor['order']): string {
+/** The cursor after entry `last`, in the terms of its view (the time in ISO form, `seq` a number). */
+function encodeCursor(last: Selectable<AuditEventsTable>, order: EntryCursor['order']): string {
   const cursor: Cursor =
     order === 'newest'
-      ? { order, t: last.occurred_at, id: last.id }
+      ? { order, t: new Date(last.occurred_at).toISOString(), id: last.id }
       : order === 'latest'
-        ? { order, s: last.seq }
-        : { order, c: last.chain, s: last.seq };
+        ? { order, s: Number(last.seq) }
+        : { order, c: last.chain_id, s: Number(last.seq) };
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');
 }
 
-function encodeCheckpointCursor(last: AuditCheckpointView): string {
-  const cursor: Cursor = { order: 'checkpoints', c: last.chain, s: last.seq, id: last.id };
+function encodeCheckpointCursor(last: Selectable<AuditCheckpointsTable>): string {
+  const cursor: Cursor = { order: 'checkpoints', c: last.chain_id, s: Number(last.seq), id: last.id };
   return Buffer.from(JSON.stringify(cursor)).toString('base64url');
 }
 

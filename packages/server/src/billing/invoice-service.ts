@@ -3,6 +3,7 @@ import {
   type DomainError,
   fail,
   formatMinorUnits,
+  keysetPage,
   ok,
   type Period,
   type RatedInvoice,
@@ -341,11 +342,14 @@ export class InvoiceService {
         .where('i.period_start', '<', filter.period.end);
     }
     const rows = (await query.execute()) as DocumentRecord[];
-    const more = rows.length > page.limit;
-    const shown = rows.slice(0, page.limit);
-    const views = await this.#views(this.#o.db, shown);
-    const last = shown.at(-1);
-    return ok({ data: views, next_cursor: more && last ? encodeCursor(last.issued_at, last.id) : null });
+    // The page's records first: their views are read together, in a few queries for the page.
+    const shown = keysetPage(
+      rows,
+      page.limit,
+      (record) => record,
+      (record) => encodeCursor(record.issued_at, record.id),
+    );
+    return ok({ data: await this.#views(this.#o.db, shown.data), next_cursor: shown.next_cursor });
   }
 
   /**

@@ -2,6 +2,7 @@ import {
   type DomainError,
   type FieldError,
   fail,
+  keysetPage,
   ok,
   type PlacementResources,
   type Result,
@@ -198,11 +199,16 @@ export class DataPlaneService {
     if (filter.region !== undefined) query = query.where('region', '=', filter.region);
     if (filter.health !== undefined) query = query.where('health', '=', filter.health);
     if (filter.cursor !== undefined) query = query.where('id', '>', filter.cursor);
-    const found = await query.execute();
-    const rows = found.slice(0, filter.limit);
-    const counts = await this.#tenantCounts(rows.map((r) => r.id));
-    const data = rows.map((row) => viewOf(row, counts.get(row.id) ?? 0));
-    return { data, next_cursor: found.length > filter.limit ? (data.at(-1)?.id ?? null) : null };
+    // The page's rows first: their tenant counts are read for them alone, in one query.
+    const shown = keysetPage(
+      await query.execute(),
+      filter.limit,
+      (row) => row,
+      (row) => row.id,
+    );
+    const counts = await this.#tenantCounts(shown.data.map((r) => r.id));
+    const data = shown.data.map((row) => viewOf(row, counts.get(row.id) ?? 0));
+    return { data, next_cursor: shown.next_cursor };
   }
 
   async get(id: string): Promise<Result<DataPlaneView, DomainError>> {

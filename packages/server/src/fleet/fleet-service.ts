@@ -1,4 +1,4 @@
-import { type DomainError, fail, ok, type Result } from '@tenantry/core';
+import { type DomainError, fail, keysetPage, ok, type Result } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
@@ -154,22 +154,24 @@ export class FleetService {
       .limit(page.limit + 1);
     if (filter.state !== undefined) query = query.where('r.state', '=', filter.state);
     if (page.cursor !== undefined) query = query.where('r.tenant_id', '<', page.cursor);
-    const rows = await query.execute();
-    const shown = rows.slice(0, page.limit);
-    return ok({
-      data: shown.map((row) => ({
-        tenant: tenantOf(row),
-        tenant_state: row.tenant_state,
-        state: row.state,
-        step: row.step,
-        error: row.error,
-        attempts: row.attempts ?? 0,
-        created_at: row.created_at.toISOString(),
-        updated_at: row.updated_at.toISOString(),
-        finished_at: row.finished_at?.toISOString() ?? null,
-      })),
-      next_cursor: rows.length > page.limit ? (shown.at(-1)?.tenant_id ?? null) : null,
-    });
+    return ok(
+      keysetPage(
+        await query.execute(),
+        page.limit,
+        (row) => ({
+          tenant: tenantOf(row),
+          tenant_state: row.tenant_state,
+          state: row.state,
+          step: row.step,
+          error: row.error,
+          attempts: row.attempts ?? 0,
+          created_at: row.created_at.toISOString(),
+          updated_at: row.updated_at.toISOString(),
+          finished_at: row.finished_at?.toISOString() ?? null,
+        }),
+        (row) => row.tenant_id,
+      ),
+    );
   }
 
   /** Every signal, each one statement, read side by side. */

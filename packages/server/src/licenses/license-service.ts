@@ -3,6 +3,7 @@ import {
   type DomainError,
   type FieldError,
   fail,
+  keysetPage,
   type LicenseClaims,
   type LicenseKeyring,
   licenseEntitlements,
@@ -472,12 +473,14 @@ export class LicenseService {
     if (before !== undefined) query = query.where('seq', '<', before);
     const rows = await query.execute();
     const now = this.#o.clock.now();
-    const data = rows.slice(0, page.limit);
-    const last = data.at(-1);
-    return ok({
-      data: data.map((row) => licenseView(row, now)),
-      next_cursor: rows.length > page.limit && last ? String(last.seq) : null,
-    });
+    return ok(
+      keysetPage(
+        rows,
+        page.limit,
+        (row) => licenseView(row, now),
+        (row) => String(row.seq),
+      ),
+    );
   }
 
   /** One license, with its token. */
@@ -779,14 +782,14 @@ export class LicenseService {
     if (page.cursor !== undefined) query = query.where('c.install_id', '>', page.cursor);
     const rows = await query.execute();
     const now = this.#o.clock.now();
-    const data = rows.slice(0, page.limit);
-    const last = data.at(-1);
-    return ok({
-      data: data.map((row) =>
-        installView(row, licenseStatus(row.license_row_status, row.license_expires_at, now)),
+    return ok(
+      keysetPage(
+        rows,
+        page.limit,
+        (row) => installView(row, licenseStatus(row.license_row_status, row.license_expires_at, now)),
+        (row) => row.install_id,
       ),
-      next_cursor: rows.length > page.limit && last ? last.install_id : null,
-    });
+    );
   }
 
   /** The active key's private half, opened, to sign with. */

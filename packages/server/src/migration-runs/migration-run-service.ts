@@ -1,4 +1,4 @@
-import { type DomainError, type FieldError, fail, ok, type Result } from '@tenantry/core';
+import { type DomainError, type FieldError, fail, keysetPage, ok, type Result } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -421,10 +421,15 @@ export class MigrationRunService {
       .orderBy('id', 'desc')
       .limit(page.limit + 1);
     if (page.cursor !== undefined) query = query.where('id', '<', page.cursor);
-    const rows = await query.execute();
-    const shown = rows.slice(0, page.limit);
+    // The page's rows first: their counts are read for them alone, in one query.
+    const shown = keysetPage(
+      await query.execute(),
+      page.limit,
+      (run) => run,
+      (run) => run.id,
+    );
     const counts =
-      shown.length === 0
+      shown.data.length === 0
         ? []
         : await this.#db
             .selectFrom('migration_run_targets')
@@ -432,13 +437,13 @@ export class MigrationRunService {
             .where(
               'run_id',
               'in',
-              shown.map((r) => r.id),
+              shown.data.map((r) => r.id),
             )
             .groupBy(['run_id', 'stage'])
             .execute();
     return {
-      data: shown.map((run) => runView(run, countsOf(counts.filter((c) => c.run_id === run.id)))),
-      next_cursor: rows.length > page.limit ? (shown.at(-1)?.id ?? null) : null,
+      data: shown.data.map((run) => runView(run, countsOf(counts.filter((c) => c.run_id === run.id)))),
+      next_cursor: shown.next_cursor,
     };
   }
 
@@ -482,19 +487,21 @@ export class MigrationRunService {
       .orderBy('t.run_id', 'desc')
       .limit(page.limit + 1);
     if (page.cursor !== undefined) query = query.where('t.run_id', '<', page.cursor);
-    const rows = await query.execute();
-    const shown = rows.slice(0, page.limit);
-    return ok({
-      data: shown.map((row) => ({
-        run_id: row.run_id,
-        run_state: row.run_state,
-        target_version: row.target_version,
-        dry_run: row.dry_run,
-        created_at: row.run_created_at.toISOString(),
-        ...targetView(row),
-      })),
-      next_cursor: rows.length > page.limit ? (shown.at(-1)?.run_id ?? null) : null,
-    });
+    return ok(
+      keysetPage(
+        await query.execute(),
+        page.limit,
+        (row) => ({
+          run_id: row.run_id,
+          run_state: row.run_state,
+          target_version: row.target_version,
+          dry_run: row.dry_run,
+          created_at: row.run_created_at.toISOString(),
+          ...targetView(row),
+        }),
+        (row) => row.run_id,
+      ),
+    );
   }
 }
 

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { type DomainError, type FieldError, fail, ok, type Result } from '@tenantry/core';
+import { type DomainError, type FieldError, fail, keysetPage, ok, type Result } from '@tenantry/core';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -106,9 +106,7 @@ export class OidcClientService {
       .orderBy('id')
       .limit(page.limit + 1);
     if (page.cursor !== undefined) query = query.where('id', '>', page.cursor);
-    const rows = await query.execute();
-    const data = rows.slice(0, page.limit).map(viewOf);
-    return { data, next_cursor: rows.length > page.limit ? (data.at(-1)?.id ?? null) : null };
+    return keysetPage(await query.execute(), page.limit, viewOf, (row) => row.id);
   }
 
   async get(id: string): Promise<Result<OidcClientView, DomainError>> {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { type DomainError, fail, ok, type Result, unknownCursor } from '@tenantry/core';
+import { type DomainError, fail, keysetPage, ok, type Result, unknownCursor } from '@tenantry/core';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -172,10 +172,7 @@ export class SupportBundleService {
       .orderBy('id', 'desc')
       .limit(page.limit + 1);
     if (page.cursor !== undefined) query = query.where('id', '<', page.cursor);
-    const rows = await query.execute();
-    const data = rows.slice(0, page.limit).map(bundleView);
-    const last = data.at(-1);
-    return ok({ data, next_cursor: rows.length > page.limit && last ? last.id : null });
+    return ok(keysetPage(await query.execute(), page.limit, bundleView, (row) => row.id));
   }
 
   /** One bundle of the tenant, with its bytes; another tenant's is not found. */

@@ -5,6 +5,7 @@ import {
   entitlesUse,
   fail,
   formatTenantKey,
+  keysetPage,
   ok,
   type Result,
   TENANT_KEY_RANDOM_CHARS,
@@ -288,10 +289,7 @@ export class TenantKeyService {
       .orderBy('id', 'desc')
       .limit(page.limit + 1);
     if (page.cursor !== undefined) query = query.where('id', '<', page.cursor);
-    const rows = await query.execute();
-    const more = rows.length > page.limit;
-    const data = rows.slice(0, page.limit).map(view);
-    return ok({ data, next_cursor: more ? (data.at(-1)?.id ?? null) : null });
+    return ok(keysetPage(await query.execute(), page.limit, view, (row) => row.id));
   }
 
   /** Key `keyId` of the tenant, locked for the rest of the transaction; another tenant's is not found. */

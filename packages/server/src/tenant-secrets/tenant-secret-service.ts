@@ -1,4 +1,4 @@
-import { type DomainError, err, type FieldError, fail, ok, type Result } from '@tenantry/core';
+import { type DomainError, err, type FieldError, fail, keysetPage, ok, type Result } from '@tenantry/core';
 import { MAX_SECRET_VALUE_BYTES } from '@tenantry/core/api/requests';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
@@ -109,9 +109,7 @@ export class TenantSecretService {
       .orderBy('name')
       .limit(page.limit + 1);
     if (page.cursor !== undefined) query = query.where('name', '>', page.cursor);
-    const rows = await query.execute();
-    const data = rows.slice(0, page.limit).map(viewOf);
-    return ok({ data, next_cursor: rows.length > page.limit ? (data.at(-1)?.name ?? null) : null });
+    return ok(keysetPage(await query.execute(), page.limit, viewOf, (row) => row.name));
   }
 
   /** Deletes a tenant's secret with its ciphertext. */

@@ -6,7 +6,9 @@ import {
   fail,
   hourOf,
   isVendorPlacement,
+  keysetPage,
   ok,
+  type Page,
   PLACEMENTS,
   type Placement,
   type PlacementResources,
@@ -165,12 +167,6 @@ export interface TenantFilter {
 /** `text` as a LIKE pattern that matches it literally: its `%`, `_` and `\\` escaped. */
 function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
-/** One page of a list, with the cursor of the next page (null on the last). */
-export interface Page<T> {
-  data: T[];
-  next_cursor: string | null;
 }
 
 export interface TenantServiceOptions {
@@ -379,14 +375,15 @@ export class TenantService {
       query = query.where((eb) => eb.or([eb('t.slug', 'ilike', pattern), eb('t.name', 'ilike', pattern)]));
     }
     const rows = (await query.execute()) as TenantRecord[];
-    const more = rows.length > page.limit;
-    const data = rows.slice(0, page.limit);
     const now = this.#o.clock.now();
-    const last = data.at(-1);
-    return ok({
-      data: data.map((r) => tenantView(r, now)),
-      next_cursor: more && last ? encodeCursor(last.id) : null,
-    });
+    return ok(
+      keysetPage(
+        rows,
+        page.limit,
+        (r) => tenantView(r, now),
+        (r) => encodeCursor(r.id),
+      ),
+    );
   }
 
   /**

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
-import { type DomainError, ok, type Result } from '@tenantry/core';
+import { type DomainError, ok, type Page, type Result } from '@tenantry/core';
 import { csvRow } from '../http/index.ts';
-import type { Page, TenantFilter } from './tenant-service.ts';
+import type { TenantFilter } from './tenant-service.ts';
 import type { TenantView } from './tenant-view.ts';
 
 /** The columns of the tenant list's CSV, in order: what the console's list shows, and more. */

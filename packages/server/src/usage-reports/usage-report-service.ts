@@ -2,6 +2,7 @@ import {
   type DomainError,
   fail,
   type InstallPublicKey,
+  keysetPage,
   ok,
   type Result,
   type UsageReportClaims,
@@ -240,13 +241,7 @@ export class UsageReportService {
         ]),
       );
     }
-    const rows = await query.execute();
-    const data = rows.slice(0, page.limit);
-    const last = data.at(-1);
-    return ok({
-      data: data.map(reportView),
-      next_cursor: rows.length > page.limit && last ? encodeCursor(last) : null,
-    });
+    return ok(keysetPage(await query.execute(), page.limit, reportView, encodeCursor));
   }
 }
 

@@ -1,7 +1,15 @@
 import type { LookupAddress } from 'node:dns';
 import http from 'node:http';
 import https from 'node:https';
-import { type DomainError, EVENT_TYPES, type FieldError, fail, ok, type Result } from '@tenantry/core';
+import {
+  type DomainError,
+  EVENT_TYPES,
+  type FieldError,
+  fail,
+  keysetPage,
+  ok,
+  type Result,
+} from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { markEventsPublished, recordChange, recordChanges } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -232,9 +240,7 @@ export class WebhookService {
       .limit(page.limit + 1);
     if (page.cursor !== undefined) query = query.where('id', '>', page.cursor);
     if (page.tenantId !== undefined) query = query.where('tenant_id', '=', page.tenantId);
-    const rows = await query.execute();
-    const data = rows.slice(0, page.limit).map(viewOf);
-    return { data, next_cursor: rows.length > page.limit ? (data.at(-1)?.id ?? null) : null };
+    return keysetPage(await query.execute(), page.limit, viewOf, (row) => row.id);
   }
 
   async get(id: string): Promise<Result<WebhookEndpointView, DomainError>> {
@@ -459,9 +465,7 @@ export class WebhookService {
       .orderBy('id', 'desc')
       .limit(page.limit + 1);
     if (page.cursor !== undefined) query = query.where('id', '<', page.cursor);
-    const rows = await query.execute();
-    const data = rows.slice(0, page.limit).map(deliveryViewOf);
-    return ok({ data, next_cursor: rows.length > page.limit ? (data.at(-1)?.id ?? null) : null });
+    return ok(keysetPage(await query.execute(), page.limit, deliveryViewOf, (row) => row.id));
   }
 
   /** Queues one delivery again, as a new series of attempts with the same `webhook-id`. */
