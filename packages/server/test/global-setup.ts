@@ -5,8 +5,8 @@
 // costs more than the migrations. The harness (`createTestDatabase`) finds them through
 // `inject`; without this setup it migrates each database from scratch.
 import { randomBytes } from 'node:crypto';
-import { existsSync, statfsSync } from 'node:fs';
-import { appendFile, cp, mkdtemp, rm } from 'node:fs/promises';
+import { cpSync, existsSync, statfsSync } from 'node:fs';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
@@ -56,7 +56,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   // A test database holds little: 32 MB of shared buffers instead of PGlite's 128 MB, which it
   // sets up at every start (a copy opened in 173-195 ms instead of 252-390 ms).
   await appendFile(join(dirs.initdb, 'postgresql.conf'), '\nshared_buffers = 32MB\n');
-  await cp(dirs.initdb, dirs.migrated, { recursive: true });
+  cpSync(dirs.initdb, dirs.migrated, { recursive: true });
   // Migrated the way the server does it, through openDatabase.
   const database = await openDatabase({ dataDir: dirs.migrated });
   try {

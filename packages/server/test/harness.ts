@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { cp, rm } from 'node:fs/promises';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PlacementResources } from '@tenantry/core';
 import type { FastifyInstance, InjectOptions } from 'fastify';
@@ -51,7 +51,10 @@ export interface TestDatabase {
 export async function pgliteDatabase(from: PgliteDataDir): Promise<TestDatabase> {
   const dirs = inject('pgliteDataDirs');
   const dataDir = dirs ? join(dirs.root, `copy-${randomBytes(6).toString('hex')}`) : 'memory://';
-  if (dirs) await cp(dirs[from], dataDir, { recursive: true });
+  // Synchronous on purpose: Node's `fs.cpSync` copies in C++, where `fs.promises.cp` walks the
+  // thousand files of a data directory in JavaScript, a round through the thread pool for each
+  // step: 35 ms of CPU against 260-360 ms for the same copy on /dev/shm.
+  if (dirs) cpSync(dirs[from], dataDir, { recursive: true });
   const target = { dataDir };
   const database = await openDatabase(target);
   return {
@@ -59,7 +62,7 @@ export async function pgliteDatabase(from: PgliteDataDir): Promise<TestDatabase>
     database,
     drop: async () => {
       await database.close();
-      if (dirs) await rm(dataDir, { recursive: true, force: true });
+      if (dirs) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
