@@ -1,3 +1,4 @@
+import type { Page } from '@tenantry/core';
 import type { PathsWith, ResponseBody } from '@tenantry/core/api';
 import type { Command } from 'commander';
 import type { ApiClient, RequestOptions } from './api-client.ts';
@@ -39,12 +40,6 @@ export type ListPath = {
 
 /** One row of the list `P` answers. */
 export type Row<P extends ListPath> = ResponseBody<P, 'get'> extends { data: Array<infer T> } ? T : never;
-
-/** The API's list shape: one page of rows and the cursor of the next page, if any. */
-export interface Page<T> {
-  readonly data: T[];
-  readonly next_cursor: string | null;
-}
 
 /** A list as a command prints it: the rows, where to continue, and the JSON for `--json`. */
 export interface ListResult<T> {

@@ -6,6 +6,7 @@ import {
   isAuditAction,
   keysetPage,
   ok,
+  type Page,
   type Result,
   type Scope,
   unknownCursor,
@@ -40,11 +41,6 @@ export interface AuditFilter {
  * order they link).
  */
 export type AuditOrder = 'newest' | 'chain';
-
-export interface AuditPage {
-  readonly data: AuditEntryView[];
-  readonly next_cursor: string | null;
-}
 
 export interface CheckpointPage {
   readonly data: AuditCheckpointView[];
@@ -153,7 +149,7 @@ export class AuditService {
     scope: AuditScope,
     filter: AuditFilter,
     page: { limit: number; cursor?: string | undefined; order: AuditOrder },
-  ): Promise<Result<AuditPage, DomainError>> {
+  ): Promise<Result<Page<AuditEntryView>, DomainError>> {
     const oneChain = 'tenantId' in scope || filter.chain !== undefined;
     const kind: EntryCursor['order'] = page.order === 'chain' ? 'chain' : oneChain ? 'latest' : 'newest';
     let query = this.#filtered(scope, filter);

@@ -5,6 +5,7 @@ import {
   formatMinorUnits,
   keysetPage,
   ok,
+  type Page,
   type Period,
   type RatedInvoice,
   type Result,
@@ -62,11 +63,6 @@ export interface ResolvedPeriod {
 }
 
 /** A page of documents. */
-export interface InvoicePage {
-  data: InvoiceView[];
-  next_cursor: string | null;
-}
-
 /** Filters of a document list. */
 export interface InvoiceFilter {
   tenant?: string | undefined;
@@ -310,7 +306,7 @@ export class InvoiceService {
   async list(
     filter: InvoiceFilter,
     page: { limit: number; cursor?: string | undefined },
-  ): Promise<Result<InvoicePage, DomainError>> {
+  ): Promise<Result<Page<InvoiceView>, DomainError>> {
     let query = this.#select(this.#o.db)
       .orderBy('i.issued_at', 'desc')
       .orderBy('i.id', 'desc')
