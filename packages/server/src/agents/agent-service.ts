@@ -6,6 +6,7 @@ import {
   fail,
   keysetPage,
   ok,
+  type Page,
   type Result,
 } from '@tenantry/core';
 import type { Kysely, Selectable, Transaction } from 'kysely';
@@ -245,7 +246,7 @@ export class AgentService {
     limit: number;
     cursor?: string | undefined;
     tenantId?: string | undefined;
-  }): Promise<{ data: AgentView[]; next_cursor: string | null }> {
+  }): Promise<Page<AgentView>> {
     let query = this.#db
       .selectFrom('agents')
       .selectAll()

@@ -1,4 +1,4 @@
-import { type DomainError, fail, ok, type Result } from '@tenantry/core';
+import { type DomainError, fail, ok, type Result, unknownCursor } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
 import type { Schema } from '../db/index.ts';
 import { type BillingMonth, monthOf } from './billing-month.ts';
@@ -69,9 +69,7 @@ export async function fleetShowback(
 ): Promise<Result<FleetShowback, DomainError>> {
   const after = request.cursor === undefined ? undefined : decodeCursor(request.cursor);
   if (request.cursor !== undefined && after === undefined) {
-    return fail('validation_failed', 'the cursor is not one this API gave out', {
-      errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-    });
+    return unknownCursor();
   }
   const { start, end } = request.month;
   const ofMonth = db

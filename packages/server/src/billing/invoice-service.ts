@@ -9,6 +9,7 @@ import {
   type Period,
   type RatedInvoice,
   type Result,
+  unknownCursor,
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
@@ -314,9 +315,7 @@ export class InvoiceService {
     if (page.cursor !== undefined) {
       const after = decodeCursor(page.cursor);
       if (after === undefined) {
-        return fail('validation_failed', 'the cursor is not one this API gave out', {
-          errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-        });
+        return unknownCursor();
       }
       query = query.where((eb) =>
         eb.or([

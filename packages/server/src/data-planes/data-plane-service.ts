@@ -4,6 +4,7 @@ import {
   fail,
   keysetPage,
   ok,
+  type Page,
   type PlacementResources,
   type Result,
 } from '@tenantry/core';
@@ -188,7 +189,7 @@ export class DataPlaneService {
     return ok(viewOf(created, 0));
   }
 
-  async list(filter: ListFilter): Promise<{ data: DataPlaneView[]; next_cursor: string | null }> {
+  async list(filter: ListFilter): Promise<Page<DataPlaneView>> {
     let query = this.#db
       .selectFrom('data_planes')
       .selectAll()

@@ -1,7 +1,8 @@
-import { type DomainError, fail, keysetPage, ok, type Result } from '@tenantry/core';
+import { type DomainError, keysetPage, ok, type Page, type Result, unknownCursor } from '@tenantry/core';
 import { type Kysely, sql } from 'kysely';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
+import { isId } from '../ids.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -122,11 +123,8 @@ export class FleetService {
   async provisioningRuns(
     filter: { state?: ProvisioningRunState | undefined },
     page: { limit: number; cursor?: string | undefined },
-  ): Promise<Result<{ data: FleetProvisioningRun[]; next_cursor: string | null }, DomainError>> {
-    if (page.cursor !== undefined && !/^ten_[0-9a-z]{26}$/.test(page.cursor))
-      return fail('validation_failed', 'the cursor is not one this API gave out', {
-        errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-      });
+  ): Promise<Result<Page<FleetProvisioningRun>, DomainError>> {
+    if (page.cursor !== undefined && !isId('ten', page.cursor)) return unknownCursor();
     let query = this.#db
       .selectFrom('provisioning_runs as r')
       .innerJoin('tenants as t', 't.id', 'r.tenant_id')

@@ -9,11 +9,13 @@ import {
   licenseEntitlements,
   licenseKeyring,
   ok,
+  type Page,
   type Result,
   signCheckInResponse,
   signLicense,
   signModule,
   signRevocationList,
+  unknownCursor,
   verifyLicense,
 } from '@tenantry/core';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
@@ -452,14 +454,12 @@ export class LicenseService {
   async list(
     tenantRef: string,
     page: { limit: number; cursor?: string | undefined },
-  ): Promise<Result<{ data: LicenseView[]; next_cursor: string | null }, DomainError>> {
+  ): Promise<Result<Page<LicenseView>, DomainError>> {
     let before: number | undefined;
     if (page.cursor !== undefined) {
       before = /^[1-9][0-9]{0,9}$/.test(page.cursor) ? Number(page.cursor) : undefined;
       if (before === undefined) {
-        return fail('validation_failed', 'the cursor is not one this API gave out', {
-          errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-        });
+        return unknownCursor();
       }
     }
     const record = await this.#o.tenants.record(tenantRef);
@@ -767,7 +767,7 @@ export class LicenseService {
   async listInstalls(
     tenantRef: string,
     page: { limit: number; cursor?: string | undefined },
-  ): Promise<Result<{ data: LicenseInstallView[]; next_cursor: string | null }, DomainError>> {
+  ): Promise<Result<Page<LicenseInstallView>, DomainError>> {
     const record = await this.#o.tenants.record(tenantRef);
     if (!record) return tenantNotFound(tenantRef);
     let query = this.#o.db

@@ -1,4 +1,12 @@
-import { type DomainError, type FieldError, fail, keysetPage, ok, type Result } from '@tenantry/core';
+import {
+  type DomainError,
+  type FieldError,
+  fail,
+  keysetPage,
+  ok,
+  type Page,
+  type Result,
+} from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -411,10 +419,7 @@ export class MigrationRunService {
   }
 
   /** The runs, newest first, a page at a time, each with its counts per stage. */
-  async list(page: {
-    limit: number;
-    cursor?: string | undefined;
-  }): Promise<{ data: MigrationRunView[]; next_cursor: string | null }> {
+  async list(page: { limit: number; cursor?: string | undefined }): Promise<Page<MigrationRunView>> {
     let query = this.#db
       .selectFrom('migration_runs')
       .selectAll()
@@ -469,7 +474,7 @@ export class MigrationRunService {
   async forTenant(
     tenantRef: string,
     page: { limit: number; cursor?: string | undefined },
-  ): Promise<Result<{ data: TenantMigrationView[]; next_cursor: string | null }, DomainError>> {
+  ): Promise<Result<Page<TenantMigrationView>, DomainError>> {
     const tenant = await this.#db
       .selectFrom('tenants')
       .select('id')

@@ -15,6 +15,7 @@ import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema } from '../db/index.ts';
 import { escapeHtml } from '../html.ts';
+import { isId } from '../ids.ts';
 import type { RequestContext } from '../request-context.ts';
 import type { SecretBox } from '../secrets/index.ts';
 import { DEFAULT_TOKEN_TTL_SECONDS, type SigningKeyService, TOKEN_AUDIENCE } from '../tokens/index.ts';
@@ -598,7 +599,7 @@ class ClientAdapter implements Adapter {
       };
     }
     // Only ids of the shape the API gives can name a client.
-    if (!/^cli_[0-9a-z]{26}$/.test(id)) return undefined;
+    if (!isId('cli', id)) return undefined;
     const metadata = await this.#clients.metadata(id);
     return metadata ? { ...metadata, redirect_uris: [...metadata.redirect_uris] } : undefined;
   }

@@ -1,5 +1,13 @@
 import { createHash } from 'node:crypto';
-import { type DomainError, fail, keysetPage, ok, type Result, unknownCursor } from '@tenantry/core';
+import {
+  type DomainError,
+  fail,
+  keysetPage,
+  ok,
+  type Page,
+  type Result,
+  unknownCursor,
+} from '@tenantry/core';
 import { type Kysely, type Selectable, sql } from 'kysely';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
@@ -159,7 +167,7 @@ export class SupportBundleService {
   async list(
     tenantRef: string,
     page: { readonly limit: number; readonly cursor?: string | undefined },
-  ): Promise<Result<{ data: SupportBundleView[]; next_cursor: string | null }, DomainError>> {
+  ): Promise<Result<Page<SupportBundleView>, DomainError>> {
     if (page.cursor !== undefined && !isId('spb', page.cursor)) {
       return unknownCursor();
     }

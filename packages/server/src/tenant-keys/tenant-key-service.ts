@@ -7,6 +7,7 @@ import {
   formatTenantKey,
   keysetPage,
   ok,
+  type Page,
   type Result,
   TENANT_KEY_RANDOM_CHARS,
   type TenantState,
@@ -17,7 +18,7 @@ import type { AccessService } from '../access/index.ts';
 import { recordChange } from '../changes/index.ts';
 import type { Clock } from '../clock.ts';
 import type { Schema, TenantApiKeysTable } from '../db/index.ts';
-import { newId } from '../ids.ts';
+import { isId, newId } from '../ids.ts';
 import type { AccessPolicyService, Grantor } from '../members/index.ts';
 import type { RequestContext } from '../request-context.ts';
 import { type TenantService, tenantNotFound } from '../tenants/index.ts';
@@ -276,10 +277,10 @@ export class TenantKeyService {
   async list(
     tenantRef: string,
     page: { limit: number; cursor?: string | undefined },
-  ): Promise<Result<{ data: TenantKeyView[]; next_cursor: string | null }, DomainError>> {
+  ): Promise<Result<Page<TenantKeyView>, DomainError>> {
     const tenant = await this.#tenants.record(tenantRef);
     if (!tenant) return tenantNotFound(tenantRef);
-    if (page.cursor !== undefined && !/^tak_[0-9a-z]{26}$/.test(page.cursor)) {
+    if (page.cursor !== undefined && !isId('tak', page.cursor)) {
       return unknownCursor();
     }
     let query = this.#db
@@ -468,10 +469,7 @@ export class TenantKeyService {
    * One page of the key sets of every tenant with a working key, by tenant id: what the SDK loads
    * when it starts and after it reconnects to the stream.
    */
-  async sets(page: {
-    limit: number;
-    cursor?: string | undefined;
-  }): Promise<{ data: TenantKeySet[]; next_cursor: string | null }> {
+  async sets(page: { limit: number; cursor?: string | undefined }): Promise<Page<TenantKeySet>> {
     const sets = await this.#setsOf(undefined, page.cursor, page.limit);
     const data = [...sets].map(([tenantId, set]) => keySet(tenantId, set));
     return { data, next_cursor: data.length === page.limit ? (data.at(-1)?.tenant_id ?? null) : null };

@@ -1,4 +1,13 @@
-import { type DomainError, err, type FieldError, fail, keysetPage, ok, type Result } from '@tenantry/core';
+import {
+  type DomainError,
+  err,
+  type FieldError,
+  fail,
+  keysetPage,
+  ok,
+  type Page,
+  type Result,
+} from '@tenantry/core';
 import { MAX_SECRET_VALUE_BYTES } from '@tenantry/core/api/requests';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { recordChange } from '../changes/index.ts';
@@ -99,7 +108,7 @@ export class TenantSecretService {
   async list(
     tenantRef: string,
     page: { limit: number; cursor?: string | undefined },
-  ): Promise<Result<{ data: TenantSecretView[]; next_cursor: string | null }, DomainError>> {
+  ): Promise<Result<Page<TenantSecretView>, DomainError>> {
     const tenant = await findTenant(this.#db, tenantRef);
     if (!tenant) return tenantNotFound(tenantRef);
     let query = this.#db

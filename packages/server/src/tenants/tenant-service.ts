@@ -20,6 +20,7 @@ import {
   type TenantAction,
   type TenantOverrides,
   type TenantState,
+  unknownCursor,
 } from '@tenantry/core';
 import { type Kysely, sql, type Transaction } from 'kysely';
 import {
@@ -355,9 +356,7 @@ export class TenantService {
     if (page.cursor !== undefined) {
       after = decodeCursor(page.cursor);
       if (after === undefined) {
-        return fail('validation_failed', 'the cursor is not one this API gave out', {
-          errors: [{ path: 'query.cursor', message: 'is not a cursor from a previous page' }],
-        });
+        return unknownCursor();
       }
     }
     let query = this.#select(this.#o.db)

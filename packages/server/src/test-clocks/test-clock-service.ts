@@ -3,7 +3,9 @@ import {
   billingPeriod,
   type DomainError,
   fail,
+  keysetPage,
   ok,
+  type Page,
   type Result,
   unknownCursor,
 } from '@tenantry/core';
@@ -117,14 +119,19 @@ export class TestClockService {
   async list(page: {
     readonly limit: number;
     readonly cursor?: string | undefined;
-  }): Promise<Result<{ data: TestClockView[]; next_cursor: string | null }, DomainError>> {
+  }): Promise<Result<Page<TestClockView>, DomainError>> {
     if (page.cursor !== undefined && !isId('clk', page.cursor)) {
       return unknownCursor();
     }
-    const rows = await this.#views({ before: page.cursor, limit: page.limit + 1 });
-    const data = rows.slice(0, page.limit);
-    const last = data.at(-1);
-    return ok({ data, next_cursor: rows.length > page.limit && last ? last.id : null });
+    const views = await this.#views({ before: page.cursor, limit: page.limit + 1 });
+    return ok(
+      keysetPage(
+        views,
+        page.limit,
+        (clock) => clock,
+        (clock) => clock.id,
+      ),
+    );
   }
 
   /**

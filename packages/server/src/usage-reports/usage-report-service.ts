@@ -4,6 +4,7 @@ import {
   type InstallPublicKey,
   keysetPage,
   ok,
+  type Page,
   type Result,
   type UsageReportClaims,
   unknownCursor,
@@ -214,7 +215,7 @@ export class UsageReportService {
   async list(
     tenantRef: string,
     page: { limit: number; cursor?: string | undefined; install?: string | undefined },
-  ): Promise<Result<{ data: UsageReportView[]; next_cursor: string | null }, DomainError>> {
+  ): Promise<Result<Page<UsageReportView>, DomainError>> {
     let after: { install: string; seq: number } | undefined;
     if (page.cursor !== undefined) {
       after = decodeCursor(page.cursor);

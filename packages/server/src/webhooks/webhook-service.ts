@@ -8,6 +8,7 @@ import {
   fail,
   keysetPage,
   ok,
+  type Page,
   type Result,
 } from '@tenantry/core';
 import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
@@ -455,7 +456,7 @@ export class WebhookService {
   async deliveries(
     endpointId: string,
     page: { limit: number; cursor?: string | undefined },
-  ): Promise<Result<{ data: WebhookDeliveryView[]; next_cursor: string | null }, DomainError>> {
+  ): Promise<Result<Page<WebhookDeliveryView>, DomainError>> {
     const endpoint = await this.get(endpointId);
     if (!endpoint.ok) return endpoint;
     let query = this.#db
