@@ -759,6 +759,9 @@ async function commit(client: pg.PoolClient): Promise<void> {
   if (committed.command === 'ROLLBACK') throw new TransactionRolledBackError();
 }
 
+/** {@link SESSION_CLEAN} as a transaction runs it after its BEGIN: the statements, then one SELECT of the calls. */
+const TRANSACTION_CLEAN = [...SESSION_CLEAN.statements, `select ${SESSION_CLEAN.calls.join(', ')}`];
+
 /**
  * The statements that open a tenant's transaction. Everything is LOCAL, so it ends with the
  * transaction. The values are quoted here because the simple query protocol that runs them in
@@ -779,7 +782,7 @@ function beginStatements(where: TenantPlacement, options: TransactionOptions): s
   // query() does (see ScopedStatementOptions.clean): the transaction starts from a clean session.
   // After BEGIN, whose isolation level must come before any statement of the transaction; RESET
   // ALL leaves the transaction's own isolation and read-only as they are.
-  const statements = [begin, ...SESSION_CLEAN.statements, `select ${SESSION_CLEAN.calls.join(', ')}`];
+  const statements = [begin, ...TRANSACTION_CLEAN];
   if (where.placement === 'database') {
     // The app's tables in a tenant database live in its public schema, owned by the tenant role;
     // the app's role reaches them through grants, as itself (never the owner role, which it
